@@ -1,0 +1,92 @@
+"""Flow ``train-and-promote``: ingest → validate → features → walk-forward → challenger → registry."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact
+
+from driftline.config import Settings, load_config
+from driftline.report import artifact_key, summary_markdown, training_summary
+from tasks.data import load_data_task, validate_data_task
+from tasks.tracking import (
+    decide_promotion_task,
+    finish_tracking_task,
+    log_input_task,
+    log_walk_forward_task,
+    promote_task,
+    register_model_task,
+    start_tracking_task,
+)
+from tasks.training import build_features_task, fit_challenger_task, walk_forward_task
+
+
+@flow(name="train-and-promote")
+def train_and_promote(
+    config_file: str | None = None,
+    data: str | None = None,
+    name: str | None = None,
+    target: Literal["direction", "volatility", "label"] | None = None,
+    time_col: str | None = None,
+    price_col: str | None = None,
+    symbol_col: str | None = None,
+    target_col: str | None = None,
+) -> dict[str, Any]:
+    """Train every model family walk-forward, register the best as challenger, promote if it earns it.
+
+    Args:
+        config_file: pipeline YAML (defaults built in when omitted).
+        data: CSV/Parquet file or folder; the bundled demo panel when omitted.
+        name: pipeline name; the registered model is ``driftline-<name>``.
+        target: direction, volatility or label.
+        time_col: time column, when detection is not enough.
+        price_col: price (close) column.
+        symbol_col: symbol column.
+        target_col: label column for ``target=label``.
+    """
+    config = load_config(
+        config_file,
+        {
+            "data.path": data,
+            "name": name,
+            "target.kind": target,
+            "data.time_col": time_col,
+            "data.price_col": price_col,
+            "data.symbol_col": symbol_col,
+            "data.target_col": target_col,
+        },
+    )
+    settings = Settings.from_env()
+    run_id = start_tracking_task(config, settings, str(runtime.flow_run.id))
+    try:
+        loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+        log_input_task(run_id, loaded)
+        report = validate_data_task(loaded, config.contract, config.model_name, run_id, settings.home / "quarantine" / run_id)
+        features = build_features_task(report.clean, config)
+        result = walk_forward_task(features, config)
+        log_walk_forward_task(run_id, result, features, config)
+        model = fit_challenger_task(features, result.selected, config)
+        decision = decide_promotion_task(config, result)
+        version = register_model_task(run_id, model, features, config)
+        aliases = promote_task(run_id, version, decision)
+        summary = training_summary(
+            run_id=run_id,
+            model_name=config.model_name,
+            model_version=version.version,
+            aliases=aliases,
+            decision=decision,
+            data_hash=loaded.content_hash,
+            source=loaded.source,
+            rows_in=report.rows_in,
+            rows_clean=report.rows_clean,
+            rows_quarantined=report.rows_quarantined,
+            result=result,
+            target=config.target.kind,
+        )
+        create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
+        finish_tracking_task(run_id, "FINISHED", summary)
+    except BaseException:
+        finish_tracking_task(run_id, "FAILED")
+        raise
+    return summary

@@ -1,0 +1,138 @@
+"""The ``driftline`` command. Heavy libraries are imported inside commands, so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from driftline.errors import DriftlineError
+
+app = typer.Typer(
+    help="Driftline: walk-forward training, calibration and promotion of time-series classifiers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Offline by default: no telemetry, no progress bars in logs. Users can still override any of these.
+OFFLINE_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "driftline",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+class Target(str, Enum):
+    direction = "direction"
+    volatility = "volatility"
+    label = "label"
+
+
+class _NoTraceback(logging.Filter):
+    """Our own errors are explained in one paragraph; their tracebacks would only bury the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DriftlineError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def apply_offline_defaults() -> None:
+    for key, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _quiet_driftline_tracebacks() -> None:
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_NoTraceback())
+
+
+def _fail(exc: Exception) -> None:
+    message = " ".join(str(exc).split()) if not isinstance(exc, DriftlineError) or "\n" not in str(exc) else str(exc)
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file or folder; the bundled demo panel if omitted.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Pipeline name; registers driftline-<name>.")] = None,
+    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
+    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
+    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
+    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+    target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
+    summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
+) -> None:
+    """Train every model family walk-forward, register the challenger and promote it if it earns it."""
+    from driftline.config import load_config
+
+    params: dict[str, Any] = {
+        "config_file": str(config) if config else None,
+        "data": data,
+        "name": name,
+        "target": target.value if target else None,
+        "time_col": time_col,
+        "price_col": price_col,
+        "symbol_col": symbol_col,
+        "target_col": target_col,
+    }
+    overrides = {
+        "data.path": data,
+        "name": name,
+        "target.kind": params["target"],
+        "data.time_col": time_col,
+        "data.price_col": price_col,
+        "data.symbol_col": symbol_col,
+        "data.target_col": target_col,
+    }
+    try:
+        load_config(params["config_file"], overrides)  # fail fast, before Prefect starts
+        if data and not data.startswith("s3://") and not Path(data).expanduser().exists():
+            raise DriftlineError(f"--data {data}: no such file or folder")
+    except DriftlineError as exc:
+        _fail(exc)
+
+    apply_offline_defaults()
+    from driftline.report import render_summary
+    from flows.training import train_and_promote
+
+    _quiet_driftline_tracebacks()
+    try:
+        summary = train_and_promote(**params)
+    except DriftlineError as exc:
+        _fail(exc)
+    typer.echo(render_summary(summary))
+    if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(summary, indent=2, default=str))
+        typer.echo(f"summary written to {summary_json}")
+
+
+@app.command()
+def version() -> None:
+    """Print the Driftline version."""
+    from driftline import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,103 @@
+"""Classification, calibration and strategy metrics on out-of-sample rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
+
+from driftline.config import MetricsConfig
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """ECE over equal-mass bins: the row-weighted mean |observed rate - mean probability|."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    total = 0.0
+    for chunk in np.array_split(order, min(n_bins, len(p))):
+        if len(chunk):
+            total += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
+    return total / len(p)
+
+
+def reliability_curve(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed rate per equal-mass bin (for reliability diagrams)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    rows = [
+        {"mean_predicted": p[c].mean(), "observed_rate": y[c].mean(), "rows": len(c)}
+        for c in np.array_split(order, min(n_bins, len(p)))
+        if len(c)
+    ]
+    return pd.DataFrame(rows)
+
+
+def precision_at_k(y: np.ndarray, p: np.ndarray, fraction: float) -> float:
+    """Share of positives among the ``fraction`` of rows with the highest probability."""
+    k = max(1, int(math.ceil(len(p) * fraction)))
+    top = np.argsort(-np.asarray(p), kind="stable")[:k]
+    return float(np.asarray(y)[top].mean())
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, metrics: MetricsConfig) -> dict[str, float]:
+    """Accuracy, AUC, Brier, log loss, ECE, precision@K and skill against the base rate.
+
+    The base rate is the positive share of these same rows, which flatters the baseline slightly (it
+    knows the test period's rate); a skill above zero is therefore conservative.
+    """
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    base_rate = float(y.mean())
+    base_brier = base_rate * (1 - base_rate)
+    brier = float(brier_score_loss(y, p))
+    two_classes = len(np.unique(y)) == 2
+    return {
+        "rows": float(len(y)),
+        "base_rate": base_rate,
+        "accuracy": float(accuracy_score(y, p >= 0.5)),
+        "auc": float(roc_auc_score(y, p)) if two_classes else float("nan"),
+        "brier": brier,
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "ece": expected_calibration_error(y, p, metrics.ece_bins),
+        "precision_at_k": precision_at_k(y, p, metrics.top_k_fraction),
+        "base_brier": base_brier,
+        "brier_skill": 1 - brier / base_brier if base_brier > 0 else float("nan"),
+    }
+
+
+def _max_drawdown(log_equity: np.ndarray) -> float:
+    """Largest fall from a running peak, as a fraction of the peak's value."""
+    if not len(log_equity):
+        return 0.0
+    peak = np.maximum.accumulate(np.concatenate([[0.0], log_equity]))[1:]
+    return float(np.max(1 - np.exp(log_equity - peak)))
+
+
+def strategy_metrics(
+    p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, threshold: float = 0.5
+) -> dict[str, float]:
+    """Long/flat strategy: long one period when the calibrated probability of "up" is above ``threshold``.
+
+    With several symbols the book is equal-weight across those held at each timestamp. Sharpe is
+    annualised with ``periods_per_year``; costs are ``cost_bps`` per unit of turnover.
+    """
+    frame = meta[["symbol", "timestamp", "next_return"]].copy()
+    frame["position"] = (np.asarray(p) > threshold).astype(float)
+    frame = frame.sort_values(["symbol", "timestamp"])
+    frame["trade"] = frame.groupby("symbol")["position"].diff().abs().fillna(frame["position"])
+    frame["pnl"] = frame["position"] * frame["next_return"].fillna(0.0) - frame["trade"] * metrics.cost_bps / 1e4
+    book = frame.groupby("timestamp").agg(pnl=("pnl", "mean"), turnover=("trade", "mean"))
+    returns = book["pnl"].to_numpy()
+    std = returns.std(ddof=1) if len(returns) > 1 else 0.0
+    equity = np.cumsum(returns)
+    held = frame[frame["position"] > 0]
+    return {
+        "sharpe": float(returns.mean() / std * math.sqrt(metrics.periods_per_year)) if std > 0 else 0.0,
+        "max_drawdown": _max_drawdown(equity),
+        "hit_rate": float((held["next_return"] > 0).mean()) if len(held) else float("nan"),
+        "turnover": float(book["turnover"].mean()),
+        "exposure": float(frame["position"].mean()),
+        "total_log_return": float(equity[-1]) if len(equity) else 0.0,
+    }

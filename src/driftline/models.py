@@ -1,0 +1,84 @@
+"""Model families: scikit-learn baselines, XGBoost and LightGBM, all seeded and scikit-learn compatible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import ClassifierMixin
+
+from driftline.config import ModelsConfig
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "logreg": {"C": 0.1, "max_iter": 2000},
+    "random_forest": {"n_estimators": 300, "max_depth": 6, "min_samples_leaf": 50, "max_features": 0.5, "n_jobs": -1},
+    "xgboost": {
+        "n_estimators": 300,
+        "max_depth": 3,
+        "learning_rate": 0.03,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "min_child_weight": 20,
+        "tree_method": "hist",
+        "n_jobs": -1,
+    },
+    "lightgbm": {
+        "n_estimators": 300,
+        "num_leaves": 15,
+        "learning_rate": 0.03,
+        "min_child_samples": 50,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "n_jobs": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbose": -1,
+    },
+}
+
+
+def model_params(family: str, models: ModelsConfig) -> dict[str, Any]:
+    """Defaults for ``family`` overlaid with the config's ``models.params[family]``."""
+    return {**DEFAULT_PARAMS[family], **models.params.get(family, {})}  # type: ignore[call-overload]
+
+
+def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
+    """A fresh, unfitted, seeded estimator for ``family`` (or ``ensemble``: a soft vote of all families).
+
+    Raises:
+        ValueError: unknown family or a hyperparameter the library rejects.
+    """
+    seed = models.seed
+    if family == "ensemble":
+        from sklearn.ensemble import VotingClassifier
+
+        members = [(name, make_estimator(name, models)) for name in models.families]
+        return VotingClassifier(members, voting="soft")
+    params = model_params(family, models)
+    try:
+        if family == "logreg":
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            return make_pipeline(StandardScaler(), LogisticRegression(random_state=seed, **params))
+        if family == "random_forest":
+            from sklearn.ensemble import RandomForestClassifier
+
+            return RandomForestClassifier(random_state=seed, **params)
+        if family == "xgboost":
+            from xgboost import XGBClassifier
+
+            return XGBClassifier(random_state=seed, eval_metric="logloss", **params)
+        if family == "lightgbm":
+            from lightgbm import LGBMClassifier
+
+            return LGBMClassifier(random_state=seed, **params)
+    except TypeError as exc:
+        raise ValueError(f"models.params.{family}: {exc}") from None
+    raise ValueError(f"unknown model family {family!r}")
+
+
+def family_names(models: ModelsConfig) -> list[str]:
+    """Families to evaluate, with the soft-vote ensemble last when enabled."""
+    return [*models.families, *(["ensemble"] if models.ensemble and len(models.families) > 1 else [])]

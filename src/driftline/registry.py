@@ -1,0 +1,219 @@
+"""The only module that talks to MLflow: tracking runs, logged models, registry versions and aliases.
+
+Everything takes an explicit ``run_id`` so it is safe from Prefect's worker threads (MLflow's active-run
+stack is per thread).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from driftline.config import Settings
+
+logger = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+RUNTIME_PACKAGES = ("scikit-learn", "xgboost", "lightgbm", "pandas", "numpy", "joblib")
+
+
+class AliasRegistry(Protocol):
+    """What promotion needs from a registry."""
+
+    def alias_version(self, name: str, alias: str) -> str | None: ...
+
+    def set_alias(self, name: str, alias: str, version: str, reason: str) -> None: ...
+
+
+class CalibratedProbabilityModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: feature frame in, calibrated probability of class 1 (and the 0.5 decision) out."""
+
+    def load_context(self, context: Any) -> None:
+        import joblib
+
+        self.model = joblib.load(context.artifacts["estimator"])
+        self.features = json.loads(Path(context.artifacts["features"]).read_text())
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        probability = self.model.predict_proba(model_input[self.features])[:, 1]
+        return pd.DataFrame({"probability": probability, "prediction": (probability >= 0.5).astype(int)})
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: str
+    model_uri: str
+
+
+def configure(settings: Settings, experiment: str) -> str:
+    """Point MLflow at the tracking URI and make sure the experiment exists; returns its id."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if settings.tracking_uri.startswith("sqlite:"):
+        # Keep artifacts beside the SQLite file rather than in ./mlruns of whatever the cwd is.
+        location = (settings.home / "mlartifacts").as_uri()
+    try:
+        return mlflow.create_experiment(experiment, artifact_location=location)
+    except MlflowException:  # created concurrently
+        return mlflow.get_experiment_by_name(experiment).experiment_id
+
+
+def start_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
+    run = MlflowClient().create_run(experiment_id, run_name=run_name, tags=tags)
+    return run.info.run_id
+
+
+def start_child_run(parent_run_id: str, run_name: str, tags: dict[str, str] | None = None) -> str:
+    parent = MlflowClient().get_run(parent_run_id)
+    all_tags = {"mlflow.parentRunId": parent_run_id, **(tags or {})}
+    run = MlflowClient().create_run(parent.info.experiment_id, run_name=run_name, tags=all_tags)
+    return run.info.run_id
+
+
+def finish_run(run_id: str, status: str = "FINISHED") -> None:
+    MlflowClient().set_terminated(run_id, status=status)
+
+
+def log_params(run_id: str, params: dict[str, Any]) -> None:
+    client = MlflowClient()
+    items = list(params.items())
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in items[start : start + 100]])
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    import math
+    import time
+
+    now = int(time.time() * 1000)
+    entries = [mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+    for start in range(0, len(entries), 500):
+        MlflowClient().log_batch(run_id, metrics=entries[start : start + 500])
+
+
+def set_tags(run_id: str, tags: dict[str, Any]) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value)[:5000])
+
+
+def log_dict(run_id: str, data: Any, artifact_file: str) -> None:
+    MlflowClient().log_dict(run_id, json.loads(json.dumps(data, default=str)), artifact_file)
+
+
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    MlflowClient().log_text(run_id, text, artifact_file)
+
+
+def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+
+    MlflowClient().log_figure(run_id, figure, artifact_file)
+    plt.close(figure)
+
+
+def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.to_parquet(path, index=False)
+        MlflowClient().log_artifact(run_id, str(path), str(Path(artifact_file).parent) if "/" in artifact_file else None)
+
+
+def log_dataset(run_id: str, frame: pd.DataFrame, source: str, content_hash: str, name: str) -> None:
+    """Record the input with its source and sha256 so a version can be traced to its exact data."""
+    dataset = mlflow.data.from_pandas(frame, source=source, name=f"{name}@{content_hash[:12]}")
+    with _active(run_id):
+        mlflow.log_input(dataset, context="training", tags={"sha256": content_hash})
+
+
+@contextmanager
+def _active(run_id: str) -> Iterator[None]:
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        yield
+        return
+    with mlflow.start_run(run_id=run_id):
+        yield
+
+
+def _requirements() -> list[str]:
+    pins = []
+    for package in RUNTIME_PACKAGES:
+        try:
+            pins.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_model(
+    run_id: str, estimator: Any, features: list[str], input_example: pd.DataFrame, registered_name: str
+) -> RegisteredVersion:
+    """Log the calibrated estimator as a pyfunc model and register a new version of ``registered_name``."""
+    import joblib
+    from mlflow.models import infer_signature
+
+    example = input_example[features].head(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        estimator_path = Path(tmp) / "estimator.joblib"
+        features_path = Path(tmp) / "features.json"
+        joblib.dump(estimator, estimator_path)
+        features_path.write_text(json.dumps(features))
+        output = pd.DataFrame({"probability": estimator.predict_proba(example)[:, 1]})
+        output["prediction"] = (output["probability"] >= 0.5).astype(int)
+        with _active(run_id):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=CalibratedProbabilityModel(),
+                artifacts={"estimator": str(estimator_path), "features": str(features_path)},
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=_requirements(),
+                registered_model_name=registered_name,
+            )
+    version = str(info.registered_model_version)
+    logger.info("registered %s version %s", registered_name, version)
+    return RegisteredVersion(name=registered_name, version=version, model_uri=f"models:/{registered_name}/{version}")
+
+
+class MlflowAliasRegistry:
+    """Aliases and their history as model-version tags."""
+
+    def __init__(self) -> None:
+        self.client = MlflowClient()
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+    def set_alias(self, name: str, alias: str, version: str, reason: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+        self.client.set_model_version_tag(name, version, f"driftline.alias.{alias}", reason[:5000])
+
+    def aliases(self, name: str, version: str) -> list[str]:
+        return sorted(self.client.get_model_version(name, version).aliases)
+
+    def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value)[:5000])
+
+
+def load_pyfunc(uri: str) -> Any:
+    return mlflow.pyfunc.load_model(uri)

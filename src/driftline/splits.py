@@ -1,0 +1,137 @@
+"""Walk-forward splitting on timestamps, scikit-learn compatible.
+
+Folds are cut on distinct timestamps, not rows, so in a multi-symbol panel every symbol's row at time t
+lands on the same side. ``gap`` timestamps between the end of training and the start of the test are
+purged: a label at t looks h periods ahead, so with ``gap >= h`` no training label overlaps the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+
+from driftline.config import SplitConfig
+from driftline.errors import InsufficientDataError
+
+
+class WalkForwardSplit:
+    """Expanding or sliding walk-forward splitter (``split`` / ``get_n_splits`` like ``TimeSeriesSplit``).
+
+    Args:
+        n_splits: number of test folds, contiguous and in time order, ending at the last timestamp.
+        test_size: timestamps per test fold; default splits what follows the first training window evenly.
+        gap: timestamps purged between each training window and its test fold.
+        min_train_size: timestamps the first training window must have.
+        scheme: ``expanding`` keeps all history; ``sliding`` keeps the last ``max_train_size`` timestamps.
+        max_train_size: window length for ``sliding``.
+    """
+
+    def __init__(
+        self,
+        n_splits: int = 5,
+        *,
+        test_size: int | None = None,
+        gap: int = 0,
+        min_train_size: int = 1,
+        scheme: Literal["expanding", "sliding"] = "expanding",
+        max_train_size: int | None = None,
+    ) -> None:
+        if n_splits < 1:
+            raise ValueError("n_splits must be >= 1")
+        if gap < 0:
+            raise ValueError("gap must be >= 0")
+        if scheme == "sliding" and max_train_size is None:
+            max_train_size = min_train_size
+        self.n_splits = n_splits
+        self.test_size = test_size
+        self.gap = gap
+        self.min_train_size = min_train_size
+        self.scheme = scheme
+        self.max_train_size = max_train_size
+
+    @classmethod
+    def from_config(cls, splits: SplitConfig, gap: int) -> WalkForwardSplit:
+        return cls(
+            splits.n_splits,
+            test_size=splits.test_size,
+            gap=gap,
+            min_train_size=splits.min_train_size,
+            scheme=splits.scheme,
+            max_train_size=splits.max_train_size,
+        )
+
+    def get_n_splits(self, X: object = None, y: object = None, groups: object = None) -> int:
+        return self.n_splits
+
+    def time_folds(self, n_times: int) -> list[tuple[range, range]]:
+        """Positions of (train, test) timestamps for ``n_times`` distinct timestamps."""
+        test_size = self.test_size or (n_times - self.min_train_size - self.gap) // self.n_splits
+        first_test = n_times - self.n_splits * test_size
+        if test_size < 1 or first_test - self.gap < self.min_train_size:
+            need = self.min_train_size + self.gap + self.n_splits * max(test_size, 1)
+            raise InsufficientDataError(
+                f"too little data for {self.n_splits} walk-forward folds: {n_times} timestamps, need at least "
+                f"{need} (min_train_size {self.min_train_size} + gap {self.gap} + {self.n_splits} test folds)"
+            )
+        folds = []
+        for k in range(self.n_splits):
+            test_start = first_test + k * test_size
+            train_end = test_start - self.gap
+            train_start = 0 if self.scheme == "expanding" else max(0, train_end - (self.max_train_size or train_end))
+            folds.append((range(train_start, train_end), range(test_start, test_start + test_size)))
+        return folds
+
+    def split(
+        self, X: object, y: object = None, groups: object = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (train, test) row indices.
+
+        Args:
+            X: anything with a length (rows in time order).
+            y: binary labels; when given, every training and test fold must hold both classes.
+            groups: each row's timestamp; without it each row is its own timestamp.
+
+        Raises:
+            InsufficientDataError: too few timestamps, or a fold with a single class.
+        """
+        n_rows = len(X)  # type: ignore[arg-type]
+        times = np.arange(n_rows) if groups is None else np.asarray(groups)
+        if len(times) != n_rows:
+            raise ValueError("groups must have one timestamp per row")
+        unique_times, position = np.unique(times, return_inverse=True)
+        labels = None if y is None else np.asarray(y)
+        for k, (train_t, test_t) in enumerate(self.time_folds(len(unique_times)), start=1):
+            train = np.flatnonzero((position >= train_t.start) & (position < train_t.stop))
+            test = np.flatnonzero((position >= test_t.start) & (position < test_t.stop))
+            if labels is not None:
+                for part, rows in (("training", train), ("test", test)):
+                    classes = np.unique(labels[rows])
+                    if len(classes) < 2:
+                        raise InsufficientDataError(
+                            f"fold {k}: the {part} rows ({len(rows)}) hold a single class ({classes.tolist()}); "
+                            "use fewer folds, a larger test_size, or more data"
+                        )
+            yield train, test
+
+
+def calibration_cut(times: np.ndarray, fraction: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training window (rows in time order) into a fitting part and a later calibration slice.
+
+    The last ``fraction`` of distinct timestamps calibrate; ``gap`` timestamps before them are purged so
+    the fitting labels do not look into the calibration slice.
+
+    Raises:
+        InsufficientDataError: the window is too short to cut.
+    """
+    unique_times, position = np.unique(times, return_inverse=True)
+    n_cal = max(1, int(round(len(unique_times) * fraction)))
+    cal_start = len(unique_times) - n_cal
+    fit_end = cal_start - gap
+    if fit_end < 2:
+        raise InsufficientDataError(
+            f"training window of {len(unique_times)} timestamps is too short for a calibration slice of "
+            f"{n_cal} plus a purge gap of {gap}"
+        )
+    return np.flatnonzero(position < fit_end), np.flatnonzero(position >= cal_start)

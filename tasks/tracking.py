@@ -1,0 +1,89 @@
+"""MLflow logging, registration and alias moves."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from driftline import registry
+from driftline.calibration import CalibratedModel
+from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
+from driftline.features import FeatureSet
+from driftline.ingest import LoadedData
+from driftline.plots import reliability_figure, roc_figure
+from driftline.promotion import Decision, decide_first_promotion
+from driftline.training import WalkForwardResult
+
+
+@task(name="start-tracking", retries=2, retry_delay_seconds=2)
+def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id: str) -> str:
+    """Open the parent MLflow run for this flow run and log the resolved config."""
+    experiment_id = registry.configure(settings, config.model_name)
+    run_id = registry.start_run(experiment_id, f"train-{config.name}", {"prefect.flow_run_id": flow_run_id, "driftline.target": config.target.kind})
+    registry.log_params(run_id, flatten_config(config))
+    registry.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
+    return run_id
+
+
+@task(name="log-input", retries=2, retry_delay_seconds=2)
+def log_input_task(run_id: str, loaded: LoadedData) -> None:
+    """Record the dataset, its source and sha256 as lineage."""
+    registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input")
+    registry.set_tags(run_id, {"driftline.data_sha256": loaded.content_hash, "driftline.source": loaded.source})
+
+
+@task(name="log-walk-forward", retries=2, retry_delay_seconds=2)
+def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
+    """Nested run per fold, pooled metrics per family, plots and the selection."""
+    for fold in sorted({f.fold for f in result.folds}):
+        rows = [f for f in result.folds if f.fold == fold]
+        child = registry.start_child_run(run_id, f"fold-{fold}", {"driftline.fold": str(fold)})
+        registry.log_params(child, {k: getattr(rows[0], k) for k in ("train_start", "train_end", "test_start", "test_end", "n_train", "n_test")})
+        registry.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
+        registry.finish_run(child)
+    registry.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
+    registry.log_metrics(run_id, result.pooled[result.selected])
+    registry.set_tags(run_id, {"driftline.family": result.selected, "driftline.selection": result.selection_reason()})
+    registry.log_dict(run_id, list(features.feature_names), "features.json")
+    chosen = result.selected_predictions()
+    y, p, p_raw = chosen["y"].to_numpy(), chosen["p"].to_numpy(), chosen["p_uncalibrated"].to_numpy()
+    registry.log_figure(run_id, reliability_figure(y, p, p_raw, config.metrics.ece_bins), "plots/reliability.png")
+    registry.log_figure(run_id, roc_figure(y, p), "plots/roc.png")
+    registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
+
+
+@task(name="register-model", retries=2, retry_delay_seconds=2)
+def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig) -> registry.RegisteredVersion:
+    """Log the calibrated model as pyfunc and register it as the challenger."""
+    version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
+    aliases = registry.MlflowAliasRegistry()
+    aliases.tag_version(config.model_name, version.version, {"driftline.run_id": run_id})
+    aliases.set_alias(config.model_name, "challenger", version.version, f"trained by run {run_id}")
+    return version
+
+
+@task(name="decide-promotion")
+def decide_promotion_task(config: PipelineConfig, result: WalkForwardResult) -> Decision:
+    """Compare with the base rate (first model) or keep the champion."""
+    champion = registry.MlflowAliasRegistry().alias_version(config.model_name, "champion")
+    pooled = result.pooled[result.selected]
+    return decide_first_promotion(champion, pooled["brier"], pooled["base_brier"])
+
+
+@task(name="promote")
+def promote_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> list[str]:
+    """Move the champion alias when the decision says so; record the decision either way."""
+    aliases = registry.MlflowAliasRegistry()
+    registry.log_dict(run_id, decision.to_dict(), "decision.json")
+    registry.set_tags(run_id, {"driftline.decision": decision.action})
+    aliases.tag_version(version.name, version.version, {"driftline.decision": decision.action, "driftline.reasons": "; ".join(map(str, decision.reasons))})
+    if decision.promote:
+        aliases.set_alias(version.name, "champion", version.version, f"run {run_id}: " + "; ".join(map(str, decision.reasons)))
+    return aliases.aliases(version.name, version.version)
+
+
+@task(name="finish-tracking")
+def finish_tracking_task(run_id: str, status: str, summary: dict | None = None) -> None:
+    """Close the parent run (FAILED when the flow failed)."""
+    if summary is not None:
+        registry.log_dict(run_id, summary, "summary.json")
+    registry.finish_run(run_id, status)
