@@ -1,0 +1,54 @@
+"""Integration fixtures: one real Prefect API (the test harness's server) and MLflow in a temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from driftline.synthetic import make_ohlcv_panel
+
+# Small but real: two families, three folds, a GARCH panel with genuine volatility regimes.
+FAST_CONFIG = {
+    "contract": {"min_rows_per_symbol": 100},
+    "splits": {"n_splits": 3, "min_train_size": 200},
+    "models": {
+        "families": ["logreg", "lightgbm"],
+        "params": {"lightgbm": {"n_estimators": 60, "n_jobs": 1}},
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """A temporary Prefect server for the whole session; its URL for subprocesses."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fresh MLflow store (SQLite + local artifacts) and Driftline home per test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+    return path
+
+
+@pytest.fixture
+def ohlcv_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "panel.csv"
+    make_ohlcv_panel(n_symbols=2, n_days=900, seed=3).to_csv(path, index=False)
+    return path

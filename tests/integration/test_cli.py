@@ -1,0 +1,100 @@
+"""The `driftline` command as a user runs it: subprocesses against the session's Prefect API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driftline.synthetic import make_labelled_series, make_ohlcv_panel
+
+pytestmark = pytest.mark.slow
+DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
+CONTRACT_KEYS = {
+    "run_id", "model_name", "model_version", "aliases", "decision", "reasons", "data_hash",
+    "rows_in", "rows_clean", "rows_quarantined", "metrics", "folds",
+}
+
+
+def run_cli(args: list[str], cwd: Path, api: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DRIFTLINE_HOME")}
+    if api:
+        env["PREFECT_API_URL"] = api
+    return subprocess.run([DRIFTLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config):
+    bars = make_ohlcv_panel(n_symbols=1, n_days=900, seed=5).drop(columns="Symbol")
+    bars.to_csv(tmp_path / "SPY.csv", index=False)
+
+    done = run_cli(["train", "--config", str(fast_config), "--data", "SPY.csv", "--summary-json", "out/s.json"], tmp_path, prefect_api)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "s.json").read_text())
+    assert CONTRACT_KEYS <= summary.keys()
+    assert set(summary["metrics"]) == {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill"}
+    assert summary["model_version"] == "1"
+    assert "Walk-forward folds" in done.stdout and "Registered driftline-it version 1" in done.stdout
+    # Default tracking store: a SQLite file under .driftline/ in the working directory.
+    assert (tmp_path / ".driftline" / "mlflow.db").is_file()
+
+
+def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fast_config):
+    bars = make_ohlcv_panel(n_symbols=1, n_days=900, seed=6)
+    pd.DataFrame({"when": bars["Date"], "px": bars["Close"]}).to_csv(tmp_path / "px.csv", index=False)
+
+    done = run_cli(
+        ["train", "--config", str(fast_config), "--data", "px.csv", "--time-col", "when", "--price-col", "px",
+         "--target", "direction", "--name", "px", "--summary-json", "s.json"],
+        tmp_path,
+        prefect_api,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["model_name"] == "driftline-px"
+    assert summary["target"] == "direction"
+    assert summary["rows_in"] == 900
+
+
+def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, fast_config):
+    make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
+
+    done = run_cli(
+        ["train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y",
+         "--name", "lab", "--summary-json", "s.json"],
+        tmp_path,
+        prefect_api,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    # y depends on x0 and x1: a real signal the models must find.
+    assert summary["metrics"]["auc"] > 0.7
+    assert summary["decision"] == "promote"
+
+
+def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fast_config):
+    pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}).to_csv(tmp_path / "nodates.csv", index=False)
+
+    done = run_cli(["train", "--config", str(fast_config), "--data", "nodates.csv"], tmp_path, prefect_api)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "no time column found" in done.stderr and "nodates.csv" in done.stderr
+
+
+def test_bad_config_fails_fast_naming_the_key(tmp_path):
+    (tmp_path / "bad.yaml").write_text("splits:\n  n_split: 5\n")
+
+    done = run_cli(["train", "--config", "bad.yaml"], tmp_path, api=None)
+
+    assert done.returncode == 2
+    assert "unknown key 'splits.n_split'" in done.stderr and "n_splits" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".driftline").exists()  # nothing ran

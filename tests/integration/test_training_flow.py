@@ -1,0 +1,112 @@
+"""The training flow on a real (temporary) Prefect API with MLflow in a temp dir."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from driftline.errors import ValidationFailed
+
+pytestmark = pytest.mark.slow
+
+
+def _train(prefect_api: str, **params):
+    from flows.training import train_and_promote
+
+    return train_and_promote(**params)
+
+
+def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast_config, ohlcv_csv):
+    summary = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+
+    assert summary["model_name"] == "driftline-it"
+    assert summary["model_version"] == "1"
+    assert summary["decision"] == "promote", summary["reasons"]
+    assert summary["aliases"] == ["challenger", "champion"]
+    assert summary["rows_in"] == summary["rows_clean"] == 1800
+    assert summary["metrics"]["brier_skill"] > 0
+    assert len(summary["folds"]) == 3
+
+    client = MlflowClient()
+    run = client.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    for key in ("auc", "brier", "log_loss", "ece", "logreg.brier", "lightgbm.brier", "brier_uncalibrated"):
+        assert key in run.data.metrics, key
+    assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
+    assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]
+    assert run.data.params["splits.n_splits"] == "3"
+    assert run.inputs.dataset_inputs, "dataset input with hash was not logged"
+
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
+    )
+    assert sorted(c.data.tags["driftline.fold"] for c in children) == ["1", "2", "3"]
+    assert all("logreg.auc" in c.data.metrics for c in children)
+
+    artifacts = {a.path for a in client.list_artifacts(summary["run_id"], "plots")}
+    assert artifacts == {"plots/reliability.png", "plots/roc.png"}
+
+    champion = client.get_model_version_by_alias("driftline-it", "champion")
+    assert str(champion.version) == "1"
+    assert champion.tags["driftline.run_id"] == summary["run_id"]
+    logged = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/summary.json")
+    assert logged["model_version"] == "1"
+    model = mlflow.pyfunc.load_model("models:/driftline-it@challenger")
+    assert model.metadata.get_input_schema().input_names() == logged_features(client, summary["run_id"])
+
+
+def logged_features(client: MlflowClient, run_id: str) -> list[str]:
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
+
+
+def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, fast_config, ohlcv_csv):
+    first = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+    second = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+
+    assert (first["model_version"], second["model_version"]) == ("1", "2")
+    assert second["decision"] == "keep-champion"
+    assert second["aliases"] == ["challenger"]
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("driftline-it", "challenger").version) == "2"
+    # Same data and seed: the same data hash and the same out-of-sample numbers.
+    assert first["data_hash"] == second["data_hash"]
+    assert first["metrics"] == pytest.approx(second["metrics"])
+
+
+def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fast_config, ohlcv_csv):
+    from driftline.config import load_config
+    from driftline.features import build_features
+    from driftline.ingest import load_data
+
+    _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+    config = load_config(fast_config, {"data.path": str(ohlcv_csv)})
+    features = build_features(load_data(config.data).frame, config.features, config.target)
+
+    model = mlflow.pyfunc.load_model("models:/driftline-it@challenger")
+    scored = model.predict(features.X.tail(200))
+    assert list(scored.columns) == ["probability", "prediction"]
+    assert scored["probability"].between(0, 1).all()
+    assert scored["probability"].nunique() > 10  # real scores, not a constant
+    assert (scored["prediction"] == (scored["probability"] >= 0.5)).all()
+
+
+def test_contract_failure_stops_before_training_and_registers_nothing(prefect_api, tracking, fast_config, ohlcv_csv, tmp_path):
+    frame = pd.read_csv(ohlcv_csv)
+    frame.loc[[10, 500], "Close"] = -1.0
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+
+    with pytest.raises(ValidationFailed, match=r"expect_column_values_to_be_between on 'close': 2 rows"):
+        _train(prefect_api, config_file=str(fast_config), data=str(bad))
+
+    client = MlflowClient()
+    assert client.search_registered_models() == []
+    (run,) = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "brier" not in run.data.metrics
+    quarantine = pd.read_parquet(tracking / "quarantine" / run.info.run_id / "rows.parquet")
+    assert len(quarantine) == 2
+    assert quarantine["reason"].str.contains("close").all()
