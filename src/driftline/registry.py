@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -136,9 +137,26 @@ def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
 
 def log_dataset(run_id: str, frame: pd.DataFrame, source: str, content_hash: str, name: str) -> None:
     """Record the input with its source and sha256 so a version can be traced to its exact data."""
-    dataset = mlflow.data.from_pandas(frame, source=source, name=f"{name}@{content_hash[:12]}")
+    with _quiet():
+        dataset = mlflow.data.from_pandas(frame, source=source, name=f"{name}@{content_hash[:12]}")
     with _active(run_id):
         mlflow.log_input(dataset, context="training", tags={"sha256": content_hash})
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence MLflow's advice that is not actionable here (cloudpickle notice, int-column hint, pip)."""
+    names = ("mlflow.pyfunc", "mlflow.utils.environment", "mlflow.utils.uv_utils", "mlflow.models.model")
+    levels = {name: logging.getLogger(name).level for name in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for name in names:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
 
 
 @contextmanager
@@ -176,7 +194,7 @@ def log_model(
         features_path.write_text(json.dumps(features))
         output = pd.DataFrame({"probability": estimator.predict_proba(example)[:, 1]})
         output["prediction"] = (output["probability"] >= 0.5).astype(int)
-        with _active(run_id):
+        with _active(run_id), _quiet():
             info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
                 python_model=CalibratedProbabilityModel(),

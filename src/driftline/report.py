@@ -8,6 +8,7 @@ from typing import Any
 from driftline.promotion import Decision
 from driftline.training import WalkForwardResult, fold_table
 
+STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "brier", "log_loss", "ece", "brier_skill")
 
 
@@ -43,6 +44,7 @@ def training_summary(
         "selected_family": result.selected,
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
+        "strategy": {k: result.pooled[result.selected][k] for k in STRATEGY_KEYS if k in result.pooled[result.selected]},
         "families": {family: {k: metrics[k] for k in ("auc", "brier", "log_loss", "ece", "brier_skill")} for family, metrics in result.pooled.items()},
         "folds": fold_table(result),
     }
@@ -83,6 +85,11 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"challenger: {summary['selected_family']} ({summary['selection']})",
             "",
             "Pooled (challenger): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+            *(
+                ["Long/flat strategy on the calibrated probability: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["strategy"].items())]
+                if summary.get("strategy")
+                else []
+            ),
             f"Registered {summary['model_name']} version {version}, aliases: {', '.join(summary['aliases']) or '-'}",
             f"Decision: {summary['decision']}",
             *(f"  {r}" for r in summary["reasons"]),
