@@ -1,4 +1,5 @@
-"""Flow ``train-and-promote``: ingest → validate → features → walk-forward → challenger → registry."""
+"""Flow ``train-and-promote``: ingest → validate → features → walk-forward → challenger → registry →
+champion/challenger on the hold-out window → transactional promotion."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from prefect.artifacts import create_markdown_artifact
 from driftline.config import Settings, load_config
 from driftline.report import artifact_key, summary_markdown, training_summary
 from tasks.data import load_data_task, validate_data_task
+from flows.promotion import promote_with_smoke_test
+from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
-    decide_promotion_task,
+    aliases_task,
     finish_tracking_task,
     log_input_task,
     log_walk_forward_task,
-    promote_task,
     register_model_task,
     start_tracking_task,
 )
-from tasks.training import build_features_task, fit_challenger_task, walk_forward_task
+from tasks.training import build_features_task, fit_challenger_task, holdout_task, walk_forward_task
 
 
 @flow(name="train-and-promote")
@@ -64,23 +66,26 @@ def train_and_promote(
         log_input_task(run_id, loaded)
         report = validate_data_task(loaded, config.contract, config.model_name, run_id, settings.home / "quarantine" / run_id)
         features = build_features_task(report.clean, config)
-        result = walk_forward_task(features, config)
-        log_walk_forward_task(run_id, result, features, config)
-        model = fit_challenger_task(features, result.selected, config)
-        decision = decide_promotion_task(config, result)
-        version = register_model_task(run_id, model, features, config)
-        aliases = promote_task(run_id, version, decision)
+        development, holdout = holdout_task(features, config)
+        result = walk_forward_task(development, config)
+        log_walk_forward_task(run_id, result, development, config)
+        model = fit_challenger_task(development, result.selected, config)
+        version = register_model_task(run_id, model, development, config)
+        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
+        record_decision_task(run_id, version, decision)
+        create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
+        if decision.promote:
+            promote_with_smoke_test(
+                version.name, version.version, champion_before, "; ".join(map(str, decision.reasons)), run_id, holdout.X
+            )
         summary = training_summary(
             run_id=run_id,
-            model_name=config.model_name,
-            model_version=version.version,
-            aliases=aliases,
+            version=version,
+            aliases=aliases_task(version),
             decision=decision,
-            data_hash=loaded.content_hash,
-            source=loaded.source,
-            rows_in=report.rows_in,
-            rows_clean=report.rows_clean,
-            rows_quarantined=report.rows_quarantined,
+            champion_before=champion_before,
+            loaded=loaded,
+            report=report,
             result=result,
             target=config.target.kind,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from prefect import task
 
 from driftline import registry
@@ -10,7 +11,6 @@ from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_c
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.plots import reliability_figure, roc_figure
-from driftline.promotion import Decision, decide_first_promotion
 from driftline.training import WalkForwardResult
 
 
@@ -53,32 +53,31 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
 
 @task(name="register-model", retries=2, retry_delay_seconds=2)
 def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig) -> registry.RegisteredVersion:
-    """Log the calibrated model as pyfunc and register it as the challenger."""
+    """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff."""
     version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
     aliases = registry.MlflowAliasRegistry()
-    aliases.tag_version(config.model_name, version.version, {"driftline.run_id": run_id})
-    aliases.set_alias(config.model_name, "challenger", version.version, f"trained by run {run_id}")
+    aliases.tag_version(
+        config.model_name,
+        version.version,
+        {
+            "driftline.run_id": run_id,
+            "driftline.train_cutoff": pd.Timestamp(features.times.max()).isoformat(),
+            "driftline.threshold": f"{model.threshold_:.4f}",
+            "driftline.threshold_objective": config.threshold.objective,
+        },
+    )
+    aliases.set_alias(config.model_name, "challenger", version.version, f"trained by run {run_id}", run_id)
     return version
 
 
-@task(name="decide-promotion")
-def decide_promotion_task(config: PipelineConfig, result: WalkForwardResult) -> Decision:
-    """Compare with the base rate (first model) or keep the champion."""
-    champion = registry.MlflowAliasRegistry().alias_version(config.model_name, "champion")
-    pooled = result.pooled[result.selected]
-    return decide_first_promotion(champion, pooled["brier"], pooled["base_brier"])
-
-
-@task(name="promote")
-def promote_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> list[str]:
-    """Move the champion alias when the decision says so; record the decision either way."""
+@task(name="read-aliases")
+def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
+    """Where the aliases point now, and which ones this version holds."""
     aliases = registry.MlflowAliasRegistry()
-    registry.log_dict(run_id, decision.to_dict(), "decision.json")
-    registry.set_tags(run_id, {"driftline.decision": decision.action})
-    aliases.tag_version(version.name, version.version, {"driftline.decision": decision.action, "driftline.reasons": "; ".join(map(str, decision.reasons))})
-    if decision.promote:
-        aliases.set_alias(version.name, "champion", version.version, f"run {run_id}: " + "; ".join(map(str, decision.reasons)))
-    return aliases.aliases(version.name, version.version)
+    return {
+        "held": aliases.aliases(version.name, version.version),
+        "champion": aliases.alias_version(version.name, "champion"),
+    }
 
 
 @task(name="finish-tracking")

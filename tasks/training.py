@@ -7,6 +7,7 @@ from prefect import task
 
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig
+from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
 from driftline.training import WalkForwardResult, fit_challenger, run_walk_forward
 
@@ -34,4 +35,10 @@ def walk_forward_task(features: FeatureSet, config: PipelineConfig) -> WalkForwa
 @task(name="fit-challenger")
 def fit_challenger_task(features: FeatureSet, family: str, config: PipelineConfig) -> CalibratedModel:
     """Refit the selected family on all labelled rows."""
-    return fit_challenger(features, family, config.calibration, config.models, config.gap)
+    return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold)
+
+
+@task(name="hold-out-window")
+def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
+    """Development rows, and the evaluation window the challenger never trains on."""
+    return holdout_split(features, config.evaluation.window, config.gap)

@@ -122,6 +122,55 @@ def train(
         typer.echo(f"summary written to {summary_json}")
 
 
+def _registry(name: str) -> tuple[Any, str]:
+    apply_offline_defaults()
+    from driftline import registry
+    from driftline.config import PipelineConfig, Settings
+
+    registry.configure_tracking(Settings.from_env())
+    model_name = PipelineConfig(name=name).model_name
+    return registry.MlflowAliasRegistry(), model_name
+
+
+@app.command()
+def history(name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo") -> None:
+    """Print every alias move of a model: when, what, from which version to which, why, from which run."""
+    from driftline.report import render_history
+
+    try:
+        aliases, model_name = _registry(name)
+        events = aliases.history(model_name)
+        current = {a: aliases.alias_version(model_name, a) for a in ("champion", "challenger", "previous-champion")}
+    except DriftlineError as exc:
+        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - registry unreachable or model unknown: one line, no traceback
+        _fail(DriftlineError(f"cannot read the history of driftline-{name}: {type(exc).__name__}: {exc}"))
+    typer.echo(render_history(model_name, events, current))
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
+    to_version: Annotated[Optional[str], typer.Option("--to-version", help="Version to restore; default previous-champion.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Recorded in the history.")] = "manual rollback",
+) -> None:
+    """Make a previous version the champion again, recorded in the history like any promotion."""
+    from driftline.promotion import rollback_target
+
+    try:
+        aliases, model_name = _registry(name)
+        current = aliases.alias_version(model_name, "champion")
+        target = rollback_target(current, aliases.alias_version(model_name, "previous-champion"), to_version)
+        if to_version is not None:
+            aliases.client.get_model_version(model_name, target)  # raises for an unknown version
+        aliases.move_champion(model_name, target, current, reason, run_id="", action="rollback")
+    except DriftlineError as exc:
+        _fail(exc)
+    except Exception as exc:  # noqa: BLE001
+        _fail(DriftlineError(f"rollback of driftline-{name} failed: {type(exc).__name__}: {exc}"))
+    typer.echo(f"{model_name}: champion {current or '-'} -> {target} (previous-champion: {current or '-'})")
+
+
 @app.command()
 def version() -> None:
     """Print the Driftline version."""

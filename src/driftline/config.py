@@ -102,6 +102,41 @@ class ModelsConfig(_Section):
         return self
 
 
+class EvaluationConfig(_Section):
+    """The hold-out window at the end of the data on which champion and challenger are compared."""
+
+    window: int = Field(default=500, ge=10, description="timestamps at the end never trained on by the challenger")
+
+
+class PromotionConfig(_Section):
+    """When a challenger may replace the champion (or, for the first model, the base-rate predictor)."""
+
+    metric: Literal["log_loss", "brier"] = "log_loss"
+    level: float = Field(default=0.95, gt=0.5, lt=1.0, description="two-sided confidence level of the loss-difference CI")
+    n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
+    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default 2 x horizon")
+    min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
+    ece_cap: float = Field(default=0.08, gt=0.0, le=1.0)
+    auc_tolerance: float = Field(default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this")
+    sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
+    drawdown_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this")
+    seed: int = 7
+
+
+class ThresholdConfig(_Section):
+    """How the probability that triggers an action is chosen, on each model's calibration slice."""
+
+    objective: Literal["none", "f1", "precision_at_k", "strategy_return"] = "f1"
+    min: float = Field(default=0.3, gt=0.0, lt=1.0)
+    max: float = Field(default=0.7, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdConfig:
+        if self.min >= self.max:
+            raise ValueError("threshold.min must be below threshold.max")
+        return self
+
+
 class MetricsConfig(_Section):
     top_k_fraction: float = Field(default=0.1, gt=0.0, le=1.0, description="precision@K: K as a share of rows")
     ece_bins: int = Field(default=10, ge=2, le=100)
@@ -121,6 +156,9 @@ class PipelineConfig(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     models: ModelsConfig = ModelsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
@@ -141,6 +179,11 @@ class PipelineConfig(_Section):
     @property
     def gap(self) -> int:
         return self.splits.gap if self.splits.gap is not None else self.target.horizon
+
+    @property
+    def block_length(self) -> int:
+        """Bootstrap block: long enough to carry the autocorrelation that overlapping h-period labels create."""
+        return self.promotion.block_length or max(2, 2 * self.target.horizon)
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

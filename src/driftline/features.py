@@ -40,6 +40,21 @@ class FeatureSet:
     def times(self) -> np.ndarray:
         return self.meta["timestamp"].to_numpy()
 
+    @property
+    def returns(self) -> np.ndarray | None:
+        """Next-period log returns (price data only)."""
+        return self.meta["next_return"].to_numpy() if "next_return" in self.meta else None
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        """The same features for the given row positions (the scoring tail is kept as is)."""
+        return FeatureSet(
+            X=self.X.iloc[rows].reset_index(drop=True),
+            y=self.y.iloc[rows].reset_index(drop=True),
+            meta=self.meta.iloc[rows].reset_index(drop=True),
+            feature_names=self.feature_names,
+            latest=self.latest,
+        )
+
 
 def _zscore(series: pd.Series, window: int) -> pd.Series:
     mean = series.rolling(window, min_periods=window // 2).mean()

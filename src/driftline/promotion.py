@@ -1,11 +1,29 @@
-"""Promotion decisions as plain objects: flows branch on ``Decision.promote``, never on a metric."""
+"""Champion/challenger decisions as plain objects: flows branch on ``Decision.promote``, never on a metric.
+
+Both models are scored on the same evaluation rows, after both training cutoffs. The per-row loss
+difference (challenger minus champion) is averaged per timestamp and resampled with a moving-block
+bootstrap, so autocorrelation from overlapping horizons and cross-sectional correlation between symbols
+are both kept. The challenger is promoted only when the whole confidence interval of the loss
+difference is below zero AND every guardrail passes. The first model faces the base-rate predictor
+(the training prevalence) under the same test.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from driftline.config import MetricsConfig, PromotionConfig
+from driftline.errors import DriftlineError
+from driftline.metrics import expected_calibration_error, strategy_metrics
+
 Action = Literal["promote", "keep-champion", "reject"]
+EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -26,30 +44,205 @@ class Reason:
 class Decision:
     action: Action
     reasons: list[Reason] = field(default_factory=list)
+    comparison: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def promote(self) -> bool:
         return self.action == "promote"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "promote": self.promote, "reasons": [asdict(r) for r in self.reasons]}
+        return {
+            "action": self.action,
+            "promote": self.promote,
+            "reasons": [asdict(r) for r in self.reasons],
+            "comparison": self.comparison,
+            "scores": self.scores,
+        }
+
+    def markdown(self, title: str) -> str:
+        rows = "\n".join(f"| {'pass' if r.passed else '**FAIL**'} | {r.check} | {r.detail} |" for r in self.reasons)
+        return f"### {title}: **{self.action}**\n\n| result | check | detail |\n|---|---|---|\n{rows}\n"
 
 
-def decide_first_promotion(champion_version: str | None, brier: float, base_brier: float) -> Decision:
-    """The rule until champion/challenger comparison exists: promote only the first model, and only
-    when its pooled out-of-sample Brier beats the base-rate predictor's.
+@dataclass(frozen=True)
+class Scores:
+    """One model's output on the evaluation rows: probability of class 1 and the action it would take."""
+
+    name: str
+    probability: np.ndarray
+    action: np.ndarray
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """The rows both models are scored on: labels, timestamps and (price targets) next-period returns."""
+
+    y: np.ndarray
+    times: np.ndarray
+    symbols: np.ndarray
+    next_return: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def meta(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"symbol": self.symbols, "timestamp": self.times})
+        frame["next_return"] = self.next_return if self.next_return is not None else 0.0
+        return frame
+
+
+def row_losses(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row log loss and Brier score."""
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    y = np.asarray(y, dtype=float)
+    return {"log_loss": -(y * np.log(p) + (1 - y) * np.log(1 - p)), "brier": (p - y) ** 2}
+
+
+def moving_block_bootstrap(
+    series: np.ndarray, block_length: int, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Means of ``n_boot`` moving-block resamples of a time-ordered series (Kunsch 1989)."""
+    series = np.asarray(series, dtype=float)
+    n = len(series)
+    length = max(1, min(block_length, n))
+    n_blocks = math.ceil(n / length)
+    starts = rng.integers(0, n - length + 1, size=(n_boot, n_blocks))
+    index = (starts[:, :, None] + np.arange(length)).reshape(n_boot, -1)[:, :n]
+    return series[index].mean(axis=1)
+
+
+def paired_difference_ci(
+    loss_challenger: np.ndarray,
+    loss_baseline: np.ndarray,
+    times: np.ndarray,
+    block_length: int,
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """Mean loss difference (challenger - baseline) and its two-sided percentile CI.
+
+    Rows are first averaged per timestamp, so a panel of many symbols counts each moment once.
     """
-    if champion_version is not None:
-        return Decision(
-            "keep-champion",
-            [Reason("champion-exists", False, f"champion is version {champion_version}; the new version stays challenger")],
+    diff = pd.Series(np.asarray(loss_challenger) - np.asarray(loss_baseline)).groupby(np.asarray(times)).mean()
+    values = diff.sort_index().to_numpy()
+    means = moving_block_bootstrap(values, block_length, n_boot, np.random.default_rng(seed))
+    alpha = (1 - level) / 2
+    return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def score_summary(evaluation: EvaluationSet, scores: Scores, metrics: MetricsConfig, price_target: bool) -> dict[str, float]:
+    """Loss, calibration, ranking and (price targets) strategy numbers of one model on the evaluation rows."""
+    y, p = evaluation.y, scores.probability
+    losses = row_losses(y, p)
+    summary = {
+        "log_loss": float(losses["log_loss"].mean()),
+        "brier": float(losses["brier"].mean()),
+        "ece": expected_calibration_error(y, p, metrics.ece_bins),
+        "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 and np.ptp(p) > 0 else float("nan"),
+    }
+    if price_target and evaluation.next_return is not None:
+        # Positions are the model's own actions (its tuned threshold), as a trading bot would take them.
+        summary.update(strategy_metrics(scores.action.astype(float), evaluation.meta(), metrics, threshold=0.5))
+    return summary
+
+
+def decide_promotion(
+    evaluation: EvaluationSet,
+    challenger: Scores,
+    champion: Scores | None,
+    base_rate: float,
+    promotion: PromotionConfig,
+    metrics: MetricsConfig,
+    block_length: int,
+    price_target: bool,
+) -> Decision:
+    """Promote the challenger only if it beats the champion (or the base rate) with confidence and passes
+    every guardrail. Returns every check with its numbers.
+    """
+    first_model = champion is None
+    if first_model:
+        constant = np.full(len(evaluation), base_rate)
+        champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
+    n_rows = len(evaluation)
+    reasons = [
+        Reason("min-rows", n_rows >= promotion.min_rows, f"{n_rows} evaluation rows (need {promotion.min_rows})", n_rows, promotion.min_rows)
+    ]
+    if n_rows < 2 or len(np.unique(evaluation.y)) < 2:
+        reasons.append(Reason("two-classes", False, "the evaluation rows hold a single class; nothing can be compared"))
+        return Decision("keep-champion" if not first_model else "reject", reasons)
+
+    ours = score_summary(evaluation, challenger, metrics, price_target)
+    theirs = score_summary(evaluation, champion, metrics, price_target)
+    comparison: dict[str, Any] = {"baseline": champion.name, "metric": promotion.metric, "rows": n_rows}
+    for metric in ("log_loss", "brier"):
+        diff, low, high = paired_difference_ci(
+            row_losses(evaluation.y, challenger.probability)[metric],
+            row_losses(evaluation.y, champion.probability)[metric],
+            evaluation.times,
+            block_length,
+            promotion.n_bootstrap,
+            promotion.level,
+            promotion.seed,
         )
-    beats = brier < base_brier
-    reason = Reason(
-        "beats-base-rate",
-        beats,
-        f"pooled out-of-sample Brier {brier:.5f} {'<' if beats else '>='} base-rate Brier {base_brier:.5f}",
-        value=brier,
-        threshold=base_brier,
+        if metric == promotion.metric:
+            comparison.update(diff=diff, ci_low=low, ci_high=high, level=promotion.level, block_length=block_length)
+            reasons.append(
+                Reason(
+                    f"{metric}-better",
+                    high < 0,
+                    f"{metric} difference {diff:+.5f} vs {champion.name}, {promotion.level:.0%} CI "
+                    f"[{low:+.5f}, {high:+.5f}] (block {block_length})",
+                    high,
+                    0.0,
+                )
+            )
+        else:
+            comparison[f"{metric}_diff"] = diff
+            comparison[f"{metric}_ci"] = [low, high]
+    reasons.append(
+        Reason("ece-cap", ours["ece"] <= promotion.ece_cap, f"ECE {ours['ece']:.4f} (cap {promotion.ece_cap})", ours["ece"], promotion.ece_cap)
     )
-    return Decision("promote" if beats else "reject", [reason])
+    if not math.isnan(theirs["auc"]):
+        floor = theirs["auc"] - promotion.auc_tolerance
+        reasons.append(
+            Reason("auc", ours["auc"] >= floor, f"AUC {ours['auc']:.4f} vs {champion.name} {theirs['auc']:.4f} (floor {floor:.4f})", ours["auc"], floor)
+        )
+    if "sharpe" in ours:
+        floor = theirs["sharpe"] - promotion.sharpe_tolerance
+        reasons.append(
+            Reason("sharpe", ours["sharpe"] >= floor, f"Sharpe {ours['sharpe']:.3f} vs {champion.name} {theirs['sharpe']:.3f} (floor {floor:.3f})", ours["sharpe"], floor)
+        )
+        cap = theirs["max_drawdown"] + promotion.drawdown_tolerance
+        reasons.append(
+            Reason(
+                "max-drawdown",
+                ours["max_drawdown"] <= cap,
+                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} {theirs['max_drawdown']:.3f} (cap {cap:.3f})",
+                ours["max_drawdown"],
+                cap,
+            )
+        )
+    promote = all(r.passed for r in reasons)
+    action: Action = "promote" if promote else ("reject" if first_model else "keep-champion")
+    return Decision(action, reasons, comparison, {"challenger": ours, "baseline": theirs})
+
+
+def keep_champion(reason: str, check: str = "comparable") -> Decision:
+    """A decision not to promote for a reason outside the statistics (e.g. the champion cannot be scored)."""
+    return Decision("keep-champion", [Reason(check, False, reason)])
+
+
+def rollback_target(champion: str | None, previous: str | None, requested: str | None) -> str:
+    """Which version a rollback makes champion.
+
+    Raises:
+        DriftlineError: nothing to roll back to, or the requested version is already champion.
+    """
+    target = requested or previous
+    if target is None:
+        raise DriftlineError("no previous-champion to roll back to; pass --to-version")
+    if target == champion:
+        raise DriftlineError(f"version {target} is already the champion")
+    return target

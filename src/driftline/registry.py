@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from datetime import datetime, timezone
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator
 
 import mlflow
 import pandas as pd
@@ -22,19 +23,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from driftline.config import Settings
+from driftline.errors import DriftlineError
 
 logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 RUNTIME_PACKAGES = ("scikit-learn", "xgboost", "lightgbm", "pandas", "numpy", "joblib")
-
-
-class AliasRegistry(Protocol):
-    """What promotion needs from a registry."""
-
-    def alias_version(self, name: str, alias: str) -> str | None: ...
-
-    def set_alias(self, name: str, alias: str, version: str, reason: str) -> None: ...
 
 
 class CalibratedProbabilityModel(mlflow.pyfunc.PythonModel):
@@ -48,7 +42,8 @@ class CalibratedProbabilityModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         probability = self.model.predict_proba(model_input[self.features])[:, 1]
-        return pd.DataFrame({"probability": probability, "prediction": (probability >= 0.5).astype(int)})
+        threshold = getattr(self.model, "threshold_", 0.5)
+        return pd.DataFrame({"probability": probability, "prediction": (probability >= threshold).astype(int)})
 
 
 @dataclass(frozen=True)
@@ -58,9 +53,14 @@ class RegisteredVersion:
     model_uri: str
 
 
+def configure_tracking(settings: Settings) -> None:
+    """Point MLflow at the tracking URI from the environment (or the local SQLite default)."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+
+
 def configure(settings: Settings, experiment: str) -> str:
     """Point MLflow at the tracking URI and make sure the experiment exists; returns its id."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
+    configure_tracking(settings)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
@@ -193,7 +193,7 @@ def log_model(
         joblib.dump(estimator, estimator_path)
         features_path.write_text(json.dumps(features))
         output = pd.DataFrame({"probability": estimator.predict_proba(example)[:, 1]})
-        output["prediction"] = (output["probability"] >= 0.5).astype(int)
+        output["prediction"] = (output["probability"] >= getattr(estimator, "threshold_", 0.5)).astype(int)
         with _active(run_id), _quiet():
             info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
@@ -209,8 +209,12 @@ def log_model(
     return RegisteredVersion(name=registered_name, version=version, model_uri=f"models:/{registered_name}/{version}")
 
 
+class ChampionMoved(DriftlineError):
+    """The champion alias moved between evaluation and promotion; the comparison is stale."""
+
+
 class MlflowAliasRegistry:
-    """Aliases and their history as model-version tags."""
+    """Aliases, with every move recorded: as tags on the version and as a timeline on the registered model."""
 
     def __init__(self) -> None:
         self.client = MlflowClient()
@@ -221,12 +225,65 @@ class MlflowAliasRegistry:
         except MlflowException:
             return None
 
-    def set_alias(self, name: str, alias: str, version: str, reason: str) -> None:
+    def set_alias(self, name: str, alias: str, version: str, reason: str, run_id: str = "", action: str = "set") -> None:
+        previous = self.alias_version(name, alias)
         self.client.set_registered_model_alias(name, alias, version)
-        self.client.set_model_version_tag(name, version, f"driftline.alias.{alias}", reason[:5000])
+        self._record(name, alias, version, previous, reason, run_id, action)
+
+    def _record(self, name: str, alias: str, version: str | None, previous: str | None, reason: str, run_id: str, action: str) -> None:
+        now = datetime.now(timezone.utc)
+        event = {"at": now.isoformat(), "action": action, "alias": alias, "version": version, "previous": previous, "reason": reason[:3000], "run_id": run_id}
+        key = f"driftline.event.{now.strftime('%Y%m%dT%H%M%S.%f')}.{alias}"
+        self.client.set_registered_model_tag(name, key, json.dumps(event))
+        if version is not None:
+            self.client.set_model_version_tag(name, version, f"driftline.alias.{alias}", json.dumps(event))
+
+    def delete_alias(self, name: str, alias: str, reason: str, run_id: str = "") -> None:
+        previous = self.alias_version(name, alias)
+        if previous is not None:
+            self.client.delete_registered_model_alias(name, alias)
+            self._record(name, alias, None, previous, reason, run_id, "delete")
+
+    def move_champion(self, name: str, version: str, expected: str | None, reason: str, run_id: str, action: str = "promote") -> str | None:
+        """Compare-and-set: make ``version`` the champion only if the champion is still ``expected``.
+
+        The old champion becomes ``previous-champion``. Returns the old champion.
+
+        Raises:
+            ChampionMoved: another promotion changed the champion since this one was evaluated.
+        """
+        current = self.alias_version(name, "champion")
+        if current != expected:
+            raise ChampionMoved(
+                f"{name}: champion moved from {expected or 'none'} to {current or 'none'} while version {version} "
+                "was being evaluated; re-run to compare against the new champion"
+            )
+        if current is not None and current != version:
+            self.set_alias(name, "previous-champion", current, f"replaced by version {version}", run_id, action)
+        self.set_alias(name, "champion", version, reason, run_id, action)
+        return current
+
+    def restore_champion(self, name: str, previous: str | None, failed: str, reason: str, run_id: str) -> None:
+        """Undo ``move_champion``: put ``previous`` back (or remove the alias if there was none)."""
+        if previous is None:
+            self.delete_alias(name, "champion", f"restore after version {failed} failed: {reason}", run_id)
+            return
+        self.set_alias(name, "champion", previous, f"restored after version {failed} failed: {reason}", run_id, "restore")
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded alias move of ``name``, oldest first."""
+        tags = self.client.get_registered_model(name).tags
+        events = [json.loads(v) for k, v in tags.items() if k.startswith("driftline.event.")]
+        return sorted(events, key=lambda e: e["at"])
+
+    def versions(self, name: str) -> list[Any]:
+        return sorted(self.client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
 
     def aliases(self, name: str, version: str) -> list[str]:
         return sorted(self.client.get_model_version(name, version).aliases)
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(name, version).tags)
 
     def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():

@@ -15,32 +15,34 @@ FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "b
 def training_summary(
     *,
     run_id: str,
-    model_name: str,
-    model_version: str | None,
-    aliases: list[str],
+    version: Any,
+    aliases: dict[str, Any],
     decision: Decision,
-    data_hash: str,
-    source: str,
-    rows_in: int,
-    rows_clean: int,
-    rows_quarantined: int,
+    champion_before: str | None,
+    loaded: Any,
+    report: Any,
     result: WalkForwardResult,
     target: str,
 ) -> dict[str, Any]:
-    """Everything a caller needs to know about a training run, JSON-serialisable."""
+    """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract)."""
+    comparison = decision.comparison
     return {
         "run_id": run_id,
-        "model_name": model_name,
-        "model_version": model_version,
-        "aliases": aliases,
+        "model_name": version.name,
+        "model_version": version.version,
+        "aliases": aliases["held"],
         "decision": decision.action,
         "reasons": [str(r) for r in decision.reasons],
-        "data_hash": data_hash,
-        "source": source,
+        "champion_version_before": champion_before,
+        "champion_version_after": aliases["champion"],
+        "comparison": {k: comparison.get(k) for k in ("baseline", "metric", "diff", "ci_low", "ci_high", "rows")},
+        "evaluation": decision.scores,
+        "data_hash": loaded.content_hash,
+        "source": loaded.source,
         "target": target,
-        "rows_in": rows_in,
-        "rows_clean": rows_clean,
-        "rows_quarantined": rows_quarantined,
+        "rows_in": report.rows_in,
+        "rows_clean": report.rows_clean,
+        "rows_quarantined": report.rows_quarantined,
         "selected_family": result.selected,
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
@@ -53,7 +55,7 @@ def training_summary(
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    if isinstance(value, str) and len(value) >= 10 and value[4] == "-":
+    if isinstance(value, str) and value.endswith("T00:00:00"):
         return value[:10]
     return str(value)
 
@@ -63,6 +65,16 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))  # noqa: E731
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def _comparison_line(summary: dict[str, Any]) -> str:
+    c = summary["comparison"]
+    if c.get("diff") is None:
+        return "Hold-out comparison: not run"
+    return (
+        f"Hold-out comparison vs {c['baseline']} on {c['rows']} rows: {c['metric']} difference {c['diff']:+.5f}, "
+        f"CI [{c['ci_low']:+.5f}, {c['ci_high']:+.5f}] (negative = challenger better)"
+    )
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -91,7 +103,9 @@ def render_summary(summary: dict[str, Any]) -> str:
                 else []
             ),
             f"Registered {summary['model_name']} version {version}, aliases: {', '.join(summary['aliases']) or '-'}",
-            f"Decision: {summary['decision']}",
+            _comparison_line(summary),
+            f"Decision: {summary['decision']}  (champion before: {summary['champion_version_before'] or '-'}, "
+            f"after: {summary['champion_version_after'] or '-'})",
             *(f"  {r}" for r in summary["reasons"]),
             f"MLflow run {summary['run_id']}",
         ]
@@ -115,3 +129,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def artifact_key(prefix: str, name: str) -> str:
     """Prefect artifact keys allow only lowercase letters, digits and dashes."""
     return re.sub(r"[^a-z0-9-]+", "-", f"{prefix}-{name}".lower()).strip("-")
+
+
+def render_history(model_name: str, events: list[dict[str, Any]], current: dict[str, str | None]) -> str:
+    """The alias timeline of a model, oldest first, and where each alias points now."""
+    rows = [
+        {
+            "at": e["at"][:19].replace("T", " ") + "Z",
+            "action": e["action"],
+            "alias": e["alias"],
+            "from": e.get("previous") or "-",
+            "to": e.get("version") or "-",
+            "run": (e.get("run_id") or "-")[:12],
+            "reason": (e.get("reason") or "")[:90],
+        }
+        for e in events
+    ]
+    now = ", ".join(f"{alias}={version or '-'}" for alias, version in current.items())
+    body = _table(rows, ("at", "action", "alias", "from", "to", "run", "reason")) if rows else "(no alias moves recorded)"
+    return f"{model_name}: {now}\n{body}"

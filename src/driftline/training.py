@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.calibration import CalibratedModel
-from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
 from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
 from driftline.models import family_names, make_estimator
@@ -128,11 +128,16 @@ def run_walk_forward(
 
 
 def fit_challenger(
-    features: FeatureSet, family: str, calibration: CalibrationConfig, models: ModelsConfig, gap: int
+    features: FeatureSet,
+    family: str,
+    calibration: CalibrationConfig,
+    models: ModelsConfig,
+    gap: int,
+    threshold: ThresholdConfig | None = None,
 ) -> CalibratedModel:
-    """Refit ``family`` on every labelled row, calibrated on the newest slice."""
-    model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap)
-    return model.fit(features.X, features.y.to_numpy(), features.times)
+    """Refit ``family`` on every development row; calibrator and action threshold on the newest slice."""
+    model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap, threshold)
+    return model.fit(features.X, features.y.to_numpy(), features.times, returns=features.returns)
 
 
 def fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:

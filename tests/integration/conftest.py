@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline.synthetic import make_ohlcv_panel
+from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 # Small but real: two families, three folds, a GARCH panel with genuine volatility regimes.
 FAST_CONFIG = {
     "contract": {"min_rows_per_symbol": 100},
     "splits": {"n_splits": 3, "min_train_size": 200},
+    "evaluation": {"window": 250},
     "models": {
         "families": ["logreg", "lightgbm"],
         "params": {"lightgbm": {"n_estimators": 60, "n_jobs": 1}},
@@ -51,4 +52,12 @@ def fast_config(tmp_path: Path) -> Path:
 def ohlcv_csv(tmp_path: Path) -> Path:
     path = tmp_path / "panel.csv"
     make_ohlcv_panel(n_symbols=2, n_days=900, seed=3).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def labelled_csv(tmp_path: Path) -> Path:
+    """A labelled series whose label depends on two of its columns: a real, learnable signal."""
+    path = tmp_path / "labelled.csv"
+    make_labelled_series(n_rows=1500, seed=11).to_csv(path, index=False)
     return path

@@ -18,15 +18,22 @@ def _train(prefect_api: str, **params):
     return train_and_promote(**params)
 
 
-def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast_config, ohlcv_csv):
-    summary = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+LABELLED = {"target": "label", "target_col": "y"}
+
+
+def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast_config, labelled_csv):
+    summary = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
 
     assert summary["model_name"] == "driftline-it"
     assert summary["model_version"] == "1"
     assert summary["decision"] == "promote", summary["reasons"]
     assert summary["aliases"] == ["challenger", "champion"]
-    assert summary["rows_in"] == summary["rows_clean"] == 1800
-    assert summary["metrics"]["brier_skill"] > 0
+    assert (summary["champion_version_before"], summary["champion_version_after"]) == (None, "1")
+    comparison = summary["comparison"]
+    assert comparison["baseline"].startswith("base rate") and comparison["metric"] == "log_loss"
+    assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"] < 0
+    assert summary["rows_in"] == summary["rows_clean"] == 1500
+    assert summary["metrics"]["brier_skill"] > 0.1
     assert len(summary["folds"]) == 3
 
     client = MlflowClient()
@@ -61,13 +68,18 @@ def logged_features(client: MlflowClient, run_id: str) -> list[str]:
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
 
 
-def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, fast_config, ohlcv_csv):
-    first = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
-    second = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, fast_config, labelled_csv):
+    first = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    second = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
 
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     assert second["decision"] == "keep-champion"
     assert second["aliases"] == ["challenger"]
+    assert (second["champion_version_before"], second["champion_version_after"]) == ("1", "1")
+    # The same data and seed give the same model: compared on the same rows, no difference at all.
+    assert second["comparison"]["baseline"] == "champion v1"
+    assert second["comparison"]["diff"] == second["comparison"]["ci_low"] == second["comparison"]["ci_high"] == 0
+    assert any(r.startswith("FAIL log_loss-better") for r in second["reasons"])
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("driftline-it", "challenger").version) == "2"
@@ -90,7 +102,9 @@ def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fa
     assert list(scored.columns) == ["probability", "prediction"]
     assert scored["probability"].between(0, 1).all()
     assert scored["probability"].nunique() > 10  # real scores, not a constant
-    assert (scored["prediction"] == (scored["probability"] >= 0.5)).all()
+    threshold = float(MlflowClient().get_model_version("driftline-it", "1").tags["driftline.threshold"])
+    assert 0.3 <= threshold <= 0.7
+    assert (scored["prediction"] == (scored["probability"] >= threshold)).all()
 
 
 def test_contract_failure_stops_before_training_and_registers_nothing(prefect_api, tracking, fast_config, ohlcv_csv, tmp_path):

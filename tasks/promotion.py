@@ -1,0 +1,100 @@
+"""Evaluation against the champion and the transactional alias move."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.transactions import Transaction, get_transaction
+
+from driftline import registry
+from driftline.config import PipelineConfig
+from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
+from driftline.features import FeatureSet
+from driftline.promotion import Decision
+
+CUTOFF_TAG = "driftline.train_cutoff"
+
+
+def _champion(name: str, version: str | None) -> ChampionModel | None:
+    if version is None:
+        return None
+    tags = registry.MlflowAliasRegistry().version_tags(name, version)
+    cutoff = pd.Timestamp(tags[CUTOFF_TAG]) if CUTOFF_TAG in tags else None
+    # Loaded lazily inside the scorer so a champion that cannot load is "not comparable", not a crash.
+    return ChampionModel(version, cutoff, lambda X: registry.load_pyfunc(f"models:/{name}/{version}").predict(X))
+
+
+@task(name="evaluate-challenger", retries=1, retry_delay_seconds=2)
+def evaluate_task(
+    holdout: FeatureSet, version: registry.RegisteredVersion, base_rate: float, config: PipelineConfig
+) -> tuple[Decision, str | None]:
+    """Score the registered challenger and the champion on the same hold-out rows, then decide."""
+    champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
+    decision = evaluate_challenger(
+        holdout,
+        registry.load_pyfunc(version.model_uri).predict,
+        _champion(version.name, champion_version),
+        base_rate,
+        config.promotion,
+        config.metrics,
+        config.gap,
+        config.block_length,
+        price_target=config.target.kind == "direction",
+    )
+    return decision, champion_version
+
+
+@task(name="record-decision")
+def record_decision_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> None:
+    """Decision JSON and tags on the run and on the version."""
+    registry.log_dict(run_id, decision.to_dict(), "decision.json")
+    comparison = {f"comparison.{k}": v for k, v in decision.comparison.items() if isinstance(v, (int, float))}
+    registry.log_metrics(run_id, comparison)
+    registry.set_tags(run_id, {"driftline.decision": decision.action})
+    registry.MlflowAliasRegistry().tag_version(
+        version.name,
+        version.version,
+        {"driftline.decision": decision.action, "driftline.reasons": "; ".join(map(str, decision.reasons))},
+    )
+
+
+@task(name="move-champion")
+def move_champion_task(name: str, version: str, expected: str | None, reason: str, run_id: str) -> str | None:
+    """Compare-and-set the champion alias; remember how to undo it."""
+    previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id)
+    transaction = get_transaction()
+    if transaction is not None:
+        transaction.set("restore", {"name": name, "previous": previous, "version": version, "run_id": run_id})
+    return previous
+
+
+@move_champion_task.on_rollback
+def _restore_champion(transaction: Transaction) -> None:
+    info = transaction.get("restore")
+    registry.MlflowAliasRegistry().restore_champion(
+        info["name"], info["previous"], info["version"], "the promotion transaction failed", info["run_id"]
+    )
+
+
+@task(name="smoke-test-champion")
+def smoke_test_task(name: str, sample: pd.DataFrame) -> None:
+    """Load models:/<name>@champion through pyfunc and score the evaluation sample."""
+    check_scores(registry.load_pyfunc(f"models:/{name}@champion").predict(sample), len(sample))
+
+
+@task(name="ensure-promotion-lock", retries=2, retry_delay_seconds=1)
+def ensure_lock_task(lock: str) -> None:
+    """A global concurrency limit of 1 per registered model (created on first use)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(lock)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=lock, limit=1))
+            except Exception:  # noqa: BLE001 - created concurrently by another run; verify below
+                pass
+            client.read_global_concurrency_limit_by_name(lock)

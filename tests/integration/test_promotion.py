@@ -1,0 +1,97 @@
+"""Transactional promotion: compare-and-set under a Prefect lock, smoke test, rollback hook, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from driftline import registry
+from driftline.calibration import CalibratedModel
+from driftline.config import Settings
+from driftline.evaluation import SmokeTestFailed
+from driftline.models import make_estimator
+from driftline.config import ModelsConfig
+from driftline.synthetic import make_labelled_series
+
+pytestmark = pytest.mark.slow
+NAME = "driftline-promo"
+
+
+@pytest.fixture
+def versions(tracking):
+    """Three registered versions of one model, version 1 champion; and a scoring sample."""
+    frame = make_labelled_series(n_rows=600, seed=2)
+    X, y = frame[["x0", "x1", "x2", "x3"]], frame["y"]
+    experiment = registry.configure(Settings.from_env(), NAME)
+    aliases = registry.MlflowAliasRegistry()
+    for seed in (1, 2, 3):
+        model = CalibratedModel(make_estimator("logreg", ModelsConfig(seed=seed)), method="sigmoid").fit(X, y)
+        run_id = registry.start_run(experiment, f"v{seed}", {})
+        registry.log_model(run_id, model, list(X.columns), X, NAME)
+        registry.finish_run(run_id)
+    aliases.move_champion(NAME, "1", None, "first champion", "setup")
+    return aliases, X.head(50)
+
+
+def test_promotion_moves_champion_and_keeps_previous(prefect_api, versions):
+    from flows.promotion import promote_with_smoke_test
+
+    aliases, sample = versions
+    previous = promote_with_smoke_test(NAME, "2", "1", "better on hold-out", "run-2", sample)
+
+    assert previous == "1"
+    assert aliases.alias_version(NAME, "champion") == "2"
+    assert aliases.alias_version(NAME, "previous-champion") == "1"
+    last = aliases.history(NAME)[-1]
+    assert (last["alias"], last["version"], last["previous"], last["run_id"]) == ("champion", "2", "1", "run-2")
+    assert "better on hold-out" in aliases.version_tags(NAME, "2")["driftline.alias.champion"]
+
+
+def test_failure_after_the_alias_move_restores_the_old_champion(prefect_api, versions, monkeypatch):
+    import tasks.promotion
+    from flows.promotion import promote_with_smoke_test
+
+    aliases, sample = versions
+    seen = []
+
+    def broken(scores, n_rows):
+        seen.append(aliases.alias_version(NAME, "champion"))  # the alias had moved when the fault hit
+        raise SmokeTestFailed("injected failure after the alias move")
+
+    monkeypatch.setattr(tasks.promotion, "check_scores", broken)
+    with pytest.raises(SmokeTestFailed, match="injected"):
+        promote_with_smoke_test(NAME, "2", "1", "would be better", "run-2", sample)
+
+    assert seen == ["2"]
+    assert aliases.alias_version(NAME, "champion") == "1"
+    actions = [(e["action"], e["alias"], e["version"]) for e in aliases.history(NAME)]
+    assert actions[-1] == ("restore", "champion", "1")
+
+
+def test_concurrent_promotions_leave_one_consistent_winner(prefect_api, versions):
+    from flows.promotion import promote_with_smoke_test
+
+    aliases, sample = versions
+    outcomes: dict[str, object] = {}
+    barrier = threading.Barrier(2)
+
+    def promote(version: str) -> None:
+        barrier.wait()
+        try:
+            outcomes[version] = promote_with_smoke_test(NAME, version, "1", f"race {version}", f"run-{version}", sample)
+        except Exception as exc:  # noqa: BLE001
+            outcomes[version] = exc
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in ("2", "3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    winners = [v for v, result in outcomes.items() if result == "1"]
+    losers = [v for v, result in outcomes.items() if isinstance(result, registry.ChampionMoved)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert aliases.alias_version(NAME, "champion") == winners[0]
+    assert aliases.alias_version(NAME, "previous-champion") == "1"
