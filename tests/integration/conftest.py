@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from driftline import registry
+from driftline.calibration import CalibratedModel
+from driftline.config import ModelsConfig, Settings
+from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 # Small but real: two families, three folds, a GARCH panel with genuine volatility regimes.
@@ -61,3 +65,16 @@ def labelled_csv(tmp_path: Path) -> Path:
     path = tmp_path / "labelled.csv"
     make_labelled_series(n_rows=1500, seed=11).to_csv(path, index=False)
     return path
+
+
+def register_versions(name: str, count: int):
+    """Register ``count`` small calibrated models as versions 1..count of ``name``; returns a scoring sample."""
+    frame = make_labelled_series(n_rows=600, seed=2)
+    X, y = frame[["x0", "x1", "x2", "x3"]], frame["y"]
+    experiment = registry.configure(Settings.from_env(), name)
+    for seed in range(1, count + 1):
+        model = CalibratedModel(make_estimator("logreg", ModelsConfig(seed=seed)), method="sigmoid").fit(X, y)
+        run_id = registry.start_run(experiment, f"v{seed}", {})
+        registry.log_model(run_id, model, list(X.columns), X, name)
+        registry.finish_run(run_id)
+    return X.head(50)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import threading
 
-import pandas as pd
 import pytest
 
 from driftline import registry
-from driftline.calibration import CalibratedModel
-from driftline.config import Settings
 from driftline.evaluation import SmokeTestFailed
-from driftline.models import make_estimator
-from driftline.config import ModelsConfig
-from driftline.synthetic import make_labelled_series
+from tests.integration.conftest import register_versions
 
 pytestmark = pytest.mark.slow
 NAME = "driftline-promo"
@@ -22,17 +17,10 @@ NAME = "driftline-promo"
 @pytest.fixture
 def versions(tracking):
     """Three registered versions of one model, version 1 champion; and a scoring sample."""
-    frame = make_labelled_series(n_rows=600, seed=2)
-    X, y = frame[["x0", "x1", "x2", "x3"]], frame["y"]
-    experiment = registry.configure(Settings.from_env(), NAME)
+    sample = register_versions(NAME, 3)
     aliases = registry.MlflowAliasRegistry()
-    for seed in (1, 2, 3):
-        model = CalibratedModel(make_estimator("logreg", ModelsConfig(seed=seed)), method="sigmoid").fit(X, y)
-        run_id = registry.start_run(experiment, f"v{seed}", {})
-        registry.log_model(run_id, model, list(X.columns), X, NAME)
-        registry.finish_run(run_id)
     aliases.move_champion(NAME, "1", None, "first champion", "setup")
-    return aliases, X.head(50)
+    return aliases, sample
 
 
 def test_promotion_moves_champion_and_keeps_previous(prefect_api, versions):
