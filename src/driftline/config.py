@@ -239,6 +239,18 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str,
         raise ConfigError("; ".join(_describe(e, source) for e in exc.errors(include_url=False))) from None
 
 
+def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """A config stored as YAML text (e.g. the one a model was trained with), with dotted overrides."""
+    tree = yaml.safe_load(text) or {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(tree, key, value)
+    try:
+        return PipelineConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors(include_url=False))) from None
+
+
 def config_to_yaml(config: PipelineConfig) -> str:
     """The resolved config, as it would be written in a file."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

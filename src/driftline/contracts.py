@@ -117,6 +117,15 @@ def _run_suite(context: Any, frame: pd.DataFrame, suite: Any) -> Any:
     return batch.validate(suite, result_format={"result_format": "COMPLETE"})
 
 
+def _raised(info: Any) -> list[str]:
+    """Exception messages of an expectation that errored; GX 1.x nests them per metric."""
+    if not isinstance(info, dict):
+        return []
+    if info.get("raised_exception"):
+        return [str(info.get("exception_message", ""))[:200]]
+    return [message for value in info.values() for message in _raised(value)]
+
+
 def validate_frame(frame: pd.DataFrame, suite_name: str) -> ValidationReport:
     """Check ``frame`` against the contract suite; rows that break any expectation are set aside."""
     checked = frame.reset_index(names="source_row")
@@ -128,10 +137,8 @@ def validate_frame(frame: pd.DataFrame, suite_name: str) -> ValidationReport:
         config = item.expectation_config
         column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or [])
         details = item.result or {}
-        missing_column = bool(item.exception_info and item.exception_info.get("raised_exception"))
-        examples = list(details.get("partial_unexpected_list") or [])[:5]
-        if missing_column:
-            examples = [str(item.exception_info.get("exception_message", ""))[:200]]
+        errors = _raised(item.exception_info)
+        examples = errors[:1] if errors else list(details.get("partial_unexpected_list") or [])[:5]
         checks.append(
             CheckResult(
                 expectation=config.type,

@@ -125,12 +125,11 @@ def _target(group: pd.DataFrame, target: TargetConfig) -> pd.Series:
     return label.where(realised_next.notna() & threshold.notna())
 
 
-def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig) -> FeatureSet:
-    """Features and target for a canonical frame (sorted by symbol and time, validated).
+def feature_table(frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Every row's features, meta columns and target ``y`` (NaN where unknown), in time order.
 
     Raises:
-        DataError: a label target is not binary 0/1.
-        InsufficientDataError: no row has every feature and a target.
+        DataError: no feature column can be built, or a label target is not binary 0/1.
     """
     parts = []
     for symbol, group in frame.groupby("symbol", sort=True):
@@ -162,6 +161,17 @@ def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetC
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:
             raise DataError(f"target column must be binary 0/1; found values {sorted(labels)[:6]}")
+    return table, names
+
+
+def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig) -> FeatureSet:
+    """Features and target for a canonical frame (sorted by symbol and time, validated).
+
+    Raises:
+        DataError: a label target is not binary 0/1.
+        InsufficientDataError: no row has every feature and a target.
+    """
+    table, names = feature_table(frame, features, target)
     # Every column entirely NaN (e.g. a constant feature's z-score) would drop every row below: drop it.
     usable = [n for n in names if table[n].notna().any()]
     complete = table[usable].notna().all(axis=1)
@@ -180,3 +190,26 @@ def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetC
         feature_names=tuple(usable),
         latest=table[complete & table["y"].isna()][[*usable, *META_COLUMNS]].reset_index(drop=True),
     )
+
+
+def scoring_rows(
+    frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, feature_names: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows a model with ``feature_names`` can score (meta + features, labelled or not), and the rows
+    that lack the history to compute every feature, with the features they miss.
+
+    Raises:
+        DataError: the data cannot produce a feature the model needs (e.g. no volume column).
+    """
+    table, names = feature_table(frame, features, target)
+    missing = sorted(set(feature_names) - set(names))
+    if missing:
+        raise DataError(f"the model needs features this data cannot produce: {missing}; available: {sorted(names)}")
+    complete = table[feature_names].notna().all(axis=1)
+    keep = [c for c in ("symbol", "timestamp", "next_return", "y") if c in table.columns]
+    lacking = table.loc[~complete, ["symbol", "timestamp"]].copy()
+    lacking["reason"] = [
+        "not enough history for: " + ", ".join(n for n in feature_names if pd.isna(row[n]))
+        for _, row in table.loc[~complete, feature_names].iterrows()
+    ]
+    return table.loc[complete, [*keep, *feature_names]].reset_index(drop=True), lacking.reset_index(drop=True)

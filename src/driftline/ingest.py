@@ -36,7 +36,7 @@ PRICE_ALIASES = {
     "volume": ("volume", "vol", "v"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
-SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
 DEMO_FILE = "stocks.csv.gz"
 
 
@@ -140,7 +140,7 @@ def read_source(path: str | Path) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
     for file in files:
         frame = _read_file(file)
         if len(files) > 1 and not any(normalise_name(c) in SYMBOL_NAMES for c in frame.columns):
-            stem = file.name.split(".")[0]
+            stem = next(file.name[: -len(sfx)] for sfx in SUFFIXES if file.name.lower().endswith(sfx))
             frame.insert(0, "symbol", stem)
         frames.append(frame)
     raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
@@ -202,7 +202,8 @@ def detect_columns(raw: pd.DataFrame, data: DataConfig, source: str, need_target
             taken.add(found)
     price_col = explicit(data.price_col, "price")
     if price_col is not None:
-        prices = {k: v for k, v in prices.items() if v != price_col}
+        # The named column is the price: an Adj Close found by detection must not take its place.
+        prices = {k: v for k, v in prices.items() if v != price_col and k != "adj_close"}
         prices["close"] = price_col
         taken.add(price_col)
     numeric_rest = [
@@ -220,12 +221,23 @@ def detect_columns(raw: pd.DataFrame, data: DataConfig, source: str, need_target
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra)
 
 
+ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Parse to tz-naive UTC; unparseable values become NaT (the contract then rejects them)."""
+    """Parse to tz-naive UTC; unparseable values become NaT (the contract then rejects them).
+
+    One format for the whole column: ISO 8601 (any precision, any offset) when the values look like it,
+    else the format pandas infers from the first value. Never per-value guessing, which would read
+    ``01/02/2020`` and ``13/02/2020`` with different day/month orders.
+    """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
-        parsed = pd.to_datetime(values.astype("string"), errors="coerce", utc=True, format="mixed")
+        text = values.astype("string")
+        first = text.dropna()
+        iso = not first.empty and bool(ISO_DATE.match(str(first.iloc[0])))
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601" if iso else None)
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
 
 

@@ -19,7 +19,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
     for chunk in np.array_split(order, min(n_bins, len(p))):
         if len(chunk):
             total += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
-    return total / len(p)
+    return float(total / len(p))
 
 
 def reliability_curve(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:

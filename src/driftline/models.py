@@ -42,6 +42,25 @@ def model_params(family: str, models: ModelsConfig) -> dict[str, Any]:
     return {**DEFAULT_PARAMS[family], **models.params.get(family, {})}  # type: ignore[call-overload]
 
 
+def _known_params(family: str, estimator_class: type) -> set[str]:
+    known = set(estimator_class().get_params())
+    if family == "lightgbm":
+        # LightGBM's scikit-learn wrapper forwards any core parameter (and its aliases) to the booster.
+        from lightgbm.basic import _ConfigAliases
+
+        for name, aliases in _ConfigAliases._get_all_param_aliases().items():
+            known.update([name, *aliases])
+    return known
+
+
+def _checked(family: str, estimator_class: type, params: dict[str, Any]) -> dict[str, Any]:
+    """XGBoost and LightGBM accept any keyword and ignore typos; refuse them here instead."""
+    unknown = sorted(set(params) - _known_params(family, estimator_class))
+    if unknown:
+        raise ValueError(f"models.params.{family}: unknown hyperparameter(s) {unknown}")
+    return params
+
+
 def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
     """A fresh, unfitted, seeded estimator for ``family`` (or ``ensemble``: a soft vote of all families).
 
@@ -49,6 +68,8 @@ def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
         ValueError: unknown family or a hyperparameter the library rejects.
     """
     seed = models.seed
+    if family != "ensemble" and family not in DEFAULT_PARAMS:
+        raise ValueError(f"unknown model family {family!r}; known: {sorted(DEFAULT_PARAMS)} and 'ensemble'")
     if family == "ensemble":
         from sklearn.ensemble import VotingClassifier
 
@@ -69,11 +90,11 @@ def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
         if family == "xgboost":
             from xgboost import XGBClassifier
 
-            return XGBClassifier(random_state=seed, eval_metric="logloss", **params)
+            return XGBClassifier(random_state=seed, eval_metric="logloss", **_checked(family, XGBClassifier, params))
         if family == "lightgbm":
             from lightgbm import LGBMClassifier
 
-            return LGBMClassifier(random_state=seed, **params)
+            return LGBMClassifier(random_state=seed, **_checked(family, LGBMClassifier, params))
     except TypeError as exc:
         raise ValueError(f"models.params.{family}: {exc}") from None
     raise ValueError(f"unknown model family {family!r}")

@@ -36,6 +36,13 @@ class Reason:
     value: float | None = None
     threshold: float | None = None
 
+    def __post_init__(self) -> None:
+        # numpy scalars would serialise as strings ("False" reads as true) or not at all.
+        object.__setattr__(self, "passed", bool(self.passed))
+        for name in ("value", "threshold"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
+
     def __str__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'} {self.check}: {self.detail}"
 

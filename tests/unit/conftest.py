@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from driftline.config import (
     CalibrationConfig,
@@ -22,7 +25,8 @@ from driftline.features import FeatureSet, build_features
 from driftline.ingest import detect_columns, normalise_frame
 from driftline.synthetic import make_ohlcv_panel
 
-# No example database: hypothesis would otherwise write .hypothesis/ into the working directory.
+# No example database, and hypothesis's caches in the temp dir: nothing is written into the checkout.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "driftline-unit-hypothesis")
 settings.register_profile(
     "driftline-unit", database=None, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
 )

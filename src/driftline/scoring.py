@@ -1,0 +1,127 @@
+"""Batch scoring outputs, the prediction log, and the shadow (A/B) comparison on realised labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from driftline.config import MetricsConfig, PromotionConfig
+from driftline.errors import InsufficientDataError
+from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
+
+KEY = ["symbol", "timestamp"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered version and the run that trained it."""
+
+    name: str
+    version: str
+    run_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def assemble_predictions(
+    rows: pd.DataFrame, champion: ModelRef, scores: pd.DataFrame, shadow: ModelRef | None = None, shadow_scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One output row per scored input row: probability, decision and the version that made them."""
+    out = rows[KEY].copy()
+    out["probability"] = scores["probability"].to_numpy()
+    out["decision"] = scores["prediction"].to_numpy().astype(int)
+    out["model_version"] = champion.version
+    if shadow is not None and shadow_scores is not None:
+        out["challenger_probability"] = shadow_scores["probability"].to_numpy()
+        out["challenger_decision"] = shadow_scores["prediction"].to_numpy().astype(int)
+        out["challenger_version"] = shadow.version
+    return out
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """CSV or Parquet by the file's suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def append_prediction_log(predictions: pd.DataFrame, log_dir: Path, run_id: str) -> Path:
+    """Append a batch to the model's prediction log (one Parquet file per batch, never rewritten)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc)
+    batch = predictions.assign(scored_at=pd.Timestamp(now).tz_localize(None), batch=run_id)
+    path = log_dir / f"{now.strftime('%Y%m%dT%H%M%S%f')}-{run_id[:8]}.parquet"
+    batch.to_parquet(path, index=False)
+    return path
+
+
+def read_prediction_log(log_dir: Path) -> pd.DataFrame:
+    """Every logged batch of a model, oldest first."""
+    files = sorted(log_dir.glob("*.parquet")) if log_dir.is_dir() else []
+    if not files:
+        raise InsufficientDataError(f"no prediction log under {log_dir}; run `driftline score --shadow` first")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def compare_shadow(
+    log: pd.DataFrame,
+    labels: pd.DataFrame,
+    base_rate: float,
+    promotion: PromotionConfig,
+    metrics: MetricsConfig,
+    block_length: int,
+    price_target: bool,
+) -> Decision:
+    """The A/B test: champion and challenger predictions logged side by side, judged on realised labels.
+
+    The newest prediction per (symbol, timestamp) counts; rows without a realised label are ignored.
+
+    Raises:
+        InsufficientDataError: no shadow prediction has a realised label yet.
+    """
+    shadow = log.dropna(subset=["challenger_probability"]) if "challenger_probability" in log else log.iloc[0:0]
+    shadow = shadow.sort_values("scored_at").drop_duplicates(KEY, keep="last")
+    joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
+    if joined.empty:
+        raise InsufficientDataError("no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)")
+    versions = f"v{joined['model_version'].iloc[-1]} vs v{joined['challenger_version'].iloc[-1]}"
+    evaluation = EvaluationSet(
+        y=joined["y"].to_numpy(dtype=int),
+        times=joined["timestamp"].to_numpy(),
+        symbols=joined["symbol"].to_numpy(),
+        next_return=joined["next_return"].to_numpy() if "next_return" in joined else None,
+    )
+    champion = Scores(f"champion v{joined['model_version'].iloc[-1]}", joined["probability"].to_numpy(), joined["decision"].to_numpy())
+    challenger = Scores("challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy())
+    decision = decide_promotion(evaluation, challenger, champion, base_rate, promotion, metrics, block_length, price_target)
+    decision.comparison["models"] = versions
+    return decision
+
+
+def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
+    """A short human note on rows that could not be scored."""
+    if lacking.empty:
+        return "every row had enough history"
+    per_symbol = lacking.groupby("symbol").size()
+    head = ", ".join(f"{s}: {n}" for s, n in per_symbol.items())
+    first = lacking.iloc[:limit]
+    examples = "; ".join(f"{r.symbol} {pd.Timestamp(r.timestamp).date()}" for r in first.itertuples())
+    return f"{len(lacking)} rows lacked history ({head}), e.g. {examples}"
+
+
+__all__ = [
+    "ModelRef",
+    "append_prediction_log",
+    "assemble_predictions",
+    "compare_shadow",
+    "lacking_summary",
+    "read_prediction_log",
+    "write_table",
+]

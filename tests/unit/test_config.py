@@ -1,0 +1,206 @@
+"""load_config: defaults, the shipped YAML, dotted overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from driftline.config import (
+    PipelineConfig,
+    Settings,
+    TargetConfig,
+    config_to_yaml,
+    flatten_config,
+    load_config,
+)
+from driftline.errors import ConfigError
+
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+
+
+def _write(tmp_path: Path, text: str, name: str = "pipeline.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- happy paths -------------------------------------------------------------------------------------------
+
+
+def test_defaults_without_a_file():
+    config = load_config()
+    assert config == PipelineConfig()
+    assert config.target.kind == "volatility"
+    # splits.gap left empty: the purge defaults to the horizon.
+    assert config.splits.gap is None
+    assert config.gap == config.target.horizon
+    assert config.model_name == f"driftline-{config.name}"
+
+
+def test_default_yaml_every_key_reaches_the_config():
+    config = load_config(DEFAULT_YAML)
+    written = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
+    dumped = config.model_dump(mode="json")
+    for section, values in written.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                assert dumped[section][key] == value, f"{section}.{key}"
+        else:
+            assert dumped[section] == values
+    assert config.gap == written["splits"]["gap"]
+
+
+def test_dotted_overrides_replace_only_their_key(tmp_path):
+    base = load_config(DEFAULT_YAML)
+    config = load_config(
+        DEFAULT_YAML,
+        {"target.kind": "direction", "splits.n_splits": "3", "models.params.logreg.C": 2.0, "splits.gap": None},
+    )
+    assert config.target.kind == "direction"
+    assert config.splits.n_splits == 3  # coerced from the CLI's string
+    assert config.models.params["logreg"] == {"C": 2.0}
+    assert config.models.params["lightgbm"] == base.models.params["lightgbm"]
+    # None means "not given": the file's value stays.
+    assert config.splits.gap == base.splits.gap
+    assert config.target.horizon == base.target.horizon
+    assert config.models.families == base.models.families
+
+
+def test_override_creates_missing_section_on_defaults():
+    config = load_config(None, {"data.path": "/some/file.csv", "name": "other"})
+    assert config.data.path == "/some/file.csv"
+    assert config.model_name == "driftline-other"
+
+
+def test_override_through_a_scalar_is_an_error():
+    # default.yaml sets ``name: demo``; "name.x" cannot descend into a string.
+    with pytest.raises(ConfigError, match=r"name\.x.*not a section"):
+        load_config(DEFAULT_YAML, {"name.x": 1})
+
+
+def test_empty_yaml_file_means_defaults(tmp_path):
+    assert load_config(_write(tmp_path, "# nothing here\n")) == PipelineConfig()
+
+
+def test_resolved_config_round_trips_through_yaml(tmp_path):
+    config = load_config(DEFAULT_YAML, {"target.kind": "direction", "splits.scheme": "sliding"})
+    again = load_config(_write(tmp_path, config_to_yaml(config)))
+    assert again == config
+
+
+def test_flatten_config_uses_dotted_keys():
+    flat = flatten_config(load_config(None, {"target.horizon": 7}))
+    assert flat["target.horizon"] == "7"
+    assert flat["calibration.method"] == "sigmoid"
+    assert all(isinstance(v, str) for v in flat.values())
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_names_key_and_allowed_sections(tmp_path):
+    path = _write(tmp_path, "name: x\ntargte:\n  kind: direction\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "'targte'" in message
+    for section in PipelineConfig.model_fields:
+        assert section in message
+
+
+def test_unknown_key_inside_a_section_lists_that_sections_keys():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"target.horizn": 3})
+    message = str(info.value)
+    assert "target.horizn" in message
+    allowed = message.split("allowed here:")[1]
+    assert {k.strip() for k in allowed.split(",")} == set(TargetConfig.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("target.kind", "foo"),
+        ("calibration.fraction", 0.9),
+        ("calibration.method", "platt"),
+        ("splits.n_splits", 1),
+        ("contract.on_violation", "ignore"),
+        ("models.families", ["catboost"]),
+        ("metrics.top_k_fraction", 0.0),
+        ("name", "has spaces"),
+    ],
+)
+def test_wrong_value_names_the_key(key, value):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {key: value})
+    assert key in str(info.value)
+
+
+def test_valid_values_next_to_the_wrong_ones_load():
+    config = load_config(None, {"target.kind": "direction", "calibration.fraction": 0.49, "splits.n_splits": 2})
+    assert (config.target.kind, config.calibration.fraction, config.splits.n_splits) == ("direction", 0.49, 2)
+
+
+def test_feature_windows_must_be_ordered():
+    with pytest.raises(ConfigError, match="vol_short < vol_mid < vol_long"):
+        load_config(None, {"features.vol_short": 100})
+
+
+def test_gap_smaller_than_horizon_is_an_error():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"splits.gap": 4, "target.horizon": 5})
+    assert "splits.gap" in str(info.value) and "target.horizon" in str(info.value)
+
+
+def test_gap_equal_to_horizon_is_fine():
+    assert load_config(None, {"splits.gap": 5, "target.horizon": 5}).gap == 5
+
+
+def test_label_target_needs_target_col():
+    with pytest.raises(ConfigError, match="target_col"):
+        load_config(None, {"target.kind": "label"})
+    assert load_config(None, {"target.kind": "label", "data.target_col": "y"}).data.target_col == "y"
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
+def test_yaml_that_is_not_a_mapping(tmp_path, text):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match="mapping") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_yaml(tmp_path):
+    path = _write(tmp_path, "target: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_config_is_frozen():
+    config = load_config()
+    with pytest.raises(ValidationError):
+        config.name = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        config.target.horizon = 10  # type: ignore[misc]
+    assert config.name == "demo" and config.target.horizon == 5
+
+
+def test_settings_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = Settings.from_env()
+    assert settings.home == (tmp_path / "home").resolve()
+    assert settings.tracking_uri == f"sqlite:///{settings.home / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert Settings.from_env().tracking_uri == "http://tracking:5000"

@@ -1,0 +1,230 @@
+"""Point-in-time features and targets: no look-ahead, no price levels, targets as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import DataConfig, FeatureConfig, TargetConfig
+from driftline.errors import DataError, InsufficientDataError
+from driftline.features import build_features
+from driftline.splits import WalkForwardSplit
+from driftline.synthetic import make_labelled_series, make_ohlcv_panel
+
+PRICES = ["open", "high", "low", "close"]
+
+
+def _keyed(features) -> pd.DataFrame:
+    """X with (symbol, timestamp) as index."""
+    return features.X.set_index(pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+
+
+def _perturb_after(frame: pd.DataFrame, cutoff: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
+    """Every row after ``cutoff``: prices times a random factor per row, volume rescaled."""
+    rng = np.random.default_rng(seed)
+    changed = frame.copy()
+    after = changed["timestamp"] > cutoff
+    factor = rng.uniform(0.5, 1.5, after.sum())
+    for column in PRICES:
+        changed.loc[after, column] = changed.loc[after, column] * factor
+    changed.loc[after, "volume"] = (changed.loc[after, "volume"] * rng.uniform(0.1, 10.0, after.sum())).round()
+    return changed
+
+
+# --- the leakage test --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["volatility", "direction"])
+def test_features_up_to_t_ignore_everything_after_t(panel, small_features, kind):
+    target = TargetConfig(kind=kind, horizon=5, median_window=40)
+    cutoff = np.sort(panel["timestamp"].unique())[200]
+    before = build_features(panel, small_features, target)
+    after = build_features(_perturb_after(panel, cutoff), small_features, target)
+
+    assert before.feature_names == after.feature_names
+    upto_before = (before.meta["timestamp"] <= cutoff).to_numpy()
+    upto_after = (after.meta["timestamp"] <= cutoff).to_numpy()
+    assert upto_before.sum() > 200
+    # Same rows, same order, identical feature values (exact: nothing after t may enter a feature at t).
+    pd.testing.assert_frame_equal(
+        before.meta.loc[upto_before, ["symbol", "timestamp"]], after.meta.loc[upto_after, ["symbol", "timestamp"]]
+    )
+    pd.testing.assert_frame_equal(before.X[upto_before], after.X[upto_after], check_exact=True)
+    # The perturbation is real: features after t did change.
+    assert not before.X[~upto_before].equals(after.X[~upto_after])
+
+    splitter = WalkForwardSplit(n_splits=3, gap=5, min_train_size=100)
+    folds_before = list(splitter.split(before.X, groups=before.times))
+    folds_after = list(splitter.split(after.X, groups=after.times))
+    assert len(folds_before) == len(folds_after) == 3
+    for (train_a, test_a), (train_b, test_b) in zip(folds_before, folds_after):
+        np.testing.assert_array_equal(train_a, train_b)
+        np.testing.assert_array_equal(test_a, test_b)
+
+
+def test_features_on_data_cut_at_t_match_the_full_history(panel, small_features, vol_target):
+    """Stronger form: building on rows <= t alone gives the same features for rows <= t."""
+    cutoff = np.sort(panel["timestamp"].unique())[220]
+    full = build_features(panel, small_features, vol_target)
+    cut = build_features(panel[panel["timestamp"] <= cutoff], small_features, vol_target)
+    names = list(full.feature_names)
+    assert tuple(names) == cut.feature_names
+    # Rows near t have no target yet in the cut data: they sit in ``latest``.
+    cut_rows = pd.concat(
+        [_keyed(cut), cut.latest.set_index(["symbol", "timestamp"])[names]]
+    ).sort_index()
+    full_rows = _keyed(full)
+    full_rows = full_rows[full_rows.index.get_level_values("timestamp") <= cutoff].sort_index()
+    assert len(cut.latest) == 2 * vol_target.horizon
+    pd.testing.assert_frame_equal(cut_rows, full_rows, check_exact=True)
+
+
+def test_no_feature_is_a_price_level(panel, small_features, vol_target):
+    base = build_features(panel, small_features, vol_target)
+    scaled_frame = panel.copy()
+    scaled_frame[PRICES] = scaled_frame[PRICES] * 10.0
+    scaled = build_features(scaled_frame, small_features, vol_target)
+    assert base.feature_names == scaled.feature_names
+    assert not {"open", "high", "low", "close", "adj_close", "volume"} & set(base.feature_names)
+    np.testing.assert_allclose(scaled.X.to_numpy(), base.X.to_numpy(), rtol=1e-9, atol=1e-9)
+    pd.testing.assert_series_equal(scaled.y, base.y)
+
+
+def test_adj_close_drives_returns_when_present(panel, small_features, vol_target):
+    with_adj = panel.assign(adj_close=panel["close"] * np.exp(np.linspace(0, 1, len(panel))))
+    plain = build_features(panel, small_features, vol_target)
+    adjusted = build_features(with_adj, small_features, vol_target)
+    assert not np.allclose(plain.X["ret_5"].to_numpy(), adjusted.X["ret_5"].to_numpy())
+
+
+def test_features_are_finite_and_time_ordered(panel, small_features, vol_target):
+    features = build_features(panel, small_features, vol_target)
+    assert np.isfinite(features.X.to_numpy()).all()
+    assert features.meta["timestamp"].is_monotonic_increasing
+    assert len(features.X) == len(features.y) == len(features.meta)
+    assert features.meta.groupby(["symbol", "timestamp"]).size().max() == 1
+
+
+# --- targets -------------------------------------------------------------------------------------------------------
+
+
+def _forward_return(frame: pd.DataFrame, horizon: int) -> pd.Series:
+    """Forward log return over ``horizon`` rows of the same symbol, keyed by (symbol, timestamp)."""
+    parts = []
+    for _, group in frame.sort_values(["symbol", "timestamp"]).groupby("symbol"):
+        log_close = np.log(group["close"].to_numpy())
+        forward = np.full(len(group), np.nan)
+        forward[:-horizon] = log_close[horizon:] - log_close[:-horizon]
+        parts.append(pd.Series(forward, index=pd.MultiIndex.from_frame(group[["symbol", "timestamp"]])))
+    return pd.concat(parts)
+
+
+def test_direction_target_is_the_sign_of_the_forward_return(panel, small_features):
+    features = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3))
+    forward = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+    assert forward.notna().all()
+    np.testing.assert_array_equal(features.y.to_numpy(), (forward.to_numpy() > 0).astype(int))
+    assert set(features.y.unique()) == {0, 1}
+    # next_return is the one-period forward log return a position at t earns.
+    one_step = _forward_return(panel, 1).reindex(pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+    np.testing.assert_allclose(features.meta["next_return"].to_numpy(), one_step.to_numpy())
+
+
+def test_dead_band_drops_small_moves(panel, small_features):
+    band = 0.01
+    wide = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3))
+    banded = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3, dead_band=band))
+    forward_wide = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(wide.meta[["symbol", "timestamp"]]))
+    small = (forward_wide.abs() < band).to_numpy()
+    assert small.sum() > 10  # the band removes something
+    assert len(banded.X) == len(wide.X) - small.sum()
+    kept = _keyed(wide)[~small]
+    pd.testing.assert_frame_equal(_keyed(banded), kept)
+    forward_banded = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(banded.meta[["symbol", "timestamp"]]))
+    assert (forward_banded.abs() >= band).all()
+
+
+def _volatility_label(close: np.ndarray, h: int, window: int) -> np.ndarray:
+    """Independent, loop-based statement of the documented volatility target."""
+    r1 = np.diff(np.log(close), prepend=np.nan)
+    past = np.full(len(close), np.nan)
+    for t in range(h, len(close)):
+        past[t] = np.sqrt(np.mean(r1[t - h + 1 : t + 1] ** 2))
+    label = np.full(len(close), np.nan)
+    for t in range(len(close) - h):
+        upcoming = np.sqrt(np.mean(r1[t + 1 : t + h + 1] ** 2))
+        history = past[max(0, t - window + 1) : t + 1]
+        history = history[~np.isnan(history)]
+        if len(history) >= window // 2:
+            label[t] = float(upcoming > np.median(history))
+    return label
+
+
+def test_volatility_target_matches_its_definition(panel, small_features, vol_target):
+    features = build_features(panel, small_features, vol_target)
+    assert set(features.y.unique()) == {0, 1}
+    keyed_y = features.y.set_axis(pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+    for symbol, group in panel.groupby("symbol"):
+        group = group.sort_values("timestamp")
+        expected = pd.Series(
+            _volatility_label(group["close"].to_numpy(), vol_target.horizon, vol_target.median_window),
+            index=group["timestamp"].to_numpy(),
+        )
+        got = keyed_y.xs(symbol, level="symbol")
+        assert expected.loc[got.index].notna().all()
+        np.testing.assert_array_equal(got.to_numpy(), expected.loc[got.index].to_numpy().astype(int))
+        # The tail without a future is not a training row; it is the scoring set.
+        tail = group["timestamp"].iloc[-vol_target.horizon :]
+        assert not set(tail) & set(got.index)
+        latest = features.latest[features.latest["symbol"] == symbol]
+        assert sorted(latest["timestamp"]) == sorted(tail)
+
+
+# --- label mode ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def labelled(canonical) -> pd.DataFrame:
+    raw = make_labelled_series(n_rows=200, n_features=3, seed=2)
+    return canonical(raw, DataConfig(target_col="y"), need_target=True)
+
+
+def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features):
+    target = TargetConfig(kind="label", horizon=3, label_lags=(1, 2))
+    features = build_features(labelled, small_features, target)
+    assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2", "day_of_week", "month")
+    assert "next_return" not in features.meta.columns
+
+    series = labelled.set_index("timestamp")
+    position = series.index.get_indexer(features.meta["timestamp"])
+    assert position.min() == 2 * 3  # the first rows have no lag yet
+    np.testing.assert_array_equal(features.y.to_numpy(), series["target"].to_numpy()[position].astype(int))
+    np.testing.assert_array_equal(features.X["x1"].to_numpy(), series["x1"].to_numpy()[position])
+    for lag in (1, 2):
+        np.testing.assert_array_equal(
+            features.X[f"target_lag_{lag}"].to_numpy(), series["target"].to_numpy()[position - lag * 3]
+        )
+
+
+def test_label_mode_rejects_a_non_binary_target(labelled, small_features):
+    frame = labelled.copy()
+    frame.loc[frame.index[50:60], "target"] = 2.0
+    with pytest.raises(DataError, match=r"binary 0/1.*2\.0"):
+        build_features(frame, small_features, TargetConfig(kind="label", horizon=1))
+
+
+def test_label_mode_without_feature_columns(small_features):
+    frame = pd.DataFrame(
+        {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=50), "target": np.tile([0.0, 1.0], 25)}
+    )
+    features = build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=(1,)))
+    assert features.feature_names == ("target_lag_1",)
+    with pytest.raises(DataError, match="no feature columns"):
+        build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=()))
+
+
+def test_too_short_data(canonical, small_features, vol_target):
+    frame = canonical(make_ohlcv_panel(n_symbols=1, n_days=30, seed=0))
+    with pytest.raises(InsufficientDataError, match="no row has all features and a target"):
+        build_features(frame, small_features, vol_target)

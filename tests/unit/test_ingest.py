@@ -1,0 +1,430 @@
+"""Reading files into the canonical frame: column detection, formats, hashing, timestamps, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driftline.config import DataConfig
+from driftline.errors import DataError
+from driftline.ingest import (
+    demo_data_path,
+    detect_columns,
+    hash_files,
+    load_data,
+    normalise_name,
+    parse_timestamps,
+    read_source,
+)
+from driftline.synthetic import make_ohlcv_panel
+
+VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
+
+
+@pytest.fixture
+def vendor_frame() -> pd.DataFrame:
+    """One symbol, 12 days, columns named the way a vendor CSV names them (with Adj Close)."""
+    raw = make_ohlcv_panel(n_symbols=1, n_days=12, seed=5).drop(columns="Symbol")
+    raw["Adj Close"] = (raw["Close"] * 0.5).round(4)
+    return raw[VENDOR_COLUMNS]
+
+
+def _detect(raw: pd.DataFrame, need_target: bool = False, **data):
+    return detect_columns(raw, DataConfig(**data), "src.csv", need_target)
+
+
+# --- column detection ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper, str.title, lambda s: s, lambda s: f"  {s.swapcase()} "])
+def test_detects_vendor_columns_in_any_case(vendor_frame, case):
+    raw = vendor_frame.rename(columns=case)
+    columns = _detect(raw)
+    original = dict(zip(VENDOR_COLUMNS, raw.columns))
+    assert columns.time == original["Date"]
+    assert columns.symbol is None
+    assert columns.prices == {
+        "open": original["Open"],
+        "high": original["High"],
+        "low": original["Low"],
+        "close": original["Close"],
+        "adj_close": original["Adj Close"],
+        "volume": original["Volume"],
+    }
+
+
+def test_symbol_column_is_detected():
+    raw = pd.DataFrame({"TICKER": ["A", "B"], "timestamp": ["2020-01-01", "2020-01-01"], "close": [1.0, 2.0]})
+    assert _detect(raw).symbol == "TICKER"
+
+
+def test_price_column_counts_as_close():
+    raw = pd.DataFrame({"timestamp": ["2020-01-01", "2020-01-02"], "Price": [1.0, 2.0], "Volume": [5, 6]})
+    columns = _detect(raw)
+    assert columns.prices == {"close": "Price", "volume": "Volume"}
+
+
+def test_lone_numeric_column_counts_as_close():
+    raw = pd.DataFrame({"day": ["2020-01-01", "2020-01-02"], "mid": [1.0, 2.0], "note": ["a", "b"]})
+    columns = _detect(raw)
+    assert columns.time == "day"
+    assert columns.prices == {"close": "mid"}
+
+
+def test_two_unknown_numeric_columns_are_not_guessed():
+    raw = pd.DataFrame({"date": ["2020-01-01", "2020-01-02"], "bid": [1.0, 2.0], "ask": [1.1, 2.1]})
+    with pytest.raises(DataError, match="no price column") as info:
+        _detect(raw)
+    assert "'bid'" in str(info.value) and "'ask'" in str(info.value)
+
+
+def test_explicit_columns_override_detection():
+    raw = pd.DataFrame(
+        {
+            "Date": ["2020-01-01", "2020-01-02"],
+            "when": ["2021-01-01", "2021-01-02"],
+            "Symbol": ["A", "A"],
+            "book": ["X", "X"],
+            "Close": [1.0, 2.0],
+            "mid": [3.0, 4.0],
+            "lbl": [0, 1],
+        }
+    )
+    columns = _detect(raw, time_col="when", symbol_col="book", price_col="mid", target_col="lbl")
+    assert columns.time == "when"
+    assert columns.symbol == "book"
+    assert columns.prices["close"] == "mid"
+    assert columns.target == "lbl"
+
+
+def test_explicit_names_match_after_normalisation():
+    raw = pd.DataFrame({"Trade Time": ["2020-01-01"], "Last Px": [1.0], "other": [2.0]})
+    columns = _detect(raw, time_col="trade_time", price_col=" LAST-PX ")
+    assert columns.time == "Trade Time"
+    assert columns.prices["close"] == "Last Px"
+
+
+@pytest.mark.parametrize("role", ["time", "price", "symbol", "target"])
+def test_missing_explicit_column_is_named(role):
+    raw = pd.DataFrame({"date": ["2020-01-01"], "close": [1.0]})
+    with pytest.raises(DataError) as info:
+        _detect(raw, **{f"{role}_col": "nope"})
+    message = str(info.value)
+    assert f"{role} column 'nope' not found" in message
+    assert "src.csv" in message and "'date'" in message
+
+
+def test_columns_that_normalise_alike_are_rejected():
+    raw = pd.DataFrame({"date": ["2020-01-01"], "Close": [1.0], "close ": [2.0]})
+    with pytest.raises(DataError, match="normalise to 'close'") as info:
+        _detect(raw)
+    assert "'Close'" in str(info.value) and "'close '" in str(info.value)
+
+
+def test_no_time_column():
+    raw = pd.DataFrame({"when_traded": ["2020-01-01"], "close": [1.0]})
+    with pytest.raises(DataError, match="no time column") as info:
+        _detect(raw)
+    assert "when_traded" in str(info.value)
+
+
+def test_datetime_typed_column_is_the_time_column_when_no_name_matches():
+    raw = pd.DataFrame({"when_traded": pd.to_datetime(["2020-01-01", "2020-01-02"]), "close": [1.0, 2.0]})
+    assert _detect(raw).time == "when_traded"
+
+
+def test_label_mode_needs_target_and_keeps_numeric_extras():
+    raw = pd.DataFrame({"ts": ["2020-01-01"], "f1": [1.0], "f2": [2.0], "text": ["a"], "y": [1]})
+    with pytest.raises(DataError, match="target"):
+        _detect(raw, need_target=True)
+    columns = _detect(raw, need_target=True, target_col="y")
+    assert columns.target == "y"
+    assert columns.extra == ("f1", "f2")
+    assert columns.prices == {}
+
+
+# --- reading files ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", ","])
+def test_delimiters_are_sniffed(tmp_path, vendor_frame, sep):
+    path = tmp_path / "prices.csv"
+    vendor_frame.to_csv(path, sep=sep, index=False)
+    loaded = load_data(DataConfig(path=str(path)))
+    assert list(loaded.frame.columns) == ["symbol", "timestamp", "open", "high", "low", "close", "adj_close", "volume"]
+    np.testing.assert_allclose(loaded.frame["close"].to_numpy(), vendor_frame["Close"].to_numpy())
+    assert loaded.files == (str(path),)
+
+
+def test_folder_of_per_symbol_files_takes_symbol_from_file_name(tmp_path, vendor_frame):
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAPL.csv", index=False)
+    with gzip.open(folder / "MSFT.csv.gz", "wt") as handle:
+        vendor_frame.assign(Close=vendor_frame["Close"] * 2).to_csv(handle, index=False)
+    (folder / "notes.txt").write_text("not data")
+    loaded = load_data(DataConfig(path=str(folder)))
+    frame = loaded.frame
+    assert sorted(frame["symbol"].unique()) == ["AAPL", "MSFT"]
+    assert len(frame) == 2 * len(vendor_frame)
+    assert len(loaded.files) == 2
+    msft = frame[frame["symbol"] == "MSFT"]
+    np.testing.assert_allclose(msft["close"].to_numpy(), vendor_frame["Close"].to_numpy() * 2)
+    assert list(frame.columns[:2]) == ["symbol", "timestamp"]
+    assert (frame.groupby("symbol")["timestamp"].diff().dropna() > pd.Timedelta(0)).all()
+
+
+def test_folder_symbol_keeps_dots_in_the_ticker(tmp_path, vendor_frame):
+    """BRK.A.csv and BRK.B.csv are two instruments; the symbol is the name without the data suffix."""
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "BRK.A.csv", index=False)
+    vendor_frame.to_csv(folder / "BRK.B.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)))
+    assert sorted(loaded.frame["symbol"].unique()) == ["BRK.A", "BRK.B"]
+
+
+def test_folder_files_with_a_symbol_column_keep_it(tmp_path):
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    raw = make_ohlcv_panel(n_symbols=2, n_days=5, seed=1)
+    for symbol, part in raw.groupby("Symbol"):
+        part.to_csv(folder / f"part-{symbol}.csv", index=False)
+    frame = load_data(DataConfig(path=str(folder))).frame
+    assert sorted(frame["symbol"].unique()) == ["SYM0", "SYM1"]
+
+
+def test_folder_without_data_files(tmp_path):
+    (tmp_path / "readme.txt").write_text("hello")
+    with pytest.raises(DataError, match="no .csv"):
+        load_data(DataConfig(path=str(tmp_path)))
+
+
+def test_path_that_does_not_exist(tmp_path):
+    with pytest.raises(DataError, match="no such file") as info:
+        load_data(DataConfig(path=str(tmp_path / "ghost.csv")))
+    assert "ghost.csv" in str(info.value)
+
+
+def test_parquet_file(tmp_path):
+    raw = make_ohlcv_panel(n_symbols=2, n_days=6, seed=2)
+    raw["Date"] = pd.to_datetime(raw["Date"])
+    path = tmp_path / "panel.parquet"
+    raw.to_parquet(path)
+    loaded = load_data(DataConfig(path=str(path)))
+    frame = loaded.frame
+    assert loaded.columns.time == "Date" and loaded.columns.symbol == "Symbol"
+    assert frame["timestamp"].dtype == "datetime64[ns]"
+    assert len(frame) == len(raw)
+    assert frame["close"].sum() == pytest.approx(raw["Close"].sum())
+
+
+def test_frame_keeps_the_raw_row_index(tmp_path):
+    raw = make_ohlcv_panel(n_symbols=2, n_days=8, seed=2).sample(frac=1.0, random_state=0)
+    path = tmp_path / "shuffled.csv"
+    raw.to_csv(path, index=False)
+    loaded = load_data(DataConfig(path=str(path)))
+    frame = loaded.frame
+    # Sorted by symbol and time, yet every row points back at its source line.
+    assert not frame.index.is_monotonic_increasing
+    np.testing.assert_array_equal(loaded.raw.loc[frame.index, "Close"].to_numpy(), frame["close"].to_numpy())
+    np.testing.assert_array_equal(loaded.raw.loc[frame.index, "Symbol"].to_numpy(), frame["symbol"].to_numpy())
+
+
+def test_infinite_and_non_numeric_prices_become_nan(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,close\n2020-01-01,1.5\n2020-01-02,inf\n2020-01-03,n/a?\n2020-01-04,2\n")
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["close"].isna().tolist() == [False, True, True, False]
+
+
+# --- content hash ---------------------------------------------------------------------------------------------------
+
+
+def test_content_hash_is_stable_for_the_same_bytes(tmp_path, vendor_frame):
+    first = tmp_path / "a" / "prices.csv"
+    second = tmp_path / "b" / "prices.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        vendor_frame.to_csv(path, index=False)
+    hash_a = load_data(DataConfig(path=str(first))).content_hash
+    assert hash_a == load_data(DataConfig(path=str(second))).content_hash
+    assert hash_a == read_source(first)[1]
+    assert re.fullmatch(r"[0-9a-f]{64}", hash_a)
+
+
+def test_content_hash_changes_with_one_byte(tmp_path, vendor_frame):
+    path = tmp_path / "prices.csv"
+    vendor_frame.to_csv(path, index=False)
+    before = read_source(path)[1]
+    data = bytearray(path.read_bytes())
+    position = data.rindex(b"1")
+    data[position : position + 1] = b"2"
+    path.write_bytes(bytes(data))
+    assert read_source(path)[1] != before
+
+
+def test_content_hash_covers_file_names_in_a_folder(tmp_path, vendor_frame):
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAA.csv", index=False)
+    before = hash_files([folder / "AAA.csv"], folder)
+    shutil.move(folder / "AAA.csv", folder / "BBB.csv")
+    assert hash_files([folder / "BBB.csv"], folder) != before
+
+
+# --- timestamps -----------------------------------------------------------------------------------------------------
+
+
+def test_mixed_time_zones_parse_to_naive_utc():
+    values = pd.Series(
+        ["2020-03-01T10:00:00+02:00", "2020-03-01T08:00:00Z", "2020-03-01 08:00:00", "2020-03-01T03:00:00-05:00"]
+    )
+    parsed = parse_timestamps(values)
+    assert parsed.dt.tz is None
+    assert (parsed == pd.Timestamp("2020-03-01 08:00:00")).all()
+
+
+def test_tz_aware_datetime_column_converts_to_utc():
+    values = pd.Series(pd.to_datetime(["2020-07-01 10:00"]).tz_localize("Europe/Berlin"))
+    assert parse_timestamps(values).iloc[0] == pd.Timestamp("2020-07-01 08:00")
+
+
+def test_mixed_offsets_in_a_file(tmp_path):
+    path = tmp_path / "tz.csv"
+    path.write_text("timestamp,close\n2020-03-01T10:00:00+02:00,1\n2020-03-01T09:00:00Z,2\n")
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].dt.tz is None
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2020-03-01 08:00"), pd.Timestamp("2020-03-01 09:00")]
+
+
+def test_unparseable_timestamps_become_nat(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,close\n2020-01-01,1\nnot a date,2\n2020-01-03,3\n")
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].isna().sum() == 1
+    assert frame.loc[frame["timestamp"].isna(), "close"].tolist() == [2.0]
+
+
+def test_all_unparseable_timestamps_are_an_error(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,close\nfoo,1\nbar,2\n")
+    with pytest.raises(DataError, match="no value parses as a timestamp") as info:
+        load_data(DataConfig(path=str(path)))
+    assert "p.csv" in str(info.value) and "'date'" in str(info.value)
+
+
+# --- unreadable input --------------------------------------------------------------------------------------------------
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _header_only(path: Path) -> None:
+    path.write_text("Date,Close\n")
+
+
+def _latin1(path: Path) -> None:
+    path.write_bytes("Date,Close,Note\n2020-01-01,1,caf\xe9\n".encode("latin-1"))
+
+
+def _truncated_gzip(path: Path) -> None:
+    payload = make_ohlcv_panel(n_symbols=1, n_days=200, seed=0).to_csv(index=False).encode()
+    data = gzip.compress(payload)
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "writer", "pattern"),
+    [
+        ("empty.csv", _empty, "empty"),
+        ("header_only.csv", _header_only, "no data rows"),
+        ("latin1.csv", _latin1, "not UTF-8"),
+        ("broken.csv.gz", _truncated_gzip, "truncated or corrupted"),
+    ],
+)
+def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, name, writer, pattern):
+    path = tmp_path / name
+    writer(path)
+    with pytest.raises(DataError, match=pattern) as info:
+        load_data(DataConfig(path=str(path)))
+    assert name in str(info.value)
+
+
+def test_bad_file_inside_a_folder_is_named(tmp_path, vendor_frame):
+    vendor_frame.to_csv(tmp_path / "GOOD.csv", index=False)
+    _latin1(tmp_path / "BAD.csv")
+    with pytest.raises(DataError, match="BAD.csv"):
+        load_data(DataConfig(path=str(tmp_path)))
+
+
+# --- bundled demo ----------------------------------------------------------------------------------------------------
+
+
+def test_demo_panel_is_loaded_without_a_path():
+    loaded = load_data(DataConfig())
+    frame = loaded.frame
+    assert set(frame["symbol"]) == {"AAPL", "IBM", "MSFT", "GOOG"}
+    assert Path(loaded.source) == demo_data_path()
+    assert {"open", "high", "low", "close", "adj_close", "volume"} <= set(frame.columns)
+    assert len(loaded.raw) == len(frame)
+    assert frame["timestamp"].notna().all()
+    assert frame.groupby("symbol").size().min() > 1000
+
+
+def test_demo_symbols_filter():
+    frame = load_data(DataConfig(demo_symbols=("IBM",))).frame
+    assert set(frame["symbol"]) == {"IBM"}
+
+
+# --- properties ---------------------------------------------------------------------------------------------------------
+
+
+@given(st.one_of(st.text(), st.integers(), st.floats(allow_nan=False)))
+def test_normalise_name_is_idempotent_and_clean(name):
+    once = normalise_name(name)
+    assert normalise_name(once) == once
+    assert re.fullmatch(r"[a-z0-9_]+", once)
+    assert not once.startswith("_") and not once.endswith("_")
+
+
+@given(st.text(alphabet="abcXYZ019 _-./", min_size=1))
+def test_normalise_name_ignores_case_and_separators(name):
+    assert normalise_name(name.upper()) == normalise_name(name.lower())
+
+
+_SEPARATORS = st.sampled_from([" ", "_", "-", "  ", ".", " - "])
+_PADDING = st.sampled_from(["", " ", "  ", "\t", "_"])
+
+
+@st.composite
+def _spelled(draw, words: tuple[str, ...]) -> str:
+    """A column name made of ``words`` with random case, separators and padding."""
+    joined = draw(_SEPARATORS).join(words)
+    flips = draw(st.lists(st.booleans(), min_size=len(joined), max_size=len(joined)))
+    cased = "".join(c.upper() if flip else c.lower() for c, flip in zip(joined, flips))
+    return draw(_PADDING) + cased + draw(_PADDING)
+
+
+_TIME_WORDS = st.sampled_from([("date",), ("timestamp",), ("datetime",), ("date", "time"), ("trade", "date"), ("ts",)])
+_CLOSE_WORDS = st.sampled_from([("close",), ("price",), ("last",), ("closing", "price")])
+
+
+@given(data=st.data())
+def test_detect_columns_finds_time_and_close_whatever_the_spelling(data):
+    time_name = data.draw(_TIME_WORDS.flatmap(_spelled))
+    close_name = data.draw(_CLOSE_WORDS.flatmap(_spelled))
+    raw = pd.DataFrame({time_name: ["2020-01-01", "2020-01-02"], close_name: [1.0, 2.0], "Symbol": ["A", "A"]})
+    columns = detect_columns(raw, DataConfig(), "src", need_target=False)
+    assert columns.time == time_name
+    assert columns.prices == {"close": close_name}
+    assert columns.symbol == "Symbol"

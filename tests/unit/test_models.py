@@ -1,0 +1,114 @@
+"""Model families: build, fit, predict; seeded; config params win; bad params fail; the soft-vote ensemble."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import VotingClassifier
+from sklearn.metrics import roc_auc_score
+
+from driftline.config import ModelsConfig
+from driftline.models import DEFAULT_PARAMS, family_names, make_estimator, model_params
+
+FAMILIES = ("logreg", "random_forest", "xgboost", "lightgbm")
+# Small and single-threaded, so the suite stays fast on two cores.
+FAST = {
+    "random_forest": {"n_estimators": 15, "min_samples_leaf": 10, "n_jobs": 1},
+    "xgboost": {"n_estimators": 15, "min_child_weight": 2, "n_jobs": 1},
+    "lightgbm": {"n_estimators": 15, "min_child_samples": 10, "n_jobs": 1},
+}
+
+
+def _models(seed: int = 42, **kwargs) -> ModelsConfig:
+    return ModelsConfig(families=FAMILIES, seed=seed, params=kwargs.pop("params", FAST), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.standard_normal((300, 4)), columns=["a", "b", "c", "d"])
+    y = (X["a"] - 0.5 * X["b"] + 0.5 * rng.standard_normal(300) > 0).astype(int).to_numpy()
+    return X, y
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_fits_and_predicts_probabilities(data, family):
+    X, y = data
+    model = make_estimator(family, _models()).fit(X.iloc[:200], y[:200])
+    proba = model.predict_proba(X.iloc[200:])
+    assert proba.shape == (100, 2)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert roc_auc_score(y[200:], proba[:, 1]) > 0.75  # it learnt the signal
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_seed_same_probabilities(data, family):
+    X, y = data
+    first = make_estimator(family, _models(seed=7)).fit(X, y).predict_proba(X)
+    second = make_estimator(family, _models(seed=7)).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("family", ["random_forest", "xgboost", "lightgbm"])
+def test_the_seed_reaches_randomised_families(data, family):
+    X, y = data
+    first = make_estimator(family, _models(seed=1)).fit(X, y).predict_proba(X)
+    second = make_estimator(family, _models(seed=2)).fit(X, y).predict_proba(X)
+    assert not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    ("family", "name", "value", "read"),
+    [
+        ("logreg", "C", 3.5, lambda m: m.get_params()["logisticregression__C"]),
+        ("random_forest", "max_depth", 2, lambda m: m.get_params()["max_depth"]),
+        ("xgboost", "learning_rate", 0.2, lambda m: m.get_params()["learning_rate"]),
+        ("lightgbm", "num_leaves", 5, lambda m: m.get_params()["num_leaves"]),
+    ],
+)
+def test_config_params_override_defaults(family, name, value, read):
+    models = ModelsConfig(families=(family,), params={family: {name: value}})
+    params = model_params(family, models)
+    assert params[name] == value
+    untouched = set(DEFAULT_PARAMS[family]) - {name}
+    assert all(params[k] == DEFAULT_PARAMS[family][k] for k in untouched)
+    assert read(make_estimator(family, models)) == value
+    assert DEFAULT_PARAMS[family].get(name) != value  # the defaults themselves are not mutated
+
+
+def test_without_params_the_defaults_apply():
+    model = make_estimator("lightgbm", ModelsConfig())
+    assert model.get_params()["n_estimators"] == DEFAULT_PARAMS["lightgbm"]["n_estimators"]
+    assert model.get_params()["random_state"] == 42
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unknown_hyperparameter_is_a_value_error_naming_the_config_key(family):
+    models = ModelsConfig(families=(family,), params={family: {"n_estimatorz": 10}})
+    with pytest.raises(ValueError, match=rf"models\.params\.{family}"):
+        make_estimator(family, models)
+
+
+def test_unknown_family():
+    with pytest.raises(ValueError, match="unknown model family 'catboost'"):
+        make_estimator("catboost", ModelsConfig())
+
+
+def test_family_names_add_the_ensemble_only_when_enabled_with_several_families():
+    assert family_names(ModelsConfig(families=("logreg", "lightgbm"))) == ["logreg", "lightgbm"]
+    assert family_names(ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)) == ["logreg", "lightgbm", "ensemble"]
+    assert family_names(ModelsConfig(families=("logreg",), ensemble=True)) == ["logreg"]
+
+
+def test_ensemble_is_a_soft_vote_of_the_families(data):
+    X, y = data
+    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True, params={"lightgbm": FAST["lightgbm"]})
+    ensemble = make_estimator("ensemble", models)
+    assert isinstance(ensemble, VotingClassifier)
+    assert ensemble.voting == "soft"
+    assert [name for name, _ in ensemble.estimators] == ["logreg", "lightgbm"]
+    ensemble.fit(X, y)
+    members = np.mean([member.predict_proba(X) for member in ensemble.estimators_], axis=0)
+    np.testing.assert_allclose(ensemble.predict_proba(X), members)

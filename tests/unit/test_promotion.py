@@ -1,0 +1,216 @@
+"""Champion/challenger decisions: who gets promoted, who is rejected, and the numbers behind it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from driftline.config import MetricsConfig, PromotionConfig
+from driftline.promotion import (
+    Decision,
+    EvaluationSet,
+    Reason,
+    Scores,
+    decide_promotion,
+    keep_champion,
+    moving_block_bootstrap,
+    paired_difference_ci,
+    row_losses,
+)
+
+N_TIMES = 400
+PROMOTION = PromotionConfig(n_bootstrap=300, min_rows=200)
+BLOCK = 10
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> tuple[EvaluationSet, np.ndarray]:
+    """Two symbols on 400 timestamps; labels drawn from known true probabilities."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.1, 0.9, 2 * N_TIMES)
+    y = (rng.uniform(size=truth.size) < truth).astype(int)
+    rows = EvaluationSet(y=y, times=np.repeat(np.arange(N_TIMES), 2), symbols=np.tile(["A", "B"], N_TIMES))
+    return rows, truth
+
+
+def _scores(name: str, p: np.ndarray) -> Scores:
+    return Scores(name, np.asarray(p, dtype=float), (np.asarray(p) >= 0.5).astype(int))
+
+
+def _decide(rows: EvaluationSet, challenger: np.ndarray, champion: np.ndarray | None, **config) -> Decision:
+    return decide_promotion(
+        rows,
+        _scores("challenger", challenger),
+        None if champion is None else _scores("champion v1", champion),
+        float(rows.y.mean()),
+        PROMOTION.model_copy(update=config),
+        MetricsConfig(),
+        BLOCK,
+        price_target=False,
+    )
+
+
+def _reason(decision: Decision, check: str) -> Reason:
+    return next(r for r in decision.reasons if r.check == check)
+
+
+# --- first model: against the base rate ------------------------------------------------------------------------------
+
+
+def test_first_model_that_beats_the_base_rate_is_promoted(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, truth, None)
+    assert decision.action == "promote" and decision.promote
+    assert all(r.passed for r in decision.reasons)
+    better = _reason(decision, "log_loss-better")
+    # Reasons carry their numbers: the upper CI bound against 0, and the same numbers in the text.
+    assert better.value == pytest.approx(decision.comparison["ci_high"]) and better.value < 0
+    assert better.threshold == 0.0
+    assert f"{decision.comparison['diff']:+.5f}" in better.detail
+    assert decision.comparison["baseline"].startswith("base rate")
+    assert decision.comparison["ci_low"] <= decision.comparison["diff"] <= decision.comparison["ci_high"]
+    rows_reason = _reason(decision, "min-rows")
+    assert (rows_reason.value, rows_reason.threshold) == (len(rows), PROMOTION.min_rows)
+    assert str(len(rows)) in str(rows_reason)
+    ece = _reason(decision, "ece-cap")
+    assert ece.value == pytest.approx(decision.scores["challenger"]["ece"]) and ece.threshold == PROMOTION.ece_cap
+
+
+def test_first_model_worse_than_the_base_rate_is_rejected(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, 1 - truth, None)
+    assert decision.action == "reject" and not decision.promote
+    better = _reason(decision, "log_loss-better")
+    assert not better.passed and better.value > 0
+    assert str(better).startswith("FAIL log_loss-better")
+
+
+def test_comparison_diff_is_the_mean_per_timestamp_loss_difference(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, truth, None)
+    ours = row_losses(rows.y, truth)["log_loss"]
+    base = row_losses(rows.y, np.full(len(rows), rows.y.mean()))["log_loss"]
+    per_time = (ours - base).reshape(N_TIMES, 2).mean(axis=1)
+    assert decision.comparison["diff"] == pytest.approx(per_time.mean())
+    assert decision.scores["challenger"]["log_loss"] == pytest.approx(ours.mean())
+
+
+# --- with a champion ---------------------------------------------------------------------------------------------------
+
+
+def test_challenger_no_better_than_the_champion_keeps_the_champion(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, truth, truth)
+    assert decision.action == "keep-champion"
+    assert decision.comparison["diff"] == 0.0
+    assert not _reason(decision, "log_loss-better").passed
+
+
+def test_clearly_better_challenger_replaces_the_champion(evaluation):
+    rows, truth = evaluation
+    timid_champion = 0.5 + 0.3 * (truth - 0.5)  # same ranking, probabilities squeezed towards 0.5
+    decision = _decide(rows, truth, timid_champion)
+    assert decision.action == "promote"
+    auc = _reason(decision, "auc")
+    assert auc.passed and auc.threshold == pytest.approx(decision.scores["baseline"]["auc"] - PROMOTION.auc_tolerance)
+
+
+def test_worse_challenger_keeps_the_champion(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, 1 - truth, truth)
+    assert decision.action == "keep-champion"
+    assert {r.check for r in decision.reasons if not r.passed} >= {"log_loss-better", "auc"}
+
+
+def test_a_guardrail_alone_blocks_promotion(evaluation):
+    rows, truth = evaluation
+    skewed = truth**3  # ranks perfectly, but far from calibrated
+    decision = _decide(rows, skewed, 1 - truth)
+    assert _reason(decision, "log_loss-better").passed
+    assert not _reason(decision, "ece-cap").passed
+    assert decision.action == "keep-champion"
+
+
+def test_too_few_evaluation_rows(evaluation):
+    rows, truth = evaluation
+    decision = _decide(rows, truth, None, min_rows=10_000)
+    assert decision.action == "reject"
+    assert not _reason(decision, "min-rows").passed
+    assert _reason(decision, "log_loss-better").passed  # it was only the row count
+
+
+def test_single_class_evaluation_rows():
+    rows = EvaluationSet(y=np.ones(300, dtype=int), times=np.arange(300), symbols=np.full(300, "A"))
+    p = np.full(300, 0.8)
+    assert _decide(rows, p, None).action == "reject"
+    decision = _decide(rows, p, p)
+    assert decision.action == "keep-champion"
+    assert _reason(decision, "two-classes").passed is False
+
+
+def test_price_target_adds_strategy_guardrails(evaluation):
+    rows, truth = evaluation
+    priced = EvaluationSet(y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.01, -0.01))
+    decision = decide_promotion(
+        priced, _scores("c", truth), _scores("champion v1", 1 - truth), 0.5, PROMOTION, MetricsConfig(), BLOCK, True
+    )
+    assert {"sharpe", "max-drawdown"} <= {r.check for r in decision.reasons}
+    assert decision.scores["challenger"]["sharpe"] > decision.scores["baseline"]["sharpe"]
+    assert decision.action == "promote"
+
+
+def test_decision_serialises(evaluation):
+    """decision.json is written from to_dict(): each check's ``passed`` must stay a real JSON boolean."""
+    rows, truth = evaluation
+    decision = _decide(rows, truth, None)
+    assert all(type(r["passed"]) is bool for r in decision.to_dict()["reasons"])
+    payload = json.loads(json.dumps(decision.to_dict()))
+    assert payload["action"] == "promote" and payload["promote"] is True
+    assert [r["check"] for r in payload["reasons"]] == [r.check for r in decision.reasons]
+    assert "**promote**" in decision.markdown("Promotion")
+
+
+def test_keep_champion_helper():
+    decision = keep_champion("champion version 3 cannot score this run's rows")
+    assert decision.action == "keep-champion" and not decision.promote
+    assert str(decision.reasons[0]) == "FAIL comparable: champion version 3 cannot score this run's rows"
+
+
+# --- statistics -----------------------------------------------------------------------------------------------------
+
+
+def test_row_losses_by_hand():
+    losses = row_losses(np.array([1, 0]), np.array([0.8, 0.25]))
+    np.testing.assert_allclose(losses["log_loss"], [-np.log(0.8), -np.log(0.75)])
+    np.testing.assert_allclose(losses["brier"], [0.04, 0.0625])
+    assert np.isfinite(row_losses(np.array([1]), np.array([0.0]))["log_loss"]).all()
+
+
+def test_block_as_long_as_the_series_resamples_the_series_itself():
+    series = np.array([1.0, 5.0, 2.0, 8.0])
+    means = moving_block_bootstrap(series, block_length=10, n_boot=50, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(means, series.mean())
+
+
+def test_bootstrap_is_seeded_and_centred():
+    series = np.random.default_rng(1).normal(0.3, 1.0, 500)
+    first = moving_block_bootstrap(series, 5, 400, np.random.default_rng(3))
+    second = moving_block_bootstrap(series, 5, 400, np.random.default_rng(3))
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (400,)
+    assert abs(first.mean() - series.mean()) < 0.02
+    assert 0.02 < first.std() < 0.09  # about 1/sqrt(500) for iid data
+
+
+def test_paired_difference_averages_per_timestamp_first():
+    times = np.array([0, 0, 0, 1])
+    diff, low, high = paired_difference_ci(np.array([1.0, 1.0, 1.0, 0.0]), np.zeros(4), times, 1, 200, 0.95, 0)
+    assert diff == pytest.approx(0.5)  # per timestamp: 1 and 0 (a row mean would say 0.75)
+    assert 0.0 <= low <= high <= 1.0
+
+
+def test_constant_difference_has_a_degenerate_interval():
+    diff, low, high = paired_difference_ci(np.full(50, 0.3), np.full(50, 0.1), np.arange(50), 5, 200, 0.9, 0)
+    assert diff == pytest.approx(0.2) and low == pytest.approx(0.2) and high == pytest.approx(0.2)

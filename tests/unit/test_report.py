@@ -1,0 +1,137 @@
+"""The training summary (the CLI's --summary-json contract), its text form and artifact keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driftline.promotion import Decision, Reason
+from driftline.report import artifact_key, render_history, render_summary, summary_markdown, training_summary
+
+CONTRACT_KEYS = {
+    "run_id",
+    "model_name",
+    "model_version",
+    "aliases",
+    "decision",
+    "reasons",
+    "data_hash",
+    "rows_in",
+    "rows_clean",
+    "rows_quarantined",
+    "metrics",
+    "folds",
+}
+METRIC_KEYS = {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill"}
+
+
+def _decision(compared: bool) -> Decision:
+    reasons = [
+        Reason("min-rows", True, "600 evaluation rows (need 200)", 600, 200),
+        Reason("log_loss-better", compared, "log_loss difference -0.01000", -0.002, 0.0),
+    ]
+    comparison = (
+        {"baseline": "base rate 0.480", "metric": "log_loss", "diff": -0.01, "ci_low": -0.02, "ci_high": -0.002, "rows": 600}
+        if compared
+        else {}
+    )
+    return Decision("promote" if compared else "reject", reasons, comparison, {})
+
+
+def _summary(walk_forward_run, version: str | None = "3", compared: bool = True) -> dict:
+    return training_summary(
+        run_id="abc123",
+        version=SimpleNamespace(name="driftline-demo", version=version),
+        aliases={"held": ["challenger", "champion"] if version else [], "champion": version},
+        decision=_decision(compared),
+        champion_before=None,
+        loaded=SimpleNamespace(content_hash="f" * 64, source="/data/prices.csv"),
+        report=SimpleNamespace(rows_in=4000, rows_clean=3990, rows_quarantined=10),
+        result=walk_forward_run.result,
+        target="volatility",
+    )
+
+
+def test_summary_has_the_cli_contract_keys(walk_forward_run):
+    summary = _summary(walk_forward_run)
+    assert CONTRACT_KEYS <= set(summary)
+    assert set(summary["metrics"]) == METRIC_KEYS
+    result = walk_forward_run.result
+    assert summary["metrics"] == {k: result.pooled[result.selected][k] for k in METRIC_KEYS}
+    assert summary["model_name"] == "driftline-demo" and summary["model_version"] == "3"
+    assert summary["aliases"] == ["challenger", "champion"]
+    assert summary["decision"] == "promote"
+    assert summary["reasons"] == ["PASS min-rows: 600 evaluation rows (need 200)", "PASS log_loss-better: log_loss difference -0.01000"]
+    assert (summary["rows_in"], summary["rows_clean"], summary["rows_quarantined"]) == (4000, 3990, 10)
+    assert summary["data_hash"] == "f" * 64
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
+    assert all(f["family"] == result.selected for f in summary["folds"])
+    # The CLI writes it as JSON.
+    assert json.loads(json.dumps(summary))["metrics"].keys() == METRIC_KEYS
+
+
+def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
+    summary = _summary(walk_forward_run)
+    text = render_summary(summary)
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["fold", "test_start", "test_end"])
+    assert set(lines[header + 1]) <= {"-", " "}
+    fold_lines = lines[header + 2 : header + 2 + len(summary["folds"])]
+    for fold, line in zip(summary["folds"], fold_lines):
+        cells = line.split()
+        assert cells[0] == str(fold["fold"])
+        assert cells[1] == fold["test_start"][:10] and cells[2] == fold["test_end"][:10]
+        assert cells[3] == str(fold["n_train"])
+        assert float(cells[5]) == pytest.approx(fold["auc"], abs=5e-5)
+    assert "Registered driftline-demo version 3, aliases: challenger, champion" in text
+    assert "Decision: promote" in text
+    assert "CI [-0.02000, -0.00200]" in text
+    assert "MLflow run abc123" in text
+
+
+def test_render_summary_without_version_or_comparison(walk_forward_run):
+    text = render_summary(_summary(walk_forward_run, version=None, compared=False))
+    assert "Registered driftline-demo version -, aliases: -" in text
+    assert "Hold-out comparison: not run" in text
+    assert "Decision: reject" in text
+
+
+def test_summary_markdown_has_one_row_per_fold(walk_forward_run):
+    summary = _summary(walk_forward_run)
+    markdown = summary_markdown(summary)
+    table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(table_rows) == len(summary["folds"])
+    assert markdown.startswith("## driftline-demo v3 — promote")
+
+
+def test_artifact_key_examples():
+    assert artifact_key("training-summary", "Driftline_Demo v2") == "training-summary-driftline-demo-v2"
+    assert artifact_key("Data Contract", "s3://bucket/Prices.CSV") == "data-contract-s3-bucket-prices-csv"
+    assert artifact_key("", "__x__") == "x"
+
+
+@given(st.text(), st.text())
+def test_artifact_key_only_has_lowercase_letters_digits_and_dashes(prefix, name):
+    key = artifact_key(prefix, name)
+    assert re.fullmatch(r"[a-z0-9-]*", key)
+    assert not key.startswith("-") and not key.endswith("-")
+
+
+def test_render_history_lists_alias_moves_oldest_first():
+    events = [
+        {"at": "2026-01-02T10:00:00.123456", "action": "set", "alias": "champion", "version": "1", "run_id": "r" * 32, "reason": "first"},
+        {"at": "2026-01-09T10:00:00", "action": "set", "alias": "champion", "previous": "1", "version": "2", "reason": "better"},
+    ]
+    text = render_history("driftline-demo", events, {"champion": "2", "challenger": None})
+    lines = text.splitlines()
+    assert lines[0] == "driftline-demo: champion=2, challenger=-"
+    first, second = lines[3].split(), lines[4].split()
+    assert first[0] == "2026-01-02" and first[1].startswith("10:00:00")
+    assert first[2:7] == ["set", "champion", "-", "1", "r" * 12]
+    assert second[0] == "2026-01-09" and second[2:6] == ["set", "champion", "1", "2"]
+    assert "(no alias moves recorded)" in render_history("m", [], {"champion": None})

@@ -1,0 +1,130 @@
+"""Walk-forward evaluation of every family and the challenger fit (one shared run from conftest)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+
+from driftline.calibration import CalibratedModel
+from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.errors import InsufficientDataError
+from driftline.training import SUMMARY_METRICS, fit_challenger, fold_table, run_walk_forward
+
+
+def test_every_family_has_every_fold(walk_forward_run):
+    result = walk_forward_run.result
+    assert {(f.family, f.fold) for f in result.folds} == {(fam, k) for fam in ("logreg", "lightgbm") for k in (1, 2, 3)}
+    assert set(result.pooled) == {"logreg", "lightgbm"}
+    for family, values in result.pooled.items():
+        assert set(SUMMARY_METRICS) <= set(values)
+        rows = result.predictions[result.predictions["family"] == family]
+        assert values["rows"] == len(rows)
+        # Pooled means pooled: the metric over every out-of-sample row of the family.
+        assert values["log_loss"] == pytest.approx(log_loss(rows["y"], rows["p"], labels=[0, 1]))
+
+
+def test_selected_family_has_the_lowest_pooled_log_loss(walk_forward_run):
+    result = walk_forward_run.result
+    best = min(result.pooled, key=lambda family: result.pooled[family]["log_loss"])
+    assert result.selected == best
+    assert result.summary_metrics() == {k: result.pooled[best][k] for k in SUMMARY_METRICS}
+    assert result.selection_reason().startswith("lowest pooled out-of-sample log_loss")
+    assert all(f.family == best for f in result.selected_folds())
+    assert set(result.selected_predictions()["family"]) == {best}
+
+
+def test_predictions_are_only_on_test_rows_after_the_training_window(walk_forward_run):
+    result, features, gap = walk_forward_run.result, walk_forward_run.features, walk_forward_run.gap
+    unique_times = np.unique(features.times)
+    predictions = result.predictions
+    for fold in result.folds:
+        rows = predictions[(predictions["fold"] == fold.fold) & (predictions["family"] == fold.family)]
+        assert len(rows) == fold.n_test
+        train_end, test_start = pd.Timestamp(fold.train_end), pd.Timestamp(fold.test_start)
+        assert (rows["timestamp"] > train_end).all()
+        assert rows["timestamp"].min() == test_start
+        assert rows["timestamp"].max() == pd.Timestamp(fold.test_end)
+        # The purge gap lies between training and test.
+        purged = unique_times[(unique_times > np.datetime64(train_end)) & (unique_times < np.datetime64(test_start))]
+        assert len(purged) == gap
+    # Each (family, row) is predicted once: test folds do not overlap.
+    assert not predictions.duplicated(["family", "symbol", "timestamp"]).any()
+    assert predictions["timestamp"].max() == features.meta["timestamp"].max()
+    # Nothing before the first test fold is ever scored.
+    first_test = min(pd.Timestamp(f.test_start) for f in result.folds)
+    assert predictions["timestamp"].min() == first_test
+
+
+def test_predictions_keep_labels_and_probabilities_in_range(walk_forward_run):
+    predictions = walk_forward_run.result.predictions
+    keyed = walk_forward_run.features.meta.assign(y_true=walk_forward_run.features.y.to_numpy())
+    merged = predictions.merge(keyed[["symbol", "timestamp", "y_true"]], on=["symbol", "timestamp"])
+    assert len(merged) == len(predictions)
+    np.testing.assert_array_equal(merged["y"].to_numpy(), merged["y_true"].to_numpy())
+    assert predictions["p"].between(1e-4, 1 - 1e-4).all()
+    assert predictions["p_uncalibrated"].between(0, 1).all()
+
+
+def test_volatility_target_shows_skill_on_garch_data(walk_forward_run):
+    """GARCH volatility clusters, so 'next week calmer or stormier than usual' is predictable."""
+    result = walk_forward_run.result
+    pooled = result.pooled[result.selected]
+    assert pooled["auc"] > 0.55
+    assert pooled["log_loss"] < np.log(2)  # better than a coin flip at 0.5
+
+
+def test_price_target_adds_strategy_metrics(walk_forward_run):
+    assert "sharpe" not in walk_forward_run.result.pooled["logreg"]
+    features = walk_forward_run.features
+    result = run_walk_forward(
+        features,
+        SplitConfig(n_splits=2, min_train_size=400),
+        5,
+        CalibrationConfig(),
+        ModelsConfig(families=("logreg",)),
+        MetricsConfig(),
+        price_target=True,
+    )
+    assert {"sharpe", "max_drawdown", "turnover", "exposure"} <= set(result.pooled["logreg"])
+    assert all("sharpe" in f.metrics for f in result.folds)
+
+
+def test_fold_table_rows(walk_forward_run):
+    rows = fold_table(walk_forward_run.result)
+    assert [row["fold"] for row in rows] == [1, 2, 3]
+    for row in rows:
+        assert row["family"] == walk_forward_run.result.selected
+        assert set(SUMMARY_METRICS) | {"brier_uncalibrated", "ece_uncalibrated", "n_train", "n_test"} <= set(row)
+    assert rows[0]["n_train"] < rows[1]["n_train"] < rows[2]["n_train"]  # expanding window
+
+
+def test_too_little_data_for_the_folds(walk_forward_run):
+    with pytest.raises(InsufficientDataError, match="too little data"):
+        run_walk_forward(
+            walk_forward_run.features,
+            SplitConfig(n_splits=3, min_train_size=5000),
+            5,
+            CalibrationConfig(),
+            ModelsConfig(families=("logreg",)),
+            MetricsConfig(),
+            price_target=False,
+        )
+
+
+def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
+    features = walk_forward_run.features
+    model = fit_challenger(
+        features, walk_forward_run.result.selected, walk_forward_run.calibration, walk_forward_run.models, walk_forward_run.gap
+    )
+    assert isinstance(model, CalibratedModel)
+    assert list(model.feature_names_in_) == list(features.feature_names)
+    # Calibrated on the rows of the newest 20% of timestamps of all labelled rows.
+    unique_times = np.unique(features.times)
+    newest = unique_times[-round(len(unique_times) * 0.2) :]
+    assert model.n_calibration_rows_ == np.isin(features.times, newest).sum()
+    latest = features.latest[list(features.feature_names)]
+    proba = model.predict_proba(latest)
+    assert proba.shape == (len(latest), 2)
+    assert ((proba >= 1e-4 - 1e-12) & (proba <= 1 - 1e-4 + 1e-12)).all()
