@@ -122,6 +122,66 @@ def train(
         typer.echo(f"summary written to {summary_json}")
 
 
+def _run_flow(flow_name: str, **params: Any) -> dict[str, Any]:
+    apply_offline_defaults()
+    import flows.scoring
+
+    _quiet_driftline_tracebacks()
+    try:
+        return getattr(flows.scoring, flow_name)(**params)
+    except DriftlineError as exc:
+        _fail(exc)
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def score(
+    data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    name: Annotated[str, typer.Option("--name", help="Pipeline name; scores with driftline-<name>@champion.")] = "demo",
+    shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
+    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
+    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
+    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
+    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+) -> None:
+    """Score raw rows with the champion: probability, decision and model version per row."""
+    if not data.startswith("s3://") and not Path(data).expanduser().exists():
+        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+    summary = _run_flow(
+        "score_batch", data=data, out=str(out), name=name, shadow=shadow,
+        time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
+    )
+    versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
+    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows with {summary['model_name']} {versions} -> {summary['out']}")
+    typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
+    typer.echo(f"appended to the prediction log: {summary['log_file']}")
+
+
+@app.command()
+def compare(
+    data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
+    name: Annotated[str, typer.Option("--name", help="Pipeline name.")] = "demo",
+    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
+    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
+    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
+    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+) -> None:
+    """The A/B test: shadow predictions of champion and challenger against realised labels."""
+    result = _run_flow(
+        "compare_shadow_flow", data=data, name=name, time_col=time_col, price_col=price_col,
+        symbol_col=symbol_col, target_col=target_col,
+    )
+    c = result["comparison"]
+    typer.echo(
+        f"{result['model_name']} {c.get('models', '')}: {c['metric']} difference {c['diff']:+.5f} "
+        f"(challenger - champion), CI [{c['ci_low']:+.5f}, {c['ci_high']:+.5f}] on {c['rows']} rows"
+    )
+    typer.echo(f"verdict: {result['action']}")
+    for reason in result["reasons"]:
+        typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
+
+
 def _registry(name: str) -> tuple[Any, str]:
     apply_offline_defaults()
     from driftline import registry

@@ -116,7 +116,7 @@ class PromotionConfig(_Section):
     n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
     block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default 2 x horizon")
     min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
-    ece_cap: float = Field(default=0.08, gt=0.0, le=1.0)
+    ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="equal-mass bins of >= 100 rows")
     auc_tolerance: float = Field(default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this")
     sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
     drawdown_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this")

@@ -143,8 +143,14 @@ def feature_table(frame: pd.DataFrame, features: FeatureConfig, target: TargetCo
                 # Lags in whole horizons: y at t describes t..t+h, so y_{t-h} is the newest one known at t.
                 out[f"target_lag_{lag}"] = group["target"].shift(lag * target.horizon)
         if features.calendar:
-            out["day_of_week"] = group["timestamp"].dt.dayofweek.astype("float64")
-            out["month"] = group["timestamp"].dt.month.astype("float64")
+            # Cyclic encodings: bounded, and December sits next to January (no extrapolation in a linear model).
+            for unit, values, period in (
+                ("day_of_week", group["timestamp"].dt.dayofweek, 7),
+                ("month", group["timestamp"].dt.month - 1, 12),
+            ):
+                angle = 2 * np.pi * values.astype("float64") / period
+                out[f"{unit}_sin"] = np.sin(angle)
+                out[f"{unit}_cos"] = np.cos(angle)
         out["symbol"] = symbol
         out["timestamp"] = group["timestamp"]
         if has_prices:

@@ -290,5 +290,14 @@ class MlflowAliasRegistry:
             self.client.set_model_version_tag(name, version, key, str(value)[:5000])
 
 
+def load_run_text(run_id: str, artifact_path: str) -> str:
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/{artifact_path}")
+
+
+def model_feature_names(uri: str) -> list[str]:
+    """The input columns a logged model's signature expects, in order."""
+    return list(mlflow.models.get_model_info(uri).signature.inputs.input_names())
+
+
 def load_pyfunc(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)

@@ -112,7 +112,7 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     per_symbol = lacking.groupby("symbol").size()
     head = ", ".join(f"{s}: {n}" for s, n in per_symbol.items())
     first = lacking.iloc[:limit]
-    examples = "; ".join(f"{r.symbol} {pd.Timestamp(r.timestamp).date()}" for r in first.itertuples())
+    examples = "; ".join(f"{r.symbol} {pd.Timestamp(r.timestamp)}" for r in first.itertuples())
     return f"{len(lacking)} rows lacked history ({head}), e.g. {examples}"
 
 

@@ -18,6 +18,7 @@ DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
 CONTRACT_KEYS = {
     "run_id", "model_name", "model_version", "aliases", "decision", "reasons", "data_hash",
     "rows_in", "rows_clean", "rows_quarantined", "metrics", "folds",
+    "champion_version_before", "champion_version_after", "comparison",
 }
 
 
@@ -39,7 +40,8 @@ def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config)
     assert CONTRACT_KEYS <= summary.keys()
     assert set(summary["metrics"]) == {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill"}
     assert summary["model_version"] == "1"
-    assert "Walk-forward folds" in done.stdout and "Registered driftline-it version 1" in done.stdout
+    assert set(summary["comparison"]) >= {"metric", "diff", "ci_low", "ci_high"}
+    assert "Walk-forward folds" in done.stdout and "Hold-out comparison" in done.stdout and "Registered driftline-it version 1" in done.stdout
     # Default tracking store: a SQLite file under .driftline/ in the working directory.
     assert (tmp_path / ".driftline" / "mlflow.db").is_file()
 
@@ -76,7 +78,13 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     summary = json.loads((tmp_path / "s.json").read_text())
     # y depends on x0 and x1: a real signal the models must find.
     assert summary["metrics"]["auc"] > 0.7
-    assert summary["decision"] == "promote"
+    assert summary["decision"] == "promote" and summary["champion_version_after"] == "1"
+
+    scored = run_cli(["score", "--name", "lab", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv"], tmp_path, prefect_api)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "scored 1475 of 1500 rows with driftline-lab v1" in scored.stdout
+    assert "25 rows lacked history" in scored.stdout
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 1475
 
 
 def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fast_config):

@@ -193,7 +193,9 @@ def labelled(canonical) -> pd.DataFrame:
 def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features):
     target = TargetConfig(kind="label", horizon=3, label_lags=(1, 2))
     features = build_features(labelled, small_features, target)
-    assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2", "day_of_week", "month")
+    assert features.feature_names == (
+        "x0", "x1", "x2", "target_lag_1", "target_lag_2", "day_of_week_sin", "day_of_week_cos", "month_sin", "month_cos"
+    )
     assert "next_return" not in features.meta.columns
 
     series = labelled.set_index("timestamp")

@@ -208,7 +208,16 @@ def test_paired_difference_averages_per_timestamp_first():
     times = np.array([0, 0, 0, 1])
     diff, low, high = paired_difference_ci(np.array([1.0, 1.0, 1.0, 0.0]), np.zeros(4), times, 1, 200, 0.95, 0)
     assert diff == pytest.approx(0.5)  # per timestamp: 1 and 0 (a row mean would say 0.75)
-    assert 0.0 <= low <= high <= 1.0
+    assert low < diff < high  # two timestamps that disagree: a wide, non-degenerate interval
+
+
+def test_interval_is_wider_than_the_bootstrap_percentiles_with_few_blocks():
+    rng = np.random.default_rng(3)
+    loss = rng.normal(0, 1, 120)
+    diff, low, high = paired_difference_ci(loss, np.zeros(120), np.arange(120), 10, 2000, 0.95, 0)
+    means = moving_block_bootstrap(loss, 10, 2000, np.random.default_rng(0))
+    assert high - low > np.quantile(means, 0.975) - np.quantile(means, 0.025)
+    assert low < diff < high
 
 
 def test_constant_difference_has_a_degenerate_interval():

@@ -1,0 +1,1 @@
+"""Benchmarks that give evidence for claims Driftline makes (run with ``python -m benchmarks.<name>``)."""

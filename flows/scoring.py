@@ -1,0 +1,110 @@
+"""Flows ``score-batch`` (champion, optionally the challenger in shadow) and ``compare-shadow`` (the A/B test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact
+
+from driftline.config import Settings, load_config
+from driftline.report import artifact_key
+from driftline.scoring import lacking_summary
+from tasks.data import load_data_task
+from tasks.scoring import (
+    compare_shadow_task,
+    realised_labels_task,
+    resolve_models_task,
+    score_task,
+    scoring_rows_task,
+    training_config_task,
+    write_predictions_task,
+)
+
+
+def _model_name(name: str) -> str:
+    return load_config(None, {"name": name}).model_name
+
+
+def _overrides(data: str, time_col: str | None, price_col: str | None, symbol_col: str | None, target_col: str | None) -> dict[str, str | None]:
+    return {"data.path": data, "data.time_col": time_col, "data.price_col": price_col, "data.symbol_col": symbol_col, "data.target_col": target_col}
+
+
+@flow(name="score-batch")
+def score_batch(
+    data: str,
+    out: str,
+    name: str = "demo",
+    shadow: bool = False,
+    time_col: str | None = None,
+    price_col: str | None = None,
+    symbol_col: str | None = None,
+    target_col: str | None = None,
+) -> dict[str, Any]:
+    """Score every row that has enough history with the champion; log the predictions.
+
+    Args:
+        data: CSV/Parquet file or folder of raw rows, with the history the features need.
+        out: output file (.csv or .parquet).
+        name: pipeline name; scores with driftline-<name>@champion.
+        shadow: also score with the challenger, side by side.
+        time_col: time column, when detection is not enough.
+        price_col: price (close) column.
+        symbol_col: symbol column.
+        target_col: label column (label-target models).
+    """
+    champion, challenger = resolve_models_task(_model_name(name), shadow)
+    config = training_config_task(champion, _overrides(data, time_col, price_col, symbol_col, target_col))
+    loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+    rows, skipped = scoring_rows_task(loaded, config, champion)
+    scores = score_task(rows, champion)
+    challenger_scores = score_task(rows, challenger) if challenger else None
+    files = write_predictions_task(
+        rows, champion, scores, challenger, challenger_scores, skipped, Path(out),
+        Settings.from_env().home / "predictions" / champion.name, str(runtime.flow_run.id),
+    )
+    summary = {
+        "model_name": champion.name,
+        "model_version": champion.version,
+        "challenger_version": challenger.version if challenger else None,
+        "rows_in": len(loaded.frame),
+        "rows_scored": len(rows),
+        "rows_skipped": len(skipped),
+        "skipped": lacking_summary(skipped),
+        **files,
+    }
+    create_markdown_artifact(
+        f"Scored **{len(rows)}** of {len(loaded.frame)} rows with {champion.name} v{champion.version}"
+        + (f" (shadow: v{challenger.version})" if challenger else "") + f"; {summary['skipped']}.",
+        key=artifact_key("scores", name),
+    )
+    return summary
+
+
+@flow(name="compare-shadow")
+def compare_shadow_flow(
+    data: str,
+    name: str = "demo",
+    time_col: str | None = None,
+    price_col: str | None = None,
+    symbol_col: str | None = None,
+    target_col: str | None = None,
+) -> dict[str, Any]:
+    """The A/B test: champion vs challenger shadow predictions on realised labels, same Decision rules.
+
+    Args:
+        data: raw rows covering the scored period and its horizon, so labels can be computed.
+        name: pipeline name.
+        time_col: time column.
+        price_col: price (close) column.
+        symbol_col: symbol column.
+        target_col: label column (label-target models).
+    """
+    champion, _ = resolve_models_task(_model_name(name), False)
+    config = training_config_task(champion, _overrides(data, time_col, price_col, symbol_col, target_col))
+    loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+    labels = realised_labels_task(config, loaded)
+    decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)
+    create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))
+    return {"model_name": champion.name, **decision.to_dict()}

@@ -1,0 +1,96 @@
+"""Batch scoring with the registered champion (and, in shadow mode, the challenger)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+
+from driftline import registry
+from driftline.config import PipelineConfig, Settings, config_from_yaml
+from driftline.contracts import validate_frame
+from driftline.errors import DriftlineError
+from driftline.features import feature_table, scoring_rows
+from driftline.ingest import LoadedData
+from driftline.promotion import Decision
+from driftline.scoring import ModelRef, append_prediction_log, assemble_predictions, compare_shadow, read_prediction_log, write_table
+
+
+def _ref(name: str, alias: str) -> ModelRef | None:
+    aliases = registry.MlflowAliasRegistry()
+    version = aliases.alias_version(name, alias)
+    if version is None:
+        return None
+    return ModelRef(name, version, aliases.version_tags(name, version).get("driftline.run_id", ""))
+
+
+@task(name="resolve-models", retries=2, retry_delay_seconds=2)
+def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
+    """The champion, and the challenger when scoring in shadow mode."""
+    registry.configure_tracking(Settings.from_env())
+    champion = _ref(model_name, "champion")
+    if champion is None:
+        raise DriftlineError(f"{model_name} has no champion to score with; train one first (driftline train)")
+    challenger = _ref(model_name, "challenger") if shadow else None
+    if shadow and (challenger is None or challenger.version == champion.version):
+        raise DriftlineError(f"{model_name}: shadow scoring needs a challenger that is not the champion (v{champion.version})")
+    return champion, challenger
+
+
+@task(name="training-config", retries=2, retry_delay_seconds=2)
+def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> PipelineConfig:
+    """The config the champion was trained with, pointed at the new data."""
+    return config_from_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), f"{ref.uri} config", overrides)
+
+
+@task(name="scoring-rows")
+def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
+    report = validate_frame(loaded.frame, config.model_name)
+    rows, lacking = scoring_rows(report.clean, config.features, config.target, registry.model_feature_names(ref.uri))
+    broken = report.quarantined[["symbol", "timestamp", "reason"]]
+    return rows, pd.concat([broken, lacking], ignore_index=True)
+
+
+@task(name="score", retries=1, retry_delay_seconds=2)
+def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
+    """Calibrated probability and decision from the registered pyfunc model."""
+    return registry.load_pyfunc(ref.uri).predict(rows)
+
+
+@task(name="write-predictions", retries=2, retry_delay_seconds=2)
+def write_predictions_task(
+    rows: pd.DataFrame,
+    champion: ModelRef,
+    scores: pd.DataFrame,
+    challenger: ModelRef | None,
+    challenger_scores: pd.DataFrame | None,
+    skipped: pd.DataFrame,
+    out: Path,
+    log_dir: Path,
+    batch_id: str,
+) -> dict[str, str]:
+    """The output file, the skipped-rows file, and a new batch in the prediction log."""
+    predictions = assemble_predictions(rows, champion, scores, challenger, challenger_scores)
+    write_table(predictions, out)
+    skipped_file = out.with_name(out.name.split(".")[0] + ".skipped.csv")
+    write_table(skipped, skipped_file)
+    log_file = append_prediction_log(predictions, log_dir, batch_id)
+    return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file)}
+
+
+@task(name="realised-labels")
+def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataFrame:
+    """Targets as they turned out, per symbol and timestamp."""
+    table, _ = feature_table(loaded.frame, config.features, config.target)
+    return table[[c for c in ("symbol", "timestamp", "y", "next_return") if c in table.columns]]
+
+
+@task(name="compare-shadow")
+def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
+    """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
+    return compare_shadow(
+        read_prediction_log(log_dir), labels, 0.5, config.promotion, config.metrics, config.block_length,
+        config.target.kind == "direction",
+    )

@@ -1,0 +1,75 @@
+"""Batch scoring with the champion, shadow scoring with the challenger, and the A/B comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driftline.errors import DriftlineError
+from driftline.synthetic import make_labelled_series
+
+pytestmark = pytest.mark.slow
+LABELLED = {"target": "label", "target_col": "y"}
+
+
+@pytest.fixture
+def trained(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
+    """Champion v1 trained on one sample, challenger v2 on another of the same process."""
+    from flows.training import train_and_promote
+
+    first = train_and_promote(config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    other = tmp_path / "other.csv"
+    make_labelled_series(n_rows=1500, seed=12).to_csv(other, index=False)
+    second = train_and_promote(config_file=str(fast_config), data=str(other), **LABELLED)
+    assert first["champion_version_after"] == "1" and second["model_version"] == "2"
+    fresh = tmp_path / "fresh.csv"
+    make_labelled_series(n_rows=400, seed=13, start="2021-01-01").to_csv(fresh, index=False)
+    return fresh
+
+
+def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, tracking, tmp_path):
+    from flows.scoring import score_batch
+
+    out = tmp_path / "scores" / "out.parquet"
+    summary = score_batch(data=str(trained), out=str(out), name="it", **{"target_col": "y"})
+
+    scored = pd.read_parquet(out)
+    skipped = pd.read_csv(summary["skipped_file"])
+    assert summary["rows_in"] == 400
+    assert len(scored) == summary["rows_scored"] and len(skipped) == summary["rows_skipped"]
+    assert len(scored) + len(skipped) == 400
+    # Label lags of 1, 2 and 5 horizons of 5 rows: the first 25 rows cannot have every feature.
+    assert len(skipped) == 25 and skipped["reason"].str.contains("target_lag_5").all()
+    assert scored["probability"].between(0, 1).all() and set(scored["decision"]) <= {0, 1}
+    assert (scored["model_version"].astype(str) == "1").all()
+    assert not set(zip(scored["symbol"], scored["timestamp"])) & set(zip(skipped["symbol"], pd.to_datetime(skipped["timestamp"])))
+    log = pd.read_parquet(summary["log_file"])
+    assert len(log) == len(scored) and "scored_at" in log
+
+
+def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):
+    from flows.scoring import compare_shadow_flow, score_batch
+
+    summary = score_batch(data=str(trained), out=str(tmp_path / "s.csv"), name="it", shadow=True, target_col="y")
+    scored = pd.read_csv(tmp_path / "s.csv")
+    assert summary["challenger_version"] == "2"
+    assert {"challenger_probability", "challenger_decision", "challenger_version"} <= set(scored.columns)
+    assert not scored["probability"].equals(scored["challenger_probability"])
+
+    verdict = compare_shadow_flow(data=str(trained), name="it", target_col="y")
+    comparison = verdict["comparison"]
+    assert comparison["baseline"] == "champion v1" and comparison["rows"] == len(scored)
+    assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"]
+    assert verdict["action"] in {"promote", "keep-champion"}
+    assert {r["check"] for r in verdict["reasons"]} >= {"min-rows", "log_loss-better", "ece-cap", "auc"}
+
+
+def test_scoring_without_a_champion_is_a_clear_error(prefect_api, tracking, tmp_path):
+    from flows.scoring import score_batch
+
+    make_labelled_series(n_rows=100, seed=1).to_csv(tmp_path / "x.csv", index=False)
+    with pytest.raises(DriftlineError, match="driftline-nobody has no champion"):
+        score_batch(data=str(tmp_path / "x.csv"), out=str(tmp_path / "o.csv"), name="nobody")
+    assert not Path(tmp_path / "o.csv").exists()
