@@ -15,12 +15,13 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: demo test test-fast install lock ui-prefect ui-mlflow clean help
+.PHONY: demo test test-fast bench-promotion install lock ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
 	@echo "make test       install from uv.lock and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without slow end-to-end tests"
+	@echo "make bench-promotion   false-promotion rate and power of the promotion test"
 	@echo "make ui-prefect / make ui-mlflow   open the UIs on local results"
 
 $(CURDIR)/.uv/bin/uv:
@@ -43,6 +44,9 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+bench-promotion: install
+	$(BIN)/python -m benchmarks.promotion_power
 
 ui-prefect: install
 	$(BIN)/prefect server start --host 127.0.0.1
