@@ -137,6 +137,30 @@ class ThresholdConfig(_Section):
         return self
 
 
+class DriftConfig(_Section):
+    """When a batch has drifted away from the training data."""
+
+    psi_warn: float = Field(default=0.1, gt=0.0)
+    psi_alert: float = Field(default=0.25, gt=0.0, description="a column with this PSI has drifted, whatever its p-value")
+    p_value: float = Field(default=0.01, gt=0.0, lt=1.0, description="chi-square homogeneity test on the PSI bins")
+    min_psi: float = Field(default=0.02, ge=0.0, description="smallest PSI that counts as a shift worth acting on")
+    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="share of drifted features that is dataset drift")
+    prediction_psi: float = Field(default=0.1, gt=0.0)
+    brier_tolerance: float = Field(default=0.02, ge=0.0)
+    ece_cap: float = Field(default=0.1, gt=0.0, le=1.0)
+    min_rows: int = Field(default=100, ge=1)
+    min_labelled_rows: int = Field(default=200, ge=10)
+    bins: int = Field(default=10, ge=3, le=100)
+    report_sample: int = Field(default=5000, ge=100, description="rows per side in the Evidently report")
+    min_hours_between_retrains: float = Field(default=6.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftConfig:
+        if self.psi_warn > self.psi_alert:
+            raise ValueError("psi_warn must not exceed psi_alert")
+        return self
+
+
 class MetricsConfig(_Section):
     top_k_fraction: float = Field(default=0.1, gt=0.0, le=1.0, description="precision@K: K as a share of rows")
     ece_bins: int = Field(default=10, ge=2, le=100)
@@ -159,6 +183,7 @@ class PipelineConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     threshold: ThresholdConfig = ThresholdConfig()
+    drift: DriftConfig = DriftConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:

@@ -1,0 +1,218 @@
+"""Fast drift statistics against a reference profile stored with each model version.
+
+The profile keeps, per feature, the reference's quantile bin edges and counts (categories and counts for
+non-numeric columns), plus the model's score distribution and its out-of-sample performance. Monitoring a
+new batch is then one pass of ``np.searchsorted`` per column: PSI for the size of a shift and a
+chi-square test of homogeneity on the same bins for its significance. No reference rows are needed, so
+it stays fast at millions of rows; the Evidently report (``evidently_report``) is built on a capped sample
+for people to read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import DriftConfig
+from driftline.metrics import expected_calibration_error
+
+PSI_EPSILON = 1e-4
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Reference distribution of one column: numeric bins (``edges``) or categories."""
+
+    kind: str  # "numeric" | "categorical"
+    counts: list[int]
+    edges: list[float] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    missing: int = 0
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Everything monitoring needs to know about the training data, JSON-serialisable."""
+
+    rows: int
+    columns: dict[str, ColumnProfile]
+    scores: ColumnProfile | None = None
+    performance: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReferenceProfile:
+        return cls(
+            rows=int(data["rows"]),
+            columns={k: ColumnProfile(**v) for k, v in data["columns"].items()},
+            scores=ColumnProfile(**data["scores"]) if data.get("scores") else None,
+            performance=dict(data.get("performance") or {}),
+        )
+
+
+def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
+    missing = int(values.isna().sum())
+    present = values.dropna()
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        counts = present.astype(str).value_counts()
+        return ColumnProfile("categorical", counts.astype(int).tolist(), categories=counts.index.tolist(), missing=missing)
+    data = present.to_numpy(dtype=float)
+    edges = np.unique(np.quantile(data, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(data) else np.array([])
+    counts = np.bincount(np.searchsorted(edges, data, side="right"), minlength=len(edges) + 1)
+    return ColumnProfile("numeric", counts.astype(int).tolist(), edges=edges.tolist(), missing=missing)
+
+
+def build_reference(
+    X: pd.DataFrame, scores: np.ndarray | None, performance: dict[str, float], n_bins: int = 10
+) -> ReferenceProfile:
+    """Profile the training features (and the model's scores on them) for later drift checks."""
+    return ReferenceProfile(
+        rows=len(X),
+        columns={str(c): _profile_column(X[c], n_bins) for c in X.columns},
+        scores=_profile_column(pd.Series(scores), n_bins) if scores is not None else None,
+        performance={k: float(v) for k, v in performance.items()},
+    )
+
+
+def _current_counts(profile: ColumnProfile, values: pd.Series) -> np.ndarray:
+    present = values.dropna()
+    if profile.kind == "categorical":
+        known = {c: i for i, c in enumerate(profile.categories)}
+        positions = present.astype(str).map(known).fillna(len(profile.categories)).to_numpy(dtype=int)
+        return np.bincount(positions, minlength=len(profile.categories) + 1)  # last bin: unseen categories
+    data = present.to_numpy(dtype=float)
+    return np.bincount(np.searchsorted(np.asarray(profile.edges), data, side="right"), minlength=len(profile.edges) + 1)
+
+
+def psi_and_pvalue(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Population stability index and the chi-square homogeneity p-value of two count vectors."""
+    from scipy.stats import chi2
+
+    size = max(len(reference), len(current))
+    reference = np.pad(np.asarray(reference, dtype=float), (0, size - len(reference)))
+    current = np.pad(np.asarray(current, dtype=float), (0, size - len(current)))
+    if reference.sum() == 0 or current.sum() == 0:
+        return float("nan"), float("nan")
+    ref_share = np.maximum(reference / reference.sum(), PSI_EPSILON)
+    cur_share = np.maximum(current / current.sum(), PSI_EPSILON)
+    psi = float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+    used = (reference + current) > 0
+    table = np.vstack([reference[used], current[used]])
+    if table.shape[1] < 2:
+        return psi, 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return psi, float(chi2.sf(statistic, table.shape[1] - 1))
+
+
+def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig) -> pd.DataFrame:
+    """Per-feature PSI, p-value and verdict for the current batch, largest PSI first.
+
+    A column drifts when its chi-square p-value is below ``drift.p_value`` and its PSI shows a shift
+    worth acting on (``>= drift.min_psi``), or when its PSI alone reaches ``drift.psi_alert``.
+    """
+    rows = []
+    for name, column in profile.columns.items():
+        if name not in X.columns:
+            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "missing", "drifted": True})
+            continue
+        psi, p_value = psi_and_pvalue(np.asarray(column.counts), _current_counts(column, X[name]))
+        drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
+        severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
+        rows.append({"feature": name, "psi": psi, "p_value": p_value, "severity": severity, "drifted": drifted})
+    return pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """What monitoring found and whether it calls for retraining."""
+
+    drift_detected: bool
+    drift_share: float
+    drifted_features: list[str]
+    prediction_drift: dict[str, Any]
+    performance_drift: dict[str, Any]
+    columns: list[dict[str, Any]]
+    rows: int
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def markdown(self, report_location: str | None = None) -> str:
+        drifted = [c for c in self.columns if c["drifted"]]
+        lines = "\n".join(
+            f"| {c['feature']} | {c['psi']:.4f} | {c['p_value']:.2e} | {c['severity']} |" for c in drifted[:30]
+        )
+        link = f"\n\nFull Evidently report: `{report_location}`" if report_location else ""
+        return (
+            f"### Drift: {'**DETECTED**' if self.drift_detected else 'none'}\n\n"
+            f"{len(drifted)} of {len(self.columns)} features drifted (share {self.drift_share:.2f}) on {self.rows} rows.\n\n"
+            + "\n".join(f"- {r}" for r in self.reasons)
+            + ("\n\n| feature | PSI | p-value | severity |\n|---|---|---|---|\n" + lines if drifted else "")
+            + link
+            + "\n"
+        )
+
+
+def prediction_drift(profile: ReferenceProfile, scores: np.ndarray | None, drift: DriftConfig) -> dict[str, Any]:
+    """PSI of the champion's current score distribution against its scores on the training data."""
+    if profile.scores is None or scores is None or len(scores) == 0:
+        return {"available": False}
+    psi, p_value = psi_and_pvalue(np.asarray(profile.scores.counts), _current_counts(profile.scores, pd.Series(scores)))
+    return {"available": True, "psi": psi, "p_value": p_value, "drifted": bool(psi >= drift.prediction_psi)}
+
+
+def performance_drift(
+    profile: ReferenceProfile, y: np.ndarray | None, scores: np.ndarray | None, drift: DriftConfig
+) -> dict[str, Any]:
+    """Brier and ECE on labelled current rows against the model's out-of-sample numbers at training."""
+    if y is None or scores is None or len(y) < drift.min_labelled_rows or "brier" not in profile.performance:
+        return {"available": False, "labelled_rows": 0 if y is None else int(len(y))}
+    brier = float(np.mean((np.asarray(scores) - np.asarray(y)) ** 2))
+    ece = expected_calibration_error(np.asarray(y), np.asarray(scores), max(2, min(10, len(y) // 100)))
+    reference_brier = profile.performance["brier"]
+    return {
+        "available": True,
+        "labelled_rows": int(len(y)),
+        "brier": brier,
+        "reference_brier": reference_brier,
+        "ece": ece,
+        "drifted": bool(brier > reference_brier + drift.brier_tolerance or ece > drift.ece_cap),
+    }
+
+
+def decide_drift(
+    columns: pd.DataFrame, predictions: dict[str, Any], performance: dict[str, Any], rows: int, drift: DriftConfig
+) -> DriftSummary:
+    """Drift is detected when enough features drifted, or the scores or the performance did."""
+    drifted = columns.loc[columns["drifted"], "feature"].tolist()
+    share = len(drifted) / len(columns) if len(columns) else 0.0
+    reasons = [f"{len(drifted)}/{len(columns)} features drifted (share {share:.2f}, threshold {drift.drift_share})"]
+    if predictions.get("available"):
+        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold {drift.prediction_psi})")
+    if performance.get("available"):
+        reasons.append(
+            f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
+            f"(tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} (cap {drift.ece_cap})"
+        )
+    detected = bool(share >= drift.drift_share or predictions.get("drifted") or performance.get("drifted"))
+    if rows < drift.min_rows:
+        reasons.append(f"only {rows} rows (need {drift.min_rows}); no verdict")
+        detected = False
+    return DriftSummary(
+        drift_detected=detected,
+        drift_share=share,
+        drifted_features=drifted,
+        prediction_drift=predictions,
+        performance_drift=performance,
+        columns=columns.to_dict(orient="records"),
+        rows=rows,
+        reasons=reasons,
+    )
