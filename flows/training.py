@@ -17,6 +17,7 @@ from tasks.tracking import (
     aliases_task,
     finish_tracking_task,
     log_input_task,
+    log_reference_task,
     log_walk_forward_task,
     register_model_task,
     start_tracking_task,
@@ -34,6 +35,7 @@ def train_and_promote(
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     """Train every model family walk-forward, register the best as challenger, promote if it earns it.
 
@@ -46,6 +48,7 @@ def train_and_promote(
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column for ``target=label``.
+        trigger: why this run started (schedule, drift event, manual); recorded in MLflow.
     """
     config = load_config(
         config_file,
@@ -60,7 +63,7 @@ def train_and_promote(
         },
     )
     settings = Settings.from_env()
-    run_id = start_tracking_task(config, settings, str(runtime.flow_run.id))
+    run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
     try:
         loaded = load_data_task(config.data, need_target=config.target.kind == "label")
         log_input_task(run_id, loaded)
@@ -71,6 +74,7 @@ def train_and_promote(
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config)
         version = register_model_task(run_id, model, development, config)
+        log_reference_task(run_id, model, development, result, config)
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))

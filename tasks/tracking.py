@@ -8,17 +8,22 @@ from prefect import task
 from driftline import registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
+from driftline.drift import build_reference
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.plots import reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
 
+REFERENCE_PROFILE = "reference/profile.json"
+REFERENCE_SAMPLE = "reference/sample.parquet"
+
 
 @task(name="start-tracking", retries=2, retry_delay_seconds=2)
-def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id: str) -> str:
+def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual") -> str:
     """Open the parent MLflow run for this flow run and log the resolved config."""
     experiment_id = registry.configure(settings, config.model_name)
-    run_id = registry.start_run(experiment_id, f"train-{config.name}", {"prefect.flow_run_id": flow_run_id, "driftline.target": config.target.kind})
+    tags = {"prefect.flow_run_id": flow_run_id, "driftline.target": config.target.kind, "driftline.trigger": trigger[:5000]}
+    run_id = registry.start_run(experiment_id, f"train-{config.name}", tags)
     registry.log_params(run_id, flatten_config(config))
     registry.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
     return run_id
@@ -68,6 +73,19 @@ def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSe
     )
     aliases.set_alias(config.model_name, "challenger", version.version, f"trained by run {run_id}", run_id)
     return version
+
+
+@task(name="log-reference", retries=2, retry_delay_seconds=2)
+def log_reference_task(
+    run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
+) -> None:
+    """The drift reference stored with the model: feature and score profiles, and a capped sample."""
+    scores = model.predict_proba(features.X)[:, 1]
+    pooled = result.pooled[result.selected]
+    profile = build_reference(features.X, scores, {"brier": pooled["brier"], "ece": pooled["ece"]}, config.drift.bins)
+    registry.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
+    sample = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).sort_index()
+    registry.log_frame(run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE)
 
 
 @task(name="read-aliases")

@@ -122,13 +122,14 @@ def train(
         typer.echo(f"summary written to {summary_json}")
 
 
-def _run_flow(flow_name: str, **params: Any) -> dict[str, Any]:
+def _run_flow(flow_name: str, module: str = "flows.scoring", **params: Any) -> dict[str, Any]:
     apply_offline_defaults()
-    import flows.scoring
+    import importlib
 
+    flows_module = importlib.import_module(module)
     _quiet_driftline_tracebacks()
     try:
-        return getattr(flows.scoring, flow_name)(**params)
+        return getattr(flows_module, flow_name)(**params)
     except DriftlineError as exc:
         _fail(exc)
     raise AssertionError("unreachable")
@@ -180,6 +181,68 @@ def compare(
     typer.echo(f"verdict: {result['action']}")
     for reason in result["reasons"]:
         typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
+
+
+@app.command()
+def monitor(
+    data: Annotated[str, typer.Option("--data", help="New rows to check against the champion's training data.")],
+    name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
+    summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the drift summary here.")] = None,
+    retrain_on_drift: Annotated[bool, typer.Option("--retrain-on-drift", help="Retrain in this process on drift.")] = False,
+    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
+    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
+    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
+    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+) -> None:
+    """Measure drift of new data against the champion's reference; emit driftline.drift.detected on drift."""
+    if not data.startswith("s3://") and not Path(data).expanduser().exists():
+        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+    result = _run_flow(
+        "monitor_drift", module="flows.monitoring", data=data, name=name, retrain_on_drift=retrain_on_drift,
+        time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
+    )
+    typer.echo(f"{result['model_name']} v{result['model_version']}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows")
+    for reason in result["reasons"]:
+        typer.echo(f"  {reason}")
+    if result["drifted_features"]:
+        typer.echo(f"  drifted: {', '.join(result['drifted_features'][:15])}")
+    typer.echo(f"report: {result['report_html']}")
+    if result["event_id"]:
+        typer.echo(f"emitted driftline.drift.detected (event {result['event_id']})")
+    if "retrain" in result:
+        retrained = result["retrain"]
+        typer.echo(f"retrain: {'skipped, ' + retrained['why'] if retrained['skipped'] else retrained['decision']}")
+    if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def webhook(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8787,
+) -> None:
+    """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event."""
+    from driftline.webhook import SECRET_ENV, create_app, parse_secrets
+
+    try:
+        secrets = parse_secrets(os.environ.get(SECRET_ENV))
+    except ValueError as exc:
+        _fail(DriftlineError(str(exc)))
+    apply_offline_defaults()
+    import uvicorn
+
+    from driftline import registry
+    from driftline.config import PipelineConfig, Settings
+    from tasks.events import emit_drift_event
+
+    registry.configure_tracking(Settings.from_env())
+    app_ = create_app(
+        secrets,
+        emit=emit_drift_event,
+        model_exists=lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 def _registry(name: str) -> tuple[Any, str]:

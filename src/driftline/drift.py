@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import DriftConfig
+from driftline.features import is_calendar_feature
 from driftline.metrics import expected_calibration_error
 
 PSI_EPSILON = 1e-4
@@ -71,10 +72,13 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
 def build_reference(
     X: pd.DataFrame, scores: np.ndarray | None, performance: dict[str, float], n_bins: int = 10
 ) -> ReferenceProfile:
-    """Profile the training features (and the model's scores on them) for later drift checks."""
+    """Profile the training features (and the model's scores on them) for later drift checks.
+
+    Calendar encodings are left out: a month of new data always "drifts" in month-of-year.
+    """
     return ReferenceProfile(
         rows=len(X),
-        columns={str(c): _profile_column(X[c], n_bins) for c in X.columns},
+        columns={str(c): _profile_column(X[c], n_bins) for c in X.columns if not is_calendar_feature(str(c))},
         scores=_profile_column(pd.Series(scores), n_bins) if scores is not None else None,
         performance={k: float(v) for k, v in performance.items()},
     )
@@ -216,3 +220,69 @@ def decide_drift(
         rows=rows,
         reasons=reasons,
     )
+
+
+def retrain_allowed(last_retrain: str | None, now: pd.Timestamp, min_hours: float) -> tuple[bool, str]:
+    """The cooldown between drift-triggered retrains: (allowed, why)."""
+    if last_retrain is None:
+        return True, "no earlier retrain recorded"
+    elapsed = (now - pd.Timestamp(last_retrain)).total_seconds() / 3600
+    if elapsed < min_hours:
+        return False, f"last retrain {elapsed:.2f} h ago, cooldown is {min_hours} h"
+    return True, f"last retrain {elapsed:.2f} h ago (cooldown {min_hours} h)"
+
+
+def event_payload(summary: DriftSummary, report_location: str, model_version: str) -> dict[str, Any]:
+    """What the ``driftline.drift.detected`` event carries (and the retrain deployment receives)."""
+    return {
+        "reason": "drift: " + "; ".join(summary.reasons),
+        "drift_share": summary.drift_share,
+        "top_features": summary.drifted_features[:10],
+        "report": report_location,
+        "model_version": model_version,
+    }
+
+
+def _dataset(frame: pd.DataFrame, labelled: bool) -> Any:
+    from evidently import BinaryClassification, DataDefinition, Dataset
+
+    numeric = [c for c in frame.columns if c != "y"]
+    definition = DataDefinition(
+        numerical_columns=numeric,
+        classification=[BinaryClassification(target="y", prediction_probas="probability")] if labelled else None,
+    )
+    return Dataset.from_pandas(frame, data_definition=definition)
+
+
+def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, cap: int, out_dir: Any) -> tuple[Any, Any]:
+    """Evidently's DataDriftPreset (plus classification quality when both sides have labels) on capped
+    samples, saved as ``drift_report.html`` and ``drift_report.json`` in ``out_dir``."""
+    import os
+    import warnings
+    from pathlib import Path
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from evidently import Report
+    from evidently.presets import ClassificationPreset, DataDriftPreset
+
+    columns = [c for c in reference.columns if c in current.columns]
+    ref = reference[columns].sample(min(cap, len(reference)), random_state=0)
+    cur = current[columns].sample(min(cap, len(current)), random_state=0)
+    labelled = "y" in columns and ref["y"].notna().all() and cur["y"].notna().any()
+    if "y" in columns:
+        if labelled:
+            cur = cur.dropna(subset=["y"])
+            ref, cur = ref.assign(y=ref["y"].astype(int)), cur.assign(y=cur["y"].astype(int))
+        else:
+            ref, cur = ref.drop(columns="y"), cur.drop(columns="y")
+    drift_columns = [c for c in ref.columns if c != "y"]
+    presets = [DataDriftPreset(columns=drift_columns)] + ([ClassificationPreset()] if labelled else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = Report(presets).run(_dataset(cur, labelled), _dataset(ref, labelled))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    html, data = out / "drift_report.html", out / "drift_report.json"
+    snapshot.save_html(str(html))
+    data.write_text(snapshot.json())
+    return html, data

@@ -20,6 +20,12 @@ from driftline.config import FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
 
 META_COLUMNS = ("symbol", "timestamp")
+CALENDAR_PREFIXES = ("day_of_week_", "month_")
+
+
+def is_calendar_feature(name: str) -> bool:
+    """Calendar encodings follow the clock; their "drift" in a short window means nothing."""
+    return name.startswith(CALENDAR_PREFIXES)
 
 
 @dataclass(frozen=True)

@@ -276,6 +276,12 @@ class MlflowAliasRegistry:
         events = [json.loads(v) for k, v in tags.items() if k.startswith("driftline.event.")]
         return sorted(events, key=lambda e: e["at"])
 
+    def model_tag(self, name: str, key: str) -> str | None:
+        return self.client.get_registered_model(name).tags.get(key)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self.client.set_registered_model_tag(name, key, value)
+
     def versions(self, name: str) -> list[Any]:
         return sorted(self.client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
 
@@ -288,6 +294,30 @@ class MlflowAliasRegistry:
     def tag_version(self, name: str, version: str, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, version, key, str(value)[:5000])
+
+
+def load_run_dict(run_id: str, artifact_path: str) -> Any:
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_path}")
+
+
+def load_run_frame(run_id: str, artifact_path: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp)
+        return pd.read_parquet(local)
+
+
+def log_file(run_id: str, path: Path, artifact_dir: str) -> str:
+    """Log a local file; returns its artifact URI."""
+    MlflowClient().log_artifact(run_id, str(path), artifact_dir)
+    return f"{MlflowClient().get_run(run_id).info.artifact_uri}/{artifact_dir}/{path.name}"
+
+
+def registered_model_exists(name: str) -> bool:
+    try:
+        MlflowClient().get_registered_model(name)
+        return True
+    except MlflowException:
+        return False
 
 
 def load_run_text(run_id: str, artifact_path: str) -> str:

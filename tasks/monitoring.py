@@ -1,0 +1,91 @@
+"""Drift monitoring against the champion's stored reference, and the retrain cooldown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+
+from driftline import registry
+from driftline.config import PipelineConfig, Settings
+from driftline.drift import (
+    DriftSummary,
+    ReferenceProfile,
+    column_drift,
+    decide_drift,
+    evidently_report,
+    performance_drift,
+    prediction_drift,
+    retrain_allowed,
+)
+from driftline.scoring import ModelRef
+from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
+
+LAST_RETRAIN_TAG = "driftline.last_retrain_at"
+
+
+@task(name="load-reference", retries=2, retry_delay_seconds=2)
+def load_reference_task(ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
+    """The drift reference stored with the champion at training time."""
+    profile = ReferenceProfile.from_dict(registry.load_run_dict(ref.run_id, REFERENCE_PROFILE))
+    return profile, registry.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
+
+
+@task(name="start-monitoring", retries=2, retry_delay_seconds=2)
+def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
+    """A monitoring run in the model's experiment."""
+    experiment_id = registry.configure(Settings.from_env(), ref.name)
+    tags = {"driftline.kind": "monitor", "driftline.champion_version": ref.version, "driftline.source": source, "prefect.flow_run_id": flow_run_id}
+    return registry.start_run(experiment_id, f"monitor-{ref.name}", tags)
+
+
+@task(name="measure-drift")
+def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig) -> DriftSummary:
+    """Per-feature, prediction and (with labels) performance drift, and the verdict."""
+    features = [c for c in profile.columns if c in rows.columns]
+    labelled = rows["y"].notna().to_numpy() if "y" in rows.columns else None
+    probability = scores["probability"].to_numpy()
+    performance = performance_drift(
+        profile,
+        None if labelled is None else rows.loc[labelled, "y"].to_numpy(dtype=int),
+        None if labelled is None else probability[labelled],
+        config.drift,
+    )
+    return decide_drift(
+        column_drift(profile, rows[features], config.drift),
+        prediction_drift(profile, probability, config.drift),
+        performance,
+        len(rows),
+        config.drift,
+    )
+
+
+@task(name="evidently-report", retries=1)
+def report_task(
+    run_id: str, reference: pd.DataFrame, rows: pd.DataFrame, scores: pd.DataFrame, summary: DriftSummary, config: PipelineConfig, out_dir: Path
+) -> str:
+    """Evidently report on capped samples, saved as HTML and JSON and logged to MLflow; returns its URI."""
+    current = rows[[c for c in reference.columns if c in rows.columns and c not in ("probability", "y")]].copy()
+    current["probability"] = scores["probability"].to_numpy()
+    if "y" in rows.columns:
+        current["y"] = rows["y"].to_numpy()
+    html, data = evidently_report(reference, current, config.drift.report_sample, out_dir)
+    registry.log_dict(run_id, summary.to_dict(), "drift/summary.json")
+    registry.log_metrics(run_id, {"drift_share": summary.drift_share, "drift_detected": float(summary.drift_detected)})
+    registry.log_file(run_id, data, "drift")
+    return registry.log_file(run_id, html, "drift")
+
+
+@task(name="retrain-cooldown")
+def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
+    """Whether a retrain may start now; records the start (or the skip) on the registered model."""
+    registry.configure_tracking(Settings.from_env())
+    aliases = registry.MlflowAliasRegistry()
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if registry.registered_model_exists(model_name) else None
+    allowed, why = retrain_allowed(last, now, min_hours)
+    if registry.registered_model_exists(model_name):
+        key = LAST_RETRAIN_TAG if allowed else f"driftline.retrain_skipped.{now.strftime('%Y%m%dT%H%M%S.%f')}"
+        aliases.set_model_tag(model_name, key, now.isoformat() if allowed else f"{why}; trigger: {trigger}"[:5000])
+    return allowed, why
