@@ -14,8 +14,8 @@ from driftline.report import artifact_key
 from flows.training import train_and_promote
 from tasks.data import load_data_task
 from tasks.events import emit_drift_event_task
-from tasks.monitoring import cooldown_task, load_reference_task, measure_drift_task, report_task, start_monitoring_task
-from tasks.scoring import resolve_models_task, score_task, scoring_rows_task, training_config_task
+from tasks.monitoring import champion_config_file_task, cooldown_task, load_reference_task, measure_drift_task, report_task, start_monitoring_task
+from tasks.scoring import resolve_champion_task, resolve_models_task, score_task, scoring_rows_task, training_config_task
 from tasks.tracking import finish_tracking_task
 
 
@@ -85,9 +85,12 @@ def retrain(
     Args:
         name: pipeline name (model driftline-<name>).
         reason: why (the drift event's reason is passed in by the deployment trigger).
-        config_file: pipeline YAML; defaults to built-in settings.
+        config_file: pipeline YAML; by default the config the current champion was trained with.
         data: training data; the config's data.path (or the bundled demo) when omitted.
     """
+    if config_file is None:
+        champion = resolve_champion_task(load_config(None, {"name": name}).model_name)
+        config_file = champion_config_file_task(champion) if champion else None
     config = load_config(config_file, {"name": name, "data.path": data})
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:

@@ -1,0 +1,16 @@
+"""Thin Prefect tasks: one core call each, plus logging and persistence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftline.errors import DriftlineError
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O hiccups, never a problem with the input itself (a DriftlineError says what to fix)."""
+    try:
+        exception = state.result(raise_on_failure=False)
+    except Exception:  # noqa: BLE001 - unreadable result: be conservative and retry
+        return True
+    return not isinstance(exception, DriftlineError)

@@ -8,13 +8,14 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import registry
+from tasks import retry_transient
 from driftline.config import DataConfig
 from driftline.config import ContractConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data
 
 
-@task(name="load-data", retries=2, retry_delay_seconds=2)
+@task(name="load-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def load_data_task(data: DataConfig, need_target: bool) -> LoadedData:
     """Read the source and normalise its columns."""
     return load_data(data, need_target=need_target)

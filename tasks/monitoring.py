@@ -89,3 +89,12 @@ def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool
         key = LAST_RETRAIN_TAG if allowed else f"driftline.retrain_skipped.{now.strftime('%Y%m%dT%H%M%S.%f')}"
         aliases.set_model_tag(model_name, key, now.isoformat() if allowed else f"{why}; trigger: {trigger}"[:5000])
     return allowed, why
+
+
+@task(name="champion-config-file", retries=2, retry_delay_seconds=2)
+def champion_config_file_task(ref: ModelRef) -> str:
+    """The champion's own pipeline config, written where a retrain can read it."""
+    path = Settings.from_env().home / "configs" / f"{ref.name}-v{ref.version}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(registry.load_run_text(ref.run_id, "config/pipeline.yaml"))
+    return str(path)

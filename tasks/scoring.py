@@ -8,6 +8,7 @@ import pandas as pd
 from prefect import task
 
 from driftline import registry
+from tasks import retry_transient
 from driftline.config import PipelineConfig, Settings, config_from_yaml
 from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
@@ -25,7 +26,7 @@ def _ref(name: str, alias: str) -> ModelRef | None:
     return ModelRef(name, version, aliases.version_tags(name, version).get("driftline.run_id", ""))
 
 
-@task(name="resolve-models", retries=2, retry_delay_seconds=2)
+@task(name="resolve-models", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
     registry.configure_tracking(Settings.from_env())
@@ -36,6 +37,13 @@ def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelR
     if shadow and (challenger is None or challenger.version == champion.version):
         raise DriftlineError(f"{model_name}: shadow scoring needs a challenger that is not the champion (v{champion.version})")
     return champion, challenger
+
+
+@task(name="resolve-champion", retries=2, retry_delay_seconds=2)
+def resolve_champion_task(model_name: str) -> ModelRef | None:
+    """The champion, if there is one."""
+    registry.configure_tracking(Settings.from_env())
+    return _ref(model_name, "champion")
 
 
 @task(name="training-config", retries=2, retry_delay_seconds=2)

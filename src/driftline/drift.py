@@ -126,11 +126,28 @@ def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig)
         if name not in X.columns:
             rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "missing", "drifted": True})
             continue
-        psi, p_value = psi_and_pvalue(np.asarray(column.counts), _current_counts(column, X[name]))
+        counts = _current_counts(column, X[name])
+        if counts.sum() == 0:  # every current value missing: the column is gone in all but name
+            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "empty", "drifted": True})
+            continue
+        psi, p_value = psi_and_pvalue(np.asarray(column.counts), counts)
         drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
         severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
         rows.append({"feature": name, "psi": psi, "p_value": p_value, "severity": severity, "drifted": drifted})
-    return pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+    table = pd.DataFrame(rows, columns=["feature", "psi", "p_value", "severity", "drifted"])
+    return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
 
 
 @dataclass(frozen=True)
@@ -147,7 +164,8 @@ class DriftSummary:
     reasons: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Strict-JSON-safe: infinite or undefined statistics become None."""
+        return _finite(asdict(self))
 
     def markdown(self, report_location: str | None = None) -> str:
         drifted = [c for c in self.columns if c["drifted"]]

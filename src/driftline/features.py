@@ -23,6 +23,21 @@ META_COLUMNS = ("symbol", "timestamp")
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
 
 
+CALENDAR_MIN_SPAN = {"day_of_week_": pd.Timedelta(days=28), "month_": pd.Timedelta(days=730)}
+
+
+def _unlearnable_calendar(times: pd.Series) -> set[str]:
+    """Calendar encodings seen for fewer than two full cycles teach a model a trend, not a season:
+    a model trained on January-March would extrapolate in April. Leave those out."""
+    span = times.max() - times.min()
+    return {
+        f"{prefix}{part}"
+        for prefix, minimum in CALENDAR_MIN_SPAN.items()
+        if span < minimum
+        for part in ("sin", "cos")
+    }
+
+
 def is_calendar_feature(name: str) -> bool:
     """Calendar encodings follow the clock; their "drift" in a short window means nothing."""
     return name.startswith(CALENDAR_PREFIXES)
@@ -185,7 +200,7 @@ def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetC
     """
     table, names = feature_table(frame, features, target)
     # Every column entirely NaN (e.g. a constant feature's z-score) would drop every row below: drop it.
-    usable = [n for n in names if table[n].notna().any()]
+    usable = [n for n in names if table[n].notna().any() and n not in _unlearnable_calendar(table["timestamp"])]
     complete = table[usable].notna().all(axis=1)
     labelled = complete & table["y"].notna()
     if not labelled.any():

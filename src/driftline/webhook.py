@@ -7,7 +7,6 @@ hands the call to an injected ``emit`` function. The app imports neither Prefect
 injects both the emitter and the model lookup.
 """
 
-from __future__ import annotations
 
 import hashlib
 import hmac
@@ -18,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+# No ``from __future__ import annotations`` here: FastAPI must resolve the handler's ``Request``
+# annotation, which is imported inside ``create_app`` to keep this module's import light.
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def create_app(
                 return refuse(413, f"body over {MAX_BODY_BYTES} bytes")
         timestamp = request.headers.get("x-driftline-timestamp", "")
         signature = request.headers.get("x-driftline-signature", "")
-        if not timestamp.isdigit() or not signature.startswith("sha256="):
+        if not (timestamp.isascii() and timestamp.isdigit()) or not signature.startswith("sha256="):
             return refuse(401, "missing or malformed signature headers")
         now = clock()
         if abs(now - int(timestamp)) > max_age:
@@ -118,7 +119,7 @@ def create_app(
             return refuse(401, "replayed signature")
         try:
             call = DriftCall.model_validate(json.loads(body))
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:
             return refuse(422, f"malformed body: {str(exc).splitlines()[0][:200]}")
         if not model_exists(call.model):
             return refuse(404, f"unknown model {call.model!r}")

@@ -193,9 +193,8 @@ def labelled(canonical) -> pd.DataFrame:
 def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features):
     target = TargetConfig(kind="label", horizon=3, label_lags=(1, 2))
     features = build_features(labelled, small_features, target)
-    assert features.feature_names == (
-        "x0", "x1", "x2", "target_lag_1", "target_lag_2", "day_of_week_sin", "day_of_week_cos", "month_sin", "month_cos"
-    )
+    # 200 hourly rows span 8 days: too short to learn a weekly or yearly season, so no calendar features.
+    assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2")
     assert "next_return" not in features.meta.columns
 
     series = labelled.set_index("timestamp")
@@ -230,3 +229,14 @@ def test_too_short_data(canonical, small_features, vol_target):
     frame = canonical(make_ohlcv_panel(n_symbols=1, n_days=30, seed=0))
     with pytest.raises(InsufficientDataError, match="no row has all features and a target"):
         build_features(frame, small_features, vol_target)
+
+
+def test_calendar_features_need_two_cycles_of_history(small_features):
+    target = TargetConfig(kind="label", horizon=1, label_lags=(1,))
+    for days, expected in ((20, set()), (60, {"day_of_week_sin", "day_of_week_cos"}),
+                           (800, {"day_of_week_sin", "day_of_week_cos", "month_sin", "month_cos"})):
+        times = pd.date_range("2020-01-01", periods=days, freq="D")
+        frame = pd.DataFrame({"symbol": "s", "timestamp": times, "x": np.arange(days, dtype=float) % 7,
+                              "target": (np.arange(days) % 2).astype(float)})
+        names = set(build_features(frame, small_features, target).feature_names)
+        assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, days

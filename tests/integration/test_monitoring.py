@@ -1,0 +1,173 @@
+"""Drift monitoring, the drift event, retraining with its cooldown, and the signed webhook relay over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from driftline.synthetic import make_labelled_series
+from driftline.webhook import sign
+
+pytestmark = pytest.mark.slow
+LABELLED = {"target": "label", "target_col": "y"}
+
+
+def drift_events(resource: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    with get_client(sync_client=True) as client:
+        page = client.read_events(
+            EventFilter(event=EventNameFilter(name=["driftline.drift.detected"]), resource=EventResourceFilter(id=[resource])),
+            limit=50,
+        )
+    return page.events
+
+
+def wait_for_events(resource: str, count: int, timeout: float = 30) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = drift_events(resource)
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def champion(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
+    """A promoted champion on a labelled series, and two new batches: one alike, one shifted."""
+    from flows.training import train_and_promote
+
+    summary = train_and_promote(config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    assert summary["champion_version_after"] == "1"
+    alike, shifted = tmp_path / "alike.csv", tmp_path / "shifted.csv"
+    make_labelled_series(n_rows=800, seed=21, start="2020-04-01").to_csv(alike, index=False)
+    moved = make_labelled_series(n_rows=800, seed=22, start="2020-04-01")
+    moved["x0"] = moved["x0"] + 1.5
+    moved["x2"] = moved["x2"] * 2.0
+    moved.to_csv(shifted, index=False)
+    return alike, shifted
+
+
+def test_data_like_the_training_data_reports_no_drift(champion, prefect_api):
+    from flows.monitoring import monitor_drift
+
+    alike, _ = champion
+    result = monitor_drift(data=str(alike), name="it", target_col="y")
+
+    assert result["drift_detected"] is False and result["event_id"] is None, result["reasons"]
+    assert result["drift_share"] < 0.3
+    assert result["performance_drift"]["available"] is True and result["performance_drift"]["drifted"] is False
+    assert Path(result["report_html"]).is_file() and Path(result["report_html"]).stat().st_size > 10_000
+    run = MlflowClient().get_run(result["run_id"])
+    assert run.data.tags["driftline.kind"] == "monitor" and run.info.status == "FINISHED"
+    assert {a.path for a in MlflowClient().list_artifacts(result["run_id"], "drift")} >= {
+        "drift/drift_report.html", "drift/drift_report.json", "drift/summary.json"}
+
+
+def test_shifted_data_reports_drift_and_emits_the_event(champion, prefect_api):
+    from flows.monitoring import monitor_drift
+
+    _, shifted = champion
+    result = monitor_drift(data=str(shifted), name="it", target_col="y")
+
+    assert result["drift_detected"] is True
+    assert {"x0", "x2"} <= set(result["drifted_features"]) and "x1" not in result["drifted_features"]
+    assert result["prediction_drift"]["drifted"] is True
+    wait_for_events("driftline.model.it", 1)
+    (event,) = [e for e in drift_events("driftline.model.it") if str(e.id) == result["event_id"]]
+    payload = event.payload
+    assert payload["drift_share"] == pytest.approx(result["drift_share"])
+    assert "x0" in payload["top_features"] and payload["report"].endswith("drift_report.html")
+
+
+def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, prefect_api, fast_config, labelled_csv):
+    from flows.monitoring import retrain
+
+    # No config given: the retrain rebuilds the champion's own pipeline (label target included).
+    first = retrain(name="it", reason="drift: test", data=str(labelled_csv))
+    second = retrain(name="it", reason="drift: again", data=str(labelled_csv))
+
+    assert first["skipped"] is False and first["model_version"] == "2"
+    assert first["decision"] in {"promote", "keep-champion"}
+    run = MlflowClient().get_run(first["run_id"])
+    assert run.data.tags["driftline.trigger"] == "retrain: drift: test"
+    assert second["skipped"] is True and "cooldown" in second["why"]
+    model_tags = MlflowClient().get_registered_model("driftline-it").tags
+    assert any(k.startswith("driftline.retrain_skipped.") and "drift: again" in v for k, v in model_tags.items())
+
+
+def test_monitor_can_retrain_in_process(champion, prefect_api):
+    from flows.monitoring import monitor_drift
+
+    _, shifted = champion
+    result = monitor_drift(data=str(shifted), name="it", retrain_on_drift=True, target_col="y")
+
+    assert result["drift_detected"] is True
+    # Retraining uses the config the champion was built from; here its data is the CLI-given batch.
+    assert result["retrain"]["skipped"] is False
+    assert result["retrain"]["trigger"].startswith("drift: ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_api):
+    import uvicorn
+
+    from driftline import registry
+    from driftline.webhook import create_app
+    from tasks.events import emit_drift_event
+
+    secret = b"s3cret-for-tests"
+    app = create_app([secret], emit_drift_event, lambda n: registry.registered_model_exists(f"driftline-{n}"))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        body = json.dumps({"model": "it", "reason": "vendor monitor: PSI 0.4", "drift_share": 0.5}).encode()
+        now = str(int(time.time()))
+        good = {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(secret, now, body)}
+
+        assert _post(f"{url}/v1/drift", body, {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(b"wrong", now, body)}) == 401
+        stale = str(int(time.time()) - 600)
+        assert _post(f"{url}/v1/drift", body, {"X-Driftline-Timestamp": stale, "X-Driftline-Signature": sign(secret, stale, body)}) == 401
+        assert _post(f"{url}/v1/drift", body, good) == 202
+        assert _post(f"{url}/v1/drift", body, good) == 401  # replay
+        unknown = json.dumps({"model": "nobody"}).encode()
+        assert _post(f"{url}/v1/drift", unknown, {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(secret, now, unknown)}) == 404
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    wait_for_events("driftline.model.it", 1)
+    time.sleep(2)  # anything else the relay might (wrongly) have emitted arrives too
+    events = [e for e in drift_events("driftline.model.it") if e.payload.get("source") == "webhook"]
+    assert len(events) == 1
+    assert events[0].payload["source"] == "webhook" and events[0].payload["reason"] == "vendor monitor: PSI 0.4"

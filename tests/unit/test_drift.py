@@ -1,0 +1,533 @@
+"""Drift statistics against a stored reference profile: PSI + chi-square per column, scores, performance,
+the verdict, the retrain cooldown, the event payload and the Evidently report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import DriftConfig
+from driftline.drift import (
+    PSI_EPSILON,
+    ColumnProfile,
+    DriftSummary,
+    ReferenceProfile,
+    build_reference,
+    column_drift,
+    decide_drift,
+    event_payload,
+    evidently_report,
+    performance_drift,
+    prediction_drift,
+    psi_and_pvalue,
+    retrain_allowed,
+)
+
+DRIFT = DriftConfig()
+N_ROWS = 10_000
+N_COLUMNS = 10
+
+
+def numeric_frame(rng: np.random.Generator, rows: int = N_ROWS, columns: int = N_COLUMNS) -> pd.DataFrame:
+    return pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(columns)})
+
+
+def drifted(result: pd.DataFrame) -> set[str]:
+    return set(result.loc[result["drifted"], "feature"])
+
+
+def row(result: pd.DataFrame, feature: str) -> dict:
+    return result.set_index("feature").loc[feature].to_dict()
+
+
+# --- psi_and_pvalue ----------------------------------------------------------------------------------------------
+
+
+def test_identical_counts_have_zero_psi_and_p_value_one():
+    counts = np.array([120, 80, 300, 55, 445])
+    psi, p_value = psi_and_pvalue(counts, counts)
+    assert psi == pytest.approx(0.0, abs=1e-12)
+    assert p_value == pytest.approx(1.0)
+
+
+def test_proportional_counts_have_zero_psi():
+    psi, p_value = psi_and_pvalue(np.array([10, 20, 30]), np.array([100, 200, 300]))
+    assert psi == pytest.approx(0.0, abs=1e-12)
+    assert p_value == pytest.approx(1.0)
+
+
+def test_psi_and_p_value_by_hand():
+    # Shares 0.5/0.5 -> 0.25/0.75:
+    #   PSI = (0.25 - 0.5) ln(0.25/0.5) + (0.75 - 0.5) ln(0.75/0.5) = 0.25 ln 2 + 0.25 ln 1.5
+    # Chi-square on [[50, 50], [25, 75]]: expected 37.5 / 62.5 in both rows,
+    #   statistic = 2 (12.5^2/37.5 + 12.5^2/62.5) = 40/3, one degree of freedom -> sf = erfc(sqrt(x/2)).
+    psi, p_value = psi_and_pvalue(np.array([50, 50]), np.array([25, 75]))
+    assert psi == pytest.approx(0.25 * math.log(2) + 0.25 * math.log(1.5))
+    assert p_value == pytest.approx(math.erfc(math.sqrt(40 / 3 / 2)))
+
+
+def test_psi_floors_empty_shares_at_epsilon():
+    # The current batch fills a bin the reference never saw: share 0 is floored at PSI_EPSILON.
+    psi, _ = psi_and_pvalue(np.array([100, 0]), np.array([50, 50]))
+    expected = (0.5 - 1.0) * math.log(0.5 / 1.0) + (0.5 - PSI_EPSILON) * math.log(0.5 / PSI_EPSILON)
+    assert psi == pytest.approx(expected)
+
+
+def test_vectors_of_different_length_are_padded_with_zeros():
+    assert psi_and_pvalue(np.array([40, 60]), np.array([30, 60, 10])) == pytest.approx(
+        psi_and_pvalue(np.array([40, 60, 0]), np.array([30, 60, 10]))
+    )
+    assert psi_and_pvalue(np.array([30, 60, 10]), np.array([40, 60])) == pytest.approx(
+        psi_and_pvalue(np.array([30, 60, 10]), np.array([40, 60, 0]))
+    )
+
+
+def test_empty_side_gives_nan():
+    psi, p_value = psi_and_pvalue(np.array([0, 0]), np.array([3, 4]))
+    assert math.isnan(psi) and math.isnan(p_value)
+
+
+# --- build_reference / column_drift on synthetic iid data --------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mean_shift_and_variance_change_are_flagged(seed):
+    rng = np.random.default_rng(seed)
+    reference = numeric_frame(rng)
+    current = numeric_frame(rng)
+    current["x0"] = current["x0"] + 0.2  # 0.2 sigma mean shift
+    current["x1"] = current["x1"] * math.sqrt(1.5)  # variance x 1.5
+    result = column_drift(build_reference(reference, None, {}), current, DRIFT)
+
+    assert {"x0", "x1"} <= drifted(result)
+    assert result["feature"].iloc[:2].tolist() in (["x0", "x1"], ["x1", "x0"])  # largest PSI first
+    assert result["psi"].is_monotonic_decreasing
+    assert len(result) == N_COLUMNS
+
+
+def test_unshifted_columns_rarely_raise_false_alarms():
+    false_alarms, checked = 0, 0
+    for seed in range(5):
+        rng = np.random.default_rng(100 + seed)
+        result = column_drift(build_reference(numeric_frame(rng), None, {}), numeric_frame(rng), DRIFT)
+        false_alarms += int(result["drifted"].sum())
+        checked += len(result)
+        # Same distribution: PSI is sampling noise (~ bins/n), far below the warning level.
+        assert (result["psi"] < DRIFT.psi_warn).all()
+        assert (result["severity"] == "ok").all()
+    assert checked == 50
+    # At p < 0.01 and PSI >= 0.02 the expected number of false alarms among 50 null columns is well below 1.
+    assert false_alarms <= 2
+
+
+def test_numeric_profile_has_quantile_bins():
+    rng = np.random.default_rng(5)
+    profile = build_reference(numeric_frame(rng, rows=1000, columns=1), None, {}, n_bins=10)
+    column = profile.columns["x0"]
+    assert column.kind == "numeric"
+    assert len(column.edges) == 9 and len(column.counts) == 10
+    assert sum(column.counts) == 1000
+    assert all(95 <= c <= 105 for c in column.counts)
+    assert profile.rows == 1000
+
+
+def categorical(rng: np.random.Generator, shares: list[float], rows: int = N_ROWS, labels: str = "abc") -> pd.Series:
+    return pd.Series(rng.choice(list(labels), size=rows, p=shares))
+
+
+def test_categorical_mix_change_is_flagged_and_unchanged_mix_is_not():
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"moved": categorical(rng, [0.5, 0.3, 0.2]), "stable": categorical(rng, [0.5, 0.3, 0.2])})
+    current = pd.DataFrame({"moved": categorical(rng, [0.3, 0.3, 0.4]), "stable": categorical(rng, [0.5, 0.3, 0.2])})
+    profile = build_reference(reference, None, {})
+    assert profile.columns["moved"].kind == "categorical"
+    assert sorted(profile.columns["moved"].categories) == ["a", "b", "c"]
+
+    result = column_drift(profile, current, DRIFT)
+    assert drifted(result) == {"moved"}
+    # (0.3-0.5) ln(0.3/0.5) + (0.4-0.2) ln(0.4/0.2) ~ 0.24 for the population; the sample is close.
+    assert row(result, "moved")["psi"] == pytest.approx(0.2 * math.log(5 / 3) + 0.2 * math.log(2), abs=0.03)
+    assert row(result, "stable")["severity"] == "ok"
+
+
+def test_unseen_category_counts_as_drift():
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame({"venue": categorical(rng, [0.5, 0.3, 0.2])})
+    current = pd.DataFrame({"venue": categorical(rng, [0.5, 0.25, 0.2, 0.05], labels="abcz")})
+    result = column_drift(build_reference(reference, None, {}), current, DRIFT)
+    assert drifted(result) == {"venue"}
+    assert row(result, "venue")["severity"] == "alert"  # 5 % in a bin the reference floored at 1e-4
+
+
+def test_unchanged_boolean_and_integer_categories_do_not_drift():
+    rng = np.random.default_rng(9)
+    reference = pd.DataFrame({"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)})
+    current = pd.DataFrame({"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)})
+    profile = build_reference(reference, None, {})
+    assert profile.columns["flag"].kind == "categorical"
+    assert drifted(column_drift(profile, current, DRIFT)) == set()
+
+
+def test_column_missing_from_current_is_drifted_with_severity_missing():
+    rng = np.random.default_rng(10)
+    reference = numeric_frame(rng, rows=2000, columns=3)
+    current = numeric_frame(rng, rows=2000, columns=3).drop(columns="x2")
+    result = column_drift(build_reference(reference, None, {}), current, DRIFT)
+    assert row(result, "x2") == {"psi": math.inf, "p_value": 0.0, "severity": "missing", "drifted": True}
+    assert result["feature"].iloc[0] == "x2"
+    assert drifted(result) == {"x2"}
+
+
+def test_extra_columns_in_current_are_ignored():
+    rng = np.random.default_rng(11)
+    reference = numeric_frame(rng, rows=2000, columns=2)
+    current = numeric_frame(rng, rows=2000, columns=2).assign(extra=1.0)
+    assert set(column_drift(build_reference(reference, None, {}), current, DRIFT)["feature"]) == {"x0", "x1"}
+
+
+def test_nans_do_not_crash_and_are_counted_as_missing():
+    rng = np.random.default_rng(12)
+    reference = numeric_frame(rng, rows=3000, columns=2)
+    reference.loc[reference.sample(frac=0.1, random_state=0).index, "x0"] = np.nan
+    reference["cat"] = categorical(rng, [0.5, 0.3, 0.2], rows=3000).where(rng.random(3000) > 0.05)
+    current = numeric_frame(rng, rows=3000, columns=2)
+    current.loc[current.sample(frac=0.2, random_state=1).index, "x1"] = np.nan
+    current["cat"] = categorical(rng, [0.5, 0.3, 0.2], rows=3000).where(rng.random(3000) > 0.05)
+
+    profile = build_reference(reference, None, {})
+    assert profile.columns["x0"].missing == 300
+    assert sum(profile.columns["x0"].counts) == 2700
+    assert profile.columns["cat"].missing > 0 and "nan" not in profile.columns["cat"].categories
+
+    result = column_drift(profile, current, DRIFT)
+    assert len(result) == 3
+    assert result["psi"].notna().all()
+    assert drifted(result) == set()
+
+
+def test_column_entirely_nan_in_current_is_drifted():
+    """A feature that arrives as all-NaN (a broken upstream feed) must not pass silently as 'ok'.
+
+    An absent column is reported drifted with severity 'missing'; an all-NaN one should not be
+    treated more leniently.
+    """
+    rng = np.random.default_rng(13)
+    reference = numeric_frame(rng, rows=2000, columns=3)
+    current = numeric_frame(rng, rows=2000, columns=3).assign(x1=np.nan)
+    result = column_drift(build_reference(reference, None, {}), current, DRIFT)
+    assert "x1" in drifted(result), row(result, "x1")
+
+
+def test_profile_without_columns_gives_an_empty_result():
+    """decide_drift handles zero columns (share 0.0); column_drift should hand it an empty table, not raise."""
+    profile = ReferenceProfile(rows=10, columns={})
+    result = column_drift(profile, pd.DataFrame({"a": [1.0, 2.0]}), DRIFT)
+    assert len(result) == 0
+    summary = decide_drift(result, {"available": False}, {"available": False}, 200, DRIFT)
+    assert summary.drift_share == 0.0 and not summary.drift_detected
+
+
+# --- calendar features --------------------------------------------------------------------------------------------
+
+
+def test_calendar_features_are_left_out_of_the_reference():
+    rng = np.random.default_rng(14)
+    frame = numeric_frame(rng, rows=500, columns=2).assign(
+        day_of_week_sin=rng.normal(size=500), day_of_week_cos=rng.normal(size=500),
+        month_sin=rng.normal(size=500), month_cos=rng.normal(size=500),
+        monthly_return=rng.normal(size=500),  # not a calendar prefix ("month_" needs the underscore)
+    )
+    profile = build_reference(frame, None, {})
+    assert set(profile.columns) == {"x0", "x1", "monthly_return"}
+    # ... so a new month shifting the calendar encodings does not show up as drift.
+    current = frame.assign(month_sin=frame["month_sin"] + 5, day_of_week_cos=frame["day_of_week_cos"] * 3)
+    assert drifted(column_drift(profile, current, DRIFT)) == set()
+
+
+# --- ReferenceProfile round trip ---------------------------------------------------------------------------------
+
+
+def test_profile_json_round_trip_gives_identical_drift_results():
+    rng = np.random.default_rng(15)
+    reference = numeric_frame(rng, rows=3000, columns=4).assign(cat=categorical(rng, [0.5, 0.3, 0.2], rows=3000))
+    reference.loc[:99, "x3"] = np.nan
+    current = numeric_frame(rng, rows=3000, columns=4).assign(cat=categorical(rng, [0.3, 0.3, 0.4], rows=3000))
+    current["x0"] += 0.3
+    scores = rng.beta(2, 5, size=3000)
+    profile = build_reference(reference, scores, {"brier": 0.2, "ece": 0.03})
+
+    restored = ReferenceProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
+    assert restored == profile
+    pd.testing.assert_frame_equal(column_drift(restored, current, DRIFT), column_drift(profile, current, DRIFT))
+    new_scores = rng.beta(2, 4, size=3000)
+    assert prediction_drift(restored, new_scores, DRIFT) == prediction_drift(profile, new_scores, DRIFT)
+
+
+def test_profile_without_scores_round_trips():
+    profile = ReferenceProfile(rows=3, columns={"a": ColumnProfile("numeric", [1, 2], edges=[0.5])})
+    restored = ReferenceProfile.from_dict(json.loads(json.dumps(profile.to_dict())))
+    assert restored == profile and restored.scores is None and restored.performance == {}
+
+
+# --- prediction drift ---------------------------------------------------------------------------------------------
+
+
+def score_profile(rng: np.random.Generator) -> ReferenceProfile:
+    return build_reference(pd.DataFrame({"a": rng.normal(size=N_ROWS)}), rng.beta(2, 5, size=N_ROWS), {})
+
+
+def test_same_score_distribution_is_not_prediction_drift():
+    rng = np.random.default_rng(16)
+    result = prediction_drift(score_profile(rng), rng.beta(2, 5, size=N_ROWS), DRIFT)
+    assert result["available"] is True
+    assert result["drifted"] is False
+    assert result["psi"] < 0.02
+
+
+def test_shifted_scores_are_prediction_drift():
+    rng = np.random.default_rng(17)
+    result = prediction_drift(score_profile(rng), rng.beta(5, 2, size=N_ROWS), DRIFT)
+    assert result["available"] is True and result["drifted"] is True
+    assert result["psi"] >= DRIFT.prediction_psi and result["p_value"] < 1e-6
+
+
+def test_prediction_drift_unavailable_without_score_profile_or_scores():
+    rng = np.random.default_rng(18)
+    no_scores = build_reference(pd.DataFrame({"a": rng.normal(size=100)}), None, {})
+    assert prediction_drift(no_scores, rng.random(100), DRIFT) == {"available": False}
+    assert prediction_drift(score_profile(rng), None, DRIFT) == {"available": False}
+    assert prediction_drift(score_profile(rng), np.array([]), DRIFT) == {"available": False}
+
+
+# --- performance drift --------------------------------------------------------------------------------------------
+
+
+def performance_profile(rng: np.random.Generator) -> tuple[ReferenceProfile, float]:
+    p = rng.uniform(0.05, 0.95, size=N_ROWS)
+    y = rng.random(N_ROWS) < p
+    brier = float(np.mean((p - y) ** 2))
+    return build_reference(pd.DataFrame({"a": rng.normal(size=100)}), p, {"brier": brier, "ece": 0.02}), brier
+
+
+def test_labels_consistent_with_scores_are_not_performance_drift():
+    rng = np.random.default_rng(19)
+    profile, reference_brier = performance_profile(rng)
+    p = rng.uniform(0.05, 0.95, size=5000)
+    y = (rng.random(5000) < p).astype(int)
+    result = performance_drift(profile, y, p, DRIFT)
+    assert result["available"] is True and result["drifted"] is False
+    assert result["labelled_rows"] == 5000
+    assert result["reference_brier"] == reference_brier
+    assert result["brier"] == pytest.approx(reference_brier, abs=DRIFT.brier_tolerance)
+    assert result["ece"] < DRIFT.ece_cap
+
+
+@pytest.mark.parametrize("garble", ["inverted", "random"])
+def test_inverted_or_garbled_labels_are_performance_drift(garble):
+    rng = np.random.default_rng(20)
+    profile, reference_brier = performance_profile(rng)
+    p = rng.uniform(0.05, 0.95, size=5000)
+    y = (rng.random(5000) < p).astype(int)
+    y = 1 - y if garble == "inverted" else rng.integers(0, 2, size=5000)
+    result = performance_drift(profile, y, p, DRIFT)
+    assert result["available"] is True and result["drifted"] is True
+    assert result["brier"] > reference_brier + DRIFT.brier_tolerance
+
+
+def test_performance_drift_unavailable_with_too_few_labels_or_no_reference_brier():
+    rng = np.random.default_rng(21)
+    profile, _ = performance_profile(rng)
+    n = DRIFT.min_labelled_rows - 1
+    few = performance_drift(profile, np.ones(n, dtype=int), np.full(n, 0.5), DRIFT)
+    assert few == {"available": False, "labelled_rows": n}
+    assert performance_drift(profile, None, None, DRIFT) == {"available": False, "labelled_rows": 0}
+    no_brier = build_reference(pd.DataFrame({"a": [1.0, 2.0]}), None, {})
+    assert performance_drift(no_brier, np.ones(500, dtype=int), np.full(500, 0.5), DRIFT)["available"] is False
+
+
+# --- decide_drift ------------------------------------------------------------------------------------------------
+
+
+def columns_table(n_drifted: int, total: int = 10) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "feature": [f"f{i}" for i in range(total)],
+            "psi": [0.5 if i < n_drifted else 0.001 for i in range(total)],
+            "p_value": [1e-9 if i < n_drifted else 0.8 for i in range(total)],
+            "severity": ["alert" if i < n_drifted else "ok" for i in range(total)],
+            "drifted": [i < n_drifted for i in range(total)],
+        }
+    )
+
+
+NO_PRED = {"available": True, "psi": 0.01, "p_value": 0.5, "drifted": False}
+NO_PERF = {"available": True, "labelled_rows": 500, "brier": 0.2, "reference_brier": 0.2, "ece": 0.02, "drifted": False}
+
+
+def test_drift_share_threshold_boundary():
+    config = DriftConfig(drift_share=0.3)
+    at = decide_drift(columns_table(3), NO_PRED, NO_PERF, 1000, config)
+    below = decide_drift(columns_table(2), NO_PRED, NO_PERF, 1000, config)
+    assert at.drift_share == pytest.approx(0.3) and at.drift_detected is True
+    assert below.drift_share == pytest.approx(0.2) and below.drift_detected is False
+    assert at.drifted_features == ["f0", "f1", "f2"]
+    assert "3/10 features drifted" in at.reasons[0]
+
+
+def test_prediction_drift_alone_triggers_detection():
+    pred = {"available": True, "psi": 0.4, "p_value": 1e-12, "drifted": True}
+    summary = decide_drift(columns_table(0), pred, {"available": False}, 1000, DRIFT)
+    assert summary.drift_detected is True and summary.drift_share == 0.0
+    assert any("prediction PSI 0.4000" in r for r in summary.reasons)
+
+
+def test_performance_drift_alone_triggers_detection():
+    perf = {**NO_PERF, "brier": 0.3, "drifted": True}
+    summary = decide_drift(columns_table(0), {"available": False}, perf, 1000, DRIFT)
+    assert summary.drift_detected is True
+    assert any("Brier 0.3000 vs 0.2000" in r for r in summary.reasons)
+
+
+def test_nothing_drifted_is_no_detection():
+    summary = decide_drift(columns_table(0), NO_PRED, NO_PERF, 1000, DRIFT)
+    assert summary.drift_detected is False and summary.drifted_features == []
+
+
+def test_too_few_rows_gives_no_verdict():
+    pred = {"available": True, "psi": 0.4, "p_value": 1e-12, "drifted": True}
+    summary = decide_drift(columns_table(10), pred, {"available": False}, DRIFT.min_rows - 1, DRIFT)
+    assert summary.drift_detected is False
+    assert "no verdict" in summary.reasons[-1] and f"only {DRIFT.min_rows - 1} rows" in summary.reasons[-1]
+    assert decide_drift(columns_table(10), pred, {"available": False}, DRIFT.min_rows, DRIFT).drift_detected is True
+
+
+def real_summary() -> DriftSummary:
+    rng = np.random.default_rng(22)
+    reference = numeric_frame(rng, rows=3000, columns=5)
+    scores = rng.beta(2, 5, size=3000)
+    profile = build_reference(reference, scores, {"brier": 0.2})
+    current = numeric_frame(rng, rows=3000, columns=5)
+    current["x0"] += 1.0
+    current["x1"] *= 3
+    p = rng.beta(2, 5, size=3000)
+    return decide_drift(
+        column_drift(profile, current, DRIFT),
+        prediction_drift(profile, p, DRIFT),
+        performance_drift(profile, (rng.random(3000) < p).astype(int), p, DRIFT),
+        len(current),
+        DRIFT,
+    )
+
+
+def test_summary_to_dict_is_plain_json():
+    summary = real_summary()
+    assert summary.drift_detected is True and set(summary.drifted_features) == {"x0", "x1"}
+    data = summary.to_dict()
+    text = json.dumps(data, allow_nan=False)  # no default=: numpy scalars would raise here
+    assert json.loads(text)["drifted_features"] == summary.drifted_features
+    assert {type(v) for c in data["columns"] for v in c.values()} <= {str, float, bool}
+
+
+def test_summary_with_missing_column_is_still_json_serialisable():
+    rng = np.random.default_rng(23)
+    reference = numeric_frame(rng, rows=500, columns=3)
+    result = column_drift(build_reference(reference, None, {}), reference.drop(columns="x1"), DRIFT)
+    summary = decide_drift(result, {"available": False}, {"available": False}, 500, DRIFT)
+    assert json.loads(json.dumps(summary.to_dict()))["drifted_features"] == ["x1"]
+
+
+def test_markdown_lists_drifted_features_only():
+    summary = real_summary()
+    text = summary.markdown("s3://bucket/drift_report.html")
+    assert "**DETECTED**" in text
+    assert "| x0 |" in text and "| x1 |" in text
+    assert "| x2 |" not in text and "| x3 |" not in text
+    assert "2 of 5 features drifted" in text
+    assert "s3://bucket/drift_report.html" in text
+    for reason in summary.reasons:
+        assert f"- {reason}" in text
+
+
+def test_markdown_without_drift_has_no_table():
+    summary = decide_drift(columns_table(0), NO_PRED, NO_PERF, 1000, DRIFT)
+    text = summary.markdown()
+    assert "### Drift: none" in text and "| feature |" not in text and "Evidently" not in text
+
+
+# --- retrain cooldown ---------------------------------------------------------------------------------------------
+
+NOW = pd.Timestamp("2024-03-01 12:00:00")
+
+
+def test_retrain_allowed_without_previous_retrain():
+    allowed, why = retrain_allowed(None, NOW, 6.0)
+    assert allowed is True and "no earlier retrain" in why
+
+
+def test_retrain_refused_inside_cooldown():
+    allowed, why = retrain_allowed("2024-03-01T10:00:00", NOW, 6.0)
+    assert allowed is False
+    assert "2.00 h" in why and "cooldown is 6.0 h" in why
+
+
+def test_retrain_allowed_after_cooldown():
+    allowed, why = retrain_allowed("2024-03-01T05:30:00", NOW, 6.0)
+    assert allowed is True and "6.50 h" in why
+    assert retrain_allowed("2024-03-01T06:00:00", NOW, 6.0)[0] is True  # exactly the cooldown
+
+
+def test_zero_cooldown_always_allows():
+    assert retrain_allowed(NOW.isoformat(), NOW, 0.0)[0] is True
+
+
+# --- event payload ------------------------------------------------------------------------------------------------
+
+
+def test_event_payload():
+    summary = decide_drift(columns_table(15, total=20), NO_PRED, NO_PERF, 1000, DRIFT)
+    payload = event_payload(summary, "runs:/abc/drift/drift_report.html", "7")
+    assert set(payload) == {"reason", "drift_share", "top_features", "report", "model_version"}
+    assert payload["reason"].startswith("drift: ") and "15/20 features drifted" in payload["reason"]
+    assert payload["drift_share"] == pytest.approx(0.75)
+    assert payload["top_features"] == [f"f{i}" for i in range(10)]
+    assert payload["report"] == "runs:/abc/drift/drift_report.html"
+    assert payload["model_version"] == "7"
+    json.dumps(payload)
+
+
+# --- Evidently report ---------------------------------------------------------------------------------------------
+
+
+def evidently_frames(rng: np.random.Generator, rows: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def frame(shift: float) -> pd.DataFrame:
+        p = rng.uniform(0.1, 0.9, size=rows)
+        return pd.DataFrame(
+            {
+                "a": rng.normal(shift, 1, size=rows),
+                "b": rng.normal(size=rows),
+                "c": rng.uniform(size=rows),
+                "probability": p,
+                "y": (rng.random(rows) < p).astype(float),
+            }
+        )
+
+    return frame(0.0), frame(1.0)
+
+
+def test_evidently_report_with_and_without_labels(tmp_path):
+    rng = np.random.default_rng(24)
+    reference, current = evidently_frames(rng)
+
+    html, data = evidently_report(reference, current, cap=200, out_dir=tmp_path / "labelled")
+    assert html.name == "drift_report.html" and data.name == "drift_report.json"
+    assert html.parent == tmp_path / "labelled" and html.stat().st_size > 0
+    assert isinstance(json.loads(data.read_text()), dict)
+
+    unlabelled = current.assign(y=np.nan)
+    html, data = evidently_report(reference, unlabelled, cap=200, out_dir=tmp_path / "unlabelled")
+    assert html.is_file() and html.stat().st_size > 0
+    assert isinstance(json.loads(data.read_text()), dict)

@@ -1,0 +1,402 @@
+"""The signed-webhook relay: signatures (and rotation), staleness, replays, size and schema limits, the
+injected emitter and model lookup, and that the secret never reaches the logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from driftline import webhook
+from driftline.webhook import MAX_AGE_SECONDS, MAX_BODY_BYTES, ReplayGuard, create_app, parse_secrets, sign
+
+SECRET = "s3cr3t-webhook-key-never-logged"
+OLD_SECRET = "0ld-s3cr3t-still-valid-during-rotation"
+NOW = 1_700_000_000
+MODELS = {"demo", "fx.daily"}
+
+
+@dataclass
+class FakeEmit:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def __call__(self, model: str, payload: dict[str, Any]) -> str:
+        self.calls.append((model, payload))
+        return f"event-{len(self.calls)}"
+
+
+@dataclass
+class FakeClock:
+    now: float = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Relay:
+    client: TestClient
+    emit: FakeEmit
+    clock: FakeClock
+    looked_up: list[str]
+
+    def post(self, body: bytes, timestamp: str | None = None, secret: str = SECRET, headers: dict | None = None, **kw):
+        timestamp = str(int(self.clock.now)) if timestamp is None else timestamp
+        signed = {"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(secret.encode(), timestamp, body)}
+        return self.client.post("/v1/drift", content=body, headers={**signed, **(headers or {})}, **kw)
+
+
+def make_relay(secrets: list[bytes] | None = None) -> Relay:
+    emit, clock, looked_up = FakeEmit(), FakeClock(), []
+
+    def model_exists(name: str) -> bool:
+        looked_up.append(name)
+        return name in MODELS
+
+    app = create_app(secrets or [SECRET.encode()], emit=emit, model_exists=model_exists, clock=clock)
+    return Relay(TestClient(app, raise_server_exceptions=False), emit, clock, looked_up)
+
+
+@pytest.fixture
+def relay() -> Relay:
+    return make_relay()
+
+
+def body_of(**fields: Any) -> bytes:
+    return json.dumps({"model": "demo", **fields}).encode()
+
+
+# --- the route itself --------------------------------------------------------------------------------------------
+
+
+def test_route_resolves_the_request_parameter():
+    """Regression: with ``from __future__ import annotations`` in webhook.py and ``Request`` imported inside
+    ``create_app``, FastAPI could not resolve ``request: "Request"`` and made it a required query parameter,
+    so every POST /v1/drift answered 422 ("query.request: Field required")."""
+    relay = make_relay()
+    response = relay.post(body_of(reason="vendor PSI 0.4"))
+    assert response.status_code == 202, response.text
+    assert len(relay.emit.calls) == 1
+
+
+# --- accepted calls -----------------------------------------------------------------------------------------------
+
+
+def test_valid_signed_call_is_accepted_and_emitted_once(relay):
+    body = body_of(reason="vendor monitor: PSI 0.4", drift_share=0.5, features=["rv_5", "ret_1"], vendor_run="r-17")
+    response = relay.post(body)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"event_id": "event-1", "model": "demo"}
+    assert len(relay.emit.calls) == 1
+    model, payload = relay.emit.calls[0]
+    assert model == "demo"
+    assert payload["model"] == "demo"
+    assert payload["reason"] == "vendor monitor: PSI 0.4"
+    assert payload["drift_share"] == 0.5
+    assert payload["features"] == ["rv_5", "ret_1"]
+    assert payload["vendor_run"] == "r-17"  # extra fields are carried along
+    assert payload["source"] == "webhook"
+    assert payload["received_at"] == NOW
+    assert relay.looked_up == ["demo"]
+
+
+def test_defaults_fill_optional_fields(relay):
+    response = relay.post(body_of())
+    assert response.status_code == 202
+    payload = relay.emit.calls[0][1]
+    assert payload["reason"] == "external monitor" and payload["drift_share"] is None and payload["features"] == []
+
+
+def test_body_cannot_override_source(relay):
+    assert relay.post(body_of(source="forged", received_at=0)).status_code == 202
+    payload = relay.emit.calls[0][1]
+    assert payload["source"] == "webhook" and payload["received_at"] == NOW
+
+
+def test_old_secret_is_accepted_during_rotation():
+    relay = make_relay(parse_secrets(f"{SECRET},{OLD_SECRET}"))
+    assert relay.post(body_of(reason="new"), secret=SECRET).status_code == 202
+    assert relay.post(body_of(reason="old"), secret=OLD_SECRET).status_code == 202
+    assert relay.post(body_of(reason="other"), secret="neither").status_code == 401
+    assert [p["reason"] for _, p in relay.emit.calls] == ["new", "old"]
+
+
+def test_timestamp_at_the_edge_of_the_window_is_accepted(relay):
+    assert relay.post(body_of(reason="old"), timestamp=str(NOW - MAX_AGE_SECONDS)).status_code == 202
+    assert relay.post(body_of(reason="future"), timestamp=str(NOW + MAX_AGE_SECONDS)).status_code == 202
+    assert len(relay.emit.calls) == 2
+
+
+def test_body_of_exactly_the_limit_is_accepted(relay):
+    body = body_of()
+    body = body + b" " * (MAX_BODY_BYTES - len(body))
+    assert len(body) == MAX_BODY_BYTES
+    assert relay.post(body).status_code == 202
+
+
+def test_healthz():
+    response = make_relay().client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+# --- parse_secrets ------------------------------------------------------------------------------------------------
+
+
+def test_parse_secrets():
+    assert parse_secrets("new,old") == [b"new", b"old"]
+    assert parse_secrets(" new , ,old ") == [b"new", b"old"]
+    assert parse_secrets("only") == [b"only"]
+
+
+@pytest.mark.parametrize("raw", ["", None, " , ", ",", "   "])
+def test_parse_secrets_refuses_no_secret(raw):
+    with pytest.raises(ValueError, match=webhook.SECRET_ENV):
+        parse_secrets(raw)
+
+
+# --- refused: authentication --------------------------------------------------------------------------------------
+
+
+def test_missing_headers_are_refused(relay):
+    body = body_of()
+    for headers in (
+        {},
+        {"X-Driftline-Timestamp": str(NOW)},
+        {"X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body)},
+    ):
+        response = relay.client.post("/v1/drift", content=body, headers=headers)
+        assert response.status_code == 401, headers
+    assert relay.emit.calls == []
+
+
+@pytest.mark.parametrize(
+    "timestamp, signature",
+    [
+        ("not-a-time", None),  # non-numeric timestamp
+        ("-5", None),  # negative
+        ("1.7e9", None),  # not an integer
+        (str(NOW), "md5=abc"),  # wrong scheme
+        (str(NOW), "SHA256=0000"),  # scheme is case-sensitive
+        (str(NOW), "bare-hex-without-scheme"),
+        (str(NOW), "sha256="),
+        (str(NOW), "sha256=zz"),
+    ],
+)
+def test_malformed_signature_headers_are_refused(relay, timestamp, signature):
+    body = body_of()
+    signature = signature or sign(SECRET.encode(), str(NOW), body)
+    response = relay.client.post(
+        "/v1/drift", content=body, headers={"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": signature}
+    )
+    assert response.status_code == 401
+    assert relay.emit.calls == []
+
+
+def test_wrong_secret_is_refused(relay):
+    assert relay.post(body_of(), secret="not-the-secret").status_code == 401
+    assert relay.emit.calls == []
+
+
+def test_body_tampered_after_signing_is_refused(relay):
+    signed_body = body_of(drift_share=0.1)
+    timestamp = str(NOW)
+    headers = {"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(SECRET.encode(), timestamp, signed_body)}
+    response = relay.client.post("/v1/drift", content=body_of(drift_share=0.9), headers=headers)
+    assert response.status_code == 401
+    assert relay.emit.calls == []
+
+
+def test_timestamp_swapped_after_signing_is_refused(relay):
+    body = body_of()
+    headers = {"X-Driftline-Timestamp": str(NOW - 1), "X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body)}
+    assert relay.client.post("/v1/drift", content=body, headers=headers).status_code == 401
+    assert relay.emit.calls == []
+
+
+@pytest.mark.parametrize("offset", [-(MAX_AGE_SECONDS + 1), MAX_AGE_SECONDS + 1, -86_400, 86_400])
+def test_stale_or_future_timestamps_are_refused(relay, offset):
+    response = relay.post(body_of(), timestamp=str(NOW + offset))
+    assert response.status_code == 401
+    assert relay.emit.calls == []
+
+
+def test_replayed_call_is_refused(relay):
+    body = body_of(reason="once")
+    timestamp = str(NOW)
+    assert relay.post(body, timestamp=timestamp).status_code == 202
+    relay.clock.now += 10
+    assert relay.post(body, timestamp=timestamp).status_code == 401
+    assert len(relay.emit.calls) == 1
+
+
+def test_replay_after_the_guard_forgets_is_refused_as_stale(relay):
+    body = body_of()
+    timestamp = str(NOW + MAX_AGE_SECONDS)  # as far in the future as is accepted
+    assert relay.post(body, timestamp=timestamp).status_code == 202
+    relay.clock.now = NOW + 2 * MAX_AGE_SECONDS + 1  # the guard has forgotten it: staleness must still hold
+    assert relay.post(body, timestamp=timestamp).status_code == 401
+    assert len(relay.emit.calls) == 1
+
+
+def test_non_ascii_digit_timestamp_is_refused_not_a_server_error():
+    """``"\\xb2"`` (superscript two, latin-1) passes ``str.isdigit`` but not ``int()``: must be 401, not 500.
+
+    httpx cannot send a raw 0xB2 header byte, so the ASGI app is called directly, as uvicorn would.
+    """
+    emit = FakeEmit()
+    app = create_app([SECRET.encode()], emit=emit, model_exists=lambda n: True, clock=FakeClock())
+    body = body_of()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/drift", "raw_path": b"/v1/drift", "query_string": b"", "root_path": "",
+        "headers": [
+            (b"host", b"testserver"), (b"content-length", str(len(body)).encode()),
+            (b"x-driftline-timestamp", b"\xb2"), (b"x-driftline-signature", b"sha256=" + b"0" * 64),
+        ],
+        "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception:  # Starlette re-raises after sending its 500
+            pass
+
+    asyncio.run(run())
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    assert status == 401
+    assert emit.calls == []
+
+
+# --- refused: lookup, size, schema --------------------------------------------------------------------------------
+
+
+def test_unknown_model_is_404(relay):
+    response = relay.post(json.dumps({"model": "nobody"}).encode())
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+    assert relay.looked_up == ["nobody"]
+    assert relay.emit.calls == []
+
+
+def test_body_over_limit_by_content_length_is_413(relay):
+    body = body_of(reason="x") + b" " * MAX_BODY_BYTES
+    response = relay.post(body)
+    assert response.request.headers["content-length"] == str(len(body))
+    assert response.status_code == 413
+    assert relay.emit.calls == []
+
+
+def test_streamed_body_over_limit_is_413(relay):
+    def chunks():
+        yield b'{"model": "demo", "reason": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    headers = {"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": "sha256=" + "0" * 64}
+    response = relay.client.post("/v1/drift", content=chunks(), headers=headers)
+    assert "content-length" not in response.request.headers  # chunked: only the streaming check can catch it
+    assert response.status_code == 413
+    assert relay.emit.calls == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"",
+        b"\xff\xfe not utf-8",
+        b"[]",
+        b'"demo"',
+        json.dumps({"reason": "no model"}).encode(),
+        json.dumps({"model": "demo", "drift_share": 2.0}).encode(),
+        json.dumps({"model": "demo", "drift_share": -0.1}).encode(),
+        b'{"model": "demo", "drift_share": NaN}',
+        json.dumps({"model": "../etc/passwd"}).encode(),
+        json.dumps({"model": ""}).encode(),
+        json.dumps({"model": "demo", "features": "rv_5"}).encode(),
+        json.dumps({"model": "demo", "features": [f"f{i}" for i in range(201)]}).encode(),
+        json.dumps({"model": "demo", "reason": "r" * 2001}).encode(),
+    ],
+)
+def test_malformed_or_schema_invalid_body_is_422(relay, body):
+    response = relay.post(body)
+    assert response.status_code == 422, response.text
+    assert relay.emit.calls == []
+    assert relay.looked_up == []
+
+
+def test_deeply_nested_json_is_422_not_a_server_error(relay):
+    """``json.loads`` raises RecursionError (not ValueError) on deep nesting; the relay should still say 422."""
+    body = b"[" * 20_000 + b"]" * 20_000
+    assert len(body) <= MAX_BODY_BYTES
+    response = relay.post(body)
+    assert response.status_code == 422, response.status_code
+    assert relay.emit.calls == []
+
+
+# --- logging ------------------------------------------------------------------------------------------------------
+
+
+def test_secret_never_appears_in_logs(relay, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert relay.post(body_of()).status_code == 202
+    assert relay.post(body_of(), secret="wrong").status_code == 401
+    assert relay.post(body_of(drift_share=7)).status_code == 422
+    assert relay.post(json.dumps({"model": "nobody"}).encode()).status_code == 404
+    assert caplog.records, "the relay should log accepted and refused calls"
+    assert any(r.name == webhook.logger.name for r in caplog.records)
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.args) + repr(record.__dict__)
+        assert SECRET not in text
+    assert SECRET not in caplog.text
+
+
+# --- ReplayGuard ---------------------------------------------------------------------------------------------------
+
+
+def test_replay_guard_remembers_within_twice_max_age_and_then_forgets():
+    guard = ReplayGuard(max_age=10)
+    assert guard.first_time("sig-a", now=0) is True
+    assert guard.first_time("sig-a", now=5) is False
+    assert guard.first_time("sig-a", now=20) is False  # exactly 2 * max_age: still remembered
+    assert guard.first_time("sig-b", now=20) is True
+    assert guard.first_time("sig-a", now=20.5) is True  # older than 2 * max_age: forgotten, seen afresh
+
+
+def test_replay_guard_prunes_old_entries():
+    guard = ReplayGuard(max_age=10)
+    for i in range(100):
+        guard.first_time(f"sig-{i}", now=i * 0.1)
+    guard.first_time("late", now=1_000)
+    assert set(guard._seen) == {"late"}
+
+
+# --- import purity ------------------------------------------------------------------------------------------------
+
+
+def test_importing_the_relay_does_not_import_prefect_mlflow_or_fastapi():
+    code = (
+        "import json, sys\n"
+        "import driftline.webhook\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'mlflow', 'fastapi'})))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
