@@ -64,7 +64,13 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
         counts = present.astype(str).value_counts()
         return ColumnProfile("categorical", counts.astype(int).tolist(), categories=counts.index.tolist(), missing=missing)
     data = present.to_numpy(dtype=float)
-    edges = np.unique(np.quantile(data, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(data) else np.array([])
+    if len(data):
+        inner = np.quantile(data, np.linspace(0, 1, n_bins + 1)[1:-1])
+        # Outer edges at the reference's range: values beyond anything seen in training get bins of
+        # their own (reference count 0), so a move past the extremes cannot hide in an open end bin.
+        edges = np.unique(np.concatenate([[data.min()], inner, [np.nextafter(data.max(), np.inf)]]))
+    else:
+        edges = np.array([])
     counts = np.bincount(np.searchsorted(edges, data, side="right"), minlength=len(edges) + 1)
     return ColumnProfile("numeric", counts.astype(int).tolist(), edges=edges.tolist(), missing=missing)
 
@@ -130,7 +136,10 @@ def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig)
         if counts.sum() == 0:  # every current value missing: the column is gone in all but name
             rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "empty", "drifted": True})
             continue
-        psi, p_value = psi_and_pvalue(np.asarray(column.counts), counts)
+        # Missing values are one more bin, so a jump in the missing share counts as drift too.
+        unseen = [0] if column.kind == "categorical" else []  # the current side's unseen-category bin
+        reference = np.asarray([*column.counts, *unseen, column.missing])
+        psi, p_value = psi_and_pvalue(reference, np.append(counts, int(X[name].isna().sum())))
         drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
         severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
         rows.append({"feature": name, "psi": psi, "p_value": p_value, "severity": severity, "drifted": drifted})

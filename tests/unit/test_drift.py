@@ -129,9 +129,11 @@ def test_numeric_profile_has_quantile_bins():
     profile = build_reference(numeric_frame(rng, rows=1000, columns=1), None, {}, n_bins=10)
     column = profile.columns["x0"]
     assert column.kind == "numeric"
-    assert len(column.edges) == 9 and len(column.counts) == 10
+    # 9 inner deciles plus the reference's min and (just above) max: values beyond them get their own bins.
+    assert len(column.edges) == 11 and len(column.counts) == 12
     assert sum(column.counts) == 1000
-    assert all(95 <= c <= 105 for c in column.counts)
+    assert column.counts[0] == column.counts[-1] == 0
+    assert all(95 <= c <= 105 for c in column.counts[1:-1])
     assert profile.rows == 1000
 
 
@@ -206,7 +208,24 @@ def test_nans_do_not_crash_and_are_counted_as_missing():
     result = column_drift(profile, current, DRIFT)
     assert len(result) == 3
     assert result["psi"].notna().all()
-    assert drifted(result) == set()
+    # The missing share is part of the distribution: x0 went from 10% to 0% missing, x1 from 0% to 20%;
+    # the categorical column kept its 5%.
+    assert drifted(result) == {"x0", "x1"}
+
+
+def test_a_jump_in_missing_share_alone_is_drift():
+    rng = np.random.default_rng(13)
+    reference = numeric_frame(rng, rows=5000, columns=1)
+    current = numeric_frame(rng, rows=5000, columns=1)
+    current.loc[current.sample(frac=0.5, random_state=2).index, "x0"] = np.nan
+    assert drifted(column_drift(build_reference(reference, None, {}), current, DRIFT)) == {"x0"}
+
+
+def test_values_beyond_a_constant_reference_are_drift_in_both_directions():
+    reference = pd.DataFrame({"x0": np.full(2000, 3.0)})
+    profile = build_reference(reference, None, {})
+    for value in (-2.0, 8.0):
+        assert drifted(column_drift(profile, pd.DataFrame({"x0": np.full(2000, value)}), DRIFT)) == {"x0"}
 
 
 def test_column_entirely_nan_in_current_is_drifted():
