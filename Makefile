@@ -15,13 +15,14 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: demo test test-fast bench-promotion install lock ui-prefect ui-mlflow clean help
+.PHONY: demo test test-fast bench bench-promotion bench-drift serve deploy worker webhook install lock ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
 	@echo "make test       install from uv.lock and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without slow end-to-end tests"
-	@echo "make bench-promotion   false-promotion rate and power of the promotion test"
+	@echo "make bench      the benchmark suite (promotion test, drift detection)"
+	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
 	@echo "make ui-prefect / make ui-mlflow   open the UIs on local results"
 
 $(CURDIR)/.uv/bin/uv:
@@ -45,11 +46,33 @@ test: install
 test-fast: install
 	$(BIN)/pytest -m "not slow"
 
+bench: bench-promotion bench-drift
+
 bench-promotion: install
 	$(BIN)/python -m benchmarks.promotion_power
 
-ui-prefect: install
+bench-drift: install
+	$(BIN)/python -m benchmarks.drift_detection
+
+# The deployed loop on one machine: `make serve` (terminal 1), `make deploy`, `make worker` (terminal 2),
+# optionally `DRIFTLINE_WEBHOOK_SECRET=... make webhook` (terminal 3).
+PREFECT_LOCAL_API ?= http://127.0.0.1:4200/api
+
+serve: install
 	$(BIN)/prefect server start --host 127.0.0.1
+
+deploy: install
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect work-pool inspect driftline-local >/dev/null 2>&1 || \
+		PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect work-pool create driftline-local --type process
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) DRIFTLINE_PROJECT_DIR=$(CURDIR) $(BIN)/python -m deployments.deploy --all
+
+worker: install
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect worker start --pool driftline-local
+
+webhook: install
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/driftline webhook --host 127.0.0.1 --port 8787
+
+ui-prefect: serve
 
 ui-mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftline/mlflow.db --host 127.0.0.1 --port 5000

@@ -14,13 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_prefect_yaml_entrypoints_resolve_to_flows():
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert "train" in deployments
+    assert {"train", "monitor", "retrain"} <= set(deployments)
+    retrain = deployments["retrain"]
+    assert retrain["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    (trigger,) = retrain["triggers"]
+    assert trigger["expect"] == ["driftline.drift.detected"] and trigger["within"] > 0
     for deployment in deployments.values():
         path, func = deployment["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, func)
         assert hasattr(flow, "deploy"), f"{deployment['entrypoint']} is not a Prefect flow"
         assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
+        for trigger in deployment.get("triggers", []):
+            assert set(trigger["parameters"]) <= set(flow.parameters.properties)
         assert deployment["work_pool"]["name"] == "driftline-local"
         config = deployment.get("parameters", {}).get("config_file")
         assert config is None or (ROOT / config).is_file()
