@@ -171,3 +171,35 @@ def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_a
     events = [e for e in drift_events("driftline.model.it") if e.payload.get("source") == "webhook"]
     assert len(events) == 1
     assert events[0].payload["source"] == "webhook" and events[0].payload["reason"] == "vendor monitor: PSI 0.4"
+
+
+def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_api, tracking, tmp_path):
+    """Bundled daily equities: a champion trained on 2000-2006 sees no drift in its own period and
+    clear drift in the 2008-2009 crisis."""
+    import yaml
+
+    from driftline.ingest import demo_data_path
+    from flows.monitoring import monitor_drift
+    from flows.training import train_and_promote
+
+    prices = pd.read_csv(demo_data_path(), parse_dates=["Date"])
+    prices = prices[prices["Ticker"].isin(["AAPL", "IBM", "MSFT", "GOOG"])]
+    early, crisis = tmp_path / "early.csv", tmp_path / "crisis.csv"
+    prices[prices["Date"] < "2007-01-01"].to_csv(early, index=False)
+    prices[(prices["Date"] >= "2008-01-01") & (prices["Date"] < "2010-01-01")].to_csv(crisis, index=False)
+    # The point here is monitoring, so promotion is made easy; the model itself is the demo's.
+    config = tmp_path / "early.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "early", "evaluation": {"window": 250},
+        "promotion": {"level": 0.6, "ece_cap": 0.3, "auc_tolerance": 0.5},
+        "models": {"families": ["logreg"]},
+    }))
+    summary = train_and_promote(config_file=str(config), data=str(early))
+    assert summary["champion_version_after"] == "1", summary["reasons"]
+
+    calm = monitor_drift(data=str(early), name="early")
+    stormy = monitor_drift(data=str(crisis), name="early")
+
+    assert calm["drift_detected"] is False, calm["reasons"]
+    assert stormy["drift_detected"] is True and stormy["drift_share"] > 0.3, stormy["reasons"]
+    assert stormy["prediction_drift"]["drifted"] is True
