@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, load_config
+from driftline.config import Settings, data_overrides, load_config
 from driftline.drift import event_payload
 from driftline.report import artifact_key
 from flows.training import train_and_promote
@@ -41,8 +41,7 @@ def monitor_drift(
         target_col: label column (label-target models).
     """
     champion, _ = resolve_models_task(load_config(None, {"name": name}).model_name, False)
-    overrides = {"data.path": data, "data.time_col": time_col, "data.price_col": price_col, "data.symbol_col": symbol_col, "data.target_col": target_col}
-    config = training_config_task(champion, overrides)
+    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
     run_id = start_monitoring_task(champion, data, str(runtime.flow_run.id))
     try:
         loaded = load_data_task(config.data, need_target=config.target.kind == "label")

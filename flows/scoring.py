@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, load_config
+from driftline.config import Settings, data_overrides, load_config
 from driftline.report import artifact_key
 from driftline.scoring import lacking_summary
 from tasks.data import load_data_task
@@ -25,10 +25,6 @@ from tasks.scoring import (
 
 def _model_name(name: str) -> str:
     return load_config(None, {"name": name}).model_name
-
-
-def _overrides(data: str, time_col: str | None, price_col: str | None, symbol_col: str | None, target_col: str | None) -> dict[str, str | None]:
-    return {"data.path": data, "data.time_col": time_col, "data.price_col": price_col, "data.symbol_col": symbol_col, "data.target_col": target_col}
 
 
 @flow(name="score-batch")
@@ -55,7 +51,7 @@ def score_batch(
         target_col: label column (label-target models).
     """
     champion, challenger = resolve_models_task(_model_name(name), shadow)
-    config = training_config_task(champion, _overrides(data, time_col, price_col, symbol_col, target_col))
+    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
     loaded = load_data_task(config.data, need_target=config.target.kind == "label")
     rows, skipped = scoring_rows_task(loaded, config, champion)
     scores = score_task(rows, champion)
@@ -102,7 +98,7 @@ def compare_shadow_flow(
         target_col: label column (label-target models).
     """
     champion, _ = resolve_models_task(_model_name(name), False)
-    config = training_config_task(champion, _overrides(data, time_col, price_col, symbol_col, target_col))
+    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
     loaded = load_data_task(config.data, need_target=config.target.kind == "label")
     labels = realised_labels_task(config, loaded)
     decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, load_config
+from driftline.config import Settings, data_overrides, load_config
 from driftline.report import artifact_key, summary_markdown, training_summary
 from tasks.data import load_data_task, validate_data_task
 from flows.promotion import promote_with_smoke_test
@@ -52,15 +52,7 @@ def train_and_promote(
     """
     config = load_config(
         config_file,
-        {
-            "data.path": data,
-            "name": name,
-            "target.kind": target,
-            "data.time_col": time_col,
-            "data.price_col": price_col,
-            "data.symbol_col": symbol_col,
-            "data.target_col": target_col,
-        },
+        {"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)},
     )
     settings = Settings.from_env()
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")

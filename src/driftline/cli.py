@@ -32,6 +32,12 @@ OFFLINE_DEFAULTS = {
 }
 
 
+TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Time column, when detection is not enough.")]
+PriceCol = Annotated[Optional[str], typer.Option("--price-col", help="Price (close) column.")]
+SymbolCol = Annotated[Optional[str], typer.Option("--symbol-col", help="Symbol column.")]
+TargetCol = Annotated[Optional[str], typer.Option("--target-col", help="Label column (label target).")]
+
+
 class Target(str, Enum):
     direction = "direction"
     volatility = "volatility"
@@ -46,6 +52,11 @@ class _NoTraceback(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def _require_data(data: str | None) -> None:
+    if data and not data.startswith("s3://") and not Path(data).expanduser().exists():
+        _fail(DriftlineError(f"--data {data}: no such file or folder"))
 
 
 def apply_offline_defaults() -> None:
@@ -70,15 +81,15 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file or folder; the bundled demo panel if omitted.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Pipeline name; registers driftline-<name>.")] = None,
-    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
-    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
-    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
-    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+    time_col: TimeCol = None,
+    price_col: PriceCol = None,
+    symbol_col: SymbolCol = None,
+    target_col: TargetCol = None,
     target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
 ) -> None:
     """Train every model family walk-forward, register the challenger and promote it if it earns it."""
-    from driftline.config import load_config
+    from driftline.config import data_overrides, load_config
 
     params: dict[str, Any] = {
         "config_file": str(config) if config else None,
@@ -90,21 +101,12 @@ def train(
         "symbol_col": symbol_col,
         "target_col": target_col,
     }
-    overrides = {
-        "data.path": data,
-        "name": name,
-        "target.kind": params["target"],
-        "data.time_col": time_col,
-        "data.price_col": price_col,
-        "data.symbol_col": symbol_col,
-        "data.target_col": target_col,
-    }
+    overrides = {"name": name, "target.kind": params["target"], **data_overrides(data, time_col, price_col, symbol_col, target_col)}
     try:
         load_config(params["config_file"], overrides)  # fail fast, before Prefect starts
-        if data and not data.startswith("s3://") and not Path(data).expanduser().exists():
-            raise DriftlineError(f"--data {data}: no such file or folder")
     except DriftlineError as exc:
         _fail(exc)
+    _require_data(data)
 
     apply_offline_defaults()
     from driftline.report import render_summary
@@ -141,14 +143,13 @@ def score(
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
     name: Annotated[str, typer.Option("--name", help="Pipeline name; scores with driftline-<name>@champion.")] = "demo",
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
-    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
-    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
-    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
-    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+    time_col: TimeCol = None,
+    price_col: PriceCol = None,
+    symbol_col: SymbolCol = None,
+    target_col: TargetCol = None,
 ) -> None:
     """Score raw rows with the champion: probability, decision and model version per row."""
-    if not data.startswith("s3://") and not Path(data).expanduser().exists():
-        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+    _require_data(data)
     summary = _run_flow(
         "score_batch", data=data, out=str(out), name=name, shadow=shadow,
         time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
@@ -163,10 +164,10 @@ def score(
 def compare(
     data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
     name: Annotated[str, typer.Option("--name", help="Pipeline name.")] = "demo",
-    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
-    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
-    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
-    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+    time_col: TimeCol = None,
+    price_col: PriceCol = None,
+    symbol_col: SymbolCol = None,
+    target_col: TargetCol = None,
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     result = _run_flow(
@@ -189,14 +190,13 @@ def monitor(
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the drift summary here.")] = None,
     retrain_on_drift: Annotated[bool, typer.Option("--retrain-on-drift", help="Retrain in this process on drift.")] = False,
-    time_col: Annotated[Optional[str], typer.Option("--time-col")] = None,
-    price_col: Annotated[Optional[str], typer.Option("--price-col")] = None,
-    symbol_col: Annotated[Optional[str], typer.Option("--symbol-col")] = None,
-    target_col: Annotated[Optional[str], typer.Option("--target-col")] = None,
+    time_col: TimeCol = None,
+    price_col: PriceCol = None,
+    symbol_col: SymbolCol = None,
+    target_col: TargetCol = None,
 ) -> None:
     """Measure drift of new data against the champion's reference; emit driftline.drift.detected on drift."""
-    if not data.startswith("s3://") and not Path(data).expanduser().exists():
-        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+    _require_data(data)
     result = _run_flow(
         "monitor_drift", module="flows.monitoring", data=data, name=name, retrain_on_drift=retrain_on_drift,
         time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,

@@ -255,18 +255,24 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str,
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set_path(tree, key, value)
-    try:
-        return PipelineConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors(include_url=False))) from None
+    return _validated(tree, source, overrides)
 
 
 def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """A config stored as YAML text (e.g. the one a model was trained with), with dotted overrides."""
-    tree = yaml.safe_load(text) or {}
+    return _validated(yaml.safe_load(text) or {}, source, overrides)
+
+
+def data_overrides(
+    data: str | None, time_col: str | None = None, price_col: str | None = None,
+    symbol_col: str | None = None, target_col: str | None = None,
+) -> dict[str, str | None]:
+    """The dotted overrides that point a pipeline at other data (None keeps the config's value)."""
+    return {"data.path": data, "data.time_col": time_col, "data.price_col": price_col,
+            "data.symbol_col": symbol_col, "data.target_col": target_col}
+
+
+def _validated(tree: dict[str, Any], source: str, overrides: dict[str, Any] | None) -> PipelineConfig:
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(tree, key, value)
