@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import MetricsConfig, PromotionConfig
-from driftline.errors import InsufficientDataError
 from driftline.features import FeatureSet
+from driftline.splits import tail_cut
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion, keep_champion
 
 logger = logging.getLogger(__name__)
@@ -33,15 +33,10 @@ def holdout_split(features: FeatureSet, window: int, gap: int) -> tuple[FeatureS
     Raises:
         InsufficientDataError: nothing would be left to develop on.
     """
-    unique_times, position = np.unique(features.times, return_inverse=True)
-    eval_start = len(unique_times) - window
-    dev_end = eval_start - gap
-    if dev_end < 2:
-        raise InsufficientDataError(
-            f"{len(unique_times)} timestamps leave nothing to train on after an evaluation window of {window} "
-            f"and a gap of {gap}; lower evaluation.window or add data"
-        )
-    return features.subset(np.flatnonzero(position < dev_end)), features.subset(np.flatnonzero(position >= eval_start))
+    development, evaluation = tail_cut(
+        features.times, window, gap, "an evaluation window", "; lower evaluation.window or add data"
+    )
+    return features.subset(development), features.subset(evaluation)
 
 
 def rows_after_cutoff(times: np.ndarray, cutoff: pd.Timestamp | None, gap: int) -> np.ndarray:

@@ -116,22 +116,31 @@ class WalkForwardSplit:
             yield train, test
 
 
-def calibration_cut(times: np.ndarray, fraction: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split a training window (rows in time order) into a fitting part and a later calibration slice.
+def tail_cut(times: np.ndarray, n_tail: int, gap: int, what: str, hint: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Row positions before and in the last ``n_tail`` distinct timestamps, with ``gap`` timestamps
+    purged between them so no earlier label looks into the tail.
 
-    The last ``fraction`` of distinct timestamps calibrate; ``gap`` timestamps before them are purged so
-    the fitting labels do not look into the calibration slice.
+    Raises:
+        InsufficientDataError: fewer than two timestamps would be left before the tail; ``what`` says
+            what the tail is for.
+    """
+    unique_times, position = np.unique(times, return_inverse=True)
+    tail_start = len(unique_times) - n_tail
+    head_end = tail_start - gap
+    if head_end < 2:
+        raise InsufficientDataError(
+            f"the data is too short: {len(unique_times)} timestamps for {what} of {n_tail} plus a purge gap "
+            f"of {gap}{hint}"
+        )
+    return np.flatnonzero(position < head_end), np.flatnonzero(position >= tail_start)
+
+
+def calibration_cut(times: np.ndarray, fraction: float, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a training window (rows in time order) into a fitting part and a later calibration slice:
+    the last ``fraction`` of distinct timestamps calibrate, after a purge of ``gap``.
 
     Raises:
         InsufficientDataError: the window is too short to cut.
     """
-    unique_times, position = np.unique(times, return_inverse=True)
-    n_cal = max(1, int(round(len(unique_times) * fraction)))
-    cal_start = len(unique_times) - n_cal
-    fit_end = cal_start - gap
-    if fit_end < 2:
-        raise InsufficientDataError(
-            f"training window of {len(unique_times)} timestamps is too short for a calibration slice of "
-            f"{n_cal} plus a purge gap of {gap}"
-        )
-    return np.flatnonzero(position < fit_end), np.flatnonzero(position >= cal_start)
+    n_cal = max(1, int(round(len(np.unique(times)) * fraction)))
+    return tail_cut(times, n_cal, gap, "a training window with a calibration slice")
