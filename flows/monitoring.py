@@ -44,7 +44,7 @@ def monitor_drift(
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
     run_id = start_monitoring_task(champion, data, str(runtime.flow_run.id))
     try:
-        loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+        loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
         rows, _ = scoring_rows_task(loaded, config, champion)
         profile, reference = load_reference_task(champion)
         scores = score_task(rows, champion)

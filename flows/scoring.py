@@ -52,7 +52,7 @@ def score_batch(
     """
     champion, challenger = resolve_models_task(_model_name(name), shadow)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+    loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
     rows, skipped = scoring_rows_task(loaded, config, champion)
     scores = score_task(rows, champion)
     challenger_scores = score_task(rows, challenger) if challenger else None
@@ -99,7 +99,7 @@ def compare_shadow_flow(
     """
     champion, _ = resolve_models_task(_model_name(name), False)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+    loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
     labels = realised_labels_task(config, loaded)
     decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)
     create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline.config import Settings, data_overrides, load_config
 from driftline.report import artifact_key, summary_markdown, training_summary
-from tasks.data import load_data_task, validate_data_task
+from tasks.data import check_contract_task, load_data_task, record_validation_task
 from flows.promotion import promote_with_smoke_test
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
@@ -57,10 +57,11 @@ def train_and_promote(
     settings = Settings.from_env()
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
     try:
-        loaded = load_data_task(config.data, need_target=config.target.kind == "label")
+        loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=settings.ingest_dir)
         log_input_task(run_id, loaded)
-        report = validate_data_task(loaded, config.contract, config.model_name, run_id, settings.home / "quarantine" / run_id)
-        features = build_features_task(report.clean, config)
+        report = check_contract_task(loaded, config.contract, config.model_name)
+        clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
+        features = build_features_task(loaded, clean, config)
         development, holdout = holdout_task(features, config)
         result = walk_forward_task(development, config)
         log_walk_forward_task(run_id, result, development, config)
@@ -82,6 +83,7 @@ def train_and_promote(
             champion_before=champion_before,
             loaded=loaded,
             report=report,
+            quarantine_path=quarantine_path,
             result=result,
             target=config.target.kind,
         )

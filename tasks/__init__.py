@@ -8,9 +8,10 @@ from driftline.errors import DriftlineError
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O hiccups, never a problem with the input itself (a DriftlineError says what to fix)."""
+    """Retry I/O hiccups, never a problem with the input itself (a DriftlineError says what to fix),
+    unless the error says it is transient (an unreachable endpoint)."""
     try:
         exception = state.result(raise_on_failure=False)
     except Exception:  # noqa: BLE001 - unreadable result: be conservative and retry
         return True
-    return not isinstance(exception, DriftlineError)
+    return not isinstance(exception, DriftlineError) or bool(getattr(exception, "transient", False))

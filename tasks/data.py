@@ -2,38 +2,80 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from driftline import registry
-from tasks import retry_transient
-from driftline.config import DataConfig
-from driftline.config import ContractConfig
+from driftline import code_version, registry
+from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data
+from tasks import retry_transient
+
+CACHE_DAYS = 7
+
+
+@cache
+def _code() -> str:
+    return code_version()
+
+
+def data_cache_key(stage: str, loaded: LoadedData, *configs: Any) -> str:
+    """Key on the input's content hash, the config sections that shape the result and the code version.
+
+    Unchanged input under the same config and code is not processed twice, whichever run asks.
+    """
+    blob = json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in configs], sort_keys=True)
+    return f"{stage}-{loaded.content_hash[:24]}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}-{_code()}"
+
+
+def _contract_key(context: Any, parameters: dict[str, Any]) -> str:
+    # The future-timestamp check depends on today's date: a cached verdict lasts one UTC day.
+    today = datetime.now(timezone.utc).date().isoformat()
+    return data_cache_key("contract", parameters["loaded"], parameters["contract"], parameters["suite_name"], today)
 
 
 @task(name="load-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
-def load_data_task(data: DataConfig, need_target: bool) -> LoadedData:
-    """Read the source and normalise its columns."""
-    return load_data(data, need_target=need_target)
+def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
+    """Stage the source (only new or changed objects are read), detect columns, normalise."""
+    return load_data(data, need_target=need_target, stage_root=stage_root)
 
 
-@task(name="validate-data")
-def validate_data_task(
-    loaded: LoadedData, contract: ContractConfig, suite_name: str, run_id: str, quarantine_dir: Path
-) -> ValidationReport:
-    """Run the GX contract, persist what it found, then apply the contract's policy (may raise)."""
-    report = validate_frame(loaded.frame, suite_name)
+@task(name="check-contract", cache_key_fn=_contract_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
+    """Run the contract's GX suite on the canonical frame (cached on the data hash, contract and code)."""
+    source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
+    source_values["timestamp"] = loaded.raw[loaded.columns.time]
+    if loaded.columns.target is not None:
+        source_values["target"] = loaded.raw[loaded.columns.target]
+    return validate_frame(loaded.frame, contract, suite_name, source_values=source_values, source=loaded.source)
+
+
+@task(name="record-validation", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+def record_validation_task(
+    loaded: LoadedData, report: ValidationReport, contract: ContractConfig, run_id: str, quarantine_dir: Path
+) -> tuple[pd.DataFrame, str | None]:
+    """Persist what the contract found (GX JSON, counts, quarantine file), then apply its policy (may raise).
+
+    Returns:
+        The rows that may be trained on and the quarantine file's path (None when nothing was set aside).
+    """
     registry.log_dict(run_id, report.gx_result, "validation/gx_result.json")
     registry.log_metrics(run_id, {"rows_in": report.rows_in, "rows_clean": report.rows_clean, "rows_quarantined": report.rows_quarantined})
+    quarantine_path = None
     if report.rows_quarantined:
+        rows = loaded.source_rows(report.quarantined["source_row"]).assign(reason=report.quarantined["reason"].to_numpy())
+        rows = rows.reset_index(names="source_row").astype(str)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
-        rows = loaded.raw.loc[report.quarantined["source_row"]].assign(reason=report.quarantined["reason"].to_numpy())
-        rows.astype(str).to_parquet(quarantine_dir / "rows.parquet")
-        registry.log_frame(run_id, rows.astype(str), "validation/quarantine.parquet")
+        quarantine_path = str(quarantine_dir / "rows.parquet")
+        rows.to_parquet(quarantine_path, index=False)
+        registry.log_frame(run_id, rows, "validation/quarantine.parquet")
     create_markdown_artifact(report.markdown(), key="data-contract", description=f"GX contract on {loaded.source}")
-    enforce_contract(report, contract, loaded.source)
-    return report
+    return enforce_contract(report, contract, loaded.source), quarantine_path

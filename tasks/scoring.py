@@ -55,7 +55,8 @@ def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> Pip
 @task(name="scoring-rows")
 def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
-    report = validate_frame(loaded.frame, config.model_name)
+    source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
+    report = validate_frame(loaded.frame, config.contract, config.model_name, source_values=source_values, source=loaded.source)
     rows, lacking = scoring_rows(report.clean, config.features, config.target, registry.model_feature_names(ref.uri))
     broken = report.quarantined[["symbol", "timestamp", "reason"]]
     return rows, pd.concat([broken, lacking], ignore_index=True)

@@ -31,9 +31,13 @@ def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id:
 
 @task(name="log-input", retries=2, retry_delay_seconds=2)
 def log_input_task(run_id: str, loaded: LoadedData) -> None:
-    """Record the dataset, its source and sha256 as lineage."""
-    registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input")
+    """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
+    stats = loaded.stats.as_dict() if loaded.stats else {}
+    tags = {"rows": str(len(loaded.frame)), "objects": str(stats.get("objects", len(loaded.files))), "objects_read": str(stats.get("read", ""))}
+    registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input", tags)
     registry.set_tags(run_id, {"driftline.data_sha256": loaded.content_hash, "driftline.source": loaded.source})
+    if stats:
+        registry.log_dict(run_id, stats, "input/ingest.json")
 
 
 @task(name="log-walk-forward", retries=2, retry_delay_seconds=2)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pandas as pd
 from prefect import task
 
@@ -9,13 +12,20 @@ from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig
 from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
+from driftline.ingest import LoadedData
 from driftline.training import WalkForwardResult, fit_challenger, run_walk_forward
+from tasks.data import CACHE_DAYS, data_cache_key
 
 
-@task(name="build-features")
-def build_features_task(frame: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
-    """Point-in-time features and the target."""
-    return build_features(frame, config.features, config.target)
+def _features_key(context: Any, parameters: dict[str, Any]) -> str:
+    config = parameters["config"]
+    return data_cache_key("features", parameters["loaded"], config.data, config.contract, config.features, config.target)
+
+
+@task(name="build-features", cache_key_fn=_features_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
+    """Point-in-time features and the target from the clean rows (cached on the data hash and config)."""
+    return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
 
 
 @task(name="walk-forward")

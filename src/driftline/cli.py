@@ -55,7 +55,7 @@ class _NoTraceback(logging.Filter):
 
 
 def _require_data(data: str | None) -> None:
-    if data and not data.startswith("s3://") and not Path(data).expanduser().exists():
+    if data and not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
         _fail(DriftlineError(f"--data {data}: no such file or folder"))
 
 
@@ -79,7 +79,7 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file or folder; the bundled demo panel if omitted.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Pipeline name; registers driftline-<name>.")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,

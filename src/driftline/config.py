@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from driftline.errors import ConfigError
 
@@ -26,19 +27,194 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the data is and which columns mean what (detected when left empty)."""
 
-    path: str | None = None
+    path: str | None = Field(default=None, description="file, glob, folder (Hive partitions welcome) or s3://bucket/prefix")
     time_col: str | None = None
     price_col: str | None = None
     symbol_col: str | None = None
     target_col: str | None = None
     demo_symbols: tuple[str, ...] = ("AAPL", "IBM", "MSFT", "GOOG")
+    incremental: bool = Field(default=True, description="read only new or changed files/objects; the rest from the stage")
+    s3_endpoint_url: str | None = Field(default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL")
+    s3_profile: str | None = Field(default=None, description="AWS profile for s3:// sources; else the environment")
+
+
+Policy = Literal["fail", "quarantine", "warn"]
+"""What a broken check does: ``fail`` stops the run, ``quarantine`` moves the rows aside with a reason,
+``warn`` keeps them and records a warning. Checks on a whole column (existence, dtype, gaps) have no rows
+to move aside: for them ``quarantine`` acts as ``fail``."""
+
+
+class ColumnRule(_Section):
+    """What one column of the canonical frame must hold; a rule for an absent column is skipped.
+
+    ``columns`` entries merge over the built-in rule of the same column field by field, so
+    ``volume: {nullable: true}`` loosens one thing and keeps the rest; ``volume: null`` resets the
+    rule to one that checks nothing.
+    """
+
+    type: Literal["number", "integer", "string", "timestamp"] | None = None
+    min: float | None = None
+    max: float | None = None
+    strict_min: bool = Field(default=False, description="min itself is a violation (> min, not >= min)")
+    strict_max: bool = False
+    nullable: bool = True
+    required: bool = Field(default=False, description="a missing column fails the batch, whatever the policy")
+    allowed_values: list[str | int | float | bool] | None = None
+    policy: Policy | None = Field(default=None, description="None: the contract's on_violation")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ColumnRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        if self.type in ("string", "timestamp") and (self.min is not None or self.max is not None):
+            raise ValueError(f"min/max apply to number and integer columns, not {self.type}")
+        return self
+
+
+_PRICE_RULE: dict[str, Any] = {"type": "number", "min": 0.0, "strict_min": True, "max": 1e12, "nullable": False}
+DEFAULT_COLUMN_RULES: dict[str, dict[str, Any]] = {
+    "symbol": {"type": "string", "required": True, "nullable": False},
+    "timestamp": {"type": "timestamp", "required": True, "nullable": False},
+    **{price: dict(_PRICE_RULE) for price in ("open", "high", "low", "close", "adj_close")},
+    "volume": {"type": "number", "min": 0.0, "max": 1e18, "nullable": False},
+    "target": {"nullable": False},
+}
+"""Rules for the canonical columns; ``contract.columns`` merges over them column by column."""
+
+ALWAYS_REQUIRED = ("symbol", "timestamp")
+_CONTRACT_FILE_ERROR = "contract_file"
+
+
+def _default_columns() -> dict[str, ColumnRule]:
+    return {name: ColumnRule(**rule) for name, rule in DEFAULT_COLUMN_RULES.items()}
+
+
+def _rule_dict(rule: Any) -> Any:
+    """Only the fields a user actually set, so that merging keeps the defaults of the others."""
+    return rule.model_dump(exclude_unset=True) if isinstance(rule, ColumnRule) else rule
+
+
+def _merge_columns(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Column by column, field by field; ``None`` for a column resets it to a rule that checks nothing.
+
+    The reset rule sets every field, so it also wins when merged over a built-in rule again: a resolved
+    config dumped to YAML loads back to the same contract.
+    """
+    merged = {name: _rule_dict(rule) for name, rule in base.items()}
+    for name, rule in over.items():
+        rule = ColumnRule().model_dump() if rule is None else _rule_dict(rule)
+        if isinstance(rule, dict) and isinstance(merged.get(name), dict):
+            merged[name] = {**merged[name], **rule}
+        else:
+            merged[name] = rule
+    return merged
+
+
+def _parse_timedelta(value: str | None, key: str) -> None:
+    if value is None:
+        return
+    import pandas as pd  # lazily: importing the config stays cheap for `driftline --help`
+
+    try:
+        delta = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{key} must be a duration like '7D' or '36h', not {value!r}") from None
+    if delta <= pd.Timedelta(0):
+        raise ValueError(f"{key} must be positive, not {value!r}")
 
 
 class ContractConfig(_Section):
-    """The data contract checked with Great Expectations before anything is trained."""
+    """The data contract checked with Great Expectations before anything is trained.
 
-    on_violation: Literal["fail", "quarantine"] = "fail"
+    ``file`` names a per-dataset contract YAML holding the keys of this section. It is read when the
+    config is validated (relative to the pipeline file's folder, else the working directory); keys
+    given inline override the file's (``columns`` field by field). Afterwards ``file`` is None and the
+    section holds every key itself, so a resolved config stored with a model does not need the file.
+    """
+
+    file: str | None = Field(default=None, description="per-dataset contract YAML with the keys of this section")
+    on_violation: Policy = Field(default="quarantine", description="policy of column rules without their own")
     min_rows_per_symbol: int = Field(default=100, ge=1)
+    columns: dict[str, ColumnRule] = Field(default_factory=_default_columns)
+    unique: Policy = Field(default="quarantine", description="(symbol, timestamp); the first occurrence is kept")
+    monotonic_time: Policy = Field(default="warn", description="timestamps going back within a symbol, in source order")
+    max_gap: str | None = Field(default=None, description="largest step between a symbol's timestamps, e.g. '7D'")
+    max_gap_policy: Literal["fail", "warn"] = "warn"
+    calendar: Literal["any", "weekdays"] = Field(default="any", description="weekdays: no Saturday/Sunday (UTC) rows")
+    calendar_policy: Policy = "quarantine"
+    max_future: str | None = Field(default="1D", description="timestamps later than now + this are in the future")
+    future_policy: Policy = "quarantine"
+    price_consistency: Policy = Field(default="quarantine", description="high >= low; open and close within [low, high]")
+    max_quarantine_fraction: float = Field(default=0.1, ge=0.0, le=1.0, description="more quarantined rows fail the batch")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not data.get("file"):
+            return data
+        base_dir = (info.context or {}).get("base_dir")
+        path = Path(str(data["file"])).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir or Path.cwd()) / path
+        inline = {key: value for key, value in data.items() if key != "file"}
+        merged = _merge_contract(_read_contract_file(path, info.context), inline)
+        return {**merged, "file": None}
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            return value
+        return _merge_columns(DEFAULT_COLUMN_RULES, value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ContractConfig:
+        for name in ALWAYS_REQUIRED:
+            rule = self.columns.get(name)
+            if rule is None or not rule.required:
+                raise ValueError(f"columns.{name} is always required (the pipeline keys rows on it)")
+        _parse_timedelta(self.max_gap, "max_gap")
+        _parse_timedelta(self.max_future, "max_future")
+        return self
+
+    def policy_of(self, column: str) -> Policy:
+        """The policy of a column's rules: its own, else ``on_violation``."""
+        rule = self.columns.get(column)
+        return (rule.policy if rule is not None else None) or self.on_violation
+
+
+def _merge_contract(from_file: dict[str, Any], inline: dict[str, Any]) -> dict[str, Any]:
+    merged = {**from_file, **inline}
+    if isinstance(from_file.get("columns"), dict) and isinstance(inline.get("columns"), dict):
+        merged["columns"] = _merge_columns(from_file["columns"], inline["columns"])
+    return merged
+
+
+def _read_contract_file(path: Path, context: Any) -> dict[str, Any]:
+    """The mapping in a contract file, checked on its own so that errors name the file and the key."""
+
+    def fail(message: str) -> PydanticCustomError:
+        return PydanticCustomError(_CONTRACT_FILE_ERROR, "{detail}", {"detail": message})
+
+    if not path.is_file():
+        raise fail(f"contract file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise fail(f"contract file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise fail(f"contract file {path} must hold a mapping of contract keys, not {type(loaded).__name__}")
+    if "file" in loaded:
+        raise fail(f"{path}: key 'file' is not allowed inside a contract file (contract files do not chain)")
+    try:
+        ContractConfig.model_validate(loaded, context=context)
+    except ValidationError as exc:
+        raise fail("; ".join(_describe(e, str(path), ContractConfig) for e in exc.errors(include_url=False))) from None
+    return loaded
 
 
 class TargetConfig(_Section):
@@ -222,13 +398,21 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _describe(error: dict[str, Any], source: str) -> str:
+def _describe(error: dict[str, Any], source: str, root: type[BaseModel] | None = None) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "<top level>"
+    if error["type"] == _CONTRACT_FILE_ERROR:
+        return f"{source}: {where}: {error['msg']}"
     if error["type"] == "extra_forbidden":
-        section: type[BaseModel] = PipelineConfig
+        section: type[BaseModel] = root or PipelineConfig
+        keyed = False  # the part after a dict[str, Model] field is a user's key, not a field
         for part in error["loc"][:-1]:
+            if keyed:
+                keyed = False
+                continue
             field = section.model_fields.get(str(part))
             annotation = getattr(field, "annotation", None) if field else None
+            if get_origin(annotation) is dict:
+                annotation, keyed = get_args(annotation)[-1], True
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 section = annotation
         allowed = ", ".join(sorted(section.model_fields))
@@ -255,7 +439,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str,
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
-    return _validated(tree, source, overrides)
+    # A contract file named in the pipeline file is found next to it.
+    return _validated(tree, source, overrides, base_dir=Path(path).resolve().parent if path else None)
 
 
 def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -272,12 +457,14 @@ def data_overrides(
             "data.symbol_col": symbol_col, "data.target_col": target_col}
 
 
-def _validated(tree: dict[str, Any], source: str, overrides: dict[str, Any] | None) -> PipelineConfig:
+def _validated(
+    tree: dict[str, Any], source: str, overrides: dict[str, Any] | None, base_dir: Path | None = None
+) -> PipelineConfig:
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(tree, key, value)
     try:
-        return PipelineConfig.model_validate(tree)
+        return PipelineConfig.model_validate(tree, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(e, source) for e in exc.errors(include_url=False))) from None
 
@@ -315,3 +502,12 @@ class Settings(BaseModel):
         home = Path(os.environ.get("DRIFTLINE_HOME") or (cwd or Path.cwd()) / ".driftline").resolve()
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
         return cls(home=home, tracking_uri=uri)
+
+    @property
+    def ingest_dir(self) -> Path:
+        """Staged source objects and their manifests (incremental ingestion)."""
+        return self.home / "ingest"
+
+    def run_dir(self, run_id: str) -> Path:
+        """A run's own output (quarantined rows, reports)."""
+        return self.home / "runs" / run_id

@@ -1,8 +1,11 @@
-"""The data contract, rendered into a Great Expectations 1.x suite and checked on the canonical frame.
+"""The data contract, rendered into one Great Expectations 1.x suite and checked on the canonical frame.
 
-Every failed expectation names its column and the offending rows; those rows are the quarantine. With
-``on_violation: fail`` a failed suite stops the run; with ``quarantine`` the rows go aside with a reason
-and the run goes on with the rest, provided that enough rows are left.
+Every check carries a policy: ``fail`` stops the run (batch level), ``quarantine`` moves the offending
+rows aside with a reason naming the column and the problem, ``warn`` keeps them and records a warning.
+Checks GX cannot express per symbol (time order, gaps, weekdays, the future, parse failures) become GX
+expectations on helper columns derived first (``_weekday``, ``_step_seconds``, ...), so the whole contract
+is one suite and one GX result. Each expectation's ``meta`` names its check, column and policy; that is
+how results map back to rows and reasons.
 """
 
 from __future__ import annotations
@@ -10,29 +13,100 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import yaml
 
-from driftline.config import ContractConfig
+from driftline.config import DEFAULT_COLUMN_RULES, ColumnRule, ContractConfig
 from driftline.errors import InsufficientDataError, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
+SOURCE_ROW = "source_row"
+PRICE_TOLERANCE = 1e-9
+"""Relative slack of the price-consistency checks: float round-off in vendor data is not a violation."""
+GX_LIST_LIMIT = 100
+"""Entries kept per list in the stored GX result (the full lists of a 1M-row batch are tens of MB)."""
+N_EXAMPLES = 5
+
+# Helper columns derived before GX runs. Canonical names never start with "_" (ingest strips it).
+PREV_MAX_TIME = "_prev_max_timestamp"  # latest timestamp of the symbol's earlier source rows
+STEP_SECONDS = "_step_seconds"  # seconds since the symbol's previous timestamp, in time order
+WEEKDAY = "_weekday"  # 0 = Monday
+AHEAD_SECONDS = "_ahead_seconds"  # seconds after ``now``
+HIGH_CEILING = "_high_ceiling"  # high plus the tolerance
+LOW_FLOOR = "_low_floor"  # low minus the tolerance
+
+_NUMERIC_TYPES = [
+    "float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8",
+    "Float64Dtype", "Int64Dtype", "float", "int",
+]
+TYPE_LISTS: dict[str, list[str]] = {
+    "number": _NUMERIC_TYPES,
+    "integer": _NUMERIC_TYPES,  # canonical frames hold floats; whole values are checked row by row
+    "string": ["str", "StringDtype"],
+    "timestamp": ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]", "Timestamp"],
+}
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def source_column(column: str) -> str:
+    """Helper column: 1.0 where the raw source has a value, missing where it has none or a blank string.
+
+    ``missing`` is checked on it when source values are given (the raw values of missing rows are
+    missing anyway; a float column keeps GX's copies of a large frame cheap).
+    """
+    return f"_{column}__in_source"
+
+
+def unparsed_column(column: str) -> str:
+    """Helper column: the raw value where the source has one but it did not parse, else missing."""
+    return f"_{column}__unparsed"
+
+
+def remainder_column(column: str) -> str:
+    """Helper column: distance of the value from the nearest whole number (``integer`` columns)."""
+    return f"_{column}__remainder"
+
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One expectation's verdict, mapped back to the contract.
+
+    ``action`` is what the contract does with it: ``none`` (passed), ``quarantine``, ``warn`` or
+    ``fail``. A check on a whole column (existence, dtype) or one that could not run has no rows to move
+    aside, so ``quarantine`` becomes ``fail`` there. ``rows_quarantined`` counts the rows it set aside:
+    those of ``quarantine`` checks, and those of row-level ``fail`` checks (the batch stops, and the
+    quarantine shows which rows stopped it).
+    """
+
     expectation: str
     column: str
     success: bool
     unexpected_count: int
-    examples: list[Any]
+    examples: list[str]
+    check: str = ""
+    policy: str = "fail"
+    description: str = ""
+    action: str = "none"
+    rows_quarantined: int = 0
+    message: str = ""
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """What the contract found; ``clean`` and ``quarantined`` always add up to ``rows_in``."""
+    """What the contract found; ``clean`` and ``quarantined`` always add up to ``rows_in``.
+
+    ``quarantined`` holds the rows of failed ``quarantine`` and row-level ``fail`` checks, with
+    ``source_row`` and ``reason``; rows of ``warn`` checks stay in ``clean``.
+
+    ``success`` means the batch may go on: no check failed the batch and no more than
+    ``max_quarantine_fraction`` of the rows were quarantined (rows per symbol are ``enforce_contract``'s).
+    """
 
     success: bool
     rows_in: int
@@ -40,6 +114,8 @@ class ValidationReport:
     clean: pd.DataFrame
     quarantined: pd.DataFrame = field(repr=False)
     gx_result: dict[str, Any] = field(repr=False, default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
 
     @property
     def rows_clean(self) -> int:
@@ -49,52 +125,249 @@ class ValidationReport:
     def rows_quarantined(self) -> int:
         return len(self.quarantined)
 
+    @property
+    def failures(self) -> list[CheckResult]:
+        """Checks that fail the batch."""
+        return [c for c in self.checks if c.action == "fail"]
+
     def summary(self) -> str:
         failed = [c for c in self.checks if not c.success]
         head = (
             f"{len(self.checks) - len(failed)}/{len(self.checks)} expectations passed; "
             f"rows in {self.rows_in}, clean {self.rows_clean}, quarantined {self.rows_quarantined}"
         )
-        lines = [head] + [
-            f"- {c.expectation} on {c.column!r}: {c.unexpected_count} rows, e.g. {c.examples[:3]}" for c in failed
-        ]
-        return "\n".join(lines)
+        return "\n".join([head] + [f"- [{c.action}] {c.message}" for c in failed])
 
     def markdown(self) -> str:
         rows = "\n".join(
-            f"| {'pass' if c.success else '**FAIL**'} | `{c.expectation}` | {c.column} | {c.unexpected_count} |"
+            f"| {'pass' if c.success else '**' + c.action.upper() + '**'} | {c.check} | `{c.expectation}` | "
+            f"{c.column} | {c.policy} | {c.unexpected_count} | {c.rows_quarantined} |"
             for c in self.checks
         )
+        warnings = "".join(f"- {w}\n" for w in self.warnings)
         return (
             f"### Data contract: {'passed' if self.success else 'FAILED'}\n\n"
             f"Rows in **{self.rows_in}**, clean **{self.rows_clean}**, quarantined **{self.rows_quarantined}**.\n\n"
-            "| result | expectation | column | rows |\n|---|---|---|---|\n" + rows + "\n"
+            "| result | check | expectation | column | policy | rows | quarantined |\n"
+            "|---|---|---|---|---|---|---|\n" + rows + "\n"
+            + (f"\nWarnings:\n\n{warnings}" if warnings else "")
         )
 
 
-def build_suite(frame: pd.DataFrame, suite_name: str) -> Any:
-    """Render the contract for the canonical columns present in ``frame`` into a GX suite.
+# --- derived columns and the suite ---------------------------------------------------------------------------
 
-    Needs an active GX context (``validate_frame`` makes an ephemeral one).
+
+def _seconds(duration: str) -> float:
+    return pd.Timedelta(duration).total_seconds()
+
+
+def _utc_naive(now: pd.Timestamp | None) -> pd.Timestamp:
+    stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    """Has the source a value here? Missing and blank strings do not count."""
+    present = values.notna().to_numpy()
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        text = values[present].astype(str).str.strip()
+        present[np.flatnonzero(present)] = text.ne("").to_numpy()
+    return present
+
+
+def derive_columns(
+    frame: pd.DataFrame,
+    contract: ContractConfig,
+    source_values: Mapping[str, pd.Series] | None = None,
+    now: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The frame GX checks: ``source_row`` (the index) first, the canonical columns, then helper columns.
+
+    The checked frame has a RangeIndex, so GX's unexpected indices are row positions.
+    """
+    checked = frame.reset_index(names=SOURCE_ROW)
+    derived: dict[str, Any] = {}
+    for column, raw in (source_values or {}).items():
+        rule = contract.columns.get(column)
+        if column not in frame.columns or rule is None:
+            continue
+        values = raw.reindex(frame.index)
+        present = _present(values)
+        if not rule.nullable:
+            derived[source_column(column)] = np.where(present, 1.0, np.nan)
+        if rule.type is not None or not rule.nullable:
+            unparsed = present & frame[column].isna().to_numpy()
+            derived[unparsed_column(column)] = values.where(unparsed).to_numpy()
+    for column, rule in contract.columns.items():
+        if rule.type == "integer" and column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
+            derived[remainder_column(column)] = (frame[column] - np.round(frame[column])).abs().to_numpy()
+
+    if "timestamp" in frame.columns and pd.api.types.is_datetime64_any_dtype(frame["timestamp"]):
+        derived.update(_time_columns(frame, contract, now))
+    if "high" in frame.columns:
+        derived[HIGH_CEILING] = (frame["high"] + frame["high"].abs() * PRICE_TOLERANCE).to_numpy()
+    if "low" in frame.columns:
+        derived[LOW_FLOOR] = (frame["low"] - frame["low"].abs() * PRICE_TOLERANCE).to_numpy()
+    if derived:
+        checked = pd.concat([checked, pd.DataFrame(derived, index=checked.index)], axis=1)
+    # One block per dtype: GX's per-metric copies would otherwise re-consolidate the frame every time.
+    return checked.copy()
+
+
+def _time_columns(frame: pd.DataFrame, contract: ContractConfig, now: pd.Timestamp | None) -> dict[str, Any]:
+    stamps = frame["timestamp"]
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    nanos = stamps.to_numpy(dtype="datetime64[ns]").view("i8")  # NaT is the smallest int64
+    nat = np.iinfo(np.int64).min
+    codes = pd.factorize(frame["symbol"])[0] if "symbol" in frame.columns else np.zeros(len(frame), dtype=int)
+    derived: dict[str, Any] = {}
+
+    # Time order in source order: a row is out of order when an earlier source row of its symbol is later.
+    source_rank = np.empty(len(frame), dtype=np.int64)
+    source_rank[frame.index.argsort(kind="stable")] = np.arange(len(frame))
+    order = np.lexsort((source_rank, codes))
+    group = codes[order]
+    running = pd.Series(nanos[order]).groupby(group).cummax().to_numpy()
+    previous = np.roll(running, 1)
+    previous[_group_starts(group)] = nat
+    prev_max = np.empty(len(frame), dtype=np.int64)
+    prev_max[order] = previous
+    derived[PREV_MAX_TIME] = prev_max.view("datetime64[ns]")
+
+    if contract.max_gap is not None:
+        order = np.lexsort((nanos, codes))
+        group, sorted_nanos = codes[order], nanos[order]
+        step = np.diff(sorted_nanos, prepend=nat).astype("float64") / 1e9
+        step[_group_starts(group) | (sorted_nanos == nat) | (np.roll(sorted_nanos, 1) == nat)] = np.nan
+        steps = np.empty(len(frame))
+        steps[order] = step
+        derived[STEP_SECONDS] = steps
+    if contract.calendar == "weekdays":
+        derived[WEEKDAY] = stamps.dt.dayofweek.to_numpy(dtype="float64", na_value=np.nan)
+    if contract.max_future is not None:
+        derived[AHEAD_SECONDS] = (stamps - _utc_naive(now)).dt.total_seconds().to_numpy()
+    return derived
+
+
+def _group_starts(group: np.ndarray) -> np.ndarray:
+    starts = np.ones(len(group), dtype=bool)
+    starts[1:] = group[1:] != group[:-1]
+    return starts
+
+
+def _meta(check: str, policy: str, column: str, description: str) -> dict[str, str]:
+    return {"check": check, "policy": policy, "column": column, "description": description}
+
+
+def _bound(value: float) -> str:
+    return f"{value:g}"
+
+
+def _range_text(column: str, rule: ColumnRule) -> str:
+    parts = []
+    if rule.min is not None:
+        parts.append(f"{'>' if rule.strict_min else '>='} {_bound(rule.min)}")
+    if rule.max is not None:
+        parts.append(f"{'<' if rule.strict_max else '<='} {_bound(rule.max)}")
+    return f"{column}: must be {' and '.join(parts)}"
+
+
+def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: str) -> Any:
+    """Render the contract for the columns present into one GX suite.
+
+    ``frame_columns`` are the checked frame's columns (``derive_columns``): a check on a helper column
+    is rendered only when that column is there, a column rule only when its column is (existence of a
+    required column is always checked).
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    suite = gx.ExpectationSuite(name=suite_name)
-    for column in ("symbol", "timestamp"):
-        suite.add_expectation(gxe.ExpectColumnToExist(column=column))
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
-    prices = [c for c in ("open", "high", "low", "close", "adj_close") if c in frame.columns]
-    for column in prices:
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
-    if "volume" in frame.columns:
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="volume"))
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0))
-    if "target" in frame.columns:
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="target"))
-    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "timestamp"]))
-    return suite
+    present = set(frame_columns)
+    expectations: list[Any] = []
+    for name, rule in contract.columns.items():
+        policy = rule.policy or contract.on_violation
+        if rule.required:
+            expectations.append(gxe.ExpectColumnToExist(
+                column=name, meta=_meta("required", "fail", name, f"{name}: required column is missing")))
+        if name not in present:
+            continue
+        if rule.type is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeInTypeList(
+                column=name, type_list=TYPE_LISTS[rule.type],
+                meta=_meta("type", policy, name, f"{name}: not a {rule.type}")))
+        if not rule.nullable:
+            checked = source_column(name) if source_column(name) in present else name
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(
+                column=checked, meta=_meta("missing", policy, name, f"{name}: missing")))
+        if unparsed_column(name) in present:
+            noun = "timestamp" if rule.type == "timestamp" or name == "timestamp" else "number"
+            expectations.append(gxe.ExpectColumnValuesToBeNull(
+                column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{name}: not a {noun}")))
+        if rule.type == "integer" and remainder_column(name) in present:
+            expectations.append(gxe.ExpectColumnValuesToBeBetween(
+                column=remainder_column(name), max_value=0,
+                meta=_meta("integer", policy, name, f"{name}: not a whole number")))
+        if rule.min is not None or rule.max is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeBetween(
+                column=name, min_value=rule.min, max_value=rule.max, strict_min=rule.strict_min,
+                strict_max=rule.strict_max, meta=_meta("range", policy, name, _range_text(name, rule))))
+        if rule.allowed_values is not None:
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(
+                column=name, value_set=list(rule.allowed_values),
+                meta=_meta("allowed", policy, name, f"{name}: not an allowed value")))
+
+    if {"symbol", "timestamp"} <= present:
+        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["symbol", "timestamp"], ignore_row_if="any_value_is_missing",
+            meta=_meta("unique", contract.unique, "symbol,timestamp", "(symbol, timestamp): duplicate")))
+    if {"timestamp", PREV_MAX_TIME} <= present:
+        expectations.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="timestamp", column_B=PREV_MAX_TIME, or_equal=True, ignore_row_if="either_value_is_missing",
+            meta=_meta("monotonic_time", contract.monotonic_time, "timestamp",
+                       "timestamp: out of time order within its symbol")))
+    if contract.max_gap is not None and STEP_SECONDS in present:
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(
+            column=STEP_SECONDS, max_value=_seconds(contract.max_gap),
+            meta=_meta("max_gap", contract.max_gap_policy, "timestamp",
+                       f"timestamp: gap longer than {contract.max_gap} within a symbol")))
+    if contract.calendar == "weekdays" and WEEKDAY in present:
+        expectations.append(gxe.ExpectColumnValuesToBeInSet(
+            column=WEEKDAY, value_set=[0, 1, 2, 3, 4],
+            meta=_meta("calendar", contract.calendar_policy, "timestamp", "timestamp: on a weekend")))
+    if contract.max_future is not None and AHEAD_SECONDS in present:
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(
+            column=AHEAD_SECONDS, max_value=_seconds(contract.max_future),
+            meta=_meta("future", contract.future_policy, "timestamp",
+                       f"timestamp: in the future (more than {contract.max_future} after now)")))
+    expectations.extend(_price_expectations(gxe, contract, present))
+
+    for position, expectation in enumerate(expectations):
+        # GX reports results in its own order; reasons on a row follow the contract's.
+        expectation.meta = {**(expectation.meta or {}), "order": position}
+    # Given to the constructor, the expectations need no active GX context (add_expectation would).
+    return gx.ExpectationSuite(name=suite_name, expectations=expectations)
+
+
+def _price_expectations(gxe: Any, contract: ContractConfig, present: set[str]) -> list[Any]:
+    """high >= low, open and close within [low, high], each with a tiny relative tolerance."""
+    ceiling = HIGH_CEILING if HIGH_CEILING in present else "high"
+    floor = LOW_FLOOR if LOW_FLOOR in present else "low"
+    pairs = []  # (A, B, column blamed, description): A >= B must hold
+    if {"high", "low"} <= present:
+        pairs.append((ceiling, "low", "high", "high: below low"))
+    for column in ("open", "close"):
+        if column in present and "high" in present:
+            pairs.append((ceiling, column, column, f"{column}: above high"))
+        if column in present and "low" in present:
+            pairs.append((column, floor, column, f"{column}: below low"))
+    return [
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing",
+            meta=_meta("price_consistency", contract.price_consistency, column, description),
+        )
+        for a, b, column, description in pairs
+    ]
 
 
 def _gx_context() -> Any:
@@ -114,7 +387,7 @@ def _run_suite(context: Any, frame: pd.DataFrame, suite: Any) -> Any:
         .add_batch_definition_whole_dataframe("all-rows")
     )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    return batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
 
 
 def _raised(info: Any) -> list[str]:
@@ -126,61 +399,342 @@ def _raised(info: Any) -> list[str]:
     return [message for value in info.values() for message in _raised(value)]
 
 
-def validate_frame(frame: pd.DataFrame, suite_name: str) -> ValidationReport:
-    """Check ``frame`` against the contract suite; rows that break any expectation are set aside."""
-    checked = frame.reset_index(names="source_row")
-    context = _gx_context()
-    result = _run_suite(context, checked, build_suite(frame, suite_name))
-    reasons: dict[int, list[str]] = {}
-    checks = []
-    for item in result.results:
-        config = item.expectation_config
-        column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or [])
-        details = item.result or {}
-        errors = _raised(item.exception_info)
-        examples = errors[:1] if errors else list(details.get("partial_unexpected_list") or [])[:5]
-        checks.append(
-            CheckResult(
-                expectation=config.type,
-                column=column,
-                success=bool(item.success),
-                unexpected_count=int(details.get("unexpected_count") or 0),
-                examples=[str(e) for e in examples],
-            )
-        )
-        for position in details.get("unexpected_index_list") or []:
-            reasons.setdefault(int(position), []).append(f"{config.type}({column})")
+# --- from GX results to reasons ------------------------------------------------------------------------------
 
-    bad_positions = sorted(reasons)
-    quarantined = checked.iloc[bad_positions].copy()
-    quarantined["reason"] = ["; ".join(reasons[p]) for p in bad_positions]
-    clean = frame.drop(index=frame.index[bad_positions])
-    report = ValidationReport(
-        success=bool(result.success),
+
+def _value(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return str(pd.Timestamp(value))
+    return repr(value)
+
+
+def _stamp(value: Any) -> str:
+    return "NaT" if pd.isna(value) else str(pd.Timestamp(value))
+
+
+Explainer = Callable[[pd.DataFrame, np.ndarray, dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
+"""(checked frame, positions, expectation kwargs, meta) -> (reason per row, example value per row)."""
+
+
+def _explain_missing(checked, positions, kwargs, meta):
+    return [meta["description"]] * len(positions), [""] * len(positions)
+
+
+def _explain_values(column_of: Callable[[dict[str, Any], dict[str, Any]], str]) -> Explainer:
+    """``<description> (<value>)`` with the value from the checked (or raw helper) column."""
+
+    def explain(checked, positions, kwargs, meta):
+        values = [_value(v) for v in checked[column_of(kwargs, meta)].to_numpy()[positions]]
+        return [f"{meta['description']} ({v})" for v in values], values
+
+    return explain
+
+
+def _explain_range(checked, positions, kwargs, meta):
+    column = meta["column"]
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    reasons, values = [], []
+    for value in checked[column].to_numpy()[positions].tolist():
+        below = low is not None and (value < low or (kwargs.get("strict_min") and value == low))
+        if below:
+            bound = f"{'>' if kwargs.get('strict_min') else '>='} {_bound(low)}"
+        else:
+            bound = f"{'<' if kwargs.get('strict_max') else '<='} {_bound(high)}"
+        reasons.append(f"{column}: must be {bound} (got {_value(value)})")
+        values.append(_value(value))
+    return reasons, values
+
+
+def _explain_integer(checked, positions, kwargs, meta):
+    values = [_value(v) for v in checked[meta["column"]].to_numpy()[positions]]
+    return [f"{meta['description']} (got {v})" for v in values], values
+
+
+def _explain_monotonic(checked, positions, kwargs, meta):
+    rows = checked.iloc[positions]
+    reasons, values = [], []
+    for symbol, stamp, before in zip(rows["symbol"], rows["timestamp"], rows[PREV_MAX_TIME], strict=True):
+        reasons.append(
+            f"timestamp: out of time order for {symbol} ({_stamp(stamp)} comes after {_stamp(before)} in the source)"
+        )
+        values.append(f"{symbol} {_stamp(stamp)}")
+    return reasons, values
+
+
+def _explain_gap(checked, positions, kwargs, meta):
+    rows = checked.iloc[positions]
+    values = [
+        f"{pd.Timedelta(seconds=step)} for {symbol} before {_stamp(stamp)}"
+        for symbol, stamp, step in zip(rows["symbol"], rows["timestamp"], rows[STEP_SECONDS], strict=True)
+    ]
+    return [meta["description"]] * len(positions), values
+
+
+def _explain_calendar(checked, positions, kwargs, meta):
+    stamps = checked["timestamp"].to_numpy()[positions]
+    days = checked[WEEKDAY].to_numpy()[positions]
+    reasons = [f"timestamp: on a {_DAY_NAMES[int(d)]} ({_stamp(s)})" for s, d in zip(stamps, days, strict=True)]
+    return reasons, [_stamp(s) for s in stamps]
+
+
+def _explain_future(checked, positions, kwargs, meta):
+    stamps = [_stamp(s) for s in checked["timestamp"].to_numpy()[positions]]
+    return [f"timestamp: in the future ({s})" for s in stamps], stamps
+
+
+def _explain_price(checked, positions, kwargs, meta):
+    column = meta["column"]
+    other = "low" if meta["description"].endswith("low") else "high"
+    rows = checked.iloc[positions]
+    reasons, values = [], []
+    for mine, theirs in zip(rows[column].tolist(), rows[other].tolist(), strict=True):
+        reasons.append(f"{meta['description']} ({column} {mine!r}, {other} {theirs!r})")
+        values.append(f"{column} {mine!r} vs {other} {theirs!r}")
+    return reasons, values
+
+
+EXPLAINERS: dict[str, Explainer] = {
+    "missing": _explain_missing,
+    "type": _explain_values(lambda kwargs, meta: meta["column"]),
+    "unparsed": _explain_values(lambda kwargs, meta: kwargs["column"]),
+    "integer": _explain_integer,
+    "range": _explain_range,
+    "allowed": _explain_values(lambda kwargs, meta: meta["column"]),
+    "monotonic_time": _explain_monotonic,
+    "max_gap": _explain_gap,
+    "calendar": _explain_calendar,
+    "future": _explain_future,
+    "price_consistency": _explain_price,
+}
+
+
+def _keep_first(checked: pd.DataFrame, positions: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+    """Of each duplicated (symbol, timestamp), every row but the first in source order, and its reason."""
+    rows = checked.iloc[positions]  # in source order already
+    first = rows.groupby(["symbol", "timestamp"], sort=False)[SOURCE_ROW].transform("first")
+    later = (rows[SOURCE_ROW] != first).to_numpy()
+    dropped = rows[later]
+    kept = first[later].tolist()
+    reasons = [
+        f"duplicate of source row {k} for ({s}, {_stamp(t)})"
+        for k, s, t in zip(kept, dropped["symbol"], dropped["timestamp"], strict=True)
+    ]
+    values = [f"({s}, {_stamp(t)})" for s, t in zip(dropped["symbol"], dropped["timestamp"], strict=True)]
+    return positions[later], reasons, values
+
+
+def _examples(checked: pd.DataFrame, positions: np.ndarray, values: list[str]) -> list[str]:
+    rows = checked[SOURCE_ROW].to_numpy()[positions[:N_EXAMPLES]]
+    return [f"{v} (source row {r})" if v else f"source row {r}" for v, r in zip(values, rows, strict=False)]
+
+
+def _message(description: str, count: int, examples: list[str], noun: str = "row") -> str:
+    if not count:
+        return description + (f" ({examples[0]})" if examples else "")
+    plural = noun if count == 1 else noun + "s"
+    text = f"{description}: {count} {plural}"
+    return text + (f", e.g. {', '.join(examples[:3])}" if examples else "")
+
+
+def _source_order(checked: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    rows = checked[SOURCE_ROW].to_numpy()[positions]
+    try:
+        return positions[np.argsort(rows, kind="stable")]
+    except TypeError:  # source rows that do not sort: keep the frame order
+        return positions
+
+
+def _evaluate(
+    item: Any, checked: pd.DataFrame, frame_columns: list[str]
+) -> tuple[CheckResult, np.ndarray, list[str]]:
+    """One GX result -> the check's verdict, and the rows it quarantines with their reasons."""
+    config = item.expectation_config
+    meta = dict(config.meta or {})
+    kwargs = dict(config.kwargs)
+    check = meta.get("check", config.type)
+    policy = meta.get("policy", "fail")
+    description = meta.get("description", config.type)
+    column = meta.get("column") or kwargs.get("column") or ",".join(kwargs.get("column_list") or [])
+    details = item.result or {}
+    errors = _raised(item.exception_info)
+    success = bool(item.success) and not errors
+    positions = np.asarray(details.get("unexpected_index_list") or [], dtype=np.int64)
+    count = int(details.get("unexpected_count") or len(positions))
+    none: tuple[np.ndarray, list[str]] = (np.empty(0, dtype=np.int64), [])
+
+    def result(action: str, examples: list[str], message: str, quarantined: int = 0) -> CheckResult:
+        return CheckResult(
+            expectation=config.type, column=column, success=success, unexpected_count=count, examples=examples,
+            check=check, policy=policy, description=description, action=action,
+            rows_quarantined=quarantined, message=message,
+        )
+
+    if success:
+        return result("none", [], ""), *none
+    if errors or not len(positions):
+        # Nothing row-level to act on: a missing column, a wrong dtype, or a check that could not run.
+        if errors:
+            examples = errors[:1]
+        elif check == "required":
+            shown = [c for c in frame_columns if not c.startswith("_") and c != SOURCE_ROW]
+            examples = [f"columns are {', '.join(shown)}"]
+        else:
+            examples = [f"dtype {checked[column].dtype}"] if column in checked.columns else []
+        action = "warn" if policy == "warn" and check != "required" else "fail"
+        return result(action, examples, _message(description, 0, examples)), *none
+
+    positions = _source_order(checked, positions)
+    if check == "unique":
+        positions, reasons, values = _keep_first(checked, positions)
+        examples = _examples(checked, positions, values)
+        message = _message(description, len(positions), examples, noun="later duplicate")
+    elif check == "max_gap":
+        steps = checked[STEP_SECONDS].to_numpy()[positions]
+        positions = positions[np.argsort(-steps, kind="stable")]  # the largest gap first
+        reasons, values = _explain_gap(checked, positions[:N_EXAMPLES], kwargs, meta)
+        examples = _examples(checked, positions, values)
+        message = f"{_message(description, len(positions), [], noun='gap')}, largest {values[0]}"
+    else:
+        explain = EXPLAINERS.get(check)
+        # Reasons for every row only when rows are set aside; for warnings the examples need a few.
+        wanted = positions[:N_EXAMPLES] if policy == "warn" else positions
+        if explain is None:
+            reasons, values = [description] * len(wanted), [""] * len(wanted)
+        else:
+            reasons, values = explain(checked, wanted, kwargs, meta)
+        examples = _examples(checked, positions, values)
+        message = _message(description, len(positions), examples)
+    if policy == "warn":
+        return result("warn", examples, message), *none
+    if check == "max_gap":  # a property of the series, not of rows: nothing to set aside
+        return result("fail", examples, message), *none
+    # Rows of a failing check are set aside too, so the quarantine file shows what stopped the run.
+    action = "quarantine" if policy == "quarantine" else "fail"
+    return result(action, examples, message, len(positions)), positions, reasons
+
+
+def _trimmed(result: Any) -> dict[str, Any]:
+    """The GX result as JSON-able data, with long per-row lists cut to ``GX_LIST_LIMIT`` entries."""
+    for item in result.results:
+        details = item.result or {}
+        for key, value in list(details.items()):
+            if isinstance(value, list) and len(value) > GX_LIST_LIMIT:
+                details[key] = value[:GX_LIST_LIMIT]
+    data = json.loads(json.dumps(result.to_json_dict(), default=str))
+    data["driftline_lists_truncated_to"] = GX_LIST_LIMIT
+    return data
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    contract: ContractConfig,
+    suite_name: str,
+    *,
+    source_values: Mapping[str, pd.Series] | None = None,
+    now: pd.Timestamp | None = None,
+    source: str = "",
+) -> ValidationReport:
+    """Check the canonical ``frame`` against ``contract`` with one GX suite and sort its rows.
+
+    Args:
+        frame: the canonical frame; its index is the source row number.
+        contract: the data contract.
+        suite_name: the GX suite's name.
+        source_values: canonical column -> raw source values (same index), so that a value that did not
+            parse ("close: not a number ('abc')") is told apart from a missing one. Without it, NaN is
+            missing.
+        now: the clock of the future-timestamp check (tz-aware is converted to UTC); default: now.
+        source: the file or prefix the frame came from, for messages.
+
+    Returns:
+        The report; rows of ``quarantine`` checks are in ``quarantined`` (one row each, reasons joined
+        with "; "), every other row in ``clean``.
+    """
+    checked = derive_columns(frame, contract, source_values=source_values, now=now)
+    columns = list(checked.columns)
+    context = _gx_context()
+    suite = build_suite(contract, columns, suite_name)
+    result = _run_suite(context, checked, suite)
+    last = len(suite.expectations)
+    items = sorted(result.results, key=lambda item: (item.expectation_config.meta or {}).get("order", last))
+
+    checks, positions, reasons = [], [], []
+    for item in items:
+        check, rows, why = _evaluate(item, checked, columns)
+        checks.append(check)
+        positions.append(rows)
+        reasons.extend(why)
+
+    all_positions = np.concatenate(positions) if positions else np.empty(0, dtype=np.int64)
+    joined = pd.Series(reasons, index=all_positions, dtype=object).groupby(level=0, sort=True).agg("; ".join)
+    bad = joined.index.to_numpy(dtype=np.int64)
+    quarantined = checked.iloc[bad][[SOURCE_ROW, *frame.columns]].copy()
+    quarantined["reason"] = joined.to_numpy()
+    quarantined = quarantined.iloc[_source_order_index(quarantined)].reset_index(drop=True)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[bad] = False
+    clean = frame[keep]
+
+    fraction = len(bad) / len(frame) if len(frame) else 0.0
+    warnings = [f"{c.message} (rows kept, policy warn)" for c in checks if c.action == "warn"]
+    return ValidationReport(
+        success=not any(c.action == "fail" for c in checks) and fraction <= contract.max_quarantine_fraction,
         rows_in=len(frame),
         checks=checks,
         clean=clean,
         quarantined=quarantined,
-        gx_result=json.loads(json.dumps(result.to_json_dict(), default=str)),
+        gx_result=_trimmed(result),
+        warnings=warnings,
+        source=source,
     )
-    return report
+
+
+def _source_order_index(quarantined: pd.DataFrame) -> np.ndarray:
+    try:
+        return np.argsort(quarantined[SOURCE_ROW].to_numpy(), kind="stable")
+    except TypeError:
+        return np.arange(len(quarantined))
 
 
 def enforce_contract(report: ValidationReport, contract: ContractConfig, source: str) -> pd.DataFrame:
-    """Apply the contract's policy to a report and return the rows that may be trained on.
+    """Apply the contract to a report and return the rows that may be trained on.
+
+    Warnings are logged. The policies are the report's (those of the contract it was validated with);
+    ``max_quarantine_fraction`` and ``min_rows_per_symbol`` are ``contract``'s.
 
     Raises:
-        ValidationFailed: a check failed and the policy is ``fail`` (or a required column is missing);
-            the message carries the GX summary.
+        ValidationFailed: a check with policy ``fail`` failed, a required column is missing, a check
+            could not run, or more than ``max_quarantine_fraction`` of the rows were quarantined. One
+            paragraph naming the source, the columns, the problems, counts and example values.
         InsufficientDataError: after quarantine, a symbol has fewer than ``min_rows_per_symbol`` rows.
     """
-    structural = [c for c in report.checks if not c.success and c.expectation == "expect_column_to_exist"]
-    if not report.success and (contract.on_violation == "fail" or structural):
-        raise ValidationFailed(f"{source}: data contract failed: {report.summary()}", report=report)
+    source = source or report.source or "<data>"
+    for warning in report.warnings:
+        logger.warning("%s: data contract: %s", source, warning)
+    failures = report.failures
+    if failures:
+        raise ValidationFailed(
+            f"{source}: data contract failed: {'; '.join(c.message for c in failures)}", report=report
+        )
+    fraction = report.rows_quarantined / report.rows_in if report.rows_in else 0.0
+    if fraction > contract.max_quarantine_fraction:
+        worst = sorted((c for c in report.checks if c.rows_quarantined), key=lambda c: -c.rows_quarantined)[:3]
+        raise ValidationFailed(
+            f"{source}: data contract failed: {report.rows_quarantined} of {report.rows_in} rows ({fraction:.1%}) "
+            f"would be quarantined, more than max_quarantine_fraction {contract.max_quarantine_fraction:g}; "
+            f"most rows: {'; '.join(c.message for c in worst)}",
+            report=report,
+        )
     if report.rows_quarantined:
-        logger.warning("%s: quarantined %d rows: %s", source, report.rows_quarantined, report.summary())
+        logger.warning("%s: quarantined %d of %d rows: %s", source, report.rows_quarantined, report.rows_in,
+                       "; ".join(c.message for c in report.checks if c.rows_quarantined))
     clean = report.clean
-    counts = clean.groupby("symbol").size()
+    symbols = pd.concat([clean["symbol"], report.quarantined.get("symbol", pd.Series(dtype=object))])
+    counts = clean.groupby("symbol").size().reindex(pd.unique(symbols), fill_value=0).sort_index()
     short = counts[counts < contract.min_rows_per_symbol]
     if len(clean) == 0 or len(short):
         detail = ", ".join(f"{s}: {n}" for s, n in short.items()) or "no rows left"
@@ -188,3 +742,19 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
             f"{source}: too few clean rows per symbol (need {contract.min_rows_per_symbol}): {detail}"
         )
     return clean
+
+
+def contract_to_yaml(contract: ContractConfig) -> str:
+    """The effective contract as a contract file: column rules list only what differs from the built-in rule.
+
+    Loading the text back (``ContractConfig(file=...)``) gives the same contract.
+    """
+    data = contract.model_dump(mode="json", exclude={"file"})
+    columns: dict[str, Any] = {}
+    for name, rule in data["columns"].items():
+        base = ColumnRule(**DEFAULT_COLUMN_RULES.get(name, {})).model_dump(mode="json")
+        changed = {key: value for key, value in rule.items() if value != base[key]}
+        if changed or name not in DEFAULT_COLUMN_RULES:
+            columns[name] = changed
+    data["columns"] = columns
+    return yaml.safe_dump(data, sort_keys=False)

@@ -13,6 +13,12 @@ class DataError(DriftlineError, ValueError):
     """Input data cannot be read or does not have what the pipeline needs."""
 
 
+class SourceUnavailable(DataError):
+    """The source (e.g. an S3 endpoint) cannot be reached right now; retrying may help."""
+
+    transient = True
+
+
 class ValidationFailed(DataError):
     """The data contract failed; nothing was trained or registered."""
 

@@ -67,6 +67,12 @@ def evaluate_challenger(
     rows = np.arange(len(holdout.y))
     if champion is not None:
         rows = rows_after_cutoff(holdout.times, champion.cutoff, gap)
+        if len(rows) == 0:
+            # Data older than the champion's: no row is new to both, so there is nothing fair to compare on.
+            return keep_champion(
+                f"no hold-out row is after champion v{champion.version}'s training cutoff "
+                f"({champion.cutoff}) plus the gap: this data ends before what the champion was trained on"
+            )
     X = holdout.X.iloc[rows]
     evaluation = EvaluationSet(
         y=holdout.y.to_numpy()[rows],

@@ -11,6 +11,7 @@ apart as the scoring tail.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,17 @@ import pandas as pd
 from driftline.config import FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
 
+logger = logging.getLogger(__name__)
+
 META_COLUMNS = ("symbol", "timestamp")
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
+
+# The fewest labelled rows of each class worth training on. The default pipeline fits a calibrator on
+# the end of every training window, scores 5 walk-forward test folds and one hold-out window: about 7
+# time segments that each need both classes. 50 leaves some 7 minority rows per segment when they are
+# spread evenly; with fewer, a single-class calibration slice is likely and fold AUC, Brier and the
+# hold-out log-loss CI are noise. Imbalance itself is fine: 1% of 100 000 rows is plenty.
+MIN_CLASS_ROWS = 50
 
 
 CALENDAR_MIN_SPAN = {"day_of_week_": pd.Timedelta(days=28), "month_": pd.Timedelta(days=730)}
@@ -146,7 +156,19 @@ def _target(group: pd.DataFrame, target: TargetConfig) -> pd.Series:
     return label.where(realised_next.notna() & threshold.notna())
 
 
-def feature_table(frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def _prefix(source: str) -> str:
+    return f"{source}: " if source else ""
+
+
+def _target_label(target: TargetConfig, target_name: str | None) -> str:
+    if target.kind == "label":
+        return f"target column {target_name!r}" if target_name else "the label target column"
+    return f"the {target.kind} target (built from the prices)"
+
+
+def feature_table(
+    frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, *, source: str = "", target_name: str | None = None
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Every row's features, meta columns and target ``y`` (NaN where unknown), in time order.
 
     Raises:
@@ -182,33 +204,99 @@ def feature_table(frame: pd.DataFrame, features: FeatureConfig, target: TargetCo
     table = pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
     names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", "y"))
     if not names:
-        raise DataError("no feature columns: need price columns or, in label mode, numeric feature columns")
+        raise DataError(f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns")
     table[list(names)] = table[list(names)].replace([np.inf, -np.inf], np.nan)
     if target.kind == "label":
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:
-            raise DataError(f"target column must be binary 0/1; found values {sorted(labels)[:6]}")
+            found = [float(v) for v in sorted(labels)[:6]]
+            raise DataError(f"{_prefix(source)}{_target_label(target, target_name)} must be binary 0/1; found values {found}")
     return table, names
 
 
-def build_features(frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig) -> FeatureSet:
+def check_target_classes(
+    y: pd.Series, target: TargetConfig, *, source: str = "", target_name: str | None = None, min_class_rows: int = MIN_CLASS_ROWS
+) -> None:
+    """Both classes, each with at least ``min_class_rows`` labelled rows (see ``MIN_CLASS_ROWS``).
+
+    Raises:
+        InsufficientDataError: one class only, or too few rows of the minority class; the message names
+            the target column and gives the class counts and shares.
+    """
+    counts = y.astype(int).value_counts().sort_index()
+    if counts.empty:
+        return  # nothing labelled at all: build_features says so, with the warm-up windows
+    what = _target_label(target, target_name)
+    total = int(counts.sum())
+    if len(counts) < 2:
+        only = int(counts.index[0])
+        raise InsufficientDataError(
+            f"{_prefix(source)}{what} has a single class: all {total} labelled rows are {only}; "
+            "a classifier needs rows of both 0 and 1"
+        )
+    minority = int(counts.idxmin())
+    if counts[minority] < min_class_rows:
+        shares = ", ".join(f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)" for k, n in counts.items())
+        raise InsufficientDataError(
+            f"{_prefix(source)}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
+            f"of {total} labelled rows; need at least {min_class_rows} of each class (every training window, "
+            "calibration slice, test fold and the hold-out window needs both)"
+        )
+
+
+def _uninformative(table: pd.DataFrame, names: list[str]) -> tuple[list[str], list[str]]:
+    """Feature columns with no value at all, and those with a single value: neither can teach a model."""
+    empty = [n for n in names if not table[n].notna().any()]
+    constant = [n for n in names if n not in empty and table[n].nunique(dropna=True) <= 1]
+    return empty, constant
+
+
+def build_features(
+    frame: pd.DataFrame,
+    features: FeatureConfig,
+    target: TargetConfig,
+    *,
+    source: str = "",
+    target_name: str | None = None,
+    min_class_rows: int = MIN_CLASS_ROWS,
+) -> FeatureSet:
     """Features and target for a canonical frame (sorted by symbol and time, validated).
+
+    Feature columns that are entirely missing or constant are dropped with a warning naming them.
+
+    Args:
+        frame: the clean canonical frame.
+        features: feature windows.
+        target: what to predict.
+        source: the data's file or URI, for error messages.
+        target_name: the label column as the data names it, for error messages.
+        min_class_rows: fewest labelled rows of either class (``MIN_CLASS_ROWS``).
 
     Raises:
         DataError: a label target is not binary 0/1.
-        InsufficientDataError: no row has every feature and a target.
+        InsufficientDataError: no row has every feature and a target, the target has a single class,
+            or its minority class has fewer than ``min_class_rows`` rows.
     """
-    table, names = feature_table(frame, features, target)
-    # Every column entirely NaN (e.g. a constant feature's z-score) would drop every row below: drop it.
-    usable = [n for n in names if table[n].notna().any() and n not in _unlearnable_calendar(table["timestamp"])]
+    table, names = feature_table(frame, features, target, source=source, target_name=target_name)
+    calendar = _unlearnable_calendar(table["timestamp"])
+    candidates = [n for n in names if n not in calendar]
+    # An all-NaN column (e.g. a constant feature's z-score) would drop every row below; a constant one
+    # teaches nothing and breaks scalers. Both are dropped, with a warning once the target is known to be
+    # usable (a single-class target makes its own lags constant: the target is the news, not the lags).
+    empty, constant = _uninformative(table, candidates)
+    usable = [n for n in candidates if n not in empty and n not in constant]
     complete = table[usable].notna().all(axis=1)
     labelled = complete & table["y"].notna()
     if not labelled.any():
         raise InsufficientDataError(
-            f"no row has all features and a target: {len(table)} rows, longest warm-up window "
+            f"{_prefix(source)}no row has all features and a target: {len(table)} rows, longest warm-up window "
             f"{max(features.vol_long, features.zscore_window // 2)} rows per symbol plus horizon {target.horizon}"
         )
     rows = table[labelled]
+    check_target_classes(rows["y"], target, source=source, target_name=target_name, min_class_rows=min_class_rows)
+    if empty or constant:
+        dropped = [f"all missing: {', '.join(empty)}" if empty else "", f"constant: {', '.join(constant)}" if constant else ""]
+        logger.warning("%sdropped feature columns that carry no information: %s", _prefix(source), "; ".join(filter(None, dropped)))
     meta_cols = [c for c in ("symbol", "timestamp", "next_return") if c in rows.columns]
     return FeatureSet(
         X=rows[usable].reset_index(drop=True),

@@ -8,12 +8,13 @@ traced back to the line it came from.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +23,18 @@ import pandas as pd
 
 from driftline.config import DataConfig
 from driftline.errors import DataError
+from driftline.sources import (
+    LINE_COLUMN,
+    OBJECT_COLUMN,
+    IngestStats,
+    StagedSource,
+    open_source,
+    partition_values,
+    read_staged,
+    sha256_file,
+    stage_source,
+    staged_schema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +49,7 @@ PRICE_ALIASES = {
     "volume": ("volume", "vol", "v"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
-SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
+STEM_COLUMN = "__file_stem"
 DEMO_FILE = "stocks.csv.gz"
 
 
@@ -61,6 +74,21 @@ class LoadedData:
     content_hash: str
     columns: ColumnMap
     files: tuple[str, ...]
+    stats: IngestStats | None = None
+    staged: StagedSource | None = field(default=None, repr=False)
+
+    def source_rows(self, positions: pd.Index | list[int]) -> pd.DataFrame:
+        """The complete source rows (every column, not only the projected ones) at raw positions.
+
+        Rows keep their object key and line (``__source_object``, ``__source_line``), so a quarantined
+        row can be found in the file it came from.
+        """
+        wanted = self.raw.loc[list(positions), [OBJECT_COLUMN, LINE_COLUMN]]
+        if self.staged is None or not all(f.exists() for f in self.staged.files):
+            return self.raw.loc[list(positions)]
+        full = read_staged(self.staged).drop(columns=[STEM_COLUMN], errors="ignore")
+        merged = wanted.reset_index(names="source_row").merge(full, on=[OBJECT_COLUMN, LINE_COLUMN], how="left")
+        return merged.set_index("source_row")
 
 
 def normalise_name(name: object) -> str:
@@ -69,82 +97,35 @@ def normalise_name(name: object) -> str:
     return text or "unnamed"
 
 
-def _list_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES))
-        if not files:
-            raise DataError(f"{path}: folder holds no .csv, .csv.gz or .parquet files")
-        return files
-    raise DataError(f"{path}: no such file or folder")
-
-
 def hash_files(files: list[Path], root: Path) -> str:
-    """sha256 over relative names and bytes, so renaming or editing any file changes it."""
+    """sha256 over relative names and bytes (for callers that hash files outside a staged source)."""
     digest = hashlib.sha256()
     for file in files:
         digest.update(str(file.relative_to(root) if file != root else file.name).encode())
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest.update(sha256_file(file).encode())
     return digest.hexdigest()
 
 
-def _sniff_delimiter(file: Path) -> str:
-    opener = gzip.open if file.name.lower().endswith(".gz") else open
-    try:
-        with opener(file, "rt", encoding="utf-8", newline="") as handle:
-            sample = handle.read(64 * 1024)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{file}: cannot be read ({exc}); is the file truncated or corrupted?") from None
-    if not sample.strip():
-        raise DataError(f"{file}: file is empty")
-    try:
-        return csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def _read_file(file: Path) -> pd.DataFrame:
-    name = file.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(file)
-        return pd.read_csv(file, sep=_sniff_delimiter(file), encoding="utf-8", low_memory=False)
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{file}: file is empty") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
-    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{file}: cannot be read ({first_line}); is the file truncated or corrupted?") from None
-
-
-def read_source(path: str | Path) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
-    """Read one file or every data file under a folder.
-
-    In a folder of per-instrument files without a symbol column, each file's stem becomes the
-    ``symbol`` (``AAPL.csv`` -> ``AAPL``).
+def read_source(path: str | Path, stage_root: Path | None = None) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """Read every column of a file, glob, folder or ``s3://`` prefix, without detection.
 
     Returns:
-        The concatenated raw frame (RangeIndex), its sha256 content hash and the files read.
+        The raw frame (RangeIndex, plus ``__source_object``/``__source_line``), the content hash and
+        the object keys read.
     """
-    root = Path(path).expanduser()
-    files = _list_files(root)
-    frames = []
-    for file in files:
-        frame = _read_file(file)
-        if len(files) > 1 and not any(normalise_name(c) in SYMBOL_NAMES for c in frame.columns):
-            stem = next(file.name[: -len(sfx)] for sfx in SUFFIXES if file.name.lower().endswith(sfx))
-            frame.insert(0, "symbol", stem)
-        frames.append(frame)
-    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    return raw, hash_files(files, root), tuple(str(f) for f in files)
+    with _stage_dir(stage_root) as root:
+        staged = stage_source(open_source(str(path)), root, incremental=stage_root is not None)
+        raw = read_staged(staged)
+    return raw, staged.content_hash, staged.keys
+
+
+@contextmanager
+def _stage_dir(stage_root: Path | None) -> Iterator[Path]:
+    if stage_root is not None:
+        yield stage_root
+    else:
+        with tempfile.TemporaryDirectory(prefix="driftline-stage-") as tmp:
+            yield Path(tmp)
 
 
 def _pick(columns: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -154,8 +135,13 @@ def _pick(columns: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def detect_columns(raw: pd.DataFrame, data: DataConfig, source: str, need_target: bool) -> ColumnMap:
+def detect_columns(
+    raw: pd.DataFrame, data: DataConfig, source: str, need_target: bool, partition_columns: frozenset[str] = frozenset()
+) -> ColumnMap:
     """Find time, symbol, price and target columns; explicit names in ``data`` win.
+
+    A time column inside the files beats a Hive partition column (``date=2024-01-01/`` folders hold
+    intraday ``ts`` values); a partition column is the time only when the files have none.
 
     Raises:
         DataError: a named column is missing, two columns normalise to the same name, or no time or
@@ -179,14 +165,18 @@ def detect_columns(raw: pd.DataFrame, data: DataConfig, source: str, need_target
             return by_norm[normalise_name(name)]
         raise DataError(f"{source}: {what} column {name!r} not found; columns are {list(map(str, raw.columns))}")
 
-    time_col = explicit(data.time_col, "time") or _pick(by_norm, TIME_NAMES)
+    in_files = {norm: col for norm, col in by_norm.items() if col not in partition_columns}
+    time_col = explicit(data.time_col, "time") or _pick(in_files, TIME_NAMES) or _pick(by_norm, TIME_NAMES)
     if time_col is None:
         datetimes = [str(c) for c in raw.columns if pd.api.types.is_datetime64_any_dtype(raw[c])]
         time_col = datetimes[0] if datetimes else None
     if time_col is None:
+        hint = ""
+        if raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
+            hint = " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
         raise DataError(
             f"{source}: no time column found (looked for {', '.join(TIME_NAMES)}); "
-            f"columns are {list(map(str, raw.columns))}; pass --time-col"
+            f"columns are {list(map(str, raw.columns))}{hint}; pass --time-col"
         )
     symbol_col = explicit(data.symbol_col, "symbol") or _pick(by_norm, SYMBOL_NAMES)
     target_col = explicit(data.target_col, "target")
@@ -224,6 +214,30 @@ def detect_columns(raw: pd.DataFrame, data: DataConfig, source: str, need_target
 ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
 
+def _inferred_format(present: pd.Series) -> str | None:
+    """The one strftime format for the column: of the formats guessed from its leading values (month
+    first and day first), the one that reads the most of a sample (None: let pandas try).
+
+    A garbage first value must not switch pandas to per-value guessing, and ``02/01/2015`` alone cannot
+    tell day-first from month-first: ``13/01/2015`` further down can.
+    """
+    from pandas.tseries.api import guess_datetime_format
+
+    sample = present.head(2000).astype(str).str.strip()
+    candidates: list[str] = []
+    for value in sample.head(50):
+        for dayfirst in (False, True):
+            guessed = guess_datetime_format(value, dayfirst=dayfirst)
+            if guessed and guessed not in candidates:
+                candidates.append(guessed)
+        if candidates:
+            break
+    if not candidates:
+        return None
+    parsed = {f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()) for f in candidates}
+    return max(candidates, key=lambda f: parsed[f])  # ties: month first, pandas' own default
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Parse to tz-naive UTC; unparseable values become NaT (the contract then rejects them).
 
@@ -235,9 +249,9 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(values, utc=True)
     else:
         text = values.astype("string")
-        first = text.dropna()
-        iso = not first.empty and bool(ISO_DATE.match(str(first.iloc[0])))
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601" if iso else None)
+        present = text.dropna()
+        iso = not present.empty and bool(ISO_DATE.match(str(present.iloc[0])))
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601" if iso else _inferred_format(present))
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
@@ -267,21 +281,57 @@ def demo_data_path() -> Path:
     return Path(str(resources.files("bokeh_sampledata") / "_data" / DEMO_FILE))
 
 
-def load_data(data: DataConfig, need_target: bool = False) -> LoadedData:
-    """Read ``data.path`` (or the bundled demo panel), detect columns and normalise.
+def _schema_frame(staged: StagedSource) -> pd.DataFrame:
+    """An empty frame with the staged columns and types: detection runs on it before anything is read."""
+    schema = staged_schema(staged)
+    frame = schema.empty_table().to_pandas()
+    return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
+
+
+def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | None = None) -> LoadedData:
+    """Stage ``data.path`` (or the bundled demo panel), detect columns, read only those, normalise.
+
+    Args:
+        data: where the data is and which columns mean what.
+        need_target: label mode (a target column is required).
+        stage_root: where staged files and manifests live (``<DRIFTLINE_HOME>/ingest``); with None, a
+            temporary stage and no incremental reads.
 
     Raises:
         DataError: the source cannot be read or lacks a time or price column.
+        SourceUnavailable: the source cannot be reached (worth retrying).
     """
-    path = Path(data.path).expanduser() if data.path else demo_data_path()
-    raw, content_hash, files = read_source(path)
-    source = str(path)
-    if raw.shape[1] == 0 or raw.empty:
+    location = data.path or str(demo_data_path())
+    source_obj = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
+    source = source_obj.uri
+    with _stage_dir(stage_root) as root:
+        staged = stage_source(source_obj, root, incremental=data.incremental and stage_root is not None)
+        header = _schema_frame(staged)
+        if header.shape[1] == 0:
+            raise DataError(f"{source}: no columns (empty file)")
+        partitions = frozenset(name for key in staged.keys for name in partition_values(key))
+        columns = detect_columns(header, data, source, need_target, partitions)
+        needed = [columns.time, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
+        stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
+        raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []))
+    if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
-    columns = detect_columns(raw, data, source, need_target)
+    if stem:
+        # A folder of per-instrument files without a symbol column: each file's stem is the symbol.
+        raw = raw.rename(columns={STEM_COLUMN: "symbol"})
+        columns = replace(columns, symbol="symbol")
     frame = normalise_frame(raw, columns, source)
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
-    logger.info("read %d rows from %s (sha256 %s)", len(frame), source, content_hash[:12])
-    return LoadedData(frame=frame, raw=raw, source=source, content_hash=content_hash, columns=columns, files=files)
+    logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
+    return LoadedData(
+        frame=frame,
+        raw=raw,
+        source=source,
+        content_hash=staged.content_hash,
+        columns=columns,
+        files=staged.keys,
+        stats=staged.stats,
+        staged=staged if stage_root is not None else None,
+    )

@@ -135,12 +135,14 @@ def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
         MlflowClient().log_artifact(run_id, str(path), str(Path(artifact_file).parent) if "/" in artifact_file else None)
 
 
-def log_dataset(run_id: str, frame: pd.DataFrame, source: str, content_hash: str, name: str) -> None:
-    """Record the input with its source and sha256 so a version can be traced to its exact data."""
+def log_dataset(
+    run_id: str, frame: pd.DataFrame, source: str, content_hash: str, name: str, tags: dict[str, str] | None = None
+) -> None:
+    """Record the input (source URI, sha256, rows, schema) so a version can be traced to its exact data."""
     with _quiet():
         dataset = mlflow.data.from_pandas(frame, source=source, name=f"{name}@{content_hash[:12]}")
     with _active(run_id):
-        mlflow.log_input(dataset, context="training", tags={"sha256": content_hash})
+        mlflow.log_input(dataset, context="training", tags={"sha256": content_hash, **(tags or {})})
 
 
 @contextmanager

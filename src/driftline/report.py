@@ -23,6 +23,7 @@ def training_summary(
     report: Any,
     result: WalkForwardResult,
     target: str,
+    quarantine_path: str | None = None,
 ) -> dict[str, Any]:
     """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract)."""
     comparison = decision.comparison
@@ -43,6 +44,9 @@ def training_summary(
         "rows_in": report.rows_in,
         "rows_clean": report.rows_clean,
         "rows_quarantined": report.rows_quarantined,
+        "quarantine_path": quarantine_path,
+        "contract_warnings": list(getattr(report, "warnings", [])),
+        "ingest": loaded.stats.as_dict() if getattr(loaded, "stats", None) else None,
         "selected_family": result.selected,
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
@@ -77,6 +81,20 @@ def _comparison_line(summary: dict[str, Any]) -> str:
     )
 
 
+def _data_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    ingest = summary.get("ingest")
+    if ingest:
+        lines.append(
+            f"       read {ingest['read']} new or changed file(s) of {ingest['objects']}, "
+            f"{ingest['unchanged']} unchanged from the stage" + (f", {len(ingest['removed'])} removed" if ingest["removed"] else "")
+        )
+    if summary.get("quarantine_path"):
+        lines.append(f"       quarantined rows and reasons: {summary['quarantine_path']}")
+    lines += [f"       warning: {w}" for w in summary.get("contract_warnings") or []]
+    return lines
+
+
 def render_summary(summary: dict[str, Any]) -> str:
     """Human-readable summary for the terminal."""
     families = [{"family": f, **m} for f, m in summary["families"].items()]
@@ -88,6 +106,7 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"data   {summary['source']}",
             f"       sha256 {summary['data_hash'][:16]}…  rows in {summary['rows_in']}, clean {summary['rows_clean']}, "
             f"quarantined {summary['rows_quarantined']}",
+            *_data_lines(summary),
             "",
             f"Walk-forward folds of the challenger ({summary['selected_family']}), calibrated, out of sample:",
             _table(summary["folds"], FOLD_COLUMNS),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from driftline.errors import ValidationFailed
@@ -112,15 +113,19 @@ def test_contract_failure_stops_before_training_and_registers_nothing(prefect_ap
     frame.loc[[10, 500], "Close"] = -1.0
     bad = tmp_path / "bad.csv"
     frame.to_csv(bad, index=False)
+    strict = tmp_path / "strict.yaml"
+    tree = yaml.safe_load(fast_config.read_text())
+    tree["contract"] = {**tree.get("contract", {}), "on_violation": "fail"}
+    strict.write_text(yaml.safe_dump(tree))
 
-    with pytest.raises(ValidationFailed, match=r"expect_column_values_to_be_between on 'close': 2 rows"):
-        _train(prefect_api, config_file=str(fast_config), data=str(bad))
+    with pytest.raises(ValidationFailed, match=r"bad.csv: data contract failed: close: must be > 0 and <= 1e\+12: 2 rows"):
+        _train(prefect_api, config_file=str(strict), data=str(bad))
 
     client = MlflowClient()
     assert client.search_registered_models() == []
     (run,) = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id])
     assert run.info.status == "FAILED"
     assert "brier" not in run.data.metrics
-    quarantine = pd.read_parquet(tracking / "quarantine" / run.info.run_id / "rows.parquet")
+    quarantine = pd.read_parquet(tracking / "runs" / run.info.run_id / "rows.parquet")
     assert len(quarantine) == 2
     assert quarantine["reason"].str.contains("close").all()

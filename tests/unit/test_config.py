@@ -9,6 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from driftline.config import (
+    ColumnRule,
+    ContractConfig,
     PipelineConfig,
     Settings,
     TargetConfig,
@@ -204,3 +206,168 @@ def test_settings_from_env(tmp_path, monkeypatch):
     assert settings.tracking_uri == f"sqlite:///{settings.home / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
     assert Settings.from_env().tracking_uri == "http://tracking:5000"
+
+
+# --- the data contract section and contract files ---------------------------------------------------------
+
+CONTRACTS = DEFAULT_YAML.parent / "contracts"
+
+
+def test_contract_defaults():
+    contract = load_config().contract
+    assert contract.on_violation == "quarantine"
+    assert (contract.unique, contract.monotonic_time, contract.max_gap_policy) == ("quarantine", "warn", "warn")
+    assert (contract.calendar, contract.max_future, contract.max_quarantine_fraction) == ("any", "1D", 0.1)
+    close, volume = contract.columns["close"], contract.columns["volume"]
+    assert (close.type, close.min, close.strict_min, close.max, close.nullable) == ("number", 0.0, True, 1e12, False)
+    assert (volume.min, volume.strict_min, volume.max, volume.nullable) == (0.0, False, 1e18, False)
+    assert contract.columns["target"].nullable is False
+    assert contract.columns["symbol"].required and contract.columns["timestamp"].required
+    assert not close.required
+
+
+def test_column_rules_merge_over_the_built_in_ones_field_by_field():
+    config = load_config(None, {"contract.columns.volume.nullable": True, "contract.columns.rsi": {"max": 100}})
+    volume = config.contract.columns["volume"]
+    assert volume.nullable is True
+    assert (volume.type, volume.min, volume.max) == ("number", 0.0, 1e18)  # the rest of the built-in rule stays
+    assert config.contract.columns["close"] == PipelineConfig().contract.columns["close"]
+    assert config.contract.columns["rsi"].max == 100 and config.contract.columns["rsi"].type is None
+    assert config.contract.policy_of("rsi") == "quarantine"
+
+
+def test_a_null_column_rule_checks_nothing_and_survives_a_round_trip(tmp_path):
+    config = load_config(_write(tmp_path, "contract:\n  columns:\n    volume: null\n"))
+    volume = config.contract.columns["volume"]
+    assert (volume.type, volume.min, volume.max, volume.nullable) == (None, None, None, True)
+    assert load_config(_write(tmp_path, config_to_yaml(config), "again.yaml")) == config
+
+
+@pytest.mark.parametrize("column", ["symbol", "timestamp"])
+def test_symbol_and_timestamp_stay_required(tmp_path, column):
+    with pytest.raises(ConfigError, match=f"columns.{column} is always required"):
+        load_config(_write(tmp_path, f"contract:\n  columns:\n    {column}: {{required: false}}\n"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("contract.max_gap", "soon", "max_gap must be a duration"),
+        ("contract.max_future", "-1D", "max_future must be positive"),
+        ("contract.max_gap_policy", "quarantine", "contract.max_gap_policy"),
+        ("contract.max_quarantine_fraction", 1.5, "contract.max_quarantine_fraction"),
+        ("contract.columns.close.policy", "ignore", "contract.columns.close.policy"),
+        ("contract.columns.close.min", 10, "must not exceed max"),
+        ("contract.columns.close.max", -1, "must not exceed max"),
+    ],
+)
+def test_wrong_contract_values_name_the_key(key, value, fragment):
+    overrides = {key: value}
+    if key.endswith("close.min"):
+        overrides["contract.columns.close.max"] = 5
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+def test_unknown_column_rule_key_lists_the_rule_keys():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"contract.columns.close.minn": 3})
+    message = str(info.value)
+    assert "'contract.columns.close.minn'" in message
+    allowed = message.split("allowed here:")[1]
+    assert {k.strip() for k in allowed.split(",")} == set(ColumnRule.model_fields)
+
+
+def _contract_file(tmp_path: Path, text: str, name: str = "contracts/prices.yaml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_contract_file_next_to_the_pipeline_file_with_inline_overrides(tmp_path, monkeypatch):
+    _contract_file(tmp_path, (
+        "on_violation: warn\nmin_rows_per_symbol: 50\ncalendar: weekdays\n"
+        "columns:\n  volume: {nullable: true, policy: fail}\n  close: {max: 1000}\n"
+    ))
+    pipeline = _write(tmp_path, (
+        "contract:\n  file: contracts/prices.yaml\n  min_rows_per_symbol: 7\n"
+        "  columns:\n    volume: {max: 5}\n"
+    ))
+    monkeypatch.chdir(tmp_path.parent)  # relative to the pipeline file, not the working directory
+    contract = load_config(pipeline).contract
+    assert contract.file is None  # resolved: every key is now inline
+    assert (contract.on_violation, contract.calendar) == ("warn", "weekdays")  # from the file
+    assert contract.min_rows_per_symbol == 7  # inline wins
+    volume = contract.columns["volume"]
+    assert (volume.nullable, volume.policy, volume.max, volume.min) == (True, "fail", 5.0, 0.0)
+    assert contract.columns["close"].max == 1000 and contract.columns["close"].strict_min is True
+
+
+def test_contract_file_without_a_pipeline_file_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    _contract_file(tmp_path, "unique: warn\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, {"contract.file": "contracts/prices.yaml"}).contract.unique == "warn"
+    assert ContractConfig(file="contracts/prices.yaml").unique == "warn"
+
+
+def test_resolved_contract_needs_no_file_to_load_again(tmp_path):
+    path = _contract_file(tmp_path, "max_gap: 9D\ncolumns:\n  adj_close: null\n")
+    config = load_config(_write(tmp_path, "contract:\n  file: contracts/prices.yaml\n"))
+    path.unlink()
+    again = load_config(_write(tmp_path, config_to_yaml(config), "resolved.yaml"))
+    assert again == config and again.contract.max_gap == "9D"
+    assert again.contract.columns["adj_close"].nullable is True
+
+
+def test_missing_contract_file_is_named(tmp_path):
+    pipeline = _write(tmp_path, "contract:\n  file: contracts/nope.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(pipeline)
+    message = str(info.value)
+    assert message.startswith(f"{pipeline}: contract: contract file ")
+    assert str(tmp_path / "contracts" / "nope.yaml") in message and "does not exist" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("on_violatoin: warn\n", ["unknown key 'on_violatoin'", "allowed here:", "max_quarantine_fraction"]),
+        ("columns:\n  close: {minn: 1}\n", ["unknown key 'columns.close.minn'", "strict_min"]),
+        ("unique: maybe\n", ["unique:", "'fail', 'quarantine' or 'warn'"]),
+        ("file: other.yaml\n", ["key 'file' is not allowed inside a contract file"]),
+        ("- a\n", ["must hold a mapping"]),
+        ("columns: [unclosed\n", ["is not valid YAML"]),
+    ],
+)
+def test_bad_contract_file_names_the_file_and_the_key(tmp_path, text, fragments):
+    path = _contract_file(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, "contract:\n  file: contracts/prices.yaml\n"))
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize("name", ["ohlcv.yaml", "label.yaml"])
+def test_shipped_contract_files_load_and_every_key_reaches_the_contract(name):
+    written = yaml.safe_load((CONTRACTS / name).read_text(encoding="utf-8"))
+    contract = ContractConfig(file=str(CONTRACTS / name))
+    dumped = contract.model_dump(mode="json")
+    for key, value in written.items():
+        if key == "columns":
+            for column, rule in value.items():
+                for field, setting in rule.items():
+                    assert dumped["columns"][column][field] == setting, f"columns.{column}.{field}"
+        else:
+            assert dumped[key] == value, key
+
+
+def test_default_yaml_points_at_the_example_contract():
+    """The commented ``file:`` line in default.yaml names a file that exists and loads."""
+    text = DEFAULT_YAML.read_text(encoding="utf-8")
+    assert "# file: contracts/ohlcv.yaml" in text
+    config = load_config(DEFAULT_YAML, {"contract.file": "contracts/ohlcv.yaml"})
+    assert config.contract.calendar == "weekdays"
+    assert config.contract.max_quarantine_fraction == yaml.safe_load(text)["contract"]["max_quarantine_fraction"]

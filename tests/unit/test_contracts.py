@@ -1,177 +1,553 @@
 """The GX data contract: which rows break it, why, and what each policy does with them.
 
-Great Expectations costs several seconds to import once; every later validation is fast, so the suite
-validates small frames per case and shares the clean report per module.
+Great Expectations costs several seconds to import once; every later validation of a small frame is a
+fraction of a second, so each case validates its own 60-row frame.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from driftline.config import ContractConfig
-from driftline.contracts import ValidationReport, enforce_contract, validate_frame
+from driftline.config import ContractConfig, DataConfig
+from driftline.contracts import (
+    AHEAD_SECONDS,
+    PREV_MAX_TIME,
+    STEP_SECONDS,
+    WEEKDAY,
+    ValidationReport,
+    build_suite,
+    contract_to_yaml,
+    derive_columns,
+    enforce_contract,
+    source_column,
+    unparsed_column,
+    validate_frame,
+)
 from driftline.errors import InsufficientDataError, ValidationFailed
+from driftline.ingest import detect_columns, normalise_frame
 from driftline.synthetic import make_ohlcv_panel
 
 ROWS_PER_SYMBOL = 30
+NOW = pd.Timestamp("2030-01-01")  # the synthetic panel is in 2015; "now" is injected, never the clock
+CONTRACTS = Path(__file__).resolve().parents[2] / "configs" / "contracts"
+
+
+def _canonical(raw: pd.DataFrame) -> pd.DataFrame:
+    return normalise_frame(raw, detect_columns(raw, DataConfig(), "mem", False), "mem")
 
 
 @pytest.fixture(scope="module")
 def clean_frame() -> pd.DataFrame:
-    """Canonical two-symbol frame whose index is a shuffled source-row number, as ingest leaves it."""
-    from driftline.config import DataConfig
-    from driftline.ingest import detect_columns, normalise_frame
+    """Canonical two-symbol frame, as ingest leaves it: sorted by (symbol, timestamp), index = source row.
 
-    raw = make_ohlcv_panel(n_symbols=2, n_days=ROWS_PER_SYMBOL, seed=4).sample(frac=1.0, random_state=1)
-    raw = raw.reset_index(drop=True)
-    frame = normalise_frame(raw, detect_columns(raw, DataConfig(), "mem", False), "mem")
-    assert not frame.index.is_monotonic_increasing  # labels differ from positions: the mapping is tested
+    The source interleaves the symbols day by day, so index labels differ from positions (the mapping is
+    tested) while each symbol's rows are in time order in the source.
+    """
+    raw = make_ohlcv_panel(n_symbols=2, n_days=ROWS_PER_SYMBOL, seed=4)
+    raw = raw.sort_values(["Date", "Symbol"], kind="stable").reset_index(drop=True)
+    frame = _canonical(raw)
+    assert not frame.index.is_monotonic_increasing
     return frame
+
+
+def _validate(frame: pd.DataFrame, contract: ContractConfig | None = None, **kwargs) -> ValidationReport:
+    return validate_frame(frame, contract or ContractConfig(), "unit", now=kwargs.pop("now", NOW), **kwargs)
 
 
 @pytest.fixture(scope="module")
 def clean_report(clean_frame) -> ValidationReport:
-    return validate_frame(clean_frame, "unit")
+    return _validate(clean_frame)
 
 
 def _row(frame: pd.DataFrame, symbol: str, position: int) -> int:
-    """Index label of the ``position``-th row of ``symbol``."""
+    """Index label (source row) of the ``position``-th row of ``symbol`` in time order."""
     return int(frame.index[frame["symbol"] == symbol][position])
+
+
+def _stamp(frame: pd.DataFrame, label: int) -> str:
+    return str(frame.loc[label, "timestamp"])
+
+
+def _assert_partition(report: ValidationReport, frame: pd.DataFrame) -> None:
+    """rows_in == clean + quarantined; every source row exactly once; quarantined rows are the frame's rows."""
+    assert report.rows_in == len(frame) == report.rows_clean + report.rows_quarantined
+    quarantined = list(report.quarantined["source_row"])
+    assert len(set(quarantined)) == len(quarantined)
+    assert not set(quarantined) & set(report.clean.index)
+    assert set(quarantined) | set(report.clean.index) == set(frame.index)
+    pd.testing.assert_frame_equal(report.clean, frame.drop(index=quarantined))
+    pd.testing.assert_frame_equal(
+        report.quarantined.set_index("source_row").drop(columns="reason").sort_index(),
+        frame.loc[sorted(quarantined)].rename_axis("source_row"),
+    )
+
+
+# --- defects: what each check catches, with which reason -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A defect planted in a clean frame; ``mutate`` returns {source row: expected reason}."""
+
+    mutate: Callable[[pd.DataFrame], dict[int, str]]
+    check: str
+    column: str
+    policy_key: str  # the contract key whose policy governs the check
+    problem: str  # how the failure message names the problem
+    extra: tuple[tuple[str, object], ...] = ()  # contract keys that switch the check on
 
 
 def _negative_close(frame):
     label = _row(frame, "SYM0", 5)
-    frame.loc[label, "close"] = -1.0
-    return [label]
+    # open and low go negative too, so the bar stays consistent and only the range checks fire.
+    frame.loc[label, ["open", "low", "close"]] = [-1.0, -1.0, -1.0]
+    return {label: "open: must be > 0 (got -1.0); low: must be > 0 (got -1.0); close: must be > 0 (got -1.0)"}
 
 
 def _null_close(frame):
     label = _row(frame, "SYM1", 7)
     frame.loc[label, "close"] = np.nan
-    return [label]
+    return {label: "close: missing"}
 
 
 def _negative_volume(frame):
     label = _row(frame, "SYM1", 12)
     frame.loc[label, "volume"] = -10.0
-    return [label]
+    return {label: "volume: must be >= 0 (got -10.0)"}
 
 
 def _duplicate_key(frame):
     first, second = _row(frame, "SYM0", 9), _row(frame, "SYM0", 10)
     frame.loc[second, "timestamp"] = frame.loc[first, "timestamp"]
-    return [first, second]
+    return {second: f"duplicate of source row {first} for (SYM0, {_stamp(frame, first)})"}
 
 
 def _null_timestamp(frame):
     label = _row(frame, "SYM0", 20)
     frame.loc[label, "timestamp"] = pd.NaT
-    return [label]
+    return {label: "timestamp: missing"}
+
+
+def _weekend(frame):
+    fridays = frame.index[(frame["symbol"] == "SYM1") & (frame["timestamp"].dt.dayofweek == 4)]
+    label = int(fridays[1])
+    frame.loc[label, "timestamp"] += pd.Timedelta(days=1)
+    return {label: f"timestamp: on a Saturday ({_stamp(frame, label)})"}
+
+
+def _future(frame):
+    label = _row(frame, "SYM1", ROWS_PER_SYMBOL - 1)
+    frame.loc[label, "timestamp"] = pd.Timestamp("2031-01-01")
+    return {label: "timestamp: in the future (2031-01-01 00:00:00)"}
+
+
+def _close_above_high(frame):
+    label = _row(frame, "SYM0", 14)
+    high = float(frame.loc[label, "high"])
+    frame.loc[label, "close"] = high + 1.0
+    return {label: f"close: above high (close {high + 1.0!r}, high {high!r})"}
+
+
+def _out_of_order(frame):
+    """In the source, SYM0's row 11 claims a time before its predecessors (duplicates none)."""
+    label = _row(frame, "SYM0", 11)
+    earlier = frame.loc[_row(frame, "SYM0", 0), "timestamp"] - pd.Timedelta(days=3)
+    before = _stamp(frame, _row(frame, "SYM0", 10))
+    frame.loc[label, "timestamp"] = earlier
+    return {label: f"timestamp: out of time order for SYM0 ({earlier} comes after {before} in the source)"}
 
 
 DEFECTS = {
-    "negative_price": (_negative_close, "expect_column_values_to_be_between", "close"),
-    "null_close": (_null_close, "expect_column_values_to_not_be_null", "close"),
-    "negative_volume": (_negative_volume, "expect_column_values_to_be_between", "volume"),
-    "duplicate_symbol_timestamp": (_duplicate_key, "expect_compound_columns_to_be_unique", "symbol,timestamp"),
-    "null_timestamp": (_null_timestamp, "expect_column_values_to_not_be_null", "timestamp"),
+    "negative_price": Defect(_negative_close, "range", "close", "on_violation", "close: must be > 0 and <= 1e+12"),
+    "null_close": Defect(_null_close, "missing", "close", "on_violation", "close: missing"),
+    "negative_volume": Defect(_negative_volume, "range", "volume", "on_violation", "volume: must be >= 0 and <= 1e+18"),
+    "duplicate": Defect(_duplicate_key, "unique", "symbol,timestamp", "unique", "(symbol, timestamp): duplicate"),
+    "null_timestamp": Defect(_null_timestamp, "missing", "timestamp", "on_violation", "timestamp: missing"),
+    "weekend": Defect(_weekend, "calendar", "timestamp", "calendar_policy", "timestamp: on a weekend",
+                      (("calendar", "weekdays"),)),
+    "future": Defect(_future, "future", "timestamp", "future_policy", "timestamp: in the future"),
+    "close_above_high": Defect(_close_above_high, "price_consistency", "close", "price_consistency",
+                               "close: above high"),
+    "out_of_order": Defect(_out_of_order, "monotonic_time", "timestamp", "monotonic_time",
+                           "timestamp: out of time order"),
 }
+
+
+def _contract(defect: Defect, policy: str, **kwargs) -> ContractConfig:
+    return ContractConfig(**{defect.policy_key: policy, "min_rows_per_symbol": 1, **dict(defect.extra), **kwargs})
 
 
 def test_clean_frame_passes(clean_frame, clean_report):
     assert clean_report.success
-    assert all(check.success for check in clean_report.checks)
+    assert all(check.success and check.action == "none" for check in clean_report.checks)
+    assert clean_report.warnings == []
     assert clean_report.rows_in == clean_report.rows_clean == len(clean_frame)
     assert clean_report.rows_quarantined == 0
     pd.testing.assert_frame_equal(clean_report.clean, clean_frame)
-    checked = {(c.expectation, c.column) for c in clean_report.checks}
-    assert ("expect_column_values_to_be_between", "close") in checked
-    assert ("expect_compound_columns_to_be_unique", "symbol,timestamp") in checked
+    checked = {(c.check, c.expectation, c.column) for c in clean_report.checks}
+    assert ("range", "expect_column_values_to_be_between", "close") in checked
+    assert ("unique", "expect_compound_columns_to_be_unique", "symbol,timestamp") in checked
+    assert ("future", "expect_column_values_to_be_between", "timestamp") in checked
     assert clean_report.gx_result["success"] is True
 
 
-@pytest.mark.parametrize("defect", DEFECTS)
-def test_each_defect_fails_its_check_and_quarantines_its_rows(clean_frame, defect):
-    mutate, expectation, column = DEFECTS[defect]
+def test_clean_frame_passes_every_optional_check(clean_frame):
+    contract = ContractConfig(calendar="weekdays", max_gap="4D", max_gap_policy="fail", monotonic_time="fail")
+    report = _validate(clean_frame, contract)
+    assert report.success and report.warnings == [] and report.rows_quarantined == 0
+    assert {"calendar", "max_gap", "monotonic_time", "price_consistency"} <= {c.check for c in report.checks}
+
+
+@pytest.mark.parametrize("name", DEFECTS)
+def test_quarantine_moves_exactly_the_offending_rows_with_their_reason(clean_frame, name):
+    defect = DEFECTS[name]
     frame = clean_frame.copy()
-    bad = mutate(frame)
-    report = validate_frame(frame, "unit")
+    expected = defect.mutate(frame)
+    report = _validate(frame, _contract(defect, "quarantine"))
+
+    failed = [c for c in report.checks if not c.success]
+    assert {(c.check, c.column) for c in failed} == {(defect.check, defect.column)} | (
+        {("range", "open"), ("range", "low")} if name == "negative_price" else set()
+    )
+    assert all(c.action == "quarantine" and c.policy == "quarantine" for c in failed)
+    assert report.success
+    assert dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True)) == expected
+    assert report.warnings == []
+    _assert_partition(report, frame)
+    clean = enforce_contract(report, _contract(defect, "quarantine", max_quarantine_fraction=0.5), "prices.csv")
+    pd.testing.assert_frame_equal(clean, frame.drop(index=list(expected)))
+
+
+@pytest.mark.parametrize("name", DEFECTS)
+def test_warn_keeps_the_rows_and_records_a_warning(clean_frame, name, caplog):
+    defect = DEFECTS[name]
+    frame = clean_frame.copy()
+    expected = defect.mutate(frame)
+    report = _validate(frame, _contract(defect, "warn"))
+
+    assert report.rows_quarantined == 0 and report.rows_clean == len(frame)
+    assert report.success
+    assert len(report.warnings) == (3 if name == "negative_price" else 1)
+    warning = next(w for w in report.warnings if w.startswith(defect.problem))
+    assert f": {len(expected)} row" in warning or "1 later duplicate" in warning
+    assert f"source row {next(iter(expected))}" in warning
+    with caplog.at_level(logging.WARNING, logger="driftline.contracts"):
+        clean = enforce_contract(report, _contract(defect, "warn"), "prices.csv")
+    pd.testing.assert_frame_equal(clean, frame)
+    assert any(defect.problem in record.getMessage() and "prices.csv" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("name", DEFECTS)
+def test_fail_raises_naming_the_file_column_problem_count_and_example(clean_frame, name):
+    defect = DEFECTS[name]
+    frame = clean_frame.copy()
+    expected = defect.mutate(frame)
+    report = _validate(frame, _contract(defect, "fail"), source="prices.csv")
 
     assert not report.success
-    failed = [(c.expectation, c.column) for c in report.checks if not c.success]
-    assert failed == [(expectation, column)]
-    failing = next(c for c in report.checks if not c.success)
-    assert failing.unexpected_count == len(bad)
+    # The batch stops; its offending rows are set aside with their reasons, to show what stopped it.
+    assert dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True)) == expected
+    _assert_partition(report, frame)
+    with pytest.raises(ValidationFailed) as info:
+        enforce_contract(report, _contract(defect, "fail"), "prices.csv")
+    message = str(info.value)
+    assert message.startswith("prices.csv: data contract failed: ")
+    assert defect.problem in message
+    assert defect.column.split(",")[0] in message
+    assert "1 row" in message or "1 later duplicate" in message
+    assert f"source row {next(iter(expected))}" in message
+    assert "\n" not in message
+    assert info.value.report is report
 
-    assert sorted(report.quarantined["source_row"]) == sorted(bad)
-    assert (report.quarantined["reason"] == f"{expectation}({column})").all()
-    assert report.rows_clean + report.rows_quarantined == report.rows_in == len(frame)
-    assert not set(bad) & set(report.clean.index)
-    assert set(report.clean.index) | set(report.quarantined["source_row"]) == set(frame.index)
-    # The quarantined rows are the offending rows themselves, not their neighbours.
-    pd.testing.assert_frame_equal(
-        report.quarantined.set_index("source_row").drop(columns="reason").sort_index(),
-        frame.loc[sorted(bad)].rename_axis("source_row"),
-    )
+
+def test_fail_message_quotes_up_to_three_example_values(clean_frame):
+    frame = clean_frame.copy()
+    labels = [_row(frame, "SYM0", p) for p in (2, 4, 6, 8)]
+    frame.loc[labels, "volume"] = [-1.0, -2.0, -3.0, -4.0]
+    report = _validate(frame, ContractConfig(on_violation="fail"))
+    with pytest.raises(ValidationFailed) as info:
+        enforce_contract(report, ContractConfig(), "prices.csv")
+    message = str(info.value)
+    assert "volume: must be >= 0 and <= 1e+18: 4 rows, e.g. " in message
+    assert all(f"-{k}.0 (source row {labels[k - 1]})" in message for k in (1, 2, 3))
+    assert "-4.0" not in message
+
+
+def test_the_policy_of_a_column_overrides_on_violation(clean_frame):
+    frame = clean_frame.copy()
+    volume = _negative_volume(frame)
+    close = _null_close(frame)
+    contract = ContractConfig(on_violation="fail", columns={"volume": {"policy": "quarantine"}}, min_rows_per_symbol=1)
+    report = _validate(frame, contract)
+    assert dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True)) == {**volume, **close}
+    assert [(c.column, c.action) for c in report.checks if not c.success] == [("close", "fail"), ("volume", "quarantine")]
+    assert [c.column for c in report.failures] == ["close"]
+    with pytest.raises(ValidationFailed, match=f"close: missing: 1 row, e.g. source row {next(iter(close))}"):
+        enforce_contract(report, contract, "prices.csv")
 
 
 def test_several_defects_on_one_row_give_one_quarantined_row_with_every_reason(clean_frame):
     frame = clean_frame.copy()
     label = _row(frame, "SYM1", 3)
-    frame.loc[label, ["close", "volume"]] = [-2.0, -3.0]
+    high, low = float(frame.loc[label, "high"]), float(frame.loc[label, "low"])
+    frame.loc[label, ["volume", "high"]] = [-3.0, low - 1.0]
     other = _null_close(frame)
-    report = validate_frame(frame, "unit")
+    report = _validate(frame)
     assert report.rows_quarantined == 2
-    assert report.rows_clean + report.rows_quarantined == report.rows_in
-    reason = report.quarantined.set_index("source_row").loc[label, "reason"]
-    assert "expect_column_values_to_be_between(close)" in reason
-    assert "expect_column_values_to_be_between(volume)" in reason
-    assert other[0] in set(report.quarantined["source_row"])
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    # In the contract's order: column rules, then the row checks.
+    assert reasons[label].split("; ") == [
+        "volume: must be >= 0 (got -3.0)",
+        f"high: below low (high {low - 1.0!r}, low {low!r})",
+        f"open: above high (open {float(frame.loc[label, 'open'])!r}, high {low - 1.0!r})",
+        f"close: above high (close {float(frame.loc[label, 'close'])!r}, high {low - 1.0!r})",
+    ]
+    assert reasons[next(iter(other))] == "close: missing"
+    assert high > low
+    _assert_partition(report, frame)
 
 
 def test_summary_and_markdown_name_the_failures(clean_frame):
     frame = clean_frame.copy()
-    _negative_volume(frame)
-    report = validate_frame(frame, "unit")
+    bad = _negative_volume(frame)
+    report = _validate(frame)
     summary = report.summary()
     assert "rows in 60, clean 59, quarantined 1" in summary
-    assert "expect_column_values_to_be_between on 'volume': 1 rows" in summary
-    assert "**FAIL**" in report.markdown() and "`expect_column_values_to_be_between` | volume" in report.markdown()
+    assert f"[quarantine] volume: must be >= 0 and <= 1e+18: 1 row, e.g. -10.0 (source row {next(iter(bad))})" in summary
+    markdown = report.markdown()
+    assert "**QUARANTINE** | range | `expect_column_values_to_be_between` | volume | quarantine | 1 | 1 |" in markdown
 
 
-# --- policies --------------------------------------------------------------------------------------------------
+# --- duplicates, time order, gaps, calendar ------------------------------------------------------------------
+
+
+def test_duplicates_keep_the_lowest_source_row_whatever_the_frame_order(clean_frame):
+    frame = clean_frame.copy()
+    a, b, c = (_row(frame, "SYM1", p) for p in (4, 5, 6))
+    stamp = frame.loc[b, "timestamp"]
+    frame.loc[[a, c], "timestamp"] = stamp
+    # Put the latest source row first in the frame: "first" means source order, not frame order.
+    frame = pd.concat([frame.loc[[c]], frame.drop(index=c)])
+    report = _validate(frame, ContractConfig(monotonic_time="quarantine"))
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    keep = min(a, b, c)
+    assert keep not in reasons
+    assert {r: reasons[r].split("; ")[0] for r in {a, b, c} - {keep}} == {
+        r: f"duplicate of source row {keep} for (SYM1, {stamp})" for r in {a, b, c} - {keep}
+    }
+    unique = next(c for c in report.checks if c.check == "unique")
+    assert unique.unexpected_count == 3 and unique.rows_quarantined == 2
+    _assert_partition(report, frame)
+
+
+def test_rows_with_a_missing_timestamp_are_not_duplicates_of_each_other(clean_frame):
+    frame = clean_frame.copy()
+    labels = [_row(frame, "SYM0", p) for p in (3, 4)]
+    frame.loc[labels, "timestamp"] = pd.NaT
+    report = _validate(frame)
+    assert set(report.quarantined["reason"]) == {"timestamp: missing"}
+    assert sorted(report.quarantined["source_row"]) == sorted(labels)
+
+
+def test_time_order_is_judged_in_source_order_per_symbol():
+    """A source that lists a symbol out of order: every row earlier than one already seen is out of order."""
+    raw = make_ohlcv_panel(n_symbols=2, n_days=ROWS_PER_SYMBOL, seed=4)
+    raw = raw.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame = _canonical(raw)
+    expected = set()
+    for _, rows in frame.sort_index().groupby("symbol"):
+        later_seen = rows["timestamp"].cummax().shift(1)
+        expected |= set(rows.index[rows["timestamp"] < later_seen])
+    assert expected
+
+    warned = _validate(frame)
+    check = next(c for c in warned.checks if c.check == "monotonic_time")
+    assert check.action == "warn" and check.unexpected_count == len(expected)
+    assert warned.rows_quarantined == 0 and len(warned.warnings) == 1
+
+    quarantined = _validate(frame, ContractConfig(monotonic_time="quarantine", max_quarantine_fraction=1.0))
+    assert set(quarantined.quarantined["source_row"]) == expected
+    assert quarantined.quarantined["reason"].str.startswith("timestamp: out of time order for SYM").all()
+
+
+def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
+    frame = clean_frame.copy()
+    sym0 = frame.index[frame["symbol"] == "SYM0"]
+    sym1 = frame.index[frame["symbol"] == "SYM1"]
+    frame = frame.drop(index=list(sym0[10:20]) + list(sym1[5:9]))  # 11 and 5 business days: > 4 days both
+    largest = frame.loc[sym0[20], "timestamp"] - frame.loc[sym0[9], "timestamp"]
+    assert largest > pd.Timedelta(days=14)
+
+    report = _validate(frame, ContractConfig(max_gap="4D"))
+    gap = next(c for c in report.checks if c.check == "max_gap")
+    assert gap.action == "warn" and gap.unexpected_count == 2
+    assert report.rows_quarantined == 0
+    assert report.warnings == [
+        f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
+        f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+    ]
+    assert _validate(frame, ContractConfig(max_gap=str(largest))).warnings == []  # the limit itself is fine
+
+    failed = _validate(frame, ContractConfig(max_gap="4D", max_gap_policy="fail"))
+    with pytest.raises(ValidationFailed, match=rf"prices.csv: .*2 gaps, largest {largest} for SYM0"):
+        enforce_contract(failed, ContractConfig(min_rows_per_symbol=1), "prices.csv")
+
+
+def test_future_uses_the_injected_clock_and_tolerance(clean_frame):
+    frame = clean_frame.copy()
+    last = frame["timestamp"].max()
+    assert _validate(frame, now=last - pd.Timedelta(hours=23)).rows_quarantined == 0  # within max_future 1D
+    late = _validate(frame, now=last - pd.Timedelta(days=2))
+    assert set(late.quarantined["reason"]) == {f"timestamp: in the future ({last})"}
+    assert late.rows_quarantined == (frame["timestamp"] == last).sum() == 2
+    assert _validate(frame, ContractConfig(max_future=None), now=last - pd.Timedelta(days=2)).rows_quarantined == 0
+    # A tz-aware clock is read as UTC.
+    aware = _validate(frame, now=(last - pd.Timedelta(days=2)).tz_localize("UTC").tz_convert("America/New_York"))
+    assert aware.rows_quarantined == 2
+
+
+def test_price_consistency_tolerates_round_off_only(clean_frame):
+    frame = clean_frame.copy()
+    a, b, c = _row(frame, "SYM0", 3), _row(frame, "SYM0", 4), _row(frame, "SYM1", 4)
+    frame.loc[a, "close"] = frame.loc[a, "high"] * (1 + 1e-12)  # float noise: fine
+    frame.loc[c, "open"] = frame.loc[c, "low"] * (1 - 1e-12)
+    frame.loc[b, "open"] = frame.loc[b, "low"] * (1 - 1e-6)  # a real violation
+    report = _validate(frame)
+    assert list(report.quarantined["source_row"]) == [b]
+    assert report.quarantined["reason"].iloc[0].startswith("open: below low (open ")
+
+
+# --- type: missing vs not a number ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def dirty_report(clean_frame) -> tuple[ValidationReport, list[int]]:
-    frame = clean_frame.copy()
-    bad = _negative_close(frame) + _negative_volume(frame)
-    return validate_frame(frame, "unit"), bad
+def raw_with_bad_values() -> pd.DataFrame:
+    raw = make_ohlcv_panel(n_symbols=1, n_days=12, seed=2).astype({"Close": object, "Date": object})
+    raw.loc[3, "Close"] = "abc"
+    raw.loc[5, "Close"] = "  "
+    raw.loc[6, "Close"] = None
+    raw.loc[7, "Close"] = "inf"
+    raw.loc[9, "Date"] = "2015-13-45"
+    return raw
 
 
-def test_policy_fail_raises_with_the_summary(dirty_report):
-    report, _ = dirty_report
+def test_source_values_tell_not_a_number_from_missing(raw_with_bad_values):
+    raw = raw_with_bad_values
+    frame = _canonical(raw)
+    report = _validate(frame, source_values={"close": raw["Close"], "timestamp": raw["Date"]})
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    assert reasons == {
+        3: "close: not a number ('abc')",
+        5: "close: missing",
+        6: "close: missing",
+        7: "close: not a number ('inf')",
+        9: "timestamp: not a timestamp ('2015-13-45')",
+    }
+    _assert_partition(report, frame)
+
+
+def test_without_source_values_nan_is_missing(raw_with_bad_values):
+    frame = _canonical(raw_with_bad_values)
+    report = _validate(frame)
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    assert reasons == {3: "close: missing", 5: "close: missing", 6: "close: missing", 7: "close: missing",
+                       9: "timestamp: missing"}
+
+
+def test_not_a_number_with_policy_fail_quotes_the_raw_value(raw_with_bad_values):
+    raw = raw_with_bad_values
+    frame = _canonical(raw)
+    report = _validate(frame, ContractConfig(on_violation="fail"), source_values={"close": raw["Close"]})
     with pytest.raises(ValidationFailed) as info:
-        enforce_contract(report, ContractConfig(on_violation="fail", min_rows_per_symbol=1), "prices.csv")
+        enforce_contract(report, ContractConfig(), "prices.csv")
+    assert "close: not a number: 2 rows, e.g. 'abc' (source row 3), 'inf' (source row 7)" in str(info.value)
+    assert "close: missing: 2 rows" in str(info.value)
+
+
+def test_integer_and_allowed_values(clean_frame):
+    frame = clean_frame.copy()
+    a, b = _row(frame, "SYM0", 1), _row(frame, "SYM1", 2)
+    frame.loc[a, "volume"] = 10.5
+    contract = ContractConfig(columns={"volume": {"type": "integer"}, "symbol": {"allowed_values": ["SYM0"]}},
+                              max_quarantine_fraction=1.0)
+    report = _validate(frame, contract)
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    assert reasons[a] == "volume: not a whole number (got 10.5)"
+    assert reasons[b] == "symbol: not an allowed value ('SYM1')"
+    assert set(reasons) == {a} | set(frame.index[frame["symbol"] == "SYM1"])
+
+
+def test_nullable_column_rule_lets_missing_values_through(clean_frame):
+    frame = clean_frame.copy()
+    _null_close(frame)
+    report = _validate(frame, ContractConfig(columns={"close": {"nullable": True}}))
+    assert report.rows_quarantined == 0 and report.success
+
+
+# --- batch-level failures -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["quarantine", "warn"])
+def test_missing_required_column_fails_whatever_the_policy(clean_frame, policy):
+    report = _validate(clean_frame.drop(columns="timestamp"), ContractConfig(on_violation=policy))
+    assert not report.success
+    failed = [(c.check, c.column, c.action) for c in report.failures]
+    assert failed == [("required", "timestamp", "fail")]
+    with pytest.raises(ValidationFailed) as info:
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "prices.csv")
+    assert str(info.value).startswith("prices.csv: data contract failed: timestamp: required column is missing")
+    assert "columns are symbol, open, high, low, close, volume" in str(info.value)
+
+
+def test_a_column_the_contract_makes_required(clean_frame):
+    contract = ContractConfig(columns={"adj_close": {"required": True}})
+    with pytest.raises(ValidationFailed, match="adj_close: required column is missing"):
+        enforce_contract(_validate(clean_frame, contract), contract, "prices.csv")
+    # Not required (the default): an absent column's rules are skipped.
+    assert _validate(clean_frame).success
+
+
+def test_a_check_that_cannot_run_fails_the_batch_with_gx_error(clean_frame):
+    frame = clean_frame.assign(exchange="XNYS")
+    report = _validate(frame, ContractConfig(columns={"exchange": {"min": 0}}))
+    errored = [c for c in report.checks if c.column == "exchange"]
+    assert len(errored) == 1 and errored[0].action == "fail" and not errored[0].success
+    assert errored[0].examples and "same type" in errored[0].examples[0]  # GX's exception message
+    with pytest.raises(ValidationFailed, match="exchange: must be >= 0"):
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "prices.csv")
+
+
+def test_wrong_dtype_is_a_column_level_failure(clean_frame):
+    frame = clean_frame.assign(timestamp=clean_frame["timestamp"].astype("int64"))
+    report = _validate(frame)
+    assert [(c.check, c.column) for c in report.failures] == [("type", "timestamp")]
+    assert "dtype int64" in report.failures[0].message
+
+
+def test_quarantine_above_the_limit_fails_naming_the_worst_problems(clean_frame):
+    frame = clean_frame.copy()
+    volume = [_row(frame, "SYM0", p) for p in (1, 2, 3, 4)]
+    frame.loc[volume, "volume"] = -1.0
+    _null_close(frame)
+    report = _validate(frame, ContractConfig(max_quarantine_fraction=0.05))
+    assert report.rows_quarantined == 5 and not report.success
+    with pytest.raises(ValidationFailed) as info:
+        enforce_contract(report, ContractConfig(max_quarantine_fraction=0.05), "prices.csv")
     message = str(info.value)
-    assert message.startswith("prices.csv: data contract failed")
-    assert report.summary() in message
-    assert info.value.report is report
-
-
-def test_policy_quarantine_returns_only_the_clean_rows(dirty_report, clean_frame):
-    report, bad = dirty_report
-    clean = enforce_contract(report, ContractConfig(on_violation="quarantine", min_rows_per_symbol=10), "prices.csv")
-    assert len(clean) == len(clean_frame) - len(bad)
-    assert not set(bad) & set(clean.index)
-    pd.testing.assert_frame_equal(clean, clean_frame.drop(index=bad))
-
-
-def test_clean_report_passes_the_fail_policy(clean_report, clean_frame):
-    clean = enforce_contract(clean_report, ContractConfig(on_violation="fail", min_rows_per_symbol=ROWS_PER_SYMBOL), "x")
-    assert len(clean) == len(clean_frame)
+    assert message.startswith("prices.csv: data contract failed: 5 of 60 rows (8.3%) would be quarantined, "
+                              "more than max_quarantine_fraction 0.05; most rows: volume: must be >= 0")
+    assert message.index("volume:") < message.index("close: missing: 1 row")
+    # At the limit or under it, the clean rows go on.
+    assert len(enforce_contract(report, ContractConfig(max_quarantine_fraction=5 / 60, min_rows_per_symbol=1), "x")) == 55
 
 
 def test_too_few_rows_per_symbol(clean_report):
@@ -181,28 +557,154 @@ def test_too_few_rows_per_symbol(clean_report):
     assert f"SYM0: {ROWS_PER_SYMBOL}" in str(info.value) and f"SYM1: {ROWS_PER_SYMBOL}" in str(info.value)
 
 
-def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(dirty_report):
-    report, _ = dirty_report  # one bad row in SYM0, one in SYM1
-    frame = report.clean
-    short = ContractConfig(on_violation="quarantine", min_rows_per_symbol=ROWS_PER_SYMBOL)
+def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(clean_frame):
+    frame = clean_frame.copy()
+    _negative_volume(frame)  # SYM1
+    frame.loc[frame["symbol"] == "SYM0", "timestamp"] = pd.Timestamp("2031-01-01")  # every SYM0 row in the future
+    report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0))
     with pytest.raises(InsufficientDataError) as info:
-        enforce_contract(report, short, "prices.csv")
-    assert f"SYM0: {ROWS_PER_SYMBOL - 1}" in str(info.value)
-    assert len(frame) == 2 * ROWS_PER_SYMBOL - 2
+        enforce_contract(report, ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1), "p.csv")
+    assert str(info.value) == f"p.csv: too few clean rows per symbol (need {ROWS_PER_SYMBOL - 1}): SYM0: 0"
 
 
-def test_missing_required_column_fails_even_under_quarantine(clean_frame):
-    report = validate_frame(clean_frame.drop(columns="timestamp"), "unit")
-    assert not report.success
-    assert ("expect_column_to_exist", "timestamp") in [(c.expectation, c.column) for c in report.checks if not c.success]
-    with pytest.raises(ValidationFailed, match="expect_column_to_exist on 'timestamp'"):
-        enforce_contract(report, ContractConfig(on_violation="quarantine", min_rows_per_symbol=1), "prices.csv")
+# --- the suite itself ------------------------------------------------------------------------------------------
 
 
-def test_checks_that_error_on_a_missing_column_carry_the_error_message(clean_frame):
-    """contracts.validate_frame puts GX's exception message into ``examples`` when a check cannot run."""
-    report = validate_frame(clean_frame.drop(columns="timestamp"), "unit")
-    errored = [c for c in report.checks if c.expectation == "expect_column_values_to_not_be_null" and c.column == "timestamp"]
-    assert len(errored) == 1 and not errored[0].success
-    assert errored[0].examples, "the check that could not run says nothing about why"
-    assert "timestamp" in errored[0].examples[0]
+def test_suite_is_real_gx_expectations_with_meta(clean_frame):
+    contract = ContractConfig(calendar="weekdays", max_gap="7D")
+    checked = derive_columns(clean_frame, contract, source_values={"close": clean_frame["close"]}, now=NOW)
+    assert {PREV_MAX_TIME, STEP_SECONDS, WEEKDAY, AHEAD_SECONDS, source_column("close"), unparsed_column("close")} <= set(
+        checked.columns
+    )
+    suite = build_suite(contract, list(checked.columns), "unit")
+    kinds = {(e.meta["check"], type(e).__name__) for e in suite.expectations}
+    assert {
+        ("required", "ExpectColumnToExist"),
+        ("missing", "ExpectColumnValuesToNotBeNull"),
+        ("unparsed", "ExpectColumnValuesToBeNull"),
+        ("range", "ExpectColumnValuesToBeBetween"),
+        ("type", "ExpectColumnValuesToBeInTypeList"),
+        ("unique", "ExpectCompoundColumnsToBeUnique"),
+        ("monotonic_time", "ExpectColumnPairValuesAToBeGreaterThanB"),
+        ("max_gap", "ExpectColumnValuesToBeBetween"),
+        ("calendar", "ExpectColumnValuesToBeInSet"),
+        ("future", "ExpectColumnValuesToBeBetween"),
+        ("price_consistency", "ExpectColumnPairValuesAToBeGreaterThanB"),
+    } <= kinds
+    assert all({"check", "policy", "column", "description"} <= set(e.meta) for e in suite.expectations)
+    missing_close = next(e for e in suite.expectations if e.meta["check"] == "missing" and e.meta["column"] == "close")
+    assert missing_close.column == source_column("close")  # with source values, "missing" means missing in the source
+    # Only the columns present are rendered (existence of required ones always is).
+    bare = build_suite(contract, ["symbol", "timestamp", "close"], "unit")
+    assert {e.meta["column"] for e in bare.expectations} == {"symbol", "timestamp", "close", "symbol,timestamp"}
+
+
+def test_gx_result_is_json_and_trimmed(clean_frame, monkeypatch):
+    import json
+
+    import driftline.contracts
+
+    monkeypatch.setattr(driftline.contracts, "GX_LIST_LIMIT", 10)
+    frame = clean_frame.copy()
+    frame["volume"] = -1.0
+    report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0))
+    assert report.rows_quarantined == 60  # every row, although the stored lists are cut
+    json.dumps(report.gx_result)
+    (between,) = [r for r in report.gx_result["results"] if r["expectation_config"]["meta"]["column"] == "volume"
+                  and r["expectation_config"]["meta"]["check"] == "range"]
+    assert between["result"]["unexpected_count"] == 60
+    assert len(between["result"]["unexpected_index_list"]) == 10
+
+
+def test_contract_to_yaml_round_trips(tmp_path):
+    contract = ContractConfig(
+        on_violation="warn", columns={"volume": None, "rsi": {"min": 0, "max": 100, "policy": "fail"}},
+        calendar="weekdays", max_gap="3D",
+    )
+    text = contract_to_yaml(contract)
+    assert "file:" not in text and "open:" not in text  # unchanged built-in rules are left out
+    path = tmp_path / "contract.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert ContractConfig(file=str(path)) == contract
+
+
+# --- the invariant, under random defects ----------------------------------------------------------------------
+
+ROW_LOCAL = ("negative_close", "nan_volume", "low_above_high", "future", "weekend", "not_a_number")
+
+
+def _plant(frame: pd.DataFrame, raw_close: pd.Series, label: int, kind: str) -> None:
+    if kind == "negative_close":
+        frame.loc[label, ["close", "open", "low"]] = [-1.0, -1.0, -1.0]
+    elif kind == "nan_volume":
+        frame.loc[label, "volume"] = np.nan
+    elif kind == "low_above_high":
+        frame.loc[label, "low"] = frame.loc[label, "high"] * 2
+    elif kind == "future":
+        frame.loc[label, "timestamp"] = NOW + pd.Timedelta(days=400 + label)
+    elif kind == "weekend" and not pd.isna(frame.loc[label, "timestamp"]):
+        frame.loc[label, "timestamp"] += pd.Timedelta(days=5 - frame.loc[label, "timestamp"].dayofweek)
+    elif kind == "not_a_number":
+        frame.loc[label, "close"] = np.nan
+        raw_close.loc[label] = "n/a?"
+
+
+@settings(max_examples=25)
+@given(st.data())
+def test_row_local_defects_quarantine_exactly_the_planted_rows(clean_frame, data):
+    frame = clean_frame.copy()
+    raw_close = frame["close"].astype(object)
+    labels = data.draw(st.lists(st.sampled_from(list(frame.index)), unique=True, max_size=12))
+    for label in labels:
+        _plant(frame, raw_close, label, data.draw(st.sampled_from(ROW_LOCAL)))
+    report = _validate(frame, ContractConfig(calendar="weekdays", max_quarantine_fraction=1.0),
+                       source_values={"close": raw_close})
+    assert set(report.quarantined["source_row"]) == set(labels)
+    assert report.quarantined["reason"].str.len().gt(0).all()
+    _assert_partition(report, frame)
+
+
+@settings(max_examples=25)
+@given(st.data())
+def test_any_defects_keep_rows_in_equal_clean_plus_quarantined(clean_frame, data):
+    frame = clean_frame.copy()
+    raw_close = frame["close"].astype(object)
+    labels = list(frame.index)
+    for _ in range(data.draw(st.integers(0, 15))):
+        label = data.draw(st.sampled_from(labels))
+        kind = data.draw(st.sampled_from((*ROW_LOCAL, "copy_time", "nat", "shuffle_time")))
+        if kind == "copy_time":
+            frame.loc[label, "timestamp"] = frame.loc[data.draw(st.sampled_from(labels)), "timestamp"]
+        elif kind == "nat":
+            frame.loc[label, "timestamp"] = pd.NaT
+        elif kind == "shuffle_time":
+            frame.loc[label, "timestamp"] -= pd.Timedelta(days=data.draw(st.integers(1, 40)))
+        else:
+            _plant(frame, raw_close, label, kind)
+    policy = data.draw(st.sampled_from(["quarantine", "warn"]))
+    contract = ContractConfig(on_violation=policy, monotonic_time=data.draw(st.sampled_from(["quarantine", "warn"])),
+                              calendar="weekdays", max_quarantine_fraction=1.0)
+    report = _validate(frame, contract, source_values={"close": raw_close})
+    _assert_partition(report, frame)
+    duplicated = frame.dropna(subset=["timestamp"]).duplicated(["symbol", "timestamp"], keep=False)
+    keys = frame.dropna(subset=["timestamp"])[duplicated]
+    for _, group in keys.groupby(["symbol", "timestamp"]):
+        # Of each duplicated key, every source row but the first is set aside (as a duplicate).
+        later = sorted(group.index)[1:]
+        assert set(later) <= set(report.quarantined["source_row"])
+
+
+# --- the bundled demo data --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("symbols", [DataConfig().demo_symbols, ("AAPL", "IBM", "MSFT", "GOOG", "FB")])
+def test_demo_data_passes_the_default_contract_and_the_example_file(symbols):
+    from driftline.ingest import load_data
+
+    loaded = load_data(DataConfig(demo_symbols=symbols))
+    values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
+    values["timestamp"] = loaded.raw[loaded.columns.time]
+    for contract in (ContractConfig(), ContractConfig(file=str(CONTRACTS / "ohlcv.yaml"))):
+        report = validate_frame(loaded.frame, contract, "demo", source_values=values, source=loaded.source)
+        assert report.success and report.rows_quarantined == 0 and report.warnings == [], report.summary()
+        assert len(enforce_contract(report, contract, loaded.source)) == len(loaded.frame)

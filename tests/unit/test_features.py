@@ -217,7 +217,7 @@ def test_label_mode_rejects_a_non_binary_target(labelled, small_features):
 
 def test_label_mode_without_feature_columns(small_features):
     frame = pd.DataFrame(
-        {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=50), "target": np.tile([0.0, 1.0], 25)}
+        {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=200), "target": np.tile([0.0, 1.0], 100)}
     )
     features = build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=(1,)))
     assert features.feature_names == ("target_lag_1",)
@@ -238,5 +238,96 @@ def test_calendar_features_need_two_cycles_of_history(small_features):
         times = pd.date_range("2020-01-01", periods=days, freq="D")
         frame = pd.DataFrame({"symbol": "s", "timestamp": times, "x": np.arange(days, dtype=float) % 7,
                               "target": (np.arange(days) % 2).astype(float)})
-        names = set(build_features(frame, small_features, target).feature_names)
+        # 20 days hold 19 labelled rows: below the class floor, which is not what this test is about.
+        names = set(build_features(frame, small_features, target, min_class_rows=5).feature_names)
         assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, days
+
+
+# --- target and feature sanity -----------------------------------------------------------------------------------
+
+
+def _label_frame(n: int, target: np.ndarray, **extra: object) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=n, freq="h"), "x": rng.standard_normal(n),
+         "target": target.astype(float), **extra}
+    )
+
+
+LABEL = TargetConfig(kind="label", horizon=1, label_lags=(1,))
+
+
+def test_a_single_class_target_names_the_column_and_the_class(small_features):
+    frame = _label_frame(300, np.zeros(300))
+    with pytest.raises(InsufficientDataError, match=r"^data\.csv: target column 'y' has a single class: all 300 labelled rows are 0"):
+        build_features(frame, small_features, LABEL, source="data.csv", target_name="y")
+
+
+def test_a_price_target_with_one_class_says_which_target(small_features):
+    # A price that only ever rises: the direction target is always 1.
+    times = pd.bdate_range("2020-01-01", periods=300)
+    close = 100 * np.exp(np.cumsum(np.full(300, 0.001) + np.abs(np.random.default_rng(1).normal(0, 0.01, 300))))
+    frame = pd.DataFrame({"symbol": "s", "timestamp": times, "close": close})
+    with pytest.raises(InsufficientDataError, match=r"the direction target \(built from the prices\) has a single class: .* are 1"):
+        build_features(frame, small_features, TargetConfig(kind="direction", horizon=1))
+
+
+def test_a_minority_class_below_the_floor_is_an_error_with_counts_and_shares(small_features):
+    target = np.zeros(1000)
+    target[np.linspace(10, 990, 10).astype(int)] = 1
+    with pytest.raises(InsufficientDataError) as info:
+        build_features(_label_frame(1000, target), small_features, LABEL, source="px.csv", target_name="label")
+    message = str(info.value)
+    assert message.startswith("px.csv: target column 'label': too few rows of class 1")
+    # 999 labelled rows: the first has no lag yet.
+    assert "class 0: 989 rows (99.0%), class 1: 10 rows (1.0%) of 999 labelled rows" in message
+    assert "need at least 50 of each class" in message
+
+
+def test_the_class_floor_is_inclusive_and_imbalance_alone_is_fine(small_features):
+    from driftline.features import MIN_CLASS_ROWS
+
+    n = 5000
+    target = np.zeros(n)
+    target[np.linspace(20, n - 20, MIN_CLASS_ROWS).astype(int)] = 1  # 1% positives, exactly the floor
+    features = build_features(_label_frame(n, target), small_features, LABEL)
+    assert features.y.sum() == MIN_CLASS_ROWS
+    target[np.flatnonzero(target)[0]] = 0
+    with pytest.raises(InsufficientDataError, match=f"class 1: {MIN_CLASS_ROWS - 1} rows"):
+        build_features(_label_frame(n, target), small_features, LABEL)
+
+
+def test_the_floor_counts_only_rows_that_can_be_trained_on(small_features):
+    # 60 positives, but the first 20 fall in the warm-up of the 20-period lag: 40 trainable rows.
+    target = np.zeros(600)
+    target[:20] = 1
+    target[np.linspace(100, 580, 40).astype(int)] = 1
+    lagged = TargetConfig(kind="label", horizon=20, label_lags=(1,))
+    frame = _label_frame(600, target)
+    assert build_features(frame, small_features, lagged, min_class_rows=40).y.sum() == 40
+    with pytest.raises(InsufficientDataError, match=r"class 1: 40 rows"):
+        build_features(frame, small_features, lagged)
+
+
+def test_constant_and_empty_feature_columns_are_dropped_with_a_warning(small_features, caplog):
+    n = 400
+    frame = _label_frame(n, np.arange(n) % 2, const=3.0, empty=np.nan, x2=np.linspace(0, 1, n))
+    with caplog.at_level("WARNING", logger="driftline.features"):
+        features = build_features(frame, small_features, LABEL, source="f.csv")
+    assert "const" not in features.feature_names and "empty" not in features.feature_names
+    assert {"x", "x2", "target_lag_1"} <= set(features.feature_names)
+    assert len(features.X) == n - 1  # the empty column did not take every row with it
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert messages == ["f.csv: dropped feature columns that carry no information: all missing: empty; constant: const"]
+
+
+def test_no_warning_when_every_feature_carries_information(panel, small_features, vol_target, caplog):
+    with caplog.at_level("WARNING", logger="driftline.features"):
+        build_features(panel, small_features, vol_target)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_errors_name_the_source_when_given(small_features):
+    frame = _label_frame(200, np.arange(200) % 3)
+    with pytest.raises(DataError, match=r"^in\.csv: target column 'y' must be binary 0/1; found values \[0\.0, 1\.0, 2\.0\]"):
+        build_features(frame, small_features, LABEL, source="in.csv", target_name="y")

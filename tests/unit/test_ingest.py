@@ -161,7 +161,7 @@ def test_delimiters_are_sniffed(tmp_path, vendor_frame, sep):
     loaded = load_data(DataConfig(path=str(path)))
     assert list(loaded.frame.columns) == ["symbol", "timestamp", "open", "high", "low", "close", "adj_close", "volume"]
     np.testing.assert_allclose(loaded.frame["close"].to_numpy(), vendor_frame["Close"].to_numpy())
-    assert loaded.files == (str(path),)
+    assert loaded.files == ("prices.csv",)
 
 
 def test_folder_of_per_symbol_files_takes_symbol_from_file_name(tmp_path, vendor_frame):

@@ -1,0 +1,156 @@
+"""Sources: globs, Hive-partitioned folders, the staged manifest and incremental reads."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import DataConfig
+from driftline.errors import DataError
+from driftline.ingest import load_data
+from driftline.sources import LocalSource, open_source, partition_values, read_staged, stage_source
+
+
+def _day_frame(symbol: str, day: str, n: int = 24, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(day, periods=n, freq="h")
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    return pd.DataFrame({"ts": times, "close": close, "volume": rng.integers(1, 1000, n), "unused_note": "x"})
+
+
+def _write_partition(root, symbol: str, day: str, seed: int = 0) -> None:
+    folder = root / f"symbol={symbol}" / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    _day_frame(symbol, day, seed=seed).to_parquet(folder / "part-0.parquet", index=False)
+
+
+@pytest.fixture
+def partitioned(tmp_path):
+    root = tmp_path / "candles"
+    for symbol in ("BTC", "ETH"):
+        for i, day in enumerate(("2024-01-01", "2024-01-02")):
+            _write_partition(root, symbol, day, seed=i)
+    return root
+
+
+def test_partition_values_come_from_hive_folders():
+    assert partition_values("symbol=BTC/date=2024-01-01/part-0.parquet") == {"symbol": "BTC", "date": "2024-01-01"}
+    assert partition_values("plain/part.parquet") == {}
+
+
+def test_hive_folder_gives_partition_columns_and_only_needed_columns(partitioned, tmp_path):
+    loaded = load_data(DataConfig(path=str(partitioned)), stage_root=tmp_path / "stage")
+    assert set(loaded.frame["symbol"]) == {"BTC", "ETH"}
+    assert len(loaded.frame) == 4 * 24
+    # Projection: the detected columns are read; the note column nobody needs is not.
+    assert "unused_note" not in loaded.raw.columns
+    assert {"ts", "close", "volume", "symbol"} <= set(loaded.raw.columns)
+    assert loaded.stats.objects == 4 and len(loaded.stats.new) == 4
+
+
+def test_second_run_with_one_new_partition_reads_only_that_partition(partitioned, tmp_path):
+    stage = tmp_path / "stage"
+    first = load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    _write_partition(partitioned, "BTC", "2024-01-03", seed=5)
+    second = load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    assert second.stats.new == ("symbol=BTC/date=2024-01-03/part-0.parquet",)
+    assert second.stats.unchanged == 4 and second.stats.changed == ()
+    assert len(second.frame) == len(first.frame) + 24
+    assert second.content_hash != first.content_hash
+    fresh = load_data(DataConfig(path=str(partitioned)), stage_root=tmp_path / "other-stage")
+    assert fresh.content_hash == second.content_hash
+    pd.testing.assert_frame_equal(
+        fresh.frame.reset_index(drop=True), second.frame.reset_index(drop=True), check_like=True
+    )
+
+
+def test_rerun_on_the_same_input_reads_nothing_and_is_identical(partitioned, tmp_path):
+    stage = tmp_path / "stage"
+    first = load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    again = load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    assert again.stats.read == () and again.stats.unchanged == 4
+    assert again.content_hash == first.content_hash
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+
+
+def test_changed_and_removed_objects_are_noticed(partitioned, tmp_path):
+    stage = tmp_path / "stage"
+    load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    changed = partitioned / "symbol=ETH" / "date=2024-01-02" / "part-0.parquet"
+    frame = pd.read_parquet(changed)
+    frame.loc[0, "close"] = 123.0
+    frame.to_parquet(changed, index=False)
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    (partitioned / "symbol=BTC" / "date=2024-01-01" / "part-0.parquet").unlink()
+    loaded = load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    assert loaded.stats.changed == ("symbol=ETH/date=2024-01-02/part-0.parquet",)
+    assert loaded.stats.removed == ("symbol=BTC/date=2024-01-01/part-0.parquet",)
+    assert 123.0 in loaded.frame["close"].to_numpy()
+    assert len(loaded.frame) == 3 * 24
+
+
+def test_incremental_off_reads_everything(partitioned, tmp_path):
+    stage = tmp_path / "stage"
+    load_data(DataConfig(path=str(partitioned)), stage_root=stage)
+    again = load_data(DataConfig(path=str(partitioned), incremental=False), stage_root=stage)
+    assert len(again.stats.read) == 4
+
+
+def test_manifest_records_fingerprint_hash_and_rows(partitioned, tmp_path):
+    staged = stage_source(LocalSource(str(partitioned)), tmp_path / "stage")
+    manifest = json.loads(staged.manifest_path.read_text())
+    entry = manifest["objects"]["symbol=BTC/date=2024-01-01/part-0.parquet"]
+    assert entry["rows"] == 24 and len(entry["sha256"]) == 64 and entry["fingerprint"]
+
+
+def test_glob_selects_matching_files_only(tmp_path):
+    for name in ("AAA.csv", "BBB.csv"):
+        _day_frame(name, "2024-01-01").to_csv(tmp_path / name, index=False)
+    _day_frame("x", "2024-01-01").to_csv(tmp_path / "skip.txt", index=False)
+    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "other.tsv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "*.csv")))
+    assert set(loaded.frame["symbol"]) == {"AAA", "BBB"}
+    assert loaded.files == ("AAA.csv", "BBB.csv")
+
+
+def test_glob_without_matches_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"\*\.parquet: the pattern matches no"):
+        load_data(DataConfig(path=str(tmp_path / "*.parquet")))
+
+
+def test_integer_and_float_columns_across_files_unify(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    a = _day_frame("A", "2024-01-01")
+    b = _day_frame("B", "2024-01-02")
+    a["volume"] = a["volume"].astype("int64")
+    b["volume"] = b["volume"].astype("float64") + 0.5
+    a.to_parquet(folder / "A.parquet", index=False)
+    b.to_parquet(folder / "B.parquet", index=False)
+    loaded = load_data(DataConfig(path=str(folder)))
+    assert loaded.frame["volume"].dtype == np.float64
+    assert len(loaded.frame) == 48
+
+
+def test_source_rows_returns_every_original_column_with_its_file_and_line(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name in ("AAA", "BBB"):
+        _day_frame(name, "2024-01-01").to_csv(folder / f"{name}.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
+    bbb_row = loaded.frame.index[loaded.frame["symbol"] == "BBB"][3]
+    rows = loaded.source_rows([bbb_row])
+    assert rows.loc[bbb_row, "unused_note"] == "x"
+    assert rows.loc[bbb_row, "__source_object"] == "BBB.csv"
+    assert rows.loc[bbb_row, "__source_line"] == 3
+
+
+def test_read_staged_keeps_source_order(partitioned, tmp_path):
+    staged = stage_source(open_source(str(partitioned)), tmp_path / "stage")
+    frame = read_staged(staged)
+    assert list(frame["__source_object"].drop_duplicates()) == list(staged.keys)
+    assert (frame.groupby("__source_object")["__source_line"].diff().dropna() == 1).all()
