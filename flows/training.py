@@ -3,22 +3,26 @@ champion/challenger on the hold-out window → transactional promotion."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, data_overrides, load_config
-from driftline.report import artifact_key, summary_markdown, training_summary
-from tasks.data import check_contract_task, load_data_task, record_validation_task
+from driftline import code_version
+from driftline.config import Settings, data_overrides, load_config, training_fingerprint
+from driftline.report import artifact_key, rerun_summary, summary_markdown, training_summary
+from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
+    FINGERPRINT_TAG,
     aliases_task,
     finish_tracking_task,
     log_input_task,
     log_reference_task,
     log_walk_forward_task,
+    previous_training_task,
     register_model_task,
     start_tracking_task,
 )
@@ -36,12 +40,13 @@ def train_and_promote(
     symbol_col: str | None = None,
     target_col: str | None = None,
     trigger: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train every model family walk-forward, register the best as challenger, promote if it earns it.
 
     Args:
         config_file: pipeline YAML (defaults built in when omitted).
-        data: CSV/Parquet file or folder; the bundled demo panel when omitted.
+        data: file, glob, folder or s3:// prefix; the bundled demo panel when omitted.
         name: pipeline name; the registered model is ``driftline-<name>``.
         target: direction, volatility or label.
         time_col: time column, when detection is not enough.
@@ -49,6 +54,7 @@ def train_and_promote(
         symbol_col: symbol column.
         target_col: label column for ``target=label``.
         trigger: why this run started (schedule, drift event, manual); recorded in MLflow.
+        force: train even when a finished run already trained on the same data, config and code.
     """
     config = load_config(
         config_file,
@@ -56,9 +62,18 @@ def train_and_promote(
     )
     settings = Settings.from_env()
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
+    started = time.perf_counter()
     try:
-        loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=settings.ingest_dir)
-        log_input_task(run_id, loaded)
+        staged = stage_data_task(config.data, settings.ingest_dir)
+        fingerprint = training_fingerprint(staged.content_hash, config, code_version())
+        previous = None if force else previous_training_task(config, settings, fingerprint)
+        if previous is not None:
+            # Same data, config and code as a finished run: its model and decision stand; nothing new is registered.
+            summary = rerun_summary(previous, run_id, staged.stats, time.perf_counter() - started)
+            finish_tracking_task(run_id, "FINISHED", summary, {"driftline.rerun_of": previous["rerun_of"]})
+            return summary
+        loaded = read_data_task(config.data, staged, need_target=config.target.kind == "label")
+        log_input_task(run_id, loaded, staged.stats)
         report = check_contract_task(loaded, config.contract, config.model_name)
         clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
         features = build_features_task(loaded, clean, config)
@@ -82,13 +97,15 @@ def train_and_promote(
             decision=decision,
             champion_before=champion_before,
             loaded=loaded,
+            ingest=staged.stats,
             report=report,
             quarantine_path=quarantine_path,
             result=result,
             target=config.target.kind,
+            data_seconds=time.perf_counter() - started,
         )
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
-        finish_tracking_task(run_id, "FINISHED", summary)
+        finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})
     except BaseException:
         finish_tracking_task(run_id, "FAILED")
         raise

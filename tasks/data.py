@@ -16,7 +16,8 @@ from prefect.artifacts import create_markdown_artifact
 from driftline import code_version, registry
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
-from driftline.ingest import LoadedData, load_data
+from driftline.ingest import LoadedData, load_data, load_staged, stage_data
+from driftline.sources import StagedSource
 from tasks import retry_transient
 
 CACHE_DAYS = 7
@@ -27,7 +28,7 @@ def _code() -> str:
     return code_version()
 
 
-def data_cache_key(stage: str, loaded: LoadedData, *configs: Any) -> str:
+def data_cache_key(stage: str, loaded: Any, *configs: Any) -> str:
     """Key on the input's content hash, the config sections that shape the result and the code version.
 
     Unchanged input under the same config and code is not processed twice, whichever run asks.
@@ -46,6 +47,22 @@ def _contract_key(context: Any, parameters: dict[str, Any]) -> str:
 def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
     """Stage the source (only new or changed objects are read), detect columns, normalise."""
     return load_data(data, need_target=need_target, stage_root=stage_root)
+
+
+@task(name="stage-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+def stage_data_task(data: DataConfig, stage_root: Path) -> StagedSource:
+    """Bring new or changed files/objects into the stage; the result's hash names the input."""
+    return stage_data(data, stage_root)
+
+
+def _read_key(context: Any, parameters: dict[str, Any]) -> str:
+    return data_cache_key("read", parameters["staged"], parameters["data"], parameters["need_target"])
+
+
+@task(name="read-data", cache_key_fn=_read_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) -> LoadedData:
+    """Detect columns, read only those from the stage, normalise (cached on the content hash and config)."""
+    return load_staged(data, staged, need_target)
 
 
 @task(name="check-contract", cache_key_fn=_contract_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)

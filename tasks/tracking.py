@@ -11,6 +11,7 @@ from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_c
 from driftline.drift import build_reference
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
+from driftline.sources import IngestStats
 from driftline.plots import reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
 
@@ -18,11 +19,34 @@ REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
 
 
+FINGERPRINT_TAG = "driftline.fingerprint"
+
+
+@task(name="previous-training", retries=2, retry_delay_seconds=2)
+def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
+    """The summary of a finished run with the same data, config and code whose version still exists."""
+    registry.configure_tracking(settings)
+    run_id = registry.find_finished_run(config.model_name, FINGERPRINT_TAG, fingerprint)
+    if run_id is None:
+        return None
+    summary = registry.load_run_dict(run_id, "summary.json")
+    if not summary.get("model_version") or not registry.version_exists(summary["model_name"], str(summary["model_version"])):
+        return None
+    return {**summary, "rerun_of": run_id}
+
+
 @task(name="start-tracking", retries=2, retry_delay_seconds=2)
-def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual") -> str:
+def start_tracking_task(
+    config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
+) -> str:
     """Open the parent MLflow run for this flow run and log the resolved config."""
     experiment_id = registry.configure(settings, config.model_name)
-    tags = {"prefect.flow_run_id": flow_run_id, "driftline.target": config.target.kind, "driftline.trigger": trigger[:5000]}
+    tags = {
+        "prefect.flow_run_id": flow_run_id,
+        "driftline.target": config.target.kind,
+        "driftline.trigger": trigger[:5000],
+        FINGERPRINT_TAG: fingerprint,
+    }
     run_id = registry.start_run(experiment_id, f"train-{config.name}", tags)
     registry.log_params(run_id, flatten_config(config))
     registry.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
@@ -30,9 +54,10 @@ def start_tracking_task(config: PipelineConfig, settings: Settings, flow_run_id:
 
 
 @task(name="log-input", retries=2, retry_delay_seconds=2)
-def log_input_task(run_id: str, loaded: LoadedData) -> None:
+def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
-    stats = loaded.stats.as_dict() if loaded.stats else {}
+    ingest = ingest or loaded.stats
+    stats = ingest.as_dict() if ingest else {}
     tags = {"rows": str(len(loaded.frame)), "objects": str(stats.get("objects", len(loaded.files))), "objects_read": str(stats.get("read", ""))}
     registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input", tags)
     registry.set_tags(run_id, {"driftline.data_sha256": loaded.content_hash, "driftline.source": loaded.source})
@@ -103,8 +128,10 @@ def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
 
 
 @task(name="finish-tracking")
-def finish_tracking_task(run_id: str, status: str, summary: dict | None = None) -> None:
+def finish_tracking_task(run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None) -> None:
     """Close the parent run (FAILED when the flow failed)."""
     if summary is not None:
         registry.log_dict(run_id, summary, "summary.json")
+    if tags:
+        registry.set_tags(run_id, tags)
     registry.finish_run(run_id, status)

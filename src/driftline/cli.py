@@ -62,6 +62,36 @@ def _require_data(data: str | None) -> None:
 def apply_offline_defaults() -> None:
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not any(k in os.environ for k in ("PREFECT_RESULTS_LOCAL_STORAGE_PATH", "PREFECT_LOCAL_STORAGE_PATH")):
+        # Cached task results (keyed on data hash + config + code) beside the rest of Driftline's state.
+        from driftline.config import Settings
+
+        os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(Settings.from_env().home / "prefect-results")
+
+
+def _start_local_api_in_background() -> Any:
+    """Start Prefect's ephemeral API (when no PREFECT_API_URL is set) while the flows' libraries import.
+
+    The server is a subprocess that takes seconds to become healthy; the imports take seconds of CPU in
+    this process. Overlapping them shortens every local run. Join the returned thread before any flow runs.
+    """
+    import threading
+
+    def start() -> None:
+        if os.environ.get("PREFECT_API_URL"):
+            return
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+            from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
+
+            if PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+                SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 - the flow's own client start will report any real problem
+            logging.getLogger(__name__).debug("background start of the ephemeral API failed", exc_info=True)
+
+    thread = threading.Thread(target=start, name="driftline-prefect-api", daemon=True)
+    thread.start()
+    return thread
 
 
 def _quiet_driftline_tracebacks() -> None:
@@ -87,8 +117,12 @@ def train(
     target_col: TargetCol = None,
     target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")] = False,
 ) -> None:
-    """Train every model family walk-forward, register the challenger and promote it if it earns it."""
+    """Train every model family walk-forward, register the challenger and promote it if it earns it.
+
+    A rerun on the same data, config and code registers nothing: it reports the earlier run (use --force).
+    """
     from driftline.config import data_overrides, load_config
 
     params: dict[str, Any] = {
@@ -100,6 +134,7 @@ def train(
         "price_col": price_col,
         "symbol_col": symbol_col,
         "target_col": target_col,
+        "force": force,
     }
     overrides = {"name": name, "target.kind": params["target"], **data_overrides(data, time_col, price_col, symbol_col, target_col)}
     try:
@@ -109,8 +144,11 @@ def train(
     _require_data(data)
 
     apply_offline_defaults()
+    api = _start_local_api_in_background()
     from driftline.report import render_summary
     from flows.training import train_and_promote
+
+    api.join()
 
     _quiet_driftline_tracebacks()
     try:

@@ -474,6 +474,17 @@ def config_to_yaml(config: PipelineConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
+def training_fingerprint(content_hash: str, config: PipelineConfig, code_version: str) -> str:
+    """What makes two training runs the same: the input's content hash, every config section that shapes
+    the result (where it runs does not) and the code version."""
+    import hashlib
+    import json
+
+    shaping = config.model_dump(mode="json", exclude={"runner"} if "runner" in type(config).model_fields else None)
+    blob = json.dumps([content_hash, shaping, code_version], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
 def flatten_config(config: PipelineConfig) -> dict[str, str]:
     """Dotted key -> string value, for experiment trackers."""
     flat: dict[str, str] = {}

@@ -288,32 +288,31 @@ def _schema_frame(staged: StagedSource) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
 
 
-def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | None = None) -> LoadedData:
-    """Stage ``data.path`` (or the bundled demo panel), detect columns, read only those, normalise.
+def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
+    """Bring the source's new or changed objects into the stage; cheap when nothing changed.
 
-    Args:
-        data: where the data is and which columns mean what.
-        need_target: label mode (a target column is required).
-        stage_root: where staged files and manifests live (``<DRIFTLINE_HOME>/ingest``); with None, a
-            temporary stage and no incremental reads.
-
-    Raises:
-        DataError: the source cannot be read or lacks a time or price column.
-        SourceUnavailable: the source cannot be reached (worth retrying).
+    Its ``content_hash`` identifies the input before anything is parsed.
     """
     location = data.path or str(demo_data_path())
-    source_obj = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
-    source = source_obj.uri
-    with _stage_dir(stage_root) as root:
-        staged = stage_source(source_obj, root, incremental=data.incremental and stage_root is not None)
-        header = _schema_frame(staged)
-        if header.shape[1] == 0:
-            raise DataError(f"{source}: no columns (empty file)")
-        partitions = frozenset(name for key in staged.keys for name in partition_values(key))
-        columns = detect_columns(header, data, source, need_target, partitions)
-        needed = [columns.time, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
-        stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
-        raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []))
+    source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
+    return stage_source(source, stage_root, incremental=data.incremental)
+
+
+def load_staged(data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True) -> LoadedData:
+    """Detect columns on the staged schema, read only those, normalise.
+
+    Raises:
+        DataError: the data lacks a time or price column, or has no rows.
+    """
+    source = staged.uri
+    header = _schema_frame(staged)
+    if header.shape[1] == 0:
+        raise DataError(f"{source}: no columns (empty file)")
+    partitions = frozenset(name for key in staged.keys for name in partition_values(key))
+    columns = detect_columns(header, data, source, need_target, partitions)
+    needed = [columns.time, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
+    stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
+    raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []))
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
     if stem:
@@ -333,5 +332,23 @@ def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | No
         columns=columns,
         files=staged.keys,
         stats=staged.stats,
-        staged=staged if stage_root is not None else None,
+        staged=staged if keep_stage else None,
     )
+
+
+def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | None = None) -> LoadedData:
+    """Stage ``data.path`` (or the bundled demo panel), detect columns, read only those, normalise.
+
+    Args:
+        data: where the data is and which columns mean what.
+        need_target: label mode (a target column is required).
+        stage_root: where staged files and manifests live (``<DRIFTLINE_HOME>/ingest``); with None, a
+            temporary stage and no incremental reads.
+
+    Raises:
+        DataError: the source cannot be read or lacks a time or price column.
+        SourceUnavailable: the source cannot be reached (worth retrying).
+    """
+    with _stage_dir(stage_root) as root:
+        staged = stage_data(data if stage_root is not None else data.model_copy(update={"incremental": False}), root)
+        return load_staged(data, staged, need_target, keep_stage=stage_root is not None)

@@ -314,6 +314,28 @@ def log_file(run_id: str, path: Path, artifact_dir: str) -> str:
     return f"{MlflowClient().get_run(run_id).info.artifact_uri}/{artifact_dir}/{path.name}"
 
 
+def find_finished_run(experiment: str, tag: str, value: str) -> str | None:
+    """The latest FINISHED run of ``experiment`` whose ``tag`` equals ``value`` (None if there is none)."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = MlflowClient().search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def version_exists(name: str, version: str) -> bool:
+    try:
+        MlflowClient().get_model_version(name, version)
+        return True
+    except MlflowException:
+        return False
+
+
 def registered_model_exists(name: str) -> bool:
     try:
         MlflowClient().get_registered_model(name)

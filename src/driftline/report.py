@@ -24,6 +24,8 @@ def training_summary(
     result: WalkForwardResult,
     target: str,
     quarantine_path: str | None = None,
+    ingest: Any = None,
+    data_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract)."""
     comparison = decision.comparison
@@ -46,7 +48,9 @@ def training_summary(
         "rows_quarantined": report.rows_quarantined,
         "quarantine_path": quarantine_path,
         "contract_warnings": list(getattr(report, "warnings", [])),
-        "ingest": loaded.stats.as_dict() if getattr(loaded, "stats", None) else None,
+        "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
+        "rerun_of": None,
+        "timings": {"data_seconds": data_seconds},
         "selected_family": result.selected,
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
@@ -69,6 +73,20 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))  # noqa: E731
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def rerun_summary(previous: dict[str, Any], run_id: str, ingest: Any, seconds: float) -> dict[str, Any]:
+    """A rerun on the same data, config and code: the earlier run's results, said to be that.
+
+    ``previous`` is that run's summary plus ``rerun_of`` (its run id).
+    """
+    return {
+        **previous,
+        "run_id": run_id,
+        "rerun_of": previous["rerun_of"],
+        "ingest": ingest.as_dict() if ingest is not None else None,
+        "timings": {"data_seconds": seconds},
+    }
 
 
 def _comparison_line(summary: dict[str, Any]) -> str:
@@ -97,6 +115,18 @@ def _data_lines(summary: dict[str, Any]) -> list[str]:
 
 def render_summary(summary: dict[str, Any]) -> str:
     """Human-readable summary for the terminal."""
+    if summary.get("rerun_of"):
+        return "\n".join(
+            [
+                f"Driftline training: {summary['model_name']}  (target: {summary['target']})",
+                f"data   {summary['source']}",
+                *_data_lines(summary),
+                "",
+                f"Same data, config and code as run {summary['rerun_of']}: nothing retrained, nothing registered.",
+                f"Its model: {summary['model_name']} version {summary['model_version']} (decision: {summary['decision']}); "
+                "pass --force to train again.",
+            ]
+        )
     families = [{"family": f, **m} for f, m in summary["families"].items()]
     metrics = summary["metrics"]
     version = summary["model_version"] or "-"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def test_batch_level_failure_exits_non_zero_naming_file_column_and_problem(prefe
     assert "broken.csv" in message and "close" in message.lower() and "Traceback" not in message
 
 
-def test_unchanged_input_is_not_validated_or_featurised_twice(prefect_api, tracking, fast_config, ohlcv_csv):
+def test_unchanged_input_is_not_validated_or_featurised_twice(prefect_api, tracking, fast_config, tmp_path):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
@@ -96,8 +97,11 @@ def test_unchanged_input_is_not_validated_or_featurised_twice(prefect_api, track
 
     from flows.training import train_and_promote
 
+    # Bytes no other test has used: Prefect's cache is shared by every run that has the same inputs.
+    ohlcv_csv = tmp_path / "unique.csv"
+    make_ohlcv_panel(n_symbols=2, n_days=900, seed=3).assign(note=uuid.uuid4().hex).to_csv(ohlcv_csv, index=False)
     first = train_and_promote(config_file=str(fast_config), data=str(ohlcv_csv))
-    second = train_and_promote(config_file=str(fast_config), data=str(ohlcv_csv))
+    second = train_and_promote(config_file=str(fast_config), data=str(ohlcv_csv), force=True)
     assert first["data_hash"] == second["data_hash"]
 
     async def states(run_id: str) -> dict[str, str]:

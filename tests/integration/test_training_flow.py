@@ -71,7 +71,7 @@ def logged_features(client: MlflowClient, run_id: str) -> list[str]:
 
 def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, fast_config, labelled_csv):
     first = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
-    second = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    second = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), force=True, **LABELLED)
 
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     assert second["decision"] == "keep-champion"
@@ -129,3 +129,21 @@ def test_contract_failure_stops_before_training_and_registers_nothing(prefect_ap
     quarantine = pd.read_parquet(tracking / "runs" / run.info.run_id / "rows.parquet")
     assert len(quarantine) == 2
     assert quarantine["reason"].str.contains("close").all()
+
+
+def test_rerun_on_the_same_data_config_and_code_registers_nothing(prefect_api, tracking, fast_config, labelled_csv):
+    first = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    again = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+
+    assert again["rerun_of"] == first["run_id"] and again["run_id"] != first["run_id"]
+    assert again["model_version"] == first["model_version"] == "1"
+    assert again["metrics"] == first["metrics"] and again["decision"] == first["decision"]
+    client = MlflowClient()
+    assert len(client.search_model_versions("name='driftline-it'")) == 1
+    rerun = client.get_run(again["run_id"])
+    assert rerun.info.status == "FINISHED" and rerun.data.tags["driftline.rerun_of"] == first["run_id"]
+    # A config change that shapes the model is a different run.
+    changed = fast_config.parent / "changed.yaml"
+    changed.write_text(fast_config.read_text().replace("n_splits: 3", "n_splits: 4"))
+    third = _train(prefect_api, config_file=str(changed), data=str(labelled_csv), **LABELLED)
+    assert third["rerun_of"] is None and third["model_version"] == "2"

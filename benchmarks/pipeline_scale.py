@@ -1,0 +1,190 @@
+"""P2 flow overhead, P3 cached rerun and P4 scale, on a labelled series of N rows x 50 float features.
+
+Every arm runs in its own fresh subprocess (``--child``), so peak RSS is that arm's alone
+(``ru_maxrss``) and nothing is warm from another arm. Data: ``make_frame`` writes a Parquet file of one
+minute-bar series, 50 features (two carry the signal), a 0/1 label.
+
+* ``plain`` (P4): the core functions called directly, no Prefect, no MLflow — load, contract, features,
+  hold-out split, walk-forward (5 folds x logreg + LightGBM 200 trees, sigmoid calibration on each
+  training window's tail), challenger refit. ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
+  rows; ``scale_growth_ratio`` = time at 2.5M rows / time at 0.25M rows (10x the rows).
+* ``flow`` (P2, P3): ``train_and_promote`` on the same file and config, in a process whose Prefect API
+  (ephemeral) and MLflow store (SQLite) were started by a warm-up flow first, so only the run is timed.
+  ``flow_overhead_ratio`` = flow seconds / plain seconds. Then the same flow again on the same data,
+  config and code: ``cached_rerun_ratio`` = rerun seconds / first flow seconds.
+
+Quick mode (CI): 50k rows, no growth run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+N_FEATURES = 50
+CONFIG = {
+    "name": "bench",
+    "contract": {"min_rows_per_symbol": 100},
+    "target": {"kind": "label", "label_lags": [1]},
+    "splits": {"n_splits": 5, "min_train_size": 1000},
+    "evaluation": {"window": 5000},
+    "models": {"families": ["logreg", "lightgbm"], "params": {"lightgbm": {"n_estimators": 200, "num_leaves": 31}}},
+    "features": {"calendar": False},
+}
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """One minute-bar series: ``timestamp``, ``x0..x49`` (float32), ``y`` depending on x0 and x1."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, N_FEATURES), dtype=np.float32)
+    logit = 1.2 * X[:, 0] - 0.8 * X[:, 1]
+    y = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(N_FEATURES)])
+    frame.insert(0, "timestamp", pd.date_range("2015-01-01", periods=rows, freq="min"))
+    frame["y"] = y
+    return frame
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def _config(path: Path):
+    from driftline.config import load_config
+
+    return load_config(str(path), {"data.path": str(path.with_suffix(".parquet")), "data.target_col": "y"})
+
+
+def child_plain(config_path: Path) -> dict[str, Any]:
+    """The pipeline's core calls, in the flow's order, without Prefect or MLflow."""
+    from driftline.contracts import enforce_contract, validate_frame
+    from driftline.evaluation import holdout_split
+    from driftline.features import build_features
+    from driftline.ingest import load_data
+    from driftline.training import fit_challenger, run_walk_forward
+
+    config = _config(config_path)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as stage:
+        loaded = load_data(config.data, need_target=True, stage_root=Path(stage))
+    report = validate_frame(loaded.frame, config.contract, config.model_name, source=loaded.source)
+    clean = enforce_contract(report, config.contract, loaded.source)
+    features = build_features(clean, config.features, config.target, source=loaded.source, target_name="y")
+    development, _ = holdout_split(features, config.evaluation.window, config.gap)
+    result = run_walk_forward(
+        development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
+    )
+    fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold)
+    return {"seconds": time.perf_counter() - started, "peak_rss_gib": _peak_rss_gib(), "auc": result.pooled[result.selected]["auc"]}
+
+
+def child_flow(config_path: Path) -> dict[str, Any]:
+    """The training flow twice on the same data: first run, then the rerun (cached)."""
+    from prefect import flow
+
+    from driftline import registry
+    from driftline.config import Settings
+    from flows.training import train_and_promote
+
+    @flow(name="warm-up")
+    def warm_up() -> int:
+        return 1
+
+    warm_up()  # starts the ephemeral Prefect API; untimed
+    registry.configure(Settings.from_env(), "driftline-warm-up")  # creates the MLflow store; untimed
+    data = str(config_path.with_suffix(".parquet"))
+    timings = []
+    summaries = []
+    for _ in range(2):
+        started = time.perf_counter()
+        summaries.append(train_and_promote(config_file=str(config_path), data=data, target_col="y"))
+        timings.append(time.perf_counter() - started)
+    return {
+        "first_seconds": timings[0],
+        "rerun_seconds": timings[1],
+        "peak_rss_gib": _peak_rss_gib(),
+        "versions": [s["model_version"] for s in summaries],
+        "rerun_of": summaries[1].get("rerun_of"),
+    }
+
+
+def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
+    config_path = workdir / f"bench-{rows}.yaml"
+    if not config_path.with_suffix(".parquet").exists():
+        import yaml
+
+        make_frame(rows).to_parquet(config_path.with_suffix(".parquet"), index=False)
+        config_path.write_text(yaml.safe_dump(CONFIG))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "MLFLOW_", "DRIFTLINE_"))}
+    home = workdir / f"home-{kind}-{rows}"
+    env.update(
+        DRIFTLINE_HOME=str(home),
+        MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+        PREFECT_HOME=str(home / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pipeline_scale", "--child", kind, str(config_path)],
+        env=env, capture_output=True, text=True, timeout=3600, cwd=Path(__file__).resolve().parents[1],
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} at {rows} rows failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    rows = 50_000 if quick else 1_000_000
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-scale-") as tmp:
+        workdir = Path(tmp)
+        plain = _run_child("plain", rows, workdir)
+        flow = _run_child("flow", rows, workdir)
+        growth = None
+        if not quick:
+            small = _run_child("plain", 250_000, workdir)
+            large = _run_child("plain", 2_500_000, workdir)
+            growth = {"small_seconds": small["seconds"], "large_seconds": large["seconds"], "large_peak_rss_gib": large["peak_rss_gib"]}
+    return {
+        "scale_rows": rows,
+        "scale_1m_seconds": plain["seconds"] if not quick else None,
+        "scale_1m_peak_rss_gib": plain["peak_rss_gib"] if not quick else None,
+        "scale_plain_seconds": plain["seconds"],
+        "scale_plain_peak_rss_gib": plain["peak_rss_gib"],
+        "scale_growth_ratio": growth["large_seconds"] / growth["small_seconds"] if growth else None,
+        "scale_growth": growth,
+        "flow_seconds": flow["first_seconds"],
+        "flow_overhead_ratio": flow["first_seconds"] / plain["seconds"],
+        "rerun_seconds": flow["rerun_seconds"],
+        "cached_rerun_ratio": flow["rerun_seconds"] / flow["first_seconds"],
+        "rerun_registered_versions": flow["versions"],
+        "flow_peak_rss_gib": flow["peak_rss_gib"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--child", choices=["plain", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("config", nargs="?", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.child:
+        result = (child_plain if args.child == "plain" else child_flow)(args.config)
+        print(json.dumps(result))
+        return 0
+    print(json.dumps(measure(args.quick), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
