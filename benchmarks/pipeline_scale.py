@@ -4,16 +4,16 @@ Every arm runs in its own fresh subprocess (``--child``), so peak RSS is that ar
 (``ru_maxrss``) and nothing is warm from another arm. Data: ``make_frame`` writes a Parquet file of one
 minute-bar series, 50 features (two carry the signal), a 0/1 label.
 
-* ``plain`` (P4): the core functions called directly, no Prefect, no MLflow — load, contract, features,
-  hold-out split, walk-forward (5 folds x logreg + LightGBM 200 trees, sigmoid calibration on each
-  training window's tail), challenger refit. ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
+* ``plain`` (P4): the core functions the flow calls, called directly, no Prefect, no MLflow — load,
+  contract, features, hold-out split, walk-forward (5 folds x logreg + LightGBM 200 trees, sigmoid
+  calibration on each training window's tail), challenger refit, drift reference, hold-out evaluation. ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
   rows; ``scale_growth_ratio`` = time at 2.5M rows / time at 0.25M rows (10x the rows).
 * ``flow`` (P2, P3): ``train_and_promote`` on the same file and config, in a process whose Prefect API
   (ephemeral) and MLflow store (SQLite) were started by a warm-up flow first, so only the run is timed.
   ``flow_overhead_ratio`` = flow seconds / plain seconds. Then the same flow again on the same data,
   config and code: ``cached_rerun_ratio`` = rerun seconds / first flow seconds.
 
-Quick mode (CI): 50k rows, no growth run.
+Quick mode (CI): 20k rows, no growth run.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _config(path: Path):
 def child_plain(config_path: Path) -> dict[str, Any]:
     """The pipeline's core calls, in the flow's order, without Prefect or MLflow."""
     from driftline.contracts import enforce_contract, validate_frame
-    from driftline.evaluation import holdout_split
+    from driftline.drift import build_reference
+    from driftline.evaluation import evaluate_challenger, holdout_split, scorer
     from driftline.features import build_features
     from driftline.ingest import load_data
     from driftline.training import fit_challenger, run_walk_forward
@@ -81,11 +82,17 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     report = validate_frame(loaded.frame, config.contract, config.model_name, source=loaded.source)
     clean = enforce_contract(report, config.contract, loaded.source)
     features = build_features(clean, config.features, config.target, source=loaded.source, target_name="y")
-    development, _ = holdout_split(features, config.evaluation.window, config.gap)
+    development, holdout = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
     )
-    fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold)
+    model = fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold)
+    pooled = result.pooled[result.selected]
+    build_reference(development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins)
+    evaluate_challenger(
+        holdout, scorer(model), None, float(development.y.mean()), config.promotion, config.metrics, config.gap,
+        config.block_length, price_target=False,
+    )
     return {"seconds": time.perf_counter() - started, "peak_rss_gib": _peak_rss_gib(), "auc": result.pooled[result.selected]["auc"]}
 
 
@@ -128,6 +135,7 @@ def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
         config_path.write_text(yaml.safe_dump(CONFIG))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "MLFLOW_", "DRIFTLINE_"))}
     home = workdir / f"home-{kind}-{rows}"
+    home.mkdir(parents=True, exist_ok=True)  # Prefect makes PREFECT_HOME but not its parents
     env.update(
         DRIFTLINE_HOME=str(home),
         MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
@@ -145,7 +153,7 @@ def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    rows = 50_000 if quick else 1_000_000
+    rows = 20_000 if quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="driftline-bench-scale-") as tmp:
         workdir = Path(tmp)
         plain = _run_child("plain", rows, workdir)

@@ -42,10 +42,13 @@ one_task_flow()
 
 
 def _clean_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)  # Prefect makes PREFECT_HOME but not its parents
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))}
     env.update(
         PREFECT_HOME=str(home / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A fresh database's migrations can take longer than the 20 s default on a busy 2-core machine.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         DRIFTLINE_HOME=str(home / "driftline"),
         MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
     )

@@ -29,6 +29,8 @@ OFFLINE_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
+    # A first local run migrates a fresh Prefect database; on a busy 2-core machine that can pass 20 s.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
