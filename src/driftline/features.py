@@ -175,8 +175,11 @@ def feature_table(
         DataError: no feature column can be built, or a label target is not binary 0/1.
     """
     parts = []
-    for symbol, group in frame.groupby("symbol", sort=True):
-        group = group.sort_values("timestamp", kind="stable")
+    # One symbol (a single series): no groupby copy of the whole frame.
+    groups = [(frame["symbol"].iloc[0], frame)] if frame["symbol"].nunique() <= 1 else frame.groupby("symbol", sort=True)
+    for symbol, group in groups:
+        if not group["timestamp"].is_monotonic_increasing:
+            group = group.sort_values("timestamp", kind="stable")
         has_prices = "close" in group.columns or "adj_close" in group.columns
         out = _price_features(group, features) if has_prices else pd.DataFrame(index=group.index)
         if target.kind == "label":
@@ -201,11 +204,15 @@ def feature_table(
             out["next_return"] = np.log(close).shift(-1) - np.log(close)
         out["y"] = _target(group, target)
         parts.append(out)
-    table = pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
+    table = parts[0] if len(parts) == 1 else pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
+    del parts
     names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", "y"))
     if not names:
         raise DataError(f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns")
-    table[list(names)] = table[list(names)].replace([np.inf, -np.inf], np.nan)
+    for name in names:  # column by column: no copy of the whole table
+        values = table[name].to_numpy()
+        if values.dtype.kind == "f" and np.isinf(values).any():
+            table[name] = np.where(np.isinf(values), np.nan, values)
     if target.kind == "label":
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:

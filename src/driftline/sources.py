@@ -474,7 +474,9 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
         wanted.append(LINE_COLUMN)
     dataset = ds.dataset([str(f) for f in staged.files], schema=schema, format="parquet")
     table = dataset.to_table(columns=[*wanted, "__filename"])
-    frame = table.to_pandas()
+    # Column by column, freeing Arrow buffers as they convert: no second copy of the whole table.
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     by_file = {str(f): key for f, key in zip(staged.files, staged.keys)}
     frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
