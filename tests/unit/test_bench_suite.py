@@ -1,0 +1,48 @@
+"""The benchmark harness: targets judged the right way round, missing parts reported as not run."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import run as bench
+
+
+def test_targets_compare_in_their_direction():
+    speed = next(t for t in bench.TARGETS if t.key == "drift_speedup_vs_evidently")
+    ratio = next(t for t in bench.TARGETS if t.key == "cached_rerun_ratio")
+    assert speed.met(60) and not speed.met(49.9)
+    assert ratio.met(0.01) and not ratio.met(0.06)
+    assert speed.met(None) is None
+
+
+def test_every_key_the_issue_names_is_a_target():
+    keys = {t.key for t in bench.TARGETS}
+    assert {
+        "drift_speedup_vs_evidently", "drift_verdict_agreement", "flow_overhead_ratio", "cached_rerun_ratio",
+        "scale_1m_seconds", "scale_1m_peak_rss_gib", "scale_growth_ratio", "dask_speedup", "false_promotion_rate",
+        "promotion_power", "drift_detection_rate", "drift_false_alarm_rate", "cli_help_seconds", "local_overhead_ratio",
+    } <= keys
+
+
+def test_a_missed_target_fails_unless_no_fail_and_a_broken_part_always_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "PARTS", {"fake": lambda quick: {"cli_help_seconds": 5.0}})
+    out = tmp_path / "latest.json"
+    assert bench.main(["--output", str(out)]) == 1
+    payload = json.loads(out.read_text())
+    assert payload["targets"]["cli_help_seconds"]["met"] is False and payload["machine"] and payload["generated_at"]
+    assert bench.main(["--output", str(out), "--no-fail"]) == 0
+
+    def broken(quick):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bench, "PARTS", {"fake": broken})
+    assert bench.main(["--output", str(out), "--no-fail"]) == 2
+    assert json.loads(out.read_text())["errors"]["fake"] == "RuntimeError: boom"
+
+
+def test_a_part_not_built_is_reported_not_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "PARTS", {"ghost": bench._module("no_such_benchmark")})
+    out = tmp_path / "latest.json"
+    assert bench.main(["--output", str(out), "--no-fail"]) == 0
+    payload = json.loads(out.read_text())
+    assert "ghost" in payload["not_built"] and payload["targets"]["dask_speedup"]["met"] is None
