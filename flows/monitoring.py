@@ -95,5 +95,7 @@ def retrain(
     if not allowed:
         create_markdown_artifact(f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name))
         return {"skipped": True, "why": why, "trigger": reason}
-    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}")
+    # A retrain is asked for: train even when the data has not changed since the champion's run (the
+    # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
+    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}", force=True)
     return {"skipped": False, "why": why, "trigger": reason, **summary}
