@@ -344,6 +344,20 @@ class MetricsConfig(_Section):
     cost_bps: float = Field(default=0.0, ge=0.0, description="strategy: cost per unit of turnover, basis points")
 
 
+class RunnerConfig(_Section):
+    """Where the walk-forward fits run. The result is the same either way, so no cache key or training
+    fingerprint includes this section."""
+
+    kind: Literal["sequential", "dask"] = Field(
+        default="sequential", description="dask: every (fold, family) fit is a task on a Dask cluster, in parallel"
+    )
+    address: str | None = Field(
+        default=None, description="dask: an existing scheduler, e.g. tcp://host:8786; None starts a local cluster"
+    )
+    n_workers: int = Field(default=2, ge=1, description="local cluster: worker processes (about one per core)")
+    threads_per_worker: int = Field(default=1, ge=1, description="local cluster: fits at once per worker")
+
+
 class PipelineConfig(_Section):
     """The whole pipeline; core functions receive only the section they need."""
 
@@ -360,6 +374,7 @@ class PipelineConfig(_Section):
     promotion: PromotionConfig = PromotionConfig()
     threshold: ThresholdConfig = ThresholdConfig()
     drift: DriftConfig = DriftConfig()
+    runner: RunnerConfig = RunnerConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
