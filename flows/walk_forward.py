@@ -8,6 +8,7 @@ without starting a cluster.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -29,32 +30,54 @@ from tasks.training import (
 
 def walk_forward(features: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
     """Every family on every walk-forward fold, on the runner ``config.runner`` names."""
-    if config.runner.kind == "sequential" or _cached(walk_forward_task, walk_forward_key(features, config)):
+    if config.runner.kind == "sequential":
         return walk_forward_task(features, config)
-    return record_walk_forward_task(features, config, walk_forward_on_dask(features, config))
+    digest = features_hash(features)
+    if _cached(walk_forward_task, walk_forward_key(config, digest)):
+        return walk_forward_task(features, config)  # a cache hit: no cluster to start
+    return record_walk_forward_task(walk_forward_on_dask(features, config, digest), config, digest)
 
 
 @flow(name="walk-forward", validate_parameters=False)
-def walk_forward_flow(shared: Any, jobs: list[FoldJob], config: PipelineConfig, features_digest: str) -> WalkForwardResult:
-    """Submit every (fold, family) fit to the cluster at once, then pool the out-of-sample predictions.
+def walk_forward_flow(
+    shared: Any, jobs: list[FoldJob], config: PipelineConfig, features_digest: str, slots: int
+) -> WalkForwardResult:
+    """Run every (fold, family) fit as a task on the cluster, longest first, then pool the predictions.
 
     Args:
         shared: the feature set, already on the workers (a Dask future), so it is not sent once per job.
         jobs: the fits, in the order their results are pooled.
         config: the pipeline config.
         features_digest: the feature set's content hash (the fits' cache key).
+        slots: fits the cluster runs at once (its worker threads).
     """
-    # Longest first (the most training rows), so no long fit starts last while the other workers idle.
-    order = sorted(range(len(jobs)), key=lambda i: -_rows(jobs[i].train))
-    futures = {i: fit_fold_task.submit(jobs[i], shared, config, features_digest) for i in order}
+    # Longest first (most training rows), and never more fits handed out than there are free threads:
+    # Dask would queue the next fit behind a long one on a busy worker while another worker goes idle.
+    waiting = sorted(range(len(jobs)), key=lambda i: -_rows(jobs[i].train))
+    futures: dict[int, Any] = {}
+    running: list[Any] = []
+    while waiting or running:
+        while waiting and len(running) < slots:
+            i = waiting.pop(0)
+            futures[i] = fit_fold_task.submit(jobs[i], shared, config, features_digest)
+            running.append(futures[i])
+        _wait_for_first(running)
+        running = [f for f in running if not f.wrapped_future.done()]
     return combine_folds_task([futures[i].result() for i in range(len(jobs))], config)
+
+
+def _wait_for_first(futures: list[Any]) -> None:
+    finished = threading.Event()
+    for future in futures:
+        future.wrapped_future.add_done_callback(lambda _: finished.set())  # at once if already done
+    finished.wait()
 
 
 def _rows(rows: Any) -> int:
     return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
-def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
+def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig, features_digest: str | None = None) -> WalkForwardResult:
     """Run the ``walk-forward`` subflow on a Dask cluster (started here unless ``runner.address`` names one).
 
     The feature set is sent to each worker once (scattered), not with every job; the fits are
@@ -67,14 +90,15 @@ def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig) -> WalkFo
     from prefect_dask import DaskTaskRunner
 
     jobs = walk_forward_jobs(features, config.splits, config.gap, config.models)
-    digest = features_hash(features)
+    digest = features_digest or features_hash(features)
     with _cluster(config.runner) as address, distributed.Client(address, set_as_default=False) as client:
         get_run_logger().info("walk-forward: %d fits on the Dask cluster at %s", len(jobs), address)
         shared = client.scatter(features, broadcast=True, hash=False)
+        slots = sum(client.nthreads().values())
         subflow = walk_forward_flow.with_options(task_runner=DaskTaskRunner(address=address))
         with _api_for_workers():
             # An unbound future: the subflow's parameters carry only its key, never the client.
-            return subflow(distributed.Future(shared.key), jobs, config, digest)
+            return subflow(distributed.Future(shared.key), jobs, config, digest, slots)
 
 
 @contextmanager
@@ -86,6 +110,7 @@ def _cluster(runner: RunnerConfig) -> Iterator[str]:
     import logging
 
     from distributed import LocalCluster
+    from threadpoolctl import threadpool_limits
 
     # The scheduler runs in this process; its INFO chatter (every client and worker coming and going)
     # would fill the flow's log.
@@ -96,10 +121,12 @@ def _cluster(runner: RunnerConfig) -> Iterator[str]:
         with LocalCluster(
             n_workers=runner.n_workers,
             threads_per_worker=runner.threads_per_worker,
-            processes=True,  # learners and Prefect's engine hold the GIL in places; processes do not share it
+            processes=runner.processes,
             dashboard_address=None,
             silence_logs=logging.WARNING,
-        ) as cluster:
+        ) as cluster, nullcontext() if runner.processes else threadpool_limits(limits=1):
+            # Threads share this process's BLAS/OpenMP pools: one cap for the cluster's lifetime (each
+            # fit capping and restoring them on its own would race). Worker processes start capped.
             yield cluster.scheduler_address
     finally:
         chatty.setLevel(level)

@@ -60,16 +60,17 @@ def _price_target(config: PipelineConfig) -> bool:
     return config.target.kind == "direction"
 
 
-def walk_forward_key(features: FeatureSet, config: PipelineConfig, features_digest: str | None = None) -> str:
-    """The walk-forward stage's cache key (shared by every runner)."""
+def walk_forward_key(config: PipelineConfig, features_digest: str) -> str:
+    """The walk-forward stage's cache key, whichever runner computes it."""
     return content_cache_key(
-        "walk-forward", features_digest or features_hash(features),
+        "walk-forward", features_digest,
         config.splits, config.gap, config.calibration, config.models, config.metrics, _price_target(config),
     )
 
 
 def _walk_forward_key(context: Any, parameters: dict[str, Any]) -> str:
-    return walk_forward_key(parameters["features"], parameters["config"])
+    digest = parameters.get("features_digest") or features_hash(parameters["features"])
+    return walk_forward_key(parameters["config"], digest)
 
 
 @task(name="walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
@@ -87,7 +88,7 @@ def walk_forward_task(features: FeatureSet, config: PipelineConfig) -> WalkForwa
 
 
 @task(name="record-walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
-def record_walk_forward_task(features: FeatureSet, config: PipelineConfig, result: WalkForwardResult) -> WalkForwardResult:
+def record_walk_forward_task(result: WalkForwardResult, config: PipelineConfig, features_digest: str) -> WalkForwardResult:
     """Store a walk-forward result computed elsewhere (on Dask) under the stage's cache key."""
     return result
 

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow
 LABELLED = {"target": "label", "target_col": "y"}
 
 
-def _config(fast_config: Path, runner: dict) -> Path:
+def _config(fast_config: Path, name: str, runner: dict) -> Path:
     tree = yaml.safe_load(fast_config.read_text())
     tree["runner"] = runner
-    path = fast_config.with_name(f"{runner['kind']}.yaml")
+    path = fast_config.with_name(f"{name}.yaml")
     path.write_text(yaml.safe_dump(tree))
     return path
 
@@ -54,23 +54,19 @@ async def _walk_forward_subflow_tasks(parent_flow_run_id: str) -> list[tuple[str
     return sorted((t.name, t.state.name) for t in tasks)
 
 
-def test_dask_runner_gives_the_sequential_metrics(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
-    on_dask = _train(_config(fast_config, {"kind": "dask", "n_workers": 2}), labelled_csv, tmp_path / "results-dask")
-    # Same data, config and code: without force the fingerprint lookup would return the first run.
-    sequential = _train(
-        _config(fast_config, {"kind": "sequential"}), labelled_csv, tmp_path / "results-sequential", force=True
-    )
+def _assert_same_results(ours: dict, theirs: dict) -> None:
+    assert ours["selected_family"] == theirs["selected_family"]
+    assert ours["metrics"].keys() == theirs["metrics"].keys()
+    for key, value in theirs["metrics"].items():
+        assert np.isclose(ours["metrics"][key], value, rtol=1e-9, atol=1e-12), key
+    assert [f["n_test"] for f in ours["folds"]] == [f["n_test"] for f in theirs["folds"]]
+    for mine, other in zip(ours["folds"], theirs["folds"]):
+        assert np.isclose(mine["log_loss"], other["log_loss"], rtol=1e-9), mine["fold"]
 
-    assert on_dask["selected_family"] == sequential["selected_family"]
-    assert on_dask["metrics"].keys() == sequential["metrics"].keys()
-    for key, value in sequential["metrics"].items():
-        assert np.isclose(on_dask["metrics"][key], value, rtol=1e-9, atol=1e-12), key
-    assert [f["n_test"] for f in on_dask["folds"]] == [f["n_test"] for f in sequential["folds"]]
-    for ours, theirs in zip(on_dask["folds"], sequential["folds"]):
-        assert np.isclose(ours["log_loss"], theirs["log_loss"], rtol=1e-9), ours["fold"]
 
-    # The dask run's fits were tasks of the walk-forward subflow: 3 folds x 2 families, then the pooling.
-    flow_run_id = MlflowClient().get_run(on_dask["run_id"]).data.tags["prefect.flow_run_id"]
+def _assert_fits_ran_on_dask(summary: dict) -> None:
+    """The fits were tasks of the walk-forward subflow: 3 folds x 2 families, then the pooling."""
+    flow_run_id = MlflowClient().get_run(summary["run_id"]).data.tags["prefect.flow_run_id"]
     tasks = asyncio.run(_walk_forward_subflow_tasks(flow_run_id))
     fits = [(name, state) for name, state in tasks if name.startswith("fit-fold-")]
     assert sorted(name for name, _ in fits) == sorted(
@@ -78,3 +74,19 @@ def test_dask_runner_gives_the_sequential_metrics(prefect_api, tracking, fast_co
     )
     assert {state for _, state in fits} == {"Completed"}
     assert any(name.startswith("combine-folds") for name, _ in tasks)
+
+
+def test_dask_runner_gives_the_sequential_metrics(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
+    """Two local workers, as threads (the default) and as processes, against the sequential run."""
+    threads = _train(_config(fast_config, "threads", {"kind": "dask", "n_workers": 2}), labelled_csv, tmp_path / "r1")
+    # Same data, config and code: without force the fingerprint lookup would return the first run.
+    processes = _train(
+        _config(fast_config, "processes", {"kind": "dask", "n_workers": 2, "processes": True}),
+        labelled_csv, tmp_path / "r2", force=True,
+    )
+    sequential = _train(_config(fast_config, "sequential", {"kind": "sequential"}), labelled_csv, tmp_path / "r3", force=True)
+
+    _assert_same_results(threads, sequential)
+    _assert_same_results(processes, sequential)
+    _assert_fits_ran_on_dask(threads)
+    _assert_fits_ran_on_dask(processes)

@@ -376,6 +376,7 @@ def test_default_yaml_points_at_the_example_contract():
 def test_runner_defaults_to_sequential_and_checks_its_values():
     runner = load_config().runner
     assert (runner.kind, runner.address, runner.n_workers, runner.threads_per_worker) == ("sequential", None, 2, 1)
+    assert runner.processes is False
     dask = load_config(None, {"runner.kind": "dask", "runner.address": "tcp://10.0.0.5:8786"}).runner
     assert (dask.kind, dask.address) == ("dask", "tcp://10.0.0.5:8786")
     for key, value in (("runner.kind", "ray"), ("runner.n_workers", 0), ("runner.threads_per_worker", 0)):
