@@ -62,6 +62,8 @@ def walk_forward_flow(
             futures[i] = fit_fold_task.submit(jobs[i], shared, config, features_digest)
             running.append(futures[i])
         _wait_for_first(running)
+        for future in [f for f in running if f.wrapped_future.done()]:
+            future.result()  # a failed fit fails the stage now, with its own error, not after the others
         running = [f for f in running if not f.wrapped_future.done()]
     return combine_folds_task([futures[i].result() for i in range(len(jobs))], config)
 

@@ -353,6 +353,8 @@ class RunnerConfig(_Section):
     release the GIL while fitting, the feature set is shared rather than copied, and the cluster is up in
     well under a second. Worker processes (``processes: true``) isolate the fits but each one starts a
     Python, imports the libraries and receives its own copy of the features: about 10 s more here.
+    Workers of an existing scheduler need this package (same version), the run's Prefect API
+    (``PREFECT_API_URL``, not the ephemeral one of a local run) and its result storage.
     """
 
     kind: Literal["sequential", "dask"] = Field(

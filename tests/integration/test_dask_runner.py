@@ -34,8 +34,9 @@ def _train(config: Path, data: Path, results: Path, **params):
         return train_and_promote(config_file=str(config), data=str(data), **LABELLED, **params)
 
 
-async def _walk_forward_subflow_tasks(parent_flow_run_id: str) -> list[tuple[str, str]]:
-    """(name, state) of the task runs of the ``walk-forward`` subflow under a training flow run."""
+async def _run_tasks(parent_flow_run_id: str) -> tuple[dict[str, str], list[tuple[str, str]] | None]:
+    """A training flow run's task states by name, and (name, state) of its walk-forward subflow's tasks
+    (None when it ran no such subflow)."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
@@ -44,14 +45,24 @@ async def _walk_forward_subflow_tasks(parent_flow_run_id: str) -> list[tuple[str
         return FlowRunFilter(id=FlowRunFilterId(any_=ids))
 
     async with get_client() as client:
+        # prefect 3.8.8's client sends limit/sort null unless given; its server answers 422.
         subflows = await client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["walk-forward"])), sort=FlowRunSort.START_TIME_DESC, limit=50
         )
-        parent_tasks = await client.read_task_runs(flow_run_filter=runs_of([parent_flow_run_id]), sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=200)
+        parent_tasks = await client.read_task_runs(
+            flow_run_filter=runs_of([parent_flow_run_id]), sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200
+        )
         ours = [f.id for f in subflows if f.parent_task_run_id in {t.id for t in parent_tasks}]
-        assert len(ours) == 1, "the dask run did not go through the walk-forward subflow"
-        tasks = await client.read_task_runs(flow_run_filter=runs_of(ours), sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=200)
-    return sorted((t.name, t.state.name) for t in tasks)
+        assert len(ours) <= 1
+        tasks = None
+        if ours:
+            found = await client.read_task_runs(flow_run_filter=runs_of(ours), sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200)
+            tasks = sorted((t.name, t.state.name) for t in found)
+    return {t.name.rsplit("-", 1)[0]: t.state.name for t in parent_tasks}, tasks
+
+
+def _tasks_of(summary: dict) -> tuple[dict[str, str], list[tuple[str, str]] | None]:
+    return asyncio.run(_run_tasks(MlflowClient().get_run(summary["run_id"]).data.tags["prefect.flow_run_id"]))
 
 
 def _assert_same_results(ours: dict, theirs: dict) -> None:
@@ -66,8 +77,8 @@ def _assert_same_results(ours: dict, theirs: dict) -> None:
 
 def _assert_fits_ran_on_dask(summary: dict) -> None:
     """The fits were tasks of the walk-forward subflow: 3 folds x 2 families, then the pooling."""
-    flow_run_id = MlflowClient().get_run(summary["run_id"]).data.tags["prefect.flow_run_id"]
-    tasks = asyncio.run(_walk_forward_subflow_tasks(flow_run_id))
+    _, tasks = _tasks_of(summary)
+    assert tasks is not None, "the dask run did not go through the walk-forward subflow"
     fits = [(name, state) for name, state in tasks if name.startswith("fit-fold-")]
     assert sorted(name for name, _ in fits) == sorted(
         f"fit-fold-{fold}-{family}" for fold in (1, 2, 3) for family in ("logreg", "lightgbm")
@@ -90,3 +101,44 @@ def test_dask_runner_gives_the_sequential_metrics(prefect_api, tracking, fast_co
     _assert_same_results(processes, sequential)
     _assert_fits_ran_on_dask(threads)
     _assert_fits_ran_on_dask(processes)
+
+    # One stage cache for both runners: a dask run on what the sequential run cached starts no cluster.
+    again = _train(_config(fast_config, "threads", {"kind": "dask"}), labelled_csv, tmp_path / "r3", force=True)
+    states, subflow = _tasks_of(again)
+    assert subflow is None and states["walk-forward"] == "Cached"
+    _assert_same_results(again, sequential)
+
+
+def test_a_failed_fit_fails_the_stage_with_its_own_error(prefect_api, fast_config, tmp_path, monkeypatch):
+    from prefect import flow
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    import tasks.training
+    from driftline.config import load_config
+    from driftline.errors import InsufficientDataError
+    from driftline.features import build_features
+    from driftline.ingest import detect_columns, normalise_frame
+    from driftline.synthetic import make_labelled_series
+    from flows.walk_forward import walk_forward
+
+    config = load_config(fast_config, {"target.kind": "label", "data.target_col": "y", "runner.kind": "dask"})
+    frame = make_labelled_series(n_rows=1500, seed=5)
+    canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
+    features = build_features(canonical, config.features, config.target, target_name="y")
+    fit = tasks.training.run_fold_job
+
+    def one_fit_fails(job, *args, **kwargs):
+        if (job.fold, job.family) == (2, "lightgbm"):
+            raise InsufficientDataError("fold 2: the calibration slice holds a single class")
+        return fit(job, *args, **kwargs)
+
+    # Local workers are threads of this process: they run the patched function.
+    monkeypatch.setattr(tasks.training, "run_fold_job", one_fit_fails)
+
+    @flow(name="walk-forward-stage")
+    def stage():
+        return walk_forward(features, config)
+
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path / "results"}):
+        with pytest.raises(InsufficientDataError, match="fold 2: the calibration slice"):
+            stage()
