@@ -14,6 +14,7 @@ from driftline.config import Settings, data_overrides, load_config, training_fin
 from driftline.report import artifact_key, rerun_summary, summary_markdown, training_summary
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test
+from flows.walk_forward import walk_forward
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
     FINGERPRINT_TAG,
@@ -78,7 +79,7 @@ def train_and_promote(
         clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
         features = build_features_task(loaded, clean, config)
         development, holdout = holdout_task(features, config)
-        result = walk_forward_task(development, config)
+        result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config)
         version = register_model_task(run_id, model, development, config)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +10,13 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from driftline import code_version, registry
+from driftline import registry
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
 from driftline.sources import StagedSource
 from tasks import retry_transient
-
-CACHE_DAYS = 7
-
-
-@cache
-def _code() -> str:
-    return code_version()
-
-
-def data_cache_key(stage: str, loaded: Any, *configs: Any) -> str:
-    """Key on the input's content hash, the config sections that shape the result and the code version.
-
-    Unchanged input under the same config and code is not processed twice, whichever run asks.
-    """
-    blob = json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in configs], sort_keys=True)
-    return f"{stage}-{loaded.content_hash[:24]}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}-{_code()}"
+from tasks.caching import CACHE_DAYS, data_cache_key
 
 
 def _contract_key(context: Any, parameters: dict[str, Any]) -> str:

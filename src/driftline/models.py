@@ -37,9 +37,19 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def model_params(family: str, models: ModelsConfig) -> dict[str, Any]:
-    """Defaults for ``family`` overlaid with the config's ``models.params[family]``."""
-    return {**DEFAULT_PARAMS[family], **models.params.get(family, {})}  # type: ignore[call-overload]
+# Every spelling of "how many threads" the libraries accept; a thread budget replaces all of them.
+THREAD_PARAMS = ("n_jobs", "num_threads", "num_thread", "nthread", "nthreads")
+
+
+def model_params(family: str, models: ModelsConfig, threads: int | None = None) -> dict[str, Any]:
+    """Defaults for ``family`` overlaid with the config's ``models.params[family]``.
+
+    ``threads`` (when given) replaces the thread count of the families that have one.
+    """
+    params = {**DEFAULT_PARAMS[family], **models.params.get(family, {})}  # type: ignore[call-overload]
+    if threads is not None and "n_jobs" in DEFAULT_PARAMS[family]:
+        params = {k: v for k, v in params.items() if k not in THREAD_PARAMS} | {"n_jobs": threads}
+    return params
 
 
 def _known_params(family: str, estimator_class: type) -> set[str]:
@@ -61,8 +71,14 @@ def _checked(family: str, estimator_class: type, params: dict[str, Any]) -> dict
     return params
 
 
-def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
+def make_estimator(family: str, models: ModelsConfig, threads: int | None = None) -> ClassifierMixin:
     """A fresh, unfitted, seeded estimator for ``family`` (or ``ensemble``: a soft vote of all families).
+
+    Args:
+        family: a model family or ``ensemble``.
+        models: the models section (families, seed, hyperparameters).
+        threads: threads each learner may use, overriding ``n_jobs`` and its aliases (e.g. 1 when
+            several fits share the cores); None keeps the configured value.
 
     Raises:
         ValueError: unknown family or a hyperparameter the library rejects.
@@ -73,9 +89,9 @@ def make_estimator(family: str, models: ModelsConfig) -> ClassifierMixin:
     if family == "ensemble":
         from sklearn.ensemble import VotingClassifier
 
-        members = [(name, make_estimator(name, models)) for name in models.families]
+        members = [(name, make_estimator(name, models, threads)) for name in models.families]
         return VotingClassifier(members, voting="soft")
-    params = model_params(family, models)
+    params = model_params(family, models, threads)
     try:
         if family == "logreg":
             from sklearn.linear_model import LogisticRegression

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,6 +76,121 @@ def _day(value: Any) -> str:
     return pd.Timestamp(value).isoformat()
 
 
+@dataclass(frozen=True)
+class FoldJob:
+    """One family on one walk-forward fold: fit on the ``train`` rows, score the ``test`` rows.
+
+    Rows are positions in the feature set; a slice when they are contiguous (features are in time order,
+    so they are), which keeps a job a few bytes wherever it is sent.
+    """
+
+    fold: int
+    family: str
+    train: slice | np.ndarray
+    test: slice | np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """What one job produced: its fold result and its test rows' predictions."""
+
+    result: FoldResult
+    predictions: pd.DataFrame = field(repr=False)  # meta columns + fold, family, y, p, p_uncalibrated
+
+
+def _compact(rows: np.ndarray) -> slice | np.ndarray:
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def walk_forward_jobs(features: FeatureSet, splits: SplitConfig, gap: int, models: ModelsConfig) -> list[FoldJob]:
+    """Every (fold, family) fit of the walk-forward evaluation, fold by fold; each runs on its own.
+
+    Raises:
+        InsufficientDataError: too little data for the folds, or a fold with a single class.
+    """
+    splitter = WalkForwardSplit.from_config(splits, gap)
+    families = family_names(models)
+    return [
+        FoldJob(fold=fold, family=family, train=_compact(train), test=_compact(test))
+        for fold, (train, test) in enumerate(splitter.split(features.X, features.y, groups=features.times), start=1)
+        for family in families
+    ]
+
+
+@contextmanager
+def _thread_budget(threads: int | None) -> Iterator[None]:
+    """Cap BLAS/OpenMP pools too (logreg's linear algebra), not only the learners' own ``n_jobs``."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
+
+
+def run_fold_job(
+    job: FoldJob,
+    features: FeatureSet,
+    gap: int,
+    calibration: CalibrationConfig,
+    models: ModelsConfig,
+    metrics: MetricsConfig,
+    price_target: bool,
+    threads: int | None = None,
+) -> FoldOutcome:
+    """Fit and calibrate ``job.family`` on the fold's training rows; score its test rows.
+
+    Args:
+        threads: threads the learner may use (1 when several jobs share the cores); None keeps the
+            configured ``n_jobs``.
+
+    Raises:
+        InsufficientDataError: the fitting part or the calibration slice of the window holds one class.
+    """
+    times = features.times
+    train_times, test_times = times[job.train], times[job.test]
+    X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
+    X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
+    with _thread_budget(threads):
+        model = CalibratedModel.from_config(make_estimator(job.family, models, threads), calibration, gap)
+        model.fit(X_train, y_train, train_times)
+        p = model.predict_proba(X_test)[:, 1]
+        p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
+    meta = features.meta.iloc[job.test]
+    result = FoldResult(
+        fold=job.fold,
+        family=job.family,
+        train_start=_day(train_times[0]),
+        train_end=_day(train_times[-1]),
+        test_start=_day(test_times[0]),
+        test_end=_day(test_times[-1]),
+        n_train=len(train_times),
+        n_test=len(test_times),
+        metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
+    )
+    logger.info("fold %d %s: %s", job.fold, job.family, result.metrics)
+    predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw)
+    return FoldOutcome(result=result, predictions=predictions)
+
+
+def combine_fold_results(outcomes: Sequence[FoldOutcome], metrics: MetricsConfig, price_target: bool) -> WalkForwardResult:
+    """Pool the jobs' out-of-sample predictions per family and pick the challenger family.
+
+    ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran.
+    """
+    table = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
+    pooled = {}
+    for family, rows in table.groupby("family", sort=False):
+        pooled[str(family)] = _fold_metrics(
+            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
+        )
+    selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
+    return WalkForwardResult(folds=[o.result for o in outcomes], pooled=pooled, selected=selected, predictions=table)
+
+
 def run_walk_forward(
     features: FeatureSet,
     splits: SplitConfig,
@@ -82,49 +199,16 @@ def run_walk_forward(
     models: ModelsConfig,
     metrics: MetricsConfig,
     price_target: bool,
+    threads: int | None = None,
 ) -> WalkForwardResult:
-    """Fit and calibrate every family on each walk-forward fold; score the test rows.
+    """Fit and calibrate every family on each walk-forward fold, one job after another; score the test rows.
 
     Raises:
         InsufficientDataError: too little data for the folds, or a fold or calibration slice with one class.
     """
-    splitter = WalkForwardSplit.from_config(splits, gap)
-    times = features.times
-    families = family_names(models)
-    fold_results: list[FoldResult] = []
-    predictions: list[pd.DataFrame] = []
-    for fold, (train, test) in enumerate(splitter.split(features.X, features.y, groups=times), start=1):
-        X_train, y_train = features.X.iloc[train], features.y.to_numpy()[train]
-        X_test, y_test = features.X.iloc[test], features.y.to_numpy()[test]
-        for family in families:
-            model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap)
-            model.fit(X_train, y_train, times[train])
-            p = model.predict_proba(X_test)[:, 1]
-            p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
-            meta = features.meta.iloc[test]
-            fold_results.append(
-                FoldResult(
-                    fold=fold,
-                    family=family,
-                    train_start=_day(times[train[0]]),
-                    train_end=_day(times[train[-1]]),
-                    test_start=_day(times[test[0]]),
-                    test_end=_day(times[test[-1]]),
-                    n_train=len(train),
-                    n_test=len(test),
-                    metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
-                )
-            )
-            predictions.append(meta.assign(fold=fold, family=family, y=y_test, p=p, p_uncalibrated=p_raw))
-            logger.info("fold %d %s: %s", fold, family, fold_results[-1].metrics)
-    table = pd.concat(predictions, ignore_index=True)
-    pooled = {}
-    for family, rows in table.groupby("family", sort=False):
-        pooled[str(family)] = _fold_metrics(
-            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
-        )
-    selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
-    return WalkForwardResult(folds=fold_results, pooled=pooled, selected=selected, predictions=table)
+    jobs = walk_forward_jobs(features, splits, gap, models)
+    outcomes = [run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads) for job in jobs]
+    return combine_fold_results(outcomes, metrics, price_target)
 
 
 def fit_challenger(

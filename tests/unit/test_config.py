@@ -371,3 +371,23 @@ def test_default_yaml_points_at_the_example_contract():
     config = load_config(DEFAULT_YAML, {"contract.file": "contracts/ohlcv.yaml"})
     assert config.contract.calendar == "weekdays"
     assert config.contract.max_quarantine_fraction == yaml.safe_load(text)["contract"]["max_quarantine_fraction"]
+
+
+def test_runner_defaults_to_sequential_and_checks_its_values():
+    runner = load_config().runner
+    assert (runner.kind, runner.address, runner.n_workers, runner.threads_per_worker) == ("sequential", None, 2, 1)
+    assert runner.processes is False
+    dask = load_config(None, {"runner.kind": "dask", "runner.address": "tcp://10.0.0.5:8786"}).runner
+    assert (dask.kind, dask.address) == ("dask", "tcp://10.0.0.5:8786")
+    for key, value in (("runner.kind", "ray"), ("runner.n_workers", 0), ("runner.threads_per_worker", 0)):
+        with pytest.raises(ConfigError, match=key):
+            load_config(None, {key: value})
+
+
+def test_where_the_fits_run_is_not_part_of_the_training_fingerprint():
+    from driftline.config import training_fingerprint
+
+    sequential = load_config()
+    dask = load_config(None, {"runner.kind": "dask", "runner.n_workers": 4})
+    assert training_fingerprint("abc", sequential, "v1") == training_fingerprint("abc", dask, "v1")
+    assert training_fingerprint("abc", sequential, "v1") != training_fingerprint("abd", sequential, "v1")

@@ -112,3 +112,21 @@ def test_ensemble_is_a_soft_vote_of_the_families(data):
     ensemble.fit(X, y)
     members = np.mean([member.predict_proba(X) for member in ensemble.estimators_], axis=0)
     np.testing.assert_allclose(ensemble.predict_proba(X), members)
+
+
+def test_a_thread_budget_replaces_every_spelling_of_n_jobs():
+    models = ModelsConfig(
+        families=FAMILIES,
+        ensemble=True,
+        params={"lightgbm": {"num_threads": 4}, "xgboost": {"nthread": 4}, "random_forest": {"n_jobs": 3}},
+    )
+    for family in ("random_forest", "xgboost", "lightgbm"):
+        params = make_estimator(family, models, threads=1).get_params()
+        assert params["n_jobs"] == 1, family
+        assert not {"num_threads", "nthread"} & {k for k, v in params.items() if v is not None}, family
+    ensemble = make_estimator("ensemble", models, threads=1)
+    assert all(m.get_params()["n_jobs"] == 1 for name, m in ensemble.estimators if name != "logreg")
+    # Without a budget the configured value (or the default, all cores) stays.
+    assert make_estimator("random_forest", models).get_params()["n_jobs"] == 3
+    assert make_estimator("lightgbm", ModelsConfig()).get_params()["n_jobs"] == -1
+    assert "n_jobs" not in model_params("logreg", models, threads=1)  # nothing to set on a family without threads

@@ -11,6 +11,7 @@ from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
 from driftline.training import SUMMARY_METRICS, fit_challenger, fold_table, run_walk_forward
+from driftline.training import FoldJob, combine_fold_results, run_fold_job, walk_forward_jobs
 
 
 def test_every_family_has_every_fold(walk_forward_run):
@@ -128,3 +129,57 @@ def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
     proba = model.predict_proba(latest)
     assert proba.shape == (len(latest), 2)
     assert ((proba >= 1e-4 - 1e-12) & (proba <= 1 - 1e-4 + 1e-12)).all()
+
+
+# --- the walk-forward as independent (fold, family) jobs ------------------------------------------------
+
+
+def _jobs(run):
+    return walk_forward_jobs(run.features, run.splits, run.gap, run.models)
+
+
+def _run_job(run, job, threads=None):
+    return run_fold_job(job, run.features, run.gap, run.calibration, run.models, run.metrics, False, threads)
+
+
+def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
+    jobs = _jobs(walk_forward_run)
+    assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in ("logreg", "lightgbm")]
+    folds = {f.fold: f for f in walk_forward_run.result.folds}
+    for job in jobs:
+        # Features are in time order: a fold's rows are one contiguous range, a job is a few bytes.
+        assert isinstance(job.train, slice) and isinstance(job.test, slice)
+        assert job.train.start == 0 and job.train.stop < job.test.start  # expanding, purged
+        assert (job.train.stop - job.train.start, job.test.stop - job.test.start) == (folds[job.fold].n_train, folds[job.fold].n_test)
+
+
+def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_run):
+    run = walk_forward_run
+    jobs = _jobs(run)
+    outcomes = [_run_job(run, job) for job in reversed(jobs)][::-1]  # each job stands alone
+    combined = combine_fold_results(outcomes, run.metrics, price_target=False)
+    assert combined.folds == run.result.folds
+    assert combined.pooled == run.result.pooled
+    assert combined.selected == run.result.selected
+    pd.testing.assert_frame_equal(combined.predictions, run.result.predictions, check_exact=True)
+
+
+def test_a_job_on_row_positions_equals_the_job_on_a_range(walk_forward_run):
+    run = walk_forward_run
+    job = _jobs(run)[1]
+    as_positions = FoldJob(
+        job.fold, job.family, np.arange(job.train.start, job.train.stop), np.arange(job.test.start, job.test.stop)
+    )
+    on_range, on_positions = _run_job(run, job), _run_job(run, as_positions)
+    assert on_positions.result == on_range.result
+    pd.testing.assert_frame_equal(on_positions.predictions, on_range.predictions, check_exact=True)
+
+
+def test_single_threaded_learners_give_the_same_metrics(walk_forward_run):
+    run = walk_forward_run
+    single = run_walk_forward(
+        run.features, run.splits, run.gap, run.calibration, run.models, run.metrics, price_target=False, threads=1
+    )
+    assert single.selected == run.result.selected
+    for family, values in run.result.pooled.items():
+        assert single.pooled[family] == pytest.approx(values, rel=1e-9, abs=1e-12)

@@ -1,0 +1,159 @@
+"""P5: the walk-forward stage on ``runner: dask`` (two local workers) vs sequential, same jobs, same machine.
+
+Data: ``pipeline_scale.make_frame`` — one minute-bar series, 50 float32 features, a 0/1 label — at 500k
+rows (``--quick``: 60k). Jobs: logreg + LightGBM (200 trees, 31 leaves) x 5 expanding folds, sigmoid
+calibration on each training window's tail: 10 fits of very different sizes. Every learner is
+single-threaded in both arms (``n_jobs=1``, BLAS/OpenMP capped at one thread).
+
+* sequential: ``run_walk_forward(..., threads=1)``, the core's jobs one after another, no Prefect.
+* dask: ``walk_forward_on_dask`` inside a flow — the ``walk-forward`` subflow with every fit a Prefect
+  task on a ``DaskTaskRunner``. Its time includes everything that run pays for: starting the local
+  cluster (two workers, the default threads of this process), sharing the feature set, the subflow and
+  its task runs on the Prefect API, and shutting the cluster down.
+* dask, worker processes (full run only): the same with ``runner.processes: true``; it adds process
+  start-up, imports in each worker and a copy of the features per worker.
+
+``dask_speedup`` = sequential seconds / dask seconds. Both arms run in one fresh child process whose
+Prefect API (ephemeral) was started by an untimed warm-up flow; each dask arm writes its task results to
+its own folder, so no arm reads another's cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Only the standard library at the top: local worker processes import this module again when they start.
+
+CONFIG = {
+    "target": {"kind": "label", "label_lags": [1]},
+    "data": {"target_col": "y"},
+    "features": {"calendar": False},
+    "splits": {"n_splits": 5, "min_train_size": 1000},
+    "models": {"families": ["logreg", "lightgbm"], "params": {"lightgbm": {"n_estimators": 200, "num_leaves": 31}}},
+    "runner": {"kind": "dask", "n_workers": 2, "threads_per_worker": 1},
+}
+
+
+def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
+    """Both arms in this process (run with a fresh PREFECT_HOME)."""
+    import threading
+
+    from prefect.server.api.server import SubprocessASGIServer
+
+    # The ephemeral API starts while the data is made (untimed); it is up before any arm runs.
+    api = threading.Thread(target=lambda: SubprocessASGIServer().start(), daemon=True)
+    api.start()
+
+    import numpy as np
+    from prefect import flow
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from benchmarks.pipeline_scale import make_frame
+    from driftline.config import PipelineConfig
+    from driftline.features import build_features
+    from driftline.ingest import detect_columns, normalise_frame
+    from driftline.training import run_walk_forward, walk_forward_jobs
+    from flows.walk_forward import walk_forward_on_dask
+
+    config = PipelineConfig.model_validate(CONFIG)
+    frame = make_frame(rows)
+    canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
+    features = build_features(canonical, config.features, config.target, target_name="y")
+
+    @flow(name="warm-up")
+    def warm_up() -> int:
+        return 1
+
+    api.join()
+    warm_up()  # the first flow run on the API; untimed
+
+    started = time.perf_counter()
+    sequential = run_walk_forward(
+        features, config.splits, config.gap, config.calibration, config.models, config.metrics,
+        price_target=False, threads=1,
+    )
+    sequential_seconds = time.perf_counter() - started
+
+    @flow(name="dask-speedup")
+    def on_dask(processes: bool) -> tuple[Any, float]:
+        arm = config.model_copy(update={"runner": config.runner.model_copy(update={"processes": processes})})
+        started = time.perf_counter()
+        result = walk_forward_on_dask(features, arm)
+        return result, time.perf_counter() - started
+
+    timings: dict[str, float] = {}
+    same = True
+    for name in ("threads", "processes") if with_processes else ("threads",):
+        with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results_dir / name}):
+            result, timings[name] = on_dask(name == "processes")
+        same &= result.selected == sequential.selected and all(
+            np.isclose(result.pooled[f][k], v, rtol=1e-9, atol=1e-12)
+            for f, values in sequential.pooled.items() for k, v in values.items()
+        )
+    return {
+        "rows": rows,
+        "features": features.X.shape[1],
+        "jobs": len(walk_forward_jobs(features, config.splits, config.gap, config.models)),
+        "sequential_seconds": sequential_seconds,
+        "dask_seconds": timings["threads"],
+        "dask_processes_seconds": timings.get("processes"),
+        "same_result": bool(same),
+    }
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    rows = 60_000 if quick else 500_000
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-dask-") as tmp:
+        home = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))}
+        env.update(
+            DRIFTLINE_HOME=str(home / "driftline"),
+            PREFECT_HOME=str(home / "prefect"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_LOGGING_LEVEL="WARNING",
+        )
+        args = [sys.executable, "-m", "benchmarks.dask_speedup", "--child", str(rows), str(home / "results")]
+        done = subprocess.run(
+            args + ([] if quick else ["--with-processes"]),
+            env=env, capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[1],
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"dask benchmark at {rows} rows failed: {done.stderr[-3000:]}")
+    arm = json.loads(done.stdout.strip().splitlines()[-1])
+    processes = arm["dask_processes_seconds"]
+    return {
+        "dask_speedup": arm["sequential_seconds"] / arm["dask_seconds"],
+        "dask_sequential_seconds": arm["sequential_seconds"],
+        "dask_seconds": arm["dask_seconds"],
+        "dask_rows": rows,
+        "dask_jobs": arm["jobs"],
+        "dask_workers": "2 local workers (threads), single-threaded fits",
+        "dask_processes_seconds": processes,
+        "dask_processes_speedup": arm["sequential_seconds"] / processes if processes else None,
+        "dask_same_result": arm["same_result"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dask_speedup", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="60k rows, no worker-processes arm (about 40 s)")
+    parser.add_argument("--child", nargs=2, metavar=("ROWS", "RESULTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--with-processes", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(int(args.child[0]), Path(args.child[1]), args.with_processes)))
+        return 0
+    print(json.dumps(measure(args.quick), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
