@@ -18,15 +18,8 @@ def _code() -> str:
     return code_version()
 
 
-def data_cache_key(stage: str, loaded: Any, *configs: Any) -> str:
-    """Key on the input's content hash, the config sections that shape the result and the code version.
-
-    Unchanged input under the same config and code is not processed twice, whichever run asks.
-    """
-    return content_cache_key(stage, loaded.content_hash, *configs)
-
-
 def content_cache_key(stage: str, content_hash: str, *configs: Any) -> str:
-    """``data_cache_key`` for any content hash (e.g. of a feature set)."""
+    """Key on a content hash (e.g. of a feature set), the config sections that shape the result and the
+    code version: unchanged input under the same config and code is not processed twice, whichever run asks."""
     blob = json.dumps([c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in configs], sort_keys=True)
     return f"{stage}-{content_hash[:24]}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}-{_code()}"

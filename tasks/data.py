@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import ContractConfig, DataConfig
@@ -16,40 +15,29 @@ from driftline.contracts import ValidationReport, enforce_contract, validate_fra
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
 from driftline.sources import StagedSource
 from tasks import retry_transient
-from tasks.caching import CACHE_DAYS, data_cache_key
 
 
-def _contract_key(context: Any, parameters: dict[str, Any]) -> str:
-    # The future-timestamp check depends on today's date: a cached verdict lasts one UTC day.
-    today = datetime.now(timezone.utc).date().isoformat()
-    return data_cache_key("contract", parameters["loaded"], parameters["contract"], parameters["suite_name"], today)
-
-
-@task(name="load-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(name="load-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
     """Stage the source (only new or changed objects are read), detect columns, normalise."""
     return load_data(data, need_target=need_target, stage_root=stage_root)
 
 
-@task(name="stage-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(name="stage-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def stage_data_task(data: DataConfig, stage_root: Path) -> StagedSource:
     """Bring new or changed files/objects into the stage; the result's hash names the input."""
     return stage_data(data, stage_root)
 
 
-def _read_key(context: Any, parameters: dict[str, Any]) -> str:
-    return data_cache_key("read", parameters["staged"], parameters["data"], parameters["need_target"])
-
-
-@task(name="read-data", cache_key_fn=_read_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@task(name="read-data", cache_policy=NO_CACHE)
 def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) -> LoadedData:
-    """Detect columns, read only those from the stage, normalise (cached on the content hash and config)."""
+    """Detect columns, read only those from the stage, normalise."""
     return load_staged(data, staged, need_target)
 
 
-@task(name="check-contract", cache_key_fn=_contract_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@task(name="check-contract", cache_policy=NO_CACHE)
 def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
-    """Run the contract's GX suite on the canonical frame (cached on the data hash, contract and code)."""
+    """Run the contract's GX suite on the canonical frame."""
     source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
     source_values["timestamp"] = loaded.raw[loaded.columns.time]
     if loaded.columns.target is not None:
@@ -57,7 +45,7 @@ def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name
     return validate_frame(loaded.frame, contract, suite_name, source_values=source_values, source=loaded.source)
 
 
-@task(name="record-validation", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(name="record-validation", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def record_validation_task(
     loaded: LoadedData, report: ValidationReport, contract: ContractConfig, run_id: str, quarantine_dir: Path
 ) -> tuple[pd.DataFrame, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 DRIFT_EVENT = "driftline.drift.detected"
 
@@ -27,7 +28,7 @@ def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str:
     return str(event.id)
 
 
-@task(name="emit-drift-event", retries=2, retry_delay_seconds=2)
+@task(name="emit-drift-event", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def emit_drift_event_task(model_name: str, payload: dict[str, Any]) -> str:
     """Tell Prefect (and so the retrain deployment's trigger) that this model's data drifted."""
     return emit_drift_event(model_name, payload)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import PipelineConfig, Settings
@@ -25,14 +26,14 @@ from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 LAST_RETRAIN_TAG = "driftline.last_retrain_at"
 
 
-@task(name="load-reference", retries=2, retry_delay_seconds=2)
+@task(name="load-reference", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def load_reference_task(ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
     """The drift reference stored with the champion at training time."""
     profile = ReferenceProfile.from_dict(registry.load_run_dict(ref.run_id, REFERENCE_PROFILE))
     return profile, registry.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
 
 
-@task(name="start-monitoring", retries=2, retry_delay_seconds=2)
+@task(name="start-monitoring", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
     """A monitoring run in the model's experiment."""
     experiment_id = registry.configure(Settings.from_env(), ref.name)
@@ -40,7 +41,7 @@ def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
     return registry.start_run(experiment_id, f"monitor-{ref.name}", tags)
 
 
-@task(name="measure-drift")
+@task(name="measure-drift", cache_policy=NO_CACHE)
 def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig) -> DriftSummary:
     """Per-feature, prediction and (with labels) performance drift, and the verdict."""
     features = [c for c in profile.columns if c in rows.columns]
@@ -61,7 +62,7 @@ def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd
     )
 
 
-@task(name="evidently-report", retries=1)
+@task(name="evidently-report", retries=1, cache_policy=NO_CACHE)
 def report_task(
     run_id: str, reference: pd.DataFrame, rows: pd.DataFrame, scores: pd.DataFrame, summary: DriftSummary, config: PipelineConfig, out_dir: Path
 ) -> str:
@@ -77,7 +78,7 @@ def report_task(
     return registry.log_file(run_id, html, "drift")
 
 
-@task(name="retrain-cooldown")
+@task(name="retrain-cooldown", cache_policy=NO_CACHE)
 def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
     """Whether a retrain may start now; records the start (or the skip) on the registered model."""
     registry.configure_tracking(Settings.from_env())
@@ -91,7 +92,7 @@ def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool
     return allowed, why
 
 
-@task(name="champion-config-file", retries=2, retry_delay_seconds=2)
+@task(name="champion-config-file", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def champion_config_file_task(ref: ModelRef) -> str:
     """The champion's own pipeline config, written where a retrain can read it."""
     path = Settings.from_env().home / "configs" / f"{ref.name}-v{ref.version}.yaml"

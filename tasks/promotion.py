@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
 from driftline import registry
@@ -24,7 +25,7 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
     return ChampionModel(version, cutoff, lambda X: registry.load_pyfunc(f"models:/{name}/{version}").predict(X))
 
 
-@task(name="evaluate-challenger", retries=1, retry_delay_seconds=2)
+@task(name="evaluate-challenger", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def evaluate_task(
     holdout: FeatureSet, version: registry.RegisteredVersion, base_rate: float, config: PipelineConfig
 ) -> tuple[Decision, str | None]:
@@ -44,7 +45,7 @@ def evaluate_task(
     return decision, champion_version
 
 
-@task(name="record-decision")
+@task(name="record-decision", cache_policy=NO_CACHE)
 def record_decision_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> None:
     """Decision JSON and tags on the run and on the version."""
     registry.log_dict(run_id, decision.to_dict(), "decision.json")
@@ -58,7 +59,7 @@ def record_decision_task(run_id: str, version: registry.RegisteredVersion, decis
     )
 
 
-@task(name="move-champion")
+@task(name="move-champion", cache_policy=NO_CACHE)
 def move_champion_task(name: str, version: str, expected: str | None, reason: str, run_id: str) -> str | None:
     """Compare-and-set the champion alias; remember how to undo it."""
     previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id)
@@ -76,13 +77,13 @@ def _restore_champion(transaction: Transaction) -> None:
     )
 
 
-@task(name="smoke-test-champion")
+@task(name="smoke-test-champion", cache_policy=NO_CACHE)
 def smoke_test_task(name: str, sample: pd.DataFrame) -> None:
     """Load models:/<name>@champion through pyfunc and score the evaluation sample."""
     check_scores(registry.load_pyfunc(f"models:/{name}@champion").predict(sample), len(sample))
 
 
-@task(name="ensure-promotion-lock", retries=2, retry_delay_seconds=1)
+@task(name="ensure-promotion-lock", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def ensure_lock_task(lock: str) -> None:
     """A global concurrency limit of 1 per registered model (created on first use)."""
     from prefect.client.orchestration import get_client

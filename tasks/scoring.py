@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from tasks import retry_transient
@@ -26,7 +27,7 @@ def _ref(name: str, alias: str) -> ModelRef | None:
     return ModelRef(name, version, aliases.version_tags(name, version).get("driftline.run_id", ""))
 
 
-@task(name="resolve-models", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(name="resolve-models", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
     registry.configure_tracking(Settings.from_env())
@@ -39,20 +40,20 @@ def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelR
     return champion, challenger
 
 
-@task(name="resolve-champion", retries=2, retry_delay_seconds=2)
+@task(name="resolve-champion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def resolve_champion_task(model_name: str) -> ModelRef | None:
     """The champion, if there is one."""
     registry.configure_tracking(Settings.from_env())
     return _ref(model_name, "champion")
 
 
-@task(name="training-config", retries=2, retry_delay_seconds=2)
+@task(name="training-config", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> PipelineConfig:
     """The config the champion was trained with, pointed at the new data."""
     return config_from_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), f"{ref.uri} config", overrides)
 
 
-@task(name="scoring-rows")
+@task(name="scoring-rows", cache_policy=NO_CACHE)
 def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
     source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
@@ -62,13 +63,13 @@ def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef)
     return rows, pd.concat([broken, lacking], ignore_index=True)
 
 
-@task(name="score", retries=1, retry_delay_seconds=2)
+@task(name="score", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     """Calibrated probability and decision from the registered pyfunc model."""
     return registry.load_pyfunc(ref.uri).predict(rows)
 
 
-@task(name="write-predictions", retries=2, retry_delay_seconds=2)
+@task(name="write-predictions", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def write_predictions_task(
     rows: pd.DataFrame,
     champion: ModelRef,
@@ -89,14 +90,14 @@ def write_predictions_task(
     return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file)}
 
 
-@task(name="realised-labels")
+@task(name="realised-labels", cache_policy=NO_CACHE)
 def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataFrame:
     """Targets as they turned out, per symbol and timestamp."""
     table, _ = feature_table(loaded.frame, config.features, config.target)
     return table[[c for c in ("symbol", "timestamp", "y", "next_return") if c in table.columns]]
 
 
-@task(name="compare-shadow")
+@task(name="compare-shadow", cache_policy=NO_CACHE)
 def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
     """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
     return compare_shadow(

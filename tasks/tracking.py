@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.calibration import CalibratedModel
@@ -22,7 +23,7 @@ REFERENCE_SAMPLE = "reference/sample.parquet"
 FINGERPRINT_TAG = "driftline.fingerprint"
 
 
-@task(name="previous-training", retries=2, retry_delay_seconds=2)
+@task(name="previous-training", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
     registry.configure_tracking(settings)
@@ -35,7 +36,7 @@ def previous_training_task(config: PipelineConfig, settings: Settings, fingerpri
     return {**summary, "rerun_of": run_id}
 
 
-@task(name="start-tracking", retries=2, retry_delay_seconds=2)
+@task(name="start-tracking", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def start_tracking_task(
     config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
 ) -> str:
@@ -53,7 +54,7 @@ def start_tracking_task(
     return run_id
 
 
-@task(name="log-input", retries=2, retry_delay_seconds=2)
+@task(name="log-input", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
@@ -65,7 +66,7 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
         registry.log_dict(run_id, stats, "input/ingest.json")
 
 
-@task(name="log-walk-forward", retries=2, retry_delay_seconds=2)
+@task(name="log-walk-forward", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
     for fold in sorted({f.fold for f in result.folds}):
@@ -85,7 +86,7 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
-@task(name="register-model", retries=2, retry_delay_seconds=2)
+@task(name="register-model", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig) -> registry.RegisteredVersion:
     """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff."""
     version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
@@ -104,7 +105,7 @@ def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSe
     return version
 
 
-@task(name="log-reference", retries=2, retry_delay_seconds=2)
+@task(name="log-reference", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def log_reference_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
 ) -> None:
@@ -117,7 +118,7 @@ def log_reference_task(
     registry.log_frame(run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE)
 
 
-@task(name="read-aliases")
+@task(name="read-aliases", cache_policy=NO_CACHE)
 def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
     """Where the aliases point now, and which ones this version holds."""
     aliases = registry.MlflowAliasRegistry()
@@ -127,7 +128,7 @@ def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
     }
 
 
-@task(name="finish-tracking")
+@task(name="finish-tracking", cache_policy=NO_CACHE)
 def finish_tracking_task(run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None) -> None:
     """Close the parent run (FAILED when the flow failed)."""
     if summary is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig
@@ -30,17 +31,12 @@ from driftline.training import (
     run_fold_job,
     run_walk_forward,
 )
-from tasks.caching import CACHE_DAYS, content_cache_key, data_cache_key
+from tasks.caching import CACHE_DAYS, content_cache_key
 
 
-def _features_key(context: Any, parameters: dict[str, Any]) -> str:
-    config = parameters["config"]
-    return data_cache_key("features", parameters["loaded"], config.data, config.contract, config.features, config.target)
-
-
-@task(name="build-features", cache_key_fn=_features_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@task(name="build-features", cache_policy=NO_CACHE)
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
-    """Point-in-time features and the target from the clean rows (cached on the data hash and config)."""
+    """Point-in-time features and the target from the clean rows."""
     return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
 
 
@@ -117,7 +113,7 @@ def fit_fold_task(job: FoldJob, features: FeatureSet, config: PipelineConfig, fe
     )
 
 
-@task(name="combine-folds")
+@task(name="combine-folds", cache_policy=NO_CACHE)
 def combine_folds_task(outcomes: list[FoldOutcome], config: PipelineConfig) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
     return combine_fold_results(outcomes, config.metrics, _price_target(config))
@@ -137,7 +133,7 @@ def fit_challenger_task(features: FeatureSet, family: str, config: PipelineConfi
     return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold)
 
 
-@task(name="hold-out-window")
+@task(name="hold-out-window", cache_policy=NO_CACHE)
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
     return holdout_split(features, config.evaluation.window, config.gap)

@@ -182,8 +182,9 @@ def combine_fold_results(outcomes: Sequence[FoldOutcome], metrics: MetricsConfig
     ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran.
     """
     table = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
+    table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
     pooled = {}
-    for family, rows in table.groupby("family", sort=False):
+    for family, rows in table.groupby("family", sort=False, observed=True):
         pooled[str(family)] = _fold_metrics(
             rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
         )
