@@ -9,6 +9,7 @@ same result, so a result cached by one serves the others.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -40,8 +41,22 @@ def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: Pipelin
     return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
 
 
+_DIGESTS: dict[int, str] = {}
+
+
 def features_hash(features: FeatureSet) -> str:
-    """SHA-256 of what a fit sees: feature names and values, labels and meta columns (~0.2 s per 1M x 50)."""
+    """SHA-256 of what a fit sees: feature names and values, labels and meta columns (~0.2 s per 1M x 50).
+
+    Computed once per feature set object: the walk-forward and challenger cache keys both ask for it.
+    """
+    known = _DIGESTS.get(id(features))
+    if known is None:
+        known = _DIGESTS[id(features)] = _features_hash(features)
+        weakref.finalize(features, _DIGESTS.pop, id(features), None)
+    return known
+
+
+def _features_hash(features: FeatureSet) -> str:
     digest = hashlib.sha256()
     values = features.X.to_numpy()
     digest.update(repr((list(features.X.columns), str(values.dtype), values.shape)).encode())

@@ -183,3 +183,27 @@ def test_single_threaded_learners_give_the_same_metrics(walk_forward_run):
     assert single.selected == run.result.selected
     for family, values in run.result.pooled.items():
         assert single.pooled[family] == pytest.approx(values, rel=1e-9, abs=1e-12)
+
+
+def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(walk_forward_run):
+    import dataclasses
+    import gc
+
+    from tasks import training as training_tasks
+
+    features = walk_forward_run.features
+    first = training_tasks.features_hash(features)
+    assert training_tasks.features_hash(features) == first
+    assert training_tasks._DIGESTS[id(features)] == first
+
+    X = features.X.copy()
+    X.iloc[0, 0] = X.iloc[0, 0] + 1.0
+    changed = dataclasses.replace(features, X=X)
+    assert training_tasks.features_hash(changed) != first
+    same = dataclasses.replace(features, X=features.X.copy())
+    assert training_tasks.features_hash(same) == first
+
+    key = id(changed)
+    del changed
+    gc.collect()
+    assert key not in training_tasks._DIGESTS  # forgotten with its feature set: no stale digest for a reused id
