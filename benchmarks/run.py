@@ -118,6 +118,11 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
 }
 
 
+PAYLOAD_KEYS = {
+    "targets", "all_targets_met", "quick", "part_seconds", "errors", "not_built", "command", "machine", "generated_at", "runs",
+}
+
+
 def _format(value: Any) -> str:
     if value is None:
         return "-"
@@ -151,10 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(PARTS), help="run only these parts")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/latest[-quick].json)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed (not when a part errors)")
+    parser.add_argument(
+        "--update", action="store_true",
+        help="keep the other parts' results already in the output file (with --only: refresh some parts)",
+    )
     args = parser.parse_args(argv)
     output = args.output or RESULTS / ("latest-quick.json" if args.quick else "latest.json")
 
     results: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
+    if args.update and output.exists():
+        previous = json.loads(output.read_text(encoding="utf-8"))
+        results.update({k: v for k, v in previous.items() if k not in PAYLOAD_KEYS})
+        runs = previous.get("runs") or [{k: previous.get(k) for k in ("command", "generated_at", "part_seconds")}]
     seconds: dict[str, float] = {}
     errors: dict[str, str] = {}
     missing: dict[str, str] = {}
@@ -171,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds[name] = round(time.perf_counter() - started, 1)
         print(f"[bench] {name}: {seconds[name]} s", file=sys.stderr, flush=True)
 
+    command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else "") + (" --update" if args.update else "")
+    generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     verdicts = {t.key: t.met(results.get(t.key)) for t in TARGETS}
     payload = {
         **results,
@@ -180,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "part_seconds": seconds,
         "errors": errors,
         "not_built": missing,
-        "command": "python -m benchmarks.run" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else ""),
+        "command": command,
         "machine": machine_info(),
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": generated_at,
+        # Every invocation whose results are in this file (several with --update); each ratio is measured
+        # within one part of one invocation.
+        "runs": [*runs, {"command": command, "generated_at": generated_at, "part_seconds": seconds}],
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")

@@ -46,3 +46,18 @@ def test_a_part_not_built_is_reported_not_run(tmp_path, monkeypatch):
     assert bench.main(["--output", str(out), "--no-fail"]) == 0
     payload = json.loads(out.read_text())
     assert "ghost" in payload["not_built"] and payload["targets"]["dask_speedup"]["met"] is None
+
+
+def test_update_refreshes_some_parts_and_keeps_the_others(tmp_path, monkeypatch):
+    out = tmp_path / "latest.json"
+    monkeypatch.setattr(bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.0}})
+    assert bench.main(["--output", str(out), "--no-fail"]) == 0
+    monkeypatch.setattr(bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.8}})
+    assert bench.main(["--output", str(out), "--only", "b", "--update"]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["cli_help_seconds"] == 0.3 and payload["dask_speedup"] == 1.8
+    assert payload["targets"]["dask_speedup"]["met"] is True
+    assert [r["command"].endswith("--update") for r in payload["runs"]] == [False, True]
+    # Without --update the file holds only what this invocation measured.
+    assert bench.main(["--output", str(out), "--only", "b", "--no-fail"]) == 0
+    assert "cli_help_seconds" not in json.loads(out.read_text())
