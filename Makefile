@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: demo test test-fast bench bench-quick bench-promotion bench-drift serve deploy worker webhook install lock ui-prefect ui-mlflow clean help
+.PHONY: docs demo test test-fast bench bench-quick bench-promotion bench-drift serve deploy worker webhook install lock ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
@@ -46,6 +46,9 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+docs: install
+	$(BIN)/python -m driftline.config_doc --write
 
 bench: install
 	$(BIN)/python -m benchmarks.run

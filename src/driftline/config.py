@@ -28,11 +28,11 @@ class DataConfig(_Section):
     """Where the data is and which columns mean what (detected when left empty)."""
 
     path: str | None = Field(default=None, description="file, glob, folder (Hive partitions welcome) or s3://bucket/prefix")
-    time_col: str | None = None
-    price_col: str | None = None
-    symbol_col: str | None = None
-    target_col: str | None = None
-    demo_symbols: tuple[str, ...] = ("AAPL", "IBM", "MSFT", "GOOG")
+    time_col: str | None = Field(default=None, description="time column; detected (Date, timestamp, time, ...) when empty")
+    price_col: str | None = Field(default=None, description="price (close) column; detected when empty")
+    symbol_col: str | None = Field(default=None, description="symbol column; one series when there is none")
+    target_col: str | None = Field(default=None, description="0/1 label column, for target.kind label")
+    demo_symbols: tuple[str, ...] = Field(default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty")
     incremental: bool = Field(default=True, description="read only new or changed files/objects; the rest from the stage")
     s3_endpoint_url: str | None = Field(default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL")
     s3_profile: str | None = Field(default=None, description="AWS profile for s3:// sources; else the environment")
