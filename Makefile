@@ -21,6 +21,7 @@ help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
 	@echo "make test       install from uv.lock and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without slow end-to-end tests"
+	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
 	@echo "make bench-quick  the same suite at small sizes (< 3 min; CI runs it)"
 	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
