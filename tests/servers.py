@@ -1,4 +1,5 @@
-"""Real servers for tests, on 127.0.0.1 only: an S3-compatible endpoint (moto's server mode)."""
+"""Real servers for tests, on 127.0.0.1 only: an S3-compatible endpoint (moto's server mode), an MLflow
+tracking server and a Prefect server, each a process of its own, always stopped on exit."""
 
 from __future__ import annotations
 
@@ -99,3 +100,50 @@ def restricted_user(endpoint: S3Endpoint, bucket: str) -> dict[str, str]:
     }
     iam.put_user_policy(UserName="reader", PolicyName="one-bucket", PolicyDocument=json.dumps(policy))
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+@contextmanager
+def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], timeout: float) -> Iterator[subprocess.Popen]:
+    log = log_path.open("w")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        try:
+            wait_for_http(health, timeout=timeout, process=process)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{Path(args[0]).name} did not start: {exc}\n{log_path.read_text()[-3000:]}") from exc
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextmanager
+def mlflow_server(workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``mlflow server`` with its artifact proxy (``--artifacts-destination``: a folder or ``s3://bucket/prefix``;
+    give the S3 endpoint's variables in ``env``); yields its URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [
+        str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination", artifacts or str(workdir / "artifacts"),
+    ]
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+    with _process(args, f"http://127.0.0.1:{port}/health", workdir / "mlflow-server.log", full_env, timeout=120):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def prefect_server(workdir: Path) -> Iterator[str]:
+    """``prefect server start`` with its own PREFECT_HOME (SQLite); yields its API URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", env, timeout=180):
+        yield f"http://127.0.0.1:{port}/api"
