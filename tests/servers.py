@@ -147,3 +147,47 @@ def prefect_server(workdir: Path) -> Iterator[str]:
     args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", env, timeout=180):
         yield f"http://127.0.0.1:{port}/api"
+
+
+def postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server binaries (``apt-get install postgresql``), if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@contextmanager
+def postgres_server(workdir: Path, databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free port; yields a SQLAlchemy URL template ``...:port/{db}``.
+
+    Postgres refuses to run as root, so as root (CI) the cluster belongs to the ``postgres`` OS user.
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    data, sockets, port = workdir / "pgdata", workdir / "sockets", free_port()
+    sockets.mkdir(exist_ok=True)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import shutil
+
+        shutil.chown(workdir, "postgres")
+        shutil.chown(sockets, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+        for parent in workdir.parents:  # pytest's tmp folders are 0700: let postgres through
+            if parent == Path("/"):
+                break
+            parent.chmod(parent.stat().st_mode | 0o711)
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    options = f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "postgres.log"), "-w", "-t", "60", "start")
+    try:
+        for name in databases:
+            run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{{db}}"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from driftline.synthetic import make_labelled_series
-from tests.servers import mlflow_server, prefect_server, s3_server
+from tests.servers import mlflow_server, postgres_bin, postgres_server, prefect_server, s3_server
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -27,7 +27,8 @@ DATA = "market-data"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def base(tmp_path_factory):
+    """S3 (artifacts and data) and a Prefect server, shared by both tracking back ends."""
     root = tmp_path_factory.mktemp("stack")
     with s3_server(root / "s3") as s3:
         client = s3.client()
@@ -36,9 +37,25 @@ def stack(tmp_path_factory):
         buffer = io.BytesIO()
         make_labelled_series(n_rows=1500, seed=11).to_parquet(buffer, index=False)
         client.put_object(Bucket=DATA, Key="labelled/part-0.parquet", Body=buffer.getvalue())
-        s3_env = {**s3.env(), "MLFLOW_S3_ENDPOINT_URL": s3.url}
-        with mlflow_server(root / "mlflow", artifacts=f"s3://{ARTIFACTS}/runs", env=s3_env) as tracking, prefect_server(root / "prefect") as api:
-            yield {"s3": s3, "tracking": tracking, "api": api, "env": s3_env}
+        with prefect_server(root / "prefect") as api:
+            yield {"s3": s3, "api": api, "env": {**s3.env(), "MLFLOW_S3_ENDPOINT_URL": s3.url}, "root": root}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request, base):
+    """An MLflow tracking server (SQLite or PostgreSQL back end, artifacts in S3) beside the base."""
+    root = base["root"] / request.param
+    prefix = f"s3://{ARTIFACTS}/{request.param}"
+    if request.param == "sqlite":
+        with mlflow_server(root, artifacts=prefix, env=base["env"]) as tracking:
+            yield {**base, "tracking": tracking, "prefix": request.param}
+        return
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs this case")
+    with postgres_server(root) as url, mlflow_server(root, backend_uri=url.format(db="mlflow"), artifacts=prefix, env=base["env"]) as tracking:
+        yield {**base, "tracking": tracking, "prefix": request.param}
 
 
 def test_training_on_servers_with_artifacts_and_data_in_s3(stack, fast_config, tmp_path, monkeypatch):
@@ -70,7 +87,8 @@ def test_training_on_servers_with_artifacts_and_data_in_s3(stack, fast_config, t
     assert str(champion.version) == "1"
 
     # The artifacts are objects in the S3 bucket: the model, the plots, the drift reference.
-    keys = [o["Key"] for page in stack["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=ARTIFACTS) for o in page.get("Contents", [])]
+    pages = stack["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=ARTIFACTS, Prefix=stack["prefix"] + "/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     assert any(k.endswith("/MLmodel") for k in keys), keys[:20]
     assert any(k.endswith("plots/reliability.png") for k in keys)
     assert any(k.endswith("reference/profile.json") for k in keys)
