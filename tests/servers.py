@@ -156,38 +156,39 @@ def postgres_bin() -> Path | None:
 
 
 @contextmanager
-def postgres_server(workdir: Path, databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
+def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
     """A throw-away PostgreSQL cluster on a free port; yields a SQLAlchemy URL template ``...:port/{db}``.
 
-    Postgres refuses to run as root, so as root (CI) the cluster belongs to the ``postgres`` OS user.
+    Postgres refuses to run as root, so as root (CI) the cluster belongs to the ``postgres`` OS user. It
+    lives in a folder of its own under the system temp dir (pytest keeps its own temp root private).
     """
+    import shutil
+    import tempfile
+
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    data, sockets, port = workdir / "pgdata", workdir / "sockets", free_port()
-    sockets.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="driftline-pg-"))
+    data, sockets, port = root / "data", root / "sockets", free_port()
+    sockets.mkdir()
     as_user: list[str] = []
     if os.geteuid() == 0:
-        import shutil
-
-        shutil.chown(workdir, "postgres")
-        shutil.chown(sockets, "postgres")
+        for path in (root, sockets):
+            shutil.chown(path, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-        for parent in workdir.parents:  # pytest's tmp folders are 0700: let postgres through
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o711)
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True, timeout=120)
+        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True, timeout=120, cwd=root)
 
-    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    options = f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off"
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "postgres.log"), "-w", "-t", "60", "start")
     try:
-        for name in databases:
-            run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name)
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{{db}}"
+        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        options = f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off"
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "postgres.log"), "-w", "-t", "60", "start")
+        try:
+            for name in databases:
+                run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name)
+            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{{db}}"
+        finally:
+            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

@@ -54,11 +54,25 @@ def stack(request, base):
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install postgresql)")
         pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs this case")
-    with postgres_server(root) as url, mlflow_server(root, backend_uri=url.format(db="mlflow"), artifacts=prefix, env=base["env"]) as tracking:
+    with postgres_server() as url, mlflow_server(root, backend_uri=url.format(db="mlflow"), artifacts=prefix, env=base["env"]) as tracking:
         yield {**base, "tracking": tracking, "prefix": request.param}
 
 
-def test_training_on_servers_with_artifacts_and_data_in_s3(stack, fast_config, tmp_path, monkeypatch):
+@pytest.fixture
+def stack_uris(stack):
+    """MLflow's process-wide URIs on the stack's server for this test: flows run in-process earlier in the
+    session set them (registry.configure), and they win over MLFLOW_TRACKING_URI."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(stack["tracking"])
+    mlflow.set_registry_uri(stack["tracking"])
+    yield stack
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
+
+
+def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fast_config, tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "DRIFTLINE_", "AWS_"))}
     env.update(stack["env"], MLFLOW_TRACKING_URI=stack["tracking"], PREFECT_API_URL=stack["api"])
     done = subprocess.run(
@@ -79,7 +93,7 @@ def test_training_on_servers_with_artifacts_and_data_in_s3(stack, fast_config, t
     import mlflow
     from mlflow import MlflowClient
 
-    client = MlflowClient()
+    client = MlflowClient(stack["tracking"], stack["tracking"])
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
     assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri  # served by the proxy
