@@ -82,7 +82,7 @@ def train_and_promote(
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config)
-        version = register_model_task(run_id, model, development, config)
+        version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         log_reference_task(run_id, model, development, result, config)
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)

@@ -38,11 +38,7 @@ def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) ->
 @task(name="check-contract", cache_policy=NO_CACHE)
 def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
     """Run the contract's GX suite on the canonical frame."""
-    source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
-    source_values["timestamp"] = loaded.raw[loaded.columns.time]
-    if loaded.columns.target is not None:
-        source_values["target"] = loaded.raw[loaded.columns.target]
-    return validate_frame(loaded.frame, contract, suite_name, source_values=source_values, source=loaded.source)
+    return validate_frame(loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source)
 
 
 @task(name="record-validation", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

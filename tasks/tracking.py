@@ -6,7 +6,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from driftline import registry
+from driftline import provenance, registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
 from driftline.drift import build_reference
@@ -87,8 +87,11 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
 
 
 @task(name="register-model", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig) -> registry.RegisteredVersion:
-    """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff."""
+def register_model_task(
+    run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig, data_sha256: str, source: str
+) -> registry.RegisteredVersion:
+    """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff and
+    provenance (git commit, uv.lock hash, code version, config and data hashes)."""
     version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
     aliases = registry.MlflowAliasRegistry()
     aliases.tag_version(
@@ -99,6 +102,7 @@ def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSe
             "driftline.train_cutoff": pd.Timestamp(features.times.max()).isoformat(),
             "driftline.threshold": f"{model.threshold_:.4f}",
             "driftline.threshold_objective": config.threshold.objective,
+            **provenance.collect(config_to_yaml(config), data_sha256, source),
         },
     )
     aliases.set_alias(config.model_name, "challenger", version.version, f"trained by run {run_id}", run_id)

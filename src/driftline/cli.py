@@ -6,6 +6,10 @@ import json
 import logging
 import os
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -32,6 +36,11 @@ OFFLINE_DEFAULTS = {
     # A first local run migrates a fresh Prefect database; on a busy 2-core machine that can pass 20 s.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
+
+
+def _examples(*commands: str) -> str:
+    """The epilog of a command's --help (blank lines keep rich from joining them)."""
+    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
 
 
 TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Time column, when detection is not enough.")]
@@ -96,6 +105,41 @@ def _start_local_api_in_background() -> Any:
     return thread
 
 
+class _StepHandler(logging.Handler):
+    """Feeds the spinner: the last finished Prefect task, or the last thing Driftline's core said."""
+
+    def __init__(self, update: Any) -> None:
+        super().__init__(logging.INFO)
+        self.update = update
+
+    def emit(self, record: logging.LogRecord) -> None:
+        task_run = getattr(record, "task_run_name", None)
+        self.update(f"{task_run} finished" if task_run else record.getMessage()[:80])
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[None]:
+    """A spinner on stderr with the elapsed time and the latest step; a single line when not a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        typer.echo(f"{what} ...", err=True)
+        yield
+        return
+    started = time.monotonic()
+    loggers = [logging.getLogger("prefect.task_runs"), logging.getLogger("driftline")]
+    with console.status(what) as status:
+        handler = _StepHandler(lambda step: status.update(f"{what} [{time.monotonic() - started:.0f} s] {step}"))
+        for logger in loggers:
+            logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeHandler(handler)
+
+
 def _quiet_driftline_tracebacks() -> None:
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
@@ -108,7 +152,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-@app.command()
+@app.command(epilog=_examples('driftline train', 'driftline train --data prices.parquet --target direction --name btc', 'driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json', 'driftline train --data labels.csv --target label --target-col y --time-col ts'))
 def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
@@ -154,7 +198,8 @@ def train(
 
     _quiet_driftline_tracebacks()
     try:
-        summary = train_and_promote(**params)
+        with _progress(f"training {name or 'the pipeline'} on {data or 'the configured data'}"):
+            summary = train_and_promote(**params)
     except DriftlineError as exc:
         _fail(exc)
     typer.echo(render_summary(summary))
@@ -177,7 +222,7 @@ def _run_flow(flow_name: str, module: str = "flows.scoring", **params: Any) -> d
     raise AssertionError("unreachable")
 
 
-@app.command()
+@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow'))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
@@ -200,7 +245,7 @@ def score(
     typer.echo(f"appended to the prediction log: {summary['log_file']}")
 
 
-@app.command()
+@app.command(epilog=_examples('driftline compare --name btc --data rows-with-outcomes.parquet'))
 def compare(
     data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
     name: Annotated[str, typer.Option("--name", help="Pipeline name.")] = "demo",
@@ -224,7 +269,7 @@ def compare(
         typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
 
 
-@app.command()
+@app.command(epilog=_examples('driftline monitor --data this-week.parquet', 'driftline monitor --name btc --data s3://my-bucket/new/ --retrain-on-drift --summary-json out/drift.json'))
 def monitor(
     data: Annotated[str, typer.Option("--data", help="New rows to check against the champion's training data.")],
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
@@ -257,7 +302,7 @@ def monitor(
         summary_json.write_text(json.dumps(result, indent=2, default=str))
 
 
-@app.command()
+@app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=s3cret driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))
 def webhook(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8787,
@@ -295,7 +340,7 @@ def _registry(name: str) -> tuple[Any, str]:
     return registry.MlflowAliasRegistry(), model_name
 
 
-@app.command()
+@app.command(epilog=_examples('driftline history', 'driftline history --name btc'))
 def history(name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo") -> None:
     """Print every alias move of a model: when, what, from which version to which, why, from which run."""
     from driftline.report import render_history
@@ -311,7 +356,7 @@ def history(name: Annotated[str, typer.Option("--name", help="Pipeline name (mod
     typer.echo(render_history(model_name, events, current))
 
 
-@app.command()
+@app.command(epilog=_examples('driftline rollback --name btc', "driftline rollback --name btc --to-version 4 --reason 'bad data in v5'"))
 def rollback(
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
     to_version: Annotated[Optional[str], typer.Option("--to-version", help="Version to restore; default previous-champion.")] = None,
@@ -334,7 +379,80 @@ def rollback(
     typer.echo(f"{model_name}: champion {current or '-'} -> {target} (previous-champion: {current or '-'})")
 
 
-@app.command()
+@app.command(epilog=_examples("driftline reproduce --name demo --version 3", "driftline reproduce --name btc --version 7 --data ./copy-of-the-data.parquet --tolerance 1e-4"))
+def reproduce(
+    name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
+    version: Annotated[str, typer.Option("--version", help="Registered version to reproduce.")] = "1",
+    data: Annotated[Optional[str], typer.Option("--data", help="Read the data from here instead of the recorded source.")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest accepted |difference| per metric.")] = 1e-6,
+) -> None:
+    """Retrain a registered version from its recorded config and data and say whether its metrics match.
+
+    Nothing is registered and no cache is used: the walk-forward runs again from the source.
+
+    The recorded git commit, uv.lock hash, code version, config and data hashes are compared with now.
+
+    Exit code 0 when the metrics match, 1 when they do not.
+    """
+    from driftline import provenance, registry
+    from driftline.config import config_to_yaml, load_config
+    from driftline.pipeline import walk_forward_from_source
+
+    _require_data(data)
+    try:
+        aliases, model_name = _registry(name)
+        tags = aliases.version_tags(model_name, version)
+        run_id = tags.get("driftline.run_id")
+        if not run_id:
+            raise DriftlineError(f"{model_name} v{version} has no driftline.run_id tag: it was not registered by a training run")
+        metrics, run_tags = registry.run_record(run_id)
+        family = run_tags["driftline.family"]
+        recorded_yaml = registry.load_run_text(run_id, "config/pipeline.yaml")
+    except DriftlineError as exc:
+        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - registry unreachable or version unknown: one line, no traceback
+        _fail(DriftlineError(f"cannot read driftline-{name} v{version}: {type(exc).__name__}: {exc}"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pipeline.yaml"
+        path.write_text(recorded_yaml)
+        try:
+            config = load_config(path, {"data.path": data} if data else None)
+            with _progress(f"retraining {model_name} v{version} ({family}, walk-forward from {data or 'the recorded source'})"):
+                run = walk_forward_from_source(config)
+        except DriftlineError as exc:
+            _fail(exc)
+    current = provenance.collect(config_to_yaml(config), run.data_sha256, run.source)
+    report = provenance.Reproduction(
+        recorded={k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{family}.")},
+        reproduced=run.result.pooled[family],
+        tolerance=tolerance,
+        environment_changes=provenance.environment_changes(tags, current),
+    )
+    typer.echo(f"{model_name} v{version}, run {run_id}, family {family}")
+    typer.echo("\n".join(report.lines()))
+    raise typer.Exit(0 if report.matches else 1)
+
+
+@app.command(epilog=_examples("driftline doctor", "MLFLOW_TRACKING_URI=http://mlflow:5000 PREFECT_API_URL=http://prefect:4200/api driftline doctor", "driftline doctor --json"))
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
+    """Check the environment (versions, MLflow tracking, Prefect API, S3 credentials, webhook secret, disk) and say what to fix.
+
+    Exit code 1 when a check fails; warnings do not fail.
+    """
+    from driftline import doctor as checks
+    from driftline.config import Settings
+    from driftline.provenance import project_dir
+
+    folder = project_dir()
+    results = checks.run_checks(os.environ, Settings.from_env().home, folder / "uv.lock" if folder else None)
+    typer.echo(checks.as_json(results) if as_json else "\n".join(c.line() for c in results))
+    failed = [c.name for c in results if c.status == checks.FAIL]
+    if not as_json:
+        typer.echo(f"{len(failed)} problem(s): {', '.join(failed)}" if failed else "ready")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command(epilog=_examples('driftline version'))
 def version() -> None:
     """Print the Driftline version."""
     from driftline import __version__

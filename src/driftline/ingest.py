@@ -78,6 +78,14 @@ class LoadedData:
     stats: IngestStats | None = None
     staged: StagedSource | None = field(default=None, repr=False)
 
+    def source_values(self) -> dict[str, pd.Series]:
+        """The canonical columns' values as the source spelled them, for the contract's messages."""
+        values = {canonical: self.raw[original] for canonical, original in self.columns.prices.items()}
+        values["timestamp"] = self.raw[self.columns.time]
+        if self.columns.target is not None:
+            values["target"] = self.raw[self.columns.target]
+        return values
+
     def source_rows(self, positions: pd.Index | list[int]) -> pd.DataFrame:
         """The complete source rows (every column, not only the projected ones) at raw positions.
 

@@ -369,3 +369,9 @@ def model_feature_names(uri: str) -> list[str]:
 
 def load_pyfunc(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)
+
+
+def run_record(run_id: str) -> tuple[dict[str, float], dict[str, str]]:
+    """A run's metrics (latest values) and tags."""
+    data = MlflowClient().get_run(run_id).data
+    return dict(data.metrics), dict(data.tags)
