@@ -149,6 +149,22 @@ def prefect_server(workdir: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/api"
 
 
+@contextmanager
+def model_server(model_uri: str, workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    """``mlflow models serve --env-manager local``: MLflow's own scoring server for a registered model."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [
+        str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", model_uri, "--env-manager", "local",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]
+    # MLflow execs `uvicorn` by name: the environment's bin folder must be on PATH, as in an activated venv.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **env, "PATH": path}
+    with _process(args, f"http://127.0.0.1:{port}/ping", workdir / "model-server.log", full_env, timeout=180):
+        yield f"http://127.0.0.1:{port}"
+
+
 def postgres_bin() -> Path | None:
     """The folder of Debian's PostgreSQL server binaries (``apt-get install postgresql``), if installed."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from datetime import datetime, timezone
 import warnings
@@ -54,8 +55,14 @@ class RegisteredVersion:
 
 
 def configure_tracking(settings: Settings) -> None:
-    """Point MLflow at the tracking URI from the environment (or the local SQLite default)."""
+    """Point MLflow at the tracking URI from the environment (or the local SQLite default), and the model
+    registry at the same store unless MLFLOW_REGISTRY_URI names another.
+
+    Both are process-wide in MLflow and win over the environment once set, so every run sets both: a
+    second pipeline in the same process must not register into the first one's store.
+    """
     mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or settings.tracking_uri)
 
 
 def configure(settings: Settings, experiment: str) -> str:

@@ -64,12 +64,9 @@ def stack_uris(stack):
     session set them (registry.configure), and they win over MLFLOW_TRACKING_URI."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(stack["tracking"])
     mlflow.set_registry_uri(stack["tracking"])
-    yield stack
-    mlflow.set_tracking_uri(previous[0])
-    mlflow.set_registry_uri(previous[1])
+    yield stack  # tests/conftest.py puts the previous (unset) URIs back
 
 
 def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fast_config, tmp_path, monkeypatch):

@@ -1,0 +1,139 @@
+"""What a version was made from, retraining from it (driftline reproduce), and online scoring of the
+champion through MLflow's own server (mlflow models serve), all on one trained model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from driftline import provenance, registry
+from driftline.synthetic import make_labelled_series
+from tests import servers
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LABELLED = {"target": "label", "target_col": "y"}
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_api, tmp_path_factory):
+    """Version 1 of driftline-it, trained by the flow; the tracking URI and paths the tests need."""
+    from flows.training import train_and_promote
+    from tests.integration.conftest import FAST_CONFIG
+
+    import yaml
+
+    folder = tmp_path_factory.mktemp("provenance")
+    home = folder / "home"
+    home.mkdir()
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    config, data = folder / "fast.yaml", folder / "labelled.csv"
+    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+    make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
+    saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ.update(DRIFTLINE_HOME=str(home), MLFLOW_TRACKING_URI=uri)
+    try:
+        summary = train_and_promote(config_file=str(config), data=str(data), **LABELLED)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    assert summary["champion_version_after"] == "1"
+    env = {"DRIFTLINE_HOME": str(home), "MLFLOW_TRACKING_URI": uri}
+    return {"summary": summary, "env": env, "folder": folder, "uri": uri}
+
+
+def _client(trained) -> MlflowClient:
+    mlflow.set_tracking_uri(trained["uri"])
+    mlflow.set_registry_uri(trained["uri"])
+    return MlflowClient(trained["uri"], trained["uri"])
+
+
+def driftline(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "driftline"), *args], env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_every_version_records_commit_lock_code_config_and_data(trained):
+    client = _client(trained)
+    tags = client.get_model_version("driftline-it", "1").tags
+    run = client.get_run(trained["summary"]["run_id"])
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert tags[provenance.GIT_COMMIT].removesuffix("-dirty") == head
+    assert tags[provenance.LOCK_SHA256] == hashlib.sha256((ROOT / "uv.lock").read_bytes()).hexdigest()
+    config_text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config/pipeline.yaml")
+    assert tags[provenance.CONFIG_SHA256] == hashlib.sha256(config_text.encode()).hexdigest()
+    assert tags[provenance.DATA_SHA256] == run.data.tags["driftline.data_sha256"] == trained["summary"]["data_hash"]
+    assert tags[provenance.SOURCE].endswith("labelled.csv")
+    assert tags[provenance.CODE_VERSION].startswith("0.")
+
+
+def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(trained):
+    result = driftline(["reproduce", "--name", "it", "--version", "1"], trained["env"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "metrics match" in result.stdout
+    for metric in ("auc", "brier", "log_loss", "ece"):
+        assert metric in result.stdout
+    changed = [line for line in result.stdout.splitlines() if line.startswith("changed since training")]
+    assert not [line for line in changed if "data_sha256" in line or "config_sha256" in line or "uv_lock" in line], changed
+    client = _client(trained)
+    assert [str(v.version) for v in client.search_model_versions("name='driftline-it'")] == ["1"], "reproduce must not register"
+
+
+def test_reproduce_on_other_data_says_what_changed_and_fails(trained):
+    other = trained["folder"] / "other.csv"
+    make_labelled_series(n_rows=1500, seed=12).to_csv(other, index=False)
+    result = driftline(["reproduce", "--name", "it", "--version", "1", "--data", str(other)], trained["env"])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "DO NOT match" in result.stdout and "<- differs" in result.stdout
+    assert "changed since training: driftline.data_sha256" in result.stdout
+
+
+def test_reproduce_of_an_unknown_version_is_one_clear_line(trained):
+    result = driftline(["reproduce", "--name", "it", "--version", "9"], trained["env"])
+    assert result.returncode == 2
+    assert "driftline-it v9" in result.stderr and "Traceback" not in result.stderr
+
+
+def _post(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_champion_serves_through_mlflow_models_serve(trained):
+    client = _client(trained)
+    run_id = trained["summary"]["run_id"]
+    sample = registry.load_run_frame(run_id, "reference/sample.parquet")
+    features = mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
+    rows = sample[features].head(50)
+    local = mlflow.pyfunc.load_model("models:/driftline-it@champion").predict(rows)
+    assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
+
+    with servers.model_server("models:/driftline-it@champion", trained["folder"] / "serve", trained["env"]) as url:
+        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))})
+        assert status == 200, body
+        served = body["predictions"]
+        assert len(served) == len(rows)
+        probabilities = np.array([row["probability"] for row in served])
+        np.testing.assert_allclose(probabilities, local["probability"].to_numpy(), rtol=0, atol=1e-9)
+        assert [row["prediction"] for row in served] == local["prediction"].tolist()
+
+        # A request without a feature the model needs is refused with a message, not a 500.
+        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.drop(columns=features[0]).to_json(orient="split", index=False))})
+        assert status == 400 and features[0] in json.dumps(body), body
