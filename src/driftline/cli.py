@@ -262,11 +262,18 @@ def webhook(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8787,
 ) -> None:
-    """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event."""
-    from driftline.webhook import SECRET_ENV, create_app, parse_secrets
+    """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event.
+
+    Environment: DRIFTLINE_WEBHOOK_SECRET (required), DRIFTLINE_WEBHOOK_RATE_LIMIT (e.g. 60/60 per
+    model; off by default), DRIFTLINE_METRICS_TOKEN (bearer token for GET /metrics; open without it).
+    """
+    from driftline.webhook import (
+        METRICS_TOKEN_ENV, RATE_LIMIT_ENV, SECRET_ENV, create_app, parse_rate_limit, parse_secrets,
+    )
 
     try:
         secrets = parse_secrets(os.environ.get(SECRET_ENV))
+        rate_limit = parse_rate_limit(os.environ.get(RATE_LIMIT_ENV))
     except ValueError as exc:
         _fail(DriftlineError(str(exc)))
     apply_offline_defaults()
@@ -281,6 +288,8 @@ def webhook(
         secrets,
         emit=emit_drift_event,
         model_exists=lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+        rate_limit=rate_limit,
+        metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
     )
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
