@@ -277,6 +277,8 @@ def webhook(
     except ValueError as exc:
         _fail(DriftlineError(str(exc)))
     apply_offline_defaults()
+    # The relay logs outside any flow run: Prefect's API log handler would warn about that on every start.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     import uvicorn
 
     from driftline import registry

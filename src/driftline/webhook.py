@@ -123,6 +123,13 @@ class TokenBuckets:
             self._buckets[source] = (tokens, now)
             return (1.0 - tokens) / self.limit.refill_per_second
 
+    def refund(self, source: str) -> None:
+        """Give back a token spent on a call that produced no event (the emitter failed)."""
+        with self._lock:
+            if source in self._buckets:
+                tokens, at = self._buckets[source]
+                self._buckets[source] = (min(float(self.limit.burst), tokens + 1.0), at)
+
 
 class ReplayGuard:
     """Remembers signatures seen within the allowed age; thread-safe."""
@@ -288,6 +295,8 @@ def create_app(
             event_id = await run_in_threadpool(emit, call.model, payload)
         except Exception as exc:  # noqa: BLE001 - the event was not sent: answer 503 so the sender retries
             replays.forget(signature)
+            if buckets:
+                buckets.refund(call.model)
             return unavailable("emit", exc)
         metrics.events.inc()
         logger.info("webhook accepted for %s: event %s", call.model, event_id)

@@ -607,3 +607,19 @@ def test_signatures_are_decided_by_hmac_compare_digest_alone(monkeypatch):
     assert {b for _, b in seen} == {sign(SECRET.encode(), str(NOW), body_of(reason="genuine"))}
     monkeypatch.setattr(hmac_module, "compare_digest", real)
     assert relay.post(body_of(reason="genuine")).status_code == 202
+
+
+def test_a_failed_emit_gives_its_rate_limit_token_back():
+    calls = {"n": 0}
+
+    def emit(model: str, payload: dict[str, Any]) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("down")
+        return f"event-{calls['n']}"
+
+    relay = make_relay(emit=emit, rate_limit=RateLimit(burst=1, per_seconds=3600))
+    body, timestamp = body_of(), str(NOW)
+    assert relay.post(body, timestamp=timestamp).status_code == 503
+    assert relay.post(body, timestamp=timestamp).status_code == 202  # the retry is not charged twice
+    assert relay.post(body_of(reason="next")).status_code == 429
