@@ -268,7 +268,7 @@ def webhook(
     model; off by default), DRIFTLINE_METRICS_TOKEN (bearer token for GET /metrics; open without it).
     """
     from driftline.webhook import (
-        METRICS_TOKEN_ENV, RATE_LIMIT_ENV, SECRET_ENV, create_app, parse_rate_limit, parse_secrets,
+        METRICS_TOKEN_ENV, RATE_LIMIT_ENV, SECRET_ENV, create_app, parse_rate_limit, parse_secrets, remember_found,
     )
 
     try:
@@ -289,7 +289,9 @@ def webhook(
     app_ = create_app(
         secrets,
         emit=emit_drift_event,
-        model_exists=lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+        model_exists=remember_found(
+            lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name), ttl=60.0,
+        ),
         rate_limit=rate_limit,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
     )

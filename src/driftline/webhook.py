@@ -131,6 +131,29 @@ class TokenBuckets:
                 self._buckets[source] = (min(float(self.limit.burst), tokens + 1.0), at)
 
 
+def remember_found(lookup: Callable[[str], bool], ttl: float, clock: Callable[[], float] = time.monotonic) -> Callable[[str], bool]:
+    """``lookup`` with its positive answers remembered for ``ttl`` seconds; negative answers are never kept.
+
+    A registry lookup costs milliseconds of CPU on every call; models are registered far more often than
+    deleted. So a new model is found at once, and a deleted one is still accepted for up to ``ttl``.
+    """
+    found: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def cached(name: str) -> bool:
+        now = clock()
+        with lock:
+            if now - found.get(name, -math.inf) < ttl:
+                return True
+        if not lookup(name):
+            return False
+        with lock:
+            found[name] = now
+        return True
+
+    return cached
+
+
 class ReplayGuard:
     """Remembers signatures seen within the allowed age; thread-safe."""
 

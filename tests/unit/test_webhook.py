@@ -623,3 +623,24 @@ def test_a_failed_emit_gives_its_rate_limit_token_back():
     assert relay.post(body, timestamp=timestamp).status_code == 503
     assert relay.post(body, timestamp=timestamp).status_code == 202  # the retry is not charged twice
     assert relay.post(body_of(reason="next")).status_code == 429
+
+
+def test_remember_found_keeps_positive_lookups_for_the_ttl_only():
+    asked: list[str] = []
+    registered = {"demo"}
+    clock = FakeClock(0.0)
+
+    def lookup(name: str) -> bool:
+        asked.append(name)
+        return name in registered
+
+    cached = webhook.remember_found(lookup, ttl=60, clock=clock)
+    assert cached("demo") and cached("demo") and asked == ["demo"]
+    assert not cached("new") and not cached("new") and asked == ["demo", "new", "new"]  # misses are not kept
+    registered.add("new")
+    assert cached("new")  # registered since: found at once
+    registered.discard("demo")
+    clock.now = 59.9
+    assert cached("demo")  # deleted, still remembered within the ttl
+    clock.now = 60.0
+    assert not cached("demo")
