@@ -164,7 +164,14 @@ class ReplayGuard:
 
     def first_time(self, signature: str, now: float) -> bool:
         with self._lock:
-            for key in [k for k, t in self._seen.items() if now - t > 2 * self.max_age]:
+            # Insertion order is time order, so expired entries are at the front: pruning costs what it
+            # removes, not the size of the window (a full scan per call is quadratic under sustained load).
+            expired = []
+            for key, seen_at in self._seen.items():
+                if now - seen_at <= 2 * self.max_age:
+                    break
+                expired.append(key)
+            for key in expired:
                 del self._seen[key]
             if signature in self._seen:
                 return False

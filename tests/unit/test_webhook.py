@@ -644,3 +644,19 @@ def test_remember_found_keeps_positive_lookups_for_the_ttl_only():
     assert cached("demo")  # deleted, still remembered within the ttl
     clock.now = 60.0
     assert not cached("demo")
+
+
+def test_replay_guard_stays_linear_under_sustained_load():
+    """200 calls/s for the whole 600 s window: 120k remembered signatures. A full scan per call made this
+    quadratic (minutes); pruning from the old end keeps it well under a second here."""
+    import time as time_module
+
+    guard = ReplayGuard(max_age=MAX_AGE_SECONDS)
+    started = time_module.perf_counter()
+    for i in range(120_000):
+        assert guard.first_time(f"sig-{i}", now=i / 200)
+    assert time_module.perf_counter() - started < 10
+    assert len(guard._seen) == 120_000  # all within 2 x max_age of the last one
+    assert guard.first_time("sig-0", now=600.5) is True  # more than 600 s on: forgotten (then seen afresh)
+    assert guard.first_time("sig-119999", now=600.5) is False
+    assert len(guard._seen) < 120_000
