@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: docs demo test test-fast bench bench-quick bench-promotion bench-drift serve deploy worker webhook install lock ui-prefect ui-mlflow clean help
+.PHONY: docs demo test test-fast bench bench-quick bench-promotion bench-drift serve deploy worker webhook install lock audit ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
@@ -24,6 +24,7 @@ help:
 	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
 	@echo "make bench-quick  the same suite at small sizes (< 3 min; CI runs it)"
+	@echo "make audit      known vulnerabilities in every locked package (pip-audit, PyPI's advisory data)"
 	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
 	@echo "make ui-prefect / make ui-mlflow   open the UIs on local results"
 
@@ -38,6 +39,15 @@ install: $(VENV)/.synced
 
 lock: | $(UV)
 	$(UV) lock
+
+# Every package in uv.lock (dev group included) checked against PyPI's vulnerability data, without
+# installing anything. --strict: a package that could not be looked up fails the audit instead of being
+# skipped silently (behind a mirror that serves only the package index, every lookup fails: see README).
+PIP_AUDIT_VERSION := 2.10.1
+audit: | $(UV)
+	@req=$$(mktemp) && $(UV) export --frozen --no-hashes --no-emit-project --all-groups --quiet -o $$req && \
+	$(UV) tool run --from pip-audit==$(PIP_AUDIT_VERSION) pip-audit -r $$req --no-deps --disable-pip --strict \
+		--vulnerability-service pypi --progress-spinner off; rc=$$?; rm -f $$req; exit $$rc
 
 demo: install
 	$(BIN)/driftline train --config configs/default.yaml --summary-json .driftline/demo-summary.json

@@ -11,7 +11,8 @@ fails to run.
 
 Parts (``--only`` picks some): ``startup`` (P6), ``drift`` (P1), ``pipeline`` (P2 overhead, P3 cached
 rerun, P4 scale), ``dask`` (P5), ``promotion`` and ``detection`` (the champion/challenger null/power
-simulation and the drift-detection quality figures).
+simulation and the drift-detection quality figures), ``relay`` (the webhook relay under concurrent load:
+``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ TARGETS = (
     Target("promotion_power", "champion/challenger: power (stated improvement)", ">=", 0.80),
     Target("drift_detection_rate", "drift: shifted columns flagged", ">=", 0.95),
     Target("drift_false_alarm_rate", "drift: unshifted columns flagged", "<=", 0.05),
+    Target("relay_5xx", "relay: 5xx or unanswered calls under load", "<=", 0),
 )
 
 
@@ -115,6 +117,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "dask": _module("dask_speedup"),
     "promotion": _promotion,
     "detection": _detection,
+    "relay": _module("relay_load"),
 }
 
 

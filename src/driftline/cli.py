@@ -307,14 +307,23 @@ def webhook(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8787,
 ) -> None:
-    """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event."""
-    from driftline.webhook import SECRET_ENV, create_app, parse_secrets
+    """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event.
+
+    Environment: DRIFTLINE_WEBHOOK_SECRET (required), DRIFTLINE_WEBHOOK_RATE_LIMIT (e.g. 60/60 per
+    model; off by default), DRIFTLINE_METRICS_TOKEN (bearer token for GET /metrics; open without it).
+    """
+    from driftline.webhook import (
+        METRICS_TOKEN_ENV, RATE_LIMIT_ENV, SECRET_ENV, create_app, parse_rate_limit, parse_secrets, remember_found,
+    )
 
     try:
         secrets = parse_secrets(os.environ.get(SECRET_ENV))
+        rate_limit = parse_rate_limit(os.environ.get(RATE_LIMIT_ENV))
     except ValueError as exc:
         _fail(DriftlineError(str(exc)))
     apply_offline_defaults()
+    # The relay logs outside any flow run: Prefect's API log handler would warn about that on every start.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     import uvicorn
 
     from driftline import registry
@@ -325,7 +334,11 @@ def webhook(
     app_ = create_app(
         secrets,
         emit=emit_drift_event,
-        model_exists=lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+        model_exists=remember_found(
+            lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name), ttl=60.0,
+        ),
+        rate_limit=rate_limit,
+        metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
     )
     uvicorn.run(app_, host=host, port=port, log_level="info")
 

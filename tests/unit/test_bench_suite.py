@@ -61,3 +61,9 @@ def test_update_refreshes_some_parts_and_keeps_the_others(tmp_path, monkeypatch)
     # Without --update the file holds only what this invocation measured.
     assert bench.main(["--output", str(out), "--only", "b", "--no-fail"]) == 0
     assert "cli_help_seconds" not in json.loads(out.read_text())
+
+
+def test_the_relay_load_part_is_registered():
+    assert "relay" in bench.PARTS
+    target = next(t for t in bench.TARGETS if t.key == "relay_5xx")
+    assert target.met(0) and not target.met(1)

@@ -15,7 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from driftline import webhook
-from driftline.webhook import MAX_AGE_SECONDS, MAX_BODY_BYTES, ReplayGuard, create_app, parse_secrets, sign
+from driftline.webhook import (
+    MAX_AGE_SECONDS,
+    MAX_BODY_BYTES,
+    REJECTION_REASONS,
+    RateLimit,
+    ReplayGuard,
+    TokenBuckets,
+    create_app,
+    parse_rate_limit,
+    parse_secrets,
+    sign,
+)
 
 SECRET = "s3cr3t-webhook-key-never-logged"
 OLD_SECRET = "0ld-s3cr3t-still-valid-during-rotation"
@@ -53,15 +64,32 @@ class Relay:
         return self.client.post("/v1/drift", content=body, headers={**signed, **(headers or {})}, **kw)
 
 
-def make_relay(secrets: list[bytes] | None = None) -> Relay:
-    emit, clock, looked_up = FakeEmit(), FakeClock(), []
+def make_relay(secrets: list[bytes] | None = None, emit: Any = None, **options: Any) -> Relay:
+    emit, clock, looked_up = emit or FakeEmit(), FakeClock(), []
 
     def model_exists(name: str) -> bool:
         looked_up.append(name)
         return name in MODELS
 
-    app = create_app(secrets or [SECRET.encode()], emit=emit, model_exists=model_exists, clock=clock)
+    app = create_app(secrets or [SECRET.encode()], emit=emit, model_exists=model_exists, clock=clock, **options)
     return Relay(TestClient(app, raise_server_exceptions=False), emit, clock, looked_up)
+
+
+def scrape(client: TestClient, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GET /metrics, parsed: {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def rejections(samples: dict) -> dict[str, float]:
+    return {dict(labels)["reason"]: v for (name, labels), v in samples.items() if name == "driftline_relay_rejections_total"}
 
 
 @pytest.fixture
@@ -400,3 +428,235 @@ def test_importing_the_relay_does_not_import_prefect_mlflow_or_fastapi():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+# --- metrics --------------------------------------------------------------------------------------------------------
+
+
+def test_metrics_count_requests_events_and_every_rejection_reason():
+    relay = make_relay(rate_limit=RateLimit(burst=2, per_seconds=60))
+    assert set(rejections(scrape(relay.client))) == set(REJECTION_REASONS)  # every reason is exported from the start
+    assert all(v == 0 for v in rejections(scrape(relay.client)).values())
+
+    assert relay.post(body_of(reason="one")).status_code == 202
+    assert relay.post(body_of(reason="two")).status_code == 202
+    assert relay.post(body_of(reason="three")).status_code == 429  # rate_limited
+    assert relay.post(body_of(), secret="forged").status_code == 401  # bad_signature
+    assert relay.client.post("/v1/drift", content=body_of()).status_code == 401  # no headers: bad_signature
+    assert relay.post(body_of(), timestamp=str(NOW - 10 * MAX_AGE_SECONDS)).status_code == 401  # stale
+    replayed = body_of(reason="one")
+    assert relay.post(replayed).status_code == 401  # replay (same body and timestamp as the first call)
+    assert relay.post(body_of(reason="x") + b" " * MAX_BODY_BYTES).status_code == 413  # too_large
+    assert relay.post(json.dumps({"model": "nobody"}).encode()).status_code == 404  # unknown_source
+    assert relay.post(b"{not json").status_code == 422  # bad_payload
+
+    samples = scrape(relay.client)
+    assert rejections(samples) == {
+        "bad_signature": 2, "stale": 1, "replay": 1, "too_large": 1, "unknown_source": 1, "rate_limited": 1, "bad_payload": 1,
+    }
+    assert samples[("driftline_relay_events_emitted_total", ())] == len(relay.emit.calls) == 2
+    by_code = {dict(l)["code"]: v for (n, l), v in samples.items() if n == "driftline_relay_requests_total" and dict(l)["path"] == "/v1/drift"}
+    assert by_code == {"202": 2, "401": 4, "413": 1, "404": 1, "422": 1, "429": 1}
+    assert samples[("driftline_relay_request_seconds_count", ())] == 10
+    # The two earlier scrapes are counted; the one being answered is not yet.
+    assert samples[("driftline_relay_requests_total", (("code", "200"), ("path", "/metrics")))] == 2
+
+
+def test_metrics_registries_are_per_app():
+    first, second = make_relay(), make_relay()
+    assert first.post(body_of()).status_code == 202
+    assert scrape(first.client)[("driftline_relay_events_emitted_total", ())] == 1
+    assert scrape(second.client)[("driftline_relay_events_emitted_total", ())] == 0
+
+
+def test_unknown_paths_share_one_label():
+    relay = make_relay()
+    for path in ("/admin", "/.env", "/wp-login.php"):
+        assert relay.client.get(path).status_code == 404
+    samples = scrape(relay.client)
+    assert samples[("driftline_relay_requests_total", (("code", "404"), ("path", "other")))] == 3
+    assert not any("/admin" in str(labels) for _, labels in samples)
+
+
+def test_metrics_bearer_token_when_configured():
+    relay = make_relay(metrics_token="scrape-token")
+    assert relay.client.get("/metrics").status_code == 401
+    assert relay.client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert relay.client.get("/metrics", headers={"Authorization": "scrape-token"}).status_code == 401
+    samples = scrape(relay.client, Authorization="Bearer scrape-token")
+    assert samples[("driftline_relay_requests_total", (("code", "401"), ("path", "/metrics")))] == 3
+    assert make_relay().client.get("/metrics").status_code == 200  # no token configured: open
+
+
+# --- rate limit -----------------------------------------------------------------------------------------------------
+
+
+def test_rate_limit_is_per_source_with_retry_after_and_refills():
+    relay = make_relay(rate_limit=RateLimit(burst=2, per_seconds=60))  # one token every 30 s
+    assert [relay.post(body_of(reason=str(i))).status_code for i in range(3)] == [202, 202, 429]
+    refused = relay.post(body_of(reason="again"))
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+    other = json.dumps({"model": "fx.daily"}).encode()
+    assert relay.post(other).status_code == 202  # another source has its own bucket
+    relay.clock.now += 15
+    assert relay.post(body_of(reason="half")).headers["retry-after"] == "15"
+    relay.clock.now += 15
+    assert relay.post(body_of(reason="refilled")).status_code == 202
+    assert [m for m, _ in relay.emit.calls] == ["demo", "demo", "fx.daily", "demo"]
+
+
+def test_rate_limited_call_can_be_retried_with_the_same_signature():
+    """A 429 emitted nothing, so the sender's retry of the very same signed call is not a replay."""
+    relay = make_relay(rate_limit=RateLimit(burst=1, per_seconds=10))
+    assert relay.post(body_of(reason="first")).status_code == 202
+    body, timestamp = body_of(reason="retried"), str(NOW)
+    assert relay.post(body, timestamp=timestamp).status_code == 429
+    relay.clock.now += 10
+    assert relay.post(body, timestamp=timestamp).status_code == 202
+    assert relay.post(body, timestamp=timestamp).status_code == 401  # once accepted, a replay again
+    assert [p["reason"] for _, p in relay.emit.calls] == ["first", "retried"]
+
+
+def test_unsigned_or_forged_floods_do_not_spend_a_sources_budget():
+    relay = make_relay(rate_limit=RateLimit(burst=1, per_seconds=3600))
+    for i in range(50):
+        assert relay.post(body_of(reason=str(i)), secret="forged").status_code == 401
+        assert relay.client.post("/v1/drift", content=body_of()).status_code == 401
+    assert relay.post(body_of(reason="genuine")).status_code == 202
+    assert rejections(scrape(relay.client))["rate_limited"] == 0
+
+
+def test_no_rate_limit_by_default():
+    relay = make_relay()
+    assert all(relay.post(body_of(reason=str(i))).status_code == 202 for i in range(100))
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (None, None), ("", None), ("off", None), ("0", None), ("60/60", RateLimit(60, 60.0)),
+    ("5", RateLimit(5, 1.0)), (" 10/0.5 ", RateLimit(10, 0.5)),
+])
+def test_parse_rate_limit(raw, expected):
+    assert parse_rate_limit(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["lots", "10/", "-1/60", "10/0", "10/-5", "1.5/60", "10/inf", "10/nan"])
+def test_parse_rate_limit_refuses_nonsense(raw):
+    with pytest.raises(ValueError, match=webhook.RATE_LIMIT_ENV):
+        parse_rate_limit(raw)
+
+
+def test_token_bucket_never_exceeds_its_burst():
+    buckets = TokenBuckets(RateLimit(burst=3, per_seconds=3))
+    assert [buckets.take("a", 0.0) for _ in range(4)] == [0, 0, 0, 1.0]
+    assert [buckets.take("a", 1000.0) == 0 for _ in range(4)] == [True, True, True, False]  # long idle: still 3
+
+
+# --- the event could not be sent ------------------------------------------------------------------------------------
+
+
+def test_emitter_failure_is_503_counted_and_the_call_can_be_retried(caplog):
+    failing = {"on": True}
+    sent: list[str] = []
+
+    def emit(model: str, payload: dict[str, Any]) -> str:
+        if failing["on"]:
+            raise ConnectionError(f"cannot reach http://user:{SECRET}@prefect/api")
+        sent.append(model)
+        return "event-ok"
+
+    relay = make_relay(emit=emit)
+    body, timestamp = body_of(), str(NOW)
+    response = relay.post(body, timestamp=timestamp)
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert SECRET not in response.text and SECRET not in caplog.text
+    failing["on"] = False
+    assert relay.post(body, timestamp=timestamp).status_code == 202
+    samples = scrape(relay.client)
+    assert samples[("driftline_relay_failures_total", (("stage", "emit"),))] == 1
+    assert samples[("driftline_relay_events_emitted_total", ())] == 1 and sent == ["demo"]
+
+
+# --- constant-time comparison -----------------------------------------------------------------------------------------
+
+
+def test_signatures_are_decided_by_hmac_compare_digest_alone(monkeypatch):
+    """Behaviour, not source text: the verdict follows ``hmac.compare_digest`` whatever it says, so no other
+    (early-exit) comparison takes part; and it is handed the presented signature for every secret."""
+    import hmac as hmac_module
+
+    real = hmac_module.compare_digest
+    seen: list[tuple[str, str]] = []
+
+    def always(result: bool):
+        def compare(a, b):
+            seen.append((a, b))
+            return result
+        return compare
+
+    relay = make_relay(parse_secrets(f"{SECRET},{OLD_SECRET}"))
+    monkeypatch.setattr(hmac_module, "compare_digest", always(True))
+    forged = "sha256=" + "0" * 64
+    response = relay.client.post("/v1/drift", content=body_of(), headers={"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": forged})
+    assert response.status_code == 202  # compare_digest said equal: accepted, though forged
+    assert (sign(SECRET.encode(), str(NOW), body_of()), forged) in seen
+
+    seen.clear()
+    monkeypatch.setattr(hmac_module, "compare_digest", always(False))
+    assert relay.post(body_of(reason="genuine")).status_code == 401  # genuine, but compare_digest said no
+    assert len(seen) == 2  # one comparison per secret
+    assert {b for _, b in seen} == {sign(SECRET.encode(), str(NOW), body_of(reason="genuine"))}
+    monkeypatch.setattr(hmac_module, "compare_digest", real)
+    assert relay.post(body_of(reason="genuine")).status_code == 202
+
+
+def test_a_failed_emit_gives_its_rate_limit_token_back():
+    calls = {"n": 0}
+
+    def emit(model: str, payload: dict[str, Any]) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("down")
+        return f"event-{calls['n']}"
+
+    relay = make_relay(emit=emit, rate_limit=RateLimit(burst=1, per_seconds=3600))
+    body, timestamp = body_of(), str(NOW)
+    assert relay.post(body, timestamp=timestamp).status_code == 503
+    assert relay.post(body, timestamp=timestamp).status_code == 202  # the retry is not charged twice
+    assert relay.post(body_of(reason="next")).status_code == 429
+
+
+def test_remember_found_keeps_positive_lookups_for_the_ttl_only():
+    asked: list[str] = []
+    registered = {"demo"}
+    clock = FakeClock(0.0)
+
+    def lookup(name: str) -> bool:
+        asked.append(name)
+        return name in registered
+
+    cached = webhook.remember_found(lookup, ttl=60, clock=clock)
+    assert cached("demo") and cached("demo") and asked == ["demo"]
+    assert not cached("new") and not cached("new") and asked == ["demo", "new", "new"]  # misses are not kept
+    registered.add("new")
+    assert cached("new")  # registered since: found at once
+    registered.discard("demo")
+    clock.now = 59.9
+    assert cached("demo")  # deleted, still remembered within the ttl
+    clock.now = 60.0
+    assert not cached("demo")
+
+
+def test_replay_guard_stays_linear_under_sustained_load():
+    """200 calls/s for the whole 600 s window: 120k remembered signatures. A full scan per call made this
+    quadratic (minutes); pruning from the old end keeps it well under a second here."""
+    import time as time_module
+
+    guard = ReplayGuard(max_age=MAX_AGE_SECONDS)
+    started = time_module.perf_counter()
+    for i in range(120_000):
+        assert guard.first_time(f"sig-{i}", now=i / 200)
+    assert time_module.perf_counter() - started < 10
+    assert len(guard._seen) == 120_000  # all within 2 x max_age of the last one
+    assert guard.first_time("sig-0", now=600.5) is True  # more than 600 s on: forgotten (then seen afresh)
+    assert guard.first_time("sig-119999", now=600.5) is False
+    assert len(guard._seen) < 120_000
