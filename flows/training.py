@@ -22,6 +22,7 @@ from tasks.tracking import (
     finish_tracking_task,
     log_input_task,
     log_reference_task,
+    training_report_task,
     log_walk_forward_task,
     previous_training_task,
     register_model_task,
@@ -84,6 +85,7 @@ def train_and_promote(
         model = fit_challenger_task(development, result.selected, config)
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         log_reference_task(run_id, model, development, result, config)
+        training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
@@ -94,7 +96,7 @@ def train_and_promote(
         summary = training_summary(
             run_id=run_id,
             version=version,
-            aliases=aliases_task(version),
+            aliases=aliases_task(version, run_id),
             decision=decision,
             champion_before=champion_before,
             loaded=loaded,

@@ -24,6 +24,7 @@ from tasks.training import (
     fit_fold_task,
     record_walk_forward_task,
     walk_forward_key,
+    walk_forward_progress,
     walk_forward_task,
 )
 
@@ -56,6 +57,7 @@ def walk_forward_flow(
     waiting = sorted(range(len(jobs)), key=lambda i: -_rows(jobs[i].train))
     futures: dict[int, Any] = {}
     running: list[Any] = []
+    progress = walk_forward_progress(config.name)
     while waiting or running:
         while waiting and len(running) < slots:
             i = waiting.pop(0)
@@ -65,6 +67,7 @@ def walk_forward_flow(
         for future in [f for f in running if f.wrapped_future.done()]:
             future.result()  # a failed fit fails the stage now, with its own error, not after the others
         running = [f for f in running if not f.wrapped_future.done()]
+        progress(len(futures) - len(running), len(jobs))  # submitted and finished
     return combine_folds_task([futures[i].result() for i in range(len(jobs))], config)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -9,11 +11,13 @@ from prefect.cache_policies import NO_CACHE
 from driftline import provenance, registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
-from driftline.drift import build_reference
+from driftline.drift import build_reference, evidently_report
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.sources import IngestStats
-from driftline.plots import reliability_figure, roc_figure
+from driftline.metrics import strategy_book
+from driftline.models import native_importance
+from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
 
 REFERENCE_PROFILE = "reference/profile.json"
@@ -83,6 +87,12 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     y, p, p_raw = chosen["y"].to_numpy(), chosen["p"].to_numpy(), chosen["p_uncalibrated"].to_numpy()
     registry.log_figure(run_id, reliability_figure(y, p, p_raw, config.metrics.ece_bins), "plots/reliability.png")
     registry.log_figure(run_id, roc_figure(y, p), "plots/roc.png")
+    registry.log_figure(run_id, pr_figure(y, p), "plots/precision_recall.png")
+    per_fold = pd.DataFrame([{"family": f.family, "test_end": f.test_end, **f.metrics} for f in result.folds])
+    registry.log_figure(run_id, fold_metrics_figure(per_fold), "plots/metrics_per_fold.png")
+    if config.target.kind == "direction":
+        # The book behind the walk-forward Sharpe and drawdown metrics (long above 0.5).
+        registry.log_figure(run_id, equity_figure(strategy_book(p, chosen, config.metrics)), "plots/equity.png")
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
@@ -120,15 +130,31 @@ def log_reference_task(
     registry.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
     sample = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).sort_index()
     registry.log_frame(run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE)
+    importance, what = native_importance(model.base_estimator_, list(features.feature_names))
+    registry.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
+    registry.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
+
+
+@task(name="evidently-report", retries=1, cache_policy=NO_CACHE)
+def training_report_task(
+    run_id: str, model: CalibratedModel, development: FeatureSet, holdout: FeatureSet, config: PipelineConfig, out_dir: Path
+) -> str:
+    """Evidently's data drift and classification report, training window (reference) against the
+    hold-out window (current), each with the challenger's probabilities; saved to the run as HTML."""
+    frames = [f.X.assign(y=f.y.to_numpy(), probability=model.predict_proba(f.X)[:, 1]) for f in (development, holdout)]
+    html, data = evidently_report(frames[0], frames[1], config.drift.report_sample, out_dir)
+    registry.log_file(run_id, data, "evidently")
+    return registry.log_file(run_id, html, "evidently")
 
 
 @task(name="read-aliases", cache_policy=NO_CACHE)
-def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
-    """Where the aliases point now, and which ones this version holds."""
+def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
+    """Where the aliases point now, which ones this version holds, and its links in the MLflow UI."""
     aliases = registry.MlflowAliasRegistry()
     return {
         "held": aliases.aliases(version.name, version.version),
         "champion": aliases.alias_version(version.name, "champion"),
+        "links": registry.ui_links(run_id, version.name, version.version) if run_id else {},
     }
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import weakref
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from driftline.calibration import CalibratedModel
@@ -23,6 +25,7 @@ from driftline.config import PipelineConfig
 from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData
+from driftline.report import artifact_key
 from driftline.training import (
     FoldJob,
     FoldOutcome,
@@ -95,7 +98,18 @@ def walk_forward_task(features: FeatureSet, config: PipelineConfig) -> WalkForwa
         config.models,
         config.metrics,
         price_target=_price_target(config),
+        progress=walk_forward_progress(config.name),
     )
+
+
+def walk_forward_progress(name: str) -> Callable[[int, int], None]:
+    """A Prefect progress artifact (percent of fits done) that the walk-forward updates after each fit."""
+    artifact_id = create_progress_artifact(0.0, key=artifact_key("walk-forward", name), description="walk-forward fits done (%)")
+
+    def update(done: int, total: int) -> None:
+        update_progress_artifact(artifact_id, 100.0 * done / total, description=f"walk-forward: {done} of {total} fits done")
+
+    return update
 
 
 @task(name="record-walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)

@@ -75,29 +75,36 @@ def _max_drawdown(log_equity: np.ndarray) -> float:
     return float(np.max(1 - np.exp(log_equity - peak)))
 
 
-def strategy_metrics(
-    p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, threshold: float = 0.5
-) -> dict[str, float]:
-    """Long/flat strategy: long one period when the calibrated probability of "up" is above ``threshold``.
-
-    With several symbols the book is equal-weight across those held at each timestamp. Sharpe is
-    annualised with ``periods_per_year``; costs are ``cost_bps`` per unit of turnover.
-    """
+def strategy_book(p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, threshold: float = 0.5) -> pd.DataFrame:
+    """Long/flat strategy per timestamp: long one period when the calibrated probability of "up" is above
+    ``threshold``; with several symbols the book is equal-weight across those held. Costs are ``cost_bps``
+    per unit of turnover. Columns: ``pnl`` (log return after costs), ``turnover``, ``market`` (equal-weight
+    buy and hold), indexed by timestamp."""
     frame = meta[["symbol", "timestamp", "next_return"]].copy()
     frame["position"] = (np.asarray(p) > threshold).astype(float)
     frame = frame.sort_values(["symbol", "timestamp"])
     frame["trade"] = frame.groupby("symbol")["position"].diff().abs().fillna(frame["position"])
     frame["pnl"] = frame["position"] * frame["next_return"].fillna(0.0) - frame["trade"] * metrics.cost_bps / 1e4
-    book = frame.groupby("timestamp").agg(pnl=("pnl", "mean"), turnover=("trade", "mean"))
+    return frame.groupby("timestamp").agg(
+        pnl=("pnl", "mean"), turnover=("trade", "mean"), market=("next_return", "mean"), exposure=("position", "mean")
+    )
+
+
+def strategy_metrics(
+    p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, threshold: float = 0.5
+) -> dict[str, float]:
+    """Sharpe (annualised with ``periods_per_year``), drawdown, hit rate, turnover and exposure of the
+    long/flat book of ``strategy_book``."""
+    book = strategy_book(p, meta, metrics, threshold)
     returns = book["pnl"].to_numpy()
     std = returns.std(ddof=1) if len(returns) > 1 else 0.0
     equity = np.cumsum(returns)
-    held = frame[frame["position"] > 0]
+    held = meta["next_return"][np.asarray(p) > threshold]
     return {
         "sharpe": float(returns.mean() / std * math.sqrt(metrics.periods_per_year)) if std > 0 else 0.0,
         "max_drawdown": _max_drawdown(equity),
-        "hit_rate": float((held["next_return"] > 0).mean()) if len(held) else float("nan"),
+        "hit_rate": float((held > 0).mean()) if len(held) else float("nan"),
         "turnover": float(book["turnover"].mean()),
-        "exposure": float(frame["position"].mean()),
+        "exposure": float((np.asarray(p) > threshold).mean()),
         "total_log_return": float(equity[-1]) if len(equity) else 0.0,
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sklearn.base import ClassifierMixin
 
 from driftline.config import ModelsConfig
@@ -119,3 +121,31 @@ def make_estimator(family: str, models: ModelsConfig, threads: int | None = None
 def family_names(models: ModelsConfig) -> list[str]:
     """Families to evaluate, with the soft-vote ensemble last when enabled."""
     return [*models.families, *(["ensemble"] if models.ensemble and len(models.families) > 1 else [])]
+
+
+def native_importance(estimator: Any, names: list[str]) -> tuple[pd.Series, str]:
+    """The fitted model's own importance per feature, normalised to sum to 1, and what it measures.
+
+    Trees: their ``feature_importances_`` (XGBoost and LightGBM as configured, split gain or count);
+    linear models: |coefficient| on standardised inputs; a soft-voting ensemble: the members' mean.
+    """
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.pipeline import Pipeline
+
+    def one(model: Any) -> tuple[np.ndarray, str]:
+        if isinstance(model, Pipeline):
+            model = model[-1]
+        if hasattr(model, "feature_importances_"):
+            return np.asarray(model.feature_importances_, dtype=float), "tree importance"
+        if hasattr(model, "coef_"):
+            return np.abs(np.ravel(model.coef_)).astype(float), "|standardised coefficient|"
+        raise TypeError(f"{type(model).__name__} has no native importance")
+
+    if isinstance(estimator, VotingClassifier):
+        parts = [one(member) for member in estimator.estimators_]
+        values = np.mean([v / v.sum() if v.sum() else v for v, _ in parts], axis=0)
+        what = "mean over the ensemble's members"
+    else:
+        values, what = one(estimator)
+    total = values.sum()
+    return pd.Series(values / total if total else values, index=names), what

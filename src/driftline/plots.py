@@ -1,10 +1,11 @@
-"""Figures for people: reliability diagram and ROC curve of out-of-sample predictions."""
+"""Figures for people: reliability, ROC and precision-recall curves, feature importance, metrics per fold and the equity curve."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from driftline.metrics import reliability_curve
 
@@ -47,5 +48,78 @@ def roc_figure(y: np.ndarray, p: np.ndarray) -> Any:
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _plain_figure(title: str, size: tuple[float, float] = (7.5, 4.5)) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size, dpi=110)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def pr_figure(y: np.ndarray, p: np.ndarray) -> Any:
+    """Precision against recall, with average precision and the base rate (what a coin would get)."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    fig, ax = _plain_figure("Precision-recall (out-of-sample)", (5.5, 5))
+    precision, recall, _ = precision_recall_curve(y, p)
+    ax.plot(recall, precision, label=f"AP {average_precision_score(y, p):.3f}")
+    ax.axhline(float(np.mean(y)), linestyle="--", color="grey", linewidth=1, label=f"base rate {np.mean(y):.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def importance_figure(importance: pd.Series, what: str, top: int = 20) -> Any:
+    """The ``top`` features by the model's own importance, largest at the top."""
+    shown = importance.sort_values(ascending=False).head(top)[::-1]
+    fig, ax = _plain_figure(f"Feature importance ({what})", (7.5, max(3.0, 0.3 * len(shown) + 1.2)))
+    ax.barh(shown.index.astype(str), shown.to_numpy())
+    ax.set_xlabel(what)
+    fig.tight_layout()
+    return fig
+
+
+def fold_metrics_figure(folds: pd.DataFrame, metrics: tuple[str, ...] = ("auc", "brier", "ece")) -> Any:
+    """Each family's metrics per walk-forward fold, at the end of the fold's test window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.4 * len(metrics)), dpi=110, sharex=True)
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for family, rows in folds.groupby("family", sort=True):
+            rows = rows.sort_values("test_end")
+            ax.plot(pd.to_datetime(rows["test_end"]), rows[metric], "o-", label=str(family))
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_title("Out-of-sample metrics per fold (x: end of the fold's test window)")
+    np.atleast_1d(axes)[0].legend(loc="best", fontsize="small")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def equity_figure(book: pd.DataFrame) -> Any:
+    """Cumulative log return of the long/flat strategy after costs against equal-weight buy and hold."""
+    fig, ax = _plain_figure("Equity (out-of-sample, long/flat on the calibrated probability, after costs)")
+    times = pd.to_datetime(book.index)
+    ax.plot(times, book["pnl"].cumsum().to_numpy(), label="strategy")
+    ax.plot(times, book["market"].fillna(0.0).cumsum().to_numpy(), label="buy and hold", alpha=0.7)
+    ax.set_ylabel("cumulative log return")
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
     fig.tight_layout()
     return fig

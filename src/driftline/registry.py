@@ -59,10 +59,18 @@ def configure_tracking(settings: Settings) -> None:
     registry at the same store unless MLFLOW_REGISTRY_URI names another.
 
     Both are process-wide in MLflow and win over the environment once set, so every run sets both: a
-    second pipeline in the same process must not register into the first one's store.
+    second pipeline in the same process must not register into the first one's store. MLflow also
+    exports both to the environment when they are set; that is undone, so the environment stays the
+    user's own (and a later Settings.from_env() still sees it).
     """
+    before = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or settings.tracking_uri)
+    mlflow.set_registry_uri(before["MLFLOW_REGISTRY_URI"] or settings.tracking_uri)
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def configure(settings: Settings, experiment: str) -> str:
@@ -382,3 +390,15 @@ def run_record(run_id: str) -> tuple[dict[str, float], dict[str, str]]:
     """A run's metrics (latest values) and tags."""
     data = MlflowClient().get_run(run_id).data
     return dict(data.metrics), dict(data.tags)
+
+
+def ui_links(run_id: str, model_name: str, version: str) -> dict[str, str]:
+    """Where the run and the model version are in the MLflow UI, when the tracking store is a server."""
+    uri = mlflow.get_tracking_uri().rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return {}
+    experiment = MlflowClient().get_run(run_id).info.experiment_id
+    return {
+        "mlflow_run": f"{uri}/#/experiments/{experiment}/runs/{run_id}",
+        "mlflow_model": f"{uri}/#/models/{model_name}/versions/{version}",
+    }

@@ -38,6 +38,7 @@ def training_summary(
         "reasons": [str(r) for r in decision.reasons],
         "champion_version_before": champion_before,
         "champion_version_after": aliases["champion"],
+        "links": aliases.get("links", {}),
         "comparison": {k: comparison.get(k) for k in ("baseline", "metric", "diff", "ci_low", "ci_high", "rows")},
         "evaluation": decision.scores,
         "data_hash": loaded.content_hash,
@@ -172,6 +173,16 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "| " + " | ".join(FOLD_COLUMNS) + " |\n|" + "---|" * len(FOLD_COLUMNS) + "\n" + rows + "\n\n"
         + "\n".join(f"- {r}" for r in summary["reasons"])
         + f"\n\nMLflow run `{summary['run_id']}`, aliases {summary['aliases']}\n"
+        + _links_markdown(summary.get("links") or {})
+    )
+
+
+def _links_markdown(links: dict[str, str]) -> str:
+    if not links:
+        return "\nOpen it with `make ui-mlflow` (local store): plots under the run's `plots/`, the Evidently report under `evidently/`.\n"
+    return (
+        f"\n[MLflow run]({links['mlflow_run']}) (plots under `plots/`, Evidently report under `evidently/`)"
+        f" · [model version]({links['mlflow_model']})\n"
     )
 
 

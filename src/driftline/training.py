@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -201,14 +201,22 @@ def run_walk_forward(
     metrics: MetricsConfig,
     price_target: bool,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
     """Fit and calibrate every family on each walk-forward fold, one job after another; score the test rows.
+
+    Args:
+        progress: called with (fits done, fits in all) after each fit.
 
     Raises:
         InsufficientDataError: too little data for the folds, or a fold or calibration slice with one class.
     """
     jobs = walk_forward_jobs(features, splits, gap, models)
-    outcomes = [run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads) for job in jobs]
+    outcomes = []
+    for job in jobs:
+        outcomes.append(run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads))
+        if progress is not None:
+            progress(len(outcomes), len(jobs))
     return combine_fold_results(outcomes, metrics, price_target)
 
 

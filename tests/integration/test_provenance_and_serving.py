@@ -42,7 +42,7 @@ def trained(prefect_api, tmp_path_factory):
     config, data = folder / "fast.yaml", folder / "labelled.csv"
     config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
     make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
-    saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI")}
+    saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     os.environ.update(DRIFTLINE_HOME=str(home), MLFLOW_TRACKING_URI=uri)
     try:
         summary = train_and_promote(config_file=str(config), data=str(data), **LABELLED)
@@ -54,9 +54,10 @@ def trained(prefect_api, tmp_path_factory):
     return {"summary": summary, "env": env, "folder": folder, "uri": uri}
 
 
-def _client(trained) -> MlflowClient:
-    mlflow.set_tracking_uri(trained["uri"])
-    mlflow.set_registry_uri(trained["uri"])
+def _client(trained, monkeypatch) -> MlflowClient:
+    """A client on the trained store; mlflow.artifacts and pyfunc read it too (restored after the test)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    registry.configure_tracking(registry.Settings.from_env())
     return MlflowClient(trained["uri"], trained["uri"])
 
 
@@ -66,8 +67,8 @@ def driftline(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subproc
     )
 
 
-def test_every_version_records_commit_lock_code_config_and_data(trained):
-    client = _client(trained)
+def test_every_version_records_commit_lock_code_config_and_data(trained, monkeypatch):
+    client = _client(trained, monkeypatch)
     tags = client.get_model_version("driftline-it", "1").tags
     run = client.get_run(trained["summary"]["run_id"])
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -80,7 +81,7 @@ def test_every_version_records_commit_lock_code_config_and_data(trained):
     assert tags[provenance.CODE_VERSION].startswith("0.")
 
 
-def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(trained):
+def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(trained, monkeypatch):
     result = driftline(["reproduce", "--name", "it", "--version", "1"], trained["env"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "metrics match" in result.stdout
@@ -88,7 +89,7 @@ def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(train
         assert metric in result.stdout
     changed = [line for line in result.stdout.splitlines() if line.startswith("changed since training")]
     assert not [line for line in changed if "data_sha256" in line or "config_sha256" in line or "uv_lock" in line], changed
-    client = _client(trained)
+    client = _client(trained, monkeypatch)
     assert [str(v.version) for v in client.search_model_versions("name='driftline-it'")] == ["1"], "reproduce must not register"
 
 
@@ -116,8 +117,8 @@ def _post(url: str, payload: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def test_champion_serves_through_mlflow_models_serve(trained):
-    client = _client(trained)
+def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
+    client = _client(trained, monkeypatch)
     run_id = trained["summary"]["run_id"]
     sample = registry.load_run_frame(run_id, "reference/sample.parquet")
     features = mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")

@@ -57,7 +57,19 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert all("logreg.auc" in c.data.metrics for c in children)
 
     artifacts = {a.path for a in client.list_artifacts(summary["run_id"], "plots")}
-    assert artifacts == {"plots/reliability.png", "plots/roc.png"}
+    assert artifacts == {
+        f"plots/{name}.png" for name in ("reliability", "roc", "precision_recall", "metrics_per_fold", "feature_importance")
+    }  # no equity curve: a label target has no returns
+    importance = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/feature_importance.json")
+    # The label depends on x0 and x1 (make_labelled_series): the model must find them.
+    assert set(list(importance)[:2]) == {"x0", "x1"}, importance
+    assert sum(importance.values()) == pytest.approx(1.0)
+    report = mlflow.artifacts.download_artifacts(f"runs:/{summary['run_id']}/evidently/drift_report.html")
+    assert "evidently" in open(report, encoding="utf-8").read(5_000_000).lower()
+    assert {a.path for a in client.list_artifacts(summary["run_id"], "evidently")} == {
+        "evidently/drift_report.html", "evidently/drift_report.json"
+    }
+    assert summary["links"] == {}  # a local store has no UI address; the markdown says how to open it
 
     champion = client.get_model_version_by_alias("driftline-it", "champion")
     assert str(champion.version) == "1"
