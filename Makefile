@@ -52,11 +52,14 @@ audit: | $(UV)
 demo: install
 	$(BIN)/driftline train --config configs/default.yaml --summary-json .driftline/demo-summary.json
 
+# Two workers, one test file per worker at a time (module fixtures such as servers are started once).
+PYTEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 docs: install
 	$(BIN)/python -m driftline.config_doc --write

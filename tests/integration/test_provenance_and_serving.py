@@ -48,7 +48,7 @@ def trained(prefect_api, tmp_path_factory):
         summary = train_and_promote(config_file=str(config), data=str(data), **LABELLED)
     finally:
         for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     assert summary["champion_version_after"] == "1"
     env = {"DRIFTLINE_HOME": str(home), "MLFLOW_TRACKING_URI": uri}
     return {"summary": summary, "env": env, "folder": folder, "uri": uri}
