@@ -141,7 +141,11 @@ def training_report_task(
 ) -> str:
     """Evidently's data drift and classification report, training window (reference) against the
     hold-out window (current), each with the challenger's probabilities; saved to the run as HTML."""
-    frames = [f.X.assign(y=f.y.to_numpy(), probability=model.predict_proba(f.X)[:, 1]) for f in (development, holdout)]
+    frames = []
+    for features in (development, holdout):
+        rows = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).index  # score only what is shown
+        X = features.X.loc[rows]
+        frames.append(X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1]))
     html, data = evidently_report(frames[0], frames[1], config.drift.report_sample, out_dir)
     registry.log_file(run_id, data, "evidently")
     return registry.log_file(run_id, html, "evidently")

@@ -62,6 +62,12 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
     assert summary["model_name"] == "driftline-px"
     assert summary["target"] == "direction"
     assert summary["rows_in"] == 900
+    # A price target gets the equity curve of the long/flat book beside the other plots.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / '.driftline' / 'mlflow.db'}")
+    plots = {a.path for a in client.list_artifacts(summary["run_id"], "plots")}
+    assert "plots/equity.png" in plots and "plots/precision_recall.png" in plots, plots
 
 
 def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, fast_config):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import mlflow
 import pandas as pd
 import pytest
@@ -79,6 +81,22 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert logged["model_version"] == "1"
     model = mlflow.pyfunc.load_model("models:/driftline-it@challenger")
     assert model.metadata.get_input_schema().input_names() == logged_features(client, summary["run_id"])
+
+
+def test_walk_forward_reports_progress_to_prefect(prefect_api, tracking, fast_config, tmp_path):
+    import httpx
+
+    from driftline.synthetic import make_labelled_series
+
+    # Data no run has seen (the result cache outlives test sessions): the walk-forward runs, it is not cached.
+    data = tmp_path / "unique.csv"
+    make_labelled_series(n_rows=1500, seed=int.from_bytes(os.urandom(4), "little")).to_csv(data, index=False)
+    _train(prefect_api, config_file=str(fast_config), data=str(data), name="progress", **LABELLED)
+    # Explicit limit/offset/sort: prefect 3.8.8's client sends nulls that its own server refuses.
+    query = {"artifacts": {"key": {"any_": ["walk-forward-progress"]}}, "limit": 10, "offset": 0, "sort": "CREATED_DESC"}
+    found = httpx.post(f"{prefect_api}/artifacts/filter", json=query, timeout=30).raise_for_status().json()
+    assert found and found[0]["type"] == "progress"
+    assert float(found[0]["data"]) == 100.0 and found[0]["description"] == "walk-forward: 6 of 6 fits done"  # 3 folds x 2 families
 
 
 def logged_features(client: MlflowClient, run_id: str) -> list[str]:
