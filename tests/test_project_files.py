@@ -48,7 +48,6 @@ def test_compose_services_build_from_the_dockerfile_and_keep_secrets_out():
 
 
 def test_dockerfile_installs_from_the_lock_file():
+    # What it copies, and hadolint, are checked in tests/test_docker_files.py.
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert "uv sync --frozen" in dockerfile
-    for copied in re.findall(r"^COPY (\S+)", dockerfile, flags=re.M):
-        assert (ROOT / copied).exists(), copied
+    assert "uv sync --frozen" in dockerfile and "COPY pyproject.toml uv.lock" in dockerfile
