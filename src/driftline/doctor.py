@@ -48,6 +48,14 @@ def _get(url: str) -> tuple[int, str]:
         return 0, str(getattr(exc, "reason", exc))
 
 
+def _unhealthy(name: str, base: str, fix: str) -> Check | None:
+    """A failed check when ``<base>/health`` does not answer 200."""
+    status, body = _get(f"{base}/health")
+    if status == 200:
+        return None
+    return Check(name, FAIL, f"{base}/health: {status or 'no answer'} ({body[:120]})", fix)
+
+
 def locked_versions(lock: Path) -> dict[str, set[str]]:
     """``name -> versions`` in a uv.lock (a package can be locked twice, per Python version or platform)."""
     found = re.findall(r'^\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"', lock.read_text(), flags=re.M)
@@ -81,10 +89,9 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
     uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
     if uri.startswith(("http://", "https://")):
         base = uri.rstrip("/")
-        status, body = _get(f"{base}/health")
-        if status != 200:
-            return Check("mlflow tracking", FAIL, f"{base}/health: {status or 'no answer'} ({body[:120]})",
-                         "start the server (mlflow server ...) or fix MLFLOW_TRACKING_URI")
+        down = _unhealthy("mlflow tracking", base, "start the server (mlflow server ...) or fix MLFLOW_TRACKING_URI")
+        if down:
+            return down
         status, body = _get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
         if status != 200:
             hint = "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD" if status in (401, 403) else "check the server's logs"
@@ -112,10 +119,9 @@ def check_prefect(env: Mapping[str, str]) -> Check:
         return Check("prefect api", OK, "none set: each run starts Prefect's ephemeral local API (15-20 s per run)",
                      "for repeated runs or deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api")
     base = api.rstrip("/")
-    status, body = _get(f"{base}/health")
-    if status != 200:
-        return Check("prefect api", FAIL, f"{base}/health: {status or 'no answer'} ({body[:120]})",
-                     "start it (prefect server start / make serve) or fix PREFECT_API_URL")
+    down = _unhealthy("prefect api", base, "start it (prefect server start / make serve) or fix PREFECT_API_URL")
+    if down:
+        return down
     status, body = _get(f"{base}/admin/version")
     version = body.strip('"') if status == 200 else "unknown"
     return Check("prefect api", OK, f"{base} is healthy (server {version})")
