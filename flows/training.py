@@ -13,7 +13,7 @@ from driftline import code_version
 from driftline.config import Settings, data_overrides, load_config, training_fingerprint
 from driftline.report import artifact_key, rerun_summary, summary_markdown, training_summary
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
-from flows.promotion import promote_with_smoke_test
+from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
@@ -65,6 +65,7 @@ def train_and_promote(
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
     started = time.perf_counter()
     try:
+        repair_interrupted_promotion(config.model_name, run_id)
         staged = stage_data_task(config.data, settings.ingest_dir)
         fingerprint = training_fingerprint(staged.content_hash, config, code_version())
         previous = None if force else previous_training_task(config, settings, fingerprint)

@@ -1,0 +1,102 @@
+"""Drill: SIGKILL at every registry write of a promotion. ``champion`` is never absent, every half-done
+state carries its intent record, and the next run rolls it back (history consistent) and can promote again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from driftline import registry
+from tests.drills.conftest import history_consistent, log_models
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+# Every write of a promotion, in order (registry.drill_point): the kill hits just before that write.
+KILL_POINTS = (
+    "intent",
+    "champion",
+    "champion-event",
+    "champion-version-tag",
+    "previous-champion",
+    "previous-champion-event",
+    "previous-champion-version-tag",
+    "commit",
+)
+PROMOTE = """
+import sys
+import pandas as pd
+from flows.promotion import promote_with_smoke_test
+promote_with_smoke_test(sys.argv[1], "3", "2", "drill: better on hold-out", "run-killed", pd.read_parquet(sys.argv[2]))
+print("PROMOTION FINISHED")
+"""
+
+
+def _promote_and_die(point: str, name: str, sample: Path, api: str, uri: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING"))}
+    env.update(PREFECT_API_URL=api, MLFLOW_TRACKING_URI=uri, DRIFTLINE_DRILL_KILL_AT=point, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", PROMOTE, name, str(sample)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_repairs(prefect_api, tracking, tmp_path):
+    from mlflow import MlflowClient
+
+    from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
+
+    began = time.monotonic()
+    sources, sample = log_models(3)
+    sample_path = tmp_path / "sample.parquet"
+    sample.to_parquet(sample_path)
+    aliases, client = registry.MlflowAliasRegistry(), MlflowClient()
+    names = {point: f"driftline-kill-{point}" for point in KILL_POINTS}
+    for name in names.values():
+        for source in sources:
+            client.copy_model_version(source, name)
+        # Champion 2, previous-champion 1: the drill promotes 3 over 2.
+        aliases.move_champion(name, "1", None, "first", "run-1")
+        aliases.move_champion(name, "2", "1", "second", "run-2")
+
+    with ThreadPoolExecutor(2) as pool:
+        done = dict(zip(KILL_POINTS, pool.map(lambda p: _promote_and_die(p, names[p], sample_path, prefect_api, tracking), KILL_POINTS)))
+
+    for point, name in names.items():
+        result = done[point]
+        assert result.returncode == -9, f"{point}: not killed (rc {result.returncode})\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
+        assert "PROMOTION FINISHED" not in result.stdout
+        champion = aliases.alias_version(name, "champion")
+        assert champion in {"2", "3"}, f"{point}: champion is {champion}"  # never absent, never a third version
+        intent = aliases.intent(name)
+        if point == "intent":  # killed before the first write: nothing changed
+            assert intent is None and champion == "2"
+            assert history_consistent(aliases, name) == {"champion": ("2", "2"), "previous-champion": ("1", "1")}
+        else:  # every half-done state is covered by its intent record, which holds how to undo it
+            assert intent is not None, point
+            assert (intent["version"], intent["champion"], intent["previous_champion"]) == ("3", "2", "1")
+        if point in KILL_POINTS[2:]:
+            assert champion == "3", f"{point}: the champion moves first"
+
+    killed_at = time.monotonic()
+    for point, name in names.items():
+        record = repair_interrupted_promotion(name, "run-next")  # the start of the next training run
+        assert (record is None) == (point == "intent"), point
+        assert aliases.intent(name) is None
+        assert history_consistent(aliases, name) == {"champion": ("2", "2"), "previous-champion": ("1", "1")}, point
+        if record is not None:
+            assert "interrupted" in aliases.version_tags(name, "3")["driftline.promotion.rolled_back"]
+            assert aliases.history(name)[-1]["action"] == "repair"
+    repaired_at = time.monotonic()
+
+    # The next promotion (under the same lock) goes through and leaves a consistent history.
+    for point, name in names.items():
+        assert promote_with_smoke_test(name, "3", "2", "next run: better", "run-next", sample) == "2", point
+        assert history_consistent(aliases, name) == {"champion": ("3", "3"), "previous-champion": ("2", "2")}, point
+        assert aliases.intent(name) is None
+    print(
+        f"\nkill drill: {len(KILL_POINTS)} kill points; kills {killed_at - began:.1f} s, repairs (incl. waiting for "
+        f"dead holders' lock leases) {repaired_at - killed_at:.1f} s, next promotions {time.monotonic() - repaired_at:.1f} s"
+    )
