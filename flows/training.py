@@ -83,8 +83,10 @@ def train_and_promote(
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config)
-        version = register_model_task(run_id, model, development, config)
+        # The drift reference is written before the version exists: a failed artifact write (a full disk)
+        # then leaves no registered version without its reference.
         log_reference_task(run_id, model, development, result, config)
+        version = register_model_task(run_id, model, development, config)
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))

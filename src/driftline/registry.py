@@ -6,6 +6,8 @@ stack is per thread).
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import logging
 import os
@@ -25,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from driftline.config import Settings
-from driftline.errors import DriftlineError
+from driftline.errors import ArtifactStoreFull, DriftlineError
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,45 @@ class RegisteredVersion:
     name: str
     version: str
     model_uri: str
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _is_full(exc: BaseException) -> bool:
+    """An out-of-space error, raised here (local store) or reported back by a tracking server's artifact proxy."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        if any(text in str(seen) for text in ("No space left on device", "Disk quota exceeded", "File too large")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _artifact_write(func):
+    """Name the problem when an artifact write runs out of space: one clear error instead of a deep traceback."""
+
+    @functools.wraps(func)
+    def wrapper(run_id: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(run_id, *args, **kwargs)
+        except Exception as exc:
+            if not _is_full(exc):
+                raise
+            try:
+                location = MlflowClient().get_run(run_id).info.artifact_uri
+            except Exception:  # noqa: BLE001 - the message is still useful without it
+                location = "the run's artifact location"
+            what = "the model" if func.__name__ == "log_model" else (args[-1] if args and isinstance(args[-1], str) else "an artifact")
+            raise ArtifactStoreFull(
+                f"the MLflow artifact store is full: writing {what} of run {run_id} to {location} failed "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}). Free space there or point the "
+                "experiment's artifact location elsewhere, then re-run; the run is marked FAILED"
+            ) from exc
+
+    return wrapper
 
 
 def configure_tracking(settings: Settings) -> None:
@@ -115,14 +156,17 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
         client.set_tag(run_id, key, str(value)[:5000])
 
 
+@_artifact_write
 def log_dict(run_id: str, data: Any, artifact_file: str) -> None:
     MlflowClient().log_dict(run_id, json.loads(json.dumps(data, default=str)), artifact_file)
 
 
+@_artifact_write
 def log_text(run_id: str, text: str, artifact_file: str) -> None:
     MlflowClient().log_text(run_id, text, artifact_file)
 
 
+@_artifact_write
 def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
     import matplotlib.pyplot as plt
 
@@ -130,6 +174,7 @@ def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
     plt.close(figure)
 
 
+@_artifact_write
 def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
@@ -197,6 +242,7 @@ def _requirements() -> list[str]:
     return pins
 
 
+@_artifact_write
 def log_model(
     run_id: str, estimator: Any, features: list[str], input_example: pd.DataFrame, registered_name: str
 ) -> RegisteredVersion:
@@ -426,6 +472,7 @@ def load_run_frame(run_id: str, artifact_path: str) -> pd.DataFrame:
         return pd.read_parquet(local)
 
 
+@_artifact_write
 def log_file(run_id: str, path: Path, artifact_dir: str) -> str:
     """Log a local file; returns its artifact URI."""
     MlflowClient().log_artifact(run_id, str(path), artifact_dir)

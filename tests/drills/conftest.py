@@ -67,3 +67,19 @@ def history_consistent(aliases: registry.MlflowAliasRegistry, name: str) -> dict
         last = [e for e in events if e["alias"] == alias]
         out[alias] = (aliases.alias_version(name, alias), last[-1]["version"] if last else None)
     return out
+
+
+def driftline_env(api: str, tracking_uri: str, home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `driftline` subprocess against the drill's servers, with its own Prefect and Driftline home."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_", "AWS_"))}
+    env.update(
+        PREFECT_API_URL=api,
+        PREFECT_HOME=str(home / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        MLFLOW_TRACKING_URI=tracking_uri,
+        DRIFTLINE_HOME=str(home),
+        **extra,
+    )
+    return env
