@@ -15,7 +15,7 @@ from driftline.ingest import LoadedData
 from driftline.sources import IngestStats
 from driftline.plots import reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
-from tasks import retry_transient
+from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
 REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
@@ -24,7 +24,7 @@ REFERENCE_SAMPLE = "reference/sample.parquet"
 FINGERPRINT_TAG = "driftline.fingerprint"
 
 
-@task(name="previous-training", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="previous-training", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
     registry.configure_tracking(settings)
@@ -37,7 +37,7 @@ def previous_training_task(config: PipelineConfig, settings: Settings, fingerpri
     return {**summary, "rerun_of": run_id}
 
 
-@task(name="start-tracking", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="start-tracking", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def start_tracking_task(
     config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
 ) -> str:
@@ -55,7 +55,7 @@ def start_tracking_task(
     return run_id
 
 
-@task(name="log-input", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="log-input", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
@@ -67,7 +67,7 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
         registry.log_dict(run_id, stats, "input/ingest.json")
 
 
-@task(name="log-walk-forward", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="log-walk-forward", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
     for fold in sorted({f.fold for f in result.folds}):
@@ -87,7 +87,7 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
-@task(name="register-model", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="register-model", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig) -> registry.RegisteredVersion:
     """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff."""
     version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
@@ -106,7 +106,7 @@ def register_model_task(run_id: str, model: CalibratedModel, features: FeatureSe
     return version
 
 
-@task(name="log-reference", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="log-reference", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_reference_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
 ) -> None:
