@@ -23,6 +23,7 @@ from tasks.tracking import (
     log_input_task,
     log_reference_task,
     log_walk_forward_task,
+    mark_failed_task,
     previous_training_task,
     register_model_task,
     start_tracking_task,
@@ -111,6 +112,6 @@ def train_and_promote(
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
         finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})
     except BaseException:
-        finish_tracking_task(run_id, "FAILED")
+        mark_failed_task(run_id)
         raise
     return summary

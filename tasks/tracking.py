@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
@@ -127,6 +127,15 @@ def aliases_task(version: registry.RegisteredVersion) -> dict[str, str | None]:
         "held": aliases.aliases(version.name, version.version),
         "champion": aliases.alias_version(version.name, "champion"),
     }
+
+
+@task(name="mark-run-failed", cache_policy=NO_CACHE)
+def mark_failed_task(run_id: str) -> None:
+    """Mark the MLflow run FAILED if the tracking server answers; never hides the error that failed the flow."""
+    try:
+        registry.finish_run(run_id, "FAILED")
+    except Exception as exc:  # noqa: BLE001 - the flow's own error is the one to report
+        get_run_logger().warning("could not mark MLflow run %s FAILED: %s: %s", run_id, type(exc).__name__, exc)
 
 
 @task(name="finish-tracking", cache_policy=NO_CACHE)

@@ -123,11 +123,13 @@ def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], 
 
 
 @contextmanager
-def mlflow_server(workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+def mlflow_server(
+    workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
     """``mlflow server`` with its artifact proxy (``--artifacts-destination``: a folder or ``s3://bucket/prefix``;
-    give the S3 endpoint's variables in ``env``); yields its URL."""
+    give the S3 endpoint's variables in ``env``); yields its URL. ``port`` brings a server back where it was."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",

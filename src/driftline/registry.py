@@ -96,6 +96,25 @@ def _artifact_write(func):
     return wrapper
 
 
+_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection", "Connection reset")
+
+
+def tracking_unreachable(exc: BaseException) -> str | None:
+    """One paragraph for the user when ``exc`` means the MLflow tracking server cannot be reached; else None."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError) or any(m in str(seen) for m in _UNREACHABLE):
+            return (
+                f"the MLflow tracking server {mlflow.get_tracking_uri()} cannot be reached "
+                f"({type(seen).__name__}); the run failed after retrying with backoff. Re-run when it is back: "
+                "finished fits come from Prefect's cache, and a half-done promotion is rolled back first"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def configure_tracking(settings: Settings) -> None:
     """Point MLflow at the tracking URI from the environment (or the local SQLite default)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
