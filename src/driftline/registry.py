@@ -77,6 +77,7 @@ def _artifact_write(func):
 
     @functools.wraps(func)
     def wrapper(run_id: str, *args: Any, **kwargs: Any) -> Any:
+        drill_point(f"artifact:{args[-1] if args and isinstance(args[-1], str) else func.__name__}")
         try:
             return func(run_id, *args, **kwargs)
         except Exception as exc:
@@ -302,18 +303,29 @@ class PromotionPending(DriftlineError):
 
 INTENT_TAG = "driftline.promotion.intent"
 DRILL_KILL_ENV = "DRIFTLINE_DRILL_KILL_AT"
+DRILL_PAUSE_ENV = "DRIFTLINE_DRILL_PAUSE_AT"
+_paused: set[str] = set()
 
 
 def drill_point(point: str) -> None:
-    """Reliability drills only (tests/drills): SIGKILL this process just before the registry write ``point``
-    when ``DRIFTLINE_DRILL_KILL_AT`` names it. Never set in production; costs one environment lookup.
+    """Reliability drills only (tests/drills); never set in production, where this is one environment lookup.
 
-    Points, in the order a promotion writes: ``intent``, ``champion``, ``champion-event``,
-    ``champion-version-tag``, ``previous-champion``, ``previous-champion-event``,
-    ``previous-champion-version-tag``, ``commit`` (and ``repair`` inside a repair).
+    ``DRIFTLINE_DRILL_KILL_AT=<point>`` SIGKILLs this process just before the registry write ``point``;
+    ``DRIFTLINE_DRILL_PAUSE_AT=<point>`` prints ``driftline drill: paused at <point>`` and sleeps
+    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached, so a drill can break something
+    (stop a server) at a known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
+    ``champion-event``, ``champion-version-tag``, ``previous-champion``, ``previous-champion-event``,
+    ``previous-champion-version-tag``, ``commit`` (``repair`` inside a repair); and ``artifact:<path>``
+    before each run artifact write (e.g. ``artifact:reference/profile.json``).
     """
     if os.environ.get(DRILL_KILL_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(DRILL_PAUSE_ENV) == point and point not in _paused:
+        import time
+
+        _paused.add(point)
+        print(f"driftline drill: paused at {point}", flush=True)
+        time.sleep(float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10")))
 
 
 class MlflowAliasRegistry:

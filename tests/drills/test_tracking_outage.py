@@ -4,6 +4,7 @@ registered; with the server back, a rerun takes the walk-forward and the challen
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -20,9 +21,11 @@ from tests.servers import mlflow_server
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
-# The moment to stop the server: the run's last MLflow write before the challenger fit (pure compute,
-# cached), so the next MLflow call — the drift reference, then registration — meets a dead server.
-STOP_AFTER = "'log-walk-forward' - Finished in state"
+# The moment to stop the server: the run pauses (registry.drill_point) just before writing the drift
+# reference, after the walk-forward and the challenger fit (both cached); from there every MLflow call
+# (the reference, registration) meets a dead server.
+PAUSE = {"DRIFTLINE_DRILL_PAUSE_AT": "artifact:reference/profile.json", "DRIFTLINE_DRILL_PAUSE_SECONDS": "10"}
+STOP_AFTER = "driftline drill: paused at artifact:reference/profile.json"
 # MLflow's own HTTP retries (7, backoff factor 2: minutes per call) shortened so the drill is bounded;
 # the Prefect task retries (2, 5, 10 s) are the product's.
 FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -69,13 +72,14 @@ def test_tracking_server_down_mid_run_fails_clearly_then_the_rerun_resumes_from_
                 stopped.append(time.monotonic())
 
         began = time.monotonic()
-        rc, out = _train([*train, "--data", str(data)], env, tmp_path, stop_server)
+        rc, out = _train([*train, "--data", str(data)], {**env, **PAUSE}, tmp_path, stop_server)
+        (tmp_path / "failed-run.log").write_text(out)
         failed_after = time.monotonic() - (stopped[0] if stopped else began)
         assert stopped, f"never saw {STOP_AFTER!r}\n{out[-3000:]}"
         assert rc == 2, f"rc {rc}\n{out[-3000:]}"
         error = [line for line in out.splitlines() if line.startswith("error:")]
         assert error and "MLflow tracking server" in error[-1] and "cannot be reached" in error[-1], out[-3000:]
-        assert "fit-challenger" in out and "Retry 3/3" in out  # the failing task went through its retries
+        assert "log-reference" in out and "Retry 3/3" in out  # the failing task went through its retries
         assert "Traceback" not in out.split("error:")[-1]
 
         url = server.enter_context(mlflow_server(workdir, port=port))  # back, same port, same store
@@ -87,9 +91,11 @@ def test_tracking_server_down_mid_run_fails_clearly_then_the_rerun_resumes_from_
         rc, rerun = _train([*train, "--data", str(data)], env, tmp_path)
         rerun_seconds = time.monotonic() - rerun_began
         assert rc == 0, rerun[-3000:]
-        cached = {task for task in ("walk-forward", "fit-challenger") if f"'{task}' - Finished in state Cached" in rerun}
-        assert cached == {"walk-forward", "fit-challenger"}, [line for line in rerun.splitlines() if "Finished in state" in line]
-        assert "'walk-forward' - Finished in state Completed" in out  # the failed run computed them
+        def states(log: str, task: str) -> list[str]:
+            return re.findall(rf"Task run '{task}-[0-9a-f]+' - Finished in state (\w+)", log)
+
+        assert states(out, "walk-forward") == ["Completed"] and states(out, "fit-challenger") == ["Completed"]  # computed
+        assert states(rerun, "walk-forward") == ["Cached"] and states(rerun, "fit-challenger") == ["Cached"], rerun[-3000:]
     finally:
         server.close()
     print(f"\ntracking outage drill: failed {failed_after:.0f} s after the server stopped; rerun from cache {rerun_seconds:.0f} s; {error[-1][:300]}")
