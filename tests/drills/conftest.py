@@ -32,9 +32,12 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     home = tmp_path / "home"
     home.mkdir()
     uri = f"sqlite:///{home / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # mlflow.set_*_uri also export MLFLOW_*_URI to os.environ (and so to every subprocess started later):
+    # monkeypatch owns both variables so they are put back after the test.
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("DRIFTLINE_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield uri

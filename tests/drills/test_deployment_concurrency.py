@@ -41,7 +41,7 @@ def deployed(tmp_path_factory):
     root = tmp_path_factory.mktemp("deployed")
     with prefect_server(root / "server") as api:
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "DRIFTLINE_HOME"))},
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))},
             "PREFECT_HOME": str(root / "client"),
             "PREFECT_API_URL": api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

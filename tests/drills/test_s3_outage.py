@@ -69,6 +69,8 @@ def s3(tmp_path, monkeypatch):
     buffer = io.BytesIO()
     make_labelled_series(n_rows=1500, seed=11).to_parquet(buffer, index=False)
     flaky = FlakyS3(tmp_path / "s3", buffer.getvalue())
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # mlflow.set_*_uri export these; put them back after
+        monkeypatch.delenv(key, raising=False)
     for key, value in flaky.endpoint.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", flaky.endpoint.url)
