@@ -38,7 +38,7 @@ print("PROMOTION FINISHED")
 
 
 def _promote_and_die(point: str, name: str, sample: Path, api: str, uri: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env.update(PREFECT_API_URL=api, MLFLOW_TRACKING_URI=uri, DRIFTLINE_DRILL_KILL_AT=point, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-c", PROMOTE, name, str(sample)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
