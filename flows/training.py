@@ -13,7 +13,7 @@ from driftline import code_version
 from driftline.config import Settings, data_overrides, load_config, training_fingerprint
 from driftline.report import artifact_key, rerun_summary, summary_markdown, training_summary
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
-from flows.promotion import promote_with_smoke_test
+from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
@@ -24,6 +24,7 @@ from tasks.tracking import (
     log_reference_task,
     training_report_task,
     log_walk_forward_task,
+    mark_failed_task,
     previous_training_task,
     register_model_task,
     start_tracking_task,
@@ -66,6 +67,7 @@ def train_and_promote(
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
     started = time.perf_counter()
     try:
+        repair_interrupted_promotion(config.model_name, run_id)
         staged = stage_data_task(config.data, settings.ingest_dir)
         fingerprint = training_fingerprint(staged.content_hash, config, code_version())
         previous = None if force else previous_training_task(config, settings, fingerprint)
@@ -83,9 +85,11 @@ def train_and_promote(
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config)
-        version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
+        # The drift reference and the report are written before the version exists: a failed artifact
+        # write (a full disk) then leaves no registered version without them.
         log_reference_task(run_id, model, development, result, config)
         training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
+        version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
@@ -110,6 +114,6 @@ def train_and_promote(
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
         finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})
     except BaseException:
-        finish_tracking_task(run_id, "FAILED")
+        mark_failed_task(run_id)
         raise
     return summary

@@ -6,6 +6,11 @@ from typing import Any
 
 from driftline.errors import DriftlineError
 
+# I/O tasks (sources, MLflow) retry with backoff: 2 + 5 + 10 s between four attempts bridges an endpoint
+# that is away for 10-15 s (a restart), on top of the clients' own retries (botocore, MLflow's HTTP).
+IO_RETRIES = 3
+IO_BACKOFF = [2, 5, 10]
+
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry I/O hiccups, never a problem with the input itself (a DriftlineError says what to fix),

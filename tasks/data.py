@@ -14,16 +14,16 @@ from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
 from driftline.sources import StagedSource
-from tasks import retry_transient
+from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
 
-@task(name="load-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="load-data", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
     """Stage the source (only new or changed objects are read), detect columns, normalise."""
     return load_data(data, need_target=need_target, stage_root=stage_root)
 
 
-@task(name="stage-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="stage-data", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def stage_data_task(data: DataConfig, stage_root: Path) -> StagedSource:
     """Bring new or changed files/objects into the stage; the result's hash names the input."""
     return stage_data(data, stage_root)
@@ -41,7 +41,7 @@ def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name
     return validate_frame(loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source)
 
 
-@task(name="record-validation", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(name="record-validation", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def record_validation_task(
     loaded: LoadedData, report: ValidationReport, contract: ContractConfig, run_id: str, quarantine_dir: Path
 ) -> tuple[pd.DataFrame, str | None]:

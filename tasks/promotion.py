@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
@@ -61,8 +61,8 @@ def record_decision_task(run_id: str, version: registry.RegisteredVersion, decis
 
 @task(name="move-champion", cache_policy=NO_CACHE)
 def move_champion_task(name: str, version: str, expected: str | None, reason: str, run_id: str) -> str | None:
-    """Compare-and-set the champion alias; remember how to undo it."""
-    previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id)
+    """Compare-and-set the champion alias (intent record left until commit); remember how to undo it."""
+    previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id, commit=False)
     transaction = get_transaction()
     if transaction is not None:
         transaction.set("restore", {"name": name, "previous": previous, "version": version, "run_id": run_id})
@@ -75,6 +75,31 @@ def _restore_champion(transaction: Transaction) -> None:
     registry.MlflowAliasRegistry().restore_champion(
         info["name"], info["previous"], info["version"], "the promotion transaction failed", info["run_id"]
     )
+
+
+@task(name="commit-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def commit_promotion_task(name: str) -> None:
+    """The new champion passed its smoke test: clear the promotion's intent record."""
+    registry.MlflowAliasRegistry().commit_promotion(name)
+
+
+@task(name="pending-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def pending_promotion_task(name: str) -> dict | None:
+    """The intent record of a promotion that is running or died half way (None for a new model)."""
+    if not registry.registered_model_exists(name):
+        return None
+    return registry.MlflowAliasRegistry().intent(name)
+
+
+@task(name="repair-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def repair_promotion_task(name: str, run_id: str) -> dict | None:
+    """Roll back a promotion that died half way (call under the promotion lock)."""
+    if not registry.registered_model_exists(name):
+        return None
+    record = registry.MlflowAliasRegistry().repair_promotion(name, run_id)
+    if record is not None:
+        get_run_logger().warning("%s: rolled back the interrupted promotion of version %s", name, record["version"])
+    return record
 
 
 @task(name="smoke-test-champion", cache_policy=NO_CACHE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from driftline import provenance, registry
@@ -19,6 +19,7 @@ from driftline.metrics import strategy_book
 from driftline.models import native_importance
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
+from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
 REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
@@ -27,7 +28,7 @@ REFERENCE_SAMPLE = "reference/sample.parquet"
 FINGERPRINT_TAG = "driftline.fingerprint"
 
 
-@task(name="previous-training", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="previous-training", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
     registry.configure_tracking(settings)
@@ -40,7 +41,7 @@ def previous_training_task(config: PipelineConfig, settings: Settings, fingerpri
     return {**summary, "rerun_of": run_id}
 
 
-@task(name="start-tracking", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="start-tracking", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def start_tracking_task(
     config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
 ) -> str:
@@ -58,7 +59,7 @@ def start_tracking_task(
     return run_id
 
 
-@task(name="log-input", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="log-input", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
@@ -70,7 +71,7 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
         registry.log_dict(run_id, stats, "input/ingest.json")
 
 
-@task(name="log-walk-forward", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="log-walk-forward", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
     for fold in sorted({f.fold for f in result.folds}):
@@ -96,7 +97,7 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
-@task(name="register-model", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="register-model", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def register_model_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig, data_sha256: str, source: str
 ) -> registry.RegisteredVersion:
@@ -119,7 +120,7 @@ def register_model_task(
     return version
 
 
-@task(name="log-reference", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="log-reference", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_reference_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
 ) -> None:
@@ -160,6 +161,15 @@ def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
         "champion": aliases.alias_version(version.name, "champion"),
         "links": registry.ui_links(run_id, version.name, version.version) if run_id else {},
     }
+
+
+@task(name="mark-run-failed", cache_policy=NO_CACHE)
+def mark_failed_task(run_id: str) -> None:
+    """Mark the MLflow run FAILED if the tracking server answers; never hides the error that failed the flow."""
+    try:
+        registry.finish_run(run_id, "FAILED")
+    except Exception as exc:  # noqa: BLE001 - the flow's own error is the one to report
+        get_run_logger().warning("could not mark MLflow run %s FAILED: %s: %s", run_id, type(exc).__name__, exc)
 
 
 @task(name="finish-tracking", cache_policy=NO_CACHE)

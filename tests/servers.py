@@ -59,20 +59,21 @@ class S3Endpoint:
 
 
 @contextmanager
-def s3_server(log_dir: Path, no_auth_actions: int | None = None) -> Iterator[S3Endpoint]:
+def s3_server(log_dir: Path, no_auth_actions: int | None = None, port: int | None = None) -> Iterator[S3Endpoint]:
     """moto's S3 server as a real process; boto3 talks HTTP to it.
 
     Args:
         log_dir: where the server's output goes (read it when a test fails).
         no_auth_actions: when given, IAM is enforced after this many requests (moto's
             ``INITIAL_NO_AUTH_ACTION_COUNT``), so access-denied paths are real.
+        port: a given port (to bring an endpoint back where it was); a free one by default.
     """
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "MOTO_PORT": str(port)}
     if no_auth_actions is not None:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(no_auth_actions)
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = (log_dir / f"moto-{port}.log").open("w")
+    log = (log_dir / f"moto-{port}.log").open("a")
     server = Path(sys.executable).with_name("moto_server")
     process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
@@ -122,11 +123,13 @@ def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], 
 
 
 @contextmanager
-def mlflow_server(workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+def mlflow_server(
+    workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[str]:
     """``mlflow server`` with its artifact proxy (``--artifacts-destination``: a folder or ``s3://bucket/prefix``;
-    give the S3 endpoint's variables in ``env``); yields its URL."""
+    give the S3 endpoint's variables in ``env``); yields its URL. ``port`` brings a server back where it was."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",

@@ -17,6 +17,8 @@ def test_prefect_yaml_entrypoints_resolve_to_flows():
     assert {"train", "monitor", "retrain"} <= set(deployments)
     retrain = deployments["retrain"]
     assert retrain["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert deployments["train"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+    assert deployments["monitor"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     (trigger,) = retrain["triggers"]
     assert trigger["expect"] == ["driftline.drift.detected"] and trigger["within"] > 0
     for deployment in deployments.values():

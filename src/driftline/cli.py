@@ -202,6 +202,13 @@ def train(
             summary = train_and_promote(**params)
     except DriftlineError as exc:
         _fail(exc)
+    except Exception as exc:
+        from driftline.registry import tracking_unreachable
+
+        explained = tracking_unreachable(exc)
+        if explained is None:
+            raise
+        _fail(DriftlineError(explained))
     typer.echo(render_summary(summary))
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)

@@ -29,3 +29,7 @@ class ValidationFailed(DataError):
 
 class InsufficientDataError(DataError):
     """Too few rows, or a split or slice with a single class."""
+
+
+class ArtifactStoreFull(DriftlineError):
+    """The MLflow artifact store has no space left (or refuses a file that large)."""

@@ -6,9 +6,12 @@ stack is per thread).
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import logging
 import os
+import signal
 import tempfile
 from datetime import datetime, timezone
 import warnings
@@ -24,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from driftline.config import Settings
-from driftline.errors import DriftlineError
+from driftline.errors import ArtifactStoreFull, DriftlineError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,65 @@ class RegisteredVersion:
     name: str
     version: str
     model_uri: str
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _is_full(exc: BaseException) -> bool:
+    """An out-of-space error, raised here (local store) or reported back by a tracking server's artifact proxy."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        if any(text in str(seen) for text in ("No space left on device", "Disk quota exceeded", "File too large")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _artifact_write(func):
+    """Name the problem when an artifact write runs out of space: one clear error instead of a deep traceback."""
+
+    @functools.wraps(func)
+    def wrapper(run_id: str, *args: Any, **kwargs: Any) -> Any:
+        drill_point(f"artifact:{args[-1] if args and isinstance(args[-1], str) else func.__name__}")
+        try:
+            return func(run_id, *args, **kwargs)
+        except Exception as exc:
+            if not _is_full(exc):
+                raise
+            try:
+                location = MlflowClient().get_run(run_id).info.artifact_uri
+            except Exception:  # noqa: BLE001 - the message is still useful without it
+                location = "the run's artifact location"
+            what = "the model" if func.__name__ == "log_model" else (args[-1] if args and isinstance(args[-1], str) else "an artifact")
+            raise ArtifactStoreFull(
+                f"the MLflow artifact store is full: writing {what} of run {run_id} to {location} failed "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}). Free space there or point the "
+                "experiment's artifact location elsewhere, then re-run; the run is marked FAILED"
+            ) from exc
+
+    return wrapper
+
+
+_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection", "Connection reset")
+
+
+def tracking_unreachable(exc: BaseException) -> str | None:
+    """One paragraph for the user when ``exc`` means the MLflow tracking server cannot be reached; else None."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError) or any(m in str(seen) for m in _UNREACHABLE):
+            return (
+                f"the MLflow tracking server {mlflow.get_tracking_uri()} cannot be reached "
+                f"({type(seen).__name__}); the run failed after retrying with backoff. Re-run when it is back: "
+                "finished fits come from Prefect's cache, and a half-done promotion is rolled back first"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def configure_tracking(settings: Settings) -> None:
@@ -128,14 +190,17 @@ def set_tags(run_id: str, tags: dict[str, Any]) -> None:
         client.set_tag(run_id, key, str(value)[:5000])
 
 
+@_artifact_write
 def log_dict(run_id: str, data: Any, artifact_file: str) -> None:
     MlflowClient().log_dict(run_id, json.loads(json.dumps(data, default=str)), artifact_file)
 
 
+@_artifact_write
 def log_text(run_id: str, text: str, artifact_file: str) -> None:
     MlflowClient().log_text(run_id, text, artifact_file)
 
 
+@_artifact_write
 def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
     import matplotlib.pyplot as plt
 
@@ -143,6 +208,7 @@ def log_figure(run_id: str, figure: Any, artifact_file: str) -> None:
     plt.close(figure)
 
 
+@_artifact_write
 def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
@@ -210,6 +276,7 @@ def _requirements() -> list[str]:
     return pins
 
 
+@_artifact_write
 def log_model(
     run_id: str, estimator: Any, features: list[str], input_example: pd.DataFrame, registered_name: str
 ) -> RegisteredVersion:
@@ -244,8 +311,46 @@ class ChampionMoved(DriftlineError):
     """The champion alias moved between evaluation and promotion; the comparison is stale."""
 
 
+class PromotionPending(DriftlineError):
+    """A promotion's intent record is still on the model: one is running or was interrupted."""
+
+
+INTENT_TAG = "driftline.promotion.intent"
+DRILL_KILL_ENV = "DRIFTLINE_DRILL_KILL_AT"
+DRILL_PAUSE_ENV = "DRIFTLINE_DRILL_PAUSE_AT"
+_paused: set[str] = set()
+
+
+def drill_point(point: str) -> None:
+    """Reliability drills only (tests/drills); never set in production, where this is one environment lookup.
+
+    ``DRIFTLINE_DRILL_KILL_AT=<point>`` SIGKILLs this process just before the registry write ``point``;
+    ``DRIFTLINE_DRILL_PAUSE_AT=<point>`` prints ``driftline drill: paused at <point>`` and sleeps
+    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached, so a drill can break something
+    (stop a server) at a known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
+    ``champion-event``, ``champion-version-tag``, ``previous-champion``, ``previous-champion-event``,
+    ``previous-champion-version-tag``, ``commit`` (``repair`` inside a repair); and ``artifact:<path>``
+    before each run artifact write (e.g. ``artifact:reference/profile.json``).
+    """
+    if os.environ.get(DRILL_KILL_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(DRILL_PAUSE_ENV) == point and point not in _paused:
+        import time
+
+        _paused.add(point)
+        print(f"driftline drill: paused at {point}", flush=True)
+        time.sleep(float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10")))
+
+
 class MlflowAliasRegistry:
-    """Aliases, with every move recorded: as tags on the version and as a timeline on the registered model."""
+    """Aliases, with every move recorded: as tags on the version and as a timeline on the registered model.
+
+    A champion move is a small transaction: an intent record (registered-model tag ``driftline.promotion.intent``)
+    holds where ``champion`` and ``previous-champion`` pointed before, it is written before the first alias
+    moves and cleared only when the promotion is committed (after the smoke test). ``champion`` is moved
+    first, by overwriting (never deleted), so it never disappears. A leftover record means a promotion
+    died half way; ``repair_promotion`` rolls it back (see there).
+    """
 
     def __init__(self) -> None:
         self.client = MlflowClient()
@@ -258,6 +363,7 @@ class MlflowAliasRegistry:
 
     def set_alias(self, name: str, alias: str, version: str, reason: str, run_id: str = "", action: str = "set") -> None:
         previous = self.alias_version(name, alias)
+        drill_point(alias)
         self.client.set_registered_model_alias(name, alias, version)
         self._record(name, alias, version, previous, reason, run_id, action)
 
@@ -265,41 +371,115 @@ class MlflowAliasRegistry:
         now = datetime.now(timezone.utc)
         event = {"at": now.isoformat(), "action": action, "alias": alias, "version": version, "previous": previous, "reason": reason[:3000], "run_id": run_id}
         key = f"driftline.event.{now.strftime('%Y%m%dT%H%M%S.%f')}.{alias}"
+        drill_point(f"{alias}-event")
         self.client.set_registered_model_tag(name, key, json.dumps(event))
         if version is not None:
+            drill_point(f"{alias}-version-tag")
             self.client.set_model_version_tag(name, version, f"driftline.alias.{alias}", json.dumps(event))
 
-    def delete_alias(self, name: str, alias: str, reason: str, run_id: str = "") -> None:
+    def delete_alias(self, name: str, alias: str, reason: str, run_id: str = "", action: str = "delete") -> None:
         previous = self.alias_version(name, alias)
         if previous is not None:
+            drill_point(alias)
             self.client.delete_registered_model_alias(name, alias)
-            self._record(name, alias, None, previous, reason, run_id, "delete")
+            self._record(name, alias, None, previous, reason, run_id, action)
 
-    def move_champion(self, name: str, version: str, expected: str | None, reason: str, run_id: str, action: str = "promote") -> str | None:
+    def intent(self, name: str) -> dict[str, Any] | None:
+        """The leftover (or in-flight) promotion record of ``name``, if any."""
+        raw = self.model_tag(name, INTENT_TAG)
+        return json.loads(raw) if raw else None
+
+    def move_champion(
+        self, name: str, version: str, expected: str | None, reason: str, run_id: str, action: str = "promote", commit: bool = True
+    ) -> str | None:
         """Compare-and-set: make ``version`` the champion only if the champion is still ``expected``.
 
-        The old champion becomes ``previous-champion``. Returns the old champion.
+        The old champion becomes ``previous-champion``. With ``commit=False`` the intent record stays until
+        ``commit_promotion`` (the caller smoke-tests first). Returns the old champion.
 
         Raises:
             ChampionMoved: another promotion changed the champion since this one was evaluated.
+            PromotionPending: an earlier promotion's intent record is still there (run ``repair_promotion``).
         """
+        pending = self.intent(name)
+        if pending is not None:
+            raise PromotionPending(
+                f"{name}: the promotion of version {pending['version']} by run {pending['run_id'] or '-'} "
+                f"(started {pending['at']}) did not finish; the next training run repairs it"
+            )
         current = self.alias_version(name, "champion")
         if current != expected:
             raise ChampionMoved(
                 f"{name}: champion moved from {expected or 'none'} to {current or 'none'} while version {version} "
                 "was being evaluated; re-run to compare against the new champion"
             )
+        record = {
+            "version": version,
+            "champion": current,
+            "previous_champion": self.alias_version(name, "previous-champion"),
+            "run_id": run_id,
+            "action": action,
+            "at": datetime.now(timezone.utc).isoformat(),
+        }
+        drill_point("intent")
+        self.client.set_registered_model_tag(name, INTENT_TAG, json.dumps(record))
+        # Champion first: overwriting it is atomic, so readers see the old or the new one, never none.
+        self.set_alias(name, "champion", version, reason, run_id, action)
         if current is not None and current != version:
             self.set_alias(name, "previous-champion", current, f"replaced by version {version}", run_id, action)
-        self.set_alias(name, "champion", version, reason, run_id, action)
+        if commit:
+            self.commit_promotion(name)
         return current
+
+    def commit_promotion(self, name: str) -> None:
+        """The promotion is done (and smoke-tested): drop its intent record."""
+        drill_point("commit")
+        try:
+            self.client.delete_registered_model_tag(name, INTENT_TAG)
+        except MlflowException:  # already gone
+            pass
+
+    def repair_promotion(self, name: str, run_id: str = "", action: str = "repair", why: str = "") -> dict[str, Any] | None:
+        """Roll back an uncommitted promotion from its intent record; returns the record (None: nothing to do).
+
+        Rolled back, not forward: the record is cleared only after the smoke test, so a leftover one means
+        the new champion was never smoke-tested. The old ``previous-champion`` is put back first, then the
+        old champion (overwritten, never absent; deleted only when there was none), and each restore is
+        recorded in the history. Idempotent: a repair that dies half way is finished by the next one.
+        Call it only under the promotion lock, where no other promotion can be in flight.
+        """
+        record = self.intent(name)
+        if record is None:
+            return None
+        failed = record["version"]
+        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} (started {record['at']}) was interrupted; rolled back"
+        drill_point("repair")
+        if self.alias_version(name, "previous-champion") != record["previous_champion"]:
+            if record["previous_champion"] is None:
+                self.delete_alias(name, "previous-champion", reason, run_id, action)
+            else:
+                self.set_alias(name, "previous-champion", record["previous_champion"], reason, run_id, action)
+        if record["champion"] is None:
+            self.delete_alias(name, "champion", reason, run_id, action)
+        else:
+            self.set_alias(name, "champion", record["champion"], reason, run_id, action)
+        if version_exists(name, failed):
+            self.client.set_model_version_tag(name, failed, "driftline.promotion.rolled_back", reason[:5000])
+        self.commit_promotion(name)
+        logger.warning("%s: %s", name, reason)
+        return record
 
     def restore_champion(self, name: str, previous: str | None, failed: str, reason: str, run_id: str) -> None:
         """Undo ``move_champion``: put ``previous`` back (or remove the alias if there was none)."""
-        if previous is None:
-            self.delete_alias(name, "champion", f"restore after version {failed} failed: {reason}", run_id)
+        why = f"restored after version {failed} failed: {reason}"
+        record = self.intent(name)
+        if record is not None and record["version"] == failed:
+            self.repair_promotion(name, run_id, "restore", why)
             return
-        self.set_alias(name, "champion", previous, f"restored after version {failed} failed: {reason}", run_id, "restore")
+        if previous is None:
+            self.delete_alias(name, "champion", why, run_id, "restore")
+            return
+        self.set_alias(name, "champion", previous, why, run_id, "restore")
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every recorded alias move of ``name``, oldest first."""
@@ -337,6 +517,7 @@ def load_run_frame(run_id: str, artifact_path: str) -> pd.DataFrame:
         return pd.read_parquet(local)
 
 
+@_artifact_write
 def log_file(run_id: str, path: Path, artifact_dir: str) -> str:
     """Log a local file; returns its artifact URI."""
     MlflowClient().log_artifact(run_id, str(path), artifact_dir)
