@@ -69,7 +69,7 @@ def _config(path: Path):
 def child_plain(config_path: Path) -> dict[str, Any]:
     """The pipeline's core calls, in the flow's order, without Prefect or MLflow."""
     from driftline.contracts import enforce_contract, validate_frame
-    from driftline.drift import build_reference, evidently_report
+    from driftline.drift import build_reference, evidently_report, scored_sample
     from driftline.evaluation import evaluate_challenger, holdout_split, scorer
     from driftline.features import build_features
     from driftline.ingest import load_data
@@ -91,13 +91,9 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     build_reference(development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins)
     # The Evidently report of training vs hold-out is pipeline work (the flow's training_report_task), not
     # orchestration: the plain path builds it too, on the same capped samples.
-    report_frames = []
-    for part in (development, holdout):
-        rows = part.X.sample(min(len(part.X), config.drift.report_sample), random_state=0).index
-        X = part.X.loc[rows]
-        report_frames.append(X.assign(y=part.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1]))
+    cap = config.drift.report_sample
     with tempfile.TemporaryDirectory() as report_dir:
-        evidently_report(report_frames[0], report_frames[1], config.drift.report_sample, report_dir)
+        evidently_report(scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, report_dir)
     evaluate_challenger(
         holdout, scorer(model), None, float(development.y.mean()), config.promotion, config.metrics, config.gap,
         config.block_length, price_target=False,

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from driftline import provenance, registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
-from driftline.drift import build_reference, evidently_report
+from driftline.drift import build_reference, evidently_report, scored_sample
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.sources import IngestStats
@@ -142,12 +142,8 @@ def training_report_task(
 ) -> str:
     """Evidently's data drift and classification report, training window (reference) against the
     hold-out window (current), each with the challenger's probabilities; saved to the run as HTML."""
-    frames = []
-    for features in (development, holdout):
-        rows = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).index  # score only what is shown
-        X = features.X.loc[rows]
-        frames.append(X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1]))
-    html, data = evidently_report(frames[0], frames[1], config.drift.report_sample, out_dir)
+    cap = config.drift.report_sample
+    html, data = evidently_report(scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, out_dir)
     registry.log_file(run_id, data, "evidently")
     return registry.log_file(run_id, html, "evidently")
 

@@ -302,6 +302,14 @@ def _dataset(frame: pd.DataFrame, labelled: bool) -> Any:
     return Dataset.from_pandas(frame, data_definition=definition)
 
 
+def scored_sample(features: Any, model: Any, cap: int) -> pd.DataFrame:
+    """At most ``cap`` rows of a feature set with their label ``y`` and the model's ``probability``: the
+    frames an Evidently report compares (only the rows shown are scored)."""
+    rows = features.X.sample(min(len(features.X), cap), random_state=0).index
+    X = features.X.loc[rows]
+    return X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
+
+
 def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, cap: int, out_dir: Any) -> tuple[Any, Any]:
     """Evidently's DataDriftPreset (plus classification quality when both sides have labels) on capped
     samples, saved as ``drift_report.html`` and ``drift_report.json`` in ``out_dir``."""
