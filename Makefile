@@ -52,8 +52,9 @@ audit: | $(UV)
 demo: install
 	$(BIN)/driftline train --config configs/default.yaml --summary-json .driftline/demo-summary.json
 
-# Two workers, one test file per worker at a time (module fixtures such as servers are started once).
-PYTEST_WORKERS ?= 2
+# Three workers on two cores: most integration tests wait on servers, retries and leases, not the CPU.
+# One test file per worker at a time (module fixtures such as servers are started once per file).
+PYTEST_WORKERS ?= 3
 
 test: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
