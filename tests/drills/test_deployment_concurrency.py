@@ -17,7 +17,7 @@ import yaml
 
 from driftline.synthetic import make_labelled_series
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import prefect_server
+from tests.servers import prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +26,7 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
 def _wait(predicate, timeout: float, what: str, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_until(predicate, timeout, what, every)
 
 
 @pytest.fixture(scope="module")

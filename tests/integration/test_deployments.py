@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import wait_until
 import yaml
 
 from driftline.synthetic import make_labelled_series
@@ -36,13 +38,7 @@ def _free_port() -> int:
 
 
 def _wait(predicate, timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_until(predicate, timeout, what, every)
 
 
 @pytest.fixture(scope="module")
