@@ -136,7 +136,7 @@ def log_reference_task(
     registry.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
 
 
-@task(name="evidently-report", retries=1, cache_policy=NO_CACHE)
+@task(name="evidently-report", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def training_report_task(
     run_id: str, model: CalibratedModel, development: FeatureSet, holdout: FeatureSet, config: PipelineConfig, out_dir: Path
 ) -> str:
