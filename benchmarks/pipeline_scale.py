@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.processes import run_child
+
 N_FEATURES = 50
 CONFIG = {
     "name": "bench",
@@ -147,10 +149,12 @@ def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
         PREFECT_HOME=str(home / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
+        # A fresh Prefect database on a busy 2-core machine can take longer than the default 20 s.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
-    done = subprocess.run(
+    done = run_child(
         [sys.executable, "-m", "benchmarks.pipeline_scale", "--child", kind, str(config_path)],
-        env=env, capture_output=True, text=True, timeout=3600, cwd=Path(__file__).resolve().parents[1],
+        env, timeout=3600, cwd=Path(__file__).resolve().parents[1],
     )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} at {rows} rows failed: {done.stderr[-3000:]}")

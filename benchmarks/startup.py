@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.processes import run_child
+
 BIN = Path(sys.executable).parent
 ONE_TASK = """
 from prefect import flow, task
@@ -57,7 +59,7 @@ def _clean_env(home: Path) -> dict[str, str]:
 
 def _timed(args: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    done = run_child(args, env, timeout=600, cwd=cwd)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:3])} failed: {done.stderr[-2000:]}")
