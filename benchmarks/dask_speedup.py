@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processes import run_child
+from benchmarks.processes import run_child, shared_prefect_api
 
 # Only the standard library at the top: local worker processes import this module again when they start.
 
@@ -50,8 +50,9 @@ def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
 
     from prefect.server.api.server import SubprocessASGIServer
 
-    # The ephemeral API starts while the data is made (untimed); it is up before any arm runs.
-    api = threading.Thread(target=lambda: SubprocessASGIServer().start(), daemon=True)
+    # The ephemeral API starts while the data is made (untimed); it is up before any arm runs. With
+    # PREFECT_API_URL set (the benchmark run's shared server), that server is used instead.
+    api = threading.Thread(target=lambda: None if os.environ.get("PREFECT_API_URL") else SubprocessASGIServer().start(), daemon=True)
     api.start()
 
     import numpy as np
@@ -124,6 +125,8 @@ def measure(quick: bool = False) -> dict[str, Any]:
             # A fresh Prefect database on a busy 2-core machine can take longer than the default 20 s.
             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         )
+        if api := shared_prefect_api():
+            env["PREFECT_API_URL"] = api
         args = [sys.executable, "-m", "benchmarks.dask_speedup", "--child", str(rows), str(home / "results")]
         done = run_child(args + ([] if quick else ["--with-processes"]), env, timeout=1800, cwd=Path(__file__).resolve().parents[1])
     if done.returncode != 0:

@@ -13,7 +13,8 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
   ``flow_overhead_ratio`` = flow seconds / plain seconds. Then the same flow again on the same data,
   config and code: ``cached_rerun_ratio`` = rerun seconds / first flow seconds.
 
-Quick mode (CI): 20k rows, no growth run.
+Quick mode (CI): 20k rows, no growth run, no bytecode warm-up, and the flow child on the benchmark run's
+shared Prefect server when there is one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.processes import run_child
+from benchmarks.processes import run_child, shared_prefect_api
 
 N_FEATURES = 50
 CONFIG = {
@@ -152,6 +153,8 @@ def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
         # A fresh Prefect database on a busy 2-core machine can take longer than the default 20 s.
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
+    if api := shared_prefect_api():
+        env["PREFECT_API_URL"] = api
     done = run_child(
         [sys.executable, "-m", "benchmarks.pipeline_scale", "--child", kind, str(config_path)],
         env, timeout=3600, cwd=Path(__file__).resolve().parents[1],
@@ -172,7 +175,8 @@ def _warm_bytecode() -> None:
 
 def measure(quick: bool = False) -> dict[str, Any]:
     rows = 20_000 if quick else 1_000_000
-    _warm_bytecode()
+    if not quick:  # --quick does not judge its timings
+        _warm_bytecode()
     with tempfile.TemporaryDirectory(prefix="driftline-bench-scale-") as tmp:
         workdir = Path(tmp)
         plain = _run_child("plain", rows, workdir)

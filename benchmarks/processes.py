@@ -12,7 +12,12 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
+from contextlib import ExitStack
 from pathlib import Path
+
+# Set by SharedApi while its server is up: the Prefect API URL that benchmark children should use.
+SHARED_API_VARIABLE = "DRIFTLINE_BENCH_PREFECT_API_URL"
 
 
 def run_child(args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -30,3 +35,53 @@ def run_child(args: list[str], env: dict[str, str], timeout: float, cwd: Path | 
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(args, code, out.read(), err.read())
+
+
+def shared_prefect_api() -> str | None:
+    """The Prefect API shared by the parts of this benchmark run (``benchmarks.run --quick``), or None:
+    then a part starts its own (an ephemeral API in its child, or a server)."""
+    return os.environ.get(SHARED_API_VARIABLE) or None
+
+
+class SharedApi:
+    """A ``prefect server start`` for the whole benchmark run, started in the background on entry.
+
+    ``wait()`` blocks until it answers (or failed to start: then the parts start their own API, and
+    ``error`` says why); while it is up, ``SHARED_API_VARIABLE`` holds its URL. Stopped on exit.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.url: str | None = None
+        self.error: str | None = None
+        self._ready = threading.Event()
+        self._stack = ExitStack()
+        self._home = None
+
+    def _start(self) -> None:
+        from benchmarks.relay_load import prefect_server
+
+        try:
+            self._home = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="driftline-bench-api-"))
+            self.url = self._stack.enter_context(prefect_server(Path(self._home)))
+            os.environ[SHARED_API_VARIABLE] = self.url
+        except Exception as exc:  # noqa: BLE001 - without it, every part starts its own API
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._ready.set()
+
+    def __enter__(self) -> SharedApi:
+        if self.enabled:
+            threading.Thread(target=self._start, name="shared-prefect-api", daemon=True).start()
+        else:
+            self._ready.set()
+        return self
+
+    def wait(self, timeout: float = 300) -> str | None:
+        self._ready.wait(timeout)
+        return self.url
+
+    def __exit__(self, *exc_info) -> None:
+        self._ready.wait(300)
+        os.environ.pop(SHARED_API_VARIABLE, None)
+        self._stack.close()

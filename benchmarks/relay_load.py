@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.processes import shared_prefect_api
 from driftline.webhook import sign
 
 BIN = Path(sys.executable).parent
@@ -295,7 +296,7 @@ def wait_for_events(api_url: str, pipeline: str, expected: int, timeout: float =
 def measure(quick: bool = False) -> dict[str, Any]:
     n = 200 if quick else 1000
     secret = uuid.uuid4().hex
-    with tempfile.TemporaryDirectory(prefix="driftline-bench-relay-") as tmp, relay_stack(Path(tmp), secret) as relay:
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-relay-") as tmp, relay_stack(Path(tmp), secret, shared_prefect_api()) as relay:
         warm, _ = send_all(relay.url, [signed_call(secret, relay.pipeline) for _ in range(WARMUP)])
         calls = [signed_call(secret, relay.pipeline) for _ in range(n)]
         answers, wall = send_all(relay.url, calls)

@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+import pytest
+
 from benchmarks.processes import run_child
 
 ORPHAN = """
@@ -36,3 +38,30 @@ def test_a_child_that_leaves_an_orphan_returns_at_once_and_the_orphan_is_killed(
         time.sleep(0.1)
     else:
         raise AssertionError(f"orphan {orphan} is still running")
+
+
+@pytest.mark.slow  # starts a Prefect server: 20-40 s
+def test_shared_api_is_a_real_server_the_parts_see_while_it_is_up_and_gone_after(tmp_path):
+    import httpx
+
+    from benchmarks.processes import SHARED_API_VARIABLE, SharedApi, shared_prefect_api
+
+    with SharedApi(enabled=True) as shared:
+        url = shared.wait()
+        assert url is not None, shared.error
+        assert shared_prefect_api() == url
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    assert SHARED_API_VARIABLE not in os.environ
+    try:
+        httpx.get(f"{url}/health", timeout=2)
+    except httpx.TransportError:
+        pass
+    else:
+        raise AssertionError("the shared server outlived the benchmark run")
+
+
+def test_a_disabled_shared_api_starts_nothing():
+    from benchmarks.processes import SharedApi, shared_prefect_api
+
+    with SharedApi(enabled=False) as shared:
+        assert shared.wait(timeout=1) is None and shared_prefect_api() is None

@@ -67,3 +67,23 @@ def test_the_relay_load_part_is_registered():
     assert "relay" in bench.PARTS
     target = next(t for t in bench.TARGETS if t.key == "relay_5xx")
     assert target.met(0) and not target.met(1)
+
+
+def test_quick_runs_two_parts_at_once(tmp_path, monkeypatch):
+    import threading
+
+    both_running = threading.Barrier(2, timeout=10)  # serial parts would break it: the first waits alone
+
+    def part(key):
+        def measure(quick):
+            both_running.wait()
+            return {key: 1.0}
+        return measure
+
+    monkeypatch.setattr(bench, "PARTS", {"promotion": part("promotion_power"), "detection": part("drift_detection_rate")})
+    out = tmp_path / "latest-quick.json"
+    assert bench.main(["--quick", "--output", str(out), "--no-fail"]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["errors"] == {} and payload["jobs"] == 2 and payload["shared_prefect_api"] is False
+    assert payload["promotion_power"] == 1.0 and payload["drift_detection_rate"] == 1.0
+    assert bench.main(["--quick", "--jobs", "1", "--output", str(out), "--no-fail"]) == 2  # one at a time: the barrier breaks
