@@ -80,29 +80,21 @@ def apply_offline_defaults() -> None:
         os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(Settings.from_env().home / "prefect-results")
 
 
-def _start_local_api_in_background() -> Any:
-    """Start Prefect's ephemeral API (when no PREFECT_API_URL is set) while the flows' libraries import.
+def _start_local_api() -> Any:
+    """Start the local Prefect API now, when no server is configured, so it comes up while the caller
+    imports its flows; ``_use_local_api`` before the first flow runs (driftline.local_api)."""
+    from driftline.local_api import LocalPrefectApi
 
-    The server is a subprocess that takes seconds to become healthy; the imports take seconds of CPU in
-    this process. Overlapping them shortens every local run. Join the returned thread before any flow runs.
-    """
-    import threading
+    return LocalPrefectApi.start_if_needed()
 
-    def start() -> None:
-        if os.environ.get("PREFECT_API_URL"):
-            return
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-            from prefect.settings import PREFECT_SERVER_EPHEMERAL_ENABLED
 
-            if PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                SubprocessASGIServer().start()
-        except Exception:  # noqa: BLE001 - the flow's own client start will report any real problem
-            logging.getLogger(__name__).debug("background start of the ephemeral API failed", exc_info=True)
-
-    thread = threading.Thread(target=start, name="driftline-prefect-api", daemon=True)
-    thread.start()
-    return thread
+def _use_local_api(api: Any) -> None:
+    if api is None:
+        return
+    try:
+        api.activate()
+    except RuntimeError as exc:
+        _fail(DriftlineError(str(exc)))
 
 
 class _StepHandler(logging.Handler):
@@ -190,11 +182,11 @@ def train(
     _require_data(data)
 
     apply_offline_defaults()
-    api = _start_local_api_in_background()
+    api = _start_local_api()
     from driftline.report import render_summary
     from flows.training import train_and_promote
 
-    api.join()
+    _use_local_api(api)
 
     _quiet_driftline_tracebacks()
     try:
@@ -218,9 +210,11 @@ def train(
 
 def _run_flow(flow_name: str, module: str = "flows.scoring", **params: Any) -> dict[str, Any]:
     apply_offline_defaults()
+    api = _start_local_api()
     import importlib
 
     flows_module = importlib.import_module(module)
+    _use_local_api(api)
     _quiet_driftline_tracebacks()
     try:
         return getattr(flows_module, flow_name)(**params)

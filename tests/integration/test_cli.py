@@ -112,3 +112,39 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path):
     assert "unknown key 'splits.n_split'" in done.stderr and "n_splits" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".driftline").exists()  # nothing ran
+
+
+def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leaves_nothing_running(tmp_path, fast_config):
+    """No PREFECT_API_URL anywhere: train and score each bring up the local API on PREFECT_HOME's database
+    (driftline.local_api) and stop it when they exit."""
+    import sqlite3
+
+    make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DRIFTLINE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    trained = cli("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y", "--name", "lab")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    scored = cli("score", "--name", "lab", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "View at" not in trained.stdout + trained.stderr  # no links to a server that is gone
+
+    with sqlite3.connect(home / "prefect.db") as db:
+        runs = dict(db.execute("select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id").fetchall())
+    assert runs == {"train-and-promote": "COMPLETED", "score-batch": "COMPLETED"}, runs
+
+    def servers_of_this_home() -> list[int]:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+        return found
+
+    assert servers_of_this_home() == []
