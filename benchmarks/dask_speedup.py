@@ -1,7 +1,7 @@
 """P5: the walk-forward stage on ``runner: dask`` (two local workers) vs sequential, same jobs, same machine.
 
 Data: ``pipeline_scale.make_frame`` — one minute-bar series, 50 float32 features, a 0/1 label — at 500k
-rows (``--quick``: 60k). Jobs: logreg + LightGBM (200 trees, 31 leaves) x 5 expanding folds, sigmoid
+rows (``--quick``: 30k). Jobs: logreg + LightGBM (200 trees, 31 leaves) x 5 expanding folds, sigmoid
 calibration on each training window's tail: 10 fits of very different sizes. Every learner is
 single-threaded in both arms (``n_jobs=1``, BLAS/OpenMP capped at one thread).
 
@@ -113,7 +113,7 @@ def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    rows = 60_000 if quick else 500_000
+    rows = 30_000 if quick else 500_000
     with tempfile.TemporaryDirectory(prefix="driftline-bench-dask-") as tmp:
         home = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))}
@@ -148,7 +148,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.dask_speedup", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="60k rows, no worker-processes arm (about 40 s)")
+    parser.add_argument("--quick", action="store_true", help="30k rows, no worker-processes arm (about 30 s)")
     parser.add_argument("--child", nargs=2, metavar=("ROWS", "RESULTS"), help=argparse.SUPPRESS)
     parser.add_argument("--with-processes", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -13,8 +13,9 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
   ``flow_overhead_ratio`` = flow seconds / plain seconds. Then the same flow again on the same data,
   config and code: ``cached_rerun_ratio`` = rerun seconds / first flow seconds.
 
-Quick mode (CI): 20k rows, no growth run, no bytecode warm-up, and the flow child on the benchmark run's
-shared Prefect server when there is one.
+Quick mode (CI) checks that both arms still run, not their timings: 20k rows, no growth run, no bytecode
+warm-up, both arms in one child (imports paid once), and the flow on the benchmark run's shared Prefect
+server when there is one.
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ def child_flow(config_path: Path) -> dict[str, Any]:
     }
 
 
+def child_both(config_path: Path) -> dict[str, Any]:
+    """--quick: both arms in one process (its imports paid once; the flow arm runs warm)."""
+    return {"plain": child_plain(config_path), "flow": child_flow(config_path)}
+
+
 def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
     config_path = workdir / f"bench-{rows}.yaml"
     if not config_path.with_suffix(".parquet").exists():
@@ -179,8 +185,12 @@ def measure(quick: bool = False) -> dict[str, Any]:
         _warm_bytecode()
     with tempfile.TemporaryDirectory(prefix="driftline-bench-scale-") as tmp:
         workdir = Path(tmp)
-        plain = _run_child("plain", rows, workdir)
-        flow = _run_child("flow", rows, workdir)
+        if quick:
+            both = _run_child("both", rows, workdir)
+            plain, flow = both["plain"], both["flow"]
+        else:
+            plain = _run_child("plain", rows, workdir)
+            flow = _run_child("flow", rows, workdir)
         growth = None
         if not quick:
             small = _run_child("plain", 250_000, workdir)
@@ -205,12 +215,12 @@ def measure(quick: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_scale", description=__doc__.split("\n")[0])
-    parser.add_argument("--child", choices=["plain", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["plain", "flow", "both"], help=argparse.SUPPRESS)
     parser.add_argument("config", nargs="?", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.child:
-        result = (child_plain if args.child == "plain" else child_flow)(args.config)
+        result = {"plain": child_plain, "flow": child_flow, "both": child_both}[args.child](args.config)
         print(json.dumps(result))
         return 0
     print(json.dumps(measure(args.quick), indent=2))

@@ -77,7 +77,7 @@ TARGETS = (
 def _promotion(quick: bool) -> dict[str, Any]:
     from benchmarks.promotion_power import run
 
-    sims = 100 if quick else 400
+    sims = 50 if quick else 400
     results = run(sims, seed=0)
     nulls = [r for r in results if r["kind"] == "null"]
     stated = next(r for r in results if r["key"] == "power-better")
