@@ -116,7 +116,7 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
 def check_prefect(env: Mapping[str, str]) -> Check:
     api = env.get("PREFECT_API_URL")
     if not api:
-        return Check("prefect api", OK, "none set: each run starts Prefect's ephemeral local API (15-20 s per run)",
+        return Check("prefect api", OK, "none set: each command starts a local Prefect API for its run (10-20 s, overlapped with start-up)",
                      "for repeated runs or deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api")
     base = api.rstrip("/")
     down = _unhealthy("prefect api", base, "start it (prefect server start / make serve) or fix PREFECT_API_URL")
