@@ -152,15 +152,16 @@ def mlflow_server(
 
 
 @contextmanager
-def prefect_server(workdir: Path, port: int | None = None) -> Iterator[str]:
+def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
     """``prefect server start`` with its own PREFECT_HOME (SQLite) in ``workdir``; yields its API URL.
-    ``port`` with the same ``workdir`` brings a stopped server back where it was, with its database."""
+    ``port`` with the same ``workdir`` brings a stopped server back where it was, with its database;
+    ``env`` adds server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    full_env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", **(env or {}))
     args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", env, timeout=180):
+    with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", full_env, timeout=180):
         yield f"http://127.0.0.1:{port}/api"
 
 
