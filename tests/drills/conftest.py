@@ -123,11 +123,12 @@ class DeployedProject:
         return self.root / "worker.log"
 
     def start_worker(self) -> subprocess.Popen:
-        """``prefect worker start`` on the pool (in a session of its own, so its flow runs stop with it)."""
+        """The project's worker (``python -m deployments.worker``: `prefect worker start` with its workaround)
+        on the pool, in a session of its own so its flow runs stop with it."""
         if self._log is None:
             self._log = self.worker_log.open("a")
         self.worker = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", "driftline-local", "--limit", "2"],
+            [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self.worker
