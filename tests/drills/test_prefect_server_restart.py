@@ -134,6 +134,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             second_outage = restart()
             cancel = {"state": {"type": "CANCELLING", "name": "Cancelling"}}
             httpx.post(f"{api}/flow_runs/{second}/set_state", json=cancel, timeout=10).raise_for_status()
+            cancelling = time.monotonic()
             cancelled = wait_until(lambda: _ended(project, second), 180, "the cancelled run to end", every=1)
             assert cancelled["state_type"] == "CANCELLED", (
                 f"a run in flight across a restart, cancelled afterwards, ended {cancelled['state_name']}: the worker no "
@@ -141,6 +142,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             )
             assert worker.poll() is None, f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
             assert len(client.search_model_versions("name='driftline-it'")) == 1, "the cancelled run registered a version"
-            print(f"server restart drill: second outage {second_outage:.1f} s, then the paused run was cancelled")
+            print(f"server restart drill: second outage {second_outage:.1f} s; the run in flight across it was cancelled "
+                  f"{time.monotonic() - cancelling:.0f} s after the request")
     finally:
         server.close()
