@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +103,17 @@ def driftline_env(api: str, tracking_uri: str, home: Path, **extra: str) -> dict
     return env
 
 
+def api_call(method: str, url: str, check: bool = True, **kwargs) -> httpx.Response:
+    """One call to a Prefect server's REST API. A 503 (a retryable server error, e.g. SQLite busy on a loaded
+    machine) is retried, as Prefect's own client does; ``check`` raises on any other error status."""
+    for attempt in range(5):
+        response = httpx.request(method, url, timeout=10, **kwargs)
+        if response.status_code != 503 or attempt == 4:
+            break
+        time.sleep(2)
+    return response.raise_for_status() if check else response
+
+
 @dataclass
 class DeployedProject:
     """The project's prefect.yaml deployed to the ``driftline-local`` process pool of a real server."""
@@ -144,17 +156,17 @@ class DeployedProject:
 
     # The server's REST API, read by the drills.
     def deployment(self, flow: str, name: str) -> dict:
-        return httpx.get(f"{self.api}/deployments/name/{flow}/{name}", timeout=10).raise_for_status().json()
+        return api_call("GET", f"{self.api}/deployments/name/{flow}/{name}").json()
 
-    def create_run(self, deployment: dict, parameters: dict) -> str:
-        response = httpx.post(f"{self.api}/deployments/{deployment['id']}/create_flow_run", json={"parameters": parameters}, timeout=10)
-        return response.raise_for_status().json()["id"]
+    def create_run(self, deployment: dict, parameters: dict, job_variables: dict | None = None) -> str:
+        body = {"parameters": parameters, **({"job_variables": job_variables} if job_variables else {})}
+        return api_call("POST", f"{self.api}/deployments/{deployment['id']}/create_flow_run", json=body).json()["id"]
 
     def flow_run(self, run_id: str) -> dict:
-        return httpx.get(f"{self.api}/flow_runs/{run_id}", timeout=10).raise_for_status().json()
+        return api_call("GET", f"{self.api}/flow_runs/{run_id}").json()
 
     def state_names(self, run_id: str) -> list[str]:
-        states = httpx.get(f"{self.api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10).raise_for_status().json()
+        states = api_call("GET", f"{self.api}/flow_run_states/", params={"flow_run_id": run_id}).json()
         return [s["name"] for s in sorted(states, key=lambda s: s["timestamp"])]
 
     def train_parameters(self, **extra) -> dict:

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from tests.drills.conftest import TERMINAL, deployed_project
+from tests.drills.conftest import TERMINAL, api_call, deployed_project
 from tests.servers import free_port, prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ PAUSE_POINT = "artifact:reference/profile.json"
 
 def _task_runs(api: str, run_id: str) -> list[dict]:
     body = {"flow_runs": {"id": {"any_": [run_id]}}, "limit": 200}
-    return httpx.post(f"{api}/task_runs/filter", json=body, timeout=10).raise_for_status().json()
+    return api_call("POST", f"{api}/task_runs/filter", json=body).json()
 
 
 def _answers(api: str) -> bool:
@@ -72,9 +72,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
 
             def paused_run(point: str, seconds: int, **parameters) -> str:
                 pause = {"DRIFTLINE_DRILL_PAUSE_AT": point, "DRIFTLINE_DRILL_PAUSE_SECONDS": str(seconds)}
-                body = {"parameters": project.train_parameters(**parameters), "job_variables": {"env": {**job_env, **pause}}}
-                response = httpx.post(f"{api}/deployments/{train['id']}/create_flow_run", json=body, timeout=10)
-                return response.raise_for_status().json()["id"]
+                return project.create_run(train, project.train_parameters(**parameters), {"env": {**job_env, **pause}})
 
             def paused(count: int) -> bool:
                 return project.worker_log.read_text().count(f"driftline drill: paused at {PAUSE_POINT}") >= count
@@ -97,7 +95,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             # server no longer knows the lease ("Terminating execution to prevent over-allocation"): a run
             # longer than that which spans a restart must find its lease kept. Renewed here as the engine
             # would, while the run is still RUNNING (once it has ended the lease is legitimately gone).
-            renewal = httpx.post(f"{api}/v2/concurrency_limits/leases/{lease_id}/renew", json={"lease_duration": 300}, timeout=10)
+            renewal = api_call("POST", f"{api}/v2/concurrency_limits/leases/{lease_id}/renew", check=False, json={"lease_duration": 300})
             if project.flow_run(run_id)["state_type"] == "RUNNING":
                 assert renewal.status_code == 204, f"the run's concurrency lease was lost in the restart: {renewal.status_code} {renewal.text}"
                 lease = "kept"
@@ -133,7 +131,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             wait_until(lambda: paused(2), 300, f"a second run to reach {PAUSE_POINT}", every=0.5)
             second_outage = restart()
             cancel = {"state": {"type": "CANCELLING", "name": "Cancelling"}}
-            httpx.post(f"{api}/flow_runs/{second}/set_state", json=cancel, timeout=10).raise_for_status()
+            api_call("POST", f"{api}/flow_runs/{second}/set_state", json=cancel)
             cancelling = time.monotonic()
             cancelled = wait_until(lambda: _ended(project, second), 180, "the cancelled run to end", every=1)
             assert cancelled["state_type"] == "CANCELLED", (
