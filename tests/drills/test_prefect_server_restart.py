@@ -8,9 +8,9 @@ registers exactly one version, which is champion, and its deployment concurrency
 restart. Second outage: during another run; after the restart that run can still be cancelled. The
 worker stays up throughout.
 
-Measured (2026-12-01, run alone on a shared 2-core machine, three passing runs with the worker fix):
-outages 19.4-27.0 s; the run completed in its first attempt 47-71 s after the worker started; second
-outages 21.0-24.4 s, the in-flight run cancelled 28-35 s after the request; 161-194 s per test. With
+Measured (2026-12-01, run alone on a shared 2-core machine, four passing runs with the worker fix):
+outages 19.4-27.0 s; the run completed in its first attempt 47-74 s after the worker started; second
+outages 21.0-24.4 s, the in-flight run cancelled 21-35 s after the request; 161-220 s per test. With
 Prefect's in-memory lease storage it fails at the renewal (410), with the stock worker at the
 cancellation (docs/reliability.md section 6)."""
 
