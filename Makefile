@@ -81,9 +81,12 @@ bench-drift: install
 # The deployed loop on one machine: `make serve` (terminal 1), `make deploy`, `make worker` (terminal 2),
 # optionally `DRIFTLINE_WEBHOOK_SECRET=... make webhook` (terminal 3).
 PREFECT_LOCAL_API ?= http://127.0.0.1:4200/api
+# Deployment concurrency leases on disk (PREFECT_HOME), so a server restart keeps the running flows' leases
+# (in memory, Prefect's default, a restart loses them and a run renewing its lease afterwards is cancelled).
+PREFECT_LEASE_STORAGE := prefect.server.concurrency.lease_storage.filesystem
 
 serve: install
-	$(BIN)/prefect server start --host 127.0.0.1
+	PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=$(PREFECT_LEASE_STORAGE) $(BIN)/prefect server start --host 127.0.0.1
 
 deploy: install
 	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect work-pool inspect driftline-local >/dev/null 2>&1 || \
@@ -91,7 +94,7 @@ deploy: install
 	PREFECT_API_URL=$(PREFECT_LOCAL_API) DRIFTLINE_PROJECT_DIR=$(CURDIR) $(BIN)/python -m deployments.deploy --all
 
 worker: install
-	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect worker start --pool driftline-local
+	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/python -m deployments.worker --pool driftline-local
 
 webhook: install
 	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/driftline webhook --host 127.0.0.1 --port 8787

@@ -116,7 +116,7 @@ def restricted_user(endpoint: S3Endpoint, bucket: str) -> dict[str, str]:
 
 @contextmanager
 def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], timeout: float) -> Iterator[subprocess.Popen]:
-    log = log_path.open("w")
+    log = log_path.open("a")  # a server brought back on its port appends to the same log
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         try:
@@ -152,14 +152,16 @@ def mlflow_server(
 
 
 @contextmanager
-def prefect_server(workdir: Path) -> Iterator[str]:
-    """``prefect server start`` with its own PREFECT_HOME (SQLite); yields its API URL."""
+def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``prefect server start`` with its own PREFECT_HOME (SQLite) in ``workdir``; yields its API URL.
+    ``port`` with the same ``workdir`` brings a stopped server back where it was, with its database;
+    ``env`` adds server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    full_env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", **(env or {}))
     args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", env, timeout=180):
+    with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", full_env, timeout=180):
         yield f"http://127.0.0.1:{port}/api"
 
 

@@ -3,16 +3,31 @@ ephemeral API) and MLflow on SQLite in a temp dir."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from driftline import registry
 from driftline.calibration import CalibratedModel
 from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
+from tests.integration.conftest import FAST_CONFIG
 from tests.servers import prefect_server
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +101,108 @@ def driftline_env(api: str, tracking_uri: str, home: Path, **extra: str) -> dict
         **extra,
     )
     return env
+
+
+def api_call(method: str, url: str, check: bool = True, **kwargs) -> httpx.Response:
+    """One call to a Prefect server's REST API. A 503 (a retryable server error, e.g. SQLite busy on a loaded
+    machine) is retried, as Prefect's own client does; ``check`` raises on any other error status."""
+    for attempt in range(5):
+        response = httpx.request(method, url, timeout=10, **kwargs)
+        if response.status_code != 503 or attempt == 4:
+            break
+        time.sleep(2)
+    return response.raise_for_status() if check else response
+
+
+@dataclass
+class DeployedProject:
+    """The project's prefect.yaml deployed to the ``driftline-local`` process pool of a real server."""
+
+    api: str
+    root: Path
+    env: dict[str, str]
+    data: Path
+    config: Path
+    worker: subprocess.Popen | None = None
+    _log: object = field(default=None, repr=False)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.env["MLFLOW_TRACKING_URI"]
+
+    @property
+    def worker_log(self) -> Path:
+        return self.root / "worker.log"
+
+    def start_worker(self) -> subprocess.Popen:
+        """The project's worker (``python -m deployments.worker``: `prefect worker start` with its workaround)
+        on the pool, in a session of its own so its flow runs stop with it."""
+        if self._log is None:
+            self._log = self.worker_log.open("a")
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self.worker
+
+    def stop_worker(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+                self.worker.wait(timeout=10)
+
+    # The server's REST API, read by the drills.
+    def deployment(self, flow: str, name: str) -> dict:
+        return api_call("GET", f"{self.api}/deployments/name/{flow}/{name}").json()
+
+    def create_run(self, deployment: dict, parameters: dict, job_variables: dict | None = None) -> str:
+        body = {"parameters": parameters, **({"job_variables": job_variables} if job_variables else {})}
+        return api_call("POST", f"{self.api}/deployments/{deployment['id']}/create_flow_run", json=body).json()["id"]
+
+    def flow_run(self, run_id: str) -> dict:
+        return api_call("GET", f"{self.api}/flow_runs/{run_id}").json()
+
+    def state_names(self, run_id: str) -> list[str]:
+        states = api_call("GET", f"{self.api}/flow_run_states/", params={"flow_run_id": run_id}).json()
+        return [s["name"] for s in sorted(states, key=lambda s: s["timestamp"])]
+
+    def train_parameters(self, **extra) -> dict:
+        """Parameters of a ``train`` run on the small synthetic data with the integration tests' fast config."""
+        return {"config_file": str(self.config), "data": str(self.data), "target": "label", "target_col": "y", **extra}
+
+
+@contextmanager
+def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
+    """Create the pool, deploy every deployment of prefect.yaml to the server at ``api`` (as `make deploy`
+    does), write small labelled data and a fast config; the worker is started by the drill
+    (``start_worker``) and stopped at the end. MLflow is a SQLite store in ``root``."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))},
+        "PREFECT_HOME": str(root / "client"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "DRIFTLINE_HOME": str(root / "home"),
+        "DRIFTLINE_PROJECT_DIR": str(ROOT),
+    }
+    for args in (
+        [str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"],
+        [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml")],
+    ):
+        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    data = root / "labelled.csv"
+    make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
+    config = root / "fast.yaml"
+    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+    project = DeployedProject(api=api, root=root, env=env, data=data, config=config)
+    try:
+        yield project
+    finally:
+        project.stop_worker()
+        if project._log is not None:
+            project._log.close()
