@@ -102,7 +102,7 @@ webhook: install
 ui-prefect: serve
 
 ui-mlflow: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftline/mlflow.db --host 127.0.0.1 --port 5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftline/mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf .driftline .pytest_cache

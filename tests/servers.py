@@ -146,7 +146,9 @@ def mlflow_server(
         "--backend-store-uri", backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",
         "--artifacts-destination", artifacts or str(workdir / "artifacts"),
     ]
-    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+    # MLFLOW_SERVER_ENABLE_JOB_EXECUTION: MLflow 3's job runner (GenAI evaluation jobs, trace roll-ups) starts
+    # several Huey consumer processes per server; Driftline uses none of it (as in docker/compose.yaml).
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with _process(args, f"http://127.0.0.1:{port}/health", workdir / "mlflow-server.log", full_env, timeout=120):
         yield f"http://127.0.0.1:{port}"
 

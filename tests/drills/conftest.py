@@ -30,6 +30,17 @@ BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
+# A promotion of version 3 over 2 in a process of its own (argv: model name, scoring sample); the kill
+# drills kill it at a registry write (DRIFTLINE_DRILL_KILL_AT).
+PROMOTE = """
+import sys
+import pandas as pd
+from flows.promotion import promote_with_smoke_test
+promote_with_smoke_test(sys.argv[1], "3", "2", "drill: better on hold-out", "run-killed", pd.read_parquet(sys.argv[2]))
+print("PROMOTION FINISHED")
+"""
+
+
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory) -> str:
     """A Prefect server of this module; in-process Prefect calls point at it too."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from driftline import registry
-from tests.drills.conftest import history_consistent, log_models
+from tests.drills.conftest import PROMOTE, history_consistent, log_models
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,13 +28,6 @@ KILL_POINTS = (
     "previous-champion-version-tag",
     "commit",
 )
-PROMOTE = """
-import sys
-import pandas as pd
-from flows.promotion import promote_with_smoke_test
-promote_with_smoke_test(sys.argv[1], "3", "2", "drill: better on hold-out", "run-killed", pd.read_parquet(sys.argv[2]))
-print("PROMOTION FINISHED")
-"""
 
 
 def _promote_and_die(point: str, name: str, sample: Path, api: str, uri: str) -> subprocess.CompletedProcess[str]:
@@ -100,48 +93,3 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         f"\nkill drill: {len(KILL_POINTS)} kill points; kills {killed_at - began:.1f} s, repairs (incl. waiting for "
         f"dead holders' lock leases) {repaired_at - killed_at:.1f} s, next promotions {time.monotonic() - repaired_at:.1f} s"
     )
-
-
-def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_api, tracking, tmp_path):
-    """End to end: `driftline train` finds the leftover intent record at its start and repairs it under the lock."""
-    import yaml
-
-    from driftline.synthetic import make_labelled_series
-    from tests.drills.conftest import driftline_env
-    from tests.integration.conftest import FAST_CONFIG
-
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
-    env = driftline_env(prefect_api, tracking, tmp_path / "home")
-    driftline = str(Path(sys.executable).with_name("driftline"))
-
-    def train(seed: int) -> subprocess.CompletedProcess[str]:
-        data = tmp_path / f"labelled-{seed}.csv"
-        if not data.exists():
-            make_labelled_series(n_rows=1500, seed=seed).to_csv(data, index=False)
-        args = [driftline, "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"]
-        return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-
-    for seed in (11, 12):  # version 1 (champion), version 2 (challenger)
-        done = train(seed)
-        assert done.returncode == 0, done.stderr[-3000:]
-    aliases, name = registry.MlflowAliasRegistry(), "driftline-it"
-    assert aliases.alias_version(name, "champion") == "1"
-    before = aliases.alias_version(name, "previous-champion")
-
-    sample = tmp_path / "sample.parquet"
-    make_labelled_series(n_rows=50, seed=2)[["x0", "x1", "x2", "x3"]].to_parquet(sample)
-    script = PROMOTE.replace('"3", "2"', '"2", "1"')
-    env_kill = {**env, "DRIFTLINE_DRILL_KILL_AT": "champion-event", "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, "-c", script, name, str(sample)], cwd=ROOT, env=env_kill, capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert aliases.alias_version(name, "champion") == "2" and aliases.intent(name) is not None  # half done
-
-    began = time.monotonic()
-    rerun = train(12)  # the next scheduled run: same data, so it registers nothing, but it repairs first
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "rolled back the interrupted promotion of version 2" in rerun.stdout + rerun.stderr
-    assert aliases.intent(name) is None
-    assert aliases.alias_version(name, "champion") == "1" and aliases.alias_version(name, "previous-champion") == before
-    assert history_consistent(aliases, name)["champion"] == ("1", "1")
-    print(f"\ntraining-run repair: the next run repaired and finished in {time.monotonic() - began:.0f} s (incl. the lock lease)")
