@@ -23,7 +23,7 @@ help:
 	@echo "make test-fast  the suite without slow end-to-end tests"
 	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
-	@echo "make bench-quick  the same suite at small sizes (about 5 min; CI runs it)"
+	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 3 min; CI runs it)"
 	@echo "make audit      known vulnerabilities in every locked package (pip-audit, PyPI's advisory data)"
 	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
 	@echo "make ui-prefect / make ui-mlflow   open the UIs on local results"
