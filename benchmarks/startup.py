@@ -9,7 +9,8 @@ Measured in fresh subprocesses (nothing imported or cached in this process count
 * ``driftline_fixed_seconds``: wall time of ``driftline train`` on a tiny labelled series (logreg only, two
   folds) with a fresh ``PREFECT_HOME`` and ``DRIFTLINE_HOME``, minus the seconds its flow spent in data
   work (the summary's ``timings.data_seconds``: every task except MLflow set-up and bookkeeping). What
-  remains is imports, the Prefect API start and the MLflow set-up.
+  remains is imports, the start of the command's local Prefect API (``driftline.local_api``, a fresh
+  database to migrate) and the MLflow set-up.
 * ``local_overhead_ratio`` = driftline_fixed_seconds / ephemeral_one_task_seconds (target <= 0.5).
 """
 

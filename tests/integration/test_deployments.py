@@ -92,7 +92,8 @@ def stack(tmp_path_factory):
 
         run([str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"])
         run([sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file)])
-        start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", "driftline-local", "--limit", "2"])
+        # The worker `make worker` runs: `prefect worker start` with the project's workaround.
+        start("worker", [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"])
         webhook_port = _free_port()
         start("webhook", [str(BIN / "driftline"), "webhook", "--host", "127.0.0.1", "--port", str(webhook_port)])
         _wait(lambda: _get(f"http://127.0.0.1:{webhook_port}/healthz") == 200, 60, "the webhook relay")
