@@ -52,19 +52,15 @@ audit: | $(UV)
 demo: install
 	$(BIN)/driftline train --config configs/default.yaml --summary-json .driftline/demo-summary.json
 
-# Three workers on two cores: most integration tests wait on servers, retries and leases, not the CPU
-# (four was slower: 1701 s against 1112 s). One test file per worker at a time (module fixtures such as
-# servers are started once per file), in collection order: tests/drills (few tests per file, minutes each)
-# first and the many short unit files last; xdist's default order, most tests per file first, left the
-# long drills for the end.
+# Three workers on two cores: most integration tests wait on servers, retries and leases, not the CPU.
+# One test file per worker at a time (module fixtures such as servers are started once per file).
 PYTEST_WORKERS ?= 3
-PYTEST_DIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install
-	$(BIN)/pytest $(PYTEST_DIST)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(BIN)/pytest $(PYTEST_DIST) -m "not slow"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 docs: install
 	$(BIN)/python -m driftline.config_doc --write
