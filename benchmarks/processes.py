@@ -56,14 +56,13 @@ class SharedApi:
         self.error: str | None = None
         self._ready = threading.Event()
         self._stack = ExitStack()
-        self._home = None
 
     def _start(self) -> None:
         from benchmarks.relay_load import prefect_server
 
         try:
-            self._home = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="driftline-bench-api-"))
-            self.url = self._stack.enter_context(prefect_server(Path(self._home)))
+            home = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="driftline-bench-api-"))
+            self.url = self._stack.enter_context(prefect_server(Path(home)))
             os.environ[SHARED_API_VARIABLE] = self.url
         except Exception as exc:  # noqa: BLE001 - without it, every part starts its own API
             self.error = f"{type(exc).__name__}: {exc}"

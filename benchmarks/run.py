@@ -135,7 +135,7 @@ QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "drift", "promotion", "de
 
 
 PAYLOAD_KEYS = {
-    "targets", "all_targets_met", "quick", "part_seconds", "wall_seconds", "jobs", "shared_prefect_api", "errors", "not_built", "command", "machine", "generated_at", "runs",
+    "targets", "all_targets_met", "quick", "part_seconds", "wall_seconds", "jobs", "shared_prefect_api", "shared_prefect_api_error", "errors", "not_built", "command", "machine", "generated_at", "runs",
 }
 
 
@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": wall,
         "jobs": jobs,
         "shared_prefect_api": shared_api.url is not None,
+        "shared_prefect_api_error": shared_api.error,  # why it did not start (the parts then started their own)
         "errors": errors,
         "not_built": missing,
         "command": command,
