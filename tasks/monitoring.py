@@ -10,16 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import PipelineConfig, Settings
-from driftline.drift import (
-    DriftSummary,
-    ReferenceProfile,
-    column_drift,
-    decide_drift,
-    evidently_report,
-    performance_drift,
-    prediction_drift,
-    retrain_allowed,
-)
+from driftline.drift import DriftSummary, ReferenceProfile, evidently_report, measure_drift, retrain_allowed
 from driftline.scoring import ModelRef
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 
@@ -44,21 +35,16 @@ def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
 @task(name="measure-drift", cache_policy=NO_CACHE)
 def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig) -> DriftSummary:
     """Per-feature, prediction and (with labels) performance drift, and the verdict."""
-    features = [c for c in profile.columns if c in rows.columns]
     labelled = rows["y"].notna().to_numpy() if "y" in rows.columns else None
     probability = scores["probability"].to_numpy()
-    performance = performance_drift(
+    return measure_drift(
         profile,
-        None if labelled is None else rows.loc[labelled, "y"].to_numpy(dtype=int),
-        None if labelled is None else probability[labelled],
+        rows,
+        probability,
         config.drift,
-    )
-    return decide_drift(
-        column_drift(profile, rows[features], config.drift),
-        prediction_drift(profile, probability, config.drift),
-        performance,
-        len(rows),
-        config.drift,
+        times=rows["timestamp"] if "timestamp" in rows.columns else None,
+        y=None if labelled is None else rows.loc[labelled, "y"].to_numpy(dtype=int),
+        labelled_scores=None if labelled is None else probability[labelled],
     )
 
 

@@ -127,7 +127,14 @@ def log_reference_task(
     """The drift reference stored with the model: feature and score profiles, and a capped sample."""
     scores = model.predict_proba(features.X)[:, 1]
     pooled = result.pooled[result.selected]
-    profile = build_reference(features.X, scores, {"brier": pooled["brier"], "ece": pooled["ece"]}, config.drift.bins)
+    profile = build_reference(
+        features.X,
+        scores,
+        {"brier": pooled["brier"], "ece": pooled["ece"]},
+        config.drift.bins,
+        times=features.times,
+        null_windows=config.drift.null_windows,
+    )
     registry.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
     sample = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).sort_index()
     registry.log_frame(run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE)

@@ -314,14 +314,27 @@ class ThresholdConfig(_Section):
 
 
 class DriftConfig(_Section):
-    """When a batch has drifted away from the training data."""
+    """When a batch has drifted away from the training data.
 
+    ``method: null`` (the default) judges a window's PSI against how far the same PSI moves between a window
+    of the reference period and the rest of it (the null stored with the reference profile): valid on
+    autocorrelated rows, where a chi-square p-value on the row count is ~0 even when nothing changed. A
+    profile without a null (built before it existed, or without timestamps) falls back to ``chi2``: the
+    p-value, ``min_psi``, ``psi_alert`` and ``prediction_psi`` rule, which assumes independent rows.
+    """
+
+    method: Literal["null", "chi2"] = Field(default="null", description="null: PSI against the reference's own window-to-window PSI; chi2: independent-rows test")
+    null_windows: tuple[int, ...] = Field(
+        default=(21, 63, 126, 252), description="window lengths (timestamps) of the null, each at most a third of the reference period"
+    )
+    null_quantile: float = Field(default=0.99, ge=0.5, le=1.0, description="a column drifts above this quantile of its null PSI")
+    null_margin: float = Field(default=1.0, gt=0.0, description="factor on the null quantile")
     psi_warn: float = Field(default=0.1, gt=0.0)
-    psi_alert: float = Field(default=0.25, gt=0.0, description="a column with this PSI has drifted, whatever its p-value")
-    p_value: float = Field(default=0.01, gt=0.0, lt=1.0, description="chi-square homogeneity test on the PSI bins")
+    psi_alert: float = Field(default=0.25, gt=0.0, description="chi2: a column with this PSI has drifted, whatever its p-value")
+    p_value: float = Field(default=0.01, gt=0.0, lt=1.0, description="chi2: homogeneity test on the PSI bins")
     min_psi: float = Field(default=0.02, ge=0.0, description="smallest PSI that counts as a shift worth acting on")
     drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="share of drifted features that is dataset drift")
-    prediction_psi: float = Field(default=0.1, gt=0.0)
+    prediction_psi: float = Field(default=0.1, gt=0.0, description="chi2: score PSI that is prediction drift")
     brier_tolerance: float = Field(default=0.02, ge=0.0)
     ece_cap: float = Field(default=0.1, gt=0.0, le=1.0)
     min_rows: int = Field(default=100, ge=1)
@@ -334,6 +347,8 @@ class DriftConfig(_Section):
     def _ordered(self) -> DriftConfig:
         if self.psi_warn > self.psi_alert:
             raise ValueError("psi_warn must not exceed psi_alert")
+        if not self.null_windows or min(self.null_windows) < 2:
+            raise ValueError("null_windows must be a non-empty list of window lengths of at least 2 timestamps")
         return self
 
 

@@ -2,10 +2,16 @@
 
 The profile keeps, per feature, the reference's quantile bin edges and counts (categories and counts for
 non-numeric columns), plus the model's score distribution and its out-of-sample performance. Monitoring a
-new batch is then one comparison pass per bin edge and column: PSI for the size of a shift and a
-chi-square test of homogeneity on the same bins for its significance. No reference rows are needed, so
-it stays fast at millions of rows; the Evidently report (``evidently_report``) is built on a capped sample
-for people to read.
+new batch is then one comparison pass per bin edge and column: the PSI of the batch against those bins.
+
+Whether a PSI is large is judged against the reference period itself (the *null*, built with the profile
+when the rows' timestamps are known): the reference's timestamps are cut into contiguous windows of a few
+lengths, and each window's PSI against the rest of the reference is how far the statistic moves when
+nothing changed. Daily rows are autocorrelated, so a chi-square test that counts every row as an
+independent sample calls almost any window significant; the window-to-window PSI carries the
+autocorrelation with it. Profiles without a null fall back to the chi-square rule (right for independent
+rows). No reference rows are needed at monitor time, so it stays fast at millions of rows; the Evidently
+report (``evidently_report``) is built on a capped sample for people to read.
 """
 
 from __future__ import annotations
@@ -35,6 +41,31 @@ class ColumnProfile:
     missing: int = 0
 
 
+NULL_LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class NullProfile:
+    """How far each column's PSI moves inside the reference period: for windows of ``window_lengths``
+    consecutive timestamps, the PSI of the window against the rest of the reference (leave-window-out, like
+    an out-of-sample window that is calm), summarised by its quantiles at ``levels``.
+
+    ``columns[name][i][j]`` is the ``levels[j]`` quantile of the PSI over ``windows[i]`` windows of
+    ``window_lengths[i]`` timestamps; ``scores`` the same for the model's scores, and ``feature_index`` for
+    the mean over columns of each column's PSI divided by its null median (``feature_index``): one
+    statistic for the whole window that carries the columns' correlation with it.
+    """
+
+    window_lengths: list[int]
+    windows: list[int]
+    levels: list[float]
+    columns: dict[str, list[list[float]]]
+    scores: list[list[float]] | None = None
+    timestamps: int = 0
+    rows_per_timestamp: float = 1.0
+    feature_index: list[list[float]] | None = None
+
+
 @dataclass(frozen=True)
 class ReferenceProfile:
     """Everything monitoring needs to know about the training data, JSON-serialisable."""
@@ -43,17 +74,25 @@ class ReferenceProfile:
     columns: dict[str, ColumnProfile]
     scores: ColumnProfile | None = None
     performance: dict[str, float] = field(default_factory=dict)
+    null: NullProfile | None = None
+    null_missing_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReferenceProfile:
+        """Read a stored profile; one stored before the null existed loads with ``null=None``."""
+        null = data.get("null")
         return cls(
             rows=int(data["rows"]),
             columns={k: ColumnProfile(**v) for k, v in data["columns"].items()},
             scores=ColumnProfile(**data["scores"]) if data.get("scores") else None,
             performance=dict(data.get("performance") or {}),
+            null=NullProfile(**null) if null else None,
+            null_missing_reason=str(
+                data["null_missing_reason"] if "null_missing_reason" in data else "profile stored before drift nulls existed"
+            ),
         )
 
 
@@ -93,19 +132,182 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
     return ColumnProfile("numeric", counts.astype(int).tolist(), edges=edges.tolist(), missing=missing)
 
 
+def _bin_index(profile: ColumnProfile, values: pd.Series) -> np.ndarray:
+    """Each row's position in the count vector ``column_drift`` compares: the numeric bin
+    (``searchsorted(edges, x, side="right")``, as ``_bin_counts``) or the category, then (categorical
+    only) the unseen-category bin, and the missing-value bin last."""
+    if profile.kind == "categorical":
+        known = {c: i for i, c in enumerate(profile.categories)}
+        index = values.astype(str).map(known).fillna(len(known)).to_numpy(dtype=np.int64)
+        index[values.isna().to_numpy()] = len(known) + 1
+        return index
+    array, _ = _floats(values)
+    index = np.searchsorted(np.asarray(profile.edges), array, side="right")
+    index[np.isnan(array)] = len(profile.edges) + 1
+    return index
+
+
+def _psi_rows(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """``psi_and_pvalue``'s PSI for every row pair of two (windows x bins) count matrices."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_share = np.maximum(reference / reference.sum(axis=1, keepdims=True), PSI_EPSILON)
+        cur_share = np.maximum(current / current.sum(axis=1, keepdims=True), PSI_EPSILON)
+        psi = np.sum((cur_share - ref_share) * np.log(cur_share / ref_share), axis=1)
+    empty = (reference.sum(axis=1) == 0) | (current.sum(axis=1) == 0)
+    return np.where(empty, np.nan, psi)
+
+
+def _window_psi(index: np.ndarray, time_codes: np.ndarray, n_times: int, n_bins: int, length: int, starts: np.ndarray) -> np.ndarray:
+    """PSI of each window of ``length`` timestamps (from ``starts``) against the rest of the reference."""
+    per_time = np.bincount(time_codes * n_bins + index, minlength=n_times * n_bins).reshape(n_times, n_bins)
+    cumulative = np.vstack([np.zeros((1, n_bins), dtype=np.int64), np.cumsum(per_time, axis=0)])
+    window = cumulative[starts + length] - cumulative[starts]
+    return _psi_rows((cumulative[-1] - window).astype(float), window.astype(float))
+
+
+def build_null(
+    X: pd.DataFrame,
+    scores: np.ndarray | None,
+    times: Any,
+    columns: dict[str, ColumnProfile],
+    score_profile: ColumnProfile | None,
+    window_lengths: tuple[int, ...] | list[int],
+) -> tuple[NullProfile | None, str]:
+    """The leave-window-out PSI null of every profiled column (and the scores), or None and why not.
+
+    The reference's distinct timestamps (a panel has several rows per timestamp) are cut into windows of
+    each length that fits at least three times; windows start every quarter length, so neighbours overlap.
+    """
+    codes, uniques = pd.factorize(pd.Series(np.asarray(times)), sort=True)
+    if (codes < 0).any():
+        return None, "some reference rows have no timestamp"
+    n_times = len(uniques)
+    lengths = sorted({int(n) for n in window_lengths if 3 * int(n) <= n_times})
+    if not lengths:
+        return None, f"reference period of {n_times} timestamps is too short for windows of {sorted(window_lengths)} (each needs 3x its length)"
+    codes = codes.astype(np.int64)
+    starts = {n: np.arange(0, n_times - n + 1, max(1, n // 4)) for n in lengths}
+
+    def window_psi(profile: ColumnProfile, values: pd.Series) -> list[np.ndarray]:
+        index = _bin_index(profile, values)
+        n_bins = (len(profile.categories) + 2) if profile.kind == "categorical" else (len(profile.edges) + 2)
+        return [_window_psi(index, codes, n_times, n_bins, n, starts[n]) for n in lengths]
+
+    def quantiles(per_length: list[np.ndarray]) -> list[list[float]]:
+        out = []
+        for psi in per_length:
+            psi = psi[np.isfinite(psi)]
+            out.append(np.quantile(psi, NULL_LEVELS).round(6).tolist() if len(psi) else [math.inf] * len(NULL_LEVELS))
+        return out
+
+    psi = {name: window_psi(profile, X[name]) for name, profile in columns.items()}
+    curves = {name: quantiles(values) for name, values in psi.items()}
+    index = None
+    if psi:
+        # The feature index of each window: its columns' PSI, each over that column's null median.
+        levels = list(NULL_LEVELS)
+        per_length = []
+        for i in range(len(lengths)):
+            scaled = [psi[name][i] / _index_scale(curves[name][i], levels) for name in psi]
+            per_length.append(np.nanmean(np.vstack(scaled), axis=0))
+        index = quantiles(per_length)
+    null = NullProfile(
+        window_lengths=lengths,
+        windows=[len(starts[n]) for n in lengths],
+        levels=list(NULL_LEVELS),
+        columns=curves,
+        scores=quantiles(window_psi(score_profile, pd.Series(scores))) if score_profile is not None and scores is not None else None,
+        timestamps=n_times,
+        rows_per_timestamp=len(X) / n_times,
+        feature_index=index,
+    )
+    return null, ""
+
+
+INDEX_SCALE_FLOOR = 1e-3
+
+
+def _index_scale(curve: list[float], levels: list[float]) -> float:
+    """A column's typical null PSI (its median), which the feature index divides by."""
+    return max(float(np.interp(0.5, levels, curve)), INDEX_SCALE_FLOOR)
+
+
 def build_reference(
-    X: pd.DataFrame, scores: np.ndarray | None, performance: dict[str, float], n_bins: int = 10
+    X: pd.DataFrame,
+    scores: np.ndarray | None,
+    performance: dict[str, float],
+    n_bins: int = 10,
+    *,
+    times: Any = None,
+    null_windows: tuple[int, ...] | list[int] = DriftConfig().null_windows,
 ) -> ReferenceProfile:
     """Profile the training features (and the model's scores on them) for later drift checks.
 
+    With ``times`` (one timestamp per row of ``X``) the profile also carries the null (``build_null``);
+    without them monitoring falls back to the chi-square rule, which assumes independent rows.
     Calendar encodings are left out: a month of new data always "drifts" in month-of-year.
+
+    Raises:
+        ValueError: with ``times``, ``times`` or ``scores`` do not have one value per row of ``X``.
     """
+    if times is not None:  # the null cuts rows, and their scores, by timestamp
+        for name, values in (("times", times), ("scores", scores)):
+            if values is not None and len(values) != len(X):
+                raise ValueError(f"build_reference: {name} has {len(values)} values for {len(X)} feature rows")
+    columns = {str(c): _profile_column(X[c], n_bins) for c in X.columns if not is_calendar_feature(str(c))}
+    score_profile = _profile_column(pd.Series(scores), n_bins) if scores is not None else None
+    if times is None:
+        null, why = None, "no timestamps given with the reference rows"
+    else:
+        named = X.rename(columns=str)
+        null, why = build_null(named, scores, times, columns, score_profile, null_windows)
     return ReferenceProfile(
         rows=len(X),
-        columns={str(c): _profile_column(X[c], n_bins) for c in X.columns if not is_calendar_feature(str(c))},
-        scores=_profile_column(pd.Series(scores), n_bins) if scores is not None else None,
+        columns=columns,
+        scores=score_profile,
         performance={k: float(v) for k, v in performance.items()},
+        null=null,
+        null_missing_reason=why,
     )
+
+
+def window_length(times: Any, rows: int, profile: ReferenceProfile) -> int:
+    """Timestamps in the monitored window: its distinct timestamps, or without them its rows divided by
+    the reference's rows per timestamp."""
+    if times is not None and len(times):
+        return int(pd.Series(np.asarray(times)).nunique())
+    per = profile.null.rows_per_timestamp if profile.null is not None else 1.0
+    return max(1, round(rows / max(per, 1e-9)))
+
+
+def null_threshold(curves: list[list[float]], null: NullProfile, window: int, drift: DriftConfig) -> tuple[float, list[float]]:
+    """The drift threshold for a window of ``window`` timestamps and the null's quantile curve there.
+
+    Quantiles are interpolated linearly in log window length between the stored lengths and held at the
+    nearest stored length outside them; the threshold is ``null_margin`` x the ``null_quantile`` level,
+    and never below ``min_psi``.
+    """
+    logs = np.log(np.asarray(null.window_lengths, dtype=float))
+    table = np.asarray(curves, dtype=float)  # lengths x levels
+    at = np.log(max(window, 1))
+    curve = [float(np.interp(at, logs, table[:, j])) for j in range(table.shape[1])]
+    quantile = float(np.interp(drift.null_quantile, null.levels, curve))
+    return max(drift.null_margin * quantile, drift.min_psi), curve
+
+
+def null_p_value(psi: float, curve: list[float], null: NullProfile, window: int) -> float:
+    """Share of the reference's own windows whose PSI is at least ``psi`` (read off the stored quantile
+    curve; at most 1/(windows + 1) beyond its maximum). A block statistic: no row counts as independent."""
+    if not math.isfinite(psi):
+        return 0.0
+    logs = np.log(np.asarray(null.window_lengths, dtype=float))
+    windows = float(np.interp(np.log(max(window, 1)), logs, np.asarray(null.windows, dtype=float)))
+    floor = 1.0 / (windows + 1.0)
+    values = np.maximum.accumulate(np.asarray([0.0, *curve]))
+    if psi > values[-1]:
+        return floor
+    level = float(np.interp(psi, values, [0.0, *null.levels]))
+    return max(1.0 - level, floor) if level < 1.0 else floor
 
 
 def _current_counts(profile: ColumnProfile, values: pd.Series) -> tuple[np.ndarray, int]:
@@ -141,30 +343,85 @@ def psi_and_pvalue(reference: np.ndarray, current: np.ndarray) -> tuple[float, f
     return psi, float(chi2.sf(statistic, table.shape[1] - 1))
 
 
-def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig) -> pd.DataFrame:
-    """Per-feature PSI, p-value and verdict for the current batch, largest PSI first.
+def drift_method(profile: ReferenceProfile, drift: DriftConfig) -> tuple[str, str]:
+    """Which rule judges this profile (``null`` or ``chi2``) and why."""
+    if drift.method == "chi2":
+        return "chi2", "chi-square rule chosen in the config (assumes independent rows)"
+    if profile.null is None:
+        why = profile.null_missing_reason or "the reference profile has no null distribution"
+        return "chi2", f"fell back to the chi-square rule (assumes independent rows): {why}"
+    null = profile.null
+    return "null", (
+        f"PSI against the {drift.null_quantile:g} quantile (x{drift.null_margin:g}) of the PSI between windows of the "
+        f"reference period and the rest of it (window lengths {null.window_lengths} of {null.timestamps} timestamps)"
+    )
 
-    A column drifts when its chi-square p-value is below ``drift.p_value`` and its PSI shows a shift
-    worth acting on (``>= drift.min_psi``), or when its PSI alone reaches ``drift.psi_alert``.
+
+def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig, window: int | None = None) -> pd.DataFrame:
+    """Per-feature PSI, p-value, threshold and verdict for the current batch, largest PSI first.
+
+    With a null in the profile (``drift.method == "null"``), a column drifts when its PSI exceeds
+    ``null_threshold`` for a window of ``window`` timestamps (default: estimated from the row count), and
+    ``p_value`` is the share of the reference's own windows with a PSI at least as large. Otherwise (the
+    chi-square rule) a column drifts when its chi-square p-value is below ``drift.p_value`` and its PSI shows
+    a shift worth acting on (``>= drift.min_psi``), or when its PSI alone reaches ``drift.psi_alert``.
     """
+    method, _ = drift_method(profile, drift)
+    window = window_length(None, len(X), profile) if window is None else window
     rows = []
     for name, column in profile.columns.items():
         if name not in X.columns:
-            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "missing", "drifted": True})
+            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "missing", "drifted": True})
             continue
         counts, missing = _current_counts(column, X[name])
         if counts.sum() == 0:  # every current value missing: the column is gone in all but name
-            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "severity": "empty", "drifted": True})
+            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "empty", "drifted": True})
             continue
         # Missing values are one more bin, so a jump in the missing share counts as drift too.
         unseen = [0] if column.kind == "categorical" else []  # the current side's unseen-category bin
         reference = np.asarray([*column.counts, *unseen, column.missing])
         psi, p_value = psi_and_pvalue(reference, np.append(counts, missing))
-        drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
-        severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
-        rows.append({"feature": name, "psi": psi, "p_value": p_value, "severity": severity, "drifted": drifted})
-    table = pd.DataFrame(rows, columns=["feature", "psi", "p_value", "severity", "drifted"])
+        if method == "null" and profile.null is not None and name in profile.null.columns:
+            threshold, curve = null_threshold(profile.null.columns[name], profile.null, window, drift)
+            p_value = null_p_value(psi, curve, profile.null, window)
+            drifted = bool(psi > threshold)
+            warn = max(drift.null_margin * float(np.interp(0.9, profile.null.levels, curve)), drift.min_psi)
+            severity = "alert" if drifted else "warn" if psi > warn else "ok"
+        else:
+            threshold = None
+            drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
+            severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
+        rows.append({"feature": name, "psi": psi, "p_value": p_value, "threshold": threshold, "severity": severity, "drifted": drifted})
+    table = pd.DataFrame(rows, columns=["feature", "psi", "p_value", "threshold", "severity", "drifted"])
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def feature_index(profile: ReferenceProfile, columns: pd.DataFrame, window: int, drift: DriftConfig) -> dict[str, Any]:
+    """The window's feature index (mean over columns of PSI / the column's null median at this window
+    length) against the index's own null: dataset drift when many columns move a little together, which
+    no single column's threshold sees. Unavailable without a null (or with ``method: chi2``)."""
+    null = profile.null
+    if drift_method(profile, drift)[0] != "null" or null is None or null.feature_index is None or columns.empty:
+        return {"available": False}
+    logs = np.log(np.asarray(null.window_lengths, dtype=float))
+    at = np.log(max(window, 1))
+    ratios = []
+    for name, psi in zip(columns["feature"], columns["psi"]):
+        if name not in null.columns:
+            continue
+        curve = [float(np.interp(at, logs, np.asarray(null.columns[name], dtype=float)[:, j])) for j in range(len(null.levels))]
+        ratios.append(float(psi) / _index_scale(curve, null.levels))
+    if not ratios:
+        return {"available": False}
+    value = float(np.mean(ratios))
+    threshold, curve = null_threshold(null.feature_index, null, window, drift.model_copy(update={"min_psi": 0.0}))
+    return {
+        "available": True,
+        "index": value,
+        "threshold": threshold,
+        "p_value": null_p_value(value, curve, null, window),
+        "drifted": bool(value > threshold),
+    }
 
 
 def _finite(value: Any) -> Any:
@@ -191,6 +448,9 @@ class DriftSummary:
     columns: list[dict[str, Any]]
     rows: int
     reasons: list[str]
+    method: str = "chi2"  # "null" (window-to-window PSI of the reference period) or "chi2" (independent rows)
+    window: int | None = None  # timestamps in the judged window
+    feature_index: dict[str, Any] = field(default_factory=lambda: {"available": False})
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-safe: infinite or undefined statistics become None."""
@@ -198,27 +458,44 @@ class DriftSummary:
 
     def markdown(self, report_location: str | None = None) -> str:
         drifted = [c for c in self.columns if c["drifted"]]
+
+        def threshold(c: dict[str, Any]) -> str:
+            return "-" if c.get("threshold") is None else f"{c['threshold']:.4f}"
+
         lines = "\n".join(
-            f"| {c['feature']} | {c['psi']:.4f} | {c['p_value']:.2e} | {c['severity']} |" for c in drifted[:30]
+            f"| {c['feature']} | {c['psi']:.4f} | {threshold(c)} | {c['p_value']:.2e} | {c['severity']} |" for c in drifted[:30]
         )
         link = f"\n\nFull Evidently report: `{report_location}`" if report_location else ""
+        window = f" ({self.window} timestamps)" if self.window else ""
         return (
             f"### Drift: {'**DETECTED**' if self.drift_detected else 'none'}\n\n"
-            f"{len(drifted)} of {len(self.columns)} features drifted (share {self.drift_share:.2f}) on {self.rows} rows.\n\n"
+            f"{len(drifted)} of {len(self.columns)} features drifted (share {self.drift_share:.2f}) on {self.rows} rows{window}; "
+            f"method {self.method}.\n\n"
             + "\n".join(f"- {r}" for r in self.reasons)
-            + ("\n\n| feature | PSI | p-value | severity |\n|---|---|---|---|\n" + lines if drifted else "")
+            + ("\n\n| feature | PSI | threshold | p-value | severity |\n|---|---|---|---|---|\n" + lines if drifted else "")
             + link
             + "\n"
         )
 
 
-def prediction_drift(profile: ReferenceProfile, scores: np.ndarray | None, drift: DriftConfig) -> dict[str, Any]:
-    """PSI of the champion's current score distribution against its scores on the training data."""
+def prediction_drift(
+    profile: ReferenceProfile, scores: np.ndarray | None, drift: DriftConfig, window: int | None = None
+) -> dict[str, Any]:
+    """PSI of the champion's current score distribution against its scores on the training data, judged
+    like a feature (``column_drift``): against the scores' null when the profile has one, else against
+    ``drift.prediction_psi``."""
     if profile.scores is None or scores is None or len(scores) == 0:
         return {"available": False}
     counts, _ = _current_counts(profile.scores, pd.Series(scores))
     psi, p_value = psi_and_pvalue(np.asarray(profile.scores.counts), counts)
-    return {"available": True, "psi": psi, "p_value": p_value, "drifted": bool(psi >= drift.prediction_psi)}
+    method, _ = drift_method(profile, drift)
+    if method == "null" and profile.null is not None and profile.null.scores is not None:
+        window = window_length(None, len(scores), profile) if window is None else window
+        threshold, curve = null_threshold(profile.null.scores, profile.null, window, drift)
+        p_value = null_p_value(psi, curve, profile.null, window)
+        return {"available": True, "psi": psi, "p_value": p_value, "threshold": threshold, "method": "null", "drifted": bool(psi > threshold)}
+    threshold = drift.prediction_psi
+    return {"available": True, "psi": psi, "p_value": p_value, "threshold": threshold, "method": "chi2", "drifted": bool(psi >= threshold)}
 
 
 def performance_drift(
@@ -241,20 +518,36 @@ def performance_drift(
 
 
 def decide_drift(
-    columns: pd.DataFrame, predictions: dict[str, Any], performance: dict[str, Any], rows: int, drift: DriftConfig
+    columns: pd.DataFrame,
+    predictions: dict[str, Any],
+    performance: dict[str, Any],
+    rows: int,
+    drift: DriftConfig,
+    method: tuple[str, str] = ("chi2", ""),
+    window: int | None = None,
+    index: dict[str, Any] | None = None,
 ) -> DriftSummary:
-    """Drift is detected when enough features drifted, or the scores or the performance did."""
+    """Drift is detected when enough features drifted, or the feature index (``feature_index``), the
+    scores or the performance did.
+
+    ``method`` is ``drift_method``'s (rule, why) for the profile the columns were judged against.
+    """
+    index = index or {"available": False}
     drifted = columns.loc[columns["drifted"], "feature"].tolist()
     share = len(drifted) / len(columns) if len(columns) else 0.0
     reasons = [f"{len(drifted)}/{len(columns)} features drifted (share {share:.2f}, threshold {drift.drift_share})"]
+    if index.get("available"):
+        reasons.append(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})")
     if predictions.get("available"):
-        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold {drift.prediction_psi})")
+        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold {predictions.get('threshold', drift.prediction_psi):.4f})")
     if performance.get("available"):
         reasons.append(
             f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
             f"(tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} (cap {drift.ece_cap})"
         )
-    detected = bool(share >= drift.drift_share or predictions.get("drifted") or performance.get("drifted"))
+    if method[1]:
+        reasons.append(f"method {method[0]}: {method[1]}" + (f"; window of {window} timestamps" if window else ""))
+    detected = bool(share >= drift.drift_share or index.get("drifted") or predictions.get("drifted") or performance.get("drifted"))
     if rows < drift.min_rows:
         reasons.append(f"only {rows} rows (need {drift.min_rows}); no verdict")
         detected = False
@@ -267,6 +560,46 @@ def decide_drift(
         columns=columns.to_dict(orient="records"),
         rows=rows,
         reasons=reasons,
+        method=method[0],
+        window=window,
+        feature_index=index,
+    )
+
+
+def measure_drift(
+    profile: ReferenceProfile,
+    X: pd.DataFrame,
+    scores: np.ndarray | None,
+    drift: DriftConfig,
+    *,
+    times: Any = None,
+    y: np.ndarray | None = None,
+    labelled_scores: np.ndarray | None = None,
+) -> DriftSummary:
+    """Feature, prediction and (with labels) performance drift of one window, and the verdict.
+
+    Args:
+        profile: the reference stored with the model.
+        X: the window's feature rows (columns the profile lacks are ignored).
+        scores: the model's scores on those rows.
+        drift: thresholds.
+        times: the rows' timestamps (the window length the null is read at).
+        y: labels of the labelled rows, if any.
+        labelled_scores: the scores of those labelled rows.
+    """
+    window = window_length(times, len(X), profile)
+    method = drift_method(profile, drift)
+    features = [c for c in profile.columns if c in X.columns]
+    columns = column_drift(profile, X[features], drift, window)
+    return decide_drift(
+        columns,
+        prediction_drift(profile, scores, drift, window),
+        performance_drift(profile, y, labelled_scores, drift),
+        len(X),
+        drift,
+        method,
+        window,
+        feature_index(profile, columns, window, drift),
     )
 
 

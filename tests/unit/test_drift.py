@@ -179,7 +179,7 @@ def test_column_missing_from_current_is_drifted_with_severity_missing():
     reference = numeric_frame(rng, rows=2000, columns=3)
     current = numeric_frame(rng, rows=2000, columns=3).drop(columns="x2")
     result = column_drift(build_reference(reference, None, {}), current, DRIFT)
-    assert row(result, "x2") == {"psi": math.inf, "p_value": 0.0, "severity": "missing", "drifted": True}
+    assert row(result, "x2") == {"psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "missing", "drifted": True}
     assert result["feature"].iloc[0] == "x2"
     assert drifted(result) == {"x2"}
 
@@ -448,7 +448,7 @@ def test_summary_to_dict_is_plain_json():
     data = summary.to_dict()
     text = json.dumps(data, allow_nan=False)  # no default=: numpy scalars would raise here
     assert json.loads(text)["drifted_features"] == summary.drifted_features
-    assert {type(v) for c in data["columns"] for v in c.values()} <= {str, float, bool}
+    assert {type(v) for c in data["columns"] for v in c.values()} <= {str, float, bool, type(None)}
 
 
 def test_summary_with_missing_column_is_still_json_serialisable():

@@ -1,0 +1,375 @@
+"""Can the drift monitor tell calm from crash on real series? Windows from inside the training period vs
+windows after documented regime breaks, through the real drift code.
+
+Run from the project root::
+
+    .venv/bin/python -m benchmarks.drift_real [--quick] [--seed 0] [--output PATH]
+
+For every real series in ``SERIES`` (only data that ships inside installed packages; nothing is downloaded):
+
+1. the project's feature builder (``driftline.features.build_features`` / ``scoring_rows``) on the whole
+   series; the rows up to the series' training cutoff are the training period;
+2. a logistic regression (``driftline.models.make_estimator("logreg")``) fitted on the training rows; its
+   scores on them and the training features make the reference profile
+   (``driftline.drift.build_reference`` with the rows' timestamps, as ``tasks/tracking.py`` does), null
+   included;
+3. (a) calm windows: contiguous windows of random length and position drawn from INSIDE the training
+   period; (b) break windows: every window of the listed lengths that lies inside a documented regime break
+   after the cutoff. Each window is judged by ``driftline.drift.measure_drift`` (features + prediction
+   drift, the verdict ``drift_detected``) with the series' ``DriftConfig``.
+
+Three rules judge the same windows:
+
+* ``null`` (the default, ``DriftConfig()``): a column drifts when its PSI exceeds the 0.99 quantile of the
+  PSI between windows of the reference period and the rest of it; dataset drift when a share of
+  ``drift_share`` columns drifted, or the scores did;
+* ``chi2`` (the rule before issue 14): chi-square p-value on the PSI bins with the raw row count, ``min_psi``,
+  ``psi_alert``, prediction PSI >= ``prediction_psi``;
+* ``fixed_psi`` (the naive baseline the issue implies: the textbook PSI bands without any test): a column
+  drifts at PSI >= 0.25, the scores at PSI >= 0.1.
+
+Targets (``null`` rule, pooled over the series): calm windows flagged in at most 5%
+(``drift_real_false_alarm_rate``), break windows in at least 90% (``drift_real_detection_rate``); 95% Wilson
+intervals beside them. Neighbouring break windows overlap, so they are not independent trials: the
+intervals are narrower than the evidence. The calm windows are inside the period the null was built from,
+which is the case the issue reports (a champion monitored on its own training period).
+
+Series:
+
+* ``equities``: bokeh-sampledata's daily OHLCV of AAPL, IBM, MSFT, GOOG (and FB, which starts in 2012 and
+  so never enters the training period), 2000-2013. Trained on rows up to 2008-06-30; the break is the
+  2008 crash after the Lehman bankruptcy, 2008-09-15 to 2008-12-31.
+* ``us_macro``: statsmodels' ``macrodata``, US quarterly macro series 1959Q1-2009Q3 (real GDP,
+  consumption, investment, government spending, disposable income, CPI, M1, T-bill rate, unemployment,
+  population) as a panel of ten series with quarterly windows. Trained on rows up to 2007Q4 (the NBER
+  peak); the break is the Great Recession's acute phase, 2008Q3-2009Q3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.promotion_power import machine_info, wilson
+from driftline.config import DriftConfig, FeatureConfig, ModelsConfig, TargetConfig
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "drift_real.json"
+FALSE_ALARM_TARGET = 0.05
+DETECTION_TARGET = 0.90
+RULES = ("null", "chi2", "fixed_psi")
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    description: str
+    load: Callable[[], pd.DataFrame]  # canonical frame: symbol, timestamp, prices
+    cutoff: str  # last training timestamp
+    start: str | None  # first training timestamp (earlier rows are only feature history)
+    breaks: tuple[tuple[str, str, str], ...]  # (first, last timestamp, what happened)
+    calm_lengths: tuple[int, ...]  # window lengths (timestamps) drawn for calm windows
+    break_lengths: tuple[int, ...]
+    break_stride: int  # timestamps between the starts of neighbouring break windows
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    drift: dict[str, Any] = field(default_factory=dict)  # DriftConfig overrides for this series' sampling
+
+
+def load_equities() -> pd.DataFrame:
+    """bokeh-sampledata's stocks, through the project's own loader (the demo data)."""
+    from driftline.config import DataConfig
+    from driftline.ingest import load_data
+
+    with tempfile.TemporaryDirectory() as stage:
+        return load_data(DataConfig(), stage_root=Path(stage)).frame
+
+
+MACRO_SERIES = ("realgdp", "realcons", "realinv", "realgovt", "realdpi", "cpi", "m1", "tbilrate", "unemp", "pop")
+
+
+def load_us_macro() -> pd.DataFrame:
+    """statsmodels' US macro data as a panel: one symbol per (positive) series, its level as the close."""
+    from statsmodels.datasets import macrodata
+
+    data = macrodata.load_pandas().data
+    timestamps = pd.PeriodIndex.from_fields(year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q").to_timestamp(how="end").normalize()
+    frames = [pd.DataFrame({"symbol": name, "timestamp": timestamps, "close": data[name].to_numpy(dtype=float)}) for name in MACRO_SERIES]
+    return pd.concat(frames, ignore_index=True).sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+SERIES = (
+    Series(
+        name="equities",
+        description="bokeh-sampledata stocks (AAPL, IBM, MSFT, GOOG, FB), daily 2000-2013",
+        load=load_equities,
+        cutoff="2008-06-30",
+        start=None,
+        breaks=(("2008-09-15", "2008-12-31", "2008 crash after the Lehman bankruptcy"),),
+        calm_lengths=(21, 42, 63, 126),
+        break_lengths=(21, 42, 63),
+        break_stride=2,
+        # Four symbols trade in 2008: a 21-day window is 84 rows, under the default min_rows of 100.
+        drift={"min_rows": 60},
+    ),
+    Series(
+        name="us_macro",
+        description="statsmodels macrodata: 10 US quarterly macro series, 1959Q1-2009Q3",
+        load=load_us_macro,
+        cutoff="2007-12-31",
+        start="1984-01-01",
+        breaks=(("2008-07-01", "2009-09-30", "Great Recession, acute phase (2008Q3-2009Q3)"),),
+        calm_lengths=(2, 3, 4, 6, 8),
+        break_lengths=(2, 3, 4, 5),
+        break_stride=1,
+        features=FeatureConfig(
+            return_windows=(1, 2, 4), vol_short=2, vol_mid=4, vol_long=8, zscore_window=12, median_window=16,
+            rsi_window=4, macd_fast=2, macd_slow=6, macd_signal=3, calendar=False,
+        ),
+        target=TargetConfig(kind="direction", horizon=1),
+        # Quarterly: windows of a few quarters (a 2-quarter window of the nine series with features is 18 rows).
+        drift={"null_windows": (2, 4, 8, 16), "min_rows": 15},
+    ),
+)
+
+
+def rule_config(rule: str, overrides: dict[str, Any]) -> DriftConfig:
+    base = DriftConfig(**overrides)
+    if rule == "null":
+        return base
+    if rule == "chi2":
+        return base.model_copy(update={"method": "chi2"})
+    if rule == "fixed_psi":
+        # psi >= min_psi is required with any p-value, so min_psi = psi_alert makes PSI >= 0.25 the whole rule.
+        return base.model_copy(update={"method": "chi2", "min_psi": base.psi_alert, "prediction_psi": 0.1})
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+@dataclass
+class Prepared:
+    series: Series
+    rows: pd.DataFrame  # every row with complete features (labelled or not): meta + features
+    names: list[str]
+    scores: np.ndarray  # the model's score for every row of ``rows``
+    training: np.ndarray  # boolean mask over ``rows``
+    times: np.ndarray  # sorted distinct timestamps of ``rows``
+    profile: Any
+    seconds: float
+
+
+def prepare(series: Series) -> Prepared:
+    """Features, the training-period model and its reference profile (null included)."""
+    from driftline.drift import build_reference
+    from driftline.features import build_features, scoring_rows
+    from driftline.models import make_estimator
+
+    started = time.perf_counter()
+    frame = series.load()
+    features = build_features(frame, series.features, series.target)
+    names = [n for n in features.feature_names]
+    cutoff = pd.Timestamp(series.cutoff)
+    times = features.meta["timestamp"].to_numpy()
+    distinct = np.unique(times[times <= cutoff])
+    # Train on rows whose label is known at the cutoff (it looks `horizon` timestamps ahead).
+    first = pd.Timestamp(series.start) if series.start else times.min()
+    train = features.subset(np.flatnonzero((times >= first) & (times <= distinct[-1 - series.target.horizon])))
+    model = make_estimator("logreg", ModelsConfig(families=("logreg",)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(train.X, train.y)
+    rows, _ = scoring_rows(frame, series.features, series.target, names)
+    rows = rows.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+    scores = model.predict_proba(rows[names])[:, 1]
+    training = (rows["timestamp"].to_numpy() <= cutoff) & (rows["timestamp"].to_numpy() >= first)
+    drift = DriftConfig(**series.drift)
+    profile = build_reference(
+        rows.loc[training, names].reset_index(drop=True),
+        scores[training],
+        {},
+        drift.bins,
+        times=rows.loc[training, "timestamp"].to_numpy(),
+        null_windows=drift.null_windows,
+    )
+    return Prepared(series, rows, names, scores, training, np.sort(rows["timestamp"].unique()), profile, time.perf_counter() - started)
+
+
+def calm_windows(prepared: Prepared, n: int, rng: np.random.Generator) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
+    """``n`` windows of random length and position inside the training period."""
+    inside = np.sort(prepared.rows.loc[prepared.training, "timestamp"].unique())
+    out = []
+    for _ in range(n):
+        length = int(rng.choice(prepared.series.calm_lengths))
+        start = int(rng.integers(0, len(inside) - length + 1))
+        out.append((pd.Timestamp(inside[start]), pd.Timestamp(inside[start + length - 1]), "calm"))
+    return out
+
+
+def break_windows(prepared: Prepared) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
+    """Every window of the break lengths inside each documented break, starts ``break_stride`` apart."""
+    out = []
+    for first, last, what in prepared.series.breaks:
+        inside = prepared.times[(prepared.times >= pd.Timestamp(first)) & (prepared.times <= pd.Timestamp(last))]
+        for length in prepared.series.break_lengths:
+            for start in range(0, len(inside) - length + 1, prepared.series.break_stride):
+                out.append((pd.Timestamp(inside[start]), pd.Timestamp(inside[start + length - 1]), what))
+    return out
+
+
+def judge(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, str]], kind: str) -> list[dict[str, Any]]:
+    """Every rule's verdict on every window."""
+    from driftline.drift import measure_drift
+
+    configs = {rule: rule_config(rule, prepared.series.drift) for rule in RULES}
+    timestamps = prepared.rows["timestamp"].to_numpy()
+    records = []
+    for first, last, what in windows:
+        mask = (timestamps >= first) & (timestamps <= last)
+        window = prepared.rows.loc[mask]
+        record: dict[str, Any] = {
+            "series": prepared.series.name, "kind": kind, "start": first.date().isoformat(), "end": last.date().isoformat(),
+            "timestamps": int(window["timestamp"].nunique()), "rows": int(mask.sum()), "event": what,
+        }
+        for rule, drift in configs.items():
+            summary = measure_drift(prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"])
+            record[rule] = {
+                "detected": summary.drift_detected,
+                "drift_share": round(summary.drift_share, 4),
+                "prediction_psi": round(float(summary.prediction_drift.get("psi", float("nan"))), 4),
+                "prediction_drifted": bool(summary.prediction_drift.get("drifted")),
+                "feature_index_drifted": bool(summary.feature_index.get("drifted")),
+                "method": summary.method,
+            }
+        records.append(record)
+    return records
+
+
+def rate(records: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    flagged = sum(r[rule]["detected"] for r in records)
+    n = len(records)
+    return {"windows": n, "flagged": flagged, "rate": flagged / n if n else None, "wilson_95": list(wilson(flagged, n))}
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per rule: false-alarm rate on calm windows, detection rate on break windows, pooled and per series."""
+    out: dict[str, Any] = {}
+    for rule in RULES:
+        calm = [r for r in records if r["kind"] == "calm"]
+        broken = [r for r in records if r["kind"] == "break"]
+        out[rule] = {
+            "false_alarm": rate(calm, rule),
+            "detection": rate(broken, rule),
+            "per_series": {
+                name: {"false_alarm": rate([r for r in calm if r["series"] == name], rule), "detection": rate([r for r in broken if r["series"] == name], rule)}
+                for name in dict.fromkeys(r["series"] for r in records)
+            },
+        }
+    return out
+
+
+def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Every series, every window, every rule; the summary and the records."""
+    rng = np.random.default_rng(seed)
+    calm_per_series = 60 if quick else 300
+    records: list[dict[str, Any]] = []
+    profiles: dict[str, Any] = {}
+    for series in SERIES:
+        prepared = prepare(series)
+        started = time.perf_counter()
+        records += judge(prepared, calm_windows(prepared, calm_per_series, rng), "calm")
+        broken = break_windows(prepared)
+        records += judge(prepared, broken, "break")
+        null = prepared.profile.null
+        profiles[series.name] = {
+            "description": series.description,
+            "cutoff": series.cutoff,
+            "breaks": [list(b) for b in series.breaks],
+            "training_rows": int(prepared.training.sum()),
+            "training_timestamps": int(null.timestamps) if null else None,
+            "features": len(prepared.profile.columns),
+            "null_window_lengths": null.window_lengths if null else None,
+            "null_windows": null.windows if null else None,
+            "null_missing_reason": prepared.profile.null_missing_reason,
+            "drift_overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in series.drift.items()},
+            "prepare_seconds": round(prepared.seconds, 2),
+            "judge_seconds": round(time.perf_counter() - started, 2),
+        }
+    return {"summary": summarise(records), "series": profiles, "records": records}
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    """The figures ``benchmarks/run.py`` records (part ``drift_real``)."""
+    result = run(quick=quick, seed=0)
+    new, old, naive = (result["summary"][rule] for rule in RULES)
+    return {
+        "drift_real_false_alarm_rate": new["false_alarm"]["rate"],
+        "drift_real_false_alarm_wilson_95": new["false_alarm"]["wilson_95"],
+        "drift_real_calm_windows": new["false_alarm"]["windows"],
+        "drift_real_detection_rate": new["detection"]["rate"],
+        "drift_real_detection_wilson_95": new["detection"]["wilson_95"],
+        "drift_real_break_windows": new["detection"]["windows"],
+        "drift_real_old_rule_false_alarm_rate": old["false_alarm"]["rate"],
+        "drift_real_old_rule_detection_rate": old["detection"]["rate"],
+        "drift_real_fixed_psi_false_alarm_rate": naive["false_alarm"]["rate"],
+        "drift_real_fixed_psi_detection_rate": naive["detection"]["rate"],
+        "drift_real_per_series": {
+            name: {rule: result["summary"][rule]["per_series"][name] for rule in RULES} for name in result["series"]
+        },
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    def pct(entry: dict[str, Any]) -> str:
+        low, high = entry["wilson_95"]
+        return f"{entry['rate']:6.1%} ({entry['flagged']:>3}/{entry['windows']:<3}, 95% Wilson {low:.1%}-{high:.1%})"
+
+    lines = [f"{'rule':<10} {'series':<10} {'calm windows flagged (false alarms)':<46} break windows flagged (detection)"]
+    for rule in RULES:
+        entry = result["summary"][rule]
+        for name, per in entry["per_series"].items():
+            lines.append(f"{rule:<10} {name:<10} {pct(per['false_alarm']):<46} {pct(per['detection'])}")
+        lines.append(f"{rule:<10} {'pooled':<10} {pct(entry['false_alarm']):<46} {pct(entry['detection'])}")
+    lines.append(
+        f"targets (rule null, pooled): false alarms <= {FALSE_ALARM_TARGET:.0%}, detection >= {DETECTION_TARGET:.0%}; "
+        "null = window-to-window PSI of the reference period, chi2 = the old rule, fixed_psi = PSI >= 0.25 / scores >= 0.1"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drift_real", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="60 calm windows per series instead of 300")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = run(quick=args.quick, seed=args.seed)
+    new = result["summary"]["null"]
+    met = new["false_alarm"]["rate"] <= FALSE_ALARM_TARGET and new["detection"]["rate"] >= DETECTION_TARGET
+    payload = {
+        **result,
+        "all_targets_met": met,
+        "targets": {"false_alarm_rate": f"<= {FALSE_ALARM_TARGET}", "detection_rate": f">= {DETECTION_TARGET}"},
+        "drift_config": DriftConfig().model_dump(mode="json"),
+        "command": "python -m benchmarks.drift_real" + (" --quick" if args.quick else "") + f" --seed {args.seed}",
+        "wall_time_seconds": round(time.perf_counter() - started, 1),
+        "machine": machine_info(),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    print(format_summary(result))
+    print(f"\n{'targets met' if met else 'TARGETS MISSED'}; {payload['wall_time_seconds']} s; written to {args.output}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
