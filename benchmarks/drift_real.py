@@ -68,6 +68,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "drift_real.json"
 FALSE_ALARM_TARGET = 0.05
 DETECTION_TARGET = 0.90
 RULES = ("null", "chi2", "fixed_psi")
+EVIDENTLY_WINDOWS = 5  # calm and break windows per series also run through the Evidently report (full runs)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def prepare(series: Series) -> Prepared:
 
     started = time.perf_counter()
     frame = series.load()
-    features = build_features(frame, series.features, series.target)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        features = build_features(frame, series.features, series.target)
     names = [n for n in features.feature_names]
     cutoff = pd.Timestamp(series.cutoff)
     times = features.meta["timestamp"].to_numpy()
@@ -187,7 +189,8 @@ def prepare(series: Series) -> Prepared:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(train.X, train.y)
-    rows, _ = scoring_rows(frame, series.features, series.target, names)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows, _ = scoring_rows(frame, series.features, series.target, names)
     rows = rows.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
     scores = model.predict_proba(rows[names])[:, 1]
     training = (rows["timestamp"].to_numpy() <= cutoff) & (rows["timestamp"].to_numpy() >= first)
@@ -253,6 +256,27 @@ def judge(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, st
     return records
 
 
+def evidently_agreement_check(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, str]], kind: str) -> list[dict[str, Any]]:
+    """The monitor's Evidently report (per-column PSI against our null thresholds, ``evidently_report`` on
+    the capped samples the monitor flow uses) on some windows, and its per-column agreement with our verdict."""
+    from driftline.drift import evidently_agreement, evidently_report, evidently_thresholds, measure_drift
+
+    drift = rule_config("null", prepared.series.drift)
+    timestamps = prepared.rows["timestamp"].to_numpy()
+    reference = prepared.rows.loc[prepared.training, prepared.names].assign(probability=prepared.scores[prepared.training])
+    out = []
+    for first, last, _ in windows:
+        mask = (timestamps >= first) & (timestamps <= last)
+        window = prepared.rows.loc[mask]
+        summary = measure_drift(prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"])
+        current = window[prepared.names].assign(probability=prepared.scores[mask])
+        with tempfile.TemporaryDirectory() as out_dir:
+            _, data = evidently_report(reference, current, drift.report_sample, out_dir, evidently_thresholds(summary))
+            agreement = evidently_agreement(summary, json.loads(Path(data).read_text()))
+        out.append({"series": prepared.series.name, "kind": kind, "start": first.date().isoformat(), "end": last.date().isoformat(), **agreement})
+    return out
+
+
 def rate(records: list[dict[str, Any]], rule: str) -> dict[str, Any]:
     flagged = sum(r[rule]["detected"] for r in records)
     n = len(records)
@@ -276,18 +300,26 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
-    """Every series, every window, every rule; the summary and the records."""
+def run(quick: bool = False, seed: int = 0, evidently_windows: int = 0) -> dict[str, Any]:
+    """Every series, every window, every rule; the summary and the records. With ``evidently_windows``,
+    the Evidently report's agreement with our per-column verdicts on that many calm and break windows
+    per series."""
     rng = np.random.default_rng(seed)
-    calm_per_series = 60 if quick else 300
+    calm_per_series = 40 if quick else 300
     records: list[dict[str, Any]] = []
+    agreement: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     for series in SERIES:
         prepared = prepare(series)
         started = time.perf_counter()
-        records += judge(prepared, calm_windows(prepared, calm_per_series, rng), "calm")
+        calm = calm_windows(prepared, calm_per_series, rng)
+        records += judge(prepared, calm, "calm")
         broken = break_windows(prepared)
-        records += judge(prepared, broken, "break")
+        records += judge(prepared, broken[::2] if quick else broken, "break")
+        if evidently_windows:
+            picks = np.random.default_rng([seed, 1]).choice(len(broken), min(evidently_windows, len(broken)), replace=False)
+            agreement += evidently_agreement_check(prepared, calm[:evidently_windows], "calm")
+            agreement += evidently_agreement_check(prepared, [broken[i] for i in sorted(picks)], "break")
         null = prepared.profile.null
         profiles[series.name] = {
             "description": series.description,
@@ -303,14 +335,23 @@ def run(quick: bool = False, seed: int = 0) -> dict[str, Any]:
             "prepare_seconds": round(prepared.seconds, 2),
             "judge_seconds": round(time.perf_counter() - started, 2),
         }
-    return {"summary": summarise(records), "series": profiles, "records": records}
+    compared = sum(a["columns"] for a in agreement)
+    evidently = {
+        "windows": len(agreement),
+        "columns_compared": compared,
+        "agreement_share": sum(a["agree"] for a in agreement) / compared if compared else None,
+        "per_window": agreement,
+    }
+    return {"summary": summarise(records), "series": profiles, "evidently": evidently, "records": records}
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
     """The figures ``benchmarks/run.py`` records (part ``drift_real``)."""
-    result = run(quick=quick, seed=0)
+    result = run(quick=quick, seed=0, evidently_windows=0 if quick else EVIDENTLY_WINDOWS)
     new, old, naive = (result["summary"][rule] for rule in RULES)
     return {
+        "drift_real_evidently_agreement": result["evidently"]["agreement_share"],
+        "drift_real_evidently_columns": result["evidently"]["columns_compared"],
         "drift_real_false_alarm_rate": new["false_alarm"]["rate"],
         "drift_real_false_alarm_wilson_95": new["false_alarm"]["wilson_95"],
         "drift_real_calm_windows": new["false_alarm"]["windows"],
@@ -347,12 +388,13 @@ def format_summary(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drift_real", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="60 calm windows per series instead of 300")
+    parser.add_argument("--quick", action="store_true", help="40 calm windows per series instead of 300, every other break window")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--skip-evidently", action="store_true", help="no Evidently agreement check (it is skipped with --quick too)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(quick=args.quick, seed=args.seed)
+    result = run(quick=args.quick, seed=args.seed, evidently_windows=0 if args.quick or args.skip_evidently else EVIDENTLY_WINDOWS)
     new = result["summary"]["null"]
     met = new["false_alarm"]["rate"] <= FALSE_ALARM_TARGET and new["detection"]["rate"] >= DETECTION_TARGET
     payload = {
@@ -360,13 +402,19 @@ def main(argv: list[str] | None = None) -> int:
         "all_targets_met": met,
         "targets": {"false_alarm_rate": f"<= {FALSE_ALARM_TARGET}", "detection_rate": f">= {DETECTION_TARGET}"},
         "drift_config": DriftConfig().model_dump(mode="json"),
-        "command": "python -m benchmarks.drift_real" + (" --quick" if args.quick else "") + f" --seed {args.seed}",
+        "command": "python -m benchmarks.drift_real" + (" --quick" if args.quick else "") + (" --skip-evidently" if args.skip_evidently else "") + f" --seed {args.seed}",
         "wall_time_seconds": round(time.perf_counter() - started, 1),
         "machine": machine_info(),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     print(format_summary(result))
+    if result["evidently"]["windows"]:
+        evidently = result["evidently"]
+        print(
+            f"Evidently (per-column PSI against our thresholds, on the monitor's capped samples): same verdict on "
+            f"{evidently['agreement_share']:.1%} of {evidently['columns_compared']} columns in {evidently['windows']} windows"
+        )
     print(f"\n{'targets met' if met else 'TARGETS MISSED'}; {payload['wall_time_seconds']} s; written to {args.output}")
     return 0 if met else 1
 

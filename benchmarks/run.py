@@ -11,7 +11,9 @@ fails to run.
 
 Parts (``--only`` picks some): ``startup`` (P6), ``drift`` (P1), ``pipeline`` (P2 overhead, P3 cached
 rerun, P4 scale), ``dask`` (P5), ``promotion`` and ``detection`` (the champion/challenger null/power
-simulation and the drift-detection quality figures), ``relay`` (the webhook relay under concurrent load:
+simulation and the drift-detection quality figures), ``drift_real`` (the drift verdict on real series:
+calm windows inside the training period vs windows after regime breaks, ``drift_real_false_alarm_rate``,
+``drift_real_detection_rate``; ``--quick`` 40 calm windows per series, half the break windows, no Evidently check), ``relay`` (the webhook relay under concurrent load:
 ``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200).
 
 ``--quick`` checks that every part still runs, not its numbers: it runs two parts at a time (``--jobs``) and
@@ -71,6 +73,8 @@ TARGETS = (
     Target("drift_detection_rate", "drift: shifted columns flagged", ">=", 0.95),
     Target("drift_false_alarm_rate", "drift: unshifted columns flagged", "<=", 0.05),
     Target("relay_5xx", "relay: 5xx or unanswered calls under load", "<=", 0),
+    Target("drift_real_false_alarm_rate", "drift on real series: calm in-training windows flagged", "<=", 0.05),
+    Target("drift_real_detection_rate", "drift on real series: windows after regime breaks flagged", ">=", 0.90),
 )
 
 
@@ -124,6 +128,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "promotion": _promotion,
     "detection": _detection,
     "relay": _module("relay_load"),
+    "drift_real": _module("drift_real"),
 }
 
 
@@ -131,7 +136,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
 # otherwise start its own, 20-60 s on two cores); `startup` measures the ephemeral API and keeps its own.
 NEEDS_API = {"pipeline", "dask", "relay"}
 # --quick runs two parts at a time, longest first.
-QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "drift", "promotion", "detection"]
+QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "drift", "drift_real", "promotion", "detection"]
 
 
 PAYLOAD_KEYS = {

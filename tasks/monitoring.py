@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,15 @@ from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import PipelineConfig, Settings
-from driftline.drift import DriftSummary, ReferenceProfile, evidently_report, measure_drift, retrain_allowed
+from driftline.drift import (
+    DriftSummary,
+    ReferenceProfile,
+    evidently_agreement,
+    evidently_report,
+    evidently_thresholds,
+    measure_drift,
+    retrain_allowed,
+)
 from driftline.scoring import ModelRef
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 
@@ -52,14 +61,18 @@ def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd
 def report_task(
     run_id: str, reference: pd.DataFrame, rows: pd.DataFrame, scores: pd.DataFrame, summary: DriftSummary, config: PipelineConfig, out_dir: Path
 ) -> str:
-    """Evidently report on capped samples, saved as HTML and JSON and logged to MLflow; returns its URI."""
+    """Evidently report on capped samples (per-column PSI against our thresholds), saved as HTML and JSON and
+    logged to MLflow with its per-column agreement with our verdicts; returns its URI."""
     current = rows[[c for c in reference.columns if c in rows.columns and c not in ("probability", "y")]].copy()
     current["probability"] = scores["probability"].to_numpy()
     if "y" in rows.columns:
         current["y"] = rows["y"].to_numpy()
-    html, data = evidently_report(reference, current, config.drift.report_sample, out_dir)
+    html, data = evidently_report(reference, current, config.drift.report_sample, out_dir, evidently_thresholds(summary))
+    agreement = evidently_agreement(summary, json.loads(Path(data).read_text()))
     registry.log_dict(run_id, summary.to_dict(), "drift/summary.json")
-    registry.log_metrics(run_id, {"drift_share": summary.drift_share, "drift_detected": float(summary.drift_detected)})
+    registry.log_dict(run_id, agreement, "drift/evidently_agreement.json")
+    metrics = {"drift_share": summary.drift_share, "drift_detected": float(summary.drift_detected)}
+    registry.log_metrics(run_id, metrics | ({"evidently_agreement": agreement["share"]} if agreement["share"] is not None else {}))
     registry.log_file(run_id, data, "drift")
     return registry.log_file(run_id, html, "drift")
 

@@ -643,9 +643,57 @@ def scored_sample(features: Any, model: Any, cap: int) -> pd.DataFrame:
     return X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
 
 
-def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, cap: int, out_dir: Any) -> tuple[Any, Any]:
+def evidently_thresholds(summary: DriftSummary) -> dict[str, float]:
+    """Per-column PSI thresholds for Evidently from a null-judged summary (the scores' threshold for
+    ``probability``), so its per-column verdicts use the same statistic and bar; empty for ``chi2``."""
+    if summary.method != "null":
+        return {}
+    out = {c["feature"]: float(c["threshold"]) for c in summary.columns if c.get("threshold") is not None}
+    if summary.prediction_drift.get("threshold") is not None and summary.prediction_drift.get("method") == "null":
+        out["probability"] = float(summary.prediction_drift["threshold"])
+    return out
+
+
+def evidently_verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-column method, threshold, score and verdict from an Evidently report's JSON (``snapshot.json()``):
+    distance methods drift at score >= threshold, p-value methods below it."""
+    out: dict[str, dict[str, Any]] = {}
+    for metric in report.get("metrics", []):
+        config = metric.get("config") or {}
+        if not str(config.get("type", "")).endswith(":ValueDrift") or metric.get("value") is None:
+            continue
+        method, threshold, score = config.get("method"), config.get("threshold"), float(metric["value"])
+        drifted = None if threshold is None else bool(score < threshold) if "p_value" in str(method) else bool(score >= threshold)
+        out[str(config["column"])] = {"method": method, "threshold": threshold, "score": score, "drifted": drifted}
+    return out
+
+
+def evidently_agreement(summary: DriftSummary, report: dict[str, Any]) -> dict[str, Any]:
+    """How often Evidently's per-column verdict (on its capped sample, its own bins) matches ours."""
+    theirs = evidently_verdicts(report)
+    ours = {c["feature"]: bool(c["drifted"]) for c in summary.columns}
+    if summary.prediction_drift.get("available"):
+        ours["probability"] = bool(summary.prediction_drift.get("drifted"))
+    compared = [c for c in ours if c in theirs and theirs[c]["drifted"] is not None]
+    disagree = [c for c in compared if ours[c] != theirs[c]["drifted"]]
+    return {
+        "columns": len(compared),
+        "agree": len(compared) - len(disagree),
+        "share": (len(compared) - len(disagree)) / len(compared) if compared else None,
+        "disagree": {c: {"ours": ours[c], "evidently_psi": theirs[c]["score"], "threshold": theirs[c]["threshold"]} for c in disagree},
+        "method": summary.method,
+    }
+
+
+def evidently_report(
+    reference: pd.DataFrame, current: pd.DataFrame, cap: int, out_dir: Any, thresholds: dict[str, float] | None = None
+) -> tuple[Any, Any]:
     """Evidently's DataDriftPreset (plus classification quality when both sides have labels) on capped
-    samples, saved as ``drift_report.html`` and ``drift_report.json`` in ``out_dir``."""
+    samples, saved as ``drift_report.html`` and ``drift_report.json`` in ``out_dir``.
+
+    With ``thresholds`` (``evidently_thresholds``) every column is judged by Evidently's PSI against its
+    threshold instead of Evidently's default tests (which, like any per-row test, call autocorrelated rows
+    drifted); columns without a threshold get Evidently's default PSI threshold."""
     import os
     import warnings
     from pathlib import Path
@@ -665,7 +713,12 @@ def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, cap: int, o
         else:
             ref, cur = ref.drop(columns="y"), cur.drop(columns="y")
     drift_columns = [c for c in ref.columns if c != "y"]
-    presets = [DataDriftPreset(columns=drift_columns)] + ([ClassificationPreset()] if labelled else [])
+    if thresholds:
+        per_column = {c: thresholds[c] for c in drift_columns if c in thresholds}
+        drift = DataDriftPreset(columns=drift_columns, method="psi", per_column_threshold=per_column)
+    else:
+        drift = DataDriftPreset(columns=drift_columns)
+    presets = [drift] + ([ClassificationPreset()] if labelled else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         snapshot = Report(presets).run(_dataset(cur, labelled), _dataset(ref, labelled))
