@@ -1,5 +1,6 @@
-"""Drift statistics against a stored reference profile: PSI + chi-square per column, scores, performance,
-the verdict, the retrain cooldown, the event payload and the Evidently report."""
+"""Drift statistics against a stored reference profile: PSI + chi-square per column, the null of the
+reference period's own window-to-window PSI on autocorrelated rows, scores, performance, the verdict, the
+retrain cooldown, the event payload and the Evidently report."""
 
 from __future__ import annotations
 
@@ -19,12 +20,19 @@ from driftline.drift import (
     build_reference,
     column_drift,
     decide_drift,
+    drift_method,
     event_payload,
+    evidently_agreement,
     evidently_report,
+    evidently_thresholds,
+    evidently_verdicts,
+    measure_drift,
+    null_threshold,
     performance_drift,
     prediction_drift,
     psi_and_pvalue,
     retrain_allowed,
+    window_length,
 )
 
 DRIFT = DriftConfig()
@@ -292,6 +300,149 @@ def test_profile_without_scores_round_trips():
     assert restored == profile and restored.scores is None and restored.performance == {}
 
 
+# --- autocorrelated rows: the null of the reference period ------------------------------------------------------
+
+PANEL_SYMBOLS = 3
+AR_PHI = (0.99, 0.97, 0.9, 0.5)  # one column per persistence, from random-walk-like to nearly independent
+REFERENCE_TIMES = 1500
+WINDOW = 63
+
+
+def ar_panel(seed: int, times: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A panel of AR(1) features (unit stationary sd, ``PANEL_SYMBOLS`` symbols per timestamp, rows in time
+    order), a score that follows them, and the rows' timestamps; ``shift`` moves every level by that many sd."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for i, phi in enumerate(AR_PHI):
+        shocks = rng.normal(scale=math.sqrt(1 - phi**2), size=(times, PANEL_SYMBOLS))
+        path = np.empty_like(shocks)
+        path[0] = rng.normal(size=PANEL_SYMBOLS)
+        for t in range(1, times):
+            path[t] = phi * path[t - 1] + shocks[t]
+        columns[f"ar{i}"] = path.ravel() + shift
+    X = pd.DataFrame(columns)
+    scores = 1 / (1 + np.exp(-(X["ar0"] + X["ar1"]).to_numpy() / 2))
+    stamps = np.repeat(pd.bdate_range("2000-01-03", periods=times).to_numpy(), PANEL_SYMBOLS)
+    return X, scores, stamps
+
+
+@pytest.fixture(scope="module")
+def ar_reference() -> ReferenceProfile:
+    X, scores, stamps = ar_panel(30, REFERENCE_TIMES)
+    return build_reference(X, scores, {}, times=stamps)
+
+
+def calm_window(seed: int, shift: float = 0.0) -> dict:
+    """A later stretch of the same processes (burn-in dropped): no change, or every level moved."""
+    X, scores, stamps = ar_panel(seed, 300 + WINDOW, shift)
+    keep = slice(300 * PANEL_SYMBOLS, None)
+    return {"X": X.iloc[keep].reset_index(drop=True), "scores": scores[keep], "times": stamps[keep]}
+
+
+def test_unchanged_autocorrelated_window_is_no_drift_under_the_null_but_the_chi_square_rule_flags_it(ar_reference):
+    chi2 = DRIFT.model_copy(update={"method": "chi2"})
+    for seed in (31, 32, 33):
+        window = calm_window(seed)
+        new = measure_drift(ar_reference, window["X"], window["scores"], DRIFT, times=window["times"])
+        old = measure_drift(ar_reference, window["X"], window["scores"], chi2, times=window["times"])
+        assert new.method == "null" and new.window == WINDOW
+        assert new.drift_detected is False, new.reasons
+        # Neighbouring rows are not independent: the row-count chi-square calls the persistent columns drifted.
+        assert old.method == "chi2" and old.drift_detected is True
+        assert {"ar0", "ar1"} <= set(old.drifted_features)
+
+
+def test_a_level_shift_in_an_autocorrelated_window_is_drift(ar_reference):
+    window = calm_window(34, shift=3.0)
+    summary = measure_drift(ar_reference, window["X"], window["scores"], DRIFT, times=window["times"])
+    assert summary.drift_detected is True and summary.method == "null"
+    assert set(summary.drifted_features) == {"ar0", "ar1", "ar2", "ar3"}
+    assert summary.prediction_drift["drifted"] is True
+    for column in summary.columns:
+        assert column["psi"] > column["threshold"] and column["p_value"] <= 1 / 50
+
+
+def test_null_holds_quantiles_per_window_length_that_fit_the_reference(ar_reference):
+    null = ar_reference.null
+    assert null is not None and null.timestamps == REFERENCE_TIMES and null.rows_per_timestamp == PANEL_SYMBOLS
+    assert null.window_lengths == list(DRIFT.null_windows)  # 252 x 3 <= 1500
+    assert null.windows[0] == len(range(0, REFERENCE_TIMES - 21 + 1, 21 // 4))
+    for curves in [*null.columns.values(), null.scores, null.feature_index]:
+        assert len(curves) == len(null.window_lengths)
+        for curve in curves:
+            assert len(curve) == len(null.levels) and curve == sorted(curve) and curve[0] > 0
+    # A persistent column moves more between windows than a nearly independent one.
+    assert null.columns["ar0"][1][-2] > 3 * null.columns["ar3"][1][-2]
+
+
+def test_null_threshold_interpolates_in_log_window_length_and_holds_outside(ar_reference):
+    null, curves = ar_reference.null, ar_reference.null.columns["ar2"]
+    at = {n: null_threshold(curves, null, n, DRIFT)[0] for n in (5, 21, 40, 63, 252, 5000)}
+    q99 = [float(np.interp(DRIFT.null_quantile, null.levels, c)) for c in curves]
+    assert at[21] == pytest.approx(max(q99[0], DRIFT.min_psi)) and at[63] == pytest.approx(max(q99[1], DRIFT.min_psi))
+    assert at[5] == at[21] and at[5000] == at[252]
+    assert min(at[21], at[63]) <= at[40] <= max(at[21], at[63])
+    assert null_threshold(curves, null, 63, DRIFT.model_copy(update={"null_margin": 2.0}))[0] == pytest.approx(2 * at[63])
+
+
+def test_window_length_counts_timestamps_or_estimates_them_from_rows(ar_reference):
+    stamps = np.repeat(np.arange(10), 3)
+    assert window_length(stamps, len(stamps), ar_reference) == 10
+    assert window_length(None, 90, ar_reference) == 30  # 3 rows per timestamp in the reference
+
+
+def test_profile_with_null_round_trips_through_json(ar_reference):
+    restored = ReferenceProfile.from_dict(json.loads(json.dumps(ar_reference.to_dict(), allow_nan=False)))
+    assert restored == ar_reference
+    window = calm_window(35, shift=0.5)
+    first = measure_drift(ar_reference, window["X"], window["scores"], DRIFT, times=window["times"])
+    again = measure_drift(restored, window["X"], window["scores"], DRIFT, times=window["times"])
+    assert again.to_dict() == first.to_dict()
+
+
+def test_old_profile_without_null_falls_back_to_the_chi_square_rule_and_says_why(ar_reference):
+    stored = ar_reference.to_dict()
+    del stored["null"], stored["null_missing_reason"]  # as profiles were stored before the null existed
+    old = ReferenceProfile.from_dict(json.loads(json.dumps(stored)))
+    assert old.null is None
+    method, why = drift_method(old, DRIFT)
+    assert method == "chi2" and "fell back" in why and "before" in why
+    window = calm_window(36)
+    summary = measure_drift(old, window["X"], window["scores"], DRIFT, times=window["times"])
+    assert summary.method == "chi2" and any("fell back" in r for r in summary.reasons)
+    assert all(c["threshold"] is None for c in summary.columns)
+    assert summary.prediction_drift["method"] == "chi2" and summary.feature_index == {"available": False}
+
+
+def test_no_null_without_timestamps_or_with_a_short_reference():
+    X, scores, stamps = ar_panel(37, 40)
+    assert build_reference(X, scores, {}).null_missing_reason == "no timestamps given with the reference rows"
+    short = build_reference(X, scores, {}, times=stamps)
+    assert short.null is None and "40 timestamps is too short" in short.null_missing_reason
+    assert build_reference(X, scores, {}, times=stamps, null_windows=(5, 10)).null.window_lengths == [5, 10]
+    with pytest.raises(ValueError, match="times has 3 values for 120 feature rows"):
+        build_reference(X, scores, {}, times=stamps[:3])
+
+
+def test_evidently_thresholds_and_agreement_from_a_report(ar_reference):
+    window = calm_window(38, shift=3.0)
+    summary = measure_drift(ar_reference, window["X"], window["scores"], DRIFT, times=window["times"])
+    thresholds = evidently_thresholds(summary)
+    assert set(thresholds) == {"ar0", "ar1", "ar2", "ar3", "probability"}
+    assert thresholds["probability"] == summary.prediction_drift["threshold"]
+
+    def value_drift(column: str, score: float) -> dict:
+        return {"config": {"type": "evidently:metric_v2:ValueDrift", "column": column, "method": "psi", "threshold": thresholds[column]}, "value": score}
+
+    # Evidently agrees on ar0-ar2 and the scores, not on ar3 (its PSI below the threshold).
+    report = {"metrics": [value_drift(c, thresholds[c] * (0.5 if c == "ar3" else 2.0)) for c in thresholds]}
+    agreement = evidently_agreement(summary, report)
+    assert agreement["columns"] == 5 and agreement["agree"] == 4 and agreement["share"] == pytest.approx(0.8)
+    assert list(agreement["disagree"]) == ["ar3"] and agreement["disagree"]["ar3"]["ours"] is True
+    chi2 = measure_drift(ar_reference, window["X"], window["scores"], DRIFT.model_copy(update={"method": "chi2"}))
+    assert evidently_thresholds(chi2) == {}
+
+
 # --- prediction drift ---------------------------------------------------------------------------------------------
 
 
@@ -547,6 +698,10 @@ def test_evidently_report_with_and_without_labels(tmp_path):
     assert isinstance(json.loads(data.read_text()), dict)
 
     unlabelled = current.assign(y=np.nan)
-    html, data = evidently_report(reference, unlabelled, cap=200, out_dir=tmp_path / "unlabelled")
+    thresholds = {"a": 0.2, "b": 5.0, "c": 5.0, "probability": 5.0}
+    html, data = evidently_report(reference, unlabelled, cap=200, out_dir=tmp_path / "unlabelled", thresholds=thresholds)
     assert html.is_file() and html.stat().st_size > 0
-    assert isinstance(json.loads(data.read_text()), dict)
+    # With thresholds every column is judged by Evidently's PSI against ours: only the shifted `a` drifts.
+    verdicts = evidently_verdicts(json.loads(data.read_text()))
+    assert {c: (v["method"], v["threshold"]) for c, v in verdicts.items()} == {c: ("psi", t) for c, t in thresholds.items()}
+    assert {c for c, v in verdicts.items() if v["drifted"]} == {"a"}
