@@ -24,6 +24,11 @@ Each frame has one column per (shift, distribution) in ``COLUMNS``:
   move from the most to the least common category; population PSI 0.029);
 * ``none``: one column of every kind drawn again from its reference distribution (false-alarm check).
 
+The frames are independent draws with no time axis, so the profile has no null (see
+``driftline.drift.build_null``) and the verdict is the chi-square rule the monitor falls back to — the right
+rule for independent rows. How the default rule (PSI against the reference period's own window-to-window
+PSI) behaves on autocorrelated real series is measured by ``benchmarks.drift_real``.
+
 Targets: at least 95% of shifted columns flagged, per shift type and over all shifted columns, and at most 5%
 of unshifted columns flagged (point estimates; the 95% Wilson intervals are shown next to them).
 
