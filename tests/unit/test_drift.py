@@ -375,6 +375,27 @@ def test_null_holds_quantiles_per_window_length_that_fit_the_reference(ar_refere
     assert null.columns["ar0"][1][-2] > 3 * null.columns["ar3"][1][-2]
 
 
+def test_null_bins_rows_exactly_as_the_monitor_counts_them():
+    """The null's per-row bins must add up to the count vector column_drift compares, or its PSI would
+    measure something else (numeric with NaN and values beyond the range, categorical with unseen ones)."""
+    from driftline.drift import _bin_index, _current_counts
+
+    rng = np.random.default_rng(39)
+    reference = pd.DataFrame({"x": rng.normal(size=500), "c": categorical(rng, [0.5, 0.3, 0.2], rows=500)})
+    current = pd.DataFrame({"x": rng.normal(1, 2, size=300), "c": categorical(rng, [0.2, 0.2, 0.6], rows=300)})
+    current.loc[::9, "x"] = np.nan
+    current.loc[::11, "c"] = None
+    current.loc[::13, "c"] = "never-seen"
+    profile = build_reference(reference, None, {})
+    edges = profile.columns["x"].edges
+    current.loc[1 : len(edges), "x"] = edges  # values exactly on the edges: which side they fall matters
+    for name in ("x", "c"):
+        column = profile.columns[name]
+        counts, missing = _current_counts(column, current[name])  # numeric: bins; categorical: + unseen bin
+        by_row = np.bincount(_bin_index(column, current[name]), minlength=len(counts) + 1)
+        assert by_row.tolist() == [*counts.tolist(), missing], name
+
+
 def test_null_threshold_interpolates_in_log_window_length_and_holds_outside(ar_reference):
     null, curves = ar_reference.null, ar_reference.null.columns["ar2"]
     at = {n: null_threshold(curves, null, n, DRIFT)[0] for n in (5, 21, 40, 63, 252, 5000)}
