@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.drift_detection import (
@@ -108,3 +109,36 @@ def test_main_writes_the_json_report_without_evidently(tmp_path, capsys):
     assert [g["key"] for g in report["groups"]][-1] == "unshifted"
     printed = capsys.readouterr().out
     assert "95% Wilson" in printed and "category mix" in printed and "Evidently" not in printed
+
+
+# --- benchmarks/drift_real.py: the rules it compares and its report (the series themselves run in `make bench`)
+
+
+def test_drift_real_baselines_are_the_rules_they_claim():
+    from benchmarks.drift_real import rule_config
+    from driftline.drift import build_reference, column_drift
+
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+    current = pd.DataFrame({"a": rng.normal(0.15, 1, size=4000), "b": rng.normal(1.5, 1, size=4000)})
+    profile = build_reference(reference, None, {})
+    fixed = column_drift(profile, current, rule_config("fixed_psi", {})).set_index("feature")
+    old = column_drift(profile, current, rule_config("chi2", {})).set_index("feature")
+    assert fixed.loc["a", "psi"] < 0.25 <= fixed.loc["b", "psi"]
+    assert fixed["drifted"].to_dict() == {"a": False, "b": True}  # PSI >= 0.25 and nothing else
+    assert old["drifted"].to_dict() == {"a": True, "b": True}  # the chi-square rule also calls the small shift
+    assert rule_config("null", {"min_rows": 15}).min_rows == 15 and rule_config("null", {}).method == "null"
+
+
+def test_drift_real_report_keeps_every_window_and_the_wrong_ones_in_full():
+    from benchmarks.drift_real import RULES, WINDOW_FIELDS, render_json
+
+    def record(kind: str, null: bool) -> dict:
+        verdicts = {rule: {"detected": null if rule == "null" else True, "drift_share": 0.5} for rule in RULES}
+        return {"series": "s", "kind": kind, "start": "2001-01-01", "end": "2001-02-01", "timestamps": 21, "rows": 84, "event": "e", **verdicts}
+
+    records = [record("calm", False), record("calm", True), record("break", True), record("break", False)]
+    report = json.loads(render_json({"summary": {}, "records": records}))
+    assert report["window_fields"] == list(WINDOW_FIELDS) and len(report["windows"]) == 4
+    assert [row[WINDOW_FIELDS.index("null")] for row in report["windows"]] == [0, 1, 1, 0]
+    assert [(r["kind"], r["null"]["detected"]) for r in report["null_rule_wrong"]] == [("calm", True), ("break", False)]
