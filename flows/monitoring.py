@@ -99,6 +99,7 @@ def monitor_drift(
         "report_html": str(out_dir / "drift_report.html"),
         "report_uri": report,
         "event_id": event_id,
+        "retrain_data": retrain_source,  # on drift: what a retrain trains on (the event's data)
     }
     if retrain_on_drift and summary.drift_detected:
         retrained = retrain(

@@ -211,4 +211,5 @@ def nothing_to_judge(reason: str) -> dict[str, Any]:
         "report_html": None,
         "report_uri": None,
         "event_id": None,
+        "retrain_data": None,
     }

@@ -133,6 +133,9 @@ def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_pe
 
     assert calm["rows"] == 400 and (calm["window_start"], calm["window_end"]) == (since.isoformat(), until.isoformat())
     assert calm["drift_detected"] is False and "retrain" not in calm, calm["reasons"]
+    nothing = monitor_drift(data=str(labelled_csv), name="it", target_col="y", since="2030-01-01")
+    assert nothing["verdict"] == "no rows to judge" and nothing["rows"] == 0 and nothing["event_id"] is None
+    assert nothing["reasons"][0].startswith(f"no rows to judge: {labelled_csv} has no rows in [2030-01-01")
 
     broken = monitor_drift(data=str(later_csv), target_col="y", name="it", retrain_on_drift=True)
 
@@ -144,7 +147,7 @@ def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_pe
     assert pd.Timestamp(broken["window_start"]) <= pd.Timestamp(retrained["training_cutoff"]) <= pd.Timestamp(broken["window_end"])
     assert retrained["data_end"] == later["timestamp"].iloc[-1]
     used = retrained["data_used"]
-    assert used["combined"] is True and used["sources"] == [str(labelled_csv), str(later_csv)]
+    assert broken["retrain_data"] == used and used["combined"] is True and used["sources"] == [str(labelled_csv), str(later_csv)]
     assert used["rows"]["total"] == 2300 and used["rows"]["monitored"] == 800 and used["rows"]["replaced_by_monitored"] == 0
     assert retrained["source"] == used["path"] and Path(used["path"]).is_relative_to(tracking / "timeline")
     assert MlflowClient().get_model_version("driftline-it", "2").tags["driftline.train_cutoff"] == retrained["training_cutoff"]
