@@ -58,13 +58,13 @@ def _pipeline_name(name: str | None, data: str | None) -> str:
     return name or pipeline_name_from_data(data)
 
 
-def _naming_line(model_name: str, name: str | None, data: str | None, configured: bool) -> str:
+def _naming_line(model_name: str, name: str | None, data: str | None) -> str:
     """Which model a command works on, and where that name came from."""
-    if name:
-        return f"model {model_name}"
-    if data and not configured:
+    from driftline.config import pipeline_name_from_data
+
+    if not name and data and model_name == f"driftline-{pipeline_name_from_data(data)}":
         return f"model {model_name} (named after --data {data}; pass --name to choose)"
-    return f"model {model_name}" + ("" if data or configured else " (the bundled demo panel)")
+    return f"model {model_name}"
 
 
 class Target(str, Enum):
@@ -198,7 +198,7 @@ def train(
     except DriftlineError as exc:
         _fail(exc)
     _require_data(data)
-    typer.echo(_naming_line(resolved.model_name, name, data, config is not None), err=True)
+    typer.echo(_naming_line(resolved.model_name, name, data), err=True)
 
     apply_offline_defaults()
     api = _start_local_api()
