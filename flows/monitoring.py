@@ -11,91 +11,139 @@ from prefect.artifacts import create_markdown_artifact
 from driftline.config import Settings, data_overrides, load_config
 from driftline.drift import event_payload
 from driftline.report import artifact_key
+from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
 from flows.training import train_and_promote
 from tasks.data import load_data_task
 from tasks.events import emit_drift_event_task
-from tasks.monitoring import champion_config_file_task, cooldown_task, load_reference_task, measure_drift_task, report_task, start_monitoring_task
-from tasks.scoring import resolve_champion_task, resolve_models_task, score_task, scoring_rows_task, training_config_task
+from tasks.monitoring import (
+    champion_config_file_task,
+    cooldown_task,
+    load_reference_task,
+    measure_drift_task,
+    report_task,
+    resolve_monitored_task,
+    retrain_source_task,
+    select_window_task,
+    start_monitoring_task,
+)
+from tasks.scoring import resolve_champion_task, score_task, scoring_rows_task, training_config_task
 from tasks.tracking import finish_tracking_task
 
 
 @flow(name="monitor-drift")
 def monitor_drift(
-    data: str,
-    name: str = "demo",
+    data: str | None = None,
+    name: str | None = None,
     retrain_on_drift: bool = False,
     time_col: str | None = None,
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
-    """Compare new data with the champion's training reference; on drift, emit driftline.drift.detected.
+    """Judge the rows of ``data`` after the champion's training cutoff (or in ``[since, until]``) against
+    its training reference; on drift, emit driftline.drift.detected (with the window and the source a
+    retrain should train on).
 
     Args:
-        data: new rows (file or folder), with the history their features need.
-        name: pipeline name (model driftline-<name>).
+        data: the pipeline's source (file, folder, glob or s3:// prefix); the champion's recorded source
+            when omitted. Rows before the window serve only as feature history.
+        name: pipeline name (model driftline-<name>); derived from ``data`` when omitted.
         retrain_on_drift: also retrain in this process when drift is found (local use, no server).
         time_col: time column.
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
+        since: first timestamp to judge (ISO 8601, inclusive); with ``until``, replaces the default window.
+        until: last timestamp to judge (inclusive).
     """
-    champion, _ = resolve_models_task(load_config(None, {"name": name}).model_name, False)
-    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    run_id = start_monitoring_task(champion, data, str(runtime.flow_run.id))
+    data = data or None  # a deployment form or a template may send ""
+    model_name = load_config(None, {"name": name, "data.path": data}).model_name
+    hint = "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
+    monitored, note, cutoff = resolve_monitored_task(model_name, hint)
+    champion_config = training_config_task(monitored, {})
+    config = training_config_task(monitored, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    source = config.data.path or "the bundled demo panel"
+    run_id = start_monitoring_task(monitored, source, str(runtime.flow_run.id))
+    base = {"model_name": monitored.name, "model_version": monitored.version, "monitored": note or "champion", "run_id": run_id, "source": source}
     try:
         loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
-        rows, _ = scoring_rows_task(loaded, config, champion)
-        profile, reference = load_reference_task(champion)
-        scores = score_task(rows, champion)
-        summary = measure_drift_task(profile, rows, scores, config)
+        rows, _ = scoring_rows_task(loaded, config, monitored)
+        window = select_window_task(rows, since, until, cutoff, monitored.version)
+        timeline = window.to_dict(rows["timestamp"])
+        if window.empty:
+            finish_tracking_task(run_id, "FINISHED", None, {"driftline.rows_judged": "0"})
+            return {**base, **timeline, **nothing_to_judge(window.empty_reason(rows["timestamp"], loaded.source))}
+        judged = rows.loc[window.mask].reset_index(drop=True)
+        profile, reference = load_reference_task(monitored)
+        scores = score_task(judged, monitored)
+        summary = measure_drift_task(profile, judged, scores, config)
         out_dir = Settings.from_env().home / "monitoring" / run_id
-        report = report_task(run_id, reference, rows, scores, summary, config, out_dir)
-        create_markdown_artifact(summary.markdown(report), key=artifact_key("drift", name), description=f"Drift of {champion.name}")
-        payload = event_payload(summary, report, champion.version)
-        event_id = emit_drift_event_task(name, payload) if summary.drift_detected else None
-        finish_tracking_task(run_id, "FINISHED")
+        report = report_task(run_id, reference, judged, scores, summary, config, out_dir)
+        create_markdown_artifact(
+            summary.markdown(report), key=artifact_key("drift", monitored.name.removeprefix("driftline-")), description=f"Drift of {monitored.name}"
+        )
+        retrain_source = retrain_source_task(champion_config, loaded, until, monitored.name) if summary.drift_detected else None
+        payload = event_payload(summary, report, monitored.version, timeline, retrain_source["data"] if retrain_source else None)
+        event_id = emit_drift_event_task(monitored.name.removeprefix("driftline-"), payload) if summary.drift_detected else None
+        finish_tracking_task(run_id, "FINISHED", None, {"driftline.rows_judged": str(window.rows), **{f"driftline.{k}": str(v) for k, v in timeline.items() if v}})
     except BaseException:
         finish_tracking_task(run_id, "FAILED")
         raise
     result = {
         **{k: v for k, v in summary.to_dict().items() if k != "columns"},
-        "model_name": champion.name,
-        "model_version": champion.version,
+        "verdict": "drift" if summary.drift_detected else "no drift",
+        **base,
+        **timeline,
         "report_html": str(out_dir / "drift_report.html"),
         "report_uri": report,
         "event_id": event_id,
-        "run_id": run_id,
+        "retrain_data": retrain_source,  # on drift: what a retrain trains on (the event's data)
     }
     if retrain_on_drift and summary.drift_detected:
-        result["retrain"] = retrain(name=name, reason=payload["reason"])
+        retrained = retrain(
+            name=monitored.name.removeprefix("driftline-"), reason=payload["reason"], data=retrain_source["data"],
+            window_start=timeline["window_start"], window_end=timeline["window_end"],
+        )
+        result["retrain"] = {**retrained, "data_used": retrain_source}
     return result
 
 
 @flow(name="retrain")
 def retrain(
-    name: str = "demo",
+    name: str | None = None,
     reason: str = "manual",
     config_file: str | None = None,
     data: str | None = None,
+    window_start: str | None = None,
+    window_end: str | None = None,
 ) -> dict[str, Any]:
     """Training plus champion/challenger, unless the last retrain was too recent (recorded either way).
 
     Args:
-        name: pipeline name (model driftline-<name>).
+        name: pipeline name (model driftline-<name>); derived from ``data`` when omitted.
         reason: why (the drift event's reason is passed in by the deployment trigger).
         config_file: pipeline YAML; by default the config the current champion was trained with.
-        data: training data; the config's data.path (or the bundled demo) when omitted.
+        data: training data, the new rows included (a drift event carries it); the config's data.path
+            (or the bundled demo) when omitted.
+        window_start: first timestamp of the rows whose drift started this retrain (recorded).
+        window_end: last timestamp of those rows (recorded).
     """
+    data = data or None  # an event without a source renders as None or ""
+    model_name = load_config(None, {"name": name, "data.path": data}).model_name
+    name = model_name.removeprefix("driftline-")
     if config_file is None:
-        champion = resolve_champion_task(load_config(None, {"name": name}).model_name)
+        champion = resolve_champion_task(model_name)
         config_file = champion_config_file_task(champion) if champion else None
     config = load_config(config_file, {"name": name, "data.path": data})
+    window = {"window_start": window_start or None, "window_end": window_end or None}
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
         create_markdown_artifact(f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name))
-        return {"skipped": True, "why": why, "trigger": reason}
+        return {"skipped": True, "why": why, "trigger": reason, **window, **dict.fromkeys(RETRAIN_KEYS)}
     # A retrain is asked for: train even when the data has not changed since the champion's run (the
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
-    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}", force=True)
-    return {"skipped": False, "why": why, "trigger": reason, **summary}
+    judged = f" (rows judged {window['window_start']} .. {window['window_end']})" if window["window_start"] else ""
+    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}{judged}"[:5000], force=True)
+    return {"skipped": False, "why": why, "trigger": reason, **window, **summary}

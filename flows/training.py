@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
 from driftline.config import Settings, data_overrides, load_config, training_fingerprint
-from driftline.report import artifact_key, rerun_summary, summary_markdown, training_summary
+from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
@@ -110,6 +110,7 @@ def train_and_promote(
             result=result,
             target=config.target.kind,
             data_seconds=time.perf_counter() - started,
+            timeline=data_timeline(development.times, holdout.times),
         )
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
         finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,7 +21,11 @@ from driftline.drift import (
     measure_drift,
     retrain_allowed,
 )
+from driftline.errors import DriftlineError
+from driftline.ingest import LoadedData, load_data
 from driftline.scoring import ModelRef
+from driftline.timeline import JudgedWindow, as_source_columns, combine_frames, same_source, select_window
+from tasks.promotion import CUTOFF_TAG
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 
 LAST_RETRAIN_TAG = "driftline.last_retrain_at"
@@ -31,6 +36,47 @@ def load_reference_task(ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
     """The drift reference stored with the champion at training time."""
     profile = ReferenceProfile.from_dict(registry.load_run_dict(ref.run_id, REFERENCE_PROFILE))
     return profile, registry.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
+
+
+@task(name="resolve-monitored-version", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def resolve_monitored_task(model_name: str, hint: str = "") -> tuple[ModelRef, str | None, str | None]:
+    """The champion, else the newest registered version (and a note saying so); with its training cutoff."""
+    registry.configure_tracking(Settings.from_env())
+    try:
+        version, note, tags = registry.MlflowAliasRegistry().monitored(model_name)
+    except DriftlineError as exc:
+        raise DriftlineError(f"{exc}{hint}") from None
+    return ModelRef(model_name, version, tags.get("driftline.run_id", "")), note, tags.get(CUTOFF_TAG)
+
+
+@task(name="select-window", cache_policy=NO_CACHE)
+def select_window_task(rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str) -> JudgedWindow:
+    """Which of the scoreable rows are judged; the earlier ones only served as feature history."""
+    return select_window(rows["timestamp"], since, until, cutoff, f"v{version}")
+
+
+@task(name="retrain-source", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def retrain_source_task(
+    champion_config: PipelineConfig, monitored: LoadedData, until: str | None, model_name: str
+) -> dict:
+    """What a retrain trains on: the monitored source itself when it is the champion's source, else the
+    champion's source plus the monitored rows (newest wins), staged as one Parquet file under the home."""
+    recorded = champion_config.data.path
+    if same_source(recorded, monitored.source):
+        return {"data": recorded, "path": recorded, "sources": [monitored.source], "rows": {"total": int(len(monitored.frame))}, "combined": False}
+    settings = Settings.from_env()
+    existing = load_data(champion_config.data, need_target=champion_config.target.kind == "label", stage_root=settings.ingest_dir)
+    combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
+    columns = existing.columns
+    frame = as_source_columns(combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra)
+    key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
+    path = settings.timeline_dir / model_name / f"combined-{key}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        frame.to_parquet(partial, index=False)
+        partial.replace(path)  # a reader never sees half a file
+    return {"data": str(path), **combined.describe(str(path)), "combined": True}
 
 
 @task(name="start-monitoring", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

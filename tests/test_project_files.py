@@ -35,6 +35,27 @@ def test_prefect_yaml_entrypoints_resolve_to_flows():
     assert deployments["train"]["schedules"][0]["cron"]
 
 
+def test_retrain_trigger_takes_the_source_and_window_from_the_drift_event_and_none_without_them():
+    """The loop shares one source: monitor has no data of its own (it reads the champion's source) and
+    the retrain gets the event's data and window; an event without them (the relay) renders None."""
+    from prefect.server.events.actions import RunDeployment
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    deployments = {d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+    assert "data" not in deployments["monitor"].get("parameters", {})
+    parameters = dict(deployments["retrain"]["triggers"][0]["parameters"])
+    RunDeployment._upgrade_v1_templates(parameters)  # what the server does with "{{ ... }}" strings
+
+    def render(payload: dict) -> dict:
+        event = {"payload": payload, "resource": {"name": "btc"}}
+        return hydrate(parameters, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": event}))
+
+    full = render({"reason": "drift: x", "data": "/d/combined.parquet", "window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"})
+    assert full == {"name": "btc", "reason": "drift: x", "data": "/d/combined.parquet",
+                    "window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"}
+    assert render({"reason": "vendor"}) == {"name": "btc", "reason": "vendor", "data": None, "window_start": None, "window_end": None}
+
+
 def test_compose_services_build_from_the_dockerfile_and_keep_secrets_out():
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     services = compose["services"]

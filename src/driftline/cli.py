@@ -49,6 +49,24 @@ SymbolCol = Annotated[Optional[str], typer.Option("--symbol-col", help="Symbol c
 TargetCol = Annotated[Optional[str], typer.Option("--target-col", help="Label column (label target).")]
 
 
+NAME_HELP = "Pipeline name; default: the --data file or folder stem (demo for the bundled demo panel)"
+
+
+def _pipeline_name(name: str | None, data: str | None) -> str:
+    from driftline.config import pipeline_name_from_data
+
+    return name or pipeline_name_from_data(data)
+
+
+def _naming_line(model_name: str, name: str | None, data: str | None) -> str:
+    """Which model a command works on, and where that name came from."""
+    from driftline.config import pipeline_name_from_data
+
+    if not name and data and model_name == f"driftline-{pipeline_name_from_data(data)}":
+        return f"model {model_name} (named after --data {data}; pass --name to choose)"
+    return f"model {model_name}"
+
+
 class Target(str, Enum):
     direction = "direction"
     volatility = "volatility"
@@ -148,7 +166,7 @@ def _fail(exc: Exception) -> None:
 def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Pipeline name; registers driftline-<name>.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -176,10 +194,11 @@ def train(
     }
     overrides = {"name": name, "target.kind": params["target"], **data_overrides(data, time_col, price_col, symbol_col, target_col)}
     try:
-        load_config(params["config_file"], overrides)  # fail fast, before Prefect starts
+        resolved = load_config(params["config_file"], overrides)  # fail fast, before Prefect starts
     except DriftlineError as exc:
         _fail(exc)
     _require_data(data)
+    typer.echo(_naming_line(resolved.model_name, name, data), err=True)
 
     apply_offline_defaults()
     api = _start_local_api()
@@ -190,7 +209,7 @@ def train(
 
     _quiet_driftline_tracebacks()
     try:
-        with _progress(f"training {name or 'the pipeline'} on {data or 'the configured data'}"):
+        with _progress(f"training {resolved.model_name} on {data or resolved.data.path or 'the bundled demo panel'}"):
             summary = train_and_promote(**params)
     except DriftlineError as exc:
         _fail(exc)
@@ -208,7 +227,7 @@ def train(
         typer.echo(f"summary written to {summary_json}")
 
 
-def _run_flow(flow_name: str, module: str = "flows.scoring", **params: Any) -> dict[str, Any]:
+def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **params: Any) -> dict[str, Any]:
     apply_offline_defaults()
     api = _start_local_api()
     import importlib
@@ -219,15 +238,21 @@ def _run_flow(flow_name: str, module: str = "flows.scoring", **params: Any) -> d
     try:
         return getattr(flows_module, flow_name)(**params)
     except DriftlineError as exc:
-        _fail(exc)
+        _fail(DriftlineError(f"{exc}{hint}") if hint and hint not in str(exc) else exc)
     raise AssertionError("unreachable")
+
+
+def _derived_hint(name: str | None, data: str | None) -> str:
+    if name or not data:
+        return ""
+    return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
 @app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow'))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
-    name: Annotated[str, typer.Option("--name", help="Pipeline name; scores with driftline-<name>@champion.")] = "demo",
+    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; scores with driftline-<name>@champion.")] = None,
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
@@ -237,7 +262,7 @@ def score(
     """Score raw rows with the champion: probability, decision and model version per row."""
     _require_data(data)
     summary = _run_flow(
-        "score_batch", data=data, out=str(out), name=name, shadow=shadow,
+        "score_batch", hint=_derived_hint(name, data), data=data, out=str(out), name=_pipeline_name(name, data), shadow=shadow,
         time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
     )
     versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
@@ -249,7 +274,7 @@ def score(
 @app.command(epilog=_examples('driftline compare --name btc --data rows-with-outcomes.parquet'))
 def compare(
     data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
-    name: Annotated[str, typer.Option("--name", help="Pipeline name.")] = "demo",
+    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + ".")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -257,7 +282,7 @@ def compare(
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     result = _run_flow(
-        "compare_shadow_flow", data=data, name=name, time_col=time_col, price_col=price_col,
+        "compare_shadow_flow", hint=_derived_hint(name, data), data=data, name=_pipeline_name(name, data), time_col=time_col, price_col=price_col,
         symbol_col=symbol_col, target_col=target_col,
     )
     c = result["comparison"]
@@ -270,34 +295,60 @@ def compare(
         typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
 
 
-@app.command(epilog=_examples('driftline monitor --data this-week.parquet', 'driftline monitor --name btc --data s3://my-bucket/new/ --retrain-on-drift --summary-json out/drift.json'))
+@app.command(epilog=_examples('driftline monitor --data prices.csv', 'driftline monitor --name btc --data s3://my-bucket/ohlcv/ --retrain-on-drift --summary-json out/drift.json', 'driftline monitor --name prices --data prices.csv --since 2008-01-01 --until 2009-12-31'))
 def monitor(
-    data: Annotated[str, typer.Option("--data", help="New rows to check against the champion's training data.")],
-    name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
+    data: Annotated[Optional[str], typer.Option("--data", help="The pipeline's source, grown by the new rows (earlier rows serve as feature history); the champion's recorded source if omitted.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Judge rows from this timestamp on (ISO 8601); default: after the champion's training cutoff.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Judge rows up to this timestamp (inclusive).")] = None,
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the drift summary here.")] = None,
-    retrain_on_drift: Annotated[bool, typer.Option("--retrain-on-drift", help="Retrain in this process on drift.")] = False,
+    retrain_on_drift: Annotated[bool, typer.Option("--retrain-on-drift", help="On drift, retrain in this process on the champion's source plus these rows.")] = False,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
     target_col: TargetCol = None,
 ) -> None:
-    """Measure drift of new data against the champion's reference; emit driftline.drift.detected on drift."""
+    """Judge the rows after the champion's training cutoff (or --since/--until) against its training
+    reference; emit driftline.drift.detected on drift.
+
+    Without a champion, the newest registered version is monitored (and the output says so). A window
+    without rows is not an error: the summary says "no rows to judge" and the exit code is 0.
+    """
     _require_data(data)
     result = _run_flow(
-        "monitor_drift", module="flows.monitoring", data=data, name=name, retrain_on_drift=retrain_on_drift,
-        time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
+        "monitor_drift", module="flows.monitoring", hint=_derived_hint(name, data), data=data, name=name,
+        retrain_on_drift=retrain_on_drift, time_col=time_col, price_col=price_col, symbol_col=symbol_col,
+        target_col=target_col, since=since, until=until,
     )
-    typer.echo(f"{result['model_name']} v{result['model_version']}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows")
+    head = f"{result['model_name']} v{result['model_version']}"
+    if result["rows"] == 0:
+        typer.echo(f"{head}: no rows to judge")
+    else:
+        typer.echo(
+            f"{head}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows "
+            f"({result['window_start']} .. {result['window_end']})"
+        )
+    if result["monitored"] != "champion":
+        typer.echo(f"  note: {result['monitored']}")
     for reason in result["reasons"]:
         typer.echo(f"  {reason}")
     if result["drifted_features"]:
         typer.echo(f"  drifted: {', '.join(result['drifted_features'][:15])}")
-    typer.echo(f"report: {result['report_html']}")
+    if result["report_html"]:
+        typer.echo(f"report: {result['report_html']}")
     if result["event_id"]:
         typer.echo(f"emitted driftline.drift.detected (event {result['event_id']})")
     if "retrain" in result:
         retrained = result["retrain"]
-        typer.echo(f"retrain: {'skipped, ' + retrained['why'] if retrained['skipped'] else retrained['decision']}")
+        if retrained["skipped"]:
+            typer.echo(f"retrain: skipped, {retrained['why']}")
+        else:
+            used = retrained["data_used"]
+            typer.echo(
+                f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
+                f"{retrained['data_start']} .. {retrained['training_cutoff']} (held out to {retrained['data_end']})"
+            )
+            typer.echo(f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(result, indent=2, default=str))
@@ -375,22 +426,22 @@ def rollback(
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
     to_version: Annotated[Optional[str], typer.Option("--to-version", help="Version to restore; default previous-champion.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Recorded in the history.")] = "manual rollback",
+    force: Annotated[bool, typer.Option("--force", help="Allow a version its training rejected (the reason is recorded on it).")] = False,
 ) -> None:
-    """Make a previous version the champion again, recorded in the history like any promotion."""
-    from driftline.promotion import rollback_target
+    """Make a previous version the champion again, recorded in the history like any promotion.
 
+    A version that training did not promote (decision reject or keep-champion) needs --force.
+    """
     try:
         aliases, model_name = _registry(name)
-        current = aliases.alias_version(model_name, "champion")
-        target = rollback_target(current, aliases.alias_version(model_name, "previous-champion"), to_version)
-        if to_version is not None:
-            aliases.client.get_model_version(model_name, target)  # raises for an unknown version
-        aliases.move_champion(model_name, target, current, reason, run_id="", action="rollback")
+        current, target, note = aliases.rollback(model_name, to_version, reason, force)
     except DriftlineError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001
         _fail(DriftlineError(f"rollback of driftline-{name} failed: {type(exc).__name__}: {exc}"))
     typer.echo(f"{model_name}: champion {current or '-'} -> {target} (previous-champion: {current or '-'})")
+    if note:
+        typer.echo(f"  forced: {note}")
 
 
 @app.command(epilog=_examples("driftline reproduce --name demo --version 3", "driftline reproduce --name btc --version 7 --data ./copy-of-the-data.parquet --tolerance 1e-4"))

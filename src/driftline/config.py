@@ -7,7 +7,8 @@ misspelt key fails fast with a message naming the key and the allowed ones.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
@@ -18,6 +19,40 @@ from driftline.errors import ConfigError
 
 TargetKind = Literal["direction", "volatility", "label"]
 ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".gz")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def pipeline_name_from_data(data: str | None) -> str:
+    """The default pipeline name: ``demo`` for the bundled demo panel (no data), else the data's file or
+    folder stem made a valid model name (``~/prices/BTC 1h.csv`` -> ``BTC-1h``, ``s3://b/ohlcv/`` ->
+    ``ohlcv``, ``data/*.csv`` -> ``data``). User data never lands in ``demo``: a file named ``demo.csv``
+    becomes ``demo-data``.
+    """
+    if data is None or not str(data).strip():
+        return "demo"
+    text = str(data).strip().rstrip("/\\")
+    if text.startswith("s3://"):
+        text = text[len("s3://"):]
+    parts = [p for p in PurePosixPath(text.replace("\\", "/")).parts if p not in ("/", ".", "..")]
+    # A glob names the folder above its first wildcard; a Hive partition folder (key=value) names nothing.
+    while parts and (_GLOB.search(parts[-1]) or "=" in parts[-1]):
+        parts.pop()
+    stem = parts[-1] if parts else ""
+    lowered = stem.lower()
+    for suffix in _DATA_SUFFIXES:
+        if lowered.endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            lowered = stem.lower()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:64].rstrip("-._")
+    if not name:
+        name = "data"
+    if name.lower() == "demo":
+        name = "demo-data"
+    return name if re.match(NAME_PATTERN, name) else "data"
 
 
 class _Section(BaseModel):
@@ -386,7 +421,7 @@ class RunnerConfig(_Section):
 class PipelineConfig(_Section):
     """The whole pipeline; core functions receive only the section they need."""
 
-    name: str = Field(default="demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(default="demo", pattern=NAME_PATTERN)
     data: DataConfig = DataConfig()
     contract: ContractConfig = ContractConfig()
     target: TargetConfig = TargetConfig()
@@ -503,6 +538,10 @@ def _validated(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(tree, key, value)
+    data = tree.get("data")
+    if "name" not in tree and isinstance(data, dict) and data.get("path"):
+        # No name given anywhere: the pipeline is named after its data, never "demo" for user data.
+        tree["name"] = pipeline_name_from_data(str(data["path"]))
     try:
         return PipelineConfig.model_validate(tree, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -558,6 +597,11 @@ class Settings(BaseModel):
     def ingest_dir(self) -> Path:
         """Staged source objects and their manifests (incremental ingestion)."""
         return self.home / "ingest"
+
+    @property
+    def timeline_dir(self) -> Path:
+        """Combined sources a retrain trains on (a champion's source plus monitored rows), per model."""
+        return self.home / "timeline"
 
     def run_dir(self, run_id: str) -> Path:
         """A run's own output (quarantined rows, reports)."""

@@ -617,14 +617,24 @@ def retrain_allowed(last_retrain: str | None, now: pd.Timestamp, min_hours: floa
     return True, f"last retrain {elapsed:.2f} h ago (cooldown {min_hours} h)"
 
 
-def event_payload(summary: DriftSummary, report_location: str, model_version: str) -> dict[str, Any]:
-    """What the ``driftline.drift.detected`` event carries (and the retrain deployment receives)."""
+def event_payload(
+    summary: DriftSummary, report_location: str, model_version: str, window: dict[str, Any] | None = None, data: str | None = None
+) -> dict[str, Any]:
+    """What the ``driftline.drift.detected`` event carries (and the retrain deployment receives).
+
+    ``window`` (``window_start``/``window_end``: the rows judged) and ``data`` (the source a retrain
+    trains on, the judged rows included; None for the pipeline's recorded source) are templated into the
+    retrain deployment's parameters.
+    """
     return {
         "reason": "drift: " + "; ".join(summary.reasons),
         "drift_share": summary.drift_share,
         "top_features": summary.drifted_features[:10],
         "report": report_location,
         "model_version": model_version,
+        "window_start": (window or {}).get("window_start"),
+        "window_end": (window or {}).get("window_end"),
+        "data": data,
     }
 
 

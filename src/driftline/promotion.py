@@ -280,3 +280,20 @@ def rollback_target(champion: str | None, previous: str | None, requested: str |
     if target == champion:
         raise DriftlineError(f"version {target} is already the champion")
     return target
+
+
+def forced_rollback_note(
+    version: str, decision: str | None, reasons: str | None, force: bool, reason: str, was_champion: bool = False
+) -> str | None:
+    """Whether a rollback may make ``version`` champion: None when its training promoted it (or it was
+    champion before, or it carries no decision); the note to record when it was not and ``force`` is set.
+
+    Raises:
+        DriftlineError: the version was rejected (reject / keep-champion) and ``force`` is not set.
+    """
+    if decision in (None, "", "promote") or was_champion:
+        return None
+    what = f"version {version} was not promoted by its training run (decision {decision}: {reasons or 'no reasons recorded'})"
+    if not force:
+        raise DriftlineError(f"{what}; pass --force to make it champion anyway")
+    return f"{what}; made champion by a forced rollback: {reason}"

@@ -481,6 +481,51 @@ class MlflowAliasRegistry:
             return
         self.set_alias(name, "champion", previous, why, run_id, "restore")
 
+    def monitored(self, name: str) -> tuple[str, str | None, dict[str, str]]:
+        """The version a monitor watches (the champion, else the newest version), a note when it is not
+        the champion, and the version's tags.
+
+        Raises:
+            DriftlineError: nothing is registered under ``name``.
+        """
+        from driftline.timeline import monitored_version
+
+        exists = registered_model_exists(name)
+        champion = self.alias_version(name, "champion") if exists else None
+        version, note = monitored_version(champion, [str(v.version) for v in self.versions(name)] if exists else [], name)
+        tags = self.version_tags(name, version)
+        if note is not None and tags.get("driftline.decision"):
+            note += f" (its training decision: {tags['driftline.decision']})"
+        return version, note, tags
+
+    def rollback(self, name: str, to_version: str | None, reason: str, force: bool = False) -> tuple[str | None, str, str | None]:
+        """Make ``to_version`` (default: previous-champion) the champion, recorded as a rollback.
+
+        A version its training did not promote needs ``force``; the forced move is recorded on the
+        version (tag ``driftline.forced_rollback``) and in the history's reason.
+
+        Returns:
+            The old champion, the new one, and the note of a forced rollback (None otherwise).
+
+        Raises:
+            DriftlineError: nothing to roll back to, already champion, or a rejected version without force.
+            MlflowException: the version does not exist.
+        """
+        from driftline.promotion import forced_rollback_note, rollback_target
+
+        current = self.alias_version(name, "champion")
+        target = rollback_target(current, self.alias_version(name, "previous-champion"), to_version)
+        tags = self.version_tags(name, target)  # raises for an unknown version
+        note = forced_rollback_note(
+            target, tags.get("driftline.decision"), tags.get("driftline.reasons"), force, reason,
+            was_champion="driftline.alias.champion" in tags,
+        )
+        if note is not None:
+            self.client.set_model_version_tag(name, target, "driftline.forced_rollback", note[:5000])
+        why = f"{reason} (forced: training decision was {tags['driftline.decision']})" if note else reason
+        self.move_champion(name, target, current, why, run_id="", action="rollback")
+        return current, target, note
+
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every recorded alias move of ``name``, oldest first."""
         tags = self.client.get_registered_model(name).tags

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from driftline.promotion import Decision
 from driftline.training import WalkForwardResult, fold_table
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
+TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
 FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "brier", "log_loss", "ece", "brier_skill")
 
 
@@ -26,10 +30,16 @@ def training_summary(
     quarantine_path: str | None = None,
     ingest: Any = None,
     data_seconds: float | None = None,
+    timeline: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract)."""
+    """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract).
+
+    ``timeline`` holds ``data_start``/``data_end`` (ISO, the rows trained and held out) and
+    ``training_cutoff`` (the last timestamp the challenger trained on).
+    """
     comparison = decision.comparison
     return {
+        **{k: (timeline or {}).get(k) for k in TIMELINE_KEYS},
         "run_id": run_id,
         "model_name": version.name,
         "model_version": version.version,
@@ -114,6 +124,12 @@ def _data_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _timeline_lines(summary: dict[str, Any]) -> list[str]:
+    if not summary.get("data_start"):
+        return []
+    return [f"       rows {_cell(summary['data_start'])} .. {_cell(summary['data_end'])}, trained up to {_cell(summary['training_cutoff'])} (training cutoff)"]
+
+
 def render_summary(summary: dict[str, Any]) -> str:
     """Human-readable summary for the terminal."""
     if summary.get("rerun_of"):
@@ -135,6 +151,7 @@ def render_summary(summary: dict[str, Any]) -> str:
         [
             f"Driftline training: {summary['model_name']}  (target: {summary['target']})",
             f"data   {summary['source']}",
+            *_timeline_lines(summary),
             f"       sha256 {summary['data_hash'][:16]}…  rows in {summary['rows_in']}, clean {summary['rows_clean']}, "
             f"quarantined {summary['rows_quarantined']}",
             *_data_lines(summary),
@@ -208,3 +225,14 @@ def render_history(model_name: str, events: list[dict[str, Any]], current: dict[
     now = ", ".join(f"{alias}={version or '-'}" for alias, version in current.items())
     body = _table(rows, ("at", "action", "alias", "from", "to", "run", "reason")) if rows else "(no alias moves recorded)"
     return f"{model_name}: {now}\n{body}"
+
+
+def data_timeline(development_times: Any, holdout_times: Any) -> dict[str, str | None]:
+    """The rows a training run used: first and last timestamp trained or held out, and its cutoff."""
+
+    def iso(values: Any, pick: Any) -> str | None:
+        values = np.asarray(values)
+        return pd.Timestamp(pick(values)).isoformat() if len(values) else None
+
+    both = np.concatenate([np.asarray(development_times), np.asarray(holdout_times)])
+    return {"data_start": iso(both, np.min), "data_end": iso(both, np.max), "training_cutoff": iso(development_times, np.max)}

@@ -320,7 +320,9 @@ def create_app(
             replays.forget(signature)  # refused before any event: the same signed call may come back later
             return refuse(429, "rate_limited", f"rate limit for {call.model!r}",
                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        payload = {**call.model_dump(), "source": "webhook", "received_at": now}
+        # An outside caller never chooses what the retrain reads: "data" (the training source) is dropped,
+        # so a relayed drift retrains on the pipeline's recorded source.
+        payload = {**call.model_dump(exclude={"data"}), "source": "webhook", "received_at": now}
         try:
             event_id = await run_in_threadpool(emit, call.model, payload)
         except Exception as exc:  # noqa: BLE001 - the event was not sent: answer 503 so the sender retries

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
 CONTRACT_KEYS = {
     "run_id", "model_name", "model_version", "aliases", "decision", "reasons", "data_hash",
-    "rows_in", "rows_clean", "rows_quarantined", "metrics", "folds",
+    "rows_in", "rows_clean", "rows_quarantined", "metrics", "folds", "data_start", "data_end", "training_cutoff",
     "champion_version_before", "champion_version_after", "comparison",
 }
 
@@ -71,26 +71,46 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
 
 
 def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, fast_config):
+    """No --name and a config without one: every command works on the model named after the data."""
+    import yaml
+
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
+    unnamed = {k: v for k, v in yaml.safe_load(fast_config.read_text()).items() if k != "name"}
+    (tmp_path / "unnamed.yaml").write_text(yaml.safe_dump(unnamed))
 
     done = run_cli(
-        ["train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y",
-         "--name", "lab", "--summary-json", "s.json"],
+        ["train", "--config", "unnamed.yaml", "--data", "labelled.csv", "--target", "label", "--target-col", "y",
+         "--summary-json", "s.json"],
         tmp_path,
         prefect_api,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0].startswith("Driftline training: driftline-labelled ")
+    assert "model driftline-labelled (named after --data labelled.csv" in done.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["model_name"] == "driftline-labelled"
     # y depends on x0 and x1: a real signal the models must find.
     assert summary["metrics"]["auc"] > 0.7
     assert summary["decision"] == "promote" and summary["champion_version_after"] == "1"
 
-    scored = run_cli(["score", "--name", "lab", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv"], tmp_path, prefect_api)
+    scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv"], tmp_path, prefect_api)
     assert scored.returncode == 0, scored.stderr[-3000:]
-    assert "scored 1475 of 1500 rows with driftline-lab v1" in scored.stdout
+    assert "scored 1475 of 1500 rows with driftline-labelled v1" in scored.stdout
     assert "25 rows lacked history" in scored.stdout
     assert len(pd.read_csv(tmp_path / "p.csv")) == 1475
+
+    # The same growing source, monitored: only the rows after the training cutoff are judged.
+    watched = run_cli(["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api)
+    assert watched.returncode == 0, watched.stderr[-3000:]
+    drift = json.loads((tmp_path / "d.json").read_text())
+    assert watched.stdout.startswith(f"driftline-labelled v1: drift ") and f"on {drift['rows']} rows" in watched.stdout
+    assert drift["window_start"] > summary["training_cutoff"] and drift["window_end"] == summary["data_end"]
+    times = pd.to_datetime(pd.read_csv(tmp_path / "labelled.csv")["timestamp"])
+    assert drift["rows"] == int((times > pd.Timestamp(summary["training_cutoff"])).sum())
+
+    other = run_cli(["score", "--data", "p.csv", "--out", "q.csv"], tmp_path, prefect_api)
+    assert other.returncode == 2 and "driftline-p has no champion" in other.stderr and "pass --name" in other.stderr
 
 
 def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fast_config):

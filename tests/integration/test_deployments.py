@@ -150,6 +150,10 @@ def test_monitoring_drift_starts_one_retrain_that_records_its_decision(stack):
     runs = _wait(lambda: [r for r in retrain_runs(api) if r["state_type"] == "COMPLETED"], 420, "a completed retrain run", 3)
     assert len(runs) == 1
     assert runs[0]["parameters"]["name"] == "it" and runs[0]["parameters"]["reason"].startswith("drift: ")
+    # The event names the source with the new rows (the champion's source plus shifted.csv) and the window.
+    parameters = runs[0]["parameters"]
+    assert parameters["data"] == summary["retrain_data"]["path"] and summary["retrain_data"]["rows"]["total"] == 2300
+    assert (parameters["window_start"], parameters["window_end"]) == (summary["window_start"], summary["window_end"])
 
     from mlflow.tracking import MlflowClient
 
@@ -158,6 +162,7 @@ def test_monitoring_drift_starts_one_retrain_that_records_its_decision(stack):
                  if r.data.tags.get("driftline.trigger", "").startswith("retrain: drift: ")]
     assert len(retrained) == 1
     assert retrained[0].data.tags["driftline.decision"] in {"promote", "keep-champion"}
+    assert retrained[0].data.tags["driftline.source"] == parameters["data"]
     assert retrained[0].info.status == "FINISHED"
 
 

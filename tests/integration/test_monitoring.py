@@ -106,16 +106,53 @@ def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, p
     assert any(k.startswith("driftline.retrain_skipped.") and "drift: again" in v for k, v in model_tags.items())
 
 
-def test_monitor_can_retrain_in_process(champion, prefect_api):
+def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_period_window_does_not(
+    prefect_api, tracking, fast_config, labelled_csv, tmp_path
+):
+    """Trained up to a date; then a window inside the training period (judged alone, calm, no retrain)
+    and the rows after it with a regime break (judged alone, drift, a retrain on the champion's source
+    plus those rows whose training cutoff lies inside them)."""
     from flows.monitoring import monitor_drift
+    from flows.training import train_and_promote
 
-    _, shifted = champion
-    result = monitor_drift(data=str(shifted), name="it", retrain_on_drift=True, target_col="y")
+    trained = train_and_promote(config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    assert trained["champion_version_after"] == "1", trained["reasons"]
+    times = pd.to_datetime(pd.read_csv(labelled_csv)["timestamp"])
+    cutoff = pd.Timestamp(trained["training_cutoff"])
+    # The first rows only feed the trailing features; the rows trained on start once those exist.
+    assert times.min() <= pd.Timestamp(trained["data_start"]) < cutoff < pd.Timestamp(trained["data_end"]) <= times.max()
+    assert MlflowClient().get_model_version("driftline-it", "1").tags["driftline.train_cutoff"] == trained["training_cutoff"]
+    # The new rows: the same series continued, with every feature's regime broken.
+    later = make_labelled_series(n_rows=800, seed=23, start=str(times.max() + pd.Timedelta(hours=1)))
+    later[["x0", "x1", "x2", "x3"]] = later[["x0", "x1", "x2", "x3"]] * 3.0 + 4.0
+    later_csv = tmp_path / "later.csv"
+    later.to_csv(later_csv, index=False)
 
-    assert result["drift_detected"] is True
-    # Retraining uses the config the champion was built from; here its data is the CLI-given batch.
-    assert result["retrain"]["skipped"] is False
-    assert result["retrain"]["trigger"].startswith("drift: ")
+    since, until = times.iloc[300], times.iloc[699]
+    calm = monitor_drift(data=str(labelled_csv), name="it", target_col="y", since=str(since), until=str(until), retrain_on_drift=True)
+
+    assert calm["rows"] == 400 and (calm["window_start"], calm["window_end"]) == (since.isoformat(), until.isoformat())
+    assert calm["drift_detected"] is False and "retrain" not in calm, calm["reasons"]
+    nothing = monitor_drift(data=str(labelled_csv), name="it", target_col="y", since="2030-01-01")
+    assert nothing["verdict"] == "no rows to judge" and nothing["rows"] == 0 and nothing["event_id"] is None
+    assert nothing["reasons"][0].startswith(f"no rows to judge: {labelled_csv} has no rows in [2030-01-01")
+
+    broken = monitor_drift(data=str(later_csv), target_col="y", name="it", retrain_on_drift=True)
+
+    assert broken["monitored"] == "champion" and broken["drift_detected"] is True, broken["reasons"]
+    assert pd.Timestamp(broken["window_start"]) > cutoff and broken["rows"] <= 800
+    retrained = broken["retrain"]
+    assert retrained["skipped"] is False and retrained["model_version"] == "2"
+    assert retrained["decision"] in {"promote", "keep-champion"}
+    assert pd.Timestamp(broken["window_start"]) <= pd.Timestamp(retrained["training_cutoff"]) <= pd.Timestamp(broken["window_end"])
+    assert retrained["data_end"] == later["timestamp"].iloc[-1]
+    used = retrained["data_used"]
+    assert broken["retrain_data"] == used and used["combined"] is True and used["sources"] == [str(labelled_csv), str(later_csv)]
+    assert used["rows"]["total"] == 2300 and used["rows"]["monitored"] == 800 and used["rows"]["replaced_by_monitored"] == 0
+    assert retrained["source"] == used["path"] and Path(used["path"]).is_relative_to(tracking / "timeline")
+    assert MlflowClient().get_model_version("driftline-it", "2").tags["driftline.train_cutoff"] == retrained["training_cutoff"]
+    (event,) = wait_for_event(lambda e: str(e.id) == broken["event_id"])
+    assert event.payload["data"] == used["path"] and event.payload["window_end"] == broken["window_end"]
 
 
 def _free_port() -> int:
@@ -203,8 +240,10 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
     summary = train_and_promote(config_file=str(config), data=str(early))
     assert summary["champion_version_after"] == "1", summary["reasons"]
 
-    calm = monitor_drift(data=str(early), name="early")
-    within = monitor_drift(data=str(inside), name="early")
+    # The whole training period, judged as a window (by default only rows after the cutoff are judged),
+    # and 2004 H2 alone (the year before it is only feature history).
+    calm = monitor_drift(data=str(early), name="early", since="2000-01-01", until="2006-12-31")
+    within = monitor_drift(data=str(inside), name="early", since="2004-07-01", until="2004-12-31")
     stormy = monitor_drift(data=str(crisis), name="early")
 
     # Judged against the reference period's own window-to-window PSI (the null stored with the model).

@@ -681,7 +681,10 @@ def test_zero_cooldown_always_allows():
 def test_event_payload():
     summary = decide_drift(columns_table(15, total=20), NO_PRED, NO_PERF, 1000, DRIFT)
     payload = event_payload(summary, "runs:/abc/drift/drift_report.html", "7")
-    assert set(payload) == {"reason", "drift_share", "top_features", "report", "model_version"}
+    assert set(payload) == {"reason", "drift_share", "top_features", "report", "model_version", "window_start", "window_end", "data"}
+    assert (payload["window_start"], payload["window_end"], payload["data"]) == (None, None, None)
+    windowed = event_payload(summary, "r", "7", {"window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"}, "/d/c.parquet")
+    assert (windowed["window_start"], windowed["window_end"], windowed["data"]) == ("2020-01-01T00:00:00", "2020-02-01T00:00:00", "/d/c.parquet")
     assert payload["reason"].startswith("drift: ") and "15/20 features drifted" in payload["reason"]
     assert payload["drift_share"] == pytest.approx(0.75)
     assert payload["top_features"] == [f"f{i}" for i in range(10)]

@@ -1,0 +1,76 @@
+"""Against a local SQLite MLflow store: monitoring a model without a champion, and forced rollbacks."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from driftline import registry
+from driftline.config import Settings
+from driftline.errors import DriftlineError
+
+NAME = "driftline-tl"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One SQLite store for the module (creating its tables takes seconds); each test its own model."""
+    home = tmp_path_factory.mktemp("registry-timeline")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRIFTLINE_HOME", str(home / "home"))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        registry.configure_tracking(Settings.from_env())
+        yield home
+
+
+@pytest.fixture
+def versions(store, request):
+    """Three versions of a fresh model (no model files: aliases and tags only need the registry entries);
+    v1 was promoted, v2 rejected by its training run, v3 kept out by the champion. Returns its name."""
+    name = f"{NAME}-{request.node.name[5:40]}".replace("_", "-")
+    client = MlflowClient()
+    client.create_registered_model(name)
+    decisions = {"1": "promote", "2": "reject", "3": "keep-champion"}
+    for version, decision in decisions.items():
+        created = client.create_model_version(name, source=str(store / f"{name}-{version}"))
+        assert str(created.version) == version
+        client.set_model_version_tag(name, version, "driftline.decision", decision)
+        client.set_model_version_tag(name, version, "driftline.reasons", f"gates of v{version}")
+        client.set_model_version_tag(name, version, "driftline.train_cutoff", f"2020-0{version}-01T00:00:00")
+    return name
+
+
+def test_without_a_champion_the_newest_version_is_monitored_and_the_note_says_so(versions):
+    NAME, aliases = versions, registry.MlflowAliasRegistry()
+    version, note, tags = aliases.monitored(NAME)
+
+    assert (version, tags["driftline.train_cutoff"]) == ("3", "2020-03-01T00:00:00")
+    assert "no champion" in note and "v3" in note and "keep-champion" in note
+
+    aliases.move_champion(NAME, "1", None, "first", "run-1")
+    version, note, tags = aliases.monitored(NAME)
+    assert (version, note, tags["driftline.train_cutoff"]) == ("1", None, "2020-01-01T00:00:00")
+
+
+def test_a_model_with_no_version_is_a_clear_error(versions):
+    with pytest.raises(DriftlineError, match="driftline-nobody has no registered version to monitor; train one first"):
+        registry.MlflowAliasRegistry().monitored("driftline-nobody")
+
+
+def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):
+    NAME, versions = versions, registry.MlflowAliasRegistry()
+    versions.move_champion(NAME, "1", None, "first", "run-1")
+
+    with pytest.raises(DriftlineError, match="version 2 was not promoted.*reject.*gates of v2.*--force"):
+        versions.rollback(NAME, "2", "try v2", force=False)
+    assert versions.alias_version(NAME, "champion") == "1"
+
+    before, after, note = versions.rollback(NAME, "2", "v1 broke on live data", force=True)
+
+    assert (before, after) == ("1", "2") and versions.alias_version(NAME, "champion") == "2"
+    tags = versions.version_tags(NAME, "2")
+    assert "v1 broke on live data" in tags["driftline.forced_rollback"] and "reject" in tags["driftline.forced_rollback"]
+    (event,) = [e for e in versions.history(NAME) if e["action"] == "rollback" and e["alias"] == "champion"]
+    assert "forced" in event["reason"] and "v1 broke on live data" in event["reason"]
+    # Back to the promoted v1 (the previous champion): no force needed, nothing forced recorded.
+    assert versions.rollback(NAME, None, "v1 is fine after all") == ("2", "1", None)
