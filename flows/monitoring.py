@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, data_overrides, load_config
+from driftline.config import PipelineSettings, Settings, data_overrides, load_config, with_settings
 from driftline.drift import event_payload
 from driftline.report import artifact_key
 from flows.training import train_and_promote
@@ -28,6 +28,7 @@ def monitor_drift(
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Compare new data with the champion's training reference; on drift, emit driftline.drift.detected.
 
@@ -39,9 +40,11 @@ def monitor_drift(
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
+        settings: drift thresholds for this check (training settings come from the champion).
     """
+    drift_overrides = settings.drift_overrides() if settings else {}
     champion, _ = resolve_models_task(load_config(None, {"name": name}).model_name, False)
-    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    config = training_config_task(champion, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides})
     run_id = start_monitoring_task(champion, data, str(runtime.flow_run.id))
     try:
         loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
@@ -78,6 +81,7 @@ def retrain(
     reason: str = "manual",
     config_file: str | None = None,
     data: str | None = None,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Training plus champion/challenger, unless the last retrain was too recent (recorded either way).
 
@@ -86,16 +90,17 @@ def retrain(
         reason: why (the drift event's reason is passed in by the deployment trigger).
         config_file: pipeline YAML; by default the config the current champion was trained with.
         data: training data; the config's data.path (or the bundled demo) when omitted.
+        settings: the pipeline's main settings; each one that is set overrides the config.
     """
     if config_file is None:
         champion = resolve_champion_task(load_config(None, {"name": name}).model_name)
         config_file = champion_config_file_task(champion) if champion else None
-    config = load_config(config_file, {"name": name, "data.path": data})
+    config = load_config(config_file, with_settings({"name": name, "data.path": data}, settings))
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
         create_markdown_artifact(f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name))
         return {"skipped": True, "why": why, "trigger": reason}
     # A retrain is asked for: train even when the data has not changed since the champion's run (the
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
-    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}", force=True)
+    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}", force=True, settings=settings)
     return {"skipped": False, "why": why, "trigger": reason, **summary}
