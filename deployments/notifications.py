@@ -150,15 +150,15 @@ def apply_automations(path: Path = DEFAULT_FILE) -> list[str]:
     lines = [f"notifications: {block_line}"]
     with get_client(sync_client=True) as client:
         for automation in build_automations(spec, block_id):
-            core = AutomationCore(**automation.model_dump(exclude={"id"}))
             existing = client.read_automations_by_name(automation.name)
             if existing:
-                client.update_automation(existing[0].id, core)
+                # The update endpoint refuses owner_resource (as prefect.automations.Automation.update knows).
+                client.update_automation(existing[0].id, AutomationCore(**automation.model_dump(exclude={"id", "owner_resource"})))
                 for duplicate in existing[1:]:  # a copy made by hand would notify twice
                     client.delete_automation(duplicate.id)
                 lines.append(f"  updated automation {automation.name}")
             else:
-                client.create_automation(core)
+                client.create_automation(AutomationCore(**automation.model_dump(exclude={"id"})))
                 lines.append(f"  created automation {automation.name}")
     return lines
 
