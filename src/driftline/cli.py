@@ -411,7 +411,10 @@ def rollback(
 
 def _announce_rollback(name: str, model_name: str, version: str, previous: str | None, reason: str) -> None:
     """``driftline.model.rolled-back`` for the notification automations, when a Prefect server is configured."""
-    if not os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import PREFECT_API_URL
+
+    # From the environment or the active Prefect profile; without a server there is nobody to notify.
+    if not PREFECT_API_URL.value():
         typer.echo("no PREFECT_API_URL: no rolled-back event sent (notifications need a Prefect server)")
         return
     from tasks.events import ROLLED_BACK_EVENT, emit_model_event, rollback_payload
