@@ -60,7 +60,8 @@ def train_and_promote(
         target_col: label column for ``target=label``.
         trigger: why this run started (schedule, drift event, manual); recorded in MLflow.
         force: train even when a finished run already trained on the same data, config and code.
-        settings: the pipeline's main settings; each one that is set overrides the config file.
+        settings: the pipeline's main settings (the Prefect UI's form); each one that is set overrides the
+            config file and the arguments above.
     """
     config = load_config(
         config_file,
