@@ -81,7 +81,8 @@ bench-drift: install
 	$(BIN)/python -m benchmarks.drift_detection
 
 # The deployed loop on one machine: `make serve` (terminal 1), `make deploy`, `make worker` (terminal 2),
-# optionally `DRIFTLINE_WEBHOOK_SECRET=... make webhook` (terminal 3).
+# optionally `DRIFTLINE_WEBHOOK_SECRET=... make webhook` (terminal 3). `make deploy` also creates the
+# notification automations (deployments/automations.yaml); DRIFTLINE_NOTIFY_URL=https://... names the webhook.
 PREFECT_LOCAL_API ?= http://127.0.0.1:4200/api
 # Deployment concurrency leases on disk (PREFECT_HOME), so a server restart keeps the running flows' leases
 # (in memory, Prefect's default, a restart loses them and a run renewing its lease afterwards is cancelled).

@@ -4,12 +4,16 @@ prefect 3.8.8's client asks the server for a pool's workers with ``limit: null``
 FastAPI 0.154) refuses with 422 after the first deployment is created, so ``prefect deploy --all``
 stops half way. This passes explicit numbers and then runs Prefect's own CLI unchanged:
 
-    python -m deployments.deploy --all [--prefect-file prefect.yaml]
+    python -m deployments.deploy --all [--prefect-file prefect.yaml] [--automations FILE | --no-automations]
+
+Before deploying, the notification automations of ``deployments/automations.yaml`` are created or
+updated by name (``deployments.notifications``; ``--automations`` names another file).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def _patch_worker_listing() -> None:
@@ -24,12 +28,39 @@ def _patch_worker_listing() -> None:
         cls.read_workers_for_work_pool = read_workers
 
 
+def _split_automation_args(args: list[str]) -> tuple[Path | None, list[str]]:
+    """Our own options out of the argument list; the rest goes to ``prefect deploy``."""
+    from deployments.notifications import DEFAULT_FILE
+
+    automations: Path | None = DEFAULT_FILE
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg == "--no-automations":
+            automations = None
+        elif arg == "--automations":
+            automations = Path(next(items, ""))
+        elif arg.startswith("--automations="):
+            automations = Path(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return automations, rest
+
+
 def main(argv: list[str] | None = None) -> None:
+    automations, rest = _split_automation_args(sys.argv[1:] if argv is None else argv)
+    if automations is not None:
+        from deployments.notifications import NotificationSetupError, apply_automations
+
+        try:
+            print("\n".join(apply_automations(automations)), flush=True)
+        except NotificationSetupError as exc:
+            raise SystemExit(f"error: {exc}") from None
     _patch_worker_listing()
     from prefect.cli import app
 
     # Prefect's entry point reads sys.argv itself.
-    sys.argv = ["prefect", "--no-prompt", "deploy", *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["prefect", "--no-prompt", "deploy", *rest]
     app()
 
 

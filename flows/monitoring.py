@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from driftline.config import Settings, data_overrides, load_config
+from driftline.config import PipelineSettings, Settings, data_overrides, load_config, with_settings
 from driftline.drift import event_payload
 from driftline.report import artifact_key
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
@@ -41,6 +41,7 @@ def monitor_drift(
     target_col: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Judge the rows of ``data`` after the champion's training cutoff (or in ``[since, until]``) against
     its training reference; on drift, emit driftline.drift.detected (with the window and the source a
@@ -57,13 +58,15 @@ def monitor_drift(
         target_col: label column (label-target models).
         since: first timestamp to judge (ISO 8601, inclusive); with ``until``, replaces the default window.
         until: last timestamp to judge (inclusive).
+        settings: drift thresholds for this check (training settings come from the monitored version).
     """
     data = data or None  # a deployment form or a template may send ""
+    drift_overrides = settings.drift_overrides() if settings else {}
     model_name = load_config(None, {"name": name, "data.path": data}).model_name
     hint = "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
     monitored, note, cutoff = resolve_monitored_task(model_name, hint)
     champion_config = training_config_task(monitored, {})
-    config = training_config_task(monitored, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    config = training_config_task(monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides})
     source = config.data.path or "the bundled demo panel"
     run_id = start_monitoring_task(monitored, source, str(runtime.flow_run.id))
     base = {"model_name": monitored.name, "model_version": monitored.version, "monitored": note or "champion", "run_id": run_id, "source": source}
@@ -118,6 +121,7 @@ def retrain(
     data: str | None = None,
     window_start: str | None = None,
     window_end: str | None = None,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Training plus champion/challenger, unless the last retrain was too recent (recorded either way).
 
@@ -129,6 +133,7 @@ def retrain(
             (or the bundled demo) when omitted.
         window_start: first timestamp of the rows whose drift started this retrain (recorded).
         window_end: last timestamp of those rows (recorded).
+        settings: the pipeline's main settings; each one that is set overrides the config.
     """
     data = data or None  # an event without a source renders as None or ""
     model_name = load_config(None, {"name": name, "data.path": data}).model_name
@@ -136,7 +141,7 @@ def retrain(
     if config_file is None:
         champion = resolve_champion_task(model_name)
         config_file = champion_config_file_task(champion) if champion else None
-    config = load_config(config_file, {"name": name, "data.path": data})
+    config = load_config(config_file, with_settings({"name": name, "data.path": data}, settings))
     window = {"window_start": window_start or None, "window_end": window_end or None}
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
@@ -145,5 +150,7 @@ def retrain(
     # A retrain is asked for: train even when the data has not changed since the champion's run (the
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
     judged = f" (rows judged {window['window_start']} .. {window['window_end']})" if window["window_start"] else ""
-    summary = train_and_promote(config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}{judged}"[:5000], force=True)
+    summary = train_and_promote(
+        config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}{judged}"[:5000], force=True, settings=settings
+    )
     return {"skipped": False, "why": why, "trigger": reason, **window, **summary}

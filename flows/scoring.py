@@ -10,14 +10,16 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline.config import Settings, data_overrides, load_config
 from driftline.report import artifact_key
-from driftline.scoring import lacking_summary
+from driftline.scoring import lacking_summary, parse_time_bound
 from tasks.data import load_data_task
 from tasks.scoring import (
     compare_shadow_task,
+    log_scoring_batch_task,
     realised_labels_task,
     resolve_models_task,
     score_task,
     scoring_rows_task,
+    select_rows_task,
     training_config_task,
     write_predictions_task,
 )
@@ -29,37 +31,47 @@ def _model_name(name: str) -> str:
 
 @flow(name="score-batch")
 def score_batch(
-    data: str,
-    out: str,
+    data: str | None = None,
+    out: str | None = None,
     name: str = "demo",
     shadow: bool = False,
     time_col: str | None = None,
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    since: str | None = None,
+    new_rows_only: bool = False,
 ) -> dict[str, Any]:
-    """Score every row that has enough history with the champion; log the predictions.
+    """Score the rows that have enough history with the champion; log the predictions and the batch.
 
     Args:
-        data: CSV/Parquet file or folder of raw rows, with the history the features need.
-        out: output file (.csv or .parquet).
+        data: CSV/Parquet file, folder or s3:// prefix of raw rows, with the history the features need;
+            the champion's recorded source when omitted (the deployed loop's one source).
+        out: output file (.csv or .parquet); by default under DRIFTLINE_HOME/scores/<model>/.
         name: pipeline name; scores with driftline-<name>@champion.
         shadow: also score with the challenger, side by side.
         time_col: time column, when detection is not enough.
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
+        since: score only rows with timestamps >= this (a backfill); earlier rows are feature history.
+        new_rows_only: score only rows later than the newest already in the model's prediction log
+            (per symbol): what the scheduled ``score`` deployment does every day.
     """
+    data = data or None  # a deployment form may send ""
+    since_at = parse_time_bound(since)
     champion, challenger = resolve_models_task(_model_name(name), shadow)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
     loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
+    log_dir = Settings.from_env().home / "predictions" / champion.name
+    batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(loaded, config, champion)
+    rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
     scores = score_task(rows, champion)
     challenger_scores = score_task(rows, challenger) if challenger else None
-    files = write_predictions_task(
-        rows, champion, scores, challenger, challenger_scores, skipped, Path(out),
-        Settings.from_env().home / "predictions" / champion.name, str(runtime.flow_run.id),
-    )
+    out_path = Path(out) if out else Settings.from_env().home / "scores" / champion.name / f"{batch_id}.parquet"
+    files = write_predictions_task(rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id)
+    batch = log_scoring_batch_task(champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id)
     summary = {
         "model_name": champion.name,
         "model_version": champion.version,
@@ -68,6 +80,10 @@ def score_batch(
         "rows_scored": len(rows),
         "rows_skipped": len(skipped),
         "skipped": lacking_summary(skipped),
+        "since": since_at.isoformat() if since_at is not None else None,
+        "new_rows_only": new_rows_only,
+        "mean_probability": batch["metrics"].get("mean_probability"),
+        "tracking_run_id": batch["run_id"],
         **files,
     }
     create_markdown_artifact(

@@ -10,11 +10,12 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
-from driftline.config import Settings, data_overrides, load_config, training_fingerprint
+from driftline.config import PipelineSettings, Settings, data_overrides, load_config, training_fingerprint, with_settings
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
+from tasks.events import emit_promoted_event_task
 from tasks.promotion import evaluate_task, record_decision_task
 from tasks.tracking import (
     FINGERPRINT_TAG,
@@ -44,6 +45,7 @@ def train_and_promote(
     target_col: str | None = None,
     trigger: str | None = None,
     force: bool = False,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Train every model family walk-forward, register the best as challenger, promote if it earns it.
 
@@ -58,10 +60,12 @@ def train_and_promote(
         target_col: label column for ``target=label``.
         trigger: why this run started (schedule, drift event, manual); recorded in MLflow.
         force: train even when a finished run already trained on the same data, config and code.
+        settings: the pipeline's main settings (the Prefect UI's form); each one that is set overrides the
+            config file and the arguments above.
     """
     config = load_config(
         config_file,
-        {"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)},
+        with_settings({"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)}, settings),
     )
     settings = Settings.from_env()
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
@@ -94,9 +98,9 @@ def train_and_promote(
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
         if decision.promote:
-            promote_with_smoke_test(
-                version.name, version.version, champion_before, "; ".join(map(str, decision.reasons)), run_id, holdout.X
-            )
+            reason = "; ".join(map(str, decision.reasons))
+            promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X)
+            emit_promoted_event_task(config.name, version.name, version.version, champion_before, reason, run_id)
         summary = training_summary(
             run_id=run_id,
             version=version,

@@ -1,17 +1,33 @@
-"""The Prefect event that drift emits and deployment triggers listen for."""
+"""The Prefect events Driftline emits: deployment triggers (retrain) and notification automations listen for them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 DRIFT_EVENT = "driftline.drift.detected"
+PROMOTED_EVENT = "driftline.model.promoted"
+ROLLED_BACK_EVENT = "driftline.model.rolled-back"
 
 
 def model_resource(model_name: str) -> dict[str, str]:
     return {"prefect.resource.id": f"driftline.model.{model_name}", "prefect.resource.name": model_name}
+
+
+def emit_model_event(event: str, model_name: str, payload: dict[str, Any]) -> str:
+    """Emit ``event`` for the resource ``driftline.model.<pipeline name>``; returns the event id.
+
+    Raises:
+        RuntimeError: Prefect has no events client configured (no API to send to).
+    """
+    from prefect.events import emit_event
+
+    emitted = emit_event(event=event, resource=model_resource(model_name), payload=payload)
+    if emitted is None:
+        raise RuntimeError("Prefect events are not enabled here; set PREFECT_API_URL to a Prefect server")
+    return str(emitted.id)
 
 
 def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str:
@@ -20,15 +36,26 @@ def emit_drift_event(model_name: str, payload: dict[str, Any]) -> str:
     Raises:
         RuntimeError: Prefect has no events client configured (no API to send to).
     """
-    from prefect.events import emit_event
+    return emit_model_event(DRIFT_EVENT, model_name, payload)
 
-    event = emit_event(event=DRIFT_EVENT, resource=model_resource(model_name), payload=payload)
-    if event is None:
-        raise RuntimeError("Prefect events are not enabled here; set PREFECT_API_URL to a Prefect server")
-    return str(event.id)
+
+def rollback_payload(registered: str, version: str, previous: str | None, reason: str) -> dict[str, Any]:
+    return {"model": registered, "version": version, "previous_version": previous, "reason": reason}
 
 
 @task(name="emit-drift-event", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def emit_drift_event_task(model_name: str, payload: dict[str, Any]) -> str:
     """Tell Prefect (and so the retrain deployment's trigger) that this model's data drifted."""
     return emit_drift_event(model_name, payload)
+
+
+@task(name="emit-promoted-event", cache_policy=NO_CACHE)
+def emit_promoted_event_task(model_name: str, registered: str, version: str, previous: str | None, reason: str, run_id: str) -> str | None:
+    """``driftline.model.promoted`` for notifications; the promotion is committed already, so a missing
+    events API is a warning, not a failed run."""
+    payload = {"model": registered, "version": version, "previous_version": previous, "reason": reason, "run_id": run_id}
+    try:
+        return emit_model_event(PROMOTED_EVENT, model_name, payload)
+    except RuntimeError as exc:
+        get_run_logger().warning("%s v%s promoted, but no event was sent: %s", registered, version, exc)
+        return None

@@ -16,7 +16,17 @@ from driftline.errors import DriftlineError
 from driftline.features import feature_table, scoring_rows
 from driftline.ingest import LoadedData
 from driftline.promotion import Decision
-from driftline.scoring import ModelRef, append_prediction_log, assemble_predictions, compare_shadow, read_prediction_log, write_table
+from driftline.scoring import (
+    ModelRef,
+    append_prediction_log,
+    assemble_predictions,
+    batch_metrics,
+    compare_shadow,
+    last_scored,
+    read_prediction_log,
+    rows_in_range,
+    write_table,
+)
 
 
 def _ref(name: str, alias: str) -> ModelRef | None:
@@ -63,10 +73,47 @@ def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef)
     return rows, pd.concat([broken, lacking], ignore_index=True)
 
 
+@task(name="select-rows", cache_policy=NO_CACHE)
+def select_rows_task(
+    rows: pd.DataFrame, skipped: pd.DataFrame, since: pd.Timestamp | None, log_dir: Path | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of the requested range (>= since; only unlogged ones with a log dir), and its skipped rows."""
+    after = last_scored(log_dir) if log_dir is not None else None
+    return rows_in_range(rows, since, after), rows_in_range(skipped, since, after)
+
+
 @task(name="score", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
-    """Calibrated probability and decision from the registered pyfunc model."""
+    """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows)."""
+    if rows.empty:
+        return pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
     return registry.load_pyfunc(ref.uri).predict(rows)
+
+
+@task(name="log-scoring-batch", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def log_scoring_batch_task(
+    ref: ModelRef, rows: pd.DataFrame, scores: pd.DataFrame, source: str, since: pd.Timestamp | None, new_rows_only: bool, batch_id: str
+) -> dict:
+    """A run in the model's experiment per scored batch: rows, mean probability, the champion version."""
+    metrics = batch_metrics(rows[["symbol"]].assign(probability=scores["probability"].to_numpy(), decision=scores["prediction"].to_numpy()))
+    experiment_id = registry.configure(Settings.from_env(), ref.name)
+    tags = {
+        "driftline.kind": "score",
+        "driftline.champion_version": ref.version,
+        "driftline.source": source,
+        "prefect.flow_run_id": batch_id,
+    }
+    run_id = registry.start_run(experiment_id, f"score-{ref.name}", tags)
+    registry.log_params(run_id, {
+        "model_version": ref.version,
+        "since": since.isoformat() if since is not None else "",
+        "new_rows_only": new_rows_only,
+        "first_timestamp": str(rows["timestamp"].min()) if len(rows) else "",
+        "last_timestamp": str(rows["timestamp"].max()) if len(rows) else "",
+    })
+    registry.log_metrics(run_id, metrics)
+    registry.finish_run(run_id)
+    return {"run_id": run_id, "metrics": metrics}
 
 
 @task(name="write-predictions", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -81,13 +128,13 @@ def write_predictions_task(
     log_dir: Path,
     batch_id: str,
 ) -> dict[str, str]:
-    """The output file, the skipped-rows file, and a new batch in the prediction log."""
+    """The output file, the skipped-rows file, and a new batch in the prediction log (none when empty)."""
     predictions = assemble_predictions(rows, champion, scores, challenger, challenger_scores)
     write_table(predictions, out)
     skipped_file = out.with_name(out.name.split(".")[0] + ".skipped.csv")
     write_table(skipped, skipped_file)
-    log_file = append_prediction_log(predictions, log_dir, batch_id)
-    return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file)}
+    log_file = append_prediction_log(predictions, log_dir, batch_id) if len(predictions) else None
+    return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file) if log_file else None}
 
 
 @task(name="realised-labels", cache_policy=NO_CACHE)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_prefect_yaml_entrypoints_resolve_to_flows():
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in spec["deployments"]}
-    assert {"train", "monitor", "retrain"} <= set(deployments)
+    assert {"train", "monitor", "retrain", "score"} <= set(deployments)
     retrain = deployments["retrain"]
     assert retrain["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
     assert deployments["train"]["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
@@ -33,6 +33,57 @@ def test_prefect_yaml_entrypoints_resolve_to_flows():
         config = deployment.get("parameters", {}).get("config_file")
         assert config is None or (ROOT / config).is_file()
     assert deployments["train"]["schedules"][0]["cron"]
+    # Daily scoring of the rows that are new since the last batch, on the source monitor watches.
+    score = deployments["score"]
+    assert score["entrypoint"] == "flows/scoring.py:score_batch"
+    assert len(score["schedules"][0]["cron"].split()) == 5 and score["schedules"][0]["cron"].split()[2:] == ["*", "*", "*"]
+    # One source for the loop: neither names data, so both read the champion's recorded source.
+    assert score["parameters"]["new_rows_only"] is True
+    assert "data" not in score["parameters"] and "data" not in deployments["monitor"]["parameters"]
+    assert score["parameters"]["name"] == deployments["monitor"]["parameters"]["name"]
+    assert "driftline" in score["tags"]  # the failed-run notification matches on this tag
+
+
+def test_flows_take_the_pipeline_settings_as_one_typed_parameter():
+    from driftline.config import PipelineSettings
+    from flows.monitoring import monitor_drift, retrain
+    from flows.training import train_and_promote
+
+    for flow in (train_and_promote, retrain, monitor_drift):
+        schema = flow.parameters.model_dump()
+        assert schema["properties"]["settings"]["anyOf"][0] == {"$ref": "#/definitions/PipelineSettings"}, flow.name
+        assert set(schema["definitions"]["PipelineSettings"]["properties"]) == set(PipelineSettings.model_fields)
+
+
+def test_the_automations_file_builds_valid_prefect_automations():
+    import uuid
+
+    from deployments.notifications import DEFAULT_FILE, build_automations, load_spec
+
+    block = uuid.uuid4()
+    automations = {a.name: a for a in build_automations(load_spec(DEFAULT_FILE), block)}
+    # The events this project emits (and Prefect's failed-run event) are the ones the file listens for.
+    from tasks.events import DRIFT_EVENT, PROMOTED_EVENT, ROLLED_BACK_EVENT
+
+    listened = set().union(*(a.trigger.expect for a in automations.values()))
+    assert {DRIFT_EVENT, PROMOTED_EVENT, ROLLED_BACK_EVENT, "prefect.flow-run.Failed"} <= listened
+    for automation in automations.values():
+        (action,) = automation.actions
+        assert action.type == "send-notification" and action.block_document_id == block
+        assert "{{ event.id }}" in action.body  # every message names its event
+    failed = automations["driftline-notify-failed-run"].trigger
+    assert failed.match_related.root == {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.driftline"}
+
+
+def test_a_broken_automations_file_names_the_entry_and_key(tmp_path):
+    import pytest
+
+    from deployments.notifications import NotificationSetupError, load_spec
+
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump({"block": {"type": "custom-webhook", "name": "n"}, "automations": [{"name": "x", "trigger": {}, "bdy": "y"}]}))
+    with pytest.raises(NotificationSetupError, match=r"automations\[0\]: unknown key\(s\) \['bdy'\]"):
+        load_spec(path)
 
 
 def test_retrain_trigger_takes_the_source_and_window_from_the_drift_event_and_none_without_them():

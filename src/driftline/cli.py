@@ -248,27 +248,43 @@ def _derived_hint(name: str | None, data: str | None) -> str:
     return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
-@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow'))
+@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)'))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
-    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; scores with driftline-<name>@champion.")] = None,
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
+    since: Annotated[Optional[str], typer.Option("--since", help="Score only rows with timestamps >= this (ISO 8601); earlier rows are feature history.")] = None,
+    new_only: Annotated[bool, typer.Option("--new-only", help="Score only rows later than the newest already in the prediction log (per symbol).")] = False,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
     target_col: TargetCol = None,
 ) -> None:
-    """Score raw rows with the champion: probability, decision and model version per row."""
+    """Score raw rows with the champion: probability, decision and model version per row.
+
+    Each batch is appended to the model's prediction log and logged to MLflow (rows, mean probability,
+    champion version).
+    """
+    from driftline.scoring import parse_time_bound
+
     _require_data(data)
+    try:
+        parse_time_bound(since)  # fail fast, before Prefect starts
+    except DriftlineError as exc:
+        _fail(exc)
     summary = _run_flow(
-        "score_batch", hint=_derived_hint(name, data), data=data, out=str(out), name=_pipeline_name(name, data), shadow=shadow,
+        "score_batch", hint=_derived_hint(name, data), data=data, out=str(out) if out else None, name=_pipeline_name(name, data), shadow=shadow,
+        since=since, new_rows_only=new_only,
         time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
     )
     versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
-    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows with {summary['model_name']} {versions} -> {summary['out']}")
+    window = f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
+    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} with {summary['model_name']} {versions} -> {summary['out']}")
+    if summary["mean_probability"] is not None:
+        typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
     typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
-    typer.echo(f"appended to the prediction log: {summary['log_file']}")
+    typer.echo(f"appended to the prediction log: {summary['log_file']}" if summary["log_file"] else "nothing new to append to the prediction log")
 
 
 @app.command(epilog=_examples('driftline compare --name btc --data rows-with-outcomes.parquet'))
@@ -442,6 +458,25 @@ def rollback(
     typer.echo(f"{model_name}: champion {current or '-'} -> {target} (previous-champion: {current or '-'})")
     if note:
         typer.echo(f"  forced: {note}")
+    _announce_rollback(name, model_name, target, current, reason)
+
+
+def _announce_rollback(name: str, model_name: str, version: str, previous: str | None, reason: str) -> None:
+    """``driftline.model.rolled-back`` for the notification automations, when a Prefect server is configured."""
+    from prefect.settings import PREFECT_API_URL
+
+    # From the environment or the active Prefect profile; without a server there is nobody to notify.
+    if not PREFECT_API_URL.value():
+        typer.echo("no PREFECT_API_URL: no rolled-back event sent (notifications need a Prefect server)")
+        return
+    from tasks.events import ROLLED_BACK_EVENT, emit_model_event, rollback_payload
+
+    try:
+        event_id = emit_model_event(ROLLED_BACK_EVENT, name, rollback_payload(model_name, version, previous, reason))
+    except RuntimeError as exc:
+        typer.secho(f"warning: the rollback is done, but no event was sent: {exc}", fg=typer.colors.YELLOW, err=True)
+        return
+    typer.echo(f"emitted {ROLLED_BACK_EVENT} (event {event_id})")
 
 
 @app.command(epilog=_examples("driftline reproduce --name demo --version 3", "driftline reproduce --name btc --version 7 --data ./copy-of-the-data.parquet --tolerance 1e-4"))

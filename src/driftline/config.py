@@ -462,6 +462,82 @@ class PipelineConfig(_Section):
         return self.promotion.block_length or max(2, 2 * self.target.horizon)
 
 
+class PipelineSettings(BaseModel):
+    """The pipeline's main settings as one typed run parameter (the Prefect UI renders it as a form).
+
+    Every field is optional: empty keeps the value of the config file. Each one maps to a dotted
+    config key (``SETTING_KEYS``) and is validated there like the YAML, so a bad value names the key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_kind: TargetKind | None = Field(default=None, description="target.kind: what to predict")
+    target_horizon: int | None = Field(default=None, ge=1, le=250, description="target.horizon: rows ahead")
+    evaluation_window: int | None = Field(default=None, ge=10, description="evaluation.window: hold-out timestamps")
+    n_splits: int | None = Field(default=None, ge=2, le=50, description="splits.n_splits: walk-forward folds")
+    model_families: list[ModelFamily] | None = Field(default=None, min_length=1, description="models.families")
+    promotion_metric: Literal["log_loss", "brier"] | None = Field(default=None, description="promotion.metric")
+    drift_share: float | None = Field(default=None, gt=0.0, le=1.0, description="drift.drift_share: share of drifted features that is dataset drift")
+    drift_method: Literal["null", "chi2"] | None = Field(default=None, description="drift.method: null (the reference's own window-to-window PSI) or chi2")
+    null_quantile: float | None = Field(default=None, ge=0.5, le=1.0, description="drift.null_quantile: a column drifts above this quantile of its null")
+    null_margin: float | None = Field(default=None, gt=0.0, description="drift.null_margin: factor on the null quantile")
+    psi_alert: float | None = Field(default=None, gt=0.0, description="drift.psi_alert (chi2 rule)")
+    prediction_psi: float | None = Field(default=None, gt=0.0, description="drift.prediction_psi (chi2 rule)")
+    min_hours_between_retrains: float | None = Field(default=None, ge=0.0, description="drift.min_hours_between_retrains")
+
+    def overrides(self) -> dict[str, Any]:
+        """Dotted config overrides for the fields that are set."""
+        return {SETTING_KEYS[field]: value for field, value in self.model_dump(exclude_none=True).items()}
+
+    def drift_overrides(self) -> dict[str, Any]:
+        """Overrides for a monitoring run, which scores with the champion's own training settings.
+
+        Raises:
+            ConfigError: a setting that shapes training was given.
+        """
+        overrides = self.overrides()
+        shaping = sorted(key for key in overrides if not key.startswith("drift."))
+        if shaping:
+            raise ConfigError(
+                f"monitoring uses the champion's training settings; only drift.* settings apply here, not {', '.join(shaping)}"
+            )
+        return overrides
+
+
+SETTING_KEYS: dict[str, str] = {
+    "target_kind": "target.kind",
+    "target_horizon": "target.horizon",
+    "evaluation_window": "evaluation.window",
+    "n_splits": "splits.n_splits",
+    "model_families": "models.families",
+    "promotion_metric": "promotion.metric",
+    "drift_share": "drift.drift_share",
+    "drift_method": "drift.method",
+    "null_quantile": "drift.null_quantile",
+    "null_margin": "drift.null_margin",
+    "psi_alert": "drift.psi_alert",
+    "prediction_psi": "drift.prediction_psi",
+    "min_hours_between_retrains": "drift.min_hours_between_retrains",
+}
+"""PipelineSettings field -> the config key it overrides."""
+
+
+def with_settings(overrides: dict[str, Any], settings: PipelineSettings | dict[str, Any] | None) -> dict[str, Any]:
+    """``overrides`` plus the settings that are set (a setting wins over an override left empty or given).
+
+    Raises:
+        ConfigError: ``settings`` is a mapping that is not valid PipelineSettings.
+    """
+    if settings is None:
+        return dict(overrides)
+    if not isinstance(settings, PipelineSettings):
+        try:
+            settings = PipelineSettings.model_validate(settings)
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_describe(e, "settings", PipelineSettings) for e in exc.errors(include_url=False))) from None
+    return {**overrides, **settings.overrides()}
+
+
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node = tree
     *parents, leaf = dotted.split(".")

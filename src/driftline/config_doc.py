@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from driftline.config import PipelineConfig
+from driftline.config import PipelineConfig, PipelineSettings
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -125,6 +125,10 @@ def render() -> str:
                     extra.append(nested)
     for model in extra:
         out.append(f"## {model.__name__}\n\n{_doc(model)}\n\n{_table(model)}")
+    out.append(
+        "## Run settings\n\nThe `settings` parameter of the train, retrain and monitor flows (`PipelineSettings`), "
+        "the form of a custom run in the Prefect UI. " + _doc(PipelineSettings) + "\n\n" + _table(PipelineSettings)
+    )
     return "\n\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 

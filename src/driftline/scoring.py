@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.config import MetricsConfig, PromotionConfig
-from driftline.errors import InsufficientDataError
+from driftline.errors import ConfigError, InsufficientDataError
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 
 KEY = ["symbol", "timestamp"]
@@ -105,6 +105,58 @@ def compare_shadow(
     return decision
 
 
+def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:
+    """A user's time bound as a naive UTC timestamp (the pipeline's time axis); None stays None.
+
+    Raises:
+        ConfigError: naming the option and the value when it is not a date or time.
+    """
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        stamp = pd.Timestamp(str(value).strip())
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise ConfigError(f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)")
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def last_scored(log_dir: Path) -> pd.Series:
+    """Newest timestamp already in a model's prediction log, per symbol (empty without a log)."""
+    files = sorted(log_dir.glob("*.parquet")) if log_dir.is_dir() else []
+    if not files:
+        return pd.Series(dtype="datetime64[ns]")
+    logged = pd.concat([pd.read_parquet(f, columns=KEY) for f in files], ignore_index=True)
+    return logged.groupby("symbol")["timestamp"].max()
+
+
+def rows_in_range(rows: pd.DataFrame, since: pd.Timestamp | None = None, after: pd.Series | None = None) -> pd.DataFrame:
+    """The rows to score: timestamps >= ``since``, and later than ``after`` (per symbol) when given.
+
+    Earlier rows have already served as feature history; they are not scored again.
+    """
+    keep = pd.Series(True, index=rows.index)
+    if since is not None:
+        keep &= rows["timestamp"] >= since
+    if after is not None and not after.empty:
+        # NaT for a symbol the log has not seen: the comparison is False, so all its rows stay.
+        keep &= ~(rows["timestamp"] <= rows["symbol"].map(after))
+    return rows.loc[keep].reset_index(drop=True)
+
+
+def batch_metrics(predictions: pd.DataFrame) -> dict[str, float]:
+    """What a scored batch is summarised by in the tracking store."""
+    if predictions.empty:
+        return {"rows": 0.0}
+    return {
+        "rows": float(len(predictions)),
+        "mean_probability": float(predictions["probability"].mean()),
+        "positive_rate": float(predictions["decision"].mean()),
+        "symbols": float(predictions["symbol"].nunique()),
+    }
+
+
 def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     """A short human note on rows that could not be scored."""
     if lacking.empty:
@@ -120,8 +172,12 @@ __all__ = [
     "ModelRef",
     "append_prediction_log",
     "assemble_predictions",
+    "batch_metrics",
     "compare_shadow",
     "lacking_summary",
+    "last_scored",
+    "parse_time_bound",
     "read_prediction_log",
+    "rows_in_range",
     "write_table",
 ]

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,31 @@ def _wait(predicate, timeout: float, what: str, every: float = 1.0):
     return wait_until(predicate, timeout, what, every)
 
 
+class NotificationSink:
+    """A webhook receiver on 127.0.0.1: every POST body the notification block sends, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        received = self.messages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def containing(self, text: str) -> list[dict]:
+        return [m for m in list(self.messages) if text in f"{m.get('subject')}\n{m.get('body')}"]
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """Prefect server + pool + deployments + worker, and a champion to monitor; torn down at the end."""
@@ -58,6 +86,8 @@ def stack(tmp_path_factory):
         "DRIFTLINE_PROJECT_DIR": str(ROOT),
         "DRIFTLINE_WEBHOOK_SECRET": "new-secret,old-secret",
     }
+    sink = NotificationSink()
+    env["DRIFTLINE_NOTIFY_URL"] = sink.url
     logs = root / "logs"
     logs.mkdir()
     processes: list[subprocess.Popen] = []
@@ -77,27 +107,38 @@ def stack(tmp_path_factory):
         start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)])
         _wait(lambda: _healthy(api), 180, "the Prefect server")
 
-        data = root / "labelled.csv"
-        make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
-        config = root / "fast.yaml"
-        config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
-        run([str(BIN / "driftline"), "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"], cwd=root)
-
-        # The project's prefect.yaml, with a short debounce so the test can see two separate firings.
+        # The project's prefect.yaml and automations, with a short debounce so the tests can see separate firings.
         spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
         (retrain,) = [d for d in spec["deployments"] if d["name"] == "retrain"]
         retrain["triggers"][0]["within"] = DEBOUNCE_SECONDS
         prefect_file = root / "prefect.yaml"
         prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        automations = yaml.safe_load((ROOT / "deployments" / "automations.yaml").read_text())
+        (drift,) = [a for a in automations["automations"] if "driftline.drift.detected" in a["trigger"]["expect"]]
+        drift["trigger"]["within"] = DEBOUNCE_SECONDS
+        automations_file = root / "automations.yaml"
+        automations_file.write_text(yaml.safe_dump(automations, sort_keys=False))
 
         run([str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"])
-        run([sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file)])
+        deployed = run([sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file), "--automations", str(automations_file)])
+        # Deploying again updates the automations by name instead of adding copies.
+        redeployed = run([sys.executable, "-m", "deployments.notifications", "--file", str(automations_file)])
+
+        # Trained after deploying: the first champion's promotion is the first notification.
+        data = root / "labelled.csv"
+        make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
+        config = root / "fast.yaml"
+        config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+        run([str(BIN / "driftline"), "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"], cwd=root)
         # The worker `make worker` runs: `prefect worker start` with the project's workaround.
         start("worker", [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"])
         webhook_port = _free_port()
         start("webhook", [str(BIN / "driftline"), "webhook", "--host", "127.0.0.1", "--port", str(webhook_port)])
         _wait(lambda: _get(f"http://127.0.0.1:{webhook_port}/healthz") == 200, 60, "the webhook relay")
-        yield {"api": api, "env": env, "root": root, "run": run, "webhook": f"http://127.0.0.1:{webhook_port}", "logs": logs}
+        yield {
+            "api": api, "env": env, "root": root, "run": run, "webhook": f"http://127.0.0.1:{webhook_port}", "logs": logs,
+            "sink": sink, "deploy_output": deployed.stdout + deployed.stderr + redeployed.stdout + redeployed.stderr,
+        }
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -107,6 +148,7 @@ def stack(tmp_path_factory):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        sink.server.shutdown()
 
 
 def _healthy(api: str) -> bool:
@@ -215,3 +257,80 @@ def test_signed_webhook_calls_start_a_run_and_forged_ones_do_not(stack):
     time.sleep(10)
     new = retrain_runs(api)[before:]
     assert len(new) == 1 and new[0]["parameters"]["reason"] == "vendor monitor: PSI 0.31 on spread"
+
+
+def _typed(prop: dict) -> dict:
+    """The non-null branch of an optional field's schema."""
+    return next(branch for branch in prop.get("anyOf", [prop]) if branch.get("type") != "null")
+
+
+def test_deployments_offer_the_pipeline_settings_as_a_typed_form(stack):
+    api = stack["api"]
+    for flow_name, name in (("train-and-promote", "train"), ("retrain", "retrain"), ("monitor-drift", "monitor")):
+        schema = httpx.get(f"{api}/deployments/name/{flow_name}/{name}", timeout=10).json()["parameter_openapi_schema"]
+        ref = _typed(schema["properties"]["settings"])["$ref"].split("/")[-1]
+        fields = schema["definitions"][ref]["properties"]
+        assert _typed(fields["target_kind"]) == {"type": "string", "enum": ["direction", "volatility", "label"]}, name
+        assert _typed(fields["target_horizon"])["type"] == "integer" and _typed(fields["evaluation_window"])["type"] == "integer"
+        families = _typed(fields["model_families"])
+        assert families["type"] == "array" and set(families["items"]["enum"]) == {"logreg", "random_forest", "xgboost", "lightgbm"}
+        assert _typed(fields["drift_share"])["type"] == "number" and _typed(fields["drift_share"])["maximum"] == 1.0
+
+    score = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
+    (schedule,) = score["schedules"]
+    assert schedule["schedule"]["cron"].endswith("* * *") and score["parameters"]["new_rows_only"] is True
+    assert {"since", "new_rows_only"} <= set(score["parameter_openapi_schema"]["properties"])
+
+
+def test_notifications_reach_the_webhook_block_once_each(stack):
+    """Drift, promotion, rollback and a failed run, each through its automation to the webhook sink, once."""
+    api, sink, run = stack["api"], stack["sink"], stack["run"]
+    output = stack["deploy_output"]
+    assert "created automation driftline-notify-drift" in output and "updated automation driftline-notify-drift" in output
+    assert sink.url not in output  # the URL is a secret of the block
+    automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
+    assert sorted(a["name"] for a in automations if a["name"].startswith("driftline-notify")) == [
+        "driftline-notify-drift", "driftline-notify-failed-run", "driftline-notify-promoted", "driftline-notify-rolled-back",
+    ]
+    block = httpx.get(f"{api}/block_types/slug/custom-webhook/block_documents/name/driftline-notify", timeout=10).text
+    assert sink.url not in block
+    # The earlier tests' drift notifications for "it": their debounce window closes while the rest runs.
+    drift_window_closed = time.monotonic() + DEBOUNCE_SECONDS + 2
+
+    # A failed run of a deployment: scoring a model that has no champion.
+    deployment = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
+    flow_run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"name": "nobody"}}, timeout=10).json()
+    # Rollback: two versions of another model, champion v2, then `driftline rollback` (back to v1).
+    run([sys.executable, "-c", "from tests.integration.conftest import register_versions\n"
+         "from driftline import registry\n"
+         "register_versions('driftline-notify', 2)\n"
+         "aliases = registry.MlflowAliasRegistry()\n"
+         "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
+         "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n"])
+    rolled = run([str(BIN / "driftline"), "rollback", "--name", "notify", "--reason", "v2 misbehaves"], cwd=stack["root"])
+    rollback_event = re.search(r"emitted driftline.model.rolled-back \(event ([0-9a-f-]+)\)", rolled.stdout).group(1)
+    # Drift: the event the monitor flow and the webhook relay emit.
+    time.sleep(max(0.0, drift_window_closed - time.monotonic()))
+    emitted = run([sys.executable, "-c", "from tasks.events import emit_drift_event\n"
+                   "print(emit_drift_event('it', {'reason': 'drift: notification test', 'model_version': '1',"
+                   " 'top_features': ['x0'], 'report': 'nowhere'}))"])
+    drift_event = emitted.stdout.strip().splitlines()[-1]
+
+    expected = {
+        "drift": drift_event,
+        "promotion": "driftline-it v1 promoted",  # the fixture's first training, through the flow
+        "rollback": rollback_event,
+        "failed run": flow_run["id"],
+    }
+    for what, text in expected.items():
+        _wait(lambda text=text: sink.containing(text), 240, f"the {what} notification", 2)
+    time.sleep(10)  # a duplicate would have arrived by now
+    counts = {what: len(sink.containing(text)) for what, text in expected.items()}
+    assert counts == dict.fromkeys(expected, 1), counts
+    (drift,) = sink.containing(drift_event)
+    assert drift["subject"] == "Driftline: drift detected on it" and "drift: notification test" in drift["body"]
+    (rollback,) = sink.containing(rollback_event)
+    assert "from version 2 to 1" in rollback["body"] and "v2 misbehaves" in rollback["body"]
+    (failed,) = sink.containing(flow_run["id"])
+    assert failed["subject"].endswith("of score ended Failed") and "driftline-nobody has no champion" in failed["body"]
+    assert httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["state_type"] == "FAILED"

@@ -48,6 +48,34 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     log = pd.read_parquet(summary["log_file"])
     assert len(log) == len(scored) and "scored_at" in log
 
+    # The daily `score` deployment: the same file plus 60 later rows scores only those 60, the earlier
+    # rows serving as feature history. Nothing new: nothing scored, nothing appended to the log.
+    fresh = pd.read_csv(trained)
+    later = make_labelled_series(n_rows=60, seed=14, start=str(pd.Timestamp(fresh["timestamp"].iloc[-1]) + pd.Timedelta(hours=1)))
+    grown = tmp_path / "grown.csv"
+    pd.concat([fresh, later], ignore_index=True).to_csv(grown, index=False)
+    daily = score_batch(data=str(grown), name="it", target_col="y", new_rows_only=True)
+    new_rows = pd.read_parquet(daily["out"])
+    assert daily["rows_scored"] == 60 and len(new_rows) == 60
+    assert new_rows["timestamp"].min() == pd.Timestamp(later["timestamp"].iloc[0])
+    assert score_batch(data=str(grown), name="it", target_col="y", new_rows_only=True)["log_file"] is None
+
+    # A backfill (`driftline score --since`) rescores rows from that time on, logged or not.
+    since = later["timestamp"].iloc[30]
+    backfill = score_batch(data=str(grown), name="it", target_col="y", since=since)
+    assert backfill["rows_scored"] == 30 and pd.read_parquet(backfill["out"])["timestamp"].min() == pd.Timestamp(since)
+    assert len(pd.read_parquet(backfill["log_file"])) == 30
+
+    # Every batch is a run in the model's MLflow experiment: rows, mean probability, champion version.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id], "tags.`driftline.kind` = 'score'")
+    by_rows = {r.data.metrics["rows"]: r for r in runs}
+    assert sorted(by_rows) == [0.0, 30.0, 60.0, float(len(scored))]
+    assert by_rows[60.0].data.metrics["mean_probability"] == pytest.approx(new_rows["probability"].mean())
+    assert by_rows[60.0].data.tags["driftline.champion_version"] == "1" and by_rows[30.0].data.params["since"].startswith(str(pd.Timestamp(since).date()))
+
 
 def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):
     from flows.scoring import compare_shadow_flow, score_batch

@@ -391,3 +391,61 @@ def test_where_the_fits_run_is_not_part_of_the_training_fingerprint():
     dask = load_config(None, {"runner.kind": "dask", "runner.n_workers": 4})
     assert training_fingerprint("abc", sequential, "v1") == training_fingerprint("abc", dask, "v1")
     assert training_fingerprint("abc", sequential, "v1") != training_fingerprint("abd", sequential, "v1")
+
+
+# --- PipelineSettings: the typed run parameter behind the Prefect UI form ------------------------------
+
+
+def test_pipeline_settings_reach_the_config_over_the_file(tmp_path):
+    from driftline.config import PipelineSettings, with_settings
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"target": {"kind": "volatility", "horizon": 5}, "evaluation": {"window": 500}}))
+    settings = PipelineSettings(
+        target_kind="direction", target_horizon=3, evaluation_window=300, model_families=["logreg", "xgboost"],
+        drift_share=0.5, min_hours_between_retrains=0,
+    )
+    config = load_config(path, with_settings({"name": "form", "data.path": None}, settings))
+    assert config.name == "form"
+    assert (config.target.kind, config.target.horizon, config.evaluation.window) == ("direction", 3, 300)
+    assert config.models.families == ("logreg", "xgboost")
+    assert config.drift.drift_share == 0.5 and config.drift.min_hours_between_retrains == 0
+    # Fields left empty keep the file's values and the defaults.
+    assert config.splits.n_splits == 5 and config.drift.psi_alert == 0.25
+
+
+def test_every_pipeline_setting_is_a_valid_config_key():
+    from driftline.config import SETTING_KEYS, PipelineSettings
+
+    assert set(SETTING_KEYS) == set(PipelineSettings.model_fields)
+    everything = PipelineSettings(
+        target_kind="direction", target_horizon=2, evaluation_window=100, n_splits=4, model_families=["logreg"],
+        promotion_metric="brier", drift_share=0.4, drift_method="chi2", null_quantile=0.95, null_margin=1.5,
+        psi_alert=0.3, prediction_psi=0.2, min_hours_between_retrains=1.5,
+    )
+    flat = flatten_config(load_config(None, everything.overrides()))
+    for field, key in SETTING_KEYS.items():
+        assert flat[key] == str(getattr(everything, field)), key
+
+
+def test_pipeline_settings_from_a_form_are_validated_like_the_yaml():
+    from driftline.config import with_settings
+
+    # What a run started from the UI sends: plain JSON. A value the section refuses names its config key.
+    with pytest.raises(ConfigError, match="settings: target_kind"):
+        with_settings({}, {"target_kind": "price"})
+    with pytest.raises(ConfigError, match="unknown key 'horizon'"):
+        with_settings({}, {"horizon": 3})
+    overrides = with_settings({"target.kind": None}, {"target_kind": "direction", "evaluation_window": None})
+    assert overrides == {"target.kind": "direction"}
+    # Valid for the form, refused by the pipeline's cross-section rule: the message names both keys.
+    with pytest.raises(ConfigError, match=r"splits\.gap \(2\) must be >= target\.horizon \(4\)"):
+        load_config(None, with_settings({"splits.gap": 2}, {"target_horizon": 4}))
+
+
+def test_monitoring_takes_only_drift_settings():
+    from driftline.config import PipelineSettings
+
+    assert PipelineSettings(psi_alert=0.4).drift_overrides() == {"drift.psi_alert": 0.4}
+    with pytest.raises(ConfigError, match="only drift.* settings apply here, not models.families, target.kind"):
+        PipelineSettings(target_kind="label", model_families=["logreg"], psi_alert=0.4).drift_overrides()

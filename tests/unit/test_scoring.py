@@ -1,0 +1,54 @@
+"""Which rows a scoring batch scores: a backfill from --since, or only rows newer than the prediction log."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from driftline.errors import ConfigError
+from driftline.scoring import ModelRef, append_prediction_log, assemble_predictions, batch_metrics, last_scored, parse_time_bound, rows_in_range
+
+
+def _rows() -> pd.DataFrame:
+    stamps = pd.date_range("2024-01-01", periods=5, freq="D")
+    return pd.DataFrame({"symbol": ["A"] * 5 + ["B"] * 5, "timestamp": list(stamps) * 2, "x": range(10)})
+
+
+def test_since_keeps_rows_from_that_time_on():
+    picked = rows_in_range(_rows(), pd.Timestamp("2024-01-04"))
+    assert list(picked["x"]) == [3, 4, 8, 9]
+    assert rows_in_range(_rows(), None)["x"].tolist() == list(range(10))
+
+
+def test_new_rows_only_skips_what_the_log_already_has_per_symbol(tmp_path):
+    rows = _rows()
+    ref = ModelRef("driftline-t", "3", "run")
+    logged = rows[(rows.symbol == "A") & (rows.timestamp <= "2024-01-03")]
+    scores = pd.DataFrame({"probability": [0.2, 0.4, 0.9], "prediction": [0, 0, 1]})
+    append_prediction_log(assemble_predictions(logged, ref, scores), tmp_path, "batch-1")
+
+    after = last_scored(tmp_path)
+    assert after.to_dict() == {"A": pd.Timestamp("2024-01-03")}
+    picked = rows_in_range(rows, None, after)
+    # A: only its two unlogged days; B: never logged, every row.
+    assert picked["x"].tolist() == [3, 4, 5, 6, 7, 8, 9]
+    assert rows_in_range(rows, pd.Timestamp("2024-01-05"), after)["x"].tolist() == [4, 9]
+    assert last_scored(tmp_path / "none").empty
+
+
+def test_batch_metrics_summarise_the_scored_rows():
+    predictions = pd.DataFrame({"symbol": ["A", "A", "B"], "probability": [0.2, 0.4, 0.9], "decision": [0, 0, 1]})
+    metrics = batch_metrics(predictions)
+    assert metrics == {"rows": 3.0, "mean_probability": pytest.approx(0.5), "positive_rate": pytest.approx(1 / 3), "symbols": 2.0}
+    assert batch_metrics(predictions.iloc[0:0]) == {"rows": 0.0}
+
+
+@pytest.mark.parametrize(("text", "expected"), [("2024-03-01", "2024-03-01 00:00"), ("2024-03-01T16:00+02:00", "2024-03-01 14:00")])
+def test_time_bounds_are_naive_utc(text, expected):
+    assert parse_time_bound(text) == pd.Timestamp(expected)
+
+
+def test_a_bad_time_bound_names_the_option():
+    with pytest.raises(ConfigError, match="--since 'yesterday-ish' is not a date or time"):
+        parse_time_bound("yesterday-ish")
+    assert parse_time_bound(None) is None and parse_time_bound(" ") is None
