@@ -14,7 +14,7 @@ from driftline.report import artifact_key
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
 from flows.training import train_and_promote
 from tasks.data import load_data_task
-from tasks.events import emit_drift_event_task
+from tasks.events import emit_drift_event_task, emit_retrained_event_task, retrained_payload
 from tasks.monitoring import (
     champion_config_file_task,
     cooldown_task,
@@ -146,11 +146,15 @@ def retrain(
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
         create_markdown_artifact(f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name))
-        return {"skipped": True, "why": why, "trigger": reason, **window, **dict.fromkeys(RETRAIN_KEYS)}
+        skipped = {"skipped": True, "why": why, "trigger": reason, **window, **dict.fromkeys(RETRAIN_KEYS)}
+        emit_retrained_event_task(name, retrained_payload(config.model_name, skipped, reason))
+        return skipped
     # A retrain is asked for: train even when the data has not changed since the champion's run (the
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
     judged = f" (rows judged {window['window_start']} .. {window['window_end']})" if window["window_start"] else ""
     summary = train_and_promote(
         config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}{judged}"[:5000], force=True, settings=settings
     )
-    return {"skipped": False, "why": why, "trigger": reason, **window, **summary}
+    result = {"skipped": False, "why": why, "trigger": reason, **window, **summary}
+    emit_retrained_event_task(name, retrained_payload(config.model_name, result, reason))
+    return result

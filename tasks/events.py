@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 DRIFT_EVENT = "driftline.drift.detected"
 PROMOTED_EVENT = "driftline.model.promoted"
 ROLLED_BACK_EVENT = "driftline.model.rolled-back"
+RETRAINED_EVENT = "driftline.model.retrained"
 
 
 def model_resource(model_name: str) -> dict[str, str]:
@@ -58,4 +59,22 @@ def emit_promoted_event_task(model_name: str, registered: str, version: str, pre
         return emit_model_event(PROMOTED_EVENT, model_name, payload)
     except RuntimeError as exc:
         get_run_logger().warning("%s v%s promoted, but no event was sent: %s", registered, version, exc)
+        return None
+
+
+def retrained_payload(registered: str, summary: dict[str, Any], trigger: str) -> dict[str, Any]:
+    """What a retrain decided, on which rows: the notification's and the audit's view of one retrain."""
+    keys = ("model_version", "decision", "champion_version_after", "training_cutoff", "data_start", "data_end", "source", "skipped", "why")
+    return {"model": registered, "trigger": trigger, **{key: summary.get(key) for key in keys},
+            "reasons": "; ".join(summary.get("reasons") or [])[:2000]}
+
+
+@task(name="emit-retrained-event", cache_policy=NO_CACHE)
+def emit_retrained_event_task(model_name: str, payload: dict[str, Any]) -> str | None:
+    """``driftline.model.retrained`` (the decision of a retrain, or its skip) for notifications; the
+    retrain's outcome is recorded in MLflow already, so a missing events API is a warning."""
+    try:
+        return emit_model_event(RETRAINED_EVENT, model_name, payload)
+    except RuntimeError as exc:
+        get_run_logger().warning("%s retrained, but no event was sent: %s", payload["model"], exc)
         return None

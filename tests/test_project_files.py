@@ -63,16 +63,39 @@ def test_the_automations_file_builds_valid_prefect_automations():
     block = uuid.uuid4()
     automations = {a.name: a for a in build_automations(load_spec(DEFAULT_FILE), block)}
     # The events this project emits (and Prefect's failed-run event) are the ones the file listens for.
-    from tasks.events import DRIFT_EVENT, PROMOTED_EVENT, ROLLED_BACK_EVENT
+    from tasks.events import DRIFT_EVENT, PROMOTED_EVENT, RETRAINED_EVENT, ROLLED_BACK_EVENT
 
     listened = set().union(*(a.trigger.expect for a in automations.values()))
-    assert {DRIFT_EVENT, PROMOTED_EVENT, ROLLED_BACK_EVENT, "prefect.flow-run.Failed"} <= listened
+    assert {DRIFT_EVENT, PROMOTED_EVENT, RETRAINED_EVENT, ROLLED_BACK_EVENT, "prefect.flow-run.Failed"} <= listened
     for automation in automations.values():
         (action,) = automation.actions
         assert action.type == "send-notification" and action.block_document_id == block
         assert "{{ event.id }}" in action.body  # every message names its event
     failed = automations["driftline-notify-failed-run"].trigger
     assert failed.match_related.root == {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.driftline"}
+
+
+def test_the_retrain_notification_says_the_decision_and_the_rows_or_the_skip():
+    from types import SimpleNamespace
+
+    import jinja2
+
+    from deployments.notifications import DEFAULT_FILE, build_automations, load_spec
+    from tasks.events import retrained_payload
+    import uuid
+
+    (automation,) = [a for a in build_automations(load_spec(DEFAULT_FILE), uuid.uuid4()) if a.name == "driftline-notify-retrained"]
+    (action,) = automation.actions
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    summary = {"model_version": "3", "decision": "keep-champion", "champion_version_after": "2", "training_cutoff": "2009-06-30",
+               "data_start": "2000-01-03", "data_end": "2009-12-31", "source": "data/prices", "skipped": False, "reasons": ["no gain"]}
+    done = SimpleNamespace(id="e1", payload=retrained_payload("driftline-x", summary, "drift: PSI"))
+    text = env.from_string(action.subject).render(event=done) + "\n" + env.from_string(action.body).render(event=done)
+    assert "retrain of driftline-x: keep-champion" in text and "registered v3, decision keep-champion; champion is v2" in text
+    assert "rows 2000-01-03 .. 2009-12-31, training cutoff 2009-06-30" in text and "Why: no gain" in text
+    skipped = SimpleNamespace(id="e2", payload=retrained_payload("driftline-x", {"skipped": True, "why": "cooldown: 2 h ago"}, "drift"))
+    text = env.from_string(action.subject).render(event=skipped) + "\n" + env.from_string(action.body).render(event=skipped)
+    assert "retrain of driftline-x: skipped" in text and "retrain skipped: cooldown: 2 h ago" in text and "decision" not in text
 
 
 def test_a_broken_automations_file_names_the_entry_and_key(tmp_path):

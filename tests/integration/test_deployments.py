@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from tests.servers import wait_until
@@ -124,12 +125,16 @@ def stack(tmp_path_factory):
         # Deploying again updates the automations by name instead of adding copies.
         redeployed = run([sys.executable, "-m", "deployments.notifications", "--file", str(automations_file)])
 
-        # Trained after deploying: the first champion's promotion is the first notification.
-        data = root / "labelled.csv"
-        make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
+        # Trained after deploying: the first champion's promotion is the first notification. The pipeline's
+        # one source is a folder of partitions; new rows arrive as new files in it.
+        source = root / "source"
+        source.mkdir()
+        # Hive-style date partitions of one series (files without a symbol column, all named alike: one symbol).
+        (source / "date=2020-01-01").mkdir()
+        make_labelled_series(n_rows=1500, seed=11).to_csv(source / "date=2020-01-01" / "rows.csv", index=False)
         config = root / "fast.yaml"
         config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
-        run([str(BIN / "driftline"), "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"], cwd=root)
+        run([str(BIN / "driftline"), "train", "--config", str(config), "--data", str(source), "--target", "label", "--target-col", "y"], cwd=root)
         # The worker `make worker` runs: `prefect worker start` with the project's workaround.
         start("worker", [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"])
         webhook_port = _free_port()
@@ -137,7 +142,7 @@ def stack(tmp_path_factory):
         _wait(lambda: _get(f"http://127.0.0.1:{webhook_port}/healthz") == 200, 60, "the webhook relay")
         yield {
             "api": api, "env": env, "root": root, "run": run, "webhook": f"http://127.0.0.1:{webhook_port}", "logs": logs,
-            "sink": sink, "deploy_output": deployed.stdout + deployed.stderr + redeployed.stdout + redeployed.stderr,
+            "sink": sink, "source": source, "deploy_output": deployed.stdout + deployed.stderr + redeployed.stdout + redeployed.stderr,
         }
     finally:
         for process in reversed(processes):
@@ -178,34 +183,63 @@ def started(runs: list[dict]) -> list[dict]:
     return [r for r in runs if r["start_time"] is not None]
 
 
-def test_monitoring_drift_starts_one_retrain_that_records_its_decision(stack):
-    root, api = stack["root"], stack["api"]
-    shifted = make_labelled_series(n_rows=800, seed=22, start="2020-04-01")
-    shifted["x0"] = shifted["x0"] + 1.5
-    shifted.to_csv(root / "shifted.csv", index=False)
+def _flow_run(api: str, run_id: str) -> dict:
+    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
 
-    done = stack["run"]([str(BIN / "driftline"), "monitor", "--name", "it", "--data", str(root / "shifted.csv"),
-                         "--target-col", "y", "--summary-json", str(root / "drift.json")], cwd=root)
-    summary = json.loads((root / "drift.json").read_text())
-    assert summary["drift_detected"] is True and summary["event_id"], done.stdout
+
+def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_them(stack):
+    """The loop as deployed: new partitions land in the shared source; the `monitor` deployment (no data
+    parameter, as its schedule starts it) judges only the rows after the champion's cutoff; its drift
+    event starts one `retrain` run that trains on the source with them; the sink hears the drift and the
+    decision."""
+    from mlflow.tracking import MlflowClient
+
+    api, sink, source = stack["api"], stack["sink"], stack["source"]
+    client = MlflowClient(tracking_uri=stack["env"]["MLFLOW_TRACKING_URI"])
+    cutoff = client.get_model_version("driftline-it", "1").tags["driftline.train_cutoff"]
+    first = pd.read_csv(source / "date=2020-01-01" / "rows.csv")
+    # The same series continued, two partitions, with the first feature's level shifted.
+    later = make_labelled_series(n_rows=800, seed=22, start=str(pd.Timestamp(first["timestamp"].iloc[-1]) + pd.Timedelta(hours=1)))
+    later["x0"] = later["x0"] + 1.5
+    for part in (later.iloc[:400], later.iloc[400:]):
+        (source / f"date={part['timestamp'].iloc[0][:10]}").mkdir()
+        part.to_csv(source / f"date={part['timestamp'].iloc[0][:10]}" / "rows.csv", index=False)
+
+    monitor = httpx.get(f"{api}/deployments/name/monitor-drift/monitor", timeout=10).json()
+    assert "data" not in monitor["parameters"]
+    started_run = httpx.post(f"{api}/deployments/{monitor['id']}/create_flow_run", json={"parameters": {"name": "it"}}, timeout=10).json()
+    _wait(lambda: _flow_run(api, started_run["id"])["state_type"] == "COMPLETED", 420, "the monitor run", 3)
+
+    experiment = client.get_experiment_by_name("driftline-it").experiment_id
+    (judged,) = [r for r in client.search_runs([experiment]) if r.data.tags.get("prefect.flow_run_id") == started_run["id"]]
+    tags = judged.data.tags
+    # Judged: the rows after the champion's training cutoff, i.e. its hold-out rows and the new partitions;
+    # the rows it was trained on served only as feature history.
+    held_out = first[first["timestamp"] > cutoff]
+    assert 250 <= len(held_out) <= 260  # the fast config's evaluation window of 250, and the purge gap before it
+    assert tags["driftline.source"] == str(source) and tags["driftline.rows_judged"] == str(len(held_out) + 800), tags
+    assert (tags["driftline.window_start"], tags["driftline.window_end"]) == (held_out["timestamp"].iloc[0], later["timestamp"].iloc[-1])
+    assert judged.data.metrics["drift_detected"] == 1.0
 
     runs = _wait(lambda: [r for r in retrain_runs(api) if r["state_type"] == "COMPLETED"], 420, "a completed retrain run", 3)
     assert len(runs) == 1
-    assert runs[0]["parameters"]["name"] == "it" and runs[0]["parameters"]["reason"].startswith("drift: ")
-    # The event names the source with the new rows (the champion's source plus shifted.csv) and the window.
     parameters = runs[0]["parameters"]
-    assert parameters["data"] == summary["retrain_data"]["path"] and summary["retrain_data"]["rows"]["total"] == 2300
-    assert (parameters["window_start"], parameters["window_end"]) == (summary["window_start"], summary["window_end"])
+    assert parameters["name"] == "it" and parameters["reason"].startswith("drift: ")
+    assert parameters["data"] == str(source)  # the shared source itself: the new rows are in it
+    assert (parameters["window_start"], parameters["window_end"]) == (tags["driftline.window_start"], tags["driftline.window_end"])
 
-    from mlflow.tracking import MlflowClient
+    retrained = [r for r in client.search_runs([experiment]) if r.data.tags.get("driftline.trigger", "").startswith("retrain: drift: ")]
+    assert len(retrained) == 1 and retrained[0].info.status == "FINISHED"
+    decision = retrained[0].data.tags["driftline.decision"]
+    assert decision in {"promote", "keep-champion"} and retrained[0].data.tags["driftline.source"] == str(source)
+    new_cutoff = client.get_model_version("driftline-it", "2").tags["driftline.train_cutoff"]
+    assert later["timestamp"].iloc[0] <= new_cutoff <= parameters["window_end"]  # it trained on new rows
 
-    client = MlflowClient(tracking_uri=stack["env"]["MLFLOW_TRACKING_URI"])
-    retrained = [r for r in client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id])
-                 if r.data.tags.get("driftline.trigger", "").startswith("retrain: drift: ")]
-    assert len(retrained) == 1
-    assert retrained[0].data.tags["driftline.decision"] in {"promote", "keep-champion"}
-    assert retrained[0].data.tags["driftline.source"] == parameters["data"]
-    assert retrained[0].info.status == "FINISHED"
+    window = f"Judged rows {parameters['window_start']} .. {parameters['window_end']}; a retrain trains on {source}"
+    _wait(lambda: sink.containing(window), 120, "the drift notification", 2)
+    told = _wait(lambda: sink.containing("retrain of driftline-it:"), 120, "the retrain's notification", 2)
+    assert len(sink.containing(window)) == 1 and len(told) == 1
+    assert f"registered v2, decision {decision}" in told[0]["body"] and f"training cutoff {new_cutoff}" in told[0]["body"]
 
 
 def test_a_burst_of_fifty_events_starts_exactly_one_run(stack):
@@ -290,7 +324,8 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     assert sink.url not in output  # the URL is a secret of the block
     automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
     assert sorted(a["name"] for a in automations if a["name"].startswith("driftline-notify")) == [
-        "driftline-notify-drift", "driftline-notify-failed-run", "driftline-notify-promoted", "driftline-notify-rolled-back",
+        "driftline-notify-drift", "driftline-notify-failed-run", "driftline-notify-promoted", "driftline-notify-retrained",
+        "driftline-notify-rolled-back",
     ]
     block = httpx.get(f"{api}/block_types/slug/custom-webhook/block_documents/name/driftline-notify", timeout=10).text
     assert sink.url not in block
@@ -299,7 +334,9 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
 
     # A failed run of a deployment: scoring a model that has no champion.
     deployment = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
-    flow_run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"name": "nobody"}}, timeout=10).json()
+    response = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"name": "nobody"}}, timeout=10)
+    assert response.status_code == 201, response.text
+    flow_run = response.json()
     # Rollback: two versions of another model, champion v2, then `driftline rollback` (back to v1).
     run([sys.executable, "-c", "from tests.integration.conftest import register_versions\n"
          "from driftline import registry\n"

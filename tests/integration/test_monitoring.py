@@ -215,7 +215,8 @@ def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_a
 
 def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_api, tracking, tmp_path):
     """Bundled daily equities: a champion trained on 2000-2006 sees no drift in its own period (all of
-    it, or a half-year from inside it) and clear drift in the 2008-2009 crisis."""
+    it, or a half-year from inside it: no retrain) and clear drift in the 2008-2009 crisis, where
+    `--retrain-on-drift` trains a new version whose training cutoff lies inside the crisis window."""
     import yaml
 
     from driftline.ingest import demo_data_path
@@ -242,9 +243,9 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
 
     # The whole training period, judged as a window (by default only rows after the cutoff are judged),
     # and 2004 H2 alone (the year before it is only feature history).
-    calm = monitor_drift(data=str(early), name="early", since="2000-01-01", until="2006-12-31")
-    within = monitor_drift(data=str(inside), name="early", since="2004-07-01", until="2004-12-31")
-    stormy = monitor_drift(data=str(crisis), name="early")
+    calm = monitor_drift(data=str(early), name="early", since="2000-01-01", until="2006-12-31", retrain_on_drift=True)
+    within = monitor_drift(data=str(inside), name="early", since="2004-07-01", until="2004-12-31", retrain_on_drift=True)
+    stormy = monitor_drift(data=str(crisis), name="early", retrain_on_drift=True)
 
     # Judged against the reference period's own window-to-window PSI (the null stored with the model).
     assert calm["method"] == stormy["method"] == "null", calm["reasons"]
@@ -252,3 +253,12 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
     assert within["drift_detected"] is False and within["event_id"] is None, within["reasons"]
     assert stormy["drift_detected"] is True and stormy["drift_share"] > calm["drift_share"], stormy["reasons"]
     assert stormy["prediction_drift"]["drifted"] is True
+    assert "retrain" not in calm and "retrain" not in within
+    # The rows judged: the crisis rows after the champion's cutoff (2007 is not in the file).
+    assert pd.Timestamp(stormy["window_start"]) >= pd.Timestamp("2008-01-01") > pd.Timestamp(summary["training_cutoff"])
+    retrained = stormy["retrain"]
+    assert retrained["skipped"] is False and retrained["model_version"] == "2", retrained
+    assert pd.Timestamp(stormy["window_start"]) <= pd.Timestamp(retrained["training_cutoff"]) <= pd.Timestamp(stormy["window_end"])
+    # Rows up to the crisis file's end (the last days have no next-day direction to learn from).
+    assert pd.Timestamp("2009-12-01") <= pd.Timestamp(retrained["data_end"]) <= pd.Timestamp("2009-12-31")
+    assert retrained["data_used"]["sources"] == [str(early), str(crisis)]
