@@ -195,7 +195,8 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
     from mlflow.tracking import MlflowClient
 
     api, sink, source = stack["api"], stack["sink"], stack["source"]
-    client = MlflowClient(tracking_uri=stack["env"]["MLFLOW_TRACKING_URI"])
+    uri = stack["env"]["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # not a registry URI another test left in os.environ
     cutoff = client.get_model_version("driftline-it", "1").tags["driftline.train_cutoff"]
     first = pd.read_csv(source / "date=2020-01-01" / "rows.csv")
     # The same series continued, two partitions, with the first feature's level shifted.
