@@ -92,7 +92,8 @@ def train_and_promote(
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
         log_reference_task(run_id, model, development, result, config)
-        training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
+        if config.drift.training_report:
+            training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
         record_decision_task(run_id, version, decision)

@@ -376,6 +376,10 @@ class DriftConfig(_Section):
     min_labelled_rows: int = Field(default=200, ge=10)
     bins: int = Field(default=10, ge=3, le=100)
     report_sample: int = Field(default=5000, ge=100, description="rows per side in the Evidently report")
+    training_report: bool = Field(
+        default=True,
+        description="an Evidently report of training vs hold-out rows with every trained version (about 15 s, mostly importing Evidently)",
+    )
     min_hours_between_retrains: float = Field(default=6.0, ge=0.0)
 
     @model_validator(mode="after")

@@ -20,6 +20,9 @@ FAST_CONFIG = {
     "evaluation": {"window": 250},
     # 500 hold-out rows leave ECE a sampling noise floor near 0.04; these tests are about wiring.
     "promotion": {"ece_cap": 0.15},
+    # The Evidently report of training vs hold-out costs ~15 s per training (importing Evidently);
+    # test_training_flow checks it, the wiring tests skip it.
+    "drift": {"training_report": False},
     "models": {
         "families": ["logreg", "lightgbm"],
         "params": {"lightgbm": {"n_estimators": 60, "n_jobs": 1}},

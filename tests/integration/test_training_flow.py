@@ -25,6 +25,9 @@ LABELLED = {"target": "label", "target_col": "y"}
 
 
 def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast_config, labelled_csv):
+    # With the Evidently report of training vs hold-out (the default; the fast test config skips it).
+    config = yaml.safe_load(fast_config.read_text())
+    fast_config.write_text(yaml.safe_dump({**config, "drift": {**config.get("drift", {}), "training_report": True}}))
     summary = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
 
     assert summary["model_name"] == "driftline-it"
@@ -118,6 +121,8 @@ def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, f
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("driftline-it", "challenger").version) == "2"
+    # drift.training_report: false (the fast config) logs no Evidently report.
+    assert client.list_artifacts(second["run_id"], "evidently") == []
     # Same data and seed: the same data hash and the same out-of-sample numbers.
     assert first["data_hash"] == second["data_hash"]
     assert first["metrics"] == pytest.approx(second["metrics"])
