@@ -41,9 +41,11 @@ print("PROMOTION FINISHED")
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory) -> str:
-    """A Prefect server of this module; in-process Prefect calls point at it too."""
+    """A Prefect server shared by the drills a test worker runs (each drill has its own model names and
+    MLflow store; the drills that restart or deploy to a server start their own); in-process Prefect
+    calls point at it too."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
