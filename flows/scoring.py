@@ -10,7 +10,8 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline.config import Settings, data_overrides, load_config
 from driftline.report import artifact_key
-from driftline.scoring import lacking_summary, parse_time_bound
+from driftline.scoring import lacking_summary
+from driftline.timeline import parse_time_bound
 from tasks.data import load_data_task
 from tasks.scoring import (
     compare_shadow_task,

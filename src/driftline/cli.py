@@ -266,7 +266,7 @@ def score(
     Each batch is appended to the model's prediction log and logged to MLflow (rows, mean probability,
     champion version).
     """
-    from driftline.scoring import parse_time_bound
+    from driftline.timeline import parse_time_bound
 
     _require_data(data)
     try:

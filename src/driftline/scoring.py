@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.config import MetricsConfig, PromotionConfig
-from driftline.errors import ConfigError, InsufficientDataError
+from driftline.errors import InsufficientDataError
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
+from driftline.timeline import parse_time_bound
 
 KEY = ["symbol", "timestamp"]
 
@@ -103,23 +104,6 @@ def compare_shadow(
     decision = decide_promotion(evaluation, challenger, champion, base_rate, promotion, metrics, block_length, price_target)
     decision.comparison["models"] = versions
     return decision
-
-
-def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:
-    """A user's time bound as a naive UTC timestamp (the pipeline's time axis); None stays None.
-
-    Raises:
-        ConfigError: naming the option and the value when it is not a date or time.
-    """
-    if value is None or str(value).strip() == "":
-        return None
-    try:
-        stamp = pd.Timestamp(str(value).strip())
-    except (ValueError, TypeError):
-        stamp = pd.NaT
-    if pd.isna(stamp):
-        raise ConfigError(f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)")
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def last_scored(log_dir: Path) -> pd.Series:

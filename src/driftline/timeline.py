@@ -16,23 +16,31 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import pipeline_name_from_data
-from driftline.errors import DriftlineError
+from driftline.errors import ConfigError, DriftlineError
 
 KEY = ["symbol", "timestamp"]
-__all__ = ["CombinedSource", "JudgedWindow", "combine_frames", "monitored_version", "pipeline_name_from_data", "same_source", "select_window"]
+__all__ = ["CombinedSource", "JudgedWindow", "combine_frames", "monitored_version", "parse_time_bound", "pipeline_name_from_data", "same_source", "select_window"]
+
+
+def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:
+    """A user's time bound as a naive UTC timestamp (the pipeline's time axis); None stays None.
+
+    Raises:
+        ConfigError: naming the option and the value when it is not a date or time.
+    """
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        stamp = pd.Timestamp(str(value).strip())
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise ConfigError(f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)")
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _timestamp(value: Any, what: str) -> pd.Timestamp | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise DriftlineError(f"{what} {value!r} is not a date or timestamp (ISO 8601, e.g. 2008-01-01 or 2008-01-01T09:30)") from exc
-    if stamp is pd.NaT:
-        raise DriftlineError(f"{what} {value!r} is not a date or timestamp")
-    # Canonical timestamps are UTC, tz-naive.
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+    return parse_time_bound(None if value is None else str(value), what)
 
 
 def _iso(value: pd.Timestamp | None) -> str | None:
