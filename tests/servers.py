@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 S3_REGION = "us-east-1"
 ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -226,3 +228,14 @@ def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
             run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def api_call(method: str, url: str, check: bool = True, **kwargs) -> httpx.Response:
+    """One call to a Prefect server's REST API. A 503 (a retryable server error, e.g. SQLite busy on a loaded
+    machine) is retried, as Prefect's own client does; ``check`` raises on any other error status."""
+    for attempt in range(5):
+        response = httpx.request(method, url, timeout=10, **kwargs)
+        if response.status_code != 503 or attempt == 4:
+            break
+        time.sleep(2)
+    return response.raise_for_status() if check else response

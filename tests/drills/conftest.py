@@ -23,7 +23,7 @@ from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import prefect_server
+from tests.servers import api_call, prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -114,17 +114,6 @@ def driftline_env(api: str, tracking_uri: str, home: Path, **extra: str) -> dict
         **extra,
     )
     return env
-
-
-def api_call(method: str, url: str, check: bool = True, **kwargs) -> httpx.Response:
-    """One call to a Prefect server's REST API. A 503 (a retryable server error, e.g. SQLite busy on a loaded
-    machine) is retried, as Prefect's own client does; ``check`` raises on any other error status."""
-    for attempt in range(5):
-        response = httpx.request(method, url, timeout=10, **kwargs)
-        if response.status_code != 503 or attempt == 4:
-            break
-        time.sleep(2)
-    return response.raise_for_status() if check else response
 
 
 @dataclass

@@ -22,7 +22,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.servers import wait_until
+from tests.servers import api_call, wait_until
 import yaml
 
 from driftline.synthetic import make_labelled_series
@@ -184,7 +184,7 @@ def started(runs: list[dict]) -> list[dict]:
 
 
 def _flow_run(api: str, run_id: str) -> dict:
-    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+    return api_call("GET", f"{api}/flow_runs/{run_id}").json()
 
 
 def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_them(stack):
@@ -208,7 +208,8 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
 
     monitor = httpx.get(f"{api}/deployments/name/monitor-drift/monitor", timeout=10).json()
     assert "data" not in monitor["parameters"]
-    started_run = httpx.post(f"{api}/deployments/{monitor['id']}/create_flow_run", json={"parameters": {"name": "it"}}, timeout=10).json()
+    # A 503 (SQLite busy on a loaded machine) is retried, as Prefect's own client does.
+    started_run = api_call("POST", f"{api}/deployments/{monitor['id']}/create_flow_run", json={"parameters": {"name": "it"}}).json()
     _wait(lambda: _flow_run(api, started_run["id"])["state_type"] == "COMPLETED", 420, "the monitor run", 3)
 
     experiment = client.get_experiment_by_name("driftline-it").experiment_id
@@ -335,7 +336,7 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
 
     # A failed run of a deployment: scoring a model that has no champion.
     deployment = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
-    response = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"name": "nobody"}}, timeout=10)
+    response = api_call("POST", f"{api}/deployments/{deployment['id']}/create_flow_run", check=False, json={"parameters": {"name": "nobody"}})
     assert response.status_code == 201, response.text
     flow_run = response.json()
     # Rollback: two versions of another model, champion v2, then `driftline rollback` (back to v1).
