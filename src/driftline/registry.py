@@ -32,7 +32,7 @@ from driftline.errors import ArtifactStoreFull, DriftlineError
 logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
-RUNTIME_PACKAGES = ("scikit-learn", "xgboost", "lightgbm", "pandas", "numpy", "joblib")
+RUNTIME_PACKAGES = ("scikit-learn", "xgboost-cpu", "lightgbm", "pandas", "numpy", "joblib")
 
 
 class CalibratedProbabilityModel(mlflow.pyfunc.PythonModel):
