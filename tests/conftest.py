@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 from driftline.cli import OFFLINE_DEFAULTS
+from tests.servers import TEMPLATES_VARIABLE, prefect_server
 
 for _key, _value in OFFLINE_DEFAULTS.items():
     os.environ.setdefault(_key, _value)
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder of migrated database templates for the session (tests/servers.py), made by the controller
+    before xdist starts its workers, which inherit the variable."""
+    if hasattr(config, "workerinput") or os.environ.get(TEMPLATES_VARIABLE):
+        return
+    config._driftline_templates = tempfile.mkdtemp(prefix="driftline-db-templates-")
+    os.environ[TEMPLATES_VARIABLE] = config._driftline_templates
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A `prefect server start` (all its services: triggers, lease repossessor...) shared by the tests a
+    worker runs (each has its own model names and MLflow store; the tests that restart or deploy to a
+    server start their own). Its URL for subprocesses; in-process Prefect calls point at it too."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
+        yield api
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = getattr(config, "_driftline_templates", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(TEMPLATES_VARIABLE, None)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""Drill fixtures: a real `prefect server start` (its lease repossessor runs, unlike the test harness's
-ephemeral API) and MLflow on SQLite in a temp dir."""
+"""Drill fixtures: MLflow on SQLite in a temp dir, models to promote, a deployed project (the shared
+`prefect server start`, whose lease repossessor runs: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import api_call, prefect_server
+from tests.servers import api_call, fresh_mlflow_store
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -41,17 +41,6 @@ print("PROMOTION FINISHED")
 """
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory) -> str:
-    """A Prefect server shared by the drills a test worker runs (each drill has its own model names and
-    MLflow store; the drills that restart or deploy to a server start their own); in-process Prefect
-    calls point at it too."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
-        yield api
-
-
 @pytest.fixture
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Fresh MLflow store (SQLite + local artifacts) and Driftline home; returns the tracking URI."""
@@ -59,7 +48,7 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
     home = tmp_path / "home"
     home.mkdir()
-    uri = f"sqlite:///{home / 'mlflow.db'}"
+    uri = fresh_mlflow_store(home / "mlflow.db")
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     # mlflow.set_*_uri also export MLFLOW_*_URI to os.environ (and so to every subprocess started later):
     # monkeypatch owns both variables so they are put back after the test.

@@ -1,4 +1,4 @@
-"""Integration fixtures: one real Prefect API (the test harness's server) and MLflow in a temp dir."""
+"""Integration fixtures: MLflow in a temp dir, the fast config, small data (the Prefect server: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from driftline.calibration import CalibratedModel
 from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
+from tests.servers import fresh_mlflow_store
 
 # Small but real: two families, three folds, a GARCH panel with genuine volatility regimes.
 FAST_CONFIG = {
@@ -30,23 +31,13 @@ FAST_CONFIG = {
 }
 
 
-@pytest.fixture(scope="session")
-def prefect_api() -> str:
-    """A temporary Prefect server for the whole session; its URL for subprocesses."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield str(PREFECT_API_URL.value())
-
-
 @pytest.fixture
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Fresh MLflow store (SQLite + local artifacts) and Driftline home per test."""
     home = tmp_path / "home"
-    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     home.mkdir()
+    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_mlflow_store(home / "mlflow.db"))
     return home
 
 
