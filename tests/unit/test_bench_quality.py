@@ -26,10 +26,13 @@ def test_the_quality_part_is_registered_and_every_goal_is_a_target_the_right_way
 
 
 @pytest.mark.parametrize(
-    ("rows", "cadence", "cap"), [(52_000, "5min", 0.02), (12_000, "daily", 0.04), (19_000, "30min", None), (3_000, "daily", None)]
+    ("rows", "cadence", "goal"),
+    [(52_000, "5min", ("quality_ece_20k", 0.02)), (12_000, "daily", ("quality_ece_daily_4k", 0.04)), (19_000, "30min", None), (3_000, "daily", None)],
 )
-def test_the_ece_goal_depends_on_size_and_cadence(rows, cadence, cap):
-    assert quality.ece_cap(rows, cadence) == cap
+def test_the_ece_goal_depends_on_size_and_cadence(rows, cadence, goal):
+    assert quality.ece_goal(rows, cadence) == goal
+    if goal:
+        assert QUALITY_TARGETS[goal[0]].value == goal[1]
 
 
 def test_persistence_is_the_label_rate_given_the_last_label_on_the_training_rows():
