@@ -16,7 +16,9 @@ For every dataset in ``DATASETS`` (only data that ships inside installed package
    tasks call (no Prefect, no MLflow): ``load_data``, ``validate_frame``/``enforce_contract``,
    ``build_features``, ``holdout_split``, ``run_walk_forward`` (every family, calibrated per fold, the
    challenger family chosen by pooled log loss), ``fit_challenger`` on the development rows, and
-   ``evaluate_challenger`` on the hold-out window (the promotion decision of a first model);
+   ``evaluate_challenger`` on the hold-out window (the promotion decision of a first model). Every fit
+   runs on one thread (``threads=1``, ``n_jobs=1``; the same fits as with the default ``n_jobs=-1``, see
+   ``single_threaded``); a data error the pipeline raises is recorded as the dataset's result;
 3. on the pipeline's own walk-forward folds (read back from its fold results, so they stay the same when
    the pipeline chooses its folds differently) and on its hold-out window, computed here:
 
@@ -45,7 +47,7 @@ dataset's value:
   the challenger's (pooled walk-forward);
 * ``quality_pipeline_failures`` <= 0: datasets on which the default pipeline stopped with a data error.
 
-Datasets (``--quick``: small slices and two families, logreg and lightgbm):
+Datasets (``--quick``: small slices and two families, logreg and lightgbm; about 20 s of CPU):
 
 * ``equities_vol``: bokeh-sampledata's daily OHLCV of AAPL, IBM, MSFT, GOOG (2000-2013), the demo panel,
   default target (volatility over the next 5 days above its trailing median); quick: AAPL and IBM.
