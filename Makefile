@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: docs demo test test-fast bench bench-quick bench-promotion bench-drift serve deploy worker webhook install lock audit ui-prefect ui-mlflow clean help
+.PHONY: docs demo test test-fast bench bench-quick bench-quality bench-promotion bench-drift serve deploy worker webhook install lock audit ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
@@ -24,6 +24,7 @@ help:
 	@echo "make docs       regenerate docs/configuration.md from the config schema"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
 	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 3 min; CI runs it)"
+	@echo "make bench-quality  model quality on real series: challenger vs naive baselines and a LightGBM reference"
 	@echo "make audit      known vulnerabilities in every locked package (pip-audit, PyPI's advisory data)"
 	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
 	@echo "make ui-prefect / make ui-mlflow   open the UIs on local results"
@@ -79,6 +80,11 @@ bench: install
 # Small sizes: checks that every benchmark still runs; the targets are judged on `make bench`.
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick --no-fail
+
+# The quality part alone, full size (a few minutes): its targets and per-dataset table go into
+# benchmarks/results/latest.json beside the other parts' results already there.
+bench-quality: install
+	$(BIN)/python -m benchmarks.run --only quality --update
 
 bench-promotion: install
 	$(BIN)/python -m benchmarks.promotion_power

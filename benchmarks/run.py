@@ -14,7 +14,9 @@ rerun, P4 scale), ``dask`` (P5), ``promotion`` and ``detection`` (the champion/c
 simulation and the drift-detection quality figures), ``drift_real`` (the drift verdict on real series:
 calm windows inside the training period vs windows after regime breaks, ``drift_real_false_alarm_rate``,
 ``drift_real_detection_rate``; ``--quick`` 40 calm windows per series, half the break windows, no Evidently check), ``relay`` (the webhook relay under concurrent load:
-``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200).
+``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200), ``quality`` (the default pipeline's
+challenger beside naive baselines and a plain LightGBM reference on real series, ``quality_*``; ``--quick``
+small slices and two families; its per-dataset table is printed below the targets; ``make bench-quality``).
 
 ``--quick`` checks that every part still runs, not its numbers: it runs two parts at a time (``--jobs``) and
 the parts that need a Prefect API (``pipeline``, ``dask``, ``relay``) share one ``prefect server`` started in
@@ -75,6 +77,15 @@ TARGETS = (
     Target("relay_5xx", "relay: 5xx or unanswered calls under load", "<=", 0),
     Target("drift_real_false_alarm_rate", "drift on real series: calm in-training windows flagged", "<=", 0.05),
     Target("drift_real_detection_rate", "drift on real series: windows after regime breaks flagged", ">=", 0.90),
+    # Model quality on real series (issue 15): each is the worst dataset's value; see benchmarks/quality.py.
+    Target("quality_wf_logloss_excess", "quality: challenger - best baseline log loss, walk-forward", "<=", 0.0),
+    Target("quality_holdout_logloss_excess", "quality: challenger - best baseline log loss, hold-out", "<=", 0.0),
+    Target("quality_ece_20k", "quality: pooled walk-forward ECE, series >= 20k rows", "<=", 0.02),
+    Target("quality_ece_daily_4k", "quality: pooled walk-forward ECE, daily series >= 4k rows", "<=", 0.04),
+    Target("quality_boosted_auc_gap", "quality: best family AUC - best boosted trees AUC", "<=", 0.01),
+    Target("quality_persistent_accuracy_margin", "quality: persistent labels, challenger - persistence accuracy", ">=", 0.0),
+    Target("quality_persistent_logloss_margin", "quality: persistent labels, persistence - challenger log loss", ">=", 0.0),
+    Target("quality_pipeline_failures", "quality: datasets the default pipeline stopped on", "<=", 0),
 )
 
 
@@ -129,6 +140,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "detection": _detection,
     "relay": _module("relay_load"),
     "drift_real": _module("drift_real"),
+    "quality": _module("quality"),
 }
 
 
@@ -136,7 +148,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
 # otherwise start its own, 20-60 s on two cores); `startup` measures the ephemeral API and keeps its own.
 NEEDS_API = {"pipeline", "dask", "relay"}
 # --quick runs two parts at a time, longest first.
-QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "drift", "drift_real", "promotion", "detection"]
+QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "quality", "drift", "drift_real", "promotion", "detection"]
 
 
 PAYLOAD_KEYS = {
@@ -252,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     print(format_table(results))
+    if "quality_datasets" in results:
+        from benchmarks.quality import format_side_by_side
+
+        print("\nModel quality (benchmarks/quality.py):\n" + format_side_by_side(results["quality_datasets"]))
     print(f"\n{'all targets met' if payload['all_targets_met'] else 'SOME TARGETS MISSED'}; "
           f"{wall:.0f} s ({jobs} at a time); written to {output}")
     for name, error in errors.items():
