@@ -144,7 +144,9 @@ def _run_job(run, job, threads=None):
 
 def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
     jobs = _jobs(walk_forward_run)
-    assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in ("logreg", "lightgbm")]
+    # Each fold's families, then the naive baselines on the same rows (a volatility target: no lagged labels).
+    families = ("logreg", "lightgbm", "base_rate", "persistence")
+    assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in families]
     folds = {f.fold: f for f in walk_forward_run.result.folds}
     for job in jobs:
         # Features are in time order: a fold's rows are one contiguous range, a job is a few bytes.
