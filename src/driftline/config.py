@@ -738,6 +738,8 @@ def flatten_config(config: PipelineConfig) -> dict[str, str]:
             flat[prefix] = str(value)
 
     walk("", config.model_dump(mode="json"))
+    if isinstance(config, PipelineConfig):
+        flat["target.label_delay"] = str(config.label_delay)  # the effective value, not an empty default
     return flat
 
 
