@@ -203,10 +203,21 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"## {summary['model_name']} v{summary['model_version']} — {summary['decision']}\n\n"
         f"Challenger **{summary['selected_family']}**: {summary['selection']}\n\n"
         "| " + " | ".join(FOLD_COLUMNS) + " |\n|" + "---|" * len(FOLD_COLUMNS) + "\n" + rows + "\n\n"
+        + _baselines_markdown(summary)
         + "\n".join(f"- {r}" for r in summary["reasons"])
         + f"\n\nMLflow run `{summary['run_id']}`, aliases {summary['aliases']}\n"
         + _links_markdown(summary.get("links") or {})
     )
+
+
+def _baselines_markdown(summary: dict[str, Any]) -> str:
+    baselines = summary.get("baselines") or {}
+    if not baselines:
+        return ""
+    scores = ", ".join(
+        f"{name} {m['log_loss']:.4f}" + (" (best)" if name == summary.get("best_baseline") else "") for name, m in baselines.items()
+    )
+    return f"Naive baselines, pooled walk-forward log loss (never the challenger): {scores}\n\n"
 
 
 def _links_markdown(links: dict[str, str]) -> str:

@@ -125,6 +125,7 @@ def test_summary_markdown_has_one_row_per_fold(walk_forward_run):
     table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
     assert len(table_rows) == len(summary["folds"])
     assert markdown.startswith("## driftline-demo v3 — promote")
+    assert f"{summary['best_baseline']} " in markdown and "(best)" in markdown
 
 
 def test_artifact_key_examples():

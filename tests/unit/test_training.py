@@ -162,6 +162,7 @@ def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_
     combined = combine_fold_results(outcomes, run.metrics, price_target=False)
     assert combined.folds == run.result.folds
     assert combined.pooled == run.result.pooled
+    assert (combined.baselines, combined.baseline_folds) == (run.result.baselines, run.result.baseline_folds)
     assert combined.selected == run.result.selected
     pd.testing.assert_frame_equal(combined.predictions, run.result.predictions, check_exact=True)
 
