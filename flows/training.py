@@ -30,7 +30,7 @@ from tasks.tracking import (
     register_model_task,
     start_tracking_task,
 )
-from tasks.training import build_features_task, fit_challenger_task, holdout_task, walk_forward_task
+from tasks.training import build_features_task, fit_best_baseline_task, fit_challenger_task, holdout_task, walk_forward_task
 
 
 @flow(name="train-and-promote")
@@ -46,6 +46,7 @@ def train_and_promote(
     trigger: str | None = None,
     force: bool = False,
     settings: PipelineSettings | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train every model family walk-forward, register the best as challenger, promote if it earns it.
 
@@ -62,10 +63,13 @@ def train_and_promote(
         force: train even when a finished run already trained on the same data, config and code.
         settings: the pipeline's main settings (the Prefect UI's form); each one that is set overrides the
             config file and the arguments above.
+        overrides: dotted config keys and values (``driftline train --set key=value``) over the config
+            file; the arguments above and ``settings`` win over them.
     """
     config = load_config(
         config_file,
         with_settings({"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)}, settings),
+        sets=overrides,
     )
     settings = Settings.from_env()
     run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
@@ -95,7 +99,8 @@ def train_and_promote(
         if config.drift.training_report:
             training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
-        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
+        baseline = fit_best_baseline_task(development, result, config)
+        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config, baseline)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
         if decision.promote:

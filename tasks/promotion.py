@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
 from driftline import registry
+from driftline.baselines import BaselineModel
 from driftline.config import PipelineConfig
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
 from driftline.features import FeatureSet
@@ -27,9 +28,14 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
 
 @task(name="evaluate-challenger", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def evaluate_task(
-    holdout: FeatureSet, version: registry.RegisteredVersion, base_rate: float, config: PipelineConfig
+    holdout: FeatureSet,
+    version: registry.RegisteredVersion,
+    base_rate: float,
+    config: PipelineConfig,
+    baseline: BaselineModel | None = None,
 ) -> tuple[Decision, str | None]:
-    """Score the registered challenger and the champion on the same hold-out rows, then decide."""
+    """Score the registered challenger and the champion (or, for a first model, the best baseline) on the
+    same hold-out rows, then decide."""
     champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
@@ -41,6 +47,7 @@ def evaluate_task(
         config.gap,
         config.block_length,
         price_target=config.target.kind == "direction",
+        baseline=baseline,
     )
     return decision, champion_version
 

@@ -79,10 +79,15 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
         child = registry.start_child_run(run_id, f"fold-{fold}", {"driftline.fold": str(fold)})
         registry.log_params(child, {k: getattr(rows[0], k) for k in ("train_start", "train_end", "test_start", "test_end", "n_train", "n_test")})
         registry.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
+        baselines = [f for f in result.baseline_folds if f.fold == fold]
+        registry.log_metrics(child, {f"baseline.{r.family}.{k}": v for r in baselines for k, v in r.metrics.items()})
         registry.finish_run(child)
     registry.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
+    registry.log_metrics(run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()})
     registry.log_metrics(run_id, result.pooled[result.selected])
     registry.set_tags(run_id, {"driftline.family": result.selected, "driftline.selection": result.selection_reason()})
+    if result.best_baseline:
+        registry.set_tags(run_id, {"driftline.best_baseline": result.best_baseline})
     registry.log_dict(run_id, list(features.feature_names), "features.json")
     chosen = result.selected_predictions()
     y, p, p_raw = chosen["y"].to_numpy(), chosen["p"].to_numpy(), chosen["p_uncalibrated"].to_numpy()

@@ -20,6 +20,7 @@ from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
+from driftline.baselines import BaselineModel
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig
 from driftline.evaluation import holdout_split
@@ -31,6 +32,7 @@ from driftline.training import (
     FoldOutcome,
     WalkForwardResult,
     combine_fold_results,
+    fit_best_baseline,
     fit_challenger,
     run_fold_job,
     run_walk_forward,
@@ -78,7 +80,7 @@ def walk_forward_key(config: PipelineConfig, features_digest: str) -> str:
     """The walk-forward stage's cache key, whichever runner computes it."""
     return content_cache_key(
         "walk-forward", features_digest,
-        config.splits, config.gap, config.calibration, config.models, config.metrics, _price_target(config),
+        config.splits, config.gap, config.label_delay, config.calibration, config.models, config.metrics, _price_target(config),
     )
 
 
@@ -160,6 +162,12 @@ def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
 def fit_challenger_task(features: FeatureSet, family: str, config: PipelineConfig) -> CalibratedModel:
     """Refit the selected family on all labelled rows (cached on the features, config and code)."""
     return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold)
+
+
+@task(name="fit-best-baseline", cache_policy=NO_CACHE)
+def fit_best_baseline_task(features: FeatureSet, result: WalkForwardResult, config: PipelineConfig) -> BaselineModel | None:
+    """Refit the best walk-forward baseline on all development rows: what a first model faces on the hold-out."""
+    return fit_best_baseline(features, result, config.models)
 
 
 @task(name="hold-out-window", cache_policy=NO_CACHE)

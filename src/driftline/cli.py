@@ -162,7 +162,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-@app.command(epilog=_examples('driftline train', 'driftline train --data prices.parquet --target direction --name btc', 'driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json', 'driftline train --data labels.csv --target label --target-col y --time-col ts'))
+@app.command(epilog=_examples('driftline train', 'driftline train --data prices.parquet --target direction --name btc --horizon 1', 'driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json', 'driftline train --data labels.csv --target label --target-col y --time-col ts', 'driftline train --set splits.n_splits=3 --set models.families=[logreg,lightgbm]'))
 def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
@@ -172,6 +172,8 @@ def train(
     symbol_col: SymbolCol = None,
     target_col: TargetCol = None,
     target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
+    horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: --set key=value (repeatable; value as YAML, e.g. splits.gap=3, models.families=[logreg,lightgbm]).")] = None,
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")] = False,
 ) -> None:
@@ -179,8 +181,14 @@ def train(
 
     A rerun on the same data, config and code registers nothing: it reports the earlier run (use --force).
     """
-    from driftline.config import data_overrides, load_config
+    from driftline.config import data_overrides, load_config, parse_set_options
 
+    try:
+        sets = parse_set_options(set_)
+    except DriftlineError as exc:
+        _fail(exc)
+    if horizon is not None:
+        sets["target.horizon"] = horizon
     params: dict[str, Any] = {
         "config_file": str(config) if config else None,
         "data": data,
@@ -191,10 +199,11 @@ def train(
         "symbol_col": symbol_col,
         "target_col": target_col,
         "force": force,
+        "overrides": sets or None,
     }
     overrides = {"name": name, "target.kind": params["target"], **data_overrides(data, time_col, price_col, symbol_col, target_col)}
     try:
-        resolved = load_config(params["config_file"], overrides)  # fail fast, before Prefect starts
+        resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
     except DriftlineError as exc:
         _fail(exc)
     _require_data(data)

@@ -257,7 +257,31 @@ class TargetConfig(_Section):
     horizon: int = Field(default=5, ge=1, le=250)
     dead_band: float = Field(default=0.0, ge=0.0, description="direction: |forward log return| below this is dropped")
     median_window: int = Field(default=250, ge=10, description="volatility: trailing window of the median threshold")
-    label_lags: tuple[int, ...] = Field(default=(1, 2, 5), description="label: lags of the target, in units of horizon")
+    label_delay: int | None = Field(
+        default=None,
+        ge=1,
+        description="periods until a row's label is known; drives the label lags, the purge gap and the hold-out gap "
+        "(default: 1 for label, horizon for direction and volatility)",
+    )
+    label_lags: tuple[int, ...] = Field(
+        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label (label_delay rows back), lag k is k-1 rows before it"
+    )
+
+    @property
+    def known_after(self) -> int:
+        """The effective ``label_delay``: rows until a row's label is known."""
+        if self.label_delay is not None:
+            return self.label_delay
+        return 1 if self.kind == "label" else self.horizon
+
+    @model_validator(mode="after")
+    def _delay_covers_horizon(self) -> TargetConfig:
+        if self.kind != "label" and self.label_delay is not None and self.label_delay < self.horizon:
+            raise ValueError(
+                f"label_delay ({self.label_delay}) must be >= horizon ({self.horizon}) for the {self.kind} target: "
+                "its label describes the next horizon periods, so it is known no sooner"
+            )
+        return self
 
 
 class FeatureConfig(_Section):
@@ -288,7 +312,7 @@ class SplitConfig(_Section):
     scheme: Literal["expanding", "sliding"] = "expanding"
     n_splits: int = Field(default=5, ge=2, le=50)
     test_size: int | None = Field(default=None, ge=1, description="timestamps per test fold; default: divide evenly")
-    gap: int | None = Field(default=None, ge=0, description="timestamps purged between train and test; default: horizon")
+    gap: int | None = Field(default=None, ge=0, description="timestamps purged between train and test; default: target.label_delay")
     min_train_size: int = Field(default=250, ge=2, description="timestamps in the first training window")
     max_train_size: int | None = Field(default=None, ge=2, description="sliding: timestamps per training window")
 
@@ -442,11 +466,17 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
-        if self.splits.gap is not None and self.splits.gap < self.target.horizon:
-            raise ValueError(
-                f"splits.gap ({self.splits.gap}) must be >= target.horizon ({self.target.horizon}), "
-                "or training labels overlap the test window"
-            )
+        if self.splits.gap is not None:
+            if self.target.kind != "label" and self.splits.gap < self.target.horizon:
+                raise ValueError(
+                    f"splits.gap ({self.splits.gap}) must be >= target.horizon ({self.target.horizon}), "
+                    "or training labels overlap the test window"
+                )
+            if self.splits.gap < self.label_delay:
+                raise ValueError(
+                    f"splits.gap ({self.splits.gap}) must be >= target.label_delay ({self.label_delay}), "
+                    "or training rows use labels not yet known when the test window starts"
+                )
         if self.target.kind == "label" and not self.data.target_col:
             raise ValueError("target.kind 'label' needs data.target_col (or --target-col)")
         return self
@@ -457,8 +487,15 @@ class PipelineConfig(_Section):
         return f"driftline-{self.name}"
 
     @property
+    def label_delay(self) -> int:
+        """Rows until a row's label is known: ``target.label_delay``, else 1 for a label target and the
+        horizon for the price targets."""
+        return self.target.known_after
+
+    @property
     def gap(self) -> int:
-        return self.splits.gap if self.splits.gap is not None else self.target.horizon
+        """Timestamps purged before every test fold, calibration slice and the hold-out window."""
+        return self.splits.gap if self.splits.gap is not None else self.label_delay
 
     @property
     def block_length(self) -> int:
@@ -575,11 +612,19 @@ def _describe(error: dict[str, Any], source: str, root: type[BaseModel] | None =
     return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None, sets: dict[str, Any] | None = None
+) -> PipelineConfig:
     """Load a YAML config and apply dotted-key overrides (``{"target.kind": "direction"}``).
 
+    Args:
+        path: the pipeline YAML; the defaults when None.
+        overrides: dotted keys; a None value keeps the file's value (an option left empty).
+        sets: dotted keys a user set explicitly (``--set key=value``), applied before ``overrides``;
+            None sets the key to null. Errors on these keys name ``--set``.
+
     Raises:
-        ConfigError: naming the file, the key and what is allowed.
+        ConfigError: naming the file (or ``--set``), the key and what is allowed.
     """
     source = str(path) if path else "<defaults>"
     tree: dict[str, Any] = {}
@@ -595,7 +640,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str,
             raise ConfigError(f"{source} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
     # A contract file named in the pipeline file is found next to it.
-    return _validated(tree, source, overrides, base_dir=Path(path).resolve().parent if path else None)
+    return _validated(tree, source, overrides, base_dir=Path(path).resolve().parent if path else None, sets=sets)
 
 
 def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
@@ -612,9 +657,38 @@ def data_overrides(
             "data.symbol_col": symbol_col, "data.target_col": target_col}
 
 
+def parse_set_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``key=value`` strings (``--set``) as dotted overrides; each value is read as YAML (a scalar or a
+    list: ``splits.gap=3``, ``models.families=[logreg, lightgbm]``, ``splits.test_size=null``).
+
+    Raises:
+        ConfigError: an item without ``=``, an empty or malformed key, or a value that is not YAML.
+    """
+    parsed: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*", key):
+            raise ConfigError(f"--set {item!r}: expected key=value with a dotted config key, e.g. --set splits.gap=3")
+        try:
+            parsed[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    return parsed
+
+
 def _validated(
-    tree: dict[str, Any], source: str, overrides: dict[str, Any] | None, base_dir: Path | None = None
+    tree: dict[str, Any],
+    source: str,
+    overrides: dict[str, Any] | None,
+    base_dir: Path | None = None,
+    sets: dict[str, Any] | None = None,
 ) -> PipelineConfig:
+    for key, value in (sets or {}).items():
+        try:
+            _set_path(tree, key, value)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {key}: {exc}") from None
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(tree, key, value)
@@ -625,7 +699,15 @@ def _validated(
     try:
         return PipelineConfig.model_validate(tree, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors(include_url=False))) from None
+        raise ConfigError("; ".join(_describe(e, _source_of(e, source, sets)) for e in exc.errors(include_url=False))) from None
+
+
+def _source_of(error: dict[str, Any], source: str, sets: dict[str, Any] | None) -> str:
+    """``--set`` when the error is on a key a user set there (or inside it), else the config's source."""
+    where = ".".join(str(p) for p in error["loc"])
+    if where and any(where == key or where.startswith(f"{key}.") for key in sets or {}):
+        return "--set"
+    return source
 
 
 def config_to_yaml(config: PipelineConfig) -> str:
@@ -656,6 +738,8 @@ def flatten_config(config: PipelineConfig) -> dict[str, str]:
             flat[prefix] = str(value)
 
     walk("", config.model_dump(mode="json"))
+    if isinstance(config, PipelineConfig):
+        flat["target.label_delay"] = str(config.label_delay)  # the effective value, not an empty default
     return flat
 
 

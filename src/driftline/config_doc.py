@@ -31,7 +31,11 @@ Generated from the pydantic schema in `src/driftline/config.py` by `make docs`
 
 A pipeline is one YAML file (`driftline train --config my.yaml`); every key is optional and falls back to
 the default below. `configs/default.yaml` is the demo's. Command-line options (`--data`, `--target`,
-`--time-col`, ...) override the matching keys. Unknown keys are an error, so a typo cannot pass silently.
+`--time-col`, `--horizon`, ...) override the matching keys, and `driftline train --set key=value`
+(repeatable) sets any key without a file: the value is read as YAML (`--set splits.gap=3`,
+`--set models.families=[logreg,lightgbm]`, `--set splits.test_size=null`) and validated like the file,
+errors naming `--set` and the key; the other options win over it. Unknown keys are an error, so a typo
+cannot pass silently.
 
 ```yaml
 name: btc-vol

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from driftline.baselines import BaselineModel, known_labels
 from driftline.config import MetricsConfig, PromotionConfig
 from driftline.features import FeatureSet
 from driftline.splits import tail_cut
@@ -58,11 +59,14 @@ def evaluate_challenger(
     gap: int,
     block_length: int,
     price_target: bool,
+    baseline: BaselineModel | None = None,
 ) -> Decision:
     """Score both models on the same rows and decide.
 
     Rows the champion may have trained on (up to its cutoff plus ``gap``) are left out of the comparison;
-    a champion that cannot score this run's features keeps its place, with the reason.
+    a champion that cannot score this run's features keeps its place, with the reason. Without a champion
+    the challenger faces ``baseline`` (fitted on the development rows; the best walk-forward baseline)
+    on all hold-out rows, else the constant ``base_rate``.
     """
     rows = np.arange(len(holdout.y))
     if champion is not None:
@@ -89,8 +93,14 @@ def evaluate_challenger(
         except Exception as exc:  # noqa: BLE001 - any failure to score means "not comparable", never a crash
             return keep_champion(f"champion version {champion.version} cannot score this run's rows: {type(exc).__name__}: {exc}")
         champion_scores = Scores(f"champion v{champion.version}", theirs["probability"].to_numpy(), theirs["prediction"].to_numpy())
+    baseline_scores = None
+    if champion is None and baseline is not None:
+        known = known_labels(holdout)
+        p = baseline.predict_proba(X, None if known is None else known[rows])
+        baseline_scores = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
     return decide_promotion(
-        evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target
+        evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target,
+        baseline=baseline_scores,
     )
 
 

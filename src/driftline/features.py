@@ -23,6 +23,7 @@ from driftline.errors import DataError, InsufficientDataError
 logger = logging.getLogger(__name__)
 
 META_COLUMNS = ("symbol", "timestamp")
+KNOWN_LABEL = "known_label"
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
 
 # The fewest labelled rows of each class worth training on. The default pipeline fits a calibrator on
@@ -57,8 +58,9 @@ def is_calendar_feature(name: str) -> bool:
 class FeatureSet:
     """Model inputs for rows with a known target, in time order, plus what metrics need beside them.
 
-    ``meta`` has ``symbol``, ``timestamp`` and, for price data, ``next_return`` (the one-period log
-    return after t, which a long/flat position taken at t earns).
+    ``meta`` has ``symbol``, ``timestamp``, ``known_label`` (the newest label known at t, ``label_delay``
+    rows back; NaN before the first) and, for price data, ``next_return`` (the one-period log return after
+    t, which a long/flat position taken at t earns).
     """
 
     X: pd.DataFrame
@@ -186,8 +188,8 @@ def feature_table(
             extra = [c for c in group.columns if c not in (*META_COLUMNS, "target", "open", "high", "low", "close", "adj_close", "volume")]
             out[extra] = group[extra]
             for lag in target.label_lags:
-                # Lags in whole horizons: y at t describes t..t+h, so y_{t-h} is the newest one known at t.
-                out[f"target_lag_{lag}"] = group["target"].shift(lag * target.horizon)
+                # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1).
+                out[f"target_lag_{lag}"] = group["target"].shift(target.known_after + lag - 1)
         if features.calendar:
             # Cyclic encodings: bounded, and December sits next to January (no extrapolation in a linear model).
             for unit, values, period in (
@@ -203,10 +205,13 @@ def feature_table(
             close = group["adj_close"] if "adj_close" in group else group["close"]
             out["next_return"] = np.log(close).shift(-1) - np.log(close)
         out["y"] = _target(group, target)
+        # The newest label known at t (for the naive baselines): rows whose label was dropped (a dead band)
+        # carry the one before.
+        out[KNOWN_LABEL] = out["y"].shift(target.known_after).ffill()
         parts.append(out)
     table = parts[0] if len(parts) == 1 else pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
     del parts
-    names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", "y"))
+    names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", KNOWN_LABEL, "y"))
     if not names:
         raise DataError(f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns")
     for name in names:  # column by column: no copy of the whole table
@@ -304,7 +309,7 @@ def build_features(
     if empty or constant:
         dropped = [f"all missing: {', '.join(empty)}" if empty else "", f"constant: {', '.join(constant)}" if constant else ""]
         logger.warning("%sdropped feature columns that carry no information: %s", _prefix(source), "; ".join(filter(None, dropped)))
-    meta_cols = [c for c in ("symbol", "timestamp", "next_return") if c in rows.columns]
+    meta_cols = [c for c in ("symbol", "timestamp", "next_return", KNOWN_LABEL) if c in rows.columns]
     return FeatureSet(
         X=rows[usable].reset_index(drop=True),
         y=rows["y"].astype(int).reset_index(drop=True),

@@ -4,8 +4,9 @@ Both models are scored on the same evaluation rows, after both training cutoffs.
 difference (challenger minus champion) is averaged per timestamp and resampled with a moving-block
 bootstrap, so autocorrelation from overlapping horizons and cross-sectional correlation between symbols
 are both kept. The challenger is promoted only when the whole confidence interval of the loss
-difference is below zero AND every guardrail passes. The first model faces the base-rate predictor
-(the training prevalence) under the same test.
+difference is below zero AND every guardrail passes. The first model faces the best naive baseline
+(``driftline.baselines``, fitted on the development rows) under the same test; without one, the
+base-rate predictor (the training prevalence).
 """
 
 from __future__ import annotations
@@ -185,12 +186,16 @@ def decide_promotion(
     metrics: MetricsConfig,
     block_length: int,
     price_target: bool,
+    baseline: Scores | None = None,
 ) -> Decision:
-    """Promote the challenger only if it beats the champion (or the base rate) with confidence and passes
-    every guardrail. Returns every check with its numbers.
+    """Promote the challenger only if it beats the champion (or, for a first model, ``baseline``: the best
+    naive baseline's scores on the same rows; the constant ``base_rate`` without one) with confidence and
+    passes every guardrail. Returns every check with its numbers.
     """
     first_model = champion is None
-    if first_model:
+    if first_model and baseline is not None:
+        champion = baseline
+    elif first_model:
         constant = np.full(len(evaluation), base_rate)
         champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
     n_rows = len(evaluation)

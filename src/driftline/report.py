@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 
 from driftline.promotion import Decision
-from driftline.training import WalkForwardResult, fold_table
+from driftline.training import WalkForwardResult, baseline_fold_table, fold_table
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
-FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "brier", "log_loss", "ece", "brier_skill")
+FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "accuracy", "auc", "brier", "log_loss", "ece", "brier_skill")
+POOLED_KEYS = ("accuracy", "auc", "brier", "log_loss", "ece", "brier_skill")
+BASELINE_FOLD_COLUMNS = ("fold", "baseline", "accuracy", "auc", "log_loss")
 
 
 def training_summary(
@@ -66,8 +68,12 @@ def training_summary(
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
         "strategy": {k: result.pooled[result.selected][k] for k in STRATEGY_KEYS if k in result.pooled[result.selected]},
-        "families": {family: {k: metrics[k] for k in ("auc", "brier", "log_loss", "ece", "brier_skill")} for family, metrics in result.pooled.items()},
+        "families": {family: {k: metrics[k] for k in POOLED_KEYS} for family, metrics in result.pooled.items()},
         "folds": fold_table(result),
+        # The naive baselines on the same folds (pooled walk-forward metrics); never the challenger.
+        "baselines": {name: {k: metrics[k] for k in POOLED_KEYS} for name, metrics in result.baselines.items()},
+        "best_baseline": result.best_baseline,
+        "baseline_folds": baseline_fold_table(result),
     }
 
 
@@ -145,6 +151,9 @@ def render_summary(summary: dict[str, Any]) -> str:
             ]
         )
     families = [{"family": f, **m} for f, m in summary["families"].items()]
+    baselines = [
+        {"baseline": b + (" (best)" if b == summary.get("best_baseline") else ""), **m} for b, m in (summary.get("baselines") or {}).items()
+    ]
     metrics = summary["metrics"]
     version = summary["model_version"] or "-"
     return "\n".join(
@@ -159,8 +168,14 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"Walk-forward folds of the challenger ({summary['selected_family']}), calibrated, out of sample:",
             _table(summary["folds"], FOLD_COLUMNS),
             "",
+            *(
+                ["Naive baselines on the same folds (not models; never the challenger):", _table(summary["baseline_folds"], BASELINE_FOLD_COLUMNS), ""]
+                if summary.get("baseline_folds")
+                else []
+            ),
             "Pooled out-of-sample, every family:",
-            _table(families, ("family", "auc", "brier", "log_loss", "ece", "brier_skill")),
+            _table(families, ("family", *POOLED_KEYS)),
+            *(["Pooled out-of-sample, naive baselines (never the challenger):", _table(baselines, ("baseline", *POOLED_KEYS))] if baselines else []),
             f"challenger: {summary['selected_family']} ({summary['selection']})",
             "",
             "Pooled (challenger): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
@@ -188,10 +203,21 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"## {summary['model_name']} v{summary['model_version']} — {summary['decision']}\n\n"
         f"Challenger **{summary['selected_family']}**: {summary['selection']}\n\n"
         "| " + " | ".join(FOLD_COLUMNS) + " |\n|" + "---|" * len(FOLD_COLUMNS) + "\n" + rows + "\n\n"
+        + _baselines_markdown(summary)
         + "\n".join(f"- {r}" for r in summary["reasons"])
         + f"\n\nMLflow run `{summary['run_id']}`, aliases {summary['aliases']}\n"
         + _links_markdown(summary.get("links") or {})
     )
+
+
+def _baselines_markdown(summary: dict[str, Any]) -> str:
+    baselines = summary.get("baselines") or {}
+    if not baselines:
+        return ""
+    scores = ", ".join(
+        f"{name} {m['log_loss']:.4f}" + (" (best)" if name == summary.get("best_baseline") else "") for name, m in baselines.items()
+    )
+    return f"Naive baselines, pooled walk-forward log loss (never the challenger): {scores}\n\n"
 
 
 def _links_markdown(links: dict[str, str]) -> str:

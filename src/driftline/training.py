@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from driftline.baselines import BaselineModel, baseline_names, fit_baseline, is_baseline, known_labels
 from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
 from driftline.features import FeatureSet
@@ -39,12 +40,25 @@ class FoldResult:
 
 @dataclass(frozen=True)
 class WalkForwardResult:
-    """Per-fold and pooled out-of-sample results of every family, and which one became the challenger."""
+    """Per-fold and pooled out-of-sample results of every family, and which one became the challenger.
+
+    The naive baselines (``driftline.baselines``) ran through the same folds; their results are kept
+    apart (``baselines``, ``baseline_folds``) so that no baseline is ever selected.
+    """
 
     folds: list[FoldResult]
     pooled: dict[str, dict[str, float]]
     selected: str
     predictions: pd.DataFrame = field(repr=False)  # fold, family, y, p, p_uncalibrated + meta columns
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline_folds: list[FoldResult] = field(default_factory=list)
+
+    @property
+    def best_baseline(self) -> str | None:
+        """The baseline with the lowest pooled walk-forward log loss (None when none ran)."""
+        if not self.baselines:
+            return None
+        return min(self.baselines, key=lambda b: self.baselines[b][SELECTION_METRIC])
 
     def selection_reason(self) -> str:
         ranked = sorted(self.pooled, key=lambda f: self.pooled[f][SELECTION_METRIC])
@@ -107,11 +121,14 @@ def _compact(rows: np.ndarray) -> slice | np.ndarray:
 def walk_forward_jobs(features: FeatureSet, splits: SplitConfig, gap: int, models: ModelsConfig) -> list[FoldJob]:
     """Every (fold, family) fit of the walk-forward evaluation, fold by fold; each runs on its own.
 
+    Each fold's model families come first, then the naive baselines the features support
+    (``driftline.baselines.baseline_names``) on the same rows.
+
     Raises:
         InsufficientDataError: too little data for the folds, or a fold with a single class.
     """
     splitter = WalkForwardSplit.from_config(splits, gap)
-    families = family_names(models)
+    families = [*family_names(models), *baseline_names(features)]
     return [
         FoldJob(fold=fold, family=family, train=_compact(train), test=_compact(test))
         for fold, (train, test) in enumerate(splitter.split(features.X, features.y, groups=features.times), start=1)
@@ -143,6 +160,8 @@ def run_fold_job(
 ) -> FoldOutcome:
     """Fit and calibrate ``job.family`` on the fold's training rows; score its test rows.
 
+    A baseline (``driftline.baselines``) is fitted on the same rows and scored the same way, uncalibrated.
+
     Args:
         threads: threads the learner may use (1 when several jobs share the cores); None keeps the
             configured ``n_jobs``.
@@ -154,11 +173,17 @@ def run_fold_job(
     train_times, test_times = times[job.train], times[job.test]
     X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
     X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
-    with _thread_budget(threads):
-        model = CalibratedModel.from_config(make_estimator(job.family, models, threads), calibration, gap)
-        model.fit(X_train, y_train, train_times)
-        p = model.predict_proba(X_test)[:, 1]
-        p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
+    if is_baseline(job.family):
+        known = known_labels(features)
+        baseline = BaselineModel(job.family, models.seed)
+        baseline.fit(X_train, y_train, None if known is None else known[job.train])
+        p = p_raw = baseline.predict_proba(X_test, None if known is None else known[job.test])
+    else:
+        with _thread_budget(threads):
+            model = CalibratedModel.from_config(make_estimator(job.family, models, threads), calibration, gap)
+            model.fit(X_train, y_train, train_times)
+            p = model.predict_proba(X_test)[:, 1]
+            p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
     meta = features.meta.iloc[job.test]
     result = FoldResult(
         fold=job.fold,
@@ -177,19 +202,35 @@ def run_fold_job(
 
 
 def combine_fold_results(outcomes: Sequence[FoldOutcome], metrics: MetricsConfig, price_target: bool) -> WalkForwardResult:
-    """Pool the jobs' out-of-sample predictions per family and pick the challenger family.
+    """Pool the jobs' out-of-sample predictions per family and pick the challenger family; the baselines
+    are pooled apart and never picked.
 
     ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran.
     """
-    table = pd.concat([outcome.predictions for outcome in outcomes], ignore_index=True)
+    models = [o for o in outcomes if not is_baseline(o.result.family)]
+    baselines = [o for o in outcomes if is_baseline(o.result.family)]
+    table = pd.concat([outcome.predictions for outcome in models], ignore_index=True)
     table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
+    pooled = _pooled(table, metrics, price_target)
+    selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
+    baseline_pooled = _pooled(pd.concat([o.predictions for o in baselines], ignore_index=True), metrics, price_target) if baselines else {}
+    return WalkForwardResult(
+        folds=[o.result for o in models],
+        pooled=pooled,
+        selected=selected,
+        predictions=table,
+        baselines=baseline_pooled,
+        baseline_folds=[o.result for o in baselines],
+    )
+
+
+def _pooled(table: pd.DataFrame, metrics: MetricsConfig, price_target: bool) -> dict[str, dict[str, float]]:
     pooled = {}
     for family, rows in table.groupby("family", sort=False, observed=True):
         pooled[str(family)] = _fold_metrics(
             rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
         )
-    selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
-    return WalkForwardResult(folds=[o.result for o in outcomes], pooled=pooled, selected=selected, predictions=table)
+    return pooled
 
 
 def run_walk_forward(
@@ -241,3 +282,19 @@ def fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:
         row.update({k: fold.metrics[k] for k in (*SUMMARY_METRICS, "brier_uncalibrated", "ece_uncalibrated")})
         rows.append(row)
     return rows
+
+
+def baseline_fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:
+    """The baselines' folds as plain rows, fold by fold (``baseline`` names the predictor)."""
+    rows = []
+    for fold in sorted(result.baseline_folds, key=lambda f: f.fold):
+        row = {"baseline" if k == "family" else k: v for k, v in asdict(fold).items() if k != "metrics"}
+        row.update({k: fold.metrics[k] for k in SUMMARY_METRICS})
+        rows.append(row)
+    return rows
+
+
+def fit_best_baseline(features: FeatureSet, result: WalkForwardResult, models: ModelsConfig) -> BaselineModel | None:
+    """The best walk-forward baseline refitted on every development row (None when no baseline ran)."""
+    name = result.best_baseline
+    return None if name is None else fit_baseline(name, features, models.seed)

@@ -386,10 +386,10 @@ CASES: list[Case] = [
     Case("eight_rows", _eight_rows, error=(InsufficientDataError, r"too few clean rows per symbol \(need 100\): SYM0: 8$"), flow=True),
     Case("single_class_target", _single_class, target="label", target_col="y",
          error=(InsufficientDataError, r"target column 'y' has a single class: all \d+ labelled rows are 0"), flow=True),
-    # 8 positives in 800 rows; the first 25 rows have no lagged label yet, so 775 rows are labelled.
+    # 8 positives in 800 rows; the first 5 rows have no lagged label yet (lags 1, 2, 5 behind label_delay 1), so 795 are labelled.
     Case("imbalance_99_1", _imbalance, target="label", target_col="y",
          error=(InsufficientDataError,
-                r"target column 'y': too few rows of class 1 .*class 0: 767 rows \(99\.0%\), class 1: 8 rows \(1\.0%\)"),
+                r"target column 'y': too few rows of class 1 .*class 0: 787 rows \(99\.0%\), class 1: 8 rows \(1\.0%\)"),
          flow=True),
     Case("constant_and_empty_features", _constant_and_empty_features, target="label", target_col="y",
          warning=r"useless_features\.csv: dropped feature columns .*all missing: empty; constant: const",

@@ -96,9 +96,10 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
 
     scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv"], tmp_path, prefect_api)
     assert scored.returncode == 0, scored.stderr[-3000:]
-    assert "scored 1475 of 1500 rows with driftline-labelled v1" in scored.stdout
-    assert "25 rows lacked history" in scored.stdout
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 1475
+    # Label lags 1, 2 and 5 behind a label_delay of 1: the first 5 rows cannot have every feature.
+    assert "scored 1495 of 1500 rows with driftline-labelled v1" in scored.stdout
+    assert "5 rows lacked history" in scored.stdout
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 1495
 
     # The same growing source, monitored: only the rows after the training cutoff are judged.
     watched = run_cli(["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api)
@@ -132,6 +133,14 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path):
     assert "unknown key 'splits.n_split'" in done.stderr and "n_splits" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".driftline").exists()  # nothing ran
+
+    # --set is validated like the YAML: the error names the key and where it came from.
+    for option, expected in (("splits.n_split=3", "--set: unknown key 'splits.n_split'"), ("splits.gap=-1", "--set: splits.gap")):
+        done = run_cli(["train", "--set", option], tmp_path, api=None)
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+    done = run_cli(["train", "--target", "label", "--target-col", "y", "--set", "splits.gap=0"], tmp_path, api=None)
+    assert done.returncode == 2 and "splits.gap (0) must be >= target.label_delay (1)" in done.stderr, done.stderr
+    assert not (tmp_path / ".driftline").exists()
 
 
 def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leaves_nothing_running(tmp_path, fast_config):

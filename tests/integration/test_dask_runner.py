@@ -73,15 +73,20 @@ def _assert_same_results(ours: dict, theirs: dict) -> None:
     assert [f["n_test"] for f in ours["folds"]] == [f["n_test"] for f in theirs["folds"]]
     for mine, other in zip(ours["folds"], theirs["folds"]):
         assert np.isclose(mine["log_loss"], other["log_loss"], rtol=1e-9), mine["fold"]
+    assert ours["baselines"].keys() == theirs["baselines"].keys() and ours["best_baseline"] == theirs["best_baseline"]
+    for name, values in theirs["baselines"].items():
+        assert np.isclose(ours["baselines"][name]["log_loss"], values["log_loss"], rtol=1e-9), name
 
 
 def _assert_fits_ran_on_dask(summary: dict) -> None:
-    """The fits were tasks of the walk-forward subflow: 3 folds x 2 families, then the pooling."""
+    """The fits were tasks of the walk-forward subflow: 3 folds x (2 families + 3 baselines), then the pooling."""
     _, tasks = _tasks_of(summary)
     assert tasks is not None, "the dask run did not go through the walk-forward subflow"
     fits = [(name, state) for name, state in tasks if name.startswith("fit-fold-")]
     assert sorted(name for name, _ in fits) == sorted(
-        f"fit-fold-{fold}-{family}" for fold in (1, 2, 3) for family in ("logreg", "lightgbm")
+        f"fit-fold-{fold}-{family}"
+        for fold in (1, 2, 3)
+        for family in ("logreg", "lightgbm", "base_rate", "persistence", "lagged_labels")
     )
     assert {state for _, state in fits} == {"Completed"}
     assert any(name.startswith("combine-folds") for name, _ in tasks)

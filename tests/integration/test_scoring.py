@@ -40,8 +40,8 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     assert summary["rows_in"] == 400
     assert len(scored) == summary["rows_scored"] and len(skipped) == summary["rows_skipped"]
     assert len(scored) + len(skipped) == 400
-    # Label lags of 1, 2 and 5 horizons of 5 rows: the first 25 rows cannot have every feature.
-    assert len(skipped) == 25 and skipped["reason"].str.contains("target_lag_5").all()
+    # Label lags 1, 2 and 5 behind a label_delay of 1: the first 5 rows cannot have every feature.
+    assert len(skipped) == 5 and skipped["reason"].str.contains("target_lag_5").all()
     assert scored["probability"].between(0, 1).all() and set(scored["decision"]) <= {0, 1}
     assert (scored["model_version"].astype(str) == "1").all()
     assert not set(zip(scored["symbol"], scored["timestamp"])) & set(zip(skipped["symbol"], pd.to_datetime(skipped["timestamp"])))

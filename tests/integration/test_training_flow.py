@@ -36,7 +36,11 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert summary["aliases"] == ["challenger", "champion"]
     assert (summary["champion_version_before"], summary["champion_version_after"]) == (None, "1")
     comparison = summary["comparison"]
-    assert comparison["baseline"].startswith("base rate") and comparison["metric"] == "log_loss"
+    # A first model faces the best naive baseline of the walk-forward, refitted on the development rows.
+    baselines = summary["baselines"]
+    assert set(baselines) == {"base_rate", "persistence", "lagged_labels"} and not set(baselines) & set(summary["families"])
+    assert summary["best_baseline"] == min(baselines, key=lambda b: baselines[b]["log_loss"])
+    assert comparison["baseline"] == f"best baseline {summary['best_baseline']}" and comparison["metric"] == "log_loss"
     assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"] < 0
     assert summary["rows_in"] == summary["rows_clean"] == 1500
     assert summary["metrics"]["brier_skill"] > 0.1
@@ -45,7 +49,7 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     client = MlflowClient()
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
-    for key in ("auc", "brier", "log_loss", "ece", "logreg.brier", "lightgbm.brier", "brier_uncalibrated"):
+    for key in ("auc", "brier", "log_loss", "ece", "logreg.brier", "lightgbm.brier", "brier_uncalibrated", "baseline.persistence.log_loss"):
         assert key in run.data.metrics, key
     assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
     assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]
@@ -99,7 +103,7 @@ def test_walk_forward_reports_progress_to_prefect(prefect_api, tracking, fast_co
     query = {"artifacts": {"key": {"any_": ["walk-forward-progress"]}}, "limit": 10, "offset": 0, "sort": "CREATED_DESC"}
     found = httpx.post(f"{prefect_api}/artifacts/filter", json=query, timeout=30).raise_for_status().json()
     assert found and found[0]["type"] == "progress"
-    assert float(found[0]["data"]) == 100.0 and found[0]["description"] == "walk-forward: 6 of 6 fits done"  # 3 folds x 2 families
+    assert float(found[0]["data"]) == 100.0 and found[0]["description"] == "walk-forward: 15 of 15 fits done"  # 3 folds x (2 families + 3 baselines)
 
 
 def logged_features(client: MlflowClient, run_id: str) -> list[str]:

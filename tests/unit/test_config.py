@@ -162,6 +162,67 @@ def test_gap_equal_to_horizon_is_fine():
     assert load_config(None, {"splits.gap": 5, "target.horizon": 5}).gap == 5
 
 
+LABEL_TARGET = {"target.kind": "label", "data.target_col": "y"}
+
+
+def test_label_delay_defaults_to_one_for_labels_and_the_horizon_for_price_targets():
+    label = load_config(None, {**LABEL_TARGET, "target.horizon": 5})
+    assert (label.target.label_delay, label.label_delay, label.gap) == (None, 1, 1)
+    volatility = load_config(None, {"target.horizon": 7})
+    assert (volatility.label_delay, volatility.gap) == (7, 7)
+    # Set explicitly, it drives the purge gap (and through it the hold-out and calibration gaps).
+    late = load_config(None, {**LABEL_TARGET, "target.label_delay": 3})
+    assert (late.label_delay, late.gap) == (3, 3)
+    assert load_config(None, {"target.label_delay": 9}).gap == 9
+
+
+def test_label_delay_shapes_the_fingerprint():
+    from driftline.config import training_fingerprint
+
+    one = training_fingerprint("h", load_config(None, LABEL_TARGET), "v")
+    assert training_fingerprint("h", load_config(None, {**LABEL_TARGET, "target.label_delay": 2}), "v") != one
+    assert flatten_config(load_config(None, LABEL_TARGET))["target.label_delay"] == "1"  # the effective value
+
+
+def test_gap_must_cover_the_label_delay():
+    with pytest.raises(ConfigError, match=r"splits\.gap \(1\) must be >= target\.label_delay \(2\)"):
+        load_config(None, {**LABEL_TARGET, "target.label_delay": 2, "splits.gap": 1})
+    # A label target is free of the horizon rule: only its label delay counts.
+    assert load_config(None, {**LABEL_TARGET, "splits.gap": 1, "target.horizon": 5}).gap == 1
+    with pytest.raises(ConfigError, match=r"splits\.gap \(0\) must be >= target\.label_delay \(1\)"):
+        load_config(None, {**LABEL_TARGET, "splits.gap": 0})
+
+
+def test_a_price_target_label_is_not_known_before_its_horizon():
+    with pytest.raises(ConfigError, match=r"target: Value error, label_delay \(2\) must be >= horizon \(5\) for the volatility target"):
+        load_config(None, {"target.label_delay": 2})
+
+
+def test_set_options_are_yaml_values_validated_like_the_file(tmp_path):
+    from driftline.config import parse_set_options
+
+    sets = parse_set_options(["splits.gap=7", "models.families=[logreg, lightgbm]", "splits.test_size=null", "name = px"])
+    assert sets == {"splits.gap": 7, "models.families": ["logreg", "lightgbm"], "splits.test_size": None, "name": "px"}
+    file = tmp_path / "p.yaml"
+    file.write_text("splits: {test_size: 30, n_splits: 4}\n")
+    config = load_config(file, {"name": None}, sets=sets)
+    # --set wins over the file, keeps the file's other keys, and null resets a key.
+    assert (config.splits.gap, config.splits.test_size, config.splits.n_splits, config.name) == (7, None, 4, "px")
+    assert config.models.families == ("logreg", "lightgbm")
+    # Options given beside --set win over it.
+    assert load_config(None, {"splits.gap": 9}, sets={"splits.gap": 6}).gap == 9
+    for item, message in (
+        ("splits.gapp=3", r"^--set: unknown key 'splits\.gapp'; allowed here: gap, "),
+        ("splits.gap=-1", r"^--set: splits\.gap: Input should be greater than or equal to 0"),
+        ("splits.n_splits.x=1", r"^--set splits\.n_splits\.x: cannot set"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_config(file, None, sets=parse_set_options([item]))
+    for item, message in (("gap", "expected key=value"), ("=3", "expected key=value"), ("splits.gap=[1", "not valid YAML")):
+        with pytest.raises(ConfigError, match=message):
+            parse_set_options([item])
+
+
 def test_label_target_needs_target_col():
     with pytest.raises(ConfigError, match="target_col"):
         load_config(None, {"target.kind": "label"})

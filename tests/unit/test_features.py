@@ -190,8 +190,13 @@ def labelled(canonical) -> pd.DataFrame:
     return canonical(raw, DataConfig(target_col="y"), need_target=True)
 
 
-def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features):
-    target = TargetConfig(kind="label", horizon=3, label_lags=(1, 2))
+@pytest.mark.parametrize("label_delay", [None, 3])
+def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features, label_delay):
+    # The horizon does not shift the lags: a label is known label_delay rows later (default 1), so
+    # y_{t-label_delay} is lag 1, the newest one usable at t, and lag k is k-1 rows before it.
+    target = TargetConfig(kind="label", horizon=5, label_lags=(1, 2), label_delay=label_delay)
+    delay = label_delay or 1
+    assert target.known_after == delay
     features = build_features(labelled, small_features, target)
     # 200 hourly rows span 8 days: too short to learn a weekly or yearly season, so no calendar features.
     assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2")
@@ -199,13 +204,23 @@ def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_featur
 
     series = labelled.set_index("timestamp")
     position = series.index.get_indexer(features.meta["timestamp"])
-    assert position.min() == 2 * 3  # the first rows have no lag yet
+    assert position.min() == delay + 1  # the first rows have no lag yet
     np.testing.assert_array_equal(features.y.to_numpy(), series["target"].to_numpy()[position].astype(int))
     np.testing.assert_array_equal(features.X["x1"].to_numpy(), series["x1"].to_numpy()[position])
     for lag in (1, 2):
         np.testing.assert_array_equal(
-            features.X[f"target_lag_{lag}"].to_numpy(), series["target"].to_numpy()[position - lag * 3]
+            features.X[f"target_lag_{lag}"].to_numpy(), series["target"].to_numpy()[position - delay - lag + 1]
         )
+    # The newest known label rides along in meta (for the persistence baseline): lag 1 itself.
+    np.testing.assert_array_equal(features.meta["known_label"].to_numpy(), features.X["target_lag_1"].to_numpy())
+
+
+def test_price_targets_know_their_label_a_horizon_later(panel, small_features, vol_target):
+    features = build_features(panel, small_features, vol_target)
+    for _, group in features.meta.assign(y=features.y.to_numpy()).groupby("symbol"):
+        # On consecutive rows of one symbol the known label is y from horizon rows before.
+        known, y = group["known_label"].to_numpy(), group["y"].to_numpy()
+        np.testing.assert_array_equal(known[vol_target.horizon :], y[: -vol_target.horizon])
 
 
 def test_label_mode_rejects_a_non_binary_target(labelled, small_features):
@@ -302,7 +317,7 @@ def test_the_floor_counts_only_rows_that_can_be_trained_on(small_features):
     target = np.zeros(600)
     target[:20] = 1
     target[np.linspace(100, 580, 40).astype(int)] = 1
-    lagged = TargetConfig(kind="label", horizon=20, label_lags=(1,))
+    lagged = TargetConfig(kind="label", label_delay=20, label_lags=(1,))
     frame = _label_frame(600, target)
     assert build_features(frame, small_features, lagged, min_class_rows=40).y.sum() == 40
     with pytest.raises(InsufficientDataError, match=r"class 1: 40 rows"):

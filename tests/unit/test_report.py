@@ -87,11 +87,29 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
         assert cells[0] == str(fold["fold"])
         assert cells[1] == fold["test_start"][:10] and cells[2] == fold["test_end"][:10]
         assert cells[3] == str(fold["n_train"])
-        assert float(cells[5]) == pytest.approx(fold["auc"], abs=5e-5)
+        assert float(cells[5]) == pytest.approx(fold["accuracy"], abs=5e-5)
+        assert float(cells[6]) == pytest.approx(fold["auc"], abs=5e-5)
     assert "Registered driftline-demo version 3, aliases: challenger, champion" in text
     assert "Decision: promote" in text
     assert "CI [-0.02000, -0.00200]" in text
     assert "MLflow run abc123" in text
+
+
+def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):
+    summary = _summary(walk_forward_run)
+    result = walk_forward_run.result
+    assert set(summary["baselines"]) == {"base_rate", "persistence"} and not set(summary["baselines"]) & set(summary["families"])
+    assert summary["baselines"]["persistence"]["log_loss"] == result.baselines["persistence"]["log_loss"]
+    assert summary["best_baseline"] == min(result.baselines, key=lambda b: result.baselines[b]["log_loss"])
+    assert {(row["fold"], row["baseline"]) for row in summary["baseline_folds"]} == {
+        (k, b) for k in (1, 2, 3) for b in ("base_rate", "persistence")
+    }
+    text = render_summary(json.loads(json.dumps(summary)))
+    assert "Naive baselines on the same folds (not models; never the challenger):" in text
+    pooled = text[text.index("Pooled out-of-sample, naive baselines") :].splitlines()
+    best = next(line for line in pooled if line.split()[0] == summary["best_baseline"])
+    assert "(best)" in best
+    assert float(best.split()[2]) == pytest.approx(summary["baselines"][summary["best_baseline"]]["accuracy"], abs=5e-5)
 
 
 def test_render_summary_without_version_or_comparison(walk_forward_run):
@@ -107,6 +125,7 @@ def test_summary_markdown_has_one_row_per_fold(walk_forward_run):
     table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
     assert len(table_rows) == len(summary["folds"])
     assert markdown.startswith("## driftline-demo v3 — promote")
+    assert f"{summary['best_baseline']} " in markdown and "(best)" in markdown
 
 
 def test_artifact_key_examples():

@@ -144,7 +144,9 @@ def _run_job(run, job, threads=None):
 
 def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
     jobs = _jobs(walk_forward_run)
-    assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in ("logreg", "lightgbm")]
+    # Each fold's families, then the naive baselines on the same rows (a volatility target: no lagged labels).
+    families = ("logreg", "lightgbm", "base_rate", "persistence")
+    assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in families]
     folds = {f.fold: f for f in walk_forward_run.result.folds}
     for job in jobs:
         # Features are in time order: a fold's rows are one contiguous range, a job is a few bytes.
@@ -160,6 +162,7 @@ def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_
     combined = combine_fold_results(outcomes, run.metrics, price_target=False)
     assert combined.folds == run.result.folds
     assert combined.pooled == run.result.pooled
+    assert (combined.baselines, combined.baseline_folds) == (run.result.baselines, run.result.baseline_folds)
     assert combined.selected == run.result.selected
     pd.testing.assert_frame_equal(combined.predictions, run.result.predictions, check_exact=True)
 
