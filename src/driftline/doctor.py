@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-PACKAGES = ("prefect", "mlflow", "pandas", "scikit-learn", "xgboost", "lightgbm", "great-expectations", "evidently", "boto3")
+PACKAGES = ("prefect", "mlflow", "pandas", "scikit-learn", "xgboost-cpu", "lightgbm", "great-expectations", "evidently", "boto3")
 TIMEOUT = 3.0
 MIN_FREE_GIB = 2.0
 
