@@ -88,14 +88,14 @@ def train_and_promote(
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
-        model = fit_challenger_task(development, result.selected, config)
+        model = fit_challenger_task(development, result.selected, config, result)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
         log_reference_task(run_id, model, development, result, config)
         if config.drift.training_report:
             training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
-        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config)
+        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config, result)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
         if decision.promote:

@@ -12,6 +12,7 @@ from driftline.config import PipelineConfig
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
 from driftline.features import FeatureSet
 from driftline.promotion import Decision
+from driftline.training import WalkForwardResult
 
 CUTOFF_TAG = "driftline.train_cutoff"
 
@@ -27,9 +28,14 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
 
 @task(name="evaluate-challenger", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def evaluate_task(
-    holdout: FeatureSet, version: registry.RegisteredVersion, base_rate: float, config: PipelineConfig
+    holdout: FeatureSet,
+    version: registry.RegisteredVersion,
+    base_rate: float,
+    config: PipelineConfig,
+    walk_forward: WalkForwardResult | None = None,
 ) -> tuple[Decision, str | None]:
-    """Score the registered challenger and the champion on the same hold-out rows, then decide."""
+    """Score the registered challenger and the champion on the same hold-out rows, then decide (the
+    challenger's pooled walk-forward ECE is checked too)."""
     champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
@@ -41,6 +47,7 @@ def evaluate_task(
         config.gap,
         config.block_length,
         price_target=config.target.kind == "direction",
+        walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
     )
     return decision, champion_version
 

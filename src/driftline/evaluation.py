@@ -58,8 +58,9 @@ def evaluate_challenger(
     gap: int,
     block_length: int,
     price_target: bool,
+    walk_forward_ece: float | None = None,
 ) -> Decision:
-    """Score both models on the same rows and decide.
+    """Score both models on the same rows and decide (``walk_forward_ece``: see ``decide_promotion``).
 
     Rows the champion may have trained on (up to its cutoff plus ``gap``) are left out of the comparison;
     a champion that cannot score this run's features keeps its place, with the reason.
@@ -90,7 +91,8 @@ def evaluate_challenger(
             return keep_champion(f"champion version {champion.version} cannot score this run's rows: {type(exc).__name__}: {exc}")
         champion_scores = Scores(f"champion v{champion.version}", theirs["probability"].to_numpy(), theirs["prediction"].to_numpy())
     return decide_promotion(
-        evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target
+        evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target,
+        walk_forward_ece,
     )
 
 
