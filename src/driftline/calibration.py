@@ -6,16 +6,20 @@ to a calibrated one. Where that calibrator learns, and its form, are chosen by w
 * ``window``: fitted on the last ``fraction`` of the training window (after a purge gap), rows the base
   model never trained on;
 * ``pooled``: fitted on the out-of-fold predictions of the earlier walk-forward folds that lie inside the
-  fold's training window (far more rows than one window's slice).
+  fold's training window (far more rows than one window's slice);
+* ``none``: the base model's own probability.
 
 Forms: ``sigmoid`` (Platt: a logistic regression on logit p, 2 parameters), ``beta`` (Kull et al.
-2017: a logistic regression on log p and -log(1-p), 3 parameters) and ``isotonic`` (a monotone step
-function; it overfits on few rows, so it is only fitted on at least ``ISOTONIC_MIN_ROWS``).
+2017: a logistic regression on log p and -log(1-p), 3 parameters; at least 200 rows) and ``isotonic`` (a
+monotone step function; it overfits on few rows, so at least ``MIN_ROWS["isotonic"]`` = 1000).
 
-``calibration.method: auto`` chooses per fold (``select_fold_calibration``) the candidate with the lowest
-log loss on the earlier folds' test rows inside the fold's training window: never a row of the fold's own
-test period, nor of the purge gap before it. The challenger's calibrator follows the same rule on all the
-folds (``challenger_calibration``).
+``calibration.method: auto`` decides per fold (``select_fold_calibration``) from the earlier folds' test
+rows inside the fold's training window only: never a row of the fold's own test period, nor of the purge
+gap before it. The incumbent (``none``, or the slice's sigmoid when the slice has 1000 rows) is kept
+unless a candidate lowered the log loss on every earlier fold, at least two. On daily volatility regimes
+the base rate moves from one fold to the next and a calibrator fitted on a short slice mostly learns the
+slice's regime: there the base model's own probability holds best, and this rule keeps it. The
+challenger's calibrator follows the same rule over all the folds.
 """
 
 from __future__ import annotations

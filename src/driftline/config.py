@@ -296,10 +296,12 @@ class SplitConfig(_Section):
 class CalibrationConfig(_Section):
     """How probabilities are calibrated (``driftline.calibration``).
 
-    ``auto`` chooses per walk-forward fold, from rows before the fold's test rows only, between calibrators
-    fitted on the window's last slice and on the earlier folds' pooled out-of-fold predictions, each as
-    sigmoid, beta (>= 200 rows) or isotonic (>= 1000 rows); the challenger's calibrator by the same rule.
-    ``sigmoid``, ``beta`` and ``isotonic`` fit that form on each window's slice, as before.
+    ``auto`` chooses per walk-forward fold, from rows before the fold's test rows only: the base model's
+    own probability (or the slice's sigmoid when the slice has >= 1000 rows) unless a calibrator beat it on
+    every earlier fold, at least two, in log loss. Candidates: fitted on the window's last slice or on the
+    earlier folds' pooled out-of-fold predictions, each as sigmoid, beta (>= 200 rows) or isotonic
+    (>= 1000 rows). The challenger's calibrator follows the same rule over all folds. ``sigmoid``,
+    ``beta`` and ``isotonic`` fit that form on each window's slice, as before.
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(

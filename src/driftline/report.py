@@ -13,7 +13,7 @@ from driftline.training import WalkForwardResult, fold_table
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
-FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "brier", "log_loss", "ece", "brier_skill")
+FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "auc", "brier", "log_loss", "ece", "brier_skill", "calibration")
 
 
 def training_summary(
