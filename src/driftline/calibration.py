@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from driftline.config import CalibrationConfig, ThresholdConfig
@@ -66,6 +65,29 @@ def _logit_features(p: np.ndarray, form: str) -> np.ndarray:
     return np.column_stack([np.log(p), -np.log(1 - p)])
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+def _fit_logistic(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, steps: int = 100) -> np.ndarray:
+    """Intercept and slopes of a logistic regression by Newton's method (one or two inputs: a 3x3 solve a
+    step, where scikit-learn's general solvers spend most of their time on checks and line searches)."""
+    design = np.column_stack([np.ones(len(y)), X])
+    weights = np.zeros(design.shape[1])
+    penalty = ridge * np.eye(len(weights))
+    penalty[0, 0] = 0.0  # the intercept is not shrunk
+    for _ in range(steps):
+        p = _sigmoid(design @ weights)
+        gradient = design.T @ (p - y) + penalty @ weights
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty + 1e-9 * np.eye(len(weights))
+        step = np.linalg.solve(hessian, gradient)
+        step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-12))  # bounded steps: (near-)separable slices
+        weights -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return weights
+
+
 class Calibrator(BaseEstimator):
     """A fitted map from a base model's probability of class 1 to a calibrated probability.
 
@@ -96,12 +118,12 @@ class Calibrator(BaseEstimator):
             return self
         X = _logit_features(p, self.form)
         self.columns_ = [0] if self.form == "sigmoid" else [0, 1]
-        self.model_ = LogisticRegression(C=1e4, max_iter=1000).fit(X, y)
-        if self.form == "beta" and (self.model_.coef_[0] < 0).any():
+        self.model_ = _fit_logistic(X, y)
+        if self.form == "beta" and (self.model_[1:] < 0).any():
             # Beta calibration's maps are monotone only with both slopes >= 0: drop a negative one and refit
             # (Kull et al. 2017, as their reference implementation does).
-            self.columns_ = [int(np.argmax(self.model_.coef_[0]))]
-            self.model_ = LogisticRegression(C=1e4, max_iter=1000).fit(X[:, self.columns_], y)
+            self.columns_ = [int(np.argmax(self.model_[1:]))]
+            self.model_ = _fit_logistic(X[:, self.columns_], y)
         return self
 
     def predict(self, p: np.ndarray) -> np.ndarray:
@@ -112,7 +134,7 @@ class Calibrator(BaseEstimator):
         elif self.form == "isotonic":
             q = self.model_.predict(np.asarray(p, dtype=float))
         else:
-            q = self.model_.predict_proba(_logit_features(p, self.form)[:, self.columns_])[:, 1]
+            q = _sigmoid(self.model_[0] + _logit_features(p, self.form)[:, self.columns_] @ self.model_[1:])
         return np.clip(q, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
