@@ -144,8 +144,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
     Args:
         estimator: unfitted scikit-learn classifier.
         method: ``sigmoid``, ``beta``, ``isotonic`` or ``auto``; ``auto`` fits every form the calibration
-            slice has rows for (``window_calibrators_``, compared later on out-of-fold rows) and uses
-            ``sigmoid`` until told otherwise.
+            slice has rows for (``window_calibrators_``, compared later on out-of-fold rows) and, without a
+            given calibrator, uses the incumbent: the slice's sigmoid from 1000 slice rows, else none.
         fraction: share of the window's timestamps used to calibrate.
         gap: timestamps purged between the fitting part and the calibration slice.
         threshold_objective: what the action threshold maximises on the calibration slice
@@ -227,10 +227,12 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         if self.calibrator is not None:
             self.calibrator_ = self.calibrator
             self.calibration_ = self.calibration_name or f"given-{self.calibrator.form}"
+        elif self.method == "auto":  # no walk-forward evidence: the incumbent of select_fold_calibration
+            self.calibration_ = _incumbent(len(cal_rows))
+            self.calibrator_ = self.window_calibrators_["sigmoid"] if self.calibration_ != NO_CALIBRATION else Calibrator("identity").fit(raw, y[cal_rows])
         else:
-            form = "sigmoid" if self.method == "auto" else self.method
-            self.calibrator_ = self.window_calibrators_[form]
-            self.calibration_ = f"window-{form}"
+            self.calibrator_ = self.window_calibrators_[self.method]
+            self.calibration_ = f"window-{self.method}"
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_calibration_rows_ = len(cal_rows)
         objective = self.threshold_objective

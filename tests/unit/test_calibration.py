@@ -193,9 +193,13 @@ def test_auto_picks_sigmoid_on_few_rows(overconfident):
     assert forms_for(MIN_ROWS["isotonic"] - 1) == ("sigmoid", "beta")
     assert forms_for(MIN_ROWS["isotonic"]) == ("sigmoid", "beta", "isotonic")
     X, y = overconfident
-    # A 600-row window: its 120-row calibration slice has rows for a sigmoid only.
+    # A 600-row window: its 120-row calibration slice has rows for a sigmoid only, too few to trust over the
+    # base model's own probability without walk-forward evidence. A 720-row slice adds beta, not isotonic.
     model = CalibratedModel(GaussianNB(), method="auto", fraction=0.2).fit(X.iloc[:600], y[:600])
-    assert list(model.window_calibrators_) == ["sigmoid"] and model.calibration_ == "window-sigmoid"
+    assert list(model.window_calibrators_) == ["sigmoid"] and model.calibration_ == "none"
+    np.testing.assert_allclose(model.predict_proba(X.iloc[600:])[:, 1], np.clip(model.predict_proba_uncalibrated(X.iloc[600:])[:, 1], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    model = CalibratedModel(GaussianNB(), method="auto", fraction=0.45).fit(X.iloc[:], y[:])
+    assert list(model.window_calibrators_) == ["sigmoid", "beta"] and model.calibration_ == "none"
     # Folds of 150 rows: no pooled beta or isotonic until the earlier folds hold enough rows for them.
     choice = select_fold_calibration(**_folds(fold_rows=150))
     assert set(choice.chosen.values()) <= {"none", "window-sigmoid", "pooled-sigmoid"}
