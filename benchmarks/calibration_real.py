@@ -9,7 +9,9 @@ selected family, pooled and worst-fold walk-forward ECE and log loss, and the ho
 Series: bokeh_sampledata.stocks AAPL, IBM, MSFT (daily, volatility target, defaults) and
 bokeh_sampledata.glucose as a label series (label glucose > 140, feature isig, 5-minute rows,
 splits.min_train_size 10000).
-Nothing is downloaded; the numbers are in docs/pipeline.md.
+Nothing is downloaded; the numbers are in docs/pipeline.md. The "before" numbers there are this script
+run on the code before ``calibration.method: auto`` (commit a49f13c's ``src`` first on PYTHONPATH), whose
+default was a sigmoid on each window's slice.
 """
 
 from __future__ import annotations
