@@ -90,7 +90,7 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
     )
-    model = fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold)
+    model = fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold, result)
     pooled = result.pooled[result.selected]
     build_reference(development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins)
     # The Evidently report of training vs hold-out is pipeline work (the flow's training_report_task), not

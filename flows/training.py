@@ -92,7 +92,7 @@ def train_and_promote(
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
-        model = fit_challenger_task(development, result.selected, config)
+        model = fit_challenger_task(development, result.selected, config, result)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
         log_reference_task(run_id, model, development, result, config)
@@ -100,7 +100,7 @@ def train_and_promote(
             training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         baseline = fit_best_baseline_task(development, result, config)
-        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config, baseline)
+        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config, baseline, result)
         record_decision_task(run_id, version, decision)
         create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
         if decision.promote:

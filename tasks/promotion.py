@@ -13,6 +13,7 @@ from driftline.config import PipelineConfig
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
 from driftline.features import FeatureSet
 from driftline.promotion import Decision
+from driftline.training import WalkForwardResult
 
 CUTOFF_TAG = "driftline.train_cutoff"
 
@@ -33,9 +34,10 @@ def evaluate_task(
     base_rate: float,
     config: PipelineConfig,
     baseline: BaselineModel | None = None,
+    walk_forward: WalkForwardResult | None = None,
 ) -> tuple[Decision, str | None]:
     """Score the registered challenger and the champion (or, for a first model, the best baseline) on the
-    same hold-out rows, then decide."""
+    same hold-out rows, then decide (the challenger's pooled walk-forward ECE is checked too)."""
     champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
@@ -48,6 +50,7 @@ def evaluate_task(
         config.block_length,
         price_target=config.target.kind == "direction",
         baseline=baseline,
+        walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
     )
     return decision, champion_version
 

@@ -147,7 +147,7 @@ def fit_fold_task(job: FoldJob, features: FeatureSet, config: PipelineConfig, fe
 @task(name="combine-folds", cache_policy=NO_CACHE)
 def combine_folds_task(outcomes: list[FoldOutcome], config: PipelineConfig) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
-    return combine_fold_results(outcomes, config.metrics, _price_target(config))
+    return combine_fold_results(outcomes, config.metrics, _price_target(config), config.calibration, config.gap)
 
 
 def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -155,13 +155,17 @@ def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
     return content_cache_key(
         "challenger", features_hash(parameters["features"]),
         parameters["family"], config.gap, config.calibration, config.models, config.threshold,
+        # auto: the calibrator follows the walk-forward, which the splits shape too
+        *((config.splits,) if config.calibration.method == "auto" else ()),
     )
 
 
 @task(name="fit-challenger", cache_key_fn=_challenger_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
-def fit_challenger_task(features: FeatureSet, family: str, config: PipelineConfig) -> CalibratedModel:
+def fit_challenger_task(
+    features: FeatureSet, family: str, config: PipelineConfig, walk_forward: WalkForwardResult | None = None
+) -> CalibratedModel:
     """Refit the selected family on all labelled rows (cached on the features, config and code)."""
-    return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold)
+    return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold, walk_forward)
 
 
 @task(name="fit-best-baseline", cache_policy=NO_CACHE)

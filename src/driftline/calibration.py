@@ -1,17 +1,36 @@
-"""Probability calibration on a temporal slice at the end of each training window.
+"""Probability calibration that holds on later rows.
 
-The base model is fitted on the earlier part of the window; scikit-learn's ``CalibratedClassifierCV``
-(isotonic or sigmoid, on the frozen base model) is fitted on the later slice, so the calibrator only
-sees rows the base model never trained on, and never a test row.
+The base model is fitted on the earlier part of each training window; a calibrator maps its probability
+to a calibrated one. Where that calibrator learns, and its form, are chosen by what holds out of sample:
+
+* ``window``: fitted on the last ``fraction`` of the training window (after a purge gap), rows the base
+  model never trained on;
+* ``pooled``: fitted on the out-of-fold predictions of the earlier walk-forward folds that lie inside the
+  fold's training window (far more rows than one window's slice);
+* ``none``: the base model's own probability.
+
+Forms: ``sigmoid`` (Platt: a logistic regression on logit p, 2 parameters), ``beta`` (Kull et al.
+2017: a logistic regression on log p and -log(1-p), 3 parameters; at least 200 rows) and ``isotonic`` (a
+monotone step function; it overfits on few rows, so at least ``MIN_ROWS["isotonic"]`` = 1000).
+
+``calibration.method: auto`` decides per fold (``select_fold_calibration``) from the earlier folds' test
+rows inside the fold's training window only: never a row of the fold's own test period, nor of the purge
+gap before it. The incumbent (``none``, or the slice's sigmoid when the slice has 1000 rows) is kept
+unless a candidate lowered the log loss on every earlier fold, at least two. On daily volatility regimes
+the base rate moves from one fold to the next and a calibrator fitted on a short slice mostly learns the
+slice's regime: there the base model's own probability holds best, and this rule keeps it. The
+challenger's calibrator follows the same rule over all the folds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from driftline.config import CalibrationConfig, ThresholdConfig
@@ -21,19 +40,120 @@ from driftline.thresholds import tune_threshold
 
 # Isotonic steps can reach exactly 0 or 1; one such row would make log loss infinite.
 PROBABILITY_FLOOR = 1e-4
+FORMS = ("sigmoid", "beta", "isotonic")
+# Fewest calibration rows per form: more parameters need more rows. Isotonic below ~1000 rows fits the
+# noise of its slice (scikit-learn's user guide says the same); beta's third parameter needs a few hundred.
+MIN_ROWS = {"sigmoid": 1, "beta": 200, "isotonic": 1000}
+# Fewest earlier out-of-fold rows (both classes present) before a pooled calibrator is a candidate, and
+# fewest common earlier rows on which candidates are compared.
+MIN_POOLED_ROWS = 200
+NO_CALIBRATION = "none"  # the base model's own probability, kept until a calibrator has held better
+MIN_FOLDS_HELD = 2  # earlier folds on which a candidate must have beaten the incumbent
+TRUSTED_SLICE_ROWS = 1000  # a window slice this long makes its sigmoid the incumbent (as for isotonic)
+_EPS = 1e-6
+
+
+def forms_for(n_rows: int) -> tuple[str, ...]:
+    """The calibrator forms that may be fitted on ``n_rows`` rows (``MIN_ROWS``)."""
+    return tuple(form for form in FORMS if n_rows >= MIN_ROWS[form])
+
+
+def _logit_features(p: np.ndarray, form: str) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    if form == "sigmoid":
+        return np.log(p / (1 - p))[:, None]
+    return np.column_stack([np.log(p), -np.log(1 - p)])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+def _fit_logistic(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, steps: int = 100) -> np.ndarray:
+    """Intercept and slopes of a logistic regression by Newton's method (one or two inputs: a 3x3 solve a
+    step, where scikit-learn's general solvers spend most of their time on checks and line searches)."""
+    design = np.column_stack([np.ones(len(y)), X])
+    weights = np.zeros(design.shape[1])
+    penalty = ridge * np.eye(len(weights))
+    penalty[0, 0] = 0.0  # the intercept is not shrunk
+    for _ in range(steps):
+        p = _sigmoid(design @ weights)
+        gradient = design.T @ (p - y) + penalty @ weights
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty + 1e-9 * np.eye(len(weights))
+        step = np.linalg.solve(hessian, gradient)
+        step *= min(1.0, 5.0 / max(np.abs(step).max(), 1e-12))  # bounded steps: (near-)separable slices
+        weights -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return weights
+
+
+class Calibrator(BaseEstimator):
+    """A fitted map from a base model's probability of class 1 to a calibrated probability.
+
+    Args:
+        form: ``sigmoid``, ``beta`` or ``isotonic``.
+    """
+
+    def __init__(self, form: str = "sigmoid"):
+        if form not in (*FORMS, "identity"):
+            raise ValueError(f"unknown calibrator form {form!r}; known: {[*FORMS, 'identity']}")
+        self.form = form
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> Calibrator:
+        """Fit on base-model probabilities ``p`` and labels ``y`` (both classes must be present).
+
+        Raises:
+            InsufficientDataError: ``y`` holds a single class.
+        """
+        y = np.asarray(y, dtype=int)
+        if len(np.unique(y)) < 2:
+            raise InsufficientDataError(f"a {self.form} calibrator needs both classes; {len(y)} rows hold one")
+        self.n_rows_ = len(y)
+        if self.form == "identity":
+            self.model_ = None
+            return self
+        if self.form == "isotonic":
+            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(np.asarray(p, dtype=float), y)
+            return self
+        X = _logit_features(p, self.form)
+        self.columns_ = [0] if self.form == "sigmoid" else [0, 1]
+        self.model_ = _fit_logistic(X, y)
+        if self.form == "beta" and (self.model_[1:] < 0).any():
+            # Beta calibration's maps are monotone only with both slopes >= 0: drop a negative one and refit
+            # (Kull et al. 2017, as their reference implementation does).
+            self.columns_ = [int(np.argmax(self.model_[1:]))]
+            self.model_ = _fit_logistic(X[:, self.columns_], y)
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probability of class 1, clipped to [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]."""
+        check_is_fitted(self, "n_rows_")
+        if self.form == "identity":
+            q = np.asarray(p, dtype=float)
+        elif self.form == "isotonic":
+            q = self.model_.predict(np.asarray(p, dtype=float))
+        else:
+            q = _sigmoid(self.model_[0] + _logit_features(p, self.form)[:, self.columns_] @ self.model_[1:])
+        return np.clip(q, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
 class CalibratedModel(ClassifierMixin, BaseEstimator):
-    """A base classifier plus the calibrator fitted on the end of its training window.
+    """A base classifier plus its calibrator: fitted on the end of its training window, or given (pooled).
 
     Args:
         estimator: unfitted scikit-learn classifier.
-        method: ``isotonic`` or ``sigmoid``.
+        method: ``sigmoid``, ``beta``, ``isotonic`` or ``auto``; ``auto`` fits every form the calibration
+            slice has rows for (``window_calibrators_``, compared later on out-of-fold rows) and, without a
+            given calibrator, uses the incumbent: the slice's sigmoid from 1000 slice rows, else none.
         fraction: share of the window's timestamps used to calibrate.
         gap: timestamps purged between the fitting part and the calibration slice.
         threshold_objective: what the action threshold maximises on the calibration slice
             (``none``, ``f1``, ``precision_at_k``, ``strategy_return``).
         threshold_bounds: the range the threshold may take.
+        calibrator: a fitted ``Calibrator`` (e.g. on pooled out-of-fold predictions) used instead of one
+            fitted on the slice; the slice then only tunes the threshold.
+        calibration_name: what ``calibrator`` is, for the record (e.g. ``pooled-beta``).
     """
 
     def __init__(
@@ -44,6 +164,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         gap: int = 0,
         threshold_objective: str = "none",
         threshold_bounds: tuple[float, float] = (0.3, 0.7),
+        calibrator: Calibrator | None = None,
+        calibration_name: str | None = None,
     ):
         self.estimator = estimator
         self.method = method
@@ -51,10 +173,18 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.gap = gap
         self.threshold_objective = threshold_objective
         self.threshold_bounds = threshold_bounds
+        self.calibrator = calibrator
+        self.calibration_name = calibration_name
 
     @classmethod
     def from_config(
-        cls, estimator: ClassifierMixin, calibration: CalibrationConfig, gap: int, threshold: ThresholdConfig | None = None
+        cls,
+        estimator: ClassifierMixin,
+        calibration: CalibrationConfig,
+        gap: int,
+        threshold: ThresholdConfig | None = None,
+        calibrator: Calibrator | None = None,
+        calibration_name: str | None = None,
     ) -> CalibratedModel:
         threshold = threshold or ThresholdConfig(objective="none")
         return cls(
@@ -64,6 +194,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             gap=gap,
             threshold_objective=threshold.objective,
             threshold_bounds=(threshold.min, threshold.max),
+            calibrator=calibrator,
+            calibration_name=calibration_name,
         )
 
     def fit(
@@ -73,7 +205,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         times: np.ndarray | None = None,
         returns: np.ndarray | None = None,
     ) -> CalibratedModel:
-        """Fit the base model on the earlier rows, the calibrator and the action threshold on the last slice.
+        """Fit the base model on the earlier rows; the calibrator (unless given) and the action threshold on
+        the last slice.
 
         Raises:
             InsufficientDataError: the fitting part or the calibration slice holds a single class.
@@ -87,9 +220,19 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                     f"the {part} part of a training window ({len(rows)} rows) holds a single class"
                 )
         self.base_estimator_ = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
-        self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.base_estimator_), method=self.method)
-        self.calibrator_.fit(X.iloc[cal_rows], y[cal_rows])
-        self.classes_ = self.calibrator_.classes_
+        self.classes_ = self.base_estimator_.classes_
+        raw = self.base_estimator_.predict_proba(X.iloc[cal_rows])[:, 1]
+        forms = forms_for(len(cal_rows)) if self.method == "auto" else (self.method,)
+        self.window_calibrators_ = {form: Calibrator(form).fit(raw, y[cal_rows]) for form in forms}
+        if self.calibrator is not None:
+            self.calibrator_ = self.calibrator
+            self.calibration_ = self.calibration_name or f"given-{self.calibrator.form}"
+        elif self.method == "auto":  # no walk-forward evidence: the incumbent of select_fold_calibration
+            self.calibration_ = _incumbent(len(cal_rows))
+            self.calibrator_ = self.window_calibrators_["sigmoid"] if self.calibration_ != NO_CALIBRATION else Calibrator("identity").fit(raw, y[cal_rows])
+        else:
+            self.calibrator_ = self.window_calibrators_[self.method]
+            self.calibration_ = f"window-{self.method}"
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_calibration_rows_ = len(cal_rows)
         objective = self.threshold_objective
@@ -97,7 +240,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             objective = "f1"  # no returns (not a price target): fall back to the classification objective
         self.threshold_ = tune_threshold(
             y[cal_rows],
-            self.predict_proba(X.iloc[cal_rows])[:, 1],
+            self.calibrator_.predict(raw),
             objective,
             *self.threshold_bounds,
             returns=None if returns is None else np.asarray(returns)[cal_rows],
@@ -106,7 +249,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "calibrator_")
-        positive = np.clip(self.calibrator_.predict_proba(X)[:, 1], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+        positive = self.calibrator_.predict(self.base_estimator_.predict_proba(X)[:, 1])
         return np.column_stack([1 - positive, positive])
 
     def predict_proba_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
@@ -117,3 +260,126 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Act (class 1) when the calibrated probability reaches the tuned threshold."""
         return self.classes_[(self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)]
+
+
+# --- choosing the calibrator per fold from earlier rows only ------------------------------------------------
+
+
+def window_column(form: str) -> str:
+    """The fold-table column holding a window-slice calibrator's test predictions."""
+    return f"p_window_{form}"
+
+
+@dataclass(frozen=True)
+class FoldCalibration:
+    """What ``auto`` chose for one family: the calibrated test predictions, the choice per fold, and the
+    choice for a model fitted after the last fold (the challenger)."""
+
+    p: np.ndarray
+    chosen: dict[int, str]
+    challenger: str
+    candidates: dict[str, np.ndarray] = field(repr=False)  # every candidate's honest test predictions (NaN: none)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _choose(
+    candidates: dict[str, np.ndarray], eligible: Sequence[str], history: np.ndarray, y: np.ndarray, fold: np.ndarray, incumbent: str
+) -> str:
+    """The incumbent unless another candidate held better on the history rows: it must lower the log loss
+    against the incumbent on every earlier fold it has predictions for, at least ``MIN_FOLDS_HELD`` of them
+    (a calibrator that helps in one regime and hurts in the next does not hold), on at least
+    ``MIN_POOLED_ROWS`` rows; of those, the largest mean gain wins."""
+    best, best_gain = incumbent, 0.0
+    reference = candidates[incumbent]
+    for name in eligible:
+        values = candidates[name]
+        rows = history & np.isfinite(values) & np.isfinite(reference)
+        if name == incumbent or rows.sum() < MIN_POOLED_ROWS:
+            continue
+        per_fold = [
+            _log_loss(y[part], reference[part]) - _log_loss(y[part], values[part])
+            for part in (rows & (fold == k) for k in np.unique(fold[rows]))
+        ]
+        gain = _log_loss(y[rows], reference[rows]) - _log_loss(y[rows], values[rows])
+        if len(per_fold) >= MIN_FOLDS_HELD and min(per_fold) > 0 and gain > best_gain:
+            best, best_gain = name, gain
+    return best
+
+
+def select_fold_calibration(
+    fold: np.ndarray,
+    times: np.ndarray,
+    y: np.ndarray,
+    p_raw: np.ndarray,
+    window: dict[str, np.ndarray],
+    train_end: dict[int, object],
+    challenger_forms: Sequence[str] = FORMS,
+    slice_rows: dict[int, int] | None = None,
+    challenger_slice_rows: int = 0,
+) -> FoldCalibration:
+    """Choose each fold's calibrator from rows before its test rows; calibrate its test rows with it.
+
+    For fold k the candidates are the window-slice calibrators fitted in fold k (``window[form]``: their
+    predictions on every fold's test rows, NaN where that form was not fitted) and calibrators of each form
+    fitted on the pooled out-of-fold rows of earlier folds with timestamps up to fold k's training end
+    (``train_end[k]``: so the purge gap before the test rows is respected). Among them, the one with the
+    lowest log loss on those same earlier rows (each candidate's own honest predictions there) is chosen,
+    if it beat the incumbent on every earlier fold, at least ``MIN_FOLDS_HELD`` of them (``_choose``). The
+    incumbent is the window slice's sigmoid when the slice has ``TRUSTED_SLICE_ROWS`` rows, else the base
+    model's own probability (``none``): a calibrator fitted on a few dozen rows is mostly noise.
+
+    Args:
+        fold: each row's fold number (rows are the folds' test rows of one family).
+        times: each row's timestamp.
+        y: labels.
+        p_raw: the fold's base model's probability.
+        window: form -> window-slice calibrated probability per row.
+        train_end: fold -> last training timestamp of that fold.
+        challenger_forms: window forms the challenger's own slice will have rows for.
+        slice_rows: fold -> rows of its calibration slice; challenger_slice_rows: the challenger's.
+    """
+    fold, times, y, p_raw = (np.asarray(a) for a in (fold, times, y, p_raw))
+    y = y.astype(float)
+    candidates = {f"window-{form}": np.asarray(values, dtype=float) for form, values in window.items()}
+    candidates.update({f"pooled-{form}": np.full(len(y), np.nan) for form in FORMS})
+    candidates[NO_CALIBRATION] = np.clip(p_raw.astype(float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    p = np.full(len(y), np.nan)
+    chosen: dict[int, str] = {}
+    for k in sorted(np.unique(fold).tolist()):
+        rows = fold == k
+        history = (fold < k) & (times <= np.asarray(train_end[k], dtype=times.dtype))
+        for form in _pooled_forms(history, y):
+            candidates[f"pooled-{form}"][rows] = Calibrator(form).fit(p_raw[history], y[history]).predict(p_raw[rows])
+        eligible = [c for c, values in candidates.items() if np.isfinite(values[rows]).all()]
+        chosen[k] = _choose(candidates, eligible, history, y, fold, _incumbent((slice_rows or {}).get(k, 0)))
+        p[rows] = candidates[chosen[k]][rows]
+    everything = np.ones(len(y), dtype=bool)
+    final = [f"window-{form}" for form in challenger_forms if f"window-{form}" in candidates]
+    final += [f"pooled-{form}" for form in _pooled_forms(everything, y)] + [NO_CALIBRATION]
+    return FoldCalibration(p=p, chosen=chosen, challenger=_choose(candidates, final, everything, y, fold, _incumbent(challenger_slice_rows)), candidates=candidates)
+
+
+def _incumbent(slice_rows: int) -> str:
+    return "window-sigmoid" if slice_rows >= TRUSTED_SLICE_ROWS else NO_CALIBRATION
+
+
+def _pooled_forms(history: np.ndarray, y: np.ndarray) -> tuple[str, ...]:
+    n = int(history.sum())
+    if n < MIN_POOLED_ROWS or len(np.unique(y[history])) < 2:
+        return ()
+    return forms_for(n)
+
+
+def pooled_calibrator(choice: str, p_raw: np.ndarray, y: np.ndarray) -> Calibrator | None:
+    """The calibrator a ``pooled-<form>`` choice stands for, fitted on all the out-of-fold rows given (the
+    identity for ``none``); None for a ``window-<form>`` choice (the model fits that on its own slice)."""
+    if choice == NO_CALIBRATION:
+        return Calibrator("identity").fit(np.asarray(p_raw, dtype=float), np.asarray(y))
+    source, _, form = choice.partition("-")
+    if source != "pooled":
+        return None
+    return Calibrator(form).fit(np.asarray(p_raw, dtype=float), np.asarray(y))

@@ -318,7 +318,19 @@ class SplitConfig(_Section):
 
 
 class CalibrationConfig(_Section):
-    method: Literal["isotonic", "sigmoid"] = "sigmoid"
+    """How probabilities are calibrated (``driftline.calibration``).
+
+    ``auto`` chooses per walk-forward fold, from rows before the fold's test rows only: the base model's
+    own probability (or the slice's sigmoid when the slice has >= 1000 rows) unless a calibrator beat it on
+    every earlier fold, at least two, in log loss. Candidates: fitted on the window's last slice or on the
+    earlier folds' pooled out-of-fold predictions, each as sigmoid, beta (>= 200 rows) or isotonic
+    (>= 1000 rows). The challenger's calibrator follows the same rule over all folds. ``sigmoid``,
+    ``beta`` and ``isotonic`` fit that form on each window's slice, as before.
+    """
+
+    method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
+        default="auto", description="auto: per fold, the calibrator that held best on the earlier folds' rows"
+    )
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
 
 
@@ -351,7 +363,14 @@ class PromotionConfig(_Section):
     n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
     block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default 2 x horizon")
     min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
-    ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="equal-mass bins of >= 100 rows")
+    ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="hold-out ECE cap; equal-mass bins of >= 100 rows")
+    walk_forward_ece_cap: float | None = Field(
+        default=0.08,
+        gt=0.0,
+        le=1.0,
+        description="cap on the challenger family's pooled walk-forward ECE (10 bins over thousands of rows: "
+        "a calibrated model's is about 0.4*sqrt(10/rows), 0.026 at 2,500 rows); null turns the check off",
+    )
     auc_tolerance: float = Field(default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this")
     sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
     drawdown_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this")

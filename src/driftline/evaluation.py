@@ -60,8 +60,9 @@ def evaluate_challenger(
     block_length: int,
     price_target: bool,
     baseline: BaselineModel | None = None,
+    walk_forward_ece: float | None = None,
 ) -> Decision:
-    """Score both models on the same rows and decide.
+    """Score both models on the same rows and decide (``walk_forward_ece``: see ``decide_promotion``).
 
     Rows the champion may have trained on (up to its cutoff plus ``gap``) are left out of the comparison;
     a champion that cannot score this run's features keeps its place, with the reason. Without a champion
@@ -100,7 +101,7 @@ def evaluate_challenger(
         baseline_scores = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
     return decide_promotion(
         evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target,
-        baseline=baseline_scores,
+        baseline=baseline_scores, walk_forward_ece=walk_forward_ece,
     )
 
 

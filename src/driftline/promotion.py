@@ -187,10 +187,16 @@ def decide_promotion(
     block_length: int,
     price_target: bool,
     baseline: Scores | None = None,
+    walk_forward_ece: float | None = None,
 ) -> Decision:
     """Promote the challenger only if it beats the champion (or, for a first model, ``baseline``: the best
     naive baseline's scores on the same rows; the constant ``base_rate`` without one) with confidence and
     passes every guardrail. Returns every check with its numbers.
+
+    Args:
+        walk_forward_ece: the challenger family's pooled walk-forward ECE; checked against
+            ``promotion.walk_forward_ece_cap`` beside the hold-out ECE (a few hundred hold-out rows can
+            look calibrated by luck; thousands of out-of-sample walk-forward rows rarely do).
     """
     first_model = champion is None
     if first_model and baseline is not None:
@@ -238,11 +244,21 @@ def decide_promotion(
         Reason(
             "ece-cap",
             ours["ece"] <= promotion.ece_cap,
-            f"ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} equal-mass bins (cap {promotion.ece_cap})",
+            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} equal-mass bins (cap {promotion.ece_cap})",
             ours["ece"],
             promotion.ece_cap,
         )
     )
+    if walk_forward_ece is not None and promotion.walk_forward_ece_cap is not None:
+        reasons.append(
+            Reason(
+                "walk-forward-ece-cap",
+                walk_forward_ece <= promotion.walk_forward_ece_cap,
+                f"pooled walk-forward ECE {walk_forward_ece:.4f} (cap {promotion.walk_forward_ece_cap})",
+                walk_forward_ece,
+                promotion.walk_forward_ece_cap,
+            )
+        )
     if not math.isnan(theirs["auc"]):
         floor = theirs["auc"] - promotion.auc_tolerance
         reasons.append(

@@ -13,7 +13,7 @@ from driftline.training import WalkForwardResult, baseline_fold_table, fold_tabl
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
-FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "accuracy", "auc", "brier", "log_loss", "ece", "brier_skill")
+FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "accuracy", "auc", "brier", "log_loss", "ece", "brier_skill", "calibration")
 POOLED_KEYS = ("accuracy", "auc", "brier", "log_loss", "ece", "brier_skill")
 BASELINE_FOLD_COLUMNS = ("fold", "baseline", "accuracy", "auc", "log_loss")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from driftline.baselines import BaselineModel, baseline_names, fit_baseline, is_baseline, known_labels
-from driftline.calibration import CalibratedModel
+from driftline.calibration import CalibratedModel, forms_for, pooled_calibrator, select_fold_calibration, window_column
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
 from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
@@ -36,6 +36,7 @@ class FoldResult:
     n_train: int
     n_test: int
     metrics: dict[str, float]
+    calibration: str = ""  # which calibrator scored the test rows, e.g. window-sigmoid or pooled-beta
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class WalkForwardResult:
     predictions: pd.DataFrame = field(repr=False)  # fold, family, y, p, p_uncalibrated + meta columns
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     baseline_folds: list[FoldResult] = field(default_factory=list)
+    calibration: dict[str, str] = field(default_factory=dict)  # family -> the challenger's calibrator (auto)
 
     @property
     def best_baseline(self) -> str | None:
@@ -72,7 +74,8 @@ class WalkForwardResult:
         return self.predictions[self.predictions["family"] == self.selected]
 
     def summary_metrics(self) -> dict[str, float]:
-        return {k: self.pooled[self.selected][k] for k in SUMMARY_METRICS}
+        """The challenger family's pooled metrics, and its worst fold's ECE (``ece_worst_fold``)."""
+        return {k: self.pooled[self.selected][k] for k in (*SUMMARY_METRICS, "ece_worst_fold")}
 
 
 def _fold_metrics(
@@ -173,17 +176,23 @@ def run_fold_job(
     train_times, test_times = times[job.train], times[job.test]
     X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
     X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
+    window: dict[str, np.ndarray] = {}
     if is_baseline(job.family):
         known = known_labels(features)
         baseline = BaselineModel(job.family, models.seed)
         baseline.fit(X_train, y_train, None if known is None else known[job.train])
         p = p_raw = baseline.predict_proba(X_test, None if known is None else known[job.test])
+        calibrated_by = "none"
     else:
         with _thread_budget(threads):
             model = CalibratedModel.from_config(make_estimator(job.family, models, threads), calibration, gap)
             model.fit(X_train, y_train, train_times)
             p = model.predict_proba(X_test)[:, 1]
             p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
+        # auto: every window-slice form's test predictions, compared on later folds by combine_fold_results.
+        if calibration.method == "auto":
+            window = {window_column(form): c.predict(p_raw) for form, c in model.window_calibrators_.items()}
+        calibrated_by = model.calibration_
     meta = features.meta.iloc[job.test]
     result = FoldResult(
         fold=job.fold,
@@ -195,41 +204,105 @@ def run_fold_job(
         n_train=len(train_times),
         n_test=len(test_times),
         metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
+        calibration=calibrated_by,
     )
     logger.info("fold %d %s: %s", job.fold, job.family, result.metrics)
-    predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw)
+    predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw, **window)
     return FoldOutcome(result=result, predictions=predictions)
 
 
-def combine_fold_results(outcomes: Sequence[FoldOutcome], metrics: MetricsConfig, price_target: bool) -> WalkForwardResult:
+def _instants(values: Any) -> np.ndarray:
+    """Timestamps as UTC nanoseconds (naive ones read as UTC), comparable whatever their dtype."""
+    return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8
+
+
+def _challenger_slice_rows(folds: Sequence[FoldResult], fraction: float) -> int:
+    """About the rows of the challenger's calibration slice: its window is the development rows, at least
+    the last fold's training window plus its test rows."""
+    last = folds[-1]
+    return int(round((last.n_train + last.n_test) * fraction))
+
+
+def calibrate_folds(
+    folds: list[FoldResult], table: pd.DataFrame, calibration: CalibrationConfig, gap: int, metrics: MetricsConfig, price_target: bool
+) -> tuple[list[FoldResult], pd.DataFrame, dict[str, str]]:
+    """``calibration.method: auto``: per family and fold, the calibrator chosen on earlier folds' rows
+    (``select_fold_calibration``); the test rows' ``p`` and the fold metrics follow it.
+
+    Returns the folds, the table with ``p`` replaced, and each family's choice for its challenger.
+    """
+    forms = [c.removeprefix("p_window_") for c in table.columns if c.startswith("p_window_")]
+    chosen: dict[tuple[str, int], str] = {}
+    challenger: dict[str, str] = {}
+    table = table.copy()
+    for family, index in table.groupby("family", sort=False, observed=True).groups.items():
+        rows = table.loc[index]
+        family_folds = [f for f in folds if f.family == family]
+        choice = select_fold_calibration(
+            rows["fold"].to_numpy(),
+            _instants(rows["timestamp"]),
+            rows["y"].to_numpy(),
+            rows["p_uncalibrated"].to_numpy(),
+            {form: rows[window_column(form)].to_numpy() for form in forms},
+            {f.fold: _instants([f.train_end])[0] for f in family_folds},
+            forms_for(_challenger_slice_rows(family_folds, calibration.fraction)),
+            {f.fold: int(round(f.n_train * calibration.fraction)) for f in family_folds},
+            _challenger_slice_rows(family_folds, calibration.fraction),
+        )
+        table.loc[index, "p"] = choice.p
+        chosen.update({(str(family), k): v for k, v in choice.chosen.items()})
+        challenger[str(family)] = choice.challenger
+    updated = []
+    for fold in folds:
+        rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
+        values = _fold_metrics(rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target)
+        updated.append(replace(fold, metrics=values, calibration=chosen[(fold.family, fold.fold)]))
+    return updated, table, challenger
+
+
+def combine_fold_results(
+    outcomes: Sequence[FoldOutcome],
+    metrics: MetricsConfig,
+    price_target: bool,
+    calibration: CalibrationConfig | None = None,
+    gap: int = 0,
+) -> WalkForwardResult:
     """Pool the jobs' out-of-sample predictions per family and pick the challenger family; the baselines
     are pooled apart and never picked.
 
-    ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran.
+    ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran. With ``calibration.method:
+    auto`` each fold's calibrator is chosen here, from earlier folds' rows (``calibrate_folds``).
     """
     models = [o for o in outcomes if not is_baseline(o.result.family)]
     baselines = [o for o in outcomes if is_baseline(o.result.family)]
     table = pd.concat([outcome.predictions for outcome in models], ignore_index=True)
     table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
-    pooled = _pooled(table, metrics, price_target)
+    folds = [o.result for o in models]
+    challenger_calibration: dict[str, str] = {}
+    if calibration is not None and calibration.method == "auto":
+        folds, table, challenger_calibration = calibrate_folds(folds, table, calibration, gap, metrics, price_target)
+    pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
-    baseline_pooled = _pooled(pd.concat([o.predictions for o in baselines], ignore_index=True), metrics, price_target) if baselines else {}
+    baseline_folds = [o.result for o in baselines]
+    baseline_table = pd.concat([o.predictions for o in baselines], ignore_index=True) if baselines else None
     return WalkForwardResult(
-        folds=[o.result for o in models],
+        folds=folds,
         pooled=pooled,
         selected=selected,
         predictions=table,
-        baselines=baseline_pooled,
-        baseline_folds=[o.result for o in baselines],
+        baselines={} if baseline_table is None else _pooled(baseline_table, baseline_folds, metrics, price_target),
+        baseline_folds=baseline_folds,
+        calibration=challenger_calibration,
     )
 
 
-def _pooled(table: pd.DataFrame, metrics: MetricsConfig, price_target: bool) -> dict[str, dict[str, float]]:
+def _pooled(table: pd.DataFrame, folds: list[FoldResult], metrics: MetricsConfig, price_target: bool) -> dict[str, dict[str, float]]:
     pooled = {}
     for family, rows in table.groupby("family", sort=False, observed=True):
         pooled[str(family)] = _fold_metrics(
             rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
         )
+        pooled[str(family)]["ece_worst_fold"] = max(f.metrics["ece"] for f in folds if f.family == family)
     return pooled
 
 
@@ -258,7 +331,7 @@ def run_walk_forward(
         outcomes.append(run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads))
         if progress is not None:
             progress(len(outcomes), len(jobs))
-    return combine_fold_results(outcomes, metrics, price_target)
+    return combine_fold_results(outcomes, metrics, price_target, calibration, gap)
 
 
 def fit_challenger(
@@ -268,9 +341,22 @@ def fit_challenger(
     models: ModelsConfig,
     gap: int,
     threshold: ThresholdConfig | None = None,
+    walk_forward: WalkForwardResult | None = None,
 ) -> CalibratedModel:
-    """Refit ``family`` on every development row; calibrator and action threshold on the newest slice."""
-    model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap, threshold)
+    """Refit ``family`` on every development row; calibrator and action threshold on the newest slice.
+
+    With ``calibration.method: auto`` and the walk-forward result, the calibrator is the one that held best
+    over the folds: a form fitted on the newest slice, or one fitted on all the family's out-of-fold
+    predictions (``pooled-<form>``).
+    """
+    choice = (walk_forward.calibration.get(family) if walk_forward is not None else None) if calibration.method == "auto" else None
+    given = None
+    if choice is not None:
+        rows = walk_forward.predictions[walk_forward.predictions["family"] == family]  # type: ignore[union-attr]
+        given = pooled_calibrator(choice, rows["p_uncalibrated"].to_numpy(), rows["y"].to_numpy())
+        if given is None:  # window-<form>: that form on the newest slice
+            calibration = calibration.model_copy(update={"method": choice.removeprefix("window-")})
+    model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap, threshold, given, choice)
     return model.fit(features.X, features.y.to_numpy(), features.times, returns=features.returns)
 
 

@@ -45,11 +45,15 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert summary["rows_in"] == summary["rows_clean"] == 1500
     assert summary["metrics"]["brier_skill"] > 0.1
     assert len(summary["folds"]) == 3
+    # Calibration out of sample: each fold's calibrator, the worst fold's ECE, and the walk-forward ECE gate.
+    assert all(fold["calibration"] for fold in summary["folds"])
+    assert summary["metrics"]["ece_worst_fold"] == max(fold["ece"] for fold in summary["folds"])
+    assert any(r.startswith("PASS walk-forward-ece-cap: pooled walk-forward ECE") for r in summary["reasons"]), summary["reasons"]
 
     client = MlflowClient()
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
-    for key in ("auc", "brier", "log_loss", "ece", "logreg.brier", "lightgbm.brier", "brier_uncalibrated", "baseline.persistence.log_loss"):
+    for key in ("auc", "brier", "log_loss", "ece", "ece_worst_fold", "logreg.brier", "lightgbm.brier", "brier_uncalibrated", "baseline.persistence.log_loss"):
         assert key in run.data.metrics, key
     assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
     assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]

@@ -7,9 +7,18 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss
 from sklearn.naive_bayes import GaussianNB
 
-from driftline.calibration import PROBABILITY_FLOOR, CalibratedModel
+from driftline.calibration import (
+    MIN_ROWS,
+    PROBABILITY_FLOOR,
+    CalibratedModel,
+    Calibrator,
+    forms_for,
+    pooled_calibrator,
+    select_fold_calibration,
+)
 from driftline.config import CalibrationConfig
 from driftline.errors import InsufficientDataError
 from driftline.metrics import expected_calibration_error
@@ -126,3 +135,85 @@ def test_sklearn_conventions(overconfident):
 def test_from_config():
     model = CalibratedModel.from_config(GaussianNB(), CalibrationConfig(method="isotonic", fraction=0.3), gap=7)
     assert (model.method, model.fraction, model.gap) == ("isotonic", 0.3, 7)
+
+
+# --- auto: the calibrator per fold, chosen on earlier rows only -------------------------------------------------------
+
+FOLD_ROWS, N_FOLDS, GAP, FIRST_TEST = 400, 5, 5, 1000
+
+
+def _folds(seed: int = 0, fold_rows: int = FOLD_ROWS) -> dict[str, object]:
+    """The test rows of a walk-forward: an overconfident base model (its logit three times the truth's) and a
+    window-slice sigmoid that is noisier than a calibrator fitted on many pooled rows."""
+    rng = np.random.default_rng(seed)
+    n = N_FOLDS * fold_rows
+    z = rng.standard_normal(n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(int)
+    p_raw = 1 / (1 + np.exp(-3 * z))
+    fold = np.repeat(np.arange(1, N_FOLDS + 1), fold_rows)
+    times = FIRST_TEST + np.arange(n)
+    train_end = {k: FIRST_TEST + (k - 1) * fold_rows - GAP - 1 for k in range(1, N_FOLDS + 1)}
+    window = {"sigmoid": 1 / (1 + np.exp(-(1.6 * z + 0.4)))}  # a slice's calibrator: too steep, biased
+    return {"fold": fold, "times": times, "y": y, "p_raw": p_raw, "window": window, "train_end": train_end}
+
+
+def test_auto_never_uses_a_folds_test_rows_or_its_purge_gap():
+    data = _folds()
+    base = select_fold_calibration(**data)
+    for k in range(1, N_FOLDS + 1):
+        # Every label from fold k's purge gap on (its test rows and all later ones) turned upside down.
+        later = data["times"] > data["train_end"][k]
+        flipped = select_fold_calibration(**{**data, "y": np.where(later, 1 - data["y"], data["y"])})
+        rows = data["fold"] == k
+        assert flipped.chosen[k] == base.chosen[k], f"fold {k}: the choice saw rows at or after its purge gap"
+        np.testing.assert_array_equal(flipped.p[rows], base.p[rows], err_msg=f"fold {k}: its calibrator saw them")
+        if k < N_FOLDS:
+            # The labels do matter: the next fold's pooled calibrator learns from the flipped rows.
+            nxt = data["fold"] == k + 1
+            assert not np.allclose(flipped.candidates["pooled-sigmoid"][nxt], base.candidates["pooled-sigmoid"][nxt])
+
+
+def test_auto_prefers_the_pooled_calibrator_once_earlier_folds_show_it_holds():
+    """The pooled calibrator must have beaten the base model's own probability on two earlier folds."""
+    data = _folds()
+    choice = select_fold_calibration(**data)
+    assert choice.chosen[1] == choice.chosen[2] == "none"  # no earlier evidence yet: the base model's probability
+    assert choice.chosen[N_FOLDS].startswith("pooled-")
+    assert choice.challenger.startswith("pooled-")
+    y, p = data["y"], choice.p
+    late = data["fold"] == N_FOLDS
+    window_p, raw = data["window"]["sigmoid"], data["p_raw"]
+    loss = lambda q: log_loss(y[late], q[late])  # noqa: E731
+    assert loss(p) < loss(window_p) and loss(p) < loss(raw) - 0.05
+    assert np.isfinite(p).all() and p.min() >= PROBABILITY_FLOOR
+
+
+def test_auto_picks_sigmoid_on_few_rows(overconfident):
+    assert forms_for(MIN_ROWS["beta"] - 1) == ("sigmoid",)
+    assert forms_for(MIN_ROWS["isotonic"] - 1) == ("sigmoid", "beta")
+    assert forms_for(MIN_ROWS["isotonic"]) == ("sigmoid", "beta", "isotonic")
+    X, y = overconfident
+    # A 600-row window: its 120-row calibration slice has rows for a sigmoid only, too few to trust over the
+    # base model's own probability without walk-forward evidence. A 720-row slice adds beta, not isotonic.
+    model = CalibratedModel(GaussianNB(), method="auto", fraction=0.2).fit(X.iloc[:600], y[:600])
+    assert list(model.window_calibrators_) == ["sigmoid"] and model.calibration_ == "none"
+    np.testing.assert_allclose(model.predict_proba(X.iloc[600:])[:, 1], np.clip(model.predict_proba_uncalibrated(X.iloc[600:])[:, 1], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    model = CalibratedModel(GaussianNB(), method="auto", fraction=0.45).fit(X.iloc[:], y[:])
+    assert list(model.window_calibrators_) == ["sigmoid", "beta"] and model.calibration_ == "none"
+    # Folds of 150 rows: no pooled beta or isotonic until the earlier folds hold enough rows for them.
+    choice = select_fold_calibration(**_folds(fold_rows=150))
+    assert set(choice.chosen.values()) <= {"none", "window-sigmoid", "pooled-sigmoid"}
+    assert np.isnan(choice.candidates["pooled-isotonic"]).all()
+    assert np.isnan(choice.candidates["pooled-beta"][:2 * 150]).all()
+
+
+def test_beta_fits_an_asymmetric_distortion_better_than_a_sigmoid():
+    rng = np.random.default_rng(3)
+    q = rng.uniform(0.01, 0.99, 20_000)
+    y = (rng.uniform(size=q.size) < q).astype(int)
+    p = q**3  # an under-forecast that a logistic in logit p cannot undo, a beta map (q = p^(1/3)) can
+    fitted = {form: Calibrator(form).fit(p[:10_000], y[:10_000]).predict(p[10_000:]) for form in ("sigmoid", "beta")}
+    ece = {form: expected_calibration_error(y[10_000:], values) for form, values in fitted.items()}
+    assert ece["beta"] < 0.02 < ece["sigmoid"]
+    assert pooled_calibrator("window-beta", p, y) is None
+    assert pooled_calibrator("pooled-beta", p, y).form == "beta"

@@ -223,3 +223,27 @@ def test_interval_is_wider_than_the_bootstrap_percentiles_with_few_blocks():
 def test_constant_difference_has_a_degenerate_interval():
     diff, low, high = paired_difference_ci(np.full(50, 0.3), np.full(50, 0.1), np.arange(50), 5, 200, 0.9, 0)
     assert diff == pytest.approx(0.2) and low == pytest.approx(0.2) and high == pytest.approx(0.2)
+
+
+# --- walk-forward calibration -------------------------------------------------------------------------------------------
+
+
+def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evaluation):
+    rows, truth = evaluation
+    good = np.clip(truth, 0.02, 0.98)  # calibrated on the hold-out: hold-out ECE passes, the loss test too
+
+    def decide(walk_forward_ece: float | None) -> Decision:
+        return decide_promotion(
+            rows, _scores("challenger", good), None, float(rows.y.mean()), PROMOTION, MetricsConfig(), BLOCK,
+            price_target=False, walk_forward_ece=walk_forward_ece,
+        )
+
+    bad = decide(0.123)
+    assert not bad.promote and bad.action == "reject"
+    assert _reason(bad, "ece-cap").passed
+    failed = [r.check for r in bad.reasons if not r.passed]
+    assert failed == ["walk-forward-ece-cap"]
+    assert "walk-forward ECE 0.1230" in str(_reason(bad, "walk-forward-ece-cap"))
+    assert decide(0.02).promote  # the same model with a calibrated walk-forward passes
+    # Without a walk-forward number (the promotion benchmark's simulated windows) the check is not made.
+    assert "walk-forward-ece-cap" not in [r.check for r in decide(None).reasons]

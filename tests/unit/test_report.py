@@ -27,7 +27,7 @@ CONTRACT_KEYS = {
     "metrics",
     "folds",
 }
-METRIC_KEYS = {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill"}
+METRIC_KEYS = {"accuracy", "auc", "brier", "log_loss", "ece", "ece_worst_fold", "precision_at_k", "brier_skill"}
 
 
 def _decision(compared: bool) -> Decision:

@@ -30,7 +30,9 @@ def test_selected_family_has_the_lowest_pooled_log_loss(walk_forward_run):
     result = walk_forward_run.result
     best = min(result.pooled, key=lambda family: result.pooled[family]["log_loss"])
     assert result.selected == best
-    assert result.summary_metrics() == {k: result.pooled[best][k] for k in SUMMARY_METRICS}
+    assert result.summary_metrics() == {k: result.pooled[best][k] for k in (*SUMMARY_METRICS, "ece_worst_fold")}
+    folds_ece = [f.metrics["ece"] for f in result.selected_folds()]
+    assert result.summary_metrics()["ece_worst_fold"] == max(folds_ece) > min(folds_ece)
     assert result.selection_reason().startswith("lowest pooled out-of-sample log_loss")
     assert all(f.family == best for f in result.selected_folds())
     assert set(result.selected_predictions()["family"]) == {best}
