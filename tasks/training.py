@@ -26,6 +26,7 @@ from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData
 from driftline.report import artifact_key
+from driftline.sizing import SizedConfig, size_to_data
 from driftline.training import (
     FoldJob,
     FoldOutcome,
@@ -160,6 +161,12 @@ def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
 def fit_challenger_task(features: FeatureSet, family: str, config: PipelineConfig) -> CalibratedModel:
     """Refit the selected family on all labelled rows (cached on the features, config and code)."""
     return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold)
+
+
+@task(name="size-to-data", cache_policy=NO_CACHE)
+def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConfig:
+    """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
+    return size_to_data(config, features.times)
 
 
 @task(name="hold-out-window", cache_policy=NO_CACHE)
