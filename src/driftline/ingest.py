@@ -328,23 +328,25 @@ def best_price_per_symbol(
     if "adj_close" not in frame.columns or "close" not in frame.columns:
         return frame, (), ()
     objects = objects.reindex(frame.index)
-    adjusted, close = frame["adj_close"].isna(), frame["close"].notna()
-    lacking = [str(key) for key, none in adjusted.groupby(objects, sort=True).all().items() if none]
-    lacking = [key for key in lacking if close[objects == key].any()]  # no close either: nothing better to use
+    adjusted = frame["adj_close"].notna()
+    per_file = pd.DataFrame({"adjusted": adjusted, "close": frame["close"].notna()}).groupby(objects, sort=True).any()
+    # No adjusted close in the whole file; and a close to use instead (else nothing better is there).
+    lacking = [str(key) for key in per_file.index[~per_file["adjusted"] & per_file["close"]]]
     if not lacking:
         return frame, (), ()
-    in_lacking = objects.isin(lacking)
-    symbols = sorted(frame.loc[in_lacking, "symbol"].unique())
+    symbols_of = frame["symbol"].groupby(objects, sort=True).unique()
+    symbols = sorted({str(symbol) for key in lacking for symbol in symbols_of[key]})
     switched = frame["symbol"].isin(symbols)
-    with_adjusted = set(objects[switched & ~adjusted])
+    # Those symbols' rows in files that do have an adjusted close: they switch to the close too.
+    elsewhere = set(frame.loc[switched & adjusted, "symbol"])
     frame = frame.copy()
     frame.loc[switched, "adj_close"] = frame.loc[switched, "close"]
     adj_name, close_name = columns.prices["adj_close"], columns.prices["close"]
     warnings = []
     for key in lacking:
         where = key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}"
-        mine = sorted(frame.loc[objects == key, "symbol"].unique())
-        also = sorted(set(frame.loc[switched & objects.isin(with_adjusted), "symbol"]) & set(mine))
+        mine = sorted(str(symbol) for symbol in symbols_of[key])
+        also = [symbol for symbol in mine if symbol in elsewhere]
         note = (
             f"; {', '.join(also)} use {close_name!r} in their other files too, so adjusted and unadjusted prices do not mix"
             if also else ""
@@ -355,7 +357,7 @@ def best_price_per_symbol(
         )
     for warning in warnings:
         logger.warning(warning)
-    return frame, tuple(str(s) for s in symbols), tuple(warnings)
+    return frame, tuple(symbols), tuple(warnings)
 
 
 def demo_data_path() -> Path:
