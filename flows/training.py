@@ -22,6 +22,7 @@ from tasks.tracking import (
     aliases_task,
     finish_tracking_task,
     log_input_task,
+    log_sizes_task,
     log_reference_task,
     training_report_task,
     log_walk_forward_task,
@@ -30,7 +31,14 @@ from tasks.tracking import (
     register_model_task,
     start_tracking_task,
 )
-from tasks.training import build_features_task, fit_best_baseline_task, fit_challenger_task, holdout_task, walk_forward_task
+from tasks.training import (
+    build_features_task,
+    fit_best_baseline_task,
+    fit_challenger_task,
+    holdout_task,
+    size_to_data_task,
+    walk_forward_task,
+)
 
 
 @flow(name="train-and-promote")
@@ -89,6 +97,10 @@ def train_and_promote(
         report = check_contract_task(loaded, config.contract, config.model_name)
         clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
         features = build_features_task(loaded, clean, config)
+        # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
+        sized = size_to_data_task(features, config)
+        config = sized.config
+        log_sizes_task(run_id, sized)
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
@@ -121,6 +133,7 @@ def train_and_promote(
             target=config.target.kind,
             data_seconds=time.perf_counter() - started,
             timeline=data_timeline(development.times, holdout.times),
+            adjusted=sized.adjusted,
         )
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
         finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})

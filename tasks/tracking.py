@@ -17,6 +17,7 @@ from driftline.ingest import LoadedData
 from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
+from driftline.sizing import SHRINK_ORDER, SizedConfig
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
 from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
@@ -45,7 +46,11 @@ def previous_training_task(config: PipelineConfig, settings: Settings, fingerpri
 def start_tracking_task(
     config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
 ) -> str:
-    """Open the parent MLflow run for this flow run and log the resolved config."""
+    """Open the parent MLflow run for this flow run and log the resolved config.
+
+    The sizes fitted to the data (``SHRINK_ORDER``) are logged by ``log_sizes_task`` once the data is
+    known: an MLflow param cannot change value.
+    """
     experiment_id = registry.configure(settings, config.model_name)
     tags = {
         "prefect.flow_run_id": flow_run_id,
@@ -54,9 +59,19 @@ def start_tracking_task(
         FINGERPRINT_TAG: fingerprint,
     }
     run_id = registry.start_run(experiment_id, f"train-{config.name}", tags)
-    registry.log_params(run_id, flatten_config(config))
+    registry.log_params(run_id, {k: v for k, v in flatten_config(config).items() if k not in SHRINK_ORDER})
     registry.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
     return run_id
+
+
+@task(name="log-sizes", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def log_sizes_task(run_id: str, sized: SizedConfig) -> None:
+    """Log the sizes the run uses as params, and the effective config in place of the one logged at the start."""
+    registry.log_params(run_id, sized.params())
+    registry.log_text(run_id, config_to_yaml(sized.config), "config/pipeline.yaml")
+    if sized.adjustments:
+        registry.log_dict(run_id, sized.adjusted, "config/adjusted.json")
+        registry.set_tags(run_id, {"driftline.adjusted": ", ".join(a.key for a in sized.adjustments)})
 
 
 @task(name="log-input", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

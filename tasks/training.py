@@ -27,6 +27,7 @@ from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData
 from driftline.report import artifact_key
+from driftline.sizing import SizedConfig, size_to_data
 from driftline.training import (
     FoldJob,
     FoldOutcome,
@@ -172,6 +173,12 @@ def fit_challenger_task(
 def fit_best_baseline_task(features: FeatureSet, result: WalkForwardResult, config: PipelineConfig) -> BaselineModel | None:
     """Refit the best walk-forward baseline on all development rows: what a first model faces on the hold-out."""
     return fit_best_baseline(features, result, config.models)
+
+
+@task(name="size-to-data", cache_policy=NO_CACHE)
+def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConfig:
+    """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
+    return size_to_data(config, features.times)
 
 
 @task(name="hold-out-window", cache_policy=NO_CACHE)

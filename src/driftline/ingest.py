@@ -77,10 +77,15 @@ class LoadedData:
     files: tuple[str, ...]
     stats: IngestStats | None = None
     staged: StagedSource | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()  # what reading had to decide for the user (e.g. a file's price column)
+    close_as_adjusted: tuple[str, ...] = ()  # symbols whose adj_close is their close (best_price_per_symbol)
 
     def source_values(self) -> dict[str, pd.Series]:
         """The canonical columns' values as the source spelled them, for the contract's messages."""
         values = {canonical: self.raw[original] for canonical, original in self.columns.prices.items()}
+        if self.close_as_adjusted:
+            borrowed = self.frame["symbol"].isin(self.close_as_adjusted).reindex(self.raw.index, fill_value=False)
+            values["adj_close"] = values["adj_close"].where(~borrowed, values["close"])
         values["timestamp"] = self.raw[self.columns.time]
         if self.columns.target is not None:
             values["target"] = self.raw[self.columns.target]
@@ -301,6 +306,60 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     return frame.sort_values(["symbol", "timestamp"], kind="stable")
 
 
+def best_price_per_symbol(
+    frame: pd.DataFrame, objects: pd.Series, columns: ColumnMap, source: str
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """Each symbol's price series from its best column: the adjusted close, else the close.
+
+    In a folder of files one file may lack the adjusted close that the others have (it is in the
+    unified schema, so its rows would read as missing values and be quarantined). A file with no
+    adjusted close at all gives its symbols their close instead, in every file of theirs: adjusted and
+    unadjusted prices must not meet in one series, where the step between them would read as a return.
+    A file whose adjusted close is missing in only some rows keeps them missing (the contract decides).
+
+    Args:
+        frame: the canonical frame.
+        objects: each row's source object (file key), on the frame's index.
+
+    Returns:
+        The frame (``adj_close`` filled from ``close`` for those symbols), those symbols, and one warning
+        per such file.
+    """
+    if "adj_close" not in frame.columns or "close" not in frame.columns:
+        return frame, (), ()
+    objects = objects.reindex(frame.index)
+    adjusted = frame["adj_close"].notna()
+    per_file = pd.DataFrame({"adjusted": adjusted, "close": frame["close"].notna()}).groupby(objects, sort=True).any()
+    # No adjusted close in the whole file; and a close to use instead (else nothing better is there).
+    lacking = [str(key) for key in per_file.index[~per_file["adjusted"] & per_file["close"]]]
+    if not lacking:
+        return frame, (), ()
+    symbols_of = frame["symbol"].groupby(objects, sort=True).unique()
+    symbols = sorted({str(symbol) for key in lacking for symbol in symbols_of[key]})
+    switched = frame["symbol"].isin(symbols)
+    # Those symbols' rows in files that do have an adjusted close: they switch to the close too.
+    elsewhere = set(frame.loc[switched & adjusted, "symbol"])
+    frame = frame.copy()
+    frame.loc[switched, "adj_close"] = frame.loc[switched, "close"]
+    adj_name, close_name = columns.prices["adj_close"], columns.prices["close"]
+    warnings = []
+    for key in lacking:
+        where = key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}"
+        mine = sorted(str(symbol) for symbol in symbols_of[key])
+        also = [symbol for symbol in mine if symbol in elsewhere]
+        note = (
+            f"; {', '.join(also)} use {close_name!r} in their other files too, so adjusted and unadjusted prices do not mix"
+            if also else ""
+        )
+        warnings.append(
+            f"{where}: no {adj_name!r} values; prices of {', '.join(mine)} come from {close_name!r} "
+            f"(unadjusted: a split or dividend shows as a return){note}"
+        )
+    for warning in warnings:
+        logger.warning(warning)
+    return frame, tuple(symbols), tuple(warnings)
+
+
 def demo_data_path() -> Path:
     """Real daily OHLCV (Quandl WIKI, public domain) shipped inside bokeh-sampledata."""
     return Path(str(resources.files("bokeh_sampledata") / "_data" / DEMO_FILE))
@@ -348,6 +407,7 @@ def load_staged(data: DataConfig, staged: StagedSource, need_target: bool = Fals
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
+    frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
     return LoadedData(
         frame=frame,
@@ -358,6 +418,8 @@ def load_staged(data: DataConfig, staged: StagedSource, need_target: bool = Fals
         files=staged.keys,
         stats=staged.stats,
         staged=staged if keep_stage else None,
+        warnings=warnings,
+        close_as_adjusted=close_as_adjusted,
     )
 
 

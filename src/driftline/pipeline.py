@@ -15,6 +15,7 @@ from driftline.contracts import enforce_contract, validate_frame
 from driftline.evaluation import holdout_split
 from driftline.features import build_features
 from driftline.ingest import load_data
+from driftline.sizing import size_to_data
 from driftline.training import WalkForwardResult, run_walk_forward
 
 
@@ -34,6 +35,7 @@ def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = N
     )
     clean = enforce_contract(report, config.contract, loaded.source)
     features = build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
+    config = size_to_data(config, features.times).config
     development, _ = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics,

@@ -33,11 +33,13 @@ def training_summary(
     ingest: Any = None,
     data_seconds: float | None = None,
     timeline: dict[str, str | None] | None = None,
+    adjusted: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract).
 
     ``timeline`` holds ``data_start``/``data_end`` (ISO, the rows trained and held out) and
-    ``training_cutoff`` (the last timestamp the challenger trained on).
+    ``training_cutoff`` (the last timestamp the challenger trained on). ``adjusted`` holds the sizes
+    lowered to fit short data (``{key: {from, to, reason}}``).
     """
     comparison = decision.comparison
     return {
@@ -61,6 +63,8 @@ def training_summary(
         "rows_quarantined": report.rows_quarantined,
         "quarantine_path": quarantine_path,
         "contract_warnings": list(getattr(report, "warnings", [])),
+        "data_warnings": list(getattr(loaded, "warnings", ())),
+        "adjusted": dict(adjusted or {}),
         "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
         "rerun_of": None,
         "timings": {"data_seconds": data_seconds},
@@ -126,7 +130,12 @@ def _data_lines(summary: dict[str, Any]) -> list[str]:
         )
     if summary.get("quarantine_path"):
         lines.append(f"       quarantined rows and reasons: {summary['quarantine_path']}")
+    lines += [f"       warning: {w}" for w in summary.get("data_warnings") or []]
     lines += [f"       warning: {w}" for w in summary.get("contract_warnings") or []]
+    lines += [
+        f"       warning: short data: {key} {change['from']} -> {change['to']} ({change['reason']})"
+        for key, change in (summary.get("adjusted") or {}).items()
+    ]
     return lines
 
 

@@ -73,7 +73,8 @@ class WalkForwardSplit:
             need = self.min_train_size + self.gap + self.n_splits * max(test_size, 1)
             raise InsufficientDataError(
                 f"too little data for {self.n_splits} walk-forward folds: {n_times} timestamps, need at least "
-                f"{need} (min_train_size {self.min_train_size} + gap {self.gap} + {self.n_splits} test folds)"
+                f"{need} (min_train_size {self.min_train_size} + gap {self.gap} + {self.n_splits} test folds); "
+                "lower splits.n_splits or splits.min_train_size, or add data"
             )
         folds = []
         for k in range(self.n_splits):

@@ -114,6 +114,61 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert other.returncode == 2 and "driftline-p has no champion" in other.stderr and "pass --name" in other.stderr
 
 
+def _stock_bars(symbol: str, n_rows: int) -> pd.DataFrame:
+    """The last ``n_rows`` daily bars of a real stock (bokeh-sampledata), headed as a vendor CSV."""
+    from bokeh_sampledata import stocks
+
+    names = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume", "adj_close": "Adj Close"}
+    return pd.DataFrame(getattr(stocks, symbol)).rename(columns=names).tail(n_rows)
+
+
+def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_with_default_sizes(prefect_api, tmp_path):
+    """800 daily bars (651 timestamps after the features' warm-up) do not fit the default 5 folds and
+    500-timestamp hold-out: the run lowers them, says so, and records the sizes it used. A folder of
+    per-symbol files where one lacks Adj Close trains on that file's Close, without quarantining it."""
+    import yaml
+    from mlflow import MlflowClient
+
+    from tests.integration.conftest import FAST_CONFIG
+
+    # The fast test families, but no sizes: splits and evaluation keep their defaults.
+    wiring = {k: v for k, v in FAST_CONFIG.items() if k not in ("splits", "evaluation")}
+    (tmp_path / "sizes-default.yaml").write_text(yaml.safe_dump(wiring))
+    _stock_bars("AAPL", 800).to_csv(tmp_path / "AAPL.csv", index=False)
+    folder = tmp_path / "stocks"
+    folder.mkdir()
+    for symbol in ("AAPL", "IBM", "MSFT"):
+        bars = _stock_bars(symbol, 800)
+        (bars.drop(columns="Adj Close") if symbol == "MSFT" else bars).to_csv(folder / f"{symbol}.csv", index=False)
+
+    done = run_cli(["train", "--config", "sizes-default.yaml", "--data", "AAPL.csv", "--summary-json", "s.json"], tmp_path, prefect_api)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert {k: (v["from"], v["to"]) for k, v in summary["adjusted"].items()} == {
+        "splits.n_splits": (5, 3), "evaluation.window": (500, 241)
+    }
+    assert "651 timestamps" in summary["adjusted"]["evaluation.window"]["reason"]
+    assert "warning: short data: evaluation.window 500 -> 241" in done.stdout
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
+    assert summary["comparison"]["rows"] == 241 or summary["comparison"]["rows"] is None
+    client = MlflowClient(f"sqlite:///{tmp_path / '.driftline' / 'mlflow.db'}")
+    params = client.get_run(summary["run_id"]).data.params
+    assert (params["splits.n_splits"], params["evaluation.window"], params["splits.min_train_size"]) == ("3", "241", "250")
+    logged = yaml.safe_load(Path(client.download_artifacts(summary["run_id"], "config/pipeline.yaml", str(tmp_path))).read_text())
+    assert (logged["splits"]["n_splits"], logged["evaluation"]["window"]) == (3, 241)  # the config the run used
+
+    done = run_cli(["train", "--config", "sizes-default.yaml", "--data", "stocks", "--summary-json", "p.json"], tmp_path, prefect_api)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    panel = json.loads((tmp_path / "p.json").read_text())
+    assert panel["rows_in"] == panel["rows_clean"] == 2400 and panel["rows_quarantined"] == 0
+    (warning,) = panel["data_warnings"]
+    assert "stocks/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'" in warning
+    assert f"warning: {warning}" in done.stdout
+    assert panel["adjusted"]["evaluation.window"]["to"] == 241  # 3 symbols: 723 rows, above promotion.min_rows
+
+
 def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fast_config):
     pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}).to_csv(tmp_path / "nodates.csv", index=False)
 

@@ -428,3 +428,61 @@ def test_detect_columns_finds_time_and_close_whatever_the_spelling(data):
     assert columns.time == time_name
     assert columns.prices == {"close": close_name}
     assert columns.symbol == "Symbol"
+
+
+def test_a_file_without_adjusted_close_uses_its_close_with_a_warning_naming_the_file(tmp_path, vendor_frame, caplog):
+    from driftline.config import ContractConfig
+    from driftline.contracts import validate_frame
+
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAPL.csv", index=False)
+    vendor_frame.drop(columns="Adj Close").to_csv(folder / "MSFT.csv", index=False)
+
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        loaded = load_data(DataConfig(path=str(folder)))
+
+    frame = loaded.frame
+    aapl, msft = frame[frame["symbol"] == "AAPL"], frame[frame["symbol"] == "MSFT"]
+    np.testing.assert_allclose(aapl["adj_close"].to_numpy(), vendor_frame["Adj Close"].to_numpy())  # its best column
+    np.testing.assert_allclose(msft["adj_close"].to_numpy(), vendor_frame["Close"].to_numpy())  # Close stands in (Adj Close is half)
+    assert loaded.close_as_adjusted == ("MSFT",)
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{folder}/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [warning]
+    # Not one row quarantined for it (before: every MSFT row, "adj_close: missing").
+    report = validate_frame(frame, ContractConfig(), "t", source_values=loaded.source_values(), source=loaded.source)
+    assert report.rows_quarantined == 0 and report.rows_clean == 2 * len(vendor_frame)
+
+
+def test_a_symbol_lacking_adjusted_close_in_one_of_its_files_uses_close_in_all_of_them(tmp_path, vendor_frame):
+    """Adjusted and unadjusted prices must not meet in one series: the step would read as a return."""
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    early, late = vendor_frame.iloc[:6].assign(Ticker="AAPL"), vendor_frame.iloc[6:].assign(Ticker="AAPL")
+    early.to_csv(folder / "2020a.csv", index=False)
+    late.drop(columns="Adj Close").to_csv(folder / "2020b.csv", index=False)
+    vendor_frame.assign(Ticker="IBM").to_csv(folder / "ibm.csv", index=False)
+
+    loaded = load_data(DataConfig(path=str(folder)))
+
+    frame = loaded.frame
+    aapl, ibm = frame[frame["symbol"] == "AAPL"], frame[frame["symbol"] == "IBM"]
+    np.testing.assert_allclose(aapl["adj_close"].to_numpy(), vendor_frame["Close"].to_numpy())
+    np.testing.assert_allclose(ibm["adj_close"].to_numpy(), vendor_frame["Adj Close"].to_numpy())
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{folder}/2020b.csv: no 'Adj Close' values; prices of AAPL come from 'Close'")
+    assert "AAPL use 'Close' in their other files too" in warning
+
+
+def test_adjusted_close_missing_in_some_rows_of_a_file_stays_missing(tmp_path, vendor_frame):
+    """Gaps inside a file's adjusted close are bad rows for the contract, not a reason to switch columns."""
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAPL.csv", index=False)
+    vendor_frame.assign(**{"Adj Close": vendor_frame["Adj Close"].where(vendor_frame.index % 2 == 0)}).to_csv(folder / "MSFT.csv", index=False)
+
+    loaded = load_data(DataConfig(path=str(folder)))
+
+    assert loaded.warnings == () and loaded.close_as_adjusted == ()
+    assert loaded.frame.loc[loaded.frame["symbol"] == "MSFT", "adj_close"].isna().sum() == len(vendor_frame) // 2

@@ -112,6 +112,29 @@ def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):
     assert float(best.split()[2]) == pytest.approx(summary["baselines"][summary["best_baseline"]]["accuracy"], abs=5e-5)
 
 
+def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(walk_forward_run):
+    adjusted = {"evaluation.window": {"from": 500, "to": 241, "reason": "a shorter hold-out leaves room"}}
+    warning = "/data/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'"
+    summary = training_summary(
+        run_id="abc123",
+        version=SimpleNamespace(name="driftline-demo", version="3"),
+        aliases={"held": ["challenger"], "champion": None},
+        decision=_decision(True),
+        champion_before=None,
+        loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=(warning,)),
+        report=SimpleNamespace(rows_in=4000, rows_clean=4000, rows_quarantined=0),
+        result=walk_forward_run.result,
+        target="volatility",
+        adjusted=adjusted,
+    )
+    assert json.loads(json.dumps(summary))["adjusted"] == adjusted
+    assert summary["data_warnings"] == [warning]
+    text = render_summary(summary)
+    assert "warning: short data: evaluation.window 500 -> 241 (a shorter hold-out leaves room)" in text
+    assert f"warning: {warning}" in text
+    assert _summary(walk_forward_run)["adjusted"] == {}  # nothing changed: an empty entry, always present
+
+
 def test_render_summary_without_version_or_comparison(walk_forward_run):
     text = render_summary(_summary(walk_forward_run, version=None, compared=False))
     assert "Registered driftline-demo version -, aliases: -" in text

@@ -1,0 +1,282 @@
+"""Walk-forward and evaluation sizes that fit the data.
+
+The defaults (5 folds, a 500-timestamp evaluation window, a 250-timestamp first training window) suit
+several years of daily bars. On a shorter series the sizes the user did not set are lowered, within the
+minimums below, and each change is reported with its reason; a size the user set is never changed. When
+nothing fits, the error names the keys to lower and values that fit.
+
+Everything is counted in distinct timestamps of the feature rows (after the trailing windows' warm-up),
+as the splits count them: the evaluation window and a purge gap at the end, then the first training
+window, a purge gap and the test folds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from driftline.config import PipelineConfig
+from driftline.errors import InsufficientDataError
+
+logger = logging.getLogger(__name__)
+
+MIN_FOLDS = 3
+"""Fewest folds chosen automatically: the family is picked on its pooled out-of-sample loss, and with
+fewer than three test periods one unusual period decides it (2 may still be set explicitly)."""
+
+MIN_TEST_TIMESTAMPS = 50
+"""Fewest test timestamps per fold chosen automatically: a shorter fold often holds a single regime or
+class, and its metrics are noise. The configured sizes are lowered when their folds would be shorter."""
+
+MIN_TRAIN_TIMESTAMPS = 100
+"""Smallest first training window chosen automatically: it is cut into a fitting part and, after a purge
+gap, the last ``calibration.fraction`` for the calibrator (20 timestamps at the default 0.2)."""
+
+MIN_EVALUATION_BLOCKS = 10
+"""Smallest evaluation window chosen automatically, in bootstrap blocks (``promotion.block_length``,
+default 2 x horizon): the promotion's paired block bootstrap needs several blocks for its confidence
+interval to mean anything. The window also holds at least ``promotion.min_rows`` rows, or no model could
+ever be promoted."""
+
+SMALLEST_WINDOW = 10
+"""The least ``evaluation.window`` the config accepts."""
+
+SHRINK_ORDER = ("splits.n_splits", "evaluation.window", "splits.min_train_size")
+"""What is lowered first: fewer folds keep every out-of-sample row (each fold is longer, the families
+refit less often); then the evaluation window; the first training window last."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The three sizes that must fit in the data, by their config keys."""
+
+    n_splits: int
+    window: int
+    min_train_size: int
+
+    _FIELDS = {"splits.n_splits": "n_splits", "evaluation.window": "window", "splits.min_train_size": "min_train_size"}
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> Sizes:
+        return cls(config.splits.n_splits, config.evaluation.window, config.splits.min_train_size)
+
+    def get(self, key: str) -> int:
+        return int(getattr(self, self._FIELDS[key]))
+
+    def with_value(self, key: str, value: int) -> Sizes:
+        return replace(self, **{self._FIELDS[key]: value})
+
+    def need(self, gap: int, test_size: int) -> int:
+        """Timestamps needed: evaluation window + gap + first training window + gap + the test folds."""
+        return self.window + gap + self.min_train_size + gap + self.n_splits * test_size
+
+    def spelled(self, gap: int, test_size: int) -> str:
+        return (
+            f"evaluation.window {self.window} + gap {gap} + splits.min_train_size {self.min_train_size} + gap {gap} "
+            f"+ {self.n_splits} folds x {test_size} test timestamps need >= {self.need(gap, test_size)}"
+        )
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One size lowered to fit the data."""
+
+    key: str
+    before: int
+    after: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.before} -> {self.after}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class SizedConfig:
+    """The config a run uses (sizes fitted to the data) and what was changed to get it."""
+
+    config: PipelineConfig
+    timestamps: int
+    adjustments: tuple[Adjustment, ...] = ()
+
+    @property
+    def adjusted(self) -> dict[str, dict[str, Any]]:
+        """``{key: {from, to, reason}}`` for the summary JSON (empty when nothing was changed)."""
+        return {a.key: {"from": a.before, "to": a.after, "reason": a.reason} for a in self.adjustments}
+
+    def params(self) -> dict[str, str]:
+        """The effective sizes as flat config params."""
+        sizes = Sizes.of(self.config)
+        return {key: str(sizes.get(key)) for key in SHRINK_ORDER}
+
+
+def explicit_keys(config: PipelineConfig) -> frozenset[str]:
+    """The sizes the user set (in a file, an override or a setting), which are never changed."""
+    sections = {"splits": config.splits, "evaluation": config.evaluation}
+    return frozenset(key for key in SHRINK_ORDER if key.split(".")[1] in sections[key.split(".")[0]].model_fields_set)
+
+
+def _rows_in_tail(counts: np.ndarray, n_tail: int) -> int:
+    return int(counts[len(counts) - n_tail :].sum()) if n_tail > 0 else 0
+
+
+def _window_for_rows(counts: np.ndarray, rows: int) -> int:
+    """Fewest timestamps at the end that hold ``rows`` rows; when all of them hold fewer, an estimate at
+    the data's mean rows per timestamp."""
+    held = np.cumsum(counts[::-1])
+    if held[-1] < rows:
+        return len(counts) + math.ceil((rows - held[-1]) / counts.mean())
+    return int(np.searchsorted(held, rows)) + 1
+
+
+def smallest_sizes(config: PipelineConfig, counts: np.ndarray) -> Sizes:
+    """The least of each size chosen automatically (see the module's constants)."""
+    window = max(MIN_EVALUATION_BLOCKS * config.block_length, _window_for_rows(counts, config.promotion.min_rows), SMALLEST_WINDOW)
+    return Sizes(n_splits=MIN_FOLDS, window=window, min_train_size=MIN_TRAIN_TIMESTAMPS)
+
+
+def _shrink(sizes: Sizes, floors: Sizes, keys: tuple[str, ...], n_times: int, gap: int, test_size: int) -> Sizes | None:
+    """Lower ``keys`` in order, each only as far as needed and never below its floor; None if that is not enough."""
+    for key in keys:
+        short = sizes.need(gap, test_size) - n_times
+        if short <= 0:
+            break
+        value = sizes.get(key)
+        step = test_size if key == "splits.n_splits" else 1
+        sizes = sizes.with_value(key, min(value, max(floors.get(key), value - math.ceil(short / step))))
+    return sizes if sizes.need(gap, test_size) <= n_times else None
+
+
+def _reason(key: str, sizes: Sizes, config: PipelineConfig, counts: np.ndarray, context: str) -> str:
+    if key == "splits.n_splits":
+        why = (
+            f"fewer, longer test folds (at least {MIN_FOLDS} folds of {MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
+            "row is kept, the families refit less often"
+        )
+    elif key == "evaluation.window":
+        why = (
+            f"a shorter hold-out leaves room for the walk-forward; {sizes.window} timestamps hold "
+            f"{_rows_in_tail(counts, sizes.window)} rows (promotion needs promotion.min_rows {config.promotion.min_rows}, and "
+            f"at least {MIN_EVALUATION_BLOCKS} bootstrap blocks of {config.block_length})"
+        )
+    else:
+        why = (
+            f"a shorter first training window (at least {MIN_TRAIN_TIMESTAMPS} timestamps: a fitting part and a "
+            "calibration slice); later folds still train on all earlier rows"
+        )
+    return f"{why}; {context}"
+
+
+def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
+    """Fit the fold count, the evaluation window and the first training window to the data's length.
+
+    Sizes the user did not set are lowered (in ``SHRINK_ORDER``, within the module's minimums) when the
+    configured ones would leave test folds shorter than ``MIN_TEST_TIMESTAMPS``; the result is a new
+    frozen config, so cache keys and tracked params hold the sizes actually used. Sizes the user set are
+    kept: when they still fit (with shorter test folds) the run goes ahead as configured.
+
+    Args:
+        config: the pipeline config.
+        times: each feature row's timestamp.
+
+    Raises:
+        InsufficientDataError: the data is too short for the sizes the user set, or for the minimums;
+            the message names the keys to lower and values that fit.
+    """
+    _, counts = np.unique(np.asarray(times), return_counts=True)
+    n_times = len(counts)
+    gap = config.gap
+    sizes = Sizes.of(config)
+    test_size = config.splits.test_size or MIN_TEST_TIMESTAMPS
+    if sizes.need(gap, test_size) <= n_times:
+        return SizedConfig(config, n_times)
+    floors = smallest_sizes(config, counts)
+    explicit = explicit_keys(config)
+    fitted = _shrink(sizes, floors, tuple(k for k in SHRINK_ORDER if k not in explicit), n_times, gap, test_size)
+    if fitted is not None:
+        context = f"{n_times} timestamps after the features' warm-up, {sizes.spelled(gap, test_size)}"
+        adjustments = tuple(
+            Adjustment(key, sizes.get(key), fitted.get(key), _reason(key, fitted, config, counts, context))
+            for key in SHRINK_ORDER
+            if fitted.get(key) != sizes.get(key)
+        )
+        for adjustment in adjustments:
+            logger.warning("data too short for the configured sizes: %s", adjustment)
+        return SizedConfig(apply_sizes(config, fitted), n_times, adjustments)
+    if sizes.need(gap, config.splits.test_size or 1) <= n_times:
+        folds = (n_times - sizes.window - 2 * gap - sizes.min_train_size) // sizes.n_splits
+        logger.warning(
+            "%d timestamps: the sizes set (%s) leave test folds of %s timestamps; kept as set",
+            n_times, ", ".join(f"{k} {sizes.get(k)}" for k in sorted(explicit)), config.splits.test_size or folds,
+        )
+        return SizedConfig(config, n_times)
+    raise InsufficientDataError(too_short_message(config, counts, explicit))
+
+
+def apply_sizes(config: PipelineConfig, sizes: Sizes) -> PipelineConfig:
+    """A frozen copy of ``config`` with these sizes."""
+    splits = config.splits.model_copy(update={"n_splits": sizes.n_splits, "min_train_size": sizes.min_train_size})
+    evaluation = config.evaluation.model_copy(update={"window": sizes.window})
+    return config.model_copy(update={"splits": splits, "evaluation": evaluation})
+
+
+def _fix(sizes: Sizes, fitted: Sizes, extra: dict[str, int] | None = None) -> str:
+    changed = [f"{key}={fitted.get(key)}" for key in SHRINK_ORDER if fitted.get(key) != sizes.get(key)]
+    changed += [f"{key}={value}" for key, value in (extra or {}).items()]
+    return ", ".join(changed)
+
+
+def _set_below_minimums(sizes: Sizes, floors: Sizes, n_times: int, gap: int, test_size: int | None) -> tuple[Sizes, int] | None:
+    """Sizes below the automatic minimums that fit (two folds; window, first training window and test
+    folds scaled down together), and their test fold length; None when even those would be meaningless."""
+    floors = Sizes(2, min(sizes.window, floors.window), min(sizes.min_train_size, floors.min_train_size))
+    test = test_size or MIN_TEST_TIMESTAMPS
+    room = n_times - 2 * gap
+    total = floors.window + floors.min_train_size + floors.n_splits * test
+    if total <= room:
+        return floors, test
+    scale = room / total
+    window, train = int(floors.window * scale), int(floors.min_train_size * scale)
+    test = (room - window - train) // floors.n_splits
+    if window < SMALLEST_WINDOW or train < 10 or test < 5:
+        return None
+    return Sizes(2, window, train), test
+
+
+def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: frozenset[str] = frozenset()) -> str:
+    """Why the data does not fit, which keys to lower, and values that fit."""
+    n_times, gap = len(counts), config.gap
+    sizes = Sizes.of(config)
+    test_size = config.splits.test_size or MIN_TEST_TIMESTAMPS
+    floors = smallest_sizes(config, counts)
+    message = f"too little data: {n_times} timestamps after the features' warm-up, but {sizes.spelled(gap, test_size)}"
+    within = _shrink(sizes, floors, SHRINK_ORDER, n_times, gap, test_size)
+    if within is not None:
+        blocked = [key for key in SHRINK_ORDER if within.get(key) != sizes.get(key) and key in explicit]
+        set_by_user = f" ({', '.join(blocked)} set explicitly, so not lowered automatically)" if blocked else ""
+        return f"{message}; with {_fix(sizes, within)} it fits{set_by_user}"
+    least = Sizes(*(min(sizes.get(k), floors.get(k)) for k in SHRINK_ORDER))
+    min_rows = config.promotion.min_rows
+    if floors.window <= n_times:
+        window = f"evaluation.window {floors.window} holds promotion.min_rows {min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
+    else:
+        window = f"all {n_times} timestamps hold {int(counts.sum())} rows, fewer than promotion.min_rows {min_rows}"
+    message += (
+        f"; even the smallest sizes chosen automatically ({least.spelled(gap, test_size)}; {window}) do not fit: "
+        f"add at least {least.need(gap, test_size) - n_times} timestamps of data"
+    )
+    below = _set_below_minimums(sizes, floors, n_times, gap, config.splits.test_size)
+    if below is None:
+        return message + " (it is too short to train and evaluate a model on)"
+    fitted, test = below
+    extra = {"splits.test_size": test} if config.splits.test_size and test < config.splits.test_size else {}
+    rows = _rows_in_tail(counts, fitted.window)
+    promotion = (
+        f"; a {fitted.window}-timestamp evaluation window holds {rows} rows, below promotion.min_rows "
+        f"{config.promotion.min_rows}: no model is promoted unless promotion.min_rows={rows} too"
+        if rows < config.promotion.min_rows else ""
+    )
+    return f"{message}, or set smaller sizes yourself: with {_fix(sizes, fitted, extra)} it fits{promotion}"

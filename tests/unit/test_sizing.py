@@ -1,0 +1,164 @@
+"""Walk-forward and evaluation sizes fitted to short data: what shrinks, what never does, what the error says."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import config_to_yaml, flatten_config, load_config
+from driftline.errors import InsufficientDataError
+from driftline.evaluation import holdout_split
+from driftline.features import build_features
+from driftline.ingest import load_data
+from driftline.sizing import (
+    MIN_FOLDS,
+    MIN_TEST_TIMESTAMPS,
+    MIN_TRAIN_TIMESTAMPS,
+    size_to_data,
+)
+from driftline.splits import WalkForwardSplit
+
+
+def _daily(n_times: int, symbols: int = 1) -> np.ndarray:
+    return np.repeat(pd.date_range("2020-01-01", periods=n_times, freq="D").to_numpy(), symbols)
+
+
+def _folds(config, times: np.ndarray) -> list:
+    """The walk-forward folds the run would cut on the development rows (raises when they do not fit)."""
+    unique = np.unique(times)
+    development = len(unique) - config.evaluation.window - config.gap
+    return WalkForwardSplit.from_config(config.splits, config.gap).time_folds(development)
+
+
+def _suggested(message: str) -> dict[str, int]:
+    """The ``key=value`` pairs an error message proposes."""
+    return {key: int(value) for key, value in re.findall(r"([a-z_]+\.[a-z_]+)=(\d+)", message)}
+
+
+@pytest.fixture(scope="module")
+def short_aapl(tmp_path_factory) -> pd.DataFrame:
+    """The last 800 daily bars of AAPL (bokeh-sampledata), as a vendor CSV names the columns."""
+    from bokeh_sampledata import stocks
+
+    frame = pd.DataFrame(stocks.AAPL).tail(800)
+    return frame.rename(columns={"date": "Date", "close": "Close", "adj_close": "Adj Close"})[["Date", "Close", "Adj Close"]]
+
+
+def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
+    path = tmp_path / "AAPL.csv"
+    short_aapl.to_csv(path, index=False)
+    config = load_config(None, {"data.path": str(path)})
+    loaded = load_data(config.data)
+    features = build_features(loaded.frame, config.features, config.target, source=loaded.source)
+
+    with caplog.at_level(logging.WARNING, logger="driftline.sizing"):
+        sized = size_to_data(config, features.times)
+
+    assert sized.timestamps == 651  # 800 bars less the trailing windows' warm-up and the label horizon
+    # Fewer folds first (down to 3), then the hold-out: 651 - 5 - 250 - 5 - 3 x 50 = 241 timestamps.
+    assert sized.adjusted.keys() == {"splits.n_splits", "evaluation.window"}
+    assert sized.adjusted["splits.n_splits"]["from"] == 5 and sized.adjusted["splits.n_splits"]["to"] == MIN_FOLDS
+    assert sized.adjusted["evaluation.window"] == {
+        "from": 500, "to": 241, "reason": sized.adjusted["evaluation.window"]["reason"]
+    }
+    assert "651 timestamps" in sized.adjusted["evaluation.window"]["reason"]
+    assert "need >= 1010" in sized.adjusted["evaluation.window"]["reason"]
+    # The adjusted values are in the config itself, a new frozen copy: what is hashed, cached and logged.
+    effective = sized.config
+    assert effective is not config and config.splits.n_splits == 5 and config.evaluation.window == 500
+    assert (effective.splits.n_splits, effective.evaluation.window, effective.splits.min_train_size) == (3, 241, 250)
+    assert flatten_config(effective)["evaluation.window"] == "241" and "n_splits: 3" in config_to_yaml(effective)
+    assert sized.params() == {"splits.n_splits": "3", "evaluation.window": "241", "splits.min_train_size": "250"}
+    with pytest.raises(Exception):
+        effective.splits.n_splits = 5  # type: ignore[misc]
+    # Each change is a warning naming the key, from what to what.
+    assert any("evaluation.window 500 -> 241" in r.getMessage() for r in caplog.records)
+    assert any("splits.n_splits 5 -> 3" in r.getMessage() for r in caplog.records)
+
+    # The sizes really fit: hold-out cut, then three folds of at least 50 test timestamps each.
+    development, holdout = holdout_split(features, effective.evaluation.window, effective.gap)
+    assert len(np.unique(holdout.times)) == 241
+    folds = _folds(effective, features.times)
+    assert len(folds) == 3 and all(len(test) >= MIN_TEST_TIMESTAMPS for _, test in folds)
+    assert len(folds[0][0]) == 250
+
+
+def test_enough_data_changes_nothing():
+    config = load_config(None)
+    sized = size_to_data(config, _daily(1010))
+    assert sized.config is config and sized.adjusted == {}
+
+
+def test_a_panel_keeps_an_evaluation_window_of_ten_bootstrap_blocks():
+    """Four symbols: 100 timestamps hold 400 rows (>= promotion.min_rows); 10 blocks of 2 x horizon bound it."""
+    sized = size_to_data(load_config(None), _daily(400, symbols=4))
+    assert sized.config.evaluation.window == 100
+    assert sized.config.splits.n_splits == MIN_FOLDS
+    # 400 - 100 - 5 - 5 - 3 x 50 = 140 timestamps left for the first training window.
+    assert sized.adjusted["splits.min_train_size"]["to"] == 140 >= MIN_TRAIN_TIMESTAMPS
+    assert len(_folds(sized.config, _daily(400, symbols=4))) == 3
+
+
+def test_a_single_series_keeps_promotion_min_rows_in_the_evaluation_window():
+    sized = size_to_data(load_config(None), _daily(460))
+    assert sized.config.evaluation.window == 200  # promotion.min_rows 200 rows = 200 daily timestamps
+    assert sized.config.splits.min_train_size == MIN_TRAIN_TIMESTAMPS
+
+
+def test_only_the_values_the_user_did_not_set_shrink():
+    config = load_config(None, {"evaluation.window": 500})
+    sized = size_to_data(config, _daily(812))
+    assert sized.config.evaluation.window == 500
+    assert set(sized.adjusted) == {"splits.n_splits", "splits.min_train_size"}
+    assert (sized.config.splits.n_splits, sized.config.splits.min_train_size) == (3, 152)
+
+
+def test_explicit_sizes_that_still_split_are_kept(caplog):
+    config = load_config(None, {"evaluation.window": 500, "splits.n_splits": 5, "splits.min_train_size": 250})
+    with caplog.at_level(logging.WARNING, logger="driftline.sizing"):
+        sized = size_to_data(config, _daily(812))
+    assert sized.config is config and sized.adjusted == {}
+    assert any("test folds of 10 timestamps" in r.getMessage() for r in caplog.records)
+
+
+def test_explicit_sizes_that_do_not_fit_are_an_error_naming_the_keys_and_the_values_that_fit():
+    explicit = {"evaluation.window": 500, "splits.n_splits": 5}
+    with pytest.raises(InsufficientDataError) as caught:
+        size_to_data(load_config(None, explicit), _daily(700))
+
+    message = str(caught.value)
+    assert message.startswith("too little data: 700 timestamps after the features' warm-up")
+    assert "evaluation.window 500 + gap 5 + splits.min_train_size 250 + gap 5 + 5 folds x 50 test timestamps need >= 1010" in message
+    assert "with splits.n_splits=3, evaluation.window=290 it fits" in message
+    assert "(splits.n_splits, evaluation.window set explicitly, so not lowered automatically)" in message
+    # The proposed values do fit: set them and the run goes ahead unchanged.
+    proposed = load_config(None, {**explicit, **_suggested(message)})
+    assert size_to_data(proposed, _daily(700)).config is proposed
+    assert len(_folds(proposed, _daily(700))) == 3
+
+
+def test_below_the_minimums_the_error_says_how_much_data_and_which_smaller_values_fit():
+    with pytest.raises(InsufficientDataError) as caught:
+        size_to_data(load_config(None), _daily(300))
+
+    message = str(caught.value)
+    assert "even the smallest sizes chosen automatically (evaluation.window 200 + gap 5 + splits.min_train_size 100" in message
+    assert "need >= 460" in message and "add at least 160 timestamps of data" in message
+    proposed = _suggested(message)
+    assert proposed == {
+        "splits.n_splits": 2, "evaluation.window": 145, "splits.min_train_size": 72, "promotion.min_rows": 145
+    }, message
+    assert "below promotion.min_rows 200: no model is promoted unless promotion.min_rows=145 too" in message
+    config = load_config(None, proposed)
+    assert size_to_data(config, _daily(300)).config is config
+    folds = _folds(config, _daily(300))
+    assert len(folds) == 2 and all(len(test) >= 5 for _, test in folds)
+
+
+def test_far_too_little_data_says_so():
+    with pytest.raises(InsufficientDataError, match=r"too short to train and evaluate a model on"):
+        size_to_data(load_config(None), _daily(40))
