@@ -533,6 +533,7 @@ class PipelineSettings(BaseModel):
 
     target_kind: TargetKind | None = Field(default=None, description="target.kind: what to predict")
     target_horizon: int | None = Field(default=None, ge=1, le=250, description="target.horizon: rows ahead")
+    target_label_delay: int | None = Field(default=None, ge=1, le=250, description="target.label_delay: rows until a row's label is known")
     evaluation_window: int | None = Field(default=None, ge=10, description="evaluation.window: hold-out timestamps")
     n_splits: int | None = Field(default=None, ge=2, le=50, description="splits.n_splits: walk-forward folds")
     model_families: list[ModelFamily] | None = Field(default=None, min_length=1, description="models.families")
@@ -567,6 +568,7 @@ class PipelineSettings(BaseModel):
 SETTING_KEYS: dict[str, str] = {
     "target_kind": "target.kind",
     "target_horizon": "target.horizon",
+    "target_label_delay": "target.label_delay",
     "evaluation_window": "evaluation.window",
     "n_splits": "splits.n_splits",
     "model_families": "models.families",

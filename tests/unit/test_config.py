@@ -480,7 +480,7 @@ def test_every_pipeline_setting_is_a_valid_config_key():
 
     assert set(SETTING_KEYS) == set(PipelineSettings.model_fields)
     everything = PipelineSettings(
-        target_kind="direction", target_horizon=2, evaluation_window=100, n_splits=4, model_families=["logreg"],
+        target_kind="direction", target_horizon=2, target_label_delay=3, evaluation_window=100, n_splits=4, model_families=["logreg"],
         promotion_metric="brier", drift_share=0.4, drift_method="chi2", null_quantile=0.95, null_margin=1.5,
         psi_alert=0.3, prediction_psi=0.2, min_hours_between_retrains=1.5,
     )
