@@ -38,7 +38,7 @@ def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "s.json").read_text())
     assert CONTRACT_KEYS <= summary.keys()
-    assert set(summary["metrics"]) == {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill"}
+    assert set(summary["metrics"]) == {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill", "ece_worst_fold"}
     assert summary["model_version"] == "1"
     assert set(summary["comparison"]) >= {"metric", "diff", "ci_low", "ci_high"}
     assert "Walk-forward folds" in done.stdout and "Hold-out comparison" in done.stdout and "Registered driftline-it version 1" in done.stdout

@@ -96,7 +96,7 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
 def test_flatten_config_uses_dotted_keys():
     flat = flatten_config(load_config(None, {"target.horizon": 7}))
     assert flat["target.horizon"] == "7"
-    assert flat["calibration.method"] == "auto"
+    assert flat["calibration.method"] == "sigmoid"
     assert all(isinstance(v, str) for v in flat.values())
 
 
