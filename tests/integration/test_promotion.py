@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import pytest
@@ -73,7 +74,9 @@ def test_concurrent_promotions_leave_one_consistent_winner(prefect_api, versions
         except Exception as exc:  # noqa: BLE001
             outcomes[version] = exc
 
-    threads = [threading.Thread(target=promote, args=(v,)) for v in ("2", "3")]
+    # Each thread runs in a copy of this context: Prefect's settings (the session server's URL) live in a
+    # context variable, which a plain thread starts without.
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(promote, v)) for v in ("2", "3")]
     for thread in threads:
         thread.start()
     for thread in threads:
