@@ -36,6 +36,7 @@ PROMOTE = """
 import sys
 import pandas as pd
 from flows.promotion import promote_with_smoke_test
+from tests import warm
 promote_with_smoke_test(sys.argv[1], "3", "2", "drill: better on hold-out", "run-killed", pd.read_parquet(sys.argv[2]))
 print("PROMOTION FINISHED")
 """
@@ -184,7 +185,7 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         [str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"],
         [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml")],
     ):
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = warm.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     data = root / "labelled.csv"
     make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)

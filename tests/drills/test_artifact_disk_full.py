@@ -17,6 +17,7 @@ from driftline import registry
 from driftline.synthetic import make_labelled_series
 from tests.drills.conftest import driftline_env
 from tests.integration.conftest import FAST_CONFIG
+from tests import warm
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -55,7 +56,7 @@ def test_a_full_artifact_store_fails_the_run_clearly_and_registers_nothing(prefe
     env = driftline_env(prefect_api, tracking, tmp_path / "home")
     train = [DRIFTLINE, "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"]
 
-    first = subprocess.run(train, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    first = warm.run(train, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     aliases = registry.MlflowAliasRegistry()
     assert aliases.alias_version("driftline-it", "champion") == "1"
@@ -72,7 +73,7 @@ def test_a_full_artifact_store_fails_the_run_clearly_and_registers_nothing(prefe
     with (small_disk / "filler").open("wb") as filler:
         filler.write(b"\0" * (free - keep))
 
-    second = subprocess.run([*train, "--force"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    second = warm.run([*train, "--force"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     elapsed = time.monotonic() - began
 
     assert second.returncode == 2, f"rc {second.returncode}\n{second.stderr[-3000:]}"

@@ -14,6 +14,7 @@ import pytest
 
 from driftline import registry
 from tests.drills.conftest import PROMOTE, history_consistent, log_models
+from tests import warm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ KILL_POINTS = (
 def _promote_and_die(point: str, name: str, sample: Path, api: str, uri: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env.update(PREFECT_API_URL=api, MLFLOW_TRACKING_URI=uri, DRIFTLINE_DRILL_KILL_AT=point, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", PROMOTE, name, str(sample)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return warm.run([sys.executable, "-c", PROMOTE, name, str(sample)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_repairs(prefect_api, tracking, tmp_path):

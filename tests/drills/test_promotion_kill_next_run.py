@@ -12,6 +12,7 @@ import pytest
 
 from driftline import registry
 from tests.drills.conftest import PROMOTE, history_consistent
+from tests import warm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
         if not data.exists():
             make_labelled_series(n_rows=1500, seed=seed).to_csv(data, index=False)
         args = [driftline, "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"]
-        return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        return warm.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
     for seed in (11, 12):  # version 1 (champion), version 2 (challenger)
         done = train(seed)
@@ -47,7 +48,7 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
     make_labelled_series(n_rows=50, seed=2)[["x0", "x1", "x2", "x3"]].to_parquet(sample)
     script = PROMOTE.replace('"3", "2"', '"2", "1"')
     env_kill = {**env, "DRIFTLINE_DRILL_KILL_AT": "champion-event", "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, "-c", script, name, str(sample)], cwd=ROOT, env=env_kill, capture_output=True, text=True, timeout=300)
+    killed = warm.run([sys.executable, "-c", script, name, str(sample)], cwd=ROOT, env=env_kill, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert aliases.alias_version(name, "champion") == "2" and aliases.intent(name) is not None  # half done
 

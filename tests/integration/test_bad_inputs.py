@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from driftline.errors import DataError
 from tests.data.bad_inputs import FLOW_CASES, PIPELINE, Case, file_named, write_champion_data
 from tests.integration.test_cli import DRIFTLINE
+from tests import warm
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +160,7 @@ def test_cli_batch_failure_is_one_paragraph_without_traceback(store: Store, pref
     before = _state(store)
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "DRIFTLINE_HOME": str(store.home), "MLFLOW_TRACKING_URI": store.uri}
 
-    done = subprocess.run(
+    done = warm.run(
         [DRIFTLINE, "train", "--config", str(store.config), "--data", str(data)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )

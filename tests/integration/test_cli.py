@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
+from tests import warm
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -26,7 +27,7 @@ def run_cli(args: list[str], cwd: Path, api: str | None) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DRIFTLINE_HOME")}
     if api:
         env["PREFECT_API_URL"] = api
-    return subprocess.run([DRIFTLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return warm.run([DRIFTLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config):
@@ -209,7 +210,7 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([DRIFTLINE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        return warm.run([DRIFTLINE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
     trained = cli("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y", "--name", "lab")
     assert trained.returncode == 0, trained.stderr[-3000:]

@@ -28,6 +28,7 @@ import yaml
 from driftline.synthetic import make_labelled_series
 from driftline.webhook import sign
 from tests.integration.conftest import FAST_CONFIG
+from tests import warm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def stack(tmp_path_factory):
         return process
 
     def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        done = warm.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         return done
 

@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from driftline.synthetic import make_labelled_series
 from tests.servers import mlflow_server, postgres_bin, postgres_server, prefect_server, s3_server
+from tests import warm
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -72,7 +72,7 @@ def stack_uris(stack):
 def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fast_config, tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "DRIFTLINE_", "AWS_"))}
     env.update(stack["env"], MLFLOW_TRACKING_URI=stack["tracking"], PREFECT_API_URL=stack["api"])
-    done = subprocess.run(
+    done = warm.run(
         [DRIFTLINE, "train", "--config", str(fast_config), "--data", f"s3://{DATA}/labelled/", "--target", "label",
          "--target-col", "y", "--summary-json", "summary.json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,

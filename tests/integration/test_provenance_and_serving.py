@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from driftline import provenance, registry
 from driftline.synthetic import make_labelled_series
 from tests import servers
+from tests import warm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def _client(trained, monkeypatch) -> MlflowClient:
 
 
 def driftline(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return warm.run(
         [str(BIN / "driftline"), *args], env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600
     )
 

@@ -13,6 +13,7 @@ import pytest
 from driftline import registry
 from tests import servers
 from tests.integration.conftest import register_versions
+from tests import warm
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -26,7 +27,7 @@ def mlflow_server(tmp_path_factory):
 
 def driftline(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MLFLOW_TRACKING_URI": url}
-    return subprocess.run([str(BIN / "driftline"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return warm.run([str(BIN / "driftline"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_rollback_round_trip_and_history_on_a_tracking_server(mlflow_server, monkeypatch, tmp_path):

@@ -1,0 +1,49 @@
+"""The warm runner (tests/warm.py) behaves like ``subprocess.run`` for what the suite relies on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import warm
+
+SCRIPT = """
+import atexit, json, os, sys
+atexit.register(lambda: print("atexit ran"))
+print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv,
+                  "env": os.environ.get("WARM_PROBE"), "home": os.environ.get("HOME"), "prefect": "prefect" in sys.modules}))
+sys.stderr.write("to stderr\\n")
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def test_a_command_is_its_own_process_with_its_own_environment_directory_and_exit_status(tmp_path):
+    done = warm.run([sys.executable, "-c", SCRIPT, "3"], cwd=tmp_path, env={"WARM_PROBE": "yes", "PATH": os.environ["PATH"]})
+
+    assert done.returncode == 3 and done.stderr == "to stderr\n"
+    first, last = done.stdout.strip().split("\n")
+    import json
+
+    seen = json.loads(first)
+    assert last == "atexit ran"
+    assert seen["pid"] not in (os.getpid(), seen["ppid"]) and seen["cwd"] == str(tmp_path)
+    assert seen["argv"] == ["-c", "3"] and seen["env"] == "yes" and seen["home"] is None
+    assert seen["prefect"] is False  # Prefect reads its settings at import: never preloaded
+
+
+def test_a_killed_command_and_an_uncaught_exception_report_as_subprocess_does():
+    killed = warm.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    failed = warm.run([sys.executable, "-c", "raise ValueError('boom')"])
+
+    assert killed.returncode == -9
+    assert failed.returncode == 1 and failed.stderr.startswith("Traceback") and "ValueError: boom" in failed.stderr
+    assert "zygote" not in failed.stderr
+
+
+def test_a_command_past_its_timeout_is_killed():
+    with pytest.raises(subprocess.TimeoutExpired) as expired:
+        warm.run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], timeout=3)
+    assert expired.value.stdout == "started\n"

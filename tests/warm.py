@@ -1,0 +1,125 @@
+"""``run``: ``subprocess.run`` for the suite's ``driftline ...``, ``python -c ...`` and ``python -m ...``
+commands, forked from a warm parent (tests/zygote.py) instead of starting a new interpreter.
+
+Each command is still a real process of its own (pid, environment, working directory, signals, exit
+status, atexit), as a user runs it; it only skips re-importing pandas, scikit-learn, MLflow, GX... which
+cost ~8 s of CPU per process: the suite starts ~50 of them on 2 cores. Anything else (or with
+``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` unchanged.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ZYGOTE = Path(__file__).with_name("zygote.py")
+_lock = threading.Lock()
+_zygote: tuple[subprocess.Popen, str] | None = None
+
+
+def _socket_path() -> str:
+    global _zygote
+    with _lock:
+        if _zygote is None or _zygote[0].poll() is not None:
+            folder = tempfile.mkdtemp(prefix="driftline-zygote-")
+            path = os.path.join(folder, "socket")
+            env = {**os.environ, "PYTHONPATH": ""}
+            process = subprocess.Popen(
+                [sys.executable, str(ZYGOTE), path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=folder
+            )
+            if process.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"{ZYGOTE} did not start (exit {process.wait()})")
+            _zygote = (process, path)
+            atexit.register(_stop, process)
+        return _zygote[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()
+
+
+def _job(args: list[str]) -> dict | None:
+    """The zygote's description of ``args``, or None when it is not a Python command it can run."""
+    args = [str(a) for a in args]
+    if Path(args[0]) == BIN / "driftline":
+        return {"kind": "driftline", "argv": args, "path0": str(BIN)}
+    if Path(args[0]) == Path(sys.executable) and len(args) >= 3 and args[1] == "-c":
+        return {"kind": "code", "code": args[2], "argv": ["-c", *args[3:]], "path0": ""}
+    if Path(args[0]) == Path(sys.executable) and len(args) >= 3 and args[1] == "-m":
+        return {"kind": "module", "module": args[2], "argv": [args[2], *args[3:]], "path0": os.getcwd()}
+    return None
+
+
+def run(
+    args: list,
+    *,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    capture_output: bool = True,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
+    """``subprocess.run(args, cwd=, env=, timeout=, capture_output=True, text=True)``, from the warm parent."""
+    job = _job(args)
+    if job is None or not capture_output or os.environ.get("DRIFTLINE_TEST_COLD") == "1":
+        return subprocess.run(args, cwd=cwd, env=env, timeout=timeout, capture_output=capture_output, text=text)
+    with tempfile.TemporaryDirectory(prefix="driftline-run-") as folder:
+        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
+        workdir = os.path.abspath(cwd or os.getcwd())
+        if job["kind"] == "module":
+            job["path0"] = workdir
+        job.update(stdout=out, stderr=err, cwd=workdir, env=dict(os.environ if env is None else env))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(_socket_path())
+            conn.sendall(json.dumps(job).encode() + b"\n")
+            replies = _Replies(conn)
+            pid = replies.next(None)["pid"]
+            try:
+                reply = replies.next(timeout)
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                replies.next(30)
+                raise subprocess.TimeoutExpired(args, timeout, _read(out, text), _read(err, text)) from None
+        _account(args, reply["cpu_seconds"])
+        return subprocess.CompletedProcess(args, reply["returncode"], _read(out, text), _read(err, text))
+
+
+def _account(args: list, cpu_seconds: float) -> None:
+    """With CPUPROF_OUT set, one JSON line per command: its CPU seconds (the suite's CPU profile)."""
+    target = os.environ.get("CPUPROF_OUT")
+    if target:
+        with open(target, "a") as handle:
+            handle.write(json.dumps({"exe": [Path(str(a)).name for a in args[:3]], "cpu": cpu_seconds, "warm": True,
+                                     "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\n")
+
+
+class _Replies:
+    """The monitor's JSON lines: the command's pid, then its exit status."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.buffer = conn, b""
+
+    def next(self, timeout: float | None) -> dict:
+        self.conn.settimeout(timeout)
+        while b"\n" not in self.buffer:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                raise RuntimeError("the warm parent's monitor went away before the command's exit status")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _read(path: str, text: bool) -> str | bytes:
+    data = Path(path).read_bytes()
+    return data.decode(errors="replace") if text else data

@@ -1,0 +1,158 @@
+"""A warm parent for the suite's Python subprocesses (see tests/warm.py): it imports the heavy libraries
+once, then forks a fresh child per command. Run as ``python tests/zygote.py SOCKET``.
+
+Each connection is one command. The zygote forks a monitor for it; the monitor forks the command's own
+process, sends its pid at once and its exit status when it ends. The command runs as a real process: its
+own pid, environment, working directory, stdout/stderr files, signals, and a normal interpreter exit
+(atexit handlers run). Only the imports below are shared, already done: Prefect is not among them
+(it reads its settings from the environment at import time), nor is any module of this project.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+
+# What `driftline train/score/monitor` import, minus Prefect: ~8 s of CPU per process on this machine.
+PRELOAD = (
+    "numpy", "pandas", "pyarrow.parquet", "scipy.stats", "sklearn.linear_model", "sklearn.ensemble",
+    "sklearn.metrics", "sklearn.calibration", "sklearn.isotonic", "lightgbm", "xgboost", "mlflow",
+    "mlflow.pyfunc", "mlflow.sklearn", "great_expectations", "matplotlib", "boto3", "evidently", "pydantic", "yaml",
+)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise EOFError("client went away")
+        data += chunk
+    return data
+
+
+def serve(path: str) -> dict:
+    """Accept commands forever; returns only inside a command's own process, with the command."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = server.accept()
+        if os.fork() != 0:
+            conn.close()
+            continue
+        # the monitor
+        server.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            job = json.loads(_read_line(conn))
+        except (EOFError, ValueError):
+            os._exit(1)
+        pid = os.fork()
+        if pid == 0:
+            conn.close()
+            return job
+        try:
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        except OSError:
+            pass
+        _, status, usage = os.wait4(pid, 0)
+        reply = {"returncode": os.waitstatus_to_exitcode(status), "cpu_seconds": usage.ru_utime + usage.ru_stime}
+        try:
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass
+        os._exit(0)
+
+
+def _become(job: dict) -> None:
+    """Turn this forked process into the command's: files, environment, directory, argv, sys.path."""
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    for fd, target in ((1, job["stdout"]), (2, job["stderr"])):
+        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(handle, fd)
+        os.close(handle)
+    os.environ.clear()
+    os.environ.update(job["env"])
+    os.chdir(job["cwd"])
+    extra = [p for p in job["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = [job["path0"], *extra, *[p for p in sys.path[1:] if p not in extra]]
+    sys.argv = job["argv"]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def main() -> None:
+    path = sys.argv[1]
+    _die_with_parent()
+    for name in PRELOAD:
+        importlib.import_module(name)
+    job = serve(path)
+    _become(job)
+    sys.exit(_exit_code(_run, job))
+
+
+def _run(job: dict) -> None:
+    if job["kind"] == "code":
+        code = compile(job["code"], "<string>", "exec")
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102 - the test's own script
+    elif job["kind"] == "module":
+        import runpy
+
+        runpy.run_module(job["module"], run_name="__main__", alter_sys=True)
+    else:
+        from driftline.cli import app
+
+        sys.exit(app())
+
+
+def _exit_code(run, job: dict) -> int:
+    """Run the command and exit as the interpreter does (threads joined, atexit handlers, stdio flushed),
+    minus the module teardown: in a forked child, tearing down the preloaded modules touches (and so
+    copies) every shared page: ~3 s of CPU for nothing."""
+    import atexit
+    import threading
+    import traceback
+
+    try:
+        run(job)
+        code = 0
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            code = stop.code or 0
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
+    except BaseException as error:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+        trace = error.__traceback__
+        while trace is not None and trace.tb_frame.f_code.co_filename == __file__:
+            trace = trace.tb_next
+        traceback.print_exception(type(error), error, trace)
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+if __name__ == "__main__":
+    main()
