@@ -212,3 +212,35 @@ def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(
     del changed
     gc.collect()
     assert key not in training_tasks._DIGESTS  # forgotten with its feature set: no stale digest for a reused id
+
+
+# --- the soft-vote ensemble, built from its members' fold predictions -----------------------------------
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "auto"])
+def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_per_fold(walk_forward_run, method):
+    run = walk_forward_run
+    models = run.models.model_copy(update={"ensemble": True})
+    calibration = run.calibration.model_copy(update={"method": method})
+    jobs = walk_forward_jobs(run.features, run.splits, run.gap, models)
+    assert "ensemble" not in {j.family for j in jobs}  # no job refits the members for the ensemble
+    outcomes = [run_fold_job(j, run.features, run.gap, calibration, models, run.metrics, False) for j in jobs]
+    result = combine_fold_results(outcomes, run.metrics, False, calibration, run.gap, models)
+    assert list(result.pooled) == ["logreg", "lightgbm", "ensemble"]
+    built = result.predictions[result.predictions["family"] == "ensemble"]
+    for job in (j for j in jobs if j.family == "logreg"):
+        # What a fold job of its own gives: a VotingClassifier over both families, fitted and calibrated.
+        refit = run_fold_job(FoldJob(job.fold, "ensemble", job.train, job.test), run.features, run.gap, calibration, models, run.metrics, False)
+        ours = built[built["fold"] == job.fold]
+        np.testing.assert_allclose(ours["p_uncalibrated"], refit.predictions["p_uncalibrated"], rtol=0, atol=1e-9)
+        if method == "sigmoid":  # auto: p is chosen later from earlier folds; the candidates must match
+            np.testing.assert_allclose(ours["p"], refit.predictions["p"], rtol=0, atol=1e-7)
+        windows = [c for c in refit.predictions.columns if c.startswith("p_window_")]
+        assert windows == [c for c in ours.columns if c.startswith("p_window_") and ours[c].notna().all()]
+        for column in windows:
+            np.testing.assert_allclose(ours[column], refit.predictions[column], rtol=0, atol=1e-7)
+        fold = next(f for f in result.folds if f.family == "ensemble" and f.fold == job.fold)
+        assert (fold.n_train, fold.n_test, fold.train_end) == (refit.result.n_train, refit.result.n_test, refit.result.train_end)
+        if method == "sigmoid":
+            assert fold.calibration == refit.result.calibration == "window-sigmoid"
+            assert fold.metrics == pytest.approx(refit.result.metrics, rel=1e-6, abs=1e-9)
