@@ -38,7 +38,7 @@ gap, the last ``calibration.fraction`` for the calibrator (20 timestamps at the 
 
 MIN_EVALUATION_BLOCKS = 10
 """Smallest evaluation window chosen automatically, in bootstrap blocks (``promotion.block_length``,
-default 2 x horizon): the promotion's paired block bootstrap needs several blocks for its confidence
+default max(10, 2 x the label's overlap)): the promotion's paired block bootstrap needs several blocks for its confidence
 interval to mean anything. The window also holds at least ``promotion.min_rows`` rows, or no model could
 ever be promoted."""
 

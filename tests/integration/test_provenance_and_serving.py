@@ -139,6 +139,14 @@ def _post(url: str, payload: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _exact_split(frame) -> dict:
+    """A frame as MLflow's ``dataframe_split`` with every float exact (Python's JSON writes shortest
+    round-trip floats; pandas' to_json keeps 10 digits, which moves a value across a tree's split
+    threshold now and then, and the served probability with it)."""
+    data = [[value.item() if hasattr(value, "item") else value for value in row] for row in frame.itertuples(index=False)]
+    return {"columns": list(frame.columns), "data": data}
+
+
 def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
     client = _client(trained, monkeypatch)
     run_id = trained["summary"]["run_id"]
@@ -149,7 +157,7 @@ def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
 
     with servers.model_server("models:/driftline-it@champion", trained["folder"] / "serve", trained["env"]) as url:
-        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))})
+        status, body = _post(f"{url}/invocations", {"dataframe_split": _exact_split(rows)})
         assert status == 200, body
         served = body["predictions"]
         assert len(served) == len(rows)
@@ -158,5 +166,5 @@ def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
         assert [row["prediction"] for row in served] == local["prediction"].tolist()
 
         # A request without a feature the model needs is refused with a message, not a 500.
-        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.drop(columns=features[0]).to_json(orient="split", index=False))})
+        status, body = _post(f"{url}/invocations", {"dataframe_split": _exact_split(rows.drop(columns=features[0]))})
         assert status == 400 and features[0] in json.dumps(body), body
