@@ -25,7 +25,10 @@ For every dataset in ``DATASETS`` (only data that ships inside installed package
    * ``base_rate``: the training window's positive share;
    * ``persistence``: the last label known at t (``label_delay`` rows back: 1 for the label series,
      whose row t's label is known one row later; ``horizon`` for the price targets), as a probability
-     P(y | last label) estimated on each training window (Laplace-smoothed, so log loss is finite);
+     P(y | last label) estimated on each training window;
+
+   both are the pipeline's own baselines (``driftline.baselines.BaselineModel``, Laplace-smoothed, so
+   their log loss is finite), fed the last known label computed here;
    * ``reference``: LightGBM with the pipeline's LightGBM hyperparameters but no calibration, on the
      pipeline's features plus lagged labels (``delay``, +1, +2, +5 rows and the mean of
      the last 12 known) and, for price series, the last four one-period log returns, fitted on each
@@ -90,7 +93,6 @@ BASELINES = ("base_rate", "persistence")
 LABEL_LAGS = (0, 1, 2, 5)  # reference: label lags, in rows after the delay
 LABEL_MEAN_WINDOW = 12
 RETURN_LAGS = (1, 2, 3, 4)
-LAPLACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -224,22 +226,16 @@ def _walk_forward_metrics(
 # --- baselines and the reference -----------------------------------------------------------------------------------
 
 
-def persistence_probabilities(last_train: np.ndarray, y_train: np.ndarray, last_test: np.ndarray) -> np.ndarray:
-    """P(y = 1 | last known label) estimated on the training rows (Laplace-smoothed), for the test rows.
+def baseline_probabilities(name: str, y_train: np.ndarray, last_train: np.ndarray, last_test: np.ndarray) -> np.ndarray:
+    """Probability of class 1 on the test rows from the pipeline's own naive baseline ``name``
+    (``driftline.baselines``: ``base_rate`` or ``persistence``), fitted on the training rows.
 
-    Rows without a known last label get the training window's smoothed base rate.
+    ``last_*``: each row's last known label (NaN where none is known yet).
     """
-    base = (y_train.sum() + LAPLACE) / (len(y_train) + 2 * LAPLACE)
-    p = np.full(len(last_test), base, dtype=float)
-    for value in (0.0, 1.0):
-        rows = last_train == value
-        rate = (y_train[rows].sum() + LAPLACE) / (rows.sum() + 2 * LAPLACE)
-        p[last_test == value] = rate
-    return p
+    from driftline.baselines import BaselineModel
 
-
-def base_rate_probabilities(y_train: np.ndarray, n_test: int) -> np.ndarray:
-    return np.full(n_test, (y_train.sum() + LAPLACE) / (len(y_train) + 2 * LAPLACE), dtype=float)
+    model = BaselineModel(name).fit(pd.DataFrame(index=range(len(y_train))), y_train, last_train)
+    return model.predict_proba(pd.DataFrame(index=range(len(last_test))), last_test)
 
 
 def lag_columns(table: pd.DataFrame, delay: int, price: bool) -> pd.DataFrame:
@@ -405,15 +401,14 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     pooled: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {name: [] for name in (*BASELINES, "reference")}
     for fold, train, test in _fold_masks(result, times):
         y_train = y_dev[train]
-        pooled["base_rate"].append((fold, test, base_rate_probabilities(y_train, int(test.sum()))))
-        pooled["persistence"].append((fold, test, persistence_probabilities(last[train], y_train, last[test])))
+        for name in BASELINES:
+            pooled[name].append((fold, test, baseline_probabilities(name, y_train, last[train], last[test])))
         model = reference_estimator(config.models).fit(reference_X[train], y_train)
         pooled["reference"].append((fold, test, model.predict_proba(reference_X[test])[:, 1]))
     hold_last = hold_lags["last_label"].to_numpy()
     reference = reference_estimator(config.models).fit(reference_X, y_dev)
     holdout_p = {
-        "base_rate": base_rate_probabilities(y_dev, len(y_hold)),
-        "persistence": persistence_probabilities(last, y_dev, hold_last),
+        **{name: baseline_probabilities(name, y_dev, last, hold_last) for name in BASELINES},
         "reference": reference.predict_proba(pd.concat([holdout.X, hold_lags.drop(columns="last_label")], axis=1))[:, 1],
     }
     for name, parts in pooled.items():

@@ -24,6 +24,7 @@ from driftline.drift import (
 from driftline.errors import DriftlineError
 from driftline.ingest import LoadedData, load_data
 from driftline.scoring import ModelRef
+from driftline.sizing import AUTOMATIC_SIZES, retrain_config_yaml
 from driftline.timeline import JudgedWindow, as_source_columns, combine_frames, same_source, select_window
 from tasks.promotion import CUTOFF_TAG
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
@@ -139,8 +140,19 @@ def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool
 
 @task(name="champion-config-file", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def champion_config_file_task(ref: ModelRef) -> str:
-    """The champion's own pipeline config, written where a retrain can read it."""
+    """The champion's own pipeline config, written where a retrain can read it, without the sizes the
+    pipeline chose from the champion's data (``retrain_config_yaml``): the retrain sizes them again."""
     path = Settings.from_env().home / "configs" / f"{ref.name}-v{ref.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(registry.load_run_text(ref.run_id, "config/pipeline.yaml"))
+    path.write_text(retrain_config_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), _automatic_sizes(ref.run_id)))
     return str(path)
+
+
+def _automatic_sizes(run_id: str) -> list[str]:
+    try:
+        return list(registry.load_run_dict(run_id, AUTOMATIC_SIZES)["automatic"])
+    except Exception:  # noqa: BLE001 - a version trained before it was recorded: the sizes it lowered were surely automatic
+        try:
+            return list(registry.load_run_dict(run_id, "config/adjusted.json"))
+        except Exception:  # noqa: BLE001 - nothing lowered either: every recorded size stays
+            return []

@@ -17,7 +17,7 @@ from driftline.ingest import LoadedData
 from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
-from driftline.sizing import SHRINK_ORDER, SizedConfig
+from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure
 from driftline.training import WalkForwardResult
 from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
@@ -69,6 +69,7 @@ def log_sizes_task(run_id: str, sized: SizedConfig) -> None:
     """Log the sizes the run uses as params, and the effective config in place of the one logged at the start."""
     registry.log_params(run_id, sized.params())
     registry.log_text(run_id, config_to_yaml(sized.config), "config/pipeline.yaml")
+    registry.log_dict(run_id, {"automatic": list(sized.automatic)}, AUTOMATIC_SIZES)  # what a retrain sizes again
     if sized.adjustments:
         registry.log_dict(run_id, sized.adjusted, "config/adjusted.json")
         registry.set_tags(run_id, {"driftline.adjusted": ", ".join(a.key for a in sized.adjustments)})

@@ -148,7 +148,7 @@ def fit_fold_task(job: FoldJob, features: FeatureSet, config: PipelineConfig, fe
 @task(name="combine-folds", cache_policy=NO_CACHE)
 def combine_folds_task(outcomes: list[FoldOutcome], config: PipelineConfig) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
-    return combine_fold_results(outcomes, config.metrics, _price_target(config), config.calibration, config.gap)
+    return combine_fold_results(outcomes, config.metrics, _price_target(config), config.calibration, config.gap, config.models)
 
 
 def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:

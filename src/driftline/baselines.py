@@ -4,7 +4,8 @@ They run through the same walk-forward folds and metrics as the model families, 
 and are never the challenger. The best of them (lowest pooled walk-forward log loss) is what a first
 model faces on the hold-out window.
 
-- ``base_rate``: the training window's positive share, for every row.
+- ``base_rate``: the training window's positive share, Laplace-smoothed ((positives + 1) / (rows + 2)),
+  for every row: a window of one class gives a probability inside (0, 1), so a finite log loss.
 - ``persistence``: the newest label known at prediction time (``label_delay`` rows back), as the
   probability P(y=1 | that label) on the training window, Laplace-smoothed: its accuracy is that of
   "predict the last label" whenever the series is persistent, and its log loss is finite.
@@ -25,6 +26,7 @@ PERSISTENCE = "persistence"
 LAGGED_LABELS = "lagged_labels"
 BASELINES = (BASE_RATE, PERSISTENCE, LAGGED_LABELS)
 LAG_PREFIX = "target_lag_"
+LAPLACE = 1.0  # pseudo-count per class: base rate and persistence never predict exactly 0 or 1
 
 
 def is_baseline(name: str) -> bool:
@@ -62,13 +64,11 @@ class BaselineModel:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, known: np.ndarray | None) -> BaselineModel:
         y = np.asarray(y, dtype=float)
-        self.base_rate_ = float(y.mean())
+        self.base_rate_ = _smoothed(y)
         if self.name == PERSISTENCE:
             known = _known(known, len(y))
             # P(y=1 | last known label), Laplace-smoothed; rows with no known label yet get the base rate.
-            self.table_ = {
-                state: float((y[known == state].sum() + 1.0) / ((known == state).sum() + 2.0)) for state in (0.0, 1.0)
-            }
+            self.table_ = {state: _smoothed(y[known == state]) for state in (0.0, 1.0)}
         elif self.name == LAGGED_LABELS:
             from sklearn.linear_model import LogisticRegression
 
@@ -88,6 +88,10 @@ class BaselineModel:
             known = _known(known, n)
             return np.select([known == 1.0, known == 0.0], [self.table_[1.0], self.table_[0.0]], self.base_rate_)
         return self.model_.predict_proba(X[self.columns_].to_numpy(dtype=float))[:, 1]
+
+
+def _smoothed(y: np.ndarray) -> float:
+    return float((y.sum() + LAPLACE) / (len(y) + 2 * LAPLACE))
 
 
 def _known(known: np.ndarray | None, n: int) -> np.ndarray:

@@ -138,6 +138,34 @@ class Calibrator(BaseEstimator):
         return np.clip(q, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
+@dataclass(frozen=True)
+class SliceCalibration:
+    """What a calibration slice gave: every window form fitted there, the calibrator in use and its name."""
+
+    window: dict[str, Calibrator]
+    calibrator: Calibrator
+    name: str
+
+
+def fit_slice_calibration(
+    raw: np.ndarray, y: np.ndarray, method: str, given: Calibrator | None = None, given_name: str | None = None
+) -> SliceCalibration:
+    """The calibrators of one training window's slice: ``raw`` is the base model's probability there.
+
+    ``method`` as ``CalibratedModel``'s; a ``given`` calibrator is used instead of the slice's. Shared by
+    ``CalibratedModel.fit`` and the walk-forward's ensemble, which is built from its members' slice
+    predictions instead of refitting them.
+    """
+    forms = forms_for(len(y)) if method == "auto" else (method,)
+    window = {form: Calibrator(form).fit(raw, y) for form in forms}
+    if given is not None:
+        return SliceCalibration(window, given, given_name or f"given-{given.form}")
+    if method == "auto":  # no walk-forward evidence: the incumbent of select_fold_calibration
+        name = _incumbent(len(y))
+        return SliceCalibration(window, window["sigmoid"] if name != NO_CALIBRATION else Calibrator("identity").fit(raw, y), name)
+    return SliceCalibration(window, window[method], f"window-{method}")
+
+
 class CalibratedModel(ClassifierMixin, BaseEstimator):
     """A base classifier plus its calibrator: fitted on the end of its training window, or given (pooled).
 
@@ -222,17 +250,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.base_estimator_ = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
         self.classes_ = self.base_estimator_.classes_
         raw = self.base_estimator_.predict_proba(X.iloc[cal_rows])[:, 1]
-        forms = forms_for(len(cal_rows)) if self.method == "auto" else (self.method,)
-        self.window_calibrators_ = {form: Calibrator(form).fit(raw, y[cal_rows]) for form in forms}
-        if self.calibrator is not None:
-            self.calibrator_ = self.calibrator
-            self.calibration_ = self.calibration_name or f"given-{self.calibrator.form}"
-        elif self.method == "auto":  # no walk-forward evidence: the incumbent of select_fold_calibration
-            self.calibration_ = _incumbent(len(cal_rows))
-            self.calibrator_ = self.window_calibrators_["sigmoid"] if self.calibration_ != NO_CALIBRATION else Calibrator("identity").fit(raw, y[cal_rows])
-        else:
-            self.calibrator_ = self.window_calibrators_[self.method]
-            self.calibration_ = f"window-{self.method}"
+        slice_fit = fit_slice_calibration(raw, y[cal_rows], self.method, self.calibrator, self.calibration_name)
+        self.window_calibrators_, self.calibrator_, self.calibration_ = slice_fit.window, slice_fit.calibrator, slice_fit.name
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_calibration_rows_ = len(cal_rows)
         objective = self.threshold_objective

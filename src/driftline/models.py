@@ -39,6 +39,8 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+ENSEMBLE = "ensemble"  # the soft vote of every configured family
+
 # Every spelling of "how many threads" the libraries accept; a thread budget replaces all of them.
 THREAD_PARAMS = ("n_jobs", "num_threads", "num_thread", "nthread", "nthreads")
 

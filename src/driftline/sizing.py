@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import yaml
 
 from driftline.config import PipelineConfig
 from driftline.errors import InsufficientDataError
@@ -38,12 +40,15 @@ gap, the last ``calibration.fraction`` for the calibrator (20 timestamps at the 
 
 MIN_EVALUATION_BLOCKS = 10
 """Smallest evaluation window chosen automatically, in bootstrap blocks (``promotion.block_length``,
-default 2 x horizon): the promotion's paired block bootstrap needs several blocks for its confidence
+default max(10, 2 x the label's overlap)): the promotion's paired block bootstrap needs several blocks for its confidence
 interval to mean anything. The window also holds at least ``promotion.min_rows`` rows, or no model could
 ever be promoted."""
 
 SMALLEST_WINDOW = 10
 """The least ``evaluation.window`` the config accepts."""
+
+AUTOMATIC_SIZES = "config/automatic_sizes.json"
+"""The run artifact listing the sizes the user did not set (``SizedConfig.automatic``)."""
 
 SHRINK_ORDER = ("splits.n_splits", "evaluation.window", "splits.min_train_size")
 """What is lowered first: fewer folds keep every out-of-sample row (each fold is longer, the families
@@ -101,6 +106,8 @@ class SizedConfig:
     config: PipelineConfig
     timestamps: int
     adjustments: tuple[Adjustment, ...] = ()
+    # The sizes the user did not set (kept or lowered here): a retrain sizes them again on its own data.
+    automatic: tuple[str, ...] = ()
 
     @property
     def adjusted(self) -> dict[str, dict[str, Any]]:
@@ -191,10 +198,11 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
     gap = config.gap
     sizes = Sizes.of(config)
     test_size = config.splits.test_size or MIN_TEST_TIMESTAMPS
-    if sizes.need(gap, test_size) <= n_times:
-        return SizedConfig(config, n_times)
-    floors = smallest_sizes(config, counts)
     explicit = explicit_keys(config)
+    automatic = tuple(k for k in SHRINK_ORDER if k not in explicit)
+    if sizes.need(gap, test_size) <= n_times:
+        return SizedConfig(config, n_times, automatic=automatic)
+    floors = smallest_sizes(config, counts)
     fitted = _shrink(sizes, floors, tuple(k for k in SHRINK_ORDER if k not in explicit), n_times, gap, test_size)
     if fitted is not None:
         context = f"{n_times} timestamps after the features' warm-up, {sizes.spelled(gap, test_size)}"
@@ -205,15 +213,34 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
         )
         for adjustment in adjustments:
             logger.warning("data too short for the configured sizes: %s", adjustment)
-        return SizedConfig(apply_sizes(config, fitted), n_times, adjustments)
+        return SizedConfig(apply_sizes(config, fitted), n_times, adjustments, automatic)
     if sizes.need(gap, config.splits.test_size or 1) <= n_times:
         folds = (n_times - sizes.window - 2 * gap - sizes.min_train_size) // sizes.n_splits
         logger.warning(
             "%d timestamps: the sizes set (%s) leave test folds of %s timestamps; kept as set",
             n_times, ", ".join(f"{k} {sizes.get(k)}" for k in sorted(explicit)), config.splits.test_size or folds,
         )
-        return SizedConfig(config, n_times)
+        return SizedConfig(config, n_times, automatic=automatic)
     raise InsufficientDataError(too_short_message(config, counts, explicit))
+
+
+def retrain_config_yaml(recorded_yaml: str, automatic: Sequence[str]) -> str:
+    """A version's recorded config (the sizes it used, every key written out) as the start of a retrain:
+    the ``automatic`` sizes, which the user never set, are dropped, so the retrain sizes them again on
+    its own, grown data instead of keeping what fitted the shorter data as if the user had set it.
+
+    Raises:
+        ValueError: a key in ``automatic`` is not one of the sizes (``SHRINK_ORDER``).
+    """
+    unknown = sorted(set(automatic) - set(SHRINK_ORDER))
+    if unknown:
+        raise ValueError(f"not a size chosen from the data: {unknown}; sizes: {list(SHRINK_ORDER)}")
+    tree = yaml.safe_load(recorded_yaml) or {}
+    for key in automatic:
+        section, name = key.split(".")
+        if isinstance(tree.get(section), dict):
+            tree[section].pop(name, None)
+    return yaml.safe_dump(tree, sort_keys=False)
 
 
 def apply_sizes(config: PipelineConfig, sizes: Sizes) -> PipelineConfig:

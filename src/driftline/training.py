@@ -12,12 +12,19 @@ import numpy as np
 import pandas as pd
 
 from driftline.baselines import BaselineModel, baseline_names, fit_baseline, is_baseline, known_labels
-from driftline.calibration import CalibratedModel, forms_for, pooled_calibrator, select_fold_calibration, window_column
+from driftline.calibration import (
+    CalibratedModel,
+    fit_slice_calibration,
+    forms_for,
+    pooled_calibrator,
+    select_fold_calibration,
+    window_column,
+)
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
 from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
-from driftline.models import family_names, make_estimator
-from driftline.splits import WalkForwardSplit
+from driftline.models import ENSEMBLE, family_names, make_estimator
+from driftline.splits import WalkForwardSplit, calibration_cut
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +120,9 @@ class FoldOutcome:
 
     result: FoldResult
     predictions: pd.DataFrame = field(repr=False)  # meta columns + fold, family, y, p, p_uncalibrated
+    # An ensemble member's base-model probability and the labels on its window's calibration slice: the
+    # ensemble's calibrator is fitted on the members' mean there (``ensemble_fold_outcomes``).
+    calibration_slice: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
 def _compact(rows: np.ndarray) -> slice | np.ndarray:
@@ -125,13 +135,14 @@ def walk_forward_jobs(features: FeatureSet, splits: SplitConfig, gap: int, model
     """Every (fold, family) fit of the walk-forward evaluation, fold by fold; each runs on its own.
 
     Each fold's model families come first, then the naive baselines the features support
-    (``driftline.baselines.baseline_names``) on the same rows.
+    (``driftline.baselines.baseline_names``) on the same rows. The soft-vote ensemble is no job: it is
+    built from its members' fold predictions (``ensemble_fold_outcomes``), not refitted.
 
     Raises:
         InsufficientDataError: too little data for the folds, or a fold with a single class.
     """
     splitter = WalkForwardSplit.from_config(splits, gap)
-    families = [*family_names(models), *baseline_names(features)]
+    families = [*(f for f in family_names(models) if f != ENSEMBLE), *baseline_names(features)]
     return [
         FoldJob(fold=fold, family=family, train=_compact(train), test=_compact(test))
         for fold, (train, test) in enumerate(splitter.split(features.X, features.y, groups=features.times), start=1)
@@ -177,6 +188,7 @@ def run_fold_job(
     X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
     X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
     window: dict[str, np.ndarray] = {}
+    calibration_slice = None
     if is_baseline(job.family):
         known = known_labels(features)
         baseline = BaselineModel(job.family, models.seed)
@@ -189,6 +201,10 @@ def run_fold_job(
             model.fit(X_train, y_train, train_times)
             p = model.predict_proba(X_test)[:, 1]
             p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
+            if job.family != ENSEMBLE and ENSEMBLE in family_names(models):
+                # One predict on the slice rows instead of refitting every member for the ensemble.
+                _, cal_rows = calibration_cut(train_times, calibration.fraction, gap)
+                calibration_slice = (model.predict_proba_uncalibrated(X_train.iloc[cal_rows])[:, 1], y_train[cal_rows])
         # auto: every window-slice form's test predictions, compared on later folds by combine_fold_results.
         if calibration.method == "auto":
             window = {window_column(form): c.predict(p_raw) for form, c in model.window_calibrators_.items()}
@@ -208,7 +224,50 @@ def run_fold_job(
     )
     logger.info("fold %d %s: %s", job.fold, job.family, result.metrics)
     predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw, **window)
-    return FoldOutcome(result=result, predictions=predictions)
+    return FoldOutcome(result=result, predictions=predictions, calibration_slice=calibration_slice)
+
+
+def ensemble_fold_outcomes(
+    outcomes: Sequence[FoldOutcome], members: Sequence[str], calibration: CalibrationConfig, metrics: MetricsConfig, price_target: bool
+) -> list[FoldOutcome]:
+    """The soft-vote ensemble of ``members`` on every fold, from the members' own fold outcomes.
+
+    A soft vote's probability is the mean of its members' probabilities, and each member was fitted on
+    the same rows, with the same seed, in its own job; so the ensemble's base probability on the test
+    rows and on the calibration slice is the members' mean, and its calibrator is fitted on the slice as
+    ``CalibratedModel`` would (``fit_slice_calibration``). The same result as refitting a
+    ``VotingClassifier`` per fold, for the cost of a calibrator.
+
+    Raises:
+        ValueError: a fold lacks a member, or a member's outcome has no calibration slice.
+    """
+    by_fold: dict[int, dict[str, FoldOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.result.family in members:
+            by_fold.setdefault(outcome.result.fold, {})[outcome.result.family] = outcome
+    built = []
+    for fold, found in sorted(by_fold.items()):
+        missing = [m for m in members if m not in found or found[m].calibration_slice is None]
+        if missing:
+            raise ValueError(f"fold {fold}: no predictions (or calibration slice) of ensemble member(s) {missing}")
+        parts = [found[m] for m in members]
+        first = parts[0]
+        p_raw = np.mean([o.predictions["p_uncalibrated"].to_numpy() for o in parts], axis=0)
+        slice_raw = np.mean([o.calibration_slice[0] for o in parts], axis=0)  # type: ignore[index]
+        sliced = fit_slice_calibration(slice_raw, first.calibration_slice[1], calibration.method)  # type: ignore[index]
+        p = sliced.calibrator.predict(p_raw)
+        window = {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()} if calibration.method == "auto" else {}
+        kept = [c for c in first.predictions.columns if not c.startswith("p_window_")]
+        predictions = first.predictions[kept].assign(family=ENSEMBLE, p=p, p_uncalibrated=p_raw, **window)
+        y = predictions["y"].to_numpy()
+        result = replace(
+            first.result,
+            family=ENSEMBLE,
+            metrics=_fold_metrics(y, p, p_raw, predictions, metrics, price_target),
+            calibration=sliced.name,
+        )
+        built.append(FoldOutcome(result=result, predictions=predictions))
+    return built
 
 
 def _instants(values: Any) -> np.ndarray:
@@ -266,14 +325,21 @@ def combine_fold_results(
     price_target: bool,
     calibration: CalibrationConfig | None = None,
     gap: int = 0,
+    models_config: ModelsConfig | None = None,
 ) -> WalkForwardResult:
     """Pool the jobs' out-of-sample predictions per family and pick the challenger family; the baselines
     are pooled apart and never picked.
 
     ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran. With ``calibration.method:
-    auto`` each fold's calibrator is chosen here, from earlier folds' rows (``calibrate_folds``).
+    auto`` each fold's calibrator is chosen here, from earlier folds' rows (``calibrate_folds``). When
+    ``models_config`` enables the ensemble, its folds are built here from its members'
+    (``ensemble_fold_outcomes``) and it competes like any family.
     """
     models = [o for o in outcomes if not is_baseline(o.result.family)]
+    if models_config is not None and ENSEMBLE in family_names(models_config) and not any(o.result.family == ENSEMBLE for o in models):
+        if calibration is None:
+            raise ValueError("the ensemble's folds need the calibration settings")
+        models = _after_members(models, ensemble_fold_outcomes(models, models_config.families, calibration, metrics, price_target))
     baselines = [o for o in outcomes if is_baseline(o.result.family)]
     table = pd.concat([outcome.predictions for outcome in models], ignore_index=True)
     table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
@@ -294,6 +360,18 @@ def combine_fold_results(
         baseline_folds=baseline_folds,
         calibration=challenger_calibration,
     )
+
+
+def _after_members(outcomes: list[FoldOutcome], ensemble: list[FoldOutcome]) -> list[FoldOutcome]:
+    """Each fold's ensemble outcome right after that fold's families, as a job of its own would be."""
+    extra = {o.result.fold: o for o in ensemble}
+    ordered: list[FoldOutcome] = []
+    for i, outcome in enumerate(outcomes):
+        ordered.append(outcome)
+        last_of_fold = i + 1 == len(outcomes) or outcomes[i + 1].result.fold != outcome.result.fold
+        if last_of_fold and outcome.result.fold in extra:
+            ordered.append(extra.pop(outcome.result.fold))
+    return ordered + list(extra.values())
 
 
 def _pooled(table: pd.DataFrame, folds: list[FoldResult], metrics: MetricsConfig, price_target: bool) -> dict[str, dict[str, float]]:
@@ -331,7 +409,7 @@ def run_walk_forward(
         outcomes.append(run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads))
         if progress is not None:
             progress(len(outcomes), len(jobs))
-    return combine_fold_results(outcomes, metrics, price_target, calibration, gap)
+    return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
 
 
 def fit_challenger(

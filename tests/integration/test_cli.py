@@ -158,6 +158,13 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
     assert (params["splits.n_splits"], params["evaluation.window"], params["splits.min_train_size"]) == ("3", "241", "250")
     logged = yaml.safe_load(Path(client.download_artifacts(summary["run_id"], "config/pipeline.yaml", str(tmp_path))).read_text())
     assert (logged["splits"]["n_splits"], logged["evaluation"]["window"]) == (3, 241)  # the config the run used
+    # None of the sizes was set: a retrain of this version sizes all three again on its own data.
+    from driftline.sizing import SHRINK_ORDER, retrain_config_yaml
+
+    automatic = json.loads(Path(client.download_artifacts(summary["run_id"], "config/automatic_sizes.json", str(tmp_path))).read_text())
+    assert automatic == {"automatic": list(SHRINK_ORDER)}
+    retrain = yaml.safe_load(retrain_config_yaml(yaml.safe_dump(logged), automatic["automatic"]))
+    assert "n_splits" not in retrain["splits"] and "window" not in retrain["evaluation"]
 
     done = run_cli(["train", "--config", "sizes-default.yaml", "--data", "stocks", "--summary-json", "p.json"], tmp_path, prefect_api)
 

@@ -41,7 +41,9 @@ def trained(prefect_api, tmp_path_factory):
     home.mkdir()
     uri = f"sqlite:///{home / 'mlflow.db'}"
     config, data = folder / "fast.yaml", folder / "labelled.csv"
-    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+    # With the soft-vote ensemble: on this series it wins, so the version below is a VotingClassifier and
+    # reproduce, pyfunc and serving all go through it.
+    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG, "models": {**FAST_CONFIG["models"], "ensemble": True}}))
     make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
     saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     os.environ.update(DRIFTLINE_HOME=str(home), MLFLOW_TRACKING_URI=uri)
@@ -82,6 +84,26 @@ def test_every_version_records_commit_lock_code_config_and_data(trained, monkeyp
     assert tags[provenance.CODE_VERSION].startswith("0.")
 
 
+def test_the_ensemble_wins_and_is_registered_scored_and_explained(trained, monkeypatch):
+    from sklearn.ensemble import VotingClassifier
+
+    summary = trained["summary"]
+    assert set(summary["families"]) == {"logreg", "lightgbm", "ensemble"}
+    assert summary["selected_family"] == "ensemble", summary["selection"]
+    assert [fold["family"] for fold in summary["folds"]] == ["ensemble"] * 3
+    _client(trained, monkeypatch)
+    model = mlflow.pyfunc.load_model("models:/driftline-it/1")
+    calibrated = model.unwrap_python_model().model
+    assert isinstance(calibrated.base_estimator_, VotingClassifier)
+    assert [name for name, _ in calibrated.base_estimator_.estimators] == ["logreg", "lightgbm"]
+    run_id = summary["run_id"]
+    sample = registry.load_run_frame(run_id, "reference/sample.parquet")
+    rows = sample[mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")].head(20)
+    np.testing.assert_allclose(model.predict(rows)["probability"], calibrated.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importance.json")
+    assert set(list(importance)[:2]) == {"x0", "x1"} and sum(importance.values()) == pytest.approx(1.0), importance
+
+
 def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(trained, monkeypatch):
     result = driftline(["reproduce", "--name", "it", "--version", "1"], trained["env"])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -118,6 +140,14 @@ def _post(url: str, payload: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _exact_split(frame) -> dict:
+    """A frame as MLflow's ``dataframe_split`` with every float exact (Python's JSON writes shortest
+    round-trip floats; pandas' to_json keeps 10 digits, which moves a value across a tree's split
+    threshold now and then, and the served probability with it)."""
+    data = [[value.item() if hasattr(value, "item") else value for value in row] for row in frame.itertuples(index=False)]
+    return {"columns": list(frame.columns), "data": data}
+
+
 def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
     client = _client(trained, monkeypatch)
     run_id = trained["summary"]["run_id"]
@@ -128,7 +158,7 @@ def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "1"
 
     with servers.model_server("models:/driftline-it@champion", trained["folder"] / "serve", trained["env"]) as url:
-        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))})
+        status, body = _post(f"{url}/invocations", {"dataframe_split": _exact_split(rows)})
         assert status == 200, body
         served = body["predictions"]
         assert len(served) == len(rows)
@@ -137,5 +167,5 @@ def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
         assert [row["prediction"] for row in served] == local["prediction"].tolist()
 
         # A request without a feature the model needs is refused with a message, not a 500.
-        status, body = _post(f"{url}/invocations", {"dataframe_split": json.loads(rows.drop(columns=features[0]).to_json(orient="split", index=False))})
+        status, body = _post(f"{url}/invocations", {"dataframe_split": _exact_split(rows.drop(columns=features[0]))})
         assert status == 400 and features[0] in json.dumps(body), body

@@ -152,14 +152,26 @@ def test_persistence_is_a_laplace_smoothed_table_of_the_known_label():
     model = BaselineModel("persistence").fit(pd.DataFrame(index=range(8)), y, known)
     # After a 1: two 1s and one 0 -> (2+1)/(3+2); after a 0: one 1 of four -> (1+1)/(4+2).
     p = model.predict_proba(pd.DataFrame(index=range(3)), np.array([1.0, 0.0, np.nan]))
-    np.testing.assert_allclose(p, [3 / 5, 2 / 6, y.mean()])
+    np.testing.assert_allclose(p, [3 / 5, 2 / 6, (y.sum() + 1) / (len(y) + 2)])  # unknown: the smoothed base rate
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_base_rate_on_a_one_class_window_keeps_a_finite_log_loss(label):
+    from sklearn.metrics import log_loss
+
+    X = pd.DataFrame(index=range(20))
+    model = BaselineModel("base_rate").fit(X, np.full(20, label), None)
+    p = model.predict_proba(X.head(4), None)
+    # Laplace-smoothed: (0 + 1) / (20 + 2) or (20 + 1) / (20 + 2), never exactly 0 or 1.
+    np.testing.assert_allclose(p, 1 / 22 if label == 0 else 21 / 22)
+    assert np.isfinite(log_loss([1 - label, label, label, label], p, labels=[0, 1]))
 
 
 def test_base_rate_and_lagged_labels_use_only_what_they_claim():
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"x": rng.standard_normal(400), "target_lag_1": rng.integers(0, 2, 400).astype(float)})
     y = X["target_lag_1"].to_numpy().astype(int)
-    np.testing.assert_allclose(BaselineModel("base_rate").fit(X, y, None).predict_proba(X.head(3), None), y.mean())
+    np.testing.assert_allclose(BaselineModel("base_rate").fit(X, y, None).predict_proba(X.head(3), None), (y.sum() + 1) / (len(y) + 2))
     lagged = BaselineModel("lagged_labels").fit(X, y, None)
     shuffled = X.assign(x=rng.standard_normal(400))  # other features do not move it
     np.testing.assert_array_equal(lagged.predict_proba(X, None), lagged.predict_proba(shuffled, None))

@@ -38,12 +38,25 @@ def test_the_ece_goal_depends_on_size_and_cadence(rows, cadence, goal):
 def test_persistence_is_the_label_rate_given_the_last_label_on_the_training_rows():
     last_train = np.array([0, 0, 0, 0, 1, 1, 1, np.nan])
     y_train = np.array([0, 0, 0, 1, 1, 1, 1, 1])
-    p = quality.persistence_probabilities(last_train, y_train, np.array([0.0, 1.0, np.nan]))
+    p = quality.baseline_probabilities("persistence", y_train, last_train, np.array([0.0, 1.0, np.nan]))
     # Laplace-smoothed: (1 + 1) / (4 + 2) after a 0, (3 + 1) / (3 + 2) after a 1, the base rate when unknown.
     assert p == pytest.approx([2 / 6, 4 / 5, 6 / 10])
     # A last label never seen in training still gets a probability strictly inside (0, 1): finite log loss.
-    unseen = quality.persistence_probabilities(np.zeros(5), np.zeros(5), np.array([1.0]))
+    unseen = quality.baseline_probabilities("persistence", np.zeros(5), np.zeros(5), np.array([1.0]))
     assert 0 < unseen[0] < 1
+
+
+def test_the_benchmark_baselines_are_the_pipelines_own():
+    from driftline.baselines import BaselineModel
+
+    y_train, last_train = np.array([1, 1, 1, 0, 0, 1]), np.array([np.nan, 1, 1, 1, 0, 0])
+    last_test = np.array([1.0, 0.0, np.nan, 1.0])
+    for name in ("base_rate", "persistence"):
+        core = BaselineModel(name).fit(pd.DataFrame(index=range(6)), y_train, last_train)
+        expected = core.predict_proba(pd.DataFrame(index=range(4)), last_test)
+        np.testing.assert_array_equal(quality.baseline_probabilities(name, y_train, last_train, last_test), expected)
+    # A one-class window: the smoothed base rate (0 + 1) / (5 + 2), never 0.
+    assert quality.baseline_probabilities("base_rate", np.zeros(5), np.zeros(5), np.zeros(2)) == pytest.approx([1 / 7] * 2)
 
 
 def test_label_lags_stay_within_a_symbol_and_start_at_the_delay():

@@ -510,3 +510,18 @@ def test_monitoring_takes_only_drift_settings():
     assert PipelineSettings(psi_alert=0.4).drift_overrides() == {"drift.psi_alert": 0.4}
     with pytest.raises(ConfigError, match="only drift.* settings apply here, not models.families, target.kind"):
         PipelineSettings(target_kind="label", model_families=["logreg"], psi_alert=0.4).drift_overrides()
+
+
+def test_bootstrap_block_follows_the_labels_overlap_with_a_floor():
+    from driftline.config import MIN_BLOCK_LENGTH
+
+    # Price targets: the label spans the horizon.
+    assert load_config(None, {"target.horizon": 5}).block_length == 10
+    assert load_config(None, {"target.horizon": 20, "splits.gap": 20}).block_length == 40
+    assert load_config(None, {"target.horizon": 1}).block_length == MIN_BLOCK_LENGTH  # persistent errors, not the label
+    # Label targets: the label_delay, not the (unused) horizon.
+    label = {"target.kind": "label", "data.target_col": "y"}
+    assert load_config(None, {**label, "target.horizon": 30}).block_length == MIN_BLOCK_LENGTH
+    assert load_config(None, {**label, "target.label_delay": 12}).block_length == 24
+    # Set by the user: kept as given.
+    assert load_config(None, {**label, "promotion.block_length": 3}).block_length == 3

@@ -29,6 +29,22 @@ def test_native_importance_finds_the_two_informative_columns(family, labelled):
     assert set(importance.sort_values(ascending=False).index[:2]) == {"x0", "x1"}, importance
 
 
+def test_ensemble_importance_is_the_mean_of_its_members_normalised_importances(labelled):
+    """What the training run logs for an ensemble challenger: the calibrated model's soft vote."""
+    from driftline.calibration import CalibratedModel
+
+    X, y = labelled
+    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True, params={"lightgbm": {"n_estimators": 60, "n_jobs": 1}})
+    model = CalibratedModel(make_estimator("ensemble", models), method="sigmoid").fit(X, y)
+    importance, what = native_importance(model.base_estimator_, list(X.columns))
+    assert what == "mean over the ensemble's members"
+    members = [native_importance(member, list(X.columns))[0] for member in model.base_estimator_.estimators_]
+    assert len(members) == 2 and not members[0].equals(members[1])
+    pd.testing.assert_series_equal(importance, (members[0] + members[1]) / 2)
+    assert importance.sum() == pytest.approx(1.0)
+    assert set(importance.sort_values(ascending=False).index[:2]) == {"x0", "x1"}, importance
+
+
 def test_strategy_book_is_the_book_behind_the_metrics():
     rng = np.random.default_rng(0)
     times = pd.date_range("2024-01-01", periods=200, freq="D")

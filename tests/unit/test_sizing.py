@@ -162,3 +162,33 @@ def test_below_the_minimums_the_error_says_how_much_data_and_which_smaller_value
 def test_far_too_little_data_says_so():
     with pytest.raises(InsufficientDataError, match=r"too short to train and evaluate a model on"):
         size_to_data(load_config(None), _daily(40))
+
+
+def test_a_retrain_starts_from_the_users_sizes_not_the_ones_lowered_for_short_data(tmp_path):
+    from driftline.sizing import SHRINK_ORDER, retrain_config_yaml
+
+    def load(text: str):
+        (tmp_path / "pipeline.yaml").write_text(text)
+        return load_config(tmp_path / "pipeline.yaml")
+
+    # The first model: 600 daily bars with the default sizes and a number of folds the user chose.
+    first = size_to_data(load_config(None, {"splits.n_splits": 4}), _daily(600))
+    assert set(first.adjusted) == {"evaluation.window", "splits.min_train_size"}
+    assert first.automatic == ("evaluation.window", "splits.min_train_size")
+    recorded = config_to_yaml(first.config)  # what the version stores: the sizes it used, every key written out
+
+    # Years later the data has grown. Read back as it was stored, the lowered sizes look set by the user
+    # and stay lowered:
+    grown = _daily(1500)
+    assert size_to_data(load(recorded), grown).config.evaluation.window == first.config.evaluation.window < 500
+    # The retrain's config drops the sizes the pipeline chose: they are the defaults again, and fit.
+    retrain = retrain_config_yaml(recorded, first.automatic)
+    again = size_to_data(load(retrain), grown)
+    assert (again.config.evaluation.window, again.config.splits.min_train_size) == (500, 250)
+    assert again.config.splits.n_splits == 4 and again.adjusted == {}  # the user's own choice is kept
+    assert again.automatic == first.automatic  # and the next retrain drops them again
+    # On data as short as the first time, they shrink as they did then.
+    assert size_to_data(load(retrain), _daily(600)).config == first.config
+    assert set(first.automatic) <= set(SHRINK_ORDER)
+    with pytest.raises(ValueError, match="not a size chosen from the data"):
+        retrain_config_yaml(recorded, ["splits.gap"])

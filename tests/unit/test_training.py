@@ -212,3 +212,103 @@ def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(
     del changed
     gc.collect()
     assert key not in training_tasks._DIGESTS  # forgotten with its feature set: no stale digest for a reused id
+
+
+# --- the soft-vote ensemble, built from its members' fold predictions -----------------------------------
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "auto"])
+def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_per_fold(walk_forward_run, method):
+    run = walk_forward_run
+    models = run.models.model_copy(update={"ensemble": True})
+    calibration = run.calibration.model_copy(update={"method": method})
+    jobs = walk_forward_jobs(run.features, run.splits, run.gap, models)
+    assert "ensemble" not in {j.family for j in jobs}  # no job refits the members for the ensemble
+    outcomes = [run_fold_job(j, run.features, run.gap, calibration, models, run.metrics, False) for j in jobs]
+    result = combine_fold_results(outcomes, run.metrics, False, calibration, run.gap, models)
+    assert list(result.pooled) == ["logreg", "lightgbm", "ensemble"]
+    built = result.predictions[result.predictions["family"] == "ensemble"]
+    for job in (j for j in jobs if j.family == "logreg"):
+        # What a fold job of its own gives: a VotingClassifier over both families, fitted and calibrated.
+        refit = run_fold_job(FoldJob(job.fold, "ensemble", job.train, job.test), run.features, run.gap, calibration, models, run.metrics, False)
+        ours = built[built["fold"] == job.fold]
+        np.testing.assert_allclose(ours["p_uncalibrated"], refit.predictions["p_uncalibrated"], rtol=0, atol=1e-9)
+        if method == "sigmoid":  # auto: p is chosen later from earlier folds; the candidates must match
+            np.testing.assert_allclose(ours["p"], refit.predictions["p"], rtol=0, atol=1e-7)
+        windows = [c for c in refit.predictions.columns if c.startswith("p_window_")]
+        assert windows == [c for c in ours.columns if c.startswith("p_window_") and ours[c].notna().all()]
+        for column in windows:
+            np.testing.assert_allclose(ours[column], refit.predictions[column], rtol=0, atol=1e-7)
+        fold = next(f for f in result.folds if f.family == "ensemble" and f.fold == job.fold)
+        assert (fold.n_train, fold.n_test, fold.train_end) == (refit.result.n_train, refit.result.n_test, refit.result.train_end)
+        if method == "sigmoid":
+            assert fold.calibration == refit.result.calibration == "window-sigmoid"
+            assert fold.metrics == pytest.approx(refit.result.metrics, rel=1e-6, abs=1e-9)
+
+
+def _member_outcomes(y_by_fold, probabilities, slice_rows=300):
+    """Fold outcomes of members whose probabilities are given: (fold -> y), (member -> fold -> (test p, slice p))."""
+    from driftline.training import FoldOutcome, FoldResult
+
+    outcomes = []
+    for fold, (y_test, y_slice) in y_by_fold.items():
+        for member, by_fold in probabilities.items():
+            p_test, p_slice = by_fold[fold]
+            stamps = pd.date_range("2020-01-01", periods=len(y_test), freq="h") + pd.Timedelta(days=400 * fold)
+            predictions = pd.DataFrame({"symbol": "s", "timestamp": stamps}).assign(
+                fold=fold, family=member, y=y_test, p=p_test, p_uncalibrated=p_test
+            )
+            result = FoldResult(fold, member, "a", "b", str(stamps[0]), str(stamps[-1]), 1000, len(y_test), {"ece": 0.0}, "window-sigmoid")
+            outcomes.append(FoldOutcome(result, predictions, (p_slice, y_slice)))
+    return outcomes
+
+
+def _simulated(noise_b: float | None, seed: int = 0):
+    """Two members seeing the true log-odds through independent noise; ``noise_b`` None: member b is a coin."""
+    rng = np.random.default_rng(seed)
+    y_by_fold, probabilities = {}, {"a": {}, "b": {}}
+    for fold in (1, 2, 3):
+        parts = []
+        for n in (800, 300):  # test rows, calibration-slice rows
+            logit = rng.normal(0, 1.5, n)
+            y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+            a = 1 / (1 + np.exp(-(logit + rng.normal(0, 1.0, n))))
+            b = rng.uniform(0.05, 0.95, n) if noise_b is None else 1 / (1 + np.exp(-(logit + rng.normal(0, noise_b, n))))
+            parts.append((y, a, b))
+        (y_test, a_test, b_test), (y_slice, a_slice, b_slice) = parts
+        y_by_fold[fold] = (y_test, y_slice)
+        probabilities["a"][fold] = (a_test, a_slice)
+        probabilities["b"][fold] = (b_test, b_slice)
+    return y_by_fold, probabilities
+
+
+def test_the_ensemble_is_the_challenger_when_its_pooled_log_loss_is_lowest():
+    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)
+    y_by_fold, probabilities = _simulated(noise_b=1.0)
+    outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
+    result = combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
+    # Independent errors average out: the vote beats both members.
+    assert result.pooled["ensemble"]["log_loss"] < min(result.pooled[f]["log_loss"] for f in ("logreg", "lightgbm"))
+    assert result.selected == "ensemble"
+    assert [f.family for f in result.folds] == [f for _ in (1, 2, 3) for f in ("logreg", "lightgbm", "ensemble")]
+    assert {f.calibration for f in result.selected_folds()} == {"window-sigmoid"}
+
+
+def test_the_ensemble_is_not_the_challenger_when_a_member_is_better_alone():
+    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)
+    y_by_fold, probabilities = _simulated(noise_b=None)  # lightgbm is a coin: averaging with it only hurts
+    outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
+    result = combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
+    assert result.pooled["logreg"]["log_loss"] < result.pooled["ensemble"]["log_loss"] < result.pooled["lightgbm"]["log_loss"]
+    assert result.selected == "logreg"
+
+
+def test_an_ensemble_member_without_its_calibration_slice_is_a_clear_error():
+    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)
+    y_by_fold, probabilities = _simulated(noise_b=1.0)
+    outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
+    import dataclasses
+
+    outcomes[1] = dataclasses.replace(outcomes[1], calibration_slice=None)
+    with pytest.raises(ValueError, match=r"fold 1: .*\['lightgbm'\]"):
+        combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
