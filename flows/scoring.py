@@ -71,9 +71,9 @@ def score_batch(
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(loaded, config, champion)
     rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
+    explanations = explain_task(rows, champion, explain) if explain is not None else None  # a bad K fails first
     scores = score_task(rows, champion)
     challenger_scores = score_task(rows, challenger) if challenger else None
-    explanations = explain_task(rows, champion, explain) if explain is not None else None
     out_path = Path(out) if out else Settings.from_env().home / "scores" / champion.name / f"{batch_id}.parquet"
     files = write_predictions_task(rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations)
     batch = log_scoring_batch_task(champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id)

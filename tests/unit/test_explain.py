@@ -152,3 +152,16 @@ def test_shap_summary_figure_orders_features_by_mean_magnitude(fitted, aapl_feat
     expected = explanation.frame().abs().mean().sort_values(ascending=False).index[:5][::-1]
     assert labels == list(expected)
     assert "log-odds" in figure.axes[0].get_title()
+
+
+@pytest.mark.parametrize("k", ["0", "-2"])
+def test_cli_refuses_k_below_one_before_anything_runs(k, tmp_path):
+    from typer.testing import CliRunner
+
+    from driftline.cli import app
+
+    data = tmp_path / "rows.csv"
+    data.write_text("timestamp,close\n2024-01-01,1.0\n")
+    result = CliRunner().invoke(app, ["score", "--data", str(data), "--explain", k])
+    assert result.exit_code == 2
+    assert f"--explain {k}: K must be at least 1" in result.output and "Traceback" not in result.output
