@@ -26,6 +26,7 @@ from driftline.scoring import (
     last_scored,
     read_prediction_log,
     rows_in_range,
+    with_explanations,
     write_table,
 )
 
@@ -91,7 +92,7 @@ def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     return registry.load_pyfunc(ref.uri).predict(rows)
 
 
-@task(name="explain-scores", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="explain-scores", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
     """Each row's top-``k`` SHAP contributions to the registered version's base model (driftline.explain)."""
     model = registry.load_estimator(ref.uri)
@@ -141,7 +142,7 @@ def write_predictions_task(
     """The output file (with the explanation columns, when asked for), the skipped-rows file, and a new batch
     in the prediction log (none when empty; without explanations)."""
     predictions = assemble_predictions(rows, champion, scores, challenger, challenger_scores)
-    write_table(predictions if explanations is None else pd.concat([predictions, explanations.set_axis(predictions.index)], axis=1), out)
+    write_table(with_explanations(predictions, explanations), out)
     skipped_file = out.with_name(out.name.split(".")[0] + ".skipped.csv")
     write_table(skipped, skipped_file)
     log_file = append_prediction_log(predictions, log_dir, batch_id) if len(predictions) else None

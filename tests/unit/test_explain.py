@@ -48,12 +48,14 @@ def aapl_features():
 
 @pytest.fixture(scope="module")
 def fitted(aapl_features):
-    """Each family fitted and calibrated (sigmoid) as the pipeline does, on the same rows."""
+    """Each family fitted and calibrated (sigmoid) as the pipeline does, on the same rows; the soft vote of
+    a log-odds member and a probability member (both ways onto the ensemble's probability)."""
     f = aapl_features
+    ensemble = SMALL.model_copy(update={"families": ("logreg", "random_forest")})
     return {
-        family: CalibratedModel.from_config(make_estimator(family, SMALL, threads=1), CalibrationConfig(method="sigmoid"), gap=5).fit(
-            f.X, f.y, f.times
-        )
+        family: CalibratedModel.from_config(
+            make_estimator(family, ensemble if family == "ensemble" else SMALL, threads=1), CalibrationConfig(method="sigmoid"), gap=5
+        ).fit(f.X, f.y, f.times)
         for family in FAMILIES
     }
 
@@ -165,3 +167,16 @@ def test_cli_refuses_k_below_one_before_anything_runs(k, tmp_path):
     result = CliRunner().invoke(app, ["score", "--data", str(data), "--explain", k])
     assert result.exit_code == 2
     assert f"--explain {k}: K must be at least 1" in result.output and "Traceback" not in result.output
+
+
+def test_explanations_sit_beside_their_predictions_row_for_row(fitted, aapl_features):
+    from driftline.scoring import with_explanations
+
+    X = aapl_features.X.iloc[-20:]
+    predictions = pd.DataFrame({"symbol": "AAPL", "probability": fitted["xgboost"].predict_proba(X)[:, 1]}, index=range(100, 120))
+    table = top_contributions(explain_model(fitted["xgboost"], X), 2)
+    joined = with_explanations(predictions, table)
+    assert list(joined.index) == list(predictions.index) and joined["explain_1_value"].tolist() == table["explain_1_value"].tolist()
+    assert with_explanations(predictions, None) is predictions
+    with pytest.raises(ValueError, match="19 explanations for 20 predictions"):
+        with_explanations(predictions, table.iloc[:19])
