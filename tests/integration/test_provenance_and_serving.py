@@ -172,12 +172,3 @@ def test_explanations_of_the_champion_are_reproducible_from_its_version(trained,
     with pytest.raises(ConfigError, match=rf"--explain {n + 1}: K must be between 1 and {n}"):
         score_batch(data=str(data), out=str(folder / "c.csv"), name="it", target_col="y", explain=n + 1)
 
-
-def test_every_training_run_logs_a_shap_summary(trained, monkeypatch):
-    _client(trained, monkeypatch)
-    run_id = trained["summary"]["run_id"]
-    names = {a.path for a in MlflowClient().list_artifacts(run_id, "plots")}
-    assert "plots/shap_summary.png" in names
-    shap_importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/shap_importance.json")
-    features = mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
-    assert set(shap_importance) == set(features) and max(shap_importance.values()) > 0
