@@ -257,7 +257,7 @@ def _derived_hint(name: str | None, data: str | None) -> str:
     return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
-@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)'))
+@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)', 'driftline score --name btc --data prices.csv --out scored.csv --explain 3   (+ each row\'s top-3 SHAP contributions)'))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/.")] = None,
