@@ -15,6 +15,7 @@ from driftline.timeline import parse_time_bound
 from tasks.data import load_data_task
 from tasks.scoring import (
     compare_shadow_task,
+    explain_task,
     log_scoring_batch_task,
     realised_labels_task,
     resolve_models_task,
@@ -42,6 +43,7 @@ def score_batch(
     target_col: str | None = None,
     since: str | None = None,
     new_rows_only: bool = False,
+    explain: int | None = None,
 ) -> dict[str, Any]:
     """Score the rows that have enough history with the champion; log the predictions and the batch.
 
@@ -58,6 +60,7 @@ def score_batch(
         since: score only rows with timestamps >= this (a backfill); earlier rows are feature history.
         new_rows_only: score only rows later than the newest already in the model's prediction log
             (per symbol): what the scheduled ``score`` deployment does every day.
+        explain: add each row's top-K SHAP contributions (champion's base model) to the output file.
     """
     data = data or None  # a deployment form may send ""
     since_at = parse_time_bound(since)
@@ -68,10 +71,11 @@ def score_batch(
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(loaded, config, champion)
     rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
+    explanations = explain_task(rows, champion, explain) if explain is not None else None  # a bad K fails first
     scores = score_task(rows, champion)
     challenger_scores = score_task(rows, challenger) if challenger else None
     out_path = Path(out) if out else Settings.from_env().home / "scores" / champion.name / f"{batch_id}.parquet"
-    files = write_predictions_task(rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id)
+    files = write_predictions_task(rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations)
     batch = log_scoring_batch_task(champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id)
     summary = {
         "model_name": champion.name,
@@ -83,6 +87,7 @@ def score_batch(
         "skipped": lacking_summary(skipped),
         "since": since_at.isoformat() if since_at is not None else None,
         "new_rows_only": new_rows_only,
+        "explain": explain,
         "mean_probability": batch["metrics"].get("mean_probability"),
         "tracking_run_id": batch["run_id"],
         **files,

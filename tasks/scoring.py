@@ -13,6 +13,7 @@ from tasks import retry_transient
 from driftline.config import PipelineConfig, Settings, config_from_yaml
 from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
+from driftline.explain import check_top_k, explain_model, top_contributions
 from driftline.features import feature_table, scoring_rows
 from driftline.ingest import LoadedData
 from driftline.promotion import Decision
@@ -25,6 +26,7 @@ from driftline.scoring import (
     last_scored,
     read_prediction_log,
     rows_in_range,
+    with_explanations,
     write_table,
 )
 
@@ -90,6 +92,14 @@ def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     return registry.load_pyfunc(ref.uri).predict(rows)
 
 
+@task(name="explain-scores", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
+    """Each row's top-``k`` SHAP contributions to the registered version's base model (driftline.explain)."""
+    model = registry.load_estimator(ref.uri)
+    check_top_k(k, len(model.feature_names_in_))
+    return top_contributions(explain_model(model, rows), k)
+
+
 @task(name="log-scoring-batch", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_scoring_batch_task(
     ref: ModelRef, rows: pd.DataFrame, scores: pd.DataFrame, source: str, since: pd.Timestamp | None, new_rows_only: bool, batch_id: str
@@ -127,10 +137,12 @@ def write_predictions_task(
     out: Path,
     log_dir: Path,
     batch_id: str,
+    explanations: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """The output file, the skipped-rows file, and a new batch in the prediction log (none when empty)."""
+    """The output file (with the explanation columns, when asked for), the skipped-rows file, and a new batch
+    in the prediction log (none when empty; without explanations)."""
     predictions = assemble_predictions(rows, champion, scores, challenger, challenger_scores)
-    write_table(predictions, out)
+    write_table(with_explanations(predictions, explanations), out)
     skipped_file = out.with_name(out.name.split(".")[0] + ".skipped.csv")
     write_table(skipped, skipped_file)
     log_file = append_prediction_log(predictions, log_dir, batch_id) if len(predictions) else None

@@ -18,7 +18,8 @@ from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
 from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
-from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure
+from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
+from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure, shap_summary_figure
 from driftline.training import WalkForwardResult
 from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
@@ -145,7 +146,8 @@ def register_model_task(
 def log_reference_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
 ) -> None:
-    """The drift reference stored with the model: feature and score profiles, and a capped sample."""
+    """The drift reference stored with the model: feature and score profiles, a capped sample; the model's
+    importance and its SHAP summary plot (driftline.explain, on at most SUMMARY_ROWS training rows)."""
     scores = model.predict_proba(features.X)[:, 1]
     pooled = result.pooled[result.selected]
     profile = build_reference(
@@ -162,6 +164,10 @@ def log_reference_task(
     importance, what = native_importance(model.base_estimator_, list(features.feature_names))
     registry.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
     registry.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
+    rows = summary_rows(features.X, SUMMARY_ROWS)
+    explanation = explain_model(model, rows)
+    registry.log_figure(run_id, shap_summary_figure(explanation.frame(), rows, explanation.space, explanation.method), "plots/shap_summary.png")
+    registry.log_dict(run_id, explanation.frame().abs().mean().sort_values(ascending=False).to_dict(), "shap_importance.json")
 
 
 @task(name="evidently-report", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

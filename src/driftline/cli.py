@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from driftline.errors import DriftlineError
+from driftline.errors import ConfigError, DriftlineError
 
 app = typer.Typer(
     help="Driftline: walk-forward training, calibration and promotion of time-series classifiers.",
@@ -257,7 +257,7 @@ def _derived_hint(name: str | None, data: str | None) -> str:
     return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
-@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)'))
+@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)', 'driftline score --name btc --data prices.csv --out scored.csv --explain 3   (+ each row\'s top-3 SHAP contributions)'))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/.")] = None,
@@ -265,6 +265,7 @@ def score(
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Score only rows with timestamps >= this (ISO 8601); earlier rows are feature history.")] = None,
     new_only: Annotated[bool, typer.Option("--new-only", help="Score only rows later than the newest already in the prediction log (per symbol).")] = False,
+    explain: Annotated[Optional[int], typer.Option("--explain", metavar="K", help="Add each row's K largest SHAP contributions (explain_<i>_feature/_value, base, margin; docs/pipeline.md).")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -280,16 +281,20 @@ def score(
     _require_data(data)
     try:
         parse_time_bound(since)  # fail fast, before Prefect starts
+        if explain is not None and explain < 1:
+            raise ConfigError(f"--explain {explain}: K must be at least 1 (and at most the model's number of features)")
     except DriftlineError as exc:
         _fail(exc)
     summary = _run_flow(
         "score_batch", hint=_derived_hint(name, data), data=data, out=str(out) if out else None, name=_pipeline_name(name, data), shadow=shadow,
-        since=since, new_rows_only=new_only,
+        since=since, new_rows_only=new_only, explain=explain,
         time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
     )
     versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
     window = f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
     typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} with {summary['model_name']} {versions} -> {summary['out']}")
+    if summary.get("explain"):
+        typer.echo(f"with each row's top {summary['explain']} SHAP contributions to the base model's margin (explain_* columns)")
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
     typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")

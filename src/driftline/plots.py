@@ -123,3 +123,36 @@ def equity_figure(book: pd.DataFrame) -> Any:
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def shap_summary_figure(values: pd.DataFrame, inputs: pd.DataFrame, space: str, method: str, top: int = 15) -> Any:
+    """SHAP summary (beeswarm): per feature, each row's contribution, coloured by the feature's value.
+
+    Features are ordered by mean |contribution|, largest at the top; colour is the value's rank within its
+    column (low blue, high red), so features on different scales share one colour bar.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = values.abs().mean().sort_values(ascending=False).head(top).index[::-1]
+    fig, ax = _plain_figure(
+        f"SHAP summary on {len(values)} rows ({space}; {method})", (8.0, max(3.0, 0.35 * len(order) + 1.5))
+    )
+    ax.title.set_fontsize("small")
+    rng = np.random.default_rng(0)
+    scatter = None
+    for position, feature in enumerate(order):
+        colour = inputs[feature].rank(pct=True).to_numpy()
+        jitter = rng.uniform(-0.25, 0.25, len(values))
+        scatter = ax.scatter(values[feature].to_numpy(), position + jitter, c=colour, cmap="coolwarm", vmin=0, vmax=1, s=6, alpha=0.6, linewidths=0)
+    ax.axvline(0.0, color="grey", linewidth=1)
+    ax.set_yticks(range(len(order)), [str(f) for f in order])
+    ax.set_xlabel(f"contribution to the base model's {space} (SHAP value)")
+    if scatter is not None:
+        bar = plt.colorbar(scatter, ax=ax, ticks=[0, 1])
+        bar.ax.set_yticklabels(["low", "high"])
+        bar.set_label("feature value (rank)")
+    fig.tight_layout()
+    return fig

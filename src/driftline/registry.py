@@ -612,6 +612,11 @@ def load_pyfunc(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)
 
 
+def load_estimator(uri: str) -> Any:
+    """The fitted ``CalibratedModel`` inside a logged pyfunc model (what ``predict`` calls), for explanations."""
+    return load_pyfunc(uri).unwrap_python_model().model
+
+
 def run_record(run_id: str) -> tuple[dict[str, float], dict[str, str]]:
     """A run's metrics (latest values) and tags."""
     data = MlflowClient().get_run(run_id).data

@@ -44,6 +44,15 @@ def assemble_predictions(
     return out
 
 
+def with_explanations(predictions: pd.DataFrame, explanations: pd.DataFrame | None) -> pd.DataFrame:
+    """The predictions with the explanation columns (driftline.explain.top_contributions) beside them, row for row."""
+    if explanations is None:
+        return predictions
+    if len(explanations) != len(predictions):
+        raise ValueError(f"{len(explanations)} explanations for {len(predictions)} predictions")
+    return pd.concat([predictions, explanations.set_axis(predictions.index)], axis=1)
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """CSV or Parquet by the file's suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,5 +172,6 @@ __all__ = [
     "parse_time_bound",
     "read_prediction_log",
     "rows_in_range",
+    "with_explanations",
     "write_table",
 ]

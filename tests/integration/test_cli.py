@@ -95,12 +95,17 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert summary["metrics"]["auc"] > 0.7
     assert summary["decision"] == "promote" and summary["champion_version_after"] == "1"
 
-    scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv"], tmp_path, prefect_api)
+    scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv", "--explain", "2"], tmp_path, prefect_api)
     assert scored.returncode == 0, scored.stderr[-3000:]
     # Label lags 1, 2 and 5 behind a label_delay of 1: the first 5 rows cannot have every feature.
     assert "scored 1495 of 1500 rows with driftline-labelled v1" in scored.stdout
     assert "5 rows lacked history" in scored.stdout
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 1495
+    assert "with each row's top 2 SHAP contributions" in scored.stdout
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert len(predictions) == 1495
+    # y depends on x0 and x1: most rows' largest contribution is one of them.
+    assert predictions["explain_1_feature"].isin(["x0", "x1"]).mean() > 0.5
+    assert (predictions["explain_1_value"].abs() >= predictions["explain_2_value"].abs()).all()
 
     # The same growing source, monitored: only the rows after the training cutoff are judged.
     watched = run_cli(["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -169,3 +170,36 @@ def test_champion_serves_through_mlflow_models_serve(trained, monkeypatch):
         # A request without a feature the model needs is refused with a message, not a 500.
         status, body = _post(f"{url}/invocations", {"dataframe_split": _exact_split(rows.drop(columns=features[0]))})
         assert status == 400 and features[0] in json.dumps(body), body
+
+
+def test_explanations_of_the_champion_are_reproducible_from_its_version(trained, monkeypatch):
+    """Scoring with ``explain`` twice on the registered champion (the flow behind `driftline score --explain K`;
+    test_cli runs the flag): the same contributions, adding up to its base model's margin, which its
+    calibrator maps to the scored probability."""
+    from driftline.errors import ConfigError
+    from flows.scoring import score_batch
+
+    data, folder = trained["folder"] / "labelled.csv", trained["folder"] / "explained"
+    _client(trained, monkeypatch)
+    monkeypatch.setenv("DRIFTLINE_HOME", trained["env"]["DRIFTLINE_HOME"])
+    model = registry.load_estimator("models:/driftline-it/1")
+    n = len(model.feature_names_in_)
+    runs = [score_batch(data=str(data), out=str(folder / f"{i}.parquet"), name="it", target_col="y", explain=n) for i in (1, 2)]
+    first, second = (pd.read_parquet(run["out"]) for run in runs)
+
+    assert len(first) == runs[0]["rows_scored"] > 1000 and runs[0]["explain"] == n
+    explained = [c for c in first.columns if c.startswith("explain_")]
+    assert len(explained) == 2 * n + 3
+    pd.testing.assert_frame_equal(first[explained], second[explained], check_exact=True)
+    assert set(first["explain_1_feature"]) <= set(model.feature_names_in_)
+    # Every feature (K = n): contributions + base = the base model's margin ...
+    values = first[[f"explain_{i}_value" for i in range(1, n + 1)]].sum(axis=1)
+    np.testing.assert_allclose(values + first["explain_base"], first["explain_margin"], rtol=0, atol=1e-6)
+    # ... and the registered version's calibrator maps that margin to the probability it scored.
+    margin = first["explain_margin"].to_numpy()
+    p_base = 1 / (1 + np.exp(-margin)) if (first["explain_space"] == "log-odds").all() else margin
+    np.testing.assert_allclose(model.calibrator_.predict(p_base), first["probability"], rtol=0, atol=1e-6)
+
+    with pytest.raises(ConfigError, match=rf"--explain {n + 1}: K must be between 1 and {n}"):
+        score_batch(data=str(data), out=str(folder / "c.csv"), name="it", target_col="y", explain=n + 1)
+

@@ -71,12 +71,15 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
 
     artifacts = {a.path for a in client.list_artifacts(summary["run_id"], "plots")}
     assert artifacts == {
-        f"plots/{name}.png" for name in ("reliability", "roc", "precision_recall", "metrics_per_fold", "feature_importance")
+        f"plots/{name}.png"
+        for name in ("reliability", "roc", "precision_recall", "metrics_per_fold", "feature_importance", "shap_summary")
     }  # no equity curve: a label target has no returns
     importance = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/feature_importance.json")
-    # The label depends on x0 and x1 (make_labelled_series): the model must find them.
+    # The label depends on x0 and x1 (make_labelled_series): the model must find them, and so must SHAP.
     assert set(list(importance)[:2]) == {"x0", "x1"}, importance
     assert sum(importance.values()) == pytest.approx(1.0)
+    shap_importance = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/shap_importance.json")
+    assert set(list(shap_importance)[:2]) == {"x0", "x1"} and set(shap_importance) == set(importance), shap_importance
     report = mlflow.artifacts.download_artifacts(f"runs:/{summary['run_id']}/evidently/drift_report.html")
     html = open(report, encoding="utf-8").read()
     assert "Dataset Drift" in html and '"x0"' in html and "probability" in html  # training vs hold-out, scores included
