@@ -125,7 +125,7 @@ def test_the_search_is_seeded_starts_from_the_configured_parameters_and_stops_tr
     first = tune_family("lightgbm", X, y, times, TUNED, run.gap, threads=1)
     again = tune_family("lightgbm", X, y, times, TUNED, run.gap, threads=1)
     assert first.trials == again.trials and first.best_params == again.best_params
-    assert first.trials[0]["num_leaves"] == 15 and first.trials[0]["learning_rate"] == pytest.approx(0.03)
+    assert first.trials[0]["num_leaves"] == 4 and first.trials[0]["learning_rate"] == pytest.approx(0.03)
     assert first.default_value == first.trials[0]["value"] >= first.best_value
     assert 1 <= first.best_params["n_estimators"] < MAX_TREES  # early stopping on the inner validation slice
     assert first.inner_validation_rows + first.inner_train_rows < len(y)  # the purge gap
