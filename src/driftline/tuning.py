@@ -160,7 +160,7 @@ def _fit_trial(
     elif family == "lightgbm" and early_stopping:
         import lightgbm
 
-        estimator.fit(X_fit, y_fit, eval_set=[(X_val, y_val)], callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+        estimator.fit(X_fit, y_fit, eval_X=X_val, eval_y=y_val, callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
         chosen["n_estimators"] = int(estimator.best_iteration_ or MAX_TREES)
     else:
         estimator.fit(X_fit, y_fit)
