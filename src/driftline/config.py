@@ -356,6 +356,9 @@ class TuningConfig(_Section):
     timeout_seconds: float | None = Field(default=None, gt=0, description="stop a search after this long (then not reproducible)")
     inner_fraction: float = Field(default=0.25, gt=0.0, lt=0.5, description="share of the fitting rows used as inner validation")
     families: tuple[ModelFamily, ...] | None = Field(default=None, description="families to tune; null: every family in models.families")
+    min_validation_rows: int = Field(
+        default=200, ge=10, description="a window whose inner validation slice has fewer rows keeps the configured parameters"
+    )
 
 
 class ModelsConfig(_Section):

@@ -39,6 +39,9 @@ BOOSTED = ("xgboost", "lightgbm")
 # inner-validation log loss.
 MAX_TREES = 1000
 EARLY_STOPPING_ROUNDS = 40
+# Searched names the configured parameters leave to the library: the library's default, for the first trial.
+# LightGBM's L2 default, 0, stands as the search range's floor, 1e-3: the same fit in effect.
+LIBRARY_DEFAULTS = {"xgboost": {"reg_lambda": 1.0}, "lightgbm": {"reg_lambda": 1e-3}}
 # Random forest trials grow fewer trees than the refit: the ranking of depths and leaf sizes settles
 # long before the forest's variance does, and each trial costs a third.
 FOREST_TRIAL_TREES = 100
@@ -122,14 +125,14 @@ def _space(family: str, trial: Any, fixed: set[str]) -> dict[str, Any]:
         pick("min_child_weight", lambda n: trial.suggest_float(n, 1.0, 200.0, log=True))
         pick("subsample", lambda n: trial.suggest_float(n, 0.5, 1.0))
         pick("colsample_bytree", lambda n: trial.suggest_float(n, 0.3, 1.0))
-        pick("reg_lambda", lambda n: trial.suggest_float(n, 1e-2, 100.0, log=True))
+        pick("reg_lambda", lambda n: trial.suggest_float(n, 1e-3, 100.0, log=True))
     elif family == "lightgbm":
         pick("num_leaves", lambda n: trial.suggest_int(n, 2, 63, log=True))
         pick("learning_rate", lambda n: trial.suggest_float(n, 0.01, 0.2, log=True))
         pick("min_child_samples", lambda n: trial.suggest_int(n, 10, 500, log=True))
         pick("subsample", lambda n: trial.suggest_float(n, 0.5, 1.0))
         pick("colsample_bytree", lambda n: trial.suggest_float(n, 0.3, 1.0))
-        pick("reg_lambda", lambda n: trial.suggest_float(n, 1e-2, 100.0, log=True))
+        pick("reg_lambda", lambda n: trial.suggest_float(n, 1e-3, 100.0, log=True))
     return suggestions
 
 
@@ -184,8 +187,8 @@ def tune_family(
         threads: threads each trial's learner may use.
 
     Returns:
-        The search's result, or None when an inner part holds a single class (the configured parameters
-        are then used, with a warning).
+        The search's result, or None (the configured parameters are then used) when the inner validation
+        slice has fewer than ``tuning.min_validation_rows`` rows or an inner part holds a single class.
     """
     import optuna
 
@@ -194,6 +197,10 @@ def tune_family(
         fit_rows, valid_rows = inner_split(times, tuning, gap)
     except InsufficientDataError as exc:
         logger.warning("tuning %s skipped: %s", family, exc)
+        return None
+    if len(valid_rows) < tuning.min_validation_rows:
+        # A few dozen rows rank the trials by noise (and stop the trees after a handful): keep the configured ones.
+        logger.info("tuning %s skipped: %d inner validation rows, fewer than models.tuning.min_validation_rows %d", family, len(valid_rows), tuning.min_validation_rows)
         return None
     y = np.asarray(y)
     if len(np.unique(y[fit_rows])) < 2 or len(np.unique(y[valid_rows])) < 2:
@@ -214,7 +221,8 @@ def tune_family(
     study = optuna.create_study(direction="minimize", sampler=sampler)
     # The first trial is the configured parameters: the search never ends worse than them on this slice.
     searched = [name for name in _space_names(family) if name not in fixed]
-    study.enqueue_trial({name: configured[name] for name in searched if name in configured})
+    first = {**LIBRARY_DEFAULTS.get(family, {}), **configured}
+    study.enqueue_trial({name: first[name] for name in searched if name in first})
     study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_seconds)
     done = [t for t in study.trials if t.value is not None]
     best = min(done, key=lambda t: (t.value, t.number))

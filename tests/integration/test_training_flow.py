@@ -105,7 +105,7 @@ def test_walk_forward_reports_progress_and_logs_each_search_to_mlflow(prefect_ap
     data = tmp_path / "unique.csv"
     make_labelled_series(n_rows=1500, seed=int.from_bytes(os.urandom(4), "little")).to_csv(data, index=False)
     config = yaml.safe_load(fast_config.read_text())
-    config["models"]["tuning"] = {"enabled": True, "trials": 2}
+    config["models"]["tuning"] = {"enabled": True, "trials": 2, "min_validation_rows": 20}  # fold 1's window: ~40
     fast_config.write_text(yaml.safe_dump(config))
     summary = _train(prefect_api, config_file=str(fast_config), data=str(data), name="progress", **LABELLED)
 

@@ -19,7 +19,7 @@ from driftline.tuning import MAX_TREES, inner_split, tune_family, tunes
 TUNED = ModelsConfig(
     families=("logreg", "lightgbm"),
     params={"lightgbm": {"n_jobs": 1}},
-    tuning=TuningConfig(enabled=True, trials=4, inner_fraction=0.25),
+    tuning=TuningConfig(enabled=True, trials=4, inner_fraction=0.25, min_validation_rows=50),
 )
 
 
@@ -72,13 +72,14 @@ def test_tuning_settings_change_every_fit_cache_key(walk_forward_run):
         )
 
     seen = {keys(base)}
-    for change in ({"enabled": True}, {"trials": 13}, {"timeout_seconds": 30.0}, {"inner_fraction": 0.3}, {"families": ("lightgbm",)}):
+    changes = ({"enabled": True}, {"trials": 13}, {"timeout_seconds": 30.0}, {"inner_fraction": 0.3}, {"families": ("lightgbm",)}, {"min_validation_rows": 99})
+    for change in changes:
         tuning = base.models.tuning.model_copy(update=change)
         variant = base.model_copy(update={"models": base.models.model_copy(update={"tuning": tuning})})
         changed = keys(variant)
         assert all(a != b for a, b in zip(changed, keys(base))), change
         seen.add(changed)
-    assert len(seen) == 6
+    assert len(seen) == len(changes) + 1
 
 
 def test_which_families_are_tuned():
@@ -126,6 +127,7 @@ def test_the_search_is_seeded_starts_from_the_configured_parameters_and_stops_tr
     again = tune_family("lightgbm", X, y, times, TUNED, run.gap, threads=1)
     assert first.trials == again.trials and first.best_params == again.best_params
     assert first.trials[0]["num_leaves"] == 4 and first.trials[0]["learning_rate"] == pytest.approx(0.03)
+    assert first.trials[0]["reg_lambda"] == pytest.approx(1e-3)  # LightGBM's 0, at the range's floor
     assert first.default_value == first.trials[0]["value"] >= first.best_value
     assert 1 <= first.best_params["n_estimators"] < MAX_TREES  # early stopping on the inner validation slice
     assert first.inner_validation_rows + first.inner_train_rows < len(y)  # the purge gap
@@ -165,3 +167,12 @@ def test_walk_forward_result_lists_every_search(tuned_folds):
     assert result.tuning() == [f.tuning for f in result.folds]
     assert all(t.n_trials == 4 and t.best_value <= t.default_value for t in result.tuning())
     assert all("tuning" not in row for row in fold_table(result))  # the summary's fold table keeps its shape
+
+
+def test_a_window_too_short_for_the_inner_split_keeps_the_configured_parameters(walk_forward_run):
+    run = walk_forward_run
+    train = _job(run, "lightgbm", 2).train
+    X, y, times = run.features.X.iloc[train], run.features.y.to_numpy()[train], run.features.times[train]
+    strict = TUNED.model_copy(update={"tuning": TUNED.tuning.model_copy(update={"min_validation_rows": len(y)})})
+    assert tune_family("lightgbm", X, y, times, strict, run.gap, threads=1) is None
+    assert _fold(run, _job(run, "lightgbm", 2), models=strict).result.tuning is None
