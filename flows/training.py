@@ -23,6 +23,7 @@ from tasks.tracking import (
     finish_tracking_task,
     log_input_task,
     log_sizes_task,
+    log_challenger_tuning_task,
     log_reference_task,
     training_report_task,
     log_walk_forward_task,
@@ -105,6 +106,7 @@ def train_and_promote(
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config, result)
+        log_challenger_tuning_task(run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
         log_reference_task(run_id, model, development, result, config)

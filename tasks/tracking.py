@@ -21,6 +21,7 @@ from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
 from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure, shap_summary_figure
 from driftline.training import WalkForwardResult
+from driftline.tuning import TuningResult
 from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
 REFERENCE_PROFILE = "reference/profile.json"
@@ -88,6 +89,27 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
         registry.log_dict(run_id, stats, "input/ingest.json")
 
 
+def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | None = None) -> None:
+    """One hyperparameter search (``models.tuning``) as a child run of ``parent_run_id``: the chosen
+    parameters, the inner-validation log loss of the best and of the configured parameters, the trials."""
+    child = registry.start_child_run(parent_run_id, f"tune-{tuning.family}", {"driftline.tuning": tuning.family, **(tags or {})})
+    registry.log_params(child, {**tuning.best_params, "inner_train_rows": tuning.inner_train_rows, "inner_validation_rows": tuning.inner_validation_rows})
+    registry.log_metrics(child, {
+        "inner_log_loss": tuning.best_value, "inner_log_loss_configured": tuning.default_value,
+        "trials": tuning.n_trials, "search_seconds": tuning.seconds,
+    })
+    registry.log_dict(child, tuning.trials, "tuning/trials.json")
+    registry.finish_run(child)
+
+
+@task(name="log-challenger-tuning", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def log_challenger_tuning_task(run_id: str, model: CalibratedModel) -> None:
+    """The challenger's own search (``models.tuning``), as a child run ``tune-<family>`` tagged challenger."""
+    tuning = getattr(model, "tuning_", None)
+    if tuning is not None:
+        log_tuning(run_id, tuning, {"driftline.fold": "challenger"})
+
+
 @task(name="log-walk-forward", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
@@ -98,6 +120,9 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
         registry.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
         baselines = [f for f in result.baseline_folds if f.fold == fold]
         registry.log_metrics(child, {f"baseline.{r.family}.{k}": v for r in baselines for k, v in r.metrics.items()})
+        for row in rows:
+            if row.tuning is not None:
+                log_tuning(child, row.tuning, {"driftline.fold": str(fold)})
         registry.finish_run(child)
     registry.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
     registry.log_metrics(run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()})

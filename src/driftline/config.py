@@ -338,11 +338,35 @@ class CalibrationConfig(_Section):
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
 
 
+class TuningConfig(_Section):
+    """Hyperparameter search inside each walk-forward training window (``driftline.tuning``).
+
+    Per fold and family, Optuna's seeded TPE sampler searches the family's key hyperparameters on the
+    window's fitting rows only: an inner training part, a purge gap of ``splits.gap`` timestamps, and the
+    last ``inner_fraction`` of them as inner validation (scored by log loss). The calibration slice and the
+    test fold are never seen. The first trial is always the configured parameters. XGBoost and LightGBM
+    stop early on the inner validation slice; the refit uses the best trial's number of trees.
+    Hyperparameters set in ``models.params`` are kept fixed, not searched. Part of ``models``, so of every
+    fit's cache key. With ``timeout_seconds`` the number of trials depends on the machine's speed, so
+    results are reproducible only without it.
+    """
+
+    enabled: bool = Field(default=False, description="search hyperparameters per fold and family (costs trials x fits)")
+    trials: int = Field(default=12, ge=1, le=1000, description="Optuna trials per search, the configured parameters first")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="stop a search after this long (then not reproducible)")
+    inner_fraction: float = Field(default=0.25, gt=0.0, lt=0.5, description="share of the fitting rows used as inner validation")
+    families: tuple[ModelFamily, ...] | None = Field(default=None, description="families to tune; null: every family in models.families")
+    min_validation_rows: int = Field(
+        default=200, ge=10, description="a window whose inner validation slice has fewer rows keeps the configured parameters"
+    )
+
+
 class ModelsConfig(_Section):
     families: tuple[ModelFamily, ...] = ("logreg", "random_forest", "xgboost", "lightgbm")
     ensemble: bool = False
     seed: int = 42
     params: dict[ModelFamily, dict[str, float | int | str | bool | None]] = Field(default_factory=dict)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
 
     @model_validator(mode="after")
     def _non_empty(self) -> ModelsConfig:

@@ -23,9 +23,14 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
         "tree_method": "hist",
         "n_jobs": -1,
     },
+    # Small trees: on the quality datasets (benchmarks/quality.py, full size, 2026-12-03) 4 leaves against
+    # 15 raised LightGBM's pooled walk-forward AUC on the equity panel 0.620 -> 0.648 (log loss 0.674 ->
+    # 0.653), on the sea temperature 0.607 -> 0.618, on the glucose series 0.960 -> 0.960. 100 rows per
+    # leaf did better still on log loss but starved the first, 250-row window (glucose accuracy 0.93 ->
+    # 0.87); linear_tree reached 0.655 on the panel but LightGBM has no SHAP values for linear trees.
     "lightgbm": {
         "n_estimators": 300,
-        "num_leaves": 15,
+        "num_leaves": 4,
         "learning_rate": 0.03,
         "min_child_samples": 50,
         "subsample": 0.8,

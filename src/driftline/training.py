@@ -25,6 +25,7 @@ from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
 from driftline.models import ENSEMBLE, family_names, make_estimator
 from driftline.splits import WalkForwardSplit, calibration_cut
+from driftline.tuning import TuningResult, tune_window
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class FoldResult:
     n_test: int
     metrics: dict[str, float]
     calibration: str = ""  # which calibrator scored the test rows, e.g. window-sigmoid or pooled-beta
+    tuning: TuningResult | None = field(default=None, repr=False)  # the search on this fold's window (models.tuning)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class WalkForwardResult:
 
     def selected_predictions(self) -> pd.DataFrame:
         return self.predictions[self.predictions["family"] == self.selected]
+
+    def tuning(self) -> list[TuningResult]:
+        """Every search behind the folds (``models.tuning``), fold by fold; empty when tuning is off."""
+        return [f.tuning for f in sorted(self.folds, key=lambda f: f.fold) if f.tuning is not None]
 
     def summary_metrics(self) -> dict[str, float]:
         """The challenger family's pooled metrics, and its worst fold's ECE (``ece_worst_fold``)."""
@@ -189,6 +195,7 @@ def run_fold_job(
     X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
     window: dict[str, np.ndarray] = {}
     calibration_slice = None
+    tuning = None
     if is_baseline(job.family):
         known = known_labels(features)
         baseline = BaselineModel(job.family, models.seed)
@@ -197,7 +204,9 @@ def run_fold_job(
         calibrated_by = "none"
     else:
         with _thread_budget(threads):
-            model = CalibratedModel.from_config(make_estimator(job.family, models, threads), calibration, gap)
+            # models.tuning: searched on this window's fitting rows only, never a calibration or test row.
+            fit_models, tuning = tune_window(job.family, X_train, y_train, train_times, models, calibration, gap, threads)
+            model = CalibratedModel.from_config(make_estimator(job.family, fit_models, threads), calibration, gap)
             model.fit(X_train, y_train, train_times)
             p = model.predict_proba(X_test)[:, 1]
             p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
@@ -221,6 +230,7 @@ def run_fold_job(
         n_test=len(test_times),
         metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
         calibration=calibrated_by,
+        tuning=tuning,
     )
     logger.info("fold %d %s: %s", job.fold, job.family, result.metrics)
     predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw, **window)
@@ -426,6 +436,14 @@ def fit_challenger(
     With ``calibration.method: auto`` and the walk-forward result, the calibrator is the one that held best
     over the folds: a form fitted on the newest slice, or one fitted on all the family's out-of-fold
     predictions (``pooled-<form>``).
+
+    With ``models.tuning`` the hyperparameters are searched again, on the development rows' own inner split
+    (the same rule as in each fold: fitting rows before the calibration slice, inner validation at their
+    end), and the search is kept as ``model.tuning_``. Not the last fold's best: the walk-forward measured
+    the *procedure* "search on the window, then refit", and this applies that procedure to the rows the
+    challenger learns from (the nested cross-validation argument). Early stopping then also counts the
+    trees for this many rows, where the last fold's count was found on a window one test fold shorter.
+    It costs one more search per training run, and the challenger needs no walk-forward result to refit.
     """
     choice = (walk_forward.calibration.get(family) if walk_forward is not None else None) if calibration.method == "auto" else None
     given = None
@@ -434,15 +452,19 @@ def fit_challenger(
         given = pooled_calibrator(choice, rows["p_uncalibrated"].to_numpy(), rows["y"].to_numpy())
         if given is None:  # window-<form>: that form on the newest slice
             calibration = calibration.model_copy(update={"method": choice.removeprefix("window-")})
-    model = CalibratedModel.from_config(make_estimator(family, models), calibration, gap, threshold, given, choice)
-    return model.fit(features.X, features.y.to_numpy(), features.times, returns=features.returns)
+    y = features.y.to_numpy()
+    fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
+    model = CalibratedModel.from_config(make_estimator(family, fit_models), calibration, gap, threshold, given, choice)
+    model.fit(features.X, y, features.times, returns=features.returns)
+    model.tuning_ = tuning
+    return model
 
 
 def fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:
     """The selected family's folds as plain rows (for summaries and JSON)."""
     rows = []
     for fold in result.selected_folds():
-        row = {k: v for k, v in asdict(fold).items() if k != "metrics"}
+        row = {k: v for k, v in asdict(fold).items() if k not in ("metrics", "tuning")}
         row.update({k: fold.metrics[k] for k in (*SUMMARY_METRICS, "brier_uncalibrated", "ece_uncalibrated")})
         rows.append(row)
     return rows
@@ -452,7 +474,7 @@ def baseline_fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:
     """The baselines' folds as plain rows, fold by fold (``baseline`` names the predictor)."""
     rows = []
     for fold in sorted(result.baseline_folds, key=lambda f: f.fold):
-        row = {"baseline" if k == "family" else k: v for k, v in asdict(fold).items() if k != "metrics"}
+        row = {"baseline" if k == "family" else k: v for k, v in asdict(fold).items() if k not in ("metrics", "tuning")}
         row.update({k: fold.metrics[k] for k in SUMMARY_METRICS})
         rows.append(row)
     return rows

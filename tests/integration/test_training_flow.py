@@ -97,7 +97,9 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert model.metadata.get_input_schema().input_names() == logged_features(client, summary["run_id"])
 
 
-def test_walk_forward_reports_progress_to_prefect(prefect_api, tracking, fast_config, tmp_path):
+def test_walk_forward_reports_progress_and_logs_each_search_to_mlflow(prefect_api, tracking, fast_config, tmp_path):
+    """One run with ``models.tuning`` on (2 trials: a few seconds): the progress artifact, and every search
+    as an MLflow child run: one per fold and family under the fold's run, the challenger's under the run."""
     import httpx
 
     from driftline.synthetic import make_labelled_series
@@ -105,7 +107,25 @@ def test_walk_forward_reports_progress_to_prefect(prefect_api, tracking, fast_co
     # Data no run has seen (the result cache outlives test sessions): the walk-forward runs, it is not cached.
     data = tmp_path / "unique.csv"
     make_labelled_series(n_rows=1500, seed=int.from_bytes(os.urandom(4), "little")).to_csv(data, index=False)
-    _train(prefect_api, config_file=str(fast_config), data=str(data), name="progress", **LABELLED)
+    config = yaml.safe_load(fast_config.read_text())
+    config["models"]["tuning"] = {"enabled": True, "trials": 2, "min_validation_rows": 20}  # fold 1's window: ~40
+    fast_config.write_text(yaml.safe_dump(config))
+    summary = _train(prefect_api, config_file=str(fast_config), data=str(data), name="progress", **LABELLED)
+
+    client = MlflowClient()
+    experiment = client.get_run(summary["run_id"]).info.experiment_id
+    children = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{summary['run_id']}'")
+    folds = {c.data.tags["driftline.fold"]: c for c in children}
+    assert sorted(folds) == ["1", "2", "3", "challenger"]
+    assert folds["challenger"].info.run_name == f"tune-{summary['selected_family']}"
+    for fold in ("1", "2", "3"):
+        searches = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{folds[fold].info.run_id}'")
+        assert sorted(s.info.run_name for s in searches) == ["tune-lightgbm", "tune-logreg"]
+        for search in searches:
+            assert search.data.tags["driftline.fold"] == fold and search.data.metrics["trials"] == 2
+            assert search.data.metrics["inner_log_loss"] <= search.data.metrics["inner_log_loss_configured"]
+        lightgbm = next(s for s in searches if s.info.run_name == "tune-lightgbm")
+        assert {"num_leaves", "learning_rate", "inner_validation_rows"} <= set(lightgbm.data.params)
     # Explicit limit/offset/sort: prefect 3.8.8's client sends nulls that its own server refuses.
     query = {"artifacts": {"key": {"any_": ["walk-forward-progress"]}}, "limit": 10, "offset": 0, "sort": "CREATED_DESC"}
     found = httpx.post(f"{prefect_api}/artifacts/filter", json=query, timeout=30).raise_for_status().json()

@@ -64,7 +64,8 @@ def test_dotted_overrides_replace_only_their_key(tmp_path):
     assert config.target.kind == "direction"
     assert config.splits.n_splits == 3  # coerced from the CLI's string
     assert config.models.params["logreg"] == {"C": 2.0}
-    assert config.models.params["lightgbm"] == base.models.params["lightgbm"]
+    assert config.models.params == {**base.models.params, "logreg": {"C": 2.0}}  # the other families' untouched
+    assert (config.models.families, config.models.tuning) == (base.models.families, base.models.tuning)
     # None means "not given": the file's value stays.
     assert config.splits.gap == base.splits.gap
     assert config.target.horizon == base.target.horizon
