@@ -24,6 +24,7 @@ from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import api_call, fresh_mlflow_store
+from tests import warm
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

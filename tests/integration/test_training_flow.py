@@ -159,6 +159,32 @@ def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, f
     assert first["metrics"] == pytest.approx(second["metrics"])
 
 
+def test_a_clearly_better_challenger_displaces_the_champion(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
+    """v1 is trained where x0 (the stronger of the label's two drivers) is noise; v2 on the same rows with the
+    real x0. On the hold-out (the same rows for both) v2's log loss is lower with confidence: the flow itself
+    promotes it. (An identical model does not displace the champion: test_second_run_keeps_champion...)."""
+    import numpy as np
+
+    real = pd.read_csv(labelled_csv)
+    blind = real.copy()
+    blind["x0"] = np.random.default_rng(5).standard_normal(len(blind))
+    blind_csv = tmp_path / "blind.csv"
+    blind.to_csv(blind_csv, index=False)
+
+    first = _train(prefect_api, config_file=str(fast_config), data=str(blind_csv), **LABELLED)
+    assert (first["model_version"], first["champion_version_after"]) == ("1", "1"), first["reasons"]
+    second = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+
+    assert second["model_version"] == "2" and second["decision"] == "promote", second["reasons"]
+    assert (second["champion_version_before"], second["champion_version_after"]) == ("1", "2")
+    comparison = second["comparison"]
+    assert comparison["baseline"] == "champion v1" and comparison["ci_high"] < 0
+    assert all(r.startswith("PASS") for r in second["reasons"]), second["reasons"]
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("driftline-it", "previous-champion").version) == "1"
+
+
 def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fast_config, ohlcv_csv):
     from driftline.config import load_config
     from driftline.features import build_features
