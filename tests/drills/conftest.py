@@ -37,7 +37,6 @@ PROMOTE = """
 import sys
 import pandas as pd
 from flows.promotion import promote_with_smoke_test
-from tests import warm
 promote_with_smoke_test(sys.argv[1], "3", "2", "drill: better on hold-out", "run-killed", pd.read_parquet(sys.argv[2]))
 print("PROMOTION FINISHED")
 """
