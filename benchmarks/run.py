@@ -210,7 +210,7 @@ def format_table(results: dict[str, Any]) -> str:
             shown += f" [{interval[0]:.3g}, {interval[1]:.3g}]"
         elif isinstance(results.get(f"{target.key}_spread"), dict):
             sp = results[f"{target.key}_spread"]
-            shown += f" ({sp['min']:.3g}-{sp['max']:.3g}, {sp['rounds']} rounds)"
+            shown += f" ({sp['min']:.3g}-{sp['max']:.3g}, {sp.get('rounds', len(sp.get('runs', [])))} runs)"
         rows.append(
             (
                 f"{target.label} ({target.key})",

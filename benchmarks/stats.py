@@ -16,6 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+ROUNDS = 3
+"""Interleaved rounds per timing ratio in a full run (the median of 3; ``--quick`` runs 1 and is not judged)."""
+
 Verdict = Literal["met", "missed", "unsure", "not run"]
 
 
