@@ -184,6 +184,17 @@ def _warm_bytecode() -> None:
     )
 
 
+def interleaved_arms(rows: int, workdir: Path, rounds: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rounds of both arms, alternating which goes first (plain flow, flow plain, ...), each arm a fresh
+    process with fresh stores: the plain results and the flow results, one per round."""
+    plains: list[dict[str, Any]] = []
+    flows: list[dict[str, Any]] = []
+    for i in range(rounds):
+        for kind in ("plain", "flow") if i % 2 == 0 else ("flow", "plain"):
+            (plains if kind == "plain" else flows).append(_run_child(kind, rows, workdir, i))
+    return plains, flows
+
+
 def measure(quick: bool = False) -> dict[str, Any]:
     rows = 20_000 if quick else 1_000_000
     rounds = 1 if quick else ROUNDS
@@ -197,10 +208,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
             both = _run_child("both", rows, workdir)
             plains, flows = [both["plain"]], [both["flow"]]
         else:
-            # Interleaved rounds, each arm a fresh process with fresh stores: plain flow, flow plain, ...
-            for i in range(rounds):
-                for kind in ("plain", "flow") if i % 2 == 0 else ("flow", "plain"):
-                    (plains if kind == "plain" else flows).append(_run_child(kind, rows, workdir, i))
+            plains, flows = interleaved_arms(rows, workdir, rounds)
         growth = None
         if not quick:  # one run per size: the growth ratio is reported from single runs
             small = _run_child("plain", 250_000, workdir)
