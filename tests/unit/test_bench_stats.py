@@ -119,3 +119,50 @@ def test_the_promotion_benchmark_uses_the_pipelines_block_and_its_walk_forward_e
     assert 0 < gated["mean_walk_forward_ece"] < 0.2
     scenario = next(s for s in SCENARIOS if s.kind == "null")
     assert scenario.met_on_interval(wilson(2, 400)) and not scenario.met_on_interval(wilson(17, 400)) and scenario.met(17 / 400)
+
+
+def test_p2_arms_alternate_which_goes_first_and_every_round_gets_fresh_stores(tmp_path, monkeypatch):
+    from benchmarks import pipeline_scale
+
+    calls = []
+
+    def fake_child(kind, rows, workdir, round_=0):
+        calls.append((kind, round_))
+        return {"seconds": 10.0 + round_} if kind == "plain" else {"first_seconds": 11.0 + round_, "rerun_seconds": 0.1}
+
+    monkeypatch.setattr(pipeline_scale, "_run_child", fake_child)
+    plains, flows = pipeline_scale.interleaved_arms(1000, tmp_path, 3)
+    assert calls == [("plain", 0), ("flow", 0), ("flow", 1), ("plain", 1), ("plain", 2), ("flow", 2)]
+    assert [p["seconds"] for p in plains] == [10.0, 11.0, 12.0] and len(flows) == 3
+
+
+def test_p6_is_whole_processes_cold_and_warm_interleaved_with_nothing_subtracted(tmp_path, monkeypatch):
+    from benchmarks import startup
+
+    seconds = {("e", True): 10.0, ("d", True): 17.0, ("e", False): 5.0, ("d", False): 9.0}
+    calls = []
+
+    def arm(name):
+        def run(self, cold):
+            home = self._home(name, cold)
+            calls.append((name, cold, home.name))
+            return seconds[(name, cold)] + len(calls) * 0.001
+        return run
+
+    monkeypatch.setattr(startup.Arms, "ephemeral", arm("e"))
+    monkeypatch.setattr(startup.Arms, "driftline", arm("d"))
+    monkeypatch.setattr(startup, "_timed", lambda args, env, cwd: 0.3)  # driftline --help
+    result = startup.measure(quick=False)
+    # Untimed warm-up of both, then rounds: cold e d + warm d e, cold d e + warm e d, ...
+    assert [(n, c) for n, c, _ in calls][:6] == [("d", True), ("e", True), ("e", True), ("d", True), ("d", False), ("e", False)]
+    assert len(calls) == 2 + 4 * 3
+    # A warm run reuses the home its arm's cold run just left; every cold run gets a new one.
+    cold_homes = [h for _, c, h in calls if c]
+    assert len(set(cold_homes)) == len(cold_homes)
+    for i, (name, cold, home) in enumerate(calls):
+        if not cold:
+            assert home == next(h for n, c, h in reversed(calls[:i]) if n == name)
+    assert result["local_overhead_ratio"] == pytest.approx(17 / 10, rel=1e-3)
+    assert result["local_overhead_ratio_warm"] == pytest.approx(9 / 5, rel=1e-3)
+    assert result["local_overhead_ratio_spread"]["rounds"] == 3 and "driftline_data_seconds" not in result
+    assert result["startup_tiny_rows"] == 200
