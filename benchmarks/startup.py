@@ -16,7 +16,8 @@ Everything is a whole process, timed from the outside (nothing imported or cache
 * Both arms are run once, untimed, before anything is timed (bytecode, page cache), then in interleaved
   rounds (A B, B A, ...): ``local_overhead_ratio`` = median cold driftline / median cold ephemeral,
   ``local_overhead_ratio_warm`` the same warm, each with its rounds' spread (``*_spread``). Full: 3
-  rounds; ``--quick``: 1 round, no untimed warm-up (its timings are reported, not judged).
+  rounds; ``--quick``: one cold run of each, no untimed warm-up and no warm run (two processes, as
+  before; its timings are reported, not judged).
 """
 
 from __future__ import annotations
@@ -125,10 +126,12 @@ def measure(quick: bool = False) -> dict[str, Any]:
             order = ("e", "d") if i % 2 == 0 else ("d", "e")
             for arm in order:
                 runs[f"cold_{arm}"].append(getattr(arms, {"e": "ephemeral", "d": "driftline"}[arm])(cold=True))
+            if quick:  # --quick: one cold run of each, as many processes as before (its timings are not judged)
+                continue
             for arm in reversed(order):
                 runs[f"warm_{arm}"].append(getattr(arms, {"e": "ephemeral", "d": "driftline"}[arm])(cold=False))
     cold = ratio_summary(runs["cold_d"], runs["cold_e"])
-    warm = ratio_summary(runs["warm_d"], runs["warm_e"])
+    warm = ratio_summary(runs["warm_d"], runs["warm_e"]) if runs["warm_d"] else None
     return {
         "cli_help_seconds": statistics.median(help_times),
         "cli_help_seconds_spread": spread(help_times),
@@ -136,12 +139,12 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "startup_rounds": rounds,
         "ephemeral_one_task_seconds": statistics.median(runs["cold_e"]),
         "driftline_fixed_seconds": statistics.median(runs["cold_d"]),
-        "ephemeral_one_task_warm_seconds": statistics.median(runs["warm_e"]),
-        "driftline_fixed_warm_seconds": statistics.median(runs["warm_d"]),
+        "ephemeral_one_task_warm_seconds": statistics.median(runs["warm_e"]) if warm else None,
+        "driftline_fixed_warm_seconds": statistics.median(runs["warm_d"]) if warm else None,
         "startup_runs": runs,
         "local_overhead_ratio": cold["ratio"],
         "local_overhead_ratio_spread": cold,
-        "local_overhead_ratio_warm": warm["ratio"],
+        "local_overhead_ratio_warm": warm["ratio"] if warm else None,
         "local_overhead_ratio_warm_spread": warm,
     }
 

@@ -166,3 +166,15 @@ def test_p6_is_whole_processes_cold_and_warm_interleaved_with_nothing_subtracted
     assert result["local_overhead_ratio_warm"] == pytest.approx(9 / 5, rel=1e-3)
     assert result["local_overhead_ratio_spread"]["rounds"] == 3 and "driftline_data_seconds" not in result
     assert result["startup_tiny_rows"] == 200
+
+
+def test_p6_at_quick_size_runs_one_cold_process_per_arm(tmp_path, monkeypatch):
+    from benchmarks import startup
+
+    calls = []
+    monkeypatch.setattr(startup.Arms, "ephemeral", lambda self, cold: calls.append(("e", cold)) or 10.0)
+    monkeypatch.setattr(startup.Arms, "driftline", lambda self, cold: calls.append(("d", cold)) or 15.0)
+    monkeypatch.setattr(startup, "_timed", lambda args, env, cwd: 0.3)
+    result = startup.measure(quick=True)
+    assert calls == [("e", True), ("d", True)]
+    assert result["local_overhead_ratio"] == 1.5 and result["local_overhead_ratio_warm"] is None
