@@ -13,9 +13,12 @@ single-threaded in both arms (``n_jobs=1``, BLAS/OpenMP capped at one thread).
 * dask, worker processes (full run only): the same with ``runner.processes: true``; it adds process
   start-up, imports in each worker and a copy of the features per worker.
 
-``dask_speedup`` = sequential seconds / dask seconds. Both arms run in one fresh child process whose
-Prefect API (ephemeral) was started by an untimed warm-up flow; each dask arm writes its task results to
-its own folder, so no arm reads another's cache.
+``dask_speedup`` = median sequential seconds / median dask seconds over interleaved rounds (sequential
+dask, dask sequential, ...: 3 in a full run, 1 with ``--quick``), with the rounds' spread
+(``dask_speedup_spread``). Both arms run in one fresh child process whose Prefect API (ephemeral) was
+started by an untimed warm-up flow, and each arm first runs once, untimed, on a 5k-row frame (LightGBM's
+lazy import and first fit, Dask's imports and first cluster): neither pays a warm-up the other skips.
+Each dask run writes its task results to its own folder, so no run reads another's cache.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processes import run_child, shared_prefect_api
+from benchmarks.stats import ROUNDS, ratio_summary
 
-# Only the standard library at the top: local worker processes import this module again when they start.
+# Only the standard library (and benchmarks.stats, which uses only it) at the top: local worker processes
+# import this module again when they start.
+WARM_UP_ROWS = 5_000
 
 CONFIG = {
     "target": {"kind": "label", "label_lags": [1]},
@@ -44,7 +51,7 @@ CONFIG = {
 }
 
 
-def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
+def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -> dict[str, Any]:
     """Both arms in this process (run with a fresh PREFECT_HOME)."""
     import threading
 
@@ -67,9 +74,14 @@ def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
     from flows.walk_forward import walk_forward_on_dask
 
     config = PipelineConfig.model_validate(CONFIG)
-    frame = make_frame(rows)
-    canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
-    features = build_features(canonical, config.features, config.target, target_name="y")
+
+    def features_of(n: int) -> Any:
+        frame = make_frame(n)
+        canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
+        return build_features(canonical, config.features, config.target, target_name="y")
+
+    features = features_of(rows)
+    warm_features = features_of(WARM_UP_ROWS)
 
     @flow(name="warm-up")
     def warm_up() -> int:
@@ -78,36 +90,63 @@ def child(rows: int, results_dir: Path, with_processes: bool) -> dict[str, Any]:
     api.join()
     warm_up()  # the first flow run on the API; untimed
 
-    started = time.perf_counter()
-    sequential = run_walk_forward(
-        features, config.splits, config.gap, config.calibration, config.models, config.metrics,
-        price_target=False, threads=1,
-    )
-    sequential_seconds = time.perf_counter() - started
-
-    @flow(name="dask-speedup")
-    def on_dask(processes: bool) -> tuple[Any, float]:
-        arm = config.model_copy(update={"runner": config.runner.model_copy(update={"processes": processes})})
+    def sequential_arm(data: Any) -> tuple[Any, float]:
         started = time.perf_counter()
-        result = walk_forward_on_dask(features, arm)
+        result = run_walk_forward(
+            data, config.splits, config.gap, config.calibration, config.models, config.metrics,
+            price_target=False, threads=1,
+        )
         return result, time.perf_counter() - started
 
-    timings: dict[str, float] = {}
+    @flow(name="dask-speedup")
+    def on_dask(data: Any, processes: bool) -> tuple[Any, float]:
+        arm = config.model_copy(update={"runner": config.runner.model_copy(update={"processes": processes})})
+        started = time.perf_counter()
+        result = walk_forward_on_dask(data, arm)
+        return result, time.perf_counter() - started
+
+    def dask_arm(data: Any, processes: bool, folder: str) -> tuple[Any, float]:
+        # Every dask run writes its task results to its own folder: no run reads another's cache.
+        with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results_dir / folder}):
+            return on_dask(data, processes)
+
+    # Both arms once on a small frame, untimed: LightGBM's lazy import and first fit, the Dask imports and
+    # a first cluster are paid by neither timed arm.
+    sequential_arm(warm_features)
+    dask_arm(warm_features, False, "warm-up")
+
+    sequential_runs: list[float] = []
+    dask_runs: list[float] = []
     same = True
-    for name in ("threads", "processes") if with_processes else ("threads",):
-        with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results_dir / name}):
-            result, timings[name] = on_dask(name == "processes")
-        same &= result.selected == sequential.selected and all(
+
+    def check(result: Any, sequential: Any) -> bool:
+        return result.selected == sequential.selected and all(
             np.isclose(result.pooled[f][k], v, rtol=1e-9, atol=1e-12)
             for f, values in sequential.pooled.items() for k, v in values.items()
         )
+
+    sequential = None
+    for i in range(rounds):  # interleaved: sequential dask, dask sequential, ...
+        for arm in ("sequential", "dask") if i % 2 == 0 else ("dask", "sequential"):
+            if arm == "sequential":
+                sequential, seconds = sequential_arm(features)
+                sequential_runs.append(seconds)
+            else:
+                result, seconds = dask_arm(features, False, f"threads-{i}")
+                dask_runs.append(seconds)
+                dask_result = result
+        same &= check(dask_result, sequential)
+    processes_seconds = None
+    if with_processes:  # one run: reported, no target
+        result, processes_seconds = dask_arm(features, True, "processes")
+        same &= check(result, sequential)
     return {
         "rows": rows,
         "features": features.X.shape[1],
         "jobs": len(walk_forward_jobs(features, config.splits, config.gap, config.models)),
-        "sequential_seconds": sequential_seconds,
-        "dask_seconds": timings["threads"],
-        "dask_processes_seconds": timings.get("processes"),
+        "sequential_runs": sequential_runs,
+        "dask_runs": dask_runs,
+        "dask_processes_seconds": processes_seconds,
         "same_result": bool(same),
     }
 
@@ -127,21 +166,25 @@ def measure(quick: bool = False) -> dict[str, Any]:
         )
         if api := shared_prefect_api():
             env["PREFECT_API_URL"] = api
-        args = [sys.executable, "-m", "benchmarks.dask_speedup", "--child", str(rows), str(home / "results")]
+        args = [sys.executable, "-m", "benchmarks.dask_speedup", "--child", str(rows), str(home / "results"),
+                "--rounds", str(1 if quick else ROUNDS)]
         done = run_child(args + ([] if quick else ["--with-processes"]), env, timeout=1800, cwd=Path(__file__).resolve().parents[1])
     if done.returncode != 0:
         raise RuntimeError(f"dask benchmark at {rows} rows failed: {done.stderr[-3000:]}")
     arm = json.loads(done.stdout.strip().splitlines()[-1])
     processes = arm["dask_processes_seconds"]
+    speedup = ratio_summary(arm["sequential_runs"], arm["dask_runs"])
+    sequential_seconds = statistics.median(arm["sequential_runs"])
     return {
-        "dask_speedup": arm["sequential_seconds"] / arm["dask_seconds"],
-        "dask_sequential_seconds": arm["sequential_seconds"],
-        "dask_seconds": arm["dask_seconds"],
+        "dask_speedup": speedup["ratio"],
+        "dask_speedup_spread": speedup,
+        "dask_sequential_seconds": sequential_seconds,
+        "dask_seconds": statistics.median(arm["dask_runs"]),
         "dask_rows": rows,
         "dask_jobs": arm["jobs"],
         "dask_workers": "2 local workers (threads), single-threaded fits",
         "dask_processes_seconds": processes,
-        "dask_processes_speedup": arm["sequential_seconds"] / processes if processes else None,
+        "dask_processes_speedup": sequential_seconds / processes if processes else None,
         "dask_same_result": arm["same_result"],
     }
 
@@ -151,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="30k rows, no worker-processes arm (about 30 s)")
     parser.add_argument("--child", nargs=2, metavar=("ROWS", "RESULTS"), help=argparse.SUPPRESS)
     parser.add_argument("--with-processes", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(int(args.child[0]), Path(args.child[1]), args.with_processes)))
+        print(json.dumps(child(int(args.child[0]), Path(args.child[1]), args.with_processes, args.rounds)))
         return 0
     print(json.dumps(measure(args.quick), indent=2))
     return 0

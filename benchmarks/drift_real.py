@@ -354,9 +354,11 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "drift_real_evidently_columns": result["evidently"]["columns_compared"],
         "drift_real_false_alarm_rate": new["false_alarm"]["rate"],
         "drift_real_false_alarm_wilson_95": new["false_alarm"]["wilson_95"],
+        "drift_real_false_alarm_rate_wilson_95": new["false_alarm"]["wilson_95"],  # the interval its target is judged on
         "drift_real_calm_windows": new["false_alarm"]["windows"],
         "drift_real_detection_rate": new["detection"]["rate"],
         "drift_real_detection_wilson_95": new["detection"]["wilson_95"],
+        "drift_real_detection_rate_wilson_95": new["detection"]["wilson_95"],
         "drift_real_break_windows": new["detection"]["windows"],
         "drift_real_old_rule_false_alarm_rate": old["false_alarm"]["rate"],
         "drift_real_old_rule_detection_rate": old["detection"]["rate"],

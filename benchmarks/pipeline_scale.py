@@ -10,8 +10,11 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
   rows; ``scale_growth_ratio`` = time at 2.5M rows / time at 0.25M rows (10x the rows).
 * ``flow`` (P2, P3): ``train_and_promote`` on the same file and config, in a process whose Prefect API
   (ephemeral) and MLflow store (SQLite) were started by a warm-up flow first, so only the run is timed.
-  ``flow_overhead_ratio`` = flow seconds / plain seconds. Then the same flow again on the same data,
-  config and code: ``cached_rerun_ratio`` = rerun seconds / first flow seconds.
+  ``flow_overhead_ratio`` = median flow seconds / median plain seconds. Then the same flow again on the
+  same data, config and code: ``cached_rerun_ratio`` = median rerun seconds / median first flow seconds.
+* The 1M-row arms run in ``ROUNDS`` interleaved rounds (plain flow, flow plain, ...), each arm a fresh
+  process with its own stores, both after the same untimed bytecode warm-up; every ratio is stored with
+  its rounds' spread (``*_spread``). The growth runs (0.25M and 2.5M rows) are one run each.
 
 Quick mode (CI) checks that both arms still run, not their timings: 20k rows, no growth run, no bytecode
 warm-up, both arms in one child (imports paid once), and the flow on the benchmark run's shared Prefect
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.processes import run_child, shared_prefect_api
+from benchmarks.stats import ROUNDS, ratio_summary, spread
 
 N_FEATURES = 50
 CONFIG = {
@@ -140,7 +145,7 @@ def child_both(config_path: Path) -> dict[str, Any]:
     return {"plain": child_plain(config_path), "flow": child_flow(config_path)}
 
 
-def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
+def _run_child(kind: str, rows: int, workdir: Path, round_: int = 0) -> dict[str, Any]:
     config_path = workdir / f"bench-{rows}.yaml"
     if not config_path.with_suffix(".parquet").exists():
         import yaml
@@ -148,7 +153,7 @@ def _run_child(kind: str, rows: int, workdir: Path) -> dict[str, Any]:
         make_frame(rows).to_parquet(config_path.with_suffix(".parquet"), index=False)
         config_path.write_text(yaml.safe_dump(CONFIG))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "MLFLOW_", "DRIFTLINE_"))}
-    home = workdir / f"home-{kind}-{rows}"
+    home = workdir / f"home-{kind}-{rows}-{round_}"  # every round its own stores: no round reads another's cache
     home.mkdir(parents=True, exist_ok=True)  # Prefect makes PREFECT_HOME but not its parents
     env.update(
         DRIFTLINE_HOME=str(home),
@@ -179,37 +184,60 @@ def _warm_bytecode() -> None:
     )
 
 
+def interleaved_arms(rows: int, workdir: Path, rounds: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rounds of both arms, alternating which goes first (plain flow, flow plain, ...), each arm a fresh
+    process with fresh stores: the plain results and the flow results, one per round."""
+    plains: list[dict[str, Any]] = []
+    flows: list[dict[str, Any]] = []
+    for i in range(rounds):
+        for kind in ("plain", "flow") if i % 2 == 0 else ("flow", "plain"):
+            (plains if kind == "plain" else flows).append(_run_child(kind, rows, workdir, i))
+    return plains, flows
+
+
 def measure(quick: bool = False) -> dict[str, Any]:
     rows = 20_000 if quick else 1_000_000
+    rounds = 1 if quick else ROUNDS
     if not quick:  # --quick does not judge its timings
         _warm_bytecode()
     with tempfile.TemporaryDirectory(prefix="driftline-bench-scale-") as tmp:
         workdir = Path(tmp)
+        plains: list[dict[str, Any]] = []
+        flows: list[dict[str, Any]] = []
         if quick:
             both = _run_child("both", rows, workdir)
-            plain, flow = both["plain"], both["flow"]
+            plains, flows = [both["plain"]], [both["flow"]]
         else:
-            plain = _run_child("plain", rows, workdir)
-            flow = _run_child("flow", rows, workdir)
+            plains, flows = interleaved_arms(rows, workdir, rounds)
         growth = None
-        if not quick:
+        if not quick:  # one run per size: the growth ratio is reported from single runs
             small = _run_child("plain", 250_000, workdir)
             large = _run_child("plain", 2_500_000, workdir)
             growth = {"small_seconds": small["seconds"], "large_seconds": large["seconds"], "large_peak_rss_gib": large["peak_rss_gib"]}
+    plain_seconds = [p["seconds"] for p in plains]
+    first = [f["first_seconds"] for f in flows]
+    rerun = [f["rerun_seconds"] for f in flows]
+    overhead = ratio_summary(first, plain_seconds)
+    cached = ratio_summary(rerun, first)
+    peak = max(p["peak_rss_gib"] for p in plains)
     return {
         "scale_rows": rows,
-        "scale_1m_seconds": plain["seconds"] if not quick else None,
-        "scale_1m_peak_rss_gib": plain["peak_rss_gib"] if not quick else None,
-        "scale_plain_seconds": plain["seconds"],
-        "scale_plain_peak_rss_gib": plain["peak_rss_gib"],
+        "scale_rounds": rounds,
+        "scale_1m_seconds": statistics.median(plain_seconds) if not quick else None,
+        "scale_1m_seconds_spread": spread(plain_seconds) if not quick else None,
+        "scale_1m_peak_rss_gib": peak if not quick else None,
+        "scale_plain_seconds": statistics.median(plain_seconds),
+        "scale_plain_peak_rss_gib": peak,
         "scale_growth_ratio": growth["large_seconds"] / growth["small_seconds"] if growth else None,
         "scale_growth": growth,
-        "flow_seconds": flow["first_seconds"],
-        "flow_overhead_ratio": flow["first_seconds"] / plain["seconds"],
-        "rerun_seconds": flow["rerun_seconds"],
-        "cached_rerun_ratio": flow["rerun_seconds"] / flow["first_seconds"],
-        "rerun_registered_versions": flow["versions"],
-        "flow_peak_rss_gib": flow["peak_rss_gib"],
+        "flow_seconds": statistics.median(first),
+        "flow_overhead_ratio": overhead["ratio"],
+        "flow_overhead_ratio_spread": overhead,
+        "rerun_seconds": statistics.median(rerun),
+        "cached_rerun_ratio": cached["ratio"],
+        "cached_rerun_ratio_spread": cached,
+        "rerun_registered_versions": [f["versions"] for f in flows],
+        "flow_peak_rss_gib": max(f["peak_rss_gib"] for f in flows),
     }
 
 

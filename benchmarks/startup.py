@@ -1,17 +1,23 @@
 """P6 start-up: how long ``driftline --help`` takes, and the fixed cost of a local ``driftline train``.
 
-Measured in fresh subprocesses (nothing imported or cached in this process counts):
+Everything is a whole process, timed from the outside (nothing imported or cached in this process counts):
 
 * ``cli_help_seconds``: wall time of ``driftline --help``, the median of three runs.
-* ``ephemeral_one_task_seconds``: wall time of a Python process that runs a flow with one trivial task on
-  Prefect's ephemeral API (no ``PREFECT_API_URL``), with a fresh ``PREFECT_HOME`` — what any Prefect user
-  pays for a first local run.
-* ``driftline_fixed_seconds``: wall time of ``driftline train`` on a tiny labelled series (logreg only, two
-  folds) with a fresh ``PREFECT_HOME`` and ``DRIFTLINE_HOME``, minus the seconds its flow spent in data
-  work (the summary's ``timings.data_seconds``: every task except MLflow set-up and bookkeeping). What
-  remains is imports, the start of the command's local Prefect API (``driftline.local_api``, a fresh
-  database to migrate) and the MLflow set-up.
-* ``local_overhead_ratio`` = driftline_fixed_seconds / ephemeral_one_task_seconds (target <= 0.5).
+* the two arms of the overhead ratio:
+  - ``ephemeral``: a Python process that runs a flow with one trivial task on Prefect's ephemeral API (no
+    ``PREFECT_API_URL``) — what any Prefect user pays for a local run;
+  - ``driftline``: ``driftline train`` on a tiny labelled series (``TINY_ROWS`` rows, logreg only, two
+    folds), whose data work is negligible: the whole process is its fixed cost (imports, the command's
+    local Prefect API, the MLflow store, every task's Prefect and MLflow bookkeeping, registration,
+    promotion and the smoke test). Nothing is subtracted: the flow's own ``timings.data_seconds`` covers
+    most of that bookkeeping too, so subtracting it understated the overhead (issue 16).
+* **cold**: both arms with a fresh ``PREFECT_HOME`` / ``DRIFTLINE_HOME`` / MLflow store (a database to
+  create and migrate), as on a first run; **warm**: both again on the homes their previous run left.
+* Both arms are run once, untimed, before anything is timed (bytecode, page cache), then in interleaved
+  rounds (A B, B A, ...): ``local_overhead_ratio`` = median cold driftline / median cold ephemeral,
+  ``local_overhead_ratio_warm`` the same warm, each with its rounds' spread (``*_spread``). Full: 3
+  rounds; ``--quick``: one cold run of each, no untimed warm-up and no warm run (two processes, as
+  before; its timings are reported, not judged).
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processes import run_child
+from benchmarks.stats import ratio_summary, spread
 
 BIN = Path(sys.executable).parent
 ONE_TASK = """
@@ -67,33 +73,79 @@ def _timed(args: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def measure(quick: bool = False) -> dict[str, Any]:
-    from driftline.synthetic import make_labelled_series
+TINY_ROWS = 200
+TINY_CONFIG = (
+    "name: tiny\ncontract: {min_rows_per_symbol: 50}\nsplits: {n_splits: 2, min_train_size: 50}\n"
+    "evaluation: {window: 50}\npromotion: {min_rows: 20}\nmodels: {families: [logreg]}\n"
+)
 
+
+class Arms:
+    """The two P6 arms as whole processes; ``cold`` runs get fresh homes, warm ones reuse the last."""
+
+    def __init__(self, root: Path) -> None:
+        from driftline.synthetic import make_labelled_series
+
+        self.root = root
+        self.count = 0
+        make_labelled_series(n_rows=TINY_ROWS, seed=1).to_csv(root / "tiny.csv", index=False)
+        (root / "tiny.yaml").write_text(TINY_CONFIG)
+        self.homes: dict[str, Path] = {}
+
+    def _home(self, arm: str, cold: bool) -> Path:
+        if cold or arm not in self.homes:
+            self.count += 1
+            self.homes[arm] = self.root / f"{arm}-{self.count}"
+        return self.homes[arm]
+
+    def ephemeral(self, cold: bool) -> float:
+        return _timed([sys.executable, "-c", ONE_TASK], _clean_env(self._home("e", cold)), self.root)
+
+    def driftline(self, cold: bool) -> float:
+        home = self._home("d", cold)
+        args = [str(BIN / "driftline"), "train", "--config", "tiny.yaml", "--data", "tiny.csv", "--target", "label",
+                "--target-col", "y", "--summary-json", str(home / "s.json")]
+        seconds = _timed(args, _clean_env(home), self.root)
+        if json.loads((home / "s.json").read_text()).get("decision") is None:
+            raise RuntimeError("driftline train on the tiny series wrote no decision")
+        return seconds
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    rounds = 1 if quick else 3
     with tempfile.TemporaryDirectory(prefix="driftline-bench-startup-") as tmp:
         root = Path(tmp)
         help_times = [_timed([str(BIN / "driftline"), "--help"], _clean_env(root / "h"), root) for _ in range(3)]
-
-        ephemeral = _timed([sys.executable, "-c", ONE_TASK], _clean_env(root / "e"), root)
-
-        make_labelled_series(n_rows=800, seed=1).to_csv(root / "tiny.csv", index=False)
-        (root / "tiny.yaml").write_text(
-            "name: tiny\ncontract: {min_rows_per_symbol: 50}\nsplits: {n_splits: 2, min_train_size: 150}\n"
-            "evaluation: {window: 150}\npromotion: {min_rows: 50}\nmodels: {families: [logreg]}\n"
-        )
-        args = [str(BIN / "driftline"), "train", "--config", "tiny.yaml", "--data", "tiny.csv", "--target", "label",
-                "--target-col", "y", "--summary-json", "s.json"]
-        total = _timed(args, _clean_env(root / "d"), root)
-        summary = json.loads((root / "s.json").read_text())
-    data_seconds = float(summary["timings"]["data_seconds"])
-    fixed = total - data_seconds
+        arms = Arms(root)
+        if not quick:  # untimed: both arms once, the same way
+            arms.driftline(cold=True)
+            arms.ephemeral(cold=True)
+        runs: dict[str, list[float]] = {"cold_e": [], "cold_d": [], "warm_e": [], "warm_d": []}
+        for i in range(rounds):
+            # A cold run, then a warm one on the home it left; the arm that goes first alternates.
+            order = ("e", "d") if i % 2 == 0 else ("d", "e")
+            for arm in order:
+                runs[f"cold_{arm}"].append(getattr(arms, {"e": "ephemeral", "d": "driftline"}[arm])(cold=True))
+            if quick:  # --quick: one cold run of each, as many processes as before (its timings are not judged)
+                continue
+            for arm in reversed(order):
+                runs[f"warm_{arm}"].append(getattr(arms, {"e": "ephemeral", "d": "driftline"}[arm])(cold=False))
+    cold = ratio_summary(runs["cold_d"], runs["cold_e"])
+    warm = ratio_summary(runs["warm_d"], runs["warm_e"]) if runs["warm_d"] else None
     return {
         "cli_help_seconds": statistics.median(help_times),
-        "ephemeral_one_task_seconds": ephemeral,
-        "driftline_train_tiny_seconds": total,
-        "driftline_data_seconds": data_seconds,
-        "driftline_fixed_seconds": fixed,
-        "local_overhead_ratio": fixed / ephemeral,
+        "cli_help_seconds_spread": spread(help_times),
+        "startup_tiny_rows": TINY_ROWS,
+        "startup_rounds": rounds,
+        "ephemeral_one_task_seconds": statistics.median(runs["cold_e"]),
+        "driftline_fixed_seconds": statistics.median(runs["cold_d"]),
+        "ephemeral_one_task_warm_seconds": statistics.median(runs["warm_e"]) if warm else None,
+        "driftline_fixed_warm_seconds": statistics.median(runs["warm_d"]) if warm else None,
+        "startup_runs": runs,
+        "local_overhead_ratio": cold["ratio"],
+        "local_overhead_ratio_spread": cold,
+        "local_overhead_ratio_warm": warm["ratio"] if warm else None,
+        "local_overhead_ratio_warm_spread": warm,
     }
 
 

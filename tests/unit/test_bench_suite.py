@@ -25,11 +25,12 @@ def test_every_key_the_issue_names_is_a_target():
 
 
 def test_a_missed_target_fails_unless_no_fail_and_a_broken_part_always_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "PARTS", {"fake": lambda quick: {"cli_help_seconds": 5.0}})
+    # dask_speedup is a timing, not robust at quick size: --no-fail only reports its miss.
+    monkeypatch.setattr(bench, "PARTS", {"fake": lambda quick: {"dask_speedup": 1.0}})
     out = tmp_path / "latest.json"
     assert bench.main(["--output", str(out)]) == 1
     payload = json.loads(out.read_text())
-    assert payload["targets"]["cli_help_seconds"]["met"] is False and payload["machine"] and payload["generated_at"]
+    assert payload["targets"]["dask_speedup"]["met"] is False and payload["machine"] and payload["generated_at"]
     assert bench.main(["--output", str(out), "--no-fail"]) == 0
 
     def broken(quick):
