@@ -83,8 +83,6 @@ class Target:
 # other robust ones do not depend on the data size or on the machine's load.
 RATE = "a rate judged on its 95% Wilson interval: fewer trials only widen it"
 _AGREEMENT = "the same columns compared on the same seeded data at any size: a disagreement is a real one"
-_HELP = ("driftline --help does not depend on the data size: the same command at any size (0.47 s on a quiet "
-         "machine; 1.35 s at load 14 on 2 cores, so a badly overloaded runner can fail it)")
 _RSS = "peak memory is a property of the code, not of the machine's load"
 _RELAY = "one 5xx under 200 calls is as much a bug as under 1000"
 
@@ -98,7 +96,8 @@ TARGETS = (
     Target("scale_1m_peak_rss_gib", "P4 peak RSS at 1M rows", "<=", 4.0, "GiB", robust_at_quick=_RSS),
     Target("scale_growth_ratio", "P4 time at 10x rows / time at 1x", "<=", 12, "x"),
     Target("dask_speedup", "P5 dask runner vs sequential", ">=", 1.5, "x"),
-    Target("cli_help_seconds", "P6 driftline --help", "<=", 1.0, "s", robust_at_quick=_HELP),
+    # An absolute time, not a ratio: 0.33 s in CI, 1.35 s at load 14 on 2 cores. Reported, never failed on.
+    Target("cli_help_seconds", "P6 driftline --help", "<=", 1.0, "s"),
     Target("local_overhead_ratio", "P6 driftline fixed overhead / one-task ephemeral flow", "<=", 0.5, "x"),
     Target("false_promotion_rate", "champion/challenger: false promotions (worst null)", "<=", 0.05, rate=True, robust_at_quick=RATE),
     Target("promotion_power", "champion/challenger: power (stated improvement)", ">=", 0.80, rate=True, robust_at_quick=RATE),
