@@ -34,7 +34,7 @@ def _socket_path() -> str:
             path = os.path.join(folder, "socket")
             env = {**os.environ, "PYTHONPATH": ""}
             process = subprocess.Popen(
-                [sys.executable, str(ZYGOTE), path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=folder
+                [sys.executable, str(ZYGOTE), path, str(os.getpid())], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=folder
             )
             if process.stdout.readline().strip() != b"ready":
                 raise RuntimeError(f"{ZYGOTE} did not start (exit {process.wait()})")

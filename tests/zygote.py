@@ -1,5 +1,5 @@
 """A warm parent for the suite's Python subprocesses (see tests/warm.py): it imports the heavy libraries
-once, then forks a fresh child per command. Run as ``python tests/zygote.py SOCKET``.
+once, then forks a fresh child per command. Run as ``python tests/zygote.py SOCKET PARENT_PID``.
 
 Each connection is one command. The zygote forks a monitor for it; the monitor forks the command's own
 process, sends its pid at once and its exit status when it ends. The command runs as a real process: its
@@ -25,15 +25,6 @@ PRELOAD = (
 )
 
 
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def _read_line(conn: socket.socket) -> bytes:
     data = b""
     while not data.endswith(b"\n"):
@@ -44,16 +35,25 @@ def _read_line(conn: socket.socket) -> bytes:
     return data
 
 
-def serve(path: str) -> dict:
-    """Accept commands forever; returns only inside a command's own process, with the command."""
+def serve(path: str, parent: int) -> dict:
+    """Accept commands until ``parent`` (the test process) is gone; returns only inside a command's own
+    process, with the command. (Not PR_SET_PDEATHSIG: it follows the thread that started the zygote, and
+    a test may start it from a thread pool that ends long before the test process does.)"""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(64)
+    server.settimeout(2.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
-        conn, _ = server.accept()
+        if os.getppid() != parent:
+            os._exit(0)
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(None)
         if os.fork() != 0:
             conn.close()
             continue
@@ -99,11 +99,10 @@ def _become(job: dict) -> None:
 
 
 def main() -> None:
-    path = sys.argv[1]
-    _die_with_parent()
+    path, parent = sys.argv[1], int(sys.argv[2])
     for name in PRELOAD:
         importlib.import_module(name)
-    job = serve(path)
+    job = serve(path, parent)
     _become(job)
     sys.exit(_exit_code(_run, job))
 
