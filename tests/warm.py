@@ -56,7 +56,7 @@ def _job(args: list[str]) -> dict | None:
     if Path(args[0]) == Path(sys.executable) and len(args) >= 3 and args[1] == "-c":
         return {"kind": "code", "code": args[2], "argv": ["-c", *args[3:]], "path0": ""}
     if Path(args[0]) == Path(sys.executable) and len(args) >= 3 and args[1] == "-m":
-        return {"kind": "module", "module": args[2], "argv": [args[2], *args[3:]], "path0": os.getcwd()}
+        return {"kind": "module", "module": args[2], "argv": [args[2], *args[3:]]}  # path0: the command's cwd
     return None
 
 
@@ -76,8 +76,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="driftline-run-") as folder:
         out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
         workdir = os.path.abspath(cwd or os.getcwd())
-        if job["kind"] == "module":
-            job["path0"] = workdir
+        job.setdefault("path0", workdir)
         job.update(stdout=out, stderr=err, cwd=workdir, env=dict(os.environ if env is None else env))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(_socket_path())
