@@ -16,7 +16,7 @@ from tasks.data import check_contract_task, read_data_task, record_validation_ta
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
 from tasks.events import emit_promoted_event_task
-from tasks.promotion import evaluate_task, record_decision_task
+from tasks.promotion import check_champion_question_task, evaluate_task, record_decision_task
 from tasks.tracking import (
     FINGERPRINT_TAG,
     aliases_task,
@@ -85,6 +85,7 @@ def train_and_promote(
     started = time.perf_counter()
     try:
         repair_interrupted_promotion(config.model_name, run_id)
+        check_champion_question_task(config)
         staged = stage_data_task(config.data, settings.ingest_dir)
         fingerprint = training_fingerprint(staged.content_hash, config, code_version())
         previous = None if force else previous_training_task(config, settings, fingerprint)

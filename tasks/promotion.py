@@ -9,11 +9,12 @@ from prefect.transactions import Transaction, get_transaction
 
 from driftline import registry
 from driftline.baselines import BaselineModel
-from driftline.config import PipelineConfig
+from driftline.config import PipelineConfig, config_from_yaml
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
 from driftline.features import FeatureSet
-from driftline.promotion import Decision
+from driftline.promotion import Decision, check_same_question
 from driftline.training import WalkForwardResult
+from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
 
 CUTOFF_TAG = "driftline.train_cutoff"
 
@@ -25,6 +26,20 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
     cutoff = pd.Timestamp(tags[CUTOFF_TAG]) if CUTOFF_TAG in tags else None
     # Loaded lazily inside the scorer so a champion that cannot load is "not comparable", not a crash.
     return ChampionModel(version, cutoff, lambda X: registry.load_pyfunc(f"models:/{name}/{version}").predict(X))
+
+
+@task(name="check-champion-question", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def check_champion_question_task(config: PipelineConfig) -> None:
+    """Before any work: this run must predict what the model's champion predicts (same target and label)."""
+    aliases = registry.MlflowAliasRegistry()
+    champion = aliases.alias_version(config.model_name, "champion")
+    if champion is None:
+        return
+    run_id = aliases.version_tags(config.model_name, champion).get("driftline.run_id")
+    if not run_id:
+        return  # registered outside Driftline: nothing recorded to compare with
+    recorded = config_from_yaml(registry.load_run_text(run_id, "config/pipeline.yaml"), f"{config.model_name} v{champion} config")
+    check_same_question(config.model_name, champion, recorded, config)
 
 
 @task(name="evaluate-challenger", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from driftline.config import MetricsConfig, PromotionConfig
-from driftline.errors import DriftlineError
+from driftline.config import MetricsConfig, PipelineConfig, PromotionConfig
+from driftline.errors import ConfigError, DriftlineError
 from driftline.metrics import expected_calibration_error, strategy_metrics
 
 Action = Literal["promote", "keep-champion", "reject"]
@@ -318,3 +318,44 @@ def forced_rollback_note(
     if not force:
         raise DriftlineError(f"{what}; pass --force to make it champion anyway")
     return f"{what}; made champion by a forced rollback: {reason}"
+
+
+def prediction_question(config: PipelineConfig) -> dict[str, Any]:
+    """What a model's probability means: the target and the settings that define its label.
+
+    Two models answer the same question only when these agree; settings that change how the label is
+    predicted (features, ``label_delay``, lags) are not part of it.
+    """
+    target = config.target
+    question: dict[str, Any] = {"target": target.kind}
+    if target.kind == "label":
+        question["label column"] = config.data.target_col
+    else:
+        question["horizon"] = target.horizon
+    if target.kind == "direction":
+        question["dead_band"] = target.dead_band
+    if target.kind == "volatility":
+        question["median_window"] = target.median_window
+    return question
+
+
+def check_same_question(model_name: str, champion_version: str, champion: PipelineConfig, config: PipelineConfig) -> None:
+    """Refuse to train a challenger for a champion that predicts something else.
+
+    The hold-out comparison scores both models against this run's labels: a champion trained for another
+    target would be judged on a question it never answered, and a promotion would silently change what
+    every consumer of the model's scores receives.
+
+    Raises:
+        ConfigError: the two questions differ; the message names both and how to train this one apart.
+    """
+    theirs, ours = prediction_question(champion), prediction_question(config)
+    if theirs == ours:
+        return
+    differ = ", ".join(f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}" for k in dict.fromkeys([*theirs, *ours]) if theirs.get(k) != ours.get(k))
+    suggestion = f"{config.name}-{ours['target']}" if ours["target"] != theirs["target"] else f"{config.name}-2"
+    raise ConfigError(
+        f"{model_name}'s champion (version {champion_version}) predicts a different question than this run ({differ}). "
+        f"One registered model answers one question: train this one under its own name (--name {suggestion}), "
+        "or keep the champion's target settings."
+    )

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from driftline.errors import ValidationFailed
+from driftline.errors import ConfigError, ValidationFailed
 
 pytestmark = pytest.mark.slow
 
@@ -183,6 +183,14 @@ def test_a_clearly_better_challenger_displaces_the_champion(prefect_api, trackin
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "2"
     assert str(client.get_model_version_by_alias("driftline-it", "previous-champion").version) == "1"
+
+    # The same model name asked to predict another label: refused before any work, champion untouched.
+    renamed = tmp_path / "renamed.csv"
+    real.rename(columns={"y": "z"}).to_csv(renamed, index=False)
+    with pytest.raises(ConfigError, match=r"champion \(version 2\) predicts a different question.*label column 'y' -> 'z'.*--name it-2"):
+        _train(prefect_api, config_file=str(fast_config), data=str(renamed), target="label", target_col="z")
+    assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "2"
+    assert {str(v.version) for v in client.search_model_versions("name='driftline-it'")} == {"1", "2"}
 
 
 def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fast_config, ohlcv_csv):

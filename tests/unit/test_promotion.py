@@ -247,3 +247,26 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
     assert decide(0.02).promote  # the same model with a calibrated walk-forward passes
     # Without a walk-forward number (the promotion benchmark's simulated windows) the check is not made.
     assert "walk-forward-ece-cap" not in [r.check for r in decide(None).reasons]
+
+
+def test_a_champion_for_another_question_is_refused_naming_what_differs():
+    from driftline.config import load_config
+    from driftline.errors import ConfigError
+    from driftline.promotion import check_same_question, prediction_question
+
+    volatility = load_config(None, {"name": "demo"})
+    assert prediction_question(volatility) == {"target": "volatility", "horizon": 5, "median_window": 250}
+    # Settings that change how the label is predicted, not what it is, keep the question.
+    check_same_question("driftline-demo", "1", volatility, load_config(None, {"name": "demo"}, sets={"splits.n_splits": 3}))
+    check_same_question("driftline-demo", "1", volatility, load_config(None, {"name": "demo", "target.label_delay": 7}))
+
+    direction = load_config(None, {"name": "demo", "target.kind": "direction"})
+    with pytest.raises(ConfigError, match=r"version 1\) predicts a different question than this run \(target 'volatility' -> 'direction', "
+                       r"median_window 250 -> None, dead_band None -> 0.0\).*--name demo-direction"):
+        check_same_question("driftline-demo", "1", volatility, direction)
+    longer = load_config(None, {"name": "demo", "target.horizon": 10})
+    with pytest.raises(ConfigError, match=r"horizon 5 -> 10.*--name demo-2"):
+        check_same_question("driftline-demo", "1", volatility, longer)
+    labels = [load_config(None, {"name": "x", "target.kind": "label", "data.target_col": col}) for col in ("y", "z")]
+    with pytest.raises(ConfigError, match="label column 'y' -> 'z'"):
+        check_same_question("driftline-x", "4", *labels)
