@@ -21,7 +21,7 @@ help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
 	@echo "make test       install from uv.lock and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without slow end-to-end tests"
-	@echo "make docs       regenerate docs/configuration.md from the config schema"
+	@echo "make docs       regenerate docs/configuration.md and the README's measured figures (from latest.json)"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
 	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 3 min; CI runs it)"
 	@echo "make bench-quality  model quality on real series: challenger vs naive baselines and a LightGBM reference"
@@ -72,8 +72,11 @@ test-fast: install
 	$(BIN)/python -m compileall -q -j 0 $(PROJECT_CODE) >/dev/null
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
+# docs/configuration.md from the config schema; the measured figures in README.md and docs/performance.md
+# from benchmarks/results/latest.json (benchmarks/docs.py; a test fails when they disagree).
 docs: install
 	$(BIN)/python -m driftline.config_doc --write
+	$(BIN)/python -m benchmarks.docs --write
 
 bench: install
 	$(BIN)/python -m benchmarks.run

@@ -176,6 +176,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "relay": _module("relay_load"),
     "drift_real": _module("drift_real"),
     "quality": _module("quality"),
+    "demo": _module("demo"),
 }
 
 
@@ -183,7 +184,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
 # otherwise start its own, 20-60 s on two cores); `startup` measures the ephemeral API and keeps its own.
 NEEDS_API = {"pipeline", "dask", "relay"}
 # --quick runs two parts at a time, longest first.
-QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "quality", "drift", "drift_real", "promotion", "detection"]
+QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "quality", "drift", "drift_real", "promotion", "detection", "demo"]
 
 
 PAYLOAD_KEYS = {
