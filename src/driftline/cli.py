@@ -84,8 +84,17 @@ class _NoTraceback(logging.Filter):
 
 
 def _require_data(data: str | None) -> None:
-    if data and not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
+    """A missing, empty or unreadable local source is reported at once, before the local API starts."""
+    if not data:
+        return
+    if not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
         _fail(DriftlineError(f"--data {data}: no such file or folder"))
+    from driftline.sources import preflight
+
+    try:
+        preflight(data)
+    except DriftlineError as exc:
+        _fail(exc)
 
 
 def apply_offline_defaults() -> None:

@@ -506,3 +506,29 @@ __all__ = [
     "read_staged",
     "stage_source",
 ]
+
+
+def preflight(location: str) -> None:
+    """The checks a local source can pass or fail in milliseconds, made before any server starts or any
+    flow runs: it exists, holds data files, and none of them is empty, unreadable or (CSV) not UTF-8 text.
+
+    The reader makes the same checks with the same messages; this only makes them early. ``s3://``
+    sources are checked by the flow (listing them needs the network and credentials).
+
+    Raises:
+        DataError: naming the file and the problem.
+    """
+    if location.startswith("s3://"):
+        return
+    for file in LocalSource(location)._files():
+        try:
+            size = file.stat().st_size
+            readable = os.access(file, os.R_OK)
+        except OSError as exc:
+            raise DataError(f"{file}: cannot be read ({exc.strerror})") from None
+        if size == 0:
+            raise DataError(f"{file}: file is empty")
+        if not readable:
+            raise DataError(f"{file}: cannot be read (permission denied)")
+        if not file.name.lower().endswith((".parquet", ".pq")):
+            _sniff_delimiter(file, str(file))

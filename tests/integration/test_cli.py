@@ -210,6 +210,15 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path):
     assert done.returncode == 2 and "splits.gap (0) must be >= target.label_delay (1)" in done.stderr, done.stderr
     assert not (tmp_path / ".driftline").exists()
 
+    # An empty or undecodable file is named before the local API starts (it used to take a whole flow run).
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "latin1.csv").write_bytes("Date,Close\n2024-01-01,caf\xe9\n".encode("latin-1"))
+    for name, expected in (("empty.csv", "empty.csv: file is empty"), ("latin1.csv", "latin1.csv: not UTF-8 text")):
+        for command in ("train", "monitor", "score"):
+            done = run_cli([command, "--data", name], tmp_path, api=None)
+            assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
+    assert not (tmp_path / ".driftline").exists()
+
 
 def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leaves_nothing_running(tmp_path, fast_config):
     """No PREFECT_API_URL anywhere: train and score each bring up the local API on PREFECT_HOME's database

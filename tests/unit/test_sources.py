@@ -154,3 +154,30 @@ def test_read_staged_keeps_source_order(partitioned, tmp_path):
     frame = read_staged(staged)
     assert list(frame["__source_object"].drop_duplicates()) == list(staged.keys)
     assert (frame.groupby("__source_object")["__source_line"].diff().dropna() == 1).all()
+
+
+def test_preflight_names_an_empty_unreadable_or_missing_local_source_and_passes_good_ones(partitioned, tmp_path):
+    from driftline.sources import preflight
+
+    preflight(str(partitioned))  # a Hive folder of good files
+    preflight("s3://bucket/prefix/")  # not listed here: the flow checks it
+    good = tmp_path / "good.csv"
+    good.write_text("Date,Close\n2024-01-01,1\n")
+    preflight(str(good))
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.csv").write_text("Date,Close\n2024-01-01,1\n")
+    (folder / "b.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=r"folder/b\.csv: file is empty"):
+        preflight(str(folder))
+    (folder / "b.csv").write_bytes(b"Date,Close\n\xff\xfe1,2\n")
+    with pytest.raises(DataError, match=r"b\.csv: not UTF-8 text"):
+        preflight(str(folder))
+    (folder / "b.csv").write_bytes(b"   \n\n")
+    with pytest.raises(DataError, match=r"b\.csv: file is empty"):
+        preflight(str(folder))
+    with pytest.raises(DataError, match="no such file or folder"):
+        preflight(str(tmp_path / "missing.csv"))
+    with pytest.raises(DataError, match="matches no .csv"):
+        preflight(str(tmp_path / "nothing-*.csv"))
