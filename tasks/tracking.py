@@ -28,20 +28,14 @@ REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
 
 
-FINGERPRINT_TAG = "driftline.fingerprint"
+FINGERPRINT_TAG = registry.FINGERPRINT_TAG
 
 
 @task(name="previous-training", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
     registry.configure_tracking(settings)
-    run_id = registry.find_finished_run(config.model_name, FINGERPRINT_TAG, fingerprint)
-    if run_id is None:
-        return None
-    summary = registry.load_run_dict(run_id, "summary.json")
-    if not summary.get("model_version") or not registry.version_exists(summary["model_name"], str(summary["model_version"])):
-        return None
-    return {**summary, "rerun_of": run_id}
+    return registry.finished_training(config.model_name, fingerprint)
 
 
 @task(name="start-tracking", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

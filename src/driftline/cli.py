@@ -219,8 +219,11 @@ def train(
     typer.echo(_naming_line(resolved.model_name, name, data), err=True)
 
     apply_offline_defaults()
+    rerun = None if force else _finished_rerun(resolved)
+    if rerun is not None:
+        _report_training(rerun, summary_json)
+        return
     api = _start_local_api()
-    from driftline.report import render_summary
     from flows.training import train_and_promote
 
     _use_local_api(api)
@@ -238,11 +241,48 @@ def train(
         if explained is None:
             raise
         _fail(DriftlineError(explained))
+    _report_training(summary, summary_json)
+
+
+def _report_training(summary: dict[str, Any], summary_json: Path | None) -> None:
+    from driftline.report import render_summary
+
     typer.echo(render_summary(summary))
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2, default=str))
         typer.echo(f"summary written to {summary_json}")
+
+
+def _finished_rerun(config: Any) -> dict[str, Any] | None:
+    """The rerun summary when a finished run already trained on the same data, config and code, found
+    without starting Prefect or opening an MLflow run (the flow makes the same check and would only
+    report that run); None when there is none or the check cannot be made here (the flow then decides).
+
+    A store that does not exist yet cannot hold a finished run: nothing is staged or imported for it.
+    """
+    import time
+
+    from driftline.config import Settings
+
+    settings = Settings.from_env()
+    if settings.tracking_uri.startswith("sqlite:///") and not Path(settings.tracking_uri[len("sqlite:///"):]).exists():
+        return None
+    started = time.perf_counter()
+    try:
+        from driftline import code_version, registry
+        from driftline.config import training_fingerprint
+        from driftline.ingest import stage_data
+        from driftline.report import rerun_summary
+
+        staged = stage_data(config.data, settings.ingest_dir)
+        registry.configure_tracking(settings)
+        previous = registry.finished_training(config.model_name, training_fingerprint(staged.content_hash, config, code_version()))
+    except Exception:  # noqa: BLE001 - an S3 hiccup or a store being migrated: the flow retries and reports it
+        return None
+    if previous is None:
+        return None
+    return rerun_summary(previous, None, staged.stats, time.perf_counter() - started)
 
 
 def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **params: Any) -> dict[str, Any]:

@@ -583,6 +583,21 @@ def find_finished_run(experiment: str, tag: str, value: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+FINGERPRINT_TAG = "driftline.fingerprint"
+
+
+def finished_training(model_name: str, fingerprint: str) -> dict[str, Any] | None:
+    """The summary (plus ``rerun_of``, its run id) of a finished training run of ``model_name`` on the same
+    data, config and code (``fingerprint``) whose model version still exists; None when there is none."""
+    run_id = find_finished_run(model_name, FINGERPRINT_TAG, fingerprint)
+    if run_id is None:
+        return None
+    summary = load_run_dict(run_id, "summary.json")
+    if not summary.get("model_version") or not version_exists(summary["model_name"], str(summary["model_version"])):
+        return None
+    return {**summary, "rerun_of": run_id}
+
+
 def version_exists(name: str, version: str) -> bool:
     try:
         MlflowClient().get_model_version(name, version)

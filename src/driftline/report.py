@@ -96,10 +96,11 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
-def rerun_summary(previous: dict[str, Any], run_id: str, ingest: Any, seconds: float) -> dict[str, Any]:
+def rerun_summary(previous: dict[str, Any], run_id: str | None, ingest: Any, seconds: float) -> dict[str, Any]:
     """A rerun on the same data, config and code: the earlier run's results, said to be that.
 
-    ``previous`` is that run's summary plus ``rerun_of`` (its run id).
+    ``previous`` is that run's summary plus ``rerun_of`` (its run id); ``run_id`` is this run's, None when
+    the CLI found the earlier run before opening one (``driftline train`` without ``--force``).
     """
     return {
         **previous,

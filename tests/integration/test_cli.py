@@ -239,9 +239,22 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "View at" not in trained.stdout + trained.stderr  # no links to a server that is gone
 
+    # The same train again: the CLI finds the finished run itself and starts no flow run and no MLflow run.
+    again = cli("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y",
+                "--name", "lab", "--summary-json", "again.json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    first_run = json.loads((tmp_path / "again.json").read_text())["rerun_of"]
+    assert f"Same data, config and code as run {first_run}: nothing retrained, nothing registered." in again.stdout
+
     with sqlite3.connect(home / "prefect.db") as db:
-        runs = dict(db.execute("select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id").fetchall())
-    assert runs == {"train-and-promote": "COMPLETED", "score-batch": "COMPLETED"}, runs
+        runs = db.execute("select f.name, r.state_type from flow_run r join flow f on f.id = r.flow_id").fetchall()
+    assert sorted(runs) == [("score-batch", "COMPLETED"), ("train-and-promote", "COMPLETED")], runs
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / '.driftline' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("driftline-lab")
+    parents = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name.startswith("train-")]
+    assert [r.info.run_id for r in parents] == [first_run]
 
     def servers_of_this_home() -> list[int]:
         found = []
