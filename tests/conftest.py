@@ -14,6 +14,9 @@ from tests.servers import TEMPLATES_VARIABLE, prefect_server
 
 for _key, _value in OFFLINE_DEFAULTS.items():
     os.environ.setdefault(_key, _value)
+# Each command's local Prefect API stops with it: a test's tmp PREFECT_HOME is gone after the test, and the
+# suite leaves no server behind. tests/unit/test_local_api.py tests the shared API (the users' default).
+os.environ.setdefault("DRIFTLINE_LOCAL_API_IDLE_SECONDS", "0")
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")

@@ -7,15 +7,24 @@ only to spawn it. Started here instead, the server's start-up (its imports, a fr
 runs on the other core while this process imports the flows, and this process never imports the server.
 On 2 cores a first ``driftline train`` of 800 rows (fresh homes) went from 53 s to 40 s (single runs, by hand).
 
-Unlike Prefect's ephemeral server, this one dies with the process that started it, even when that process
-is killed (``PR_SET_PDEATHSIG``): no orphaned server holding a port and a database.
+By default the server outlives the command and serves the next ones on the same ``PREFECT_HOME``
+(:class:`SharedLocalApi`): a small supervisor process (``python -m driftline.local_api``) owns it and stops it
+once no command has used it for ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` (default 300). Each command holds a
+shared ``flock`` on ``driftline-api.users`` in ``PREFECT_HOME`` while it runs (the kernel drops it when the
+command exits or is killed); the supervisor stops only when it can take that lock exclusively after the
+idle time, so it never stops under a running command. ``DRIFTLINE_LOCAL_API_IDLE_SECONDS=0``: one server per
+command (:class:`LocalPrefectApi`), which dies with the process that started it even when that process is
+killed (``PR_SET_PDEATHSIG``).
 
 Prefect is imported lazily (only ``prefect.settings``); the core stays free of it at import time.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -24,9 +33,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 # uvicorn's exit code when it cannot bind its port (someone took it after we picked it): try another.
 PORT_IN_USE = 3
+IDLE_VARIABLE = "DRIFTLINE_LOCAL_API_IDLE_SECONDS"
+DEFAULT_IDLE_SECONDS = 300.0
+STATE_FILE = "driftline-api.json"  # {"pid": supervisor, "url": ...} while the shared server runs
+USERS_FILE = "driftline-api.users"  # shared flock per running command; its mtime is the last use
+START_FILE = "driftline-api.start"  # exclusive flock while a command checks for / starts the server
+LOG_FILE = "driftline-api.log"
+
+
+def idle_seconds() -> float:
+    """``DRIFTLINE_LOCAL_API_IDLE_SECONDS``: how long the shared local API waits for the next command (0: none)."""
+    raw = os.environ.get(IDLE_VARIABLE, "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_IDLE_SECONDS
+    except ValueError:
+        return DEFAULT_IDLE_SECONDS
 
 
 def _free_port() -> int:
@@ -57,9 +82,10 @@ class LocalPrefectApi:
         self._spawn()
 
     @classmethod
-    def start_if_needed(cls) -> LocalPrefectApi | None:
+    def start_if_needed(cls) -> LocalPrefectApi | SharedLocalApi | None:
         """Start the server when Prefect would start its ephemeral one: no API URL in the environment or the
-        active profile, ephemeral mode allowed. Returns None when a server is configured."""
+        active profile, ephemeral mode allowed. Returns None when a server is configured; a
+        :class:`SharedLocalApi` unless ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` is 0."""
         import prefect
         from prefect.settings import get_current_settings
 
@@ -74,6 +100,9 @@ class LocalPrefectApi:
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
         }
+        idle = idle_seconds()
+        if idle > 0:
+            return SharedLocalApi(Path(settings.home), env, str(prefect.__module_path__.parent), idle)
         return cls(env, str(prefect.__module_path__.parent))
 
     def _spawn(self) -> None:
@@ -129,14 +158,7 @@ class LocalPrefectApi:
     def activate(self) -> str:
         """Wait for the server and make it this process's Prefect API (``PREFECT_API_URL``, for every thread
         and any worker process started from here) until the process exits; returns the URL."""
-        from prefect.context import refresh_global_settings_context
-
-        url = self.wait()
-        os.environ["PREFECT_API_URL"] = url
-        # No UI is served and the server dies with this process: no "View at <url>" links to it in the logs.
-        os.environ.setdefault("PREFECT_UI_URL", "")
-        refresh_global_settings_context()
-        return url
+        return _activate(self.wait())
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -147,3 +169,162 @@ class LocalPrefectApi:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _activate(url: str) -> str:
+    from prefect.context import refresh_global_settings_context
+
+    os.environ["PREFECT_API_URL"] = url
+    # No UI is served and the server is gone soon after: no "View at <url>" links to it in the logs.
+    os.environ.setdefault("PREFECT_UI_URL", "")
+    refresh_global_settings_context()
+    return url
+
+
+def _healthy(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_state(home: Path) -> dict | None:
+    try:
+        state = json.loads((home / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and _alive(int(state.get("pid", 0))) else None
+
+
+class SharedLocalApi:
+    """The local API shared by the commands of one ``PREFECT_HOME``: joined if it runs, started if not.
+
+    This process holds a shared lock on ``USERS_FILE`` from here until it exits, so the server is not
+    stopped under it; ``activate`` waits for the server like :class:`LocalPrefectApi`.
+    """
+
+    def __init__(self, home: Path, env: dict[str, str], app_dir: str, idle: float) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        users = os.open(home / USERS_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(users, fcntl.LOCK_SH)  # waits while a supervisor that found no users is stopping
+        self._users = users  # kept open (and locked) for the life of the process
+        os.utime(home / USERS_FILE)
+        atexit.register(self._touch)
+        with open(home / START_FILE, "a", encoding="utf-8") as start:
+            fcntl.flock(start, fcntl.LOCK_EX)
+            state = _read_state(home)
+            if state is None:
+                state = self._spawn(env, app_dir, idle)
+        self.pid = int(state["pid"])
+
+    def _spawn(self, env: dict[str, str], app_dir: str, idle: float) -> dict:
+        (self.home / STATE_FILE).unlink(missing_ok=True)
+        with open(self.home / LOG_FILE, "ab") as log:
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "driftline.local_api", "--home", str(self.home), "--app-dir", app_dir, "--idle", str(idle)],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = _read_state(self.home)
+            if state is not None and int(state["pid"]) == supervisor.pid:
+                return state
+            if supervisor.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the local Prefect API supervisor did not start: see {self.home / LOG_FILE}")
+
+    def _touch(self) -> None:
+        try:
+            os.utime(self.home / USERS_FILE)
+        except OSError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the shared server answers ``/health``; returns the API URL (see ``LocalPrefectApi.wait``)."""
+        if timeout is None:
+            from prefect.settings import get_current_settings
+
+            timeout = float(get_current_settings().server.ephemeral.startup_timeout_seconds)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = _read_state(self.home)
+            if state is None or int(state["pid"]) != self.pid:
+                raise RuntimeError(f"the local Prefect API server stopped while starting: see {self.home / LOG_FILE}")
+            if state.get("url") and _healthy(state["url"], 2):
+                return str(state["url"])
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"the local Prefect API server did not answer within {timeout:.0f} s (see {self.home / LOG_FILE}; a fresh "
+            "database's migrations on a busy machine can take long: raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
+            "or run one server for many runs with `make serve` and PREFECT_API_URL)"
+        )
+
+    def activate(self) -> str:
+        return _activate(self.wait())
+
+
+def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0) -> int:
+    """The shared server's supervisor: run uvicorn (it dies with this process), publish its URL in
+    ``STATE_FILE``, and stop it once no command holds ``USERS_FILE`` and none used it for ``idle`` seconds."""
+    server = LocalPrefectApi(dict(os.environ), app_dir)
+    state = home / STATE_FILE
+
+    def publish() -> None:
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "url": server.url}), encoding="utf-8")
+        os.replace(tmp, state)
+
+    publish()
+    users = os.open(home / USERS_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        while True:
+            time.sleep(poll)
+            assert server.process is not None
+            code = server.process.poll()
+            if code == PORT_IN_USE:
+                server._spawn()
+                publish()
+                continue
+            if code is not None:
+                return code
+            try:
+                last_use = os.stat(home / USERS_FILE).st_mtime
+            except OSError:
+                last_use = 0.0
+            if time.time() - last_use < idle:
+                continue
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a command is running
+            return 0  # idle, and no command can join before the server is gone (they wait on the lock)
+    finally:
+        state.unlink(missing_ok=True)
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m driftline.local_api", description="the shared local Prefect API's supervisor")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--app-dir", required=True)
+    parser.add_argument("--idle", type=float, required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally: state removed, server stopped
+    return supervise(args.home, args.app_dir, args.idle)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -81,3 +81,49 @@ def test_the_api_moves_off_a_taken_port_serves_the_process_and_dies_with_it(tmp_
     wait_until(server_gone, 30, "the local API server to stop after its parent was killed", every=0.2)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{started['url']}/health", timeout=2)
+
+
+SHARED = r"""
+import json, sys, time
+from driftline import local_api
+
+api = local_api.LocalPrefectApi.start_if_needed()
+url = api.activate()
+print(json.dumps({"url": url, "pid": api.pid, "kind": type(api).__name__}), flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow  # starts a Prefect server: 10-40 s
+def test_commands_share_one_local_api_that_stops_once_idle_and_never_under_a_running_command(tmp_path):
+    from driftline import local_api
+
+    env = _env(tmp_path, DRIFTLINE_LOCAL_API_IDLE_SECONDS="10")  # > a command's start-up on a busy machine
+    home = tmp_path / "prefect"
+
+    def command(hold: float) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", SHARED, str(hold)], env=env, stdout=subprocess.PIPE, text=True)
+
+    def joined(process: subprocess.Popen[str]) -> dict:
+        line = process.stdout.readline()
+        assert line, "the command printed nothing"
+        return json.loads(line)
+
+    first = command(0)
+    one = joined(first)
+    assert first.wait(timeout=60) == 0
+    assert one["kind"] == "SharedLocalApi" and httpx.get(f"{one['url']}/health", timeout=5).status_code == 200
+    # The next command, its server's first user gone: the same server (no start-up), then it holds it.
+    holder = command(13)
+    two = joined(holder)
+    assert (two["url"], two["pid"]) == (one["url"], one["pid"])
+    try:
+        wait_until(lambda: holder.poll() is not None, timeout=60, what="the holding command to finish", every=0.5)
+        # It held the server for 13 s, longer than the idle time: the server is still there after it.
+        assert local_api._alive(one["pid"]) and httpx.get(f"{one['url']}/health", timeout=5).status_code == 200
+    finally:
+        holder.kill()
+    wait_until(lambda: not local_api._alive(one["pid"]), timeout=60, what="the idle server to stop", every=0.5)
+    assert not (home / local_api.STATE_FILE).exists()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{one['url']}/health", timeout=2)
