@@ -143,7 +143,7 @@ def _cadence(cadence: str) -> str:
 def readme_quality(results: dict[str, Any]) -> str:
     datasets = _need(results, "quality_datasets", "quality")
     lines = [
-        f"`make bench-quality` at full size ({produced_by(results, 'quality')}; defaults, pooled walk-forward;",
+        f"`make bench-quality` ({produced_by(results, 'quality')}; pooled walk-forward;",
         "[details](docs/performance.md#model-quality)):",
         "",
         "| series (rows) | challenger acc / AUC / log loss / ECE | best baseline acc / log loss | LightGBM+lags AUC |",

@@ -311,7 +311,9 @@ class FeatureConfig(_Section):
 class SplitConfig(_Section):
     scheme: Literal["expanding", "sliding"] = "expanding"
     n_splits: int = Field(default=5, ge=2, le=50)
-    test_size: int | None = Field(default=None, ge=1, description="timestamps per test fold; default: divide evenly")
+    test_size: int | None = Field(
+        default=None, ge=1, description="timestamps per test fold; default: expanding, n_splits + 1 equal parts, the first training window one of them (at least min_train_size)"
+    )
     gap: int | None = Field(default=None, ge=0, description="timestamps purged between train and test; default: target.label_delay")
     min_train_size: int = Field(default=250, ge=2, description="timestamps in the first training window")
     max_train_size: int | None = Field(default=None, ge=2, description="sliding: timestamps per training window")

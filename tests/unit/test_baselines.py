@@ -72,6 +72,15 @@ def test_default_label_target_lags_from_the_newest_known_label(markov):
     np.testing.assert_array_equal(development.X["target_lag_1"].to_numpy(), frame["target"].to_numpy()[rows - 1])
 
 
+def test_the_first_fold_trains_on_at_least_as_many_rows_as_it_is_scored_on(markov):
+    # A first window of min_train_size (250) scoring a fifth of a long series put the pooled walk-forward
+    # of every family below persistence on the glucose series (benchmarks/quality.py).
+    _, _, development, _, result = markov
+    first = result.selected_folds()[0]
+    assert first.n_train >= first.n_test > 250
+    assert first.n_train < len(development.y) // 5
+
+
 def test_persistence_reaches_the_chains_stay_rate_and_the_families_reach_persistence(markov):
     config, frame, development, _, result = markov
     assert set(result.baselines) == {"base_rate", "persistence", "lagged_labels"}

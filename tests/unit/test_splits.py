@@ -58,6 +58,22 @@ def test_sliding_window_defaults_to_min_train_size():
     assert {len(train) for train, _ in folds} == {15}
 
 
+def test_expanding_first_window_is_a_test_fold_long_on_long_series():
+    # 5 folds on 6000 timestamps: the first window is not the 250-timestamp minimum scoring 1150 rows a fold.
+    folds = _folds(WalkForwardSplit(5, gap=1, min_train_size=250), 6000)
+    test_sizes = {len(test) for _, test in folds}
+    assert test_sizes == {(6000 - 1) // 6}
+    assert len(folds[0][0]) >= (6000 - 1) // 6 - 1
+    assert folds[-1][1][-1] == 5999
+
+
+def test_expanding_first_window_keeps_min_train_size_on_short_series():
+    # 5 x 60 test timestamps + 250 of training do not fit in 6 equal parts of 560: min_train_size wins.
+    folds = _folds(WalkForwardSplit(5, gap=1, min_train_size=250), 560)
+    assert 250 <= len(folds[0][0]) < 250 + 5  # rounding of the 5 equal test folds
+    assert {len(test) for _, test in folds} == {(560 - 250 - 1) // 5}
+
+
 def test_explicit_test_size():
     folds = _folds(WalkForwardSplit(3, test_size=7, gap=1, min_train_size=10), 50)
     assert [len(test) for _, test in folds] == [7, 7, 7]
