@@ -93,7 +93,7 @@ def train_and_promote(
             summary = rerun_summary(previous, run_id, staged.stats, time.perf_counter() - started)
             finish_tracking_task(run_id, "FINISHED", summary, {"driftline.rerun_of": previous["rerun_of"]})
             return summary
-        loaded = read_data_task(config.data, staged, need_target=config.target.kind == "label")
+        loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(run_id, loaded, staged.stats)
         report = check_contract_task(loaded, config.contract, config.model_name)
         clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
@@ -105,7 +105,7 @@ def train_and_promote(
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
-        model = fit_challenger_task(development, result.selected, config, result)
+        model = fit_challenger_task(development, result.selected, config.fit_spec, result)
         log_challenger_tuning_task(run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.

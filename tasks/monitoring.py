@@ -66,7 +66,7 @@ def retrain_source_task(
     if same_source(recorded, monitored.source):
         return {"data": recorded, "path": recorded, "sources": [monitored.source], "rows": {"total": int(len(monitored.frame))}, "combined": False}
     settings = Settings.from_env()
-    existing = load_data(champion_config.data, need_target=champion_config.target.kind == "label", stage_root=settings.ingest_dir)
+    existing = load_data(champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir)
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     columns = existing.columns
     frame = as_source_columns(combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra)

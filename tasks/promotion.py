@@ -48,7 +48,7 @@ def evaluate_task(
         config.metrics,
         config.gap,
         config.block_length,
-        price_target=config.target.kind == "direction",
+        price_target=config.target.is_direction,
         baseline=baseline,
         walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
     )

@@ -161,5 +161,5 @@ def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineCon
     """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
     return compare_shadow(
         read_prediction_log(log_dir), labels, 0.5, config.promotion, config.metrics, config.block_length,
-        config.target.kind == "direction",
+        config.target.is_direction,
     )

@@ -138,7 +138,7 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     registry.log_figure(run_id, pr_figure(y, p), "plots/precision_recall.png")
     per_fold = pd.DataFrame([{"family": f.family, "test_end": f.test_end, **f.metrics} for f in result.folds])
     registry.log_figure(run_id, fold_metrics_figure(per_fold), "plots/metrics_per_fold.png")
-    if config.target.kind == "direction":
+    if config.target.is_direction:
         # The book behind the walk-forward Sharpe and drawdown metrics (long above 0.5).
         registry.log_figure(run_id, equity_figure(strategy_book(p, chosen, config.metrics)), "plots/equity.png")
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")

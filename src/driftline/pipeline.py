@@ -29,7 +29,7 @@ class WalkForwardRun:
 def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = None) -> WalkForwardRun:
     """Read, validate, build features, hold out the evaluation window and walk forward, as training does."""
     with tempfile.TemporaryDirectory() as scratch:
-        loaded = load_data(config.data, need_target=config.target.kind == "label", stage_root=stage_root or Path(scratch))
+        loaded = load_data(config.data, need_target=config.target.needs_label, stage_root=stage_root or Path(scratch))
     report = validate_frame(
         loaded.frame, config.contract, config.model_name, source_values=loaded.source_values(), source=loaded.source
     )
@@ -39,6 +39,6 @@ def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = N
     development, _ = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics,
-        price_target=config.target.kind == "direction",
+        price_target=config.target.is_direction,
     )
     return WalkForwardRun(loaded.content_hash, loaded.source, result)
