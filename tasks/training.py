@@ -2,23 +2,21 @@
 
 The fits are cached on the content of the feature set they see (which already reflects the data, the
 contract, the feature and target settings and the hold-out window), the fit spec they are given
-(``PipelineConfig.fit_spec``: everything else that shapes a fit) and the code version. Where the fits run (``runner``) is not part of any key: every runner gives the
-same result, so a result cached by one serves the others.
+(``PipelineConfig.fit_spec``: everything else that shapes a fit) and the code version. Where the fits
+run (``runner``) is not part of any key: every runner gives the same result, so a result cached by one
+serves the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import weakref
-from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftline.baselines import BaselineModel
 from driftline.calibration import CalibratedModel
@@ -38,10 +36,11 @@ from driftline.training import (
     run_fold_job,
     run_walk_forward,
 )
-from tasks.caching import CACHE_DAYS, fit_cache_key
+from tasks._task import driftline_task
+from tasks.caching import fit_cache_key
 
 
-@task(name="build-features", cache_policy=NO_CACHE)
+@driftline_task("build-features")
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the clean rows."""
     return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
@@ -83,7 +82,7 @@ def _walk_forward_key(context: Any, parameters: dict[str, Any]) -> str:
     return walk_forward_key(parameters["spec"], digest)
 
 
-@task(name="walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@driftline_task("walk-forward", cache_key_fn=_walk_forward_key)
 def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> WalkForwardResult:
     """Fit, calibrate and score every model family on each fold (cached on the features, fit spec and code).
 
@@ -105,7 +104,7 @@ def walk_forward_progress(name: str) -> Callable[[int, int], None]:
     return update
 
 
-@task(name="record-walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@driftline_task("record-walk-forward", cache_key_fn=_walk_forward_key)
 def record_walk_forward_task(result: WalkForwardResult, spec: FitSpec, features_digest: str) -> WalkForwardResult:
     """Store a walk-forward result computed elsewhere (on Dask) under the stage's cache key."""
     return result
@@ -121,19 +120,13 @@ def _fold_key(context: Any, parameters: dict[str, Any]) -> str:
     return fold_key(parameters["job"], parameters["spec"], parameters["features_digest"])
 
 
-@task(
-    name="fit-fold",
-    task_run_name="fit-fold-{job.fold}-{job.family}",
-    cache_key_fn=_fold_key,
-    cache_expiration=timedelta(days=CACHE_DAYS),
-    persist_result=True,
-)
+@driftline_task("fit-fold", task_run_name="fit-fold-{job.fold}-{job.family}", cache_key_fn=_fold_key)
 def fit_fold_task(job: FoldJob, features: FeatureSet, spec: FitSpec, features_digest: str) -> FoldOutcome:
     """Fit, calibrate and score one family on one fold, single-threaded (cached on the features' hash and fit spec)."""
     return run_fold_job(job, features, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction, threads=1)
 
 
-@task(name="combine-folds", cache_policy=NO_CACHE)
+@driftline_task("combine-folds")
 def combine_folds_task(outcomes: list[FoldOutcome], spec: FitSpec) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
     return combine_fold_results(outcomes, spec.metrics, spec.is_direction, spec.calibration, spec.gap, spec.models)
@@ -148,7 +141,7 @@ def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
     return challenger_key(parameters["features"], parameters["family"], parameters["spec"])
 
 
-@task(name="fit-challenger", cache_key_fn=_challenger_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@driftline_task("fit-challenger", cache_key_fn=_challenger_key)
 def fit_challenger_task(
     features: FeatureSet, family: str, spec: FitSpec, walk_forward: WalkForwardResult | None = None
 ) -> CalibratedModel:
@@ -160,19 +153,19 @@ def fit_challenger_task(
     return fit_challenger(features, family, spec.calibration, spec.models, spec.gap, spec.threshold, walk_forward)
 
 
-@task(name="fit-best-baseline", cache_policy=NO_CACHE)
+@driftline_task("fit-best-baseline")
 def fit_best_baseline_task(features: FeatureSet, result: WalkForwardResult, config: PipelineConfig) -> BaselineModel | None:
     """Refit the best walk-forward baseline on all development rows: what a first model faces on the hold-out."""
     return fit_best_baseline(features, result, config.models)
 
 
-@task(name="size-to-data", cache_policy=NO_CACHE)
+@driftline_task("size-to-data")
 def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConfig:
     """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
     return size_to_data(config, features.times)
 
 
-@task(name="hold-out-window", cache_policy=NO_CACHE)
+@driftline_task("hold-out-window")
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
     return holdout_split(features, config.evaluation.window, config.gap)
