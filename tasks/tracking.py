@@ -17,6 +17,7 @@ from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
 from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
+from driftline.summary import TrainingSummary
 from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure, shap_summary_figure
 from driftline.training import WalkForwardResult
@@ -218,9 +219,12 @@ def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
 
 
 @driftline_task("mark-run-failed")
-def mark_failed_task(run_id: str) -> None:
-    """Mark the MLflow run FAILED if the tracking server answers; never hides the error that failed the flow."""
+def mark_failed_task(run_id: str, error: str | None = None) -> None:
+    """Mark the MLflow run FAILED (with a ``status: failed`` summary naming ``error``) if the tracking server
+    answers; never hides the error that failed the flow."""
     try:
+        if error is not None:
+            registry.log_dict(run_id, TrainingSummary.failed(error, run_id=run_id).as_dict(), "summary.json")
         registry.finish_run(run_id, "FAILED")
     except Exception as exc:  # noqa: BLE001 - the flow's own error is the one to report
         get_run_logger().warning("could not mark MLflow run %s FAILED: %s: %s", run_id, type(exc).__name__, exc)

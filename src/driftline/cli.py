@@ -83,9 +83,16 @@ class _NoTraceback(logging.Filter):
         return True
 
 
-def _require_data(data: str | None) -> None:
+def _missing_data(data: str | None) -> DriftlineError | None:
     if data and not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
-        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+        return DriftlineError(f"--data {data}: no such file or folder")
+    return None
+
+
+def _require_data(data: str | None) -> None:
+    missing = _missing_data(data)
+    if missing is not None:
+        _fail(missing)
 
 
 def apply_offline_defaults() -> None:
@@ -182,10 +189,17 @@ def train(
     A rerun on the same data, config and code registers nothing: it reports the earlier run (use --force).
     """
     from driftline.config import data_overrides, load_config, parse_set_options
+    from driftline.summary import TrainingSummary, error_text
+
+    def failed(exc: BaseException, **known: Any) -> None:
+        # A failed run still leaves its summary (status: failed and the error) where one was asked for.
+        if summary_json:
+            _write_summary(summary_json, TrainingSummary.failed(error_text(exc), source=data, **known))
 
     try:
         sets = parse_set_options(set_)
     except DriftlineError as exc:
+        failed(exc)
         _fail(exc)
     if horizon is not None:
         sets["target.horizon"] = horizon
@@ -205,8 +219,12 @@ def train(
     try:
         resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
     except DriftlineError as exc:
+        failed(exc)
         _fail(exc)
-    _require_data(data)
+    missing = _missing_data(data)
+    if missing is not None:
+        failed(missing, model_name=resolved.model_name)
+        _fail(missing)
     typer.echo(_naming_line(resolved.model_name, name, data), err=True)
 
     apply_offline_defaults()
@@ -219,21 +237,28 @@ def train(
     _quiet_driftline_tracebacks()
     try:
         with _progress(f"training {resolved.model_name} on {data or resolved.data.path or 'the bundled demo panel'}"):
-            summary = train_and_promote(**params)
+            summary = TrainingSummary.model_validate(train_and_promote(**params))
     except DriftlineError as exc:
+        failed(exc, model_name=resolved.model_name)
         _fail(exc)
     except Exception as exc:
         from driftline.registry import tracking_unreachable
 
         explained = tracking_unreachable(exc)
+        failed(exc if explained is None else DriftlineError(explained), model_name=resolved.model_name)
         if explained is None:
             raise
         _fail(DriftlineError(explained))
     typer.echo(render_summary(summary))
     if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary, indent=2, default=str))
+        _write_summary(summary_json, summary)
         typer.echo(f"summary written to {summary_json}")
+
+
+def _write_summary(path: Path, summary: Any) -> None:
+    """The summary as strict JSON (NaN is written as null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary.to_json())
 
 
 def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **params: Any) -> dict[str, Any]:
@@ -381,7 +406,9 @@ def monitor(
             typer.echo(f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(result, indent=2, default=str))
+        from driftline.summary import json_safe
+
+        summary_json.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
 
 
 @app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=s3cret driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))
