@@ -157,10 +157,32 @@ def _progress(what: str) -> Iterator[None]:
                 logger.removeHandler(handler)
 
 
+def _error_names(cls: type[BaseException] = DriftlineError) -> set[str]:
+    return {cls.__name__, *(name for sub in cls.__subclasses__() for name in _error_names(sub))}
+
+
+class _ReportedByTheCli(logging.Filter):
+    """The terminal shows a Driftline error once, as the CLI's ``error:`` line: Prefect's own copies on the
+    console (the failed task's and flow's ``Finished in state Failed(...DataError: ...)`` and ``Encountered
+    exception during execution``) are dropped there. The Prefect API (the UI's run logs) keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.task_runs", "prefect.flow_runs")):
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], DriftlineError):
+            return False
+        message = record.getMessage()
+        if record.levelno < logging.ERROR and "Failed(" not in message:  # a flow's final state is logged at INFO
+            return True
+        return not any(f"{name}:" in message or f"{name}(" in message for name in _error_names())
+
+
 def _quiet_driftline_tracebacks() -> None:
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(_NoTraceback())
+            if isinstance(handler, logging.StreamHandler):  # the console, not Prefect's API log handler
+                handler.addFilter(_ReportedByTheCli())
 
 
 def _fail(exc: Exception) -> None:
