@@ -24,7 +24,7 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
     tags = registry.MlflowAliasRegistry().version_tags(name, version)
     cutoff = pd.Timestamp(tags[CUTOFF_TAG]) if CUTOFF_TAG in tags else None
     # Loaded lazily inside the scorer so a champion that cannot load is "not comparable", not a crash.
-    return ChampionModel(version, cutoff, lambda X: registry.load_pyfunc(f"models:/{name}/{version}").predict(X))
+    return ChampionModel(version, cutoff, lambda X: registry.predict_pyfunc(f"models:/{name}/{version}", X))
 
 
 @driftline_task("evaluate-challenger", retries=1)
@@ -41,7 +41,7 @@ def evaluate_task(
     champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
-        registry.load_pyfunc(version.model_uri).predict,
+        lambda X: registry.predict_pyfunc(version.model_uri, X),
         _champion(version.name, champion_version),
         base_rate,
         config.promotion,
@@ -115,7 +115,7 @@ def repair_promotion_task(name: str, run_id: str) -> dict | None:
 @driftline_task("smoke-test-champion")
 def smoke_test_task(name: str, sample: pd.DataFrame) -> None:
     """Load models:/<name>@champion through pyfunc and score the evaluation sample."""
-    check_scores(registry.load_pyfunc(f"models:/{name}@champion").predict(sample), len(sample))
+    check_scores(registry.predict_pyfunc(f"models:/{name}@champion", sample), len(sample))
 
 
 @driftline_task("ensure-promotion-lock", retries=2, retry_delay_seconds=1)

@@ -87,7 +87,7 @@ def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows)."""
     if rows.empty:
         return pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
-    return registry.load_pyfunc(ref.uri).predict(rows)
+    return registry.predict_pyfunc(ref.uri, rows)
 
 
 @driftline_task("explain-scores", retries=1)
