@@ -37,8 +37,8 @@ def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = N
     features = build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
     config = size_to_data(config, features.times).config
     development, _ = holdout_split(features, config.evaluation.window, config.gap)
+    spec = config.fit_spec  # what the training flow's walk-forward task is given
     result = run_walk_forward(
-        development, config.splits, config.gap, config.calibration, config.models, config.metrics,
-        price_target=config.target.is_direction,
+        development, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, price_target=spec.is_direction
     )
     return WalkForwardRun(loaded.content_hash, loaded.source, result)
