@@ -60,8 +60,9 @@ def _demo_output(summary: dict[str, Any]) -> list[str]:
     registration and the MLflow run id (they differ on every machine).
     """
     from driftline.report import render_summary
+    from driftline.summary import TrainingSummary
 
-    lines = render_summary(summary).splitlines()
+    lines = render_summary(TrainingSummary.model_validate(summary)).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Walk-forward folds of the challenger"))
     shown: list[str] = []
     skipping = False

@@ -71,7 +71,7 @@ def monitor_drift(
     run_id = start_monitoring_task(monitored, source, str(runtime.flow_run.id))
     base = {"model_name": monitored.name, "model_version": monitored.version, "monitored": note or "champion", "run_id": run_id, "source": source}
     try:
-        loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
+        loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
         rows, _ = scoring_rows_task(loaded, config, monitored)
         window = select_window_task(rows, since, until, cutoff, monitored.version)
         timeline = window.to_dict(rows["timestamp"])

@@ -66,7 +66,7 @@ def score_batch(
     since_at = parse_time_bound(since)
     champion, challenger = resolve_models_task(_model_name(name), shadow)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
+    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
     log_dir = Settings.from_env().home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(loaded, config, champion)
@@ -121,7 +121,7 @@ def compare_shadow_flow(
     """
     champion, _ = resolve_models_task(_model_name(name), False)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.kind == "label", stage_root=Settings.from_env().ingest_dir)
+    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
     labels = realised_labels_task(config, loaded)
     decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)
     create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))

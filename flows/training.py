@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from driftline import code_version
 from driftline.config import PipelineSettings, Settings, data_overrides, load_config, training_fingerprint, with_settings
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
+from driftline.summary import error_text
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
@@ -92,9 +93,9 @@ def train_and_promote(
         if previous is not None:
             # Same data, config and code as a finished run: its model and decision stand; nothing new is registered.
             summary = rerun_summary(previous, run_id, staged.stats, time.perf_counter() - started)
-            finish_tracking_task(run_id, "FINISHED", summary, {"driftline.rerun_of": previous["rerun_of"]})
-            return summary
-        loaded = read_data_task(config.data, staged, need_target=config.target.kind == "label")
+            finish_tracking_task(run_id, "FINISHED", summary.as_dict(), {"driftline.rerun_of": previous["rerun_of"]})
+            return summary.as_dict()
+        loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(run_id, loaded, staged.stats)
         report = check_contract_task(loaded, config.contract, config.model_name)
         clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
@@ -106,7 +107,7 @@ def train_and_promote(
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
         log_walk_forward_task(run_id, result, development, config)
-        model = fit_challenger_task(development, result.selected, config, result)
+        model = fit_challenger_task(development, result.selected, config.fit_spec, result)
         log_challenger_tuning_task(run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
@@ -139,8 +140,8 @@ def train_and_promote(
             adjusted=sized.adjusted,
         )
         create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
-        finish_tracking_task(run_id, "FINISHED", summary, {FINGERPRINT_TAG: fingerprint})
-    except BaseException:
-        mark_failed_task(run_id)
+        finish_tracking_task(run_id, "FINISHED", summary.as_dict(), {FINGERPRINT_TAG: fingerprint})
+    except BaseException as exc:
+        mark_failed_task(run_id, error_text(exc))
         raise
-    return summary
+    return summary.as_dict()

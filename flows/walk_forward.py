@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from driftline.config import PipelineConfig, RunnerConfig
+from driftline.config import FitSpec, PipelineConfig, RunnerConfig
 from driftline.features import FeatureSet
 from driftline.training import FoldJob, WalkForwardResult, walk_forward_jobs
 from tasks.training import (
@@ -31,24 +31,26 @@ from tasks.training import (
 
 def walk_forward(features: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
     """Every family on every walk-forward fold, on the runner ``config.runner`` names."""
+    spec = config.fit_spec
     if config.runner.kind == "sequential":
-        return walk_forward_task(features, config)
+        return walk_forward_task(features, spec, config.name)
     digest = features_hash(features)
-    if _cached(walk_forward_task, walk_forward_key(config, digest)):
-        return walk_forward_task(features, config)  # a cache hit: no cluster to start
-    return record_walk_forward_task(walk_forward_on_dask(features, config, digest), config, digest)
+    if _cached(walk_forward_task, walk_forward_key(spec, digest)):
+        return walk_forward_task(features, spec, config.name)  # a cache hit: no cluster to start
+    return record_walk_forward_task(walk_forward_on_dask(features, config, digest), spec, digest)
 
 
 @flow(name="walk-forward", validate_parameters=False)
 def walk_forward_flow(
-    shared: Any, jobs: list[FoldJob], config: PipelineConfig, features_digest: str, slots: int
+    shared: Any, jobs: list[FoldJob], spec: FitSpec, pipeline: str, features_digest: str, slots: int
 ) -> WalkForwardResult:
     """Run every (fold, family) fit as a task on the cluster, longest first, then pool the predictions.
 
     Args:
         shared: the feature set, already on the workers (a Dask future), so it is not sent once per job.
         jobs: the fits, in the order their results are pooled.
-        config: the pipeline config.
+        spec: the fit spec (every fit's argument and part of its cache key).
+        pipeline: the pipeline's name (of the progress artifact).
         features_digest: the feature set's content hash (the fits' cache key).
         slots: fits the cluster runs at once (its worker threads).
     """
@@ -57,18 +59,18 @@ def walk_forward_flow(
     waiting = sorted(range(len(jobs)), key=lambda i: -_rows(jobs[i].train))
     futures: dict[int, Any] = {}
     running: list[Any] = []
-    progress = walk_forward_progress(config.name)
+    progress = walk_forward_progress(pipeline)
     while waiting or running:
         while waiting and len(running) < slots:
             i = waiting.pop(0)
-            futures[i] = fit_fold_task.submit(jobs[i], shared, config, features_digest)
+            futures[i] = fit_fold_task.submit(jobs[i], shared, spec, features_digest)
             running.append(futures[i])
         _wait_for_first(running)
         for future in [f for f in running if f.wrapped_future.done()]:
             future.result()  # a failed fit fails the stage now, with its own error, not after the others
         running = [f for f in running if not f.wrapped_future.done()]
         progress(len(futures) - len(running), len(jobs))  # submitted and finished
-    return combine_folds_task([futures[i].result() for i in range(len(jobs))], config)
+    return combine_folds_task([futures[i].result() for i in range(len(jobs))], spec)
 
 
 def _wait_for_first(futures: list[Any]) -> None:
@@ -94,7 +96,8 @@ def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig, features_
     import distributed
     from prefect_dask import DaskTaskRunner
 
-    jobs = walk_forward_jobs(features, config.splits, config.gap, config.models)
+    spec = config.fit_spec
+    jobs = walk_forward_jobs(features, spec.splits, spec.gap, spec.models)
     digest = features_digest or features_hash(features)
     with _cluster(config.runner) as address, distributed.Client(address, set_as_default=False) as client:
         get_run_logger().info("walk-forward: %d fits on the Dask cluster at %s", len(jobs), address)
@@ -103,7 +106,7 @@ def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig, features_
         subflow = walk_forward_flow.with_options(task_runner=DaskTaskRunner(address=address))
         with _api_for_workers():
             # An unbound future: the subflow's parameters carry only its key, never the client.
-            return subflow(distributed.Future(shared.key), jobs, config, digest, slots)
+            return subflow(distributed.Future(shared.key), jobs, spec, config.name, digest, slots)
 
 
 @contextmanager

@@ -5,43 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
 from driftline.sources import StagedSource
-from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
+from tasks._task import driftline_task
 
 
-@task(name="load-data", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("load-data", io=True)
 def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
     """Stage the source (only new or changed objects are read), detect columns, normalise."""
     return load_data(data, need_target=need_target, stage_root=stage_root)
 
 
-@task(name="stage-data", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("stage-data", io=True)
 def stage_data_task(data: DataConfig, stage_root: Path) -> StagedSource:
     """Bring new or changed files/objects into the stage; the result's hash names the input."""
     return stage_data(data, stage_root)
 
 
-@task(name="read-data", cache_policy=NO_CACHE)
+@driftline_task("read-data")
 def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) -> LoadedData:
     """Detect columns, read only those from the stage, normalise."""
     return load_staged(data, staged, need_target)
 
 
-@task(name="check-contract", cache_policy=NO_CACHE)
+@driftline_task("check-contract")
 def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
     """Run the contract's GX suite on the canonical frame."""
     return validate_frame(loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source)
 
 
-@task(name="record-validation", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("record-validation", io=True)
 def record_validation_task(
     loaded: LoadedData, report: ValidationReport, contract: ContractConfig, run_id: str, quarantine_dir: Path
 ) -> tuple[pd.DataFrame, str | None]:

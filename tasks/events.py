@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
+
+from tasks._task import driftline_task
 
 DRIFT_EVENT = "driftline.drift.detected"
 PROMOTED_EVENT = "driftline.model.promoted"
@@ -44,13 +45,13 @@ def rollback_payload(registered: str, version: str, previous: str | None, reason
     return {"model": registered, "version": version, "previous_version": previous, "reason": reason}
 
 
-@task(name="emit-drift-event", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("emit-drift-event", retries=2)
 def emit_drift_event_task(model_name: str, payload: dict[str, Any]) -> str:
     """Tell Prefect (and so the retrain deployment's trigger) that this model's data drifted."""
     return emit_drift_event(model_name, payload)
 
 
-@task(name="emit-promoted-event", cache_policy=NO_CACHE)
+@driftline_task("emit-promoted-event")
 def emit_promoted_event_task(model_name: str, registered: str, version: str, previous: str | None, reason: str, run_id: str) -> str | None:
     """``driftline.model.promoted`` for notifications; the promotion is committed already, so a missing
     events API is a warning, not a failed run."""
@@ -69,7 +70,7 @@ def retrained_payload(registered: str, summary: dict[str, Any], trigger: str) ->
             "reasons": "; ".join(summary.get("reasons") or [])[:2000]}
 
 
-@task(name="emit-retrained-event", cache_policy=NO_CACHE)
+@driftline_task("emit-retrained-event")
 def emit_retrained_event_task(model_name: str, payload: dict[str, Any]) -> str | None:
     """``driftline.model.retrained`` (the decision of a retrain, or its skip) for notifications; the
     retrain's outcome is recorded in MLflow already, so a missing events API is a warning."""

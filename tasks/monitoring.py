@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
 from driftline.config import PipelineConfig, Settings
@@ -26,20 +24,21 @@ from driftline.ingest import LoadedData, load_data
 from driftline.scoring import ModelRef
 from driftline.sizing import AUTOMATIC_SIZES, retrain_config_yaml
 from driftline.timeline import JudgedWindow, as_source_columns, combine_frames, same_source, select_window
+from tasks._task import driftline_task
 from tasks.promotion import CUTOFF_TAG
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 
 LAST_RETRAIN_TAG = "driftline.last_retrain_at"
 
 
-@task(name="load-reference", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("load-reference", retries=2)
 def load_reference_task(ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
     """The drift reference stored with the champion at training time."""
     profile = ReferenceProfile.from_dict(registry.load_run_dict(ref.run_id, REFERENCE_PROFILE))
     return profile, registry.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
 
 
-@task(name="resolve-monitored-version", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("resolve-monitored-version", retries=2)
 def resolve_monitored_task(model_name: str, hint: str = "") -> tuple[ModelRef, str | None, str | None]:
     """The champion, else the newest registered version (and a note saying so); with its training cutoff."""
     registry.configure_tracking(Settings.from_env())
@@ -50,13 +49,13 @@ def resolve_monitored_task(model_name: str, hint: str = "") -> tuple[ModelRef, s
     return ModelRef(model_name, version, tags.get("driftline.run_id", "")), note, tags.get(CUTOFF_TAG)
 
 
-@task(name="select-window", cache_policy=NO_CACHE)
+@driftline_task("select-window")
 def select_window_task(rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str) -> JudgedWindow:
     """Which of the scoreable rows are judged; the earlier ones only served as feature history."""
     return select_window(rows["timestamp"], since, until, cutoff, f"v{version}")
 
 
-@task(name="retrain-source", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("retrain-source", retries=2)
 def retrain_source_task(
     champion_config: PipelineConfig, monitored: LoadedData, until: str | None, model_name: str
 ) -> dict:
@@ -66,7 +65,7 @@ def retrain_source_task(
     if same_source(recorded, monitored.source):
         return {"data": recorded, "path": recorded, "sources": [monitored.source], "rows": {"total": int(len(monitored.frame))}, "combined": False}
     settings = Settings.from_env()
-    existing = load_data(champion_config.data, need_target=champion_config.target.kind == "label", stage_root=settings.ingest_dir)
+    existing = load_data(champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir)
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     columns = existing.columns
     frame = as_source_columns(combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra)
@@ -80,7 +79,7 @@ def retrain_source_task(
     return {"data": str(path), **combined.describe(str(path)), "combined": True}
 
 
-@task(name="start-monitoring", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("start-monitoring", retries=2)
 def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
     """A monitoring run in the model's experiment."""
     experiment_id = registry.configure(Settings.from_env(), ref.name)
@@ -88,7 +87,7 @@ def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
     return registry.start_run(experiment_id, f"monitor-{ref.name}", tags)
 
 
-@task(name="measure-drift", cache_policy=NO_CACHE)
+@driftline_task("measure-drift")
 def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig) -> DriftSummary:
     """Per-feature, prediction and (with labels) performance drift, and the verdict."""
     labelled = rows["y"].notna().to_numpy() if "y" in rows.columns else None
@@ -104,7 +103,7 @@ def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd
     )
 
 
-@task(name="evidently-report", retries=1, cache_policy=NO_CACHE)
+@driftline_task("drift-report", retries=1)
 def report_task(
     run_id: str, reference: pd.DataFrame, rows: pd.DataFrame, scores: pd.DataFrame, summary: DriftSummary, config: PipelineConfig, out_dir: Path
 ) -> str:
@@ -124,7 +123,7 @@ def report_task(
     return registry.log_file(run_id, html, "drift")
 
 
-@task(name="retrain-cooldown", cache_policy=NO_CACHE)
+@driftline_task("retrain-cooldown")
 def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
     """Whether a retrain may start now; records the start (or the skip) on the registered model."""
     registry.configure_tracking(Settings.from_env())
@@ -138,7 +137,7 @@ def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool
     return allowed, why
 
 
-@task(name="champion-config-file", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("champion-config-file", retries=2)
 def champion_config_file_task(ref: ModelRef) -> str:
     """The champion's own pipeline config, written where a retrain can read it, without the sizes the
     pipeline chose from the champion's data (``retrain_config_yaml``): the retrain sizes them again."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 from prefect.transactions import Transaction, get_transaction
 
 from driftline import registry
@@ -14,7 +13,7 @@ from driftline.evaluation import ChampionModel, check_scores, evaluate_challenge
 from driftline.features import FeatureSet
 from driftline.promotion import Decision, check_same_question
 from driftline.training import WalkForwardResult
-from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
+from tasks._task import driftline_task
 
 CUTOFF_TAG = "driftline.train_cutoff"
 
@@ -25,10 +24,10 @@ def _champion(name: str, version: str | None) -> ChampionModel | None:
     tags = registry.MlflowAliasRegistry().version_tags(name, version)
     cutoff = pd.Timestamp(tags[CUTOFF_TAG]) if CUTOFF_TAG in tags else None
     # Loaded lazily inside the scorer so a champion that cannot load is "not comparable", not a crash.
-    return ChampionModel(version, cutoff, lambda X: registry.load_pyfunc(f"models:/{name}/{version}").predict(X))
+    return ChampionModel(version, cutoff, lambda X: registry.predict_pyfunc(f"models:/{name}/{version}", X))
 
 
-@task(name="check-champion-question", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("check-champion-question", io=True)
 def check_champion_question_task(config: PipelineConfig) -> None:
     """Before any work: this run must predict what the model's champion predicts (same target and label)."""
     aliases = registry.MlflowAliasRegistry()
@@ -42,7 +41,7 @@ def check_champion_question_task(config: PipelineConfig) -> None:
     check_same_question(config.model_name, champion, recorded, config)
 
 
-@task(name="evaluate-challenger", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("evaluate-challenger", retries=1)
 def evaluate_task(
     holdout: FeatureSet,
     version: registry.RegisteredVersion,
@@ -56,21 +55,21 @@ def evaluate_task(
     champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
-        registry.load_pyfunc(version.model_uri).predict,
+        lambda X: registry.predict_pyfunc(version.model_uri, X),
         _champion(version.name, champion_version),
         base_rate,
         config.promotion,
         config.metrics,
         config.gap,
         config.block_length,
-        price_target=config.target.kind == "direction",
+        price_target=config.target.is_direction,
         baseline=baseline,
         walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
     )
     return decision, champion_version
 
 
-@task(name="record-decision", cache_policy=NO_CACHE)
+@driftline_task("record-decision")
 def record_decision_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> None:
     """Decision JSON and tags on the run and on the version."""
     registry.log_dict(run_id, decision.to_dict(), "decision.json")
@@ -84,7 +83,7 @@ def record_decision_task(run_id: str, version: registry.RegisteredVersion, decis
     )
 
 
-@task(name="move-champion", cache_policy=NO_CACHE)
+@driftline_task("move-champion")
 def move_champion_task(name: str, version: str, expected: str | None, reason: str, run_id: str) -> str | None:
     """Compare-and-set the champion alias (intent record left until commit); remember how to undo it."""
     previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id, commit=False)
@@ -102,13 +101,13 @@ def _restore_champion(transaction: Transaction) -> None:
     )
 
 
-@task(name="commit-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("commit-promotion", retries=2)
 def commit_promotion_task(name: str) -> None:
     """The new champion passed its smoke test: clear the promotion's intent record."""
     registry.MlflowAliasRegistry().commit_promotion(name)
 
 
-@task(name="pending-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("pending-promotion", retries=2)
 def pending_promotion_task(name: str) -> dict | None:
     """The intent record of a promotion that is running or died half way (None for a new model)."""
     if not registry.registered_model_exists(name):
@@ -116,7 +115,7 @@ def pending_promotion_task(name: str) -> dict | None:
     return registry.MlflowAliasRegistry().intent(name)
 
 
-@task(name="repair-promotion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("repair-promotion", retries=2)
 def repair_promotion_task(name: str, run_id: str) -> dict | None:
     """Roll back a promotion that died half way (call under the promotion lock)."""
     if not registry.registered_model_exists(name):
@@ -127,13 +126,13 @@ def repair_promotion_task(name: str, run_id: str) -> dict | None:
     return record
 
 
-@task(name="smoke-test-champion", cache_policy=NO_CACHE)
+@driftline_task("smoke-test-champion")
 def smoke_test_task(name: str, sample: pd.DataFrame) -> None:
     """Load models:/<name>@champion through pyfunc and score the evaluation sample."""
-    check_scores(registry.load_pyfunc(f"models:/{name}@champion").predict(sample), len(sample))
+    check_scores(registry.predict_pyfunc(f"models:/{name}@champion", sample), len(sample))
 
 
-@task(name="ensure-promotion-lock", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+@driftline_task("ensure-promotion-lock", retries=2, retry_delay_seconds=1)
 def ensure_lock_task(lock: str) -> None:
     """A global concurrency limit of 1 per registered model (created on first use)."""
     from prefect.client.orchestration import get_client

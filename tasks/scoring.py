@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from driftline import registry
-from tasks import retry_transient
 from driftline.config import PipelineConfig, Settings, config_from_yaml
 from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
@@ -29,6 +26,7 @@ from driftline.scoring import (
     with_explanations,
     write_table,
 )
+from tasks._task import driftline_task
 
 
 def _ref(name: str, alias: str) -> ModelRef | None:
@@ -39,7 +37,7 @@ def _ref(name: str, alias: str) -> ModelRef | None:
     return ModelRef(name, version, aliases.version_tags(name, version).get("driftline.run_id", ""))
 
 
-@task(name="resolve-models", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("resolve-models", retries=2)
 def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
     registry.configure_tracking(Settings.from_env())
@@ -52,20 +50,20 @@ def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelR
     return champion, challenger
 
 
-@task(name="resolve-champion", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("resolve-champion", retries=2)
 def resolve_champion_task(model_name: str) -> ModelRef | None:
     """The champion, if there is one."""
     registry.configure_tracking(Settings.from_env())
     return _ref(model_name, "champion")
 
 
-@task(name="training-config", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("training-config", retries=2)
 def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> PipelineConfig:
     """The config the champion was trained with, pointed at the new data."""
     return config_from_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), f"{ref.uri} config", overrides)
 
 
-@task(name="scoring-rows", cache_policy=NO_CACHE)
+@driftline_task("scoring-rows")
 def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
     source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
@@ -75,7 +73,7 @@ def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef)
     return rows, pd.concat([broken, lacking], ignore_index=True)
 
 
-@task(name="select-rows", cache_policy=NO_CACHE)
+@driftline_task("select-rows")
 def select_rows_task(
     rows: pd.DataFrame, skipped: pd.DataFrame, since: pd.Timestamp | None, log_dir: Path | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,15 +82,15 @@ def select_rows_task(
     return rows_in_range(rows, since, after), rows_in_range(skipped, since, after)
 
 
-@task(name="score", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("score", retries=1)
 def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows)."""
     if rows.empty:
         return pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
-    return registry.load_pyfunc(ref.uri).predict(rows)
+    return registry.predict_pyfunc(ref.uri, rows)
 
 
-@task(name="explain-scores", retries=1, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("explain-scores", retries=1)
 def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
     """Each row's top-``k`` SHAP contributions to the registered version's base model (driftline.explain)."""
     model = registry.load_estimator(ref.uri)
@@ -100,7 +98,7 @@ def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
     return top_contributions(explain_model(model, rows), k)
 
 
-@task(name="log-scoring-batch", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-scoring-batch", retries=2)
 def log_scoring_batch_task(
     ref: ModelRef, rows: pd.DataFrame, scores: pd.DataFrame, source: str, since: pd.Timestamp | None, new_rows_only: bool, batch_id: str
 ) -> dict:
@@ -126,7 +124,7 @@ def log_scoring_batch_task(
     return {"run_id": run_id, "metrics": metrics}
 
 
-@task(name="write-predictions", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@driftline_task("write-predictions", retries=2)
 def write_predictions_task(
     rows: pd.DataFrame,
     champion: ModelRef,
@@ -149,17 +147,17 @@ def write_predictions_task(
     return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file) if log_file else None}
 
 
-@task(name="realised-labels", cache_policy=NO_CACHE)
+@driftline_task("realised-labels")
 def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataFrame:
     """Targets as they turned out, per symbol and timestamp."""
     table, _ = feature_table(loaded.frame, config.features, config.target)
     return table[[c for c in ("symbol", "timestamp", "y", "next_return") if c in table.columns]]
 
 
-@task(name="compare-shadow", cache_policy=NO_CACHE)
+@driftline_task("compare-shadow")
 def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
     """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
     return compare_shadow(
         read_prediction_log(log_dir), labels, 0.5, config.promotion, config.metrics, config.block_length,
-        config.target.kind == "direction",
+        config.target.is_direction,
     )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 
 from driftline import provenance, registry
 from driftline.calibration import CalibratedModel
@@ -18,11 +17,12 @@ from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
 from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
+from driftline.summary import TrainingSummary
 from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
 from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure, shap_summary_figure
 from driftline.training import WalkForwardResult
 from driftline.tuning import TuningResult
-from tasks import IO_BACKOFF, IO_RETRIES, retry_transient
+from tasks._task import driftline_task
 
 REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
@@ -31,14 +31,14 @@ REFERENCE_SAMPLE = "reference/sample.parquet"
 FINGERPRINT_TAG = registry.FINGERPRINT_TAG
 
 
-@task(name="previous-training", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("previous-training", io=True)
 def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
     registry.configure_tracking(settings)
     return registry.finished_training(config.model_name, fingerprint)
 
 
-@task(name="start-tracking", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("start-tracking", io=True)
 def start_tracking_task(
     config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
 ) -> str:
@@ -60,7 +60,7 @@ def start_tracking_task(
     return run_id
 
 
-@task(name="log-sizes", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-sizes", io=True)
 def log_sizes_task(run_id: str, sized: SizedConfig) -> None:
     """Log the sizes the run uses as params, and the effective config in place of the one logged at the start."""
     registry.log_params(run_id, sized.params())
@@ -71,7 +71,7 @@ def log_sizes_task(run_id: str, sized: SizedConfig) -> None:
         registry.set_tags(run_id, {"driftline.adjusted": ", ".join(a.key for a in sized.adjustments)})
 
 
-@task(name="log-input", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-input", io=True)
 def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
@@ -96,7 +96,7 @@ def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | 
     registry.finish_run(child)
 
 
-@task(name="log-challenger-tuning", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-challenger-tuning", io=True)
 def log_challenger_tuning_task(run_id: str, model: CalibratedModel) -> None:
     """The challenger's own search (``models.tuning``), as a child run ``tune-<family>`` tagged challenger."""
     tuning = getattr(model, "tuning_", None)
@@ -104,7 +104,7 @@ def log_challenger_tuning_task(run_id: str, model: CalibratedModel) -> None:
         log_tuning(run_id, tuning, {"driftline.fold": "challenger"})
 
 
-@task(name="log-walk-forward", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-walk-forward", io=True)
 def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
     for fold in sorted({f.fold for f in result.folds}):
@@ -132,13 +132,13 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     registry.log_figure(run_id, pr_figure(y, p), "plots/precision_recall.png")
     per_fold = pd.DataFrame([{"family": f.family, "test_end": f.test_end, **f.metrics} for f in result.folds])
     registry.log_figure(run_id, fold_metrics_figure(per_fold), "plots/metrics_per_fold.png")
-    if config.target.kind == "direction":
+    if config.target.is_direction:
         # The book behind the walk-forward Sharpe and drawdown metrics (long above 0.5).
         registry.log_figure(run_id, equity_figure(strategy_book(p, chosen, config.metrics)), "plots/equity.png")
     registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
-@task(name="register-model", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("register-model", io=True)
 def register_model_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig, data_sha256: str, source: str
 ) -> registry.RegisteredVersion:
@@ -161,7 +161,7 @@ def register_model_task(
     return version
 
 
-@task(name="log-reference", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("log-reference", io=True)
 def log_reference_task(
     run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
 ) -> None:
@@ -189,7 +189,7 @@ def log_reference_task(
     registry.log_dict(run_id, explanation.frame().abs().mean().sort_values(ascending=False).to_dict(), "shap_importance.json")
 
 
-@task(name="evidently-report", retries=IO_RETRIES, retry_delay_seconds=IO_BACKOFF, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@driftline_task("training-report", io=True)
 def training_report_task(
     run_id: str, model: CalibratedModel, development: FeatureSet, holdout: FeatureSet, config: PipelineConfig, out_dir: Path
 ) -> str:
@@ -201,7 +201,7 @@ def training_report_task(
     return registry.log_file(run_id, html, "evidently")
 
 
-@task(name="read-aliases", cache_policy=NO_CACHE)
+@driftline_task("read-aliases")
 def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
     """Where the aliases point now, which ones this version holds, and its links in the MLflow UI."""
     aliases = registry.MlflowAliasRegistry()
@@ -212,16 +212,19 @@ def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
     }
 
 
-@task(name="mark-run-failed", cache_policy=NO_CACHE)
-def mark_failed_task(run_id: str) -> None:
-    """Mark the MLflow run FAILED if the tracking server answers; never hides the error that failed the flow."""
+@driftline_task("mark-run-failed")
+def mark_failed_task(run_id: str, error: str | None = None) -> None:
+    """Mark the MLflow run FAILED (with a ``status: failed`` summary naming ``error``) if the tracking server
+    answers; never hides the error that failed the flow."""
     try:
+        if error is not None:
+            registry.log_dict(run_id, TrainingSummary.failed(error, run_id=run_id).as_dict(), "summary.json")
         registry.finish_run(run_id, "FAILED")
     except Exception as exc:  # noqa: BLE001 - the flow's own error is the one to report
         get_run_logger().warning("could not mark MLflow run %s FAILED: %s: %s", run_id, type(exc).__name__, exc)
 
 
-@task(name="finish-tracking", cache_policy=NO_CACHE)
+@driftline_task("finish-tracking")
 def finish_tracking_task(run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None) -> None:
     """Close the parent run (FAILED when the flow failed)."""
     if summary is not None:

@@ -1,28 +1,26 @@
 """Feature building, walk-forward evaluation and the challenger fit.
 
 The fits are cached on the content of the feature set they see (which already reflects the data, the
-contract, the feature and target settings and the hold-out window), the config sections that shape the
-fit and the code version. Where the fits run (``runner``) is not part of any key: every runner gives the
-same result, so a result cached by one serves the others.
+contract, the feature and target settings and the hold-out window), the fit spec they are given
+(``PipelineConfig.fit_spec``: everything else that shapes a fit) and the code version. Where the fits
+run (``runner``) is not part of any key: every runner gives the same result, so a result cached by one
+serves the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import weakref
-from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 
 from driftline.baselines import BaselineModel
 from driftline.calibration import CalibratedModel
-from driftline.config import PipelineConfig
+from driftline.config import FitSpec, PipelineConfig
 from driftline.evaluation import holdout_split
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData
@@ -38,10 +36,11 @@ from driftline.training import (
     run_fold_job,
     run_walk_forward,
 )
-from tasks.caching import CACHE_DAYS, content_cache_key
+from tasks._task import driftline_task
+from tasks.caching import fit_cache_key
 
 
-@task(name="build-features", cache_policy=NO_CACHE)
+@driftline_task("build-features")
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the clean rows."""
     return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
@@ -73,35 +72,25 @@ def _features_hash(features: FeatureSet) -> str:
     return digest.hexdigest()
 
 
-def _price_target(config: PipelineConfig) -> bool:
-    return config.target.kind == "direction"
-
-
-def walk_forward_key(config: PipelineConfig, features_digest: str) -> str:
+def walk_forward_key(spec: FitSpec, features_digest: str) -> str:
     """The walk-forward stage's cache key, whichever runner computes it."""
-    return content_cache_key(
-        "walk-forward", features_digest,
-        config.splits, config.gap, config.label_delay, config.calibration, config.models, config.metrics, _price_target(config),
-    )
+    return fit_cache_key("walk-forward", features_digest, spec)
 
 
 def _walk_forward_key(context: Any, parameters: dict[str, Any]) -> str:
     digest = parameters.get("features_digest") or features_hash(parameters["features"])
-    return walk_forward_key(parameters["config"], digest)
+    return walk_forward_key(parameters["spec"], digest)
 
 
-@task(name="walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
-def walk_forward_task(features: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
-    """Fit, calibrate and score every model family on each fold (cached on the features, config and code)."""
+@driftline_task("walk-forward", cache_key_fn=_walk_forward_key)
+def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> WalkForwardResult:
+    """Fit, calibrate and score every model family on each fold (cached on the features, fit spec and code).
+
+    ``pipeline`` only names the progress artifact; it shapes no fit and is no part of the key.
+    """
     return run_walk_forward(
-        features,
-        config.splits,
-        config.gap,
-        config.calibration,
-        config.models,
-        config.metrics,
-        price_target=_price_target(config),
-        progress=walk_forward_progress(config.name),
+        features, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
+        progress=walk_forward_progress(pipeline),
     )
 
 
@@ -115,73 +104,68 @@ def walk_forward_progress(name: str) -> Callable[[int, int], None]:
     return update
 
 
-@task(name="record-walk-forward", cache_key_fn=_walk_forward_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
-def record_walk_forward_task(result: WalkForwardResult, config: PipelineConfig, features_digest: str) -> WalkForwardResult:
+@driftline_task("record-walk-forward", cache_key_fn=_walk_forward_key)
+def record_walk_forward_task(result: WalkForwardResult, spec: FitSpec, features_digest: str) -> WalkForwardResult:
     """Store a walk-forward result computed elsewhere (on Dask) under the stage's cache key."""
     return result
 
 
-def _fold_key(context: Any, parameters: dict[str, Any]) -> str:
-    job, config = parameters["job"], parameters["config"]
+def fold_key(job: FoldJob, spec: FitSpec, features_digest: str) -> str:
+    """One (fold, family) fit's cache key: its rows and family, the features' hash and the fit spec."""
     rows = [r if isinstance(r, slice) else hashlib.sha256(np.ascontiguousarray(r)).hexdigest() for r in (job.train, job.test)]
-    where = [job.fold, job.family, *(str(r) for r in rows)]
-    return content_cache_key(
-        "fit-fold", parameters["features_digest"],
-        where, config.gap, config.calibration, config.models, config.metrics, _price_target(config),
-    )
+    return fit_cache_key("fit-fold", features_digest, spec, [job.fold, job.family, *(str(r) for r in rows)])
 
 
-@task(
-    name="fit-fold",
-    task_run_name="fit-fold-{job.fold}-{job.family}",
-    cache_key_fn=_fold_key,
-    cache_expiration=timedelta(days=CACHE_DAYS),
-    persist_result=True,
-)
-def fit_fold_task(job: FoldJob, features: FeatureSet, config: PipelineConfig, features_digest: str) -> FoldOutcome:
-    """Fit, calibrate and score one family on one fold, single-threaded (cached on the features' hash and config)."""
-    return run_fold_job(
-        job, features, config.gap, config.calibration, config.models, config.metrics, _price_target(config), threads=1
-    )
+def _fold_key(context: Any, parameters: dict[str, Any]) -> str:
+    return fold_key(parameters["job"], parameters["spec"], parameters["features_digest"])
 
 
-@task(name="combine-folds", cache_policy=NO_CACHE)
-def combine_folds_task(outcomes: list[FoldOutcome], config: PipelineConfig) -> WalkForwardResult:
+@driftline_task("fit-fold", task_run_name="fit-fold-{job.fold}-{job.family}", cache_key_fn=_fold_key)
+def fit_fold_task(job: FoldJob, features: FeatureSet, spec: FitSpec, features_digest: str) -> FoldOutcome:
+    """Fit, calibrate and score one family on one fold, single-threaded (cached on the features' hash and fit spec)."""
+    return run_fold_job(job, features, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction, threads=1)
+
+
+@driftline_task("combine-folds")
+def combine_folds_task(outcomes: list[FoldOutcome], spec: FitSpec) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
-    return combine_fold_results(outcomes, config.metrics, _price_target(config), config.calibration, config.gap, config.models)
+    return combine_fold_results(outcomes, spec.metrics, spec.is_direction, spec.calibration, spec.gap, spec.models)
+
+
+def challenger_key(features: FeatureSet, family: str, spec: FitSpec) -> str:
+    """The challenger fit's cache key: the features' hash, the family and the fit spec."""
+    return fit_cache_key("challenger", features_hash(features), spec, family)
 
 
 def _challenger_key(context: Any, parameters: dict[str, Any]) -> str:
-    config = parameters["config"]
-    return content_cache_key(
-        "challenger", features_hash(parameters["features"]),
-        parameters["family"], config.gap, config.calibration, config.models, config.threshold,
-        # auto: the calibrator follows the walk-forward, which the splits shape too
-        *((config.splits,) if config.calibration.method == "auto" else ()),
-    )
+    return challenger_key(parameters["features"], parameters["family"], parameters["spec"])
 
 
-@task(name="fit-challenger", cache_key_fn=_challenger_key, cache_expiration=timedelta(days=CACHE_DAYS), persist_result=True)
+@driftline_task("fit-challenger", cache_key_fn=_challenger_key)
 def fit_challenger_task(
-    features: FeatureSet, family: str, config: PipelineConfig, walk_forward: WalkForwardResult | None = None
+    features: FeatureSet, family: str, spec: FitSpec, walk_forward: WalkForwardResult | None = None
 ) -> CalibratedModel:
-    """Refit the selected family on all labelled rows (cached on the features, config and code)."""
-    return fit_challenger(features, family, config.calibration, config.models, config.gap, config.threshold, walk_forward)
+    """Refit the selected family on all labelled rows (cached on the features, fit spec and code).
+
+    ``walk_forward`` is the result of the same features and spec (its auto calibration choice), so it adds
+    nothing to the key.
+    """
+    return fit_challenger(features, family, spec.calibration, spec.models, spec.gap, spec.threshold, walk_forward)
 
 
-@task(name="fit-best-baseline", cache_policy=NO_CACHE)
+@driftline_task("fit-best-baseline")
 def fit_best_baseline_task(features: FeatureSet, result: WalkForwardResult, config: PipelineConfig) -> BaselineModel | None:
     """Refit the best walk-forward baseline on all development rows: what a first model faces on the hold-out."""
     return fit_best_baseline(features, result, config.models)
 
 
-@task(name="size-to-data", cache_policy=NO_CACHE)
+@driftline_task("size-to-data")
 def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConfig:
     """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
     return size_to_data(config, features.times)
 
 
-@task(name="hold-out-window", cache_policy=NO_CACHE)
+@driftline_task("hold-out-window")
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
     return holdout_split(features, config.evaluation.window, config.gap)

@@ -83,18 +83,25 @@ class _NoTraceback(logging.Filter):
         return True
 
 
-def _require_data(data: str | None) -> None:
-    """A missing, empty or unreadable local source is reported at once, before the local API starts."""
+def _missing_data(data: str | None) -> DriftlineError | None:
+    """A missing, empty or unreadable local source, found at once: before the local API starts."""
     if not data:
-        return
+        return None
     if not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
-        _fail(DriftlineError(f"--data {data}: no such file or folder"))
+        return DriftlineError(f"--data {data}: no such file or folder")
     from driftline.sources import preflight
 
     try:
         preflight(data)
     except DriftlineError as exc:
-        _fail(exc)
+        return exc
+    return None
+
+
+def _require_data(data: str | None) -> None:
+    missing = _missing_data(data)
+    if missing is not None:
+        _fail(missing)
 
 
 def apply_offline_defaults() -> None:
@@ -159,10 +166,32 @@ def _progress(what: str) -> Iterator[None]:
                 logger.removeHandler(handler)
 
 
+def _error_names(cls: type[BaseException] = DriftlineError) -> set[str]:
+    return {cls.__name__, *(name for sub in cls.__subclasses__() for name in _error_names(sub))}
+
+
+class _ReportedByTheCli(logging.Filter):
+    """The terminal shows a Driftline error once, as the CLI's ``error:`` line: Prefect's own copies on the
+    console (the failed task's and flow's ``Finished in state Failed(...DataError: ...)`` and ``Encountered
+    exception during execution``) are dropped there. The Prefect API (the UI's run logs) keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("prefect.task_runs", "prefect.flow_runs")):
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], DriftlineError):
+            return False
+        message = record.getMessage()
+        if record.levelno < logging.ERROR and "Failed(" not in message:  # a flow's final state is logged at INFO
+            return True
+        return not any(f"{name}:" in message or f"{name}(" in message for name in _error_names())
+
+
 def _quiet_driftline_tracebacks() -> None:
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(_NoTraceback())
+            if isinstance(handler, logging.StreamHandler):  # the console, not Prefect's API log handler
+                handler.addFilter(_ReportedByTheCli())
 
 
 def _fail(exc: Exception) -> None:
@@ -191,10 +220,17 @@ def train(
     A rerun on the same data, config and code registers nothing: it reports the earlier run (use --force).
     """
     from driftline.config import data_overrides, load_config, parse_set_options
+    from driftline.summary import TrainingSummary, error_text
+
+    def failed(exc: BaseException, **known: Any) -> None:
+        # A failed run still leaves its summary (status: failed and the error) where one was asked for.
+        if summary_json:
+            _write_summary(summary_json, TrainingSummary.failed(error_text(exc), source=data, **known))
 
     try:
         sets = parse_set_options(set_)
     except DriftlineError as exc:
+        failed(exc)
         _fail(exc)
     if horizon is not None:
         sets["target.horizon"] = horizon
@@ -214,8 +250,12 @@ def train(
     try:
         resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
     except DriftlineError as exc:
+        failed(exc)
         _fail(exc)
-    _require_data(data)
+    missing = _missing_data(data)
+    if missing is not None:
+        failed(missing, model_name=resolved.model_name)
+        _fail(missing)
     typer.echo(_naming_line(resolved.model_name, name, data), err=True)
 
     apply_offline_defaults()
@@ -231,30 +271,31 @@ def train(
     _quiet_driftline_tracebacks()
     try:
         with _progress(f"training {resolved.model_name} on {data or resolved.data.path or 'the bundled demo panel'}"):
-            summary = train_and_promote(**params)
+            summary = TrainingSummary.model_validate(train_and_promote(**params))
     except DriftlineError as exc:
+        failed(exc, model_name=resolved.model_name)
         _fail(exc)
     except Exception as exc:
         from driftline.registry import tracking_unreachable
 
         explained = tracking_unreachable(exc)
+        failed(exc if explained is None else DriftlineError(explained), model_name=resolved.model_name)
         if explained is None:
             raise
         _fail(DriftlineError(explained))
     _report_training(summary, summary_json)
 
 
-def _report_training(summary: dict[str, Any], summary_json: Path | None) -> None:
+def _report_training(summary: Any, summary_json: Path | None) -> None:
     from driftline.report import render_summary
 
     typer.echo(render_summary(summary))
     if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary, indent=2, default=str))
+        _write_summary(summary_json, summary)
         typer.echo(f"summary written to {summary_json}")
 
 
-def _finished_rerun(config: Any) -> dict[str, Any] | None:
+def _finished_rerun(config: Any) -> Any:
     """The rerun summary when a finished run already trained on the same data, config and code, found
     without starting Prefect or opening an MLflow run (the flow makes the same check and would only
     report that run); None when there is none or the check cannot be made here (the flow then decides).
@@ -283,6 +324,12 @@ def _finished_rerun(config: Any) -> dict[str, Any] | None:
     if previous is None:
         return None
     return rerun_summary(previous, None, staged.stats, time.perf_counter() - started)
+
+
+def _write_summary(path: Path, summary: Any) -> None:
+    """The summary as strict JSON (NaN is written as null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary.to_json())
 
 
 def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **params: Any) -> dict[str, Any]:
@@ -430,7 +477,9 @@ def monitor(
             typer.echo(f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}")
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(result, indent=2, default=str))
+        from driftline.summary import json_safe
+
+        summary_json.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
 
 
 @app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=s3cret driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))

@@ -268,15 +268,30 @@ class TargetConfig(_Section):
     )
 
     @property
+    def needs_label(self) -> bool:
+        """The data must carry a label column (``data.target_col``): the target is given, not built."""
+        return self.kind == "label"
+
+    @property
+    def price_target(self) -> bool:
+        """The label is built from the prices (direction or volatility regime)."""
+        return self.kind != "label"
+
+    @property
+    def is_direction(self) -> bool:
+        """The label is the sign of the forward return: a long/flat strategy and its metrics exist."""
+        return self.kind == "direction"
+
+    @property
     def known_after(self) -> int:
         """The effective ``label_delay``: rows until a row's label is known."""
         if self.label_delay is not None:
             return self.label_delay
-        return 1 if self.kind == "label" else self.horizon
+        return 1 if self.needs_label else self.horizon
 
     @model_validator(mode="after")
     def _delay_covers_horizon(self) -> TargetConfig:
-        if self.kind != "label" and self.label_delay is not None and self.label_delay < self.horizon:
+        if self.price_target and self.label_delay is not None and self.label_delay < self.horizon:
             raise ValueError(
                 f"label_delay ({self.label_delay}) must be >= horizon ({self.horizon}) for the {self.kind} target: "
                 "its label describes the next horizon periods, so it is known no sooner"
@@ -495,6 +510,25 @@ class RunnerConfig(_Section):
     processes: bool = Field(default=False, description="local cluster: workers are processes, not threads of this one")
 
 
+class FitSpec(_Section):
+    """Everything that shapes a fit, given its feature set: the argument of every fitting task and, hashed
+    with the features' content hash and the code version, its cache key (``tasks.caching.fit_cache_key``).
+
+    A fitting task receives this and the features, nothing else from the config, so a setting it reads is
+    part of its key by construction: a new fitting setting goes here (or in one of these sections) or the
+    fit cannot see it. Built from a config by ``PipelineConfig.fit_spec``.
+    """
+
+    splits: SplitConfig
+    gap: int = Field(ge=0, description="timestamps purged before every test fold and calibration slice")
+    label_delay: int = Field(ge=1, description="rows until a row's label is known")
+    calibration: CalibrationConfig
+    models: ModelsConfig
+    metrics: MetricsConfig
+    threshold: ThresholdConfig
+    is_direction: bool = Field(description="direction target: strategy metrics on the next return are scored too")
+
+
 class PipelineConfig(_Section):
     """The whole pipeline; core functions receive only the section they need."""
 
@@ -516,7 +550,7 @@ class PipelineConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
         if self.splits.gap is not None:
-            if self.target.kind != "label" and self.splits.gap < self.target.horizon:
+            if self.target.price_target and self.splits.gap < self.target.horizon:
                 raise ValueError(
                     f"splits.gap ({self.splits.gap}) must be >= target.horizon ({self.target.horizon}), "
                     "or training labels overlap the test window"
@@ -526,7 +560,7 @@ class PipelineConfig(_Section):
                     f"splits.gap ({self.splits.gap}) must be >= target.label_delay ({self.label_delay}), "
                     "or training rows use labels not yet known when the test window starts"
                 )
-        if self.target.kind == "label" and not self.data.target_col:
+        if self.target.needs_label and not self.data.target_col:
             raise ValueError("target.kind 'label' needs data.target_col (or --target-col)")
         return self
 
@@ -534,6 +568,20 @@ class PipelineConfig(_Section):
     def model_name(self) -> str:
         """Registered model name in the model registry."""
         return f"driftline-{self.name}"
+
+    @property
+    def fit_spec(self) -> FitSpec:
+        """Everything that shapes a fit (and keys its cache), in one frozen object."""
+        return FitSpec(
+            splits=self.splits,
+            gap=self.gap,
+            label_delay=self.label_delay,
+            calibration=self.calibration,
+            models=self.models,
+            metrics=self.metrics,
+            threshold=self.threshold,
+            is_direction=self.target.is_direction,
+        )
 
     @property
     def label_delay(self) -> int:
@@ -551,7 +599,7 @@ class PipelineConfig(_Section):
         """Rows a label spans, so neighbouring labels share: the horizon for the price targets (a label is
         the next h periods' return or volatility); for a given label, ``label_delay`` (a label known after d
         rows describes up to those d rows). A label target's ``horizon`` shapes no label and counts not."""
-        return self.label_delay if self.target.kind == "label" else self.target.horizon
+        return self.label_delay if self.target.needs_label else self.target.horizon
 
     @property
     def block_length(self) -> int:

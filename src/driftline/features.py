@@ -119,7 +119,8 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     for name, vol in ((cfg.vol_short, vol_s), (cfg.vol_mid, vol_m)):
         # Volatility against its own trailing median: the regime-free form of "is it calm or stormy now".
         median = vol.rolling(cfg.median_window, min_periods=cfg.median_window // 2).median()
-        out[f"vol_{name}_vs_median"] = np.log(vol / median.replace(0.0, np.nan))
+        # A flat stretch (zero volatility, e.g. integer readings) has no log ratio: NaN, not log(0) = -inf.
+        out[f"vol_{name}_vs_median"] = np.log(vol.where(vol > 0) / median.replace(0.0, np.nan))
     out[f"ret_{cfg.vol_mid}_sharpe"] = r1.rolling(cfg.vol_mid).mean() / vol_m
     out["abs_ret_1_z"] = r1.abs() / vol_m
     out[f"rsi_{cfg.rsi_window}"] = _rsi(close, cfg.rsi_window)

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -241,7 +242,10 @@ def _inferred_format(present: pd.Series) -> str | None:
     candidates: list[str] = []
     for value in sample.head(50):
         for dayfirst in (False, True):
-            guessed = guess_datetime_format(value, dayfirst=dayfirst)
+            with warnings.catch_warnings():
+                # Both orders are asked on purpose; pandas warns when a value contradicts the order asked.
+                warnings.filterwarnings("ignore", message="Parsing dates in .* format when dayfirst", category=UserWarning)
+                guessed = guess_datetime_format(value, dayfirst=dayfirst)
             if guessed and guessed not in candidates:
                 candidates.append(guessed)
         if candidates:

@@ -29,7 +29,7 @@ class WalkForwardRun:
 def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = None) -> WalkForwardRun:
     """Read, validate, build features, hold out the evaluation window and walk forward, as training does."""
     with tempfile.TemporaryDirectory() as scratch:
-        loaded = load_data(config.data, need_target=config.target.kind == "label", stage_root=stage_root or Path(scratch))
+        loaded = load_data(config.data, need_target=config.target.needs_label, stage_root=stage_root or Path(scratch))
     report = validate_frame(
         loaded.frame, config.contract, config.model_name, source_values=loaded.source_values(), source=loaded.source
     )
@@ -37,8 +37,8 @@ def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = N
     features = build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
     config = size_to_data(config, features.times).config
     development, _ = holdout_split(features, config.evaluation.window, config.gap)
+    spec = config.fit_spec  # what the training flow's walk-forward task is given
     result = run_walk_forward(
-        development, config.splits, config.gap, config.calibration, config.models, config.metrics,
-        price_target=config.target.kind == "direction",
+        development, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, price_target=spec.is_direction
     )
     return WalkForwardRun(loaded.content_hash, loaded.source, result)

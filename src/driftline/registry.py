@@ -627,6 +627,15 @@ def load_pyfunc(uri: str) -> Any:
     return mlflow.pyfunc.load_model(uri)
 
 
+def predict_pyfunc(uri: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score ``frame`` with the pyfunc model at ``uri``, handing it only the columns its signature names:
+    MLflow would warn about every other column (meta columns, newer features) and ignore it anyway."""
+    model = load_pyfunc(uri)
+    schema = model.metadata.get_input_schema()
+    names = schema.input_names() if schema is not None and schema.has_input_names() else None
+    return model.predict(frame[names] if names and set(names) <= set(frame.columns) else frame)
+
+
 def load_estimator(uri: str) -> Any:
     """The fitted ``CalibratedModel`` inside a logged pyfunc model (what ``predict`` calls), for explanations."""
     return load_pyfunc(uri).unwrap_python_model().model

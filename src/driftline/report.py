@@ -1,7 +1,9 @@
-"""The training summary: one plain dict (the CLI's ``--summary-json`` contract) and its text form."""
+"""The training summary: one typed record (``TrainingSummary``; as strict JSON, the CLI's ``--summary-json``
+contract) and its text forms."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -9,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.promotion import Decision
+from driftline.summary import TrainingSummary, json_safe
 from driftline.training import WalkForwardResult, baseline_fold_table, fold_table
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
@@ -34,19 +37,20 @@ def training_summary(
     data_seconds: float | None = None,
     timeline: dict[str, str | None] | None = None,
     adjusted: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Everything a caller needs to know about a training run, JSON-serialisable (the CLI contract).
+) -> TrainingSummary:
+    """Everything a caller needs to know about a training run.
 
     ``timeline`` holds ``data_start``/``data_end`` (ISO, the rows trained and held out) and
     ``training_cutoff`` (the last timestamp the challenger trained on). ``adjusted`` holds the sizes
     lowered to fit short data (``{key: {from, to, reason}}``).
     """
     comparison = decision.comparison
-    return {
+    selected = result.pooled[result.selected]
+    return TrainingSummary.model_validate(json_safe({
         **{k: (timeline or {}).get(k) for k in TIMELINE_KEYS},
         "run_id": run_id,
         "model_name": version.name,
-        "model_version": version.version,
+        "model_version": None if version.version is None else str(version.version),
         "aliases": aliases["held"],
         "decision": decision.action,
         "reasons": [str(r) for r in decision.reasons],
@@ -66,24 +70,33 @@ def training_summary(
         "data_warnings": list(getattr(loaded, "warnings", ())),
         "adjusted": dict(adjusted or {}),
         "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
-        "rerun_of": None,
         "timings": {"data_seconds": data_seconds},
         "selected_family": result.selected,
         "selection": result.selection_reason(),
         "metrics": result.summary_metrics(),
-        "strategy": {k: result.pooled[result.selected][k] for k in STRATEGY_KEYS if k in result.pooled[result.selected]},
+        "strategy": {k: selected[k] for k in STRATEGY_KEYS if k in selected},
         "families": {family: {k: metrics[k] for k in POOLED_KEYS} for family, metrics in result.pooled.items()},
         "folds": fold_table(result),
         # The naive baselines on the same folds (pooled walk-forward metrics); never the challenger.
         "baselines": {name: {k: metrics[k] for k in POOLED_KEYS} for name, metrics in result.baselines.items()},
         "best_baseline": result.best_baseline,
         "baseline_folds": baseline_fold_table(result),
-    }
+    }))
+
+
+def _summary(summary: TrainingSummary | dict[str, Any]) -> TrainingSummary:
+    return summary if isinstance(summary, TrainingSummary) else TrainingSummary.model_validate(summary)
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return _number(value)
+    if value is None:
+        return "n/a"
     if isinstance(value, str) and value.endswith("T00:00:00"):
         return value[:10]
     return str(value)
@@ -96,23 +109,24 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
-def rerun_summary(previous: dict[str, Any], run_id: str | None, ingest: Any, seconds: float) -> dict[str, Any]:
+def rerun_summary(previous: dict[str, Any], run_id: str | None, ingest: Any, seconds: float) -> TrainingSummary:
     """A rerun on the same data, config and code: the earlier run's results, said to be that.
 
     ``previous`` is that run's summary plus ``rerun_of`` (its run id); ``run_id`` is this run's, None when
     the CLI found the earlier run before opening one (``driftline train`` without ``--force``).
     """
-    return {
+    return TrainingSummary.model_validate(json_safe({
         **previous,
+        "status": "finished",
         "run_id": run_id,
         "rerun_of": previous["rerun_of"],
         "ingest": ingest.as_dict() if ingest is not None else None,
         "timings": {"data_seconds": seconds},
-    }
+    }))
 
 
-def _comparison_line(summary: dict[str, Any]) -> str:
-    c = summary["comparison"]
+def _comparison_line(summary: TrainingSummary) -> str:
+    c = summary.comparison
     if c.get("diff") is None:
         return "Hold-out comparison: not run"
     return (
@@ -121,111 +135,113 @@ def _comparison_line(summary: dict[str, Any]) -> str:
     )
 
 
-def _data_lines(summary: dict[str, Any]) -> list[str]:
+def _data_lines(summary: TrainingSummary) -> list[str]:
     lines = []
-    ingest = summary.get("ingest")
+    ingest = summary.ingest
     if ingest:
         lines.append(
             f"       read {ingest['read']} new or changed file(s) of {ingest['objects']}, "
             f"{ingest['unchanged']} unchanged from the stage" + (f", {len(ingest['removed'])} removed" if ingest["removed"] else "")
         )
-    if summary.get("quarantine_path"):
-        lines.append(f"       quarantined rows and reasons: {summary['quarantine_path']}")
-    lines += [f"       warning: {w}" for w in summary.get("data_warnings") or []]
-    lines += [f"       warning: {w}" for w in summary.get("contract_warnings") or []]
+    if summary.quarantine_path:
+        lines.append(f"       quarantined rows and reasons: {summary.quarantine_path}")
+    lines += [f"       warning: {w}" for w in summary.data_warnings]
+    lines += [f"       warning: {w}" for w in summary.contract_warnings]
     lines += [
         f"       warning: short data: {key} {change['from']} -> {change['to']} ({change['reason']})"
-        for key, change in (summary.get("adjusted") or {}).items()
+        for key, change in summary.adjusted.items()
     ]
     return lines
 
 
-def _timeline_lines(summary: dict[str, Any]) -> list[str]:
-    if not summary.get("data_start"):
+def _timeline_lines(summary: TrainingSummary) -> list[str]:
+    if not summary.data_start:
         return []
-    return [f"       rows {_cell(summary['data_start'])} .. {_cell(summary['data_end'])}, trained up to {_cell(summary['training_cutoff'])} (training cutoff)"]
+    return [f"       rows {_cell(summary.data_start)} .. {_cell(summary.data_end)}, trained up to {_cell(summary.training_cutoff)} (training cutoff)"]
 
 
-def render_summary(summary: dict[str, Any]) -> str:
+def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
     """Human-readable summary for the terminal."""
-    if summary.get("rerun_of"):
+    summary = _summary(summary)
+    if summary.rerun_of:
         return "\n".join(
             [
-                f"Driftline training: {summary['model_name']}  (target: {summary['target']})",
-                f"data   {summary['source']}",
+                f"Driftline training: {summary.model_name}  (target: {summary.target})",
+                f"data   {summary.source}",
                 *_data_lines(summary),
                 "",
-                f"Same data, config and code as run {summary['rerun_of']}: nothing retrained, nothing registered.",
-                f"Its model: {summary['model_name']} version {summary['model_version']} (decision: {summary['decision']}); "
+                f"Same data, config and code as run {summary.rerun_of}: nothing retrained, nothing registered.",
+                f"Its model: {summary.model_name} version {summary.model_version} (decision: {summary.decision}); "
                 "pass --force to train again.",
             ]
         )
-    families = [{"family": f, **m} for f, m in summary["families"].items()]
+    families = [{"family": f, **m} for f, m in summary.families.items()]
     baselines = [
-        {"baseline": b + (" (best)" if b == summary.get("best_baseline") else ""), **m} for b, m in (summary.get("baselines") or {}).items()
+        {"baseline": b + (" (best)" if b == summary.best_baseline else ""), **m} for b, m in (summary.baselines).items()
     ]
-    metrics = summary["metrics"]
-    version = summary["model_version"] or "-"
+    metrics = summary.metrics
+    version = summary.model_version or "-"
     return "\n".join(
         [
-            f"Driftline training: {summary['model_name']}  (target: {summary['target']})",
-            f"data   {summary['source']}",
+            f"Driftline training: {summary.model_name}  (target: {summary.target})",
+            f"data   {summary.source}",
             *_timeline_lines(summary),
-            f"       sha256 {summary['data_hash'][:16]}…  rows in {summary['rows_in']}, clean {summary['rows_clean']}, "
-            f"quarantined {summary['rows_quarantined']}",
+            f"       sha256 {(summary.data_hash or '')[:16]}…  rows in {summary.rows_in}, clean {summary.rows_clean}, "
+            f"quarantined {summary.rows_quarantined}",
             *_data_lines(summary),
             "",
-            f"Walk-forward folds of the challenger ({summary['selected_family']}), calibrated, out of sample:",
-            _table(summary["folds"], FOLD_COLUMNS),
+            f"Walk-forward folds of the challenger ({summary.selected_family}), calibrated, out of sample:",
+            _table(summary.folds, FOLD_COLUMNS),
             "",
             *(
-                ["Naive baselines on the same folds (not models; never the challenger):", _table(summary["baseline_folds"], BASELINE_FOLD_COLUMNS), ""]
-                if summary.get("baseline_folds")
+                ["Naive baselines on the same folds (not models; never the challenger):", _table(summary.baseline_folds, BASELINE_FOLD_COLUMNS), ""]
+                if summary.baseline_folds
                 else []
             ),
             "Pooled out-of-sample, every family:",
             _table(families, ("family", *POOLED_KEYS)),
             *(["Pooled out-of-sample, naive baselines (never the challenger):", _table(baselines, ("baseline", *POOLED_KEYS))] if baselines else []),
-            f"challenger: {summary['selected_family']} ({summary['selection']})",
+            f"challenger: {summary.selected_family} ({summary.selection})",
             "",
-            "Pooled (challenger): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+            "Pooled (challenger): " + ", ".join(f"{k} {_number(v)}" for k, v in metrics.items()),
             *(
-                ["Long/flat strategy on the calibrated probability: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["strategy"].items())]
-                if summary.get("strategy")
+                ["Long/flat strategy on the calibrated probability: " + ", ".join(f"{k} {_number(v, 3)}" for k, v in summary.strategy.items())]
+                if summary.strategy
                 else []
             ),
-            f"Registered {summary['model_name']} version {version}, aliases: {', '.join(summary['aliases']) or '-'}",
+            f"Registered {summary.model_name} version {version}, aliases: {', '.join(summary.aliases) or '-'}",
             _comparison_line(summary),
-            f"Decision: {summary['decision']}  (champion before: {summary['champion_version_before'] or '-'}, "
-            f"after: {summary['champion_version_after'] or '-'})",
-            *(f"  {r}" for r in summary["reasons"]),
-            f"MLflow run {summary['run_id']}",
+            f"Decision: {summary.decision}  (champion before: {summary.champion_version_before or '-'}, "
+            f"after: {summary.champion_version_after or '-'})",
+            *(f"  {r}" for r in summary.reasons),
+            f"MLflow run {summary.run_id}",
         ]
     )
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
+def summary_markdown(summary: TrainingSummary | dict[str, Any]) -> str:
     """The same summary as a Prefect markdown artifact."""
+    summary = _summary(summary)
     rows = "\n".join(
-        "| " + " | ".join(_cell(f.get(c, "")) for c in FOLD_COLUMNS) + " |" for f in summary["folds"]
+        "| " + " | ".join(_cell(f.get(c, "")) for c in FOLD_COLUMNS) + " |" for f in summary.folds
     )
     return (
-        f"## {summary['model_name']} v{summary['model_version']} — {summary['decision']}\n\n"
-        f"Challenger **{summary['selected_family']}**: {summary['selection']}\n\n"
+        f"## {summary.model_name} v{summary.model_version} — {summary.decision}\n\n"
+        f"Challenger **{summary.selected_family}**: {summary.selection}\n\n"
         "| " + " | ".join(FOLD_COLUMNS) + " |\n|" + "---|" * len(FOLD_COLUMNS) + "\n" + rows + "\n\n"
         + _baselines_markdown(summary)
-        + "\n".join(f"- {r}" for r in summary["reasons"])
-        + f"\n\nMLflow run `{summary['run_id']}`, aliases {summary['aliases']}\n"
-        + _links_markdown(summary.get("links") or {})
+        + "\n".join(f"- {r}" for r in summary.reasons)
+        + f"\n\nMLflow run `{summary.run_id}`, aliases {summary.aliases}\n"
+        + _links_markdown(summary.links)
     )
 
 
-def _baselines_markdown(summary: dict[str, Any]) -> str:
-    baselines = summary.get("baselines") or {}
+def _baselines_markdown(summary: TrainingSummary) -> str:
+    baselines = summary.baselines
     if not baselines:
         return ""
     scores = ", ".join(
-        f"{name} {m['log_loss']:.4f}" + (" (best)" if name == summary.get("best_baseline") else "") for name, m in baselines.items()
+        f"{name} {_number(m['log_loss'])}" + (" (best)" if name == summary.best_baseline else "") for name, m in baselines.items()
     )
     return f"Naive baselines, pooled walk-forward log loss (never the challenger): {scores}\n\n"
 

@@ -34,7 +34,7 @@ from driftline.errors import DataError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
-STAGE_VERSION = "1"  # bump when staging changes what a staged file holds
+STAGE_VERSION = "2"  # bump when staging changes what a staged file holds
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -375,7 +375,10 @@ def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: P
             frame[name] = value
     if stem_symbol:
         frame["__file_stem"] = file_stem(key)
-    frame[LINE_COLUMN] = range(len(frame))
+    # The 1-based line a row has in its file: a CSV's header is line 1, so its first data row is line 2;
+    # a Parquet file has no header line, its first row is 1.
+    first = 1 if file.name.lower().endswith((".parquet", ".pq")) else 2
+    frame[LINE_COLUMN] = range(first, first + len(frame))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".tmp")
     try:
@@ -464,7 +467,8 @@ def staged_schema(staged: StagedSource) -> Any:
 def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.DataFrame:
     """Scan the staged files with ``pyarrow.dataset``, projecting ``columns`` (all when None).
 
-    The frame gains ``__source_object`` (the object key) and ``__source_line`` (row within it).
+    The frame gains ``__source_object`` (the object key) and ``__source_line`` (the row's 1-based line in
+    that file: a CSV's header is line 1).
     """
     import pyarrow.dataset as ds
 

@@ -8,6 +8,7 @@ set-aside rows in a Parquet file that says why, and every registered version com
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ def test_cli_batch_failure_is_one_paragraph_without_traceback(store: Store, pref
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "DRIFTLINE_HOME": str(store.home), "MLFLOW_TRACKING_URI": store.uri}
 
     done = warm.run(
-        [DRIFTLINE, "train", "--config", str(store.config), "--data", str(data)],
+        [DRIFTLINE, "train", "--config", str(store.config), "--data", str(data), "--summary-json", "out/summary.json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
 
@@ -170,5 +171,11 @@ def test_cli_batch_failure_is_one_paragraph_without_traceback(store: Store, pref
     paragraph = done.stderr[done.stderr.rindex("error: "):].strip()
     assert "\n\n" not in paragraph, paragraph
     assert file_named(case, data) in paragraph and re.search(case.error[1], paragraph), paragraph
+    # Printed once: the CLI's paragraph, not again by the failed task and flow on the console.
+    tail = paragraph.splitlines()[0][-60:]  # the end of the message: the file's path is on the progress line too
+    assert (done.stdout + done.stderr).count(tail) == 1, done.stderr[-3000:]
+    # A failed run still writes its summary, strict JSON, saying so.
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and tail in summary["error"] and file_named(case, data) in summary["error"], summary
     after = _state(store)
     assert (after.champion, after.versions) == (before.champion, before.versions)

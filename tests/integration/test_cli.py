@@ -94,9 +94,13 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     # y depends on x0 and x1: a real signal the models must find.
     assert summary["metrics"]["auc"] > 0.7
     assert summary["decision"] == "promote" and summary["champion_version_after"] == "1"
+    assert summary["status"] == "finished" and summary["error"] is None
+    assert "Warning" not in done.stderr, done.stderr[-3000:]  # the happy path leaks no library warning
 
     scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv", "--explain", "2"], tmp_path, prefect_api)
     assert scored.returncode == 0, scored.stderr[-3000:]
+    # Only the signature's columns reach the pyfunc model: MLflow has no extra inputs to warn about.
+    assert "extra inputs" not in scored.stderr and "Warning" not in scored.stderr, scored.stderr[-3000:]
     # Label lags 1, 2 and 5 behind a label_delay of 1: the first 5 rows cannot have every feature.
     assert "scored 1495 of 1500 rows with driftline-labelled v1" in scored.stdout
     assert "5 rows lacked history" in scored.stdout

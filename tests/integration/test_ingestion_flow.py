@@ -72,6 +72,11 @@ def test_a_few_bad_rows_are_quarantined_and_the_run_succeeds(prefect_api, tmp_pa
     assert "duplicate" in reasons[len(panel) - 1].lower()
     # The quarantine keeps the source values as they were, with where they came from.
     assert quarantined.set_index(quarantined["source_row"].astype(int)).loc[250, "Close"] == "n/a?"
+    # ... and the line an editor shows for it: the header is line 1, so data row 250 is line 252.
+    lines = (tmp_path / "bars.csv").read_text().splitlines()
+    for row in quarantined.to_dict("records"):
+        line = int(row["__source_line"])
+        assert line == int(row["source_row"]) + 2 and f",{row['Close']}," in f",{lines[line - 1]},", (row, lines[line - 1])
     assert "quarantined rows and reasons" in done.stdout
 
 

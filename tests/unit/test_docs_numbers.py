@@ -46,9 +46,10 @@ def test_each_block_names_the_run_that_measured_it(latest: dict) -> None:
 
 def test_the_demo_excerpt_is_the_cli_output_from_the_fold_table_to_the_checks(latest: dict) -> None:
     from driftline.report import render_summary
+    from driftline.summary import TrainingSummary
 
     summary = latest["demo_summary"]
-    full = render_summary(summary).splitlines()
+    full = render_summary(TrainingSummary.model_validate(summary)).splitlines()
     shown = docs._demo_output(summary)
     assert shown[0].startswith("Walk-forward folds of the challenger")
     assert shown[-1] == full[full.index(next(l for l in full if l.startswith("MLflow run"))) - 1]

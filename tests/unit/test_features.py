@@ -346,3 +346,21 @@ def test_errors_name_the_source_when_given(small_features):
     frame = _label_frame(200, np.arange(200) % 3)
     with pytest.raises(DataError, match=r"^in\.csv: target column 'y' must be binary 0/1; found values \[0\.0, 1\.0, 2\.0\]"):
         build_features(frame, small_features, LABEL, source="in.csv", target_name="y")
+
+
+def test_a_flat_stretch_has_no_volatility_ratio_and_warns_nothing(small_features, vol_target):
+    """Integer readings repeat (glucose, counts): zero volatility has no log ratio to its median (NaN, not a
+    divide-by-zero warning and -inf); the rows after the stretch have their features again."""
+    import warnings
+
+    raw = make_ohlcv_panel(n_symbols=1, n_days=600, seed=11)
+    frame = raw.rename(columns=str.lower)
+    frame = frame.assign(timestamp=pd.to_datetime(frame["date"]), symbol="FLAT")[["symbol", "timestamp", "close"]]
+    frame.loc[300:340, "close"] = frame.loc[300, "close"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = build_features(frame.reset_index(drop=True), small_features, vol_target)
+    assert np.isfinite(features.X.to_numpy()).all()
+    kept = set(features.meta["timestamp"])
+    assert frame.loc[320, "timestamp"] not in kept  # inside the stretch: no volatility ratio, no row
+    assert frame.loc[450, "timestamp"] in kept

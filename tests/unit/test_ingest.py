@@ -486,3 +486,14 @@ def test_adjusted_close_missing_in_some_rows_of_a_file_stays_missing(tmp_path, v
 
     assert loaded.warnings == () and loaded.close_as_adjusted == ()
     assert loaded.frame.loc[loaded.frame["symbol"] == "MSFT", "adj_close"].isna().sum() == len(vendor_frame) // 2
+
+
+@pytest.mark.parametrize("values", [["24/03/2010", "13/01/2015", "01/02/2015"], ["03/24/2010", "01/13/2015"], ["2010/03/24", "2015/01/13"]])
+def test_guessing_the_day_order_warns_nothing(values):
+    """Both day orders are tried on purpose; pandas' warning about the one that does not fit stays inside."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parsed = parse_timestamps(pd.Series(values))
+    assert parsed.notna().all() and parsed.iloc[1].month == 1 and parsed.iloc[1].day == 13

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from driftline.promotion import Decision, Reason
 from driftline.report import artifact_key, render_history, render_summary, summary_markdown, training_summary
+from driftline.summary import TrainingSummary
 
 CONTRACT_KEYS = {
     "run_id",
@@ -43,7 +44,7 @@ def _decision(compared: bool) -> Decision:
     return Decision("promote" if compared else "reject", reasons, comparison, {})
 
 
-def _summary(walk_forward_run, version: str | None = "3", compared: bool = True) -> dict:
+def _summary(walk_forward_run, version: str | None = "3", compared: bool = True) -> TrainingSummary:
     return training_summary(
         run_id="abc123",
         version=SimpleNamespace(name="driftline-demo", version=version),
@@ -59,20 +60,20 @@ def _summary(walk_forward_run, version: str | None = "3", compared: bool = True)
 
 def test_summary_has_the_cli_contract_keys(walk_forward_run):
     summary = _summary(walk_forward_run)
-    assert CONTRACT_KEYS <= set(summary)
-    assert set(summary["metrics"]) == METRIC_KEYS
+    assert CONTRACT_KEYS <= set(summary.as_dict())
+    assert set(summary.metrics) == METRIC_KEYS
     result = walk_forward_run.result
-    assert summary["metrics"] == {k: result.pooled[result.selected][k] for k in METRIC_KEYS}
-    assert summary["model_name"] == "driftline-demo" and summary["model_version"] == "3"
-    assert summary["aliases"] == ["challenger", "champion"]
-    assert summary["decision"] == "promote"
-    assert summary["reasons"] == ["PASS min-rows: 600 evaluation rows (need 200)", "PASS log_loss-better: log_loss difference -0.01000"]
-    assert (summary["rows_in"], summary["rows_clean"], summary["rows_quarantined"]) == (4000, 3990, 10)
-    assert summary["data_hash"] == "f" * 64
-    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
-    assert all(f["family"] == result.selected for f in summary["folds"])
+    assert summary.metrics == {k: result.pooled[result.selected][k] for k in METRIC_KEYS}
+    assert summary.model_name == "driftline-demo" and summary.model_version == "3"
+    assert summary.aliases == ["challenger", "champion"]
+    assert summary.decision == "promote"
+    assert summary.reasons == ["PASS min-rows: 600 evaluation rows (need 200)", "PASS log_loss-better: log_loss difference -0.01000"]
+    assert (summary.rows_in, summary.rows_clean, summary.rows_quarantined) == (4000, 3990, 10)
+    assert summary.data_hash == "f" * 64
+    assert [f["fold"] for f in summary.folds] == [1, 2, 3]
+    assert all(f["family"] == result.selected for f in summary.folds)
     # The CLI writes it as JSON.
-    assert json.loads(json.dumps(summary))["metrics"].keys() == METRIC_KEYS
+    assert json.loads(summary.to_json())["metrics"].keys() == METRIC_KEYS
 
 
 def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
@@ -81,8 +82,8 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["fold", "test_start", "test_end"])
     assert set(lines[header + 1]) <= {"-", " "}
-    fold_lines = lines[header + 2 : header + 2 + len(summary["folds"])]
-    for fold, line in zip(summary["folds"], fold_lines):
+    fold_lines = lines[header + 2 : header + 2 + len(summary.folds)]
+    for fold, line in zip(summary.folds, fold_lines):
         cells = line.split()
         assert cells[0] == str(fold["fold"])
         assert cells[1] == fold["test_start"][:10] and cells[2] == fold["test_end"][:10]
@@ -98,18 +99,18 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
 def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):
     summary = _summary(walk_forward_run)
     result = walk_forward_run.result
-    assert set(summary["baselines"]) == {"base_rate", "persistence"} and not set(summary["baselines"]) & set(summary["families"])
-    assert summary["baselines"]["persistence"]["log_loss"] == result.baselines["persistence"]["log_loss"]
-    assert summary["best_baseline"] == min(result.baselines, key=lambda b: result.baselines[b]["log_loss"])
-    assert {(row["fold"], row["baseline"]) for row in summary["baseline_folds"]} == {
+    assert set(summary.baselines) == {"base_rate", "persistence"} and not set(summary.baselines) & set(summary.families)
+    assert summary.baselines["persistence"]["log_loss"] == result.baselines["persistence"]["log_loss"]
+    assert summary.best_baseline == min(result.baselines, key=lambda b: result.baselines[b]["log_loss"])
+    assert {(row["fold"], row["baseline"]) for row in summary.baseline_folds} == {
         (k, b) for k in (1, 2, 3) for b in ("base_rate", "persistence")
     }
-    text = render_summary(json.loads(json.dumps(summary)))
+    text = render_summary(json.loads(summary.to_json()))
     assert "Naive baselines on the same folds (not models; never the challenger):" in text
     pooled = text[text.index("Pooled out-of-sample, naive baselines") :].splitlines()
-    best = next(line for line in pooled if line.split()[0] == summary["best_baseline"])
+    best = next(line for line in pooled if line.split()[0] == summary.best_baseline)
     assert "(best)" in best
-    assert float(best.split()[2]) == pytest.approx(summary["baselines"][summary["best_baseline"]]["accuracy"], abs=5e-5)
+    assert float(best.split()[2]) == pytest.approx(summary.baselines[summary.best_baseline]["accuracy"], abs=5e-5)
 
 
 def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(walk_forward_run):
@@ -127,12 +128,12 @@ def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(
         target="volatility",
         adjusted=adjusted,
     )
-    assert json.loads(json.dumps(summary))["adjusted"] == adjusted
-    assert summary["data_warnings"] == [warning]
+    assert json.loads(summary.to_json())["adjusted"] == adjusted
+    assert summary.data_warnings == [warning]
     text = render_summary(summary)
     assert "warning: short data: evaluation.window 500 -> 241 (a shorter hold-out leaves room)" in text
     assert f"warning: {warning}" in text
-    assert _summary(walk_forward_run)["adjusted"] == {}  # nothing changed: an empty entry, always present
+    assert _summary(walk_forward_run).as_dict()["adjusted"] == {}  # nothing changed: an empty entry, always present
 
 
 def test_render_summary_without_version_or_comparison(walk_forward_run):
@@ -146,9 +147,9 @@ def test_summary_markdown_has_one_row_per_fold(walk_forward_run):
     summary = _summary(walk_forward_run)
     markdown = summary_markdown(summary)
     table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
-    assert len(table_rows) == len(summary["folds"])
+    assert len(table_rows) == len(summary.folds)
     assert markdown.startswith("## driftline-demo v3 — promote")
-    assert f"{summary['best_baseline']} " in markdown and "(best)" in markdown
+    assert f"{summary.best_baseline} " in markdown and "(best)" in markdown
 
 
 def test_artifact_key_examples():
@@ -177,3 +178,28 @@ def test_render_history_lists_alias_moves_oldest_first():
     assert first[2:7] == ["set", "champion", "-", "1", "r" * 12]
     assert second[0] == "2026-01-09" and second[2:6] == ["set", "champion", "1", "2"]
     assert "(no alias moves recorded)" in render_history("m", [], {"champion": None})
+
+
+def test_summary_json_is_strict_nan_is_null(walk_forward_run):
+    """A metric that cannot be computed (NaN: e.g. AUC on one class) is null in the file: bare NaN is not JSON."""
+    summary = _summary(walk_forward_run)
+    family = summary.selected_family
+    broken = summary.model_copy(update={
+        "metrics": {**summary.metrics, "auc": float("nan")},
+        "families": {**summary.families, family: {**summary.families[family], "auc": float("inf")}},
+    })
+    text = broken.to_json()
+    assert "NaN" not in text and "Infinity" not in text
+    parsed = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert parsed["metrics"]["auc"] is None and parsed["families"][family]["auc"] is None
+    assert parsed["metrics"]["log_loss"] == summary.metrics["log_loss"]
+    assert "auc n/a" in render_summary(broken)
+    # What the flow returns (and MLflow stores) is the same JSON-safe mapping; it reads back to the same record.
+    assert TrainingSummary.model_validate(broken.as_dict()).to_json() == text
+    assert list(parsed) == list(TrainingSummary.model_fields)
+
+
+def test_a_failed_run_has_a_summary_with_its_status_and_error():
+    failed = json.loads(TrainingSummary.failed("prices.csv: file is empty", model_name="driftline-prices").to_json())
+    assert failed["status"] == "failed" and failed["error"] == "prices.csv: file is empty"
+    assert failed["model_name"] == "driftline-prices" and failed["model_version"] is None and failed["metrics"] == {}

@@ -146,7 +146,10 @@ def test_source_rows_returns_every_original_column_with_its_file_and_line(tmp_pa
     rows = loaded.source_rows([bbb_row])
     assert rows.loc[bbb_row, "unused_note"] == "x"
     assert rows.loc[bbb_row, "__source_object"] == "BBB.csv"
-    assert rows.loc[bbb_row, "__source_line"] == 3
+    # The 1-based line in the file (the header is line 1): the fourth data row is line 5, as an editor shows it.
+    assert rows.loc[bbb_row, "__source_line"] == 5
+    line = (folder / "BBB.csv").read_text().splitlines()[5 - 1]
+    assert line.split(",")[0] == str(rows.loc[bbb_row, "ts"]) == "2024-01-01 03:00:00", line
 
 
 def test_read_staged_keeps_source_order(partitioned, tmp_path):

@@ -66,9 +66,9 @@ def test_tuning_settings_change_every_fit_cache_key(walk_forward_run):
 
     def keys(config: PipelineConfig) -> tuple[str, str, str]:
         return (
-            training_tasks.walk_forward_key(config, "digest"),
-            training_tasks._fold_key(None, {"job": job, "config": config, "features_digest": "digest"}),
-            training_tasks._challenger_key(None, {"features": walk_forward_run.features, "family": "lightgbm", "config": config}),
+            training_tasks.walk_forward_key(config.fit_spec, "digest"),
+            training_tasks._fold_key(None, {"job": job, "spec": config.fit_spec, "features_digest": "digest"}),
+            training_tasks._challenger_key(None, {"features": walk_forward_run.features, "family": "lightgbm", "spec": config.fit_spec}),
         )
 
     seen = {keys(base)}
