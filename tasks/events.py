@@ -85,7 +85,9 @@ def events_api(timeout: float = 5.0) -> EventsApi:
     def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:  # refused, reset, timed out: no answer
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nobody there
+            raise Unreachable(type(exc).__name__, refused=True) from None
+        except httpx.TransportError as exc:  # reset, timed out: no answer this time
             raise Unreachable(type(exc).__name__) from None
         if response.status_code in (502, 503, 504):  # the server (or a proxy) is there but cannot take it now
             raise Unreachable(f"HTTP {response.status_code}")

@@ -432,6 +432,10 @@ def webhook(
     except (RuntimeError, OSError, sqlite3.Error) as exc:
         _fail(DriftlineError(f"the relay cannot start: {exc}"))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery batch otherwise
+    try:  # MLflow's client and store are set up now, not inside the first calls' lookup deadline
+        registry.registered_model_exists(PipelineConfig(name="relay-warm-up").model_name)
+    except Exception as exc:  # noqa: BLE001 - the registry is down: calls are answered 503 until it is back
+        logging.getLogger("driftline.webhook").warning("the registry did not answer at start (%s)", type(exc).__name__)
     delivery = DeliveryLoop(store, api.send, api.confirm, api.probe)
     app_ = create_app(
         secrets,

@@ -94,7 +94,12 @@ class PendingEvent:
 
 
 class Unreachable(Exception):
-    """The events API gave no answer (refused, reset, timed out): nothing is counted against the events."""
+    """The events API gave no answer (``refused``: not even a connection; else reset, timed out, or a
+    502/503/504 "not now"): nothing is counted against the events."""
+
+    def __init__(self, reason: str, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.refused = refused
 
 
 class Rejected(Exception):
@@ -273,6 +278,8 @@ class DeliveryLoop:
         self.max_attempts, self.confirm_seconds = max_attempts, confirm_seconds
         self.idle_seconds, self.probe_seconds, self.clock = idle_seconds, probe_seconds, clock
         self.reachable = True
+        self.slow_seconds = 10.0  # answers failing for this long (timeouts, 503s) count as unreachable too
+        self._last_answer = time.monotonic()
         self.delivered = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -327,6 +334,14 @@ class DeliveryLoop:
             self._set_reachable(True)
 
     def _set_reachable(self, reachable: bool, exc: Exception | None = None) -> None:
+        """A refused connection means unreachable at once; a slow or busy server only once it has given no
+        good answer for ``slow_seconds`` (a loaded server times out now and then and is not down)."""
+        now = time.monotonic()
+        if reachable:
+            self._last_answer = now
+        elif not getattr(exc, "refused", True) and now - self._last_answer < self.slow_seconds:
+            self._backoff = min(5.0, self._backoff * 2)
+            return
         if reachable and not self.reachable:
             logger.info("outbox: the events API answers again")
         if not reachable and self.reachable:

@@ -268,6 +268,7 @@ def create_app(
     ``Authorization: Bearer <token>``. ``read_timeout``: the body must arrive within it (408).
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from fastapi import FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
@@ -280,12 +281,37 @@ def create_app(
     app.state.metrics = metrics
     token = metrics_token.encode() if metrics_token else None
     lookups = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+    # Threads of their own: a stalled registry never takes the threads the outbox writes run in.
+    lookup_threads = ThreadPoolExecutor(MAX_LOOKUPS_IN_FLIGHT, thread_name_prefix="relay-lookup")
+    in_flight: dict[str, asyncio.Future] = {}
 
     def bounded_lookup(name: str) -> bool:
         try:
             return model_exists(name)
         finally:
-            lookups.release()  # when the lookup ends, even long after its caller gave up on it
+            lookups.release()  # when the lookup ends, even long after its callers gave up on it
+
+    async def look_up(name: str) -> bool:
+        """One lookup per name at a time, shared by every call waiting for it (a burst for one model costs
+        one registry request); at most ``MAX_LOOKUPS_IN_FLIGHT`` names at once.
+
+        Raises:
+            LookupError: too many lookups waiting already. TimeoutError: no answer within ``lookup_timeout``.
+        """
+        future = in_flight.get(name)
+        if future is None:
+            if not lookups.acquire(blocking=False):
+                raise LookupError(f"{MAX_LOOKUPS_IN_FLIGHT} lookups already waiting")
+            future = asyncio.get_running_loop().run_in_executor(lookup_threads, bounded_lookup, name)
+            in_flight[name] = future
+
+            def done(finished: asyncio.Future) -> None:
+                in_flight.pop(name, None)
+                if not finished.cancelled():
+                    finished.exception()  # retrieved, even when every caller gave up waiting
+
+            future.add_done_callback(done)
+        return await asyncio.wait_for(asyncio.shield(future), lookup_timeout)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable) -> Any:
@@ -369,10 +395,10 @@ def create_app(
             return refuse(422, "bad_payload", f"malformed body: {str(exc).splitlines()[0][:200]}")
         if not events_reachable():
             return unavailable("events", "the Prefect events API did not answer")
-        if not lookups.acquire(blocking=False):
-            return unavailable("lookup", f"{MAX_LOOKUPS_IN_FLIGHT} lookups already waiting")
         try:
-            known = await asyncio.wait_for(run_in_threadpool(bounded_lookup, call.model), lookup_timeout)
+            known = await look_up(call.model)
+        except LookupError as exc:
+            return unavailable("lookup", str(exc))
         except asyncio.TimeoutError:
             return unavailable("lookup", f"no answer within {lookup_timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - registry down: the sender should retry, not lose the call

@@ -99,7 +99,7 @@ class EventsApi:
 
     def send(self, batch: list[PendingEvent]) -> None:
         if self.down:
-            raise Unreachable("ConnectError")
+            raise Unreachable("ConnectError", refused=True)
         self.batches.append(len(batch))
         if any(e.payload.get("poison") for e in batch):
             raise Rejected(422, "payload: nested too deeply")
@@ -107,7 +107,7 @@ class EventsApi:
 
     def confirm(self, batch: list[PendingEvent]) -> set[str]:
         if self.down:
-            raise Unreachable("ConnectError")
+            raise Unreachable("ConnectError", refused=True)
         return {e.event_id for e in batch} & set(self.stored)
 
 
@@ -221,3 +221,17 @@ def test_the_loop_thread_delivers_when_woken_and_stops(outbox):
     finally:
         loop.stop()
     assert api.stored == [event_id_for("sig-1")]
+
+
+def test_a_slow_api_is_unreachable_only_after_failing_for_a_while(outbox):
+    """Timeouts and 503s from a loaded server are retried quietly; the relay starts refusing calls (503)
+    only when no good answer came for ``slow_seconds``, or at once when the connection is refused."""
+    loop = DeliveryLoop(outbox, send=lambda batch: None, confirm=lambda batch: set())
+    loop._set_reachable(False, Unreachable("ReadTimeout"))
+    assert loop.reachable
+    loop._last_answer -= loop.slow_seconds
+    loop._set_reachable(False, Unreachable("ReadTimeout"))
+    assert not loop.reachable
+    loop._set_reachable(True)
+    loop._set_reachable(False, Unreachable("ConnectError", refused=True))
+    assert not loop.reachable

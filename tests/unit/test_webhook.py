@@ -624,18 +624,25 @@ def test_a_stalled_registry_is_503_within_the_lookup_timeout_and_holds_few_threa
         return True
 
     relay = make_relay(model_exists=model_exists, lookup_timeout=0.2)
-    began = time.perf_counter()
-    codes = [relay.post(body_of(reason=str(i))).status_code for i in range(webhook.MAX_LOOKUPS_IN_FLIGHT + 3)]
-    assert codes == [503] * len(codes)
-    # Only MAX_LOOKUPS_IN_FLIGHT lookups were started; the calls after them were refused at once.
-    assert len(started) == webhook.MAX_LOOKUPS_IN_FLIGHT
-    assert time.perf_counter() - began < webhook.MAX_LOOKUPS_IN_FLIGHT * 0.2 + 2.0
-    release.set()
-    deadline = time.monotonic() + 10
-    while relay.post(body_of(reason="after")).status_code != 202:  # the stalled lookups end, the slots free
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert relay.emitted[-1][1]["reason"] == "after"
+    with relay.client:  # one event loop for every request, as under uvicorn
+        try:
+            began = time.perf_counter()
+            codes = [relay.post(body_of(reason="same model")).status_code for _ in range(3)]
+            assert codes == [503] * 3 and started == ["demo"]  # the calls for one model share one lookup
+            names = [f"m{i}" for i in range(webhook.MAX_LOOKUPS_IN_FLIGHT + 3)]
+            codes = [relay.post(json.dumps({"model": name}).encode()).status_code for name in names]
+            assert codes == [503] * len(codes)
+            # Only MAX_LOOKUPS_IN_FLIGHT lookups were started (demo's included); the calls after them were refused at once.
+            assert started == ["demo", *names[: webhook.MAX_LOOKUPS_IN_FLIGHT - 1]]
+            assert time.perf_counter() - began < (webhook.MAX_LOOKUPS_IN_FLIGHT + 3) * 0.2 + 2.0
+            release.set()
+            deadline = time.monotonic() + 10
+            while relay.post(body_of(reason="after")).status_code != 202:  # the stalled lookups end, the slots free
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert relay.emitted[-1][1]["reason"] == "after"
+        finally:
+            release.set()
 
 
 def test_a_failed_outbox_write_is_503_and_gives_its_rate_limit_token_back(monkeypatch):
