@@ -421,7 +421,7 @@ def webhook(
 
     from driftline import registry
     from driftline.config import PipelineConfig, Settings
-    from driftline.outbox import DeliveryLoop, Outbox
+    from driftline.outbox import CONFIRM_SECONDS, MAX_ATTEMPTS, DeliveryLoop, Outbox
     from tasks.events import events_api
 
     settings = Settings.from_env()
@@ -436,7 +436,12 @@ def webhook(
         registry.registered_model_exists(PipelineConfig(name="relay-warm-up").model_name)
     except Exception as exc:  # noqa: BLE001 - the registry is down: calls are answered 503 until it is back
         logging.getLogger("driftline.webhook").warning("the registry did not answer at start (%s)", type(exc).__name__)
-    delivery = DeliveryLoop(store, api.send, api.confirm, api.probe)
+    try:  # tuning knobs (the drills shorten them): seconds before an unconfirmed event is sent again, tries
+        confirm_seconds = float(os.environ.get("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS") or CONFIRM_SECONDS)
+        max_attempts = int(os.environ.get("DRIFTLINE_WEBHOOK_MAX_ATTEMPTS") or MAX_ATTEMPTS)
+    except ValueError:
+        _fail(DriftlineError("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS / DRIFTLINE_WEBHOOK_MAX_ATTEMPTS: expected numbers"))
+    delivery = DeliveryLoop(store, api.send, api.confirm, api.probe, max_attempts=max_attempts, confirm_seconds=confirm_seconds)
     app_ = create_app(
         secrets,
         store,
