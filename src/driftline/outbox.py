@@ -290,7 +290,7 @@ class DeliveryLoop:
     def start(self) -> None:
         pending = self.outbox.counts()["pending"]
         if pending:
-            logger.info("outbox: %d accepted events from before this start are delivered first", pending)
+            logger.warning("outbox: %d accepted events from before this start are delivered first", pending)
         self._thread = threading.Thread(target=self._run, name="driftline-outbox", daemon=True)
         self._thread.start()
 
@@ -407,6 +407,7 @@ class DeliveryLoop:
         if done:
             self.outbox.mark_delivered(done, self.clock())
             self.delivered += len(done)
+            logger.debug("outbox: %d events confirmed stored by the server", len(done))
         for event in waiting:
             if event.event_id not in stored and now - (event.sent_at or now) >= self.confirm_seconds:
                 self._failed(event, f"sent, but not stored by the server within {self.confirm_seconds:g} s", False)

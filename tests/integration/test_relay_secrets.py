@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.relay_load import relay_stack, send_all, signed_call
+from benchmarks.relay_load import relay_stack, send_all, signed_call, wait_for_outbox
 from driftline.outbox import Outbox
 from driftline.webhook import RateLimit, create_app, parse_secrets, sign
 
@@ -48,6 +49,7 @@ def test_the_running_relay_never_writes_or_answers_a_secret(tmp_path, prefect_ap
         "DRIFTLINE_METRICS_TOKEN": METRICS_TOKEN,
         "DRIFTLINE_WEBHOOK_RATE_LIMIT": "3/3600",
         "PREFECT_LOGGING_LEVEL": "DEBUG",
+        "PREFECT_LOGGING_ROOT_LEVEL": "DEBUG",  # every library's debug lines (httpcore's included) are scanned too
         "PREFECT_LOGGING_EXTRA_LOGGERS": "driftline",
     }
     with relay_stack(tmp_path, f"{NEW_SECRET},{OLD_SECRET}", api_url=prefect_api, extra_env=env) as relay:
@@ -76,10 +78,11 @@ def test_the_running_relay_never_writes_or_answers_a_secret(tmp_path, prefect_ap
                 client.get("/openapi.json"),
             ]
         assert [r.status_code for r in scrapes] == [401, 401, 200, 200, 404, 404]
-        time.sleep(1.0)  # let the events client write what it writes at debug level
+        wait_for_outbox(relay.url, METRICS_TOKEN)  # delivered: the sender has written what it writes at debug level
     log = relay.log.read_text()
     assert "webhook refused" in log  # the relay's own log lines are in the capture
-    assert "DEBUG" in log and "prefect.events.clients" in log  # and Prefect's events client at debug level
+    # and the outbox's delivery at debug level (it sends with PREFECT_API_AUTH_STRING in its headers)
+    assert "DEBUG" in log and re.search(r"outbox: \d+ events confirmed stored", log), log[-3000:]
     assert_clean(log, "the relay's stdout/stderr")
     for answer in answers:
         assert_clean(json.dumps(answer.json) + json.dumps(answer.headers), f"the answer to a {answer.call.kind} call")
