@@ -112,6 +112,20 @@ class Rejected(Exception):
         self.permanent = status == 0 or (400 <= status < 500 and status not in (408, 425, 429))
 
 
+@dataclass
+class _Entry:
+    """One call waiting for its group commit."""
+
+    signature: str
+    event_id: str
+    model: str
+    body: str
+    now: float
+    done: bool = False
+    accepted: bool = False
+    error: BaseException | None = None
+
+
 class Outbox:
     """The SQLite store; thread-safe (one connection, one lock: SQLite serialises writers anyway)."""
 
@@ -120,6 +134,8 @@ class Outbox:
         self.max_age = max_age
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Entry] = []
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -138,28 +154,51 @@ class Outbox:
             return self._db.execute("SELECT 1 FROM seen WHERE signature = ?", (signature,)).fetchone() is not None
 
     def accept(self, signature: str, model: str, payload: dict[str, Any], now: float) -> str | None:
-        """Record the call and its event in one durable transaction; the event id, or None for a replay."""
-        event_id = event_id_for(signature)
-        body = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+        """Record the call and its event durably; the event id, or None for a replay.
+
+        Group commit: calls accepted at the same moment share one transaction (one fsync). Each waits for
+        the lock; whoever holds it commits every call queued so far, so none returns before its commit.
+
+        Raises:
+            ValueError: the payload is not JSON (NaN, ...). sqlite3.Error / OSError: the write failed (for
+            every call of that transaction: none of them was accepted).
+        """
+        entry = _Entry(signature, event_id_for(signature), model, json.dumps(payload, allow_nan=False, separators=(",", ":")), now)
+        with self._queue_lock:
+            self._queue.append(entry)
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT INTO seen (signature, seen_at) VALUES (?, ?)", (signature, now))
-                self._db.execute(
-                    "INSERT INTO outbox (event_id, model, payload, accepted_at) VALUES (?, ?, ?, ?)",
-                    (event_id, model, body, now),
-                )
-            except sqlite3.IntegrityError:
-                self._db.execute("ROLLBACK")
-                return None
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            if not entry.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if entry.error is not None:
+            raise entry.error
+        return entry.event_id if entry.accepted else None
+
+    def _commit(self, batch: list[_Entry]) -> None:
+        """One transaction for ``batch``: a signature seen before (or twice in it) is a replay. Caller holds the lock."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for entry in batch:
+                cursor = self._db.execute("INSERT OR IGNORE INTO seen (signature, seen_at) VALUES (?, ?)", (entry.signature, entry.now))
+                entry.accepted = cursor.rowcount == 1
+                if entry.accepted:
+                    self._db.execute(
+                        "INSERT INTO outbox (event_id, model, payload, accepted_at) VALUES (?, ?, ?, ?)",
+                        (entry.event_id, entry.model, entry.body, entry.now),
+                    )
             self._db.execute("COMMIT")
-            self._accepted_since_prune += 1
-            if self._accepted_since_prune >= 1000:
-                self._prune(now)
-        return event_id
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            for entry in batch:
+                entry.accepted, entry.error = False, exc
+        finally:
+            for entry in batch:
+                entry.done = True
+        self._accepted_since_prune += len(batch)
+        if self._accepted_since_prune >= 1000:
+            self._prune(max(entry.now for entry in batch))
 
     def _prune(self, now: float) -> None:
         """Forget signatures older than twice the age window (a stale timestamp is refused before the replay
@@ -271,12 +310,13 @@ class DeliveryLoop:
         max_attempts: int = MAX_ATTEMPTS,
         confirm_seconds: float = CONFIRM_SECONDS,
         idle_seconds: float = 0.25,
+        gather_seconds: float = 0.05,
         probe_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox, self.send, self.confirm, self.probe = outbox, send, confirm, probe
         self.max_attempts, self.confirm_seconds = max_attempts, confirm_seconds
-        self.idle_seconds, self.probe_seconds, self.clock = idle_seconds, probe_seconds, clock
+        self.idle_seconds, self.gather_seconds, self.probe_seconds, self.clock = idle_seconds, gather_seconds, probe_seconds, clock
         self.reachable = True
         self.slow_seconds = 10.0  # answers failing for this long (timeouts, 503s) count as unreachable too
         self._last_answer = time.monotonic()
@@ -322,7 +362,10 @@ class DeliveryLoop:
             if self.probe is not None and now - last_probe >= (self.probe_seconds if self.reachable else 1.0):
                 last_probe = now
                 self._probe()
-            self._wake.wait(self.idle_seconds if self.reachable else self._backoff)
+            if self._wake.wait(self.idle_seconds if self.reachable else self._backoff) and self.reachable:
+                # Woken by an accepted call: let the calls arriving with it join its batch (a burst then costs
+                # the server a few POSTs of up to BATCH events, not one POST per call).
+                self._stop.wait(self.gather_seconds)
             self._wake.clear()
 
     def _probe(self) -> None:

@@ -235,3 +235,17 @@ def test_a_slow_api_is_unreachable_only_after_failing_for_a_while(outbox):
     loop._set_reachable(True)
     loop._set_reachable(False, Unreachable("ConnectError", refused=True))
     assert not loop.reachable
+
+
+def test_concurrent_accepts_share_commits_and_each_signature_is_accepted_once(outbox):
+    """Group commit under 16 threads: every distinct signature accepted exactly once (the same call sent
+    twice at once included), each thread told the truth about its own call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    signatures = [f"sig-{i % 150}" for i in range(300)]  # every call sent twice
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda s: (s, outbox.accept(s, "demo", {"s": s}, now=1.0)), signatures))
+    accepted = [s for s, event_id in results if event_id is not None]
+    assert sorted(accepted) == sorted(set(signatures))
+    assert all(event_id == event_id_for(s) for s, event_id in results if event_id is not None)
+    assert outbox.counts()["pending"] == 150 and all(outbox.seen(s) for s in set(signatures))
