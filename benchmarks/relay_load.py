@@ -11,8 +11,11 @@ not show that every accepted call became exactly one stored event. The server is
 * ``relay_5xx``: answers with a 5xx status or no answer at all (target 0).
 * ``relay_p50_ms`` / ``relay_p99_ms``: client-side latency of one call (loopback, the client shares the CPUs).
 * ``relay_rps``: calls answered per second of wall time, ``CONCURRENCY`` in flight.
+* ``relay_delivery_errors``: accepted calls not stored exactly once (missing, duplicated or dead-lettered; target 0).
 * ``relay_events_stored``: drift events for this run's model that the Prefect server stored (should equal the
-  accepted calls, warm-up included); ``relay_events_emitted``: the relay's own counter from ``/metrics``.
+  accepted calls, warm-up included); ``relay_events_emitted``: the relay's own counter from ``/metrics``
+  (calls accepted into its durable outbox); ``relay_outbox_delivered`` / ``_pending`` / ``_dead``: the
+  outbox afterwards (delivered: confirmed stored by the server; all accepted, 0, 0 when it works).
 
     .venv/bin/python -m benchmarks.relay_load [--quick]
 """
@@ -290,6 +293,16 @@ def wait_for_events(api_url: str, pipeline: str, expected: int, timeout: float =
     return stored_events(api_url, pipeline)
 
 
+def wait_for_outbox(url: str, token: str | None = None, timeout: float = 60.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The relay's metrics once its outbox has nothing left to deliver (confirmed stored or dead-lettered)."""
+    deadline = time.monotonic() + timeout
+    metrics = scrape_metrics(url, token)
+    while metrics[("driftline_relay_outbox_pending", ())] > 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        metrics = scrape_metrics(url, token)
+    return metrics
+
+
 # --- the benchmark ---------------------------------------------------------------------------------------------------------
 
 
@@ -303,7 +316,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
         stats = summarise(answers, wall)
         accepted = sum(1 for a in [*warm, *answers] if a.status == 202)
         events = wait_for_events(relay.api_url, relay.pipeline, accepted)
-        metrics = scrape_metrics(relay.url)
+        metrics = wait_for_outbox(relay.url)
     tokens = [e.get("payload", {}).get("reason", "").removeprefix("load ") for e in events]
     return {
         "relay_requests": stats["requests"],
@@ -318,6 +331,12 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "relay_events_emitted": int(metrics[("driftline_relay_events_emitted_total", ())]),
         "relay_events_stored": len(events),
         "relay_events_duplicated": len(tokens) - len(set(tokens)),
+        "relay_outbox_delivered": int(metrics[("driftline_relay_outbox_delivered", ())]),
+        "relay_outbox_pending": int(metrics[("driftline_relay_outbox_pending", ())]),
+        "relay_outbox_dead": int(metrics[("driftline_relay_outbox_dead", ())]),
+        # Every accepted call stored exactly once: missing ones, second copies and dead letters all count.
+        "relay_delivery_errors": abs(accepted - len(set(tokens))) + (len(tokens) - len(set(tokens)))
+        + int(metrics[("driftline_relay_outbox_dead", ())]),
     }
 
 

@@ -104,6 +104,7 @@ TARGETS = (
     Target("drift_detection_rate", "drift: shifted columns flagged", ">=", 0.95, rate=True, robust_at_quick=RATE),
     Target("drift_false_alarm_rate", "drift: unshifted columns flagged", "<=", 0.05, rate=True, robust_at_quick=RATE),
     Target("relay_5xx", "relay: 5xx or unanswered calls under load", "<=", 0, robust_at_quick=_RELAY),
+    Target("relay_delivery_errors", "relay: accepted calls not stored exactly once (lost, twice, dead)", "<=", 0, robust_at_quick=_RELAY),
     Target("drift_real_false_alarm_rate", "drift on real series: calm in-training windows flagged", "<=", 0.05, rate=True, robust_at_quick=RATE),
     Target("drift_real_detection_rate", "drift on real series: windows after regime breaks flagged", ">=", 0.90, rate=True, robust_at_quick=RATE),
     # Model quality on real series (issue 15): each is the worst dataset's value; see benchmarks/quality.py.

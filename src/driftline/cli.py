@@ -482,18 +482,22 @@ def monitor(
         summary_json.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
 
 
-@app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=s3cret driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))
+@app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=$(openssl rand -hex 32) driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))
 def webhook(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8787,
+    outbox: Annotated[Optional[Path], typer.Option("--outbox", help="The outbox database (default: $DRIFTLINE_HOME/relay/outbox.db); keep it on a persistent disk.")] = None,
 ) -> None:
     """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event.
 
-    Environment: DRIFTLINE_WEBHOOK_SECRET (required), DRIFTLINE_WEBHOOK_RATE_LIMIT (e.g. 60/60 per
-    model; off by default), DRIFTLINE_METRICS_TOKEN (bearer token for GET /metrics; open without it).
+    An accepted call is on disk (the outbox) before the 202 and is delivered to Prefect until the server
+    has stored it, across restarts. Environment: DRIFTLINE_WEBHOOK_SECRET (required, 32+ bytes),
+    DRIFTLINE_WEBHOOK_RATE_LIMIT (e.g. 60/60 per model; off by default), DRIFTLINE_METRICS_TOKEN (bearer
+    token for GET /metrics; open without it).
     """
     from driftline.webhook import (
-        METRICS_TOKEN_ENV, RATE_LIMIT_ENV, SECRET_ENV, create_app, parse_rate_limit, parse_secrets, remember_found,
+        MAX_AGE_SECONDS, METRICS_TOKEN_ENV, RATE_LIMIT_ENV, READ_TIMEOUT_SECONDS, SECRET_ENV, create_app,
+        parse_rate_limit, parse_secrets, read_timeout_protocol, remember_found,
     )
 
     try:
@@ -504,23 +508,57 @@ def webhook(
     apply_offline_defaults()
     # The relay logs outside any flow run: Prefect's API log handler would warn about that on every start.
     os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    # A registry lookup must fail fast (the call is answered 503 within 5 s), not after MLflow's default
+    # budget of 7 retries with backoff (about 4 minutes) and a 120 s timeout per try.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    import sqlite3
+
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from driftline import registry
     from driftline.config import PipelineConfig, Settings
-    from tasks.events import emit_drift_event
+    from driftline.outbox import CONFIRM_SECONDS, MAX_ATTEMPTS, DeliveryLoop, Outbox
+    from tasks.events import events_api
 
-    registry.configure_tracking(Settings.from_env())
+    settings = Settings.from_env()
+    registry.configure_tracking(settings)
+    try:
+        api = events_api()
+        store = Outbox(outbox or settings.home / "relay" / "outbox.db", max_age=MAX_AGE_SECONDS)
+    except (RuntimeError, OSError, sqlite3.Error) as exc:
+        _fail(DriftlineError(f"the relay cannot start: {exc}"))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery batch otherwise
+    try:  # MLflow's client and store are set up now, not inside the first calls' lookup deadline
+        registry.registered_model_exists(PipelineConfig(name="relay-warm-up").model_name)
+    except Exception as exc:  # noqa: BLE001 - the registry is down: calls are answered 503 until it is back
+        logging.getLogger("driftline.webhook").warning("the registry did not answer at start (%s)", type(exc).__name__)
+    try:  # tuning knobs (the drills shorten them): seconds before an unconfirmed event is sent again, tries
+        confirm_seconds = float(os.environ.get("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS") or CONFIRM_SECONDS)
+        max_attempts = int(os.environ.get("DRIFTLINE_WEBHOOK_MAX_ATTEMPTS") or MAX_ATTEMPTS)
+    except ValueError:
+        _fail(DriftlineError("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS / DRIFTLINE_WEBHOOK_MAX_ATTEMPTS: expected numbers"))
+    delivery = DeliveryLoop(store, api.send, api.confirm, api.probe, max_attempts=max_attempts, confirm_seconds=confirm_seconds)
     app_ = create_app(
         secrets,
-        emit=emit_drift_event,
+        store,
         model_exists=remember_found(
             lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name), ttl=60.0,
         ),
         rate_limit=rate_limit,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
+        events_reachable=lambda: delivery.reachable,
+        on_accept=delivery.wake,
     )
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    delivery.start()
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="info", timeout_keep_alive=5,
+                    http=read_timeout_protocol(AutoHTTPProtocol, READ_TIMEOUT_SECONDS))
+    finally:
+        delivery.stop()
+        api.close()
+        store.close()
 
 
 def _registry(name: str) -> tuple[Any, str]:

@@ -160,9 +160,10 @@ def check_webhook_secret(env: Mapping[str, str]) -> Check:
     secrets = [s for s in raw.split(",") if s.strip()]
     if not secrets:
         return Check("webhook secret", FAIL, "set but empty: the relay would refuse to start", "set one secret, or two comma-separated while rotating")
-    short = [i for i, s in enumerate(secrets) if len(s.strip()) < 16]
+    short = [i for i, s in enumerate(secrets) if len(s.strip().encode()) < 32]
     if short:
-        return Check("webhook secret", WARN, f"{len(secrets)} set; {len(short)} shorter than 16 characters", "use long random secrets (openssl rand -hex 32)")
+        return Check("webhook secret", FAIL, f"{len(secrets)} set; {len(short)} shorter than 32 bytes: the relay refuses to start",
+                     "use long random secrets (openssl rand -hex 32)")
     return Check("webhook secret", OK, f"{len(secrets)} set (values not shown)")
 
 

@@ -607,11 +607,19 @@ def version_exists(name: str, version: str) -> bool:
 
 
 def registered_model_exists(name: str) -> bool:
+    """Whether the registry has this model.
+
+    Raises:
+        MlflowException: the registry could not answer (down, refused, timed out): not the same as "no
+            such model", which would turn an outage into a 404 for every caller.
+    """
     try:
         MlflowClient().get_registered_model(name)
         return True
-    except MlflowException:
-        return False
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
 
 
 def load_run_text(run_id: str, artifact_path: str) -> str:

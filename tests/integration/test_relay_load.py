@@ -15,7 +15,7 @@ from benchmarks.relay_load import relay_stack, scrape_metrics, send_all, signed_
 
 pytestmark = pytest.mark.slow
 
-SECRET = "load-test-secret-9f2c"
+SECRET = "load-test-secret-9f2c-0d8e3a71b6c45f29"
 METRICS_TOKEN = "scrape-token-41d7"
 BURST = 230  # the rate limit: 230 calls per 10 h for the one source, so exactly BURST valid calls get through
 VALID = 240
@@ -71,6 +71,7 @@ def test_relay_under_concurrent_mixed_load(tmp_path, prefect_api):
     assert rejections == {
         "bad_signature": FORGED, "stale": STALE, "replay": REPLAYED, "too_large": TOO_LARGE,
         "unknown_source": UNKNOWN, "rate_limited": VALID - BURST, "bad_payload": BAD_PAYLOAD,
+        "unsupported_media_type": 0, "slow_body": 0,
     }
     drift_codes = {
         dict(l)["code"]: v for (n, l), v in metrics.items()
@@ -82,5 +83,6 @@ def test_relay_under_concurrent_mixed_load(tmp_path, prefect_api):
     }
     assert metrics[("driftline_relay_request_seconds_count", ())] == len(answers)
     assert all(v == 0 for (n, _), v in metrics.items() if n == "driftline_relay_failures_total")
+    assert metrics[("driftline_relay_outbox_dead", ())] == 0
     assert "Traceback" not in log, log[-3000:]
     print(json.dumps({"sent": len(answers), "statuses": dict(Counter(a.status for a in answers))}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -18,14 +19,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.relay_load import relay_stack, send_all, signed_call
+from benchmarks.relay_load import relay_stack, send_all, signed_call, wait_for_outbox
+from driftline.outbox import Outbox
 from driftline.webhook import RateLimit, create_app, parse_secrets, sign
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-NEW_SECRET = "whsec-new-5b7e0c1d9a"
-OLD_SECRET = "whsec-old-88f1e2a4c3"
+NEW_SECRET = "whsec-new-5b7e0c1d9a-3f6b2e8d41c0a7f9"
+OLD_SECRET = "whsec-old-88f1e2a4c3-9d0e5b7a2c6f1e48"
 METRICS_TOKEN = "metrics-token-3c9d7e"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIAQ7SECRETSCAN0001",
@@ -47,6 +49,7 @@ def test_the_running_relay_never_writes_or_answers_a_secret(tmp_path, prefect_ap
         "DRIFTLINE_METRICS_TOKEN": METRICS_TOKEN,
         "DRIFTLINE_WEBHOOK_RATE_LIMIT": "3/3600",
         "PREFECT_LOGGING_LEVEL": "DEBUG",
+        "PREFECT_LOGGING_ROOT_LEVEL": "DEBUG",  # every library's debug lines (httpcore's included) are scanned too
         "PREFECT_LOGGING_EXTRA_LOGGERS": "driftline",
     }
     with relay_stack(tmp_path, f"{NEW_SECRET},{OLD_SECRET}", api_url=prefect_api, extra_env=env) as relay:
@@ -75,10 +78,11 @@ def test_the_running_relay_never_writes_or_answers_a_secret(tmp_path, prefect_ap
                 client.get("/openapi.json"),
             ]
         assert [r.status_code for r in scrapes] == [401, 401, 200, 200, 404, 404]
-        time.sleep(1.0)  # let the events client write what it writes at debug level
+        wait_for_outbox(relay.url, METRICS_TOKEN)  # delivered: the sender has written what it writes at debug level
     log = relay.log.read_text()
     assert "webhook refused" in log  # the relay's own log lines are in the capture
-    assert "DEBUG" in log and "prefect.events.clients" in log  # and Prefect's events client at debug level
+    # and the outbox's delivery at debug level (it sends with PREFECT_API_AUTH_STRING in its headers)
+    assert "DEBUG" in log and re.search(r"outbox: \d+ events confirmed stored", log), log[-3000:]
     assert_clean(log, "the relay's stdout/stderr")
     for answer in answers:
         assert_clean(json.dumps(answer.json) + json.dumps(answer.headers), f"the answer to a {answer.call.kind} call")
@@ -103,6 +107,15 @@ def test_cli_paths_never_print_a_secret(tmp_path):
     )
     assert refused.returncode == 2 and "DRIFTLINE_WEBHOOK_RATE_LIMIT" in refused.stdout + refused.stderr
     assert_clean(refused.stdout + refused.stderr, "driftline webhook (bad rate limit)")
+    short = "tiny-secret-7q"  # a relay with a guessable key refuses to start, and does not print it
+    too_short = subprocess.run(
+        [str(BIN / "driftline"), "webhook", "--port", "1"], env={**env, "DRIFTLINE_WEBHOOK_SECRET": f"{NEW_SECRET},{short}"},
+        capture_output=True, text=True, timeout=120,
+    )
+    said = too_short.stdout + too_short.stderr
+    assert too_short.returncode == 2 and "secret 2 is shorter than 32 bytes" in said, said
+    assert short not in said
+    assert_clean(said, "driftline webhook (short secret)")
     history = subprocess.run(
         [str(BIN / "driftline"), "history", "--name", "nobody"], env=env, capture_output=True, text=True, timeout=300,
     )
@@ -110,14 +123,14 @@ def test_cli_paths_never_print_a_secret(tmp_path):
     assert_clean(history.stdout + history.stderr, "driftline history")
 
 
-def test_failure_paths_never_log_a_secret(caplog, monkeypatch):
-    """In-process, every logger at DEBUG: the registry and the emitter fail with credentials in their
+def test_failure_paths_never_log_a_secret(caplog, monkeypatch, tmp_path):
+    """In-process, every logger at DEBUG: the registry and the outbox's disk fail with credentials in their
     exceptions' text (as a URL with user:password would); only the exception type reaches the log."""
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     caplog.set_level(logging.DEBUG)
     leak = f"https://{CREDENTIALS['AWS_ACCESS_KEY_ID']}:{CREDENTIALS['AWS_SECRET_ACCESS_KEY']}@host/{NEW_SECRET}"
-    fail = {"lookup": True, "emit": True}
+    fail = {"lookup": True, "store": True}
 
     def model_exists(name: str) -> bool:
         if fail["lookup"]:
@@ -125,21 +138,26 @@ def test_failure_paths_never_log_a_secret(caplog, monkeypatch):
             raise ConnectionError(f"registry unreachable at {leak}")
         return name == "demo"
 
-    def emit(model: str, payload: dict[str, Any]) -> str:
-        if fail["emit"]:
-            fail["emit"] = False
-            raise RuntimeError(f"events endpoint {leak} refused")
-        return "event-1"
+    outbox = Outbox(tmp_path / "outbox.db", max_age=300)
+    accept = outbox.accept
 
-    app = create_app(parse_secrets(f"{NEW_SECRET},{OLD_SECRET}"), emit=emit, model_exists=model_exists,
+    def failing_accept(*args: Any) -> str | None:
+        if fail["store"]:
+            fail["store"] = False
+            raise OSError(f"cannot write {leak}")
+        return accept(*args)
+
+    monkeypatch.setattr(outbox, "accept", failing_accept)
+    app = create_app(parse_secrets(f"{NEW_SECRET},{OLD_SECRET}"), outbox, model_exists=model_exists,
                      rate_limit=RateLimit(1, 3600), metrics_token=METRICS_TOKEN)
     client = TestClient(app, raise_server_exceptions=False)
     body = json.dumps({"model": "demo"}).encode()
     ts = str(int(time.time()))
-    headers = {"X-Driftline-Timestamp": ts, "X-Driftline-Signature": sign(NEW_SECRET.encode(), ts, body)}
+    headers = {"Content-Type": "application/json", "X-Driftline-Timestamp": ts,
+               "X-Driftline-Signature": sign(NEW_SECRET.encode(), ts, body)}
     responses = [
         client.post("/v1/drift", content=body, headers=headers),  # lookup fails: 503
-        client.post("/v1/drift", content=body, headers=headers),  # emit fails: 503 (same call, retried)
+        client.post("/v1/drift", content=body, headers=headers),  # the disk fails: 503 (same call, retried)
         client.post("/v1/drift", content=body, headers=headers),  # 202
         client.post("/v1/drift", content=body, headers=headers),  # replay
         client.post("/v1/drift", content=body, headers={**headers, "X-Driftline-Signature": sign(b"x", ts, body)}),

@@ -68,6 +68,8 @@ def test_the_relay_load_part_is_registered():
     assert "relay" in bench.PARTS
     target = next(t for t in bench.TARGETS if t.key == "relay_5xx")
     assert target.met(0) and not target.met(1)
+    delivery = next(t for t in bench.TARGETS if t.key == "relay_delivery_errors")
+    assert delivery.met(0) and not delivery.met(1) and delivery.robust_at_quick  # one lost event is a bug at any size
 
 
 def test_quick_runs_two_parts_at_once(tmp_path, monkeypatch):

@@ -1,5 +1,7 @@
-"""The signed-webhook relay: signatures (and rotation), staleness, replays, size and schema limits, the
-injected emitter and model lookup, and that the secret never reaches the logs."""
+"""The signed-webhook relay: signatures (and rotation), staleness, replays (on disk), size, media type, read
+deadline and closed-schema limits, the registry lookup and the events API's state (503 without burning the
+signature), and that the secret never reaches the logs. Accepted calls land in a real outbox (SQLite in a
+temp folder)."""
 
 from __future__ import annotations
 
@@ -8,19 +10,23 @@ import json
 import logging
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from driftline import webhook
+from driftline.outbox import Outbox, event_id_for
 from driftline.webhook import (
     MAX_AGE_SECONDS,
     MAX_BODY_BYTES,
+    MIN_SECRET_BYTES,
     REJECTION_REASONS,
     RateLimit,
-    ReplayGuard,
     TokenBuckets,
     create_app,
     parse_rate_limit,
@@ -28,19 +34,11 @@ from driftline.webhook import (
     sign,
 )
 
-SECRET = "s3cr3t-webhook-key-never-logged"
+SECRET = "s3cr3t-webhook-key-never-logged-9f27c1"
 OLD_SECRET = "0ld-s3cr3t-still-valid-during-rotation"
 NOW = 1_700_000_000
 MODELS = {"demo", "fx.daily"}
-
-
-@dataclass
-class FakeEmit:
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def __call__(self, model: str, payload: dict[str, Any]) -> str:
-        self.calls.append((model, payload))
-        return f"event-{len(self.calls)}"
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -54,25 +52,48 @@ class FakeClock:
 @dataclass
 class Relay:
     client: TestClient
-    emit: FakeEmit
+    outbox: Outbox
     clock: FakeClock
     looked_up: list[str]
+    events_up: dict[str, bool] = field(default_factory=lambda: {"up": True})
+
+    @property
+    def emitted(self) -> list[tuple[str, dict[str, Any]]]:
+        """What the outbox holds to deliver: (model, payload), oldest first."""
+        return [(e.model, e.payload) for e in self.outbox.pending()]
 
     def post(self, body: bytes, timestamp: str | None = None, secret: str = SECRET, headers: dict | None = None, **kw):
         timestamp = str(int(self.clock.now)) if timestamp is None else timestamp
-        signed = {"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(secret.encode(), timestamp, body)}
+        signed = {**JSON, "X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(secret.encode(), timestamp, body)}
         return self.client.post("/v1/drift", content=body, headers={**signed, **(headers or {})}, **kw)
 
 
-def make_relay(secrets: list[bytes] | None = None, emit: Any = None, **options: Any) -> Relay:
-    emit, clock, looked_up = emit or FakeEmit(), FakeClock(), []
+_TMP: list[Path] = []
 
-    def model_exists(name: str) -> bool:
+
+@pytest.fixture(autouse=True)
+def _outbox_folder(tmp_path: Path):
+    _TMP.append(tmp_path)
+    yield
+    _TMP.pop()
+
+
+def new_outbox() -> Outbox:
+    folder = _TMP[-1]
+    return Outbox(folder / f"outbox-{len(list(folder.glob('outbox-*.db')))}.db", max_age=MAX_AGE_SECONDS)
+
+
+def make_relay(secrets: list[bytes] | None = None, model_exists: Any = None, **options: Any) -> Relay:
+    clock, looked_up, events_up = FakeClock(), [], {"up": True}
+
+    def registered(name: str) -> bool:
         looked_up.append(name)
         return name in MODELS
 
-    app = create_app(secrets or [SECRET.encode()], emit=emit, model_exists=model_exists, clock=clock, **options)
-    return Relay(TestClient(app, raise_server_exceptions=False), emit, clock, looked_up)
+    outbox = options.pop("outbox", None) or new_outbox()
+    app = create_app(secrets or [SECRET.encode()], outbox, model_exists=model_exists or registered, clock=clock,
+                     events_reachable=lambda: events_up["up"], **options)
+    return Relay(TestClient(app, raise_server_exceptions=False), outbox, clock, looked_up, events_up)
 
 
 def scrape(client: TestClient, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -111,25 +132,28 @@ def test_route_resolves_the_request_parameter():
     relay = make_relay()
     response = relay.post(body_of(reason="vendor PSI 0.4"))
     assert response.status_code == 202, response.text
-    assert len(relay.emit.calls) == 1
+    assert len(relay.emitted) == 1
 
 
 # --- accepted calls -----------------------------------------------------------------------------------------------
 
 
 def test_valid_signed_call_is_accepted_and_emitted_once(relay):
-    body = body_of(reason="vendor monitor: PSI 0.4", drift_share=0.5, features=["rv_5", "ret_1"], vendor_run="r-17")
+    body = body_of(reason="vendor monitor: PSI 0.4", drift_share=0.5, features=["rv_5", "ret_1"],
+                   details={"vendor_run": "r-17", "psi": 0.41, "ok": False, "note": None})
     response = relay.post(body)
     assert response.status_code == 202, response.text
-    assert response.json() == {"event_id": "event-1", "model": "demo"}
-    assert len(relay.emit.calls) == 1
-    model, payload = relay.emit.calls[0]
+    signature = sign(SECRET.encode(), str(NOW), body)
+    # The event id is derived from the signature: a resend after a crash carries the same id.
+    assert response.json() == {"event_id": event_id_for(signature), "model": "demo"}
+    assert len(relay.emitted) == 1
+    model, payload = relay.emitted[0]
     assert model == "demo"
     assert payload["model"] == "demo"
     assert payload["reason"] == "vendor monitor: PSI 0.4"
     assert payload["drift_share"] == 0.5
     assert payload["features"] == ["rv_5", "ret_1"]
-    assert payload["vendor_run"] == "r-17"  # extra fields are carried along
+    assert payload["details"] == {"vendor_run": "r-17", "psi": 0.41, "ok": False, "note": None}
     assert payload["source"] == "webhook"
     assert payload["received_at"] == NOW
     assert relay.looked_up == ["demo"]
@@ -138,13 +162,14 @@ def test_valid_signed_call_is_accepted_and_emitted_once(relay):
 def test_defaults_fill_optional_fields(relay):
     response = relay.post(body_of())
     assert response.status_code == 202
-    payload = relay.emit.calls[0][1]
+    payload = relay.emitted[0][1]
     assert payload["reason"] == "external monitor" and payload["drift_share"] is None and payload["features"] == []
 
 
 def test_body_cannot_override_source(relay):
-    assert relay.post(body_of(source="forged", received_at=0)).status_code == 202
-    payload = relay.emit.calls[0][1]
+    assert relay.post(body_of(source="forged", received_at=0)).status_code == 422  # not fields of the schema
+    assert relay.post(body_of()).status_code == 202
+    payload = relay.emitted[0][1]
     assert payload["source"] == "webhook" and payload["received_at"] == NOW
 
 
@@ -153,13 +178,13 @@ def test_old_secret_is_accepted_during_rotation():
     assert relay.post(body_of(reason="new"), secret=SECRET).status_code == 202
     assert relay.post(body_of(reason="old"), secret=OLD_SECRET).status_code == 202
     assert relay.post(body_of(reason="other"), secret="neither").status_code == 401
-    assert [p["reason"] for _, p in relay.emit.calls] == ["new", "old"]
+    assert [p["reason"] for _, p in relay.emitted] == ["new", "old"]
 
 
 def test_timestamp_at_the_edge_of_the_window_is_accepted(relay):
     assert relay.post(body_of(reason="old"), timestamp=str(NOW - MAX_AGE_SECONDS)).status_code == 202
     assert relay.post(body_of(reason="future"), timestamp=str(NOW + MAX_AGE_SECONDS)).status_code == 202
-    assert len(relay.emit.calls) == 2
+    assert len(relay.emitted) == 2
 
 
 def test_body_of_exactly_the_limit_is_accepted(relay):
@@ -177,10 +202,22 @@ def test_healthz():
 # --- parse_secrets ------------------------------------------------------------------------------------------------
 
 
+NEW32, OLD32 = "n" * 32, "o" * 40
+
+
 def test_parse_secrets():
-    assert parse_secrets("new,old") == [b"new", b"old"]
-    assert parse_secrets(" new , ,old ") == [b"new", b"old"]
-    assert parse_secrets("only") == [b"only"]
+    assert parse_secrets(f"{NEW32},{OLD32}") == [NEW32.encode(), OLD32.encode()]
+    assert parse_secrets(f" {NEW32} , ,{OLD32} ") == [NEW32.encode(), OLD32.encode()]
+    assert parse_secrets(NEW32) == [NEW32.encode()]
+
+
+@pytest.mark.parametrize("raw, which", [("x", "the secret"), ("s" * 31, "the secret"), (f"{NEW32},short", "secret 2")])
+def test_short_secrets_are_refused_without_showing_them(raw, which):
+    with pytest.raises(ValueError, match=f"{which} is shorter than {MIN_SECRET_BYTES} bytes") as refused:
+        parse_secrets(raw)
+    assert "short" not in str(refused.value).replace("shorter", "") and "sss" not in str(refused.value)
+    with pytest.raises(ValueError, match="shorter than"):
+        create_app([b"x" * 31], new_outbox(), model_exists=lambda n: True)
 
 
 @pytest.mark.parametrize("raw", ["", None, " , ", ",", "   "])
@@ -199,9 +236,9 @@ def test_missing_headers_are_refused(relay):
         {"X-Driftline-Timestamp": str(NOW)},
         {"X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body)},
     ):
-        response = relay.client.post("/v1/drift", content=body, headers=headers)
+        response = relay.client.post("/v1/drift", content=body, headers={**JSON, **headers})
         assert response.status_code == 401, headers
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 @pytest.mark.parametrize(
@@ -210,6 +247,11 @@ def test_missing_headers_are_refused(relay):
         ("not-a-time", None),  # non-numeric timestamp
         ("-5", None),  # negative
         ("1.7e9", None),  # not an integer
+        ("9" * 309, None),  # overflowed float(now) - int(ts): was a 500 with a traceback
+        ("0" * 300 + str(NOW), None),  # the right time, padded: no number of that length is a timestamp
+        ("9" * 13, None),
+        (f"+{NOW}", None),
+        (f" {NOW}", None),
         (str(NOW), "md5=abc"),  # wrong scheme
         (str(NOW), "SHA256=0000"),  # scheme is case-sensitive
         (str(NOW), "bare-hex-without-scheme"),
@@ -221,38 +263,38 @@ def test_malformed_signature_headers_are_refused(relay, timestamp, signature):
     body = body_of()
     signature = signature or sign(SECRET.encode(), str(NOW), body)
     response = relay.client.post(
-        "/v1/drift", content=body, headers={"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": signature}
+        "/v1/drift", content=body, headers={**JSON, "X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": signature}
     )
     assert response.status_code == 401
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_wrong_secret_is_refused(relay):
     assert relay.post(body_of(), secret="not-the-secret").status_code == 401
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_body_tampered_after_signing_is_refused(relay):
     signed_body = body_of(drift_share=0.1)
     timestamp = str(NOW)
     headers = {"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(SECRET.encode(), timestamp, signed_body)}
-    response = relay.client.post("/v1/drift", content=body_of(drift_share=0.9), headers=headers)
+    response = relay.client.post("/v1/drift", content=body_of(drift_share=0.9), headers={**JSON, **headers})
     assert response.status_code == 401
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_timestamp_swapped_after_signing_is_refused(relay):
     body = body_of()
     headers = {"X-Driftline-Timestamp": str(NOW - 1), "X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body)}
-    assert relay.client.post("/v1/drift", content=body, headers=headers).status_code == 401
-    assert relay.emit.calls == []
+    assert relay.client.post("/v1/drift", content=body, headers={**JSON, **headers}).status_code == 401
+    assert relay.emitted == []
 
 
 @pytest.mark.parametrize("offset", [-(MAX_AGE_SECONDS + 1), MAX_AGE_SECONDS + 1, -86_400, 86_400])
 def test_stale_or_future_timestamps_are_refused(relay, offset):
     response = relay.post(body_of(), timestamp=str(NOW + offset))
     assert response.status_code == 401
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_replayed_call_is_refused(relay):
@@ -261,7 +303,7 @@ def test_replayed_call_is_refused(relay):
     assert relay.post(body, timestamp=timestamp).status_code == 202
     relay.clock.now += 10
     assert relay.post(body, timestamp=timestamp).status_code == 401
-    assert len(relay.emit.calls) == 1
+    assert len(relay.emitted) == 1
 
 
 def test_replay_after_the_guard_forgets_is_refused_as_stale(relay):
@@ -270,7 +312,7 @@ def test_replay_after_the_guard_forgets_is_refused_as_stale(relay):
     assert relay.post(body, timestamp=timestamp).status_code == 202
     relay.clock.now = NOW + 2 * MAX_AGE_SECONDS + 1  # the guard has forgotten it: staleness must still hold
     assert relay.post(body, timestamp=timestamp).status_code == 401
-    assert len(relay.emit.calls) == 1
+    assert len(relay.emitted) == 1
 
 
 def test_non_ascii_digit_timestamp_is_refused_not_a_server_error():
@@ -278,14 +320,14 @@ def test_non_ascii_digit_timestamp_is_refused_not_a_server_error():
 
     httpx cannot send a raw 0xB2 header byte, so the ASGI app is called directly, as uvicorn would.
     """
-    emit = FakeEmit()
-    app = create_app([SECRET.encode()], emit=emit, model_exists=lambda n: True, clock=FakeClock())
+    outbox = new_outbox()
+    app = create_app([SECRET.encode()], outbox, model_exists=lambda n: True, clock=FakeClock())
     body = body_of()
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": "/v1/drift", "raw_path": b"/v1/drift", "query_string": b"", "root_path": "",
         "headers": [
-            (b"host", b"testserver"), (b"content-length", str(len(body)).encode()),
+            (b"host", b"testserver"), (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
             (b"x-driftline-timestamp", b"\xb2"), (b"x-driftline-signature", b"sha256=" + b"0" * 64),
         ],
         "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
@@ -308,7 +350,7 @@ def test_non_ascii_digit_timestamp_is_refused_not_a_server_error():
     asyncio.run(run())
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     assert status == 401
-    assert emit.calls == []
+    assert outbox.pending() == []
 
 
 # --- refused: lookup, size, schema --------------------------------------------------------------------------------
@@ -319,7 +361,7 @@ def test_unknown_model_is_404(relay):
     assert response.status_code == 404
     assert "nobody" in response.json()["detail"]
     assert relay.looked_up == ["nobody"]
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_body_over_limit_by_content_length_is_413(relay):
@@ -327,7 +369,7 @@ def test_body_over_limit_by_content_length_is_413(relay):
     response = relay.post(body)
     assert response.request.headers["content-length"] == str(len(body))
     assert response.status_code == 413
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 def test_streamed_body_over_limit_is_413(relay):
@@ -338,10 +380,10 @@ def test_streamed_body_over_limit_is_413(relay):
         yield b'"}'
 
     headers = {"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": "sha256=" + "0" * 64}
-    response = relay.client.post("/v1/drift", content=chunks(), headers=headers)
+    response = relay.client.post("/v1/drift", content=chunks(), headers={**JSON, **headers})
     assert "content-length" not in response.request.headers  # chunked: only the streaming check can catch it
     assert response.status_code == 413
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 @pytest.mark.parametrize(
@@ -366,7 +408,7 @@ def test_streamed_body_over_limit_is_413(relay):
 def test_malformed_or_schema_invalid_body_is_422(relay, body):
     response = relay.post(body)
     assert response.status_code == 422, response.text
-    assert relay.emit.calls == []
+    assert relay.emitted == []
     assert relay.looked_up == []
 
 
@@ -376,7 +418,7 @@ def test_deeply_nested_json_is_422_not_a_server_error(relay):
     assert len(body) <= MAX_BODY_BYTES
     response = relay.post(body)
     assert response.status_code == 422, response.status_code
-    assert relay.emit.calls == []
+    assert relay.emitted == []
 
 
 # --- logging ------------------------------------------------------------------------------------------------------
@@ -394,26 +436,6 @@ def test_secret_never_appears_in_logs(relay, caplog):
         text = record.getMessage() + repr(record.args) + repr(record.__dict__)
         assert SECRET not in text
     assert SECRET not in caplog.text
-
-
-# --- ReplayGuard ---------------------------------------------------------------------------------------------------
-
-
-def test_replay_guard_remembers_within_twice_max_age_and_then_forgets():
-    guard = ReplayGuard(max_age=10)
-    assert guard.first_time("sig-a", now=0) is True
-    assert guard.first_time("sig-a", now=5) is False
-    assert guard.first_time("sig-a", now=20) is False  # exactly 2 * max_age: still remembered
-    assert guard.first_time("sig-b", now=20) is True
-    assert guard.first_time("sig-a", now=20.5) is True  # older than 2 * max_age: forgotten, seen afresh
-
-
-def test_replay_guard_prunes_old_entries():
-    guard = ReplayGuard(max_age=10)
-    for i in range(100):
-        guard.first_time(f"sig-{i}", now=i * 0.1)
-    guard.first_time("late", now=1_000)
-    assert set(guard._seen) == {"late"}
 
 
 # --- import purity ------------------------------------------------------------------------------------------------
@@ -442,22 +464,25 @@ def test_metrics_count_requests_events_and_every_rejection_reason():
     assert relay.post(body_of(reason="two")).status_code == 202
     assert relay.post(body_of(reason="three")).status_code == 429  # rate_limited
     assert relay.post(body_of(), secret="forged").status_code == 401  # bad_signature
-    assert relay.client.post("/v1/drift", content=body_of()).status_code == 401  # no headers: bad_signature
+    assert relay.client.post("/v1/drift", content=body_of(), headers=JSON).status_code == 401  # no signature: bad_signature
     assert relay.post(body_of(), timestamp=str(NOW - 10 * MAX_AGE_SECONDS)).status_code == 401  # stale
     replayed = body_of(reason="one")
     assert relay.post(replayed).status_code == 401  # replay (same body and timestamp as the first call)
     assert relay.post(body_of(reason="x") + b" " * MAX_BODY_BYTES).status_code == 413  # too_large
     assert relay.post(json.dumps({"model": "nobody"}).encode()).status_code == 404  # unknown_source
     assert relay.post(b"{not json").status_code == 422  # bad_payload
+    assert relay.post(body_of(reason="plain"), headers={"Content-Type": "text/plain"}).status_code == 415
 
     samples = scrape(relay.client)
     assert rejections(samples) == {
         "bad_signature": 2, "stale": 1, "replay": 1, "too_large": 1, "unknown_source": 1, "rate_limited": 1, "bad_payload": 1,
+        "unsupported_media_type": 1, "slow_body": 0,
     }
-    assert samples[("driftline_relay_events_emitted_total", ())] == len(relay.emit.calls) == 2
+    assert samples[("driftline_relay_events_emitted_total", ())] == len(relay.emitted) == 2
     by_code = {dict(l)["code"]: v for (n, l), v in samples.items() if n == "driftline_relay_requests_total" and dict(l)["path"] == "/v1/drift"}
-    assert by_code == {"202": 2, "401": 4, "413": 1, "404": 1, "422": 1, "429": 1}
-    assert samples[("driftline_relay_request_seconds_count", ())] == 10
+    assert by_code == {"202": 2, "401": 4, "413": 1, "404": 1, "415": 1, "422": 1, "429": 1}
+    assert samples[("driftline_relay_request_seconds_count", ())] == 11
+    assert samples[("driftline_relay_outbox_pending", ())] == 2
     # The two earlier scrapes are counted; the one being answered is not yet.
     assert samples[("driftline_relay_requests_total", (("code", "200"), ("path", "/metrics")))] == 2
 
@@ -502,7 +527,7 @@ def test_rate_limit_is_per_source_with_retry_after_and_refills():
     assert relay.post(body_of(reason="half")).headers["retry-after"] == "15"
     relay.clock.now += 15
     assert relay.post(body_of(reason="refilled")).status_code == 202
-    assert [m for m, _ in relay.emit.calls] == ["demo", "demo", "fx.daily", "demo"]
+    assert [m for m, _ in relay.emitted] == ["demo", "demo", "fx.daily", "demo"]
 
 
 def test_rate_limited_call_can_be_retried_with_the_same_signature():
@@ -514,14 +539,14 @@ def test_rate_limited_call_can_be_retried_with_the_same_signature():
     relay.clock.now += 10
     assert relay.post(body, timestamp=timestamp).status_code == 202
     assert relay.post(body, timestamp=timestamp).status_code == 401  # once accepted, a replay again
-    assert [p["reason"] for _, p in relay.emit.calls] == ["first", "retried"]
+    assert [p["reason"] for _, p in relay.emitted] == ["first", "retried"]
 
 
 def test_unsigned_or_forged_floods_do_not_spend_a_sources_budget():
     relay = make_relay(rate_limit=RateLimit(burst=1, per_seconds=3600))
     for i in range(50):
         assert relay.post(body_of(reason=str(i)), secret="forged").status_code == 401
-        assert relay.client.post("/v1/drift", content=body_of()).status_code == 401
+        assert relay.client.post("/v1/drift", content=body_of(), headers=JSON).status_code == 401
     assert relay.post(body_of(reason="genuine")).status_code == 202
     assert rejections(scrape(relay.client))["rate_limited"] == 0
 
@@ -554,26 +579,228 @@ def test_token_bucket_never_exceeds_its_burst():
 # --- the event could not be sent ------------------------------------------------------------------------------------
 
 
-def test_emitter_failure_is_503_counted_and_the_call_can_be_retried(caplog):
-    failing = {"on": True}
-    sent: list[str] = []
+def test_events_api_down_is_503_fast_and_the_same_call_is_accepted_once_it_is_back(caplog):
+    relay = make_relay()
+    relay.events_up["up"] = False
+    body, timestamp = body_of(), str(NOW)
+    started = time.perf_counter()
+    response = relay.post(body, timestamp=timestamp)
+    assert response.status_code == 503 and 1 <= int(response.headers["retry-after"]) <= 5
+    assert time.perf_counter() - started < 1.0
+    assert relay.emitted == [] and relay.looked_up == []  # nothing stored, the registry not even asked
+    relay.events_up["up"] = True
+    assert relay.post(body, timestamp=timestamp).status_code == 202  # the signature was not burned
+    assert relay.post(body, timestamp=timestamp).status_code == 401  # now it is
+    samples = scrape(relay.client)
+    assert samples[("driftline_relay_failures_total", (("stage", "events"),))] == 1
+    assert samples[("driftline_relay_events_emitted_total", ())] == 1 and len(relay.emitted) == 1
 
-    def emit(model: str, payload: dict[str, Any]) -> str:
-        if failing["on"]:
-            raise ConnectionError(f"cannot reach http://user:{SECRET}@prefect/api")
-        sent.append(model)
-        return "event-ok"
 
-    relay = make_relay(emit=emit)
+def test_registry_down_is_503_without_burning_the_signature(caplog):
+    down = {"on": True}
+
+    def model_exists(name: str) -> bool:
+        if down["on"]:
+            raise ConnectionError(f"cannot reach http://user:{SECRET}@mlflow:5000")
+        return name == "demo"
+
+    relay = make_relay(model_exists=model_exists)
     body, timestamp = body_of(), str(NOW)
     response = relay.post(body, timestamp=timestamp)
-    assert response.status_code == 503 and response.headers["retry-after"]
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert SECRET not in response.text and SECRET not in caplog.text
-    failing["on"] = False
+    down["on"] = False
     assert relay.post(body, timestamp=timestamp).status_code == 202
-    samples = scrape(relay.client)
-    assert samples[("driftline_relay_failures_total", (("stage", "emit"),))] == 1
-    assert samples[("driftline_relay_events_emitted_total", ())] == 1 and sent == ["demo"]
+    assert scrape(relay.client)[("driftline_relay_failures_total", (("stage", "lookup"),))] == 1
+
+
+def test_a_stalled_registry_is_503_within_the_lookup_timeout_and_holds_few_threads():
+    release = threading.Event()
+    started: list[str] = []
+
+    def model_exists(name: str) -> bool:
+        started.append(name)
+        release.wait(30)
+        return True
+
+    relay = make_relay(model_exists=model_exists, lookup_timeout=0.2)
+    with relay.client:  # one event loop for every request, as under uvicorn
+        try:
+            began = time.perf_counter()
+            codes = [relay.post(body_of(reason="same model")).status_code for _ in range(3)]
+            assert codes == [503] * 3 and started == ["demo"]  # the calls for one model share one lookup
+            names = [f"m{i}" for i in range(webhook.MAX_LOOKUPS_IN_FLIGHT + 3)]
+            codes = [relay.post(json.dumps({"model": name}).encode()).status_code for name in names]
+            assert codes == [503] * len(codes)
+            # Only MAX_LOOKUPS_IN_FLIGHT lookups were started (demo's included); the calls after them were refused at once.
+            assert started == ["demo", *names[: webhook.MAX_LOOKUPS_IN_FLIGHT - 1]]
+            assert time.perf_counter() - began < (webhook.MAX_LOOKUPS_IN_FLIGHT + 3) * 0.2 + 2.0
+            release.set()
+            deadline = time.monotonic() + 10
+            while relay.post(body_of(reason="after")).status_code != 202:  # the stalled lookups end, the slots free
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert relay.emitted[-1][1]["reason"] == "after"
+        finally:
+            release.set()
+
+
+def test_a_failed_outbox_write_is_503_and_gives_its_rate_limit_token_back(monkeypatch):
+    import sqlite3
+
+    relay = make_relay(rate_limit=RateLimit(burst=1, per_seconds=3600))
+    real = relay.outbox.accept
+
+    def disk_full(*args: Any) -> str:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(relay.outbox, "accept", disk_full)
+    body, timestamp = body_of(), str(NOW)
+    assert relay.post(body, timestamp=timestamp).status_code == 503
+    monkeypatch.setattr(relay.outbox, "accept", real)
+    assert relay.post(body, timestamp=timestamp).status_code == 202  # not a replay, not charged twice
+    assert relay.post(body_of(reason="next")).status_code == 429
+    assert scrape(relay.client)[("driftline_relay_failures_total", (("stage", "store"),))] == 1
+
+
+def test_replay_is_refused_after_a_restart():
+    """The replay guard is the outbox's table: a new app on the same file still knows the signature."""
+    first = make_relay()
+    body = body_of(reason="once")
+    assert first.post(body).status_code == 202
+    first.outbox.close()
+    second = make_relay(outbox=Outbox(first.outbox.path, max_age=MAX_AGE_SECONDS))
+    second.clock.now += 30
+    assert second.post(body, timestamp=str(NOW)).status_code == 401
+    assert [p["reason"] for _, p in second.emitted] == ["once"]
+
+
+# --- media type, read deadline --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+def test_non_json_content_type_is_415(relay, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    if content_type is None:
+        relay.client.headers.pop("content-type", None)
+    response = relay.post(body_of(), headers=headers) if content_type else relay.client.post(
+        "/v1/drift", content=body_of(), headers={"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body_of())})
+    assert response.status_code == 415, response.text
+    assert relay.emitted == []
+
+
+def test_json_content_type_with_charset_is_accepted(relay):
+    assert relay.post(body_of(), headers={"Content-Type": "Application/JSON; charset=utf-8"}).status_code == 202
+
+
+def _asgi_post(app: Any, headers: list[tuple[bytes, bytes]], receive: Any) -> int:
+    """Call the ASGI app as uvicorn would; the status it answers."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/drift", "raw_path": b"/v1/drift", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+    }
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def test_a_body_trickling_in_past_the_read_timeout_is_408():
+    outbox = new_outbox()
+    app = create_app([SECRET.encode()], outbox, model_exists=lambda n: True, clock=FakeClock(), read_timeout=0.3)
+    body = body_of()
+    chunks = [body[:5]]
+
+    async def receive() -> dict:
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(), "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes (1 byte a minute, say)
+
+    started = time.perf_counter()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    assert _asgi_post(app, headers, receive) == 408
+    assert time.perf_counter() - started < 2.0
+    assert outbox.pending() == []
+
+
+def test_the_server_closes_a_connection_whose_headers_trickle_in():
+    """The uvicorn protocol wrapper: a client that sends half a request line and stops is cut off after the
+    deadline; a normal request on the same server is answered."""
+    import socket
+
+    import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    relay = make_relay()
+    port_socket = socket.socket()
+    port_socket.bind(("127.0.0.1", 0))
+    port = port_socket.getsockname()[1]
+    port_socket.close()
+    config = uvicorn.Config(relay.client.app, host="127.0.0.1", port=port, log_level="warning",
+                            http=webhook.read_timeout_protocol(AutoHTTPProtocol, 0.5))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+            slow.sendall(b"POST /v1/drift HTTP/1.1\r\nHost: x\r\n")
+            began = time.perf_counter()
+            assert slow.recv(1024) == b""  # closed by the server, no answer
+            assert 0.3 < time.perf_counter() - began < 3.0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# --- the closed schema ----------------------------------------------------------------------------------------------
+
+
+def _nested(depth: int) -> dict:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("fields", [
+    {"vendor_run": "r-17"},  # any unknown field
+    {"details": _nested(3)},  # details is flat
+    {"details": {"x": [1, 2]}},
+    {"details": {f"k{i}": i for i in range(21)}},
+    {"details": {"k": "v" * 201}},
+    {"details": {"bad key!": 1}},
+    {"features": [""]},
+    {"features": ["f" * 201]},
+    {"payload": _nested(250)},  # the nesting that jammed Prefect's event stream (issue 17)
+])
+def test_the_schema_is_closed_and_bounded(relay, fields):
+    response = relay.post(body_of(**fields))
+    assert response.status_code == 422, response.text
+    assert relay.emitted == [] and not relay.outbox.seen(sign(SECRET.encode(), str(NOW), body_of(**fields)))
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_422_anywhere(relay, text):
+    for body in (f'{{"model": "demo", "drift_share": {text}}}', f'{{"model": "demo", "details": {{"psi": {text}}}}}'):
+        assert relay.post(body.encode()).status_code == 422
+    assert relay.emitted == []
+
+
+def test_huge_finite_numbers_are_refused_or_kept_finite(relay):
+    assert relay.post(b'{"model": "demo", "details": {"psi": 1e999}}').status_code == 422  # parses as inf
+    assert relay.post(b'{"model": "demo", "details": {"psi": 1e300}}').status_code == 202
+    assert relay.emitted[0][1]["details"] == {"psi": 1e300}
 
 
 # --- constant-time comparison -----------------------------------------------------------------------------------------
@@ -596,7 +823,7 @@ def test_signatures_are_decided_by_hmac_compare_digest_alone(monkeypatch):
     relay = make_relay(parse_secrets(f"{SECRET},{OLD_SECRET}"))
     monkeypatch.setattr(hmac_module, "compare_digest", always(True))
     forged = "sha256=" + "0" * 64
-    response = relay.client.post("/v1/drift", content=body_of(), headers={"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": forged})
+    response = relay.client.post("/v1/drift", content=body_of(), headers={**JSON, "X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": forged})
     assert response.status_code == 202  # compare_digest said equal: accepted, though forged
     assert (sign(SECRET.encode(), str(NOW), body_of()), forged) in seen
 
@@ -607,22 +834,6 @@ def test_signatures_are_decided_by_hmac_compare_digest_alone(monkeypatch):
     assert {b for _, b in seen} == {sign(SECRET.encode(), str(NOW), body_of(reason="genuine"))}
     monkeypatch.setattr(hmac_module, "compare_digest", real)
     assert relay.post(body_of(reason="genuine")).status_code == 202
-
-
-def test_a_failed_emit_gives_its_rate_limit_token_back():
-    calls = {"n": 0}
-
-    def emit(model: str, payload: dict[str, Any]) -> str:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("down")
-        return f"event-{calls['n']}"
-
-    relay = make_relay(emit=emit, rate_limit=RateLimit(burst=1, per_seconds=3600))
-    body, timestamp = body_of(), str(NOW)
-    assert relay.post(body, timestamp=timestamp).status_code == 503
-    assert relay.post(body, timestamp=timestamp).status_code == 202  # the retry is not charged twice
-    assert relay.post(body_of(reason="next")).status_code == 429
 
 
 def test_remember_found_keeps_positive_lookups_for_the_ttl_only():
@@ -644,19 +855,3 @@ def test_remember_found_keeps_positive_lookups_for_the_ttl_only():
     assert cached("demo")  # deleted, still remembered within the ttl
     clock.now = 60.0
     assert not cached("demo")
-
-
-def test_replay_guard_stays_linear_under_sustained_load():
-    """200 calls/s for the whole 600 s window: 120k remembered signatures. A full scan per call made this
-    quadratic (minutes); pruning from the old end keeps it well under a second here."""
-    import time as time_module
-
-    guard = ReplayGuard(max_age=MAX_AGE_SECONDS)
-    started = time_module.perf_counter()
-    for i in range(120_000):
-        assert guard.first_time(f"sig-{i}", now=i / 200)
-    assert time_module.perf_counter() - started < 10
-    assert len(guard._seen) == 120_000  # all within 2 x max_age of the last one
-    assert guard.first_time("sig-0", now=600.5) is True  # more than 600 s on: forgotten (then seen afresh)
-    assert guard.first_time("sig-119999", now=600.5) is False
-    assert len(guard._seen) < 120_000
