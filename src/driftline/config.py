@@ -264,7 +264,7 @@ class TargetConfig(_Section):
         "(default: 1 for label, horizon for direction and volatility)",
     )
     label_lags: tuple[int, ...] = Field(
-        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label (label_delay rows back), lag k is k-1 rows before it"
+        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label " "(label_delay rows back), lag k is k-1 rows before it"
     )
 
     @property
@@ -389,7 +389,7 @@ class PromotionConfig(_Section):
     metric: Literal["log_loss", "brier"] = "log_loss"
     level: float = Field(default=0.95, gt=0.5, lt=1.0, description="two-sided confidence level of the loss-difference CI")
     n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
-    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default max(10, 2 x the label's overlap: horizon, or label_delay for label targets)")
+    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default max(10, 2 x the " "label's overlap: horizon, or label_delay for label targets)")
     min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
     ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="hold-out ECE cap; equal-mass bins of >= 100 rows")
     walk_forward_ece_cap: float | None = Field(
@@ -449,7 +449,7 @@ class DriftConfig(_Section):
     report_sample: int = Field(default=5000, ge=100, description="rows per side in the Evidently report")
     training_report: bool = Field(
         default=True,
-        description="an Evidently report of training vs hold-out rows with every trained version (about 15 s, mostly importing Evidently)",
+        description="an Evidently report of training vs hold-out rows with every " "trained version (about 15 s, mostly importing Evidently)",
     )
     min_hours_between_retrains: float = Field(default=6.0, ge=0.0)
 
@@ -608,7 +608,7 @@ class PipelineSettings(BaseModel):
         shaping = sorted(key for key in overrides if not key.startswith("drift."))
         if shaping:
             raise ConfigError(
-                f"monitoring uses the champion's training settings; only drift.* settings apply here, not {', '.join(shaping)}"
+                "monitoring uses the champion's training settings; only " f"drift.* settings apply here, not {', '.join(shaping)}"
             )
         return overrides
 

@@ -127,8 +127,7 @@ def render() -> str:
             for nested in _nested_models(field.annotation):
                 if nested not in extra:
                     extra.append(nested)
-    for model in extra:
-        out.append(f"## {model.__name__}\n\n{_doc(model)}\n\n{_table(model)}")
+    out.extend(f"## {model.__name__}\n\n{_doc(model)}\n\n{_table(model)}" for model in extra)
     out.append(
         "## Run settings\n\nThe `settings` parameter of the train, retrain and monitor flows (`PipelineSettings`), "
         "the form of a custom run in the Prefect UI. " + _doc(PipelineSettings) + "\n\n" + _table(PipelineSettings)

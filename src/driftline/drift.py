@@ -42,6 +42,8 @@ class ColumnProfile:
 
 
 NULL_LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+# build_reference called without a config: the same window lengths as drift.null_windows's default.
+DEFAULT_NULL_WINDOWS = DriftConfig().null_windows
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,7 @@ class ReferenceProfile:
             scores=ColumnProfile(**data["scores"]) if data.get("scores") else None,
             performance=dict(data.get("performance") or {}),
             null=NullProfile(**null) if null else None,
-            null_missing_reason=str(
-                data["null_missing_reason"] if "null_missing_reason" in data else "profile stored before drift nulls existed"
-            ),
+            null_missing_reason=str(data.get("null_missing_reason", "profile stored before drift nulls existed")),
         )
 
 
@@ -186,7 +186,7 @@ def build_null(
     n_times = len(uniques)
     lengths = sorted({int(n) for n in window_lengths if 3 * int(n) <= n_times})
     if not lengths:
-        return None, f"reference period of {n_times} timestamps is too short for windows of {sorted(window_lengths)} (each needs 3x its length)"
+        return None, (f"reference period of {n_times} timestamps is too short for " f"windows of {sorted(window_lengths)} (each needs 3x its length)")
     codes = codes.astype(np.int64)
     starts = {n: np.arange(0, n_times - n + 1, max(1, n // 4)) for n in lengths}
 
@@ -244,7 +244,7 @@ def build_reference(
     n_bins: int = 10,
     *,
     times: Any = None,
-    null_windows: tuple[int, ...] | list[int] = DriftConfig().null_windows,
+    null_windows: tuple[int, ...] | list[int] = DEFAULT_NULL_WINDOWS,
 ) -> ReferenceProfile:
     """Profile the training features (and the model's scores on them) for later drift checks.
 
@@ -410,7 +410,7 @@ def feature_index(profile: ReferenceProfile, columns: pd.DataFrame, window: int,
     logs = np.log(np.asarray(null.window_lengths, dtype=float))
     at = np.log(max(window, 1))
     ratios = []
-    for name, psi in zip(columns["feature"], columns["psi"]):
+    for name, psi in zip(columns["feature"], columns["psi"], strict=True):
         if name not in null.columns:
             continue
         curve = [float(np.interp(at, logs, np.asarray(null.columns[name], dtype=float)[:, j])) for j in range(len(null.levels))]
@@ -473,7 +473,7 @@ class DriftSummary:
         window = f" ({self.window} timestamps)" if self.window else ""
         return (
             f"### Drift: {'**DETECTED**' if self.drift_detected else 'none'}\n\n"
-            f"{len(drifted)} of {len(self.columns)} features drifted (share {self.drift_share:.2f}) on {self.rows} rows{window}; "
+            f"{len(drifted)} of {len(self.columns)} features drifted " f"(share {self.drift_share:.2f}) on {self.rows} rows{window}; "
             f"method {self.method}.\n\n"
             + "\n".join(f"- {r}" for r in self.reasons)
             + ("\n\n| feature | PSI | threshold | p-value | severity |\n|---|---|---|---|---|\n" + lines if drifted else "")
@@ -543,7 +543,7 @@ def decide_drift(
     if index.get("available"):
         reasons.append(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})")
     if predictions.get("available"):
-        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold {predictions.get('threshold', drift.prediction_psi):.4f})")
+        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold " f"{predictions.get('threshold', drift.prediction_psi):.4f})")
     if performance.get("available"):
         reasons.append(
             f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "

@@ -141,8 +141,8 @@ def _ensemble(estimator: Any, X: pd.DataFrame) -> Explanation:
     members = [_to_probability(explain_estimator(member, X)) for member in estimator.estimators_]
     weights = np.ones(len(members)) if estimator.weights is None else np.asarray(estimator.weights, dtype=float)
     weights = weights / weights.sum()
-    values = sum(w * m.values for w, m in zip(weights, members))
-    base = sum(w * m.base for w, m in zip(weights, members))
+    values = sum(w * m.values for w, m in zip(weights, members, strict=True))
+    base = sum(w * m.base for w, m in zip(weights, members, strict=True))
     methods = "; ".join(sorted({m.method for m in members}))
     return Explanation(values, base, list(X.columns), PROBABILITY, f"soft-vote mean of members' SHAP on the probability ({methods})")
 

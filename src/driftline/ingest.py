@@ -348,7 +348,7 @@ def best_price_per_symbol(
         mine = sorted(str(symbol) for symbol in symbols_of[key])
         also = [symbol for symbol in mine if symbol in elsewhere]
         note = (
-            f"; {', '.join(also)} use {close_name!r} in their other files too, so adjusted and unadjusted prices do not mix"
+            f"; {', '.join(also)} use {close_name!r} in their other " "files too, so adjusted and unadjusted prices do not mix"
             if also else ""
         )
         warnings.append(

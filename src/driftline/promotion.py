@@ -244,7 +244,7 @@ def decide_promotion(
         Reason(
             "ece-cap",
             ours["ece"] <= promotion.ece_cap,
-            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} equal-mass bins (cap {promotion.ece_cap})",
+            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} " f"equal-mass bins (cap {promotion.ece_cap})",
             ours["ece"],
             promotion.ece_cap,
         )
@@ -274,7 +274,7 @@ def decide_promotion(
             Reason(
                 "max-drawdown",
                 ours["max_drawdown"] <= cap,
-                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} {theirs['max_drawdown']:.3f} (cap {cap:.3f})",
+                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} " f"{theirs['max_drawdown']:.3f} (cap {cap:.3f})",
                 ours["max_drawdown"],
                 cap,
             )
@@ -314,7 +314,7 @@ def forced_rollback_note(
     """
     if decision in (None, "", "promote") or was_champion:
         return None
-    what = f"version {version} was not promoted by its training run (decision {decision}: {reasons or 'no reasons recorded'})"
+    what = f"version {version} was not promoted by its training run " f"(decision {decision}: {reasons or 'no reasons recorded'})"
     if not force:
         raise DriftlineError(f"{what}; pass --force to make it champion anyway")
     return f"{what}; made champion by a forced rollback: {reason}"

@@ -452,7 +452,7 @@ class MlflowAliasRegistry:
         if record is None:
             return None
         failed = record["version"]
-        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} (started {record['at']}) was interrupted; rolled back"
+        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} " f"(started {record['at']}) was interrupted; rolled back"
         drill_point("repair")
         if self.alias_version(name, "previous-champion") != record["previous_champion"]:
             if record["previous_champion"] is None:

@@ -92,7 +92,10 @@ def _cell(value: Any) -> str:
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     cells = [[_cell(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))  # noqa: E731
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
@@ -142,7 +145,7 @@ def _data_lines(summary: dict[str, Any]) -> list[str]:
 def _timeline_lines(summary: dict[str, Any]) -> list[str]:
     if not summary.get("data_start"):
         return []
-    return [f"       rows {_cell(summary['data_start'])} .. {_cell(summary['data_end'])}, trained up to {_cell(summary['training_cutoff'])} (training cutoff)"]
+    return [(f"       rows {_cell(summary['data_start'])} .. {_cell(summary['data_end'])}, " f"trained up to {_cell(summary['training_cutoff'])} (training cutoff)")]
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -155,8 +158,10 @@ def render_summary(summary: dict[str, Any]) -> str:
                 *_data_lines(summary),
                 "",
                 f"Same data, config and code as run {summary['rerun_of']}: nothing retrained, nothing registered.",
-                f"Its model: {summary['model_name']} version {summary['model_version']} (decision: {summary['decision']}); "
-                "pass --force to train again.",
+                (
+                    f"Its model: {summary['model_name']} version {summary['model_version']} "
+                    f"(decision: {summary['decision']}); pass --force to train again."
+                ),
             ]
         )
     families = [{"family": f, **m} for f, m in summary["families"].items()]
@@ -170,8 +175,10 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"Driftline training: {summary['model_name']}  (target: {summary['target']})",
             f"data   {summary['source']}",
             *_timeline_lines(summary),
-            f"       sha256 {summary['data_hash'][:16]}…  rows in {summary['rows_in']}, clean {summary['rows_clean']}, "
-            f"quarantined {summary['rows_quarantined']}",
+            (
+                f"       sha256 {summary['data_hash'][:16]}…  rows in " f"{summary['rows_in']}, clean {summary['rows_clean']}, "
+                f"quarantined {summary['rows_quarantined']}"
+            ),
             *_data_lines(summary),
             "",
             f"Walk-forward folds of the challenger ({summary['selected_family']}), calibrated, out of sample:",
@@ -195,8 +202,10 @@ def render_summary(summary: dict[str, Any]) -> str:
             ),
             f"Registered {summary['model_name']} version {version}, aliases: {', '.join(summary['aliases']) or '-'}",
             _comparison_line(summary),
-            f"Decision: {summary['decision']}  (champion before: {summary['champion_version_before'] or '-'}, "
-            f"after: {summary['champion_version_after'] or '-'})",
+            (
+                f"Decision: {summary['decision']}  (champion before: {summary['champion_version_before'] or '-'}, "
+                f"after: {summary['champion_version_after'] or '-'})"
+            ),
             *(f"  {r}" for r in summary["reasons"]),
             f"MLflow run {summary['run_id']}",
         ]
@@ -231,7 +240,7 @@ def _baselines_markdown(summary: dict[str, Any]) -> str:
 
 def _links_markdown(links: dict[str, str]) -> str:
     if not links:
-        return "\nOpen it with `make ui-mlflow` (local store): plots under the run's `plots/`, the Evidently report under `evidently/`.\n"
+        return "\nOpen it with `make ui-mlflow` (local store): plots under the " "run's `plots/`, the Evidently report under `evidently/`.\n"
     return (
         f"\n[MLflow run]({links['mlflow_run']}) (plots under `plots/`, Evidently report under `evidently/`)"
         f" · [model version]({links['mlflow_model']})\n"

@@ -13,14 +13,12 @@ pipeline needs.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import gzip
 import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -294,10 +292,9 @@ class S3Source:
     def list_objects(self) -> list[SourceObject]:
         try:
             paginator = self.client.get_paginator("list_objects_v2")
-            found = []
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for item in page.get("Contents", []):
-                    found.append(item)
+            found = [
+                item for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix) for item in page.get("Contents", [])
+            ]
         except Exception as exc:  # noqa: BLE001 - every botocore failure is explained by _explain
             raise self._explain(exc, "listing objects") from None
         exact = [item for item in found if item["Key"] == self.prefix]
@@ -477,7 +474,7 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
     # Column by column, freeing Arrow buffers as they convert: no second copy of the whole table.
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    by_file = {str(f): key for f, key in zip(staged.files, staged.keys)}
+    by_file = {str(f): key for f, key in zip(staged.files, staged.keys, strict=True)}
     frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
     order = {key: i for i, key in enumerate(staged.keys)}
@@ -487,11 +484,6 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
 
 def manifest_summary(staged: StagedSource) -> dict[str, Any]:
     return {"uri": staged.uri, "content_hash": staged.content_hash, **staged.stats.as_dict()}
-
-
-def remove_stage(stage_root: Path, uri: str) -> None:
-    """Forget a source's manifest and staged files (the next run reads everything again)."""
-    shutil.rmtree(stage_root / _source_id(uri), ignore_errors=True)
 
 
 __all__ = [

@@ -101,7 +101,7 @@ def inner_split(times: np.ndarray, tuning: TuningConfig, gap: int) -> tuple[np.n
     Raises:
         InsufficientDataError: too few timestamps to cut.
     """
-    n_valid = max(1, int(round(len(np.unique(times)) * tuning.inner_fraction)))
+    n_valid = max(1, round(len(np.unique(times)) * tuning.inner_fraction))
     return tail_cut(times, n_valid, gap, "an inner tuning split", "; lower models.tuning.inner_fraction or disable models.tuning")
 
 

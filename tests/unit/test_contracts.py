@@ -392,8 +392,10 @@ def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
     assert gap.action == "warn" and gap.unexpected_count == 2
     assert report.rows_quarantined == 0
     assert report.warnings == [
-        f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
-        f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+        (
+            f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
+            f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+        )
     ]
     assert _validate(frame, ContractConfig(max_gap=str(largest))).warnings == []  # the limit itself is fine
 
