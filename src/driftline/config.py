@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from driftline.errors import ConfigError
 
@@ -368,6 +368,10 @@ class ModelsConfig(_Section):
     params: dict[ModelFamily, dict[str, float | int | str | bool | None]] = Field(default_factory=dict)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
 
+    def params_for(self, family: str) -> dict[str, float | int | str | bool | None]:
+        """``params[family]``, empty when none are set (``family`` as a plain string: validated elsewhere)."""
+        return self.params.get(cast(ModelFamily, family), {})
+
     @model_validator(mode="after")
     def _non_empty(self) -> ModelsConfig:
         if not self.families:
@@ -659,7 +663,7 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _describe(error: dict[str, Any], source: str, root: type[BaseModel] | None = None) -> str:
+def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = None) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "<top level>"
     if error["type"] == _CONTRACT_FILE_ERROR:
         return f"{source}: {where}: {error['msg']}"
@@ -771,7 +775,7 @@ def _validated(
         raise ConfigError("; ".join(_describe(e, _source_of(e, source, sets)) for e in exc.errors(include_url=False))) from None
 
 
-def _source_of(error: dict[str, Any], source: str, sets: dict[str, Any] | None) -> str:
+def _source_of(error: ErrorDetails, source: str, sets: dict[str, Any] | None) -> str:
     """``--set`` when the error is on a key a user set there (or inside it), else the config's source."""
     where = ".".join(str(p) for p in error["loc"])
     if where and any(where == key or where.startswith(f"{key}.") for key in sets or {}):

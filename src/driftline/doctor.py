@@ -66,7 +66,7 @@ def locked_versions(lock: Path) -> dict[str, set[str]]:
 
 
 def check_versions(lock: Path | None) -> Check:
-    installed = {}
+    installed: dict[str, str | None] = {}
     for package in PACKAGES:
         try:
             installed[package] = metadata.version(package)

@@ -128,8 +128,8 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
         edges = np.unique(np.concatenate([[data.min()], inner, [np.nextafter(data.max(), np.inf)]]))
     else:
         edges = np.array([])
-    counts = _bin_counts(edges, data, 0)
-    return ColumnProfile("numeric", counts.astype(int).tolist(), edges=edges.tolist(), missing=missing)
+    bins = _bin_counts(edges, data, 0)
+    return ColumnProfile("numeric", bins.astype(int).tolist(), edges=edges.tolist(), missing=missing)
 
 
 def _bin_index(profile: ColumnProfile, values: pd.Series) -> np.ndarray:
@@ -458,7 +458,8 @@ class DriftSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-safe: infinite or undefined statistics become None."""
-        return _finite(asdict(self))
+        safe: dict[str, Any] = _finite(asdict(self))
+        return safe
 
     def markdown(self, report_location: str | None = None) -> str:
         drifted = [c for c in self.columns if c["drifted"]]
@@ -561,7 +562,7 @@ def decide_drift(
         drifted_features=drifted,
         prediction_drift=predictions,
         performance_drift=performance,
-        columns=columns.to_dict(orient="records"),
+        columns=[{str(k): v for k, v in row.items()} for row in columns.to_dict(orient="records")],
         rows=rows,
         reasons=reasons,
         method=method[0],
@@ -654,7 +655,8 @@ def scored_sample(features: Any, model: Any, cap: int) -> pd.DataFrame:
     frames an Evidently report compares (only the rows shown are scored)."""
     rows = features.X.sample(min(len(features.X), cap), random_state=0).index
     X = features.X.loc[rows]
-    return X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
+    sample: pd.DataFrame = X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
+    return sample
 
 
 def evidently_thresholds(summary: DriftSummary) -> dict[str, float]:
@@ -719,7 +721,7 @@ def evidently_report(
     columns = [c for c in reference.columns if c in current.columns]
     ref = reference[columns].sample(min(cap, len(reference)), random_state=0)
     cur = current[columns].sample(min(cap, len(current)), random_state=0)
-    labelled = "y" in columns and ref["y"].notna().all() and cur["y"].notna().any()
+    labelled = bool("y" in columns and ref["y"].notna().all() and cur["y"].notna().any())
     if "y" in columns:
         if labelled:
             cur = cur.dropna(subset=["y"])

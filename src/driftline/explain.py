@@ -49,14 +49,16 @@ class Explanation:
     @property
     def margin(self) -> np.ndarray:
         """What the contributions add up to: the base model's output in ``space`` units."""
-        return self.base + self.values.sum(axis=1)
+        margin: np.ndarray = self.base + self.values.sum(axis=1)
+        return margin
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.values, columns=self.features)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return probability
 
 
 def _positive_column(estimator: Any) -> int:

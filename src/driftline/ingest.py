@@ -235,7 +235,7 @@ def _inferred_format(present: pd.Series) -> str | None:
     A garbage first value must not switch pandas to per-value guessing, and ``02/01/2015`` alone cannot
     tell day-first from month-first: ``13/01/2015`` further down can.
     """
-    from pandas.tseries.api import guess_datetime_format
+    from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]  # public, not in pandas-stubs
 
     sample = present.head(2000).astype(str).str.strip()
     candidates: list[str] = []
@@ -368,7 +368,7 @@ def demo_data_path() -> Path:
 def _schema_frame(staged: StagedSource) -> pd.DataFrame:
     """An empty frame with the staged columns and types: detection runs on it before anything is read."""
     schema = staged_schema(staged)
-    frame = schema.empty_table().to_pandas()
+    frame: pd.DataFrame = schema.empty_table().to_pandas()
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
 
 

@@ -122,7 +122,8 @@ def moving_block_bootstrap(
     n_blocks = math.ceil(n / length)
     starts = rng.integers(0, n, size=(n_boot, n_blocks))
     index = ((starts[:, :, None] + np.arange(length)) % n).reshape(n_boot, -1)[:, :n]
-    return series[index].mean(axis=1)
+    means: np.ndarray = series[index].mean(axis=1)
+    return means
 
 
 def paired_difference_ci(
@@ -199,9 +200,9 @@ def decide_promotion(
             look calibrated by luck; thousands of out-of-sample walk-forward rows rarely do).
     """
     first_model = champion is None
-    if first_model and baseline is not None:
+    if champion is None and baseline is not None:
         champion = baseline
-    elif first_model:
+    elif champion is None:
         constant = np.full(len(evaluation), base_rate)
         champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
     n_rows = len(evaluation)

@@ -136,7 +136,7 @@ def _window_for_rows(counts: np.ndarray, rows: int) -> int:
     the data's mean rows per timestamp."""
     held = np.cumsum(counts[::-1])
     if held[-1] < rows:
-        return len(counts) + math.ceil((rows - held[-1]) / counts.mean())
+        return len(counts) + math.ceil(float((rows - held[-1]) / counts.mean()))
     return int(np.searchsorted(held, rows)) + 1
 
 

@@ -345,7 +345,7 @@ def _source_id(uri: str) -> str:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -428,10 +428,10 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
     removed = tuple(sorted(set(previous) - set(entries)))
     manifest = {"stage_version": STAGE_VERSION, "uri": source.uri, "objects": entries}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    digest = hashlib.sha256()
+    content = hashlib.sha256()
     for key in sorted(entries):
         # A single file hashes as its bytes alone, so renaming it keeps the hash; in a folder the key counts.
-        digest.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
+        content.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
     keys = tuple(sorted(entries))
     stats = IngestStats(
         objects=len(keys), new=tuple(new), changed=tuple(changed), unchanged=len(keys) - len(new) - len(changed), removed=removed
@@ -440,7 +440,7 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
         logger.info("%s: read %d new/changed object(s), %d unchanged from the stage", source.uri, len(stats.read), stats.unchanged)
     return StagedSource(
         uri=source.uri,
-        content_hash=digest.hexdigest(),
+        content_hash=content.hexdigest(),
         keys=keys,
         files=tuple(home / "objects" / entries[k]["staged"] for k in keys),
         stats=stats,
@@ -479,7 +479,8 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
     order = {key: i for i, key in enumerate(staged.keys)}
     frame = frame.sort_values([OBJECT_COLUMN, LINE_COLUMN], key=lambda s: s.map(order) if s.name == OBJECT_COLUMN else s)
-    return frame.reset_index(drop=True)
+    ordered: pd.DataFrame = frame.reset_index(drop=True)
+    return ordered
 
 
 def manifest_summary(staged: StagedSource) -> dict[str, Any]:

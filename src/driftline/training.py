@@ -282,7 +282,8 @@ def ensemble_fold_outcomes(
 
 def _instants(values: Any) -> np.ndarray:
     """Timestamps as UTC nanoseconds (naive ones read as UTC), comparable whatever their dtype."""
-    return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8
+    instants: np.ndarray = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").values.view("i8")
+    return instants
 
 
 def _challenger_slice_rows(folds: Sequence[FoldResult], fraction: float) -> int:
