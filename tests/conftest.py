@@ -90,7 +90,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not changes:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["the test session changed the git work tree (write to tmp_path instead):", *changes]
+    lines = ["changed in the git work tree during the session (a test writes there? use tmp_path; or an edit made meanwhile):", *changes]
     if reporter is not None:
         reporter.ensure_newline()
         reporter.write_sep("=", "work tree not clean", red=True)

@@ -341,9 +341,9 @@ def test_duplicates_keep_the_lowest_source_row_whatever_the_frame_order(clean_fr
     reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
     keep = min(a, b, c)
     assert keep not in reasons
-    assert {r: reasons[r].split("; ")[0] for r in {a, b, c} - {keep}} == {
-        r: f"duplicate of source row {keep} for (SYM1, {stamp})" for r in {a, b, c} - {keep}
-    }
+    dropped = {a, b, c} - {keep}
+    expected = f"duplicate of source row {keep} for (SYM1, {stamp})"
+    assert {r: reasons[r].split("; ")[0] for r in dropped} == dict.fromkeys(dropped, expected)
     unique = next(c for c in report.checks if c.check == "unique")
     assert unique.unexpected_count == 3 and unique.rows_quarantined == 2
     _assert_partition(report, frame)
