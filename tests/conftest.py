@@ -90,7 +90,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not changes:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["changed in the git work tree during the session (a test writes there? use tmp_path; or an edit made meanwhile):", *changes]
+    why = "a test writes into the checkout (use tmp_path), or a file was edited while the tests ran"
+    lines = [f"changed in the git work tree during the session: {why}", *changes]
     if reporter is not None:
         reporter.ensure_newline()
         reporter.write_sep("=", "work tree not clean", red=True)
