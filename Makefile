@@ -15,12 +15,13 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export UV_PYTHON_DOWNLOADS ?= never
 
-.PHONY: docs demo test test-fast bench bench-quick bench-quality bench-promotion bench-drift serve deploy worker webhook install lock audit ui-prefect ui-mlflow clean help
+.PHONY: docs demo test test-fast bench bench-quick bench-quality bench-promotion bench-drift lint serve deploy worker webhook install lock audit ui-prefect ui-mlflow clean help
 
 help:
 	@echo "make demo       install from uv.lock and train on the bundled real data"
 	@echo "make test       install from uv.lock and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without slow end-to-end tests"
+	@echo "make lint       ruff (lint, import order, format) and mypy (strict on the pure pipeline modules)"
 	@echo "make docs       regenerate docs/configuration.md and the README's measured figures (from latest.json)"
 	@echo "make bench      the benchmark suite: every performance and quality target (< 30 min)"
 	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 3 min; CI runs it)"
@@ -72,6 +73,12 @@ test-fast: install
 	$(BIN)/python -m compileall -q -j 0 $(PROJECT_CODE) >/dev/null
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
+# Read-only: `ruff check --fix . && ruff format .` applies what it asks for.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 # docs/configuration.md from the config schema; the measured figures in README.md and docs/performance.md
 # from benchmarks/results/latest.json (benchmarks/docs.py; a test fails when they disagree).
 docs: install
@@ -120,8 +127,16 @@ webhook: install
 
 ui-prefect: serve
 
+# The store the runs wrote to, chosen as `driftline` chooses it (config.Settings.from_env): MLFLOW_TRACKING_URI
+# when set, else mlflow.db in DRIFTLINE_HOME (default .driftline). A tracking server (http[s]://) serves its own
+# UI: its address is printed instead.
 ui-mlflow: install
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.driftline/mlflow.db --host 127.0.0.1 --port 5000
+	@home=$$(realpath -m "$${DRIFTLINE_HOME:-.driftline}"); uri="$${MLFLOW_TRACKING_URI:-sqlite:///$$home/mlflow.db}"; \
+	case "$$uri" in \
+		http://*|https://*) echo "MLflow UI: $$uri (a tracking server serves its own UI)";; \
+		*) echo "MLflow UI on http://127.0.0.1:5000 for $$uri"; \
+		   MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port 5000;; \
+	esac
 
 clean:
 	rm -rf .driftline .pytest_cache

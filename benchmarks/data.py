@@ -110,7 +110,7 @@ def make_panel(
     mean_return = np.full(shape, 0.0002)
     volume_factor = np.ones(shape)
     if drift is not None:
-        after = slice(int(round(drift.at * n_days)), None)
+        after = slice(round(drift.at * n_days), None)
         sigma[:, after] *= drift.volatility
         mean_return[:, after] += drift.mean_return
         volume_factor[:, after] = drift.volume
@@ -252,7 +252,7 @@ def make_feature_frames(rows: int, n_features: int = 20, drifted_fraction: float
         raise ValueError(f"drifted_fraction must be in [0, 1], got {drifted_fraction}")
     numeric, categorical = feature_layout(n_features)
     rng = np.random.default_rng(seed)
-    n_shifted = int(round(drifted_fraction * n_features))
+    n_shifted = round(drifted_fraction * n_features)
     shifted_categorical = categorical[:1] if n_shifted and categorical else []
     n_numeric_shifted = min(len(numeric), n_shifted - len(shifted_categorical))
     picked = sorted(rng.choice(len(numeric), size=n_numeric_shifted, replace=False).tolist())

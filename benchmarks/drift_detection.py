@@ -110,7 +110,7 @@ def draw(distribution: str, shift: str, rng: np.random.Generator, n: int) -> np.
         return np.asarray(CATEGORIES, dtype=object)[rng.choice(len(CATEGORIES), size=n, p=p)]
     if shift not in ("none", "mean", "variance"):
         raise ValueError(f"shift {shift!r} does not apply to a numeric column")
-    mean, sd = population_mean_sd(distribution)
+    _, sd = population_mean_sd(distribution)
     delta = MEAN_SHIFT_SDS * sd if shift == "mean" else 0.0
     scale = math.sqrt(VARIANCE_FACTOR) if shift == "variance" else 1.0
     if distribution == "normal":
@@ -401,7 +401,7 @@ def evidently_comparison(
         "speed_ratio_driftline_over_evidently": dl_median / ev_median,
         "speed_ratio_first_calls": driftline_cold / evidently_cold,
         "verdicts_extracted": len(theirs) == len(columns),
-        "verdict_source": "per-column ValueDrift tests of Report([DataDriftPreset()], include_tests=True): FAIL = drift",
+        "verdict_source": "per-column ValueDrift tests of Report([DataDriftPreset()], " "include_tests=True): FAIL = drift",
         "verdict_rule_consistent": all(v["rule_agrees_with_test"] is not False for v in theirs.values()),
         "agreement_share": share(per_column),
         "agreement_share_shifted": share(shifted),
@@ -419,7 +419,10 @@ def evidently_comparison(
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+
     return "\n".join([line(header), "-+-".join("-" * w for w in widths), *(line(row) for row in rows)])
 
 
@@ -462,7 +465,10 @@ def format_columns(summary: dict[str, Any]) -> str:
 
 def format_evidently(result: dict[str, Any]) -> str:
     header = ("column", "Driftline PSI", "p-value", "Driftline", "Evidently method", "score", "threshold", "Evidently", "agree")
-    flag = lambda v: "-" if v is None else "drift" if v else "ok"  # noqa: E731
+
+    def flag(v: bool | None) -> str:
+        return "-" if v is None else "drift" if v else "ok"
+
     rows = [
         (
             r["column"],
@@ -477,21 +483,29 @@ def format_evidently(result: dict[str, Any]) -> str:
         )
         for r in result["per_column"]
     ]
-    pct = lambda v: "n/a" if v is None else f"{v:.0%}"  # noqa: E731
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.0%}"
+
     return "\n".join(
         [
             _table(header, rows),
             "",
-            f"agreement {pct(result['agreement_share'])} of columns (shifted {pct(result['agreement_share_shifted'])}, "
-            f"unshifted {pct(result['agreement_share_unshifted'])}); flagged shifted: Driftline "
-            f"{result['driftline_flagged_shifted']}, Evidently {result['evidently_flagged_shifted']}; flagged unshifted: "
-            f"Driftline {result['driftline_flagged_unshifted']}, Evidently {result['evidently_flagged_unshifted']}",
-            f"time on {result['rows_per_side']} + {result['rows_per_side']} rows x {result['columns']} columns "
-            f"(median of {result['repeats']} after a first call): Driftline {result['driftline_seconds_median'] * 1000:.1f} ms, "
-            f"Evidently {result['evidently_seconds_median'] * 1000:.0f} ms -> ratio Driftline/Evidently "
-            f"{result['speed_ratio_driftline_over_evidently']:.4f} "
-            f"(first calls: {result['driftline_seconds_first_call'] * 1000:.1f} ms vs "
-            f"{result['evidently_seconds_first_call'] * 1000:.0f} ms, ratio {result['speed_ratio_first_calls']:.4f})",
+            (
+                f"agreement {pct(result['agreement_share'])} of columns " f"(shifted {pct(result['agreement_share_shifted'])}, "
+                f"unshifted {pct(result['agreement_share_unshifted'])}); flagged shifted: Driftline "
+                f"{result['driftline_flagged_shifted']}, Evidently " f"{result['evidently_flagged_shifted']}; flagged unshifted: "
+                f"Driftline {result['driftline_flagged_unshifted']}, Evidently {result['evidently_flagged_unshifted']}"
+            ),
+            (
+                f"time on {result['rows_per_side']} + {result['rows_per_side']} rows x {result['columns']} columns "
+                f"(median of {result['repeats']} after a first call): "
+                f"Driftline {result['driftline_seconds_median'] * 1000:.1f} ms, "
+                f"Evidently {result['evidently_seconds_median'] * 1000:.0f} ms -> ratio Driftline/Evidently "
+                f"{result['speed_ratio_driftline_over_evidently']:.4f} "
+                f"(first calls: {result['driftline_seconds_first_call'] * 1000:.1f} ms vs "
+                f"{result['evidently_seconds_first_call'] * 1000:.0f} " f"ms, ratio {result['speed_ratio_first_calls']:.4f})"
+            ),
         ]
     )
 

@@ -178,7 +178,7 @@ def prepare(series: Series) -> Prepared:
     frame = series.load()
     with np.errstate(divide="ignore", invalid="ignore"):
         features = build_features(frame, series.features, series.target)
-    names = [n for n in features.feature_names]
+    names = list(features.feature_names)
     cutoff = pd.Timestamp(series.cutoff)
     times = features.meta["timestamp"].to_numpy()
     distinct = np.unique(times[times <= cutoff])
@@ -383,7 +383,7 @@ def format_summary(result: dict[str, Any]) -> str:
         lines.append(f"{rule:<10} {'pooled':<10} {pct(entry['false_alarm']):<46} {pct(entry['detection'])}")
     lines.append(
         f"targets (rule null, pooled): false alarms <= {FALSE_ALARM_TARGET:.0%}, detection >= {DETECTION_TARGET:.0%}; "
-        "null = window-to-window PSI of the reference period, chi2 = the old rule, fixed_psi = PSI >= 0.25 / scores >= 0.1"
+        "null = window-to-window PSI of the reference period, chi2 " "= the old rule, fixed_psi = PSI >= 0.25 / scores >= 0.1"
     )
     return "\n".join(lines)
 
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         evidently = result["evidently"]
         print(
             f"Evidently (per-column PSI against our thresholds, on the monitor's capped samples): same verdict on "
-            f"{evidently['agreement_share']:.1%} of {evidently['columns_compared']} columns in {evidently['windows']} windows"
+            f"{evidently['agreement_share']:.1%} of {evidently['columns_compared']} " f"columns in {evidently['windows']} windows"
         )
     print(f"\n{'targets met' if met else 'TARGETS MISSED'}; {payload['wall_time_seconds']} s; written to {args.output}")
     return 0 if met else 1

@@ -6,7 +6,8 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
 
 * ``plain`` (P4): the core functions the flow calls, called directly, no Prefect, no MLflow — load,
   contract, features, hold-out split, walk-forward (5 folds x logreg + LightGBM 200 trees, sigmoid
-  calibration on each training window's tail), challenger refit, drift reference, hold-out evaluation. ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
+  calibration on each training window's tail), challenger refit, drift reference, hold-out evaluation.
+  ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
   rows; ``scale_growth_ratio`` = time at 2.5M rows / time at 0.25M rows (10x the rows).
 * ``flow`` (P2, P3): ``train_and_promote`` on the same file and config, in a process whose Prefect API
   (ephemeral) and MLflow store (SQLite) were started by a warm-up flow first, so only the run is timed.

@@ -5,7 +5,8 @@ Run from the project root::
     .venv/bin/python -m benchmarks.promotion_power [--sims 200] [--seed 0]
 
 Every simulated evaluation window goes through ``driftline.promotion.decide_promotion`` with the default
-``PromotionConfig`` and ``MetricsConfig``, ``block_length=BLOCK_LENGTH`` (read from ``PipelineConfig.block_length`` for a horizon-5 target) and
+``PromotionConfig`` and ``MetricsConfig``, ``block_length=BLOCK_LENGTH`` (read from ``PipelineConfig.block_length``
+for a horizon-5 target) and
 ``price_target=False``; nothing in the decision is re-implemented here. Each challenger also carries a
 pooled walk-forward ECE (``walk_forward_ece``, checked against ``promotion.walk_forward_ece_cap``): its
 predictions over the world's training period (the rows the pipeline's walk-forward would score out of
@@ -129,7 +130,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "null",
         champion_sd=1.0,
         challenger_sd=1.0,
-        description="champion and challenger: the same noise sd (1.0 on the logit scale), independent draws, both calibrated",
+        description="champion and challenger: the same noise sd (1.0 on " "the logit scale), independent draws, both calibrated",
     ),
     Scenario(
         "null-equal-uncalibrated",
@@ -173,7 +174,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "power",
         champion_sd=None,
         challenger_sd=1.0,
-        description="first model with logit noise sd 1.0 (the champion of the scenarios above), calibrated, vs the base rate",
+        description="first model with logit noise sd 1.0 (the champion of " "the scenarios above), calibrated, vs the base rate",
     ),
 )
 
@@ -421,7 +422,10 @@ def format_table(results: list[dict[str, Any]]) -> str:
         for r in results
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+
     return "\n".join([line(header), "-+-".join("-" * w for w in widths), *(line(row) for row in rows)])
 
 
@@ -432,10 +436,10 @@ def format_details(results: list[dict[str, Any]]) -> str:
         base_auc = r["mean_baseline_auc"]
         lines.append(
             f"- {r['scenario']}: {r['description']}.\n"
-            f"    CI alone (log_loss-better) passed in {r['ci_only_promotions']}/{r['sims']} ({r['ci_only_rate']:.1%}); "
+            "    CI alone (log_loss-better) passed in " f"{r['ci_only_promotions']}/{r['sims']} ({r['ci_only_rate']:.1%}); "
             f"guardrails blocked after the CI passed: {r['blocked_by_guardrail_after_ci_passed'] or 'none'}.\n"
             f"    mean log-loss gain per row {r['mean_log_loss_gain_per_row']:+.4f} nats "
-            f"(sd across sims {r['sd_log_loss_gain_per_row'] or 0:.4f}; {r['relative_gain'] or 0:+.1%} of the baseline's "
+            f"(sd across sims {r['sd_log_loss_gain_per_row'] or 0:.4f}; " f"{r['relative_gain'] or 0:+.1%} of the baseline's "
             f"{r['mean_baseline_log_loss']:.4f}); AUC challenger {auc if auc is None else f'{auc:.3f}'} vs baseline "
             f"{base_auc if base_auc is None else f'{base_auc:.3f}'}; challenger ECE {r['mean_challenger_ece']:.4f}, "
             f"pooled walk-forward ECE {r['mean_walk_forward_ece']:.4f}."

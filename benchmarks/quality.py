@@ -167,7 +167,7 @@ def write_sst(folder: Path, quick: bool) -> Path:
 DATASETS = (
     Dataset(
         name="equities_vol",
-        description="bokeh-sampledata AAPL, IBM, MSFT, GOOG daily 2000-2013 (the demo panel), default volatility target",
+        description="bokeh-sampledata AAPL, IBM, MSFT, GOOG daily " "2000-2013 (the demo panel), default volatility target",
         write=None,
         overrides={},
         cadence="daily",
@@ -487,7 +487,10 @@ def _worst(values: list[float | None], worst: Callable[[list[float]], float]) ->
 def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The target keys (each the worst dataset's value) and the rows."""
     ok = [row for row in rows.values() if "error" not in row]
-    goal = lambda key: [row["goals"].get(key) for row in ok]  # noqa: E731
+
+    def goal(key: str) -> list[Any]:
+        return [row["goals"].get(key) for row in ok]
+
     return {
         "quality_wf_logloss_excess": _worst(goal("wf_logloss_excess"), max),
         "quality_holdout_logloss_excess": _worst(goal("holdout_logloss_excess"), max),
@@ -542,9 +545,9 @@ def format_side_by_side(rows: dict[str, dict[str, Any]]) -> str:
             f"{name}: {row['rows']} rows, challenger {row['selected_family']} ({row['decision']}); family AUC: {aucs}"
         )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    text = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    text = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(text + [""] + notes)
+    return "\n".join([*text, "", *notes])
 
 
 def main(argv: list[str] | None = None) -> int:

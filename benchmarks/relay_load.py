@@ -57,7 +57,7 @@ def free_port() -> int:
 
 def _status(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.status
     except OSError:
         return 0
@@ -144,7 +144,7 @@ def relay_stack(
 
     model_name = PipelineConfig(name=pipeline).model_name
     created = subprocess.run(
-        [sys.executable, "-c", "import sys; from mlflow import MlflowClient; MlflowClient(sys.argv[1]).create_registered_model(sys.argv[2])",
+        [sys.executable, "-c", ("import sys; from mlflow import MlflowClient; " "MlflowClient(sys.argv[1]).create_registered_model(sys.argv[2])"),
          tracking, model_name],
         env=_base_env(workdir), capture_output=True, text=True, timeout=300,
     )
@@ -244,7 +244,7 @@ def summarise(answers: list[Answer], wall_seconds: float) -> dict[str, Any]:
     }
 
 
-# --- what the relay and the server say ---------------------------------------------------------------------------------
+# --- what the relay and the server say --------------------------------------------------------------------------------
 
 
 def scrape_metrics(url: str, token: str | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -252,7 +252,7 @@ def scrape_metrics(url: str, token: str | None = None) -> dict[tuple[str, tuple[
     from prometheus_client.parser import text_string_to_metric_families
 
     request = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -303,7 +303,7 @@ def wait_for_outbox(url: str, token: str | None = None, timeout: float = 60.0) -
     return metrics
 
 
-# --- the benchmark ---------------------------------------------------------------------------------------------------------
+# --- the benchmark ----------------------------------------------------------------------------------------------------
 
 
 def measure(quick: bool = False) -> dict[str, Any]:

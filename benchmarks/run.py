@@ -16,8 +16,10 @@ Parts (``--only`` picks some): ``startup`` (P6), ``drift`` (P1), ``pipeline`` (P
 rerun, P4 scale), ``dask`` (P5), ``promotion`` and ``detection`` (the champion/challenger null/power
 simulation and the drift-detection quality figures), ``drift_real`` (the drift verdict on real series:
 calm windows inside the training period vs windows after regime breaks, ``drift_real_false_alarm_rate``,
-``drift_real_detection_rate``; ``--quick`` 40 calm windows per series, half the break windows, no Evidently check), ``relay`` (the webhook relay under concurrent load:
-``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200), ``quality`` (the default pipeline's
+``drift_real_detection_rate``; ``--quick`` 40 calm windows per series, half the break windows, no Evidently check),
+``relay`` (the webhook relay under concurrent load:
+``relay_requests``, ``relay_5xx``, ``relay_p99_ms``, ``relay_rps``; 1000 signed calls, ``--quick`` 200), ``quality``
+(the default pipeline's
 challenger beside naive baselines and a plain LightGBM reference on real series, ``quality_*``; ``--quick``
 small slices and two families; its per-dataset table is printed below the targets; ``make bench-quality``).
 
@@ -223,7 +225,7 @@ def format_table(results: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("* robust at --quick size: a miss fails the run even with --no-fail; rates show their 95% Wilson "
                  "interval, timing ratios the range of their interleaved rounds")

@@ -39,7 +39,6 @@ from tasks.training import (
     fit_challenger_task,
     holdout_task,
     size_to_data_task,
-    walk_forward_task,
 )
 
 

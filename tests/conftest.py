@@ -11,6 +11,7 @@ import pytest
 
 from driftline.cli import OFFLINE_DEFAULTS
 from tests.servers import TEMPLATES_VARIABLE, prefect_server
+from tests.worktree import tree_changes, tree_state
 
 for _key, _value in OFFLINE_DEFAULTS.items():
     os.environ.setdefault(_key, _value)
@@ -72,3 +73,34 @@ def _isolated_mlflow_uris():
         from mlflow.tracking._tracking_service import utils as tracking_utils
 
         tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The work tree as the session found it (the controller's view; xdist workers check nothing)."""
+    if not hasattr(session.config, "workerinput"):
+        session.config._driftline_tree = tree_state(session.config.rootpath)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves the work tree as it found it: a test that writes into the checkout (a database in the
+    working directory, a regenerated doc, a results file) fails the session, naming the paths. Under xdist
+    this runs in the controller after every worker has finished, so it sees what all of them wrote."""
+    before = getattr(session.config, "_driftline_tree", None)
+    if before is None:
+        return
+    after = tree_state(session.config.rootpath)
+    changes = tree_changes(before, after) if after is not None else []
+    if not changes:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    why = "a test writes into the checkout (use tmp_path), or a file was edited while the tests ran"
+    lines = [f"changed in the git work tree during the session: {why}", *changes]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "work tree not clean", red=True)
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print("\n".join(lines))
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

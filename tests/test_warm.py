@@ -14,7 +14,8 @@ SCRIPT = """
 import atexit, json, os, sys
 atexit.register(lambda: print("atexit ran"))
 print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "argv": sys.argv,
-                  "env": os.environ.get("WARM_PROBE"), "home": os.environ.get("HOME"), "prefect": "prefect" in sys.modules}))
+                  "env": os.environ.get("WARM_PROBE"), "home": os.environ.get("HOME"),
+                  "prefect": "prefect" in sys.modules}))
 sys.stderr.write("to stderr\\n")
 sys.exit(int(sys.argv[1]))
 """

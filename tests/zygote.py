@@ -110,7 +110,7 @@ def main() -> None:
 def _run(job: dict) -> None:
     if job["kind"] == "code":
         code = compile(job["code"], "<string>", "exec")
-        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102 - the test's own script
+        exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # the test's own script
     elif job["kind"] == "module":
         import runpy
 

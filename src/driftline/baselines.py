@@ -87,7 +87,8 @@ class BaselineModel:
         if self.name == PERSISTENCE:
             known = _known(known, n)
             return np.select([known == 1.0, known == 0.0], [self.table_[1.0], self.table_[0.0]], self.base_rate_)
-        return self.model_.predict_proba(X[self.columns_].to_numpy(dtype=float))[:, 1]
+        probability: np.ndarray = self.model_.predict_proba(X[self.columns_].to_numpy(dtype=float))[:, 1]
+        return probability
 
 
 def _smoothed(y: np.ndarray) -> float:

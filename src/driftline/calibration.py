@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,8 @@ def forms_for(n_rows: int) -> tuple[str, ...]:
 def _logit_features(p: np.ndarray, form: str) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
     if form == "sigmoid":
-        return np.log(p / (1 - p))[:, None]
+        logits: np.ndarray = np.log(p / (1 - p))[:, None]
+        return logits
     return np.column_stack([np.log(p), -np.log(1 - p)])
 
 
@@ -110,8 +112,8 @@ class Calibrator(BaseEstimator):
         if len(np.unique(y)) < 2:
             raise InsufficientDataError(f"a {self.form} calibrator needs both classes; {len(y)} rows hold one")
         self.n_rows_ = len(y)
+        self.model_: Any = None  # isotonic: the fitted regression; sigmoid/beta: intercept and slopes
         if self.form == "identity":
-            self.model_ = None
             return self
         if self.form == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(np.asarray(p, dtype=float), y)
@@ -135,7 +137,8 @@ class Calibrator(BaseEstimator):
             q = self.model_.predict(np.asarray(p, dtype=float))
         else:
             q = _sigmoid(self.model_[0] + _logit_features(p, self.form)[:, self.columns_] @ self.model_[1:])
-        return np.clip(q, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+        clipped: np.ndarray = np.clip(q, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+        return clipped
 
 
 @dataclass(frozen=True)
@@ -274,11 +277,13 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
     def predict_proba_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
         """The base model's probabilities, for before/after comparisons."""
         check_is_fitted(self, "base_estimator_")
-        return self.base_estimator_.predict_proba(X)
+        raw: np.ndarray = self.base_estimator_.predict_proba(X)
+        return raw
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Act (class 1) when the calibrated probability reaches the tuned threshold."""
-        return self.classes_[(self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)]
+        decisions: np.ndarray = self.classes_[(self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)]
+        return decisions
 
 
 # --- choosing the calibrator per fold from earlier rows only ------------------------------------------------

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -67,7 +67,7 @@ def _naming_line(model_name: str, name: str | None, data: str | None) -> str:
     return f"model {model_name}"
 
 
-class Target(str, Enum):
+class Target(StrEnum):
     direction = "direction"
     volatility = "volatility"
     label = "label"
@@ -203,7 +203,7 @@ def _fail(exc: Exception) -> None:
 @app.command(epilog=_examples('driftline train', 'driftline train --data prices.parquet --target direction --name btc --horizon 1', 'driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json', 'driftline train --data labels.csv --target label --target-col y --time-col ts', 'driftline train --set splits.n_splits=3 --set models.families=[logreg,lightgbm]'))
 def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) " "or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
@@ -211,7 +211,7 @@ def train(
     target_col: TargetCol = None,
     target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
     horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: --set key=value (repeatable; value as YAML, e.g. splits.gap=3, models.families=[logreg,lightgbm]).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: --set key=value (repeatable; value as YAML, " "e.g. splits.gap=3, models.families=[logreg,lightgbm]).")] = None,
     summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")] = False,
 ) -> None:
@@ -353,7 +353,7 @@ def _derived_hint(name: str | None, data: str | None) -> str:
     return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
-@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)', 'driftline score --name btc --data prices.csv --out scored.csv --explain 3   (+ each row\'s top-3 SHAP contributions)'))
+@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)', ('driftline score --name btc --data prices.csv --out scored.csv --explain 3   ' "(+ each row's top-3 SHAP contributions)")))
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/.")] = None,
@@ -361,7 +361,7 @@ def score(
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
     since: Annotated[Optional[str], typer.Option("--since", help="Score only rows with timestamps >= this (ISO 8601); earlier rows are feature history.")] = None,
     new_only: Annotated[bool, typer.Option("--new-only", help="Score only rows later than the newest already in the prediction log (per symbol).")] = False,
-    explain: Annotated[Optional[int], typer.Option("--explain", metavar="K", help="Add each row's K largest SHAP contributions (explain_<i>_feature/_value, base, margin; docs/pipeline.md).")] = None,
+    explain: Annotated[Optional[int], typer.Option("--explain", metavar="K", help="Add each row's K largest SHAP contributions " "(explain_<i>_feature/_value, base, margin; docs/pipeline.md).")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -388,9 +388,9 @@ def score(
     )
     versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
     window = f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
-    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} with {summary['model_name']} {versions} -> {summary['out']}")
+    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} " f"with {summary['model_name']} {versions} -> {summary['out']}")
     if summary.get("explain"):
-        typer.echo(f"with each row's top {summary['explain']} SHAP contributions to the base model's margin (explain_* columns)")
+        typer.echo(f"with each row's top {summary['explain']} SHAP contributions " "to the base model's margin (explain_* columns)")
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
     typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
@@ -423,7 +423,7 @@ def compare(
 
 @app.command(epilog=_examples('driftline monitor --data prices.csv', 'driftline monitor --name btc --data s3://my-bucket/ohlcv/ --retrain-on-drift --summary-json out/drift.json', 'driftline monitor --name prices --data prices.csv --since 2008-01-01 --until 2009-12-31'))
 def monitor(
-    data: Annotated[Optional[str], typer.Option("--data", help="The pipeline's source, grown by the new rows (earlier rows serve as feature history); the champion's recorded source if omitted.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="The pipeline's source, grown by the new rows (earlier rows serve " "as feature history); the champion's recorded source if omitted.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Judge rows from this timestamp on (ISO 8601); default: after the champion's training cutoff.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Judge rows up to this timestamp (inclusive).")] = None,
@@ -685,7 +685,8 @@ def reproduce(
 
 @app.command(epilog=_examples("driftline doctor", "MLFLOW_TRACKING_URI=http://mlflow:5000 PREFECT_API_URL=http://prefect:4200/api driftline doctor", "driftline doctor --json"))
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
-    """Check the environment (versions, MLflow tracking, Prefect API, S3 credentials, webhook secret, disk) and say what to fix.
+    """Check the environment (versions, MLflow tracking, Prefect API, S3 credentials, webhook secret, disk) and say
+    what to fix.
 
     Exit code 1 when a check fails; warnings do not fail.
     """

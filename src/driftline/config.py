@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from driftline.errors import ConfigError
 
@@ -264,7 +264,7 @@ class TargetConfig(_Section):
         "(default: 1 for label, horizon for direction and volatility)",
     )
     label_lags: tuple[int, ...] = Field(
-        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label (label_delay rows back), lag k is k-1 rows before it"
+        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label " "(label_delay rows back), lag k is k-1 rows before it"
     )
 
     @property
@@ -385,6 +385,10 @@ class ModelsConfig(_Section):
     params: dict[ModelFamily, dict[str, float | int | str | bool | None]] = Field(default_factory=dict)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
 
+    def params_for(self, family: str) -> dict[str, float | int | str | bool | None]:
+        """``params[family]``, empty when none are set (``family`` as a plain string: validated elsewhere)."""
+        return self.params.get(cast(ModelFamily, family), {})
+
     @model_validator(mode="after")
     def _non_empty(self) -> ModelsConfig:
         if not self.families:
@@ -406,7 +410,7 @@ class PromotionConfig(_Section):
     metric: Literal["log_loss", "brier"] = "log_loss"
     level: float = Field(default=0.95, gt=0.5, lt=1.0, description="two-sided confidence level of the loss-difference CI")
     n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
-    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default max(10, 2 x the label's overlap: horizon, or label_delay for label targets)")
+    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default max(10, 2 x the " "label's overlap: horizon, or label_delay for label targets)")
     min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
     ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="hold-out ECE cap; equal-mass bins of >= 100 rows")
     walk_forward_ece_cap: float | None = Field(
@@ -466,7 +470,7 @@ class DriftConfig(_Section):
     report_sample: int = Field(default=5000, ge=100, description="rows per side in the Evidently report")
     training_report: bool = Field(
         default=True,
-        description="an Evidently report of training vs hold-out rows with every trained version (about 15 s, mostly importing Evidently)",
+        description="an Evidently report of training vs hold-out rows with every " "trained version (about 15 s, mostly importing Evidently)",
     )
     min_hours_between_retrains: float = Field(default=6.0, ge=0.0)
 
@@ -658,7 +662,7 @@ class PipelineSettings(BaseModel):
         shaping = sorted(key for key in overrides if not key.startswith("drift."))
         if shaping:
             raise ConfigError(
-                f"monitoring uses the champion's training settings; only drift.* settings apply here, not {', '.join(shaping)}"
+                "monitoring uses the champion's training settings; only " f"drift.* settings apply here, not {', '.join(shaping)}"
             )
         return overrides
 
@@ -709,7 +713,7 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _describe(error: dict[str, Any], source: str, root: type[BaseModel] | None = None) -> str:
+def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = None) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "<top level>"
     if error["type"] == _CONTRACT_FILE_ERROR:
         return f"{source}: {where}: {error['msg']}"
@@ -821,7 +825,7 @@ def _validated(
         raise ConfigError("; ".join(_describe(e, _source_of(e, source, sets)) for e in exc.errors(include_url=False))) from None
 
 
-def _source_of(error: dict[str, Any], source: str, sets: dict[str, Any] | None) -> str:
+def _source_of(error: ErrorDetails, source: str, sets: dict[str, Any] | None) -> str:
     """``--set`` when the error is on a key a user set there (or inside it), else the config's source."""
     where = ".".join(str(p) for p in error["loc"])
     if where and any(where == key or where.startswith(f"{key}.") for key in sets or {}):

@@ -66,7 +66,7 @@ def _type_name(annotation: Any) -> str:
 
 def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
-        value = field.default_factory()
+        value = field.get_default(call_default_factory=True)
     elif field.default is PydanticUndefined:
         return "required"
     else:
@@ -127,8 +127,7 @@ def render() -> str:
             for nested in _nested_models(field.annotation):
                 if nested not in extra:
                     extra.append(nested)
-    for model in extra:
-        out.append(f"## {model.__name__}\n\n{_doc(model)}\n\n{_table(model)}")
+    out.extend(f"## {model.__name__}\n\n{_doc(model)}\n\n{_table(model)}" for model in extra)
     out.append(
         "## Run settings\n\nThe `settings` parameter of the train, retrain and monitor flows (`PipelineSettings`), "
         "the form of a custom run in the Prefect UI. " + _doc(PipelineSettings) + "\n\n" + _table(PipelineSettings)

@@ -420,43 +420,46 @@ Explainer = Callable[[pd.DataFrame, np.ndarray, dict[str, Any], dict[str, Any]],
 """(checked frame, positions, expectation kwargs, meta) -> (reason per row, example value per row)."""
 
 
-def _explain_missing(checked, positions, kwargs, meta):
+def _explain_missing(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     return [meta["description"]] * len(positions), [""] * len(positions)
 
 
 def _explain_values(column_of: Callable[[dict[str, Any], dict[str, Any]], str]) -> Explainer:
     """``<description> (<value>)`` with the value from the checked (or raw helper) column."""
 
-    def explain(checked, positions, kwargs, meta):
+    def explain(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
         values = [_value(v) for v in checked[column_of(kwargs, meta)].to_numpy()[positions]]
         return [f"{meta['description']} ({v})" for v in values], values
 
     return explain
 
 
-def _explain_range(checked, positions, kwargs, meta):
+def _explain_range(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     column = meta["column"]
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    reasons, values = [], []
+    reasons: list[str] = []
+    values: list[str] = []
     for value in checked[column].to_numpy()[positions].tolist():
-        below = low is not None and (value < low or (kwargs.get("strict_min") and value == low))
-        if below:
+        if low is not None and (value < low or (kwargs.get("strict_min") and value == low)):
             bound = f"{'>' if kwargs.get('strict_min') else '>='} {_bound(low)}"
-        else:
+        elif high is not None:
             bound = f"{'<' if kwargs.get('strict_max') else '<='} {_bound(high)}"
+        else:  # not below a lower bound and no upper one: GX flagged it for what it is (a NaN, say)
+            bound = f"in range {_bound(low) if low is not None else '-inf'}.."
         reasons.append(f"{column}: must be {bound} (got {_value(value)})")
         values.append(_value(value))
     return reasons, values
 
 
-def _explain_integer(checked, positions, kwargs, meta):
+def _explain_integer(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     values = [_value(v) for v in checked[meta["column"]].to_numpy()[positions]]
     return [f"{meta['description']} (got {v})" for v in values], values
 
 
-def _explain_monotonic(checked, positions, kwargs, meta):
+def _explain_monotonic(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     rows = checked.iloc[positions]
-    reasons, values = [], []
+    reasons: list[str] = []
+    values: list[str] = []
     for symbol, stamp, before in zip(rows["symbol"], rows["timestamp"], rows[PREV_MAX_TIME], strict=True):
         reasons.append(
             f"timestamp: out of time order for {symbol} ({_stamp(stamp)} comes after {_stamp(before)} in the source)"
@@ -465,7 +468,7 @@ def _explain_monotonic(checked, positions, kwargs, meta):
     return reasons, values
 
 
-def _explain_gap(checked, positions, kwargs, meta):
+def _explain_gap(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     rows = checked.iloc[positions]
     values = [
         f"{pd.Timedelta(seconds=step)} for {symbol} before {_stamp(stamp)}"
@@ -474,19 +477,19 @@ def _explain_gap(checked, positions, kwargs, meta):
     return [meta["description"]] * len(positions), values
 
 
-def _explain_calendar(checked, positions, kwargs, meta):
+def _explain_calendar(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     stamps = checked["timestamp"].to_numpy()[positions]
     days = checked[WEEKDAY].to_numpy()[positions]
     reasons = [f"timestamp: on a {_DAY_NAMES[int(d)]} ({_stamp(s)})" for s, d in zip(stamps, days, strict=True)]
     return reasons, [_stamp(s) for s in stamps]
 
 
-def _explain_future(checked, positions, kwargs, meta):
+def _explain_future(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     stamps = [_stamp(s) for s in checked["timestamp"].to_numpy()[positions]]
     return [f"timestamp: in the future ({s})" for s in stamps], stamps
 
 
-def _explain_price(checked, positions, kwargs, meta):
+def _explain_price(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
     column = meta["column"]
     other = "low" if meta["description"].endswith("low") else "high"
     rows = checked.iloc[positions]
@@ -624,7 +627,7 @@ def _trimmed(result: Any) -> dict[str, Any]:
         for key, value in list(details.items()):
             if isinstance(value, list) and len(value) > GX_LIST_LIMIT:
                 details[key] = value[:GX_LIST_LIMIT]
-    data = json.loads(json.dumps(result.to_json_dict(), default=str))
+    data: dict[str, Any] = json.loads(json.dumps(result.to_json_dict(), default=str))
     data["driftline_lists_truncated_to"] = GX_LIST_LIMIT
     return data
 

@@ -40,7 +40,7 @@ class Check:
 def _get(url: str) -> tuple[int, str]:
     """Status and body of a GET (status 0 and the reason when nothing answers)."""
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:  # noqa: S310 - user-configured URL
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             return response.status, response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.reason
@@ -66,7 +66,7 @@ def locked_versions(lock: Path) -> dict[str, set[str]]:
 
 
 def check_versions(lock: Path | None) -> Check:
-    installed = {}
+    installed: dict[str, str | None] = {}
     for package in PACKAGES:
         try:
             installed[package] = metadata.version(package)

@@ -42,6 +42,8 @@ class ColumnProfile:
 
 
 NULL_LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+# build_reference called without a config: the same window lengths as drift.null_windows's default.
+DEFAULT_NULL_WINDOWS = DriftConfig().null_windows
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,7 @@ class ReferenceProfile:
             scores=ColumnProfile(**data["scores"]) if data.get("scores") else None,
             performance=dict(data.get("performance") or {}),
             null=NullProfile(**null) if null else None,
-            null_missing_reason=str(
-                data["null_missing_reason"] if "null_missing_reason" in data else "profile stored before drift nulls existed"
-            ),
+            null_missing_reason=str(data.get("null_missing_reason", "profile stored before drift nulls existed")),
         )
 
 
@@ -128,8 +128,8 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
         edges = np.unique(np.concatenate([[data.min()], inner, [np.nextafter(data.max(), np.inf)]]))
     else:
         edges = np.array([])
-    counts = _bin_counts(edges, data, 0)
-    return ColumnProfile("numeric", counts.astype(int).tolist(), edges=edges.tolist(), missing=missing)
+    bins = _bin_counts(edges, data, 0)
+    return ColumnProfile("numeric", bins.astype(int).tolist(), edges=edges.tolist(), missing=missing)
 
 
 def _bin_index(profile: ColumnProfile, values: pd.Series) -> np.ndarray:
@@ -186,7 +186,7 @@ def build_null(
     n_times = len(uniques)
     lengths = sorted({int(n) for n in window_lengths if 3 * int(n) <= n_times})
     if not lengths:
-        return None, f"reference period of {n_times} timestamps is too short for windows of {sorted(window_lengths)} (each needs 3x its length)"
+        return None, (f"reference period of {n_times} timestamps is too short for " f"windows of {sorted(window_lengths)} (each needs 3x its length)")
     codes = codes.astype(np.int64)
     starts = {n: np.arange(0, n_times - n + 1, max(1, n // 4)) for n in lengths}
 
@@ -244,7 +244,7 @@ def build_reference(
     n_bins: int = 10,
     *,
     times: Any = None,
-    null_windows: tuple[int, ...] | list[int] = DriftConfig().null_windows,
+    null_windows: tuple[int, ...] | list[int] = DEFAULT_NULL_WINDOWS,
 ) -> ReferenceProfile:
     """Profile the training features (and the model's scores on them) for later drift checks.
 
@@ -410,7 +410,7 @@ def feature_index(profile: ReferenceProfile, columns: pd.DataFrame, window: int,
     logs = np.log(np.asarray(null.window_lengths, dtype=float))
     at = np.log(max(window, 1))
     ratios = []
-    for name, psi in zip(columns["feature"], columns["psi"]):
+    for name, psi in zip(columns["feature"], columns["psi"], strict=True):
         if name not in null.columns:
             continue
         curve = [float(np.interp(at, logs, np.asarray(null.columns[name], dtype=float)[:, j])) for j in range(len(null.levels))]
@@ -458,7 +458,8 @@ class DriftSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-safe: infinite or undefined statistics become None."""
-        return _finite(asdict(self))
+        safe: dict[str, Any] = _finite(asdict(self))
+        return safe
 
     def markdown(self, report_location: str | None = None) -> str:
         drifted = [c for c in self.columns if c["drifted"]]
@@ -473,7 +474,7 @@ class DriftSummary:
         window = f" ({self.window} timestamps)" if self.window else ""
         return (
             f"### Drift: {'**DETECTED**' if self.drift_detected else 'none'}\n\n"
-            f"{len(drifted)} of {len(self.columns)} features drifted (share {self.drift_share:.2f}) on {self.rows} rows{window}; "
+            f"{len(drifted)} of {len(self.columns)} features drifted " f"(share {self.drift_share:.2f}) on {self.rows} rows{window}; "
             f"method {self.method}.\n\n"
             + "\n".join(f"- {r}" for r in self.reasons)
             + ("\n\n| feature | PSI | threshold | p-value | severity |\n|---|---|---|---|---|\n" + lines if drifted else "")
@@ -543,7 +544,7 @@ def decide_drift(
     if index.get("available"):
         reasons.append(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})")
     if predictions.get("available"):
-        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold {predictions.get('threshold', drift.prediction_psi):.4f})")
+        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold " f"{predictions.get('threshold', drift.prediction_psi):.4f})")
     if performance.get("available"):
         reasons.append(
             f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
@@ -561,7 +562,7 @@ def decide_drift(
         drifted_features=drifted,
         prediction_drift=predictions,
         performance_drift=performance,
-        columns=columns.to_dict(orient="records"),
+        columns=[{str(k): v for k, v in row.items()} for row in columns.to_dict(orient="records")],
         rows=rows,
         reasons=reasons,
         method=method[0],
@@ -654,7 +655,8 @@ def scored_sample(features: Any, model: Any, cap: int) -> pd.DataFrame:
     frames an Evidently report compares (only the rows shown are scored)."""
     rows = features.X.sample(min(len(features.X), cap), random_state=0).index
     X = features.X.loc[rows]
-    return X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
+    sample: pd.DataFrame = X.assign(y=features.y.loc[rows].to_numpy(), probability=model.predict_proba(X)[:, 1])
+    return sample
 
 
 def evidently_thresholds(summary: DriftSummary) -> dict[str, float]:
@@ -719,7 +721,7 @@ def evidently_report(
     columns = [c for c in reference.columns if c in current.columns]
     ref = reference[columns].sample(min(cap, len(reference)), random_state=0)
     cur = current[columns].sample(min(cap, len(current)), random_state=0)
-    labelled = "y" in columns and ref["y"].notna().all() and cur["y"].notna().any()
+    labelled = bool("y" in columns and ref["y"].notna().all() and cur["y"].notna().any())
     if "y" in columns:
         if labelled:
             cur = cur.dropna(subset=["y"])

@@ -49,14 +49,16 @@ class Explanation:
     @property
     def margin(self) -> np.ndarray:
         """What the contributions add up to: the base model's output in ``space`` units."""
-        return self.base + self.values.sum(axis=1)
+        margin: np.ndarray = self.base + self.values.sum(axis=1)
+        return margin
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.values, columns=self.features)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return probability
 
 
 def _positive_column(estimator: Any) -> int:
@@ -141,8 +143,8 @@ def _ensemble(estimator: Any, X: pd.DataFrame) -> Explanation:
     members = [_to_probability(explain_estimator(member, X)) for member in estimator.estimators_]
     weights = np.ones(len(members)) if estimator.weights is None else np.asarray(estimator.weights, dtype=float)
     weights = weights / weights.sum()
-    values = sum(w * m.values for w, m in zip(weights, members))
-    base = sum(w * m.base for w, m in zip(weights, members))
+    values = sum(w * m.values for w, m in zip(weights, members, strict=True))
+    base = sum(w * m.base for w, m in zip(weights, members, strict=True))
     methods = "; ".join(sorted({m.method for m in members}))
     return Explanation(values, base, list(X.columns), PROBABILITY, f"soft-vote mean of members' SHAP on the probability ({methods})")
 

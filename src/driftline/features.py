@@ -12,6 +12,7 @@ apart as the scoring tail.
 from __future__ import annotations
 
 import logging
+from typing import cast
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,17 +127,17 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     out[f"rsi_{cfg.rsi_window}"] = _rsi(close, cfg.rsi_window)
     ema_fast = close.ewm(span=cfg.macd_fast, adjust=False, min_periods=cfg.macd_fast).mean()
     ema_slow = close.ewm(span=cfg.macd_slow, adjust=False, min_periods=cfg.macd_slow).mean()
-    macd = np.log(ema_fast / ema_slow)
+    macd = cast(pd.Series, np.log(ema_fast / ema_slow))  # a Series at run time; the stubs say ndarray
     out["macd"] = macd / vol_m
     out["macd_hist"] = (macd - macd.ewm(span=cfg.macd_signal, adjust=False).mean()) / vol_m
     if {"high", "low", "close"}.issubset(group.columns):
         # Same-day ratios of unadjusted prices: splits cancel out.
-        log_range = np.log((group["high"] / group["low"]).where(group["high"] > group["low"]))
+        log_range = cast(pd.Series, np.log((group["high"] / group["low"]).where(group["high"] > group["low"])))
         out["range_z"] = _zscore(log_range, cfg.zscore_window)
         span = (group["high"] - group["low"]).replace(0.0, np.nan)
         out["close_in_range"] = (group["close"] - group["low"]) / span
     if "volume" in group.columns:
-        out["volume_z"] = _zscore(np.log1p(group["volume"]), cfg.zscore_window)
+        out["volume_z"] = _zscore(cast(pd.Series, np.log1p(group["volume"])), cfg.zscore_window)
     return out
 
 
@@ -148,14 +149,14 @@ def _target(group: pd.DataFrame, target: TargetConfig) -> pd.Series:
     log_close = np.log(close)
     if target.kind == "direction":
         forward = log_close.shift(-h) - log_close
-        label = (forward > 0).astype("float64")
+        label: pd.Series = (forward > 0).astype("float64")
         return label.where(forward.notna() & (forward.abs() >= target.dead_band))
     r1 = log_close.diff()
     # Realised volatility over the next h periods, against the median of the same measure seen so far.
     realised_past = np.sqrt((r1**2).rolling(h).mean())
     realised_next = realised_past.shift(-h)
     threshold = realised_past.rolling(target.median_window, min_periods=target.median_window // 2).median()
-    label = (realised_next > threshold).astype("float64")
+    label = cast(pd.Series, (realised_next > threshold).astype("float64"))
     return label.where(realised_next.notna() & threshold.notna())
 
 
@@ -247,9 +248,9 @@ def check_target_classes(
             f"{_prefix(source)}{what} has a single class: all {total} labelled rows are {only}; "
             "a classifier needs rows of both 0 and 1"
         )
-    minority = int(counts.idxmin())
+    minority = int(counts.index[int(counts.argmin())])
     if counts[minority] < min_class_rows:
-        shares = ", ".join(f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)" for k, n in counts.items())
+        shares = ", ".join(f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)" for k, n in zip(counts.index.tolist(), counts.tolist(), strict=True))
         raise InsufficientDataError(
             f"{_prefix(source)}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
             f"of {total} labelled rows; need at least {min_class_rows} of each class (every training window, "

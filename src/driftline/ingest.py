@@ -236,7 +236,7 @@ def _inferred_format(present: pd.Series) -> str | None:
     A garbage first value must not switch pandas to per-value guessing, and ``02/01/2015`` alone cannot
     tell day-first from month-first: ``13/01/2015`` further down can.
     """
-    from pandas.tseries.api import guess_datetime_format
+    from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]  # public, not in pandas-stubs
 
     sample = present.head(2000).astype(str).str.strip()
     candidates: list[str] = []
@@ -352,7 +352,7 @@ def best_price_per_symbol(
         mine = sorted(str(symbol) for symbol in symbols_of[key])
         also = [symbol for symbol in mine if symbol in elsewhere]
         note = (
-            f"; {', '.join(also)} use {close_name!r} in their other files too, so adjusted and unadjusted prices do not mix"
+            f"; {', '.join(also)} use {close_name!r} in their other " "files too, so adjusted and unadjusted prices do not mix"
             if also else ""
         )
         warnings.append(
@@ -372,7 +372,7 @@ def demo_data_path() -> Path:
 def _schema_frame(staged: StagedSource) -> pd.DataFrame:
     """An empty frame with the staged columns and types: detection runs on it before anything is read."""
     schema = staged_schema(staged)
-    frame = schema.empty_table().to_pandas()
+    frame: pd.DataFrame = schema.empty_table().to_pandas()
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
 
 

@@ -142,7 +142,7 @@ class LocalPrefectApi:
             if code is not None:
                 raise RuntimeError(f"the local Prefect API server exited with code {code} while starting (see its output above)")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
                         return self.url
             except (urllib.error.URLError, OSError):

@@ -36,7 +36,7 @@ def reliability_curve(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.Data
 
 def precision_at_k(y: np.ndarray, p: np.ndarray, fraction: float) -> float:
     """Share of positives among the ``fraction`` of rows with the highest probability."""
-    k = max(1, int(math.ceil(len(p) * fraction)))
+    k = max(1, math.ceil(len(p) * fraction))
     top = np.argsort(-np.asarray(p), kind="stable")[:k]
     return float(np.asarray(y)[top].mean())
 

@@ -55,7 +55,7 @@ def model_params(family: str, models: ModelsConfig, threads: int | None = None) 
 
     ``threads`` (when given) replaces the thread count of the families that have one.
     """
-    params = {**DEFAULT_PARAMS[family], **models.params.get(family, {})}  # type: ignore[call-overload]
+    params = {**DEFAULT_PARAMS[family], **models.params_for(family)}
     if threads is not None and "n_jobs" in DEFAULT_PARAMS[family]:
         params = {k: v for k, v in params.items() if k not in THREAD_PARAMS} | {"n_jobs": threads}
     return params

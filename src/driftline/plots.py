@@ -1,4 +1,5 @@
-"""Figures for people: reliability, ROC and precision-recall curves, feature importance, metrics per fold and the equity curve."""
+"""Figures for people: reliability, ROC and precision-recall curves, feature importance, metrics per fold and
+the equity curve."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def fold_metrics_figure(folds: pd.DataFrame, metrics: tuple[str, ...] = ("auc", 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 2.4 * len(metrics)), dpi=110, sharex=True)
-    for ax, metric in zip(np.atleast_1d(axes), metrics):
+    for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
         for family, rows in folds.groupby("family", sort=True):
             rows = rows.sort_values("test_end")
             ax.plot(pd.to_datetime(rows["test_end"]), rows[metric], "o-", label=str(family))

@@ -122,7 +122,8 @@ def moving_block_bootstrap(
     n_blocks = math.ceil(n / length)
     starts = rng.integers(0, n, size=(n_boot, n_blocks))
     index = ((starts[:, :, None] + np.arange(length)) % n).reshape(n_boot, -1)[:, :n]
-    return series[index].mean(axis=1)
+    means: np.ndarray = series[index].mean(axis=1)
+    return means
 
 
 def paired_difference_ci(
@@ -199,9 +200,9 @@ def decide_promotion(
             look calibrated by luck; thousands of out-of-sample walk-forward rows rarely do).
     """
     first_model = champion is None
-    if first_model and baseline is not None:
+    if champion is None and baseline is not None:
         champion = baseline
-    elif first_model:
+    elif champion is None:
         constant = np.full(len(evaluation), base_rate)
         champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
     n_rows = len(evaluation)
@@ -244,7 +245,7 @@ def decide_promotion(
         Reason(
             "ece-cap",
             ours["ece"] <= promotion.ece_cap,
-            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} equal-mass bins (cap {promotion.ece_cap})",
+            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} " f"equal-mass bins (cap {promotion.ece_cap})",
             ours["ece"],
             promotion.ece_cap,
         )
@@ -274,7 +275,7 @@ def decide_promotion(
             Reason(
                 "max-drawdown",
                 ours["max_drawdown"] <= cap,
-                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} {theirs['max_drawdown']:.3f} (cap {cap:.3f})",
+                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} " f"{theirs['max_drawdown']:.3f} (cap {cap:.3f})",
                 ours["max_drawdown"],
                 cap,
             )
@@ -314,7 +315,7 @@ def forced_rollback_note(
     """
     if decision in (None, "", "promote") or was_champion:
         return None
-    what = f"version {version} was not promoted by its training run (decision {decision}: {reasons or 'no reasons recorded'})"
+    what = f"version {version} was not promoted by its training run " f"(decision {decision}: {reasons or 'no reasons recorded'})"
     if not force:
         raise DriftlineError(f"{what}; pass --force to make it champion anyway")
     return f"{what}; made champion by a forced rollback: {reason}"

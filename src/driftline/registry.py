@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 
 from driftline.config import Settings
@@ -35,7 +36,7 @@ MODEL_ARTIFACT = "model"
 RUNTIME_PACKAGES = ("scikit-learn", "xgboost-cpu", "lightgbm", "pandas", "numpy", "joblib")
 
 
-class CalibratedProbabilityModel(mlflow.pyfunc.PythonModel):
+class CalibratedProbabilityModel(PythonModel):
     """pyfunc wrapper: feature frame in, calibrated probability of class 1 (and the 0.5 decision) out."""
 
     def load_context(self, context: Any) -> None:
@@ -147,8 +148,11 @@ def configure(settings: Settings, experiment: str) -> str:
         location = (settings.home / "mlartifacts").as_uri()
     try:
         return mlflow.create_experiment(experiment, artifact_location=location)
-    except MlflowException:  # created concurrently
-        return mlflow.get_experiment_by_name(experiment).experiment_id
+    except MlflowException:  # created concurrently, else the original error stands
+        raced = mlflow.get_experiment_by_name(experiment)
+        if raced is None:
+            raise
+        return raced.experiment_id
 
 
 def start_run(experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
@@ -230,7 +234,7 @@ def log_dataset(
     from mlflow.types.utils import _infer_schema
 
     with _quiet():
-        dataset = MetaDataset(
+        dataset = MetaDataset(  # type: ignore[abstract]  # MLflow's own class; profile is optional at run time
             resolve_dataset_source(source),
             name=f"{name}@{content_hash[:12]}",
             digest=content_hash[:36],
@@ -452,7 +456,7 @@ class MlflowAliasRegistry:
         if record is None:
             return None
         failed = record["version"]
-        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} (started {record['at']}) was interrupted; rolled back"
+        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} " f"(started {record['at']}) was interrupted; rolled back"
         drill_point("repair")
         if self.alias_version(name, "previous-champion") != record["previous_champion"]:
             if record["previous_champion"] is None:

@@ -105,7 +105,10 @@ def _cell(value: Any) -> str:
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     cells = [[_cell(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))  # noqa: E731
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
+
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
@@ -248,7 +251,7 @@ def _baselines_markdown(summary: TrainingSummary) -> str:
 
 def _links_markdown(links: dict[str, str]) -> str:
     if not links:
-        return "\nOpen it with `make ui-mlflow` (local store): plots under the run's `plots/`, the Evidently report under `evidently/`.\n"
+        return "\nOpen it with `make ui-mlflow` (local store): plots under the " "run's `plots/`, the Evidently report under `evidently/`.\n"
     return (
         f"\n[MLflow run]({links['mlflow_run']}) (plots under `plots/`, Evidently report under `evidently/`)"
         f" · [model version]({links['mlflow_model']})\n"

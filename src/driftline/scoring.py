@@ -157,7 +157,7 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     per_symbol = lacking.groupby("symbol").size()
     head = ", ".join(f"{s}: {n}" for s, n in per_symbol.items())
     first = lacking.iloc[:limit]
-    examples = "; ".join(f"{r.symbol} {pd.Timestamp(r.timestamp)}" for r in first.itertuples())
+    examples = "; ".join(f"{s} {pd.Timestamp(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
     return f"{len(lacking)} rows lacked history ({head}), e.g. {examples}"
 
 

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -40,7 +40,8 @@ gap, the last ``calibration.fraction`` for the calibrator (20 timestamps at the 
 
 MIN_EVALUATION_BLOCKS = 10
 """Smallest evaluation window chosen automatically, in bootstrap blocks (``promotion.block_length``,
-default max(10, 2 x the label's overlap)): the promotion's paired block bootstrap needs several blocks for its confidence
+default max(10, 2 x the label's overlap)): the promotion's paired block bootstrap needs several blocks for its
+confidence
 interval to mean anything. The window also holds at least ``promotion.min_rows`` rows, or no model could
 ever be promoted."""
 
@@ -63,7 +64,7 @@ class Sizes:
     window: int
     min_train_size: int
 
-    _FIELDS = {"splits.n_splits": "n_splits", "evaluation.window": "window", "splits.min_train_size": "min_train_size"}
+    _FIELDS: ClassVar[dict[str, str]] = {"splits.n_splits": "n_splits", "evaluation.window": "window", "splits.min_train_size": "min_train_size"}
 
     @classmethod
     def of(cls, config: PipelineConfig) -> Sizes:
@@ -135,7 +136,7 @@ def _window_for_rows(counts: np.ndarray, rows: int) -> int:
     the data's mean rows per timestamp."""
     held = np.cumsum(counts[::-1])
     if held[-1] < rows:
-        return len(counts) + math.ceil((rows - held[-1]) / counts.mean())
+        return len(counts) + math.ceil(float((rows - held[-1]) / counts.mean()))
     return int(np.searchsorted(held, rows)) + 1
 
 
@@ -160,13 +161,13 @@ def _shrink(sizes: Sizes, floors: Sizes, keys: tuple[str, ...], n_times: int, ga
 def _reason(key: str, sizes: Sizes, config: PipelineConfig, counts: np.ndarray, context: str) -> str:
     if key == "splits.n_splits":
         why = (
-            f"fewer, longer test folds (at least {MIN_FOLDS} folds of {MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
+            f"fewer, longer test folds (at least {MIN_FOLDS} folds of " f"{MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
             "row is kept, the families refit less often"
         )
     elif key == "evaluation.window":
         why = (
             f"a shorter hold-out leaves room for the walk-forward; {sizes.window} timestamps hold "
-            f"{_rows_in_tail(counts, sizes.window)} rows (promotion needs promotion.min_rows {config.promotion.min_rows}, and "
+            f"{_rows_in_tail(counts, sizes.window)} rows (promotion " f"needs promotion.min_rows {config.promotion.min_rows}, and "
             f"at least {MIN_EVALUATION_BLOCKS} bootstrap blocks of {config.block_length})"
         )
     else:
@@ -288,7 +289,7 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     least = Sizes(*(min(sizes.get(k), floors.get(k)) for k in SHRINK_ORDER))
     min_rows = config.promotion.min_rows
     if floors.window <= n_times:
-        window = f"evaluation.window {floors.window} holds promotion.min_rows {min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
+        window = f"evaluation.window {floors.window} holds promotion.min_rows " f"{min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
     else:
         window = f"all {n_times} timestamps hold {int(counts.sum())} rows, fewer than promotion.min_rows {min_rows}"
     message += (

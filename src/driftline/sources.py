@@ -13,14 +13,12 @@ pipeline needs.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import gzip
 import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -294,10 +292,9 @@ class S3Source:
     def list_objects(self) -> list[SourceObject]:
         try:
             paginator = self.client.get_paginator("list_objects_v2")
-            found = []
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for item in page.get("Contents", []):
-                    found.append(item)
+            found = [
+                item for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix) for item in page.get("Contents", [])
+            ]
         except Exception as exc:  # noqa: BLE001 - every botocore failure is explained by _explain
             raise self._explain(exc, "listing objects") from None
         exact = [item for item in found if item["Key"] == self.prefix]
@@ -348,7 +345,7 @@ def _source_id(uri: str) -> str:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -434,10 +431,10 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
     removed = tuple(sorted(set(previous) - set(entries)))
     manifest = {"stage_version": STAGE_VERSION, "uri": source.uri, "objects": entries}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    digest = hashlib.sha256()
+    content = hashlib.sha256()
     for key in sorted(entries):
         # A single file hashes as its bytes alone, so renaming it keeps the hash; in a folder the key counts.
-        digest.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
+        content.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
     keys = tuple(sorted(entries))
     stats = IngestStats(
         objects=len(keys), new=tuple(new), changed=tuple(changed), unchanged=len(keys) - len(new) - len(changed), removed=removed
@@ -446,7 +443,7 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
         logger.info("%s: read %d new/changed object(s), %d unchanged from the stage", source.uri, len(stats.read), stats.unchanged)
     return StagedSource(
         uri=source.uri,
-        content_hash=digest.hexdigest(),
+        content_hash=content.hexdigest(),
         keys=keys,
         files=tuple(home / "objects" / entries[k]["staged"] for k in keys),
         stats=stats,
@@ -481,21 +478,17 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
     # Column by column, freeing Arrow buffers as they convert: no second copy of the whole table.
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    by_file = {str(f): key for f, key in zip(staged.files, staged.keys)}
+    by_file = {str(f): key for f, key in zip(staged.files, staged.keys, strict=True)}
     frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
     order = {key: i for i, key in enumerate(staged.keys)}
     frame = frame.sort_values([OBJECT_COLUMN, LINE_COLUMN], key=lambda s: s.map(order) if s.name == OBJECT_COLUMN else s)
-    return frame.reset_index(drop=True)
+    ordered: pd.DataFrame = frame.reset_index(drop=True)
+    return ordered
 
 
 def manifest_summary(staged: StagedSource) -> dict[str, Any]:
     return {"uri": staged.uri, "content_hash": staged.content_hash, **staged.stats.as_dict()}
-
-
-def remove_stage(stage_root: Path, uri: str) -> None:
-    """Forget a source's manifest and staged files (the next run reads everything again)."""
-    shutil.rmtree(stage_root / _source_id(uri), ignore_errors=True)
 
 
 __all__ = [

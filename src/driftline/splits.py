@@ -160,5 +160,5 @@ def calibration_cut(times: np.ndarray, fraction: float, gap: int) -> tuple[np.nd
     Raises:
         InsufficientDataError: the window is too short to cut.
     """
-    n_cal = max(1, int(round(len(np.unique(times)) * fraction)))
+    n_cal = max(1, round(len(np.unique(times)) * fraction))
     return tail_cut(times, n_cal, gap, "a training window with a calibration slice")

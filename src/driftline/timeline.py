@@ -31,10 +31,10 @@ def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp
     if value is None or str(value).strip() == "":
         return None
     try:
-        stamp = pd.Timestamp(str(value).strip())
+        stamp: pd.Timestamp | None = pd.Timestamp(str(value).strip())
     except (ValueError, TypeError):
-        stamp = pd.NaT
-    if pd.isna(stamp):
+        stamp = None
+    if stamp is None or pd.isna(stamp):
         raise ConfigError(f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)")
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 

@@ -282,14 +282,15 @@ def ensemble_fold_outcomes(
 
 def _instants(values: Any) -> np.ndarray:
     """Timestamps as UTC nanoseconds (naive ones read as UTC), comparable whatever their dtype."""
-    return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8
+    instants: np.ndarray = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").values.view("i8")
+    return instants
 
 
 def _challenger_slice_rows(folds: Sequence[FoldResult], fraction: float) -> int:
     """About the rows of the challenger's calibration slice: its window is the development rows, at least
     the last fold's training window plus its test rows."""
     last = folds[-1]
-    return int(round((last.n_train + last.n_test) * fraction))
+    return round((last.n_train + last.n_test) * fraction)
 
 
 def calibrate_folds(
@@ -315,7 +316,7 @@ def calibrate_folds(
             {form: rows[window_column(form)].to_numpy() for form in forms},
             {f.fold: _instants([f.train_end])[0] for f in family_folds},
             forms_for(_challenger_slice_rows(family_folds, calibration.fraction)),
-            {f.fold: int(round(f.n_train * calibration.fraction)) for f in family_folds},
+            {f.fold: round(f.n_train * calibration.fraction) for f in family_folds},
             _challenger_slice_rows(family_folds, calibration.fraction),
         )
         table.loc[index, "p"] = choice.p

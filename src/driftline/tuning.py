@@ -101,7 +101,7 @@ def inner_split(times: np.ndarray, tuning: TuningConfig, gap: int) -> tuple[np.n
     Raises:
         InsufficientDataError: too few timestamps to cut.
     """
-    n_valid = max(1, int(round(len(np.unique(times)) * tuning.inner_fraction)))
+    n_valid = max(1, round(len(np.unique(times)) * tuning.inner_fraction))
     return tail_cut(times, n_valid, gap, "an inner tuning split", "; lower models.tuning.inner_fraction or disable models.tuning")
 
 
@@ -148,12 +148,12 @@ def _fit_trial(
     """Inner-validation log loss of ``params`` and the parameters a refit should use (early-stopped trees)."""
     trial_params = dict(params)
     # A tree count the user fixed in models.params is kept: no early stopping then.
-    early_stopping = family in BOOSTED and "n_estimators" not in models.params.get(family, {})
+    early_stopping = family in BOOSTED and "n_estimators" not in models.params_for(family)
     if early_stopping:
         trial_params["n_estimators"] = MAX_TREES
-    elif family == "random_forest" and "n_estimators" not in models.params.get(family, {}):
+    elif family == "random_forest" and "n_estimators" not in models.params_for(family):
         trial_params["n_estimators"] = FOREST_TRIAL_TREES
-    trial_models = models.model_copy(update={"params": {**models.params, family: {**models.params.get(family, {}), **trial_params}}})
+    trial_models = models.model_copy(update={"params": {**models.params, family: {**models.params_for(family), **trial_params}}})
     estimator = make_estimator(family, trial_models, threads)
     chosen = dict(params)
     if family == "xgboost" and early_stopping:
@@ -207,7 +207,7 @@ def tune_family(
         logger.warning("tuning %s skipped: an inner part of %d rows holds a single class", family, len(times))
         return None
     X_fit, y_fit, X_val, y_val = X.iloc[fit_rows], y[fit_rows], X.iloc[valid_rows], y[valid_rows]
-    fixed = set(models.params.get(family, {}))
+    fixed = set(models.params_for(family))
     configured = model_params(family, models)
     started = time.perf_counter()
     chosen: dict[int, dict[str, Any]] = {}
@@ -224,18 +224,18 @@ def tune_family(
     first = {**LIBRARY_DEFAULTS.get(family, {}), **configured}
     study.enqueue_trial({name: first[name] for name in searched if name in first})
     study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_seconds)
-    done = [t for t in study.trials if t.value is not None]
-    best = min(done, key=lambda t: (t.value, t.number))
+    done = [(t, float(t.value)) for t in study.trials if t.value is not None]
+    best, best_value = min(done, key=lambda pair: (pair[1], pair[0].number))
     result = TuningResult(
         family=family,
         best_params=chosen[best.number],
-        best_value=float(best.value),
-        default_value=float(done[0].value),
+        best_value=best_value,
+        default_value=done[0][1],
         n_trials=len(done),
         inner_train_rows=len(fit_rows),
         inner_validation_rows=len(valid_rows),
         seconds=round(time.perf_counter() - started, 3),
-        trials=[{"number": t.number, "value": float(t.value), **t.params} for t in done],
+        trials=[{"number": t.number, "value": value, **t.params} for t, value in done],
     )
     logger.info("tuned %s: inner log loss %.4f (configured %.4f), %d trials, %s", family, result.best_value, result.default_value, result.n_trials, result.best_params)
     return result
@@ -265,7 +265,7 @@ def tuned_models(models: ModelsConfig, family: str, result: TuningResult | None)
     """``models`` with ``result``'s best parameters overlaid on ``family``'s (unchanged without a result)."""
     if result is None:
         return models
-    merged = {**models.params.get(family, {}), **result.best_params}
+    merged = {**models.params_for(family), **result.best_params}
     return models.model_copy(update={"params": {**models.params, family: merged}})
 
 

@@ -105,7 +105,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             ended = time.monotonic()
             states = project.state_names(run_id)
             story = (
-                f"outage {outage:.1f} s ({OUTAGE_SECONDS} s down + start-up); run {ended - began:.0f} s from the worker's "
+                f"outage {outage:.1f} s ({OUTAGE_SECONDS} s down + " f"start-up); run {ended - began:.0f} s from the worker's "
                 f"start, {ended - began - outage:.0f} s of it with the server up; states {states}; run_count "
                 f"{run['run_count']}; completed before the stop: {completed_before}"
             )
@@ -146,12 +146,12 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             cancelling = time.monotonic()
             cancelled = wait_until(lambda: _ended(project, second), 180, "the cancelled run to end", every=1)
             assert cancelled["state_type"] == "CANCELLED", (
-                f"a run in flight across a restart, cancelled afterwards, ended {cancelled['state_name']}: the worker no "
+                "a run in flight across a restart, cancelled afterwards, " f"ended {cancelled['state_name']}: the worker no "
                 f"longer cancels it\n{project.worker_log.read_text()[-4000:]}"
             )
             assert worker.poll() is None, f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
             assert len(client.search_model_versions("name='driftline-it'")) == 1, "the cancelled run registered a version"
-            print(f"server restart drill: second outage {second_outage:.1f} s, lease kept; the run in flight across it was cancelled "
+            print(f"server restart drill: second outage {second_outage:.1f} " "s, lease kept; the run in flight across it was cancelled "
                   f"{time.monotonic() - cancelling:.0f} s after the request")
     finally:
         server.close()

@@ -56,7 +56,7 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         aliases.move_champion(name, "2", "1", "second", "run-2")
 
     with ThreadPoolExecutor(2) as pool:
-        done = dict(zip(KILL_POINTS, pool.map(lambda p: _promote_and_die(p, names[p], sample_path, prefect_api, tracking), KILL_POINTS)))
+        done = dict(zip(KILL_POINTS, pool.map(lambda p: _promote_and_die(p, names[p], sample_path, prefect_api, tracking), KILL_POINTS), strict=True))
 
     for point, name in names.items():
         result = done[point]
@@ -93,5 +93,5 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         assert aliases.intent(name) is None
     print(
         f"\nkill drill: {len(KILL_POINTS)} kill points; kills {killed_at - began:.1f} s, repairs (incl. waiting for "
-        f"dead holders' lock leases) {repaired_at - killed_at:.1f} s, next promotions {time.monotonic() - repaired_at:.1f} s"
+        f"dead holders' lock leases) {repaired_at - killed_at:.1f} " f"s, next promotions {time.monotonic() - repaired_at:.1f} s"
     )

@@ -59,4 +59,4 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
     assert aliases.intent(name) is None
     assert aliases.alias_version(name, "champion") == "1" and aliases.alias_version(name, "previous-champion") == before
     assert history_consistent(aliases, name)["champion"] == ("1", "1")
-    print(f"\ntraining-run repair: the next run repaired and finished in {time.monotonic() - began:.0f} s (incl. the lock lease)")
+    print("\ntraining-run repair: the next run repaired and finished " f"in {time.monotonic() - began:.0f} s (incl. the lock lease)")

@@ -114,4 +114,4 @@ def test_reads_and_artifact_writes_ride_out_a_ten_second_s3_outage(prefect_api, 
         finally:
             mlflow.set_tracking_uri(previous[0])
             mlflow.set_registry_uri(previous[1])
-    print(f"\ns3 outage drill: {OUTAGE_SECONDS} s outage; staging read took {read_seconds:.1f} s, artifact write {write_seconds:.1f} s")
+    print(f"\ns3 outage drill: {OUTAGE_SECONDS} s outage; staging read took " f"{read_seconds:.1f} s, artifact write {write_seconds:.1f} s")

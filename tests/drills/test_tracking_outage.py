@@ -98,4 +98,4 @@ def test_tracking_server_down_mid_run_fails_clearly_then_the_rerun_resumes_from_
         assert states(rerun, "walk-forward") == ["Cached"] and states(rerun, "fit-challenger") == ["Cached"], rerun[-3000:]
     finally:
         server.close()
-    print(f"\ntracking outage drill: failed {failed_after:.0f} s after the server stopped; rerun from cache {rerun_seconds:.0f} s; {error[-1][:300]}")
+    print(f"\ntracking outage drill: failed {failed_after:.0f} s after the server " f"stopped; rerun from cache {rerun_seconds:.0f} s; {error[-1][:300]}")

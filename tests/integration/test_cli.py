@@ -115,7 +115,7 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     watched = run_cli(["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api)
     assert watched.returncode == 0, watched.stderr[-3000:]
     drift = json.loads((tmp_path / "d.json").read_text())
-    assert watched.stdout.startswith(f"driftline-labelled v1: drift ") and f"on {drift['rows']} rows" in watched.stdout
+    assert watched.stdout.startswith("driftline-labelled v1: drift ") and f"on {drift['rows']} rows" in watched.stdout
     assert drift["window_start"] > summary["training_cutoff"] and drift["window_end"] == summary["data_end"]
     times = pd.to_datetime(pd.read_csv(tmp_path / "labelled.csv")["timestamp"])
     assert drift["rows"] == int((times > pd.Timestamp(summary["training_cutoff"])).sum())

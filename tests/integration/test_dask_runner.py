@@ -71,7 +71,7 @@ def _assert_same_results(ours: dict, theirs: dict) -> None:
     for key, value in theirs["metrics"].items():
         assert np.isclose(ours["metrics"][key], value, rtol=1e-9, atol=1e-12), key
     assert [f["n_test"] for f in ours["folds"]] == [f["n_test"] for f in theirs["folds"]]
-    for mine, other in zip(ours["folds"], theirs["folds"]):
+    for mine, other in zip(ours["folds"], theirs["folds"], strict=True):
         assert np.isclose(mine["log_loss"], other["log_loss"], rtol=1e-9), mine["fold"]
     assert ours["baselines"].keys() == theirs["baselines"].keys() and ours["best_baseline"] == theirs["best_baseline"]
     for name, values in theirs["baselines"].items():
@@ -144,6 +144,8 @@ def test_a_failed_fit_fails_the_stage_with_its_own_error(prefect_api, fast_confi
     def stage():
         return walk_forward(features, config)
 
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path / "results"}):
-        with pytest.raises(InsufficientDataError, match="fold 2: the calibration slice"):
-            stage()
+    with (
+        temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: tmp_path / "results"}),
+        pytest.raises(InsufficientDataError, match="fold 2: the calibration slice"),
+    ):
+        stage()

@@ -57,7 +57,7 @@ class NotificationSink:
         received = self.messages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 received.append(json.loads(body or b"{}"))
                 self.send_response(200)
@@ -346,19 +346,19 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     assert response.status_code == 201, response.text
     flow_run = response.json()
     # Rollback: two versions of another model, champion v2, then `driftline rollback` (back to v1).
-    run([sys.executable, "-c", "from tests.integration.conftest import register_versions\n"
-         "from driftline import registry\n"
-         "register_versions('driftline-notify', 2)\n"
-         "aliases = registry.MlflowAliasRegistry()\n"
-         "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
-         "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n"])
+    run([sys.executable, "-c", ("from tests.integration.conftest import register_versions\n"
+                                "from driftline import registry\n"
+                                "register_versions('driftline-notify', 2)\n"
+                                "aliases = registry.MlflowAliasRegistry()\n"
+                                "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
+                                "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n")])
     rolled = run([str(BIN / "driftline"), "rollback", "--name", "notify", "--reason", "v2 misbehaves"], cwd=stack["root"])
     rollback_event = re.search(r"emitted driftline.model.rolled-back \(event ([0-9a-f-]+)\)", rolled.stdout).group(1)
     # Drift: the event the monitor flow and the webhook relay emit.
     time.sleep(max(0.0, drift_window_closed - time.monotonic()))
-    emitted = run([sys.executable, "-c", "from tasks.events import emit_drift_event\n"
-                   "print(emit_drift_event('it', {'reason': 'drift: notification test', 'model_version': '1',"
-                   " 'top_features': ['x0'], 'report': 'nowhere'}))"])
+    emitted = run([sys.executable, "-c", ("from tasks.events import emit_drift_event\n"
+                                          "print(emit_drift_event('it', {'reason': 'drift: notification test', "
+                                          "'model_version': '1', 'top_features': ['x0'], 'report': 'nowhere'}))")])
     drift_event = emitted.stdout.strip().splitlines()[-1]
 
     expected = {

@@ -66,7 +66,7 @@ def test_a_few_bad_rows_are_quarantined_and_the_run_succeeds(prefect_api, tmp_pa
     assert summary["rows_quarantined"] == len(bad) + 1
     quarantined = pd.read_parquet(summary["quarantine_path"])
     assert sorted(quarantined["source_row"].astype(int)) == sorted([*bad, len(panel) - 1])
-    reasons = dict(zip(quarantined["source_row"].astype(int), quarantined["reason"]))
+    reasons = dict(zip(quarantined["source_row"].astype(int), quarantined["reason"], strict=True))
     assert "close" in reasons[37].lower() and "volume" in reasons[901].lower()
     assert "not a number" in reasons[250]
     assert "duplicate" in reasons[len(panel) - 1].lower()

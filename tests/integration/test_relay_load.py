@@ -67,15 +67,15 @@ def test_relay_under_concurrent_mixed_load(tmp_path, prefect_api):
         log = relay.log.read_text()
 
     assert metrics[("driftline_relay_events_emitted_total", ())] == BURST
-    rejections = {dict(l)["reason"]: v for (n, l), v in metrics.items() if n == "driftline_relay_rejections_total"}
+    rejections = {dict(labels)["reason"]: v for (n, labels), v in metrics.items() if n == "driftline_relay_rejections_total"}
     assert rejections == {
         "bad_signature": FORGED, "stale": STALE, "replay": REPLAYED, "too_large": TOO_LARGE,
         "unknown_source": UNKNOWN, "rate_limited": VALID - BURST, "bad_payload": BAD_PAYLOAD,
         "unsupported_media_type": 0, "slow_body": 0,
     }
     drift_codes = {
-        dict(l)["code"]: v for (n, l), v in metrics.items()
-        if n == "driftline_relay_requests_total" and dict(l)["path"] == "/v1/drift"
+        dict(labels)["code"]: v for (n, labels), v in metrics.items()
+        if n == "driftline_relay_requests_total" and dict(labels)["path"] == "/v1/drift"
     }
     assert drift_codes == {
         "202": BURST, "401": FORGED + STALE + REPLAYED, "404": UNKNOWN, "413": TOO_LARGE, "422": BAD_PAYLOAD,

@@ -44,7 +44,9 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     assert len(skipped) == 5 and skipped["reason"].str.contains("target_lag_5").all()
     assert scored["probability"].between(0, 1).all() and set(scored["decision"]) <= {0, 1}
     assert (scored["model_version"].astype(str) == "1").all()
-    assert not set(zip(scored["symbol"], scored["timestamp"])) & set(zip(skipped["symbol"], pd.to_datetime(skipped["timestamp"])))
+    assert not set(zip(scored["symbol"], scored["timestamp"], strict=True)) & set(
+        zip(skipped["symbol"], pd.to_datetime(skipped["timestamp"]), strict=True)
+    )
     log = pd.read_parquet(summary["log_file"])
     assert len(log) == len(scored) and "scored_at" in log
 

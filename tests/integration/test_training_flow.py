@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -81,7 +82,7 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     shap_importance = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/shap_importance.json")
     assert set(list(shap_importance)[:2]) == {"x0", "x1"} and set(shap_importance) == set(importance), shap_importance
     report = mlflow.artifacts.download_artifacts(f"runs:/{summary['run_id']}/evidently/drift_report.html")
-    html = open(report, encoding="utf-8").read()
+    html = Path(report).read_text(encoding="utf-8")
     assert "Dataset Drift" in html and '"x0"' in html and "probability" in html  # training vs hold-out, scores included
     assert {a.path for a in client.list_artifacts(summary["run_id"], "evidently")} == {
         "evidently/drift_report.html", "evidently/drift_report.json"

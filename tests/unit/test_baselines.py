@@ -111,7 +111,7 @@ def test_persistence_reaches_the_chains_stay_rate_and_the_families_reach_persist
 def test_lags_a_whole_horizon_back_fall_clearly_below_persistence(markov):
     # What a label target did before label_delay: lags started at the horizon (5 rows back).
     _, frame, _, _, newest = markov
-    config, development, _, late = _markov_run(frame, **{"target.label_delay": 5})
+    config, _, _, late = _markov_run(frame, **{"target.label_delay": 5})
     assert config.gap == 5 and late.baselines["persistence"]["accuracy"] < newest.baselines["persistence"]["accuracy"]
     assert late.pooled[late.selected]["accuracy"] < newest.baselines["persistence"]["accuracy"] - 0.1
 

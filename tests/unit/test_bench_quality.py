@@ -69,7 +69,7 @@ def test_label_lags_stay_within_a_symbol_and_start_at_the_delay():
         }
     )
     lags = quality.lag_columns(table, delay=2, price=True)
-    for symbol, rows in table.groupby("symbol"):
+    for _, rows in table.groupby("symbol"):
         expected = rows["y"].shift(2)
         assert lags.loc[rows.index, "last_label"].equals(expected)
         assert lags.loc[rows.index, "ret_1_lag_1"].equals(rows["ret_1"].shift(1))

@@ -183,7 +183,10 @@ def test_auto_prefers_the_pooled_calibrator_once_earlier_folds_show_it_holds():
     y, p = data["y"], choice.p
     late = data["fold"] == N_FOLDS
     window_p, raw = data["window"]["sigmoid"], data["p_raw"]
-    loss = lambda q: log_loss(y[late], q[late])  # noqa: E731
+
+    def loss(q: np.ndarray) -> float:
+        return log_loss(y[late], q[late])
+
     assert loss(p) < loss(window_p) and loss(p) < loss(raw) - 0.05
     assert np.isfinite(p).all() and p.min() >= PROBABILITY_FLOOR
 

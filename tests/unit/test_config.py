@@ -509,7 +509,7 @@ def test_monitoring_takes_only_drift_settings():
     from driftline.config import PipelineSettings
 
     assert PipelineSettings(psi_alert=0.4).drift_overrides() == {"drift.psi_alert": 0.4}
-    with pytest.raises(ConfigError, match="only drift.* settings apply here, not models.families, target.kind"):
+    with pytest.raises(ConfigError, match=r"only drift\.\* settings apply here, not models\.families, target\.kind"):
         PipelineSettings(target_kind="label", model_families=["logreg"], psi_alert=0.4).drift_overrides()
 
 

@@ -341,9 +341,9 @@ def test_duplicates_keep_the_lowest_source_row_whatever_the_frame_order(clean_fr
     reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
     keep = min(a, b, c)
     assert keep not in reasons
-    assert {r: reasons[r].split("; ")[0] for r in {a, b, c} - {keep}} == {
-        r: f"duplicate of source row {keep} for (SYM1, {stamp})" for r in {a, b, c} - {keep}
-    }
+    dropped = {a, b, c} - {keep}
+    expected = f"duplicate of source row {keep} for (SYM1, {stamp})"
+    assert {r: reasons[r].split("; ")[0] for r in dropped} == dict.fromkeys(dropped, expected)
     unique = next(c for c in report.checks if c.check == "unique")
     assert unique.unexpected_count == 3 and unique.rows_quarantined == 2
     _assert_partition(report, frame)
@@ -392,8 +392,10 @@ def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
     assert gap.action == "warn" and gap.unexpected_count == 2
     assert report.rows_quarantined == 0
     assert report.warnings == [
-        f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
-        f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+        (
+            f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
+            f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+        )
     ]
     assert _validate(frame, ContractConfig(max_gap=str(largest))).warnings == []  # the limit itself is fine
 

@@ -7,6 +7,7 @@ import json
 import threading
 from importlib import metadata
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -14,9 +15,9 @@ from driftline import doctor
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, str]] = {}
+    routes: ClassVar[dict[str, tuple[int, str]]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         status, body = self.routes.get(self.path.split("?")[0], (404, "not found"))
         self.send_response(status)
         self.end_headers()
@@ -29,7 +30,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server():
     """A server on 127.0.0.1 whose answers each test sets; yields (base URL, routes)."""
-    routes: dict[str, tuple[int, str]] = {}
+    routes: ClassVar[dict[str, tuple[int, str]]] = {}
     handler = type("Handler", (_Handler,), {"routes": routes})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -37,7 +37,7 @@ def test_holdout_split_keeps_the_last_window_apart_with_a_purge(walk_forward_run
 
 def test_holdout_window_too_large(walk_forward_run):
     n_times = len(np.unique(walk_forward_run.features.times))
-    with pytest.raises(InsufficientDataError, match="lower evaluation.window"):
+    with pytest.raises(InsufficientDataError, match=r"lower evaluation\.window"):
         holdout_split(walk_forward_run.features, window=n_times - 5, gap=5)
 
 

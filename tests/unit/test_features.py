@@ -58,7 +58,7 @@ def test_features_up_to_t_ignore_everything_after_t(panel, small_features, kind)
     folds_before = list(splitter.split(before.X, groups=before.times))
     folds_after = list(splitter.split(after.X, groups=after.times))
     assert len(folds_before) == len(folds_after) == 3
-    for (train_a, test_a), (train_b, test_b) in zip(folds_before, folds_after):
+    for (train_a, test_a), (train_b, test_b) in zip(folds_before, folds_after, strict=True):
         np.testing.assert_array_equal(train_a, train_b)
         np.testing.assert_array_equal(test_a, test_b)
 

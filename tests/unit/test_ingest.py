@@ -48,7 +48,7 @@ def _detect(raw: pd.DataFrame, need_target: bool = False, **data):
 def test_detects_vendor_columns_in_any_case(vendor_frame, case):
     raw = vendor_frame.rename(columns=case)
     columns = _detect(raw)
-    original = dict(zip(VENDOR_COLUMNS, raw.columns))
+    original = dict(zip(VENDOR_COLUMNS, raw.columns, strict=True))
     assert columns.time == original["Date"]
     assert columns.symbol is None
     assert columns.prices == {
@@ -204,7 +204,7 @@ def test_folder_files_with_a_symbol_column_keep_it(tmp_path):
 
 def test_folder_without_data_files(tmp_path):
     (tmp_path / "readme.txt").write_text("hello")
-    with pytest.raises(DataError, match="no .csv"):
+    with pytest.raises(DataError, match=r"no \.csv"):
         load_data(DataConfig(path=str(tmp_path)))
 
 
@@ -322,7 +322,7 @@ def test_all_unparseable_timestamps_are_an_error(tmp_path):
     assert "p.csv" in str(info.value) and "'date'" in str(info.value)
 
 
-# --- unreadable input --------------------------------------------------------------------------------------------------
+# --- unreadable input -------------------------------------------------------------------------------------------------
 
 
 def _empty(path: Path) -> None:
@@ -363,7 +363,7 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, name, writer
 def test_bad_file_inside_a_folder_is_named(tmp_path, vendor_frame):
     vendor_frame.to_csv(tmp_path / "GOOD.csv", index=False)
     _latin1(tmp_path / "BAD.csv")
-    with pytest.raises(DataError, match="BAD.csv"):
+    with pytest.raises(DataError, match=r"BAD\.csv"):
         load_data(DataConfig(path=str(tmp_path)))
 
 
@@ -386,7 +386,7 @@ def test_demo_symbols_filter():
     assert set(frame["symbol"]) == {"IBM"}
 
 
-# --- properties ---------------------------------------------------------------------------------------------------------
+# --- properties -------------------------------------------------------------------------------------------------------
 
 
 @given(st.one_of(st.text(), st.integers(), st.floats(allow_nan=False)))
@@ -411,7 +411,7 @@ def _spelled(draw, words: tuple[str, ...]) -> str:
     """A column name made of ``words`` with random case, separators and padding."""
     joined = draw(_SEPARATORS).join(words)
     flips = draw(st.lists(st.booleans(), min_size=len(joined), max_size=len(joined)))
-    cased = "".join(c.upper() if flip else c.lower() for c, flip in zip(joined, flips))
+    cased = "".join(c.upper() if flip else c.lower() for c, flip in zip(joined, flips, strict=True))
     return draw(_PADDING) + cased + draw(_PADDING)
 
 

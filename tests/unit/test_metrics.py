@@ -171,7 +171,7 @@ def test_turnover_and_pnl_are_per_symbol_then_averaged():
     a = _meta([0.01, 0.02, 0.03], "A")
     b = _meta([-0.01, -0.02, -0.03], "B")
     meta = pd.concat([b, a], ignore_index=True)  # rows not in symbol order
-    p = np.array([0.9, 0.1, 0.9] + [0.9, 0.9, 0.9])  # B flips twice after entering, A holds
+    p = np.array([0.9, 0.1, 0.9, 0.9, 0.9, 0.9])  # B flips twice after entering, A holds
     values = strategy_metrics(p, meta, MetricsConfig())
     # Per timestamp: trades (A, B) = (1, 1), (0, 1), (0, 1) -> means 1, 0.5, 0.5.
     assert values["turnover"] == pytest.approx((1 + 0.5 + 0.5) / 3)

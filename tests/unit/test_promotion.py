@@ -97,7 +97,7 @@ def test_comparison_diff_is_the_mean_per_timestamp_loss_difference(evaluation):
     assert decision.scores["challenger"]["log_loss"] == pytest.approx(ours.mean())
 
 
-# --- with a champion ---------------------------------------------------------------------------------------------------
+# --- with a champion --------------------------------------------------------------------------------------------------
 
 
 def test_challenger_no_better_than_the_champion_keeps_the_champion(evaluation):
@@ -225,7 +225,7 @@ def test_constant_difference_has_a_degenerate_interval():
     assert diff == pytest.approx(0.2) and low == pytest.approx(0.2) and high == pytest.approx(0.2)
 
 
-# --- walk-forward calibration -------------------------------------------------------------------------------------------
+# --- walk-forward calibration -----------------------------------------------------------------------------------------
 
 
 def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evaluation):

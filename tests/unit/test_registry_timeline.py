@@ -61,11 +61,11 @@ def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):
     NAME, versions = versions, registry.MlflowAliasRegistry()
     versions.move_champion(NAME, "1", None, "first", "run-1")
 
-    with pytest.raises(DriftlineError, match="version 2 was not promoted.*reject.*gates of v2.*--force"):
+    with pytest.raises(DriftlineError, match=r"version 2 was not promoted.*reject.*gates of v2.*--force"):
         versions.rollback(NAME, "2", "try v2", force=False)
     assert versions.alias_version(NAME, "champion") == "1"
 
-    before, after, note = versions.rollback(NAME, "2", "v1 broke on live data", force=True)
+    before, after, _ = versions.rollback(NAME, "2", "v1 broke on live data", force=True)
 
     assert (before, after) == ("1", "2") and versions.alias_version(NAME, "champion") == "2"
     tags = versions.version_tags(NAME, "2")

@@ -83,7 +83,7 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["fold", "test_start", "test_end"])
     assert set(lines[header + 1]) <= {"-", " "}
     fold_lines = lines[header + 2 : header + 2 + len(summary.folds)]
-    for fold, line in zip(summary.folds, fold_lines):
+    for fold, line in zip(summary.folds, fold_lines, strict=True):
         cells = line.split()
         assert cells[0] == str(fold["fold"])
         assert cells[1] == fold["test_start"][:10] and cells[2] == fold["test_end"][:10]

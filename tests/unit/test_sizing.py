@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from driftline.config import config_to_yaml, flatten_config, load_config
 from driftline.errors import InsufficientDataError
@@ -73,14 +74,14 @@ def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
     assert (effective.splits.n_splits, effective.evaluation.window, effective.splits.min_train_size) == (3, 241, 250)
     assert flatten_config(effective)["evaluation.window"] == "241" and "n_splits: 3" in config_to_yaml(effective)
     assert sized.params() == {"splits.n_splits": "3", "evaluation.window": "241", "splits.min_train_size": "250"}
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         effective.splits.n_splits = 5  # type: ignore[misc]
     # Each change is a warning naming the key, from what to what.
     assert any("evaluation.window 500 -> 241" in r.getMessage() for r in caplog.records)
     assert any("splits.n_splits 5 -> 3" in r.getMessage() for r in caplog.records)
 
     # The sizes really fit: hold-out cut, then three folds of at least 50 test timestamps each.
-    development, holdout = holdout_split(features, effective.evaluation.window, effective.gap)
+    _, holdout = holdout_split(features, effective.evaluation.window, effective.gap)
     assert len(np.unique(holdout.times)) == 241
     folds = _folds(effective, features.times)
     assert len(folds) == 3 and all(len(test) >= MIN_TEST_TIMESTAMPS for _, test in folds)

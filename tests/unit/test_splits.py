@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,7 @@ def test_test_folds_are_contiguous_ordered_and_end_at_the_last_timestamp(scheme,
     tests = [test for _, test in folds]
     for test in tests:
         np.testing.assert_array_equal(test, np.arange(test[0], test[-1] + 1))  # contiguous
-    for earlier, later in zip(tests, tests[1:]):
+    for earlier, later in itertools.pairwise(tests):
         assert later[0] == earlier[-1] + 1  # in order, no overlap, no hole
     assert tests[-1][-1] == n - 1
     assert len({len(t) for t in tests}) == 1

@@ -77,7 +77,7 @@ def test_tuning_settings_change_every_fit_cache_key(walk_forward_run):
         tuning = base.models.tuning.model_copy(update=change)
         variant = base.model_copy(update={"models": base.models.model_copy(update={"tuning": tuning})})
         changed = keys(variant)
-        assert all(a != b for a, b in zip(changed, keys(base))), change
+        assert all(a != b for a, b in zip(changed, keys(base), strict=True)), change
         seen.add(changed)
     assert len(seen) == len(changes) + 1
 
