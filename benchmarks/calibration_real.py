@@ -79,14 +79,23 @@ def measure(name: str, frame: pd.DataFrame, kind: str, method: str | None) -> di
         overrides["calibration.method"] = method
     config = load_config(None, overrides)
     started = time.perf_counter()
-    features = build_features(frame.sort_values(["symbol", "timestamp"]).reset_index(drop=True), config.features, config.target)
+    features = build_features(
+        frame.sort_values(["symbol", "timestamp"]).reset_index(drop=True), config.features, config.target
+    )
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
     )
     family = result.selected
     folds = [f.metrics for f in result.folds if f.family == family]
-    challenger_args = dict(features=development, family=family, calibration=config.calibration, models=config.models, gap=config.gap, threshold=config.threshold)
+    challenger_args = dict(
+        features=development,
+        family=family,
+        calibration=config.calibration,
+        models=config.models,
+        gap=config.gap,
+        threshold=config.threshold,
+    )
     if "walk_forward" in inspect.signature(fit_challenger).parameters:
         challenger_args["walk_forward"] = result
     model = fit_challenger(**challenger_args)

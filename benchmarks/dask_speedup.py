@@ -58,7 +58,9 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
 
     # The ephemeral API starts while the data is made (untimed); it is up before any arm runs. With
     # PREFECT_API_URL set (the benchmark run's shared server), that server is used instead.
-    api = threading.Thread(target=lambda: None if os.environ.get("PREFECT_API_URL") else SubprocessASGIServer().start(), daemon=True)
+    api = threading.Thread(
+        target=lambda: None if os.environ.get("PREFECT_API_URL") else SubprocessASGIServer().start(), daemon=True
+    )
     api.start()
 
     import numpy as np
@@ -92,8 +94,14 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
     def sequential_arm(data: Any) -> tuple[Any, float]:
         started = time.perf_counter()
         result = run_walk_forward(
-            data, config.splits, config.gap, config.calibration, config.models, config.metrics,
-            price_target=False, threads=1,
+            data,
+            config.splits,
+            config.gap,
+            config.calibration,
+            config.models,
+            config.metrics,
+            price_target=False,
+            threads=1,
         )
         return result, time.perf_counter() - started
 
@@ -121,7 +129,8 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
     def check(result: Any, sequential: Any) -> bool:
         return result.selected == sequential.selected and all(
             np.isclose(result.pooled[f][k], v, rtol=1e-9, atol=1e-12)
-            for f, values in sequential.pooled.items() for k, v in values.items()
+            for f, values in sequential.pooled.items()
+            for k, v in values.items()
         )
 
     sequential = None
@@ -165,9 +174,19 @@ def measure(quick: bool = False) -> dict[str, Any]:
         )
         if api := shared_prefect_api():
             env["PREFECT_API_URL"] = api
-        args = [sys.executable, "-m", "benchmarks.dask_speedup", "--child", str(rows), str(home / "results"),
-                "--rounds", str(1 if quick else ROUNDS)]
-        done = run_child(args + ([] if quick else ["--with-processes"]), env, timeout=1800, cwd=Path(__file__).resolve().parents[1])
+        args = [
+            sys.executable,
+            "-m",
+            "benchmarks.dask_speedup",
+            "--child",
+            str(rows),
+            str(home / "results"),
+            "--rounds",
+            str(1 if quick else ROUNDS),
+        ]
+        done = run_child(
+            args + ([] if quick else ["--with-processes"]), env, timeout=1800, cwd=Path(__file__).resolve().parents[1]
+        )
     if done.returncode != 0:
         raise RuntimeError(f"dask benchmark at {rows} rows failed: {done.stderr[-3000:]}")
     arm = json.loads(done.stdout.strip().splitlines()[-1])

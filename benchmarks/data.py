@@ -125,7 +125,9 @@ def make_panel(
     low = np.minimum(open_, close) * np.exp(-spread * rng.uniform(0.2, 0.6, shape))
     del spread, returns, sigma
     typical = 1e6 * np.exp(rng.normal(0.0, 0.5, (n_symbols, 1)))
-    volume = np.round(typical * volume_factor * np.exp(0.3 * rng.standard_normal(shape) + 0.5 * log_var + 0.4 * np.abs(z)))
+    volume = np.round(
+        typical * volume_factor * np.exp(0.3 * rng.standard_normal(shape) + 0.5 * log_var + 0.4 * np.abs(z))
+    )
     del log_var, z, volume_factor
 
     keep = np.ones(shape, dtype=bool)
@@ -257,7 +259,7 @@ def make_feature_frames(rows: int, n_features: int = 20, drifted_fraction: float
     n_numeric_shifted = min(len(numeric), n_shifted - len(shifted_categorical))
     picked = sorted(rng.choice(len(numeric), size=n_numeric_shifted, replace=False).tolist())
     shift_of = {numeric[i]: NUMERIC_SHIFTS[k % len(NUMERIC_SHIFTS)] for k, i in enumerate(picked)}
-    shift_of.update({name: "category_mix" for name in shifted_categorical})
+    shift_of.update(dict.fromkeys(shifted_categorical, "category_mix"))
 
     reference: dict[str, np.ndarray] = {}
     current: dict[str, np.ndarray] = {}
@@ -265,7 +267,9 @@ def make_feature_frames(rows: int, n_features: int = 20, drifted_fraction: float
         distribution = NUMERIC_DISTRIBUTIONS[i % len(NUMERIC_DISTRIBUTIONS)]
         dtype = np.float32 if i % 2 else np.float64
         reference[name] = _draw(distribution, rng, rows).astype(dtype, copy=False)
-        current[name] = _shift(_draw(distribution, rng, rows), distribution, shift_of.get(name)).astype(dtype, copy=False)
+        current[name] = _shift(_draw(distribution, rng, rows), distribution, shift_of.get(name)).astype(
+            dtype, copy=False
+        )
     labels = np.asarray(CATEGORIES, dtype=object)
     for name in categorical:
         reference[name] = labels[rng.choice(len(CATEGORIES), size=rows, p=CATEGORY_REFERENCE)]

@@ -28,12 +28,27 @@ from benchmarks.startup import _clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DIRECTION_KEYS = ("decision", "selected_family", "metrics", "champion_version_before", "champion_version_after", "model_version")
+DIRECTION_KEYS = (
+    "decision",
+    "selected_family",
+    "metrics",
+    "champion_version_before",
+    "champion_version_after",
+    "model_version",
+)
 
 
 def _train(extra: list[str], home: Path, cwd: Path) -> tuple[dict[str, Any], float]:
     out = home / f"summary-{len(list(home.glob('summary-*.json')))}.json"
-    args = [str(BIN / "driftline"), "train", "--config", str(ROOT / "configs" / "default.yaml"), *extra, "--summary-json", str(out)]
+    args = [
+        str(BIN / "driftline"),
+        "train",
+        "--config",
+        str(ROOT / "configs" / "default.yaml"),
+        *extra,
+        "--summary-json",
+        str(out),
+    ]
     started = time.perf_counter()
     done = run_child(args, _clean_env(home), timeout=900, cwd=cwd)
     seconds = time.perf_counter() - started
@@ -48,7 +63,9 @@ def measure(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="driftline-bench-demo-") as tmp:
         root = Path(tmp)
         summary, seconds = _train([], root / "home", root)
-        direction, direction_seconds = _train(["--target", "direction", "--name", "demo-direction"], root / "home", root)
+        direction, direction_seconds = _train(
+            ["--target", "direction", "--name", "demo-direction"], root / "home", root
+        )
     return {
         "demo_summary": summary,
         "demo_seconds": round(seconds, 1),

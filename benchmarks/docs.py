@@ -32,12 +32,14 @@ class MissingResult(KeyError):
 
 
 def produced_by(results: dict[str, Any], part: str) -> str:
-    """"`COMMAND`, DATE" of the last run in ``results`` that measured ``part``."""
+    """ "`COMMAND`, DATE" of the last run in ``results`` that measured ``part``."""
     runs = results.get("runs") or []
     for run in reversed(runs):
         if part in (run.get("part_seconds") or {}):
             return f"`{run['command']}`, {str(run['generated_at'])[:10]}"
-    raise MissingResult(f"no run in latest.json measured the part {part!r}: run `python -m benchmarks.run --only {part} --update`")
+    raise MissingResult(
+        f"no run in latest.json measured the part {part!r}: run `python -m benchmarks.run --only {part} --update`"
+    )
 
 
 def _need(results: dict[str, Any], key: str, part: str) -> Any:
@@ -93,12 +95,18 @@ def readme_demo(results: dict[str, Any]) -> str:
             *_demo_output(summary),
             "```",
             "",
-            _paragraph(f"The run took {seconds:.0f} s here (2 cores"
-            + (f" at a load average of {load:.1f}" if load is not None else "")
-            + "; packages installed and compiled). The challenger's pooled walk-forward Brier skill against"
-            f" the base rate is {skill:+.2f}; its first fold, trained on {first['n_train']} rows, scores"
-            f" {first['brier_skill']:+.2f}"
-            + (f", and the hold-out interval's upper end is {comparison['ci_high']:+.4f}." if comparison.get("ci_high") is not None else ".")),
+            _paragraph(
+                f"The run took {seconds:.0f} s here (2 cores"
+                + (f" at a load average of {load:.1f}" if load is not None else "")
+                + "; packages installed and compiled). The challenger's pooled walk-forward Brier skill against"
+                f" the base rate is {skill:+.2f}; its first fold, trained on {first['n_train']} rows, scores"
+                f" {first['brier_skill']:+.2f}"
+                + (
+                    f", and the hold-out interval's upper end is {comparison['ci_high']:+.4f}."
+                    if comparison.get("ci_high") is not None
+                    else "."
+                )
+            ),
         ]
     )
 
@@ -187,7 +195,18 @@ def performance_table(results: dict[str, Any]) -> str:
             measured.append(f"{part}: {produced_by(results, part)}")
         except MissingResult:
             measured.append(f"{part}: not measured yet")
-    return "\n".join(["Where each part's numbers come from:", "", *(f"- {m}" for m in measured), "", "```", format_table(results), "```", ""])
+    return "\n".join(
+        [
+            "Where each part's numbers come from:",
+            "",
+            *(f"- {m}" for m in measured),
+            "",
+            "```",
+            format_table(results),
+            "```",
+            "",
+        ]
+    )
 
 
 def quality_details(results: dict[str, Any]) -> str:
@@ -196,7 +215,7 @@ def quality_details(results: dict[str, Any]) -> str:
     datasets = _need(results, "quality_datasets", "quality")
     return "\n".join(
         [
-            f"Results of {produced_by(results, 'quality')} (\"wf\" = pooled walk-forward, \"rows\" = rows scored):",
+            f'Results of {produced_by(results, "quality")} ("wf" = pooled walk-forward, "rows" = rows scored):',
             "",
             "```",
             format_side_by_side(datasets),

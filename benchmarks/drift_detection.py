@@ -170,7 +170,9 @@ DISTRIBUTION_DESCRIPTIONS = {
 }
 
 
-def make_frames(seed: int, trial: int, rows: int, columns: tuple[ColumnSpec, ...] = COLUMNS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_frames(
+    seed: int, trial: int, rows: int, columns: tuple[ColumnSpec, ...] = COLUMNS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reference and current frames of one trial; each trial has its own seeded stream."""
     rng = np.random.default_rng([seed, trial])
     reference = pd.DataFrame({c.name: draw(c.distribution, "none", rng, rows) for c in columns})
@@ -401,7 +403,8 @@ def evidently_comparison(
         "speed_ratio_driftline_over_evidently": dl_median / ev_median,
         "speed_ratio_first_calls": driftline_cold / evidently_cold,
         "verdicts_extracted": len(theirs) == len(columns),
-        "verdict_source": "per-column ValueDrift tests of Report([DataDriftPreset()], " "include_tests=True): FAIL = drift",
+        "verdict_source": "per-column ValueDrift tests of Report([DataDriftPreset()], "
+        "include_tests=True): FAIL = drift",
         "verdict_rule_consistent": all(v["rule_agrees_with_test"] is not False for v in theirs.values()),
         "agreement_share": share(per_column),
         "agreement_share_shifted": share(shifted),
@@ -445,7 +448,17 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def format_columns(summary: dict[str, Any]) -> str:
-    header = ("column", "flagged", "rate", "mean PSI", "PSI 5%", "min PSI", "max p", "by psi_alert", "missed: PSI<min / p>=level")
+    header = (
+        "column",
+        "flagged",
+        "rate",
+        "mean PSI",
+        "PSI 5%",
+        "min PSI",
+        "max p",
+        "by psi_alert",
+        "missed: PSI<min / p>=level",
+    )
     rows = [
         (
             c["column"],
@@ -464,7 +477,17 @@ def format_columns(summary: dict[str, Any]) -> str:
 
 
 def format_evidently(result: dict[str, Any]) -> str:
-    header = ("column", "Driftline PSI", "p-value", "Driftline", "Evidently method", "score", "threshold", "Evidently", "agree")
+    header = (
+        "column",
+        "Driftline PSI",
+        "p-value",
+        "Driftline",
+        "Evidently method",
+        "score",
+        "threshold",
+        "Evidently",
+        "agree",
+    )
 
     def flag(v: bool | None) -> str:
         return "-" if v is None else "drift" if v else "ok"
@@ -492,9 +515,11 @@ def format_evidently(result: dict[str, Any]) -> str:
             _table(header, rows),
             "",
             (
-                f"agreement {pct(result['agreement_share'])} of columns " f"(shifted {pct(result['agreement_share_shifted'])}, "
+                f"agreement {pct(result['agreement_share'])} of columns "
+                f"(shifted {pct(result['agreement_share_shifted'])}, "
                 f"unshifted {pct(result['agreement_share_unshifted'])}); flagged shifted: Driftline "
-                f"{result['driftline_flagged_shifted']}, Evidently " f"{result['evidently_flagged_shifted']}; flagged unshifted: "
+                f"{result['driftline_flagged_shifted']}, Evidently "
+                f"{result['evidently_flagged_shifted']}; flagged unshifted: "
                 f"Driftline {result['driftline_flagged_unshifted']}, Evidently {result['evidently_flagged_unshifted']}"
             ),
             (
@@ -504,7 +529,8 @@ def format_evidently(result: dict[str, Any]) -> str:
                 f"Evidently {result['evidently_seconds_median'] * 1000:.0f} ms -> ratio Driftline/Evidently "
                 f"{result['speed_ratio_driftline_over_evidently']:.4f} "
                 f"(first calls: {result['driftline_seconds_first_call'] * 1000:.1f} ms vs "
-                f"{result['evidently_seconds_first_call'] * 1000:.0f} " f"ms, ratio {result['speed_ratio_first_calls']:.4f})"
+                f"{result['evidently_seconds_first_call'] * 1000:.0f} "
+                f"ms, ratio {result['speed_ratio_first_calls']:.4f})"
             ),
         ]
     )
@@ -524,10 +550,16 @@ def machine_info() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drift_detection", description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=100, help="independent reference/current frame pairs (default 100)")
-    parser.add_argument("--rows", type=int, default=10_000, help="rows in the reference and in the current frame (default 10000)")
+    parser.add_argument(
+        "--trials", type=int, default=100, help="independent reference/current frame pairs (default 100)"
+    )
+    parser.add_argument(
+        "--rows", type=int, default=10_000, help="rows in the reference and in the current frame (default 10000)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--evidently-repeats", type=int, default=3, help="timed repeats of each tool after its first call (default 3)")
+    parser.add_argument(
+        "--evidently-repeats", type=int, default=3, help="timed repeats of each tool after its first call (default 3)"
+    )
     parser.add_argument("--skip-evidently", action="store_true", help="leave out the Evidently comparison")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON results (default {DEFAULT_OUTPUT})")
     args = parser.parse_args(argv)
@@ -606,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "groups": summary["groups"],
         "columns": summary["columns"],
-        "evidently": evidently_result if evidently_result is not None else {"skipped": bool(args.skip_evidently), "error": evidently_error},
+        "evidently": evidently_result
+        if evidently_result is not None
+        else {"skipped": bool(args.skip_evidently), "error": evidently_error},
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -104,9 +104,18 @@ def load_us_macro() -> pd.DataFrame:
     from statsmodels.datasets import macrodata
 
     data = macrodata.load_pandas().data
-    timestamps = pd.PeriodIndex.from_fields(year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q").to_timestamp(how="end").normalize()
-    frames = [pd.DataFrame({"symbol": name, "timestamp": timestamps, "close": data[name].to_numpy(dtype=float)}) for name in MACRO_SERIES]
-    return pd.concat(frames, ignore_index=True).sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+    timestamps = (
+        pd.PeriodIndex.from_fields(year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q")
+        .to_timestamp(how="end")
+        .normalize()
+    )
+    frames = [
+        pd.DataFrame({"symbol": name, "timestamp": timestamps, "close": data[name].to_numpy(dtype=float)})
+        for name in MACRO_SERIES
+    ]
+    return (
+        pd.concat(frames, ignore_index=True).sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+    )
 
 
 SERIES = (
@@ -134,8 +143,17 @@ SERIES = (
         break_lengths=(2, 3, 4, 5),
         break_stride=1,
         features=FeatureConfig(
-            return_windows=(1, 2, 4), vol_short=2, vol_mid=4, vol_long=8, zscore_window=12, median_window=16,
-            rsi_window=4, macd_fast=2, macd_slow=6, macd_signal=3, calendar=False,
+            return_windows=(1, 2, 4),
+            vol_short=2,
+            vol_mid=4,
+            vol_long=8,
+            zscore_window=12,
+            median_window=16,
+            rsi_window=4,
+            macd_fast=2,
+            macd_slow=6,
+            macd_signal=3,
+            calendar=False,
         ),
         target=TargetConfig(kind="direction", horizon=1),
         # Quarterly: windows of a few quarters (a 2-quarter window of the nine series with features is 18 rows).
@@ -203,7 +221,16 @@ def prepare(series: Series) -> Prepared:
         times=rows.loc[training, "timestamp"].to_numpy(),
         null_windows=drift.null_windows,
     )
-    return Prepared(series, rows, names, scores, training, np.sort(rows["timestamp"].unique()), profile, time.perf_counter() - started)
+    return Prepared(
+        series,
+        rows,
+        names,
+        scores,
+        training,
+        np.sort(rows["timestamp"].unique()),
+        profile,
+        time.perf_counter() - started,
+    )
 
 
 def calm_windows(prepared: Prepared, n: int, rng: np.random.Generator) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
@@ -239,11 +266,18 @@ def judge(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, st
         mask = (timestamps >= first) & (timestamps <= last)
         window = prepared.rows.loc[mask]
         record: dict[str, Any] = {
-            "series": prepared.series.name, "kind": kind, "start": first.date().isoformat(), "end": last.date().isoformat(),
-            "timestamps": int(window["timestamp"].nunique()), "rows": int(mask.sum()), "event": what,
+            "series": prepared.series.name,
+            "kind": kind,
+            "start": first.date().isoformat(),
+            "end": last.date().isoformat(),
+            "timestamps": int(window["timestamp"].nunique()),
+            "rows": int(mask.sum()),
+            "event": what,
         }
         for rule, drift in configs.items():
-            summary = measure_drift(prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"])
+            summary = measure_drift(
+                prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"]
+            )
             record[rule] = {
                 "detected": summary.drift_detected,
                 "drift_share": round(summary.drift_share, 4),
@@ -256,24 +290,38 @@ def judge(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, st
     return records
 
 
-def evidently_agreement_check(prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, str]], kind: str) -> list[dict[str, Any]]:
+def evidently_agreement_check(
+    prepared: Prepared, windows: list[tuple[pd.Timestamp, pd.Timestamp, str]], kind: str
+) -> list[dict[str, Any]]:
     """The monitor's Evidently report (per-column PSI against our null thresholds, ``evidently_report`` on
     the capped samples the monitor flow uses) on some windows, and its per-column agreement with our verdict."""
     from driftline.drift import evidently_agreement, evidently_report, evidently_thresholds, measure_drift
 
     drift = rule_config("null", prepared.series.drift)
     timestamps = prepared.rows["timestamp"].to_numpy()
-    reference = prepared.rows.loc[prepared.training, prepared.names].assign(probability=prepared.scores[prepared.training])
+    reference = prepared.rows.loc[prepared.training, prepared.names].assign(
+        probability=prepared.scores[prepared.training]
+    )
     out = []
     for first, last, _ in windows:
         mask = (timestamps >= first) & (timestamps <= last)
         window = prepared.rows.loc[mask]
-        summary = measure_drift(prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"])
+        summary = measure_drift(
+            prepared.profile, window[prepared.names], prepared.scores[mask], drift, times=window["timestamp"]
+        )
         current = window[prepared.names].assign(probability=prepared.scores[mask])
         with tempfile.TemporaryDirectory() as out_dir:
             _, data = evidently_report(reference, current, drift.report_sample, out_dir, evidently_thresholds(summary))
             agreement = evidently_agreement(summary, json.loads(Path(data).read_text()))
-        out.append({"series": prepared.series.name, "kind": kind, "start": first.date().isoformat(), "end": last.date().isoformat(), **agreement})
+        out.append(
+            {
+                "series": prepared.series.name,
+                "kind": kind,
+                "start": first.date().isoformat(),
+                "end": last.date().isoformat(),
+                **agreement,
+            }
+        )
     return out
 
 
@@ -293,7 +341,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             "false_alarm": rate(calm, rule),
             "detection": rate(broken, rule),
             "per_series": {
-                name: {"false_alarm": rate([r for r in calm if r["series"] == name], rule), "detection": rate([r for r in broken if r["series"] == name], rule)}
+                name: {
+                    "false_alarm": rate([r for r in calm if r["series"] == name], rule),
+                    "detection": rate([r for r in broken if r["series"] == name], rule),
+                }
                 for name in dict.fromkeys(r["series"] for r in records)
             },
         }
@@ -317,7 +368,9 @@ def run(quick: bool = False, seed: int = 0, evidently_windows: int = 0) -> dict[
         broken = break_windows(prepared)
         records += judge(prepared, broken[::2] if quick else broken, "break")
         if evidently_windows:
-            picks = np.random.default_rng([seed, 1]).choice(len(broken), min(evidently_windows, len(broken)), replace=False)
+            picks = np.random.default_rng([seed, 1]).choice(
+                len(broken), min(evidently_windows, len(broken)), replace=False
+            )
             agreement += evidently_agreement_check(prepared, calm[:evidently_windows], "calm")
             agreement += evidently_agreement_check(prepared, [broken[i] for i in sorted(picks)], "break")
         null = prepared.profile.null
@@ -354,7 +407,9 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "drift_real_evidently_columns": result["evidently"]["columns_compared"],
         "drift_real_false_alarm_rate": new["false_alarm"]["rate"],
         "drift_real_false_alarm_wilson_95": new["false_alarm"]["wilson_95"],
-        "drift_real_false_alarm_rate_wilson_95": new["false_alarm"]["wilson_95"],  # the interval its target is judged on
+        "drift_real_false_alarm_rate_wilson_95": new["false_alarm"][
+            "wilson_95"
+        ],  # the interval its target is judged on
         "drift_real_calm_windows": new["false_alarm"]["windows"],
         "drift_real_detection_rate": new["detection"]["rate"],
         "drift_real_detection_wilson_95": new["detection"]["wilson_95"],
@@ -375,7 +430,9 @@ def format_summary(result: dict[str, Any]) -> str:
         low, high = entry["wilson_95"]
         return f"{entry['rate']:6.1%} ({entry['flagged']:>3}/{entry['windows']:<3}, 95% Wilson {low:.1%}-{high:.1%})"
 
-    lines = [f"{'rule':<10} {'series':<10} {'calm windows flagged (false alarms)':<46} break windows flagged (detection)"]
+    lines = [
+        f"{'rule':<10} {'series':<10} {'calm windows flagged (false alarms)':<46} break windows flagged (detection)"
+    ]
     for rule in RULES:
         entry = result["summary"][rule]
         for name, per in entry["per_series"].items():
@@ -383,7 +440,8 @@ def format_summary(result: dict[str, Any]) -> str:
         lines.append(f"{rule:<10} {'pooled':<10} {pct(entry['false_alarm']):<46} {pct(entry['detection'])}")
     lines.append(
         f"targets (rule null, pooled): false alarms <= {FALSE_ALARM_TARGET:.0%}, detection >= {DETECTION_TARGET:.0%}; "
-        "null = window-to-window PSI of the reference period, chi2 " "= the old rule, fixed_psi = PSI >= 0.25 / scores >= 0.1"
+        "null = window-to-window PSI of the reference period, chi2 "
+        "= the old rule, fixed_psi = PSI >= 0.25 / scores >= 0.1"
     )
     return "\n".join(lines)
 
@@ -407,13 +465,21 @@ def render_json(payload: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drift_real", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="40 calm windows per series instead of 300, every other break window")
+    parser.add_argument(
+        "--quick", action="store_true", help="40 calm windows per series instead of 300, every other break window"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--skip-evidently", action="store_true", help="no Evidently agreement check (it is skipped with --quick too)")
+    parser.add_argument(
+        "--skip-evidently", action="store_true", help="no Evidently agreement check (it is skipped with --quick too)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(quick=args.quick, seed=args.seed, evidently_windows=0 if args.quick or args.skip_evidently else EVIDENTLY_WINDOWS)
+    result = run(
+        quick=args.quick,
+        seed=args.seed,
+        evidently_windows=0 if args.quick or args.skip_evidently else EVIDENTLY_WINDOWS,
+    )
     new = result["summary"]["null"]
     met = new["false_alarm"]["rate"] <= FALSE_ALARM_TARGET and new["detection"]["rate"] >= DETECTION_TARGET
     payload = {
@@ -421,7 +487,10 @@ def main(argv: list[str] | None = None) -> int:
         "all_targets_met": met,
         "targets": {"false_alarm_rate": f"<= {FALSE_ALARM_TARGET}", "detection_rate": f">= {DETECTION_TARGET}"},
         "drift_config": DriftConfig().model_dump(mode="json"),
-        "command": "python -m benchmarks.drift_real" + (" --quick" if args.quick else "") + (" --skip-evidently" if args.skip_evidently else "") + f" --seed {args.seed}",
+        "command": "python -m benchmarks.drift_real"
+        + (" --quick" if args.quick else "")
+        + (" --skip-evidently" if args.skip_evidently else "")
+        + f" --seed {args.seed}",
         "wall_time_seconds": round(time.perf_counter() - started, 1),
         "machine": machine_info(),
     }
@@ -432,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         evidently = result["evidently"]
         print(
             f"Evidently (per-column PSI against our thresholds, on the monitor's capped samples): same verdict on "
-            f"{evidently['agreement_share']:.1%} of {evidently['columns_compared']} " f"columns in {evidently['windows']} windows"
+            f"{evidently['agreement_share']:.1%} of {evidently['columns_compared']} "
+            f"columns in {evidently['windows']} windows"
         )
     print(f"\n{'targets met' if met else 'TARGETS MISSED'}; {payload['wall_time_seconds']} s; written to {args.output}")
     return 0 if met else 1

@@ -63,7 +63,9 @@ def measure(quick: bool = False) -> dict[str, Any]:
 
     cap = drift.report_sample
     started = time.perf_counter()
-    _evidently(frames.reference.sample(min(cap, rows), random_state=0), frames.current.sample(min(cap, rows), random_state=0))
+    _evidently(
+        frames.reference.sample(min(cap, rows), random_state=0), frames.current.sample(min(cap, rows), random_state=0)
+    )
     sample_seconds = time.perf_counter() - started
 
     theirs = evidently_verdicts(snapshot)

@@ -38,9 +38,9 @@ def main(families: list[str]) -> None:
 
     print(f"import shap: {time.perf_counter() - started:.2f} s")
     for family in families:
-        model = CalibratedModel.from_config(make_estimator(family, config.models), config.calibration, gap=config.gap).fit(
-            X, features.y, features.times
-        )
+        model = CalibratedModel.from_config(
+            make_estimator(family, config.models), config.calibration, gap=config.gap
+        ).fit(X, features.y, features.times)
         started = time.perf_counter()
         model.predict_proba(X)
         predict = time.perf_counter() - started

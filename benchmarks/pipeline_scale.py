@@ -96,19 +96,34 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
     )
-    model = fit_challenger(development, result.selected, config.calibration, config.models, config.gap, config.threshold, result)
+    model = fit_challenger(
+        development, result.selected, config.calibration, config.models, config.gap, config.threshold, result
+    )
     pooled = result.pooled[result.selected]
-    build_reference(development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins)
+    build_reference(
+        development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins
+    )
     # The Evidently report of training vs hold-out is pipeline work (the flow's training_report_task), not
     # orchestration: the plain path builds it too, on the same capped samples.
     cap = config.drift.report_sample
     with tempfile.TemporaryDirectory() as report_dir:
         evidently_report(scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, report_dir)
     evaluate_challenger(
-        holdout, scorer(model), None, float(development.y.mean()), config.promotion, config.metrics, config.gap,
-        config.block_length, price_target=False,
+        holdout,
+        scorer(model),
+        None,
+        float(development.y.mean()),
+        config.promotion,
+        config.metrics,
+        config.gap,
+        config.block_length,
+        price_target=False,
     )
-    return {"seconds": time.perf_counter() - started, "peak_rss_gib": _peak_rss_gib(), "auc": result.pooled[result.selected]["auc"]}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_gib": _peak_rss_gib(),
+        "auc": result.pooled[result.selected]["auc"],
+    }
 
 
 def child_flow(config_path: Path) -> dict[str, Any]:
@@ -169,7 +184,9 @@ def _run_child(kind: str, rows: int, workdir: Path, round_: int = 0) -> dict[str
         env["PREFECT_API_URL"] = api
     done = run_child(
         [sys.executable, "-m", "benchmarks.pipeline_scale", "--child", kind, str(config_path)],
-        env, timeout=3600, cwd=Path(__file__).resolve().parents[1],
+        env,
+        timeout=3600,
+        cwd=Path(__file__).resolve().parents[1],
     )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} at {rows} rows failed: {done.stderr[-3000:]}")
@@ -180,8 +197,14 @@ def _warm_bytecode() -> None:
     """Import the heavy libraries once, untimed: a fresh venv has no .pyc files, and whichever child
     imported a library first would pay for compiling it (11 s for Evidently and plotly here)."""
     subprocess.run(
-        [sys.executable, "-c", "import evidently.presets, plotly, prefect, mlflow, great_expectations, lightgbm, xgboost, sklearn"],
-        check=True, capture_output=True, timeout=900,
+        [
+            sys.executable,
+            "-c",
+            "import evidently.presets, plotly, prefect, mlflow, great_expectations, lightgbm, xgboost, sklearn",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=900,
     )
 
 
@@ -214,7 +237,11 @@ def measure(quick: bool = False) -> dict[str, Any]:
         if not quick:  # one run per size: the growth ratio is reported from single runs
             small = _run_child("plain", 250_000, workdir)
             large = _run_child("plain", 2_500_000, workdir)
-            growth = {"small_seconds": small["seconds"], "large_seconds": large["seconds"], "large_peak_rss_gib": large["peak_rss_gib"]}
+            growth = {
+                "small_seconds": small["seconds"],
+                "large_seconds": large["seconds"],
+                "large_peak_rss_gib": large["peak_rss_gib"],
+            }
     plain_seconds = [p["seconds"] for p in plains]
     first = [f["first_seconds"] for f in flows]
     rerun = [f["rerun_seconds"] for f in flows]

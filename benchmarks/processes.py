@@ -20,7 +20,9 @@ from pathlib import Path
 SHARED_API_VARIABLE = "DRIFTLINE_BENCH_PREFECT_API_URL"
 
 
-def run_child(args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_child(
+    args: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``subprocess.run(args, capture_output=True, text=True)``, minus the hang on orphaned grandchildren."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err, text=True, start_new_session=True)

@@ -130,7 +130,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "null",
         champion_sd=1.0,
         challenger_sd=1.0,
-        description="champion and challenger: the same noise sd (1.0 on " "the logit scale), independent draws, both calibrated",
+        description="champion and challenger: the same noise sd (1.0 on "
+        "the logit scale), independent draws, both calibrated",
     ),
     Scenario(
         "null-equal-uncalibrated",
@@ -174,7 +175,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "power",
         champion_sd=None,
         challenger_sd=1.0,
-        description="first model with logit noise sd 1.0 (the champion of " "the scenarios above), calibrated, vs the base rate",
+        description="first model with logit noise sd 1.0 (the champion of "
+        "the scenarios above), calibrated, vs the base rate",
     ),
 )
 
@@ -224,7 +226,9 @@ def model_noise(world: World, n_sims: int, rng: np.random.Generator, length: int
     return math.sqrt(world.noise_common) * common + math.sqrt(1 - world.noise_common) * own
 
 
-def model_probability(true_logit: np.ndarray, noise: np.ndarray, sd: float, world: World, calibrated: bool) -> np.ndarray:
+def model_probability(
+    true_logit: np.ndarray, noise: np.ndarray, sd: float, world: World, calibrated: bool
+) -> np.ndarray:
     """What a model with logit noise ``sd`` predicts; ``calibrated``: E[p | its logit] (probit approximation)."""
     seen = true_logit + sd * noise
     if not calibrated:
@@ -272,11 +276,15 @@ def run_scenario(
     else:
         challenger_all = model_probability(data["logit"], noise, scenario.challenger_sd, world, scenario.calibrated)
     challenger = challenger_all[:, window]
-    walk_forward_eces = walk_forward_ece(challenger_all[:, : world.train_timestamps], data["y"][:, : world.train_timestamps], metrics)
+    walk_forward_eces = walk_forward_ece(
+        challenger_all[:, : world.train_timestamps], data["y"][:, : world.train_timestamps], metrics
+    )
     champion = (
         None
         if scenario.champion_sd is None
-        else model_probability(true_logit, model_noise(world, sims, rng), scenario.champion_sd, world, scenario.calibrated)
+        else model_probability(
+            true_logit, model_noise(world, sims, rng), scenario.champion_sd, world, scenario.calibrated
+        )
     )
 
     times = np.repeat(np.arange(world.timestamps), world.symbols)
@@ -383,7 +391,9 @@ def summarise(scenario: Scenario, world: World, records: list[dict[str, Any]]) -
     }
 
 
-def run(sims: int, seed: int, world: World | None = None, scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[dict[str, Any]]:
+def run(
+    sims: int, seed: int, world: World | None = None, scenarios: tuple[Scenario, ...] = SCENARIOS
+) -> list[dict[str, Any]]:
     world = world or World()
     return [run_scenario(s, world, sims, seed) for s in scenarios]
 
@@ -436,10 +446,12 @@ def format_details(results: list[dict[str, Any]]) -> str:
         base_auc = r["mean_baseline_auc"]
         lines.append(
             f"- {r['scenario']}: {r['description']}.\n"
-            "    CI alone (log_loss-better) passed in " f"{r['ci_only_promotions']}/{r['sims']} ({r['ci_only_rate']:.1%}); "
+            "    CI alone (log_loss-better) passed in "
+            f"{r['ci_only_promotions']}/{r['sims']} ({r['ci_only_rate']:.1%}); "
             f"guardrails blocked after the CI passed: {r['blocked_by_guardrail_after_ci_passed'] or 'none'}.\n"
             f"    mean log-loss gain per row {r['mean_log_loss_gain_per_row']:+.4f} nats "
-            f"(sd across sims {r['sd_log_loss_gain_per_row'] or 0:.4f}; " f"{r['relative_gain'] or 0:+.1%} of the baseline's "
+            f"(sd across sims {r['sd_log_loss_gain_per_row'] or 0:.4f}; "
+            f"{r['relative_gain'] or 0:+.1%} of the baseline's "
             f"{r['mean_baseline_log_loss']:.4f}); AUC challenger {auc if auc is None else f'{auc:.3f}'} vs baseline "
             f"{base_auc if base_auc is None else f'{base_auc:.3f}'}; challenger ECE {r['mean_challenger_ece']:.4f}, "
             f"pooled walk-forward ECE {r['mean_walk_forward_ece']:.4f}."
@@ -451,7 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.promotion_power", description=__doc__.split("\n")[0])
     parser.add_argument("--sims", type=int, default=400, help="simulations per scenario (default 400)")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--timestamps", type=int, default=World.timestamps, help="evaluation window in timestamps (default 500, as EvaluationConfig)")
+    parser.add_argument(
+        "--timestamps",
+        type=int,
+        default=World.timestamps,
+        help="evaluation window in timestamps (default 500, as EvaluationConfig)",
+    )
     parser.add_argument("--symbols", type=int, default=World.symbols, help="symbols in the panel (default 4)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON results (default {DEFAULT_OUTPUT})")
     args = parser.parse_args(argv)
@@ -465,9 +482,11 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
     ok = all(r["passed"] for r in results)
 
-    print(f"Promotion test, {args.sims} simulations per scenario, seed {args.seed}, "
-          f"{world.symbols} symbols x {world.timestamps} timestamps, block {BLOCK_LENGTH}, real decide_promotion "
-          f"(default PromotionConfig: n_bootstrap {PromotionConfig().n_bootstrap}, level {PromotionConfig().level})\n")
+    print(
+        f"Promotion test, {args.sims} simulations per scenario, seed {args.seed}, "
+        f"{world.symbols} symbols x {world.timestamps} timestamps, block {BLOCK_LENGTH}, real decide_promotion "
+        f"(default PromotionConfig: n_bootstrap {PromotionConfig().n_bootstrap}, level {PromotionConfig().level})\n"
+    )
     print(format_table(results))
     print()
     print(format_details(results))

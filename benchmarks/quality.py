@@ -156,7 +156,9 @@ def write_sst(folder: Path, quick: bool) -> Path:
     from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as sst
 
     frame = sst[~sst.index.duplicated(keep="first")]
-    out = pd.DataFrame({"time": frame.index.tz_convert("UTC").tz_localize(None), "temperature": frame["temperature"].to_numpy()})
+    out = pd.DataFrame(
+        {"time": frame.index.tz_convert("UTC").tz_localize(None), "temperature": frame["temperature"].to_numpy()}
+    )
     if quick:
         out = out.iloc[:6000]
     path = folder / "sst.parquet"
@@ -167,7 +169,8 @@ def write_sst(folder: Path, quick: bool) -> Path:
 DATASETS = (
     Dataset(
         name="equities_vol",
-        description="bokeh-sampledata AAPL, IBM, MSFT, GOOG daily " "2000-2013 (the demo panel), default volatility target",
+        description="bokeh-sampledata AAPL, IBM, MSFT, GOOG daily "
+        "2000-2013 (the demo panel), default volatility target",
         write=None,
         overrides={},
         cadence="daily",
@@ -210,9 +213,7 @@ def _metrics(y: np.ndarray, p: np.ndarray, metrics_config: Any) -> dict[str, flo
     return {k: float(values[k]) for k in METRIC_KEYS}
 
 
-def _walk_forward_metrics(
-    y: np.ndarray, p: np.ndarray, fold: np.ndarray, metrics_config: Any
-) -> dict[str, float]:
+def _walk_forward_metrics(y: np.ndarray, p: np.ndarray, fold: np.ndarray, metrics_config: Any) -> dict[str, float]:
     """Pooled metrics over every fold's test rows, plus the worst single fold's ECE."""
     from driftline.metrics import expected_calibration_error
 
@@ -308,8 +309,12 @@ def _fold_masks(result: Any, times: np.ndarray) -> list[tuple[int, np.ndarray, n
     """(fold, training rows, test rows) of the challenger family's folds, from the pipeline's own result."""
     out = []
     for fold in result.selected_folds():
-        train = (times >= np.datetime64(pd.Timestamp(fold.train_start))) & (times <= np.datetime64(pd.Timestamp(fold.train_end)))
-        test = (times >= np.datetime64(pd.Timestamp(fold.test_start))) & (times <= np.datetime64(pd.Timestamp(fold.test_end)))
+        train = (times >= np.datetime64(pd.Timestamp(fold.train_start))) & (
+            times <= np.datetime64(pd.Timestamp(fold.train_end))
+        )
+        test = (times >= np.datetime64(pd.Timestamp(fold.test_start))) & (
+            times <= np.datetime64(pd.Timestamp(fold.test_end))
+        )
         out.append((fold.fold, train, test))
     return out
 
@@ -345,21 +350,45 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
         try:
             loaded = load_data(config.data, need_target=not price)
             report = validate_frame(
-                loaded.frame, config.contract, config.model_name, source_values=loaded.source_values(), source=loaded.source
+                loaded.frame,
+                config.contract,
+                config.model_name,
+                source_values=loaded.source_values(),
+                source=loaded.source,
             )
             clean = enforce_contract(report, config.contract, loaded.source)
-            features = build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
+            features = build_features(
+                clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
+            )
             development, holdout = holdout_split(features, config.evaluation.window, config.gap)
             result = run_walk_forward(
-                development, config.splits, config.gap, config.calibration, config.models, config.metrics,
-                price_target=config.target.kind == "direction", threads=1,
+                development,
+                config.splits,
+                config.gap,
+                config.calibration,
+                config.models,
+                config.metrics,
+                price_target=config.target.kind == "direction",
+                threads=1,
             )
             challenger = fit_challenger(
-                development, result.selected, config.calibration, single_threaded(config.models), config.gap, config.threshold
+                development,
+                result.selected,
+                config.calibration,
+                single_threaded(config.models),
+                config.gap,
+                config.threshold,
             )
             decision = evaluate_challenger(
-                holdout, scorer(challenger), None, float(development.y.mean()), config.promotion, config.metrics,
-                config.gap, config.block_length, price_target=config.target.kind == "direction",
+                holdout,
+                scorer(challenger),
+                None,
+                float(development.y.mean()),
+                config.promotion,
+                config.metrics,
+                config.gap,
+                config.block_length,
+                price_target=config.target.kind == "direction",
             )
         except DriftlineError as exc:
             row.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.perf_counter() - started, 1))
@@ -375,10 +404,10 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     times = development.times
     selected = result.selected_predictions()
     row.update(
-        rows=int(len(features.y)),
-        development_rows=int(len(y_dev)),
-        holdout_rows=int(len(y_hold)),
-        walk_forward_test_rows=int(len(selected)),
+        rows=len(features.y),
+        development_rows=len(y_dev),
+        holdout_rows=len(y_hold),
+        walk_forward_test_rows=len(selected),
         first_fold_train_rows=int(result.selected_folds()[0].n_train),
         positive_share=round(float(features.y.mean()), 4),
         features=list(features.feature_names),
@@ -409,7 +438,9 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     reference = reference_estimator(config.models).fit(reference_X, y_dev)
     holdout_p = {
         **{name: baseline_probabilities(name, y_dev, last, hold_last) for name in BASELINES},
-        "reference": reference.predict_proba(pd.concat([holdout.X, hold_lags.drop(columns="last_label")], axis=1))[:, 1],
+        "reference": reference.predict_proba(pd.concat([holdout.X, hold_lags.drop(columns="last_label")], axis=1))[
+            :, 1
+        ],
     }
     for name, parts in pooled.items():
         fold = np.concatenate([np.full(int(test.sum()), k) for k, test, _ in parts])
@@ -435,9 +466,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
 def goals(row: dict[str, Any], dataset: Dataset) -> dict[str, float | None]:
     """This dataset's values for each goal (None where a goal does not apply)."""
     models = row["models"]
-    best = {
-        where: min(models[name][where]["log_loss"] for name in BASELINES) for where in ("walk_forward", "holdout")
-    }
+    best = {where: min(models[name][where]["log_loss"] for name in BASELINES) for where in ("walk_forward", "holdout")}
     challenger = models["challenger"]
     out: dict[str, float | None] = {
         "best_baseline": min(BASELINES, key=lambda name: models[name]["walk_forward"]["log_loss"]),
@@ -494,7 +523,10 @@ def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "quality_wf_logloss_excess": _worst(goal("wf_logloss_excess"), max),
         "quality_holdout_logloss_excess": _worst(goal("holdout_logloss_excess"), max),
-        **{key: _worst([row["goals"]["ece"] for row in ok if row["goals"]["ece_goal"] == key], max) for key, *_ in ECE_GOALS},
+        **{
+            key: _worst([row["goals"]["ece"] for row in ok if row["goals"]["ece_goal"] == key], max)
+            for key, *_ in ECE_GOALS
+        },
         "quality_boosted_auc_gap": _worst(goal("boosted_auc_gap"), max),
         "quality_persistent_accuracy_margin": _worst(goal("persistent_accuracy_margin"), min),
         "quality_persistent_logloss_margin": _worst(goal("persistent_logloss_margin"), min),
@@ -510,10 +542,15 @@ def measure(quick: bool = False) -> dict[str, Any]:
 
 # --- the table -----------------------------------------------------------------------------------------------------
 
-TABLE_MODELS = (("challenger", "walk_forward", "challenger wf"), ("challenger", "holdout", "challenger hold-out"),
-                ("base_rate", "walk_forward", "base rate wf"), ("persistence", "walk_forward", "persistence wf"),
-                ("persistence", "holdout", "persistence hold-out"), ("reference", "walk_forward", "reference wf"),
-                ("reference", "holdout", "reference hold-out"))
+TABLE_MODELS = (
+    ("challenger", "walk_forward", "challenger wf"),
+    ("challenger", "holdout", "challenger hold-out"),
+    ("base_rate", "walk_forward", "base rate wf"),
+    ("persistence", "walk_forward", "persistence wf"),
+    ("persistence", "holdout", "persistence hold-out"),
+    ("reference", "walk_forward", "reference wf"),
+    ("reference", "holdout", "reference hold-out"),
+)
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -536,10 +573,18 @@ def format_side_by_side(rows: dict[str, dict[str, Any]]) -> str:
             continue
         for model, where, label in TABLE_MODELS:
             m = row["models"][model][where]
-            lines.append((
-                name, label, _cell(m["accuracy"]), _cell(m["auc"]), _cell(m["log_loss"], 4), _cell(m["ece"]),
-                _cell(m.get("worst_fold_ece")), _cell(m["rows"]),
-            ))
+            lines.append(
+                (
+                    name,
+                    label,
+                    _cell(m["accuracy"]),
+                    _cell(m["auc"]),
+                    _cell(m["log_loss"], 4),
+                    _cell(m["ece"]),
+                    _cell(m.get("worst_fold_ece")),
+                    _cell(m["rows"]),
+                )
+            )
         aucs = ", ".join(f"{f} {v['auc']:.3f}" for f, v in row["families"].items())
         notes.append(
             f"{name}: {row['rows']} rows, challenger {row['selected_family']} ({row['decision']}); family AUC: {aucs}"
@@ -562,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(run(quick=args.quick, names=tuple(args.only) if args.only else None))
     payload = {
         **summary,
-        "command": "python -m benchmarks.quality" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else ""),
+        "command": "python -m benchmarks.quality"
+        + (" --quick" if args.quick else "")
+        + (f" --only {' '.join(args.only)}" if args.only else ""),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "machine": machine_info(),
     }

@@ -75,7 +75,9 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path, health: str, timeout: float) -> Iterator[subprocess.Popen]:
+def _process(
+    args: list[str], env: dict[str, str], log: Path, health: str, timeout: float
+) -> Iterator[subprocess.Popen]:
     """A process group of its own (uvicorn and Prefect start children), always stopped on exit."""
     with log.open("w") as handle:
         process = subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
@@ -126,7 +128,10 @@ class RelayStack:
 
 @contextmanager
 def relay_stack(
-    workdir: Path, secret: str, api_url: str | None = None, extra_env: dict[str, str] | None = None,
+    workdir: Path,
+    secret: str,
+    api_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[RelayStack]:
     """The real relay (``driftline webhook``) with a registered model to accept calls for.
 
@@ -144,9 +149,20 @@ def relay_stack(
 
     model_name = PipelineConfig(name=pipeline).model_name
     created = subprocess.run(
-        [sys.executable, "-c", ("import sys; from mlflow import MlflowClient; " "MlflowClient(sys.argv[1]).create_registered_model(sys.argv[2])"),
-         tracking, model_name],
-        env=_base_env(workdir), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; from mlflow import MlflowClient; "
+                "MlflowClient(sys.argv[1]).create_registered_model(sys.argv[2])"
+            ),
+            tracking,
+            model_name,
+        ],
+        env=_base_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if created.returncode != 0:
         raise RuntimeError(f"could not register {model_name}: {created.stderr[-2000:]}")
@@ -194,7 +210,11 @@ def signed_call(secret: str, pipeline: str, kind: str = "valid", timestamp: int 
     token = uuid.uuid4().hex
     body = json.dumps({"model": pipeline, "reason": f"load {token}", **fields}).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {"Content-Type": "application/json", "X-Driftline-Timestamp": ts, "X-Driftline-Signature": sign(secret.encode(), ts, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Driftline-Timestamp": ts,
+        "X-Driftline-Signature": sign(secret.encode(), ts, body),
+    }
     return Call(kind, body, headers, token)
 
 
@@ -293,7 +313,9 @@ def wait_for_events(api_url: str, pipeline: str, expected: int, timeout: float =
     return stored_events(api_url, pipeline)
 
 
-def wait_for_outbox(url: str, token: str | None = None, timeout: float = 60.0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def wait_for_outbox(
+    url: str, token: str | None = None, timeout: float = 60.0
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The relay's metrics once its outbox has nothing left to deliver (confirmed stored or dead-lettered)."""
     deadline = time.monotonic() + timeout
     metrics = scrape_metrics(url, token)
@@ -309,7 +331,10 @@ def wait_for_outbox(url: str, token: str | None = None, timeout: float = 60.0) -
 def measure(quick: bool = False) -> dict[str, Any]:
     n = 200 if quick else 1000
     secret = uuid.uuid4().hex
-    with tempfile.TemporaryDirectory(prefix="driftline-bench-relay-") as tmp, relay_stack(Path(tmp), secret, shared_prefect_api()) as relay:
+    with (
+        tempfile.TemporaryDirectory(prefix="driftline-bench-relay-") as tmp,
+        relay_stack(Path(tmp), secret, shared_prefect_api()) as relay,
+    ):
         warm, _ = send_all(relay.url, [signed_call(secret, relay.pipeline) for _ in range(WARMUP)])
         calls = [signed_call(secret, relay.pipeline) for _ in range(n)]
         answers, wall = send_all(relay.url, calls)
@@ -335,7 +360,8 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "relay_outbox_pending": int(metrics[("driftline_relay_outbox_pending", ())]),
         "relay_outbox_dead": int(metrics[("driftline_relay_outbox_dead", ())]),
         # Every accepted call stored exactly once: missing ones, second copies and dead letters all count.
-        "relay_delivery_errors": abs(accepted - len(set(tokens))) + (len(tokens) - len(set(tokens)))
+        "relay_delivery_errors": abs(accepted - len(set(tokens)))
+        + (len(tokens) - len(set(tokens)))
         + int(metrics[("driftline_relay_outbox_dead", ())]),
     }
 

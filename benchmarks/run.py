@@ -40,7 +40,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,9 @@ _RELAY = "one 5xx under 200 calls is as much a bug as under 1000"
 
 TARGETS = (
     Target("drift_speedup_vs_evidently", "P1 drift pass vs Evidently DataDriftPreset", ">=", 50, "x"),
-    Target("drift_verdict_agreement", "P1 same per-column verdict as Evidently", ">=", 0.95, robust_at_quick=_AGREEMENT),
+    Target(
+        "drift_verdict_agreement", "P1 same per-column verdict as Evidently", ">=", 0.95, robust_at_quick=_AGREEMENT
+    ),
     Target("flow_overhead_ratio", "P2 training flow / plain core calls", "<=", 1.10, "x"),
     Target("cached_rerun_ratio", "P3 cached rerun / first run", "<=", 0.05, "x"),
     Target("scale_1m_seconds", "P4 1M rows x 50 features, 5 folds x 2 families", "<=", 300, "s"),
@@ -101,22 +103,60 @@ TARGETS = (
     # An absolute time, not a ratio: 0.33 s in CI, 1.35 s at load 14 on 2 cores. Reported, never failed on.
     Target("cli_help_seconds", "P6 driftline --help", "<=", 1.0, "s"),
     Target("local_overhead_ratio", "P6 driftline fixed overhead / one-task ephemeral flow", "<=", 0.5, "x"),
-    Target("false_promotion_rate", "champion/challenger: false promotions (worst null)", "<=", 0.05, rate=True, robust_at_quick=RATE),
-    Target("promotion_power", "champion/challenger: power (stated improvement)", ">=", 0.80, rate=True, robust_at_quick=RATE),
+    Target(
+        "false_promotion_rate",
+        "champion/challenger: false promotions (worst null)",
+        "<=",
+        0.05,
+        rate=True,
+        robust_at_quick=RATE,
+    ),
+    Target(
+        "promotion_power",
+        "champion/challenger: power (stated improvement)",
+        ">=",
+        0.80,
+        rate=True,
+        robust_at_quick=RATE,
+    ),
     Target("drift_detection_rate", "drift: shifted columns flagged", ">=", 0.95, rate=True, robust_at_quick=RATE),
     Target("drift_false_alarm_rate", "drift: unshifted columns flagged", "<=", 0.05, rate=True, robust_at_quick=RATE),
     Target("relay_5xx", "relay: 5xx or unanswered calls under load", "<=", 0, robust_at_quick=_RELAY),
-    Target("relay_delivery_errors", "relay: accepted calls not stored exactly once (lost, twice, dead)", "<=", 0, robust_at_quick=_RELAY),
-    Target("drift_real_false_alarm_rate", "drift on real series: calm in-training windows flagged", "<=", 0.05, rate=True, robust_at_quick=RATE),
-    Target("drift_real_detection_rate", "drift on real series: windows after regime breaks flagged", ">=", 0.90, rate=True, robust_at_quick=RATE),
+    Target(
+        "relay_delivery_errors",
+        "relay: accepted calls not stored exactly once (lost, twice, dead)",
+        "<=",
+        0,
+        robust_at_quick=_RELAY,
+    ),
+    Target(
+        "drift_real_false_alarm_rate",
+        "drift on real series: calm in-training windows flagged",
+        "<=",
+        0.05,
+        rate=True,
+        robust_at_quick=RATE,
+    ),
+    Target(
+        "drift_real_detection_rate",
+        "drift on real series: windows after regime breaks flagged",
+        ">=",
+        0.90,
+        rate=True,
+        robust_at_quick=RATE,
+    ),
     # Model quality on real series (issue 15): each is the worst dataset's value; see benchmarks/quality.py.
     Target("quality_wf_logloss_excess", "quality: challenger - best baseline log loss, walk-forward", "<=", 0.0),
     Target("quality_holdout_logloss_excess", "quality: challenger - best baseline log loss, hold-out", "<=", 0.0),
     Target("quality_ece_20k", "quality: pooled walk-forward ECE, series >= 20k rows", "<=", 0.02),
     Target("quality_ece_daily_4k", "quality: pooled walk-forward ECE, daily series >= 4k rows", "<=", 0.04),
     Target("quality_boosted_auc_gap", "quality: best family AUC - best boosted trees AUC", "<=", 0.01),
-    Target("quality_persistent_accuracy_margin", "quality: persistent labels, challenger - persistence accuracy", ">=", 0.0),
-    Target("quality_persistent_logloss_margin", "quality: persistent labels, persistence - challenger log loss", ">=", 0.0),
+    Target(
+        "quality_persistent_accuracy_margin", "quality: persistent labels, challenger - persistence accuracy", ">=", 0.0
+    ),
+    Target(
+        "quality_persistent_logloss_margin", "quality: persistent labels, persistence - challenger log loss", ">=", 0.0
+    ),
     Target("quality_pipeline_failures", "quality: datasets the default pipeline stopped on", "<=", 0),
 )
 
@@ -187,11 +227,36 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
 # otherwise start its own, 20-60 s on two cores); `startup` measures the ephemeral API and keeps its own.
 NEEDS_API = {"pipeline", "dask", "relay"}
 # --quick runs two parts at a time, longest first.
-QUICK_ORDER = ["pipeline", "startup", "dask", "relay", "quality", "drift", "drift_real", "promotion", "detection", "demo"]
+QUICK_ORDER = [
+    "pipeline",
+    "startup",
+    "dask",
+    "relay",
+    "quality",
+    "drift",
+    "drift_real",
+    "promotion",
+    "detection",
+    "demo",
+]
 
 
 PAYLOAD_KEYS = {
-    "targets", "robust_misses", "all_targets_met", "quick", "part_seconds", "wall_seconds", "jobs", "shared_prefect_api", "shared_prefect_api_error", "errors", "not_built", "command", "machine", "generated_at", "runs",
+    "targets",
+    "robust_misses",
+    "all_targets_met",
+    "quick",
+    "part_seconds",
+    "wall_seconds",
+    "jobs",
+    "shared_prefect_api",
+    "shared_prefect_api_error",
+    "errors",
+    "not_built",
+    "command",
+    "machine",
+    "generated_at",
+    "runs",
 }
 
 
@@ -227,8 +292,10 @@ def format_table(results: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("* robust at --quick size: a miss fails the run even with --no-fail; rates show their 95% Wilson "
-                 "interval, timing ratios the range of their interleaved rounds")
+    lines.append(
+        "* robust at --quick size: a miss fails the run even with --no-fail; rates show their 95% Wilson "
+        "interval, timing ratios the range of their interleaved rounds"
+    )
     return "\n".join(lines)
 
 
@@ -254,12 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(PARTS), help="run only these parts")
     parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/latest[-quick].json)")
     parser.add_argument(
-        "--jobs", type=int, choices=(1, 2),
+        "--jobs",
+        type=int,
+        choices=(1, 2),
         help="parts run at once (default: 2 with --quick, whose timings are not judged; 1 otherwise)",
     )
-    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed (not when a part errors)")
     parser.add_argument(
-        "--update", action="store_true",
+        "--no-fail", action="store_true", help="exit 0 even when a target is missed (not when a part errors)"
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
         help="keep the other parts' results already in the output file (with --only: refresh some parts)",
     )
     args = parser.parse_args(argv)
@@ -304,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                 list(pool.map(run_part, order))
     wall = round(time.perf_counter() - began, 1)
 
-    command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else "") + (" --update" if args.update else "")
-    generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    command = (
+        "python -m benchmarks.run"
+        + (" --quick" if args.quick else "")
+        + (f" --only {' '.join(args.only)}" if args.only else "")
+        + (" --update" if args.update else "")
+    )
+    generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     verdicts = {t.key: t.verdict(results) for t in TARGETS}
     payload = {
         **results,
@@ -346,8 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.quality import format_side_by_side
 
         print("\nModel quality (benchmarks/quality.py):\n" + format_side_by_side(results["quality_datasets"]))
-    print(f"\n{'all targets met' if payload['all_targets_met'] else 'SOME TARGETS MISSED'}; "
-          f"{wall:.0f} s ({jobs} at a time); written to {output}")
+    print(
+        f"\n{'all targets met' if payload['all_targets_met'] else 'SOME TARGETS MISSED'}; "
+        f"{wall:.0f} s ({jobs} at a time); written to {output}"
+    )
     for name, error in errors.items():
         print(f"part {name} failed: {error}")
     for name, why in missing.items():

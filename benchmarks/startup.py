@@ -106,8 +106,20 @@ class Arms:
 
     def driftline(self, cold: bool) -> float:
         home = self._home("d", cold)
-        args = [str(BIN / "driftline"), "train", "--config", "tiny.yaml", "--data", "tiny.csv", "--target", "label",
-                "--target-col", "y", "--summary-json", str(home / "s.json")]
+        args = [
+            str(BIN / "driftline"),
+            "train",
+            "--config",
+            "tiny.yaml",
+            "--data",
+            "tiny.csv",
+            "--target",
+            "label",
+            "--target-col",
+            "y",
+            "--summary-json",
+            str(home / "s.json"),
+        ]
         seconds = _timed(args, _clean_env(home), self.root)
         if json.loads((home / "s.json").read_text()).get("decision") is None:
             raise RuntimeError("driftline train on the tiny series wrote no decision")

@@ -30,7 +30,9 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
 
 
-def interleaved(arms: dict[str, Callable[[], float | None]], repeats: int, warm_up: bool = True) -> dict[str, list[float]]:
+def interleaved(
+    arms: dict[str, Callable[[], float | None]], repeats: int, warm_up: bool = True
+) -> dict[str, list[float]]:
     """Seconds of each arm over ``repeats`` rounds, arms alternating within every round (ABAB...).
 
     An arm is a callable returning its own seconds (for a child process: the time it measured), or None to

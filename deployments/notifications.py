@@ -53,7 +53,9 @@ def load_spec(path: Path) -> dict[str, Any]:
             if not item.get(key):
                 raise NotificationSetupError(f"{where}: '{key}' is required")
         if item["name"] in names:
-            raise NotificationSetupError(f"{where}: name {item['name']!r} is used twice (automations are updated by name)")
+            raise NotificationSetupError(
+                f"{where}: name {item['name']!r} is used twice (automations are updated by name)"
+            )
         names.add(item["name"])
     return spec
 
@@ -64,9 +66,8 @@ def build_automations(spec: dict[str, Any], block_document_id: UUID) -> list[Any
     Raises:
         NotificationSetupError: an entry Prefect's schema refuses, naming the automation.
     """
-    from pydantic import ValidationError
-
     from prefect.automations import Automation
+    from pydantic import ValidationError
 
     built = []
     for item in spec["automations"]:
@@ -87,7 +88,9 @@ def build_automations(spec: dict[str, Any], block_document_id: UUID) -> list[Any
                 )
             )
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5])
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+            )
             raise NotificationSetupError(f"automation {item['name']!r}: {problems}") from None
     return built
 
@@ -98,7 +101,9 @@ def _block_reference(spec: dict[str, Any]) -> tuple[str, str]:
         return spec["block"]["type"], spec["block"]["name"]
     slug, _, name = chosen.partition("/")
     if not slug or not name:
-        raise NotificationSetupError(f"{BLOCK_ENV}={chosen!r}: expected <block-type-slug>/<block-name>, e.g. slack-webhook/ops")
+        raise NotificationSetupError(
+            f"{BLOCK_ENV}={chosen!r}: expected <block-type-slug>/<block-name>, e.g. slack-webhook/ops"
+        )
     return slug, name
 
 
@@ -115,7 +120,9 @@ def ensure_block(spec: dict[str, Any]) -> tuple[UUID | None, str]:
     url = os.environ.get(URL_ENV)
     if url:
         if slug != "custom-webhook":
-            raise NotificationSetupError(f"{URL_ENV} makes a custom-webhook block; {BLOCK_ENV} names a {slug} block: set one of them")
+            raise NotificationSetupError(
+                f"{URL_ENV} makes a custom-webhook block; {BLOCK_ENV} names a {slug} block: set one of them"
+            )
         from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
         block = CustomWebhookNotificationBlock(
@@ -153,7 +160,9 @@ def apply_automations(path: Path = DEFAULT_FILE) -> list[str]:
             existing = client.read_automations_by_name(automation.name)
             if existing:
                 # The update endpoint refuses owner_resource (as prefect.automations.Automation.update knows).
-                client.update_automation(existing[0].id, AutomationCore(**automation.model_dump(exclude={"id", "owner_resource"})))
+                client.update_automation(
+                    existing[0].id, AutomationCore(**automation.model_dump(exclude={"id", "owner_resource"}))
+                )
                 for duplicate in existing[1:]:  # a copy made by hand would notify twice
                     client.delete_automation(duplicate.id)
                 lines.append(f"  updated automation {automation.name}")

@@ -62,15 +62,27 @@ def monitor_drift(
     data = data or None  # a deployment form or a template may send ""
     drift_overrides = settings.drift_overrides() if settings else {}
     model_name = load_config(None, {"name": name, "data.path": data}).model_name
-    hint = "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
+    hint = (
+        "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
+    )
     monitored, note, cutoff = resolve_monitored_task(model_name, hint)
     champion_config = training_config_task(monitored, {})
-    config = training_config_task(monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides})
+    config = training_config_task(
+        monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides}
+    )
     source = config.data.path or "the bundled demo panel"
     run_id = start_monitoring_task(monitored, source, str(runtime.flow_run.id))
-    base = {"model_name": monitored.name, "model_version": monitored.version, "monitored": note or "champion", "run_id": run_id, "source": source}
+    base = {
+        "model_name": monitored.name,
+        "model_version": monitored.version,
+        "monitored": note or "champion",
+        "run_id": run_id,
+        "source": source,
+    }
     try:
-        loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
+        loaded = load_data_task(
+            config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
+        )
         rows, _ = scoring_rows_task(loaded, config, monitored)
         window = select_window_task(rows, since, until, cutoff, monitored.version)
         timeline = window.to_dict(rows["timestamp"])
@@ -84,12 +96,27 @@ def monitor_drift(
         out_dir = Settings.from_env().home / "monitoring" / run_id
         report = report_task(run_id, reference, judged, scores, summary, config, out_dir)
         create_markdown_artifact(
-            summary.markdown(report), key=artifact_key("drift", monitored.name.removeprefix("driftline-")), description=f"Drift of {monitored.name}"
+            summary.markdown(report),
+            key=artifact_key("drift", monitored.name.removeprefix("driftline-")),
+            description=f"Drift of {monitored.name}",
         )
-        retrain_source = retrain_source_task(champion_config, loaded, until, monitored.name) if summary.drift_detected else None
-        payload = event_payload(summary, report, monitored.version, timeline, retrain_source["data"] if retrain_source else None)
-        event_id = emit_drift_event_task(monitored.name.removeprefix("driftline-"), payload) if summary.drift_detected else None
-        finish_tracking_task(run_id, "FINISHED", None, {"driftline.rows_judged": str(window.rows), **{f"driftline.{k}": str(v) for k, v in timeline.items() if v}})
+        retrain_source = (
+            retrain_source_task(champion_config, loaded, until, monitored.name) if summary.drift_detected else None
+        )
+        payload = event_payload(
+            summary, report, monitored.version, timeline, retrain_source["data"] if retrain_source else None
+        )
+        event_id = (
+            emit_drift_event_task(monitored.name.removeprefix("driftline-"), payload)
+            if summary.drift_detected
+            else None
+        )
+        finish_tracking_task(
+            run_id,
+            "FINISHED",
+            None,
+            {"driftline.rows_judged": str(window.rows), **{f"driftline.{k}": str(v) for k, v in timeline.items() if v}},
+        )
     except BaseException:
         finish_tracking_task(run_id, "FAILED")
         raise
@@ -105,8 +132,11 @@ def monitor_drift(
     }
     if retrain_on_drift and summary.drift_detected:
         retrained = retrain(
-            name=monitored.name.removeprefix("driftline-"), reason=payload["reason"], data=retrain_source["data"],
-            window_start=timeline["window_start"], window_end=timeline["window_end"],
+            name=monitored.name.removeprefix("driftline-"),
+            reason=payload["reason"],
+            data=retrain_source["data"],
+            window_start=timeline["window_start"],
+            window_end=timeline["window_end"],
         )
         result["retrain"] = {**retrained, "data_used": retrain_source}
     return result
@@ -144,7 +174,9 @@ def retrain(
     window = {"window_start": window_start or None, "window_end": window_end or None}
     allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
-        create_markdown_artifact(f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name))
+        create_markdown_artifact(
+            f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name)
+        )
         skipped = {"skipped": True, "why": why, "trigger": reason, **window, **dict.fromkeys(RETRAIN_KEYS)}
         emit_retrained_event_task(name, retrained_payload(config.model_name, skipped, reason))
         return skipped
@@ -152,7 +184,12 @@ def retrain(
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
     judged = f" (rows judged {window['window_start']} .. {window['window_end']})" if window["window_start"] else ""
     summary = train_and_promote(
-        config_file=config_file, data=data, name=name, trigger=f"retrain: {reason}{judged}"[:5000], force=True, settings=settings
+        config_file=config_file,
+        data=data,
+        name=name,
+        trigger=f"retrain: {reason}{judged}"[:5000],
+        force=True,
+        settings=settings,
     )
     result = {"skipped": False, "why": why, "trigger": reason, **window, **summary}
     emit_retrained_event_task(name, retrained_payload(config.model_name, result, reason))

@@ -29,7 +29,9 @@ def _lock(name: str) -> str:
     return lock
 
 
-def promote_with_smoke_test(name: str, version: str, expected: str | None, reason: str, run_id: str, sample: pd.DataFrame) -> str | None:
+def promote_with_smoke_test(
+    name: str, version: str, expected: str | None, reason: str, run_id: str, sample: pd.DataFrame
+) -> str | None:
     """Move the champion to ``version`` if it is still ``expected``; restore it if the smoke test fails.
 
     Only one promotion per model runs at a time (a Prefect global concurrency limit), and the

@@ -66,7 +66,9 @@ def score_batch(
     since_at = parse_time_bound(since)
     champion, challenger = resolve_models_task(_model_name(name), shadow)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
+    loaded = load_data_task(
+        config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
+    )
     log_dir = Settings.from_env().home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(loaded, config, champion)
@@ -75,8 +77,12 @@ def score_batch(
     scores = score_task(rows, champion)
     challenger_scores = score_task(rows, challenger) if challenger else None
     out_path = Path(out) if out else Settings.from_env().home / "scores" / champion.name / f"{batch_id}.parquet"
-    files = write_predictions_task(rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations)
-    batch = log_scoring_batch_task(champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id)
+    files = write_predictions_task(
+        rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations
+    )
+    batch = log_scoring_batch_task(
+        champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id
+    )
     summary = {
         "model_name": champion.name,
         "model_version": champion.version,
@@ -94,7 +100,8 @@ def score_batch(
     }
     create_markdown_artifact(
         f"Scored **{len(rows)}** of {len(loaded.frame)} rows with {champion.name} v{champion.version}"
-        + (f" (shadow: v{challenger.version})" if challenger else "") + f"; {summary['skipped']}.",
+        + (f" (shadow: v{challenger.version})" if challenger else "")
+        + f"; {summary['skipped']}.",
         key=artifact_key("scores", name),
     )
     return summary
@@ -121,7 +128,9 @@ def compare_shadow_flow(
     """
     champion, _ = resolve_models_task(_model_name(name), False)
     config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir)
+    loaded = load_data_task(
+        config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
+    )
     labels = realised_labels_task(config, loaded)
     decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)
     create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))

@@ -10,28 +10,35 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
-from driftline.config import PipelineSettings, Settings, data_overrides, load_config, training_fingerprint, with_settings
+from driftline.config import (
+    PipelineSettings,
+    Settings,
+    data_overrides,
+    load_config,
+    training_fingerprint,
+    with_settings,
+)
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from driftline.summary import error_text
-from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
+from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from tasks.events import emit_promoted_event_task
 from tasks.promotion import check_champion_question_task, evaluate_task, record_decision_task
 from tasks.tracking import (
     FINGERPRINT_TAG,
     aliases_task,
     finish_tracking_task,
-    log_input_task,
-    log_sizes_task,
     log_challenger_tuning_task,
+    log_input_task,
     log_reference_task,
-    training_report_task,
+    log_sizes_task,
     log_walk_forward_task,
     mark_failed_task,
     previous_training_task,
     register_model_task,
     start_tracking_task,
+    training_report_task,
 )
 from tasks.training import (
     build_features_task,
@@ -77,7 +84,10 @@ def train_and_promote(
     """
     config = load_config(
         config_file,
-        with_settings({"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)}, settings),
+        with_settings(
+            {"name": name, "target.kind": target, **data_overrides(data, time_col, price_col, symbol_col, target_col)},
+            settings,
+        ),
         sets=overrides,
     )
     settings = Settings.from_env()
@@ -97,7 +107,9 @@ def train_and_promote(
         loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(run_id, loaded, staged.stats)
         report = check_contract_task(loaded, config.contract, config.model_name)
-        clean, quarantine_path = record_validation_task(loaded, report, config.contract, run_id, settings.run_dir(run_id))
+        clean, quarantine_path = record_validation_task(
+            loaded, report, config.contract, run_id, settings.run_dir(run_id)
+        )
         features = build_features_task(loaded, clean, config)
         # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
         sized = size_to_data_task(features, config)
@@ -115,9 +127,13 @@ def train_and_promote(
             training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
         version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
         baseline = fit_best_baseline_task(development, result, config)
-        decision, champion_before = evaluate_task(holdout, version, float(development.y.mean()), config, baseline, result)
+        decision, champion_before = evaluate_task(
+            holdout, version, float(development.y.mean()), config, baseline, result
+        )
         record_decision_task(run_id, version, decision)
-        create_markdown_artifact(decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name))
+        create_markdown_artifact(
+            decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name)
+        )
         if decision.promote:
             reason = "; ".join(map(str, decision.reasons))
             promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X)
@@ -138,7 +154,9 @@ def train_and_promote(
             timeline=data_timeline(development.times, holdout.times),
             adjusted=sized.adjusted,
         )
-        create_markdown_artifact(summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary")
+        create_markdown_artifact(
+            summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"
+        )
         finish_tracking_task(run_id, "FINISHED", summary.as_dict(), {FINGERPRINT_TAG: fingerprint})
     except BaseException as exc:
         mark_failed_task(run_id, error_text(exc))

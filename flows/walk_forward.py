@@ -84,7 +84,9 @@ def _rows(rows: Any) -> int:
     return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
-def walk_forward_on_dask(features: FeatureSet, config: PipelineConfig, features_digest: str | None = None) -> WalkForwardResult:
+def walk_forward_on_dask(
+    features: FeatureSet, config: PipelineConfig, features_digest: str | None = None
+) -> WalkForwardResult:
     """Run the ``walk-forward`` subflow on a Dask cluster (started here unless ``runner.address`` names one).
 
     The feature set is sent to each worker once (scattered), not with every job; the fits are
@@ -126,13 +128,16 @@ def _cluster(runner: RunnerConfig) -> Iterator[str]:
     level = chatty.level
     chatty.setLevel(logging.WARNING)
     try:
-        with LocalCluster(
-            n_workers=runner.n_workers,
-            threads_per_worker=runner.threads_per_worker,
-            processes=runner.processes,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
-        ) as cluster, nullcontext() if runner.processes else threadpool_limits(limits=1):
+        with (
+            LocalCluster(
+                n_workers=runner.n_workers,
+                threads_per_worker=runner.threads_per_worker,
+                processes=runner.processes,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            nullcontext() if runner.processes else threadpool_limits(limits=1),
+        ):
             # Threads share this process's BLAS/OpenMP pools: one cap for the cluster's lifetime (each
             # fit capping and restoring them on its own would race). Worker processes start capped.
             yield cluster.scheduler_address

@@ -36,7 +36,9 @@ def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) ->
 @driftline_task("check-contract")
 def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
     """Run the contract's GX suite on the canonical frame."""
-    return validate_frame(loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source)
+    return validate_frame(
+        loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source
+    )
 
 
 @driftline_task("record-validation", io=True)
@@ -49,10 +51,15 @@ def record_validation_task(
         The rows that may be trained on and the quarantine file's path (None when nothing was set aside).
     """
     registry.log_dict(run_id, report.gx_result, "validation/gx_result.json")
-    registry.log_metrics(run_id, {"rows_in": report.rows_in, "rows_clean": report.rows_clean, "rows_quarantined": report.rows_quarantined})
+    registry.log_metrics(
+        run_id,
+        {"rows_in": report.rows_in, "rows_clean": report.rows_clean, "rows_quarantined": report.rows_quarantined},
+    )
     quarantine_path = None
     if report.rows_quarantined:
-        rows = loaded.source_rows(report.quarantined["source_row"]).assign(reason=report.quarantined["reason"].to_numpy())
+        rows = loaded.source_rows(report.quarantined["source_row"]).assign(
+            reason=report.quarantined["reason"].to_numpy()
+        )
         rows = rows.reset_index(names="source_row").astype(str)
         quarantine_dir.mkdir(parents=True, exist_ok=True)
         quarantine_path = str(quarantine_dir / "rows.parquet")

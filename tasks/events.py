@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import get_run_logger
@@ -40,8 +40,11 @@ def drift_event_json(model_name: str, event_id: str, payload: dict[str, Any], oc
     from prefect.events import Event
 
     event = Event(
-        id=event_id, event=DRIFT_EVENT, resource=model_resource(model_name), payload=payload,
-        occurred=datetime.fromtimestamp(occurred, tz=timezone.utc),
+        id=event_id,
+        event=DRIFT_EVENT,
+        resource=model_resource(model_name),
+        payload=payload,
+        occurred=datetime.fromtimestamp(occurred, tz=UTC),
     )
     return event.model_dump(mode="json")
 
@@ -106,9 +109,12 @@ def events_api(timeout: float = 5.0) -> EventsApi:
             raise Rejected(response.status_code, response.text[:300])
 
     def confirm(batch: list[Any]) -> set[str]:
-        oldest = datetime.fromtimestamp(min(e.accepted_at for e in batch) - 60, tz=timezone.utc)
+        oldest = datetime.fromtimestamp(min(e.accepted_at for e in batch) - 60, tz=UTC)
         query = {
-            "filter": {"id": {"id": [e.event_id for e in batch]}, "occurred": {"since": oldest.isoformat(), "until": "2999-01-01T00:00:00Z"}},
+            "filter": {
+                "id": {"id": [e.event_id for e in batch]},
+                "occurred": {"since": oldest.isoformat(), "until": "2999-01-01T00:00:00Z"},
+            },
             "limit": len(batch),
         }
         response = call("POST", "events/filter", json=query)
@@ -142,10 +148,18 @@ def emit_drift_event_task(model_name: str, payload: dict[str, Any]) -> str:
 
 
 @driftline_task("emit-promoted-event")
-def emit_promoted_event_task(model_name: str, registered: str, version: str, previous: str | None, reason: str, run_id: str) -> str | None:
+def emit_promoted_event_task(
+    model_name: str, registered: str, version: str, previous: str | None, reason: str, run_id: str
+) -> str | None:
     """``driftline.model.promoted`` for notifications; the promotion is committed already, so a missing
     events API is a warning, not a failed run."""
-    payload = {"model": registered, "version": version, "previous_version": previous, "reason": reason, "run_id": run_id}
+    payload = {
+        "model": registered,
+        "version": version,
+        "previous_version": previous,
+        "reason": reason,
+        "run_id": run_id,
+    }
     try:
         return emit_model_event(PROMOTED_EVENT, model_name, payload)
     except RuntimeError as exc:
@@ -155,9 +169,23 @@ def emit_promoted_event_task(model_name: str, registered: str, version: str, pre
 
 def retrained_payload(registered: str, summary: dict[str, Any], trigger: str) -> dict[str, Any]:
     """What a retrain decided, on which rows: the notification's and the audit's view of one retrain."""
-    keys = ("model_version", "decision", "champion_version_after", "training_cutoff", "data_start", "data_end", "source", "skipped", "why")
-    return {"model": registered, "trigger": trigger, **{key: summary.get(key) for key in keys},
-            "reasons": "; ".join(summary.get("reasons") or [])[:2000]}
+    keys = (
+        "model_version",
+        "decision",
+        "champion_version_after",
+        "training_cutoff",
+        "data_start",
+        "data_end",
+        "source",
+        "skipped",
+        "why",
+    )
+    return {
+        "model": registered,
+        "trigger": trigger,
+        **{key: summary.get(key) for key in keys},
+        "reasons": "; ".join(summary.get("reasons") or [])[:2000],
+    }
 
 
 @driftline_task("emit-retrained-event")

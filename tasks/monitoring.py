@@ -50,7 +50,9 @@ def resolve_monitored_task(model_name: str, hint: str = "") -> tuple[ModelRef, s
 
 
 @driftline_task("select-window")
-def select_window_task(rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str) -> JudgedWindow:
+def select_window_task(
+    rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str
+) -> JudgedWindow:
     """Which of the scoreable rows are judged; the earlier ones only served as feature history."""
     return select_window(rows["timestamp"], since, until, cutoff, f"v{version}")
 
@@ -63,12 +65,22 @@ def retrain_source_task(
     champion's source plus the monitored rows (newest wins), staged as one Parquet file under the home."""
     recorded = champion_config.data.path
     if same_source(recorded, monitored.source):
-        return {"data": recorded, "path": recorded, "sources": [monitored.source], "rows": {"total": int(len(monitored.frame))}, "combined": False}
+        return {
+            "data": recorded,
+            "path": recorded,
+            "sources": [monitored.source],
+            "rows": {"total": len(monitored.frame)},
+            "combined": False,
+        }
     settings = Settings.from_env()
-    existing = load_data(champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir)
+    existing = load_data(
+        champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir
+    )
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     columns = existing.columns
-    frame = as_source_columns(combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra)
+    frame = as_source_columns(
+        combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra
+    )
     key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
     path = settings.timeline_dir / model_name / f"combined-{key}.parquet"
     if not path.exists():
@@ -83,12 +95,19 @@ def retrain_source_task(
 def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
     """A monitoring run in the model's experiment."""
     experiment_id = registry.configure(Settings.from_env(), ref.name)
-    tags = {"driftline.kind": "monitor", "driftline.champion_version": ref.version, "driftline.source": source, "prefect.flow_run_id": flow_run_id}
+    tags = {
+        "driftline.kind": "monitor",
+        "driftline.champion_version": ref.version,
+        "driftline.source": source,
+        "prefect.flow_run_id": flow_run_id,
+    }
     return registry.start_run(experiment_id, f"monitor-{ref.name}", tags)
 
 
 @driftline_task("measure-drift")
-def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig) -> DriftSummary:
+def measure_drift_task(
+    profile: ReferenceProfile, rows: pd.DataFrame, scores: pd.DataFrame, config: PipelineConfig
+) -> DriftSummary:
     """Per-feature, prediction and (with labels) performance drift, and the verdict."""
     labelled = rows["y"].notna().to_numpy() if "y" in rows.columns else None
     probability = scores["probability"].to_numpy()
@@ -105,7 +124,13 @@ def measure_drift_task(profile: ReferenceProfile, rows: pd.DataFrame, scores: pd
 
 @driftline_task("drift-report", retries=1)
 def report_task(
-    run_id: str, reference: pd.DataFrame, rows: pd.DataFrame, scores: pd.DataFrame, summary: DriftSummary, config: PipelineConfig, out_dir: Path
+    run_id: str,
+    reference: pd.DataFrame,
+    rows: pd.DataFrame,
+    scores: pd.DataFrame,
+    summary: DriftSummary,
+    config: PipelineConfig,
+    out_dir: Path,
 ) -> str:
     """Evidently report on capped samples (per-column PSI against our thresholds), saved as HTML and JSON and
     logged to MLflow with its per-column agreement with our verdicts; returns its URI."""
@@ -113,12 +138,16 @@ def report_task(
     current["probability"] = scores["probability"].to_numpy()
     if "y" in rows.columns:
         current["y"] = rows["y"].to_numpy()
-    html, data = evidently_report(reference, current, config.drift.report_sample, out_dir, evidently_thresholds(summary))
+    html, data = evidently_report(
+        reference, current, config.drift.report_sample, out_dir, evidently_thresholds(summary)
+    )
     agreement = evidently_agreement(summary, json.loads(Path(data).read_text()))
     registry.log_dict(run_id, summary.to_dict(), "drift/summary.json")
     registry.log_dict(run_id, agreement, "drift/evidently_agreement.json")
     metrics = {"drift_share": summary.drift_share, "drift_detected": float(summary.drift_detected)}
-    registry.log_metrics(run_id, metrics | ({"evidently_agreement": agreement["share"]} if agreement["share"] is not None else {}))
+    registry.log_metrics(
+        run_id, metrics | ({"evidently_agreement": agreement["share"]} if agreement["share"] is not None else {})
+    )
     registry.log_file(run_id, data, "drift")
     return registry.log_file(run_id, html, "drift")
 
@@ -143,7 +172,9 @@ def champion_config_file_task(ref: ModelRef) -> str:
     pipeline chose from the champion's data (``retrain_config_yaml``): the retrain sizes them again."""
     path = Settings.from_env().home / "configs" / f"{ref.name}-v{ref.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(retrain_config_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), _automatic_sizes(ref.run_id)))
+    path.write_text(
+        retrain_config_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), _automatic_sizes(ref.run_id))
+    )
     return str(path)
 
 

@@ -37,7 +37,9 @@ def check_champion_question_task(config: PipelineConfig) -> None:
     run_id = aliases.version_tags(config.model_name, champion).get("driftline.run_id")
     if not run_id:
         return  # registered outside Driftline: nothing recorded to compare with
-    recorded = config_from_yaml(registry.load_run_text(run_id, "config/pipeline.yaml"), f"{config.model_name} v{champion} config")
+    recorded = config_from_yaml(
+        registry.load_run_text(run_id, "config/pipeline.yaml"), f"{config.model_name} v{champion} config"
+    )
     check_same_question(config.model_name, champion, recorded, config)
 
 

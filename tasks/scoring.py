@@ -46,7 +46,9 @@ def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelR
         raise DriftlineError(f"{model_name} has no champion to score with; train one first (driftline train)")
     challenger = _ref(model_name, "challenger") if shadow else None
     if shadow and (challenger is None or challenger.version == champion.version):
-        raise DriftlineError(f"{model_name}: shadow scoring needs a challenger that is not the champion (v{champion.version})")
+        raise DriftlineError(
+            f"{model_name}: shadow scoring needs a challenger that is not the champion (v{champion.version})"
+        )
     return champion, challenger
 
 
@@ -67,7 +69,9 @@ def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> Pip
 def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
     source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
-    report = validate_frame(loaded.frame, config.contract, config.model_name, source_values=source_values, source=loaded.source)
+    report = validate_frame(
+        loaded.frame, config.contract, config.model_name, source_values=source_values, source=loaded.source
+    )
     rows, lacking = scoring_rows(report.clean, config.features, config.target, registry.model_feature_names(ref.uri))
     broken = report.quarantined[["symbol", "timestamp", "reason"]]
     return rows, pd.concat([broken, lacking], ignore_index=True)
@@ -100,10 +104,18 @@ def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
 
 @driftline_task("log-scoring-batch", retries=2)
 def log_scoring_batch_task(
-    ref: ModelRef, rows: pd.DataFrame, scores: pd.DataFrame, source: str, since: pd.Timestamp | None, new_rows_only: bool, batch_id: str
+    ref: ModelRef,
+    rows: pd.DataFrame,
+    scores: pd.DataFrame,
+    source: str,
+    since: pd.Timestamp | None,
+    new_rows_only: bool,
+    batch_id: str,
 ) -> dict:
     """A run in the model's experiment per scored batch: rows, mean probability, the champion version."""
-    metrics = batch_metrics(rows[["symbol"]].assign(probability=scores["probability"].to_numpy(), decision=scores["prediction"].to_numpy()))
+    metrics = batch_metrics(
+        rows[["symbol"]].assign(probability=scores["probability"].to_numpy(), decision=scores["prediction"].to_numpy())
+    )
     experiment_id = registry.configure(Settings.from_env(), ref.name)
     tags = {
         "driftline.kind": "score",
@@ -112,13 +124,16 @@ def log_scoring_batch_task(
         "prefect.flow_run_id": batch_id,
     }
     run_id = registry.start_run(experiment_id, f"score-{ref.name}", tags)
-    registry.log_params(run_id, {
-        "model_version": ref.version,
-        "since": since.isoformat() if since is not None else "",
-        "new_rows_only": new_rows_only,
-        "first_timestamp": str(rows["timestamp"].min()) if len(rows) else "",
-        "last_timestamp": str(rows["timestamp"].max()) if len(rows) else "",
-    })
+    registry.log_params(
+        run_id,
+        {
+            "model_version": ref.version,
+            "since": since.isoformat() if since is not None else "",
+            "new_rows_only": new_rows_only,
+            "first_timestamp": str(rows["timestamp"].min()) if len(rows) else "",
+            "last_timestamp": str(rows["timestamp"].max()) if len(rows) else "",
+        },
+    )
     registry.log_metrics(run_id, metrics)
     registry.finish_run(run_id)
     return {"run_id": run_id, "metrics": metrics}
@@ -158,6 +173,11 @@ def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataF
 def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
     """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
     return compare_shadow(
-        read_prediction_log(log_dir), labels, 0.5, config.promotion, config.metrics, config.block_length,
+        read_prediction_log(log_dir),
+        labels,
+        0.5,
+        config.promotion,
+        config.metrics,
+        config.block_length,
         config.target.is_direction,
     )

@@ -11,15 +11,23 @@ from driftline import provenance, registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
 from driftline.drift import build_reference, evidently_report, scored_sample
+from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
-from driftline.sources import IngestStats
 from driftline.metrics import strategy_book
 from driftline.models import native_importance
+from driftline.plots import (
+    equity_figure,
+    fold_metrics_figure,
+    importance_figure,
+    pr_figure,
+    reliability_figure,
+    roc_figure,
+    shap_summary_figure,
+)
 from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
+from driftline.sources import IngestStats
 from driftline.summary import TrainingSummary
-from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
-from driftline.plots import equity_figure, fold_metrics_figure, importance_figure, pr_figure, reliability_figure, roc_figure, shap_summary_figure
 from driftline.training import WalkForwardResult
 from driftline.tuning import TuningResult
 from tasks._task import driftline_task
@@ -76,7 +84,11 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
     stats = ingest.as_dict() if ingest else {}
-    tags = {"rows": str(len(loaded.frame)), "objects": str(stats.get("objects", len(loaded.files))), "objects_read": str(stats.get("read", ""))}
+    tags = {
+        "rows": str(len(loaded.frame)),
+        "objects": str(stats.get("objects", len(loaded.files))),
+        "objects_read": str(stats.get("read", "")),
+    }
     registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input", tags)
     registry.set_tags(run_id, {"driftline.data_sha256": loaded.content_hash, "driftline.source": loaded.source})
     if stats:
@@ -86,12 +98,26 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
 def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | None = None) -> None:
     """One hyperparameter search (``models.tuning``) as a child run of ``parent_run_id``: the chosen
     parameters, the inner-validation log loss of the best and of the configured parameters, the trials."""
-    child = registry.start_child_run(parent_run_id, f"tune-{tuning.family}", {"driftline.tuning": tuning.family, **(tags or {})})
-    registry.log_params(child, {**tuning.best_params, "inner_train_rows": tuning.inner_train_rows, "inner_validation_rows": tuning.inner_validation_rows})
-    registry.log_metrics(child, {
-        "inner_log_loss": tuning.best_value, "inner_log_loss_configured": tuning.default_value,
-        "trials": tuning.n_trials, "search_seconds": tuning.seconds,
-    })
+    child = registry.start_child_run(
+        parent_run_id, f"tune-{tuning.family}", {"driftline.tuning": tuning.family, **(tags or {})}
+    )
+    registry.log_params(
+        child,
+        {
+            **tuning.best_params,
+            "inner_train_rows": tuning.inner_train_rows,
+            "inner_validation_rows": tuning.inner_validation_rows,
+        },
+    )
+    registry.log_metrics(
+        child,
+        {
+            "inner_log_loss": tuning.best_value,
+            "inner_log_loss_configured": tuning.default_value,
+            "trials": tuning.n_trials,
+            "search_seconds": tuning.seconds,
+        },
+    )
     registry.log_dict(child, tuning.trials, "tuning/trials.json")
     registry.finish_run(child)
 
@@ -110,7 +136,13 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
     for fold in sorted({f.fold for f in result.folds}):
         rows = [f for f in result.folds if f.fold == fold]
         child = registry.start_child_run(run_id, f"fold-{fold}", {"driftline.fold": str(fold)})
-        registry.log_params(child, {k: getattr(rows[0], k) for k in ("train_start", "train_end", "test_start", "test_end", "n_train", "n_test")})
+        registry.log_params(
+            child,
+            {
+                k: getattr(rows[0], k)
+                for k in ("train_start", "train_end", "test_start", "test_end", "n_train", "n_test")
+            },
+        )
         registry.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
         baselines = [f for f in result.baseline_folds if f.fold == fold]
         registry.log_metrics(child, {f"baseline.{r.family}.{k}": v for r in baselines for k, v in r.metrics.items()})
@@ -119,7 +151,9 @@ def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: Feat
                 log_tuning(child, row.tuning, {"driftline.fold": str(fold)})
         registry.finish_run(child)
     registry.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
-    registry.log_metrics(run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()})
+    registry.log_metrics(
+        run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()}
+    )
     registry.log_metrics(run_id, result.pooled[result.selected])
     registry.set_tags(run_id, {"driftline.family": result.selected, "driftline.selection": result.selection_reason()})
     if result.best_baseline:
@@ -179,24 +213,39 @@ def log_reference_task(
     )
     registry.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
     sample = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).sort_index()
-    registry.log_frame(run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE)
+    registry.log_frame(
+        run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE
+    )
     importance, what = native_importance(model.base_estimator_, list(features.feature_names))
     registry.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
     registry.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
     rows = summary_rows(features.X, SUMMARY_ROWS)
     explanation = explain_model(model, rows)
-    registry.log_figure(run_id, shap_summary_figure(explanation.frame(), rows, explanation.space, explanation.method), "plots/shap_summary.png")
-    registry.log_dict(run_id, explanation.frame().abs().mean().sort_values(ascending=False).to_dict(), "shap_importance.json")
+    registry.log_figure(
+        run_id,
+        shap_summary_figure(explanation.frame(), rows, explanation.space, explanation.method),
+        "plots/shap_summary.png",
+    )
+    registry.log_dict(
+        run_id, explanation.frame().abs().mean().sort_values(ascending=False).to_dict(), "shap_importance.json"
+    )
 
 
 @driftline_task("training-report", io=True)
 def training_report_task(
-    run_id: str, model: CalibratedModel, development: FeatureSet, holdout: FeatureSet, config: PipelineConfig, out_dir: Path
+    run_id: str,
+    model: CalibratedModel,
+    development: FeatureSet,
+    holdout: FeatureSet,
+    config: PipelineConfig,
+    out_dir: Path,
 ) -> str:
     """Evidently's data drift and classification report, training window (reference) against the
     hold-out window (current), each with the challenger's probabilities; saved to the run as HTML."""
     cap = config.drift.report_sample
-    html, data = evidently_report(scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, out_dir)
+    html, data = evidently_report(
+        scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, out_dir
+    )
     registry.log_file(run_id, data, "evidently")
     return registry.log_file(run_id, html, "evidently")
 
@@ -225,7 +274,9 @@ def mark_failed_task(run_id: str, error: str | None = None) -> None:
 
 
 @driftline_task("finish-tracking")
-def finish_tracking_task(run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None) -> None:
+def finish_tracking_task(
+    run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None
+) -> None:
     """Close the parent run (FAILED when the flow failed)."""
     if summary is not None:
         registry.log_dict(run_id, summary, "summary.json")

@@ -43,7 +43,9 @@ from tasks.caching import fit_cache_key
 @driftline_task("build-features")
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the clean rows."""
-    return build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
+    return build_features(
+        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
+    )
 
 
 _DIGESTS: dict[int, str] = {}
@@ -89,17 +91,27 @@ def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> Wal
     ``pipeline`` only names the progress artifact; it shapes no fit and is no part of the key.
     """
     return run_walk_forward(
-        features, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
+        features,
+        spec.splits,
+        spec.gap,
+        spec.calibration,
+        spec.models,
+        spec.metrics,
+        spec.is_direction,
         progress=walk_forward_progress(pipeline),
     )
 
 
 def walk_forward_progress(name: str) -> Callable[[int, int], None]:
     """A Prefect progress artifact (percent of fits done) that the walk-forward updates after each fit."""
-    artifact_id = create_progress_artifact(0.0, key=artifact_key("walk-forward", name), description="walk-forward fits done (%)")
+    artifact_id = create_progress_artifact(
+        0.0, key=artifact_key("walk-forward", name), description="walk-forward fits done (%)"
+    )
 
     def update(done: int, total: int) -> None:
-        update_progress_artifact(artifact_id, 100.0 * done / total, description=f"walk-forward: {done} of {total} fits done")
+        update_progress_artifact(
+            artifact_id, 100.0 * done / total, description=f"walk-forward: {done} of {total} fits done"
+        )
 
     return update
 
@@ -112,7 +124,10 @@ def record_walk_forward_task(result: WalkForwardResult, spec: FitSpec, features_
 
 def fold_key(job: FoldJob, spec: FitSpec, features_digest: str) -> str:
     """One (fold, family) fit's cache key: its rows and family, the features' hash and the fit spec."""
-    rows = [r if isinstance(r, slice) else hashlib.sha256(np.ascontiguousarray(r)).hexdigest() for r in (job.train, job.test)]
+    rows = [
+        r if isinstance(r, slice) else hashlib.sha256(np.ascontiguousarray(r)).hexdigest()
+        for r in (job.train, job.test)
+    ]
     return fit_cache_key("fit-fold", features_digest, spec, [job.fold, job.family, *(str(r) for r in rows)])
 
 
@@ -123,7 +138,9 @@ def _fold_key(context: Any, parameters: dict[str, Any]) -> str:
 @driftline_task("fit-fold", task_run_name="fit-fold-{job.fold}-{job.family}", cache_key_fn=_fold_key)
 def fit_fold_task(job: FoldJob, features: FeatureSet, spec: FitSpec, features_digest: str) -> FoldOutcome:
     """Fit, calibrate and score one family on one fold, single-threaded (cached on the features' hash and fit spec)."""
-    return run_fold_job(job, features, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction, threads=1)
+    return run_fold_job(
+        job, features, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction, threads=1
+    )
 
 
 @driftline_task("combine-folds")
@@ -154,7 +171,9 @@ def fit_challenger_task(
 
 
 @driftline_task("fit-best-baseline")
-def fit_best_baseline_task(features: FeatureSet, result: WalkForwardResult, config: PipelineConfig) -> BaselineModel | None:
+def fit_best_baseline_task(
+    features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
+) -> BaselineModel | None:
     """Refit the best walk-forward baseline on all development rows: what a first model faces on the hold-out."""
     return fit_best_baseline(features, result, config.models)
 

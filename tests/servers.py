@@ -61,7 +61,10 @@ def save_template(source: Path, kind: str, scrub: tuple[str, ...] = ()) -> None:
 
 # Experiment 0 records the absolute artifact path of the process that created the store; without it, the
 # first store opened on the copy creates it again, where a fresh store would have.
-MLFLOW_SCRUB = ("DELETE FROM experiment_tags WHERE experiment_id = 0", "DELETE FROM experiments WHERE experiment_id = 0")
+MLFLOW_SCRUB = (
+    "DELETE FROM experiment_tags WHERE experiment_id = 0",
+    "DELETE FROM experiments WHERE experiment_id = 0",
+)
 
 
 def fresh_mlflow_store(db: Path) -> str:
@@ -145,7 +148,9 @@ def s3_server(log_dir: Path, no_auth_actions: int | None = None, port: int | Non
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / f"moto-{port}.log").open("a")
     server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/moto-api/", process=process)
         yield S3Endpoint(url=f"http://127.0.0.1:{port}", process=process)
@@ -167,14 +172,18 @@ def restricted_user(endpoint: S3Endpoint, bucket: str) -> dict[str, str]:
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     policy = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}],
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}
+        ],
     }
     iam.put_user_policy(UserName="reader", PolicyName="one-bucket", PolicyDocument=json.dumps(policy))
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
 @contextmanager
-def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], timeout: float) -> Iterator[subprocess.Popen]:
+def _process(
+    args: list[str], health: str, log_path: Path, env: dict[str, str], timeout: float
+) -> Iterator[subprocess.Popen]:
     log = log_path.open("a")  # a server brought back on its port appends to the same log
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
@@ -194,20 +203,38 @@ def _process(args: list[str], health: str, log_path: Path, env: dict[str, str], 
 
 @contextmanager
 def mlflow_server(
-    workdir: Path, backend_uri: str | None = None, artifacts: str | None = None, env: dict[str, str] | None = None, port: int | None = None
+    workdir: Path,
+    backend_uri: str | None = None,
+    artifacts: str | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """``mlflow server`` with its artifact proxy (``--artifacts-destination``: a folder or ``s3://bucket/prefix``;
     give the S3 endpoint's variables in ``env``); yields its URL. ``port`` brings a server back where it was."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [
-        str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",
-        "--artifacts-destination", artifacts or str(workdir / "artifacts"),
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        backend_uri or f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination",
+        artifacts or str(workdir / "artifacts"),
     ]
     # MLFLOW_SERVER_ENABLE_JOB_EXECUTION: MLflow 3's job runner (GenAI evaluation jobs, trace roll-ups) starts
     # several Huey consumer processes per server; Driftline uses none of it (as in docker/compose.yaml).
-    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    full_env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        **(env or {}),
+    }
     with _process(args, f"http://127.0.0.1:{port}/health", workdir / "mlflow-server.log", full_env, timeout=120):
         yield f"http://127.0.0.1:{port}"
 
@@ -220,8 +247,21 @@ def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] |
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    full_env.update(PREFECT_HOME=str(workdir / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false", **(env or {}))
-    args = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    full_env.update(
+        PREFECT_HOME=str(workdir / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_ENABLED="false",
+        **(env or {}),
+    )
+    args = [
+        str(Path(sys.executable).with_name("prefect")),
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     database = workdir / "prefect" / "prefect.db"
     fresh = not database.exists() and not seed_database(database, "prefect")
     with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", full_env, timeout=180):
@@ -236,8 +276,19 @@ def model_server(model_uri: str, workdir: Path, env: dict[str, str]) -> Iterator
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = [
-        str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", model_uri, "--env-manager", "local",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(Path(sys.executable).with_name("mlflow")),
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     # MLflow execs `uvicorn` by name: the environment's bin folder must be on PATH, as in an activated venv.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -280,7 +331,19 @@ def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
         options = f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off"
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "postgres.log"), "-w", "-t", "60", "start")
+        run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         try:
             for name in databases:
                 run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name)

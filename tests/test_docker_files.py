@@ -85,12 +85,16 @@ def test_every_dependency_variable_and_health_condition_resolves():
     assert used <= defined, f"docker/.env.example lacks {sorted(used - defined)}"
     for name, service in services.items():
         depends = service.get("depends_on") or {}
-        for other, condition in (depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)):
+        for other, condition in depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends):
             assert other in services, f"{name} depends on undefined service {other}"
             if condition.get("condition") == "service_healthy":
                 target = services[other]
-                own_health = target.get("image") == OUR_IMAGE and "DRIFTLINE_HEALTH_URL" in (target.get("environment") or {})
-                assert "healthcheck" in target or own_health, f"{name} waits for {other} to be healthy; it has no health check"
+                own_health = target.get("image") == OUR_IMAGE and "DRIFTLINE_HEALTH_URL" in (
+                    target.get("environment") or {}
+                )
+                assert "healthcheck" in target or own_health, (
+                    f"{name} waits for {other} to be healthy; it has no health check"
+                )
         if service.get("image") == OUR_IMAGE and service.get("restart") == "unless-stopped":
             assert "DRIFTLINE_HEALTH_URL" in service["environment"], f"{name}: the image's HEALTHCHECK needs its URL"
 

@@ -36,7 +36,11 @@ def test_prefect_yaml_entrypoints_resolve_to_flows():
     # Daily scoring of the rows that are new since the last batch, on the source monitor watches.
     score = deployments["score"]
     assert score["entrypoint"] == "flows/scoring.py:score_batch"
-    assert len(score["schedules"][0]["cron"].split()) == 5 and score["schedules"][0]["cron"].split()[2:] == ["*", "*", "*"]
+    assert len(score["schedules"][0]["cron"].split()) == 5 and score["schedules"][0]["cron"].split()[2:] == [
+        "*",
+        "*",
+        "*",
+    ]
     # One source for the loop: neither names data, so both read the champion's recorded source.
     assert score["parameters"]["new_rows_only"] is True
     assert "data" not in score["parameters"] and "data" not in deployments["monitor"]["parameters"]
@@ -76,26 +80,50 @@ def test_the_automations_file_builds_valid_prefect_automations():
 
 
 def test_the_retrain_notification_says_the_decision_and_the_rows_or_the_skip():
+    import uuid
     from types import SimpleNamespace
 
     import jinja2
 
     from deployments.notifications import DEFAULT_FILE, build_automations, load_spec
     from tasks.events import retrained_payload
-    import uuid
 
-    (automation,) = [a for a in build_automations(load_spec(DEFAULT_FILE), uuid.uuid4()) if a.name == "driftline-notify-retrained"]
+    (automation,) = [
+        a for a in build_automations(load_spec(DEFAULT_FILE), uuid.uuid4()) if a.name == "driftline-notify-retrained"
+    ]
     (action,) = automation.actions
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    summary = {"model_version": "3", "decision": "keep-champion", "champion_version_after": "2", "training_cutoff": "2009-06-30",
-               "data_start": "2000-01-03", "data_end": "2009-12-31", "source": "data/prices", "skipped": False, "reasons": ["no gain"]}
+    summary = {
+        "model_version": "3",
+        "decision": "keep-champion",
+        "champion_version_after": "2",
+        "training_cutoff": "2009-06-30",
+        "data_start": "2000-01-03",
+        "data_end": "2009-12-31",
+        "source": "data/prices",
+        "skipped": False,
+        "reasons": ["no gain"],
+    }
     done = SimpleNamespace(id="e1", payload=retrained_payload("driftline-x", summary, "drift: PSI"))
     text = env.from_string(action.subject).render(event=done) + "\n" + env.from_string(action.body).render(event=done)
-    assert "retrain of driftline-x: keep-champion" in text and "registered v3, decision keep-champion; champion is v2" in text
+    assert (
+        "retrain of driftline-x: keep-champion" in text
+        and "registered v3, decision keep-champion; champion is v2" in text
+    )
     assert "rows 2000-01-03 .. 2009-12-31, training cutoff 2009-06-30" in text and "Why: no gain" in text
-    skipped = SimpleNamespace(id="e2", payload=retrained_payload("driftline-x", {"skipped": True, "why": "cooldown: 2 h ago"}, "drift"))
-    text = env.from_string(action.subject).render(event=skipped) + "\n" + env.from_string(action.body).render(event=skipped)
-    assert "retrain of driftline-x: skipped" in text and "retrain skipped: cooldown: 2 h ago" in text and "decision" not in text
+    skipped = SimpleNamespace(
+        id="e2", payload=retrained_payload("driftline-x", {"skipped": True, "why": "cooldown: 2 h ago"}, "drift")
+    )
+    text = (
+        env.from_string(action.subject).render(event=skipped)
+        + "\n"
+        + env.from_string(action.body).render(event=skipped)
+    )
+    assert (
+        "retrain of driftline-x: skipped" in text
+        and "retrain skipped: cooldown: 2 h ago" in text
+        and "decision" not in text
+    )
 
 
 def test_a_broken_automations_file_names_the_entry_and_key(tmp_path):
@@ -104,7 +132,14 @@ def test_a_broken_automations_file_names_the_entry_and_key(tmp_path):
     from deployments.notifications import NotificationSetupError, load_spec
 
     path = tmp_path / "a.yaml"
-    path.write_text(yaml.safe_dump({"block": {"type": "custom-webhook", "name": "n"}, "automations": [{"name": "x", "trigger": {}, "bdy": "y"}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "block": {"type": "custom-webhook", "name": "n"},
+                "automations": [{"name": "x", "trigger": {}, "bdy": "y"}],
+            }
+        )
+    )
     with pytest.raises(NotificationSetupError, match=r"automations\[0\]: unknown key\(s\) \['bdy'\]"):
         load_spec(path)
 
@@ -122,12 +157,32 @@ def test_retrain_trigger_takes_the_source_and_window_from_the_drift_event_and_no
 
     def render(payload: dict) -> dict:
         event = {"payload": payload, "resource": {"name": "btc"}}
-        return hydrate(parameters, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": event}))
+        return hydrate(
+            parameters, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": event})
+        )
 
-    full = render({"reason": "drift: x", "data": "/d/combined.parquet", "window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"})
-    assert full == {"name": "btc", "reason": "drift: x", "data": "/d/combined.parquet",
-                    "window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"}
-    assert render({"reason": "vendor"}) == {"name": "btc", "reason": "vendor", "data": None, "window_start": None, "window_end": None}
+    full = render(
+        {
+            "reason": "drift: x",
+            "data": "/d/combined.parquet",
+            "window_start": "2020-01-01T00:00:00",
+            "window_end": "2020-02-01T00:00:00",
+        }
+    )
+    assert full == {
+        "name": "btc",
+        "reason": "drift: x",
+        "data": "/d/combined.parquet",
+        "window_start": "2020-01-01T00:00:00",
+        "window_end": "2020-02-01T00:00:00",
+    }
+    assert render({"reason": "vendor"}) == {
+        "name": "btc",
+        "reason": "vendor",
+        "data": None,
+        "window_start": None,
+        "window_end": None,
+    }
 
 
 def test_compose_services_build_from_the_dockerfile_and_keep_secrets_out():

@@ -22,7 +22,9 @@ sys.exit(int(sys.argv[1]))
 
 
 def test_a_command_is_its_own_process_with_its_own_environment_directory_and_exit_status(tmp_path):
-    done = warm.run([sys.executable, "-c", SCRIPT, "3"], cwd=tmp_path, env={"WARM_PROBE": "yes", "PATH": os.environ["PATH"]})
+    done = warm.run(
+        [sys.executable, "-c", SCRIPT, "3"], cwd=tmp_path, env={"WARM_PROBE": "yes", "PATH": os.environ["PATH"]}
+    )
 
     assert done.returncode == 3 and done.stderr == "to stderr\n"
     first, last = done.stdout.strip().split("\n")

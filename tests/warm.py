@@ -34,7 +34,11 @@ def _socket_path() -> str:
             path = os.path.join(folder, "socket")
             env = {**os.environ, "PYTHONPATH": ""}
             process = subprocess.Popen(
-                [sys.executable, str(ZYGOTE), path, str(os.getpid())], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=folder
+                [sys.executable, str(ZYGOTE), path, str(os.getpid())],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=folder,
             )
             if process.stdout.readline().strip() != b"ready":
                 raise RuntimeError(f"{ZYGOTE} did not start (exit {process.wait()})")
@@ -98,8 +102,17 @@ def _account(args: list, cpu_seconds: float) -> None:
     target = os.environ.get("CPUPROF_OUT")
     if target:
         with open(target, "a") as handle:
-            handle.write(json.dumps({"exe": [Path(str(a)).name for a in args[:3]], "cpu": cpu_seconds, "warm": True,
-                                     "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "exe": [Path(str(a)).name for a in args[:3]],
+                        "cpu": cpu_seconds,
+                        "warm": True,
+                        "test": os.environ.get("PYTEST_CURRENT_TEST", ""),
+                    }
+                )
+                + "\n"
+            )
 
 
 class _Replies:

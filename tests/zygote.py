@@ -19,9 +19,26 @@ import sys
 
 # What `driftline train/score/monitor` import, minus Prefect: ~8 s of CPU per process on this machine.
 PRELOAD = (
-    "numpy", "pandas", "pyarrow.parquet", "scipy.stats", "sklearn.linear_model", "sklearn.ensemble",
-    "sklearn.metrics", "sklearn.calibration", "sklearn.isotonic", "lightgbm", "xgboost", "mlflow",
-    "mlflow.pyfunc", "mlflow.sklearn", "great_expectations", "matplotlib", "boto3", "evidently", "pydantic", "yaml",
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "scipy.stats",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "sklearn.metrics",
+    "sklearn.calibration",
+    "sklearn.isotonic",
+    "lightgbm",
+    "xgboost",
+    "mlflow",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "great_expectations",
+    "matplotlib",
+    "boto3",
+    "evidently",
+    "pydantic",
+    "yaml",
 )
 
 
@@ -152,6 +169,7 @@ def _exit_code(run, job: dict) -> int:
         except (OSError, ValueError):
             pass
     os._exit(code)
+
 
 if __name__ == "__main__":
     main()

@@ -69,4 +69,14 @@ def code_version() -> str:
     return _code_version
 
 
-__all__ = ["ConfigError", "DataError", "DriftlineError", "InsufficientDataError", "ValidationFailed", "__version__", "code_fingerprint", "code_sources", "code_version"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DriftlineError",
+    "InsufficientDataError",
+    "ValidationFailed",
+    "__version__",
+    "code_fingerprint",
+    "code_sources",
+    "code_version",
+]

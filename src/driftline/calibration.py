@@ -116,7 +116,9 @@ class Calibrator(BaseEstimator):
         if self.form == "identity":
             return self
         if self.form == "isotonic":
-            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(np.asarray(p, dtype=float), y)
+            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+                np.asarray(p, dtype=float), y
+            )
             return self
         X = _logit_features(p, self.form)
         self.columns_ = [0] if self.form == "sigmoid" else [0, 1]
@@ -165,7 +167,9 @@ def fit_slice_calibration(
         return SliceCalibration(window, given, given_name or f"given-{given.form}")
     if method == "auto":  # no walk-forward evidence: the incumbent of select_fold_calibration
         name = _incumbent(len(y))
-        return SliceCalibration(window, window["sigmoid"] if name != NO_CALIBRATION else Calibrator("identity").fit(raw, y), name)
+        return SliceCalibration(
+            window, window["sigmoid"] if name != NO_CALIBRATION else Calibrator("identity").fit(raw, y), name
+        )
     return SliceCalibration(window, window[method], f"window-{method}")
 
 
@@ -254,7 +258,11 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.classes_ = self.base_estimator_.classes_
         raw = self.base_estimator_.predict_proba(X.iloc[cal_rows])[:, 1]
         slice_fit = fit_slice_calibration(raw, y[cal_rows], self.method, self.calibrator, self.calibration_name)
-        self.window_calibrators_, self.calibrator_, self.calibration_ = slice_fit.window, slice_fit.calibrator, slice_fit.name
+        self.window_calibrators_, self.calibrator_, self.calibration_ = (
+            slice_fit.window,
+            slice_fit.calibrator,
+            slice_fit.name,
+        )
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_calibration_rows_ = len(cal_rows)
         objective = self.threshold_objective
@@ -311,7 +319,12 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _choose(
-    candidates: dict[str, np.ndarray], eligible: Sequence[str], history: np.ndarray, y: np.ndarray, fold: np.ndarray, incumbent: str
+    candidates: dict[str, np.ndarray],
+    eligible: Sequence[str],
+    history: np.ndarray,
+    y: np.ndarray,
+    fold: np.ndarray,
+    incumbent: str,
 ) -> str:
     """The incumbent unless another candidate held better on the history rows: it must lower the log loss
     against the incumbent on every earlier fold it has predictions for, at least ``MIN_FOLDS_HELD`` of them
@@ -384,7 +397,12 @@ def select_fold_calibration(
     everything = np.ones(len(y), dtype=bool)
     final = [f"window-{form}" for form in challenger_forms if f"window-{form}" in candidates]
     final += [f"pooled-{form}" for form in _pooled_forms(everything, y)] + [NO_CALIBRATION]
-    return FoldCalibration(p=p, chosen=chosen, challenger=_choose(candidates, final, everything, y, fold, _incumbent(challenger_slice_rows)), candidates=candidates)
+    return FoldCalibration(
+        p=p,
+        chosen=chosen,
+        challenger=_choose(candidates, final, everything, y, fold, _incumbent(challenger_slice_rows)),
+        candidates=candidates,
+    )
 
 
 def _incumbent(slice_rows: int) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -43,10 +43,10 @@ def _examples(*commands: str) -> str:
     return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
 
 
-TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Time column, when detection is not enough.")]
-PriceCol = Annotated[Optional[str], typer.Option("--price-col", help="Price (close) column.")]
-SymbolCol = Annotated[Optional[str], typer.Option("--symbol-col", help="Symbol column.")]
-TargetCol = Annotated[Optional[str], typer.Option("--target-col", help="Label column (label target).")]
+TimeCol = Annotated[str | None, typer.Option("--time-col", help="Time column, when detection is not enough.")]
+PriceCol = Annotated[str | None, typer.Option("--price-col", help="Price (close) column.")]
+SymbolCol = Annotated[str | None, typer.Option("--symbol-col", help="Symbol column.")]
+TargetCol = Annotated[str | None, typer.Option("--target-col", help="Label column (label target).")]
 
 
 NAME_HELP = "Pipeline name; default: the --data file or folder stem (demo for the bundled demo panel)"
@@ -200,20 +200,46 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-@app.command(epilog=_examples('driftline train', 'driftline train --data prices.parquet --target direction --name btc --horizon 1', 'driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json', 'driftline train --data labels.csv --target label --target-col y --time-col ts', 'driftline train --set splits.n_splits=3 --set models.families=[logreg,lightgbm]'))
+@app.command(
+    epilog=_examples(
+        "driftline train",
+        "driftline train --data prices.parquet --target direction --name btc --horizon 1",
+        "driftline train --config configs/default.yaml --data s3://my-bucket/ohlcv/ --summary-json out/summary.json",
+        "driftline train --data labels.csv --target label --target-col y --time-col ts",
+        "driftline train --set splits.n_splits=3 --set models.families=[logreg,lightgbm]",
+    )
+)
 def train(
-    config: Annotated[Optional[Path], typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="CSV/Parquet file, glob, folder (Hive partitions welcome) " "or s3://bucket/prefix/; the bundled demo panel if omitted.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="CSV/Parquet file, glob, folder (Hive partitions welcome) "
+            "or s3://bucket/prefix/; the bundled demo panel if omitted.",
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
     target_col: TargetCol = None,
-    target: Annotated[Optional[Target], typer.Option("--target", help="What to predict.")] = None,
-    horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any config key: --set key=value (repeatable; value as YAML, " "e.g. splits.gap=3, models.families=[logreg,lightgbm]).")] = None,
-    summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the run summary here.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")] = False,
+    target: Annotated[Target | None, typer.Option("--target", help="What to predict.")] = None,
+    horizon: Annotated[
+        int | None, typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Any config key: --set key=value (repeatable; value as YAML, "
+            "e.g. splits.gap=3, models.families=[logreg,lightgbm]).",
+        ),
+    ] = None,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the run summary here.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")
+    ] = False,
 ) -> None:
     """Train every model family walk-forward, register the challenger and promote it if it earns it.
 
@@ -246,7 +272,11 @@ def train(
         "force": force,
         "overrides": sets or None,
     }
-    overrides = {"name": name, "target.kind": params["target"], **data_overrides(data, time_col, price_col, symbol_col, target_col)}
+    overrides = {
+        "name": name,
+        "target.kind": params["target"],
+        **data_overrides(data, time_col, price_col, symbol_col, target_col),
+    }
     try:
         resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
     except DriftlineError as exc:
@@ -307,7 +337,7 @@ def _finished_rerun(config: Any) -> Any:
     from driftline.config import Settings
 
     settings = Settings.from_env()
-    if settings.tracking_uri.startswith("sqlite:///") and not Path(settings.tracking_uri[len("sqlite:///"):]).exists():
+    if settings.tracking_uri.startswith("sqlite:///") and not Path(settings.tracking_uri[len("sqlite:///") :]).exists():
         return None
     started = time.perf_counter()
     try:
@@ -318,7 +348,9 @@ def _finished_rerun(config: Any) -> Any:
 
         staged = stage_data(config.data, settings.ingest_dir)
         registry.configure_tracking(settings)
-        previous = registry.finished_training(config.model_name, training_fingerprint(staged.content_hash, config, code_version()))
+        previous = registry.finished_training(
+            config.model_name, training_fingerprint(staged.content_hash, config, code_version())
+        )
     except Exception:  # noqa: BLE001 - an S3 hiccup or a store being migrated: the flow retries and reports it
         return None
     if previous is None:
@@ -353,15 +385,49 @@ def _derived_hint(name: str | None, data: str | None) -> str:
     return f" (the name was derived from --data {data}; pass --name to pick the pipeline)"
 
 
-@app.command(epilog=_examples('driftline score --data new-rows.csv --out scored.parquet', 'driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow', 'driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)', 'driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)', ('driftline score --name btc --data prices.csv --out scored.csv --explain 3   ' "(+ each row's top-3 SHAP contributions)")))
+@app.command(
+    epilog=_examples(
+        "driftline score --data new-rows.csv --out scored.parquet",
+        "driftline score --name btc --data s3://my-bucket/today/ --out scored.csv --shadow",
+        "driftline score --name btc --data prices.csv --since 2024-01-01   (backfill: rows from that date)",
+        "driftline score --name btc --data prices.csv --new-only   (what the daily score deployment does)",
+        (
+            "driftline score --name btc --data prices.csv --out scored.csv --explain 3   "
+            "(+ each row's top-3 SHAP contributions)"
+        ),
+    )
+)
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + "; scores with driftline-<name>@champion.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help=NAME_HELP + "; scores with driftline-<name>@champion.")
+    ] = None,
     shadow: Annotated[bool, typer.Option("--shadow", help="Also score with the challenger, side by side.")] = False,
-    since: Annotated[Optional[str], typer.Option("--since", help="Score only rows with timestamps >= this (ISO 8601); earlier rows are feature history.")] = None,
-    new_only: Annotated[bool, typer.Option("--new-only", help="Score only rows later than the newest already in the prediction log (per symbol).")] = False,
-    explain: Annotated[Optional[int], typer.Option("--explain", metavar="K", help="Add each row's K largest SHAP contributions " "(explain_<i>_feature/_value, base, margin; docs/pipeline.md).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Score only rows with timestamps >= this (ISO 8601); earlier rows are feature history."
+        ),
+    ] = None,
+    new_only: Annotated[
+        bool,
+        typer.Option(
+            "--new-only", help="Score only rows later than the newest already in the prediction log (per symbol)."
+        ),
+    ] = False,
+    explain: Annotated[
+        int | None,
+        typer.Option(
+            "--explain",
+            metavar="K",
+            help="Add each row's K largest SHAP contributions "
+            "(explain_<i>_feature/_value, base, margin; docs/pipeline.md).",
+        ),
+    ] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -382,25 +448,49 @@ def score(
     except DriftlineError as exc:
         _fail(exc)
     summary = _run_flow(
-        "score_batch", hint=_derived_hint(name, data), data=data, out=str(out) if out else None, name=_pipeline_name(name, data), shadow=shadow,
-        since=since, new_rows_only=new_only, explain=explain,
-        time_col=time_col, price_col=price_col, symbol_col=symbol_col, target_col=target_col,
+        "score_batch",
+        hint=_derived_hint(name, data),
+        data=data,
+        out=str(out) if out else None,
+        name=_pipeline_name(name, data),
+        shadow=shadow,
+        since=since,
+        new_rows_only=new_only,
+        explain=explain,
+        time_col=time_col,
+        price_col=price_col,
+        symbol_col=symbol_col,
+        target_col=target_col,
     )
-    versions = f"v{summary['model_version']}" + (f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else "")
-    window = f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
-    typer.echo(f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} " f"with {summary['model_name']} {versions} -> {summary['out']}")
+    versions = f"v{summary['model_version']}" + (
+        f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
+    )
+    window = (
+        f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
+    )
+    typer.echo(
+        f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} "
+        f"with {summary['model_name']} {versions} -> {summary['out']}"
+    )
     if summary.get("explain"):
-        typer.echo(f"with each row's top {summary['explain']} SHAP contributions " "to the base model's margin (explain_* columns)")
+        typer.echo(
+            f"with each row's top {summary['explain']} SHAP contributions "
+            "to the base model's margin (explain_* columns)"
+        )
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
     typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
-    typer.echo(f"appended to the prediction log: {summary['log_file']}" if summary["log_file"] else "nothing new to append to the prediction log")
+    typer.echo(
+        f"appended to the prediction log: {summary['log_file']}"
+        if summary["log_file"]
+        else "nothing new to append to the prediction log"
+    )
 
 
-@app.command(epilog=_examples('driftline compare --name btc --data rows-with-outcomes.parquet'))
+@app.command(epilog=_examples("driftline compare --name btc --data rows-with-outcomes.parquet"))
 def compare(
     data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
-    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + ".")] = None,
+    name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + ".")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -408,8 +498,14 @@ def compare(
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     result = _run_flow(
-        "compare_shadow_flow", hint=_derived_hint(name, data), data=data, name=_pipeline_name(name, data), time_col=time_col, price_col=price_col,
-        symbol_col=symbol_col, target_col=target_col,
+        "compare_shadow_flow",
+        hint=_derived_hint(name, data),
+        data=data,
+        name=_pipeline_name(name, data),
+        time_col=time_col,
+        price_col=price_col,
+        symbol_col=symbol_col,
+        target_col=target_col,
     )
     c = result["comparison"]
     typer.echo(
@@ -421,14 +517,38 @@ def compare(
         typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
 
 
-@app.command(epilog=_examples('driftline monitor --data prices.csv', 'driftline monitor --name btc --data s3://my-bucket/ohlcv/ --retrain-on-drift --summary-json out/drift.json', 'driftline monitor --name prices --data prices.csv --since 2008-01-01 --until 2009-12-31'))
+@app.command(
+    epilog=_examples(
+        "driftline monitor --data prices.csv",
+        "driftline monitor --name btc --data s3://my-bucket/ohlcv/ --retrain-on-drift --summary-json out/drift.json",
+        "driftline monitor --name prices --data prices.csv --since 2008-01-01 --until 2009-12-31",
+    )
+)
 def monitor(
-    data: Annotated[Optional[str], typer.Option("--data", help="The pipeline's source, grown by the new rows (earlier rows serve " "as feature history); the champion's recorded source if omitted.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Judge rows from this timestamp on (ISO 8601); default: after the champion's training cutoff.")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Judge rows up to this timestamp (inclusive).")] = None,
-    summary_json: Annotated[Optional[Path], typer.Option("--summary-json", help="Write the drift summary here.")] = None,
-    retrain_on_drift: Annotated[bool, typer.Option("--retrain-on-drift", help="On drift, retrain in this process on the champion's source plus these rows.")] = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="The pipeline's source, grown by the new rows (earlier rows serve "
+            "as feature history); the champion's recorded source if omitted.",
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Judge rows from this timestamp on (ISO 8601); default: after the champion's training cutoff.",
+        ),
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Judge rows up to this timestamp (inclusive).")] = None,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the drift summary here.")] = None,
+    retrain_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--retrain-on-drift", help="On drift, retrain in this process on the champion's source plus these rows."
+        ),
+    ] = False,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
     symbol_col: SymbolCol = None,
@@ -442,9 +562,18 @@ def monitor(
     """
     _require_data(data)
     result = _run_flow(
-        "monitor_drift", module="flows.monitoring", hint=_derived_hint(name, data), data=data, name=name,
-        retrain_on_drift=retrain_on_drift, time_col=time_col, price_col=price_col, symbol_col=symbol_col,
-        target_col=target_col, since=since, until=until,
+        "monitor_drift",
+        module="flows.monitoring",
+        hint=_derived_hint(name, data),
+        data=data,
+        name=name,
+        retrain_on_drift=retrain_on_drift,
+        time_col=time_col,
+        price_col=price_col,
+        symbol_col=symbol_col,
+        target_col=target_col,
+        since=since,
+        until=until,
     )
     head = f"{result['model_name']} v{result['model_version']}"
     if result["rows"] == 0:
@@ -474,7 +603,9 @@ def monitor(
                 f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
                 f"{retrained['data_start']} .. {retrained['training_cutoff']} (held out to {retrained['data_end']})"
             )
-            typer.echo(f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}")
+            typer.echo(
+                f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}"
+            )
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         from driftline.summary import json_safe
@@ -482,11 +613,22 @@ def monitor(
         summary_json.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
 
 
-@app.command(epilog=_examples('DRIFTLINE_WEBHOOK_SECRET=$(openssl rand -hex 32) driftline webhook --host 0.0.0.0 --port 8787', 'DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)'))
+@app.command(
+    epilog=_examples(
+        "DRIFTLINE_WEBHOOK_SECRET=$(openssl rand -hex 32) driftline webhook --host 0.0.0.0 --port 8787",
+        "DRIFTLINE_WEBHOOK_SECRET=new,old driftline webhook   (rotation: both verify)",
+    )
+)
 def webhook(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8787,
-    outbox: Annotated[Optional[Path], typer.Option("--outbox", help="The outbox database (default: $DRIFTLINE_HOME/relay/outbox.db); keep it on a persistent disk.")] = None,
+    outbox: Annotated[
+        Path | None,
+        typer.Option(
+            "--outbox",
+            help="The outbox database (default: $DRIFTLINE_HOME/relay/outbox.db); keep it on a persistent disk.",
+        ),
+    ] = None,
 ) -> None:
     """Signed-webhook relay: POST /v1/drift from outside monitors becomes a Prefect drift event.
 
@@ -496,8 +638,16 @@ def webhook(
     token for GET /metrics; open without it).
     """
     from driftline.webhook import (
-        MAX_AGE_SECONDS, METRICS_TOKEN_ENV, RATE_LIMIT_ENV, READ_TIMEOUT_SECONDS, SECRET_ENV, create_app,
-        parse_rate_limit, parse_secrets, read_timeout_protocol, remember_found,
+        MAX_AGE_SECONDS,
+        METRICS_TOKEN_ENV,
+        RATE_LIMIT_ENV,
+        READ_TIMEOUT_SECONDS,
+        SECRET_ENV,
+        create_app,
+        parse_rate_limit,
+        parse_secrets,
+        read_timeout_protocol,
+        remember_found,
     )
 
     try:
@@ -539,12 +689,15 @@ def webhook(
         max_attempts = int(os.environ.get("DRIFTLINE_WEBHOOK_MAX_ATTEMPTS") or MAX_ATTEMPTS)
     except ValueError:
         _fail(DriftlineError("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS / DRIFTLINE_WEBHOOK_MAX_ATTEMPTS: expected numbers"))
-    delivery = DeliveryLoop(store, api.send, api.confirm, api.probe, max_attempts=max_attempts, confirm_seconds=confirm_seconds)
+    delivery = DeliveryLoop(
+        store, api.send, api.confirm, api.probe, max_attempts=max_attempts, confirm_seconds=confirm_seconds
+    )
     app_ = create_app(
         secrets,
         store,
         model_exists=remember_found(
-            lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name), ttl=60.0,
+            lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+            ttl=60.0,
         ),
         rate_limit=rate_limit,
         metrics_token=os.environ.get(METRICS_TOKEN_ENV) or None,
@@ -553,8 +706,14 @@ def webhook(
     )
     delivery.start()
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="info", timeout_keep_alive=5,
-                    http=read_timeout_protocol(AutoHTTPProtocol, READ_TIMEOUT_SECONDS))
+        uvicorn.run(
+            app_,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=5,
+            http=read_timeout_protocol(AutoHTTPProtocol, READ_TIMEOUT_SECONDS),
+        )
     finally:
         delivery.stop()
         api.close()
@@ -571,8 +730,10 @@ def _registry(name: str) -> tuple[Any, str]:
     return registry.MlflowAliasRegistry(), model_name
 
 
-@app.command(epilog=_examples('driftline history', 'driftline history --name btc'))
-def history(name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo") -> None:
+@app.command(epilog=_examples("driftline history", "driftline history --name btc"))
+def history(
+    name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
+) -> None:
     """Print every alias move of a model: when, what, from which version to which, why, from which run."""
     from driftline.report import render_history
 
@@ -587,12 +748,20 @@ def history(name: Annotated[str, typer.Option("--name", help="Pipeline name (mod
     typer.echo(render_history(model_name, events, current))
 
 
-@app.command(epilog=_examples('driftline rollback --name btc', "driftline rollback --name btc --to-version 4 --reason 'bad data in v5'"))
+@app.command(
+    epilog=_examples(
+        "driftline rollback --name btc", "driftline rollback --name btc --to-version 4 --reason 'bad data in v5'"
+    )
+)
 def rollback(
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
-    to_version: Annotated[Optional[str], typer.Option("--to-version", help="Version to restore; default previous-champion.")] = None,
+    to_version: Annotated[
+        str | None, typer.Option("--to-version", help="Version to restore; default previous-champion.")
+    ] = None,
     reason: Annotated[str, typer.Option("--reason", help="Recorded in the history.")] = "manual rollback",
-    force: Annotated[bool, typer.Option("--force", help="Allow a version its training rejected (the reason is recorded on it).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow a version its training rejected (the reason is recorded on it).")
+    ] = False,
 ) -> None:
     """Make a previous version the champion again, recorded in the history like any promotion.
 
@@ -629,11 +798,18 @@ def _announce_rollback(name: str, model_name: str, version: str, previous: str |
     typer.echo(f"emitted {ROLLED_BACK_EVENT} (event {event_id})")
 
 
-@app.command(epilog=_examples("driftline reproduce --name demo --version 3", "driftline reproduce --name btc --version 7 --data ./copy-of-the-data.parquet --tolerance 1e-4"))
+@app.command(
+    epilog=_examples(
+        "driftline reproduce --name demo --version 3",
+        "driftline reproduce --name btc --version 7 --data ./copy-of-the-data.parquet --tolerance 1e-4",
+    )
+)
 def reproduce(
     name: Annotated[str, typer.Option("--name", help="Pipeline name (model driftline-<name>).")] = "demo",
     version: Annotated[str, typer.Option("--version", help="Registered version to reproduce.")] = "1",
-    data: Annotated[Optional[str], typer.Option("--data", help="Read the data from here instead of the recorded source.")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Read the data from here instead of the recorded source.")
+    ] = None,
     tolerance: Annotated[float, typer.Option("--tolerance", help="Largest accepted |difference| per metric.")] = 1e-6,
 ) -> None:
     """Retrain a registered version from its recorded config and data and say whether its metrics match.
@@ -654,7 +830,9 @@ def reproduce(
         tags = aliases.version_tags(model_name, version)
         run_id = tags.get("driftline.run_id")
         if not run_id:
-            raise DriftlineError(f"{model_name} v{version} has no driftline.run_id tag: it was not registered by a training run")
+            raise DriftlineError(
+                f"{model_name} v{version} has no driftline.run_id tag: it was not registered by a training run"
+            )
         metrics, run_tags = registry.run_record(run_id)
         family = run_tags["driftline.family"]
         recorded_yaml = registry.load_run_text(run_id, "config/pipeline.yaml")
@@ -667,7 +845,9 @@ def reproduce(
         path.write_text(recorded_yaml)
         try:
             config = load_config(path, {"data.path": data} if data else None)
-            with _progress(f"retraining {model_name} v{version} ({family}, walk-forward from {data or 'the recorded source'})"):
+            with _progress(
+                f"retraining {model_name} v{version} ({family}, walk-forward from {data or 'the recorded source'})"
+            ):
                 run = walk_forward_from_source(config)
         except DriftlineError as exc:
             _fail(exc)
@@ -683,7 +863,13 @@ def reproduce(
     raise typer.Exit(0 if report.matches else 1)
 
 
-@app.command(epilog=_examples("driftline doctor", "MLFLOW_TRACKING_URI=http://mlflow:5000 PREFECT_API_URL=http://prefect:4200/api driftline doctor", "driftline doctor --json"))
+@app.command(
+    epilog=_examples(
+        "driftline doctor",
+        "MLFLOW_TRACKING_URI=http://mlflow:5000 PREFECT_API_URL=http://prefect:4200/api driftline doctor",
+        "driftline doctor --json",
+    )
+)
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
     """Check the environment (versions, MLflow tracking, Prefect API, S3 credentials, webhook secret, disk) and say
     what to fix.
@@ -703,7 +889,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the check
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command(epilog=_examples('driftline version'))
+@app.command(epilog=_examples("driftline version"))
 def version() -> None:
     """Print the Driftline version."""
     from driftline import __version__

@@ -36,7 +36,7 @@ def pipeline_name_from_data(data: str | None) -> str:
         return "demo"
     text = str(data).strip().rstrip("/\\")
     if text.startswith("s3://"):
-        text = text[len("s3://"):]
+        text = text[len("s3://") :]
     parts = [p for p in PurePosixPath(text.replace("\\", "/")).parts if p not in ("/", ".", "..")]
     # A glob names the folder above its first wildcard; a Hive partition folder (key=value) names nothing.
     while parts and (_GLOB.search(parts[-1]) or "=" in parts[-1]):
@@ -62,14 +62,24 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the data is and which columns mean what (detected when left empty)."""
 
-    path: str | None = Field(default=None, description="file, glob, folder (Hive partitions welcome) or s3://bucket/prefix")
-    time_col: str | None = Field(default=None, description="time column; detected (Date, timestamp, time, ...) when empty")
+    path: str | None = Field(
+        default=None, description="file, glob, folder (Hive partitions welcome) or s3://bucket/prefix"
+    )
+    time_col: str | None = Field(
+        default=None, description="time column; detected (Date, timestamp, time, ...) when empty"
+    )
     price_col: str | None = Field(default=None, description="price (close) column; detected when empty")
     symbol_col: str | None = Field(default=None, description="symbol column; one series when there is none")
     target_col: str | None = Field(default=None, description="0/1 label column, for target.kind label")
-    demo_symbols: tuple[str, ...] = Field(default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty")
-    incremental: bool = Field(default=True, description="read only new or changed files/objects; the rest from the stage")
-    s3_endpoint_url: str | None = Field(default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL")
+    demo_symbols: tuple[str, ...] = Field(
+        default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty"
+    )
+    incremental: bool = Field(
+        default=True, description="read only new or changed files/objects; the rest from the stage"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL"
+    )
     s3_profile: str | None = Field(default=None, description="AWS profile for s3:// sources; else the environment")
 
 
@@ -179,8 +189,12 @@ class ContractConfig(_Section):
     calendar_policy: Policy = "quarantine"
     max_future: str | None = Field(default="1D", description="timestamps later than now + this are in the future")
     future_policy: Policy = "quarantine"
-    price_consistency: Policy = Field(default="quarantine", description="high >= low; open and close within [low, high]")
-    max_quarantine_fraction: float = Field(default=0.1, ge=0.0, le=1.0, description="more quarantined rows fail the batch")
+    price_consistency: Policy = Field(
+        default="quarantine", description="high >= low; open and close within [low, high]"
+    )
+    max_quarantine_fraction: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="more quarantined rows fail the batch"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -264,7 +278,9 @@ class TargetConfig(_Section):
         "(default: 1 for label, horizon for direction and volatility)",
     )
     label_lags: tuple[int, ...] = Field(
-        default=(1, 2, 5), description="label: lags of the target; lag 1 is the newest known label " "(label_delay rows back), lag k is k-1 rows before it"
+        default=(1, 2, 5),
+        description="label: lags of the target; lag 1 is the newest known label "
+        "(label_delay rows back), lag k is k-1 rows before it",
     )
 
     @property
@@ -327,9 +343,16 @@ class SplitConfig(_Section):
     scheme: Literal["expanding", "sliding"] = "expanding"
     n_splits: int = Field(default=5, ge=2, le=50)
     test_size: int | None = Field(
-        default=None, ge=1, description="timestamps per test fold; default: expanding, n_splits + 1 equal parts, the first training window one of them (at least min_train_size)"
+        default=None,
+        ge=1,
+        description=(
+            "timestamps per test fold; default: expanding, n_splits + 1 equal parts, "
+            "the first training window one of them (at least min_train_size)"
+        ),
     )
-    gap: int | None = Field(default=None, ge=0, description="timestamps purged between train and test; default: target.label_delay")
+    gap: int | None = Field(
+        default=None, ge=0, description="timestamps purged between train and test; default: target.label_delay"
+    )
     min_train_size: int = Field(default=250, ge=2, description="timestamps in the first training window")
     max_train_size: int | None = Field(default=None, ge=2, description="sliding: timestamps per training window")
 
@@ -350,7 +373,8 @@ class CalibrationConfig(_Section):
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
-        default="sigmoid", description="sigmoid on each window's last slice; auto: per fold, what held best on earlier folds' rows"
+        default="sigmoid",
+        description="sigmoid on each window's last slice; auto: per fold, what held best on earlier folds' rows",
     )
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
 
@@ -369,12 +393,22 @@ class TuningConfig(_Section):
     """
 
     enabled: bool = Field(default=False, description="search hyperparameters per fold and family (costs trials x fits)")
-    trials: int = Field(default=12, ge=1, le=1000, description="Optuna trials per search, the configured parameters first")
-    timeout_seconds: float | None = Field(default=None, gt=0, description="stop a search after this long (then not reproducible)")
-    inner_fraction: float = Field(default=0.25, gt=0.0, lt=0.5, description="share of the fitting rows used as inner validation")
-    families: tuple[ModelFamily, ...] | None = Field(default=None, description="families to tune; null: every family in models.families")
+    trials: int = Field(
+        default=12, ge=1, le=1000, description="Optuna trials per search, the configured parameters first"
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="stop a search after this long (then not reproducible)"
+    )
+    inner_fraction: float = Field(
+        default=0.25, gt=0.0, lt=0.5, description="share of the fitting rows used as inner validation"
+    )
+    families: tuple[ModelFamily, ...] | None = Field(
+        default=None, description="families to tune; null: every family in models.families"
+    )
     min_validation_rows: int = Field(
-        default=200, ge=10, description="a window whose inner validation slice has fewer rows keeps the configured parameters"
+        default=200,
+        ge=10,
+        description="a window whose inner validation slice has fewer rows keeps the configured parameters",
     )
 
 
@@ -408,9 +442,16 @@ class PromotionConfig(_Section):
     """When a challenger may replace the champion (or, for the first model, the base-rate predictor)."""
 
     metric: Literal["log_loss", "brier"] = "log_loss"
-    level: float = Field(default=0.95, gt=0.5, lt=1.0, description="two-sided confidence level of the loss-difference CI")
+    level: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="two-sided confidence level of the loss-difference CI"
+    )
     n_bootstrap: int = Field(default=2000, ge=200, le=100_000)
-    block_length: int | None = Field(default=None, ge=1, description="bootstrap block, in timestamps; default max(10, 2 x the " "label's overlap: horizon, or label_delay for label targets)")
+    block_length: int | None = Field(
+        default=None,
+        ge=1,
+        description="bootstrap block, in timestamps; default max(10, 2 x the "
+        "label's overlap: horizon, or label_delay for label targets)",
+    )
     min_rows: int = Field(default=200, ge=10, description="evaluation rows needed before any promotion")
     ece_cap: float = Field(default=0.1, gt=0.0, le=1.0, description="hold-out ECE cap; equal-mass bins of >= 100 rows")
     walk_forward_ece_cap: float | None = Field(
@@ -420,9 +461,13 @@ class PromotionConfig(_Section):
         description="cap on the challenger family's pooled walk-forward ECE (10 bins over thousands of rows: "
         "a calibrated model's is about 0.4*sqrt(10/rows), 0.026 at 2,500 rows); null turns the check off",
     )
-    auc_tolerance: float = Field(default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this")
+    auc_tolerance: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this"
+    )
     sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
-    drawdown_tolerance: float = Field(default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this")
+    drawdown_tolerance: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this"
+    )
     seed: int = 7
 
 
@@ -450,17 +495,27 @@ class DriftConfig(_Section):
     p-value, ``min_psi``, ``psi_alert`` and ``prediction_psi`` rule, which assumes independent rows.
     """
 
-    method: Literal["null", "chi2"] = Field(default="null", description="null: PSI against the reference's own window-to-window PSI; chi2: independent-rows test")
-    null_windows: tuple[int, ...] = Field(
-        default=(21, 63, 126, 252), description="window lengths (timestamps) of the null, each at most a third of the reference period"
+    method: Literal["null", "chi2"] = Field(
+        default="null",
+        description="null: PSI against the reference's own window-to-window PSI; chi2: independent-rows test",
     )
-    null_quantile: float = Field(default=0.99, ge=0.5, le=1.0, description="a column drifts above this quantile of its null PSI")
+    null_windows: tuple[int, ...] = Field(
+        default=(21, 63, 126, 252),
+        description="window lengths (timestamps) of the null, each at most a third of the reference period",
+    )
+    null_quantile: float = Field(
+        default=0.99, ge=0.5, le=1.0, description="a column drifts above this quantile of its null PSI"
+    )
     null_margin: float = Field(default=1.0, gt=0.0, description="factor on the null quantile")
     psi_warn: float = Field(default=0.1, gt=0.0)
-    psi_alert: float = Field(default=0.25, gt=0.0, description="chi2: a column with this PSI has drifted, whatever its p-value")
+    psi_alert: float = Field(
+        default=0.25, gt=0.0, description="chi2: a column with this PSI has drifted, whatever its p-value"
+    )
     p_value: float = Field(default=0.01, gt=0.0, lt=1.0, description="chi2: homogeneity test on the PSI bins")
     min_psi: float = Field(default=0.02, ge=0.0, description="smallest PSI that counts as a shift worth acting on")
-    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="share of drifted features that is dataset drift")
+    drift_share: float = Field(
+        default=0.3, gt=0.0, le=1.0, description="share of drifted features that is dataset drift"
+    )
     prediction_psi: float = Field(default=0.1, gt=0.0, description="chi2: score PSI that is prediction drift")
     brier_tolerance: float = Field(default=0.02, ge=0.0)
     ece_cap: float = Field(default=0.1, gt=0.0, le=1.0)
@@ -470,7 +525,8 @@ class DriftConfig(_Section):
     report_sample: int = Field(default=5000, ge=100, description="rows per side in the Evidently report")
     training_report: bool = Field(
         default=True,
-        description="an Evidently report of training vs hold-out rows with every " "trained version (about 15 s, mostly importing Evidently)",
+        description="an Evidently report of training vs hold-out rows with every "
+        "trained version (about 15 s, mostly importing Evidently)",
     )
     min_hours_between_retrains: float = Field(default=6.0, ge=0.0)
 
@@ -635,18 +691,30 @@ class PipelineSettings(BaseModel):
 
     target_kind: TargetKind | None = Field(default=None, description="target.kind: what to predict")
     target_horizon: int | None = Field(default=None, ge=1, le=250, description="target.horizon: rows ahead")
-    target_label_delay: int | None = Field(default=None, ge=1, le=250, description="target.label_delay: rows until a row's label is known")
+    target_label_delay: int | None = Field(
+        default=None, ge=1, le=250, description="target.label_delay: rows until a row's label is known"
+    )
     evaluation_window: int | None = Field(default=None, ge=10, description="evaluation.window: hold-out timestamps")
     n_splits: int | None = Field(default=None, ge=2, le=50, description="splits.n_splits: walk-forward folds")
     model_families: list[ModelFamily] | None = Field(default=None, min_length=1, description="models.families")
     promotion_metric: Literal["log_loss", "brier"] | None = Field(default=None, description="promotion.metric")
-    drift_share: float | None = Field(default=None, gt=0.0, le=1.0, description="drift.drift_share: share of drifted features that is dataset drift")
-    drift_method: Literal["null", "chi2"] | None = Field(default=None, description="drift.method: null (the reference's own window-to-window PSI) or chi2")
-    null_quantile: float | None = Field(default=None, ge=0.5, le=1.0, description="drift.null_quantile: a column drifts above this quantile of its null")
-    null_margin: float | None = Field(default=None, gt=0.0, description="drift.null_margin: factor on the null quantile")
+    drift_share: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="drift.drift_share: share of drifted features that is dataset drift"
+    )
+    drift_method: Literal["null", "chi2"] | None = Field(
+        default=None, description="drift.method: null (the reference's own window-to-window PSI) or chi2"
+    )
+    null_quantile: float | None = Field(
+        default=None, ge=0.5, le=1.0, description="drift.null_quantile: a column drifts above this quantile of its null"
+    )
+    null_margin: float | None = Field(
+        default=None, gt=0.0, description="drift.null_margin: factor on the null quantile"
+    )
     psi_alert: float | None = Field(default=None, gt=0.0, description="drift.psi_alert (chi2 rule)")
     prediction_psi: float | None = Field(default=None, gt=0.0, description="drift.prediction_psi (chi2 rule)")
-    min_hours_between_retrains: float | None = Field(default=None, ge=0.0, description="drift.min_hours_between_retrains")
+    min_hours_between_retrains: float | None = Field(
+        default=None, ge=0.0, description="drift.min_hours_between_retrains"
+    )
 
     def overrides(self) -> dict[str, Any]:
         """Dotted config overrides for the fields that are set."""
@@ -662,7 +730,8 @@ class PipelineSettings(BaseModel):
         shaping = sorted(key for key in overrides if not key.startswith("drift."))
         if shaping:
             raise ConfigError(
-                "monitoring uses the champion's training settings; only " f"drift.* settings apply here, not {', '.join(shaping)}"
+                "monitoring uses the champion's training settings; only "
+                f"drift.* settings apply here, not {', '.join(shaping)}"
             )
         return overrides
 
@@ -698,7 +767,9 @@ def with_settings(overrides: dict[str, Any], settings: PipelineSettings | dict[s
         try:
             settings = PipelineSettings.model_validate(settings)
         except ValidationError as exc:
-            raise ConfigError("; ".join(_describe(e, "settings", PipelineSettings) for e in exc.errors(include_url=False))) from None
+            raise ConfigError(
+                "; ".join(_describe(e, "settings", PipelineSettings) for e in exc.errors(include_url=False))
+            ) from None
     return {**overrides, **settings.overrides()}
 
 
@@ -736,7 +807,9 @@ def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = N
 
 
 def load_config(
-    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None, sets: dict[str, Any] | None = None
+    path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    sets: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """Load a YAML config and apply dotted-key overrides (``{"target.kind": "direction"}``).
 
@@ -772,12 +845,20 @@ def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = 
 
 
 def data_overrides(
-    data: str | None, time_col: str | None = None, price_col: str | None = None,
-    symbol_col: str | None = None, target_col: str | None = None,
+    data: str | None,
+    time_col: str | None = None,
+    price_col: str | None = None,
+    symbol_col: str | None = None,
+    target_col: str | None = None,
 ) -> dict[str, str | None]:
     """The dotted overrides that point a pipeline at other data (None keeps the config's value)."""
-    return {"data.path": data, "data.time_col": time_col, "data.price_col": price_col,
-            "data.symbol_col": symbol_col, "data.target_col": target_col}
+    return {
+        "data.path": data,
+        "data.time_col": time_col,
+        "data.price_col": price_col,
+        "data.symbol_col": symbol_col,
+        "data.target_col": target_col,
+    }
 
 
 def parse_set_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
@@ -796,7 +877,9 @@ def parse_set_options(items: list[str] | tuple[str, ...] | None) -> dict[str, An
         try:
             parsed[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+            raise ConfigError(
+                f"--set {key}: the value {text!r} is not valid YAML: {' '.join(str(exc).split())}"
+            ) from None
     return parsed
 
 
@@ -822,7 +905,9 @@ def _validated(
     try:
         return PipelineConfig.model_validate(tree, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, _source_of(e, source, sets)) for e in exc.errors(include_url=False))) from None
+        raise ConfigError(
+            "; ".join(_describe(e, _source_of(e, source, sets)) for e in exc.errors(include_url=False))
+        ) from None
 
 
 def _source_of(error: ErrorDetails, source: str, sets: dict[str, Any] | None) -> str:

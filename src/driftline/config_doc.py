@@ -117,8 +117,16 @@ def render() -> str:
     sections = [name for name, field in top.items() if _nested_models(field.annotation)]
     out = [HEADER.format(sections=", ".join(f"[`{s}`](#{s})" for s in sections)).rstrip()]
     scalars = [name for name in top if name not in sections]
-    out.append("## Top level\n\n" + _doc(PipelineConfig) + "\n\n" + _table(PipelineConfig).split("\n", 2)[0] + "\n|---|---|---|---|\n"
-               + "\n".join(line for line in _table(PipelineConfig).split("\n")[2:] if any(f"| `{s}` |" in line for s in scalars)))
+    out.append(
+        "## Top level\n\n"
+        + _doc(PipelineConfig)
+        + "\n\n"
+        + _table(PipelineConfig).split("\n", 2)[0]
+        + "\n|---|---|---|---|\n"
+        + "\n".join(
+            line for line in _table(PipelineConfig).split("\n")[2:] if any(f"| `{s}` |" in line for s in scalars)
+        )
+    )
     extra: list[type[BaseModel]] = []
     for name in sections:
         model = _nested_models(top[name].annotation)[0]

@@ -42,8 +42,21 @@ HIGH_CEILING = "_high_ceiling"  # high plus the tolerance
 LOW_FLOOR = "_low_floor"  # low minus the tolerance
 
 _NUMERIC_TYPES = [
-    "float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8",
-    "Float64Dtype", "Int64Dtype", "float", "int",
+    "float64",
+    "float32",
+    "float16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint64",
+    "uint32",
+    "uint16",
+    "uint8",
+    "Float64Dtype",
+    "Int64Dtype",
+    "float",
+    "int",
 ]
 TYPE_LISTS: dict[str, list[str]] = {
     "number": _NUMERIC_TYPES,
@@ -149,8 +162,7 @@ class ValidationReport:
             f"### Data contract: {'passed' if self.success else 'FAILED'}\n\n"
             f"Rows in **{self.rows_in}**, clean **{self.rows_clean}**, quarantined **{self.rows_quarantined}**.\n\n"
             "| result | check | expectation | column | policy | rows | quarantined |\n"
-            "|---|---|---|---|---|---|---|\n" + rows + "\n"
-            + (f"\nWarnings:\n\n{warnings}" if warnings else "")
+            "|---|---|---|---|---|---|---|\n" + rows + "\n" + (f"\nWarnings:\n\n{warnings}" if warnings else "")
         )
 
 
@@ -288,58 +300,120 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
     for name, rule in contract.columns.items():
         policy = rule.policy or contract.on_violation
         if rule.required:
-            expectations.append(gxe.ExpectColumnToExist(
-                column=name, meta=_meta("required", "fail", name, f"{name}: required column is missing")))
+            expectations.append(
+                gxe.ExpectColumnToExist(
+                    column=name, meta=_meta("required", "fail", name, f"{name}: required column is missing")
+                )
+            )
         if name not in present:
             continue
         if rule.type is not None:
-            expectations.append(gxe.ExpectColumnValuesToBeInTypeList(
-                column=name, type_list=TYPE_LISTS[rule.type],
-                meta=_meta("type", policy, name, f"{name}: not a {rule.type}")))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInTypeList(
+                    column=name,
+                    type_list=TYPE_LISTS[rule.type],
+                    meta=_meta("type", policy, name, f"{name}: not a {rule.type}"),
+                )
+            )
         if not rule.nullable:
             checked = source_column(name) if source_column(name) in present else name
-            expectations.append(gxe.ExpectColumnValuesToNotBeNull(
-                column=checked, meta=_meta("missing", policy, name, f"{name}: missing")))
+            expectations.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=checked, meta=_meta("missing", policy, name, f"{name}: missing")
+                )
+            )
         if unparsed_column(name) in present:
             noun = "timestamp" if rule.type == "timestamp" or name == "timestamp" else "number"
-            expectations.append(gxe.ExpectColumnValuesToBeNull(
-                column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{name}: not a {noun}")))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeNull(
+                    column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{name}: not a {noun}")
+                )
+            )
         if rule.type == "integer" and remainder_column(name) in present:
-            expectations.append(gxe.ExpectColumnValuesToBeBetween(
-                column=remainder_column(name), max_value=0,
-                meta=_meta("integer", policy, name, f"{name}: not a whole number")))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=remainder_column(name),
+                    max_value=0,
+                    meta=_meta("integer", policy, name, f"{name}: not a whole number"),
+                )
+            )
         if rule.min is not None or rule.max is not None:
-            expectations.append(gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=rule.min, max_value=rule.max, strict_min=rule.strict_min,
-                strict_max=rule.strict_max, meta=_meta("range", policy, name, _range_text(name, rule))))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=name,
+                    min_value=rule.min,
+                    max_value=rule.max,
+                    strict_min=rule.strict_min,
+                    strict_max=rule.strict_max,
+                    meta=_meta("range", policy, name, _range_text(name, rule)),
+                )
+            )
         if rule.allowed_values is not None:
-            expectations.append(gxe.ExpectColumnValuesToBeInSet(
-                column=name, value_set=list(rule.allowed_values),
-                meta=_meta("allowed", policy, name, f"{name}: not an allowed value")))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=name,
+                    value_set=list(rule.allowed_values),
+                    meta=_meta("allowed", policy, name, f"{name}: not an allowed value"),
+                )
+            )
 
     if {"symbol", "timestamp"} <= present:
-        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=["symbol", "timestamp"], ignore_row_if="any_value_is_missing",
-            meta=_meta("unique", contract.unique, "symbol,timestamp", "(symbol, timestamp): duplicate")))
+        expectations.append(
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["symbol", "timestamp"],
+                ignore_row_if="any_value_is_missing",
+                meta=_meta("unique", contract.unique, "symbol,timestamp", "(symbol, timestamp): duplicate"),
+            )
+        )
     if {"timestamp", PREV_MAX_TIME} <= present:
-        expectations.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="timestamp", column_B=PREV_MAX_TIME, or_equal=True, ignore_row_if="either_value_is_missing",
-            meta=_meta("monotonic_time", contract.monotonic_time, "timestamp",
-                       "timestamp: out of time order within its symbol")))
+        expectations.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="timestamp",
+                column_B=PREV_MAX_TIME,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta=_meta(
+                    "monotonic_time",
+                    contract.monotonic_time,
+                    "timestamp",
+                    "timestamp: out of time order within its symbol",
+                ),
+            )
+        )
     if contract.max_gap is not None and STEP_SECONDS in present:
-        expectations.append(gxe.ExpectColumnValuesToBeBetween(
-            column=STEP_SECONDS, max_value=_seconds(contract.max_gap),
-            meta=_meta("max_gap", contract.max_gap_policy, "timestamp",
-                       f"timestamp: gap longer than {contract.max_gap} within a symbol")))
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=STEP_SECONDS,
+                max_value=_seconds(contract.max_gap),
+                meta=_meta(
+                    "max_gap",
+                    contract.max_gap_policy,
+                    "timestamp",
+                    f"timestamp: gap longer than {contract.max_gap} within a symbol",
+                ),
+            )
+        )
     if contract.calendar == "weekdays" and WEEKDAY in present:
-        expectations.append(gxe.ExpectColumnValuesToBeInSet(
-            column=WEEKDAY, value_set=[0, 1, 2, 3, 4],
-            meta=_meta("calendar", contract.calendar_policy, "timestamp", "timestamp: on a weekend")))
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=WEEKDAY,
+                value_set=[0, 1, 2, 3, 4],
+                meta=_meta("calendar", contract.calendar_policy, "timestamp", "timestamp: on a weekend"),
+            )
+        )
     if contract.max_future is not None and AHEAD_SECONDS in present:
-        expectations.append(gxe.ExpectColumnValuesToBeBetween(
-            column=AHEAD_SECONDS, max_value=_seconds(contract.max_future),
-            meta=_meta("future", contract.future_policy, "timestamp",
-                       f"timestamp: in the future (more than {contract.max_future} after now)")))
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=AHEAD_SECONDS,
+                max_value=_seconds(contract.max_future),
+                meta=_meta(
+                    "future",
+                    contract.future_policy,
+                    "timestamp",
+                    f"timestamp: in the future (more than {contract.max_future} after now)",
+                ),
+            )
+        )
     expectations.extend(_price_expectations(gxe, contract, present))
 
     for position, expectation in enumerate(expectations):
@@ -363,7 +437,10 @@ def _price_expectations(gxe: Any, contract: ContractConfig, present: set[str]) -
             pairs.append((column, floor, column, f"{column}: below low"))
     return [
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing",
+            column_A=a,
+            column_B=b,
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
             meta=_meta("price_consistency", contract.price_consistency, column, description),
         )
         for a, b, column, description in pairs
@@ -420,21 +497,27 @@ Explainer = Callable[[pd.DataFrame, np.ndarray, dict[str, Any], dict[str, Any]],
 """(checked frame, positions, expectation kwargs, meta) -> (reason per row, example value per row)."""
 
 
-def _explain_missing(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_missing(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     return [meta["description"]] * len(positions), [""] * len(positions)
 
 
 def _explain_values(column_of: Callable[[dict[str, Any], dict[str, Any]], str]) -> Explainer:
     """``<description> (<value>)`` with the value from the checked (or raw helper) column."""
 
-    def explain(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+    def explain(
+        checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+    ) -> tuple[list[str], list[str]]:
         values = [_value(v) for v in checked[column_of(kwargs, meta)].to_numpy()[positions]]
         return [f"{meta['description']} ({v})" for v in values], values
 
     return explain
 
 
-def _explain_range(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_range(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     column = meta["column"]
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     reasons: list[str] = []
@@ -451,12 +534,16 @@ def _explain_range(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[st
     return reasons, values
 
 
-def _explain_integer(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_integer(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     values = [_value(v) for v in checked[meta["column"]].to_numpy()[positions]]
     return [f"{meta['description']} (got {v})" for v in values], values
 
 
-def _explain_monotonic(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_monotonic(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     rows = checked.iloc[positions]
     reasons: list[str] = []
     values: list[str] = []
@@ -468,7 +555,9 @@ def _explain_monotonic(checked: pd.DataFrame, positions: np.ndarray, kwargs: dic
     return reasons, values
 
 
-def _explain_gap(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_gap(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     rows = checked.iloc[positions]
     values = [
         f"{pd.Timedelta(seconds=step)} for {symbol} before {_stamp(stamp)}"
@@ -477,19 +566,25 @@ def _explain_gap(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str,
     return [meta["description"]] * len(positions), values
 
 
-def _explain_calendar(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_calendar(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     stamps = checked["timestamp"].to_numpy()[positions]
     days = checked[WEEKDAY].to_numpy()[positions]
     reasons = [f"timestamp: on a {_DAY_NAMES[int(d)]} ({_stamp(s)})" for s, d in zip(stamps, days, strict=True)]
     return reasons, [_stamp(s) for s in stamps]
 
 
-def _explain_future(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_future(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     stamps = [_stamp(s) for s in checked["timestamp"].to_numpy()[positions]]
     return [f"timestamp: in the future ({s})" for s in stamps], stamps
 
 
-def _explain_price(checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _explain_price(
+    checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     column = meta["column"]
     other = "low" if meta["description"].endswith("low") else "high"
     rows = checked.iloc[positions]
@@ -551,9 +646,7 @@ def _source_order(checked: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
         return positions
 
 
-def _evaluate(
-    item: Any, checked: pd.DataFrame, frame_columns: list[str]
-) -> tuple[CheckResult, np.ndarray, list[str]]:
+def _evaluate(item: Any, checked: pd.DataFrame, frame_columns: list[str]) -> tuple[CheckResult, np.ndarray, list[str]]:
     """One GX result -> the check's verdict, and the rows it quarantines with their reasons."""
     config = item.expectation_config
     meta = dict(config.meta or {})
@@ -571,9 +664,17 @@ def _evaluate(
 
     def result(action: str, examples: list[str], message: str, quarantined: int = 0) -> CheckResult:
         return CheckResult(
-            expectation=config.type, column=column, success=success, unexpected_count=count, examples=examples,
-            check=check, policy=policy, description=description, action=action,
-            rows_quarantined=quarantined, message=message,
+            expectation=config.type,
+            column=column,
+            success=success,
+            unexpected_count=count,
+            examples=examples,
+            check=check,
+            policy=policy,
+            description=description,
+            action=action,
+            rows_quarantined=quarantined,
+            message=message,
         )
 
     if success:
@@ -733,8 +834,13 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
             report=report,
         )
     if report.rows_quarantined:
-        logger.warning("%s: quarantined %d of %d rows: %s", source, report.rows_quarantined, report.rows_in,
-                       "; ".join(c.message for c in report.checks if c.rows_quarantined))
+        logger.warning(
+            "%s: quarantined %d of %d rows: %s",
+            source,
+            report.rows_quarantined,
+            report.rows_in,
+            "; ".join(c.message for c in report.checks if c.rows_quarantined),
+        )
     clean = report.clean
     symbols = pd.concat([clean["symbol"], report.quarantined.get("symbol", pd.Series(dtype=object))])
     counts = clean.groupby("symbol").size().reindex(pd.unique(symbols), fill_value=0).sort_index()

@@ -20,7 +20,17 @@ from importlib import metadata
 from pathlib import Path
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-PACKAGES = ("prefect", "mlflow", "pandas", "scikit-learn", "xgboost-cpu", "lightgbm", "great-expectations", "evidently", "boto3")
+PACKAGES = (
+    "prefect",
+    "mlflow",
+    "pandas",
+    "scikit-learn",
+    "xgboost-cpu",
+    "lightgbm",
+    "great-expectations",
+    "evidently",
+    "boto3",
+)
 TIMEOUT = 3.0
 MIN_FREE_GIB = 2.0
 
@@ -75,13 +85,29 @@ def check_versions(lock: Path | None) -> Check:
     missing = [p for p, v in installed.items() if v is None]
     if missing:
         return Check("packages", FAIL, f"not installed: {', '.join(missing)}", "make install (uv sync --frozen)")
-    summary = ", ".join(f"{p} {v}" for p, v in installed.items() if p in ("prefect", "mlflow", "evidently", "great-expectations"))
+    summary = ", ".join(
+        f"{p} {v}" for p, v in installed.items() if p in ("prefect", "mlflow", "evidently", "great-expectations")
+    )
     if lock is None:
-        return Check("packages", WARN, f"{summary}; no uv.lock found to compare with", "run from the project folder or set DRIFTLINE_PROJECT_DIR")
+        return Check(
+            "packages",
+            WARN,
+            f"{summary}; no uv.lock found to compare with",
+            "run from the project folder or set DRIFTLINE_PROJECT_DIR",
+        )
     locked = locked_versions(lock)
-    drift = [f"{p} {v} (locked {' or '.join(sorted(locked[p]))})" for p, v in installed.items() if p in locked and v not in locked[p]]
+    drift = [
+        f"{p} {v} (locked {' or '.join(sorted(locked[p]))})"
+        for p, v in installed.items()
+        if p in locked and v not in locked[p]
+    ]
     if drift:
-        return Check("packages", WARN, "differ from uv.lock: " + ", ".join(drift), "make install (uv sync --frozen) to get the tested versions")
+        return Check(
+            "packages",
+            WARN,
+            "differ from uv.lock: " + ", ".join(drift),
+            "make install (uv sync --frozen) to get the tested versions",
+        )
     return Check("packages", OK, f"as locked in {lock}: {summary}")
 
 
@@ -94,20 +120,34 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
             return down
         status, body = _get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
         if status != 200:
-            hint = "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD" if status in (401, 403) else "check the server's logs"
+            hint = (
+                "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD"
+                if status in (401, 403)
+                else "check the server's logs"
+            )
             return Check("mlflow tracking", FAIL, f"{base} is up but the API answered {status}: {body[:120]}", hint)
         return Check("mlflow tracking", OK, f"{base} answers (health and API)")
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         folder = path.parent
         if not _writable(folder):
-            return Check("mlflow tracking", FAIL, f"{folder} is not writable for {path.name}", "set DRIFTLINE_HOME or MLFLOW_TRACKING_URI")
+            return Check(
+                "mlflow tracking",
+                FAIL,
+                f"{folder} is not writable for {path.name}",
+                "set DRIFTLINE_HOME or MLFLOW_TRACKING_URI",
+            )
         if path.exists():
             try:
                 with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=TIMEOUT) as db:
                     db.execute("select count(*) from sqlite_master").fetchone()
             except sqlite3.Error as exc:
-                return Check("mlflow tracking", FAIL, f"{path}: {exc}", "move the damaged file away; MLflow will create a new one")
+                return Check(
+                    "mlflow tracking",
+                    FAIL,
+                    f"{path}: {exc}",
+                    "move the damaged file away; MLflow will create a new one",
+                )
         state = "exists" if path.exists() else "will be created on the first run"
         return Check("mlflow tracking", OK, f"local SQLite {path} ({state})")
     return Check("mlflow tracking", WARN, f"{uri}: not checked (only http(s) and sqlite are probed)")
@@ -116,8 +156,12 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
 def check_prefect(env: Mapping[str, str]) -> Check:
     api = env.get("PREFECT_API_URL")
     if not api:
-        return Check("prefect api", OK, "none set: each command starts a local Prefect API for its run (10-20 s, overlapped with start-up)",
-                     "for repeated runs or deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api")
+        return Check(
+            "prefect api",
+            OK,
+            "none set: each command starts a local Prefect API for its run (10-20 s, overlapped with start-up)",
+            "for repeated runs or deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api",
+        )
     base = api.rstrip("/")
     down = _unhealthy("prefect api", base, "start it (prefect server start / make serve) or fix PREFECT_API_URL")
     if down:
@@ -133,13 +177,19 @@ def check_s3(env: Mapping[str, str]) -> Check:
     if not endpoint and not has_keys and not env.get("AWS_PROFILE"):
         return Check("s3", OK, "not configured (only needed for s3:// data)")
     if not has_keys and not env.get("AWS_PROFILE"):
-        return Check("s3", FAIL, f"endpoint {endpoint} set but no credentials", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
+        return Check(
+            "s3",
+            FAIL,
+            f"endpoint {endpoint} set but no credentials",
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+        )
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.session.Session(profile_name=env.get("AWS_PROFILE")).client(
-        "s3", endpoint_url=endpoint,
+        "s3",
+        endpoint_url=endpoint,
         config=Config(connect_timeout=TIMEOUT, read_timeout=TIMEOUT, retries={"max_attempts": 1}),
     )
     where = endpoint or "AWS"
@@ -147,7 +197,9 @@ def check_s3(env: Mapping[str, str]) -> Check:
         buckets = client.list_buckets().get("Buckets", [])
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
-        return Check("s3", FAIL, f"{where} refused the credentials ({code})", "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+        return Check(
+            "s3", FAIL, f"{where} refused the credentials ({code})", "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        )
     except BotoCoreError as exc:
         return Check("s3", FAIL, f"{where}: {exc}", "start the endpoint or fix DRIFTLINE_S3_ENDPOINT_URL")
     return Check("s3", OK, f"{where} accepts the credentials ({len(buckets)} buckets visible)")
@@ -159,11 +211,20 @@ def check_webhook_secret(env: Mapping[str, str]) -> Check:
         return Check("webhook secret", OK, "not set (only the relay needs it)")
     secrets = [s for s in raw.split(",") if s.strip()]
     if not secrets:
-        return Check("webhook secret", FAIL, "set but empty: the relay would refuse to start", "set one secret, or two comma-separated while rotating")
+        return Check(
+            "webhook secret",
+            FAIL,
+            "set but empty: the relay would refuse to start",
+            "set one secret, or two comma-separated while rotating",
+        )
     short = [i for i, s in enumerate(secrets) if len(s.strip().encode()) < 32]
     if short:
-        return Check("webhook secret", FAIL, f"{len(secrets)} set; {len(short)} shorter than 32 bytes: the relay refuses to start",
-                     "use long random secrets (openssl rand -hex 32)")
+        return Check(
+            "webhook secret",
+            FAIL,
+            f"{len(secrets)} set; {len(short)} shorter than 32 bytes: the relay refuses to start",
+            "use long random secrets (openssl rand -hex 32)",
+        )
     return Check("webhook secret", OK, f"{len(secrets)} set (values not shown)")
 
 
@@ -171,7 +232,12 @@ def check_disk(home: Path) -> Check:
     folder = next((p for p in (home, *home.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(folder).free / 2**30
     if free < MIN_FREE_GIB:
-        return Check("disk", WARN, f"{free:.1f} GiB free at {folder}", "free space or point DRIFTLINE_HOME elsewhere (runs keep artifacts, caches)")
+        return Check(
+            "disk",
+            WARN,
+            f"{free:.1f} GiB free at {folder}",
+            "free space or point DRIFTLINE_HOME elsewhere (runs keep artifacts, caches)",
+        )
     return Check("disk", OK, f"{free:.0f} GiB free at {folder}")
 
 

@@ -118,7 +118,9 @@ def _profile_column(values: pd.Series, n_bins: int) -> ColumnProfile:
         present = values.dropna()
         counts = present.astype(str).value_counts()
         missing = len(values) - len(present)
-        return ColumnProfile("categorical", counts.astype(int).tolist(), categories=counts.index.tolist(), missing=missing)
+        return ColumnProfile(
+            "categorical", counts.astype(int).tolist(), categories=counts.index.tolist(), missing=missing
+        )
     array, missing = _floats(values)
     data = array[~np.isnan(array)] if missing else array
     if len(data):
@@ -186,7 +188,10 @@ def build_null(
     n_times = len(uniques)
     lengths = sorted({int(n) for n in window_lengths if 3 * int(n) <= n_times})
     if not lengths:
-        return None, (f"reference period of {n_times} timestamps is too short for " f"windows of {sorted(window_lengths)} (each needs 3x its length)")
+        return None, (
+            f"reference period of {n_times} timestamps is too short for "
+            f"windows of {sorted(window_lengths)} (each needs 3x its length)"
+        )
     codes = codes.astype(np.int64)
     starts = {n: np.arange(0, n_times - n + 1, max(1, n // 4)) for n in lengths}
 
@@ -221,7 +226,9 @@ def build_null(
         windows=[len(starts[n]) for n in lengths],
         levels=list(NULL_LEVELS),
         columns=curves,
-        scores=quantiles(window_psi(score_profile, pd.Series(scores))) if score_profile is not None and scores is not None else None,
+        scores=quantiles(window_psi(score_profile, pd.Series(scores)))
+        if score_profile is not None and scores is not None
+        else None,
         timestamps=n_times,
         rows_per_timestamp=len(X) / n_times,
         feature_index=index,
@@ -284,7 +291,9 @@ def window_length(times: Any, rows: int, profile: ReferenceProfile) -> int:
     return max(1, round(rows / max(per, 1e-9)))
 
 
-def null_threshold(curves: list[list[float]], null: NullProfile, window: int, drift: DriftConfig) -> tuple[float, list[float]]:
+def null_threshold(
+    curves: list[list[float]], null: NullProfile, window: int, drift: DriftConfig
+) -> tuple[float, list[float]]:
     """The drift threshold for a window of ``window`` timestamps and the null's quantile curve there.
 
     Quantiles are interpolated linearly in log window length between the stored lengths and held at the
@@ -361,7 +370,9 @@ def drift_method(profile: ReferenceProfile, drift: DriftConfig) -> tuple[str, st
     )
 
 
-def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig, window: int | None = None) -> pd.DataFrame:
+def column_drift(
+    profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig, window: int | None = None
+) -> pd.DataFrame:
     """Per-feature PSI, p-value, threshold and verdict for the current batch, largest PSI first.
 
     With a null in the profile (``drift.method == "null"``), a column drifts when its PSI exceeds
@@ -375,11 +386,29 @@ def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig,
     rows = []
     for name, column in profile.columns.items():
         if name not in X.columns:
-            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "missing", "drifted": True})
+            rows.append(
+                {
+                    "feature": name,
+                    "psi": math.inf,
+                    "p_value": 0.0,
+                    "threshold": None,
+                    "severity": "missing",
+                    "drifted": True,
+                }
+            )
             continue
         counts, missing = _current_counts(column, X[name])
         if counts.sum() == 0:  # every current value missing: the column is gone in all but name
-            rows.append({"feature": name, "psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "empty", "drifted": True})
+            rows.append(
+                {
+                    "feature": name,
+                    "psi": math.inf,
+                    "p_value": 0.0,
+                    "threshold": None,
+                    "severity": "empty",
+                    "drifted": True,
+                }
+            )
             continue
         # Missing values are one more bin, so a jump in the missing share counts as drift too.
         unseen = [0] if column.kind == "categorical" else []  # the current side's unseen-category bin
@@ -395,7 +424,16 @@ def column_drift(profile: ReferenceProfile, X: pd.DataFrame, drift: DriftConfig,
             threshold = None
             drifted = bool((p_value < drift.p_value and psi >= drift.min_psi) or psi >= drift.psi_alert)
             severity = "alert" if psi >= drift.psi_alert else "warn" if psi >= drift.psi_warn else "ok"
-        rows.append({"feature": name, "psi": psi, "p_value": p_value, "threshold": threshold, "severity": severity, "drifted": drifted})
+        rows.append(
+            {
+                "feature": name,
+                "psi": psi,
+                "p_value": p_value,
+                "threshold": threshold,
+                "severity": severity,
+                "drifted": drifted,
+            }
+        )
     table = pd.DataFrame(rows, columns=["feature", "psi", "p_value", "threshold", "severity", "drifted"])
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -413,7 +451,10 @@ def feature_index(profile: ReferenceProfile, columns: pd.DataFrame, window: int,
     for name, psi in zip(columns["feature"], columns["psi"], strict=True):
         if name not in null.columns:
             continue
-        curve = [float(np.interp(at, logs, np.asarray(null.columns[name], dtype=float)[:, j])) for j in range(len(null.levels))]
+        curve = [
+            float(np.interp(at, logs, np.asarray(null.columns[name], dtype=float)[:, j]))
+            for j in range(len(null.levels))
+        ]
         ratios.append(float(psi) / _index_scale(curve, null.levels))
     if not ratios:
         return {"available": False}
@@ -468,16 +509,22 @@ class DriftSummary:
             return "-" if c.get("threshold") is None else f"{c['threshold']:.4f}"
 
         lines = "\n".join(
-            f"| {c['feature']} | {c['psi']:.4f} | {threshold(c)} | {c['p_value']:.2e} | {c['severity']} |" for c in drifted[:30]
+            f"| {c['feature']} | {c['psi']:.4f} | {threshold(c)} | {c['p_value']:.2e} | {c['severity']} |"
+            for c in drifted[:30]
         )
         link = f"\n\nFull Evidently report: `{report_location}`" if report_location else ""
         window = f" ({self.window} timestamps)" if self.window else ""
         return (
             f"### Drift: {'**DETECTED**' if self.drift_detected else 'none'}\n\n"
-            f"{len(drifted)} of {len(self.columns)} features drifted " f"(share {self.drift_share:.2f}) on {self.rows} rows{window}; "
+            f"{len(drifted)} of {len(self.columns)} features drifted "
+            f"(share {self.drift_share:.2f}) on {self.rows} rows{window}; "
             f"method {self.method}.\n\n"
             + "\n".join(f"- {r}" for r in self.reasons)
-            + ("\n\n| feature | PSI | threshold | p-value | severity |\n|---|---|---|---|---|\n" + lines if drifted else "")
+            + (
+                "\n\n| feature | PSI | threshold | p-value | severity |\n|---|---|---|---|---|\n" + lines
+                if drifted
+                else ""
+            )
             + link
             + "\n"
         )
@@ -498,9 +545,23 @@ def prediction_drift(
         window = window_length(None, len(scores), profile) if window is None else window
         threshold, curve = null_threshold(profile.null.scores, profile.null, window, drift)
         p_value = null_p_value(psi, curve, profile.null, window)
-        return {"available": True, "psi": psi, "p_value": p_value, "threshold": threshold, "method": "null", "drifted": bool(psi > threshold)}
+        return {
+            "available": True,
+            "psi": psi,
+            "p_value": p_value,
+            "threshold": threshold,
+            "method": "null",
+            "drifted": bool(psi > threshold),
+        }
     threshold = drift.prediction_psi
-    return {"available": True, "psi": psi, "p_value": p_value, "threshold": threshold, "method": "chi2", "drifted": bool(psi >= threshold)}
+    return {
+        "available": True,
+        "psi": psi,
+        "p_value": p_value,
+        "threshold": threshold,
+        "method": "chi2",
+        "drifted": bool(psi >= threshold),
+    }
 
 
 def performance_drift(
@@ -508,13 +569,13 @@ def performance_drift(
 ) -> dict[str, Any]:
     """Brier and ECE on labelled current rows against the model's out-of-sample numbers at training."""
     if y is None or scores is None or len(y) < drift.min_labelled_rows or "brier" not in profile.performance:
-        return {"available": False, "labelled_rows": 0 if y is None else int(len(y))}
+        return {"available": False, "labelled_rows": 0 if y is None else len(y)}
     brier = float(np.mean((np.asarray(scores) - np.asarray(y)) ** 2))
     ece = expected_calibration_error(np.asarray(y), np.asarray(scores), max(2, min(10, len(y) // 100)))
     reference_brier = profile.performance["brier"]
     return {
         "available": True,
-        "labelled_rows": int(len(y)),
+        "labelled_rows": len(y),
         "brier": brier,
         "reference_brier": reference_brier,
         "ece": ece,
@@ -544,7 +605,10 @@ def decide_drift(
     if index.get("available"):
         reasons.append(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})")
     if predictions.get("available"):
-        reasons.append(f"prediction PSI {predictions['psi']:.4f} (threshold " f"{predictions.get('threshold', drift.prediction_psi):.4f})")
+        reasons.append(
+            f"prediction PSI {predictions['psi']:.4f} (threshold "
+            f"{predictions.get('threshold', drift.prediction_psi):.4f})"
+        )
     if performance.get("available"):
         reasons.append(
             f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
@@ -552,7 +616,9 @@ def decide_drift(
         )
     if method[1]:
         reasons.append(f"method {method[0]}: {method[1]}" + (f"; window of {window} timestamps" if window else ""))
-    detected = bool(share >= drift.drift_share or index.get("drifted") or predictions.get("drifted") or performance.get("drifted"))
+    detected = bool(
+        share >= drift.drift_share or index.get("drifted") or predictions.get("drifted") or performance.get("drifted")
+    )
     if rows < drift.min_rows:
         reasons.append(f"only {rows} rows (need {drift.min_rows}); no verdict")
         detected = False
@@ -619,7 +685,11 @@ def retrain_allowed(last_retrain: str | None, now: pd.Timestamp, min_hours: floa
 
 
 def event_payload(
-    summary: DriftSummary, report_location: str, model_version: str, window: dict[str, Any] | None = None, data: str | None = None
+    summary: DriftSummary,
+    report_location: str,
+    model_version: str,
+    window: dict[str, Any] | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:
     """What the ``driftline.drift.detected`` event carries (and the retrain deployment receives).
 
@@ -679,7 +749,13 @@ def evidently_verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if not str(config.get("type", "")).endswith(":ValueDrift") or metric.get("value") is None:
             continue
         method, threshold, score = config.get("method"), config.get("threshold"), float(metric["value"])
-        drifted = None if threshold is None else bool(score < threshold) if "p_value" in str(method) else bool(score >= threshold)
+        drifted = (
+            None
+            if threshold is None
+            else bool(score < threshold)
+            if "p_value" in str(method)
+            else bool(score >= threshold)
+        )
         out[str(config["column"])] = {"method": method, "threshold": threshold, "score": score, "drifted": drifted}
     return out
 
@@ -696,7 +772,10 @@ def evidently_agreement(summary: DriftSummary, report: dict[str, Any]) -> dict[s
         "columns": len(compared),
         "agree": len(compared) - len(disagree),
         "share": (len(compared) - len(disagree)) / len(compared) if compared else None,
-        "disagree": {c: {"ours": ours[c], "evidently_psi": theirs[c]["score"], "threshold": theirs[c]["threshold"]} for c in disagree},
+        "disagree": {
+            c: {"ours": ours[c], "evidently_psi": theirs[c]["score"], "threshold": theirs[c]["threshold"]}
+            for c in disagree
+        },
         "method": summary.method,
     }
 

@@ -12,8 +12,8 @@ import pandas as pd
 from driftline.baselines import BaselineModel, known_labels
 from driftline.config import MetricsConfig, PromotionConfig
 from driftline.features import FeatureSet
-from driftline.splits import tail_cut
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion, keep_champion
+from driftline.splits import tail_cut
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +92,28 @@ def evaluate_challenger(
         try:
             theirs = champion.predict(X)
         except Exception as exc:  # noqa: BLE001 - any failure to score means "not comparable", never a crash
-            return keep_champion(f"champion version {champion.version} cannot score this run's rows: {type(exc).__name__}: {exc}")
-        champion_scores = Scores(f"champion v{champion.version}", theirs["probability"].to_numpy(), theirs["prediction"].to_numpy())
+            return keep_champion(
+                f"champion version {champion.version} cannot score this run's rows: {type(exc).__name__}: {exc}"
+            )
+        champion_scores = Scores(
+            f"champion v{champion.version}", theirs["probability"].to_numpy(), theirs["prediction"].to_numpy()
+        )
     baseline_scores = None
     if champion is None and baseline is not None:
         known = known_labels(holdout)
         p = baseline.predict_proba(X, None if known is None else known[rows])
         baseline_scores = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
     return decide_promotion(
-        evaluation, challenger_scores, champion_scores, base_rate, promotion, metrics, block_length, price_target,
-        baseline=baseline_scores, walk_forward_ece=walk_forward_ece,
+        evaluation,
+        challenger_scores,
+        champion_scores,
+        base_rate,
+        promotion,
+        metrics,
+        block_length,
+        price_target,
+        baseline=baseline_scores,
+        walk_forward_ece=walk_forward_ece,
     )
 
 

@@ -91,7 +91,9 @@ def _linear(pipeline: Any, X: pd.DataFrame) -> Explanation:
 
     scalers = pipeline[:-1]
     if not all(isinstance(step, StandardScaler) and step.with_mean for _, step in scalers.steps):
-        raise TypeError("exact linear SHAP needs standardised inputs (StandardScaler with_mean) before the linear model")
+        raise TypeError(
+            "exact linear SHAP needs standardised inputs (StandardScaler with_mean) before the linear model"
+        )
     linear = pipeline[-1]
     z = np.asarray(scalers.transform(X), dtype=float)
     coef = np.ravel(linear.coef_).astype(float)
@@ -108,7 +110,13 @@ def _xgboost(estimator: Any, X: pd.DataFrame) -> Explanation:
     best = booster.attr("best_iteration")  # set by early stopping; predict() then stops there too
     kwargs = {"iteration_range": (0, int(best) + 1)} if best is not None else {}
     contribs = booster.predict(xgboost.DMatrix(X), pred_contribs=True, **kwargs)
-    return Explanation(contribs[:, :-1].astype(float), contribs[:, -1].astype(float), list(X.columns), LOG_ODDS, "XGBoost TreeSHAP (pred_contribs)")
+    return Explanation(
+        contribs[:, :-1].astype(float),
+        contribs[:, -1].astype(float),
+        list(X.columns),
+        LOG_ODDS,
+        "XGBoost TreeSHAP (pred_contribs)",
+    )
 
 
 def _lightgbm(estimator: Any, X: pd.DataFrame) -> Explanation:
@@ -124,7 +132,13 @@ def _forest(estimator: Any, X: pd.DataFrame) -> Explanation:
     column = _positive_column(estimator)
     values = raw[column] if isinstance(raw, list) else np.asarray(raw)[..., column]
     base = float(np.ravel(explainer.expected_value)[column])
-    return Explanation(np.asarray(values, dtype=float), np.full(len(X), base), list(X.columns), PROBABILITY, "SHAP TreeExplainer (path-dependent)")
+    return Explanation(
+        np.asarray(values, dtype=float),
+        np.full(len(X), base),
+        list(X.columns),
+        PROBABILITY,
+        "SHAP TreeExplainer (path-dependent)",
+    )
 
 
 def _to_probability(explanation: Explanation) -> Explanation:
@@ -146,7 +160,9 @@ def _ensemble(estimator: Any, X: pd.DataFrame) -> Explanation:
     values = sum(w * m.values for w, m in zip(weights, members, strict=True))
     base = sum(w * m.base for w, m in zip(weights, members, strict=True))
     methods = "; ".join(sorted({m.method for m in members}))
-    return Explanation(values, base, list(X.columns), PROBABILITY, f"soft-vote mean of members' SHAP on the probability ({methods})")
+    return Explanation(
+        values, base, list(X.columns), PROBABILITY, f"soft-vote mean of members' SHAP on the probability ({methods})"
+    )
 
 
 def explain_estimator(estimator: Any, X: pd.DataFrame) -> Explanation:
@@ -219,10 +235,10 @@ def summary_rows(X: pd.DataFrame, cap: int, seed: int = 0) -> pd.DataFrame:
 
 
 __all__ = [
-    "Explanation",
     "LOG_ODDS",
     "PROBABILITY",
     "SUMMARY_ROWS",
+    "Explanation",
     "base_margin",
     "check_top_k",
     "explain_estimator",

@@ -12,8 +12,8 @@ apart as the scoring tail.
 from __future__ import annotations
 
 import logging
-from typing import cast
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -43,10 +43,7 @@ def _unlearnable_calendar(times: pd.Series) -> set[str]:
     a model trained on January-March would extrapolate in April. Leave those out."""
     span = times.max() - times.min()
     return {
-        f"{prefix}{part}"
-        for prefix, minimum in CALENDAR_MIN_SPAN.items()
-        if span < minimum
-        for part in ("sin", "cos")
+        f"{prefix}{part}" for prefix, minimum in CALENDAR_MIN_SPAN.items() if span < minimum for part in ("sin", "cos")
     }
 
 
@@ -171,7 +168,12 @@ def _target_label(target: TargetConfig, target_name: str | None) -> str:
 
 
 def feature_table(
-    frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, *, source: str = "", target_name: str | None = None
+    frame: pd.DataFrame,
+    features: FeatureConfig,
+    target: TargetConfig,
+    *,
+    source: str = "",
+    target_name: str | None = None,
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Every row's features, meta columns and target ``y`` (NaN where unknown), in time order.
 
@@ -180,14 +182,20 @@ def feature_table(
     """
     parts = []
     # One symbol (a single series): no groupby copy of the whole frame.
-    groups = [(frame["symbol"].iloc[0], frame)] if frame["symbol"].nunique() <= 1 else frame.groupby("symbol", sort=True)
+    groups = (
+        [(frame["symbol"].iloc[0], frame)] if frame["symbol"].nunique() <= 1 else frame.groupby("symbol", sort=True)
+    )
     for symbol, group in groups:
         if not group["timestamp"].is_monotonic_increasing:
             group = group.sort_values("timestamp", kind="stable")
         has_prices = "close" in group.columns or "adj_close" in group.columns
         out = _price_features(group, features) if has_prices else pd.DataFrame(index=group.index)
         if target.kind == "label":
-            extra = [c for c in group.columns if c not in (*META_COLUMNS, "target", "open", "high", "low", "close", "adj_close", "volume")]
+            extra = [
+                c
+                for c in group.columns
+                if c not in (*META_COLUMNS, "target", "open", "high", "low", "close", "adj_close", "volume")
+            ]
             out[extra] = group[extra]
             for lag in target.label_lags:
                 # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1).
@@ -215,7 +223,9 @@ def feature_table(
     del parts
     names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", KNOWN_LABEL, "y"))
     if not names:
-        raise DataError(f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns")
+        raise DataError(
+            f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns"
+        )
     for name in names:  # column by column: no copy of the whole table
         values = table[name].to_numpy()
         if values.dtype.kind == "f" and np.isinf(values).any():
@@ -224,12 +234,19 @@ def feature_table(
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:
             found = [float(v) for v in sorted(labels)[:6]]
-            raise DataError(f"{_prefix(source)}{_target_label(target, target_name)} must be binary 0/1; found values {found}")
+            raise DataError(
+                f"{_prefix(source)}{_target_label(target, target_name)} must be binary 0/1; found values {found}"
+            )
     return table, names
 
 
 def check_target_classes(
-    y: pd.Series, target: TargetConfig, *, source: str = "", target_name: str | None = None, min_class_rows: int = MIN_CLASS_ROWS
+    y: pd.Series,
+    target: TargetConfig,
+    *,
+    source: str = "",
+    target_name: str | None = None,
+    min_class_rows: int = MIN_CLASS_ROWS,
 ) -> None:
     """Both classes, each with at least ``min_class_rows`` labelled rows (see ``MIN_CLASS_ROWS``).
 
@@ -250,7 +267,10 @@ def check_target_classes(
         )
     minority = int(counts.index[int(counts.argmin())])
     if counts[minority] < min_class_rows:
-        shares = ", ".join(f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)" for k, n in zip(counts.index.tolist(), counts.tolist(), strict=True))
+        shares = ", ".join(
+            f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)"
+            for k, n in zip(counts.index.tolist(), counts.tolist(), strict=True)
+        )
         raise InsufficientDataError(
             f"{_prefix(source)}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
             f"of {total} labelled rows; need at least {min_class_rows} of each class (every training window, "
@@ -309,8 +329,13 @@ def build_features(
     rows = table[labelled]
     check_target_classes(rows["y"], target, source=source, target_name=target_name, min_class_rows=min_class_rows)
     if empty or constant:
-        dropped = [f"all missing: {', '.join(empty)}" if empty else "", f"constant: {', '.join(constant)}" if constant else ""]
-        logger.warning("%sdropped feature columns that carry no information: %s", _prefix(source), "; ".join(filter(None, dropped)))
+        dropped = [
+            f"all missing: {', '.join(empty)}" if empty else "",
+            f"constant: {', '.join(constant)}" if constant else "",
+        ]
+        logger.warning(
+            "%sdropped feature columns that carry no information: %s", _prefix(source), "; ".join(filter(None, dropped))
+        )
     meta_cols = [c for c in ("symbol", "timestamp", "next_return", KNOWN_LABEL) if c in rows.columns]
     return FeatureSet(
         X=rows[usable].reset_index(drop=True),

@@ -188,7 +188,9 @@ def detect_columns(
     if time_col is None:
         hint = ""
         if raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
-            hint = " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
+            hint = (
+                " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
+            )
         raise DataError(
             f"{source}: no time column found (looked for {', '.join(TIME_NAMES)}); "
             f"columns are {list(map(str, raw.columns))}{hint}; pass --time-col"
@@ -211,9 +213,7 @@ def detect_columns(
         prices = {k: v for k, v in prices.items() if v != price_col and k != "adj_close"}
         prices["close"] = price_col
         taken.add(price_col)
-    numeric_rest = [
-        str(c) for c in raw.columns if c not in taken and pd.api.types.is_numeric_dtype(raw[c])
-    ]
+    numeric_rest = [str(c) for c in raw.columns if c not in taken and pd.api.types.is_numeric_dtype(raw[c])]
     if "close" not in prices and not need_target:
         if len(numeric_rest) == 1:
             prices["close"] = numeric_rest.pop()
@@ -244,7 +244,9 @@ def _inferred_format(present: pd.Series) -> str | None:
         for dayfirst in (False, True):
             with warnings.catch_warnings():
                 # Both orders are asked on purpose; pandas warns when a value contradicts the order asked.
-                warnings.filterwarnings("ignore", message="Parsing dates in .* format when dayfirst", category=UserWarning)
+                warnings.filterwarnings(
+                    "ignore", message="Parsing dates in .* format when dayfirst", category=UserWarning
+                )
                 guessed = guess_datetime_format(value, dayfirst=dayfirst)
             if guessed and guessed not in candidates:
                 candidates.append(guessed)
@@ -275,7 +277,11 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
 
 def _numeric(values: pd.Series, keep_float32: bool = False) -> np.ndarray:
     """A column as floats, NaN for anything that is not a finite number (text, inf)."""
-    if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if (
+        pd.api.types.is_float_dtype(values)
+        or pd.api.types.is_integer_dtype(values)
+        or pd.api.types.is_bool_dtype(values)
+    ):
         dtype = np.float32 if keep_float32 and values.dtype == np.float32 else np.float64
         array = values.to_numpy(dtype=dtype, na_value=np.nan, copy=True)  # never write into the raw rows
     else:
@@ -296,7 +302,9 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
         raise DataError(f"{source}: column {columns.time!r}: no value parses as a timestamp (first value: {example!r})")
     data: dict[str, Any] = {
         "symbol": (
-            raw[columns.symbol].astype("string").fillna("<missing>").astype(str) if columns.symbol else np.full(len(raw), "series", dtype=object)
+            raw[columns.symbol].astype("string").fillna("<missing>").astype(str)
+            if columns.symbol
+            else np.full(len(raw), "series", dtype=object)
         ),
         "timestamp": timestamps,
     }
@@ -352,8 +360,10 @@ def best_price_per_symbol(
         mine = sorted(str(symbol) for symbol in symbols_of[key])
         also = [symbol for symbol in mine if symbol in elsewhere]
         note = (
-            f"; {', '.join(also)} use {close_name!r} in their other " "files too, so adjusted and unadjusted prices do not mix"
-            if also else ""
+            f"; {', '.join(also)} use {close_name!r} in their other "
+            "files too, so adjusted and unadjusted prices do not mix"
+            if also
+            else ""
         )
         warnings.append(
             f"{where}: no {adj_name!r} values; prices of {', '.join(mine)} come from {close_name!r} "
@@ -386,7 +396,9 @@ def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
     return stage_source(source, stage_root, incremental=data.incremental)
 
 
-def load_staged(data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True) -> LoadedData:
+def load_staged(
+    data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True
+) -> LoadedData:
     """Detect columns on the staged schema, read only those, normalise.
 
     Raises:

@@ -108,10 +108,25 @@ class LocalPrefectApi:
     def _spawn(self) -> None:
         self.port = _free_port()
         args = [
-            sys.executable, "-m", "uvicorn", "--app-dir", self._app_dir, "--factory", "prefect.server.api.server:create_app",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            self._app_dir,
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
         ]
-        self.process = subprocess.Popen(args, env=self._env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        self.process = subprocess.Popen(
+            args, env=self._env, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+        )
         if not self._stop_registered:
             # At exit, after Prefect's own exit handlers (registered later, so run earlier) flushed events and logs.
             atexit.register(self.stop)
@@ -140,7 +155,9 @@ class LocalPrefectApi:
                 self._spawn()
                 continue
             if code is not None:
-                raise RuntimeError(f"the local Prefect API server exited with code {code} while starting (see its output above)")
+                raise RuntimeError(
+                    f"the local Prefect API server exited with code {code} while starting (see its output above)"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -183,7 +200,7 @@ def _activate(url: str) -> str:
 
 def _healthy(url: str, timeout: float) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -233,8 +250,22 @@ class SharedLocalApi:
         (self.home / STATE_FILE).unlink(missing_ok=True)
         with open(self.home / LOG_FILE, "ab") as log:
             supervisor = subprocess.Popen(
-                [sys.executable, "-m", "driftline.local_api", "--home", str(self.home), "--app-dir", app_dir, "--idle", str(idle)],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "driftline.local_api",
+                    "--home",
+                    str(self.home),
+                    "--app-dir",
+                    app_dir,
+                    "--idle",
+                    str(idle),
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -268,7 +299,8 @@ class SharedLocalApi:
             time.sleep(0.1)
         raise RuntimeError(
             f"the local Prefect API server did not answer within {timeout:.0f} s (see {self.home / LOG_FILE}; a fresh "
-            "database's migrations on a busy machine can take long: raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
+            "database's migrations on a busy machine can take long: raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
             "or run one server for many runs with `make serve` and PREFECT_API_URL)"
         )
 
@@ -317,7 +349,9 @@ def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m driftline.local_api", description="the shared local Prefect API's supervisor")
+    parser = argparse.ArgumentParser(
+        prog="python -m driftline.local_api", description="the shared local Prefect API's supervisor"
+    )
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--app-dir", required=True)
     parser.add_argument("--idle", type=float, required=True)

@@ -163,7 +163,9 @@ class Outbox:
             ValueError: the payload is not JSON (NaN, ...). sqlite3.Error / OSError: the write failed (for
             every call of that transaction: none of them was accepted).
         """
-        entry = _Entry(signature, event_id_for(signature), model, json.dumps(payload, allow_nan=False, separators=(",", ":")), now)
+        entry = _Entry(
+            signature, event_id_for(signature), model, json.dumps(payload, allow_nan=False, separators=(",", ":")), now
+        )
         with self._queue_lock:
             self._queue.append(entry)
         with self._lock:
@@ -176,11 +178,15 @@ class Outbox:
         return entry.event_id if entry.accepted else None
 
     def _commit(self, batch: list[_Entry]) -> None:
-        """One transaction for ``batch``: a signature seen before (or twice in it) is a replay. Caller holds the lock."""
+        """One transaction for ``batch``: a signature seen before (or twice in it) is a replay.
+
+        The caller holds the lock."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             for entry in batch:
-                cursor = self._db.execute("INSERT OR IGNORE INTO seen (signature, seen_at) VALUES (?, ?)", (entry.signature, entry.now))
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO seen (signature, seen_at) VALUES (?, ?)", (entry.signature, entry.now)
+                )
                 entry.accepted = cursor.rowcount == 1
                 if entry.accepted:
                     self._db.execute(
@@ -188,7 +194,7 @@ class Outbox:
                         (entry.event_id, entry.model, entry.body, entry.now),
                     )
             self._db.execute("COMMIT")
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - rolled back, then handed to every waiting caller
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             for entry in batch:
@@ -216,7 +222,8 @@ class Outbox:
     def _select(self, where: str, args: tuple, limit: int) -> list[PendingEvent]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT event_id, model, payload, accepted_at, attempts, sent_at FROM outbox WHERE {where} ORDER BY seq LIMIT ?",
+                "SELECT event_id, model, payload, accepted_at, attempts, sent_at FROM outbox "
+                f"WHERE {where} ORDER BY seq LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [PendingEvent(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
@@ -241,7 +248,6 @@ class Outbox:
     def mark_delivered(self, event_ids: Sequence[str], now: float) -> None:
         self._update("UPDATE outbox SET delivered_at = ? WHERE event_id = ?", [(now, e) for e in event_ids])
 
-
     def mark_failed(self, event: PendingEvent, reason: str, permanent: bool, now: float, max_attempts: int) -> bool:
         """Count a refused attempt; moves the event to the dead letters when it is permanent or the attempts
         are used up (True then), else schedules the next attempt with exponential backoff."""
@@ -251,7 +257,8 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             if permanent or attempts >= max_attempts:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO dead_letter (event_id, model, payload, accepted_at, attempts, reason, dead_at) "
+                    "INSERT OR REPLACE INTO dead_letter "
+                    "(event_id, model, payload, accepted_at, attempts, reason, dead_at) "
                     "SELECT event_id, model, payload, accepted_at, ?, ?, ? FROM outbox WHERE event_id = ?",
                     (attempts, reason, now, event.event_id),
                 )
@@ -259,8 +266,9 @@ class Outbox:
                 dead = True
             else:
                 self._db.execute(
-                    "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ?, sent_at = NULL WHERE event_id = ?",
-                    (attempts, reason, now + min(60.0, 2.0 ** attempts), event.event_id),
+                    "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ?, sent_at = NULL "
+                    "WHERE event_id = ?",
+                    (attempts, reason, now + min(60.0, 2.0**attempts), event.event_id),
                 )
                 dead = False
             self._db.execute("COMMIT")
@@ -286,7 +294,7 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT event_id, model, attempts, reason, dead_at FROM dead_letter ORDER BY dead_at"
             ).fetchall()
-        return [dict(zip(("event_id", "model", "attempts", "reason", "dead_at"), r)) for r in rows]
+        return [dict(zip(("event_id", "model", "attempts", "reason", "dead_at"), r, strict=True)) for r in rows]
 
 
 class DeliveryLoop:
@@ -316,7 +324,12 @@ class DeliveryLoop:
     ) -> None:
         self.outbox, self.send, self.confirm, self.probe = outbox, send, confirm, probe
         self.max_attempts, self.confirm_seconds = max_attempts, confirm_seconds
-        self.idle_seconds, self.gather_seconds, self.probe_seconds, self.clock = idle_seconds, gather_seconds, probe_seconds, clock
+        self.idle_seconds, self.gather_seconds, self.probe_seconds, self.clock = (
+            idle_seconds,
+            gather_seconds,
+            probe_seconds,
+            clock,
+        )
         self.reachable = True
         self.slow_seconds = 10.0  # answers failing for this long (timeouts, 503s) count as unreachable too
         self._last_answer = time.monotonic()
@@ -346,14 +359,16 @@ class DeliveryLoop:
             self._thread.join(timeout)
         pending = self.outbox.counts()["pending"]
         if pending:
-            logger.warning("outbox: %d accepted events not confirmed delivered yet; they are sent at the next start", pending)
+            logger.warning(
+                "outbox: %d accepted events not confirmed delivered yet; they are sent at the next start", pending
+            )
 
     def _run(self) -> None:
         last_probe = -math.inf
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must outlive any one failure; the events stay on disk
+            except Exception:
                 logger.exception("outbox: delivery pass failed")
                 worked = False
             if worked:
@@ -369,6 +384,8 @@ class DeliveryLoop:
             self._wake.clear()
 
     def _probe(self) -> None:
+        if self.probe is None:
+            return
         try:
             self.probe()
         except Exception as exc:  # noqa: BLE001 - any failure to answer means unreachable
@@ -429,7 +446,13 @@ class DeliveryLoop:
         if self.outbox.mark_failed(event, reason, permanent, self.clock(), self.max_attempts):
             logger.error("outbox: event %s for %s moved to the dead letters: %s", event.event_id, event.model, reason)
         else:
-            logger.warning("outbox: event %s for %s failed (attempt %d): %s", event.event_id, event.model, event.attempts + 1, reason)
+            logger.warning(
+                "outbox: event %s for %s failed (attempt %d): %s",
+                event.event_id,
+                event.model,
+                event.attempts + 1,
+                reason,
+            )
 
     def _confirm(self) -> bool:
         """Ask (at most once a second) which sent events the server has stored; mark them delivered, and

@@ -34,7 +34,9 @@ def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = N
         loaded.frame, config.contract, config.model_name, source_values=loaded.source_values(), source=loaded.source
     )
     clean = enforce_contract(report, config.contract, loaded.source)
-    features = build_features(clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target)
+    features = build_features(
+        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
+    )
     config = size_to_data(config, features.times).config
     development, _ = holdout_split(features, config.evaluation.window, config.gap)
     spec = config.fit_spec  # what the training flow's walk-forward task is given

@@ -147,7 +147,17 @@ def shap_summary_figure(values: pd.DataFrame, inputs: pd.DataFrame, space: str, 
     for position, feature in enumerate(order):
         colour = inputs[feature].rank(pct=True).to_numpy()
         jitter = rng.uniform(-0.25, 0.25, len(values))
-        scatter = ax.scatter(values[feature].to_numpy(), position + jitter, c=colour, cmap="coolwarm", vmin=0, vmax=1, s=6, alpha=0.6, linewidths=0)
+        scatter = ax.scatter(
+            values[feature].to_numpy(),
+            position + jitter,
+            c=colour,
+            cmap="coolwarm",
+            vmin=0,
+            vmax=1,
+            s=6,
+            alpha=0.6,
+            linewidths=0,
+        )
     ax.axvline(0.0, color="grey", linewidth=1)
     ax.set_yticks(range(len(order)), [str(f) for f in order])
     ax.set_xlabel(f"contribution to the base model's {space} (SHAP value)")

@@ -107,9 +107,7 @@ def row_losses(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     return {"log_loss": -(y * np.log(p) + (1 - y) * np.log(1 - p)), "brier": (p - y) ** 2}
 
 
-def moving_block_bootstrap(
-    series: np.ndarray, block_length: int, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
+def moving_block_bootstrap(series: np.ndarray, block_length: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Means of ``n_boot`` block resamples of a time-ordered series.
 
     Blocks wrap around the end (the circular variant of Kunsch's moving-block bootstrap, Politis &
@@ -162,7 +160,9 @@ def ece_bins_for(n_rows: int, max_bins: int) -> int:
     return max(2, min(max_bins, n_rows // ROWS_PER_ECE_BIN))
 
 
-def score_summary(evaluation: EvaluationSet, scores: Scores, metrics: MetricsConfig, price_target: bool) -> dict[str, float]:
+def score_summary(
+    evaluation: EvaluationSet, scores: Scores, metrics: MetricsConfig, price_target: bool
+) -> dict[str, float]:
     """Loss, calibration, ranking and (price targets) strategy numbers of one model on the evaluation rows."""
     y, p = evaluation.y, scores.probability
     losses = row_losses(y, p)
@@ -207,7 +207,13 @@ def decide_promotion(
         champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
     n_rows = len(evaluation)
     reasons = [
-        Reason("min-rows", n_rows >= promotion.min_rows, f"{n_rows} evaluation rows (need {promotion.min_rows})", n_rows, promotion.min_rows)
+        Reason(
+            "min-rows",
+            n_rows >= promotion.min_rows,
+            f"{n_rows} evaluation rows (need {promotion.min_rows})",
+            n_rows,
+            promotion.min_rows,
+        )
     ]
     if n_rows < 2 or len(np.unique(evaluation.y)) < 2:
         reasons.append(Reason("two-classes", False, "the evaluation rows hold a single class; nothing can be compared"))
@@ -245,7 +251,8 @@ def decide_promotion(
         Reason(
             "ece-cap",
             ours["ece"] <= promotion.ece_cap,
-            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} " f"equal-mass bins (cap {promotion.ece_cap})",
+            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} "
+            f"equal-mass bins (cap {promotion.ece_cap})",
             ours["ece"],
             promotion.ece_cap,
         )
@@ -263,19 +270,32 @@ def decide_promotion(
     if not math.isnan(theirs["auc"]):
         floor = theirs["auc"] - promotion.auc_tolerance
         reasons.append(
-            Reason("auc", ours["auc"] >= floor, f"AUC {ours['auc']:.4f} vs {champion.name} {theirs['auc']:.4f} (floor {floor:.4f})", ours["auc"], floor)
+            Reason(
+                "auc",
+                ours["auc"] >= floor,
+                f"AUC {ours['auc']:.4f} vs {champion.name} {theirs['auc']:.4f} (floor {floor:.4f})",
+                ours["auc"],
+                floor,
+            )
         )
     if "sharpe" in ours:
         floor = theirs["sharpe"] - promotion.sharpe_tolerance
         reasons.append(
-            Reason("sharpe", ours["sharpe"] >= floor, f"Sharpe {ours['sharpe']:.3f} vs {champion.name} {theirs['sharpe']:.3f} (floor {floor:.3f})", ours["sharpe"], floor)
+            Reason(
+                "sharpe",
+                ours["sharpe"] >= floor,
+                f"Sharpe {ours['sharpe']:.3f} vs {champion.name} {theirs['sharpe']:.3f} (floor {floor:.3f})",
+                ours["sharpe"],
+                floor,
+            )
         )
         cap = theirs["max_drawdown"] + promotion.drawdown_tolerance
         reasons.append(
             Reason(
                 "max-drawdown",
                 ours["max_drawdown"] <= cap,
-                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} " f"{theirs['max_drawdown']:.3f} (cap {cap:.3f})",
+                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} "
+                f"{theirs['max_drawdown']:.3f} (cap {cap:.3f})",
                 ours["max_drawdown"],
                 cap,
             )
@@ -315,7 +335,10 @@ def forced_rollback_note(
     """
     if decision in (None, "", "promote") or was_champion:
         return None
-    what = f"version {version} was not promoted by its training run " f"(decision {decision}: {reasons or 'no reasons recorded'})"
+    what = (
+        f"version {version} was not promoted by its training run "
+        f"(decision {decision}: {reasons or 'no reasons recorded'})"
+    )
     if not force:
         raise DriftlineError(f"{what}; pass --force to make it champion anyway")
     return f"{what}; made champion by a forced rollback: {reason}"
@@ -340,7 +363,9 @@ def prediction_question(config: PipelineConfig) -> dict[str, Any]:
     return question
 
 
-def check_same_question(model_name: str, champion_version: str, champion: PipelineConfig, config: PipelineConfig) -> None:
+def check_same_question(
+    model_name: str, champion_version: str, champion: PipelineConfig, config: PipelineConfig
+) -> None:
     """Refuse to train a challenger for a champion that predicts something else.
 
     The hold-out comparison scores both models against this run's labels: a champion trained for another
@@ -353,7 +378,11 @@ def check_same_question(model_name: str, champion_version: str, champion: Pipeli
     theirs, ours = prediction_question(champion), prediction_question(config)
     if theirs == ours:
         return
-    differ = ", ".join(f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}" for k in dict.fromkeys([*theirs, *ours]) if theirs.get(k) != ours.get(k))
+    differ = ", ".join(
+        f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}"
+        for k in dict.fromkeys([*theirs, *ours])
+        if theirs.get(k) != ours.get(k)
+    )
     suggestion = f"{config.name}-{ours['target']}" if ours["target"] != theirs["target"] else f"{config.name}-2"
     raise ConfigError(
         f"{model_name}'s champion (version {champion_version}) predicts a different question than this run ({differ}). "

@@ -41,11 +41,16 @@ def git_commit(folder: Path | None) -> str:
     if folder is None:
         return UNKNOWN
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return UNKNOWN
         dirty = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return UNKNOWN
@@ -109,4 +114,8 @@ class Reproduction:
 def environment_changes(recorded: dict[str, str], current: dict[str, str]) -> dict[str, tuple[str, str]]:
     """Which inputs (commit, lock, code, config, data) differ between a version's tags and now."""
     keys = (GIT_COMMIT, LOCK_SHA256, CODE_VERSION, CONFIG_SHA256, DATA_SHA256)
-    return {k: (recorded.get(k, UNKNOWN), current.get(k, UNKNOWN)) for k in keys if recorded.get(k, UNKNOWN) != current.get(k, UNKNOWN)}
+    return {
+        k: (recorded.get(k, UNKNOWN), current.get(k, UNKNOWN))
+        for k in keys
+        if recorded.get(k, UNKNOWN) != current.get(k, UNKNOWN)
+    }

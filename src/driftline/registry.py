@@ -13,13 +13,14 @@ import logging
 import os
 import signal
 import tempfile
-from datetime import datetime, timezone
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -88,7 +89,11 @@ def _artifact_write(func):
                 location = MlflowClient().get_run(run_id).info.artifact_uri
             except Exception:  # noqa: BLE001 - the message is still useful without it
                 location = "the run's artifact location"
-            what = "the model" if func.__name__ == "log_model" else (args[-1] if args and isinstance(args[-1], str) else "an artifact")
+            what = (
+                "the model"
+                if func.__name__ == "log_model"
+                else (args[-1] if args and isinstance(args[-1], str) else "an artifact")
+            )
             raise ArtifactStoreFull(
                 f"the MLflow artifact store is full: writing {what} of run {run_id} to {location} failed "
                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}). Free space there or point the "
@@ -98,7 +103,12 @@ def _artifact_write(func):
     return wrapper
 
 
-_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection", "Connection reset")
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish a new connection",
+    "Connection reset",
+)
 
 
 def tracking_unreachable(exc: BaseException) -> str | None:
@@ -175,7 +185,9 @@ def log_params(run_id: str, params: dict[str, Any]) -> None:
     client = MlflowClient()
     items = list(params.items())
     for start in range(0, len(items), 100):
-        client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in items[start : start + 100]])
+        client.log_batch(
+            run_id, params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in items[start : start + 100]]
+        )
 
 
 def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
@@ -183,7 +195,9 @@ def log_metrics(run_id: str, metrics: dict[str, float], step: int = 0) -> None:
     import time
 
     now = int(time.time() * 1000)
-    entries = [mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+    entries = [
+        mlflow.entities.Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(v)
+    ]
     for start in range(0, len(entries), 500):
         MlflowClient().log_batch(run_id, metrics=entries[start : start + 500])
 
@@ -217,7 +231,9 @@ def log_frame(run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
         frame.to_parquet(path, index=False)
-        MlflowClient().log_artifact(run_id, str(path), str(Path(artifact_file).parent) if "/" in artifact_file else None)
+        MlflowClient().log_artifact(
+            run_id, str(path), str(Path(artifact_file).parent) if "/" in artifact_file else None
+        )
 
 
 def log_dataset(
@@ -365,15 +381,27 @@ class MlflowAliasRegistry:
         except MlflowException:
             return None
 
-    def set_alias(self, name: str, alias: str, version: str, reason: str, run_id: str = "", action: str = "set") -> None:
+    def set_alias(
+        self, name: str, alias: str, version: str, reason: str, run_id: str = "", action: str = "set"
+    ) -> None:
         previous = self.alias_version(name, alias)
         drill_point(alias)
         self.client.set_registered_model_alias(name, alias, version)
         self._record(name, alias, version, previous, reason, run_id, action)
 
-    def _record(self, name: str, alias: str, version: str | None, previous: str | None, reason: str, run_id: str, action: str) -> None:
-        now = datetime.now(timezone.utc)
-        event = {"at": now.isoformat(), "action": action, "alias": alias, "version": version, "previous": previous, "reason": reason[:3000], "run_id": run_id}
+    def _record(
+        self, name: str, alias: str, version: str | None, previous: str | None, reason: str, run_id: str, action: str
+    ) -> None:
+        now = datetime.now(UTC)
+        event = {
+            "at": now.isoformat(),
+            "action": action,
+            "alias": alias,
+            "version": version,
+            "previous": previous,
+            "reason": reason[:3000],
+            "run_id": run_id,
+        }
         key = f"driftline.event.{now.strftime('%Y%m%dT%H%M%S.%f')}.{alias}"
         drill_point(f"{alias}-event")
         self.client.set_registered_model_tag(name, key, json.dumps(event))
@@ -394,7 +422,14 @@ class MlflowAliasRegistry:
         return json.loads(raw) if raw else None
 
     def move_champion(
-        self, name: str, version: str, expected: str | None, reason: str, run_id: str, action: str = "promote", commit: bool = True
+        self,
+        name: str,
+        version: str,
+        expected: str | None,
+        reason: str,
+        run_id: str,
+        action: str = "promote",
+        commit: bool = True,
     ) -> str | None:
         """Compare-and-set: make ``version`` the champion only if the champion is still ``expected``.
 
@@ -423,7 +458,7 @@ class MlflowAliasRegistry:
             "previous_champion": self.alias_version(name, "previous-champion"),
             "run_id": run_id,
             "action": action,
-            "at": datetime.now(timezone.utc).isoformat(),
+            "at": datetime.now(UTC).isoformat(),
         }
         drill_point("intent")
         self.client.set_registered_model_tag(name, INTENT_TAG, json.dumps(record))
@@ -443,7 +478,9 @@ class MlflowAliasRegistry:
         except MlflowException:  # already gone
             pass
 
-    def repair_promotion(self, name: str, run_id: str = "", action: str = "repair", why: str = "") -> dict[str, Any] | None:
+    def repair_promotion(
+        self, name: str, run_id: str = "", action: str = "repair", why: str = ""
+    ) -> dict[str, Any] | None:
         """Roll back an uncommitted promotion from its intent record; returns the record (None: nothing to do).
 
         Rolled back, not forward: the record is cleared only after the smoke test, so a leftover one means
@@ -456,7 +493,11 @@ class MlflowAliasRegistry:
         if record is None:
             return None
         failed = record["version"]
-        reason = why or f"promotion of version {failed} by run {record['run_id'] or '-'} " f"(started {record['at']}) was interrupted; rolled back"
+        reason = (
+            why
+            or f"promotion of version {failed} by run {record['run_id'] or '-'} "
+            f"(started {record['at']}) was interrupted; rolled back"
+        )
         drill_point("repair")
         if self.alias_version(name, "previous-champion") != record["previous_champion"]:
             if record["previous_champion"] is None:
@@ -496,13 +537,17 @@ class MlflowAliasRegistry:
 
         exists = registered_model_exists(name)
         champion = self.alias_version(name, "champion") if exists else None
-        version, note = monitored_version(champion, [str(v.version) for v in self.versions(name)] if exists else [], name)
+        version, note = monitored_version(
+            champion, [str(v.version) for v in self.versions(name)] if exists else [], name
+        )
         tags = self.version_tags(name, version)
         if note is not None and tags.get("driftline.decision"):
             note += f" (its training decision: {tags['driftline.decision']})"
         return version, note, tags
 
-    def rollback(self, name: str, to_version: str | None, reason: str, force: bool = False) -> tuple[str | None, str, str | None]:
+    def rollback(
+        self, name: str, to_version: str | None, reason: str, force: bool = False
+    ) -> tuple[str | None, str, str | None]:
         """Make ``to_version`` (default: previous-champion) the champion, recorded as a rollback.
 
         A version its training did not promote needs ``force``; the forced move is recorded on the
@@ -521,7 +566,11 @@ class MlflowAliasRegistry:
         target = rollback_target(current, self.alias_version(name, "previous-champion"), to_version)
         tags = self.version_tags(name, target)  # raises for an unknown version
         note = forced_rollback_note(
-            target, tags.get("driftline.decision"), tags.get("driftline.reasons"), force, reason,
+            target,
+            tags.get("driftline.decision"),
+            tags.get("driftline.reasons"),
+            force,
+            reason,
             was_champion="driftline.alias.champion" in tags,
         )
         if note is not None:

@@ -16,7 +16,20 @@ from driftline.training import WalkForwardResult, baseline_fold_table, fold_tabl
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
-FOLD_COLUMNS = ("fold", "test_start", "test_end", "n_train", "n_test", "accuracy", "auc", "brier", "log_loss", "ece", "brier_skill", "calibration")
+FOLD_COLUMNS = (
+    "fold",
+    "test_start",
+    "test_end",
+    "n_train",
+    "n_test",
+    "accuracy",
+    "auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "brier_skill",
+    "calibration",
+)
 POOLED_KEYS = ("accuracy", "auc", "brier", "log_loss", "ece", "brier_skill")
 BASELINE_FOLD_COLUMNS = ("fold", "baseline", "accuracy", "auc", "log_loss")
 
@@ -46,42 +59,48 @@ def training_summary(
     """
     comparison = decision.comparison
     selected = result.pooled[result.selected]
-    return TrainingSummary.model_validate(json_safe({
-        **{k: (timeline or {}).get(k) for k in TIMELINE_KEYS},
-        "run_id": run_id,
-        "model_name": version.name,
-        "model_version": None if version.version is None else str(version.version),
-        "aliases": aliases["held"],
-        "decision": decision.action,
-        "reasons": [str(r) for r in decision.reasons],
-        "champion_version_before": champion_before,
-        "champion_version_after": aliases["champion"],
-        "links": aliases.get("links", {}),
-        "comparison": {k: comparison.get(k) for k in ("baseline", "metric", "diff", "ci_low", "ci_high", "rows")},
-        "evaluation": decision.scores,
-        "data_hash": loaded.content_hash,
-        "source": loaded.source,
-        "target": target,
-        "rows_in": report.rows_in,
-        "rows_clean": report.rows_clean,
-        "rows_quarantined": report.rows_quarantined,
-        "quarantine_path": quarantine_path,
-        "contract_warnings": list(getattr(report, "warnings", [])),
-        "data_warnings": list(getattr(loaded, "warnings", ())),
-        "adjusted": dict(adjusted or {}),
-        "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
-        "timings": {"data_seconds": data_seconds},
-        "selected_family": result.selected,
-        "selection": result.selection_reason(),
-        "metrics": result.summary_metrics(),
-        "strategy": {k: selected[k] for k in STRATEGY_KEYS if k in selected},
-        "families": {family: {k: metrics[k] for k in POOLED_KEYS} for family, metrics in result.pooled.items()},
-        "folds": fold_table(result),
-        # The naive baselines on the same folds (pooled walk-forward metrics); never the challenger.
-        "baselines": {name: {k: metrics[k] for k in POOLED_KEYS} for name, metrics in result.baselines.items()},
-        "best_baseline": result.best_baseline,
-        "baseline_folds": baseline_fold_table(result),
-    }))
+    return TrainingSummary.model_validate(
+        json_safe(
+            {
+                **{k: (timeline or {}).get(k) for k in TIMELINE_KEYS},
+                "run_id": run_id,
+                "model_name": version.name,
+                "model_version": None if version.version is None else str(version.version),
+                "aliases": aliases["held"],
+                "decision": decision.action,
+                "reasons": [str(r) for r in decision.reasons],
+                "champion_version_before": champion_before,
+                "champion_version_after": aliases["champion"],
+                "links": aliases.get("links", {}),
+                "comparison": {
+                    k: comparison.get(k) for k in ("baseline", "metric", "diff", "ci_low", "ci_high", "rows")
+                },
+                "evaluation": decision.scores,
+                "data_hash": loaded.content_hash,
+                "source": loaded.source,
+                "target": target,
+                "rows_in": report.rows_in,
+                "rows_clean": report.rows_clean,
+                "rows_quarantined": report.rows_quarantined,
+                "quarantine_path": quarantine_path,
+                "contract_warnings": list(getattr(report, "warnings", [])),
+                "data_warnings": list(getattr(loaded, "warnings", ())),
+                "adjusted": dict(adjusted or {}),
+                "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
+                "timings": {"data_seconds": data_seconds},
+                "selected_family": result.selected,
+                "selection": result.selection_reason(),
+                "metrics": result.summary_metrics(),
+                "strategy": {k: selected[k] for k in STRATEGY_KEYS if k in selected},
+                "families": {family: {k: metrics[k] for k in POOLED_KEYS} for family, metrics in result.pooled.items()},
+                "folds": fold_table(result),
+                # The naive baselines on the same folds (pooled walk-forward metrics); never the challenger.
+                "baselines": {name: {k: metrics[k] for k in POOLED_KEYS} for name, metrics in result.baselines.items()},
+                "best_baseline": result.best_baseline,
+                "baseline_folds": baseline_fold_table(result),
+            }
+        )
+    )
 
 
 def _summary(summary: TrainingSummary | dict[str, Any]) -> TrainingSummary:
@@ -118,14 +137,18 @@ def rerun_summary(previous: dict[str, Any], run_id: str | None, ingest: Any, sec
     ``previous`` is that run's summary plus ``rerun_of`` (its run id); ``run_id`` is this run's, None when
     the CLI found the earlier run before opening one (``driftline train`` without ``--force``).
     """
-    return TrainingSummary.model_validate(json_safe({
-        **previous,
-        "status": "finished",
-        "run_id": run_id,
-        "rerun_of": previous["rerun_of"],
-        "ingest": ingest.as_dict() if ingest is not None else None,
-        "timings": {"data_seconds": seconds},
-    }))
+    return TrainingSummary.model_validate(
+        json_safe(
+            {
+                **previous,
+                "status": "finished",
+                "run_id": run_id,
+                "rerun_of": previous["rerun_of"],
+                "ingest": ingest.as_dict() if ingest is not None else None,
+                "timings": {"data_seconds": seconds},
+            }
+        )
+    )
 
 
 def _comparison_line(summary: TrainingSummary) -> str:
@@ -144,7 +167,8 @@ def _data_lines(summary: TrainingSummary) -> list[str]:
     if ingest:
         lines.append(
             f"       read {ingest['read']} new or changed file(s) of {ingest['objects']}, "
-            f"{ingest['unchanged']} unchanged from the stage" + (f", {len(ingest['removed'])} removed" if ingest["removed"] else "")
+            f"{ingest['unchanged']} unchanged from the stage"
+            + (f", {len(ingest['removed'])} removed" if ingest["removed"] else "")
         )
     if summary.quarantine_path:
         lines.append(f"       quarantined rows and reasons: {summary.quarantine_path}")
@@ -160,7 +184,12 @@ def _data_lines(summary: TrainingSummary) -> list[str]:
 def _timeline_lines(summary: TrainingSummary) -> list[str]:
     if not summary.data_start:
         return []
-    return [f"       rows {_cell(summary.data_start)} .. {_cell(summary.data_end)}, trained up to {_cell(summary.training_cutoff)} (training cutoff)"]
+    return [
+        (
+            f"       rows {_cell(summary.data_start)} .. {_cell(summary.data_end)}, "
+            f"trained up to {_cell(summary.training_cutoff)} (training cutoff)"
+        )
+    ]
 
 
 def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
@@ -174,8 +203,10 @@ def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
                 *_data_lines(summary),
                 "",
                 f"Same data, config and code as run {summary.rerun_of}: nothing retrained, nothing registered.",
-                f"Its model: {summary.model_name} version {summary.model_version} (decision: {summary.decision}); "
-                "pass --force to train again.",
+                (
+                    f"Its model: {summary.model_name} version {summary.model_version} (decision: {summary.decision}); "
+                    "pass --force to train again."
+                ),
             ]
         )
     families = [{"family": f, **m} for f, m in summary.families.items()]
@@ -189,33 +220,51 @@ def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
             f"Driftline training: {summary.model_name}  (target: {summary.target})",
             f"data   {summary.source}",
             *_timeline_lines(summary),
-            f"       sha256 {(summary.data_hash or '')[:16]}…  rows in {summary.rows_in}, clean {summary.rows_clean}, "
-            f"quarantined {summary.rows_quarantined}",
+            (
+                f"       sha256 {(summary.data_hash or '')[:16]}…  rows in {summary.rows_in}, "
+                f"clean {summary.rows_clean}, quarantined {summary.rows_quarantined}"
+            ),
             *_data_lines(summary),
             "",
             f"Walk-forward folds of the challenger ({summary.selected_family}), calibrated, out of sample:",
             _table(summary.folds, FOLD_COLUMNS),
             "",
             *(
-                ["Naive baselines on the same folds (not models; never the challenger):", _table(summary.baseline_folds, BASELINE_FOLD_COLUMNS), ""]
+                [
+                    "Naive baselines on the same folds (not models; never the challenger):",
+                    _table(summary.baseline_folds, BASELINE_FOLD_COLUMNS),
+                    "",
+                ]
                 if summary.baseline_folds
                 else []
             ),
             "Pooled out-of-sample, every family:",
             _table(families, ("family", *POOLED_KEYS)),
-            *(["Pooled out-of-sample, naive baselines (never the challenger):", _table(baselines, ("baseline", *POOLED_KEYS))] if baselines else []),
+            *(
+                [
+                    "Pooled out-of-sample, naive baselines (never the challenger):",
+                    _table(baselines, ("baseline", *POOLED_KEYS)),
+                ]
+                if baselines
+                else []
+            ),
             f"challenger: {summary.selected_family} ({summary.selection})",
             "",
             "Pooled (challenger): " + ", ".join(f"{k} {_number(v)}" for k, v in metrics.items()),
             *(
-                ["Long/flat strategy on the calibrated probability: " + ", ".join(f"{k} {_number(v, 3)}" for k, v in summary.strategy.items())]
+                [
+                    "Long/flat strategy on the calibrated probability: "
+                    + ", ".join(f"{k} {_number(v, 3)}" for k, v in summary.strategy.items())
+                ]
                 if summary.strategy
                 else []
             ),
             f"Registered {summary.model_name} version {version}, aliases: {', '.join(summary.aliases) or '-'}",
             _comparison_line(summary),
-            f"Decision: {summary.decision}  (champion before: {summary.champion_version_before or '-'}, "
-            f"after: {summary.champion_version_after or '-'})",
+            (
+                f"Decision: {summary.decision}  (champion before: {summary.champion_version_before or '-'}, "
+                f"after: {summary.champion_version_after or '-'})"
+            ),
             *(f"  {r}" for r in summary.reasons),
             f"MLflow run {summary.run_id}",
         ]
@@ -225,13 +274,17 @@ def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
 def summary_markdown(summary: TrainingSummary | dict[str, Any]) -> str:
     """The same summary as a Prefect markdown artifact."""
     summary = _summary(summary)
-    rows = "\n".join(
-        "| " + " | ".join(_cell(f.get(c, "")) for c in FOLD_COLUMNS) + " |" for f in summary.folds
-    )
+    rows = "\n".join("| " + " | ".join(_cell(f.get(c, "")) for c in FOLD_COLUMNS) + " |" for f in summary.folds)
     return (
         f"## {summary.model_name} v{summary.model_version} — {summary.decision}\n\n"
         f"Challenger **{summary.selected_family}**: {summary.selection}\n\n"
-        "| " + " | ".join(FOLD_COLUMNS) + " |\n|" + "---|" * len(FOLD_COLUMNS) + "\n" + rows + "\n\n"
+        "| "
+        + " | ".join(FOLD_COLUMNS)
+        + " |\n|"
+        + "---|" * len(FOLD_COLUMNS)
+        + "\n"
+        + rows
+        + "\n\n"
         + _baselines_markdown(summary)
         + "\n".join(f"- {r}" for r in summary.reasons)
         + f"\n\nMLflow run `{summary.run_id}`, aliases {summary.aliases}\n"
@@ -244,14 +297,18 @@ def _baselines_markdown(summary: TrainingSummary) -> str:
     if not baselines:
         return ""
     scores = ", ".join(
-        f"{name} {_number(m['log_loss'])}" + (" (best)" if name == summary.best_baseline else "") for name, m in baselines.items()
+        f"{name} {_number(m['log_loss'])}" + (" (best)" if name == summary.best_baseline else "")
+        for name, m in baselines.items()
     )
     return f"Naive baselines, pooled walk-forward log loss (never the challenger): {scores}\n\n"
 
 
 def _links_markdown(links: dict[str, str]) -> str:
     if not links:
-        return "\nOpen it with `make ui-mlflow` (local store): plots under the " "run's `plots/`, the Evidently report under `evidently/`.\n"
+        return (
+            "\nOpen it with `make ui-mlflow` (local store): plots under the "
+            "run's `plots/`, the Evidently report under `evidently/`.\n"
+        )
     return (
         f"\n[MLflow run]({links['mlflow_run']}) (plots under `plots/`, Evidently report under `evidently/`)"
         f" · [model version]({links['mlflow_model']})\n"
@@ -278,7 +335,9 @@ def render_history(model_name: str, events: list[dict[str, Any]], current: dict[
         for e in events
     ]
     now = ", ".join(f"{alias}={version or '-'}" for alias, version in current.items())
-    body = _table(rows, ("at", "action", "alias", "from", "to", "run", "reason")) if rows else "(no alias moves recorded)"
+    body = (
+        _table(rows, ("at", "action", "alias", "from", "to", "run", "reason")) if rows else "(no alias moves recorded)"
+    )
     return f"{model_name}: {now}\n{body}"
 
 
@@ -290,4 +349,8 @@ def data_timeline(development_times: Any, holdout_times: Any) -> dict[str, str |
         return pd.Timestamp(pick(values)).isoformat() if len(values) else None
 
     both = np.concatenate([np.asarray(development_times), np.asarray(holdout_times)])
-    return {"data_start": iso(both, np.min), "data_end": iso(both, np.max), "training_cutoff": iso(development_times, np.max)}
+    return {
+        "data_start": iso(both, np.min),
+        "data_end": iso(both, np.max),
+        "training_cutoff": iso(development_times, np.max),
+    }

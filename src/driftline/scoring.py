@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +30,11 @@ class ModelRef:
 
 
 def assemble_predictions(
-    rows: pd.DataFrame, champion: ModelRef, scores: pd.DataFrame, shadow: ModelRef | None = None, shadow_scores: pd.DataFrame | None = None
+    rows: pd.DataFrame,
+    champion: ModelRef,
+    scores: pd.DataFrame,
+    shadow: ModelRef | None = None,
+    shadow_scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One output row per scored input row: probability, decision and the version that made them."""
     out = rows[KEY].copy()
@@ -65,7 +69,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def append_prediction_log(predictions: pd.DataFrame, log_dir: Path, run_id: str) -> Path:
     """Append a batch to the model's prediction log (one Parquet file per batch, never rewritten)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     batch = predictions.assign(scored_at=pd.Timestamp(now).tz_localize(None), batch=run_id)
     path = log_dir / f"{now.strftime('%Y%m%dT%H%M%S%f')}-{run_id[:8]}.parquet"
     batch.to_parquet(path, index=False)
@@ -100,7 +104,9 @@ def compare_shadow(
     shadow = shadow.sort_values("scored_at").drop_duplicates(KEY, keep="last")
     joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
     if joined.empty:
-        raise InsufficientDataError("no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)")
+        raise InsufficientDataError(
+            "no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)"
+        )
     versions = f"v{joined['model_version'].iloc[-1]} vs v{joined['challenger_version'].iloc[-1]}"
     evaluation = EvaluationSet(
         y=joined["y"].to_numpy(dtype=int),
@@ -108,9 +114,15 @@ def compare_shadow(
         symbols=joined["symbol"].to_numpy(),
         next_return=joined["next_return"].to_numpy() if "next_return" in joined else None,
     )
-    champion = Scores(f"champion v{joined['model_version'].iloc[-1]}", joined["probability"].to_numpy(), joined["decision"].to_numpy())
-    challenger = Scores("challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy())
-    decision = decide_promotion(evaluation, challenger, champion, base_rate, promotion, metrics, block_length, price_target)
+    champion = Scores(
+        f"champion v{joined['model_version'].iloc[-1]}", joined["probability"].to_numpy(), joined["decision"].to_numpy()
+    )
+    challenger = Scores(
+        "challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy()
+    )
+    decision = decide_promotion(
+        evaluation, challenger, champion, base_rate, promotion, metrics, block_length, price_target
+    )
     decision.comparison["models"] = versions
     return decision
 
@@ -124,7 +136,9 @@ def last_scored(log_dir: Path) -> pd.Series:
     return logged.groupby("symbol")["timestamp"].max()
 
 
-def rows_in_range(rows: pd.DataFrame, since: pd.Timestamp | None = None, after: pd.Series | None = None) -> pd.DataFrame:
+def rows_in_range(
+    rows: pd.DataFrame, since: pd.Timestamp | None = None, after: pd.Series | None = None
+) -> pd.DataFrame:
     """The rows to score: timestamps >= ``since``, and later than ``after`` (per symbol) when given.
 
     Earlier rows have already served as feature history; they are not scored again.

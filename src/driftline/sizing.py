@@ -64,7 +64,11 @@ class Sizes:
     window: int
     min_train_size: int
 
-    _FIELDS: ClassVar[dict[str, str]] = {"splits.n_splits": "n_splits", "evaluation.window": "window", "splits.min_train_size": "min_train_size"}
+    _FIELDS: ClassVar[dict[str, str]] = {
+        "splits.n_splits": "n_splits",
+        "evaluation.window": "window",
+        "splits.min_train_size": "min_train_size",
+    }
 
     @classmethod
     def of(cls, config: PipelineConfig) -> Sizes:
@@ -142,7 +146,11 @@ def _window_for_rows(counts: np.ndarray, rows: int) -> int:
 
 def smallest_sizes(config: PipelineConfig, counts: np.ndarray) -> Sizes:
     """The least of each size chosen automatically (see the module's constants)."""
-    window = max(MIN_EVALUATION_BLOCKS * config.block_length, _window_for_rows(counts, config.promotion.min_rows), SMALLEST_WINDOW)
+    window = max(
+        MIN_EVALUATION_BLOCKS * config.block_length,
+        _window_for_rows(counts, config.promotion.min_rows),
+        SMALLEST_WINDOW,
+    )
     return Sizes(n_splits=MIN_FOLDS, window=window, min_train_size=MIN_TRAIN_TIMESTAMPS)
 
 
@@ -161,13 +169,15 @@ def _shrink(sizes: Sizes, floors: Sizes, keys: tuple[str, ...], n_times: int, ga
 def _reason(key: str, sizes: Sizes, config: PipelineConfig, counts: np.ndarray, context: str) -> str:
     if key == "splits.n_splits":
         why = (
-            f"fewer, longer test folds (at least {MIN_FOLDS} folds of " f"{MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
+            f"fewer, longer test folds (at least {MIN_FOLDS} folds of "
+            f"{MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
             "row is kept, the families refit less often"
         )
     elif key == "evaluation.window":
         why = (
             f"a shorter hold-out leaves room for the walk-forward; {sizes.window} timestamps hold "
-            f"{_rows_in_tail(counts, sizes.window)} rows (promotion " f"needs promotion.min_rows {config.promotion.min_rows}, and "
+            f"{_rows_in_tail(counts, sizes.window)} rows (promotion "
+            f"needs promotion.min_rows {config.promotion.min_rows}, and "
             f"at least {MIN_EVALUATION_BLOCKS} bootstrap blocks of {config.block_length})"
         )
     else:
@@ -219,7 +229,9 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
         folds = (n_times - sizes.window - 2 * gap - sizes.min_train_size) // sizes.n_splits
         logger.warning(
             "%d timestamps: the sizes set (%s) leave test folds of %s timestamps; kept as set",
-            n_times, ", ".join(f"{k} {sizes.get(k)}" for k in sorted(explicit)), config.splits.test_size or folds,
+            n_times,
+            ", ".join(f"{k} {sizes.get(k)}" for k in sorted(explicit)),
+            config.splits.test_size or folds,
         )
         return SizedConfig(config, n_times, automatic=automatic)
     raise InsufficientDataError(too_short_message(config, counts, explicit))
@@ -257,7 +269,9 @@ def _fix(sizes: Sizes, fitted: Sizes, extra: dict[str, int] | None = None) -> st
     return ", ".join(changed)
 
 
-def _set_below_minimums(sizes: Sizes, floors: Sizes, n_times: int, gap: int, test_size: int | None) -> tuple[Sizes, int] | None:
+def _set_below_minimums(
+    sizes: Sizes, floors: Sizes, n_times: int, gap: int, test_size: int | None
+) -> tuple[Sizes, int] | None:
     """Sizes below the automatic minimums that fit (two folds; window, first training window and test
     folds scaled down together), and their test fold length; None when even those would be meaningless."""
     floors = Sizes(2, min(sizes.window, floors.window), min(sizes.min_train_size, floors.min_train_size))
@@ -289,7 +303,10 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     least = Sizes(*(min(sizes.get(k), floors.get(k)) for k in SHRINK_ORDER))
     min_rows = config.promotion.min_rows
     if floors.window <= n_times:
-        window = f"evaluation.window {floors.window} holds promotion.min_rows " f"{min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
+        window = (
+            f"evaluation.window {floors.window} holds promotion.min_rows "
+            f"{min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
+        )
     else:
         window = f"all {n_times} timestamps hold {int(counts.sum())} rows, fewer than promotion.min_rows {min_rows}"
     message += (
@@ -305,6 +322,7 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     promotion = (
         f"; a {fitted.window}-timestamp evaluation window holds {rows} rows, below promotion.min_rows "
         f"{config.promotion.min_rows}: no model is promoted unless promotion.min_rows={rows} too"
-        if rows < config.promotion.min_rows else ""
+        if rows < config.promotion.min_rows
+        else ""
     )
     return f"{message}, or set smaller sizes yourself: with {_fix(sizes, fitted, extra)} it fits{promotion}"

@@ -242,7 +242,9 @@ class S3Source:
 
             session = boto3.session.Session(profile_name=self.profile) if self.profile else boto3.session.Session()
             config = Config(
-                retries={"total_max_attempts": self.max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60
+                retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
             )
             self._client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
         return self._client
@@ -293,7 +295,9 @@ class S3Source:
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             found = [
-                item for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix) for item in page.get("Contents", [])
+                item
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)
+                for item in page.get("Contents", [])
             ]
         except Exception as exc:  # noqa: BLE001 - every botocore failure is explained by _explain
             raise self._explain(exc, "listing objects") from None
@@ -419,7 +423,9 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
             label = source.uri if source.single_object else f"{source.uri.rstrip('/')}/{obj.key}"
             local = source.fetch(obj, Path(workdir))
             digest = sha256_file(local)
-            name = hashlib.sha256(f"{STAGE_VERSION}\0{obj.key}\0{digest}\0{stem_symbol}".encode()).hexdigest() + ".parquet"
+            name = (
+                hashlib.sha256(f"{STAGE_VERSION}\0{obj.key}\0{digest}\0{stem_symbol}".encode()).hexdigest() + ".parquet"
+            )
             target = home / "objects" / name
             rows = known["rows"] if known and known["staged"] == name and target.exists() else None
             if rows is None:
@@ -437,10 +443,19 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
         content.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
     keys = tuple(sorted(entries))
     stats = IngestStats(
-        objects=len(keys), new=tuple(new), changed=tuple(changed), unchanged=len(keys) - len(new) - len(changed), removed=removed
+        objects=len(keys),
+        new=tuple(new),
+        changed=tuple(changed),
+        unchanged=len(keys) - len(new) - len(changed),
+        removed=removed,
     )
     if stats.read:
-        logger.info("%s: read %d new/changed object(s), %d unchanged from the stage", source.uri, len(stats.read), stats.unchanged)
+        logger.info(
+            "%s: read %d new/changed object(s), %d unchanged from the stage",
+            source.uri,
+            len(stats.read),
+            stats.unchanged,
+        )
     return StagedSource(
         uri=source.uri,
         content_hash=content.hexdigest(),
@@ -482,7 +497,9 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.Da
     frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
     order = {key: i for i, key in enumerate(staged.keys)}
-    frame = frame.sort_values([OBJECT_COLUMN, LINE_COLUMN], key=lambda s: s.map(order) if s.name == OBJECT_COLUMN else s)
+    frame = frame.sort_values(
+        [OBJECT_COLUMN, LINE_COLUMN], key=lambda s: s.map(order) if s.name == OBJECT_COLUMN else s
+    )
     ordered: pd.DataFrame = frame.reset_index(drop=True)
     return ordered
 

@@ -101,9 +101,7 @@ class WalkForwardSplit:
             folds.append((range(train_start, train_end), range(test_start, test_start + test_size)))
         return folds
 
-    def split(
-        self, X: object, y: object = None, groups: object = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def split(self, X: object, y: object = None, groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train, test) row indices.
 
         Args:

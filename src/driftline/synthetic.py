@@ -52,7 +52,9 @@ def make_ohlcv_panel(
     return pd.concat(frames, ignore_index=True)
 
 
-def make_labelled_series(n_rows: int = 1500, n_features: int = 4, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
+def make_labelled_series(
+    n_rows: int = 1500, n_features: int = 4, seed: int = 0, start: str = "2020-01-01"
+) -> pd.DataFrame:
     """A labelled series: ``timestamp``, numeric features ``x0..`` and a binary ``y`` that depends on x0, x1."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_rows, n_features))

@@ -19,7 +19,16 @@ from driftline.config import pipeline_name_from_data
 from driftline.errors import ConfigError, DriftlineError
 
 KEY = ["symbol", "timestamp"]
-__all__ = ["CombinedSource", "JudgedWindow", "combine_frames", "monitored_version", "parse_time_bound", "pipeline_name_from_data", "same_source", "select_window"]
+__all__ = [
+    "CombinedSource",
+    "JudgedWindow",
+    "combine_frames",
+    "monitored_version",
+    "parse_time_bound",
+    "pipeline_name_from_data",
+    "same_source",
+    "select_window",
+]
 
 
 def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:
@@ -35,7 +44,9 @@ def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp
     except (ValueError, TypeError):
         stamp = None
     if stamp is None or pd.isna(stamp):
-        raise ConfigError(f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)")
+        raise ConfigError(
+            f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)"
+        )
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
@@ -78,8 +89,14 @@ class JudgedWindow:
     def empty_reason(self, times: pd.Series | np.ndarray, source: str) -> str:
         """Why nothing was judged, and what to do about it."""
         all_times = pd.to_datetime(np.asarray(times))
-        span = f"its rows with features run {_iso(all_times.min())} .. {_iso(all_times.max())}" if len(all_times) else "it has no row with complete features"
-        return f"no rows to judge: {source} has no rows {self.rule} ({span}); pass --since/--until to judge another window"
+        span = (
+            f"its rows with features run {_iso(all_times.min())} .. {_iso(all_times.max())}"
+            if len(all_times)
+            else "it has no row with complete features"
+        )
+        return (
+            f"no rows to judge: {source} has no rows {self.rule} ({span}); pass --since/--until to judge another window"
+        )
 
     def to_dict(self, times: pd.Series | np.ndarray) -> dict[str, Any]:
         start, end = self.bounds(times)
@@ -94,7 +111,11 @@ class JudgedWindow:
 
 
 def select_window(
-    times: pd.Series | np.ndarray, since: Any = None, until: Any = None, cutoff: Any = None, cutoff_of: str = "the model"
+    times: pd.Series | np.ndarray,
+    since: Any = None,
+    until: Any = None,
+    cutoff: Any = None,
+    cutoff_of: str = "the model",
 ) -> JudgedWindow:
     """The rows to judge: timestamps in ``[since, until]`` (inclusive) when either is given, else those
     strictly after ``cutoff`` (all rows when there is no cutoff).
@@ -131,7 +152,13 @@ class CombinedSource:
 
     def describe(self, path: str) -> dict[str, Any]:
         start, end = self.frame["timestamp"].min(), self.frame["timestamp"].max()
-        return {"path": path, "sources": self.sources, "rows": self.rows, "data_start": _iso(start), "data_end": _iso(end)}
+        return {
+            "path": path,
+            "sources": self.sources,
+            "rows": self.rows,
+            "data_start": _iso(start),
+            "data_end": _iso(end),
+        }
 
 
 def combine_frames(
@@ -152,16 +179,23 @@ def combine_frames(
     added = int(combined["_new"].sum())
     combined = combined.drop(columns="_new").sort_values(KEY, kind="stable").reset_index(drop=True)
     rows = {
-        "champion_source": int(len(existing)),
-        "monitored": int(len(new)),
+        "champion_source": len(existing),
+        "monitored": len(new),
         "replaced_by_monitored": replaced,
         "new": int(added - replaced),
-        "total": int(len(combined)),
+        "total": len(combined),
     }
     return CombinedSource(combined, [existing_source, new_source], rows)
 
 
-def as_source_columns(frame: pd.DataFrame, time: str, symbol: str | None, prices: dict[str, str], target: str | None, extra: tuple[str, ...]) -> pd.DataFrame:
+def as_source_columns(
+    frame: pd.DataFrame,
+    time: str,
+    symbol: str | None,
+    prices: dict[str, str],
+    target: str | None,
+    extra: tuple[str, ...],
+) -> pd.DataFrame:
     """A canonical frame under the column names of the source it came from (so the pipeline's own config,
     with its ``time_col``/``target_col``..., reads it back the same way)."""
     from driftline.ingest import normalise_name

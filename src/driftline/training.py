@@ -205,7 +205,9 @@ def run_fold_job(
     else:
         with _thread_budget(threads):
             # models.tuning: searched on this window's fitting rows only, never a calibration or test row.
-            fit_models, tuning = tune_window(job.family, X_train, y_train, train_times, models, calibration, gap, threads)
+            fit_models, tuning = tune_window(
+                job.family, X_train, y_train, train_times, models, calibration, gap, threads
+            )
             model = CalibratedModel.from_config(make_estimator(job.family, fit_models, threads), calibration, gap)
             model.fit(X_train, y_train, train_times)
             p = model.predict_proba(X_test)[:, 1]
@@ -238,7 +240,11 @@ def run_fold_job(
 
 
 def ensemble_fold_outcomes(
-    outcomes: Sequence[FoldOutcome], members: Sequence[str], calibration: CalibrationConfig, metrics: MetricsConfig, price_target: bool
+    outcomes: Sequence[FoldOutcome],
+    members: Sequence[str],
+    calibration: CalibrationConfig,
+    metrics: MetricsConfig,
+    price_target: bool,
 ) -> list[FoldOutcome]:
     """The soft-vote ensemble of ``members`` on every fold, from the members' own fold outcomes.
 
@@ -266,7 +272,11 @@ def ensemble_fold_outcomes(
         slice_raw = np.mean([o.calibration_slice[0] for o in parts], axis=0)  # type: ignore[index]
         sliced = fit_slice_calibration(slice_raw, first.calibration_slice[1], calibration.method)  # type: ignore[index]
         p = sliced.calibrator.predict(p_raw)
-        window = {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()} if calibration.method == "auto" else {}
+        window = (
+            {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()}
+            if calibration.method == "auto"
+            else {}
+        )
         kept = [c for c in first.predictions.columns if not c.startswith("p_window_")]
         predictions = first.predictions[kept].assign(family=ENSEMBLE, p=p, p_uncalibrated=p_raw, **window)
         y = predictions["y"].to_numpy()
@@ -294,7 +304,12 @@ def _challenger_slice_rows(folds: Sequence[FoldResult], fraction: float) -> int:
 
 
 def calibrate_folds(
-    folds: list[FoldResult], table: pd.DataFrame, calibration: CalibrationConfig, gap: int, metrics: MetricsConfig, price_target: bool
+    folds: list[FoldResult],
+    table: pd.DataFrame,
+    calibration: CalibrationConfig,
+    gap: int,
+    metrics: MetricsConfig,
+    price_target: bool,
 ) -> tuple[list[FoldResult], pd.DataFrame, dict[str, str]]:
     """``calibration.method: auto``: per family and fold, the calibrator chosen on earlier folds' rows
     (``select_fold_calibration``); the test rows' ``p`` and the fold metrics follow it.
@@ -325,7 +340,9 @@ def calibrate_folds(
     updated = []
     for fold in folds:
         rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
-        values = _fold_metrics(rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target)
+        values = _fold_metrics(
+            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
+        )
         updated.append(replace(fold, metrics=values, calibration=chosen[(fold.family, fold.fold)]))
     return updated, table, challenger
 
@@ -347,10 +364,16 @@ def combine_fold_results(
     (``ensemble_fold_outcomes``) and it competes like any family.
     """
     models = [o for o in outcomes if not is_baseline(o.result.family)]
-    if models_config is not None and ENSEMBLE in family_names(models_config) and not any(o.result.family == ENSEMBLE for o in models):
+    if (
+        models_config is not None
+        and ENSEMBLE in family_names(models_config)
+        and not any(o.result.family == ENSEMBLE for o in models)
+    ):
         if calibration is None:
             raise ValueError("the ensemble's folds need the calibration settings")
-        models = _after_members(models, ensemble_fold_outcomes(models, models_config.families, calibration, metrics, price_target))
+        models = _after_members(
+            models, ensemble_fold_outcomes(models, models_config.families, calibration, metrics, price_target)
+        )
     baselines = [o for o in outcomes if is_baseline(o.result.family)]
     table = pd.concat([outcome.predictions for outcome in models], ignore_index=True)
     table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
@@ -385,7 +408,9 @@ def _after_members(outcomes: list[FoldOutcome], ensemble: list[FoldOutcome]) -> 
     return ordered + list(extra.values())
 
 
-def _pooled(table: pd.DataFrame, folds: list[FoldResult], metrics: MetricsConfig, price_target: bool) -> dict[str, dict[str, float]]:
+def _pooled(
+    table: pd.DataFrame, folds: list[FoldResult], metrics: MetricsConfig, price_target: bool
+) -> dict[str, dict[str, float]]:
     pooled = {}
     for family, rows in table.groupby("family", sort=False, observed=True):
         pooled[str(family)] = _fold_metrics(
@@ -446,7 +471,11 @@ def fit_challenger(
     trees for this many rows, where the last fold's count was found on a window one test fold shorter.
     It costs one more search per training run, and the challenger needs no walk-forward result to refit.
     """
-    choice = (walk_forward.calibration.get(family) if walk_forward is not None else None) if calibration.method == "auto" else None
+    choice = (
+        (walk_forward.calibration.get(family) if walk_forward is not None else None)
+        if calibration.method == "auto"
+        else None
+    )
     given = None
     if choice is not None:
         rows = walk_forward.predictions[walk_forward.predictions["family"] == family]  # type: ignore[union-attr]

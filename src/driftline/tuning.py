@@ -102,7 +102,9 @@ def inner_split(times: np.ndarray, tuning: TuningConfig, gap: int) -> tuple[np.n
         InsufficientDataError: too few timestamps to cut.
     """
     n_valid = max(1, round(len(np.unique(times)) * tuning.inner_fraction))
-    return tail_cut(times, n_valid, gap, "an inner tuning split", "; lower models.tuning.inner_fraction or disable models.tuning")
+    return tail_cut(
+        times, n_valid, gap, "an inner tuning split", "; lower models.tuning.inner_fraction or disable models.tuning"
+    )
 
 
 def _space(family: str, trial: Any, fixed: set[str]) -> dict[str, Any]:
@@ -142,8 +144,14 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _fit_trial(
-    family: str, params: dict[str, Any], models: ModelsConfig, threads: int | None,
-    X_fit: pd.DataFrame, y_fit: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
+    family: str,
+    params: dict[str, Any],
+    models: ModelsConfig,
+    threads: int | None,
+    X_fit: pd.DataFrame,
+    y_fit: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
 ) -> tuple[float, dict[str, Any]]:
     """Inner-validation log loss of ``params`` and the parameters a refit should use (early-stopped trees)."""
     trial_params = dict(params)
@@ -153,7 +161,9 @@ def _fit_trial(
         trial_params["n_estimators"] = MAX_TREES
     elif family == "random_forest" and "n_estimators" not in models.params_for(family):
         trial_params["n_estimators"] = FOREST_TRIAL_TREES
-    trial_models = models.model_copy(update={"params": {**models.params, family: {**models.params_for(family), **trial_params}}})
+    trial_models = models.model_copy(
+        update={"params": {**models.params, family: {**models.params_for(family), **trial_params}}}
+    )
     estimator = make_estimator(family, trial_models, threads)
     chosen = dict(params)
     if family == "xgboost" and early_stopping:
@@ -163,7 +173,13 @@ def _fit_trial(
     elif family == "lightgbm" and early_stopping:
         import lightgbm
 
-        estimator.fit(X_fit, y_fit, eval_X=X_val, eval_y=y_val, callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+        estimator.fit(
+            X_fit,
+            y_fit,
+            eval_X=X_val,
+            eval_y=y_val,
+            callbacks=[lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+        )
         chosen["n_estimators"] = int(estimator.best_iteration_ or MAX_TREES)
     else:
         estimator.fit(X_fit, y_fit)
@@ -200,7 +216,12 @@ def tune_family(
         return None
     if len(valid_rows) < tuning.min_validation_rows:
         # A few dozen rows rank the trials by noise (and stop the trees after a handful): keep the configured ones.
-        logger.info("tuning %s skipped: %d inner validation rows, fewer than models.tuning.min_validation_rows %d", family, len(valid_rows), tuning.min_validation_rows)
+        logger.info(
+            "tuning %s skipped: %d inner validation rows, fewer than models.tuning.min_validation_rows %d",
+            family,
+            len(valid_rows),
+            tuning.min_validation_rows,
+        )
         return None
     y = np.asarray(y)
     if len(np.unique(y[fit_rows])) < 2 or len(np.unique(y[valid_rows])) < 2:
@@ -213,7 +234,9 @@ def tune_family(
     chosen: dict[int, dict[str, Any]] = {}
 
     def objective(trial: Any) -> float:
-        value, chosen[trial.number] = _fit_trial(family, _space(family, trial, fixed), models, threads, X_fit, y_fit, X_val, y_val)
+        value, chosen[trial.number] = _fit_trial(
+            family, _space(family, trial, fixed), models, threads, X_fit, y_fit, X_val, y_val
+        )
         return value
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -237,7 +260,14 @@ def tune_family(
         seconds=round(time.perf_counter() - started, 3),
         trials=[{"number": t.number, "value": value, **t.params} for t, value in done],
     )
-    logger.info("tuned %s: inner log loss %.4f (configured %.4f), %d trials, %s", family, result.best_value, result.default_value, result.n_trials, result.best_params)
+    logger.info(
+        "tuned %s: inner log loss %.4f (configured %.4f), %d trials, %s",
+        family,
+        result.best_value,
+        result.default_value,
+        result.n_trials,
+        result.best_params,
+    )
     return result
 
 

@@ -16,7 +16,7 @@ leaves no trace in the replay guard: the sender may retry the very same signed c
 ``GET /metrics`` serves Prometheus counters from a registry of the app's own.
 """
 
-
+import functools
 import hashlib
 import hmac
 import json
@@ -28,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from driftline.outbox import Outbox
-
 # No ``from __future__ import annotations`` here: FastAPI must resolve the handler's ``Request``
 # annotation, which is imported inside ``create_app`` to keep this module's import light.
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from driftline.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,15 @@ METRICS_TOKEN_ENV = "DRIFTLINE_METRICS_TOKEN"
 
 # Every reason a call is refused; the rejection counter carries exactly these labels (all start at 0).
 REJECTION_REASONS = (
-    "bad_signature", "stale", "replay", "too_large", "unknown_source", "rate_limited", "bad_payload",
-    "unsupported_media_type", "slow_body",
+    "bad_signature",
+    "stale",
+    "replay",
+    "too_large",
+    "unknown_source",
+    "rate_limited",
+    "bad_payload",
+    "unsupported_media_type",
+    "slow_body",
 )
 # Why a call could not be served (503): the registry lookup, the events API, or the outbox's disk.
 FAILURE_STAGES = ("lookup", "events", "store")
@@ -60,7 +67,9 @@ METRIC_PATHS = ("/v1/drift", "/healthz", "/metrics")
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-DetailValue = Annotated[str, StringConstraints(max_length=200)] | Annotated[float, Field(allow_inf_nan=False)] | bool | None
+DetailValue = (
+    Annotated[str, StringConstraints(max_length=200)] | Annotated[float, Field(allow_inf_nan=False)] | bool | None
+)
 
 
 class DriftCall(BaseModel):
@@ -72,8 +81,12 @@ class DriftCall(BaseModel):
     model: Name = Field(description="pipeline name")
     reason: str = Field(default="external monitor", max_length=2000)
     drift_share: float | None = Field(default=None, ge=0.0, le=1.0)
-    features: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=200)
-    details: dict[Name, DetailValue] = Field(default_factory=dict, max_length=20, description="the monitor's own scalars")
+    features: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=200
+    )
+    details: dict[Name, DetailValue] = Field(
+        default_factory=dict, max_length=20, description="the monitor's own scalars"
+    )
 
 
 def _no_constant(name: str) -> Any:
@@ -115,7 +128,8 @@ def check_secrets(secrets: list[bytes]) -> None:
     if short:
         which = "the secret" if len(secrets) == 1 else "secret " + " and ".join(map(str, short))
         raise ValueError(
-            f"{SECRET_ENV}: {which} is shorter than {MIN_SECRET_BYTES} bytes; use a long random one (openssl rand -hex 32)"
+            f"{SECRET_ENV}: {which} is shorter than {MIN_SECRET_BYTES} bytes; "
+            "use a long random one (openssl rand -hex 32)"
         )
 
 
@@ -182,7 +196,9 @@ class TokenBuckets:
                 self._buckets[source] = (min(float(self.limit.burst), tokens + 1.0), at)
 
 
-def remember_found(lookup: Callable[[str], bool], ttl: float, clock: Callable[[], float] = time.monotonic) -> Callable[[str], bool]:
+def remember_found(
+    lookup: Callable[[str], bool], ttl: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[str], bool]:
     """``lookup`` with its positive answers remembered for ``ttl`` seconds; negative answers are never kept.
 
     A registry lookup costs milliseconds of CPU on every call; models are registered far more often than
@@ -213,22 +229,30 @@ class RelayMetrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "driftline_relay_requests", "HTTP requests answered, by path and status code", ["path", "code"],
+            "driftline_relay_requests",
+            "HTTP requests answered, by path and status code",
+            ["path", "code"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "driftline_relay_request_seconds", "Time to answer POST /v1/drift", registry=self.registry,
+            "driftline_relay_request_seconds",
+            "Time to answer POST /v1/drift",
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
         self.events = Counter(
-            "driftline_relay_events_emitted", "Drift events accepted (on disk in the outbox, answered 202)", registry=self.registry
+            "driftline_relay_events_emitted",
+            "Drift events accepted (on disk in the outbox, answered 202)",
+            registry=self.registry,
         )
         self.rejections = Counter(
             "driftline_relay_rejections", "Calls refused, by reason", ["reason"], registry=self.registry
         )
         self.failures = Counter(
-            "driftline_relay_failures", "Calls that could not be served (503: registry, events API or disk), by stage",
-            ["stage"], registry=self.registry,
+            "driftline_relay_failures",
+            "Calls that could not be served (503: registry, events API or disk), by stage",
+            ["stage"],
+            registry=self.registry,
         )
         for reason in REJECTION_REASONS:
             self.rejections.labels(reason=reason)
@@ -236,8 +260,10 @@ class RelayMetrics:
             self.failures.labels(stage=stage)
         if outbox is not None:
             for state in ("pending", "delivered", "dead"):
-                gauge = Gauge(f"driftline_relay_outbox_{state}", f"Events in the outbox: {state}", registry=self.registry)
-                gauge.set_function(lambda state=state: outbox.counts()[state])
+                gauge = Gauge(
+                    f"driftline_relay_outbox_{state}", f"Events in the outbox: {state}", registry=self.registry
+                )
+                gauge.set_function(functools.partial(_outbox_count, outbox, state))
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -336,8 +362,11 @@ def create_app(
         metrics.failures.labels(stage=stage).inc()
         # ``why`` is an exception's type or a fixed text, never its message: that may quote a URL with credentials.
         logger.error("webhook call not served: %s unavailable (%s)", stage, why)
-        return JSONResponse({"detail": f"{stage} unavailable, retry later"}, status_code=503,
-                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return JSONResponse(
+            {"detail": f"{stage} unavailable, retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -348,8 +377,9 @@ def create_app(
         if token is not None:
             given = request.headers.get("authorization", "").encode()
             if not hmac.compare_digest(given, b"Bearer " + token):
-                return JSONResponse({"detail": "metrics need a bearer token"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {"detail": "metrics need a bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                )
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
@@ -372,9 +402,10 @@ def create_app(
             return refuse(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
             body = await asyncio.wait_for(read_body(request), read_timeout)
-        except asyncio.TimeoutError:
-            return refuse(408, "slow_body", f"body not received within {read_timeout:g} s",
-                          headers={"Connection": "close"})
+        except TimeoutError:
+            return refuse(
+                408, "slow_body", f"body not received within {read_timeout:g} s", headers={"Connection": "close"}
+            )
         if body is None:
             return refuse(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
         timestamp = request.headers.get("x-driftline-timestamp", "")
@@ -399,7 +430,7 @@ def create_app(
             known = await look_up(call.model)
         except LookupError as exc:
             return unavailable("lookup", str(exc))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return unavailable("lookup", f"no answer within {lookup_timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - registry down: the sender should retry, not lose the call
             return unavailable("lookup", type(exc).__name__)
@@ -407,8 +438,12 @@ def create_app(
             return refuse(404, "unknown_source", f"unknown model {call.model!r}")
         wait = buckets.take(call.model, clock()) if buckets else 0.0
         if wait > 0:
-            return refuse(429, "rate_limited", f"rate limit for {call.model!r}",
-                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            return refuse(
+                429,
+                "rate_limited",
+                f"rate limit for {call.model!r}",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         payload = {**call.model_dump(), "source": "webhook", "received_at": now}
         try:
             event_id = await run_in_threadpool(outbox.accept, signature, call.model, payload, now)
@@ -433,7 +468,7 @@ def read_timeout_protocol(base: type, seconds: float) -> type:
     not all arrived ``seconds`` after it opened or after its previous response (slowloris). The body has
     its own deadline in the app."""
 
-    class ReadTimeoutProtocol(base):  # type: ignore[misc, valid-type]
+    class ReadTimeoutProtocol(base):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm_header_deadline()
@@ -461,3 +496,8 @@ def read_timeout_protocol(base: type, seconds: float) -> type:
                 self.transport.close()
 
     return ReadTimeoutProtocol
+
+
+def _outbox_count(outbox: Any, state: str) -> float:
+    """One of the outbox's counts (``pending``, ``delivered``, ``dead``), for a Prometheus gauge."""
+    return float(outbox.counts()[state])

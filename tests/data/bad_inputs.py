@@ -154,11 +154,15 @@ def _csv(folder: Path, name: str, frame: pd.DataFrame, **kwargs: Any) -> Path:
     return path
 
 
-def _with_rows_inserted(frame: pd.DataFrame, after: list[int], change: Callable[[pd.DataFrame], pd.DataFrame]) -> tuple[pd.DataFrame, RowSet]:
+def _with_rows_inserted(
+    frame: pd.DataFrame, after: list[int], change: Callable[[pd.DataFrame], pd.DataFrame]
+) -> tuple[pd.DataFrame, RowSet]:
     """Insert a changed copy of each row in ``after`` right below it; returns the frame and the copies' rows."""
     order = np.arange(len(frame), dtype=float)
     copies = change(frame.iloc[after].copy())
-    combined = pd.concat([frame.assign(_order=order, _copy=False), copies.assign(_order=np.asarray(after) + 0.5, _copy=True)])
+    combined = pd.concat(
+        [frame.assign(_order=order, _copy=False), copies.assign(_order=np.asarray(after) + 0.5, _copy=True)]
+    )
     combined = combined.sort_values("_order", kind="stable").reset_index(drop=True)
     rows = frozenset(int(i) for i in np.flatnonzero(combined["_copy"].to_numpy()))
     return combined.drop(columns=["_order", "_copy"]), rows
@@ -349,7 +353,9 @@ def _duplicate_columns(folder: Path) -> Path:
     return _csv(folder, "dup_columns.csv", frame)
 
 
-MAJORITY_BAD = frozenset(range(0, 2 * N_DAYS, 5)) | frozenset(range(1, 2 * N_DAYS, 5)) | frozenset(range(2, 2 * N_DAYS, 5))
+MAJORITY_BAD = (
+    frozenset(range(0, 2 * N_DAYS, 5)) | frozenset(range(1, 2 * N_DAYS, 5)) | frozenset(range(2, 2 * N_DAYS, 5))
+)
 
 
 def _majority_bad(folder: Path) -> Path:
@@ -361,52 +367,153 @@ def _majority_bad(folder: Path) -> Path:
 # Regexes name the column and the problem; the file is checked separately (``file_named``).
 CASES: list[Case] = [
     Case("empty_file", _empty, error=(DataError, r"empty\.csv: file is empty"), flow=True),
-    Case("header_only", _header_only, error=(DataError, r"header_only\.csv: no data rows \(header only or empty\)"), flow=True),
-    Case("wrong_delimiter", _wrong_delimiter,
-         error=(DataError, r"no time column found.*columns are \['Date Symbol Open High Low Close Volume'\]"), flow=True),
-    Case("missing_time_column", _missing_time_column,
-         error=(DataError, r"no time column found.*columns are \['Symbol', 'Open', .*pass --time-col"), flow=True),
-    Case("unparseable_dates_some", _unparseable_dates_some,
-         quarantine=(frozenset(UNPARSEABLE_DATES), r"^timestamp: not a timestamp \('(not a date|2016-02-30|31/12/2016)'\)$")),
-    Case("unparseable_dates_all", _unparseable_dates_all,
-         error=(DataError, r"column 'Date': no value parses as a timestamp \(first value: 'day 0'\)"), flow=True),
+    Case(
+        "header_only",
+        _header_only,
+        error=(DataError, r"header_only\.csv: no data rows \(header only or empty\)"),
+        flow=True,
+    ),
+    Case(
+        "wrong_delimiter",
+        _wrong_delimiter,
+        error=(DataError, r"no time column found.*columns are \['Date Symbol Open High Low Close Volume'\]"),
+        flow=True,
+    ),
+    Case(
+        "missing_time_column",
+        _missing_time_column,
+        error=(DataError, r"no time column found.*columns are \['Symbol', 'Open', .*pass --time-col"),
+        flow=True,
+    ),
+    Case(
+        "unparseable_dates_some",
+        _unparseable_dates_some,
+        quarantine=(
+            frozenset(UNPARSEABLE_DATES),
+            r"^timestamp: not a timestamp \('(not a date|2016-02-30|31/12/2016)'\)$",
+        ),
+    ),
+    Case(
+        "unparseable_dates_all",
+        _unparseable_dates_all,
+        error=(DataError, r"column 'Date': no value parses as a timestamp \(first value: 'day 0'\)"),
+        flow=True,
+    ),
     Case("mixed_time_zones", _mixed_time_zones, check=_check_mixed_time_zones),
-    Case("duplicate_timestamps", _duplicate_timestamps,
-         quarantine=(lambda _: _duplicates_frame()[1], r"^duplicate of source row \d+ for \(SYM\d, 20\d\d-"), flow=True),
-    Case("unsorted_rows", _unsorted_rows, warning=r"timestamp: out of time order within its symbol: \d+ rows", check=_check_sorted),
-    Case("future_timestamps", _future_timestamps,
-         quarantine=(frozenset(FUTURE_ROWS), r"^timestamp: in the future \(2099-01-0[567]"), flow=True),
+    Case(
+        "duplicate_timestamps",
+        _duplicate_timestamps,
+        quarantine=(lambda _: _duplicates_frame()[1], r"^duplicate of source row \d+ for \(SYM\d, 20\d\d-"),
+        flow=True,
+    ),
+    Case(
+        "unsorted_rows",
+        _unsorted_rows,
+        warning=r"timestamp: out of time order within its symbol: \d+ rows",
+        check=_check_sorted,
+    ),
+    Case(
+        "future_timestamps",
+        _future_timestamps,
+        quarantine=(frozenset(FUTURE_ROWS), r"^timestamp: in the future \(2099-01-0[567]"),
+        flow=True,
+    ),
     Case("nan_burst", _nan_burst, quarantine=(frozenset(NAN_BURST), r"^open: missing; close: missing$"), flow=True),
     Case("inf_values", _inf_values, quarantine=(frozenset(INF_ROWS), r"^close: not a number \(inf\)$")),
-    Case("non_positive_prices", _non_positive_prices,
-         quarantine=(frozenset(NON_POSITIVE), r"^close: must be > 0 \(got (0\.0|-3\.5)\)")),
-    Case("strings_in_numeric", _strings_in_numeric,
-         quarantine=(frozenset(STRING_VALUES), r"^close: not a number \('(abc|1\.2\.3|twelve)'\)$"), flow=True),
-    Case("one_row", _one_row, error=(InsufficientDataError, r"too few clean rows per symbol \(need 100\): SYM0: 1$"), flow=True),
-    Case("eight_rows", _eight_rows, error=(InsufficientDataError, r"too few clean rows per symbol \(need 100\): SYM0: 8$"), flow=True),
-    Case("single_class_target", _single_class, target="label", target_col="y",
-         error=(InsufficientDataError, r"target column 'y' has a single class: all \d+ labelled rows are 0"), flow=True),
+    Case(
+        "non_positive_prices",
+        _non_positive_prices,
+        quarantine=(frozenset(NON_POSITIVE), r"^close: must be > 0 \(got (0\.0|-3\.5)\)"),
+    ),
+    Case(
+        "strings_in_numeric",
+        _strings_in_numeric,
+        quarantine=(frozenset(STRING_VALUES), r"^close: not a number \('(abc|1\.2\.3|twelve)'\)$"),
+        flow=True,
+    ),
+    Case(
+        "one_row",
+        _one_row,
+        error=(InsufficientDataError, r"too few clean rows per symbol \(need 100\): SYM0: 1$"),
+        flow=True,
+    ),
+    Case(
+        "eight_rows",
+        _eight_rows,
+        error=(InsufficientDataError, r"too few clean rows per symbol \(need 100\): SYM0: 8$"),
+        flow=True,
+    ),
+    Case(
+        "single_class_target",
+        _single_class,
+        target="label",
+        target_col="y",
+        error=(InsufficientDataError, r"target column 'y' has a single class: all \d+ labelled rows are 0"),
+        flow=True,
+    ),
     # 8 positives in 800 rows; the first 5 rows have no lagged label yet (lags 1, 2, 5 behind label_delay 1), so 795
     # are labelled.
-    Case("imbalance_99_1", _imbalance, target="label", target_col="y",
-         error=(InsufficientDataError,
-                r"target column 'y': too few rows of class 1 .*class 0: 787 rows \(99\.0%\), class 1: 8 rows \(1\.0%\)"),
-         flow=True),
-    Case("constant_and_empty_features", _constant_and_empty_features, target="label", target_col="y",
-         warning=r"useless_features\.csv: dropped feature columns .*all missing: empty; constant: const",
-         dropped_features=("const", "empty"), flow=True),
-    Case("huge_values_1e300", _huge_values, quarantine=(frozenset(HUGE_ROWS), r"^close: must be <= 1e\+12 \(got 1e\+300\)")),
-    Case("corrupted_parquet", _corrupted_parquet,
-         error=(DataError, r"corrupted\.parquet: cannot be read \(.*\); is the file truncated or corrupted\?"), flow=True),
-    Case("truncated_gzip_csv", _truncated_gzip,
-         error=(DataError, r"truncated\.csv\.gz: cannot be read \(.*\); is the file truncated or corrupted\?"), flow=True),
-    Case("non_utf8_bytes", _non_utf8, error=(DataError, r"latin1\.csv: not UTF-8 text \(byte \d+: .*\); re-save it as UTF-8"),
-         flow=True),
-    Case("duplicate_column_names", _duplicate_columns,
-         error=(DataError, r"columns 'Close' and 'close ' both normalise to 'close'; rename one"), flow=True),
-    Case("majority_bad_batch", _majority_bad,
-         error=(ValidationFailed, (r"majority_bad\.csv: data contract failed: 840 of 1400 rows \(60\.0%\) would be quarantined"
-                                   r".*close: must be > 0")), flow=True),
+    Case(
+        "imbalance_99_1",
+        _imbalance,
+        target="label",
+        target_col="y",
+        error=(
+            InsufficientDataError,
+            r"target column 'y': too few rows of class 1 .*class 0: 787 rows \(99\.0%\), class 1: 8 rows \(1\.0%\)",
+        ),
+        flow=True,
+    ),
+    Case(
+        "constant_and_empty_features",
+        _constant_and_empty_features,
+        target="label",
+        target_col="y",
+        warning=r"useless_features\.csv: dropped feature columns .*all missing: empty; constant: const",
+        dropped_features=("const", "empty"),
+        flow=True,
+    ),
+    Case(
+        "huge_values_1e300",
+        _huge_values,
+        quarantine=(frozenset(HUGE_ROWS), r"^close: must be <= 1e\+12 \(got 1e\+300\)"),
+    ),
+    Case(
+        "corrupted_parquet",
+        _corrupted_parquet,
+        error=(DataError, r"corrupted\.parquet: cannot be read \(.*\); is the file truncated or corrupted\?"),
+        flow=True,
+    ),
+    Case(
+        "truncated_gzip_csv",
+        _truncated_gzip,
+        error=(DataError, r"truncated\.csv\.gz: cannot be read \(.*\); is the file truncated or corrupted\?"),
+        flow=True,
+    ),
+    Case(
+        "non_utf8_bytes",
+        _non_utf8,
+        error=(DataError, r"latin1\.csv: not UTF-8 text \(byte \d+: .*\); re-save it as UTF-8"),
+        flow=True,
+    ),
+    Case(
+        "duplicate_column_names",
+        _duplicate_columns,
+        error=(DataError, r"columns 'Close' and 'close ' both normalise to 'close'; rename one"),
+        flow=True,
+    ),
+    Case(
+        "majority_bad_batch",
+        _majority_bad,
+        error=(
+            ValidationFailed,
+            (
+                r"majority_bad\.csv: data contract failed: 840 of 1400 rows \(60\.0%\) would be quarantined"
+                r".*close: must be > 0"
+            ),
+        ),
+        flow=True,
+    ),
 ]
 
 # Covered elsewhere, listed so the table is complete.

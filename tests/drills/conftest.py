@@ -20,9 +20,9 @@ from driftline.calibration import CalibratedModel
 from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
+from tests import warm
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import api_call, fresh_mlflow_store
-from tests import warm
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -131,7 +131,11 @@ class DeployedProject:
             self._log = self.worker_log.open("a")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self.worker
 
@@ -170,7 +174,11 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
     does), write small labelled data and a fast config; the worker is started by the drill
     (``start_worker``) and stopped at the end. MLflow is a SQLite store in ``root``."""
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))
+        },
         "PREFECT_HOME": str(root / "client"),
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

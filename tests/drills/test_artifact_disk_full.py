@@ -15,9 +15,9 @@ import yaml
 
 from driftline import registry
 from driftline.synthetic import make_labelled_series
+from tests import warm
 from tests.drills.conftest import driftline_env
 from tests.integration.conftest import FAST_CONFIG
-from tests import warm
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -37,7 +37,9 @@ def small_disk(tmp_path):
     where the README promises this drill runs: there a failed mount fails the test."""
     mount = tmp_path / "artifacts"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         why = f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}); the drill needs root"
         if os.environ.get("CI"):
@@ -85,7 +87,9 @@ def test_a_full_artifact_store_fails_the_run_clearly_and_registers_nothing(prefe
     assert error, second.stderr[-3000:]
     # The disk fills while the run writes what must exist before a version is registered: the Evidently
     # report (several hundred KB, written just before the model) or the model itself.
-    assert "artifact store is full" in error[-1] and re.search(r"writing (the model|evidently) of run", error[-1]), error[-1]
+    assert "artifact store is full" in error[-1] and re.search(r"writing (the model|evidently) of run", error[-1]), (
+        error[-1]
+    )
     assert "Retry" not in second.stderr, "a full disk is not retried"
     assert "No space left on device" in error[-1] and str(small_disk) in error[-1]
     assert "Traceback" not in second.stderr.split("error:")[-1]
@@ -94,7 +98,9 @@ def test_a_full_artifact_store_fails_the_run_clearly_and_registers_nothing(prefe
     assert aliases.alias_version("driftline-it", "champion") == "1"
     assert aliases.alias_version("driftline-it", "challenger") == "1"
     client = mlflow.MlflowClient()
-    runs = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id], order_by=["attributes.start_time ASC"])
+    runs = client.search_runs(
+        [client.get_experiment_by_name("driftline-it").experiment_id], order_by=["attributes.start_time ASC"]
+    )
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.status for r in parents] == ["FINISHED", "FAILED"]
     print(f"\ndisk-full drill: {elapsed:.0f} s; kept {keep // 1024} KiB free of {SIZE}; {error[-1][:400]}")

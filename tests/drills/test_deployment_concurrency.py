@@ -28,7 +28,11 @@ def deployed(tmp_path_factory):
 
 
 def test_the_deployments_carry_their_concurrency_limits(deployed):
-    expected = {("train-and-promote", "train"): "ENQUEUE", ("monitor-drift", "monitor"): "CANCEL_NEW", ("retrain", "retrain"): "CANCEL_NEW"}
+    expected = {
+        ("train-and-promote", "train"): "ENQUEUE",
+        ("monitor-drift", "monitor"): "CANCEL_NEW",
+        ("retrain", "retrain"): "CANCEL_NEW",
+    }
     for (flow, name), strategy in expected.items():
         deployment = deployed.deployment(flow, name)
         assert deployment["global_concurrency_limit"]["limit"] == 1, (name, deployment["global_concurrency_limit"])
@@ -43,9 +47,18 @@ def test_two_train_runs_at_once_run_one_after_the_other_and_two_monitors_cancel_
     # Both exist before the worker starts, so it meets them in one poll: a real collision.
     runs = [deployed.create_run(train, parameters), deployed.create_run(train, {**parameters, "force": True})]
     deployed.start_worker()
-    finished = _wait(lambda: [r for r in map(deployed.flow_run, runs) if r["state_type"] in TERMINAL] if all(
-        deployed.flow_run(i)["state_type"] in TERMINAL for i in runs) else None, 600, "both train runs")
-    assert [r["state_type"] for r in finished] == ["COMPLETED", "COMPLETED"], [(r["name"], r["state_name"]) for r in finished]
+    finished = _wait(
+        lambda: (
+            [r for r in map(deployed.flow_run, runs) if r["state_type"] in TERMINAL]
+            if all(deployed.flow_run(i)["state_type"] in TERMINAL for i in runs)
+            else None
+        ),
+        600,
+        "both train runs",
+    )
+    assert [r["state_type"] for r in finished] == ["COMPLETED", "COMPLETED"], [
+        (r["name"], r["state_name"]) for r in finished
+    ]
     first, second = sorted(finished, key=lambda r: r["start_time"])
     assert second["start_time"] >= first["end_time"], "the two train runs overlapped"
     assert "AwaitingConcurrencySlot" in deployed.state_names(second["id"]), deployed.state_names(second["id"])
@@ -66,5 +79,7 @@ def test_two_train_runs_at_once_run_one_after_the_other_and_two_monitors_cancel_
     assert story[done.index(cancelled[0])][2] == ["Scheduled", "Cancelled"], story
     assert "concurrency limit" in cancelled[0]["state"]["message"], story
     assert ran[0]["state_type"] == "COMPLETED", ran[0]["state"]["message"]
-    print(f"\nconcurrency drill: two train runs {trained - began:.0f} s (second waited {second['start_time']} vs first "
-          f"ended {first['end_time']}); two monitor runs {time.monotonic() - trained:.0f} s")
+    print(
+        f"\nconcurrency drill: two train runs {trained - began:.0f} s (second waited {second['start_time']} vs first "
+        f"ended {first['end_time']}); two monitor runs {time.monotonic() - trained:.0f} s"
+    )

@@ -94,7 +94,9 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             assert running["state_type"] == "RUNNING", running["state_name"]
             lease_id = running["state"]["state_details"]["deployment_concurrency_lease_id"]
             assert lease_id, "the train run holds no deployment concurrency lease"
-            completed_before = sorted(t["name"].rsplit("-", 1)[0] for t in _task_runs(api, run_id) if t["state_type"] == "COMPLETED")
+            completed_before = sorted(
+                t["name"].rsplit("-", 1)[0] for t in _task_runs(api, run_id) if t["state_type"] == "COMPLETED"
+            )
             assert {"walk-forward", "fit-challenger"} <= set(completed_before), completed_before
             outage = restart()
 
@@ -105,12 +107,15 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             ended = time.monotonic()
             states = project.state_names(run_id)
             story = (
-                f"outage {outage:.1f} s ({OUTAGE_SECONDS} s down + " f"start-up); run {ended - began:.0f} s from the worker's "
+                f"outage {outage:.1f} s ({OUTAGE_SECONDS} s down + "
+                f"start-up); run {ended - began:.0f} s from the worker's "
                 f"start, {ended - began - outage:.0f} s of it with the server up; states {states}; run_count "
                 f"{run['run_count']}; completed before the stop: {completed_before}"
             )
             print(f"\nserver restart drill: {story}")
-            assert run["state_type"] == "COMPLETED", f"{story}\n{run['state']['message']}\n{project.worker_log.read_text()[-4000:]}"
+            assert run["state_type"] == "COMPLETED", (
+                f"{story}\n{run['state']['message']}\n{project.worker_log.read_text()[-4000:]}"
+            )
             # Without a retry: one attempt (a retry would count 2 and pass through AwaitingRetry/Retrying).
             assert run["run_count"] == 1, story
             assert not {"AwaitingRetry", "Retrying"} & set(states), story
@@ -125,7 +130,9 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             assert versions[0].run_id == runs[0].info.run_id, (versions[0].run_id, runs[0].info.run_id)
             champion = client.get_model_version_by_alias("driftline-it", "champion")
             assert str(champion.version) == str(versions[0].version), (champion.version, versions[0].version)
-            assert worker.poll() is None, f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
+            assert worker.poll() is None, (
+                f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
+            )
 
             # 2. A run in flight across a second restart can still be cancelled afterwards. It takes the
             # deployment's slot (so the first run released it) and is held at the same point long enough.
@@ -139,19 +146,34 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             # longer than that which spans a restart must find its lease kept. Renewed here as the engine
             # would; the run is held at the pause point for 300 s, far longer than the outage, so it is RUNNING.
             assert project.flow_run(second)["state_type"] == "RUNNING", project.state_names(second)
-            renewal = api_call("POST", f"{api}/v2/concurrency_limits/leases/{second_lease}/renew", check=False, json={"lease_duration": 300})
-            assert renewal.status_code == 204, f"the run's concurrency lease was lost in the restart: {renewal.status_code} {renewal.text}"
+            renewal = api_call(
+                "POST",
+                f"{api}/v2/concurrency_limits/leases/{second_lease}/renew",
+                check=False,
+                json={"lease_duration": 300},
+            )
+            assert renewal.status_code == 204, (
+                f"the run's concurrency lease was lost in the restart: {renewal.status_code} {renewal.text}"
+            )
             cancel = {"state": {"type": "CANCELLING", "name": "Cancelling"}}
             api_call("POST", f"{api}/flow_runs/{second}/set_state", json=cancel)
             cancelling = time.monotonic()
             cancelled = wait_until(lambda: _ended(project, second), 180, "the cancelled run to end", every=1)
             assert cancelled["state_type"] == "CANCELLED", (
-                "a run in flight across a restart, cancelled afterwards, " f"ended {cancelled['state_name']}: the worker no "
+                "a run in flight across a restart, cancelled afterwards, "
+                f"ended {cancelled['state_name']}: the worker no "
                 f"longer cancels it\n{project.worker_log.read_text()[-4000:]}"
             )
-            assert worker.poll() is None, f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
-            assert len(client.search_model_versions("name='driftline-it'")) == 1, "the cancelled run registered a version"
-            print(f"server restart drill: second outage {second_outage:.1f} " "s, lease kept; the run in flight across it was cancelled "
-                  f"{time.monotonic() - cancelling:.0f} s after the request")
+            assert worker.poll() is None, (
+                f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
+            )
+            assert len(client.search_model_versions("name='driftline-it'")) == 1, (
+                "the cancelled run registered a version"
+            )
+            print(
+                f"server restart drill: second outage {second_outage:.1f} "
+                "s, lease kept; the run in flight across it was cancelled "
+                f"{time.monotonic() - cancelling:.0f} s after the request"
+            )
     finally:
         server.close()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from driftline import registry
-from tests.drills.conftest import PROMOTE, history_consistent, log_models
 from tests import warm
+from tests.drills.conftest import PROMOTE, history_consistent, log_models
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,14 @@ KILL_POINTS = (
 def _promote_and_die(point: str, name: str, sample: Path, api: str, uri: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))}
     env.update(PREFECT_API_URL=api, MLFLOW_TRACKING_URI=uri, DRIFTLINE_DRILL_KILL_AT=point, PYTHONPATH=str(ROOT))
-    return warm.run([sys.executable, "-c", PROMOTE, name, str(sample)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return warm.run(
+        [sys.executable, "-c", PROMOTE, name, str(sample)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_repairs(prefect_api, tracking, tmp_path):
@@ -56,11 +63,19 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         aliases.move_champion(name, "2", "1", "second", "run-2")
 
     with ThreadPoolExecutor(2) as pool:
-        done = dict(zip(KILL_POINTS, pool.map(lambda p: _promote_and_die(p, names[p], sample_path, prefect_api, tracking), KILL_POINTS), strict=True))
+        done = dict(
+            zip(
+                KILL_POINTS,
+                pool.map(lambda p: _promote_and_die(p, names[p], sample_path, prefect_api, tracking), KILL_POINTS),
+                strict=True,
+            )
+        )
 
     for point, name in names.items():
         result = done[point]
-        assert result.returncode == -9, f"{point}: not killed (rc {result.returncode})\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == -9, (
+            f"{point}: not killed (rc {result.returncode})\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
+        )
         assert "PROMOTION FINISHED" not in result.stdout
         champion = aliases.alias_version(name, "champion")
         # Never absent, never a third version, and exactly where the kill leaves it: killed before the
@@ -93,5 +108,6 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         assert aliases.intent(name) is None
     print(
         f"\nkill drill: {len(KILL_POINTS)} kill points; kills {killed_at - began:.1f} s, repairs (incl. waiting for "
-        f"dead holders' lock leases) {repaired_at - killed_at:.1f} " f"s, next promotions {time.monotonic() - repaired_at:.1f} s"
+        f"dead holders' lock leases) {repaired_at - killed_at:.1f} "
+        f"s, next promotions {time.monotonic() - repaired_at:.1f} s"
     )

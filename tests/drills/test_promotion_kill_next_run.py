@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from driftline import registry
-from tests.drills.conftest import PROMOTE, history_consistent
 from tests import warm
+from tests.drills.conftest import PROMOTE, history_consistent
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_api, tracking, tmp_path):
     """End to end: `driftline train` finds the leftover intent record at its start and repairs it under the lock."""
@@ -34,7 +35,18 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
         data = tmp_path / f"labelled-{seed}.csv"
         if not data.exists():
             make_labelled_series(n_rows=1500, seed=seed).to_csv(data, index=False)
-        args = [driftline, "train", "--config", str(config), "--data", str(data), "--target", "label", "--target-col", "y"]
+        args = [
+            driftline,
+            "train",
+            "--config",
+            str(config),
+            "--data",
+            str(data),
+            "--target",
+            "label",
+            "--target-col",
+            "y",
+        ]
         return warm.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
     for seed in (11, 12):  # version 1 (champion), version 2 (challenger)
@@ -48,7 +60,14 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
     make_labelled_series(n_rows=50, seed=2)[["x0", "x1", "x2", "x3"]].to_parquet(sample)
     script = PROMOTE.replace('"3", "2"', '"2", "1"')
     env_kill = {**env, "DRIFTLINE_DRILL_KILL_AT": "champion-event", "PYTHONPATH": str(ROOT)}
-    killed = warm.run([sys.executable, "-c", script, name, str(sample)], cwd=ROOT, env=env_kill, capture_output=True, text=True, timeout=300)
+    killed = warm.run(
+        [sys.executable, "-c", script, name, str(sample)],
+        cwd=ROOT,
+        env=env_kill,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert aliases.alias_version(name, "champion") == "2" and aliases.intent(name) is not None  # half done
 
@@ -59,4 +78,7 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
     assert aliases.intent(name) is None
     assert aliases.alias_version(name, "champion") == "1" and aliases.alias_version(name, "previous-champion") == before
     assert history_consistent(aliases, name)["champion"] == ("1", "1")
-    print("\ntraining-run repair: the next run repaired and finished " f"in {time.monotonic() - began:.0f} s (incl. the lock lease)")
+    print(
+        "\ntraining-run repair: the next run repaired and finished "
+        f"in {time.monotonic() - began:.0f} s (incl. the lock lease)"
+    )

@@ -37,7 +37,7 @@ import pytest
 
 from benchmarks.relay_load import Call, send_all, signed_call, stored_events
 from driftline.outbox import Outbox, event_id_for
-from tests.servers import fresh_mlflow_store, free_port, mlflow_server, wait_until
+from tests.servers import free_port, fresh_mlflow_store, mlflow_server, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,10 @@ class Relay:
         log = (self.root / "relay.log").open("a")
         self.process = subprocess.Popen(
             [str(BIN / "driftline"), "webhook", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -118,7 +121,9 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
     tracking = f"http://127.0.0.1:{mlflow_port}"
     registry = ExitStack()
     # The registry and the relay start side by side (the relay's start-up lookup fails fast meanwhile).
-    registry_up = threading.Thread(target=lambda: registry.enter_context(mlflow_server(mlflow_dir, backend, port=mlflow_port)))
+    registry_up = threading.Thread(
+        target=lambda: registry.enter_context(mlflow_server(mlflow_dir, backend, port=mlflow_port))
+    )
     registry_up.start()
     relay: Relay | None = None
     try:
@@ -128,16 +133,23 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
         seed.close()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))}
         env.update(
-            PREFECT_API_URL=prefect_api, PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            MLFLOW_TRACKING_URI=tracking, MLFLOW_DISABLE_TELEMETRY="true", DRIFTLINE_HOME=str(tmp_path / "home"),
+            PREFECT_API_URL=prefect_api,
+            PREFECT_HOME=str(tmp_path / "prefect"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            MLFLOW_TRACKING_URI=tracking,
+            MLFLOW_DISABLE_TELEMETRY="true",
+            DRIFTLINE_HOME=str(tmp_path / "home"),
             DRIFTLINE_WEBHOOK_SECRET=SECRET,
             # Short, so the 250-level poison (taken, never stored) is dead-lettered within the drill.
-            DRIFTLINE_WEBHOOK_CONFIRM_SECONDS="4", DRIFTLINE_WEBHOOK_MAX_ATTEMPTS="2",
+            DRIFTLINE_WEBHOOK_CONFIRM_SECONDS="4",
+            DRIFTLINE_WEBHOOK_MAX_ATTEMPTS="2",
         )
         relay = Relay(tmp_path, env)
         relay.start()
         registry_up.join(240)
-        assert httpx.get(f"{tracking}/health", timeout=5).status_code == 200, (mlflow_dir / "mlflow-server.log").read_text()[-3000:]
+        assert httpx.get(f"{tracking}/health", timeout=5).status_code == 200, (
+            mlflow_dir / "mlflow-server.log"
+        ).read_text()[-3000:]
         for name in (pipeline, later):
             MlflowClient(tracking).create_registered_model(f"driftline-{name}")
         mark("relay_and_registry_start")
@@ -170,7 +182,9 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
             thread.join(60)
         killed_with = dict(accepted)
         assert KILL_AFTER <= len(killed_with) < BURST, len(killed_with)
-        assert all(accepted[c.token] == event_id_for(c.headers["X-Driftline-Signature"]) for c in calls if c.token in accepted)
+        assert all(
+            accepted[c.token] == event_id_for(c.headers["X-Driftline-Signature"]) for c in calls if c.token in accepted
+        )
 
         mark("burst_and_kill")
 
@@ -185,12 +199,18 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
         assert down.status == 503 and down.headers.get("retry-after"), (down.status, down.json)
         assert refused_in < 5.0, refused_in
         registry = ExitStack()
-        registry_up = threading.Thread(target=lambda: registry.enter_context(mlflow_server(mlflow_dir, backend, port=mlflow_port)))
+        registry_up = threading.Thread(
+            target=lambda: registry.enter_context(mlflow_server(mlflow_dir, backend, port=mlflow_port))
+        )
         registry_up.start()  # back in 20-30 s; meanwhile the outbox delivers (it needs no registry)
 
         acked = set(killed_with.values())
-        wait_until(lambda: acked <= {e["id"] for e in stored_events(prefect_api, pipeline)}, 90,
-                   "every call answered 202 before the SIGKILL to be stored", every=1.0)
+        wait_until(
+            lambda: acked <= {e["id"] for e in stored_events(prefect_api, pipeline)},
+            90,
+            "every call answered 202 before the SIGKILL to be stored",
+            every=1.0,
+        )
         mark("acked_stored")
 
         # --- 3. replays after the restart (refused before any lookup, so even with the registry away) ------
@@ -230,8 +250,14 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
             return events if everything <= {e["id"] for e in events} else None
 
         wait_until(all_stored, 90, "every call of the burst to be stored", every=1.0)
-        wait_until(lambda: event_id_for(call.headers["X-Driftline-Signature"]) in {e["id"] for e in stored_events(prefect_api, later)},
-                   60, "the call accepted after the outage to be stored")
+        wait_until(
+            lambda: (
+                event_id_for(call.headers["X-Driftline-Signature"])
+                in {e["id"] for e in stored_events(prefect_api, later)}
+            ),
+            60,
+            "the call accepted after the outage to be stored",
+        )
         time.sleep(1)  # a duplicate would arrive with the rest
         events = stored_events(prefect_api, pipeline)
         ids = [e["id"] for e in events]
@@ -243,8 +269,17 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
         assert 'driftline_relay_failures_total{stage="lookup"} 0.0' not in metrics  # the outage was counted
         log = (tmp_path / "relay.log").read_text()
         assert "Traceback" not in log, log[-3000:]
-        print(json.dumps({"phases_s": phases, "accepted_before_kill": len(killed_with), "retried": len(outcome),
-                          "retried_202": sum(v == 202 for v in outcome.values()), "registry_down_503_s": round(refused_in, 2)}))
+        print(
+            json.dumps(
+                {
+                    "phases_s": phases,
+                    "accepted_before_kill": len(killed_with),
+                    "retried": len(outcome),
+                    "retried_202": sum(v == 202 for v in outcome.values()),
+                    "registry_down_503_s": round(refused_in, 2),
+                }
+            )
+        )
     finally:
         if relay is not None:
             relay.stop()

@@ -86,7 +86,9 @@ def test_reads_and_artifact_writes_ride_out_a_ten_second_s3_outage(prefect_api, 
     from driftline.config import load_config
     from tasks.data import stage_data_task
 
-    config = load_config(None, {"name": "s3drill", "data.path": f"s3://{DATA}/labelled/", "target.kind": "label", "data.target_col": "y"})
+    config = load_config(
+        None, {"name": "s3drill", "data.path": f"s3://{DATA}/labelled/", "target.kind": "label", "data.target_col": "y"}
+    )
     reference = stage_data_task.fn(config.data, tmp_path / "stage-ref").content_hash  # before the outage
 
     # Reads: staging (a Prefect task) starts while the endpoint is down and finishes once it is back.
@@ -114,4 +116,7 @@ def test_reads_and_artifact_writes_ride_out_a_ten_second_s3_outage(prefect_api, 
         finally:
             mlflow.set_tracking_uri(previous[0])
             mlflow.set_registry_uri(previous[1])
-    print(f"\ns3 outage drill: {OUTAGE_SECONDS} s outage; staging read took " f"{read_seconds:.1f} s, artifact write {write_seconds:.1f} s")
+    print(
+        f"\ns3 outage drill: {OUTAGE_SECONDS} s outage; staging read took "
+        f"{read_seconds:.1f} s, artifact write {write_seconds:.1f} s"
+    )

@@ -28,11 +28,17 @@ PAUSE = {"DRIFTLINE_DRILL_PAUSE_AT": "artifact:reference/profile.json", "DRIFTLI
 STOP_AFTER = "driftline drill: paused at artifact:reference/profile.json"
 # MLflow's own HTTP retries (7, backoff factor 2: minutes per call) shortened so the drill is bounded;
 # the Prefect task retries (2, 5, 10 s) are the product's.
-FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+FAST_HTTP = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
 
 
 def _train(args: list[str], env: dict[str, str], cwd: Path, on_line=None) -> tuple[int, str]:
-    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     lines = []
     try:
         for line in process.stdout:
@@ -91,11 +97,19 @@ def test_tracking_server_down_mid_run_fails_clearly_then_the_rerun_resumes_from_
         rc, rerun = _train([*train, "--data", str(data)], env, tmp_path)
         rerun_seconds = time.monotonic() - rerun_began
         assert rc == 0, rerun[-3000:]
+
         def states(log: str, task: str) -> list[str]:
             return re.findall(rf"Task run '{task}-[0-9a-f]+' - Finished in state (\w+)", log)
 
-        assert states(out, "walk-forward") == ["Completed"] and states(out, "fit-challenger") == ["Completed"]  # computed
-        assert states(rerun, "walk-forward") == ["Cached"] and states(rerun, "fit-challenger") == ["Cached"], rerun[-3000:]
+        assert states(out, "walk-forward") == ["Completed"] and states(out, "fit-challenger") == [
+            "Completed"
+        ]  # computed
+        assert states(rerun, "walk-forward") == ["Cached"] and states(rerun, "fit-challenger") == ["Cached"], rerun[
+            -3000:
+        ]
     finally:
         server.close()
-    print(f"\ntracking outage drill: failed {failed_after:.0f} s after the server " f"stopped; rerun from cache {rerun_seconds:.0f} s; {error[-1][:300]}")
+    print(
+        f"\ntracking outage drill: failed {failed_after:.0f} s after the server "
+        f"stopped; rerun from cache {rerun_seconds:.0f} s; {error[-1][:300]}"
+    )

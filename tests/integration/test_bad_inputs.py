@@ -22,9 +22,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from driftline.errors import DataError
+from tests import warm
 from tests.data.bad_inputs import FLOW_CASES, PIPELINE, Case, file_named, write_champion_data
 from tests.integration.test_cli import DRIFTLINE
-from tests import warm
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,9 @@ def _state(store: Store) -> RegistryState:
         champion = str(client.get_model_version_by_alias(store.model_name, "champion").version)
     except mlflow.exceptions.MlflowException:
         champion = None
-    versions = tuple(sorted((str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")), key=int))
+    versions = tuple(
+        sorted((str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")), key=int)
+    )
     experiment = client.get_experiment_by_name(store.model_name)
     runs = frozenset(r.info.run_id for r in client.search_runs([experiment.experiment_id], max_results=5000))
     return RegistryState(champion, versions, runs)
@@ -159,16 +161,25 @@ def test_cli_batch_failure_is_one_paragraph_without_traceback(store: Store, pref
     case = next(c for c in FLOW_CASES if c.name == "majority_bad_batch")
     data = case.build(tmp_path / "data")
     before = _state(store)
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "DRIFTLINE_HOME": str(store.home), "MLFLOW_TRACKING_URI": store.uri}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "DRIFTLINE_HOME": str(store.home),
+        "MLFLOW_TRACKING_URI": store.uri,
+    }
 
     done = warm.run(
         [DRIFTLINE, "train", "--config", str(store.config), "--data", str(data), "--summary-json", "out/summary.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stdout + done.stderr
-    paragraph = done.stderr[done.stderr.rindex("error: "):].strip()
+    paragraph = done.stderr[done.stderr.rindex("error: ") :].strip()
     assert "\n\n" not in paragraph, paragraph
     assert file_named(case, data) in paragraph and re.search(case.error[1], paragraph), paragraph
     # Printed once: the CLI's paragraph, not again by the failed task and flow on the console.
@@ -176,6 +187,8 @@ def test_cli_batch_failure_is_one_paragraph_without_traceback(store: Store, pref
     assert (done.stdout + done.stderr).count(tail) == 1, done.stderr[-3000:]
     # A failed run still writes its summary, strict JSON, saying so.
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] == "failed" and tail in summary["error"] and file_named(case, data) in summary["error"], summary
+    assert summary["status"] == "failed" and tail in summary["error"] and file_named(case, data) in summary["error"], (
+        summary
+    )
     after = _state(store)
     assert (after.champion, after.versions) == (before.champion, before.versions)

@@ -17,9 +17,24 @@ from tests import warm
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
 CONTRACT_KEYS = {
-    "run_id", "model_name", "model_version", "aliases", "decision", "reasons", "data_hash",
-    "rows_in", "rows_clean", "rows_quarantined", "metrics", "folds", "data_start", "data_end", "training_cutoff",
-    "champion_version_before", "champion_version_after", "comparison",
+    "run_id",
+    "model_name",
+    "model_version",
+    "aliases",
+    "decision",
+    "reasons",
+    "data_hash",
+    "rows_in",
+    "rows_clean",
+    "rows_quarantined",
+    "metrics",
+    "folds",
+    "data_start",
+    "data_end",
+    "training_cutoff",
+    "champion_version_before",
+    "champion_version_after",
+    "comparison",
 }
 
 
@@ -34,15 +49,32 @@ def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config)
     bars = make_ohlcv_panel(n_symbols=1, n_days=900, seed=5).drop(columns="Symbol")
     bars.to_csv(tmp_path / "SPY.csv", index=False)
 
-    done = run_cli(["train", "--config", str(fast_config), "--data", "SPY.csv", "--summary-json", "out/s.json"], tmp_path, prefect_api)
+    done = run_cli(
+        ["train", "--config", str(fast_config), "--data", "SPY.csv", "--summary-json", "out/s.json"],
+        tmp_path,
+        prefect_api,
+    )
 
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "s.json").read_text())
-    assert CONTRACT_KEYS <= summary.keys()
-    assert set(summary["metrics"]) == {"accuracy", "auc", "brier", "log_loss", "ece", "precision_at_k", "brier_skill", "ece_worst_fold"}
+    assert summary.keys() >= CONTRACT_KEYS
+    assert set(summary["metrics"]) == {
+        "accuracy",
+        "auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "precision_at_k",
+        "brier_skill",
+        "ece_worst_fold",
+    }
     assert summary["model_version"] == "1"
     assert set(summary["comparison"]) >= {"metric", "diff", "ci_low", "ci_high"}
-    assert "Walk-forward folds" in done.stdout and "Hold-out comparison" in done.stdout and "Registered driftline-it version 1" in done.stdout
+    assert (
+        "Walk-forward folds" in done.stdout
+        and "Hold-out comparison" in done.stdout
+        and "Registered driftline-it version 1" in done.stdout
+    )
     # Default tracking store: a SQLite file under .driftline/ in the working directory.
     assert (tmp_path / ".driftline" / "mlflow.db").is_file()
 
@@ -52,8 +84,23 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
     pd.DataFrame({"when": bars["Date"], "px": bars["Close"]}).to_csv(tmp_path / "px.csv", index=False)
 
     done = run_cli(
-        ["train", "--config", str(fast_config), "--data", "px.csv", "--time-col", "when", "--price-col", "px",
-         "--target", "direction", "--name", "px", "--summary-json", "s.json"],
+        [
+            "train",
+            "--config",
+            str(fast_config),
+            "--data",
+            "px.csv",
+            "--time-col",
+            "when",
+            "--price-col",
+            "px",
+            "--target",
+            "direction",
+            "--name",
+            "px",
+            "--summary-json",
+            "s.json",
+        ],
         tmp_path,
         prefect_api,
     )
@@ -80,8 +127,19 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     (tmp_path / "unnamed.yaml").write_text(yaml.safe_dump(unnamed))
 
     done = run_cli(
-        ["train", "--config", "unnamed.yaml", "--data", "labelled.csv", "--target", "label", "--target-col", "y",
-         "--summary-json", "s.json"],
+        [
+            "train",
+            "--config",
+            "unnamed.yaml",
+            "--data",
+            "labelled.csv",
+            "--target",
+            "label",
+            "--target-col",
+            "y",
+            "--summary-json",
+            "s.json",
+        ],
         tmp_path,
         prefect_api,
     )
@@ -97,7 +155,11 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert summary["status"] == "finished" and summary["error"] is None
     assert "Warning" not in done.stderr, done.stderr[-3000:]  # the happy path leaks no library warning
 
-    scored = run_cli(["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv", "--explain", "2"], tmp_path, prefect_api)
+    scored = run_cli(
+        ["score", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv", "--explain", "2"],
+        tmp_path,
+        prefect_api,
+    )
     assert scored.returncode == 0, scored.stderr[-3000:]
     # Only the signature's columns reach the pyfunc model: MLflow has no extra inputs to warn about.
     assert "extra inputs" not in scored.stderr and "Warning" not in scored.stderr, scored.stderr[-3000:]
@@ -112,7 +174,9 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert (predictions["explain_1_value"].abs() >= predictions["explain_2_value"].abs()).all()
 
     # The same growing source, monitored: only the rows after the training cutoff are judged.
-    watched = run_cli(["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api)
+    watched = run_cli(
+        ["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api
+    )
     assert watched.returncode == 0, watched.stderr[-3000:]
     drift = json.loads((tmp_path / "d.json").read_text())
     assert watched.stdout.startswith("driftline-labelled v1: drift ") and f"on {drift['rows']} rows" in watched.stdout
@@ -128,7 +192,15 @@ def _stock_bars(symbol: str, n_rows: int) -> pd.DataFrame:
     """The last ``n_rows`` daily bars of a real stock (bokeh-sampledata), headed as a vendor CSV."""
     from bokeh_sampledata import stocks
 
-    names = {"date": "Date", "open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume", "adj_close": "Adj Close"}
+    names = {
+        "date": "Date",
+        "open": "Open",
+        "high": "High",
+        "low": "Low",
+        "close": "Close",
+        "volume": "Volume",
+        "adj_close": "Adj Close",
+    }
     return pd.DataFrame(getattr(stocks, symbol)).rename(columns=names).tail(n_rows)
 
 
@@ -151,12 +223,17 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
         bars = _stock_bars(symbol, 800)
         (bars.drop(columns="Adj Close") if symbol == "MSFT" else bars).to_csv(folder / f"{symbol}.csv", index=False)
 
-    done = run_cli(["train", "--config", "sizes-default.yaml", "--data", "AAPL.csv", "--summary-json", "s.json"], tmp_path, prefect_api)
+    done = run_cli(
+        ["train", "--config", "sizes-default.yaml", "--data", "AAPL.csv", "--summary-json", "s.json"],
+        tmp_path,
+        prefect_api,
+    )
 
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "s.json").read_text())
     assert {k: (v["from"], v["to"]) for k, v in summary["adjusted"].items()} == {
-        "splits.n_splits": (5, 3), "evaluation.window": (500, 241)
+        "splits.n_splits": (5, 3),
+        "evaluation.window": (500, 241),
     }
     assert "651 timestamps" in summary["adjusted"]["evaluation.window"]["reason"]
     assert "warning: short data: evaluation.window 500 -> 241" in done.stdout
@@ -164,18 +241,30 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
     assert summary["comparison"]["rows"] == 241 or summary["comparison"]["rows"] is None
     client = MlflowClient(f"sqlite:///{tmp_path / '.driftline' / 'mlflow.db'}")
     params = client.get_run(summary["run_id"]).data.params
-    assert (params["splits.n_splits"], params["evaluation.window"], params["splits.min_train_size"]) == ("3", "241", "250")
-    logged = yaml.safe_load(Path(client.download_artifacts(summary["run_id"], "config/pipeline.yaml", str(tmp_path))).read_text())
+    assert (params["splits.n_splits"], params["evaluation.window"], params["splits.min_train_size"]) == (
+        "3",
+        "241",
+        "250",
+    )
+    logged = yaml.safe_load(
+        Path(client.download_artifacts(summary["run_id"], "config/pipeline.yaml", str(tmp_path))).read_text()
+    )
     assert (logged["splits"]["n_splits"], logged["evaluation"]["window"]) == (3, 241)  # the config the run used
     # None of the sizes was set: a retrain of this version sizes all three again on its own data.
     from driftline.sizing import SHRINK_ORDER, retrain_config_yaml
 
-    automatic = json.loads(Path(client.download_artifacts(summary["run_id"], "config/automatic_sizes.json", str(tmp_path))).read_text())
+    automatic = json.loads(
+        Path(client.download_artifacts(summary["run_id"], "config/automatic_sizes.json", str(tmp_path))).read_text()
+    )
     assert automatic == {"automatic": list(SHRINK_ORDER)}
     retrain = yaml.safe_load(retrain_config_yaml(yaml.safe_dump(logged), automatic["automatic"]))
     assert "n_splits" not in retrain["splits"] and "window" not in retrain["evaluation"]
 
-    done = run_cli(["train", "--config", "sizes-default.yaml", "--data", "stocks", "--summary-json", "p.json"], tmp_path, prefect_api)
+    done = run_cli(
+        ["train", "--config", "sizes-default.yaml", "--data", "stocks", "--summary-json", "p.json"],
+        tmp_path,
+        prefect_api,
+    )
 
     assert done.returncode == 0, done.stderr[-3000:]
     panel = json.loads((tmp_path / "p.json").read_text())
@@ -207,7 +296,10 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path):
     assert not (tmp_path / ".driftline").exists()  # nothing ran
 
     # --set is validated like the YAML: the error names the key and where it came from.
-    for option, expected in (("splits.n_split=3", "--set: unknown key 'splits.n_split'"), ("splits.gap=-1", "--set: splits.gap")):
+    for option, expected in (
+        ("splits.n_split=3", "--set: unknown key 'splits.n_split'"),
+        ("splits.gap=-1", "--set: splits.gap"),
+    ):
         done = run_cli(["train", "--set", option], tmp_path, api=None)
         assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
     done = run_cli(["train", "--target", "label", "--target-col", "y", "--set", "splits.gap=0"], tmp_path, api=None)
@@ -220,32 +312,66 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path):
     for name, expected in (("empty.csv", "empty.csv: file is empty"), ("latin1.csv", "latin1.csv: not UTF-8 text")):
         for command in ("train", "monitor", "score"):
             done = run_cli([command, "--data", name], tmp_path, api=None)
-            assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
+            assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, (
+                command,
+                done.stderr,
+            )
     assert not (tmp_path / ".driftline").exists()
 
 
-def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leaves_nothing_running(tmp_path, fast_config):
+def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leaves_nothing_running(
+    tmp_path, fast_config
+):
     """No PREFECT_API_URL anywhere: train and score each bring up the local API on PREFECT_HOME's database
     (driftline.local_api) and stop it when they exit."""
     import sqlite3
 
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
     home = tmp_path / "prefect-home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY", "DRIFTLINE_HOME"))
+    }
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return warm.run([DRIFTLINE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
-    trained = cli("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y", "--name", "lab")
+    trained = cli(
+        "train",
+        "--config",
+        str(fast_config),
+        "--data",
+        "labelled.csv",
+        "--target",
+        "label",
+        "--target-col",
+        "y",
+        "--name",
+        "lab",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     scored = cli("score", "--name", "lab", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv")
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "View at" not in trained.stdout + trained.stderr  # no links to a server that is gone
 
     # The same train again: the CLI finds the finished run itself and starts no flow run and no MLflow run.
-    again = cli("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y",
-                "--name", "lab", "--summary-json", "again.json")
+    again = cli(
+        "train",
+        "--config",
+        str(fast_config),
+        "--data",
+        "labelled.csv",
+        "--target",
+        "label",
+        "--target-col",
+        "y",
+        "--name",
+        "lab",
+        "--summary-json",
+        "again.json",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     first_run = json.loads((tmp_path / "again.json").read_text())["rerun_of"]
     assert f"Same data, config and code as run {first_run}: nothing retrained, nothing registered." in again.stdout
@@ -264,7 +390,9 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
         found = []
         for proc in Path("/proc").iterdir():
             try:
-                if proc.name.isdigit() and f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                if proc.name.isdigit() and f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes().split(
+                    b"\0"
+                ):
                     found.append(int(proc.name))
             except OSError:
                 continue

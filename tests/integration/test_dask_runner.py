@@ -47,7 +47,9 @@ async def _run_tasks(parent_flow_run_id: str) -> tuple[dict[str, str], list[tupl
     async with get_client() as client:
         # prefect 3.8.8's client sends limit/sort null unless given; its server answers 422.
         subflows = await client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=["walk-forward"])), sort=FlowRunSort.START_TIME_DESC, limit=50
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["walk-forward"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=50,
         )
         parent_tasks = await client.read_task_runs(
             flow_run_filter=runs_of([parent_flow_run_id]), sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200
@@ -56,7 +58,9 @@ async def _run_tasks(parent_flow_run_id: str) -> tuple[dict[str, str], list[tupl
         assert len(ours) <= 1
         tasks = None
         if ours:
-            found = await client.read_task_runs(flow_run_filter=runs_of(ours), sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200)
+            found = await client.read_task_runs(
+                flow_run_filter=runs_of(ours), sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200
+            )
             tasks = sorted((t.name, t.state.name) for t in found)
     return {t.name.rsplit("-", 1)[0]: t.state.name for t in parent_tasks}, tasks
 
@@ -98,9 +102,13 @@ def test_dask_runner_gives_the_sequential_metrics(prefect_api, tracking, fast_co
     # Same data, config and code: without force the fingerprint lookup would return the first run.
     processes = _train(
         _config(fast_config, "processes", {"kind": "dask", "n_workers": 2, "processes": True}),
-        labelled_csv, tmp_path / "r2", force=True,
+        labelled_csv,
+        tmp_path / "r2",
+        force=True,
     )
-    sequential = _train(_config(fast_config, "sequential", {"kind": "sequential"}), labelled_csv, tmp_path / "r3", force=True)
+    sequential = _train(
+        _config(fast_config, "sequential", {"kind": "sequential"}), labelled_csv, tmp_path / "r3", force=True
+    )
 
     _assert_same_results(threads, sequential)
     _assert_same_results(processes, sequential)

@@ -21,14 +21,13 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-
-from tests.servers import api_call, wait_until
 import yaml
 
 from driftline.synthetic import make_labelled_series
 from driftline.webhook import sign
-from tests.integration.conftest import FAST_CONFIG
 from tests import warm
+from tests.integration.conftest import FAST_CONFIG
+from tests.servers import api_call, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +98,9 @@ def stack(tmp_path_factory):
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
         handle = (logs / f"{name}.log").open("w")
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         processes.append(process)
         return process
 
@@ -125,7 +126,18 @@ def stack(tmp_path_factory):
         automations_file.write_text(yaml.safe_dump(automations, sort_keys=False))
 
         run([str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"])
-        deployed = run([sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file), "--automations", str(automations_file)])
+        deployed = run(
+            [
+                sys.executable,
+                "-m",
+                "deployments.deploy",
+                "--all",
+                "--prefect-file",
+                str(prefect_file),
+                "--automations",
+                str(automations_file),
+            ]
+        )
         # Deploying again updates the automations by name instead of adding copies.
         redeployed = run([sys.executable, "-m", "deployments.notifications", "--file", str(automations_file)])
 
@@ -138,15 +150,36 @@ def stack(tmp_path_factory):
         make_labelled_series(n_rows=1500, seed=11).to_csv(source / "date=2020-01-01" / "rows.csv", index=False)
         config = root / "fast.yaml"
         config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
-        run([str(BIN / "driftline"), "train", "--config", str(config), "--data", str(source), "--target", "label", "--target-col", "y"], cwd=root)
+        run(
+            [
+                str(BIN / "driftline"),
+                "train",
+                "--config",
+                str(config),
+                "--data",
+                str(source),
+                "--target",
+                "label",
+                "--target-col",
+                "y",
+            ],
+            cwd=root,
+        )
         # The worker `make worker` runs: `prefect worker start` with the project's workaround.
         start("worker", [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"])
         webhook_port = _free_port()
         start("webhook", [str(BIN / "driftline"), "webhook", "--host", "127.0.0.1", "--port", str(webhook_port)])
         _wait(lambda: _get(f"http://127.0.0.1:{webhook_port}/healthz") == 200, 60, "the webhook relay")
         yield {
-            "api": api, "env": env, "root": root, "run": run, "webhook": f"http://127.0.0.1:{webhook_port}", "logs": logs,
-            "sink": sink, "source": source, "deploy_output": deployed.stdout + deployed.stderr + redeployed.stdout + redeployed.stderr,
+            "api": api,
+            "env": env,
+            "root": root,
+            "run": run,
+            "webhook": f"http://127.0.0.1:{webhook_port}",
+            "logs": logs,
+            "sink": sink,
+            "source": source,
+            "deploy_output": deployed.stdout + deployed.stderr + redeployed.stdout + redeployed.stderr,
         }
     finally:
         for process in reversed(processes):
@@ -204,7 +237,9 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
     cutoff = client.get_model_version("driftline-it", "1").tags["driftline.train_cutoff"]
     first = pd.read_csv(source / "date=2020-01-01" / "rows.csv")
     # The same series continued, two partitions, with the first feature's level shifted.
-    later = make_labelled_series(n_rows=800, seed=22, start=str(pd.Timestamp(first["timestamp"].iloc[-1]) + pd.Timedelta(hours=1)))
+    later = make_labelled_series(
+        n_rows=800, seed=22, start=str(pd.Timestamp(first["timestamp"].iloc[-1]) + pd.Timedelta(hours=1))
+    )
     later["x0"] = later["x0"] + 1.5
     for part in (later.iloc[:400], later.iloc[400:]):
         (source / f"date={part['timestamp'].iloc[0][:10]}").mkdir()
@@ -213,28 +248,44 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
     monitor = httpx.get(f"{api}/deployments/name/monitor-drift/monitor", timeout=10).json()
     assert "data" not in monitor["parameters"]
     # A 503 (SQLite busy on a loaded machine) is retried, as Prefect's own client does.
-    started_run = api_call("POST", f"{api}/deployments/{monitor['id']}/create_flow_run", json={"parameters": {"name": "it"}}).json()
+    started_run = api_call(
+        "POST", f"{api}/deployments/{monitor['id']}/create_flow_run", json={"parameters": {"name": "it"}}
+    ).json()
     _wait(lambda: _flow_run(api, started_run["id"])["state_type"] == "COMPLETED", 420, "the monitor run", 3)
 
     experiment = client.get_experiment_by_name("driftline-it").experiment_id
-    (judged,) = [r for r in client.search_runs([experiment]) if r.data.tags.get("prefect.flow_run_id") == started_run["id"]]
+    (judged,) = [
+        r for r in client.search_runs([experiment]) if r.data.tags.get("prefect.flow_run_id") == started_run["id"]
+    ]
     tags = judged.data.tags
     # Judged: the rows after the champion's training cutoff, i.e. its hold-out rows and the new partitions;
     # the rows it was trained on served only as feature history.
     held_out = first[first["timestamp"] > cutoff]
     assert 250 <= len(held_out) <= 260  # the fast config's evaluation window of 250, and the purge gap before it
     assert tags["driftline.source"] == str(source) and tags["driftline.rows_judged"] == str(len(held_out) + 800), tags
-    assert (tags["driftline.window_start"], tags["driftline.window_end"]) == (held_out["timestamp"].iloc[0], later["timestamp"].iloc[-1])
+    assert (tags["driftline.window_start"], tags["driftline.window_end"]) == (
+        held_out["timestamp"].iloc[0],
+        later["timestamp"].iloc[-1],
+    )
     assert judged.data.metrics["drift_detected"] == 1.0
 
-    runs = _wait(lambda: [r for r in retrain_runs(api) if r["state_type"] == "COMPLETED"], 420, "a completed retrain run", 3)
+    runs = _wait(
+        lambda: [r for r in retrain_runs(api) if r["state_type"] == "COMPLETED"], 420, "a completed retrain run", 3
+    )
     assert len(runs) == 1
     parameters = runs[0]["parameters"]
     assert parameters["name"] == "it" and parameters["reason"].startswith("drift: ")
     assert parameters["data"] == str(source)  # the shared source itself: the new rows are in it
-    assert (parameters["window_start"], parameters["window_end"]) == (tags["driftline.window_start"], tags["driftline.window_end"])
+    assert (parameters["window_start"], parameters["window_end"]) == (
+        tags["driftline.window_start"],
+        tags["driftline.window_end"],
+    )
 
-    retrained = [r for r in client.search_runs([experiment]) if r.data.tags.get("driftline.trigger", "").startswith("retrain: drift: ")]
+    retrained = [
+        r
+        for r in client.search_runs([experiment])
+        if r.data.tags.get("driftline.trigger", "").startswith("retrain: drift: ")
+    ]
     assert len(retrained) == 1 and retrained[0].info.status == "FINISHED"
     decision = retrained[0].data.tags["driftline.decision"]
     version_tags = client.get_model_version("driftline-it", "2").tags
@@ -247,7 +298,9 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
     _wait(lambda: sink.containing(window), 120, "the drift notification", 2)
     told = _wait(lambda: sink.containing("retrain of driftline-it:"), 120, "the retrain's notification", 2)
     assert len(sink.containing(window)) == 1 and len(told) == 1
-    assert f"registered v2, decision {decision}" in told[0]["body"] and f"training cutoff {new_cutoff}" in told[0]["body"]
+    assert (
+        f"registered v2, decision {decision}" in told[0]["body"] and f"training cutoff {new_cutoff}" in told[0]["body"]
+    )
 
 
 def test_a_burst_of_fifty_events_starts_exactly_one_run(stack):
@@ -277,10 +330,15 @@ def test_signed_webhook_calls_start_a_run_and_forged_ones_do_not(stack):
     before = len(retrain_runs(api))
 
     def post(body: bytes, timestamp: str, secret: bytes) -> int:
-        headers = {"Content-Type": "application/json", "X-Driftline-Timestamp": timestamp,
-                   "X-Driftline-Signature": sign(secret, timestamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Driftline-Timestamp": timestamp,
+            "X-Driftline-Signature": sign(secret, timestamp, body),
+        }
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=10) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=10
+            ) as r:
                 return r.status
         except urllib.error.HTTPError as exc:
             return exc.code
@@ -313,9 +371,17 @@ def test_deployments_offer_the_pipeline_settings_as_a_typed_form(stack):
         ref = _typed(schema["properties"]["settings"])["$ref"].split("/")[-1]
         fields = schema["definitions"][ref]["properties"]
         assert _typed(fields["target_kind"]) == {"type": "string", "enum": ["direction", "volatility", "label"]}, name
-        assert _typed(fields["target_horizon"])["type"] == "integer" and _typed(fields["evaluation_window"])["type"] == "integer"
+        assert (
+            _typed(fields["target_horizon"])["type"] == "integer"
+            and _typed(fields["evaluation_window"])["type"] == "integer"
+        )
         families = _typed(fields["model_families"])
-        assert families["type"] == "array" and set(families["items"]["enum"]) == {"logreg", "random_forest", "xgboost", "lightgbm"}
+        assert families["type"] == "array" and set(families["items"]["enum"]) == {
+            "logreg",
+            "random_forest",
+            "xgboost",
+            "lightgbm",
+        }
         assert _typed(fields["drift_share"])["type"] == "number" and _typed(fields["drift_share"])["maximum"] == 1.0
 
     score = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
@@ -328,11 +394,16 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     """Drift, promotion, rollback and a failed run, each through its automation to the webhook sink, once."""
     api, sink, run = stack["api"], stack["sink"], stack["run"]
     output = stack["deploy_output"]
-    assert "created automation driftline-notify-drift" in output and "updated automation driftline-notify-drift" in output
+    assert (
+        "created automation driftline-notify-drift" in output and "updated automation driftline-notify-drift" in output
+    )
     assert sink.url not in output  # the URL is a secret of the block
     automations = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
     assert sorted(a["name"] for a in automations if a["name"].startswith("driftline-notify")) == [
-        "driftline-notify-drift", "driftline-notify-failed-run", "driftline-notify-promoted", "driftline-notify-retrained",
+        "driftline-notify-drift",
+        "driftline-notify-failed-run",
+        "driftline-notify-promoted",
+        "driftline-notify-retrained",
         "driftline-notify-rolled-back",
     ]
     block = httpx.get(f"{api}/block_types/slug/custom-webhook/block_documents/name/driftline-notify", timeout=10).text
@@ -342,23 +413,46 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
 
     # A failed run of a deployment: scoring a model that has no champion.
     deployment = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
-    response = api_call("POST", f"{api}/deployments/{deployment['id']}/create_flow_run", check=False, json={"parameters": {"name": "nobody"}})
+    response = api_call(
+        "POST",
+        f"{api}/deployments/{deployment['id']}/create_flow_run",
+        check=False,
+        json={"parameters": {"name": "nobody"}},
+    )
     assert response.status_code == 201, response.text
     flow_run = response.json()
     # Rollback: two versions of another model, champion v2, then `driftline rollback` (back to v1).
-    run([sys.executable, "-c", ("from tests.integration.conftest import register_versions\n"
-                                "from driftline import registry\n"
-                                "register_versions('driftline-notify', 2)\n"
-                                "aliases = registry.MlflowAliasRegistry()\n"
-                                "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
-                                "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n")])
-    rolled = run([str(BIN / "driftline"), "rollback", "--name", "notify", "--reason", "v2 misbehaves"], cwd=stack["root"])
+    run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from tests.integration.conftest import register_versions\n"
+                "from driftline import registry\n"
+                "register_versions('driftline-notify', 2)\n"
+                "aliases = registry.MlflowAliasRegistry()\n"
+                "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
+                "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n"
+            ),
+        ]
+    )
+    rolled = run(
+        [str(BIN / "driftline"), "rollback", "--name", "notify", "--reason", "v2 misbehaves"], cwd=stack["root"]
+    )
     rollback_event = re.search(r"emitted driftline.model.rolled-back \(event ([0-9a-f-]+)\)", rolled.stdout).group(1)
     # Drift: the event the monitor flow and the webhook relay emit.
     time.sleep(max(0.0, drift_window_closed - time.monotonic()))
-    emitted = run([sys.executable, "-c", ("from tasks.events import emit_drift_event\n"
-                                          "print(emit_drift_event('it', {'reason': 'drift: notification test', "
-                                          "'model_version': '1', 'top_features': ['x0'], 'report': 'nowhere'}))")])
+    emitted = run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from tasks.events import emit_drift_event\n"
+                "print(emit_drift_event('it', {'reason': 'drift: notification test', "
+                "'model_version': '1', 'top_features': ['x0'], 'report': 'nowhere'}))"
+            ),
+        ]
+    )
     drift_event = emitted.stdout.strip().splitlines()[-1]
 
     expected = {

@@ -31,12 +31,26 @@ def render(chromium: str, html: str, profile: str) -> str:
     """The page's DOM after its scripts ran, with the network closed (no DNS, a dead proxy)."""
     done = subprocess.run(
         [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-            f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom", f"file://{html}",
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            f"file://{html}",
         ],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -50,7 +64,9 @@ def visible_text(dom: str) -> str:
 def test_drift_report_renders_offline_with_its_drift_table(chromium, tmp_path):
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"shifted_feature": rng.normal(size=3000), "stable_feature": rng.normal(size=3000)})
-    current = pd.DataFrame({"shifted_feature": rng.normal(1.0, 1.0, size=3000), "stable_feature": rng.normal(size=3000)})
+    current = pd.DataFrame(
+        {"shifted_feature": rng.normal(1.0, 1.0, size=3000), "stable_feature": rng.normal(size=3000)}
+    )
     html, _ = evidently_report(reference, current, 2000, tmp_path / "report")
     source = html.read_text(encoding="utf-8")
     assert "<table" not in source, "the table must come from the page's own scripts, rendered here"

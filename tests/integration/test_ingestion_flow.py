@@ -33,13 +33,17 @@ def test_partitioned_folder_and_a_scheduled_run_that_reads_only_the_new_partitio
     root = tmp_path / "bars"
     _write_year_partitions(root, panel, years[:-1])
 
-    first = run_cli(["train", "--config", str(fast_config), "--data", "bars/", "--summary-json", "a.json"], tmp_path, prefect_api)
+    first = run_cli(
+        ["train", "--config", str(fast_config), "--data", "bars/", "--summary-json", "a.json"], tmp_path, prefect_api
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["ingest"]["read"] == a["ingest"]["objects"] == 2 * (len(years) - 1)
 
     added = _write_year_partitions(root, panel, years[-1:])
-    second = run_cli(["train", "--config", str(fast_config), "--data", "bars/", "--summary-json", "b.json"], tmp_path, prefect_api)
+    second = run_cli(
+        ["train", "--config", str(fast_config), "--data", "bars/", "--summary-json", "b.json"], tmp_path, prefect_api
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     b = json.loads((tmp_path / "b.json").read_text())
     assert sorted(b["ingest"]["new"]) == sorted(added)
@@ -58,7 +62,9 @@ def test_a_few_bad_rows_are_quarantined_and_the_run_succeeds(prefect_api, tmp_pa
     panel = pd.concat([panel, duplicate], ignore_index=True)  # the repeat, at the end, is the bad one
     panel.to_csv(tmp_path / "bars.csv", index=False)
 
-    done = run_cli(["train", "--config", str(fast_config), "--data", "bars.csv", "--summary-json", "s.json"], tmp_path, prefect_api)
+    done = run_cli(
+        ["train", "--config", str(fast_config), "--data", "bars.csv", "--summary-json", "s.json"], tmp_path, prefect_api
+    )
 
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "s.json").read_text())
@@ -76,7 +82,10 @@ def test_a_few_bad_rows_are_quarantined_and_the_run_succeeds(prefect_api, tmp_pa
     lines = (tmp_path / "bars.csv").read_text().splitlines()
     for row in quarantined.to_dict("records"):
         line = int(row["__source_line"])
-        assert line == int(row["source_row"]) + 2 and f",{row['Close']}," in f",{lines[line - 1]},", (row, lines[line - 1])
+        assert line == int(row["source_row"]) + 2 and f",{row['Close']}," in f",{lines[line - 1]},", (
+            row,
+            lines[line - 1],
+        )
     assert "quarantined rows and reasons" in done.stdout
 
 
@@ -94,11 +103,10 @@ def test_batch_level_failure_exits_non_zero_naming_file_column_and_problem(prefe
 
 
 def test_forced_rerun_on_unchanged_input_fits_nothing_again(prefect_api, tracking, fast_config, tmp_path):
+    from mlflow import MlflowClient
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
-
-    from mlflow import MlflowClient
 
     from flows.training import train_and_promote
 

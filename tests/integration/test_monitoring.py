@@ -28,7 +28,9 @@ def drift_events(resource: str) -> list:
 
     with get_client(sync_client=True) as client:
         page = client.read_events(
-            EventFilter(event=EventNameFilter(name=["driftline.drift.detected"]), resource=EventResourceFilter(id=[resource])),
+            EventFilter(
+                event=EventNameFilter(name=["driftline.drift.detected"]), resource=EventResourceFilter(id=[resource])
+            ),
             limit=50,
         )
     return page.events
@@ -73,7 +75,10 @@ def test_data_like_the_training_data_reports_no_drift(champion, prefect_api):
     run = MlflowClient().get_run(result["run_id"])
     assert run.data.tags["driftline.kind"] == "monitor" and run.info.status == "FINISHED"
     assert {a.path for a in MlflowClient().list_artifacts(result["run_id"], "drift")} >= {
-        "drift/drift_report.html", "drift/drift_report.json", "drift/summary.json"}
+        "drift/drift_report.html",
+        "drift/drift_report.json",
+        "drift/summary.json",
+    }
 
 
 def test_shifted_data_reports_drift_and_emits_the_event(champion, prefect_api):
@@ -123,8 +128,13 @@ def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_pe
     times = pd.to_datetime(pd.read_csv(labelled_csv)["timestamp"])
     cutoff = pd.Timestamp(trained["training_cutoff"])
     # The first rows only feed the trailing features; the rows trained on start once those exist.
-    assert times.min() <= pd.Timestamp(trained["data_start"]) < cutoff < pd.Timestamp(trained["data_end"]) <= times.max()
-    assert MlflowClient().get_model_version("driftline-it", "1").tags["driftline.train_cutoff"] == trained["training_cutoff"]
+    assert (
+        times.min() <= pd.Timestamp(trained["data_start"]) < cutoff < pd.Timestamp(trained["data_end"]) <= times.max()
+    )
+    assert (
+        MlflowClient().get_model_version("driftline-it", "1").tags["driftline.train_cutoff"]
+        == trained["training_cutoff"]
+    )
     # The new rows: the same series continued, with every feature's regime broken.
     later = make_labelled_series(n_rows=800, seed=23, start=str(times.max() + pd.Timedelta(hours=1)))
     later[["x0", "x1", "x2", "x3"]] = later[["x0", "x1", "x2", "x3"]] * 3.0 + 4.0
@@ -132,7 +142,9 @@ def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_pe
     later.to_csv(later_csv, index=False)
 
     since, until = times.iloc[300], times.iloc[699]
-    calm = monitor_drift(data=str(labelled_csv), name="it", target_col="y", since=str(since), until=str(until), retrain_on_drift=True)
+    calm = monitor_drift(
+        data=str(labelled_csv), name="it", target_col="y", since=str(since), until=str(until), retrain_on_drift=True
+    )
 
     assert calm["rows"] == 400 and (calm["window_start"], calm["window_end"]) == (since.isoformat(), until.isoformat())
     assert calm["drift_detected"] is False and "retrain" not in calm, calm["reasons"]
@@ -150,14 +162,31 @@ def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_pe
     # its old one, so it still ranks the new rows as well as before, while the retrain, fitted across both
     # regimes, ranks them worse: the AUC guardrail keeps the champion.
     failed = [r for r in retrained["reasons"] if r.startswith("FAIL")]
-    assert retrained["decision"] == "keep-champion" and any(r.startswith("FAIL auc") for r in failed), retrained["reasons"]
-    assert pd.Timestamp(broken["window_start"]) <= pd.Timestamp(retrained["training_cutoff"]) <= pd.Timestamp(broken["window_end"])
+    assert retrained["decision"] == "keep-champion" and any(r.startswith("FAIL auc") for r in failed), retrained[
+        "reasons"
+    ]
+    assert (
+        pd.Timestamp(broken["window_start"])
+        <= pd.Timestamp(retrained["training_cutoff"])
+        <= pd.Timestamp(broken["window_end"])
+    )
     assert retrained["data_end"] == later["timestamp"].iloc[-1]
     used = retrained["data_used"]
-    assert broken["retrain_data"] == used and used["combined"] is True and used["sources"] == [str(labelled_csv), str(later_csv)]
-    assert used["rows"]["total"] == 2300 and used["rows"]["monitored"] == 800 and used["rows"]["replaced_by_monitored"] == 0
+    assert (
+        broken["retrain_data"] == used
+        and used["combined"] is True
+        and used["sources"] == [str(labelled_csv), str(later_csv)]
+    )
+    assert (
+        used["rows"]["total"] == 2300
+        and used["rows"]["monitored"] == 800
+        and used["rows"]["replaced_by_monitored"] == 0
+    )
     assert retrained["source"] == used["path"] and Path(used["path"]).is_relative_to(tracking / "timeline")
-    assert MlflowClient().get_model_version("driftline-it", "2").tags["driftline.train_cutoff"] == retrained["training_cutoff"]
+    assert (
+        MlflowClient().get_model_version("driftline-it", "2").tags["driftline.train_cutoff"]
+        == retrained["training_cutoff"]
+    )
     (event,) = wait_for_event(lambda e: str(e.id) == broken["event_id"])
     assert event.payload["data"] == used["path"] and event.payload["window_end"] == broken["window_end"]
 
@@ -169,7 +198,9 @@ def _free_port() -> int:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -190,7 +221,9 @@ def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_a
     api = events_api()
     delivery = DeliveryLoop(outbox, api.send, api.confirm, api.probe)
     delivery.start()
-    app = create_app([secret], outbox, lambda n: registry.registered_model_exists(f"driftline-{n}"), on_accept=delivery.wake)
+    app = create_app(
+        [secret], outbox, lambda n: registry.registered_model_exists(f"driftline-{n}"), on_accept=delivery.wake
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     # The relay's thread runs in a copy of this context: Prefect's settings (the session server's URL) live in
@@ -204,15 +237,40 @@ def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_a
             time.sleep(0.1)
         body = json.dumps({"model": "it", "reason": "vendor monitor: PSI 0.4", "drift_share": 0.5}).encode()
         now = str(int(time.time()))
-        good = {"Content-Type": "application/json", "X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(secret, now, body)}
+        good = {
+            "Content-Type": "application/json",
+            "X-Driftline-Timestamp": now,
+            "X-Driftline-Signature": sign(secret, now, body),
+        }
 
-        assert _post(f"{url}/v1/drift", body, {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(b"wrong", now, body)}) == 401
+        assert (
+            _post(
+                f"{url}/v1/drift",
+                body,
+                {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(b"wrong", now, body)},
+            )
+            == 401
+        )
         stale = str(int(time.time()) - 600)
-        assert _post(f"{url}/v1/drift", body, {"X-Driftline-Timestamp": stale, "X-Driftline-Signature": sign(secret, stale, body)}) == 401
+        assert (
+            _post(
+                f"{url}/v1/drift",
+                body,
+                {"X-Driftline-Timestamp": stale, "X-Driftline-Signature": sign(secret, stale, body)},
+            )
+            == 401
+        )
         assert _post(f"{url}/v1/drift", body, good) == 202
         assert _post(f"{url}/v1/drift", body, good) == 401  # replay
         unknown = json.dumps({"model": "nobody"}).encode()
-        assert _post(f"{url}/v1/drift", unknown, {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(secret, now, unknown)}) == 404
+        assert (
+            _post(
+                f"{url}/v1/drift",
+                unknown,
+                {"X-Driftline-Timestamp": now, "X-Driftline-Signature": sign(secret, now, unknown)},
+            )
+            == 404
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -252,19 +310,26 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
     prices[(prices["Date"] >= "2008-01-01") & (prices["Date"] < "2010-01-01")].to_csv(crisis, index=False)
     # The point here is monitoring, so promotion is made easy; the model itself is the demo's.
     config = tmp_path / "early.yaml"
-    config.write_text(yaml.safe_dump({
-        "name": "early", "evaluation": {"window": 250},
-        # walk-forward ECE: 0.124 measured here (2000-2002 folds), above the default cap of 0.08.
-        "promotion": {"level": 0.6, "ece_cap": 0.3, "walk_forward_ece_cap": 0.3, "auc_tolerance": 0.5},
-        "models": {"families": ["logreg"]},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "early",
+                "evaluation": {"window": 250},
+                # walk-forward ECE: 0.124 measured here (2000-2002 folds), above the default cap of 0.08.
+                "promotion": {"level": 0.6, "ece_cap": 0.3, "walk_forward_ece_cap": 0.3, "auc_tolerance": 0.5},
+                "models": {"families": ["logreg"]},
+            }
+        )
+    )
     summary = train_and_promote(config_file=str(config), data=str(early))
     assert summary["champion_version_after"] == "1", summary["reasons"]
 
     # The whole training period, judged as a window (by default only rows after the cutoff are judged),
     # and 2004 H2 alone (the year before it is only feature history).
     calm = monitor_drift(data=str(early), name="early", since="2000-01-01", until="2006-12-31", retrain_on_drift=True)
-    within = monitor_drift(data=str(inside), name="early", since="2004-07-01", until="2004-12-31", retrain_on_drift=True)
+    within = monitor_drift(
+        data=str(inside), name="early", since="2004-07-01", until="2004-12-31", retrain_on_drift=True
+    )
     stormy = monitor_drift(data=str(crisis), name="early", retrain_on_drift=True)
 
     # Judged against the reference period's own window-to-window PSI (the null stored with the model).
@@ -278,7 +343,11 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
     assert pd.Timestamp(stormy["window_start"]) >= pd.Timestamp("2008-01-01") > pd.Timestamp(summary["training_cutoff"])
     retrained = stormy["retrain"]
     assert retrained["skipped"] is False and retrained["model_version"] == "2", retrained
-    assert pd.Timestamp(stormy["window_start"]) <= pd.Timestamp(retrained["training_cutoff"]) <= pd.Timestamp(stormy["window_end"])
+    assert (
+        pd.Timestamp(stormy["window_start"])
+        <= pd.Timestamp(retrained["training_cutoff"])
+        <= pd.Timestamp(stormy["window_end"])
+    )
     # Rows up to the crisis file's end (the last days have no next-day direction to learn from).
     assert pd.Timestamp("2009-12-01") <= pd.Timestamp(retrained["data_end"]) <= pd.Timestamp("2009-12-31")
     assert retrained["data_used"]["sources"] == [str(early), str(crisis)]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from driftline.synthetic import make_labelled_series
-from tests.servers import mlflow_server, postgres_bin, postgres_server, prefect_server, s3_server
 from tests import warm
+from tests.servers import mlflow_server, postgres_bin, postgres_server, prefect_server, s3_server
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
@@ -54,7 +54,10 @@ def stack(request, base):
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install postgresql)")
         pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); CI runs this case")
-    with postgres_server() as url, mlflow_server(root, backend_uri=url.format(db="mlflow"), artifacts=prefix, env=base["env"]) as tracking:
+    with (
+        postgres_server() as url,
+        mlflow_server(root, backend_uri=url.format(db="mlflow"), artifacts=prefix, env=base["env"]) as tracking,
+    ):
         yield {**base, "tracking": tracking, "prefix": request.param}
 
 
@@ -73,9 +76,25 @@ def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "DRIFTLINE_", "AWS_"))}
     env.update(stack["env"], MLFLOW_TRACKING_URI=stack["tracking"], PREFECT_API_URL=stack["api"])
     done = warm.run(
-        [DRIFTLINE, "train", "--config", str(fast_config), "--data", f"s3://{DATA}/labelled/", "--target", "label",
-         "--target-col", "y", "--summary-json", "summary.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            DRIFTLINE,
+            "train",
+            "--config",
+            str(fast_config),
+            "--data",
+            f"s3://{DATA}/labelled/",
+            "--target",
+            "label",
+            "--target-col",
+            "y",
+            "--summary-json",
+            "summary.json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -98,7 +117,9 @@ def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fa
     assert str(champion.version) == "1"
 
     # The artifacts are objects in the S3 bucket: the model, the plots, the drift reference.
-    pages = stack["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=ARTIFACTS, Prefix=stack["prefix"] + "/")
+    pages = (
+        stack["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=ARTIFACTS, Prefix=stack["prefix"] + "/")
+    )
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     assert any(k.endswith("/MLmodel") for k in keys), keys[:20]
     assert any(k.endswith("plots/reliability.png") for k in keys)
@@ -108,7 +129,9 @@ def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fa
     import pandas as pd
 
     sample = pd.read_parquet(client.download_artifacts(summary["run_id"], "reference/sample.parquet", str(tmp_path)))
-    scores = mlflow.pyfunc.load_model("models:/driftline-it@champion").predict(sample.drop(columns=["probability", "y"]))
+    scores = mlflow.pyfunc.load_model("models:/driftline-it@champion").predict(
+        sample.drop(columns=["probability", "y"])
+    )
     assert len(scores) == len(sample) > 0
     assert abs(scores["probability"].to_numpy() - sample["probability"].to_numpy()).max() < 1e-9
 

@@ -20,8 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from driftline import provenance, registry
 from driftline.synthetic import make_labelled_series
-from tests import servers
-from tests import warm
+from tests import servers, warm
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +31,10 @@ LABELLED = {"target": "label", "target_col": "y"}
 @pytest.fixture(scope="module")
 def trained(prefect_api, tmp_path_factory):
     """Version 1 of driftline-it, trained by the flow; the tracking URI and paths the tests need."""
+    import yaml
+
     from flows.training import train_and_promote
     from tests.integration.conftest import FAST_CONFIG
-
-    import yaml
 
     folder = tmp_path_factory.mktemp("provenance")
     home = folder / "home"
@@ -44,7 +43,9 @@ def trained(prefect_api, tmp_path_factory):
     config, data = folder / "fast.yaml", folder / "labelled.csv"
     # With the soft-vote ensemble: on this series it wins, so the version below is a VotingClassifier and
     # reproduce, pyfunc and serving all go through it.
-    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG, "models": {**FAST_CONFIG["models"], "ensemble": True}}))
+    config.write_text(
+        yaml.safe_dump({"name": "it", **FAST_CONFIG, "models": {**FAST_CONFIG["models"], "ensemble": True}})
+    )
     make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
     saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     os.environ.update(DRIFTLINE_HOME=str(home), MLFLOW_TRACKING_URI=uri)
@@ -100,7 +101,9 @@ def test_the_ensemble_wins_and_is_registered_scored_and_explained(trained, monke
     run_id = summary["run_id"]
     sample = registry.load_run_frame(run_id, "reference/sample.parquet")
     rows = sample[mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")].head(20)
-    np.testing.assert_allclose(model.predict(rows)["probability"], calibrated.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        model.predict(rows)["probability"], calibrated.predict_proba(rows)[:, 1], rtol=0, atol=1e-12
+    )
     importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importance.json")
     assert set(list(importance)[:2]) == {"x0", "x1"} and sum(importance.values()) == pytest.approx(1.0), importance
 
@@ -112,9 +115,13 @@ def test_reproduce_retrains_from_the_recorded_inputs_and_the_metrics_match(train
     for metric in ("auc", "brier", "log_loss", "ece"):
         assert metric in result.stdout
     changed = [line for line in result.stdout.splitlines() if line.startswith("changed since training")]
-    assert not [line for line in changed if "data_sha256" in line or "config_sha256" in line or "uv_lock" in line], changed
+    assert not [line for line in changed if "data_sha256" in line or "config_sha256" in line or "uv_lock" in line], (
+        changed
+    )
     client = _client(trained, monkeypatch)
-    assert [str(v.version) for v in client.search_model_versions("name='driftline-it'")] == ["1"], "reproduce must not register"
+    assert [str(v.version) for v in client.search_model_versions("name='driftline-it'")] == ["1"], (
+        "reproduce must not register"
+    )
 
 
 def test_reproduce_on_other_data_says_what_changed_and_fails(trained):
@@ -145,7 +152,9 @@ def _exact_split(frame) -> dict:
     """A frame as MLflow's ``dataframe_split`` with every float exact (Python's JSON writes shortest
     round-trip floats; pandas' to_json keeps 10 digits, which moves a value across a tree's split
     threshold now and then, and the served probability with it)."""
-    data = [[value.item() if hasattr(value, "item") else value for value in row] for row in frame.itertuples(index=False)]
+    data = [
+        [value.item() if hasattr(value, "item") else value for value in row] for row in frame.itertuples(index=False)
+    ]
     return {"columns": list(frame.columns), "data": data}
 
 
@@ -184,7 +193,10 @@ def test_explanations_of_the_champion_are_reproducible_from_its_version(trained,
     monkeypatch.setenv("DRIFTLINE_HOME", trained["env"]["DRIFTLINE_HOME"])
     model = registry.load_estimator("models:/driftline-it/1")
     n = len(model.feature_names_in_)
-    runs = [score_batch(data=str(data), out=str(folder / f"{i}.parquet"), name="it", target_col="y", explain=n) for i in (1, 2)]
+    runs = [
+        score_batch(data=str(data), out=str(folder / f"{i}.parquet"), name="it", target_col="y", explain=n)
+        for i in (1, 2)
+    ]
     first, second = (pd.read_parquet(run["out"]) for run in runs)
 
     assert len(first) == runs[0]["rows_scored"] > 1000 and runs[0]["explain"] == n
@@ -202,4 +214,3 @@ def test_explanations_of_the_champion_are_reproducible_from_its_version(trained,
 
     with pytest.raises(ConfigError, match=rf"--explain {n + 1}: K must be between 1 and {n}"):
         score_batch(data=str(data), out=str(folder / "c.csv"), name="it", target_col="y", explain=n + 1)
-

@@ -11,9 +11,8 @@ import mlflow
 import pytest
 
 from driftline import registry
-from tests import servers
+from tests import servers, warm
 from tests.integration.conftest import register_versions
-from tests import warm
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

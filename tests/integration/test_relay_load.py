@@ -38,7 +38,9 @@ def test_relay_under_concurrent_mixed_load(tmp_path, prefect_api):
 
         accepted = [a for a in answers if a.status == 202]
         replays = [a.call for a in accepted[:REPLAYED]]
-        replayed, _ = send_all(relay.url, [type(c)("replay", c.body, c.headers, c.token) for c in replays], concurrency=8)
+        replayed, _ = send_all(
+            relay.url, [type(c)("replay", c.body, c.headers, c.token) for c in replays], concurrency=8
+        )
         answers += replayed
 
         by_kind: dict[str, Counter] = {}
@@ -67,18 +69,31 @@ def test_relay_under_concurrent_mixed_load(tmp_path, prefect_api):
         log = relay.log.read_text()
 
     assert metrics[("driftline_relay_events_emitted_total", ())] == BURST
-    rejections = {dict(labels)["reason"]: v for (n, labels), v in metrics.items() if n == "driftline_relay_rejections_total"}
+    rejections = {
+        dict(labels)["reason"]: v for (n, labels), v in metrics.items() if n == "driftline_relay_rejections_total"
+    }
     assert rejections == {
-        "bad_signature": FORGED, "stale": STALE, "replay": REPLAYED, "too_large": TOO_LARGE,
-        "unknown_source": UNKNOWN, "rate_limited": VALID - BURST, "bad_payload": BAD_PAYLOAD,
-        "unsupported_media_type": 0, "slow_body": 0,
+        "bad_signature": FORGED,
+        "stale": STALE,
+        "replay": REPLAYED,
+        "too_large": TOO_LARGE,
+        "unknown_source": UNKNOWN,
+        "rate_limited": VALID - BURST,
+        "bad_payload": BAD_PAYLOAD,
+        "unsupported_media_type": 0,
+        "slow_body": 0,
     }
     drift_codes = {
-        dict(labels)["code"]: v for (n, labels), v in metrics.items()
+        dict(labels)["code"]: v
+        for (n, labels), v in metrics.items()
         if n == "driftline_relay_requests_total" and dict(labels)["path"] == "/v1/drift"
     }
     assert drift_codes == {
-        "202": BURST, "401": FORGED + STALE + REPLAYED, "404": UNKNOWN, "413": TOO_LARGE, "422": BAD_PAYLOAD,
+        "202": BURST,
+        "401": FORGED + STALE + REPLAYED,
+        "404": UNKNOWN,
+        "413": TOO_LARGE,
+        "422": BAD_PAYLOAD,
         "429": VALID - BURST,
     }
     assert metrics[("driftline_relay_request_seconds_count", ())] == len(answers)

@@ -92,7 +92,9 @@ def test_the_running_relay_never_writes_or_answers_a_secret(tmp_path, prefect_ap
 
 def test_cli_paths_never_print_a_secret(tmp_path):
     env = {
-        **{k: v for k, v in __import__("os").environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))},
+        **{
+            k: v for k, v in __import__("os").environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))
+        },
         **CREDENTIALS,
         "DRIFTLINE_WEBHOOK_SECRET": f"{NEW_SECRET},{OLD_SECRET}",
         "DRIFTLINE_METRICS_TOKEN": METRICS_TOKEN,
@@ -102,22 +104,32 @@ def test_cli_paths_never_print_a_secret(tmp_path):
         "PREFECT_LOGGING_LEVEL": "DEBUG",
     }
     refused = subprocess.run(
-        [str(BIN / "driftline"), "webhook", "--port", "1"], env={**env, "DRIFTLINE_WEBHOOK_RATE_LIMIT": "lots"},
-        capture_output=True, text=True, timeout=120,
+        [str(BIN / "driftline"), "webhook", "--port", "1"],
+        env={**env, "DRIFTLINE_WEBHOOK_RATE_LIMIT": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert refused.returncode == 2 and "DRIFTLINE_WEBHOOK_RATE_LIMIT" in refused.stdout + refused.stderr
     assert_clean(refused.stdout + refused.stderr, "driftline webhook (bad rate limit)")
     short = "tiny-secret-7q"  # a relay with a guessable key refuses to start, and does not print it
     too_short = subprocess.run(
-        [str(BIN / "driftline"), "webhook", "--port", "1"], env={**env, "DRIFTLINE_WEBHOOK_SECRET": f"{NEW_SECRET},{short}"},
-        capture_output=True, text=True, timeout=120,
+        [str(BIN / "driftline"), "webhook", "--port", "1"],
+        env={**env, "DRIFTLINE_WEBHOOK_SECRET": f"{NEW_SECRET},{short}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     said = too_short.stdout + too_short.stderr
     assert too_short.returncode == 2 and "secret 2 is shorter than 32 bytes" in said, said
     assert short not in said
     assert_clean(said, "driftline webhook (short secret)")
     history = subprocess.run(
-        [str(BIN / "driftline"), "history", "--name", "nobody"], env=env, capture_output=True, text=True, timeout=300,
+        [str(BIN / "driftline"), "history", "--name", "nobody"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert history.stdout + history.stderr  # it said something (an error for an unknown model)
     assert_clean(history.stdout + history.stderr, "driftline history")
@@ -148,13 +160,21 @@ def test_failure_paths_never_log_a_secret(caplog, monkeypatch, tmp_path):
         return accept(*args)
 
     monkeypatch.setattr(outbox, "accept", failing_accept)
-    app = create_app(parse_secrets(f"{NEW_SECRET},{OLD_SECRET}"), outbox, model_exists=model_exists,
-                     rate_limit=RateLimit(1, 3600), metrics_token=METRICS_TOKEN)
+    app = create_app(
+        parse_secrets(f"{NEW_SECRET},{OLD_SECRET}"),
+        outbox,
+        model_exists=model_exists,
+        rate_limit=RateLimit(1, 3600),
+        metrics_token=METRICS_TOKEN,
+    )
     client = TestClient(app, raise_server_exceptions=False)
     body = json.dumps({"model": "demo"}).encode()
     ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-Driftline-Timestamp": ts,
-               "X-Driftline-Signature": sign(NEW_SECRET.encode(), ts, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Driftline-Timestamp": ts,
+        "X-Driftline-Signature": sign(NEW_SECRET.encode(), ts, body),
+    }
     responses = [
         client.post("/v1/drift", content=body, headers=headers),  # lookup fails: 503
         client.post("/v1/drift", content=body, headers=headers),  # the disk fails: 503 (same call, retried)
@@ -167,7 +187,10 @@ def test_failure_paths_never_log_a_secret(caplog, monkeypatch, tmp_path):
     assert [r.status_code for r in responses] == [503, 503, 202, 401, 401, 200, 401]
     assert caplog.records
     for record in caplog.records:
-        assert_clean(record.getMessage() + repr(record.args) + repr(record.exc_info) + repr(record.__dict__), f"log record {record.name}")
+        assert_clean(
+            record.getMessage() + repr(record.args) + repr(record.exc_info) + repr(record.__dict__),
+            f"log record {record.name}",
+        )
     assert_clean(caplog.text, "caplog")
     for response in responses:
         assert_clean(response.text + json.dumps(dict(response.headers)), f"response {response.status_code}")

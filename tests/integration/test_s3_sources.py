@@ -24,7 +24,9 @@ BUCKET = "market-data"
 def _day(day: str, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     times = pd.date_range(day, periods=24, freq="h")
-    return pd.DataFrame({"ts": times, "close": 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 24))), "volume": rng.integers(1, 99, 24)})
+    return pd.DataFrame(
+        {"ts": times, "close": 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 24))), "volume": rng.integers(1, 99, 24)}
+    )
 
 
 def _put_parquet(client, key: str, frame: pd.DataFrame) -> None:
@@ -142,7 +144,9 @@ def test_access_denied_names_the_bucket_and_the_permission(tmp_path, monkeypatch
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys["aws_access_key_id"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys["aws_secret_access_key"])
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        with pytest.raises(DataError, match=r"s3://secret/p/: access denied \(AccessDenied\).*s3:ListBucket on secret") as info:
+        with pytest.raises(
+            DataError, match=r"s3://secret/p/: access denied \(AccessDenied\).*s3:ListBucket on secret"
+        ) as info:
             load_data(DataConfig(path="s3://secret/p/"))
         assert not isinstance(info.value, SourceUnavailable)  # not worth retrying
 
@@ -164,7 +168,9 @@ def test_unreachable_endpoint_is_retried_then_a_clear_transient_error(monkeypatc
 
 
 @pytest.mark.slow
-def test_train_from_s3_then_a_scheduled_run_reads_only_the_new_partition(s3, prefect_api, tmp_path, fast_config, monkeypatch):
+def test_train_from_s3_then_a_scheduled_run_reads_only_the_new_partition(
+    s3, prefect_api, tmp_path, fast_config, monkeypatch
+):
     client = s3.client()
     panel = make_ohlcv_panel(n_symbols=2, n_days=900, seed=3)
     panel["Date"] = pd.to_datetime(panel["Date"])
@@ -175,7 +181,11 @@ def test_train_from_s3_then_a_scheduled_run_reads_only_the_new_partition(s3, pre
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
 
-    first = run_cli(["train", "--config", str(fast_config), "--data", f"s3://{BUCKET}/daily/", "--summary-json", "a.json"], tmp_path, prefect_api)
+    first = run_cli(
+        ["train", "--config", str(fast_config), "--data", f"s3://{BUCKET}/daily/", "--summary-json", "a.json"],
+        tmp_path,
+        prefect_api,
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     a = json.loads((tmp_path / "a.json").read_text())
     assert a["source"] == f"s3://{BUCKET}/daily/"
@@ -183,11 +193,19 @@ def test_train_from_s3_then_a_scheduled_run_reads_only_the_new_partition(s3, pre
 
     newest = panel[panel["year"] == years[-1]]
     for symbol, part in newest.groupby("Symbol"):
-        _put_parquet(client, f"daily/symbol={symbol}/year={years[-1]}/part-0.parquet", part.drop(columns=["Symbol", "year"]))
-    second = run_cli(["train", "--config", str(fast_config), "--data", f"s3://{BUCKET}/daily/", "--summary-json", "b.json"], tmp_path, prefect_api)
+        _put_parquet(
+            client, f"daily/symbol={symbol}/year={years[-1]}/part-0.parquet", part.drop(columns=["Symbol", "year"])
+        )
+    second = run_cli(
+        ["train", "--config", str(fast_config), "--data", f"s3://{BUCKET}/daily/", "--summary-json", "b.json"],
+        tmp_path,
+        prefect_api,
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     b = json.loads((tmp_path / "b.json").read_text())
-    assert sorted(b["ingest"]["new"]) == sorted(f"symbol={s}/year={years[-1]}/part-0.parquet" for s in newest["Symbol"].unique())
+    assert sorted(b["ingest"]["new"]) == sorted(
+        f"symbol={s}/year={years[-1]}/part-0.parquet" for s in newest["Symbol"].unique()
+    )
     assert b["ingest"]["unchanged"] == a["ingest"]["objects"]
     assert b["rows_in"] == a["rows_in"] + len(newest)
     assert "read 2 new or changed file(s)" in second.stdout

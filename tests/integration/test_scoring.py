@@ -33,7 +33,7 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     from flows.scoring import score_batch
 
     out = tmp_path / "scores" / "out.parquet"
-    summary = score_batch(data=str(trained), out=str(out), name="it", **{"target_col": "y"})
+    summary = score_batch(data=str(trained), out=str(out), name="it", target_col="y")
 
     scored = pd.read_parquet(out)
     skipped = pd.read_csv(summary["skipped_file"])
@@ -53,7 +53,9 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     # The daily `score` deployment: the same file plus 60 later rows scores only those 60, the earlier
     # rows serving as feature history. Nothing new: nothing scored, nothing appended to the log.
     fresh = pd.read_csv(trained)
-    later = make_labelled_series(n_rows=60, seed=14, start=str(pd.Timestamp(fresh["timestamp"].iloc[-1]) + pd.Timedelta(hours=1)))
+    later = make_labelled_series(
+        n_rows=60, seed=14, start=str(pd.Timestamp(fresh["timestamp"].iloc[-1]) + pd.Timedelta(hours=1))
+    )
     grown = tmp_path / "grown.csv"
     pd.concat([fresh, later], ignore_index=True).to_csv(grown, index=False)
     daily = score_batch(data=str(grown), name="it", target_col="y", new_rows_only=True)
@@ -72,11 +74,15 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    runs = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id], "tags.`driftline.kind` = 'score'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("driftline-it").experiment_id], "tags.`driftline.kind` = 'score'"
+    )
     by_rows = {r.data.metrics["rows"]: r for r in runs}
     assert sorted(by_rows) == [0.0, 30.0, 60.0, float(len(scored))]
     assert by_rows[60.0].data.metrics["mean_probability"] == pytest.approx(new_rows["probability"].mean())
-    assert by_rows[60.0].data.tags["driftline.champion_version"] == "1" and by_rows[30.0].data.params["since"].startswith(str(pd.Timestamp(since).date()))
+    assert by_rows[60.0].data.tags["driftline.champion_version"] == "1" and by_rows[30.0].data.params[
+        "since"
+    ].startswith(str(pd.Timestamp(since).date()))
 
 
 def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):

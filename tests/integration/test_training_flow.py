@@ -39,7 +39,9 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     comparison = summary["comparison"]
     # A first model faces the best naive baseline of the walk-forward, refitted on the development rows.
     baselines = summary["baselines"]
-    assert set(baselines) == {"base_rate", "persistence", "lagged_labels"} and not set(baselines) & set(summary["families"])
+    assert set(baselines) == {"base_rate", "persistence", "lagged_labels"} and not set(baselines) & set(
+        summary["families"]
+    )
     assert summary["best_baseline"] == min(baselines, key=lambda b: baselines[b]["log_loss"])
     assert comparison["baseline"] == f"best baseline {summary['best_baseline']}" and comparison["metric"] == "log_loss"
     assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"] < 0
@@ -49,12 +51,24 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     # Calibration out of sample: each fold's calibrator, the worst fold's ECE, and the walk-forward ECE gate.
     assert all(fold["calibration"] for fold in summary["folds"])
     assert summary["metrics"]["ece_worst_fold"] == max(fold["ece"] for fold in summary["folds"])
-    assert any(r.startswith("PASS walk-forward-ece-cap: pooled walk-forward ECE") for r in summary["reasons"]), summary["reasons"]
+    assert any(r.startswith("PASS walk-forward-ece-cap: pooled walk-forward ECE") for r in summary["reasons"]), summary[
+        "reasons"
+    ]
 
     client = MlflowClient()
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
-    for key in ("auc", "brier", "log_loss", "ece", "ece_worst_fold", "logreg.brier", "lightgbm.brier", "brier_uncalibrated", "baseline.persistence.log_loss"):
+    for key in (
+        "auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "ece_worst_fold",
+        "logreg.brier",
+        "lightgbm.brier",
+        "brier_uncalibrated",
+        "baseline.persistence.log_loss",
+    ):
         assert key in run.data.metrics, key
     assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
     assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]
@@ -85,7 +99,8 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     html = Path(report).read_text(encoding="utf-8")
     assert "Dataset Drift" in html and '"x0"' in html and "probability" in html  # training vs hold-out, scores included
     assert {a.path for a in client.list_artifacts(summary["run_id"], "evidently")} == {
-        "evidently/drift_report.html", "evidently/drift_report.json"
+        "evidently/drift_report.html",
+        "evidently/drift_report.json",
     }
     assert summary["links"] == {}  # a local store has no UI address; the markdown says how to open it
 
@@ -120,7 +135,9 @@ def test_walk_forward_reports_progress_and_logs_each_search_to_mlflow(prefect_ap
     assert sorted(folds) == ["1", "2", "3", "challenger"]
     assert folds["challenger"].info.run_name == f"tune-{summary['selected_family']}"
     for fold in ("1", "2", "3"):
-        searches = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{folds[fold].info.run_id}'")
+        searches = client.search_runs(
+            [experiment], filter_string=f"tags.mlflow.parentRunId = '{folds[fold].info.run_id}'"
+        )
         assert sorted(s.info.run_name for s in searches) == ["tune-lightgbm", "tune-logreg"]
         for search in searches:
             assert search.data.tags["driftline.fold"] == fold and search.data.metrics["trials"] == 2
@@ -128,10 +145,17 @@ def test_walk_forward_reports_progress_and_logs_each_search_to_mlflow(prefect_ap
         lightgbm = next(s for s in searches if s.info.run_name == "tune-lightgbm")
         assert {"num_leaves", "learning_rate", "inner_validation_rows"} <= set(lightgbm.data.params)
     # Explicit limit/offset/sort: prefect 3.8.8's client sends nulls that its own server refuses.
-    query = {"artifacts": {"key": {"any_": ["walk-forward-progress"]}}, "limit": 10, "offset": 0, "sort": "CREATED_DESC"}
+    query = {
+        "artifacts": {"key": {"any_": ["walk-forward-progress"]}},
+        "limit": 10,
+        "offset": 0,
+        "sort": "CREATED_DESC",
+    }
     found = httpx.post(f"{prefect_api}/artifacts/filter", json=query, timeout=30).raise_for_status().json()
     assert found and found[0]["type"] == "progress"
-    assert float(found[0]["data"]) == 100.0 and found[0]["description"] == "walk-forward: 15 of 15 fits done"  # 3 folds x (2 families + 3 baselines)
+    assert (
+        float(found[0]["data"]) == 100.0 and found[0]["description"] == "walk-forward: 15 of 15 fits done"
+    )  # 3 folds x (2 families + 3 baselines)
 
 
 def logged_features(client: MlflowClient, run_id: str) -> list[str]:
@@ -188,7 +212,9 @@ def test_a_clearly_better_challenger_displaces_the_champion(prefect_api, trackin
     # The same model name asked to predict another label: refused before any work, champion untouched.
     renamed = tmp_path / "renamed.csv"
     real.rename(columns={"y": "z"}).to_csv(renamed, index=False)
-    with pytest.raises(ConfigError, match=r"champion \(version 2\) predicts a different question.*label column 'y' -> 'z'.*--name it-2"):
+    with pytest.raises(
+        ConfigError, match=r"champion \(version 2\) predicts a different question.*label column 'y' -> 'z'.*--name it-2"
+    ):
         _train(prefect_api, config_file=str(fast_config), data=str(renamed), target="label", target_col="z")
     assert str(client.get_model_version_by_alias("driftline-it", "champion").version) == "2"
     assert {str(v.version) for v in client.search_model_versions("name='driftline-it'")} == {"1", "2"}
@@ -213,7 +239,9 @@ def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fa
     assert (scored["prediction"] == (scored["probability"] >= threshold)).all()
 
 
-def test_contract_failure_stops_before_training_and_registers_nothing(prefect_api, tracking, fast_config, ohlcv_csv, tmp_path):
+def test_contract_failure_stops_before_training_and_registers_nothing(
+    prefect_api, tracking, fast_config, ohlcv_csv, tmp_path
+):
     frame = pd.read_csv(ohlcv_csv)
     frame.loc[[10, 500], "Close"] = -1.0
     bad = tmp_path / "bad.csv"
@@ -223,7 +251,9 @@ def test_contract_failure_stops_before_training_and_registers_nothing(prefect_ap
     tree["contract"] = {**tree.get("contract", {}), "on_violation": "fail"}
     strict.write_text(yaml.safe_dump(tree))
 
-    with pytest.raises(ValidationFailed, match=r"bad.csv: data contract failed: close: must be > 0 and <= 1e\+12: 2 rows"):
+    with pytest.raises(
+        ValidationFailed, match=r"bad.csv: data contract failed: close: must be > 0 and <= 1e\+12: 2 rows"
+    ):
         _train(prefect_api, config_file=str(strict), data=str(bad))
 
     client = MlflowClient()

@@ -57,7 +57,11 @@ def run_core(case: Case, data: Path, run: CoreRun) -> CoreRun:
     )
     run.clean = enforce_contract(run.report, contract, run.loaded.source)
     run.features = build_features(
-        run.clean, feature_config(), target_config(case.target), source=run.loaded.source, target_name=run.loaded.columns.target
+        run.clean,
+        feature_config(),
+        target_config(case.target),
+        source=run.loaded.source,
+        target_name=run.loaded.columns.target,
     )
     return run
 
@@ -152,7 +156,9 @@ def test_data_older_than_the_champion_keeps_the_champion_instead_of_crashing(can
     frame = canonical(make_labelled_series(n_rows=600, seed=3), DataConfig(target_col="y"), need_target=True)
     features = build_features(frame, feature_config(), target_config("label"))
     development, holdout = holdout_split(features, 200, 5)
-    model = CalibratedModel(make_estimator("logreg", ModelsConfig()), method="sigmoid").fit(development.X, development.y)
+    model = CalibratedModel(make_estimator("logreg", ModelsConfig()), method="sigmoid").fit(
+        development.X, development.y
+    )
     champion = ChampionModel("1", pd.Timestamp("2100-01-01"), scorer(model))  # trained on later data
 
     decision = evaluate_challenger(

@@ -37,7 +37,9 @@ def markov_label_frame(n: int, stay: float = STAY, signal: float = 1.0, seed: in
 def _markov_run(frame: pd.DataFrame, **overrides):
     # Default settings for a label target, as `driftline train --target label` resolves them; logistic
     # regression only (the trees cost more than a unit test may, and need tuning: item 3 of issue 15).
-    config = load_config(None, {"target.kind": "label", "data.target_col": "target", "models.families": ["logreg"], **overrides})
+    config = load_config(
+        None, {"target.kind": "label", "data.target_col": "target", "models.families": ["logreg"], **overrides}
+    )
     features = build_features(frame, config.features, config.target)
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(
@@ -130,8 +132,16 @@ def test_first_model_is_judged_against_the_best_baseline_on_the_holdout(markov):
 
     def judged(predict):
         return evaluate_challenger(
-            holdout, predict, None, float(development.y.mean()), config.promotion, config.metrics, config.gap,
-            config.block_length, price_target=False, baseline=baseline,
+            holdout,
+            predict,
+            None,
+            float(development.y.mean()),
+            config.promotion,
+            config.metrics,
+            config.gap,
+            config.block_length,
+            price_target=False,
+            baseline=baseline,
         )
 
     # A model that knows only the weak feature beats the base rate but not persistence: rejected now.
@@ -148,8 +158,15 @@ def test_first_model_is_judged_against_the_best_baseline_on_the_holdout(markov):
     assert decision.action == "reject"
     assert any(r.check == "log_loss-better" and not r.passed and baseline.name in r.detail for r in decision.reasons)
     against_base_rate = evaluate_challenger(
-        holdout, feature_only, None, float(development.y.mean()), config.promotion, config.metrics, config.gap,
-        config.block_length, price_target=False,
+        holdout,
+        feature_only,
+        None,
+        float(development.y.mean()),
+        config.promotion,
+        config.metrics,
+        config.gap,
+        config.block_length,
+        price_target=False,
     )
     assert against_base_rate.comparison["baseline"].startswith("base rate")
     assert against_base_rate.comparison["diff"] < 0 < decision.comparison["diff"]
@@ -180,7 +197,9 @@ def test_base_rate_and_lagged_labels_use_only_what_they_claim():
     rng = np.random.default_rng(1)
     X = pd.DataFrame({"x": rng.standard_normal(400), "target_lag_1": rng.integers(0, 2, 400).astype(float)})
     y = X["target_lag_1"].to_numpy().astype(int)
-    np.testing.assert_allclose(BaselineModel("base_rate").fit(X, y, None).predict_proba(X.head(3), None), (y.sum() + 1) / (len(y) + 2))
+    np.testing.assert_allclose(
+        BaselineModel("base_rate").fit(X, y, None).predict_proba(X.head(3), None), (y.sum() + 1) / (len(y) + 2)
+    )
     lagged = BaselineModel("lagged_labels").fit(X, y, None)
     shuffled = X.assign(x=rng.standard_normal(400))  # other features do not move it
     np.testing.assert_array_equal(lagged.predict_proba(X, None), lagged.predict_proba(shuffled, None))

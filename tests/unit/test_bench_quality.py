@@ -27,7 +27,12 @@ def test_the_quality_part_is_registered_and_every_goal_is_a_target_the_right_way
 
 @pytest.mark.parametrize(
     ("rows", "cadence", "goal"),
-    [(52_000, "5min", ("quality_ece_20k", 0.02)), (12_000, "daily", ("quality_ece_daily_4k", 0.04)), (19_000, "30min", None), (3_000, "daily", None)],
+    [
+        (52_000, "5min", ("quality_ece_20k", 0.02)),
+        (12_000, "daily", ("quality_ece_daily_4k", 0.04)),
+        (19_000, "30min", None),
+        (3_000, "daily", None),
+    ],
 )
 def test_the_ece_goal_depends_on_size_and_cadence(rows, cadence, goal):
     assert quality.ece_goal(rows, cadence) == goal
@@ -56,7 +61,9 @@ def test_the_benchmark_baselines_are_the_pipelines_own():
         expected = core.predict_proba(pd.DataFrame(index=range(4)), last_test)
         np.testing.assert_array_equal(quality.baseline_probabilities(name, y_train, last_train, last_test), expected)
     # A one-class window: the smoothed base rate (0 + 1) / (5 + 2), never 0.
-    assert quality.baseline_probabilities("base_rate", np.zeros(5), np.zeros(5), np.zeros(2)) == pytest.approx([1 / 7] * 2)
+    assert quality.baseline_probabilities("base_rate", np.zeros(5), np.zeros(5), np.zeros(2)) == pytest.approx(
+        [1 / 7] * 2
+    )
 
 
 def test_label_lags_stay_within_a_symbol_and_start_at_the_delay():
@@ -96,8 +103,13 @@ def test_a_dataset_row_is_complete_and_persistence_wins_on_a_persistent_label(tm
         return path
 
     dataset = quality.Dataset(
-        name="markov", description="synthetic", write=write, overrides={"target.kind": "label", "data.target_col": "label_next"},
-        cadence="5min", label_delay=1, persistent=True,
+        name="markov",
+        description="synthetic",
+        write=write,
+        overrides={"target.kind": "label", "data.target_col": "label_next"},
+        cadence="5min",
+        label_delay=1,
+        persistent=True,
     )
     row = quality.evaluate_dataset(dataset, families=("logreg", "lightgbm"))
     assert "error" not in row

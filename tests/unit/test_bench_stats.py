@@ -40,6 +40,7 @@ def test_interleaved_runs_alternate_the_arms_after_warming_each_once():
         def run():
             calls.append(name)
             return seconds
+
         return run
 
     runs = stats.interleaved({"a": arm("a", 2.0), "b": arm("b", 1.0)}, repeats=3)
@@ -54,12 +55,27 @@ def test_interleaved_runs_alternate_the_arms_after_warming_each_once():
 
 def test_only_the_measurements_that_mean_the_same_at_quick_size_are_robust():
     robust = {t.key for t in bench.TARGETS if t.robust_at_quick}
-    assert {"false_promotion_rate", "promotion_power", "drift_detection_rate", "drift_false_alarm_rate",
-            "drift_real_false_alarm_rate", "drift_real_detection_rate", "drift_verdict_agreement",
-            "scale_1m_peak_rss_gib"} <= robust
+    assert {
+        "false_promotion_rate",
+        "promotion_power",
+        "drift_detection_rate",
+        "drift_false_alarm_rate",
+        "drift_real_false_alarm_rate",
+        "drift_real_detection_rate",
+        "drift_verdict_agreement",
+        "scale_1m_peak_rss_gib",
+    } <= robust
     # Timings at quick size (two parts at a time, small data) are reported, never failed on.
-    assert not robust & {"cli_help_seconds", "flow_overhead_ratio", "dask_speedup", "local_overhead_ratio", "cached_rerun_ratio",
-                         "drift_speedup_vs_evidently", "scale_1m_seconds", "scale_growth_ratio"}
+    assert not robust & {
+        "cli_help_seconds",
+        "flow_overhead_ratio",
+        "dask_speedup",
+        "local_overhead_ratio",
+        "cached_rerun_ratio",
+        "drift_speedup_vs_evidently",
+        "scale_1m_seconds",
+        "scale_growth_ratio",
+    }
     assert all(BY_KEY[k].rate for k in robust if k.endswith(("_rate", "_power")))
 
 
@@ -72,28 +88,40 @@ def _quick(tmp_path, monkeypatch, measured):
 
 def test_quick_no_fail_fails_on_a_robust_miss_and_only_reports_the_rest(tmp_path, monkeypatch):
     # A timing ratio missed at quick size: reported, exit 0.
-    code, payload = _quick(tmp_path, monkeypatch, {"dask_speedup": 0.9, "dask_speedup_spread": {"min": 0.8, "max": 1.0, "rounds": 1}})
+    code, payload = _quick(
+        tmp_path, monkeypatch, {"dask_speedup": 0.9, "dask_speedup_spread": {"min": 0.8, "max": 1.0, "rounds": 1}}
+    )
     assert code == 0 and payload["targets"]["dask_speedup"]["verdict"] == "missed" and payload["robust_misses"] == []
     assert payload["all_targets_met"] is False
     # 3 false promotions in 50: 6%, interval [2.1%, 16.2%] straddles 5%: unsure, reported, not failed on.
-    code, payload = _quick(tmp_path, monkeypatch, {"false_promotion_rate": 0.06, "false_promotion_rate_wilson_95": list(wilson(3, 50))})
+    code, payload = _quick(
+        tmp_path, monkeypatch, {"false_promotion_rate": 0.06, "false_promotion_rate_wilson_95": list(wilson(3, 50))}
+    )
     assert code == 0 and payload["targets"]["false_promotion_rate"]["verdict"] == "unsure"
     assert payload["targets"]["false_promotion_rate"]["judged_on"] == "95% Wilson upper bound"
     # 12 in 50: the whole interval is above 5%: the run fails despite --no-fail.
-    code, payload = _quick(tmp_path, monkeypatch, {"false_promotion_rate": 0.24, "false_promotion_rate_wilson_95": list(wilson(12, 50))})
+    code, payload = _quick(
+        tmp_path, monkeypatch, {"false_promotion_rate": 0.24, "false_promotion_rate_wilson_95": list(wilson(12, 50))}
+    )
     assert code == 1 and payload["robust_misses"] == ["false_promotion_rate"]
     code, payload = _quick(tmp_path, monkeypatch, {"scale_1m_peak_rss_gib": 4.5})
     assert code == 1 and payload["robust_misses"] == ["scale_1m_peak_rss_gib"]
     # An absolute time depends on the machine's load: reported, not failed on.
     code, payload = _quick(tmp_path, monkeypatch, {"cli_help_seconds": 1.4})
-    assert code == 0 and payload["targets"]["cli_help_seconds"]["verdict"] == "missed" and payload["robust_misses"] == []
+    assert (
+        code == 0 and payload["targets"]["cli_help_seconds"]["verdict"] == "missed" and payload["robust_misses"] == []
+    )
     code, payload = _quick(tmp_path, monkeypatch, {"drift_verdict_agreement": 0.9})
     assert code == 1 and payload["robust_misses"] == ["drift_verdict_agreement"]
 
 
 def test_a_full_run_claims_a_rate_only_on_its_bound(tmp_path, monkeypatch):
-    measured = {"false_promotion_rate": 17 / 400, "false_promotion_rate_wilson_95": list(wilson(17, 400)),
-                "promotion_power": 369 / 400, "promotion_power_wilson_95": list(wilson(369, 400))}
+    measured = {
+        "false_promotion_rate": 17 / 400,
+        "false_promotion_rate_wilson_95": list(wilson(17, 400)),
+        "promotion_power": 369 / 400,
+        "promotion_power_wilson_95": list(wilson(369, 400)),
+    }
     monkeypatch.setattr(bench, "PARTS", {"fake": lambda quick: dict(measured)})
     out = tmp_path / "latest.json"
     assert bench.main(["--output", str(out)]) == 1  # 4.25% is not met: its upper bound is 6.7%
@@ -118,10 +146,19 @@ def test_the_promotion_benchmark_uses_the_pipelines_block_and_its_walk_forward_e
     better = next(s for s in SCENARIOS if s.key == "power-better")
     world = World(timestamps=200, train_timestamps=200)
     gated = run_scenario(better, world, 6, seed=0, promotion=PromotionConfig(walk_forward_ece_cap=1e-6))
-    assert gated["promotions"] == 0 and gated["blocked_by_guardrail_after_ci_passed"].get("walk-forward-ece-cap", 0) == gated["ci_only_promotions"] > 0
+    assert (
+        gated["promotions"] == 0
+        and gated["blocked_by_guardrail_after_ci_passed"].get("walk-forward-ece-cap", 0)
+        == gated["ci_only_promotions"]
+        > 0
+    )
     assert 0 < gated["mean_walk_forward_ece"] < 0.2
     scenario = next(s for s in SCENARIOS if s.kind == "null")
-    assert scenario.met_on_interval(wilson(2, 400)) and not scenario.met_on_interval(wilson(17, 400)) and scenario.met(17 / 400)
+    assert (
+        scenario.met_on_interval(wilson(2, 400))
+        and not scenario.met_on_interval(wilson(17, 400))
+        and scenario.met(17 / 400)
+    )
 
 
 def test_p2_arms_alternate_which_goes_first_and_every_round_gets_fresh_stores(tmp_path, monkeypatch):
@@ -150,6 +187,7 @@ def test_p6_is_whole_processes_cold_and_warm_interleaved_with_nothing_subtracted
             home = self._home(name, cold)
             calls.append((name, cold, home.name))
             return seconds[(name, cold)] + len(calls) * 0.001
+
         return run
 
     monkeypatch.setattr(startup.Arms, "ephemeral", arm("e"))
@@ -157,7 +195,14 @@ def test_p6_is_whole_processes_cold_and_warm_interleaved_with_nothing_subtracted
     monkeypatch.setattr(startup, "_timed", lambda args, env, cwd: 0.3)  # driftline --help
     result = startup.measure(quick=False)
     # Untimed warm-up of both, then rounds: cold e d + warm d e, cold d e + warm e d, ...
-    assert [(n, c) for n, c, _ in calls][:6] == [("d", True), ("e", True), ("e", True), ("d", True), ("d", False), ("e", False)]
+    assert [(n, c) for n, c, _ in calls][:6] == [
+        ("d", True),
+        ("e", True),
+        ("e", True),
+        ("d", True),
+        ("d", False),
+        ("e", False),
+    ]
     assert len(calls) == 2 + 4 * 3
     # A warm run reuses the home its arm's cold run just left; every cold run gets a new one.
     cold_homes = [h for _, c, h in calls if c]

@@ -18,9 +18,20 @@ def test_targets_compare_in_their_direction():
 def test_every_key_the_issue_names_is_a_target():
     keys = {t.key for t in bench.TARGETS}
     assert {
-        "drift_speedup_vs_evidently", "drift_verdict_agreement", "flow_overhead_ratio", "cached_rerun_ratio",
-        "scale_1m_seconds", "scale_1m_peak_rss_gib", "scale_growth_ratio", "dask_speedup", "false_promotion_rate",
-        "promotion_power", "drift_detection_rate", "drift_false_alarm_rate", "cli_help_seconds", "local_overhead_ratio",
+        "drift_speedup_vs_evidently",
+        "drift_verdict_agreement",
+        "flow_overhead_ratio",
+        "cached_rerun_ratio",
+        "scale_1m_seconds",
+        "scale_1m_peak_rss_gib",
+        "scale_growth_ratio",
+        "dask_speedup",
+        "false_promotion_rate",
+        "promotion_power",
+        "drift_detection_rate",
+        "drift_false_alarm_rate",
+        "cli_help_seconds",
+        "local_overhead_ratio",
     } <= keys
 
 
@@ -51,9 +62,13 @@ def test_a_part_not_built_is_reported_not_run(tmp_path, monkeypatch):
 
 def test_update_refreshes_some_parts_and_keeps_the_others(tmp_path, monkeypatch):
     out = tmp_path / "latest.json"
-    monkeypatch.setattr(bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.0}})
+    monkeypatch.setattr(
+        bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.0}}
+    )
     assert bench.main(["--output", str(out), "--no-fail"]) == 0
-    monkeypatch.setattr(bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.8}})
+    monkeypatch.setattr(
+        bench, "PARTS", {"a": lambda quick: {"cli_help_seconds": 0.3}, "b": lambda quick: {"dask_speedup": 1.8}}
+    )
     assert bench.main(["--output", str(out), "--only", "b", "--update"]) == 0
     payload = json.loads(out.read_text())
     assert payload["cli_help_seconds"] == 0.3 and payload["dask_speedup"] == 1.8
@@ -81,12 +96,17 @@ def test_quick_runs_two_parts_at_once(tmp_path, monkeypatch):
         def measure(quick):
             both_running.wait()
             return {key: 1.0}
+
         return measure
 
-    monkeypatch.setattr(bench, "PARTS", {"promotion": part("promotion_power"), "detection": part("drift_detection_rate")})
+    monkeypatch.setattr(
+        bench, "PARTS", {"promotion": part("promotion_power"), "detection": part("drift_detection_rate")}
+    )
     out = tmp_path / "latest-quick.json"
     assert bench.main(["--quick", "--output", str(out), "--no-fail"]) == 0
     payload = json.loads(out.read_text())
     assert payload["errors"] == {} and payload["jobs"] == 2 and payload["shared_prefect_api"] is False
     assert payload["promotion_power"] == 1.0 and payload["drift_detection_rate"] == 1.0
-    assert bench.main(["--quick", "--jobs", "1", "--output", str(out), "--no-fail"]) == 2  # one at a time: the barrier breaks
+    assert (
+        bench.main(["--quick", "--jobs", "1", "--output", str(out), "--no-fail"]) == 2
+    )  # one at a time: the barrier breaks

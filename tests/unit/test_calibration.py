@@ -65,7 +65,9 @@ def test_base_model_and_calibrator_see_disjoint_slices(overconfident):
     probe = X.iloc[:50]
 
     def refit(labels: np.ndarray) -> np.ndarray:
-        return CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=gap).fit(X, labels).predict_proba(probe)
+        return (
+            CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=gap).fit(X, labels).predict_proba(probe)
+        )
 
     baseline = model.predict_proba(probe)
     purged = y.copy()
@@ -200,14 +202,17 @@ def test_auto_picks_sigmoid_on_few_rows(overconfident):
     # base model's own probability without walk-forward evidence. A 720-row slice adds beta, not isotonic.
     model = CalibratedModel(GaussianNB(), method="auto", fraction=0.2).fit(X.iloc[:600], y[:600])
     assert list(model.window_calibrators_) == ["sigmoid"] and model.calibration_ == "none"
-    np.testing.assert_allclose(model.predict_proba(X.iloc[600:])[:, 1], np.clip(model.predict_proba_uncalibrated(X.iloc[600:])[:, 1], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    np.testing.assert_allclose(
+        model.predict_proba(X.iloc[600:])[:, 1],
+        np.clip(model.predict_proba_uncalibrated(X.iloc[600:])[:, 1], PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR),
+    )
     model = CalibratedModel(GaussianNB(), method="auto", fraction=0.45).fit(X.iloc[:], y[:])
     assert list(model.window_calibrators_) == ["sigmoid", "beta"] and model.calibration_ == "none"
     # Folds of 150 rows: no pooled beta or isotonic until the earlier folds hold enough rows for them.
     choice = select_fold_calibration(**_folds(fold_rows=150))
     assert set(choice.chosen.values()) <= {"none", "window-sigmoid", "pooled-sigmoid"}
     assert np.isnan(choice.candidates["pooled-isotonic"]).all()
-    assert np.isnan(choice.candidates["pooled-beta"][:2 * 150]).all()
+    assert np.isnan(choice.candidates["pooled-beta"][: 2 * 150]).all()
 
 
 def test_beta_fits_an_asymmetric_distortion_better_than_a_sigmoid():

@@ -11,7 +11,9 @@ from driftline import cli
 def test_step_handler_reports_task_runs_and_core_messages():
     seen: list[str] = []
     handler = cli._StepHandler(seen.append)
-    task = logging.LogRecord("prefect.task_runs", logging.INFO, __file__, 1, "Finished in state Completed()", None, None)
+    task = logging.LogRecord(
+        "prefect.task_runs", logging.INFO, __file__, 1, "Finished in state Completed()", None, None
+    )
     task.task_run_name = "walk-forward-3f1"
     core = logging.LogRecord("driftline.training", logging.INFO, __file__, 1, "fold %d %s: done", (2, "lightgbm"), None)
     handler.handle(task)
@@ -38,11 +40,25 @@ def test_a_driftline_error_reaches_the_console_once_as_the_cli_line():
         return logging.LogRecord(name, level, __file__, 1, message, None, (type(exc), exc, None) if exc else None)
 
     error = DataError("prices.csv: file is empty")
-    assert not keep(record("prefect.task_runs", logging.ERROR,
-                           "Finished in state Failed('Task run encountered an exception DataError: prices.csv: file is empty')"))
-    assert not keep(record("prefect.flow_runs", logging.ERROR, f"Encountered exception during execution: {error!r}", error))
-    assert not keep(record("prefect.flow_runs", logging.INFO, "Finished in state Failed('Flow run encountered an exception: "
-                           "InsufficientDataError: 120 rows')"))
-    assert keep(record("prefect.task_runs", logging.ERROR, "Finished in state Failed('... KeyError: close')"))  # a bug: shown
+    assert not keep(
+        record(
+            "prefect.task_runs",
+            logging.ERROR,
+            "Finished in state Failed('Task run encountered an exception DataError: prices.csv: file is empty')",
+        )
+    )
+    assert not keep(
+        record("prefect.flow_runs", logging.ERROR, f"Encountered exception during execution: {error!r}", error)
+    )
+    assert not keep(
+        record(
+            "prefect.flow_runs",
+            logging.INFO,
+            "Finished in state Failed('Flow run encountered an exception: InsufficientDataError: 120 rows')",
+        )
+    )
+    assert keep(
+        record("prefect.task_runs", logging.ERROR, "Finished in state Failed('... KeyError: close')")
+    )  # a bug: shown
     assert keep(record("prefect.task_runs", logging.INFO, "Finished in state Completed()"))
     assert keep(record("driftline.training", logging.ERROR, "DataError: something the core said"))

@@ -80,7 +80,9 @@ PROBE = (
 def _run_probe(root: Path) -> dict:
     """A fresh interpreter importing the temp copy (as ``driftline train`` run from it would)."""
     env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
-    completed = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=root, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=root, timeout=60
+    )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 

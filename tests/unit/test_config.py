@@ -195,14 +195,18 @@ def test_gap_must_cover_the_label_delay():
 
 
 def test_a_price_target_label_is_not_known_before_its_horizon():
-    with pytest.raises(ConfigError, match=r"target: Value error, label_delay \(2\) must be >= horizon \(5\) for the volatility target"):
+    with pytest.raises(
+        ConfigError, match=r"target: Value error, label_delay \(2\) must be >= horizon \(5\) for the volatility target"
+    ):
         load_config(None, {"target.label_delay": 2})
 
 
 def test_set_options_are_yaml_values_validated_like_the_file(tmp_path):
     from driftline.config import parse_set_options
 
-    sets = parse_set_options(["splits.gap=7", "models.families=[logreg, lightgbm]", "splits.test_size=null", "name = px"])
+    sets = parse_set_options(
+        ["splits.gap=7", "models.families=[logreg, lightgbm]", "splits.test_size=null", "name = px"]
+    )
     assert sets == {"splits.gap": 7, "models.families": ["logreg", "lightgbm"], "splits.test_size": None, "name": "px"}
     file = tmp_path / "p.yaml"
     file.write_text("splits: {test_size: 30, n_splits: 4}\n")
@@ -219,7 +223,11 @@ def test_set_options_are_yaml_values_validated_like_the_file(tmp_path):
     ):
         with pytest.raises(ConfigError, match=message):
             load_config(file, None, sets=parse_set_options([item]))
-    for item, message in (("gap", "expected key=value"), ("=3", "expected key=value"), ("splits.gap=[1", "not valid YAML")):
+    for item, message in (
+        ("gap", "expected key=value"),
+        ("=3", "expected key=value"),
+        ("splits.gap=[1", "not valid YAML"),
+    ):
         with pytest.raises(ConfigError, match=message):
             parse_set_options([item])
 
@@ -348,14 +356,17 @@ def _contract_file(tmp_path: Path, text: str, name: str = "contracts/prices.yaml
 
 
 def test_contract_file_next_to_the_pipeline_file_with_inline_overrides(tmp_path, monkeypatch):
-    _contract_file(tmp_path, (
-        "on_violation: warn\nmin_rows_per_symbol: 50\ncalendar: weekdays\n"
-        "columns:\n  volume: {nullable: true, policy: fail}\n  close: {max: 1000}\n"
-    ))
-    pipeline = _write(tmp_path, (
-        "contract:\n  file: contracts/prices.yaml\n  min_rows_per_symbol: 7\n"
-        "  columns:\n    volume: {max: 5}\n"
-    ))
+    _contract_file(
+        tmp_path,
+        (
+            "on_violation: warn\nmin_rows_per_symbol: 50\ncalendar: weekdays\n"
+            "columns:\n  volume: {nullable: true, policy: fail}\n  close: {max: 1000}\n"
+        ),
+    )
+    pipeline = _write(
+        tmp_path,
+        ("contract:\n  file: contracts/prices.yaml\n  min_rows_per_symbol: 7\n  columns:\n    volume: {max: 5}\n"),
+    )
     monkeypatch.chdir(tmp_path.parent)  # relative to the pipeline file, not the working directory
     contract = load_config(pipeline).contract
     assert contract.file is None  # resolved: every key is now inline
@@ -464,8 +475,12 @@ def test_pipeline_settings_reach_the_config_over_the_file(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({"target": {"kind": "volatility", "horizon": 5}, "evaluation": {"window": 500}}))
     settings = PipelineSettings(
-        target_kind="direction", target_horizon=3, evaluation_window=300, model_families=["logreg", "xgboost"],
-        drift_share=0.5, min_hours_between_retrains=0,
+        target_kind="direction",
+        target_horizon=3,
+        evaluation_window=300,
+        model_families=["logreg", "xgboost"],
+        drift_share=0.5,
+        min_hours_between_retrains=0,
     )
     config = load_config(path, with_settings({"name": "form", "data.path": None}, settings))
     assert config.name == "form"
@@ -481,9 +496,20 @@ def test_every_pipeline_setting_is_a_valid_config_key():
 
     assert set(SETTING_KEYS) == set(PipelineSettings.model_fields)
     everything = PipelineSettings(
-        target_kind="direction", target_horizon=2, target_label_delay=3, evaluation_window=100, n_splits=4, model_families=["logreg"],
-        promotion_metric="brier", drift_share=0.4, drift_method="chi2", null_quantile=0.95, null_margin=1.5,
-        psi_alert=0.3, prediction_psi=0.2, min_hours_between_retrains=1.5,
+        target_kind="direction",
+        target_horizon=2,
+        target_label_delay=3,
+        evaluation_window=100,
+        n_splits=4,
+        model_families=["logreg"],
+        promotion_metric="brier",
+        drift_share=0.4,
+        drift_method="chi2",
+        null_quantile=0.95,
+        null_margin=1.5,
+        psi_alert=0.3,
+        prediction_psi=0.2,
+        min_hours_between_retrains=1.5,
     )
     flat = flatten_config(load_config(None, everything.overrides()))
     for field, key in SETTING_KEYS.items():

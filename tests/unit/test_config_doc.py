@@ -38,6 +38,8 @@ def test_a_new_field_changes_the_reference(monkeypatch):
 
     from driftline.config import RunnerConfig
 
-    extended = create_model("RunnerConfig", __base__=RunnerConfig, spill_dir=(str, Field(default="/tmp", description="where workers spill")))
+    extended = create_model(
+        "RunnerConfig", __base__=RunnerConfig, spill_dir=(str, Field(default="/tmp", description="where workers spill"))
+    )
     monkeypatch.setattr(PipelineConfig.model_fields["runner"], "annotation", extended)
-    assert "| `spill_dir` | str | `\"/tmp\"` | where workers spill |" in config_doc.render()
+    assert '| `spill_dir` | str | `"/tmp"` | where workers spill |' in config_doc.render()

@@ -172,13 +172,16 @@ DEFECTS = {
     "negative_volume": Defect(_negative_volume, "range", "volume", "on_violation", "volume: must be >= 0 and <= 1e+18"),
     "duplicate": Defect(_duplicate_key, "unique", "symbol,timestamp", "unique", "(symbol, timestamp): duplicate"),
     "null_timestamp": Defect(_null_timestamp, "missing", "timestamp", "on_violation", "timestamp: missing"),
-    "weekend": Defect(_weekend, "calendar", "timestamp", "calendar_policy", "timestamp: on a weekend",
-                      (("calendar", "weekdays"),)),
+    "weekend": Defect(
+        _weekend, "calendar", "timestamp", "calendar_policy", "timestamp: on a weekend", (("calendar", "weekdays"),)
+    ),
     "future": Defect(_future, "future", "timestamp", "future_policy", "timestamp: in the future"),
-    "close_above_high": Defect(_close_above_high, "price_consistency", "close", "price_consistency",
-                               "close: above high"),
-    "out_of_order": Defect(_out_of_order, "monotonic_time", "timestamp", "monotonic_time",
-                           "timestamp: out of time order"),
+    "close_above_high": Defect(
+        _close_above_high, "price_consistency", "close", "price_consistency", "close: above high"
+    ),
+    "out_of_order": Defect(
+        _out_of_order, "monotonic_time", "timestamp", "monotonic_time", "timestamp: out of time order"
+    ),
 }
 
 
@@ -243,7 +246,9 @@ def test_warn_keeps_the_rows_and_records_a_warning(clean_frame, name, caplog):
     with caplog.at_level(logging.WARNING, logger="driftline.contracts"):
         clean = enforce_contract(report, _contract(defect, "warn"), "prices.csv")
     pd.testing.assert_frame_equal(clean, frame)
-    assert any(defect.problem in record.getMessage() and "prices.csv" in record.getMessage() for record in caplog.records)
+    assert any(
+        defect.problem in record.getMessage() and "prices.csv" in record.getMessage() for record in caplog.records
+    )
 
 
 @pytest.mark.parametrize("name", DEFECTS)
@@ -289,7 +294,10 @@ def test_the_policy_of_a_column_overrides_on_violation(clean_frame):
     contract = ContractConfig(on_violation="fail", columns={"volume": {"policy": "quarantine"}}, min_rows_per_symbol=1)
     report = _validate(frame, contract)
     assert dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True)) == {**volume, **close}
-    assert [(c.column, c.action) for c in report.checks if not c.success] == [("close", "fail"), ("volume", "quarantine")]
+    assert [(c.column, c.action) for c in report.checks if not c.success] == [
+        ("close", "fail"),
+        ("volume", "quarantine"),
+    ]
     assert [c.column for c in report.failures] == ["close"]
     with pytest.raises(ValidationFailed, match=f"close: missing: 1 row, e.g. source row {next(iter(close))}"):
         enforce_contract(report, contract, "prices.csv")
@@ -322,7 +330,9 @@ def test_summary_and_markdown_name_the_failures(clean_frame):
     report = _validate(frame)
     summary = report.summary()
     assert "rows in 60, clean 59, quarantined 1" in summary
-    assert f"[quarantine] volume: must be >= 0 and <= 1e+18: 1 row, e.g. -10.0 (source row {next(iter(bad))})" in summary
+    assert (
+        f"[quarantine] volume: must be >= 0 and <= 1e+18: 1 row, e.g. -10.0 (source row {next(iter(bad))})" in summary
+    )
     markdown = report.markdown()
     assert "**QUARANTINE** | range | `expect_column_values_to_be_between` | volume | quarantine | 1 | 1 |" in markdown
 
@@ -461,8 +471,13 @@ def test_without_source_values_nan_is_missing(raw_with_bad_values):
     frame = _canonical(raw_with_bad_values)
     report = _validate(frame)
     reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
-    assert reasons == {3: "close: missing", 5: "close: missing", 6: "close: missing", 7: "close: missing",
-                       9: "timestamp: missing"}
+    assert reasons == {
+        3: "close: missing",
+        5: "close: missing",
+        6: "close: missing",
+        7: "close: missing",
+        9: "timestamp: missing",
+    }
 
 
 def test_not_a_number_with_policy_fail_quotes_the_raw_value(raw_with_bad_values):
@@ -479,8 +494,9 @@ def test_integer_and_allowed_values(clean_frame):
     frame = clean_frame.copy()
     a, b = _row(frame, "SYM0", 1), _row(frame, "SYM1", 2)
     frame.loc[a, "volume"] = 10.5
-    contract = ContractConfig(columns={"volume": {"type": "integer"}, "symbol": {"allowed_values": ["SYM0"]}},
-                              max_quarantine_fraction=1.0)
+    contract = ContractConfig(
+        columns={"volume": {"type": "integer"}, "symbol": {"allowed_values": ["SYM0"]}}, max_quarantine_fraction=1.0
+    )
     report = _validate(frame, contract)
     reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
     assert reasons[a] == "volume: not a whole number (got 10.5)"
@@ -545,11 +561,15 @@ def test_quarantine_above_the_limit_fails_naming_the_worst_problems(clean_frame)
     with pytest.raises(ValidationFailed) as info:
         enforce_contract(report, ContractConfig(max_quarantine_fraction=0.05), "prices.csv")
     message = str(info.value)
-    assert message.startswith("prices.csv: data contract failed: 5 of 60 rows (8.3%) would be quarantined, "
-                              "more than max_quarantine_fraction 0.05; most rows: volume: must be >= 0")
+    assert message.startswith(
+        "prices.csv: data contract failed: 5 of 60 rows (8.3%) would be quarantined, "
+        "more than max_quarantine_fraction 0.05; most rows: volume: must be >= 0"
+    )
     assert message.index("volume:") < message.index("close: missing: 1 row")
     # At the limit or under it, the clean rows go on.
-    assert len(enforce_contract(report, ContractConfig(max_quarantine_fraction=5 / 60, min_rows_per_symbol=1), "x")) == 55
+    assert (
+        len(enforce_contract(report, ContractConfig(max_quarantine_fraction=5 / 60, min_rows_per_symbol=1), "x")) == 55
+    )
 
 
 def test_too_few_rows_per_symbol(clean_report):
@@ -565,7 +585,9 @@ def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(clean_fram
     frame.loc[frame["symbol"] == "SYM0", "timestamp"] = pd.Timestamp("2031-01-01")  # every SYM0 row in the future
     report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0))
     with pytest.raises(InsufficientDataError) as info:
-        enforce_contract(report, ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1), "p.csv")
+        enforce_contract(
+            report, ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1), "p.csv"
+        )
     assert str(info.value) == f"p.csv: too few clean rows per symbol (need {ROWS_PER_SYMBOL - 1}): SYM0: 0"
 
 
@@ -575,9 +597,14 @@ def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(clean_fram
 def test_suite_is_real_gx_expectations_with_meta(clean_frame):
     contract = ContractConfig(calendar="weekdays", max_gap="7D")
     checked = derive_columns(clean_frame, contract, source_values={"close": clean_frame["close"]}, now=NOW)
-    assert {PREV_MAX_TIME, STEP_SECONDS, WEEKDAY, AHEAD_SECONDS, source_column("close"), unparsed_column("close")} <= set(
-        checked.columns
-    )
+    assert {
+        PREV_MAX_TIME,
+        STEP_SECONDS,
+        WEEKDAY,
+        AHEAD_SECONDS,
+        source_column("close"),
+        unparsed_column("close"),
+    } <= set(checked.columns)
     suite = build_suite(contract, list(checked.columns), "unit")
     kinds = {(e.meta["check"], type(e).__name__) for e in suite.expectations}
     assert {
@@ -612,16 +639,21 @@ def test_gx_result_is_json_and_trimmed(clean_frame, monkeypatch):
     report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0))
     assert report.rows_quarantined == 60  # every row, although the stored lists are cut
     json.dumps(report.gx_result)
-    (between,) = [r for r in report.gx_result["results"] if r["expectation_config"]["meta"]["column"] == "volume"
-                  and r["expectation_config"]["meta"]["check"] == "range"]
+    (between,) = [
+        r
+        for r in report.gx_result["results"]
+        if r["expectation_config"]["meta"]["column"] == "volume" and r["expectation_config"]["meta"]["check"] == "range"
+    ]
     assert between["result"]["unexpected_count"] == 60
     assert len(between["result"]["unexpected_index_list"]) == 10
 
 
 def test_contract_to_yaml_round_trips(tmp_path):
     contract = ContractConfig(
-        on_violation="warn", columns={"volume": None, "rsi": {"min": 0, "max": 100, "policy": "fail"}},
-        calendar="weekdays", max_gap="3D",
+        on_violation="warn",
+        columns={"volume": None, "rsi": {"min": 0, "max": 100, "policy": "fail"}},
+        calendar="weekdays",
+        max_gap="3D",
     )
     text = contract_to_yaml(contract)
     assert "file:" not in text and "open:" not in text  # unchanged built-in rules are left out
@@ -659,8 +691,9 @@ def test_row_local_defects_quarantine_exactly_the_planted_rows(clean_frame, data
     labels = data.draw(st.lists(st.sampled_from(list(frame.index)), unique=True, max_size=12))
     for label in labels:
         _plant(frame, raw_close, label, data.draw(st.sampled_from(ROW_LOCAL)))
-    report = _validate(frame, ContractConfig(calendar="weekdays", max_quarantine_fraction=1.0),
-                       source_values={"close": raw_close})
+    report = _validate(
+        frame, ContractConfig(calendar="weekdays", max_quarantine_fraction=1.0), source_values={"close": raw_close}
+    )
     assert set(report.quarantined["source_row"]) == set(labels)
     assert report.quarantined["reason"].str.len().gt(0).all()
     _assert_partition(report, frame)
@@ -684,8 +717,12 @@ def test_any_defects_keep_rows_in_equal_clean_plus_quarantined(clean_frame, data
         else:
             _plant(frame, raw_close, label, kind)
     policy = data.draw(st.sampled_from(["quarantine", "warn"]))
-    contract = ContractConfig(on_violation=policy, monotonic_time=data.draw(st.sampled_from(["quarantine", "warn"])),
-                              calendar="weekdays", max_quarantine_fraction=1.0)
+    contract = ContractConfig(
+        on_violation=policy,
+        monotonic_time=data.draw(st.sampled_from(["quarantine", "warn"])),
+        calendar="weekdays",
+        max_quarantine_fraction=1.0,
+    )
     report = _validate(frame, contract, source_values={"close": raw_close})
     _assert_partition(report, frame)
     duplicated = frame.dropna(subset=["timestamp"]).duplicated(["symbol", "timestamp"], keep=False)

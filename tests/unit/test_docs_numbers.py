@@ -52,9 +52,9 @@ def test_the_demo_excerpt_is_the_cli_output_from_the_fold_table_to_the_checks(la
     full = render_summary(TrainingSummary.model_validate(summary)).splitlines()
     shown = docs._demo_output(summary)
     assert shown[0].startswith("Walk-forward folds of the challenger")
-    assert shown[-1] == full[full.index(next(l for l in full if l.startswith("MLflow run"))) - 1]
-    assert [l for l in shown if l.startswith("Decision:")] == [f for f in full if f.startswith("Decision:")]
-    assert not any(summary["run_id"] in l or l.startswith("Registered ") for l in shown)
+    assert shown[-1] == full[full.index(next(line for line in full if line.startswith("MLflow run"))) - 1]
+    assert [line for line in shown if line.startswith("Decision:")] == [f for f in full if f.startswith("Decision:")]
+    assert not any(summary["run_id"] in line or line.startswith("Registered ") for line in shown)
     assert all(line in full for line in shown)
 
 
@@ -75,7 +75,7 @@ def test_the_readme_prose_carries_no_measured_number() -> None:
 
 def _layout_block() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Developing"):]
+    section = readme[readme.index("## Developing") :]
     return section[section.index("```\n") + 4 : section.index("```", section.index("```\n") + 4)]
 
 
@@ -84,7 +84,9 @@ def test_the_readme_layout_names_every_directory_core_module_and_doc() -> None:
     words = set(re.findall(r"[\w-]+", block))
     starts = {line.split()[0] for line in block.splitlines() if line and not line.startswith(" ")}
     top = {p.name + "/" for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".") and _tracked(p)}
-    assert {t for t in top if not any(start.startswith(t) for start in starts)} == set(), "top-level folders missing from the README's layout"
+    assert {t for t in top if not any(start.startswith(t) for start in starts)} == set(), (
+        "top-level folders missing from the README's layout"
+    )
     modules = {p.stem for p in (ROOT / "src" / "driftline").glob("*.py") if p.stem != "__init__"}
     assert modules - words == set(), "core modules missing from the README's layout"
     pages = {p.stem for p in (ROOT / "docs").glob("*.md")}
@@ -97,11 +99,15 @@ def test_every_file_the_readme_layout_names_exists() -> None:
     block = _layout_block()
     folders = ("flows", "deployments", "benchmarks", "configs", "docker", "src/driftline", ".")
     for name in set(re.findall(r"[\w-]+\.(?:py|yaml)|Dockerfile", block)):
-        assert any((ROOT / folder / name).exists() for folder in folders), f"the README's layout names {name}: not found"
+        assert any((ROOT / folder / name).exists() for folder in folders), (
+            f"the README's layout names {name}: not found"
+        )
     named_modules = set(re.findall(r"^  \w+\s+(.*)$", block, flags=re.M))
     for line in named_modules:
         for module in re.findall(r"(?:^|, )(\w+)", re.sub(r"\([^)]*\)", "", line)):
-            assert (ROOT / "src" / "driftline" / f"{module}.py").exists(), f"the README's layout names {module}: not found"
+            assert (ROOT / "src" / "driftline" / f"{module}.py").exists(), (
+                f"the README's layout names {module}: not found"
+            )
 
 
 def _tracked(path: Path) -> bool:

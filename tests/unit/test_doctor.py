@@ -52,7 +52,9 @@ def closed_port() -> int:
 def test_versions_as_locked_are_ok_and_a_different_one_is_named(tmp_path):
     prefect = metadata.version("prefect")
     lock = tmp_path / "uv.lock"
-    lock.write_text(f'[[package]]\nname = "prefect"\nversion = "{prefect}"\n\n[[package]]\nname = "mlflow"\nversion = "0.0.1"\n')
+    lock.write_text(
+        f'[[package]]\nname = "prefect"\nversion = "{prefect}"\n\n[[package]]\nname = "mlflow"\nversion = "0.0.1"\n'
+    )
     check = doctor.check_versions(lock)
     assert check.status == doctor.WARN and f"mlflow {metadata.version('mlflow')} (locked 0.0.1)" in check.detail
     assert "prefect" not in check.detail.split("differ from uv.lock:")[1]
@@ -64,7 +66,9 @@ def test_versions_as_locked_are_ok_and_a_different_one_is_named(tmp_path):
 def test_a_package_locked_twice_accepts_either_version(tmp_path):
     mlflow = metadata.version("mlflow")
     lock = tmp_path / "uv.lock"
-    lock.write_text(f'[[package]]\nname = "mlflow"\nversion = "0.0.1"\n\n[[package]]\nname = "mlflow"\nversion = "{mlflow}"\n')
+    lock.write_text(
+        f'[[package]]\nname = "mlflow"\nversion = "0.0.1"\n\n[[package]]\nname = "mlflow"\nversion = "{mlflow}"\n'
+    )
     assert doctor.locked_versions(lock)["mlflow"] == {"0.0.1", mlflow}
     assert doctor.check_versions(lock).status == doctor.OK
 
@@ -102,7 +106,11 @@ def test_prefect_api_reports_the_server_version_or_says_how_to_start_one(http_se
 def test_s3_endpoint_without_credentials_or_unreachable(closed_port):
     check = doctor.check_s3({"DRIFTLINE_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
     assert check.status == doctor.FAIL and "AWS_ACCESS_KEY_ID" in check.fix
-    env = {"DRIFTLINE_S3_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    env = {
+        "DRIFTLINE_S3_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
     check = doctor.check_s3(env)
     assert check.status == doctor.FAIL and str(closed_port) in check.detail
     assert doctor.check_s3({}).status == doctor.OK
@@ -110,7 +118,9 @@ def test_s3_endpoint_without_credentials_or_unreachable(closed_port):
 
 def test_webhook_secret_is_judged_but_never_shown():
     secret = "a-long-secret-value-0123456789-abcdef"
-    checks = [doctor.check_webhook_secret({"DRIFTLINE_WEBHOOK_SECRET": raw}) for raw in (secret, f"{secret},short", " , ")]
+    checks = [
+        doctor.check_webhook_secret({"DRIFTLINE_WEBHOOK_SECRET": raw}) for raw in (secret, f"{secret},short", " , ")
+    ]
     assert [c.status for c in checks] == [doctor.OK, doctor.FAIL, doctor.FAIL]  # the relay refuses a short one
     assert all(secret not in c.line() and "short" not in c.detail.split(";")[0] for c in checks)
     assert secret not in doctor.as_json(checks)

@@ -175,8 +175,12 @@ def test_unseen_category_counts_as_drift():
 
 def test_unchanged_boolean_and_integer_categories_do_not_drift():
     rng = np.random.default_rng(9)
-    reference = pd.DataFrame({"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)})
-    current = pd.DataFrame({"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)})
+    reference = pd.DataFrame(
+        {"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)}
+    )
+    current = pd.DataFrame(
+        {"flag": rng.random(N_ROWS) < 0.3, "sector": pd.Series(rng.integers(0, 4, N_ROWS)).astype(str)}
+    )
     profile = build_reference(reference, None, {})
     assert profile.columns["flag"].kind == "categorical"
     assert drifted(column_drift(profile, current, DRIFT)) == set()
@@ -187,7 +191,13 @@ def test_column_missing_from_current_is_drifted_with_severity_missing():
     reference = numeric_frame(rng, rows=2000, columns=3)
     current = numeric_frame(rng, rows=2000, columns=3).drop(columns="x2")
     result = column_drift(build_reference(reference, None, {}), current, DRIFT)
-    assert row(result, "x2") == {"psi": math.inf, "p_value": 0.0, "threshold": None, "severity": "missing", "drifted": True}
+    assert row(result, "x2") == {
+        "psi": math.inf,
+        "p_value": 0.0,
+        "threshold": None,
+        "severity": "missing",
+        "drifted": True,
+    }
     assert result["feature"].iloc[0] == "x2"
     assert drifted(result) == {"x2"}
 
@@ -264,8 +274,10 @@ def test_profile_without_columns_gives_an_empty_result():
 def test_calendar_features_are_left_out_of_the_reference():
     rng = np.random.default_rng(14)
     frame = numeric_frame(rng, rows=500, columns=2).assign(
-        day_of_week_sin=rng.normal(size=500), day_of_week_cos=rng.normal(size=500),
-        month_sin=rng.normal(size=500), month_cos=rng.normal(size=500),
+        day_of_week_sin=rng.normal(size=500),
+        day_of_week_cos=rng.normal(size=500),
+        month_sin=rng.normal(size=500),
+        month_cos=rng.normal(size=500),
         monthly_return=rng.normal(size=500),  # not a calendar prefix ("month_" needs the underscore)
     )
     profile = build_reference(frame, None, {})
@@ -403,7 +415,9 @@ def test_null_threshold_interpolates_in_log_window_length_and_holds_outside(ar_r
     assert at[21] == pytest.approx(max(q99[0], DRIFT.min_psi)) and at[63] == pytest.approx(max(q99[1], DRIFT.min_psi))
     assert at[5] == at[21] and at[5000] == at[252]
     assert min(at[21], at[63]) <= at[40] <= max(at[21], at[63])
-    assert null_threshold(curves, null, 63, DRIFT.model_copy(update={"null_margin": 2.0}))[0] == pytest.approx(2 * at[63])
+    assert null_threshold(curves, null, 63, DRIFT.model_copy(update={"null_margin": 2.0}))[0] == pytest.approx(
+        2 * at[63]
+    )
 
 
 def test_window_length_counts_timestamps_or_estimates_them_from_rows(ar_reference):
@@ -453,7 +467,15 @@ def test_evidently_thresholds_and_agreement_from_a_report(ar_reference):
     assert thresholds["probability"] == summary.prediction_drift["threshold"]
 
     def value_drift(column: str, score: float) -> dict:
-        return {"config": {"type": "evidently:metric_v2:ValueDrift", "column": column, "method": "psi", "threshold": thresholds[column]}, "value": score}
+        return {
+            "config": {
+                "type": "evidently:metric_v2:ValueDrift",
+                "column": column,
+                "method": "psi",
+                "threshold": thresholds[column],
+            },
+            "value": score,
+        }
 
     # Evidently agrees on ar0-ar2 and the scores, not on ar3 (its PSI below the threshold).
     report = {"metrics": [value_drift(c, thresholds[c] * (0.5 if c == "ar3" else 2.0)) for c in thresholds]}
@@ -681,10 +703,25 @@ def test_zero_cooldown_always_allows():
 def test_event_payload():
     summary = decide_drift(columns_table(15, total=20), NO_PRED, NO_PERF, 1000, DRIFT)
     payload = event_payload(summary, "runs:/abc/drift/drift_report.html", "7")
-    assert set(payload) == {"reason", "drift_share", "top_features", "report", "model_version", "window_start", "window_end", "data"}
+    assert set(payload) == {
+        "reason",
+        "drift_share",
+        "top_features",
+        "report",
+        "model_version",
+        "window_start",
+        "window_end",
+        "data",
+    }
     assert (payload["window_start"], payload["window_end"], payload["data"]) == (None, None, None)
-    windowed = event_payload(summary, "r", "7", {"window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"}, "/d/c.parquet")
-    assert (windowed["window_start"], windowed["window_end"], windowed["data"]) == ("2020-01-01T00:00:00", "2020-02-01T00:00:00", "/d/c.parquet")
+    windowed = event_payload(
+        summary, "r", "7", {"window_start": "2020-01-01T00:00:00", "window_end": "2020-02-01T00:00:00"}, "/d/c.parquet"
+    )
+    assert (windowed["window_start"], windowed["window_end"], windowed["data"]) == (
+        "2020-01-01T00:00:00",
+        "2020-02-01T00:00:00",
+        "/d/c.parquet",
+    )
     assert payload["reason"].startswith("drift: ") and "15/20 features drifted" in payload["reason"]
     assert payload["drift_share"] == pytest.approx(0.75)
     assert payload["top_features"] == [f"f{i}" for i in range(10)]
@@ -723,9 +760,13 @@ def test_evidently_report_with_and_without_labels(tmp_path):
 
     unlabelled = current.assign(y=np.nan)
     thresholds = {"a": 0.2, "b": 5.0, "c": 5.0, "probability": 5.0}
-    html, data = evidently_report(reference, unlabelled, cap=200, out_dir=tmp_path / "unlabelled", thresholds=thresholds)
+    html, data = evidently_report(
+        reference, unlabelled, cap=200, out_dir=tmp_path / "unlabelled", thresholds=thresholds
+    )
     assert html.is_file() and html.stat().st_size > 0
     # With thresholds every column is judged by Evidently's PSI against ours: only the shifted `a` drifts.
     verdicts = evidently_verdicts(json.loads(data.read_text()))
-    assert {c: (v["method"], v["threshold"]) for c, v in verdicts.items()} == {c: ("psi", t) for c, t in thresholds.items()}
+    assert {c: (v["method"], v["threshold"]) for c, v in verdicts.items()} == {
+        c: ("psi", t) for c, t in thresholds.items()
+    }
     assert {c for c, v in verdicts.items() if v["drifted"]} == {"a"}

@@ -93,7 +93,7 @@ def test_shifted_columns_are_flagged_more_often_than_unshifted(trial_run):
 
 def test_wilson_interval():
     low, high = wilson(95, 100)
-    assert low < 0.95 < high and 0 <= low and high <= 1
+    assert low < 0.95 < high and low >= 0 and high <= 1
 
 
 def test_main_writes_the_json_report_without_evidently(tmp_path, capsys):
@@ -135,7 +135,16 @@ def test_drift_real_report_keeps_every_window_and_the_wrong_ones_in_full():
 
     def record(kind: str, null: bool) -> dict:
         verdicts = {rule: {"detected": null if rule == "null" else True, "drift_share": 0.5} for rule in RULES}
-        return {"series": "s", "kind": kind, "start": "2001-01-01", "end": "2001-02-01", "timestamps": 21, "rows": 84, "event": "e", **verdicts}
+        return {
+            "series": "s",
+            "kind": kind,
+            "start": "2001-01-01",
+            "end": "2001-02-01",
+            "timestamps": 21,
+            "rows": 84,
+            "event": "e",
+            **verdicts,
+        }
 
     records = [record("calm", False), record("calm", True), record("break", True), record("break", False)]
     report = json.loads(render_json({"summary": {}, "records": records}))

@@ -30,7 +30,9 @@ def test_holdout_split_keeps_the_last_window_apart_with_a_purge(walk_forward_run
     assert len(development.X) == np.isin(features.times, unique[:-105]).sum()
     # Rows travel with their labels and meta.
     first = holdout.meta.iloc[0]
-    source = features.meta.index[(features.meta["symbol"] == first["symbol"]) & (features.meta["timestamp"] == first["timestamp"])][0]
+    source = features.meta.index[
+        (features.meta["symbol"] == first["symbol"]) & (features.meta["timestamp"] == first["timestamp"])
+    ][0]
     assert holdout.y.iloc[0] == features.y.iloc[source]
     pd.testing.assert_series_equal(holdout.X.iloc[0], features.X.iloc[source], check_names=False)
 
@@ -72,8 +74,15 @@ def _constant(p: float):
 
 def _evaluate(holdout, champion):
     return evaluate_challenger(
-        holdout, _constant(0.4), champion, base_rate=0.5, promotion=PROMOTION, metrics=MetricsConfig(),
-        gap=5, block_length=10, price_target=False,
+        holdout,
+        _constant(0.4),
+        champion,
+        base_rate=0.5,
+        promotion=PROMOTION,
+        metrics=MetricsConfig(),
+        gap=5,
+        block_length=10,
+        price_target=False,
     )
 
 

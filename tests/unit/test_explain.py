@@ -54,7 +54,9 @@ def fitted(aapl_features):
     ensemble = SMALL.model_copy(update={"families": ("logreg", "random_forest")})
     return {
         family: CalibratedModel.from_config(
-            make_estimator(family, ensemble if family == "ensemble" else SMALL, threads=1), CalibrationConfig(method="sigmoid"), gap=5
+            make_estimator(family, ensemble if family == "ensemble" else SMALL, threads=1),
+            CalibrationConfig(method="sigmoid"),
+            gap=5,
         ).fit(f.X, f.y, f.times)
         for family in FAMILIES
     }
@@ -94,7 +96,9 @@ def test_the_informative_features_carry_the_explanation():
     frame = make_labelled_series(n_rows=1500, n_features=5, seed=2)
     X, y = frame[[f"x{i}" for i in range(5)]], frame["y"].to_numpy()
     for family in ("logreg", "lightgbm"):
-        estimator = make_estimator(family, ModelsConfig(params={"lightgbm": {"n_estimators": 60, "n_jobs": 1}})).fit(X, y)
+        estimator = make_estimator(family, ModelsConfig(params={"lightgbm": {"n_estimators": 60, "n_jobs": 1}})).fit(
+            X, y
+        )
         mean_abs = explain_estimator(estimator, X).frame().abs().mean().sort_values(ascending=False)
         assert set(mean_abs.index[:2]) == {"x0", "x1"}, (family, mean_abs)
         # y rises with x0 and falls with x1: so do their contributions.
@@ -108,8 +112,15 @@ def test_top_contributions_are_the_largest_by_magnitude_in_order(fitted, aapl_fe
     table = top_contributions(explanation, 3)
 
     assert list(table.columns) == [
-        "explain_1_feature", "explain_1_value", "explain_2_feature", "explain_2_value",
-        "explain_3_feature", "explain_3_value", "explain_base", "explain_margin", "explain_space",
+        "explain_1_feature",
+        "explain_1_value",
+        "explain_2_feature",
+        "explain_2_value",
+        "explain_3_feature",
+        "explain_3_value",
+        "explain_base",
+        "explain_margin",
+        "explain_space",
     ]
     frame = explanation.frame()
     for i, row in table.iterrows():
@@ -128,7 +139,9 @@ def test_top_contributions_are_the_largest_by_magnitude_in_order(fitted, aapl_fe
 def test_k_out_of_range_is_a_clear_error(k, fitted, aapl_features):
     explanation = explain_model(fitted["logreg"], aapl_features.X.iloc[:5])
     n = len(aapl_features.X.columns)
-    with pytest.raises(ConfigError, match=rf"--explain {k}: K must be between 1 and {n} \(the model's number of features\)"):
+    with pytest.raises(
+        ConfigError, match=rf"--explain {k}: K must be between 1 and {n} \(the model's number of features\)"
+    ):
         top_contributions(explanation, k)
 
 
@@ -173,10 +186,15 @@ def test_explanations_sit_beside_their_predictions_row_for_row(fitted, aapl_feat
     from driftline.scoring import with_explanations
 
     X = aapl_features.X.iloc[-20:]
-    predictions = pd.DataFrame({"symbol": "AAPL", "probability": fitted["xgboost"].predict_proba(X)[:, 1]}, index=range(100, 120))
+    predictions = pd.DataFrame(
+        {"symbol": "AAPL", "probability": fitted["xgboost"].predict_proba(X)[:, 1]}, index=range(100, 120)
+    )
     table = top_contributions(explain_model(fitted["xgboost"], X), 2)
     joined = with_explanations(predictions, table)
-    assert list(joined.index) == list(predictions.index) and joined["explain_1_value"].tolist() == table["explain_1_value"].tolist()
+    assert (
+        list(joined.index) == list(predictions.index)
+        and joined["explain_1_value"].tolist() == table["explain_1_value"].tolist()
+    )
     assert with_explanations(predictions, None) is predictions
     with pytest.raises(ValueError, match="19 explanations for 20 predictions"):
         with_explanations(predictions, table.iloc[:19])

@@ -71,9 +71,7 @@ def test_features_on_data_cut_at_t_match_the_full_history(panel, small_features,
     names = list(full.feature_names)
     assert tuple(names) == cut.feature_names
     # Rows near t have no target yet in the cut data: they sit in ``latest``.
-    cut_rows = pd.concat(
-        [_keyed(cut), cut.latest.set_index(["symbol", "timestamp"])[names]]
-    ).sort_index()
+    cut_rows = pd.concat([_keyed(cut), cut.latest.set_index(["symbol", "timestamp"])[names]]).sort_index()
     full_rows = _keyed(full)
     full_rows = full_rows[full_rows.index.get_level_values("timestamp") <= cutoff].sort_index()
     assert len(cut.latest) == 2 * vol_target.horizon
@@ -234,7 +232,9 @@ def test_label_mode_without_feature_columns(small_features):
     frame = pd.DataFrame(
         {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=200), "target": np.tile([0.0, 1.0], 100)}
     )
-    features = build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=(1,)))
+    features = build_features(
+        frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=(1,))
+    )
     assert features.feature_names == ("target_lag_1",)
     with pytest.raises(DataError, match="no feature columns"):
         build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=()))
@@ -248,11 +248,20 @@ def test_too_short_data(canonical, small_features, vol_target):
 
 def test_calendar_features_need_two_cycles_of_history(small_features):
     target = TargetConfig(kind="label", horizon=1, label_lags=(1,))
-    for days, expected in ((20, set()), (60, {"day_of_week_sin", "day_of_week_cos"}),
-                           (800, {"day_of_week_sin", "day_of_week_cos", "month_sin", "month_cos"})):
+    for days, expected in (
+        (20, set()),
+        (60, {"day_of_week_sin", "day_of_week_cos"}),
+        (800, {"day_of_week_sin", "day_of_week_cos", "month_sin", "month_cos"}),
+    ):
         times = pd.date_range("2020-01-01", periods=days, freq="D")
-        frame = pd.DataFrame({"symbol": "s", "timestamp": times, "x": np.arange(days, dtype=float) % 7,
-                              "target": (np.arange(days) % 2).astype(float)})
+        frame = pd.DataFrame(
+            {
+                "symbol": "s",
+                "timestamp": times,
+                "x": np.arange(days, dtype=float) % 7,
+                "target": (np.arange(days) % 2).astype(float),
+            }
+        )
         # 20 days hold 19 labelled rows: below the class floor, which is not what this test is about.
         names = set(build_features(frame, small_features, target, min_class_rows=5).feature_names)
         assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, days
@@ -264,8 +273,13 @@ def test_calendar_features_need_two_cycles_of_history(small_features):
 def _label_frame(n: int, target: np.ndarray, **extra: object) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     return pd.DataFrame(
-        {"symbol": "s", "timestamp": pd.date_range("2020-01-01", periods=n, freq="h"), "x": rng.standard_normal(n),
-         "target": target.astype(float), **extra}
+        {
+            "symbol": "s",
+            "timestamp": pd.date_range("2020-01-01", periods=n, freq="h"),
+            "x": rng.standard_normal(n),
+            "target": target.astype(float),
+            **extra,
+        }
     )
 
 
@@ -274,7 +288,9 @@ LABEL = TargetConfig(kind="label", horizon=1, label_lags=(1,))
 
 def test_a_single_class_target_names_the_column_and_the_class(small_features):
     frame = _label_frame(300, np.zeros(300))
-    with pytest.raises(InsufficientDataError, match=r"^data\.csv: target column 'y' has a single class: all 300 labelled rows are 0"):
+    with pytest.raises(
+        InsufficientDataError, match=r"^data\.csv: target column 'y' has a single class: all 300 labelled rows are 0"
+    ):
         build_features(frame, small_features, LABEL, source="data.csv", target_name="y")
 
 
@@ -283,7 +299,9 @@ def test_a_price_target_with_one_class_says_which_target(small_features):
     times = pd.bdate_range("2020-01-01", periods=300)
     close = 100 * np.exp(np.cumsum(np.full(300, 0.001) + np.abs(np.random.default_rng(1).normal(0, 0.01, 300))))
     frame = pd.DataFrame({"symbol": "s", "timestamp": times, "close": close})
-    with pytest.raises(InsufficientDataError, match=r"the direction target \(built from the prices\) has a single class: .* are 1"):
+    with pytest.raises(
+        InsufficientDataError, match=r"the direction target \(built from the prices\) has a single class: .* are 1"
+    ):
         build_features(frame, small_features, TargetConfig(kind="direction", horizon=1))
 
 
@@ -344,7 +362,9 @@ def test_no_warning_when_every_feature_carries_information(panel, small_features
 
 def test_errors_name_the_source_when_given(small_features):
     frame = _label_frame(200, np.arange(200) % 3)
-    with pytest.raises(DataError, match=r"^in\.csv: target column 'y' must be binary 0/1; found values \[0\.0, 1\.0, 2\.0\]"):
+    with pytest.raises(
+        DataError, match=r"^in\.csv: target column 'y' must be binary 0/1; found values \[0\.0, 1\.0, 2\.0\]"
+    ):
         build_features(frame, small_features, LABEL, source="in.csv", target_name="y")
 
 

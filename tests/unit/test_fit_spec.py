@@ -15,13 +15,36 @@ from tasks.caching import fit_cache_key
 BASE = PipelineConfig()
 
 _STRINGS = (
-    "sliding", "expanding", "auto", "isotonic", "beta", "sigmoid", "brier", "log_loss", "precision_at_k", "none",
-    "direction", "label", "dask", "weekdays", "chi2", "null", "fail", "warn", "quarantine", "integer", "7D", "x",
+    "sliding",
+    "expanding",
+    "auto",
+    "isotonic",
+    "beta",
+    "sigmoid",
+    "brier",
+    "log_loss",
+    "precision_at_k",
+    "none",
+    "direction",
+    "label",
+    "dask",
+    "weekdays",
+    "chi2",
+    "null",
+    "fail",
+    "warn",
+    "quarantine",
+    "integer",
+    "7D",
+    "x",
 )
 _FOR_NONE = (7, 0.5, "7D", "x", "fail", "number", ["logreg"], True)
 # Leaves that have no other valid value: a contract file must exist; symbol and timestamp are always
 # required strings and timestamps (no bounds).
-_FIXED = {("contract", "file"), *((("contract", "columns", c, k) for c in ("symbol", "timestamp") for k in ("min", "max", "required")))}
+_FIXED = {
+    ("contract", "file"),
+    *(("contract", "columns", c, k) for c in ("symbol", "timestamp") for k in ("min", "max", "required")),
+}
 
 
 def _leaves(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -73,8 +96,10 @@ def _perturbed(path: tuple[Any, ...]) -> PipelineConfig | None:
 
 
 def _keys(spec: FitSpec) -> tuple[str, str, str]:
-    return fit_cache_key("walk-forward", "digest", spec), fit_cache_key("fit-fold", "digest", spec, [1, "logreg"]), fit_cache_key(
-        "challenger", "digest", spec, "logreg"
+    return (
+        fit_cache_key("walk-forward", "digest", spec),
+        fit_cache_key("fit-fold", "digest", spec, [1, "logreg"]),
+        fit_cache_key("challenger", "digest", spec, "logreg"),
     )
 
 
@@ -92,7 +117,7 @@ def test_every_config_key_that_changes_the_fit_spec_changes_every_fit_key():
         if variant.fit_spec != BASE.fit_spec:
             shaping.add(".".join(map(str, path)))
             changed = _keys(variant.fit_spec)
-            assert all(a != b for a, b in zip(changed, base_keys)), path
+            assert all(a != b for a, b in zip(changed, base_keys, strict=True)), path
         else:
             assert _keys(variant.fit_spec) == base_keys, path
     assert set(unperturbed) == _FIXED, f"no valid other value found for {set(unperturbed) - _FIXED}: extend _candidates"
@@ -112,7 +137,9 @@ def test_a_field_added_to_the_spec_is_in_the_key_without_touching_the_key():
     spec = BASE.fit_spec.model_dump()
     before, after = _WithNewSetting(**spec, new_setting=0), _WithNewSetting(**spec, new_setting=1)
     assert fit_cache_key("walk-forward", "digest", before) != fit_cache_key("walk-forward", "digest", after)
-    assert fit_cache_key("walk-forward", "digest", before) == fit_cache_key("walk-forward", "digest", _WithNewSetting(**spec))
+    assert fit_cache_key("walk-forward", "digest", before) == fit_cache_key(
+        "walk-forward", "digest", _WithNewSetting(**spec)
+    )
 
 
 def test_the_spec_is_frozen_and_strict():
@@ -126,8 +153,13 @@ def test_fitting_tasks_see_the_spec_not_the_config():
     """What a fitting task is given is what its key covers: none of them receives the whole config."""
     from tasks import training
 
-    fitting = (training.walk_forward_task, training.record_walk_forward_task, training.fit_fold_task,
-               training.combine_folds_task, training.fit_challenger_task)
+    fitting = (
+        training.walk_forward_task,
+        training.record_walk_forward_task,
+        training.fit_fold_task,
+        training.combine_folds_task,
+        training.fit_challenger_task,
+    )
     for task in fitting:
         hints = {name: p.annotation for name, p in inspect.signature(task.fn).parameters.items()}
         assert "spec" in hints and hints["spec"] in (FitSpec, "FitSpec"), task.name
@@ -143,4 +175,6 @@ def test_target_facts(kind, needs_label, price_target, is_direction):
     assert (target.needs_label, target.price_target, target.is_direction) == (needs_label, price_target, is_direction)
     config = PipelineConfig.model_validate({"target": {"kind": kind}, "data": {"target_col": "y"}})
     assert config.fit_spec.is_direction is is_direction
-    assert config.fit_spec.gap == (1 if needs_label else 5)  # the label is known one row later, a price target's a horizon later
+    assert config.fit_spec.gap == (
+        1 if needs_label else 5
+    )  # the label is known one row later, a price target's a horizon later

@@ -25,8 +25,20 @@ def _probe(code: str) -> dict:
 
 def test_core_modules_do_not_import_prefect_or_mlflow():
     found = _probe(PROBE)
-    assert {"config", "ingest", "contracts", "features", "splits", "calibration", "models", "metrics", "training",
-            "promotion", "report", "synthetic"} <= set(found["modules"])
+    assert {
+        "config",
+        "ingest",
+        "contracts",
+        "features",
+        "splits",
+        "calibration",
+        "models",
+        "metrics",
+        "training",
+        "promotion",
+        "report",
+        "synthetic",
+    } <= set(found["modules"])
     assert found["heavy"] == []
 
 

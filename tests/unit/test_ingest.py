@@ -445,7 +445,9 @@ def test_a_file_without_adjusted_close_uses_its_close_with_a_warning_naming_the_
     frame = loaded.frame
     aapl, msft = frame[frame["symbol"] == "AAPL"], frame[frame["symbol"] == "MSFT"]
     np.testing.assert_allclose(aapl["adj_close"].to_numpy(), vendor_frame["Adj Close"].to_numpy())  # its best column
-    np.testing.assert_allclose(msft["adj_close"].to_numpy(), vendor_frame["Close"].to_numpy())  # Close stands in (Adj Close is half)
+    np.testing.assert_allclose(
+        msft["adj_close"].to_numpy(), vendor_frame["Close"].to_numpy()
+    )  # Close stands in (Adj Close is half)
     assert loaded.close_as_adjusted == ("MSFT",)
     (warning,) = loaded.warnings
     assert warning.startswith(f"{folder}/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'")
@@ -480,7 +482,9 @@ def test_adjusted_close_missing_in_some_rows_of_a_file_stays_missing(tmp_path, v
     folder = tmp_path / "panel"
     folder.mkdir()
     vendor_frame.to_csv(folder / "AAPL.csv", index=False)
-    vendor_frame.assign(**{"Adj Close": vendor_frame["Adj Close"].where(vendor_frame.index % 2 == 0)}).to_csv(folder / "MSFT.csv", index=False)
+    vendor_frame.assign(**{"Adj Close": vendor_frame["Adj Close"].where(vendor_frame.index % 2 == 0)}).to_csv(
+        folder / "MSFT.csv", index=False
+    )
 
     loaded = load_data(DataConfig(path=str(folder)))
 
@@ -488,7 +492,9 @@ def test_adjusted_close_missing_in_some_rows_of_a_file_stays_missing(tmp_path, v
     assert loaded.frame.loc[loaded.frame["symbol"] == "MSFT", "adj_close"].isna().sum() == len(vendor_frame) // 2
 
 
-@pytest.mark.parametrize("values", [["24/03/2010", "13/01/2015", "01/02/2015"], ["03/24/2010", "01/13/2015"], ["2010/03/24", "2015/01/13"]])
+@pytest.mark.parametrize(
+    "values", [["24/03/2010", "13/01/2015", "01/02/2015"], ["03/24/2010", "01/13/2015"], ["2010/03/24", "2015/01/13"]]
+)
 def test_guessing_the_day_order_warns_nothing(values):
     """Both day orders are tried on purpose; pandas' warning about the one that does not fit stays inside."""
     import warnings

@@ -41,15 +41,24 @@ time.sleep(600)
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180", **extra)
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        **extra,
+    )
     return env
 
 
 def test_nothing_starts_when_a_server_is_configured(tmp_path):
     code = "from driftline.local_api import LocalPrefectApi; print(LocalPrefectApi.start_if_needed())"
-    done = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:4200/api"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:4200/api"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "None"
 

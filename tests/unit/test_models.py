@@ -98,7 +98,11 @@ def test_unknown_family():
 
 def test_family_names_add_the_ensemble_only_when_enabled_with_several_families():
     assert family_names(ModelsConfig(families=("logreg", "lightgbm"))) == ["logreg", "lightgbm"]
-    assert family_names(ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)) == ["logreg", "lightgbm", "ensemble"]
+    assert family_names(ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)) == [
+        "logreg",
+        "lightgbm",
+        "ensemble",
+    ]
     assert family_names(ModelsConfig(families=("logreg",), ensemble=True)) == ["logreg"]
 
 

@@ -34,7 +34,9 @@ def test_ensemble_importance_is_the_mean_of_its_members_normalised_importances(l
     from driftline.calibration import CalibratedModel
 
     X, y = labelled
-    models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True, params={"lightgbm": {"n_estimators": 60, "n_jobs": 1}})
+    models = ModelsConfig(
+        families=("logreg", "lightgbm"), ensemble=True, params={"lightgbm": {"n_estimators": 60, "n_jobs": 1}}
+    )
     model = CalibratedModel(make_estimator("ensemble", models), method="sigmoid").fit(X, y)
     importance, what = native_importance(model.base_estimator_, list(X.columns))
     assert what == "mean over the ensemble's members"
@@ -48,7 +50,9 @@ def test_ensemble_importance_is_the_mean_of_its_members_normalised_importances(l
 def test_strategy_book_is_the_book_behind_the_metrics():
     rng = np.random.default_rng(0)
     times = pd.date_range("2024-01-01", periods=200, freq="D")
-    meta = pd.DataFrame({"symbol": np.repeat(["A", "B"], 200), "timestamp": np.tile(times, 2), "next_return": rng.normal(0, 0.01, 400)})
+    meta = pd.DataFrame(
+        {"symbol": np.repeat(["A", "B"], 200), "timestamp": np.tile(times, 2), "next_return": rng.normal(0, 0.01, 400)}
+    )
     p = rng.uniform(size=400)
     config = MetricsConfig()
     book = strategy_book(p, meta, config)
@@ -60,9 +64,18 @@ def test_strategy_book_is_the_book_behind_the_metrics():
 def test_every_figure_renders_to_png(tmp_path, labelled):
     X, y = labelled
     p = np.clip(0.5 + 0.3 * np.tanh(X["x0"].to_numpy()), 0.01, 0.99)
-    folds = pd.DataFrame({"family": ["a", "a", "b", "b"], "test_end": ["2024-01-01", "2024-02-01"] * 2,
-                          "auc": [0.6, 0.62, 0.55, 0.57], "brier": [0.2, 0.21, 0.24, 0.23], "ece": [0.02, 0.03, 0.05, 0.04]})
-    book = pd.DataFrame({"pnl": [0.01, -0.02, 0.03], "market": [0.0, 0.01, 0.02]}, index=pd.date_range("2024-01-01", periods=3))
+    folds = pd.DataFrame(
+        {
+            "family": ["a", "a", "b", "b"],
+            "test_end": ["2024-01-01", "2024-02-01"] * 2,
+            "auc": [0.6, 0.62, 0.55, 0.57],
+            "brier": [0.2, 0.21, 0.24, 0.23],
+            "ece": [0.02, 0.03, 0.05, 0.04],
+        }
+    )
+    book = pd.DataFrame(
+        {"pnl": [0.01, -0.02, 0.03], "market": [0.0, 0.01, 0.02]}, index=pd.date_range("2024-01-01", periods=3)
+    )
     figures = {
         "pr": plots.pr_figure(y, p),
         "importance": plots.importance_figure(pd.Series({"x0": 0.7, "x1": 0.3}), "tree importance"),

@@ -152,7 +152,9 @@ def test_single_class_evaluation_rows():
 
 def test_price_target_adds_strategy_guardrails(evaluation):
     rows, truth = evaluation
-    priced = EvaluationSet(y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.01, -0.01))
+    priced = EvaluationSet(
+        y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.01, -0.01)
+    )
     decision = decide_promotion(
         priced, _scores("c", truth), _scores("champion v1", 1 - truth), 0.5, PROMOTION, MetricsConfig(), BLOCK, True
     )
@@ -234,8 +236,15 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
 
     def decide(walk_forward_ece: float | None) -> Decision:
         return decide_promotion(
-            rows, _scores("challenger", good), None, float(rows.y.mean()), PROMOTION, MetricsConfig(), BLOCK,
-            price_target=False, walk_forward_ece=walk_forward_ece,
+            rows,
+            _scores("challenger", good),
+            None,
+            float(rows.y.mean()),
+            PROMOTION,
+            MetricsConfig(),
+            BLOCK,
+            price_target=False,
+            walk_forward_ece=walk_forward_ece,
         )
 
     bad = decide(0.123)
@@ -257,12 +266,17 @@ def test_a_champion_for_another_question_is_refused_naming_what_differs():
     volatility = load_config(None, {"name": "demo"})
     assert prediction_question(volatility) == {"target": "volatility", "horizon": 5, "median_window": 250}
     # Settings that change how the label is predicted, not what it is, keep the question.
-    check_same_question("driftline-demo", "1", volatility, load_config(None, {"name": "demo"}, sets={"splits.n_splits": 3}))
+    check_same_question(
+        "driftline-demo", "1", volatility, load_config(None, {"name": "demo"}, sets={"splits.n_splits": 3})
+    )
     check_same_question("driftline-demo", "1", volatility, load_config(None, {"name": "demo", "target.label_delay": 7}))
 
     direction = load_config(None, {"name": "demo", "target.kind": "direction"})
-    with pytest.raises(ConfigError, match=r"version 1\) predicts a different question than this run \(target 'volatility' -> 'direction', "
-                       r"median_window 250 -> None, dead_band None -> 0.0\).*--name demo-direction"):
+    with pytest.raises(
+        ConfigError,
+        match=r"version 1\) predicts a different question than this run \(target 'volatility' -> 'direction', "
+        r"median_window 250 -> None, dead_band None -> 0.0\).*--name demo-direction",
+    ):
         check_same_question("driftline-demo", "1", volatility, direction)
     longer = load_config(None, {"name": "demo", "target.horizon": 10})
     with pytest.raises(ConfigError, match=r"horizon 5 -> 10.*--name demo-2"):

@@ -30,7 +30,10 @@ BY_KEY = {s.key: s for s in SCENARIOS}
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict]:
     world = World()
-    return {key: run_scenario(BY_KEY[key], world, SIMS, seed=0) for key in ("null-equal", "null-no-skill-first", "power-better", "power-first")}
+    return {
+        key: run_scenario(BY_KEY[key], world, SIMS, seed=0)
+        for key in ("null-equal", "null-no-skill-first", "power-better", "power-first")
+    }
 
 
 def test_world_labels_follow_the_true_probability_and_are_autocorrelated():
@@ -50,7 +53,7 @@ def test_world_labels_follow_the_true_probability_and_are_autocorrelated():
 
 def test_wilson_interval():
     low, high = wilson(10, 200)
-    assert low < 0.05 < high and 0 <= low and high <= 1
+    assert low < 0.05 < high and low >= 0 and high <= 1
     assert wilson(0, 20)[0] == 0.0 and wilson(20, 20)[1] == pytest.approx(1.0)
 
 

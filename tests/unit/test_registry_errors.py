@@ -31,13 +31,19 @@ def test_a_full_store_becomes_one_error_naming_the_write(monkeypatch):
     def log_thing(run_id: str, artifact_file: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(registry.MlflowClient, "get_run", lambda self, run_id: (_ for _ in ()).throw(RuntimeError("down")))
-    with pytest.raises(ArtifactStoreFull, match=r"artifact store is full: writing plots/roc.png of run r1 .*No space left"):
+    monkeypatch.setattr(
+        registry.MlflowClient, "get_run", lambda self, run_id: (_ for _ in ()).throw(RuntimeError("down"))
+    )
+    with pytest.raises(
+        ArtifactStoreFull, match=r"artifact store is full: writing plots/roc.png of run r1 .*No space left"
+    ):
         log_thing("r1", "plots/roc.png")
 
 
 def test_unreachable_tracking_server_is_explained_and_other_errors_are_not():
     import requests
 
-    assert "cannot be reached" in registry.tracking_unreachable(_wrapped(requests.exceptions.ConnectionError("refused")))
+    assert "cannot be reached" in registry.tracking_unreachable(
+        _wrapped(requests.exceptions.ConnectionError("refused"))
+    )
     assert registry.tracking_unreachable(ValueError("bad value")) is None

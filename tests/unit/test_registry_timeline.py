@@ -69,7 +69,9 @@ def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):
 
     assert (before, after) == ("1", "2") and versions.alias_version(NAME, "champion") == "2"
     tags = versions.version_tags(NAME, "2")
-    assert "v1 broke on live data" in tags["driftline.forced_rollback"] and "reject" in tags["driftline.forced_rollback"]
+    assert (
+        "v1 broke on live data" in tags["driftline.forced_rollback"] and "reject" in tags["driftline.forced_rollback"]
+    )
     (event,) = [e for e in versions.history(NAME) if e["action"] == "rollback" and e["alias"] == "champion"]
     assert "forced" in event["reason"] and "v1 broke on live data" in event["reason"]
     # Back to the promoted v1 (the previous champion): no force needed, nothing forced recorded.

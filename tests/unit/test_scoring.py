@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from driftline.errors import ConfigError
-from driftline.scoring import ModelRef, append_prediction_log, assemble_predictions, batch_metrics, last_scored, parse_time_bound, rows_in_range
+from driftline.scoring import (
+    ModelRef,
+    append_prediction_log,
+    assemble_predictions,
+    batch_metrics,
+    last_scored,
+    parse_time_bound,
+    rows_in_range,
+)
 
 
 def _rows() -> pd.DataFrame:
@@ -39,11 +47,18 @@ def test_new_rows_only_skips_what_the_log_already_has_per_symbol(tmp_path):
 def test_batch_metrics_summarise_the_scored_rows():
     predictions = pd.DataFrame({"symbol": ["A", "A", "B"], "probability": [0.2, 0.4, 0.9], "decision": [0, 0, 1]})
     metrics = batch_metrics(predictions)
-    assert metrics == {"rows": 3.0, "mean_probability": pytest.approx(0.5), "positive_rate": pytest.approx(1 / 3), "symbols": 2.0}
+    assert metrics == {
+        "rows": 3.0,
+        "mean_probability": pytest.approx(0.5),
+        "positive_rate": pytest.approx(1 / 3),
+        "symbols": 2.0,
+    }
     assert batch_metrics(predictions.iloc[0:0]) == {"rows": 0.0}
 
 
-@pytest.mark.parametrize(("text", "expected"), [("2024-03-01", "2024-03-01 00:00"), ("2024-03-01T16:00+02:00", "2024-03-01 14:00")])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("2024-03-01", "2024-03-01 00:00"), ("2024-03-01T16:00+02:00", "2024-03-01 14:00")]
+)
 def test_time_bounds_are_naive_utc(text, expected):
     assert parse_time_bound(text) == pd.Timestamp(expected)
 

@@ -46,7 +46,9 @@ def short_aapl(tmp_path_factory) -> pd.DataFrame:
     from bokeh_sampledata import stocks
 
     frame = pd.DataFrame(stocks.AAPL).tail(800)
-    return frame.rename(columns={"date": "Date", "close": "Close", "adj_close": "Adj Close"})[["Date", "Close", "Adj Close"]]
+    return frame.rename(columns={"date": "Date", "close": "Close", "adj_close": "Adj Close"})[
+        ["Date", "Close", "Adj Close"]
+    ]
 
 
 def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
@@ -64,7 +66,9 @@ def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
     assert sized.adjusted.keys() == {"splits.n_splits", "evaluation.window"}
     assert sized.adjusted["splits.n_splits"]["from"] == 5 and sized.adjusted["splits.n_splits"]["to"] == MIN_FOLDS
     assert sized.adjusted["evaluation.window"] == {
-        "from": 500, "to": 241, "reason": sized.adjusted["evaluation.window"]["reason"]
+        "from": 500,
+        "to": 241,
+        "reason": sized.adjusted["evaluation.window"]["reason"],
     }
     assert "651 timestamps" in sized.adjusted["evaluation.window"]["reason"]
     assert "need >= 1010" in sized.adjusted["evaluation.window"]["reason"]
@@ -133,7 +137,10 @@ def test_explicit_sizes_that_do_not_fit_are_an_error_naming_the_keys_and_the_val
 
     message = str(caught.value)
     assert message.startswith("too little data: 700 timestamps after the features' warm-up")
-    assert "evaluation.window 500 + gap 5 + splits.min_train_size 250 + gap 5 + 5 folds x 50 test timestamps need >= 1010" in message
+    assert (
+        "evaluation.window 500 + gap 5 + splits.min_train_size 250 + gap 5 + 5 folds x 50 test timestamps need >= 1010"
+        in message
+    )
     assert "with splits.n_splits=3, evaluation.window=290 it fits" in message
     assert "(splits.n_splits, evaluation.window set explicitly, so not lowered automatically)" in message
     # The proposed values do fit: set them and the run goes ahead unchanged.
@@ -147,11 +154,17 @@ def test_below_the_minimums_the_error_says_how_much_data_and_which_smaller_value
         size_to_data(load_config(None), _daily(300))
 
     message = str(caught.value)
-    assert "even the smallest sizes chosen automatically (evaluation.window 200 + gap 5 + splits.min_train_size 100" in message
+    assert (
+        "even the smallest sizes chosen automatically (evaluation.window 200 + gap 5 + splits.min_train_size 100"
+        in message
+    )
     assert "need >= 460" in message and "add at least 160 timestamps of data" in message
     proposed = _suggested(message)
     assert proposed == {
-        "splits.n_splits": 2, "evaluation.window": 145, "splits.min_train_size": 72, "promotion.min_rows": 145
+        "splits.n_splits": 2,
+        "evaluation.window": 145,
+        "splits.min_train_size": 72,
+        "promotion.min_rows": 145,
     }, message
     assert "below promotion.min_rows 200: no model is promoted unless promotion.min_rows=145 too" in message
     config = load_config(None, proposed)

@@ -182,5 +182,5 @@ def test_preflight_names_an_empty_unreadable_or_missing_local_source_and_passes_
         preflight(str(folder))
     with pytest.raises(DataError, match="no such file or folder"):
         preflight(str(tmp_path / "missing.csv"))
-    with pytest.raises(DataError, match="matches no .csv"):
+    with pytest.raises(DataError, match=r"matches no \.csv"):
         preflight(str(tmp_path / "nothing-*.csv"))

@@ -22,7 +22,9 @@ def _all_tasks() -> list:
     found = []
     for module in pkgutil.iter_modules(tasks.__path__):
         loaded = importlib.import_module(f"tasks.{module.name}")
-        found += [value for value in vars(loaded).values() if isinstance(value, Task) and value.__module__ == loaded.__name__]
+        found += [
+            value for value in vars(loaded).values() if isinstance(value, Task) and value.__module__ == loaded.__name__
+        ]
     return found
 
 

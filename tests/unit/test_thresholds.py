@@ -60,7 +60,10 @@ def data() -> tuple[pd.DataFrame, np.ndarray]:
 def test_model_acts_on_its_tuned_threshold(data):
     X, y = data
     model = CalibratedModel.from_config(
-        GaussianNB(), CalibrationConfig(fraction=0.3), gap=0, threshold=ThresholdConfig(objective="f1", min=0.3, max=0.7)
+        GaussianNB(),
+        CalibrationConfig(fraction=0.3),
+        gap=0,
+        threshold=ThresholdConfig(objective="f1", min=0.3, max=0.7),
     ).fit(X, y)
     assert 0.3 <= model.threshold_ <= 0.7
     p = model.predict_proba(X)[:, 1]

@@ -85,7 +85,10 @@ def test_without_a_cutoff_every_row_is_judged_and_an_empty_window_says_why():
     assert empty.empty_reason(TIMES, "prices.csv").startswith("no rows to judge: prices.csv has no rows after")
 
 
-@pytest.mark.parametrize(("since", "until", "message"), [("2020-02-01", "2020-01-01", "is after --until"), ("yesterday-ish", None, "--since 'yesterday-ish'")])
+@pytest.mark.parametrize(
+    ("since", "until", "message"),
+    [("2020-02-01", "2020-01-01", "is after --until"), ("yesterday-ish", None, "--since 'yesterday-ish'")],
+)
 def test_bad_window_bounds_are_clear_errors(since, until, message):
     with pytest.raises(DriftlineError, match=message):
         select_window(TIMES, since=since, until=until)
@@ -115,7 +118,9 @@ def test_combined_source_deduplicates_on_symbol_and_time_and_the_monitored_rows_
 
 
 def test_combined_source_takes_monitored_rows_only_up_to_the_window_end():
-    combined = combine_frames(_rows("A", "2020-01-01", 3, 1.0), _rows("A", "2020-01-03", 5, 2.0), "o", "n", until="2020-01-05")
+    combined = combine_frames(
+        _rows("A", "2020-01-01", 3, 1.0), _rows("A", "2020-01-03", 5, 2.0), "o", "n", until="2020-01-05"
+    )
     assert combined.frame["timestamp"].max() == pd.Timestamp("2020-01-05") and combined.rows["monitored"] == 3
 
 

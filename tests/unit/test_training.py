@@ -10,8 +10,16 @@ from sklearn.metrics import log_loss
 from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
-from driftline.training import SUMMARY_METRICS, fit_challenger, fold_table, run_walk_forward
-from driftline.training import FoldJob, combine_fold_results, run_fold_job, walk_forward_jobs
+from driftline.training import (
+    SUMMARY_METRICS,
+    FoldJob,
+    combine_fold_results,
+    fit_challenger,
+    fold_table,
+    run_fold_job,
+    run_walk_forward,
+    walk_forward_jobs,
+)
 
 
 def test_every_family_has_every_fold(walk_forward_run):
@@ -119,7 +127,11 @@ def test_too_little_data_for_the_folds(walk_forward_run):
 def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
     features = walk_forward_run.features
     model = fit_challenger(
-        features, walk_forward_run.result.selected, walk_forward_run.calibration, walk_forward_run.models, walk_forward_run.gap
+        features,
+        walk_forward_run.result.selected,
+        walk_forward_run.calibration,
+        walk_forward_run.models,
+        walk_forward_run.gap,
     )
     assert isinstance(model, CalibratedModel)
     assert list(model.feature_names_in_) == list(features.feature_names)
@@ -154,7 +166,10 @@ def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
         # Features are in time order: a fold's rows are one contiguous range, a job is a few bytes.
         assert isinstance(job.train, slice) and isinstance(job.test, slice)
         assert job.train.start == 0 and job.train.stop < job.test.start  # expanding, purged
-        assert (job.train.stop - job.train.start, job.test.stop - job.test.start) == (folds[job.fold].n_train, folds[job.fold].n_test)
+        assert (job.train.stop - job.train.start, job.test.stop - job.test.start) == (
+            folds[job.fold].n_train,
+            folds[job.fold].n_test,
+        )
 
 
 def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_run):
@@ -230,7 +245,15 @@ def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_p
     built = result.predictions[result.predictions["family"] == "ensemble"]
     for job in (j for j in jobs if j.family == "logreg"):
         # What a fold job of its own gives: a VotingClassifier over both families, fitted and calibrated.
-        refit = run_fold_job(FoldJob(job.fold, "ensemble", job.train, job.test), run.features, run.gap, calibration, models, run.metrics, False)
+        refit = run_fold_job(
+            FoldJob(job.fold, "ensemble", job.train, job.test),
+            run.features,
+            run.gap,
+            calibration,
+            models,
+            run.metrics,
+            False,
+        )
         ours = built[built["fold"] == job.fold]
         np.testing.assert_allclose(ours["p_uncalibrated"], refit.predictions["p_uncalibrated"], rtol=0, atol=1e-9)
         if method == "sigmoid":  # auto: p is chosen later from earlier folds; the candidates must match
@@ -240,7 +263,11 @@ def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_p
         for column in windows:
             np.testing.assert_allclose(ours[column], refit.predictions[column], rtol=0, atol=1e-7)
         fold = next(f for f in result.folds if f.family == "ensemble" and f.fold == job.fold)
-        assert (fold.n_train, fold.n_test, fold.train_end) == (refit.result.n_train, refit.result.n_test, refit.result.train_end)
+        assert (fold.n_train, fold.n_test, fold.train_end) == (
+            refit.result.n_train,
+            refit.result.n_test,
+            refit.result.train_end,
+        )
         if method == "sigmoid":
             assert fold.calibration == refit.result.calibration == "window-sigmoid"
             assert fold.metrics == pytest.approx(refit.result.metrics, rel=1e-6, abs=1e-9)
@@ -258,7 +285,18 @@ def _member_outcomes(y_by_fold, probabilities, slice_rows=300):
             predictions = pd.DataFrame({"symbol": "s", "timestamp": stamps}).assign(
                 fold=fold, family=member, y=y_test, p=p_test, p_uncalibrated=p_test
             )
-            result = FoldResult(fold, member, "a", "b", str(stamps[0]), str(stamps[-1]), 1000, len(y_test), {"ece": 0.0}, "window-sigmoid")
+            result = FoldResult(
+                fold,
+                member,
+                "a",
+                "b",
+                str(stamps[0]),
+                str(stamps[-1]),
+                1000,
+                len(y_test),
+                {"ece": 0.0},
+                "window-sigmoid",
+            )
             outcomes.append(FoldOutcome(result, predictions, (p_slice, y_slice)))
     return outcomes
 
@@ -273,7 +311,11 @@ def _simulated(noise_b: float | None, seed: int = 0):
             logit = rng.normal(0, 1.5, n)
             y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
             a = 1 / (1 + np.exp(-(logit + rng.normal(0, 1.0, n))))
-            b = rng.uniform(0.05, 0.95, n) if noise_b is None else 1 / (1 + np.exp(-(logit + rng.normal(0, noise_b, n))))
+            b = (
+                rng.uniform(0.05, 0.95, n)
+                if noise_b is None
+                else 1 / (1 + np.exp(-(logit + rng.normal(0, noise_b, n))))
+            )
             parts.append((y, a, b))
         (y_test, a_test, b_test), (y_slice, a_slice, b_slice) = parts
         y_by_fold[fold] = (y_test, y_slice)
@@ -299,7 +341,11 @@ def test_the_ensemble_is_not_the_challenger_when_a_member_is_better_alone():
     y_by_fold, probabilities = _simulated(noise_b=None)  # lightgbm is a coin: averaging with it only hurts
     outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
     result = combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
-    assert result.pooled["logreg"]["log_loss"] < result.pooled["ensemble"]["log_loss"] < result.pooled["lightgbm"]["log_loss"]
+    assert (
+        result.pooled["logreg"]["log_loss"]
+        < result.pooled["ensemble"]["log_loss"]
+        < result.pooled["lightgbm"]["log_loss"]
+    )
     assert result.selected == "logreg"
 
 

@@ -24,18 +24,26 @@ TUNED = ModelsConfig(
 
 
 def _job(run, family: str, fold: int) -> FoldJob:
-    return next(j for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED) if j.fold == fold and j.family == family)
+    return next(
+        j for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED) if j.fold == fold and j.family == family
+    )
 
 
 def _fold(run, job: FoldJob, features=None, models: ModelsConfig = TUNED):
-    return run_fold_job(job, features or run.features, run.gap, run.calibration, models, run.metrics, price_target=False, threads=1)
+    return run_fold_job(
+        job, features or run.features, run.gap, run.calibration, models, run.metrics, price_target=False, threads=1
+    )
 
 
 @pytest.fixture(scope="module")
 def tuned_folds(walk_forward_run) -> dict:
     """Folds 2 and 3 of logreg and lightgbm, each searched (4 trials) on its own window: fitted once here."""
     run = walk_forward_run
-    return {(j.family, j.fold): _fold(run, j) for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED) if j.fold in (2, 3)}
+    return {
+        (j.family, j.fold): _fold(run, j)
+        for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED)
+        if j.fold in (2, 3)
+    }
 
 
 def _replace_rows(features, rows: np.ndarray, seed: int):
@@ -49,10 +57,17 @@ def _replace_rows(features, rows: np.ndarray, seed: int):
 
 
 def test_config_validates_tuning_keys():
-    config = load_config(None, {"models.tuning.enabled": True, "models.tuning.trials": 3, "models.tuning.families": ["lightgbm"]})
+    config = load_config(
+        None, {"models.tuning.enabled": True, "models.tuning.trials": 3, "models.tuning.families": ["lightgbm"]}
+    )
     assert config.models.tuning == TuningConfig(enabled=True, trials=3, families=("lightgbm",))
     assert not PipelineConfig().models.tuning.enabled  # off by default: no run pays for it unasked
-    for bad in ({"models.tuning.trials": 0}, {"models.tuning.inner_fraction": 0.6}, {"models.tuning.families": ["svm"]}, {"models.tuning.trial": 3}):
+    for bad in (
+        {"models.tuning.trials": 0},
+        {"models.tuning.inner_fraction": 0.6},
+        {"models.tuning.families": ["svm"]},
+        {"models.tuning.trial": 3},
+    ):
         with pytest.raises(Exception, match="tuning"):
             load_config(None, bad)
 
@@ -62,17 +77,28 @@ def test_tuning_settings_change_every_fit_cache_key(walk_forward_run):
     from tasks import training as training_tasks
 
     base = PipelineConfig()
-    job = walk_forward_jobs(walk_forward_run.features, walk_forward_run.splits, walk_forward_run.gap, walk_forward_run.models)[0]
+    job = walk_forward_jobs(
+        walk_forward_run.features, walk_forward_run.splits, walk_forward_run.gap, walk_forward_run.models
+    )[0]
 
     def keys(config: PipelineConfig) -> tuple[str, str, str]:
         return (
             training_tasks.walk_forward_key(config.fit_spec, "digest"),
             training_tasks._fold_key(None, {"job": job, "spec": config.fit_spec, "features_digest": "digest"}),
-            training_tasks._challenger_key(None, {"features": walk_forward_run.features, "family": "lightgbm", "spec": config.fit_spec}),
+            training_tasks._challenger_key(
+                None, {"features": walk_forward_run.features, "family": "lightgbm", "spec": config.fit_spec}
+            ),
         )
 
     seen = {keys(base)}
-    changes = ({"enabled": True}, {"trials": 13}, {"timeout_seconds": 30.0}, {"inner_fraction": 0.3}, {"families": ("lightgbm",)}, {"min_validation_rows": 99})
+    changes = (
+        {"enabled": True},
+        {"trials": 13},
+        {"timeout_seconds": 30.0},
+        {"inner_fraction": 0.3},
+        {"families": ("lightgbm",)},
+        {"min_validation_rows": 99},
+    )
     for change in changes:
         tuning = base.models.tuning.model_copy(update=change)
         variant = base.model_copy(update={"models": base.models.model_copy(update={"tuning": tuning})})
@@ -94,7 +120,7 @@ def test_inner_split_purges_the_gap_and_validates_on_the_last_timestamps():
     times = np.repeat(np.arange(100), 3)  # three symbols per timestamp
     fit, valid = inner_split(times, TuningConfig(inner_fraction=0.2), gap=5)
     assert set(times[valid]) == set(range(80, 100))
-    assert set(times[fit]) == set(range(0, 75))  # timestamps 75..79 purged
+    assert set(times[fit]) == set(range(75))  # timestamps 75..79 purged
 
 
 def test_no_test_or_calibration_row_can_change_the_search(walk_forward_run, tuned_folds):
@@ -138,7 +164,15 @@ def test_parameters_fixed_in_models_params_are_not_searched(walk_forward_run):
     run = walk_forward_run
     train = _job(run, "lightgbm", 2).train
     fixed = TUNED.model_copy(update={"params": {"lightgbm": {"n_jobs": 1, "num_leaves": 7, "n_estimators": 50}}})
-    result = tune_family("lightgbm", run.features.X.iloc[train], run.features.y.to_numpy()[train], run.features.times[train], fixed, run.gap, 1)
+    result = tune_family(
+        "lightgbm",
+        run.features.X.iloc[train],
+        run.features.y.to_numpy()[train],
+        run.features.times[train],
+        fixed,
+        run.gap,
+        1,
+    )
     assert "num_leaves" not in result.best_params and "n_estimators" not in result.best_params
     assert all("num_leaves" not in t for t in result.trials)
 
@@ -155,7 +189,9 @@ def test_fold_and_challenger_refit_with_the_tuned_parameters(walk_forward_run, t
     base = challenger.base_estimator_
     assert base.get_params()["n_estimators"] == tuning.best_params["n_estimators"]
     assert base.get_params()["num_leaves"] == tuning.best_params["num_leaves"]
-    untuned = fit_challenger(run.features, "lightgbm", run.calibration, TUNED.model_copy(update={"tuning": TuningConfig()}), run.gap)
+    untuned = fit_challenger(
+        run.features, "lightgbm", run.calibration, TUNED.model_copy(update={"tuning": TuningConfig()}), run.gap
+    )
     assert untuned.tuning_ is None and untuned.base_estimator_.get_params()["n_estimators"] == 300
 
 
@@ -163,7 +199,12 @@ def test_walk_forward_result_lists_every_search(tuned_folds):
     from driftline.training import combine_fold_results, fold_table
 
     result = combine_fold_results(list(tuned_folds.values()), MetricsConfig(), price_target=False)
-    assert [(t.family, f.fold) for f in result.folds if (t := f.tuning)] == [("logreg", 2), ("lightgbm", 2), ("logreg", 3), ("lightgbm", 3)]
+    assert [(t.family, f.fold) for f in result.folds if (t := f.tuning)] == [
+        ("logreg", 2),
+        ("lightgbm", 2),
+        ("logreg", 3),
+        ("lightgbm", 3),
+    ]
     assert result.tuning() == [f.tuning for f in result.folds]
     assert all(t.n_trials == 4 and t.best_value <= t.default_value for t in result.tuning())
     assert all("tuning" not in row for row in fold_table(result))  # the summary's fold table keeps its shape

@@ -64,7 +64,11 @@ class Relay:
 
     def post(self, body: bytes, timestamp: str | None = None, secret: str = SECRET, headers: dict | None = None, **kw):
         timestamp = str(int(self.clock.now)) if timestamp is None else timestamp
-        signed = {**JSON, "X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(secret.encode(), timestamp, body)}
+        signed = {
+            **JSON,
+            "X-Driftline-Timestamp": timestamp,
+            "X-Driftline-Signature": sign(secret.encode(), timestamp, body),
+        }
         return self.client.post("/v1/drift", content=body, headers={**signed, **(headers or {})}, **kw)
 
 
@@ -91,8 +95,14 @@ def make_relay(secrets: list[bytes] | None = None, model_exists: Any = None, **o
         return name in MODELS
 
     outbox = options.pop("outbox", None) or new_outbox()
-    app = create_app(secrets or [SECRET.encode()], outbox, model_exists=model_exists or registered, clock=clock,
-                     events_reachable=lambda: events_up["up"], **options)
+    app = create_app(
+        secrets or [SECRET.encode()],
+        outbox,
+        model_exists=model_exists or registered,
+        clock=clock,
+        events_reachable=lambda: events_up["up"],
+        **options,
+    )
     return Relay(TestClient(app, raise_server_exceptions=False), outbox, clock, looked_up, events_up)
 
 
@@ -110,7 +120,9 @@ def scrape(client: TestClient, **headers: str) -> dict[tuple[str, tuple[tuple[st
 
 
 def rejections(samples: dict) -> dict[str, float]:
-    return {dict(labels)["reason"]: v for (name, labels), v in samples.items() if name == "driftline_relay_rejections_total"}
+    return {
+        dict(labels)["reason"]: v for (name, labels), v in samples.items() if name == "driftline_relay_rejections_total"
+    }
 
 
 @pytest.fixture
@@ -139,8 +151,12 @@ def test_route_resolves_the_request_parameter():
 
 
 def test_valid_signed_call_is_accepted_and_emitted_once(relay):
-    body = body_of(reason="vendor monitor: PSI 0.4", drift_share=0.5, features=["rv_5", "ret_1"],
-                   details={"vendor_run": "r-17", "psi": 0.41, "ok": False, "note": None})
+    body = body_of(
+        reason="vendor monitor: PSI 0.4",
+        drift_share=0.5,
+        features=["rv_5", "ret_1"],
+        details={"vendor_run": "r-17", "psi": 0.41, "ok": False, "note": None},
+    )
     response = relay.post(body)
     assert response.status_code == 202, response.text
     signature = sign(SECRET.encode(), str(NOW), body)
@@ -263,7 +279,9 @@ def test_malformed_signature_headers_are_refused(relay, timestamp, signature):
     body = body_of()
     signature = signature or sign(SECRET.encode(), str(NOW), body)
     response = relay.client.post(
-        "/v1/drift", content=body, headers={**JSON, "X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": signature}
+        "/v1/drift",
+        content=body,
+        headers={**JSON, "X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": signature},
     )
     assert response.status_code == 401
     assert relay.emitted == []
@@ -277,7 +295,10 @@ def test_wrong_secret_is_refused(relay):
 def test_body_tampered_after_signing_is_refused(relay):
     signed_body = body_of(drift_share=0.1)
     timestamp = str(NOW)
-    headers = {"X-Driftline-Timestamp": timestamp, "X-Driftline-Signature": sign(SECRET.encode(), timestamp, signed_body)}
+    headers = {
+        "X-Driftline-Timestamp": timestamp,
+        "X-Driftline-Signature": sign(SECRET.encode(), timestamp, signed_body),
+    }
     response = relay.client.post("/v1/drift", content=body_of(drift_share=0.9), headers={**JSON, **headers})
     assert response.status_code == 401
     assert relay.emitted == []
@@ -324,13 +345,24 @@ def test_non_ascii_digit_timestamp_is_refused_not_a_server_error():
     app = create_app([SECRET.encode()], outbox, model_exists=lambda n: True, clock=FakeClock())
     body = body_of()
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/drift", "raw_path": b"/v1/drift", "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/drift",
+        "raw_path": b"/v1/drift",
+        "query_string": b"",
+        "root_path": "",
         "headers": [
-            (b"host", b"testserver"), (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"),
-            (b"x-driftline-timestamp", b"\xb2"), (b"x-driftline-signature", b"sha256=" + b"0" * 64),
+            (b"host", b"testserver"),
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-driftline-timestamp", b"\xb2"),
+            (b"x-driftline-signature", b"sha256=" + b"0" * 64),
         ],
-        "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
     }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict] = []
@@ -459,7 +491,9 @@ def test_metrics_count_requests_events_and_every_rejection_reason():
     assert relay.post(body_of(reason="two")).status_code == 202
     assert relay.post(body_of(reason="three")).status_code == 429  # rate_limited
     assert relay.post(body_of(), secret="forged").status_code == 401  # bad_signature
-    assert relay.client.post("/v1/drift", content=body_of(), headers=JSON).status_code == 401  # no signature: bad_signature
+    assert (
+        relay.client.post("/v1/drift", content=body_of(), headers=JSON).status_code == 401
+    )  # no signature: bad_signature
     assert relay.post(body_of(), timestamp=str(NOW - 10 * MAX_AGE_SECONDS)).status_code == 401  # stale
     replayed = body_of(reason="one")
     assert relay.post(replayed).status_code == 401  # replay (same body and timestamp as the first call)
@@ -470,8 +504,15 @@ def test_metrics_count_requests_events_and_every_rejection_reason():
 
     samples = scrape(relay.client)
     assert rejections(samples) == {
-        "bad_signature": 2, "stale": 1, "replay": 1, "too_large": 1, "unknown_source": 1, "rate_limited": 1, "bad_payload": 1,
-        "unsupported_media_type": 1, "slow_body": 0,
+        "bad_signature": 2,
+        "stale": 1,
+        "replay": 1,
+        "too_large": 1,
+        "unknown_source": 1,
+        "rate_limited": 1,
+        "bad_payload": 1,
+        "unsupported_media_type": 1,
+        "slow_body": 0,
     }
     assert samples[("driftline_relay_events_emitted_total", ())] == len(relay.emitted) == 2
     by_code = {
@@ -555,10 +596,18 @@ def test_no_rate_limit_by_default():
     assert all(relay.post(body_of(reason=str(i))).status_code == 202 for i in range(100))
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (None, None), ("", None), ("off", None), ("0", None), ("60/60", RateLimit(60, 60.0)),
-    ("5", RateLimit(5, 1.0)), (" 10/0.5 ", RateLimit(10, 0.5)),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (None, None),
+        ("", None),
+        ("off", None),
+        ("0", None),
+        ("60/60", RateLimit(60, 60.0)),
+        ("5", RateLimit(5, 1.0)),
+        (" 10/0.5 ", RateLimit(10, 0.5)),
+    ],
+)
 def test_parse_rate_limit(raw, expected):
     assert parse_rate_limit(raw) == expected
 
@@ -631,7 +680,8 @@ def test_a_stalled_registry_is_503_within_the_lookup_timeout_and_holds_few_threa
             names = [f"m{i}" for i in range(webhook.MAX_LOOKUPS_IN_FLIGHT + 3)]
             codes = [relay.post(json.dumps({"model": name}).encode()).status_code for name in names]
             assert codes == [503] * len(codes)
-            # Only MAX_LOOKUPS_IN_FLIGHT lookups were started (demo's included); the calls after them were refused at once.
+            # Only MAX_LOOKUPS_IN_FLIGHT lookups were started (demo's included); the calls after them were
+            # refused at once.
             assert started == ["demo", *names[: webhook.MAX_LOOKUPS_IN_FLIGHT - 1]]
             assert time.perf_counter() - began < (webhook.MAX_LOOKUPS_IN_FLIGHT + 3) * 0.2 + 2.0
             release.set()
@@ -682,8 +732,18 @@ def test_non_json_content_type_is_415(relay, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     if content_type is None:
         relay.client.headers.pop("content-type", None)
-    response = relay.post(body_of(), headers=headers) if content_type else relay.client.post(
-        "/v1/drift", content=body_of(), headers={"X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body_of())})
+    response = (
+        relay.post(body_of(), headers=headers)
+        if content_type
+        else relay.client.post(
+            "/v1/drift",
+            content=body_of(),
+            headers={
+                "X-Driftline-Timestamp": str(NOW),
+                "X-Driftline-Signature": sign(SECRET.encode(), str(NOW), body_of()),
+            },
+        )
+    )
     assert response.status_code == 415, response.text
     assert relay.emitted == []
 
@@ -695,9 +755,18 @@ def test_json_content_type_with_charset_is_accepted(relay):
 def _asgi_post(app: Any, headers: list[tuple[bytes, bytes]], receive: Any) -> int:
     """Call the ASGI app as uvicorn would; the status it answers."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/drift", "raw_path": b"/v1/drift", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/drift",
+        "raw_path": b"/v1/drift",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
     }
     sent: list[dict] = []
 
@@ -739,8 +808,13 @@ def test_the_server_closes_a_connection_whose_headers_trickle_in():
     port_socket.bind(("127.0.0.1", 0))
     port = port_socket.getsockname()[1]
     port_socket.close()
-    config = uvicorn.Config(relay.client.app, host="127.0.0.1", port=port, log_level="warning",
-                            http=webhook.read_timeout_protocol(AutoHTTPProtocol, 0.5))
+    config = uvicorn.Config(
+        relay.client.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        http=webhook.read_timeout_protocol(AutoHTTPProtocol, 0.5),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -772,17 +846,20 @@ def _nested(depth: int) -> dict:
     return value
 
 
-@pytest.mark.parametrize("fields", [
-    {"vendor_run": "r-17"},  # any unknown field
-    {"details": _nested(3)},  # details is flat
-    {"details": {"x": [1, 2]}},
-    {"details": {f"k{i}": i for i in range(21)}},
-    {"details": {"k": "v" * 201}},
-    {"details": {"bad key!": 1}},
-    {"features": [""]},
-    {"features": ["f" * 201]},
-    {"payload": _nested(250)},  # the nesting that jammed Prefect's event stream (issue 17)
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"vendor_run": "r-17"},  # any unknown field
+        {"details": _nested(3)},  # details is flat
+        {"details": {"x": [1, 2]}},
+        {"details": {f"k{i}": i for i in range(21)}},
+        {"details": {"k": "v" * 201}},
+        {"details": {"bad key!": 1}},
+        {"features": [""]},
+        {"features": ["f" * 201]},
+        {"payload": _nested(250)},  # the nesting that jammed Prefect's event stream (issue 17)
+    ],
+)
 def test_the_schema_is_closed_and_bounded(relay, fields):
     response = relay.post(body_of(**fields))
     assert response.status_code == 422, response.text
@@ -817,12 +894,17 @@ def test_signatures_are_decided_by_hmac_compare_digest_alone(monkeypatch):
         def compare(a, b):
             seen.append((a, b))
             return result
+
         return compare
 
     relay = make_relay(parse_secrets(f"{SECRET},{OLD_SECRET}"))
     monkeypatch.setattr(hmac_module, "compare_digest", always(True))
     forged = "sha256=" + "0" * 64
-    response = relay.client.post("/v1/drift", content=body_of(), headers={**JSON, "X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": forged})
+    response = relay.client.post(
+        "/v1/drift",
+        content=body_of(),
+        headers={**JSON, "X-Driftline-Timestamp": str(NOW), "X-Driftline-Signature": forged},
+    )
     assert response.status_code == 202  # compare_digest said equal: accepted, though forged
     assert (sign(SECRET.encode(), str(NOW), body_of()), forged) in seen
 
