@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -201,7 +202,8 @@ def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Itera
                 except registry.FenceLost:
                     return
 
-    thread = threading.Thread(target=keep_alive, daemon=True, name=f"lease-{lock}")
+    # In the caller's context: Prefect's settings (which server) can live in a context variable.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(keep_alive,), daemon=True, name=f"lease-{lock}")
     thread.start()
     with get_client(sync_client=True) as client:
 

@@ -483,6 +483,10 @@ def _rollback_fenced(aliases: Any, model_name: str, to_version: str | None, reas
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
+        # Its steps are Prefect task runs outside a flow (recorded on the server): keep the terminal to one line.
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+        logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+        logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)  # a busy lock is reported below
         from flows.promotion import rollback_under_lock
 
         return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait)

@@ -348,6 +348,7 @@ def read_fence(raw: str | None) -> tuple[int, str]:
         return 0, ""
 DRILL_KILL_ENV = "DRIFTLINE_DRILL_KILL_AT"
 DRILL_PAUSE_ENV = "DRIFTLINE_DRILL_PAUSE_AT"
+DRILL_RESUME_ENV = "DRIFTLINE_DRILL_RESUME_FILE"
 _paused: set[str] = set()
 
 
@@ -356,8 +357,9 @@ def drill_point(point: str) -> None:
 
     ``DRIFTLINE_DRILL_KILL_AT=<point>`` SIGKILLs this process just before the registry write ``point``;
     ``DRIFTLINE_DRILL_PAUSE_AT=<point>`` prints ``driftline drill: paused at <point>`` and sleeps
-    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached, so a drill can break something
-    (stop a server) at a known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
+    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached (or until the file
+    ``DRIFTLINE_DRILL_RESUME_FILE`` exists, when set), so a drill can break something (stop a server) at a
+    known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
     ``champion-event``, ``champion-version-tag``, ``previous-champion``, ``previous-champion-event``,
     ``previous-champion-version-tag``, ``commit`` (``repair`` inside a repair); and ``artifact:<path>``
     before each run artifact write (e.g. ``artifact:reference/profile.json``).
@@ -369,7 +371,10 @@ def drill_point(point: str) -> None:
 
         _paused.add(point)
         print(f"driftline drill: paused at {point}", flush=True)
-        time.sleep(float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10")))
+        until = time.monotonic() + float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10"))
+        resume = os.environ.get(DRILL_RESUME_ENV)
+        while time.monotonic() < until and not (resume and os.path.exists(resume)):
+            time.sleep(0.2 if resume else until - time.monotonic())
 
 
 class MlflowAliasRegistry:
