@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -163,6 +164,10 @@ def ensure_lock_task(lock: str) -> None:
             client.read_global_concurrency_limit_by_name(lock)
 
 
+# A write needs a lease renewed less than (lease - margin) ago when the server cannot be asked right now.
+LEASE_MARGIN_SECONDS = 15
+
+
 @contextmanager
 def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Iterator[Callable[[], None]]:
     """Hold the one slot of ``lock`` under a lease that a thread renews; yields ``lease_check``, which renews
@@ -174,6 +179,7 @@ def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Itera
     Raises:
         prefect.concurrency.asyncio.AcquireConcurrencySlotTimeoutError: not acquired in ``timeout_seconds``.
     """
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.concurrency._sync import acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease
     from prefect.logging import get_logger
@@ -183,16 +189,26 @@ def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Itera
     lost: list[str] = []
     stop = threading.Event()
 
+    renewed = [time.monotonic()]  # the server counts the lease from its last renewal
+
     def renew(client) -> None:
         try:
             client.renew_concurrency_lease(lease_id=lease_id, lease_duration=lease_seconds)
-        except Exception as exc:  # noqa: BLE001 - 410 (expired, revoked) or the server gone: either way not held
-            detail = getattr(getattr(exc, "response", None), "status_code", None) or type(exc).__name__
-            message = f"the lease of lock {lock} could not be renewed ({detail}): this holder no longer owns it"
-            if not lost:
-                logger.error(message)
-            lost.append(message)
-            raise registry.FenceLost(message) from exc
+            renewed[0] = time.monotonic()
+            return
+        except httpx.HTTPStatusError as exc:  # 410: expired and revoked (another holder may have the lock)
+            detail = str(exc.response.status_code)
+            cause: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - server unreachable: held only while the lease cannot have run out
+            if time.monotonic() - renewed[0] < lease_seconds - LEASE_MARGIN_SECONDS:
+                logger.warning("lock %s: lease renewal failed (%s); still held for now", lock, type(exc).__name__)
+                return
+            detail, cause = type(exc).__name__, exc
+        message = f"the lease of lock {lock} could not be renewed ({detail}): this holder no longer owns it"
+        if not lost:
+            logger.error(message)
+        lost.append(message)
+        raise registry.FenceLost(message) from cause
 
     def keep_alive() -> None:
         with get_client(sync_client=True) as client:
@@ -217,5 +233,9 @@ def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Itera
         finally:
             stop.set()
             thread.join(timeout=5)
-            if not lost:
+            try:  # also after a lost lease: a revoked lease id releases nothing, a transiently lost one is freed
                 release_concurrency_slots_with_lease(lease_id)
+            except Exception as exc:  # noqa: BLE001 - the lease then runs out on its own
+                if not lost:
+                    raise
+                logger.warning("lock %s: releasing a lost lease failed (%s); it expires on its own", lock, type(exc).__name__)
