@@ -116,3 +116,22 @@ def test_a_lost_lease_or_a_moved_champion_stops_the_write_under_the_fence(versio
         aliases.set_alias(name, "champion", "3", "stale view", champion="2")
     assert aliases.alias_version(name, "champion") == "1"
     assert [e["version"] for e in aliases.history(name) if e["alias"] == "champion"] == ["1"]
+
+
+def test_a_commit_that_leaves_its_intent_record_fails_instead_of_reporting_success(versions, monkeypatch):
+    """A rollback whose commit could not clear the record used to print success, and the next training run
+    then "repaired" it back; now the error reaches the caller (an injected server-side refusal)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+    name = versions
+    aliases = registry.MlflowAliasRegistry()
+    aliases.move_champion(name, "1", None, "first", "run-1")
+
+    def refuse(*args, **kwargs):
+        raise MlflowException("permission denied", error_code=PERMISSION_DENIED)
+
+    monkeypatch.setattr(aliases.client, "delete_registered_model_tag", refuse)
+    with pytest.raises(MlflowException, match="permission denied"):
+        aliases.rollback(name, "2", "v1 broke", force=True)
+    assert aliases.intent(name) is not None  # still marked half done: the next run rolls it back, as it should
