@@ -3,17 +3,27 @@ smoke-test, commit — or roll back."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pandas as pd
-from prefect.concurrency.sync import concurrency
 from prefect.transactions import transaction
 
+from driftline import registry
+from driftline.errors import DriftlineError
 from driftline.report import artifact_key
 from tasks.promotion import (
+    acquire_fence_task,
     commit_promotion_task,
     ensure_lock_task,
+    lock_lease,
     move_champion_task,
     pending_promotion_task,
     repair_promotion_task,
+    rollback_task,
     smoke_test_task,
 )
 
@@ -21,12 +31,40 @@ from tasks.promotion import (
 # long (60 s is the server's minimum; Prefect's default of 300 s would stall the next promotion 5 min).
 LEASE_SECONDS = 60
 WAIT_SECONDS = 600
+ROLLBACK_WAIT_SECONDS = 30
+
+
+class PromotionLockBusy(DriftlineError):
+    """The model's promotion lock was not free within the wait."""
 
 
 def _lock(name: str) -> str:
     lock = artifact_key("driftline-promote", name)
     ensure_lock_task(lock)
     return lock
+
+
+@contextmanager
+def promotion_lock(name: str, what: str, timeout_seconds: float = WAIT_SECONDS) -> Iterator[registry.Fence]:
+    """The model's promotion lock (a Prefect global concurrency limit of 1, leased) and a fresh fencing
+    generation on the model: every registry write under it checks both first (registry.Fence).
+
+    Raises:
+        PromotionLockBusy: another promotion, repair or rollback held it for ``timeout_seconds``.
+    """
+    holder = f"{what}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    acquired = False
+    try:
+        with lock_lease(_lock(name), timeout_seconds, LEASE_SECONDS) as lease_check:
+            acquired = True
+            yield acquire_fence_task(name, holder, lease_check)
+    except TimeoutError as exc:
+        if acquired:
+            raise
+        raise PromotionLockBusy(
+            f"{name}: the promotion lock was not free within {timeout_seconds:.0f} s (a promotion, repair or rollback "
+            "of this model is running); nothing was changed. Try again when it has finished"
+        ) from exc
 
 
 def promote_with_smoke_test(
@@ -38,12 +76,12 @@ def promote_with_smoke_test(
     compare-and-set inside it refuses to overwrite a champion this run was not compared against. A
     promotion that died half way (its intent record left on the model) is rolled back first.
     """
-    with concurrency(_lock(name), occupy=1, strict=True, timeout_seconds=WAIT_SECONDS, lease_duration=LEASE_SECONDS):
-        repair_promotion_task(name, run_id)
+    with promotion_lock(name, f"promotion of {version} by {run_id or '-'}") as fence:
+        repair_promotion_task(name, run_id, fence)
         with transaction():
-            previous = move_champion_task(name, version, expected, reason, run_id)
+            previous = move_champion_task(name, version, expected, reason, run_id, fence)
             smoke_test_task(name, sample)
-            commit_promotion_task(name)
+            commit_promotion_task(name, version, fence)
     return previous
 
 
@@ -55,5 +93,19 @@ def repair_interrupted_promotion(name: str, run_id: str) -> dict | None:
     """
     if pending_promotion_task(name) is None:
         return None
-    with concurrency(_lock(name), occupy=1, strict=True, timeout_seconds=WAIT_SECONDS, lease_duration=LEASE_SECONDS):
-        return repair_promotion_task(name, run_id)
+    with promotion_lock(name, f"repair by {run_id or '-'}") as fence:
+        return repair_promotion_task(name, run_id, fence)
+
+
+def rollback_under_lock(
+    name: str, to_version: str | None, reason: str, force: bool, timeout_seconds: float = ROLLBACK_WAIT_SECONDS
+) -> tuple[str | None, str, str | None]:
+    """``driftline rollback``: under the same lock (and fence) as a promotion; a leftover half-done
+    promotion is rolled back first. Returns (old champion, new champion, forced note).
+
+    Raises:
+        PromotionLockBusy: a promotion, repair or rollback held the lock for ``timeout_seconds``.
+    """
+    with promotion_lock(name, "rollback", timeout_seconds) as fence:
+        repair_promotion_task(name, "rollback", fence)
+        return rollback_task(name, to_version, reason, force, fence)

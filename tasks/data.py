@@ -11,7 +11,7 @@ from driftline import registry
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
-from driftline.sources import StagedSource
+from driftline.sources import StagedSource, private_dir, private_file
 from tasks._task import driftline_task
 
 
@@ -61,9 +61,10 @@ def record_validation_task(
             reason=report.quarantined["reason"].to_numpy()
         )
         rows = rows.reset_index(names="source_row").astype(str)
-        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(quarantine_dir)
         quarantine_path = str(quarantine_dir / "rows.parquet")
         rows.to_parquet(quarantine_path, index=False)
+        private_file(Path(quarantine_path))
         registry.log_frame(run_id, rows, "validation/quarantine.parquet")
     create_markdown_artifact(report.markdown(), key="data-contract", description=f"GX contract on {loaded.source}")
     return enforce_contract(report, contract, loaded.source), quarantine_path

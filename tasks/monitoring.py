@@ -23,6 +23,7 @@ from driftline.errors import DriftlineError
 from driftline.ingest import LoadedData, load_data
 from driftline.scoring import ModelRef
 from driftline.sizing import AUTOMATIC_SIZES, retrain_config_yaml
+from driftline.sources import private_dir, private_file
 from driftline.timeline import JudgedWindow, as_source_columns, combine_frames, same_source, select_window
 from tasks._task import driftline_task
 from tasks.promotion import CUTOFF_TAG
@@ -84,10 +85,10 @@ def retrain_source_task(
     key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
     path = settings.timeline_dir / model_name / f"combined-{key}.parquet"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         partial = path.with_suffix(".partial")
         frame.to_parquet(partial, index=False)
-        partial.replace(path)  # a reader never sees half a file
+        private_file(partial).replace(path)  # a reader never sees half a file
     return {"data": str(path), **combined.describe(str(path)), "combined": True}
 
 

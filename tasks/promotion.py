@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import pandas as pd
 from prefect import get_run_logger
 from prefect.transactions import Transaction, get_transaction
@@ -86,27 +92,41 @@ def record_decision_task(run_id: str, version: registry.RegisteredVersion, decis
 
 
 @driftline_task("move-champion")
-def move_champion_task(name: str, version: str, expected: str | None, reason: str, run_id: str) -> str | None:
+def move_champion_task(
+    name: str, version: str, expected: str | None, reason: str, run_id: str, fence: registry.Fence | None = None
+) -> str | None:
     """Compare-and-set the champion alias (intent record left until commit); remember how to undo it."""
-    previous = registry.MlflowAliasRegistry().move_champion(name, version, expected, reason, run_id, commit=False)
+    previous = registry.MlflowAliasRegistry(fence).move_champion(name, version, expected, reason, run_id, commit=False)
     transaction = get_transaction()
     if transaction is not None:
-        transaction.set("restore", {"name": name, "previous": previous, "version": version, "run_id": run_id})
+        transaction.set(
+            "restore", {"name": name, "previous": previous, "version": version, "run_id": run_id, "fence": fence}
+        )
     return previous
 
 
 @move_champion_task.on_rollback
 def _restore_champion(transaction: Transaction) -> None:
     info = transaction.get("restore")
-    registry.MlflowAliasRegistry().restore_champion(
+    aliases = registry.MlflowAliasRegistry(info["fence"])
+    try:
+        aliases.check_fence(info["name"])
+    except registry.FenceLost as exc:  # a newer holder owns the model now: undoing would overwrite its work
+        get_run_logger().error("%s: not restoring the champion: %s", info["name"], exc)
+        return
+    aliases.restore_champion(
         info["name"], info["previous"], info["version"], "the promotion transaction failed", info["run_id"]
     )
 
 
 @driftline_task("commit-promotion", retries=2)
-def commit_promotion_task(name: str) -> None:
+def commit_promotion_task(name: str, version: str | None = None, fence: registry.Fence | None = None) -> None:
     """The new champion passed its smoke test: clear the promotion's intent record."""
-    registry.MlflowAliasRegistry().commit_promotion(name)
+    aliases = registry.MlflowAliasRegistry(fence)
+    if version is None:
+        aliases.commit_promotion(name)
+    else:
+        aliases.commit_promotion(name, champion=version)
 
 
 @driftline_task("pending-promotion", retries=2)
@@ -118,14 +138,28 @@ def pending_promotion_task(name: str) -> dict | None:
 
 
 @driftline_task("repair-promotion", retries=2)
-def repair_promotion_task(name: str, run_id: str) -> dict | None:
+def repair_promotion_task(name: str, run_id: str, fence: registry.Fence | None = None) -> dict | None:
     """Roll back a promotion that died half way (call under the promotion lock)."""
     if not registry.registered_model_exists(name):
         return None
-    record = registry.MlflowAliasRegistry().repair_promotion(name, run_id)
+    record = registry.MlflowAliasRegistry(fence).repair_promotion(name, run_id)
     if record is not None:
         get_run_logger().warning("%s: rolled back the interrupted promotion of version %s", name, record["version"])
     return record
+
+
+@driftline_task("acquire-fence", retries=2, retry_delay_seconds=1)
+def acquire_fence_task(name: str, holder: str, lease_check: Callable[[], None] | None) -> registry.Fence:
+    """Just after taking the lock: bump the model's fencing generation; every later write checks it."""
+    return registry.MlflowAliasRegistry().acquire_fence(name, holder, lease_check)
+
+
+@driftline_task("rollback-champion")
+def rollback_task(
+    name: str, to_version: str | None, reason: str, force: bool, fence: registry.Fence
+) -> tuple[str | None, str, str | None]:
+    """Make ``to_version`` (default previous-champion) the champion, fenced like a promotion."""
+    return registry.MlflowAliasRegistry(fence).rollback(name, to_version, reason, force)
 
 
 @driftline_task("smoke-test-champion")
@@ -150,3 +184,86 @@ def ensure_lock_task(lock: str) -> None:
             except Exception:  # noqa: BLE001 - created concurrently by another run; verify below
                 pass
             client.read_global_concurrency_limit_by_name(lock)
+
+
+# A write needs a lease renewed less than (lease - margin) ago when the server cannot be asked right now.
+LEASE_MARGIN_SECONDS = 15
+
+
+@contextmanager
+def lock_lease(lock: str, timeout_seconds: float, lease_seconds: float) -> Iterator[Callable[[], None]]:
+    """Hold the one slot of ``lock`` under a lease that a thread renews; yields ``lease_check``, which renews
+    the lease now and raises :class:`registry.FenceLost` when it is gone (expired and revoked: HTTP 410).
+
+    Prefect's own ``concurrency`` manager only logs a failed renewal (and hides the lease id), so a holder
+    stalled past its lease would go on writing; here a failed renewal is an ERROR and every write checks.
+
+    Raises:
+        prefect.concurrency.asyncio.AcquireConcurrencySlotTimeoutError: not acquired in ``timeout_seconds``.
+    """
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency._sync import acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease
+    from prefect.logging import get_logger
+
+    logger = get_logger("driftline.promotion")
+    lease_id = acquire_concurrency_slots_with_lease(
+        [lock], 1, timeout_seconds=timeout_seconds, lease_duration=lease_seconds, strict=True
+    ).lease_id
+    lost: list[str] = []
+    stop = threading.Event()
+
+    renewed = [time.monotonic()]  # the server counts the lease from its last renewal
+
+    def renew(client) -> None:
+        try:
+            client.renew_concurrency_lease(lease_id=lease_id, lease_duration=lease_seconds)
+            renewed[0] = time.monotonic()
+            return
+        except httpx.HTTPStatusError as exc:  # 410: expired and revoked (another holder may have the lock)
+            detail = str(exc.response.status_code)
+            cause: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - server unreachable: held only while the lease cannot have run out
+            if time.monotonic() - renewed[0] < lease_seconds - LEASE_MARGIN_SECONDS:
+                logger.warning("lock %s: lease renewal failed (%s); still held for now", lock, type(exc).__name__)
+                return
+            detail, cause = type(exc).__name__, exc
+        message = f"the lease of lock {lock} could not be renewed ({detail}): this holder no longer owns it"
+        if not lost:
+            logger.error(message)
+        lost.append(message)
+        raise registry.FenceLost(message) from cause
+
+    def keep_alive() -> None:
+        with get_client(sync_client=True) as client:
+            while not stop.wait(lease_seconds / 4) and not lost:
+                try:
+                    renew(client)
+                except registry.FenceLost:
+                    return
+
+    # In the caller's context: Prefect's settings (which server) can live in a context variable.
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(keep_alive,), daemon=True, name=f"lease-{lock}"
+    )
+    thread.start()
+    with get_client(sync_client=True) as client:
+
+        def lease_check() -> None:
+            if lost:
+                raise registry.FenceLost(lost[0])
+            renew(client)
+
+        try:
+            yield lease_check
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            try:  # also after a lost lease: a revoked lease id releases nothing, a transiently lost one is freed
+                release_concurrency_slots_with_lease(lease_id)
+            except Exception as exc:
+                if not lost:
+                    raise
+                logger.warning(
+                    "lock %s: releasing a lost lease failed (%s); it expires on its own", lock, type(exc).__name__
+                )

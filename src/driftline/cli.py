@@ -762,14 +762,16 @@ def rollback(
     force: Annotated[
         bool, typer.Option("--force", help="Allow a version its training rejected (the reason is recorded on it).")
     ] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the model's promotion lock.")] = 30.0,
 ) -> None:
     """Make a previous version the champion again, recorded in the history like any promotion.
 
-    A version that training did not promote (decision reject or keep-champion) needs --force.
+    Takes the same per-model lock as a promotion (with a Prefect server); a version that training did not
+    promote (decision reject or keep-champion) needs --force.
     """
     try:
         aliases, model_name = _registry(name)
-        current, target, note = aliases.rollback(model_name, to_version, reason, force)
+        current, target, note = _rollback_fenced(aliases, model_name, to_version, reason, force, wait)
     except DriftlineError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001
@@ -778,6 +780,28 @@ def rollback(
     if note:
         typer.echo(f"  forced: {note}")
     _announce_rollback(name, model_name, target, current, reason)
+
+
+def _rollback_fenced(
+    aliases: Any, model_name: str, to_version: str | None, reason: str, force: bool, wait: float
+) -> tuple:
+    """Under the promotion lock when a Prefect server is configured; without one there is no shared lock,
+    but the fencing generation is still bumped, so a promotion in flight elsewhere stops at its next write."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        # Its steps are Prefect task runs outside a flow (recorded on the server): keep the terminal to one line.
+        os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+        logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+        logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)  # a busy lock is reported below
+        from flows.promotion import rollback_under_lock
+
+        return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait)
+    typer.echo(
+        "no PREFECT_API_URL: no promotion lock to take; fencing a promotion in flight by generation only", err=True
+    )
+    aliases.acquire_fence(model_name, f"rollback@{os.getpid()} (no lock server)")
+    return aliases.rollback(model_name, to_version, reason, force)
 
 
 def _announce_rollback(name: str, model_name: str, version: str, previous: str | None, reason: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, cast, get_args, get_origin
 
@@ -241,6 +242,51 @@ def _merge_contract(from_file: dict[str, Any], inline: dict[str, Any]) -> dict[s
     return merged
 
 
+MAX_YAML_BYTES = 1_000_000
+"""Largest config or contract file read: a pipeline file is a few kB."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe loading without anchors or aliases: a few hundred bytes of nested aliases ("billion laughs")
+    expand to gigabytes once anything walks the result."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's parser is untyped
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _AliasFound(event.start_mark.line + 1, event.start_mark.column + 1)
+        return super().compose_node(parent, index)
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line, self.column = line, column
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """Parse a Driftline YAML file (config or contract): safe types only, no anchors or aliases, bounded size.
+
+    Raises:
+        ConfigError: naming ``source``, the line and column and the problem; never quoting the input.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{source} is {len(text):,} characters long; a Driftline YAML file may have at most {MAX_YAML_BYTES:,}"
+        )
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)
+    except _AliasFound as found:
+        raise ConfigError(
+            f"{source}, line {found.line}, column {found.column}: YAML anchors and aliases (&name, *name) are not "
+            "allowed in Driftline files (nested aliases can expand a small file into gigabytes); write the values out"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{source} is not valid YAML: {problem}{where}") from None
+
+
 def _read_contract_file(path: Path, context: Any) -> dict[str, Any]:
     """The mapping in a contract file, checked on its own so that errors name the file and the key."""
 
@@ -250,9 +296,9 @@ def _read_contract_file(path: Path, context: Any) -> dict[str, Any]:
     if not path.is_file():
         raise fail(f"contract file {path} does not exist")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise fail(f"contract file {path} is not valid YAML: {exc}") from None
+        loaded = read_yaml(path.read_text(encoding="utf-8"), f"contract file {path}")
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -784,6 +830,12 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+_SHORT = reprlib.Repr()  # a wrong value is quoted in an error, never at length
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxdict = 4
+_SHORT.maxlevel = 2
+
+
 def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = None) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "<top level>"
     if error["type"] == _CONTRACT_FILE_ERROR:
@@ -803,7 +855,8 @@ def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = N
                 section = annotation
         allowed = ", ".join(sorted(section.model_fields))
         return f"{source}: unknown key {where!r}; allowed here: {allowed}"
-    return f"{source}: {where}: {error['msg']} (got {error.get('input')!r})"
+    got = _SHORT.repr(error.get("input"))
+    return f"{source}: {where}: {error['msg']} (got {got})"
 
 
 def load_config(
@@ -828,10 +881,7 @@ def load_config(
         file = Path(path)
         if not file.is_file():
             raise ConfigError(f"config file {source} does not exist")
-        try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+        loaded = read_yaml(file.read_text(encoding="utf-8"), source)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source} must hold a mapping of sections, not {type(loaded).__name__}")
         tree = loaded or {}
@@ -841,7 +891,7 @@ def load_config(
 
 def config_from_yaml(text: str, source: str, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """A config stored as YAML text (e.g. the one a model was trained with), with dotted overrides."""
-    return _validated(yaml.safe_load(text) or {}, source, overrides)
+    return _validated(read_yaml(text, source) or {}, source, overrides)
 
 
 def data_overrides(

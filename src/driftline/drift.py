@@ -817,9 +817,10 @@ def evidently_report(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         snapshot = Report(presets).run(_dataset(cur, labelled), _dataset(ref, labelled))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from driftline.sources import private_dir, private_file
+
+    out = private_dir(Path(out_dir))  # the report holds rows of the input
     html, data = out / "drift_report.html", out / "drift_report.json"
     snapshot.save_html(str(html))
     data.write_text(snapshot.json())
-    return html, data
+    return private_file(html), private_file(data)

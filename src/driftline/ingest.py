@@ -167,7 +167,8 @@ def detect_columns(
         norm = normalise_name(column)
         if norm in by_norm:
             raise DataError(
-                f"{source}: columns {by_norm[norm]!r} and {column!r} both normalise to {norm!r}; rename one"
+                f"{source}: columns {_column_name(by_norm[norm])} and {_column_name(column)} both normalise to "
+                f"{_column_name(norm)}; rename one"
             )
         by_norm[norm] = str(column)
 
@@ -178,7 +179,7 @@ def detect_columns(
             return name
         if normalise_name(name) in by_norm:
             return by_norm[normalise_name(name)]
-        raise DataError(f"{source}: {what} column {name!r} not found; columns are {list(map(str, raw.columns))}")
+        raise DataError(f"{source}: {what} column {name!r} not found; {_columns_shown(raw.columns)}")
 
     in_files = {norm: col for norm, col in by_norm.items() if col not in partition_columns}
     time_col = explicit(data.time_col, "time") or _pick(in_files, TIME_NAMES) or _pick(by_norm, TIME_NAMES)
@@ -193,12 +194,12 @@ def detect_columns(
             )
         raise DataError(
             f"{source}: no time column found (looked for {', '.join(TIME_NAMES)}); "
-            f"columns are {list(map(str, raw.columns))}{hint}; pass --time-col"
+            f"{_columns_shown(raw.columns)}{hint}; pass --time-col"
         )
     symbol_col = explicit(data.symbol_col, "symbol") or _pick(by_norm, SYMBOL_NAMES)
     target_col = explicit(data.target_col, "target")
     if need_target and target_col is None:
-        raise DataError(f"{source}: label target needs --target-col; columns are {list(map(str, raw.columns))}")
+        raise DataError(f"{source}: label target needs --target-col; {_columns_shown(raw.columns)}")
 
     taken = {time_col, symbol_col, target_col}
     prices: dict[str, str] = {}
@@ -224,6 +225,30 @@ def detect_columns(
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra)
+
+
+COLUMN_NAME = re.compile(r"[\w .()%#&+/-]{1,64}")
+"""What a header cell looks like. Anything else (a headerless file's first line: a password hash, a key) is
+file content and is never echoed into an error, stdout or the Prefect logs."""
+
+
+def _column_name(name: object) -> str:
+    text = str(name)
+    return repr(text) if COLUMN_NAME.fullmatch(text) else f"<a column name of {len(text)} characters, not shown>"
+
+
+def _columns_shown(columns: Any) -> str:
+    """``columns are [...]`` for an error, listing only names that look like column names."""
+    names = [str(c) for c in columns]
+    shown = [n for n in names if COLUMN_NAME.fullmatch(n)]
+    hidden = len(names) - len(shown)
+    if not hidden:
+        return f"columns are {shown}"
+    note = (
+        f"{hidden} column name(s) that do not look like a header "
+        "(not shown: is this the right file, with a header row?)"
+    )
+    return f"columns are {shown} and {note}" if shown else f"the file has {note}"
 
 
 ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")

@@ -14,9 +14,9 @@ import os
 import signal
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -335,9 +335,42 @@ class PromotionPending(DriftlineError):
     """A promotion's intent record is still on the model: one is running or was interrupted."""
 
 
+class FenceLost(DriftlineError):
+    """This holder no longer owns the model's promotion lock (its lease ran out, or a newer holder took the
+    lock and bumped the fencing generation); it must not write any alias."""
+
+
 INTENT_TAG = "driftline.promotion.intent"
+FENCE_TAG = "driftline.promotion.fence"
+_UNCHECKED = object()
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A holder's claim on a model's promotion lock: the generation it bumped the fence tag to on acquiring.
+
+    ``lease_check`` (set by the orchestration layer that holds the lock) raises :class:`FenceLost` when the
+    lock's lease is gone; None where there is no lock server (then only the generation fences).
+    """
+
+    name: str
+    generation: int
+    holder: str
+    lease_check: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+
+def read_fence(raw: str | None) -> tuple[int, str]:
+    """(generation, holder) of a fence tag value; (0, "") when there is none or it is unreadable."""
+    try:
+        record = json.loads(raw) if raw else {}
+        return int(record.get("generation", 0)), str(record.get("holder", ""))
+    except (ValueError, TypeError, AttributeError):
+        return 0, ""
+
+
 DRILL_KILL_ENV = "DRIFTLINE_DRILL_KILL_AT"
 DRILL_PAUSE_ENV = "DRIFTLINE_DRILL_PAUSE_AT"
+DRILL_RESUME_ENV = "DRIFTLINE_DRILL_RESUME_FILE"
 _paused: set[str] = set()
 
 
@@ -346,8 +379,9 @@ def drill_point(point: str) -> None:
 
     ``DRIFTLINE_DRILL_KILL_AT=<point>`` SIGKILLs this process just before the registry write ``point``;
     ``DRIFTLINE_DRILL_PAUSE_AT=<point>`` prints ``driftline drill: paused at <point>`` and sleeps
-    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached, so a drill can break something
-    (stop a server) at a known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
+    ``DRIFTLINE_DRILL_PAUSE_SECONDS`` (10) the first time it is reached (or until the file
+    ``DRIFTLINE_DRILL_RESUME_FILE`` exists, when set), so a drill can break something (stop a server) at a
+    known moment. Points, in the order a promotion writes: ``intent``, ``champion``,
     ``champion-event``, ``champion-version-tag``, ``previous-champion``, ``previous-champion-event``,
     ``previous-champion-version-tag``, ``commit`` (``repair`` inside a repair); and ``artifact:<path>``
     before each run artifact write (e.g. ``artifact:reference/profile.json``).
@@ -359,7 +393,10 @@ def drill_point(point: str) -> None:
 
         _paused.add(point)
         print(f"driftline drill: paused at {point}", flush=True)
-        time.sleep(float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10")))
+        until = time.monotonic() + float(os.environ.get("DRIFTLINE_DRILL_PAUSE_SECONDS", "10"))
+        resume = os.environ.get(DRILL_RESUME_ENV)
+        while time.monotonic() < until and not (resume and os.path.exists(resume)):
+            time.sleep(0.2 if resume else until - time.monotonic())
 
 
 class MlflowAliasRegistry:
@@ -372,8 +409,48 @@ class MlflowAliasRegistry:
     died half way; ``repair_promotion`` rolls it back (see there).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fence: Fence | None = None) -> None:
         self.client = MlflowClient()
+        self.fence = fence
+
+    def acquire_fence(self, name: str, holder: str, lease_check: Callable[[], None] | None = None) -> Fence:
+        """Bump the fencing generation of ``name`` (call right after taking its promotion lock); returns the
+        fence every later write of this holder is checked against (see :meth:`check_fence`)."""
+        generation, _ = read_fence(self.model_tag(name, FENCE_TAG))
+        record = {"generation": generation + 1, "holder": holder, "at": datetime.now(UTC).isoformat()}
+        self.client.set_registered_model_tag(name, FENCE_TAG, json.dumps(record))
+        fence = Fence(name, generation + 1, holder, lease_check)
+        self.fence = fence
+        self.check_fence(name)  # read back: a concurrent holder that bumped at the same moment loses here
+        return fence
+
+    def check_fence(self, name: str, champion: Any = _UNCHECKED) -> None:
+        """Immediately before a write: this holder still owns the lock (lease alive, generation unchanged)
+        and ``champion`` (when given) is where this holder expects it. No fence: nothing to check.
+
+        Raises:
+            FenceLost: the lease is gone or a newer holder took the lock.
+            ChampionMoved: the champion is not where this holder expects it.
+        """
+        fence = self.fence
+        if fence is None:
+            return
+        if fence.lease_check is not None:
+            fence.lease_check()
+        generation, holder = read_fence(self.model_tag(name, FENCE_TAG))
+        if (generation, holder) != (fence.generation, fence.holder):
+            raise FenceLost(
+                f"{name}: this holder ({fence.holder}, lock generation {fence.generation}) lost the promotion lock "
+                f"to {holder or 'another holder'} (generation {generation}); it stopped before its next registry "
+                "write. Check `driftline history` and re-run"
+            )
+        if champion is not _UNCHECKED:
+            current = self.alias_version(name, "champion")
+            if current != champion:
+                raise ChampionMoved(
+                    f"{name}: champion is {current or 'none'}, expected {champion or 'none'} just before a registry "
+                    "write under the promotion lock; nothing more was written. Re-run"
+                )
 
     def alias_version(self, name: str, alias: str) -> str | None:
         try:
@@ -382,10 +459,20 @@ class MlflowAliasRegistry:
             return None
 
     def set_alias(
-        self, name: str, alias: str, version: str, reason: str, run_id: str = "", action: str = "set"
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        reason: str,
+        run_id: str = "",
+        action: str = "set",
+        champion: Any = _UNCHECKED,
     ) -> None:
+        """Point ``alias`` at ``version``; with a fence, only if this holder still owns the lock and the
+        champion is ``champion`` (when given) just before the write."""
         previous = self.alias_version(name, alias)
         drill_point(alias)
+        self.check_fence(name, champion)
         self.client.set_registered_model_alias(name, alias, version)
         self._record(name, alias, version, previous, reason, run_id, action)
 
@@ -409,10 +496,13 @@ class MlflowAliasRegistry:
             drill_point(f"{alias}-version-tag")
             self.client.set_model_version_tag(name, version, f"driftline.alias.{alias}", json.dumps(event))
 
-    def delete_alias(self, name: str, alias: str, reason: str, run_id: str = "", action: str = "delete") -> None:
+    def delete_alias(
+        self, name: str, alias: str, reason: str, run_id: str = "", action: str = "delete", champion: Any = _UNCHECKED
+    ) -> None:
         previous = self.alias_version(name, alias)
         if previous is not None:
             drill_point(alias)
+            self.check_fence(name, champion)
             self.client.delete_registered_model_alias(name, alias)
             self._record(name, alias, None, previous, reason, run_id, action)
 
@@ -461,22 +551,31 @@ class MlflowAliasRegistry:
             "at": datetime.now(UTC).isoformat(),
         }
         drill_point("intent")
+        self.check_fence(name, current)
         self.client.set_registered_model_tag(name, INTENT_TAG, json.dumps(record))
         # Champion first: overwriting it is atomic, so readers see the old or the new one, never none.
-        self.set_alias(name, "champion", version, reason, run_id, action)
+        self.set_alias(name, "champion", version, reason, run_id, action, champion=current)
         if current is not None and current != version:
-            self.set_alias(name, "previous-champion", current, f"replaced by version {version}", run_id, action)
+            self.set_alias(
+                name, "previous-champion", current, f"replaced by version {version}", run_id, action, champion=version
+            )
         if commit:
-            self.commit_promotion(name)
+            self.commit_promotion(name, champion=version)
         return current
 
-    def commit_promotion(self, name: str) -> None:
-        """The promotion is done (and smoke-tested): drop its intent record."""
+    def commit_promotion(self, name: str, champion: Any = _UNCHECKED) -> None:
+        """The promotion is done (and smoke-tested): drop its intent record.
+
+        Raises unless the record is gone afterwards: a commit that silently failed would be "repaired"
+        back by the next run after the caller reported success.
+        """
         drill_point("commit")
+        self.check_fence(name, champion)
         try:
             self.client.delete_registered_model_tag(name, INTENT_TAG)
-        except MlflowException:  # already gone
-            pass
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST" or self.intent(name) is not None:
+                raise
 
     def repair_promotion(
         self, name: str, run_id: str = "", action: str = "repair", why: str = ""
@@ -499,18 +598,21 @@ class MlflowAliasRegistry:
             f"(started {record['at']}) was interrupted; rolled back"
         )
         drill_point("repair")
+        found = self.alias_version(name, "champion")  # under the lock nobody else moves it: every write expects it
         if self.alias_version(name, "previous-champion") != record["previous_champion"]:
             if record["previous_champion"] is None:
-                self.delete_alias(name, "previous-champion", reason, run_id, action)
+                self.delete_alias(name, "previous-champion", reason, run_id, action, champion=found)
             else:
-                self.set_alias(name, "previous-champion", record["previous_champion"], reason, run_id, action)
+                self.set_alias(
+                    name, "previous-champion", record["previous_champion"], reason, run_id, action, champion=found
+                )
         if record["champion"] is None:
-            self.delete_alias(name, "champion", reason, run_id, action)
+            self.delete_alias(name, "champion", reason, run_id, action, champion=found)
         else:
-            self.set_alias(name, "champion", record["champion"], reason, run_id, action)
+            self.set_alias(name, "champion", record["champion"], reason, run_id, action, champion=found)
         if version_exists(name, failed):
             self.client.set_model_version_tag(name, failed, "driftline.promotion.rolled_back", reason[:5000])
-        self.commit_promotion(name)
+        self.commit_promotion(name, champion=record["champion"])
         logger.warning("%s: %s", name, reason)
         return record
 
@@ -522,9 +624,9 @@ class MlflowAliasRegistry:
             self.repair_promotion(name, run_id, "restore", why)
             return
         if previous is None:
-            self.delete_alias(name, "champion", why, run_id, "restore")
+            self.delete_alias(name, "champion", why, run_id, "restore", champion=failed)
             return
-        self.set_alias(name, "champion", previous, why, run_id, "restore")
+        self.set_alias(name, "champion", previous, why, run_id, "restore", champion=failed)
 
     def monitored(self, name: str) -> tuple[str, str | None, dict[str, str]]:
         """The version a monitor watches (the champion, else the newest version), a note when it is not
@@ -574,6 +676,7 @@ class MlflowAliasRegistry:
             was_champion="driftline.alias.champion" in tags,
         )
         if note is not None:
+            self.check_fence(name, current)
             self.client.set_model_version_tag(name, target, "driftline.forced_rollback", note[:5000])
         why = f"{reason} (forced: training decision was {tags['driftline.decision']})" if note else reason
         self.move_champion(name, target, current, why, run_id="", action="rollback")

@@ -68,11 +68,14 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 def append_prediction_log(predictions: pd.DataFrame, log_dir: Path, run_id: str) -> Path:
     """Append a batch to the model's prediction log (one Parquet file per batch, never rewritten)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+    from driftline.sources import private_dir, private_file
+
+    private_dir(log_dir)
     now = datetime.now(UTC)
     batch = predictions.assign(scored_at=pd.Timestamp(now).tz_localize(None), batch=run_id)
     path = log_dir / f"{now.strftime('%Y%m%dT%H%M%S%f')}-{run_id[:8]}.parquet"
     batch.to_parquet(path, index=False)
+    private_file(path)
     return path
 
 

@@ -360,8 +360,25 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def private_dir(path: Path) -> Path:
+    """``mkdir -p`` where every folder it creates is 0700 (and ``path`` itself is made 0700): staged copies,
+    quarantined rows and run outputs hold the input's content, which may be anyone's to read only."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make a just-written file 0600 (before it is renamed into place)."""
+    os.chmod(path, 0o600)
+    return path
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
         handle.write(text)
     os.replace(handle.name, path)
@@ -380,7 +397,7 @@ def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: P
     # a Parquet file has no header line, its first row is 1.
     first = 1 if file.name.lower().endswith((".parquet", ".pq")) else 2
     frame[LINE_COLUMN] = range(first, first + len(frame))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     partial = target.with_suffix(".tmp")
     try:
         frame.to_parquet(partial, index=False)
@@ -389,7 +406,7 @@ def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: P
         frame[mixed] = frame[mixed].astype("string")
         logger.info("%s: stored columns %s as text (%s)", label, mixed, exc)
         frame.to_parquet(partial, index=False)
-    os.replace(partial, target)
+    os.replace(private_file(partial), target)
     return len(frame)
 
 

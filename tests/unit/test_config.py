@@ -552,3 +552,58 @@ def test_bootstrap_block_follows_the_labels_overlap_with_a_floor():
     assert load_config(None, {**label, "target.label_delay": 12}).block_length == 24
     # Set by the user: kept as given.
     assert load_config(None, {**label, "promotion.block_length": 3}).block_length == 3
+
+
+BILLION_LAUGHS = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_a_billion_laughs_config_is_refused_at_its_first_anchor_without_expanding(tmp_path):
+    import resource
+    import time
+
+    path = tmp_path / "laughs.yaml"
+    path.write_text(BILLION_LAUGHS)
+    before, began = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"{path}, line 1, column 4: YAML anchors and aliases" in message
+    assert "lol" not in message and len(message) < 400
+    # Refused while parsing: no expansion (an unbounded one took 4.3 GB and 120 s)
+    assert time.monotonic() - began < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # kB
+
+
+def test_a_contract_file_with_an_alias_is_refused_and_bad_yaml_is_not_quoted(tmp_path):
+    contract = tmp_path / "contract.yaml"
+    contract.write_text("columns:\n  price: {min: 0}\n  volume: *price\n")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(f"contract:\n  file: {contract}\n")
+    with pytest.raises(
+        ConfigError, match=r"contract file .*contract.yaml, line 3, column 11: YAML anchors and aliases"
+    ):
+        load_config(config)
+
+    secret = tmp_path / "broken.yaml"
+    secret.write_text("name: demo\npassword: hunter2: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(secret)
+    assert "not valid YAML" in str(caught.value) and "line 2" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_wrong_long_value_is_quoted_short(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("splits:\n  n_splits: '" + "9" * 5000 + "x'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "splits.n_splits" in str(caught.value) and len(str(caught.value)) < 500

@@ -76,3 +76,64 @@ def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):
     assert "forced" in event["reason"] and "v1 broke on live data" in event["reason"]
     # Back to the promoted v1 (the previous champion): no force needed, nothing forced recorded.
     assert versions.rollback(NAME, None, "v1 is fine after all") == ("2", "1", None)
+
+
+def test_a_superseded_lock_holder_writes_nothing_and_the_newer_one_goes_on(versions):
+    """Fencing: holder A bumps the generation, stalls; B takes the lock (generation + 1), rolls back; A's next
+    write is refused before it reaches the registry, and B's state stays."""
+    name = versions
+    registry.MlflowAliasRegistry().move_champion(name, "1", None, "first", "run-1")
+    stale = registry.MlflowAliasRegistry()
+    first = stale.acquire_fence(name, "promotion-A")
+    newer = registry.MlflowAliasRegistry()
+    second = newer.acquire_fence(name, "rollback-B")
+    assert second.generation == first.generation + 1
+
+    with pytest.raises(registry.FenceLost, match=r"promotion-A.*lost the promotion lock to rollback-B"):
+        stale.move_champion(name, "3", "1", "stale holder", "run-A")
+    assert stale.intent(name) is None and stale.alias_version(name, "champion") == "1"
+
+    assert newer.rollback(name, "2", "v1 broke", force=True)[:2] == ("1", "2")
+    with pytest.raises(registry.FenceLost):
+        stale.commit_promotion(name)
+    assert newer.alias_version(name, "champion") == "2" and newer.alias_version(name, "previous-champion") == "1"
+
+
+def test_a_lost_lease_or_a_moved_champion_stops_the_write_under_the_fence(versions):
+    name = versions
+    registry.MlflowAliasRegistry().move_champion(name, "1", None, "first", "run-1")
+    lost = []
+
+    def lease_check():
+        if lost:
+            raise registry.FenceLost("lease gone (410)")
+
+    aliases = registry.MlflowAliasRegistry()
+    aliases.acquire_fence(name, "holder", lease_check)
+    lost.append(True)
+    with pytest.raises(registry.FenceLost, match="410"):
+        aliases.set_alias(name, "champion", "3", "late", champion="1")
+    lost.clear()
+    with pytest.raises(registry.ChampionMoved, match="champion is 1, expected 2"):
+        aliases.set_alias(name, "champion", "3", "stale view", champion="2")
+    assert aliases.alias_version(name, "champion") == "1"
+    assert [e["version"] for e in aliases.history(name) if e["alias"] == "champion"] == ["1"]
+
+
+def test_a_commit_that_leaves_its_intent_record_fails_instead_of_reporting_success(versions, monkeypatch):
+    """A rollback whose commit could not clear the record used to print success, and the next training run
+    then "repaired" it back; now the error reaches the caller (an injected server-side refusal)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+    name = versions
+    aliases = registry.MlflowAliasRegistry()
+    aliases.move_champion(name, "1", None, "first", "run-1")
+
+    def refuse(*args, **kwargs):
+        raise MlflowException("permission denied", error_code=PERMISSION_DENIED)
+
+    monkeypatch.setattr(aliases.client, "delete_registered_model_tag", refuse)
+    with pytest.raises(MlflowException, match="permission denied"):
+        aliases.rollback(name, "2", "v1 broke", force=True)
+    assert aliases.intent(name) is not None  # still marked half done: the next run rolls it back, as it should

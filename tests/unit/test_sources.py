@@ -184,3 +184,44 @@ def test_preflight_names_an_empty_unreadable_or_missing_local_source_and_passes_
         preflight(str(tmp_path / "missing.csv"))
     with pytest.raises(DataError, match=r"matches no \.csv"):
         preflight(str(tmp_path / "nothing-*.csv"))
+
+
+SHADOW = "root:$6$S3cr3tHashNeverEcho$abcdefghij:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+
+
+def test_a_headerless_private_file_is_refused_without_echoing_its_lines(tmp_path, caplog):
+    """`--data /etc/shadow`: the error names the file and the problem, never its first line; its staged copy is
+    private (0600 in 0700 folders) whatever the umask."""
+    import logging
+    import stat
+
+    secret = tmp_path / "shadow"
+    secret.write_text(SHADOW)
+    stage = tmp_path / "home" / "ingest"
+    old = os.umask(0o022)
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(DataError) as caught:
+            load_data(DataConfig(path=str(secret)), stage_root=stage)
+    finally:
+        os.umask(old)
+    message = str(caught.value)
+    assert str(secret) in message and "no time column found" in message and "not shown" in message
+    for fragment in ("root:", "S3cr3t", "daemon", "19000"):
+        assert fragment not in message and fragment not in caplog.text, fragment
+    made = [stage, *stage.rglob("*")]
+    assert any(p.suffix == ".parquet" for p in made)
+    for path in made:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+
+
+def test_a_missing_column_lists_only_names_that_look_like_a_header(tmp_path):
+    data = tmp_path / "prices.csv"
+    data.write_text("date,close,ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7+key=\n2020-01-01,1.0,x\n")
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(data), price_col="price"), stage_root=tmp_path / "stage")
+    message = str(caught.value)
+    assert (
+        "price column 'price' not found" in message and "'date', 'close'" in message and "1 column name(s)" in message
+    )
+    assert "AAAAB3" not in message
