@@ -139,8 +139,8 @@ def write_champion_data(folder: Path) -> Path:
     """A labelled series with a strong signal: its first run beats the base rate and becomes the champion.
 
     (Two symbols of GARCH volatility carry too little signal for a hold-out of 250 days to clear the
-    base rate reliably.) Price runs cannot be scored by this champion and keep it, so the alias stays put
-    unless a label run earns it. It ends (2010) before every case's data starts (2015, 2020): each run's
+    base rate reliably.) The price cases meet a champion of their own (a model answers one question:
+    tests/integration/test_bad_inputs.py). It ends (2010) before every case's data starts (2015, 2020): each run's
     hold-out lies after the champion's training cutoff, as it does in production.
     """
     frame = make_labelled_series(n_rows=CHAMPION_ROWS, n_features=4, seed=11, start="2010-01-01")
