@@ -330,7 +330,10 @@ def _finished_rerun(config: Any) -> Any:
     without starting Prefect or opening an MLflow run (the flow makes the same check and would only
     report that run); None when there is none or the check cannot be made here (the flow then decides).
 
-    A store that does not exist yet cannot hold a finished run: nothing is staged or imported for it.
+    A store that does not exist yet cannot hold a finished run: nothing is staged or imported for it. Nothing
+    is staged here at all: only a source whose every object is unchanged since its last staging can be a
+    rerun (new objects are left for the flow to read and report). A promotion's leftover intent record sends
+    the command to the flow, whose first step repairs it.
     """
     import time
 
@@ -343,19 +346,24 @@ def _finished_rerun(config: Any) -> Any:
     try:
         from driftline import code_version, registry
         from driftline.config import training_fingerprint
-        from driftline.ingest import stage_data
+        from driftline.ingest import unchanged_data
         from driftline.report import rerun_summary
 
-        staged = stage_data(config.data, settings.ingest_dir)
+        unchanged = unchanged_data(config.data, settings.ingest_dir)
+        if unchanged is None:
+            return None  # new or changed data (the flow stages it and reports what it read), or no stage yet
+        content_hash, stats = unchanged
         registry.configure_tracking(settings)
+        if registry.MlflowAliasRegistry().intent(config.model_name) is not None:
+            return None  # a promotion died half way: the flow repairs it first (flows.promotion)
         previous = registry.finished_training(
-            config.model_name, training_fingerprint(staged.content_hash, config, code_version())
+            config.model_name, training_fingerprint(content_hash, config, code_version())
         )
     except Exception:  # noqa: BLE001 - an S3 hiccup or a store being migrated: the flow retries and reports it
         return None
     if previous is None:
         return None
-    return rerun_summary(previous, None, staged.stats, time.perf_counter() - started)
+    return rerun_summary(previous, None, stats, time.perf_counter() - started)
 
 
 def _write_summary(path: Path, summary: Any) -> None:

@@ -36,6 +36,7 @@ from driftline.sources import (
     sha256_file,
     stage_source,
     staged_schema,
+    unchanged_stage,
 )
 
 logger = logging.getLogger(__name__)
@@ -419,6 +420,16 @@ def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
     location = data.path or str(demo_data_path())
     source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
     return stage_source(source, stage_root, incremental=data.incremental)
+
+
+def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats] | None:
+    """``stage_data``'s content hash and stats when nothing in the source changed since it was last staged
+    (None otherwise), without reading or staging anything (``sources.unchanged_stage``)."""
+    if not data.incremental:
+        return None
+    location = data.path or str(demo_data_path())
+    source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
+    return unchanged_stage(source, stage_root)
 
 
 def load_staged(

@@ -454,10 +454,7 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
     removed = tuple(sorted(set(previous) - set(entries)))
     manifest = {"stage_version": STAGE_VERSION, "uri": source.uri, "objects": entries}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
-    content = hashlib.sha256()
-    for key in sorted(entries):
-        # A single file hashes as its bytes alone, so renaming it keeps the hash; in a folder the key counts.
-        content.update(f"{'' if source.single_object else key}\0{entries[key]['sha256']}\n".encode())
+    content = _content_hash(entries, source.single_object)
     keys = tuple(sorted(entries))
     stats = IngestStats(
         objects=len(keys),
@@ -475,13 +472,37 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
         )
     return StagedSource(
         uri=source.uri,
-        content_hash=content.hexdigest(),
+        content_hash=content,
         keys=keys,
         files=tuple(home / "objects" / entries[k]["staged"] for k in keys),
         stats=stats,
         single_object=source.single_object,
         manifest_path=manifest_path,
     )
+
+
+def _content_hash(entries: dict[str, dict[str, Any]], single_object: bool) -> str:
+    content = hashlib.sha256()
+    for key in sorted(entries):
+        # A single file hashes as its bytes alone, so renaming it keeps the hash; in a folder the key counts.
+        content.update(f"{'' if single_object else key}\0{entries[key]['sha256']}\n".encode())
+    return content.hexdigest()
+
+
+def unchanged_stage(source: Source, stage_root: Path) -> tuple[str, IngestStats] | None:
+    """The content hash ``stage_source`` would give and its stats, when nothing in ``source`` is new, changed
+    or removed since the last staging; None otherwise. Reads no object and writes nothing, so a later
+    ``stage_source`` still sees (and reports) whatever is new."""
+    home = stage_root / _source_id(source.uri)
+    previous = _read_manifest(home / "manifest.json").get("objects", {})
+    objects = source.list_objects()
+    if not previous or {obj.key for obj in objects} != set(previous):
+        return None
+    for obj in objects:
+        known = previous[obj.key]
+        if known.get("fingerprint") != obj.fingerprint or not (home / "objects" / known["staged"]).exists():
+            return None
+    return _content_hash(previous, source.single_object), IngestStats(objects=len(objects), unchanged=len(objects))
 
 
 def staged_schema(staged: StagedSource) -> Any:

@@ -225,3 +225,27 @@ def test_a_missing_column_lists_only_names_that_look_like_a_header(tmp_path):
         "price column 'price' not found" in message and "'date', 'close'" in message and "1 column name(s)" in message
     )
     assert "AAAAB3" not in message
+
+
+def test_unchanged_stage_gives_the_stage_hash_without_touching_the_stage_and_none_once_anything_changed(
+    partitioned, tmp_path
+):
+    """What `driftline train` checks before Prefect starts: a rerun candidate only when nothing is new."""
+    from driftline.ingest import stage_data, unchanged_data
+
+    stage = tmp_path / "stage"
+    config = DataConfig(path=str(partitioned))
+    assert unchanged_data(config, stage) is None  # nothing staged yet
+    first = stage_data(config, stage)
+    content, stats = unchanged_data(config, stage)
+    assert content == first.content_hash and stats.read == () and stats.unchanged == stats.objects == 4
+
+    _write_partition(partitioned, "BTC", "2024-01-03", seed=5)
+    assert unchanged_data(config, stage) is None
+    assert unchanged_data(config, stage) is None  # it staged nothing: the flow still finds the partition new
+    assert stage_data(config, stage).stats.new == ("symbol=BTC/date=2024-01-03/part-0.parquet",)
+    assert unchanged_data(config, stage) is not None
+    removed = next(partitioned.rglob("*.parquet"))
+    removed.unlink()
+    assert unchanged_data(config, stage) is None
+    assert unchanged_data(DataConfig(path=str(partitioned), incremental=False), stage) is None
