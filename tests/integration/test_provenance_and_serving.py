@@ -28,6 +28,22 @@ BIN = Path(sys.executable).parent
 LABELLED = {"target": "label", "target_col": "y"}
 
 
+def members_err_differently(n_rows: int, seed: int) -> pd.DataFrame:
+    """A labelled series whose label each ensemble member gets only part of, so their soft vote beats both.
+
+    The log-odds are a diagonal linear term in ``x0 - x1``, which logistic regression fits exactly and
+    axis-aligned trees only approximate by steps, plus a bend in ``|x0|``, which trees fit and a linear
+    model cannot. On the label of ``make_labelled_series`` (linear in x0 and x1 alone) LightGBM alone wins
+    under the walk-forward folds, so the ensemble would not be selected.
+    """
+    frame = make_labelled_series(n_rows=n_rows, seed=seed)
+    x0, x1 = frame["x0"].to_numpy(), frame["x1"].to_numpy()
+    logit = 2.0 * (x0 - x1) - 1.5 * (np.abs(x0) - 0.8)
+    rng = np.random.default_rng(seed + 1000)
+    frame["y"] = (rng.uniform(size=n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
 @pytest.fixture(scope="module")
 def trained(prefect_api, tmp_path_factory):
     """Version 1 of driftline-it, trained by the flow; the tracking URI and paths the tests need."""
@@ -46,7 +62,7 @@ def trained(prefect_api, tmp_path_factory):
     config.write_text(
         yaml.safe_dump({"name": "it", **FAST_CONFIG, "models": {**FAST_CONFIG["models"], "ensemble": True}})
     )
-    make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)
+    members_err_differently(n_rows=1500, seed=11).to_csv(data, index=False)
     saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     os.environ.update(DRIFTLINE_HOME=str(home), MLFLOW_TRACKING_URI=uri)
     try:
