@@ -157,26 +157,44 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
         # --- 2. SIGKILL mid-burst ---------------------------------------------------------------------------
         calls = [signed_call(SECRET, pipeline) for _ in range(BURST)]
         accepted: dict[str, str] = {}  # token -> event id from the 202
+        answers: dict[int, int] = {}  # status -> count, to say what the relay answered if too few are accepted
         answered = threading.Event()
         lock = threading.Lock()
 
         def sender(chunk: list[Call]) -> None:
+            """A sender as the relay expects one: until the kill is due, a 503 (the registry or the events API
+            slow on a loaded machine) is retried after its Retry-After; a call with no answer (the kill) or
+            a 503 after that is left for the retries below. Every call is sent, so some are in flight at the
+            kill."""
             with httpx.Client(timeout=30) as client:
                 for call in chunk:
-                    try:
-                        response = client.post(f"{relay.url}/v1/drift", content=call.body, headers=call.headers)
-                    except httpx.HTTPError:
-                        continue  # the relay died under us: no answer, the sender will retry
-                    if response.status_code == 202:
+                    while True:
+                        try:
+                            response = client.post(f"{relay.url}/v1/drift", content=call.body, headers=call.headers)
+                        except httpx.HTTPError:
+                            break  # the relay died under us: no answer, the sender will retry
                         with lock:
-                            accepted[call.token] = response.json()["event_id"]
-                            if len(accepted) >= KILL_AFTER:
-                                answered.set()
+                            answers[response.status_code] = answers.get(response.status_code, 0) + 1
+                            if response.status_code == 202:
+                                accepted[call.token] = response.json()["event_id"]
+                                if len(accepted) >= KILL_AFTER:
+                                    answered.set()
+                        if response.status_code != 503 or answered.is_set():
+                            break
+                        answered.wait(float(response.headers.get("retry-after", "1")))
 
         threads = [threading.Thread(target=sender, args=(calls[i::8],)) for i in range(8)]
         for thread in threads:
             thread.start()
-        assert answered.wait(120), f"only {len(accepted)} calls accepted"
+        if not answered.wait(120):
+            answered.set()  # the senders stop retrying
+            failures = [
+                line for line in httpx.get(f"{relay.url}/metrics", timeout=10).text.splitlines() if "failures" in line
+            ]
+            raise AssertionError(
+                f"only {len(accepted)} calls accepted; answers by status {answers}; {failures}\n"
+                + (tmp_path / "relay.log").read_text()[-3000:]
+            )
         relay.kill()
         for thread in threads:
             thread.join(60)
