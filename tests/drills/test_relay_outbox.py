@@ -8,7 +8,9 @@ One test, so the servers start once (about 60-90 s on 2 shared cores):
    ``POST /events`` answers 204, then its consumers fail to parse it and nothing is stored, the case that
    jammed the websocket client in issue 17). Both end in the dead letters with their reason; neither
    delays the events behind them.
-2. A burst of signed calls; the relay is SIGKILLed while calls are in flight.
+2. A burst of signed calls; the relay is SIGKILLed while calls are in flight. The senders retry a 503 after
+   its Retry-After until then (on a loaded machine the first lookups can time out: a burst sent once was all
+   503 when the registry stalled for a minute, and nothing was accepted).
 3. The registry (``mlflow server``) stops as well; the relay starts again on the same outbox. A call for a
    model not looked up before is answered 503 with Retry-After within 5 s. Every call answered 202 before
    the kill is stored by Prefect meanwhile (delivery needs no registry), and replays of them are refused
