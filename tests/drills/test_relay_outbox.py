@@ -153,7 +153,7 @@ def test_relay_outbox_survives_sigkill_poison_replay_and_a_registry_outage(tmp_p
             mlflow_dir / "mlflow-server.log"
         ).read_text()[-3000:]
         for name in (pipeline, later):
-            MlflowClient(tracking).create_registered_model(f"driftline-{name}")
+            MlflowClient(tracking_uri=tracking, registry_uri=tracking).create_registered_model(f"driftline-{name}")
         mark("relay_and_registry_start")
 
         # --- 2. SIGKILL mid-burst ---------------------------------------------------------------------------
