@@ -67,11 +67,11 @@ PROJECT_CODE := src flows tasks deployments benchmarks
 
 test: install
 	$(BIN)/python -m compileall -q -j 0 $(PROJECT_CODE) >/dev/null
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: install
 	$(BIN)/python -m compileall -q -j 0 $(PROJECT_CODE) >/dev/null
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 # Read-only: `ruff check --fix . && ruff format .` applies what it asks for.
 lint: install

@@ -10,6 +10,7 @@ import tempfile
 import pytest
 
 from driftline.cli import OFFLINE_DEFAULTS
+from tests import schedule
 from tests.servers import TEMPLATES_VARIABLE, prefect_server
 from tests.worktree import tree_changes, tree_state
 
@@ -41,6 +42,12 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
         yield api
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first (tests/schedule.py): with `--no-loadscope-reorder` xdist hands out files in this
+    order, so the minutes-long drills start at once instead of making the tail of the run."""
+    items[:] = schedule.longest_first(items, schedule.load())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

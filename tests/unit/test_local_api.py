@@ -107,7 +107,9 @@ time.sleep(float(sys.argv[1]))
 def test_commands_share_one_local_api_that_stops_once_idle_and_never_under_a_running_command(tmp_path):
     from driftline import local_api
 
-    env = _env(tmp_path, DRIFTLINE_LOCAL_API_IDLE_SECONDS="10")  # > a command's start-up on a busy machine
+    env = _env(
+        tmp_path, DRIFTLINE_LOCAL_API_IDLE_SECONDS="20"
+    )  # > a command's start-up on a busy machine (>10 s at load 12)
     home = tmp_path / "prefect"
 
     def command(hold: float) -> subprocess.Popen[str]:
@@ -123,12 +125,12 @@ def test_commands_share_one_local_api_that_stops_once_idle_and_never_under_a_run
     assert first.wait(timeout=60) == 0
     assert one["kind"] == "SharedLocalApi" and httpx.get(f"{one['url']}/health", timeout=5).status_code == 200
     # The next command, its server's first user gone: the same server (no start-up), then it holds it.
-    holder = command(13)
+    holder = command(23)
     two = joined(holder)
     assert (two["url"], two["pid"]) == (one["url"], one["pid"])
     try:
         wait_until(lambda: holder.poll() is not None, timeout=60, what="the holding command to finish", every=0.5)
-        # It held the server for 13 s, longer than the idle time: the server is still there after it.
+        # It held the server for 23 s, longer than the idle time: the server is still there after it.
         assert local_api._alive(one["pid"]) and httpx.get(f"{one['url']}/health", timeout=5).status_code == 200
     finally:
         holder.kill()
