@@ -381,17 +381,9 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
             )
         )
     if contract.max_gap is not None and STEP_SECONDS in present:
+        description = f"timestamp: gap longer than {contract.max_gap} within a symbol"
         expectations.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=STEP_SECONDS,
-                max_value=_seconds(contract.max_gap),
-                meta=_meta(
-                    "max_gap",
-                    contract.max_gap_policy,
-                    "timestamp",
-                    f"timestamp: gap longer than {contract.max_gap} within a symbol",
-                ),
-            )
+            _at_most(gxe, STEP_SECONDS, contract.max_gap, "max_gap", contract.max_gap_policy, description)
         )
     if contract.calendar == "weekdays" and WEEKDAY in present:
         expectations.append(
@@ -402,17 +394,9 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
             )
         )
     if contract.max_future is not None and AHEAD_SECONDS in present:
+        description = f"timestamp: in the future (more than {contract.max_future} after now)"
         expectations.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=AHEAD_SECONDS,
-                max_value=_seconds(contract.max_future),
-                meta=_meta(
-                    "future",
-                    contract.future_policy,
-                    "timestamp",
-                    f"timestamp: in the future (more than {contract.max_future} after now)",
-                ),
-            )
+            _at_most(gxe, AHEAD_SECONDS, contract.max_future, "future", contract.future_policy, description)
         )
     expectations.extend(_price_expectations(gxe, contract, present))
 
@@ -421,6 +405,13 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
         expectation.meta = {**(expectation.meta or {}), "order": position}
     # Given to the constructor, the expectations need no active GX context (add_expectation would).
     return gx.ExpectationSuite(name=suite_name, expectations=expectations)
+
+
+def _at_most(gxe: Any, column: str, duration: str, check: str, policy: str, description: str) -> Any:
+    """A derived seconds column (time since the symbol's previous row, time ahead of now) at most ``duration``."""
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column, max_value=_seconds(duration), meta=_meta(check, policy, "timestamp", description)
+    )
 
 
 def _price_expectations(gxe: Any, contract: ContractConfig, present: set[str]) -> list[Any]:
