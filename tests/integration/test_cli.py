@@ -338,40 +338,15 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return warm.run([DRIFTLINE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
-    trained = cli(
-        "train",
-        "--config",
-        str(fast_config),
-        "--data",
-        "labelled.csv",
-        "--target",
-        "label",
-        "--target-col",
-        "y",
-        "--name",
-        "lab",
-    )
+    train = ("train", "--config", str(fast_config), "--data", "labelled.csv", "--target", "label", "--target-col", "y")
+    trained = cli(*train, "--name", "lab")
     assert trained.returncode == 0, trained.stderr[-3000:]
     scored = cli("score", "--name", "lab", "--data", "labelled.csv", "--target-col", "y", "--out", "p.csv")
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "View at" not in trained.stdout + trained.stderr  # no links to a server that is gone
 
     # The same train again: the CLI finds the finished run itself and starts no flow run and no MLflow run.
-    again = cli(
-        "train",
-        "--config",
-        str(fast_config),
-        "--data",
-        "labelled.csv",
-        "--target",
-        "label",
-        "--target-col",
-        "y",
-        "--name",
-        "lab",
-        "--summary-json",
-        "again.json",
-    )
+    again = cli(*train, "--name", "lab", "--summary-json", "again.json")
     assert again.returncode == 0, again.stderr[-3000:]
     first_run = json.loads((tmp_path / "again.json").read_text())["rerun_of"]
     assert f"Same data, config and code as run {first_run}: nothing retrained, nothing registered." in again.stdout
