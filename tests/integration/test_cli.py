@@ -13,22 +13,12 @@ import pytest
 
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 from tests import warm
+from tests.unit.test_report import CONTRACT_KEYS as REPORT_CONTRACT_KEYS
 
 pytestmark = pytest.mark.slow
 DRIFTLINE = str(Path(sys.executable).with_name("driftline"))
-CONTRACT_KEYS = {
-    "run_id",
-    "model_name",
-    "model_version",
-    "aliases",
-    "decision",
-    "reasons",
-    "data_hash",
-    "rows_in",
-    "rows_clean",
-    "rows_quarantined",
-    "metrics",
-    "folds",
+# The summary's contract (tests/unit/test_report.py) and what a finished CLI run adds to it.
+CONTRACT_KEYS = REPORT_CONTRACT_KEYS | {
     "data_start",
     "data_end",
     "training_cutoff",
