@@ -599,22 +599,41 @@ class MlflowAliasRegistry:
         )
         drill_point("repair")
         found = self.alias_version(name, "champion")  # under the lock nobody else moves it: every write expects it
-        if self.alias_version(name, "previous-champion") != record["previous_champion"]:
-            if record["previous_champion"] is None:
-                self.delete_alias(name, "previous-champion", reason, run_id, action, champion=found)
-            else:
-                self.set_alias(
-                    name, "previous-champion", record["previous_champion"], reason, run_id, action, champion=found
-                )
-        if record["champion"] is None:
-            self.delete_alias(name, "champion", reason, run_id, action, champion=found)
-        else:
-            self.set_alias(name, "champion", record["champion"], reason, run_id, action, champion=found)
+        restore = (name, reason, run_id, action, found)
+        self._restore_alias("previous-champion", record["previous_champion"], *restore, always=False)
+        self._restore_alias("champion", record["champion"], *restore, always=True)
         if version_exists(name, failed):
             self.client.set_model_version_tag(name, failed, "driftline.promotion.rolled_back", reason[:5000])
         self.commit_promotion(name, champion=record["champion"])
         logger.warning("%s: %s", name, reason)
         return record
+
+    def _restore_alias(
+        self,
+        alias: str,
+        version: str | None,
+        name: str,
+        reason: str,
+        run_id: str,
+        action: str,
+        found: str | None,
+        always: bool,
+    ) -> None:
+        """Repair step: point ``alias`` at ``version`` (None: no alias) and record it. Skipped (unless
+        ``always``) only when both the alias and its last recorded event already say ``version``: a repair
+        killed between an alias write and its record leaves the alias right and the history wrong."""
+        current = self.alias_version(name, alias)
+        recorded = [e["version"] for e in self.history(name) if e["alias"] == alias]
+        last = recorded[-1] if recorded else None
+        if current == version and last == version and not always:
+            return
+        if version is not None:
+            self.set_alias(name, alias, version, reason, run_id, action, champion=found)
+        elif current is not None:
+            self.delete_alias(name, alias, reason, run_id, action, champion=found)
+        elif last is not None:  # already gone; only its record is missing
+            self.check_fence(name, found)
+            self._record(name, alias, None, last, reason, run_id, action)
 
     def restore_champion(self, name: str, previous: str | None, failed: str, reason: str, run_id: str) -> None:
         """Undo ``move_champion``: put ``previous`` back (or remove the alias if there was none)."""

@@ -13,18 +13,31 @@ Measured (2026-12-01, run alone on a shared 2-core machine, four passing runs wi
 outages 19.4-27.0 s; the run completed in its first attempt 47-74 s after the worker started; second
 outages 21.0-24.4 s, the in-flight run cancelled 21-35 s after the request; 161-220 s per test. With
 Prefect's in-memory lease storage it fails at the renewal (410), with the stock worker at the
-cancellation (docs/reliability.md section 6)."""
+cancellation (docs/reliability.md section 6).
+
+The webhook relay (``driftline webhook``, with its outbox) runs against the same server through the first
+outage: while the server is away it answers 503 with Retry-After (noticed within seconds of the stop, the
+events API probed every 5 s), and a signed call refused that way is accepted (202) once the server is back:
+its signature was not burnt. Every call it answered 202 (also any accepted just before it noticed the
+outage) is stored by Prefect exactly once; the refused call, sent again after its 202, is a replay (401)."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import httpx
 import pytest
 
+from benchmarks.relay_load import send_all, signed_call, stored_events
+from driftline.outbox import event_id_for
 from tests.drills.conftest import TERMINAL, api_call, deployed_project
-from tests.servers import free_port, prefect_server, wait_until
+from tests.drills.test_relay_outbox import SECRET, Relay
+from tests.servers import free_port, fresh_mlflow_store, prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = 10
@@ -53,6 +66,22 @@ def _ended(project, run_id: str):
     return run if run["state_type"] in TERMINAL else None
 
 
+def _relay(root, api: str, tracking_uri: str) -> Relay:
+    """The webhook relay on the drill's Prefect server and MLflow store (started by the caller)."""
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_", "DRIFTLINE_"))}
+    env.update(
+        PREFECT_API_URL=api,
+        PREFECT_HOME=str(root / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        MLFLOW_TRACKING_URI=tracking_uri,
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DRIFTLINE_HOME=str(root / "home"),
+        DRIFTLINE_WEBHOOK_SECRET=SECRET,
+    )
+    return Relay(root, env)
+
+
 def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_version(tmp_path):
     from mlflow import MlflowClient
 
@@ -61,16 +90,45 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
     server = ExitStack()
     api = server.enter_context(prefect_server(workdir, port=port, env=SERVER_ENV))
 
-    def restart() -> float:
-        """Stop the server, keep it down OUTAGE_SECONDS, bring it back on its port and database; the outage in s."""
+    def restart(while_down: Callable[[float], None] | None = None) -> float:
+        """Stop the server, keep it down OUTAGE_SECONDS (``while_down(until)`` runs meanwhile), bring it back
+        on its port and database; the outage in s."""
         nonlocal server
         stopped = time.monotonic()
         server.close()  # SIGTERM, waits for the exit
         assert not _answers(api), "the server still answers after it was stopped"
-        time.sleep(OUTAGE_SECONDS)
+        if while_down is not None:
+            while_down(stopped + OUTAGE_SECONDS)
+        time.sleep(max(0.0, stopped + OUTAGE_SECONDS - time.monotonic()))
         server = ExitStack()
         server.enter_context(prefect_server(workdir, port=port, env=SERVER_ENV))
         return time.monotonic() - stopped
+
+    # The relay: its MLflow store is the project's (deployed_project: tmp_path/mlflow.db), made here so the
+    # relay and the flow run do not both create it; it starts beside the deployment.
+    tracking_uri = fresh_mlflow_store(tmp_path / "mlflow.db")
+    pipeline = f"relay-{uuid.uuid4().hex[:8]}"
+    MlflowClient(tracking_uri, tracking_uri).create_registered_model(f"driftline-{pipeline}")
+    relay = _relay(tmp_path / "relay", api, tracking_uri)
+    relay_up = threading.Thread(target=relay.start)
+    relay_up.start()
+    accepted: dict[str, str] = {}  # signature -> event id, of every call answered 202
+    refused: list = []  # (call, its 503 answer, seconds from the stop to it)
+
+    def relay_during_outage(until: float) -> None:
+        """Signed calls, a fresh one every 0.5 s, until the relay answers one 503 (an earlier one may be
+        accepted before the relay notices: that is durable, and checked below)."""
+        stopped = time.monotonic()
+        while not refused and time.monotonic() < until:
+            call = signed_call(SECRET, pipeline)
+            [answer] = send_all(relay.url, [call], concurrency=1)[0]
+            if answer.status == 202:
+                accepted[call.headers["X-Driftline-Signature"]] = answer.json["event_id"]
+            elif answer.status == 503:
+                refused.append((call, answer, time.monotonic() - stopped))
+            else:
+                raise AssertionError(f"the relay answered {answer.status} {answer.json} during the outage")
+            time.sleep(0.5)
 
     try:
         with deployed_project(tmp_path, api) as project:
@@ -98,7 +156,51 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
                 t["name"].rsplit("-", 1)[0] for t in _task_runs(api, run_id) if t["state_type"] == "COMPLETED"
             )
             assert {"walk-forward", "fit-challenger"} <= set(completed_before), completed_before
-            outage = restart()
+            relay_up.join(180)
+            assert relay.process is not None and relay.process.poll() is None, (relay.root / "relay.log").read_text()[
+                -3000:
+            ]
+            outage = restart(relay_during_outage)
+
+            # 1b. The relay through that outage: a 503 while the server was away, the same call accepted now.
+            back = time.monotonic()
+            assert refused, (
+                f"the relay never answered 503 in the {OUTAGE_SECONDS} s the Prefect server was down "
+                f"({len(accepted)} calls accepted)\n{(relay.root / 'relay.log').read_text()[-3000:]}"
+            )
+            call, down, noticed = refused[0]
+            assert down.headers.get("retry-after", "").isdigit(), down.headers
+            assert down.seconds < 5.0, down.seconds
+            retried = []
+            deadline = time.monotonic() + 90
+            while True:  # the sender retries after Retry-After, as the 503 asks
+                [answer] = send_all(relay.url, [call], concurrency=1)[0]
+                retried.append(answer.status)
+                if answer.status != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(int(answer.headers.get("retry-after", "1")))
+            assert answer.status == 202, (retried, answer.json)  # the 503 did not burn the signature
+            accepted[call.headers["X-Driftline-Signature"]] = answer.json["event_id"]
+            assert answer.json["event_id"] == event_id_for(call.headers["X-Driftline-Signature"])
+            [again] = send_all(relay.url, [call], concurrency=1)[0]
+            assert again.status == 401, again.json  # accepted once; now it is a replay
+            expected = set(accepted.values())
+
+            def all_stored() -> list[dict] | None:
+                events = stored_events(api, pipeline)
+                return events if expected <= {e["id"] for e in events} else None
+
+            events = wait_until(all_stored, 90, "every call the relay accepted to be stored", every=1.0)
+            ids = [e["id"] for e in events]
+            assert len(ids) == len(set(ids)) and set(ids) == expected, (ids, expected)  # exactly once each
+            relay_story = (
+                f"relay: 503 {noticed:.1f} s after the stop (answered in {down.seconds:.2f} s, Retry-After "
+                f"{down.headers['retry-after']}), {len(accepted) - 1} accepted before it noticed; the same call "
+                f"after the restart answered {retried}; {len(ids)} stored once each, "
+                f"{time.monotonic() - back:.1f} s after the server was back"
+            )
+            print(f"\nserver restart drill: {relay_story}")
+            relay.stop()
 
             # The lease is checked on the second run below, which is certainly still RUNNING after its outage
             # (held 300 s at the pause point): this run may end before a renewal could be sent, and an
@@ -176,4 +278,6 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
                 f"{time.monotonic() - cancelling:.0f} s after the request"
             )
     finally:
+        relay_up.join(180)
+        relay.stop()
         server.close()

@@ -137,3 +137,40 @@ def test_a_commit_that_leaves_its_intent_record_fails_instead_of_reporting_succe
     with pytest.raises(MlflowException, match="permission denied"):
         aliases.rollback(name, "2", "v1 broke", force=True)
     assert aliases.intent(name) is not None  # still marked half done: the next run rolls it back, as it should
+
+
+@pytest.mark.parametrize(
+    ("promotions", "dies_at"),
+    [(3, "previous-champion"), (3, "champion"), (2, "previous-champion")],
+    ids=["prev", "champ", "prev-gone"],  # short: the model's name is made of the test's (versions)
+)
+def test_dead_repair_is_finished(versions, monkeypatch, promotions, dies_at):
+    """A repair that died between an alias write and its record is finished by the next one: the alias it
+    wrote is right, its history event is missing (the drill kills a real repair there:
+    tests/drills/test_promotion_kill.py). With 2 promotions there was no previous-champion before the
+    half-done one, so the repair deletes it."""
+    name, aliases = versions, registry.MlflowAliasRegistry()
+    aliases.move_champion(name, "1", None, "first", "run-1")
+    if promotions == 3:
+        aliases.move_champion(name, "2", "1", "second", "run-2")
+    half_done = str(promotions)
+    aliases.move_champion(name, half_done, str(promotions - 1), "half done", "run-killed", commit=False)
+    before = {"champion": str(promotions - 1), "previous-champion": "1" if promotions == 3 else None}
+    record = aliases._record
+
+    def dies(self_name, alias, *args):
+        if alias == dies_at:
+            raise RuntimeError("killed between the alias write and its record")
+        record(self_name, alias, *args)
+
+    monkeypatch.setattr(aliases, "_record", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        aliases.repair_promotion(name, "run-dead-repair")
+    assert aliases.alias_version(name, dies_at) == before[dies_at] and aliases.intent(name) is not None
+    monkeypatch.setattr(aliases, "_record", record)
+
+    assert aliases.repair_promotion(name, "run-next")["version"] == half_done
+    assert aliases.intent(name) is None
+    for alias, version in before.items():
+        recorded = [e["version"] for e in aliases.history(name) if e["alias"] == alias]
+        assert (aliases.alias_version(name, alias), recorded[-1] if recorded else None) == (version, version), alias
