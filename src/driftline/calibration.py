@@ -513,6 +513,12 @@ class FoldShrinkage:
     challenger: float
 
 
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, _EPS, 1 - _EPS)
+    losses: np.ndarray = -(y * np.log(q) + (1 - y) * np.log(1 - q))
+    return losses
+
+
 def shrink_folds(
     fold: np.ndarray,
     times: np.ndarray,
@@ -522,12 +528,18 @@ def shrink_folds(
     slice_weight: dict[int, float],
     train_end: dict[int, object],
 ) -> FoldShrinkage:
-    """Each fold's calibrated test predictions shrunk toward its training window's positive share.
+    """Each fold's calibrated test predictions shrunk toward its training window's positive share, while
+    shrinkage has held out of sample.
 
-    Fold k's weight is fitted (``fit_shrinkage``) on the earlier folds' rows with timestamps up to fold k's
-    training end (never its test rows nor the purge gap before them), each row shrunk toward its own
-    fold's base rate; with fewer than ``MIN_SHRINK_ROWS`` such rows, on its own calibration slice
-    (``slice_weight[k]``).
+    The first fold (fewer than ``MIN_SHRINK_ROWS`` earlier rows) takes the weight its own calibration
+    slice supports (``slice_weight``). Fold k then uses the weight fitted (``fit_shrinkage``) on the
+    earlier folds' rows with timestamps up to its training end (never its test rows nor the purge gap
+    before them), each row shrunk toward its own fold's base rate — but only while the shrinkage *as it
+    was applied* to those rows lowered their log loss in total; otherwise none (weight 1). A weight
+    fitted on one or two folds where the model happened to lose to the base rate would otherwise flatten
+    a model that earns its place on the next folds (daily volatility regimes: pooled log loss 0.609 ->
+    0.620); on a series without signal the first fold's slice starts the record and it stays positive.
+    The challenger's weight follows the same rule over every fold.
 
     Args:
         fold: each row's fold; times: its timestamp; y: labels; p: calibrated, unshrunk probabilities.
@@ -539,12 +551,18 @@ def shrink_folds(
     y = y.astype(float)
     out = np.full(len(y), np.nan)
     weights: dict[int, float] = {}
+
+    def weight_on(history: np.ndarray) -> float:
+        shrunk = history & np.isin(fold, [k for k, w in weights.items() if w < 1.0])  # the record: rows shrunk
+        gain = float(np.sum(_row_log_loss(y[shrunk], p[shrunk]) - _row_log_loss(y[shrunk], out[shrunk])))
+        return fit_shrinkage(p[history], base_rate[history], y[history]) if gain > 0 else 1.0
+
     for k in sorted(np.unique(fold).tolist()):
         rows = fold == k
         history = (fold < k) & (times <= np.asarray(train_end[k], dtype=times.dtype))
         if history.sum() >= MIN_SHRINK_ROWS and len(np.unique(y[history])) == 2:
-            weights[k] = fit_shrinkage(p[history], base_rate[history], y[history])
+            weights[k] = weight_on(history)
         else:
             weights[k] = float(slice_weight.get(k, 1.0))
         out[rows] = shrink_toward(p[rows], base_rate[rows], weights[k])
-    return FoldShrinkage(p=out, weights=weights, challenger=fit_shrinkage(p, base_rate, y))
+    return FoldShrinkage(p=out, weights=weights, challenger=weight_on(np.ones(len(y), dtype=bool)))
