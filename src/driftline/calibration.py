@@ -344,6 +344,12 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         weight = getattr(self, "shrinkage_", 1.0)  # models pickled before shrinkage existed: none
         return calibrated if weight >= 1.0 else shrink_toward(calibrated, self.base_rate_, weight)
 
+    def map_probability(self, p_base: np.ndarray) -> np.ndarray:
+        """The monotone map from the base model's probability of class 1 to the one a user is given: the
+        calibrator, then the shrinkage toward the base rate (weight >= 0, so still monotone)."""
+        check_is_fitted(self, "calibrator_")
+        return self._shrunk(self.calibrator_.predict(p_base))
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "calibrator_")
         positive = self._shrunk(self.predict_proba_calibrated(X))
