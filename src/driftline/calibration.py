@@ -89,8 +89,8 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
 def shrink_toward(p: np.ndarray, base_rate: np.ndarray | float, weight: float) -> np.ndarray:
     """``p`` pulled toward ``base_rate`` in logit space: weight 1 keeps ``p``, 0 gives the base rate."""
     b = _logit(base_rate)
-    shrunk: np.ndarray = _sigmoid(b + weight * (_logit(p) - b))
-    return np.clip(shrunk, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    shrunk: np.ndarray = np.clip(_sigmoid(b + weight * (_logit(p) - b)), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return shrunk
 
 
 def fit_shrinkage(p: np.ndarray, base_rate: np.ndarray | float, y: np.ndarray) -> float:

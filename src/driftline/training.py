@@ -292,7 +292,7 @@ def ensemble_fold_outcomes(
             else {}
         )
         kept = [c for c in first.predictions.columns if not c.startswith("p_window_")]
-        shrink_columns = {}
+        shrink_columns: dict[str, Any] = {}
         if "slice_shrinkage" in first.predictions.columns:
             # The members' slice weights averaged: the slice evidence of their mean, without refitting.
             weight = float(np.mean([o.predictions["slice_shrinkage"].iloc[0] for o in parts]))
@@ -369,6 +369,12 @@ def calibrate_folds(
     return updated, table, challenger
 
 
+def _first_per_fold(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's number and its first value of ``column`` (constant within a fold)."""
+    first = rows.groupby("fold")[column].first()
+    return first.index.to_numpy(), first.to_numpy()
+
+
 def shrink_fold_predictions(
     folds: list[FoldResult], table: pd.DataFrame, metrics: MetricsConfig, price_target: bool
 ) -> tuple[list[FoldResult], pd.DataFrame, dict[str, float]]:
@@ -391,7 +397,7 @@ def shrink_fold_predictions(
             rows["y"].to_numpy(),
             rows["p_calibrated"].to_numpy(),
             rows["base_rate"].to_numpy(),
-            {int(k): float(w) for k, w in rows.groupby("fold")["slice_shrinkage"].first().items()},
+            {int(k): float(w) for k, w in zip(*_first_per_fold(rows, "slice_shrinkage"), strict=True)},
             {f.fold: _instants([f.train_end])[0] for f in family_folds},
         )
         table.loc[index, "p"] = shrunk.p
