@@ -378,6 +378,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
                 single_threaded(config.models),
                 config.gap,
                 config.threshold,
+                result,  # as the flow passes it (its calibration.auto choice and shrinkage weight)
             )
             decision = evaluate_challenger(
                 holdout,

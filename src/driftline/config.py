@@ -423,6 +423,11 @@ class CalibrationConfig(_Section):
         description="sigmoid on each window's last slice; auto: per fold, what held best on earlier folds' rows",
     )
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
+    shrink: bool = Field(
+        default=True,
+        description="pull probabilities toward the training base rate by a weight fitted on earlier folds' "
+        "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal",
+    )
 
 
 class TuningConfig(_Section):

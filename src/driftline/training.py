@@ -18,6 +18,8 @@ from driftline.calibration import (
     forms_for,
     pooled_calibrator,
     select_fold_calibration,
+    shrink_folds,
+    shrink_toward,
     window_column,
 )
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
@@ -46,6 +48,7 @@ class FoldResult:
     metrics: dict[str, float]
     calibration: str = ""  # which calibrator scored the test rows, e.g. window-sigmoid or pooled-beta
     tuning: TuningResult | None = field(default=None, repr=False)  # the search on this fold's window (models.tuning)
+    shrinkage: float = 1.0  # weight kept of the calibrated probability against the base rate (calibration.shrink)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class WalkForwardResult:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     baseline_folds: list[FoldResult] = field(default_factory=list)
     calibration: dict[str, str] = field(default_factory=dict)  # family -> the challenger's calibrator (auto)
+    shrinkage: dict[str, float] = field(default_factory=dict)  # family -> the challenger's weight (calibration.shrink)
 
     @property
     def best_baseline(self) -> str | None:
@@ -194,6 +198,7 @@ def run_fold_job(
     X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
     X_test, y_test = features.X.iloc[job.test], features.y.to_numpy()[job.test]
     window: dict[str, np.ndarray] = {}
+    shrink_columns: dict[str, Any] = {}
     calibration_slice = None
     tuning = None
     if is_baseline(job.family):
@@ -212,6 +217,12 @@ def run_fold_job(
             model.fit(X_train, y_train, train_times)
             p = model.predict_proba(X_test)[:, 1]
             p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
+            # calibration.shrink: the weight is fitted again per fold on earlier folds' rows (shrink_folds).
+            shrink_columns = {
+                "p_calibrated": model.predict_proba_calibrated(X_test),
+                "base_rate": model.base_rate_,
+                "slice_shrinkage": model.slice_shrinkage_,
+            }
             if job.family != ENSEMBLE and ENSEMBLE in family_names(models):
                 # One predict on the slice rows instead of refitting every member for the ensemble.
                 _, cal_rows = calibration_cut(train_times, calibration.fraction, gap)
@@ -233,9 +244,12 @@ def run_fold_job(
         metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
         calibration=calibrated_by,
         tuning=tuning,
+        shrinkage=shrink_columns.get("slice_shrinkage", 1.0),
     )
     logger.info("fold %d %s: %s", job.fold, job.family, result.metrics)
-    predictions = meta.assign(fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw, **window)
+    predictions = meta.assign(
+        fold=job.fold, family=job.family, y=y_test, p=p, p_uncalibrated=p_raw, **shrink_columns, **window
+    )
     return FoldOutcome(result=result, predictions=predictions, calibration_slice=calibration_slice)
 
 
@@ -278,7 +292,15 @@ def ensemble_fold_outcomes(
             else {}
         )
         kept = [c for c in first.predictions.columns if not c.startswith("p_window_")]
-        predictions = first.predictions[kept].assign(family=ENSEMBLE, p=p, p_uncalibrated=p_raw, **window)
+        shrink_columns: dict[str, Any] = {}
+        if "slice_shrinkage" in first.predictions.columns:
+            # The members' slice weights averaged: the slice evidence of their mean, without refitting.
+            weight = float(np.mean([o.predictions["slice_shrinkage"].iloc[0] for o in parts]))
+            shrink_columns = {"p_calibrated": p, "slice_shrinkage": weight}
+            p = shrink_toward(p, first.predictions["base_rate"].to_numpy(), weight)
+        predictions = first.predictions[kept].assign(
+            family=ENSEMBLE, p=p, p_uncalibrated=p_raw, **shrink_columns, **window
+        )
         y = predictions["y"].to_numpy()
         result = replace(
             first.result,
@@ -347,6 +369,50 @@ def calibrate_folds(
     return updated, table, challenger
 
 
+def _first_per_fold(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's number and its first value of ``column`` (constant within a fold)."""
+    first = rows.groupby("fold")[column].first()
+    return first.index.to_numpy(), first.to_numpy()
+
+
+def shrink_fold_predictions(
+    folds: list[FoldResult], table: pd.DataFrame, metrics: MetricsConfig, price_target: bool
+) -> tuple[list[FoldResult], pd.DataFrame, dict[str, float]]:
+    """``calibration.shrink``: per family and fold, the calibrated probability pulled toward the training
+    window's positive share by a weight fitted on earlier folds' rows (``shrink_folds``); the test rows'
+    ``p`` and the fold metrics follow it.
+
+    Returns the folds, the table with ``p`` replaced, and each family's weight for its challenger.
+    """
+    table = table.copy()
+    weights: dict[tuple[str, int], float] = {}
+    challenger: dict[str, float] = {}
+    for family, index in table.groupby("family", sort=False, observed=True).groups.items():
+        rows = table.loc[index]
+        family_folds = [f for f in folds if f.family == family]
+        fold_ids = rows["fold"].to_numpy()
+        shrunk = shrink_folds(
+            fold_ids,
+            _instants(rows["timestamp"]),
+            rows["y"].to_numpy(),
+            rows["p_calibrated"].to_numpy(),
+            rows["base_rate"].to_numpy(),
+            {int(k): float(w) for k, w in zip(*_first_per_fold(rows, "slice_shrinkage"), strict=True)},
+            {f.fold: _instants([f.train_end])[0] for f in family_folds},
+        )
+        table.loc[index, "p"] = shrunk.p
+        weights.update({(str(family), k): w for k, w in shrunk.weights.items()})
+        challenger[str(family)] = shrunk.challenger
+    updated = []
+    for fold in folds:
+        rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
+        values = _fold_metrics(
+            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
+        )
+        updated.append(replace(fold, metrics=values, shrinkage=weights[(fold.family, fold.fold)]))
+    return updated, table, challenger
+
+
 def combine_fold_results(
     outcomes: Sequence[FoldOutcome],
     metrics: MetricsConfig,
@@ -381,6 +447,11 @@ def combine_fold_results(
     challenger_calibration: dict[str, str] = {}
     if calibration is not None and calibration.method == "auto":
         folds, table, challenger_calibration = calibrate_folds(folds, table, calibration, gap, metrics, price_target)
+        if "p_calibrated" in table.columns:
+            table["p_calibrated"] = table["p"]  # the chosen calibrator's, before shrinkage
+    challenger_shrinkage: dict[str, float] = {}
+    if calibration is not None and calibration.shrink and "p_calibrated" in table.columns:
+        folds, table, challenger_shrinkage = shrink_fold_predictions(folds, table, metrics, price_target)
     pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
     baseline_folds = [o.result for o in baselines]
@@ -393,6 +464,7 @@ def combine_fold_results(
         baselines={} if baseline_table is None else _pooled(baseline_table, baseline_folds, metrics, price_target),
         baseline_folds=baseline_folds,
         calibration=challenger_calibration,
+        shrinkage=challenger_shrinkage,
     )
 
 
@@ -470,6 +542,10 @@ def fit_challenger(
     challenger learns from (the nested cross-validation argument). Early stopping then also counts the
     trees for this many rows, where the last fold's count was found on a window one test fold shorter.
     It costs one more search per training run, and the challenger needs no walk-forward result to refit.
+
+    With ``calibration.shrink`` and the walk-forward result, the calibrated probability is pulled toward the
+    development rows' positive share by the weight the family's out-of-fold rows support
+    (``WalkForwardResult.shrinkage``); without it, by the weight its own calibration slice supports.
     """
     choice = (
         (walk_forward.calibration.get(family) if walk_forward is not None else None)
@@ -482,9 +558,13 @@ def fit_challenger(
         given = pooled_calibrator(choice, rows["p_uncalibrated"].to_numpy(), rows["y"].to_numpy())
         if given is None:  # window-<form>: that form on the newest slice
             calibration = calibration.model_copy(update={"method": choice.removeprefix("window-")})
+    # calibration.shrink: the weight every out-of-fold row of the family supports (else its own slice's).
+    shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
     y = features.y.to_numpy()
     fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
-    model = CalibratedModel.from_config(make_estimator(family, fit_models), calibration, gap, threshold, given, choice)
+    model = CalibratedModel.from_config(
+        make_estimator(family, fit_models), calibration, gap, threshold, given, choice, shrinkage
+    )
     model.fit(features.X, y, features.times, returns=features.returns)
     model.tuning_ = tuning
     return model

@@ -15,9 +15,12 @@ from driftline.calibration import (
     PROBABILITY_FLOOR,
     CalibratedModel,
     Calibrator,
+    fit_shrinkage,
     forms_for,
     pooled_calibrator,
     select_fold_calibration,
+    shrink_folds,
+    shrink_toward,
 )
 from driftline.config import CalibrationConfig
 from driftline.errors import InsufficientDataError
@@ -225,3 +228,112 @@ def test_beta_fits_an_asymmetric_distortion_better_than_a_sigmoid():
     assert ece["beta"] < 0.02 < ece["sigmoid"]
     assert pooled_calibrator("window-beta", p, y) is None
     assert pooled_calibrator("pooled-beta", p, y).form == "beta"
+
+
+# --- shrinkage toward the base rate, fitted out of sample ------------------------------------------------------------
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    return float(log_loss(y, p, labels=[0, 1]))
+
+
+def test_shrinkage_ends_are_the_probability_and_the_base_rate():
+    p = np.array([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(shrink_toward(p, 0.3, 1.0), p)
+    np.testing.assert_allclose(shrink_toward(p, 0.3, 0.0), 0.3)
+    half = shrink_toward(p, 0.3, 0.5)
+    assert (np.abs(half - 0.3) < np.abs(p - 0.3)).all() and (np.sign(half - 0.3) == np.sign(p - 0.3)).all()
+
+
+def test_shrinkage_goes_to_the_base_rate_without_signal_and_stays_with_it():
+    rng = np.random.default_rng(3)
+    n = 2000
+    z = rng.standard_normal(n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(int)
+    base = float(y.mean())
+    # A forecast that moves but knows nothing (a slice-fitted calibrator on noise): no weight.
+    noise = 1 / (1 + np.exp(-(0.4 * rng.standard_normal(n) - 0.3)))
+    assert fit_shrinkage(noise, base, y) < 0.05
+    assert _log_loss(y, shrink_toward(noise, base, fit_shrinkage(noise, base, y))) < _log_loss(y, noise) - 0.02
+    # The true probability: kept whole.
+    assert fit_shrinkage(1 / (1 + np.exp(-z)), base, y) > 0.9
+    # Too few rows, or one class: no evidence, no shrinkage.
+    assert fit_shrinkage(noise[:50], base, y[:50]) == 1.0
+    assert fit_shrinkage(noise, base, np.ones(n)) == 1.0
+
+
+def test_shrink_folds_uses_only_earlier_folds_and_the_first_folds_slice():
+    rng = np.random.default_rng(5)
+    fold_rows, n_folds, gap = 300, 4, 5
+    n = fold_rows * n_folds
+    y = (rng.uniform(size=n) < 0.55).astype(int)  # no signal at all
+    p = 1 / (1 + np.exp(-rng.normal(0.0, 0.8, n)))  # an over-confident calibrated forecast of noise
+    fold = np.repeat(np.arange(1, n_folds + 1), fold_rows)
+    times = 1000 + np.arange(n)
+    train_end = {k: 1000 + (k - 1) * fold_rows - gap - 1 for k in range(1, n_folds + 1)}
+    args = {"fold": fold, "times": times, "p": p, "base_rate": np.full(n, 0.55), "train_end": train_end}
+    shrunk = shrink_folds(y=y, slice_weight={1: 0.25}, **args)
+    assert shrunk.weights[1] == 0.25  # no earlier fold: the slice's weight
+    assert all(shrunk.weights[k] < 0.1 for k in range(2, n_folds + 1))
+    assert shrunk.challenger < 0.1
+    later = fold > 1
+    assert _log_loss(y[later], shrunk.p[later]) < _log_loss(y[later], p[later]) - 0.05
+    for k in range(1, n_folds + 1):
+        # Every label from fold k's test rows on turned upside down: fold k's predictions must not move.
+        flipped = shrink_folds(y=np.where(times > train_end[k], 1 - y, y), slice_weight={1: 0.25}, **args)
+        rows = fold == k
+        np.testing.assert_array_equal(flipped.p[rows], shrunk.p[rows], err_msg=f"fold {k} saw its own labels")
+
+
+def test_shrink_folds_keeps_a_model_whose_first_fold_gave_no_reason_to_shrink():
+    """A real signal that loses to the base rate on one early fold (a regime it had not seen): without a
+    record of shrinkage helping, the later folds keep the calibrated probability whole."""
+    rng = np.random.default_rng(6)
+    fold_rows, n_folds = 400, 4
+    n = fold_rows * n_folds
+    fold = np.repeat(np.arange(1, n_folds + 1), fold_rows)
+    z = rng.standard_normal(n)
+    p = 1 / (1 + np.exp(-z))
+    y = (rng.uniform(size=n) < p).astype(int)
+    y[fold == 1] = (rng.uniform(size=fold_rows) < 0.5).astype(int)  # fold 1: the signal failed there
+    times = np.arange(n)
+    train_end = {k: (k - 1) * fold_rows - 1 for k in range(1, n_folds + 1)}
+    shrunk = shrink_folds(fold, times, y, p, np.full(n, 0.5), {1: 1.0}, train_end)
+    assert shrunk.weights == dict.fromkeys(range(1, n_folds + 1), 1.0)
+    np.testing.assert_allclose(shrunk.p, np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
+    # The same folds when the first fold's slice had shrunk and that helped: fold 2 fits a weight on fold 1.
+    started = shrink_folds(fold, times, y, p, np.full(n, 0.5), {1: 0.0}, train_end)
+    assert started.weights[2] < 0.5
+
+
+def test_calibrated_model_shrinks_a_forecast_of_noise_to_the_base_rate_and_keeps_a_real_one():
+    rng = np.random.default_rng(8)
+    n = 3000
+    X = pd.DataFrame(rng.standard_normal((n, 6)), columns=[f"f{i}" for i in range(6)])
+    noise_y = (rng.uniform(size=n) < 0.55).astype(int)
+    signal_y = (rng.uniform(size=n) < 1 / (1 + np.exp(-2 * X["f0"].to_numpy()))).astype(int)
+    fitted = {}
+    for name, y in (("noise", noise_y), ("signal", signal_y)):
+        for shrink in (False, True):
+            model = CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=5, shrink=shrink)
+            fitted[name, shrink] = model.fit(X.iloc[:2000], y[:2000])
+    later = X.iloc[2000:]
+    shrunk = fitted["noise", True]
+    assert shrunk.shrinkage_ == shrunk.slice_shrinkage_ < 0.2
+    assert shrunk.base_rate_ == pytest.approx(noise_y[:2000].mean())
+    p_shrunk = shrunk.predict_proba(later)[:, 1]
+    np.testing.assert_allclose(
+        shrunk.predict_proba_calibrated(later), fitted["noise", False].predict_proba(later)[:, 1]
+    )
+    assert np.ptp(p_shrunk) < 0.5 * np.ptp(fitted["noise", False].predict_proba(later)[:, 1])
+    assert _log_loss(noise_y[2000:], p_shrunk) <= _log_loss(
+        noise_y[2000:], fitted["noise", False].predict_proba(later)[:, 1]
+    )
+    kept = fitted["signal", True]
+    assert kept.shrinkage_ > 0.8
+    assert fitted["noise", False].shrinkage_ == 1.0  # off: the calibrated probability as it was
+    # A weight given (the walk-forward's) wins over the slice's.
+    given = CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=5, shrink=True, shrinkage=0.0)
+    np.testing.assert_allclose(
+        given.fit(X.iloc[:2000], signal_y[:2000]).predict_proba(later)[:, 1], signal_y[:2000].mean()
+    )

@@ -76,8 +76,8 @@ def test_contributions_plus_base_are_the_base_models_margin(family, fitted, aapl
     # The margin is the base model's probability (through the sigmoid for log-odds) ...
     p_base = 1 / (1 + np.exp(-margin)) if space == LOG_ODDS else margin
     np.testing.assert_allclose(p_base, model.predict_proba_uncalibrated(X)[:, 1], atol=1e-6)
-    # ... and the calibrator maps that to the probability a user is given.
-    np.testing.assert_allclose(model.calibrator_.predict(p_base), model.predict_proba(X)[:, 1], atol=1e-9)
+    # ... and the calibrator (then the shrinkage toward the base rate) maps that to the probability a user is given.
+    np.testing.assert_allclose(model.map_probability(p_base), model.predict_proba(X)[:, 1], atol=1e-9)
     # Not a constant: real features move real rows.
     assert np.abs(explanation.values).sum(axis=1).min() > 0
     # Deterministic: a second pass gives the same numbers.

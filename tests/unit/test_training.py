@@ -176,7 +176,8 @@ def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_
     run = walk_forward_run
     jobs = _jobs(run)
     outcomes = [_run_job(run, job) for job in reversed(jobs)][::-1]  # each job stands alone
-    combined = combine_fold_results(outcomes, run.metrics, price_target=False)
+    # The calibration settings as run_walk_forward passes them (calibration.shrink is fitted on the folds here).
+    combined = combine_fold_results(outcomes, run.metrics, False, run.calibration, run.gap, run.models)
     assert combined.folds == run.result.folds
     assert combined.pooled == run.result.pooled
     assert (combined.baselines, combined.baseline_folds) == (run.result.baselines, run.result.baseline_folds)
@@ -236,7 +237,9 @@ def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(
 def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_per_fold(walk_forward_run, method):
     run = walk_forward_run
     models = run.models.model_copy(update={"ensemble": True})
-    calibration = run.calibration.model_copy(update={"method": method})
+    # Without shrinkage: its weight is refitted per fold from earlier folds (shrink_fold_predictions), which
+    # a fold job of its own cannot do; the calibrated probabilities before it are compared below.
+    calibration = run.calibration.model_copy(update={"method": method, "shrink": False})
     jobs = walk_forward_jobs(run.features, run.splits, run.gap, models)
     assert "ensemble" not in {j.family for j in jobs}  # no job refits the members for the ensemble
     outcomes = [run_fold_job(j, run.features, run.gap, calibration, models, run.metrics, False) for j in jobs]
@@ -258,6 +261,7 @@ def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_p
         np.testing.assert_allclose(ours["p_uncalibrated"], refit.predictions["p_uncalibrated"], rtol=0, atol=1e-9)
         if method == "sigmoid":  # auto: p is chosen later from earlier folds; the candidates must match
             np.testing.assert_allclose(ours["p"], refit.predictions["p"], rtol=0, atol=1e-7)
+            np.testing.assert_allclose(ours["p_calibrated"], refit.predictions["p_calibrated"], rtol=0, atol=1e-7)
         windows = [c for c in refit.predictions.columns if c.startswith("p_window_")]
         assert windows == [c for c in ours.columns if c.startswith("p_window_") and ours[c].notna().all()]
         for column in windows:
