@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from driftline.synthetic import make_labelled_series
 from driftline.webhook import sign
 from tests import warm
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import api_call, wait_until
+from tests.servers import api_call, prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,7 @@ def stack(tmp_path_factory):
     logs = root / "logs"
     logs.mkdir()
     processes: list[subprocess.Popen] = []
+    server = ExitStack()
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
         handle = (logs / f"{name}.log").open("w")
@@ -110,8 +112,8 @@ def stack(tmp_path_factory):
         return done
 
     try:
-        start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)])
-        _wait(lambda: _healthy(api), 180, "the Prefect server")
+        # tests/servers.py: a copy of the session's migrated database, no UI (stopped last, in `finally`).
+        assert server.enter_context(prefect_server(root / "server", port=port)) == api
 
         # The project's prefect.yaml and automations, with a short debounce so the tests can see separate firings.
         spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -190,11 +192,8 @@ def stack(tmp_path_factory):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        server.close()
         sink.server.shutdown()
-
-
-def _healthy(api: str) -> bool:
-    return _get(f"{api}/health") == 200
 
 
 def _get(url: str) -> int:
