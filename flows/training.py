@@ -97,7 +97,7 @@ def train_and_promote(
     run_id = start_tracking_task(store, config, str(runtime.flow_run.id), trigger or "manual")
     started = time.perf_counter()
     try:
-        repair_interrupted_promotion(store, config.model_name, run_id)
+        repair_interrupted_promotion(config.model_name, run_id, store)
         check_champion_question_task(store, config)
         staged = stage_data_task(config.data, settings.ingest_dir)
         fingerprint = training_fingerprint(staged.content_hash, config, code_version())
@@ -141,7 +141,7 @@ def train_and_promote(
         )
         if decision.promote:
             reason = "; ".join(map(str, decision.reasons))
-            promote_with_smoke_test(store, version.name, version.version, champion_before, reason, run_id, holdout.X)
+            promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X, store)
             emit_promoted_event_task(config.name, version.name, version.version, champion_before, reason, run_id)
         summary = training_summary(
             run_id=run_id,

@@ -810,7 +810,7 @@ def _rollback_fenced(
         logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)  # a busy lock is reported below
         from flows.promotion import rollback_under_lock
 
-        return rollback_under_lock(store, model_name, to_version, reason, force, timeout_seconds=wait)
+        return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait, store=store)
     typer.echo(
         "no PREFECT_API_URL: no promotion lock to take; fencing a promotion in flight by generation only", err=True
     )

@@ -125,17 +125,22 @@ def _global_state_uses(rel: str, tree: ast.Module) -> list[str]:
                 rel != "src/driftline/registry.py" or owner.get(node) != "_fluent"
             ):
                 found.append(f"{where}: mlflow.{name} outside MlflowStore._fluent")
-            if name == "start_run" and base == "mlflow" and (
-                rel != "src/driftline/registry.py" or owner.get(node) != "_active"
+            if (
+                name == "start_run"
+                and base == "mlflow"
+                and (rel != "src/driftline/registry.py" or owner.get(node) != "_active")
             ):
                 found.append(f"{where}: mlflow.start_run outside registry._active")
             if name == "from_env" and base == "Settings" and rel.startswith("tasks/"):
                 found.append(f"{where}: Settings.from_env() inside a task")
         if rel == "src/driftline/registry.py":
             continue
-        if isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "registry":
-            if node.attr in registry.ENVIRONMENT_HELPERS:
-                found.append(f"{rel}:{node.lineno}: registry.{node.attr} (build one MlflowStore per run)")
+        if (
+            isinstance(node, ast.Attribute)
+            and getattr(node.value, "id", "") == "registry"
+            and node.attr in registry.ENVIRONMENT_HELPERS
+        ):
+            found.append(f"{rel}:{node.lineno}: registry.{node.attr} (build one MlflowStore per run)")
         if isinstance(node, ast.ImportFrom) and node.module == "driftline.registry":
             found += [
                 f"{rel}:{node.lineno}: imports registry.{alias.name}"
