@@ -210,7 +210,7 @@ class MlflowStore:
     def __repr__(self) -> str:
         return f"MlflowStore(tracking={redact_uri(self.tracking_uri)!r}, registry={redact_uri(self.registry_uri)!r})"
 
-    def models(self, fence: Fence | None = None) -> MlflowAliasRegistry:
+    def models(self, fence: Fence | None = None) -> ModelRegistry:
         """The model registry of this store (aliases, promotion), writing under ``fence`` when given."""
         return MlflowAliasRegistry(self, fence)
 
