@@ -4,6 +4,7 @@ nothing process-wide is left set, and the production code cannot slip back to ML
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,6 +95,7 @@ def test_drill_variables_select_the_fault_hook_only_when_set(monkeypatch):
     hook("intent")  # another point: nothing happens (the drill would SIGKILL at "commit")
 
 
+@functools.cache
 def _sources() -> list[tuple[Path, ast.Module]]:
     files = sorted(p for folder in PRODUCTION for p in folder.rglob("*.py"))
     return [(path, ast.parse(path.read_text(), str(path))) for path in files]
