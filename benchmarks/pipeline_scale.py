@@ -139,7 +139,9 @@ def child_flow(config_path: Path) -> dict[str, Any]:
         return 1
 
     warm_up()  # starts the ephemeral Prefect API; untimed
-    registry.configure(Settings.from_env(), "driftline-warm-up")  # creates the MLflow store; untimed
+    registry.MlflowStore.from_settings(Settings.from_env()).ensure_experiment(
+        "driftline-warm-up"
+    )  # creates the MLflow store; untimed
     data = str(config_path.with_suffix(".parquet"))
     timings = []
     summaries = []

@@ -7,8 +7,10 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
+from driftline import tags as tagkeys
 from driftline.config import PipelineSettings, Settings, data_overrides, load_config, with_settings
 from driftline.drift import event_payload
+from driftline.registry import MlflowStore
 from driftline.report import artifact_key
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
 from flows.training import train_and_promote
@@ -65,13 +67,15 @@ def monitor_drift(
     hint = (
         "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
     )
-    monitored, note, cutoff = resolve_monitored_task(model_name, hint)
-    champion_config = training_config_task(monitored, {})
+    environment = Settings.from_env()
+    store = MlflowStore.from_settings(environment)
+    monitored, note, cutoff = resolve_monitored_task(store, model_name, hint)
+    champion_config = training_config_task(store, monitored, {})
     config = training_config_task(
-        monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides}
+        store, monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides}
     )
     source = config.data.path or "the bundled demo panel"
-    run_id = start_monitoring_task(monitored, source, str(runtime.flow_run.id))
+    run_id = start_monitoring_task(store, monitored, source, str(runtime.flow_run.id))
     base = {
         "model_name": monitored.name,
         "model_version": monitored.version,
@@ -80,28 +84,28 @@ def monitor_drift(
         "source": source,
     }
     try:
-        loaded = load_data_task(
-            config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
-        )
-        rows, _ = scoring_rows_task(loaded, config, monitored)
+        loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
+        rows, _ = scoring_rows_task(store, loaded, config, monitored)
         window = select_window_task(rows, since, until, cutoff, monitored.version)
         timeline = window.to_dict(rows["timestamp"])
         if window.empty:
-            finish_tracking_task(run_id, "FINISHED", None, {"driftline.rows_judged": "0"})
+            finish_tracking_task(store, run_id, "FINISHED", None, {tagkeys.ROWS_JUDGED: "0"})
             return {**base, **timeline, **nothing_to_judge(window.empty_reason(rows["timestamp"], loaded.source))}
         judged = rows.loc[window.mask].reset_index(drop=True)
-        profile, reference = load_reference_task(monitored)
-        scores = score_task(judged, monitored)
+        profile, reference = load_reference_task(store, monitored)
+        scores = score_task(store, judged, monitored)
         summary = measure_drift_task(profile, judged, scores, config)
-        out_dir = Settings.from_env().home / "monitoring" / run_id
-        report = report_task(run_id, reference, judged, scores, summary, config, out_dir)
+        out_dir = environment.home / "monitoring" / run_id
+        report = report_task(store, run_id, reference, judged, scores, summary, config, out_dir)
         create_markdown_artifact(
             summary.markdown(report),
             key=artifact_key("drift", monitored.name.removeprefix("driftline-")),
             description=f"Drift of {monitored.name}",
         )
         retrain_source = (
-            retrain_source_task(champion_config, loaded, until, monitored.name) if summary.drift_detected else None
+            retrain_source_task(environment, champion_config, loaded, until, monitored.name)
+            if summary.drift_detected
+            else None
         )
         payload = event_payload(
             summary, report, monitored.version, timeline, retrain_source["data"] if retrain_source else None
@@ -112,13 +116,14 @@ def monitor_drift(
             else None
         )
         finish_tracking_task(
+            store,
             run_id,
             "FINISHED",
             None,
-            {"driftline.rows_judged": str(window.rows), **{f"driftline.{k}": str(v) for k, v in timeline.items() if v}},
+            {tagkeys.ROWS_JUDGED: str(window.rows), **{tagkeys.run_tag(k): str(v) for k, v in timeline.items() if v}},
         )
     except BaseException:
-        finish_tracking_task(run_id, "FAILED")
+        finish_tracking_task(store, run_id, "FAILED")
         raise
     result = {
         **{k: v for k, v in summary.to_dict().items() if k != "columns"},
@@ -167,12 +172,14 @@ def retrain(
     data = data or None  # an event without a source renders as None or ""
     model_name = load_config(None, {"name": name, "data.path": data}).model_name
     name = model_name.removeprefix("driftline-")
+    environment = Settings.from_env()
+    store = MlflowStore.from_settings(environment)
     if config_file is None:
-        champion = resolve_champion_task(model_name)
-        config_file = champion_config_file_task(champion) if champion else None
+        champion = resolve_champion_task(store, model_name)
+        config_file = champion_config_file_task(store, champion, environment.home) if champion else None
     config = load_config(config_file, with_settings({"name": name, "data.path": data}, settings))
     window = {"window_start": window_start or None, "window_end": window_end or None}
-    allowed, why = cooldown_task(config.model_name, config.drift.min_hours_between_retrains, reason)
+    allowed, why = cooldown_task(store, config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
         create_markdown_artifact(
             f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name)

@@ -13,6 +13,7 @@ import pandas as pd
 from prefect.transactions import transaction
 
 from driftline import registry
+from driftline.config import Settings
 from driftline.errors import DriftlineError
 from driftline.report import artifact_key
 from tasks.promotion import (
@@ -38,6 +39,11 @@ class PromotionLockBusy(DriftlineError):
     """The model's promotion lock was not free within the wait."""
 
 
+def _store(store: registry.MlflowStore | None) -> registry.MlflowStore:
+    """The caller's store; else (a script, a drill) the one the environment names, built once for the call."""
+    return store if store is not None else registry.MlflowStore.from_settings(Settings.from_env())
+
+
 def _lock(name: str) -> str:
     lock = artifact_key("driftline-promote", name)
     ensure_lock_task(lock)
@@ -45,7 +51,9 @@ def _lock(name: str) -> str:
 
 
 @contextmanager
-def promotion_lock(name: str, what: str, timeout_seconds: float = WAIT_SECONDS) -> Iterator[registry.Fence]:
+def promotion_lock(
+    store: registry.MlflowStore, name: str, what: str, timeout_seconds: float = WAIT_SECONDS
+) -> Iterator[registry.Fence]:
     """The model's promotion lock (a Prefect global concurrency limit of 1, leased) and a fresh fencing
     generation on the model: every registry write under it checks both first (registry.Fence).
 
@@ -57,7 +65,7 @@ def promotion_lock(name: str, what: str, timeout_seconds: float = WAIT_SECONDS) 
     try:
         with lock_lease(_lock(name), timeout_seconds, LEASE_SECONDS) as lease_check:
             acquired = True
-            yield acquire_fence_task(name, holder, lease_check)
+            yield acquire_fence_task(store, name, holder, lease_check)
     except TimeoutError as exc:
         if acquired:
             raise
@@ -68,37 +76,51 @@ def promotion_lock(name: str, what: str, timeout_seconds: float = WAIT_SECONDS) 
 
 
 def promote_with_smoke_test(
-    name: str, version: str, expected: str | None, reason: str, run_id: str, sample: pd.DataFrame
+    name: str,
+    version: str,
+    expected: str | None,
+    reason: str,
+    run_id: str,
+    sample: pd.DataFrame,
+    store: registry.MlflowStore | None = None,
 ) -> str | None:
     """Move the champion to ``version`` if it is still ``expected``; restore it if the smoke test fails.
 
     Only one promotion per model runs at a time (a Prefect global concurrency limit), and the
     compare-and-set inside it refuses to overwrite a champion this run was not compared against. A
-    promotion that died half way (its intent record left on the model) is rolled back first.
+    promotion that died half way (its intent record left on the model) is rolled back first. ``store``:
+    the run's MLflow store (by default the one the environment names).
     """
-    with promotion_lock(name, f"promotion of {version} by {run_id or '-'}") as fence:
-        repair_promotion_task(name, run_id, fence)
+    store = _store(store)
+    with promotion_lock(store, name, f"promotion of {version} by {run_id or '-'}") as fence:
+        repair_promotion_task(store, name, run_id, fence)
         with transaction():
-            previous = move_champion_task(name, version, expected, reason, run_id, fence)
-            smoke_test_task(name, sample)
-            commit_promotion_task(name, version, fence)
+            previous = move_champion_task(store, name, version, expected, reason, run_id, fence)
+            smoke_test_task(store, name, sample)
+            commit_promotion_task(store, name, version, fence)
     return previous
 
 
-def repair_interrupted_promotion(name: str, run_id: str) -> dict | None:
+def repair_interrupted_promotion(name: str, run_id: str, store: registry.MlflowStore | None = None) -> dict | None:
     """At the start of a run: roll back a promotion that died half way, so evaluation sees a settled champion.
 
     Takes the promotion lock only when there is something to repair; under the lock a record can only be
     a leftover (a live promotion would hold the lock).
     """
-    if pending_promotion_task(name) is None:
+    store = _store(store)
+    if pending_promotion_task(store, name) is None:
         return None
-    with promotion_lock(name, f"repair by {run_id or '-'}") as fence:
-        return repair_promotion_task(name, run_id, fence)
+    with promotion_lock(store, name, f"repair by {run_id or '-'}") as fence:
+        return repair_promotion_task(store, name, run_id, fence)
 
 
 def rollback_under_lock(
-    name: str, to_version: str | None, reason: str, force: bool, timeout_seconds: float = ROLLBACK_WAIT_SECONDS
+    name: str,
+    to_version: str | None,
+    reason: str,
+    force: bool,
+    timeout_seconds: float = ROLLBACK_WAIT_SECONDS,
+    store: registry.MlflowStore | None = None,
 ) -> tuple[str | None, str, str | None]:
     """``driftline rollback``: under the same lock (and fence) as a promotion; a leftover half-done
     promotion is rolled back first. Returns (old champion, new champion, forced note).
@@ -106,6 +128,7 @@ def rollback_under_lock(
     Raises:
         PromotionLockBusy: a promotion, repair or rollback held the lock for ``timeout_seconds``.
     """
-    with promotion_lock(name, "rollback", timeout_seconds) as fence:
-        repair_promotion_task(name, "rollback", fence)
-        return rollback_task(name, to_version, reason, force, fence)
+    store = _store(store)
+    with promotion_lock(store, name, "rollback", timeout_seconds) as fence:
+        repair_promotion_task(store, name, "rollback", fence)
+        return rollback_task(store, name, to_version, reason, force, fence)

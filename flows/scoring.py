@@ -9,6 +9,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline.config import Settings, data_overrides, load_config
+from driftline.registry import MlflowStore
 from driftline.report import artifact_key
 from driftline.scoring import lacking_summary
 from driftline.timeline import parse_time_bound
@@ -64,24 +65,24 @@ def score_batch(
     """
     data = data or None  # a deployment form may send ""
     since_at = parse_time_bound(since)
-    champion, challenger = resolve_models_task(_model_name(name), shadow)
-    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(
-        config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
-    )
-    log_dir = Settings.from_env().home / "predictions" / champion.name
+    environment = Settings.from_env()
+    store = MlflowStore.from_settings(environment)
+    champion, challenger = resolve_models_task(store, _model_name(name), shadow)
+    config = training_config_task(store, champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
+    log_dir = environment.home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
-    rows, skipped = scoring_rows_task(loaded, config, champion)
+    rows, skipped = scoring_rows_task(store, loaded, config, champion)
     rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
-    explanations = explain_task(rows, champion, explain) if explain is not None else None  # a bad K fails first
-    scores = score_task(rows, champion)
-    challenger_scores = score_task(rows, challenger) if challenger else None
-    out_path = Path(out) if out else Settings.from_env().home / "scores" / champion.name / f"{batch_id}.parquet"
+    explanations = explain_task(store, rows, champion, explain) if explain is not None else None  # a bad K fails first
+    scores = score_task(store, rows, champion)
+    challenger_scores = score_task(store, rows, challenger) if challenger else None
+    out_path = Path(out) if out else environment.home / "scores" / champion.name / f"{batch_id}.parquet"
     files = write_predictions_task(
         rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations
     )
     batch = log_scoring_batch_task(
-        champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id
+        store, champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id
     )
     summary = {
         "model_name": champion.name,
@@ -126,12 +127,12 @@ def compare_shadow_flow(
         symbol_col: symbol column.
         target_col: label column (label-target models).
     """
-    champion, _ = resolve_models_task(_model_name(name), False)
-    config = training_config_task(champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
-    loaded = load_data_task(
-        config.data, need_target=config.target.needs_label, stage_root=Settings.from_env().ingest_dir
-    )
+    environment = Settings.from_env()
+    store = MlflowStore.from_settings(environment)
+    champion, _ = resolve_models_task(store, _model_name(name), False)
+    config = training_config_task(store, champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     labels = realised_labels_task(config, loaded)
-    decision = compare_shadow_task(Settings.from_env().home / "predictions" / champion.name, labels, config)
+    decision = compare_shadow_task(environment.home / "predictions" / champion.name, labels, config)
     create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))
     return {"model_name": champion.name, **decision.to_dict()}

@@ -10,6 +10,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
+from driftline import tags as tagkeys
 from driftline.config import (
     PipelineSettings,
     Settings,
@@ -18,6 +19,7 @@ from driftline.config import (
     training_fingerprint,
     with_settings,
 )
+from driftline.registry import MlflowStore
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from driftline.summary import error_text
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
@@ -91,57 +93,60 @@ def train_and_promote(
         sets=overrides,
     )
     settings = Settings.from_env()
-    run_id = start_tracking_task(config, settings, str(runtime.flow_run.id), trigger or "manual")
+    store = MlflowStore.from_settings(settings)
+    run_id = start_tracking_task(store, config, str(runtime.flow_run.id), trigger or "manual")
     started = time.perf_counter()
     try:
-        repair_interrupted_promotion(config.model_name, run_id)
-        check_champion_question_task(config)
+        repair_interrupted_promotion(config.model_name, run_id, store)
+        check_champion_question_task(store, config)
         staged = stage_data_task(config.data, settings.ingest_dir)
         fingerprint = training_fingerprint(staged.content_hash, config, code_version())
-        previous = None if force else previous_training_task(config, settings, fingerprint)
+        previous = None if force else previous_training_task(store, config, fingerprint)
         if previous is not None:
             # Same data, config and code as a finished run: its model and decision stand; nothing new is registered.
             summary = rerun_summary(previous, run_id, staged.stats, time.perf_counter() - started)
-            finish_tracking_task(run_id, "FINISHED", summary.as_dict(), {"driftline.rerun_of": previous["rerun_of"]})
+            finish_tracking_task(store, run_id, "FINISHED", summary.as_dict(), {tagkeys.RERUN_OF: previous["rerun_of"]})
             return summary.as_dict()
         loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
-        log_input_task(run_id, loaded, staged.stats)
+        log_input_task(store, run_id, loaded, staged.stats)
         report = check_contract_task(loaded, config.contract, config.model_name)
         clean, quarantine_path = record_validation_task(
-            loaded, report, config.contract, run_id, settings.run_dir(run_id)
+            store, loaded, report, config.contract, run_id, settings.run_dir(run_id)
         )
         features = build_features_task(loaded, clean, config)
         # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
         sized = size_to_data_task(features, config)
         config = sized.config
-        log_sizes_task(run_id, sized)
+        log_sizes_task(store, run_id, sized)
         development, holdout = holdout_task(features, config)
         result = walk_forward(development, config)
-        log_walk_forward_task(run_id, result, development, config)
+        log_walk_forward_task(store, run_id, result, development, config)
         model = fit_challenger_task(development, result.selected, config.fit_spec, result)
-        log_challenger_tuning_task(run_id, model)
+        log_challenger_tuning_task(store, run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
-        log_reference_task(run_id, model, development, result, config)
+        log_reference_task(store, run_id, model, development, result, config)
         if config.drift.training_report:
-            training_report_task(run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently")
-        version = register_model_task(run_id, model, development, config, loaded.content_hash, loaded.source)
+            training_report_task(
+                store, run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently"
+            )
+        version = register_model_task(store, run_id, model, development, config, loaded.content_hash, loaded.source)
         baseline = fit_best_baseline_task(development, result, config)
         decision, champion_before = evaluate_task(
-            holdout, version, float(development.y.mean()), config, baseline, result
+            store, holdout, version, float(development.y.mean()), config, baseline, result
         )
-        record_decision_task(run_id, version, decision)
+        record_decision_task(store, run_id, version, decision)
         create_markdown_artifact(
             decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name)
         )
         if decision.promote:
             reason = "; ".join(map(str, decision.reasons))
-            promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X)
+            promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X, store)
             emit_promoted_event_task(config.name, version.name, version.version, champion_before, reason, run_id)
         summary = training_summary(
             run_id=run_id,
             version=version,
-            aliases=aliases_task(version, run_id),
+            aliases=aliases_task(store, version, run_id),
             decision=decision,
             champion_before=champion_before,
             loaded=loaded,
@@ -157,8 +162,8 @@ def train_and_promote(
         create_markdown_artifact(
             summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"
         )
-        finish_tracking_task(run_id, "FINISHED", summary.as_dict(), {FINGERPRINT_TAG: fingerprint})
+        finish_tracking_task(store, run_id, "FINISHED", summary.as_dict(), {FINGERPRINT_TAG: fingerprint})
     except BaseException as exc:
-        mark_failed_task(run_id, error_text(exc))
+        mark_failed_task(store, run_id, error_text(exc))
         raise
     return summary.as_dict()

@@ -43,15 +43,20 @@ def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name
 
 @driftline_task("record-validation", io=True)
 def record_validation_task(
-    loaded: LoadedData, report: ValidationReport, contract: ContractConfig, run_id: str, quarantine_dir: Path
+    store: registry.MlflowStore,
+    loaded: LoadedData,
+    report: ValidationReport,
+    contract: ContractConfig,
+    run_id: str,
+    quarantine_dir: Path,
 ) -> tuple[pd.DataFrame, str | None]:
     """Persist what the contract found (GX JSON, counts, quarantine file), then apply its policy (may raise).
 
     Returns:
         The rows that may be trained on and the quarantine file's path (None when nothing was set aside).
     """
-    registry.log_dict(run_id, report.gx_result, "validation/gx_result.json")
-    registry.log_metrics(
+    store.log_dict(run_id, report.gx_result, "validation/gx_result.json")
+    store.log_metrics(
         run_id,
         {"rows_in": report.rows_in, "rows_clean": report.rows_clean, "rows_quarantined": report.rows_quarantined},
     )
@@ -65,6 +70,6 @@ def record_validation_task(
         quarantine_path = str(quarantine_dir / "rows.parquet")
         rows.to_parquet(quarantine_path, index=False)
         private_file(Path(quarantine_path))
-        registry.log_frame(run_id, rows, "validation/quarantine.parquet")
+        store.log_frame(run_id, rows, "validation/quarantine.parquet")
     create_markdown_artifact(report.markdown(), key="data-contract", description=f"GX contract on {loaded.source}")
     return enforce_contract(report, contract, loaded.source), quarantine_path

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from driftline import registry
+from driftline import tags as tagkeys
 from driftline.config import PipelineConfig, Settings
 from driftline.drift import (
     DriftSummary,
@@ -29,25 +30,26 @@ from tasks._task import driftline_task
 from tasks.promotion import CUTOFF_TAG
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
 
-LAST_RETRAIN_TAG = "driftline.last_retrain_at"
+LAST_RETRAIN_TAG = tagkeys.LAST_RETRAIN
 
 
 @driftline_task("load-reference", retries=2)
-def load_reference_task(ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
+def load_reference_task(store: registry.MlflowStore, ref: ModelRef) -> tuple[ReferenceProfile, pd.DataFrame]:
     """The drift reference stored with the champion at training time."""
-    profile = ReferenceProfile.from_dict(registry.load_run_dict(ref.run_id, REFERENCE_PROFILE))
-    return profile, registry.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
+    profile = ReferenceProfile.from_dict(store.load_run_dict(ref.run_id, REFERENCE_PROFILE))
+    return profile, store.load_run_frame(ref.run_id, REFERENCE_SAMPLE)
 
 
 @driftline_task("resolve-monitored-version", retries=2)
-def resolve_monitored_task(model_name: str, hint: str = "") -> tuple[ModelRef, str | None, str | None]:
+def resolve_monitored_task(
+    store: registry.MlflowStore, model_name: str, hint: str = ""
+) -> tuple[ModelRef, str | None, str | None]:
     """The champion, else the newest registered version (and a note saying so); with its training cutoff."""
-    registry.configure_tracking(Settings.from_env())
     try:
-        version, note, tags = registry.MlflowAliasRegistry().monitored(model_name)
+        version, note, tags = store.models().monitored(model_name)
     except DriftlineError as exc:
         raise DriftlineError(f"{exc}{hint}") from None
-    return ModelRef(model_name, version, tags.get("driftline.run_id", "")), note, tags.get(CUTOFF_TAG)
+    return ModelRef(model_name, version, tags.get(tagkeys.RUN_ID, "")), note, tags.get(CUTOFF_TAG)
 
 
 @driftline_task("select-window")
@@ -60,7 +62,7 @@ def select_window_task(
 
 @driftline_task("retrain-source", retries=2)
 def retrain_source_task(
-    champion_config: PipelineConfig, monitored: LoadedData, until: str | None, model_name: str
+    settings: Settings, champion_config: PipelineConfig, monitored: LoadedData, until: str | None, model_name: str
 ) -> dict:
     """What a retrain trains on: the monitored source itself when it is the champion's source, else the
     champion's source plus the monitored rows (newest wins), staged as one Parquet file under the home."""
@@ -73,7 +75,6 @@ def retrain_source_task(
             "rows": {"total": len(monitored.frame)},
             "combined": False,
         }
-    settings = Settings.from_env()
     existing = load_data(
         champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir
     )
@@ -93,16 +94,16 @@ def retrain_source_task(
 
 
 @driftline_task("start-monitoring", retries=2)
-def start_monitoring_task(ref: ModelRef, source: str, flow_run_id: str) -> str:
+def start_monitoring_task(store: registry.MlflowStore, ref: ModelRef, source: str, flow_run_id: str) -> str:
     """A monitoring run in the model's experiment."""
-    experiment_id = registry.configure(Settings.from_env(), ref.name)
+    experiment_id = store.ensure_experiment(ref.name)
     tags = {
-        "driftline.kind": "monitor",
-        "driftline.champion_version": ref.version,
-        "driftline.source": source,
+        tagkeys.KIND: "monitor",
+        tagkeys.CHAMPION_VERSION: ref.version,
+        tagkeys.SOURCE: source,
         "prefect.flow_run_id": flow_run_id,
     }
-    return registry.start_run(experiment_id, f"monitor-{ref.name}", tags)
+    return store.start_run(experiment_id, f"monitor-{ref.name}", tags)
 
 
 @driftline_task("measure-drift")
@@ -125,6 +126,7 @@ def measure_drift_task(
 
 @driftline_task("drift-report", retries=1)
 def report_task(
+    store: registry.MlflowStore,
     run_id: str,
     reference: pd.DataFrame,
     rows: pd.DataFrame,
@@ -143,47 +145,48 @@ def report_task(
         reference, current, config.drift.report_sample, out_dir, evidently_thresholds(summary)
     )
     agreement = evidently_agreement(summary, json.loads(Path(data).read_text()))
-    registry.log_dict(run_id, summary.to_dict(), "drift/summary.json")
-    registry.log_dict(run_id, agreement, "drift/evidently_agreement.json")
+    store.log_dict(run_id, summary.to_dict(), "drift/summary.json")
+    store.log_dict(run_id, agreement, "drift/evidently_agreement.json")
     metrics = {"drift_share": summary.drift_share, "drift_detected": float(summary.drift_detected)}
-    registry.log_metrics(
+    store.log_metrics(
         run_id, metrics | ({"evidently_agreement": agreement["share"]} if agreement["share"] is not None else {})
     )
-    registry.log_file(run_id, data, "drift")
-    return registry.log_file(run_id, html, "drift")
+    store.log_file(run_id, data, "drift")
+    return store.log_file(run_id, html, "drift")
 
 
 @driftline_task("retrain-cooldown")
-def cooldown_task(model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
+def cooldown_task(store: registry.MlflowStore, model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
     """Whether a retrain may start now; records the start (or the skip) on the registered model."""
-    registry.configure_tracking(Settings.from_env())
-    aliases = registry.MlflowAliasRegistry()
+    aliases = store.models()
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if registry.registered_model_exists(model_name) else None
+    last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if store.registered_model_exists(model_name) else None
     allowed, why = retrain_allowed(last, now, min_hours)
-    if registry.registered_model_exists(model_name):
-        key = LAST_RETRAIN_TAG if allowed else f"driftline.retrain_skipped.{now.strftime('%Y%m%dT%H%M%S.%f')}"
+    if store.registered_model_exists(model_name):
+        key = LAST_RETRAIN_TAG if allowed else tagkeys.RETRAIN_SKIPPED_PREFIX + now.strftime("%Y%m%dT%H%M%S.%f")
         aliases.set_model_tag(model_name, key, now.isoformat() if allowed else f"{why}; trigger: {trigger}"[:5000])
     return allowed, why
 
 
 @driftline_task("champion-config-file", retries=2)
-def champion_config_file_task(ref: ModelRef) -> str:
+def champion_config_file_task(store: registry.MlflowStore, ref: ModelRef, home: Path) -> str:
     """The champion's own pipeline config, written where a retrain can read it, without the sizes the
     pipeline chose from the champion's data (``retrain_config_yaml``): the retrain sizes them again."""
-    path = Settings.from_env().home / "configs" / f"{ref.name}-v{ref.version}.yaml"
+    path = home / "configs" / f"{ref.name}-v{ref.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        retrain_config_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), _automatic_sizes(ref.run_id))
+        retrain_config_yaml(
+            store.load_run_text(ref.run_id, "config/pipeline.yaml"), _automatic_sizes(store, ref.run_id)
+        )
     )
     return str(path)
 
 
-def _automatic_sizes(run_id: str) -> list[str]:
+def _automatic_sizes(store: registry.MlflowStore, run_id: str) -> list[str]:
     try:
-        return list(registry.load_run_dict(run_id, AUTOMATIC_SIZES)["automatic"])
+        return list(store.load_run_dict(run_id, AUTOMATIC_SIZES)["automatic"])
     except Exception:  # noqa: BLE001 - a version trained before it was recorded: the sizes it lowered were surely automatic
         try:
-            return list(registry.load_run_dict(run_id, "config/adjusted.json"))
+            return list(store.load_run_dict(run_id, "config/adjusted.json"))
         except Exception:  # noqa: BLE001 - nothing lowered either: every recorded size stays
             return []

@@ -13,6 +13,7 @@ from prefect import get_run_logger
 from prefect.transactions import Transaction, get_transaction
 
 from driftline import registry
+from driftline import tags as tagkeys
 from driftline.baselines import BaselineModel
 from driftline.config import PipelineConfig, config_from_yaml
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
@@ -21,36 +22,37 @@ from driftline.promotion import Decision, check_same_question
 from driftline.training import WalkForwardResult
 from tasks._task import driftline_task
 
-CUTOFF_TAG = "driftline.train_cutoff"
+CUTOFF_TAG = tagkeys.TRAIN_CUTOFF
 
 
-def _champion(name: str, version: str | None) -> ChampionModel | None:
+def _champion(store: registry.MlflowStore, name: str, version: str | None) -> ChampionModel | None:
     if version is None:
         return None
-    tags = registry.MlflowAliasRegistry().version_tags(name, version)
+    tags = store.models().version_tags(name, version)
     cutoff = pd.Timestamp(tags[CUTOFF_TAG]) if CUTOFF_TAG in tags else None
     # Loaded lazily inside the scorer so a champion that cannot load is "not comparable", not a crash.
-    return ChampionModel(version, cutoff, lambda X: registry.predict_pyfunc(f"models:/{name}/{version}", X))
+    return ChampionModel(version, cutoff, lambda X: store.predict_pyfunc(f"models:/{name}/{version}", X))
 
 
 @driftline_task("check-champion-question", io=True)
-def check_champion_question_task(config: PipelineConfig) -> None:
+def check_champion_question_task(store: registry.MlflowStore, config: PipelineConfig) -> None:
     """Before any work: this run must predict what the model's champion predicts (same target and label)."""
-    aliases = registry.MlflowAliasRegistry()
+    aliases = store.models()
     champion = aliases.alias_version(config.model_name, "champion")
     if champion is None:
         return
-    run_id = aliases.version_tags(config.model_name, champion).get("driftline.run_id")
+    run_id = aliases.version_tags(config.model_name, champion).get(tagkeys.RUN_ID)
     if not run_id:
         return  # registered outside Driftline: nothing recorded to compare with
     recorded = config_from_yaml(
-        registry.load_run_text(run_id, "config/pipeline.yaml"), f"{config.model_name} v{champion} config"
+        store.load_run_text(run_id, "config/pipeline.yaml"), f"{config.model_name} v{champion} config"
     )
     check_same_question(config.model_name, champion, recorded, config)
 
 
 @driftline_task("evaluate-challenger", retries=1)
 def evaluate_task(
+    store: registry.MlflowStore,
     holdout: FeatureSet,
     version: registry.RegisteredVersion,
     base_rate: float,
@@ -60,11 +62,11 @@ def evaluate_task(
 ) -> tuple[Decision, str | None]:
     """Score the registered challenger and the champion (or, for a first model, the best baseline) on the
     same hold-out rows, then decide (the challenger's pooled walk-forward ECE is checked too)."""
-    champion_version = registry.MlflowAliasRegistry().alias_version(version.name, "champion")
+    champion_version = store.models().alias_version(version.name, "champion")
     decision = evaluate_challenger(
         holdout,
-        lambda X: registry.predict_pyfunc(version.model_uri, X),
-        _champion(version.name, champion_version),
+        lambda X: store.predict_pyfunc(version.model_uri, X),
+        _champion(store, version.name, champion_version),
         base_rate,
         config.promotion,
         config.metrics,
@@ -78,29 +80,38 @@ def evaluate_task(
 
 
 @driftline_task("record-decision")
-def record_decision_task(run_id: str, version: registry.RegisteredVersion, decision: Decision) -> None:
+def record_decision_task(
+    store: registry.MlflowStore, run_id: str, version: registry.RegisteredVersion, decision: Decision
+) -> None:
     """Decision JSON and tags on the run and on the version."""
-    registry.log_dict(run_id, decision.to_dict(), "decision.json")
+    store.log_dict(run_id, decision.to_dict(), "decision.json")
     comparison = {f"comparison.{k}": v for k, v in decision.comparison.items() if isinstance(v, (int, float))}
-    registry.log_metrics(run_id, comparison)
-    registry.set_tags(run_id, {"driftline.decision": decision.action})
-    registry.MlflowAliasRegistry().tag_version(
+    store.log_metrics(run_id, comparison)
+    store.set_tags(run_id, {tagkeys.DECISION: decision.action})
+    store.models().tag_version(
         version.name,
         version.version,
-        {"driftline.decision": decision.action, "driftline.reasons": "; ".join(map(str, decision.reasons))},
+        {tagkeys.DECISION: decision.action, tagkeys.REASONS: "; ".join(map(str, decision.reasons))},
     )
 
 
 @driftline_task("move-champion")
 def move_champion_task(
-    name: str, version: str, expected: str | None, reason: str, run_id: str, fence: registry.Fence | None = None
+    store: registry.MlflowStore,
+    name: str,
+    version: str,
+    expected: str | None,
+    reason: str,
+    run_id: str,
+    fence: registry.Fence | None = None,
 ) -> str | None:
     """Compare-and-set the champion alias (intent record left until commit); remember how to undo it."""
-    previous = registry.MlflowAliasRegistry(fence).move_champion(name, version, expected, reason, run_id, commit=False)
+    previous = store.models(fence).move_champion(name, version, expected, reason, run_id, commit=False)
     transaction = get_transaction()
     if transaction is not None:
         transaction.set(
-            "restore", {"name": name, "previous": previous, "version": version, "run_id": run_id, "fence": fence}
+            "restore",
+            {"store": store, "name": name, "previous": previous, "version": version, "run_id": run_id, "fence": fence},
         )
     return previous
 
@@ -108,7 +119,7 @@ def move_champion_task(
 @move_champion_task.on_rollback
 def _restore_champion(transaction: Transaction) -> None:
     info = transaction.get("restore")
-    aliases = registry.MlflowAliasRegistry(info["fence"])
+    aliases = info["store"].models(info["fence"])
     try:
         aliases.check_fence(info["name"])
     except registry.FenceLost as exc:  # a newer holder owns the model now: undoing would overwrite its work
@@ -120,9 +131,11 @@ def _restore_champion(transaction: Transaction) -> None:
 
 
 @driftline_task("commit-promotion", retries=2)
-def commit_promotion_task(name: str, version: str | None = None, fence: registry.Fence | None = None) -> None:
+def commit_promotion_task(
+    store: registry.MlflowStore, name: str, version: str | None = None, fence: registry.Fence | None = None
+) -> None:
     """The new champion passed its smoke test: clear the promotion's intent record."""
-    aliases = registry.MlflowAliasRegistry(fence)
+    aliases = store.models(fence)
     if version is None:
         aliases.commit_promotion(name)
     else:
@@ -130,42 +143,46 @@ def commit_promotion_task(name: str, version: str | None = None, fence: registry
 
 
 @driftline_task("pending-promotion", retries=2)
-def pending_promotion_task(name: str) -> dict | None:
+def pending_promotion_task(store: registry.MlflowStore, name: str) -> dict | None:
     """The intent record of a promotion that is running or died half way (None for a new model)."""
-    if not registry.registered_model_exists(name):
+    if not store.registered_model_exists(name):
         return None
-    return registry.MlflowAliasRegistry().intent(name)
+    return store.models().intent(name)
 
 
 @driftline_task("repair-promotion", retries=2)
-def repair_promotion_task(name: str, run_id: str, fence: registry.Fence | None = None) -> dict | None:
+def repair_promotion_task(
+    store: registry.MlflowStore, name: str, run_id: str, fence: registry.Fence | None = None
+) -> dict | None:
     """Roll back a promotion that died half way (call under the promotion lock)."""
-    if not registry.registered_model_exists(name):
+    if not store.registered_model_exists(name):
         return None
-    record = registry.MlflowAliasRegistry(fence).repair_promotion(name, run_id)
+    record = store.models(fence).repair_promotion(name, run_id)
     if record is not None:
         get_run_logger().warning("%s: rolled back the interrupted promotion of version %s", name, record["version"])
     return record
 
 
 @driftline_task("acquire-fence", retries=2, retry_delay_seconds=1)
-def acquire_fence_task(name: str, holder: str, lease_check: Callable[[], None] | None) -> registry.Fence:
+def acquire_fence_task(
+    store: registry.MlflowStore, name: str, holder: str, lease_check: Callable[[], None] | None
+) -> registry.Fence:
     """Just after taking the lock: bump the model's fencing generation; every later write checks it."""
-    return registry.MlflowAliasRegistry().acquire_fence(name, holder, lease_check)
+    return store.models().acquire_fence(name, holder, lease_check)
 
 
 @driftline_task("rollback-champion")
 def rollback_task(
-    name: str, to_version: str | None, reason: str, force: bool, fence: registry.Fence
+    store: registry.MlflowStore, name: str, to_version: str | None, reason: str, force: bool, fence: registry.Fence
 ) -> tuple[str | None, str, str | None]:
     """Make ``to_version`` (default previous-champion) the champion, fenced like a promotion."""
-    return registry.MlflowAliasRegistry(fence).rollback(name, to_version, reason, force)
+    return store.models(fence).rollback(name, to_version, reason, force)
 
 
 @driftline_task("smoke-test-champion")
-def smoke_test_task(name: str, sample: pd.DataFrame) -> None:
+def smoke_test_task(store: registry.MlflowStore, name: str, sample: pd.DataFrame) -> None:
     """Load models:/<name>@champion through pyfunc and score the evaluation sample."""
-    check_scores(registry.predict_pyfunc(f"models:/{name}@champion", sample), len(sample))
+    check_scores(store.predict_pyfunc(f"models:/{name}@champion", sample), len(sample))
 
 
 @driftline_task("ensure-promotion-lock", retries=2, retry_delay_seconds=1)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from driftline import registry
-from driftline.config import PipelineConfig, Settings, config_from_yaml
+from driftline import tags as tagkeys
+from driftline.config import PipelineConfig, config_from_yaml
 from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
 from driftline.explain import check_top_k, explain_model, top_contributions
@@ -29,22 +30,21 @@ from driftline.scoring import (
 from tasks._task import driftline_task
 
 
-def _ref(name: str, alias: str) -> ModelRef | None:
-    aliases = registry.MlflowAliasRegistry()
+def _ref(store: registry.MlflowStore, name: str, alias: str) -> ModelRef | None:
+    aliases = store.models()
     version = aliases.alias_version(name, alias)
     if version is None:
         return None
-    return ModelRef(name, version, aliases.version_tags(name, version).get("driftline.run_id", ""))
+    return ModelRef(name, version, aliases.version_tags(name, version).get(tagkeys.RUN_ID, ""))
 
 
 @driftline_task("resolve-models", retries=2)
-def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
+def resolve_models_task(store: registry.MlflowStore, model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
-    registry.configure_tracking(Settings.from_env())
-    champion = _ref(model_name, "champion")
+    champion = _ref(store, model_name, "champion")
     if champion is None:
         raise DriftlineError(f"{model_name} has no champion to score with; train one first (driftline train)")
-    challenger = _ref(model_name, "challenger") if shadow else None
+    challenger = _ref(store, model_name, "challenger") if shadow else None
     if shadow and (challenger is None or challenger.version == champion.version):
         raise DriftlineError(
             f"{model_name}: shadow scoring needs a challenger that is not the champion (v{champion.version})"
@@ -53,26 +53,29 @@ def resolve_models_task(model_name: str, shadow: bool) -> tuple[ModelRef, ModelR
 
 
 @driftline_task("resolve-champion", retries=2)
-def resolve_champion_task(model_name: str) -> ModelRef | None:
+def resolve_champion_task(store: registry.MlflowStore, model_name: str) -> ModelRef | None:
     """The champion, if there is one."""
-    registry.configure_tracking(Settings.from_env())
-    return _ref(model_name, "champion")
+    return _ref(store, model_name, "champion")
 
 
 @driftline_task("training-config", retries=2)
-def training_config_task(ref: ModelRef, overrides: dict[str, str | None]) -> PipelineConfig:
+def training_config_task(
+    store: registry.MlflowStore, ref: ModelRef, overrides: dict[str, str | None]
+) -> PipelineConfig:
     """The config the champion was trained with, pointed at the new data."""
-    return config_from_yaml(registry.load_run_text(ref.run_id, "config/pipeline.yaml"), f"{ref.uri} config", overrides)
+    return config_from_yaml(store.load_run_text(ref.run_id, "config/pipeline.yaml"), f"{ref.uri} config", overrides)
 
 
 @driftline_task("scoring-rows")
-def scoring_rows_task(loaded: LoadedData, config: PipelineConfig, ref: ModelRef) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scoring_rows_task(
+    store: registry.MlflowStore, loaded: LoadedData, config: PipelineConfig, ref: ModelRef
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
     source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
     report = validate_frame(
         loaded.frame, config.contract, config.model_name, source_values=source_values, source=loaded.source
     )
-    rows, lacking = scoring_rows(report.clean, config.features, config.target, registry.model_feature_names(ref.uri))
+    rows, lacking = scoring_rows(report.clean, config.features, config.target, store.model_feature_names(ref.uri))
     broken = report.quarantined[["symbol", "timestamp", "reason"]]
     return rows, pd.concat([broken, lacking], ignore_index=True)
 
@@ -87,23 +90,24 @@ def select_rows_task(
 
 
 @driftline_task("score", retries=1)
-def score_task(rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
+def score_task(store: registry.MlflowStore, rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
     """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows)."""
     if rows.empty:
         return pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
-    return registry.predict_pyfunc(ref.uri, rows)
+    return store.predict_pyfunc(ref.uri, rows)
 
 
 @driftline_task("explain-scores", retries=1)
-def explain_task(rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
+def explain_task(store: registry.MlflowStore, rows: pd.DataFrame, ref: ModelRef, k: int) -> pd.DataFrame:
     """Each row's top-``k`` SHAP contributions to the registered version's base model (driftline.explain)."""
-    model = registry.load_estimator(ref.uri)
+    model = store.load_estimator(ref.uri)
     check_top_k(k, len(model.feature_names_in_))
     return top_contributions(explain_model(model, rows), k)
 
 
 @driftline_task("log-scoring-batch", retries=2)
 def log_scoring_batch_task(
+    store: registry.MlflowStore,
     ref: ModelRef,
     rows: pd.DataFrame,
     scores: pd.DataFrame,
@@ -116,15 +120,15 @@ def log_scoring_batch_task(
     metrics = batch_metrics(
         rows[["symbol"]].assign(probability=scores["probability"].to_numpy(), decision=scores["prediction"].to_numpy())
     )
-    experiment_id = registry.configure(Settings.from_env(), ref.name)
+    experiment_id = store.ensure_experiment(ref.name)
     tags = {
-        "driftline.kind": "score",
-        "driftline.champion_version": ref.version,
-        "driftline.source": source,
+        tagkeys.KIND: "score",
+        tagkeys.CHAMPION_VERSION: ref.version,
+        tagkeys.SOURCE: source,
         "prefect.flow_run_id": batch_id,
     }
-    run_id = registry.start_run(experiment_id, f"score-{ref.name}", tags)
-    registry.log_params(
+    run_id = store.start_run(experiment_id, f"score-{ref.name}", tags)
+    store.log_params(
         run_id,
         {
             "model_version": ref.version,
@@ -134,8 +138,8 @@ def log_scoring_batch_task(
             "last_timestamp": str(rows["timestamp"].max()) if len(rows) else "",
         },
     )
-    registry.log_metrics(run_id, metrics)
-    registry.finish_run(run_id)
+    store.log_metrics(run_id, metrics)
+    store.finish_run(run_id)
     return {"run_id": run_id, "metrics": metrics}
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 from prefect import get_run_logger
 
 from driftline import provenance, registry
+from driftline import tags as tagkeys
 from driftline.calibration import CalibratedModel
-from driftline.config import PipelineConfig, Settings, config_to_yaml, flatten_config
+from driftline.config import PipelineConfig, config_to_yaml, flatten_config
 from driftline.drift import build_reference, evidently_report, scored_sample
 from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
 from driftline.features import FeatureSet
@@ -36,51 +37,56 @@ REFERENCE_PROFILE = "reference/profile.json"
 REFERENCE_SAMPLE = "reference/sample.parquet"
 
 
-FINGERPRINT_TAG = registry.FINGERPRINT_TAG
+FINGERPRINT_TAG = tagkeys.FINGERPRINT
 
 
 @driftline_task("previous-training", io=True)
-def previous_training_task(config: PipelineConfig, settings: Settings, fingerprint: str) -> dict | None:
+def previous_training_task(store: registry.MlflowStore, config: PipelineConfig, fingerprint: str) -> dict | None:
     """The summary of a finished run with the same data, config and code whose version still exists."""
-    registry.configure_tracking(settings)
-    return registry.finished_training(config.model_name, fingerprint)
+    return store.finished_training(config.model_name, fingerprint)
 
 
 @driftline_task("start-tracking", io=True)
 def start_tracking_task(
-    config: PipelineConfig, settings: Settings, flow_run_id: str, trigger: str = "manual", fingerprint: str = ""
+    store: registry.MlflowStore,
+    config: PipelineConfig,
+    flow_run_id: str,
+    trigger: str = "manual",
+    fingerprint: str = "",
 ) -> str:
     """Open the parent MLflow run for this flow run and log the resolved config.
 
     The sizes fitted to the data (``SHRINK_ORDER``) are logged by ``log_sizes_task`` once the data is
     known: an MLflow param cannot change value.
     """
-    experiment_id = registry.configure(settings, config.model_name)
+    experiment_id = store.ensure_experiment(config.model_name)
     tags = {
         "prefect.flow_run_id": flow_run_id,
-        "driftline.target": config.target.kind,
-        "driftline.trigger": trigger[:5000],
+        tagkeys.TARGET: config.target.kind,
+        tagkeys.TRIGGER: trigger[:5000],
         FINGERPRINT_TAG: fingerprint,
     }
-    run_id = registry.start_run(experiment_id, f"train-{config.name}", tags)
-    registry.log_params(run_id, {k: v for k, v in flatten_config(config).items() if k not in SHRINK_ORDER})
-    registry.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
+    run_id = store.start_run(experiment_id, f"train-{config.name}", tags)
+    store.log_params(run_id, {k: v for k, v in flatten_config(config).items() if k not in SHRINK_ORDER})
+    store.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
     return run_id
 
 
 @driftline_task("log-sizes", io=True)
-def log_sizes_task(run_id: str, sized: SizedConfig) -> None:
+def log_sizes_task(store: registry.MlflowStore, run_id: str, sized: SizedConfig) -> None:
     """Log the sizes the run uses as params, and the effective config in place of the one logged at the start."""
-    registry.log_params(run_id, sized.params())
-    registry.log_text(run_id, config_to_yaml(sized.config), "config/pipeline.yaml")
-    registry.log_dict(run_id, {"automatic": list(sized.automatic)}, AUTOMATIC_SIZES)  # what a retrain sizes again
+    store.log_params(run_id, sized.params())
+    store.log_text(run_id, config_to_yaml(sized.config), "config/pipeline.yaml")
+    store.log_dict(run_id, {"automatic": list(sized.automatic)}, AUTOMATIC_SIZES)  # what a retrain sizes again
     if sized.adjustments:
-        registry.log_dict(run_id, sized.adjusted, "config/adjusted.json")
-        registry.set_tags(run_id, {"driftline.adjusted": ", ".join(a.key for a in sized.adjustments)})
+        store.log_dict(run_id, sized.adjusted, "config/adjusted.json")
+        store.set_tags(run_id, {tagkeys.ADJUSTED: ", ".join(a.key for a in sized.adjustments)})
 
 
 @driftline_task("log-input", io=True)
-def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None = None) -> None:
+def log_input_task(
+    store: registry.MlflowStore, run_id: str, loaded: LoadedData, ingest: IngestStats | None = None
+) -> None:
     """Record the dataset (source, sha256, rows, schema, files read) as lineage."""
     ingest = ingest or loaded.stats
     stats = ingest.as_dict() if ingest else {}
@@ -89,19 +95,21 @@ def log_input_task(run_id: str, loaded: LoadedData, ingest: IngestStats | None =
         "objects": str(stats.get("objects", len(loaded.files))),
         "objects_read": str(stats.get("read", "")),
     }
-    registry.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input", tags)
-    registry.set_tags(run_id, {"driftline.data_sha256": loaded.content_hash, "driftline.source": loaded.source})
+    store.log_dataset(run_id, loaded.frame, loaded.source, loaded.content_hash, "input", tags)
+    store.set_tags(run_id, {tagkeys.DATA_SHA256: loaded.content_hash, tagkeys.SOURCE: loaded.source})
     if stats:
-        registry.log_dict(run_id, stats, "input/ingest.json")
+        store.log_dict(run_id, stats, "input/ingest.json")
 
 
-def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | None = None) -> None:
+def log_tuning(
+    store: registry.MlflowStore, parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | None = None
+) -> None:
     """One hyperparameter search (``models.tuning``) as a child run of ``parent_run_id``: the chosen
     parameters, the inner-validation log loss of the best and of the configured parameters, the trials."""
-    child = registry.start_child_run(
-        parent_run_id, f"tune-{tuning.family}", {"driftline.tuning": tuning.family, **(tags or {})}
+    child = store.start_child_run(
+        parent_run_id, f"tune-{tuning.family}", {tagkeys.TUNING: tuning.family, **(tags or {})}
     )
-    registry.log_params(
+    store.log_params(
         child,
         {
             **tuning.best_params,
@@ -109,7 +117,7 @@ def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | 
             "inner_validation_rows": tuning.inner_validation_rows,
         },
     )
-    registry.log_metrics(
+    store.log_metrics(
         child,
         {
             "inner_log_loss": tuning.best_value,
@@ -118,76 +126,82 @@ def log_tuning(parent_run_id: str, tuning: TuningResult, tags: dict[str, str] | 
             "search_seconds": tuning.seconds,
         },
     )
-    registry.log_dict(child, tuning.trials, "tuning/trials.json")
-    registry.finish_run(child)
+    store.log_dict(child, tuning.trials, "tuning/trials.json")
+    store.finish_run(child)
 
 
 @driftline_task("log-challenger-tuning", io=True)
-def log_challenger_tuning_task(run_id: str, model: CalibratedModel) -> None:
+def log_challenger_tuning_task(store: registry.MlflowStore, run_id: str, model: CalibratedModel) -> None:
     """The challenger's own search (``models.tuning``), as a child run ``tune-<family>`` tagged challenger."""
     tuning = getattr(model, "tuning_", None)
     if tuning is not None:
-        log_tuning(run_id, tuning, {"driftline.fold": "challenger"})
+        log_tuning(store, run_id, tuning, {tagkeys.FOLD: "challenger"})
 
 
 @driftline_task("log-walk-forward", io=True)
-def log_walk_forward_task(run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig) -> None:
+def log_walk_forward_task(
+    store: registry.MlflowStore, run_id: str, result: WalkForwardResult, features: FeatureSet, config: PipelineConfig
+) -> None:
     """Nested run per fold, pooled metrics per family, plots and the selection."""
     for fold in sorted({f.fold for f in result.folds}):
         rows = [f for f in result.folds if f.fold == fold]
-        child = registry.start_child_run(run_id, f"fold-{fold}", {"driftline.fold": str(fold)})
-        registry.log_params(
+        child = store.start_child_run(run_id, f"fold-{fold}", {tagkeys.FOLD: str(fold)})
+        store.log_params(
             child,
             {
                 k: getattr(rows[0], k)
                 for k in ("train_start", "train_end", "test_start", "test_end", "n_train", "n_test")
             },
         )
-        registry.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
+        store.log_metrics(child, {f"{r.family}.{k}": v for r in rows for k, v in r.metrics.items()})
         baselines = [f for f in result.baseline_folds if f.fold == fold]
-        registry.log_metrics(child, {f"baseline.{r.family}.{k}": v for r in baselines for k, v in r.metrics.items()})
+        store.log_metrics(child, {f"baseline.{r.family}.{k}": v for r in baselines for k, v in r.metrics.items()})
         for row in rows:
             if row.tuning is not None:
-                log_tuning(child, row.tuning, {"driftline.fold": str(fold)})
-        registry.finish_run(child)
-    registry.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
-    registry.log_metrics(
-        run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()}
-    )
-    registry.log_metrics(run_id, result.pooled[result.selected])
-    registry.set_tags(run_id, {"driftline.family": result.selected, "driftline.selection": result.selection_reason()})
+                log_tuning(store, child, row.tuning, {tagkeys.FOLD: str(fold)})
+        store.finish_run(child)
+    store.log_metrics(run_id, {f"{family}.{k}": v for family, m in result.pooled.items() for k, v in m.items()})
+    store.log_metrics(run_id, {f"baseline.{name}.{k}": v for name, m in result.baselines.items() for k, v in m.items()})
+    store.log_metrics(run_id, result.pooled[result.selected])
+    store.set_tags(run_id, {tagkeys.FAMILY: result.selected, tagkeys.SELECTION: result.selection_reason()})
     if result.best_baseline:
-        registry.set_tags(run_id, {"driftline.best_baseline": result.best_baseline})
-    registry.log_dict(run_id, list(features.feature_names), "features.json")
+        store.set_tags(run_id, {tagkeys.BEST_BASELINE: result.best_baseline})
+    store.log_dict(run_id, list(features.feature_names), "features.json")
     chosen = result.selected_predictions()
     y, p, p_raw = chosen["y"].to_numpy(), chosen["p"].to_numpy(), chosen["p_uncalibrated"].to_numpy()
-    registry.log_figure(run_id, reliability_figure(y, p, p_raw, config.metrics.ece_bins), "plots/reliability.png")
-    registry.log_figure(run_id, roc_figure(y, p), "plots/roc.png")
-    registry.log_figure(run_id, pr_figure(y, p), "plots/precision_recall.png")
+    store.log_figure(run_id, reliability_figure(y, p, p_raw, config.metrics.ece_bins), "plots/reliability.png")
+    store.log_figure(run_id, roc_figure(y, p), "plots/roc.png")
+    store.log_figure(run_id, pr_figure(y, p), "plots/precision_recall.png")
     per_fold = pd.DataFrame([{"family": f.family, "test_end": f.test_end, **f.metrics} for f in result.folds])
-    registry.log_figure(run_id, fold_metrics_figure(per_fold), "plots/metrics_per_fold.png")
+    store.log_figure(run_id, fold_metrics_figure(per_fold), "plots/metrics_per_fold.png")
     if config.target.is_direction:
         # The book behind the walk-forward Sharpe and drawdown metrics (long above 0.5).
-        registry.log_figure(run_id, equity_figure(strategy_book(p, chosen, config.metrics)), "plots/equity.png")
-    registry.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
+        store.log_figure(run_id, equity_figure(strategy_book(p, chosen, config.metrics)), "plots/equity.png")
+    store.log_frame(run_id, result.predictions, "predictions/out_of_sample.parquet")
 
 
 @driftline_task("register-model", io=True)
 def register_model_task(
-    run_id: str, model: CalibratedModel, features: FeatureSet, config: PipelineConfig, data_sha256: str, source: str
+    store: registry.MlflowStore,
+    run_id: str,
+    model: CalibratedModel,
+    features: FeatureSet,
+    config: PipelineConfig,
+    data_sha256: str,
+    source: str,
 ) -> registry.RegisteredVersion:
     """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff and
     provenance (git commit, uv.lock hash, code version, config and data hashes)."""
-    version = registry.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
-    aliases = registry.MlflowAliasRegistry()
+    version = store.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
+    aliases = store.models()
     aliases.tag_version(
         config.model_name,
         version.version,
         {
-            "driftline.run_id": run_id,
-            "driftline.train_cutoff": pd.Timestamp(features.times.max()).isoformat(),
-            "driftline.threshold": f"{model.threshold_:.4f}",
-            "driftline.threshold_objective": config.threshold.objective,
+            tagkeys.RUN_ID: run_id,
+            tagkeys.TRAIN_CUTOFF: pd.Timestamp(features.times.max()).isoformat(),
+            tagkeys.THRESHOLD: f"{model.threshold_:.4f}",
+            tagkeys.THRESHOLD_OBJECTIVE: config.threshold.objective,
             **provenance.collect(config_to_yaml(config), data_sha256, source),
         },
     )
@@ -197,7 +211,12 @@ def register_model_task(
 
 @driftline_task("log-reference", io=True)
 def log_reference_task(
-    run_id: str, model: CalibratedModel, features: FeatureSet, result: WalkForwardResult, config: PipelineConfig
+    store: registry.MlflowStore,
+    run_id: str,
+    model: CalibratedModel,
+    features: FeatureSet,
+    result: WalkForwardResult,
+    config: PipelineConfig,
 ) -> None:
     """The drift reference stored with the model: feature and score profiles, a capped sample; the model's
     importance and its SHAP summary plot (driftline.explain, on at most SUMMARY_ROWS training rows)."""
@@ -211,28 +230,29 @@ def log_reference_task(
         times=features.times,
         null_windows=config.drift.null_windows,
     )
-    registry.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
+    store.log_dict(run_id, profile.to_dict(), REFERENCE_PROFILE)
     sample = features.X.sample(min(len(features.X), config.drift.report_sample), random_state=0).sort_index()
-    registry.log_frame(
+    store.log_frame(
         run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE
     )
     importance, what = native_importance(model.base_estimator_, list(features.feature_names))
-    registry.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
-    registry.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
+    store.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
+    store.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
     rows = summary_rows(features.X, SUMMARY_ROWS)
     explanation = explain_model(model, rows)
-    registry.log_figure(
+    store.log_figure(
         run_id,
         shap_summary_figure(explanation.frame(), rows, explanation.space, explanation.method),
         "plots/shap_summary.png",
     )
-    registry.log_dict(
+    store.log_dict(
         run_id, explanation.frame().abs().mean().sort_values(ascending=False).to_dict(), "shap_importance.json"
     )
 
 
 @driftline_task("training-report", io=True)
 def training_report_task(
+    store: registry.MlflowStore,
     run_id: str,
     model: CalibratedModel,
     development: FeatureSet,
@@ -246,40 +266,44 @@ def training_report_task(
     html, data = evidently_report(
         scored_sample(development, model, cap), scored_sample(holdout, model, cap), cap, out_dir
     )
-    registry.log_file(run_id, data, "evidently")
-    return registry.log_file(run_id, html, "evidently")
+    store.log_file(run_id, data, "evidently")
+    return store.log_file(run_id, html, "evidently")
 
 
 @driftline_task("read-aliases")
-def aliases_task(version: registry.RegisteredVersion, run_id: str = "") -> dict:
+def aliases_task(store: registry.MlflowStore, version: registry.RegisteredVersion, run_id: str = "") -> dict:
     """Where the aliases point now, which ones this version holds, and its links in the MLflow UI."""
-    aliases = registry.MlflowAliasRegistry()
+    aliases = store.models()
     return {
         "held": aliases.aliases(version.name, version.version),
         "champion": aliases.alias_version(version.name, "champion"),
-        "links": registry.ui_links(run_id, version.name, version.version) if run_id else {},
+        "links": store.ui_links(run_id, version.name, version.version) if run_id else {},
     }
 
 
 @driftline_task("mark-run-failed")
-def mark_failed_task(run_id: str, error: str | None = None) -> None:
+def mark_failed_task(store: registry.MlflowStore, run_id: str, error: str | None = None) -> None:
     """Mark the MLflow run FAILED (with a ``status: failed`` summary naming ``error``) if the tracking server
     answers; never hides the error that failed the flow."""
     try:
         if error is not None:
-            registry.log_dict(run_id, TrainingSummary.failed(error, run_id=run_id).as_dict(), "summary.json")
-        registry.finish_run(run_id, "FAILED")
+            store.log_dict(run_id, TrainingSummary.failed(error, run_id=run_id).as_dict(), "summary.json")
+        store.finish_run(run_id, "FAILED")
     except Exception as exc:  # noqa: BLE001 - the flow's own error is the one to report
         get_run_logger().warning("could not mark MLflow run %s FAILED: %s: %s", run_id, type(exc).__name__, exc)
 
 
 @driftline_task("finish-tracking")
 def finish_tracking_task(
-    run_id: str, status: str, summary: dict | None = None, tags: dict[str, str] | None = None
+    store: registry.MlflowStore,
+    run_id: str,
+    status: str,
+    summary: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Close the parent run (FAILED when the flow failed)."""
     if summary is not None:
-        registry.log_dict(run_id, summary, "summary.json")
+        store.log_dict(run_id, summary, "summary.json")
     if tags:
-        registry.set_tags(run_id, tags)
-    registry.finish_run(run_id, status)
+        store.set_tags(run_id, tags)
+    store.finish_run(run_id, status)

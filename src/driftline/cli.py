@@ -12,11 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from driftline import tags as tagkeys
 from driftline.errors import ConfigError, DriftlineError
+from driftline.model_registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from driftline.registry import MlflowStore
 
 app = typer.Typer(
     help="Driftline: walk-forward training, calibration and promotion of time-series classifiers.",
@@ -306,9 +311,10 @@ def train(
         failed(exc, model_name=resolved.model_name)
         _fail(exc)
     except Exception as exc:
+        from driftline.config import Settings
         from driftline.registry import tracking_unreachable
 
-        explained = tracking_unreachable(exc)
+        explained = tracking_unreachable(exc, Settings.from_env().tracking_uri)
         failed(exc if explained is None else DriftlineError(explained), model_name=resolved.model_name)
         if explained is None:
             raise
@@ -353,10 +359,10 @@ def _finished_rerun(config: Any) -> Any:
         if unchanged is None:
             return None  # new or changed data (the flow stages it and reports what it read), or no stage yet
         content_hash, stats = unchanged
-        registry.configure_tracking(settings)
-        if registry.MlflowAliasRegistry().intent(config.model_name) is not None:
+        store = registry.MlflowStore.from_settings(settings)
+        if store.models().intent(config.model_name) is not None:
             return None  # a promotion died half way: the flow repairs it first (flows.promotion)
-        previous = registry.finished_training(
+        previous = store.finished_training(
             config.model_name, training_fingerprint(content_hash, config, code_version())
         )
     except Exception:  # noqa: BLE001 - an S3 hiccup or a store being migrated: the flow retries and reports it
@@ -681,7 +687,7 @@ def webhook(
     from tasks.events import events_api
 
     settings = Settings.from_env()
-    registry.configure_tracking(settings)
+    models = registry.MlflowStore.from_settings(settings).models()
     try:
         api = events_api()
         store = Outbox(outbox or settings.home / "relay" / "outbox.db", max_age=MAX_AGE_SECONDS)
@@ -689,7 +695,7 @@ def webhook(
         _fail(DriftlineError(f"the relay cannot start: {exc}"))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery batch otherwise
     try:  # MLflow's client and store are set up now, not inside the first calls' lookup deadline
-        registry.registered_model_exists(PipelineConfig(name="relay-warm-up").model_name)
+        models.exists(PipelineConfig(name="relay-warm-up").model_name)
     except Exception as exc:  # noqa: BLE001 - the registry is down: calls are answered 503 until it is back
         logging.getLogger("driftline.webhook").warning("the registry did not answer at start (%s)", type(exc).__name__)
     try:  # tuning knobs (the drills shorten them): seconds before an unconfirmed event is sent again, tries
@@ -704,7 +710,7 @@ def webhook(
         secrets,
         store,
         model_exists=remember_found(
-            lambda pipeline: registry.registered_model_exists(PipelineConfig(name=pipeline).model_name),
+            lambda pipeline: models.exists(PipelineConfig(name=pipeline).model_name),
             ttl=60.0,
         ),
         rate_limit=rate_limit,
@@ -728,14 +734,13 @@ def webhook(
         store.close()
 
 
-def _registry(name: str) -> tuple[Any, str]:
+def _store(name: str) -> tuple[MlflowStore, str]:
+    """The MLflow store the environment names (one for the command) and the pipeline's model name."""
     apply_offline_defaults()
-    from driftline import registry
     from driftline.config import PipelineConfig, Settings
+    from driftline.registry import MlflowStore
 
-    registry.configure_tracking(Settings.from_env())
-    model_name = PipelineConfig(name=name).model_name
-    return registry.MlflowAliasRegistry(), model_name
+    return MlflowStore.from_settings(Settings.from_env()), PipelineConfig(name=name).model_name
 
 
 @app.command(epilog=_examples("driftline history", "driftline history --name btc"))
@@ -746,7 +751,8 @@ def history(
     from driftline.report import render_history
 
     try:
-        aliases, model_name = _registry(name)
+        store, model_name = _store(name)
+        aliases: ModelRegistry = store.models()
         events = aliases.history(model_name)
         current = {a: aliases.alias_version(model_name, a) for a in ("champion", "challenger", "previous-champion")}
     except DriftlineError as exc:
@@ -778,8 +784,8 @@ def rollback(
     promote (decision reject or keep-champion) needs --force.
     """
     try:
-        aliases, model_name = _registry(name)
-        current, target, note = _rollback_fenced(aliases, model_name, to_version, reason, force, wait)
+        store, model_name = _store(name)
+        current, target, note = _rollback_fenced(store, model_name, to_version, reason, force, wait)
     except DriftlineError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001
@@ -791,7 +797,7 @@ def rollback(
 
 
 def _rollback_fenced(
-    aliases: Any, model_name: str, to_version: str | None, reason: str, force: bool, wait: float
+    store: MlflowStore, model_name: str, to_version: str | None, reason: str, force: bool, wait: float
 ) -> tuple:
     """Under the promotion lock when a Prefect server is configured; without one there is no shared lock,
     but the fencing generation is still bumped, so a promotion in flight elsewhere stops at its next write."""
@@ -804,10 +810,11 @@ def _rollback_fenced(
         logging.getLogger("prefect._internal.concurrency").setLevel(logging.CRITICAL)  # a busy lock is reported below
         from flows.promotion import rollback_under_lock
 
-        return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait)
+        return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait, store=store)
     typer.echo(
         "no PREFECT_API_URL: no promotion lock to take; fencing a promotion in flight by generation only", err=True
     )
+    aliases: ModelRegistry = store.models()
     aliases.acquire_fence(model_name, f"rollback@{os.getpid()} (no lock server)")
     return aliases.rollback(model_name, to_version, reason, force)
 
@@ -852,22 +859,23 @@ def reproduce(
 
     Exit code 0 when the metrics match, 1 when they do not.
     """
-    from driftline import provenance, registry
+    from driftline import provenance
     from driftline.config import config_to_yaml, load_config
     from driftline.pipeline import walk_forward_from_source
 
     _require_data(data)
     try:
-        aliases, model_name = _registry(name)
+        store, model_name = _store(name)
+        aliases: ModelRegistry = store.models()
         tags = aliases.version_tags(model_name, version)
-        run_id = tags.get("driftline.run_id")
+        run_id = tags.get(tagkeys.RUN_ID)
         if not run_id:
             raise DriftlineError(
                 f"{model_name} v{version} has no driftline.run_id tag: it was not registered by a training run"
             )
-        metrics, run_tags = registry.run_record(run_id)
-        family = run_tags["driftline.family"]
-        recorded_yaml = registry.load_run_text(run_id, "config/pipeline.yaml")
+        metrics, run_tags = store.run_record(run_id)
+        family = run_tags[tagkeys.FAMILY]
+        recorded_yaml = store.load_run_text(run_id, "config/pipeline.yaml")
     except DriftlineError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001 - registry unreachable or version unknown: one line, no traceback

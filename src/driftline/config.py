@@ -1013,12 +1013,14 @@ class Settings(BaseModel):
 
     home: Path
     tracking_uri: str
+    # The model registry, when not the tracking store itself (MLFLOW_REGISTRY_URI).
+    registry_uri: str | None = None
 
     @classmethod
     def from_env(cls, cwd: Path | None = None) -> Settings:
         home = Path(os.environ.get("DRIFTLINE_HOME") or (cwd or Path.cwd()) / ".driftline").resolve()
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
-        return cls(home=home, tracking_uri=uri)
+        return cls(home=home, tracking_uri=uri, registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or None)
 
     @property
     def ingest_dir(self) -> Path:

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driftline import code_version
+from driftline import tags as tagkeys
 
-GIT_COMMIT = "driftline.git_commit"
-LOCK_SHA256 = "driftline.uv_lock_sha256"
-CODE_VERSION = "driftline.code_version"
-CONFIG_SHA256 = "driftline.config_sha256"
-DATA_SHA256 = "driftline.data_sha256"
-SOURCE = "driftline.source"
-PYTHON = "driftline.python"
+GIT_COMMIT = tagkeys.GIT_COMMIT
+LOCK_SHA256 = tagkeys.LOCK_SHA256
+CODE_VERSION = tagkeys.CODE_VERSION
+CONFIG_SHA256 = tagkeys.CONFIG_SHA256
+DATA_SHA256 = tagkeys.DATA_SHA256
+SOURCE = tagkeys.SOURCE
+PYTHON = tagkeys.PYTHON
 # Images have no .git: the build passes the commit in (docker build --build-arg GIT_COMMIT=...).
 COMMIT_ENV = "DRIFTLINE_GIT_COMMIT"
 PROJECT_ENV = "DRIFTLINE_PROJECT_DIR"

@@ -78,7 +78,6 @@ def trained(prefect_api, tmp_path_factory):
 def _client(trained, monkeypatch) -> MlflowClient:
     """A client on the trained store; mlflow.artifacts and pyfunc read it too (restored after the test)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
-    registry.configure_tracking(registry.Settings.from_env())
     return MlflowClient(trained["uri"], trained["uri"])
 
 

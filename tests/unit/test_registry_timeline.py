@@ -6,7 +6,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from driftline import registry
-from driftline.config import Settings
 from driftline.errors import DriftlineError
 
 NAME = "driftline-tl"
@@ -19,7 +18,6 @@ def store(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DRIFTLINE_HOME", str(home / "home"))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-        registry.configure_tracking(Settings.from_env())
         yield home
 
 
@@ -174,3 +172,27 @@ def test_dead_repair_is_finished(versions, monkeypatch, promotions, dies_at):
     for alias, version in before.items():
         recorded = [e["version"] for e in aliases.history(name) if e["alias"] == alias]
         assert (aliases.alias_version(name, alias), recorded[-1] if recorded else None) == (version, version), alias
+
+
+def test_a_promotion_reaches_its_fault_points_in_write_order_through_the_injected_hook(store, versions):
+    """The drills' points (tests/drills) come from the hook the store was built with, in the order the
+    writes happen; the default hook is a no-op and nothing is read from the environment at write time."""
+    points: list[str] = []
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    models = registry.MlflowStore(uri, faults=points.append).models()
+    models.move_champion(versions, "1", None, "first", "run-1")
+    models.move_champion(versions, "3", "1", "better", "run-3")
+
+    promotion = ["intent", "champion", "champion-event", "champion-version-tag", "commit"]
+    second = [
+        "intent",
+        "champion",
+        "champion-event",
+        "champion-version-tag",
+        "previous-champion",
+        "previous-champion-event",
+        "previous-champion-version-tag",
+        "commit",
+    ]
+    assert points == promotion + second
+    assert models.alias_version(versions, "champion") == "3"
