@@ -248,38 +248,42 @@ class FeatureStore:
     def n_rows(self) -> int:
         return len(self.times)
 
-    def batches(self, start: int, stop: int, batch_rows: int = 500_000) -> Iterator[Batch]:
-        """Rows ``start:stop`` (positions in time order) in batches of whole timestamps, about ``batch_rows``
-        each: a timestamp's rows are never split, so each batch is in (timestamp, symbol) order."""
-        import pyarrow.compute as pc
-
+    def batch_bounds(self, start: int, stop: int, batch_rows: int = 500_000) -> list[tuple[int, int]]:
+        """Rows ``start:stop`` (positions in time order) cut into ranges of about ``batch_rows`` rows that
+        never split a timestamp's rows."""
         times = self.times
-        position = start
+        bounds, position = [], start
         while position < stop:
             end = min(stop, position + batch_rows)
             if end < stop:  # extend to the end of the timestamp at end - 1
-                end = int(np.searchsorted(times, times[end - 1], side="right"))
-            lo, hi = times[position], times[end - 1]
-            table = self._dataset.to_table(
-                columns=[*self.feature_names, "y", "timestamp", "symbol", *self.meta_columns],
-                filter=self._usable() & (pc.field("timestamp") >= lo) & (pc.field("timestamp") <= hi),
-            )
-            frame = table.to_pandas()
-            frame["symbol"] = frame["symbol"].astype(str)
-            frame = frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
-            # A batch ends on a timestamp boundary; its first timestamp may start before ``start`` only
-            # when ``start`` cuts one (positions from the splitter never do), so trim by position.
-            first = int(np.searchsorted(times, lo, side="left"))
-            frame = frame.iloc[position - first : position - first + (end - position)]
-            X = np.ascontiguousarray(frame[list(self.feature_names)].to_numpy(dtype=np.float32))
-            meta = frame[["symbol", "timestamp", *self.meta_columns]].reset_index(drop=True)
-            yield Batch(X, frame["y"].to_numpy().astype(int), meta)
+                end = min(stop, int(np.searchsorted(times, times[end - 1], side="right")))
+            bounds.append((position, end))
             position = end
+        return bounds
 
     def read(self, start: int = 0, stop: int | None = None) -> Batch:
-        """Rows ``start:stop`` at once (tests and small stores)."""
-        parts = list(self.batches(start, self.n_rows if stop is None else stop, batch_rows=self.n_rows or 1))
-        return Batch(
-            np.concatenate([b.X for b in parts]), np.concatenate([b.y for b in parts]),
-            pd.concat([b.meta for b in parts], ignore_index=True),
+        """Rows ``start:stop`` (positions in time order), read with a timestamp filter, in
+        (timestamp, symbol) order."""
+        import pyarrow.compute as pc
+
+        times = self.times
+        stop = self.n_rows if stop is None else stop
+        lo, hi = times[start], times[stop - 1]
+        table = self._dataset.to_table(
+            columns=[*self.feature_names, "y", "timestamp", "symbol", *self.meta_columns],
+            filter=self._usable() & (pc.field("timestamp") >= lo) & (pc.field("timestamp") <= hi),
         )
+        frame = table.to_pandas()
+        frame["symbol"] = frame["symbol"].astype(str)
+        frame = frame.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)
+        # The filter reads whole timestamps; a range that cuts one is trimmed by position.
+        first = int(np.searchsorted(times, lo, side="left"))
+        frame = frame.iloc[start - first : stop - first]
+        X = np.ascontiguousarray(frame[list(self.feature_names)].to_numpy(dtype=np.float32))
+        meta = frame[["symbol", "timestamp", *self.meta_columns]].reset_index(drop=True)
+        return Batch(X, frame["y"].to_numpy().astype(int), meta)
+
+    def batches(self, start: int, stop: int, batch_rows: int = 500_000) -> Iterator[Batch]:
+        """Rows ``start:stop`` batch by batch (``batch_bounds``)."""
+        for a, b in self.batch_bounds(start, stop, batch_rows):
+            yield self.read(a, b)
