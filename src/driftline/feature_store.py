@@ -67,7 +67,7 @@ class StoreBuild:
     quarantine_path: str | None = None
 
 
-def _symbols(dataset) -> list[str]:  # noqa: ANN001 - a pyarrow dataset
+def _symbols(dataset) -> list[str]:
     """Distinct symbols, one column batch at a time (never the whole column)."""
     import pyarrow.compute as pc
 
@@ -147,7 +147,9 @@ def build_feature_store(
         if names is None:
             names = symbol_names
         elif symbol_names != names:
-            raise DataError(f"{where}: feature columns {list(symbol_names)} differ from the other symbols' {list(names)}")
+            raise DataError(
+                f"{where}: feature columns {list(symbol_names)} differ from the other symbols' {list(names)}"
+            )
         columns = {}
         for name in (*names, *(c for c in META_EXTRA if c in table), "y"):
             values = table[name].to_numpy(dtype="float64")
@@ -162,7 +164,7 @@ def build_feature_store(
         (out / f"symbol={symbol}").mkdir()
         pq.write_table(part, out / f"symbol={symbol}" / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
         del frame, table, part
-    if names is None:
+    if names is None or first is None or last is None:
         raise DataError(f"{source}: no rows")
     fraction = rows_quarantined / rows_in if rows_in else 0.0
     if fraction > contract.max_quarantine_fraction:
@@ -207,7 +209,7 @@ class FeatureStore:
         self.symbols: dict[str, int] = manifest.get("symbols", {})
 
     @cached_property
-    def _dataset(self):  # noqa: ANN202
+    def _dataset(self):
         import pyarrow as pa
         import pyarrow.dataset as ds
 
@@ -215,7 +217,7 @@ class FeatureStore:
         partitioning = ds.partitioning(pa.schema([("symbol", pa.string())]), flavor="hive")
         return ds.dataset(str(self.path), format="parquet", partitioning=partitioning)
 
-    def _usable(self):  # noqa: ANN202 - a pyarrow expression: every kept feature and the label present
+    def _usable(self):
         import pyarrow.compute as pc
 
         expression = pc.field("y").is_valid()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from driftline.calibration import fit_slice_calibration, window_column
-from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, RunnerConfig, ScaleConfig, SplitConfig
 from driftline.errors import InsufficientDataError
-from driftline.feature_store import Batch, FeatureStore
+from driftline.feature_store import FeatureStore
 from driftline.models import ENSEMBLE, family_names, model_params
 from driftline.splits import WalkForwardSplit, calibration_cut
 from driftline.training import FoldOutcome, FoldResult, WalkForwardResult, _fold_metrics, combine_fold_results
@@ -60,6 +61,28 @@ class StreamedModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(X), dtype=float)
+
+
+@dataclass(frozen=True)
+class DataPath:
+    """In memory or streamed, and why (for the run summary)."""
+
+    path: str  # "memory" | "streaming"
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def choose_data_path(n_rows: int, n_features: int, scale: ScaleConfig) -> DataPath:
+    """``scale.path`` when forced; under ``auto``, streaming above ``scale.streaming_above_cells``."""
+    cells = n_rows * n_features
+    size = f"{n_rows:,} rows x {n_features} features = {cells:,} cells"
+    if scale.path != "auto":
+        return DataPath(scale.path, f"scale.path: {scale.path} ({size})")
+    if cells > scale.streaming_above_cells:
+        return DataPath("streaming", f"{size} > scale.streaming_above_cells {scale.streaming_above_cells:,}")
+    return DataPath("memory", f"{size} <= scale.streaming_above_cells {scale.streaming_above_cells:,}")
 
 
 def _ranges(rows: np.ndarray) -> tuple[int, int]:
@@ -155,12 +178,14 @@ def fit_streaming(
         params, rounds = _lgb_params(models, threads)
         # A window that is one batch is in memory anyway: from the array, as the in-memory path builds it
         # (LightGBM's Python-side sampling of a lone short Sequence drew other bins on a 120-row window).
-        data = store.read(*bounds[0]).X.astype(np.float64) if len(bounds) == 1 else [_Part(k) for k in range(len(bounds))]
+        data = (
+            store.read(*bounds[0]).X.astype(np.float64) if len(bounds) == 1 else [_Part(k) for k in range(len(bounds))]
+        )
         dataset = lgb.Dataset(data, label=labels, params=params)
-        booster = lgb.train(params, dataset, num_boost_round=rounds)
+        trees = lgb.train(params, dataset, num_boost_round=rounds)
         held.clear()
         del dataset
-        return StreamedModel(lambda X: booster.predict(X), booster)
+        return StreamedModel(lambda X: np.asarray(trees.predict(X)), trees)
     if family == "logreg":
         from sklearn.linear_model import SGDClassifier
         from sklearn.preprocessing import StandardScaler
@@ -172,20 +197,24 @@ def fit_streaming(
         n = rows[1] - rows[0]
         # LogisticRegression's C is 1 / (n * alpha) for SGD's per-row penalty.
         sgd = SGDClassifier(
-            loss="log_loss", alpha=1.0 / (float(params.get("C", 1.0)) * max(n, 1)), random_state=models.seed,
-            learning_rate="optimal", average=True,
+            loss="log_loss",
+            alpha=1.0 / (float(params.get("C", 1.0)) * max(n, 1)),
+            random_state=models.seed,
+            learning_rate="optimal",
+            average=True,
         )
-        cached = len(bounds) == 1
-        one = store.read(*bounds[0]) if cached else None
+        one = store.read(*bounds[0]) if len(bounds) == 1 else None  # one batch: read it once
         for _ in range(sgd_epochs(n)):
             for bound in bounds:
-                batch = one if cached else store.read(*bound)
+                batch = one if one is not None else store.read(*bound)
                 sgd.partial_fit(scaler.transform(batch.X), batch.y, classes=np.array([0, 1]))
         return StreamedModel(lambda X: sgd.predict_proba(scaler.transform(X))[:, 1], (scaler, sgd))
     raise ValueError(f"no streaming learner for model family {family!r}; streaming families: {STREAMING_FAMILIES}")
 
 
-def _predict(store: FeatureStore, model: StreamedModel, start: int, stop: int, batch_rows: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def _predict(
+    store: FeatureStore, model: StreamedModel, start: int, stop: int, batch_rows: int
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     p, y, meta = [], [], []
     for batch in store.batches(start, stop, batch_rows):
         p.append(model.predict(batch.X))
@@ -203,7 +232,9 @@ class StreamingFold:
     test: tuple[int, int]
 
 
-def streaming_folds(store: FeatureStore, splits: SplitConfig, gap: int, calibration: CalibrationConfig, stop: int | None = None) -> list[StreamingFold]:
+def streaming_folds(
+    store: FeatureStore, splits: SplitConfig, gap: int, calibration: CalibrationConfig, stop: int | None = None
+) -> list[StreamingFold]:
     """The walk-forward folds of the store's first ``stop`` rows, cut as the in-memory path cuts them.
 
     Raises:
@@ -221,8 +252,11 @@ def streaming_folds(store: FeatureStore, splits: SplitConfig, gap: int, calibrat
         t0 = int(train[0])
         folds.append(
             StreamingFold(
-                k, _ranges(train), (t0 + int(fit_rows[0]), t0 + int(fit_rows[-1]) + 1),
-                (t0 + int(cal_rows[0]), t0 + int(cal_rows[-1]) + 1), _ranges(test),
+                k,
+                _ranges(train),
+                (t0 + int(fit_rows[0]), t0 + int(fit_rows[-1]) + 1),
+                (t0 + int(cal_rows[0]), t0 + int(cal_rows[-1]) + 1),
+                _ranges(test),
             )
         )
     return folds
@@ -253,7 +287,9 @@ def run_fold_streaming(
     p_raw, y, meta = _predict(store, model, *fold.test, batch_rows)
     p = sliced.calibrator.predict(p_raw)
     window = (
-        {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()} if calibration.method == "auto" else {}
+        {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()}
+        if calibration.method == "auto"
+        else {}
     )
     times = store.times
     result = FoldResult(
@@ -298,8 +334,10 @@ def run_walk_forward_streaming(
     families = [f for f in family_names(models) if f != ENSEMBLE]
     unknown = [f for f in families if f not in STREAMING_FAMILIES]
     if unknown:
-        raise ValueError(f"models.families: {unknown} have no streaming learner; streaming families: {list(STREAMING_FAMILIES)}")
-    if getattr(models, "tuning", None) is not None and getattr(models.tuning, "enabled", False):
+        raise ValueError(
+            f"models.families: {unknown} have no streaming learner; streaming families: {list(STREAMING_FAMILIES)}"
+        )
+    if models.tuning.enabled:
         raise ValueError("models.tuning is not supported on the streaming path")
     outcomes = [
         run_fold_streaming(store, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter)
@@ -326,15 +364,64 @@ def _dask_frame(store: FeatureStore, start: int, stop: int) -> Any:
     return frame.dropna(subset=columns)
 
 
-def dask_fitter(client: Any) -> Callable[..., StreamedModel]:
+def dask_fitter(client: Any, store: FeatureStore, batch_rows: int = BATCH_ROWS) -> Callable[..., StreamedModel]:
     """A ``fitter`` for ``run_walk_forward_streaming`` that trains the boosted trees on the Dask cluster of
-    ``client`` (``xgboost.dask`` / ``lightgbm.dask``) and everything else in this process, streamed.
+    ``client`` (``xgboost.dask`` / ``lightgbm.dask``), every worker reading its part of the store itself
+    (so the store's path must be readable by the workers: a shared disk or an object store), and logistic
+    regression in this process, streamed.
 
     The distributed learners see the rows partitioned by symbol, not in time order, and each worker bins
-    its own part: results match the in-process fit within a tolerance, not bit for bit.
+    its own part: their results match the in-process fit within a tolerance, not bit for bit.
     """
 
     def fit(family: str, rows: tuple[int, int], models: ModelsConfig, threads: int | None) -> StreamedModel:
-        raise NotImplementedError
+        if family not in ("xgboost", "lightgbm"):
+            return fit_streaming(family, store, rows, models, threads, batch_rows)
+        with client.as_current():  # xgboost.dask looks the client up as the current one
+            return _fit_on_dask(client, store, family, rows, models, threads)
 
     return fit
+
+
+def _fit_on_dask(
+    client: Any, store: FeatureStore, family: str, rows: tuple[int, int], models: ModelsConfig, threads: int | None
+) -> StreamedModel:
+    """``family`` on the cluster: the window's rows as a Dask DataFrame, one partition per symbol file."""
+    frame = _dask_frame(store, *rows)
+    X = frame[list(store.feature_names)].astype("float32")
+    y = frame["y"].astype("int32")
+    if family == "xgboost":
+        from xgboost import dask as dxgb
+
+        params, rounds = _xgb_params(models, threads)
+        matrix = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=int(params.get("max_bin", 256)))
+        booster = dxgb.train(client, params, matrix, num_boost_round=rounds)["booster"]
+        return StreamedModel(lambda X: booster.inplace_predict(X), booster)
+    from lightgbm import DaskLGBMClassifier
+
+    params = {k: v for k, v in model_params("lightgbm", models, threads).items() if k != "n_jobs"}
+    estimator = DaskLGBMClassifier(client=client, random_state=models.seed, **params)
+    local = estimator.fit(X, y).to_local()
+    return StreamedModel(lambda X: np.asarray(local.predict_proba(X))[:, 1], local.booster_)
+
+
+@contextmanager
+def dask_client(runner: RunnerConfig) -> Iterator[Any]:
+    """A Dask client of ``runner.address``, or of a local cluster (``runner``'s workers) for as long as the
+    context lasts."""
+    import distributed
+
+    if runner.address:
+        with distributed.Client(runner.address, set_as_default=False) as client:
+            yield client
+        return
+    with (
+        distributed.LocalCluster(
+            n_workers=runner.n_workers,
+            threads_per_worker=runner.threads_per_worker,
+            processes=runner.processes,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client

@@ -22,7 +22,11 @@ def _stage(frame: pd.DataFrame, root: Path) -> Path:
 
 def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_path):
     built = build_feature_store(
-        _stage(panel, tmp_path / "stage"), tmp_path / "store", ContractConfig(), small_features, vol_target,
+        _stage(panel, tmp_path / "stage"),
+        tmp_path / "store",
+        ContractConfig(),
+        small_features,
+        vol_target,
         validate=False,  # the contract per partition: next test
     )
     expected = build_features(panel, small_features, vol_target)
@@ -43,7 +47,9 @@ def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_
     np.testing.assert_array_equal(np.concatenate([b.y for b in parts]), expected.y.to_numpy()[101:401])
     np.testing.assert_array_equal(np.concatenate([b.X for b in parts]), got.X[101:401])
     # The symbol's files only: one partition per symbol, float32 columns.
-    assert sorted(p.name for p in store.path.glob("symbol=*")) == [f"symbol={s}" for s in sorted(panel["symbol"].unique())]
+    assert sorted(p.name for p in store.path.glob("symbol=*")) == [
+        f"symbol={s}" for s in sorted(panel["symbol"].unique())
+    ]
 
 
 def test_quarantine_counts_per_partition_and_over_all(panel, small_features, vol_target, tmp_path):

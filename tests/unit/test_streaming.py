@@ -70,7 +70,7 @@ def test_streamed_logreg_close_to_lbfgs(stored):
 
 
 def test_unknown_family_is_refused(stored):
-    with pytest.raises(ValueError, match="random_forest.*no streaming learner"):
+    with pytest.raises(ValueError, match=r"random_forest.*no streaming learner"):
         run_walk_forward_streaming(
             stored[0], SPLITS, GAP, CalibrationConfig(), ModelsConfig(), MetricsConfig(), price_target=False
         )
@@ -81,7 +81,9 @@ def test_streamed_walk_forward_equals_in_memory(stored):
     store, features = stored
     folds = streaming_folds(store, SPLITS, GAP, CalibrationConfig())
     jobs = [j for j in walk_forward_jobs(features, SPLITS, GAP, MODELS) if j.family == "xgboost"]
-    assert [(f.train, f.test) for f in folds] == [((j.train.start, j.train.stop), (j.test.start, j.test.stop)) for j in jobs]
+    assert [(f.train, f.test) for f in folds] == [
+        ((j.train.start, j.train.stop), (j.test.start, j.test.stop)) for j in jobs
+    ]
     args = (SPLITS, GAP, CalibrationConfig(method="auto"), MODELS, MetricsConfig())
     streamed = run_walk_forward_streaming(store, *args, price_target=False, batch_rows=150)
     in_memory = run_walk_forward(features, *args, price_target=False)
@@ -95,3 +97,19 @@ def test_streamed_walk_forward_equals_in_memory(stored):
     pd.testing.assert_series_equal(
         mine["timestamp"].reset_index(drop=True), theirs["timestamp"].reset_index(drop=True), check_names=False
     )
+
+
+def test_data_path_choice_and_its_reason():
+    from driftline.config import ScaleConfig
+    from driftline.streaming import choose_data_path
+
+    small = choose_data_path(1_000_000, 50, ScaleConfig())
+    assert small.path == "memory" and "50,000,000 cells <= scale.streaming_above_cells 50,000,000" in small.reason
+    large = choose_data_path(1_000_001, 50, ScaleConfig())
+    assert large.path == "streaming" and ">" in large.reason
+    forced = choose_data_path(10, 2, ScaleConfig(path="streaming"))
+    assert forced.as_dict() == {
+        "path": "streaming",
+        "reason": "scale.path: streaming (10 rows x 2 features = 20 cells)",
+    }
+    assert choose_data_path(10**9, 50, ScaleConfig(path="memory")).path == "memory"
