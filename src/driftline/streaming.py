@@ -140,7 +140,8 @@ def fit_streaming(
             def next(self, input_data: Callable[..., None]) -> bool:
                 if self._k == len(bounds):
                     return False
-                batch = store.read(*bounds[self._k])
+                # XGBoost passes over the data several times: a window of one batch is read once.
+                batch = one if one is not None else store.read(*bounds[self._k])
                 input_data(data=batch.X, label=batch.y)
                 self._k += 1
                 return True
@@ -148,10 +149,11 @@ def fit_streaming(
             def reset(self) -> None:
                 self._k = 0
 
+        one = store.read(*bounds[0]) if len(bounds) == 1 else None
         params, rounds = _xgb_params(models, threads)
         matrix = xgb.QuantileDMatrix(_Iter(), max_bin=int(params.get("max_bin", 256)))
         booster = xgb.train(params, matrix, num_boost_round=rounds)
-        del matrix
+        del matrix, one
         return StreamedModel(lambda X: booster.inplace_predict(X), booster)
     if family == "lightgbm":
         import lightgbm as lgb
