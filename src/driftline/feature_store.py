@@ -226,17 +226,19 @@ class FeatureStore:
         return expression
 
     @cached_property
-    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(timestamps, labels, symbols) of every usable row in (timestamp, symbol) order."""
-        parts = []
-        for batch in self._dataset.to_batches(columns=["timestamp", "y", "symbol"], filter=self._usable()):
-            parts.append(batch.to_pandas())
-        if not parts:
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, labels) of every usable row in (timestamp, symbol) order, sorted in Arrow (compact
+        strings: no Python object per row)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        batches = list(self._dataset.to_batches(columns=["timestamp", "y", "symbol"], filter=self._usable()))
+        index = pa.Table.from_batches(batches) if batches else None
+        if index is None or index.num_rows == 0:
             raise InsufficientDataError(f"{self.path}: no row has all features and a target")
-        index = pd.concat(parts, ignore_index=True)
-        index["symbol"] = index["symbol"].astype(str)
-        index = index.sort_values(["timestamp", "symbol"], kind="stable")
-        return index["timestamp"].to_numpy(), index["y"].to_numpy().astype(np.int8), index["symbol"].to_numpy()
+        index = index.take(pc.sort_indices(index, sort_keys=[("timestamp", "ascending"), ("symbol", "ascending")]))
+        times = index.column("timestamp").to_numpy()
+        return times, index.column("y").to_numpy().astype(np.int8)
 
     @property
     def times(self) -> np.ndarray:
