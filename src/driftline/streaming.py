@@ -85,6 +85,26 @@ def choose_data_path(n_rows: int, n_features: int, scale: ScaleConfig) -> DataPa
     return DataPath("memory", f"{size} <= scale.streaming_above_cells {scale.streaming_above_cells:,}")
 
 
+def flow_data_path(n_rows: int, n_features: int, scale: ScaleConfig) -> DataPath:
+    """The training flow's path: it trains in memory (the streamed path is
+    ``driftline.pipeline.walk_forward_from_parquet``); above the threshold it says so in the reason.
+
+    Raises:
+        ConfigError: ``scale.path: streaming`` given to the training flow.
+    """
+    from driftline.errors import ConfigError
+
+    chosen = choose_data_path(n_rows, n_features, scale)
+    if chosen.path == "memory":
+        return chosen
+    if scale.path == "streaming":
+        raise ConfigError(
+            "scale.path: streaming: the training flow trains in memory; stream with "
+            "driftline.pipeline.walk_forward_from_parquet, or set scale.path to auto or memory"
+        )
+    return DataPath("memory", f"{chosen.reason}, but the training flow trains in memory (no streamed flow yet)")
+
+
 def _ranges(rows: np.ndarray) -> tuple[int, int]:
     """Fold rows are contiguous positions in time order."""
     if len(rows) == 0 or rows[-1] - rows[0] + 1 != len(rows):

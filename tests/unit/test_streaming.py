@@ -113,3 +113,15 @@ def test_data_path_choice_and_its_reason():
         "reason": "scale.path: streaming (10 rows x 2 features = 20 cells)",
     }
     assert choose_data_path(10**9, 50, ScaleConfig(path="memory")).path == "memory"
+
+
+def test_the_training_flow_says_it_trains_in_memory():
+    from driftline.config import ScaleConfig
+    from driftline.errors import ConfigError
+    from driftline.streaming import flow_data_path
+
+    assert flow_data_path(100, 5, ScaleConfig()).path == "memory"
+    big = flow_data_path(2_000_000, 50, ScaleConfig())
+    assert big.path == "memory" and big.reason.endswith("but the training flow trains in memory (no streamed flow yet)")
+    with pytest.raises(ConfigError, match="walk_forward_from_parquet"):
+        flow_data_path(10, 2, ScaleConfig(path="streaming"))
