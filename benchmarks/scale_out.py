@@ -11,7 +11,7 @@ and the manifest), one symbol at a time: minute bars, 50 float32 features of whi
 Keys (full run): ``scale_10m_seconds``, ``scale_10m_peak_rss_gib``, ``scale_growth_10m_ratio`` (10M time /
 1M time, streamed; 10x the rows), ``scale_stream_1m_ratio`` (streamed / in-memory time at 1M rows),
 ``scale_stream_1m_peak_rss_gib``, ``scale_memory_1m_peak_rss_gib`` and both arms' pooled log loss.
-``--quick``: 200k rows, both arms, keys ``scale_out_quick_*`` (that the arms run, not their numbers).
+``--quick``: 50k rows, 20 trees, both arms, keys ``scale_out_quick_*`` (that the arms run, not their numbers).
 
     .venv/bin/python -m benchmarks.scale_out --rows 1000000   # one size, both arms, JSON on stdout
 """
@@ -34,11 +34,14 @@ from benchmarks.processes import run_child
 
 N_FEATURES = 50
 ROWS_PER_SYMBOL = 100_000  # 10M rows: 100 symbols, as ~100 stocks' minute bars over a year
-TREES = 100
-MODELS = {
-    "families": ["xgboost", "lightgbm"],
-    "params": {"xgboost": {"n_estimators": TREES}, "lightgbm": {"n_estimators": TREES, "num_leaves": 31}},
-}
+TREES, QUICK_TREES, QUICK_ROWS = 100, 20, 50_000
+
+
+def _models(trees: int) -> dict[str, Any]:
+    return {
+        "families": ["xgboost", "lightgbm"],
+        "params": {"xgboost": {"n_estimators": trees}, "lightgbm": {"n_estimators": trees, "num_leaves": 31}},
+    }
 
 
 def write_store(root: Path, rows: int, seed: int = 0) -> Path:
@@ -110,17 +113,20 @@ class TreeRss:
         return self.peak / 2**30
 
 
-def _spec() -> Any:
+def _spec(trees: int) -> Any:
     from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
 
-    return SplitConfig(n_splits=5, min_train_size=1000), 1, CalibrationConfig(), ModelsConfig(**MODELS), MetricsConfig()
+    return (
+        SplitConfig(n_splits=5, min_train_size=1000), 1, CalibrationConfig(), ModelsConfig(**_models(trees)),
+        MetricsConfig(),
+    )  # fmt: skip
 
 
-def child(arm: str, store_path: Path, batch_rows: int) -> dict[str, Any]:
+def child(arm: str, store_path: Path, batch_rows: int, trees: int = TREES) -> dict[str, Any]:
     """One arm on the store: ``stream`` (driftline.streaming) or ``memory`` (read whole, run_walk_forward)."""
     from driftline.feature_store import FeatureStore
 
-    splits, gap, calibration, models, metrics = _spec()
+    splits, gap, calibration, models, metrics = _spec(trees)
     with TreeRss() as rss:
         started = time.perf_counter()
         store = FeatureStore(store_path)
@@ -154,10 +160,10 @@ def child(arm: str, store_path: Path, batch_rows: int) -> dict[str, Any]:
     }
 
 
-def _arm(arm: str, store: Path, batch_rows: int) -> dict[str, Any]:
+def _arm(arm: str, store: Path, batch_rows: int, trees: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = run_child(
-        [sys.executable, "-m", "benchmarks.scale_out", "--child", arm, str(store), str(batch_rows)],
+        [sys.executable, "-m", "benchmarks.scale_out", "--child", arm, str(store), str(batch_rows), str(trees)],
         env,
         timeout=6 * 3600,
         cwd=Path(__file__).resolve().parents[1],
@@ -167,19 +173,21 @@ def _arm(arm: str, store: Path, batch_rows: int) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_size(rows: int, workdir: Path, arms: tuple[str, ...] = ("stream", "memory")) -> dict[str, Any]:
+def measure_size(
+    rows: int, workdir: Path, arms: tuple[str, ...] = ("stream", "memory"), trees: int = TREES
+) -> dict[str, Any]:
     store = write_store(workdir / f"store-{rows}", rows)
-    batch_rows = 500_000
-    return {arm: _arm(arm, store, batch_rows) for arm in arms}
+    batch_rows = 500_000 if rows > 100_000 else rows // 4  # several batches even at quick size
+    return {arm: _arm(arm, store, batch_rows, trees) for arm in arms}
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="driftline-scale-out-") as tmp:
         workdir = Path(tmp)
         if quick:
-            arms = measure_size(200_000, workdir)
+            arms = measure_size(QUICK_ROWS, workdir, trees=QUICK_TREES)
             return {
-                "scale_out_quick_rows": 200_000,
+                "scale_out_quick_rows": QUICK_ROWS,
                 "scale_out_quick_seconds": arms["stream"]["seconds"],
                 "scale_out_quick_peak_rss_gib": arms["stream"]["peak_rss_gib"],
                 "scale_out_quick_stream_vs_memory": arms["stream"]["seconds"] / arms["memory"]["seconds"],
@@ -200,13 +208,13 @@ def measure(quick: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=3, metavar=("ARM", "STORE", "BATCH_ROWS"))
+    parser.add_argument("--child", nargs=4, metavar=("ARM", "STORE", "BATCH_ROWS", "TREES"))
     parser.add_argument("--rows", type=int, help="one size, both arms (no 10M run)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.child:
-        arm, store, batch_rows = args.child
-        print(json.dumps(child(arm, Path(store), int(batch_rows))))
+        arm, store, batch_rows, trees = args.child
+        print(json.dumps(child(arm, Path(store), int(batch_rows), int(trees))))
         return 0
     if args.rows:
         with tempfile.TemporaryDirectory(prefix="driftline-scale-out-") as tmp:
