@@ -125,3 +125,23 @@ def test_the_training_flow_says_it_trains_in_memory():
     assert big.path == "memory" and big.reason.endswith("but the training flow trains in memory (no streamed flow yet)")
     with pytest.raises(ConfigError, match="walk_forward_from_parquet"):
         flow_data_path(10, 2, ScaleConfig(path="streaming"))
+
+
+def test_scale_out_bench_store_and_tree_rss(tmp_path):
+    """The bench's store is a valid feature store split over symbols; the RSS sampler counts a child."""
+    import subprocess
+    import sys
+
+    from benchmarks.scale_out import N_FEATURES, TreeRss, write_store
+    from driftline.feature_store import FeatureStore
+
+    store = FeatureStore(write_store(tmp_path / "s", 2_500, seed=1))
+    assert store.n_rows == 2_500 and len(store.feature_names) == N_FEATURES
+    batch = store.read(0, 100)
+    assert batch.X.shape == (100, N_FEATURES) and batch.X.dtype == np.float32
+    with TreeRss(interval=0.05) as alone:
+        pass
+    with TreeRss(interval=0.05) as with_child:
+        code = "import numpy as np, time; a = np.ones(64 * 2**20 // 8); time.sleep(1.0)"
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert with_child.peak > alone.peak + 32 * 2**20  # the child's 64 MiB array counted
