@@ -21,6 +21,7 @@ from driftline.config import (
 )
 from driftline.registry import MlflowStore
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
+from driftline.streaming import flow_data_path
 from driftline.summary import error_text
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
@@ -114,6 +115,7 @@ def train_and_promote(
             store, loaded, report, config.contract, run_id, settings.run_dir(run_id)
         )
         features = build_features_task(loaded, clean, config)
+        data_path = flow_data_path(len(features.y), len(features.feature_names), config.scale)
         # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
         sized = size_to_data_task(features, config)
         config = sized.config
@@ -158,6 +160,7 @@ def train_and_promote(
             data_seconds=time.perf_counter() - started,
             timeline=data_timeline(development.times, holdout.times),
             adjusted=sized.adjusted,
+            data_path=data_path.as_dict(),
         )
         create_markdown_artifact(
             summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"

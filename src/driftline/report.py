@@ -50,6 +50,7 @@ def training_summary(
     data_seconds: float | None = None,
     timeline: dict[str, str | None] | None = None,
     adjusted: dict[str, dict[str, Any]] | None = None,
+    data_path: dict[str, str] | None = None,
 ) -> TrainingSummary:
     """Everything a caller needs to know about a training run.
 
@@ -88,6 +89,7 @@ def training_summary(
                 "adjusted": dict(adjusted or {}),
                 "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
                 "timings": {"data_seconds": data_seconds},
+                "data_path": dict(data_path or {}),
                 "selected_family": result.selected,
                 "selection": result.selection_reason(),
                 "metrics": result.summary_metrics(),

@@ -72,6 +72,7 @@ class TrainingSummary(BaseModel):
     ingest: dict[str, Any] | None = None
     rerun_of: str | None = None
     timings: dict[str, float | None] = {}
+    data_path: dict[str, Any] = {}  # in memory or streamed, and why (driftline.streaming.choose_data_path)
     selected_family: str | None = None
     selection: str | None = None
     metrics: Metrics = {}

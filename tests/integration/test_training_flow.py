@@ -36,6 +36,8 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert summary["decision"] == "promote", summary["reasons"]
     assert summary["aliases"] == ["challenger", "champion"]
     assert (summary["champion_version_before"], summary["champion_version_after"]) == (None, "1")
+    assert summary["data_path"]["path"] == "memory"
+    assert "<= scale.streaming_above_cells" in summary["data_path"]["reason"]
     comparison = summary["comparison"]
     # A first model faces the best naive baseline of the walk-forward, refitted on the development rows.
     baselines = summary["baselines"]

@@ -17,6 +17,7 @@ BASE = PipelineConfig()
 _STRINGS = (
     "sliding",
     "expanding",
+    "streaming",
     "auto",
     "isotonic",
     "beta",
@@ -122,7 +123,7 @@ def test_every_config_key_that_changes_the_fit_spec_changes_every_fit_key():
             assert _keys(variant.fit_spec) == base_keys, path
     assert set(unperturbed) == _FIXED, f"no valid other value found for {set(unperturbed) - _FIXED}: extend _candidates"
     # Every leaf of the fitting sections shapes the spec, and so do the target facts the fit depends on.
-    for section in ("splits", "calibration", "models", "metrics", "threshold"):
+    for section in ("splits", "calibration", "models", "metrics", "threshold", "scale"):
         for path in _leaves(BASE.model_dump()[section]):
             assert ".".join(map(str, (section, *path))) in shaping
     assert {"target.kind", "target.horizon", "target.label_delay"} <= shaping

@@ -1,0 +1,295 @@
+"""An out-of-core feature store: features computed one symbol at a time into Parquet, read back in time order.
+
+The whole panel is never in memory. ``build_feature_store`` reads a canonical Parquet dataset (columns
+``symbol``, ``timestamp`` and the price or label columns, as ``driftline.ingest`` leaves them) one symbol at a
+time with ``pyarrow.dataset``, runs the data contract on that symbol's rows (the same ``validate_frame`` and
+quarantine accounting as the in-memory path, the quarantine fraction judged over all symbols at the end),
+computes ``feature_table`` (every feature only looks back within a symbol, so one symbol's rows are all it
+needs) and writes the rows as float32 Parquet under ``symbol=<name>/``, row groups in time order.
+
+``FeatureStore`` reads it back as ``build_features`` would have built it in memory: the same columns (all
+missing or constant ones dropped, calendar encodings kept only over two full cycles), the same rows (every
+kept feature and the target present), in the same order (timestamp, then symbol), batch by batch over a
+range of timestamps. Only the timestamps and labels of all rows (16 bytes a row) are held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import ContractConfig, FeatureConfig, TargetConfig
+from driftline.errors import DataError, InsufficientDataError, ValidationFailed
+from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, check_target_classes, feature_table
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "_manifest.json"  # a leading underscore: pyarrow.dataset skips it
+ROW_GROUP_ROWS = 65_536  # small enough that a timestamp filter skips most of a symbol's file
+META_EXTRA = ("next_return", KNOWN_LABEL)
+
+
+@dataclass
+class _ColumnStats:
+    present: int = 0
+    low: float = np.inf
+    high: float = -np.inf
+
+    def add(self, values: np.ndarray) -> None:
+        present = values[~np.isnan(values)]
+        if len(present):
+            self.present += len(present)
+            self.low = min(self.low, float(present.min()))
+            self.high = max(self.high, float(present.max()))
+
+    @property
+    def constant(self) -> bool:
+        return self.present > 0 and self.low == self.high
+
+
+@dataclass(frozen=True)
+class StoreBuild:
+    """What building the store saw: rows in, clean and quarantined (as ``ValidationReport``), per symbol too."""
+
+    store: FeatureStore
+    rows_in: int
+    rows_clean: int
+    rows_quarantined: int
+    symbols: dict[str, int] = field(default_factory=dict)  # clean rows per symbol
+    quarantine_path: str | None = None
+
+
+def _symbols(dataset) -> list[str]:
+    """Distinct symbols, one column batch at a time (never the whole column)."""
+    import pyarrow.compute as pc
+
+    found: set[str] = set()
+    for batch in dataset.to_batches(columns=["symbol"]):
+        found.update(str(s) for s in pc.unique(batch.column(0)).to_pylist())
+    return sorted(found)
+
+
+def build_feature_store(
+    source: str | Path,
+    out: str | Path,
+    contract: ContractConfig,
+    features: FeatureConfig,
+    target: TargetConfig,
+    *,
+    suite_name: str = "driftline",
+    quarantine_dir: str | Path | None = None,
+    validate: bool = True,
+) -> StoreBuild:
+    """Features of every symbol of the canonical Parquet dataset ``source``, one symbol in memory at a time.
+
+    Args:
+        source: a Parquet file or directory (hive partitions allowed) with canonical columns.
+        out: the store's directory (replaced).
+        contract: the data contract, checked per symbol; quarantined rows go to ``quarantine_dir``.
+        validate: False skips the contract (data already validated upstream).
+
+    Raises:
+        DataError: ``source`` has no ``symbol``/``timestamp`` column, or no feature can be built.
+        ValidationFailed: a ``fail`` check failed on a symbol, or more than ``max_quarantine_fraction`` of all
+            rows were quarantined.
+        InsufficientDataError: a symbol keeps fewer than ``min_rows_per_symbol`` rows.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from driftline.contracts import enforce_contract, validate_frame
+
+    dataset = ds.dataset(str(source), format="parquet", partitioning="hive")
+    missing = [c for c in META_COLUMNS if c not in dataset.schema.names]
+    if missing:
+        raise DataError(f"{source}: the feature store needs canonical columns; missing {missing}")
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    per_symbol = contract.model_copy(update={"max_quarantine_fraction": 1.0})  # judged over all symbols below
+    rows_in = rows_quarantined = 0
+    clean_rows: dict[str, int] = {}
+    stats: dict[str, _ColumnStats] = {}
+    names: tuple[str, ...] | None = None
+    first = last = None
+    quarantine_path = None
+    import pyarrow.compute as pc
+
+    for symbol in _symbols(dataset):
+        frame = dataset.to_table(filter=pc.field("symbol") == symbol).to_pandas()
+        frame["symbol"] = frame["symbol"].astype(str)
+        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        rows_in += len(frame)
+        where = f"{source} (symbol {symbol})"
+        if validate:
+            report = validate_frame(frame, contract, suite_name, source=where)
+            rows_quarantined += report.rows_quarantined
+            if report.rows_quarantined and quarantine_dir is not None:
+                target_dir = Path(quarantine_dir) / f"symbol={symbol}"
+                target_dir.mkdir(parents=True, exist_ok=True)
+                report.quarantined.astype({c: str for c in report.quarantined.columns if c != "timestamp"}).to_parquet(
+                    target_dir / "rows.parquet"
+                )
+                quarantine_path = str(quarantine_dir)
+            frame = enforce_contract(report, per_symbol, where)
+        clean_rows[symbol] = len(frame)
+        table, symbol_names = feature_table(frame, features, target, source=where)
+        if names is None:
+            names = symbol_names
+        elif symbol_names != names:
+            raise DataError(
+                f"{where}: feature columns {list(symbol_names)} differ from the other symbols' {list(names)}"
+            )
+        columns = {}
+        for name in (*names, *(c for c in META_EXTRA if c in table), "y"):
+            values = table[name].to_numpy(dtype="float64")
+            if name in names:
+                stats.setdefault(name, _ColumnStats()).add(values)
+            # float32 halves the store; NaN becomes a null so a scan can filter on presence.
+            columns[name] = pa.array(values.astype("float32"), from_pandas=True)
+        columns["timestamp"] = pa.array(table["timestamp"].to_numpy())
+        part = pa.table(columns)
+        first = table["timestamp"].iloc[0] if first is None else min(first, table["timestamp"].iloc[0])
+        last = table["timestamp"].iloc[-1] if last is None else max(last, table["timestamp"].iloc[-1])
+        (out / f"symbol={symbol}").mkdir()
+        pq.write_table(part, out / f"symbol={symbol}" / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
+        del frame, table, part
+    if names is None or first is None or last is None:
+        raise DataError(f"{source}: no rows")
+    fraction = rows_quarantined / rows_in if rows_in else 0.0
+    if fraction > contract.max_quarantine_fraction:
+        raise ValidationFailed(
+            f"{source}: data contract failed: {rows_quarantined} of {rows_in} rows ({100 * fraction:.1f}%) were "
+            f"quarantined, above contract.max_quarantine_fraction {contract.max_quarantine_fraction}"
+        )
+    span = pd.Timestamp(last) - pd.Timestamp(first)
+    calendar = {f"{p}{part}" for p, minimum in CALENDAR_MIN_SPAN.items() if span < minimum for part in ("sin", "cos")}
+    empty = [n for n in names if stats[n].present == 0]
+    constant = [n for n in names if stats[n].constant]
+    if empty or constant:
+        logger.warning("%s: dropped feature columns that carry no information: %s", source, empty + constant)
+    usable = [n for n in names if n not in calendar and n not in empty and n not in constant]
+    manifest = {"features": usable, "meta": [c for c in META_EXTRA if c in columns], "symbols": clean_rows}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    store = FeatureStore(out)
+    check_target_classes(pd.Series(store.labels), target, source=str(source))
+    return StoreBuild(store, rows_in, rows_in - rows_quarantined, rows_quarantined, clean_rows, quarantine_path)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows of the store in time order: float32 features, labels and the meta columns."""
+
+    X: np.ndarray
+    y: np.ndarray
+    meta: pd.DataFrame
+
+
+class FeatureStore:
+    """A feature store written by ``build_feature_store`` (or any Parquet dataset with its layout)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise DataError(f"{self.path}: not a feature store (no {MANIFEST})") from None
+        self.feature_names: tuple[str, ...] = tuple(manifest["features"])
+        self.meta_columns: tuple[str, ...] = tuple(manifest.get("meta", []))
+        self.symbols: dict[str, int] = manifest.get("symbols", {})
+
+    @cached_property
+    def _dataset(self):
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        # Symbols stay strings ("0001" is not the integer 1).
+        partitioning = ds.partitioning(pa.schema([("symbol", pa.string())]), flavor="hive")
+        return ds.dataset(str(self.path), format="parquet", partitioning=partitioning)
+
+    def _usable(self):
+        import pyarrow.compute as pc
+
+        expression = pc.field("y").is_valid()
+        for name in self.feature_names:
+            expression = expression & pc.field(name).is_valid()
+        return expression
+
+    @cached_property
+    def _index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(timestamps, labels) of every usable row in (timestamp, symbol) order, sorted in Arrow (compact
+        strings: no Python object per row)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        batches = list(self._dataset.to_batches(columns=["timestamp", "y", "symbol"], filter=self._usable()))
+        index = pa.Table.from_batches(batches) if batches else None
+        if index is None or index.num_rows == 0:
+            raise InsufficientDataError(f"{self.path}: no row has all features and a target")
+        index = index.take(pc.sort_indices(index, sort_keys=[("timestamp", "ascending"), ("symbol", "ascending")]))
+        times = index.column("timestamp").to_numpy()
+        return times, index.column("y").to_numpy().astype(np.int8)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._index[0]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._index[1]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.times)
+
+    def batch_bounds(self, start: int, stop: int, batch_rows: int = 500_000) -> list[tuple[int, int]]:
+        """Rows ``start:stop`` (positions in time order) cut into ranges of about ``batch_rows`` rows that
+        never split a timestamp's rows."""
+        times = self.times
+        bounds, position = [], start
+        while position < stop:
+            end = min(stop, position + batch_rows)
+            if end < stop:  # extend to the end of the timestamp at end - 1
+                end = min(stop, int(np.searchsorted(times, times[end - 1], side="right")))
+            bounds.append((position, end))
+            position = end
+        return bounds
+
+    def read(self, start: int = 0, stop: int | None = None) -> Batch:
+        """Rows ``start:stop`` (positions in time order), read with a timestamp filter, in
+        (timestamp, symbol) order."""
+        import pyarrow.compute as pc
+
+        times = self.times
+        stop = self.n_rows if stop is None else stop
+        lo, hi = times[start], times[stop - 1]
+        table = self._dataset.to_table(
+            columns=[*self.feature_names, "y", "timestamp", "symbol", *self.meta_columns],
+            filter=self._usable() & (pc.field("timestamp") >= lo) & (pc.field("timestamp") <= hi),
+        )
+        # Sorted and cut in Arrow, features straight to one float32 array: no pandas copy of the batch.
+        order = pc.sort_indices(table, sort_keys=[("timestamp", "ascending"), ("symbol", "ascending")])
+        # The filter reads whole timestamps; a range that cuts one is trimmed by position.
+        first = int(np.searchsorted(times, lo, side="left"))
+        table = table.take(order.slice(start - first, stop - start))
+        X = np.empty((table.num_rows, len(self.feature_names)), dtype=np.float32)
+        for i, name in enumerate(self.feature_names):
+            X[:, i] = table.column(name).to_numpy()
+        meta = table.select(["symbol", "timestamp", *self.meta_columns]).to_pandas()
+        meta["symbol"] = meta["symbol"].astype(str)
+        return Batch(X, table.column("y").to_numpy().astype(int), meta)
+
+    def batches(self, start: int, stop: int, batch_rows: int = 500_000) -> Iterator[Batch]:
+        """Rows ``start:stop`` batch by batch (``batch_bounds``)."""
+        for a, b in self.batch_bounds(start, stop, batch_rows):
+            yield self.read(a, b)

@@ -1,0 +1,84 @@
+"""The out-of-core feature store gives what build_features gives in memory, one symbol at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import ContractConfig
+from driftline.errors import DataError, ValidationFailed
+from driftline.feature_store import FeatureStore, build_feature_store
+from driftline.features import build_features
+
+
+def _stage(frame: pd.DataFrame, root: Path) -> Path:
+    """The canonical panel as a hive-partitioned Parquet dataset, one directory per symbol."""
+    frame.to_parquet(root, partition_cols=["symbol"])
+    return root
+
+
+def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_path):
+    built = build_feature_store(
+        _stage(panel, tmp_path / "stage"),
+        tmp_path / "store",
+        ContractConfig(),
+        small_features,
+        vol_target,
+        validate=False,  # the contract per partition: next test
+    )
+    expected = build_features(panel, small_features, vol_target)
+    store = built.store
+    assert built.rows_in == len(panel) and built.rows_quarantined == 0
+    assert store.feature_names == expected.feature_names
+    got = store.read()
+    assert len(got.y) == len(expected.y) == store.n_rows
+    np.testing.assert_array_equal(got.y, expected.y.to_numpy())
+    np.testing.assert_array_equal(got.meta["timestamp"].to_numpy(), expected.times)
+    np.testing.assert_array_equal(got.meta["symbol"].to_numpy(), expected.meta["symbol"].astype(str).to_numpy())
+    assert got.X.dtype == np.float32
+    np.testing.assert_allclose(got.X, expected.X.to_numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.meta["next_return"], expected.meta["next_return"], rtol=1e-6, atol=1e-7)
+    # Batches of whole timestamps, read over a middle range, are those rows of the whole.
+    parts = list(store.batches(101, 401, batch_rows=64))
+    assert all(len(set(b.meta["timestamp"])) * 2 >= len(b.y) for b in parts)
+    np.testing.assert_array_equal(np.concatenate([b.y for b in parts]), expected.y.to_numpy()[101:401])
+    np.testing.assert_array_equal(np.concatenate([b.X for b in parts]), got.X[101:401])
+    # The symbol's files only: one partition per symbol, float32 columns.
+    assert sorted(p.name for p in store.path.glob("symbol=*")) == [
+        f"symbol={s}" for s in sorted(panel["symbol"].unique())
+    ]
+
+
+def test_quarantine_counts_per_partition_and_over_all(panel, small_features, vol_target, tmp_path):
+    bad = panel.copy()
+    first = bad.index[bad["symbol"] == bad["symbol"].iloc[0]][:3]
+    bad.loc[first, "close"] = -1.0  # non-positive prices: quarantined rows of one symbol
+    built = build_feature_store(
+        _stage(bad, tmp_path / "stage"),
+        tmp_path / "store",
+        ContractConfig(),
+        small_features,
+        vol_target,
+        quarantine_dir=tmp_path / "quarantine",
+    )
+    assert built.rows_quarantined == 3 and built.rows_clean == len(panel) - 3
+    assert len(pd.read_parquet(next((tmp_path / "quarantine").glob("symbol=*/rows.parquet")))) == 3
+    with pytest.raises(ValidationFailed, match=r"3 of 600 rows .*above contract.max_quarantine_fraction"):
+        build_feature_store(
+            tmp_path / "stage",
+            tmp_path / "store2",
+            ContractConfig(max_quarantine_fraction=0.0001),
+            small_features,
+            vol_target,
+        )
+
+
+def test_bad_inputs_name_the_problem(tmp_path, small_features, vol_target):
+    pd.DataFrame({"ts": pd.date_range("2020", periods=3), "close": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(DataError, match=r"x.parquet.*missing \['symbol', 'timestamp'\]"):
+        build_feature_store(tmp_path / "x.parquet", tmp_path / "s", ContractConfig(), small_features, vol_target)
+    with pytest.raises(DataError, match="not a feature store"):
+        FeatureStore(tmp_path)

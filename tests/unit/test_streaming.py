@@ -1,0 +1,147 @@
+"""Streaming learners and the streamed walk-forward give the in-memory path's results (stated tolerances)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import CalibrationConfig, ContractConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.feature_store import build_feature_store
+from driftline.features import FeatureSet, build_features
+from driftline.models import make_estimator
+from driftline.streaming import fit_streaming, run_walk_forward_streaming, streaming_folds
+from driftline.training import run_walk_forward, walk_forward_jobs
+
+# Small but real: few trees keep a fit well under a second.
+MODELS = ModelsConfig(
+    families=("logreg", "xgboost", "lightgbm"),
+    params={"xgboost": {"n_estimators": 40, "n_jobs": 1}, "lightgbm": {"n_estimators": 40, "n_jobs": 1}},
+)
+SPLITS = SplitConfig(n_splits=3, min_train_size=80)
+GAP = 5
+
+
+@pytest.fixture(scope="module")
+def stored(_panel_raw, small_features, vol_target, tmp_path_factory):
+    """The two-symbol panel's features in memory (rounded to the store's float32) and in a store."""
+    from tests.unit.conftest import to_canonical
+
+    frame = to_canonical(_panel_raw.copy())
+    root = tmp_path_factory.mktemp("streaming")
+    frame.to_parquet(root / "stage", partition_cols=["symbol"])
+    store = build_feature_store(
+        root / "stage", root / "store", ContractConfig(), small_features, vol_target, validate=False
+    ).store
+    features = build_features(frame, small_features, vol_target)
+    # The store holds float32: the same values in memory isolate the learners from the rounding.
+    rounded = FeatureSet(
+        X=features.X.astype("float32").astype("float64"),
+        y=features.y,
+        meta=features.meta,
+        feature_names=features.feature_names,
+        latest=features.latest,
+    )
+    return store, rounded
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm"])
+def test_streamed_trees_equal_in_memory_fit(stored, family):
+    store, features = stored
+    n = store.n_rows
+    model = fit_streaming(family, store, (0, n), MODELS, batch_rows=97)  # several batches, split mid-window
+    assert len(store.batch_bounds(0, n, 97)) > 3
+    reference = make_estimator(family, MODELS).fit(features.X, features.y)
+    expected = reference.predict_proba(features.X)[:, 1]
+    np.testing.assert_allclose(model.predict(store.read().X), expected, rtol=0, atol=1e-6)
+
+
+def test_streamed_logreg_close_to_lbfgs(stored):
+    """SGD on batches is not L-BFGS on all rows: its log loss is within 0.01 of it (in-sample)."""
+    from sklearn.metrics import log_loss
+
+    store, features = stored
+    model = fit_streaming("logreg", store, (0, store.n_rows), MODELS, batch_rows=97)
+    reference = make_estimator("logreg", MODELS).fit(features.X, features.y)
+    ours = log_loss(features.y, model.predict(store.read().X))
+    theirs = log_loss(features.y, reference.predict_proba(features.X)[:, 1])
+    assert ours == pytest.approx(theirs, abs=0.01)
+    assert ours < log_loss(features.y, np.full(len(features.y), features.y.mean())) - 0.01  # it learned something
+
+
+def test_unknown_family_is_refused(stored):
+    with pytest.raises(ValueError, match=r"random_forest.*no streaming learner"):
+        run_walk_forward_streaming(
+            stored[0], SPLITS, GAP, CalibrationConfig(), ModelsConfig(), MetricsConfig(), price_target=False
+        )
+
+
+def test_streamed_walk_forward_equals_in_memory(stored):
+    """Same folds, same calibration slices; the trees' metrics equal to 1e-6, logreg's within 0.01."""
+    store, features = stored
+    folds = streaming_folds(store, SPLITS, GAP, CalibrationConfig())
+    jobs = [j for j in walk_forward_jobs(features, SPLITS, GAP, MODELS) if j.family == "xgboost"]
+    assert [(f.train, f.test) for f in folds] == [
+        ((j.train.start, j.train.stop), (j.test.start, j.test.stop)) for j in jobs
+    ]
+    args = (SPLITS, GAP, CalibrationConfig(method="auto"), MODELS, MetricsConfig())
+    streamed = run_walk_forward_streaming(store, *args, price_target=False, batch_rows=150)
+    in_memory = run_walk_forward(features, *args, price_target=False)
+    for family in ("xgboost", "lightgbm"):
+        for key in ("log_loss", "auc", "brier", "ece", "accuracy"):
+            assert streamed.pooled[family][key] == pytest.approx(in_memory.pooled[family][key], abs=1e-6), (family, key)
+    assert streamed.calibration == in_memory.calibration
+    assert streamed.pooled["logreg"]["log_loss"] == pytest.approx(in_memory.pooled["logreg"]["log_loss"], abs=0.01)
+    mine = streamed.predictions.query("family == 'xgboost'")
+    theirs = in_memory.predictions.query("family == 'xgboost'")
+    pd.testing.assert_series_equal(
+        mine["timestamp"].reset_index(drop=True), theirs["timestamp"].reset_index(drop=True), check_names=False
+    )
+
+
+def test_data_path_choice_and_its_reason():
+    from driftline.config import ScaleConfig
+    from driftline.streaming import choose_data_path
+
+    small = choose_data_path(1_000_000, 50, ScaleConfig())
+    assert small.path == "memory" and "50,000,000 cells <= scale.streaming_above_cells 50,000,000" in small.reason
+    large = choose_data_path(1_000_001, 50, ScaleConfig())
+    assert large.path == "streaming" and ">" in large.reason
+    forced = choose_data_path(10, 2, ScaleConfig(path="streaming"))
+    assert forced.as_dict() == {
+        "path": "streaming",
+        "reason": "scale.path: streaming (10 rows x 2 features = 20 cells)",
+    }
+    assert choose_data_path(10**9, 50, ScaleConfig(path="memory")).path == "memory"
+
+
+def test_the_training_flow_says_it_trains_in_memory():
+    from driftline.config import ScaleConfig
+    from driftline.errors import ConfigError
+    from driftline.streaming import flow_data_path
+
+    assert flow_data_path(100, 5, ScaleConfig()).path == "memory"
+    big = flow_data_path(2_000_000, 50, ScaleConfig())
+    assert big.path == "memory" and big.reason.endswith("but the training flow trains in memory (no streamed flow yet)")
+    with pytest.raises(ConfigError, match="walk_forward_from_parquet"):
+        flow_data_path(10, 2, ScaleConfig(path="streaming"))
+
+
+def test_scale_out_bench_store_and_tree_rss(tmp_path):
+    """The bench's store is a valid feature store split over symbols; the RSS sampler counts a child."""
+    import subprocess
+    import sys
+
+    from benchmarks.scale_out import N_FEATURES, TreeRss, write_store
+    from driftline.feature_store import FeatureStore
+
+    store = FeatureStore(write_store(tmp_path / "s", 2_500, seed=1))
+    assert store.n_rows == 2_500 and len(store.feature_names) == N_FEATURES
+    batch = store.read(0, 100)
+    assert batch.X.shape == (100, N_FEATURES) and batch.X.dtype == np.float32
+    with TreeRss(interval=0.05) as alone:
+        pass
+    with TreeRss(interval=0.05) as with_child:
+        code = "import numpy as np, time; a = np.ones(64 * 2**20 // 8); time.sleep(1.0)"
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert with_child.peak > alone.peak + 32 * 2**20  # the child's 64 MiB array counted
