@@ -424,9 +424,10 @@ class CalibrationConfig(_Section):
     )
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
     shrink: bool = Field(
-        default=True,
+        default=False,
         description="pull probabilities toward the training base rate by a weight fitted on earlier folds' "
-        "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal",
+        "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal. Off by "
+        "default: a weight learnt in an old regime can erase a model's edge on recent rows",
     )
 
 
