@@ -234,15 +234,15 @@ NEEDS_API = {"pipeline", "dask", "relay"}
 QUICK_ORDER = [
     "pipeline",
     "startup",
+    "scale_out",
     "dask",
-    "relay",
-    "quality",
     "drift",
-    "drift_real",
+    "quality",
+    "relay",
     "promotion",
+    "drift_real",
     "detection",
     "demo",
-    "scale_out",
 ]
 
 
