@@ -17,7 +17,7 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
   process with its own stores, both after the same untimed bytecode warm-up; every ratio is stored with
   its rounds' spread (``*_spread``). The growth runs (0.25M and 2.5M rows) are one run each.
 
-Quick mode (CI) checks that both arms still run, not their timings: 20k rows, no growth run, no bytecode
+Quick mode (CI) checks that both arms still run, not their timings: 10k rows, no growth run, no bytecode
 warm-up, both arms in one child (imports paid once), and the flow on the benchmark run's shared Prefect
 server when there is one.
 """
@@ -222,7 +222,7 @@ def interleaved_arms(rows: int, workdir: Path, rounds: int) -> tuple[list[dict[s
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    rows = 20_000 if quick else 1_000_000
+    rows = 10_000 if quick else 1_000_000
     rounds = 1 if quick else ROUNDS
     if not quick:  # --quick does not judge its timings
         _warm_bytecode()

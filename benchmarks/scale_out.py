@@ -11,7 +11,7 @@ and the manifest), one symbol at a time: minute bars, 50 float32 features of whi
 Keys (full run): ``scale_10m_seconds``, ``scale_10m_peak_rss_gib``, ``scale_growth_10m_ratio`` (10M time /
 1M time, streamed; 10x the rows), ``scale_stream_1m_ratio`` (streamed / in-memory time at 1M rows),
 ``scale_stream_1m_peak_rss_gib``, ``scale_memory_1m_peak_rss_gib`` and both arms' pooled log loss.
-``--quick``: 50k rows, 20 trees, both arms, keys ``scale_out_quick_*`` (that the arms run, not their numbers).
+``--quick``: 20k rows, 20 trees, both arms, keys ``scale_out_quick_*`` (that the arms run, not their numbers).
 
     .venv/bin/python -m benchmarks.scale_out --rows 1000000   # one size, both arms, JSON on stdout
 """
@@ -34,7 +34,7 @@ from benchmarks.processes import run_child
 
 N_FEATURES = 50
 ROWS_PER_SYMBOL = 100_000  # 10M rows: 100 symbols, as ~100 stocks' minute bars over a year
-TREES, QUICK_TREES, QUICK_ROWS = 100, 20, 50_000
+TREES, QUICK_TREES, QUICK_ROWS = 100, 20, 20_000
 
 
 def _models(trees: int) -> dict[str, Any]:
