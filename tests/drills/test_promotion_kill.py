@@ -75,18 +75,14 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
     sample.to_parquet(sample_path)
     aliases, client = registry.MlflowAliasRegistry(), MlflowClient()
     names = {point: f"driftline-kill-{point}" for point in KILL_POINTS}
-    for name in names.values():
+    repairs = {point: f"driftline-kill-repair-{point}" for point in REPAIR_KILL_POINTS}
+    for name in [*names.values(), *repairs.values()]:
         for source in sources:
             client.copy_model_version(source, name)
         # Champion 2, previous-champion 1: the drill promotes 3 over 2.
         aliases.move_champion(name, "1", None, "first", "run-1")
         aliases.move_champion(name, "2", "1", "second", "run-2")
-    repairs = {point: f"driftline-kill-repair-{point}" for point in REPAIR_KILL_POINTS}
     for name in repairs.values():
-        for source in sources:
-            client.copy_model_version(source, name)
-        aliases.move_champion(name, "1", None, "first", "run-1")
-        aliases.move_champion(name, "2", "1", "second", "run-2")
         # The promotion's own writes up to its commit: what a promotion SIGKILLed at "commit" leaves (above).
         aliases.move_champion(name, "3", "2", "drill: better on hold-out", "run-killed", commit=False)
 

@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from driftline import registry
 from driftline.errors import DriftlineError
+from tests.drills.test_promotion_kill import KILL_POINTS
 
 NAME = "driftline-tl"
 
@@ -183,16 +184,7 @@ def test_a_promotion_reaches_its_fault_points_in_write_order_through_the_injecte
     models.move_champion(versions, "1", None, "first", "run-1")
     models.move_champion(versions, "3", "1", "better", "run-3")
 
+    # A first promotion has no previous champion to write; the second makes every write the kill drill kills at.
     promotion = ["intent", "champion", "champion-event", "champion-version-tag", "commit"]
-    second = [
-        "intent",
-        "champion",
-        "champion-event",
-        "champion-version-tag",
-        "previous-champion",
-        "previous-champion-event",
-        "previous-champion-version-tag",
-        "commit",
-    ]
-    assert points == promotion + second
+    assert points == promotion + list(KILL_POINTS)
     assert models.alias_version(versions, "champion") == "3"
