@@ -93,6 +93,27 @@ def shrink_toward(p: np.ndarray, base_rate: np.ndarray | float, weight: float) -
     return shrunk
 
 
+def level_shift(window_share: float, slice_share: float, weight: float) -> float:
+    """The logit-space shift that moves a slice-fitted calibrator's level toward the whole window's.
+
+    A calibrator fitted on the window's last slice sets the forecast's *level* to that slice's share of
+    positives: a few hundred rows of the latest regime, a noisy estimate of the next period's share. The
+    whole window's share is a longer but older estimate. ``weight`` blends them in logit space: 0 keeps the
+    slice's level, 1 moves it to the window's, ``weight * (logit window share - logit slice share)``.
+    """
+    if weight == 0.0:
+        return 0.0
+    return float(weight * (_logit(window_share) - _logit(slice_share)))
+
+
+def shift_level(p: np.ndarray, shift: float) -> np.ndarray:
+    """``p`` moved by ``shift`` in logit space (0: unchanged), clipped like every calibrated probability."""
+    if shift == 0.0:
+        return np.asarray(p, dtype=float)
+    shifted: np.ndarray = np.clip(_sigmoid(_logit(p) + shift), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return shifted
+
+
 def fit_shrinkage(p: np.ndarray, base_rate: np.ndarray | float, y: np.ndarray) -> float:
     """The weight in [0, 1] of ``shrink_toward`` that minimises the log loss of ``p`` on labels ``y``.
 
@@ -239,6 +260,9 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             ``shrinkage``, or without it by the weight the slice supports: the base model against the
             fitting part's positive share on the slice rows (``slice_shrinkage_``).
         shrinkage: a weight fitted out of sample elsewhere (e.g. on the walk-forward's out-of-fold rows).
+        level: with a calibrator fitted on the slice (``sigmoid``, ``beta``, ``isotonic``; not ``auto`` and
+            not a given one), the weight of the whole window's positive share in the calibrated level
+            against the slice's (``level_shift``; ``level_shift_``): 0 keeps the slice's level.
     """
 
     def __init__(
@@ -253,6 +277,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         calibration_name: str | None = None,
         shrink: bool = False,
         shrinkage: float | None = None,
+        level: float = 0.0,
     ):
         self.estimator = estimator
         self.method = method
@@ -264,6 +289,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.calibration_name = calibration_name
         self.shrink = shrink
         self.shrinkage = shrinkage
+        self.level = level
 
     @classmethod
     def from_config(
@@ -288,6 +314,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             calibration_name=calibration_name,
             shrink=calibration.shrink,
             shrinkage=shrinkage,
+            level=calibration.level,
         )
 
     def fit(
@@ -323,6 +350,10 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_calibration_rows_ = len(cal_rows)
         self.base_rate_ = float(np.mean(y))
+        # Only a calibrator fitted on this slice carries the slice's level (auto compares its window forms
+        # unshifted on later folds; a given calibrator learned elsewhere).
+        own = self.calibrator is None and self.method != "auto"
+        self.level_shift_ = level_shift(self.base_rate_, float(np.mean(y[cal_rows])), self.level) if own else 0.0
         # Out of sample on the slice: the base model and the fitting part's share both learned before it.
         self.slice_shrinkage_ = fit_shrinkage(raw, float(np.mean(y[fit_rows])), y[cal_rows]) if self.shrink else 1.0
         self.shrinkage_ = (
@@ -333,12 +364,16 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             objective = "f1"  # no returns (not a price target): fall back to the classification objective
         self.threshold_ = tune_threshold(
             y[cal_rows],
-            self._shrunk(self.calibrator_.predict(raw)),
+            self._shrunk(self._calibrate(raw)),
             objective,
             *self.threshold_bounds,
             returns=None if returns is None else np.asarray(returns)[cal_rows],
         )
         return self
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        # models pickled before the level shift existed: none
+        return shift_level(self.calibrator_.predict(raw), getattr(self, "level_shift_", 0.0))
 
     def _shrunk(self, calibrated: np.ndarray) -> np.ndarray:
         weight = getattr(self, "shrinkage_", 1.0)  # models pickled before shrinkage existed: none
@@ -346,9 +381,9 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
 
     def map_probability(self, p_base: np.ndarray) -> np.ndarray:
         """The monotone map from the base model's probability of class 1 to the one a user is given: the
-        calibrator, then the shrinkage toward the base rate (weight >= 0, so still monotone)."""
+        calibrator (its level moved by ``level_shift_``), then the shrinkage toward the base rate (weight >= 0, so still monotone)."""
         check_is_fitted(self, "calibrator_")
-        return self._shrunk(self.calibrator_.predict(p_base))
+        return self._shrunk(self._calibrate(p_base))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "calibrator_")
@@ -358,7 +393,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
     def predict_proba_calibrated(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 after the calibrator, before any shrinkage toward the base rate."""
         check_is_fitted(self, "calibrator_")
-        calibrated: np.ndarray = self.calibrator_.predict(self.base_estimator_.predict_proba(X)[:, 1])
+        calibrated: np.ndarray = self._calibrate(self.base_estimator_.predict_proba(X)[:, 1])
         return calibrated
 
     def predict_proba_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:

@@ -429,6 +429,13 @@ class CalibrationConfig(_Section):
         "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal. Off by "
         "default: a weight learnt in an old regime can erase a model's edge on recent rows",
     )
+    level: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="weight of the whole training window's positive share in a slice-fitted calibrator's level, "
+        "against the calibration slice's own share (logit space): 0 keeps the slice's level; ignored by auto",
+    )
 
 
 class TuningConfig(_Section):

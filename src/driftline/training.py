@@ -16,9 +16,11 @@ from driftline.calibration import (
     CalibratedModel,
     fit_slice_calibration,
     forms_for,
+    level_shift,
     pooled_calibrator,
     select_fold_calibration,
     shrink_folds,
+    shift_level,
     shrink_toward,
     window_column,
 )
@@ -286,6 +288,11 @@ def ensemble_fold_outcomes(
         slice_raw = np.mean([o.calibration_slice[0] for o in parts], axis=0)  # type: ignore[index]
         sliced = fit_slice_calibration(slice_raw, first.calibration_slice[1], calibration.method)  # type: ignore[index]
         p = sliced.calibrator.predict(p_raw)
+        if calibration.method != "auto" and "base_rate" in first.predictions.columns:
+            # The slice calibrator's level moved toward the window's, as in CalibratedModel.
+            window_share = float(first.predictions["base_rate"].iloc[0])
+            slice_share = float(np.mean(first.calibration_slice[1]))  # type: ignore[index]
+            p = shift_level(p, level_shift(window_share, slice_share, calibration.level))
         window = (
             {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()}
             if calibration.method == "auto"

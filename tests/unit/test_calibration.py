@@ -16,9 +16,11 @@ from driftline.calibration import (
     CalibratedModel,
     Calibrator,
     fit_shrinkage,
+    level_shift,
     forms_for,
     pooled_calibrator,
     select_fold_calibration,
+    shift_level,
     shrink_folds,
     shrink_toward,
 )
@@ -337,3 +339,55 @@ def test_calibrated_model_shrinks_a_forecast_of_noise_to_the_base_rate_and_keeps
     np.testing.assert_allclose(
         given.fit(X.iloc[:2000], signal_y[:2000]).predict_proba(later)[:, 1], signal_y[:2000].mean()
     )
+
+
+# --- the calibrated level: the calibration slice's share blended with the whole window's ----------------------------
+
+
+def test_level_shift_blends_the_slice_share_toward_the_window_share_in_logit_space():
+    def logit(q: float) -> float:
+        return float(np.log(q / (1 - q)))
+
+    assert level_shift(0.55, 0.40, 0.0) == 0.0
+    assert level_shift(0.55, 0.40, 1.0) == pytest.approx(logit(0.55) - logit(0.40))
+    assert level_shift(0.55, 0.40, 0.5) == pytest.approx(0.5 * (logit(0.55) - logit(0.40)))
+    assert level_shift(0.40, 0.55, 0.5) < 0 < level_shift(0.55, 0.40, 0.5)
+    p = np.array([0.2, 0.4, 0.6])
+    np.testing.assert_allclose(shift_level(p, 0.0), p)
+    np.testing.assert_allclose(shift_level(p, logit(0.55) - logit(0.40)), [0.3143, 0.55, 0.7333], atol=1e-3)
+
+
+def test_calibrated_model_level_moves_from_a_regime_slice_toward_the_window_and_wins_on_later_rows():
+    """A series whose share of positives dips in the calibration slice (a bear quarter) and comes back: the
+    slice's sigmoid alone forecasts the dip's level on the next rows; half the way to the window's share
+    loses less, the full way further still here; ``auto`` and a given calibrator keep their own level."""
+    rng = np.random.default_rng(11)
+    n_window, n_later = 3000, 3000
+    n = n_window + n_later
+    X = pd.DataFrame(rng.standard_normal((n, 4)), columns=[f"f{i}" for i in range(4)])
+    share = np.full(n, 0.55)
+    share[int(n_window * 0.8) : n_window] = 0.35  # the slice's regime
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(np.log(share / (1 - share)) + 0.5 * X["f0"].to_numpy())))).astype(int)
+    window, later = slice(0, n_window), slice(n_window, n)
+    fitted = {}
+    for level in (0.0, 0.5, 1.0):
+        model = CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=5, level=level)
+        fitted[level] = model.fit(X.iloc[window], y[window])
+    loss = {level: _log_loss(y[later], m.predict_proba(X.iloc[later])[:, 1]) for level, m in fitted.items()}
+    assert loss[1.0] < loss[0.5] < loss[0.0] - 0.01
+    assert fitted[0.0].level_shift_ == 0.0 < fitted[0.5].level_shift_ < fitted[1.0].level_shift_
+    mean = {level: m.predict_proba(X.iloc[later])[:, 1].mean() for level, m in fitted.items()}
+    assert mean[0.0] < mean[0.5] < mean[1.0]
+    assert abs(mean[0.0] - 0.38) < 0.05 and abs(mean[1.0] - 0.52) < 0.05
+    # One map for every path: predict_proba, the calibrated probability and map_probability agree.
+    half = fitted[0.5]
+    raw = half.predict_proba_uncalibrated(X.iloc[later])[:, 1]
+    np.testing.assert_allclose(half.map_probability(raw), half.predict_proba(X.iloc[later])[:, 1])
+    np.testing.assert_allclose(half.predict_proba_calibrated(X.iloc[later]), half.predict_proba(X.iloc[later])[:, 1])
+    # auto compares its window forms on later folds unshifted; a given calibrator learned elsewhere.
+    auto = CalibratedModel(GaussianNB(), method="auto", fraction=0.2, gap=5, level=0.5).fit(X.iloc[window], y[window])
+    given = CalibratedModel(
+        GaussianNB(), method="sigmoid", fraction=0.2, gap=5, level=0.5, calibrator=half.calibrator_
+    ).fit(X.iloc[window], y[window])
+    assert auto.level_shift_ == 0.0 and given.level_shift_ == 0.0
+    assert CalibratedModel.from_config(GaussianNB(), CalibrationConfig(), gap=5).level == 0.5
