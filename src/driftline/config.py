@@ -416,6 +416,11 @@ class CalibrationConfig(_Section):
     The default stays ``sigmoid``: on the bundled four-stock demo panel ``auto`` raised the pooled
     walk-forward log loss of logreg from 0.638 to 0.669 (``make demo`` vs ``--set calibration.method=auto``,
     2026-12-03), though it helped single stocks (docs/pipeline.md, "Calibration out of sample").
+
+    ``level``: a slice-fitted calibrator sets the forecast's level to the slice's share of positives (the
+    newest regime); half way toward the whole window's share in logit space lowered the pooled
+    walk-forward log loss of every family on the bundled equity targets (docs/pipeline.md, "The calibrated
+    level"). ``shrink`` stays off (same section and the next).
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
