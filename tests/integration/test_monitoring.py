@@ -90,9 +90,10 @@ def champion_home(trained, tmp_path, monkeypatch) -> Path:
     where new runs add folders of their own."""
     home = tmp_path / "home"
     shutil.copytree(trained.home, home, ignore=shutil.ignore_patterns("mlflow.db*"))
-    with closing(sqlite3.connect(trained.home / "mlflow.db")) as original, closing(
-        sqlite3.connect(home / "mlflow.db")
-    ) as copy:
+    with (
+        closing(sqlite3.connect(trained.home / "mlflow.db")) as original,
+        closing(sqlite3.connect(home / "mlflow.db")) as copy,
+    ):
         original.backup(copy)
     monkeypatch.setenv("DRIFTLINE_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
