@@ -25,7 +25,6 @@ from tests.integration.conftest import FAST_CONFIG
 from tests.servers import api_call, fresh_mlflow_store
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
@@ -188,7 +187,8 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         "DRIFTLINE_PROJECT_DIR": str(ROOT),
     }
     for args in (
-        [str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"],
+        # `python -m prefect`: Prefect's own CLI, forked warm by tests/warm.py (`prefect` itself starts cold).
+        [sys.executable, "-m", "prefect", "work-pool", "create", "driftline-local", "--type", "process"],
         [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml")],
     ):
         done = warm.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

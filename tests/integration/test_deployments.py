@@ -15,7 +15,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def stack(tmp_path_factory):
         automations_file = root / "automations.yaml"
         automations_file.write_text(yaml.safe_dump(automations, sort_keys=False))
 
-        run([str(BIN / "prefect"), "work-pool", "create", "driftline-local", "--type", "process"])
+        # `python -m prefect`: Prefect's own CLI, forked warm by tests/warm.py like the other commands here.
+        run([sys.executable, "-m", "prefect", "work-pool", "create", "driftline-local", "--type", "process"])
         deployed = run(
             [
                 sys.executable,
@@ -219,6 +221,18 @@ def started(runs: list[dict]) -> list[dict]:
     return [r for r in runs if r["start_time"] is not None]
 
 
+def _after_the_debounce(api: str) -> None:
+    """Wait until the retrain trigger's debounce window, opened at the latest drift event at most, has closed
+    (a fixed DEBOUNCE_SECONDS + 2 s sleep waited for it even when it had closed long before)."""
+    page = api_call(
+        "POST", f"{api}/events/filter", json={"filter": {"event": {"name": ["driftline.drift.detected"]}}}
+    ).json()
+    if page["events"]:
+        latest = max(pd.Timestamp(e["occurred"]) for e in page["events"])
+        closes = latest + pd.Timedelta(seconds=DEBOUNCE_SECONDS + 2)
+        time.sleep(max(0.0, (closes - pd.Timestamp.now(tz="UTC")).total_seconds()))
+
+
 def _flow_run(api: str, run_id: str) -> dict:
     return api_call("GET", f"{api}/flow_runs/{run_id}").json()
 
@@ -302,9 +316,33 @@ def test_new_partitions_are_judged_alone_and_the_retrain_they_start_trains_on_th
     )
 
 
-def test_a_burst_of_fifty_events_starts_exactly_one_run(stack):
+@contextmanager
+def _held(api: str) -> Iterator[None]:
+    """The pool's queue paused: the retrain runs a trigger creates meanwhile are counted, not executed (each
+    would be a cold flow-run process whose retrain the cooldown skips; the first test runs one end to end).
+    Afterwards the held runs are deleted and the queue resumed, so later tests find the worker as deployed."""
+    queue = f"{api}/work_pools/driftline-local/queues/default"
+    api_call("PATCH", queue, json={"is_paused": True})
+    before = {r["id"] for r in retrain_runs(api)}
+    try:
+        yield
+    finally:
+        held_runs = [r for r in retrain_runs(api) if r["id"] not in before]
+        for held_run in held_runs:
+            api_call("DELETE", f"{api}/flow_runs/{held_run['id']}")
+        api_call("PATCH", queue, json={"is_paused": False})
+    assert all(r["state_type"] == "SCHEDULED" for r in held_runs), [(r["name"], r["state_type"]) for r in held_runs]
+
+
+@pytest.fixture
+def held(stack):
+    with _held(stack["api"]):
+        yield
+
+
+def test_a_burst_of_fifty_events_starts_exactly_one_run(stack, held):
     api = stack["api"]
-    time.sleep(DEBOUNCE_SECONDS + 2)  # let the previous test's debounce window close
+    _after_the_debounce(api)  # let the previous test's debounce window close
     before = len(retrain_runs(api))
     burst = (
         "from prefect.events import emit_event\n"
@@ -323,9 +361,9 @@ def test_a_burst_of_fifty_events_starts_exactly_one_run(stack):
     assert new[0]["parameters"]["reason"].startswith("burst ")
 
 
-def test_signed_webhook_calls_start_a_run_and_forged_ones_do_not(stack):
+def test_signed_webhook_calls_start_a_run_and_forged_ones_do_not(stack, held):
     api, url = stack["api"], stack["webhook"] + "/v1/drift"
-    time.sleep(DEBOUNCE_SECONDS + 2)
+    _after_the_debounce(api)
     before = len(retrain_runs(api))
 
     def post(body: bytes, timestamp: str, secret: bytes) -> int:
@@ -439,30 +477,33 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
         [str(BIN / "driftline"), "rollback", "--name", "notify", "--reason", "v2 misbehaves"], cwd=stack["root"]
     )
     rollback_event = re.search(r"emitted driftline.model.rolled-back \(event ([0-9a-f-]+)\)", rolled.stdout).group(1)
-    # Drift: the event the monitor flow and the webhook relay emit.
+    # Drift: the event the monitor flow and the webhook relay emit. It starts a retrain run too (skipped by the
+    # cooldown), held unexecuted (`_held`) once the worker has taken the failing run above.
+    _wait(lambda: _flow_run(api, flow_run["id"])["state_type"] == "FAILED", 240, "the score run to fail", 2)
     time.sleep(max(0.0, drift_window_closed - time.monotonic()))
-    emitted = run(
-        [
-            sys.executable,
-            "-c",
-            (
-                "from tasks.events import emit_drift_event\n"
-                "print(emit_drift_event('it', {'reason': 'drift: notification test', "
-                "'model_version': '1', 'top_features': ['x0'], 'report': 'nowhere'}))"
-            ),
-        ]
-    )
-    drift_event = emitted.stdout.strip().splitlines()[-1]
+    with _held(api):
+        emitted = run(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "from tasks.events import emit_drift_event\n"
+                    "print(emit_drift_event('it', {'reason': 'drift: notification test', "
+                    "'model_version': '1', 'top_features': ['x0'], 'report': 'nowhere'}))"
+                ),
+            ]
+        )
+        drift_event = emitted.stdout.strip().splitlines()[-1]
 
-    expected = {
-        "drift": drift_event,
-        "promotion": "driftline-it v1 promoted",  # the fixture's first training, through the flow
-        "rollback": rollback_event,
-        "failed run": flow_run["id"],
-    }
-    for what, text in expected.items():
-        _wait(lambda text=text: sink.containing(text), 240, f"the {what} notification", 2)
-    time.sleep(10)  # a duplicate would have arrived by now
+        expected = {
+            "drift": drift_event,
+            "promotion": "driftline-it v1 promoted",  # the fixture's first training, through the flow
+            "rollback": rollback_event,
+            "failed run": flow_run["id"],
+        }
+        for what, text in expected.items():
+            _wait(lambda text=text: sink.containing(text), 240, f"the {what} notification", 2)
+        time.sleep(10)  # a duplicate would have arrived by now
     counts = {what: len(sink.containing(text)) for what, text in expected.items()}
     assert counts == dict.fromkeys(expected, 1), counts
     (drift,) = sink.containing(drift_event)

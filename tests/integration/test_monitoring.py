@@ -5,19 +5,26 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+import shutil
 import socket
+import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from driftline.synthetic import make_labelled_series
 from driftline.webhook import sign
+from tests.integration.conftest import FAST_CONFIG
+from tests.servers import fresh_mlflow_store
 
 pytestmark = pytest.mark.slow
 LABELLED = {"target": "label", "target_col": "y"}
@@ -47,13 +54,55 @@ def wait_for_event(matches, resource: str = "driftline.model.it", timeout: float
         time.sleep(0.5)
 
 
-@pytest.fixture
-def champion(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
-    """A promoted champion on a labelled series, and two new batches: one alike, one shifted."""
+@dataclass(frozen=True)
+class Trained:
+    """The module's one training: its Driftline home (MLflow store inside), config, data and summary."""
+
+    home: Path
+    config: Path
+    data: Path
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_api, tmp_path_factory) -> Trained:
+    """A promoted champion on a labelled series, trained once for the module (a training is the costly
+    part of these tests); each test works on its own copy of the resulting store (``champion_home``)."""
     from flows.training import train_and_promote
 
-    summary = train_and_promote(config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
-    assert summary["champion_version_after"] == "1"
+    root = tmp_path_factory.mktemp("trained")
+    home, config, data = root / "home", root / "fast.yaml", root / "labelled.csv"
+    home.mkdir()
+    config.write_text(yaml.safe_dump({"name": "it", **FAST_CONFIG}))
+    make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)  # as the labelled_csv fixture
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRIFTLINE_HOME", str(home))
+        patch.setenv("MLFLOW_TRACKING_URI", fresh_mlflow_store(home / "mlflow.db"))
+        summary = train_and_promote(config_file=str(config), data=str(data), **LABELLED)
+    assert summary["champion_version_after"] == "1", summary["reasons"]
+    return Trained(home, config, data, summary)
+
+
+@pytest.fixture
+def champion_home(trained, tmp_path, monkeypatch) -> Path:
+    """A copy of the trained home (store, registry and all) for one test, set as DRIFTLINE_HOME and the
+    tracking URI: the test changes its copy only. The store's artifact paths still name the module's home,
+    where new runs add folders of their own."""
+    home = tmp_path / "home"
+    shutil.copytree(trained.home, home, ignore=shutil.ignore_patterns("mlflow.db*"))
+    with (
+        closing(sqlite3.connect(trained.home / "mlflow.db")) as original,
+        closing(sqlite3.connect(home / "mlflow.db")) as copy,
+    ):
+        original.backup(copy)
+    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    return home
+
+
+@pytest.fixture
+def champion(champion_home, tmp_path):
+    """The module's champion (in this test's copy), and two new batches: one alike, one shifted."""
     alike, shifted = tmp_path / "alike.csv", tmp_path / "shifted.csv"
     make_labelled_series(n_rows=800, seed=21, start="2020-04-01").to_csv(alike, index=False)
     moved = make_labelled_series(n_rows=800, seed=22, start="2020-04-01")
@@ -97,8 +146,10 @@ def test_shifted_data_reports_drift_and_emits_the_event(champion, prefect_api):
     assert "x0" in payload["top_features"] and payload["report"].endswith("drift_report.html")
 
 
-def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, prefect_api, fast_config, labelled_csv):
+def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, prefect_api, trained):
     from flows.monitoring import retrain
+
+    labelled_csv = trained.data
 
     # No config given: the retrain rebuilds the champion's own pipeline (label target included).
     first = retrain(name="it", reason="drift: test", data=str(labelled_csv))
@@ -116,15 +167,16 @@ def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, p
 
 
 def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_period_window_does_not(
-    prefect_api, tracking, fast_config, labelled_csv, tmp_path
+    prefect_api, trained, champion_home, tmp_path
 ):
     """Trained up to a date; then a window inside the training period (judged alone, calm, no retrain)
     and the rows after it with a regime break (judged alone, drift, a retrain on the champion's source
     plus those rows whose training cutoff lies inside them)."""
     from flows.monitoring import monitor_drift
-    from flows.training import train_and_promote
 
-    trained = train_and_promote(config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
+    # The module's training (fast config on the labelled series), in this test's copy of its store.
+    labelled_csv, tracking = trained.data, champion_home
+    trained = trained.summary
     assert trained["champion_version_after"] == "1", trained["reasons"]
     # The walk-forward picks the tree model on this series (lowest pooled log_loss); the retrain below
     # depends on that.
@@ -326,6 +378,9 @@ def test_real_prices_training_period_is_calm_and_a_later_regime_drifts(prefect_a
                 # walk-forward ECE: 0.124 measured here (2000-2002 folds), above the default cap of 0.08.
                 "promotion": {"level": 0.6, "ece_cap": 0.3, "walk_forward_ece_cap": 0.3, "auc_tolerance": 0.5},
                 "models": {"families": ["logreg"]},
+                # The Evidently report of training vs hold-out rows (one per training, ~10 s of CPU each)
+                # is not what this test is about; the monitor's own reports are.
+                "drift": {"training_report": False},
             }
         )
     )
