@@ -14,7 +14,7 @@ import pytest
 
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 from tests import warm
-from tests.servers import fresh_mlflow_store
+from tests.servers import fresh_mlflow_store, seed_database
 from tests.unit.test_report import CONTRACT_KEYS as REPORT_CONTRACT_KEYS
 
 pytestmark = pytest.mark.slow
@@ -339,6 +339,10 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
 
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
     home = tmp_path / "prefect-home"
+    # Each command still starts its own server on this home; its database starts as a copy of the session's
+    # migrated one (when there is one): a fresh home's first start, migrations included, is
+    # tests/unit/test_local_api.py's (~5 s of CPU here).
+    seed_database(home / "prefect.db", "prefect")
     env = {
         k: v
         for k, v in os.environ.items()
