@@ -42,6 +42,10 @@ PIPELINE: dict[str, Any] = {
     "splits": {"n_splits": 3, "min_train_size": 150},
     "evaluation": {"window": 250},
     "promotion": {"ece_cap": 0.15, "n_bootstrap": 500},
+    # The Evidently report of training vs hold-out (importing Evidently, then one report per training: about
+    # half the CPU of this suite's trainings) is no bad-input outcome; tests/integration/test_training_flow.py
+    # checks it. The reference the monitor needs (profile + sample) is still written with every version.
+    "drift": {"training_report": False},
     "models": {"families": ["logreg", "lightgbm"], "params": {"lightgbm": {"n_estimators": 40, "n_jobs": 1}}},
 }
 GARCH = (1e-5, 0.15, 0.83)  # strong volatility clustering: the price cases train on a real signal

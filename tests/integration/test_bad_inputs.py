@@ -27,6 +27,7 @@ from driftline.synthetic import make_ohlcv_panel
 from tests import warm
 from tests.data.bad_inputs import FLOW_CASES, GARCH, N_DAYS, PIPELINE, Case, file_named, write_champion_data
 from tests.integration.test_cli import DRIFTLINE
+from tests.servers import fresh_mlflow_store
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +102,7 @@ def stores(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     root = tmp_path_factory.mktemp("bad-inputs")
     home = root / "home"
     home.mkdir()
-    uri = f"sqlite:///{home / 'mlflow.db'}"
+    uri = fresh_mlflow_store(home / "mlflow.db")  # a migrated copy: the store's first start is not under test here
     label_config = root / "pipeline.yaml"
     label_config.write_text(yaml.safe_dump(PIPELINE))
     price_config = root / "pipeline-prices.yaml"

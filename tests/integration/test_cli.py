@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 from tests import warm
+from tests.servers import fresh_mlflow_store, seed_database
 from tests.unit.test_report import CONTRACT_KEYS as REPORT_CONTRACT_KEYS
 
 pytestmark = pytest.mark.slow
@@ -28,6 +30,13 @@ CONTRACT_KEYS = REPORT_CONTRACT_KEYS | {
 }
 
 
+def migrated_store(cwd: Path) -> None:
+    """The default tracking store (``.driftline/mlflow.db`` in ``cwd``) as a copy of the session's migrated
+    template, for the runs that do not test its creation: the product's first start (the migrations, ~2 s of
+    CPU) runs in ``daily_csv_run`` and in the local-API test."""
+    fresh_mlflow_store(cwd / ".driftline" / "mlflow.db")
+
+
 def run_cli(args: list[str], cwd: Path, api: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DRIFTLINE_HOME")}
     if api:
@@ -35,43 +44,10 @@ def run_cli(args: list[str], cwd: Path, api: str | None) -> subprocess.Completed
     return warm.run([DRIFTLINE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_daily_ohlcv_csv_with_vendor_headers(prefect_api, tmp_path, fast_config):
-    bars = make_ohlcv_panel(n_symbols=1, n_days=900, seed=5).drop(columns="Symbol")
-    bars.to_csv(tmp_path / "SPY.csv", index=False)
-
-    done = run_cli(
-        ["train", "--config", str(fast_config), "--data", "SPY.csv", "--summary-json", "out/s.json"],
-        tmp_path,
-        prefect_api,
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads((tmp_path / "out" / "s.json").read_text())
-    assert summary.keys() >= CONTRACT_KEYS
-    assert set(summary["metrics"]) == {
-        "accuracy",
-        "auc",
-        "brier",
-        "log_loss",
-        "ece",
-        "precision_at_k",
-        "brier_skill",
-        "ece_worst_fold",
-    }
-    assert summary["model_version"] == "1"
-    assert set(summary["comparison"]) >= {"metric", "diff", "ci_low", "ci_high"}
-    assert (
-        "Walk-forward folds" in done.stdout
-        and "Hold-out comparison" in done.stdout
-        and "Registered driftline-it version 1" in done.stdout
-    )
-    # Default tracking store: a SQLite file under .driftline/ in the working directory.
-    assert (tmp_path / ".driftline" / "mlflow.db").is_file()
-
-
 def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fast_config):
     bars = make_ohlcv_panel(n_symbols=1, n_days=900, seed=6)
     pd.DataFrame({"when": bars["Date"], "px": bars["Close"]}).to_csv(tmp_path / "px.csv", index=False)
+    migrated_store(tmp_path)
 
     done = run_cli(
         [
@@ -115,6 +91,7 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
     unnamed = {k: v for k, v in yaml.safe_load(fast_config.read_text()).items() if k != "name"}
     (tmp_path / "unnamed.yaml").write_text(yaml.safe_dump(unnamed))
+    migrated_store(tmp_path)
 
     done = run_cli(
         [
@@ -194,33 +171,76 @@ def _stock_bars(symbol: str, n_rows: int) -> pd.DataFrame:
     return pd.DataFrame(getattr(stocks, symbol)).rename(columns=names).tail(n_rows)
 
 
-def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_with_default_sizes(prefect_api, tmp_path):
+@dataclass(frozen=True)
+class CliRun:
+    folder: Path
+    done: subprocess.CompletedProcess[str]
+    summary: dict
+
+
+@pytest.fixture(scope="module")
+def daily_csv_run(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """One `driftline train` on a real daily OHLCV CSV with a vendor's headers (Date, Open, ..., Adj Close):
+    800 bars of AAPL, the fast test families and default sizes, in a fresh working directory. The tests of
+    the vendor CSV and of the default sizes both judge this run (one training instead of two)."""
+    import yaml
+
+    from tests.integration.conftest import FAST_CONFIG
+
+    folder = tmp_path_factory.mktemp("daily-csv")
+    # The fast test families, but no sizes: splits and evaluation keep their defaults.
+    wiring = {k: v for k, v in FAST_CONFIG.items() if k not in ("splits", "evaluation")}
+    (folder / "sizes-default.yaml").write_text(yaml.safe_dump(wiring))
+    _stock_bars("AAPL", 800).to_csv(folder / "AAPL.csv", index=False)
+    done = run_cli(
+        ["train", "--config", "sizes-default.yaml", "--data", "AAPL.csv", "--summary-json", "out/s.json"],
+        folder,
+        prefect_api,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return CliRun(folder, done, json.loads((folder / "out" / "s.json").read_text()))
+
+
+def test_daily_ohlcv_csv_with_vendor_headers(daily_csv_run: CliRun) -> None:
+    done, summary = daily_csv_run.done, daily_csv_run.summary
+    assert summary.keys() >= CONTRACT_KEYS
+    assert set(summary["metrics"]) == {
+        "accuracy",
+        "auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "precision_at_k",
+        "brier_skill",
+        "ece_worst_fold",
+    }
+    assert summary["model_version"] == "1"
+    assert set(summary["comparison"]) >= {"metric", "diff", "ci_low", "ci_high"}
+    assert (
+        "Walk-forward folds" in done.stdout
+        and "Hold-out comparison" in done.stdout
+        and "Registered driftline-AAPL version 1" in done.stdout
+    )
+    # Default tracking store: a SQLite file under .driftline/ in the working directory.
+    assert (daily_csv_run.folder / ".driftline" / "mlflow.db").is_file()
+
+
+def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_with_default_sizes(
+    daily_csv_run: CliRun, prefect_api: str
+) -> None:
     """800 daily bars (651 timestamps after the features' warm-up) do not fit the default 5 folds and
     500-timestamp hold-out: the run lowers them, says so, and records the sizes it used. A folder of
     per-symbol files where one lacks Adj Close trains on that file's Close, without quarantining it."""
     import yaml
     from mlflow import MlflowClient
 
-    from tests.integration.conftest import FAST_CONFIG
-
-    # The fast test families, but no sizes: splits and evaluation keep their defaults.
-    wiring = {k: v for k, v in FAST_CONFIG.items() if k not in ("splits", "evaluation")}
-    (tmp_path / "sizes-default.yaml").write_text(yaml.safe_dump(wiring))
-    _stock_bars("AAPL", 800).to_csv(tmp_path / "AAPL.csv", index=False)
+    tmp_path, done, summary = daily_csv_run.folder, daily_csv_run.done, daily_csv_run.summary
     folder = tmp_path / "stocks"
     folder.mkdir()
     for symbol in ("AAPL", "IBM", "MSFT"):
         bars = _stock_bars(symbol, 800)
         (bars.drop(columns="Adj Close") if symbol == "MSFT" else bars).to_csv(folder / f"{symbol}.csv", index=False)
 
-    done = run_cli(
-        ["train", "--config", "sizes-default.yaml", "--data", "AAPL.csv", "--summary-json", "s.json"],
-        tmp_path,
-        prefect_api,
-    )
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads((tmp_path / "s.json").read_text())
     assert {k: (v["from"], v["to"]) for k, v in summary["adjusted"].items()} == {
         "splits.n_splits": (5, 3),
         "evaluation.window": (500, 241),
@@ -267,6 +287,7 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
 
 def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fast_config):
     pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}).to_csv(tmp_path / "nodates.csv", index=False)
+    migrated_store(tmp_path)
 
     done = run_cli(["train", "--config", str(fast_config), "--data", "nodates.csv"], tmp_path, prefect_api)
 
@@ -318,6 +339,10 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
 
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
     home = tmp_path / "prefect-home"
+    # Each command still starts its own server on this home; its database starts as a copy of the session's
+    # migrated one (when there is one): a fresh home's first start, migrations included, is
+    # tests/unit/test_local_api.py's (~5 s of CPU here).
+    seed_database(home / "prefect.db", "prefect")
     env = {
         k: v
         for k, v in os.environ.items()
