@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
 from driftline import tags as tagkeys
+from driftline.adapters.registry import MlflowStore
 from driftline.config import (
     PipelineSettings,
     Settings,
@@ -19,7 +20,6 @@ from driftline.config import (
     training_fingerprint,
     with_settings,
 )
-from driftline.registry import MlflowStore
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from driftline.streaming import flow_data_path
 from driftline.summary import error_text

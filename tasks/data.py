@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline import registry
 from driftline import tags as tagkeys
+from driftline.adapters import registry
 from driftline.config import PipelineConfig, config_from_yaml
 from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
