@@ -21,9 +21,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from driftline.baselines import BaselineModel
 from driftline.calibration import CalibratedModel
 from driftline.config import FitSpec, PipelineConfig
-from driftline.evaluation import holdout_split
-from driftline.features import FeatureSet, build_features
+from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
+from driftline.pipeline import features_of, hold_out, walk_forward_of
 from driftline.report import artifact_key
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.training import (
@@ -34,7 +34,6 @@ from driftline.training import (
     fit_best_baseline,
     fit_challenger,
     run_fold_job,
-    run_walk_forward,
 )
 from tasks._task import driftline_task
 from tasks.caching import fit_cache_key
@@ -43,9 +42,7 @@ from tasks.caching import fit_cache_key
 @driftline_task("build-features")
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the clean rows."""
-    return build_features(
-        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
-    )
+    return features_of(loaded, clean, config)
 
 
 _DIGESTS: dict[int, str] = {}
@@ -90,16 +87,7 @@ def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> Wal
 
     ``pipeline`` only names the progress artifact; it shapes no fit and is no part of the key.
     """
-    return run_walk_forward(
-        features,
-        spec.splits,
-        spec.gap,
-        spec.calibration,
-        spec.models,
-        spec.metrics,
-        spec.is_direction,
-        progress=walk_forward_progress(pipeline),
-    )
+    return walk_forward_of(features, spec, progress=walk_forward_progress(pipeline))
 
 
 def walk_forward_progress(name: str) -> Callable[[int, int], None]:
@@ -187,4 +175,4 @@ def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConf
 @driftline_task("hold-out-window")
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
-    return holdout_split(features, config.evaluation.window, config.gap)
+    return hold_out(features, config)
