@@ -77,16 +77,25 @@ def walk_forward_key(spec: FitSpec, features_digest: str) -> str:
 
 
 def _walk_forward_key(context: Any, parameters: dict[str, Any]) -> str:
-    digest = parameters.get("features_digest") or features_hash(parameters["features"])
-    return walk_forward_key(parameters["spec"], digest)
+    return walk_forward_key(parameters["spec"], features_hash(parameters["features"]))
 
 
 @driftline_task("walk-forward", cache_key_fn=_walk_forward_key)
-def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> WalkForwardResult:
+def walk_forward_task(
+    features: FeatureSet,
+    spec: FitSpec,
+    pipeline: str,
+    on_cluster: Callable[..., WalkForwardResult] | None = None,
+) -> WalkForwardResult:
     """Fit, calibrate and score every model family on each fold (cached on the features, fit spec and code).
 
-    ``pipeline`` only names the progress artifact; it shapes no fit and is no part of the key.
+    ``on_cluster(features, features_digest=...)`` runs the fits elsewhere (the Dask subflow of
+    ``flows/walk_forward.py``); without it they run here, one after another. Neither it nor ``pipeline`` (the
+    progress artifact's name) shapes a fit or is part of the key: a result cached by one runner serves the
+    other, and a cache hit starts no cluster.
     """
+    if on_cluster is not None:
+        return on_cluster(features, features_digest=features_hash(features))
     return walk_forward_of(features, spec, progress=walk_forward_progress(pipeline))
 
 
@@ -102,12 +111,6 @@ def walk_forward_progress(name: str) -> Callable[[int, int], None]:
         )
 
     return update
-
-
-@driftline_task("record-walk-forward", cache_key_fn=_walk_forward_key)
-def record_walk_forward_task(result: WalkForwardResult, spec: FitSpec, features_digest: str) -> WalkForwardResult:
-    """Store a walk-forward result computed elsewhere (on Dask) under the stage's cache key."""
-    return result
 
 
 def fold_key(job: FoldJob, spec: FitSpec, features_digest: str) -> str:
