@@ -79,3 +79,15 @@ def test_the_training_flow_runs_every_step_of_the_list_and_no_step_of_its_own():
     called = {n.func.id for n in ast.walk(flow) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     step_tasks = {"check_contract_task", "record_validation_task", "build_features_task", "size_to_data_task"}
     assert "develop" in called and not called & (step_tasks | {"holdout_task", "walk_forward"})
+
+
+def test_a_loaded_source_is_validated_one_way_in_training_and_scoring():
+    """Training and scoring quote the source's own values (``validate_loaded``): no task or flow rebuilds them."""
+    calls = []
+    for folder in ("tasks", "flows"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    calls.append((path.relative_to(ROOT).as_posix(), node.func.id))
+    assert not [c for c in calls if c[1] == "validate_frame"]
+    assert {"tasks/data.py", "tasks/scoring.py"} <= {path for path, name in calls if name == "validate_loaded"}
