@@ -82,7 +82,7 @@ lint: install
 # docs/configuration.md from the config schema; the measured figures in README.md and docs/performance.md
 # from benchmarks/results/latest.json (benchmarks/docs.py; a test fails when they disagree).
 docs: install
-	$(BIN)/python -m driftline.config_doc --write
+	$(BIN)/python -m driftline.app.config_doc --write
 	$(BIN)/python -m benchmarks.docs --write
 
 bench: install

@@ -130,7 +130,7 @@ def child_flow(config_path: Path) -> dict[str, Any]:
     """The training flow twice on the same data: first run, then the rerun (cached)."""
     from prefect import flow
 
-    from driftline import registry
+    from driftline.adapters import registry
     from driftline.config import Settings
     from flows.training import train_and_promote
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processes import shared_prefect_api
-from driftline.webhook import sign
+from driftline.app.webhook import sign
 
 BIN = Path(sys.executable).parent
 DRIFT_EVENT = "driftline.drift.detected"  # tasks.events.DRIFT_EVENT, without importing Prefect here

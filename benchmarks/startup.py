@@ -60,7 +60,7 @@ def _clean_env(home: Path) -> dict[str, str]:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         DRIFTLINE_HOME=str(home / "driftline"),
         MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
-        # The shared local API (driftline.local_api) serves a warm run on the same home, as for a user; it
+        # The shared local API (driftline.app.local_api) serves a warm run on the same home, as for a user; it
         # stops 30 s after the last run instead of 5 minutes, so the benchmark leaves no server behind for long.
         DRIFTLINE_LOCAL_API_IDLE_SECONDS="30",
     )

@@ -8,9 +8,9 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import tags as tagkeys
+from driftline.adapters.registry import MlflowStore
 from driftline.config import PipelineSettings, Settings, data_overrides, load_config, with_settings
 from driftline.drift import event_payload
-from driftline.registry import MlflowStore
 from driftline.report import artifact_key
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
 from flows.training import train_and_promote

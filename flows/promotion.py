@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pandas as pd
 from prefect.transactions import transaction
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.config import Settings
 from driftline.errors import DriftlineError
 from driftline.report import artifact_key

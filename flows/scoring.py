@@ -8,8 +8,8 @@ from typing import Any
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
+from driftline.adapters.registry import MlflowStore
 from driftline.config import Settings, data_overrides, load_config
-from driftline.registry import MlflowStore
 from driftline.report import artifact_key
 from driftline.scoring import lacking_summary
 from driftline.timeline import parse_time_bound

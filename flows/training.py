@@ -4,14 +4,18 @@ champion/challenger on the hold-out window → transactional promotion."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline import code_version
 from driftline import tags as tagkeys
+from driftline.adapters.registry import MlflowStore
 from driftline.config import (
+    PipelineConfig,
     PipelineSettings,
     Settings,
     data_overrides,
@@ -19,10 +23,15 @@ from driftline.config import (
     training_fingerprint,
     with_settings,
 )
-from driftline.registry import MlflowStore
+from driftline.contracts import ValidationReport
+from driftline.features import FeatureSet
+from driftline.ingest import LoadedData
+from driftline.pipeline import develop
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
-from driftline.streaming import flow_data_path
+from driftline.sizing import SizedConfig
+from driftline.streaming import DataPath, flow_data_path
 from driftline.summary import error_text
+from driftline.training import WalkForwardResult
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
 from flows.walk_forward import walk_forward
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
@@ -110,19 +119,10 @@ def train_and_promote(
             return summary.as_dict()
         loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(store, run_id, loaded, staged.stats)
-        report = check_contract_task(loaded, config.contract, config.model_name)
-        clean, quarantine_path = record_validation_task(
-            store, loaded, report, config.contract, run_id, settings.run_dir(run_id)
-        )
-        features = build_features_task(loaded, clean, config)
-        data_path = flow_data_path(len(features.y), len(features.feature_names), config.scale)
-        # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
-        sized = size_to_data_task(features, config)
-        config = sized.config
-        log_sizes_task(store, run_id, sized)
-        development, holdout = holdout_task(features, config)
-        result = walk_forward(development, config)
-        log_walk_forward_task(store, run_id, result, development, config)
+        steps = TrainingSteps(store, run_id, settings.run_dir(run_id))
+        developed = develop(loaded, config, steps)
+        config, result = developed.config, developed.result
+        development, holdout = developed.development, developed.holdout
         model = fit_challenger_task(development, result.selected, config.fit_spec, result)
         log_challenger_tuning_task(store, run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
@@ -153,14 +153,14 @@ def train_and_promote(
             champion_before=champion_before,
             loaded=loaded,
             ingest=staged.stats,
-            report=report,
-            quarantine_path=quarantine_path,
+            report=developed.report,
+            quarantine_path=steps.quarantine_path,
             result=result,
             target=config.target.kind,
             data_seconds=time.perf_counter() - started,
             timeline=data_timeline(development.times, holdout.times),
-            adjusted=sized.adjusted,
-            data_path=data_path.as_dict(),
+            adjusted=developed.sized.adjusted,
+            data_path=steps.data_path.as_dict(),
         )
         create_markdown_artifact(
             summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"
@@ -170,3 +170,41 @@ def train_and_promote(
         mark_failed_task(store, run_id, error_text(exc))
         raise
     return summary.as_dict()
+
+
+class TrainingSteps:
+    """The development steps (``driftline.pipeline.develop``) as this flow's tasks, each recording what it
+    returns in the run: the contract's findings and quarantine, the sizes, the walk-forward."""
+
+    def __init__(self, store: MlflowStore, run_id: str, quarantine_dir: Path) -> None:
+        self.store, self.run_id, self.quarantine_dir = store, run_id, quarantine_dir
+        self.quarantine_path: str | None = None
+        self.data_path: DataPath | None = None
+
+    def check_contract(self, loaded: LoadedData, config: PipelineConfig) -> ValidationReport:
+        return check_contract_task(loaded, config.contract, config.model_name)
+
+    def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame:
+        clean, self.quarantine_path = record_validation_task(
+            self.store, loaded, report, config.contract, self.run_id, self.quarantine_dir
+        )
+        return clean
+
+    def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
+        features = build_features_task(loaded, clean, config)
+        # Too large for memory: the flow says so (and where the streaming path is) before any fit.
+        self.data_path = flow_data_path(len(features.y), len(features.feature_names), config.scale)
+        return features
+
+    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig:
+        sized = size_to_data_task(features, config)
+        log_sizes_task(self.store, self.run_id, sized)
+        return sized
+
+    def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
+        return holdout_task(features, config)
+
+    def walk_forward(self, development: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
+        result = walk_forward(development, config)
+        log_walk_forward_task(self.store, self.run_id, result, development, config)
+        return result

@@ -1,19 +1,20 @@
-"""The walk-forward stage on the configured runner: one ``walk-forward`` task in this process
-(``runner.kind: sequential``), or the ``walk-forward`` subflow whose (fold, family) fits are tasks on a
-Dask cluster (``dask``: a local cluster, or an existing scheduler at ``runner.address``).
+"""The walk-forward stage on the configured runner: the cached ``walk-forward`` task, whose fits run in this
+process (``runner.kind: sequential``) or as the tasks of the ``walk-forward`` subflow on a Dask cluster
+(``dask``: a local cluster, or an existing scheduler at ``runner.address``). The Dask scheduling is here only.
 
-Both give the same result and share one cache entry: a result cached by either runner is reused by both,
-without starting a cluster.
+Both give the same result and share the task's one cache entry: a result cached by either runner is reused
+by both, without starting a cluster.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.futures import as_completed
 
 from driftline.config import FitSpec, PipelineConfig, RunnerConfig
 from driftline.features import FeatureSet
@@ -22,8 +23,6 @@ from tasks.training import (
     combine_folds_task,
     features_hash,
     fit_fold_task,
-    record_walk_forward_task,
-    walk_forward_key,
     walk_forward_progress,
     walk_forward_task,
 )
@@ -31,13 +30,8 @@ from tasks.training import (
 
 def walk_forward(features: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
     """Every family on every walk-forward fold, on the runner ``config.runner`` names."""
-    spec = config.fit_spec
-    if config.runner.kind == "sequential":
-        return walk_forward_task(features, spec, config.name)
-    digest = features_hash(features)
-    if _cached(walk_forward_task, walk_forward_key(spec, digest)):
-        return walk_forward_task(features, spec, config.name)  # a cache hit: no cluster to start
-    return record_walk_forward_task(walk_forward_on_dask(features, config, digest), spec, digest)
+    on_cluster = None if config.runner.kind == "sequential" else partial(walk_forward_on_dask, config=config)
+    return walk_forward_task(features, config.fit_spec, config.name, on_cluster)
 
 
 @flow(name="walk-forward", validate_parameters=False)
@@ -58,26 +52,18 @@ def walk_forward_flow(
     # Dask would queue the next fit behind a long one on a busy worker while another worker goes idle.
     waiting = sorted(range(len(jobs)), key=lambda i: -_rows(jobs[i].train))
     futures: dict[int, Any] = {}
-    running: list[Any] = []
+    running: set[Any] = set()
     progress = walk_forward_progress(pipeline)
     while waiting or running:
         while waiting and len(running) < slots:
             i = waiting.pop(0)
             futures[i] = fit_fold_task.submit(jobs[i], shared, spec, features_digest)
-            running.append(futures[i])
-        _wait_for_first(running)
-        for future in [f for f in running if f.wrapped_future.done()]:
-            future.result()  # a failed fit fails the stage now, with its own error, not after the others
-        running = [f for f in running if not f.wrapped_future.done()]
+            running.add(futures[i])
+        finished = next(as_completed(list(running)))
+        finished.result()  # a failed fit fails the stage now, with its own error, not after the others
+        running.discard(finished)
         progress(len(futures) - len(running), len(jobs))  # submitted and finished
     return combine_folds_task([futures[i].result() for i in range(len(jobs))], spec)
-
-
-def _wait_for_first(futures: list[Any]) -> None:
-    finished = threading.Event()
-    for future in futures:
-        future.wrapped_future.add_done_callback(lambda _: finished.set())  # at once if already done
-    finished.wait()
 
 
 def _rows(rows: Any) -> int:
@@ -155,13 +141,3 @@ def _api_for_workers() -> Any:
     from prefect.client.orchestration import get_client
 
     return temporary_settings(updates={PREFECT_API_URL: str(get_client(sync_client=True).api_url)})
-
-
-def _cached(task: Any, key: str) -> bool:
-    """Whether ``task`` has a stored, unexpired result under ``key``."""
-    from prefect.results import get_result_store
-
-    try:
-        return get_result_store().update_for_task(task).exists(key)
-    except Exception:  # noqa: BLE001 - an unreadable cache only means the stage runs
-        return False

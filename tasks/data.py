@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 from prefect.artifacts import create_markdown_artifact
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.config import ContractConfig, DataConfig
-from driftline.contracts import ValidationReport, enforce_contract, validate_frame
+from driftline.contracts import ValidationReport, enforce_contract
 from driftline.ingest import LoadedData, load_data, load_staged, stage_data
+from driftline.pipeline import validate_loaded
 from driftline.sources import StagedSource, private_dir, private_file
 from tasks._task import driftline_task
 
@@ -36,9 +37,7 @@ def read_data_task(data: DataConfig, staged: StagedSource, need_target: bool) ->
 @driftline_task("check-contract")
 def check_contract_task(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
     """Run the contract's GX suite on the canonical frame."""
-    return validate_frame(
-        loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source
-    )
+    return validate_loaded(loaded, contract, suite_name)
 
 
 @driftline_task("record-validation", io=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline import registry
 from driftline import tags as tagkeys
+from driftline.adapters import registry
 from driftline.config import PipelineConfig, Settings
 from driftline.drift import (
     DriftSummary,

@@ -12,8 +12,8 @@ import pandas as pd
 from prefect import get_run_logger
 from prefect.transactions import Transaction, get_transaction
 
-from driftline import registry
 from driftline import tags as tagkeys
+from driftline.adapters import registry
 from driftline.baselines import BaselineModel
 from driftline.config import PipelineConfig, config_from_yaml
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline import registry
 from driftline import tags as tagkeys
+from driftline.adapters import registry
 from driftline.config import PipelineConfig, config_from_yaml
-from driftline.contracts import validate_frame
 from driftline.errors import DriftlineError
 from driftline.explain import check_top_k, explain_model, top_contributions
 from driftline.features import feature_table, scoring_rows
 from driftline.ingest import LoadedData
+from driftline.pipeline import validate_loaded
 from driftline.promotion import Decision
 from driftline.scoring import (
     ModelRef,
@@ -71,10 +71,7 @@ def scoring_rows_task(
     store: registry.MlflowStore, loaded: LoadedData, config: PipelineConfig, ref: ModelRef
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
-    source_values = {canonical: loaded.raw[original] for canonical, original in loaded.columns.prices.items()}
-    report = validate_frame(
-        loaded.frame, config.contract, config.model_name, source_values=source_values, source=loaded.source
-    )
+    report = validate_loaded(loaded, config.contract, config.model_name)
     rows, lacking = scoring_rows(report.clean, config.features, config.target, store.model_feature_names(ref.uri))
     broken = report.quarantined[["symbol", "timestamp", "reason"]]
     return rows, pd.concat([broken, lacking], ignore_index=True)

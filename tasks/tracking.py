@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger
 
-from driftline import provenance, registry
+from driftline import provenance
 from driftline import tags as tagkeys
+from driftline.adapters import registry
 from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, config_to_yaml, flatten_config
 from driftline.drift import build_reference, evidently_report, scored_sample

@@ -21,9 +21,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from driftline.baselines import BaselineModel
 from driftline.calibration import CalibratedModel
 from driftline.config import FitSpec, PipelineConfig
-from driftline.evaluation import holdout_split
-from driftline.features import FeatureSet, build_features
+from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
+from driftline.pipeline import features_of, hold_out, walk_forward_of
 from driftline.report import artifact_key
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.training import (
@@ -34,7 +34,6 @@ from driftline.training import (
     fit_best_baseline,
     fit_challenger,
     run_fold_job,
-    run_walk_forward,
 )
 from tasks._task import driftline_task
 from tasks.caching import fit_cache_key
@@ -43,9 +42,7 @@ from tasks.caching import fit_cache_key
 @driftline_task("build-features")
 def build_features_task(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the clean rows."""
-    return build_features(
-        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
-    )
+    return features_of(loaded, clean, config)
 
 
 _DIGESTS: dict[int, str] = {}
@@ -80,26 +77,26 @@ def walk_forward_key(spec: FitSpec, features_digest: str) -> str:
 
 
 def _walk_forward_key(context: Any, parameters: dict[str, Any]) -> str:
-    digest = parameters.get("features_digest") or features_hash(parameters["features"])
-    return walk_forward_key(parameters["spec"], digest)
+    return walk_forward_key(parameters["spec"], features_hash(parameters["features"]))
 
 
 @driftline_task("walk-forward", cache_key_fn=_walk_forward_key)
-def walk_forward_task(features: FeatureSet, spec: FitSpec, pipeline: str) -> WalkForwardResult:
+def walk_forward_task(
+    features: FeatureSet,
+    spec: FitSpec,
+    pipeline: str,
+    on_cluster: Callable[..., WalkForwardResult] | None = None,
+) -> WalkForwardResult:
     """Fit, calibrate and score every model family on each fold (cached on the features, fit spec and code).
 
-    ``pipeline`` only names the progress artifact; it shapes no fit and is no part of the key.
+    ``on_cluster(features, features_digest=...)`` runs the fits elsewhere (the Dask subflow of
+    ``flows/walk_forward.py``); without it they run here, one after another. Neither it nor ``pipeline`` (the
+    progress artifact's name) shapes a fit or is part of the key: a result cached by one runner serves the
+    other, and a cache hit starts no cluster.
     """
-    return run_walk_forward(
-        features,
-        spec.splits,
-        spec.gap,
-        spec.calibration,
-        spec.models,
-        spec.metrics,
-        spec.is_direction,
-        progress=walk_forward_progress(pipeline),
-    )
+    if on_cluster is not None:
+        return on_cluster(features, features_digest=features_hash(features))
+    return walk_forward_of(features, spec, progress=walk_forward_progress(pipeline))
 
 
 def walk_forward_progress(name: str) -> Callable[[int, int], None]:
@@ -114,12 +111,6 @@ def walk_forward_progress(name: str) -> Callable[[int, int], None]:
         )
 
     return update
-
-
-@driftline_task("record-walk-forward", cache_key_fn=_walk_forward_key)
-def record_walk_forward_task(result: WalkForwardResult, spec: FitSpec, features_digest: str) -> WalkForwardResult:
-    """Store a walk-forward result computed elsewhere (on Dask) under the stage's cache key."""
-    return result
 
 
 def fold_key(job: FoldJob, spec: FitSpec, features_digest: str) -> str:
@@ -187,4 +178,4 @@ def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConf
 @driftline_task("hold-out-window")
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
-    return holdout_split(features, config.evaluation.window, config.gap)
+    return hold_out(features, config)

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from driftline.cli import OFFLINE_DEFAULTS
+from driftline.app.cli import OFFLINE_DEFAULTS
 from tests import schedule
 from tests.servers import TEMPLATES_VARIABLE, prefect_server
 from tests.worktree import tree_changes, tree_state

@@ -278,7 +278,7 @@ def test_env_example_secrets_are_placeholders_the_check_refuses():
 
 
 def test_least_privilege_the_relay_and_the_servers_get_only_their_credentials():
-    from driftline.webhook import METRICS_TOKEN_ENV
+    from driftline.app.webhook import METRICS_TOKEN_ENV
 
     services = _compose()["services"]
     s3 = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}

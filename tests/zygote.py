@@ -133,7 +133,7 @@ def _run(job: dict) -> None:
 
         runpy.run_module(job["module"], run_name="__main__", alter_sys=True)
     else:
-        from driftline.cli import app
+        from driftline.app.cli import app
 
         sys.exit(app())
 

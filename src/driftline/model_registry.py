@@ -1,5 +1,5 @@
 """What promotion, rollback, history and the CLI need of a model registry: a small protocol, its lock
-fence and its errors. The MLflow adapter (``driftline.registry.MlflowAliasRegistry``) implements it; this
+fence and its errors. The MLflow adapter (``driftline.adapters.registry.MlflowAliasRegistry``) implements it; this
 module imports neither MLflow nor Prefect.
 """
 

@@ -1,23 +1,132 @@
-"""The training pipeline's data steps called plainly, in the flow's order, without Prefect or MLflow.
+"""The training pipeline's development steps, listed once: the training flow runs them as Prefect tasks,
+``driftline reproduce`` plainly (no Prefect, no MLflow, no cache).
 
-Used where a run must not touch the registry or the task cache: ``driftline reproduce`` retrains from
-a version's recorded inputs and compares the walk-forward metrics.
+``develop`` is the one list: validate → record/enforce the contract → features → sizes → hold-out →
+walk-forward. How each step runs is a ``Steps`` object: ``PlainSteps`` calls the core functions;
+the flow's steps (``flows/training.py``) wrap the same functions as tasks and log what they return.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from driftline.config import PipelineConfig
-from driftline.contracts import enforce_contract, validate_frame
+import pandas as pd
+
+from driftline.config import ContractConfig, FitSpec, PipelineConfig
+from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.evaluation import holdout_split
-from driftline.features import build_features
-from driftline.ingest import load_data
-from driftline.sizing import size_to_data
+from driftline.features import FeatureSet, build_features
+from driftline.ingest import LoadedData, load_data
+from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
+
+
+def validate_loaded(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
+    """The contract on a loaded source, its messages quoting the values as the source spelled them."""
+    return validate_frame(
+        loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source
+    )
+
+
+def features_of(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
+    """Point-in-time features and the target from the rows the contract kept."""
+    return build_features(
+        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
+    )
+
+
+def hold_out(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
+    """Development rows, and the evaluation window the challenger never trains on."""
+    return holdout_split(features, config.evaluation.window, config.gap)
+
+
+def walk_forward_of(
+    features: FeatureSet, spec: FitSpec, progress: Callable[[int, int], None] | None = None
+) -> WalkForwardResult:
+    """Every family on every walk-forward fold, as the fit spec says, one fit after another."""
+    return run_walk_forward(
+        features,
+        spec.splits,
+        spec.gap,
+        spec.calibration,
+        spec.models,
+        spec.metrics,
+        spec.is_direction,
+        progress=progress,
+    )
+
+
+class Steps(Protocol):
+    """How each development step runs (plainly, or as a Prefect task that also records what it returns)."""
+
+    def check_contract(self, loaded: LoadedData, config: PipelineConfig) -> ValidationReport: ...
+
+    def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame: ...
+
+    def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet: ...
+
+    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig: ...
+
+    def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]: ...
+
+    def walk_forward(self, development: FeatureSet, config: PipelineConfig) -> WalkForwardResult: ...
+
+
+class PlainSteps:
+    """The steps as plain core calls: what ``reproduce`` runs."""
+
+    def check_contract(self, loaded: LoadedData, config: PipelineConfig) -> ValidationReport:
+        return validate_loaded(loaded, config.contract, config.model_name)
+
+    def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame:
+        return enforce_contract(report, config.contract, loaded.source)
+
+    def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
+        return features_of(loaded, clean, config)
+
+    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig:
+        return size_to_data(config, features.times)
+
+    def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
+        return hold_out(features, config)
+
+    def walk_forward(self, development: FeatureSet, config: PipelineConfig) -> WalkForwardResult:
+        return walk_forward_of(development, config.fit_spec)
+
+
+@dataclass(frozen=True)
+class Development:
+    """What the development steps produced: the contract's report, the features, the sized config, the
+    development rows and the hold-out window, and the walk-forward on the development rows."""
+
+    report: ValidationReport
+    features: FeatureSet
+    sized: SizedConfig
+    development: FeatureSet
+    holdout: FeatureSet
+    result: WalkForwardResult
+
+    @property
+    def config(self) -> PipelineConfig:
+        """The config the run uses from here on (sizes fitted to the data)."""
+        return self.sized.config
+
+
+def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Development:
+    """The development steps in their one order, each run by ``steps``."""
+    report = steps.check_contract(loaded, config)
+    clean = steps.apply_contract(loaded, report, config)
+    features = steps.build_features(loaded, clean, config)
+    # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
+    sized = steps.size_to_data(features, config)
+    development, holdout = steps.hold_out(features, sized.config)
+    result = steps.walk_forward(development, sized.config)
+    return Development(report, features, sized, development, holdout, result)
 
 
 @dataclass(frozen=True)
@@ -28,23 +137,10 @@ class WalkForwardRun:
 
 
 def walk_forward_from_source(config: PipelineConfig, stage_root: Path | None = None) -> WalkForwardRun:
-    """Read, validate, build features, hold out the evaluation window and walk forward, as training does."""
+    """Read the source and run the development steps plainly, as training runs them."""
     with tempfile.TemporaryDirectory() as scratch:
         loaded = load_data(config.data, need_target=config.target.needs_label, stage_root=stage_root or Path(scratch))
-    report = validate_frame(
-        loaded.frame, config.contract, config.model_name, source_values=loaded.source_values(), source=loaded.source
-    )
-    clean = enforce_contract(report, config.contract, loaded.source)
-    features = build_features(
-        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
-    )
-    config = size_to_data(config, features.times).config
-    development, _ = holdout_split(features, config.evaluation.window, config.gap)
-    spec = config.fit_spec  # what the training flow's walk-forward task is given
-    result = run_walk_forward(
-        development, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, price_target=spec.is_direction
-    )
-    return WalkForwardRun(loaded.content_hash, loaded.source, result)
+    return WalkForwardRun(loaded.content_hash, loaded.source, develop(loaded, config, PlainSteps()).result)
 
 
 @dataclass(frozen=True)
@@ -94,11 +190,8 @@ def walk_forward_from_parquet(
         clean = enforce_contract(report, config.contract, str(source))
         features = build_features(clean, config.features, config.target, source=str(source))
         config = size_to_data(config, features.times).config
-        development, _ = holdout_split(features, config.evaluation.window, config.gap)
-        spec = config.fit_spec
-        result = run_walk_forward(
-            development, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction
-        )
+        development, _ = hold_out(features, config)
+        result = walk_forward_of(development, config.fit_spec)
         return ScaledRun(result, data_path, report.rows_in, report.rows_quarantined, len(development.y))
     built = build_feature_store(
         source, workdir / "features", config.contract, config.features, config.target,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.calibration import CalibratedModel
 from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator

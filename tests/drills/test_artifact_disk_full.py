@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.synthetic import make_labelled_series
 from tests import warm
 from tests.drills.conftest import driftline_env

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from benchmarks.relay_load import send_all, signed_call, stored_events
-from driftline.outbox import event_id_for
+from driftline.app.outbox import event_id_for
 from tests.drills.conftest import TERMINAL, api_call, deployed_project
 from tests.drills.test_relay_outbox import SECRET, Relay
 from tests.servers import free_port, fresh_mlflow_store, prefect_server, wait_until

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline import registry
-from driftline.registry import DRILL_RESUME_ENV
+from driftline.adapters import registry
+from driftline.adapters.registry import DRILL_RESUME_ENV
 from tests import warm
 from tests.drills.conftest import PROMOTE, driftline_env, history_consistent, log_models
 

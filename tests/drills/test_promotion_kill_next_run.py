@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline import registry
+from driftline.adapters import registry
 from tests import warm
 from tests.drills.conftest import PROMOTE, history_consistent
 

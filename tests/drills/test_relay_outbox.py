@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from benchmarks.relay_load import Call, send_all, signed_call, stored_events
-from driftline.outbox import Outbox, event_id_for
+from driftline.app.outbox import Outbox, event_id_for
 from tests.servers import free_port, fresh_mlflow_store, mlflow_server, wait_until
 
 pytestmark = pytest.mark.slow

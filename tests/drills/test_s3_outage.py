@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.synthetic import make_labelled_series
 from tests.servers import mlflow_server, s3_server
 

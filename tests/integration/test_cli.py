@@ -334,7 +334,7 @@ def test_without_a_prefect_server_each_command_starts_its_own_local_api_and_leav
     tmp_path, fast_config
 ):
     """No PREFECT_API_URL anywhere: train and score each bring up the local API on PREFECT_HOME's database
-    (driftline.local_api) and stop it when they exit."""
+    (driftline.app.local_api) and stop it when they exit."""
     import sqlite3
 
     make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)

@@ -25,8 +25,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from driftline.app.webhook import sign
 from driftline.synthetic import make_labelled_series
-from driftline.webhook import sign
 from tests import warm
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import api_call, prefect_server, wait_until
@@ -465,7 +465,7 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
             "-c",
             (
                 "from tests.integration.conftest import register_versions\n"
-                "from driftline import registry\n"
+                "from driftline.adapters import registry\n"
                 "register_versions('driftline-notify', 2)\n"
                 "aliases = registry.MlflowAliasRegistry()\n"
                 "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"

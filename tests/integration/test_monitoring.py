@@ -21,8 +21,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from driftline.app.webhook import sign
 from driftline.synthetic import make_labelled_series
-from driftline.webhook import sign
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import fresh_mlflow_store
 
@@ -271,10 +271,10 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 def test_webhook_relay_over_http_emits_only_for_signed_calls(champion, prefect_api, tmp_path):
     import uvicorn
 
-    from driftline import registry
-    from driftline.outbox import DeliveryLoop, Outbox
-    from driftline.webhook import create_app
-    from tasks.events import events_api
+    from driftline.adapters import registry
+    from driftline.app.events_api import events_api
+    from driftline.app.outbox import DeliveryLoop, Outbox
+    from driftline.app.webhook import create_app
 
     secret = b"s3cret-for-tests-0f4c9e2a7b1d6e83"
     outbox = Outbox(tmp_path / "outbox.db", max_age=300)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.evaluation import SmokeTestFailed
 from tests.integration.conftest import register_versions
 

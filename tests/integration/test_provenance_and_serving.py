@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from driftline import provenance, registry
+from driftline import provenance
+from driftline.adapters import registry
 from driftline.synthetic import make_labelled_series
 from tests import servers, warm
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from driftline import registry
+from driftline.adapters import registry
 from tests import servers, warm
 from tests.integration.conftest import register_versions
 

@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from benchmarks.relay_load import relay_stack, send_all, signed_call, wait_for_outbox
-from driftline.outbox import Outbox
-from driftline.webhook import RateLimit, create_app, parse_secrets, sign
+from driftline.app.outbox import Outbox
+from driftline.app.webhook import RateLimit, create_app, parse_secrets, sign
 
 pytestmark = pytest.mark.slow
 

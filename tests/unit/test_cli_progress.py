@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from driftline import cli
+from driftline.app import cli
 
 
 def test_step_handler_reports_task_runs_and_core_messages():

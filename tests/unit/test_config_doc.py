@@ -7,7 +7,7 @@ import re
 import yaml
 from pydantic import BaseModel
 
-from driftline import config_doc
+from driftline.app import config_doc
 from driftline.config import PipelineConfig
 
 

@@ -110,6 +110,17 @@ def test_every_file_the_readme_layout_names_exists() -> None:
             )
 
 
+def test_the_readme_layout_lists_the_shell_and_the_adapters_module_by_module() -> None:
+    """``src/driftline/app/`` and ``src/driftline/adapters/`` each on a line naming exactly their modules."""
+    block = _layout_block()
+    for sub in ("app", "adapters"):
+        line = next(line for line in block.splitlines() if line.startswith(f"src/driftline/{sub}/"))
+        listed = re.sub(r"\([^)]*\)", "", line.split(None, 1)[1]).rsplit(":", 1)[-1]
+        named = {part.split()[0] for part in re.split(r"[,;]", listed) if part.strip()}
+        modules = {p.stem for p in (ROOT / "src" / "driftline" / sub).glob("*.py") if p.stem != "__init__"}
+        assert named == modules, f"the README's layout line for src/driftline/{sub}/ and the folder disagree"
+
+
 def _tracked(path: Path) -> bool:
     """A top-level folder holding something git tracks (not a venv, cache or run output)."""
     import subprocess

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from driftline import doctor
+from driftline.app import doctor
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -135,7 +135,7 @@ def test_json_output_lists_every_check(tmp_path):
 def test_cli_exits_non_zero_and_names_what_to_fix(closed_port, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from driftline.cli import app
+    from driftline.app.cli import app
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port}")
     monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path))
@@ -150,7 +150,7 @@ def test_cli_exits_non_zero_and_names_what_to_fix(closed_port, tmp_path, monkeyp
 def test_every_command_has_examples_in_its_help():
     from typer.testing import CliRunner
 
-    from driftline.cli import app
+    from driftline.app.cli import app
 
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
     assert {"train", "doctor", "reproduce", "monitor"} <= set(names)

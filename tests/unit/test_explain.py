@@ -173,7 +173,7 @@ def test_shap_summary_figure_orders_features_by_mean_magnitude(fitted, aapl_feat
 def test_cli_refuses_k_below_one_before_anything_runs(k, tmp_path):
     from typer.testing import CliRunner
 
-    from driftline.cli import app
+    from driftline.app.cli import app
 
     data = tmp_path / "rows.csv"
     data.write_text("timestamp,close\n2024-01-01,1.0\n")

@@ -156,7 +156,6 @@ def test_fitting_tasks_see_the_spec_not_the_config():
 
     fitting = (
         training.walk_forward_task,
-        training.record_walk_forward_task,
         training.fit_fold_task,
         training.combine_folds_task,
         training.fit_challenger_task,

@@ -1,4 +1,4 @@
-"""The local Prefect API of a CLI run (driftline.local_api): started only when no server is configured, on
+"""The local Prefect API of a CLI run (driftline.app.local_api): started only when no server is configured, on
 another port when its port was taken, the process's Prefect API once activated, and gone when the process
 that started it is killed."""
 
@@ -18,7 +18,7 @@ from tests.servers import wait_until
 
 STARTS = r"""
 import json, socket, sys, time
-from driftline import local_api
+from driftline.app import local_api
 
 taken = socket.socket()
 taken.bind(("127.0.0.1", 0))
@@ -51,7 +51,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_nothing_starts_when_a_server_is_configured(tmp_path):
-    code = "from driftline.local_api import LocalPrefectApi; print(LocalPrefectApi.start_if_needed())"
+    code = "from driftline.app.local_api import LocalPrefectApi; print(LocalPrefectApi.start_if_needed())"
     done = subprocess.run(
         [sys.executable, "-c", code],
         env=_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:4200/api"),
@@ -94,7 +94,7 @@ def test_the_api_moves_off_a_taken_port_serves_the_process_and_dies_with_it(tmp_
 
 SHARED = r"""
 import json, sys, time
-from driftline import local_api
+from driftline.app import local_api
 
 api = local_api.LocalPrefectApi.start_if_needed()
 url = api.activate()
@@ -105,7 +105,7 @@ time.sleep(float(sys.argv[1]))
 
 @pytest.mark.slow  # starts a Prefect server: 10-40 s
 def test_commands_share_one_local_api_that_stops_once_idle_and_never_under_a_running_command(tmp_path):
-    from driftline import local_api
+    from driftline.app import local_api
 
     env = _env(
         tmp_path, DRIFTLINE_LOCAL_API_IDLE_SECONDS="20"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.outbox import DeliveryLoop, Outbox, PendingEvent, Rejected, Unreachable, event_id_for
+from driftline.app.outbox import DeliveryLoop, Outbox, PendingEvent, Rejected, Unreachable, event_id_for
 
 MAX_AGE = 300
 
@@ -51,7 +51,7 @@ def test_a_payload_that_is_not_json_is_refused_and_leaves_nothing(outbox):
 WRITER = """
 import os, signal, sys
 from pathlib import Path
-from driftline.outbox import Outbox
+from driftline.app.outbox import Outbox
 store = Outbox(Path(sys.argv[1]), max_age=300)
 for i in range(int(sys.argv[2])):
     store.accept(f"sig-{i}", "demo", {"i": i}, now=1.0)

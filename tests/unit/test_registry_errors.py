@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.errors import ArtifactStoreFull
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from driftline import registry
+from driftline.adapters import registry
 from driftline.errors import DriftlineError
 from tests.drills.test_promotion_kill import KILL_POINTS
 

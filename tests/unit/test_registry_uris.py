@@ -12,7 +12,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from driftline import registry, tags
+from driftline import tags
+from driftline.adapters import registry
 from driftline.calibration import CalibratedModel
 from driftline.config import ModelsConfig, Settings
 from driftline.models import make_estimator
@@ -124,18 +125,18 @@ def _global_state_uses(rel: str, tree: ast.Module) -> list[str]:
             if name in {"MlflowClient", "MlflowAliasRegistry"} and not node.args and not node.keywords:
                 found.append(f"{where}: bare {name}()")
             if name in {"set_tracking_uri", "set_registry_uri"} and (
-                rel != "src/driftline/registry.py" or owner.get(node) != "_fluent"
+                rel != "src/driftline/adapters/registry.py" or owner.get(node) != "_fluent"
             ):
                 found.append(f"{where}: mlflow.{name} outside MlflowStore._fluent")
             if (
                 name == "start_run"
                 and base == "mlflow"
-                and (rel != "src/driftline/registry.py" or owner.get(node) != "_active")
+                and (rel != "src/driftline/adapters/registry.py" or owner.get(node) != "_active")
             ):
                 found.append(f"{where}: mlflow.start_run outside registry._active")
             if name == "from_env" and base == "Settings" and rel.startswith("tasks/"):
                 found.append(f"{where}: Settings.from_env() inside a task")
-        if rel == "src/driftline/registry.py":
+        if rel == "src/driftline/adapters/registry.py":
             continue
         if (
             isinstance(node, ast.Attribute)
@@ -143,7 +144,7 @@ def _global_state_uses(rel: str, tree: ast.Module) -> list[str]:
             and node.attr in registry.ENVIRONMENT_HELPERS
         ):
             found.append(f"{rel}:{node.lineno}: registry.{node.attr} (build one MlflowStore per run)")
-        if isinstance(node, ast.ImportFrom) and node.module == "driftline.registry":
+        if isinstance(node, ast.ImportFrom) and node.module == "driftline.adapters.registry":
             found += [
                 f"{rel}:{node.lineno}: imports registry.{alias.name}"
                 for alias in node.names
@@ -164,7 +165,7 @@ def test_production_code_sets_no_process_wide_mlflow_state():
 
 def test_the_check_above_is_live():
     bad = (
-        "import mlflow\nfrom mlflow import MlflowClient\nfrom driftline import registry\n"
+        "import mlflow\nfrom mlflow import MlflowClient\nfrom driftline.adapters import registry\n"
         "def task():\n    MlflowClient().get_run('r')\n    mlflow.set_tracking_uri('x')\n"
         "    mlflow.start_run()\n    registry.log_dict('r', {}, 'a.json')\n    Settings.from_env()\n"
     )

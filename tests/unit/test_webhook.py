@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from driftline import webhook
-from driftline.outbox import Outbox, event_id_for
-from driftline.webhook import (
+from driftline.app import webhook
+from driftline.app.outbox import Outbox, event_id_for
+from driftline.app.webhook import (
     MAX_AGE_SECONDS,
     MAX_BODY_BYTES,
     MIN_SECRET_BYTES,
@@ -471,7 +471,7 @@ def test_secret_never_appears_in_logs(relay, caplog):
 def test_importing_the_relay_does_not_import_prefect_mlflow_or_fastapi():
     code = (
         "import json, sys\n"
-        "import driftline.webhook\n"
+        "import driftline.app.webhook\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'mlflow', 'fastapi'})))\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

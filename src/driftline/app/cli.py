@@ -21,7 +21,7 @@ from driftline.errors import ConfigError, DriftlineError
 from driftline.model_registry import ModelRegistry
 
 if TYPE_CHECKING:
-    from driftline.registry import MlflowStore
+    from driftline.adapters.registry import MlflowStore
 
 app = typer.Typer(
     help="Driftline: walk-forward training, calibration and promotion of time-series classifiers.",
@@ -121,8 +121,8 @@ def apply_offline_defaults() -> None:
 
 def _start_local_api() -> Any:
     """Start the local Prefect API now, when no server is configured, so it comes up while the caller
-    imports its flows; ``_use_local_api`` before the first flow runs (driftline.local_api)."""
-    from driftline.local_api import LocalPrefectApi
+    imports its flows; ``_use_local_api`` before the first flow runs (driftline.app.local_api)."""
+    from driftline.app.local_api import LocalPrefectApi
 
     return LocalPrefectApi.start_if_needed()
 
@@ -311,8 +311,8 @@ def train(
         failed(exc, model_name=resolved.model_name)
         _fail(exc)
     except Exception as exc:
+        from driftline.adapters.registry import tracking_unreachable
         from driftline.config import Settings
-        from driftline.registry import tracking_unreachable
 
         explained = tracking_unreachable(exc, Settings.from_env().tracking_uri)
         failed(exc if explained is None else DriftlineError(explained), model_name=resolved.model_name)
@@ -350,7 +350,8 @@ def _finished_rerun(config: Any) -> Any:
         return None
     started = time.perf_counter()
     try:
-        from driftline import code_version, registry
+        from driftline import code_version
+        from driftline.adapters import registry
         from driftline.config import training_fingerprint
         from driftline.ingest import unchanged_data
         from driftline.report import rerun_summary
@@ -651,7 +652,7 @@ def webhook(
     DRIFTLINE_WEBHOOK_RATE_LIMIT (e.g. 60/60 per model; off by default), DRIFTLINE_METRICS_TOKEN (bearer
     token for GET /metrics; open without it).
     """
-    from driftline.webhook import (
+    from driftline.app.webhook import (
         MAX_AGE_SECONDS,
         METRICS_TOKEN_ENV,
         RATE_LIMIT_ENV,
@@ -681,10 +682,10 @@ def webhook(
     import uvicorn
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    from driftline import registry
+    from driftline.adapters import registry
+    from driftline.app.events_api import events_api
+    from driftline.app.outbox import CONFIRM_SECONDS, MAX_ATTEMPTS, DeliveryLoop, Outbox
     from driftline.config import PipelineConfig, Settings
-    from driftline.outbox import CONFIRM_SECONDS, MAX_ATTEMPTS, DeliveryLoop, Outbox
-    from tasks.events import events_api
 
     settings = Settings.from_env()
     models = registry.MlflowStore.from_settings(settings).models()
@@ -697,7 +698,9 @@ def webhook(
     try:  # MLflow's client and store are set up now, not inside the first calls' lookup deadline
         models.exists(PipelineConfig(name="relay-warm-up").model_name)
     except Exception as exc:  # noqa: BLE001 - the registry is down: calls are answered 503 until it is back
-        logging.getLogger("driftline.webhook").warning("the registry did not answer at start (%s)", type(exc).__name__)
+        logging.getLogger("driftline.app.webhook").warning(
+            "the registry did not answer at start (%s)", type(exc).__name__
+        )
     try:  # tuning knobs (the drills shorten them): seconds before an unconfirmed event is sent again, tries
         confirm_seconds = float(os.environ.get("DRIFTLINE_WEBHOOK_CONFIRM_SECONDS") or CONFIRM_SECONDS)
         max_attempts = int(os.environ.get("DRIFTLINE_WEBHOOK_MAX_ATTEMPTS") or MAX_ATTEMPTS)
@@ -737,8 +740,8 @@ def webhook(
 def _store(name: str) -> tuple[MlflowStore, str]:
     """The MLflow store the environment names (one for the command) and the pipeline's model name."""
     apply_offline_defaults()
+    from driftline.adapters.registry import MlflowStore
     from driftline.config import PipelineConfig, Settings
-    from driftline.registry import MlflowStore
 
     return MlflowStore.from_settings(Settings.from_env()), PipelineConfig(name=name).model_name
 
@@ -916,7 +919,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the check
 
     Exit code 1 when a check fails; warnings do not fail.
     """
-    from driftline import doctor as checks
+    from driftline.app import doctor as checks
     from driftline.config import Settings
     from driftline.provenance import project_dir
 

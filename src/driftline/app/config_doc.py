@@ -1,6 +1,6 @@
 """The configuration reference (docs/configuration.md), generated from the pydantic schema.
 
-``python -m driftline.config_doc`` prints it; ``python -m driftline.config_doc --write`` rewrites
+``python -m driftline.app.config_doc`` prints it; ``python -m driftline.app.config_doc --write`` rewrites
 docs/configuration.md (``make docs``). A test fails when the file and the schema disagree, so the
 reference cannot go stale.
 """
@@ -27,7 +27,7 @@ DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 HEADER = """# Configuration reference
 
 Generated from the pydantic schema in `src/driftline/config.py` by `make docs`
-(`python -m driftline.config_doc --write`); a test fails when this file and the schema disagree.
+(`python -m driftline.app.config_doc --write`); a test fails when this file and the schema disagree.
 
 A pipeline is one YAML file (`driftline train --config my.yaml`); every key is optional and falls back to
 the default below. `configs/default.yaml` is the demo's. Command-line options (`--data`, `--target`,
@@ -144,7 +144,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m driftline.config_doc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m driftline.app.config_doc", description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC_PATH.name} instead of printing")
     args = parser.parse_args(argv)
     text = render()

@@ -8,7 +8,7 @@ runs on the other core while this process imports the flows, and this process ne
 On 2 cores a first ``driftline train`` of 800 rows (fresh homes) went from 53 s to 40 s (single runs, by hand).
 
 By default the server outlives the command and serves the next ones on the same ``PREFECT_HOME``
-(:class:`SharedLocalApi`): a small supervisor process (``python -m driftline.local_api``) owns it and stops it
+(:class:`SharedLocalApi`): a small supervisor process (``python -m driftline.app.local_api``) owns it and stops it
 once no command has used it for ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` (default 300). Each command holds a
 shared ``flock`` on ``driftline-api.users`` in ``PREFECT_HOME`` while it runs (the kernel drops it when the
 command exits or is killed); the supervisor stops only when it can take that lock exclusively after the
@@ -253,7 +253,7 @@ class SharedLocalApi:
                 [
                     sys.executable,
                     "-m",
-                    "driftline.local_api",
+                    "driftline.app.local_api",
                     "--home",
                     str(self.home),
                     "--app-dir",
@@ -350,7 +350,7 @@ def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m driftline.local_api", description="the shared local Prefect API's supervisor"
+        prog="python -m driftline.app.local_api", description="the shared local Prefect API's supervisor"
     )
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--app-dir", required=True)

@@ -3,7 +3,7 @@
 Prefect's own webhooks are a Cloud feature. This small FastAPI app checks an HMAC-SHA256 signature over
 ``"<timestamp>.<raw body>"`` (``X-Driftline-Timestamp`` / ``X-Driftline-Signature: sha256=<hex>``) with
 one of the configured secrets (two during a rotation), refuses stale or replayed calls, validates the body
-against a closed schema, and only then writes the call to the durable outbox (``driftline.outbox``) and
+against a closed schema, and only then writes the call to the durable outbox (``driftline.app.outbox``) and
 answers 202. A delivery loop sends the outbox to Prefect. The app imports neither Prefect nor MLflow: the
 CLI injects the model lookup and the events API's state.
 
@@ -32,7 +32,7 @@ from typing import Annotated, Any
 # annotation, which is imported inside ``create_app`` to keep this module's import light.
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from driftline.outbox import Outbox
+from driftline.app.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
