@@ -381,7 +381,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
 
     def map_probability(self, p_base: np.ndarray) -> np.ndarray:
         """The monotone map from the base model's probability of class 1 to the one a user is given: the
-        calibrator (its level moved by ``level_shift_``), then the shrinkage toward the base rate (weight >= 0, so still monotone)."""
+        calibrator (its level moved by ``level_shift_``), then the shrinkage toward the base rate (weight >= 0,
+        so still monotone)."""
         check_is_fitted(self, "calibrator_")
         return self._shrunk(self._calibrate(p_base))
 

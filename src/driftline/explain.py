@@ -2,8 +2,9 @@
 
 What is explained is the *base* model's margin, before calibration: the calibrated probability is
 ``calibrator(base probability)`` (sigmoid, beta or isotonic), its level moved by ``calibration.level``
-and pulled toward the base rate by ``calibration.shrink``: a monotone map (``CalibratedModel.map_probability``), so a contribution's sign says
-which way the feature pushes the calibrated probability while its size is in the margin's units.
+and pulled toward the base rate by ``calibration.shrink``: a monotone map
+(``CalibratedModel.map_probability``), so a contribution's sign says which way the feature pushes the
+calibrated probability while its size is in the margin's units.
 
 Per family (every method is exact, and base value + contributions = the margin, row by row):
 

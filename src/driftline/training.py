@@ -19,8 +19,8 @@ from driftline.calibration import (
     level_shift,
     pooled_calibrator,
     select_fold_calibration,
-    shrink_folds,
     shift_level,
+    shrink_folds,
     shrink_toward,
     window_column,
 )
