@@ -12,8 +12,9 @@ timestamps (held in memory, with the labels: 16 bytes a row) by the same ``WalkF
   ``partial_fit`` epochs over the batches (the in-memory path's L-BFGS solver needs every row at once).
 
 Base-model probabilities on the calibration slice and the test rows are predicted batch by batch; the
-calibrators, fold metrics, pooled metrics, ``auto`` calibration and family selection are the in-memory
-path's own (``fit_slice_calibration``, ``combine_fold_results``) applied to those 1-d predictions.
+calibrators (their level moved toward the training window's share, ``calibration.level``), fold metrics,
+pooled metrics, ``auto`` calibration and family selection are the in-memory path's own
+(``fit_slice_calibration``, ``level_shift``, ``combine_fold_results``) applied to those 1-d predictions.
 
 With a Dask client, the boosted trees train with ``xgboost.dask`` / ``lightgbm.dask`` instead, every worker
 reading its own symbols' files of the store (``dask_fit``).
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.calibration import fit_slice_calibration, window_column
+from driftline.calibration import fit_slice_calibration, level_shift, shift_level, window_column
 from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, RunnerConfig, ScaleConfig, SplitConfig
 from driftline.errors import InsufficientDataError
 from driftline.feature_store import FeatureStore
@@ -308,6 +309,9 @@ def run_fold_streaming(
     sliced = fit_slice_calibration(slice_raw, slice_y, calibration.method)
     p_raw, y, meta = _predict(store, model, *fold.test, batch_rows)
     p = sliced.calibrator.predict(p_raw)
+    if calibration.method != "auto":  # the slice calibrator's level moved toward the window's, as in memory
+        window_share = float(np.mean(store.labels[fold.train[0] : fold.train[1]]))
+        p = shift_level(p, level_shift(window_share, float(np.mean(slice_y)), calibration.level))
     window = (
         {window_column(form): c.predict(p_raw) for form, c in sliced.window.items()}
         if calibration.method == "auto"

@@ -22,7 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from driftline.config import PipelineConfig, PipelineSettings
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 
 HEADER = """# Configuration reference
 
