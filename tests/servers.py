@@ -132,16 +132,15 @@ class S3Endpoint:
 
 
 @contextmanager
-def s3_server(log_dir: Path, no_auth_actions: int | None = None, port: int | None = None) -> Iterator[S3Endpoint]:
+def s3_server(log_dir: Path, no_auth_actions: int | None = None) -> Iterator[S3Endpoint]:
     """moto's S3 server as a real process; boto3 talks HTTP to it.
 
     Args:
         log_dir: where the server's output goes (read it when a test fails).
         no_auth_actions: when given, IAM is enforced after this many requests (moto's
             ``INITIAL_NO_AUTH_ACTION_COUNT``), so access-denied paths are real.
-        port: a given port (to bring an endpoint back where it was); a free one by default.
     """
-    port = port or free_port()
+    port = free_port()
     env = {**os.environ, "MOTO_PORT": str(port)}
     if no_auth_actions is not None:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(no_auth_actions)

@@ -1,61 +1,126 @@
 """Drill: the S3-compatible endpoint goes away for 10 s and comes back on the same port. Reads of s3://
 data (staging, a Prefect task) and artifact writes (MLflow server proxying to S3) retry and succeed.
 
-moto keeps its objects in memory, so the endpoint comes back empty; the drill puts back what a real
-store would have kept (bucket and objects) as it restarts, before any retry deadline.
+Clients reach moto through a TCP gate on a fixed port. An outage closes the gate: new connections are
+refused and open ones are cut, as when a store's host goes away, while moto keeps its objects as a real
+store would. (Restarting moto itself brought it back empty: a retry that listed the bucket between the
+restart and the refill saw no objects, and failed CI once.)
 """
 
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from driftline.adapters import registry
 from driftline.synthetic import make_labelled_series
-from tests.servers import mlflow_server, s3_server
+from tests.servers import free_port, mlflow_server, s3_server
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = 10
 DATA, ARTIFACTS = "market-data", "mlflow-artifacts"
 
 
-def _fill(endpoint, payload: bytes) -> None:
-    client = endpoint.client()
-    for bucket in (DATA, ARTIFACTS):
-        client.create_bucket(Bucket=bucket)
-    client.put_object(Bucket=DATA, Key="labelled/part-0.parquet", Body=payload)
+class Gate:
+    """A TCP forwarder from a fixed port on 127.0.0.1 to ``target``; ``close`` refuses and cuts connections
+    until ``open`` listens again on the same port."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_port()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.open()
+
+    def open(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below (Linux)
+            listener.close()
+        with self._lock:
+            cut, self._sockets = self._sockets, set()
+        for sock in cut:
+            self._shut(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            self._shut(sock)
+            with self._lock:
+                self._sockets.discard(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class FlakyS3:
-    """moto on a fixed port that can be taken down and brought back (refilled) on that port."""
+    """moto behind a Gate: ``outage`` closes the gate now and opens it again ``seconds`` later."""
 
     def __init__(self, log_dir: Path, payload: bytes) -> None:
-        self.log_dir, self.payload = log_dir, payload
         self.stack = ExitStack()
-        self.endpoint = self.stack.enter_context(s3_server(log_dir))
-        self.port = int(self.endpoint.url.rsplit(":", 1)[1])
-        _fill(self.endpoint, payload)
+        moto = self.stack.enter_context(s3_server(log_dir))
+        self.gate = Gate(int(moto.url.rsplit(":", 1)[1]))
+        self.stack.callback(self.gate.close)
+        self.endpoint = replace(moto, url=f"http://127.0.0.1:{self.gate.port}")
+        client = self.endpoint.client()
+        for bucket in (DATA, ARTIFACTS):
+            client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=DATA, Key="labelled/part-0.parquet", Body=payload)
         self.back_at: float | None = None
         self._thread: threading.Thread | None = None
 
     def outage(self, seconds: float) -> float:
-        """Stop the endpoint now and restart it ``seconds`` later in the background; returns when it stopped."""
-        self.stack.close()
+        """Close the gate now and open it ``seconds`` later in the background; returns when it closed."""
+        self.gate.close()
         self.back_at = None
         began = time.monotonic()
-        self._thread = threading.Thread(target=self._restart, args=(began + seconds,), daemon=True)
+        self._thread = threading.Thread(target=self._reopen, args=(began + seconds,), daemon=True)
         self._thread.start()
         return began
 
-    def _restart(self, at: float) -> None:
+    def _reopen(self, at: float) -> None:
         time.sleep(max(0.0, at - time.monotonic()))
-        self.stack = ExitStack()
-        _fill(self.stack.enter_context(s3_server(self.log_dir, port=self.port)), self.payload)
+        self.gate.open()
         self.back_at = time.monotonic()
 
     def close(self) -> None:
