@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from driftline.app.cli import OFFLINE_DEFAULTS
-from tests import schedule
+from tests import ramdisk, schedule
 from tests.servers import TEMPLATES_VARIABLE, prefect_server
 from tests.worktree import tree_changes, tree_state
 
@@ -25,10 +25,16 @@ MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One folder of migrated database templates for the session (tests/servers.py), made by the controller
-    before xdist starts its workers, which inherit the variable."""
+    """Set up by the controller before xdist starts its workers, which inherit it: the session's temporary
+    files in memory when there is room (tests/ramdisk.py; pytest's ``--basetemp`` and TMPDIR), and one folder
+    of migrated database templates (tests/servers.py)."""
     if hasattr(config, "workerinput") or os.environ.get(TEMPLATES_VARIABLE):
         return
+    parent = ramdisk.choose()
+    if parent is not None:
+        config._driftline_ramdisk = ramdisk.enter(parent)
+        if config.option.basetemp is None:
+            config.option.basetemp = str(config._driftline_ramdisk / "pytest")
     config._driftline_templates = tempfile.mkdtemp(prefix="driftline-db-templates-")
     os.environ[TEMPLATES_VARIABLE] = config._driftline_templates
 
@@ -55,6 +61,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop(TEMPLATES_VARIABLE, None)
+    # In memory: gone after a passing session; a failing one keeps its files until the next session starts.
+    ramdisk_root = getattr(config, "_driftline_ramdisk", None)
+    if ramdisk_root is not None and getattr(config, "_driftline_exitstatus", 1) == 0:
+        shutil.rmtree(ramdisk_root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +99,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _check_tree_unchanged(session)
+    session.config._driftline_exitstatus = session.exitstatus
+
+
+def _check_tree_unchanged(session: pytest.Session) -> None:
     """The suite leaves the work tree as it found it: a test that writes into the checkout (a database in the
     working directory, a regenerated doc, a results file) fails the session, naming the paths. Under xdist
     this runs in the controller after every worker has finished, so it sees what all of them wrote."""
