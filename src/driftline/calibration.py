@@ -312,7 +312,8 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             threshold_bounds=(threshold.min, threshold.max),
             calibrator=calibrator,
             calibration_name=calibration_name,
-            shrink=calibration.shrink,
+            # auto: a fold's model finds its slice's weight too; the walk-forward decides which family keeps it
+            shrink=calibration.shrink is not False,
             shrinkage=shrinkage,
             level=calibration.level,
         )

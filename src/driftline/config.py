@@ -22,6 +22,7 @@ TargetKind = Literal["direction", "volatility", "label"]
 ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 
 
+AUTO: Literal["auto"] = "auto"  # a setting decided per run from what the walk-forward measured (calibration.shrink)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq", ".gz")
 _GLOB = re.compile(r"[*?\[]")
@@ -420,7 +421,8 @@ class CalibrationConfig(_Section):
     ``level``: a slice-fitted calibrator sets the forecast's level to the slice's share of positives (the
     newest regime); half way toward the whole window's share in logit space lowered the pooled
     walk-forward log loss of every family on the bundled equity targets (docs/pipeline.md, "The calibrated
-    level"). ``shrink`` stays off (same section and the next).
+    level"). ``shrink: auto`` shrinks only a family that lost to the best naive baseline on the walk-forward
+    (docs/pipeline.md, "Shrinkage toward the base rate").
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
@@ -428,11 +430,12 @@ class CalibrationConfig(_Section):
         description="sigmoid on each window's last slice; auto: per fold, what held best on earlier folds' rows",
     )
     fraction: float = Field(default=0.2, gt=0.0, lt=0.5, description="share of each training window used to calibrate")
-    shrink: bool = Field(
-        default=False,
+    shrink: bool | Literal["auto"] = Field(
+        default=AUTO,
         description="pull probabilities toward the training base rate by a weight fitted on earlier folds' "
-        "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal. Off by "
-        "default: a weight learnt in an old regime can erase a model's edge on recent rows",
+        "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal. auto: only "
+        "a family whose walk-forward log loss lost to the best naive baseline (true for every family: a "
+        "weight learnt in an old regime can erase a model's edge on recent rows)",
     )
     level: float = Field(
         default=0.5,

@@ -24,7 +24,7 @@ from driftline.calibration import (
     shrink_toward,
     window_column,
 )
-from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
+from driftline.config import AUTO, CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
 from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
 from driftline.models import ENSEMBLE, family_names, make_estimator
@@ -420,6 +420,57 @@ def shrink_fold_predictions(
     return updated, table, challenger
 
 
+def _refresh_fold_metrics(
+    folds: list[FoldResult], table: pd.DataFrame, metrics: MetricsConfig, price_target: bool, shrinkage: float
+) -> list[FoldResult]:
+    updated = []
+    for fold in folds:
+        rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
+        values = _fold_metrics(
+            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
+        )
+        updated.append(replace(fold, metrics=values, shrinkage=shrinkage))
+    return updated
+
+
+def shrink_families_that_lost(
+    folds: list[FoldResult],
+    table: pd.DataFrame,
+    baselines: dict[str, dict[str, float]],
+    metrics: MetricsConfig,
+    price_target: bool,
+) -> tuple[list[FoldResult], pd.DataFrame, dict[str, float]]:
+    """``calibration.shrink: auto``: a family whose calibrated walk-forward predictions lost to the best
+    naive baseline (pooled out-of-sample log loss) is shrunk toward the base rate as ``shrink: true`` does
+    (``shrink_fold_predictions``: weights fitted on earlier folds); every other family keeps its calibrated
+    probability, unshrunk.
+
+    A family that beat the naive predictors has earned its spread, and a weight learnt on early folds can
+    erase it on later ones (the reason ``shrink`` is not simply on); one that did not has shown nothing a
+    weight could erase, and without shrinkage it stays worse than the base rate (the sign of a stock's 5-day
+    return: every family's log loss above the base rate's). The decision is made on the same pooled
+    walk-forward rows that choose the challenger family, as that choice is. Without baselines (the streamed
+    path) nothing is shrunk.
+
+    Returns the folds, the table with ``p`` replaced, and the shrunk families' weights for their challenger.
+    """
+    plain_table = table.copy()
+    plain_table["p"] = plain_table["p_calibrated"]
+    plain_folds = _refresh_fold_metrics(folds, plain_table, metrics, price_target, 1.0)
+    if not baselines:
+        return plain_folds, plain_table, {}
+    best = min(b[SELECTION_METRIC] for b in baselines.values())
+    plain = _pooled(plain_table, plain_folds, metrics, price_target)
+    lost = {family for family, values in plain.items() if values[SELECTION_METRIC] > best}
+    if not lost:
+        return plain_folds, plain_table, {}
+    shrunk_folds, shrunk_table, weights = shrink_fold_predictions(folds, table, metrics, price_target)
+    in_lost = plain_table["family"].astype(str).isin(lost).to_numpy()
+    plain_table.loc[in_lost, "p"] = shrunk_table.loc[in_lost, "p"]
+    chosen = [s if s.family in lost else p for s, p in zip(shrunk_folds, plain_folds, strict=True)]
+    return chosen, plain_table, {family: weights[family] for family in lost}
+
+
 def combine_fold_results(
     outcomes: Sequence[FoldOutcome],
     metrics: MetricsConfig,
@@ -456,19 +507,24 @@ def combine_fold_results(
         folds, table, challenger_calibration = calibrate_folds(folds, table, calibration, gap, metrics, price_target)
         if "p_calibrated" in table.columns:
             table["p_calibrated"] = table["p"]  # the chosen calibrator's, before shrinkage
+    baseline_folds = [o.result for o in baselines]
+    baseline_table = pd.concat([o.predictions for o in baselines], ignore_index=True) if baselines else None
+    pooled_baselines = {} if baseline_table is None else _pooled(baseline_table, baseline_folds, metrics, price_target)
     challenger_shrinkage: dict[str, float] = {}
-    if calibration is not None and calibration.shrink and "p_calibrated" in table.columns:
+    if calibration is not None and calibration.shrink == AUTO and "p_calibrated" in table.columns:
+        folds, table, challenger_shrinkage = shrink_families_that_lost(
+            folds, table, pooled_baselines, metrics, price_target
+        )
+    elif calibration is not None and calibration.shrink is True and "p_calibrated" in table.columns:
         folds, table, challenger_shrinkage = shrink_fold_predictions(folds, table, metrics, price_target)
     pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
-    baseline_folds = [o.result for o in baselines]
-    baseline_table = pd.concat([o.predictions for o in baselines], ignore_index=True) if baselines else None
     return WalkForwardResult(
         folds=folds,
         pooled=pooled,
         selected=selected,
         predictions=table,
-        baselines={} if baseline_table is None else _pooled(baseline_table, baseline_folds, metrics, price_target),
+        baselines=pooled_baselines,
         baseline_folds=baseline_folds,
         calibration=challenger_calibration,
         shrinkage=challenger_shrinkage,
@@ -567,6 +623,8 @@ def fit_challenger(
             calibration = calibration.model_copy(update={"method": choice.removeprefix("window-")})
     # calibration.shrink: the weight every out-of-fold row of the family supports (else its own slice's).
     shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
+    if calibration.shrink == AUTO:  # only a family the walk-forward shrank (it lost to a naive baseline)
+        calibration = calibration.model_copy(update={"shrink": shrinkage is not None})
     y = features.y.to_numpy()
     fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
     model = CalibratedModel.from_config(

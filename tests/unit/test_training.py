@@ -18,6 +18,8 @@ from driftline.training import (
     fold_table,
     run_fold_job,
     run_walk_forward,
+    shrink_families_that_lost,
+    shrink_fold_predictions,
     walk_forward_jobs,
 )
 
@@ -228,6 +230,51 @@ def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(
     del changed
     gc.collect()
     assert key not in training_tasks._DIGESTS  # forgotten with its feature set: no stale digest for a reused id
+
+
+def test_shrink_auto_shrinks_exactly_the_families_that_lost_to_the_best_baseline(walk_forward_run):
+    run = walk_forward_run
+    outcomes = [_run_job(run, job) for job in _jobs(run) if job.family in ("logreg", "lightgbm")]
+    table = pd.concat([o.predictions for o in outcomes], ignore_index=True)
+    table["family"] = table["family"].astype("category")
+    folds = [o.result for o in outcomes]
+    everyone, shrunk_weights = shrink_fold_predictions(folds, table, run.metrics, False)[1:]
+
+    def auto(baseline_log_loss: float):
+        baselines = {"base_rate": {"log_loss": baseline_log_loss}}
+        return shrink_families_that_lost(folds, table, baselines, run.metrics, False)
+
+    def p_of(frame, family):
+        return frame.loc[frame["family"] == family, "p"].to_numpy()
+
+    def calibrated(family):
+        return table.loc[table["family"] == family, "p_calibrated"].to_numpy()
+
+    # A baseline no family lost to: every family keeps its calibrated probability, weight 1 on every fold.
+    kept_folds, kept, weights = auto(1e9)
+    assert weights == {} and all(f.shrinkage == 1.0 for f in kept_folds)
+    np.testing.assert_array_equal(kept["p"].to_numpy(), table["p_calibrated"].to_numpy())
+    # A baseline every family lost to: all shrunk, as calibration.shrink: true shrinks them.
+    _, all_shrunk, weights = auto(0.0)
+    assert weights == shrunk_weights
+    np.testing.assert_array_equal(all_shrunk["p"].to_numpy(), everyone["p"].to_numpy())
+    # Between the two families' unshrunk log losses: only the worse one is shrunk.
+    plain = {f: log_loss(table.loc[table["family"] == f, "y"], calibrated(f)) for f in ("logreg", "lightgbm")}
+    worse, better = sorted(plain, key=plain.get, reverse=True)
+    mixed_folds, mixed, weights = auto((plain[worse] + plain[better]) / 2)
+    assert set(weights) == {worse}
+    np.testing.assert_array_equal(p_of(mixed, worse), p_of(everyone, worse))
+    np.testing.assert_array_equal(p_of(mixed, better), calibrated(better))
+    assert all(f.shrinkage == 1.0 for f in mixed_folds if f.family == better)
+    assert not np.array_equal(p_of(mixed, worse), calibrated(worse))  # shrinking changed something
+
+
+def test_by_default_a_family_that_beats_the_baselines_is_not_shrunk(walk_forward_run):
+    result = walk_forward_run.result  # calibration.shrink at its default, auto
+    best_baseline = min(v["log_loss"] for v in result.baselines.values())
+    assert all(v["log_loss"] < best_baseline for v in result.pooled.values())  # GARCH volatility: real signal
+    assert result.shrinkage == {}
+    np.testing.assert_array_equal(result.predictions["p"].to_numpy(), result.predictions["p_calibrated"].to_numpy())
 
 
 # --- the soft-vote ensemble, built from its members' fold predictions -----------------------------------
