@@ -45,22 +45,13 @@ def choose() -> Path | None:
     return CANDIDATE
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(parent: Path) -> None:
     """Earlier sessions' folders whose test process is gone (a failed session keeps its folder for a look;
     memory is not a place to let them pile up)."""
     for folder in parent.glob(f"{PREFIX}*"):
         pid = folder.name.removeprefix(PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        # /proc/PID is there while that process lives (no /proc: keep everything)
+        if pid.isdigit() and Path("/proc/self").exists() and not Path("/proc", pid).exists():
             shutil.rmtree(folder, ignore_errors=True)
 
 
