@@ -39,6 +39,30 @@ PRELOAD = (
     "evidently",
     "pydantic",
     "yaml",
+    # Third-party libraries that Prefect and the CLI import, none of which reads a setting at import time:
+    # 1.4 -> 0.86 s of CPU per command to import Prefect and the training flow (forked children, measured).
+    "anyio",
+    "asgi_lifespan",
+    "coolname",
+    "dateutil",
+    "dotenv",
+    "griffe",
+    "h2",
+    "httpcore",
+    "httpx",
+    "humanize",
+    "pathspec",
+    "pendulum",
+    "prometheus_client",
+    "pydantic_extra_types",
+    "pydantic_settings",
+    "pygments",
+    "rich.console",
+    "shellingham",
+    "slugify",
+    "toml",
+    "typer",
+    "websockets",
 )
 
 
