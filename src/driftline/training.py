@@ -410,26 +410,26 @@ def shrink_fold_predictions(
         table.loc[index, "p"] = shrunk.p
         weights.update({(str(family), k): w for k, w in shrunk.weights.items()})
         challenger[str(family)] = shrunk.challenger
-    updated = []
-    for fold in folds:
-        rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
-        values = _fold_metrics(
-            rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
-        )
-        updated.append(replace(fold, metrics=values, shrinkage=weights[(fold.family, fold.fold)]))
-    return updated, table, challenger
+    return _refresh_fold_metrics(folds, table, metrics, price_target, weights), table, challenger
 
 
 def _refresh_fold_metrics(
-    folds: list[FoldResult], table: pd.DataFrame, metrics: MetricsConfig, price_target: bool, shrinkage: float
+    folds: list[FoldResult],
+    table: pd.DataFrame,
+    metrics: MetricsConfig,
+    price_target: bool,
+    weights: dict[tuple[str, int], float] | None = None,
 ) -> list[FoldResult]:
+    """The folds with their metrics scored again on the table's ``p`` and their shrinkage weight (``weights``
+    by (family, fold); None: 1, unshrunk)."""
     updated = []
     for fold in folds:
         rows = table[(table["family"] == fold.family) & (table["fold"] == fold.fold)]
         values = _fold_metrics(
             rows["y"].to_numpy(), rows["p"].to_numpy(), rows["p_uncalibrated"].to_numpy(), rows, metrics, price_target
         )
-        updated.append(replace(fold, metrics=values, shrinkage=shrinkage))
+        weight = 1.0 if weights is None else weights[(fold.family, fold.fold)]
+        updated.append(replace(fold, metrics=values, shrinkage=weight))
     return updated
 
 
@@ -456,7 +456,7 @@ def shrink_families_that_lost(
     """
     plain_table = table.copy()
     plain_table["p"] = plain_table["p_calibrated"]
-    plain_folds = _refresh_fold_metrics(folds, plain_table, metrics, price_target, 1.0)
+    plain_folds = _refresh_fold_metrics(folds, plain_table, metrics, price_target)
     if not baselines:
         return plain_folds, plain_table, {}
     best = min(b[SELECTION_METRIC] for b in baselines.values())
