@@ -42,6 +42,15 @@ def produced_by(results: dict[str, Any], part: str) -> str:
     )
 
 
+def across_runs(results: dict[str, Any], key: str, fmt: str, unit: str = "") -> str:
+    """'; A-B UNIT in the N runs in latest.json' for a timing each run records (``run.RUN_FIGURES``);
+    empty when fewer than two runs recorded it."""
+    values = [run["figures"][key] for run in results.get("runs") or [] if key in (run.get("figures") or {})]
+    if len(values) < 2:
+        return ""
+    return f"; {min(values):{fmt}}-{max(values):{fmt}}{unit} in the {len(values)} runs in latest.json"
+
+
 def _need(results: dict[str, Any], key: str, part: str) -> Any:
     if results.get(key) is None:
         raise MissingResult(f"latest.json has no {key!r}: run `python -m benchmarks.run --only {part} --update`")
@@ -97,10 +106,11 @@ def readme_demo(results: dict[str, Any]) -> str:
             "",
             _paragraph(
                 f"The run took {seconds:.0f} s here (2 cores"
-                + (f" at a load average of {load:.1f}" if load is not None else "")
-                + "; packages installed and compiled). The challenger's pooled walk-forward Brier skill against"
-                f" the base rate is {skill:+.2f}; its first fold, trained on {first['n_train']} rows, scores"
-                f" {first['brier_skill']:+.2f}"
+                + (f", load average {load:.1f}" if load is not None else "")
+                + across_runs(results, "demo_seconds", ".0f", " s")
+                + "). The challenger's pooled walk-forward Brier skill against"
+                f" the base rate is {skill:+.3f}; its first fold, trained on {first['n_train']} rows, scores"
+                f" {first['brier_skill']:+.3f}"
                 + (
                     f", and the hold-out interval's upper end is {comparison['ci_high']:+.4f}."
                     if comparison.get("ci_high") is not None
@@ -179,7 +189,7 @@ def readme_help(results: dict[str, Any]) -> str:
     seconds = _need(results, "cli_help_seconds", "startup")
     return _paragraph(
         f"`import driftline` loads neither Prefect nor MLflow; `driftline --help` took {seconds:.2f} s"
-        f" (median of 3, {produced_by(results, 'startup')})."
+        f" (median of 3, {produced_by(results, 'startup')}{across_runs(results, 'cli_help_seconds', '.2f', ' s')})."
     )
 
 

@@ -74,6 +74,8 @@ def test_update_refreshes_some_parts_and_keeps_the_others(tmp_path, monkeypatch)
     assert payload["cli_help_seconds"] == 0.3 and payload["dask_speedup"] == 1.8
     assert payload["targets"]["dask_speedup"]["met"] is True
     assert [r["command"].endswith("--update") for r in payload["runs"]] == [False, True]
+    # Each run records the run-to-run timings it measured itself, not the ones --update kept.
+    assert [r["figures"] for r in payload["runs"]] == [{"cli_help_seconds": 0.3}, {}]
     # Without --update the file holds only what this invocation measured.
     assert bench.main(["--output", str(out), "--only", "b", "--no-fail"]) == 0
     assert "cli_help_seconds" not in json.loads(out.read_text())

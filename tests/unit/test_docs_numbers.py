@@ -44,6 +44,18 @@ def test_each_block_names_the_run_that_measured_it(latest: dict) -> None:
         docs.produced_by({"runs": runs}, "nothing")
 
 
+def test_a_timing_several_runs_recorded_is_quoted_with_its_range_over_them(latest: dict) -> None:
+    changed = copy.deepcopy(latest)
+    changed["cli_help_seconds"] = 0.31
+    one = {"command": "python -m benchmarks.run", "generated_at": "2026-12-04", "part_seconds": {"startup": 1}}
+    changed["runs"] = [{**one, "figures": {"cli_help_seconds": 0.31}}]
+    assert "runs in latest.json" not in docs.readme_help(changed)  # one run: no range to quote
+    changed["runs"] += [{**one, "figures": {"cli_help_seconds": s}} for s in (0.22, 0.47)] + [{**one, "figures": {}}]
+    assert "took 0.31 s (median of 3, `python -m benchmarks.run`, 2026-12-04; 0.22-0.47 s in the 3 runs" in (
+        " ".join(docs.readme_help(changed).split())
+    )
+
+
 def test_the_demo_excerpt_is_the_cli_output_from_the_fold_table_to_the_checks(latest: dict) -> None:
     from driftline.report import render_summary
     from driftline.summary import TrainingSummary
