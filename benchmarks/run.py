@@ -1,6 +1,6 @@
 """The benchmark suite: every performance and quality target, measured in one run on this machine.
 
-    .venv/bin/python -m benchmarks.run            # make bench        (full sizes, < 30 min on 2 cores)
+    .venv/bin/python -m benchmarks.run            # make bench        (full sizes, ~60 min on 2 cores)
     .venv/bin/python -m benchmarks.run --quick    # make bench-quick  (small sizes, < 3 min; runs in CI)
 
 Each result is a ratio or a rate measured within this one run (never compared with a number from another
