@@ -96,6 +96,7 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     result = run_walk_forward(
         development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
     )
+    del loaded  # the flow keeps only its lineage (LoadedData.without_rows) once its development steps are done
     model = fit_challenger(
         development, result.selected, config.calibration, config.models, config.gap, config.threshold, result
     )

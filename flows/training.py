@@ -121,6 +121,7 @@ def train_and_promote(
         log_input_task(store, run_id, loaded, staged.stats)
         steps = TrainingSteps(store, run_id, settings.run_dir(run_id))
         developed = develop(loaded, config, steps)
+        loaded = loaded.without_rows()  # the rows live on in the features; the lineage is what is left to log
         config, result = developed.config, developed.result
         development, holdout = developed.development, developed.holdout
         model = fit_challenger_task(development, result.selected, config.fit_spec, result)

@@ -182,6 +182,27 @@ def test_folder_of_per_symbol_files_takes_symbol_from_file_name(tmp_path, vendor
     assert (frame.groupby("symbol")["timestamp"].diff().dropna() > pd.Timedelta(0)).all()
 
 
+def test_without_rows_keeps_the_lineage_and_lets_the_frames_go(tmp_path, vendor_frame):
+    import gc
+    import weakref
+
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAPL.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
+    light = loaded.without_rows()
+    assert (light.source, light.content_hash, light.files, light.columns, light.stats, light.warnings) == (
+        loaded.source, loaded.content_hash, loaded.files, loaded.columns, loaded.stats, loaded.warnings,
+    )  # fmt: skip
+    assert list(light.frame.columns) == list(loaded.frame.columns) and len(light.frame) == len(light.raw) == 0
+    assert light.staged is None and loaded.staged is not None
+    # Nothing in the light copy holds on to the rows: once the full one goes, its frames are freed.
+    frame = weakref.ref(loaded.frame)
+    del loaded
+    gc.collect()
+    assert frame() is None
+
+
 def test_folder_symbol_keeps_dots_in_the_ticker(tmp_path, vendor_frame):
     """BRK.A.csv and BRK.B.csv are two instruments; the symbol is the name without the data suffix."""
     folder = tmp_path / "panel"
