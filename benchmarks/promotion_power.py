@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python -m benchmarks.promotion_power [--sims 200] [--seed 0]
+    .venv/bin/python -m benchmarks.promotion_power [--sims 2000] [--seed 0]
 
 Every simulated evaluation window goes through ``driftline.promotion.decide_promotion`` with the default
 ``PromotionConfig`` and ``MetricsConfig``, ``block_length=BLOCK_LENGTH`` (read from ``PipelineConfig.block_length``
@@ -461,7 +461,7 @@ def format_details(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.promotion_power", description=__doc__.split("\n")[0])
-    parser.add_argument("--sims", type=int, default=400, help="simulations per scenario (default 400)")
+    parser.add_argument("--sims", type=int, default=2000, help="simulations per scenario (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument(
         "--timestamps",
