@@ -11,6 +11,8 @@ and the manifest), one symbol at a time: minute bars, 50 float32 features of whi
 Keys (full run): ``scale_10m_seconds``, ``scale_10m_peak_rss_gib``, ``scale_growth_10m_ratio`` (10M time /
 1M time, streamed; 10x the rows), ``scale_stream_1m_ratio`` (streamed / in-memory time at 1M rows),
 ``scale_stream_1m_peak_rss_gib``, ``scale_memory_1m_peak_rss_gib`` and both arms' pooled log loss.
+The 1M arms run in ``benchmarks.stats.ROUNDS`` interleaved rounds (the ratio of their medians, with the
+rounds' range in ``*_spread``); the 10M arm runs once, its growth is over the median 1M time.
 ``--quick``: 20k rows, 20 trees, both arms, keys ``scale_out_quick_*`` (that the arms run, not their numbers).
 
     .venv/bin/python -m benchmarks.scale_out --rows 1000000   # one size, both arms, JSON on stdout
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.processes import run_child
+from benchmarks.stats import ROUNDS, interleaved, ratio_summary, spread
 
 N_FEATURES = 50
 ROWS_PER_SYMBOL = 100_000  # 10M rows: 100 symbols, as ~100 stocks' minute bars over a year
@@ -177,8 +181,30 @@ def measure_size(
     rows: int, workdir: Path, arms: tuple[str, ...] = ("stream", "memory"), trees: int = TREES
 ) -> dict[str, Any]:
     store = write_store(workdir / f"store-{rows}", rows)
-    batch_rows = 500_000 if rows > 100_000 else rows // 4  # several batches even at quick size
-    return {arm: _arm(arm, store, batch_rows, trees) for arm in arms}
+    return {arm: _arm(arm, store, _batch_rows(rows), trees) for arm in arms}
+
+
+def _batch_rows(rows: int) -> int:
+    return 500_000 if rows > 100_000 else rows // 4  # several batches even at quick size
+
+
+def interleaved_arms(
+    workdir: Path, rows: int = 1_000_000, rounds: int = ROUNDS, trees: int = TREES
+) -> dict[str, list[dict[str, Any]]]:
+    """Both arms over ``rounds`` interleaved rounds (stream memory, memory stream, ...) on one store, each
+    arm a fresh process: every arm's results, one per round."""
+    store = write_store(workdir / f"store-{rows}", rows)
+    results: dict[str, list[dict[str, Any]]] = {"stream": [], "memory": []}
+
+    def arm(name: str) -> Any:
+        def run() -> float:
+            results[name].append(_arm(name, store, _batch_rows(rows), trees))
+            return float(results[name][-1]["seconds"])
+
+        return run
+
+    interleaved({name: arm(name) for name in results}, rounds, warm_up=False)
+    return results
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
@@ -192,18 +218,27 @@ def measure(quick: bool = False) -> dict[str, Any]:
                 "scale_out_quick_peak_rss_gib": arms["stream"]["peak_rss_gib"],
                 "scale_out_quick_stream_vs_memory": arms["stream"]["seconds"] / arms["memory"]["seconds"],
             }
-        one = measure_size(1_000_000, workdir)
+        one = interleaved_arms(workdir)
         ten = measure_size(10_000_000, workdir, arms=("stream",))["stream"]
-        return {
-            "scale_10m_seconds": ten["seconds"],
-            "scale_10m_peak_rss_gib": ten["peak_rss_gib"],
-            "scale_growth_10m_ratio": ten["seconds"] / one["stream"]["seconds"],
-            "scale_stream_1m_ratio": one["stream"]["seconds"] / one["memory"]["seconds"],
-            "scale_stream_1m_peak_rss_gib": one["stream"]["peak_rss_gib"],
-            "scale_memory_1m_peak_rss_gib": one["memory"]["peak_rss_gib"],
-            "scale_stream_1m_log_loss": one["stream"]["log_loss"],
-            "scale_memory_1m_log_loss": one["memory"]["log_loss"],
-        }
+    stream = [r["seconds"] for r in one["stream"]]
+    memory = [r["seconds"] for r in one["memory"]]
+    ratio = ratio_summary(stream, memory)
+    # The 10M arm runs once (~18 min): its growth over each 1M round gives the spread.
+    growth = [ten["seconds"] / s for s in stream]
+    return {
+        "scale_10m_seconds": ten["seconds"],
+        "scale_10m_peak_rss_gib": ten["peak_rss_gib"],
+        "scale_growth_10m_ratio": ten["seconds"] / statistics.median(stream),
+        "scale_growth_10m_ratio_spread": {"min": min(growth), "max": max(growth), "rounds": len(growth)},
+        "scale_stream_1m_ratio": ratio["ratio"],
+        "scale_stream_1m_ratio_spread": ratio,
+        "scale_stream_1m_seconds_spread": spread(stream),
+        "scale_memory_1m_seconds_spread": spread(memory),
+        "scale_stream_1m_peak_rss_gib": max(r["peak_rss_gib"] for r in one["stream"]),
+        "scale_memory_1m_peak_rss_gib": max(r["peak_rss_gib"] for r in one["memory"]),
+        "scale_stream_1m_log_loss": one["stream"][0]["log_loss"],
+        "scale_memory_1m_log_loss": one["memory"][0]["log_loss"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
