@@ -226,10 +226,15 @@ def feature_table(
         raise DataError(
             f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns"
         )
-    for name in names:  # column by column: no copy of the whole table
+    for name in names:  # column by column, in place (.loc): no copy of the whole table
         values = table[name].to_numpy()
-        if values.dtype.kind == "f" and np.isinf(values).any():
-            table[name] = np.where(np.isinf(values), np.nan, values)
+        if values.dtype.kind == "f":
+            # float32 precision: what the feature store holds and XGBoost and scikit-learn's trees compute in,
+            # so the in-memory and streamed paths (and every learner) see the same numbers. Infinities (and
+            # a float32 overflow) are missing.
+            rounded = values.astype(np.float32)
+            rounded[np.isinf(rounded)] = np.nan
+            table.loc[:, name] = rounded
     if target.kind == "label":
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:

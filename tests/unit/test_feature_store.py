@@ -39,7 +39,7 @@ def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_
     np.testing.assert_array_equal(got.meta["timestamp"].to_numpy(), expected.times)
     np.testing.assert_array_equal(got.meta["symbol"].to_numpy(), expected.meta["symbol"].astype(str).to_numpy())
     assert got.X.dtype == np.float32
-    np.testing.assert_allclose(got.X, expected.X.to_numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got.X, expected.X.to_numpy())  # both at float32 precision
     np.testing.assert_allclose(got.meta["next_return"], expected.meta["next_return"], rtol=1e-6, atol=1e-7)
     # Batches of whole timestamps, read over a middle range, are those rows of the whole.
     parts = list(store.batches(101, 401, batch_rows=64))
@@ -50,6 +50,18 @@ def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_
     assert sorted(p.name for p in store.path.glob("symbol=*")) == [
         f"symbol={s}" for s in sorted(panel["symbol"].unique())
     ]
+
+
+def test_a_symbol_with_a_slash_is_one_partition_read_back_by_its_name(panel, small_features, vol_target, tmp_path):
+    """Crypto pairs are often spelled "BTC/USDT": the symbol's folder is URI-encoded, not two folders."""
+    pairs = panel.assign(
+        symbol=panel["symbol"].map(dict(zip(sorted(panel["symbol"].unique()), ["BTC/USDT", "ETH/USDT"], strict=True)))
+    )
+    store = build_feature_store(
+        _stage(pairs, tmp_path / "stage"), tmp_path / "store", ContractConfig(), small_features, vol_target
+    ).store
+    assert sorted(p.name for p in store.path.iterdir() if p.is_dir()) == ["symbol=BTC%2FUSDT", "symbol=ETH%2FUSDT"]
+    assert set(store.read().meta["symbol"]) == {"BTC/USDT", "ETH/USDT"} == set(store.symbols)
 
 
 def test_quarantine_counts_per_partition_and_over_all(panel, small_features, vol_target, tmp_path):

@@ -204,7 +204,10 @@ def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_featur
     position = series.index.get_indexer(features.meta["timestamp"])
     assert position.min() == delay + 1  # the first rows have no lag yet
     np.testing.assert_array_equal(features.y.to_numpy(), series["target"].to_numpy()[position].astype(int))
-    np.testing.assert_array_equal(features.X["x1"].to_numpy(), series["x1"].to_numpy()[position])
+    # The user's columns as they are, at float32 precision (every feature is: the store's and the trees').
+    expected = series["x1"].to_numpy()[position]
+    np.testing.assert_array_equal(features.X["x1"].to_numpy(), expected.astype(np.float32).astype(np.float64))
+    assert not np.array_equal(features.X["x1"].to_numpy(), expected)  # so rounded, not passed through
     for lag in (1, 2):
         np.testing.assert_array_equal(
             features.X[f"target_lag_{lag}"].to_numpy(), series["target"].to_numpy()[position - delay - lag + 1]
