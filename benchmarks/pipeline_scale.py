@@ -51,6 +51,9 @@ CONFIG = {
     "evaluation": {"window": 5000},
     "models": {"families": ["logreg", "lightgbm"], "params": {"lightgbm": {"n_estimators": 200, "num_leaves": 31}}},
     "features": {"calendar": False},
+    # 1M rows x 51 features is above scale.streaming_above_cells: P2-P4 measure the in-memory path (the
+    # streamed one is benchmarks/scale_out.py's).
+    "scale": {"path": "memory"},
 }
 
 

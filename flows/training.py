@@ -3,7 +3,9 @@ champion/challenger on the hold-out window → transactional promotion."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from driftline import code_version
 from driftline import tags as tagkeys
 from driftline.adapters.registry import MlflowStore
+from driftline.calibration import CalibratedModel
 from driftline.config import (
     PipelineConfig,
     PipelineSettings,
@@ -26,10 +29,9 @@ from driftline.config import (
 from driftline.contracts import ValidationReport
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
-from driftline.pipeline import develop
+from driftline.pipeline import Development, develop
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from driftline.sizing import SizedConfig
-from driftline.streaming import DataPath, flow_data_path
 from driftline.summary import error_text
 from driftline.training import WalkForwardResult
 from flows.promotion import promote_with_smoke_test, repair_interrupted_promotion
@@ -45,6 +47,7 @@ from tasks.tracking import (
     log_input_task,
     log_reference_task,
     log_sizes_task,
+    log_store_build_task,
     log_walk_forward_task,
     mark_failed_task,
     previous_training_task,
@@ -54,10 +57,14 @@ from tasks.tracking import (
 )
 from tasks.training import (
     build_features_task,
+    data_path_task,
+    develop_streamed_task,
     fit_best_baseline_task,
+    fit_challenger_streamed_task,
     fit_challenger_task,
     holdout_task,
     size_to_data_task,
+    write_canonical_task,
 )
 
 
@@ -119,12 +126,19 @@ def train_and_promote(
             return summary.as_dict()
         loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(store, run_id, loaded, staged.stats)
-        steps = TrainingSteps(store, run_id, settings.run_dir(run_id))
-        developed = develop(loaded, config, steps)
-        loaded = loaded.without_rows()  # the rows live on in the features; the lineage is what is left to log
-        config, result = developed.config, developed.result
-        development, holdout = developed.development, developed.holdout
-        model = fit_challenger_task(development, result.selected, config.fit_spec, result)
+        data_path = data_path_task(loaded, config)
+        if data_path.path == "streaming":
+            workdir = settings.run_dir(run_id) / "streamed"
+            source = write_canonical_task(loaded, workdir / "canonical")
+            loaded = loaded.without_rows()  # from here on the rows are read one symbol at a time
+            trained = _streamed(source, config, store, run_id, workdir, settings.run_dir(run_id) / "quarantine")
+        else:
+            steps = TrainingSteps(store, run_id, settings.run_dir(run_id))
+            developed = develop(loaded, config, steps)
+            loaded = loaded.without_rows()  # the rows live on in the features; the lineage is what is left to log
+            trained = _in_memory(developed, steps.quarantine_path)
+        config, result, model = trained.config, trained.result, trained.model
+        development, holdout = trained.development, trained.holdout
         log_challenger_tuning_task(store, run_id, model)
         # The drift reference and the report are written before the version exists: a failed artifact
         # write (a full disk) then leaves no registered version without them.
@@ -135,9 +149,7 @@ def train_and_promote(
             )
         version = register_model_task(store, run_id, model, development, config, loaded.content_hash, loaded.source)
         baseline = fit_best_baseline_task(development, result, config)
-        decision, champion_before = evaluate_task(
-            store, holdout, version, float(development.y.mean()), config, baseline, result
-        )
+        decision, champion_before = evaluate_task(store, holdout, version, trained.base_rate, config, baseline, result)
         record_decision_task(store, run_id, version, decision)
         create_markdown_artifact(
             decision.markdown(f"{version.name} v{version.version}"), key=artifact_key("decision", config.name)
@@ -154,14 +166,14 @@ def train_and_promote(
             champion_before=champion_before,
             loaded=loaded,
             ingest=staged.stats,
-            report=developed.report,
-            quarantine_path=steps.quarantine_path,
+            report=trained.report,
+            quarantine_path=trained.quarantine_path,
             result=result,
             target=config.target.kind,
             data_seconds=time.perf_counter() - started,
-            timeline=data_timeline(development.times, holdout.times),
-            adjusted=developed.sized.adjusted,
-            data_path=steps.data_path.as_dict(),
+            timeline=trained.timeline,
+            adjusted=trained.sized.adjusted,
+            data_path=data_path.as_dict(),
         )
         create_markdown_artifact(
             summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"
@@ -173,6 +185,70 @@ def train_and_promote(
     return summary.as_dict()
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What the development steps and the challenger fit hand on, in memory or streamed."""
+
+    sized: SizedConfig
+    result: WalkForwardResult
+    model: CalibratedModel
+    development: FeatureSet  # streamed: the newest development rows (the drift reference, the model's example)
+    holdout: FeatureSet
+    report: Any  # rows_in, rows_clean, rows_quarantined (a ValidationReport, or the feature store's StoreBuild)
+    quarantine_path: str | None
+    base_rate: float  # of every development row
+    timeline: dict[str, str | None]
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.sized.config
+
+
+def _in_memory(developed: Development, quarantine_path: str | None) -> Trained:
+    """The challenger refitted on the development rows in memory (cached on the features and fit spec)."""
+    development, holdout = developed.development, developed.holdout
+    model = fit_challenger_task(development, developed.result.selected, developed.config.fit_spec, developed.result)
+    return Trained(
+        sized=developed.sized,
+        result=developed.result,
+        model=model,
+        development=development,
+        holdout=holdout,
+        report=developed.report,
+        quarantine_path=quarantine_path,
+        base_rate=float(development.y.mean()),
+        timeline=data_timeline(development.times, holdout.times),
+    )
+
+
+def _streamed(
+    source: Path, config: PipelineConfig, store: MlflowStore, run_id: str, workdir: Path, quarantine_dir: Path
+) -> Trained:
+    """Out of core: a feature store built per symbol from the canonical Parquet ``source``, the walk-forward
+    and the challenger streamed from it; ``workdir`` (the store, the canonical rows) is removed once the
+    challenger is fitted."""
+    streamed = develop_streamed_task(source, config, workdir, quarantine_dir)
+    log_sizes_task(store, run_id, streamed.sized)
+    log_store_build_task(store, run_id, streamed.build)
+    log_walk_forward_task(store, run_id, streamed.result, streamed.development, streamed.config)
+    model = fit_challenger_streamed_task(streamed)
+    times = streamed.build.store.times[: streamed.n_development]
+    labels = streamed.build.store.labels[: streamed.n_development]
+    trained = Trained(
+        sized=streamed.sized,
+        result=streamed.result,
+        model=model,
+        development=streamed.development,
+        holdout=streamed.holdout,
+        report=streamed.build,
+        quarantine_path=streamed.build.quarantine_path,
+        base_rate=float(labels.mean()),
+        timeline=data_timeline(times, streamed.holdout.times),
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return trained
+
+
 class TrainingSteps:
     """The development steps (``driftline.pipeline.develop``) as this flow's tasks, each recording what it
     returns in the run: the contract's findings and quarantine, the sizes, the walk-forward."""
@@ -180,7 +256,6 @@ class TrainingSteps:
     def __init__(self, store: MlflowStore, run_id: str, quarantine_dir: Path) -> None:
         self.store, self.run_id, self.quarantine_dir = store, run_id, quarantine_dir
         self.quarantine_path: str | None = None
-        self.data_path: DataPath | None = None
 
     def check_contract(self, loaded: LoadedData, config: PipelineConfig) -> ValidationReport:
         return check_contract_task(loaded, config.contract, config.model_name)
@@ -192,10 +267,7 @@ class TrainingSteps:
         return clean
 
     def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
-        features = build_features_task(loaded, clean, config)
-        # Too large for memory: the flow says so (and where the streaming path is) before any fit.
-        self.data_path = flow_data_path(len(features.y), len(features.feature_names), config.scale)
-        return features
+        return build_features_task(loaded, clean, config)
 
     def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig:
         sized = size_to_data_task(features, config)

@@ -14,6 +14,7 @@ from driftline.calibration import CalibratedModel
 from driftline.config import PipelineConfig, config_to_yaml, flatten_config
 from driftline.drift import build_reference, evidently_report, scored_sample
 from driftline.explain import SUMMARY_ROWS, explain_model, summary_rows
+from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.metrics import strategy_book
@@ -137,6 +138,19 @@ def log_challenger_tuning_task(store: registry.MlflowStore, run_id: str, model: 
     tuning = getattr(model, "tuning_", None)
     if tuning is not None:
         log_tuning(store, run_id, tuning, {tagkeys.FOLD: "challenger"})
+
+
+@driftline_task("log-store-build", io=True)
+def log_store_build_task(store: registry.MlflowStore, run_id: str, build: StoreBuild) -> None:
+    """A streamed run's contract accounting over every symbol (rows in, kept, quarantined), rows kept per
+    symbol, and the quarantined rows (one Parquet file per symbol) when there are any."""
+    store.log_metrics(
+        run_id, {"rows_in": build.rows_in, "rows_clean": build.rows_clean, "rows_quarantined": build.rows_quarantined}
+    )
+    store.log_dict(run_id, build.symbols, "validation/rows_per_symbol.json")
+    if build.quarantine_path is not None:
+        for part in sorted(Path(build.quarantine_path).glob("symbol=*/rows.parquet")):
+            store.log_file(run_id, part, f"validation/quarantine/{part.parent.name}")
 
 
 @driftline_task("log-walk-forward", io=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,18 @@ from driftline.calibration import CalibratedModel
 from driftline.config import FitSpec, PipelineConfig
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
-from driftline.pipeline import features_of, hold_out, walk_forward_of
+from driftline.pipeline import (
+    StreamedDevelopment,
+    data_path_of,
+    develop_streamed,
+    features_of,
+    hold_out,
+    walk_forward_of,
+    write_canonical,
+)
 from driftline.report import artifact_key
 from driftline.sizing import SizedConfig, size_to_data
+from driftline.streaming import DataPath, dask_fitter, fit_challenger_streaming, streaming_client
 from driftline.training import (
     FoldJob,
     FoldOutcome,
@@ -179,3 +189,40 @@ def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConf
 def holdout_task(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
     """Development rows, and the evaluation window the challenger never trains on."""
     return hold_out(features, config)
+
+
+# --- out of core (scale): the development steps and the challenger streamed from a feature store -----------
+
+
+@driftline_task("choose-data-path")
+def data_path_task(loaded: LoadedData, config: PipelineConfig) -> DataPath:
+    """In memory or streamed (``scale``), from the row count and the features of one symbol's first rows."""
+    return data_path_of(loaded.frame, config)
+
+
+@driftline_task("write-canonical")
+def write_canonical_task(loaded: LoadedData, out: Path) -> Path:
+    """The loaded rows as a Parquet dataset partitioned by symbol, for the streamed steps to read."""
+    return write_canonical(loaded.frame, out)
+
+
+@driftline_task("develop-streamed")
+def develop_streamed_task(
+    source: Path, config: PipelineConfig, workdir: Path, quarantine_dir: Path
+) -> StreamedDevelopment:
+    """Contract and features per symbol into a feature store, sizes, hold-out and the walk-forward streamed
+    from it (the boosted trees on the Dask cluster ``runner`` names, when it names one)."""
+    with streaming_client(config.runner) as client:
+        return develop_streamed(source, config, workdir, client, quarantine_dir)
+
+
+@driftline_task("fit-challenger-streamed")
+def fit_challenger_streamed_task(streamed: StreamedDevelopment) -> CalibratedModel:
+    """The selected family refitted on every development row of the store, streamed."""
+    config, store = streamed.config, streamed.build.store
+    spec = config.fit_spec
+    with streaming_client(config.runner) as client:
+        fitter = None if client is None else dask_fitter(client, store, spec.scale.batch_rows)
+        return fit_challenger_streaming(
+            store, streamed.n_development, streamed.result.selected, spec, streamed.result, fitter
+        )

@@ -339,24 +339,55 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                 raise InsufficientDataError(
                     f"the {part} part of a training window ({len(rows)} rows) holds a single class"
                 )
-        self.base_estimator_ = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
-        self.classes_ = self.base_estimator_.classes_
-        raw = self.base_estimator_.predict_proba(X.iloc[cal_rows])[:, 1]
-        slice_fit = fit_slice_calibration(raw, y[cal_rows], self.method, self.calibrator, self.calibration_name)
+        base = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
+        raw = base.predict_proba(X.iloc[cal_rows])[:, 1]
+        return self.fit_on_slice(
+            base,
+            list(X.columns),
+            raw,
+            y[cal_rows],
+            base_rate=float(np.mean(y)),
+            fitting_share=float(np.mean(y[fit_rows])),
+            returns=None if returns is None else np.asarray(returns)[cal_rows],
+        )
+
+    def fit_on_slice(
+        self,
+        base: Any,
+        columns: list[str],
+        raw: np.ndarray,
+        y_slice: np.ndarray,
+        *,
+        base_rate: float,
+        fitting_share: float,
+        returns: np.ndarray | None = None,
+    ) -> CalibratedModel:
+        """Around a base model already fitted on the fitting part (``fit``, or batch by batch on the streamed
+        path): the calibrator (unless given), the level, the shrinkage weight and the action threshold, from the
+        base model's probabilities ``raw`` on the calibration slice and its labels ``y_slice``.
+
+        Args:
+            base_rate: the positive share of the whole window (fitting part and slice).
+            fitting_share: the positive share of the fitting part.
+            returns: the slice's next-period returns (price targets), for the strategy threshold.
+        """
+        self.base_estimator_ = base
+        self.classes_ = base.classes_
+        slice_fit = fit_slice_calibration(raw, y_slice, self.method, self.calibrator, self.calibration_name)
         self.window_calibrators_, self.calibrator_, self.calibration_ = (
             slice_fit.window,
             slice_fit.calibrator,
             slice_fit.name,
         )
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_calibration_rows_ = len(cal_rows)
-        self.base_rate_ = float(np.mean(y))
+        self.feature_names_in_ = np.asarray(columns, dtype=object)
+        self.n_calibration_rows_ = len(y_slice)
+        self.base_rate_ = base_rate
         # Only a calibrator fitted on this slice carries the slice's level (auto compares its window forms
         # unshifted on later folds; a given calibrator learned elsewhere).
         own = self.calibrator is None and self.method != "auto"
-        self.level_shift_ = level_shift(self.base_rate_, float(np.mean(y[cal_rows])), self.level) if own else 0.0
+        self.level_shift_ = level_shift(self.base_rate_, float(np.mean(y_slice)), self.level) if own else 0.0
         # Out of sample on the slice: the base model and the fitting part's share both learned before it.
-        self.slice_shrinkage_ = fit_shrinkage(raw, float(np.mean(y[fit_rows])), y[cal_rows]) if self.shrink else 1.0
+        self.slice_shrinkage_ = fit_shrinkage(raw, fitting_share, y_slice) if self.shrink else 1.0
         self.shrinkage_ = (
             1.0 if not self.shrink else self.slice_shrinkage_ if self.shrinkage is None else float(self.shrinkage)
         )
@@ -364,11 +395,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         if objective == "strategy_return" and returns is None:
             objective = "f1"  # no returns (not a price target): fall back to the classification objective
         self.threshold_ = tune_threshold(
-            y[cal_rows],
-            self._shrunk(self._calibrate(raw)),
-            objective,
-            *self.threshold_bounds,
-            returns=None if returns is None else np.asarray(returns)[cal_rows],
+            y_slice, self._shrunk(self._calibrate(raw)), objective, *self.threshold_bounds, returns=returns
         )
         return self
 

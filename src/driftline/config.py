@@ -642,7 +642,9 @@ class ScaleConfig(_Section):
 
     ``auto`` streams when the feature rows times feature columns exceed ``streaming_above_cells``: the
     in-memory path peaked at 3.7 GiB for 1M rows x 50 features (benchmarks, ``scale_1m_peak_rss_gib``)
-    and grows linearly. Streaming supports logreg, xgboost and lightgbm, without tuning or baselines.
+    and grows linearly. The streamed path has logreg, xgboost and lightgbm, no tuning and no naive
+    baselines: under ``auto`` the rest is left out (said in the summary's ``data_path``), a forced
+    ``streaming`` refuses it.
     """
 
     path: Literal["auto", "memory", "streaming"] = Field(

@@ -81,6 +81,8 @@ def base_margin(estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str]:
     if isinstance(estimator, (RandomForestClassifier, VotingClassifier)):
         return estimator.predict_proba(X)[:, _positive_column(estimator)].astype(float), PROBABILITY
     name = type(estimator).__name__
+    if name == "BoosterClassifier":
+        return estimator.margin(X), LOG_ODDS
     if name == "XGBClassifier":
         return np.asarray(estimator.predict(X, output_margin=True), dtype=float), LOG_ODDS
     if name == "LGBMClassifier":
@@ -183,6 +185,11 @@ def explain_estimator(estimator: Any, X: pd.DataFrame) -> Explanation:
     if isinstance(estimator, RandomForestClassifier):
         return _forest(estimator, X)
     name = type(estimator).__name__
+    if name == "BoosterClassifier":  # a streamed booster (driftline.models.BoosterClassifier)
+        contribs = estimator.contributions(X)
+        lightgbm = estimator.library == "lightgbm"
+        method = "LightGBM TreeSHAP (pred_contrib)" if lightgbm else "XGBoost TreeSHAP (pred_contribs)"
+        return Explanation(contribs[:, :-1], contribs[:, -1], list(X.columns), LOG_ODDS, method)
     if name == "XGBClassifier":
         return _xgboost(estimator, X)
     if name == "LGBMClassifier":

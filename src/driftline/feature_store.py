@@ -67,6 +67,14 @@ class StoreBuild:
     quarantine_path: str | None = None
 
 
+def _partition(symbol: str) -> str:
+    """The folder of a symbol's rows: ``symbol=<name>``, the name URI-encoded as pyarrow's hive partitioning
+    reads it back ("BTC/USDT" is ``symbol=BTC%2FUSDT``, not two folders)."""
+    from urllib.parse import quote
+
+    return f"symbol={quote(symbol, safe='')}"
+
+
 def _symbols(dataset) -> list[str]:
     """Distinct symbols, one column batch at a time (never the whole column)."""
     import pyarrow.compute as pc
@@ -135,7 +143,7 @@ def build_feature_store(
             report = validate_frame(frame, contract, suite_name, source=where)
             rows_quarantined += report.rows_quarantined
             if report.rows_quarantined and quarantine_dir is not None:
-                target_dir = Path(quarantine_dir) / f"symbol={symbol}"
+                target_dir = Path(quarantine_dir) / _partition(symbol)
                 target_dir.mkdir(parents=True, exist_ok=True)
                 report.quarantined.astype({c: str for c in report.quarantined.columns if c != "timestamp"}).to_parquet(
                     target_dir / "rows.parquet"
@@ -161,8 +169,8 @@ def build_feature_store(
         part = pa.table(columns)
         first = table["timestamp"].iloc[0] if first is None else min(first, table["timestamp"].iloc[0])
         last = table["timestamp"].iloc[-1] if last is None else max(last, table["timestamp"].iloc[-1])
-        (out / f"symbol={symbol}").mkdir()
-        pq.write_table(part, out / f"symbol={symbol}" / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
+        (out / _partition(symbol)).mkdir()
+        pq.write_table(part, out / _partition(symbol) / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
         del frame, table, part
     if names is None or first is None or last is None:
         raise DataError(f"{source}: no rows")

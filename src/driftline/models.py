@@ -156,3 +156,56 @@ def native_importance(estimator: Any, names: list[str]) -> tuple[pd.Series, str]
         values, what = one(estimator)
     total = values.sum()
     return pd.Series(values / total if total else values, index=names), what
+
+
+class BoosterClassifier:
+    """A LightGBM or XGBoost booster trained outside scikit-learn (batch by batch, ``driftline.streaming``),
+    as the fitted binary classifier the calibrated model, the registry, importance and SHAP take.
+
+    It predicts on float32 values, the precision of the feature store it learned from. Importance is the
+    libraries' scikit-learn default: LightGBM's split counts, XGBoost's total gain.
+    """
+
+    def __init__(self, booster: Any, feature_names: list[str] | tuple[str, ...]):
+        module = type(booster).__module__
+        if not module.startswith(("lightgbm", "xgboost")):
+            raise TypeError(f"a BoosterClassifier takes a LightGBM or XGBoost booster, not a {type(booster).__name__}")
+        self.booster = booster
+        self.library = "lightgbm" if module.startswith("lightgbm") else "xgboost"
+        self.feature_names_in_ = np.asarray(list(feature_names), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.classes_ = np.array([0, 1])
+
+    def _values(self, X: Any) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            X = X[list(self.feature_names_in_)]
+        return np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+
+    def margin(self, X: Any) -> np.ndarray:
+        """The booster's raw log-odds."""
+        values = self._values(X)
+        if self.library == "lightgbm":
+            return np.asarray(self.booster.predict(values, raw_score=True), dtype=float)
+        return np.asarray(self.booster.inplace_predict(values, predict_type="margin"), dtype=float)
+
+    def contributions(self, X: Any) -> np.ndarray:
+        """TreeSHAP values per feature and, last, the base value (log-odds): the libraries' own."""
+        values = self._values(X)
+        if self.library == "lightgbm":
+            return np.asarray(self.booster.predict(values, pred_contrib=True), dtype=float)
+        import xgboost
+
+        matrix = xgboost.DMatrix(values, feature_names=self.booster.feature_names)
+        return np.asarray(self.booster.predict(matrix, pred_contribs=True), dtype=float)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        positive = 1.0 / (1.0 + np.exp(-self.margin(X)))
+        return np.column_stack([1.0 - positive, positive])
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        if self.library == "lightgbm":
+            return np.asarray(self.booster.feature_importance(importance_type="split"), dtype=float)
+        names = self.booster.feature_names or [f"f{i}" for i in range(self.n_features_in_)]
+        gain = self.booster.get_score(importance_type="total_gain")
+        return np.array([gain.get(name, 0.0) for name in names], dtype=float)

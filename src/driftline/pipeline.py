@@ -8,6 +8,7 @@ the flow's steps (``flows/training.py``) wrap the same functions as tasks and lo
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ import pandas as pd
 from driftline.config import ContractConfig, FitSpec, PipelineConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.evaluation import holdout_split
+from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData, load_data
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
+
+logger = logging.getLogger(__name__)
 
 
 def validate_loaded(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
@@ -154,6 +158,134 @@ class ScaledRun:
     n_development: int
 
 
+REFERENCE_ROWS = 200_000
+"""Streamed runs: the newest development rows held in memory for the drift reference, the training report
+and the registered model's input example (the in-memory path uses every development row)."""
+
+
+def feature_count(frame: pd.DataFrame, config: PipelineConfig) -> int:
+    """How many feature columns ``config`` builds, from the first symbol's first 2,000 rows of ``frame``."""
+    from driftline.features import feature_table
+
+    first = frame["symbol"].iloc[0]
+    head = frame[frame["symbol"] == first].head(2_000)
+    return len(feature_table(head, config.features, config.target)[1])
+
+
+def data_path_of(frame: pd.DataFrame, config: PipelineConfig) -> DataPath:
+    """In memory or streamed for the canonical rows ``frame``, decided before any feature is built; what
+    streaming leaves out (``streamable``) is said in the reason.
+
+    Raises:
+        ConfigError: ``scale.path: streaming`` with a family or setting the streamed path does not have.
+    """
+    from driftline.streaming import choose_data_path
+
+    chosen = choose_data_path(len(frame), feature_count(frame, config), config.scale)
+    if chosen.path == "memory":
+        return chosen
+    _, left_out = streamable(config)
+    return DataPath(chosen.path, f"{chosen.reason}; {left_out}") if left_out else chosen
+
+
+def streamable(config: PipelineConfig) -> tuple[PipelineConfig, str]:
+    """``config`` without what the streamed path does not have (families without a streaming learner,
+    tuning), and what was left out ("" when nothing). Under ``scale.path: auto`` they are left out; a
+    forced ``streaming`` with them is refused.
+
+    Raises:
+        ConfigError: ``scale.path: streaming`` with such a family or with tuning on.
+    """
+    from driftline.errors import ConfigError
+    from driftline.streaming import STREAMING_FAMILIES
+
+    families = config.models.families
+    kept = tuple(f for f in families if f in STREAMING_FAMILIES)
+    dropped = [f for f in families if f not in kept]
+    tuning = config.models.tuning.enabled
+    if not dropped and not tuning:
+        return config, ""
+    parts = [f"models.families {dropped} (no streaming learner)"] if dropped else []
+    said = ", ".join([*parts, *(["models.tuning"] if tuning else [])])
+    if config.scale.path == "streaming" or not kept:
+        raise ConfigError(
+            f"scale.path: streaming does not support {said}; streaming families: {list(STREAMING_FAMILIES)}"
+        )
+    models = config.models.model_copy(
+        update={"families": kept, "tuning": config.models.tuning.model_copy(update={"enabled": False})}
+    )
+    return config.model_copy(update={"models": models}), f"streaming leaves out {said}"
+
+
+@dataclass(frozen=True)
+class StreamedDevelopment:
+    """The development steps streamed from a feature store (``scale``): what training goes on with."""
+
+    sized: SizedConfig
+    build: StoreBuild  # the store, and the contract's accounting over every symbol (rows in, kept, quarantined)
+    result: WalkForwardResult
+    n_development: int  # the store's first rows; the hold-out window follows them
+    development: FeatureSet  # the newest REFERENCE_ROWS development rows, in memory
+    holdout: FeatureSet  # the whole evaluation window, in memory
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.sized.config
+
+
+def develop_streamed(
+    source: str | Path,
+    config: PipelineConfig,
+    workdir: Path,
+    client: object | None = None,
+    quarantine_dir: Path | None = None,
+) -> StreamedDevelopment:
+    """``develop`` out of core: the contract and the features per symbol into a feature store in ``workdir``,
+    the sizes, the hold-out window and the walk-forward streamed from it (on the Dask cluster of ``client``
+    for the boosted trees). The canonical Parquet dataset ``source`` is read one symbol at a time.
+
+    Raises:
+        DataError, ValidationFailed, InsufficientDataError: as the in-memory steps.
+    """
+    from driftline.feature_store import build_feature_store
+    from driftline.splits import tail_cut
+    from driftline.streaming import dask_fitter, feature_set, run_walk_forward_streaming
+
+    config, left_out = streamable(config)
+    if left_out:
+        logger.warning("%s", left_out)
+    built = build_feature_store(
+        source, workdir / "features", config.contract, config.features, config.target,
+        suite_name=config.model_name, quarantine_dir=quarantine_dir or workdir / "quarantine",
+    )  # fmt: skip
+    store = built.store
+    sized = size_to_data(config, store.times)
+    config = sized.config
+    hint = "; lower evaluation.window or add data"
+    dev_rows, hold_rows = tail_cut(store.times, config.evaluation.window, config.gap, "an evaluation window", hint)
+    spec = config.fit_spec
+    n_development = len(dev_rows)
+    result = run_walk_forward_streaming(
+        store, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
+        stop=n_development, batch_rows=spec.scale.batch_rows,
+        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows),
+    )  # fmt: skip
+    return StreamedDevelopment(
+        sized=sized,
+        build=built,
+        result=result,
+        n_development=n_development,
+        development=feature_set(store, max(0, n_development - REFERENCE_ROWS), n_development),
+        holdout=feature_set(store, int(hold_rows[0]), int(hold_rows[-1]) + 1),
+    )
+
+
+def write_canonical(frame: pd.DataFrame, out: Path) -> Path:
+    """The canonical rows as a Parquet dataset partitioned by symbol (what ``develop_streamed`` reads)."""
+    frame.to_parquet(out, partition_cols=["symbol"], index=False)
+    return out
+
+
 def walk_forward_from_parquet(
     config: PipelineConfig, source: str | Path, workdir: Path, client: object | None = None
 ) -> ScaledRun:
@@ -170,18 +302,14 @@ def walk_forward_from_parquet(
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from driftline.feature_store import build_feature_store
-    from driftline.features import feature_table
-    from driftline.splits import tail_cut
-    from driftline.streaming import choose_data_path, dask_fitter, run_walk_forward_streaming
+    from driftline.streaming import choose_data_path
 
     dataset = ds.dataset(str(source), format="parquet", partitioning="hive")
     n_rows = dataset.count_rows()
     head = dataset.head(2_000, filter=pc.field("symbol") == dataset.head(1, columns=["symbol"]).column(0)[0])
     head_frame = head.to_pandas()
     head_frame["symbol"] = head_frame["symbol"].astype(str)
-    n_features = len(feature_table(head_frame, config.features, config.target)[1])
-    data_path = choose_data_path(n_rows, n_features, config.scale)
+    data_path = choose_data_path(n_rows, feature_count(head_frame, config), config.scale)
     if data_path.path == "memory":
         frame = dataset.to_table().to_pandas()
         frame["symbol"] = frame["symbol"].astype(str)
@@ -193,23 +321,7 @@ def walk_forward_from_parquet(
         development, _ = hold_out(features, config)
         result = walk_forward_of(development, config.fit_spec)
         return ScaledRun(result, data_path, report.rows_in, report.rows_quarantined, len(development.y))
-    built = build_feature_store(
-        source, workdir / "features", config.contract, config.features, config.target,
-        suite_name=config.model_name, quarantine_dir=workdir / "quarantine",
-    )  # fmt: skip
-    store = built.store
-    config = size_to_data(config, store.times).config
-    dev_rows, _ = tail_cut(
-        store.times,
-        config.evaluation.window,
-        config.gap,
-        "an evaluation window",
-        "; lower evaluation.window or add data",
+    streamed = develop_streamed(source, config, workdir, client)
+    return ScaledRun(
+        streamed.result, data_path, streamed.build.rows_in, streamed.build.rows_quarantined, streamed.n_development
     )
-    spec = config.fit_spec
-    result = run_walk_forward_streaming(
-        store, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
-        stop=len(dev_rows), batch_rows=spec.scale.batch_rows,
-        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows),
-    )  # fmt: skip
-    return ScaledRun(result, data_path, built.rows_in, built.rows_quarantined, len(dev_rows))

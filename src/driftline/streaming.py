@@ -31,13 +31,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.calibration import fit_slice_calibration, level_shift, shift_level, window_column
-from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, RunnerConfig, ScaleConfig, SplitConfig
+from driftline.calibration import CalibratedModel, fit_slice_calibration, level_shift, shift_level, window_column
+from driftline.config import (
+    CalibrationConfig,
+    FitSpec,
+    MetricsConfig,
+    ModelsConfig,
+    RunnerConfig,
+    ScaleConfig,
+    SplitConfig,
+)
 from driftline.errors import InsufficientDataError
 from driftline.feature_store import FeatureStore
-from driftline.models import ENSEMBLE, family_names, model_params
+from driftline.features import FeatureSet
+from driftline.models import ENSEMBLE, BoosterClassifier, family_names, model_params
 from driftline.splits import WalkForwardSplit, calibration_cut
-from driftline.training import FoldOutcome, FoldResult, WalkForwardResult, _fold_metrics, combine_fold_results
+from driftline.training import (
+    FoldOutcome,
+    FoldResult,
+    WalkForwardResult,
+    _fold_metrics,
+    challenger_calibration,
+    combine_fold_results,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,26 +100,6 @@ def choose_data_path(n_rows: int, n_features: int, scale: ScaleConfig) -> DataPa
     if cells > scale.streaming_above_cells:
         return DataPath("streaming", f"{size} > scale.streaming_above_cells {scale.streaming_above_cells:,}")
     return DataPath("memory", f"{size} <= scale.streaming_above_cells {scale.streaming_above_cells:,}")
-
-
-def flow_data_path(n_rows: int, n_features: int, scale: ScaleConfig) -> DataPath:
-    """The training flow's path: it trains in memory (the streamed path is
-    ``driftline.pipeline.walk_forward_from_parquet``); above the threshold it says so in the reason.
-
-    Raises:
-        ConfigError: ``scale.path: streaming`` given to the training flow.
-    """
-    from driftline.errors import ConfigError
-
-    chosen = choose_data_path(n_rows, n_features, scale)
-    if chosen.path == "memory":
-        return chosen
-    if scale.path == "streaming":
-        raise ConfigError(
-            "scale.path: streaming: the training flow trains in memory; stream with "
-            "driftline.pipeline.walk_forward_from_parquet, or set scale.path to auto or memory"
-        )
-    return DataPath("memory", f"{chosen.reason}, but the training flow trains in memory (no streamed flow yet)")
 
 
 def _ranges(rows: np.ndarray) -> tuple[int, int]:
@@ -373,6 +369,86 @@ def run_walk_forward_streaming(
     return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
 
 
+def streamed_estimator(family: str, model: StreamedModel, feature_names: tuple[str, ...]) -> Any:
+    """The streamed base model as a fitted scikit-learn-style classifier (what the calibrated model, the
+    registry, importance and SHAP take): a ``BoosterClassifier`` for the boosted trees, the scaler and SGD
+    model as a ``Pipeline`` for logistic regression."""
+    if family == "logreg":
+        from sklearn.pipeline import make_pipeline
+
+        scaler, sgd = model.booster
+        scaler.feature_names_in_ = np.asarray(feature_names, dtype=object)  # fitted on arrays of these columns
+        return make_pipeline(scaler, sgd)
+    return BoosterClassifier(model.booster, feature_names)
+
+
+def fit_challenger_streaming(
+    store: FeatureStore,
+    stop: int,
+    family: str,
+    spec: FitSpec,
+    walk_forward: WalkForwardResult | None = None,
+    fitter: Callable[..., StreamedModel] | None = None,
+) -> CalibratedModel:
+    """``fit_challenger`` on the store's first ``stop`` rows (the development rows), streamed: the base model
+    on the fitting part, then the calibrator, level, shrinkage and action threshold on the newest slice, cut
+    as ``CalibratedModel.fit`` cuts it. The walk-forward's calibration choice and shrinkage weight apply as
+    in memory (``challenger_calibration``); no tuning on this path.
+
+    Raises:
+        InsufficientDataError: the fitting part or the calibration slice holds a single class.
+    """
+    calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
+    times, labels = store.times[:stop], store.labels[:stop]
+    fit_rows, cal_rows = calibration_cut(times, calibration.fraction, spec.gap)
+    for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
+        if len(np.unique(labels[rows])) < 2:
+            raise InsufficientDataError(
+                f"the {part} part of the development rows ({len(rows)} rows) holds a single class"
+            )
+    fitting, sliced = _ranges(fit_rows), _ranges(cal_rows)
+    batch_rows = spec.scale.batch_rows
+    model = (
+        fit_streaming(family, store, fitting, spec.models, None, batch_rows)
+        if fitter is None
+        else fitter(family, fitting, spec.models, None)
+    )
+    raw, y_slice, meta = _predict(store, model, *sliced, batch_rows)
+    challenger = CalibratedModel.from_config(
+        streamed_estimator(family, model, store.feature_names),
+        calibration,
+        spec.gap,
+        spec.threshold,
+        given,
+        choice,
+        shrinkage,
+    )
+    returns = meta["next_return"].to_numpy() if "next_return" in meta else None
+    return challenger.fit_on_slice(
+        challenger.estimator,
+        list(store.feature_names),
+        raw,
+        y_slice,
+        base_rate=float(np.mean(labels)),
+        fitting_share=float(np.mean(labels[fit_rows])),
+        returns=returns,
+    )
+
+
+def feature_set(store: FeatureStore, start: int, stop: int) -> FeatureSet:
+    """Rows ``start:stop`` of the store as an in-memory ``FeatureSet`` (the hold-out window, or the newest
+    development rows the drift reference is built from); no scoring tail."""
+    batch = store.read(start, stop)
+    names = list(store.feature_names)
+    return FeatureSet(
+        X=pd.DataFrame(batch.X.astype(np.float64), columns=names),
+        y=pd.Series(batch.y),
+        meta=batch.meta,
+        feature_names=store.feature_names,
+        latest=pd.DataFrame(columns=[*names, "symbol", "timestamp"]),
+    )
+
+
 # --- Dask: xgboost.dask / lightgbm.dask on a cluster, every worker reading its own part of the store -------
 
 
@@ -450,4 +526,14 @@ def dask_client(runner: RunnerConfig) -> Iterator[Any]:
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
+        yield client
+
+
+@contextmanager
+def streaming_client(runner: RunnerConfig) -> Iterator[Any]:
+    """``dask_client(runner)`` for a Dask runner, None (in this process) for the sequential one."""
+    if runner.kind == "sequential":
+        yield None
+        return
+    with dask_client(runner) as client:
         yield client

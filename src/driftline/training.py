@@ -14,6 +14,7 @@ import pandas as pd
 from driftline.baselines import BaselineModel, baseline_names, fit_baseline, is_baseline, known_labels
 from driftline.calibration import (
     CalibratedModel,
+    Calibrator,
     fit_slice_calibration,
     forms_for,
     level_shift,
@@ -610,6 +611,23 @@ def fit_challenger(
     development rows' positive share by the weight the family's out-of-fold rows support
     (``WalkForwardResult.shrinkage``); without it, by the weight its own calibration slice supports.
     """
+    calibration, given, choice, shrinkage = challenger_calibration(family, calibration, walk_forward)
+    y = features.y.to_numpy()
+    fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
+    model = CalibratedModel.from_config(
+        make_estimator(family, fit_models), calibration, gap, threshold, given, choice, shrinkage
+    )
+    model.fit(features.X, y, features.times, returns=features.returns)
+    model.tuning_ = tuning
+    return model
+
+
+def challenger_calibration(
+    family: str, calibration: CalibrationConfig, walk_forward: WalkForwardResult | None
+) -> tuple[CalibrationConfig, Calibrator | None, str | None, float | None]:
+    """What the walk-forward decided for the challenger's calibration (``fit_challenger``): the calibration
+    section to fit with, a calibrator fitted on the pooled out-of-fold rows (or None), its name, and the
+    shrinkage weight (or None)."""
     choice = (
         (walk_forward.calibration.get(family) if walk_forward is not None else None)
         if calibration.method == "auto"
@@ -625,14 +643,7 @@ def fit_challenger(
     shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
     if calibration.shrink == AUTO:  # only a family the walk-forward shrank (it lost to a naive baseline)
         calibration = calibration.model_copy(update={"shrink": shrinkage is not None})
-    y = features.y.to_numpy()
-    fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
-    model = CalibratedModel.from_config(
-        make_estimator(family, fit_models), calibration, gap, threshold, given, choice, shrinkage
-    )
-    model.fit(features.X, y, features.times, returns=features.returns)
-    model.tuning_ = tuning
-    return model
+    return calibration, given, choice, shrinkage
 
 
 def fold_table(result: WalkForwardResult) -> list[dict[str, Any]]:

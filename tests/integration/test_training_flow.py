@@ -241,6 +241,54 @@ def test_pyfunc_model_returns_calibrated_probabilities(prefect_api, tracking, fa
     assert (scored["prediction"] == (scored["probability"] >= threshold)).all()
 
 
+def test_a_panel_above_the_streaming_threshold_trains_out_of_core(prefect_api, tracking, fast_config, ohlcv_csv):
+    """Above ``scale.streaming_above_cells`` the flow builds a feature store per symbol and streams the
+    walk-forward and the challenger (random forest, which has no streaming learner, is left out and said
+    so). Against the same panel in memory: the same folds and selected family, the trees' pooled metrics
+    and hold-out scores equal to 1e-6, logreg's (SGD against L-BFGS) within 0.01; the registered model
+    scores like any other and the store is removed."""
+    from driftline.config import Settings, load_config
+    from driftline.features import build_features
+    from driftline.ingest import load_data
+
+    memory = _train(prefect_api, config_file=str(fast_config), data=str(ohlcv_csv))
+    families = ["logreg", "lightgbm", "random_forest"]
+    streamed = _train(
+        prefect_api,
+        config_file=str(fast_config),
+        data=str(ohlcv_csv),
+        name="it-streamed",
+        overrides={"scale.streaming_above_cells": 1000, "models.families": families},
+    )
+    path = streamed["data_path"]
+    assert path["path"] == "streaming" and "> scale.streaming_above_cells 1,000" in path["reason"], path
+    assert "streaming leaves out models.families ['random_forest'] (no streaming learner)" in path["reason"]
+    assert memory["data_path"]["path"] == "memory"
+    assert set(streamed["families"]) == set(memory["families"]) == {"logreg", "lightgbm"}
+    assert streamed["rows_in"] == memory["rows_in"] == 1800 and streamed["rows_quarantined"] == 0
+    assert [(f["train_end"], f["test_start"], f["n_test"]) for f in streamed["folds"]] == [
+        (f["train_end"], f["test_start"], f["n_test"]) for f in memory["folds"]
+    ]
+    assert (streamed["data_start"], streamed["training_cutoff"]) == (memory["data_start"], memory["training_cutoff"])
+    assert streamed["selected_family"] == memory["selected_family"]
+    for key in ("log_loss", "auc", "brier"):
+        assert streamed["families"]["lightgbm"][key] == pytest.approx(memory["families"]["lightgbm"][key], abs=1e-6)
+        assert streamed["families"]["logreg"][key] == pytest.approx(memory["families"]["logreg"][key], abs=0.01)
+    if streamed["selected_family"] == "lightgbm":  # the same challenger: the same hold-out scores
+        for key, value in memory["evaluation"]["challenger"].items():
+            assert streamed["evaluation"]["challenger"][key] == pytest.approx(value, abs=1e-6), key
+    assert streamed["model_version"] == "1" and "challenger" in streamed["aliases"]
+    assert streamed["decision"] in ("promote", "reject") and streamed["reasons"]
+    assert not (Settings.from_env().run_dir(streamed["run_id"]) / "streamed").exists()
+    artifacts = {a.path for a in MlflowClient().list_artifacts(streamed["run_id"], "plots")}
+    assert {"plots/feature_importance.png", "plots/reliability.png", "plots/shap_summary.png"} <= artifacts, artifacts
+
+    config = load_config(fast_config, {"data.path": str(ohlcv_csv)})
+    features = build_features(load_data(config.data).frame, config.features, config.target)
+    scored = mlflow.pyfunc.load_model("models:/driftline-it-streamed@challenger").predict(features.X.tail(200))
+    assert scored["probability"].between(0, 1).all() and scored["probability"].nunique() > 10
+
+
 def test_contract_failure_stops_before_training_and_registers_nothing(
     prefect_api, tracking, fast_config, ohlcv_csv, tmp_path
 ):

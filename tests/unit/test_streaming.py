@@ -99,6 +99,90 @@ def test_streamed_walk_forward_equals_in_memory(stored):
     )
 
 
+def _spec(calibration: CalibrationConfig | None = None):
+    from driftline.config import FitSpec, ScaleConfig, ThresholdConfig
+
+    return FitSpec(
+        splits=SPLITS,
+        gap=GAP,
+        label_delay=GAP,
+        calibration=calibration or CalibrationConfig(),
+        models=MODELS,
+        metrics=MetricsConfig(),
+        threshold=ThresholdConfig(objective="f1"),
+        is_direction=False,
+        scale=ScaleConfig(batch_rows=1_000),
+    )
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "logreg"])
+def test_streamed_challenger_equals_the_in_memory_refit(stored, family):
+    """The challenger refitted on every development row, streamed: the same calibration slice, calibrator,
+    level, shrinkage and threshold as ``fit_challenger`` on the same (float32) values; the trees' probabilities
+    equal to 1e-6, logistic regression (SGD against L-BFGS) within 0.02."""
+    from driftline.streaming import fit_challenger_streaming
+    from driftline.training import fit_challenger
+
+    store, features = stored
+    spec = _spec()
+    streamed = fit_challenger_streaming(store, store.n_rows, family, spec)
+    in_memory = fit_challenger(features, family, spec.calibration, spec.models, spec.gap, spec.threshold)
+    assert streamed.n_calibration_rows_ == in_memory.n_calibration_rows_
+    assert streamed.base_rate_ == pytest.approx(in_memory.base_rate_, abs=1e-12)
+    assert streamed.level_shift_ == pytest.approx(in_memory.level_shift_, abs=1e-12)
+    ours, theirs = streamed.predict_proba(features.X)[:, 1], in_memory.predict_proba(features.X)[:, 1]
+    if family == "logreg":
+        assert np.abs(ours - theirs).max() < 0.02
+        return
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+    assert streamed.threshold_ == pytest.approx(in_memory.threshold_, abs=1e-9)
+    assert list(streamed.feature_names_in_) == list(features.feature_names)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "logreg"])
+def test_streamed_challenger_explains_pickles_and_ranks_its_features(stored, family, tmp_path):
+    """What the registry and the drift reference do with a challenger: SHAP values that add up to the base
+    model's margin, native importance over the store's features, and a joblib round trip that predicts
+    the same."""
+    import joblib
+
+    from driftline.explain import base_margin, explain_model
+    from driftline.models import native_importance
+    from driftline.streaming import fit_challenger_streaming
+
+    store, features = stored
+    model = fit_challenger_streaming(store, store.n_rows, family, _spec())
+    rows = features.X.head(50)
+    explanation = explain_model(model, rows)
+    margin, space = base_margin(model.base_estimator_, rows)
+    assert explanation.space == space
+    np.testing.assert_allclose(explanation.values.sum(axis=1) + explanation.base, margin, atol=1e-4)
+    importance, _ = native_importance(model.base_estimator_, list(store.feature_names))
+    assert importance.sum() == pytest.approx(1.0) and (importance >= 0).all() and importance.max() > 0
+    joblib.dump(model, tmp_path / "model.joblib")
+    again = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(again.predict_proba(rows), model.predict_proba(rows))
+
+
+def test_streaming_leaves_out_what_it_cannot_run_or_refuses_it_when_forced():
+    from driftline.config import PipelineConfig
+    from driftline.errors import ConfigError
+    from driftline.pipeline import streamable
+
+    auto = PipelineConfig.model_validate({"models": {"tuning": {"enabled": True}}})
+    config, said = streamable(auto)
+    assert config.models.families == ("logreg", "xgboost", "lightgbm") and not config.models.tuning.enabled
+    assert said == "streaming leaves out models.families ['random_forest'] (no streaming learner), models.tuning"
+    assert streamable(config) == (config, "")
+    forced = PipelineConfig.model_validate({"scale": {"path": "streaming"}})
+    refused = r"scale.path: streaming does not support models.families \['random_forest'\]"
+    with pytest.raises(ConfigError, match=refused):
+        streamable(forced)
+    only_forest = PipelineConfig.model_validate({"models": {"families": ["random_forest"]}})
+    with pytest.raises(ConfigError, match="streaming families"):
+        streamable(only_forest)
+
+
 def test_data_path_choice_and_its_reason():
     from driftline.config import ScaleConfig
     from driftline.streaming import choose_data_path
@@ -113,18 +197,6 @@ def test_data_path_choice_and_its_reason():
         "reason": "scale.path: streaming (10 rows x 2 features = 20 cells)",
     }
     assert choose_data_path(10**9, 50, ScaleConfig(path="memory")).path == "memory"
-
-
-def test_the_training_flow_says_it_trains_in_memory():
-    from driftline.config import ScaleConfig
-    from driftline.errors import ConfigError
-    from driftline.streaming import flow_data_path
-
-    assert flow_data_path(100, 5, ScaleConfig()).path == "memory"
-    big = flow_data_path(2_000_000, 50, ScaleConfig())
-    assert big.path == "memory" and big.reason.endswith("but the training flow trains in memory (no streamed flow yet)")
-    with pytest.raises(ConfigError, match="walk_forward_from_parquet"):
-        flow_data_path(10, 2, ScaleConfig(path="streaming"))
 
 
 def test_scale_out_bench_store_and_tree_rss(tmp_path):
