@@ -164,12 +164,23 @@ and the registered model's input example (the in-memory path uses every developm
 
 
 def feature_count(frame: pd.DataFrame, config: PipelineConfig) -> int:
-    """How many feature columns ``config`` builds, from the first symbol's first 2,000 rows of ``frame``."""
-    from driftline.features import feature_table
+    """How many feature columns ``config`` builds, from the first symbol's first 2,000 rows of ``frame``.
+
+    The rows are not validated yet: bad values are left for the contract to quarantine (no warning here),
+    and rows the features refuse (a label that is not 0/1) leave the count at the frame's other columns.
+    """
+    import numpy as np
+
+    from driftline.errors import DataError
+    from driftline.features import META_COLUMNS, feature_table
 
     first = frame["symbol"].iloc[0]
     head = frame[frame["symbol"] == first].head(2_000)
-    return len(feature_table(head, config.features, config.target)[1])
+    try:
+        with np.errstate(all="ignore"):
+            return len(feature_table(head, config.features, config.target)[1])
+    except DataError:
+        return len([c for c in frame.columns if c not in (*META_COLUMNS, "target")])
 
 
 def data_path_of(frame: pd.DataFrame, config: PipelineConfig) -> DataPath:

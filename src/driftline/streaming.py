@@ -18,6 +18,11 @@ pooled metrics, ``auto`` calibration and family selection are the in-memory path
 
 With a Dask client, the boosted trees train with ``xgboost.dask`` / ``lightgbm.dask`` instead, every worker
 reading its own symbols' files of the store (``dask_fit``).
+
+The challenger (``fit_challenger_streaming``) is the selected family refitted on every development row the
+same way, calibrated on the newest slice as ``CalibratedModel.fit`` cuts it; its booster becomes a
+``driftline.models.BoosterClassifier`` so that the registry, scoring and SHAP take it like any other model.
+The training flow goes this way by itself above ``scale.streaming_above_cells`` (``driftline.pipeline``).
 """
 
 from __future__ import annotations

@@ -183,6 +183,28 @@ def test_streaming_leaves_out_what_it_cannot_run_or_refuses_it_when_forced():
         streamable(only_forest)
 
 
+def test_the_path_is_chosen_on_unvalidated_rows_without_a_warning_or_an_error(panel, canonical):
+    """The choice comes before the contract: bad prices (left for the contract to quarantine) raise no
+    numpy warning, and a label that is not 0/1 does not stop it (the contract or the features say so later)."""
+    import warnings
+
+    from driftline.config import DataConfig, PipelineConfig
+    from driftline.pipeline import data_path_of
+    from driftline.synthetic import make_labelled_series
+
+    bad = panel.copy()
+    bad.loc[bad.index[:5], "close"] = -1.0
+    tiny = {"scale": {"streaming_above_cells": 10}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen = data_path_of(bad, PipelineConfig.model_validate(tiny))
+    assert chosen.path == "streaming" and chosen.reason.startswith(f"{len(bad):,} rows x ")
+    labelled = canonical(make_labelled_series(n_rows=200, n_features=3, seed=2), DataConfig(target_col="y"), True)
+    labelled.loc[labelled.index[:3], "target"] = 2
+    config = PipelineConfig.model_validate({**tiny, "target": {"kind": "label"}, "data": {"target_col": "y"}})
+    assert data_path_of(labelled, config).reason.startswith("200 rows x 3 features")
+
+
 def test_data_path_choice_and_its_reason():
     from driftline.config import ScaleConfig
     from driftline.streaming import choose_data_path
