@@ -211,9 +211,12 @@ def develop_streamed_task(
     source: Path, config: PipelineConfig, workdir: Path, quarantine_dir: Path
 ) -> StreamedDevelopment:
     """Contract and features per symbol into a feature store, sizes, hold-out and the walk-forward streamed
-    from it (the boosted trees on the Dask cluster ``runner`` names, when it names one)."""
+    from it (the boosted trees on the Dask cluster ``runner`` names, when it names one), its progress in the
+    walk-forward progress artifact."""
     with streaming_client(config.runner) as client:
-        return develop_streamed(source, config, workdir, client, quarantine_dir)
+        return develop_streamed(
+            source, config, workdir, client, quarantine_dir, progress=walk_forward_progress(config.name)
+        )
 
 
 @driftline_task("fit-challenger-streamed")

@@ -250,10 +250,12 @@ def develop_streamed(
     workdir: Path,
     client: object | None = None,
     quarantine_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StreamedDevelopment:
     """``develop`` out of core: the contract and the features per symbol into a feature store in ``workdir``,
     the sizes, the hold-out window and the walk-forward streamed from it (on the Dask cluster of ``client``
-    for the boosted trees). The canonical Parquet dataset ``source`` is read one symbol at a time.
+    for the boosted trees; ``progress`` after each fit). The canonical Parquet dataset ``source`` is read one
+    symbol at a time.
 
     Raises:
         DataError, ValidationFailed, InsufficientDataError: as the in-memory steps.
@@ -279,7 +281,7 @@ def develop_streamed(
     result = run_walk_forward_streaming(
         store, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
         stop=n_development, batch_rows=spec.scale.batch_rows,
-        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows),
+        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows), progress=progress,
     )  # fmt: skip
     return StreamedDevelopment(
         sized=sized,

@@ -349,8 +349,10 @@ def run_walk_forward_streaming(
     threads: int | None = None,
     batch_rows: int = BATCH_ROWS,
     fitter: Callable[..., StreamedModel] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
-    """``run_walk_forward`` on a feature store's first ``stop`` rows (the development rows), streamed.
+    """``run_walk_forward`` on a feature store's first ``stop`` rows (the development rows), streamed;
+    ``progress(fits done, fits in all)`` after each fit.
 
     The naive baselines do not run on this path (they need the whole label history per symbol in memory).
 
@@ -366,11 +368,16 @@ def run_walk_forward_streaming(
         )
     if models.tuning.enabled:
         raise ValueError("models.tuning is not supported on the streaming path")
-    outcomes = [
-        run_fold_streaming(store, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter)
-        for fold in streaming_folds(store, splits, gap, calibration, stop)
-        for family in families
-    ]
+    jobs = [(fold, family) for fold in streaming_folds(store, splits, gap, calibration, stop) for family in families]
+    outcomes = []
+    for fold, family in jobs:
+        outcomes.append(
+            run_fold_streaming(
+                store, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter
+            )
+        )
+        if progress is not None:
+            progress(len(outcomes), len(jobs))
     return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
 
 

@@ -247,6 +247,8 @@ def test_a_panel_above_the_streaming_threshold_trains_out_of_core(prefect_api, t
     so). Against the same panel in memory: the same folds and selected family, the trees' pooled metrics
     and hold-out scores equal to 1e-6, logreg's (SGD against L-BFGS) within 0.01; the registered model
     scores like any other and the store is removed."""
+    import httpx
+
     from driftline.config import Settings, load_config
     from driftline.features import build_features
     from driftline.ingest import load_data
@@ -280,6 +282,10 @@ def test_a_panel_above_the_streaming_threshold_trains_out_of_core(prefect_api, t
     assert streamed["model_version"] == "1" and "challenger" in streamed["aliases"]
     assert streamed["decision"] in ("promote", "reject") and streamed["reasons"]
     assert not (Settings.from_env().run_dir(streamed["run_id"]) / "streamed").exists()
+    key = {"key": {"any_": ["walk-forward-it-streamed"]}}
+    query = {"artifacts": key, "limit": 1, "offset": 0, "sort": "CREATED_DESC"}
+    [progress] = httpx.post(f"{prefect_api}/artifacts/filter", json=query, timeout=30).raise_for_status().json()
+    assert progress["description"] == "walk-forward: 6 of 6 fits done"  # 3 folds x 2 families, no baselines
     artifacts = {a.path for a in MlflowClient().list_artifacts(streamed["run_id"], "plots")}
     assert {"plots/feature_importance.png", "plots/reliability.png", "plots/shap_summary.png"} <= artifacts, artifacts
 
