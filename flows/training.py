@@ -128,10 +128,14 @@ def train_and_promote(
         log_input_task(store, run_id, loaded, staged.stats)
         data_path = data_path_task(loaded, config)
         if data_path.path == "streaming":
-            workdir = settings.run_dir(run_id) / "streamed"
-            source = write_canonical_task(loaded, workdir / "canonical")
-            loaded = loaded.without_rows()  # from here on the rows are read one symbol at a time
-            trained = _streamed(source, config, store, run_id, workdir, settings.run_dir(run_id) / "quarantine")
+            workdir = settings.run_dir(run_id) / "streamed"  # the canonical rows and the store: gone after the fit
+            try:
+                source = write_canonical_task(loaded, workdir / "canonical")
+                loaded = loaded.without_rows()  # from here on the rows are read one symbol at a time
+                quarantine = settings.run_dir(run_id) / "quarantine"
+                trained = _streamed(source, config, store, run_id, workdir, quarantine, loaded.source)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         else:
             steps = TrainingSteps(store, run_id, settings.run_dir(run_id))
             developed = develop(loaded, config, steps)
@@ -222,19 +226,24 @@ def _in_memory(developed: Development, quarantine_path: str | None) -> Trained:
 
 
 def _streamed(
-    source: Path, config: PipelineConfig, store: MlflowStore, run_id: str, workdir: Path, quarantine_dir: Path
+    source: Path,
+    config: PipelineConfig,
+    store: MlflowStore,
+    run_id: str,
+    workdir: Path,
+    quarantine_dir: Path,
+    label: str,
 ) -> Trained:
-    """Out of core: a feature store built per symbol from the canonical Parquet ``source``, the walk-forward
-    and the challenger streamed from it; ``workdir`` (the store, the canonical rows) is removed once the
-    challenger is fitted."""
-    streamed = develop_streamed_task(source, config, workdir, quarantine_dir)
+    """Out of core: a feature store built per symbol (in ``workdir``) from the canonical Parquet ``source``,
+    the walk-forward and the challenger streamed from it."""
+    streamed = develop_streamed_task(source, config, workdir, quarantine_dir, label)
     log_sizes_task(store, run_id, streamed.sized)
     log_store_build_task(store, run_id, streamed.build)
     log_walk_forward_task(store, run_id, streamed.result, streamed.development, streamed.config)
     model = fit_challenger_streamed_task(streamed)
     times = streamed.build.store.times[: streamed.n_development]
     labels = streamed.build.store.labels[: streamed.n_development]
-    trained = Trained(
+    return Trained(
         sized=streamed.sized,
         result=streamed.result,
         model=model,
@@ -245,8 +254,6 @@ def _streamed(
         base_rate=float(labels.mean()),
         timeline=data_timeline(times, streamed.holdout.times),
     )
-    shutil.rmtree(workdir, ignore_errors=True)
-    return trained
 
 
 class TrainingSteps:

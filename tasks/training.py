@@ -208,14 +208,14 @@ def write_canonical_task(loaded: LoadedData, out: Path) -> Path:
 
 @driftline_task("develop-streamed")
 def develop_streamed_task(
-    source: Path, config: PipelineConfig, workdir: Path, quarantine_dir: Path
+    source: Path, config: PipelineConfig, workdir: Path, quarantine_dir: Path, label: str
 ) -> StreamedDevelopment:
     """Contract and features per symbol into a feature store, sizes, hold-out and the walk-forward streamed
     from it (the boosted trees on the Dask cluster ``runner`` names, when it names one), its progress in the
-    walk-forward progress artifact."""
+    walk-forward progress artifact. Messages name the user's source, ``label``."""
     with streaming_client(config.runner) as client:
         return develop_streamed(
-            source, config, workdir, client, quarantine_dir, progress=walk_forward_progress(config.name)
+            source, config, workdir, client, quarantine_dir, progress=walk_forward_progress(config.name), label=label
         )
 
 

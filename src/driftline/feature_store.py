@@ -95,6 +95,7 @@ def build_feature_store(
     suite_name: str = "driftline",
     quarantine_dir: str | Path | None = None,
     validate: bool = True,
+    label: str | None = None,
 ) -> StoreBuild:
     """Features of every symbol of the canonical Parquet dataset ``source``, one symbol in memory at a time.
 
@@ -103,6 +104,8 @@ def build_feature_store(
         out: the store's directory (replaced).
         contract: the data contract, checked per symbol; quarantined rows go to ``quarantine_dir``.
         validate: False skips the contract (data already validated upstream).
+        label: what messages call the data (the user's source, when ``source`` is a copy of it); ``source``
+            when None.
 
     Raises:
         DataError: ``source`` has no ``symbol``/``timestamp`` column, or no feature can be built.
@@ -117,9 +120,10 @@ def build_feature_store(
     from driftline.contracts import enforce_contract, validate_frame
 
     dataset = ds.dataset(str(source), format="parquet", partitioning="hive")
+    shown = label or str(source)  # what messages call the data
     missing = [c for c in META_COLUMNS if c not in dataset.schema.names]
     if missing:
-        raise DataError(f"{source}: the feature store needs canonical columns; missing {missing}")
+        raise DataError(f"{shown}: the feature store needs canonical columns; missing {missing}")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -138,7 +142,7 @@ def build_feature_store(
         frame["symbol"] = frame["symbol"].astype(str)
         frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
         rows_in += len(frame)
-        where = f"{source} (symbol {symbol})"
+        where = f"{shown} (symbol {symbol})"
         if validate:
             report = validate_frame(frame, contract, suite_name, source=where)
             rows_quarantined += report.rows_quarantined
@@ -173,11 +177,11 @@ def build_feature_store(
         pq.write_table(part, out / _partition(symbol) / "part-0.parquet", row_group_size=ROW_GROUP_ROWS)
         del frame, table, part
     if names is None or first is None or last is None:
-        raise DataError(f"{source}: no rows")
+        raise DataError(f"{shown}: no rows")
     fraction = rows_quarantined / rows_in if rows_in else 0.0
     if fraction > contract.max_quarantine_fraction:
         raise ValidationFailed(
-            f"{source}: data contract failed: {rows_quarantined} of {rows_in} rows ({100 * fraction:.1f}%) were "
+            f"{shown}: data contract failed: {rows_quarantined} of {rows_in} rows ({100 * fraction:.1f}%) were "
             f"quarantined, above contract.max_quarantine_fraction {contract.max_quarantine_fraction}"
         )
     span = pd.Timestamp(last) - pd.Timestamp(first)
@@ -185,12 +189,12 @@ def build_feature_store(
     empty = [n for n in names if stats[n].present == 0]
     constant = [n for n in names if stats[n].constant]
     if empty or constant:
-        logger.warning("%s: dropped feature columns that carry no information: %s", source, empty + constant)
+        logger.warning("%s: dropped feature columns that carry no information: %s", shown, empty + constant)
     usable = [n for n in names if n not in calendar and n not in empty and n not in constant]
     manifest = {"features": usable, "meta": [c for c in META_EXTRA if c in columns], "symbols": clean_rows}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     store = FeatureStore(out)
-    check_target_classes(pd.Series(store.labels), target, source=str(source))
+    check_target_classes(pd.Series(store.labels), target, source=shown)
     return StoreBuild(store, rows_in, rows_in - rows_quarantined, rows_quarantined, clean_rows, quarantine_path)
 
 

@@ -251,11 +251,12 @@ def develop_streamed(
     client: object | None = None,
     quarantine_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    label: str | None = None,
 ) -> StreamedDevelopment:
     """``develop`` out of core: the contract and the features per symbol into a feature store in ``workdir``,
     the sizes, the hold-out window and the walk-forward streamed from it (on the Dask cluster of ``client``
     for the boosted trees; ``progress`` after each fit). The canonical Parquet dataset ``source`` is read one
-    symbol at a time.
+    symbol at a time; messages name it ``label`` (the user's source) when given.
 
     Raises:
         DataError, ValidationFailed, InsufficientDataError: as the in-memory steps.
@@ -269,7 +270,7 @@ def develop_streamed(
         logger.warning("%s", left_out)
     built = build_feature_store(
         source, workdir / "features", config.contract, config.features, config.target,
-        suite_name=config.model_name, quarantine_dir=quarantine_dir or workdir / "quarantine",
+        suite_name=config.model_name, quarantine_dir=quarantine_dir or workdir / "quarantine", label=label,
     )  # fmt: skip
     store = built.store
     sized = size_to_data(config, store.times)

@@ -322,6 +322,31 @@ def test_contract_failure_stops_before_training_and_registers_nothing(
     assert quarantine["reason"].str.contains("close").all()
 
 
+def test_a_streamed_run_that_fails_its_contract_keeps_the_quarantine_and_removes_the_store(
+    prefect_api, tracking, fast_config, ohlcv_csv, tmp_path
+):
+    """On the streamed path the contract runs per symbol: the bad rows are quarantined per symbol, the run
+    fails over all symbols (above max_quarantine_fraction), nothing is registered, and the run's canonical
+    rows and feature store are removed; the quarantine stays."""
+    frame = pd.read_csv(ohlcv_csv)
+    frame.loc[[10, 500], "Close"] = -1.0
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    overrides = {"scale.streaming_above_cells": 1000, "contract.max_quarantine_fraction": 0.0001}
+    failed = r"bad.csv: data contract failed: 2 of 1800 rows \(0.1%\) were quarantined, above"
+    with pytest.raises(ValidationFailed, match=failed):
+        _train(prefect_api, config_file=str(fast_config), data=str(bad), overrides=overrides)
+
+    client = MlflowClient()
+    assert client.search_registered_models() == []
+    (run,) = client.search_runs([client.get_experiment_by_name("driftline-it").experiment_id])
+    assert run.info.status == "FAILED"
+    run_dir = tracking / "runs" / run.info.run_id
+    assert not (run_dir / "streamed").exists()
+    quarantined = pd.concat(pd.read_parquet(f) for f in sorted((run_dir / "quarantine").glob("symbol=*/rows.parquet")))
+    assert len(quarantined) == 2 and quarantined["reason"].str.contains("close").all()
+
+
 def test_rerun_on_the_same_data_config_and_code_registers_nothing(prefect_api, tracking, fast_config, labelled_csv):
     first = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
     again = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
