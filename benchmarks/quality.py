@@ -266,12 +266,14 @@ def _aligned(lags: pd.DataFrame, table: pd.DataFrame, meta: pd.DataFrame) -> pd.
 
 
 def reference_estimator(models: Any) -> Any:
-    """LightGBM with the pipeline's own LightGBM hyperparameters, single-threaded, uncalibrated."""
+    """A plain LightGBM (no linear base) with the pipeline's own plain LightGBM hyperparameters,
+    single-threaded, uncalibrated."""
     from lightgbm import LGBMClassifier
 
     from driftline.models import model_params
 
-    return LGBMClassifier(random_state=models.seed, **model_params("lightgbm", models, threads=1))
+    params = model_params("lightgbm", models, threads=1, linear_base=False)
+    return LGBMClassifier(random_state=models.seed, **params)
 
 
 def single_threaded(models: Any) -> Any:

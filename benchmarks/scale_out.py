@@ -45,6 +45,7 @@ def _models(trees: int) -> dict[str, Any]:
     return {
         "families": ["xgboost", "lightgbm"],
         "params": {"xgboost": {"n_estimators": trees}, "lightgbm": {"n_estimators": trees, "num_leaves": 31}},
+        "linear_base": [],  # both arms fit the same plain boosters (the streamed path has no linear base)
     }
 
 

@@ -484,6 +484,11 @@ class ModelsConfig(_Section):
     ensemble: bool = False
     seed: int = 42
     params: dict[ModelFamily, dict[str, float | int | str | bool | None]] = Field(default_factory=dict)
+    linear_base: tuple[Literal["lightgbm"], ...] = Field(
+        default=("lightgbm",),
+        description="boosted families whose trees learn on top of a logistic regression's log-odds (init score), "
+        "in memory only; [] for plain boosters",
+    )
     tuning: TuningConfig = Field(default_factory=TuningConfig)
 
     def params_for(self, family: str) -> dict[str, float | int | str | bool | None]:

@@ -13,6 +13,9 @@ Per family (every method is exact, and base value + contributions = the margin, 
   is 0 and the base value is the intercept.
 * ``xgboost`` / ``lightgbm``: the libraries' own TreeSHAP (``pred_contribs`` / ``pred_contrib``) on the
   log-odds (raw score).
+* a booster on a linear base (``models.linear_base``, ``driftline.models.LinearBaseClassifier``): the linear
+  model's exact SHAP plus the trees' TreeSHAP, feature by feature; the base value is the intercept plus the
+  trees' own base (their ``init_score`` is the linear margin, which the linear part already explains).
 * ``random_forest``: SHAP's ``TreeExplainer`` (path-dependent TreeSHAP) on the forest's output, which is
   the mean of the trees' class-1 fractions: a probability.
 * ``ensemble`` (soft vote): probability space. Each member's explanation is carried onto its probability
@@ -81,8 +84,9 @@ def base_margin(estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str]:
     if isinstance(estimator, (RandomForestClassifier, VotingClassifier)):
         return estimator.predict_proba(X)[:, _positive_column(estimator)].astype(float), PROBABILITY
     name = type(estimator).__name__
-    if name == "BoosterClassifier":
-        return estimator.margin(X), LOG_ODDS
+    if name in ("BoosterClassifier", "LinearBaseClassifier"):
+        margin = estimator.margin(X) if name == "BoosterClassifier" else estimator.decision_function(X)
+        return np.asarray(margin, dtype=float), LOG_ODDS
     if name == "XGBClassifier":
         return np.asarray(estimator.predict(X, output_margin=True), dtype=float), LOG_ODDS
     if name == "LGBMClassifier":
@@ -126,6 +130,17 @@ def _xgboost(estimator: Any, X: pd.DataFrame) -> Explanation:
 def _lightgbm(estimator: Any, X: pd.DataFrame) -> Explanation:
     contribs = np.asarray(estimator.predict(X, pred_contrib=True), dtype=float)
     return Explanation(contribs[:, :-1], contribs[:, -1], list(X.columns), LOG_ODDS, "LightGBM TreeSHAP (pred_contrib)")
+
+
+def _on_linear_base(estimator: Any, X: pd.DataFrame) -> Explanation:
+    linear, trees = _linear(estimator.linear_, X), _lightgbm(estimator.booster_, X)
+    return Explanation(
+        linear.values + trees.values,
+        linear.base + trees.base,
+        list(X.columns),
+        LOG_ODDS,
+        "exact linear SHAP of the linear base + LightGBM TreeSHAP (pred_contrib) of the trees on it",
+    )
 
 
 def _forest(estimator: Any, X: pd.DataFrame) -> Explanation:
@@ -185,6 +200,8 @@ def explain_estimator(estimator: Any, X: pd.DataFrame) -> Explanation:
     if isinstance(estimator, RandomForestClassifier):
         return _forest(estimator, X)
     name = type(estimator).__name__
+    if name == "LinearBaseClassifier":
+        return _on_linear_base(estimator, X)
     if name == "BoosterClassifier":  # a streamed booster (driftline.models.BoosterClassifier)
         contribs = estimator.contributions(X)
         lightgbm = estimator.library == "lightgbm"

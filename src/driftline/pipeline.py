@@ -201,8 +201,9 @@ def data_path_of(frame: pd.DataFrame, config: PipelineConfig) -> DataPath:
 
 def streamable(config: PipelineConfig) -> tuple[PipelineConfig, str]:
     """``config`` without what the streamed path does not have (families without a streaming learner,
-    tuning), and what was left out ("" when nothing). Under ``scale.path: auto`` they are left out; a
-    forced ``streaming`` with them is refused.
+    tuning, boosters on a linear base), and what was left out ("" when nothing). Under ``scale.path: auto``
+    the families and tuning are left out; a forced ``streaming`` with them is refused. A booster in
+    ``models.linear_base`` (a default) streams as a plain booster either way, and the reason says so.
 
     Raises:
         ConfigError: ``scale.path: streaming`` with such a family or with tuning on.
@@ -214,16 +215,23 @@ def streamable(config: PipelineConfig) -> tuple[PipelineConfig, str]:
     kept = tuple(f for f in families if f in STREAMING_FAMILIES)
     dropped = [f for f in families if f not in kept]
     tuning = config.models.tuning.enabled
-    if not dropped and not tuning:
+    plain = [f for f in config.models.linear_base if f in kept]
+    if not dropped and not tuning and not plain:
         return config, ""
     parts = [f"models.families {dropped} (no streaming learner)"] if dropped else []
     said = ", ".join([*parts, *(["models.tuning"] if tuning else [])])
-    if config.scale.path == "streaming" or not kept:
+    if said and (config.scale.path == "streaming" or not kept):
         raise ConfigError(
             f"scale.path: streaming does not support {said}; streaming families: {list(STREAMING_FAMILIES)}"
         )
+    if plain:
+        said = ", ".join([*([said] if said else []), f"the linear base of models.linear_base {plain} (plain boosters)"])
     models = config.models.model_copy(
-        update={"families": kept, "tuning": config.models.tuning.model_copy(update={"enabled": False})}
+        update={
+            "families": kept,
+            "linear_base": (),
+            "tuning": config.models.tuning.model_copy(update={"enabled": False}),
+        }
     )
     return config.model_copy(update={"models": models}), f"streaming leaves out {said}"
 

@@ -125,7 +125,7 @@ def _xgb_params(models: ModelsConfig, threads: int | None) -> tuple[dict[str, An
 
 
 def _lgb_params(models: ModelsConfig, threads: int | None) -> tuple[dict[str, Any], int]:
-    params = dict(model_params("lightgbm", models, threads))
+    params = dict(model_params("lightgbm", models, threads, linear_base=False))
     rounds = int(params.pop("n_estimators", 100))
     # LGBMClassifier's own translation of its keyword arguments (random_state -> seed, n_jobs ...).
     from lightgbm import LGBMClassifier
@@ -513,7 +513,7 @@ def _fit_on_dask(
         return StreamedModel(lambda X: booster.inplace_predict(X), booster)
     from lightgbm import DaskLGBMClassifier
 
-    params = {k: v for k, v in model_params("lightgbm", models, threads).items() if k != "n_jobs"}
+    params = {k: v for k, v in model_params("lightgbm", models, threads, linear_base=False).items() if k != "n_jobs"}
     estimator = DaskLGBMClassifier(client=client, random_state=models.seed, **params)
     local = estimator.fit(X, y).to_local()
     return StreamedModel(lambda X: np.asarray(local.predict_proba(X))[:, 1], local.booster_)

@@ -179,6 +179,7 @@ SCALE_CONFIG = {
     "models": {
         "families": ["logreg", "xgboost", "lightgbm"],
         "params": {"xgboost": {"n_estimators": 60, "n_jobs": 1}, "lightgbm": {"n_estimators": 60, "n_jobs": 1}},
+        "linear_base": [],  # the streamed path's plain boosters, in memory too: the two paths must agree
     },
 }
 # Features carry float32 precision on both paths (driftline.features.feature_table, the store's float32):

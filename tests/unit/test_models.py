@@ -9,7 +9,15 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.metrics import roc_auc_score
 
 from driftline.config import ModelsConfig
-from driftline.models import DEFAULT_PARAMS, family_names, make_estimator, model_params
+from driftline.models import (
+    DEFAULT_PARAMS,
+    LINEAR_BASE_PARAMS,
+    LinearBaseClassifier,
+    family_names,
+    make_estimator,
+    model_params,
+    native_importance,
+)
 
 FAMILIES = ("logreg", "random_forest", "xgboost", "lightgbm")
 # Small and single-threaded, so the suite stays fast on two cores.
@@ -65,23 +73,72 @@ def test_the_seed_reaches_randomised_families(data, family):
         ("logreg", "C", 3.5, lambda m: m.get_params()["logisticregression__C"]),
         ("random_forest", "max_depth", 2, lambda m: m.get_params()["max_depth"]),
         ("xgboost", "learning_rate", 0.2, lambda m: m.get_params()["learning_rate"]),
-        ("lightgbm", "num_leaves", 5, lambda m: m.get_params()["num_leaves"]),
+        # On its linear base (models.linear_base, the default) the booster is a parameter of the pair.
+        ("lightgbm", "num_leaves", 5, lambda m: m.get_params()["booster__num_leaves"]),
     ],
 )
 def test_config_params_override_defaults(family, name, value, read):
     models = ModelsConfig(families=(family,), params={family: {name: value}})
     params = model_params(family, models)
     assert params[name] == value
+    defaults = model_params(family, ModelsConfig(families=(family,)))
     untouched = set(DEFAULT_PARAMS[family]) - {name}
-    assert all(params[k] == DEFAULT_PARAMS[family][k] for k in untouched)
+    assert all(params[k] == defaults[k] for k in untouched)
     assert read(make_estimator(family, models)) == value
     assert DEFAULT_PARAMS[family].get(name) != value  # the defaults themselves are not mutated
 
 
 def test_without_params_the_defaults_apply():
-    model = make_estimator("lightgbm", ModelsConfig())
+    model = make_estimator("lightgbm", ModelsConfig(linear_base=()))
     assert model.get_params()["n_estimators"] == DEFAULT_PARAMS["lightgbm"]["n_estimators"]
+    assert model.get_params()["learning_rate"] == DEFAULT_PARAMS["lightgbm"]["learning_rate"]
     assert model.get_params()["random_state"] == 42
+    on_base = make_estimator("lightgbm", ModelsConfig())  # models.linear_base's default: [lightgbm]
+    assert isinstance(on_base, LinearBaseClassifier)
+    assert on_base.booster.get_params()["learning_rate"] == LINEAR_BASE_PARAMS["lightgbm"]["learning_rate"]
+    assert on_base.linear.get_params()["logisticregression__C"] == DEFAULT_PARAMS["logreg"]["C"]
+    # The user's value wins over the linear base's default too.
+    mine = make_estimator("lightgbm", ModelsConfig(params={"lightgbm": {"learning_rate": 0.1}}))
+    assert mine.booster.get_params()["learning_rate"] == 0.1
+
+
+def test_trees_on_a_linear_base_start_from_its_log_odds_and_explain_exactly(data):
+    """The booster's trees fit what the logistic regression misses: the margin is the linear model's plus the
+    trees' raw score; SHAP (exact linear + TreeSHAP) adds up to it row by row; importance, pickling and early
+    stopping on a validation slice (driftline.tuning) work on the pair."""
+    import pickle
+
+    import lightgbm
+
+    from driftline.explain import base_margin, explain_estimator
+
+    X, y = data
+    pair = make_estimator("lightgbm", _models()).fit(X.iloc[:200], y[:200])
+    linear = make_estimator("lightgbm", _models(linear_base=())).fit(X.iloc[:200], y[:200])
+    rows = X.iloc[200:]
+    expected = pair.linear_.decision_function(rows) + pair.booster_.predict(rows, raw_score=True)
+    np.testing.assert_allclose(pair.decision_function(rows), expected)
+    np.testing.assert_allclose(pair.predict_proba(rows)[:, 1], 1 / (1 + np.exp(-expected)))
+    # The trees start from the linear margin: not the plain booster's fit, and no more than a correction of it.
+    assert not np.allclose(pair.predict_proba(rows), linear.predict_proba(rows))
+    assert np.corrcoef(pair.decision_function(rows), pair.linear_.decision_function(rows))[0, 1] > 0.9
+    explained = explain_estimator(pair, rows)
+    margin, space = base_margin(pair, rows)
+    assert space == "log-odds" and "exact linear SHAP" in explained.method and "TreeSHAP" in explained.method
+    np.testing.assert_allclose(explained.margin, margin, atol=1e-9)
+    importance, what = native_importance(pair, list(X.columns))
+    assert importance.sum() == pytest.approx(1.0) and importance.idxmax() == "a" and "SHAP" in what
+    again = pickle.loads(pickle.dumps(pair))
+    np.testing.assert_array_equal(again.predict_proba(rows), pair.predict_proba(rows))
+    stopped = make_estimator("lightgbm", _models(params={"lightgbm": {"n_estimators": 500, "n_jobs": 1}}))
+    stopped.fit(
+        X.iloc[:150],
+        y[:150],
+        eval_X=X.iloc[150:200],
+        eval_y=y[150:200],
+        callbacks=[lightgbm.early_stopping(10, verbose=False)],
+    )
+    assert 1 <= stopped.best_iteration_ < 500
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -124,13 +181,17 @@ def test_a_thread_budget_replaces_every_spelling_of_n_jobs():
         ensemble=True,
         params={"lightgbm": {"num_threads": 4}, "xgboost": {"nthread": 4}, "random_forest": {"n_jobs": 3}},
     )
+
+    def learner(model):  # a booster on its linear base carries the threads (logistic regression has none)
+        return model.booster if isinstance(model, LinearBaseClassifier) else model
+
     for family in ("random_forest", "xgboost", "lightgbm"):
-        params = make_estimator(family, models, threads=1).get_params()
+        params = learner(make_estimator(family, models, threads=1)).get_params()
         assert params["n_jobs"] == 1, family
         assert not {"num_threads", "nthread"} & {k for k, v in params.items() if v is not None}, family
     ensemble = make_estimator("ensemble", models, threads=1)
-    assert all(m.get_params()["n_jobs"] == 1 for name, m in ensemble.estimators if name != "logreg")
+    assert all(learner(m).get_params()["n_jobs"] == 1 for name, m in ensemble.estimators if name != "logreg")
     # Without a budget the configured value (or the default, all cores) stays.
     assert make_estimator("random_forest", models).get_params()["n_jobs"] == 3
-    assert make_estimator("lightgbm", ModelsConfig()).get_params()["n_jobs"] == -1
+    assert learner(make_estimator("lightgbm", ModelsConfig())).get_params()["n_jobs"] == -1
     assert "n_jobs" not in model_params("logreg", models, threads=1)  # nothing to set on a family without threads

@@ -16,6 +16,7 @@ from driftline.training import run_walk_forward, walk_forward_jobs
 # Small but real: few trees keep a fit well under a second.
 MODELS = ModelsConfig(
     families=("logreg", "xgboost", "lightgbm"),
+    linear_base=(),  # the streamed path's plain boosters, in memory too: the two paths must agree
     params={"xgboost": {"n_estimators": 40, "n_jobs": 1}, "lightgbm": {"n_estimators": 40, "n_jobs": 1}},
 )
 SPLITS = SplitConfig(n_splits=3, min_train_size=80)
@@ -172,8 +173,16 @@ def test_streaming_leaves_out_what_it_cannot_run_or_refuses_it_when_forced():
     auto = PipelineConfig.model_validate({"models": {"tuning": {"enabled": True}}})
     config, said = streamable(auto)
     assert config.models.families == ("logreg", "xgboost", "lightgbm") and not config.models.tuning.enabled
-    assert said == "streaming leaves out models.families ['random_forest'] (no streaming learner), models.tuning"
+    assert config.models.linear_base == ()  # LightGBM streams as a plain booster, and the reason says so
+    assert said == (
+        "streaming leaves out models.families ['random_forest'] (no streaming learner), models.tuning, "
+        "the linear base of models.linear_base ['lightgbm'] (plain boosters)"
+    )
     assert streamable(config) == (config, "")
+    # The linear base alone is no reason to refuse a forced streaming run: its boosters stream plain.
+    boosters = PipelineConfig.model_validate({"scale": {"path": "streaming"}, "models": {"families": ["lightgbm"]}})
+    plain, said = streamable(boosters)
+    assert plain.models.linear_base == () and said.endswith("models.linear_base ['lightgbm'] (plain boosters)")
     forced = PipelineConfig.model_validate({"scale": {"path": "streaming"}})
     refused = r"scale.path: streaming does not support models.families \['random_forest'\]"
     with pytest.raises(ConfigError, match=refused):

@@ -152,7 +152,8 @@ def test_the_search_is_seeded_starts_from_the_configured_parameters_and_stops_tr
     first = tune_family("lightgbm", X, y, times, TUNED, run.gap, threads=1)
     again = tune_family("lightgbm", X, y, times, TUNED, run.gap, threads=1)
     assert first.trials == again.trials and first.best_params == again.best_params
-    assert first.trials[0]["num_leaves"] == 4 and first.trials[0]["learning_rate"] == pytest.approx(0.03)
+    # The booster on its linear base (models.linear_base): LINEAR_BASE_PARAMS' learning rate.
+    assert first.trials[0]["num_leaves"] == 4 and first.trials[0]["learning_rate"] == pytest.approx(0.015)
     assert first.trials[0]["reg_lambda"] == pytest.approx(1e-3)  # LightGBM's 0, at the range's floor
     assert first.default_value == first.trials[0]["value"] >= first.best_value
     assert 1 <= first.best_params["n_estimators"] < MAX_TREES  # early stopping on the inner validation slice
@@ -186,13 +187,13 @@ def test_fold_and_challenger_refit_with_the_tuned_parameters(walk_forward_run, t
     challenger = fit_challenger(run.features, "lightgbm", run.calibration, TUNED, run.gap)
     tuning = challenger.tuning_
     assert tuning is not None and tuning.inner_train_rows + tuning.inner_validation_rows < len(run.features.y)
-    base = challenger.base_estimator_
+    base = challenger.base_estimator_.booster_  # the trees on their linear base (models.linear_base)
     assert base.get_params()["n_estimators"] == tuning.best_params["n_estimators"]
     assert base.get_params()["num_leaves"] == tuning.best_params["num_leaves"]
     untuned = fit_challenger(
         run.features, "lightgbm", run.calibration, TUNED.model_copy(update={"tuning": TuningConfig()}), run.gap
     )
-    assert untuned.tuning_ is None and untuned.base_estimator_.get_params()["n_estimators"] == 300
+    assert untuned.tuning_ is None and untuned.base_estimator_.booster_.get_params()["n_estimators"] == 300
 
 
 def test_walk_forward_result_lists_every_search(tuned_folds):
