@@ -139,7 +139,7 @@ def _on_linear_base(estimator: Any, X: pd.DataFrame) -> Explanation:
         linear.base + trees.base,
         list(X.columns),
         LOG_ODDS,
-        "exact linear SHAP of the linear base + LightGBM TreeSHAP (pred_contrib) of the trees on it",
+        "exact linear SHAP + LightGBM TreeSHAP (linear base)",
     )
 
 

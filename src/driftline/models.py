@@ -160,7 +160,7 @@ def native_importance(estimator: Any, names: list[str]) -> tuple[pd.Series, str]
 
     def one(model: Any) -> tuple[np.ndarray, str]:
         if isinstance(model, LinearBaseClassifier):
-            return model.feature_importances_, "mean |SHAP| of the linear base and the trees on it (training rows)"
+            return model.feature_importances_, "mean |SHAP| (linear base + trees)"
         if isinstance(model, Pipeline):
             model = model[-1]
         if hasattr(model, "feature_importances_"):
