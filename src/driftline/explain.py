@@ -84,9 +84,10 @@ def base_margin(estimator: Any, X: pd.DataFrame) -> tuple[np.ndarray, str]:
     if isinstance(estimator, (RandomForestClassifier, VotingClassifier)):
         return estimator.predict_proba(X)[:, _positive_column(estimator)].astype(float), PROBABILITY
     name = type(estimator).__name__
-    if name in ("BoosterClassifier", "LinearBaseClassifier"):
-        margin = estimator.margin(X) if name == "BoosterClassifier" else estimator.decision_function(X)
-        return np.asarray(margin, dtype=float), LOG_ODDS
+    if name == "BoosterClassifier":
+        return estimator.margin(X), LOG_ODDS
+    if name == "LinearBaseClassifier":
+        return estimator.decision_function(X), LOG_ODDS
     if name == "XGBClassifier":
         return np.asarray(estimator.predict(X, output_margin=True), dtype=float), LOG_ODDS
     if name == "LGBMClassifier":

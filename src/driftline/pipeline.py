@@ -216,16 +216,18 @@ def streamable(config: PipelineConfig) -> tuple[PipelineConfig, str]:
     dropped = [f for f in families if f not in kept]
     tuning = config.models.tuning.enabled
     plain = [f for f in config.models.linear_base if f in kept]
-    if not dropped and not tuning and not plain:
-        return config, ""
-    parts = [f"models.families {dropped} (no streaming learner)"] if dropped else []
-    said = ", ".join([*parts, *(["models.tuning"] if tuning else [])])
-    if said and (config.scale.path == "streaming" or not kept):
+    unsupported = [
+        *([f"models.families {dropped} (no streaming learner)"] if dropped else []),
+        *(["models.tuning"] if tuning else []),
+    ]
+    if unsupported and (config.scale.path == "streaming" or not kept):
         raise ConfigError(
-            f"scale.path: streaming does not support {said}; streaming families: {list(STREAMING_FAMILIES)}"
+            f"scale.path: streaming does not support {', '.join(unsupported)}; "
+            f"streaming families: {list(STREAMING_FAMILIES)}"
         )
-    if plain:
-        said = ", ".join([*([said] if said else []), f"the linear base of models.linear_base {plain} (plain boosters)"])
+    left_out = [*unsupported, *([f"the linear base of models.linear_base {plain} (plain boosters)"] if plain else [])]
+    if not left_out:
+        return config, ""
     models = config.models.model_copy(
         update={
             "families": kept,
@@ -233,7 +235,7 @@ def streamable(config: PipelineConfig) -> tuple[PipelineConfig, str]:
             "tuning": config.models.tuning.model_copy(update={"enabled": False}),
         }
     )
-    return config.model_copy(update={"models": models}), f"streaming leaves out {said}"
+    return config.model_copy(update={"models": models}), f"streaming leaves out {', '.join(left_out)}"
 
 
 @dataclass(frozen=True)
