@@ -16,8 +16,10 @@ Per family (every method is exact, and base value + contributions = the margin, 
 * a booster on a linear base (``models.linear_base``, ``driftline.models.LinearBaseClassifier``): the linear
   model's exact SHAP plus the trees' TreeSHAP, feature by feature; the base value is the intercept plus the
   trees' own base (their ``init_score`` is the linear margin, which the linear part already explains).
-* ``random_forest``: SHAP's ``TreeExplainer`` (path-dependent TreeSHAP) on the forest's output, which is
-  the mean of the trees' class-1 fractions: a probability.
+* ``random_forest``: path-dependent TreeSHAP on the forest's output, the mean of the trees' class-1
+  fractions (a probability), by XGBoost's TreeSHAP on the forest's trees copied into an XGBoost booster
+  (``forest_as_booster``): the values of SHAP's ``TreeExplainer``, which a test checks, without shipping
+  SHAP (and numba, llvmlite: about 210 MB) to every install.
 * ``ensemble`` (soft vote): probability space. Each member's explanation is carried onto its probability
   by one factor per row, ``(p - p0) / (margin - base)`` (``p0`` the base value's probability), so it sums
   to ``p - p0``; the ensemble's contributions are the members' (vote-weighted) mean and sum to the
@@ -144,20 +146,113 @@ def _on_linear_base(estimator: Any, X: pd.DataFrame) -> Explanation:
     )
 
 
-def _forest(estimator: Any, X: pd.DataFrame) -> Explanation:
-    import shap  # numba and llvmlite come with it: only on this path
+def _bfs_order(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Node ids of a scikit-learn tree (numbered depth first) in breadth-first order, siblings side by side:
+    XGBoost's layout, whose TreeSHAP takes a node's right child to be its left child + 1."""
+    order, k = [0], 0
+    while k < len(order):
+        node = order[k]
+        k += 1
+        if left[node] != -1:
+            order += [int(left[node]), int(right[node])]
+    return np.asarray(order, dtype=np.int64)
 
-    explainer = shap.TreeExplainer(estimator)
-    raw = explainer.shap_values(X)
-    column = _positive_column(estimator)
-    values = raw[column] if isinstance(raw, list) else np.asarray(raw)[..., column]
-    base = float(np.ravel(explainer.expected_value)[column])
+
+def _forest_trees(forest: Any, n_features: int) -> list[dict[str, Any]]:
+    """The forest's trees in XGBoost's JSON tree schema, regression leaves worth the tree's class-1 fraction /
+    the number of trees (so the trees add up to the forest's probability), node covers its weighted samples.
+
+    Thresholds: scikit-learn sends a float32 value ``x <= t`` (t a float64) left, XGBoost ``x < s`` (s a
+    float32); ``s``, the smallest float32 above ``t``, sends every float32 value the same way. Missing values
+    go where the fitted tree sends them (``missing_go_to_left``).
+    """
+    column = _positive_column(forest)
+    n_trees = len(forest.estimators_)
+    trees = []
+    for index, estimator in enumerate(forest.estimators_):
+        tree = estimator.tree_
+        order = _bfs_order(tree.children_left, tree.children_right)
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(len(order))
+        left, right = tree.children_left[order], tree.children_right[order]
+        leaf = left == -1
+        left = np.where(leaf, -1, new_id[np.maximum(left, 0)])
+        right = np.where(leaf, -1, new_id[np.maximum(right, 0)])
+        parents = np.full(len(order), 2147483647, dtype=np.int64)  # XGBoost's "no parent" for the root
+        parents[left[~leaf]] = np.flatnonzero(~leaf)
+        parents[right[~leaf]] = np.flatnonzero(~leaf)
+        fractions = tree.value[order, 0, :]
+        worth = (fractions[:, column] / fractions.sum(axis=1) / n_trees).astype(np.float32)
+        threshold = tree.threshold[order]
+        split = threshold.astype(np.float32)
+        split = np.where(split > threshold, split, np.nextafter(split, np.float32(np.inf)))
+        missing_left = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))[order]
+        nodes = len(order)
+        trees.append(
+            {
+                "id": index,
+                "tree_param": {
+                    "num_deleted": "0",
+                    "num_feature": str(n_features),
+                    "num_nodes": str(nodes),
+                    "size_leaf_vector": "1",
+                },
+                "left_children": left.tolist(),
+                "right_children": right.tolist(),
+                "parents": parents.tolist(),
+                "split_indices": np.where(leaf, 0, tree.feature[order]).tolist(),
+                "split_conditions": np.where(leaf, worth, split).astype(float).tolist(),
+                "split_type": [0] * nodes,
+                "default_left": np.where(leaf, 0, missing_left).astype(int).tolist(),
+                "base_weights": worth.astype(float).tolist(),
+                "sum_hessian": tree.weighted_n_node_samples[order].astype(float).tolist(),
+                "loss_changes": [0.0] * nodes,
+                "categories": [],
+                "categories_nodes": [],
+                "categories_segments": [],
+                "categories_sizes": [],
+            }
+        )
+    return trees
+
+
+def forest_as_booster(forest: Any, n_features: int) -> Any:
+    """A scikit-learn random forest as an XGBoost regression booster that predicts its class-1 probability.
+
+    The model is the installed XGBoost's own JSON (a one-split template it writes), with the forest's trees in
+    place of the template's: XGBoost's C++ TreeSHAP (``pred_contribs``, path-dependent on the node covers, as
+    SHAP's ``TreeExplainer``) then explains the forest, without SHAP and the numba/llvmlite it brings.
+    """
+    import json
+
+    import xgboost
+
+    blank = np.zeros((2, n_features), dtype=np.float32)
+    template = xgboost.XGBRegressor(n_estimators=1, max_depth=1, base_score=0.0, n_jobs=1).fit(blank, [0.0, 0.0])
+    model = json.loads(template.get_booster().save_raw("json"))
+    trees = _forest_trees(forest, n_features)
+    booster_model = model["learner"]["gradient_booster"]["model"]
+    booster_model["trees"] = trees
+    booster_model["tree_info"] = [0] * len(trees)
+    booster_model["iteration_indptr"] = list(range(len(trees) + 1))
+    booster_model["gbtree_model_param"]["num_trees"] = str(len(trees))
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(model).encode()))
+    return booster
+
+
+def _forest(estimator: Any, X: pd.DataFrame) -> Explanation:
+    import xgboost
+
+    booster = forest_as_booster(estimator, X.shape[1])
+    rows = xgboost.DMatrix(np.asarray(X, dtype=np.float32))
+    contribs = np.asarray(booster.predict(rows, pred_contribs=True), dtype=float)
     return Explanation(
-        np.asarray(values, dtype=float),
-        np.full(len(X), base),
+        contribs[:, :-1],
+        contribs[:, -1],
         list(X.columns),
         PROBABILITY,
-        "SHAP TreeExplainer (path-dependent)",
+        "XGBoost TreeSHAP (path-dependent) on the forest's trees",
     )
 
 
@@ -270,6 +365,7 @@ __all__ = [
     "check_top_k",
     "explain_estimator",
     "explain_model",
+    "forest_as_booster",
     "summary_rows",
     "top_contributions",
 ]

@@ -92,6 +92,49 @@ def test_linear_shap_is_coefficient_times_standardised_deviation(fitted, aapl_fe
     np.testing.assert_allclose(explain_estimator(pipeline, X).values, expected, atol=1e-12)
 
 
+def test_forest_shap_through_xgboost_is_shaps_tree_explainer(fitted, aapl_features):
+    """The forest's trees copied into an XGBoost booster give SHAP's own TreeExplainer values (shap is a dev
+    dependency, kept for this check): same path-dependent TreeSHAP, float32 inside XGBoost."""
+    import warnings
+
+    with warnings.catch_warnings():  # shap's own import calls matplotlib colormap setters due for deprecation
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+    forest = fitted["random_forest"].base_estimator_
+    X = aapl_features.X.iloc[-300:]
+    ours = explain_estimator(forest, X)
+    explainer = shap.TreeExplainer(forest)
+    raw = np.asarray(explainer.shap_values(X))[..., list(forest.classes_).index(1)]
+    np.testing.assert_allclose(ours.values, raw, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(ours.base, np.ravel(explainer.expected_value)[1], rtol=0, atol=1e-6)
+    assert ours.method == "XGBoost TreeSHAP (path-dependent) on the forest's trees"
+
+
+def test_forest_shap_follows_missing_values_ties_and_one_leaf_trees():
+    """Rows with NaN go where the fitted trees send them; values equal to a threshold go left as in
+    scikit-learn; a tree that never split (one leaf) adds nothing but its value."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": np.round(rng.normal(size=600), 1), "b": rng.normal(size=600), "c": rng.normal(size=600)})
+    y = (X["a"] + 0.5 * X["b"] > 0).astype(int).to_numpy()
+    X.loc[rng.choice(600, 60, replace=False), "b"] = np.nan
+    forest = RandomForestClassifier(n_estimators=25, max_depth=4, random_state=0).fit(X, y)
+    cuts = np.concatenate([t.tree_.threshold[t.tree_.feature == 0] for t in forest.estimators_])
+    ties = pd.DataFrame({"a": cuts, "b": 0.0, "c": 0.0}).astype(np.float32)  # exactly on a threshold
+    rows = pd.concat([X.iloc[:200], ties, X.iloc[:50].assign(b=np.nan)])
+    explanation = explain_estimator(forest, rows)
+    margin, _ = base_margin(forest, rows)
+    np.testing.assert_allclose(explanation.margin, margin, rtol=0, atol=1e-5)
+    assert np.abs(explanation.values[:, 1][rows["b"].isna().to_numpy()]).max() > 0  # b missing still counts
+
+    stump = RandomForestClassifier(n_estimators=3, min_samples_leaf=400, random_state=0).fit(X.fillna(0), y)
+    assert any(tree.tree_.node_count == 1 for tree in stump.estimators_)
+    flat = explain_estimator(stump, X.fillna(0).iloc[:100])
+    np.testing.assert_allclose(flat.margin, base_margin(stump, X.fillna(0).iloc[:100])[0], rtol=0, atol=1e-6)
+
+
 def test_the_informative_features_carry_the_explanation():
     frame = make_labelled_series(n_rows=1500, n_features=5, seed=2)
     X, y = frame[[f"x{i}" for i in range(5)]], frame["y"].to_numpy()
