@@ -161,6 +161,8 @@ TARGETS = (
         "quality_persistent_logloss_margin", "quality: persistent labels, persistence - challenger log loss", ">=", 0.0
     ),
     Target("quality_pipeline_failures", "quality: datasets the default pipeline stopped on", "<=", 0),
+    # Issue 18: the runtime packages (no dev group) installed with bytecode, as pip and `make install` leave them.
+    Target("install_runtime_mb", "install: runtime packages, bytecode compiled", "<=", 1300, "MB"),
 )
 
 
@@ -224,6 +226,7 @@ PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "quality": _module("quality"),
     "demo": _module("demo"),
     "scale_out": _module("scale_out"),
+    "install": _module("install_size"),
 }
 
 
@@ -243,6 +246,7 @@ QUICK_ORDER = [
     "drift_real",
     "detection",
     "demo",
+    "install",
 ]
 
 

@@ -1,0 +1,79 @@
+"""What an install of Driftline takes on disk: the runtime packages of uv.lock (no dev group), as a user who
+runs the pipeline gets them, measured by installing them for real into a temporary environment.
+
+* ``install_runtime_mb``: the environment with every module compiled to bytecode, as ``pip install`` and
+  ``make install`` (``uv sync --compile-bytecode``) leave it; the issue-18 target (<= 1.3 GB) is judged on it.
+* ``install_runtime_files_mb``: the same packages as their wheels unpack them, without bytecode (``uv sync``'s
+  default; Python then compiles only what it imports, where it may write).
+* ``install_runtime_largest``: the ten largest entries of site-packages (MB, bytecode included).
+
+uv installs from its cache (filled by ``make install``), so nothing is downloaded when the lock's packages are
+there. ``--quick`` measures the files only (the bytecode pass costs about a minute of CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+
+
+def _uv() -> str:
+    local = ROOT / ".uv" / "bin" / "uv"  # where the Makefile puts uv when the machine has none
+    found = shutil.which("uv")
+    if found:
+        return found
+    if local.is_file():
+        return str(local)
+    raise RuntimeError("uv is not installed (make install puts it in .uv/bin)")
+
+
+def _size(path: Path) -> int:
+    """Bytes of the files under ``path`` (each hard link once, as ``du`` counts them; symlinks not followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            stat = os.lstat(os.path.join(folder, name))
+            key = (stat.st_dev, stat.st_ino)
+            if key not in seen:
+                seen.add(key)
+                total += stat.st_blocks * 512
+    return total
+
+
+def _sync(env: Path, bytecode: bool) -> None:
+    command = [_uv(), "sync", "--frozen", "--no-dev", "--quiet", "--python", sys.executable]
+    environ = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env), "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(command + (["--compile-bytecode"] if bytecode else []), cwd=ROOT, env=environ, check=True)
+
+
+def _site_packages(env: Path) -> Path:
+    return next(env.glob("lib/python*/site-packages"))
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-install-") as tmp:
+        env = Path(tmp) / "venv"
+        _sync(env, bytecode=False)
+        out: dict[str, Any] = {"install_runtime_files_mb": round(_size(env) / MB)}
+        if quick:
+            return out
+        _sync(env, bytecode=True)
+        out["install_runtime_mb"] = round(_size(env) / MB)
+        site = _site_packages(env)
+        sizes = {entry.name: _size(entry) if entry.is_dir() else entry.lstat().st_size for entry in site.iterdir()}
+        largest = sorted(sizes.items(), key=lambda item: -item[1])[:10]
+        out["install_runtime_largest"] = {name: round(size / MB) for name, size in largest}
+    return out
+
+
+if __name__ == "__main__":
+    print(measure(quick="--quick" in sys.argv))
