@@ -6,7 +6,8 @@ minute-bar series, 50 features (two carry the signal), a 0/1 label.
 
 * ``plain`` (P4): the core functions the flow calls, called directly, no Prefect, no MLflow — load,
   contract, features, hold-out split, walk-forward (5 folds x logreg + LightGBM 200 trees, sigmoid
-  calibration on each training window's tail), challenger refit, drift reference, hold-out evaluation.
+  calibration on each training window's tail), challenger refit, drift reference (with its null over
+  the timestamps, as the flow's ``log_reference_task`` builds it), hold-out evaluation.
   ``scale_1m_seconds`` and ``scale_1m_peak_rss_gib`` at 1M
   rows; ``scale_growth_ratio`` = time at 2.5M rows / time at 0.25M rows (10x the rows).
 * ``flow`` (P2, P3): ``train_and_promote`` on the same file and config, in a process whose Prefect API
@@ -108,8 +109,13 @@ def child_plain(config_path: Path) -> dict[str, Any]:
         development, result.selected, config.calibration, config.models, config.gap, config.threshold, result
     )
     pooled = result.pooled[result.selected]
-    build_reference(
-        development.X, model.predict_proba(development.X)[:, 1], {"brier": pooled["brier"]}, config.drift.bins
+    build_reference(  # as the flow's log_reference_task: with the timestamps, so with the drift null
+        development.X,
+        model.predict_proba(development.X)[:, 1],
+        {"brier": pooled["brier"], "ece": pooled["ece"]},
+        config.drift.bins,
+        times=development.times,
+        null_windows=config.drift.null_windows,
     )
     # The Evidently report of training vs hold-out is pipeline work (the flow's training_report_task), not
     # orchestration: the plain path builds it too, on the same capped samples.

@@ -162,11 +162,12 @@ def _psi_rows(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
     return np.where(empty, np.nan, psi)
 
 
-def _window_psi(cumulative: np.ndarray, length: int, starts: np.ndarray) -> np.ndarray:
-    """PSI of each window of ``length`` timestamps (from ``starts``) against the rest of the reference,
-    from the cumulative per-timestamp bin counts (row 0 zeros, row t the counts before timestamp t)."""
-    window = cumulative[starts + length] - cumulative[starts]
-    return _psi_rows((cumulative[-1] - window).astype(float), window.astype(float))
+def _window_psi(before: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """PSI of each window against the rest of the reference, from cumulative bin counts: ``before[j]`` the
+    counts of the rows before the j-th window boundary, ``before[-1]`` all rows; a window spans boundaries
+    ``start`` to ``end``."""
+    window = before[end] - before[start]
+    return _psi_rows((before[-1] - window).astype(float), window.astype(float))
 
 
 def build_null(
@@ -192,15 +193,21 @@ def build_null(
             f"reference period of {n_times} timestamps is too short for "
             f"windows of {sorted(window_lengths)} (each needs 3x its length)"
         )
-    codes = codes.astype(np.int64)
     starts = {n: np.arange(0, n_times - n + 1, max(1, n // 4)) for n in lengths}
+    # Counts are only ever needed at window boundaries: each row goes to the stretch between two boundaries
+    # (once for all columns), and a column's counts are cumulated over those few thousand stretches instead
+    # of over every timestamp (at 1M one-minute bars, 1M x bins cumulative sums per column).
+    bounds = np.unique(np.concatenate([np.concatenate([s, s + n]) for n, s in starts.items()]))
+    stretch = np.searchsorted(bounds, codes, side="right")  # row in stretch j: bounds[j - 1] <= code < bounds[j]
+    spans = {n: (np.searchsorted(bounds, s), np.searchsorted(bounds, s + n)) for n, s in starts.items()}
+    n_stretches = len(bounds) + 1
 
     def window_psi(profile: ColumnProfile, values: pd.Series) -> list[np.ndarray]:
         index = _bin_index(profile, values)
         n_bins = (len(profile.categories) + 2) if profile.kind == "categorical" else (len(profile.edges) + 2)
-        per_time = np.bincount(codes * n_bins + index, minlength=n_times * n_bins).reshape(n_times, n_bins)
-        cumulative = np.vstack([np.zeros((1, n_bins), dtype=np.int64), np.cumsum(per_time, axis=0)])
-        return [_window_psi(cumulative, n, starts[n]) for n in lengths]
+        counts = np.bincount(stretch * n_bins + index, minlength=n_stretches * n_bins)
+        before = np.cumsum(counts.reshape(n_stretches, n_bins), axis=0)  # rows before each boundary; last: all
+        return [_window_psi(before, *spans[n]) for n in lengths]
 
     def quantiles(per_length: list[np.ndarray]) -> list[list[float]]:
         out = []

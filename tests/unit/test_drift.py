@@ -408,6 +408,34 @@ def test_null_bins_rows_exactly_as_the_monitor_counts_them():
         assert by_row.tolist() == [*counts.tolist(), missing], name
 
 
+def test_null_is_each_windows_psi_against_the_rest_of_the_reference():
+    """The null's quantiles are those of the PSI of every window (every quarter length, in distinct
+    timestamps) against the reference's other rows, computed here row by row on a panel with uneven rows
+    per timestamp, NaN and a categorical column."""
+    from driftline.drift import _bin_index, _psi_rows
+
+    rng = np.random.default_rng(5)
+    times = np.sort(rng.choice(pd.date_range("2021-01-01", periods=400, freq="h").to_numpy(), size=900))
+    frame = pd.DataFrame({"x": rng.normal(size=900).cumsum(), "c": categorical(rng, [0.6, 0.3, 0.1], rows=900)})
+    frame.loc[::17, "x"] = np.nan
+    profile = build_reference(frame, None, {}, times=times, null_windows=(10, 40))
+    codes, uniques = pd.factorize(pd.Series(times), sort=True)
+    for name in ("x", "c"):
+        column = profile.columns[name]
+        index = _bin_index(column, frame[name])
+        bins = (len(column.categories) if column.kind == "categorical" else len(column.edges)) + 2
+        for i, length in enumerate(profile.null.window_lengths):
+            psi = []
+            for start in range(0, len(uniques) - length + 1, max(1, length // 4)):
+                inside = (codes >= start) & (codes < start + length)
+                window = np.bincount(index[inside], minlength=bins)[None, :].astype(float)
+                rest = np.bincount(index[~inside], minlength=bins)[None, :].astype(float)
+                psi.append(_psi_rows(rest, window)[0])
+            finite = np.asarray(psi)[np.isfinite(psi)]
+            expected = np.quantile(finite, profile.null.levels).round(6)
+            assert profile.null.columns[name][i] == pytest.approx(expected.tolist(), abs=1e-6), (name, length)
+
+
 def test_null_threshold_interpolates_in_log_window_length_and_holds_outside(ar_reference):
     null, curves = ar_reference.null, ar_reference.null.columns["ar2"]
     at = {n: null_threshold(curves, null, n, DRIFT)[0] for n in (5, 21, 40, 63, 252, 5000)}
