@@ -36,16 +36,17 @@ def _uv() -> str:
 
 
 def _size(path: Path) -> int:
-    """Bytes of the files under ``path`` (each hard link once, as ``du`` counts them; symlinks not followed)."""
+    """Bytes on disk of ``path``, a file or the files under a folder (each hard link once, as ``du`` counts
+    them; symlinks not followed)."""
+    files = [str(path)] if not path.is_dir() else [os.path.join(d, n) for d, _, names in os.walk(path) for n in names]
     seen: set[tuple[int, int]] = set()
     total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            stat = os.lstat(os.path.join(folder, name))
-            key = (stat.st_dev, stat.st_ino)
-            if key not in seen:
-                seen.add(key)
-                total += stat.st_blocks * 512
+    for name in files:
+        stat = os.lstat(name)
+        key = (stat.st_dev, stat.st_ino)
+        if key not in seen:
+            seen.add(key)
+            total += stat.st_blocks * 512
     return total
 
 
@@ -69,7 +70,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
         _sync(env, bytecode=True)
         out["install_runtime_mb"] = round(_size(env) / MB)
         site = _site_packages(env)
-        sizes = {entry.name: _size(entry) if entry.is_dir() else entry.lstat().st_size for entry in site.iterdir()}
+        sizes = {entry.name: _size(entry) for entry in site.iterdir()}
         largest = sorted(sizes.items(), key=lambda item: -item[1])[:10]
         out["install_runtime_largest"] = {name: round(size / MB) for name, size in largest}
     return out
