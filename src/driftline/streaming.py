@@ -11,6 +11,10 @@ timestamps (held in memory, with the labels: 16 bytes a row) by the same ``WalkF
 - logistic regression: a streamed ``StandardScaler.partial_fit`` pass, then ``SGDClassifier(loss="log_loss")``
   ``partial_fit`` epochs over the batches (the in-memory path's L-BFGS solver needs every row at once).
 
+An in-process run reads its windows about a dozen times over, so it first copies the store's rows once into
+a scratch folder beside the store (``FeatureStore.spilled``: row-major float32, removed afterwards), and every
+later read is a contiguous slice of that file instead of a Parquet decode.
+
 Base-model probabilities on the calibration slice and the test rows are predicted batch by batch; the
 calibrators (their level moved toward the training window's share, ``calibration.level``), fold metrics,
 pooled metrics, ``auto`` calibration and family selection are the in-memory path's own
@@ -370,15 +374,30 @@ def run_walk_forward_streaming(
         raise ValueError("models.tuning is not supported on the streaming path")
     jobs = [(fold, family) for fold in streaming_folds(store, splits, gap, calibration, stop) for family in families]
     outcomes = []
-    for fold, family in jobs:
-        outcomes.append(
-            run_fold_streaming(
-                store, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter
+    with _local_copy(store, stop, batch_rows, fitter) as source:
+        for fold, family in jobs:
+            outcomes.append(
+                run_fold_streaming(
+                    source, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter
+                )
             )
-        )
-        if progress is not None:
-            progress(len(outcomes), len(jobs))
+            if progress is not None:
+                progress(len(outcomes), len(jobs))
     return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
+
+
+@contextmanager
+def _local_copy(
+    store: FeatureStore, stop: int | None, batch_rows: int, fitter: Callable[..., StreamedModel] | None
+) -> Iterator[FeatureStore]:
+    """The store's first ``stop`` rows spilled once (``FeatureStore.spilled``) for the many reads of an
+    in-process run; with a Dask ``fitter`` the workers read the store's own files, and this process only
+    predicts (about one pass), so the store is read as it is."""
+    if fitter is not None:
+        yield store
+        return
+    with store.spilled(stop, batch_rows) as spilled:
+        yield spilled
 
 
 def streamed_estimator(family: str, model: StreamedModel, feature_names: tuple[str, ...]) -> Any:
@@ -420,12 +439,13 @@ def fit_challenger_streaming(
             )
     fitting, sliced = _ranges(fit_rows), _ranges(cal_rows)
     batch_rows = spec.scale.batch_rows
-    model = (
-        fit_streaming(family, store, fitting, spec.models, None, batch_rows)
-        if fitter is None
-        else fitter(family, fitting, spec.models, None)
-    )
-    raw, y_slice, meta = _predict(store, model, *sliced, batch_rows)
+    with _local_copy(store, stop, batch_rows, fitter) as source:
+        model = (
+            fit_streaming(family, source, fitting, spec.models, None, batch_rows)
+            if fitter is None
+            else fitter(family, fitting, spec.models, None)
+        )
+        raw, y_slice, meta = _predict(source, model, *sliced, batch_rows)
     challenger = CalibratedModel.from_config(
         streamed_estimator(family, model, store.feature_names),
         calibration,

@@ -94,3 +94,40 @@ def test_bad_inputs_name_the_problem(tmp_path, small_features, vol_target):
         build_feature_store(tmp_path / "x.parquet", tmp_path / "s", ContractConfig(), small_features, vol_target)
     with pytest.raises(DataError, match="not a feature store"):
         FeatureStore(tmp_path)
+
+
+def test_a_spilled_store_reads_what_the_store_reads(panel, small_features, vol_target, tmp_path):
+    """The walk-forward's scratch copy (``FeatureStore.spilled``): every range gives the rows, values and meta
+    of the Parquet store, across the copy's own batch edges, on a panel whose timestamps hold one or two
+    rows; rows past its stop are refused, and the folder is gone afterwards."""
+    first = sorted(panel["symbol"].unique())[0]
+    gappy = panel.drop(panel.index[panel["symbol"] == first][120:150])  # 30 days with one symbol only
+    store = build_feature_store(
+        _stage(gappy, tmp_path / "stage"),
+        tmp_path / "store",
+        ContractConfig(),
+        small_features,
+        vol_target,
+        validate=False,
+    ).store
+    n = store.n_rows
+    stop = n - 7
+    with store.spilled(stop, batch_rows=16) as spilled:  # written in batches of 64 rows: many edges
+        folder = spilled._features_path.parent
+        assert folder.parent == store.path.parent and folder.name.startswith(".driftline-spill-")
+        assert spilled.n_rows == stop and spilled.feature_names == store.feature_names
+        np.testing.assert_array_equal(spilled.times, store.times[:stop])
+        rng = np.random.default_rng(0)
+        ranges = [(0, stop), (0, 1), (stop - 1, stop), (63, 65)]
+        ranges += [tuple(int(v) for v in sorted(rng.choice(stop + 1, 2, replace=False))) for _ in range(25)]
+        for a, b in ranges:
+            want, got = store.read(a, b), spilled.read(a, b)
+            assert got.X.dtype == np.float32 and got.X.shape == (b - a, len(store.feature_names))
+            np.testing.assert_array_equal(got.X, want.X)
+            np.testing.assert_array_equal(got.y, want.y)
+            pd.testing.assert_frame_equal(got.meta, want.meta)
+        whole = np.concatenate([b.X for b in spilled.batches(0, stop, batch_rows=50)])
+        np.testing.assert_array_equal(whole, store.read(0, stop).X)
+        with pytest.raises(ValueError, match="outside"):
+            spilled.read(0, n)
+    assert not folder.exists()
