@@ -33,8 +33,12 @@ PRELOAD = (
     "mlflow",
     "mlflow.pyfunc",
     "mlflow.sklearn",
+    # The SQLite stores (tracking and registry) a local run opens: ~0.7 s of CPU per command otherwise.
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
     "great_expectations",
     "matplotlib",
+    "matplotlib.pyplot",  # chooses no backend at import (driftline.plots sets Agg before its first figure)
     "boto3",
     "evidently",
     "pydantic",
