@@ -24,7 +24,7 @@ help:
 	@echo "make lint       ruff (lint, import order, format) and mypy (strict on the pure pipeline modules)"
 	@echo "make docs       regenerate docs/configuration.md and the README's measured figures (from latest.json)"
 	@echo "make bench      the benchmark suite: every performance and quality target (~60 min: 3547 s on a fresh clone)"
-	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 3 min; CI runs it)"
+	@echo "make bench-quick  the same suite at small sizes, two parts at a time (about 2 min; CI runs it)"
 	@echo "make bench-quality  model quality on real series: challenger vs naive baselines and a LightGBM reference"
 	@echo "make audit      known vulnerabilities in every locked package (pip-audit, PyPI's advisory data)"
 	@echo "make serve / deploy / worker / webhook   the deployed loop on a local Prefect server"
