@@ -20,15 +20,15 @@ def _stage(frame: pd.DataFrame, root: Path) -> Path:
     return root
 
 
-def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_path):
-    built = build_feature_store(
-        _stage(panel, tmp_path / "stage"),
-        tmp_path / "store",
-        ContractConfig(),
-        small_features,
-        vol_target,
-        validate=False,  # the contract per partition: next test
+def _build(frame: pd.DataFrame, root: Path, features, target, **options):
+    """``frame`` staged under ``root`` and built into ``root / "store"``."""
+    return build_feature_store(
+        _stage(frame, root / "stage"), root / "store", ContractConfig(), features, target, **options
     )
+
+
+def test_store_equals_in_memory_features(panel, small_features, vol_target, tmp_path):
+    built = _build(panel, tmp_path, small_features, vol_target, validate=False)  # the contract: a later test
     expected = build_features(panel, small_features, vol_target)
     store = built.store
     assert built.rows_in == len(panel) and built.rows_quarantined == 0
@@ -57,9 +57,7 @@ def test_a_symbol_with_a_slash_is_one_partition_read_back_by_its_name(panel, sma
     pairs = panel.assign(
         symbol=panel["symbol"].map(dict(zip(sorted(panel["symbol"].unique()), ["BTC/USDT", "ETH/USDT"], strict=True)))
     )
-    store = build_feature_store(
-        _stage(pairs, tmp_path / "stage"), tmp_path / "store", ContractConfig(), small_features, vol_target
-    ).store
+    store = _build(pairs, tmp_path, small_features, vol_target).store
     assert sorted(p.name for p in store.path.iterdir() if p.is_dir()) == ["symbol=BTC%2FUSDT", "symbol=ETH%2FUSDT"]
     assert set(store.read().meta["symbol"]) == {"BTC/USDT", "ETH/USDT"} == set(store.symbols)
 
@@ -68,14 +66,7 @@ def test_quarantine_counts_per_partition_and_over_all(panel, small_features, vol
     bad = panel.copy()
     first = bad.index[bad["symbol"] == bad["symbol"].iloc[0]][:3]
     bad.loc[first, "close"] = -1.0  # non-positive prices: quarantined rows of one symbol
-    built = build_feature_store(
-        _stage(bad, tmp_path / "stage"),
-        tmp_path / "store",
-        ContractConfig(),
-        small_features,
-        vol_target,
-        quarantine_dir=tmp_path / "quarantine",
-    )
+    built = _build(bad, tmp_path, small_features, vol_target, quarantine_dir=tmp_path / "quarantine")
     assert built.rows_quarantined == 3 and built.rows_clean == len(panel) - 3
     assert len(pd.read_parquet(next((tmp_path / "quarantine").glob("symbol=*/rows.parquet")))) == 3
     with pytest.raises(ValidationFailed, match=r"3 of 600 rows .*above contract.max_quarantine_fraction"):
@@ -102,14 +93,7 @@ def test_a_spilled_store_reads_what_the_store_reads(panel, small_features, vol_t
     rows; rows past its stop are refused, and the folder is gone afterwards."""
     first = sorted(panel["symbol"].unique())[0]
     gappy = panel.drop(panel.index[panel["symbol"] == first][120:150])  # 30 days with one symbol only
-    store = build_feature_store(
-        _stage(gappy, tmp_path / "stage"),
-        tmp_path / "store",
-        ContractConfig(),
-        small_features,
-        vol_target,
-        validate=False,
-    ).store
+    store = _build(gappy, tmp_path, small_features, vol_target, validate=False).store
     n = store.n_rows
     stop = n - 7
     with store.spilled(stop, batch_rows=16) as spilled:  # written in batches of 64 rows: many edges
