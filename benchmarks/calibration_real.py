@@ -17,7 +17,6 @@ default was a sigmoid on each window's slice.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import time
 
@@ -83,22 +82,11 @@ def measure(name: str, frame: pd.DataFrame, kind: str, method: str | None) -> di
         frame.sort_values(["symbol", "timestamp"]).reset_index(drop=True), config.features, config.target
     )
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
-    result = run_walk_forward(
-        development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
-    )
+    spec = config.fit_spec.model_copy(update={"is_direction": False})  # no strategy metrics: calibration only
+    result = run_walk_forward(development, spec)
     family = result.selected
     folds = [f.metrics for f in result.folds if f.family == family]
-    challenger_args = dict(
-        features=development,
-        family=family,
-        calibration=config.calibration,
-        models=config.models,
-        gap=config.gap,
-        threshold=config.threshold,
-    )
-    if "walk_forward" in inspect.signature(fit_challenger).parameters:
-        challenger_args["walk_forward"] = result
-    model = fit_challenger(**challenger_args)
+    model = fit_challenger(development, family, spec, result)
     y_hold = holdout.y.to_numpy()
     p_hold = model.predict_proba(holdout.X)[:, 1]
     p_clip = np.clip(p_hold, 1e-6, 1 - 1e-6)

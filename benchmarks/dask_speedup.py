@@ -93,16 +93,7 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
 
     def sequential_arm(data: Any) -> tuple[Any, float]:
         started = time.perf_counter()
-        result = run_walk_forward(
-            data,
-            config.splits,
-            config.gap,
-            config.calibration,
-            config.models,
-            config.metrics,
-            price_target=False,
-            threads=1,
-        )
+        result = run_walk_forward(data, config.fit_spec, threads=1)
         return result, time.perf_counter() - started
 
     @flow(name="dask-speedup")
@@ -151,7 +142,7 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
     return {
         "rows": rows,
         "features": features.X.shape[1],
-        "jobs": len(walk_forward_jobs(features, config.splits, config.gap, config.models)),
+        "jobs": len(walk_forward_jobs(features, config.fit_spec)),
         "sequential_runs": sequential_runs,
         "dask_runs": dask_runs,
         "dask_processes_seconds": processes_seconds,

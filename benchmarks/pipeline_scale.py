@@ -101,13 +101,9 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     clean = enforce_contract(report, config.contract, loaded.source)
     features = build_features(clean, config.features, config.target, source=loaded.source, target_name="y")
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
-    result = run_walk_forward(
-        development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
-    )
+    result = run_walk_forward(development, config.fit_spec)
     del loaded  # the flow keeps only its lineage (LoadedData.without_rows) once its development steps are done
-    model = fit_challenger(
-        development, result.selected, config.calibration, config.models, config.gap, config.threshold, result
-    )
+    model = fit_challenger(development, result.selected, config.fit_spec, result)
     pooled = result.pooled[result.selected]
     build_reference(  # as the flow's log_reference_task: with the timestamps, so with the drift null
         development.X,

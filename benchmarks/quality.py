@@ -363,23 +363,12 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
                 clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
             )
             development, holdout = holdout_split(features, config.evaluation.window, config.gap)
-            result = run_walk_forward(
-                development,
-                config.splits,
-                config.gap,
-                config.calibration,
-                config.models,
-                config.metrics,
-                price_target=config.target.kind == "direction",
-                threads=1,
-            )
+            spec = config.fit_spec
+            result = run_walk_forward(development, spec, threads=1)
             challenger = fit_challenger(
                 development,
                 result.selected,
-                config.calibration,
-                single_threaded(config.models),
-                config.gap,
-                config.threshold,
+                spec.model_copy(update={"models": single_threaded(config.models)}),
                 result,  # as the flow passes it (its calibration.auto choice and shrinkage weight)
             )
             decision = evaluate_challenger(

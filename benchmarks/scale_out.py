@@ -119,28 +119,23 @@ class TreeRss:
 
 
 def _spec(trees: int) -> Any:
-    from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
+    from driftline.config import FitSpec, ModelsConfig, SplitConfig
 
-    return (
-        SplitConfig(n_splits=5, min_train_size=1000), 1, CalibrationConfig(), ModelsConfig(**_models(trees)),
-        MetricsConfig(),
-    )  # fmt: skip
+    return FitSpec(splits=SplitConfig(n_splits=5, min_train_size=1000), gap=1, models=ModelsConfig(**_models(trees)))
 
 
 def child(arm: str, store_path: Path, batch_rows: int, trees: int = TREES) -> dict[str, Any]:
     """One arm on the store: ``stream`` (driftline.streaming) or ``memory`` (read whole, run_walk_forward)."""
     from driftline.feature_store import FeatureStore
 
-    splits, gap, calibration, models, metrics = _spec(trees)
+    spec = _spec(trees)
     with TreeRss() as rss:
         started = time.perf_counter()
         store = FeatureStore(store_path)
         if arm == "stream":
             from driftline.streaming import run_walk_forward_streaming
 
-            result = run_walk_forward_streaming(
-                store, splits, gap, calibration, models, metrics, price_target=False, batch_rows=batch_rows
-            )
+            result = run_walk_forward_streaming(store, spec, batch_rows=batch_rows)
         else:
             import pandas as pd
 
@@ -156,7 +151,7 @@ def child(arm: str, store_path: Path, batch_rows: int, trees: int = TREES) -> di
                 latest=pd.DataFrame(),
             )
             del whole
-            result = run_walk_forward(features, splits, gap, calibration, models, metrics, price_target=False)
+            result = run_walk_forward(features, spec)
         seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

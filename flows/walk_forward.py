@@ -85,7 +85,7 @@ def walk_forward_on_dask(
     from prefect_dask import DaskTaskRunner
 
     spec = config.fit_spec
-    jobs = walk_forward_jobs(features, spec.splits, spec.gap, spec.models)
+    jobs = walk_forward_jobs(features, spec)
     digest = features_digest or features_hash(features)
     with _cluster(config.runner) as address, distributed.Client(address, set_as_default=False) as client:
         get_run_logger().info("walk-forward: %d fits on the Dask cluster at %s", len(jobs), address)

@@ -139,15 +139,13 @@ def _fold_key(context: Any, parameters: dict[str, Any]) -> str:
 @driftline_task("fit-fold", task_run_name="fit-fold-{job.fold}-{job.family}", cache_key_fn=_fold_key)
 def fit_fold_task(job: FoldJob, features: FeatureSet, spec: FitSpec, features_digest: str) -> FoldOutcome:
     """Fit, calibrate and score one family on one fold, single-threaded (cached on the features' hash and fit spec)."""
-    return run_fold_job(
-        job, features, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction, threads=1
-    )
+    return run_fold_job(job, features, spec, threads=1)
 
 
 @driftline_task("combine-folds")
 def combine_folds_task(outcomes: list[FoldOutcome], spec: FitSpec) -> WalkForwardResult:
     """Pool every family's out-of-sample predictions and pick the challenger family."""
-    return combine_fold_results(outcomes, spec.metrics, spec.is_direction, spec.calibration, spec.gap, spec.models)
+    return combine_fold_results(outcomes, spec)
 
 
 def challenger_key(features: FeatureSet, family: str, spec: FitSpec) -> str:
@@ -168,7 +166,7 @@ def fit_challenger_task(
     ``walk_forward`` is the result of the same features and spec (its auto calibration choice), so it adds
     nothing to the key.
     """
-    return fit_challenger(features, family, spec.calibration, spec.models, spec.gap, spec.threshold, walk_forward)
+    return fit_challenger(features, family, spec, walk_forward)
 
 
 @driftline_task("fit-best-baseline")

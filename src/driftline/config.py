@@ -667,17 +667,21 @@ class FitSpec(_Section):
 
     A fitting task receives this and the features, nothing else from the config, so a setting it reads is
     part of its key by construction: a new fitting setting goes here (or in one of these sections) or the
-    fit cannot see it. Built from a config by ``PipelineConfig.fit_spec``.
+    fit cannot see it. The core's fitting functions (``driftline.training``, ``driftline.streaming``) take it
+    whole as well. Built from a config by ``PipelineConfig.fit_spec``, which sets every field; the defaults
+    (each section's own) are for tests and benchmarks that vary one section.
     """
 
-    splits: SplitConfig
+    splits: SplitConfig = SplitConfig()
     gap: int = Field(ge=0, description="timestamps purged before every test fold and calibration slice")
-    label_delay: int = Field(ge=1, description="rows until a row's label is known")
-    calibration: CalibrationConfig
-    models: ModelsConfig
-    metrics: MetricsConfig
-    threshold: ThresholdConfig
-    is_direction: bool = Field(description="direction target: strategy metrics on the next return are scored too")
+    label_delay: int = Field(default=1, ge=1, description="rows until a row's label is known")
+    calibration: CalibrationConfig = CalibrationConfig()
+    models: ModelsConfig = ModelsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    is_direction: bool = Field(
+        default=False, description="direction target: strategy metrics on the next return are scored too"
+    )
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="in memory or streamed")
 
 

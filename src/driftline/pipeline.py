@@ -53,16 +53,7 @@ def walk_forward_of(
     features: FeatureSet, spec: FitSpec, progress: Callable[[int, int], None] | None = None
 ) -> WalkForwardResult:
     """Every family on every walk-forward fold, as the fit spec says, one fit after another."""
-    return run_walk_forward(
-        features,
-        spec.splits,
-        spec.gap,
-        spec.calibration,
-        spec.models,
-        spec.metrics,
-        spec.is_direction,
-        progress=progress,
-    )
+    return run_walk_forward(features, spec, progress=progress)
 
 
 class Steps(Protocol):
@@ -290,10 +281,12 @@ def develop_streamed(
     spec = config.fit_spec
     n_development = len(dev_rows)
     result = run_walk_forward_streaming(
-        store, spec.splits, spec.gap, spec.calibration, spec.models, spec.metrics, spec.is_direction,
-        stop=n_development, batch_rows=spec.scale.batch_rows,
-        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows), progress=progress,
-    )  # fmt: skip
+        store,
+        spec,
+        stop=n_development,
+        fitter=None if client is None else dask_fitter(client, store, spec.scale.batch_rows),
+        progress=progress,
+    )
     return StreamedDevelopment(
         sized=sized,
         build=built,

@@ -41,15 +41,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.calibration import CalibratedModel, fit_slice_calibration, level_shift, shift_level, window_column
-from driftline.config import (
-    CalibrationConfig,
-    FitSpec,
-    MetricsConfig,
-    ModelsConfig,
-    RunnerConfig,
-    ScaleConfig,
-    SplitConfig,
-)
+from driftline.config import FitSpec, ModelsConfig, RunnerConfig, ScaleConfig
 from driftline.errors import InsufficientDataError
 from driftline.feature_store import FeatureStore
 from driftline.features import FeatureSet
@@ -260,9 +252,7 @@ class StreamingFold:
     test: tuple[int, int]
 
 
-def streaming_folds(
-    store: FeatureStore, splits: SplitConfig, gap: int, calibration: CalibrationConfig, stop: int | None = None
-) -> list[StreamingFold]:
+def streaming_folds(store: FeatureStore, spec: FitSpec, stop: int | None = None) -> list[StreamingFold]:
     """The walk-forward folds of the store's first ``stop`` rows, cut as the in-memory path cuts them.
 
     Raises:
@@ -271,9 +261,9 @@ def streaming_folds(
     stop = store.n_rows if stop is None else stop
     times, labels = store.times[:stop], store.labels[:stop]
     folds = []
-    splitter = WalkForwardSplit.from_config(splits, gap)
+    splitter = WalkForwardSplit.from_config(spec.splits, spec.gap)
     for k, (train, test) in enumerate(splitter.split(times, labels, groups=times), start=1):
-        fit_rows, cal_rows = calibration_cut(times[train], calibration.fraction, gap)
+        fit_rows, cal_rows = calibration_cut(times[train], spec.calibration.fraction, spec.gap)
         for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
             if len(np.unique(labels[train][rows])) < 2:
                 raise InsufficientDataError(f"fold {k}: the {part} part of its training window holds a single class")
@@ -294,10 +284,7 @@ def run_fold_streaming(
     store: FeatureStore,
     fold: StreamingFold,
     family: str,
-    calibration: CalibrationConfig,
-    models: ModelsConfig,
-    metrics: MetricsConfig,
-    price_target: bool,
+    spec: FitSpec,
     threads: int | None = None,
     batch_rows: int = BATCH_ROWS,
     fitter: Callable[..., StreamedModel] | None = None,
@@ -306,6 +293,7 @@ def run_fold_streaming(
 
     ``fitter(family, (start, stop), models, threads)`` replaces the in-process streaming fit (the Dask path).
     """
+    calibration, models = spec.calibration, spec.models
     if fitter is None:
         model = fit_streaming(family, store, fold.fit, models, threads, batch_rows)
     else:
@@ -332,7 +320,7 @@ def run_fold_streaming(
         test_end=pd.Timestamp(times[fold.test[1] - 1]).isoformat(),
         n_train=fold.train[1] - fold.train[0],
         n_test=fold.test[1] - fold.test[0],
-        metrics=_fold_metrics(y, p, p_raw, meta, metrics, price_target),
+        metrics=_fold_metrics(y, p, p_raw, meta, spec.metrics, spec.is_direction),
         calibration=sliced.name,
     )
     logger.info("fold %d %s (streamed): %s", fold.fold, family, result.metrics)
@@ -342,21 +330,17 @@ def run_fold_streaming(
 
 def run_walk_forward_streaming(
     store: FeatureStore,
-    splits: SplitConfig,
-    gap: int,
-    calibration: CalibrationConfig,
-    models: ModelsConfig,
-    metrics: MetricsConfig,
-    price_target: bool,
+    spec: FitSpec,
     *,
     stop: int | None = None,
     threads: int | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     fitter: Callable[..., StreamedModel] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
     """``run_walk_forward`` on a feature store's first ``stop`` rows (the development rows), streamed;
-    ``progress(fits done, fits in all)`` after each fit.
+    ``progress(fits done, fits in all)`` after each fit. ``batch_rows``: rows a read holds (default
+    ``spec.scale.batch_rows``; tests take batches smaller than a config may set).
 
     The naive baselines do not run on this path (they need the whole label history per symbol in memory).
 
@@ -364,26 +348,23 @@ def run_walk_forward_streaming(
         ValueError: a configured family has no streaming learner, or tuning is on.
         InsufficientDataError: as ``run_walk_forward``.
     """
-    families = [f for f in family_names(models) if f != ENSEMBLE]
+    families = [f for f in family_names(spec.models) if f != ENSEMBLE]
     unknown = [f for f in families if f not in STREAMING_FAMILIES]
     if unknown:
         raise ValueError(
             f"models.families: {unknown} have no streaming learner; streaming families: {list(STREAMING_FAMILIES)}"
         )
-    if models.tuning.enabled:
+    if spec.models.tuning.enabled:
         raise ValueError("models.tuning is not supported on the streaming path")
-    jobs = [(fold, family) for fold in streaming_folds(store, splits, gap, calibration, stop) for family in families]
+    batch_rows = spec.scale.batch_rows if batch_rows is None else batch_rows
+    jobs = [(fold, family) for fold in streaming_folds(store, spec, stop) for family in families]
     outcomes = []
     with _local_copy(store, stop, batch_rows, fitter) as source:
         for fold, family in jobs:
-            outcomes.append(
-                run_fold_streaming(
-                    source, fold, family, calibration, models, metrics, price_target, threads, batch_rows, fitter
-                )
-            )
+            outcomes.append(run_fold_streaming(source, fold, family, spec, threads, batch_rows, fitter))
             if progress is not None:
                 progress(len(outcomes), len(jobs))
-    return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
+    return combine_fold_results(outcomes, spec)
 
 
 @contextmanager

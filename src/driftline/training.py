@@ -25,7 +25,7 @@ from driftline.calibration import (
     shrink_toward,
     window_column,
 )
-from driftline.config import AUTO, CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig, ThresholdConfig
+from driftline.config import AUTO, CalibrationConfig, FitSpec, MetricsConfig, ModelsConfig
 from driftline.features import FeatureSet
 from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
 from driftline.models import ENSEMBLE, family_names, make_estimator
@@ -144,7 +144,7 @@ def _compact(rows: np.ndarray) -> slice | np.ndarray:
     return rows
 
 
-def walk_forward_jobs(features: FeatureSet, splits: SplitConfig, gap: int, models: ModelsConfig) -> list[FoldJob]:
+def walk_forward_jobs(features: FeatureSet, spec: FitSpec) -> list[FoldJob]:
     """Every (fold, family) fit of the walk-forward evaluation, fold by fold; each runs on its own.
 
     Each fold's model families come first, then the naive baselines the features support
@@ -154,8 +154,8 @@ def walk_forward_jobs(features: FeatureSet, splits: SplitConfig, gap: int, model
     Raises:
         InsufficientDataError: too little data for the folds, or a fold with a single class.
     """
-    splitter = WalkForwardSplit.from_config(splits, gap)
-    families = [*(f for f in family_names(models) if f != ENSEMBLE), *baseline_names(features)]
+    splitter = WalkForwardSplit.from_config(spec.splits, spec.gap)
+    families = [*(f for f in family_names(spec.models) if f != ENSEMBLE), *baseline_names(features)]
     return [
         FoldJob(fold=fold, family=family, train=_compact(train), test=_compact(test))
         for fold, (train, test) in enumerate(splitter.split(features.X, features.y, groups=features.times), start=1)
@@ -175,16 +175,7 @@ def _thread_budget(threads: int | None) -> Iterator[None]:
         yield
 
 
-def run_fold_job(
-    job: FoldJob,
-    features: FeatureSet,
-    gap: int,
-    calibration: CalibrationConfig,
-    models: ModelsConfig,
-    metrics: MetricsConfig,
-    price_target: bool,
-    threads: int | None = None,
-) -> FoldOutcome:
+def run_fold_job(job: FoldJob, features: FeatureSet, spec: FitSpec, threads: int | None = None) -> FoldOutcome:
     """Fit and calibrate ``job.family`` on the fold's training rows; score its test rows.
 
     A baseline (``driftline.baselines``) is fitted on the same rows and scored the same way, uncalibrated.
@@ -196,6 +187,7 @@ def run_fold_job(
     Raises:
         InsufficientDataError: the fitting part or the calibration slice of the window holds one class.
     """
+    calibration, models, gap = spec.calibration, spec.models, spec.gap
     times = features.times
     train_times, test_times = times[job.train], times[job.test]
     X_train, y_train = features.X.iloc[job.train], features.y.to_numpy()[job.train]
@@ -244,7 +236,7 @@ def run_fold_job(
         test_end=_day(test_times[-1]),
         n_train=len(train_times),
         n_test=len(test_times),
-        metrics=_fold_metrics(y_test, p, p_raw, meta, metrics, price_target),
+        metrics=_fold_metrics(y_test, p, p_raw, meta, spec.metrics, spec.is_direction),
         calibration=calibrated_by,
         tuning=tuning,
         shrinkage=shrink_columns.get("slice_shrinkage", 1.0),
@@ -472,51 +464,41 @@ def shrink_families_that_lost(
     return chosen, plain_table, {family: weights[family] for family in lost}
 
 
-def combine_fold_results(
-    outcomes: Sequence[FoldOutcome],
-    metrics: MetricsConfig,
-    price_target: bool,
-    calibration: CalibrationConfig | None = None,
-    gap: int = 0,
-    models_config: ModelsConfig | None = None,
-) -> WalkForwardResult:
+def combine_fold_results(outcomes: Sequence[FoldOutcome], spec: FitSpec) -> WalkForwardResult:
     """Pool the jobs' out-of-sample predictions per family and pick the challenger family; the baselines
     are pooled apart and never picked.
 
     ``outcomes`` in job order (``walk_forward_jobs``), wherever the jobs ran. With ``calibration.method:
     auto`` each fold's calibrator is chosen here, from earlier folds' rows (``calibrate_folds``). When
-    ``models_config`` enables the ensemble, its folds are built here from its members'
+    ``spec.models`` enables the ensemble, its folds are built here from its members'
     (``ensemble_fold_outcomes``) and it competes like any family.
     """
+    calibration, metrics, price_target = spec.calibration, spec.metrics, spec.is_direction
     models = [o for o in outcomes if not is_baseline(o.result.family)]
-    if (
-        models_config is not None
-        and ENSEMBLE in family_names(models_config)
-        and not any(o.result.family == ENSEMBLE for o in models)
-    ):
-        if calibration is None:
-            raise ValueError("the ensemble's folds need the calibration settings")
+    if ENSEMBLE in family_names(spec.models) and not any(o.result.family == ENSEMBLE for o in models):
         models = _after_members(
-            models, ensemble_fold_outcomes(models, models_config.families, calibration, metrics, price_target)
+            models, ensemble_fold_outcomes(models, spec.models.families, calibration, metrics, price_target)
         )
     baselines = [o for o in outcomes if is_baseline(o.result.family)]
     table = pd.concat([outcome.predictions for outcome in models], ignore_index=True)
     table["family"] = table["family"].astype("category")  # a code per row, not a string: smaller to pickle and cache
     folds = [o.result for o in models]
     challenger_calibration: dict[str, str] = {}
-    if calibration is not None and calibration.method == "auto":
-        folds, table, challenger_calibration = calibrate_folds(folds, table, calibration, gap, metrics, price_target)
+    if calibration.method == "auto":
+        folds, table, challenger_calibration = calibrate_folds(
+            folds, table, calibration, spec.gap, metrics, price_target
+        )
         if "p_calibrated" in table.columns:
             table["p_calibrated"] = table["p"]  # the chosen calibrator's, before shrinkage
     baseline_folds = [o.result for o in baselines]
     baseline_table = pd.concat([o.predictions for o in baselines], ignore_index=True) if baselines else None
     pooled_baselines = {} if baseline_table is None else _pooled(baseline_table, baseline_folds, metrics, price_target)
     challenger_shrinkage: dict[str, float] = {}
-    if calibration is not None and calibration.shrink == AUTO and "p_calibrated" in table.columns:
+    if calibration.shrink == AUTO and "p_calibrated" in table.columns:
         folds, table, challenger_shrinkage = shrink_families_that_lost(
             folds, table, pooled_baselines, metrics, price_target
         )
-    elif calibration is not None and calibration.shrink is True and "p_calibrated" in table.columns:
+    elif calibration.shrink is True and "p_calibrated" in table.columns:
         folds, table, challenger_shrinkage = shrink_fold_predictions(folds, table, metrics, price_target)
     pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
@@ -558,12 +540,7 @@ def _pooled(
 
 def run_walk_forward(
     features: FeatureSet,
-    splits: SplitConfig,
-    gap: int,
-    calibration: CalibrationConfig,
-    models: ModelsConfig,
-    metrics: MetricsConfig,
-    price_target: bool,
+    spec: FitSpec,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardResult:
@@ -575,23 +552,17 @@ def run_walk_forward(
     Raises:
         InsufficientDataError: too little data for the folds, or a fold or calibration slice with one class.
     """
-    jobs = walk_forward_jobs(features, splits, gap, models)
+    jobs = walk_forward_jobs(features, spec)
     outcomes = []
     for job in jobs:
-        outcomes.append(run_fold_job(job, features, gap, calibration, models, metrics, price_target, threads))
+        outcomes.append(run_fold_job(job, features, spec, threads))
         if progress is not None:
             progress(len(outcomes), len(jobs))
-    return combine_fold_results(outcomes, metrics, price_target, calibration, gap, models)
+    return combine_fold_results(outcomes, spec)
 
 
 def fit_challenger(
-    features: FeatureSet,
-    family: str,
-    calibration: CalibrationConfig,
-    models: ModelsConfig,
-    gap: int,
-    threshold: ThresholdConfig | None = None,
-    walk_forward: WalkForwardResult | None = None,
+    features: FeatureSet, family: str, spec: FitSpec, walk_forward: WalkForwardResult | None = None
 ) -> CalibratedModel:
     """Refit ``family`` on every development row; calibrator and action threshold on the newest slice.
 
@@ -611,11 +582,11 @@ def fit_challenger(
     development rows' positive share by the weight the family's out-of-fold rows support
     (``WalkForwardResult.shrinkage``); without it, by the weight its own calibration slice supports.
     """
-    calibration, given, choice, shrinkage = challenger_calibration(family, calibration, walk_forward)
+    calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
     y = features.y.to_numpy()
-    fit_models, tuning = tune_window(family, features.X, y, features.times, models, calibration, gap)
+    fit_models, tuning = tune_window(family, features.X, y, features.times, spec.models, calibration, spec.gap)
     model = CalibratedModel.from_config(
-        make_estimator(family, fit_models), calibration, gap, threshold, given, choice, shrinkage
+        make_estimator(family, fit_models), calibration, spec.gap, spec.threshold, given, choice, shrinkage
     )
     model.fit(features.X, y, features.times, returns=features.returns)
     model.tuning_ = tuning

@@ -16,10 +16,12 @@ from driftline.config import (
     CalibrationConfig,
     DataConfig,
     FeatureConfig,
+    FitSpec,
     MetricsConfig,
     ModelsConfig,
     SplitConfig,
     TargetConfig,
+    ThresholdConfig,
 )
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import detect_columns, normalise_frame
@@ -81,6 +83,18 @@ class WalkForwardRun:
     metrics: MetricsConfig
     result: object  # driftline.training.WalkForwardResult
 
+    @property
+    def spec(self) -> FitSpec:
+        """The fit spec of this run (no action threshold: the folds' models tune none either)."""
+        return FitSpec(
+            splits=self.splits,
+            gap=self.gap,
+            calibration=self.calibration,
+            models=self.models,
+            metrics=self.metrics,
+            threshold=ThresholdConfig(objective="none"),
+        )
+
 
 @pytest.fixture(scope="session")
 def walk_forward_run() -> WalkForwardRun:
@@ -105,5 +119,6 @@ def walk_forward_run() -> WalkForwardRun:
         params={"lightgbm": {"n_estimators": 40, "min_child_samples": 20, "n_jobs": 1}},
     )
     metrics = MetricsConfig()
-    result = run_walk_forward(features, splits, HORIZON, calibration, models, metrics, price_target=False)
+    spec = FitSpec(splits=splits, gap=HORIZON, calibration=calibration, models=models, metrics=metrics)
+    result = run_walk_forward(features, spec)
     return WalkForwardRun(features, splits, HORIZON, calibration, models, metrics, result)

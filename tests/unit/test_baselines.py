@@ -42,9 +42,8 @@ def _markov_run(frame: pd.DataFrame, **overrides):
     )
     features = build_features(frame, config.features, config.target)
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
-    result = run_walk_forward(
-        development, config.splits, config.gap, config.calibration, config.models, config.metrics, price_target=False
-    )
+    assert not config.fit_spec.is_direction
+    result = run_walk_forward(development, config.fit_spec)
     return config, development, holdout, result
 
 

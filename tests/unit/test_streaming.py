@@ -6,7 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import CalibrationConfig, ContractConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.config import (
+    CalibrationConfig,
+    ContractConfig,
+    FitSpec,
+    MetricsConfig,
+    ModelsConfig,
+    ScaleConfig,
+    SplitConfig,
+    ThresholdConfig,
+)
 from driftline.feature_store import build_feature_store
 from driftline.features import FeatureSet, build_features
 from driftline.models import make_estimator
@@ -72,22 +81,20 @@ def test_streamed_logreg_close_to_lbfgs(stored):
 
 def test_unknown_family_is_refused(stored):
     with pytest.raises(ValueError, match=r"random_forest.*no streaming learner"):
-        run_walk_forward_streaming(
-            stored[0], SPLITS, GAP, CalibrationConfig(), ModelsConfig(), MetricsConfig(), price_target=False
-        )
+        run_walk_forward_streaming(stored[0], FitSpec(splits=SPLITS, gap=GAP, models=ModelsConfig()))
 
 
 def test_streamed_walk_forward_equals_in_memory(stored):
     """Same folds, same calibration slices; the trees' metrics equal to 1e-6, logreg's within 0.01."""
     store, features = stored
-    folds = streaming_folds(store, SPLITS, GAP, CalibrationConfig())
-    jobs = [j for j in walk_forward_jobs(features, SPLITS, GAP, MODELS) if j.family == "xgboost"]
+    folds = streaming_folds(store, _spec())
+    jobs = [j for j in walk_forward_jobs(features, _spec()) if j.family == "xgboost"]
     assert [(f.train, f.test) for f in folds] == [
         ((j.train.start, j.train.stop), (j.test.start, j.test.stop)) for j in jobs
     ]
-    args = (SPLITS, GAP, CalibrationConfig(method="auto"), MODELS, MetricsConfig())
-    streamed = run_walk_forward_streaming(store, *args, price_target=False, batch_rows=150)
-    in_memory = run_walk_forward(features, *args, price_target=False)
+    spec = _spec(CalibrationConfig(method="auto"))
+    streamed = run_walk_forward_streaming(store, spec, batch_rows=150)
+    in_memory = run_walk_forward(features, spec)
     for family in ("xgboost", "lightgbm"):
         for key in ("log_loss", "auc", "brier", "ece", "accuracy"):
             assert streamed.pooled[family][key] == pytest.approx(in_memory.pooled[family][key], abs=1e-6), (family, key)
@@ -100,9 +107,7 @@ def test_streamed_walk_forward_equals_in_memory(stored):
     )
 
 
-def _spec(calibration: CalibrationConfig | None = None):
-    from driftline.config import FitSpec, ScaleConfig, ThresholdConfig
-
+def _spec(calibration: CalibrationConfig | None = None) -> FitSpec:
     return FitSpec(
         splits=SPLITS,
         gap=GAP,
@@ -127,7 +132,7 @@ def test_streamed_challenger_equals_the_in_memory_refit(stored, family):
     store, features = stored
     spec = _spec()
     streamed = fit_challenger_streaming(store, store.n_rows, family, spec)
-    in_memory = fit_challenger(features, family, spec.calibration, spec.models, spec.gap, spec.threshold)
+    in_memory = fit_challenger(features, family, spec)
     assert streamed.n_calibration_rows_ == in_memory.n_calibration_rows_
     assert streamed.base_rate_ == pytest.approx(in_memory.base_rate_, abs=1e-12)
     assert streamed.level_shift_ == pytest.approx(in_memory.level_shift_, abs=1e-12)

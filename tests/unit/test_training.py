@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from driftline.calibration import CalibratedModel
-from driftline.config import CalibrationConfig, MetricsConfig, ModelsConfig, SplitConfig
+from driftline.config import CalibrationConfig, FitSpec, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
 from driftline.training import (
     SUMMARY_METRICS,
@@ -93,12 +93,12 @@ def test_price_target_adds_strategy_metrics(walk_forward_run):
     features = walk_forward_run.features
     result = run_walk_forward(
         features,
-        SplitConfig(n_splits=2, min_train_size=400),
-        5,
-        CalibrationConfig(),
-        ModelsConfig(families=("logreg",)),
-        MetricsConfig(),
-        price_target=True,
+        FitSpec(
+            splits=SplitConfig(n_splits=2, min_train_size=400),
+            gap=5,
+            models=ModelsConfig(families=("logreg",)),
+            is_direction=True,
+        ),
     )
     assert {"sharpe", "max_drawdown", "turnover", "exposure"} <= set(result.pooled["logreg"])
     assert all("sharpe" in f.metrics for f in result.folds)
@@ -117,24 +117,15 @@ def test_too_little_data_for_the_folds(walk_forward_run):
     with pytest.raises(InsufficientDataError, match="too little data"):
         run_walk_forward(
             walk_forward_run.features,
-            SplitConfig(n_splits=3, min_train_size=5000),
-            5,
-            CalibrationConfig(),
-            ModelsConfig(families=("logreg",)),
-            MetricsConfig(),
-            price_target=False,
+            FitSpec(
+                splits=SplitConfig(n_splits=3, min_train_size=5000), gap=5, models=ModelsConfig(families=("logreg",))
+            ),
         )
 
 
 def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
     features = walk_forward_run.features
-    model = fit_challenger(
-        features,
-        walk_forward_run.result.selected,
-        walk_forward_run.calibration,
-        walk_forward_run.models,
-        walk_forward_run.gap,
-    )
+    model = fit_challenger(features, walk_forward_run.result.selected, walk_forward_run.spec)
     assert isinstance(model, CalibratedModel)
     assert list(model.feature_names_in_) == list(features.feature_names)
     # Calibrated on the rows of the newest 20% of timestamps of all labelled rows.
@@ -151,11 +142,11 @@ def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
 
 
 def _jobs(run):
-    return walk_forward_jobs(run.features, run.splits, run.gap, run.models)
+    return walk_forward_jobs(run.features, run.spec)
 
 
 def _run_job(run, job, threads=None):
-    return run_fold_job(job, run.features, run.gap, run.calibration, run.models, run.metrics, False, threads)
+    return run_fold_job(job, run.features, run.spec, threads)
 
 
 def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
@@ -179,7 +170,7 @@ def test_jobs_run_in_any_order_and_combined_equal_run_walk_forward(walk_forward_
     jobs = _jobs(run)
     outcomes = [_run_job(run, job) for job in reversed(jobs)][::-1]  # each job stands alone
     # The calibration settings as run_walk_forward passes them (calibration.shrink is fitted on the folds here).
-    combined = combine_fold_results(outcomes, run.metrics, False, run.calibration, run.gap, run.models)
+    combined = combine_fold_results(outcomes, run.spec)
     assert combined.folds == run.result.folds
     assert combined.pooled == run.result.pooled
     assert (combined.baselines, combined.baseline_folds) == (run.result.baselines, run.result.baseline_folds)
@@ -200,9 +191,7 @@ def test_a_job_on_row_positions_equals_the_job_on_a_range(walk_forward_run):
 
 def test_single_threaded_learners_give_the_same_metrics(walk_forward_run):
     run = walk_forward_run
-    single = run_walk_forward(
-        run.features, run.splits, run.gap, run.calibration, run.models, run.metrics, price_target=False, threads=1
-    )
+    single = run_walk_forward(run.features, run.spec, threads=1)
     assert single.selected == run.result.selected
     for family, values in run.result.pooled.items():
         assert single.pooled[family] == pytest.approx(values, rel=1e-9, abs=1e-12)
@@ -287,23 +276,16 @@ def test_ensemble_from_member_predictions_equals_refitting_a_voting_classifier_p
     # Without shrinkage: its weight is refitted per fold from earlier folds (shrink_fold_predictions), which
     # a fold job of its own cannot do; the calibrated probabilities before it are compared below.
     calibration = run.calibration.model_copy(update={"method": method, "shrink": False})
-    jobs = walk_forward_jobs(run.features, run.splits, run.gap, models)
+    spec = run.spec.model_copy(update={"models": models, "calibration": calibration})
+    jobs = walk_forward_jobs(run.features, spec)
     assert "ensemble" not in {j.family for j in jobs}  # no job refits the members for the ensemble
-    outcomes = [run_fold_job(j, run.features, run.gap, calibration, models, run.metrics, False) for j in jobs]
-    result = combine_fold_results(outcomes, run.metrics, False, calibration, run.gap, models)
+    outcomes = [run_fold_job(j, run.features, spec) for j in jobs]
+    result = combine_fold_results(outcomes, spec)
     assert list(result.pooled) == ["logreg", "lightgbm", "ensemble"]
     built = result.predictions[result.predictions["family"] == "ensemble"]
     for job in (j for j in jobs if j.family == "logreg"):
         # What a fold job of its own gives: a VotingClassifier over both families, fitted and calibrated.
-        refit = run_fold_job(
-            FoldJob(job.fold, "ensemble", job.train, job.test),
-            run.features,
-            run.gap,
-            calibration,
-            models,
-            run.metrics,
-            False,
-        )
+        refit = run_fold_job(FoldJob(job.fold, "ensemble", job.train, job.test), run.features, spec)
         ours = built[built["fold"] == job.fold]
         np.testing.assert_allclose(ours["p_uncalibrated"], refit.predictions["p_uncalibrated"], rtol=0, atol=1e-9)
         if method == "sigmoid":  # auto: p is chosen later from earlier folds; the candidates must match
@@ -375,11 +357,15 @@ def _simulated(noise_b: float | None, seed: int = 0):
     return y_by_fold, probabilities
 
 
+def _sigmoid_spec(models: ModelsConfig) -> FitSpec:
+    return FitSpec(gap=0, calibration=CalibrationConfig(method="sigmoid"), models=models)
+
+
 def test_the_ensemble_is_the_challenger_when_its_pooled_log_loss_is_lowest():
     models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)
     y_by_fold, probabilities = _simulated(noise_b=1.0)
     outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
-    result = combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
+    result = combine_fold_results(outcomes, _sigmoid_spec(models))
     # Independent errors average out: the vote beats both members.
     assert result.pooled["ensemble"]["log_loss"] < min(result.pooled[f]["log_loss"] for f in ("logreg", "lightgbm"))
     assert result.selected == "ensemble"
@@ -391,7 +377,7 @@ def test_the_ensemble_is_not_the_challenger_when_a_member_is_better_alone():
     models = ModelsConfig(families=("logreg", "lightgbm"), ensemble=True)
     y_by_fold, probabilities = _simulated(noise_b=None)  # lightgbm is a coin: averaging with it only hurts
     outcomes = _member_outcomes(y_by_fold, {"logreg": probabilities["a"], "lightgbm": probabilities["b"]})
-    result = combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
+    result = combine_fold_results(outcomes, _sigmoid_spec(models))
     assert (
         result.pooled["logreg"]["log_loss"]
         < result.pooled["ensemble"]["log_loss"]
@@ -408,4 +394,4 @@ def test_an_ensemble_member_without_its_calibration_slice_is_a_clear_error():
 
     outcomes[1] = dataclasses.replace(outcomes[1], calibration_slice=None)
     with pytest.raises(ValueError, match=r"fold 1: .*\['lightgbm'\]"):
-        combine_fold_results(outcomes, MetricsConfig(), False, CalibrationConfig(method="sigmoid"), 0, models)
+        combine_fold_results(outcomes, _sigmoid_spec(models))

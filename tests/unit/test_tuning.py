@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from driftline.config import MetricsConfig, ModelsConfig, PipelineConfig, TuningConfig, load_config
+from driftline.config import FitSpec, ModelsConfig, PipelineConfig, TuningConfig, load_config
 from driftline.splits import calibration_cut
 from driftline.training import FoldJob, fit_challenger, run_fold_job, walk_forward_jobs
 from driftline.tuning import MAX_TREES, inner_split, tune_family, tunes
@@ -23,27 +23,24 @@ TUNED = ModelsConfig(
 )
 
 
+def _spec(run, models: ModelsConfig = TUNED) -> FitSpec:
+    """The shared run's fit spec with ``models``."""
+    return run.spec.model_copy(update={"models": models})
+
+
 def _job(run, family: str, fold: int) -> FoldJob:
-    return next(
-        j for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED) if j.fold == fold and j.family == family
-    )
+    return next(j for j in walk_forward_jobs(run.features, _spec(run)) if j.fold == fold and j.family == family)
 
 
 def _fold(run, job: FoldJob, features=None, models: ModelsConfig = TUNED):
-    return run_fold_job(
-        job, features or run.features, run.gap, run.calibration, models, run.metrics, price_target=False, threads=1
-    )
+    return run_fold_job(job, features or run.features, _spec(run, models), threads=1)
 
 
 @pytest.fixture(scope="module")
 def tuned_folds(walk_forward_run) -> dict:
     """Folds 2 and 3 of logreg and lightgbm, each searched (4 trials) on its own window: fitted once here."""
     run = walk_forward_run
-    return {
-        (j.family, j.fold): _fold(run, j)
-        for j in walk_forward_jobs(run.features, run.splits, run.gap, TUNED)
-        if j.fold in (2, 3)
-    }
+    return {(j.family, j.fold): _fold(run, j) for j in walk_forward_jobs(run.features, _spec(run)) if j.fold in (2, 3)}
 
 
 def _replace_rows(features, rows: np.ndarray, seed: int):
@@ -77,9 +74,7 @@ def test_tuning_settings_change_every_fit_cache_key(walk_forward_run):
     from tasks import training as training_tasks
 
     base = PipelineConfig()
-    job = walk_forward_jobs(
-        walk_forward_run.features, walk_forward_run.splits, walk_forward_run.gap, walk_forward_run.models
-    )[0]
+    job = walk_forward_jobs(walk_forward_run.features, walk_forward_run.spec)[0]
 
     def keys(config: PipelineConfig) -> tuple[str, str, str]:
         return (
@@ -184,22 +179,22 @@ def test_fold_and_challenger_refit_with_the_tuned_parameters(walk_forward_run, t
     assert outcome.result.tuning.family == "logreg" and "C" in outcome.result.tuning.best_params
     assert outcome.predictions["p"].between(0, 1).all()
 
-    challenger = fit_challenger(run.features, "lightgbm", run.calibration, TUNED, run.gap)
+    challenger = fit_challenger(run.features, "lightgbm", _spec(run))
     tuning = challenger.tuning_
     assert tuning is not None and tuning.inner_train_rows + tuning.inner_validation_rows < len(run.features.y)
     base = challenger.base_estimator_.booster_  # the trees on their linear base (models.linear_base)
     assert base.get_params()["n_estimators"] == tuning.best_params["n_estimators"]
     assert base.get_params()["num_leaves"] == tuning.best_params["num_leaves"]
-    untuned = fit_challenger(
-        run.features, "lightgbm", run.calibration, TUNED.model_copy(update={"tuning": TuningConfig()}), run.gap
-    )
+    untuned = fit_challenger(run.features, "lightgbm", _spec(run, TUNED.model_copy(update={"tuning": TuningConfig()})))
     assert untuned.tuning_ is None and untuned.base_estimator_.booster_.get_params()["n_estimators"] == 300
 
 
-def test_walk_forward_result_lists_every_search(tuned_folds):
+def test_walk_forward_result_lists_every_search(walk_forward_run, tuned_folds):
     from driftline.training import combine_fold_results, fold_table
 
-    result = combine_fold_results(list(tuned_folds.values()), MetricsConfig(), price_target=False)
+    no_shrink = walk_forward_run.calibration.model_copy(update={"shrink": False})
+    spec = _spec(walk_forward_run).model_copy(update={"calibration": no_shrink})
+    result = combine_fold_results(list(tuned_folds.values()), spec)
     assert [(t.family, f.fold) for f in result.folds if (t := f.tuning)] == [
         ("logreg", 2),
         ("lightgbm", 2),
