@@ -268,41 +268,37 @@ def decide_promotion(
             )
         )
     if not math.isnan(theirs["auc"]):
-        floor = theirs["auc"] - promotion.auc_tolerance
-        reasons.append(
-            Reason(
-                "auc",
-                ours["auc"] >= floor,
-                f"AUC {ours['auc']:.4f} vs {champion.name} {theirs['auc']:.4f} (floor {floor:.4f})",
-                ours["auc"],
-                floor,
-            )
-        )
+        reasons.append(_within("auc", "AUC", ours, theirs, promotion.auc_tolerance, champion.name, digits=4))
     if "sharpe" in ours:
-        floor = theirs["sharpe"] - promotion.sharpe_tolerance
-        reasons.append(
-            Reason(
-                "sharpe",
-                ours["sharpe"] >= floor,
-                f"Sharpe {ours['sharpe']:.3f} vs {champion.name} {theirs['sharpe']:.3f} (floor {floor:.3f})",
-                ours["sharpe"],
-                floor,
-            )
-        )
-        cap = theirs["max_drawdown"] + promotion.drawdown_tolerance
-        reasons.append(
-            Reason(
-                "max-drawdown",
-                ours["max_drawdown"] <= cap,
-                f"max drawdown {ours['max_drawdown']:.3f} vs {champion.name} "
-                f"{theirs['max_drawdown']:.3f} (cap {cap:.3f})",
-                ours["max_drawdown"],
-                cap,
-            )
-        )
+        reasons.append(_within("sharpe", "Sharpe", ours, theirs, promotion.sharpe_tolerance, champion.name))
+        drawdown = promotion.drawdown_tolerance
+        reasons.append(_within("max_drawdown", "max drawdown", ours, theirs, drawdown, champion.name))
     promote = all(r.passed for r in reasons)
     action: Action = "promote" if promote else ("reject" if first_model else "keep-champion")
     return Decision(action, reasons, comparison, {"challenger": ours, "baseline": theirs})
+
+
+def _within(
+    metric: str,
+    label: str,
+    ours: dict[str, float],
+    theirs: dict[str, float],
+    tolerance: float,
+    against: str,
+    digits: int = 3,
+) -> Reason:
+    """A guardrail on ``metric`` against ``against``'s value: higher is better, so ours must reach theirs minus
+    ``tolerance`` (a floor); for ``max_drawdown``, lower is better, so ours must stay under theirs plus it (a cap)."""
+    cap = metric == "max_drawdown"
+    limit = theirs[metric] + tolerance if cap else theirs[metric] - tolerance
+    return Reason(
+        metric.replace("_", "-"),
+        ours[metric] <= limit if cap else ours[metric] >= limit,
+        f"{label} {ours[metric]:.{digits}f} vs {against} {theirs[metric]:.{digits}f} "
+        f"({'cap' if cap else 'floor'} {limit:.{digits}f})",
+        ours[metric],
+        limit,
+    )
 
 
 def keep_champion(reason: str, check: str = "comparable") -> Decision:

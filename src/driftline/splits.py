@@ -8,6 +8,7 @@ purged: a label at t looks h periods ahead, so with ``gap >= h`` no training lab
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 
 import numpy as np
@@ -16,6 +17,7 @@ from driftline.config import SplitConfig
 from driftline.errors import InsufficientDataError
 
 
+@dataclass(frozen=True)
 class WalkForwardSplit:
     """Expanding or sliding walk-forward splitter (``split`` / ``get_n_splits`` like ``TimeSeriesSplit``).
 
@@ -26,31 +28,24 @@ class WalkForwardSplit:
         gap: timestamps purged between each training window and its test fold.
         min_train_size: timestamps the first training window must have.
         scheme: ``expanding`` keeps all history; ``sliding`` keeps the last ``max_train_size`` timestamps.
-        max_train_size: window length for ``sliding``.
+        max_train_size: window length for ``sliding`` (default ``min_train_size``).
     """
 
-    def __init__(
-        self,
-        n_splits: int = 5,
-        *,
-        test_size: int | None = None,
-        gap: int = 0,
-        min_train_size: int = 1,
-        scheme: Literal["expanding", "sliding"] = "expanding",
-        max_train_size: int | None = None,
-    ) -> None:
-        if n_splits < 1:
+    n_splits: int = 5
+    _: KW_ONLY
+    test_size: int | None = None
+    gap: int = 0
+    min_train_size: int = 1
+    scheme: Literal["expanding", "sliding"] = "expanding"
+    max_train_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_splits < 1:
             raise ValueError("n_splits must be >= 1")
-        if gap < 0:
+        if self.gap < 0:
             raise ValueError("gap must be >= 0")
-        if scheme == "sliding" and max_train_size is None:
-            max_train_size = min_train_size
-        self.n_splits = n_splits
-        self.test_size = test_size
-        self.gap = gap
-        self.min_train_size = min_train_size
-        self.scheme = scheme
-        self.max_train_size = max_train_size
+        if self.scheme == "sliding" and self.max_train_size is None:
+            object.__setattr__(self, "max_train_size", self.min_train_size)  # frozen: set once, here
 
     @classmethod
     def from_config(cls, splits: SplitConfig, gap: int) -> WalkForwardSplit:

@@ -232,12 +232,8 @@ def check_disk(home: Path) -> Check:
     folder = next((p for p in (home, *home.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(folder).free / 2**30
     if free < MIN_FREE_GIB:
-        return Check(
-            "disk",
-            WARN,
-            f"{free:.1f} GiB free at {folder}",
-            "free space or point DRIFTLINE_HOME elsewhere (runs keep artifacts, caches)",
-        )
+        fix = "free space or point DRIFTLINE_HOME elsewhere (runs keep artifacts, caches)"
+        return Check("disk", WARN, f"{free:.1f} GiB free at {folder}", fix)
     return Check("disk", OK, f"{free:.0f} GiB free at {folder}")
 
 
