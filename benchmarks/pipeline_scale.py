@@ -123,11 +123,7 @@ def child_plain(config_path: Path) -> dict[str, Any]:
         scorer(model),
         None,
         float(development.y.mean()),
-        config.promotion,
-        config.metrics,
-        config.gap,
-        config.block_length,
-        price_target=False,
+        config.decision_spec,
     )
     return {
         "seconds": time.perf_counter() - started,

@@ -54,7 +54,7 @@ import pandas as pd
 import sklearn
 from scipy.special import expit, logit, ndtr
 
-from driftline.config import MetricsConfig, PipelineConfig, PromotionConfig
+from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig, PromotionConfig
 from driftline.metrics import expected_calibration_error
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 
@@ -289,6 +289,7 @@ def run_scenario(
 
     times = np.repeat(np.arange(world.timestamps), world.symbols)
     symbols = np.tile(np.array([f"S{i}" for i in range(world.symbols)]), world.timestamps)
+    spec = DecisionSpec(promotion=promotion, metrics=metrics, block_length=BLOCK_LENGTH)
     records = []
     for i in range(sims):
         evaluation = EvaluationSet(y=y_all[i].ravel(), times=times, symbols=symbols)
@@ -297,10 +298,7 @@ def run_scenario(
             _scores("challenger", challenger[i].ravel()),
             None if champion is None else _scores("champion", champion[i].ravel()),
             float(base_rates[i]),
-            promotion,
-            metrics,
-            BLOCK_LENGTH,
-            price_target=False,
+            spec,
             walk_forward_ece=float(walk_forward_eces[i]),
         )
         records.append(_record(decision))

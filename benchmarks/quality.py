@@ -376,11 +376,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
                 scorer(challenger),
                 None,
                 float(development.y.mean()),
-                config.promotion,
-                config.metrics,
-                config.gap,
-                config.block_length,
-                price_target=config.target.kind == "direction",
+                config.decision_spec,
             )
         except DriftlineError as exc:
             row.update(error=f"{type(exc).__name__}: {exc}", seconds=round(time.perf_counter() - started, 1))

@@ -68,11 +68,7 @@ def evaluate_task(
         lambda X: store.predict_pyfunc(version.model_uri, X),
         _champion(store, version.name, champion_version),
         base_rate,
-        config.promotion,
-        config.metrics,
-        config.gap,
-        config.block_length,
-        price_target=config.target.is_direction,
+        config.decision_spec,
         baseline=baseline,
         walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
     )

@@ -685,6 +685,21 @@ class FitSpec(_Section):
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="in memory or streamed")
 
 
+class DecisionSpec(_Section):
+    """Everything that shapes a promotion decision, given the two models' scores on the same rows: the
+    argument of ``evaluate_challenger``, ``decide_promotion`` and ``compare_shadow``. Built from a config by
+    ``PipelineConfig.decision_spec``, which sets every field; the defaults are for tests and benchmarks.
+    """
+
+    promotion: PromotionConfig = PromotionConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    block_length: int = Field(ge=1, description="timestamps per block of the moving-block bootstrap")
+    gap: int = Field(default=0, ge=0, description="timestamps after a champion's training cutoff left out")
+    is_direction: bool = Field(
+        default=False, description="direction target: strategy guardrails (Sharpe, drawdown) are checked too"
+    )
+
+
 class PipelineConfig(_Section):
     """The whole pipeline; core functions receive only the section they need."""
 
@@ -725,6 +740,17 @@ class PipelineConfig(_Section):
     def model_name(self) -> str:
         """Registered model name in the model registry."""
         return f"driftline-{self.name}"
+
+    @property
+    def decision_spec(self) -> DecisionSpec:
+        """Everything that shapes a promotion decision, in one frozen object."""
+        return DecisionSpec(
+            promotion=self.promotion,
+            metrics=self.metrics,
+            block_length=self.block_length,
+            gap=self.gap,
+            is_direction=self.target.is_direction,
+        )
 
     @property
     def fit_spec(self) -> FitSpec:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.baselines import BaselineModel, known_labels
-from driftline.config import MetricsConfig, PromotionConfig
+from driftline.config import DecisionSpec
 from driftline.features import FeatureSet
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion, keep_champion
 from driftline.splits import tail_cut
@@ -54,24 +54,20 @@ def evaluate_challenger(
     challenger: Callable[[pd.DataFrame], pd.DataFrame],
     champion: ChampionModel | None,
     base_rate: float,
-    promotion: PromotionConfig,
-    metrics: MetricsConfig,
-    gap: int,
-    block_length: int,
-    price_target: bool,
+    spec: DecisionSpec,
     baseline: BaselineModel | None = None,
     walk_forward_ece: float | None = None,
 ) -> Decision:
     """Score both models on the same rows and decide (``walk_forward_ece``: see ``decide_promotion``).
 
-    Rows the champion may have trained on (up to its cutoff plus ``gap``) are left out of the comparison;
+    Rows the champion may have trained on (up to its cutoff plus ``spec.gap``) are left out of the comparison;
     a champion that cannot score this run's features keeps its place, with the reason. Without a champion
     the challenger faces ``baseline`` (fitted on the development rows; the best walk-forward baseline)
     on all hold-out rows, else the constant ``base_rate``.
     """
     rows = np.arange(len(holdout.y))
     if champion is not None:
-        rows = rows_after_cutoff(holdout.times, champion.cutoff, gap)
+        rows = rows_after_cutoff(holdout.times, champion.cutoff, spec.gap)
         if len(rows) == 0:
             # Data older than the champion's: no row is new to both, so there is nothing fair to compare on.
             return keep_champion(
@@ -104,16 +100,7 @@ def evaluate_challenger(
         p = baseline.predict_proba(X, None if known is None else known[rows])
         baseline_scores = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
     return decide_promotion(
-        evaluation,
-        challenger_scores,
-        champion_scores,
-        base_rate,
-        promotion,
-        metrics,
-        block_length,
-        price_target,
-        baseline=baseline_scores,
-        walk_forward_ece=walk_forward_ece,
+        evaluation, challenger_scores, champion_scores, base_rate, spec, baseline_scores, walk_forward_ece
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from driftline.config import MetricsConfig, PipelineConfig, PromotionConfig
+from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig
 from driftline.errors import ConfigError, DriftlineError
 from driftline.metrics import expected_calibration_error, strategy_metrics
 
@@ -183,10 +183,7 @@ def decide_promotion(
     challenger: Scores,
     champion: Scores | None,
     base_rate: float,
-    promotion: PromotionConfig,
-    metrics: MetricsConfig,
-    block_length: int,
-    price_target: bool,
+    spec: DecisionSpec,
     baseline: Scores | None = None,
     walk_forward_ece: float | None = None,
 ) -> Decision:
@@ -199,6 +196,7 @@ def decide_promotion(
             ``promotion.walk_forward_ece_cap`` beside the hold-out ECE (a few hundred hold-out rows can
             look calibrated by luck; thousands of out-of-sample walk-forward rows rarely do).
     """
+    promotion, metrics, block_length, price_target = spec.promotion, spec.metrics, spec.block_length, spec.is_direction
     first_model = champion is None
     if champion is None and baseline is not None:
         champion = baseline

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline.config import MetricsConfig, PromotionConfig
+from driftline.config import DecisionSpec
 from driftline.errors import InsufficientDataError
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound
@@ -91,10 +91,7 @@ def compare_shadow(
     log: pd.DataFrame,
     labels: pd.DataFrame,
     base_rate: float,
-    promotion: PromotionConfig,
-    metrics: MetricsConfig,
-    block_length: int,
-    price_target: bool,
+    spec: DecisionSpec,
 ) -> Decision:
     """The A/B test: champion and challenger predictions logged side by side, judged on realised labels.
 
@@ -123,9 +120,7 @@ def compare_shadow(
     challenger = Scores(
         "challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy()
     )
-    decision = decide_promotion(
-        evaluation, challenger, champion, base_rate, promotion, metrics, block_length, price_target
-    )
+    decision = decide_promotion(evaluation, challenger, champion, base_rate, spec)
     decision.comparison["models"] = versions
     return decision
 

@@ -148,7 +148,7 @@ def test_a_bad_first_date_does_not_change_how_the_other_dates_parse() -> None:
 
 def test_data_older_than_the_champion_keeps_the_champion_instead_of_crashing(canonical) -> None:
     from driftline.calibration import CalibratedModel
-    from driftline.config import MetricsConfig, ModelsConfig, PromotionConfig
+    from driftline.config import DecisionSpec, ModelsConfig
     from driftline.evaluation import ChampionModel, evaluate_challenger, holdout_split, scorer
     from driftline.models import make_estimator
     from driftline.synthetic import make_labelled_series
@@ -161,7 +161,5 @@ def test_data_older_than_the_champion_keeps_the_champion_instead_of_crashing(can
     )
     champion = ChampionModel("1", pd.Timestamp("2100-01-01"), scorer(model))  # trained on later data
 
-    decision = evaluate_challenger(
-        holdout, scorer(model), champion, 0.5, PromotionConfig(), MetricsConfig(), 5, 10, price_target=False
-    )
+    decision = evaluate_challenger(holdout, scorer(model), champion, 0.5, DecisionSpec(block_length=10, gap=5))
     assert not decision.promote

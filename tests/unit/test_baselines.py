@@ -135,11 +135,7 @@ def test_first_model_is_judged_against_the_best_baseline_on_the_holdout(markov):
             predict,
             None,
             float(development.y.mean()),
-            config.promotion,
-            config.metrics,
-            config.gap,
-            config.block_length,
-            price_target=False,
+            config.decision_spec,
             baseline=baseline,
         )
 
@@ -161,11 +157,7 @@ def test_first_model_is_judged_against_the_best_baseline_on_the_holdout(markov):
         feature_only,
         None,
         float(development.y.mean()),
-        config.promotion,
-        config.metrics,
-        config.gap,
-        config.block_length,
-        price_target=False,
+        config.decision_spec,
     )
     assert against_base_rate.comparison["baseline"].startswith("base rate")
     assert against_base_rate.comparison["diff"] < 0 < decision.comparison["diff"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import MetricsConfig, PromotionConfig
+from driftline.config import DecisionSpec, PromotionConfig
 from driftline.errors import InsufficientDataError
 from driftline.evaluation import (
     ChampionModel,
@@ -78,11 +78,7 @@ def _evaluate(holdout, champion):
         _constant(0.4),
         champion,
         base_rate=0.5,
-        promotion=PROMOTION,
-        metrics=MetricsConfig(),
-        gap=5,
-        block_length=10,
-        price_target=False,
+        spec=DecisionSpec(promotion=PROMOTION, block_length=10, gap=5),
     )
 
 

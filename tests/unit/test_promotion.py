@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from driftline.config import MetricsConfig, PromotionConfig
+from driftline.config import DecisionSpec, PromotionConfig
 from driftline.promotion import (
     Decision,
     EvaluationSet,
@@ -45,10 +45,7 @@ def _decide(rows: EvaluationSet, challenger: np.ndarray, champion: np.ndarray | 
         _scores("challenger", challenger),
         None if champion is None else _scores("champion v1", champion),
         float(rows.y.mean()),
-        PROMOTION.model_copy(update=config),
-        MetricsConfig(),
-        BLOCK,
-        price_target=False,
+        DecisionSpec(promotion=PROMOTION.model_copy(update=config), block_length=BLOCK),
     )
 
 
@@ -155,9 +152,8 @@ def test_price_target_adds_strategy_guardrails(evaluation):
     priced = EvaluationSet(
         y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.01, -0.01)
     )
-    decision = decide_promotion(
-        priced, _scores("c", truth), _scores("champion v1", 1 - truth), 0.5, PROMOTION, MetricsConfig(), BLOCK, True
-    )
+    spec = DecisionSpec(promotion=PROMOTION, block_length=BLOCK, is_direction=True)
+    decision = decide_promotion(priced, _scores("c", truth), _scores("champion v1", 1 - truth), 0.5, spec)
     assert {"sharpe", "max-drawdown"} <= {r.check for r in decision.reasons}
     assert decision.scores["challenger"]["sharpe"] > decision.scores["baseline"]["sharpe"]
     assert decision.action == "promote"
@@ -240,10 +236,7 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
             _scores("challenger", good),
             None,
             float(rows.y.mean()),
-            PROMOTION,
-            MetricsConfig(),
-            BLOCK,
-            price_target=False,
+            DecisionSpec(promotion=PROMOTION, block_length=BLOCK),
             walk_forward_ece=walk_forward_ece,
         )
 
