@@ -17,7 +17,6 @@ from driftline.config import (
     DataConfig,
     FeatureConfig,
     FitSpec,
-    MetricsConfig,
     ModelsConfig,
     SplitConfig,
     TargetConfig,
@@ -75,25 +74,18 @@ def panel(_panel_raw: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class WalkForwardRun:
+    """The shared walk-forward: its features, fit spec (no action threshold: the folds' models tune none
+    either) and result; the spec's sections by name for the tests that vary one."""
+
     features: FeatureSet
-    splits: SplitConfig
-    gap: int
-    calibration: CalibrationConfig
-    models: ModelsConfig
-    metrics: MetricsConfig
+    spec: FitSpec
     result: object  # driftline.training.WalkForwardResult
 
-    @property
-    def spec(self) -> FitSpec:
-        """The fit spec of this run (no action threshold: the folds' models tune none either)."""
-        return FitSpec(
-            splits=self.splits,
-            gap=self.gap,
-            calibration=self.calibration,
-            models=self.models,
-            metrics=self.metrics,
-            threshold=ThresholdConfig(objective="none"),
-        )
+    splits = property(lambda self: self.spec.splits)
+    gap = property(lambda self: self.spec.gap)
+    calibration = property(lambda self: self.spec.calibration)
+    models = property(lambda self: self.spec.models)
+    metrics = property(lambda self: self.spec.metrics)
 
 
 @pytest.fixture(scope="session")
@@ -112,13 +104,14 @@ def walk_forward_run() -> WalkForwardRun:
         FeatureConfig(return_windows=(1, 5), vol_short=5, vol_mid=10, vol_long=20, zscore_window=40, median_window=100),
         TargetConfig(kind="volatility", horizon=HORIZON, median_window=100),
     )
-    splits = SplitConfig(n_splits=3, min_train_size=200)
-    calibration = CalibrationConfig(method="sigmoid", fraction=0.2)
-    models = ModelsConfig(
-        families=("logreg", "lightgbm"),
-        params={"lightgbm": {"n_estimators": 40, "min_child_samples": 20, "n_jobs": 1}},
+    spec = FitSpec(
+        splits=SplitConfig(n_splits=3, min_train_size=200),
+        gap=HORIZON,
+        calibration=CalibrationConfig(method="sigmoid", fraction=0.2),
+        models=ModelsConfig(
+            families=("logreg", "lightgbm"),
+            params={"lightgbm": {"n_estimators": 40, "min_child_samples": 20, "n_jobs": 1}},
+        ),
+        threshold=ThresholdConfig(objective="none"),
     )
-    metrics = MetricsConfig()
-    spec = FitSpec(splits=splits, gap=HORIZON, calibration=calibration, models=models, metrics=metrics)
-    result = run_walk_forward(features, spec)
-    return WalkForwardRun(features, splits, HORIZON, calibration, models, metrics, result)
+    return WalkForwardRun(features, spec, run_walk_forward(features, spec))
