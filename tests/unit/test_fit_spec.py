@@ -166,6 +166,31 @@ def test_fitting_tasks_see_the_spec_not_the_config():
         assert not any("PipelineConfig" in str(annotation) for annotation in hints.values()), task.name
 
 
+def test_the_core_fitting_functions_take_the_spec_whole():
+    """The tasks pass their spec on as it is: no core fitting function takes a section of it, the gap or the
+    direction flag on its own, so what a fit reads is what the task's key hashed."""
+    from driftline import streaming, training
+
+    sections = {name for name, field in FitSpec.model_fields.items() if hasattr(field.annotation, "model_fields")}
+    fitting = (
+        training.walk_forward_jobs,
+        training.run_fold_job,
+        training.combine_fold_results,
+        training.run_walk_forward,
+        training.fit_challenger,
+        streaming.streaming_folds,
+        streaming.run_fold_streaming,
+        streaming.run_walk_forward_streaming,
+        streaming.fit_challenger_streaming,
+    )
+    assert sections == {"splits", "calibration", "models", "metrics", "threshold", "scale"}
+    for function in fitting:
+        parameters = inspect.signature(function).parameters
+        assert "spec" in parameters and parameters["spec"].annotation in (FitSpec, "FitSpec"), function.__name__
+        loose = set(parameters) & (sections | {"gap", "label_delay", "price_target", "is_direction", "models_config"})
+        assert not loose, (function.__name__, loose)
+
+
 @pytest.mark.parametrize(
     ("kind", "needs_label", "price_target", "is_direction"),
     [("label", True, False, False), ("direction", False, True, True), ("volatility", False, True, False)],
