@@ -29,12 +29,13 @@ local_api._free_port = lambda: ports.pop(0) if ports else original()  # the firs
 
 api = local_api.LocalPrefectApi.start_if_needed()
 first_pid = api.process.pid
+ready_before = api.ready()
 url = api.activate()
 from prefect.client.orchestration import get_client
 with get_client(sync_client=True) as client:
     client_url = str(client.api_url)
 print(json.dumps({"url": url, "taken": taken.getsockname()[1], "server_pid": api.process.pid, "first_pid": first_pid,
-                  "client_url": client_url}), flush=True)
+                  "client_url": client_url, "ready": [ready_before, api.ready()]}), flush=True)
 time.sleep(600)
 """
 
@@ -74,6 +75,7 @@ def test_the_api_moves_off_a_taken_port_serves_the_process_and_dies_with_it(tmp_
         assert f":{started['taken']}/" not in started["url"]
         assert started["client_url"].rstrip("/") == started["url"]  # Prefect's client in that process uses it
         assert httpx.get(f"{started['url']}/health", timeout=10).status_code == 200
+        assert started["ready"] == [False, True]  # ready(): not before the (replaced) server answers, then yes
         assert (tmp_path / "prefect" / "prefect.db").exists()  # the database lives in that process's PREFECT_HOME
     finally:
         process.send_signal(signal.SIGKILL)  # no exit handlers run: only the parent-death signal can stop the server
@@ -97,8 +99,10 @@ import json, sys, time
 from driftline.app import local_api
 
 api = local_api.LocalPrefectApi.start_if_needed()
+ready_before = api.ready()
 url = api.activate()
-print(json.dumps({"url": url, "pid": api.pid, "kind": type(api).__name__}), flush=True)
+seen = {"url": url, "pid": api.pid, "kind": type(api).__name__, "ready": [ready_before, api.ready()]}
+print(json.dumps(seen), flush=True)
 time.sleep(float(sys.argv[1]))
 """
 
@@ -124,10 +128,13 @@ def test_commands_share_one_local_api_that_stops_once_idle_and_never_under_a_run
     one = joined(first)
     assert first.wait(timeout=60) == 0
     assert one["kind"] == "SharedLocalApi" and httpx.get(f"{one['url']}/health", timeout=5).status_code == 200
+    # ready(): not while the server it started is coming up (what a command imports meanwhile), then yes.
+    assert one["ready"] == [False, True]
     # The next command, its server's first user gone: the same server (no start-up), then it holds it.
     holder = command(23)
     two = joined(holder)
     assert (two["url"], two["pid"]) == (one["url"], one["pid"])
+    assert two["ready"] == [True, True]  # joined a running server: nothing to wait for, nothing imported early
     try:
         wait_until(lambda: holder.poll() is not None, timeout=60, what="the holding command to finish", every=0.5)
         # It held the server for 23 s, longer than the idle time: the server is still there after it.

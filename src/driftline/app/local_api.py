@@ -172,6 +172,10 @@ class LocalPrefectApi:
             "many runs with `make serve` and PREFECT_API_URL)"
         )
 
+    def ready(self) -> bool:
+        """Whether the server answers ``/health`` now (a quick look: never waits for it)."""
+        return self.process is not None and self.process.poll() is None and _healthy(self.url, 0.2)
+
     def activate(self) -> str:
         """Wait for the server and make it this process's Prefect API (``PREFECT_API_URL``, for every thread
         and any worker process started from here) until the process exits; returns the URL."""
@@ -303,6 +307,11 @@ class SharedLocalApi:
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, "
             "or run one server for many runs with `make serve` and PREFECT_API_URL)"
         )
+
+    def ready(self) -> bool:
+        """Whether the shared server answers ``/health`` now (a quick look: never waits for it)."""
+        state = _read_state(self.home)
+        return state is not None and bool(state.get("url")) and _healthy(str(state["url"]), 0.2)
 
     def activate(self) -> str:
         return _activate(self.wait())
