@@ -258,7 +258,11 @@ def _time_columns(frame: pd.DataFrame, contract: ContractConfig, now: pd.Timesta
     if contract.calendar == "weekdays":
         derived[WEEKDAY] = stamps.dt.dayofweek.to_numpy(dtype="float64", na_value=np.nan)
     if contract.max_future is not None:
-        derived[AHEAD_SECONDS] = (stamps - _utc_naive(now)).dt.total_seconds().to_numpy()
+        # In whole seconds: nanoseconds overflow int64 when the series starts ~292 years before now (yearly data).
+        now_seconds = _utc_naive(now).value // 10**9
+        ahead = (nanos // 10**9 - now_seconds).astype("float64")
+        ahead[nanos == nat] = np.nan
+        derived[AHEAD_SECONDS] = ahead
     return derived
 
 

@@ -35,15 +35,29 @@ CALENDAR_PREFIXES = ("day_of_week_", "month_")
 MIN_CLASS_ROWS = 50
 
 
+# Each calendar encoding's cycle; it is learnable only from two whole cycles of history, sampled at least
+# twice a cycle.
+CALENDAR_CYCLE = {"day_of_week_": pd.Timedelta(days=7), "month_": pd.Timedelta(days=365)}
 CALENDAR_MIN_SPAN = {"day_of_week_": pd.Timedelta(days=28), "month_": pd.Timedelta(days=730)}
+CALENDAR_LONGEST = max(CALENDAR_MIN_SPAN.values()).to_pytimedelta()
 
 
 def _unlearnable_calendar(times: pd.Series) -> set[str]:
-    """Calendar encodings seen for fewer than two full cycles teach a model a trend, not a season:
-    a model trained on January-March would extrapolate in April. Leave those out."""
-    span = times.max() - times.min()
+    """Calendar encodings a model cannot learn a season from; leave those out.
+
+    Seen for fewer than two full cycles they teach a trend, not a season (a model trained on January-March
+    would extrapolate in April); sampled less than twice a cycle (the median step between timestamps) they
+    alias: one reading a year, each on January 1st, gives "day of the week" a value that only says the year.
+    """
+    # Through datetime.datetime: a span over ~292 years (yearly data) overflows pandas' nanosecond Timedelta.
+    span = pd.Timedelta(min(times.max().to_pydatetime() - times.min().to_pydatetime(), CALENDAR_LONGEST))
+    stamps = np.unique(times.to_numpy(dtype="datetime64[ns]"))
+    step = pd.Timedelta(np.median(np.diff(stamps))) if len(stamps) > 1 else pd.Timedelta(0)
     return {
-        f"{prefix}{part}" for prefix, minimum in CALENDAR_MIN_SPAN.items() if span < minimum for part in ("sin", "cos")
+        f"{prefix}{part}"
+        for prefix, minimum in CALENDAR_MIN_SPAN.items()
+        if span < minimum or step * 2 > CALENDAR_CYCLE[prefix]
+        for part in ("sin", "cos")
     }
 
 

@@ -427,6 +427,17 @@ def test_future_uses_the_injected_clock_and_tolerance(clean_frame):
     assert aware.rows_quarantined == 2
 
 
+def test_centuries_of_yearly_rows_are_checked_against_the_clock_without_overflow(clean_frame):
+    # 1700 to 2008 (statsmodels' yearly sunspots): "now" minus the first row is over 292 years, more than a
+    # nanosecond int64 holds; it raised OverflowError before the contract could say anything.
+    years = pd.date_range("1700-01-01", periods=309, freq="YS")
+    frame = pd.DataFrame({"symbol": "sun", "timestamp": years, "close": np.arange(1.0, 310.0)})
+    report = _validate(frame, ContractConfig(max_gap="400D"), now=pd.Timestamp("2026-12-05"))
+    assert report.rows_quarantined == 0 and report.warnings == []
+    ahead = _validate(frame, now=pd.Timestamp("2007-06-01"))  # the 2008 row is in the future
+    assert list(ahead.quarantined["reason"]) == ["timestamp: in the future (2008-01-01 00:00:00)"]
+
+
 def test_price_consistency_tolerates_round_off_only(clean_frame):
     frame = clean_frame.copy()
     a, b, c = _row(frame, "SYM0", 3), _row(frame, "SYM0", 4), _row(frame, "SYM1", 4)

@@ -270,6 +270,28 @@ def test_calendar_features_need_two_cycles_of_history(small_features):
         assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, days
 
 
+def test_centuries_of_yearly_rows_have_no_calendar_features_and_no_overflow(small_features):
+    # A 309-year span does not fit pandas' nanosecond Timedelta; measuring it raised OutOfBoundsDatetime.
+    n = 309
+    frame = pd.DataFrame(
+        {
+            "symbol": "s",
+            "timestamp": pd.date_range("1700-01-01", periods=n, freq="YS"),
+            "x": np.sin(np.arange(n)),
+            "target": (np.arange(n) % 3 == 0).astype(float),
+        }
+    )
+    target = TargetConfig(kind="label", horizon=1, label_lags=(1,))
+    names = set(build_features(frame, small_features, target, min_class_rows=5).feature_names)
+    # Centuries of weeks and years, but one row a year (always January 1st) samples neither cycle: its day of
+    # the week only encodes the year, its month is constant.
+    assert "x" in names and not {n for n in names if n.startswith(("day_of_week", "month"))}
+    for freq, expected in (("W-SAT", {"month_sin", "month_cos"}), ("QS", {"month_sin", "month_cos"})):
+        weekly = frame.assign(timestamp=pd.date_range("1900-01-01", periods=n, freq=freq))
+        names = set(build_features(weekly, small_features, target, min_class_rows=5).feature_names)
+        assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, freq
+
+
 # --- target and feature sanity -----------------------------------------------------------------------------------
 
 
