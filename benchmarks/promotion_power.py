@@ -10,8 +10,8 @@ for a horizon-5 target) and
 ``price_target=False``; nothing in the decision is re-implemented here. Each challenger also carries a
 pooled walk-forward ECE (``walk_forward_ece``, checked against ``promotion.walk_forward_ece_cap``): its
 predictions over the world's training period (the rows the pipeline's walk-forward would score out of
-sample, here the same model's noise path continued back in time), scored with the pipeline's own
-``driftline.metrics.expected_calibration_error`` and ``MetricsConfig.ece_bins`` bins.
+sample, here the same model's noise path continued back in time), scored as the gate scores the pipeline's
+(``driftline.metrics.binned_ece``: up to ``MetricsConfig.ece_bins`` bins of at least 100 rows).
 
 The simulated world (``World``) is built to be hard on a test that assumes independent rows:
 
@@ -55,7 +55,7 @@ import sklearn
 from scipy.special import expit, logit, ndtr
 
 from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig, PromotionConfig
-from driftline.metrics import expected_calibration_error
+from driftline.metrics import BinnedEce, binned_ece
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 
 HORIZON = 5
@@ -239,10 +239,10 @@ def model_probability(
     return expit(mean / np.sqrt(1 + math.pi * shrink * sd**2 / 8))
 
 
-def walk_forward_ece(p: np.ndarray, y: np.ndarray, metrics: MetricsConfig) -> np.ndarray:
+def walk_forward_ece(p: np.ndarray, y: np.ndarray, metrics: MetricsConfig) -> list[BinnedEce]:
     """Per simulation, the pooled ECE of predictions ``p`` against labels ``y`` (``sims x time x symbols``),
-    with the pipeline's ECE function and bin count (as ``WalkForwardResult`` pools its folds' rows)."""
-    return np.array([expected_calibration_error(y[i].ravel(), p[i].ravel(), metrics.ece_bins) for i in range(len(p))])
+    as the gate judges it (``WalkForwardResult.gate_ece``: the pipeline's ECE over bins of >= 100 rows)."""
+    return [binned_ece(y[i].ravel(), p[i].ravel(), metrics.ece_bins) for i in range(len(p))]
 
 
 def _scores(name: str, p: np.ndarray) -> Scores:
@@ -299,7 +299,7 @@ def run_scenario(
             None if champion is None else _scores("champion", champion[i].ravel()),
             float(base_rates[i]),
             spec,
-            walk_forward_ece=float(walk_forward_eces[i]),
+            walk_forward_ece=walk_forward_eces[i],
         )
         records.append(_record(decision))
     return summarise(scenario, world, records)

@@ -70,7 +70,7 @@ def evaluate_task(
         base_rate,
         config.decision_spec,
         baseline=baseline,
-        walk_forward_ece=None if walk_forward is None else walk_forward.summary_metrics()["ece"],
+        walk_forward_ece=None if walk_forward is None else walk_forward.gate_ece(config.metrics.ece_bins),
     )
     return decision, champion_version
 

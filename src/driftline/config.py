@@ -530,15 +530,16 @@ class PromotionConfig(_Section):
         default=0.08,
         gt=0.0,
         le=1.0,
-        description="cap on the challenger family's pooled walk-forward ECE (10 bins over thousands of rows: "
-        "a calibrated model's is about 0.4*sqrt(10/rows), 0.026 at 2,500 rows); null turns the check off",
+        description="cap on the challenger family's pooled walk-forward ECE, over bins of >= 100 rows (10 bins from "
+        "1,000 rows: a calibrated model's is about 0.4*sqrt(10/rows), 0.026 at 2,500 rows); null turns the check off",
     )
     auc_tolerance: float = Field(
         default=0.02, ge=0.0, le=1.0, description="challenger AUC may trail the champion's by this"
     )
     sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
     drawdown_tolerance: float = Field(
-        default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed by this"
+        default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed the champion's by this (a first model's: the larger "
+        "of the best baseline's and holding the asset's)"
     )
     seed: int = 7
 

@@ -12,6 +12,7 @@ import pandas as pd
 from driftline.baselines import BaselineModel, known_labels
 from driftline.config import DecisionSpec
 from driftline.features import FeatureSet
+from driftline.metrics import BinnedEce
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion, keep_champion
 from driftline.splits import tail_cut
 
@@ -56,7 +57,7 @@ def evaluate_challenger(
     base_rate: float,
     spec: DecisionSpec,
     baseline: BaselineModel | None = None,
-    walk_forward_ece: float | None = None,
+    walk_forward_ece: BinnedEce | None = None,
 ) -> Decision:
     """Score both models on the same rows and decide (``walk_forward_ece``: see ``decide_promotion``).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,30 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
         if len(chunk):
             total += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
     return float(total / len(p))
+
+
+ROWS_PER_ECE_BIN = 100
+
+
+def ece_bins_for(n_rows: int, max_bins: int) -> int:
+    """Equal-mass bins with at least 100 rows each: with fewer, sampling noise alone (about
+    0.4 / sqrt(rows per bin)) would push a perfectly calibrated model past any sensible cap."""
+    return max(2, min(max_bins, n_rows // ROWS_PER_ECE_BIN))
+
+
+@dataclass(frozen=True)
+class BinnedEce:
+    """An ECE a cap can judge: over ``bins`` equal-mass bins of at least 100 of its ``rows`` (``ece_bins_for``)."""
+
+    value: float
+    bins: int
+    rows: int
+
+
+def binned_ece(y: np.ndarray, p: np.ndarray, max_bins: int) -> BinnedEce:
+    """The ECE of ``p`` over as many equal-mass bins (up to ``max_bins``) as the rows fill with 100 each."""
+    bins = ece_bins_for(len(p), max_bins)
+    return BinnedEce(expected_calibration_error(y, p, bins), bins, len(p))
 
 
 def reliability_curve(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:

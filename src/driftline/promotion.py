@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig
 from driftline.errors import ConfigError, DriftlineError
-from driftline.metrics import expected_calibration_error, strategy_metrics
+from driftline.metrics import BinnedEce, ece_bins_for, expected_calibration_error, strategy_metrics
 
 Action = Literal["promote", "keep-champion", "reject"]
 EPS = 1e-6
@@ -151,15 +151,6 @@ def paired_difference_ci(
     return mean, mean - half_width, mean + half_width
 
 
-ROWS_PER_ECE_BIN = 100
-
-
-def ece_bins_for(n_rows: int, max_bins: int) -> int:
-    """Equal-mass bins with at least 100 rows each: with fewer, sampling noise alone (about
-    0.4 / sqrt(rows per bin)) would push a perfectly calibrated model past any sensible cap."""
-    return max(2, min(max_bins, n_rows // ROWS_PER_ECE_BIN))
-
-
 def score_summary(
     evaluation: EvaluationSet, scores: Scores, metrics: MetricsConfig, price_target: bool
 ) -> dict[str, float]:
@@ -185,16 +176,17 @@ def decide_promotion(
     base_rate: float,
     spec: DecisionSpec,
     baseline: Scores | None = None,
-    walk_forward_ece: float | None = None,
+    walk_forward_ece: BinnedEce | None = None,
 ) -> Decision:
     """Promote the challenger only if it beats the champion (or, for a first model, ``baseline``: the best
     naive baseline's scores on the same rows; the constant ``base_rate`` without one) with confidence and
     passes every guardrail. Returns every check with its numbers.
 
     Args:
-        walk_forward_ece: the challenger family's pooled walk-forward ECE; checked against
-            ``promotion.walk_forward_ece_cap`` beside the hold-out ECE (a few hundred hold-out rows can
-            look calibrated by luck; thousands of out-of-sample walk-forward rows rarely do).
+        walk_forward_ece: the challenger family's pooled walk-forward ECE, over bins of at least 100 rows
+            (``WalkForwardResult.gate_ece``); checked against ``promotion.walk_forward_ece_cap`` beside the
+            hold-out ECE (a few hundred hold-out rows can look calibrated by luck; thousands of out-of-sample
+            walk-forward rows rarely do, and a few hundred in ten bins look miscalibrated by chance alone).
     """
     promotion, metrics, block_length, price_target = spec.promotion, spec.metrics, spec.block_length, spec.is_direction
     first_model = champion is None
@@ -259,9 +251,10 @@ def decide_promotion(
         reasons.append(
             Reason(
                 "walk-forward-ece-cap",
-                walk_forward_ece <= promotion.walk_forward_ece_cap,
-                f"pooled walk-forward ECE {walk_forward_ece:.4f} (cap {promotion.walk_forward_ece_cap})",
-                walk_forward_ece,
+                walk_forward_ece.value <= promotion.walk_forward_ece_cap,
+                f"pooled walk-forward ECE {walk_forward_ece.value:.4f} over {walk_forward_ece.bins} equal-mass bins "
+                f"of {walk_forward_ece.rows} rows (cap {promotion.walk_forward_ece_cap})",
+                walk_forward_ece.value,
                 promotion.walk_forward_ece_cap,
             )
         )
@@ -269,8 +262,16 @@ def decide_promotion(
         reasons.append(_within("auc", "AUC", ours, theirs, promotion.auc_tolerance, champion.name, digits=4))
     if "sharpe" in ours:
         reasons.append(_within("sharpe", "Sharpe", ours, theirs, promotion.sharpe_tolerance, champion.name))
+        risk, against = theirs, champion.name
+        if first_model:
+            # A naive baseline may never be long (persistence on a falling series): its drawdown of 0 would cap
+            # any model that trades. A first model's risk is held to the larger of the baseline's and the
+            # asset's own (long on every row), which a long/flat book can only exceed by timing its trades badly.
+            held = strategy_metrics(np.ones(n_rows), evaluation.meta(), metrics, threshold=0.5)
+            if held["max_drawdown"] > theirs["max_drawdown"]:
+                risk, against = held, "holding the asset"
         drawdown = promotion.drawdown_tolerance
-        reasons.append(_within("max_drawdown", "max drawdown", ours, theirs, drawdown, champion.name))
+        reasons.append(_within("max_drawdown", "max drawdown", ours, risk, drawdown, against))
     promote = all(r.passed for r in reasons)
     action: Action = "promote" if promote else ("reject" if first_model else "keep-champion")
     return Decision(action, reasons, comparison, {"challenger": ours, "baseline": theirs})

@@ -27,7 +27,7 @@ from driftline.calibration import (
 )
 from driftline.config import AUTO, CalibrationConfig, FitSpec, MetricsConfig, ModelsConfig
 from driftline.features import FeatureSet
-from driftline.metrics import classification_metrics, expected_calibration_error, strategy_metrics
+from driftline.metrics import BinnedEce, binned_ece, classification_metrics, expected_calibration_error, strategy_metrics
 from driftline.models import ENSEMBLE, family_names, make_estimator
 from driftline.splits import WalkForwardSplit, calibration_cut
 from driftline.tuning import TuningResult, tune_window
@@ -92,6 +92,12 @@ class WalkForwardResult:
     def tuning(self) -> list[TuningResult]:
         """Every search behind the folds (``models.tuning``), fold by fold; empty when tuning is off."""
         return [f.tuning for f in sorted(self.folds, key=lambda f: f.fold) if f.tuning is not None]
+
+    def gate_ece(self, max_bins: int) -> BinnedEce:
+        """The challenger's pooled walk-forward ECE as the promotion gate judges it: over at most ``max_bins``
+        equal-mass bins of 100 rows or more (the reported ``ece`` always uses ``metrics.ece_bins``)."""
+        rows = self.selected_predictions()
+        return binned_ece(rows["y"].to_numpy(), rows["p"].to_numpy(), max_bins)
 
     def summary_metrics(self) -> dict[str, float]:
         """The challenger family's pooled metrics, and its worst fold's ECE (``ece_worst_fold``)."""

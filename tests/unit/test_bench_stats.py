@@ -141,7 +141,8 @@ def test_the_promotion_benchmark_uses_the_pipelines_block_and_its_walk_forward_e
     y = (rng.uniform(size=p.shape) < p).astype(int)
     overconfident = np.where(p > 0.5, 0.99, 0.01)
     calibrated, off = walk_forward_ece(p, y, MetricsConfig()), walk_forward_ece(overconfident, y, MetricsConfig())
-    assert calibrated.shape == (3,) and (calibrated < 0.05).all() and (off > 0.2).all()
+    assert [e.bins for e in calibrated] == [10] * 3 and all(e.rows == 2000 for e in off)
+    assert all(e.value < 0.05 for e in calibrated) and all(e.value > 0.2 for e in off)
     # The gate is really applied: with a cap no model can meet, a clearly better challenger is never promoted.
     better = next(s for s in SCENARIOS if s.key == "power-better")
     world = World(timestamps=200, train_timestamps=200)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from driftline.config import DecisionSpec, PromotionConfig
+from driftline.metrics import BinnedEce
 from driftline.promotion import (
     Decision,
     EvaluationSet,
@@ -159,6 +160,33 @@ def test_price_target_adds_strategy_guardrails(evaluation):
     assert decision.action == "promote"
 
 
+def test_a_first_models_drawdown_is_held_to_the_assets_when_the_baseline_never_trades(evaluation):
+    # Persistence on a falling series is never long: its drawdown is 0, and capping a first model at 0 + 0.05
+    # rejected a model that beat it on every other count (the monthly US unemployment rate: hold-out log loss
+    # 0.148 lower, AUC 0.81, Sharpe 5.7, drawdown 0.085). Its risk is now held to the asset's own.
+    rows, truth = evaluation
+    priced = EvaluationSet(
+        y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.03, -0.03)
+    )
+    spec = DecisionSpec(promotion=PROMOTION, block_length=BLOCK, is_direction=True)
+    never_long = _scores("persistence", np.full(rows.y.size, 0.3))
+
+    def first(p: np.ndarray) -> Decision:
+        return decide_promotion(priced, _scores("c", p), None, float(rows.y.mean()), spec, baseline=never_long)
+
+    good = first(truth)
+    risk = _reason(good, "max-drawdown")
+    assert good.scores["baseline"]["max_drawdown"] == 0.0
+    assert PROMOTION.drawdown_tolerance < risk.value < risk.threshold - PROMOTION.drawdown_tolerance
+    assert risk.passed and "vs holding the asset" in risk.detail and good.action == "promote"
+    # Bad timing (long when a fall is likely) loses more than holding through everything: still rejected.
+    bad = _reason(first(1 - truth), "max-drawdown")
+    assert not bad.passed and "vs holding the asset" in bad.detail
+    # Against a champion, the champion's own drawdown stays the reference.
+    kept = decide_promotion(priced, _scores("c", truth), _scores("champion v1", np.full(rows.y.size, 0.3)), 0.5, spec)
+    assert not _reason(kept, "max-drawdown").passed and "vs champion v1 0.000" in _reason(kept, "max-drawdown").detail
+
+
 def test_decision_serialises(evaluation):
     """decision.json is written from to_dict(): each check's ``passed`` must stay a real JSON boolean."""
     rows, truth = evaluation
@@ -230,7 +258,7 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
     rows, truth = evaluation
     good = np.clip(truth, 0.02, 0.98)  # calibrated on the hold-out: hold-out ECE passes, the loss test too
 
-    def decide(walk_forward_ece: float | None) -> Decision:
+    def decide(walk_forward_ece: BinnedEce | None) -> Decision:
         return decide_promotion(
             rows,
             _scores("challenger", good),
@@ -240,13 +268,13 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
             walk_forward_ece=walk_forward_ece,
         )
 
-    bad = decide(0.123)
+    bad = decide(BinnedEce(0.123, 10, 4000))
     assert not bad.promote and bad.action == "reject"
     assert _reason(bad, "ece-cap").passed
     failed = [r.check for r in bad.reasons if not r.passed]
     assert failed == ["walk-forward-ece-cap"]
-    assert "walk-forward ECE 0.1230" in str(_reason(bad, "walk-forward-ece-cap"))
-    assert decide(0.02).promote  # the same model with a calibrated walk-forward passes
+    assert "walk-forward ECE 0.1230 over 10 equal-mass bins of 4000 rows" in str(_reason(bad, "walk-forward-ece-cap"))
+    assert decide(BinnedEce(0.02, 10, 4000)).promote  # the same model with a calibrated walk-forward passes
     # Without a walk-forward number (the promotion benchmark's simulated windows) the check is not made.
     assert "walk-forward-ece-cap" not in [r.check for r in decide(None).reasons]
 

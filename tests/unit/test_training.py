@@ -10,6 +10,7 @@ from sklearn.metrics import log_loss
 from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, FitSpec, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
+from driftline.metrics import binned_ece, expected_calibration_error
 from driftline.training import (
     SUMMARY_METRICS,
     FoldJob,
@@ -46,6 +47,32 @@ def test_selected_family_has_the_lowest_pooled_log_loss(walk_forward_run):
     assert result.selection_reason().startswith("lowest pooled out-of-sample log_loss")
     assert all(f.family == best for f in result.selected_folds())
     assert set(result.selected_predictions()["family"]) == {best}
+
+
+def test_the_gate_judges_the_pooled_walk_forward_ece_over_bins_of_100_rows_or_more(walk_forward_run):
+    result = walk_forward_run.result
+    rows = len(result.selected_predictions())
+    assert rows >= 1000  # thousands of pooled rows: the gate's ECE is the reported one, ten bins
+    full = result.gate_ece(10)
+    assert (full.bins, full.rows) == (10, rows) and full.value == pytest.approx(result.pooled[result.selected]["ece"])
+    few = result.gate_ece(100)
+    assert few.bins == rows // 100 < 100
+
+
+def test_a_calibrated_model_on_a_short_walk_forward_passes_the_ece_gate_by_its_binning():
+    # 150 out-of-sample rows (three folds of 50, as a short monthly series gets): in ten bins of 15 rows a
+    # perfectly calibrated model's ECE is sampling noise of about 0.4 / sqrt(15) = 0.10, over the 0.08 cap.
+    rng = np.random.default_rng(0)
+    over_cap_ten, over_cap_binned = 0, 0
+    for _ in range(200):
+        p = rng.uniform(0.2, 0.8, 150)
+        y = (rng.uniform(size=150) < p).astype(int)
+        over_cap_ten += expected_calibration_error(y, p, 10) > 0.08
+        binned = binned_ece(y, p, 10)
+        assert binned.bins == 2
+        over_cap_binned += binned.value > 0.08
+    # Two bins of 75 rows (never fewer than two): 148 of 200 such models failed the cap in ten bins, 20 in two.
+    assert over_cap_ten > 100 and over_cap_binned < 40
 
 
 def test_predictions_are_only_on_test_rows_after_the_training_window(walk_forward_run):
