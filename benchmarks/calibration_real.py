@@ -64,8 +64,7 @@ def measure(name: str, frame: pd.DataFrame, kind: str, method: str | None) -> di
     from driftline.config import load_config
     from driftline.evaluation import holdout_split
     from driftline.features import build_features
-    from driftline.metrics import expected_calibration_error
-    from driftline.metrics import ece_bins_for
+    from driftline.metrics import ece_bins_for, expected_calibration_error
     from driftline.training import fit_challenger, run_walk_forward
 
     overrides = {"target.kind": kind, "name": "calibration-bench"}

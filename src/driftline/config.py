@@ -538,8 +538,11 @@ class PromotionConfig(_Section):
     )
     sharpe_tolerance: float = Field(default=0.25, ge=0.0, description="direction target: Sharpe may trail by this")
     drawdown_tolerance: float = Field(
-        default=0.05, ge=0.0, le=1.0, description="direction target: max drawdown may exceed the champion's by this (a first model's: the larger "
-        "of the best baseline's and holding the asset's)"
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="direction target: max drawdown may exceed the champion's by this (a first model's: the larger "
+        "of the best baseline's and holding the asset's)",
     )
     seed: int = 7
 

@@ -27,7 +27,13 @@ from driftline.calibration import (
 )
 from driftline.config import AUTO, CalibrationConfig, FitSpec, MetricsConfig, ModelsConfig
 from driftline.features import FeatureSet
-from driftline.metrics import BinnedEce, binned_ece, classification_metrics, expected_calibration_error, strategy_metrics
+from driftline.metrics import (
+    BinnedEce,
+    binned_ece,
+    classification_metrics,
+    expected_calibration_error,
+    strategy_metrics,
+)
 from driftline.models import ENSEMBLE, family_names, make_estimator
 from driftline.splits import WalkForwardSplit, calibration_cut
 from driftline.tuning import TuningResult, tune_window
