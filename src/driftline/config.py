@@ -10,7 +10,7 @@ import os
 import re
 import reprlib
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, cast, get_args, get_origin
+from typing import Any, Literal, TypeVar, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -704,6 +704,9 @@ class DecisionSpec(_Section):
     )
 
 
+SpecT = TypeVar("SpecT", FitSpec, DecisionSpec)
+
+
 class PipelineConfig(_Section):
     """The whole pipeline; core functions receive only the section they need."""
 
@@ -748,28 +751,23 @@ class PipelineConfig(_Section):
     @property
     def decision_spec(self) -> DecisionSpec:
         """Everything that shapes a promotion decision, in one frozen object."""
-        return DecisionSpec(
-            promotion=self.promotion,
-            metrics=self.metrics,
-            block_length=self.block_length,
-            gap=self.gap,
-            is_direction=self.target.is_direction,
-        )
+        return self._spec(DecisionSpec)
 
     @property
     def fit_spec(self) -> FitSpec:
         """Everything that shapes a fit (and keys its cache), in one frozen object."""
-        return FitSpec(
-            splits=self.splits,
-            gap=self.gap,
-            label_delay=self.label_delay,
-            calibration=self.calibration,
-            models=self.models,
-            metrics=self.metrics,
-            threshold=self.threshold,
-            is_direction=self.target.is_direction,
-            scale=self.scale,
-        )
+        return self._spec(FitSpec)
+
+    def _spec(self, kind: type[SpecT]) -> SpecT:
+        """``kind`` with each field read from this config's attribute of the same name (a section or a derived
+        property): a field added to a spec without a setting behind it fails here, at the first run, instead of
+        silently keeping its default."""
+        return kind(**{name: getattr(self, name) for name in kind.model_fields})
+
+    @property
+    def is_direction(self) -> bool:
+        """The target is the price's direction: strategy metrics are scored and guarded too."""
+        return self.target.is_direction
 
     @property
     def label_delay(self) -> int:

@@ -143,6 +143,12 @@ def test_a_field_added_to_the_spec_is_in_the_key_without_touching_the_key():
     )
 
 
+def test_a_spec_field_without_a_setting_of_the_same_name_fails_at_once():
+    # The config fills each spec field from its attribute of the same name: a new field needs a setting.
+    with pytest.raises(AttributeError, match="new_setting"):
+        BASE._spec(_WithNewSetting)
+
+
 def test_the_spec_is_frozen_and_strict():
     with pytest.raises(ValidationError):
         BASE.fit_spec.gap = 99  # type: ignore[misc]
