@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -290,18 +290,53 @@ def _inferred_format(present: pd.Series) -> str | None:
     return max(candidates, key=lambda f: parsed[f])  # ties: month first, pandas' own default
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
+# Plain numbers since 1970-01-01 UTC (exchange APIs: Binance's open_time is milliseconds), told apart by
+# size: the largest |value| each unit reads as a date before the year ~5000.
+EpochUnit = Literal["s", "ms", "us", "ns"]
+EPOCH_UNITS: tuple[tuple[EpochUnit, float], ...] = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
+EPOCH_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+YEAR_OR_YYYYMMDD = re.compile(r"\d{4}|\d{8}")
+
+
+def epoch_unit(present: pd.Series) -> EpochUnit | None:
+    """The unit (s, ms, us, ns) of a column of plain numbers since the epoch, by the size of its median;
+    None when a value is not a number, or when the values read as dates by themselves (years, yyyymmdd)."""
+    if present.empty:
+        return None
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any() or present.astype(str).str.strip().str.fullmatch(YEAR_OR_YYYYMMDD).all():
+        return None
+    size = float(np.median(np.abs(numbers.to_numpy(dtype=float))))
+    return next(unit for unit, limit in EPOCH_UNITS if size < limit)
+
+
+def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> pd.Series:
     """Parse to tz-naive UTC; unparseable values become NaT (the contract then rejects them).
 
-    One format for the whole column: ISO 8601 (any precision, any offset) when the values look like it,
-    else the format pandas infers from the first value. Never per-value guessing, which would read
-    ``01/02/2020`` and ``13/02/2020`` with different day/month orders.
+    One format for the whole column: ISO 8601 (any precision, any offset) when the values look like it;
+    numbers since 1970-01-01 UTC in the unit their size tells (``epoch_unit``, logged); else the format
+    pandas infers from the first value. Never per-value guessing, which would read ``01/02/2020`` and
+    ``13/02/2020`` with different day/month orders.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
         text = values.astype("string")
         present = text.dropna()
+        unit = epoch_unit(present)
+        if unit is not None:
+            parsed = pd.to_datetime(pd.to_numeric(text), unit=unit, utc=True, errors="coerce")
+            known = parsed.dropna()
+            first, last = (f"{known.iloc[i]:%Y-%m-%d %H:%M:%S}" for i in (0, -1))
+            logger.warning(
+                "%s%s: numbers read as %s since 1970-01-01 UTC (%s to %s); pass dates as text to read them otherwise",
+                f"{source}: " if source else "",
+                f"column {column!r}" if column else "time column",
+                EPOCH_UNIT_NAMES[unit],
+                first,
+                last,
+            )
+            return parsed.dt.tz_localize(None)
         iso = not present.empty and bool(ISO_DATE.match(str(present.iloc[0])))
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601" if iso else _inferred_format(present))
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -328,7 +363,7 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     Built in one go (no column-by-column inserts); extra feature columns that arrive as float32 stay
     float32 (half the memory, and the precision they came with).
     """
-    timestamps = parse_timestamps(raw[columns.time])
+    timestamps = parse_timestamps(raw[columns.time], source, columns.time)
     if timestamps.isna().all() and len(raw):
         example = raw[columns.time].iloc[0]
         raise DataError(f"{source}: column {columns.time!r}: no value parses as a timestamp (first value: {example!r})")

@@ -18,6 +18,7 @@ from driftline.errors import DataError
 from driftline.ingest import (
     demo_data_path,
     detect_columns,
+    epoch_unit,
     hash_files,
     load_data,
     normalise_name,
@@ -312,6 +313,33 @@ def test_mixed_time_zones_parse_to_naive_utc():
     parsed = parse_timestamps(values)
     assert parsed.dt.tz is None
     assert (parsed == pd.Timestamp("2020-03-01 08:00:00")).all()
+
+
+@pytest.mark.parametrize("unit, scale", [("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1)])
+def test_numbers_since_the_epoch_are_read_in_the_unit_their_size_tells(unit, scale, caplog):
+    # Exchange APIs send time as numbers (Binance: milliseconds); before 1970 too (weekly CO2 from 1958).
+    times = pd.to_datetime(["1958-03-29", "2001-12-29 13:45:10", "2024-06-01"], format="ISO8601")
+    numbers = pd.Series(times.as_unit("ns").asi8 // scale)
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        parsed = parse_timestamps(numbers, "bars.csv", "open_time")
+    assert parsed.tolist() == list(times)
+    unit_name = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}[unit]
+    assert f"bars.csv: column 'open_time': numbers read as {unit_name} since 1970-01-01 UTC" in caplog.text
+    assert epoch_unit(numbers.astype(str)) == unit  # as text in a CSV the same
+
+
+def test_years_and_yyyymmdd_numbers_are_dates_not_epoch_seconds(tmp_path):
+    assert epoch_unit(pd.Series(["1700", "2008"])) is None and epoch_unit(pd.Series(["20011229"])) is None
+    assert epoch_unit(pd.Series(["1700000000", "not a number"])) is None
+    path = tmp_path / "ms.csv"
+    path.write_text("open_time,close\n1704067200000,1\n1704153600000,2\n\n")
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
+    path.write_text("date,close\n20240101,1\n20240102,2\n")
+    assert load_data(DataConfig(path=str(path))).frame["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-02"),
+    ]
 
 
 def test_tz_aware_datetime_column_converts_to_utc():
