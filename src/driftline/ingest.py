@@ -294,6 +294,7 @@ def _inferred_format(present: pd.Series) -> str | None:
 # size: the largest |value| each unit reads as a date before the year ~5000.
 EpochUnit = Literal["s", "ms", "us", "ns"]
 EPOCH_UNITS: tuple[tuple[EpochUnit, float], ...] = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
+EPOCH_SMALLEST = 1e8
 EPOCH_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 YEAR_OR_YYYYMMDD = re.compile(r"\d{4}|\d{8}")
 
@@ -307,6 +308,8 @@ def epoch_unit(present: pd.Series) -> EpochUnit | None:
     if numbers.isna().any() or present.astype(str).str.strip().str.fullmatch(YEAR_OR_YYYYMMDD).all():
         return None
     size = float(np.median(np.abs(numbers.to_numpy(dtype=float))))
+    if size < EPOCH_SMALLEST:
+        return None  # a count or an index (within three years of 1970 in seconds), not a time
     return next(unit for unit, limit in EPOCH_UNITS if size < limit)
 
 

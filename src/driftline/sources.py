@@ -32,7 +32,7 @@ from driftline.errors import DataError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
-STAGE_VERSION = "2"  # bump when staging changes what a staged file holds
+STAGE_VERSION = "3"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -117,7 +117,14 @@ def partition_values(key: str) -> dict[str, str]:
     return values
 
 
-def _sniff_delimiter(file: Path, label: str) -> str:
+DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # 316,1
+DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
+
+
+def _sniff_format(file: Path, label: str) -> dict[str, str]:
+    """``read_csv``'s delimiter (sniffed from the header) and, in a file not delimited by commas, its decimal
+    mark: a comma when numbers such as ``316,1`` appear and none such as ``316.1``, as in spreadsheets saved
+    in many European locales (grouped ``1.234,56``: ``_ungroup``)."""
     opener = gzip.open if file.name.lower().endswith(".gz") else open
     try:
         with opener(file, "rt", encoding="utf-8", newline="") as handle:
@@ -128,10 +135,31 @@ def _sniff_delimiter(file: Path, label: str) -> str:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
+    lines = sample.splitlines()
     try:
-        return csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",;\t|").delimiter
+        sep = csv.Sniffer().sniff(lines[0], delimiters=",;\t|").delimiter
     except csv.Error:
-        return ","
+        sep = ","
+    if sep == ",":
+        return {"sep": sep}
+    fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
+    if any(DECIMAL_POINT.fullmatch(f) for f in fields) or not any(DECIMAL_COMMA.fullmatch(f) for f in fields):
+        return {"sep": sep}
+    return {"sep": sep, "decimal": ","}
+
+
+GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?")  # 1.234,56 / 1.234 / 316,1
+
+
+def _ungroup(frame: pd.DataFrame) -> pd.DataFrame:
+    """After ``decimal=","``: text columns of numbers grouped by points (``1.234,56``) as numbers. Not
+    ``read_csv(thousands=".")``, which would read the date ``01.02.2015`` as the number 1022015."""
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna().astype(str).str.strip()
+        if len(values) and values.str.fullmatch(GROUPED_NUMBER).all() and values.str.contains(".", regex=False).any():
+            text = frame[column].astype("string").str.strip().str.replace(".", "", regex=False)
+            frame[column] = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    return frame
 
 
 def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
@@ -145,7 +173,9 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
     try:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(file)
-        return pd.read_csv(file, sep=_sniff_delimiter(file, label), encoding="utf-8", low_memory=False)
+        form = _sniff_format(file, label)
+        frame = pd.read_csv(file, sep=form["sep"], decimal=form.get("decimal", "."), encoding="utf-8", low_memory=False)
+        return _ungroup(frame) if form.get("decimal") == "," else frame
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -583,4 +613,4 @@ def preflight(location: str) -> None:
         if not readable:
             raise DataError(f"{file}: cannot be read (permission denied)")
         if not file.name.lower().endswith((".parquet", ".pq")):
-            _sniff_delimiter(file, str(file))
+            _sniff_format(file, str(file))

@@ -165,6 +165,35 @@ def test_delimiters_are_sniffed(tmp_path, vendor_frame, sep):
     assert loaded.files == ("prices.csv",)
 
 
+@pytest.mark.parametrize("sep, thousands", [(";", ""), ("\t", ""), (";", ".")])
+def test_decimal_commas_of_european_spreadsheets_are_numbers(tmp_path, vendor_frame, sep, thousands):
+    # A spreadsheet saved in a German or French locale: "29.03.1958;316,1", or "1.234,56" with grouping.
+    path = tmp_path / "prices.csv"
+    frame = vendor_frame.assign(Close=vendor_frame["Close"] * (1000 if thousands else 1))
+    frame.assign(Date=pd.to_datetime(frame["Date"]).dt.strftime("%d.%m.%Y")).to_csv(
+        path, sep=sep, decimal=",", index=False, float_format="%.4f"
+    )
+    if thousands:  # group the close's thousands, as a spreadsheet shows them
+        text = path.read_text().splitlines()
+        close = text[0].split(sep).index("Close")
+        rows = [line.split(sep) for line in text[1:]]
+        for row in rows:
+            whole, fraction = row[close].split(",")
+            row[close] = f"{int(whole):,}".replace(",", ".") + "," + fraction
+        path.write_text("\n".join([text[0], *(sep.join(row) for row in rows)]) + "\n")
+        assert "." in rows[0][close] and "," in rows[0][close]
+    loaded = load_data(DataConfig(path=str(path)))
+    np.testing.assert_allclose(loaded.frame["close"].to_numpy(), frame["Close"].to_numpy(), rtol=1e-6)
+    assert loaded.frame["timestamp"].tolist() == pd.to_datetime(frame["Date"]).tolist()  # day first, from 13.01.
+
+
+def test_a_decimal_point_anywhere_keeps_commas_as_text(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("date;close;note\n2024-01-01;1.5;a,b\n2024-01-02;2,5;x\n")
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["close"].iloc[0] == 1.5 and np.isnan(frame["close"].iloc[1])  # "2,5" is not read as 2.5
+
+
 def test_folder_of_per_symbol_files_takes_symbol_from_file_name(tmp_path, vendor_frame):
     folder = tmp_path / "panel"
     folder.mkdir()
@@ -331,6 +360,7 @@ def test_numbers_since_the_epoch_are_read_in_the_unit_their_size_tells(unit, sca
 def test_years_and_yyyymmdd_numbers_are_dates_not_epoch_seconds(tmp_path):
     assert epoch_unit(pd.Series(["1700", "2008"])) is None and epoch_unit(pd.Series(["20011229"])) is None
     assert epoch_unit(pd.Series(["1700000000", "not a number"])) is None
+    assert epoch_unit(pd.Series(["0", "1", "1022015"])) is None  # counts, row numbers: not seconds near 1970
     path = tmp_path / "ms.csv"
     path.write_text("open_time,close\n1704067200000,1\n1704153600000,2\n\n")
     frame = load_data(DataConfig(path=str(path))).frame
