@@ -843,7 +843,8 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
     if len(clean) == 0 or len(short):
         detail = ", ".join(f"{s}: {n}" for s, n in short.items()) or "no rows left"
         raise InsufficientDataError(
-            f"{source}: too few clean rows per symbol (need {contract.min_rows_per_symbol}): {detail}"
+            f"{source}: too few clean rows per symbol (need {contract.min_rows_per_symbol}, "
+            f"contract.min_rows_per_symbol): {detail}"
         )
     return clean
 

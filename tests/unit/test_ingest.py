@@ -142,6 +142,17 @@ def test_datetime_typed_column_is_the_time_column_when_no_name_matches():
     assert _detect(raw).time == "when_traded"
 
 
+def test_a_year_column_is_the_time_of_yearly_panels(tmp_path):
+    # statsmodels' Grunfeld panel: firm, year, value; a date column still wins over a year.
+    raw = pd.DataFrame({"firm": ["GM", "GM"], "year": [1935, 1936], "value": [3078.5, 4661.7]})
+    assert _detect(raw, price_col="value").time == "year"
+    assert _detect(raw.assign(date=["1935-12-31", "1936-12-31"]), price_col="value").time == "date"
+    path = tmp_path / "grunfeld.csv"
+    raw.to_csv(path, index=False)
+    frame = load_data(DataConfig(path=str(path), price_col="value", symbol_col="firm")).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("1935-01-01"), pd.Timestamp("1936-01-01")]
+
+
 def test_label_mode_needs_target_and_keeps_numeric_extras():
     raw = pd.DataFrame({"ts": ["2020-01-01"], "f1": [1.0], "f2": [2.0], "text": ["a"], "y": [1]})
     with pytest.raises(DataError, match="target"):
