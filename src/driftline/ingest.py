@@ -41,7 +41,19 @@ from driftline.sources import (
 
 logger = logging.getLogger(__name__)
 
-TIME_NAMES = ("timestamp", "date", "datetime", "time", "date_time", "ts", "open_time", "trade_date", "day", "period", "year")
+TIME_NAMES = (
+    "timestamp",
+    "date",
+    "datetime",
+    "time",
+    "date_time",
+    "ts",
+    "open_time",
+    "trade_date",
+    "day",
+    "period",
+    "year",
+)
 SYMBOL_NAMES = ("symbol", "ticker", "asset", "instrument", "pair", "coin", "security")
 PRICE_ALIASES = {
     "open": ("open", "o"),

@@ -438,13 +438,19 @@ CASES: list[Case] = [
     Case(
         "one_row",
         _one_row,
-        error=(InsufficientDataError, r"too few clean rows per symbol \(need 100, contract.min_rows_per_symbol\): SYM0: 1$"),
+        error=(
+            InsufficientDataError,
+            r"too few clean rows per symbol \(need 100, contract.min_rows_per_symbol\): SYM0: 1$",
+        ),
         flow=True,
     ),
     Case(
         "eight_rows",
         _eight_rows,
-        error=(InsufficientDataError, r"too few clean rows per symbol \(need 100, contract.min_rows_per_symbol\): SYM0: 8$"),
+        error=(
+            InsufficientDataError,
+            r"too few clean rows per symbol \(need 100, contract.min_rows_per_symbol\): SYM0: 8$",
+        ),
         flow=True,
     ),
     Case(

@@ -599,7 +599,10 @@ def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(clean_fram
         enforce_contract(
             report, ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1), "p.csv"
         )
-    assert str(info.value) == f"p.csv: too few clean rows per symbol (need {ROWS_PER_SYMBOL - 1}, contract.min_rows_per_symbol): SYM0: 0"
+    assert (
+        str(info.value)
+        == f"p.csv: too few clean rows per symbol (need {ROWS_PER_SYMBOL - 1}, contract.min_rows_per_symbol): SYM0: 0"
+    )
 
 
 # --- the suite itself ------------------------------------------------------------------------------------------
