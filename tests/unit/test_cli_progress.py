@@ -62,3 +62,46 @@ def test_a_driftline_error_reaches_the_console_once_as_the_cli_line():
     )  # a bug: shown
     assert keep(record("prefect.task_runs", logging.INFO, "Finished in state Completed()"))
     assert keep(record("driftline.training", logging.ERROR, "DataError: something the core said"))
+
+
+def test_a_new_local_tracking_store_is_created_while_the_local_api_starts(tmp_path, monkeypatch):
+    """``driftline train`` creates a new SQLite MLflow store's tables in the wait for its local API (~1 s of
+    migrations off a first run's critical path); with a store there already, or a tracking server, nothing."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    assert cli.create_local_tracking_store in cli.WHILE_THE_API_STARTS
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("DRIFTLINE_HOME", str(tmp_path / "home"))
+    cli.create_local_tracking_store()
+    db = tmp_path / "home" / "mlflow.db"
+    with sqlite3.connect(db) as con:
+        tables = {row[0] for row in con.execute("select name from sqlite_master where type = 'table'")}
+    assert {"experiments", "runs", "registered_models", "model_versions", "alembic_version"} <= tables
+    MlflowClient(f"sqlite:///{db}").create_experiment("after")  # a store MLflow opens as its own
+    before = db.stat().st_mtime_ns
+    cli.create_local_tracking_store()  # there already: untouched
+    assert db.stat().st_mtime_ns == before
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # a server: nothing to create, no call
+    cli.create_local_tracking_store()
+
+
+def test_the_local_api_wait_runs_its_steps_only_while_the_api_is_not_ready():
+    class Api:
+        def __init__(self, answers: list[bool]) -> None:
+            self.answers, self.activated = answers, False
+
+        def ready(self) -> bool:
+            return self.answers.pop(0)
+
+        def activate(self) -> str:
+            self.activated = True
+            return "http://127.0.0.1:1/api"
+
+    ran: list[str] = []
+    steps = (lambda: ran.append("a"), lambda: ran.append("b"), lambda: ran.append("c"))
+    api = Api([False, False, True])
+    cli._use_local_api(api, steps)
+    assert ran == ["a", "b"] and api.activated

@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -127,24 +127,51 @@ def _start_local_api() -> Any:
     return LocalPrefectApi.start_if_needed()
 
 
-# What a training run's tasks import (the data contract, the Evidently report): ~4 s of imports, done in
-# the wait for a local API that is still starting (a fresh database: several seconds), where they cost no time.
-WHILE_THE_API_STARTS = ("great_expectations", "evidently")
+def _importing(module: str) -> Callable[[], None]:
+    def step() -> None:
+        import importlib
 
-
-def _use_local_api(api: Any, imports: tuple[str, ...] = ()) -> None:
-    """Make ``api`` this process's Prefect API once it answers; while it is still starting, import ``imports``."""
-    if api is None:
-        return
-    import importlib
-
-    for module in imports:
-        if api.ready():
-            break
         try:
             importlib.import_module(module)
         except ImportError:  # raised again, with its own message, by the task that needs it
             pass
+
+    step.__name__ = f"import {module}"
+    return step
+
+
+def create_local_tracking_store() -> None:
+    """A new local MLflow store (SQLite) creates its tables on first use, about 1 s of migrations; with one
+    there already, or a tracking server, nothing. Any failure is left to the flow's first step, which meets
+    it again and reports it in context."""
+    from driftline.config import Settings
+
+    settings = Settings.from_env()
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from driftline.adapters.registry import MlflowStore
+
+    try:
+        MlflowStore.from_settings(settings).client.search_experiments(max_results=1)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
+# What a training run needs before its tasks can work (the data contract's and the Evidently report's
+# imports, ~4 s; a new local MLflow store's tables, ~1 s), done in the wait for a local API that is still
+# starting (a fresh database: several seconds), where it costs no time.
+WHILE_THE_API_STARTS = (_importing("great_expectations"), _importing("evidently"), create_local_tracking_store)
+
+
+def _use_local_api(api: Any, steps: tuple[Callable[[], None], ...] = ()) -> None:
+    """Make ``api`` this process's Prefect API once it answers; while it is still starting, run ``steps``."""
+    if api is None:
+        return
+    for step in steps:
+        if api.ready():
+            break
+        step()
     try:
         api.activate()
     except RuntimeError as exc:
