@@ -620,6 +620,13 @@ def _keep_first(checked: pd.DataFrame, positions: np.ndarray) -> tuple[np.ndarra
     return positions[later], reasons, values
 
 
+def _newest_first(checked: pd.DataFrame, out_of_order: int) -> bool:
+    """Is every row but each symbol's first out of time order: a file in descending time order?"""
+    stamped = checked["timestamp"].notna()
+    per_symbol = stamped.groupby(checked["symbol"]).sum() if "symbol" in checked.columns else stamped.sum()
+    return out_of_order > 0 and out_of_order == int(np.maximum(np.asarray(per_symbol) - 1, 0).sum())
+
+
 def _examples(checked: pd.DataFrame, positions: np.ndarray, values: list[str]) -> list[str]:
     rows = checked[SOURCE_ROW].to_numpy()[positions[:N_EXAMPLES]]
     return [f"{v} (source row {r})" if v else f"source row {r}" for v, r in zip(values, rows, strict=False)]
@@ -707,6 +714,8 @@ def _evaluate(item: Any, checked: pd.DataFrame, frame_columns: list[str]) -> tup
             reasons, values = explain(checked, wanted, kwargs, meta)
         examples = _examples(checked, positions, values)
         message = _message(description, len(positions), examples)
+        if check == "monotonic_time" and _newest_first(checked, len(positions)):
+            message += " — the source lists every symbol's rows newest first"
     if policy == "warn":
         return result("warn", examples, message), *none
     if check == "max_gap":  # a property of the series, not of rows: nothing to set aside

@@ -389,6 +389,17 @@ def test_time_order_is_judged_in_source_order_per_symbol():
     assert quarantined.quarantined["reason"].str.startswith("timestamp: out of time order for SYM").all()
 
 
+def test_a_source_in_descending_time_order_is_named_as_such():
+    # Many exports list the newest row first: every row but each symbol's first is then "out of order".
+    raw = make_ohlcv_panel(n_symbols=2, n_days=ROWS_PER_SYMBOL, seed=4)
+    newest_first = _canonical(raw.iloc[::-1].reset_index(drop=True))
+    check = next(c for c in _validate(newest_first).checks if c.check == "monotonic_time")
+    assert check.action == "warn" and check.unexpected_count == 2 * (ROWS_PER_SYMBOL - 1)
+    assert check.message.endswith("— the source lists every symbol's rows newest first")
+    shuffled = _canonical(raw.sample(frac=1.0, random_state=1).reset_index(drop=True))
+    assert "newest first" not in next(c for c in _validate(shuffled).checks if c.check == "monotonic_time").message
+
+
 def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
     frame = clean_frame.copy()
     sym0 = frame.index[frame["symbol"] == "SYM0"]
