@@ -149,7 +149,7 @@ def main() -> None:
         importlib.import_module(name)
     job = serve(path, parent)
     _become(job)
-    sys.exit(_exit_code(_run, job))
+    _exit_code(_run, job)
 
 
 def _run(job: dict) -> None:
@@ -161,18 +161,19 @@ def _run(job: dict) -> None:
 
         runpy.run_module(job["module"], run_name="__main__", alter_sys=True)
     else:
-        from driftline.app.cli import app
+        from driftline.app.cli import main
 
-        sys.exit(app())
+        main()  # the console script's entry point: it ends the process itself (exit_without_teardown)
 
 
 def _exit_code(run, job: dict) -> int:
     """Run the command and exit as the interpreter does (threads joined, atexit handlers, stdio flushed),
-    minus the module teardown: in a forked child, tearing down the preloaded modules touches (and so
-    copies) every shared page: ~3 s of CPU for nothing."""
-    import atexit
-    import threading
+    minus the module teardown, as the ``driftline`` command itself does (``exit_without_teardown``): in a
+    forked child, tearing down the preloaded modules touches (and so copies) every shared page: ~3 s of CPU
+    for nothing."""
     import traceback
+
+    from driftline.app.cli import exit_without_teardown
 
     try:
         run(job)
@@ -189,14 +190,7 @@ def _exit_code(run, job: dict) -> int:
             trace = trace.tb_next
         traceback.print_exception(type(error), error, trace)
         code = 1
-    threading._shutdown()  # type: ignore[attr-defined]
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
+    exit_without_teardown(code)
 
 
 if __name__ == "__main__":

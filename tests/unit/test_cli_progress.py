@@ -4,6 +4,7 @@ a terminal it is one plain line (logs stay readable)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from driftline.app import cli
 
@@ -105,3 +106,41 @@ def test_the_local_api_wait_runs_its_steps_only_while_the_api_is_not_ready():
     api = Api([False, False, True])
     cli._use_local_api(api, steps)
     assert ran == ["a", "b"] and api.activated
+
+
+def test_the_command_exits_like_python_without_tearing_its_modules_down(tmp_path):
+    """``driftline`` ends with ``exit_without_teardown``: threads joined (an executor's too), atexit callbacks
+    and weakref finalizers run, buffered output flushed, the status of ``sys.exit(code)``; only the module
+    teardown (2 s of CPU after a training run's imports) is skipped."""
+    import subprocess
+    import sys
+
+    script = f"""
+import atexit, concurrent.futures, sys, tempfile, threading, time
+from pathlib import Path
+from driftline.app.cli import exit_without_teardown
+out = Path({str(tmp_path)!r})
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+folder = tempfile.TemporaryDirectory(dir=out)  # its finalizer removes it at exit
+(out / "folder").write_text(folder.name)
+def slow():
+    time.sleep(0.5)
+    (out / "thread").write_text("done")
+threading.Thread(target=slow).start()
+concurrent.futures.ThreadPoolExecutor(1).submit(lambda: (time.sleep(0.3), (out / "pool").write_text("done")))
+sys.stdout.write("buffered, not flushed")
+exit_without_teardown(sys.argv[1] if sys.argv[1] == "message" else int(sys.argv[1]))
+"""
+    for code, status in (("3", 3), ("0", 0), ("message", 1)):
+        for name in ("atexit", "thread", "pool", "folder"):
+            (tmp_path / name).unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", script, code], capture_output=True, text=True, timeout=60)
+        assert done.returncode == status, done.stderr
+        assert done.stdout == "buffered, not flushed"
+        assert done.stderr == ("message\n" if code == "message" else "")
+        assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.name in ("atexit", "thread", "pool")} == {
+            "atexit": "ran",
+            "thread": "done",
+            "pool": "done",
+        }
+        assert not Path((tmp_path / "folder").read_text()).exists()
