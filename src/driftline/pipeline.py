@@ -19,11 +19,12 @@ import pandas as pd
 
 from driftline.config import ContractConfig, FitSpec, PipelineConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
+from driftline.errors import InsufficientDataError
 from driftline.evaluation import holdout_split
 from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet, build_features
 from driftline.ingest import LoadedData, load_data
-from driftline.sizing import SizedConfig, size_to_data
+from driftline.sizing import SizedConfig, size_to_data, warm_up_note
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
 
@@ -118,7 +119,11 @@ def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Develop
     clean = steps.apply_contract(loaded, report, config)
     features = steps.build_features(loaded, clean, config)
     # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
-    sized = steps.size_to_data(features, config)
+    try:
+        sized = steps.size_to_data(features, config)
+    except InsufficientDataError as exc:
+        note = warm_up_note(int(clean["timestamp"].nunique()), len(pd.unique(features.times)), config.features)
+        raise InsufficientDataError(f"{exc}{note}") from None
     development, holdout = steps.hold_out(features, sized.config)
     result = steps.walk_forward(development, sized.config)
     return Development(report, features, sized, development, holdout, result)

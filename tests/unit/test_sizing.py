@@ -206,3 +206,48 @@ def test_a_retrain_starts_from_the_users_sizes_not_the_ones_lowered_for_short_da
     assert set(first.automatic) <= set(SHRINK_ORDER)
     with pytest.raises(ValueError, match="not a size chosen from the data"):
         retrain_config_yaml(recorded, ["splits.gap"])
+
+
+def test_a_too_short_yearly_series_is_told_what_the_feature_windows_took(tmp_path):
+    """statsmodels' yearly sunspots (309 years): the daily-sized feature windows take nearly half of it before
+    a row has every feature; the error says how much and which keys size them, and lowering them helps."""
+    import statsmodels.api as sm
+
+    from driftline.pipeline import PlainSteps, develop
+    from driftline.sizing import warm_up_note
+
+    sun = sm.datasets.sunspots.load_pandas().data
+    sun = sun[sun["SUNACTIVITY"] > 0].assign(YEAR=lambda f: f["YEAR"].astype(int).astype(str))
+    path = tmp_path / "sunspots.csv"
+    sun.to_csv(path, index=False)
+    settings = {"data.path": str(path), "data.time_col": "YEAR", "data.price_col": "SUNACTIVITY"}
+    settings |= {"target.kind": "direction", "target.horizon": 1}
+    left = {}
+    for name, windows in (
+        ("defaults", {}),
+        (
+            "yearly",
+            {
+                "features.zscore_window": 20,
+                "features.vol_long": 12,
+                "features.vol_mid": 8,
+                "features.median_window": 20,
+            },
+        ),
+    ):
+        config = load_config(None, settings | windows)
+        with pytest.raises(InsufficientDataError) as info:
+            develop(load_data(config.data), config, PlainSteps())
+        message = str(info.value)
+        left[name] = int(re.match(r"too little data: (\d+) timestamps after the features' warm-up", message)[1])
+        if name == "defaults":
+            taken = re.search(r"the features' trailing windows took the first (\d+) of (\d+) timestamps", message)
+            assert taken is not None and int(taken[2]) == len(sun) and int(taken[1]) == len(sun) - left[name]
+            assert message.endswith(
+                "(their sizes: features.median_window 250, features.zscore_window 120, features.vol_long 60, "
+                "counted in rows; smaller ones suit yearly or monthly data)"
+            )
+        else:
+            assert "trailing windows took" not in message  # under a tenth of the data now
+    assert left["yearly"] > 1.5 * left["defaults"]
+    assert warm_up_note(1000, 950, load_config(None, {}).features) == ""
