@@ -1098,6 +1098,12 @@ class Settings(BaseModel):
         return cls(home=home, tracking_uri=uri, registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or None)
 
     @property
+    def tracking_file(self) -> Path | None:
+        """The SQLite file of a local tracking store (``sqlite:///...``); None for a tracking server."""
+        prefix = "sqlite:///"
+        return Path(self.tracking_uri.removeprefix(prefix)) if self.tracking_uri.startswith(prefix) else None
+
+    @property
     def ingest_dir(self) -> Path:
         """Staged source objects and their manifests (incremental ingestion)."""
         return self.home / "ingest"

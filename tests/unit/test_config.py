@@ -607,3 +607,10 @@ def test_a_wrong_long_value_is_quoted_short(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "splits.n_splits" in str(caught.value) and len(str(caught.value)) < 500
+
+
+def test_the_tracking_file_is_the_sqlite_path_of_a_local_store_only(tmp_path):
+    from driftline.config import Settings
+
+    assert Settings(home=tmp_path, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").tracking_file == tmp_path / "m.db"
+    assert Settings(home=tmp_path, tracking_uri="http://127.0.0.1:5000").tracking_file is None

@@ -138,7 +138,6 @@ def _importing(module: str) -> Callable[[], None]:
         except ImportError:  # raised again, with its own message, by the task that needs it
             pass
 
-    step.__name__ = f"import {module}"
     return step
 
 
@@ -149,8 +148,7 @@ def create_local_tracking_store() -> None:
     from driftline.config import Settings
 
     settings = Settings.from_env()
-    uri = settings.tracking_uri
-    if not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists():
+    if settings.tracking_file is None or settings.tracking_file.exists():
         return
     from driftline.adapters.registry import MlflowStore
 
@@ -390,7 +388,7 @@ def _finished_rerun(config: Any) -> Any:
     from driftline.config import Settings
 
     settings = Settings.from_env()
-    if settings.tracking_uri.startswith("sqlite:///") and not Path(settings.tracking_uri[len("sqlite:///") :]).exists():
+    if settings.tracking_file is not None and not settings.tracking_file.exists():
         return None
     started = time.perf_counter()
     try:
