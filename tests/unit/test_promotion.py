@@ -305,3 +305,15 @@ def test_a_champion_for_another_question_is_refused_naming_what_differs():
     labels = [load_config(None, {"name": "x", "target.kind": "label", "data.target_col": col}) for col in ("y", "z")]
     with pytest.raises(ConfigError, match="label column 'y' -> 'z'"):
         check_same_question("driftline-x", "4", *labels)
+
+
+def test_a_hold_out_no_longer_than_one_block_still_gets_an_interval_with_spread():
+    """10 yearly timestamps and the default block of 10: one block resamples only rotations of the series, whose
+    means are all the sample's, so the interval had zero width and any sign promoted (a yearly panel did)."""
+    from driftline.promotion import effective_block
+
+    rng = np.random.default_rng(5)
+    loss = rng.normal(-0.01, 0.05, 10)  # a small edge, 10 timestamps: nothing to be confident about
+    diff, low, high = paired_difference_ci(loss, np.zeros(10), np.arange(10), 10, 2000, 0.95, 0)
+    assert low < diff < high and high - low > 0.05 and low < 0 < high
+    assert effective_block(10, 10) == 5 and effective_block(500, 10) == 10 and effective_block(1, 10) == 1
