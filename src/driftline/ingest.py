@@ -336,7 +336,7 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
-        text = values.astype("string")
+        text = _whole_numbers_as_digits(values.astype("string"))
         present = text.dropna()
         unit = epoch_unit(present)
         if unit is not None:
@@ -352,9 +352,61 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 last,
             )
             return parsed.dt.tz_localize(None)
+        decimal = _decimal_years(text, present)
+        if decimal is not None:
+            logger.warning(
+                "%s%s: numbers read as decimal years (%s is %s); pass dates as text to read them otherwise",
+                f"{source}: " if source else "",
+                f"column {column!r}" if column else "time column",
+                present.iloc[0],
+                f"{decimal.dropna().iloc[0]:%Y-%m-%d %H:%M}",
+            )
+            return decimal
         iso = not present.empty and bool(ISO_DATE.match(str(present.iloc[0])))
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601" if iso else _inferred_format(present))
+        form = "ISO8601" if iso else _inferred_format(present)
+        with warnings.catch_warnings():
+            # No format fits (pandas then reads each value on its own, with dateutil, and warns): said below in
+            # our words, naming the file and column, and only when something was read that way.
+            warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+            parsed = pd.to_datetime(text, errors="coerce", utc=True, format=form)
+        if form is None and parsed.notna().any():
+            logger.warning(
+                "%s%s: no single date format fits its values (first %r), so each value was read on its own; "
+                "write dates as ISO 8601 (2024-01-31 or 2024-01-31T09:30:00) to be sure of the reading",
+                f"{source}: " if source else "",
+                f"column {column!r}" if column else "time column",
+                str(present.iloc[0]),
+            )
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _decimal_years(text: pd.Series, present: pd.Series) -> pd.Series | None:
+    """Numbers from 1000 to 3000 with fractions (climate series: NOAA's CO2 ``1958.2027``) as the moment that
+    share of the year in: 1950.5 is 1950-07-02 12:00, where dateutil would read May 1950. None otherwise."""
+    numbers = pd.to_numeric(present, errors="coerce")
+    if present.empty or numbers.isna().any() or not numbers.between(1000, 3000, inclusive="left").all():
+        return None
+    if (numbers == np.floor(numbers)).all():
+        return None  # whole years: read as dates
+    values = pd.to_numeric(text, errors="coerce")
+    years = np.floor(values)
+    start = pd.to_datetime(years.astype("Int64").astype("string"), format="%Y", errors="coerce")
+    end = pd.to_datetime((years + 1).astype("Int64").astype("string"), format="%Y", errors="coerce")
+    seconds = (end - start).dt.total_seconds() * (values - years).astype(float)
+    moments: pd.Series = (start + pd.to_timedelta(seconds, unit="s")).dt.round("s")
+    return moments
+
+
+WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\.0*\s*")
+
+
+def _whole_numbers_as_digits(text: pd.Series) -> pd.Series:
+    """``1950.0`` -> ``1950``: a year, yyyymmdd or epoch column that went through floats (a spreadsheet, or
+    pandas with a missing value in it) reads as the digits it had; anything else is left as it is."""
+    present = text.dropna()
+    if present.empty or not present.str.fullmatch(WHOLE_NUMBER).all():
+        return text
+    return text.str.strip().str.replace(r"\.0*$", "", regex=True)
 
 
 def _numeric(values: pd.Series, keep_float32: bool = False) -> np.ndarray:
@@ -381,7 +433,8 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     timestamps = parse_timestamps(raw[columns.time], source, columns.time)
     if timestamps.isna().all() and len(raw):
         example = raw[columns.time].iloc[0]
-        raise DataError(f"{source}: column {columns.time!r}: no value parses as a timestamp (first value: {example!r})")
+        shown = example.item() if isinstance(example, np.generic) else example  # 1950.5, not np.float64(1950.5)
+        raise DataError(f"{source}: column {columns.time!r}: no value parses as a timestamp (first value: {shown!r})")
     data: dict[str, Any] = {
         "symbol": (
             raw[columns.symbol].astype("string").fillna("<missing>").astype(str)
@@ -456,6 +509,55 @@ def best_price_per_symbol(
     return frame, tuple(symbols), tuple(warnings)
 
 
+MAX_KEY_CANDIDATES = 8
+REPEATED_TIMES = 0.05  # the share of rows whose time an earlier row has that makes a file a panel
+
+
+def _key_candidates(
+    header: pd.DataFrame, columns: ColumnMap, needed: list[Any], partitions: frozenset[str]
+) -> list[str]:
+    """Text columns that could name the series of a panel with no symbol column by name (read with the data,
+    then judged by ``infer_symbol``); partition folders and the columns already used are not candidates."""
+    used = {str(c) for c in needed if c}
+    text = [
+        str(c)
+        for c in header.columns
+        if str(c) not in used
+        and str(c) not in partitions
+        and (pd.api.types.is_object_dtype(header[c]) or pd.api.types.is_string_dtype(header[c]))
+    ]
+    return text[:MAX_KEY_CANDIDATES]
+
+
+def infer_symbol(raw: pd.DataFrame, time: str, candidates: list[str], source: str) -> str | None:
+    """The text column that names each series of a panel whose symbol column has another name (``country``,
+    ``station``, ``firm``...): when many rows share a time (``REPEATED_TIMES``), the candidate with the fewest
+    values under which no two rows share a time (almost: at most 1% of rows, which the contract then
+    quarantines as duplicates). None when times do not repeat or no candidate separates them; logged."""
+    repeated = float(raw[time].duplicated().mean()) if len(raw) else 0.0
+    if repeated < REPEATED_TIMES:
+        return None
+    fits = []
+    for column in candidates:
+        values = raw[column].nunique(dropna=True)
+        clashes = float(raw.duplicated(subset=[column, time]).mean())
+        if values > 1 and clashes <= 0.01:
+            fits.append((values, clashes, column))
+    if not fits:
+        return None
+    values, _, chosen = min(fits)
+    logger.warning(
+        "%s: column %r taken as the symbol: %.0f%% of rows share their time (%r) with another row, and each of "
+        "its %d values has one row per time; pass --symbol-col (data.symbol_col) to choose another",
+        source,
+        chosen,
+        100 * repeated,
+        time,
+        values,
+    )
+    return chosen
+
+
 def demo_data_path() -> Path:
     """Real daily OHLCV (Quandl WIKI, public domain) shipped inside bokeh-sampledata."""
     return Path(str(resources.files("bokeh_sampledata") / "_data" / DEMO_FILE))
@@ -504,9 +606,14 @@ def load_staged(
     columns = detect_columns(header, data, source, need_target, partitions)
     needed = [columns.time, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
     stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
-    raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []))
+    keys = _key_candidates(header, columns, needed, partitions) if columns.symbol is None and not stem else []
+    raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys)
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
+    if keys:
+        symbol = infer_symbol(raw, columns.time, keys, source)
+        raw = raw.drop(columns=[c for c in keys if c != symbol])
+        columns = replace(columns, symbol=symbol)
     if stem:
         # A folder of per-instrument files without a symbol column: each file's stem is the symbol.
         raw = raw.rename(columns={STEM_COLUMN: "symbol"})

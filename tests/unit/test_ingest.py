@@ -593,3 +593,56 @@ def test_guessing_the_day_order_warns_nothing(values):
         warnings.simplefilter("error")
         parsed = parse_timestamps(pd.Series(values))
     assert parsed.notna().all() and parsed.iloc[1].month == 1 and parsed.iloc[1].day == 13
+
+
+def test_years_written_as_floats_are_years(tmp_path):
+    # bokeh-sampledata's emissions panel: "1950.0" (a year column that went through floats).
+    path = tmp_path / "yearly.csv"
+    path.write_text("year,value\n1950.0,1.5\n1951.0,1.7\n1952.0,1.6\n")
+    frame = load_data(DataConfig(path=str(path), price_col="value")).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp(f"{y}-01-01") for y in (1950, 1951, 1952)]
+    assert parse_timestamps(pd.Series([20240102.0, np.nan, 20240103.0])).dropna().tolist() == [
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-01-03"),
+    ]
+    path.write_text("year,value\n1950.5,1.5\n1951.25,1.7\n")  # decimal years (NOAA's CO2: 1958.2027)
+    frame = load_data(DataConfig(path=str(path), price_col="value")).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("1950-07-02 12:00"), pd.Timestamp("1951-04-02 06:00")]
+    path.write_text("year,value\n-1.5,1.5\n-2.5,1.7\n")  # numbers that are neither
+    with pytest.raises(DataError, match=r"column 'year': no value parses as a timestamp \(first value: -1\.5\)$"):
+        load_data(DataConfig(path=str(path), price_col="value"))
+
+
+def test_dates_in_no_single_format_are_read_one_by_one_with_our_warning_not_pandas(tmp_path, caplog, recwarn):
+    # No format can be guessed from the leading values: pandas would read each value with dateutil and warn.
+    path = tmp_path / "mixed.csv"
+    path.write_text("date,close\n" + "3.3.2020 10.30,1\n" * 50 + "March 5 2020,2\n")
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].dropna().tolist() == [pd.Timestamp("2020-03-05")]
+    assert "mixed.csv: column 'date': no single date format fits its values (first '3.3.2020 10.30')" in caplog.text
+    path.write_text("date,close\n3.3.2020 10.30,1\n")  # nothing read: the error, without the warning
+    caplog.clear()
+    with pytest.raises(DataError, match="no value parses as a timestamp"):
+        load_data(DataConfig(path=str(path)))
+    assert "no single date format" not in caplog.text
+    assert not [w for w in recwarn if "Could not infer format" in str(w.message)]
+
+
+def test_a_panel_without_a_symbol_column_by_name_is_split_by_the_text_column_that_keys_it(tmp_path, caplog):
+    # Yearly emissions per country (bokeh-sampledata): "country" is the symbol, and the file says so by its rows.
+    rows = [f"{c},{y},{1 + i + y % 7}" for i, c in enumerate(["Chad", "Peru", "Oman"]) for y in range(1950, 1990)]
+    path = tmp_path / "emissions.csv"
+    path.write_text("region,country,year,emissions\n" + "\n".join(f"Earth,{r}" for r in rows) + "\n")
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        loaded = load_data(DataConfig(path=str(path)))
+    assert loaded.columns.symbol == "country"  # "region" does not separate the rows (one value)
+    assert sorted(loaded.frame["symbol"].unique()) == ["Chad", "Oman", "Peru"]
+    assert "column 'country' taken as the symbol" in caplog.text and "--symbol-col" in caplog.text
+    assert "region" not in loaded.raw.columns  # the other candidates are not kept
+    named = load_data(DataConfig(path=str(path), symbol_col="region"))  # the user's word wins
+    assert named.columns.symbol == "region"
+    # One series with a text column: times do not repeat, nothing is inferred.
+    single = tmp_path / "single.csv"
+    single.write_text("date,note,close\n" + "\n".join(f"2020-01-{d:02d},n{d},{d}" for d in range(1, 29)) + "\n")
+    assert load_data(DataConfig(path=str(single))).columns.symbol is None
