@@ -182,6 +182,11 @@ class ContractConfig(_Section):
     file: str | None = Field(default=None, description="per-dataset contract YAML with the keys of this section")
     on_violation: Policy = Field(default="quarantine", description="policy of column rules without their own")
     min_rows_per_symbol: int = Field(default=100, ge=1)
+    short_symbols: Literal["fail", "quarantine"] = Field(
+        default="quarantine",
+        description="a symbol left with fewer than min_rows_per_symbol clean rows: quarantine sets its rows aside "
+        "(with the reason) and trains on the other symbols; fail stops the run. No symbol long enough fails either way",
+    )
     columns: dict[str, ColumnRule] = Field(default_factory=_default_columns)
     unique: Policy = Field(default="quarantine", description="(symbol, timestamp); the first occurrence is kept")
     monotonic_time: Policy = Field(default="warn", description="timestamps going back within a symbol, in source order")

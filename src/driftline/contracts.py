@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -737,6 +737,78 @@ def _trimmed(result: Any) -> dict[str, Any]:
     return data
 
 
+def _short_symbols_aside(
+    frame: pd.DataFrame, bad: np.ndarray, contract: ContractConfig
+) -> tuple[CheckResult, np.ndarray, list[str]] | None:
+    """With ``short_symbols: quarantine``, the rows of symbols left with fewer than ``min_rows_per_symbol`` clean
+    rows (after the row checks' ``bad`` positions), to set aside; None when no symbol is short, or when none is
+    long enough (nothing would be left: ``enforce_contract`` then says which symbols are short)."""
+    if contract.short_symbols != "quarantine" or not len(frame):
+        return None
+    keep = np.ones(len(frame), dtype=bool)
+    keep[bad] = False
+    symbols = frame["symbol"].astype(str).to_numpy()
+    counts = pd.Series(symbols[keep]).value_counts().sort_index()
+    short = counts[counts < contract.min_rows_per_symbol]
+    if short.empty or len(short) == len(counts):
+        return None
+    positions = np.flatnonzero(keep & np.isin(symbols, short.index.to_numpy()))
+    reasons = [_short_reason(symbol, short[symbol], contract) for symbol in symbols[positions]]
+    return _short_check(short, counts, len(positions), contract), positions, reasons
+
+
+def _short_reason(symbol: object, rows: int, contract: ContractConfig) -> str:
+    return (
+        f"symbol {symbol}: {rows} clean rows, fewer than contract.min_rows_per_symbol ({contract.min_rows_per_symbol})"
+    )
+
+
+def _short_check(short: pd.Series, counts: pd.Series, rows: int, contract: ContractConfig) -> CheckResult:
+    minimum = contract.min_rows_per_symbol
+    return CheckResult(
+        expectation="min_rows_per_symbol",
+        column="symbol",
+        success=False,
+        unexpected_count=rows,
+        examples=[f"{s}: {n}" for s, n in short.head(N_EXAMPLES).items()],
+        check="min_rows_per_symbol",
+        policy="quarantine",
+        description=f"each symbol keeps at least {minimum} clean rows",
+        action="quarantine",
+        rows_quarantined=rows,
+        message=f"symbol: fewer than {minimum} clean rows (contract.min_rows_per_symbol), set aside: "
+        f"{short_symbols_text(short, counts)}",
+    )
+
+
+def set_short_symbol_aside(report: ValidationReport, contract: ContractConfig) -> ValidationReport:
+    """One symbol's report (the streamed path validates a symbol at a time) with its clean rows moved to the
+    quarantine when they are fewer than ``min_rows_per_symbol`` and ``short_symbols`` is ``quarantine``; the
+    report as it was otherwise (the caller then leaves the symbol out when no clean row is left)."""
+    rows = report.rows_clean
+    if contract.short_symbols != "quarantine" or rows == 0 or rows >= contract.min_rows_per_symbol:
+        return report
+    symbol = report.clean["symbol"].iloc[0]
+    aside = report.clean.reset_index(names=SOURCE_ROW).assign(reason=_short_reason(symbol, rows, contract))
+    quarantined = pd.concat([report.quarantined, aside[[*report.quarantined.columns]]], ignore_index=True)
+    counts = pd.Series({symbol: rows})
+    return replace(
+        report,
+        checks=[*report.checks, _short_check(counts, counts, rows, contract)],
+        clean=report.clean.iloc[:0],
+        quarantined=quarantined.iloc[_source_order_index(quarantined)].reset_index(drop=True),
+    )
+
+
+def too_few_rows(source: str, short: pd.Series, counts: pd.Series, contract: ContractConfig) -> InsufficientDataError:
+    """The error of symbols with fewer than ``min_rows_per_symbol`` clean rows (``short``, of all ``counts``)."""
+    detail = short_symbols_text(short, counts) if len(short) else "no rows left"
+    return InsufficientDataError(
+        f"{source}: too few clean rows per symbol (need {contract.min_rows_per_symbol}, "
+        f"contract.min_rows_per_symbol): {detail}"
+    )
+
+
 def validate_frame(
     frame: pd.DataFrame,
     contract: ContractConfig,
@@ -778,6 +850,12 @@ def validate_frame(
         reasons.extend(why)
 
     all_positions = np.concatenate(positions) if positions else np.empty(0, dtype=np.int64)
+    short = _short_symbols_aside(frame, all_positions, contract)
+    if short is not None:
+        check, rows, why = short
+        checks.append(check)
+        all_positions = np.concatenate([all_positions, rows])
+        reasons.extend(why)
     joined = pd.Series(reasons, index=all_positions, dtype=object).groupby(level=0, sort=True).agg("; ".join)
     bad = joined.index.to_numpy(dtype=np.int64)
     quarantined = checked.iloc[bad][[SOURCE_ROW, *frame.columns]].copy()
@@ -849,13 +927,33 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
     symbols = pd.concat([clean["symbol"], report.quarantined.get("symbol", pd.Series(dtype=object))])
     counts = clean.groupby("symbol").size().reindex(pd.unique(symbols), fill_value=0).sort_index()
     short = counts[counts < contract.min_rows_per_symbol]
+    if contract.short_symbols == "quarantine" and len(clean) and len(short) and not short.any():
+        # Symbols whose every row is in the quarantine, with its reasons: the others go on without them. Those
+        # set aside for being short are named by that check's own warning above.
+        aside = report.quarantined["reason"].str.contains("contract.min_rows_per_symbol", regex=False)
+        others = sorted(set(map(str, short.index)) - set(report.quarantined.loc[aside, "symbol"].astype(str)))
+        if others:
+            logger.warning("%s: symbols with no clean row left, not trained on: %s", source, ", ".join(others))
+        short = short[short > 0]
     if len(clean) == 0 or len(short):
-        detail = ", ".join(f"{s}: {n}" for s, n in short.items()) or "no rows left"
-        raise InsufficientDataError(
-            f"{source}: too few clean rows per symbol (need {contract.min_rows_per_symbol}, "
-            f"contract.min_rows_per_symbol): {detail}"
-        )
+        raise too_few_rows(source, short, counts, contract)
     return clean
+
+
+SHORT_SYMBOLS_SHOWN = 10
+
+
+def short_symbols_text(short: pd.Series, counts: pd.Series) -> str:
+    """``SYM0: 8, SYM1: 12``; in a large panel the shortest ``SHORT_SYMBOLS_SHOWN``, how many more, and the
+    longest symbol's count (a yearly panel of 63 rows per country is short everywhere, not broken)."""
+    if len(short) <= SHORT_SYMBOLS_SHOWN:
+        return ", ".join(f"{s}: {n}" for s, n in short.items())
+    shown = short.sort_values(kind="stable").head(SHORT_SYMBOLS_SHOWN)
+    listed = ", ".join(f"{s}: {n}" for s, n in shown.items())
+    return (
+        f"{len(short)} of {len(counts)} symbols, the shortest {listed} and {len(short) - len(shown)} more "
+        f"(the longest symbol has {int(counts.max())} rows)"
+    )
 
 
 def contract_to_yaml(contract: ContractConfig) -> str:

@@ -119,7 +119,13 @@ def build_feature_store(
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    from driftline.contracts import enforce_contract, validate_frame
+    from driftline.contracts import (
+        enforce_contract,
+        set_short_symbol_aside,
+        short_symbols_text,
+        too_few_rows,
+        validate_frame,
+    )
 
     dataset = ds.dataset(str(source), format="parquet", partitioning="hive")
     shown = label or str(source)  # what messages call the data
@@ -133,6 +139,7 @@ def build_feature_store(
     per_symbol = contract.model_copy(update={"max_quarantine_fraction": 1.0})  # judged over all symbols below
     rows_in = rows_quarantined = 0
     clean_rows: dict[str, int] = {}
+    left_out: dict[str, int] = {}  # short symbols set aside (short_symbols: quarantine) -> their clean rows
     stats: dict[str, _ColumnStats] = {}
     names: tuple[str, ...] | None = None
     first = last = None
@@ -147,6 +154,8 @@ def build_feature_store(
         where = f"{shown} (symbol {symbol})"
         if validate:
             report = validate_frame(frame, contract, suite_name, source=where)
+            clean_before = report.rows_clean
+            report = set_short_symbol_aside(report, contract)
             rows_quarantined += report.rows_quarantined
             if report.rows_quarantined and quarantine_dir is not None:
                 target_dir = Path(quarantine_dir) / _partition(symbol)
@@ -155,6 +164,9 @@ def build_feature_store(
                     target_dir / "rows.parquet"
                 )
                 quarantine_path = str(quarantine_dir)
+            if contract.short_symbols == "quarantine" and report.rows_clean == 0:
+                left_out[symbol] = clean_before
+                continue  # its rows are in the quarantine, with the reason
             frame = enforce_contract(report, per_symbol, where)
         clean_rows[symbol] = len(frame)
         table, symbol_names = feature_table(frame, features, target, source=where)
@@ -183,6 +195,12 @@ def build_feature_store(
             part, out / _partition(symbol) / "part-0.parquet", row_group_size=ROW_GROUP_ROWS, use_dictionary=False
         )
         del frame, table, part
+    if left_out:
+        counts = pd.Series({**left_out, **clean_rows}).sort_index()
+        short = counts[counts < contract.min_rows_per_symbol]
+        if not clean_rows:
+            raise too_few_rows(shown, short, counts, contract)
+        logger.warning("%s: symbols left out, too few clean rows: %s", shown, short_symbols_text(short, counts))
     if names is None or first is None or last is None:
         raise DataError(f"{shown}: no rows")
     fraction = rows_quarantined / rows_in if rows_in else 0.0

@@ -606,14 +606,56 @@ def test_quarantine_that_leaves_a_symbol_short_names_only_that_symbol(clean_fram
     _negative_volume(frame)  # SYM1
     frame.loc[frame["symbol"] == "SYM0", "timestamp"] = pd.Timestamp("2031-01-01")  # every SYM0 row in the future
     report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0))
+    strict = ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1, short_symbols="fail")
     with pytest.raises(InsufficientDataError) as info:
-        enforce_contract(
-            report, ContractConfig(max_quarantine_fraction=1.0, min_rows_per_symbol=ROWS_PER_SYMBOL - 1), "p.csv"
-        )
+        enforce_contract(report, strict, "p.csv")
     assert (
         str(info.value)
         == f"p.csv: too few clean rows per symbol (need {ROWS_PER_SYMBOL - 1}, contract.min_rows_per_symbol): SYM0: 0"
     )
+    # short_symbols: quarantine (the default): SYM0's rows are all in the quarantine, with their reasons; SYM1 goes on.
+    kept = enforce_contract(report, strict.model_copy(update={"short_symbols": "quarantine"}), "p.csv")
+    assert set(kept["symbol"]) == {"SYM1"} and len(kept) == ROWS_PER_SYMBOL - 1
+
+
+def test_a_short_symbol_of_a_panel_is_set_aside_with_its_reason_and_the_others_train(clean_frame, caplog):
+    """A universe of stocks always holds recent listings: one short symbol must not stop the others."""
+    frame = clean_frame.copy()
+    late = frame.index[frame["symbol"] == "SYM0"][:10]
+    frame.loc[late, "timestamp"] = pd.Timestamp("2031-01-01")  # 10 of SYM0's rows in the future: 20 left
+    contract = ContractConfig(min_rows_per_symbol=25, max_quarantine_fraction=1.0)
+    report = _validate(frame, contract)
+    assert report.rows_clean == ROWS_PER_SYMBOL and set(report.clean["symbol"]) == {"SYM1"}
+    aside = report.quarantined.set_index("source_row")["reason"]
+    assert len(aside) == ROWS_PER_SYMBOL  # the 10 future rows and the 20 clean ones
+    assert aside.drop(late).eq("symbol SYM0: 20 clean rows, fewer than contract.min_rows_per_symbol (25)").all()
+    [check] = [c for c in report.checks if c.check == "min_rows_per_symbol"]
+    assert check.action == "quarantine" and check.rows_quarantined == 20 and "SYM0: 20" in check.message
+    with caplog.at_level("WARNING", logger="driftline.contracts"):
+        kept = enforce_contract(report, contract, "p.csv")
+    assert kept.equals(report.clean)
+    assert "set aside: SYM0: 20" in caplog.text and "no clean row left" not in caplog.text  # said once
+    # The quarantined share counts those rows too; and with short_symbols: fail they stop the run as before.
+    with pytest.raises(ValidationFailed, match=r"would be quarantined.*fewer than 25 clean rows"):
+        enforce_contract(report, contract.model_copy(update={"max_quarantine_fraction": 0.4}), "p.csv")
+    strict = contract.model_copy(update={"short_symbols": "fail"})
+    with pytest.raises(InsufficientDataError, match=r"need 25, contract.min_rows_per_symbol\): SYM0: 20$"):
+        enforce_contract(_validate(frame, strict), strict, "p.csv")
+    # No symbol long enough: nothing is set aside, and the error names them all.
+    everyone = ContractConfig(min_rows_per_symbol=ROWS_PER_SYMBOL + 1, max_quarantine_fraction=1.0)
+    report = _validate(frame, everyone)
+    assert report.rows_quarantined == 10
+    with pytest.raises(InsufficientDataError, match=r"SYM0: 20, SYM1: 30$"):
+        enforce_contract(report, everyone, "p.csv")
+
+
+def test_many_short_symbols_are_summarised_not_listed():
+    from driftline.contracts import short_symbols_text
+
+    counts = pd.Series({f"C{i:03d}": 40 + i // 4 for i in range(200)} | {"Lesotho": 4, "Big": 150})
+    text = short_symbols_text(counts[counts < 100], counts)
+    assert text.startswith("201 of 202 symbols, the shortest Lesotho: 4, C000: 40, C001: 40")
+    assert text.endswith("and 191 more (the longest symbol has 150 rows)") and "C050" not in text
 
 
 # --- the suite itself ------------------------------------------------------------------------------------------

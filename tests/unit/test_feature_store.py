@@ -115,3 +115,35 @@ def test_a_spilled_store_reads_what_the_store_reads(panel, small_features, vol_t
         with pytest.raises(ValueError, match="outside"):
             spilled.read(0, n)
     assert not folder.exists()
+
+
+def test_a_short_symbol_is_set_aside_in_the_streamed_path_too(panel, small_features, vol_target, tmp_path):
+    """The streamed path validates one symbol at a time: a symbol with too few clean rows goes to the
+    quarantine with the reason, as in memory, and the others are the store; with ``short_symbols: fail``, or
+    when no symbol is long enough, the run stops naming them."""
+    from driftline.errors import InsufficientDataError
+
+    short_one = sorted(panel["symbol"].unique())[0]
+    cut = panel.drop(panel.index[panel["symbol"] == short_one][50:])  # 50 rows left, fewer than 100
+    stage = _stage(cut, tmp_path / "stage")
+    contract = ContractConfig(max_quarantine_fraction=0.5)
+    built = build_feature_store(
+        stage, tmp_path / "store", contract, small_features, vol_target, quarantine_dir=tmp_path / "q"
+    )
+    assert set(built.store.symbols) == set(panel["symbol"]) - {short_one}
+    assert built.rows_quarantined == 50 and built.rows_clean == len(cut) - 50
+    aside = pd.read_parquet(next((tmp_path / "q").glob("symbol=*/rows.parquet")))
+    assert len(aside) == 50
+    assert set(aside["reason"]) == {f"symbol {short_one}: 50 clean rows, fewer than contract.min_rows_per_symbol (100)"}
+    with pytest.raises(InsufficientDataError, match=rf"\(need 100, contract.min_rows_per_symbol\): {short_one}: 50$"):
+        build_feature_store(
+            stage, tmp_path / "s2", contract.model_copy(update={"short_symbols": "fail"}), small_features, vol_target
+        )
+    with pytest.raises(InsufficientDataError, match=r"need 400, contract.min_rows_per_symbol\): .*: 50, .*: 300$"):
+        build_feature_store(
+            stage,
+            tmp_path / "s3",
+            contract.model_copy(update={"min_rows_per_symbol": 400, "max_quarantine_fraction": 1.0}),
+            small_features,
+            vol_target,
+        )
