@@ -175,6 +175,37 @@ def _prefix(source: str) -> str:
     return f"{source}: " if source else ""
 
 
+def warm_up_note(count_in: int, count_left: int, features: FeatureConfig, unit: str = "timestamps") -> str:
+    """For a too-short error: how much of the data the features' trailing windows took before a row had every
+    feature, and the keys that size them, when that is a tenth of the data or more (yearly or monthly series, or
+    a panel of short series, on the defaults, which are sized for daily data); else nothing. ``unit``:
+    ``timestamps`` (the sizing's count) or ``rows`` (every symbol loses its first rows)."""
+    taken = count_in - count_left
+    if count_in <= 0 or taken < count_in / 10:
+        return ""
+    windows = sorted(
+        (
+            ("features.median_window", features.median_window),
+            ("features.zscore_window", features.zscore_window),
+            ("features.vol_long", features.vol_long),
+            ("features.macd_slow", features.macd_slow),
+            ("features.return_windows", max(features.return_windows)),
+            ("features.rsi_window", features.rsi_window),
+        ),
+        key=lambda item: -item[1],
+    )
+    keys = ", ".join(f"{key} {value}" for key, value in windows[:4])
+    took = (
+        f"took the first {taken} of {count_in} timestamps before a row had every feature"
+        if unit == "timestamps"
+        else f"left {count_left} of {count_in} rows with every feature (each symbol's first rows go to them)"
+    )
+    return (
+        f"; the features' trailing windows {took} (their sizes: {keys}, counted in rows; smaller ones suit "
+        "yearly or monthly data)"
+    )
+
+
 def _target_label(target: TargetConfig, target_name: str | None) -> str:
     if target.kind == "label":
         return f"target column {target_name!r}" if target_name else "the label target column"
@@ -346,7 +377,11 @@ def build_features(
             f"{max(features.vol_long, features.zscore_window // 2)} rows per symbol plus horizon {target.horizon}"
         )
     rows = table[labelled]
-    check_target_classes(rows["y"], target, source=source, target_name=target_name, min_class_rows=min_class_rows)
+    try:
+        check_target_classes(rows["y"], target, source=source, target_name=target_name, min_class_rows=min_class_rows)
+    except InsufficientDataError as exc:
+        known = int(table["y"].notna().sum())  # rows with a target, with or without every feature
+        raise InsufficientDataError(f"{exc}{warm_up_note(known, len(rows), features, 'rows')}") from None
     if empty or constant:
         dropped = [
             f"all missing: {', '.join(empty)}" if empty else "",

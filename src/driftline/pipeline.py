@@ -22,9 +22,9 @@ from driftline.contracts import ValidationReport, enforce_contract, validate_fra
 from driftline.errors import InsufficientDataError
 from driftline.evaluation import holdout_split
 from driftline.feature_store import StoreBuild
-from driftline.features import FeatureSet, build_features
+from driftline.features import FeatureSet, build_features, warm_up_note
 from driftline.ingest import LoadedData, load_data
-from driftline.sizing import SizedConfig, size_to_data, warm_up_note
+from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from driftline.config import FeatureConfig, PipelineConfig
+from driftline.config import PipelineConfig
 from driftline.errors import InsufficientDataError
 
 logger = logging.getLogger(__name__)
@@ -286,28 +286,6 @@ def _set_below_minimums(
     if window < SMALLEST_WINDOW or train < 10 or test < 5:
         return None
     return Sizes(2, window, train), test
-
-
-def warm_up_note(timestamps_in: int, timestamps_left: int, features: FeatureConfig) -> str:
-    """For a too-short error: how many timestamps the features' trailing windows took before the first full
-    row, and the keys that size them, when that is a tenth of the data or more (yearly or monthly series on
-    the defaults, which are sized for daily data); else nothing."""
-    taken = timestamps_in - timestamps_left
-    if timestamps_in <= 0 or taken < timestamps_in / 10:
-        return ""
-    windows = sorted(
-        (
-            ("features.median_window", features.median_window),
-            ("features.zscore_window", features.zscore_window),
-            ("features.vol_long", features.vol_long),
-        ),
-        key=lambda item: -item[1],
-    )
-    keys = ", ".join(f"{key} {value}" for key, value in windows)
-    return (
-        f"; the features' trailing windows took the first {taken} of {timestamps_in} timestamps before a row "
-        f"had every feature (their sizes: {keys}, counted in rows; smaller ones suit yearly or monthly data)"
-    )
 
 
 def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: frozenset[str] = frozenset()) -> str:

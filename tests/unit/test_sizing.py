@@ -213,8 +213,8 @@ def test_a_too_short_yearly_series_is_told_what_the_feature_windows_took(tmp_pat
     a row has every feature; the error says how much and which keys size them, and lowering them helps."""
     import statsmodels.api as sm
 
+    from driftline.features import warm_up_note
     from driftline.pipeline import PlainSteps, develop
-    from driftline.sizing import warm_up_note
 
     sun = sm.datasets.sunspots.load_pandas().data
     sun = sun[sun["SUNACTIVITY"] > 0].assign(YEAR=lambda f: f["YEAR"].astype(int).astype(str))
@@ -245,7 +245,7 @@ def test_a_too_short_yearly_series_is_told_what_the_feature_windows_took(tmp_pat
             assert taken is not None and int(taken[2]) == len(sun) and int(taken[1]) == len(sun) - left[name]
             assert message.endswith(
                 "(their sizes: features.median_window 250, features.zscore_window 120, features.vol_long 60, "
-                "counted in rows; smaller ones suit yearly or monthly data)"
+                "features.macd_slow 26, counted in rows; smaller ones suit yearly or monthly data)"
             )
         else:
             assert "trailing windows took" not in message  # under a tenth of the data now
