@@ -115,18 +115,27 @@ def strategy_book(p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, thr
     )
 
 
+def timestamps_per_year(times: pd.Index | pd.Series) -> float:
+    """Steps per year between the first and last of ``times`` (distinct): about 252 for daily equities, 365 for
+    daily crypto, 1 for yearly data; 1 with fewer than two timestamps."""
+    unique = pd.DatetimeIndex(pd.unique(np.asarray(times))).sort_values()
+    years = (unique[-1] - unique[0]).total_seconds() / (365.25 * 86400) if len(unique) > 1 else 0.0
+    return (len(unique) - 1) / years if years > 0 else 1.0
+
+
 def strategy_metrics(
     p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, threshold: float = 0.5
 ) -> dict[str, float]:
-    """Sharpe (annualised with ``periods_per_year``), drawdown, hit rate, turnover and exposure of the
-    long/flat book of ``strategy_book``."""
+    """Sharpe (annualised with ``periods_per_year``, else the book's own ``timestamps_per_year``), drawdown,
+    hit rate, turnover and exposure of the long/flat book of ``strategy_book``."""
     book = strategy_book(p, meta, metrics, threshold)
     returns = book["pnl"].to_numpy()
     std = returns.std(ddof=1) if len(returns) > 1 else 0.0
     equity = np.cumsum(returns)
     held = meta["next_return"][np.asarray(p) > threshold]
+    per_year = metrics.periods_per_year or timestamps_per_year(book.index)
     return {
-        "sharpe": float(returns.mean() / std * math.sqrt(metrics.periods_per_year)) if std > 0 else 0.0,
+        "sharpe": float(returns.mean() / std * math.sqrt(per_year)) if std > 0 else 0.0,
         "max_drawdown": _max_drawdown(equity),
         "hit_rate": float((held > 0).mean()) if len(held) else float("nan"),
         "turnover": float(book["turnover"].mean()),

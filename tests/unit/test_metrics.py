@@ -186,3 +186,23 @@ def test_costs_reduce_the_return_by_turnover():
     free = strategy_metrics(p, meta, MetricsConfig(cost_bps=0.0))
     costly = strategy_metrics(p, meta, MetricsConfig(cost_bps=10.0))
     assert free["total_log_return"] - costly["total_log_return"] == pytest.approx(3 * 10 / 1e4)
+
+
+@pytest.mark.parametrize(
+    "times, per_year",
+    [
+        (pd.bdate_range("2010-01-01", "2013-12-31"), 261),  # business days
+        (pd.date_range("2010-01-01", periods=40, freq="YS"), 1),
+        (pd.date_range("2020-01-01", periods=500, freq="30min"), 17532),
+    ],
+)
+def test_the_sharpe_ratio_is_annualised_by_the_datas_own_timestamps_per_year(times, per_year):
+    from driftline.metrics import timestamps_per_year
+
+    assert timestamps_per_year(pd.Index(times)) == pytest.approx(per_year, rel=0.01)
+    rng = np.random.default_rng(3)
+    meta = pd.DataFrame({"symbol": "A", "timestamp": times, "next_return": rng.normal(0.001, 0.01, len(times))})
+    p = np.full(len(times), 0.9)  # always long
+    auto = strategy_metrics(p, meta, MetricsConfig())["sharpe"]
+    fixed = strategy_metrics(p, meta, MetricsConfig(periods_per_year=252))["sharpe"]
+    assert auto == pytest.approx(fixed * math.sqrt(timestamps_per_year(pd.Index(times)) / 252))
