@@ -289,24 +289,29 @@ def _range_text(column: str, rule: ColumnRule) -> str:
     return f"{column}: must be {' and '.join(parts)}"
 
 
-def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: str) -> Any:
+def build_suite(
+    contract: ContractConfig, frame_columns: list[str], suite_name: str, labels: Mapping[str, str] | None = None
+) -> Any:
     """Render the contract for the columns present into one GX suite.
 
     ``frame_columns`` are the checked frame's columns (``derive_columns``): a check on a helper column
     is rendered only when that column is there, a column rule only when its column is (existence of a
-    required column is always checked).
+    required column is always checked). ``labels``: canonical column -> its name in the source, shown in the
+    messages when it is another name (``'life_expectancy' (close): missing``).
     """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     present = set(frame_columns)
     expectations: list[Any] = []
+    shown = dict(labels or {})
     for name, rule in contract.columns.items():
         policy = rule.policy or contract.on_violation
+        label = f"{shown[name]!r} ({name})" if name in shown else name
         if rule.required:
             expectations.append(
                 gxe.ExpectColumnToExist(
-                    column=name, meta=_meta("required", "fail", name, f"{name}: required column is missing")
+                    column=name, meta=_meta("required", "fail", name, f"{label}: required column is missing")
                 )
             )
         if name not in present:
@@ -316,21 +321,21 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
                 gxe.ExpectColumnValuesToBeInTypeList(
                     column=name,
                     type_list=TYPE_LISTS[rule.type],
-                    meta=_meta("type", policy, name, f"{name}: not a {rule.type}"),
+                    meta=_meta("type", policy, name, f"{label}: not a {rule.type}"),
                 )
             )
         if not rule.nullable:
             checked = source_column(name) if source_column(name) in present else name
             expectations.append(
                 gxe.ExpectColumnValuesToNotBeNull(
-                    column=checked, meta=_meta("missing", policy, name, f"{name}: missing")
+                    column=checked, meta=_meta("missing", policy, name, f"{label}: missing")
                 )
             )
         if unparsed_column(name) in present:
             noun = "timestamp" if rule.type == "timestamp" or name == "timestamp" else "number"
             expectations.append(
                 gxe.ExpectColumnValuesToBeNull(
-                    column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{name}: not a {noun}")
+                    column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{label}: not a {noun}")
                 )
             )
         if rule.type == "integer" and remainder_column(name) in present:
@@ -338,7 +343,7 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
                 gxe.ExpectColumnValuesToBeBetween(
                     column=remainder_column(name),
                     max_value=0,
-                    meta=_meta("integer", policy, name, f"{name}: not a whole number"),
+                    meta=_meta("integer", policy, name, f"{label}: not a whole number"),
                 )
             )
         if rule.min is not None or rule.max is not None:
@@ -349,7 +354,7 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
                     max_value=rule.max,
                     strict_min=rule.strict_min,
                     strict_max=rule.strict_max,
-                    meta=_meta("range", policy, name, _range_text(name, rule)),
+                    meta=_meta("range", policy, name, _range_text(label, rule)),
                 )
             )
         if rule.allowed_values is not None:
@@ -357,7 +362,7 @@ def build_suite(contract: ContractConfig, frame_columns: list[str], suite_name: 
                 gxe.ExpectColumnValuesToBeInSet(
                     column=name,
                     value_set=list(rule.allowed_values),
-                    meta=_meta("allowed", policy, name, f"{name}: not an allowed value"),
+                    meta=_meta("allowed", policy, name, f"{label}: not an allowed value"),
                 )
             )
 
@@ -817,6 +822,7 @@ def validate_frame(
     source_values: Mapping[str, pd.Series] | None = None,
     now: pd.Timestamp | None = None,
     source: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> ValidationReport:
     """Check the canonical ``frame`` against ``contract`` with one GX suite and sort its rows.
 
@@ -829,6 +835,7 @@ def validate_frame(
             missing.
         now: the clock of the future-timestamp check (tz-aware is converted to UTC); default: now.
         source: the file or prefix the frame came from, for messages.
+        labels: canonical column -> the source's name for it, where that differs (``build_suite``).
 
     Returns:
         The report; rows of ``quarantine`` checks are in ``quarantined`` (one row each, reasons joined
@@ -837,7 +844,7 @@ def validate_frame(
     checked = derive_columns(frame, contract, source_values=source_values, now=now)
     columns = list(checked.columns)
     context = _gx_context()
-    suite = build_suite(contract, columns, suite_name)
+    suite = build_suite(contract, columns, suite_name, labels)
     result = _run_suite(context, checked, suite)
     last = len(suite.expectations)
     items = sorted(result.results, key=lambda item: (item.expectation_config.meta or {}).get("order", last))

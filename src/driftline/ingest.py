@@ -54,7 +54,24 @@ TIME_NAMES = (
     "period",
     "year",
 )
-SYMBOL_NAMES = ("symbol", "ticker", "asset", "instrument", "pair", "coin", "security")
+SYMBOL_NAMES = (
+    "symbol",
+    "ticker",
+    "asset",
+    "instrument",
+    "pair",
+    "coin",
+    "security",
+    # Panels of other things (a constant one names a single series: better than "series"); any other key column
+    # is found by its rows (infer_symbol).
+    "country",
+    "firm",
+    "company",
+    "station",
+    "site",
+    "sensor",
+    "device",
+)
 PRICE_ALIASES = {
     "open": ("open", "o"),
     "high": ("high", "h"),
@@ -110,6 +127,17 @@ class LoadedData:
         if self.columns.target is not None:
             values["target"] = self.raw[self.columns.target]
         return values
+
+    def column_labels(self) -> dict[str, str]:
+        """Canonical column -> the source's name for it, where the source calls it something else (``close`` is
+        ``life_expectancy`` with ``--price-col life_expectancy``), for the contract's messages."""
+        columns = self.columns
+        named = {"timestamp": columns.time, "symbol": columns.symbol, "target": columns.target, **columns.prices}
+        return {
+            canonical: str(original)
+            for canonical, original in named.items()
+            if original and original != STEM_COLUMN and normalise_name(original) != canonical
+        }
 
     def source_rows(self, positions: pd.Index | list[int]) -> pd.DataFrame:
         """The complete source rows (every column, not only the projected ones) at raw positions.

@@ -34,7 +34,12 @@ logger = logging.getLogger(__name__)
 def validate_loaded(loaded: LoadedData, contract: ContractConfig, suite_name: str) -> ValidationReport:
     """The contract on a loaded source, its messages quoting the values as the source spelled them."""
     return validate_frame(
-        loaded.frame, contract, suite_name, source_values=loaded.source_values(), source=loaded.source
+        loaded.frame,
+        contract,
+        suite_name,
+        source_values=loaded.source_values(),
+        source=loaded.source,
+        labels=loaded.column_labels(),
     )
 
 

@@ -814,3 +814,20 @@ def test_demo_data_passes_the_default_contract_and_the_example_file(symbols):
         report = validate_frame(loaded.frame, contract, "demo", source_values=values, source=loaded.source)
         assert report.success and report.rows_quarantined == 0 and report.warnings == [], report.summary()
         assert len(enforce_contract(report, contract, loaded.source)) == len(loaded.frame)
+
+
+def test_messages_name_a_column_as_the_source_does_when_it_was_given_another_name(tmp_path):
+    # `--price-col life_expectancy` (bokeh-sampledata's gapminder): "close: missing" named no column the user has.
+    from driftline.config import DataConfig
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+
+    path = tmp_path / "gapminder.csv"
+    path.write_text("country,year,life_expectancy\nChad,1990,45.1\nChad,1991,\nChad,1992,46.0\n")
+    loaded = load_data(DataConfig(path=str(path), price_col="life_expectancy"))
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=1, max_quarantine_fraction=1.0), "unit")
+    assert report.quarantined["reason"].tolist() == ["'life_expectancy' (close): missing"]
+    assert any(c.message.startswith("'life_expectancy' (close): missing: 1 row") for c in report.checks)
+    path.write_text("Date,Close\n2020-01-01,1.5\n2020-01-02,\n")  # the usual names: no label
+    report = validate_loaded(load_data(DataConfig(path=str(path))), ContractConfig(min_rows_per_symbol=1), "unit")
+    assert report.quarantined["reason"].tolist() == ["close: missing"]

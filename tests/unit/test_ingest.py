@@ -630,18 +630,22 @@ def test_dates_in_no_single_format_are_read_one_by_one_with_our_warning_not_pand
 
 
 def test_a_panel_without_a_symbol_column_by_name_is_split_by_the_text_column_that_keys_it(tmp_path, caplog):
-    # Yearly emissions per country (bokeh-sampledata): "country" is the symbol, and the file says so by its rows.
+    # Yearly emissions per country, as Our World in Data names the key ("Entity"): the file says it by its rows.
     rows = [f"{c},{y},{1 + i + y % 7}" for i, c in enumerate(["Chad", "Peru", "Oman"]) for y in range(1950, 1990)]
     path = tmp_path / "emissions.csv"
-    path.write_text("region,country,year,emissions\n" + "\n".join(f"Earth,{r}" for r in rows) + "\n")
+    path.write_text("region,Entity,Year,emissions\n" + "\n".join(f"Earth,{r}" for r in rows) + "\n")
     with caplog.at_level("WARNING", logger="driftline.ingest"):
         loaded = load_data(DataConfig(path=str(path)))
-    assert loaded.columns.symbol == "country"  # "region" does not separate the rows (one value)
+    assert loaded.columns.symbol == "Entity"  # "region" does not separate the rows (one value)
     assert sorted(loaded.frame["symbol"].unique()) == ["Chad", "Oman", "Peru"]
-    assert "column 'country' taken as the symbol" in caplog.text and "--symbol-col" in caplog.text
+    assert "column 'Entity' taken as the symbol" in caplog.text and "--symbol-col" in caplog.text
     assert "region" not in loaded.raw.columns  # the other candidates are not kept
     named = load_data(DataConfig(path=str(path), symbol_col="region"))  # the user's word wins
     assert named.columns.symbol == "region"
+    # A key column named as one (bokeh-sampledata's emissions: "country") needs no inference: a batch of one
+    # country, whose times do not repeat, is still that country.
+    path.write_text("country,year,emissions\n" + "\n".join(r for r in rows if r.startswith("Peru")) + "\n")
+    assert set(load_data(DataConfig(path=str(path))).frame["symbol"]) == {"Peru"}
     # One series with a text column: times do not repeat, nothing is inferred.
     single = tmp_path / "single.csv"
     single.write_text("date,note,close\n" + "\n".join(f"2020-01-{d:02d},n{d},{d}" for d in range(1, 29)) + "\n")
