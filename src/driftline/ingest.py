@@ -72,6 +72,9 @@ SYMBOL_NAMES = (
     "sensor",
     "device",
 )
+# A year column beside a quarter or month column (statsmodels' macrodata: year, quarter) is one time: months
+# per step of the second column.
+PERIOD_NAMES = {"quarter": 3, "qtr": 3, "month": 1}
 PRICE_ALIASES = {
     "open": ("open", "o"),
     "high": ("high", "h"),
@@ -94,6 +97,7 @@ class ColumnMap:
     prices: dict[str, str] = field(default_factory=dict)
     target: str | None = None
     extra: tuple[str, ...] = ()
+    period: str | None = None  # the quarter or month column that completes a year time column
 
 
 @dataclass(frozen=True)
@@ -247,8 +251,13 @@ def detect_columns(
     target_col = explicit(data.target_col, "target")
     if need_target and target_col is None:
         raise DataError(f"{source}: label target needs --target-col; {_columns_shown(raw.columns)}")
+    # A detected year column with a quarter or month column beside it: the two are the time (a year named with
+    # --time-col is the time alone, as asked).
+    period_col = (
+        _pick(in_files, tuple(PERIOD_NAMES)) if data.time_col is None and normalise_name(time_col) == "year" else None
+    )
 
-    taken = {time_col, symbol_col, target_col}
+    taken = {time_col, symbol_col, target_col, period_col}
     prices: dict[str, str] = {}
     for canonical, aliases in PRICE_ALIASES.items():
         found = _pick(by_norm, aliases)
@@ -271,7 +280,7 @@ def detect_columns(
                 f"column); numeric columns are {numeric_rest}; pass --price-col"
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
-    return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra)
+    return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
 
 
 COLUMN_NAME = re.compile(r"[\w .()%#&+/-]{1,64}")
@@ -425,6 +434,18 @@ def _decimal_years(text: pd.Series, present: pd.Series) -> pd.Series | None:
     return moments
 
 
+def year_and_period(years: pd.Series, parts: pd.Series, period: str) -> pd.Series:
+    """``1959`` and quarter ``2`` as ``1959-04-01`` (month ``2``: ``1959-02-01``), whole numbers as text or
+    floats; missing where either is not a whole number in range (the contract then quarantines the row)."""
+    step = PERIOD_NAMES[normalise_name(period)]
+    year = pd.to_numeric(years, errors="coerce")
+    part = pd.to_numeric(parts, errors="coerce")
+    valid = (year == np.floor(year)) & (part == np.floor(part)) & part.between(1, 12 // step)
+    month = ((part - 1) * step + 1).where(valid)
+    digits = year.where(valid).astype("Int64").astype("string")
+    return digits + "-" + month.astype("Int64").astype("string").str.zfill(2) + "-01"
+
+
 WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\.0*\s*")
 
 
@@ -458,7 +479,19 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     Built in one go (no column-by-column inserts); extra feature columns that arrive as float32 stay
     float32 (half the memory, and the precision they came with).
     """
-    timestamps = parse_timestamps(raw[columns.time], source, columns.time)
+    if columns.period is None:
+        timestamps = parse_timestamps(raw[columns.time], source, columns.time)
+    else:
+        timestamps = parse_timestamps(year_and_period(raw[columns.time], raw[columns.period], columns.period))
+        logger.warning(
+            "%s: the time is %r and %r together (%s %s is %s)",
+            source,
+            columns.time,
+            columns.period,
+            raw[columns.time].iloc[0] if len(raw) else "",
+            raw[columns.period].iloc[0] if len(raw) else "",
+            f"{timestamps.dropna().iloc[0]:%Y-%m-%d}" if timestamps.notna().any() else "not a time",
+        )
     if timestamps.isna().all() and len(raw):
         example = raw[columns.time].iloc[0]
         shown = example.item() if isinstance(example, np.generic) else example  # 1950.5, not np.float64(1950.5)
@@ -632,7 +665,7 @@ def load_staged(
         raise DataError(f"{source}: no columns (empty file)")
     partitions = frozenset(name for key in staged.keys for name in partition_values(key))
     columns = detect_columns(header, data, source, need_target, partitions)
-    needed = [columns.time, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
+    needed = [columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
     stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
     keys = _key_candidates(header, columns, needed, partitions) if columns.symbol is None and not stem else []
     raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys)

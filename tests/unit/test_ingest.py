@@ -650,3 +650,27 @@ def test_a_panel_without_a_symbol_column_by_name_is_split_by_the_text_column_tha
     single = tmp_path / "single.csv"
     single.write_text("date,note,close\n" + "\n".join(f"2020-01-{d:02d},n{d},{d}" for d in range(1, 29)) + "\n")
     assert load_data(DataConfig(path=str(single))).columns.symbol is None
+
+
+def test_a_year_column_with_a_quarter_or_month_column_beside_it_is_one_time(tmp_path, caplog):
+    # statsmodels' macrodata: year, quarter (floats), realgdp... 4 rows a year, which the year alone made duplicates.
+    path = tmp_path / "macro.csv"
+    path.write_text(
+        "year,quarter,realgdp\n1959.0,1.0,2710.3\n1959.0,2.0,2778.8\n1959.0,4.0,2785.2\n1960.0,1.0,2847.7\n"
+    )
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        loaded = load_data(DataConfig(path=str(path), price_col="realgdp"))
+    assert loaded.frame["timestamp"].dt.strftime("%Y-%m-%d").tolist() == [
+        "1959-01-01",
+        "1959-04-01",
+        "1959-10-01",
+        "1960-01-01",
+    ]
+    assert "the time is 'year' and 'quarter' together (1959.0 1.0 is 1959-01-01)" in caplog.text
+    assert loaded.columns.period == "quarter" and "quarter" not in loaded.columns.extra
+    path.write_text("Year,Month,value\n2001,11,1.0\n2001,12,2.0\n2002,1,3.0\n2002,13,4.0\n")
+    frame = load_data(DataConfig(path=str(path), price_col="value")).frame
+    assert frame["timestamp"].dt.strftime("%Y-%m").tolist()[:3] == ["2001-11", "2001-12", "2002-01"]
+    assert frame["timestamp"].isna().sum() == 1  # month 13: not a time (the contract quarantines the row)
+    named = load_data(DataConfig(path=str(path), price_col="value", time_col="Year")).frame  # as asked: the year alone
+    assert named["timestamp"].dt.year.tolist() == [2001, 2001, 2002, 2002] and (named["timestamp"].dt.month == 1).all()
