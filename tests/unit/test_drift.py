@@ -480,8 +480,12 @@ def test_old_profile_without_null_falls_back_to_the_chi_square_rule_and_says_why
 def test_no_null_without_timestamps_or_with_a_short_reference():
     X, scores, stamps = ar_panel(37, 40)
     assert build_reference(X, scores, {}).null_missing_reason == "no timestamps given with the reference rows"
+    # Shorter than the default windows (21-252) ask: windows the reference holds 20 and 10 of.
     short = build_reference(X, scores, {}, times=stamps)
-    assert short.null is None and "40 timestamps is too short" in short.null_missing_reason
+    assert short.null is not None and short.null.window_lengths == [2, 4] and short.null.timestamps == 40
+    rows = np.isin(stamps, np.unique(stamps)[:19])
+    shortest = build_reference(X[rows], scores[rows], {}, times=stamps[rows])
+    assert shortest.null is None and "19 timestamps is too short" in shortest.null_missing_reason
     assert build_reference(X, scores, {}, times=stamps, null_windows=(5, 10)).null.window_lengths == [5, 10]
     with pytest.raises(ValueError, match="times has 3 values for 120 feature rows"):
         build_reference(X, scores, {}, times=stamps[:3])
@@ -798,3 +802,41 @@ def test_evidently_report_with_and_without_labels(tmp_path):
         c: ("psi", t) for c, t in thresholds.items()
     }
     assert {c for c, v in verdicts.items() if v["drifted"]} == {"a"}
+
+
+def _yearly_panel(
+    seed: int, times: int, symbols: int = 100, phi: float = 0.8
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Yearly rows of many symbols (countries) whose features share a persistent common factor, as real
+    panels do: rows of one year are not independent."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for i in range(3):
+        common = np.empty(times)
+        common[0] = rng.normal()
+        for t in range(1, times):
+            common[t] = phi * common[t - 1] + rng.normal(scale=math.sqrt(1 - phi**2))
+        columns[f"f{i}"] = (0.6 * common[:, None] + 0.8 * rng.normal(size=(times, symbols))).ravel()
+    X = pd.DataFrame(columns)
+    stamps = np.repeat(pd.date_range("1950-01-01", periods=times, freq="YS").to_numpy(), symbols)
+    return X, 1 / (1 + np.exp(-X["f0"].to_numpy())), stamps
+
+
+def test_a_reference_shorter_than_the_default_windows_gets_a_null_of_its_own_not_the_chi_square_rule():
+    """30 years of a 100-country panel, then 10 more of the same processes: the chi-square rule counts 1,000
+    rows as independent and calls every such decade drifted; a null of 2- and 3-year windows cut from the
+    reference flags few (3 of these 10; windows of 5 and 10 years, a third of the reference, flagged 7), and
+    finds a shift of the levels by 1 sd every time."""
+    chi2 = DRIFT.model_copy(update={"method": "chi2"})
+    flagged = {"null": 0, "chi2": 0}
+    for seed in range(10):
+        X, scores, stamps = _yearly_panel(seed, 60)
+        ref, cur = slice(2000, 5000), slice(5000, 6000)  # 20 years of burn-in dropped
+        profile = build_reference(X.iloc[ref].reset_index(drop=True), scores[ref], {}, times=stamps[ref])
+        assert profile.null is not None and profile.null.window_lengths == [2, 3]
+        window = X.iloc[cur].reset_index(drop=True)
+        flagged["null"] += measure_drift(profile, window, scores[cur], DRIFT, times=stamps[cur]).drift_detected
+        flagged["chi2"] += measure_drift(profile, window, scores[cur], chi2, times=stamps[cur]).drift_detected
+        shifted = measure_drift(profile, window + 1.0, scores[cur], DRIFT, times=stamps[cur])
+        assert shifted.method == "null" and shifted.drift_detected, seed
+    assert flagged["chi2"] == 10 and flagged["null"] <= 4, flagged  # here: 4 of 10 under the null
