@@ -73,8 +73,11 @@ SYMBOL_NAMES = (
     "device",
 )
 # A year column beside a quarter or month column (statsmodels' macrodata: year, quarter) is one time: months
-# per step of the second column.
+# per step of the second column. So is a date column beside a clock-time column (broker and MetaTrader exports:
+# Date 2020.01.02, Time 09:30).
 PERIOD_NAMES = {"quarter": 3, "qtr": 3, "month": 1}
+TIME_PARTS = {"year": tuple(PERIOD_NAMES), "date": ("time",), "trade_date": ("time",), "day": ("time",)}
+CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
 PRICE_ALIASES = {
     "open": ("open", "o"),
     "high": ("high", "h"),
@@ -97,7 +100,7 @@ class ColumnMap:
     prices: dict[str, str] = field(default_factory=dict)
     target: str | None = None
     extra: tuple[str, ...] = ()
-    period: str | None = None  # the quarter or month column that completes a year time column
+    period: str | None = None  # the column that completes the time: a quarter or month, or a clock time (TIME_PARTS)
 
 
 @dataclass(frozen=True)
@@ -251,11 +254,10 @@ def detect_columns(
     target_col = explicit(data.target_col, "target")
     if need_target and target_col is None:
         raise DataError(f"{source}: label target needs --target-col; {_columns_shown(raw.columns)}")
-    # A detected year column with a quarter or month column beside it: the two are the time (a year named with
-    # --time-col is the time alone, as asked).
-    period_col = (
-        _pick(in_files, tuple(PERIOD_NAMES)) if data.time_col is None and normalise_name(time_col) == "year" else None
-    )
+    # A detected year (date) column with a quarter or month (clock time) column beside it: the two are the time
+    # (a column named with --time-col is the time alone, as asked).
+    parts = TIME_PARTS.get(normalise_name(time_col), ()) if data.time_col is None else ()
+    period_col = _pick(in_files, parts) if parts else None
 
     taken = {time_col, symbol_col, target_col, period_col}
     prices: dict[str, str] = {}
@@ -434,6 +436,22 @@ def _decimal_years(text: pd.Series, present: pd.Series) -> pd.Series | None:
     return moments
 
 
+def _combined_time(raw: pd.DataFrame, columns: ColumnMap) -> pd.Series | None:
+    """The time of a year and quarter/month, or of a date and clock-time column pair, as text; None without a
+    second column, or when the date's companion holds no clock times (``2024-01-02 09:30:00`` in a ``time``
+    column is a time by itself: the date column alone is read then, as before)."""
+    if columns.period is None:
+        return None
+    if normalise_name(columns.period) in PERIOD_NAMES:
+        return year_and_period(raw[columns.time], raw[columns.period], columns.period)
+    clock = raw[columns.period].astype("string").str.strip()
+    present = clock.dropna()
+    if present.empty or not present.str.fullmatch(CLOCK).all():
+        return None
+    combined: pd.Series = raw[columns.time].astype("string").str.strip() + " " + clock
+    return combined
+
+
 def year_and_period(years: pd.Series, parts: pd.Series, period: str) -> pd.Series:
     """``1959`` and quarter ``2`` as ``1959-04-01`` (month ``2``: ``1959-02-01``), whole numbers as text or
     floats; missing where either is not a whole number in range (the contract then quarantines the row)."""
@@ -479,10 +497,11 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     Built in one go (no column-by-column inserts); extra feature columns that arrive as float32 stay
     float32 (half the memory, and the precision they came with).
     """
-    if columns.period is None:
+    combined = _combined_time(raw, columns)
+    if combined is None:
         timestamps = parse_timestamps(raw[columns.time], source, columns.time)
     else:
-        timestamps = parse_timestamps(year_and_period(raw[columns.time], raw[columns.period], columns.period))
+        timestamps = parse_timestamps(combined, source, f"{columns.time} + {columns.period}")
         logger.warning(
             "%s: the time is %r and %r together (%s %s is %s)",
             source,
@@ -490,7 +509,7 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
             columns.period,
             raw[columns.time].iloc[0] if len(raw) else "",
             raw[columns.period].iloc[0] if len(raw) else "",
-            f"{timestamps.dropna().iloc[0]:%Y-%m-%d}" if timestamps.notna().any() else "not a time",
+            f"{timestamps.dropna().iloc[0]:%Y-%m-%d %H:%M}" if timestamps.notna().any() else "not a time",
         )
     if timestamps.isna().all() and len(raw):
         example = raw[columns.time].iloc[0]

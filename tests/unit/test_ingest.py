@@ -666,7 +666,7 @@ def test_a_year_column_with_a_quarter_or_month_column_beside_it_is_one_time(tmp_
         "1959-10-01",
         "1960-01-01",
     ]
-    assert "the time is 'year' and 'quarter' together (1959.0 1.0 is 1959-01-01)" in caplog.text
+    assert "the time is 'year' and 'quarter' together (1959.0 1.0 is 1959-01-01 00:00)" in caplog.text
     assert loaded.columns.period == "quarter" and "quarter" not in loaded.columns.extra
     path.write_text("Year,Month,value\n2001,11,1.0\n2001,12,2.0\n2002,1,3.0\n2002,13,4.0\n")
     frame = load_data(DataConfig(path=str(path), price_col="value")).frame
@@ -674,3 +674,27 @@ def test_a_year_column_with_a_quarter_or_month_column_beside_it_is_one_time(tmp_
     assert frame["timestamp"].isna().sum() == 1  # month 13: not a time (the contract quarantines the row)
     named = load_data(DataConfig(path=str(path), price_col="value", time_col="Year")).frame  # as asked: the year alone
     assert named["timestamp"].dt.year.tolist() == [2001, 2001, 2002, 2002] and (named["timestamp"].dt.month == 1).all()
+
+
+def test_a_date_column_with_a_clock_time_column_beside_it_is_one_time(tmp_path, caplog):
+    # MetaTrader and many broker exports: Date 2020.01.02, Time 09:30; the date alone made every bar of a day a
+    # duplicate of its first.
+    path = tmp_path / "EURUSD_M30.csv"
+    path.write_text(
+        "Date,Time,Open,High,Low,Close,Volume\n2020.01.02,09:30,1.1,1.2,1.0,1.15,10\n"
+        "2020.01.02,10:00,1.15,1.2,1.1,1.12,12\n2020.01.03,00:00,1.12,1.13,1.1,1.11,9\n"
+    )
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].tolist() == [
+        pd.Timestamp("2020-01-02 09:30"),
+        pd.Timestamp("2020-01-02 10:00"),
+        pd.Timestamp("2020-01-03 00:00"),
+    ]
+    assert "the time is 'Date' and 'Time' together (2020.01.02 09:30 is 2020-01-02 09:30)" in caplog.text
+    # A "time" column that holds whole timestamps is not a clock: the date column is read alone, as before.
+    path.write_text("date,time,close\n2020-01-02,2020-01-02 09:30:00,1.0\n2020-01-03,2020-01-03 09:30:00,1.1\n")
+    assert load_data(DataConfig(path=str(path))).frame["timestamp"].tolist() == [
+        pd.Timestamp("2020-01-02"),
+        pd.Timestamp("2020-01-03"),
+    ]
