@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from driftline.config import DataConfig
 from driftline.errors import DataError
 from driftline.ingest import (
+    BINANCE_KLINES,
     demo_data_path,
     detect_columns,
     epoch_unit,
@@ -698,3 +699,20 @@ def test_a_date_column_with_a_clock_time_column_beside_it_is_one_time(tmp_path, 
         pd.Timestamp("2020-01-02"),
         pd.Timestamp("2020-01-03"),
     ]
+
+
+def test_a_headerless_file_is_named_as_such_and_binance_klines_get_their_header(tmp_path):
+    # Binance's public kline dumps (data.binance.vision) have no header row.
+    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+    line = "{t},42021.13,42038.75,42000.02,42021.13,808.076,{e},1.0,1000,1.0,1.0,0"
+    rows = [line.format(t=1704067200000 + i * 3_600_000, e=1704067200000 + (i + 1) * 3_600_000 - 1) for i in range(3)]
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"no header row; add one: open_time,open,high,low,close,volume,close_time"):
+        load_data(DataConfig(path=str(path)))
+    path.write_text(BINANCE_KLINES + "\n" + "\n".join(rows) + "\n")  # with the header the message gives
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2024-01-01") + pd.Timedelta(hours=h) for h in range(3)]
+    short = tmp_path / "short.csv"
+    short.write_text("1,2.5\n2,2.6\n")
+    with pytest.raises(DataError, match=r"the file has no header row; add one\)"):
+        load_data(DataConfig(path=str(short)))
