@@ -32,6 +32,7 @@ from driftline.sources import (
     StagedSource,
     open_source,
     partition_values,
+    read_header,
     read_staged,
     sha256_file,
     stage_source,
@@ -212,12 +213,20 @@ BINANCE_KLINES = (
 
 
 def detect_columns(
-    raw: pd.DataFrame, data: DataConfig, source: str, need_target: bool, partition_columns: frozenset[str] = frozenset()
+    raw: pd.DataFrame,
+    data: DataConfig,
+    source: str,
+    need_target: bool,
+    partition_columns: frozenset[str] = frozenset(),
+    require_price: bool = True,
 ) -> ColumnMap:
     """Find time, symbol, price and target columns; explicit names in ``data`` win.
 
     A time column inside the files beats a Hive partition column (``date=2024-01-01/`` folders hold
     intraday ``ts`` values); a partition column is the time only when the files have none.
+
+    ``require_price=False``: no price column is required (a header without types cannot tell the lone
+    numeric one).
 
     Raises:
         DataError: a named column is missing, two columns normalise to the same name, or no time or
@@ -286,7 +295,7 @@ def detect_columns(
         prices["close"] = price_col
         taken.add(price_col)
     numeric_rest = [str(c) for c in raw.columns if c not in taken and pd.api.types.is_numeric_dtype(raw[c])]
-    if "close" not in prices and not need_target:
+    if "close" not in prices and not need_target and require_price:
         if len(numeric_rest) == 1:
             prices["close"] = numeric_rest.pop()
         else:
@@ -296,6 +305,26 @@ def detect_columns(
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
+
+
+def check_columns(data: DataConfig, need_target: bool) -> None:
+    """The column errors the header of a single local file shows (no time column, a named column missing, a
+    label target without its column, a file without a header row), in a second instead of after the run's
+    start-up. Prices are left to the run (judged on the staged types), and so are folders, globs and S3
+    sources (partition folders add columns).
+
+    Raises:
+        DataError: as ``detect_columns`` would in the run, with the same message.
+    """
+    location = data.path
+    if not location or location.startswith("s3://") or any(c in location for c in "*?["):
+        return
+    file = Path(location).expanduser()
+    if not file.is_file():
+        return
+    header = read_header(file, location)
+    if header.shape[1]:
+        detect_columns(header, data, location, need_target, require_price=False)
 
 
 COLUMN_NAME = re.compile(r"[\w .()%#&+/-]{1,64}")

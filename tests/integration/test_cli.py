@@ -295,6 +295,21 @@ def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fas
     assert "Traceback" not in done.stderr
     assert "no time column found" in done.stderr and "nodates.csv" in done.stderr
 
+    # Column errors a single file's header shows are said before any flow or MLflow run starts (they took a
+    # whole flow start-up): a file without a header row, a --time-col it does not have.
+    (tmp_path / "klines.csv").write_text("1704067200000,42021.1,42038.7,42000.0,42021.1,808.0\n" * 3)
+    for args, expected in (
+        (["--data", "klines.csv"], "the file has no header row"),
+        (["--data", "nodates.csv", "--time-col", "when"], "nodates.csv: time column 'when' not found"),
+    ):
+        done = run_cli(
+            ["train", "--config", str(fast_config), *args, "--summary-json", "f.json"], tmp_path, prefect_api
+        )
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert "Task run" not in done.stdout + done.stderr  # no flow ran
+        failed = json.loads((tmp_path / "f.json").read_text())
+        assert failed["status"] == "failed" and failed["run_id"] is None and expected in failed["error"]
+
 
 def test_bad_config_fails_fast_naming_the_key(tmp_path):
     (tmp_path / "bad.yaml").write_text("splits:\n  n_split: 5\n")

@@ -341,6 +341,13 @@ def train(
         _report_training(rerun, summary_json)
         return
     api = _start_local_api()
+    from driftline.ingest import check_columns
+
+    try:  # while the API starts (the flow imports pandas anyway): a wrong column flag is said in a second
+        check_columns(resolved.data, resolved.target.needs_label)
+    except DriftlineError as exc:
+        failed(exc, model_name=resolved.model_name)
+        _fail(exc)
     from flows.training import train_and_promote
 
     _use_local_api(api, WHILE_THE_API_STARTS)
