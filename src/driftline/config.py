@@ -61,6 +61,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+ONE_SERIES = "series"  # the symbol of a source without a symbol column
+
+
 class DataConfig(_Section):
     """Where the data is and which columns mean what (detected when left empty)."""
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from driftline.config import DEFAULT_COLUMN_RULES, ColumnRule, ContractConfig
+from driftline.config import DEFAULT_COLUMN_RULES, ONE_SERIES, ColumnRule, ContractConfig
 from driftline.errors import InsufficientDataError, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -893,6 +893,18 @@ def _source_order_index(quarantined: pd.DataFrame) -> np.ndarray:
         return np.arange(len(quarantined))
 
 
+def _one_series_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
+    """When duplicates sink a file read as one series: it may hold several, keyed by a column not found."""
+    symbols = pd.concat([report.clean["symbol"], report.quarantined.get("symbol", pd.Series(dtype=object))])
+    duplicates = any(c.check == "unique" for c in worst)
+    if not duplicates or set(symbols.astype(str).unique()) != {ONE_SERIES}:
+        return ""
+    return (
+        " — read as one series (no symbol column found); if the file holds several, each with its own rows per "
+        "time, name the column that tells them apart with --symbol-col (data.symbol_col)"
+    )
+
+
 def enforce_contract(report: ValidationReport, contract: ContractConfig, source: str) -> pd.DataFrame:
     """Apply the contract to a report and return the rows that may be trained on.
 
@@ -919,7 +931,7 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
         raise ValidationFailed(
             f"{source}: data contract failed: {report.rows_quarantined} of {report.rows_in} rows ({fraction:.1%}) "
             f"would be quarantined, more than max_quarantine_fraction {contract.max_quarantine_fraction:g}; "
-            f"most rows: {'; '.join(c.message for c in worst)}",
+            f"most rows: {'; '.join(c.message for c in worst)}{_one_series_hint(report, worst)}",
             report=report,
         )
     if report.rows_quarantined:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from driftline.config import DataConfig
+from driftline.config import ONE_SERIES, DataConfig
 from driftline.errors import DataError
 from driftline.sources import (
     LINE_COLUMN,
@@ -561,7 +561,7 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
         "symbol": (
             raw[columns.symbol].astype("string").fillna("<missing>").astype(str)
             if columns.symbol
-            else np.full(len(raw), "series", dtype=object)
+            else np.full(len(raw), ONE_SERIES, dtype=object)
         ),
         "timestamp": timestamps,
     }

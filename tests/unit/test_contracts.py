@@ -831,3 +831,20 @@ def test_messages_name_a_column_as_the_source_does_when_it_was_given_another_nam
     path.write_text("Date,Close\n2020-01-01,1.5\n2020-01-02,\n")  # the usual names: no label
     report = validate_loaded(load_data(DataConfig(path=str(path))), ContractConfig(min_rows_per_symbol=1), "unit")
     assert report.quarantined["reason"].tolist() == ["close: missing"]
+
+
+def test_duplicates_that_sink_a_file_read_as_one_series_suggest_its_key_column(tmp_path):
+    # Several stations in one file keyed by a number (station 725030): read as one series, every time repeats.
+    from driftline.config import DataConfig
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+
+    rows = [f"{s},2020-01-{d:02d},{10 + d}" for s in (725030, 725035) for d in range(1, 29)]
+    path = tmp_path / "stations.csv"
+    path.write_text("station_id,date,close\n" + "\n".join(rows) + "\n")
+    report = validate_loaded(load_data(DataConfig(path=str(path))), ContractConfig(), "unit")
+    with pytest.raises(ValidationFailed, match=r"read as one series .* name the column .* with --symbol-col"):
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "stations.csv")
+    named = load_data(DataConfig(path=str(path), symbol_col="station_id"))
+    report = validate_loaded(named, ContractConfig(), "unit")
+    assert len(enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "stations.csv")) == 56
