@@ -103,6 +103,16 @@ class ColumnMap:
     extra: tuple[str, ...] = ()
     period: str | None = None  # the column that completes the time: a quarter or month, or a clock time (TIME_PARTS)
 
+    def describe(self) -> dict[str, Any]:
+        """Which source columns were read as what (the summary's ``columns``)."""
+        return {
+            "time": [self.time, self.period] if self.period else [self.time],
+            "symbol": self.symbol,
+            "prices": dict(self.prices),
+            "target": self.target,
+            "features": list(self.extra),
+        }
+
 
 @dataclass(frozen=True)
 class LoadedData:

@@ -79,6 +79,7 @@ def training_summary(
                 "evaluation": decision.scores,
                 "data_hash": loaded.content_hash,
                 "source": loaded.source,
+                "columns": loaded.columns.describe() if getattr(loaded, "columns", None) else {},
                 "target": target,
                 "rows_in": report.rows_in,
                 "rows_clean": report.rows_clean,
@@ -163,8 +164,23 @@ def _comparison_line(summary: TrainingSummary) -> str:
     )
 
 
+def _columns_line(columns: dict[str, Any]) -> list[str]:
+    """``columns time 'year' + 'quarter', symbol 'country', close 'life_expectancy'``: what detection chose."""
+    if not columns:
+        return []
+    parts = [f"time {' + '.join(repr(c) for c in columns['time'])}"]
+    if columns.get("symbol"):
+        parts.append(f"symbol {columns['symbol']!r}")
+    parts += [f"{canonical} {source!r}" for canonical, source in columns.get("prices", {}).items()]
+    if columns.get("target"):
+        parts.append(f"target {columns['target']!r}")
+    if columns.get("features"):
+        parts.append(f"{len(columns['features'])} feature columns")
+    return [f"       columns {', '.join(parts)}"]
+
+
 def _data_lines(summary: TrainingSummary) -> list[str]:
-    lines = []
+    lines = _columns_line(summary.columns)
     ingest = summary.ingest
     if ingest:
         lines.append(

@@ -61,6 +61,7 @@ class TrainingSummary(BaseModel):
     evaluation: dict[str, Any] = {}
     data_hash: str | None = None
     source: str | None = None
+    columns: dict[str, Any] = {}  # which source columns were read as what (driftline.ingest.ColumnMap.describe)
     target: str | None = None
     rows_in: int | None = None
     rows_clean: int | None = None

@@ -76,6 +76,15 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
     assert summary["model_name"] == "driftline-px"
     assert summary["target"] == "direction"
     assert summary["rows_in"] == 900
+    # What detection chose, in the JSON and on screen (the explicit columns here).
+    assert summary["columns"] == {
+        "time": ["when"],
+        "symbol": None,
+        "prices": {"close": "px"},
+        "target": None,
+        "features": [],
+    }
+    assert "       columns time 'when', close 'px'" in done.stdout
     # A price target gets the equity curve of the long/flat book beside the other plots.
     from mlflow import MlflowClient
 

@@ -229,3 +229,16 @@ def test_a_failed_run_has_a_summary_with_its_status_and_error():
     failed = json.loads(TrainingSummary.failed("prices.csv: file is empty", model_name="driftline-prices").to_json())
     assert failed["status"] == "failed" and failed["error"] == "prices.csv: file is empty"
     assert failed["model_name"] == "driftline-prices" and failed["model_version"] is None and failed["metrics"] == {}
+
+
+def test_the_columns_line_says_what_detection_chose():
+    from driftline.ingest import ColumnMap
+    from driftline.report import _columns_line
+
+    panel = ColumnMap(time="year", symbol="country", prices={"close": "life_expectancy"}, period="quarter")
+    assert _columns_line(panel.describe()) == [
+        "       columns time 'year' + 'quarter', symbol 'country', close 'life_expectancy'"
+    ]
+    labelled = ColumnMap(time="ts", symbol=None, target="y", extra=("x0", "x1"))
+    assert _columns_line(labelled.describe()) == ["       columns time 'ts', target 'y', 2 feature columns"]
+    assert _columns_line({}) == []
