@@ -665,7 +665,8 @@ def infer_symbol(raw: pd.DataFrame, time: str, candidates: list[str], source: st
     """The text column that names each series of a panel whose symbol column has another name (``country``,
     ``station``, ``firm``...): when many rows share a time (``REPEATED_TIMES``), the candidate with the fewest
     values under which no two rows share a time (almost: at most 1% of rows, which the contract then
-    quarantines as duplicates). None when times do not repeat or no candidate separates them; logged."""
+    quarantines as duplicates), each value holding three rows or more on average (an event id is no series).
+    None when times do not repeat or no candidate separates them; logged."""
     repeated = float(raw[time].duplicated().mean()) if len(raw) else 0.0
     if repeated < REPEATED_TIMES:
         return None
@@ -673,7 +674,7 @@ def infer_symbol(raw: pd.DataFrame, time: str, candidates: list[str], source: st
     for column in candidates:
         values = raw[column].nunique(dropna=True)
         clashes = float(raw.duplicated(subset=[column, time]).mean())
-        if values > 1 and clashes <= 0.01:
+        if values > 1 and 3 * values <= len(raw) and clashes <= 0.01:  # a row id is no series key
             fits.append((values, clashes, column))
     if not fits:
         return None

@@ -647,6 +647,10 @@ def test_a_panel_without_a_symbol_column_by_name_is_split_by_the_text_column_tha
     # country, whose times do not repeat, is still that country.
     path.write_text("country,year,emissions\n" + "\n".join(r for r in rows if r.startswith("Peru")) + "\n")
     assert set(load_data(DataConfig(path=str(path))).frame["symbol"]) == {"Peru"}
+    # An event log whose times repeat, with an id per row: an id is no series key.
+    events = tmp_path / "events.csv"
+    events.write_text("ts,event,value\n" + "\n".join(f"2020-01-0{1 + i // 4},e{i},{i}" for i in range(36)) + "\n")
+    assert load_data(DataConfig(path=str(events), price_col="value")).columns.symbol is None
     # One series with a text column: times do not repeat, nothing is inferred.
     single = tmp_path / "single.csv"
     single.write_text("date,note,close\n" + "\n".join(f"2020-01-{d:02d},n{d},{d}" for d in range(1, 29)) + "\n")
