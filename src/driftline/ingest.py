@@ -309,12 +309,22 @@ def detect_columns(
         if len(numeric_rest) == 1:
             prices["close"] = numeric_rest.pop()
         else:
+            months = [c for c in numeric_rest if normalise_name(c)[:3] in MONTHS]
+            wide = (
+                " (a wide table: a column per month, a row per year; Driftline reads one row per time, so reshape "
+                "it long, e.g. pandas' melt, or pick one column)"
+                if len(months) >= 10
+                else ""
+            )
             raise DataError(
                 f"{source}: no price column found (looked for Close/Adj Close/price, or a lone numeric "
-                f"column); numeric columns are {numeric_rest}; pass --price-col"
+                f"column); numeric columns are {numeric_rest}; pass --price-col{wide}"
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
+
+
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def check_columns(data: DataConfig, need_target: bool) -> None:

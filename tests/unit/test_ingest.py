@@ -720,3 +720,12 @@ def test_a_headerless_file_is_named_as_such_and_binance_klines_get_their_header(
     short.write_text("1,2.5\n2,2.6\n")
     with pytest.raises(DataError, match=r"the file has no header row; add one\)"):
         load_data(DataConfig(path=str(short)))
+
+
+def test_a_wide_table_of_months_is_named_as_such(tmp_path):
+    # bokeh-sampledata's unemployment1948 and statsmodels' elnino: Year, Jan ... Dec (and Annual).
+    path = tmp_path / "unemployment1948.csv"
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    path.write_text("Year," + ",".join(months) + ",Annual\n1948," + ",".join(["3.4"] * 13) + "\n")
+    with pytest.raises(DataError, match=r"pass --price-col \(a wide table: a column per month, a row per year"):
+        load_data(DataConfig(path=str(path)))
