@@ -626,12 +626,7 @@ class DriftConfig(_Section):
 class MetricsConfig(_Section):
     top_k_fraction: float = Field(default=0.1, gt=0.0, le=1.0, description="precision@K: K as a share of rows")
     ece_bins: int = Field(default=10, ge=2, le=100)
-    periods_per_year: int | None = Field(
-        default=None,
-        ge=1,
-        description="annualises the strategy's Sharpe ratio; null: the data's own timestamps per year "
-        "(about 252 for daily equities, 1 for yearly data)",
-    )
+    periods_per_year: int | None = Field(default=None, ge=1, description="annualises Sharpe; null: timestamps per year")
     cost_bps: float = Field(default=0.0, ge=0.0, description="strategy: cost per unit of turnover, basis points")
 
 
