@@ -91,3 +91,39 @@ def test_a_loaded_source_is_validated_one_way_in_training_and_scoring():
                     calls.append((path.relative_to(ROOT).as_posix(), node.func.id))
     assert not [c for c in calls if c[1] == "validate_frame"]
     assert {"tasks/data.py", "tasks/scoring.py"} <= {path for path, name in calls if name == "validate_loaded"}
+
+
+def test_a_real_yearly_country_panel_trains_as_written(tmp_path):
+    """bokeh-sampledata's CO2 emissions per country, 1950-2012, as the package ships it (country, year as
+    1950.0, emissions): the year is a time, the countries are the symbols (found by the rows), the six zero
+    emissions and the two countries with under 10 clean years are set aside with their reasons, and the other
+    countries go through the walk-forward on yearly-sized windows."""
+    import gzip
+    import shutil
+    from importlib import resources
+
+    from driftline.pipeline import validate_loaded
+
+    shipped = Path(str(resources.files("bokeh_sampledata") / "_data" / "emissions.csv.gz"))
+    with gzip.open(shipped, "rb") as raw, (tmp_path / "emissions.csv").open("wb") as out:
+        shutil.copyfileobj(raw, out)
+    windows = {"median_window": 10, "zscore_window": 10, "vol_short": 3, "vol_mid": 5, "vol_long": 10}
+    windows |= {"macd_fast": 4, "macd_slow": 8, "macd_signal": 3, "return_windows": [1, 3, 5]}
+    settings = {"data.path": str(tmp_path / "emissions.csv"), "target.kind": "direction", "target.horizon": 1}
+    settings |= {f"features.{k}": v for k, v in windows.items()} | {"contract.min_rows_per_symbol": 10}
+    settings |= {"splits.n_splits": 3, "evaluation.window": 10, "splits.min_train_size": 15}
+    settings |= {"models.families": ["logreg"], "models.tuning.enabled": False}
+    config = load_config(None, settings)
+    loaded = load_data(config.data)
+    assert loaded.columns.symbol == "country" and loaded.frame["symbol"].nunique() == 201
+    assert loaded.frame["timestamp"].dt.year.min() == 1950 and (loaded.frame["timestamp"].dt.dayofyear == 1).all()
+    report = validate_loaded(loaded, config.contract, "emissions")
+    reasons = report.quarantined["reason"]
+    assert reasons.str.startswith("symbol Lesotho: 4 clean rows").sum() == 4
+    assert reasons.str.startswith("symbol Timor-Leste: 9 clean rows").sum() == 9
+    assert reasons.str.startswith("close: must be > 0").sum() == 6
+    developed = develop(loaded, config, PlainSteps())
+    trained = set(developed.features.meta["symbol"])
+    # 199 countries kept; the shortest lose every row to the feature windows' warm-up (194 have rows left).
+    assert 190 <= len(trained) < 199 and not {"Lesotho", "Timor-Leste"} & trained
+    assert len(developed.result.folds) == 3 and 0.5 < developed.result.pooled["logreg"]["auc"] < 0.7
