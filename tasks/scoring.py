@@ -24,6 +24,7 @@ from driftline.scoring import (
     last_scored,
     read_prediction_log,
     rows_in_range,
+    scoring_contract,
     with_explanations,
     write_table,
 )
@@ -71,7 +72,7 @@ def scoring_rows_task(
     store: registry.MlflowStore, loaded: LoadedData, config: PipelineConfig, ref: ModelRef
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows with enough history to score; rows without it (or breaking the contract), with the reason."""
-    report = validate_loaded(loaded, config.contract, config.model_name)
+    report = validate_loaded(loaded, scoring_contract(config.contract), config.model_name)
     rows, lacking = scoring_rows(report.clean, config.features, config.target, store.model_feature_names(ref.uri))
     broken = report.quarantined[["symbol", "timestamp", "reason"]]
     return rows, pd.concat([broken, lacking], ignore_index=True)

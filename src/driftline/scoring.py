@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline.config import DecisionSpec
+from driftline.config import ContractConfig, DecisionSpec
 from driftline.errors import InsufficientDataError
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound
@@ -27,6 +27,13 @@ class ModelRef:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+
+def scoring_contract(contract: ContractConfig) -> ContractConfig:
+    """The contract as scoring applies it: every row check, and no minimum of rows per symbol (a training
+    requirement; a row is scored when its features have their history, so a recent listing's rows are not
+    set aside as a short symbol's)."""
+    return contract.model_copy(update={"min_rows_per_symbol": 1})
 
 
 def assemble_predictions(

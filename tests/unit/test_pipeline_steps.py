@@ -91,6 +91,7 @@ def test_a_loaded_source_is_validated_one_way_in_training_and_scoring():
                     calls.append((path.relative_to(ROOT).as_posix(), node.func.id))
     assert not [c for c in calls if c[1] == "validate_frame"]
     assert {"tasks/data.py", "tasks/scoring.py"} <= {path for path, name in calls if name == "validate_loaded"}
+    assert ("tasks/scoring.py", "scoring_contract") in calls  # no training-only minimum of rows per symbol
 
 
 def test_a_real_yearly_country_panel_trains_as_written(tmp_path):

@@ -67,3 +67,23 @@ def test_a_bad_time_bound_names_the_option():
     with pytest.raises(ConfigError, match="--since 'yesterday-ish' is not a date or time"):
         parse_time_bound("yesterday-ish")
     assert parse_time_bound(None) is None and parse_time_bound(" ") is None
+
+
+def test_scoring_sets_no_short_symbol_aside(tmp_path):
+    """min_rows_per_symbol is a training requirement: a batch with a recent listing (40 rows) beside a long
+    symbol is scored row by row, where the training contract would set the short one aside."""
+    from driftline.config import ContractConfig, DataConfig
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+    from driftline.scoring import scoring_contract
+    from driftline.synthetic import make_ohlcv_panel
+
+    panel = make_ohlcv_panel(n_symbols=2, n_days=300, seed=3)
+    listing = panel["Symbol"] == sorted(panel["Symbol"].unique())[0]
+    panel = panel[~listing | (panel["Date"] >= sorted(panel.loc[listing, "Date"])[-40])]
+    panel.to_csv(tmp_path / "batch.csv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "batch.csv")))
+    training = validate_loaded(loaded, ContractConfig(), "unit")
+    assert training.rows_quarantined == 40  # set aside as a short symbol when training
+    scoring = validate_loaded(loaded, scoring_contract(ContractConfig()), "unit")
+    assert scoring.rows_quarantined == 0 and scoring.rows_clean == len(panel)
