@@ -655,9 +655,7 @@ MAX_KEY_CANDIDATES = 8
 REPEATED_TIMES = 0.05  # the share of rows whose time an earlier row has that makes a file a panel
 
 
-def _key_candidates(
-    header: pd.DataFrame, columns: ColumnMap, needed: list[Any], partitions: frozenset[str]
-) -> list[str]:
+def _key_candidates(header: pd.DataFrame, needed: list[Any], partitions: frozenset[str]) -> list[str]:
     """Text columns that could name the series of a panel with no symbol column by name (read with the data,
     then judged by ``infer_symbol``); partition folders and the columns already used are not candidates."""
     used = {str(c) for c in needed if c}
@@ -671,31 +669,33 @@ def _key_candidates(
     return text[:MAX_KEY_CANDIDATES]
 
 
-def infer_symbol(raw: pd.DataFrame, time: str, candidates: list[str], source: str) -> str | None:
+def infer_symbol(raw: pd.DataFrame, time: str | list[str], candidates: list[str], source: str) -> str | None:
     """The text column that names each series of a panel whose symbol column has another name (``country``,
     ``station``, ``firm``...): when many rows share a time (``REPEATED_TIMES``), the candidate with the fewest
     values under which no two rows share a time (almost: at most 1% of rows, which the contract then
     quarantines as duplicates), each value holding three rows or more on average (an event id is no series).
-    None when times do not repeat or no candidate separates them; logged."""
-    repeated = float(raw[time].duplicated().mean()) if len(raw) else 0.0
+    None when times do not repeat or no candidate separates them; logged. ``time``: the time column, or the
+    columns that are the time together (a year and its quarter)."""
+    times = [time] if isinstance(time, str) else list(time)
+    repeated = float(raw.duplicated(subset=times).mean()) if len(raw) else 0.0
     if repeated < REPEATED_TIMES:
         return None
     fits = []
     for column in candidates:
         values = raw[column].nunique(dropna=True)
-        clashes = float(raw.duplicated(subset=[column, time]).mean())
+        clashes = float(raw.duplicated(subset=[column, *times]).mean())
         if values > 1 and 3 * values <= len(raw) and clashes <= 0.01:  # a row id is no series key
             fits.append((values, clashes, column))
     if not fits:
         return None
     values, _, chosen = min(fits)
     logger.warning(
-        "%s: column %r taken as the symbol: %.0f%% of rows share their time (%r) with another row, and each of "
+        "%s: column %r taken as the symbol: %.0f%% of rows share their time (%s) with another row, and each of "
         "its %d values has one row per time; pass --symbol-col (data.symbol_col) to choose another",
         source,
         chosen,
         100 * repeated,
-        time,
+        " + ".join(repr(t) for t in times),
         values,
     )
     return chosen
@@ -749,12 +749,12 @@ def load_staged(
     columns = detect_columns(header, data, source, need_target, partitions)
     needed = [columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
     stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
-    keys = _key_candidates(header, columns, needed, partitions) if columns.symbol is None and not stem else []
+    keys = _key_candidates(header, needed, partitions) if columns.symbol is None and not stem else []
     raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys)
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
     if keys:
-        symbol = infer_symbol(raw, columns.time, keys, source)
+        symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
         raw = raw.drop(columns=[c for c in keys if c != symbol])
         columns = replace(columns, symbol=symbol)
     if stem:

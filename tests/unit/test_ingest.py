@@ -677,6 +677,15 @@ def test_a_year_column_with_a_quarter_or_month_column_beside_it_is_one_time(tmp_
     frame = load_data(DataConfig(path=str(path), price_col="value")).frame
     assert frame["timestamp"].dt.strftime("%Y-%m").tolist()[:3] == ["2001-11", "2001-12", "2002-01"]
     assert frame["timestamp"].isna().sum() == 1  # month 13: not a time (the contract quarantines the row)
+    # A quarterly panel keyed by a column of another name: the key separates the rows of each year and quarter.
+    rows = [f"{r},{y},{q},{100 + q}" for r in ("North", "South") for y in (2001, 2002, 2003) for q in (1, 2, 3, 4)]
+    path.write_text("region,year,quarter,value\n" + "\n".join(rows) + "\n")
+    panel = load_data(DataConfig(path=str(path), price_col="value"))
+    assert panel.columns.symbol == "region" and panel.frame.groupby("symbol")["timestamp"].nunique().tolist() == [
+        12,
+        12,
+    ]
+    path.write_text("Year,Month,value\n2001,11,1.0\n2001,12,2.0\n2002,1,3.0\n2002,13,4.0\n")
     named = load_data(DataConfig(path=str(path), price_col="value", time_col="Year")).frame  # as asked: the year alone
     assert named["timestamp"].dt.year.tolist() == [2001, 2001, 2002, 2002] and (named["timestamp"].dt.month == 1).all()
 
