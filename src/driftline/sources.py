@@ -191,16 +191,16 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
     """The columns of one CSV or Parquet file as ``read_file`` names them, without its rows (a Parquet file's
     types; a CSV's are not read)."""
     label = label or str(file)
-    if file.name.lower().endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        header: pd.DataFrame = pq.read_schema(file).empty_table().to_pandas()
-        return header
-    form = _sniff_format(file, label)
     try:
+        if file.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            header: pd.DataFrame = pq.read_schema(file).empty_table().to_pandas()
+            return header
+        form = _sniff_format(file, label)
         return pd.read_csv(file, sep=form["sep"], decimal=form.get("decimal", "."), encoding="utf-8", nrows=0)
-    except (ValueError, pd.errors.ParserError):
-        return pd.DataFrame()  # the run's reader says what is wrong
+    except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
+        return pd.DataFrame()  # no header to judge: the run's reader says what is wrong
 
 
 def sha256_file(path: Path) -> str:

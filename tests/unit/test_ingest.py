@@ -738,3 +738,16 @@ def test_a_wide_table_of_months_is_named_as_such(tmp_path):
     path.write_text("Year," + ",".join(months) + ",Annual\n1948," + ",".join(["3.4"] * 13) + "\n")
     with pytest.raises(DataError, match=r"pass --price-col \(a wide table: a column per month, a row per year"):
         load_data(DataConfig(path=str(path)))
+
+
+def test_the_early_column_check_leaves_what_it_cannot_read_to_the_run(tmp_path):
+    from driftline.ingest import check_columns
+
+    broken = tmp_path / "bars.parquet"
+    broken.write_bytes(b"PAR1 not really parquet PAR1")
+    check_columns(DataConfig(path=str(broken)), need_target=False)  # no header to judge: the run reports it
+    good = tmp_path / "px.csv"
+    good.write_text("when,px\n2020-01-01,1.0\n")
+    check_columns(DataConfig(path=str(good), time_col="when"), need_target=False)  # prices are not judged here
+    with pytest.raises(DataError, match=r"px\.csv: time column 'date' not found"):
+        check_columns(DataConfig(path=str(good), time_col="date"), need_target=False)
