@@ -117,8 +117,12 @@ def strategy_book(p: np.ndarray, meta: pd.DataFrame, metrics: MetricsConfig, thr
 
 def timestamps_per_year(times: pd.Index | pd.Series) -> float:
     """Steps per year between the first and last of ``times`` (distinct): about 252 for daily equities, 365 for
-    daily crypto, 1 for yearly data; 1 with fewer than two timestamps."""
-    unique = pd.DatetimeIndex(pd.unique(np.asarray(times))).sort_values()
+    daily crypto, 1 for yearly data; 1 with fewer than two timestamps; 252 when they are not times (row
+    numbers, as some callers' evaluation sets use)."""
+    values = np.asarray(times)
+    if not np.issubdtype(values.dtype, np.datetime64):
+        return 252.0
+    unique = pd.DatetimeIndex(pd.unique(values)).sort_values()
     years = (unique[-1] - unique[0]).total_seconds() / (365.25 * 86400) if len(unique) > 1 else 0.0
     return (len(unique) - 1) / years if years > 0 else 1.0
 

@@ -206,3 +206,9 @@ def test_the_sharpe_ratio_is_annualised_by_the_datas_own_timestamps_per_year(tim
     auto = strategy_metrics(p, meta, MetricsConfig())["sharpe"]
     fixed = strategy_metrics(p, meta, MetricsConfig(periods_per_year=252))["sharpe"]
     assert auto == pytest.approx(fixed * math.sqrt(timestamps_per_year(pd.Index(times)) / 252))
+
+
+def test_row_numbers_for_times_annualise_as_daily():
+    from driftline.metrics import timestamps_per_year
+
+    assert timestamps_per_year(pd.Index(np.arange(500))) == 252.0
