@@ -762,10 +762,11 @@ def _short_symbols_aside(
     return _short_check(short, counts, len(positions), contract), positions, reasons
 
 
+SHORT_REASON = "clean rows, fewer than contract.min_rows_per_symbol"  # in every reason _short_reason writes
+
+
 def _short_reason(symbol: object, rows: int, contract: ContractConfig) -> str:
-    return (
-        f"symbol {symbol}: {rows} clean rows, fewer than contract.min_rows_per_symbol ({contract.min_rows_per_symbol})"
-    )
+    return f"symbol {symbol}: {rows} {SHORT_REASON} ({contract.min_rows_per_symbol})"
 
 
 def _short_check(short: pd.Series, counts: pd.Series, rows: int, contract: ContractConfig) -> CheckResult:
@@ -949,7 +950,7 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
     if contract.short_symbols == "quarantine" and len(clean) and len(short) and not short.any():
         # Symbols whose every row is in the quarantine, with its reasons: the others go on without them. Those
         # set aside for being short are named by that check's own warning above.
-        aside = report.quarantined["reason"].str.contains("contract.min_rows_per_symbol", regex=False)
+        aside = report.quarantined["reason"].str.contains(SHORT_REASON, regex=False)
         others = sorted(set(map(str, short.index)) - set(report.quarantined.loc[aside, "symbol"].astype(str)))
         if others:
             logger.warning("%s: symbols with no clean row left, not trained on: %s", source, ", ".join(others))

@@ -79,6 +79,8 @@ SYMBOL_NAMES = (
 PERIOD_NAMES = {"quarter": 3, "qtr": 3, "month": 1}
 TIME_PARTS = {"year": tuple(PERIOD_NAMES), "date": ("time",), "trade_date": ("time",), "day": ("time",)}
 CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
+# Month columns: a wide table (Year, Jan ... Dec), named as such when no price column is found.
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 PRICE_ALIASES = {
     "open": ("open", "o"),
     "high": ("high", "h"),
@@ -322,9 +324,6 @@ def detect_columns(
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
-
-
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def check_columns(data: DataConfig, need_target: bool) -> None:
