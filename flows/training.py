@@ -31,6 +31,7 @@ from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.pipeline import Development, develop
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
+from driftline.short_data import DataFit
 from driftline.sizing import SizedConfig
 from driftline.summary import error_text
 from driftline.training import WalkForwardResult
@@ -62,6 +63,8 @@ from tasks.training import (
     fit_best_baseline_task,
     fit_challenger_streamed_task,
     fit_challenger_task,
+    fit_min_rows_task,
+    fit_windows_task,
     holdout_task,
     size_to_data_task,
     write_canonical_task,
@@ -273,11 +276,17 @@ class TrainingSteps:
         )
         return clean
 
+    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
+        return fit_min_rows_task(loaded, config)
+
+    def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit:
+        return fit_windows_task(clean, fitted)
+
     def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
         return build_features_task(loaded, clean, config)
 
-    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig:
-        sized = size_to_data_task(features, config)
+    def size_to_data(self, features: FeatureSet, windowed: DataFit) -> SizedConfig:
+        sized = size_to_data_task(features, windowed)
         log_sizes_task(self.store, self.run_id, sized)
         return sized
 

@@ -28,7 +28,7 @@ from driftline.plots import (
     roc_figure,
     shap_summary_figure,
 )
-from driftline.sizing import AUTOMATIC_SIZES, SHRINK_ORDER, SizedConfig
+from driftline.sizing import AUTOMATIC_SIZES, FITTED_KEYS, SizedConfig
 from driftline.sources import IngestStats
 from driftline.summary import TrainingSummary
 from driftline.training import WalkForwardResult
@@ -58,7 +58,7 @@ def start_tracking_task(
 ) -> str:
     """Open the parent MLflow run for this flow run and log the resolved config.
 
-    The sizes fitted to the data (``SHRINK_ORDER``) are logged by ``log_sizes_task`` once the data is
+    The sizes and windows fitted to the data (``FITTED_KEYS``) are logged by ``log_sizes_task`` once the data is
     known: an MLflow param cannot change value.
     """
     experiment_id = store.ensure_experiment(config.model_name)
@@ -69,14 +69,15 @@ def start_tracking_task(
         FINGERPRINT_TAG: fingerprint,
     }
     run_id = store.start_run(experiment_id, f"train-{config.name}", tags)
-    store.log_params(run_id, {k: v for k, v in flatten_config(config).items() if k not in SHRINK_ORDER})
+    store.log_params(run_id, {k: v for k, v in flatten_config(config).items() if k not in FITTED_KEYS})
     store.log_text(run_id, config_to_yaml(config), "config/pipeline.yaml")
     return run_id
 
 
 @driftline_task("log-sizes", io=True)
 def log_sizes_task(store: registry.MlflowStore, run_id: str, sized: SizedConfig) -> None:
-    """Log the sizes the run uses as params, and the effective config in place of the one logged at the start."""
+    """Log the sizes and windows the run uses as params, and the effective config in place of the one logged
+    at the start."""
     store.log_params(run_id, sized.params())
     store.log_text(run_id, config_to_yaml(sized.config), "config/pipeline.yaml")
     store.log_dict(run_id, {"automatic": list(sized.automatic)}, AUTOMATIC_SIZES)  # what a retrain sizes again

@@ -34,7 +34,8 @@ from driftline.pipeline import (
     write_canonical,
 )
 from driftline.report import artifact_key
-from driftline.sizing import SizedConfig, size_to_data
+from driftline.short_data import DataFit, fit_min_rows, fit_windows
+from driftline.sizing import SizedConfig
 from driftline.streaming import DataPath, dask_fitter, fit_challenger_streaming, streaming_client
 from driftline.training import (
     FoldJob,
@@ -177,10 +178,22 @@ def fit_best_baseline_task(
     return fit_best_baseline(features, result, config.models)
 
 
+@driftline_task("fit-min-rows")
+def fit_min_rows_task(loaded: LoadedData, config: PipelineConfig) -> DataFit:
+    """The contract's minimum rows per symbol, lowered when no symbol has that many (unless the user set it)."""
+    return fit_min_rows(config, loaded.frame)
+
+
+@driftline_task("fit-windows")
+def fit_windows_task(clean: pd.DataFrame, fitted: DataFit) -> DataFit:
+    """Feature windows whose warm-up leaves data the sizes fit (windows the user set are kept)."""
+    return fit_windows(fitted, clean)
+
+
 @driftline_task("size-to-data")
-def size_to_data_task(features: FeatureSet, config: PipelineConfig) -> SizedConfig:
+def size_to_data_task(features: FeatureSet, windowed: DataFit) -> SizedConfig:
     """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
-    return size_to_data(config, features.times)
+    return windowed.sized(features.times)
 
 
 @driftline_task("hold-out-window")

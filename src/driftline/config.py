@@ -184,7 +184,12 @@ class ContractConfig(_Section):
 
     file: str | None = Field(default=None, description="per-dataset contract YAML with the keys of this section")
     on_violation: Policy = Field(default="quarantine", description="policy of column rules without their own")
-    min_rows_per_symbol: int = Field(default=100, ge=1)
+    min_rows_per_symbol: int = Field(
+        default=100,
+        ge=1,
+        description="clean rows a symbol needs; when no symbol has this many and it is not set, a quarter of the "
+        "longest symbol's rows (at least 10; docs/pipeline.md#short-data)",
+    )
     short_symbols: Literal["fail", "quarantine"] = Field(
         default="quarantine",
         description="a symbol left with fewer than min_rows_per_symbol clean rows: quarantine sets its rows aside "
@@ -371,6 +376,10 @@ class TargetConfig(_Section):
 
 
 class FeatureConfig(_Section):
+    """Trailing windows, in rows, sized for daily bars. When their warm-up leaves too little data for the
+    walk-forward and the hold-out (yearly or monthly data), the windows not set are scaled down together
+    (``driftline.short_data``, docs/pipeline.md#short-data)."""
+
     return_windows: tuple[int, ...] = (1, 5, 10, 20)
     vol_short: int = Field(default=5, ge=2)
     vol_mid: int = Field(default=20, ge=2)

@@ -12,6 +12,7 @@ apart as the scoring tail.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -335,6 +336,17 @@ def _uninformative(table: pd.DataFrame, names: list[str]) -> tuple[list[str], li
     return empty, constant
 
 
+def usable_columns(table: pd.DataFrame, names: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The feature columns of ``table`` a model can learn from, and those with no value or a single value.
+
+    An all-NaN column (e.g. a constant feature's z-score) would drop every row; a constant one teaches nothing
+    and breaks scalers. Calendar columns the time span cannot teach are left out too."""
+    calendar = _unlearnable_calendar(table["timestamp"])
+    candidates = [n for n in names if n not in calendar]
+    empty, constant = _uninformative(table, candidates)
+    return [n for n in candidates if n not in empty and n not in constant], empty, constant
+
+
 def build_features(
     frame: pd.DataFrame,
     features: FeatureConfig,
@@ -362,13 +374,9 @@ def build_features(
             or its minority class has fewer than ``min_class_rows`` rows.
     """
     table, names = feature_table(frame, features, target, source=source, target_name=target_name)
-    calendar = _unlearnable_calendar(table["timestamp"])
-    candidates = [n for n in names if n not in calendar]
-    # An all-NaN column (e.g. a constant feature's z-score) would drop every row below; a constant one
-    # teaches nothing and breaks scalers. Both are dropped, with a warning once the target is known to be
-    # usable (a single-class target makes its own lags constant: the target is the news, not the lags).
-    empty, constant = _uninformative(table, candidates)
-    usable = [n for n in candidates if n not in empty and n not in constant]
+    # Dropped with a warning once the target is known to be usable (a single-class target makes its own lags
+    # constant: the target is the news, not the lags).
+    usable, empty, constant = usable_columns(table, names)
     complete = table[usable].notna().all(axis=1)
     labelled = complete & table["y"].notna()
     if not labelled.any():

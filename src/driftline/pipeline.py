@@ -1,9 +1,10 @@
 """The training pipeline's development steps, listed once: the training flow runs them as Prefect tasks,
 ``driftline reproduce`` plainly (no Prefect, no MLflow, no cache).
 
-``develop`` is the one list: validate → record/enforce the contract → features → sizes → hold-out →
-walk-forward. How each step runs is a ``Steps`` object: ``PlainSteps`` calls the core functions;
-the flow's steps (``flows/training.py``) wrap the same functions as tasks and log what they return.
+``develop`` is the one list: fit the contract's minimum → validate → record/enforce the contract → fit the
+feature windows → features → sizes → hold-out → walk-forward. How each step runs is a ``Steps`` object:
+``PlainSteps`` calls the core functions; the flow's steps (``flows/training.py``) wrap the same functions as
+tasks and log what they return.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from driftline.evaluation import holdout_split
 from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet, build_features, warm_up_note
 from driftline.ingest import LoadedData, load_data
+from driftline.short_data import DataFit, fit_min_rows, fit_windows
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
@@ -69,9 +71,13 @@ class Steps(Protocol):
 
     def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame: ...
 
+    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit: ...
+
+    def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit: ...
+
     def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet: ...
 
-    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig: ...
+    def size_to_data(self, features: FeatureSet, windowed: DataFit) -> SizedConfig: ...
 
     def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]: ...
 
@@ -87,11 +93,17 @@ class PlainSteps:
     def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame:
         return enforce_contract(report, config.contract, loaded.source)
 
+    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
+        return fit_min_rows(config, loaded.frame)
+
+    def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit:
+        return fit_windows(fitted, clean)
+
     def build_features(self, loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
         return features_of(loaded, clean, config)
 
-    def size_to_data(self, features: FeatureSet, config: PipelineConfig) -> SizedConfig:
-        return size_to_data(config, features.times)
+    def size_to_data(self, features: FeatureSet, windowed: DataFit) -> SizedConfig:
+        return windowed.sized(features.times)
 
     def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
         return hold_out(features, config)
@@ -120,15 +132,18 @@ class Development:
 
 def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Development:
     """The development steps in their one order, each run by ``steps``."""
-    report = steps.check_contract(loaded, config)
-    clean = steps.apply_contract(loaded, report, config)
-    features = steps.build_features(loaded, clean, config)
-    # Short data: the sizes the user did not set shrink to fit, before anything is cached or logged with them.
+    # Short data: the minimum rows per symbol, the windows and the sizes the user did not set shrink to fit,
+    # before anything is cached or logged with them.
+    fitted = steps.fit_min_rows(loaded, config)
+    report = steps.check_contract(loaded, fitted.config)
+    clean = steps.apply_contract(loaded, report, fitted.config)
+    windowed = steps.fit_windows(clean, fitted)
+    features = steps.build_features(loaded, clean, windowed.config)
     try:
-        sized = steps.size_to_data(features, config)
+        sized = steps.size_to_data(features, windowed)
     except InsufficientDataError as exc:
-        note = warm_up_note(int(clean["timestamp"].nunique()), len(pd.unique(features.times)), config.features)
-        raise InsufficientDataError(f"{exc}{note}") from None
+        count_in, count_left = int(clean["timestamp"].nunique()), len(pd.unique(features.times))
+        raise InsufficientDataError(f"{exc}{warm_up_note(count_in, count_left, windowed.config.features)}") from None
     development, holdout = steps.hold_out(features, sized.config)
     result = steps.walk_forward(development, sized.config)
     return Development(report, features, sized, development, holdout, result)
@@ -341,10 +356,12 @@ def walk_forward_from_parquet(
         frame = dataset.to_table().to_pandas()
         frame["symbol"] = frame["symbol"].astype(str)
         frame = frame.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
-        report = validate_frame(frame, config.contract, config.model_name, source=str(source))
-        clean = enforce_contract(report, config.contract, str(source))
-        features = build_features(clean, config.features, config.target, source=str(source))
-        config = size_to_data(config, features.times).config
+        fitted = fit_min_rows(config, frame)
+        report = validate_frame(frame, fitted.config.contract, config.model_name, source=str(source))
+        clean = enforce_contract(report, fitted.config.contract, str(source))
+        windowed = fit_windows(fitted, clean)
+        features = build_features(clean, windowed.config.features, windowed.config.target, source=str(source))
+        config = windowed.sized(features.times).config
         development, _ = hold_out(features, config)
         result = walk_forward_of(development, config.fit_spec)
         return ScaledRun(result, data_path, report.rows_in, report.rows_quarantined, len(development.y))

@@ -192,10 +192,11 @@ def _data_lines(summary: TrainingSummary) -> list[str]:
         lines.append(f"       quarantined rows and reasons: {summary.quarantine_path}")
     lines += [f"       warning: {w}" for w in summary.data_warnings]
     lines += [f"       warning: {w}" for w in summary.contract_warnings]
-    lines += [
-        f"       warning: short data: {key} {change['from']} -> {change['to']} ({change['reason']})"
-        for key, change in summary.adjusted.items()
-    ]
+    # Settings lowered for one reason (the feature windows, scaled together) share one line.
+    by_reason: dict[str, list[str]] = {}
+    for key, change in summary.adjusted.items():
+        by_reason.setdefault(change["reason"], []).append(f"{key} {change['from']} -> {change['to']}")
+    lines += [f"       warning: short data: {', '.join(changes)} ({reason})" for reason, changes in by_reason.items()]
     return lines
 
 

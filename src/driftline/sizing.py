@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from driftline.config import PipelineConfig
+from driftline.config import PipelineConfig, flatten_config
 from driftline.errors import InsufficientDataError
 
 logger = logging.getLogger(__name__)
@@ -48,12 +48,44 @@ ever be promoted."""
 SMALLEST_WINDOW = 10
 """The least ``evaluation.window`` the config accepts."""
 
+# A wide panel (many symbols at each time: 200 countries a year) reaches a fold's rows in few timestamps. Its
+# minimums above may then be met in rows instead, never below the panel floors. Rows at one time are
+# correlated (one year's shock moves every country), so a panel needs ten times the rows a single series has
+# at the timestamp minimums. A single series, or a panel of a few stocks, keeps the timestamp minimums.
+MIN_TEST_ROWS = 10 * MIN_TEST_TIMESTAMPS
+PANEL_MIN_TEST_TIMESTAMPS = 5
+MIN_TRAIN_ROWS = 10 * MIN_TRAIN_TIMESTAMPS
+PANEL_MIN_TRAIN_TIMESTAMPS = 10
+MIN_EVALUATION_ROWS = 2_000
+"""Wide panels: an evaluation window shorter than ``MIN_EVALUATION_BLOCKS`` bootstrap blocks, at least
+``SMALLEST_WINDOW`` timestamps holding this many rows (the bootstrap then shortens its block to have at least two,
+``promotion.effective_block``)."""
+
 AUTOMATIC_SIZES = "config/automatic_sizes.json"
 """The run artifact listing the sizes the user did not set (``SizedConfig.automatic``)."""
 
 SHRINK_ORDER = ("splits.n_splits", "evaluation.window", "splits.min_train_size")
 """What is lowered first: fewer folds keep every out-of-sample row (each fold is longer, the families
 refit less often); then the evaluation window; the first training window last."""
+
+WINDOW_KEYS = (
+    "features.return_windows",
+    "features.vol_short",
+    "features.vol_mid",
+    "features.vol_long",
+    "features.zscore_window",
+    "features.median_window",
+    "features.rsi_window",
+    "features.macd_fast",
+    "features.macd_slow",
+    "features.macd_signal",
+    "target.median_window",
+)
+"""The trailing windows lowered when the data is too short for their warm-up (``driftline.short_data``)."""
+
+FITTED_KEYS = ("contract.min_rows_per_symbol", *WINDOW_KEYS, *SHRINK_ORDER)
+"""Every setting that may be fitted to the data: logged once fitted, and dropped from a version's config when
+the user never set it, so a retrain fits it again (``retrain_config_yaml``)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +128,8 @@ class Adjustment:
     """One size lowered to fit the data."""
 
     key: str
-    before: int
-    after: int
+    before: int | tuple[int, ...]
+    after: int | tuple[int, ...]
     reason: str
 
     def __str__(self) -> str:
@@ -120,9 +152,9 @@ class SizedConfig:
         return {a.key: {"from": a.before, "to": a.after, "reason": a.reason} for a in self.adjustments}
 
     def params(self) -> dict[str, str]:
-        """The effective sizes as flat config params."""
-        sizes = Sizes.of(self.config)
-        return {key: str(sizes.get(key)) for key in SHRINK_ORDER}
+        """The effective sizes and windows as flat config params."""
+        flat = flatten_config(self.config)
+        return {key: flat[key] for key in FITTED_KEYS}
 
 
 def explicit_keys(config: PipelineConfig) -> frozenset[str]:
@@ -144,14 +176,29 @@ def _window_for_rows(counts: np.ndarray, rows: int) -> int:
     return int(np.searchsorted(held, rows)) + 1
 
 
+def _timestamps_for_rows(counts: np.ndarray, rows: int, most: int, floor: int) -> int:
+    """``most`` timestamps, or fewer (never under ``floor``) when the data's typical timestamp holds enough
+    rows that fewer reach ``rows``."""
+    per_timestamp = float(np.median(counts)) if len(counts) else 1.0
+    return max(floor, min(most, math.ceil(rows / max(per_timestamp, 1.0))))
+
+
+def min_test_timestamps(counts: np.ndarray) -> int:
+    """Fewest test timestamps per fold chosen automatically: ``MIN_TEST_TIMESTAMPS``, or on a wide panel as
+    few as hold ``MIN_TEST_ROWS`` rows (at least ``PANEL_MIN_TEST_TIMESTAMPS``)."""
+    return _timestamps_for_rows(counts, MIN_TEST_ROWS, MIN_TEST_TIMESTAMPS, PANEL_MIN_TEST_TIMESTAMPS)
+
+
 def smallest_sizes(config: PipelineConfig, counts: np.ndarray) -> Sizes:
     """The least of each size chosen automatically (see the module's constants)."""
+    blocks = MIN_EVALUATION_BLOCKS * config.block_length
     window = max(
-        MIN_EVALUATION_BLOCKS * config.block_length,
+        min(blocks, _window_for_rows(counts, MIN_EVALUATION_ROWS)),
         _window_for_rows(counts, config.promotion.min_rows),
         SMALLEST_WINDOW,
     )
-    return Sizes(n_splits=MIN_FOLDS, window=window, min_train_size=MIN_TRAIN_TIMESTAMPS)
+    train = _timestamps_for_rows(counts, MIN_TRAIN_ROWS, MIN_TRAIN_TIMESTAMPS, PANEL_MIN_TRAIN_TIMESTAMPS)
+    return Sizes(n_splits=MIN_FOLDS, window=window, min_train_size=train)
 
 
 def _shrink(sizes: Sizes, floors: Sizes, keys: tuple[str, ...], n_times: int, gap: int, test_size: int) -> Sizes | None:
@@ -167,32 +214,61 @@ def _shrink(sizes: Sizes, floors: Sizes, keys: tuple[str, ...], n_times: int, ga
 
 
 def _reason(key: str, sizes: Sizes, config: PipelineConfig, counts: np.ndarray, context: str) -> str:
+    floors, panel = smallest_sizes(config, counts), " (a wide panel: its rows count too)"
     if key == "splits.n_splits":
+        test = min_test_timestamps(counts)
         why = (
-            f"fewer, longer test folds (at least {MIN_FOLDS} folds of "
-            f"{MIN_TEST_TIMESTAMPS} timestamps): every out-of-sample "
-            "row is kept, the families refit less often"
+            f"fewer, longer test folds (at least {MIN_FOLDS} folds of {test} timestamps"
+            f"{panel if test < MIN_TEST_TIMESTAMPS else ''}): every out-of-sample row is kept, the families refit "
+            "less often"
         )
     elif key == "evaluation.window":
+        blocks = MIN_EVALUATION_BLOCKS * config.block_length
         why = (
             f"a shorter hold-out leaves room for the walk-forward; {sizes.window} timestamps hold "
             f"{_rows_in_tail(counts, sizes.window)} rows (promotion "
             f"needs promotion.min_rows {config.promotion.min_rows}, and "
-            f"at least {MIN_EVALUATION_BLOCKS} bootstrap blocks of {config.block_length})"
+            f"at least {MIN_EVALUATION_BLOCKS} bootstrap blocks of {config.block_length}"
+            f"{f' or {MIN_EVALUATION_ROWS} rows' if floors.window < blocks else ''})"
         )
     else:
         why = (
-            f"a shorter first training window (at least {MIN_TRAIN_TIMESTAMPS} timestamps: a fitting part and a "
+            f"a shorter first training window (at least {floors.min_train_size} timestamps"
+            f"{panel if floors.min_train_size < MIN_TRAIN_TIMESTAMPS else ''}: a fitting part and a "
             "calibration slice); later folds still train on all earlier rows"
         )
     return f"{why}; {context}"
+
+
+def _lowered(config: PipelineConfig, counts: np.ndarray) -> Sizes | None:
+    """The sizes the user did not set lowered to fit ``counts`` (within the minimums); None if that is not enough."""
+    explicit = explicit_keys(config)
+    test_size = config.splits.test_size or min_test_timestamps(counts)
+    keys = tuple(k for k in SHRINK_ORDER if k not in explicit)
+    return _shrink(Sizes.of(config), smallest_sizes(config, counts), keys, len(counts), config.gap, test_size)
+
+
+def _kept_as_set(config: PipelineConfig, n_times: int) -> bool:
+    """The sizes as configured fit ``n_times`` with test folds shorter than the minimum (kept when set)."""
+    return Sizes.of(config).need(config.gap, config.splits.test_size or 1) <= n_times
+
+
+def sizes_fit(config: PipelineConfig, times: np.ndarray) -> bool:
+    """Whether ``size_to_data`` would find sizes for feature rows at ``times`` (without a warning)."""
+    _, counts = np.unique(np.asarray(times), return_counts=True)
+    if not len(counts):
+        return False
+    test_size = config.splits.test_size or min_test_timestamps(counts)
+    if Sizes.of(config).need(config.gap, test_size) <= len(counts):
+        return True
+    return _lowered(config, counts) is not None or _kept_as_set(config, len(counts))
 
 
 def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
     """Fit the fold count, the evaluation window and the first training window to the data's length.
 
     Sizes the user did not set are lowered (in ``SHRINK_ORDER``, within the module's minimums) when the
-    configured ones would leave test folds shorter than ``MIN_TEST_TIMESTAMPS``; the result is a new
+    configured ones would leave test folds shorter than ``min_test_timestamps``; the result is a new
     frozen config, so cache keys and tracked params hold the sizes actually used. Sizes the user set are
     kept: when they still fit (with shorter test folds) the run goes ahead as configured.
 
@@ -208,13 +284,12 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
     n_times = len(counts)
     gap = config.gap
     sizes = Sizes.of(config)
-    test_size = config.splits.test_size or MIN_TEST_TIMESTAMPS
+    test_size = config.splits.test_size or min_test_timestamps(counts)
     explicit = explicit_keys(config)
     automatic = tuple(k for k in SHRINK_ORDER if k not in explicit)
     if sizes.need(gap, test_size) <= n_times:
         return SizedConfig(config, n_times, automatic=automatic)
-    floors = smallest_sizes(config, counts)
-    fitted = _shrink(sizes, floors, tuple(k for k in SHRINK_ORDER if k not in explicit), n_times, gap, test_size)
+    fitted = _lowered(config, counts)
     if fitted is not None:
         context = f"{n_times} timestamps after the features' warm-up, {sizes.spelled(gap, test_size)}"
         adjustments = tuple(
@@ -225,7 +300,7 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
         for adjustment in adjustments:
             logger.warning("data too short for the configured sizes: %s", adjustment)
         return SizedConfig(apply_sizes(config, fitted), n_times, adjustments, automatic)
-    if sizes.need(gap, config.splits.test_size or 1) <= n_times:
+    if _kept_as_set(config, n_times):
         folds = (n_times - sizes.window - 2 * gap - sizes.min_train_size) // sizes.n_splits
         logger.warning(
             "%d timestamps: the sizes set (%s) leave test folds of %s timestamps; kept as set",
@@ -245,9 +320,9 @@ def retrain_config_yaml(recorded_yaml: str, automatic: Sequence[str]) -> str:
     Raises:
         ValueError: a key in ``automatic`` is not one of the sizes (``SHRINK_ORDER``).
     """
-    unknown = sorted(set(automatic) - set(SHRINK_ORDER))
+    unknown = sorted(set(automatic) - set(FITTED_KEYS))
     if unknown:
-        raise ValueError(f"not a size chosen from the data: {unknown}; sizes: {list(SHRINK_ORDER)}")
+        raise ValueError(f"not a setting fitted to the data: {unknown}; those are: {list(FITTED_KEYS)}")
     tree = yaml.safe_load(recorded_yaml) or {}
     for key in automatic:
         section, name = key.split(".")
@@ -270,12 +345,12 @@ def _fix(sizes: Sizes, fitted: Sizes, extra: dict[str, int] | None = None) -> st
 
 
 def _set_below_minimums(
-    sizes: Sizes, floors: Sizes, n_times: int, gap: int, test_size: int | None
+    sizes: Sizes, floors: Sizes, n_times: int, gap: int, test_size: int
 ) -> tuple[Sizes, int] | None:
     """Sizes below the automatic minimums that fit (two folds; window, first training window and test
     folds scaled down together), and their test fold length; None when even those would be meaningless."""
     floors = Sizes(2, min(sizes.window, floors.window), min(sizes.min_train_size, floors.min_train_size))
-    test = test_size or MIN_TEST_TIMESTAMPS
+    test = test_size
     room = n_times - 2 * gap
     total = floors.window + floors.min_train_size + floors.n_splits * test
     if total <= room:
@@ -292,7 +367,7 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     """Why the data does not fit, which keys to lower, and values that fit."""
     n_times, gap = len(counts), config.gap
     sizes = Sizes.of(config)
-    test_size = config.splits.test_size or MIN_TEST_TIMESTAMPS
+    test_size = config.splits.test_size or min_test_timestamps(counts)
     floors = smallest_sizes(config, counts)
     message = f"too little data: {n_times} timestamps after the features' warm-up, but {sizes.spelled(gap, test_size)}"
     within = _shrink(sizes, floors, SHRINK_ORDER, n_times, gap, test_size)
@@ -303,17 +378,19 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     least = Sizes(*(min(sizes.get(k), floors.get(k)) for k in SHRINK_ORDER))
     min_rows = config.promotion.min_rows
     if floors.window <= n_times:
-        window = (
-            f"evaluation.window {floors.window} holds promotion.min_rows "
-            f"{min_rows} rows and {MIN_EVALUATION_BLOCKS} bootstrap blocks"
+        blocks = (
+            f"{MIN_EVALUATION_ROWS} rows"
+            if floors.window < MIN_EVALUATION_BLOCKS * config.block_length
+            else f"{MIN_EVALUATION_BLOCKS} bootstrap blocks"
         )
+        window = f"evaluation.window {floors.window} holds promotion.min_rows {min_rows} rows and {blocks}"
     else:
         window = f"all {n_times} timestamps hold {int(counts.sum())} rows, fewer than promotion.min_rows {min_rows}"
     message += (
         f"; even the smallest sizes chosen automatically ({least.spelled(gap, test_size)}; {window}) do not fit: "
         f"add at least {least.need(gap, test_size) - n_times} timestamps of data"
     )
-    below = _set_below_minimums(sizes, floors, n_times, gap, config.splits.test_size)
+    below = _set_below_minimums(sizes, floors, n_times, gap, test_size)
     if below is None:
         return message + " (it is too short to train and evaluate a model on)"
     fitted, test = below

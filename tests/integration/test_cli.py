@@ -269,15 +269,20 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
         Path(client.download_artifacts(summary["run_id"], "config/pipeline.yaml", str(tmp_path))).read_text()
     )
     assert (logged["splits"]["n_splits"], logged["evaluation"]["window"]) == (3, 241)  # the config the run used
+    # The windows fitted nothing here (800 daily bars are long enough for them); logged once, as configured.
+    assert (params["features.vol_long"], params["contract.min_rows_per_symbol"]) == ("60", "100")
     # None of the sizes was set: a retrain of this version sizes all three again on its own data.
-    from driftline.sizing import SHRINK_ORDER, retrain_config_yaml
+    from driftline.sizing import FITTED_KEYS, SHRINK_ORDER, retrain_config_yaml
 
     automatic = json.loads(
         Path(client.download_artifacts(summary["run_id"], "config/automatic_sizes.json", str(tmp_path))).read_text()
     )
-    assert automatic == {"automatic": list(SHRINK_ORDER)}
+    # Every size and window (the test config sets contract.min_rows_per_symbol: kept, not refitted).
+    assert automatic["automatic"][:3] == list(SHRINK_ORDER)
+    assert set(automatic["automatic"]) == set(FITTED_KEYS) - {"contract.min_rows_per_symbol"}
     retrain = yaml.safe_load(retrain_config_yaml(yaml.safe_dump(logged), automatic["automatic"]))
     assert "n_splits" not in retrain["splits"] and "window" not in retrain["evaluation"]
+    assert "vol_long" not in retrain["features"]
 
     done = run_cli(
         ["train", "--config", "sizes-default.yaml", "--data", "stocks", "--summary-json", "p.json"],

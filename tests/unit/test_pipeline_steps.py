@@ -14,7 +14,16 @@ from driftline.pipeline import PlainSteps, Steps, develop, walk_forward_from_sou
 from driftline.synthetic import make_ohlcv_panel
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ["check_contract", "apply_contract", "build_features", "size_to_data", "hold_out", "walk_forward"]
+STEPS = [
+    "fit_min_rows",
+    "check_contract",
+    "apply_contract",
+    "fit_windows",
+    "build_features",
+    "size_to_data",
+    "hold_out",
+    "walk_forward",
+]
 
 
 def _config(tmp_path: Path):
@@ -44,7 +53,7 @@ class Recording(PlainSteps):
         if name in STEPS:
 
             def record(*args):
-                self.calls.append((name, args[-1]))  # every step's last argument is the config it runs with
+                self.calls.append((name, args[-1]))  # every step's last argument is the config (or fit) it runs with
                 return attribute(*args)
 
             return record
@@ -58,7 +67,7 @@ def test_develop_runs_the_steps_in_one_order_and_reproduce_gets_the_same_walk_fo
     developed = develop(loaded, config, steps)
     assert [name for name, _ in steps.calls] == STEPS
     # The hold-out and the walk-forward use the sizes fitted to the data, the steps before them the config given.
-    assert [c is developed.config for _, c in steps.calls] == [False, False, False, False, True, True]
+    assert [c is developed.config for _, c in steps.calls] == [False] * 6 + [True, True]
     assert developed.config.splits.n_splits < config.splits.n_splits  # sized down: the check above is live
     reproduced = walk_forward_from_source(config, tmp_path / "stage-again").result
     assert reproduced.selected == developed.result.selected
@@ -78,6 +87,7 @@ def test_the_training_flow_runs_every_step_of_the_list_and_no_step_of_its_own():
     flow = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_and_promote")
     called = {n.func.id for n in ast.walk(flow) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     step_tasks = {"check_contract_task", "record_validation_task", "build_features_task", "size_to_data_task"}
+    step_tasks |= {"fit_min_rows_task", "fit_windows_task"}
     assert "develop" in called and not called & (step_tasks | {"holdout_task", "walk_forward"})
 
 

@@ -16,9 +16,11 @@ from driftline.evaluation import holdout_split
 from driftline.features import build_features
 from driftline.ingest import load_data
 from driftline.sizing import (
+    FITTED_KEYS,
     MIN_FOLDS,
     MIN_TEST_TIMESTAMPS,
     MIN_TRAIN_TIMESTAMPS,
+    SHRINK_ORDER,
     size_to_data,
 )
 from driftline.splits import WalkForwardSplit
@@ -77,7 +79,13 @@ def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
     assert effective is not config and config.splits.n_splits == 5 and config.evaluation.window == 500
     assert (effective.splits.n_splits, effective.evaluation.window, effective.splits.min_train_size) == (3, 241, 250)
     assert flatten_config(effective)["evaluation.window"] == "241" and "n_splits: 3" in config_to_yaml(effective)
-    assert sized.params() == {"splits.n_splits": "3", "evaluation.window": "241", "splits.min_train_size": "250"}
+    params = sized.params()  # every setting fitted to data, logged once it is known
+    assert {k: params[k] for k in SHRINK_ORDER} == {
+        "splits.n_splits": "3",
+        "evaluation.window": "241",
+        "splits.min_train_size": "250",
+    }
+    assert params.keys() == set(FITTED_KEYS) and params["features.vol_long"] == "60"
     with pytest.raises(ValidationError, match="frozen"):
         effective.splits.n_splits = 5  # type: ignore[misc]
     # Each change is a warning naming the key, from what to what.
@@ -204,7 +212,7 @@ def test_a_retrain_starts_from_the_users_sizes_not_the_ones_lowered_for_short_da
     # On data as short as the first time, they shrink as they did then.
     assert size_to_data(load(retrain), _daily(600)).config == first.config
     assert set(first.automatic) <= set(SHRINK_ORDER)
-    with pytest.raises(ValueError, match="not a size chosen from the data"):
+    with pytest.raises(ValueError, match="not a setting fitted to the data"):
         retrain_config_yaml(recorded, ["splits.gap"])
 
 

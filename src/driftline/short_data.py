@@ -1,0 +1,207 @@
+"""Settings fitted to short data before the features are built: the contract's minimum rows per symbol and
+the features' trailing windows.
+
+The defaults suit several years of daily bars: a symbol needs 100 clean rows, and the trailing windows reach
+250 rows (the volatility-vs-median features and the volatility target's threshold). On yearly or monthly
+data, or a panel of short series, no symbol has 100 rows, or the windows take most of each symbol's rows
+before a row has every feature, and the sizes (``driftline.sizing``) cannot fit what is left. Only then are
+the settings the user did not set lowered: the minimum to a quarter of the longest symbol's rows (at least
+``MIN_ROWS_FLOOR``), the windows scaled down together by the largest factor in ``SCALES`` whose warm-up
+leaves data the sizes fit (the least change). Each change is a warning and an entry in the run's
+``adjusted``; a setting the user set is never changed. Data the defaults fit keeps them.
+
+The warm-up is measured, not estimated: the features of the longest symbol under each candidate, and its
+first and last row with every feature and a target; every symbol is taken to lose as many rows. The
+streamed path (``scale``) builds its feature store one symbol at a time and keeps the configured values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from driftline.config import PipelineConfig
+from driftline.errors import DataError
+from driftline.sizing import WINDOW_KEYS, Adjustment, SizedConfig, size_to_data, sizes_fit
+
+logger = logging.getLogger(__name__)
+
+SCALES = (0.75, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03)
+"""The factors tried, largest first: each window the user did not set becomes ``max(its floor, round(window x
+factor))``; the floors are the config's least values (2 for the volatility windows, 10 for the z-score and
+median windows) and the order the config requires (``vol_short < vol_mid < vol_long``, ``macd_fast < macd_slow``)."""
+
+
+MIN_ROWS_KEY = "contract.min_rows_per_symbol"
+
+MIN_ROWS_FLOOR = 10
+"""The least ``contract.min_rows_per_symbol`` chosen automatically: fewer rows cannot hold a warm-up and a
+label."""
+
+
+@dataclass(frozen=True)
+class DataFit:
+    """The config with settings fitted to the data, what was changed, and the fitted settings the user did not
+    set (a retrain fits them again on its own data)."""
+
+    config: PipelineConfig
+    adjustments: tuple[Adjustment, ...] = ()
+    automatic: tuple[str, ...] = ()
+
+    def sized(self, times: np.ndarray) -> SizedConfig:
+        """The sizes fitted to the feature rows' ``times`` on these windows, with every change made."""
+        sized = size_to_data(self.config, times)
+        return SizedConfig(
+            sized.config,
+            sized.timestamps,
+            self.adjustments + sized.adjustments,
+            sized.automatic + self.automatic,
+        )
+
+
+def fit_min_rows(config: PipelineConfig, frame: pd.DataFrame) -> DataFit:
+    """``contract.min_rows_per_symbol`` for the loaded rows: as configured unless no symbol has that many rows
+    and the user did not set it; then a quarter of the longest symbol's rows (at least ``MIN_ROWS_FLOOR``)."""
+    contract = config.contract
+    if "min_rows_per_symbol" in contract.model_fields_set:
+        return DataFit(config)
+    automatic = (MIN_ROWS_KEY,)
+    longest = int(frame["symbol"].value_counts().max()) if len(frame) else 0
+    if not longest or longest >= contract.min_rows_per_symbol:
+        return DataFit(config, automatic=automatic)
+    lowered = max(MIN_ROWS_FLOOR, longest // 4)
+    if lowered >= contract.min_rows_per_symbol:
+        return DataFit(config, automatic=automatic)
+    reason = (
+        f"no symbol has {contract.min_rows_per_symbol} rows (the longest has {longest}); a quarter of the longest, "
+        f"at least {MIN_ROWS_FLOOR}"
+    )
+    adjustment = Adjustment(MIN_ROWS_KEY, contract.min_rows_per_symbol, lowered, reason)
+    logger.warning("data too short for the contract's minimum: %s", adjustment)
+    fitted = config.model_copy(update={"contract": contract.model_copy(update={"min_rows_per_symbol": lowered})})
+    return DataFit(fitted, (adjustment,), automatic)
+
+
+def explicit_windows(config: PipelineConfig) -> frozenset[str]:
+    """The windows the user set (in a file, an override or a setting), which are never changed."""
+    sections = {"features": config.features, "target": config.target}
+    return frozenset(k for k in WINDOW_KEYS if k.split(".")[1] in sections[k.split(".")[0]].model_fields_set)
+
+
+def _value(config: PipelineConfig, key: str) -> int | tuple[int, ...]:
+    section, name = key.split(".")
+    value: int | tuple[int, ...] = getattr(getattr(config, section), name)
+    return value
+
+
+def scaled(config: PipelineConfig, factor: float, keys: frozenset[str]) -> PipelineConfig | None:
+    """``config`` with the windows ``keys`` scaled by ``factor`` (within the floors and orders in ``SCALES``);
+    None when a window the user set breaks the order with the scaled ones (a smaller factor may not)."""
+    features, target = config.features, config.target
+
+    def pick(key: str, floor: int, above: int = 0) -> int:
+        value = _value(config, key)
+        assert isinstance(value, int)
+        return max(floor, above + 1, round(value * factor)) if key in keys else value
+
+    vol_short = pick("features.vol_short", 2)
+    vol_mid = pick("features.vol_mid", 2, vol_short)
+    vol_long = pick("features.vol_long", 3, vol_mid)
+    macd_fast = pick("features.macd_fast", 2)
+    macd_slow = pick("features.macd_slow", 3, macd_fast)
+    if not vol_short < vol_mid < vol_long or not macd_fast < macd_slow:
+        return None
+    returns = features.return_windows
+    if "features.return_windows" in keys:
+        returns = tuple(sorted({max(1, round(w * factor)) for w in returns}))
+    update = {
+        "return_windows": returns,
+        "vol_short": vol_short,
+        "vol_mid": vol_mid,
+        "vol_long": vol_long,
+        "zscore_window": pick("features.zscore_window", 10),
+        "median_window": pick("features.median_window", 10),
+        "rsi_window": pick("features.rsi_window", 2),
+        "macd_fast": macd_fast,
+        "macd_slow": macd_slow,
+        "macd_signal": pick("features.macd_signal", 2),
+    }
+    changed = {k: v for k, v in update.items() if v != getattr(features, k)}
+    median = pick("target.median_window", 10)
+    new_target = target.model_copy(update={"median_window": median}) if median != target.median_window else target
+    return config.model_copy(
+        update={"features": features.model_copy(update=changed) if changed else features, "target": new_target}
+    )
+
+
+def _longest(clean: pd.DataFrame) -> pd.DataFrame:
+    if clean["symbol"].nunique() <= 1:
+        return clean
+    longest = clean["symbol"].value_counts().index[0]
+    return clean[clean["symbol"] == longest]
+
+
+def lost_rows(config: PipelineConfig, probe: pd.DataFrame) -> tuple[int, int]:
+    """Rows of ``probe`` (one symbol's clean rows) before its first and after its last row with every
+    (informative) feature and a target; all of them when there is none."""
+    from driftline.features import feature_table, usable_columns
+
+    try:
+        with np.errstate(all="ignore"):
+            table, names = feature_table(probe, config.features, config.target)
+    except DataError:
+        return len(probe), 0
+    usable = usable_columns(table, names)[0]
+    labelled = (table[usable].notna().all(axis=1) & table["y"].notna()).to_numpy()
+    if not labelled.any():
+        return len(probe), 0
+    where = np.flatnonzero(labelled)
+    return int(where[0]), int(len(labelled) - 1 - where[-1])
+
+
+def feature_times(clean: pd.DataFrame, head: int, tail: int) -> np.ndarray:
+    """The timestamps of the rows left when every symbol loses its first ``head`` and last ``tail`` rows."""
+    by_symbol = clean.groupby("symbol", sort=False)
+    keep = (by_symbol.cumcount() >= head) & (by_symbol.cumcount(ascending=False) >= tail)
+    return clean.loc[keep, "timestamp"].to_numpy()
+
+
+def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
+    """``fitted`` with feature windows for the clean rows (sorted by symbol and time): the configured ones when
+    the sizes fit the rows they leave, else the windows the user did not set scaled down by the largest factor
+    that fits (one warning names the changes); the configured ones when none fits (the sizing's error then
+    says what would)."""
+    config = fitted.config
+    unset = frozenset(WINDOW_KEYS) - explicit_windows(config)
+    unchanged = DataFit(config, fitted.adjustments, fitted.automatic + tuple(k for k in WINDOW_KEYS if k in unset))
+    # target.median_window is the volatility target's threshold only.
+    keys = unset if config.target.kind == "volatility" else unset - {"target.median_window"}
+    if not keys or clean.empty:
+        return unchanged
+    probe = _longest(clean)
+    head, tail = lost_rows(config, probe)
+    if sizes_fit(config, feature_times(clean, head, tail)):
+        return unchanged
+    for factor in SCALES:
+        candidate = scaled(config, factor, keys)
+        if candidate is None:
+            continue
+        lost = lost_rows(candidate, probe)
+        if sizes_fit(candidate, feature_times(clean, *lost)):
+            context = (
+                f"the configured windows left {len(probe) - head - tail} of the longest symbol's {len(probe)} "
+                f"timestamps with every feature and a target, too few for the sizes; scaled by {factor}, "
+                f"they leave {len(probe) - sum(lost)}"
+            )
+            adjustments = tuple(
+                Adjustment(key, _value(config, key), _value(candidate, key), context)
+                for key in WINDOW_KEYS
+                if _value(candidate, key) != _value(config, key)
+            )
+            changes = ", ".join(f"{a.key} {a.before} -> {a.after}" for a in adjustments)
+            logger.warning("data too short for the feature windows: %s (%s)", changes, context)
+            return DataFit(candidate, unchanged.adjustments + adjustments, unchanged.automatic)
+    return unchanged
