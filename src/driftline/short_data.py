@@ -70,7 +70,8 @@ def fit_min_rows(config: PipelineConfig, frame: pd.DataFrame) -> DataFit:
         return DataFit(config)
     automatic = (MIN_ROWS_KEY,)
     longest = int(frame["symbol"].value_counts().max()) if len(frame) else 0
-    if not longest or longest >= contract.min_rows_per_symbol:
+    # Kept when a symbol has enough rows, or when none has even the floor (the error names the configured one).
+    if longest >= contract.min_rows_per_symbol or longest < MIN_ROWS_FLOOR:
         return DataFit(config, automatic=automatic)
     lowered = max(MIN_ROWS_FLOOR, longest // 4)
     if lowered >= contract.min_rows_per_symbol:

@@ -156,3 +156,11 @@ def test_a_data_fit_merges_its_changes_ahead_of_the_sizes():
     config = load_config(None)
     sized = DataFit(config, automatic=("features.vol_long",)).sized(np.arange(700))
     assert sized.automatic[-1] == "features.vol_long" and "evaluation.window" in sized.automatic
+
+
+@pytest.mark.parametrize(("rows", "minimum"), [(8, 100), (40, 10), (63, 15), (99, 24), (100, 100)])
+def test_the_minimum_rows_fall_to_a_quarter_of_the_longest_symbol_only_when_none_has_enough(rows, minimum):
+    """Fewer rows than the floor keep the configured minimum, so the error names what the defaults need."""
+    frame = pd.DataFrame({"symbol": ["A"] * rows + ["B"] * (rows // 2)})
+    assert fit_min_rows(load_config(None), frame).config.contract.min_rows_per_symbol == minimum
+    assert fit_min_rows(load_config(None, {"contract.min_rows_per_symbol": 100}), frame).adjustments == ()
