@@ -7,7 +7,8 @@ data, or a panel of short series, no symbol has 100 rows, or the windows take mo
 before a row has every feature, and the sizes (``driftline.sizing``) cannot fit what is left. Only then are
 the settings the user did not set lowered: the minimum to a quarter of the longest symbol's rows (at least
 ``MIN_ROWS_FLOOR``), the windows scaled down together by the largest factor in ``SCALES`` whose warm-up
-leaves data the sizes fit (the least change). Each change is a warning and an entry in the run's
+leaves data the sizes fit (the least change), or, when none does, by the one that leaves the most rows (the
+sizing's error then names the sizes that would fit). Each change is a warning and an entry in the run's
 ``adjusted``; a setting the user set is never changed. Data the defaults fit keeps them.
 
 The warm-up is measured, not estimated: the features of the longest symbol under each candidate, and its
@@ -173,8 +174,9 @@ def feature_times(clean: pd.DataFrame, head: int, tail: int) -> np.ndarray:
 def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
     """``fitted`` with feature windows for the clean rows (sorted by symbol and time): the configured ones when
     the sizes fit the rows they leave, else the windows the user did not set scaled down by the largest factor
-    that fits (one warning names the changes); the configured ones when none fits (the sizing's error then
-    says what would)."""
+    that fits with test folds of the minimum length (one warning names the changes). When none does, the
+    scaled ones that leave the most rows: the longest folds for sizes the user set, else the sizing's error
+    says which sizes would fit with them."""
     config = fitted.config
     unset = frozenset(WINDOW_KEYS) - explicit_windows(config)
     unchanged = DataFit(config, fitted.adjustments, fitted.automatic + tuple(k for k in WINDOW_KEYS if k in unset))
@@ -186,23 +188,38 @@ def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
     head, tail = lost_rows(config, probe)
     if sizes_fit(config, feature_times(clean, head, tail)):
         return unchanged
+    smallest: tuple[float, PipelineConfig, int] | None = None  # the candidate that leaves the most rows
     for factor in SCALES:
         candidate = scaled(config, factor, keys)
         if candidate is None:
             continue
-        lost = lost_rows(candidate, probe)
-        if sizes_fit(candidate, feature_times(clean, *lost)):
-            context = (
-                f"the configured windows left {len(probe) - head - tail} of the longest symbol's {len(probe)} "
-                f"timestamps with every feature and a target, too few for the sizes; scaled by {factor}, "
-                f"they leave {len(probe) - sum(lost)}"
-            )
-            adjustments = tuple(
-                Adjustment(key, _value(config, key), _value(candidate, key), context)
-                for key in WINDOW_KEYS
-                if _value(candidate, key) != _value(config, key)
-            )
-            changes = ", ".join(f"{a.key} {a.before} -> {a.after}" for a in adjustments)
-            logger.warning("data too short for the feature windows: %s (%s)", changes, context)
-            return DataFit(candidate, unchanged.adjustments + adjustments, unchanged.automatic)
-    return unchanged
+        ends = lost_rows(candidate, probe)
+        lost = sum(ends)
+        if sizes_fit(candidate, feature_times(clean, *ends), short_folds=False):
+            return _scaled_fit(unchanged, candidate, factor, len(probe), head + tail, lost, "")
+        if smallest is None or lost < smallest[2]:
+            smallest = (factor, candidate, lost)
+    if smallest is None:
+        return unchanged
+    # Nothing fits: the windows that leave the most rows, so the sizing's error says which sizes would fit.
+    return _scaled_fit(
+        unchanged, smallest[1], smallest[0], len(probe), head + tail, smallest[2], "; the most any scaling leaves"
+    )
+
+
+def _scaled_fit(
+    unchanged: DataFit, candidate: PipelineConfig, factor: float, length: int, lost_before: int, lost: int, note: str
+) -> DataFit:
+    config = unchanged.config
+    context = (
+        f"the configured windows left {length - lost_before} of the longest symbol's {length} timestamps with every "
+        f"feature and a target, too few for the sizes; scaled by {factor}, they leave {length - lost}{note}"
+    )
+    adjustments = tuple(
+        Adjustment(key, _value(config, key), _value(candidate, key), context)
+        for key in WINDOW_KEYS
+        if _value(candidate, key) != _value(config, key)
+    )
+    changes = ", ".join(f"{a.key} {a.before} -> {a.after}" for a in adjustments)
+    logger.warning("data too short for the feature windows: %s (%s)", changes, context)
+    return DataFit(candidate, unchanged.adjustments + adjustments, unchanged.automatic)

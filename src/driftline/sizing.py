@@ -253,15 +253,16 @@ def _kept_as_set(config: PipelineConfig, n_times: int) -> bool:
     return Sizes.of(config).need(config.gap, config.splits.test_size or 1) <= n_times
 
 
-def sizes_fit(config: PipelineConfig, times: np.ndarray) -> bool:
-    """Whether ``size_to_data`` would find sizes for feature rows at ``times`` (without a warning)."""
+def sizes_fit(config: PipelineConfig, times: np.ndarray, short_folds: bool = True) -> bool:
+    """Whether ``size_to_data`` would find sizes for feature rows at ``times`` (without a warning); with
+    ``short_folds=False`` not the sizes the user set that fit only with test folds under the minimum."""
     _, counts = np.unique(np.asarray(times), return_counts=True)
     if not len(counts):
         return False
     test_size = config.splits.test_size or min_test_timestamps(counts)
-    if Sizes.of(config).need(config.gap, test_size) <= len(counts):
+    if Sizes.of(config).need(config.gap, test_size) <= len(counts) or _lowered(config, counts) is not None:
         return True
-    return _lowered(config, counts) is not None or _kept_as_set(config, len(counts))
+    return short_folds and _kept_as_set(config, len(counts))
 
 
 def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:

@@ -216,9 +216,11 @@ def test_a_retrain_starts_from_the_users_sizes_not_the_ones_lowered_for_short_da
         retrain_config_yaml(recorded, ["splits.gap"])
 
 
-def test_a_too_short_yearly_series_is_told_what_the_feature_windows_took(tmp_path):
-    """statsmodels' yearly sunspots (309 years): the daily-sized feature windows take nearly half of it before
-    a row has every feature; the error says how much and which keys size them, and lowering them helps."""
+def test_a_too_short_yearly_series_gets_smaller_windows_and_trains_on_the_sizes_the_error_proposes(tmp_path, caplog):
+    """statsmodels' yearly sunspots (306 years), one series: the daily-sized windows take 145 years before a row
+    has every feature, and even what the smallest windows leave (298 years) is under the single-series minimums.
+    The windows are lowered anyway and the error proposes sizes; set as proposed, the run trains on test folds
+    of 37 years (the smallest windows leave the most)."""
     import statsmodels.api as sm
 
     from driftline.features import warm_up_note
@@ -229,33 +231,25 @@ def test_a_too_short_yearly_series_is_told_what_the_feature_windows_took(tmp_pat
     path = tmp_path / "sunspots.csv"
     sun.to_csv(path, index=False)
     settings = {"data.path": str(path), "data.time_col": "YEAR", "data.price_col": "SUNACTIVITY"}
-    settings |= {"target.kind": "direction", "target.horizon": 1}
-    left = {}
-    for name, windows in (
-        ("defaults", {}),
-        (
-            "yearly",
-            {
-                "features.zscore_window": 20,
-                "features.vol_long": 12,
-                "features.vol_mid": 8,
-                "features.median_window": 20,
-            },
-        ),
-    ):
-        config = load_config(None, settings | windows)
-        with pytest.raises(InsufficientDataError) as info:
-            develop(load_data(config.data), config, PlainSteps())
-        message = str(info.value)
-        left[name] = int(re.match(r"too little data: (\d+) timestamps after the features' warm-up", message)[1])
-        if name == "defaults":
-            taken = re.search(r"the features' trailing windows took the first (\d+) of (\d+) timestamps", message)
-            assert taken is not None and int(taken[2]) == len(sun) and int(taken[1]) == len(sun) - left[name]
-            assert message.endswith(
-                "(their sizes: features.median_window 250, features.zscore_window 120, features.vol_long 60, "
-                "features.macd_slow 26, counted in rows; smaller ones suit yearly or monthly data)"
-            )
-        else:
-            assert "trailing windows took" not in message  # under a tenth of the data now
-    assert left["yearly"] > 1.5 * left["defaults"]
-    assert warm_up_note(1000, 950, load_config(None, {}).features) == ""
+    settings |= {"target.kind": "direction", "target.horizon": 1, "models.families": ["logreg"]}
+    config = load_config(None, settings)
+    with caplog.at_level(logging.WARNING), pytest.raises(InsufficientDataError) as info:
+        develop(load_data(config.data), config, PlainSteps())
+    message = str(info.value)
+    assert message.startswith("too little data: 298 timestamps after the features' warm-up")
+    assert any("left 161 of the longest symbol's 306 timestamps" in r.getMessage() for r in caplog.records)
+    proposed = _suggested(message)
+    assert proposed["splits.n_splits"] == 2 and proposed["evaluation.window"] < 200
+
+    developed = develop(load_data(config.data), load_config(None, settings | proposed), PlainSteps())
+    assert [fold.n_test for fold in developed.result.folds] == [37, 37]
+    assert developed.config.features.median_window == 10 and "features.median_window" in developed.sized.adjusted
+    assert developed.result.pooled["logreg"]["auc"] > 0.6  # the 11-year cycle: next year's direction is predictable
+    # The note a too-short error carries when the windows took a tenth of the timestamps or more.
+    defaults = load_config(None, {}).features
+    assert warm_up_note(1000, 950, defaults) == ""
+    assert warm_up_note(306, 161, defaults).endswith(
+        "took the first 145 of 306 timestamps before a row had every feature (their sizes: features.median_window "
+        "250, features.zscore_window 120, features.vol_long 60, features.macd_slow 26, counted in rows; smaller "
+        "ones suit yearly or monthly data)"
+    )
