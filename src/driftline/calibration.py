@@ -240,6 +240,12 @@ def fit_slice_calibration(
     return SliceCalibration(window, window[method], f"window-{method}")
 
 
+ONE_CLASS_HINT = (
+    "a longer first training window (splits.min_train_size) or a larger calibration.fraction gives it more rows"
+)
+"""What to change when a window's fitting part or calibration slice holds a single class (short windows)."""
+
+
 class CalibratedModel(ClassifierMixin, BaseEstimator):
     """A base classifier plus its calibrator: fitted on the end of its training window, or given (pooled).
 
@@ -337,7 +343,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
             if len(np.unique(y[rows])) < 2:
                 raise InsufficientDataError(
-                    f"the {part} part of a training window ({len(rows)} rows) holds a single class"
+                    f"the {part} part of a training window ({len(rows)} rows) holds a single class; {ONE_CLASS_HINT}"
                 )
         base = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
         raw = base.predict_proba(X.iloc[cal_rows])[:, 1]

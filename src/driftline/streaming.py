@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.calibration import CalibratedModel, fit_slice_calibration, level_shift, shift_level, window_column
+from driftline.calibration import (
+    ONE_CLASS_HINT,
+    CalibratedModel,
+    fit_slice_calibration,
+    level_shift,
+    shift_level,
+    window_column,
+)
 from driftline.config import FitSpec, ModelsConfig, RunnerConfig, ScaleConfig
 from driftline.errors import InsufficientDataError
 from driftline.feature_store import FeatureStore
@@ -266,7 +273,9 @@ def streaming_folds(store: FeatureStore, spec: FitSpec, stop: int | None = None)
         fit_rows, cal_rows = calibration_cut(times[train], spec.calibration.fraction, spec.gap)
         for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
             if len(np.unique(labels[train][rows])) < 2:
-                raise InsufficientDataError(f"fold {k}: the {part} part of its training window holds a single class")
+                raise InsufficientDataError(
+                    f"fold {k}: the {part} part of its training window holds a single class; {ONE_CLASS_HINT}"
+                )
         t0 = int(train[0])
         folds.append(
             StreamingFold(

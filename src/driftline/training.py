@@ -26,6 +26,7 @@ from driftline.calibration import (
     window_column,
 )
 from driftline.config import AUTO, CalibrationConfig, FitSpec, MetricsConfig, ModelsConfig
+from driftline.errors import InsufficientDataError
 from driftline.features import FeatureSet
 from driftline.metrics import (
     BinnedEce,
@@ -221,7 +222,10 @@ def run_fold_job(job: FoldJob, features: FeatureSet, spec: FitSpec, threads: int
                 job.family, X_train, y_train, train_times, models, calibration, gap, threads
             )
             model = CalibratedModel.from_config(make_estimator(job.family, fit_models, threads), calibration, gap)
-            model.fit(X_train, y_train, train_times)
+            try:
+                model.fit(X_train, y_train, train_times)
+            except InsufficientDataError as exc:
+                raise InsufficientDataError(f"fold {job.fold} ({job.family}): {exc}") from None
             p = model.predict_proba(X_test)[:, 1]
             p_raw = model.predict_proba_uncalibrated(X_test)[:, 1]
             # calibration.shrink: the weight is fitted again per fold on earlier folds' rows (shrink_folds).

@@ -422,3 +422,22 @@ def test_an_ensemble_member_without_its_calibration_slice_is_a_clear_error():
     outcomes[1] = dataclasses.replace(outcomes[1], calibration_slice=None)
     with pytest.raises(ValueError, match=r"fold 1: .*\['lightgbm'\]"):
         combine_fold_results(outcomes, _sigmoid_spec(models))
+
+
+def test_a_window_whose_calibration_slice_holds_one_class_names_its_fold_and_what_to_change(walk_forward_run):
+    """A short first window (quarterly data, a few years) may see one regime in its last fifth: the error
+    names the fold and family and the keys that give the slice more rows."""
+    from dataclasses import replace
+
+    features = walk_forward_run.features
+    y = features.y.copy()
+    y.iloc[300:600] = 1  # the whole last half of the window: its calibration slice sees only class 1
+    job = FoldJob(fold=1, family="logreg", train=slice(0, 600), test=slice(700, 900))
+    spec = FitSpec(gap=5, models=ModelsConfig(families=("logreg",)))
+    with pytest.raises(InsufficientDataError) as info:
+        run_fold_job(job, replace(features, y=y), spec)
+    assert str(info.value).startswith("fold 1 (logreg): the calibration part of a training window (")
+    assert str(info.value).endswith(
+        "holds a single class; a longer first training window (splits.min_train_size) or a larger "
+        "calibration.fraction gives it more rows"
+    )
