@@ -142,7 +142,9 @@ class DeployedProject:
         if self.worker is not None and self.worker.poll() is None:
             os.killpg(self.worker.pid, signal.SIGTERM)
             try:
-                self.worker.wait(timeout=30)
+                # Idle, it exits in under a second; with flow runs in flight it waits for them (30 s and more,
+                # measured), which a test's cleanup need not: its whole session is killed below.
+                self.worker.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(self.worker.pid, signal.SIGKILL)
                 self.worker.wait(timeout=10)
