@@ -2,8 +2,8 @@
 
 The defaults (5 folds, a 500-timestamp evaluation window, a 250-timestamp first training window) suit
 several years of daily bars. On a shorter series the sizes the user did not set are lowered, within the
-minimums below, and each change is reported with its reason; a size the user set is never changed. When
-nothing fits, the error names the keys to lower and values that fit.
+minimums below (met in rows on a wide panel), and each change is reported with its reason; a size the user
+set is never changed. When nothing fits, the error names the keys to lower and values that fit.
 
 Everything is counted in distinct timestamps of the feature rows (after the trailing windows' warm-up),
 as the splits count them: the evaluation window and a purge gap at the end, then the first training
@@ -125,7 +125,7 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Adjustment:
-    """One size lowered to fit the data."""
+    """One setting lowered to fit the data (a size here, a window or the rows per symbol in ``short_data``)."""
 
     key: str
     before: int | tuple[int, ...]
