@@ -58,6 +58,7 @@ MIN_ROWS = {"sigmoid": 1, "beta": 200, "isotonic": 1000}
 # fewest common earlier rows on which candidates are compared.
 MIN_POOLED_ROWS = 200
 NO_CALIBRATION = "none"  # the base model's own probability, kept until a calibrator has held better
+ONE_CLASS_SLICE = "none-one-class-slice"  # the base model's own probability: the window's slice held one class
 MIN_FOLDS_HELD = 2  # earlier folds on which a candidate must have beaten the incumbent
 TRUSTED_SLICE_ROWS = 1000  # a window slice this long makes its sigmoid the incumbent (as for isotonic)
 _EPS = 1e-6
@@ -173,15 +174,15 @@ class Calibrator(BaseEstimator):
         """Fit on base-model probabilities ``p`` and labels ``y`` (both classes must be present).
 
         Raises:
-            InsufficientDataError: ``y`` holds a single class.
+            InsufficientDataError: ``y`` holds a single class (any form but ``identity``).
         """
         y = np.asarray(y, dtype=int)
-        if len(np.unique(y)) < 2:
-            raise InsufficientDataError(f"a {self.form} calibrator needs both classes; {len(y)} rows hold one")
         self.n_rows_ = len(y)
         self.model_: Any = None  # isotonic: the fitted regression; sigmoid/beta: intercept and slopes
-        if self.form == "identity":
+        if self.form == "identity":  # learns nothing: any labels
             return self
+        if len(np.unique(y)) < 2:
+            raise InsufficientDataError(f"a {self.form} calibrator needs both classes; {len(y)} rows hold one")
         if self.form == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
                 np.asarray(p, dtype=float), y
@@ -228,7 +229,12 @@ def fit_slice_calibration(
     ``CalibratedModel.fit`` and the walk-forward's ensemble, which is built from its members' slice
     predictions instead of refitting them.
     """
-    forms = forms_for(len(y)) if method == "auto" else (method,)
+    one_class = len(np.unique(y)) < 2
+    if one_class and given is None and method != "auto":
+        # A short window whose slice saw one regime: no calibrator can be fitted there, so the base model's own
+        # probability stands (auto raises: its forms are compared on later folds).
+        return SliceCalibration({}, Calibrator("identity").fit(raw, y), ONE_CLASS_SLICE)
+    forms = () if one_class and given is not None else forms_for(len(y)) if method == "auto" else (method,)
     window = {form: Calibrator(form).fit(raw, y) for form in forms}
     if given is not None:
         return SliceCalibration(window, given, given_name or f"given-{given.form}")
@@ -335,12 +341,16 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         the last slice.
 
         Raises:
-            InsufficientDataError: the fitting part or the calibration slice holds a single class.
+            InsufficientDataError: the fitting part holds a single class, or (``auto``) the calibration slice.
         """
         y = np.asarray(y)
         times = np.arange(len(y)) if times is None else np.asarray(times)
         fit_rows, cal_rows = calibration_cut(times, self.fraction, self.gap)
-        for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
+        # A one-class slice leaves the base model uncalibrated (fit_slice_calibration), except for auto.
+        parts = (
+            (("fitting", fit_rows), ("calibration", cal_rows)) if self.method == "auto" else (("fitting", fit_rows),)
+        )
+        for part, rows in parts:
             if len(np.unique(y[rows])) < 2:
                 raise InsufficientDataError(
                     f"the {part} part of a training window ({len(rows)} rows) holds a single class; {ONE_CLASS_HINT}"
@@ -390,7 +400,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.base_rate_ = base_rate
         # Only a calibrator fitted on this slice carries the slice's level (auto compares its window forms
         # unshifted on later folds; a given calibrator learned elsewhere).
-        own = self.calibrator is None and self.method != "auto"
+        own = self.calibrator is None and self.method != "auto" and self.calibration_ != ONE_CLASS_SLICE
         self.level_shift_ = level_shift(self.base_rate_, float(np.mean(y_slice)), self.level) if own else 0.0
         # Out of sample on the slice: the base model and the fitting part's share both learned before it.
         self.slice_shrinkage_ = fit_shrinkage(raw, fitting_share, y_slice) if self.shrink else 1.0

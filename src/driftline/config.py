@@ -429,7 +429,8 @@ class CalibrationConfig(_Section):
     every earlier fold, at least two, in log loss. Candidates: fitted on the window's last slice or on the
     earlier folds' pooled out-of-fold predictions, each as sigmoid, beta (>= 200 rows) or isotonic
     (>= 1000 rows). The challenger's calibrator follows the same rule over all folds. ``sigmoid``,
-    ``beta`` and ``isotonic`` fit that form on each window's slice.
+    ``beta`` and ``isotonic`` fit that form on each window's slice; a slice of one class (a short window in
+    one regime) leaves that window's model uncalibrated (``none-one-class-slice``).
 
     The default stays ``sigmoid``: on the bundled four-stock demo panel ``auto`` raised the pooled
     walk-forward log loss of logreg from 0.638 to 0.669 (``make demo`` vs ``--set calibration.method=auto``,

@@ -12,6 +12,7 @@ from sklearn.naive_bayes import GaussianNB
 
 from driftline.calibration import (
     MIN_ROWS,
+    ONE_CLASS_SLICE,
     PROBABILITY_FLOOR,
     CalibratedModel,
     Calibrator,
@@ -106,12 +107,19 @@ def test_probabilities_stay_inside_the_floor():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
-def test_single_class_calibration_slice(overconfident):
+def test_a_single_class_calibration_slice_leaves_the_base_model_uncalibrated(overconfident):
+    """A short window whose last fifth saw one regime: no calibrator can be fitted there, so the base model's
+    own probability stands (no level shift toward a slice share of 0 or 1), named as such. ``auto``, which
+    compares its slice forms on later folds, still stops."""
     X, y = overconfident
     X, y = X.iloc[:500], y[:500].copy()
     y[-100:] = 1
+    model = CalibratedModel(GaussianNB(), fraction=0.2).fit(X, y)
+    assert model.calibration_ == ONE_CLASS_SLICE and model.level_shift_ == 0.0 and model.shrinkage_ == 1.0
+    raw = model.predict_proba_uncalibrated(X)[:, 1]
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], np.clip(raw, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR))
     with pytest.raises(InsufficientDataError, match="calibration part"):
-        CalibratedModel(GaussianNB(), fraction=0.2).fit(X, y)
+        CalibratedModel(GaussianNB(), method="auto", fraction=0.2).fit(X, y)
 
 
 def test_single_class_fitting_part(overconfident):

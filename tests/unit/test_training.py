@@ -424,19 +424,33 @@ def test_an_ensemble_member_without_its_calibration_slice_is_a_clear_error():
         combine_fold_results(outcomes, _sigmoid_spec(models))
 
 
-def test_a_window_whose_calibration_slice_holds_one_class_names_its_fold_and_what_to_change(walk_forward_run):
-    """A short first window (quarterly data, a few years) may see one regime in its last fifth: the error
-    names the fold and family and the keys that give the slice more rows."""
+def test_a_window_whose_slice_holds_one_class_trains_uncalibrated_one_whose_fitting_part_does_names_the_fold(
+    walk_forward_run,
+):
+    """A short first window (quarterly data, a few years) may see one regime in its last fifth: that fold's
+    model keeps its own probability, and the fold table says so. A fitting part of one class cannot train: the
+    error names the fold and family and the keys that give the window more rows."""
     from dataclasses import replace
 
+    from driftline.calibration import ONE_CLASS_SLICE, PROBABILITY_FLOOR
+
     features = walk_forward_run.features
-    y = features.y.copy()
-    y.iloc[300:600] = 1  # the whole last half of the window: its calibration slice sees only class 1
     job = FoldJob(fold=1, family="logreg", train=slice(0, 600), test=slice(700, 900))
     spec = FitSpec(gap=5, models=ModelsConfig(families=("logreg",)))
+    y = features.y.copy()
+    y.iloc[300:600] = 1  # the whole last half of the window: its calibration slice sees only class 1
+    outcome = run_fold_job(job, replace(features, y=y), spec)
+    assert outcome.result.calibration == ONE_CLASS_SLICE
+    predictions = outcome.predictions
+    floor = PROBABILITY_FLOOR
+    np.testing.assert_allclose(predictions["p"], predictions["p_uncalibrated"].clip(floor, 1 - floor), atol=1e-9)
+
+    y = features.y.copy()
+    y.iloc[:600] = 0
+    y.iloc[580:600] = 1  # the fitting part sees only class 0 (the slice, the window's last fifth, both)
     with pytest.raises(InsufficientDataError) as info:
         run_fold_job(job, replace(features, y=y), spec)
-    assert str(info.value).startswith("fold 1 (logreg): the calibration part of a training window (")
+    assert str(info.value).startswith("fold 1 (logreg): the fitting part of a training window (")
     assert str(info.value).endswith(
         "holds a single class; a longer first training window (splits.min_train_size) or a larger "
         "calibration.fraction gives it more rows"
