@@ -42,6 +42,7 @@ import pandas as pd
 
 from driftline.calibration import (
     ONE_CLASS_HINT,
+    ONE_CLASS_SLICE,
     CalibratedModel,
     fit_slice_calibration,
     level_shift,
@@ -259,6 +260,12 @@ class StreamingFold:
     test: tuple[int, int]
 
 
+def _one_class_checked(fit_rows: np.ndarray, cal_rows: np.ndarray, method: str) -> tuple[tuple[str, np.ndarray], ...]:
+    """The parts of a window that must hold both classes, as ``CalibratedModel.fit`` checks them: the fitting
+    part, and the calibration slice only for ``auto`` (else a one-class slice leaves the window uncalibrated)."""
+    return (("fitting", fit_rows), ("calibration", cal_rows)) if method == "auto" else (("fitting", fit_rows),)
+
+
 def streaming_folds(store: FeatureStore, spec: FitSpec, stop: int | None = None) -> list[StreamingFold]:
     """The walk-forward folds of the store's first ``stop`` rows, cut as the in-memory path cuts them.
 
@@ -271,7 +278,7 @@ def streaming_folds(store: FeatureStore, spec: FitSpec, stop: int | None = None)
     splitter = WalkForwardSplit.from_config(spec.splits, spec.gap)
     for k, (train, test) in enumerate(splitter.split(times, labels, groups=times), start=1):
         fit_rows, cal_rows = calibration_cut(times[train], spec.calibration.fraction, spec.gap)
-        for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
+        for part, rows in _one_class_checked(fit_rows, cal_rows, spec.calibration.method):
             if len(np.unique(labels[train][rows])) < 2:
                 raise InsufficientDataError(
                     f"fold {k}: the {part} part of its training window holds a single class; {ONE_CLASS_HINT}"
@@ -311,7 +318,8 @@ def run_fold_streaming(
     sliced = fit_slice_calibration(slice_raw, slice_y, calibration.method)
     p_raw, y, meta = _predict(store, model, *fold.test, batch_rows)
     p = sliced.calibrator.predict(p_raw)
-    if calibration.method != "auto":  # the slice calibrator's level moved toward the window's, as in memory
+    if calibration.method != "auto" and sliced.name != ONE_CLASS_SLICE:
+        # The slice calibrator's level moved toward the window's, as in memory (a one-class slice has none).
         window_share = float(np.mean(store.labels[fold.train[0] : fold.train[1]]))
         p = shift_level(p, level_shift(window_share, float(np.mean(slice_y)), calibration.level))
     window = (
@@ -422,7 +430,7 @@ def fit_challenger_streaming(
     calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
     times, labels = store.times[:stop], store.labels[:stop]
     fit_rows, cal_rows = calibration_cut(times, calibration.fraction, spec.gap)
-    for part, rows in (("fitting", fit_rows), ("calibration", cal_rows)):
+    for part, rows in _one_class_checked(fit_rows, cal_rows, calibration.method):
         if len(np.unique(labels[rows])) < 2:
             raise InsufficientDataError(
                 f"the {part} part of the development rows ({len(rows)} rows) holds a single class"

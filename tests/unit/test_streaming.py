@@ -253,3 +253,33 @@ def test_scale_out_bench_store_and_tree_rss(tmp_path):
         code = "import numpy as np, time; a = np.ones(64 * 2**20 // 8); time.sleep(1.0)"
         subprocess.run([sys.executable, "-c", code], check=True)
     assert with_child.peak > alone.peak + 32 * 2**20  # the child's 64 MiB array counted
+
+
+def test_a_streamed_window_whose_slice_holds_one_class_is_left_uncalibrated_as_in_memory(tmp_path):
+    """A label series whose first window ends in one regime: the streamed fold keeps its base model's
+    probability (no level shift toward a slice share of 1), as ``CalibratedModel`` does in memory."""
+    from driftline.calibration import ONE_CLASS_SLICE, PROBABILITY_FLOOR
+    from driftline.config import FeatureConfig, TargetConfig
+    from driftline.streaming import run_fold_streaming
+
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.normal(size=n)
+    y = (x + rng.normal(size=n) > 0).astype(int)
+    y[100:150] = 1  # fold 1's window ends near row 140 (min_train_size 140): its last fifth sees one class
+    frame = pd.DataFrame(
+        {"symbol": "S", "timestamp": pd.date_range("2020-01-01", periods=n, freq="D"), "x": x, "target": y}
+    )
+    frame.to_parquet(tmp_path / "stage", partition_cols=["symbol"])
+    target = TargetConfig(kind="label", label_lags=(1,))
+    store = build_feature_store(
+        tmp_path / "stage", tmp_path / "store", ContractConfig(), FeatureConfig(calendar=False), target, validate=False
+    ).store
+    spec = _spec().model_copy(
+        update={"splits": SplitConfig(n_splits=2, min_train_size=140), "gap": 1, "label_delay": 1}
+    )
+    first = streaming_folds(store, spec)[0]
+    outcome = run_fold_streaming(store, first, "logreg", spec)
+    assert outcome.result.calibration == ONE_CLASS_SLICE
+    p, raw = outcome.predictions["p"], outcome.predictions["p_uncalibrated"]
+    np.testing.assert_allclose(p, raw.clip(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR), atol=1e-9)
