@@ -63,7 +63,7 @@ from tasks.training import (
     fit_best_baseline_task,
     fit_challenger_streamed_task,
     fit_challenger_task,
-    fit_min_rows_task,
+    fit_to_rows_task,
     fit_windows_task,
     holdout_task,
     size_to_data_task,
@@ -276,8 +276,8 @@ class TrainingSteps:
         )
         return clean
 
-    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
-        return fit_min_rows_task(loaded, config)
+    def fit_to_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
+        return fit_to_rows_task(loaded, config)
 
     def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit:
         return fit_windows_task(clean, fitted)

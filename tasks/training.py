@@ -34,7 +34,7 @@ from driftline.pipeline import (
     write_canonical,
 )
 from driftline.report import artifact_key
-from driftline.short_data import DataFit, fit_min_rows, fit_windows
+from driftline.short_data import DataFit, fit_to_rows, fit_windows
 from driftline.sizing import SizedConfig
 from driftline.streaming import DataPath, dask_fitter, fit_challenger_streaming, streaming_client
 from driftline.training import (
@@ -178,10 +178,11 @@ def fit_best_baseline_task(
     return fit_best_baseline(features, result, config.models)
 
 
-@driftline_task("fit-min-rows")
-def fit_min_rows_task(loaded: LoadedData, config: PipelineConfig) -> DataFit:
-    """The contract's minimum rows per symbol, lowered when no symbol has that many (unless the user set it)."""
-    return fit_min_rows(config, loaded.frame)
+@driftline_task("fit-to-rows")
+def fit_to_rows_task(loaded: LoadedData, config: PipelineConfig) -> DataFit:
+    """The contract's minimum rows per symbol, lowered when no symbol has that many (unless the user set it),
+    and a symbol column found by its rows, pinned in the config."""
+    return fit_to_rows(config, loaded)
 
 
 @driftline_task("fit-windows")

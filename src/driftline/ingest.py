@@ -104,6 +104,7 @@ class ColumnMap:
     target: str | None = None
     extra: tuple[str, ...] = ()
     period: str | None = None  # the column that completes the time: a quarter or month, or a clock time (TIME_PARTS)
+    symbol_inferred: bool = False  # the symbol column was found by its rows (infer_symbol), not by its name
 
     def describe(self) -> dict[str, Any]:
         """Which source columns were read as what (the summary's ``columns``)."""
@@ -755,7 +756,7 @@ def load_staged(
     if keys:
         symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
         raw = raw.drop(columns=[c for c in keys if c != symbol])
-        columns = replace(columns, symbol=symbol)
+        columns = replace(columns, symbol=symbol, symbol_inferred=symbol is not None)
     if stem:
         # A folder of per-instrument files without a symbol column: each file's stem is the symbol.
         raw = raw.rename(columns={STEM_COLUMN: "symbol"})

@@ -1,10 +1,10 @@
 """The training pipeline's development steps, listed once: the training flow runs them as Prefect tasks,
 ``driftline reproduce`` plainly (no Prefect, no MLflow, no cache).
 
-``develop`` is the one list: fit the contract's minimum → validate → record/enforce the contract → fit the
-feature windows → features → sizes → hold-out → walk-forward. How each step runs is a ``Steps`` object:
-``PlainSteps`` calls the core functions; the flow's steps (``flows/training.py``) wrap the same functions as
-tasks and log what they return.
+``develop`` is the one list: fit to the rows (the contract's minimum, an inferred symbol column) → validate →
+record/enforce the contract → fit the feature windows → features → sizes → hold-out → walk-forward. How each
+step runs is a ``Steps`` object: ``PlainSteps`` calls the core functions; the flow's steps
+(``flows/training.py``) wrap the same functions as tasks and log what they return.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from driftline.evaluation import holdout_split
 from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet, build_features, warm_up_note
 from driftline.ingest import LoadedData, load_data
-from driftline.short_data import DataFit, fit_min_rows, fit_windows
+from driftline.short_data import DataFit, fit_min_rows, fit_to_rows, fit_windows
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward
@@ -71,7 +71,7 @@ class Steps(Protocol):
 
     def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame: ...
 
-    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit: ...
+    def fit_to_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit: ...
 
     def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit: ...
 
@@ -93,8 +93,8 @@ class PlainSteps:
     def apply_contract(self, loaded: LoadedData, report: ValidationReport, config: PipelineConfig) -> pd.DataFrame:
         return enforce_contract(report, config.contract, loaded.source)
 
-    def fit_min_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
-        return fit_min_rows(config, loaded.frame)
+    def fit_to_rows(self, loaded: LoadedData, config: PipelineConfig) -> DataFit:
+        return fit_to_rows(config, loaded)
 
     def fit_windows(self, clean: pd.DataFrame, fitted: DataFit) -> DataFit:
         return fit_windows(fitted, clean)
@@ -133,8 +133,8 @@ class Development:
 def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Development:
     """The development steps in their one order, each run by ``steps``."""
     # Short data: the minimum rows per symbol, the windows and the sizes the user did not set shrink to fit,
-    # before anything is cached or logged with them.
-    fitted = steps.fit_min_rows(loaded, config)
+    # before anything is cached or logged with them (and a symbol column found by its rows is pinned).
+    fitted = steps.fit_to_rows(loaded, config)
     report = steps.check_contract(loaded, fitted.config)
     clean = steps.apply_contract(loaded, report, fitted.config)
     windowed = steps.fit_windows(clean, fitted)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from driftline.config import PipelineConfig
 from driftline.errors import DataError
+from driftline.ingest import ColumnMap, LoadedData
 from driftline.sizing import WINDOW_KEYS, Adjustment, SizedConfig, size_to_data, sizes_fit
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ median windows) and the order the config requires (``vol_short < vol_mid < vol_l
 
 
 MIN_ROWS_KEY = "contract.min_rows_per_symbol"
+SYMBOL_KEY = "data.symbol_col"
 
 MIN_ROWS_FLOOR = 10
 """The least ``contract.min_rows_per_symbol`` chosen automatically: fewer rows cannot hold a warm-up and a
@@ -85,6 +87,23 @@ def fit_min_rows(config: PipelineConfig, frame: pd.DataFrame) -> DataFit:
     logger.warning("data too short for the contract's minimum: %s", adjustment)
     fitted = config.model_copy(update={"contract": contract.model_copy(update={"min_rows_per_symbol": lowered})})
     return DataFit(fitted, (adjustment,), automatic)
+
+
+def fit_to_rows(config: PipelineConfig, loaded: LoadedData) -> DataFit:
+    """What the loaded rows settle before the contract: its minimum rows per symbol (``fit_min_rows``) and a
+    symbol column found by its rows (``pin_inferred_symbol``)."""
+    return pin_inferred_symbol(fit_min_rows(config, loaded.frame), loaded.columns)
+
+
+def pin_inferred_symbol(fitted: DataFit, columns: ColumnMap) -> DataFit:
+    """``fitted`` with ``data.symbol_col`` set to a symbol column found by its rows (``ingest.infer_symbol``):
+    the version's config then names it, so a batch of one symbol (where no time repeats, and nothing can be
+    inferred) is still keyed by it when scored or monitored. A retrain infers it again."""
+    if not columns.symbol_inferred or fitted.config.data.symbol_col is not None:
+        return fitted
+    config = fitted.config
+    pinned = config.model_copy(update={"data": config.data.model_copy(update={"symbol_col": columns.symbol})})
+    return DataFit(pinned, fitted.adjustments, (*fitted.automatic, SYMBOL_KEY))
 
 
 def explicit_windows(config: PipelineConfig) -> frozenset[str]:

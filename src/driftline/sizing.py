@@ -83,7 +83,7 @@ WINDOW_KEYS = (
 )
 """The trailing windows lowered when the data is too short for their warm-up (``driftline.short_data``)."""
 
-FITTED_KEYS = ("contract.min_rows_per_symbol", *WINDOW_KEYS, *SHRINK_ORDER)
+FITTED_KEYS = ("data.symbol_col", "contract.min_rows_per_symbol", *WINDOW_KEYS, *SHRINK_ORDER)
 """Every setting that may be fitted to the data: logged once fitted, and dropped from a version's config when
 the user never set it, so a retrain fits it again (``retrain_config_yaml``)."""
 

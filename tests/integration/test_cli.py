@@ -277,9 +277,10 @@ def test_real_short_series_and_a_folder_where_one_file_lacks_adj_close_train_wit
     automatic = json.loads(
         Path(client.download_artifacts(summary["run_id"], "config/automatic_sizes.json", str(tmp_path))).read_text()
     )
-    # Every size and window (the test config sets contract.min_rows_per_symbol: kept, not refitted).
+    # Every size and window (the test config sets contract.min_rows_per_symbol: kept, not refitted; the symbol
+    # column is pinned only when found by its rows).
     assert automatic["automatic"][:3] == list(SHRINK_ORDER)
-    assert set(automatic["automatic"]) == set(FITTED_KEYS) - {"contract.min_rows_per_symbol"}
+    assert set(automatic["automatic"]) == set(FITTED_KEYS) - {"contract.min_rows_per_symbol", "data.symbol_col"}
     retrain = yaml.safe_load(retrain_config_yaml(yaml.safe_dump(logged), automatic["automatic"]))
     assert "n_splits" not in retrain["splits"] and "window" not in retrain["evaluation"]
     assert "vol_long" not in retrain["features"]

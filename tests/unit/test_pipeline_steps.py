@@ -15,7 +15,7 @@ from driftline.synthetic import make_ohlcv_panel
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = [
-    "fit_min_rows",
+    "fit_to_rows",
     "check_contract",
     "apply_contract",
     "fit_windows",
@@ -87,7 +87,7 @@ def test_the_training_flow_runs_every_step_of_the_list_and_no_step_of_its_own():
     flow = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_and_promote")
     called = {n.func.id for n in ast.walk(flow) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     step_tasks = {"check_contract_task", "record_validation_task", "build_features_task", "size_to_data_task"}
-    step_tasks |= {"fit_min_rows_task", "fit_windows_task"}
+    step_tasks |= {"fit_to_rows_task", "fit_windows_task"}
     assert "develop" in called and not called & (step_tasks | {"holdout_task", "walk_forward"})
 
 

@@ -164,3 +164,31 @@ def test_the_minimum_rows_fall_to_a_quarter_of_the_longest_symbol_only_when_none
     frame = pd.DataFrame({"symbol": ["A"] * rows + ["B"] * (rows // 2)})
     assert fit_min_rows(load_config(None), frame).config.contract.min_rows_per_symbol == minimum
     assert fit_min_rows(load_config(None, {"contract.min_rows_per_symbol": 100}), frame).adjustments == ()
+
+
+def test_a_symbol_column_found_by_its_rows_is_pinned_so_a_one_country_batch_keeps_its_name(emissions, tmp_path):
+    """Our World in Data names its key ``Entity``: training finds it by the rows (each year repeats across
+    countries). A scoring batch of one country has no repeated year to find it by; the version's config names
+    the column, so the batch's rows are that country's, not a nameless series'."""
+    from driftline.config import ONE_SERIES
+    from driftline.short_data import fit_to_rows
+
+    panel = pd.read_csv(emissions).rename(columns={"country": "Entity"})
+    panel.to_csv(tmp_path / "owid.csv", index=False)
+    config = load_config(None, _settings(tmp_path / "owid.csv"))
+    loaded = load_data(config.data)
+    assert loaded.columns.symbol == "Entity" and loaded.columns.symbol_inferred
+    fitted = fit_to_rows(config, loaded)
+    assert fitted.config.data.symbol_col == "Entity" and "data.symbol_col" in fitted.automatic
+    assert config.data.symbol_col is None  # the user's config is not touched
+
+    panel[panel["Entity"] == "Chile"].to_csv(tmp_path / "chile.csv", index=False)
+    batch = {"path": str(tmp_path / "chile.csv")}
+    pinned = load_data(fitted.config.data.model_copy(update=batch))
+    assert set(pinned.frame["symbol"]) == {"Chile"}
+    unpinned = load_data(config.data.model_copy(update=batch))
+    assert set(unpinned.frame["symbol"]) == {ONE_SERIES}  # what a batch was called before
+    # A name the ingest knows (symbol, ticker, country, ...) is found in any batch: nothing to pin.
+    named = load_data(load_config(None, _settings(emissions)).data)
+    assert not named.columns.symbol_inferred
+    assert fit_to_rows(config, named).config.data.symbol_col is None
