@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +15,6 @@ from prefect.artifacts import create_markdown_artifact
 from driftline import code_version
 from driftline import tags as tagkeys
 from driftline.adapters.registry import MlflowStore
-from driftline.calibration import CalibratedModel
 from driftline.config import (
     PipelineConfig,
     PipelineSettings,
@@ -29,7 +27,7 @@ from driftline.config import (
 from driftline.contracts import ValidationReport
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
-from driftline.pipeline import Development, develop
+from driftline.pipeline import Development, Trained, develop
 from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
 from driftline.short_data import DataFit
 from driftline.sizing import SizedConfig
@@ -166,6 +164,7 @@ def train_and_promote(
             promote_with_smoke_test(version.name, version.version, champion_before, reason, run_id, holdout.X, store)
             emit_promoted_event_task(config.name, version.name, version.version, champion_before, reason, run_id)
         summary = training_summary(
+            trained,
             run_id=run_id,
             version=version,
             aliases=aliases_task(store, version, run_id),
@@ -173,13 +172,7 @@ def train_and_promote(
             champion_before=champion_before,
             loaded=loaded,
             ingest=staged.stats,
-            report=trained.report,
-            quarantine_path=trained.quarantine_path,
-            result=result,
-            target=config.target.kind,
             data_seconds=time.perf_counter() - started,
-            timeline=trained.timeline,
-            adjusted=trained.sized.adjusted,
             data_path=data_path.as_dict(),
         )
         create_markdown_artifact(
@@ -190,25 +183,6 @@ def train_and_promote(
         mark_failed_task(store, run_id, error_text(exc))
         raise
     return summary.as_dict()
-
-
-@dataclass(frozen=True)
-class Trained:
-    """What the development steps and the challenger fit hand on, in memory or streamed."""
-
-    sized: SizedConfig
-    result: WalkForwardResult
-    model: CalibratedModel
-    development: FeatureSet  # streamed: the newest development rows (the drift reference, the model's example)
-    holdout: FeatureSet
-    report: Any  # rows_in, rows_clean, rows_quarantined (a ValidationReport, or the feature store's StoreBuild)
-    quarantine_path: str | None
-    base_rate: float  # of every development row
-    timeline: dict[str, str | None]
-
-    @property
-    def config(self) -> PipelineConfig:
-        return self.sized.config
 
 
 def _in_memory(developed: Development, quarantine_path: str | None) -> Trained:

@@ -14,10 +14,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
+from driftline.calibration import CalibratedModel
 from driftline.config import ContractConfig, FitSpec, PipelineConfig
 from driftline.contracts import ValidationReport, enforce_contract, validate_frame
 from driftline.errors import InsufficientDataError
@@ -123,6 +124,26 @@ class Development:
     development: FeatureSet
     holdout: FeatureSet
     result: WalkForwardResult
+
+    @property
+    def config(self) -> PipelineConfig:
+        """The config the run uses from here on (sizes fitted to the data)."""
+        return self.sized.config
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the development steps and the challenger fit hand on, in memory or streamed."""
+
+    sized: SizedConfig
+    result: WalkForwardResult
+    model: CalibratedModel
+    development: FeatureSet  # streamed: the newest development rows (the drift reference, the model's example)
+    holdout: FeatureSet
+    report: Any  # rows_in, rows_clean, rows_quarantined (a ValidationReport, or the feature store's StoreBuild)
+    quarantine_path: str | None
+    base_rate: float  # of every development row
+    timeline: dict[str, str | None]  # data_start, data_end, training_cutoff (``report.data_timeline``)
 
     @property
     def config(self) -> PipelineConfig:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from driftline.promotion import Decision
 from driftline.summary import TrainingSummary, json_safe
-from driftline.training import WalkForwardResult, baseline_fold_table, fold_table
+from driftline.training import baseline_fold_table, fold_table
+
+if TYPE_CHECKING:
+    from driftline.pipeline import Trained
 
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
@@ -35,6 +38,7 @@ BASELINE_FOLD_COLUMNS = ("fold", "baseline", "accuracy", "auc", "log_loss")
 
 
 def training_summary(
+    trained: Trained,
     *,
     run_id: str,
     version: Any,
@@ -42,28 +46,19 @@ def training_summary(
     decision: Decision,
     champion_before: str | None,
     loaded: Any,
-    report: Any,
-    result: WalkForwardResult,
-    target: str,
-    quarantine_path: str | None = None,
     ingest: Any = None,
     data_seconds: float | None = None,
-    timeline: dict[str, str | None] | None = None,
-    adjusted: dict[str, dict[str, Any]] | None = None,
     data_path: dict[str, str] | None = None,
 ) -> TrainingSummary:
-    """Everything a caller needs to know about a training run.
-
-    ``timeline`` holds ``data_start``/``data_end`` (ISO, the rows trained and held out) and
-    ``training_cutoff`` (the last timestamp the challenger trained on). ``adjusted`` holds the sizes
-    lowered to fit short data (``{key: {from, to, reason}}``).
-    """
+    """Everything a caller needs to know about a training run: what was ``trained`` (its contract report,
+    quarantine, walk-forward, timeline and the sizes fitted to short data), registered and decided."""
     comparison = decision.comparison
+    result, report = trained.result, trained.report
     selected = result.pooled[result.selected]
     return TrainingSummary.model_validate(
         json_safe(
             {
-                **{k: (timeline or {}).get(k) for k in TIMELINE_KEYS},
+                **{k: trained.timeline.get(k) for k in TIMELINE_KEYS},
                 "run_id": run_id,
                 "model_name": version.name,
                 "model_version": None if version.version is None else str(version.version),
@@ -80,14 +75,14 @@ def training_summary(
                 "data_hash": loaded.content_hash,
                 "source": loaded.source,
                 "columns": loaded.columns.describe() if getattr(loaded, "columns", None) else {},
-                "target": target,
+                "target": trained.config.target.kind,
                 "rows_in": report.rows_in,
                 "rows_clean": report.rows_clean,
                 "rows_quarantined": report.rows_quarantined,
-                "quarantine_path": quarantine_path,
+                "quarantine_path": trained.quarantine_path,
                 "contract_warnings": list(getattr(report, "warnings", [])),
                 "data_warnings": list(getattr(loaded, "warnings", ())),
-                "adjusted": dict(adjusted or {}),
+                "adjusted": dict(trained.sized.adjusted),
                 "ingest": (ingest or loaded.stats).as_dict() if (ingest or getattr(loaded, "stats", None)) else None,
                 "timings": {"data_seconds": data_seconds},
                 "data_path": dict(data_path or {}),

@@ -51,17 +51,27 @@ def _decision(compared: bool) -> Decision:
     return Decision("promote" if compared else "reject", reasons, comparison, {})
 
 
+def _trained(walk_forward_run, rows_clean: int = 3990, adjusted: dict | None = None) -> SimpleNamespace:
+    """What the flow hands the summary (``driftline.pipeline.Trained``), with only the fields it reads."""
+    return SimpleNamespace(
+        result=walk_forward_run.result,
+        report=SimpleNamespace(rows_in=4000, rows_clean=rows_clean, rows_quarantined=4000 - rows_clean),
+        quarantine_path=None,
+        timeline={"data_start": "2000-01-03T00:00:00", "data_end": None, "training_cutoff": None},
+        sized=SimpleNamespace(adjusted=adjusted or {}),
+        config=SimpleNamespace(target=SimpleNamespace(kind="volatility")),
+    )
+
+
 def _summary(walk_forward_run, version: str | None = "3", compared: bool = True) -> TrainingSummary:
     return training_summary(
+        _trained(walk_forward_run),
         run_id="abc123",
         version=SimpleNamespace(name="driftline-demo", version=version),
         aliases={"held": ["challenger", "champion"] if version else [], "champion": version},
         decision=_decision(compared),
         champion_before=None,
         loaded=SimpleNamespace(content_hash="f" * 64, source="/data/prices.csv"),
-        report=SimpleNamespace(rows_in=4000, rows_clean=3990, rows_quarantined=10),
-        result=walk_forward_run.result,
-        target="volatility",
     )
 
 
@@ -80,6 +90,7 @@ def test_summary_has_the_cli_contract_keys(walk_forward_run):
     ]
     assert (summary.rows_in, summary.rows_clean, summary.rows_quarantined) == (4000, 3990, 10)
     assert summary.data_hash == "f" * 64
+    assert (summary.target, summary.data_start, summary.data_end) == ("volatility", "2000-01-03T00:00:00", None)
     assert [f["fold"] for f in summary.folds] == [1, 2, 3]
     assert all(f["family"] == result.selected for f in summary.folds)
     # The CLI writes it as JSON.
@@ -127,16 +138,13 @@ def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(
     adjusted = {"evaluation.window": {"from": 500, "to": 241, "reason": "a shorter hold-out leaves room"}}
     warning = "/data/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'"
     summary = training_summary(
+        _trained(walk_forward_run, rows_clean=4000, adjusted=adjusted),
         run_id="abc123",
         version=SimpleNamespace(name="driftline-demo", version="3"),
         aliases={"held": ["challenger"], "champion": None},
         decision=_decision(True),
         champion_before=None,
         loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=(warning,)),
-        report=SimpleNamespace(rows_in=4000, rows_clean=4000, rows_quarantined=0),
-        result=walk_forward_run.result,
-        target="volatility",
-        adjusted=adjusted,
     )
     assert json.loads(summary.to_json())["adjusted"] == adjusted
     assert summary.data_warnings == [warning]
