@@ -56,7 +56,7 @@ from scipy.special import expit, logit, ndtr
 
 from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig, PromotionConfig
 from driftline.metrics import BinnedEce, binned_ece
-from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
+from driftline.promotion import Decision, EvaluationSet, Scores, constant_scores, decide_promotion
 
 HORIZON = 5
 # The pipeline's own default block for a horizon-5 price target (imported, not copied: max(10, 2 x overlap)).
@@ -296,9 +296,11 @@ def run_scenario(
         decision = decide_promotion(
             evaluation,
             _scores("challenger", challenger[i].ravel()),
-            None if champion is None else _scores("champion", champion[i].ravel()),
-            float(base_rates[i]),
+            constant_scores(float(base_rates[i]), len(evaluation))
+            if champion is None
+            else _scores("champion", champion[i].ravel()),
             spec,
+            first_model=champion is None,
             walk_forward_ece=walk_forward_eces[i],
         )
         records.append(_record(decision))

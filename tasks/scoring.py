@@ -174,4 +174,4 @@ def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataF
 @driftline_task("compare-shadow")
 def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
     """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
-    return compare_shadow(read_prediction_log(log_dir), labels, 0.5, config.decision_spec)
+    return compare_shadow(read_prediction_log(log_dir), labels, config.decision_spec)

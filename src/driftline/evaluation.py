@@ -13,7 +13,7 @@ from driftline.baselines import BaselineModel, known_labels
 from driftline.config import DecisionSpec
 from driftline.features import FeatureSet
 from driftline.metrics import BinnedEce
-from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion, keep_champion
+from driftline.promotion import Decision, EvaluationSet, Scores, constant_scores, decide_promotion, keep_champion
 from driftline.splits import tail_cut
 
 logger = logging.getLogger(__name__)
@@ -95,13 +95,16 @@ def evaluate_challenger(
         champion_scores = Scores(
             f"champion v{champion.version}", theirs["probability"].to_numpy(), theirs["prediction"].to_numpy()
         )
-    baseline_scores = None
-    if champion is None and baseline is not None:
+    if champion_scores is not None:
+        against = champion_scores
+    elif baseline is not None:
         known = known_labels(holdout)
         p = baseline.predict_proba(X, None if known is None else known[rows])
-        baseline_scores = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
+        against = Scores(f"best baseline {baseline.name}", p, (p >= 0.5).astype(int))
+    else:
+        against = constant_scores(base_rate, len(rows))
     return decide_promotion(
-        evaluation, challenger_scores, champion_scores, base_rate, spec, baseline_scores, walk_forward_ece
+        evaluation, challenger_scores, against, spec, first_model=champion is None, walk_forward_ece=walk_forward_ece
     )
 
 

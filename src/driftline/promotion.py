@@ -182,32 +182,34 @@ def score_summary(
     return summary
 
 
+def constant_scores(base_rate: float, rows: int) -> Scores:
+    """The base rate as every row's forecast: what a first model faces when no naive baseline was fitted."""
+    constant = np.full(rows, base_rate)
+    return Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
+
+
 def decide_promotion(
     evaluation: EvaluationSet,
     challenger: Scores,
-    champion: Scores | None,
-    base_rate: float,
+    against: Scores,
     spec: DecisionSpec,
-    baseline: Scores | None = None,
+    *,
+    first_model: bool = False,
     walk_forward_ece: BinnedEce | None = None,
 ) -> Decision:
-    """Promote the challenger only if it beats the champion (or, for a first model, ``baseline``: the best
-    naive baseline's scores on the same rows; the constant ``base_rate`` without one) with confidence and
-    passes every guardrail. Returns every check with its numbers.
+    """Promote the challenger only if it beats ``against`` with confidence and passes every guardrail. Returns
+    every check with its numbers.
 
     Args:
+        against: the champion's scores on the same rows; for a ``first_model``, the best naive baseline's
+            (``constant_scores`` of the base rate without one). A first model that fails is rejected, a
+            challenger that fails against a champion leaves it in place.
         walk_forward_ece: the challenger family's pooled walk-forward ECE, over bins of at least 100 rows
             (``WalkForwardResult.gate_ece``); checked against ``promotion.walk_forward_ece_cap`` beside the
             hold-out ECE (a few hundred hold-out rows can look calibrated by luck; thousands of out-of-sample
             walk-forward rows rarely do, and a few hundred in ten bins look miscalibrated by chance alone).
     """
     promotion, metrics, block_length, price_target = spec.promotion, spec.metrics, spec.block_length, spec.is_direction
-    first_model = champion is None
-    if champion is None and baseline is not None:
-        champion = baseline
-    elif champion is None:
-        constant = np.full(len(evaluation), base_rate)
-        champion = Scores(f"base rate {base_rate:.3f}", constant, (constant >= 0.5).astype(int))
     n_rows = len(evaluation)
     reasons = [
         Reason(
@@ -223,12 +225,12 @@ def decide_promotion(
         return Decision("keep-champion" if not first_model else "reject", reasons)
 
     ours = score_summary(evaluation, challenger, metrics, price_target)
-    theirs = score_summary(evaluation, champion, metrics, price_target)
-    comparison: dict[str, Any] = {"baseline": champion.name, "metric": promotion.metric, "rows": n_rows}
+    theirs = score_summary(evaluation, against, metrics, price_target)
+    comparison: dict[str, Any] = {"baseline": against.name, "metric": promotion.metric, "rows": n_rows}
     for metric in ("log_loss", "brier"):
         diff, low, high = paired_difference_ci(
             row_losses(evaluation.y, challenger.probability)[metric],
-            row_losses(evaluation.y, champion.probability)[metric],
+            row_losses(evaluation.y, against.probability)[metric],
             evaluation.times,
             block_length,
             promotion.n_bootstrap,
@@ -242,7 +244,7 @@ def decide_promotion(
                 Reason(
                     f"{metric}-better",
                     high < 0,
-                    f"{metric} difference {diff:+.5f} vs {champion.name}, {promotion.level:.0%} CI "
+                    f"{metric} difference {diff:+.5f} vs {against.name}, {promotion.level:.0%} CI "
                     f"[{low:+.5f}, {high:+.5f}] (block {block_length})",
                     high,
                     0.0,
@@ -273,19 +275,19 @@ def decide_promotion(
             )
         )
     if not math.isnan(theirs["auc"]):
-        reasons.append(_within("auc", "AUC", ours, theirs, promotion.auc_tolerance, champion.name, digits=4))
+        reasons.append(_within("auc", "AUC", ours, theirs, promotion.auc_tolerance, against.name, digits=4))
     if "sharpe" in ours:
-        reasons.append(_within("sharpe", "Sharpe", ours, theirs, promotion.sharpe_tolerance, champion.name))
-        risk, against = theirs, champion.name
+        reasons.append(_within("sharpe", "Sharpe", ours, theirs, promotion.sharpe_tolerance, against.name))
+        risk, reference = theirs, against.name
         if first_model:
             # A naive baseline may never be long (persistence on a falling series): its drawdown of 0 would cap
             # any model that trades. A first model's risk is held to the larger of the baseline's and the
             # asset's own (long on every row), which a long/flat book can only exceed by timing its trades badly.
             held = strategy_metrics(np.ones(n_rows), evaluation.meta(), metrics, threshold=0.5)
             if held["max_drawdown"] > theirs["max_drawdown"]:
-                risk, against = held, "holding the asset"
+                risk, reference = held, "holding the asset"
         drawdown = promotion.drawdown_tolerance
-        reasons.append(_within("max_drawdown", "max drawdown", ours, risk, drawdown, against))
+        reasons.append(_within("max_drawdown", "max drawdown", ours, risk, drawdown, reference))
     promote = all(r.passed for r in reasons)
     action: Action = "promote" if promote else ("reject" if first_model else "keep-champion")
     return Decision(action, reasons, comparison, {"challenger": ours, "baseline": theirs})

@@ -97,7 +97,6 @@ def read_prediction_log(log_dir: Path) -> pd.DataFrame:
 def compare_shadow(
     log: pd.DataFrame,
     labels: pd.DataFrame,
-    base_rate: float,
     spec: DecisionSpec,
 ) -> Decision:
     """The A/B test: champion and challenger predictions logged side by side, judged on realised labels.
@@ -127,7 +126,7 @@ def compare_shadow(
     challenger = Scores(
         "challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy()
     )
-    decision = decide_promotion(evaluation, challenger, champion, base_rate, spec)
+    decision = decide_promotion(evaluation, challenger, champion, spec)
     decision.comparison["models"] = versions
     return decision
 

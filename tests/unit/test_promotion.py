@@ -14,6 +14,7 @@ from driftline.promotion import (
     EvaluationSet,
     Reason,
     Scores,
+    constant_scores,
     decide_promotion,
     keep_champion,
     moving_block_bootstrap,
@@ -41,12 +42,13 @@ def _scores(name: str, p: np.ndarray) -> Scores:
 
 
 def _decide(rows: EvaluationSet, challenger: np.ndarray, champion: np.ndarray | None, **config) -> Decision:
+    """Against the champion's scores; without one, a first model against the base rate."""
     return decide_promotion(
         rows,
         _scores("challenger", challenger),
-        None if champion is None else _scores("champion v1", champion),
-        float(rows.y.mean()),
+        constant_scores(float(rows.y.mean()), len(rows)) if champion is None else _scores("champion v1", champion),
         DecisionSpec(promotion=PROMOTION.model_copy(update=config), block_length=BLOCK),
+        first_model=champion is None,
     )
 
 
@@ -154,7 +156,7 @@ def test_price_target_adds_strategy_guardrails(evaluation):
         y=rows.y, times=rows.times, symbols=rows.symbols, next_return=np.where(rows.y == 1, 0.01, -0.01)
     )
     spec = DecisionSpec(promotion=PROMOTION, block_length=BLOCK, is_direction=True)
-    decision = decide_promotion(priced, _scores("c", truth), _scores("champion v1", 1 - truth), 0.5, spec)
+    decision = decide_promotion(priced, _scores("c", truth), _scores("champion v1", 1 - truth), spec)
     assert {"sharpe", "max-drawdown"} <= {r.check for r in decision.reasons}
     assert decision.scores["challenger"]["sharpe"] > decision.scores["baseline"]["sharpe"]
     assert decision.action == "promote"
@@ -172,7 +174,7 @@ def test_a_first_models_drawdown_is_held_to_the_assets_when_the_baseline_never_t
     never_long = _scores("persistence", np.full(rows.y.size, 0.3))
 
     def first(p: np.ndarray) -> Decision:
-        return decide_promotion(priced, _scores("c", p), None, float(rows.y.mean()), spec, baseline=never_long)
+        return decide_promotion(priced, _scores("c", p), never_long, spec, first_model=True)
 
     good = first(truth)
     risk = _reason(good, "max-drawdown")
@@ -183,7 +185,7 @@ def test_a_first_models_drawdown_is_held_to_the_assets_when_the_baseline_never_t
     bad = _reason(first(1 - truth), "max-drawdown")
     assert not bad.passed and "vs holding the asset" in bad.detail
     # Against a champion, the champion's own drawdown stays the reference.
-    kept = decide_promotion(priced, _scores("c", truth), _scores("champion v1", np.full(rows.y.size, 0.3)), 0.5, spec)
+    kept = decide_promotion(priced, _scores("c", truth), _scores("champion v1", np.full(rows.y.size, 0.3)), spec)
     assert not _reason(kept, "max-drawdown").passed and "vs champion v1 0.000" in _reason(kept, "max-drawdown").detail
 
 
@@ -262,9 +264,9 @@ def test_bad_walk_forward_ece_fails_the_gate_even_with_a_good_hold_out_ece(evalu
         return decide_promotion(
             rows,
             _scores("challenger", good),
-            None,
-            float(rows.y.mean()),
+            constant_scores(float(rows.y.mean()), len(rows)),
             DecisionSpec(promotion=PROMOTION, block_length=BLOCK),
+            first_model=True,
             walk_forward_ece=walk_forward_ece,
         )
 
