@@ -69,7 +69,7 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
 
     from benchmarks.pipeline_scale import make_frame
     from driftline.config import PipelineConfig
-    from driftline.features import build_features
+    from driftline.features import Where, build_features
     from driftline.ingest import detect_columns, normalise_frame
     from driftline.training import run_walk_forward, walk_forward_jobs
     from flows.walk_forward import walk_forward_on_dask
@@ -79,7 +79,7 @@ def child(rows: int, results_dir: Path, with_processes: bool, rounds: int = 1) -
     def features_of(n: int) -> Any:
         frame = make_frame(n)
         canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
-        return build_features(canonical, config.features, config.target, target_name="y")
+        return build_features(canonical, config.features, config.target, Where(target_name="y"))
 
     features = features_of(rows)
     warm_features = features_of(WARM_UP_ROWS)

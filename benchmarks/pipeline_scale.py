@@ -89,7 +89,7 @@ def child_plain(config_path: Path) -> dict[str, Any]:
     from driftline.contracts import enforce_contract, validate_frame
     from driftline.drift import build_reference, evidently_report, scored_sample
     from driftline.evaluation import evaluate_challenger, holdout_split, scorer
-    from driftline.features import build_features
+    from driftline.features import Where, build_features
     from driftline.ingest import load_data
     from driftline.training import fit_challenger, run_walk_forward
 
@@ -99,7 +99,7 @@ def child_plain(config_path: Path) -> dict[str, Any]:
         loaded = load_data(config.data, need_target=True, stage_root=Path(stage))
     report = validate_frame(loaded.frame, config.contract, config.model_name, source=loaded.source)
     clean = enforce_contract(report, config.contract, loaded.source)
-    features = build_features(clean, config.features, config.target, source=loaded.source, target_name="y")
+    features = build_features(clean, config.features, config.target, Where(loaded.source, "y"))
     development, holdout = holdout_split(features, config.evaluation.window, config.gap)
     result = run_walk_forward(development, config.fit_spec)
     del loaded  # the flow keeps only its lineage (LoadedData.without_rows) once its development steps are done

@@ -334,7 +334,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     from driftline.contracts import enforce_contract, validate_frame
     from driftline.errors import DriftlineError
     from driftline.evaluation import evaluate_challenger, holdout_split, scorer
-    from driftline.features import build_features, feature_table
+    from driftline.features import Where, build_features, feature_table
     from driftline.ingest import load_data
     from driftline.models import family_names
     from driftline.training import fit_challenger, run_walk_forward
@@ -360,7 +360,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
             )
             clean = enforce_contract(report, config.contract, loaded.source)
             features = build_features(
-                clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
+                clean, config.features, config.target, Where(loaded.source, loaded.columns.target)
             )
             development, holdout = holdout_split(features, config.evaluation.window, config.gap)
             spec = config.fit_spec

@@ -30,7 +30,7 @@ import pandas as pd
 
 from driftline.config import ContractConfig, FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError, ValidationFailed
-from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, check_target_classes, feature_table
+from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def build_feature_store(
                 continue  # its rows are in the quarantine, with the reason
             frame = enforce_contract(report, per_symbol, where)
         clean_rows[symbol] = len(frame)
-        table, symbol_names = feature_table(frame, features, target, source=where)
+        table, symbol_names = feature_table(frame, features, target, Where(where))
         if names is None:
             names = symbol_names
         elif symbol_names != names:
@@ -219,7 +219,7 @@ def build_feature_store(
     manifest = {"features": usable, "meta": [c for c in META_EXTRA if c in columns], "symbols": clean_rows}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     store = FeatureStore(out)
-    check_target_classes(pd.Series(store.labels), target, source=shown)
+    check_target_classes(pd.Series(store.labels), target, Where(shown))
     return StoreBuild(store, rows_in, rows_in - rows_quarantined, rows_quarantined, clean_rows, quarantine_path)
 
 

@@ -172,8 +172,27 @@ def _target(group: pd.DataFrame, target: TargetConfig) -> pd.Series:
     return label.where(realised_next.notna() & threshold.notna())
 
 
-def _prefix(source: str) -> str:
-    return f"{source}: " if source else ""
+@dataclass(frozen=True)
+class Where:
+    """Where rows come from, as an error message names it: the data's file or URI, and its label column as the
+    data names it."""
+
+    source: str = ""
+    target_name: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """``"<source>: "`` to start a message with, or nothing."""
+        return f"{self.source}: " if self.source else ""
+
+    def target(self, target: TargetConfig) -> str:
+        """The target as a message names it."""
+        if target.kind == "label":
+            return f"target column {self.target_name!r}" if self.target_name else "the label target column"
+        return f"the {target.kind} target (built from the prices)"
+
+
+NOWHERE = Where()
 
 
 def warm_up_note(count_in: int, count_left: int, features: FeatureConfig, unit: str = "timestamps") -> str:
@@ -207,19 +226,8 @@ def warm_up_note(count_in: int, count_left: int, features: FeatureConfig, unit: 
     )
 
 
-def _target_label(target: TargetConfig, target_name: str | None) -> str:
-    if target.kind == "label":
-        return f"target column {target_name!r}" if target_name else "the label target column"
-    return f"the {target.kind} target (built from the prices)"
-
-
 def feature_table(
-    frame: pd.DataFrame,
-    features: FeatureConfig,
-    target: TargetConfig,
-    *,
-    source: str = "",
-    target_name: str | None = None,
+    frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, where: Where = NOWHERE
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Every row's features, meta columns and target ``y`` (NaN where unknown), in time order.
 
@@ -270,7 +278,7 @@ def feature_table(
     names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", KNOWN_LABEL, "y"))
     if not names:
         raise DataError(
-            f"{_prefix(source)}no feature columns: need price columns or, in label mode, numeric feature columns"
+            f"{where.prefix}no feature columns: need price columns or, in label mode, numeric feature columns"
         )
     for name in names:  # column by column, in place (.loc): no copy of the whole table
         values = table[name].to_numpy()
@@ -285,19 +293,12 @@ def feature_table(
         labels = set(table["y"].dropna().unique())
         if not labels <= {0.0, 1.0}:
             found = [float(v) for v in sorted(labels)[:6]]
-            raise DataError(
-                f"{_prefix(source)}{_target_label(target, target_name)} must be binary 0/1; found values {found}"
-            )
+            raise DataError(f"{where.prefix}{where.target(target)} must be binary 0/1; found values {found}")
     return table, names
 
 
 def check_target_classes(
-    y: pd.Series,
-    target: TargetConfig,
-    *,
-    source: str = "",
-    target_name: str | None = None,
-    min_class_rows: int = MIN_CLASS_ROWS,
+    y: pd.Series, target: TargetConfig, where: Where = NOWHERE, min_class_rows: int = MIN_CLASS_ROWS
 ) -> None:
     """Both classes, each with at least ``min_class_rows`` labelled rows (see ``MIN_CLASS_ROWS``).
 
@@ -308,12 +309,12 @@ def check_target_classes(
     counts = y.astype(int).value_counts().sort_index()
     if counts.empty:
         return  # nothing labelled at all: build_features says so, with the warm-up windows
-    what = _target_label(target, target_name)
+    what = where.target(target)
     total = int(counts.sum())
     if len(counts) < 2:
         only = int(counts.index[0])
         raise InsufficientDataError(
-            f"{_prefix(source)}{what} has a single class: all {total} labelled rows are {only}; "
+            f"{where.prefix}{what} has a single class: all {total} labelled rows are {only}; "
             "a classifier needs rows of both 0 and 1"
         )
     minority = int(counts.index[int(counts.argmin())])
@@ -323,7 +324,7 @@ def check_target_classes(
             for k, n in zip(counts.index.tolist(), counts.tolist(), strict=True)
         )
         raise InsufficientDataError(
-            f"{_prefix(source)}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
+            f"{where.prefix}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
             f"of {total} labelled rows; need at least {min_class_rows} of each class (every training window, "
             "calibration slice, test fold and the hold-out window needs both)"
         )
@@ -351,9 +352,8 @@ def build_features(
     frame: pd.DataFrame,
     features: FeatureConfig,
     target: TargetConfig,
+    where: Where = NOWHERE,
     *,
-    source: str = "",
-    target_name: str | None = None,
     min_class_rows: int = MIN_CLASS_ROWS,
 ) -> FeatureSet:
     """Features and target for a canonical frame (sorted by symbol and time, validated).
@@ -364,8 +364,7 @@ def build_features(
         frame: the clean canonical frame.
         features: feature windows.
         target: what to predict.
-        source: the data's file or URI, for error messages.
-        target_name: the label column as the data names it, for error messages.
+        where: the data's file or URI and label column, for error messages.
         min_class_rows: fewest labelled rows of either class (``MIN_CLASS_ROWS``).
 
     Raises:
@@ -373,7 +372,7 @@ def build_features(
         InsufficientDataError: no row has every feature and a target, the target has a single class,
             or its minority class has fewer than ``min_class_rows`` rows.
     """
-    table, names = feature_table(frame, features, target, source=source, target_name=target_name)
+    table, names = feature_table(frame, features, target, where)
     # Dropped with a warning once the target is known to be usable (a single-class target makes its own lags
     # constant: the target is the news, not the lags).
     usable, empty, constant = usable_columns(table, names)
@@ -381,12 +380,12 @@ def build_features(
     labelled = complete & table["y"].notna()
     if not labelled.any():
         raise InsufficientDataError(
-            f"{_prefix(source)}no row has all features and a target: {len(table)} rows, longest warm-up window "
+            f"{where.prefix}no row has all features and a target: {len(table)} rows, longest warm-up window "
             f"{max(features.vol_long, features.zscore_window // 2)} rows per symbol plus horizon {target.horizon}"
         )
     rows = table[labelled]
     try:
-        check_target_classes(rows["y"], target, source=source, target_name=target_name, min_class_rows=min_class_rows)
+        check_target_classes(rows["y"], target, where, min_class_rows)
     except InsufficientDataError as exc:
         known = int(table["y"].notna().sum())  # rows with a target, with or without every feature
         raise InsufficientDataError(f"{exc}{warm_up_note(known, len(rows), features, 'rows')}") from None
@@ -396,7 +395,7 @@ def build_features(
             f"constant: {', '.join(constant)}" if constant else "",
         ]
         logger.warning(
-            "%sdropped feature columns that carry no information: %s", _prefix(source), "; ".join(filter(None, dropped))
+            "%sdropped feature columns that carry no information: %s", where.prefix, "; ".join(filter(None, dropped))
         )
     meta_cols = [c for c in ("symbol", "timestamp", "next_return", KNOWN_LABEL) if c in rows.columns]
     return FeatureSet(

@@ -24,7 +24,7 @@ from driftline.contracts import ValidationReport, enforce_contract, validate_fra
 from driftline.errors import InsufficientDataError
 from driftline.evaluation import holdout_split
 from driftline.feature_store import StoreBuild
-from driftline.features import FeatureSet, build_features, warm_up_note
+from driftline.features import FeatureSet, Where, build_features, warm_up_note
 from driftline.ingest import LoadedData, load_data
 from driftline.short_data import DataFit, fit_min_rows, fit_to_rows, fit_windows
 from driftline.sizing import SizedConfig, size_to_data
@@ -48,9 +48,7 @@ def validate_loaded(loaded: LoadedData, contract: ContractConfig, suite_name: st
 
 def features_of(loaded: LoadedData, clean: pd.DataFrame, config: PipelineConfig) -> FeatureSet:
     """Point-in-time features and the target from the rows the contract kept."""
-    return build_features(
-        clean, config.features, config.target, source=loaded.source, target_name=loaded.columns.target
-    )
+    return build_features(clean, config.features, config.target, Where(loaded.source, loaded.columns.target))
 
 
 def hold_out(features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
@@ -381,7 +379,7 @@ def walk_forward_from_parquet(
         report = validate_frame(frame, fitted.config.contract, config.model_name, source=str(source))
         clean = enforce_contract(report, fitted.config.contract, str(source))
         windowed = fit_windows(fitted, clean)
-        features = build_features(clean, windowed.config.features, windowed.config.target, source=str(source))
+        features = build_features(clean, windowed.config.features, windowed.config.target, Where(str(source)))
         config = windowed.sized(features.times).config
         development, _ = hold_out(features, config)
         result = walk_forward_of(development, config.fit_spec)

@@ -129,7 +129,7 @@ def test_a_failed_fit_fails_the_stage_with_its_own_error(prefect_api, fast_confi
     import tasks.training
     from driftline.config import load_config
     from driftline.errors import InsufficientDataError
-    from driftline.features import build_features
+    from driftline.features import Where, build_features
     from driftline.ingest import detect_columns, normalise_frame
     from driftline.synthetic import make_labelled_series
     from flows.walk_forward import walk_forward
@@ -137,7 +137,7 @@ def test_a_failed_fit_fails_the_stage_with_its_own_error(prefect_api, fast_confi
     config = load_config(fast_config, {"target.kind": "label", "data.target_col": "y", "runner.kind": "dask"})
     frame = make_labelled_series(n_rows=1500, seed=5)
     canonical = normalise_frame(frame, detect_columns(frame, config.data, "memory", True), "memory")
-    features = build_features(canonical, config.features, config.target, target_name="y")
+    features = build_features(canonical, config.features, config.target, Where(target_name="y"))
     fit = tasks.training.run_fold_job
 
     def one_fit_fails(job, *args, **kwargs):

@@ -18,7 +18,7 @@ import pytest
 from driftline.config import ContractConfig, DataConfig
 from driftline.contracts import enforce_contract, validate_frame
 from driftline.errors import DataError
-from driftline.features import FeatureSet, build_features
+from driftline.features import FeatureSet, Where, build_features
 from driftline.ingest import LoadedData, load_data
 from tests.data.bad_inputs import CASES, COVERED_ELSEWHERE, FLOW_CASES, Case, feature_config, file_named, target_config
 
@@ -60,8 +60,7 @@ def run_core(case: Case, data: Path, run: CoreRun) -> CoreRun:
         run.clean,
         feature_config(),
         target_config(case.target),
-        source=run.loaded.source,
-        target_name=run.loaded.columns.target,
+        Where(run.loaded.source, run.loaded.columns.target),
     )
     return run
 

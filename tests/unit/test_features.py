@@ -8,7 +8,7 @@ import pytest
 
 from driftline.config import DataConfig, FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
-from driftline.features import build_features
+from driftline.features import Where, build_features
 from driftline.splits import WalkForwardSplit
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
@@ -316,7 +316,7 @@ def test_a_single_class_target_names_the_column_and_the_class(small_features):
     with pytest.raises(
         InsufficientDataError, match=r"^data\.csv: target column 'y' has a single class: all 300 labelled rows are 0"
     ):
-        build_features(frame, small_features, LABEL, source="data.csv", target_name="y")
+        build_features(frame, small_features, LABEL, Where("data.csv", "y"))
 
 
 def test_a_price_target_with_one_class_says_which_target(small_features):
@@ -334,7 +334,7 @@ def test_a_minority_class_below_the_floor_is_an_error_with_counts_and_shares(sma
     target = np.zeros(1000)
     target[np.linspace(10, 990, 10).astype(int)] = 1
     with pytest.raises(InsufficientDataError) as info:
-        build_features(_label_frame(1000, target), small_features, LABEL, source="px.csv", target_name="label")
+        build_features(_label_frame(1000, target), small_features, LABEL, Where("px.csv", "label"))
     message = str(info.value)
     assert message.startswith("px.csv: target column 'label': too few rows of class 1")
     # 999 labelled rows: the first has no lag yet.
@@ -371,7 +371,7 @@ def test_constant_and_empty_feature_columns_are_dropped_with_a_warning(small_fea
     n = 400
     frame = _label_frame(n, np.arange(n) % 2, const=3.0, empty=np.nan, x2=np.linspace(0, 1, n))
     with caplog.at_level("WARNING", logger="driftline.features"):
-        features = build_features(frame, small_features, LABEL, source="f.csv")
+        features = build_features(frame, small_features, LABEL, Where("f.csv"))
     assert "const" not in features.feature_names and "empty" not in features.feature_names
     assert {"x", "x2", "target_lag_1"} <= set(features.feature_names)
     assert len(features.X) == n - 1  # the empty column did not take every row with it
@@ -390,7 +390,7 @@ def test_errors_name_the_source_when_given(small_features):
     with pytest.raises(
         DataError, match=r"^in\.csv: target column 'y' must be binary 0/1; found values \[0\.0, 1\.0, 2\.0\]"
     ):
-        build_features(frame, small_features, LABEL, source="in.csv", target_name="y")
+        build_features(frame, small_features, LABEL, Where("in.csv", "y"))
 
 
 def test_a_flat_stretch_has_no_volatility_ratio_and_warns_nothing(small_features, vol_target):

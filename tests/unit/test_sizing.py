@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from driftline.config import config_to_yaml, flatten_config, load_config
 from driftline.errors import InsufficientDataError
 from driftline.evaluation import holdout_split
-from driftline.features import build_features
+from driftline.features import Where, build_features
 from driftline.ingest import load_data
 from driftline.sizing import (
     FITTED_KEYS,
@@ -58,7 +58,7 @@ def test_defaults_shrink_to_fit_800_daily_bars(short_aapl, tmp_path, caplog):
     short_aapl.to_csv(path, index=False)
     config = load_config(None, {"data.path": str(path)})
     loaded = load_data(config.data)
-    features = build_features(loaded.frame, config.features, config.target, source=loaded.source)
+    features = build_features(loaded.frame, config.features, config.target, Where(loaded.source))
 
     with caplog.at_level(logging.WARNING, logger="driftline.sizing"):
         sized = size_to_data(config, features.times)
