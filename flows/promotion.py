@@ -95,7 +95,7 @@ def promote_with_smoke_test(
     with promotion_lock(store, name, f"promotion of {version} by {run_id or '-'}") as fence:
         repair_promotion_task(store, name, run_id, fence)
         with transaction():
-            previous = move_champion_task(store, name, version, expected, reason, run_id, fence)
+            previous = move_champion_task(store, registry.ChampionMove(name, version, expected, reason, run_id), fence)
             smoke_test_task(store, name, sample)
             commit_promotion_task(store, name, version, fence)
     return previous

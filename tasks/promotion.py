@@ -93,37 +93,27 @@ def record_decision_task(
 
 @driftline_task("move-champion")
 def move_champion_task(
-    store: registry.MlflowStore,
-    name: str,
-    version: str,
-    expected: str | None,
-    reason: str,
-    run_id: str,
-    fence: registry.Fence | None = None,
+    store: registry.MlflowStore, move: registry.ChampionMove, fence: registry.Fence | None = None
 ) -> str | None:
     """Compare-and-set the champion alias (intent record left until commit); remember how to undo it."""
-    previous = store.models(fence).move_champion(name, version, expected, reason, run_id, commit=False)
+    previous = store.models(fence).move_champion(move, commit=False)
     transaction = get_transaction()
     if transaction is not None:
-        transaction.set(
-            "restore",
-            {"store": store, "name": name, "previous": previous, "version": version, "run_id": run_id, "fence": fence},
-        )
+        transaction.set("restore", {"store": store, "move": move, "previous": previous, "fence": fence})
     return previous
 
 
 @move_champion_task.on_rollback
 def _restore_champion(transaction: Transaction) -> None:
     info = transaction.get("restore")
+    move: registry.ChampionMove = info["move"]
     aliases = info["store"].models(info["fence"])
     try:
-        aliases.check_fence(info["name"])
+        aliases.check_fence(move.name)
     except registry.FenceLost as exc:  # a newer holder owns the model now: undoing would overwrite its work
-        get_run_logger().error("%s: not restoring the champion: %s", info["name"], exc)
+        get_run_logger().error("%s: not restoring the champion: %s", move.name, exc)
         return
-    aliases.restore_champion(
-        info["name"], info["previous"], info["version"], "the promotion transaction failed", info["run_id"]
-    )
+    aliases.restore_champion(move.name, info["previous"], move.version, "the promotion transaction failed", move.run_id)
 
 
 @driftline_task("commit-promotion", retries=2)

@@ -40,6 +40,19 @@ class Fence:
     lease_check: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class ChampionMove:
+    """One compare-and-set of a model's champion: to ``version``, only if the champion is still ``expected``
+    (None: no champion yet). ``reason``, ``run_id`` and ``action`` go into the alias history."""
+
+    name: str
+    version: str
+    expected: str | None
+    reason: str
+    run_id: str = ""
+    action: str = "promote"
+
+
 def read_fence(raw: str | None) -> tuple[int, str]:
     """(generation, holder) of a fence tag value; (0, "") when there is none or it is unreadable."""
     try:
@@ -82,16 +95,7 @@ class ModelRegistry(Protocol):
 
     def intent(self, name: str) -> dict[str, Any] | None: ...
 
-    def move_champion(
-        self,
-        name: str,
-        version: str,
-        expected: str | None,
-        reason: str,
-        run_id: str,
-        action: str = "promote",
-        commit: bool = True,
-    ) -> str | None: ...
+    def move_champion(self, move: ChampionMove, commit: bool = True) -> str | None: ...
 
     def commit_promotion(self, name: str, champion: Any = ...) -> None: ...
 

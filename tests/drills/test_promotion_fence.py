@@ -82,8 +82,10 @@ def test_rollback_races_and_a_stalled_promotion_are_fenced(prefect_api, tracking
     for name in names.values():
         for source in sources:
             client.copy_model_version(source, name)
-        aliases.move_champion(name, "1", None, "first", "run-1")
-        aliases.move_champion(name, "2", "1", "second", "run-2")  # champion 2, previous-champion 1
+        aliases.move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
+        aliases.move_champion(
+            registry.ChampionMove(name, "2", "1", "second", "run-2")
+        )  # champion 2, previous-champion 1
 
     set_up = time.monotonic()
     env = driftline_env(prefect_api, tracking, tmp_path / "home", PYTHONPATH=str(ROOT))

@@ -80,11 +80,13 @@ def test_sigkill_at_every_promotion_write_leaves_a_champion_and_the_next_run_rep
         for source in sources:
             client.copy_model_version(source, name)
         # Champion 2, previous-champion 1: the drill promotes 3 over 2.
-        aliases.move_champion(name, "1", None, "first", "run-1")
-        aliases.move_champion(name, "2", "1", "second", "run-2")
+        aliases.move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
+        aliases.move_champion(registry.ChampionMove(name, "2", "1", "second", "run-2"))
     for name in repairs.values():
         # The promotion's own writes up to its commit: what a promotion SIGKILLed at "commit" leaves (above).
-        aliases.move_champion(name, "3", "2", "drill: better on hold-out", "run-killed", commit=False)
+        aliases.move_champion(
+            registry.ChampionMove(name, "3", "2", "drill: better on hold-out", "run-killed"), commit=False
+        )
 
     jobs = [(REPAIR, point, repairs[point]) for point in REPAIR_KILL_POINTS]
     jobs += [(PROMOTE, point, names[point]) for point in KILL_POINTS]

@@ -471,8 +471,8 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
                 "from driftline.adapters import registry\n"
                 "register_versions('driftline-notify', 2)\n"
                 "aliases = registry.MlflowAliasRegistry()\n"
-                "aliases.move_champion('driftline-notify', '1', None, 'first', '')\n"
-                "aliases.move_champion('driftline-notify', '2', '1', 'second', '')\n"
+                "aliases.move_champion(registry.ChampionMove('driftline-notify', '1', None, 'first', ''))\n"
+                "aliases.move_champion(registry.ChampionMove('driftline-notify', '2', '1', 'second', ''))\n"
             ),
         ]
     )

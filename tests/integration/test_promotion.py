@@ -20,7 +20,7 @@ def versions(tracking):
     """Three registered versions of one model, version 1 champion; and a scoring sample."""
     sample = register_versions(NAME, 3)
     aliases = registry.MlflowAliasRegistry()
-    aliases.move_champion(NAME, "1", None, "first champion", "setup")
+    aliases.move_champion(registry.ChampionMove(NAME, "1", None, "first champion", "setup"))
     return aliases, sample
 
 

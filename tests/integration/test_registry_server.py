@@ -34,8 +34,8 @@ def test_rollback_round_trip_and_history_on_a_tracking_server(mlflow_server, mon
     name = "driftline-served"
     sample = register_versions(name, 3)
     aliases = registry.MlflowAliasRegistry()
-    aliases.move_champion(name, "1", None, "first model", "run-a")
-    aliases.move_champion(name, "2", "1", "beat v1 on hold-out", "run-b")
+    aliases.move_champion(registry.ChampionMove(name, "1", None, "first model", "run-a"))
+    aliases.move_champion(registry.ChampionMove(name, "2", "1", "beat v1 on hold-out", "run-b"))
 
     back = driftline(["rollback", "--name", "served", "--reason", "v2 misbehaves live"], mlflow_server, tmp_path)
     assert back.returncode == 0, back.stderr
@@ -64,7 +64,7 @@ def test_rollback_to_unknown_version_is_a_clear_error(mlflow_server, monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     name = "driftline-served2"
     register_versions(name, 1)
-    registry.MlflowAliasRegistry().move_champion(name, "1", None, "first", "run-a")
+    registry.MlflowAliasRegistry().move_champion(registry.ChampionMove(name, "1", None, "first", "run-a"))
 
     done = driftline(["rollback", "--name", "served2", "--to-version", "9"], mlflow_server, tmp_path)
 

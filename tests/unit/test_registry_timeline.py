@@ -46,7 +46,7 @@ def test_without_a_champion_the_newest_version_is_monitored_and_the_note_says_so
     assert (version, tags["driftline.train_cutoff"]) == ("3", "2020-03-01T00:00:00")
     assert "no champion" in note and "v3" in note and "keep-champion" in note
 
-    aliases.move_champion(NAME, "1", None, "first", "run-1")
+    aliases.move_champion(registry.ChampionMove(NAME, "1", None, "first", "run-1"))
     version, note, tags = aliases.monitored(NAME)
     assert (version, note, tags["driftline.train_cutoff"]) == ("1", None, "2020-01-01T00:00:00")
 
@@ -58,7 +58,7 @@ def test_a_model_with_no_version_is_a_clear_error(versions):
 
 def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):
     NAME, versions = versions, registry.MlflowAliasRegistry()
-    versions.move_champion(NAME, "1", None, "first", "run-1")
+    versions.move_champion(registry.ChampionMove(NAME, "1", None, "first", "run-1"))
 
     with pytest.raises(DriftlineError, match=r"version 2 was not promoted.*reject.*gates of v2.*--force"):
         versions.rollback(NAME, "2", "try v2", force=False)
@@ -81,7 +81,7 @@ def test_a_superseded_lock_holder_writes_nothing_and_the_newer_one_goes_on(versi
     """Fencing: holder A bumps the generation, stalls; B takes the lock (generation + 1), rolls back; A's next
     write is refused before it reaches the registry, and B's state stays."""
     name = versions
-    registry.MlflowAliasRegistry().move_champion(name, "1", None, "first", "run-1")
+    registry.MlflowAliasRegistry().move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
     stale = registry.MlflowAliasRegistry()
     first = stale.acquire_fence(name, "promotion-A")
     newer = registry.MlflowAliasRegistry()
@@ -89,7 +89,7 @@ def test_a_superseded_lock_holder_writes_nothing_and_the_newer_one_goes_on(versi
     assert second.generation == first.generation + 1
 
     with pytest.raises(registry.FenceLost, match=r"promotion-A.*lost the promotion lock to rollback-B"):
-        stale.move_champion(name, "3", "1", "stale holder", "run-A")
+        stale.move_champion(registry.ChampionMove(name, "3", "1", "stale holder", "run-A"))
     assert stale.intent(name) is None and stale.alias_version(name, "champion") == "1"
 
     assert newer.rollback(name, "2", "v1 broke", force=True)[:2] == ("1", "2")
@@ -100,7 +100,7 @@ def test_a_superseded_lock_holder_writes_nothing_and_the_newer_one_goes_on(versi
 
 def test_a_lost_lease_or_a_moved_champion_stops_the_write_under_the_fence(versions):
     name = versions
-    registry.MlflowAliasRegistry().move_champion(name, "1", None, "first", "run-1")
+    registry.MlflowAliasRegistry().move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
     lost = []
 
     def lease_check():
@@ -127,7 +127,7 @@ def test_a_commit_that_leaves_its_intent_record_fails_instead_of_reporting_succe
 
     name = versions
     aliases = registry.MlflowAliasRegistry()
-    aliases.move_champion(name, "1", None, "first", "run-1")
+    aliases.move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
 
     def refuse(*args, **kwargs):
         raise MlflowException("permission denied", error_code=PERMISSION_DENIED)
@@ -149,11 +149,13 @@ def test_dead_repair_is_finished(versions, monkeypatch, promotions, dies_at):
     tests/drills/test_promotion_kill.py). With 2 promotions there was no previous-champion before the
     half-done one, so the repair deletes it."""
     name, aliases = versions, registry.MlflowAliasRegistry()
-    aliases.move_champion(name, "1", None, "first", "run-1")
+    aliases.move_champion(registry.ChampionMove(name, "1", None, "first", "run-1"))
     if promotions == 3:
-        aliases.move_champion(name, "2", "1", "second", "run-2")
+        aliases.move_champion(registry.ChampionMove(name, "2", "1", "second", "run-2"))
     half_done = str(promotions)
-    aliases.move_champion(name, half_done, str(promotions - 1), "half done", "run-killed", commit=False)
+    aliases.move_champion(
+        registry.ChampionMove(name, half_done, str(promotions - 1), "half done", "run-killed"), commit=False
+    )
     before = {"champion": str(promotions - 1), "previous-champion": "1" if promotions == 3 else None}
     record = aliases._record
 
@@ -181,8 +183,8 @@ def test_a_promotion_reaches_its_fault_points_in_write_order_through_the_injecte
     points: list[str] = []
     uri = f"sqlite:///{store / 'mlflow.db'}"
     models = registry.MlflowStore(uri, faults=points.append).models()
-    models.move_champion(versions, "1", None, "first", "run-1")
-    models.move_champion(versions, "3", "1", "better", "run-3")
+    models.move_champion(registry.ChampionMove(versions, "1", None, "first", "run-1"))
+    models.move_champion(registry.ChampionMove(versions, "3", "1", "better", "run-3"))
 
     # A first promotion has no previous champion to write; the second makes every write the kill drill kills at.
     promotion = ["intent", "champion", "champion-event", "champion-version-tag", "commit"]

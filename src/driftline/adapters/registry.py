@@ -37,6 +37,7 @@ from driftline.errors import ArtifactStoreFull
 from driftline.faults import DRILL_KILL_ENV, DRILL_PAUSE_ENV, DRILL_RESUME_ENV, FaultHook, no_faults
 from driftline.faults import from_environment as faults_from_environment
 from driftline.model_registry import (
+    ChampionMove,
     ChampionMoved,
     Fence,
     FenceLost,
@@ -635,17 +636,8 @@ class MlflowAliasRegistry:
         raw = self.model_tag(name, INTENT_TAG)
         return json.loads(raw) if raw else None
 
-    def move_champion(
-        self,
-        name: str,
-        version: str,
-        expected: str | None,
-        reason: str,
-        run_id: str,
-        action: str = "promote",
-        commit: bool = True,
-    ) -> str | None:
-        """Compare-and-set: make ``version`` the champion only if the champion is still ``expected``.
+    def move_champion(self, move: ChampionMove, commit: bool = True) -> str | None:
+        """Compare-and-set: make ``move.version`` the champion only if the champion is still ``move.expected``.
 
         The old champion becomes ``previous-champion``. With ``commit=False`` the intent record stays until
         ``commit_promotion`` (the caller smoke-tests first). Returns the old champion.
@@ -654,6 +646,7 @@ class MlflowAliasRegistry:
             ChampionMoved: another promotion changed the champion since this one was evaluated.
             PromotionPending: an earlier promotion's intent record is still there (run ``repair_promotion``).
         """
+        name, version, expected, run_id, action = move.name, move.version, move.expected, move.run_id, move.action
         pending = self.intent(name)
         if pending is not None:
             raise PromotionPending(
@@ -678,7 +671,7 @@ class MlflowAliasRegistry:
         self.check_fence(name, current)
         self.client.set_registered_model_tag(name, INTENT_TAG, json.dumps(record))
         # Champion first: overwriting it is atomic, so readers see the old or the new one, never none.
-        self.set_alias(name, "champion", version, reason, run_id, action, champion=current)
+        self.set_alias(name, "champion", version, move.reason, run_id, action, champion=current)
         if current is not None and current != version:
             self.set_alias(
                 name, "previous-champion", current, f"replaced by version {version}", run_id, action, champion=version
@@ -822,7 +815,7 @@ class MlflowAliasRegistry:
             self.check_fence(name, current)
             self.client.set_model_version_tag(name, target, tagkeys.FORCED_ROLLBACK, note[:5000])
         why = f"{reason} (forced: training decision was {tags[tagkeys.DECISION]})" if note else reason
-        self.move_champion(name, target, current, why, run_id="", action="rollback")
+        self.move_champion(ChampionMove(name, target, current, why, action="rollback"))
         return current, target, note
 
     def history(self, name: str) -> list[dict[str, Any]]:

@@ -57,6 +57,15 @@ TargetCol = Annotated[str | None, typer.Option("--target-col", help="Label colum
 
 
 NAME_HELP = "Pipeline name; default: the --data file or folder stem (demo for the bundled demo panel)"
+# What --data reads, where a command's own words take more than its option's line.
+TRAIN_DATA_HELP = (
+    "CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; "
+    "the bundled demo panel if omitted."
+)
+MONITOR_DATA_HELP = (
+    "The pipeline's source, grown by the new rows (earlier rows serve as feature history); "
+    "the champion's recorded source if omitted."
+)
 
 
 def _pipeline_name(name: str | None, data: str | None) -> str:
@@ -258,14 +267,7 @@ def _fail(exc: Exception) -> None:
 )
 def train(
     config: Annotated[Path | None, typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="CSV/Parquet file, glob, folder (Hive partitions welcome) "
-            "or s3://bucket/prefix/; the bundled demo panel if omitted.",
-        ),
-    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help=TRAIN_DATA_HELP)] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
     time_col: TimeCol = None,
     price_col: PriceCol = None,
@@ -589,14 +591,7 @@ def compare(
     )
 )
 def monitor(
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="The pipeline's source, grown by the new rows (earlier rows serve "
-            "as feature history); the champion's recorded source if omitted.",
-        ),
-    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help=MONITOR_DATA_HELP)] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
     since: Annotated[
         str | None,
