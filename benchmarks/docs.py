@@ -145,7 +145,8 @@ def readme_drift(results: dict[str, Any]) -> str:
 
 QUALITY_LABELS = {
     "equities_vol": "equity volatility",
-    "glucose": "glucose label",
+    "glucose": "glucose label, sensor",
+    "glucose_reading": "glucose label, reading",
     "sst_direction": "sea temperature direction",
     "equities_dir": "equity direction",
 }

@@ -3,6 +3,7 @@ complete when the real pipeline runs on a small persistent label series."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -132,3 +133,13 @@ def test_a_dataset_row_is_complete_and_persistence_wins_on_a_persistent_label(tm
     assert summary["quality_persistent_logloss_margin"] == row["goals"]["persistent_logloss_margin"]
     assert summary["quality_pipeline_failures"] == 0 and summary["quality_ece_20k"] is None
     assert "markov" in quality.format_side_by_side(summary["quality_datasets"])
+    assert row["goals"]["reference_accuracy_margin"] == pytest.approx(
+        row["models"]["reference"]["walk_forward"]["accuracy"] - persistence["accuracy"]
+    )
+    # A label series not marked persistent reports its margins but is not judged on them.
+    reported = quality.goals(row, dataclasses.replace(dataset, persistent=False))
+    assert reported["persistent_judged"] is False
+    assert reported["persistent_accuracy_margin"] == row["goals"]["persistent_accuracy_margin"]
+    unjudged = quality.summarise({"markov": {**row, "goals": reported}})
+    assert unjudged["quality_persistent_accuracy_margin"] is None
+    assert unjudged["quality_persistent_logloss_margin"] is None
