@@ -364,6 +364,21 @@ def _set_below_minimums(
     return Sizes(2, window, train), test
 
 
+def shorter_horizon(config: PipelineConfig, counts: np.ndarray) -> int | None:
+    """The longest horizon below the configured one at which the sizes fit (as ``size_to_data`` would lower
+    them), for a price target whose purge gap follows its horizon; None when no horizon does, or for a label
+    target or a gap set by hand. The question changes with the horizon, so it is proposed, never applied.
+    ``counts`` are taken at the configured horizon: a shorter one labels a few more of the last rows."""
+    target = config.target
+    if target.needs_label or target.label_delay is not None or config.splits.gap is not None:
+        return None
+    for horizon in range(target.horizon - 1, 0, -1):
+        shorter = config.model_copy(update={"target": target.model_copy(update={"horizon": horizon})})
+        if _lowered(shorter, counts) is not None:
+            return horizon
+    return None
+
+
 def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: frozenset[str] = frozenset()) -> str:
     """Why the data does not fit, which keys to lower, and values that fit."""
     n_times, gap = len(counts), config.gap
@@ -384,16 +399,26 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
             if floors.window < MIN_EVALUATION_BLOCKS * config.block_length
             else f"{MIN_EVALUATION_BLOCKS} bootstrap blocks"
         )
-        window = f"evaluation.window {floors.window} holds promotion.min_rows {min_rows} rows and {blocks}"
+        window = (
+            f"evaluation.window {floors.window}, the fewest timestamps holding promotion.min_rows {min_rows} "
+            f"and {blocks}"
+        )
     else:
         window = f"all {n_times} timestamps hold {int(counts.sum())} rows, fewer than promotion.min_rows {min_rows}"
     message += (
         f"; even the smallest sizes chosen automatically ({least.spelled(gap, test_size)}; {window}) do not fit: "
         f"add at least {least.need(gap, test_size) - n_times} timestamps of data"
     )
+    horizon = shorter_horizon(config, counts)
+    if horizon is not None:
+        message += (
+            f", or predict {horizon} period{'s' if horizon > 1 else ''} ahead instead of {config.target.horizon}: "
+            f"with --horizon {horizon} "
+            f"(target.horizon; the purge gaps follow it) the sizes fit"
+        )
     below = _set_below_minimums(sizes, floors, n_times, gap, test_size)
     if below is None:
-        return message + " (it is too short to train and evaluate a model on)"
+        return message + ("" if horizon is not None else " (it is too short to train and evaluate a model on)")
     fitted, test = below
     extra = {"splits.test_size": test} if config.splits.test_size and test < config.splits.test_size else {}
     rows = _rows_in_tail(counts, fitted.window)

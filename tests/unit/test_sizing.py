@@ -181,6 +181,30 @@ def test_below_the_minimums_the_error_says_how_much_data_and_which_smaller_value
     assert len(folds) == 2 and all(len(test) >= 5 for _, test in folds)
 
 
+def test_a_horizon_that_fits_is_proposed_when_no_size_does():
+    # A yearly panel (38 years after the warm-up, 200 countries, as statsmodels' fertility panel on the
+    # defaults): the 5-year horizon's two purge gaps leave too few years; one year ahead fits.
+    times = np.repeat(pd.date_range("1960-01-01", periods=38, freq="YS").to_numpy(), 200)
+    with pytest.raises(InsufficientDataError) as error:
+        size_to_data(load_config(None), times)
+    message = str(error.value)
+    assert "predict 1 period ahead instead of 5: with --horizon 1" in message, message
+    assert "too short to train and evaluate" not in message
+    sized = size_to_data(load_config(None, {"target.horizon": 1}), times)  # the proposal trains
+    assert sized.config.gap == 1 and sized.config.splits.n_splits >= 3
+    # Not for a label target (its horizon is not the question's), nor with a gap set by hand.
+    assert "--horizon" not in _too_short(
+        load_config(None, {"target.kind": "label", "data.target_col": "y", "target.label_delay": 5}), times
+    )
+    assert "--horizon" not in _too_short(load_config(None, {"splits.gap": 5}), times)
+
+
+def _too_short(config, times) -> str:
+    with pytest.raises(InsufficientDataError) as error:
+        size_to_data(config, times)
+    return str(error.value)
+
+
 def test_far_too_little_data_says_so():
     with pytest.raises(InsufficientDataError, match=r"too short to train and evaluate a model on"):
         size_to_data(load_config(None), _daily(40))
