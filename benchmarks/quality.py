@@ -83,7 +83,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,14 @@ def write_sst(folder: Path, quick: bool) -> Path:
     return path
 
 
+GLUCOSE = Dataset(
+    name="glucose",
+    description="bokeh-sampledata CGM, 5-min: next reading above its 24 h median; isig features",
+    write=write_glucose,
+    overrides={"target.kind": "label", "data.target_col": "above_median_next"},
+    cadence="5min",
+    label_delay=1,
+)
 DATASETS = (
     Dataset(
         name="equities_vol",
@@ -198,21 +206,12 @@ DATASETS = (
         cadence="daily",
         quick_overrides={"data.demo_symbols": ["AAPL", "IBM"]},
     ),
-    Dataset(
-        name="glucose",
-        description="bokeh-sampledata CGM, 5-min: next reading above its 24 h median; isig features",
-        write=write_glucose,
-        overrides={"target.kind": "label", "data.target_col": "above_median_next"},
-        cadence="5min",
-        label_delay=1,
-    ),
-    Dataset(
+    GLUCOSE,
+    replace(
+        GLUCOSE,
         name="glucose_reading",
-        description="bokeh-sampledata CGM, 5-min: next reading above its 24 h median; the reading and isig features",
+        description=GLUCOSE.description.replace("isig features", "the reading and isig features"),
         write=write_glucose_reading,
-        overrides={"target.kind": "label", "data.target_col": "above_median_next"},
-        cadence="5min",
-        label_delay=1,
         persistent=True,
     ),
     Dataset(
