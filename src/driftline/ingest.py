@@ -766,6 +766,8 @@ def load_staged(
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
+    if need_target:
+        warnings += unused_columns_note(header, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
     return LoadedData(
         frame=frame,
@@ -779,6 +781,24 @@ def load_staged(
         warnings=warnings,
         close_as_adjusted=close_as_adjusted,
     )
+
+
+def unused_columns_note(header: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[str, ...]:
+    """For a label series: the columns that are neither its time, symbol, prices, label nor a feature (the
+    features are its numeric columns), as one warning naming each with its type; none when every column
+    is used. A column dropped without a word would look like a feature the model ignored."""
+    used = {columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra}
+    unused = [column for column in header.columns if column not in used]
+    if not unused:
+        return ()
+    kinds = {"O": "text", "U": "text", "S": "text", "M": "a time", "m": "a duration"}
+    named = ", ".join(f"{str(c)!r} ({kinds.get(header[c].dtype.kind, str(header[c].dtype))})" for c in unused)
+    warning = (
+        f"{source}: not used: {named}; a label series' features are its numeric columns (encode text or "
+        "categories as numbers to use them)"
+    )
+    logger.warning(warning)
+    return (warning,)
 
 
 def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | None = None) -> LoadedData:

@@ -164,6 +164,28 @@ def test_label_mode_needs_target_and_keeps_numeric_extras():
     assert columns.prices == {}
 
 
+def test_a_label_series_says_which_columns_it_does_not_use(tmp_path):
+    # Text is not a feature: a user's weekday or regime column would otherwise vanish without a word.
+    path = tmp_path / "events.csv"
+    pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=4, freq="h"),
+            "load": [1.0, 2.0, 3.0, 4.0],
+            "busy": [True, False, True, False],
+            "shift": ["am", "am", "pm", "pm"],
+            "y": [0, 1, 0, 1],
+        }
+    ).to_csv(path, index=False)
+    loaded = load_data(DataConfig(path=str(path), target_col="y"), need_target=True)
+    assert loaded.columns.extra == ("load", "busy")
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{path}: not used: 'shift' (text);") and "numeric columns" in warning
+    # Every column used (the text is the label here): nothing to say. A price series' other columns are not
+    # features (its features come from the prices), nor warned about.
+    assert load_data(DataConfig(path=str(path), target_col="shift"), need_target=True).warnings == ()
+    assert load_data(DataConfig(path=str(path), price_col="load")).warnings == ()
+
+
 # --- reading files ---------------------------------------------------------------------------------------------
 
 
