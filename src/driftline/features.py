@@ -411,7 +411,8 @@ def scoring_rows(
     frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, feature_names: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows a model with ``feature_names`` can score (meta + features, labelled or not), and the rows
-    that lack the history to compute every feature, with the features they miss.
+    without every feature, with the features they miss and why: before a symbol's first complete row, too
+    little history; after it, a gap (a flat stretch has no volatility to divide by, or an input was missing).
 
     Raises:
         DataError: the data cannot produce a feature the model needs (e.g. no volume column).
@@ -423,8 +424,14 @@ def scoring_rows(
     complete = table[feature_names].notna().all(axis=1)
     keep = [c for c in ("symbol", "timestamp", "next_return", "y") if c in table.columns]
     lacking = table.loc[~complete, ["symbol", "timestamp"]].copy()
+    warm = complete.groupby(table["symbol"], sort=False).cummax()[~complete]  # a complete row came before
     lacking["reason"] = [
-        "not enough history for: " + ", ".join(n for n in feature_names if pd.isna(row[n]))
-        for _, row in table.loc[~complete, feature_names].iterrows()
+        (
+            "no value, after complete rows (a flat stretch or a missing input), for: "
+            if after
+            else "not enough history for: "
+        )
+        + ", ".join(n for n in feature_names if pd.isna(row[n]))
+        for after, (_, row) in zip(warm.to_numpy(), table.loc[~complete, feature_names].iterrows(), strict=True)
     ]
     return table.loc[complete, [*keep, *feature_names]].reset_index(drop=True), lacking.reset_index(drop=True)

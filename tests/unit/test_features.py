@@ -409,3 +409,25 @@ def test_a_flat_stretch_has_no_volatility_ratio_and_warns_nothing(small_features
     kept = set(features.meta["timestamp"])
     assert frame.loc[320, "timestamp"] not in kept  # inside the stretch: no volatility ratio, no row
     assert frame.loc[450, "timestamp"] in kept
+
+
+def test_scoring_rows_tell_too_little_history_from_a_flat_stretch(small_features):
+    from driftline.features import scoring_rows
+
+    # A price that moves, stands still for 40 days (no volatility to divide by), then moves again.
+    rng = np.random.default_rng(4)
+    steps = rng.normal(0, 0.01, 300)
+    steps[150:190] = 0.0
+    close = 100 * np.exp(np.cumsum(steps))
+    frame = pd.DataFrame(
+        {"symbol": "A", "timestamp": pd.date_range("2020-01-01", periods=300, freq="D"), "close": close}
+    )
+    target = TargetConfig(kind="direction", horizon=5)
+    table = build_features(frame, small_features, target, min_class_rows=5)
+    rows, lacking = scoring_rows(frame, small_features, target, list(table.feature_names))
+    assert len(rows) + len(lacking) == len(frame)
+    history = lacking["reason"].str.startswith("not enough history for: ")
+    flat = lacking["reason"].str.startswith("no value, after complete rows (a flat stretch")
+    assert (history | flat).all() and history.any() and flat.any()
+    assert lacking.loc[history, "timestamp"].max() < rows["timestamp"].min()  # the warm-up comes first
+    assert lacking.loc[flat, "timestamp"].min() > pd.Timestamp("2020-05-30")  # inside the still stretch
