@@ -262,7 +262,13 @@ def detect_columns(
             return name
         if normalise_name(name) in by_norm:
             return by_norm[normalise_name(name)]
-        raise DataError(f"{source}: {what} column {name!r} not found; {_columns_shown(raw.columns)}")
+        needed = (
+            " (a label model's features include its past labels: rows to score need the column too, empty where "
+            "a label is not known yet)"
+            if what == "target"
+            else ""
+        )
+        raise DataError(f"{source}: {what} column {name!r} not found{needed}; {_columns_shown(raw.columns)}")
 
     in_files = {norm: col for norm, col in by_norm.items() if col not in partition_columns}
     time_col = explicit(data.time_col, "time") or _pick(in_files, TIME_NAMES) or _pick(by_norm, TIME_NAMES)

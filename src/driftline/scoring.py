@@ -30,10 +30,14 @@ class ModelRef:
 
 
 def scoring_contract(contract: ContractConfig) -> ContractConfig:
-    """The contract as scoring applies it: every row check, and no minimum of rows per symbol (a training
-    requirement; a row is scored when its features have their history, so a recent listing's rows are not
-    set aside as a short symbol's)."""
-    return contract.model_copy(update={"min_rows_per_symbol": 1})
+    """The contract as scoring applies it: every row check but two training requirements. No minimum of rows
+    per symbol (a row is scored when its features have their history, so a recent listing's rows are not
+    set aside as a short symbol's), and a label may be missing: the newest rows of a label series are the
+    ones to score, their labels not known yet (the earlier ones feed the lagged-label features)."""
+    columns = dict(contract.columns)
+    if "target" in columns:
+        columns["target"] = columns["target"].model_copy(update={"nullable": True})
+    return contract.model_copy(update={"min_rows_per_symbol": 1, "columns": columns})
 
 
 def assemble_predictions(

@@ -122,6 +122,8 @@ def test_missing_explicit_column_is_named(role):
     message = str(info.value)
     assert f"{role} column 'nope' not found" in message
     assert "src.csv" in message and "'date'" in message
+    # Scoring a label model needs its label column too (its past labels are features): the error says so.
+    assert ("rows to score need the column too, empty where a label is not known yet" in message) == (role == "target")
 
 
 def test_columns_that_normalise_alike_are_rejected():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,3 +88,28 @@ def test_scoring_sets_no_short_symbol_aside(tmp_path):
     assert training.rows_quarantined == 40  # set aside as a short symbol when training
     scoring = validate_loaded(loaded, scoring_contract(ContractConfig()), "unit")
     assert scoring.rows_quarantined == 0 and scoring.rows_clean == len(panel)
+
+
+def test_the_newest_row_of_a_label_series_is_scored_though_its_label_is_unknown(tmp_path):
+    """Training quarantines a row without its label; scoring must not: that row is the one to predict."""
+    from driftline.config import ContractConfig, DataConfig, FeatureConfig, TargetConfig
+    from driftline.features import scoring_rows
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+    from driftline.scoring import scoring_contract
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {"ts": pd.date_range("2024-01-01", periods=60, freq="h"), "x": rng.normal(size=60), "y": rng.integers(0, 2, 60)}
+    )
+    frame["y"] = frame["y"].astype(float)
+    frame.loc[59, "y"] = np.nan  # the newest hour: its outcome (the next hour's) is not known yet
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "batch.csv"), target_col="y"), need_target=True)
+    contract = ContractConfig(min_rows_per_symbol=10)
+    assert validate_loaded(loaded, contract, "unit").rows_quarantined == 1  # training: no label, no row
+    report = validate_loaded(loaded, scoring_contract(contract), "unit")
+    assert report.rows_quarantined == 0
+    rows, _ = scoring_rows(report.clean, FeatureConfig(), TargetConfig(kind="label"), ["x", "target_lag_1"])
+    newest = rows.loc[rows["timestamp"].idxmax()]
+    assert newest["timestamp"] == frame["ts"].iloc[-1] and newest["target_lag_1"] == frame["y"].iloc[58]
