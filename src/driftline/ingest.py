@@ -90,6 +90,11 @@ PRICE_ALIASES = {
     "volume": ("volume", "vol", "v"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+# Names the canonical frame and the feature table use for their own columns (features.KNOWN_LABEL included):
+# a label series' feature of one of these names is kept under another (``feature_column``).
+RESERVED_COLUMNS = frozenset(
+    {"symbol", "timestamp", "target", *PRICE_COLUMNS, "volume", "y", "next_return", "known_label"}
+)
 STEM_COLUMN = "__file_stem"
 DEMO_FILE = "stocks.csv.gz"
 
@@ -313,6 +318,11 @@ def detect_columns(
         prices = {k: v for k, v in prices.items() if v != price_col and k != "adj_close"}
         prices["close"] = price_col
         taken.add(price_col)
+    if need_target and not {"close", "adj_close"} & prices.keys():
+        # A label series without a close has no price features: a column named high, low, open or volume is
+        # one of its features, not a price (whose checks would quarantine a 0/1 column's zeros).
+        taken -= set(prices.values())
+        prices = {}
     numeric_rest = [str(c) for c in raw.columns if c not in taken and pd.api.types.is_numeric_dtype(raw[c])]
     if "close" not in prices and not need_target and require_price:
         if len(numeric_rest) == 1:
@@ -596,9 +606,17 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     if columns.target is not None:
         data["target"] = _numeric(raw[columns.target])
     for name in columns.extra:
-        data[normalise_name(name)] = _numeric(raw[name], keep_float32=True)
+        data[feature_column(name)] = _numeric(raw[name], keep_float32=True)
     frame = pd.DataFrame(data, index=raw.index)
     return frame.sort_values(["symbol", "timestamp"], kind="stable")
+
+
+def feature_column(name: str) -> str:
+    """A label series' feature column as the canonical frame names it: its normalised name, with ``_feature``
+    added where that is a name of the frame's own (a feature named ``high`` is not a bar's high price, nor
+    one named ``y`` the target)."""
+    norm = normalise_name(name)
+    return f"{norm}_feature" if norm in RESERVED_COLUMNS else norm
 
 
 def best_price_per_symbol(

@@ -198,12 +198,12 @@ def as_source_columns(
 ) -> pd.DataFrame:
     """A canonical frame under the column names of the source it came from (so the pipeline's own config,
     with its ``time_col``/``target_col``..., reads it back the same way)."""
-    from driftline.ingest import normalise_name
+    from driftline.ingest import feature_column
 
     names = {"timestamp": time, "symbol": symbol or "symbol", **prices}
     if target is not None:
         names["target"] = target
-    names.update({normalise_name(e): e for e in extra})
+    names.update({feature_column(e): e for e in extra})
     return frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
 
 

@@ -166,6 +166,16 @@ def test_label_mode_needs_target_and_keeps_numeric_extras():
     assert columns.prices == {}
 
 
+def test_a_label_series_without_a_close_reads_price_named_columns_as_features():
+    # "high" here is a 0/1 feature (a glucose reading above 140), not a price whose zeros break its checks.
+    raw = pd.DataFrame({"ts": ["2020-01-01"], "high": [0.0], "volume": [3.0], "y": [1]})
+    columns = _detect(raw, need_target=True, target_col="y")
+    assert columns.prices == {} and columns.extra == ("high", "volume")
+    # With a close they are the bar's prices, as in price mode.
+    priced = _detect(raw.assign(close=[1.0]), need_target=True, target_col="y")
+    assert priced.prices == {"high": "high", "close": "close", "volume": "volume"} and priced.extra == ()
+
+
 def test_a_label_series_says_which_columns_it_does_not_use(tmp_path):
     # Text is not a feature: a user's weekday or regime column would otherwise vanish without a word.
     path = tmp_path / "events.csv"
@@ -775,3 +785,30 @@ def test_the_early_column_check_leaves_what_it_cannot_read_to_the_run(tmp_path):
     check_columns(DataConfig(path=str(good), time_col="when"), need_target=False)  # prices are not judged here
     with pytest.raises(DataError, match=r"px\.csv: time column 'date' not found"):
         check_columns(DataConfig(path=str(good), time_col="date"), need_target=False)
+
+
+def test_a_feature_named_like_a_canonical_column_is_kept_as_a_feature(tmp_path):
+    from driftline.config import ContractConfig, FeatureConfig, TargetConfig
+    from driftline.features import KNOWN_LABEL, build_features
+    from driftline.ingest import RESERVED_COLUMNS, feature_column
+    from driftline.pipeline import validate_loaded
+
+    assert KNOWN_LABEL in RESERVED_COLUMNS and feature_column("High") == "high_feature"
+    rng = np.random.default_rng(2)
+    n = 400
+    path = tmp_path / "cgm.csv"
+    pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=n, freq="5min"),
+            "high": rng.integers(0, 2, n).astype(float),  # a 0/1 reading-above-140 flag, not a price
+            "y": rng.normal(size=n),  # a feature that happens to be called y
+            "label": rng.integers(0, 2, n),
+        }
+    ).to_csv(path, index=False)
+    loaded = load_data(DataConfig(path=str(path), target_col="label"), need_target=True)
+    assert loaded.columns.extra == ("high", "y") and loaded.columns.prices == {}
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=10), "unit")
+    assert report.rows_quarantined == 0  # the flag's zeros are not prices that must be > 0
+    features = build_features(report.clean, FeatureConfig(), TargetConfig(kind="label"), min_class_rows=5)
+    assert {"high_feature", "y_feature"} <= set(features.feature_names)
+    assert features.X["high_feature"].isin([0.0, 1.0]).all()
