@@ -906,6 +906,20 @@ def _one_series_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
     )
 
 
+def _price_sign_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
+    """When prices at or below zero sink the batch: the price targets need positive prices; a series that
+    crosses zero fits a label target."""
+    columns = [c.column for c in worst if c.check == "range" and c.column in ("close", "adj_close")]
+    quarantined = report.quarantined
+    if not any(c in quarantined and (pd.to_numeric(quarantined[c], errors="coerce") <= 0).any() for c in columns):
+        return ""
+    return (
+        " — the price targets are built on log returns, so a price must be > 0; a series that crosses zero (an "
+        "anomaly, a spread) trains as a label: add a 0/1 column (say, the value 5 rows ahead above this one) and "
+        "use --target label --target-col <it>, with the series itself as a feature column"
+    )
+
+
 def enforce_contract(report: ValidationReport, contract: ContractConfig, source: str) -> pd.DataFrame:
     """Apply the contract to a report and return the rows that may be trained on.
 
@@ -932,7 +946,8 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
         raise ValidationFailed(
             f"{source}: data contract failed: {report.rows_quarantined} of {report.rows_in} rows ({fraction:.1%}) "
             f"would be quarantined, more than max_quarantine_fraction {contract.max_quarantine_fraction:g}; "
-            f"most rows: {'; '.join(c.message for c in worst)}{_one_series_hint(report, worst)}",
+            f"most rows: {'; '.join(c.message for c in worst)}{_one_series_hint(report, worst)}"
+            f"{_price_sign_hint(report, worst)}",
             report=report,
         )
     if report.rows_quarantined:

@@ -833,6 +833,26 @@ def test_messages_name_a_column_as_the_source_does_when_it_was_given_another_nam
     assert report.quarantined["reason"].tolist() == ["close: missing"]
 
 
+def test_prices_at_or_below_zero_that_sink_a_batch_suggest_a_label_target(tmp_path):
+    # A temperature anomaly read as a price: half its values are below zero, and log returns need > 0.
+    from driftline.config import DataConfig
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+
+    values = np.sin(np.arange(60) / 5.0)
+    path = tmp_path / "anomaly.csv"
+    pd.DataFrame({"date": pd.date_range("2000-01-01", periods=60, freq="MS"), "anom": values}).to_csv(path, index=False)
+    report = validate_loaded(load_data(DataConfig(path=str(path), price_col="anom")), ContractConfig(), "unit")
+    with pytest.raises(ValidationFailed, match=r"built on log returns, so a price must be > 0; .* --target label"):
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "anomaly.csv")
+    # Prices too large are another problem: no such hint.
+    path.write_text("date,close\n" + "\n".join(f"2000-01-{d:02d},{2e12 if d % 2 else 10}" for d in range(1, 29)))
+    report = validate_loaded(load_data(DataConfig(path=str(path))), ContractConfig(), "unit")
+    with pytest.raises(ValidationFailed) as error:
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "anomaly.csv")
+    assert "must be > 0 and <= 1e+12" in str(error.value) and "log returns" not in str(error.value)
+
+
 def test_duplicates_that_sink_a_file_read_as_one_series_suggest_its_key_column(tmp_path):
     # Several stations in one file keyed by a number (station 725030): read as one series, every time repeats.
     from driftline.config import DataConfig
