@@ -619,6 +619,33 @@ def feature_column(name: str) -> str:
     return f"{norm}_feature" if norm in RESERVED_COLUMNS else norm
 
 
+def volume_in_every_file(
+    frame: pd.DataFrame, objects: pd.Series, columns: ColumnMap, source: str
+) -> tuple[pd.DataFrame, ColumnMap, tuple[str, ...]]:
+    """The volume only where every file has it. A file of a folder without any volume (it is in the unified
+    schema, so its rows would read as missing values and be quarantined) leaves the volume out for every
+    symbol, with a warning naming the files: each symbol's features must be the same ones.
+
+    Returns:
+        The frame (without ``volume`` then), the column map (likewise) and the warning, if any.
+    """
+    if "volume" not in frame.columns:
+        return frame, columns, ()
+    present = frame["volume"].notna().groupby(objects.reindex(frame.index), sort=True).any()
+    lacking = [str(key) for key in present.index[~present]]
+    if not lacking:
+        return frame, columns, ()
+    files = [key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}" for key in lacking]
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    warning = (
+        f"{shown}: no {columns.prices['volume']!r} values; the volume is left out for every symbol (their "
+        "features must be the same: no volume_z)"
+    )
+    logger.warning(warning)
+    prices = {k: v for k, v in columns.prices.items() if k != "volume"}
+    return frame.drop(columns="volume"), replace(columns, prices=prices), (warning,)
+
+
 def best_price_per_symbol(
     frame: pd.DataFrame, objects: pd.Series, columns: ColumnMap, source: str
 ) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
@@ -790,6 +817,8 @@ def load_staged(
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
+    frame, columns, no_volume = volume_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
+    warnings += no_volume
     if need_target:
         warnings += unused_columns_note(header, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])

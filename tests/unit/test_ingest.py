@@ -582,6 +582,27 @@ def test_a_file_without_adjusted_close_uses_its_close_with_a_warning_naming_the_
     assert report.rows_quarantined == 0 and report.rows_clean == 2 * len(vendor_frame)
 
 
+def test_a_file_without_volume_leaves_the_volume_out_for_every_symbol_with_a_warning(tmp_path, vendor_frame):
+    from driftline.config import ContractConfig
+    from driftline.contracts import validate_frame
+
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.to_csv(folder / "AAPL.csv", index=False)
+    vendor_frame.drop(columns="Volume").to_csv(folder / "MSFT.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)))
+    assert "volume" not in loaded.frame.columns and "volume" not in loaded.columns.prices
+    (warning,) = loaded.warnings
+    assert warning.startswith(f"{folder}/MSFT.csv: no 'Volume' values; the volume is left out for every symbol")
+    # Not one row quarantined for it (before: every MSFT row, "volume: missing", and the batch failed).
+    report = validate_frame(loaded.frame, ContractConfig(), "t", source_values=loaded.source_values())
+    assert report.rows_quarantined == 0 and report.rows_clean == 2 * len(vendor_frame)
+    # Every file with its volume: kept.
+    vendor_frame.to_csv(folder / "MSFT.csv", index=False)
+    again = load_data(DataConfig(path=str(folder)))
+    assert "volume" in again.frame.columns and again.warnings == ()
+
+
 def test_a_symbol_lacking_adjusted_close_in_one_of_its_files_uses_close_in_all_of_them(tmp_path, vendor_frame):
     """Adjusted and unadjusted prices must not meet in one series: the step would read as a return."""
     folder = tmp_path / "panel"
