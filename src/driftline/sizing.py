@@ -413,8 +413,7 @@ def too_short_message(config: PipelineConfig, counts: np.ndarray, explicit: froz
     if horizon is not None:
         message += (
             f", or predict {horizon} period{'s' if horizon > 1 else ''} ahead instead of {config.target.horizon}: "
-            f"with --horizon {horizon} "
-            f"(target.horizon; the purge gaps follow it) the sizes fit"
+            f"with --horizon {horizon} (target.horizon; the purge gaps follow it) the sizes fit"
         )
     below = _set_below_minimums(sizes, floors, n_times, gap, test_size)
     if below is None:
