@@ -164,3 +164,11 @@ def test_home_path_is_never_created_by_a_check(tmp_path):
     home = tmp_path / "not-yet"
     doctor.run_checks({}, home, None)
     assert not Path(home).exists()
+
+
+def test_without_an_api_url_the_prefect_check_says_how_commands_share_the_local_api():
+    shared = doctor.check_prefect({})
+    assert shared.status == doctor.OK and "the next ones share until it has been idle 300 s" in shared.detail
+    assert "idle 60 s" in doctor.check_prefect({"DRIFTLINE_LOCAL_API_IDLE_SECONDS": "60"}).detail
+    alone = doctor.check_prefect({"DRIFTLINE_LOCAL_API_IDLE_SECONDS": "0"})
+    assert "each command starts a local Prefect API of its own" in alone.detail

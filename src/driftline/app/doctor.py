@@ -156,11 +156,20 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
 def check_prefect(env: Mapping[str, str]) -> Check:
     api = env.get("PREFECT_API_URL")
     if not api:
+        from driftline.app.local_api import IDLE_VARIABLE, idle_seconds
+
+        idle = idle_seconds(env)
+        shared = (
+            f"the first command starts a local Prefect API (10-20 s on a new home, overlapped with start-up) that "
+            f"the next ones share until it has been idle {idle:g} s ({IDLE_VARIABLE})"
+            if idle
+            else f"each command starts a local Prefect API of its own ({IDLE_VARIABLE}=0)"
+        )
         return Check(
             "prefect api",
             OK,
-            "none set: each command starts a local Prefect API for its run (10-20 s, overlapped with start-up)",
-            "for repeated runs or deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api",
+            f"none set: {shared}",
+            "for deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api",
         )
     base = api.rstrip("/")
     down = _unhealthy("prefect api", base, "start it (prefect server start / make serve) or fix PREFECT_API_URL")

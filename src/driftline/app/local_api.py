@@ -33,6 +33,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 # uvicorn's exit code when it cannot bind its port (someone took it after we picked it): try another.
@@ -45,9 +46,10 @@ START_FILE = "driftline-api.start"  # exclusive flock while a command checks for
 LOG_FILE = "driftline-api.log"
 
 
-def idle_seconds() -> float:
-    """``DRIFTLINE_LOCAL_API_IDLE_SECONDS``: how long the shared local API waits for the next command (0: none)."""
-    raw = os.environ.get(IDLE_VARIABLE, "").strip()
+def idle_seconds(env: Mapping[str, str] | None = None) -> float:
+    """``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` (of ``env``, default the process's): how long the shared local API
+    waits for the next command (0: none)."""
+    raw = (os.environ if env is None else env).get(IDLE_VARIABLE, "").strip()
     try:
         return max(0.0, float(raw)) if raw else DEFAULT_IDLE_SECONDS
     except ValueError:
