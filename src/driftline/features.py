@@ -113,6 +113,9 @@ def _rsi(close: pd.Series, window: int) -> pd.Series:
     gain = delta.clip(lower=0).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
     loss = (-delta.clip(upper=0)).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
     rsi = 100 - 100 / (1 + gain / loss.replace(0.0, np.nan))
+    # No loss since the series began: a series that has only risen is at 100 (not missing, which dropped the
+    # rising half of a seasonal series), one that has not moved at 50.
+    rsi = rsi.mask(loss.eq(0) & gain.gt(0), 100.0).mask(loss.eq(0) & gain.eq(0), 50.0)
     return (rsi - 50) / 50
 
 

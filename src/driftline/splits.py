@@ -120,9 +120,16 @@ class WalkForwardSplit:
                 for part, rows in (("training", train), ("test", test)):
                     classes = np.unique(labels[rows])
                     if len(classes) < 2:
+                        fix = (
+                            f"a longer first window (it is {train_t.stop - train_t.start} timestamps; "
+                            "splits.min_train_size sets the least; a seasonal series needs one that spans its "
+                            "seasons), fewer folds"
+                            if part == "training" and k == 1
+                            else "fewer folds, a larger splits.test_size"
+                        )
                         raise InsufficientDataError(
                             f"fold {k}: the {part} rows ({len(rows)}) hold a single class ({classes.tolist()}); "
-                            "use fewer folds, a larger test_size, or more data"
+                            f"use {fix}, or more data"
                         )
             yield train, test
 

@@ -431,3 +431,16 @@ def test_scoring_rows_tell_too_little_history_from_a_flat_stretch(small_features
     assert (history | flat).all() and history.any() and flat.any()
     assert lacking.loc[history, "timestamp"].max() < rows["timestamp"].min()  # the warm-up comes first
     assert lacking.loc[flat, "timestamp"].min() > pd.Timestamp("2020-05-30")  # inside the still stretch
+
+
+def test_rsi_of_a_series_that_has_only_risen_is_its_top_not_missing():
+    from driftline.features import _rsi
+
+    window = 5
+    rising = _rsi(pd.Series(np.arange(1.0, 31.0)), window)
+    assert rising.iloc[:window].isna().all() and (rising.iloc[window:] == 1.0).all()  # 100 on the 0-100 scale
+    assert (_rsi(pd.Series(np.full(30, 7.0)), window).iloc[window:] == 0.0).all()  # no move: 50
+    assert (_rsi(pd.Series(np.arange(30.0, 0.0, -1.0)), window).iloc[window:] == -1.0).all()
+    # Once a loss has been seen the usual formula holds: strictly between the ends.
+    mixed = _rsi(pd.Series([1.0, 2, 3, 2.5, 3.5, 4, 3.8, 4.2, 4.5, 4.4, 5.0]), 3).dropna()
+    assert ((mixed > -1) & (mixed < 1)).all()

@@ -136,6 +136,15 @@ def test_single_class_fold_is_an_error():
         list(splitter.split(np.zeros(8), y))
     balanced = np.array([0, 1, 0, 1, 0, 1, 0, 1])
     assert len(list(splitter.split(np.zeros(8), balanced))) == 2
+    # A first window inside one season (a year of daylight: every day from January on is longer): the error
+    # says to lengthen that window; a later fold's single class says to reshape the folds.
+    rising_then_mixed = np.array([1] * 10 + [0, 1] * 10)
+    with pytest.raises(InsufficientDataError, match=r"fold 1: the training rows .* a longer first window \(it is 10 "):
+        list(WalkForwardSplit(2, min_train_size=10).split(np.zeros(30), rising_then_mixed))
+    with pytest.raises(
+        InsufficientDataError, match=r"fold 2: the test rows .* use fewer folds, a larger splits\.test_size"
+    ):
+        list(WalkForwardSplit(2, min_train_size=10).split(np.zeros(30), np.array([0, 1] * 10 + [1] * 10)))
 
 
 def test_single_class_in_a_test_fold_names_the_fold():
