@@ -68,7 +68,8 @@ def score_batch(
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, challenger = resolve_models_task(store, _model_name(name), shadow)
-    config = training_config_task(store, champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    overrides = data_overrides(data, time_col, price_col, symbol_col, target_col)
+    config = training_config_task(store, champion, overrides)
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     log_dir = environment.home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
@@ -76,7 +77,13 @@ def score_batch(
     rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
     explanations = explain_task(store, rows, champion, explain) if explain is not None else None  # a bad K fails first
     scores = score_task(store, rows, champion)
-    challenger_scores = score_task(store, rows, challenger) if challenger else None
+    challenger_scores = None
+    if challenger:
+        # The shadow scores from its own training config and features, which need not be the champion's.
+        shadow_rows, _ = scoring_rows_task(
+            store, loaded, training_config_task(store, challenger, overrides), challenger
+        )
+        challenger_scores = score_task(store, shadow_rows, challenger, keyed=True)
     out_path = Path(out) if out else environment.home / "scores" / champion.name / f"{batch_id}.parquet"
     files = write_predictions_task(
         rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations
@@ -130,7 +137,8 @@ def compare_shadow_flow(
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, _ = resolve_models_task(store, _model_name(name), False)
-    config = training_config_task(store, champion, data_overrides(data, time_col, price_col, symbol_col, target_col))
+    overrides = data_overrides(data, time_col, price_col, symbol_col, target_col)
+    config = training_config_task(store, champion, overrides)
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     labels = realised_labels_task(config, loaded)
     decision = compare_shadow_task(environment.home / "predictions" / champion.name, labels, config)

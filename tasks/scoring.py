@@ -21,6 +21,7 @@ from driftline.scoring import (
     assemble_predictions,
     batch_metrics,
     compare_shadow,
+    keyed_scores,
     last_scored,
     read_prediction_log,
     rows_in_range,
@@ -88,11 +89,14 @@ def select_rows_task(
 
 
 @driftline_task("score", retries=1)
-def score_task(store: registry.MlflowStore, rows: pd.DataFrame, ref: ModelRef) -> pd.DataFrame:
-    """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows)."""
+def score_task(store: registry.MlflowStore, rows: pd.DataFrame, ref: ModelRef, keyed: bool = False) -> pd.DataFrame:
+    """Calibrated probability and decision from the registered pyfunc model (nothing to score: no rows);
+    ``keyed``: beside each row's symbol and timestamp (``keyed_scores``)."""
     if rows.empty:
-        return pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
-    return store.predict_pyfunc(ref.uri, rows)
+        scores = pd.DataFrame({"probability": pd.Series(dtype=float), "prediction": pd.Series(dtype=int)})
+    else:
+        scores = store.predict_pyfunc(ref.uri, rows)
+    return keyed_scores(rows, scores) if keyed else scores
 
 
 @driftline_task("explain-scores", retries=1)

@@ -47,16 +47,27 @@ def assemble_predictions(
     shadow: ModelRef | None = None,
     shadow_scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One output row per scored input row: probability, decision and the version that made them."""
+    """One output row per scored input row: probability, decision and the version that made them.
+
+    The shadow's scores (``keyed_scores``: its own rows, built with its own training config and features)
+    join on (symbol, timestamp): empty where it could not score a row the champion scored.
+    """
     out = rows[KEY].copy()
     out["probability"] = scores["probability"].to_numpy()
     out["decision"] = scores["prediction"].to_numpy().astype(int)
     out["model_version"] = champion.version
     if shadow is not None and shadow_scores is not None:
-        out["challenger_probability"] = shadow_scores["probability"].to_numpy()
-        out["challenger_decision"] = shadow_scores["prediction"].to_numpy().astype(int)
+        theirs = out[KEY].merge(shadow_scores[[*KEY, "probability", "prediction"]], on=KEY, how="left")
+        out["challenger_probability"] = theirs["probability"].to_numpy()
+        out["challenger_decision"] = theirs["prediction"].astype("Int64").array  # empty where it did not score
         out["challenger_version"] = shadow.version
     return out
+
+
+def keyed_scores(rows: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """A model's ``scores`` (probability, prediction) beside the (symbol, timestamp) of the ``rows`` it
+    scored, row for row."""
+    return pd.concat([rows[KEY].reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
 
 
 def with_explanations(predictions: pd.DataFrame, explanations: pd.DataFrame | None) -> pd.DataFrame:
@@ -128,7 +139,9 @@ def compare_shadow(
         f"champion v{joined['model_version'].iloc[-1]}", joined["probability"].to_numpy(), joined["decision"].to_numpy()
     )
     challenger = Scores(
-        "challenger", joined["challenger_probability"].to_numpy(), joined["challenger_decision"].to_numpy()
+        "challenger",
+        joined["challenger_probability"].to_numpy(dtype=float),
+        joined["challenger_decision"].to_numpy(dtype=int),
     )
     decision = decide_promotion(evaluation, challenger, champion, spec)
     decision.comparison["models"] = versions
@@ -189,6 +202,7 @@ __all__ = [
     "assemble_predictions",
     "batch_metrics",
     "compare_shadow",
+    "keyed_scores",
     "lacking_summary",
     "last_scored",
     "parse_time_bound",

@@ -45,6 +45,29 @@ def test_new_rows_only_skips_what_the_log_already_has_per_symbol(tmp_path):
     assert last_scored(tmp_path / "none").empty
 
 
+def test_the_shadow_joins_on_its_own_rows_and_is_empty_where_it_could_not_score(tmp_path):
+    # The challenger was trained with other features (longer history): it scores fewer of the batch's rows.
+    from driftline.config import DecisionSpec
+    from driftline.scoring import compare_shadow, keyed_scores, read_prediction_log
+
+    rows = _rows()
+    champion, challenger = ModelRef("driftline-t", "3", "run-3"), ModelRef("driftline-t", "4", "run-4")
+    scores = pd.DataFrame({"probability": [0.3] * 10, "prediction": [0] * 10})
+    theirs = rows[rows["timestamp"] >= "2024-01-03"].iloc[::-1]  # its own rows, in its own order
+    shadow = keyed_scores(theirs, pd.DataFrame({"probability": [0.8] * 6, "prediction": [1] * 6}))
+    predictions = assemble_predictions(rows, champion, scores, challenger, shadow)
+    scored = predictions["challenger_probability"].notna()
+    assert scored.tolist() == [False, False, True, True, True] * 2
+    assert predictions.loc[scored, "challenger_decision"].tolist() == [1] * 6
+    assert predictions.loc[~scored, "challenger_decision"].isna().all()
+    # The log keeps the gaps, and the A/B comparison reads only the rows both scored.
+    append_prediction_log(predictions, tmp_path, "batch-1")
+    log = read_prediction_log(tmp_path)
+    labels = rows[["symbol", "timestamp"]].assign(y=[0, 1] * 5)
+    decision = compare_shadow(log, labels, DecisionSpec(block_length=1))
+    assert decision.comparison["rows"] == 6
+
+
 def test_batch_metrics_summarise_the_scored_rows():
     predictions = pd.DataFrame({"symbol": ["A", "A", "B"], "probability": [0.2, 0.4, 0.9], "decision": [0, 0, 1]})
     metrics = batch_metrics(predictions)
