@@ -25,6 +25,7 @@ import pandas as pd
 
 from driftline.config import ONE_SERIES, DataConfig
 from driftline.errors import DataError
+from driftline.features import KNOWN_LABEL, META_COLUMNS
 from driftline.sources import (
     LINE_COLUMN,
     OBJECT_COLUMN,
@@ -90,11 +91,9 @@ PRICE_ALIASES = {
     "volume": ("volume", "vol", "v"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
-# Names the canonical frame and the feature table use for their own columns (features.KNOWN_LABEL included):
-# a label series' feature of one of these names is kept under another (``feature_column``).
-RESERVED_COLUMNS = frozenset(
-    {"symbol", "timestamp", "target", *PRICE_COLUMNS, "volume", "y", "next_return", "known_label"}
-)
+# Names the canonical frame and the feature table use for their own columns: a label series' feature of one of
+# these names is kept under another (``feature_column``).
+RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
 STEM_COLUMN = "__file_stem"
 DEMO_FILE = "stocks.csv.gz"
 
@@ -619,6 +618,11 @@ def feature_column(name: str) -> str:
     return f"{norm}_feature" if norm in RESERVED_COLUMNS else norm
 
 
+def _file_in(source: str, key: str) -> str:
+    """A staged object's file as a warning names it: the source itself, or the file under the folder."""
+    return key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}"
+
+
 def volume_in_every_file(
     frame: pd.DataFrame, objects: pd.Series, columns: ColumnMap, source: str
 ) -> tuple[pd.DataFrame, ColumnMap, tuple[str, ...]]:
@@ -635,7 +639,7 @@ def volume_in_every_file(
     lacking = [str(key) for key in present.index[~present]]
     if not lacking:
         return frame, columns, ()
-    files = [key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}" for key in lacking]
+    files = [_file_in(source, key) for key in lacking]
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     warning = (
         f"{shown}: no {columns.prices['volume']!r} values; the volume is left out for every symbol (their "
@@ -684,7 +688,7 @@ def best_price_per_symbol(
     adj_name, close_name = columns.prices["adj_close"], columns.prices["close"]
     warnings = []
     for key in lacking:
-        where = key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}"
+        where = _file_in(source, key)
         mine = sorted(str(symbol) for symbol in symbols_of[key])
         also = [symbol for symbol in mine if symbol in elsewhere]
         note = (
