@@ -410,6 +410,10 @@ def build_features(
     )
 
 
+HISTORY_REASON = "not enough history for: "
+GAP_REASON = "no value, after complete rows (a flat stretch or a missing input), for: "
+
+
 def scoring_rows(
     frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, feature_names: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -429,12 +433,7 @@ def scoring_rows(
     lacking = table.loc[~complete, ["symbol", "timestamp"]].copy()
     warm = complete.groupby(table["symbol"], sort=False).cummax()[~complete]  # a complete row came before
     lacking["reason"] = [
-        (
-            "no value, after complete rows (a flat stretch or a missing input), for: "
-            if after
-            else "not enough history for: "
-        )
-        + ", ".join(n for n in feature_names if pd.isna(row[n]))
+        (GAP_REASON if after else HISTORY_REASON) + ", ".join(n for n in feature_names if pd.isna(row[n]))
         for after, (_, row) in zip(warm.to_numpy(), table.loc[~complete, feature_names].iterrows(), strict=True)
     ]
     return table.loc[complete, [*keep, *feature_names]].reset_index(drop=True), lacking.reset_index(drop=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from driftline.config import ContractConfig, DecisionSpec
 from driftline.errors import InsufficientDataError
+from driftline.features import HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound
 
@@ -185,15 +187,43 @@ def batch_metrics(predictions: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _when(value: Any) -> str:
+    """A timestamp as a user wrote it: the date alone at midnight."""
+    stamp = pd.Timestamp(value)
+    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+
+
 def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
-    """A short human note on rows that could not be scored."""
+    """A short human note on rows that could not be scored: the rows each series spent as feature history
+    (how many earlier rows a row needs, and how to score from a date), then rows with a gap in a feature."""
     if lacking.empty:
         return "every row had enough history"
-    per_symbol = lacking.groupby("symbol").size()
-    head = ", ".join(f"{s}: {n}" for s, n in per_symbol.items())
-    first = lacking.iloc[:limit]
-    examples = "; ".join(f"{s} {pd.Timestamp(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
-    return f"{len(lacking)} rows lacked history ({head}), e.g. {examples}"
+    reasons = lacking["reason"].astype(str)
+    warm = reasons.str.startswith(HISTORY_REASON)
+    notes = []
+    if warm.any():
+        per_symbol = lacking.loc[warm].groupby("symbol", sort=False).size()
+        needed = int(per_symbol.max())
+        last = reasons[warm].iloc[-1].removeprefix(HISTORY_REASON)  # the features that fill last
+        if len(per_symbol) == 1:
+            whose = f"the series' first {needed}"
+        else:
+            up_to = "" if per_symbol.nunique() == 1 else "up to "
+            whose = f"{up_to}the first {needed} of each of {len(per_symbol)} series"
+        notes.append(
+            f"{int(warm.sum())} rows lacked history ({whose}; last to fill: {last}): "
+            f"a row needs {needed} earlier rows of its series, so to score from a date, give that many rows "
+            "before it and pass --since DATE"
+        )
+    gaps = lacking.loc[~warm]
+    if not gaps.empty:
+        first = gaps.iloc[:limit]
+        examples = "; ".join(f"{s} {_when(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
+        notes.append(
+            f"{len(gaps)} rows after complete ones had a feature without a value (a flat stretch or a missing "
+            f"input), e.g. {examples}"
+        )
+    return "; ".join(notes)
 
 
 __all__ = [

@@ -136,3 +136,37 @@ def test_the_newest_row_of_a_label_series_is_scored_though_its_label_is_unknown(
     rows, _ = scoring_rows(report.clean, FeatureConfig(), TargetConfig(kind="label"), ["x", "target_lag_1"])
     newest = rows.loc[rows["timestamp"].idxmax()]
     assert newest["timestamp"] == frame["ts"].iloc[-1] and newest["target_lag_1"] == frame["y"].iloc[58]
+
+
+def test_the_history_a_row_needs_is_the_number_the_skipped_note_gives(tmp_path):
+    """The note on rows without every feature says how many earlier rows a row needs; with exactly that
+    many before a date the date's row is scored, with one fewer it is not."""
+    import re
+
+    from driftline.config import ContractConfig, DataConfig, FeatureConfig, TargetConfig
+    from driftline.features import feature_table, scoring_rows
+    from driftline.ingest import load_data
+    from driftline.pipeline import validate_loaded
+    from driftline.scoring import lacking_summary, scoring_contract
+    from driftline.synthetic import make_ohlcv_panel
+
+    panel = make_ohlcv_panel(n_symbols=1, n_days=400, seed=4)
+
+    def clean(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.to_csv(tmp_path / "batch.csv", index=False)
+        loaded = load_data(DataConfig(path=str(tmp_path / "batch.csv")))
+        return validate_loaded(loaded, scoring_contract(ContractConfig()), "unit").clean
+
+    names = list(feature_table(clean(panel), FeatureConfig(), TargetConfig())[1])  # every default feature
+
+    def score(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return scoring_rows(clean(frame), FeatureConfig(), TargetConfig(), names)
+
+    note = lacking_summary(score(panel)[1])
+    needed = int(re.search(r"a row needs (\d+) earlier rows", note).group(1))
+    assert needed > 20 and note.startswith(f"{needed} rows lacked history"), note  # one series: all warm-up
+    assert note.count("last to fill: ") == 1 and "--since DATE" in note
+
+    day = pd.Timestamp(panel["Date"].iloc[300])
+    assert score(panel.iloc[300 - needed :])[0]["timestamp"].min() == day
+    assert score(panel.iloc[300 - needed + 1 :])[0]["timestamp"].min() > day
