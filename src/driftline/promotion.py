@@ -84,12 +84,15 @@ class Scores:
 
 @dataclass(frozen=True)
 class EvaluationSet:
-    """The rows both models are scored on: labels, timestamps and (price targets) next-period returns."""
+    """The rows both models are scored on: labels, timestamps and (price targets) next-period returns;
+    ``name`` says which rows they are in the checks' details (the training run's hold-out, or the logged
+    shadow predictions of an A/B test)."""
 
     y: np.ndarray
     times: np.ndarray
     symbols: np.ndarray
     next_return: np.ndarray | None = None
+    name: str = "hold-out"
 
     def __len__(self) -> int:
         return len(self.y)
@@ -257,7 +260,7 @@ def decide_promotion(
         Reason(
             "ece-cap",
             ours["ece"] <= promotion.ece_cap,
-            f"hold-out ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} "
+            f"{evaluation.name} ECE {ours['ece']:.4f} over {ece_bins_for(n_rows, metrics.ece_bins)} "
             f"equal-mass bins (cap {promotion.ece_cap})",
             ours["ece"],
             promotion.ece_cap,

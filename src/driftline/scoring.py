@@ -136,6 +136,7 @@ def compare_shadow(
         times=joined["timestamp"].to_numpy(),
         symbols=joined["symbol"].to_numpy(),
         next_return=joined["next_return"].to_numpy() if "next_return" in joined else None,
+        name="shadow",
     )
     champion = Scores(
         f"champion v{joined['model_version'].iloc[-1]}", joined["probability"].to_numpy(), joined["decision"].to_numpy()

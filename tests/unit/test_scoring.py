@@ -66,6 +66,8 @@ def test_the_shadow_joins_on_its_own_rows_and_is_empty_where_it_could_not_score(
     labels = rows[["symbol", "timestamp"]].assign(y=[0, 1] * 5)
     decision = compare_shadow(log, labels, DecisionSpec(block_length=1))
     assert decision.comparison["rows"] == 6
+    ece = next(r.detail for r in decision.reasons if r.check == "ece-cap")
+    assert ece.startswith("shadow ECE "), ece  # these rows are the logged shadow, not a training hold-out
 
 
 def test_batch_metrics_summarise_the_scored_rows():
