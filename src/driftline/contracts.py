@@ -23,6 +23,7 @@ import yaml
 
 from driftline.config import DEFAULT_COLUMN_RULES, ONE_SERIES, ColumnRule, ContractConfig
 from driftline.errors import InsufficientDataError, ValidationFailed
+from driftline.timeline import show_time
 
 logger = logging.getLogger(__name__)
 
@@ -485,12 +486,8 @@ def _value(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "missing"
     if isinstance(value, (pd.Timestamp, np.datetime64)):
-        return str(pd.Timestamp(value))
+        return show_time(value)
     return repr(value)
-
-
-def _stamp(value: Any) -> str:
-    return "NaT" if pd.isna(value) else str(pd.Timestamp(value))
 
 
 Explainer = Callable[[pd.DataFrame, np.ndarray, dict[str, Any], dict[str, Any]], tuple[list[str], list[str]]]
@@ -549,9 +546,10 @@ def _explain_monotonic(
     values: list[str] = []
     for symbol, stamp, before in zip(rows["symbol"], rows["timestamp"], rows[PREV_MAX_TIME], strict=True):
         reasons.append(
-            f"timestamp: out of time order for {symbol} ({_stamp(stamp)} comes after {_stamp(before)} in the source)"
+            f"timestamp: out of time order for {symbol} "
+            f"({show_time(stamp)} comes after {show_time(before)} in the source)"
         )
-        values.append(f"{symbol} {_stamp(stamp)}")
+        values.append(f"{symbol} {show_time(stamp)}")
     return reasons, values
 
 
@@ -560,7 +558,7 @@ def _explain_gap(
 ) -> tuple[list[str], list[str]]:
     rows = checked.iloc[positions]
     values = [
-        f"{pd.Timedelta(seconds=step)} for {symbol} before {_stamp(stamp)}"
+        f"{pd.Timedelta(seconds=step)} for {symbol} before {show_time(stamp)}"
         for symbol, stamp, step in zip(rows["symbol"], rows["timestamp"], rows[STEP_SECONDS], strict=True)
     ]
     return [meta["description"]] * len(positions), values
@@ -571,14 +569,14 @@ def _explain_calendar(
 ) -> tuple[list[str], list[str]]:
     stamps = checked["timestamp"].to_numpy()[positions]
     days = checked[WEEKDAY].to_numpy()[positions]
-    reasons = [f"timestamp: on a {_DAY_NAMES[int(d)]} ({_stamp(s)})" for s, d in zip(stamps, days, strict=True)]
-    return reasons, [_stamp(s) for s in stamps]
+    reasons = [f"timestamp: on a {_DAY_NAMES[int(d)]} ({show_time(s)})" for s, d in zip(stamps, days, strict=True)]
+    return reasons, [show_time(s) for s in stamps]
 
 
 def _explain_future(
     checked: pd.DataFrame, positions: np.ndarray, kwargs: dict[str, Any], meta: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    stamps = [_stamp(s) for s in checked["timestamp"].to_numpy()[positions]]
+    stamps = [show_time(s) for s in checked["timestamp"].to_numpy()[positions]]
     return [f"timestamp: in the future ({s})" for s in stamps], stamps
 
 
@@ -618,10 +616,10 @@ def _keep_first(checked: pd.DataFrame, positions: np.ndarray) -> tuple[np.ndarra
     dropped = rows[later]
     kept = first[later].tolist()
     reasons = [
-        f"duplicate of source row {k} for ({s}, {_stamp(t)})"
+        f"duplicate of source row {k} for ({s}, {show_time(t)})"
         for k, s, t in zip(kept, dropped["symbol"], dropped["timestamp"], strict=True)
     ]
-    values = [f"({s}, {_stamp(t)})" for s, t in zip(dropped["symbol"], dropped["timestamp"], strict=True)]
+    values = [f"({s}, {show_time(t)})" for s, t in zip(dropped["symbol"], dropped["timestamp"], strict=True)]
     return positions[later], reasons, values
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -13,7 +12,7 @@ from driftline.config import ContractConfig, DecisionSpec
 from driftline.errors import InsufficientDataError
 from driftline.features import HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
-from driftline.timeline import parse_time_bound
+from driftline.timeline import parse_time_bound, show_time
 
 KEY = ["symbol", "timestamp"]
 
@@ -188,12 +187,6 @@ def batch_metrics(predictions: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def _when(value: Any) -> str:
-    """A timestamp as a user wrote it: the date alone at midnight."""
-    stamp = pd.Timestamp(value)
-    return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
-
-
 def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     """A short human note on rows that could not be scored: the rows each series spent as feature history
     (how many earlier rows a row needs, and how to score from a date), then rows with a gap in a feature."""
@@ -219,7 +212,7 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     gaps = lacking.loc[~warm]
     if not gaps.empty:
         first = gaps.iloc[:limit]
-        examples = "; ".join(f"{s} {_when(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
+        examples = "; ".join(f"{s} {show_time(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
         notes.append(
             f"{len(gaps)} rows after complete ones had a feature without a value (a flat stretch or a missing "
             f"input), e.g. {examples}"

@@ -28,7 +28,16 @@ __all__ = [
     "pipeline_name_from_data",
     "same_source",
     "select_window",
+    "show_time",
 ]
+
+
+def show_time(value: Any) -> str:
+    """A timestamp in a message as its user wrote it: the date alone at midnight (daily and coarser data)."""
+    if value is None or pd.isna(value):
+        return "NaT"
+    stamp = pd.Timestamp(value)
+    return stamp.date().isoformat() if stamp == stamp.normalize() else str(stamp)
 
 
 def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:

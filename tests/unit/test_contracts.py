@@ -74,7 +74,7 @@ def _row(frame: pd.DataFrame, symbol: str, position: int) -> int:
 
 
 def _stamp(frame: pd.DataFrame, label: int) -> str:
-    return str(frame.loc[label, "timestamp"])
+    return frame.loc[label, "timestamp"].strftime("%Y-%m-%d")  # daily rows: messages show the date alone
 
 
 def _assert_partition(report: ValidationReport, frame: pd.DataFrame) -> None:
@@ -147,7 +147,7 @@ def _weekend(frame):
 def _future(frame):
     label = _row(frame, "SYM1", ROWS_PER_SYMBOL - 1)
     frame.loc[label, "timestamp"] = pd.Timestamp("2031-01-01")
-    return {label: "timestamp: in the future (2031-01-01 00:00:00)"}
+    return {label: "timestamp: in the future (2031-01-01)"}
 
 
 def _close_above_high(frame):
@@ -163,7 +163,8 @@ def _out_of_order(frame):
     earlier = frame.loc[_row(frame, "SYM0", 0), "timestamp"] - pd.Timedelta(days=3)
     before = _stamp(frame, _row(frame, "SYM0", 10))
     frame.loc[label, "timestamp"] = earlier
-    return {label: f"timestamp: out of time order for SYM0 ({earlier} comes after {before} in the source)"}
+    moved = earlier.strftime("%Y-%m-%d")
+    return {label: f"timestamp: out of time order for SYM0 ({moved} comes after {before} in the source)"}
 
 
 DEFECTS = {
@@ -352,7 +353,7 @@ def test_duplicates_keep_the_lowest_source_row_whatever_the_frame_order(clean_fr
     keep = min(a, b, c)
     assert keep not in reasons
     dropped = {a, b, c} - {keep}
-    expected = f"duplicate of source row {keep} for (SYM1, {stamp})"
+    expected = f"duplicate of source row {keep} for (SYM1, {stamp:%Y-%m-%d})"
     assert {r: reasons[r].split("; ")[0] for r in dropped} == dict.fromkeys(dropped, expected)
     unique = next(c for c in report.checks if c.check == "unique")
     assert unique.unexpected_count == 3 and unique.rows_quarantined == 2
@@ -415,7 +416,7 @@ def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
     assert report.warnings == [
         (
             f"timestamp: gap longer than 4D within a symbol: 2 gaps, largest {largest} for SYM0 before "
-            f"{frame.loc[sym0[20], 'timestamp']} (rows kept, policy warn)"
+            f"{frame.loc[sym0[20], 'timestamp']:%Y-%m-%d} (rows kept, policy warn)"
         )
     ]
     assert _validate(frame, ContractConfig(max_gap=str(largest))).warnings == []  # the limit itself is fine
@@ -430,7 +431,7 @@ def test_future_uses_the_injected_clock_and_tolerance(clean_frame):
     last = frame["timestamp"].max()
     assert _validate(frame, now=last - pd.Timedelta(hours=23)).rows_quarantined == 0  # within max_future 1D
     late = _validate(frame, now=last - pd.Timedelta(days=2))
-    assert set(late.quarantined["reason"]) == {f"timestamp: in the future ({last})"}
+    assert set(late.quarantined["reason"]) == {f"timestamp: in the future ({last:%Y-%m-%d})"}
     assert late.rows_quarantined == (frame["timestamp"] == last).sum() == 2
     assert _validate(frame, ContractConfig(max_future=None), now=last - pd.Timedelta(days=2)).rows_quarantined == 0
     # A tz-aware clock is read as UTC.
@@ -446,7 +447,7 @@ def test_centuries_of_yearly_rows_are_checked_against_the_clock_without_overflow
     report = _validate(frame, ContractConfig(max_gap="400D"), now=pd.Timestamp("2026-12-05"))
     assert report.rows_quarantined == 0 and report.warnings == []
     ahead = _validate(frame, now=pd.Timestamp("2007-06-01"))  # the 2008 row is in the future
-    assert list(ahead.quarantined["reason"]) == ["timestamp: in the future (2008-01-01 00:00:00)"]
+    assert list(ahead.quarantined["reason"]) == ["timestamp: in the future (2008-01-01)"]
 
 
 def test_price_consistency_tolerates_round_off_only(clean_frame):

@@ -634,13 +634,15 @@ def monitor(
         since=since,
         until=until,
     )
+    from driftline.timeline import show_time
+
     head = f"{result['model_name']} v{result['model_version']}"
     if result["rows"] == 0:
         typer.echo(f"{head}: no rows to judge")
     else:
         typer.echo(
             f"{head}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows "
-            f"({result['window_start']} .. {result['window_end']})"
+            f"({show_time(result['window_start'])} .. {show_time(result['window_end'])})"
         )
     if result["monitored"] != "champion":
         typer.echo(f"  note: {result['monitored']}")
