@@ -873,6 +873,9 @@ def validate_frame(
 
     fraction = len(bad) / len(frame) if len(frame) else 0.0
     warnings = [f"{c.message} (rows kept, policy warn)" for c in checks if c.action == "warn"]
+    holes = holes_note(clean, quarantined)
+    if holes:
+        warnings.append(holes)
     return ValidationReport(
         success=not any(c.action == "fail" for c in checks) and fraction <= contract.max_quarantine_fraction,
         rows_in=len(frame),
@@ -882,6 +885,47 @@ def validate_frame(
         gx_result=_trimmed(result),
         warnings=warnings,
         source=source,
+    )
+
+
+def holes_note(clean: pd.DataFrame, quarantined: pd.DataFrame) -> str:
+    """Quarantined rows between a series' first and last clean rows leave holes in it, which the features'
+    trailing windows, the label lags and the target's horizon step over, since they count rows; a message
+    saying so (counts, the longest hole, an example), or "" when no hole is left (rows set aside at an end,
+    or duplicates of a kept row)."""
+    if clean.empty or quarantined.empty or not {"symbol", "timestamp"} <= set(quarantined.columns):
+        return ""
+    lost = quarantined[["symbol", "timestamp"]].dropna()
+    lost = lost[lost["symbol"].isin(clean["symbol"].unique())]
+    if lost.empty:
+        return ""
+    kept = {symbol: np.sort(times.to_numpy()) for symbol, times in clean.groupby("symbol", observed=True)["timestamp"]}
+    times = lost["timestamp"].to_numpy()
+    before = np.array([kept[s].searchsorted(t) for s, t in zip(lost["symbol"], times, strict=True)])
+    count = np.array([len(kept[s]) for s in lost["symbol"]])
+    at_kept = np.array(
+        [b < n and kept[s][b] == t for s, t, b, n in zip(lost["symbol"], times, before, count, strict=True)]
+    )
+    # Inside: a clean row before and after it; a duplicate of a kept row leaves no hole.
+    inside = (before > 0) & (before < count) & ~at_kept
+    if not inside.any():
+        return ""
+    # Rows of one symbol with the same clean rows before them make one hole.
+    holes = lost[inside].assign(before=before[inside]).groupby(["symbol", "before"], observed=True)["timestamp"]
+    sizes, starts = holes.size(), holes.min()
+    longest = sizes.idxmax()
+    rows, symbol, start = int(inside.sum()), longest[0], show_time(starts[longest])
+    shape = (
+        f"{rows} quarantined rows were inside their series, leaving {len(sizes)} holes (the longest {sizes.max()} "
+        f"rows, {symbol} from {start})"
+        if rows > 1
+        else f"a quarantined row was inside its series ({symbol} {start})"
+    )
+    return (
+        f"{shape}: the features' windows, the label lags "
+        "and the target's horizon count rows, so across a hole they reach further in time; to keep the steps "
+        "even, fill those values in the source (e.g. carry the last one forward: a fill from later rows would "
+        "leak them)"
     )
 
 

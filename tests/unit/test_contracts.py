@@ -225,7 +225,8 @@ def test_quarantine_moves_exactly_the_offending_rows_with_their_reason(clean_fra
     assert all(c.action == "quarantine" and c.policy == "quarantine" for c in failed)
     assert report.success
     assert dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True)) == expected
-    assert report.warnings == []
+    # No warn-policy warning; a row set aside inside its series is a hole, said once (test below).
+    assert [w for w in report.warnings if "across a hole" not in w] == []
     _assert_partition(report, frame)
     clean = enforce_contract(report, _contract(defect, "quarantine", max_quarantine_fraction=0.5), "prices.csv")
     pd.testing.assert_frame_equal(clean, frame.drop(index=list(expected)))
@@ -869,3 +870,31 @@ def test_duplicates_that_sink_a_file_read_as_one_series_suggest_its_key_column(t
     named = load_data(DataConfig(path=str(path), symbol_col="station_id"))
     report = validate_loaded(named, ContractConfig(), "unit")
     assert len(enforce_contract(report, ContractConfig(min_rows_per_symbol=1), "stations.csv")) == 56
+
+
+def test_rows_quarantined_inside_a_series_are_reported_as_holes_the_windows_step_over(clean_frame):
+    frame = clean_frame.copy()
+    stretch = [_row(frame, "SYM0", p) for p in (10, 11, 12)]
+    single = _row(frame, "SYM1", 15)
+    frame.loc[[*stretch, single], "close"] = np.nan  # inside: 4 rows, 2 holes, the longest 3 rows
+    frame.loc[_row(frame, "SYM1", ROWS_PER_SYMBOL - 1), "close"] = np.nan  # the newest row: no hole
+    duplicate = _row(frame, "SYM1", 6)
+    frame.loc[duplicate, "timestamp"] = frame.loc[_row(frame, "SYM1", 5), "timestamp"]  # a kept time: no hole
+    report = _validate(frame)
+    assert report.rows_quarantined == 6
+    holes = [w for w in report.warnings if "across a hole" in w]
+    start = frame.loc[stretch[0], "timestamp"].strftime("%Y-%m-%d")
+    expected = (
+        f"4 quarantined rows were inside their series, leaving 2 holes (the longest 3 rows, SYM0 from {start}): "
+        "the features' windows, the label lags and the target's horizon count rows, so across a hole they reach "
+        "further in time; to keep the steps even, fill those values in the source (e.g. carry the last one "
+        "forward: a fill from later rows would leak them)"
+    )
+    assert holes == [expected]
+    assert not [w for w in _validate(clean_frame).warnings if "across a hole" in w]
+    one = clean_frame.copy()
+    one.loc[single, "close"] = np.nan
+    when = one.loc[single, "timestamp"].strftime("%Y-%m-%d")
+    assert next(w for w in _validate(one).warnings if "across a hole" in w).startswith(
+        f"a quarantined row was inside its series (SYM1 {when}): "
+    )
