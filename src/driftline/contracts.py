@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -896,24 +896,25 @@ def holes_note(clean: pd.DataFrame, quarantined: pd.DataFrame) -> str:
     if clean.empty or quarantined.empty or not {"symbol", "timestamp"} <= set(quarantined.columns):
         return ""
     lost = quarantined[["symbol", "timestamp"]].dropna()
-    lost = lost[lost["symbol"].isin(clean["symbol"].unique())]
     if lost.empty:
         return ""
-    kept = {symbol: np.sort(times.to_numpy()) for symbol, times in clean.groupby("symbol", observed=True)["timestamp"]}
     times = lost["timestamp"].to_numpy()
-    before = np.array([kept[s].searchsorted(t) for s, t in zip(lost["symbol"], times, strict=True)])
-    count = np.array([len(kept[s]) for s in lost["symbol"]])
-    at_kept = np.array(
-        [b < n and kept[s][b] == t for s, t, b, n in zip(lost["symbol"], times, before, count, strict=True)]
-    )
-    # Inside: a clean row before and after it; a duplicate of a kept row leaves no hole.
-    inside = (before > 0) & (before < count) & ~at_kept
+    before, inside = np.zeros(len(lost), dtype=np.int64), np.zeros(len(lost), dtype=bool)
+    positions = lost.groupby("symbol", observed=True).indices
+    for series, kept_times in clean.groupby("symbol", observed=True)["timestamp"]:
+        if series not in positions:
+            continue
+        kept, at = np.sort(kept_times.to_numpy()), positions[series]
+        before[at] = kept.searchsorted(times[at])
+        duplicate = kept[np.minimum(before[at], len(kept) - 1)] == times[at]  # a kept time: no hole
+        # Inside: a clean row before it and one after it.
+        inside[at] = (before[at] > 0) & (before[at] < len(kept)) & ~duplicate
     if not inside.any():
         return ""
     # Rows of one symbol with the same clean rows before them make one hole.
     holes = lost[inside].assign(before=before[inside]).groupby(["symbol", "before"], observed=True)["timestamp"]
     sizes, starts = holes.size(), holes.min()
-    longest = sizes.idxmax()
+    longest = cast(tuple[Any, int], sizes.idxmax())  # (symbol, clean rows before it)
     rows, symbol, start = int(inside.sum()), longest[0], show_time(starts[longest])
     shape = (
         f"{rows} quarantined rows were inside their series, leaving {len(sizes)} holes (the longest {sizes.max()} "
