@@ -121,11 +121,52 @@ DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # 316,1
 DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 
 
+# The leading bytes of files a user may pass by mistake: what each is, and how to make it a file we read.
+_SHEET = "save the sheet as CSV (Save As, CSV UTF-8)"
+_NOT_READ = (
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or OpenDocument .ods workbook is one)", _SHEET),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)", _SHEET),
+    (b"ARROW1", "an Arrow IPC (Feather) file", "convert it with pandas: read_feather(path).to_parquet(...)"),
+    (b"FEA1", "a Feather file", "convert it with pandas: read_feather(path).to_parquet(...)"),
+    (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
+    (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
+)
+_READS = "Driftline reads CSV text (any delimiter, optionally gzipped) and Parquet"
+GZIP_MAGIC, PARQUET_MAGIC = b"\x1f\x8b", b"PAR1"
+
+
+def _leading_bytes(file: Path) -> bytes:
+    with file.open("rb") as handle:
+        return handle.read(16)
+
+
+def is_parquet(file: Path) -> bool:
+    """Parquet by its suffix, or by its content (a Parquet file passed under another name)."""
+    if file.name.lower().endswith((".parquet", ".pq")):
+        return True
+    try:
+        return _leading_bytes(file).startswith(PARQUET_MAGIC)
+    except OSError:
+        return False
+
+
 def _sniff_format(file: Path, label: str) -> dict[str, str]:
     """``read_csv``'s delimiter (sniffed from the header) and, in a file not delimited by commas, its decimal
     mark: a comma when numbers such as ``316,1`` appear and none such as ``316.1``, as in spreadsheets saved
-    in many European locales (grouped ``1.234,56``: ``_ungroup``)."""
-    opener = gzip.open if file.name.lower().endswith(".gz") else open
+    in many European locales (grouped ``1.234,56``: ``_ungroup``). Gzipped text is read whatever its name.
+
+    Raises:
+        DataError: a workbook, archive, JSON or other non-CSV file, named as such, with what is read instead.
+    """
+    try:
+        head = _leading_bytes(file)
+    except OSError as exc:
+        raise DataError(f"{label}: cannot be read ({exc.strerror})") from None
+    for magic, what, how in _NOT_READ:
+        if head.startswith(magic):
+            raise DataError(f"{label}: {what}; {_READS}; {how}")
+    gzipped = head.startswith(GZIP_MAGIC)
+    opener = gzip.open if gzipped else open
     try:
         with opener(file, "rt", encoding="utf-8", newline="") as handle:
             sample = handle.read(64 * 1024)
@@ -133,6 +174,9 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
+    if sample.lstrip("\ufeff \t\r\n")[:1] in ("[", "{"):
+        raise DataError(f"{label}: JSON; {_READS}; convert it with pandas: read_json(path).to_parquet(...)")
+    compression = {"compression": "gzip"} if gzipped else {}  # by content, not by name (read_csv: None)
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
     lines = sample.splitlines()
@@ -141,11 +185,11 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     except csv.Error:
         sep = ","
     if sep == ",":
-        return {"sep": sep}
+        return {"sep": sep, **compression}
     fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
     if any(DECIMAL_POINT.fullmatch(f) for f in fields) or not any(DECIMAL_COMMA.fullmatch(f) for f in fields):
-        return {"sep": sep}
-    return {"sep": sep, "decimal": ","}
+        return {"sep": sep, **compression}
+    return {"sep": sep, "decimal": ",", **compression}
 
 
 GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?")  # 1.234,56 / 1.234 / 316,1
@@ -162,6 +206,17 @@ def _ungroup(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _csv_options(form: dict[str, str]) -> dict[str, Any]:
+    """``read_csv``'s arguments for a sniffed file (``_sniff_format``)."""
+    gzipped = form.get("compression") == "gzip"
+    return {
+        "sep": form["sep"],
+        "decimal": form.get("decimal", "."),
+        "compression": "gzip" if gzipped else None,
+        "encoding": "utf-8",
+    }
+
+
 def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
     """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file.
 
@@ -169,12 +224,11 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
         DataError: empty, not UTF-8, truncated or corrupted; the message names ``label`` (the file).
     """
     label = label or str(file)
-    name = file.name.lower()
     try:
-        if name.endswith((".parquet", ".pq")):
+        if is_parquet(file):
             return pd.read_parquet(file)
         form = _sniff_format(file, label)
-        frame = pd.read_csv(file, sep=form["sep"], decimal=form.get("decimal", "."), encoding="utf-8", low_memory=False)
+        frame = pd.read_csv(file, **_csv_options(form), low_memory=False)
         return _ungroup(frame) if form.get("decimal") == "," else frame
     except DataError:
         raise
@@ -192,13 +246,13 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
     types; a CSV's are not read)."""
     label = label or str(file)
     try:
-        if file.name.lower().endswith((".parquet", ".pq")):
+        if is_parquet(file):
             import pyarrow.parquet as pq
 
             header: pd.DataFrame = pq.read_schema(file).empty_table().to_pandas()
             return header
-        form = _sniff_format(file, label)
-        return pd.read_csv(file, sep=form["sep"], decimal=form.get("decimal", "."), encoding="utf-8", nrows=0)
+        columns: pd.DataFrame = pd.read_csv(file, **_csv_options(_sniff_format(file, label)), nrows=0)
+        return columns
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         return pd.DataFrame()  # no header to judge: the run's reader says what is wrong
 
@@ -441,7 +495,7 @@ def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: P
         frame["__file_stem"] = file_stem(key)
     # The 1-based line a row has in its file: a CSV's header is line 1, so its first data row is line 2;
     # a Parquet file has no header line, its first row is 1.
-    first = 1 if file.name.lower().endswith((".parquet", ".pq")) else 2
+    first = 1 if is_parquet(file) else 2
     frame[LINE_COLUMN] = range(first, first + len(frame))
     private_dir(target.parent)
     partial = target.with_suffix(".tmp")
@@ -628,5 +682,5 @@ def preflight(location: str) -> None:
             raise DataError(f"{file}: file is empty")
         if not readable:
             raise DataError(f"{file}: cannot be read (permission denied)")
-        if not file.name.lower().endswith((".parquet", ".pq")):
+        if not is_parquet(file):
             _sniff_format(file, str(file))

@@ -485,6 +485,55 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, name, writer
     assert name in str(info.value)
 
 
+def _workbook(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as book:  # an .xlsx is a zip of XML parts
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+
+
+def _json(path: Path) -> None:
+    make_ohlcv_panel(n_symbols=1, n_days=30, seed=0).to_json(path, orient="records")
+
+
+def _feather(path: Path) -> None:
+    make_ohlcv_panel(n_symbols=1, n_days=30, seed=0).to_feather(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "writer", "what", "how"),
+    [
+        ("prices.xlsx", _workbook, "a zip archive (an Excel .xlsx", "save the sheet as CSV"),
+        ("prices.json", _json, "JSON", "read_json(path).to_parquet"),
+        ("prices.feather", _feather, "an Arrow IPC (Feather) file", "read_feather(path).to_parquet"),
+    ],
+)
+def test_a_workbook_json_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
+    """Not a column or encoding complaint about bytes that were never CSV: what the file is and what to do."""
+    from driftline.sources import preflight
+
+    path = tmp_path / name
+    writer(path)
+    for check in (lambda: preflight(str(path)), lambda: load_data(DataConfig(path=str(path)))):
+        with pytest.raises(DataError) as info:
+            check()
+        message = str(info.value)
+        assert message.startswith(f"{path}: {what}"), message
+        assert "Driftline reads CSV text (any delimiter, optionally gzipped) and Parquet" in message and how in message
+
+
+def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
+    vendor_frame.to_csv(tmp_path / "prices.csv", index=False)
+    expected = load_data(DataConfig(path=str(tmp_path / "prices.csv"))).frame
+    (tmp_path / "gzipped.csv").write_bytes(gzip.compress((tmp_path / "prices.csv").read_bytes()))
+    (tmp_path / "plain.csv.gz").write_bytes((tmp_path / "prices.csv").read_bytes())  # named .gz, not gzipped
+    vendor_frame.to_parquet(tmp_path / "export.dat", index=False)
+    for name in ("gzipped.csv", "plain.csv.gz", "export.dat"):
+        frame = load_data(DataConfig(path=str(tmp_path / name))).frame
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+
+
 def test_bad_file_inside_a_folder_is_named(tmp_path, vendor_frame):
     vendor_frame.to_csv(tmp_path / "GOOD.csv", index=False)
     _latin1(tmp_path / "BAD.csv")
