@@ -10,7 +10,7 @@ import pandas as pd
 
 from driftline.config import ContractConfig, DecisionSpec
 from driftline.errors import InsufficientDataError
-from driftline.features import HISTORY_REASON
+from driftline.features import GAP_REASON, HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound, show_time
 
@@ -189,7 +189,8 @@ def batch_metrics(predictions: pd.DataFrame) -> dict[str, float]:
 
 def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     """A short human note on rows that could not be scored: the rows each series spent as feature history
-    (how many earlier rows a row needs, and how to score from a date), then rows with a gap in a feature."""
+    (how many earlier rows a row needs, and how to score from a date), rows with a gap in a feature after
+    complete ones, and rows the data contract set aside (with their reasons)."""
     if lacking.empty:
         return "every row had enough history"
     reasons = lacking["reason"].astype(str)
@@ -209,14 +210,18 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
             f"a row needs {needed} earlier rows of its series, so to score from a date, give that many rows "
             "before it and pass --since DATE"
         )
-    gaps = lacking.loc[~warm]
-    if not gaps.empty:
-        first = gaps.iloc[:limit]
-        examples = "; ".join(f"{s} {show_time(t)}" for s, t in zip(first["symbol"], first["timestamp"], strict=True))
-        notes.append(
-            f"{len(gaps)} rows after complete ones had a feature without a value (a flat stretch or a missing "
-            f"input), e.g. {examples}"
-        )
+    gap = reasons.str.startswith(GAP_REASON)
+    for chosen, what in (
+        (gap, "after complete ones had a feature without a value (a flat stretch or a missing input)"),
+        (~warm & ~gap, "broke the data contract"),
+    ):
+        if chosen.any():
+            first = lacking.loc[chosen].iloc[:limit]
+            examples = "; ".join(
+                f"{s} {show_time(t)}" + ("" if chosen is gap else f" ({r})")
+                for s, t, r in zip(first["symbol"], first["timestamp"], first["reason"], strict=True)
+            )
+            notes.append(f"{int(chosen.sum())} rows {what}, e.g. {examples}")
     return "; ".join(notes)
 
 

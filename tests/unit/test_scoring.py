@@ -172,3 +172,24 @@ def test_the_history_a_row_needs_is_the_number_the_skipped_note_gives(tmp_path):
     day = pd.Timestamp(panel["Date"].iloc[300])
     assert score(panel.iloc[300 - needed :])[0]["timestamp"].min() == day
     assert score(panel.iloc[300 - needed + 1 :])[0]["timestamp"].min() > day
+
+
+def test_the_skipped_note_tells_history_gaps_and_contract_breaks_apart():
+    from driftline.features import GAP_REASON, HISTORY_REASON
+    from driftline.scoring import lacking_summary
+
+    stamps = pd.date_range("2024-01-01", periods=6, freq="D")
+    lacking = pd.DataFrame(
+        {
+            "symbol": ["A"] * 6,
+            "timestamp": stamps,
+            "reason": [f"{HISTORY_REASON}ret_5"] * 3 + [f"{GAP_REASON}rsi_14", "'close': missing", "'close': missing"],
+        }
+    )
+    note = lacking_summary(lacking)
+    assert note.startswith("3 rows lacked history (the series' first 3; last to fill: ret_5): a row needs 3 ")
+    assert "; 1 rows after complete ones had a feature without a value (a flat stretch or a missing input), " in note
+    assert note.endswith(
+        "; 2 rows broke the data contract, e.g. A 2024-01-05 ('close': missing); A 2024-01-06 ('close': missing)"
+    )
+    assert lacking_summary(lacking.iloc[:0]) == "every row had enough history"
