@@ -16,6 +16,7 @@ report (``evidently_report``) is built on a capped sample for people to read.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ import pandas as pd
 from driftline.config import DriftConfig
 from driftline.features import is_calendar_feature
 from driftline.metrics import expected_calibration_error
+
+logger = logging.getLogger(__name__)
 
 PSI_EPSILON = 1e-4
 
@@ -819,6 +822,12 @@ def evidently_report(
     ref = reference[columns].sample(min(cap, len(reference)), random_state=0)
     cur = current[columns].sample(min(cap, len(current)), random_state=0)
     labelled = bool("y" in columns and ref["y"].notna().all() and cur["y"].notna().any())
+    single = [name for name, side in (("reference", ref), ("current", cur)) if side["y"].dropna().nunique() < 2]
+    if labelled and single:
+        # Evidently's per-class quality needs both classes on each side (KeyError '1' otherwise): a rare event
+        # (a 3% label) can leave a sample of one class. The drift part stands alone.
+        logger.warning("Evidently report without classification quality: its %s rows hold one class", single[0])
+        labelled = False
     if "y" in columns:
         if labelled:
             cur = cur.dropna(subset=["y"])

@@ -804,6 +804,23 @@ def test_evidently_report_with_and_without_labels(tmp_path):
     assert {c for c, v in verdicts.items() if v["drifted"]} == {"a"}
 
 
+def test_a_sample_of_one_class_gives_a_drift_report_without_classification_quality(tmp_path, caplog):
+    """A rare event (3% positives) can leave the current sample without a positive; Evidently's per-class
+    quality then fails (KeyError '1'), which stopped a training run at its report."""
+    rng = np.random.default_rng(7)
+    reference, current = evidently_frames(rng)
+    html, data = evidently_report(reference, current.assign(y=0.0), cap=200, out_dir=tmp_path / "one")
+    assert html.is_file() and html.stat().st_size > 0
+    metrics = [str((m.get("config") or {}).get("type", "")) for m in json.loads(data.read_text())["metrics"]]
+    assert any(t.endswith(":ValueDrift") for t in metrics)
+    assert not any("Accuracy" in t or "RocAuc" in t for t in metrics), metrics
+    assert "its current rows hold one class" in caplog.text
+    _, both = evidently_report(reference, current, cap=200, out_dir=tmp_path / "both")
+    assert any(
+        "Accuracy" in str((m.get("config") or {}).get("type", "")) for m in json.loads(both.read_text())["metrics"]
+    )
+
+
 def _yearly_panel(
     seed: int, times: int, symbols: int = 100, phi: float = 0.8
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
