@@ -196,6 +196,12 @@ class Calibrator(BaseEstimator):
             # (Kull et al. 2017, as their reference implementation does).
             self.columns_ = [int(np.argmax(self.model_[1:]))]
             self.model_ = _fit_logistic(X[:, self.columns_], y)
+        if (self.model_[1:] < 0).any():
+            # A calibrator keeps the model's order: a falling map says the slice ranked its few positives
+            # backwards (16 of 3,116 rows: slope -3.6), and it sends every lower score of later rows towards
+            # 1. The slice's own share stands instead (intercept only).
+            self.columns_ = []
+            self.model_ = _fit_logistic(X[:, []], y)
         return self
 
     def predict(self, p: np.ndarray) -> np.ndarray:
