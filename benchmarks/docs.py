@@ -147,7 +147,8 @@ QUALITY_LABELS = {
     "equities_vol": "equity volatility",
     "glucose": "glucose label, sensor",
     "glucose_reading": "glucose label, reading",
-    "sst_direction": "sea temperature direction",
+    "sst_direction": "sea temp. direction",
+    "sst_spikes": "sea temp. spike (3%)",
     "equities_dir": "equity direction",
 }
 

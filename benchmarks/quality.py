@@ -71,6 +71,10 @@ Datasets (``--quick``: small slices and two families, logreg and lightgbm; about
 * ``sst_direction``: bokeh-sampledata's sea surface temperature, half-hourly (2016-02 to 2017-03), with
   ``--target direction --price-col temperature``: is the water warmer 5 readings (2.5 h) ahead. Quick: the
   first 6000 rows.
+* ``sst_spikes`` (full only): the same readings as a rare-event label, ``--target label --target-col spike
+  --set target.label_delay=6``: does the water warm by more than 0.6 C over the next 3 h (3% of rows; its
+  outcome is known 6 readings later). Features: the temperature, its changes over 1, 6 and 12 readings, its
+  48-reading sd and the time of day.
 * ``equities_dir`` (full only): the demo panel with ``--target direction`` (the sign of the 5-day return).
 """
 
@@ -188,6 +192,40 @@ def write_sst(folder: Path, quick: bool) -> Path:
     return path
 
 
+SPIKE_RISE = 0.6  # degrees C over the next SPIKE_READINGS readings: 3% of the rows
+SPIKE_READINGS = 6
+
+
+def write_sst_spikes(folder: Path, quick: bool) -> Path:
+    """The sea surface temperature as a rare-event label file: ``spike`` (the water warms by more than
+    ``SPIKE_RISE`` over the next 3 h, known 6 readings later), with the temperature and what a user derives
+    from its past (changes over 1, 6 and 12 readings, the 48-reading sd, the time of day)."""
+    from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as sst
+
+    frame = sst[~sst.index.duplicated(keep="first")]
+    temperature = frame["temperature"].astype(float)
+    rise = temperature.shift(-SPIKE_READINGS) - temperature
+    hours = frame.index.hour + frame.index.minute / 60
+    out = pd.DataFrame(
+        {
+            "time": frame.index.tz_convert("UTC").tz_localize(None),
+            "temperature": temperature.to_numpy(),
+            "change_1": temperature.diff(1).to_numpy(),
+            "change_6": temperature.diff(6).to_numpy(),
+            "change_12": temperature.diff(12).to_numpy(),
+            "sd_48": temperature.rolling(48, min_periods=24).std().to_numpy(),
+            "hour_sin": np.sin(2 * np.pi * hours / 24),
+            "hour_cos": np.cos(2 * np.pi * hours / 24),
+            "spike": (rise > SPIKE_RISE).astype(float).where(rise.notna()).to_numpy(),
+        }
+    ).dropna(subset=["spike"])  # the last readings: their outcome is not known yet
+    if quick:
+        out = out.iloc[:6000]
+    path = folder / "sst_spikes.parquet"
+    out.to_parquet(path, index=False)
+    return path
+
+
 GLUCOSE = Dataset(
     name="glucose",
     description="bokeh-sampledata CGM, 5-min: next reading above its 24 h median; isig features",
@@ -220,6 +258,16 @@ DATASETS = (
         write=write_sst,
         overrides={"target.kind": "direction", "data.price_col": "temperature"},
         cadence="30min",
+    ),
+    Dataset(
+        name="sst_spikes",
+        description="bokeh-sampledata sea surface temperature, 30-min: a rare event, warming by more than "
+        f"{SPIKE_RISE} C over the next 3 h (3% of rows)",
+        write=write_sst_spikes,
+        overrides={"target.kind": "label", "data.target_col": "spike", "target.label_delay": SPIKE_READINGS},
+        cadence="30min",
+        label_delay=SPIKE_READINGS,
+        full_only=True,
     ),
     Dataset(
         name="equities_dir",
