@@ -815,6 +815,8 @@ def test_a_sample_of_one_class_gives_a_drift_report_without_classification_quali
     assert any(t.endswith(":ValueDrift") for t in metrics)
     assert not any("Accuracy" in t or "RocAuc" in t for t in metrics), metrics
     assert "its current rows hold one class" in caplog.text
+    unlabelled, _ = evidently_report(reference.drop(columns="y"), current.drop(columns="y"), 200, tmp_path / "none")
+    assert unlabelled.is_file()  # no label column at all: the drift part alone, as before
     _, both = evidently_report(reference, current, cap=200, out_dir=tmp_path / "both")
     assert any(
         "Accuracy" in str((m.get("config") or {}).get("type", "")) for m in json.loads(both.read_text())["metrics"]
