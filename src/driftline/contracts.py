@@ -916,12 +916,15 @@ def holes_note(clean: pd.DataFrame, quarantined: pd.DataFrame) -> str:
     sizes, starts = holes.size(), holes.min()
     longest = cast(tuple[Any, int], sizes.idxmax())  # (symbol, clean rows before it)
     rows, symbol, start = int(inside.sum()), longest[0], show_time(starts[longest])
-    shape = (
-        f"{rows} quarantined rows were inside their series, leaving {len(sizes)} holes (the longest {sizes.max()} "
-        f"rows, {symbol} from {start})"
-        if rows > 1
-        else f"a quarantined row was inside its series ({symbol} {start})"
-    )
+    if rows == 1:
+        shape = f"a quarantined row was inside its series ({symbol} {start})"
+    elif len(sizes) == 1:
+        shape = f"{rows} quarantined rows in a row were inside their series ({symbol} from {start})"
+    else:
+        shape = (
+            f"{rows} quarantined rows were inside their series, leaving {len(sizes)} holes (the longest "
+            f"{sizes.max()} rows, {symbol} from {start})"
+        )
     return (
         f"{shape}: the features' windows, the label lags "
         "and the target's horizon count rows, so across a hole they reach further in time; to keep the steps "

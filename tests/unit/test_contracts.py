@@ -898,3 +898,8 @@ def test_rows_quarantined_inside_a_series_are_reported_as_holes_the_windows_step
     assert next(w for w in _validate(one).warnings if "across a hole" in w).startswith(
         f"a quarantined row was inside its series (SYM1 {when}): "
     )
+    run = clean_frame.copy()
+    run.loc[stretch, "close"] = np.nan
+    assert next(w for w in _validate(run).warnings if "across a hole" in w).startswith(
+        f"3 quarantined rows in a row were inside their series (SYM0 from {start}): "
+    )
