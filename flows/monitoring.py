@@ -17,17 +17,18 @@ from flows.training import train_and_promote
 from tasks.data import load_data_task
 from tasks.events import emit_drift_event_task, emit_retrained_event_task, retrained_payload
 from tasks.monitoring import (
-    champion_config_file_task,
     cooldown_task,
     load_reference_task,
     measure_drift_task,
     report_task,
     resolve_monitored_task,
+    retrain_basis_task,
     retrain_source_task,
     select_window_task,
     start_monitoring_task,
+    version_config_file_task,
 )
-from tasks.scoring import resolve_champion_task, score_task, scoring_rows_task, training_config_task
+from tasks.scoring import score_task, scoring_rows_task, training_config_task
 from tasks.tracking import finish_tracking_task
 
 
@@ -162,7 +163,8 @@ def retrain(
     Args:
         name: pipeline name (model driftline-<name>); derived from ``data`` when omitted.
         reason: why (the drift event's reason is passed in by the deployment trigger).
-        config_file: pipeline YAML; by default the config the current champion was trained with.
+        config_file: pipeline YAML; by default the config the current champion was trained with (without a
+            champion, the newest version's: the one a monitor then watches).
         data: training data, the new rows included (a drift event carries it); the config's data.path
             (or the bundled demo) when omitted.
         window_start: first timestamp of the rows whose drift started this retrain (recorded).
@@ -174,9 +176,9 @@ def retrain(
     name = model_name.removeprefix("driftline-")
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
-    if config_file is None:
-        champion = resolve_champion_task(store, model_name)
-        config_file = champion_config_file_task(store, champion, environment.home) if champion else None
+    if config_file is None:  # the champion's config, else the newest version's (a label model, a label target)
+        basis = retrain_basis_task(store, model_name)
+        config_file = version_config_file_task(store, basis, environment.home) if basis else None
     config = load_config(config_file, with_settings({"name": name, "data.path": data}, settings))
     window = {"window_start": window_start or None, "window_end": window_end or None}
     allowed, why = cooldown_task(store, config.model_name, config.drift.min_hours_between_retrains, reason)

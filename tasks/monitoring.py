@@ -168,10 +168,21 @@ def cooldown_task(store: registry.MlflowStore, model_name: str, min_hours: float
     return allowed, why
 
 
-@driftline_task("champion-config-file", retries=2)
-def champion_config_file_task(store: registry.MlflowStore, ref: ModelRef, home: Path) -> str:
-    """The champion's own pipeline config, written where a retrain can read it, without the sizes the
-    pipeline chose from the champion's data (``retrain_config_yaml``): the retrain sizes them again."""
+@driftline_task("retrain-basis", retries=2)
+def retrain_basis_task(store: registry.MlflowStore, model_name: str) -> ModelRef | None:
+    """The version whose config a retrain starts from: the champion, else the newest version (the one a
+    monitor watches without a champion: a first model its training rejected); None when none is registered."""
+    try:
+        version, _, tags = store.models().monitored(model_name)
+    except DriftlineError:  # nothing registered under the name: the retrain starts from the defaults
+        return None
+    return ModelRef(model_name, version, tags.get(tagkeys.RUN_ID, ""))
+
+
+@driftline_task("version-config-file", retries=2)
+def version_config_file_task(store: registry.MlflowStore, ref: ModelRef, home: Path) -> str:
+    """A registered version's own pipeline config, written where a retrain can read it, without the sizes the
+    pipeline chose from that version's data (``retrain_config_yaml``): the retrain sizes them again."""
     path = home / "configs" / f"{ref.name}-v{ref.version}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

@@ -54,12 +54,6 @@ def resolve_models_task(store: registry.MlflowStore, model_name: str, shadow: bo
     return champion, challenger
 
 
-@driftline_task("resolve-champion", retries=2)
-def resolve_champion_task(store: registry.MlflowStore, model_name: str) -> ModelRef | None:
-    """The champion, if there is one."""
-    return _ref(store, model_name, "champion")
-
-
 @driftline_task("training-config", retries=2)
 def training_config_task(
     store: registry.MlflowStore, ref: ModelRef, overrides: dict[str, str | None]

@@ -51,6 +51,19 @@ def test_without_a_champion_the_newest_version_is_monitored_and_the_note_says_so
     assert (version, note, tags["driftline.train_cutoff"]) == ("1", None, "2020-01-01T00:00:00")
 
 
+def test_a_retrain_starts_from_the_champions_config_else_the_newest_versions(versions):
+    """Without a champion a retrain used the defaults: a label model's retrain looked for a price column
+    (what a monitor with --retrain-on-drift started after the first model was rejected)."""
+    from driftline.config import Settings
+    from tasks.monitoring import retrain_basis_task
+
+    store = registry.MlflowStore.from_settings(Settings.from_env())
+    assert retrain_basis_task.fn(store, versions).version == "3"  # no champion: the newest version
+    registry.MlflowAliasRegistry().move_champion(registry.ChampionMove(versions, "1", None, "first", "run-1"))
+    assert retrain_basis_task.fn(store, versions).version == "1"
+    assert retrain_basis_task.fn(store, "driftline-nobody") is None  # nothing registered: the defaults
+
+
 def test_a_model_with_no_version_is_a_clear_error(versions):
     with pytest.raises(DriftlineError, match="driftline-nobody has no registered version to monitor; train one first"):
         registry.MlflowAliasRegistry().monitored("driftline-nobody")

@@ -17,6 +17,7 @@ from driftline.timeline import (
     pipeline_name_from_data,
     same_source,
     select_window,
+    show_span,
     show_time,
 )
 
@@ -178,3 +179,5 @@ def test_messages_show_a_midnight_as_its_date_and_keep_any_other_time():
     assert show_time(np.datetime64("2024-03-01T00:00:00")) == "2024-03-01"
     assert show_time(pd.Timestamp("2024-03-01 16:30")) == "2024-03-01 16:30:00"
     assert show_time(pd.NaT) == "NaT"
+    assert show_span("2024-03-01T00:00:00", "2024-03-08T00:00:00") == "2024-03-01 .. 2024-03-08"
+    assert show_span("2017-03-11T08:30:00", "2017-03-22T00:00:00") == "2017-03-11 08:30:00 .. 2017-03-22 00:00:00"

@@ -634,7 +634,7 @@ def monitor(
         since=since,
         until=until,
     )
-    from driftline.timeline import show_time
+    from driftline.timeline import show_span, show_time
 
     head = f"{result['model_name']} v{result['model_version']}"
     if result["rows"] == 0:
@@ -642,7 +642,7 @@ def monitor(
     else:
         typer.echo(
             f"{head}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows "
-            f"({show_time(result['window_start'])} .. {show_time(result['window_end'])})"
+            f"({show_span(result['window_start'], result['window_end'])})"
         )
     if result["monitored"] != "champion":
         typer.echo(f"  note: {result['monitored']}")
@@ -662,11 +662,17 @@ def monitor(
             used = retrained["data_used"]
             typer.echo(
                 f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
-                f"{retrained['data_start']} .. {retrained['training_cutoff']} (held out to {retrained['data_end']})"
+                f"{show_span(retrained['data_start'], retrained['training_cutoff'])} "
+                f"(held out to {show_time(retrained['data_end'])})"
             )
-            typer.echo(
-                f"  data: {used['path'] or 'the recorded source'} = {' + '.join(used['sources'])}; rows {used['rows']}"
-            )
+            rows = used["rows"]
+            if used.get("combined"):
+                counts = ", ".join(f"{key.replace('_', ' ')} {count}" for key, count in rows.items())
+                typer.echo(f"  data: {used['path']} = {' + '.join(used['sources'])}; rows: {counts}")
+            else:
+                typer.echo(
+                    f"  data: {used['path'] or 'the recorded source'}, the model's own source: {rows['total']} rows"
+                )
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         from driftline.summary import json_safe
