@@ -192,7 +192,7 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     (how many earlier rows a row needs, and how to score from a date), rows with a gap in a feature after
     complete ones, and rows the data contract set aside (with their reasons)."""
     if lacking.empty:
-        return "every row had enough history"
+        return "no row was skipped"
     reasons = lacking["reason"].astype(str)
     warm = reasons.str.startswith(HISTORY_REASON)
     notes = []

@@ -192,4 +192,4 @@ def test_the_skipped_note_tells_history_gaps_and_contract_breaks_apart():
     assert note.endswith(
         "; 2 rows broke the data contract, e.g. A 2024-01-05 ('close': missing); A 2024-01-06 ('close': missing)"
     )
-    assert lacking_summary(lacking.iloc[:0]) == "every row had enough history"
+    assert lacking_summary(lacking.iloc[:0]) == "no row was skipped"

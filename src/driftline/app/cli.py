@@ -545,7 +545,8 @@ def score(
         )
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
-    typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
+    if summary["rows_skipped"]:
+        typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
     typer.echo(
         f"appended to the prediction log: {summary['log_file']}"
         if summary["log_file"]
