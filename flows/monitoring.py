@@ -20,6 +20,7 @@ from tasks.monitoring import (
     cooldown_task,
     load_reference_task,
     measure_drift_task,
+    record_retrain_task,
     report_task,
     resolve_monitored_task,
     retrain_basis_task,
@@ -200,6 +201,7 @@ def retrain(
         force=True,
         settings=settings,
     )
+    record_retrain_task(store, config.model_name)
     result = {"skipped": False, "why": why, "trigger": reason, **window, **summary}
     emit_retrained_event_task(name, retrained_payload(config.model_name, result, reason))
     return result

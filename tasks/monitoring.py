@@ -157,15 +157,24 @@ def report_task(
 
 @driftline_task("retrain-cooldown")
 def cooldown_task(store: registry.MlflowStore, model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
-    """Whether a retrain may start now; records the start (or the skip) on the registered model."""
+    """Whether a retrain may start now (a skip is recorded on the registered model). The cooldown runs from
+    the last retrain that finished (``record_retrain_task``): a retrain that failed does not hold back the
+    next one, which would otherwise be skipped for hours after its cause was fixed."""
     aliases = store.models()
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if store.registered_model_exists(model_name) else None
     allowed, why = retrain_allowed(last, now, min_hours)
-    if store.registered_model_exists(model_name):
-        key = LAST_RETRAIN_TAG if allowed else tagkeys.RETRAIN_SKIPPED_PREFIX + now.strftime("%Y%m%dT%H%M%S.%f")
-        aliases.set_model_tag(model_name, key, now.isoformat() if allowed else f"{why}; trigger: {trigger}"[:5000])
+    if not allowed and store.registered_model_exists(model_name):
+        key = tagkeys.RETRAIN_SKIPPED_PREFIX + now.strftime("%Y%m%dT%H%M%S.%f")
+        aliases.set_model_tag(model_name, key, f"{why}; trigger: {trigger}"[:5000])
     return allowed, why
+
+
+@driftline_task("record-retrain", retries=2)
+def record_retrain_task(store: registry.MlflowStore, model_name: str) -> None:
+    """A retrain finished (whatever its decision): the cooldown starts now."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    store.models().set_model_tag(model_name, LAST_RETRAIN_TAG, now.isoformat())
 
 
 @driftline_task("retrain-basis", retries=2)

@@ -64,6 +64,22 @@ def test_a_retrain_starts_from_the_champions_config_else_the_newest_versions(ver
     assert retrain_basis_task.fn(store, "driftline-nobody") is None  # nothing registered: the defaults
 
 
+def test_the_cooldown_runs_from_a_retrain_that_finished_not_from_one_that_started(versions):
+    """A retrain that failed (no price column: the label model's retrain before the fix above) left its start
+    as the last retrain, and the monitor's next retrain was skipped for 6 h after the cause was fixed."""
+    from driftline.config import Settings
+    from tasks.monitoring import cooldown_task, record_retrain_task
+
+    store = registry.MlflowStore.from_settings(Settings.from_env())
+    assert cooldown_task.fn(store, versions, 6.0, "drift")[0]  # started, then failed: nothing recorded
+    assert cooldown_task.fn(store, versions, 6.0, "drift again")[0]
+    record_retrain_task.fn(store, versions)  # this one finished
+    allowed, why = cooldown_task.fn(store, versions, 6.0, "drift once more")
+    assert not allowed and "cooldown is 6.0 h" in why
+    skipped = MlflowClient().get_registered_model(versions).tags
+    assert any(k.startswith("driftline.retrain_skipped.") and "drift once more" in v for k, v in skipped.items())
+
+
 def test_a_model_with_no_version_is_a_clear_error(versions):
     with pytest.raises(DriftlineError, match="driftline-nobody has no registered version to monitor; train one first"):
         registry.MlflowAliasRegistry().monitored("driftline-nobody")
