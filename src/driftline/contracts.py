@@ -22,8 +22,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import DEFAULT_COLUMN_RULES, ONE_SERIES, ColumnRule, ContractConfig
-from driftline.errors import InsufficientDataError, ValidationFailed
-from driftline.timeline import show_time
+from driftline.errors import InsufficientDataError, ValidationFailed, show_time
 
 logger = logging.getLogger(__name__)
 

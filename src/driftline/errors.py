@@ -1,4 +1,9 @@
-"""Errors a user can act on. Each message names the file, column or key and the problem."""
+"""Errors a user can act on. Each message names the file, column or key and the problem, and shows a
+timestamp the way its user wrote it (``show_time``)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class DriftlineError(Exception):
@@ -33,3 +38,23 @@ class InsufficientDataError(DataError):
 
 class ArtifactStoreFull(DriftlineError):
     """The MLflow artifact store has no space left (or refuses a file that large)."""
+
+
+def show_time(value: Any) -> str:
+    """A timestamp in a message as its user wrote it: the date alone at midnight (daily and coarser data)."""
+    import pandas as pd  # here, not at the top: the CLI imports this module before any command runs
+
+    if value is None or pd.isna(value):
+        return "NaT"
+    stamp = pd.Timestamp(value)
+    return stamp.date().isoformat() if stamp == stamp.normalize() else str(stamp)
+
+
+def show_span(start: Any, end: Any) -> str:
+    """``start .. end`` in one style: dates when both fall at midnight, else both with their times."""
+    import pandas as pd
+
+    stamps = [None if v is None or pd.isna(v) else pd.Timestamp(v) for v in (start, end)]
+    if all(s is None or s == s.normalize() for s in stamps):
+        return f"{show_time(start)} .. {show_time(end)}"
+    return " .. ".join("NaT" if s is None else str(s) for s in stamps)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from driftline.config import ContractConfig, DecisionSpec
-from driftline.errors import InsufficientDataError
+from driftline.errors import InsufficientDataError, show_time
 from driftline.features import GAP_REASON, HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
-from driftline.timeline import parse_time_bound, show_time
+from driftline.timeline import parse_time_bound
 
 KEY = ["symbol", "timestamp"]
 

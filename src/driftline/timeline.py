@@ -28,25 +28,7 @@ __all__ = [
     "pipeline_name_from_data",
     "same_source",
     "select_window",
-    "show_span",
-    "show_time",
 ]
-
-
-def show_time(value: Any) -> str:
-    """A timestamp in a message as its user wrote it: the date alone at midnight (daily and coarser data)."""
-    if value is None or pd.isna(value):
-        return "NaT"
-    stamp = pd.Timestamp(value)
-    return stamp.date().isoformat() if stamp == stamp.normalize() else str(stamp)
-
-
-def show_span(start: Any, end: Any) -> str:
-    """``start .. end`` in one style: dates when both fall at midnight, else both with their times."""
-    stamps = [None if v is None or pd.isna(v) else pd.Timestamp(v) for v in (start, end)]
-    if all(s is None or s == s.normalize() for s in stamps):
-        return f"{show_time(start)} .. {show_time(end)}"
-    return " .. ".join("NaT" if s is None else str(s) for s in stamps)
 
 
 def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:

@@ -17,8 +17,6 @@ from driftline.timeline import (
     pipeline_name_from_data,
     same_source,
     select_window,
-    show_span,
-    show_time,
 )
 
 # --- names ------------------------------------------------------------------------------------------------------
@@ -172,12 +170,3 @@ def test_rollback_to_a_rejected_version_needs_force_and_says_why():
 
 def test_mask_is_a_plain_boolean_array():
     assert select_window(TIMES.to_numpy(), cutoff=np.datetime64("2020-01-05")).mask.dtype == bool
-
-
-def test_messages_show_a_midnight_as_its_date_and_keep_any_other_time():
-    assert show_time(pd.Timestamp("2024-03-01")) == "2024-03-01"
-    assert show_time(np.datetime64("2024-03-01T00:00:00")) == "2024-03-01"
-    assert show_time(pd.Timestamp("2024-03-01 16:30")) == "2024-03-01 16:30:00"
-    assert show_time(pd.NaT) == "NaT"
-    assert show_span("2024-03-01T00:00:00", "2024-03-08T00:00:00") == "2024-03-01 .. 2024-03-08"
-    assert show_span("2017-03-11T08:30:00", "2017-03-22T00:00:00") == "2017-03-11 08:30:00 .. 2017-03-22 00:00:00"

@@ -635,7 +635,7 @@ def monitor(
         since=since,
         until=until,
     )
-    from driftline.timeline import show_span, show_time
+    from driftline.errors import show_span, show_time
 
     head = f"{result['model_name']} v{result['model_version']}"
     if result["rows"] == 0:
