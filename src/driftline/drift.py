@@ -822,11 +822,12 @@ def evidently_report(
     ref = reference[columns].sample(min(cap, len(reference)), random_state=0)
     cur = current[columns].sample(min(cap, len(current)), random_state=0)
     labelled = bool("y" in columns and ref["y"].notna().all() and cur["y"].notna().any())
-    single = [n for n, side in (("reference", ref), ("current", cur)) if labelled and side["y"].dropna().nunique() < 2]
-    if single:
-        # Evidently's per-class quality needs both classes on each side (KeyError '1' otherwise): a rare event
-        # (a 3% label) can leave a sample of one class. The drift part stands alone.
-        logger.warning("Evidently report without classification quality: its %s rows hold one class", single[0])
+    # Evidently's per-class quality needs both classes on each side (KeyError '1' otherwise): a rare event
+    # (a 3% label) can leave a sample of one class. The drift part then stands alone.
+    sides = (("reference", ref), ("current", cur)) if labelled else ()
+    one_class = next((name for name, side in sides if side["y"].nunique() < 2), None)
+    if one_class:
+        logger.warning("Evidently report without classification quality: its %s rows hold one class", one_class)
         labelled = False
     if "y" in columns:
         if labelled:
