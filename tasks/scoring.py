@@ -43,6 +43,7 @@ def _ref(store: registry.MlflowStore, name: str, alias: str) -> ModelRef | None:
 @driftline_task("resolve-models", retries=2)
 def resolve_models_task(store: registry.MlflowStore, model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
+    store.models().require(model_name)
     champion = _ref(store, model_name, "champion")
     if champion is None:
         raise DriftlineError(f"{model_name} has no champion to score with; train one first (driftline train)")

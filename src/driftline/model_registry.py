@@ -21,6 +21,10 @@ class PromotionPending(DriftlineError):
     """A promotion's intent record is still on the model: one is running or was interrupted."""
 
 
+class NotRegistered(DriftlineError):
+    """The registry has no such model, or no such version of it; the message names what it does hold."""
+
+
 class FenceLost(DriftlineError):
     """This holder no longer owns the model's promotion lock (its lease ran out, or a newer holder took the
     lock and bumped the fencing generation); it must not write any alias."""
@@ -62,12 +66,45 @@ def read_fence(raw: str | None) -> tuple[int, str]:
         return 0, ""
 
 
+def _pipeline(model_name: str) -> str:
+    return model_name.removeprefix("driftline-")
+
+
+def unknown_model(name: str, registered: Sequence[str], where: str) -> NotRegistered:
+    """``name`` is not in the registry at ``where``: what it holds instead, the nearest name, or how to train."""
+    import difflib
+
+    held = sorted(registered)
+    message = f"no model {name} in the registry at {where}"
+    if not held:
+        return NotRegistered(
+            f"{message} (it holds none yet); train one first: driftline train --name {_pipeline(name)}"
+        )
+    shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
+    near = difflib.get_close_matches(_pipeline(name), [_pipeline(h) for h in held], n=1, cutoff=0.6)
+    advice = (
+        f"did you mean --name {near[0]}?"
+        if near
+        else f"pick one with --name, or train one first: driftline train --name {_pipeline(name)}"
+    )
+    return NotRegistered(f"{message}, which holds {shown}; {advice}")
+
+
+def unknown_version(name: str, version: str, versions: Sequence[tuple[str, Sequence[str]]]) -> NotRegistered:
+    """``name`` has no ``version``: its versions (newest ten) with their aliases."""
+    shown = [f"{v} ({', '.join(aliases)})" if aliases else v for v, aliases in versions[-10:]]
+    more = f"{len(versions) - 10} older and " if len(versions) > 10 else ""
+    return NotRegistered(f"{name} has no version {version}; its versions: {more}{', '.join(shown) or 'none'}")
+
+
 class ModelRegistry(Protocol):
     """Registered models, their versions' tags and aliases, and the transactional champion move."""
 
     fence: Fence | None
 
     def exists(self, name: str) -> bool: ...
+
+    def require(self, name: str, version: str | None = None) -> None: ...
 
     def alias_version(self, name: str, alias: str) -> str | None: ...
 

@@ -12,6 +12,7 @@ base-rate predictor (the training prevalence).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -324,15 +325,23 @@ def keep_champion(reason: str, check: str = "comparable") -> Decision:
     return Decision("keep-champion", [Reason(check, False, reason)])
 
 
-def rollback_target(champion: str | None, previous: str | None, requested: str | None) -> str:
-    """Which version a rollback makes champion.
+def rollback_target(
+    champion: str | None, previous: str | None, requested: str | None, versions: Sequence[str] = ()
+) -> str:
+    """Which version a rollback makes champion (``versions``: the model's, named when there is no default).
 
     Raises:
         DriftlineError: nothing to roll back to, or the requested version is already champion.
     """
     target = requested or previous
     if target is None:
-        raise DriftlineError("no previous-champion to roll back to; pass --to-version")
+        others = [v for v in versions if v != champion]
+        where = f"v{champion} is the first champion" if champion else "there is no champion"
+        if not others:
+            raise DriftlineError(f"no previous-champion to roll back to ({where}) and no other version to restore")
+        raise DriftlineError(
+            f"no previous-champion to roll back to ({where}); pass --to-version with one of: {', '.join(others)}"
+        )
     if target == champion:
         raise DriftlineError(f"version {target} is already the champion")
     return target

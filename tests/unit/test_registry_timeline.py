@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from driftline.adapters import registry
 from driftline.errors import DriftlineError
+from driftline.model_registry import NotRegistered
 from tests.drills.test_promotion_kill import KILL_POINTS
 
 NAME = "driftline-tl"
@@ -81,8 +82,37 @@ def test_the_cooldown_runs_from_a_retrain_that_finished_not_from_one_that_starte
 
 
 def test_a_model_with_no_version_is_a_clear_error(versions):
+    MlflowClient().create_registered_model("driftline-nobody")
     with pytest.raises(DriftlineError, match="driftline-nobody has no registered version to monitor; train one first"):
         registry.MlflowAliasRegistry().monitored("driftline-nobody")
+
+
+def test_an_unknown_model_or_version_names_what_the_registry_holds(versions):
+    """Before: MLflow's "Registered Model with name=driftline-nosuch not found" (history, rollback, reproduce),
+    or "has no champion to score with; train one first" for a mistyped --name."""
+    aliases = registry.MlflowAliasRegistry()
+    typo = versions[:-1] + "x"  # one letter off the fixture's model
+
+    with pytest.raises(NotRegistered) as raised:
+        aliases.history(typo)
+    message = str(raised.value)
+    assert f"no model {typo} in the registry at sqlite:" in message and versions in message
+    assert f"did you mean --name {versions.removeprefix('driftline-')}?" in message
+    with pytest.raises(NotRegistered, match="pick one with --name, or train one first: driftline train --name zzz"):
+        aliases.monitored("driftline-zzz")
+
+    aliases.move_champion(registry.ChampionMove(versions, "1", None, "first", "run-1"))
+    with pytest.raises(NotRegistered, match=rf"^{versions} has no version 7; its versions: 1 \(champion\), 2, 3$"):
+        aliases.rollback(versions, "7", "typo")
+    with pytest.raises(DriftlineError, match=r"\(v1 is the first champion\); pass --to-version with one of: 2, 3$"):
+        aliases.rollback(versions, None, "no default")
+    assert aliases.alias_version(versions, "champion") == "1"
+
+
+def test_an_empty_registry_says_so_and_how_to_train(tmp_path):
+    empty = registry.MlflowStore(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(NotRegistered, match=r"\(it holds none yet\); train one first: driftline train --name btc$"):
+        empty.models().require("driftline-btc")
 
 
 def test_rollback_to_a_rejected_version_needs_force_and_records_why(versions):

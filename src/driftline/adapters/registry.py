@@ -44,6 +44,8 @@ from driftline.model_registry import (
     ModelRegistry,
     PromotionPending,
     read_fence,
+    unknown_model,
+    unknown_version,
 )
 
 logger = logging.getLogger(__name__)
@@ -538,6 +540,23 @@ class MlflowAliasRegistry:
         """Whether ``name`` is registered (raises when the registry cannot answer)."""
         return self.store.registered_model_exists(name)
 
+    def require(self, name: str, version: str | None = None) -> None:
+        """Check that ``name`` (and ``version`` of it, when given) is registered.
+
+        Raises:
+            NotRegistered: it is not; the message names the models or versions the registry does hold.
+            MlflowException: the registry could not answer.
+        """
+        if not self.store.registered_model_exists(name):
+            held = [model.name for model in self.client.search_registered_models(max_results=1000)]
+            raise unknown_model(name, held, redact_uri(self.store.registry_uri))
+        if version is not None and not self.store.version_exists(name, version):
+            known = [str(v.version) for v in self.versions(name)]
+            # search_model_versions leaves the aliases out (SQLite store): read them for the ten shown.
+            raise unknown_version(
+                name, version, [(v, self.aliases(name, v) if v in known[-10:] else []) for v in known]
+            )
+
     def acquire_fence(self, name: str, holder: str, lease_check: Callable[[], None] | None = None) -> Fence:
         """Bump the fencing generation of ``name`` (call right after taking its promotion lock); returns the
         fence every later write of this holder is checked against (see :meth:`check_fence`)."""
@@ -773,10 +792,9 @@ class MlflowAliasRegistry:
         """
         from driftline.timeline import monitored_version
 
-        exists = self.store.registered_model_exists(name)
-        champion = self.alias_version(name, "champion") if exists else None
+        self.require(name)
         version, note = monitored_version(
-            champion, [str(v.version) for v in self.versions(name)] if exists else [], name
+            self.alias_version(name, "champion"), [str(v.version) for v in self.versions(name)], name
         )
         tags = self.version_tags(name, version)
         if note is not None and tags.get(tagkeys.DECISION):
@@ -796,13 +814,16 @@ class MlflowAliasRegistry:
 
         Raises:
             DriftlineError: nothing to roll back to, already champion, or a rejected version without force.
-            MlflowException: the version does not exist.
+            NotRegistered: the model or the version does not exist.
         """
         from driftline.promotion import forced_rollback_note, rollback_target
 
+        self.require(name)
         current = self.alias_version(name, "champion")
-        target = rollback_target(current, self.alias_version(name, "previous-champion"), to_version)
-        tags = self.version_tags(name, target)  # raises for an unknown version
+        versions = [str(v.version) for v in self.versions(name)]
+        target = rollback_target(current, self.alias_version(name, "previous-champion"), to_version, versions)
+        self.require(name, target)
+        tags = self.version_tags(name, target)
         note = forced_rollback_note(
             target,
             tags.get(tagkeys.DECISION),
@@ -819,7 +840,8 @@ class MlflowAliasRegistry:
         return current, target, note
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        """Every recorded alias move of ``name``, oldest first."""
+        """Every recorded alias move of ``name``, oldest first (``NotRegistered`` for an unknown model)."""
+        self.require(name)
         tags = self.client.get_registered_model(name).tags
         events = [json.loads(v) for k, v in tags.items() if k.startswith(tagkeys.EVENT_PREFIX)]
         return sorted(events, key=lambda e: e["at"])

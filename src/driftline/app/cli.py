@@ -923,6 +923,7 @@ def reproduce(
     try:
         store, model_name = _store(name)
         aliases: ModelRegistry = store.models()
+        aliases.require(model_name, version)
         tags = aliases.version_tags(model_name, version)
         run_id = tags.get(tagkeys.RUN_ID)
         if not run_id:
