@@ -414,8 +414,26 @@ class S3Source:
         ]
         if not objects:
             what = "no such key" if is_data_file(self.prefix) else "no .csv, .csv.gz or .parquet objects under it"
-            raise DataError(f"{self.uri}: {what}")
+            others = [item["Key"][len(folder) :] for item in found if item["Key"].startswith(folder)]
+            if others and not is_data_file(self.prefix):
+                what += f" ({len(others)} other object(s), e.g. {', '.join(others[:3])})"
+            raise DataError(f"{self.uri}: {what}{self._beside()}")
         return sorted(objects, key=lambda o: o.key)
+
+    def _beside(self) -> str:
+        """What the folder above a prefix that held no data does hold (a mistyped prefix or key), or ''."""
+        parent = self.prefix.rstrip("/").rpartition("/")[0]
+        parent = parent + "/" if parent else ""
+        try:
+            page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=parent, Delimiter="/", MaxKeys=20)
+        except Exception:  # noqa: BLE001 - only a hint; the error above stands on its own
+            return ""
+        names = [p["Prefix"][len(parent) :] for p in page.get("CommonPrefixes", [])]
+        names += [item["Key"][len(parent) :] for item in page.get("Contents", [])]
+        if not names:
+            return ""
+        shown = ", ".join(names[:8]) + (" …" if len(names) > 8 or page.get("IsTruncated") else "")
+        return f"; s3://{self.bucket}/{parent} holds {shown}"
 
     def _object_key(self, obj: SourceObject) -> str:
         if self.single_object:

@@ -112,8 +112,17 @@ def test_missing_bucket_is_named(s3_env):
 
 
 def test_prefix_without_data_objects(s3_env):
-    with pytest.raises(DataError, match=r"no \.csv, \.csv\.gz or \.parquet objects under it"):
-        load_data(DataConfig(path=f"s3://{BUCKET}/nothing-here/"))
+    """A mistyped prefix or key names what the folder above it holds; objects of other kinds are counted."""
+    s3_env.client().put_object(Bucket=BUCKET, Key="typed/prices.csv", Body=b"date,close\n2024-01-01,1\n")
+    with pytest.raises(DataError, match=r"no \.csv, \.csv\.gz or \.parquet objects under it") as raised:
+        load_data(DataConfig(path=f"s3://{BUCKET}/typo/"))
+    assert f"; s3://{BUCKET}/ holds " in str(raised.value) and "typed/" in str(raised.value)
+    with pytest.raises(DataError, match=rf"typed/price\.csv: no such key; s3://{BUCKET}/typed/ holds prices\.csv$"):
+        load_data(DataConfig(path=f"s3://{BUCKET}/typed/price.csv"))
+
+    s3_env.client().put_object(Bucket=BUCKET, Key="notes/readme.json", Body=b"{}")
+    with pytest.raises(DataError, match=r"under it \(1 other object\(s\), e\.g\. readme\.json\)"):
+        load_data(DataConfig(path=f"s3://{BUCKET}/notes/"))
 
 
 def test_corrupted_object_is_named_by_its_key(s3_env, tmp_path):
