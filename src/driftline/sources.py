@@ -268,6 +268,23 @@ def sha256_file(path: Path) -> str:
 # --- sources ----------------------------------------------------------------------------------------------------------
 
 
+def nearest_path(missing: str) -> str:
+    """'; did you mean …?' naming the entry of the missing path's folder closest to its name, or ''."""
+    import difflib
+
+    path = Path(missing).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        names = [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
+    except OSError:
+        return ""
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    if not near:
+        return ""
+    shown = str(folder / near[0]) + ("/" if (folder / near[0]).is_dir() else "")
+    return f"; did you mean {shown.removeprefix('./')}?"
+
+
 class LocalSource:
     """A file, a folder (searched recursively, Hive partitions welcome) or a glob such as ``data/*.csv``."""
 
@@ -297,7 +314,7 @@ class LocalSource:
             if not files:
                 raise DataError(f"{self.uri}: folder holds no .csv, .csv.gz or .parquet files")
             return files
-        raise DataError(f"{self.uri}: no such file or folder")
+        raise DataError(f"{self.uri}: no such file or folder{nearest_path(self.uri)}")
 
     def list_objects(self) -> list[SourceObject]:
         objects = []

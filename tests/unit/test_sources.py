@@ -180,8 +180,12 @@ def test_preflight_names_an_empty_unreadable_or_missing_local_source_and_passes_
     (folder / "b.csv").write_bytes(b"   \n\n")
     with pytest.raises(DataError, match=r"b\.csv: file is empty"):
         preflight(str(folder))
-    with pytest.raises(DataError, match="no such file or folder"):
+    with pytest.raises(DataError, match=r"missing\.csv: no such file or folder$"):
         preflight(str(tmp_path / "missing.csv"))
+    with pytest.raises(DataError, match=r"folde: no such file or folder; did you mean .*/folder/\?$"):
+        preflight(str(tmp_path / "folde"))
+    with pytest.raises(DataError, match=r"b\.cvs: no such file or folder; did you mean .*/folder/b\.csv\?$"):
+        preflight(str(folder / "b.cvs"))
     with pytest.raises(DataError, match=r"matches no \.csv"):
         preflight(str(tmp_path / "nothing-*.csv"))
 

@@ -104,7 +104,9 @@ def _missing_data(data: str | None) -> DriftlineError | None:
     if not data:
         return None
     if not data.startswith("s3://") and not any(c in data for c in "*?[") and not Path(data).expanduser().exists():
-        return DriftlineError(f"--data {data}: no such file or folder")
+        from driftline.sources import nearest_path
+
+        return DriftlineError(f"--data {data}: no such file or folder{nearest_path(data)}")
     from driftline.sources import preflight
 
     try:
