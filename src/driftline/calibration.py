@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from driftline.config import CalibrationConfig, ThresholdConfig
 from driftline.errors import InsufficientDataError
+from driftline.models import with_label_defaults
 from driftline.splits import calibration_cut
 from driftline.thresholds import tune_threshold
 
@@ -361,7 +362,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                 raise InsufficientDataError(
                     f"the {part} part of a training window ({len(rows)} rows) holds a single class; {ONE_CLASS_HINT}"
                 )
-        base = clone(self.estimator).fit(X.iloc[fit_rows], y[fit_rows])
+        base = with_label_defaults(clone(self.estimator), y[fit_rows]).fit(X.iloc[fit_rows], y[fit_rows])
         raw = base.predict_proba(X.iloc[cal_rows])[:, 1]
         return self.fit_on_slice(
             base,

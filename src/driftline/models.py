@@ -19,7 +19,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.03,
         "subsample": 0.8,
         "colsample_bytree": 0.8,
-        "min_child_weight": 20,
+        # min_child_weight: left to with_label_defaults (80 rows' worth of hessian at the window's share).
         "tree_method": "hist",
         "n_jobs": -1,
     },
@@ -53,6 +53,17 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 # 0.1082, equity direction 0.5173 / 0.6920 -> 0.5074 / 0.6927. At the plain rate (0.03) the volatility panel
 # reached 0.7196 / 0.6070.
 LINEAR_BASE_PARAMS: dict[str, dict[str, Any]] = {"lightgbm": {"learning_rate": 0.015}}
+
+# XGBoost's smallest leaf is a sum of hessians (``min_child_weight``), p(1 - p) per row under log loss: a fixed
+# 20 is 80 rows when half the labels are positive but ~2,800 when 0.7% are, so a booster on a rare event grew no
+# tree at all (sea-temperature spikes, 3% of rows: the first fold's ~20 positives left every prediction at one
+# constant, AUC 0.5). Unless models.params sets it, the leaf holds XGB_LEAF_ROWS rows' worth at the share of
+# positives it learns from (``leaf_weight``): 20 at 50%, unchanged for balanced labels. On the quality datasets
+# (benchmarks/quality.py, full size, 2026-12-05; XGBoost pooled walk-forward AUC / log loss, fixed 20 -> scaled):
+# sea-temperature spikes 0.750 / 0.1505 -> 0.777 / 0.1478 (first fold 0.500 -> 0.738); the other five series
+# move by at most 0.001 AUC and 0.0001 log loss (`python -m benchmarks.run --only demo quality --update`).
+XGB_LEAF_ROWS = 80
+MIN_LEAF_WEIGHT = 0.1
 
 ENSEMBLE = "ensemble"  # the soft vote of every configured family
 
@@ -142,6 +153,25 @@ def make_estimator(family: str, models: ModelsConfig, threads: int | None = None
     except TypeError as exc:
         raise ValueError(f"models.params.{family}: {exc}") from None
     raise ValueError(f"unknown model family {family!r}")
+
+
+def leaf_weight(share: float) -> float:
+    """XGBoost's ``min_child_weight`` worth ``XGB_LEAF_ROWS`` rows when a share ``share`` of them is positive."""
+    return max(XGB_LEAF_ROWS * share * (1.0 - share), MIN_LEAF_WEIGHT)
+
+
+def with_label_defaults(estimator: Any, y: np.ndarray) -> Any:
+    """``estimator`` (unfitted) with the settings the config left to the labels it is about to learn: an
+    XGBoost leaf's ``min_child_weight`` from their positive share (``leaf_weight``), also inside an ensemble.
+    A value set in ``models.params`` is kept. Returns the same object."""
+    from sklearn.ensemble import VotingClassifier
+
+    if isinstance(estimator, VotingClassifier):
+        for _, member in estimator.estimators:
+            with_label_defaults(member, y)
+    elif type(estimator).__name__ == "XGBClassifier" and estimator.get_params().get("min_child_weight") is None:
+        estimator.set_params(min_child_weight=leaf_weight(float(np.mean(y))))
+    return estimator
 
 
 def family_names(models: ModelsConfig) -> list[str]:

@@ -53,7 +53,7 @@ from driftline.config import FitSpec, ModelsConfig, RunnerConfig, ScaleConfig
 from driftline.errors import InsufficientDataError
 from driftline.feature_store import FeatureStore
 from driftline.features import FeatureSet
-from driftline.models import ENSEMBLE, BoosterClassifier, family_names, model_params
+from driftline.models import ENSEMBLE, BoosterClassifier, family_names, leaf_weight, model_params
 from driftline.splits import WalkForwardSplit, calibration_cut
 from driftline.training import (
     FoldOutcome,
@@ -118,8 +118,9 @@ def _ranges(rows: np.ndarray) -> tuple[int, int]:
     return int(rows[0]), int(rows[-1]) + 1
 
 
-def _xgb_params(models: ModelsConfig, threads: int | None) -> tuple[dict[str, Any], int]:
-    params = dict(model_params("xgboost", models, threads))
+def _xgb_params(models: ModelsConfig, threads: int | None, share: float) -> tuple[dict[str, Any], int]:
+    """The booster's parameters and rounds; ``share``: the positive share of the rows it learns from."""
+    params = {"min_child_weight": leaf_weight(share), **model_params("xgboost", models, threads)}
     rounds = int(params.pop("n_estimators", 100))
     threads_param = params.pop("n_jobs", None)
     booster = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": models.seed, **params}
@@ -176,7 +177,7 @@ def fit_streaming(
                 self._k = 0
 
         one = store.read(*bounds[0]) if len(bounds) == 1 else None
-        params, rounds = _xgb_params(models, threads)
+        params, rounds = _xgb_params(models, threads, float(np.mean(store.labels[rows[0] : rows[1]])))
         matrix = xgb.QuantileDMatrix(_Iter(), max_bin=int(params.get("max_bin", 256)))
         booster = xgb.train(params, matrix, num_boost_round=rounds)
         del matrix, one
@@ -525,7 +526,7 @@ def _fit_on_dask(
     if family == "xgboost":
         from xgboost import dask as dxgb
 
-        params, rounds = _xgb_params(models, threads)
+        params, rounds = _xgb_params(models, threads, float(np.mean(store.labels[rows[0] : rows[1]])))
         matrix = dxgb.DaskQuantileDMatrix(client, X, y, max_bin=int(params.get("max_bin", 256)))
         booster = dxgb.train(client, params, matrix, num_boost_round=rounds)["booster"]
         return StreamedModel(lambda X: booster.inplace_predict(X), booster)

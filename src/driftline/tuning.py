@@ -29,7 +29,7 @@ import pandas as pd
 
 from driftline.config import CalibrationConfig, ModelsConfig, TuningConfig
 from driftline.errors import InsufficientDataError
-from driftline.models import DEFAULT_PARAMS, make_estimator, model_params
+from driftline.models import DEFAULT_PARAMS, make_estimator, model_params, with_label_defaults
 from driftline.splits import calibration_cut, tail_cut
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _fit_trial(
     trial_models = models.model_copy(
         update={"params": {**models.params, family: {**models.params_for(family), **trial_params}}}
     )
-    estimator = make_estimator(family, trial_models, threads)
+    estimator = with_label_defaults(make_estimator(family, trial_models, threads), y_fit)
     chosen = dict(params)
     if family == "xgboost" and early_stopping:
         estimator.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)

@@ -195,3 +195,32 @@ def test_a_thread_budget_replaces_every_spelling_of_n_jobs():
     assert make_estimator("random_forest", models).get_params()["n_jobs"] == 3
     assert learner(make_estimator("lightgbm", ModelsConfig())).get_params()["n_jobs"] == -1
     assert "n_jobs" not in model_params("logreg", models, threads=1)  # nothing to set on a family without threads
+
+
+def test_an_xgboost_leaf_holds_the_same_rows_worth_of_hessian_at_any_share_of_positives():
+    """A fixed min_child_weight of 20 is 80 rows at a 50% share but thousands at 1%: on a rare event the booster
+    grew no tree and predicted one constant (the first fold of sea-temperature spikes, AUC 0.5)."""
+    from driftline.models import XGB_LEAF_ROWS, leaf_weight, with_label_defaults
+
+    assert leaf_weight(0.5) == pytest.approx(XGB_LEAF_ROWS / 4) == DEFAULT_PARAMS["xgboost"].get("min_child_weight", 20)
+    assert leaf_weight(0.01) == pytest.approx(XGB_LEAF_ROWS * 0.01 * 0.99)
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.standard_normal((3000, 3)), columns=["a", "b", "c"])
+    y = ((X["a"] > 2.2) & (rng.random(3000) < 0.8)).astype(int).to_numpy()  # ~1% positives, all at high a
+    assert 10 < y.sum() < 60
+    models = ModelsConfig(families=("xgboost",), params={"xgboost": {"n_jobs": 1}})
+    fixed = make_estimator("xgboost", models).set_params(min_child_weight=20).fit(X, y)
+    assert np.ptp(fixed.predict_proba(X)[:, 1]) < 1e-6  # one constant: no split was allowed
+
+    scaled = with_label_defaults(make_estimator("xgboost", models), y).fit(X, y)
+    assert scaled.get_params()["min_child_weight"] == pytest.approx(leaf_weight(y.mean()))
+    assert roc_auc_score(y, scaled.predict_proba(X)[:, 1]) > 0.9
+
+    # A value the user set in models.params is kept, also inside the soft-vote ensemble.
+    own = ModelsConfig(families=("logreg", "xgboost"), params={"xgboost": {"min_child_weight": 7, "n_jobs": 1}})
+    assert with_label_defaults(make_estimator("xgboost", own), y).get_params()["min_child_weight"] == 7
+    vote = with_label_defaults(
+        make_estimator("ensemble", models.model_copy(update={"families": ("logreg", "xgboost")})), y
+    )
+    assert dict(vote.estimators)["xgboost"].get_params()["min_child_weight"] == pytest.approx(leaf_weight(y.mean()))
