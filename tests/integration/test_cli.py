@@ -161,7 +161,10 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert drift["rows"] == int((times > pd.Timestamp(summary["training_cutoff"])).sum())
 
     other = run_cli(["score", "--data", "p.csv", "--out", "q.csv"], tmp_path, prefect_api)
-    assert other.returncode == 2 and "driftline-p has no champion" in other.stderr and "pass --name" in other.stderr
+    assert other.returncode == 2 and "no model driftline-p in the registry at " in other.stderr
+    assert (
+        "which holds driftline-labelled" in other.stderr and "(the name was derived from --data p.csv" in other.stderr
+    )
 
 
 def _stock_bars(symbol: str, n_rows: int) -> pd.DataFrame:

@@ -451,7 +451,7 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     # The earlier tests' drift notifications for "it": their debounce window closes while the rest runs.
     drift_window_closed = time.monotonic() + DEBOUNCE_SECONDS + 2
 
-    # A failed run of a deployment: scoring a model that has no champion.
+    # A failed run of a deployment: scoring a model that is not registered.
     deployment = httpx.get(f"{api}/deployments/name/score-batch/score", timeout=10).json()
     response = api_call(
         "POST",
@@ -514,5 +514,8 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     (rollback,) = sink.containing(rollback_event)
     assert "from version 2 to 1" in rollback["body"] and "v2 misbehaves" in rollback["body"]
     (failed,) = sink.containing(flow_run["id"])
-    assert failed["subject"].endswith("of score ended Failed") and "driftline-nobody has no champion" in failed["body"]
+    assert (
+        failed["subject"].endswith("of score ended Failed")
+        and "no model driftline-nobody in the registry" in failed["body"]
+    )
     assert httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["state_type"] == "FAILED"

@@ -152,7 +152,7 @@ def test_reproduce_on_other_data_says_what_changed_and_fails(trained):
 def test_reproduce_of_an_unknown_version_is_one_clear_line(trained):
     result = driftline(["reproduce", "--name", "it", "--version", "9"], trained["env"])
     assert result.returncode == 2
-    assert "driftline-it v9" in result.stderr and "Traceback" not in result.stderr
+    assert "driftline-it has no version 9; its versions: 1 (" in result.stderr and "Traceback" not in result.stderr
 
 
 def _post(url: str, payload: dict) -> tuple[int, dict]:

@@ -110,6 +110,6 @@ def test_scoring_without_a_champion_is_a_clear_error(prefect_api, tracking, tmp_
     from flows.scoring import score_batch
 
     make_labelled_series(n_rows=100, seed=1).to_csv(tmp_path / "x.csv", index=False)
-    with pytest.raises(DriftlineError, match="driftline-nobody has no champion"):
+    with pytest.raises(DriftlineError, match="no model driftline-nobody in the registry at "):
         score_batch(data=str(tmp_path / "x.csv"), out=str(tmp_path / "o.csv"), name="nobody")
     assert not Path(tmp_path / "o.csv").exists()
