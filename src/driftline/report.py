@@ -334,6 +334,24 @@ def artifact_key(prefix: str, name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{prefix}-{name}".lower()).strip("-")
 
 
+_CHECK = re.compile(r"^(PASS|FAIL) ([\w-]+): ")
+
+
+def history_reason(reason: str, width: int = 90) -> str:
+    """A history row's reason in ``width`` characters: a promotion's checks by name (the failed ones first),
+    anything else cut at the width with an ellipsis."""
+    checks = [_CHECK.match(part.strip()) for part in reason.split("; ")]
+    if reason and all(checks):
+        names = [m.group(2) for m in checks if m]
+        failed = [m.group(2) for m in checks if m and m.group(1) == "FAIL"]
+        reason = (
+            f"failed {', '.join(failed)}; passed {len(names) - len(failed)} of {len(names)}"
+            if failed
+            else f"passed {len(names)} checks: {', '.join(names)}"
+        )
+    return reason if len(reason) <= width else reason[: width - 1].rstrip() + "…"
+
+
 def render_history(model_name: str, events: list[dict[str, Any]], current: dict[str, str | None]) -> str:
     """The alias timeline of a model, oldest first, and where each alias points now."""
     rows = [
@@ -344,7 +362,7 @@ def render_history(model_name: str, events: list[dict[str, Any]], current: dict[
             "from": e.get("previous") or "-",
             "to": e.get("version") or "-",
             "run": (e.get("run_id") or "-")[:12],
-            "reason": (e.get("reason") or "")[:90],
+            "reason": history_reason(e.get("reason") or ""),
         }
         for e in events
     ]

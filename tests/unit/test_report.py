@@ -212,6 +212,24 @@ def test_render_history_lists_alias_moves_oldest_first():
     assert "(no alias moves recorded)" in render_history("m", [], {"champion": None})
 
 
+def test_a_history_reason_names_a_promotions_checks_instead_of_cutting_the_first_one_in_half():
+    """Before: the first 90 characters, "PASS min-rows: 2000 evaluation rows (need 200); PASS log_loss-better:
+    log_loss difference " for every promotion."""
+    from driftline.report import history_reason
+
+    passed = (
+        "PASS min-rows: 2000 evaluation rows (need 200); PASS log_loss-better: log_loss difference -0.04 vs "
+        "best baseline persistence, 95% CI [-0.08, -0.001] (block 10); PASS ece-cap: hold-out ECE 0.05 (cap 0.1)"
+    )
+    assert history_reason(passed) == "passed 3 checks: min-rows, log_loss-better, ece-cap"
+    failed = passed.replace("PASS log_loss-better", "FAIL log_loss-better")
+    assert history_reason(failed) == "failed log_loss-better; passed 2 of 3"
+    assert history_reason("manual rollback") == "manual rollback"
+    long = "v1 broke on live data " * 6
+    assert len(history_reason(long)) == 90 and history_reason(long).endswith("…")
+    assert history_reason("") == ""
+
+
 def test_summary_json_is_strict_nan_is_null(walk_forward_run):
     """A metric that cannot be computed (NaN: e.g. AUC on one class) is null in the file: bare NaN is not JSON."""
     summary = _summary(walk_forward_run)

@@ -870,7 +870,9 @@ def _rollback_fenced(
 
         return rollback_under_lock(model_name, to_version, reason, force, timeout_seconds=wait, store=store)
     typer.echo(
-        "no PREFECT_API_URL: no promotion lock to take; fencing a promotion in flight by generation only", err=True
+        "no Prefect server (PREFECT_API_URL): no promotion lock to wait for; "
+        "a promotion running elsewhere stops at its next write instead",
+        err=True,
     )
     aliases: ModelRegistry = store.models()
     aliases.acquire_fence(model_name, f"rollback@{os.getpid()} (no lock server)")
@@ -883,7 +885,7 @@ def _announce_rollback(name: str, model_name: str, version: str, previous: str |
 
     # From the environment or the active Prefect profile; without a server there is nobody to notify.
     if not PREFECT_API_URL.value():
-        typer.echo("no PREFECT_API_URL: no rolled-back event sent (notifications need a Prefect server)")
+        typer.echo("no Prefect server (PREFECT_API_URL): no rolled-back event sent to notify anyone")
         return
     from tasks.events import ROLLED_BACK_EVENT, emit_model_event, rollback_payload
 
