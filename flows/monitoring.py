@@ -20,6 +20,7 @@ from tasks.monitoring import (
     cooldown_task,
     load_reference_task,
     measure_drift_task,
+    record_retrain_failure_task,
     record_retrain_task,
     report_task,
     resolve_monitored_task,
@@ -193,14 +194,18 @@ def retrain(
     # A retrain is asked for: train even when the data has not changed since the champion's run (the
     # cooldown above limits how often); unchanged validation and features still come from Prefect's cache.
     judged = f" (rows judged {window['window_start']} .. {window['window_end']})" if window["window_start"] else ""
-    summary = train_and_promote(
-        config_file=config_file,
-        data=data,
-        name=name,
-        trigger=f"retrain: {reason}{judged}"[:5000],
-        force=True,
-        settings=settings,
-    )
+    try:
+        summary = train_and_promote(
+            config_file=config_file,
+            data=data,
+            name=name,
+            trigger=f"retrain: {reason}{judged}"[:5000],
+            force=True,
+            settings=settings,
+        )
+    except Exception as exc:
+        record_retrain_failure_task(store, config.model_name, f"{type(exc).__name__}: {exc}")  # the next waits
+        raise
     record_retrain_task(store, config.model_name)
     result = {"skipped": False, "why": why, "trigger": reason, **window, **summary}
     emit_retrained_event_task(name, retrained_payload(config.model_name, result, reason))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from prefect import get_run_logger
 
 from driftline import tags as tagkeys
 from driftline.adapters import registry
@@ -22,6 +24,7 @@ from driftline.drift import (
 )
 from driftline.errors import DriftlineError
 from driftline.ingest import LoadedData, load_data
+from driftline.model_registry import ModelRegistry
 from driftline.scoring import ModelRef
 from driftline.sizing import AUTOMATIC_SIZES, retrain_config_yaml
 from driftline.sources import private_dir, private_file
@@ -158,23 +161,63 @@ def report_task(
 @driftline_task("retrain-cooldown")
 def cooldown_task(store: registry.MlflowStore, model_name: str, min_hours: float, trigger: str) -> tuple[bool, str]:
     """Whether a retrain may start now (a skip is recorded on the registered model). The cooldown runs from
-    the last retrain that finished (``record_retrain_task``): a retrain that failed does not hold back the
-    next one, which would otherwise be skipped for hours after its cause was fixed."""
+    the last retrain that finished (``record_retrain_task``). A retrain that failed holds back the next for a
+    quarter of an hour, doubling with each failure in a row up to the cooldown (``record_retrain_failure_task``,
+    ``driftline.drift.retry_wait_hours``): not for the whole cooldown, which would skip retrains for hours after
+    the cause was fixed, and not for nothing, which would start a doomed training at every drift event."""
     aliases = store.models()
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if store.registered_model_exists(model_name) else None
-    allowed, why = retrain_allowed(last, now, min_hours)
-    if not allowed and store.registered_model_exists(model_name):
+    exists = store.registered_model_exists(model_name)
+    last = aliases.model_tag(model_name, LAST_RETRAIN_TAG) if exists else None
+    allowed, why = retrain_allowed(last, now, min_hours, _failures(aliases, model_name) if exists else None)
+    if not allowed and exists:
         key = tagkeys.RETRAIN_SKIPPED_PREFIX + now.strftime("%Y%m%dT%H%M%S.%f")
         aliases.set_model_tag(model_name, key, f"{why}; trigger: {trigger}"[:5000])
     return allowed, why
 
 
+def _failures(aliases: ModelRegistry, model_name: str) -> dict[str, Any] | None:
+    raw = aliases.model_tag(model_name, tagkeys.RETRAIN_FAILED)
+    try:
+        record = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 @driftline_task("record-retrain", retries=2)
 def record_retrain_task(store: registry.MlflowStore, model_name: str) -> None:
-    """A retrain finished (whatever its decision): the cooldown starts now."""
+    """A retrain finished (whatever its decision): the cooldown starts now, and no failure is held against it."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    store.models().set_model_tag(model_name, LAST_RETRAIN_TAG, now.isoformat())
+    aliases = store.models()
+    aliases.set_model_tag(model_name, LAST_RETRAIN_TAG, now.isoformat())
+    if (_failures(aliases, model_name) or {}).get("count"):
+        aliases.set_model_tag(model_name, tagkeys.RETRAIN_FAILED, json.dumps({"count": 0}))
+
+
+@driftline_task("record-retrain-failure")
+def record_retrain_failure_task(store: registry.MlflowStore, model_name: str, error: str) -> int:
+    """A retrain failed: counted (in a row, since the last that finished) so that the next waits; returns the
+    count, 0 when nothing was recorded: the model is not registered (nothing monitors it), or the registry could
+    not take the record (often the failure's cause), which only leaves a warning: the retrain's own error is the
+    one its flow run fails with."""
+    try:
+        if not store.registered_model_exists(model_name):
+            return 0
+        aliases = store.models()
+        count = int((_failures(aliases, model_name) or {}).get("count", 0)) + 1
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        aliases.set_model_tag(
+            model_name,
+            tagkeys.RETRAIN_FAILED,
+            json.dumps({"count": count, "at": now.isoformat(), "error": error[:300]}),
+        )
+    except Exception as exc:  # noqa: BLE001 - see above
+        get_run_logger().warning(
+            "the failed retrain of %s was not recorded: %s: %s", model_name, type(exc).__name__, exc
+        )
+        return 0
+    return count
 
 
 @driftline_task("retrain-basis", retries=2)

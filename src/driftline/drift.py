@@ -695,8 +695,37 @@ def measure_drift(
     )
 
 
-def retrain_allowed(last_retrain: str | None, now: pd.Timestamp, min_hours: float) -> tuple[bool, str]:
-    """The cooldown between drift-triggered retrains: (allowed, why)."""
+FIRST_RETRY_HOURS = 0.25
+"""After a drift-triggered retrain failed, the next may start this many hours later, doubling with each failure in
+a row up to the cooldown: a broken source or config fails the same way at every drift event, and each try costs a
+whole training run, while a fixed cause is picked up within a quarter of an hour."""
+
+
+def retry_wait_hours(failures: int, min_hours: float) -> float:
+    """How long after the last of ``failures`` failed retrains in a row the next may start (0: none failed)."""
+    if failures <= 0:
+        return 0.0
+    return min(min_hours, FIRST_RETRY_HOURS * 2 ** (failures - 1))
+
+
+def retrain_allowed(
+    last_retrain: str | None, now: pd.Timestamp, min_hours: float, failed: dict[str, Any] | None = None
+) -> tuple[bool, str]:
+    """The cooldown between drift-triggered retrains: (allowed, why).
+
+    Args:
+        last_retrain: when the last retrain that finished did (ISO 8601), or None.
+        failed: the record of the retrains that failed since (``count``, ``at`` the last one, ``error``), or None.
+    """
+    count = int((failed or {}).get("count", 0))
+    if count and failed is not None:
+        since = (now - pd.Timestamp(failed["at"])).total_seconds() / 3600
+        wait = retry_wait_hours(count, min_hours)
+        if since < wait:
+            return False, (
+                f"the last retrain failed {since:.2f} h ago ({count} in a row, {failed.get('error', '?')}); "
+                f"the next may start {wait:g} h after it"
+            )
     if last_retrain is None:
         return True, "no earlier retrain recorded"
     elapsed = (now - pd.Timestamp(last_retrain)).total_seconds() / 3600

@@ -48,6 +48,7 @@ INTENT = "driftline.promotion.intent"
 FENCE = "driftline.promotion.fence"
 EVENT_PREFIX = "driftline.event."
 LAST_RETRAIN = "driftline.last_retrain_at"
+RETRAIN_FAILED = "driftline.retrain_failed"  # JSON: failures in a row since the last finished retrain
 RETRAIN_SKIPPED_PREFIX = "driftline.retrain_skipped."
 
 

@@ -22,6 +22,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from driftline.app.webhook import sign
+from driftline.errors import DriftlineError
 from driftline.synthetic import make_labelled_series
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import fresh_mlflow_store
@@ -150,10 +151,23 @@ def test_shifted_data_reports_drift_and_emits_the_event(champion, prefect_api):
     assert "x0" in payload["top_features"] and payload["report"].endswith("drift_report.html")
 
 
-def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, prefect_api, trained):
+def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, prefect_api, trained, tmp_path):
     from flows.monitoring import retrain
 
     labelled_csv = trained.data
+    client = MlflowClient()
+
+    # A retrain that fails is counted and holds the next back a quarter of an hour (not the 6 h cooldown).
+    broken = tmp_path / "broken.csv"
+    broken.write_text("when,what\nyesterday,1\n")
+    with pytest.raises(DriftlineError):
+        retrain(name="it", reason="drift: broken feed", data=str(broken))
+    failed = json.loads(client.get_registered_model("driftline-it").tags["driftline.retrain_failed"])
+    assert failed["count"] == 1 and failed["error"].startswith("DataError: ")
+    held = retrain(name="it", reason="drift: soon after", data=str(labelled_csv))
+    assert held["skipped"] is True and "the last retrain failed" in held["why"] and "0.25 h after it" in held["why"]
+    earlier = (pd.Timestamp(failed["at"]) - pd.Timedelta(hours=1)).isoformat()  # as if an hour had passed
+    client.set_registered_model_tag("driftline-it", "driftline.retrain_failed", json.dumps({**failed, "at": earlier}))
 
     # No config given: the retrain rebuilds the champion's own pipeline (label target included).
     first = retrain(name="it", reason="drift: test", data=str(labelled_csv))
@@ -168,6 +182,7 @@ def test_retrain_records_its_trigger_and_the_cooldown_skips_the_next(champion, p
     assert second["skipped"] is True and "cooldown" in second["why"]
     model_tags = MlflowClient().get_registered_model("driftline-it").tags
     assert any(k.startswith("driftline.retrain_skipped.") and "drift: again" in v for k, v in model_tags.items())
+    assert json.loads(model_tags["driftline.retrain_failed"]) == {"count": 0}  # the one that finished reset it
 
 
 def test_one_timeline_a_break_after_the_cutoff_retrains_on_the_new_rows_an_in_period_window_does_not(

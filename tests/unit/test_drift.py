@@ -727,6 +727,28 @@ def test_retrain_allowed_after_cooldown():
 
 def test_zero_cooldown_always_allows():
     assert retrain_allowed(NOW.isoformat(), NOW, 0.0)[0] is True
+    assert retrain_allowed(None, NOW, 0.0, {"count": 3, "at": NOW.isoformat(), "error": "x"})[0] is True
+
+
+def test_a_failed_retrain_holds_the_next_back_a_quarter_hour_doubling_up_to_the_cooldown():
+    """Without it, a source that breaks every retrain started a whole (failing) training at every drift event;
+    with the whole cooldown instead, a fixed cause waited hours."""
+    from driftline.drift import retry_wait_hours
+
+    assert [retry_wait_hours(n, 6.0) for n in range(6)] == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+    assert retry_wait_hours(9, 6.0) == 6.0
+
+    failed = {"count": 2, "at": "2024-03-01T11:45:00", "error": "DataError: no price column found"}
+    allowed, why = retrain_allowed("2024-02-20T00:00:00", NOW, 6.0, failed)
+    assert allowed is False
+    assert why == (
+        "the last retrain failed 0.25 h ago (2 in a row, DataError: no price column found); "
+        "the next may start 0.5 h after it"
+    )
+    assert retrain_allowed("2024-02-20T00:00:00", NOW, 6.0, {**failed, "at": "2024-03-01T11:30:00"})[0] is True
+    # The cooldown of the last retrain that finished still applies on its own.
+    assert retrain_allowed("2024-03-01T10:00:00", NOW, 6.0, {**failed, "at": "2024-03-01T09:00:00"})[0] is False
+    assert retrain_allowed(None, NOW, 6.0, {"count": 0})[0] is True
 
 
 # --- event payload ------------------------------------------------------------------------------------------------

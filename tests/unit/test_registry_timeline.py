@@ -81,6 +81,25 @@ def test_the_cooldown_runs_from_a_retrain_that_finished_not_from_one_that_starte
     assert any(k.startswith("driftline.retrain_skipped.") and "drift once more" in v for k, v in skipped.items())
 
 
+def test_failed_retrains_are_counted_until_one_finishes(versions):
+    from driftline.config import Settings
+    from tasks.monitoring import cooldown_task, record_retrain_failure_task, record_retrain_task
+
+    store = registry.MlflowStore.from_settings(Settings.from_env())
+    assert record_retrain_failure_task.fn(store, versions, "DataError: no price column found") == 1
+    allowed, why = cooldown_task.fn(store, versions, 6.0, "drift")
+    assert not allowed and "(1 in a row, DataError: no price column found)" in why and "0.25 h after it" in why
+    assert record_retrain_failure_task.fn(store, versions, "DataError: again") == 2
+    assert "(2 in a row, DataError: again); the next may start 0.5 h" in cooldown_task.fn(store, versions, 6.0, "d")[1]
+
+    record_retrain_task.fn(store, versions)  # one finished: the count starts again, the cooldown runs from it
+    allowed, why = cooldown_task.fn(store, versions, 6.0, "drift")
+    assert not allowed and "cooldown is 6.0 h" in why
+    assert cooldown_task.fn(store, versions, 0.0, "no cooldown")[0]
+    assert record_retrain_failure_task.fn(store, versions, "DataError: once more") == 1
+    assert record_retrain_failure_task.fn(store, "driftline-unregistered", "DataError: x") == 0
+
+
 def test_a_model_with_no_version_is_a_clear_error(versions):
     MlflowClient().create_registered_model("driftline-nobody")
     with pytest.raises(DriftlineError, match="driftline-nobody has no registered version to monitor; train one first"):
@@ -107,6 +126,15 @@ def test_an_unknown_model_or_version_names_what_the_registry_holds(versions):
     with pytest.raises(DriftlineError, match=r"\(v1 is the first champion\); pass --to-version with one of: 2, 3$"):
         aliases.rollback(versions, None, "no default")
     assert aliases.alias_version(versions, "champion") == "1"
+
+
+def test_scoring_a_registered_model_without_a_champion_says_so(versions):
+    from driftline.config import Settings
+    from tasks.scoring import resolve_models_task
+
+    store = registry.MlflowStore.from_settings(Settings.from_env())
+    with pytest.raises(DriftlineError, match=f"^{versions} has no champion to score with; train one first"):
+        resolve_models_task.fn(store, versions, shadow=False)
 
 
 def test_an_empty_registry_says_so_and_how_to_train(tmp_path):
