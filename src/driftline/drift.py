@@ -705,7 +705,7 @@ def retry_wait_hours(failures: int, min_hours: float) -> float:
     """How long after the last of ``failures`` failed retrains in a row the next may start (0: none failed)."""
     if failures <= 0:
         return 0.0
-    return min(min_hours, FIRST_RETRY_HOURS * 2 ** (failures - 1))
+    return float(min(min_hours, FIRST_RETRY_HOURS * 2 ** (failures - 1)))
 
 
 def retrain_allowed(
