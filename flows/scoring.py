@@ -24,6 +24,7 @@ from tasks.scoring import (
     scoring_rows_task,
     select_rows_task,
     training_config_task,
+    training_cutoff_task,
     write_predictions_task,
 )
 
@@ -60,7 +61,8 @@ def score_batch(
         target_col: label column (label-target models).
         since: score only rows with timestamps >= this (a backfill); earlier rows are feature history.
         new_rows_only: score only rows later than the newest already in the model's prediction log
-            (per symbol): what the scheduled ``score`` deployment does every day.
+            (per symbol), or than the champion's training cutoff for a series with nothing logged yet:
+            what the scheduled ``score`` deployment does every day.
         explain: add each row's top-K SHAP contributions (champion's base model) to the output file.
     """
     data = data or None  # a deployment form may send ""
@@ -74,7 +76,8 @@ def score_batch(
     log_dir = environment.home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(store, loaded, config, champion)
-    rows, skipped = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None)
+    cutoff = training_cutoff_task(store, champion) if new_rows_only else None
+    rows, skipped, from_cutoff = select_rows_task(rows, skipped, since_at, log_dir if new_rows_only else None, cutoff)
     explanations = explain_task(store, rows, champion, explain) if explain is not None else None  # a bad K fails first
     scores = score_task(store, rows, champion)
     challenger_scores = None
@@ -101,6 +104,8 @@ def score_batch(
         "skipped": lacking_summary(skipped),
         "since": since_at.isoformat() if since_at is not None else None,
         "new_rows_only": new_rows_only,
+        # Series with nothing logged yet, scored from after the training cutoff (rows it learnt from are not new).
+        "from_cutoff": {"cutoff": cutoff.isoformat(), "series": from_cutoff} if from_cutoff and cutoff else None,
         "explain": explain,
         "mean_probability": batch["metrics"].get("mean_probability"),
         "tracking_run_id": batch["run_id"],

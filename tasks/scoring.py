@@ -76,11 +76,25 @@ def scoring_rows_task(
 
 @driftline_task("select-rows")
 def select_rows_task(
-    rows: pd.DataFrame, skipped: pd.DataFrame, since: pd.Timestamp | None, log_dir: Path | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of the requested range (>= since; only unlogged ones with a log dir), and its skipped rows."""
+    rows: pd.DataFrame,
+    skipped: pd.DataFrame,
+    since: pd.Timestamp | None,
+    log_dir: Path | None,
+    floor: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The rows of the requested range (>= since; with a log dir only unlogged ones, and for a symbol with
+    nothing logged yet only those after ``floor``, the model's training cutoff), its skipped rows, and the
+    symbols that started from ``floor``."""
     after = last_scored(log_dir) if log_dir is not None else None
-    return rows_in_range(rows, since, after), rows_in_range(skipped, since, after)
+    unlogged = sorted(set(rows["symbol"]) - set(after.index)) if after is not None and floor is not None else []
+    return rows_in_range(rows, since, after, floor), rows_in_range(skipped, since, after, floor), unlogged
+
+
+@driftline_task("training-cutoff", retries=2)
+def training_cutoff_task(store: registry.MlflowStore, ref: ModelRef) -> pd.Timestamp | None:
+    """The last timestamp ``ref`` was trained on (None when its training did not record one)."""
+    cutoff = store.models().version_tags(ref.name, ref.version).get(tagkeys.TRAIN_CUTOFF)
+    return pd.Timestamp(cutoff) if cutoff else None
 
 
 @driftline_task("score", retries=1)

@@ -160,18 +160,26 @@ def last_scored(log_dir: Path) -> pd.Series:
 
 
 def rows_in_range(
-    rows: pd.DataFrame, since: pd.Timestamp | None = None, after: pd.Series | None = None
+    rows: pd.DataFrame,
+    since: pd.Timestamp | None = None,
+    after: pd.Series | None = None,
+    floor: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """The rows to score: timestamps >= ``since``, and later than ``after`` (per symbol) when given.
+    """The rows to score: timestamps >= ``since``, and later than ``after`` (per symbol) when given; a symbol
+    ``after`` lacks (nothing logged yet) from after ``floor`` (the model's training cutoff: the rows it learnt
+    from are not new to it), or all its rows without one.
 
     Earlier rows have already served as feature history; they are not scored again.
     """
     keep = pd.Series(True, index=rows.index)
     if since is not None:
         keep &= rows["timestamp"] >= since
-    if after is not None and not after.empty:
-        # NaT for a symbol the log has not seen: the comparison is False, so all its rows stay.
-        keep &= ~(rows["timestamp"] <= rows["symbol"].map(after))
+    last = rows["symbol"].map(after) if after is not None and not after.empty else None
+    if floor is not None:
+        last = pd.Series(floor, index=rows.index) if last is None else last.fillna(floor)
+    if last is not None:
+        # NaT (a symbol the log has not seen, no floor): the comparison is False, so all its rows stay.
+        keep &= ~(rows["timestamp"] <= last)
     return rows.loc[keep].reset_index(drop=True)
 
 

@@ -29,8 +29,19 @@ def trained(prefect_api, tracking, fast_config, labelled_csv, tmp_path):
     return fresh
 
 
-def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, tracking, tmp_path):
+def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, tracking, tmp_path, labelled_csv):
+    from mlflow.tracking import MlflowClient
+
     from flows.scoring import score_batch
+
+    # The first `--new-only` batch (nothing logged yet) of the champion's own training file: only the rows
+    # after its training cutoff are new to it. Before, every row was scored and logged, in-sample ones too.
+    cutoff = pd.Timestamp(MlflowClient().get_model_version("driftline-it", "1").tags["driftline.train_cutoff"])
+    first = score_batch(data=str(labelled_csv), name="it", target_col="y", new_rows_only=True)
+    later_than_cutoff = int((pd.to_datetime(pd.read_csv(labelled_csv)["timestamp"]) > cutoff).sum())
+    assert 0 < first["rows_scored"] == later_than_cutoff - first["rows_skipped"]
+    assert pd.read_parquet(first["out"])["timestamp"].min() > cutoff
+    assert first["from_cutoff"]["cutoff"] == cutoff.isoformat() and len(first["from_cutoff"]["series"]) == 1
 
     out = tmp_path / "scores" / "out.parquet"
     summary = score_batch(data=str(trained), out=str(out), name="it", target_col="y")
@@ -71,14 +82,12 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     assert len(pd.read_parquet(backfill["log_file"])) == 30
 
     # Every batch is a run in the model's MLflow experiment: rows, mean probability, champion version.
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient()
     runs = client.search_runs(
         [client.get_experiment_by_name("driftline-it").experiment_id], "tags.`driftline.kind` = 'score'"
     )
     by_rows = {r.data.metrics["rows"]: r for r in runs}
-    assert sorted(by_rows) == [0.0, 30.0, 60.0, float(len(scored))]
+    assert sorted(by_rows) == sorted([0.0, 30.0, 60.0, float(first["rows_scored"]), float(len(scored))])
     assert by_rows[60.0].data.metrics["mean_probability"] == pytest.approx(new_rows["probability"].mean())
     assert by_rows[60.0].data.tags["driftline.champion_version"] == "1" and by_rows[30.0].data.params[
         "since"

@@ -43,6 +43,9 @@ def test_new_rows_only_skips_what_the_log_already_has_per_symbol(tmp_path):
     assert picked["x"].tolist() == [3, 4, 5, 6, 7, 8, 9]
     assert rows_in_range(rows, pd.Timestamp("2024-01-05"), after)["x"].tolist() == [4, 9]
     assert last_scored(tmp_path / "none").empty
+    # With the model's training cutoff: B (nothing logged) from after it; A still from after its log.
+    assert rows_in_range(rows, None, after, pd.Timestamp("2024-01-04"))["x"].tolist() == [3, 4, 9]
+    assert rows_in_range(rows, None, last_scored(tmp_path / "none"), pd.Timestamp("2024-01-04"))["x"].tolist() == [4, 9]
 
 
 def test_the_shadow_joins_on_its_own_rows_and_is_empty_where_it_could_not_score(tmp_path):

@@ -484,7 +484,9 @@ def score(
     new_only: Annotated[
         bool,
         typer.Option(
-            "--new-only", help="Score only rows later than the newest already in the prediction log (per symbol)."
+            "--new-only",
+            help="Score only rows later than the newest already in the prediction log (per symbol); "
+            "a series with none logged yet from after the champion's training cutoff.",
         ),
     ] = False,
     explain: Annotated[
@@ -544,6 +546,15 @@ def score(
         typer.echo(
             f"with each row's top {summary['explain']} SHAP contributions "
             "to the base model's margin (explain_* columns)"
+        )
+    if summary.get("from_cutoff"):
+        from driftline.errors import show_time
+
+        fresh = summary["from_cutoff"]
+        typer.echo(
+            f"{len(fresh['series'])} series had nothing in the prediction log yet: scored from after "
+            f"v{summary['model_version']}'s training cutoff, {show_time(fresh['cutoff'])} (the rows it learnt from "
+            "are not new to it; --since DATE scores earlier ones)"
         )
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
