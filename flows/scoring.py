@@ -146,6 +146,8 @@ def compare_shadow_flow(
     config = training_config_task(store, champion, overrides)
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     labels = realised_labels_task(config, loaded)
-    decision = compare_shadow_task(environment.home / "predictions" / champion.name, labels, config)
+    decision = compare_shadow_task(
+        store, champion.name, environment.home / "predictions" / champion.name, labels, config
+    )
     create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))
     return {"model_name": champion.name, **decision.to_dict()}

@@ -23,6 +23,7 @@ from driftline.scoring import (
     compare_shadow,
     keyed_scores,
     last_scored,
+    newest_pair,
     read_prediction_log,
     rows_in_range,
     scoring_contract,
@@ -93,7 +94,11 @@ def select_rows_task(
 @driftline_task("training-cutoff", retries=2)
 def training_cutoff_task(store: registry.MlflowStore, ref: ModelRef) -> pd.Timestamp | None:
     """The last timestamp ``ref`` was trained on (None when its training did not record one)."""
-    cutoff = store.models().version_tags(ref.name, ref.version).get(tagkeys.TRAIN_CUTOFF)
+    return _cutoff(store, ref.name, ref.version)
+
+
+def _cutoff(store: registry.MlflowStore, model_name: str, version: str) -> pd.Timestamp | None:
+    cutoff = store.models().version_tags(model_name, version).get(tagkeys.TRAIN_CUTOFF)
     return pd.Timestamp(cutoff) if cutoff else None
 
 
@@ -185,6 +190,11 @@ def realised_labels_task(config: PipelineConfig, loaded: LoadedData) -> pd.DataF
 
 
 @driftline_task("compare-shadow")
-def compare_shadow_task(log_dir: Path, labels: pd.DataFrame, config: PipelineConfig) -> Decision:
-    """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels."""
-    return compare_shadow(read_prediction_log(log_dir), labels, config.decision_spec)
+def compare_shadow_task(
+    store: registry.MlflowStore, model_name: str, log_dir: Path, labels: pd.DataFrame, config: PipelineConfig
+) -> Decision:
+    """Champion vs challenger shadow predictions, judged by the promotion rules on realised labels, on the rows
+    after both versions' training cutoffs."""
+    log = read_prediction_log(log_dir)
+    cutoffs = {version: _cutoff(store, model_name, version) for version in newest_pair(log) or ()}
+    return compare_shadow(log, labels, config.decision_spec, cutoffs)

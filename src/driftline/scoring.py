@@ -110,26 +110,65 @@ def read_prediction_log(log_dir: Path) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
+def shadow_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """The log's shadow predictions (scored with a challenger beside the champion), the newest per row."""
+    shadow = log.dropna(subset=["challenger_probability"]) if "challenger_probability" in log else log.iloc[0:0]
+    return shadow.sort_values("scored_at").drop_duplicates(KEY, keep="last")
+
+
+def newest_pair(log: pd.DataFrame) -> tuple[str, str] | None:
+    """(champion, challenger) versions of the newest shadow prediction in the log, or None."""
+    shadow = shadow_rows(log)
+    if shadow.empty:
+        return None
+    last = shadow.sort_values("scored_at").iloc[-1]
+    return str(last["model_version"]), str(last["challenger_version"])
+
+
 def compare_shadow(
     log: pd.DataFrame,
     labels: pd.DataFrame,
     spec: DecisionSpec,
+    cutoffs: dict[str, pd.Timestamp | None] | None = None,
 ) -> Decision:
     """The A/B test: champion and challenger predictions logged side by side, judged on realised labels.
 
-    The newest prediction per (symbol, timestamp) counts; rows without a realised label are ignored.
+    The newest prediction per (symbol, timestamp) counts; rows without a realised label are ignored. Only the
+    newest pair of versions is judged (rows an earlier champion or challenger scored are left out), and with
+    ``cutoffs`` (version -> its training cutoff) only rows after both versions' cutoffs: a row either one
+    learnt from is in-sample for it. What was left out is in ``comparison["left_out"]``.
 
     Raises:
-        InsufficientDataError: no shadow prediction has a realised label yet.
+        InsufficientDataError: no shadow prediction has a realised label yet, or none is out of sample.
     """
-    shadow = log.dropna(subset=["challenger_probability"]) if "challenger_probability" in log else log.iloc[0:0]
-    shadow = shadow.sort_values("scored_at").drop_duplicates(KEY, keep="last")
+    from driftline.errors import show_time
+
+    shadow = shadow_rows(log)
     joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
     if joined.empty:
         raise InsufficientDataError(
             "no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)"
         )
-    versions = f"v{joined['model_version'].iloc[-1]} vs v{joined['challenger_version'].iloc[-1]}"
+    pair = newest_pair(joined)
+    assert pair is not None
+    left_out = []
+    same = (joined["model_version"].astype(str) == pair[0]) & (joined["challenger_version"].astype(str) == pair[1])
+    if not same.all():
+        left_out.append(f"{int((~same).sum())} rows scored by earlier versions")
+    joined = joined.loc[same]
+    known = [(v, c) for v, c in (cutoffs or {}).items() if v in pair and c is not None]
+    if known:
+        version, cutoff = max(known, key=lambda vc: vc[1])
+        after = joined["timestamp"] > cutoff
+        if not after.all():
+            left_out.append(f"{int((~after).sum())} rows up to v{version}'s training cutoff {show_time(cutoff)}")
+        joined = joined.loc[after]
+        if joined.empty:
+            raise InsufficientDataError(
+                f"every shadow prediction with a realised label is of rows v{version} trained on (up to "
+                f"{show_time(cutoff)}): score later rows with --shadow, then wait for their outcomes"
+            )
+    versions = f"v{pair[0]} vs v{pair[1]}"
     evaluation = EvaluationSet(
         y=joined["y"].to_numpy(dtype=int),
         times=joined["timestamp"].to_numpy(),
@@ -147,6 +186,7 @@ def compare_shadow(
     )
     decision = decide_promotion(evaluation, challenger, champion, spec)
     decision.comparison["models"] = versions
+    decision.comparison["left_out"] = "; ".join(left_out) or None
     return decision
 
 

@@ -106,6 +106,7 @@ def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):
     verdict = compare_shadow_flow(data=str(trained), name="it", target_col="y")
     comparison = verdict["comparison"]
     assert comparison["baseline"] == "champion v1" and comparison["rows"] == len(scored)
+    assert comparison["left_out"] is None  # every row is later than both versions' training cutoffs
     assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"]
     assert {r["check"] for r in verdict["reasons"]} >= {"min-rows", "log_loss-better", "ece-cap", "auc"}
     # v1 and v2 are the same pipeline fitted on two samples of one process: neither is better in truth, so

@@ -12,8 +12,12 @@ from driftline.scoring import (
     append_prediction_log,
     assemble_predictions,
     batch_metrics,
+    compare_shadow,
+    keyed_scores,
     last_scored,
+    newest_pair,
     parse_time_bound,
+    read_prediction_log,
     rows_in_range,
 )
 
@@ -71,6 +75,42 @@ def test_the_shadow_joins_on_its_own_rows_and_is_empty_where_it_could_not_score(
     assert decision.comparison["rows"] == 6
     ece = next(r.detail for r in decision.reasons if r.check == "ece-cap")
     assert ece.startswith("shadow ECE "), ece  # these rows are the logged shadow, not a training hold-out
+
+
+def test_the_ab_test_judges_the_newest_pair_on_rows_neither_trained_on(tmp_path):
+    """Before: every shadow row counted, those of an earlier champion/challenger pair and those the challenger
+    had trained on (a retrain's cutoff is later than the champion's: its first weeks of shadow rows were
+    in-sample for it, and the comparison flattered it)."""
+    from driftline.config import DecisionSpec
+    from driftline.errors import InsufficientDataError
+
+    stamps = pd.date_range("2024-01-01", periods=300, freq="D")
+    rows = pd.DataFrame({"symbol": "A", "timestamp": stamps})
+    y = (np.arange(300) % 3 == 0).astype(int)
+    old = ModelRef("driftline-t", "1", "r1"), ModelRef("driftline-t", "2", "r2")
+    new = ModelRef("driftline-t", "2", "r2"), ModelRef("driftline-t", "3", "r3")
+    flat = pd.DataFrame({"probability": [0.4] * 100, "prediction": [0] * 100})
+    for k, (champion, challenger) in enumerate([old, new, new]):
+        part = rows.iloc[100 * k : 100 * (k + 1)]
+        shadow = keyed_scores(part, flat.assign(probability=np.where(y[part.index] == 1, 0.6, 0.2)))
+        predictions = assemble_predictions(part, champion, flat, challenger, shadow)
+        append_prediction_log(predictions, tmp_path, f"batch-{k}")
+    log = read_prediction_log(tmp_path)
+    labels = rows.assign(y=y)
+    assert newest_pair(log) == ("2", "3")
+
+    everything = compare_shadow(log, labels, DecisionSpec(block_length=1))
+    assert everything.comparison["models"] == "v2 vs v3" and everything.comparison["rows"] == 200
+    assert everything.comparison["left_out"] == "100 rows scored by earlier versions"
+
+    cutoffs = {"2": stamps[120], "3": stamps[149]}  # v3 trained up to day 150: its rows up to then are in-sample
+    judged = compare_shadow(log, labels, DecisionSpec(block_length=1), cutoffs)
+    assert judged.comparison["rows"] == 150
+    assert judged.comparison["left_out"] == (
+        "100 rows scored by earlier versions; 50 rows up to v3's training cutoff 2024-05-29"
+    )
+    with pytest.raises(InsufficientDataError, match=r"every shadow prediction .* v3 trained on \(up to 2024-10-26\)"):
+        compare_shadow(log, labels, DecisionSpec(block_length=1), {"3": stamps[-1]})
 
 
 def test_batch_metrics_summarise_the_scored_rows():

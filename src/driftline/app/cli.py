@@ -592,6 +592,8 @@ def compare(
         f"{result['model_name']} {c.get('models', '')}: {c['metric']} difference {c['diff']:+.5f} "
         f"(challenger - champion), CI [{c['ci_low']:+.5f}, {c['ci_high']:+.5f}] on {c['rows']} rows"
     )
+    if c.get("left_out"):
+        typer.echo(f"  left out: {c['left_out']}")
     typer.echo(f"verdict: {result['action']}")
     for reason in result["reasons"]:
         typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
