@@ -30,7 +30,7 @@ def _store(tmp_path: Path, name: str) -> registry.MlflowStore:
     return registry.MlflowStore(uri, artifact_root=tmp_path / name / "artifacts")
 
 
-def test_two_stores_in_one_process_write_to_their_own_stores(tmp_path, monkeypatch):
+def test_two_stores_in_one_process_write_to_their_own_stores(tmp_path, monkeypatch, capfd):
     """Same experiment and model name in both, models logged from two threads at once (the one fluent call,
     pyfunc.log_model, needs MLflow's process-wide URIs for its duration): each store holds only its own run
     and version, the store the environment names gets nothing, and MLflow's globals are as before."""
@@ -68,6 +68,8 @@ def test_two_stores_in_one_process_write_to_their_own_stores(tmp_path, monkeypat
             store.client.get_run(other)
         assert store.predict_pyfunc(f"models:/{NAME}/1", X.head(3))["probability"].between(0, 1).all()
     assert not elsewhere.exists(), "a store wrote to the store the environment names"
+    printed = capfd.readouterr().err  # MLflow's registration prints, muted: the run summary names the version
+    assert "Successfully registered model" not in printed and "Created version" not in printed
     assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == before
     assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{elsewhere}" and "MLFLOW_REGISTRY_URI" not in os.environ
 

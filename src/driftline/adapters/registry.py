@@ -412,8 +412,9 @@ class MlflowStore:
             output = pd.DataFrame({"probability": estimator.predict_proba(example)[:, 1]})
             output["prediction"] = (output["probability"] >= getattr(estimator, "threshold_", 0.5)).astype(int)
             # pyfunc.log_model has no client form: it logs into the active run and registers through the
-            # process-wide URIs.
-            with self._fluent(), _active(run_id), _quiet():
+            # process-wide URIs. Its prints ("Successfully registered model", "already exists. Creating a new
+            # version…", "Created version") are muted: the run's own summary names the version.
+            with self._fluent(), _active(run_id), _quiet(), _no_mlflow_prints():
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_ARTIFACT,
                     python_model=CalibratedProbabilityModel(),
@@ -488,6 +489,20 @@ def _quiet() -> Iterator[None]:
         finally:
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def _no_mlflow_prints() -> Iterator[None]:
+    """MLflow's own stream (its ``eprint`` and its loggers' handler) off, as it was after (a process-wide flag:
+    use it under ``MlflowStore._fluent``, whose lock serialises the threads that set it)."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    enabled = MLFLOW_LOGGING_STREAM.enabled
+    MLFLOW_LOGGING_STREAM.enabled = False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = enabled
 
 
 @contextmanager
