@@ -145,17 +145,21 @@ def compare_shadow(
 
     shadow = shadow_rows(log)
     joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
-    if joined.empty:
+    pair = newest_pair(log)
+    if pair is None or joined.empty:
         raise InsufficientDataError(
             "no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)"
         )
-    pair = newest_pair(joined)
-    assert pair is not None
     left_out = []
     same = (joined["model_version"].astype(str) == pair[0]) & (joined["challenger_version"].astype(str) == pair[1])
     if not same.all():
         left_out.append(f"{int((~same).sum())} rows scored by earlier versions")
     joined = joined.loc[same]
+    if joined.empty:
+        raise InsufficientDataError(
+            f"no shadow prediction of v{pair[0]} vs v{pair[1]} (the newest pair) has a realised label yet; "
+            f"{left_out[0]} do: wait for the outcomes of the rows scored since"
+        )
     known = [(v, c) for v, c in (cutoffs or {}).items() if v in pair and c is not None]
     if known:
         version, cutoff = max(known, key=lambda vc: vc[1])

@@ -111,6 +111,11 @@ def test_the_ab_test_judges_the_newest_pair_on_rows_neither_trained_on(tmp_path)
     )
     with pytest.raises(InsufficientDataError, match=r"every shadow prediction .* v3 trained on \(up to 2024-10-26\)"):
         compare_shadow(log, labels, DecisionSpec(block_length=1), {"3": stamps[-1]})
+    # The newest pair is judged even while only an earlier pair's rows have outcomes: it is the one to decide on.
+    with pytest.raises(InsufficientDataError, match=r"no shadow prediction of v2 vs v3 \(the newest pair\) has"):
+        compare_shadow(
+            log, labels.assign(y=np.where(labels.index < 100, labels["y"], np.nan)), DecisionSpec(block_length=1)
+        )
 
 
 def test_batch_metrics_summarise_the_scored_rows():
