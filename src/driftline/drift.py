@@ -718,7 +718,7 @@ def retrain_allowed(
         failed: the record of the retrains that failed since (``count``, ``at`` the last one, ``error``), or None.
     """
     count = int((failed or {}).get("count", 0))
-    if count and failed is not None:
+    if count and failed is not None and failed.get("at"):  # a record without a time holds nothing back
         since = (now - pd.Timestamp(failed["at"])).total_seconds() / 3600
         wait = retry_wait_hours(count, min_hours)
         if since < wait:

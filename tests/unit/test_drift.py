@@ -749,6 +749,7 @@ def test_a_failed_retrain_holds_the_next_back_a_quarter_hour_doubling_up_to_the_
     # The cooldown of the last retrain that finished still applies on its own.
     assert retrain_allowed("2024-03-01T10:00:00", NOW, 6.0, {**failed, "at": "2024-03-01T09:00:00"})[0] is False
     assert retrain_allowed(None, NOW, 6.0, {"count": 0})[0] is True
+    assert retrain_allowed(None, NOW, 6.0, {"count": 2})[0] is True  # a damaged record holds nothing back
 
 
 # --- event payload ------------------------------------------------------------------------------------------------
