@@ -135,13 +135,15 @@ def compare_shadow(
 
     The newest prediction per (symbol, timestamp) counts; rows without a realised label are ignored. Only the
     newest pair of versions is judged (rows an earlier champion or challenger scored are left out), and with
-    ``cutoffs`` (version -> its training cutoff) only rows after both versions' cutoffs: a row either one
-    learnt from is in-sample for it. What was left out is in ``comparison["left_out"]``.
+    ``cutoffs`` (version -> its training cutoff) only rows after both versions' cutoffs plus ``spec.gap``, as
+    the training run's hold-out comparison does: a row either one learnt from is in-sample for it, and the next
+    ``gap`` share its label's horizon with the last training rows. What was left out is in
+    ``comparison["left_out"]``.
 
     Raises:
         InsufficientDataError: no shadow prediction has a realised label yet, or none is out of sample.
     """
-    from driftline.errors import show_time
+    from driftline.evaluation import rows_after_cutoff
 
     shadow = shadow_rows(log)
     joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
@@ -163,10 +165,13 @@ def compare_shadow(
     known = [(v, c) for v, c in (cutoffs or {}).items() if v in pair and c is not None]
     if known:
         version, cutoff = max(known, key=lambda vc: vc[1])
-        after = joined["timestamp"] > cutoff
-        if not after.all():
-            left_out.append(f"{int((~after).sum())} rows up to v{version}'s training cutoff {show_time(cutoff)}")
-        joined = joined.loc[after]
+        kept = rows_after_cutoff(joined["timestamp"].to_numpy(), cutoff, spec.gap)
+        if len(kept) < len(joined):
+            gap = f" and the {spec.gap} after it" if spec.gap else ""
+            left_out.append(
+                f"{len(joined) - len(kept)} rows up to v{version}'s training cutoff {show_time(cutoff)}{gap}"
+            )
+        joined = joined.iloc[kept]
         if joined.empty:
             raise InsufficientDataError(
                 f"every shadow prediction with a realised label is of rows v{version} trained on (up to "

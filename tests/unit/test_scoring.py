@@ -109,6 +109,11 @@ def test_the_ab_test_judges_the_newest_pair_on_rows_neither_trained_on(tmp_path)
     assert judged.comparison["left_out"] == (
         "100 rows scored by earlier versions; 50 rows up to v3's training cutoff 2024-05-29"
     )
+    # The purge gap after the cutoff, as the training run's hold-out comparison leaves it out.
+    purged = compare_shadow(log, labels, DecisionSpec(block_length=1, gap=5), cutoffs)
+    assert purged.comparison["rows"] == 145 and purged.comparison["left_out"].endswith(
+        "55 rows up to v3's training cutoff 2024-05-29 and the 5 after it"
+    )
     with pytest.raises(InsufficientDataError, match=r"every shadow prediction .* v3 trained on \(up to 2024-10-26\)"):
         compare_shadow(log, labels, DecisionSpec(block_length=1), {"3": stamps[-1]})
     # The newest pair is judged even while only an earlier pair's rows have outcomes: it is the one to decide on.
