@@ -143,7 +143,7 @@ def compare_shadow(
     Raises:
         InsufficientDataError: no shadow prediction has a realised label yet, or none is out of sample.
     """
-    from driftline.evaluation import rows_after_cutoff
+    import numpy as np
 
     shadow = shadow_rows(log)
     joined = shadow.merge(labels.dropna(subset=["y"]), on=KEY, how="inner").sort_values(["timestamp", "symbol"])
@@ -165,13 +165,16 @@ def compare_shadow(
     known = [(v, c) for v, c in (cutoffs or {}).items() if v in pair and c is not None]
     if known:
         version, cutoff = max(known, key=lambda vc: vc[1])
-        kept = rows_after_cutoff(joined["timestamp"].to_numpy(), cutoff, spec.gap)
-        if len(kept) < len(joined):
+        # The first row new to both is ``spec.gap`` timestamps of the data's own timeline after the cutoff.
+        timeline = np.unique(labels["timestamp"].to_numpy())
+        first = int(np.searchsorted(timeline, np.datetime64(cutoff), side="right")) + spec.gap
+        after = (
+            joined["timestamp"].to_numpy() >= timeline[first] if first < len(timeline) else np.zeros(len(joined), bool)
+        )
+        if not after.all():
             gap = f" and the {spec.gap} after it" if spec.gap else ""
-            left_out.append(
-                f"{len(joined) - len(kept)} rows up to v{version}'s training cutoff {show_time(cutoff)}{gap}"
-            )
-        joined = joined.iloc[kept]
+            left_out.append(f"{int((~after).sum())} rows up to v{version}'s training cutoff {show_time(cutoff)}{gap}")
+        joined = joined.loc[after]
         if joined.empty:
             raise InsufficientDataError(
                 f"every shadow prediction with a realised label is of rows v{version} trained on (up to "

@@ -114,6 +114,9 @@ def test_the_ab_test_judges_the_newest_pair_on_rows_neither_trained_on(tmp_path)
     assert purged.comparison["rows"] == 145 and purged.comparison["left_out"].endswith(
         "55 rows up to v3's training cutoff 2024-05-29 and the 5 after it"
     )
+    # The gap counts the data's timeline after the cutoff, not the first shadow rows: rows long after it stay.
+    later = compare_shadow(log, labels, DecisionSpec(block_length=1, gap=5), {"2": stamps[10], "3": stamps[20]})
+    assert later.comparison["rows"] == 200 and later.comparison["left_out"] == "100 rows scored by earlier versions"
     with pytest.raises(InsufficientDataError, match=r"every shadow prediction .* v3 trained on \(up to 2024-10-26\)"):
         compare_shadow(log, labels, DecisionSpec(block_length=1), {"3": stamps[-1]})
     # The newest pair is judged even while only an earlier pair's rows have outcomes: it is the one to decide on.
