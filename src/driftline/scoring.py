@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -152,34 +153,37 @@ def compare_shadow(
         raise InsufficientDataError(
             "no shadow prediction has a realised label yet (score with --shadow, then wait for outcomes)"
         )
-    left_out = []
-    same = (joined["model_version"].astype(str) == pair[0]) & (joined["challenger_version"].astype(str) == pair[1])
-    if not same.all():
-        left_out.append(f"{int((~same).sum())} rows scored by earlier versions")
-    joined = joined.loc[same]
-    if joined.empty:
-        raise InsufficientDataError(
-            f"no shadow prediction of v{pair[0]} vs v{pair[1]} (the newest pair) has a realised label yet; "
-            f"{left_out[0]} do: wait for the outcomes of the rows scored since"
-        )
+    left_out: list[str] = []
+
+    def keep(rows: Any, what: str, none_left: str) -> pd.DataFrame:
+        """``joined`` where ``rows``; the rest counted in ``left_out`` as ``what``; none left: ``none_left``."""
+        rows = np.asarray(rows, dtype=bool)
+        if not rows.all():
+            left_out.append(f"{int((~rows).sum())} {what}")
+        if not rows.any():
+            raise InsufficientDataError(none_left)
+        kept: pd.DataFrame = joined.loc[rows]
+        return kept
+
+    joined = keep(
+        (joined["model_version"].astype(str) == pair[0]) & (joined["challenger_version"].astype(str) == pair[1]),
+        "rows scored by earlier versions",
+        f"no shadow prediction of v{pair[0]} vs v{pair[1]} (the newest pair) has a realised label yet; those of "
+        "earlier versions do: wait for the outcomes of the rows scored since",
+    )
     known = [(v, c) for v, c in (cutoffs or {}).items() if v in pair and c is not None]
     if known:
         version, cutoff = max(known, key=lambda vc: vc[1])
         # The first row new to both is ``spec.gap`` timestamps of the data's own timeline after the cutoff.
         timeline = np.unique(labels["timestamp"].to_numpy())
         first = int(np.searchsorted(timeline, np.datetime64(cutoff), side="right")) + spec.gap
-        after = (
-            joined["timestamp"].to_numpy() >= timeline[first] if first < len(timeline) else np.zeros(len(joined), bool)
+        joined = keep(
+            joined["timestamp"].to_numpy() >= timeline[first] if first < len(timeline) else np.zeros(len(joined)),
+            f"rows up to v{version}'s training cutoff {show_time(cutoff)}"
+            + (f" and the {spec.gap} after it" if spec.gap else ""),
+            f"every shadow prediction with a realised label is of rows v{version} trained on (up to "
+            f"{show_time(cutoff)}): score later rows with --shadow, then wait for their outcomes",
         )
-        if not after.all():
-            gap = f" and the {spec.gap} after it" if spec.gap else ""
-            left_out.append(f"{int((~after).sum())} rows up to v{version}'s training cutoff {show_time(cutoff)}{gap}")
-        joined = joined.loc[after]
-        if joined.empty:
-            raise InsufficientDataError(
-                f"every shadow prediction with a realised label is of rows v{version} trained on (up to "
-                f"{show_time(cutoff)}): score later rows with --shadow, then wait for their outcomes"
-            )
     versions = f"v{pair[0]} vs v{pair[1]}"
     evaluation = EvaluationSet(
         y=joined["y"].to_numpy(dtype=int),
