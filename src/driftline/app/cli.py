@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import json
 import logging
 import os
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypedDict
 
 import typer
 
@@ -50,10 +52,47 @@ def _examples(*commands: str) -> str:
     return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
 
 
-TimeCol = Annotated[str | None, typer.Option("--time-col", help="Time column, when detection is not enough.")]
-PriceCol = Annotated[str | None, typer.Option("--price-col", help="Price (close) column.")]
-SymbolCol = Annotated[str | None, typer.Option("--symbol-col", help="Symbol column.")]
-TargetCol = Annotated[str | None, typer.Option("--target-col", help="Label column (label target).")]
+# The column flags every command that reads raw rows takes, in this order at the end of its options.
+COLUMN_OPTIONS = {
+    "time_col": typer.Option("--time-col", help="Time column, when detection is not enough."),
+    "price_col": typer.Option("--price-col", help="Price (close) column."),
+    "symbol_col": typer.Option("--symbol-col", help="Symbol column."),
+    "target_col": typer.Option("--target-col", help="Label column (label target)."),
+}
+
+
+class Columns(TypedDict):
+    """The column flags' values, named like the flows' parameters (None: detect or keep the config's)."""
+
+    time_col: str | None
+    price_col: str | None
+    symbol_col: str | None
+    target_col: str | None
+
+
+def with_column_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the column flags (--time-col, --price-col, --symbol-col, --target-col) and hand
+    them to it as one ``columns`` argument, keyed like the flows' parameters (``time_col``, ...)."""
+    signature = inspect.signature(command, eval_str=True)
+    flags = [
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[str | None, option])
+        for key, option in COLUMN_OPTIONS.items()
+    ]
+
+    kept = [p for p in signature.parameters.values() if p.name != "columns"]
+
+    @functools.wraps(command)
+    def run(**params: Any) -> None:
+        columns = Columns(
+            time_col=params.pop("time_col", None),
+            price_col=params.pop("price_col", None),
+            symbol_col=params.pop("symbol_col", None),
+            target_col=params.pop("target_col", None),
+        )
+        command(**params, columns=columns)
+
+    run.__signature__ = signature.replace(parameters=[*kept, *flags])  # type: ignore[attr-defined]
+    return run
 
 
 NAME_HELP = "Pipeline name; default: the --data file or folder stem (demo for the bundled demo panel)"
@@ -267,14 +306,11 @@ def _fail(exc: Exception) -> None:
         "driftline train --set splits.n_splits=3 --set models.families=[logreg,lightgbm]",
     )
 )
+@with_column_options
 def train(
     config: Annotated[Path | None, typer.Option("--config", help="Pipeline YAML (configs/default.yaml).")] = None,
     data: Annotated[str | None, typer.Option("--data", help=TRAIN_DATA_HELP)] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
-    time_col: TimeCol = None,
-    price_col: PriceCol = None,
-    symbol_col: SymbolCol = None,
-    target_col: TargetCol = None,
     target: Annotated[Target | None, typer.Option("--target", help="What to predict.")] = None,
     horizon: Annotated[
         int | None, typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")
@@ -291,6 +327,8 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="Train again even if a finished run used the same data, config and code.")
     ] = False,
+    *,
+    columns: Columns,
 ) -> None:
     """Train every model family walk-forward, register the challenger and promote it if it earns it.
 
@@ -316,17 +354,14 @@ def train(
         "data": data,
         "name": name,
         "target": target.value if target else None,
-        "time_col": time_col,
-        "price_col": price_col,
-        "symbol_col": symbol_col,
-        "target_col": target_col,
+        **columns,
         "force": force,
         "overrides": sets or None,
     }
     overrides = {
         "name": name,
         "target.kind": params["target"],
-        **data_overrides(data, time_col, price_col, symbol_col, target_col),
+        **data_overrides(data, **columns),
     }
     try:
         resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
@@ -465,6 +500,7 @@ def _derived_hint(name: str | None, data: str | None) -> str:
         ),
     )
 )
+@with_column_options
 def score(
     data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
     out: Annotated[
@@ -498,10 +534,8 @@ def score(
             "(explain_<i>_feature/_value, base, margin; docs/pipeline.md).",
         ),
     ] = None,
-    time_col: TimeCol = None,
-    price_col: PriceCol = None,
-    symbol_col: SymbolCol = None,
-    target_col: TargetCol = None,
+    *,
+    columns: Columns,
 ) -> None:
     """Score raw rows with the champion: probability, decision and model version per row.
 
@@ -527,10 +561,7 @@ def score(
         since=since,
         new_rows_only=new_only,
         explain=explain,
-        time_col=time_col,
-        price_col=price_col,
-        symbol_col=symbol_col,
-        target_col=target_col,
+        **columns,
     )
     versions = f"v{summary['model_version']}" + (
         f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
@@ -568,13 +599,12 @@ def score(
 
 
 @app.command(epilog=_examples("driftline compare --name btc --data rows-with-outcomes.parquet"))
+@with_column_options
 def compare(
     data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + ".")] = None,
-    time_col: TimeCol = None,
-    price_col: PriceCol = None,
-    symbol_col: SymbolCol = None,
-    target_col: TargetCol = None,
+    *,
+    columns: Columns,
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     result = _run_flow(
@@ -582,10 +612,7 @@ def compare(
         hint=_derived_hint(name, data),
         data=data,
         name=_pipeline_name(name, data),
-        time_col=time_col,
-        price_col=price_col,
-        symbol_col=symbol_col,
-        target_col=target_col,
+        **columns,
     )
     c = result["comparison"]
     typer.echo(
@@ -606,6 +633,7 @@ def compare(
         "driftline monitor --name prices --data prices.csv --since 2008-01-01 --until 2009-12-31",
     )
 )
+@with_column_options
 def monitor(
     data: Annotated[str | None, typer.Option("--data", help=MONITOR_DATA_HELP)] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + " (model driftline-<name>).")] = None,
@@ -624,10 +652,8 @@ def monitor(
             "--retrain-on-drift", help="On drift, retrain in this process on the champion's source plus these rows."
         ),
     ] = False,
-    time_col: TimeCol = None,
-    price_col: PriceCol = None,
-    symbol_col: SymbolCol = None,
-    target_col: TargetCol = None,
+    *,
+    columns: Columns,
 ) -> None:
     """Judge the rows after the champion's training cutoff (or --since/--until) against its training
     reference; emit driftline.drift.detected on drift.
@@ -643,10 +669,7 @@ def monitor(
         data=data,
         name=name,
         retrain_on_drift=retrain_on_drift,
-        time_col=time_col,
-        price_col=price_col,
-        symbol_col=symbol_col,
-        target_col=target_col,
+        **columns,
         since=since,
         until=until,
     )
