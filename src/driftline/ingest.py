@@ -387,6 +387,9 @@ def _columns_shown(columns: Any) -> str:
 
 
 ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+# Durations without a date: pandas' text for a timedelta, or a clock time alone (hours may pass 24).
+DURATION = re.compile(r"(?:\d+ days? )?\d{1,3}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+ELAPSED_FROM = pd.Timestamp("1970-01-01")  # where elapsed time starts, as numbers since the epoch do
 
 
 def _inferred_format(present: pd.Series) -> str | None:
@@ -449,6 +452,20 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
     pandas infers from the first value. Never per-value guessing, which would read ``01/02/2020`` and
     ``13/02/2020`` with different day/month orders.
     """
+    elapsed = _elapsed(values)
+    if elapsed is not None:
+        known = elapsed.dropna()
+        logger.warning(
+            "%s%s: durations without a date (%s to %s), read as time elapsed from %s; "
+            "give the rows dates to place them in time",
+            f"{source}: " if source else "",
+            f"column {column!r}" if column else "time column",
+            known.min() if len(known) else "none",
+            known.max() if len(known) else "none",
+            f"{ELAPSED_FROM:%Y-%m-%d %H:%M}",
+        )
+        moments: pd.Series = ELAPSED_FROM + elapsed
+        return moments
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
@@ -494,6 +511,23 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 str(present.iloc[0]),
             )
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _elapsed(values: pd.Series) -> pd.Series | None:
+    """Durations without a date as timedeltas: a timedelta column (Parquet), pandas' text for one
+    (``0 days 00:00:01``) or clock times alone (``01:13:11``, ``09:30``: a workout, a sensor log, one session).
+    Read as today's date and that time (pandas' way), such a file would move in time every day. None
+    when a value is anything else."""
+    if pd.api.types.is_timedelta64_dtype(values):
+        return values
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return None
+    text = values.astype("string").str.strip()
+    present = text.dropna()
+    if present.empty or not present.str.fullmatch(DURATION).all():
+        return None
+    minutes_only = text.str.fullmatch(r"\d{1,3}:\d{2}").fillna(False).astype(bool)
+    return pd.to_timedelta(text.where(~minutes_only, text + ":00"), errors="coerce")
 
 
 def _decimal_years(text: pd.Series, present: pd.Series) -> pd.Series | None:

@@ -199,8 +199,14 @@ def test_base_rate_and_lagged_labels_use_only_what_they_claim():
         BaselineModel("coin_flip")
 
 
-def test_price_targets_have_no_lagged_label_baseline(walk_forward_run):
-    assert baseline_names(walk_forward_run.features) == ["base_rate", "persistence"]
-    assert set(walk_forward_run.result.baselines) == {"base_rate", "persistence"}
+def test_price_targets_lag_the_labels_their_prices_gave(walk_forward_run):
+    features = walk_forward_run.features  # a volatility target
+    assert baseline_names(features) == ["base_rate", "persistence", "lagged_labels"]
+    assert set(walk_forward_run.result.baselines) == {"base_rate", "persistence", "lagged_labels"}
+    # Lag 1 is the known label (horizon rows back); lag k the one k-1 rows before it, within a symbol.
+    np.testing.assert_array_equal(features.X["target_lag_1"].to_numpy(), features.meta["known_label"].to_numpy())
+    by_symbol = features.meta.assign(lag5=features.X["target_lag_5"].to_numpy()).groupby("symbol", sort=False)
+    for _, rows in by_symbol:
+        np.testing.assert_array_equal(rows["lag5"].to_numpy()[4:], rows["known_label"].to_numpy()[:-4])
     fitted = fit_baseline("persistence", walk_forward_run.features)
     assert set(fitted.table_) == {0.0, 1.0}

@@ -131,8 +131,11 @@ def test_direction_target_is_the_sign_of_the_forward_return(panel, small_feature
 
 def test_dead_band_drops_small_moves(panel, small_features):
     band = 0.01
-    wide = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3))
-    banded = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3, dead_band=band))
+    # Without label lags: the band changes the labels a lag would carry, nothing else of a kept row.
+    wide = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3, label_lags=()))
+    banded = build_features(
+        panel, small_features, TargetConfig(kind="direction", horizon=3, dead_band=band, label_lags=())
+    )
     forward_wide = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(wide.meta[["symbol", "timestamp"]]))
     small = (forward_wide.abs() < band).to_numpy()
     assert small.sum() > 10  # the band removes something
@@ -141,6 +144,10 @@ def test_dead_band_drops_small_moves(panel, small_features):
     pd.testing.assert_frame_equal(_keyed(banded), kept)
     forward_banded = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(banded.meta[["symbol", "timestamp"]]))
     assert (forward_banded.abs() >= band).all()
+    # With them, a dropped label is no gap in the lags: each carries the label known before it.
+    lagged = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3, dead_band=band))
+    assert len(lagged.X) == len(banded.X)
+    np.testing.assert_array_equal(lagged.X["target_lag_1"].to_numpy(), lagged.meta["known_label"].to_numpy())
 
 
 def _volatility_label(close: np.ndarray, h: int, window: int) -> np.ndarray:

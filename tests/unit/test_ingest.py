@@ -418,6 +418,29 @@ def test_years_and_yyyymmdd_numbers_are_dates_not_epoch_seconds(tmp_path):
     ]
 
 
+def test_durations_without_a_date_are_elapsed_time_the_same_on_any_day(tmp_path, caplog):
+    # A workout or sensor log: pandas' text for a timedelta (bokeh's cycling sample written to CSV) or clock
+    # times alone. pandas reads "01:13:11" as today at that time: the file would move in time every day.
+    start = pd.Timestamp("1970-01-01")
+    path = tmp_path / "ride.csv"
+    path.write_text("time,speed\n0 days 00:00:00,1.6\n0 days 00:00:01,2.0\n1 days 01:13:11,2.3\n")
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        frame = load_data(DataConfig(path=str(path), price_col="speed")).frame
+    assert frame["timestamp"].tolist() == [
+        start,
+        start + pd.Timedelta(seconds=1),
+        start + pd.Timedelta("1 days 01:13:11"),
+    ]
+    assert "ride.csv: column 'time': durations without a date (0 days 00:00:00 to 1 days 01:13:11)" in caplog.text
+    clock = parse_timestamps(pd.Series(["09:30", "09:31:30", "25:00:00", None]))
+    assert clock.tolist()[:3] == [start + pd.Timedelta(t) for t in ("09:30:00", "09:31:30", "25:00:00")]
+    assert clock.isna().tolist() == [False, False, False, True]
+    typed = pd.Series(pd.to_timedelta([0, 1], unit="s"))  # Parquet keeps the timedelta type
+    assert parse_timestamps(typed).tolist() == [start, start + pd.Timedelta(seconds=1)]
+    # A date beside the clock is still a date and a time, and dates alone are still dates.
+    assert parse_timestamps(pd.Series(["2024-01-02 09:30"])).iloc[0] == pd.Timestamp("2024-01-02 09:30")
+
+
 def test_tz_aware_datetime_column_converts_to_utc():
     values = pd.Series(pd.to_datetime(["2020-07-01 10:00"]).tz_localize("Europe/Berlin"))
     assert parse_timestamps(values).iloc[0] == pd.Timestamp("2020-07-01 08:00")

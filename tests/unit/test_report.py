@@ -120,11 +120,12 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
 def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):
     summary = _summary(walk_forward_run)
     result = walk_forward_run.result
-    assert set(summary.baselines) == {"base_rate", "persistence"} and not set(summary.baselines) & set(summary.families)
+    assert set(summary.baselines) == {"base_rate", "persistence", "lagged_labels"}
+    assert not set(summary.baselines) & set(summary.families)
     assert summary.baselines["persistence"]["log_loss"] == result.baselines["persistence"]["log_loss"]
     assert summary.best_baseline == min(result.baselines, key=lambda b: result.baselines[b]["log_loss"])
     assert {(row["fold"], row["baseline"]) for row in summary.baseline_folds} == {
-        (k, b) for k in (1, 2, 3) for b in ("base_rate", "persistence")
+        (k, b) for k in (1, 2, 3) for b in ("base_rate", "persistence", "lagged_labels")
     }
     text = render_summary(json.loads(summary.to_json()))
     assert "Naive baselines on the same folds (not models; never the challenger):" in text

@@ -178,8 +178,8 @@ def _run_job(run, job, threads=None):
 
 def test_jobs_are_every_fold_times_every_family_as_row_ranges(walk_forward_run):
     jobs = _jobs(walk_forward_run)
-    # Each fold's families, then the naive baselines on the same rows (a volatility target: no lagged labels).
-    families = ("logreg", "lightgbm", "base_rate", "persistence")
+    # Each fold's families, then the naive baselines on the same rows.
+    families = ("logreg", "lightgbm", "base_rate", "persistence", "lagged_labels")
     assert [(j.fold, j.family) for j in jobs] == [(k, f) for k in (1, 2, 3) for f in families]
     folds = {f.fold: f for f in walk_forward_run.result.folds}
     for job in jobs:
@@ -248,7 +248,7 @@ def test_features_hash_is_computed_once_per_feature_set_and_follows_the_content(
     assert key not in training_tasks._DIGESTS  # forgotten with its feature set: no stale digest for a reused id
 
 
-def test_shrink_auto_shrinks_exactly_the_families_that_lost_to_the_best_baseline(walk_forward_run):
+def test_shrink_auto_shrinks_exactly_the_families_that_lost_to_the_base_rate(walk_forward_run):
     run = walk_forward_run
     outcomes = [_run_job(run, job) for job in _jobs(run) if job.family in ("logreg", "lightgbm")]
     table = pd.concat([o.predictions for o in outcomes], ignore_index=True)
@@ -256,8 +256,10 @@ def test_shrink_auto_shrinks_exactly_the_families_that_lost_to_the_best_baseline
     folds = [o.result for o in outcomes]
     everyone, shrunk_weights = shrink_fold_predictions(folds, table, run.metrics, False)[1:]
 
-    def auto(baseline_log_loss: float):
+    def auto(baseline_log_loss: float, persistence: float | None = None):
         baselines = {"base_rate": {"log_loss": baseline_log_loss}}
+        if persistence is not None:
+            baselines["persistence"] = {"log_loss": persistence}
         return shrink_families_that_lost(folds, table, baselines, run.metrics, False)
 
     def p_of(frame, family):
@@ -283,6 +285,12 @@ def test_shrink_auto_shrinks_exactly_the_families_that_lost_to_the_best_baseline
     np.testing.assert_array_equal(p_of(mixed, better), calibrated(better))
     assert all(f.shrinkage == 1.0 for f in mixed_folds if f.family == better)
     assert not np.array_equal(p_of(mixed, worse), calibrated(worse))  # shrinking changed something
+    # Lost to persistence, beat the base rate: nothing to gain from a pull toward the base rate.
+    _, beside_persistence, weights = auto(1e9, persistence=0.0)
+    assert weights == {}
+    np.testing.assert_array_equal(beside_persistence["p"].to_numpy(), table["p_calibrated"].to_numpy())
+    # Lost to both: shrunk, whichever is the better baseline.
+    assert auto(0.0, persistence=1e9)[2] == shrunk_weights
 
 
 def test_by_default_a_family_that_beats_the_baselines_is_not_shrunk(walk_forward_run):
