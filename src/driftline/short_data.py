@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 SCALES = (0.75, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03)
 """The factors tried, largest first: each window the user did not set becomes ``max(its floor, round(window x
-factor))``; the floors are the config's least values (2 for the volatility windows, 10 for the z-score and
-median windows) and the order the config requires (``vol_short < vol_mid < vol_long``, ``macd_fast < macd_slow``)."""
+factor))`` (the return windows: each so, at least 1; a price target's label lags: none); the floors are
+the config's least values (2 for the volatility windows, 10 for the z-score and median windows) and the order
+the config requires (``vol_short < vol_mid < vol_long``, ``macd_fast < macd_slow``)."""
 
 
 MIN_ROWS_KEY = "contract.min_rows_per_symbol"
@@ -151,8 +152,11 @@ def scaled(config: PipelineConfig, factor: float, keys: frozenset[str]) -> Pipel
         "macd_signal": pick("features.macd_signal", 2),
     }
     changed = {k: v for k, v in update.items() if v != getattr(features, k)}
-    median = pick("target.median_window", 10)
-    new_target = target.model_copy(update={"median_window": median}) if median != target.median_window else target
+    # A price target's lags wait for its own warm-up and horizon: on short data they go first.
+    lags = () if "target.label_lags" in keys else target.label_lags
+    target_update = {"median_window": pick("target.median_window", 10), "label_lags": lags}
+    changed_target = {k: v for k, v in target_update.items() if v != getattr(target, k)}
+    new_target = target.model_copy(update=changed_target) if changed_target else target
     return config.model_copy(
         update={"features": features.model_copy(update=changed) if changed else features, "target": new_target}
     )
@@ -199,8 +203,10 @@ def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
     config = fitted.config
     unset = frozenset(WINDOW_KEYS) - explicit_windows(config)
     unchanged = DataFit(config, fitted.adjustments, fitted.automatic + tuple(k for k in WINDOW_KEYS if k in unset))
-    # target.median_window is the volatility target's threshold only.
+    # target.median_window is the volatility target's threshold only; the lags of a price target's labels
+    # wait for the target's own warm-up (a label target's lags only for label_delay rows: kept).
     keys = unset if config.target.kind == "volatility" else unset - {"target.median_window"}
+    keys = keys if config.target.price_target else keys - {"target.label_lags"}
     if not keys or clean.empty:
         return unchanged
     probe = _longest(clean)
@@ -208,7 +214,8 @@ def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
     if sizes_fit(config, feature_times(clean, head, tail)):
         return unchanged
     smallest: tuple[float, PipelineConfig, int] | None = None  # the candidate that leaves the most rows
-    for factor in SCALES:
+    # First the windows as they are without a price target's label lags (they add its horizon to the warm-up).
+    for factor in ((1.0,) if "target.label_lags" in keys and config.target.label_lags else ()) + SCALES:
         candidate = scaled(config, factor, keys)
         if candidate is None:
             continue
@@ -230,9 +237,10 @@ def _scaled_fit(
     unchanged: DataFit, candidate: PipelineConfig, factor: float, length: int, lost_before: int, lost: int, note: str
 ) -> DataFit:
     config = unchanged.config
+    change = "without the label lags" if factor == 1.0 else f"scaled by {factor}"
     context = (
         f"the configured windows left {length - lost_before} of the longest symbol's {length} timestamps with every "
-        f"feature and a target, too few for the sizes; scaled by {factor}, they leave {length - lost}{note}"
+        f"feature and a target, too few for the sizes; {change}, they leave {length - lost}{note}"
     )
     adjustments = tuple(
         Adjustment(key, _value(config, key), _value(candidate, key), context)

@@ -80,6 +80,7 @@ WINDOW_KEYS = (
     "features.macd_slow",
     "features.macd_signal",
     "target.median_window",
+    "target.label_lags",
 )
 """The trailing windows lowered when the data is too short for their warm-up (``driftline.short_data``)."""
 

@@ -69,6 +69,11 @@ def test_a_yearly_country_panel_trains_on_the_default_windows_and_sizes(emission
     assert used.features.vol_short < used.features.vol_mid < used.features.vol_long < 60
     assert used.features.median_window < 250 and used.features.macd_fast < used.features.macd_slow
     assert "target.median_window" not in adjusted and used.target.median_window == 250
+    # The lags of the labels the prices gave wait for the horizon: on short data they go first.
+    assert (adjusted["target.label_lags"]["from"], adjusted["target.label_lags"]["to"]) == ((1, 2, 5), ())
+    assert used.target.label_lags == () and not any(
+        n.startswith("target_lag_") for n in developed.features.feature_names
+    )
     assert {"features.median_window", "features.vol_long", "splits.n_splits", "evaluation.window"} <= adjusted.keys()
     # Their warm-up leaves most of each country's years; the features are those of the lowered windows.
     assert f"vol_ratio_{used.features.vol_short}_{used.features.vol_long}" in developed.features.feature_names
@@ -125,6 +130,26 @@ def test_data_the_defaults_fit_keeps_every_default():
     windowed = fit_windows(fitted, frame)
     assert windowed.config is config and windowed.adjustments == ()
     assert set(windowed.automatic) == {"contract.min_rows_per_symbol", *WINDOW_KEYS}
+
+
+def test_short_data_drops_a_price_targets_label_lags_before_it_scales_the_windows(emissions):
+    """The volatility target on the yearly panel: with the label lags (the horizon plus 4 rows more of warm-up)
+    no scaling left the 49 years the smallest sizes need (44 at best); without them 48, as before the lags.
+    A label target keeps its lags (only label_delay rows)."""
+    config = load_config(None, _settings(emissions) | {"target.kind": "volatility", "target.horizon": 5})
+    loaded = load_data(config.data)
+    fitted = fit_min_rows(config, loaded.frame)
+    clean = loaded.frame[loaded.frame["symbol"].map(loaded.frame["symbol"].value_counts()) >= 15]
+    clean = clean[clean["close"] > 0].reset_index(drop=True)
+    windowed = fit_windows(fitted, clean)
+    assert windowed.config.target.label_lags == ()
+    assert any(a.key == "target.label_lags" and a.before == (1, 2, 5) for a in windowed.adjustments)
+    kept = load_config(None, _settings(emissions) | {"target.kind": "volatility", "target.label_lags": [1, 2, 5]})
+    by_user = fit_windows(fit_min_rows(kept, loaded.frame), clean)
+    assert by_user.config.target.label_lags == (1, 2, 5)  # set by the user: never changed
+    frame = _canonical(make_ohlcv_panel(n_symbols=2, n_days=1_200, seed=3))
+    long_enough = fit_windows(fit_min_rows(load_config(None), frame), frame)
+    assert long_enough.config.target.label_lags == (1, 2, 5)
 
 
 def test_the_warm_up_is_measured_on_the_features():
