@@ -18,7 +18,7 @@ from driftline.feature_store import StoreBuild
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.metrics import strategy_book
-from driftline.models import native_importance
+from driftline.models import effective_params, native_importance
 from driftline.plots import (
     equity_figure,
     fold_metrics_figure,
@@ -209,6 +209,9 @@ def register_model_task(
     """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff and
     provenance (git commit, uv.lock hash, code version, config and data hashes)."""
     version = store.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
+    # What the challenger learnt with, beside the config the run logged: library defaults and the values
+    # the labels set (XGBoost's leaf weight from their positive share) are in no config key.
+    store.log_params(run_id, {f"challenger.{k}": v for k, v in effective_params(model.base_estimator_).items()})
     aliases = store.models()
     aliases.tag_version(
         config.model_name,

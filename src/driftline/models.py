@@ -174,6 +174,18 @@ def with_label_defaults(estimator: Any, y: np.ndarray) -> Any:
     return estimator
 
 
+def effective_params(estimator: Any) -> dict[str, bool | int | float | str]:
+    """The parameters a fitted (or ready) estimator learns with, as the fit saw them: the config's, the
+    library's defaults and those the labels set (``with_label_defaults``: XGBoost's ``min_child_weight``);
+    nested ones as scikit-learn names them (``logisticregression__C``). Scalars only: MLflow params. None
+    for a booster trained outside scikit-learn (``BoosterClassifier``, the streamed path)."""
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None:
+        return {}
+    params: dict[str, Any] = get_params(deep=True)
+    return {k: v for k, v in sorted(params.items()) if isinstance(v, bool | int | float | str)}
+
+
 def family_names(models: ModelsConfig) -> list[str]:
     """Families to evaluate, with the soft-vote ensemble last when enabled."""
     return [*models.families, *(["ensemble"] if models.ensemble and len(models.families) > 1 else [])]

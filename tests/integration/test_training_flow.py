@@ -77,6 +77,9 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
     assert run.data.tags["driftline.data_sha256"] == summary["data_hash"]
     assert run.data.params["splits.n_splits"] == "3"
+    # What the challenger learnt with, library defaults included: its own family's parameters.
+    learnt = {k: v for k, v in run.data.params.items() if k.startswith("challenger.")}
+    assert learnt and all(k.startswith("challenger.") for k in learnt), sorted(run.data.params)
     assert run.inputs.dataset_inputs, "dataset input with hash was not logged"
     dataset = run.inputs.dataset_inputs[0].dataset
     assert summary["data_hash"].startswith(dataset.digest)

@@ -224,3 +224,17 @@ def test_an_xgboost_leaf_holds_the_same_rows_worth_of_hessian_at_any_share_of_po
         make_estimator("ensemble", models.model_copy(update={"families": ("logreg", "xgboost")})), y
     )
     assert dict(vote.estimators)["xgboost"].get_params()["min_child_weight"] == pytest.approx(leaf_weight(y.mean()))
+
+
+def test_the_parameters_a_fit_used_are_its_own_with_the_ones_the_labels_set():
+    """What the training run logs as ``challenger.*`` params: no config key holds XGBoost's leaf weight."""
+    from driftline.models import BoosterClassifier, effective_params, leaf_weight, with_label_defaults
+
+    y = np.array([0] * 98 + [1] * 2)
+    booster = with_label_defaults(make_estimator("xgboost", ModelsConfig(families=("xgboost",))), y)
+    used = effective_params(booster)
+    assert used["min_child_weight"] == pytest.approx(leaf_weight(0.02)) and used["max_depth"] == 3
+    assert all(isinstance(v, bool | int | float | str) for v in used.values())
+    logreg = effective_params(make_estimator("logreg", ModelsConfig(families=("logreg",))))
+    assert logreg["logisticregression__C"] == 0.1 and "logisticregression__solver" in logreg
+    assert effective_params(object.__new__(BoosterClassifier)) == {}  # the streamed path: a raw booster
