@@ -519,24 +519,3 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
         and "no model driftline-nobody in the registry" in failed["body"]
     )
     assert httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["state_type"] == "FAILED"
-
-
-def test_an_active_schedule_gets_its_next_runs_scheduled(stack):
-    """Prefect's scheduler inserts the next runs of every active schedule (train: weekdays at 06:30 UTC). On
-    SQLAlchemy 2.1 that insert failed in the server's log (a hybrid property needs bulk_dml) and no run was
-    ever scheduled, with nothing said to the user; pyproject pins it below 2.1."""
-    api = stack["api"]
-    train = httpx.get(f"{api}/deployments/name/train-and-promote/train", timeout=10).json()
-    assert [s["active"] for s in train["schedules"]] == [True]
-
-    def scheduled() -> list[dict]:
-        body = {
-            "deployments": {"id": {"any_": [train["id"]]}},
-            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
-            "limit": 20,
-        }
-        return [r for r in api_call("POST", f"{api}/flow_runs/filter", json=body).json() if r["auto_scheduled"]]
-
-    runs = _wait(scheduled, 120, "the scheduler to schedule the train deployment's next runs")
-    starts = sorted(pd.Timestamp(r["expected_start_time"]) for r in runs)
-    assert all(t.hour == 6 and t.minute == 30 and t.dayofweek < 5 for t in starts), starts
