@@ -188,10 +188,19 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         "DRIFTLINE_HOME": str(root / "home"),
         "DRIFTLINE_PROJECT_DIR": str(ROOT),
     }
+    # Every schedule paused: the drills start their own runs, and a worker must not pick up the weekday 06:30
+    # train run should a drill cross that time (the stack in test_deployments.py tests the scheduler).
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    for deployment in spec["deployments"]:
+        for schedule in deployment.get("schedules") or []:
+            schedule["active"] = False
+    root.mkdir(parents=True, exist_ok=True)
+    prefect_file = root / "prefect.yaml"
+    prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     for args in (
         # `python -m prefect`: Prefect's own CLI, forked warm by tests/warm.py (`prefect` itself starts cold).
         [sys.executable, "-m", "prefect", "work-pool", "create", "driftline-local", "--type", "process"],
-        [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml")],
+        [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file)],
     ):
         done = warm.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
