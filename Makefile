@@ -119,7 +119,7 @@ PREFECT_LOCAL_API ?= http://127.0.0.1:4200/api
 PREFECT_LEASE_STORAGE := prefect.server.concurrency.lease_storage.filesystem
 
 serve: install
-	PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=$(PREFECT_LEASE_STORAGE) $(BIN)/prefect server start --host 127.0.0.1
+	PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE=$(PREFECT_LEASE_STORAGE) $(BIN)/python -m deployments.server --host 127.0.0.1
 
 deploy: install
 	PREFECT_API_URL=$(PREFECT_LOCAL_API) $(BIN)/prefect work-pool inspect driftline-local >/dev/null 2>&1 || \

@@ -240,9 +240,9 @@ def mlflow_server(
 
 @contextmanager
 def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``prefect server start`` with its own PREFECT_HOME (SQLite) in ``workdir``; yields its API URL.
-    ``port`` with the same ``workdir`` brings a stopped server back where it was, with its database;
-    ``env`` adds server settings."""
+    """``prefect server start`` (``python -m deployments.server``) with its own PREFECT_HOME (SQLite) in
+    ``workdir``; yields its API URL. ``port`` with the same ``workdir`` brings a stopped server back where
+    it was, with its database; ``env`` adds server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -252,10 +252,11 @@ def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] |
         PREFECT_UI_ENABLED="false",
         **(env or {}),
     )
+    # `prefect server start` with the project's workarounds (deployments/server.py), as `make serve` runs it.
     args = [
-        str(Path(sys.executable).with_name("prefect")),
-        "server",
-        "start",
+        sys.executable,
+        "-m",
+        "deployments.server",
         "--host",
         "127.0.0.1",
         "--port",

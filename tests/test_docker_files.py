@@ -132,11 +132,14 @@ def test_commands_and_flags_in_compose_exist_in_the_locked_versions():
                 break
             path.append(word)
         if program == "python":
-            assert rest[:2] in (["-m", "deployments.deploy"], ["-m", "deployments.worker"]), argv
+            started = {"deployments.worker": ["worker", "start"], "deployments.server": ["server", "start"]}
+            assert rest[:1] == ["-m"] and rest[1] in ("deployments.deploy", *started), argv
             if rest[1] == "deployments.deploy":
                 continue
-            # deployments.worker is `prefect worker start` with a workaround: its flags are that command's.
-            program, rest, path = "prefect", ["worker", "start", *rest[2:]], ["worker", "start"]
+            # deployments.worker and .server are `prefect worker start` and `prefect server start` with
+            # workarounds: their flags are those commands'.
+            path = started[rest[1]]
+            program, rest = "prefect", [*path, *rest[2:]]
         assert (BIN / program).exists(), f"{program} is not installed by uv.lock"
         if program == "prefect" and path[:1] == ["work-pool"]:
             path = path[:2]

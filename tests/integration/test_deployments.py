@@ -529,9 +529,9 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
 
 def test_an_active_schedule_gets_its_next_runs_scheduled(stack):
     """Prefect's scheduler inserts the next runs of every active schedule (train: weekdays, at 06:30 UTC in
-    prefect.yaml, hours from now in the stack). On SQLAlchemy 2.1 that insert failed in the server's log (a
-    hybrid property needs bulk_dml) and no run was ever scheduled, with nothing said to the user; pyproject
-    pins it below 2.1."""
+    prefect.yaml, hours from now in the stack). On SQLAlchemy 2.1 (uv.lock's) that insert fails in a plain
+    `prefect server start` (a hybrid property needs bulk_dml) and no run is ever scheduled, with nothing said
+    to the user; deployments/server.py, which `make serve` and the tests run, restores it."""
     api = stack["api"]
     train = httpx.get(f"{api}/deployments/name/train-and-promote/train", timeout=10).json()
     assert [s["active"] for s in train["schedules"]] == [True]
