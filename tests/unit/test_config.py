@@ -55,6 +55,24 @@ def test_default_yaml_every_key_reaches_the_config():
     assert config.gap == written["splits"]["gap"]
 
 
+def test_default_yaml_states_the_defaults_a_run_without_a_file_gets():
+    """configs/default.yaml is "every key and its default" (README): `make demo` and the deployments run it,
+    `driftline train` without --config the code's defaults; they must be one pipeline. It said
+    ``calibration.shrink: false`` after the code's default became ``auto``."""
+    from_file = load_config(DEFAULT_YAML).model_dump(mode="json")
+    built_in = load_config(None).model_dump(mode="json")
+    differ = {
+        f"{section}.{key}": (built_in[section][key], value)
+        for section, values in from_file.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if built_in[section][key] != value
+    }
+    # The one difference: the file writes the purge gap its horizon implies (5), the code derives it.
+    assert differ == {"splits.gap": (None, 5)}, differ
+    assert load_config(None).gap == load_config(DEFAULT_YAML).gap
+
+
 def test_dotted_overrides_replace_only_their_key(tmp_path):
     base = load_config(DEFAULT_YAML)
     config = load_config(
