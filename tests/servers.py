@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -85,6 +86,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def flow_run_processes(api: str, flow_run_id: str | None = None) -> list[int]:
+    """The pids of flow-run processes (``PREFECT__FLOW_RUN_ID`` in their environment) of the server at ``api``,
+    of one run or of any: a worker starts each in a session of its own, out of reach of the worker's group."""
+    wanted = f"PREFECT_API_URL={api}".encode()
+    run = b"PREFECT__FLOW_RUN_ID=" + (flow_run_id or "").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if wanted in environ and any(v == run if flow_run_id else v.startswith(run) for v in environ):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_flow_runs(api: str) -> list[int]:
+    """SIGKILL every flow-run process of the server at ``api`` still alive; returns their pids."""
+    pids = flow_run_processes(api)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
 
 
 def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:

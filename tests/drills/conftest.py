@@ -22,7 +22,7 @@ from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
 from tests import warm
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import api_call, fresh_mlflow_store
+from tests.servers import api_call, fresh_mlflow_store, kill_flow_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
@@ -213,5 +213,8 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         yield project
     finally:
         project.stop_worker()
+        # Flow runs the worker started run in sessions of their own: one still alive (a drill stopped half way)
+        # would go on retrying a server that is gone.
+        kill_flow_runs(api)
         if project._log is not None:
             project._log.close()

@@ -37,7 +37,7 @@ from benchmarks.relay_load import send_all, signed_call, stored_events
 from driftline.app.outbox import event_id_for
 from tests.drills.conftest import TERMINAL, api_call, deployed_project
 from tests.drills.test_relay_outbox import SECRET, Relay
-from tests.servers import free_port, fresh_mlflow_store, prefect_server, wait_until
+from tests.servers import flow_run_processes, free_port, fresh_mlflow_store, prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
 OUTAGE_SECONDS = 10
@@ -232,6 +232,7 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
             assert versions[0].run_id == runs[0].info.run_id, (versions[0].run_id, runs[0].info.run_id)
             champion = client.get_model_version_by_alias("driftline-it", "champion")
             assert str(champion.version) == str(versions[0].version), (champion.version, versions[0].version)
+            wait_until(lambda: not flow_run_processes(api, run_id), 30, "the completed run's process to exit")
             assert worker.poll() is None, (
                 f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
             )
@@ -266,6 +267,8 @@ def test_a_server_restart_mid_run_ends_in_one_completed_run_and_one_registered_v
                 f"ended {cancelled['state_name']}: the worker no "
                 f"longer cancels it\n{project.worker_log.read_text()[-4000:]}"
             )
+            # Cancelled means stopped: no process of that run left (the worker kills it, then reports CANCELLED).
+            wait_until(lambda: not flow_run_processes(api, second), 30, "the cancelled run's process to exit")
             assert worker.poll() is None, (
                 f"the worker exited ({worker.returncode})\n{project.worker_log.read_text()[-4000:]}"
             )

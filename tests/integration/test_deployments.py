@@ -29,7 +29,7 @@ from driftline.app.webhook import sign
 from driftline.synthetic import make_labelled_series
 from tests import warm
 from tests.integration.conftest import FAST_CONFIG
-from tests.servers import api_call, prefect_server, wait_until
+from tests.servers import api_call, kill_flow_runs, prefect_server, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +203,7 @@ def stack(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+        kill_flow_runs(api)  # runs the worker started (each in a session of its own) that were still going
         server.close()
         sink.server.shutdown()
 
