@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from deployments import run_prefect
+
 
 def _patch_worker_listing() -> None:
     from prefect.client.orchestration._work_pools.client import WorkPoolAsyncClient, WorkPoolClient
@@ -57,11 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         except NotificationSetupError as exc:
             raise SystemExit(f"error: {exc}") from None
     _patch_worker_listing()
-    from prefect.cli import app
-
-    # Prefect's entry point reads sys.argv itself.
-    sys.argv = ["prefect", "--no-prompt", "deploy", *rest]
-    app()
+    run_prefect("--no-prompt", "deploy", *rest)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from deployments import run_prefect
+
 
 def _schedule_runs_on_sqlalchemy_2_1() -> None:
     from prefect.server.database.orm_models import FlowRun
@@ -64,11 +66,7 @@ def _skip_batches_with_nothing_new() -> None:
 def main(argv: list[str] | None = None) -> None:
     _schedule_runs_on_sqlalchemy_2_1()
     _skip_batches_with_nothing_new()
-    from prefect.cli import app
-
-    # Prefect's entry point reads sys.argv itself.
-    sys.argv = ["prefect", "server", "start", *(sys.argv[1:] if argv is None else argv)]
-    app()
+    run_prefect("server", "start", *(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

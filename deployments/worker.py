@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 
+from deployments import run_prefect
+
 
 def _patch_flow_run_listing() -> None:
     from prefect.client.orchestration._flow_runs.client import FlowRunAsyncClient, FlowRunClient
@@ -50,11 +52,7 @@ def _tolerate_longer_outages() -> None:
 def main(argv: list[str] | None = None) -> None:
     _patch_flow_run_listing()
     _tolerate_longer_outages()
-    from prefect.cli import app
-
-    # Prefect's entry point reads sys.argv itself.
-    sys.argv = ["prefect", "worker", "start", *(sys.argv[1:] if argv is None else argv)]
-    app()
+    run_prefect("worker", "start", *(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
