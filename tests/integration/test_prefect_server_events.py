@@ -29,7 +29,7 @@ def _events(pipeline: str, count: int) -> list[dict]:
 
 def test_new_events_sent_beside_stored_ones_are_stored_and_none_is_dropped(tmp_path):
     """Prefect 3.8.8 alone fails the insert of a batch whose events are all stored already, retries the whole
-    flush and drops it, the new events with it ("Max flush retries (5) reached, dropping 65 events")."""
+    flush and drops it, the new events with it (run against Prefect's own writer, this test timed out)."""
     pipeline = f"events-{uuid.uuid4().hex[:8]}"
     port = free_port()
     first = _events(pipeline, 60)
