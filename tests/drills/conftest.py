@@ -188,12 +188,15 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         "DRIFTLINE_HOME": str(root / "home"),
         "DRIFTLINE_PROJECT_DIR": str(ROOT),
     }
-    # Every schedule paused: the drills start their own runs, and a worker must not pick up the weekday 06:30
-    # train run should a drill cross that time (the stack in test_deployments.py tests the scheduler).
+    # The drills start their own runs: every schedule paused (a worker must not pick up the weekday 06:30 train
+    # run should a drill cross that time) and no triggers (the restart drill's relay events started `retrain`
+    # runs, whole trainings on the default data, beside the drill and past its end). The stack in
+    # tests/integration/test_deployments.py tests both.
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     for deployment in spec["deployments"]:
         for schedule in deployment.get("schedules") or []:
             schedule["active"] = False
+        deployment.pop("triggers", None)
     root.mkdir(parents=True, exist_ok=True)
     prefect_file = root / "prefect.yaml"
     prefect_file.write_text(yaml.safe_dump(spec, sort_keys=False))
