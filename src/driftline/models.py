@@ -177,7 +177,7 @@ def with_label_defaults(estimator: Any, y: np.ndarray) -> Any:
 def effective_params(estimator: Any) -> dict[str, bool | int | float | str]:
     """The parameters a fitted (or ready) estimator learns with, as the fit saw them: the config's, the
     library's defaults and those the labels set (``with_label_defaults``: XGBoost's ``min_child_weight``);
-    nested ones as scikit-learn names them (``logisticregression__C``). Scalars only: MLflow params. None
+    nested ones as scikit-learn names them (``logisticregression__C``). Scalars only: MLflow params. Empty
     for a booster trained outside scikit-learn (``BoosterClassifier``, the streamed path)."""
     get_params = getattr(estimator, "get_params", None)
     if get_params is None:
