@@ -150,6 +150,13 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert predictions["explain_1_feature"].isin(["x0", "x1"]).mean() > 0.5
     assert (predictions["explain_1_value"].abs() >= predictions["explain_2_value"].abs()).all()
 
+    # Without --data: the champion's recorded source (as monitor and the deployed score run read it).
+    recorded = run_cli(["score", "--name", "labelled", "--out", "r.csv"], tmp_path, prefect_api)
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    assert "scored 1495 of 1500 rows with driftline-labelled v1" in recorded.stdout
+    again = pd.read_csv(tmp_path / "r.csv")
+    assert again["probability"].tolist() == predictions["probability"].tolist()
+
     # The same growing source, monitored: only the rows after the training cutoff are judged.
     watched = run_cli(
         ["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api

@@ -502,7 +502,13 @@ def _derived_hint(name: str | None, data: str | None) -> str:
 )
 @with_column_options
 def score(
-    data: Annotated[str, typer.Option("--data", help="Raw rows to score, with the history their features need.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Raw rows to score, with the history their features need; the champion's recorded source if omitted.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output file, .csv or .parquet; default under .driftline/scores/<model>/."),
