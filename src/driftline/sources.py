@@ -217,8 +217,43 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
+# ``read_csv``'s name for an empty first header cell: where ``DataFrame.to_csv`` writes an unnamed index.
+CSV_INDEX = "Unnamed: 0"
+INDEX_SAMPLE_ROWS = 20  # rows that decide whether that column holds times (``read_header`` reads as many)
+TIME_INDEX = "timestamp"  # the column an unnamed time index becomes
+
+
+def _times(values: pd.Series) -> bool:
+    """Whether ``values`` (a sample) are all ISO 8601 times, as pandas writes a DatetimeIndex to CSV."""
+    text = values.dropna()
+    if text.empty or pd.api.types.is_numeric_dtype(text):
+        return False
+    return bool(pd.to_datetime(text.astype(str), errors="coerce", format="ISO8601").notna().all())
+
+
+def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The index pandas saved with a frame, as columns (``df.to_parquet()`` / ``df.to_csv()`` of a frame indexed
+    by time, the usual way to save a series): a named index keeps its name, an unnamed time index becomes
+    ``timestamp``, an unnamed index of anything else (row numbers) is dropped. ``sample``: the rows that decide
+    whether a CSV's empty-named first column holds times (default: the frame's first ``INDEX_SAMPLE_ROWS``).
+    """
+    if isinstance(frame.index, pd.MultiIndex) or frame.index.name is not None:
+        taken = [n for n in frame.index.names if n is not None and n in frame.columns]
+        return frame if taken else frame.reset_index()
+    if not isinstance(frame.index, pd.RangeIndex):  # a restored unnamed Parquet index
+        if isinstance(frame.index, pd.DatetimeIndex) and TIME_INDEX not in frame.columns:
+            return frame.rename_axis(TIME_INDEX).reset_index()
+        return frame.reset_index(drop=True)
+    if len(frame.columns) and frame.columns[0] == CSV_INDEX and TIME_INDEX not in frame.columns:
+        values = (frame if sample is None else sample)[CSV_INDEX].head(INDEX_SAMPLE_ROWS)
+        if _times(values):
+            return frame.rename(columns={CSV_INDEX: TIME_INDEX})
+    return frame
+
+
 def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
-    """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file.
+    """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file; an index pandas saved with the
+    rows becomes columns (``_index_as_columns``).
 
     Raises:
         DataError: empty, not UTF-8, truncated or corrupted; the message names ``label`` (the file).
@@ -226,9 +261,9 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
     label = label or str(file)
     try:
         if is_parquet(file):
-            return pd.read_parquet(file)
+            return _index_as_columns(pd.read_parquet(file))
         form = _sniff_format(file, label)
-        frame = pd.read_csv(file, **_csv_options(form), low_memory=False)
+        frame = _index_as_columns(pd.read_csv(file, **_csv_options(form), low_memory=False))
         return _ungroup(frame) if form.get("decimal") == "," else frame
     except DataError:
         raise
@@ -249,9 +284,11 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
         if is_parquet(file):
             import pyarrow.parquet as pq
 
-            header: pd.DataFrame = pq.read_schema(file).empty_table().to_pandas()
+            header: pd.DataFrame = _index_as_columns(pq.read_schema(file).empty_table().to_pandas())
             return header
-        columns: pd.DataFrame = pd.read_csv(file, **_csv_options(_sniff_format(file, label)), nrows=0)
+        # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
+        rows = pd.read_csv(file, **_csv_options(_sniff_format(file, label)), nrows=INDEX_SAMPLE_ROWS)
+        columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)
         return columns
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         return pd.DataFrame()  # no header to judge: the run's reader says what is wrong

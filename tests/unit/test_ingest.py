@@ -324,6 +324,44 @@ def test_parquet_file(tmp_path):
     assert frame["close"].sum() == pytest.approx(raw["Close"].sum())
 
 
+def _saved_with_index(tmp_path, form: str, index_name: str | None) -> tuple[str, pd.Series]:
+    """A close series indexed by time, saved the way pandas saves it by default (index included)."""
+    times = pd.date_range("2021-01-01", periods=300, freq="D", name=index_name)
+    close = pd.Series(100 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, len(times)))), index=times)
+    frame = close.rename("co2").to_frame()
+    path = tmp_path / f"series.{form}"
+    frame.to_csv(path) if form == "csv" else frame.to_parquet(path)
+    return str(path), close
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+@pytest.mark.parametrize("index_name", [None, "date"])
+def test_a_series_saved_with_its_time_index_is_read_by_that_index(tmp_path, form, index_name):
+    """``df.to_csv(path)`` / ``df.to_parquet(path)`` of a time-indexed frame: the index is the time column (an
+    unnamed one as ``timestamp``), in the early header check as in the run. Before, both stopped with "no time
+    column found" and no ``--time-col`` could name an unnamed index."""
+    from driftline.ingest import check_columns
+
+    path, close = _saved_with_index(tmp_path, form, index_name)
+    config = DataConfig(path=path)
+    check_columns(config, need_target=False)  # no DataError
+    loaded = load_data(config, stage_root=tmp_path / "stage")
+    assert loaded.columns.time == (index_name or "timestamp") and loaded.columns.prices["close"] == "co2"
+    assert loaded.frame["timestamp"].tolist() == close.index.tolist()
+    assert loaded.frame["close"].to_numpy() == pytest.approx(close.to_numpy())
+
+
+def test_row_numbers_saved_as_an_index_are_not_a_time_column(tmp_path):
+    """An unnamed index of row numbers (``to_csv`` after a filter, a restored Parquet index) is not taken for
+    times: the file still needs a time column of its own."""
+    frame = pd.DataFrame({"close": np.linspace(1.0, 2.0, 50)}, index=range(10, 60))
+    frame.to_csv(tmp_path / "rows.csv")
+    frame.to_parquet(tmp_path / "rows.parquet")
+    for name in ("rows.csv", "rows.parquet"):
+        with pytest.raises(DataError, match="no time column found"):
+            load_data(DataConfig(path=str(tmp_path / name)), stage_root=tmp_path / "stage")
+
+
 def test_frame_keeps_the_raw_row_index(tmp_path):
     raw = make_ohlcv_panel(n_symbols=2, n_days=8, seed=2).sample(frac=1.0, random_state=0)
     path = tmp_path / "shuffled.csv"
