@@ -40,6 +40,9 @@ OFFLINE_DEFAULTS = {
     "PREFECT_LOGGING_EXTRA_LOGGERS": "driftline",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    # MLflow's own INFO lines (a new local store's "Creating initial MLflow database tables...") are not the
+    # command's output; its warnings and errors still show.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
     "GX_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     # A first local run migrates a fresh Prefect database; on a busy 2-core machine that can pass 20 s.
