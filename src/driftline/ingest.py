@@ -328,12 +328,19 @@ def detect_columns(
             prices["close"] = numeric_rest.pop()
         else:
             months = [c for c in numeric_rest if normalise_name(c)[:3] in MONTHS]
-            wide = (
-                " (a wide table: a column per month, a row per year; Driftline reads one row per time, so reshape "
-                "it long, e.g. pandas' melt, or pick one column)"
-                if len(months) >= 10
-                else ""
-            )
+            if len(months) >= 10:
+                wide = (
+                    " (a wide table: a column per month, a row per year; Driftline reads one row per time, so "
+                    "reshape it long, e.g. pandas' melt, or pick one column)"
+                )
+            elif len(numeric_rest) >= 2 and symbol_col is None:
+                # Closes side by side, a column per ticker (how a multi-symbol download is often saved).
+                wide = (
+                    f" (or, if each column is one symbol's price, reshape the table long: a row per time and symbol, "
+                    f"e.g. pandas' df.melt(id_vars=[{str(time_col)!r}], var_name='symbol', value_name='close'))"
+                )
+            else:
+                wide = ""
             raise DataError(
                 f"{source}: no price column found (looked for Close/Adj Close/price, or a lone numeric "
                 f"column); numeric columns are {numeric_rest}; pass --price-col{wide}"

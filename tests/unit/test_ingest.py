@@ -905,6 +905,24 @@ def test_a_wide_table_of_months_is_named_as_such(tmp_path):
         load_data(DataConfig(path=str(path)))
 
 
+def test_a_wide_table_of_symbols_is_told_how_to_reshape_it(tmp_path):
+    """Closes side by side, a column per ticker: the error shows the melt that makes it long, with its time
+    column; a table with a symbol column is not told that."""
+    path = tmp_path / "closes.csv"
+    path.write_text("date,AAPL,IBM,MSFT\n2000-03-01,4.19,73.67,30.23\n2000-03-02,3.92,75.78,30.5\n")
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    assert "numeric columns are ['AAPL', 'IBM', 'MSFT']; pass --price-col (or, if each column is one symbol's" in str(
+        caught.value
+    )
+    assert "df.melt(id_vars=['date'], var_name='symbol', value_name='close')" in str(caught.value)
+    panel = tmp_path / "panel.csv"
+    panel.write_text("date,symbol,bid,ask\n2000-03-01,A,4.19,4.2\n2000-03-01,B,3.92,3.93\n")
+    with pytest.raises(DataError) as caught:
+        load_data(DataConfig(path=str(panel)), stage_root=tmp_path / "stage2")
+    assert "pass --price-col" in str(caught.value) and "melt" not in str(caught.value)
+
+
 def test_the_early_column_check_leaves_what_it_cannot_read_to_the_run(tmp_path):
     from driftline.ingest import check_columns
 
