@@ -610,15 +610,26 @@ EXPLAINERS: dict[str, Explainer] = {
 }
 
 
-def _keep_first(checked: pd.DataFrame, positions: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+Locate = Callable[[list[int]], list[str]]
+"""Source rows (the frame's index) -> where a user finds them, e.g. ``line 8`` (``LoadedData.locate``)."""
+
+
+def source_rows_named(rows: list[int]) -> list[str]:
+    """The default ``Locate``: a frame without a file behind it has only its source row numbers."""
+    return [f"source row {r}" for r in rows]
+
+
+def _keep_first(
+    checked: pd.DataFrame, positions: np.ndarray, locate: Locate = source_rows_named
+) -> tuple[np.ndarray, list[str], list[str]]:
     """Of each duplicated (symbol, timestamp), every row but the first in source order, and its reason."""
     rows = checked.iloc[positions]  # in source order already
     first = rows.groupby(["symbol", "timestamp"], sort=False)[SOURCE_ROW].transform("first")
     later = (rows[SOURCE_ROW] != first).to_numpy()
     dropped = rows[later]
-    kept = first[later].tolist()
+    kept = locate([int(k) for k in first[later]])
     reasons = [
-        f"duplicate of source row {k} for ({s}, {show_time(t)})"
+        f"duplicate of {k} for ({s}, {show_time(t)})"
         for k, s, t in zip(kept, dropped["symbol"], dropped["timestamp"], strict=True)
     ]
     values = [f"({s}, {show_time(t)})" for s, t in zip(dropped["symbol"], dropped["timestamp"], strict=True)]
@@ -632,9 +643,11 @@ def _newest_first(checked: pd.DataFrame, out_of_order: int) -> bool:
     return out_of_order > 0 and out_of_order == int(np.maximum(np.asarray(per_symbol) - 1, 0).sum())
 
 
-def _examples(checked: pd.DataFrame, positions: np.ndarray, values: list[str]) -> list[str]:
-    rows = checked[SOURCE_ROW].to_numpy()[positions[:N_EXAMPLES]]
-    return [f"{v} (source row {r})" if v else f"source row {r}" for v, r in zip(values, rows, strict=False)]
+def _examples(
+    checked: pd.DataFrame, positions: np.ndarray, values: list[str], locate: Locate = source_rows_named
+) -> list[str]:
+    where = locate([int(r) for r in checked[SOURCE_ROW].to_numpy()[positions[:N_EXAMPLES]]])
+    return [f"{v} ({w})" if v else w for v, w in zip(values, where, strict=False)]
 
 
 def _message(description: str, count: int, examples: list[str], noun: str = "row") -> str:
@@ -653,7 +666,9 @@ def _source_order(checked: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
         return positions
 
 
-def _evaluate(item: Any, checked: pd.DataFrame, frame_columns: list[str]) -> tuple[CheckResult, np.ndarray, list[str]]:
+def _evaluate(
+    item: Any, checked: pd.DataFrame, frame_columns: list[str], locate: Locate = source_rows_named
+) -> tuple[CheckResult, np.ndarray, list[str]]:
     """One GX result -> the check's verdict, and the rows it quarantines with their reasons."""
     config = item.expectation_config
     meta = dict(config.meta or {})
@@ -700,14 +715,14 @@ def _evaluate(item: Any, checked: pd.DataFrame, frame_columns: list[str]) -> tup
 
     positions = _source_order(checked, positions)
     if check == "unique":
-        positions, reasons, values = _keep_first(checked, positions)
-        examples = _examples(checked, positions, values)
+        positions, reasons, values = _keep_first(checked, positions, locate)
+        examples = _examples(checked, positions, values, locate)
         message = _message(description, len(positions), examples, noun="later duplicate")
     elif check == "max_gap":
         steps = checked[STEP_SECONDS].to_numpy()[positions]
         positions = positions[np.argsort(-steps, kind="stable")]  # the largest gap first
         reasons, values = _explain_gap(checked, positions[:N_EXAMPLES], kwargs, meta)
-        examples = _examples(checked, positions, values)
+        examples = _examples(checked, positions, values, locate)
         message = f"{_message(description, len(positions), [], noun='gap')}, largest {values[0]}"
     else:
         explain = EXPLAINERS.get(check)
@@ -717,7 +732,7 @@ def _evaluate(item: Any, checked: pd.DataFrame, frame_columns: list[str]) -> tup
             reasons, values = [description] * len(wanted), [""] * len(wanted)
         else:
             reasons, values = explain(checked, wanted, kwargs, meta)
-        examples = _examples(checked, positions, values)
+        examples = _examples(checked, positions, values, locate)
         message = _message(description, len(positions), examples)
         if check == "monotonic_time" and _newest_first(checked, len(positions)):
             message += " — the source lists every symbol's rows newest first"
@@ -824,6 +839,7 @@ def validate_frame(
     now: pd.Timestamp | None = None,
     source: str = "",
     labels: Mapping[str, str] | None = None,
+    locate: Locate = source_rows_named,
 ) -> ValidationReport:
     """Check the canonical ``frame`` against ``contract`` with one GX suite and sort its rows.
 
@@ -837,6 +853,8 @@ def validate_frame(
         now: the clock of the future-timestamp check (tz-aware is converted to UTC); default: now.
         source: the file or prefix the frame came from, for messages.
         labels: canonical column -> the source's name for it, where that differs (``build_suite``).
+        locate: how messages and reasons name a source row (default ``source row N``; a loaded file's
+            ``LoadedData.locate`` gives its line, e.g. ``line 8``).
 
     Returns:
         The report; rows of ``quarantine`` checks are in ``quarantined`` (one row each, reasons joined
@@ -852,7 +870,7 @@ def validate_frame(
 
     checks, positions, reasons = [], [], []
     for item in items:
-        check, rows, why = _evaluate(item, checked, columns)
+        check, rows, why = _evaluate(item, checked, columns, locate)
         checks.append(check)
         positions.append(rows)
         reasons.extend(why)

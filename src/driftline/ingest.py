@@ -164,6 +164,19 @@ class LoadedData:
             if original and original != STEM_COLUMN and normalise_name(original) != canonical
         }
 
+    def locate(self, rows: list[int]) -> list[str]:
+        """Where source rows (raw positions) are in their files, as a user finds them: ``line 8`` (a CSV's header
+        is line 1), ``row 8`` of a Parquet file, prefixed with the file's key when the source has several."""
+        if not rows:
+            return []
+        where = self.raw.loc[rows, [OBJECT_COLUMN, LINE_COLUMN]]
+        several = self.raw[OBJECT_COLUMN].nunique() > 1
+        out = []
+        for key, line in zip(where[OBJECT_COLUMN], where[LINE_COLUMN], strict=True):
+            unit = "row" if str(key).lower().endswith((".parquet", ".pq")) else "line"
+            out.append(f"{key} {unit} {line}" if several else f"{unit} {line}")
+        return out
+
     def source_rows(self, positions: pd.Index | list[int]) -> pd.DataFrame:
         """The complete source rows (every column, not only the projected ones) at raw positions.
 

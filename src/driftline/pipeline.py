@@ -43,6 +43,7 @@ def validate_loaded(loaded: LoadedData, contract: ContractConfig, suite_name: st
         source_values=loaded.source_values(),
         source=loaded.source,
         labels=loaded.column_labels(),
+        locate=loaded.locate,
     )
 
 

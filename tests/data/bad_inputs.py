@@ -407,7 +407,7 @@ CASES: list[Case] = [
     Case(
         "duplicate_timestamps",
         _duplicate_timestamps,
-        quarantine=(lambda _: _duplicates_frame()[1], r"^duplicate of source row \d+ for \(SYM\d, 20\d\d-"),
+        quarantine=(lambda _: _duplicates_frame()[1], r"^duplicate of line \d+ for \(SYM\d, 20\d\d-"),
         flow=True,
     ),
     Case(

@@ -53,7 +53,12 @@ def run_core(case: Case, data: Path, run: CoreRun) -> CoreRun:
     contract = ContractConfig()
     run.loaded = load_data(DataConfig(path=str(data), target_col=case.target_col), need_target=case.need_target)
     run.report = validate_frame(
-        run.loaded.frame, contract, SUITE, source_values=source_values(run.loaded), source=run.loaded.source
+        run.loaded.frame,
+        contract,
+        SUITE,
+        source_values=source_values(run.loaded),
+        source=run.loaded.source,
+        locate=run.loaded.locate,
     )
     run.clean = enforce_contract(run.report, contract, run.loaded.source)
     run.features = build_features(

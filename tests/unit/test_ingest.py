@@ -362,6 +362,37 @@ def test_row_numbers_saved_as_an_index_are_not_a_time_column(tmp_path):
             load_data(DataConfig(path=str(tmp_path / name)), stage_root=tmp_path / "stage")
 
 
+def test_contract_messages_name_the_line_a_user_finds_the_row_on(tmp_path):
+    """The contract's examples and duplicate reasons name file lines (a CSV's header is line 1; a Parquet file's
+    rows count from 1), with the file when the source has several, not the frame's 0-based row numbers."""
+    from driftline.config import ContractConfig
+    from driftline.pipeline import validate_loaded
+
+    raw = make_ohlcv_panel(n_symbols=1, n_days=150, seed=4).drop(columns=["Symbol"])
+    raw["Date"] = pd.to_datetime(raw["Date"])
+    raw.loc[9, "Close"] = np.nan  # data row 10: line 11 of the CSV
+    raw = pd.concat([raw, raw.iloc[[20]]], ignore_index=True)  # a repeat of data row 21 (line 22) at the end
+    raw.to_csv(tmp_path / "one.csv", index=False)
+    contract = ContractConfig(min_rows_per_symbol=50)
+    report = validate_loaded(
+        load_data(DataConfig(path=str(tmp_path / "one.csv")), stage_root=tmp_path / "s1"), contract, "t"
+    )
+    reasons = report.quarantined.set_index(report.quarantined["source_row"].astype(int))["reason"]
+    assert reasons[len(raw) - 1].startswith("duplicate of line 22 for ")
+    assert any("e.g. line 11" in c.message for c in report.checks), [c.message for c in report.checks]
+
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    raw.iloc[:-1].to_csv(folder / "a.csv", index=False)
+    raw.iloc[:-1].to_csv(folder / "b.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "s2")
+    lines = loaded.locate(list(loaded.frame.index[loaded.frame["close"].isna()]))
+    assert sorted(lines) == ["a.csv line 11", "b.csv line 11"], lines
+    raw.iloc[:-1].to_parquet(tmp_path / "one.parquet", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "one.parquet")), stage_root=tmp_path / "s3")
+    assert loaded.locate(list(loaded.frame.index[loaded.frame["close"].isna()])) == ["row 10"]
+
+
 def test_frame_keeps_the_raw_row_index(tmp_path):
     raw = make_ohlcv_panel(n_symbols=2, n_days=8, seed=2).sample(frac=1.0, random_state=0)
     path = tmp_path / "shuffled.csv"
