@@ -677,13 +677,48 @@ def unchanged_stage(source: Source, stage_root: Path) -> tuple[str, IngestStats]
     return _content_hash(previous, source.single_object), IngestStats(objects=len(objects), unchanged=len(objects))
 
 
+_TEXT_COLUMNS_TOLD: set[tuple[str, str]] = set()
+
+
 def staged_schema(staged: StagedSource) -> Any:
-    """The unified Arrow schema of every staged file (numbers widen, e.g. int64 + double -> double)."""
+    """The unified Arrow schema of every staged file (numbers widen, e.g. int64 + double -> double).
+
+    A column whose types cannot be unified (dates as text in a CSV beside real timestamps in a Parquet file) is
+    read as text from every file, with a warning naming the files and types; the run then parses it as it
+    parses any text column.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schemas = [pq.read_schema(f) for f in staged.files]
-    return pa.unify_schemas(schemas, promote_options="permissive")
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    fields: dict[str, Any] = {}
+    for schema in schemas:
+        for schema_field in schema:
+            if schema_field.name not in fields:
+                fields[schema_field.name] = schema_field
+                continue
+            try:
+                fields[schema_field.name] = pa.unify_schemas(
+                    [pa.schema([fields[schema_field.name]]), pa.schema([schema_field])], promote_options="permissive"
+                ).field(0)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                fields[schema_field.name] = pa.field(schema_field.name, pa.string())
+    for name, unified in fields.items():
+        if unified.type == pa.string():
+            kinds = {
+                key: str(schema.field(name).type)
+                for key, schema in zip(staged.keys, schemas, strict=True)
+                if name in schema.names and schema.field(name).type not in (pa.string(), pa.large_string())
+            }
+            shown = ", ".join(f"{key}: {kind}" for key, kind in list(kinds.items())[:3])
+            if kinds and (name, shown) not in _TEXT_COLUMNS_TOLD:  # once per process, not per read
+                _TEXT_COLUMNS_TOLD.add((name, shown))
+                logger.warning("column %r is text in some files and not in others (%s): read as text", name, shown)
+    return pa.schema(list(fields.values()))
 
 
 def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.DataFrame:

@@ -136,6 +136,26 @@ def test_integer_and_float_columns_across_files_unify(tmp_path):
     assert len(loaded.frame) == 48
 
 
+def test_a_folder_of_csv_and_parquet_files_whose_dates_differ_in_type_is_read_with_a_warning(tmp_path, caplog):
+    """Dates as text in a CSV beside real timestamps in a Parquet file: Arrow cannot unify the column (before: a
+    raw ArrowTypeError from the run); it is read as text from every file, told once, and parsed as times."""
+    import logging
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    first, second = _day_frame("BTC", "2024-01-01"), _day_frame("ETH", "2024-01-01", seed=1)
+    first.assign(ts=first["ts"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(folder / "BTC.csv", index=False)
+    second.to_parquet(folder / "ETH.parquet", index=False)
+    with caplog.at_level(logging.WARNING, logger="driftline.sources"):
+        loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
+    frame = loaded.frame
+    assert sorted(frame["symbol"].unique()) == ["BTC", "ETH"] and len(frame) == 48
+    for symbol, source in (("BTC", first), ("ETH", second)):
+        assert frame.loc[frame["symbol"] == symbol, "timestamp"].tolist() == source["ts"].tolist()
+    told = [r.getMessage() for r in caplog.records if "is text in some files" in r.getMessage()]
+    assert told == ["column 'ts' is text in some files and not in others (ETH.parquet: timestamp[ns]): read as text"]
+
+
 def test_source_rows_returns_every_original_column_with_its_file_and_line(tmp_path):
     folder = tmp_path / "f"
     folder.mkdir()
