@@ -122,7 +122,7 @@ def score_batch(
 
 @flow(name="compare-shadow")
 def compare_shadow_flow(
-    data: str,
+    data: str | None = None,
     name: str = "demo",
     time_col: str | None = None,
     price_col: str | None = None,
@@ -132,13 +132,15 @@ def compare_shadow_flow(
     """The A/B test: champion vs challenger shadow predictions on realised labels, same Decision rules.
 
     Args:
-        data: raw rows covering the scored period and its horizon, so labels can be computed.
+        data: raw rows covering the scored period and its horizon, so labels can be computed; the champion's
+            recorded source when omitted (a source that grows keeps the labels of the rows it scored).
         name: pipeline name.
         time_col: time column.
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
     """
+    data = data or None  # a deployment form may send ""
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, _ = resolve_models_task(store, _model_name(name), False)

@@ -94,7 +94,7 @@ def test_score_writes_one_row_per_row_with_history_and_lists_the_rest(trained, t
     ].startswith(str(pd.Timestamp(since).date()))
 
 
-def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):
+def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path, labelled_csv):
     from flows.scoring import compare_shadow_flow, score_batch
 
     summary = score_batch(data=str(trained), out=str(tmp_path / "s.csv"), name="it", shadow=True, target_col="y")
@@ -114,6 +114,11 @@ def test_shadow_scoring_and_the_ab_comparison(trained, tracking, tmp_path):
     failed = {r["check"] for r in verdict["reasons"] if not r["passed"]}
     assert verdict["action"] == "keep-champion" and "log_loss-better" in failed, verdict["reasons"]
     assert comparison["ci_low"] < 0 < comparison["ci_high"]
+    # Without data: the champion's recorded source, here grown by the scored rows (as a deployed source grows):
+    # the same shadow rows with the same labels, the same verdict.
+    grown = pd.concat([pd.read_csv(labelled_csv), pd.read_csv(trained)], ignore_index=True)
+    grown.to_csv(labelled_csv, index=False)
+    assert compare_shadow_flow(name="it")["comparison"] == comparison
 
 
 def test_scoring_without_a_champion_is_a_clear_error(prefect_api, tracking, tmp_path):

@@ -610,7 +610,13 @@ def score(
 @app.command(epilog=_examples("driftline compare --name btc --data rows-with-outcomes.parquet"))
 @with_column_options
 def compare(
-    data: Annotated[str, typer.Option("--data", help="Raw rows covering the scored period plus the horizon.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Raw rows covering the scored period plus the horizon; the champion's recorded source if omitted.",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + ".")] = None,
     *,
     columns: Columns,
