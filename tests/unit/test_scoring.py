@@ -249,3 +249,6 @@ def test_the_skipped_note_tells_history_gaps_and_contract_breaks_apart():
         "; 2 rows broke the data contract, e.g. A 2024-01-05 ('close': missing); A 2024-01-06 ('close': missing)"
     )
     assert lacking_summary(lacking.iloc[:0]) == "no row was skipped"
+    # A source without a symbol column: its one series is named only internally, so rows go by time alone.
+    single = lacking_summary(lacking.assign(symbol="series"))
+    assert single.endswith("e.g. 2024-01-05 ('close': missing); 2024-01-06 ('close': missing)"), single
