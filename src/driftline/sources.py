@@ -32,7 +32,8 @@ from driftline.errors import DataError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
-STAGE_VERSION = "3"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers)
+STAGE_VERSION = "4"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+# saved pandas index as columns, numbers grouped by commas as numbers)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -206,6 +207,20 @@ def _ungroup(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+COMMA_GROUPED = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?")  # 1,234.56 / 1,234 / 316.1
+
+
+def _ungroup_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """With a decimal point: text columns of numbers grouped by commas (``"1,490.55"``, quoted in a CSV, as a
+    spreadsheet exports them) as numbers. Only a column whose every value is such a number, one at least grouped."""
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna().astype(str).str.strip()
+        if len(values) and values.str.fullmatch(COMMA_GROUPED).all() and values.str.contains(",", regex=False).any():
+            text = frame[column].astype("string").str.strip().str.replace(",", "", regex=False)
+            frame[column] = pd.to_numeric(text, errors="coerce")
+    return frame
+
+
 def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     """``read_csv``'s arguments for a sniffed file (``_sniff_format``)."""
     gzipped = form.get("compression") == "gzip"
@@ -264,7 +279,7 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
             return _index_as_columns(pd.read_parquet(file))
         form = _sniff_format(file, label)
         frame = _index_as_columns(pd.read_csv(file, **_csv_options(form), low_memory=False))
-        return _ungroup(frame) if form.get("decimal") == "," else frame
+        return _ungroup(frame) if form.get("decimal") == "," else _ungroup_commas(frame)
     except DataError:
         raise
     except pd.errors.EmptyDataError:

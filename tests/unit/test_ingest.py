@@ -233,6 +233,26 @@ def test_decimal_commas_of_european_spreadsheets_are_numbers(tmp_path, vendor_fr
     assert loaded.frame["timestamp"].tolist() == pd.to_datetime(frame["Date"]).tolist()  # day first, from 13.01.
 
 
+def test_numbers_grouped_by_commas_of_english_spreadsheets_are_numbers(tmp_path, vendor_frame):
+    """An English-locale export quotes grouped numbers in a comma-separated file ("1,490.55", "1,541,950"): they
+    are numbers (before: every close 'not a number', the volume dropped as empty). Text with commas stays text."""
+    path = tmp_path / "prices.csv"
+    frame = vendor_frame.assign(**{c: vendor_frame[c] * 1000 for c in ("Open", "High", "Low", "Close", "Adj Close")})
+    shown = frame.assign(
+        Close=frame["Close"].map(lambda v: f"{v:,.2f}"),
+        Volume=frame["Volume"].map(lambda v: f"{v:,.0f}"),
+        Note="a,b",
+    )
+    shown.to_csv(path, index=False)
+    assert '"' in path.read_text().splitlines()[1]  # quoted, as a spreadsheet writes them
+    loaded = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    np.testing.assert_allclose(loaded.frame["close"].to_numpy(), frame["Close"].round(2).to_numpy())
+    np.testing.assert_allclose(loaded.frame["volume"].to_numpy(), frame["Volume"].round(0).to_numpy())
+    from driftline.sources import read_file
+
+    assert (read_file(path)["Note"] == "a,b").all()
+
+
 def test_a_decimal_point_anywhere_keeps_commas_as_text(tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text("date;close;note\n2024-01-01;1.5;a,b\n2024-01-02;2,5;x\n")
