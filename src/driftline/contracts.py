@@ -551,7 +551,8 @@ def _explain_monotonic(
             f"timestamp: out of time order for {symbol} "
             f"({show_time(stamp)} comes after {show_time(before)} in the source)"
         )
-        values.append(f"{symbol} {show_time(stamp)}")
+        # A source without a symbol column has one series, named only internally: its rows go by time alone.
+        values.append(show_time(stamp) if symbol == ONE_SERIES else f"{symbol} {show_time(stamp)}")
     return reasons, values
 
 

@@ -400,6 +400,10 @@ def test_a_source_in_descending_time_order_is_named_as_such():
     assert check.message.endswith("— the source lists every symbol's rows newest first")
     shuffled = _canonical(raw.sample(frac=1.0, random_state=1).reset_index(drop=True))
     assert "newest first" not in next(c for c in _validate(shuffled).checks if c.check == "monotonic_time").message
+    # One series without a symbol column: its examples go by time alone, not by the internal name "series".
+    single = newest_first[newest_first["symbol"] == newest_first["symbol"].iloc[0]].assign(symbol="series")
+    message = next(c for c in _validate(single).checks if c.check == "monotonic_time").message
+    assert "e.g. 20" in message and "series 20" not in message, message
 
 
 def test_gaps_report_count_and_the_largest_with_symbol_and_time(clean_frame):
