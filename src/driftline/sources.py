@@ -249,7 +249,7 @@ def _times(values: pd.Series) -> bool:
 def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -> pd.DataFrame:
     """The index pandas saved with a frame, as columns (``df.to_parquet()`` / ``df.to_csv()`` of a frame indexed
     by time, the usual way to save a series): a named index keeps its name, an unnamed time index becomes
-    ``timestamp``, an unnamed index of anything else (row numbers) is dropped. ``sample``: the rows that decide
+    ``timestamp``, an unnamed index of row numbers is dropped. ``sample``: the rows that decide
     whether a CSV's empty-named first column holds times (default: the frame's first ``INDEX_SAMPLE_ROWS``).
     """
     if isinstance(frame.index, pd.MultiIndex) or frame.index.name is not None:
@@ -259,10 +259,12 @@ def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -
         if isinstance(frame.index, pd.DatetimeIndex) and TIME_INDEX not in frame.columns:
             return frame.rename_axis(TIME_INDEX).reset_index()
         return frame.reset_index(drop=True)
-    if len(frame.columns) and frame.columns[0] == CSV_INDEX and TIME_INDEX not in frame.columns:
+    if len(frame.columns) and frame.columns[0] == CSV_INDEX:
         values = (frame if sample is None else sample)[CSV_INDEX].head(INDEX_SAMPLE_ROWS)
-        if _times(values):
+        if _times(values) and TIME_INDEX not in frame.columns:
             return frame.rename(columns={CSV_INDEX: TIME_INDEX})
+        if pd.api.types.is_integer_dtype(values) and values.is_monotonic_increasing and values.is_unique:
+            return frame.drop(columns=CSV_INDEX)  # row numbers, not data: never a feature of a label target
     return frame
 
 

@@ -26,7 +26,7 @@ from driftline.ingest import (
     parse_timestamps,
     read_source,
 )
-from driftline.synthetic import make_ohlcv_panel
+from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 
@@ -371,15 +371,20 @@ def test_a_series_saved_with_its_time_index_is_read_by_that_index(tmp_path, form
     assert loaded.frame["close"].to_numpy() == pytest.approx(close.to_numpy())
 
 
-def test_row_numbers_saved_as_an_index_are_not_a_time_column(tmp_path):
+def test_row_numbers_saved_as_an_index_are_not_a_time_column_nor_a_feature(tmp_path):
     """An unnamed index of row numbers (``to_csv`` after a filter, a restored Parquet index) is not taken for
-    times: the file still needs a time column of its own."""
+    times: the file still needs a time column of its own. With one, the row numbers are not a feature of a label
+    target (they would be a trend the model could learn)."""
     frame = pd.DataFrame({"close": np.linspace(1.0, 2.0, 50)}, index=range(10, 60))
     frame.to_csv(tmp_path / "rows.csv")
     frame.to_parquet(tmp_path / "rows.parquet")
     for name in ("rows.csv", "rows.parquet"):
         with pytest.raises(DataError, match="no time column found"):
             load_data(DataConfig(path=str(tmp_path / name)), stage_root=tmp_path / "stage")
+    labelled = make_labelled_series(n_rows=60, seed=1).iloc[5:]  # filtered: the index starts at 5
+    labelled.to_csv(tmp_path / "labelled.csv")
+    loaded = load_data(DataConfig(path=str(tmp_path / "labelled.csv"), target_col="y"), need_target=True)
+    assert loaded.columns.extra == ("x0", "x1", "x2", "x3"), loaded.columns.extra
 
 
 def test_contract_messages_name_the_line_a_user_finds_the_row_on(tmp_path):
