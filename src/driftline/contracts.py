@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import DEFAULT_COLUMN_RULES, ONE_SERIES, ColumnRule, ContractConfig
-from driftline.errors import InsufficientDataError, ValidationFailed, show_time
+from driftline.errors import InsufficientDataError, ValidationFailed, show_row, show_time
 
 logger = logging.getLogger(__name__)
 
@@ -551,8 +551,7 @@ def _explain_monotonic(
             f"timestamp: out of time order for {symbol} "
             f"({show_time(stamp)} comes after {show_time(before)} in the source)"
         )
-        # A source without a symbol column has one series, named only internally: its rows go by time alone.
-        values.append(show_time(stamp) if symbol == ONE_SERIES else f"{symbol} {show_time(stamp)}")
+        values.append(show_row(symbol, stamp))
     return reasons, values
 
 

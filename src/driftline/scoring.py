@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from driftline.config import ONE_SERIES, ContractConfig, DecisionSpec
-from driftline.errors import InsufficientDataError, show_time
+from driftline.config import ContractConfig, DecisionSpec
+from driftline.errors import InsufficientDataError, show_row, show_time
 from driftline.features import GAP_REASON, HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound
@@ -281,10 +281,8 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
     ):
         if chosen.any():
             first = lacking.loc[chosen].iloc[:limit]
-            # A source without a symbol column has one series, named only internally: its rows by time alone.
-            named = set(lacking["symbol"].astype(str)) != {ONE_SERIES}
             examples = "; ".join(
-                (f"{s} " if named else "") + show_time(t) + ("" if chosen is gap else f" ({r})")
+                show_row(s, t) + ("" if chosen is gap else f" ({r})")
                 for s, t, r in zip(first["symbol"], first["timestamp"], first["reason"], strict=True)
             )
             notes.append(f"{int(chosen.sum())} rows {what}, e.g. {examples}")

@@ -193,31 +193,28 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     return {"sep": sep, "decimal": ",", **compression}
 
 
-GROUPED_NUMBER = re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?")  # 1.234,56 / 1.234 / 316,1
+# Numbers grouped by thousands, per decimal mark: 1.234,56 / 1.234 / 316,1 and 1,234.56 / 1,234 / 316.1.
+GROUPED = {
+    ",": re.compile(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"),
+    ".": re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),
+}
 
 
-def _ungroup(frame: pd.DataFrame) -> pd.DataFrame:
-    """After ``decimal=","``: text columns of numbers grouped by points (``1.234,56``) as numbers. Not
-    ``read_csv(thousands=".")``, which would read the date ``01.02.2015`` as the number 1022015."""
+def _ungroup(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """Text columns of numbers grouped by thousands as numbers: by points after ``decimal=","`` (``1.234,56``;
+    not ``read_csv(thousands=".")``, which would read the date ``01.02.2015`` as the number 1022015), by commas
+    with a decimal point (``"1,490.55"``, quoted in a CSV, as an English-locale spreadsheet exports them). Only a
+    column whose every value is such a number, one at least grouped."""
+    group = "." if decimal == "," else ","
     for column in frame.select_dtypes(include="object").columns:
         values = frame[column].dropna().astype(str).str.strip()
-        if len(values) and values.str.fullmatch(GROUPED_NUMBER).all() and values.str.contains(".", regex=False).any():
-            text = frame[column].astype("string").str.strip().str.replace(".", "", regex=False)
-            frame[column] = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
-    return frame
-
-
-COMMA_GROUPED = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?")  # 1,234.56 / 1,234 / 316.1
-
-
-def _ungroup_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """With a decimal point: text columns of numbers grouped by commas (``"1,490.55"``, quoted in a CSV, as a
-    spreadsheet exports them) as numbers. Only a column whose every value is such a number, one at least grouped."""
-    for column in frame.select_dtypes(include="object").columns:
-        values = frame[column].dropna().astype(str).str.strip()
-        if len(values) and values.str.fullmatch(COMMA_GROUPED).all() and values.str.contains(",", regex=False).any():
-            text = frame[column].astype("string").str.strip().str.replace(",", "", regex=False)
-            frame[column] = pd.to_numeric(text, errors="coerce")
+        if (
+            len(values)
+            and values.str.fullmatch(GROUPED[decimal]).all()
+            and values.str.contains(group, regex=False).any()
+        ):
+            text = frame[column].astype("string").str.strip().str.replace(group, "", regex=False)
+            frame[column] = pd.to_numeric(text.str.replace(decimal, ".", regex=False), errors="coerce")
     return frame
 
 
@@ -281,7 +278,7 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
             return _index_as_columns(pd.read_parquet(file))
         form = _sniff_format(file, label)
         frame = _index_as_columns(pd.read_csv(file, **_csv_options(form), low_memory=False))
-        return _ungroup(frame) if form.get("decimal") == "," else _ungroup_commas(frame)
+        return _ungroup(frame, form.get("decimal", "."))
     except DataError:
         raise
     except pd.errors.EmptyDataError:
