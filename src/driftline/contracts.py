@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import DEFAULT_COLUMN_RULES, ONE_SERIES, ColumnRule, ContractConfig
-from driftline.errors import InsufficientDataError, ValidationFailed, show_row, show_time
+from driftline.errors import InsufficientDataError, ValidationFailed, show_time
 
 logger = logging.getLogger(__name__)
 
@@ -538,6 +538,12 @@ def _explain_integer(
 ) -> tuple[list[str], list[str]]:
     values = [_value(v) for v in checked[meta["column"]].to_numpy()[positions]]
     return [f"{meta['description']} (got {v})" for v in values], values
+
+
+def show_row(symbol: Any, value: Any) -> str:
+    """A row in a message by its series and time; by its time alone in a source without a symbol column, whose
+    one series is named only internally."""
+    return show_time(value) if str(symbol) == ONE_SERIES else f"{symbol} {show_time(value)}"
 
 
 def _explain_monotonic(

@@ -50,14 +50,6 @@ def show_time(value: Any) -> str:
     return stamp.date().isoformat() if stamp == stamp.normalize() else str(stamp)
 
 
-def show_row(symbol: Any, value: Any) -> str:
-    """A row in a message by its series and time; by its time alone in a source without a symbol column, whose
-    one series is named only internally."""
-    from driftline.config import ONE_SERIES
-
-    return show_time(value) if str(symbol) == ONE_SERIES else f"{symbol} {show_time(value)}"
-
-
 def show_span(start: Any, end: Any) -> str:
     """``start .. end`` in one style: dates when both fall at midnight, else both with their times."""
     import pandas as pd

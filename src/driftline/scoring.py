@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from driftline.config import ContractConfig, DecisionSpec
-from driftline.errors import InsufficientDataError, show_row, show_time
+from driftline.contracts import show_row
+from driftline.errors import InsufficientDataError, show_time
 from driftline.features import GAP_REASON, HISTORY_REASON
 from driftline.promotion import Decision, EvaluationSet, Scores, decide_promotion
 from driftline.timeline import parse_time_bound
