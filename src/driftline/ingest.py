@@ -815,9 +815,8 @@ def demo_data_path() -> Path:
     return Path(str(resources.files("bokeh_sampledata") / "_data" / DEMO_FILE))
 
 
-def _schema_frame(staged: StagedSource) -> pd.DataFrame:
+def _schema_frame(schema: Any) -> pd.DataFrame:
     """An empty frame with the staged columns and types: detection runs on it before anything is read."""
-    schema = staged_schema(staged)
     frame: pd.DataFrame = schema.empty_table().to_pandas()
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
 
@@ -851,15 +850,17 @@ def load_staged(
         DataError: the data lacks a time or price column, or has no rows.
     """
     source = staged.uri
-    header = _schema_frame(staged)
+    schema = staged_schema(staged)  # once: it reads every staged file's footer
+    header = _schema_frame(schema)
     if header.shape[1] == 0:
         raise DataError(f"{source}: no columns (empty file)")
     partitions = frozenset(name for key in staged.keys for name in partition_values(key))
     columns = detect_columns(header, data, source, need_target, partitions)
     needed = [columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
-    stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in staged_schema(staged).names
+    stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in schema.names
     keys = _key_candidates(header, needed, partitions) if columns.symbol is None and not stem else []
-    raw = read_staged(staged, [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys)
+    wanted = [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys
+    raw = read_staged(staged, wanted, schema)
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
     if keys:

@@ -735,15 +735,16 @@ def staged_schema(staged: StagedSource) -> Any:
     return pa.schema(list(fields.values()))
 
 
-def read_staged(staged: StagedSource, columns: list[str] | None = None) -> pd.DataFrame:
+def read_staged(staged: StagedSource, columns: list[str] | None = None, schema: Any = None) -> pd.DataFrame:
     """Scan the staged files with ``pyarrow.dataset``, projecting ``columns`` (all when None).
 
     The frame gains ``__source_object`` (the object key) and ``__source_line`` (the row's 1-based line in
-    that file: a CSV's header is line 1).
+    that file: a CSV's header is line 1). ``schema``: ``staged_schema(staged)`` when the caller has it already
+    (it reads every staged file's footer).
     """
     import pyarrow.dataset as ds
 
-    schema = staged_schema(staged)
+    schema = staged_schema(staged) if schema is None else schema
     wanted = [c for c in (columns or schema.names) if c in schema.names and c != OBJECT_COLUMN]
     if LINE_COLUMN not in wanted:
         wanted.append(LINE_COLUMN)
