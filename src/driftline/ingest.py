@@ -56,6 +56,7 @@ TIME_NAMES = (
     "period",
     "year",
 )
+DATED = ("_date", "_datetime", "_timestamp", "_time")
 SYMBOL_NAMES = (
     "symbol",
     "ticker",
@@ -91,6 +92,7 @@ PRICE_ALIASES = {
     "volume": ("volume", "vol", "v"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # Names the canonical frame and the feature table use for their own columns: a label series' feature of one of
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
@@ -293,6 +295,10 @@ def detect_columns(
         datetimes = [str(c) for c in raw.columns if pd.api.types.is_datetime64_any_dtype(raw[c])]
         time_col = datetimes[0] if datetimes else None
     if time_col is None:
+        # A time named by what it dates (FRED's observation_date, Dukascopy's "Gmt time"): the one column so named.
+        dated = [c for n, c in in_files.items() if n.endswith(DATED)]
+        time_col = dated[0] if len(dated) == 1 else None
+    if time_col is None:
         hint = ""
         if raw.shape[1] > 1 and all(NUMBER_LIKE.fullmatch(str(c).strip()) for c in raw.columns):
             hint = " (the first line holds numbers, not column names: the file has no header row; add one" + (
@@ -305,7 +311,7 @@ def detect_columns(
                 " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
             )
         raise DataError(
-            f"{source}: no time column found (looked for {', '.join(TIME_NAMES)}); "
+            f"{source}: no time column found (looked for {', '.join(TIME_NAMES)}, or one *{'/*'.join(DATED)}); "
             f"{_columns_shown(raw.columns)}{hint}; pass --time-col"
         )
     symbol_col = explicit(data.symbol_col, "symbol") or _pick(by_norm, SYMBOL_NAMES)
@@ -323,6 +329,13 @@ def detect_columns(
         found = _pick(by_norm, aliases)
         if found is not None and found not in taken:
             prices[canonical] = found
+            taken.add(found)
+    if "volume" not in prices:
+        # Crypto exports name volume by its unit: CryptoDataDownload's "Volume BTC, Volume USDT", Bitstamp's
+        # "Volume_(BTC), Volume_(Currency)"; the first is the base asset's (a feature "volume_change" is not one).
+        found = next((c for c in by_norm.values() if VOLUME_IN_UNITS.fullmatch(c.strip()) and c not in taken), None)
+        if found is not None:
+            prices["volume"] = found
             taken.add(found)
     price_col = explicit(data.price_col, "price")
     if price_col is not None:

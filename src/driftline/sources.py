@@ -32,8 +32,8 @@ from driftline.errors import DataError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
-STAGE_VERSION = "4"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
-# saved pandas index as columns, numbers grouped by commas as numbers)
+STAGE_VERSION = "5"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+# saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -181,16 +181,55 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
     lines = sample.splitlines()
+    skip = _title_lines(lines)
+    if skip:
+        lines = lines[skip:]
+        compression = {**compression, "skip": str(skip)}
     try:
-        sep = csv.Sniffer().sniff(lines[0], delimiters=",;\t|").delimiter
+        sep = csv.Sniffer().sniff(lines[0], delimiters=DELIMITERS).delimiter
     except csv.Error:
         sep = ","
+    if _two_column_levels(lines, sep):
+        compression = {**compression, "levels": "2"}
     if sep == ",":
         return {"sep": sep, **compression}
     fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
     if any(DECIMAL_POINT.fullmatch(f) for f in fields) or not any(DECIMAL_COMMA.fullmatch(f) for f in fields):
         return {"sep": sep, **compression}
     return {"sep": sep, "decimal": ",", **compression}
+
+
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+DELIMITERS = ",;\t|"
+
+
+def _title_lines(lines: list[str]) -> int:
+    """How many lines of text stand above a CSV's header (CryptoDataDownload's files open with the site's
+    address): up to two leading lines without a delimiter, above a header of names (not numbers: a one-column
+    file's values may hold decimal commas) and a first row, both delimited."""
+    for skip in range(min(3, len(lines) - 1)):
+        if any(d in lines[skip] for d in DELIMITERS):
+            names = re.split(f"[{DELIMITERS}]", lines[skip])
+            delimited = any(d in lines[skip + 1] for d in DELIMITERS)
+            return skip if delimited and not any(NUMBER.fullmatch(n.strip().strip('"')) for n in names) else 0
+    return 0
+
+
+def _two_column_levels(lines: list[str], sep: str) -> bool:
+    """Whether a CSV is pandas' ``to_csv`` of a frame with two column levels and a named index, as yfinance's
+    ``download(...)`` saves prices: a ``Price,Close,High,...`` row, a ``Ticker,AAPL,AAPL,...`` row, then a
+    ``Date,,,`` row naming the index, then the data. The second row is names, not numbers, and the first cells of
+    the second and third rows are words (not a time: a data row, the third perhaps one with every value missing)."""
+    rows = list(csv.reader(lines[:3], delimiter=sep))
+    if len(rows) < 3 or not len(rows[0]) == len(rows[1]) == len(rows[2]) > 1:
+        return False
+    first, second, names = ([cell.strip() for cell in row] for row in rows)
+    return (
+        bool(first[0])
+        and all(row[0] and not re.search(r"\d", row[0]) for row in (second, names))
+        and not any(names[1:])
+        and all(cell and not NUMBER.fullmatch(cell) for cell in second[1:])
+    )
 
 
 # Numbers grouped by thousands, per decimal mark: 1.234,56 / 1.234 / 316,1 and 1,234.56 / 1,234 / 316.1.
@@ -218,15 +257,85 @@ def _ungroup(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
     return frame
 
 
+# Numbers written with a unit, as Investing.com exports them: volumes 19.73M / 850.2K / 1.2B, changes -2.48%.
+SUFFIXED = re.compile(r"([-+]?\d+(?:[.,]\d+)?)([KMB%])")
+SCALE = {"K": 1e3, "M": 1e6, "B": 1e9, "%": 0.01}
+
+
+def _unsuffixed(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """Text columns of numbers with a unit (``19.73M``, ``-2.48%``) as numbers (19730000.0, -0.0248): only a
+    column whose every value is such a number, or ``-`` (the export's mark for a missing volume), of one unit."""
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna().astype(str).str.strip()
+        values = values[values != "-"]
+        if not len(values):
+            continue
+        if not values.str.fullmatch(SUFFIXED.pattern).all():
+            continue
+        found = values.str.extract(SUFFIXED.pattern)
+        shares = found[1].eq("%")
+        if shares.any() != shares.all():
+            continue  # shares beside counts: not one quantity
+        numbers = pd.to_numeric(found[0].str.replace(decimal, ".", regex=False), errors="coerce")
+        frame[column] = (numbers * found[1].map(SCALE)).reindex(frame.index)
+    return frame
+
+
 def _csv_options(form: dict[str, str]) -> dict[str, Any]:
-    """``read_csv``'s arguments for a sniffed file (``_sniff_format``)."""
+    """``read_csv``'s arguments for a sniffed file (``_sniff_format``); two header rows and the index's column
+    for a file of two column levels (``_two_column_levels``)."""
     gzipped = form.get("compression") == "gzip"
+    levels = {"header": [0, 1], "index_col": 0} if form.get("levels") == "2" else {}
     return {
         "sep": form["sep"],
         "decimal": form.get("decimal", "."),
         "compression": "gzip" if gzipped else None,
         "encoding": "utf-8",
+        "skiprows": int(form.get("skip", 0)),
+        "na_values": ["."],  # FRED's mark for a missing value (a holiday), beside pandas' own (empty, NA, ...)
+        **levels,
     }
+
+
+def _first_data_line(form: dict[str, str]) -> int:
+    """The 1-based line of a sniffed CSV's first row: after its title lines, two header rows and the index's name
+    row for a file of two column levels, else one header row."""
+    return int(form.get("skip", 0)) + (4 if "levels" in form else 2)
+
+
+# A column level that names symbols (yfinance: Ticker; pandas-datareader: Symbols), or, unnamed, the level
+# beside one of price fields.
+SYMBOL_LEVELS = frozenset({"ticker", "tickers", "symbol", "symbols"})
+FIELD_NAMES = frozenset({"open", "high", "low", "close", "adj close", "adj_close", "volume", "price"})
+
+
+def _long_by_symbol(wide: pd.DataFrame, label: str, first_line: int) -> pd.DataFrame:
+    """A frame with two column levels (a field and a symbol: yfinance's ``Close``/``AAPL``) as a long table: a
+    row per time and symbol, a column per field. A symbol's rows before its first price (the wide table's
+    padding) are dropped; each row keeps the 1-based line it has in its file (``first_line``: its first row's).
+
+    Raises:
+        DataError: neither level names symbols.
+    """
+    names = [str(n or "").strip().lower() for n in wide.columns.names]
+    level = next((i for i, n in enumerate(names) if n in SYMBOL_LEVELS), None)
+    if level is None:
+        fields = [
+            i for i in (0, 1) if any(str(v).strip().lower() in FIELD_NAMES for v in wide.columns.get_level_values(i))
+        ]
+        if len(fields) != 1:
+            raise DataError(
+                f"{label}: two header rows ({', '.join(map(str, wide.columns.names))}) and neither names symbols "
+                "(Ticker, Symbol); save it long, a row per time and symbol: df.stack(level=...).reset_index()"
+            )
+        level = 1 - fields[0]
+    symbol = wide.columns.names[level] if names[level] in ("ticker", "symbol") else "symbol"
+    time = wide.index.name or TIME_INDEX
+    lines = pd.RangeIndex(first_line, first_line + len(wide), name=LINE_COLUMN)
+    wide = wide.set_axis(pd.MultiIndex.from_arrays([wide.index, lines], names=[time, LINE_COLUMN]))
+    long = wide.stack(level=level, future_stack=True).dropna(how="all")
+    long.columns.name = None
+    return long.rename_axis([time, LINE_COLUMN, symbol]).reset_index()
 
 
 # ``read_csv``'s name for an empty first header cell: where ``DataFrame.to_csv`` writes an unnamed index.
@@ -265,9 +374,15 @@ def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -
     return frame
 
 
+def _numbered(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
+    frame[LINE_COLUMN] = range(first_line, first_line + len(frame))
+    return frame
+
+
 def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
-    """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file; an index pandas saved with the
-    rows becomes columns (``_index_as_columns``).
+    """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file, each row with the 1-based line it
+    has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved with the rows
+    becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``).
 
     Raises:
         DataError: empty, not UTF-8, truncated or corrupted; the message names ``label`` (the file).
@@ -275,10 +390,15 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
     label = label or str(file)
     try:
         if is_parquet(file):
-            return _index_as_columns(pd.read_parquet(file))
+            stored = pd.read_parquet(file)
+            if stored.columns.nlevels == 2:
+                return _long_by_symbol(stored, label, first_line=1)
+            return _numbered(_index_as_columns(stored), 1)
         form = _sniff_format(file, label)
-        frame = _index_as_columns(pd.read_csv(file, **_csv_options(form), low_memory=False))
-        return _ungroup(frame, form.get("decimal", "."))
+        read = pd.read_csv(file, **_csv_options(form), low_memory=False)
+        first = _first_data_line(form)
+        frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
+        return _unsuffixed(_ungroup(frame, form.get("decimal", ".")), form.get("decimal", "."))
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -298,10 +418,16 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
         if is_parquet(file):
             import pyarrow.parquet as pq
 
-            header: pd.DataFrame = _index_as_columns(pq.read_schema(file).empty_table().to_pandas())
+            empty = pq.read_schema(file).empty_table().to_pandas()
+            if empty.columns.nlevels == 2:
+                return _long_by_symbol(empty, label, first_line=1).drop(columns=LINE_COLUMN)
+            header: pd.DataFrame = _index_as_columns(empty)
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
-        rows = pd.read_csv(file, **_csv_options(_sniff_format(file, label)), nrows=INDEX_SAMPLE_ROWS)
+        form = _sniff_format(file, label)
+        rows = pd.read_csv(file, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS)
+        if "levels" in form:
+            return _long_by_symbol(rows.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
         columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)
         return columns
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
@@ -579,10 +705,6 @@ def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: P
             frame[name] = value
     if stem_symbol:
         frame["__file_stem"] = file_stem(key)
-    # The 1-based line a row has in its file: a CSV's header is line 1, so its first data row is line 2;
-    # a Parquet file has no header line, its first row is 1.
-    first = 1 if is_parquet(file) else 2
-    frame[LINE_COLUMN] = range(first, first + len(frame))
     private_dir(target.parent)
     partial = target.with_suffix(".tmp")
     try:

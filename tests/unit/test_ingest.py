@@ -387,6 +387,182 @@ def test_row_numbers_saved_as_an_index_are_not_a_time_column_nor_a_feature(tmp_p
     assert loaded.columns.extra == ("x0", "x1", "x2", "x3"), loaded.columns.extra
 
 
+def _yfinance_download(group_by: str, tickers: tuple[str, ...]) -> pd.DataFrame:
+    """Prices as ``yfinance.download(tickers, group_by=...)`` returns them (since 0.2.51, for one ticker too): a
+    column per (Price, Ticker) or (Ticker, Price), indexed by ``Date``; a later-listed ticker's first rows empty."""
+    panel = make_ohlcv_panel(n_symbols=len(tickers), n_days=120, seed=5)
+    panel["Symbol"] = panel["Symbol"].map(dict(zip(sorted(panel["Symbol"].unique()), tickers, strict=True)))
+    panel["Date"] = pd.to_datetime(panel["Date"])
+    wide = panel.set_index(["Date", "Symbol"])[["Close", "High", "Low", "Open", "Volume"]].unstack("Symbol")
+    wide.columns = wide.columns.set_names(["Price", "Ticker"])
+    if len(tickers) > 1:
+        wide.loc[wide.index[:7], pd.IndexSlice[:, tickers[1]]] = np.nan  # listed a week later
+    return wide.swaplevel(axis=1).sort_index(axis=1) if group_by == "ticker" else wide
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+@pytest.mark.parametrize("group_by", ["column", "ticker"])
+@pytest.mark.parametrize("tickers", [("AAPL",), ("AAPL", "MSFT")])
+def test_a_yfinance_download_saved_by_pandas_is_read_as_a_row_per_time_and_ticker(tmp_path, form, group_by, tickers):
+    """``yf.download(...).to_csv(path)`` writes three header rows (``Price,Close,...``, ``Ticker,AAPL,...``,
+    ``Date,,,``), ``to_parquet`` two column levels: read as a long table, the ticker the symbol, a ticker's
+    empty rows before its listing dropped, each row's file line kept. Before, both stopped ("no time column
+    found"; for Parquet, "no price column found" among columns named like ``('Close', 'AAPL')``)."""
+    from driftline.config import ContractConfig
+    from driftline.ingest import check_columns
+    from driftline.pipeline import validate_loaded
+
+    wide = _yfinance_download(group_by, tickers)
+    wide.iloc[9, list(wide.columns).index(("Close", "AAPL") if group_by == "column" else ("AAPL", "Close"))] = -5.0
+    path = tmp_path / f"prices.{form}"
+    wide.to_csv(path) if form == "csv" else wide.to_parquet(path)
+    config = DataConfig(path=str(path))
+    check_columns(config, need_target=False)  # no DataError
+    loaded = load_data(config, stage_root=tmp_path / "stage")
+    assert loaded.columns.time == "Date" and loaded.columns.symbol == "Ticker"
+    assert loaded.columns.prices["close"] == "Close" and loaded.columns.prices["volume"] == "Volume"
+    frame = loaded.frame
+    assert frame.groupby("symbol").size().to_dict() == {t: 120 - 7 * i for i, t in enumerate(tickers)}
+    first = {t: g["timestamp"].min() for t, g in frame.groupby("symbol")}
+    assert first == {t: wide.index[7 * i] for i, t in enumerate(tickers)}
+    aapl = frame[frame["symbol"] == "AAPL"].set_index("timestamp")["close"]
+    expected = wide[("Close", "AAPL") if group_by == "column" else ("AAPL", "Close")]
+    assert aapl.drop(wide.index[9]).to_numpy() == pytest.approx(expected.drop(wide.index[9]).to_numpy())
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=50), "t")
+    where = "line 13" if form == "csv" else "row 10"  # three header lines before the CSV's data
+    assert any(f"e.g. -5.0 ({where})" in c.message for c in report.checks), [c.message for c in report.checks]
+
+
+@pytest.mark.parametrize("names", [("Attributes", "Symbols"), ("field", None)])
+def test_column_levels_named_otherwise_are_read_by_the_level_that_names_symbols_or_beside_price_fields(tmp_path, names):
+    """pandas-datareader's levels (Attributes, Symbols), or a symbol level with no name beside one of price
+    fields (Close, High, ...): the symbols become a ``symbol`` column."""
+    wide = _yfinance_download("column", ("AAPL", "MSFT"))
+    wide.columns = wide.columns.set_names(list(names))
+    wide.to_parquet(tmp_path / "prices.parquet")
+    loaded = load_data(DataConfig(path=str(tmp_path / "prices.parquet")), stage_root=tmp_path / "stage")
+    assert loaded.columns.symbol == "symbol" and loaded.columns.prices["close"] == "Close"
+    assert loaded.frame.groupby("symbol").size().to_dict() == {"AAPL": 120, "MSFT": 113}
+
+
+def test_a_file_of_two_column_levels_neither_naming_symbols_says_how_to_make_it_long(tmp_path):
+    """Two header rows with no Ticker/Symbol level and no price field names in either: no guess, the error names
+    the levels and the pandas call that makes the table long."""
+    wide = _yfinance_download("column", ("AAPL", "MSFT"))
+    wide.columns = pd.MultiIndex.from_tuples([(f"m{i % 5}", f"s{i // 5}") for i in range(10)], names=["a", "b"])
+    wide.to_csv(tmp_path / "levels.csv")
+    with pytest.raises(DataError, match=r"levels\.csv: two header rows \(a, b\) and neither names symbols"):
+        load_data(DataConfig(path=str(tmp_path / "levels.csv")), stage_root=tmp_path / "stage")
+
+
+def test_a_csv_whose_second_data_row_is_all_missing_is_not_taken_for_column_levels(tmp_path):
+    """The third line of a plain CSV can be a row with only its time (every value missing), after a row of words
+    (a regime, a text label): data rows, not the index-name row of a file with two column levels."""
+    from driftline.sources import read_file
+
+    text = "Date,regime,label\n2021-01-04,calm,up\n2021-01-05,,\n2021-01-06,calm,down\n"
+    (tmp_path / "plain.csv").write_text(text)
+    frame = read_file(tmp_path / "plain.csv")
+    assert list(frame.columns) == ["Date", "regime", "label", "__source_line"] and len(frame) == 3
+    assert frame["label"].isna().tolist() == [False, True, False]
+
+
+def test_a_cryptodatadownload_csv_is_read_below_its_title_line_and_rows_keep_their_file_lines(tmp_path):
+    """CryptoDataDownload's CSVs open with the site's address above the header, newest row first. Before, the
+    address was taken for the header and the file read as eight unnamed columns ("no time column found")."""
+    from driftline.config import ContractConfig
+    from driftline.pipeline import validate_loaded
+
+    panel = make_ohlcv_panel(n_symbols=1, n_days=80, seed=6)
+    times = pd.to_datetime(panel["Date"])
+    rows = pd.DataFrame(
+        {
+            "unix": times.astype("int64") // 10**6,
+            "date": times.dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "symbol": "BTC/USD",
+            "open": panel["Open"],
+            "high": panel["High"],
+            "low": panel["Low"],
+            "close": panel["Close"],
+            "Volume BTC": panel["Volume"],
+        }
+    ).iloc[::-1]
+    rows.iloc[4, rows.columns.get_loc("close")] = np.nan  # data row 5: line 7 (title, header)
+    path = tmp_path / "Bitstamp_BTCUSD_d.csv"
+    path.write_text("https://www.CryptoDataDownload.com\n" + rows.to_csv(index=False))
+    loaded = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == "date" and loaded.columns.symbol == "symbol" and len(loaded.frame) == 80
+    assert loaded.columns.prices["volume"] == "Volume BTC"  # the base asset's volume, named by its unit
+    labelled = pd.DataFrame({"Date": ["2021-01-01"], "Close": [1.0], "volume_change": [-0.5], "y": [1]})
+    columns = detect_columns(labelled, DataConfig(target_col="y"), "x.csv", need_target=True)
+    assert "volume" not in columns.prices and columns.extra == ("volume_change",)  # a feature, not a volume
+    assert loaded.locate(list(loaded.frame.index[loaded.frame["close"].isna()])) == ["line 7"]
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=50), "t")
+    assert any("newest first" in c.message for c in report.checks), [c.message for c in report.checks]
+
+
+def test_a_one_column_file_of_decimal_commas_has_no_title_line(tmp_path):
+    """A header without a delimiter above rows with commas is a one-column file of decimal commas, not a title."""
+    from driftline.sources import read_file
+
+    (tmp_path / "one.csv").write_text("close\n1,5\n2,5\n3,5\n")
+    frame = read_file(tmp_path / "one.csv")
+    assert list(frame.columns[:1]) == ["close"] and len(frame) == 3
+
+
+def test_an_investing_com_export_reads_its_volumes_and_changes_with_units_as_numbers(tmp_path):
+    """Investing.com's export: quoted grouped prices, volumes as ``19.73M`` / ``850.20K`` (``-`` where unknown),
+    changes as ``-2.48%``. Before, the volume was dropped as having no values."""
+    from driftline.sources import read_file
+
+    text = (
+        '"Date","Price","Open","High","Low","Vol.","Change %"\n'
+        '"03/04/2013","1,430.47","1,438.00","1,438.18","1,429.98","19.73M","-2.48%"\n'
+        '"03/01/2013","1,441.40","1,444.05","1,447.87","1,441.40","850.20K","0.71%"\n'
+        '"02/28/2013","1,444.57","1,448.43","1,452.44","1,440.65","-","1.2%"\n'
+        '"02/27/2013","1,444.00","1,448.00","1,452.00","1,440.00","1.5B","x%"\n'
+    )
+    (tmp_path / "AAPL Historical Data.csv").write_text(text)
+    frame = read_file(tmp_path / "AAPL Historical Data.csv")
+    assert frame["Vol."].tolist()[:2] == pytest.approx([19.73e6, 850.2e3]) and np.isnan(frame["Vol."][2])
+    assert frame["Vol."][3] == pytest.approx(1.5e9)
+    assert frame["Price"][0] == pytest.approx(1430.47)
+    assert frame["Change %"].tolist() == ["-2.48%", "0.71%", "1.2%", "x%"]  # one value is no number: stays text
+    (tmp_path / "b.csv").write_text(text.replace('"x%"', '"0.1%"'))
+    assert read_file(tmp_path / "b.csv")["Change %"].tolist() == pytest.approx([-0.0248, 0.0071, 0.012, 0.001])
+    loaded = load_data(DataConfig(path=str(tmp_path / "b.csv")), stage_root=tmp_path / "stage")
+    assert loaded.columns.prices["volume"] == "Vol." and loaded.columns.prices["close"] == "Price"
+
+
+@pytest.mark.parametrize(("time_name", "missing"), [("DATE", "."), ("observation_date", "")])
+def test_a_fred_download_is_read_with_its_missing_days_as_missing_values(tmp_path, time_name, missing):
+    """FRED's CSVs: ``DATE`` with ``.`` for a day without a value (older downloads), ``observation_date`` with an
+    empty cell (fredgraph.csv). Before, the first had no numeric column ("no price column found") and the second
+    no time column."""
+    from driftline.config import ContractConfig
+    from driftline.pipeline import validate_loaded
+
+    values = [f"{4 + i / 100:.2f}" for i in range(120)]
+    for i in (5, 50):
+        values[i] = missing
+    days = pd.bdate_range("2020-01-01", periods=120).strftime("%Y-%m-%d")
+    pd.DataFrame({time_name: days, "DGS10": values}).to_csv(tmp_path / "DGS10.csv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "DGS10.csv")), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == time_name and loaded.columns.prices == {"close": "DGS10"}
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=50), "t")
+    assert loaded.locate(report.quarantined["source_row"].astype(int).tolist()) == ["line 7", "line 52"]
+    assert len(report.clean) == 118
+
+
+def test_a_time_named_by_what_it_dates_is_found_only_when_it_is_the_one_so_named():
+    for name in ("observation_date", "Gmt time"):  # FRED's fredgraph.csv; Dukascopy's candles
+        one = pd.DataFrame({name: ["2021-01-01"], "x": [1.0]})
+        assert detect_columns(one, DataConfig(), "a.csv", need_target=False).time == name
+    two = pd.DataFrame({"report_date": ["2021-01-01"], "expiry_date": ["2021-02-01"], "x": [1.0]})
+    with pytest.raises(DataError, match=r"no time column found \(looked for .*, or one \*_date/"):
+        detect_columns(two, DataConfig(), "a.csv", need_target=False)
+
+
 def test_contract_messages_name_the_line_a_user_finds_the_row_on(tmp_path):
     """The contract's examples and duplicate reasons name file lines (a CSV's header is line 1; a Parquet file's
     rows count from 1), with the file when the source has several, not the frame's 0-based row numbers."""
