@@ -55,6 +55,7 @@ TIME_NAMES = (
     "day",
     "period",
     "year",
+    "t",  # Polygon's and Alpaca's bars (t, o, h, l, c, v), as their JSON is saved to a table
 )
 DATED = ("_date", "_datetime", "_timestamp", "_time")
 SYMBOL_NAMES = (

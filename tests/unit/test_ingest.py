@@ -563,6 +563,24 @@ def test_a_time_named_by_what_it_dates_is_found_only_when_it_is_the_one_so_named
         detect_columns(two, DataConfig(), "a.csv", need_target=False)
 
 
+def test_polygon_and_alpaca_bars_are_read_by_their_one_letter_names(tmp_path):
+    """Polygon's and Alpaca's bars saved from their JSON: t (epoch milliseconds), o, h, l, c, v, vw, n."""
+    panel = make_ohlcv_panel(n_symbols=1, n_days=60, seed=7)
+    times = pd.to_datetime(panel["Date"])
+    bars = pd.DataFrame({"v": panel["Volume"], "vw": panel["Close"], "o": panel["Open"], "c": panel["Close"]})
+    bars = bars.assign(h=panel["High"], l=panel["Low"], t=times.astype("int64") // 10**6, n=100)
+    bars.to_csv(tmp_path / "bars.csv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "bars.csv")), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == "t" and loaded.columns.prices == {
+        "open": "o",
+        "high": "h",
+        "low": "l",
+        "close": "c",
+        "volume": "v",
+    }
+    assert loaded.frame["timestamp"].tolist() == times.tolist()
+
+
 def test_contract_messages_name_the_line_a_user_finds_the_row_on(tmp_path):
     """The contract's examples and duplicate reasons name file lines (a CSV's header is line 1; a Parquet file's
     rows count from 1), with the file when the source has several, not the frame's 0-based row numbers."""
