@@ -311,8 +311,10 @@ FIELD_NAMES = frozenset({"open", "high", "low", "close", "adj close", "adj_close
 
 def _long_by_symbol(wide: pd.DataFrame, label: str, first_line: int) -> pd.DataFrame:
     """A frame with two column levels (a field and a symbol: yfinance's ``Close``/``AAPL``) as a long table: a
-    row per time and symbol, a column per field. A symbol's rows before its first price (the wide table's
-    padding) are dropped; each row keeps the 1-based line it has in its file (``first_line``: its first row's).
+    row per time and symbol, a column per field. A symbol's rows without a value (the wide table's padding:
+    before its listing, or on a day only another symbol traded) are dropped, and a symbol without any (a ticker
+    yfinance could not download) with a warning; each row keeps the 1-based line it has in its file
+    (``first_line``: its first row's).
 
     Raises:
         DataError: neither level names symbols.
@@ -335,6 +337,9 @@ def _long_by_symbol(wide: pd.DataFrame, label: str, first_line: int) -> pd.DataF
     wide = wide.set_axis(pd.MultiIndex.from_arrays([wide.index, lines], names=[time, LINE_COLUMN]))
     long = wide.stack(level=level, future_stack=True).dropna(how="all")
     long.columns.name = None
+    empty = sorted(set(wide.columns.get_level_values(level)) - set(long.index.get_level_values(2)))
+    if len(wide) and empty:
+        logger.warning("%s: no values for %s %s: left out", label, symbol, ", ".join(map(str, empty)))
     return long.rename_axis([time, LINE_COLUMN, symbol]).reset_index()
 
 

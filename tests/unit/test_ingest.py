@@ -433,6 +433,18 @@ def test_a_yfinance_download_saved_by_pandas_is_read_as_a_row_per_time_and_ticke
     assert any(f"e.g. -5.0 ({where})" in c.message for c in report.checks), [c.message for c in report.checks]
 
 
+def test_a_ticker_yfinance_could_not_download_is_left_out_with_a_warning(tmp_path, caplog):
+    """yfinance writes a failed ticker's columns empty: it has no rows, and the warning names it."""
+    wide = _yfinance_download("column", ("AAPL", "MSFT"))
+    wide.loc[:, pd.IndexSlice[:, "MSFT"]] = np.nan
+    wide.to_csv(tmp_path / "prices.csv")
+    with caplog.at_level("WARNING", logger="driftline.sources"):
+        loaded = load_data(DataConfig(path=str(tmp_path / "prices.csv")), stage_root=tmp_path / "stage")
+    assert loaded.frame["symbol"].unique().tolist() == ["AAPL"]
+    told = [r.getMessage() for r in caplog.records if "no values" in r.getMessage()]
+    assert told == [f"{tmp_path / 'prices.csv'}: no values for Ticker MSFT: left out"], told
+
+
 @pytest.mark.parametrize("names", [("Attributes", "Symbols"), ("field", None)])
 def test_column_levels_named_otherwise_are_read_by_the_level_that_names_symbols_or_beside_price_fields(tmp_path, names):
     """pandas-datareader's levels (Attributes, Symbols), or a symbol level with no name beside one of price
