@@ -151,3 +151,23 @@ def test_drift_real_report_keeps_every_window_and_the_wrong_ones_in_full():
     assert report["window_fields"] == list(WINDOW_FIELDS) and len(report["windows"]) == 4
     assert [row[WINDOW_FIELDS.index("null")] for row in report["windows"]] == [0, 1, 1, 0]
     assert [(r["kind"], r["null"]["detected"]) for r in report["null_rule_wrong"]] == [("calm", True), ("break", False)]
+
+
+def test_drift_real_pools_only_the_targets_series_and_reports_earlier_recessions_apart():
+    """The earlier recessions (``EARLIER_RECESSIONS``) have their own rates per series; the pooled rates the
+    targets judge are those of ``SERIES`` alone."""
+    from benchmarks.drift_real import EARLIER_RECESSIONS, RULES, SERIES, summarise
+
+    def record(series: str, kind: str, detected: bool) -> dict:
+        return {"series": series, "kind": kind, **{rule: {"detected": detected} for rule in RULES}}
+
+    judged, extra = SERIES[0].name, EARLIER_RECESSIONS[0].name
+    assert not EARLIER_RECESSIONS[0].judged and all(s.judged for s in SERIES)
+    records = [record(judged, "break", True), record(judged, "calm", False)]
+    records += [record(extra, "break", False)] * 3 + [record(extra, "calm", True)]
+    null = summarise(records)["null"]
+    assert (null["detection"]["flagged"], null["detection"]["windows"]) == (1, 1)
+    assert (null["false_alarm"]["flagged"], null["false_alarm"]["windows"]) == (0, 1)
+    assert (
+        null["per_series"][extra]["detection"]["windows"] == 3 and null["per_series"][extra]["false_alarm"]["rate"] == 1
+    )
