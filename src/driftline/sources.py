@@ -435,6 +435,8 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
             return _long_by_symbol(rows.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
         columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)
         return columns
+    except DataError:
+        raise  # what is wrong is known already: said before the run starts
     except (OSError, ValueError, pd.errors.ParserError):  # pyarrow's ArrowInvalid is a ValueError
         return pd.DataFrame()  # no header to judge: the run's reader says what is wrong
 

@@ -465,6 +465,10 @@ def test_a_file_of_two_column_levels_neither_naming_symbols_says_how_to_make_it_
     wide.to_csv(tmp_path / "levels.csv")
     with pytest.raises(DataError, match=r"levels\.csv: two header rows \(a, b\) and neither names symbols"):
         load_data(DataConfig(path=str(tmp_path / "levels.csv")), stage_root=tmp_path / "stage")
+    from driftline.ingest import check_columns
+
+    with pytest.raises(DataError, match="neither names symbols"):  # in the header check, before any server starts
+        check_columns(DataConfig(path=str(tmp_path / "levels.csv")), need_target=False)
 
 
 def test_a_csv_whose_second_data_row_is_all_missing_is_not_taken_for_column_levels(tmp_path):
