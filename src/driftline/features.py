@@ -103,10 +103,17 @@ class FeatureSet:
         )
 
 
-def _zscore(series: pd.Series, window: int) -> pd.Series:
+def _zscore(series: pd.Series, window: int, flat: float = np.nan) -> pd.Series:
+    """``series`` in standard deviations from its trailing ``window``'s mean; ``flat`` where the window does
+    not vary (every value its mean: no deviation to measure; NaN by default, a gap)."""
     mean = series.rolling(window, min_periods=window // 2).mean()
     std = series.rolling(window, min_periods=window // 2).std()
-    return (series - mean) / std.replace(0.0, np.nan)
+    z = (series - mean) / std.replace(0.0, np.nan)
+    # A rolling std of equal values can come out as rounding noise (1e-9) instead of 0: flat all the same.
+    return z if np.isnan(flat) else z.mask(std < FLAT_STD, flat)
+
+
+FLAT_STD = 1e-9
 
 
 def _rsi(close: pd.Series, window: int) -> pd.Series:
@@ -153,7 +160,9 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
         span = (group["high"] - group["low"]).replace(0.0, np.nan)
         out["close_in_range"] = (group["close"] - group["low"]) / span
     if "volume" in group.columns:
-        out["volume_z"] = _zscore(cast(pd.Series, np.log1p(group["volume"])), cfg.zscore_window)
+        # No volume traded, or none recorded (an index, a currency pair: 0 in every row): z 0, not a gap that
+        # would leave the symbol out of the panel.
+        out["volume_z"] = _zscore(cast(pd.Series, np.log1p(group["volume"])), cfg.zscore_window, flat=0.0)
     return out
 
 

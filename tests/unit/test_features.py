@@ -451,3 +451,21 @@ def test_rsi_of_a_series_that_has_only_risen_is_its_top_not_missing():
     # Once a loss has been seen the usual formula holds: strictly between the ends.
     mixed = _rsi(pd.Series([1.0, 2, 3, 2.5, 3.5, 4, 3.8, 4.2, 4.5, 4.4, 5.0]), 3).dropna()
     assert ((mixed > -1) & (mixed < 1)).all()
+
+
+def test_a_symbol_without_volume_keeps_its_rows_with_a_volume_z_of_zero(panel, small_features, vol_target):
+    """An index or a currency pair beside stocks (yfinance writes its volume as 0 in every row; so does a stock's
+    early history): its volume_z is 0 (no deviation to measure), not a gap that left every row of the symbol out
+    of the panel without a word."""
+    first, second = sorted(panel["symbol"].unique())
+    with_index = panel.copy()
+    with_index.loc[with_index["symbol"] == second, "volume"] = 0.0
+    early = (with_index["symbol"] == first) & (with_index["timestamp"] < with_index["timestamp"].quantile(0.3))
+    with_index.loc[early, "volume"] = 0.0  # a stock whose early volume was not recorded
+    both = build_features(panel, small_features, vol_target)
+    features = build_features(with_index, small_features, vol_target)
+    counts = features.meta["symbol"].value_counts().to_dict()
+    assert counts == both.meta["symbol"].value_counts().to_dict()  # every row of both symbols is kept
+    keyed = _keyed(features)["volume_z"]
+    assert (keyed.loc[second] == 0).all()
+    assert keyed.loc[first].notna().all() and keyed.loc[first].std() > 0.5  # zero where flat, z-scores after
