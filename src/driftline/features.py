@@ -367,6 +367,19 @@ def usable_columns(table: pd.DataFrame, names: Sequence[str]) -> tuple[list[str]
     return [n for n in candidates if n not in empty and n not in constant], empty, constant
 
 
+def _symbols_left_out(table: pd.DataFrame, usable: list[str], labelled: pd.Series, where: Where) -> None:
+    """A warning naming each symbol of a panel that keeps no row (every row lacks a feature or its target), with
+    the features it never has: a symbol must not leave the panel without a word."""
+    kept = labelled.groupby(table["symbol"], sort=True).any()
+    if kept.all():
+        return
+    for symbol in kept.index[~kept][:5]:
+        rows = table.loc[table["symbol"] == symbol, usable]
+        never = [n for n in usable if rows[n].isna().all()]
+        why = f"no value in any row for {', '.join(never)}" if never else "no row has every feature and a target"
+        logger.warning("%s%s: %s: its %d rows are left out of the panel", where.prefix, symbol, why, len(rows))
+
+
 def build_features(
     frame: pd.DataFrame,
     features: FeatureConfig,
@@ -408,6 +421,7 @@ def build_features(
     except InsufficientDataError as exc:
         known = int(table["y"].notna().sum())  # rows with a target, with or without every feature
         raise InsufficientDataError(f"{exc}{warm_up_note(known, len(rows), features, 'rows')}") from None
+    _symbols_left_out(table, usable, labelled, where)
     if empty or constant:
         dropped = [
             f"all missing: {', '.join(empty)}" if empty else "",

@@ -691,31 +691,54 @@ def _file_in(source: str, key: str) -> str:
     return key if key == source or source.endswith(key) else f"{source.rstrip('/')}/{key}"
 
 
-def volume_in_every_file(
+# What leaving a price column out costs the features (``driftline.features``): each symbol's must be the same.
+WITHOUT = {
+    "open": (),
+    "high": ("range_z", "close_in_range"),
+    "low": ("range_z", "close_in_range"),
+    "volume": ("volume_z",),
+}
+
+
+def prices_in_every_file(
     frame: pd.DataFrame, objects: pd.Series, columns: ColumnMap, source: str
 ) -> tuple[pd.DataFrame, ColumnMap, tuple[str, ...]]:
-    """The volume only where every file has it. A file of a folder without any volume (it is in the unified
-    schema, so its rows would read as missing values and be quarantined) leaves the volume out for every
-    symbol, with a warning naming the files: each symbol's features must be the same ones.
+    """Open, high, low and volume only where every file has them. A file of a folder without one of them (it is
+    in the unified schema, so its rows would read as missing values and be quarantined: a close-only index beside
+    OHLCV stocks) leaves that column out for every symbol, with one warning per set of files naming them and
+    what the features lose: each symbol's features must be the same.
 
     Returns:
-        The frame (without ``volume`` then), the column map (likewise) and the warning, if any.
+        The frame (without those columns then), the column map (likewise) and the warnings, if any.
     """
-    if "volume" not in frame.columns:
-        return frame, columns, ()
-    present = frame["volume"].notna().groupby(objects.reindex(frame.index), sort=True).any()
-    lacking = [str(key) for key in present.index[~present]]
-    if not lacking:
-        return frame, columns, ()
-    files = [_file_in(source, key) for key in lacking]
-    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-    warning = (
-        f"{shown}: no {columns.prices['volume']!r} values; the volume is left out for every symbol (their "
-        "features must be the same: no volume_z)"
-    )
-    logger.warning(warning)
-    prices = {k: v for k, v in columns.prices.items() if k != "volume"}
-    return frame.drop(columns="volume"), replace(columns, prices=prices), (warning,)
+    by_files: dict[tuple[str, ...], list[str]] = {}
+    for name in (n for n in WITHOUT if n in frame.columns):
+        present = frame[name].notna().groupby(objects.reindex(frame.index), sort=True).any()
+        lacking = tuple(str(key) for key in present.index[~present])
+        if lacking:
+            by_files.setdefault(lacking, []).append(name)
+    warnings = []
+    for lacking, names in by_files.items():
+        files = [_file_in(source, key) for key in lacking]
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        what = (
+            "the volume is"
+            if names == ["volume"]
+            else f"{', '.join(names)} are"
+            if len(names) > 1
+            else f"{names[0]} is"
+        )
+        lost = list(dict.fromkeys(f for n in names for f in WITHOUT[n]))
+        cost = f"no {', '.join(lost)}" if lost else "the features do not use it"
+        warning = (
+            f"{shown}: no {', '.join(repr(columns.prices[n]) for n in names)} values; {what} left out for every "
+            f"symbol (their features must be the same: {cost})"
+        )
+        logger.warning(warning)
+        warnings.append(warning)
+        frame = frame.drop(columns=names)
+        columns = replace(columns, prices={k: v for k, v in columns.prices.items() if k not in names})
+    return frame, columns, tuple(warnings)
 
 
 def best_price_per_symbol(
@@ -890,8 +913,8 @@ def load_staged(
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
-    frame, columns, no_volume = volume_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
-    warnings += no_volume
+    frame, columns, left_out = prices_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
+    warnings += left_out
     if need_target:
         warnings += unused_columns_note(header, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])

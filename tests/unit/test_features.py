@@ -469,3 +469,24 @@ def test_a_symbol_without_volume_keeps_its_rows_with_a_volume_z_of_zero(panel, s
     keyed = _keyed(features)["volume_z"]
     assert (keyed.loc[second] == 0).all()
     assert keyed.loc[first].notna().all() and keyed.loc[first].std() > 0.5  # zero where flat, z-scores after
+
+
+def test_a_symbol_that_keeps_no_row_is_named_in_a_warning(panel, small_features, vol_target, caplog):
+    """A symbol whose every row lacks a feature (here its high equals its low in every row, so neither
+    range_z nor close_in_range has a value) leaves the panel, with a warning naming it and those features."""
+    first, second = sorted(panel["symbol"].unique())
+    flat = panel.copy()
+    rows = flat["symbol"] == second
+    for column in ("open", "high", "low"):
+        flat.loc[rows, column] = flat.loc[rows, "close"]
+    with caplog.at_level("WARNING", logger="driftline.features"):
+        features = build_features(flat, small_features, vol_target, Where("p.csv"))
+    assert features.meta["symbol"].unique().tolist() == [first]
+    told = [r.getMessage() for r in caplog.records if "left out of the panel" in r.getMessage()]
+    assert told == [
+        f"p.csv: {second}: no value in any row for range_z, close_in_range: its 300 rows are left out of the panel"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="driftline.features"):
+        build_features(panel, small_features, vol_target)
+    assert not [r for r in caplog.records if "left out" in r.getMessage()]

@@ -979,6 +979,30 @@ def test_a_file_without_volume_leaves_the_volume_out_for_every_symbol_with_a_war
     assert "volume" in again.frame.columns and again.warnings == ()
 
 
+def test_a_close_only_file_beside_ohlcv_files_leaves_open_high_low_and_volume_out_with_one_warning(
+    tmp_path, vendor_frame
+):
+    """An index saved with its close alone (FRED, a two-column export) in a folder of OHLCV stocks: before, every
+    one of its rows was quarantined (open, high, low missing) and the batch failed. Now the columns it lacks are
+    left out for every symbol, in one warning naming the file and the features lost."""
+    from driftline.config import ContractConfig
+    from driftline.contracts import validate_frame
+
+    folder = tmp_path / "panel"
+    folder.mkdir()
+    vendor_frame.drop(columns="Adj Close").to_csv(folder / "AAPL.csv", index=False)
+    vendor_frame[["Date", "Close"]].to_csv(folder / "SPX.csv", index=False)
+    loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
+    assert set(loaded.columns.prices) == {"close"} and not {"open", "high", "low", "volume"} & set(loaded.frame)
+    (warning,) = loaded.warnings
+    assert warning == (
+        f"{folder}/SPX.csv: no 'Open', 'High', 'Low', 'Volume' values; open, high, low, volume are left out for "
+        "every symbol (their features must be the same: no range_z, close_in_range, volume_z)"
+    )
+    report = validate_frame(loaded.frame, ContractConfig(), "t", source_values=loaded.source_values())
+    assert report.rows_quarantined == 0 and report.rows_clean == 2 * len(vendor_frame)
+
+
 def test_a_symbol_lacking_adjusted_close_in_one_of_its_files_uses_close_in_all_of_them(tmp_path, vendor_frame):
     """Adjusted and unadjusted prices must not meet in one series: the step would read as a return."""
     folder = tmp_path / "panel"
