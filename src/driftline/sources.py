@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -31,7 +32,8 @@ from driftline.errors import DataError, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 
-SUFFIXES = (".csv.gz", ".csv", ".parquet", ".pq")  # longest first: "x.csv.gz" ends with ".gz" too
+# Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``) besides these.
+SUFFIXES = (".csv.gz", ".csv", ".tsv.gz", ".tsv", ".parquet", ".pq")
 STAGE_VERSION = "5"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long)
 OBJECT_COLUMN = "__source_object"
@@ -103,9 +105,9 @@ def is_data_file(name: str) -> bool:
 
 
 def file_stem(name: str) -> str:
-    """``AAPL.csv.gz`` -> ``AAPL``; ``BRK.B.csv`` -> ``BRK.B``."""
+    """``AAPL.csv.gz`` -> ``AAPL``; ``BRK.B.csv`` -> ``BRK.B``; ``aapl.us.txt`` (a glob's file) -> ``aapl.us``."""
     base = PurePosixPath(name).name
-    return next(base[: -len(sfx)] for sfx in SUFFIXES if base.lower().endswith(sfx))
+    return next((base[: -len(sfx)] for sfx in SUFFIXES if base.lower().endswith(sfx)), PurePosixPath(base).stem)
 
 
 def partition_values(key: str) -> dict[str, str]:
@@ -469,6 +471,19 @@ def nearest_path(missing: str) -> str:
     return f"; did you mean {shown.removeprefix('./')}?"
 
 
+_KINDS = ".csv, .tsv (optionally gzipped) or .parquet"
+
+
+def _other_files(folder: str, found: list[Path]) -> str:
+    """What a folder without data files holds instead, and the glob that reads the most common kind."""
+    kinds = Counter(p.suffix.lower() for p in found if p.suffix)
+    if not kinds:
+        return ""
+    suffix, count = kinds.most_common(1)[0]
+    files = f"{count} {suffix} file{'s' if count > 1 else ''}"
+    return f" (it holds {files}: to read them, pass a glob: '{folder.rstrip('/')}/**/*{suffix}')"
+
+
 class LocalSource:
     """A file, a folder (searched recursively, Hive partitions welcome) or a glob such as ``data/*.csv``."""
 
@@ -489,14 +504,18 @@ class LocalSource:
         if self.single_object:
             return [self.root]
         if self.pattern is not None:
-            files = sorted(p for p in self.root.glob(self.pattern) if p.is_file() and is_data_file(p.name))
+            # A pattern that names a suffix (Kaggle's Stocks/*.txt) reads every file it matches, as named.
+            named = PurePosixPath(self.pattern).suffix.lower()
+            wanted = (lambda n: n.lower().endswith(named)) if named and not _GLOB_CHARS.search(named) else is_data_file
+            files = sorted(p for p in self.root.glob(self.pattern) if p.is_file() and wanted(p.name))
             if not files:
-                raise DataError(f"{self.uri}: the pattern matches no .csv, .csv.gz or .parquet files")
+                raise DataError(f"{self.uri}: the pattern matches no {_KINDS} files")
             return files
         if self.root.is_dir():
-            files = sorted(p for p in self.root.rglob("*") if p.is_file() and is_data_file(p.name))
+            found = [p for p in self.root.rglob("*") if p.is_file()]
+            files = sorted(p for p in found if is_data_file(p.name))
             if not files:
-                raise DataError(f"{self.uri}: folder holds no .csv, .csv.gz or .parquet files")
+                raise DataError(f"{self.uri}: folder holds no {_KINDS} files{_other_files(self.uri, found)}")
             return files
         raise DataError(f"{self.uri}: no such file or folder{nearest_path(self.uri)}")
 
@@ -614,7 +633,7 @@ class S3Source:
             if item["Key"].startswith(folder) and is_data_file(item["Key"])
         ]
         if not objects:
-            what = "no such key" if is_data_file(self.prefix) else "no .csv, .csv.gz or .parquet objects under it"
+            what = "no such key" if is_data_file(self.prefix) else f"no {_KINDS} objects under it"
             others = [item["Key"][len(folder) :] for item in found if item["Key"].startswith(folder)]
             if others and not is_data_file(self.prefix):
                 what += f" ({len(others)} other object(s), e.g. {', '.join(others[:3])})"

@@ -117,6 +117,28 @@ def test_glob_selects_matching_files_only(tmp_path):
     assert loaded.files == ("AAA.csv", "BBB.csv")
 
 
+def test_a_folder_of_txt_files_is_read_through_the_glob_its_error_names(tmp_path):
+    """Kaggle's "Huge Stock Market Dataset" (Stooq's files): a folder of ``aapl.us.txt`` files, comma-separated.
+    The folder alone holds no data files by name, and the error says which glob reads them; that glob reads
+    every file it names, each file's stem the symbol. A .tsv file is a data file in a folder."""
+    stocks = tmp_path / "Stocks"
+    stocks.mkdir()
+    for name in ("aapl.us", "ibm.us"):
+        _day_frame(name, "2024-01-01").to_csv(stocks / f"{name}.txt", index=False)
+    with pytest.raises(
+        DataError,
+        match=rf"Stocks: folder holds no .* files \(it holds 2 \.txt files: to read "
+        rf"them, pass a glob: '{stocks}/\*\*/\*\.txt'\)",
+    ):
+        load_data(DataConfig(path=str(stocks)), stage_root=tmp_path / "s0")
+    loaded = load_data(DataConfig(path=str(stocks / "*.txt")), stage_root=tmp_path / "s1")
+    assert set(loaded.frame["symbol"]) == {"aapl.us", "ibm.us"} and loaded.files == ("aapl.us.txt", "ibm.us.txt")
+    tsv = tmp_path / "tsv"
+    tsv.mkdir()
+    _day_frame("X", "2024-01-01").to_csv(tsv / "x.tsv", sep="\t", index=False)
+    assert set(load_data(DataConfig(path=str(tsv)), stage_root=tmp_path / "s2").frame["symbol"]) == {"x"}
+
+
 def test_glob_without_matches_is_named(tmp_path):
     with pytest.raises(DataError, match=r"\*\.parquet: the pattern matches no"):
         load_data(DataConfig(path=str(tmp_path / "*.parquet")))
