@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import tempfile
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ TIME_NAMES = (
     "period",
     "year",
     "t",  # Polygon's and Alpaca's bars (t, o, h, l, c, v), as their JSON is saved to a table
+    "datum",  # German exports (onvista, Investing.com's German site)
+    "fecha",  # Spanish
 )
 DATED = ("_date", "_datetime", "_timestamp", "_time")
 SYMBOL_NAMES = (
@@ -84,13 +87,19 @@ TIME_PARTS = {"year": tuple(PERIOD_NAMES), "date": ("time",), "trade_date": ("ti
 CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
 # Month columns: a wide table (Year, Jan ... Dec), named as such when no price column is found.
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# English first, then the names German, French, Spanish, Italian and Portuguese exports use (Investing.com's
+# localised sites: Zuletzt/Eröffn./Hoch/Tief, Dernier/Ouv./Plus Haut/Plus Bas, Último/Apertura/Máximo/Mínimo),
+# accents folded by ``normalise_name``.
 PRICE_ALIASES = {
-    "open": ("open", "o"),
-    "high": ("high", "h"),
-    "low": ("low", "l"),
-    "close": ("close", "c", "price", "last", "closing_price"),
+    "open": ("open", "o", "eroffnung", "eroffn", "erster", "ouverture", "ouv", "apertura", "abertura"),
+    "high": ("high", "h", "hoch", "hochst", "plus_haut", "maximo", "maxima", "massimo"),
+    "low": ("low", "l", "tief", "tiefst", "plus_bas", "minimo", "minima"),
+    "close": (
+        *("close", "c", "price", "last", "closing_price"),
+        *("schluss", "schlusskurs", "zuletzt", "cloture", "dernier", "cierre", "ultimo", "chiusura", "fechamento"),
+    ),
     "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_closing_price"),
-    "volume": ("volume", "vol", "v"),
+    "volume": ("volume", "vol", "v", "volumen", "stucke"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
@@ -195,9 +204,11 @@ class LoadedData:
 
 
 def normalise_name(name: object) -> str:
-    """``" Adj Close "`` -> ``"adj_close"``; ``"Open-Time"`` -> ``"open_time"``."""
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip()).strip("_").lower()
-    return text or "unnamed"
+    """``" Adj Close "`` -> ``"adj_close"``; ``"Open-Time"`` -> ``"open_time"``; ``"Eröffn."`` -> ``"eroffn"``."""
+    folded = unicodedata.normalize("NFKD", str(name).strip()).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", folded).strip("_").lower()
+    # A name in another script (日付, 終値) by its code points (u65e5_u4ed8): as "unnamed", any two would collide.
+    return text or "_".join(f"u{ord(c):x}" for c in str(name) if c.isalnum()) or "unnamed"
 
 
 def hash_files(files: list[Path], root: Path) -> str:

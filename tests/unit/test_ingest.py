@@ -483,6 +483,42 @@ def test_a_csv_whose_second_data_row_is_all_missing_is_not_taken_for_column_leve
     assert frame["label"].isna().tolist() == [False, True, False]
 
 
+@pytest.mark.parametrize(
+    ("header", "sep", "decimal", "time"),
+    [
+        ('"Datum";"Zuletzt";"Eröffn.";"Hoch";"Tief";"Vol.";"+/- %"', ";", ",", "Datum"),  # Investing.com, German
+        ('"Date";"Dernier";"Ouv.";" Plus Haut";"Plus Bas";"Vol.";"Variation %"', ";", ",", "Date"),  # French
+        ('"Fecha","Último","Apertura","Máximo","Mínimo","Vol.","% var."', ",", ".", "Fecha"),  # Spanish
+    ],
+)
+def test_an_investing_com_export_from_a_localised_site_is_read_by_its_column_names(
+    tmp_path, header, sep, decimal, time
+):
+    """Investing.com's German, French and Spanish sites name the columns in their language (accents and all),
+    the first two with semicolons and decimal commas. Before: "no time column found" or "no price column"."""
+    names = [n.strip('"') for n in header.split(sep)]
+    rows = []
+    for day in range(40, 0, -1):  # newest first, as the site exports
+        close = 100 + day / 3
+        values = [f"{day:02d}.01.2024" if sep == ";" else f"{day % 28 + 1:02d}.02.2024"]
+        values += [f"{v:.2f}".replace(".", decimal) for v in (close, close - 0.5, close + 1, close - 1)]
+        values += [f"{day / 10:.2f}M".replace(".", decimal), f"{day / 100:.2f}%".replace(".", decimal)]
+        rows.append(sep.join(f'"{v}"' for v in values))
+    (tmp_path / "export.csv").write_text(header + "\n" + "\n".join(rows[:28] if sep == "," else rows[:31]) + "\n")
+    loaded = load_data(DataConfig(path=str(tmp_path / "export.csv")), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == time
+    assert list(loaded.columns.prices) == ["open", "high", "low", "close", "volume"]
+    assert loaded.columns.prices["close"] == names[1] and loaded.columns.prices["volume"] == "Vol."
+    assert loaded.frame["close"].notna().all() and loaded.frame["volume"].iloc[0] > 1e5
+
+
+def test_column_names_in_another_script_do_not_collide():
+    """日付 and 終値 (a Japanese export): each its own name, so the error is "no time column", not a clash."""
+    from driftline.ingest import normalise_name
+
+    assert normalise_name("日付") != normalise_name("終値") and normalise_name(" Clôture ") == "cloture"
+
+
 def test_a_cryptodatadownload_csv_is_read_below_its_title_line_and_rows_keep_their_file_lines(tmp_path):
     """CryptoDataDownload's CSVs open with the site's address above the header, newest row first. Before, the
     address was taken for the header and the file read as eight unnamed columns ("no time column found")."""
