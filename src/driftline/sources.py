@@ -260,21 +260,22 @@ def _ungroup(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
 
 
 # Numbers written with a unit, as Investing.com exports them: volumes 19.73M / 850.2K / 1.2B, changes -2.48%.
-SUFFIXED = re.compile(r"([-+]?\d+(?:[.,]\d+)?)([KMB%])")
 SCALE = {"K": 1e3, "M": 1e6, "B": 1e9, "%": 0.01}
 
 
 def _unsuffixed(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
-    """Text columns of numbers with a unit (``19.73M``, ``-2.48%``) as numbers (19730000.0, -0.0248): only a
-    column whose every value is such a number, or ``-`` (the export's mark for a missing volume), of one unit."""
+    """Text columns of numbers with a unit (``19.73M``, ``-2.48%``; ``19,73M`` after ``decimal=","``) as numbers
+    (19730000.0, -0.0248): only a column whose every value is such a number, or ``-`` (the export's mark for a
+    missing volume), of one unit."""
+    suffixed = rf"([-+]?\d+(?:{re.escape(decimal)}\d+)?)([KMB%])"
     for column in frame.select_dtypes(include="object").columns:
         values = frame[column].dropna().astype(str).str.strip()
         values = values[values != "-"]
         if not len(values):
             continue
-        if not values.str.fullmatch(SUFFIXED.pattern).all():
+        if not values.str.fullmatch(suffixed).all():
             continue
-        found = values.str.extract(SUFFIXED.pattern)
+        found = values.str.extract(suffixed)
         shares = found[1].eq("%")
         if shares.any() != shares.all():
             continue  # shares beside counts: not one quantity

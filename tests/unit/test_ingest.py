@@ -584,6 +584,8 @@ def test_an_investing_com_export_reads_its_volumes_and_changes_with_units_as_num
     assert read_file(tmp_path / "b.csv")["Change %"].tolist() == pytest.approx([-0.0248, 0.0071, 0.012, 0.001])
     loaded = load_data(DataConfig(path=str(tmp_path / "b.csv")), stage_root=tmp_path / "stage")
     assert loaded.columns.prices["volume"] == "Vol." and loaded.columns.prices["close"] == "Price"
+    (tmp_path / "c.csv").write_text(text.replace('"850.20K"', '"850,20K"'))  # not this file's decimal mark
+    assert read_file(tmp_path / "c.csv")["Vol."][1] == "850,20K"  # text, not a value read as missing
 
 
 @pytest.mark.parametrize(("time_name", "missing"), [("DATE", "."), ("observation_date", "")])
