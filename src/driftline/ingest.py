@@ -728,17 +728,11 @@ def prices_in_every_file(
         lacking = tuple(str(key) for key in present.index[~present])
         if lacking:
             by_files.setdefault(lacking, []).append(name)
-    warnings = []
+    told = []
     for lacking, names in by_files.items():
         files = [_file_in(source, key) for key in lacking]
         shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        what = (
-            "the volume is"
-            if names == ["volume"]
-            else f"{', '.join(names)} are"
-            if len(names) > 1
-            else f"{names[0]} is"
-        )
+        what = "the volume is" if names == ["volume"] else f"{', '.join(names)} {'are' if len(names) > 1 else 'is'}"
         lost = list(dict.fromkeys(f for n in names for f in WITHOUT[n]))
         cost = f"no {', '.join(lost)}" if lost else "the features do not use it"
         warning = (
@@ -746,10 +740,10 @@ def prices_in_every_file(
             f"symbol (their features must be the same: {cost})"
         )
         logger.warning(warning)
-        warnings.append(warning)
+        told.append(warning)
         frame = frame.drop(columns=names)
         columns = replace(columns, prices={k: v for k, v in columns.prices.items() if k not in names})
-    return frame, columns, tuple(warnings)
+    return frame, columns, tuple(told)
 
 
 def best_price_per_symbol(
