@@ -99,7 +99,7 @@ PRICE_ALIASES = {
         *("schluss", "schlusskurs", "zuletzt", "cloture", "dernier", "cierre", "ultimo", "chiusura", "fechamento"),
     ),
     "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_closing_price"),
-    "volume": ("volume", "vol", "v", "volumen", "stucke"),
+    "volume": ("volume", "vol", "v", "volumen", "stucke", "tickvol", "tick_volume"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
@@ -901,10 +901,14 @@ def load_staged(
     needed = [columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
     stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in schema.names
     keys = _key_candidates(header, needed, partitions) if columns.symbol is None and not stem else []
-    wanted = [c for c in dict.fromkeys(needed) if c] + ([STEM_COLUMN] if stem else []) + keys
+    ticks = (
+        _pick({normalise_name(c): str(c) for c in header.columns}, TICK_VOLUME) if "volume" in columns.prices else None
+    )
+    wanted = [c for c in dict.fromkeys([*needed, ticks]) if c] + ([STEM_COLUMN] if stem else []) + keys
     raw = read_staged(staged, wanted, schema)
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
+    columns, tick_note = _ticks_for_no_volume(raw, columns, ticks, source)
     if keys:
         symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
         raw = raw.drop(columns=[c for c in keys if c != symbol])
@@ -918,6 +922,7 @@ def load_staged(
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
+    warnings = tick_note + warnings
     frame, columns, left_out = prices_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
     warnings += left_out
     if need_target:
@@ -935,6 +940,26 @@ def load_staged(
         warnings=warnings,
         close_as_adjusted=close_as_adjusted,
     )
+
+
+# MetaTrader's tick volume: the activity a currency pair has when its real volume (<VOL>) is 0 in every row.
+TICK_VOLUME = ("tickvol", "tick_volume", "tickvolume")
+
+
+def _ticks_for_no_volume(
+    raw: pd.DataFrame, columns: ColumnMap, ticks: str | None, source: str
+) -> tuple[ColumnMap, tuple[str, ...]]:
+    """The tick volume as the volume when the volume column is 0 (or missing) in every row and the tick volume
+    is not (MetaTrader 5's forex export: <VOL> 0, <TICKVOL> the ticks), with a warning saying so."""
+    volume = columns.prices.get("volume")
+    if ticks is None or volume is None or ticks == volume:
+        return columns, ()
+    counts = pd.to_numeric(raw[ticks], errors="coerce")
+    if pd.to_numeric(raw[volume], errors="coerce").fillna(0).ne(0).any() or not counts.fillna(0).ne(0).any():
+        return columns, ()
+    note = f"{source}: {volume!r} is 0 in every row; {ticks!r} (ticks) is the volume"
+    logger.warning(note)
+    return replace(columns, prices={**columns.prices, "volume": ticks}), (note,)
 
 
 def unused_columns_note(header: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[str, ...]:

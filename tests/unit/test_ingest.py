@@ -512,6 +512,37 @@ def test_an_investing_com_export_from_a_localised_site_is_read_by_its_column_nam
     assert loaded.frame["close"].notna().all() and loaded.frame["volume"].iloc[0] > 1e5
 
 
+@pytest.mark.parametrize("real_volume", [0, 500])
+def test_a_metatrader_export_takes_its_tick_volume_when_its_real_volume_is_zero(tmp_path, real_volume):
+    """MetaTrader 5 exports <TICKVOL> beside <VOL>, which is 0 in every row for a currency pair: the ticks are
+    then the volume, with a warning (before: a volume of zeros, its volume_z dropped as constant). A real volume
+    is kept."""
+    panel = make_ohlcv_panel(n_symbols=1, n_days=60, seed=8)
+    bars = pd.DataFrame(
+        {
+            "<DATE>": pd.to_datetime(panel["Date"]).dt.strftime("%Y.%m.%d"),
+            "<TIME>": "00:00:00",
+            "<OPEN>": panel["Open"],
+            "<HIGH>": panel["High"],
+            "<LOW>": panel["Low"],
+            "<CLOSE>": panel["Close"],
+            "<TICKVOL>": panel["Volume"] // 100,
+            "<VOL>": real_volume,
+            "<SPREAD>": 12,
+        }
+    )
+    bars.to_csv(tmp_path / "EURUSD_D1.csv", sep="\t", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "EURUSD_D1.csv")), stage_root=tmp_path / "stage")
+    if real_volume:
+        assert loaded.columns.prices["volume"] == "<VOL>" and loaded.warnings == ()
+    else:
+        assert loaded.columns.prices["volume"] == "<TICKVOL>"
+        assert loaded.frame["volume"].tolist() == (panel["Volume"] // 100).astype(float).tolist()
+        assert loaded.warnings == (
+            f"{tmp_path / 'EURUSD_D1.csv'}: '<VOL>' is 0 in every row; '<TICKVOL>' (ticks) is the volume",
+        )
+
+
 def test_column_names_in_another_script_do_not_collide():
     """日付 and 終値 (a Japanese export): each its own name, so the error is "no time column", not a clash."""
     from driftline.ingest import normalise_name
