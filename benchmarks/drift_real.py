@@ -170,6 +170,7 @@ SERIES = (
 # it (NBER peaks 1973Q4 and 1980Q1; the 1980 and 1981-82 recessions as one break). Reported per event beside
 # the targets, not pooled into them: the targets were set on the 2008 breaks above, and these recessions are
 # milder shifts against a training period that holds the 1960, 1969-70 (and 1973-75) recessions itself.
+POOLED = frozenset(s.name for s in SERIES)  # the series whose windows the targets' pooled rates count
 US_MACRO = next(s for s in SERIES if s.name == "us_macro")
 EARLIER_RECESSIONS = tuple(
     Series(
@@ -366,13 +367,12 @@ def rate(records: list[dict[str, Any]], rule: str) -> dict[str, Any]:
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per rule: false-alarm rate on calm windows, detection rate on break windows, pooled and per series."""
     out: dict[str, Any] = {}
-    judged = {s.name for s in SERIES}  # the pooled rates: the targets' series only
     for rule in RULES:
         calm = [r for r in records if r["kind"] == "calm"]
         broken = [r for r in records if r["kind"] == "break"]
         out[rule] = {
-            "false_alarm": rate([r for r in calm if r["series"] in judged], rule),
-            "detection": rate([r for r in broken if r["series"] in judged], rule),
+            "false_alarm": rate([r for r in calm if r["series"] in POOLED], rule),
+            "detection": rate([r for r in broken if r["series"] in POOLED], rule),
             "per_series": {
                 name: {
                     "false_alarm": rate([r for r in calm if r["series"] == name], rule),
@@ -470,7 +470,7 @@ def format_summary(result: dict[str, Any]) -> str:
     for rule in RULES:
         entry = result["summary"][rule]
         for name, per in entry["per_series"].items():
-            shown = name if name in {s.name for s in SERIES} else f"{name} (not pooled)"
+            shown = name if name in POOLED else f"{name} (not pooled)"
             lines.append(f"{rule:<10} {shown:<10} {pct(per['false_alarm']):<46} {pct(per['detection'])}")
         lines.append(f"{rule:<10} {'pooled':<10} {pct(entry['false_alarm']):<46} {pct(entry['detection'])}")
     lines.append(
