@@ -249,13 +249,6 @@ def _pick(columns: dict[str, str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-# A header cell that is a number (pandas suffixes repeated names: 1.0, 1.0.1): a headerless file's first row.
-NUMBER_LIKE = re.compile(r"[+-]?\d+(\.\d+)*([eE][+-]?\d+)?")
-BINANCE_KLINES = (
-    "open_time,open,high,low,close,volume,close_time,quote_volume,trades,taker_buy_volume,taker_buy_quote_volume,ignore"
-)
-
-
 def detect_columns(
     raw: pd.DataFrame,
     data: DataConfig,
@@ -312,13 +305,7 @@ def detect_columns(
         time_col = dated[0] if len(dated) == 1 else None
     if time_col is None:
         hint = ""
-        if raw.shape[1] > 1 and all(NUMBER_LIKE.fullmatch(str(c).strip()) for c in raw.columns):
-            hint = " (the first line holds numbers, not column names: the file has no header row; add one" + (
-                f": {BINANCE_KLINES}, for Binance's kline files)"
-                if raw.shape[1] == len(BINANCE_KLINES.split(","))
-                else ")"
-            )
-        elif raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
+        if raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
             hint = (
                 " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
             )

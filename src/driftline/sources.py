@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``) besides these.
 SUFFIXES = (".csv.gz", ".csv", ".tsv.gz", ".tsv", ".parquet", ".pq")
-STAGE_VERSION = "5"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
-# saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long)
+STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+# saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
+# price files named)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -136,6 +137,7 @@ _NOT_READ = (
 )
 _READS = "Driftline reads CSV text (any delimiter, optionally gzipped) and Parquet"
 GZIP_MAGIC, PARQUET_MAGIC = b"\x1f\x8b", b"PAR1"
+SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
 
 def _leading_bytes(file: Path) -> bytes:
@@ -172,7 +174,7 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     opener = gzip.open if gzipped else open
     try:
         with opener(file, "rt", encoding="utf-8", newline="") as handle:
-            sample = handle.read(64 * 1024)
+            sample = handle.read(SNIFF_BYTES)
     except UnicodeDecodeError as exc:
         raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
     except (OSError, EOFError) as exc:
@@ -191,18 +193,95 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         sep = csv.Sniffer().sniff(lines[0], delimiters=DELIMITERS).delimiter
     except csv.Error:
         sep = ","
+    form = {"sep": sep, **compression}
+    if sep != ",":
+        fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
+        if any(DECIMAL_COMMA.fullmatch(f) for f in fields) and not any(DECIMAL_POINT.fullmatch(f) for f in fields):
+            form["decimal"] = ","
     if _two_column_levels(lines, sep):
-        compression = {**compression, "levels": "2"}
-    if sep == ",":
-        return {"sep": sep, **compression}
-    fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
-    if any(DECIMAL_POINT.fullmatch(f) for f in fields) or not any(DECIMAL_COMMA.fullmatch(f) for f in fields):
-        return {"sep": sep, **compression}
-    return {"sep": sep, "decimal": ",", **compression}
+        form["levels"] = "2"
+    elif _no_header(lines[0], sep):
+        whole = lines[:-1] if len(sample) == SNIFF_BYTES and len(lines) > 1 else lines  # the last may be cut short
+        rows = list(csv.reader(whole[:HEADERLESS_SAMPLE], delimiter=sep))
+        form["names"] = ",".join(_headerless_names(rows, form.get("decimal", "."), label))
+    return form
 
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 DELIMITERS = ",;\t|"
+
+# A headerless file (exchange dumps: Binance's klines, Kraken's OHLCVT, HistData, MetaTrader 4's history) opens
+# with data: every cell of its first line a number, a date or a clock time (digits and separators only).
+DATA_CELL = re.compile(r"[-+]?[\d.,:/ +T-]*\d[\d.,:/ +T-]*Z?")
+CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
+# A headerless time: a date (digits with separators), a yyyymmdd day or numbers since 1970 (8 digits or more).
+HEADERLESS_TIME = re.compile(r"\d+[-./: T]\d[\d.,:/ +T-]*Z?|\d{8,}")
+HEADERLESS_SAMPLE = 200  # rows that decide a headerless file's columns
+OHLC = ("open", "high", "low", "close")
+
+
+def _no_header(line: str, sep: str) -> bool:
+    """Whether a CSV's first line is data, not names: two cells or more, the first filled, none with a word."""
+    cells = [cell.strip().strip('"') for cell in next(csv.reader([line], delimiter=sep), [])]
+    return len(cells) > 1 and bool(cells[0]) and all(not c or DATA_CELL.fullmatch(c) for c in cells)
+
+
+def _headerless_names(rows: list[list[str]], decimal: str, label: str) -> list[str]:
+    """The names of a headerless file's columns, by what its first rows hold: a time (or a date, then a clock
+    time), then open, high, low, close (high >= open, close >= low in every row read), then, if its values are
+    numbers >= 0, a volume; any further column is ``column_<position>``, not used unless named by an option.
+
+    Raises:
+        DataError: the columns are not in that order, with what to do (add a header row).
+    """
+    width = len(rows[0])
+    columns = list(zip(*(row for row in rows if len(row) == width), strict=True))
+
+    def numbers(k: int) -> list[float] | None:
+        if k >= width:
+            return None
+        try:
+            return [float(v.strip().replace(decimal, ".")) if v.strip() else float("nan") for v in columns[k]]
+        except ValueError:
+            return None
+
+    clock = width > 2 and all(CLOCK.fullmatch(v.strip()) for v in columns[1])
+    names = ["date", "time"] if clock else ["time"]
+    prices = [numbers(k) for k in range(len(names), len(names) + 4)]
+    if all(HEADERLESS_TIME.fullmatch(v.strip()) for v in columns[0]) and _ohlc(prices):
+        names += OHLC
+        volume = numbers(len(names))
+        if volume is not None and all(v >= 0 for v in volume if v == v):
+            names.append("volume")
+        return names + [f"column_{k + 1}" for k in range(len(names), width)]
+    raise DataError(
+        f"{label}: no header row (the first line holds data: {rows[0][:6]}) and its columns are not a time, then "
+        "open, high, low, close (and volume) as exchanges save prices; add a header row naming them"
+    )
+
+
+def _say_headerless(label: str, names: list[str]) -> None:
+    """The warning that a headerless file's columns were named (``_headerless_names``), once per read."""
+    used = [n for n in names if not n.startswith("column_")]
+    unused = ""
+    if len(names) > len(used):
+        unused = f", {names[len(used)]}" + (f" to {names[-1]}" if len(names) > len(used) + 1 else "") + " not used"
+    logger.warning(
+        "%s: no header row; its columns read as %s (high >= open, close >= low in its first rows)%s; add a header "
+        "row to name them otherwise",
+        label,
+        ", ".join(used),
+        unused,
+    )
+
+
+def _ohlc(prices: list[list[float] | None]) -> bool:
+    """Whether four columns are open, high, low, close: numbers, and high >= open, close >= low in every row
+    with all four (one such row at least)."""
+    if any(p is None for p in prices):
+        return False
+    rows = [r for r in zip(*prices, strict=True) if all(v == v for v in r)]
+    return bool(rows) and all(h >= max(o, c, lo) and lo <= min(o, c) for o, h, lo, c in rows)
 
 
 def _title_lines(lines: list[str]) -> int:
@@ -289,6 +368,8 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     for a file of two column levels (``_two_column_levels``)."""
     gzipped = form.get("compression") == "gzip"
     levels = {"header": [0, 1], "index_col": 0} if form.get("levels") == "2" else {}
+    if "names" in form:
+        levels = {"header": None, "names": form["names"].split(",")}
     return {
         "sep": form["sep"],
         "decimal": form.get("decimal", "."),
@@ -302,8 +383,8 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
 
 def _first_data_line(form: dict[str, str]) -> int:
     """The 1-based line of a sniffed CSV's first row: after its title lines, two header rows and the index's name
-    row for a file of two column levels, else one header row."""
-    return int(form.get("skip", 0)) + (4 if "levels" in form else 2)
+    row for a file of two column levels, none for a headerless file, else one header row."""
+    return int(form.get("skip", 0)) + (4 if "levels" in form else 1 if "names" in form else 2)
 
 
 # A column level that names symbols (yfinance: Ticker; pandas-datareader: Symbols), or, unnamed, the level
@@ -403,6 +484,8 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
                 return _long_by_symbol(stored, label, first_line=1)
             return _numbered(_index_as_columns(stored), 1)
         form = _sniff_format(file, label)
+        if "names" in form:
+            _say_headerless(label, form["names"].split(","))
         read = pd.read_csv(file, **_csv_options(form), low_memory=False)
         first = _first_data_line(form)
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)

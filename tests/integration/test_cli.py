@@ -323,9 +323,9 @@ def test_bad_input_is_one_paragraph_without_traceback(prefect_api, tmp_path, fas
 
     # Column errors a single file's header shows are said before any flow or MLflow run starts (they took a
     # whole flow start-up): a file without a header row, a --time-col it does not have.
-    (tmp_path / "klines.csv").write_text("1704067200000,42021.1,42038.7,42000.0,42021.1,808.0\n" * 3)
+    (tmp_path / "klines.csv").write_text("1704067200000,42038.7,42021.1,42000.0,42021.1,808.0\n" * 3)  # high first
     for args, expected in (
-        (["--data", "klines.csv"], "the file has no header row"),
+        (["--data", "klines.csv"], "klines.csv: no header row"),
         (["--data", "nodates.csv", "--time-col", "when"], "nodates.csv: time column 'when' not found"),
     ):
         done = run_cli(

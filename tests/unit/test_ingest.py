@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from driftline.config import DataConfig
 from driftline.errors import DataError
 from driftline.ingest import (
-    BINANCE_KLINES,
     demo_data_path,
     detect_columns,
     epoch_unit,
@@ -26,6 +25,7 @@ from driftline.ingest import (
     parse_timestamps,
     read_source,
 )
+from driftline.sources import LINE_COLUMN, read_file
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
@@ -1238,20 +1238,49 @@ def test_a_date_column_with_a_clock_time_column_beside_it_is_one_time(tmp_path, 
     ]
 
 
-def test_a_headerless_file_is_named_as_such_and_binance_klines_get_their_header(tmp_path):
-    # Binance's public kline dumps (data.binance.vision) have no header row.
-    path = tmp_path / "BTCUSDT-1h-2024-01.csv"
+def test_headerless_price_files_are_named_by_what_their_columns_hold(tmp_path, caplog):
+    # Exchanges' dumps have no header row: Binance's klines (data.binance.vision), Kraken's OHLCVT, HistData
+    # (semicolons, yyyymmdd hhmmss), MetaTrader 4's history (a date, then a clock time).
+    klines = tmp_path / "BTCUSDT-1h-2024-01.csv"
     line = "{t},42021.13,42038.75,42000.02,42021.13,808.076,{e},1.0,1000,1.0,1.0,0"
     rows = [line.format(t=1704067200000 + i * 3_600_000, e=1704067200000 + (i + 1) * 3_600_000 - 1) for i in range(3)]
-    path.write_text("\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=r"no header row; add one: open_time,open,high,low,close,volume,close_time"):
-        load_data(DataConfig(path=str(path)))
-    path.write_text(BINANCE_KLINES + "\n" + "\n".join(rows) + "\n")  # with the header the message gives
-    frame = load_data(DataConfig(path=str(path))).frame
+    klines.write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING", logger="driftline.sources"):
+        frame = load_data(DataConfig(path=str(klines))).frame
     assert frame["timestamp"].tolist() == [pd.Timestamp("2024-01-01") + pd.Timedelta(hours=h) for h in range(3)]
+    assert frame[["open", "high", "low", "close", "volume"]].iloc[0].tolist() == [
+        42021.13,
+        42038.75,
+        42000.02,
+        42021.13,
+        808.076,
+    ]
+    assert (
+        "BTCUSDT-1h-2024-01.csv: no header row; its columns read as time, open, high, low, close, volume (high >= "
+        "open, close >= low in its first rows), column_7 to column_12 not used" in caplog.text
+    )
+    assert read_file(klines)[LINE_COLUMN].tolist() == [1, 2, 3]  # no header line above the first row
+    mt4 = tmp_path / "EURUSD1440.csv"
+    mt4.write_text(
+        "2024.01.02,00:00,1.1040,1.1046,1.0940,1.0942,1234\n2024.01.03,00:00,1.0942,1.0950,1.0900,1.0920,99\n"
+    )
+    assert load_data(DataConfig(path=str(mt4))).frame["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-02"),
+        pd.Timestamp("2024-01-03"),
+    ]
+    histdata = tmp_path / "DAT_ASCII_EURUSD_M1_2024.csv"
+    histdata.write_text("20240102 170000;1.104;1.1046;1.094;1.0942;0\n20240102 170100;1.0942;1.095;1.09;1.092;0\n")
+    frame = load_data(DataConfig(path=str(histdata))).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2024-01-02 17:00"), pd.Timestamp("2024-01-02 17:01")]
+    assert frame["close"].tolist() == [1.0942, 1.092]
+    # Columns that are not a time, then open, high, low, close: named as a file without a header.
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text("1704067200000,42038.75,42021.13,42000.02,42021.13\n")  # high first: 42021.13 < open
+    with pytest.raises(DataError, match=r"swapped.csv: no header row .* are not a time, then open, high, low, close"):
+        load_data(DataConfig(path=str(swapped)))
     short = tmp_path / "short.csv"
-    short.write_text("1,2.5\n2,2.6\n")
-    with pytest.raises(DataError, match=r"the file has no header row; add one\)"):
+    short.write_text("1,2.5\n2,2.6\n")  # row numbers, not times
+    with pytest.raises(DataError, match=r"short.csv: no header row .* add a header row naming them"):
         load_data(DataConfig(path=str(short)))
 
 
