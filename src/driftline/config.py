@@ -24,6 +24,7 @@ ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 
 AUTO: Literal["auto"] = "auto"  # a setting decided per run from what the walk-forward measured (calibration.shrink)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MODEL_PREFIX = "driftline-"  # a pipeline's registered model: driftline-<name>
 _DATA_SUFFIXES = (".csv.gz", ".csv", ".tsv.gz", ".tsv", ".txt", ".parquet", ".pq", ".gz")
 _GLOB = re.compile(r"[*?\[]")
 
@@ -761,10 +762,16 @@ class PipelineConfig(_Section):
             raise ValueError("target.kind 'label' needs data.target_col (or --target-col)")
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _pipeline_not_model(cls, name: str) -> str:
+        """The registered model's name (``driftline-btc``, as every command prints it) names its pipeline (btc)."""
+        return name.removeprefix(MODEL_PREFIX) or name
+
     @property
     def model_name(self) -> str:
         """Registered model name in the model registry."""
-        return f"driftline-{self.name}"
+        return f"{MODEL_PREFIX}{self.name}"
 
     @property
     def decision_spec(self) -> DecisionSpec:

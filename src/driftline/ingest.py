@@ -870,6 +870,56 @@ def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats
     return unchanged_stage(source, stage_root)
 
 
+DIGITS = re.compile(r"\d+")
+SHARED_TIMES = 0.01  # the share of times in two files or more below which files are parts of one series
+
+
+def parts_of_one_series(stems: pd.Series, times: pd.DataFrame, source: str) -> str | None:
+    """The one symbol of a folder whose files are one series cut by period, not one instrument each: their
+    names differ only in digits (``BTCUSDT-1d-2024-01``, ``BTCUSDT-1d-2024-02``) and at most 1% of their times
+    are in two of them (files of instruments share their times). The symbol is the names' common start, up
+    to its last digits (``BTCUSDT-1d``; ``series`` when nothing is left); None otherwise.
+    """
+    names = sorted(stems.astype(str).unique())
+    if len(names) < 2 or len({DIGITS.sub("#", n) for n in names}) > 1:
+        return None
+    stamp = times.iloc[:, 0].astype(str)
+    for column in times.columns[1:]:
+        stamp = stamp + " " + times[column].astype(str)
+    files_per_time = pd.DataFrame({"t": stamp, "f": stems.to_numpy()}).drop_duplicates().groupby("t").size()
+    shared = float((files_per_time > 1).mean())
+    if shared > SHARED_TIMES:
+        return None
+    common = _series_name(_common_start(names))
+    logger.warning(
+        "%s: its %d files are one series cut by period, not one symbol each (their names differ only in digits, "
+        "%s ... %s, and %.1f%% of their times are in two of them): symbol %r; give the files a symbol column "
+        "to keep them apart",
+        source,
+        len(names),
+        names[0],
+        names[-1],
+        100 * shared,
+        common,
+    )
+    return common
+
+
+def _series_name(common: str) -> str:
+    """A series' name from the start its files' names share: up to the last separator before the names differ,
+    without the dates' digits that end it (``BTCUSDT-1h-2024-0`` -> ``BTCUSDT-1h``, ``DAT_ASCII_EURUSD_M1_20``
+    -> ``DAT_ASCII_EURUSD_M1``, ``AAPL20`` -> ``AAPL``); ``series`` when nothing is left."""
+    cut = max(common.rfind(sep) for sep in " -_.")
+    kept = common[:cut] if cut >= 0 else re.sub(r"\d+$", "", common)
+    return re.sub(r"([ \-_.]\d+)+$", "", kept).rstrip(" -_.") or ONE_SERIES
+
+
+def _common_start(names: list[str]) -> str:
+    first, last = names[0], names[-1]  # sorted: what they share, every name between shares
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:size]
+
+
 def load_staged(
     data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True
 ) -> LoadedData:
@@ -901,8 +951,12 @@ def load_staged(
         raw = raw.drop(columns=[c for c in keys if c != symbol])
         columns = replace(columns, symbol=symbol, symbol_inferred=symbol is not None)
     if stem:
-        # A folder of per-instrument files without a symbol column: each file's stem is the symbol.
+        # A folder of per-instrument files without a symbol column: each file's stem is the symbol; a folder of
+        # one series cut by period (Binance's monthly dumps), one symbol.
+        one = parts_of_one_series(raw[STEM_COLUMN], raw[[c for c in (columns.time, columns.period) if c]], source)
         raw = raw.rename(columns={STEM_COLUMN: "symbol"})
+        if one is not None:
+            raw["symbol"] = one
         columns = replace(columns, symbol="symbol")
     frame = normalise_frame(raw, columns, source)
     if data.path is None:

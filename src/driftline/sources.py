@@ -260,16 +260,19 @@ def _headerless_names(rows: list[list[str]], decimal: str, label: str) -> list[s
     )
 
 
-def _say_headerless(label: str, names: list[str]) -> None:
-    """The warning that a headerless file's columns were named (``_headerless_names``), once per read."""
+def _say_headerless(labels: list[str], names: tuple[str, ...]) -> None:
+    """The warning that headerless files' columns were named (``_headerless_names``): one for every file so
+    named alike (a folder of monthly dumps), naming the first and the last."""
     used = [n for n in names if not n.startswith("column_")]
     unused = ""
     if len(names) > len(used):
         unused = f", {names[len(used)]}" + (f" to {names[-1]}" if len(names) > len(used) + 1 else "") + " not used"
+    files = labels[0] if len(labels) == 1 else f"{len(labels)} files ({labels[0]} ... {labels[-1]})"
     logger.warning(
-        "%s: no header row; its columns read as %s (high >= open, close >= low in its first rows)%s; add a header "
-        "row to name them otherwise",
-        label,
+        "%s: no header row; %s read as %s (high >= open, close >= low in the first rows)%s; add a header row "
+        "to name them otherwise",
+        files,
+        "its columns" if len(labels) == 1 else "their columns",
         ", ".join(used),
         unused,
     )
@@ -468,10 +471,14 @@ def _numbered(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
     return frame
 
 
-def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
+def read_file(
+    file: Path, label: str | None = None, headerless: dict[tuple[str, ...], list[str]] | None = None
+) -> pd.DataFrame:
     """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file, each row with the 1-based line it
     has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved with the rows
-    becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``).
+    becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``). A headerless
+    file's columns are named by what they hold, with a warning, or, given ``headerless``, its label added
+    there under the names, for the caller to say once for many files (``_say_headerless``).
 
     Raises:
         DataError: empty, not UTF-8, truncated or corrupted; the message names ``label`` (the file).
@@ -485,7 +492,11 @@ def read_file(file: Path, label: str | None = None) -> pd.DataFrame:
             return _numbered(_index_as_columns(stored), 1)
         form = _sniff_format(file, label)
         if "names" in form:
-            _say_headerless(label, form["names"].split(","))
+            names = tuple(form["names"].split(","))
+            if headerless is None:
+                _say_headerless([label], names)
+            else:
+                headerless.setdefault(names, []).append(label)
         read = pd.read_csv(file, **_csv_options(form), low_memory=False)
         first = _first_data_line(form)
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
@@ -806,9 +817,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(handle.name, path)
 
 
-def _stage_object(file: Path, key: str, label: str, stem_symbol: bool, target: Path) -> int:
+def _stage_object(
+    file: Path, key: str, label: str, stem_symbol: bool, target: Path, headerless: dict[tuple[str, ...], list[str]]
+) -> int:
     """Read one object, add its partition (and file-name symbol) columns, write it as Parquet."""
-    frame = read_file(file, label)
+    frame = read_file(file, label, headerless)
     frame.columns = [str(c) for c in frame.columns]
     for name, value in partition_values(key).items():
         if name not in frame.columns:
@@ -848,6 +861,7 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
     entries: dict[str, dict[str, Any]] = {}
     new: list[str] = []
     changed: list[str] = []
+    headerless: dict[tuple[str, ...], list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="driftline-fetch-") as workdir:
         for obj in objects:
             known = previous.get(obj.key)
@@ -864,11 +878,13 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
             target = home / "objects" / name
             rows = known["rows"] if known and known["staged"] == name and target.exists() else None
             if rows is None:
-                rows = _stage_object(local, obj.key, label, stem_symbol, target)
+                rows = _stage_object(local, obj.key, label, stem_symbol, target, headerless)
             if local.parent == Path(workdir):
                 local.unlink(missing_ok=True)
             entries[obj.key] = {"fingerprint": obj.fingerprint, "sha256": digest, "rows": rows, "staged": name}
             (changed if known else new).append(obj.key)
+    for names, labels in headerless.items():
+        _say_headerless(labels, names)
     removed = tuple(sorted(set(previous) - set(entries)))
     manifest = {"stage_version": STAGE_VERSION, "uri": source.uri, "objects": entries}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))

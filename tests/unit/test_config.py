@@ -632,3 +632,10 @@ def test_the_tracking_file_is_the_sqlite_path_of_a_local_store_only(tmp_path):
 
     assert Settings(home=tmp_path, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}").tracking_file == tmp_path / "m.db"
     assert Settings(home=tmp_path, tracking_uri="http://127.0.0.1:5000").tracking_file is None
+
+
+def test_the_registered_models_name_names_its_pipeline():
+    # Every command prints "model driftline-btc"; a user who passes that name back means the same model.
+    assert PipelineConfig(name="driftline-btc").model_name == "driftline-btc"
+    assert PipelineConfig(name="btc").model_name == "driftline-btc"
+    assert PipelineConfig(name="driftline-").model_name == "driftline-driftline-"  # nothing else to name it

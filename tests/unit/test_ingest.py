@@ -1257,7 +1257,7 @@ def test_headerless_price_files_are_named_by_what_their_columns_hold(tmp_path, c
     ]
     assert (
         "BTCUSDT-1h-2024-01.csv: no header row; its columns read as time, open, high, low, close, volume (high >= "
-        "open, close >= low in its first rows), column_7 to column_12 not used" in caplog.text
+        "open, close >= low in the first rows), column_7 to column_12 not used" in caplog.text
     )
     assert read_file(klines)[LINE_COLUMN].tolist() == [1, 2, 3]  # no header line above the first row
     mt4 = tmp_path / "EURUSD1440.csv"
@@ -1282,6 +1282,35 @@ def test_headerless_price_files_are_named_by_what_their_columns_hold(tmp_path, c
     short.write_text("1,2.5\n2,2.6\n")  # row numbers, not times
     with pytest.raises(DataError, match=r"short.csv: no header row .* add a header row naming them"):
         load_data(DataConfig(path=str(short)))
+
+
+def test_a_folder_of_one_series_cut_by_month_is_one_symbol_and_instruments_stay_apart(tmp_path, caplog):
+    # data.binance.vision's monthly dumps of one pair, headerless: one series, not a symbol per month.
+    folder = tmp_path / "klines"
+    folder.mkdir()
+    start = pd.Timestamp("2024-01-01")
+    for month in (1, 2, 3):
+        hours = pd.date_range(start + pd.DateOffset(months=month - 1), periods=24 * 5, freq="h")
+        ms = hours.astype("int64") // 10**6
+        rows = [f"{t},42021.1,42038.7,42000.0,42021.1,808.0,{t + 3_599_999},1.0,1000,1.0,1.0,0" for t in ms]
+        (folder / f"BTCUSDT-1h-2024-{month:02d}.csv").write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING", logger="driftline"):
+        loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
+    assert loaded.frame["symbol"].unique().tolist() == ["BTCUSDT-1h"]
+    assert len(loaded.frame) == 3 * 24 * 5 and loaded.frame["timestamp"].is_monotonic_increasing
+    told = [r.getMessage() for r in caplog.records]
+    assert sum("no header row" in m for m in told) == 1  # one warning for the three files
+    assert any("3 files" in m and "BTCUSDT-1h-2024-01.csv ... " in m for m in told if "no header row" in m)
+    assert any("its 3 files are one series cut by period" in m and "symbol 'BTCUSDT-1h'" in m for m in told)
+    # Tokyo's tickers are numbers: files whose names differ only in digits, but over the same days, are two.
+    tokyo = tmp_path / "tokyo"
+    tokyo.mkdir()
+    for code in ("7203", "6758"):
+        pd.DataFrame({"Date": pd.date_range("2024-01-01", periods=10), "Close": 100.0}).to_csv(
+            tokyo / f"{code}.csv", index=False
+        )
+    frame = load_data(DataConfig(path=str(tokyo)), stage_root=tmp_path / "stage").frame
+    assert sorted(frame["symbol"].unique()) == ["6758", "7203"]
 
 
 def test_a_wide_table_of_months_is_named_as_such(tmp_path):
