@@ -25,7 +25,19 @@ ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 AUTO: Literal["auto"] = "auto"  # a setting decided per run from what the walk-forward measured (calibration.shrink)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MODEL_PREFIX = "driftline-"  # a pipeline's registered model: driftline-<name>
-_DATA_SUFFIXES = (".csv.gz", ".csv", ".tsv.gz", ".tsv", ".txt", ".parquet", ".pq", ".gz")
+_DATA_SUFFIXES = (
+    ".csv.gz",
+    ".csv.zip",
+    ".csv",
+    ".tsv.gz",
+    ".tsv.zip",
+    ".tsv",
+    ".txt",
+    ".parquet",
+    ".pq",
+    ".gz",
+    ".zip",
+)
 _GLOB = re.compile(r"[*?\[]")
 
 

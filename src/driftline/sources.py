@@ -15,12 +15,16 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import tempfile
+import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -33,7 +37,7 @@ from driftline.errors import DataError, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 # Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``) besides these.
-SUFFIXES = (".csv.gz", ".csv", ".tsv.gz", ".tsv", ".parquet", ".pq")
+SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
 STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
 # price files named)
@@ -128,15 +132,14 @@ DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 # The leading bytes of files a user may pass by mistake: what each is, and how to make it a file we read.
 _SHEET = "save the sheet as CSV (Save As, CSV UTF-8)"
 _NOT_READ = (
-    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or OpenDocument .ods workbook is one)", _SHEET),
     (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)", _SHEET),
     (b"ARROW1", "an Arrow IPC (Feather) file", "convert it with pandas: read_feather(path).to_parquet(...)"),
     (b"FEA1", "a Feather file", "convert it with pandas: read_feather(path).to_parquet(...)"),
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
-_READS = "Driftline reads CSV text (any delimiter, optionally gzipped) and Parquet"
-GZIP_MAGIC, PARQUET_MAGIC = b"\x1f\x8b", b"PAR1"
+_READS = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip) and Parquet"
+GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
 
@@ -171,9 +174,9 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         if head.startswith(magic):
             raise DataError(f"{label}: {what}; {_READS}; {how}")
     gzipped = head.startswith(GZIP_MAGIC)
-    opener = gzip.open if gzipped else open
+    zipped = {"zip": _zip_member(file, label)} if head.startswith(ZIP_MAGIC) else {}
     try:
-        with opener(file, "rt", encoding="utf-8", newline="") as handle:
+        with _text(file, gzipped, zipped) as handle:
             sample = handle.read(SNIFF_BYTES)
     except UnicodeDecodeError as exc:
         raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
@@ -181,7 +184,7 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
     if sample.lstrip("\ufeff \t\r\n")[:1] in ("[", "{"):
         raise DataError(f"{label}: JSON; {_READS}; convert it with pandas: read_json(path).to_parquet(...)")
-    compression = {"compression": "gzip"} if gzipped else {}  # by content, not by name (read_csv: None)
+    compression = {"compression": "gzip"} if gzipped else zipped  # by content, not by name (read_csv: None)
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
     lines = sample.splitlines()
@@ -205,6 +208,56 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         rows = list(csv.reader(whole[:HEADERLESS_SAMPLE], delimiter=sep))
         form["names"] = ",".join(_headerless_names(rows, form.get("decimal", "."), label))
     return form
+
+
+def _zip_member(file: Path, label: str) -> str:
+    """The one file inside a zip archive (data.binance.vision's downloads; a single CSV zipped by hand), read
+    as that file would be; macOS's resource forks (``__MACOSX/``) and hidden files do not count.
+
+    Raises:
+        DataError: a workbook (an .xlsx or .ods is a zip of XML parts), an archive of several files or none, or
+            one that cannot be read, with what to do.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = [
+                n
+                for n in archive.namelist()
+                if not n.endswith("/") and not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")
+            ]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{label}: a zip archive that cannot be read ({exc}); is it truncated?") from None
+    if "[Content_Types].xml" in names or "mimetype" in names:
+        raise DataError(f"{label}: an Excel .xlsx or OpenDocument .ods workbook; {_READS}; {_SHEET}")
+    if len(names) == 1 and not names[0].lower().endswith((".parquet", ".pq")):
+        return names[0]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    folder = file_stem(PurePosixPath(label).name)
+    raise DataError(
+        f"{label}: a zip archive of {len(names)} files ({shown or 'none'}); {_READS}; unzip it "
+        f"(unzip {PurePosixPath(label).name} -d {folder}) and pass the folder or the file"
+    )
+
+
+@contextmanager
+def _text(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
+    """A sniffed file's text: gunzipped, or its zip's one member (``_zip_member``)."""
+    if zipped:
+        with zipfile.ZipFile(file) as archive, archive.open(zipped["zip"]) as member:
+            yield io.TextIOWrapper(member, encoding="utf-8", newline="")
+    else:
+        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8", newline="") as handle:
+            yield handle
+
+
+@contextmanager
+def _csv_input(file: Path, form: dict[str, str]) -> Iterator[Any]:
+    """What ``read_csv`` reads for a sniffed file: the file, or its zip's one member, opened."""
+    if "zip" in form:
+        with zipfile.ZipFile(file) as archive, archive.open(form["zip"]) as member:
+            yield member
+    else:
+        yield file
 
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -497,7 +550,8 @@ def read_file(
                 _say_headerless([label], names)
             else:
                 headerless.setdefault(names, []).append(label)
-        read = pd.read_csv(file, **_csv_options(form), low_memory=False)
+        with _csv_input(file, form) as text:
+            read = pd.read_csv(text, **_csv_options(form), low_memory=False)
         first = _first_data_line(form)
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
         return _unsuffixed(_ungroup(frame, form.get("decimal", ".")), form.get("decimal", "."))
@@ -527,7 +581,8 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
         form = _sniff_format(file, label)
-        rows = pd.read_csv(file, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS)
+        with _csv_input(file, form) as text:
+            rows = pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS)
         if "levels" in form:
             return _long_by_symbol(rows.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
         columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)
@@ -566,7 +621,7 @@ def nearest_path(missing: str) -> str:
     return f"; did you mean {shown.removeprefix('./')}?"
 
 
-_KINDS = ".csv, .tsv (optionally gzipped) or .parquet"
+_KINDS = ".csv, .tsv (optionally gzipped or zipped) or .parquet"
 
 
 def _other_files(folder: str, found: list[Path]) -> str:

@@ -900,7 +900,7 @@ def _feather(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "writer", "what", "how"),
     [
-        ("prices.xlsx", _workbook, "a zip archive (an Excel .xlsx", "save the sheet as CSV"),
+        ("prices.xlsx", _workbook, "an Excel .xlsx or OpenDocument .ods workbook", "save the sheet as CSV"),
         ("prices.json", _json, "JSON", "read_json(path).to_parquet"),
         ("prices.feather", _feather, "an Arrow IPC (Feather) file", "read_feather(path).to_parquet"),
     ],
@@ -916,7 +916,36 @@ def test_a_workbook_json_or_feather_file_is_named_as_such_with_how_to_convert_it
             check()
         message = str(info.value)
         assert message.startswith(f"{path}: {what}"), message
-        assert "Driftline reads CSV text (any delimiter, optionally gzipped) and Parquet" in message and how in message
+        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip) and Parquet"
+        assert reads in message and how in message
+
+
+def test_a_csv_alone_in_a_zip_is_read_as_the_csv_and_an_archive_of_many_says_unzip(tmp_path, vendor_frame):
+    import zipfile
+
+    from driftline.sources import preflight
+
+    vendor_frame.to_csv(tmp_path / "prices.csv", index=False)
+    expected = read_file(tmp_path / "prices.csv")
+    with zipfile.ZipFile(tmp_path / "prices.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(tmp_path / "prices.csv", "prices.csv")
+        archive.writestr("__MACOSX/._prices.csv", b"\x00\x05")  # Finder's "Compress" adds a resource fork
+    pd.testing.assert_frame_equal(read_file(tmp_path / "prices.zip"), expected)  # line numbers too
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    shutil.move(tmp_path / "prices.zip", folder / "AAPL.zip")
+    frame = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage").frame
+    assert frame["symbol"].unique().tolist() == ["AAPL"] and len(frame) == len(vendor_frame)
+    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as archive:  # Kaggle's download of a dataset
+        for name in ("a.csv", "b.csv", "c.csv", "d.csv"):
+            archive.write(tmp_path / "prices.csv", name)
+    for check in (lambda: preflight(str(tmp_path / "archive.zip")), lambda: read_file(tmp_path / "archive.zip")):
+        with pytest.raises(
+            DataError, match=r"archive.zip: a zip archive of 4 files \(a.csv, b.csv, c.csv and 1 more\)"
+        ):
+            check()
+    with pytest.raises(DataError, match=r"unzip it \(unzip archive.zip -d archive\) and pass the folder"):
+        read_file(tmp_path / "archive.zip")
 
 
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
