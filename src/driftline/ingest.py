@@ -460,15 +460,32 @@ EPOCH_UNITS: tuple[tuple[EpochUnit, float], ...] = (("s", 1e11), ("ms", 1e14), (
 EPOCH_SMALLEST = 1e8
 EPOCH_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 YEAR_OR_YYYYMMDD = re.compile(r"\d{4}|\d{8}")
+# A day and a clock time in digits (broker exports: 202401020930, 20240102093000), told from 12- and 14-digit
+# milliseconds (1973-2001, 2286-) by every value reading as one.
+DIGIT_MOMENTS = {12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+
+
+def _digit_moments(present: pd.Series) -> bool:
+    text = present.astype(str).str.strip()
+    form = DIGIT_MOMENTS.get(int(text.str.len().max()) if len(text) else 0)
+    return (
+        form is not None
+        and bool(text.str.fullmatch(r"\d+").all())
+        and text.str.len().nunique() == 1
+        and bool(pd.to_datetime(text, format=form, errors="coerce").notna().all())
+    )
 
 
 def epoch_unit(present: pd.Series) -> EpochUnit | None:
     """The unit (s, ms, us, ns) of a column of plain numbers since the epoch, by the size of its median;
-    None when a value is not a number, or when the values read as dates by themselves (years, yyyymmdd)."""
+    None when a value is not a number, or when the values read as dates by themselves (years, yyyymmdd,
+    yyyymmddHHMM[SS])."""
     if present.empty:
         return None
     numbers = pd.to_numeric(present, errors="coerce")
     if numbers.isna().any() or present.astype(str).str.strip().str.fullmatch(YEAR_OR_YYYYMMDD).all():
+        return None
+    if _digit_moments(present):
         return None
     size = float(np.median(np.abs(numbers.to_numpy(dtype=float))))
     if size < EPOCH_SMALLEST:
@@ -517,6 +534,18 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 last,
             )
             return parsed.dt.tz_localize(None)
+        serials = _sheet_days(text, present)
+        if serials is not None:
+            logger.warning(
+                "%s%s: numbers read as a spreadsheet's serial dates, days since %s (%s is %s); pass dates as "
+                "text to read them otherwise",
+                f"{source}: " if source else "",
+                f"column {column!r}" if column else "time column",
+                SHEET_DAY_ZERO,
+                present.iloc[0],
+                f"{serials.dropna().iloc[0]:%Y-%m-%d %H:%M}",
+            )
+            return serials
         decimal = _decimal_years(text, present)
         if decimal is not None:
             logger.warning(
@@ -576,6 +605,23 @@ def _decimal_years(text: pd.Series, present: pd.Series) -> pd.Series | None:
     end = pd.to_datetime((years + 1).astype("Int64").astype("string"), format="%Y", errors="coerce")
     seconds = (end - start).dt.total_seconds() * (values - years).astype(float)
     moments: pd.Series = (start + pd.to_timedelta(seconds, unit="s")).dt.round("s")
+    return moments
+
+
+# A spreadsheet's date cells saved as numbers: days since 1899-12-30 (Excel's and LibreOffice's day 0), read
+# only from 20000 to 80000 (1954-10-03 to 2119-01-10), far above a count of rows or years.
+SHEET_DAY_ZERO = "1899-12-30"
+SHEET_DAYS = (20_000, 80_000)
+
+
+def _sheet_days(text: pd.Series, present: pd.Series) -> pd.Series | None:
+    """Numbers from 20000 to 80000 as a spreadsheet's serial dates (45293 is 2024-01-02; 45293.5 noon, to
+    the second); None otherwise."""
+    numbers = pd.to_numeric(present, errors="coerce")
+    if present.empty or numbers.isna().any() or not numbers.between(*SHEET_DAYS).all():
+        return None
+    days = pd.to_numeric(text, errors="coerce")
+    moments: pd.Series = pd.to_datetime(days, unit="D", origin=SHEET_DAY_ZERO).dt.round("s")
     return moments
 
 

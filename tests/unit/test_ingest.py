@@ -791,6 +791,33 @@ def test_years_and_yyyymmdd_numbers_are_dates_not_epoch_seconds(tmp_path):
     ]
 
 
+def test_a_day_and_clock_time_in_digits_is_not_milliseconds():
+    # Broker exports write 2024-01-02 09:30 as 202401020930 (or ...093000): read as milliseconds, 1976 or 2611.
+    assert parse_timestamps(pd.Series([202401020930, 202401021530]), "bars.csv", "date").tolist() == [
+        pd.Timestamp("2024-01-02 09:30"),
+        pd.Timestamp("2024-01-02 15:30"),
+    ]
+    assert parse_timestamps(pd.Series(["20240102093000", "20240102093001"])).tolist() == [
+        pd.Timestamp("2024-01-02 09:30:00"),
+        pd.Timestamp("2024-01-02 09:30:01"),
+    ]
+    # 12-digit milliseconds (1973-2001) have no month 52 or 84: still milliseconds.
+    assert epoch_unit(pd.Series(["631152000000", "946684800000"])) == "ms"
+    assert epoch_unit(pd.Series(["202401020930", "202401029930"])) == "ms"  # one value is no clock time (99:30)
+
+
+def test_a_spreadsheets_serial_dates_are_days_since_1899_12_30(tmp_path, caplog):
+    # A sheet's date cells saved as numbers (the cells' format lost): 45293 is 2024-01-02, .395833 is 09:30.
+    path = tmp_path / "sheet.csv"
+    path.write_text("Date,Close\n45293,1.0\n45294.395833,1.1\n")
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        frame = load_data(DataConfig(path=str(path))).frame
+    assert frame["timestamp"].tolist() == [pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03 09:30")]
+    assert "column 'Date': numbers read as a spreadsheet's serial dates, days since 1899-12-30" in caplog.text
+    assert parse_timestamps(pd.Series([1, 2, 3])).isna().all()  # row numbers: not dates
+    assert parse_timestamps(pd.Series([19_999, 45_293])).isna().all()  # not all in the range of serial dates
+
+
 def test_durations_without_a_date_are_elapsed_time_the_same_on_any_day(tmp_path, caplog):
     # A workout or sensor log: pandas' text for a timedelta (bokeh's cycling sample written to CSV) or clock
     # times alone. pandas reads "01:13:11" as today at that time: the file would move in time every day.
