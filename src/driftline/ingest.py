@@ -95,7 +95,7 @@ PRICE_ALIASES = {
     "high": ("high", "h", "hoch", "hochst", "plus_haut", "maximo", "maxima", "massimo"),
     "low": ("low", "l", "tief", "tiefst", "plus_bas", "minimo", "minima"),
     "close": (
-        *("close", "c", "price", "last", "closing_price"),
+        *("close", "c", "price", "last", "closing_price", "close_last", "last_price"),
         *("schluss", "schlusskurs", "zuletzt", "cloture", "dernier", "cierre", "ultimo", "chiusura", "fechamento"),
     ),
     "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_closing_price"),
@@ -121,6 +121,7 @@ class ColumnMap:
     extra: tuple[str, ...] = ()
     period: str | None = None  # the column that completes the time: a quarter or month, or a clock time (TIME_PARTS)
     symbol_inferred: bool = False  # the symbol column was found by its rows (infer_symbol), not by its name
+    wide: tuple[str, ...] = ()  # a column per symbol, each its close (``wide_as_long``)
 
     def describe(self) -> dict[str, Any]:
         """Which source columns were read as what (the summary's ``columns``)."""
@@ -130,6 +131,7 @@ class ColumnMap:
             "prices": dict(self.prices),
             "target": self.target,
             "features": list(self.extra),
+            **({"symbols_by_column": list(self.wide)} if self.wide else {}),
         }
 
 
@@ -199,6 +201,8 @@ class LoadedData:
         if self.staged is None or not all(f.exists() for f in self.staged.files):
             return self.raw.loc[list(positions)]
         full = read_staged(self.staged).drop(columns=[STEM_COLUMN], errors="ignore")
+        if self.columns.wide:  # a line holds every ticker's close: which one this row is
+            wanted = wanted.assign(symbol=self.raw.loc[list(positions), "symbol"])
         merged = wanted.reset_index(names="source_row").merge(full, on=[OBJECT_COLUMN, LINE_COLUMN], how="left")
         return merged.set_index("source_row")
 
@@ -358,8 +362,10 @@ def detect_columns(
                     " (a wide table: a column per month, a row per year; Driftline reads one row per time, so "
                     "reshape it long, e.g. pandas' melt, or pick one column)"
                 )
+            elif len(numeric_rest) >= 2 and symbol_col is None and all(TICKER.fullmatch(c) for c in numeric_rest):
+                # Closes side by side, a column per ticker, as yf.download([...])["Close"] and the ECB save them.
+                return ColumnMap(time=time_col, symbol=None, period=period_col, wide=tuple(numeric_rest))
             elif len(numeric_rest) >= 2 and symbol_col is None:
-                # Closes side by side, a column per ticker (how a multi-symbol download is often saved).
                 wide = (
                     f" (or, if each column is one symbol's price, reshape the table long: a row per time and symbol, "
                     f"e.g. pandas' df.melt(id_vars=[{str(time_col)!r}], var_name='symbol', value_name='close'))"
@@ -372,6 +378,27 @@ def detect_columns(
             )
     extra = tuple(c for c in numeric_rest if c not in prices.values()) if need_target else ()
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
+
+
+# A ticker as a column name (AAPL, BRK-B, ^GSPC, EURUSD=X, 7203.T, USD): capitals, digits and . - = ^, and a
+# letter at least (not a year). Price fields in capitals (OPEN, CLOSE) are prices, found before.
+TICKER = re.compile(r"(?=.*[A-Z])\^?[A-Z0-9][A-Z0-9.=^-]{0,14}")
+
+
+def wide_as_long(raw: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[pd.DataFrame, ColumnMap]:
+    """A table of closes side by side, a column per ticker (``ColumnMap.wide``), as a row per time and ticker:
+    each row keeps its file and line, a ticker's empty cells (before its listing) are dropped."""
+    kept = [c for c in raw.columns if c not in columns.wide]
+    long = raw.melt(id_vars=kept, value_vars=list(columns.wide), var_name="symbol", value_name="close")
+    long = long[long["close"].notna()].reset_index(drop=True)
+    logger.warning(
+        "%s: no price column; each of %d columns named like a ticker (%s) is that symbol's close; pass "
+        "--price-col to read one alone",
+        source,
+        len(columns.wide),
+        ", ".join(columns.wide[:6]) + (f" and {len(columns.wide) - 6} more" if len(columns.wide) > 6 else ""),
+    )
+    return long, replace(columns, symbol="symbol", prices={"close": "close"})
 
 
 def check_columns(data: DataConfig, need_target: bool) -> None:
@@ -981,9 +1008,13 @@ def load_staged(
         raise DataError(f"{source}: no columns (empty file)")
     partitions = frozenset(name for key in staged.keys for name in partition_values(key))
     columns = detect_columns(header, data, source, need_target, partitions)
-    needed = [columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra]
-    stem = columns.symbol is None and not staged.single_object and STEM_COLUMN in schema.names
-    keys = _key_candidates(header, needed, partitions) if columns.symbol is None and not stem else []
+    needed = [
+        *(columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra),
+        *columns.wide,
+    ]
+    named = columns.symbol is not None or bool(columns.wide)
+    stem = not named and not staged.single_object and STEM_COLUMN in schema.names
+    keys = _key_candidates(header, needed, partitions) if not named and not stem else []
     ticks = (
         _pick({normalise_name(c): str(c) for c in header.columns}, TICK_VOLUME) if "volume" in columns.prices else None
     )
@@ -992,6 +1023,8 @@ def load_staged(
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
     columns, tick_note = _ticks_for_no_volume(raw, columns, ticks, source)
+    if columns.wide:
+        raw, columns = wide_as_long(raw, columns, source)
     if keys:
         symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
         raw = raw.drop(columns=[c for c in keys if c != symbol])

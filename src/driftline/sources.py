@@ -125,7 +125,7 @@ def partition_values(key: str) -> dict[str, str]:
     return values
 
 
-DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")  # 316,1
+DECIMAL_COMMA = re.compile(r"[-+]?(\d+|\d{1,3}(\.\d{3})+),\d+")  # 316,1 and 1.234,56
 DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 
 
@@ -198,7 +198,7 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         sep = ","
     form = {"sep": sep, **compression}
     if sep != ",":
-        fields = [f.strip().strip('"') for line in lines[1:200] for f in line.split(sep)]
+        fields = [f.strip().strip('"').strip(CURRENCY + " ") for line in lines[1:200] for f in line.split(sep)]
         if any(DECIMAL_COMMA.fullmatch(f) for f in fields) and not any(DECIMAL_POINT.fullmatch(f) for f in fields):
             form["decimal"] = ","
     if _two_column_levels(lines, sep):
@@ -419,6 +419,34 @@ def _unsuffixed(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
     return frame
 
 
+# Prices written with their currency, as nasdaq.com's downloads write them ($181.18, -$1.20) or German ones
+# (1.234,56 €).
+CURRENCY = "$€£¥"
+PRICED = re.compile(rf"[-+]?\s*[{CURRENCY}]\s*[^{CURRENCY}]+|[^{CURRENCY}]+?\s*[{CURRENCY}]")
+SIGN = re.compile(rf"^([-+]?)\s*[{CURRENCY}]\s*|\s*[{CURRENCY}]$")
+
+
+def _uncurrencied(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """Text columns of numbers each written with the one currency sign of the column, before or after it
+    (``$181.18``, ``1.234,56 €``; grouped as the file's decimal mark groups them), as numbers: only a column
+    whose every value is such."""
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna().astype(str).str.strip()
+        if not len(values) or not values.str.fullmatch(PRICED).all():
+            continue
+        if values.str.extract(f"([{CURRENCY}])")[0].nunique() != 1:
+            continue  # dollars beside euros: not one quantity
+        text = values.str.replace(SIGN, r"\1", regex=True)
+        if not text.str.fullmatch(GROUPED[decimal]).all():
+            continue
+        group = "." if decimal == "," else ","
+        numbers = pd.to_numeric(
+            text.str.replace(group, "", regex=False).str.replace(decimal, ".", regex=False), errors="coerce"
+        )
+        frame[column] = numbers.reindex(frame.index)
+    return frame
+
+
 def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     """``read_csv``'s arguments for a sniffed file (``_sniff_format``); two header rows and the index's column
     for a file of two column levels (``_two_column_levels``)."""
@@ -554,7 +582,8 @@ def read_file(
             read = pd.read_csv(text, **_csv_options(form), low_memory=False)
         first = _first_data_line(form)
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
-        return _unsuffixed(_ungroup(frame, form.get("decimal", ".")), form.get("decimal", "."))
+        decimal = form.get("decimal", ".")
+        return _unsuffixed(_ungroup(_uncurrencied(frame, decimal), decimal), decimal)
     except DataError:
         raise
     except pd.errors.EmptyDataError:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driftline.config import DataConfig
+from driftline.config import ContractConfig, DataConfig
 from driftline.errors import DataError
 from driftline.ingest import (
     demo_data_path,
@@ -1369,6 +1369,25 @@ def test_a_folder_of_one_series_cut_by_month_is_one_symbol_and_instruments_stay_
     assert sorted(frame["symbol"].unique()) == ["6758", "7203"]
 
 
+def test_prices_written_with_their_currency_are_numbers(tmp_path):
+    # nasdaq.com's historical download: Close/Last, dollars before every price, newest first.
+    path = tmp_path / "HistoricalData_1704500000000.csv"
+    path.write_text(
+        "Date,Close/Last,Volume,Open,High,Low\n"
+        '01/05/2024,$181.18,62379660,$181.99,$182.76,$180.17\n01/04/2024,"$1,181.91",71983570,$182.15,$183.09,$180.88\n'
+    )
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert frame[["open", "high", "low", "close"]].values.tolist() == [
+        [182.15, 183.09, 180.88, 1181.91],
+        [181.99, 182.76, 180.17, 181.18],
+    ]
+    # A German export: euros after the number, decimal commas; a column of two currencies stays text.
+    euros = tmp_path / "kurse.csv"
+    euros.write_text("Datum;Schluss;Notiz\n02.01.2024;1.234,56 €;1 €\n03.01.2024;1.240,00 €;2 $\n")
+    frame = load_data(DataConfig(path=str(euros))).frame
+    assert frame["close"].tolist() == [1234.56, 1240.0]
+
+
 def test_a_wide_table_of_months_is_named_as_such(tmp_path):
     # bokeh-sampledata's unemployment1948 and statsmodels' elnino: Year, Jan ... Dec (and Annual).
     path = tmp_path / "unemployment1948.csv"
@@ -1378,19 +1397,45 @@ def test_a_wide_table_of_months_is_named_as_such(tmp_path):
         load_data(DataConfig(path=str(path)))
 
 
-def test_a_wide_table_of_symbols_is_told_how_to_reshape_it(tmp_path):
-    """Closes side by side, a column per ticker: the error shows the melt that makes it long, with its time
-    column; a table with a symbol column is not told that."""
+def test_a_wide_table_of_tickers_is_read_long_and_other_wide_tables_are_told_how_to_reshape(tmp_path, caplog):
+    """Closes side by side, a column per ticker (``yf.download([...])["Close"].to_csv()``): a row per time and
+    ticker, a ticker's empty cells before its listing dropped, a bad cell quarantined with its line and ticker.
+    Columns not named like tickers are not guessed: the error shows the melt that makes them long."""
+    from driftline.pipeline import validate_loaded
+
     path = tmp_path / "closes.csv"
-    path.write_text("date,AAPL,IBM,MSFT\n2000-03-01,4.19,73.67,30.23\n2000-03-02,3.92,75.78,30.5\n")
+    frame = pd.DataFrame(
+        {"Date": pd.bdate_range("2024-01-01", periods=120).strftime("%Y-%m-%d"), "AAPL": 185.0, "BRK-B": 360.0}
+    )
+    frame["^GSPC"] = 4700.0
+    frame.loc[:9, "BRK-B"] = None  # listed ten days later
+    frame.loc[20, "BRK-B"] = -1.0
+    frame.to_csv(path, index=False)
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        loaded = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    assert loaded.frame.groupby("symbol").size().to_dict() == {"AAPL": 120, "BRK-B": 110, "^GSPC": 120}
+    assert "each of 3 columns named like a ticker (AAPL, BRK-B, ^GSPC) is that symbol's close" in caplog.text
+    assert loaded.columns.describe()["symbols_by_column"] == ["AAPL", "BRK-B", "^GSPC"]
+    report = validate_loaded(loaded, ContractConfig(), "t")
+    assert report.quarantined["reason"].tolist() == ["close: must be > 0 (got -1.0)"]
+    rows = loaded.source_rows(report.quarantined["source_row"])
+    assert rows[["symbol", LINE_COLUMN, "Date"]].values.tolist() == [["BRK-B", 22, "2024-01-29"]]
+
+    sensors = tmp_path / "sensors.csv"
+    sensors.write_text("date,north,south,east\n2000-03-01,4.19,73.67,30.23\n2000-03-02,3.92,75.78,30.5\n")
     with pytest.raises(DataError) as caught:
-        load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
-    assert "numeric columns are ['AAPL', 'IBM', 'MSFT']; pass --price-col (or, if each column is one symbol's" in str(
-        caught.value
+        load_data(DataConfig(path=str(sensors)), stage_root=tmp_path / "stage1")
+    assert "numeric columns are ['north', 'south', 'east']; pass --price-col (or, if each column is one symbol's" in (
+        str(caught.value)
     )
     assert "df.melt(id_vars=['date'], var_name='symbol', value_name='close')" in str(caught.value)
+    # A label series' columns are its features, whatever their names.
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("date,AAPL,MSFT,y\n2000-03-01,4.19,30.23,1\n2000-03-02,3.92,30.5,0\n")
+    features = load_data(DataConfig(path=str(labelled), target_col="y"), need_target=True).columns.extra
+    assert features == ("AAPL", "MSFT")
     panel = tmp_path / "panel.csv"
-    panel.write_text("date,symbol,bid,ask\n2000-03-01,A,4.19,4.2\n2000-03-01,B,3.92,3.93\n")
+    panel.write_text("date,symbol,BID,ASK\n2000-03-01,A,4.19,4.2\n2000-03-01,B,3.92,3.93\n")
     with pytest.raises(DataError) as caught:
         load_data(DataConfig(path=str(panel)), stage_root=tmp_path / "stage2")
     assert "pass --price-col" in str(caught.value) and "melt" not in str(caught.value)
