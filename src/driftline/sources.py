@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
 STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
-# price files named)
+# price files named, numbers with a currency sign read)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
