@@ -60,7 +60,7 @@ TIME_NAMES = (
     "datum",  # German exports (onvista, Investing.com's German site)
     "fecha",  # Spanish
 )
-DATED = ("_date", "_datetime", "_timestamp", "_time")
+DATED = ("_date", "_datetime", "_timestamp", "_time", "_at")  # observation_date, Gmt time, snapped_at
 SYMBOL_NAMES = (
     "symbol",
     "ticker",
@@ -99,7 +99,7 @@ PRICE_ALIASES = {
         *("schluss", "schlusskurs", "zuletzt", "cloture", "dernier", "cierre", "ultimo", "chiusura", "fechamento"),
     ),
     "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_closing_price"),
-    "volume": ("volume", "vol", "v", "volumen", "stucke", "tickvol", "tick_volume"),
+    "volume": ("volume", "vol", "v", "volumen", "stucke", "tickvol", "tick_volume", "total_volume"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
@@ -446,6 +446,39 @@ def _columns_shown(columns: Any) -> str:
 
 
 ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+# A time zone's abbreviation after the time (CoinGecko's "2013-04-28 00:00:00 UTC", broker exports' "EST"):
+# pandas reads none but Z, UTC and GMT in a few layouts. Ambiguous ones (IST, and CST: US or China) are not read.
+ZONES_BY_OFFSET = {
+    "+00:00": "UTC GMT",
+    "-04:00": "EDT",
+    "-05:00": "EST CDT",
+    "-06:00": "MDT",
+    "-07:00": "MST PDT",
+    "-08:00": "PST",
+    "+01:00": "CET BST",
+    "+02:00": "CEST EET",
+    "+03:00": "EEST",
+    "+08:00": "HKT SGT",
+    "+09:00": "JST",
+    "+10:00": "AEST",
+    "+11:00": "AEDT",
+}
+ZONE_OFFSETS = {zone: offset for offset, zones in ZONES_BY_OFFSET.items() for zone in zones.split()}
+ZONED = re.compile(r"(?P<moment>.*\d)\s*(?P<zone>[A-Z]{3,4})")
+
+
+def _zones_as_offsets(text: pd.Series) -> pd.Series:
+    """Times that each end with a known zone's abbreviation (``ZONE_OFFSETS``), with its offset instead
+    (``2024-01-02 09:30:00 EST`` -> ``2024-01-02 09:30:00-05:00``); the text as it is otherwise."""
+    present = text.dropna().astype(str).str.strip()
+    if present.empty or not present.str.fullmatch(ZONED).all():
+        return text
+    parts = present.str.extract(ZONED.pattern)
+    if not parts["zone"].isin(ZONE_OFFSETS.keys()).all():
+        return text
+    return (parts["moment"] + parts["zone"].map(ZONE_OFFSETS)).reindex(text.index).astype("string")
+
+
 # Durations without a date: pandas' text for a timedelta, or a clock time alone (hours may pass 24).
 DURATION = re.compile(r"(?:\d+ days? )?\d{1,3}:\d{2}(?::\d{2}(?:\.\d+)?)?")
 ELAPSED_FROM = pd.Timestamp("1970-01-01")  # where elapsed time starts, as numbers since the epoch do
@@ -583,6 +616,8 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 f"{decimal.dropna().iloc[0]:%Y-%m-%d %H:%M}",
             )
             return decimal
+        text = _zones_as_offsets(text)
+        present = text.dropna()
         iso = not present.empty and bool(ISO_DATE.match(str(present.iloc[0])))
         form = "ISO8601" if iso else _inferred_format(present)
         with warnings.catch_warnings():

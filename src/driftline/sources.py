@@ -340,14 +340,24 @@ def _ohlc(prices: list[list[float] | None]) -> bool:
     return bool(rows) and all(h >= max(o, c, lo) and lo <= min(o, c) for o, h, lo, c in rows)
 
 
+TITLE_LINES = 20  # at most this many lines of text above a header
+QUOTED = re.compile(r'"[^"]*"')
+
+
+def _delimited(line: str) -> bool:
+    """Whether a line holds a delimiter outside quotes (a quoted sentence's commas are its own)."""
+    return any(d in QUOTED.sub("", line) for d in DELIMITERS)
+
+
 def _title_lines(lines: list[str]) -> int:
     """How many lines of text stand above a CSV's header (CryptoDataDownload's files open with the site's
-    address): up to two leading lines without a delimiter, above a header of names (not numbers: a one-column
-    file's values may hold decimal commas) and a first row, both delimited."""
-    for skip in range(min(3, len(lines) - 1)):
-        if any(d in lines[skip] for d in DELIMITERS):
+    address, Macrotrends' with a title and a quoted disclaimer): up to 20 leading lines without a delimiter
+    outside quotes, above a header of names (not numbers: a one-column file's values may hold decimal commas)
+    and a first row, both delimited."""
+    for skip in range(min(TITLE_LINES + 1, len(lines) - 1)):
+        if _delimited(lines[skip]):
             names = re.split(f"[{DELIMITERS}]", lines[skip])
-            delimited = any(d in lines[skip + 1] for d in DELIMITERS)
+            delimited = _delimited(lines[skip + 1])
             return skip if delimited and not any(NUMBER.fullmatch(n.strip().strip('"')) for n in names) else 0
     return 0
 

@@ -584,6 +584,45 @@ def test_a_cryptodatadownload_csv_is_read_below_its_title_line_and_rows_keep_the
     assert any("newest first" in c.message for c in report.checks), [c.message for c in report.checks]
 
 
+def test_a_macrotrends_download_is_read_below_its_quoted_disclaimer(tmp_path):
+    """Macrotrends' CSVs open with 14 lines of a title and a quoted disclaimer whose sentences hold commas."""
+    title = [
+        '"Macrotrends Data Download"',
+        '"Apple - Historical Price Data"',
+        '""',
+        '"DISCLAIMER AND TERMS OF USE: HISTORICAL DATA IS PROVIDED ""AS IS"" AND SOLELY"',
+        '"FOR INFORMATIONAL PURPOSES, NOT FOR TRADING PURPOSES OR ADVICE."',
+        '""',
+    ] * 2 + ['""', '""']
+    path = tmp_path / "MacroTrends_Data_Download_AAPL.csv"
+    path.write_text("\n".join(title) + "\ndate,open,high,low,close,volume\n1980-12-12,0.0995,0.0999,0.0995,0.0995,1\n")
+    frame = read_file(path)
+    assert list(frame.columns[:2]) == ["date", "open"] and frame[LINE_COLUMN].tolist() == [16]
+
+
+def test_coingecko_and_coinmarketcap_exports_are_read(tmp_path):
+    # CoinGecko: snapped_at ("... UTC"), price, market_cap, total_volume.
+    gecko = tmp_path / "btc-usd-max.csv"
+    gecko.write_text(
+        "snapped_at,price,market_cap,total_volume\n2013-04-28 00:00:00 UTC,135.3,1500517590,0\n"
+        "2013-04-29 00:00:00 UTC,141.96,1575032004,0\n"
+    )
+    loaded = load_data(DataConfig(path=str(gecko)), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == "snapped_at" and loaded.columns.prices == {"close": "price", "volume": "total_volume"}
+    assert loaded.frame["timestamp"].tolist() == [pd.Timestamp("2013-04-28"), pd.Timestamp("2013-04-29")]
+    # CoinMarketCap: semicolons, five times (the bar's is timeOpen), the coin's id as its name, newest first.
+    cmc = tmp_path / "Bitcoin_historical_data_coinmarketcap.csv"
+    cmc.write_text(
+        "timeOpen;timeClose;timeHigh;timeLow;name;open;high;low;close;volume;marketCap;timestamp\n"
+        "2024-01-02T00:00:00.000Z;2024-01-02T23:59:59.999Z;2024-01-02T13:00:00.000Z;2024-01-02T03:00:00.000Z;2781;"
+        "44187.1;45899.7;44176.9;44957.9;39335274536;880569124767;2024-01-02T23:59:59.999Z\n"
+        "2024-01-01T00:00:00.000Z;2024-01-01T23:59:59.999Z;2024-01-01T13:00:00.000Z;2024-01-01T03:00:00.000Z;2781;"
+        "42280.2;44175.4;42214.9;44187.1;18426978499;865416085306;2024-01-01T23:59:59.999Z\n"
+    )
+    frame = load_data(DataConfig(path=str(cmc)), stage_root=tmp_path / "stage").frame
+    assert frame["close"].tolist() == [44187.1, 44957.9] and frame["symbol"].nunique() == 1
+
+
 def test_a_one_column_file_of_decimal_commas_has_no_title_line(tmp_path):
     """A header without a delimiter above rows with commas is a one-column file of decimal commas, not a title."""
     from driftline.sources import read_file
@@ -804,6 +843,14 @@ def test_a_day_and_clock_time_in_digits_is_not_milliseconds():
     # 12-digit milliseconds (1973-2001) have no month 52 or 84: still milliseconds.
     assert epoch_unit(pd.Series(["631152000000", "946684800000"])) == "ms"
     assert epoch_unit(pd.Series(["202401020930", "202401029930"])) == "ms"  # one value is no clock time (99:30)
+
+
+def test_a_time_zones_abbreviation_after_the_time_is_its_offset():
+    # CoinGecko writes "... UTC"; broker exports "... EST" / "... EDT" across daylight saving.
+    zoned = pd.Series(["2024-01-02 09:30:00 EST", "2024-07-02 09:30:00 EDT", None])
+    assert parse_timestamps(zoned).tolist()[:2] == [pd.Timestamp("2024-01-02 14:30"), pd.Timestamp("2024-07-02 13:30")]
+    assert parse_timestamps(pd.Series(["2013-04-28 00:00:00 UTC"])).tolist() == [pd.Timestamp("2013-04-28")]
+    assert parse_timestamps(pd.Series(["2024-01-02 09:30:00 CST"])).isna().all()  # US or China: not guessed
 
 
 def test_a_spreadsheets_serial_dates_are_days_since_1899_12_30(tmp_path, caplog):
