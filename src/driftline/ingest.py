@@ -127,8 +127,8 @@ class ColumnMap:
         """Which source columns were read as what (the summary's ``columns``)."""
         return {
             "time": [self.time, self.period] if self.period else [self.time],
-            "symbol": self.symbol,
-            "prices": dict(self.prices),
+            "symbol": None if self.wide else self.symbol,  # a wide table's are its columns' names
+            "prices": {} if self.wide else dict(self.prices),
             "target": self.target,
             "features": list(self.extra),
             **({"symbols_by_column": list(self.wide)} if self.wide else {}),

@@ -166,6 +166,10 @@ def _columns_line(columns: dict[str, Any]) -> list[str]:
     parts = [f"time {' + '.join(repr(c) for c in columns['time'])}"]
     if columns.get("symbol"):
         parts.append(f"symbol {columns['symbol']!r}")
+    if columns.get("symbols_by_column"):
+        tickers = columns["symbols_by_column"]
+        shown = ", ".join(tickers[:5]) + (f" and {len(tickers) - 5} more" if len(tickers) > 5 else "")
+        parts.append(f"a close per symbol's column ({shown})")
     parts += [f"{canonical} {source!r}" for canonical, source in columns.get("prices", {}).items()]
     if columns.get("target"):
         parts.append(f"target {columns['target']!r}")
