@@ -391,6 +391,9 @@ def wide_as_long(raw: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[pd
     kept = [c for c in raw.columns if c not in columns.wide]
     long = raw.melt(id_vars=kept, value_vars=list(columns.wide), var_name="symbol", value_name="close")
     long = long[long["close"].notna()].reset_index(drop=True)
+    empty = [c for c in columns.wide if c not in set(long["symbol"])]
+    if empty and len(raw):
+        logger.warning("%s: no values for %s: left out", source, ", ".join(empty))
     logger.warning(
         "%s: no price column; each of %d columns named like a ticker (%s) is that symbol's close; pass "
         "--price-col to read one alone",

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
 STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
-# price files named, numbers with a currency sign read)
+# price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -557,6 +557,13 @@ def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -
     return frame
 
 
+def _without_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Without the columns a trailing delimiter makes (``Date,USD,JPY,`` as the ECB writes its rates): no name
+    (read_csv's ``Unnamed: N``) and no value."""
+    empty = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    return frame.drop(columns=empty) if empty else frame
+
+
 def _numbered(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
     frame[LINE_COLUMN] = range(first_line, first_line + len(frame))
     return frame
@@ -589,7 +596,7 @@ def read_file(
             else:
                 headerless.setdefault(names, []).append(label)
         with _csv_input(file, form) as text:
-            read = pd.read_csv(text, **_csv_options(form), low_memory=False)
+            read = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), low_memory=False))
         first = _first_data_line(form)
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
         decimal = form.get("decimal", ".")
@@ -621,7 +628,7 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
         form = _sniff_format(file, label)
         with _csv_input(file, form) as text:
-            rows = pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS)
+            rows = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))
         if "levels" in form:
             return _long_by_symbol(rows.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
         columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)

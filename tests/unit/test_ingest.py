@@ -1435,6 +1435,18 @@ def test_prices_written_with_their_currency_are_numbers(tmp_path):
     assert frame["close"].tolist() == [1234.56, 1240.0]
 
 
+def test_the_ecbs_reference_rates_are_a_symbol_per_currency(tmp_path, caplog):
+    # eurofxref-hist.csv: a trailing comma on every line (an unnamed, empty column), N/A for a currency
+    # no longer quoted (the Cypriot pound), newest first.
+    path = tmp_path / "eurofxref-hist.csv"
+    path.write_text("Date,USD,JPY,CYP,GBP,\n2024-01-05,1.0921,158.64,N/A,0.86,\n2024-01-04,1.0953,158.38,N/A,0.8622,\n")
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        frame = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage").frame
+    assert sorted(frame["symbol"].unique()) == ["GBP", "JPY", "USD"] and len(frame) == 6
+    assert "no values for CYP: left out" in caplog.text
+    assert "Unnamed" not in " ".join(read_file(path).columns)
+
+
 def test_a_wide_table_of_months_is_named_as_such(tmp_path):
     # bokeh-sampledata's unemployment1948 and statsmodels' elnino: Year, Jan ... Dec (and Annual).
     path = tmp_path / "unemployment1948.csv"
