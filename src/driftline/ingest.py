@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 TIME_NAMES = (
     "timestamp",
     "date",
+    "dates",  # Bloomberg's BDH
     "datetime",
     "time",
     "date_time",
@@ -380,9 +381,12 @@ def detect_columns(
     return ColumnMap(time=time_col, symbol=symbol_col, prices=prices, target=target_col, extra=extra, period=period_col)
 
 
-# A ticker as a column name (AAPL, BRK-B, ^GSPC, EURUSD=X, 7203.T, USD): capitals, digits and . - = ^, and a
-# letter at least (not a year). Price fields in capitals (OPEN, CLOSE) are prices, found before.
-TICKER = re.compile(r"(?=.*[A-Z])\^?[A-Z0-9][A-Z0-9.=^-]{0,14}")
+# A ticker as a column name (AAPL, BRK-B, ^GSPC, EURUSD=X, 7203.T, USD; Bloomberg's AAPL US Equity, SPX Index):
+# capitals, digits and . - = ^, and a letter at least (not a year). Price fields in capitals (OPEN, CLOSE) are
+# prices, found before.
+TICKER = re.compile(
+    r"(?=.*[A-Z])\^?[A-Z0-9][A-Z0-9.=^/-]{0,14}( [A-Z0-9]{1,4})?( (Equity|Index|Curncy|Comdty|Govt|Corp))?"
+)
 
 
 def wide_as_long(raw: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[pd.DataFrame, ColumnMap]:

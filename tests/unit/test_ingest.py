@@ -1445,6 +1445,10 @@ def test_the_ecbs_reference_rates_are_a_symbol_per_currency(tmp_path, caplog):
     assert sorted(frame["symbol"].unique()) == ["GBP", "JPY", "USD"] and len(frame) == 6
     assert "no values for CYP: left out" in caplog.text
     assert "Unnamed" not in " ".join(read_file(path).columns)
+    # Bloomberg's BDH sheet saved as CSV: Dates, then a column per security.
+    sheet = pd.DataFrame({"Dates": ["2024-01-02"], "AAPL US Equity": [185.6], "SPX Index": [4742.8]})
+    columns = detect_columns(sheet, DataConfig(), "bdh.csv", need_target=False)
+    assert columns.time == "Dates" and columns.wide == ("AAPL US Equity", "SPX Index")
 
 
 def test_a_wide_table_of_months_is_named_as_such(tmp_path):
