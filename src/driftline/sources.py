@@ -243,7 +243,7 @@ def _zip_member(file: Path, label: str) -> str:
 def _text(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
     """A sniffed file's text: gunzipped, or its zip's one member (``_zip_member``)."""
     if zipped:
-        with zipfile.ZipFile(file) as archive, archive.open(zipped["zip"]) as member:
+        with _csv_input(file, zipped) as member:
             yield io.TextIOWrapper(member, encoding="utf-8", newline="")
     else:
         with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8", newline="") as handle:
@@ -282,7 +282,8 @@ def _no_header(line: str, sep: str) -> bool:
 def _headerless_names(rows: list[list[str]], decimal: str, label: str) -> list[str]:
     """The names of a headerless file's columns, by what its first rows hold: a time (or a date, then a clock
     time), then open, high, low, close (high >= open, close >= low in every row read), then, if its values are
-    numbers >= 0, a volume; any further column is ``column_<position>``, not used unless named by an option.
+    numbers >= 0, a volume; any further column is ``column_<position>``, unused unless an option names it
+    (``--target-col column_8``).
 
     Raises:
         DataError: the columns are not in that order, with what to do (add a header row).
