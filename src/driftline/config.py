@@ -37,6 +37,9 @@ _DATA_SUFFIXES = (
     ".pq",
     ".gz",
     ".zip",
+    ".json",
+    ".jsonl",
+    ".ndjson",
 )
 _GLOB = re.compile(r"[*?\[]")
 

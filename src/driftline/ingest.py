@@ -96,11 +96,11 @@ PRICE_ALIASES = {
     "high": ("high", "h", "hoch", "hochst", "plus_haut", "maximo", "maxima", "massimo"),
     "low": ("low", "l", "tief", "tiefst", "plus_bas", "minimo", "minima"),
     "close": (
-        *("close", "c", "price", "last", "closing_price", "close_last", "last_price"),
+        *("close", "c", "price", "prices", "last", "closing_price", "close_last", "last_price"),
         *("schluss", "schlusskurs", "zuletzt", "cloture", "dernier", "cierre", "ultimo", "chiusura", "fechamento"),
     ),
     "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_closing_price"),
-    "volume": ("volume", "vol", "v", "volumen", "stucke", "tickvol", "tick_volume", "total_volume"),
+    "volume": ("volume", "vol", "v", "volumen", "stucke", "tickvol", "tick_volume", "total_volume", "total_volumes"),
 }
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
@@ -108,6 +108,7 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
 STEM_COLUMN = "__file_stem"
+ROW_FILES = (".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson")  # rows, not lines
 DEMO_FILE = "stocks.csv.gz"
 
 
@@ -188,7 +189,7 @@ class LoadedData:
         several = self.raw[OBJECT_COLUMN].nunique() > 1
         out = []
         for key, line in zip(where[OBJECT_COLUMN], where[LINE_COLUMN], strict=True):
-            unit = "row" if str(key).lower().endswith((".parquet", ".pq")) else "line"
+            unit = "row" if str(key).lower().endswith(ROW_FILES) else "line"
             out.append(f"{key} {unit} {line}" if several else f"{unit} {line}")
         return out
 

@@ -36,7 +36,8 @@ from driftline.errors import DataError, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``) besides these.
+# Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``, ``api/*.json``)
+# besides these: a folder's other files (a dataset's metadata.json) are not data.
 SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
 STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
@@ -138,7 +139,7 @@ _NOT_READ = (
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
-_READS = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip) and Parquet"
+_READS = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON and Parquet"
 GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
@@ -164,7 +165,8 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     in many European locales (grouped ``1.234,56``: ``_ungroup``). Gzipped text is read whatever its name.
 
     Raises:
-        DataError: a workbook, archive, JSON or other non-CSV file, named as such, with what is read instead.
+        DataError: a workbook, an archive of several files or another file that is not text, named as such,
+            with what is read instead. JSON is told (``json``: whole or lines) for ``_read_json``.
     """
     try:
         head = _leading_bytes(file)
@@ -182,9 +184,12 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
         raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
-    if sample.lstrip("\ufeff \t\r\n")[:1] in ("[", "{"):
-        raise DataError(f"{label}: JSON; {_READS}; convert it with pandas: read_json(path).to_parquet(...)")
     compression = {"compression": "gzip"} if gzipped else zipped  # by content, not by name (read_csv: None)
+    opening = sample.lstrip("\ufeff \t\r\n")
+    if opening[:1] in ("[", "{"):
+        rows = [line.strip() for line in opening.splitlines() if line.strip()]
+        lines_of_records = len(rows) > 1 and all(r.startswith("{") and r.endswith("}") for r in rows[:2])
+        return {"json": "lines" if lines_of_records else "whole", **compression}
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
     lines = sample.splitlines()
@@ -258,6 +263,105 @@ def _csv_input(file: Path, form: dict[str, str]) -> Iterator[Any]:
             yield member
     else:
         yield file
+
+
+def _read_json(file: Path, form: dict[str, str], label: str) -> pd.DataFrame:
+    """A JSON file's table (``_json_table``), a row per record; text that holds numbers (Alpha Vantage's
+    ``"187.15"``) as numbers.
+
+    Raises:
+        DataError: not valid JSON (the line and what is wrong), or no table found in it.
+    """
+    zipped = {"zip": form["zip"]} if "zip" in form else {}
+    with _text(file, form.get("compression") == "gzip", zipped) as handle:
+        text = handle.read()
+    try:
+        if form["json"] == "lines":  # JSON Lines: a record per line
+            data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{label}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    frame = _json_table(data, label)
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna()
+        numbers = pd.to_numeric(values, errors="coerce") if len(values) else values
+        if len(values) and numbers.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _json_table(data: Any, label: str) -> pd.DataFrame:
+    """The table inside parsed JSON, as APIs and pandas save it: a list of records (``df.to_json(orient=
+    "records")``, JSON Lines; nested fields flattened, ``a.b``), a list of rows without names (Binance's klines:
+    named as a headerless CSV is), the one list of them under a key (Polygon's ``results``, ``data``; the
+    response's text fields, such as its ``ticker``, as columns), lists of [time, value] pairs side by side
+    (CoinGecko's ``prices``, ``total_volumes``), records keyed by time (Alpha Vantage's ``Time Series
+    (Daily)``; ``1. open`` is ``open``), pandas' other ``to_json`` layouts (columns, index, split, table).
+
+    Raises:
+        DataError: no table found, naming the keys that are there.
+    """
+    if isinstance(data, list):
+        if not data:
+            raise DataError(f"{label}: JSON with no records (an empty list)")
+        if all(isinstance(r, dict) for r in data):
+            return pd.json_normalize(data)
+        if all(isinstance(r, list) for r in data):
+            rows = [["" if v is None else str(v) for v in r] for r in data[:HEADERLESS_SAMPLE]]
+            names = _headerless_names(rows, ".", label)
+            _say_headerless([label], tuple(names))
+            return pd.DataFrame(data, columns=names)
+    if isinstance(data, dict):
+        if {"columns", "data"} <= data.keys() and isinstance(data["data"], list):  # orient="split"
+            frame = pd.DataFrame(data["data"], columns=data["columns"])
+            return _keyed_by(frame, data.get("index"))
+        tables = {k: v for k, v in data.items() if isinstance(v, list) and v}
+        if len(tables) == 1:
+            rows = next(iter(tables.values()))
+            if all(isinstance(r, dict | list) for r in rows):
+                frame = _json_table(rows, label)
+                texts = {k: v for k, v in data.items() if isinstance(v, str) and k not in frame.columns}
+                return frame.assign(**texts) if texts else frame
+        if len(tables) > 1 and all(_pairs(v) and len(v) == len(next(iter(tables.values()))) for v in tables.values()):
+            first = next(iter(tables.values()))
+            frame = pd.DataFrame({k: [pair[1] for pair in v] for k, v in tables.items()})
+            return frame.assign(timestamp=[pair[0] for pair in first])[["timestamp", *tables]]
+        nested = {
+            k: v for k, v in data.items() if isinstance(v, dict) and v and all(isinstance(r, dict) for r in v.values())
+        }
+        if len(nested) == 1 and len(data) <= 3:  # Alpha Vantage: "Meta Data" beside one "Time Series (...)"
+            series: dict[str, Any] = next(iter(nested.values()))
+            return _keyed_by(pd.DataFrame.from_dict(series, orient="index"), list(series)).rename(columns=_unnumbered)
+        if data and all(isinstance(v, dict) for v in data.values()):
+            inner = next(iter(data.values()))
+            if inner and all(HEADERLESS_TIME.fullmatch(str(k)) for k in data):  # orient="index", keyed by time
+                return _keyed_by(pd.DataFrame.from_dict(data, orient="index"), list(data))
+            frame = pd.DataFrame(data)  # orient="columns", pandas' default: {column: {row: value}}
+            return _keyed_by(frame.reset_index(drop=True), list(frame.index))
+    keys = ", ".join(map(str, list(data)[:8])) if isinstance(data, dict) else type(data).__name__
+    raise DataError(
+        f"{label}: JSON without a table Driftline can find (keys: {keys}); save a list of records, "
+        "df.to_json(path, orient='records')"
+    )
+
+
+def _pairs(values: list[Any]) -> bool:
+    return all(isinstance(v, list) and len(v) == 2 for v in values)
+
+
+def _unnumbered(name: str) -> str:
+    """``1. open`` -> ``open`` (Alpha Vantage numbers its fields)."""
+    return re.sub(r"^\d+\.\s*", "", str(name))
+
+
+def _keyed_by(frame: pd.DataFrame, keys: list[Any] | None) -> pd.DataFrame:
+    """``frame`` with its row keys as a ``timestamp`` column when they are times (dates, or numbers since 1970
+    as pandas writes a DatetimeIndex), dropped when they are row numbers."""
+    frame = frame.reset_index(drop=True)
+    if keys and all(HEADERLESS_TIME.fullmatch(str(k)) for k in keys) and TIME_INDEX not in frame.columns:
+        frame.insert(0, TIME_INDEX, [str(k) for k in keys])
+    return frame
 
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -590,6 +694,8 @@ def read_file(
                 return _long_by_symbol(stored, label, first_line=1)
             return _numbered(_index_as_columns(stored), 1)
         form = _sniff_format(file, label)
+        if "json" in form:
+            return _numbered(_read_json(file, form, label), 1)
         if "names" in form:
             names = tuple(form["names"].split(","))
             if headerless is None:
@@ -628,6 +734,8 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
         form = _sniff_format(file, label)
+        if "json" in form:
+            return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
             rows = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))
         if "levels" in form:

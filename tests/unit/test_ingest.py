@@ -963,10 +963,6 @@ def _workbook(path: Path) -> None:
         book.writestr("xl/workbook.xml", "<workbook/>")
 
 
-def _json(path: Path) -> None:
-    make_ohlcv_panel(n_symbols=1, n_days=30, seed=0).to_json(path, orient="records")
-
-
 def _feather(path: Path) -> None:
     make_ohlcv_panel(n_symbols=1, n_days=30, seed=0).to_feather(path)
 
@@ -975,11 +971,10 @@ def _feather(path: Path) -> None:
     ("name", "writer", "what", "how"),
     [
         ("prices.xlsx", _workbook, "an Excel .xlsx or OpenDocument .ods workbook", "save the sheet as CSV"),
-        ("prices.json", _json, "JSON", "read_json(path).to_parquet"),
         ("prices.feather", _feather, "an Arrow IPC (Feather) file", "read_feather(path).to_parquet"),
     ],
 )
-def test_a_workbook_json_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
+def test_a_workbook_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
     """Not a column or encoding complaint about bytes that were never CSV: what the file is and what to do."""
     from driftline.sources import preflight
 
@@ -990,7 +985,7 @@ def test_a_workbook_json_or_feather_file_is_named_as_such_with_how_to_convert_it
             check()
         message = str(info.value)
         assert message.startswith(f"{path}: {what}"), message
-        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip) and Parquet"
+        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON and Parquet"
         assert reads in message and how in message
 
 
@@ -1020,6 +1015,99 @@ def test_a_csv_alone_in_a_zip_is_read_as_the_csv_and_an_archive_of_many_says_unz
             check()
     with pytest.raises(DataError, match=r"unzip it \(unzip archive.zip -d archive\) and pass the folder"):
         read_file(tmp_path / "archive.zip")
+
+
+def _api_json(ohlcv: pd.DataFrame) -> dict[str, object]:
+    """The same bars as each API and pandas layout saves them (the file name says which)."""
+    times = pd.to_datetime(ohlcv["Date"])
+    ms = (times.astype("int64") // 10**6).tolist()
+    bars = list(zip(ms, ohlcv["Open"], ohlcv["High"], ohlcv["Low"], ohlcv["Close"], ohlcv["Volume"], strict=True))
+    indexed = ohlcv.assign(Date=times).set_index("Date")
+    return {
+        "records.json": ohlcv.to_json(orient="records"),
+        "lines.jsonl": ohlcv.to_json(orient="records", lines=True),
+        "pandas_default.json": indexed.to_json(),
+        "split.json": indexed.to_json(orient="split"),
+        "table.json": indexed.to_json(orient="table"),
+        "index.json": ohlcv.set_index("Date").to_json(orient="index"),
+        "binance_klines.json": [
+            [t, str(o), str(h), str(lo), str(c), str(v), t + 86_399_999, "0"] for t, o, h, lo, c, v in bars
+        ],
+        "polygon.json": {
+            "ticker": "AAPL",
+            "queryCount": len(bars),
+            "results": [{"v": v, "o": o, "c": c, "h": h, "l": lo, "t": t, "n": 1} for t, o, h, lo, c, v in bars],
+            "status": "OK",
+        },
+        "alpha_vantage.json": {
+            "Meta Data": {"1. Information": "Daily Prices", "2. Symbol": "AAPL"},
+            "Time Series (Daily)": {
+                f"{pd.Timestamp(t, unit='ms'):%Y-%m-%d}": {
+                    "1. open": str(o),
+                    "2. high": str(h),
+                    "3. low": str(lo),
+                    "4. close": str(c),
+                    "5. volume": str(v),
+                }
+                for t, o, h, lo, c, v in reversed(bars)
+            },
+        },
+        "coingecko_market_chart.json": {
+            "prices": [[t, c] for t, _, _, _, c, _ in bars],
+            "market_caps": [[t, c * 1e6] for t, _, _, _, c, _ in bars],
+            "total_volumes": [[t, v] for t, *_, v in bars],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "records.json",
+        "lines.jsonl",
+        "pandas_default.json",
+        "split.json",
+        "table.json",
+        "index.json",
+        "binance_klines.json",
+        "polygon.json",
+        "alpha_vantage.json",
+        "coingecko_market_chart.json",
+    ],
+)
+def test_json_as_apis_and_pandas_save_bars_is_read_as_the_same_bars(tmp_path, vendor_frame, name):
+    import json
+
+    content = _api_json(vendor_frame.drop(columns="Adj Close"))[name]
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    loaded = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    frame = loaded.frame.sort_values("timestamp").reset_index(drop=True)
+    expected = pd.to_datetime(vendor_frame["Date"]).tolist()
+    assert frame["timestamp"].tolist() == expected
+    assert frame["close"].tolist() == vendor_frame["Close"].tolist()
+    if name != "coingecko_market_chart.json":  # a price and a volume only
+        assert frame["high"].tolist() == vendor_frame["High"].tolist()
+    assert frame["volume"].tolist() == vendor_frame["Volume"].astype(float).tolist()
+    assert frame["symbol"].unique().tolist() == (["AAPL"] if name == "polygon.json" else ["series"])
+    assert loaded.locate([int(frame.index[0])])[0].startswith("row ")  # records, not lines
+
+
+def test_json_that_is_broken_or_holds_no_table_says_so(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"t": 1, "c": 2},\n {"t": 2, "c": }]')
+    with pytest.raises(DataError, match=r"broken.json: not valid JSON \(line 2, column 16: Expecting value\)"):
+        load_data(DataConfig(path=str(broken)))
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"status": "OK", "count": 3}')
+    with pytest.raises(DataError, match=r"odd.json: JSON without a table .* \(keys: status, count\); save a list"):
+        load_data(DataConfig(path=str(odd)))
+    folder = tmp_path / "kaggle"
+    folder.mkdir()
+    vendor = make_ohlcv_panel(n_symbols=1, n_days=5, seed=1).drop(columns="Symbol")
+    vendor.to_csv(folder / "AAPL.csv", index=False)
+    (folder / "dataset-metadata.json").write_text('{"title": "stocks"}')  # a folder's JSON is not data
+    assert load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage").frame["symbol"].unique() == ["AAPL"]
 
 
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
