@@ -927,7 +927,8 @@ class S3Source:
         except Exception as exc:  # noqa: BLE001 - every botocore failure is explained by _explain
             raise self._explain(exc, "listing objects") from None
         exact = [item for item in found if item["Key"] == self.prefix]
-        if exact and is_data_file(self.prefix):
+        inside = any(item["Key"].startswith(self.prefix.rstrip("/") + "/") for item in found)
+        if exact and (is_data_file(self.prefix) or not inside):  # a key named in full: any kind (prices.json)
             self.single_object = True
             item = exact[0]
             return [SourceObject(key=PurePosixPath(item["Key"]).name, fingerprint=f"{item['ETag']}:{item['Size']}")]

@@ -93,6 +93,9 @@ def test_single_csv_key(s3_env, tmp_path):
     loaded = load_data(DataConfig(path=f"s3://{BUCKET}/files/prices.csv.gz"))
     assert len(loaded.frame) == 50
     np.testing.assert_allclose(np.sort(loaded.frame["close"].to_numpy()), np.sort(panel["Close"].to_numpy()))
+    # A key named in full is read whatever its kind: an API's response saved as JSON.
+    s3_env.client().put_object(Bucket=BUCKET, Key="api/bars.json", Body=panel.to_json(orient="records").encode())
+    assert len(load_data(DataConfig(path=f"s3://{BUCKET}/api/bars.json")).frame) == 50
 
 
 def _gzip(text: str) -> bytes:
