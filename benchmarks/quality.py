@@ -414,6 +414,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     from driftline.features import Where, build_features, feature_table
     from driftline.ingest import load_data
     from driftline.models import family_names
+    from driftline.sizing import size_to_data
     from driftline.training import fit_challenger, run_walk_forward
 
     started, cpu = time.perf_counter(), time.thread_time()
@@ -439,6 +440,8 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
             features = build_features(
                 clean, config.features, config.target, Where(loaded.source, loaded.columns.target)
             )
+            config = size_to_data(config, features.times).config  # the sizes the flow would use (a hold-out
+            # grown on long data)
             development, holdout = holdout_split(features, config.evaluation.window, config.gap)
             spec = config.fit_spec
             result = run_walk_forward(development, spec, threads=1)

@@ -541,7 +541,12 @@ class ModelsConfig(_Section):
 class EvaluationConfig(_Section):
     """The hold-out window at the end of the data on which champion and challenger are compared."""
 
-    window: int = Field(default=500, ge=10, description="timestamps at the end never trained on by the challenger")
+    window: int = Field(
+        default=500,
+        ge=10,
+        description="timestamps at the end never trained on by the challenger; when not set, 5% of the "
+        "timestamps if that is more (at most 5000), and fewer on short data",
+    )
 
 
 class PromotionConfig(_Section):

@@ -191,11 +191,16 @@ def _data_lines(summary: TrainingSummary) -> list[str]:
         lines.append(f"       quarantined rows and reasons: {summary.quarantine_path}")
     lines += [f"       warning: {w}" for w in summary.data_warnings]
     lines += [f"       warning: {w}" for w in summary.contract_warnings]
-    # Settings lowered for one reason (the feature windows, scaled together) share one line.
-    by_reason: dict[str, list[str]] = {}
+    # Settings changed for one reason (the feature windows, scaled together) share one line: lowered for short
+    # data (a warning), the hold-out grown for long data (a note).
+    by_reason: dict[tuple[str, bool], list[str]] = {}
     for key, change in summary.adjusted.items():
-        by_reason.setdefault(change["reason"], []).append(f"{key} {change['from']} -> {change['to']}")
-    lines += [f"       warning: short data: {', '.join(changes)} ({reason})" for reason, changes in by_reason.items()]
+        grown = isinstance(change["to"], int) and isinstance(change["from"], int) and change["to"] > change["from"]
+        by_reason.setdefault((change["reason"], grown), []).append(f"{key} {change['from']} -> {change['to']}")
+    lines += [
+        f"       {'note: long data' if grown else 'warning: short data'}: {', '.join(changes)} ({reason})"
+        for (reason, grown), changes in by_reason.items()
+    ]
     return lines
 
 

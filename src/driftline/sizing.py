@@ -2,8 +2,9 @@
 
 The defaults (5 folds, a 500-timestamp evaluation window, a 250-timestamp first training window) suit
 several years of daily bars. On a shorter series the sizes the user did not set are lowered, within the
-minimums below (met in rows on a wide panel), and each change is reported with its reason; a size the user
-set is never changed. When nothing fits, the error names the keys to lower and values that fit.
+minimums below (met in rows on a wide panel), and each change is reported with its reason; on a long one
+the evaluation window grows to ``HOLDOUT_SHARE`` of it. A size the user set is never changed. When nothing
+fits, the error names the keys to lower and values that fit.
 
 Everything is counted in distinct timestamps of the feature rows (after the trailing windows' warm-up),
 as the splits count them: the evaluation window and a purge gap at the end, then the first training
@@ -60,6 +61,12 @@ MIN_EVALUATION_ROWS = 2_000
 """Wide panels: an evaluation window shorter than ``MIN_EVALUATION_BLOCKS`` bootstrap blocks, at least
 ``SMALLEST_WINDOW`` timestamps holding this many rows (the bootstrap then shortens its block to have at least two,
 ``promotion.effective_block``)."""
+
+HOLDOUT_SHARE = 0.05
+HOLDOUT_MOST = 5_000
+"""Long data: an evaluation window the user did not set grows to this share of the timestamps, at most
+``HOLDOUT_MOST`` (10,000 timestamps and more: half a year of minute bars is judged on 5,000 of them, not on the
+500 that suit daily bars, whose bootstrap interval is three times wider)."""
 
 AUTOMATIC_SIZES = "config/automatic_sizes.json"
 """The run artifact listing the sizes the user did not set (``SizedConfig.automatic``)."""
@@ -290,7 +297,18 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
     explicit = explicit_keys(config)
     automatic = tuple(k for k in SHRINK_ORDER if k not in explicit)
     if sizes.need(gap, test_size) <= n_times:
-        return SizedConfig(config, n_times, automatic=automatic)
+        grown = min(HOLDOUT_MOST, int(HOLDOUT_SHARE * n_times))
+        if "evaluation.window" in explicit or grown <= sizes.window:
+            return SizedConfig(config, n_times, automatic=automatic)
+        reason = (
+            f"{n_times} timestamps: the hold-out is {HOLDOUT_SHARE:.0%} of them (at most {HOLDOUT_MOST}), "
+            f"{_rows_in_tail(counts, grown)} rows for the promotion's interval; set evaluation.window to keep another"
+        )
+        grow = Adjustment("evaluation.window", sizes.window, grown, reason)
+        logger.info("long data: %s", grow)
+        return SizedConfig(
+            apply_sizes(config, sizes.with_value("evaluation.window", grown)), n_times, (grow,), automatic
+        )
     fitted = _lowered(config, counts)
     if fitted is not None:
         context = f"{n_times} timestamps after the features' warm-up, {sizes.spelled(gap, test_size)}"

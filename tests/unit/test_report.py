@@ -151,6 +151,22 @@ def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(
     assert summary.data_warnings == [warning]
     text = render_summary(summary)
     assert "warning: short data: evaluation.window 500 -> 241 (a shorter hold-out leaves room)" in text
+    grown = {"evaluation.window": {"from": 500, "to": 2000, "reason": "40000 timestamps: ..."}}
+    grown_text = render_summary(
+        training_summary(
+            _trained(walk_forward_run, rows_clean=4000, adjusted=grown),
+            run_id="a",
+            version=SimpleNamespace(name="driftline-demo", version="3"),
+            aliases={"held": ["challenger"], "champion": None},
+            decision=_decision(True),
+            champion_before=None,
+            loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=()),
+        )
+    )
+    assert (
+        "note: long data: evaluation.window 500 -> 2000 (40000 timestamps: ...)" in grown_text
+        and "short data" not in grown_text
+    )
     assert f"warning: {warning}" in text
     assert _summary(walk_forward_run).as_dict()["adjusted"] == {}  # nothing changed: an empty entry, always present
 

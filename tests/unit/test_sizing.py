@@ -106,6 +106,22 @@ def test_enough_data_changes_nothing():
     assert sized.config is config and sized.adjusted == {}
 
 
+def test_long_data_gets_a_hold_out_of_five_percent_unless_the_user_set_one():
+    """Half a year of minute bars is not judged on 500 of them: 5% of the timestamps, at most 5,000."""
+    sized = size_to_data(load_config(None), _daily(40_000))
+    assert sized.config.evaluation.window == 2_000
+    assert (
+        sized.adjusted["evaluation.window"]["from"] == 500
+        and "the hold-out is 5% of them" in (sized.adjusted["evaluation.window"]["reason"])
+    )
+    assert "evaluation.window" in sized.automatic  # a retrain sizes it again on its own data
+    minutes = pd.date_range("2023-01-01", periods=260_000, freq="min").to_numpy()
+    assert size_to_data(load_config(None), minutes).config.evaluation.window == 5_000
+    assert size_to_data(load_config(None), _daily(9_999)).adjusted == {}  # 5% is less than 500
+    kept = size_to_data(load_config(None, {"evaluation.window": 500}), _daily(40_000))
+    assert kept.config.evaluation.window == 500 and kept.adjusted == {}
+
+
 def test_a_panel_keeps_an_evaluation_window_of_ten_bootstrap_blocks():
     """Four symbols: 100 timestamps hold 400 rows (>= promotion.min_rows); 10 blocks of 2 x horizon bound it."""
     sized = size_to_data(load_config(None), _daily(400, symbols=4))
