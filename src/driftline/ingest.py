@@ -124,16 +124,18 @@ class ColumnMap:
     period: str | None = None  # the column that completes the time: a quarter or month, or a clock time (TIME_PARTS)
     symbol_inferred: bool = False  # the symbol column was found by its rows (infer_symbol), not by its name
     wide: tuple[str, ...] = ()  # a column per symbol, each its close (``wide_as_long``)
+    symbol_from: str = ""  # where a symbol that is no column comes from: the files' names (a folder)
 
     def describe(self) -> dict[str, Any]:
         """Which source columns were read as what (the summary's ``columns``)."""
         return {
             "time": [self.time, self.period] if self.period else [self.time],
-            "symbol": None if self.wide else self.symbol,  # a wide table's are its columns' names
+            "symbol": None if self.wide or self.symbol_from else self.symbol,  # else its columns' or files' names
             "prices": {} if self.wide else dict(self.prices),
             "target": self.target,
             "features": list(self.extra),
             **({"symbols_by_column": list(self.wide)} if self.wide else {}),
+            **({"symbol_from": self.symbol_from} if self.symbol_from else {}),
         }
 
 
@@ -1079,7 +1081,8 @@ def load_staged(
         raw = raw.rename(columns={STEM_COLUMN: "symbol"})
         if one is not None:
             raw["symbol"] = one
-        columns = replace(columns, symbol="symbol")
+        named_by = f"the files' names' common start ({one})" if one is not None else "each file's name"
+        columns = replace(columns, symbol="symbol", symbol_from=named_by)
     frame = normalise_frame(raw, columns, source)
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)

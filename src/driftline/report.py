@@ -166,6 +166,8 @@ def _columns_line(columns: dict[str, Any]) -> list[str]:
     parts = [f"time {' + '.join(repr(c) for c in columns['time'])}"]
     if columns.get("symbol"):
         parts.append(f"symbol {columns['symbol']!r}")
+    if columns.get("symbol_from"):
+        parts.append(f"symbol {columns['symbol_from']}")
     if columns.get("symbols_by_column"):
         tickers = columns["symbols_by_column"]
         shown = ", ".join(tickers[:5]) + (f" and {len(tickers) - 5} more" if len(tickers) > 5 else "")

@@ -1488,6 +1488,7 @@ def test_a_folder_of_one_series_cut_by_month_is_one_symbol_and_instruments_stay_
     with caplog.at_level("WARNING", logger="driftline"):
         loaded = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage")
     assert loaded.frame["symbol"].unique().tolist() == ["BTCUSDT-1h"]
+    assert loaded.columns.describe()["symbol_from"] == "the files' names' common start (BTCUSDT-1h)"
     assert len(loaded.frame) == 3 * 24 * 5 and loaded.frame["timestamp"].is_monotonic_increasing
     told = [r.getMessage() for r in caplog.records]
     assert sum("no header row" in m for m in told) == 1  # one warning for the three files

@@ -289,4 +289,6 @@ def test_the_columns_line_says_what_detection_chose():
     assert _columns_line(wide.describe()) == [
         "       columns time 'Date', a close per symbol's column (AAPL, FB, GOOG, IBM, MSFT and 1 more)"
     ]
+    per_file = ColumnMap(time="time", symbol="symbol", prices={"close": "close"}, symbol_from="each file's name")
+    assert _columns_line(per_file.describe()) == ["       columns time 'time', symbol each file's name, close 'close'"]
     assert _columns_line({}) == []
