@@ -108,7 +108,7 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
 STEM_COLUMN = "__file_stem"
-ROW_FILES = (".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson")  # rows, not lines
+ROW_FILES = (".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".xlsx")  # rows, not lines
 DEMO_FILE = "stocks.csv.gz"
 
 

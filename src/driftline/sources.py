@@ -139,7 +139,10 @@ _NOT_READ = (
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
-_READS = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON and Parquet"
+_READS = (
+    "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and Parquet"
+)
+EXCEL = "\0excel"  # ``_zip_member``'s answer for an Excel workbook (no file inside a zip is so named)
 GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
@@ -177,6 +180,8 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
             raise DataError(f"{label}: {what}; {_READS}; {how}")
     gzipped = head.startswith(GZIP_MAGIC)
     zipped = {"zip": _zip_member(file, label)} if head.startswith(ZIP_MAGIC) else {}
+    if zipped.get("zip") == EXCEL:
+        return {"excel": "xlsx"}
     try:
         with _text(file, gzipped, zipped) as handle:
             sample = handle.read(SNIFF_BYTES)
@@ -220,8 +225,9 @@ def _zip_member(file: Path, label: str) -> str:
     as that file would be; macOS's resource forks (``__MACOSX/``) and hidden files do not count.
 
     Raises:
-        DataError: a workbook (an .xlsx or .ods is a zip of XML parts), an archive of several files or none, or
-            one that cannot be read, with what to do.
+        DataError: an office document that is not an Excel workbook (an .ods is a zip of XML parts too), an
+            archive of several files or none, or one that cannot be read, with what to do. An Excel workbook
+            is ``EXCEL``.
     """
     try:
         with zipfile.ZipFile(file) as archive:
@@ -232,8 +238,10 @@ def _zip_member(file: Path, label: str) -> str:
             ]
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{label}: a zip archive that cannot be read ({exc}); is it truncated?") from None
+    if "xl/workbook.xml" in names:
+        return EXCEL  # an Excel workbook: ``_read_excel``
     if "[Content_Types].xml" in names or "mimetype" in names:
-        raise DataError(f"{label}: an Excel .xlsx or OpenDocument .ods workbook; {_READS}; {_SHEET}")
+        raise DataError(f"{label}: an OpenDocument .ods or other office document; {_READS}; {_SHEET}")
     if len(names) == 1 and not names[0].lower().endswith((".parquet", ".pq")):
         return names[0]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -344,6 +352,44 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
         f"{label}: JSON without a table Driftline can find (keys: {keys}); save a list of records, "
         "df.to_json(path, orient='records')"
     )
+
+
+def _read_excel(file: Path, label: str) -> pd.DataFrame:
+    """The first sheet with data of an Excel workbook, as a table: its header the first row of two or more
+    names (title rows above it skipped), or, when its first row is data, named as a headerless CSV is; each row
+    with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. The workbook's other sheets
+    with data are named in a warning.
+
+    Raises:
+        DataError: no sheet holds data, no header row is found, or the workbook cannot be read.
+    """
+    try:
+        sheets = pd.read_excel(file, sheet_name=None, header=None, engine="openpyxl")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{label}: an Excel workbook that cannot be read ({exc})") from None
+    filled = {name: sheet.dropna(how="all") for name, sheet in sheets.items()}
+    filled = {name: sheet for name, sheet in filled.items() if not sheet.empty}
+    if not filled:
+        raise DataError(f"{label}: an Excel workbook without data in any sheet")
+    name, sheet = next(iter(filled.items()))
+    if len(filled) > 1:
+        others = ", ".join(repr(other) for other in filled if other != name)
+        logger.warning("%s: sheet %r read; its other sheets with data (%s) are not", label, name, others)
+    header = next(
+        (i for i in sheet.index[: TITLE_LINES + 1] if sum(isinstance(v, str) for v in sheet.loc[i].dropna()) >= 2),
+        None,
+    )
+    first = sheet.index[0]
+    if header is None or (header != first and _no_header(",".join(map(str, sheet.loc[first].dropna())), ",")):
+        rows = [["" if pd.isna(v) else str(v) for v in sheet.loc[i]] for i in sheet.index[:HEADERLESS_SAMPLE]]
+        names = _headerless_names(rows, ".", label)  # raises when the sheet is not prices either
+        _say_headerless([label], tuple(names))
+        table = sheet.set_axis(names, axis=1)
+    else:
+        names = [str(v).strip() if not pd.isna(v) else f"Unnamed: {k}" for k, v in enumerate(sheet.loc[header])]
+        table = _without_empty_unnamed(sheet.loc[sheet.index > header].set_axis(names, axis=1))
+    table[LINE_COLUMN] = table.index + 1  # the sheet's row number
+    return table.reset_index(drop=True).infer_objects()
 
 
 def _pairs(values: list[Any]) -> bool:
@@ -696,6 +742,8 @@ def read_file(
         form = _sniff_format(file, label)
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
+        if "excel" in form:
+            return _read_excel(file, label)
         if "names" in form:
             names = tuple(form["names"].split(","))
             if headerless is None:
@@ -734,7 +782,7 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
         form = _sniff_format(file, label)
-        if "json" in form:
+        if "json" in form or "excel" in form:
             return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
             rows = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))

@@ -958,9 +958,9 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, name, writer
 def _workbook(path: Path) -> None:
     import zipfile
 
-    with zipfile.ZipFile(path, "w") as book:  # an .xlsx is a zip of XML parts
-        book.writestr("[Content_Types].xml", "<Types/>")
-        book.writestr("xl/workbook.xml", "<workbook/>")
+    with zipfile.ZipFile(path, "w") as book:  # an .ods is a zip of XML parts
+        book.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        book.writestr("content.xml", "<office:document-content/>")
 
 
 def _feather(path: Path) -> None:
@@ -970,7 +970,7 @@ def _feather(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "writer", "what", "how"),
     [
-        ("prices.xlsx", _workbook, "an Excel .xlsx or OpenDocument .ods workbook", "save the sheet as CSV"),
+        ("prices.ods", _workbook, "an OpenDocument .ods or other office document", "save the sheet as CSV"),
         ("prices.feather", _feather, "an Arrow IPC (Feather) file", "read_feather(path).to_parquet"),
     ],
 )
@@ -985,7 +985,7 @@ def test_a_workbook_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_
             check()
         message = str(info.value)
         assert message.startswith(f"{path}: {what}"), message
-        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON and Parquet"
+        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and"
         assert reads in message and how in message
 
 
@@ -1108,6 +1108,36 @@ def test_json_that_is_broken_or_holds_no_table_says_so(tmp_path):
     vendor.to_csv(folder / "AAPL.csv", index=False)
     (folder / "dataset-metadata.json").write_text('{"title": "stocks"}')  # a folder's JSON is not data
     assert load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "stage").frame["symbol"].unique() == ["AAPL"]
+
+
+def test_an_excel_workbook_is_read_from_its_first_sheet_with_data_and_rows_keep_their_sheet_rows(
+    tmp_path, vendor_frame, caplog
+):
+    frame = vendor_frame.assign(Date=pd.to_datetime(vendor_frame["Date"]))
+    plain = tmp_path / "prices.xlsx"
+    frame.to_excel(plain, index=False)
+    expected = load_data(DataConfig(path=str(plain)), stage_root=tmp_path / "s1").frame
+    assert expected["close"].tolist() == vendor_frame["Close"].tolist()
+    assert read_file(plain)[LINE_COLUMN].tolist()[:2] == [2, 3]  # row 1 is the header
+    # A title above the header, the table off the first column, a second sheet of notes.
+    titled = tmp_path / "report.xlsx"
+    with pd.ExcelWriter(titled) as book:
+        pd.DataFrame([["Daily prices"], ["source: a vendor"]]).to_excel(
+            book, sheet_name="AAPL", header=False, index=False
+        )
+        frame.to_excel(book, sheet_name="AAPL", index=False, startrow=3, startcol=1)
+        pd.DataFrame({"note": ["checked"]}).to_excel(book, sheet_name="Notes", index=False)
+    with caplog.at_level("WARNING", logger="driftline.sources"):
+        loaded = load_data(DataConfig(path=str(titled)), stage_root=tmp_path / "s2")
+    pd.testing.assert_frame_equal(loaded.frame, expected)
+    assert "sheet 'AAPL' read; its other sheets with data ('Notes') are not" in caplog.text
+    assert loaded.locate([0]) == ["row 5"]  # the sheet's row: title, source, blank, header
+    # A sheet of prices without a header row is named as a headerless CSV is.
+    bare = tmp_path / "bare.xlsx"
+    frame[["Date", "Open", "High", "Low", "Close", "Volume"]].to_excel(bare, index=False, header=False)
+    assert load_data(DataConfig(path=str(bare)), stage_root=tmp_path / "s3").frame["close"].tolist() == (
+        vendor_frame["Close"].tolist()
+    )
 
 
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
