@@ -136,38 +136,29 @@ def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):
 
 
 def test_summary_carries_the_sizes_adjusted_to_short_data_and_the_data_warnings(walk_forward_run):
-    adjusted = {"evaluation.window": {"from": 500, "to": 241, "reason": "a shorter hold-out leaves room"}}
     warning = "/data/MSFT.csv: no 'Adj Close' values; prices of MSFT come from 'Close'"
-    summary = training_summary(
-        _trained(walk_forward_run, rows_clean=4000, adjusted=adjusted),
-        run_id="abc123",
-        version=SimpleNamespace(name="driftline-demo", version="3"),
-        aliases={"held": ["challenger"], "champion": None},
-        decision=_decision(True),
-        champion_before=None,
-        loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=(warning,)),
-    )
-    assert json.loads(summary.to_json())["adjusted"] == adjusted
-    assert summary.data_warnings == [warning]
-    text = render_summary(summary)
-    assert "warning: short data: evaluation.window 500 -> 241 (a shorter hold-out leaves room)" in text
-    grown = {"evaluation.window": {"from": 500, "to": 2000, "reason": "40000 timestamps: ..."}}
-    grown_text = render_summary(
-        training_summary(
-            _trained(walk_forward_run, rows_clean=4000, adjusted=grown),
-            run_id="a",
+
+    def summarised(adjusted: dict[str, dict[str, object]]) -> TrainingSummary:
+        return training_summary(
+            _trained(walk_forward_run, rows_clean=4000, adjusted=adjusted),
+            run_id="abc123",
             version=SimpleNamespace(name="driftline-demo", version="3"),
             aliases={"held": ["challenger"], "champion": None},
             decision=_decision(True),
             champion_before=None,
-            loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=()),
+            loaded=SimpleNamespace(content_hash="f" * 64, source="/data", warnings=(warning,)),
         )
-    )
-    assert (
-        "note: long data: evaluation.window 500 -> 2000 (40000 timestamps: ...)" in grown_text
-        and "short data" not in grown_text
-    )
+
+    adjusted = {"evaluation.window": {"from": 500, "to": 241, "reason": "a shorter hold-out leaves room"}}
+    summary = summarised(adjusted)
+    assert json.loads(summary.to_json())["adjusted"] == adjusted
+    assert summary.data_warnings == [warning]
+    text = render_summary(summary)
+    assert "warning: short data: evaluation.window 500 -> 241 (a shorter hold-out leaves room)" in text
     assert f"warning: {warning}" in text
+    # Long data: the hold-out grown, a note rather than a warning.
+    grown = render_summary(summarised({"evaluation.window": {"from": 500, "to": 2000, "reason": "40000 timestamps"}}))
+    assert "note: long data: evaluation.window 500 -> 2000 (40000 timestamps)" in grown and "short data" not in grown
     assert _summary(walk_forward_run).as_dict()["adjusted"] == {}  # nothing changed: an empty entry, always present
 
 
