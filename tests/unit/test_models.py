@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -224,6 +226,38 @@ def test_an_xgboost_leaf_holds_the_same_rows_worth_of_hessian_at_any_share_of_po
         make_estimator("ensemble", models.model_copy(update={"families": ("logreg", "xgboost")})), y
     )
     assert dict(vote.estimators)["xgboost"].get_params()["min_child_weight"] == pytest.approx(leaf_weight(y.mean()))
+
+
+def test_a_forest_tree_learns_from_at_most_forest_tree_rows_on_long_series(monkeypatch):
+    """scikit-learn's exact splitter made the forest most of a long run (260k minute bars: 97 s a fit, the
+    other families 0.5-2.3 s): past FOREST_TREE_ROWS each tree draws that many rows, a shorter window all."""
+    from driftline import models as models_module
+    from driftline.models import with_label_defaults
+
+    monkeypatch.setattr(models_module, "FOREST_TREE_ROWS", 200)
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.standard_normal((600, 3)), columns=["a", "b", "c"])
+    y = (X["a"] + rng.standard_normal(600) > 0).astype(int).to_numpy()
+    forest = ModelsConfig(families=("random_forest",), params={"random_forest": {"n_estimators": 5, "n_jobs": 1}})
+
+    def rows_per_tree(estimator: Any, rows: int) -> set[float]:
+        fitted = with_label_defaults(estimator, y[:rows]).fit(X.iloc[:rows], y[:rows])
+        return {tree.tree_.weighted_n_node_samples[0] for tree in fitted.estimators_}
+
+    assert rows_per_tree(make_estimator("random_forest", forest), 600) == {200.0}
+    assert rows_per_tree(make_estimator("random_forest", forest), 200) == {200.0}
+    assert rows_per_tree(make_estimator("random_forest", forest), 150) == {150.0}  # a short window: its own size
+    # A value the user set is kept, and a forest without bootstrap samples has no sample size to set.
+    own = forest.model_copy(update={"params": {"random_forest": {"n_estimators": 5, "n_jobs": 1, "max_samples": 300}}})
+    assert rows_per_tree(make_estimator("random_forest", own), 600) == {300.0}
+    whole = forest.model_copy(
+        update={"params": {"random_forest": {"n_estimators": 5, "n_jobs": 1, "bootstrap": False}}}
+    )
+    assert rows_per_tree(make_estimator("random_forest", whole), 600) == {600.0}
+    vote = with_label_defaults(
+        make_estimator("ensemble", forest.model_copy(update={"families": ("logreg", "random_forest")})), y
+    )
+    assert dict(vote.estimators)["random_forest"].get_params()["max_samples"] == 200
 
 
 def test_the_parameters_a_fit_used_are_its_own_with_the_ones_the_labels_set():
