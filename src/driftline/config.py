@@ -95,6 +95,10 @@ class DataConfig(_Section):
     demo_symbols: tuple[str, ...] = Field(
         default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty"
     )
+    encoding: str | None = Field(
+        default=None,
+        description="text encoding of CSV/JSON files (cp1252, shift_jis, ...); detected per file when empty",
+    )
     incremental: bool = Field(
         default=True, description="read only new or changed files/objects; the rest from the stage"
     )
@@ -102,6 +106,18 @@ class DataConfig(_Section):
         default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL"
     )
     s3_profile: str | None = Field(default=None, description="AWS profile for s3:// sources; else the environment")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str | None) -> str | None:
+        if encoding is None:
+            return None
+        import codecs
+
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, shift_jis, gb18030)") from None
 
 
 Policy = Literal["fail", "quarantine", "warn"]

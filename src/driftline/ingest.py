@@ -211,8 +211,29 @@ class LoadedData:
         return merged.set_index("source_row")
 
 
+# Names in other scripts that price exports use, as the names they mean: Chinese A-share tools (akshare,
+# Tongdaxin, East Money: 日期, 开盘, 收盘, 最高, 最低, 成交量, 股票代码) and their traditional forms, Yahoo! Japan
+# (日付, 始値, 高値, 安値, 終値, 出来高, 調整後終値), Investing.com's Russian and Korean sites (Дата, Цена, Откр.,
+# Макс., Мин., Объём; 날짜, 종가, 시가, 고가, 저가, 거래량). Keys lower case, without spaces or dots.
+NATIVE_NAMES = {
+    **dict.fromkeys(("日期", "交易日期", "日付", "дата", "날짜"), "date"),
+    **dict.fromkeys(("时间", "時間", "время"), "time"),
+    **dict.fromkeys(("开盘", "开盘价", "開盤", "開盤價", "始値", "откр", "открытие", "시가"), "open"),
+    **dict.fromkeys(("最高", "最高价", "最高價", "高値", "макс", "максимум", "고가"), "high"),
+    **dict.fromkeys(("最低", "最低价", "最低價", "安値", "мин", "минимум", "저가"), "low"),
+    **dict.fromkeys(("收盘", "收盘价", "收盤", "收盤價", "終値", "цена", "закрытие", "종가"), "close"),
+    **dict.fromkeys(("調整後終値", "复权收盘价"), "adj_close"),
+    **dict.fromkeys(("成交量", "出来高", "объём", "объем", "거래량"), "volume"),
+    **dict.fromkeys(("股票代码", "代码", "代碼", "証券コード", "тикер", "종목코드"), "symbol"),
+}
+
+
 def normalise_name(name: object) -> str:
-    """``" Adj Close "`` -> ``"adj_close"``; ``"Open-Time"`` -> ``"open_time"``; ``"Eröffn."`` -> ``"eroffn"``."""
+    """``" Adj Close "`` -> ``"adj_close"``; ``"Open-Time"`` -> ``"open_time"``; ``"Eröffn."`` -> ``"eroffn"``;
+    ``"收盘"`` -> ``"close"`` (``NATIVE_NAMES``)."""
+    native = NATIVE_NAMES.get(re.sub(r"[\s.。]+", "", str(name)).lower())
+    if native:
+        return native
     folded = unicodedata.normalize("NFKD", str(name).strip()).encode("ascii", "ignore").decode()
     text = re.sub(r"[^0-9a-zA-Z]+", "_", folded).strip("_").lower()
     # A name in another script (日付, 終値) by its code points (u65e5_u4ed8): as "unnamed", any two would collide.
@@ -426,7 +447,7 @@ def check_columns(data: DataConfig, need_target: bool) -> None:
     file = Path(location).expanduser()
     if not file.is_file():
         return
-    header = read_header(file, location)
+    header = read_header(file, location, data.encoding)
     if header.shape[1]:
         detect_columns(header, data, location, need_target, require_price=False)
 
@@ -975,7 +996,7 @@ def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
     """
     location = data.path or str(demo_data_path())
     source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
-    return stage_source(source, stage_root, incremental=data.incremental)
+    return stage_source(source, stage_root, incremental=data.incremental, encoding=data.encoding)
 
 
 def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats] | None:
@@ -985,7 +1006,7 @@ def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats
         return None
     location = data.path or str(demo_data_path())
     source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
-    return unchanged_stage(source, stage_root)
+    return unchanged_stage(source, stage_root, data.encoding)
 
 
 DIGITS = re.compile(r"\d+")

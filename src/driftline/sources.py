@@ -12,6 +12,7 @@ pipeline needs.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -162,14 +163,15 @@ def is_parquet(file: Path) -> bool:
         return False
 
 
-def _sniff_format(file: Path, label: str) -> dict[str, str]:
+def _sniff_format(file: Path, label: str, encoding: str | None = None) -> dict[str, str]:
     """``read_csv``'s delimiter (sniffed from the header) and, in a file not delimited by commas, its decimal
     mark: a comma when numbers such as ``316,1`` appear and none such as ``316.1``, as in spreadsheets saved
     in many European locales (grouped ``1.234,56``: ``_ungroup``). Gzipped text is read whatever its name.
 
     Raises:
         DataError: a workbook, an archive of several files or another file that is not text, named as such,
-            with what is read instead. JSON is told (``json``: whole or lines) for ``_read_json``.
+            with what is read instead. JSON is told (``json``: whole or lines) for ``_read_json``. Its
+            ``encoding`` is told when not UTF-8 (``_encoding``, unless given: ``data.encoding``).
     """
     try:
         head = _leading_bytes(file)
@@ -183,17 +185,22 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     if zipped.get("zip") == EXCEL:
         return {"excel": "xlsx"}
     try:
-        with _text(file, gzipped, zipped) as handle:
-            sample = handle.read(SNIFF_BYTES)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
+        with _binary(file, gzipped, zipped) as handle:
+            raw = handle.read(SNIFF_BYTES)
     except (OSError, EOFError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
+    encoding = encoding or _encoding(raw, label)
+    try:
+        sample = codecs.getincrementaldecoder(encoding)().decode(raw, final=False)  # the last character may be cut
+    except UnicodeDecodeError as exc:  # only in the encoding a user chose
+        raise DataError(f"{label}: not {encoding} text (byte {exc.start}: {exc.reason}); check data.encoding") from None
     compression = {"compression": "gzip"} if gzipped else zipped  # by content, not by name (read_csv: None)
+    if encoding != "utf-8":
+        compression = {**compression, "encoding": encoding}
     opening = sample.lstrip("\ufeff \t\r\n")
     if opening[:1] in ("[", "{"):
-        rows = [line.strip() for line in opening.splitlines() if line.strip()]
-        lines_of_records = len(rows) > 1 and all(r.startswith("{") and r.endswith("}") for r in rows[:2])
+        texts = [line.strip() for line in opening.splitlines() if line.strip()]
+        lines_of_records = len(texts) > 1 and all(r.startswith("{") and r.endswith("}") for r in texts[:2])
         return {"json": "lines" if lines_of_records else "whole", **compression}
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
@@ -214,7 +221,7 @@ def _sniff_format(file: Path, label: str) -> dict[str, str]:
     if _two_column_levels(lines, sep):
         form["levels"] = "2"
     elif _no_header(lines[0], sep):
-        whole = lines[:-1] if len(sample) == SNIFF_BYTES and len(lines) > 1 else lines  # the last may be cut short
+        whole = lines[:-1] if len(raw) == SNIFF_BYTES and len(lines) > 1 else lines  # the last may be cut short
         rows = list(csv.reader(whole[:HEADERLESS_SAMPLE], delimiter=sep))
         form["names"] = ",".join(_headerless_names(rows, form.get("decimal", "."), label))
     return form
@@ -252,15 +259,59 @@ def _zip_member(file: Path, label: str) -> str:
     )
 
 
+# The code pages spreadsheets on Windows save CSV in, most used first: Western Europe and the Americas, simplified
+# Chinese, Japanese, Cyrillic, Korean, Central Europe, then the rest. When a file's few non-ASCII bytes read
+# cleanly in several encodings (charset-normalizer's matches with the least "chaos"), the first of these wins:
+# on a French header, ``Clôture`` alone, charset-normalizer's own first choice was cp775 (``Cl¶ture``), and on a
+# Chinese one cp949 (Korean).
+CODE_PAGES = ("cp1252", "gb18030", "cp932", "cp1251", "cp949", "cp1250", "big5", "cp1253", "cp1254", "cp1257")
+CLEAN = 0.01  # charset-normalizer's chaos (0: clean text) up to which a match reads as well as the best
+
+
+def _encoding(raw: bytes, label: str) -> str:
+    """The text encoding of a file's first bytes: UTF-8 (its byte-order mark or none), UTF-16 by its byte-order
+    mark (what Excel saves as "Unicode text"), else the code page they read in (charset-normalizer's reading,
+    ``CODE_PAGES`` first among equals), which ``read_file`` names in a warning (``_say_notes``).
+
+    Raises:
+        DataError: no encoding reads them as text (a binary file).
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        failed = exc
+    import charset_normalizer
+
+    matches = charset_normalizer.from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        raise DataError(
+            f"{label}: not text (not UTF-8 from byte {failed.start}, and no other encoding reads it); {_READS}"
+        )
+    readable = {name for m in matches if m.chaos <= best.chaos + CLEAN for name in m.could_be_from_charset}
+    return next((page for page in CODE_PAGES if page in readable), str(best.encoding))
+
+
 @contextmanager
-def _text(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
-    """A sniffed file's text: gunzipped, or its zip's one member (``_zip_member``)."""
+def _binary(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
+    """A sniffed file's bytes: gunzipped, or its zip's one member (``_zip_member``)."""
     if zipped:
         with _csv_input(file, zipped) as member:
-            yield io.TextIOWrapper(member, encoding="utf-8", newline="")
+            yield member
     else:
-        with (gzip.open if gzipped else open)(file, "rt", encoding="utf-8", newline="") as handle:
+        with (gzip.open if gzipped else open)(file, "rb") as handle:
             yield handle
+
+
+@contextmanager
+def _text(file: Path, form: dict[str, str]) -> Iterator[Any]:
+    """A sniffed file's text in its encoding (``_encoding``)."""
+    zipped = {"zip": form["zip"]} if "zip" in form else {}
+    with _binary(file, form.get("compression") == "gzip", zipped) as handle:
+        yield io.TextIOWrapper(handle, encoding=form.get("encoding", "utf-8"), newline="")
 
 
 @contextmanager
@@ -280,8 +331,7 @@ def _read_json(file: Path, form: dict[str, str], label: str) -> pd.DataFrame:
     Raises:
         DataError: not valid JSON (the line and what is wrong), or no table found in it.
     """
-    zipped = {"zip": form["zip"]} if "zip" in form else {}
-    with _text(file, form.get("compression") == "gzip", zipped) as handle:
+    with _text(file, form) as handle:
         text = handle.read()
     try:
         if form["json"] == "lines":  # JSON Lines: a record per line
@@ -619,7 +669,7 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
         "sep": form["sep"],
         "decimal": form.get("decimal", "."),
         "compression": "gzip" if gzipped else None,
-        "encoding": "utf-8",
+        "encoding": form.get("encoding", "utf-8"),
         "skiprows": int(form.get("skip", 0)),
         "na_values": ["."],  # FRED's mark for a missing value (a holiday), beside pandas' own (empty, NA, ...)
         **levels,
@@ -720,17 +770,45 @@ def _numbered(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
     return frame
 
 
+# What ``read_file`` tells about files, said once for many alike (a folder of monthly dumps): (kind, details...)
+# -> the files' labels. Kinds: ``headerless`` (details: the names given), ``encoding`` (details: the encoding).
+Notes = dict[tuple[str, ...], list[str]]
+
+
+def _note(notes: Notes | None, key: tuple[str, ...], label: str) -> None:
+    if notes is None:
+        _say_notes({key: [label]})
+    else:
+        notes.setdefault(key, []).append(label)
+
+
+def _say_notes(notes: Notes) -> None:
+    for (kind, *details), labels in notes.items():
+        if kind == "headerless":
+            _say_headerless(labels, tuple(details))
+        else:
+            files = labels[0] if len(labels) == 1 else f"{len(labels)} files ({labels[0]} ... {labels[-1]})"
+            logger.warning(
+                "%s: not UTF-8; read as %s (what the bytes show); if names or text look wrong, set "
+                "data.encoding (--set data.encoding=...) or save %s as UTF-8",
+                files,
+                details[0],
+                "it" if len(labels) == 1 else "them",
+            )
+
+
 def read_file(
-    file: Path, label: str | None = None, headerless: dict[tuple[str, ...], list[str]] | None = None
+    file: Path, label: str | None = None, notes: Notes | None = None, encoding: str | None = None
 ) -> pd.DataFrame:
-    """Read one CSV (optionally gzipped, delimiter sniffed) or Parquet file, each row with the 1-based line it
-    has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved with the rows
-    becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``). A headerless
-    file's columns are named by what they hold, with a warning, or, given ``headerless``, its label added
-    there under the names, for the caller to say once for many files (``_say_headerless``).
+    """Read one CSV (optionally gzipped, delimiter and encoding sniffed) or Parquet file, each row with the
+    1-based line it has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved
+    with the rows becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``).
+    A headerless file's columns are named by what they hold and text not in UTF-8 is read in the encoding its
+    bytes show (``_encoding``), each with a warning, or, given ``notes``, its label added there, for the caller
+    to say once for many files (``_say_notes``). ``encoding``: the user's (``data.encoding``), not guessed.
 
     Raises:
-        DataError: empty, not UTF-8, truncated or corrupted; the message names ``label`` (the file).
+        DataError: empty, not text, truncated or corrupted; the message names ``label`` (the file).
     """
     label = label or str(file)
     try:
@@ -739,17 +817,15 @@ def read_file(
             if stored.columns.nlevels == 2:
                 return _long_by_symbol(stored, label, first_line=1)
             return _numbered(_index_as_columns(stored), 1)
-        form = _sniff_format(file, label)
+        form = _sniff_format(file, label, encoding)
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
         if "excel" in form:
             return _read_excel(file, label)
+        if encoding is None and form.get("encoding", "utf-16") != "utf-16":  # UTF-16: by its byte-order mark
+            _note(notes, ("encoding", form["encoding"]), label)
         if "names" in form:
-            names = tuple(form["names"].split(","))
-            if headerless is None:
-                _say_headerless([label], names)
-            else:
-                headerless.setdefault(names, []).append(label)
+            _note(notes, ("headerless", *form["names"].split(",")), label)
         with _csv_input(file, form) as text:
             read = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), low_memory=False))
         first = _first_data_line(form)
@@ -761,13 +837,16 @@ def read_file(
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: file is empty") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8") from None
+        raise DataError(
+            f"{label}: not {form.get('encoding', 'UTF-8')} text from byte {exc.start} ({exc.reason}), though its "
+            "start is; save it as UTF-8"
+        ) from None
     except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{label}: cannot be read ({first_line}); is the file truncated or corrupted?") from None
 
 
-def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
+def read_header(file: Path, label: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """The columns of one CSV or Parquet file as ``read_file`` names them, without its rows (a Parquet file's
     types; a CSV's are not read)."""
     label = label or str(file)
@@ -781,7 +860,7 @@ def read_header(file: Path, label: str | None = None) -> pd.DataFrame:
             header: pd.DataFrame = _index_as_columns(empty)
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
-        form = _sniff_format(file, label)
+        form = _sniff_format(file, label, encoding)
         if "json" in form or "excel" in form:
             return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
@@ -1034,9 +1113,12 @@ def open_source(location: str, endpoint_url: str | None = None, profile: str | N
 # --- staging ----------------------------------------------------------------------------------------------------------
 
 
-def _source_id(uri: str) -> str:
+def _source_id(uri: str, encoding: str | None = None) -> str:
+    """The stage folder's name for a source; read in another encoding than detected (``data.encoding``), its
+    files are another stage."""
     slug = re.sub(r"[^0-9a-zA-Z]+", "-", uri).strip("-")[-40:] or "source"
-    return f"{slug}-{hashlib.sha256(uri.encode()).hexdigest()[:12]}"
+    read_as = uri if encoding is None else f"{uri}\0{codecs.lookup(encoding).name}"
+    return f"{slug}-{hashlib.sha256(read_as.encode()).hexdigest()[:12]}"
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -1077,10 +1159,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _stage_object(
-    file: Path, key: str, label: str, stem_symbol: bool, target: Path, headerless: dict[tuple[str, ...], list[str]]
+    file: Path, key: str, label: str, stem_symbol: bool, target: Path, notes: Notes, encoding: str | None
 ) -> int:
     """Read one object, add its partition (and file-name symbol) columns, write it as Parquet."""
-    frame = read_file(file, label, headerless)
+    frame = read_file(file, label, notes, encoding)
     frame.columns = [str(c) for c in frame.columns]
     for name, value in partition_values(key).items():
         if name not in frame.columns:
@@ -1100,27 +1182,30 @@ def _stage_object(
     return len(frame)
 
 
-def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> StagedSource:
+def stage_source(
+    source: Source, stage_root: Path, incremental: bool = True, encoding: str | None = None
+) -> StagedSource:
     """Bring every object of ``source`` into the stage, reading only new or changed ones.
 
     Args:
         source: where the objects are.
         stage_root: folder for staged files and manifests (``<DRIFTLINE_HOME>/ingest``).
         incremental: when false, read every object again (the manifest is still rewritten).
+        encoding: the text files' encoding (``data.encoding``); None: each file's own (``_encoding``).
 
     Raises:
         DataError: an object cannot be read (the message names it), or the source has none.
         SourceUnavailable: the source cannot be reached (transient; worth retrying).
     """
     objects = source.list_objects()
-    home = stage_root / _source_id(source.uri)
+    home = stage_root / _source_id(source.uri, encoding)
     manifest_path = home / "manifest.json"
     previous = _read_manifest(manifest_path).get("objects", {}) if incremental else {}
     stem_symbol = not source.single_object
     entries: dict[str, dict[str, Any]] = {}
     new: list[str] = []
     changed: list[str] = []
-    headerless: dict[tuple[str, ...], list[str]] = {}
+    notes: Notes = {}
     with tempfile.TemporaryDirectory(prefix="driftline-fetch-") as workdir:
         for obj in objects:
             known = previous.get(obj.key)
@@ -1137,13 +1222,12 @@ def stage_source(source: Source, stage_root: Path, incremental: bool = True) -> 
             target = home / "objects" / name
             rows = known["rows"] if known and known["staged"] == name and target.exists() else None
             if rows is None:
-                rows = _stage_object(local, obj.key, label, stem_symbol, target, headerless)
+                rows = _stage_object(local, obj.key, label, stem_symbol, target, notes, encoding)
             if local.parent == Path(workdir):
                 local.unlink(missing_ok=True)
             entries[obj.key] = {"fingerprint": obj.fingerprint, "sha256": digest, "rows": rows, "staged": name}
             (changed if known else new).append(obj.key)
-    for names, labels in headerless.items():
-        _say_headerless(labels, names)
+    _say_notes(notes)
     removed = tuple(sorted(set(previous) - set(entries)))
     manifest = {"stage_version": STAGE_VERSION, "uri": source.uri, "objects": entries}
     _write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
@@ -1182,11 +1266,11 @@ def _content_hash(entries: dict[str, dict[str, Any]], single_object: bool) -> st
     return content.hexdigest()
 
 
-def unchanged_stage(source: Source, stage_root: Path) -> tuple[str, IngestStats] | None:
+def unchanged_stage(source: Source, stage_root: Path, encoding: str | None = None) -> tuple[str, IngestStats] | None:
     """The content hash ``stage_source`` would give and its stats, when nothing in ``source`` is new, changed
     or removed since the last staging; None otherwise. Reads no object and writes nothing, so a later
     ``stage_source`` still sees (and reports) whatever is new."""
-    home = stage_root / _source_id(source.uri)
+    home = stage_root / _source_id(source.uri, encoding)
     previous = _read_manifest(home / "manifest.json").get("objects", {})
     objects = source.list_objects()
     if not previous or {obj.key for obj in objects} != set(previous):

@@ -343,11 +343,25 @@ def _truncated_gzip(folder: Path) -> Path:
 
 
 def _non_utf8(folder: Path) -> Path:
-    frame = clean_panel()
-    frame.loc[5, "Symbol"] = "SOCIÉTÉ"
+    """A spreadsheet's export on Windows in Western Europe: code page 1252, not UTF-8."""
+    frame = clean_panel().rename(columns={"Close": "Clôture"})
+    frame.loc[frame["Symbol"] == "SYM1", "Symbol"] = "SOCIÉTÉ"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "latin1.csv"
-    path.write_bytes(frame.to_csv(index=False).encode("latin-1"))
+    path = folder / "cp1252.csv"
+    path.write_bytes(frame.to_csv(index=False).encode("cp1252"))
+    return path
+
+
+def _check_non_utf8(frame: pd.DataFrame) -> None:
+    assert sorted(frame["symbol"].unique()) == ["SOCIÉTÉ", "SYM0"]  # as written, not mojibake
+    assert frame["close"].notna().all() and len(frame) == 2 * N_DAYS  # Clôture: the French close
+
+
+def _binary(folder: Path) -> Path:
+    """A frame pickled under a CSV's name (``df.to_pickle("prices.csv")``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pickled.csv"
+    clean_panel().to_pickle(path)
     return path
 
 
@@ -503,7 +517,13 @@ CASES: list[Case] = [
     Case(
         "non_utf8_bytes",
         _non_utf8,
-        error=(DataError, r"latin1\.csv: not UTF-8 text \(byte \d+: .*\); re-save it as UTF-8"),
+        warning=r"cp1252\.csv: not UTF-8; read as cp1252 \(what the bytes show\)",
+        check=_check_non_utf8,
+    ),
+    Case(
+        "binary_file",
+        _binary,
+        error=(DataError, r"pickled\.csv: not text \(not UTF-8 from byte \d+, and no other encoding reads it\)"),
         flow=True,
     ),
     Case(

@@ -928,8 +928,8 @@ def _header_only(path: Path) -> None:
     path.write_text("Date,Close\n")
 
 
-def _latin1(path: Path) -> None:
-    path.write_bytes("Date,Close,Note\n2020-01-01,1,caf\xe9\n".encode("latin-1"))
+def _binary(path: Path) -> None:
+    path.write_bytes(b"Date,Close\n" + bytes(range(256)) * 4)
 
 
 def _truncated_gzip(path: Path) -> None:
@@ -943,7 +943,7 @@ def _truncated_gzip(path: Path) -> None:
     [
         ("empty.csv", _empty, "empty"),
         ("header_only.csv", _header_only, "no data rows"),
-        ("latin1.csv", _latin1, "not UTF-8"),
+        ("binary.csv", _binary, "not text"),
         ("broken.csv.gz", _truncated_gzip, "truncated or corrupted"),
     ],
 )
@@ -1151,10 +1151,72 @@ def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(t
         pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
 
 
+def test_text_saved_in_a_windows_code_page_or_utf16_is_read_in_its_encoding(tmp_path, vendor_frame, caplog):
+    """Excel on Windows saves CSV in the system's code page (cp1252 in Western Europe, cp1251, Shift-JIS) and
+    "Unicode text" as UTF-16: each stopped the run with "not UTF-8 text". Read in the encoding the bytes show,
+    with a warning (one for a folder of such files); UTF-16 by its byte-order mark, without one."""
+    expected = load_data(DataConfig(path=_saved(tmp_path / "utf8.csv", vendor_frame, "utf-8"))).frame
+    french = vendor_frame.rename(columns={"Close": "Clôture"})
+    for name, frame, encoding, sep in (
+        ("fr.csv", french, "cp1252", ";"),
+        ("unicode.txt", vendor_frame, "utf-16", "\t"),
+        ("fr.csv.gz", french, "cp1252", ","),
+    ):
+        caplog.clear()
+        path = _saved(tmp_path / name, frame, encoding, sep)
+        frame_read = load_data(DataConfig(path=path)).frame
+        pd.testing.assert_frame_equal(frame_read.reset_index(drop=True), expected.reset_index(drop=True))
+        said = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+        told = f"{path}: not UTF-8; read as cp1252 (what the bytes show); if names or text look wrong, set "
+        told += "data.encoding (--set data.encoding=...) or save it as UTF-8"
+        assert said == ([] if encoding == "utf-16" else [told]), said
+    # Other scripts: an export's names in them mean what they say (NATIVE_NAMES).
+    native = {"Date": "日期", "Open": "开盘", "High": "最高", "Low": "最低", "Close": "收盘", "Volume": "成交量"}
+    for name, names, encoding in (
+        ("akshare.csv", native, "gbk"),
+        ("yahoo_japan.csv", {"Date": "日付", "Close": "終値", "Adj Close": "調整後終値", "Volume": "出来高"}, "cp932"),
+        ("investing_ru.csv", {"Date": "Дата", "Close": "Цена", "Open": "Откр.", "Volume": "Объём"}, "cp1251"),
+    ):
+        caplog.clear()
+        frame_read = load_data(DataConfig(path=_saved(tmp_path / name, vendor_frame.rename(columns=names), encoding)))
+        pd.testing.assert_frame_equal(
+            frame_read.frame.reset_index(drop=True), expected.reset_index(drop=True), check_like=True
+        )
+        assert f"read as {'gb18030' if encoding == 'gbk' else encoding}" in caplog.text
+    # The user's encoding wins (no guess, no warning), and a file read in another one is staged apart.
+    russian = _saved(tmp_path / "ru.csv", vendor_frame.rename(columns={"Date": "Дата", "Close": "Цена"}), "cp1251")
+    stage = tmp_path / "stage"
+    with pytest.raises(DataError, match=r"no time column found.*'Ä"):  # Дата in Latin-1: mojibake
+        load_data(DataConfig(path=russian, encoding="latin-1"), stage_root=stage)
+    caplog.clear()
+    frame_read = load_data(DataConfig(path=russian, encoding="CP1251"), stage_root=stage).frame
+    pd.testing.assert_frame_equal(frame_read.reset_index(drop=True), expected.reset_index(drop=True))
+    assert "not UTF-8" not in caplog.text
+    with pytest.raises(DataError, match=r"ru\.csv: not utf-8 text \(byte \d+: invalid .*\); check data\.encoding"):
+        load_data(DataConfig(path=russian, encoding="utf8"))
+    with pytest.raises(ValueError, match=r"unknown encoding 'klingon' \(e\.g\. utf-8, cp1252"):
+        DataConfig(path=russian, encoding="klingon")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for symbol in ("A", "B", "C"):
+        _saved(folder / f"{symbol}.csv", french, "cp1252")
+    caplog.clear()
+    assert set(load_data(DataConfig(path=str(folder))).frame["symbol"]) == {"A", "B", "C"}
+    said = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"3 files ({folder}/A.csv ... {folder}/C.csv): not UTF-8"), said
+
+
+def _saved(path: Path, frame: pd.DataFrame, encoding: str, sep: str = ",") -> str:
+    text = frame.to_csv(index=False, sep=sep)
+    data = text.encode(encoding)
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return str(path)
+
+
 def test_bad_file_inside_a_folder_is_named(tmp_path, vendor_frame):
     vendor_frame.to_csv(tmp_path / "GOOD.csv", index=False)
-    _latin1(tmp_path / "BAD.csv")
-    with pytest.raises(DataError, match=r"BAD\.csv"):
+    _binary(tmp_path / "BAD.csv")
+    with pytest.raises(DataError, match=r"BAD\.csv: not text"):
         load_data(DataConfig(path=str(tmp_path)))
 
 

@@ -216,8 +216,8 @@ def test_preflight_names_an_empty_unreadable_or_missing_local_source_and_passes_
     (folder / "b.csv").write_bytes(b"")
     with pytest.raises(DataError, match=r"folder/b\.csv: file is empty"):
         preflight(str(folder))
-    (folder / "b.csv").write_bytes(b"Date,Close\n\xff\xfe1,2\n")
-    with pytest.raises(DataError, match=r"b\.csv: not UTF-8 text"):
+    (folder / "b.csv").write_bytes(b"Date,Close\n" + bytes(range(256)) * 4)
+    with pytest.raises(DataError, match=r"b\.csv: not text"):
         preflight(str(folder))
     (folder / "b.csv").write_bytes(b"   \n\n")
     with pytest.raises(DataError, match=r"b\.csv: file is empty"):
