@@ -510,6 +510,34 @@ def _zones_as_offsets(text: pd.Series) -> pd.Series:
     return (parts["moment"] + parts["zone"].map(ZONE_OFFSETS)).reindex(text.index).astype("string")
 
 
+# A time zone's name after the time (Interactive Brokers' bars: "20240102 16:00:00 US/Eastern"; pandas' text of
+# a zoned time is an offset): read in that zone, daylight saving included.
+NAMED_ZONE = re.compile(r"(?P<moment>.*\d)\s+(?P<zone>[A-Za-z]+(?:/[A-Za-z0-9_+-]+)+)")
+
+
+def _named_zones(text: pd.Series) -> pd.Series | None:
+    """Times that each end with an IANA zone's name (``20240102 16:00:00 US/Eastern``, ``... Europe/London``)
+    as UTC, each read in its zone; None when a value is anything else. A time a clock change skips or repeats
+    (02:30 on a spring-forward night) has no one reading: NaT, quarantined as any unreadable time is."""
+    from zoneinfo import available_timezones
+
+    present = text.dropna().astype(str).str.strip()
+    if present.empty or not present.str.fullmatch(NAMED_ZONE).all():
+        return None
+    parts = present.str.extract(NAMED_ZONE.pattern)
+    zones = parts["zone"].unique()
+    if not set(zones) <= available_timezones():
+        return None
+    moments = parts["moment"]
+    form = "ISO8601" if ISO_DATE.match(moments.iloc[0]) else _inferred_format(moments)
+    naive = pd.to_datetime(moments, errors="coerce", format=form)
+    read = pd.Series(pd.NaT, index=present.index, dtype="datetime64[ns, UTC]")
+    for zone in zones:
+        rows = parts["zone"] == zone
+        read[rows] = naive[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    return read.reindex(text.index)
+
+
 # Durations without a date: pandas' text for a timedelta, or a clock time alone (hours may pass 24).
 DURATION = re.compile(r"(?:\d+ days? )?\d{1,3}:\d{2}(?::\d{2}(?:\.\d+)?)?")
 ELAPSED_FROM = pd.Timestamp("1970-01-01")  # where elapsed time starts, as numbers since the epoch do
@@ -647,6 +675,10 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 f"{decimal.dropna().iloc[0]:%Y-%m-%d %H:%M}",
             )
             return decimal
+        named = _named_zones(text)
+        if named is not None:
+            read: pd.Series = named.dt.tz_localize(None)
+            return read
         text = _zones_as_offsets(text)
         present = text.dropna()
         iso = not present.empty and bool(ISO_DATE.match(str(present.iloc[0])))

@@ -853,6 +853,22 @@ def test_a_time_zones_abbreviation_after_the_time_is_its_offset():
     assert parse_timestamps(pd.Series(["2024-01-02 09:30:00 CST"])).isna().all()  # US or China: not guessed
 
 
+def test_a_time_zones_name_after_the_time_reads_it_in_that_zone_with_its_daylight_saving(tmp_path):
+    """Interactive Brokers' bars end with the zone's name (``20240102 16:00:00 US/Eastern``): "no value parses
+    as a timestamp" before. Read in the zone, so the UTC time moves by an hour across a clock change."""
+    ib = pd.Series(["20240102 16:00:00 US/Eastern", "20240702 16:00:00 US/Eastern", None])
+    assert parse_timestamps(ib).tolist()[:2] == [pd.Timestamp("2024-01-02 21:00"), pd.Timestamp("2024-07-02 20:00")]
+    mixed = pd.Series(["2024-03-29 09:00:00 Europe/London", "2024-03-29 09:00:00 Asia/Tokyo"])
+    assert parse_timestamps(mixed).tolist() == [pd.Timestamp("2024-03-29 09:00"), pd.Timestamp("2024-03-29 00:00")]
+    # 02:30 on a spring-forward night never happened in New York: no reading (quarantined), the rest read.
+    night = pd.Series(["2024-03-10 01:30:00 America/New_York", "2024-03-10 02:30:00 America/New_York"])
+    assert parse_timestamps(night).isna().tolist() == [False, True]
+    assert parse_timestamps(pd.Series(["2024-01-02 09:30 Mars/Olympus"])).isna().all()  # no such zone
+    path = tmp_path / "ib.csv"
+    path.write_text("date,open,high,low,close,volume\n20240102 16:00:00 US/Eastern,1,2,0.5,1.5,10\n")
+    assert load_data(DataConfig(path=str(path))).frame["timestamp"].tolist() == [pd.Timestamp("2024-01-02 21:00")]
+
+
 def test_a_spreadsheets_serial_dates_are_days_since_1899_12_30(tmp_path, caplog):
     # A sheet's date cells saved as numbers (the cells' format lost): 45293 is 2024-01-02, .395833 is 09:30.
     path = tmp_path / "sheet.csv"
