@@ -30,6 +30,7 @@ from driftline.features import KNOWN_LABEL, META_COLUMNS
 from driftline.sources import (
     LINE_COLUMN,
     OBJECT_COLUMN,
+    STEM_COLUMN,
     IngestStats,
     StagedSource,
     open_source,
@@ -107,7 +108,6 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # Names the canonical frame and the feature table use for their own columns: a label series' feature of one of
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
-STEM_COLUMN = "__file_stem"
 ROW_FILES = (".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".xlsx")  # rows, not lines
 DEMO_FILE = "stocks.csv.gz"
 
@@ -1045,11 +1045,12 @@ DIGITS = re.compile(r"\d+")
 SHARED_TIMES = 0.01  # the share of times in two files or more below which files are parts of one series
 
 
-def parts_of_one_series(stems: pd.Series, times: pd.DataFrame, source: str) -> str | None:
+def parts_of_one_series(stems: pd.Series, times: pd.DataFrame, source: str, part: str = "file") -> str | None:
     """The one symbol of a folder whose files are one series cut by period, not one instrument each: their
     names differ only in digits (``BTCUSDT-1d-2024-01``, ``BTCUSDT-1d-2024-02``) and at most 1% of their times
     are in two of them (files of instruments share their times). The symbol is the names' common start, up
-    to its last digits (``BTCUSDT-1d``; ``series`` when nothing is left); None otherwise.
+    to its last digits (``BTCUSDT-1d``; ``series`` when nothing is left); None otherwise. ``part``: what the
+    stems name, ``file`` or a workbook's ``sheet``, as the warning says.
     """
     names = sorted(stems.astype(str).unique())
     if len(names) < 2 or len({DIGITS.sub("#", n) for n in names}) > 1:
@@ -1063,15 +1064,17 @@ def parts_of_one_series(stems: pd.Series, times: pd.DataFrame, source: str) -> s
         return None
     common = _series_name(_common_start(names))
     logger.warning(
-        "%s: its %d files are one series cut by period, not one symbol each (their names differ only in digits, "
-        "%s ... %s, and %.1f%% of their times are in two of them): symbol %r; give the files a symbol column "
+        "%s: its %d %ss are one series cut by period, not one symbol each (their names differ only in digits, "
+        "%s ... %s, and %.1f%% of their times are in two of them): symbol %r; give the %ss a symbol column "
         "to keep them apart",
         source,
         len(names),
+        part,
         names[0],
         names[-1],
         100 * shared,
         common,
+        part,
     )
     return common
 
@@ -1111,7 +1114,7 @@ def load_staged(
         *columns.wide,
     ]
     named = columns.symbol is not None or bool(columns.wide)
-    stem = not named and not staged.single_object and STEM_COLUMN in schema.names
+    stem = not named and STEM_COLUMN in schema.names  # a folder's files, or a workbook's sheets
     keys = _key_candidates(header, needed, partitions) if not named and not stem else []
     ticks = (
         _pick({normalise_name(c): str(c) for c in header.columns}, TICK_VOLUME) if "volume" in columns.prices else None
@@ -1130,11 +1133,13 @@ def load_staged(
     if stem:
         # A folder of per-instrument files without a symbol column: each file's stem is the symbol; a folder of
         # one series cut by period (Binance's monthly dumps), one symbol.
-        one = parts_of_one_series(raw[STEM_COLUMN], raw[[c for c in (columns.time, columns.period) if c]], source)
+        part = "sheet" if staged.single_object else "file"
+        times = raw[[c for c in (columns.time, columns.period) if c]]
+        one = parts_of_one_series(raw[STEM_COLUMN], times, source, part)
         raw = raw.rename(columns={STEM_COLUMN: "symbol"})
         if one is not None:
             raw["symbol"] = one
-        named_by = f"the files' names' common start ({one})" if one is not None else "each file's name"
+        named_by = f"the {part}s' names' common start ({one})" if one is not None else f"each {part}'s name"
         columns = replace(columns, symbol="symbol", symbol_from=named_by)
     frame = normalise_frame(raw, columns, source)
     if data.path is None:

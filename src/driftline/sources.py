@@ -40,11 +40,13 @@ logger = logging.getLogger(__name__)
 # Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``, ``api/*.json``)
 # besides these: a folder's other files (a dataset's metadata.json) are not data.
 SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
-STAGE_VERSION = "6"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+STAGE_VERSION = "7"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
-# price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped)
+# price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped; 7: a workbook's
+# sheets of the same columns read, a symbol each)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
+STEM_COLUMN = "__file_stem"  # what names a row's symbol when nothing in it does: its file's stem, its sheet
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -405,10 +407,11 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
 
 
 def _read_excel(file: Path, label: str) -> pd.DataFrame:
-    """The first sheet with data of an Excel workbook, as a table: its header the first row of two or more
-    names (title rows above it skipped), or, when its first row is data, named as a headerless CSV is; each row
-    with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. The workbook's other sheets
-    with data are named in a warning.
+    """An Excel workbook's table: its first sheet that holds a table (``_sheet_table``; a sheet of notes is
+    passed over), each row with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. The
+    later sheets with the same columns are read too, a sheet per instrument (a workbook of AAPL, IBM ...): each
+    row's sheet is its ``STEM_COLUMN``, the symbol a folder's file name would be. Sheets of other columns are
+    named in a warning.
 
     Raises:
         DataError: no sheet holds data, no header row is found, or the workbook cannot be read.
@@ -417,14 +420,40 @@ def _read_excel(file: Path, label: str) -> pd.DataFrame:
         sheets = pd.read_excel(file, sheet_name=None, header=None, engine="openpyxl")
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DataError(f"{label}: an Excel workbook that cannot be read ({exc})") from None
-    filled = {name: sheet.dropna(how="all") for name, sheet in sheets.items()}
+    filled = {name: sheet.dropna(how="all").dropna(axis=1, how="all") for name, sheet in sheets.items()}
     filled = {name: sheet for name, sheet in filled.items() if not sheet.empty}
     if not filled:
         raise DataError(f"{label}: an Excel workbook without data in any sheet")
-    name, sheet = next(iter(filled.items()))
-    if len(filled) > 1:
-        others = ", ".join(repr(other) for other in filled if other != name)
+    tables = {name: sheet for name, sheet in filled.items() if min(sheet.shape) >= 2} or filled
+    name, sheet = next(iter(tables.items()))
+    table = _sheet_table(sheet, label)
+    alike = {name: table}
+    for other, rows in list(tables.items())[1:]:
+        try:
+            more = _sheet_table(rows, label, said=False)
+        except DataError:
+            continue
+        if list(more.columns) == list(table.columns):
+            alike[other] = more
+    unread = [other for other in filled if other not in alike]
+    if len(alike) > 1:
+        logger.warning(
+            "%s: sheets %s read, the same columns in each: a symbol per sheet, by its name",
+            label,
+            ", ".join(map(repr, alike)),
+        )
+        for sheet_name, rows_read in alike.items():
+            rows_read[STEM_COLUMN] = str(sheet_name)
+        table = pd.concat(alike.values(), ignore_index=True)
+    if unread:
+        others = ", ".join(repr(other) for other in unread)
         logger.warning("%s: sheet %r read; its other sheets with data (%s) are not", label, name, others)
+    return table
+
+
+def _sheet_table(sheet: pd.DataFrame, label: str, said: bool = True) -> pd.DataFrame:
+    """One sheet's table: its header the first row of two or more names (title rows above it skipped), or,
+    when its first row is data, named as a headerless CSV is (``said``: with the warning)."""
     header = next(
         (i for i in sheet.index[: TITLE_LINES + 1] if sum(isinstance(v, str) for v in sheet.loc[i].dropna()) >= 2),
         None,
@@ -433,7 +462,8 @@ def _read_excel(file: Path, label: str) -> pd.DataFrame:
     if header is None or (header != first and _no_header(",".join(map(str, sheet.loc[first].dropna())), ",")):
         rows = [["" if pd.isna(v) else str(v) for v in sheet.loc[i]] for i in sheet.index[:HEADERLESS_SAMPLE]]
         names = _headerless_names(rows, ".", label)  # raises when the sheet is not prices either
-        _say_headerless([label], tuple(names))
+        if said:
+            _say_headerless([label], tuple(names))
         table = sheet.set_axis(names, axis=1)
     else:
         names = [str(v).strip() if not pd.isna(v) else f"Unnamed: {k}" for k, v in enumerate(sheet.loc[header])]
@@ -1167,8 +1197,8 @@ def _stage_object(
     for name, value in partition_values(key).items():
         if name not in frame.columns:
             frame[name] = value
-    if stem_symbol:
-        frame["__file_stem"] = file_stem(key)
+    if stem_symbol and STEM_COLUMN not in frame.columns:  # a workbook's sheets name their own symbols
+        frame[STEM_COLUMN] = file_stem(key)
     private_dir(target.parent)
     partial = target.with_suffix(".tmp")
     try:

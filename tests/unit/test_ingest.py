@@ -1156,6 +1156,38 @@ def test_an_excel_workbook_is_read_from_its_first_sheet_with_data_and_rows_keep_
     )
 
 
+def test_a_workbooks_sheets_of_the_same_columns_are_a_symbol_each_and_a_sheet_of_notes_is_passed_over(
+    tmp_path, vendor_frame, caplog
+):
+    """A workbook of a sheet per instrument, behind a sheet of notes: the notes stopped the run ("no header
+    row") and every instrument after the first went unread. A workbook of a sheet per year is one series."""
+    frame = vendor_frame.assign(Date=pd.to_datetime(vendor_frame["Date"]))
+    panel = tmp_path / "panel.xlsx"
+    with pd.ExcelWriter(panel) as book:
+        pd.DataFrame({"Notes": ["exported by hand"]}).to_excel(book, sheet_name="Info", index=False)
+        for k, ticker in enumerate(("AAPL", "IBM", "MSFT")):
+            frame.assign(Close=frame["Close"] + k).to_excel(book, sheet_name=ticker, index=False)
+        pd.DataFrame({"x": [1, 2], "y": [3, 4]}).to_excel(book, sheet_name="Scratch", index=False)
+    with caplog.at_level("WARNING", logger="driftline.sources"):
+        loaded = load_data(DataConfig(path=str(panel)), stage_root=tmp_path / "s1")
+    closes = loaded.frame.groupby("symbol")["close"].apply(list).to_dict()
+    assert closes == {t: (frame["Close"] + k).tolist() for k, t in enumerate(("AAPL", "IBM", "MSFT"))}
+    assert loaded.columns.symbol_from == "each sheet's name"
+    assert "sheets 'AAPL', 'IBM', 'MSFT' read, the same columns in each: a symbol per sheet" in caplog.text
+    assert "sheet 'AAPL' read; its other sheets with data ('Info', 'Scratch') are not" in caplog.text
+    rows = loaded.frame.index[loaded.frame["symbol"] == "IBM"][:1]
+    assert loaded.locate(list(rows)) == ["row 2"]  # IBM's first row: its sheet's row 2
+    years = tmp_path / "years.xlsx"
+    with pd.ExcelWriter(years) as book:
+        for half, part in (("2024-1", frame.iloc[:6]), ("2024-2", frame.iloc[6:])):
+            part.to_excel(book, sheet_name=half, index=False)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="driftline.ingest"):
+        one = load_data(DataConfig(path=str(years)), stage_root=tmp_path / "s2")
+    assert one.frame["close"].tolist() == frame["Close"].tolist() and one.frame["symbol"].nunique() == 1
+    assert "its 2 sheets are one series cut by period" in caplog.text
+
+
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
     vendor_frame.to_csv(tmp_path / "prices.csv", index=False)
     expected = load_data(DataConfig(path=str(tmp_path / "prices.csv"))).frame
