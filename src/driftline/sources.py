@@ -511,7 +511,7 @@ def _no_header(line: str, sep: str) -> bool:
 
 def _headerless_names(rows: list[list[str]], decimal: str, label: str) -> list[str]:
     """The names of a headerless file's columns, by what its first rows hold: a time (or a date, then a clock
-    time), then open, high, low, close (high >= open, close >= low in every row read), then, if its values are
+    time), then open, high, low, close (high >= open, close >= low in the rows read: ``_ohlc``), then, if its values are
     numbers >= 0, a volume; any further column is ``column_<position>``, unused unless an option names it
     (``--target-col column_8``).
 
@@ -562,13 +562,17 @@ def _say_headerless(labels: list[str], names: tuple[str, ...]) -> None:
     )
 
 
+OHLC_SLIPS = 0.01  # the share of rows read that may break high >= open, close >= low (a bad print): quarantined
+
+
 def _ohlc(prices: list[list[float] | None]) -> bool:
     """Whether four columns are open, high, low, close: numbers, and high >= open, close >= low in every row
-    with all four (one such row at least)."""
+    with all four (one such row at least) but ``OHLC_SLIPS`` of them (none in fewer than 100 rows)."""
     if any(p is None for p in prices):
         return False
     rows = [r for r in zip(*prices, strict=True) if all(v == v for v in r)]
-    return bool(rows) and all(h >= max(o, c, lo) and lo <= min(o, c) for o, h, lo, c in rows)
+    slips = sum(not (h >= max(o, c, lo) and lo <= min(o, c)) for o, h, lo, c in rows)
+    return len(rows) > slips and slips <= int(OHLC_SLIPS * len(rows))
 
 
 TITLE_LINES = 20  # at most this many lines of text above a header

@@ -25,7 +25,7 @@ from driftline.ingest import (
     parse_timestamps,
     read_source,
 )
-from driftline.sources import LINE_COLUMN, read_file
+from driftline.sources import LINE_COLUMN, _headerless_names, read_file
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
@@ -1609,6 +1609,17 @@ def test_headerless_price_files_are_named_by_what_their_columns_hold(tmp_path, c
     swapped.write_text("1704067200000,42038.75,42021.13,42000.02,42021.13\n")  # high first: 42021.13 < open
     with pytest.raises(DataError, match=r"swapped.csv: no header row .* are not a time, then open, high, low, close"):
         load_data(DataConfig(path=str(swapped)))
+    # A bad print (high below low) in the first row of 300 does not unname the file: that row is quarantined.
+    bad_print = tmp_path / "EURUSD_M1.csv"
+    bars = [f"20240102 {h:02d}{m:02d}00;1.104;1.1046;1.094;1.0942;0" for h in range(5) for m in range(60)]
+    bad_print.write_text("\n".join(["20240101 235900;1.104;1.090;1.094;1.0942;0", *bars[1:]]) + "\n")
+    assert len(load_data(DataConfig(path=str(bad_print))).frame) == 300
+    good, bad = ["20240102", "2", "3", "1", "2"], ["20240102", "2", "1", "3", "2"]  # bad: high below low
+    assert _headerless_names([bad] + [good] * 99, ".", "x")[1:5] == ["open", "high", "low", "close"]
+    with pytest.raises(DataError, match="no header row"):  # 2 of 100 rows: not a bad print but another order
+        _headerless_names([bad] * 2 + [good] * 98, ".", "x")
+    with pytest.raises(DataError, match="no header row"):  # under 100 rows, no slip at all
+        _headerless_names([bad] + [good] * 98, ".", "x")
     short = tmp_path / "short.csv"
     short.write_text("1,2.5\n2,2.6\n")  # row numbers, not times
     with pytest.raises(DataError, match=r"short.csv: no header row .* add a header row naming them"):
