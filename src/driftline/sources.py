@@ -24,7 +24,7 @@ import re
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -40,10 +40,10 @@ logger = logging.getLogger(__name__)
 # Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``, ``api/*.json``)
 # besides these: a folder's other files (a dataset's metadata.json) are not data.
 SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
-STAGE_VERSION = "7"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
 # price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped; 7: a workbook's
-# sheets of the same columns read, a symbol each)
+# sheets of the same columns read, a symbol each; 8: codes padded with zeros as text)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 STEM_COLUMN = "__file_stem"  # what names a row's symbol when nothing in it does: its file's stem, its sheet
@@ -222,11 +222,33 @@ def _sniff_format(file: Path, label: str, encoding: str | None = None) -> dict[s
             form["decimal"] = ","
     if _two_column_levels(lines, sep):
         form["levels"] = "2"
-    elif _no_header(lines[0], sep):
-        whole = lines[:-1] if len(raw) == SNIFF_BYTES and len(lines) > 1 else lines  # the last may be cut short
-        rows = list(csv.reader(whole[:HEADERLESS_SAMPLE], delimiter=sep))
+        return form
+    whole = lines[:-1] if len(raw) == SNIFF_BYTES and len(lines) > 1 else lines  # the last may be cut short
+    rows = list(csv.reader(whole[:HEADERLESS_SAMPLE], delimiter=sep))
+    if _no_header(lines[0], sep):
         form["names"] = ",".join(_headerless_names(rows, form.get("decimal", "."), label))
+    else:
+        rows = rows[1:]
+    codes = [k for k in range(len(rows[0]) if rows else 0) if _zero_padded(row[k] for row in rows if len(row) > k)]
+    if codes:
+        form["codes"] = ",".join(map(str, codes))
     return form
+
+
+ZERO_PADDED = re.compile(r"\d{4,}")
+
+
+def _zero_padded(values: Iterable[str]) -> bool:
+    """Whether a column's values are codes padded with zeros (Shenzhen's stock codes ``000001``, Seoul's
+    ``005930``): digits, all of one length, one at least starting with 0. Read as numbers, ``000001`` became
+    the symbol ``1``: such a column is read as text, as written."""
+    present = [v.strip() for v in values if v and v.strip()]
+    return (
+        bool(present)
+        and all(ZERO_PADDED.fullmatch(v) for v in present)
+        and len({len(v) for v in present}) == 1
+        and any(v.startswith("0") for v in present)
+    )
 
 
 def _zip_member(file: Path, label: str) -> str:
@@ -345,6 +367,8 @@ def _read_json(file: Path, form: dict[str, str], label: str) -> pd.DataFrame:
     frame = _json_table(data, label)
     for column in frame.select_dtypes(include="object").columns:
         values = frame[column].dropna()
+        if _zero_padded(values.astype(str)):
+            continue  # codes, not numbers: 000001
         numbers = pd.to_numeric(values, errors="coerce") if len(values) else values
         if len(values) and numbers.notna().all() and not values.map(lambda v: isinstance(v, bool)).any():
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -699,9 +723,11 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     levels = {"header": [0, 1], "index_col": 0} if form.get("levels") == "2" else {}
     if "names" in form:
         levels = {"header": None, "names": form["names"].split(",")}
+    codes = {int(k): str for k in form["codes"].split(",")} if "codes" in form else {}
     return {
         "sep": form["sep"],
         "decimal": form.get("decimal", "."),
+        "dtype": codes or None,
         "compression": "gzip" if gzipped else None,
         "encoding": form.get("encoding", "utf-8"),
         "skiprows": int(form.get("skip", 0)),

@@ -25,7 +25,7 @@ from driftline.ingest import (
     parse_timestamps,
     read_source,
 )
-from driftline.sources import LINE_COLUMN, _headerless_names, read_file
+from driftline.sources import LINE_COLUMN, _headerless_names, _zero_padded, read_file
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
@@ -1259,6 +1259,24 @@ def _saved(path: Path, frame: pd.DataFrame, encoding: str, sep: str = ",") -> st
     data = text.encode(encoding)
     path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
     return str(path)
+
+
+def test_codes_padded_with_zeros_stay_as_written(tmp_path, vendor_frame):
+    """Shenzhen's stock codes (000001) and Seoul's (005930) were read as numbers: the symbol became 1. A column
+    of digits all of one length, one starting with 0, is text; the rest of the numbers stay numbers."""
+    panel = pd.concat([vendor_frame.assign(Code="000001"), vendor_frame.assign(Code="600000")])
+    panel = panel.rename(columns={"Code": "股票代码"})  # akshare's name
+    path = tmp_path / "ashares.csv"
+    panel.to_csv(path, index=False)
+    frame = load_data(DataConfig(path=str(path))).frame
+    assert sorted(frame["symbol"].unique()) == ["000001", "600000"]
+    assert pd.api.types.is_float_dtype(frame["close"])
+    records = tmp_path / "ashares.json"
+    panel.to_json(records, orient="records")
+    assert sorted(load_data(DataConfig(path=str(records))).frame["symbol"].unique()) == ["000001", "600000"]
+    # Numbers that merely share a length (dates as yyyymmdd, prices) are numbers.
+    assert not _zero_padded(["20240102", "20240103"]) and not _zero_padded(["0.5", "0.25"])
+    assert _zero_padded(["005930", "000660"]) and not _zero_padded(["05930", "000660"])
 
 
 def test_bad_file_inside_a_folder_is_named(tmp_path, vendor_frame):
