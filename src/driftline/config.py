@@ -99,6 +99,10 @@ class DataConfig(_Section):
         default=None,
         description="text encoding of CSV/JSON files (cp1252, shift_jis, ...); detected per file when empty",
     )
+    sheet: str | None = Field(
+        default=None,
+        description="Excel sheet to read; when empty, the first that holds a table and later ones of its columns",
+    )
     incremental: bool = Field(
         default=True, description="read only new or changed files/objects; the rest from the stage"
     )
@@ -106,6 +110,11 @@ class DataConfig(_Section):
         default=None, description="MinIO or any S3-compatible store; else DRIFTLINE_S3_ENDPOINT_URL / AWS_ENDPOINT_URL"
     )
     s3_profile: str | None = Field(default=None, description="AWS profile for s3:// sources; else the environment")
+
+    @field_validator("sheet", mode="before")
+    @classmethod
+    def _sheet_name(cls, sheet: Any) -> Any:
+        return str(sheet) if isinstance(sheet, int | float) and not isinstance(sheet, bool) else sheet  # 2024
 
     @field_validator("encoding")
     @classmethod

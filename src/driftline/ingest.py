@@ -16,7 +16,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from driftline.sources import (
     OBJECT_COLUMN,
     STEM_COLUMN,
     IngestStats,
+    ReadOptions,
     StagedSource,
     open_source,
     partition_values,
@@ -447,7 +448,7 @@ def check_columns(data: DataConfig, need_target: bool) -> None:
     file = Path(location).expanduser()
     if not file.is_file():
         return
-    header = read_header(file, location, data.encoding)
+    header = read_header(file, location, read_options(data))
     if header.shape[1]:
         detect_columns(header, data, location, need_target, require_price=False)
 
@@ -1021,6 +1022,11 @@ def _schema_frame(schema: Any) -> pd.DataFrame:
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("__")])
 
 
+def read_options(data: DataConfig) -> ReadOptions:
+    """The reading choices of the data section (``sources.ReadOptions``): how its files are staged."""
+    return ReadOptions(**{f.name: getattr(data, f.name) for f in fields(ReadOptions)})  # each one a data key
+
+
 def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
     """Bring the source's new or changed objects into the stage; cheap when nothing changed.
 
@@ -1028,7 +1034,7 @@ def stage_data(data: DataConfig, stage_root: Path) -> StagedSource:
     """
     location = data.path or str(demo_data_path())
     source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
-    return stage_source(source, stage_root, incremental=data.incremental, encoding=data.encoding)
+    return stage_source(source, stage_root, incremental=data.incremental, options=read_options(data))
 
 
 def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats] | None:
@@ -1038,7 +1044,7 @@ def unchanged_data(data: DataConfig, stage_root: Path) -> tuple[str, IngestStats
         return None
     location = data.path or str(demo_data_path())
     source = open_source(location, endpoint_url=data.s3_endpoint_url, profile=data.s3_profile)
-    return unchanged_stage(source, stage_root, data.encoding)
+    return unchanged_stage(source, stage_root, read_options(data))
 
 
 DIGITS = re.compile(r"\d+")

@@ -47,6 +47,24 @@ STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: de
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 STEM_COLUMN = "__file_stem"  # what names a row's symbol when nothing in it does: its file's stem, its sheet
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read beyond what they show: the user's choices (``data.encoding``, ``data.sheet``), None
+    where the file decides. Part of the stage's name (``_source_id``), so files read otherwise are staged apart
+    and a new option cannot be missed."""
+
+    encoding: str | None = None  # a codecs name; None: each file's own (``_encoding``)
+    sheet: str | None = None  # a workbook's sheet; None: its first table and the sheets alike (``_read_excel``)
+
+    def key(self) -> str:
+        """The options set, as text ("" when none is)."""
+        chosen = {k: v for k, v in sorted(self.__dict__.items()) if v is not None}
+        return json.dumps(chosen, sort_keys=True) if chosen else ""
+
+
+AS_SHOWN = ReadOptions()
 _PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -165,7 +183,7 @@ def is_parquet(file: Path) -> bool:
         return False
 
 
-def _sniff_format(file: Path, label: str, encoding: str | None = None) -> dict[str, str]:
+def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> dict[str, str]:
     """``read_csv``'s delimiter (sniffed from the header) and, in a file not delimited by commas, its decimal
     mark: a comma when numbers such as ``316,1`` appear and none such as ``316.1``, as in spreadsheets saved
     in many European locales (grouped ``1.234,56``: ``_ungroup``). Gzipped text is read whatever its name.
@@ -173,7 +191,7 @@ def _sniff_format(file: Path, label: str, encoding: str | None = None) -> dict[s
     Raises:
         DataError: a workbook, an archive of several files or another file that is not text, named as such,
             with what is read instead. JSON is told (``json``: whole or lines) for ``_read_json``. Its
-            ``encoding`` is told when not UTF-8 (``_encoding``, unless given: ``data.encoding``).
+            ``encoding`` is told when not UTF-8 (``_encoding``, unless ``options`` give it: ``data.encoding``).
     """
     try:
         head = _leading_bytes(file)
@@ -191,7 +209,7 @@ def _sniff_format(file: Path, label: str, encoding: str | None = None) -> dict[s
             raw = handle.read(SNIFF_BYTES)
     except (OSError, EOFError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
-    encoding = encoding or _encoding(raw, label)
+    encoding = options.encoding or _encoding(raw, label)
     try:
         sample = codecs.getincrementaldecoder(encoding)().decode(raw, final=False)  # the last character may be cut
     except UnicodeDecodeError as exc:  # only in the encoding a user chose
@@ -430,21 +448,28 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
     )
 
 
-def _read_excel(file: Path, label: str) -> pd.DataFrame:
-    """An Excel workbook's table: its first sheet that holds a table (``_sheet_table``; a sheet of notes is
-    passed over), each row with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. The
-    later sheets with the same columns are read too, a sheet per instrument (a workbook of AAPL, IBM ...): each
-    row's sheet is its ``STEM_COLUMN``, the symbol a folder's file name would be. Sheets of other columns are
-    named in a warning.
+def _read_excel(file: Path, label: str, chosen: str | None = None) -> pd.DataFrame:
+    """An Excel workbook's table: the ``chosen`` sheet (``data.sheet``) or else its first sheet that holds a
+    table (``_sheet_table``; a sheet of notes is passed over), each row with its row number in the sheet
+    (``LINE_COLUMN``), dates as the sheet's dates. Unless a sheet is chosen, the later sheets with the same
+    columns are read too, a sheet per instrument (a workbook of AAPL, IBM ...): each row's sheet is its
+    ``STEM_COLUMN``, the symbol a folder's file name would be. Sheets of other columns are named in a warning.
 
     Raises:
-        DataError: no sheet holds data, no header row is found, or the workbook cannot be read.
+        DataError: no sheet holds data (or the chosen one is missing or empty, naming the sheets), no header
+            row is found, or the workbook cannot be read.
     """
     try:
         sheets = pd.read_excel(file, sheet_name=None, header=None, engine="openpyxl")
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DataError(f"{label}: an Excel workbook that cannot be read ({exc})") from None
     filled = {name: sheet.dropna(how="all").dropna(axis=1, how="all") for name, sheet in sheets.items()}
+    if chosen is not None:
+        if chosen not in filled:
+            raise DataError(f"{label}: no sheet {chosen!r} (data.sheet); its sheets: {', '.join(map(repr, sheets))}")
+        if filled[chosen].empty:
+            raise DataError(f"{label}: sheet {chosen!r} (data.sheet) holds no data")
+        return _sheet_table(filled[chosen], label)
     filled = {name: sheet for name, sheet in filled.items() if not sheet.empty}
     if not filled:
         raise DataError(f"{label}: an Excel workbook without data in any sheet")
@@ -858,14 +883,14 @@ def _say_notes(notes: Notes) -> None:
 
 
 def read_file(
-    file: Path, label: str | None = None, notes: Notes | None = None, encoding: str | None = None
+    file: Path, label: str | None = None, notes: Notes | None = None, options: ReadOptions = AS_SHOWN
 ) -> pd.DataFrame:
     """Read one CSV (optionally gzipped, delimiter and encoding sniffed) or Parquet file, each row with the
     1-based line it has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved
     with the rows becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``).
     A headerless file's columns are named by what they hold and text not in UTF-8 is read in the encoding its
     bytes show (``_encoding``), each with a warning, or, given ``notes``, its label added there, for the caller
-    to say once for many files (``_say_notes``). ``encoding``: the user's (``data.encoding``), not guessed.
+    to say once for many files (``_say_notes``). ``options``: the user's (an encoding is then not guessed).
 
     Raises:
         DataError: empty, not text, truncated or corrupted; the message names ``label`` (the file).
@@ -877,12 +902,12 @@ def read_file(
             if stored.columns.nlevels == 2:
                 return _long_by_symbol(stored, label, first_line=1)
             return _numbered(_index_as_columns(stored), 1)
-        form = _sniff_format(file, label, encoding)
+        form = _sniff_format(file, label, options)
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
         if "excel" in form:
-            return _read_excel(file, label)
-        if encoding is None and form.get("encoding", "utf-16") != "utf-16":  # UTF-16: by its byte-order mark
+            return _read_excel(file, label, options.sheet)
+        if options.encoding is None and form.get("encoding", "utf-16") != "utf-16":  # UTF-16: by its byte-order mark
             _note(notes, ("encoding", form["encoding"]), label)
         if "names" in form:
             _note(notes, ("headerless", *form["names"].split(",")), label)
@@ -906,7 +931,7 @@ def read_file(
         raise DataError(f"{label}: cannot be read ({first_line}); is the file truncated or corrupted?") from None
 
 
-def read_header(file: Path, label: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+def read_header(file: Path, label: str | None = None, options: ReadOptions = AS_SHOWN) -> pd.DataFrame:
     """The columns of one CSV or Parquet file as ``read_file`` names them, without its rows (a Parquet file's
     types; a CSV's are not read)."""
     label = label or str(file)
@@ -920,7 +945,7 @@ def read_header(file: Path, label: str | None = None, encoding: str | None = Non
             header: pd.DataFrame = _index_as_columns(empty)
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
-        form = _sniff_format(file, label, encoding)
+        form = _sniff_format(file, label, options)
         if "json" in form or "excel" in form:
             return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
@@ -1173,11 +1198,10 @@ def open_source(location: str, endpoint_url: str | None = None, profile: str | N
 # --- staging ----------------------------------------------------------------------------------------------------------
 
 
-def _source_id(uri: str, encoding: str | None = None) -> str:
-    """The stage folder's name for a source; read in another encoding than detected (``data.encoding``), its
-    files are another stage."""
+def _source_id(uri: str, options: ReadOptions = AS_SHOWN) -> str:
+    """The stage folder's name for a source; read with other options (``ReadOptions``), another stage."""
     slug = re.sub(r"[^0-9a-zA-Z]+", "-", uri).strip("-")[-40:] or "source"
-    read_as = uri if encoding is None else f"{uri}\0{codecs.lookup(encoding).name}"
+    read_as = f"{uri}\0{options.key()}" if options.key() else uri
     return f"{slug}-{hashlib.sha256(read_as.encode()).hexdigest()[:12]}"
 
 
@@ -1219,10 +1243,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _stage_object(
-    file: Path, key: str, label: str, stem_symbol: bool, target: Path, notes: Notes, encoding: str | None
+    file: Path, key: str, label: str, stem_symbol: bool, target: Path, notes: Notes, options: ReadOptions
 ) -> int:
     """Read one object, add its partition (and file-name symbol) columns, write it as Parquet."""
-    frame = read_file(file, label, notes, encoding)
+    frame = read_file(file, label, notes, options)
     frame.columns = [str(c) for c in frame.columns]
     for name, value in partition_values(key).items():
         if name not in frame.columns:
@@ -1243,7 +1267,7 @@ def _stage_object(
 
 
 def stage_source(
-    source: Source, stage_root: Path, incremental: bool = True, encoding: str | None = None
+    source: Source, stage_root: Path, incremental: bool = True, options: ReadOptions = AS_SHOWN
 ) -> StagedSource:
     """Bring every object of ``source`` into the stage, reading only new or changed ones.
 
@@ -1251,14 +1275,14 @@ def stage_source(
         source: where the objects are.
         stage_root: folder for staged files and manifests (``<DRIFTLINE_HOME>/ingest``).
         incremental: when false, read every object again (the manifest is still rewritten).
-        encoding: the text files' encoding (``data.encoding``); None: each file's own (``_encoding``).
+        options: the user's choices of how to read the files (``ReadOptions``).
 
     Raises:
         DataError: an object cannot be read (the message names it), or the source has none.
         SourceUnavailable: the source cannot be reached (transient; worth retrying).
     """
     objects = source.list_objects()
-    home = stage_root / _source_id(source.uri, encoding)
+    home = stage_root / _source_id(source.uri, options)
     manifest_path = home / "manifest.json"
     previous = _read_manifest(manifest_path).get("objects", {}) if incremental else {}
     stem_symbol = not source.single_object
@@ -1282,7 +1306,7 @@ def stage_source(
             target = home / "objects" / name
             rows = known["rows"] if known and known["staged"] == name and target.exists() else None
             if rows is None:
-                rows = _stage_object(local, obj.key, label, stem_symbol, target, notes, encoding)
+                rows = _stage_object(local, obj.key, label, stem_symbol, target, notes, options)
             if local.parent == Path(workdir):
                 local.unlink(missing_ok=True)
             entries[obj.key] = {"fingerprint": obj.fingerprint, "sha256": digest, "rows": rows, "staged": name}
@@ -1326,11 +1350,13 @@ def _content_hash(entries: dict[str, dict[str, Any]], single_object: bool) -> st
     return content.hexdigest()
 
 
-def unchanged_stage(source: Source, stage_root: Path, encoding: str | None = None) -> tuple[str, IngestStats] | None:
+def unchanged_stage(
+    source: Source, stage_root: Path, options: ReadOptions = AS_SHOWN
+) -> tuple[str, IngestStats] | None:
     """The content hash ``stage_source`` would give and its stats, when nothing in ``source`` is new, changed
     or removed since the last staging; None otherwise. Reads no object and writes nothing, so a later
     ``stage_source`` still sees (and reports) whatever is new."""
-    home = stage_root / _source_id(source.uri, encoding)
+    home = stage_root / _source_id(source.uri, options)
     previous = _read_manifest(home / "manifest.json").get("objects", {})
     objects = source.list_objects()
     if not previous or {obj.key for obj in objects} != set(previous):
@@ -1422,6 +1448,7 @@ def manifest_summary(staged: StagedSource) -> dict[str, Any]:
 __all__ = [
     "IngestStats",
     "LocalSource",
+    "ReadOptions",
     "S3Source",
     "SourceObject",
     "StagedSource",

@@ -1177,6 +1177,12 @@ def test_a_workbooks_sheets_of_the_same_columns_are_a_symbol_each_and_a_sheet_of
     assert "sheet 'AAPL' read; its other sheets with data ('Info', 'Scratch') are not" in caplog.text
     rows = loaded.frame.index[loaded.frame["symbol"] == "IBM"][:1]
     assert loaded.locate(list(rows)) == ["row 2"]  # IBM's first row: its sheet's row 2
+    # data.sheet reads that sheet alone, staged apart from the whole workbook's reading.
+    ibm = load_data(DataConfig(path=str(panel), sheet="IBM"), stage_root=tmp_path / "s1").frame
+    assert ibm["close"].tolist() == (frame["Close"] + 1).tolist() and ibm["symbol"].nunique() == 1
+    with pytest.raises(DataError, match=r"panel\.xlsx: no sheet 'GOOG' \(data\.sheet\); its sheets: 'Info', 'AAPL'"):
+        load_data(DataConfig(path=str(panel), sheet="GOOG"))
+    assert DataConfig(sheet=2024).sheet == "2024"  # --set data.sheet=2024: a sheet named by a year
     years = tmp_path / "years.xlsx"
     with pd.ExcelWriter(years) as book:
         for half, part in (("2024-1", frame.iloc[:6]), ("2024-2", frame.iloc[6:])):
