@@ -109,7 +109,9 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # Names the canonical frame and the feature table use for their own columns: a label series' feature of one of
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
-ROW_FILES = (".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".xlsx")  # rows, not lines
+ROW_FILES = (  # rows, not lines
+    *(".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".xlsx", ".xls", ".feather", ".arrow"),
+)
 DEMO_FILE = "stocks.csv.gz"
 
 

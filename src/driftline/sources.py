@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -39,7 +39,10 @@ logger = logging.getLogger(__name__)
 
 # Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``, ``api/*.json``)
 # besides these: a folder's other files (a dataset's metadata.json) are not data.
-SUFFIXES = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip")
+SUFFIXES = (
+    *(".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip"),
+    *(".xlsx", ".xls", ".feather", ".arrow"),
+)
 STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
 # price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped; 7: a workbook's
@@ -154,15 +157,15 @@ DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 # The leading bytes of files a user may pass by mistake: what each is, and how to make it a file we read.
 _SHEET = "save the sheet as CSV (Save As, CSV UTF-8)"
 _NOT_READ = (
-    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)", _SHEET),
-    (b"ARROW1", "an Arrow IPC (Feather) file", "convert it with pandas: read_feather(path).to_parquet(...)"),
-    (b"FEA1", "a Feather file", "convert it with pandas: read_feather(path).to_parquet(...)"),
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
 _READS = (
-    "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and Parquet"
+    "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and .xls, "
+    "Feather and Parquet"
 )
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # Office 97-2003's container: an Excel .xls workbook (or a Word file, ...)
+ARROW_MAGICS = (b"ARROW1", b"FEA1")  # Arrow IPC files (pandas' to_feather) and Feather V1 files
 EXCEL = "\0excel"  # ``_zip_member``'s answer for an Excel workbook (no file inside a zip is so named)
 GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
@@ -200,6 +203,10 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
     for magic, what, how in _NOT_READ:
         if head.startswith(magic):
             raise DataError(f"{label}: {what}; {_READS}; {how}")
+    if head.startswith(OLE2_MAGIC):
+        return {"excel": "xls"}
+    if head.startswith(ARROW_MAGICS):
+        return {"arrow": "feather"}
     gzipped = head.startswith(GZIP_MAGIC)
     zipped = {"zip": _zip_member(file, label)} if head.startswith(ZIP_MAGIC) else {}
     if zipped.get("zip") == EXCEL:
@@ -448,21 +455,33 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
     )
 
 
-def _read_excel(file: Path, label: str, chosen: str | None = None) -> pd.DataFrame:
-    """An Excel workbook's table: the ``chosen`` sheet (``data.sheet``) or else its first sheet that holds a
-    table (``_sheet_table``; a sheet of notes is passed over), each row with its row number in the sheet
-    (``LINE_COLUMN``), dates as the sheet's dates. Unless a sheet is chosen, the later sheets with the same
-    columns are read too, a sheet per instrument (a workbook of AAPL, IBM ...): each row's sheet is its
-    ``STEM_COLUMN``, the symbol a folder's file name would be. Sheets of other columns are named in a warning.
+def _read_excel(
+    file: Path, label: str, chosen: str | None = None, engine: Literal["openpyxl", "xlrd"] = "openpyxl"
+) -> pd.DataFrame:
+    """An Excel workbook's table (``engine``: ``xlrd`` for Excel 97-2003's .xls): the ``chosen`` sheet
+    (``data.sheet``) or else its first sheet that holds a table (``_sheet_table``; a sheet of notes is passed
+    over), each row with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. Unless a
+    sheet is chosen, the later sheets with the same columns are read too, a sheet per instrument (a workbook of
+    AAPL, IBM ...): each row's sheet is its ``STEM_COLUMN``, the symbol a folder's file name would be. Sheets of
+    other columns are named in a warning.
 
     Raises:
         DataError: no sheet holds data (or the chosen one is missing or empty, naming the sheets), no header
             row is found, or the workbook cannot be read.
     """
+    failures: tuple[type[Exception], ...] = (OSError, ValueError, KeyError, AssertionError, zipfile.BadZipFile)
+    if engine == "xlrd":
+        import xlrd
+
+        failures += (xlrd.XLRDError,)
+    said = io.StringIO()  # xlrd writes its notes on a file's quirks to stdout unless told otherwise
+    engine_kwargs: dict[str, Any] | None = {"logfile": said} if engine == "xlrd" else None
     try:
-        sheets = pd.read_excel(file, sheet_name=None, header=None, engine="openpyxl")
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        sheets = pd.read_excel(file, sheet_name=None, header=None, engine=engine, engine_kwargs=engine_kwargs)
+    except failures as exc:
         raise DataError(f"{label}: an Excel workbook that cannot be read ({exc})") from None
+    if said.getvalue().strip():
+        logger.debug("%s: xlrd: %s", label, said.getvalue().strip())
     filled = {name: sheet.dropna(how="all").dropna(axis=1, how="all") for name, sheet in sheets.items()}
     if chosen is not None:
         if chosen not in filled:
@@ -906,7 +925,11 @@ def read_file(
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
         if "excel" in form:
-            return _read_excel(file, label, options.sheet)
+            return _read_excel(file, label, options.sheet, "xlrd" if form["excel"] == "xls" else "openpyxl")
+        if "arrow" in form:
+            import pyarrow.feather
+
+            return _numbered(_index_as_columns(pyarrow.feather.read_table(file).to_pandas()), 1)
         if options.encoding is None and form.get("encoding", "utf-16") != "utf-16":  # UTF-16: by its byte-order mark
             _note(notes, ("encoding", form["encoding"]), label)
         if "names" in form:
@@ -946,7 +969,7 @@ def read_header(file: Path, label: str | None = None, options: ReadOptions = AS_
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
         form = _sniff_format(file, label, options)
-        if "json" in form or "excel" in form:
+        if "json" in form or "excel" in form or "arrow" in form:
             return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
             rows = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))

@@ -25,7 +25,7 @@ from driftline.ingest import (
     parse_timestamps,
     read_source,
 )
-from driftline.sources import LINE_COLUMN, _headerless_names, _zero_padded, read_file
+from driftline.sources import LINE_COLUMN, ReadOptions, _headerless_names, _zero_padded, read_file
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
 VENDOR_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
@@ -979,18 +979,18 @@ def _workbook(path: Path) -> None:
         book.writestr("content.xml", "<office:document-content/>")
 
 
-def _feather(path: Path) -> None:
-    make_ohlcv_panel(n_symbols=1, n_days=30, seed=0).to_feather(path)
+def _hdf5(path: Path) -> None:
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(504))  # HDF5's signature (PyTables is not installed)
 
 
 @pytest.mark.parametrize(
     ("name", "writer", "what", "how"),
     [
         ("prices.ods", _workbook, "an OpenDocument .ods or other office document", "save the sheet as CSV"),
-        ("prices.feather", _feather, "an Arrow IPC (Feather) file", "read_feather(path).to_parquet"),
+        ("prices.h5", _hdf5, "an HDF5 file", "read_hdf(path, key).to_parquet"),
     ],
 )
-def test_a_workbook_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
+def test_a_workbook_or_hdf5_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
     """Not a column or encoding complaint about bytes that were never CSV: what the file is and what to do."""
     from driftline.sources import preflight
 
@@ -1001,7 +1001,7 @@ def test_a_workbook_or_feather_file_is_named_as_such_with_how_to_convert_it(tmp_
             check()
         message = str(info.value)
         assert message.startswith(f"{path}: {what}"), message
-        reads = "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and"
+        reads = "reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and .xls"
         assert reads in message and how in message
 
 
@@ -1192,6 +1192,33 @@ def test_a_workbooks_sheets_of_the_same_columns_are_a_symbol_each_and_a_sheet_of
         one = load_data(DataConfig(path=str(years)), stage_root=tmp_path / "s2")
     assert one.frame["close"].tolist() == frame["Close"].tolist() and one.frame["symbol"].nunique() == 1
     assert "its 2 sheets are one series cut by period" in caplog.text
+
+
+def test_feather_files_excel_97_workbooks_and_folders_of_workbooks_are_read(tmp_path, vendor_frame, caplog):
+    """Feather (pandas' to_feather, read by pyarrow) and Excel 97-2003 .xls (xlrd) were refused with how to
+    convert them; a folder skipped its workbooks. The .xls is a real one: statsmodels' macrodata source."""
+    import statsmodels
+
+    vendor_frame.to_csv(tmp_path / "prices.csv", index=False)
+    expected = load_data(DataConfig(path=str(tmp_path / "prices.csv"))).frame
+    vendor_frame.to_feather(tmp_path / "prices.feather")
+    feathered = load_data(DataConfig(path=str(tmp_path / "prices.feather")), stage_root=tmp_path / "s1").frame
+    pd.testing.assert_frame_equal(feathered, expected, check_dtype=False)
+    macro = next(Path(statsmodels.__file__).parent.glob("datasets/macrodata/src/**/macrodata.xls*"))
+    macro = macro if macro.is_file() else macro / "macrodata.xls"
+    with caplog.at_level("DEBUG", logger="driftline.sources"):
+        monthly = read_file(macro, "macrodata.xls")
+    assert list(monthly.columns[:5]) == ["DATE", "CPIAUCSL", "M1SL", "POP", "TB3MS"]
+    assert monthly["TB3MS"].iloc[0] == 0.72 and monthly[LINE_COLUMN].iloc[0] == 2  # its sheet row
+    assert "sheet 'Monthly' read; its other sheets with data ('README', 'Quarterly') are not" in caplog.text
+    quarterly = read_file(macro, "macrodata.xls", options=ReadOptions(sheet="Quarterly"))
+    assert list(quarterly.columns[:3]) == ["DATE", "DPIC96", "FGCEC96"] and len(quarterly) == 251
+    folder = tmp_path / "books"
+    folder.mkdir()
+    for k, ticker in enumerate(("AAPL", "MSFT")):
+        vendor_frame.assign(Close=vendor_frame["Close"] + k).to_excel(folder / f"{ticker}.xlsx", index=False)
+    panel = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "s2").frame
+    assert panel.groupby("symbol")["close"].first().tolist() == [vendor_frame["Close"].iloc[0] + k for k in (0, 1)]
 
 
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
