@@ -40,6 +40,10 @@ _DATA_SUFFIXES = (
     ".json",
     ".jsonl",
     ".ndjson",
+    ".xlsx",
+    ".xls",
+    ".feather",
+    ".arrow",
 )
 _GLOB = re.compile(r"[*?\[]")
 

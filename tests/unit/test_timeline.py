@@ -29,6 +29,8 @@ from driftline.timeline import (
         ("prices.csv", "prices"),
         ("/home/me/data/BTC 1h.csv.gz", "BTC-1h"),
         ("fx.daily.parquet", "fx.daily"),
+        ("Portfolio 2024.xlsx", "Portfolio-2024"),  # named "driftline-Portfolio-2024.xlsx" before
+        ("ticks.feather", "ticks"),
         ("data/incoming/", "incoming"),
         ("data/*.csv", "data"),
         ("lake/ohlcv/symbol=BTC/", "ohlcv"),
