@@ -42,6 +42,7 @@ _DATA_SUFFIXES = (
     ".ndjson",
     ".xlsx",
     ".xls",
+    ".ods",
     ".feather",
     ".arrow",
 )

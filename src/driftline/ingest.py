@@ -110,7 +110,20 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
 ROW_FILES = (  # rows, not lines
-    *(".parquet", ".pq", ".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".xlsx", ".xls", ".feather", ".arrow"),
+    *(
+        ".parquet",
+        ".pq",
+        ".json",
+        ".json.gz",
+        ".jsonl",
+        ".jsonl.gz",
+        ".ndjson",
+        ".xlsx",
+        ".xls",
+        ".ods",
+        ".feather",
+        ".arrow",
+    ),
 )
 DEMO_FILE = "stocks.csv.gz"
 

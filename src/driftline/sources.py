@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 # besides these: a folder's other files (a dataset's metadata.json) are not data.
 SUFFIXES = (
     *(".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip"),
-    *(".xlsx", ".xls", ".feather", ".arrow"),
+    *(".xlsx", ".xls", ".ods", ".feather", ".arrow"),
 )
 STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
@@ -155,18 +155,19 @@ DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 
 
 # The leading bytes of files a user may pass by mistake: what each is, and how to make it a file we read.
-_SHEET = "save the sheet as CSV (Save As, CSV UTF-8)"
 _NOT_READ = (
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
 _READS = (
     "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and .xls, "
-    "Feather and Parquet"
+    "LibreOffice .ods, Feather and Parquet"
 )
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # Office 97-2003's container: an Excel .xls workbook (or a Word file, ...)
 ARROW_MAGICS = (b"ARROW1", b"FEA1")  # Arrow IPC files (pandas' to_feather) and Feather V1 files
-EXCEL = "\0excel"  # ``_zip_member``'s answer for an Excel workbook (no file inside a zip is so named)
+# ``_zip_member``'s answers for a workbook (no file inside a zip is so named): Excel's .xlsx, LibreOffice's .ods.
+EXCEL, CALC = "\0excel", "\0calc"
+ODS_TYPE = "application/vnd.oasis.opendocument.spreadsheet"  # an .ods file's ``mimetype`` member
 GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
@@ -209,8 +210,8 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
         return {"arrow": "feather"}
     gzipped = head.startswith(GZIP_MAGIC)
     zipped = {"zip": _zip_member(file, label)} if head.startswith(ZIP_MAGIC) else {}
-    if zipped.get("zip") == EXCEL:
-        return {"excel": "xlsx"}
+    if zipped.get("zip") in (EXCEL, CALC):
+        return {"excel": "xlsx" if zipped["zip"] == EXCEL else "ods"}
     try:
         with _binary(file, gzipped, zipped) as handle:
             raw = handle.read(SNIFF_BYTES)
@@ -281,9 +282,9 @@ def _zip_member(file: Path, label: str) -> str:
     as that file would be; macOS's resource forks (``__MACOSX/``) and hidden files do not count.
 
     Raises:
-        DataError: an office document that is not an Excel workbook (an .ods is a zip of XML parts too), an
-            archive of several files or none, or one that cannot be read, with what to do. An Excel workbook
-            is ``EXCEL``.
+        DataError: an office document that is not a workbook (a Word .docx or an OpenDocument text is a zip of
+            XML parts too), an archive of several files or none, or one that cannot be read, with what to do.
+            An Excel workbook is ``EXCEL``, a LibreOffice (OpenDocument) spreadsheet ``CALC``.
     """
     try:
         with zipfile.ZipFile(file) as archive:
@@ -292,12 +293,15 @@ def _zip_member(file: Path, label: str) -> str:
                 for n in archive.namelist()
                 if not n.endswith("/") and not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")
             ]
+            kind = archive.read("mimetype")[:200].decode("ascii", "replace").strip() if "mimetype" in names else ""
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{label}: a zip archive that cannot be read ({exc}); is it truncated?") from None
     if "xl/workbook.xml" in names:
         return EXCEL  # an Excel workbook: ``_read_excel``
-    if "[Content_Types].xml" in names or "mimetype" in names:
-        raise DataError(f"{label}: an OpenDocument .ods or other office document; {_READS}; {_SHEET}")
+    if kind == ODS_TYPE:
+        return CALC
+    if "[Content_Types].xml" in names or kind:
+        raise DataError(f"{label}: an office document that is not a workbook ({kind or 'Office Open XML'}); {_READS}")
     if len(names) == 1 and not names[0].lower().endswith((".parquet", ".pq")):
         return names[0]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -455,10 +459,17 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
     )
 
 
+WORKBOOK_READERS: dict[str, Literal["openpyxl", "xlrd", "calamine"]] = {
+    "xlsx": "openpyxl",
+    "xls": "xlrd",  # Excel 97-2003
+    "ods": "calamine",  # LibreOffice Calc's own format
+}
+
+
 def _read_excel(
-    file: Path, label: str, chosen: str | None = None, engine: Literal["openpyxl", "xlrd"] = "openpyxl"
+    file: Path, label: str, chosen: str | None = None, engine: Literal["openpyxl", "xlrd", "calamine"] = "openpyxl"
 ) -> pd.DataFrame:
-    """An Excel workbook's table (``engine``: ``xlrd`` for Excel 97-2003's .xls): the ``chosen`` sheet
+    """A workbook's table (``engine``: ``WORKBOOK_READERS``' for its format): the ``chosen`` sheet
     (``data.sheet``) or else its first sheet that holds a table (``_sheet_table``; a sheet of notes is passed
     over), each row with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. Unless a
     sheet is chosen, the later sheets with the same columns are read too, a sheet per instrument (a workbook of
@@ -474,12 +485,16 @@ def _read_excel(
         import xlrd
 
         failures += (xlrd.XLRDError,)
+    elif engine == "calamine":
+        import python_calamine
+
+        failures += (python_calamine.CalamineError,)
     said = io.StringIO()  # xlrd writes its notes on a file's quirks to stdout unless told otherwise
     engine_kwargs: dict[str, Any] | None = {"logfile": said} if engine == "xlrd" else None
     try:
         sheets = pd.read_excel(file, sheet_name=None, header=None, engine=engine, engine_kwargs=engine_kwargs)
     except failures as exc:
-        raise DataError(f"{label}: an Excel workbook that cannot be read ({exc})") from None
+        raise DataError(f"{label}: a workbook that cannot be read ({exc})") from None
     if said.getvalue().strip():
         logger.debug("%s: xlrd: %s", label, said.getvalue().strip())
     filled = {name: sheet.dropna(how="all").dropna(axis=1, how="all") for name, sheet in sheets.items()}
@@ -491,7 +506,7 @@ def _read_excel(
         return _sheet_table(filled[chosen], label)
     filled = {name: sheet for name, sheet in filled.items() if not sheet.empty}
     if not filled:
-        raise DataError(f"{label}: an Excel workbook without data in any sheet")
+        raise DataError(f"{label}: a workbook without data in any sheet")
     tables = {name: sheet for name, sheet in filled.items() if min(sheet.shape) >= 2} or filled
     name, sheet = next(iter(tables.items()))
     table = _sheet_table(sheet, label)
@@ -925,7 +940,7 @@ def read_file(
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
         if "excel" in form:
-            return _read_excel(file, label, options.sheet, "xlrd" if form["excel"] == "xls" else "openpyxl")
+            return _read_excel(file, label, options.sheet, WORKBOOK_READERS[form["excel"]])
         if "arrow" in form:
             import pyarrow.feather
 

@@ -6,6 +6,7 @@ import gzip
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -971,12 +972,20 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, name, writer
     assert name in str(info.value)
 
 
-def _workbook(path: Path) -> None:
+def _word_file(path: Path) -> None:
     import zipfile
 
-    with zipfile.ZipFile(path, "w") as book:  # an .ods is a zip of XML parts
-        book.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
-        book.writestr("content.xml", "<office:document-content/>")
+    with zipfile.ZipFile(path, "w") as document:  # a .docx is a zip of XML parts, as a workbook is
+        document.writestr("[Content_Types].xml", "<Types/>")
+        document.writestr("word/document.xml", "<w:document/>")
+
+
+def _opendocument_text(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as document:
+        document.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        document.writestr("content.xml", "<office:document-content/>")
 
 
 def _hdf5(path: Path) -> None:
@@ -986,7 +995,8 @@ def _hdf5(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "writer", "what", "how"),
     [
-        ("prices.ods", _workbook, "an OpenDocument .ods or other office document", "save the sheet as CSV"),
+        ("prices.docx", _word_file, "an office document that is not a workbook (Office Open XML)", ""),
+        ("prices.odt", _opendocument_text, "an office document that is not a workbook (application/vnd.oasis", ""),
         ("prices.h5", _hdf5, "an HDF5 file", "read_hdf(path, key).to_parquet"),
     ],
 )
@@ -1219,6 +1229,56 @@ def test_feather_files_excel_97_workbooks_and_folders_of_workbooks_are_read(tmp_
         vendor_frame.assign(Close=vendor_frame["Close"] + k).to_excel(folder / f"{ticker}.xlsx", index=False)
     panel = load_data(DataConfig(path=str(folder)), stage_root=tmp_path / "s2").frame
     assert panel.groupby("symbol")["close"].first().tolist() == [vendor_frame["Close"].iloc[0] + k for k in (0, 1)]
+    # LibreOffice Calc's own format (.ods), read by calamine: a sheet per symbol as in an .xlsx.
+    frame = vendor_frame.assign(Date=pd.to_datetime(vendor_frame["Date"]))
+    _write_ods(tmp_path / "calc.ods", {"Notes": pd.DataFrame({"note": ["by hand"]}), "AAPL": frame, "IBM": frame})
+    calc = load_data(DataConfig(path=str(tmp_path / "calc.ods")), stage_root=tmp_path / "s3").frame
+    pd.testing.assert_frame_equal(
+        calc[calc["symbol"] == "IBM"].drop(columns="symbol").reset_index(drop=True),
+        expected.drop(columns="symbol").reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert set(calc["symbol"]) == {"AAPL", "IBM"}
+
+
+def _write_ods(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
+    """A LibreOffice spreadsheet as Calc saves one (pandas writes .ods only through odfpy, not installed): a
+    zip of its ``mimetype``, its manifest and the sheets' cells in ``content.xml``."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    def cell(value: Any) -> str:
+        if isinstance(value, pd.Timestamp):
+            kind = f'office:value-type="date" office:date-value="{value:%Y-%m-%dT%H:%M:%S}"'
+        elif isinstance(value, int | float):
+            kind = f'office:value-type="float" office:value="{value}"'
+        else:
+            kind = 'office:value-type="string"'
+        return f"<table:table-cell {kind}><text:p>{escape(str(value))}</text:p></table:table-cell>"
+
+    tables = "".join(
+        f'<table:table table:name="{name}">'
+        + "".join(
+            "<table:table-row>" + "".join(map(cell, row)) + "</table:table-row>"
+            for row in [list(frame.columns), *frame.astype(object).to_numpy().tolist()]
+        )
+        + "</table:table>"
+        for name, frame in sheets.items()
+    )
+    spaces = " ".join(f'xmlns:{k}="urn:oasis:names:tc:opendocument:xmlns:{k}:1.0"' for k in ("office", "table", "text"))
+    manifest = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        book.writestr(
+            "META-INF/manifest.xml",
+            f'<manifest:manifest xmlns:manifest="{manifest}"><manifest:file-entry manifest:full-path="/" '
+            'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>',
+        )
+        book.writestr(
+            "content.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {spaces} office:version="1.2">'
+            f"<office:body><office:spreadsheet>{tables}</office:spreadsheet></office:body></office:document-content>",
+        )
 
 
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
