@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from driftline.errors import ConfigError
+from driftline.formats import NAME_SUFFIXES
 
 TargetKind = Literal["direction", "volatility", "label"]
 ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
@@ -25,27 +26,6 @@ ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 AUTO: Literal["auto"] = "auto"  # a setting decided per run from what the walk-forward measured (calibration.shrink)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MODEL_PREFIX = "driftline-"  # a pipeline's registered model: driftline-<name>
-_DATA_SUFFIXES = (
-    ".csv.gz",
-    ".csv.zip",
-    ".csv",
-    ".tsv.gz",
-    ".tsv.zip",
-    ".tsv",
-    ".txt",
-    ".parquet",
-    ".pq",
-    ".gz",
-    ".zip",
-    ".json",
-    ".jsonl",
-    ".ndjson",
-    ".xlsx",
-    ".xls",
-    ".ods",
-    ".feather",
-    ".arrow",
-)
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -66,7 +46,7 @@ def pipeline_name_from_data(data: str | None) -> str:
         parts.pop()
     stem = parts[-1] if parts else ""
     lowered = stem.lower()
-    for suffix in _DATA_SUFFIXES:
+    for suffix in NAME_SUFFIXES:
         if lowered.endswith(suffix) and len(stem) > len(suffix):
             stem = stem[: -len(suffix)]
             lowered = stem.lower()

@@ -27,6 +27,7 @@ import pandas as pd
 from driftline.config import ONE_SERIES, DataConfig
 from driftline.errors import DataError
 from driftline.features import KNOWN_LABEL, META_COLUMNS
+from driftline.formats import ROW_FILES
 from driftline.sources import (
     LINE_COLUMN,
     OBJECT_COLUMN,
@@ -109,22 +110,6 @@ VOLUME_IN_UNITS = re.compile(r"[Vv]olume[ _]\(?([A-Z]{2,6}|Currency)\)?")
 # Names the canonical frame and the feature table use for their own columns: a label series' feature of one of
 # these names is kept under another (``feature_column``).
 RESERVED_COLUMNS = frozenset({*META_COLUMNS, "target", *PRICE_COLUMNS, "volume", "y", "next_return", KNOWN_LABEL})
-ROW_FILES = (  # rows, not lines
-    *(
-        ".parquet",
-        ".pq",
-        ".json",
-        ".json.gz",
-        ".jsonl",
-        ".jsonl.gz",
-        ".ndjson",
-        ".xlsx",
-        ".xls",
-        ".ods",
-        ".feather",
-        ".arrow",
-    ),
-)
 DEMO_FILE = "stocks.csv.gz"
 
 

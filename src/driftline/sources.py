@@ -34,15 +34,10 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from driftline.errors import DataError, SourceUnavailable
+from driftline.formats import FOLDER_FILES
 
 logger = logging.getLogger(__name__)
 
-# Longest first: "x.csv.gz" ends with ".gz" too. A glob reads what it names (``Stocks/*.txt``, ``api/*.json``)
-# besides these: a folder's other files (a dataset's metadata.json) are not data.
-SUFFIXES = (
-    *(".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv", ".parquet", ".pq", ".zip"),
-    *(".xlsx", ".xls", ".ods", ".feather", ".arrow"),
-)
 STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
 # price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped; 7: a workbook's
@@ -131,13 +126,13 @@ class Source(Protocol):
 
 
 def is_data_file(name: str) -> bool:
-    return name.lower().endswith(SUFFIXES)
+    return name.lower().endswith(FOLDER_FILES)
 
 
 def file_stem(name: str) -> str:
     """``AAPL.csv.gz`` -> ``AAPL``; ``BRK.B.csv`` -> ``BRK.B``; ``aapl.us.txt`` (a glob's file) -> ``aapl.us``."""
     base = PurePosixPath(name).name
-    return next((base[: -len(sfx)] for sfx in SUFFIXES if base.lower().endswith(sfx)), PurePosixPath(base).stem)
+    return next((base[: -len(sfx)] for sfx in FOLDER_FILES if base.lower().endswith(sfx)), PurePosixPath(base).stem)
 
 
 def partition_values(key: str) -> dict[str, str]:
