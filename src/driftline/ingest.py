@@ -518,9 +518,13 @@ NAMED_ZONE = re.compile(r"(?P<moment>.*\d)\s+(?P<zone>[A-Za-z]+(?:/[A-Za-z0-9_+-
 
 def _named_zones(text: pd.Series) -> pd.Series | None:
     """Times that each end with an IANA zone's name (``20240102 16:00:00 US/Eastern``, ``... Europe/London``)
-    as UTC, each read in its zone; None when a value is anything else. A time a clock change skips or repeats
-    (02:30 on a spring-forward night) has no one reading: NaT, quarantined as any unreadable time is."""
+    as UTC, each read in its zone; None when a value is anything else. The hour a clock change repeats (01:30
+    twice on an autumn night) is read in the order of the rows, first in summer time (also in a panel stacked
+    by symbol); where the order cannot tell (01:30 once, or four times running), and for a time a clock change
+    skips (02:30 on a spring night), there is no one reading: NaT, quarantined as any unreadable time is."""
     from zoneinfo import available_timezones
+
+    from pytz.exceptions import InvalidTimeError  # what pandas raises when the order cannot tell
 
     present = text.dropna().astype(str).str.strip()
     if present.empty or not present.str.fullmatch(NAMED_ZONE).all():
@@ -535,7 +539,11 @@ def _named_zones(text: pd.Series) -> pd.Series | None:
     read = pd.Series(pd.NaT, index=present.index, dtype="datetime64[ns, UTC]")
     for zone in zones:
         rows = parts["zone"] == zone
-        read[rows] = naive[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        try:
+            local = naive[rows].dt.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
+        except InvalidTimeError:
+            local = naive[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        read[rows] = local.dt.tz_convert("UTC")
     return read.reindex(text.index)
 
 

@@ -864,6 +864,13 @@ def test_a_time_zones_name_after_the_time_reads_it_in_that_zone_with_its_dayligh
     # 02:30 on a spring-forward night never happened in New York: no reading (quarantined), the rest read.
     night = pd.Series(["2024-03-10 01:30:00 America/New_York", "2024-03-10 02:30:00 America/New_York"])
     assert parse_timestamps(night).isna().tolist() == [False, True]
+    # 01:30 twice on an autumn night: summer time, then winter time, as the rows run (also for a panel stacked
+    # by symbol); four times running, the order cannot tell: no reading for those rows.
+    autumn = [f"2024-11-03 {t}:00 America/New_York" for t in ("00:30", "01:30", "01:30", "02:30")]
+    in_utc = [pd.Timestamp(f"2024-11-03 {t}") for t in ("04:30", "05:30", "06:30", "07:30")]
+    assert parse_timestamps(pd.Series(autumn)).tolist() == in_utc
+    assert parse_timestamps(pd.Series(autumn * 2)).tolist() == in_utc * 2
+    assert parse_timestamps(pd.Series(autumn[1:3] * 2)).isna().all()
     assert parse_timestamps(pd.Series(["2024-01-02 09:30 Mars/Olympus"])).isna().all()  # no such zone
     path = tmp_path / "ib.csv"
     path.write_text("date,open,high,low,close,volume\n20240102 16:00:00 US/Eastern,1,2,0.5,1.5,10\n")
