@@ -4,7 +4,7 @@ named after its data file leaves out. The content decides how a file is read (``
 
 from __future__ import annotations
 
-TEXT = (".csv.gz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.zip", ".tsv")
+TEXT = (".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv", ".tsv.gz", ".tsv.bz2", ".tsv.xz", ".tsv.zip", ".tsv")
 PARQUET = (".parquet", ".pq")
 JSON = (".json.gz", ".jsonl.gz", ".json", ".jsonl", ".ndjson")
 TABLES = (".xlsx", ".xls", ".ods", ".feather", ".arrow")  # workbooks and Arrow files
@@ -15,4 +15,4 @@ FOLDER_FILES = (*TEXT, *PARQUET, ".zip", *TABLES)
 # Files whose rows are located as ``row N`` (no lines of text, or a line that is not a row).
 ROW_FILES = (*PARQUET, *JSON, *TABLES)
 # Suffixes a pipeline named after its data file leaves out (``BTC 1h.csv.gz`` -> ``BTC-1h``).
-NAME_SUFFIXES = (*TEXT, ".txt", *PARQUET, *JSON, ".gz", ".zip", *TABLES)
+NAME_SUFFIXES = (*TEXT, ".txt", *PARQUET, *JSON, ".gz", ".bz2", ".xz", ".zip", *TABLES)

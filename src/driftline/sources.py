@@ -12,6 +12,7 @@ pipeline needs.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
 import gzip
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import logging
+import lzma
 import os
 import re
 import tempfile
@@ -151,11 +153,12 @@ DECIMAL_POINT = re.compile(r"[-+]?\d+\.\d+")  # 316.1
 
 # The leading bytes of files a user may pass by mistake: what each is, and how to make it a file we read.
 _NOT_READ = (
+    (b"\x28\xb5\x2f\xfd", "a Zstandard-compressed file", "decompress it first: zstd -d FILE"),
     (b"\x89HDF", "an HDF5 file", "convert it with pandas: read_hdf(path, key).to_parquet(...)"),
     (b"SQLite format 3", "an SQLite database", "export the table as CSV"),
 )
 _READS = (
-    "Driftline reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and .xls, "
+    "Driftline reads CSV text (any delimiter, optionally compressed, or alone in a zip), JSON, Excel .xlsx and .xls, "
     "LibreOffice .ods, Feather and Parquet"
 )
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # Office 97-2003's container: an Excel .xls workbook (or a Word file, ...)
@@ -164,6 +167,9 @@ ARROW_MAGICS = (b"ARROW1", b"FEA1")  # Arrow IPC files (pandas' to_feather) and 
 EXCEL, CALC = "\0excel", "\0calc"
 ODS_TYPE = "application/vnd.oasis.opendocument.spreadsheet"  # an .ods file's ``mimetype`` member
 GZIP_MAGIC, PARQUET_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PAR1", b"PK\x03\x04"
+# Compressed text, by its leading bytes whatever its name: pandas' name for the compression, and its opener.
+COMPRESSIONS = {GZIP_MAGIC: "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz"}
+OPENERS: dict[str, Any] = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
 SNIFF_BYTES = 64 * 1024  # the text that decides a CSV's delimiter, decimal mark and header
 
 
@@ -203,12 +209,12 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
         return {"excel": "xls"}
     if head.startswith(ARROW_MAGICS):
         return {"arrow": "feather"}
-    gzipped = head.startswith(GZIP_MAGIC)
+    compressed = next((name for magic, name in COMPRESSIONS.items() if head.startswith(magic)), None)
     zipped = {"zip": _zip_member(file, label)} if head.startswith(ZIP_MAGIC) else {}
     if zipped.get("zip") in (EXCEL, CALC):
         return {"excel": "xlsx" if zipped["zip"] == EXCEL else "ods"}
     try:
-        with _binary(file, gzipped, zipped) as handle:
+        with _binary(file, compressed, zipped) as handle:
             raw = handle.read(SNIFF_BYTES)
     except (OSError, EOFError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
@@ -217,7 +223,7 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
         sample = codecs.getincrementaldecoder(encoding)().decode(raw, final=False)  # the last character may be cut
     except UnicodeDecodeError as exc:  # only in the encoding a user chose
         raise DataError(f"{label}: not {encoding} text (byte {exc.start}: {exc.reason}); check data.encoding") from None
-    compression = {"compression": "gzip"} if gzipped else zipped  # by content, not by name (read_csv: None)
+    compression = {"compression": compressed} if compressed else zipped  # by content, not by name
     if encoding != "utf-8":
         compression = {**compression, "encoding": encoding}
     opening = sample.lstrip("\ufeff \t\r\n")
@@ -344,13 +350,13 @@ def _encoding(raw: bytes, label: str) -> str:
 
 
 @contextmanager
-def _binary(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
+def _binary(file: Path, compressed: str | None, zipped: dict[str, str]) -> Iterator[Any]:
     """A sniffed file's bytes: gunzipped, or its zip's one member (``_zip_member``)."""
     if zipped:
         with _csv_input(file, zipped) as member:
             yield member
     else:
-        with (gzip.open if gzipped else open)(file, "rb") as handle:
+        with OPENERS.get(compressed or "", open)(file, "rb") as handle:
             yield handle
 
 
@@ -358,7 +364,7 @@ def _binary(file: Path, gzipped: bool, zipped: dict[str, str]) -> Iterator[Any]:
 def _text(file: Path, form: dict[str, str]) -> Iterator[Any]:
     """A sniffed file's text in its encoding (``_encoding``)."""
     zipped = {"zip": form["zip"]} if "zip" in form else {}
-    with _binary(file, form.get("compression") == "gzip", zipped) as handle:
+    with _binary(file, form.get("compression"), zipped) as handle:
         yield io.TextIOWrapper(handle, encoding=form.get("encoding", "utf-8"), newline="")
 
 
@@ -773,7 +779,6 @@ def _uncurrencied(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
 def _csv_options(form: dict[str, str]) -> dict[str, Any]:
     """``read_csv``'s arguments for a sniffed file (``_sniff_format``); two header rows and the index's column
     for a file of two column levels (``_two_column_levels``)."""
-    gzipped = form.get("compression") == "gzip"
     levels = {"header": [0, 1], "index_col": 0} if form.get("levels") == "2" else {}
     if "names" in form:
         levels = {"header": None, "names": form["names"].split(",")}
@@ -782,7 +787,7 @@ def _csv_options(form: dict[str, str]) -> dict[str, Any]:
         "sep": form["sep"],
         "decimal": form.get("decimal", "."),
         "dtype": codes or None,
-        "compression": "gzip" if gzipped else None,
+        "compression": form.get("compression"),  # gzip, bz2 or xz by content (pandas would go by the name)
         "encoding": form.get("encoding", "utf-8"),
         "skiprows": int(form.get("skip", 0)),
         "na_values": ["."],  # FRED's mark for a missing value (a holiday), beside pandas' own (empty, NA, ...)
@@ -914,7 +919,7 @@ def _say_notes(notes: Notes) -> None:
 def read_file(
     file: Path, label: str | None = None, notes: Notes | None = None, options: ReadOptions = AS_SHOWN
 ) -> pd.DataFrame:
-    """Read one CSV (optionally gzipped, delimiter and encoding sniffed) or Parquet file, each row with the
+    """Read one CSV (optionally compressed, delimiter and encoding sniffed) or Parquet file, each row with the
     1-based line it has in the file (``LINE_COLUMN``; a Parquet file's rows count from 1); an index pandas saved
     with the rows becomes columns (``_index_as_columns``), two column levels a long table (``_long_by_symbol``).
     A headerless file's columns are named by what they hold and text not in UTF-8 is read in the encoding its
@@ -1021,7 +1026,7 @@ def nearest_path(missing: str) -> str:
     return f"; did you mean {shown.removeprefix('./')}?"
 
 
-_KINDS = ".csv, .tsv (optionally gzipped or zipped) or .parquet"
+_KINDS = ".csv, .tsv (optionally compressed or zipped), .parquet, workbook or Feather"
 
 
 def _other_files(folder: str, found: list[Path]) -> str:

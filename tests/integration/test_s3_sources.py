@@ -118,7 +118,8 @@ def test_prefix_without_data_objects(s3_env):
     """A mistyped prefix or key names what the folder above it holds; objects of other kinds are counted."""
     s3_env.client().put_object(Bucket=BUCKET, Key="typed/prices.csv", Body=b"date,close\n2024-01-01,1\n")
     with pytest.raises(
-        DataError, match=r"no \.csv, \.tsv \(optionally gzipped or zipped\) or \.parquet objects under it"
+        DataError,
+        match=r"no \.csv, \.tsv \(optionally compressed or zipped\), \.parquet, workbook or Feather objects under it",
     ) as raised:
         load_data(DataConfig(path=f"s3://{BUCKET}/typo/"))
     assert f"; s3://{BUCKET}/ holds " in str(raised.value) and "typed/" in str(raised.value)

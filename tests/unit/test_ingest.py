@@ -1018,7 +1018,7 @@ def test_a_workbook_or_hdf5_file_is_named_as_such_with_how_to_convert_it(tmp_pat
             check()
         message = str(info.value)
         assert message.startswith(f"{path}: {what}"), message
-        reads = "reads CSV text (any delimiter, optionally gzipped, or alone in a zip), JSON, Excel .xlsx and .xls"
+        reads = "reads CSV text (any delimiter, optionally compressed, or alone in a zip), JSON, Excel .xlsx and .xls"
         assert reads in message and how in message
 
 
@@ -1291,6 +1291,14 @@ def _write_ods(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
 def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(tmp_path, vendor_frame):
     vendor_frame.to_csv(tmp_path / "prices.csv", index=False)
     expected = load_data(DataConfig(path=str(tmp_path / "prices.csv"))).frame
+    # bzip2 and xz too (archives' .csv.bz2 / .csv.xz: "not text" before); Zstandard is named, with the command.
+    for name in ("prices.csv.bz2", "prices.csv.xz"):
+        vendor_frame.to_csv(tmp_path / name, index=False)
+        frame = load_data(DataConfig(path=str(tmp_path / name))).frame
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+    (tmp_path / "prices.csv.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(32))
+    with pytest.raises(DataError, match=r"prices\.csv\.zst: a Zstandard-compressed file; .*zstd -d FILE"):
+        load_data(DataConfig(path=str(tmp_path / "prices.csv.zst")))
     (tmp_path / "gzipped.csv").write_bytes(gzip.compress((tmp_path / "prices.csv").read_bytes()))
     (tmp_path / "plain.csv.gz").write_bytes((tmp_path / "prices.csv").read_bytes())  # named .gz, not gzipped
     vendor_frame.to_parquet(tmp_path / "export.dat", index=False)
