@@ -216,7 +216,7 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
     try:
         with _binary(file, compressed, zipped) as handle:
             raw = handle.read(SNIFF_BYTES)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, lzma.LZMAError) as exc:
         raise DataError(f"{label}: cannot be read ({exc}); is the file truncated or corrupted?") from None
     encoding = options.encoding or _encoding(raw, label)
     try:
@@ -351,7 +351,7 @@ def _encoding(raw: bytes, label: str) -> str:
 
 @contextmanager
 def _binary(file: Path, compressed: str | None, zipped: dict[str, str]) -> Iterator[Any]:
-    """A sniffed file's bytes: gunzipped, or its zip's one member (``_zip_member``)."""
+    """A sniffed file's bytes: decompressed (``COMPRESSIONS``), or its zip's one member (``_zip_member``)."""
     if zipped:
         with _csv_input(file, zipped) as member:
             yield member
@@ -964,7 +964,7 @@ def read_file(
             f"{label}: not {form.get('encoding', 'UTF-8')} text from byte {exc.start} ({exc.reason}), though its "
             "start is; save it as UTF-8"
         ) from None
-    except (OSError, EOFError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, EOFError, lzma.LZMAError, ValueError, pd.errors.ParserError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{label}: cannot be read ({first_line}); is the file truncated or corrupted?") from None
 

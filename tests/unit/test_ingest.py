@@ -1296,6 +1296,11 @@ def test_gzipped_csv_and_parquet_are_read_by_their_content_whatever_their_name(t
         vendor_frame.to_csv(tmp_path / name, index=False)
         frame = load_data(DataConfig(path=str(tmp_path / name))).frame
         pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+    packed = bytearray((tmp_path / "prices.csv.xz").read_bytes())
+    packed[40:80] = bytes(40)  # corrupt inside the stream: named, not lzma's own error
+    (tmp_path / "corrupt.csv.xz").write_bytes(bytes(packed))
+    with pytest.raises(DataError, match=r"corrupt\.csv\.xz: cannot be read \(.*\); is the file truncated or corrupted"):
+        load_data(DataConfig(path=str(tmp_path / "corrupt.csv.xz")))
     (tmp_path / "prices.csv.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(32))
     with pytest.raises(DataError, match=r"prices\.csv\.zst: a Zstandard-compressed file; .*zstd -d FILE"):
         load_data(DataConfig(path=str(tmp_path / "prices.csv.zst")))
