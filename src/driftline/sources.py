@@ -56,7 +56,7 @@ class ReadOptions:
     and a new option cannot be missed."""
 
     encoding: str | None = None  # a codecs name; None: each file's own (``_encoding``)
-    sheet: str | None = None  # a workbook's sheet; None: its first table and the sheets alike (``_read_excel``)
+    sheet: str | None = None  # a workbook's sheet; None: its first table and the sheets alike (``_read_workbook``)
 
     def key(self) -> str:
         """The options set, as text ("" when none is)."""
@@ -298,7 +298,7 @@ def _zip_member(file: Path, label: str) -> str:
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{label}: a zip archive that cannot be read ({exc}); is it truncated?") from None
     if "xl/workbook.xml" in names:
-        return EXCEL  # an Excel workbook: ``_read_excel``
+        return EXCEL  # an Excel workbook: ``_read_workbook``
     if kind == ODS_TYPE:
         return CALC
     if "[Content_Types].xml" in names or kind:
@@ -460,17 +460,16 @@ def _json_table(data: Any, label: str) -> pd.DataFrame:
     )
 
 
-WORKBOOK_READERS: dict[str, Literal["openpyxl", "xlrd", "calamine"]] = {
+WorkbookReader = Literal["openpyxl", "xlrd", "calamine"]  # pandas.read_excel's engines
+WORKBOOK_READERS: dict[str, WorkbookReader] = {
     "xlsx": "openpyxl",
     "xls": "xlrd",  # Excel 97-2003
     "ods": "calamine",  # LibreOffice Calc's own format
 }
 
 
-def _read_excel(
-    file: Path, label: str, chosen: str | None = None, engine: Literal["openpyxl", "xlrd", "calamine"] = "openpyxl"
-) -> pd.DataFrame:
-    """A workbook's table (``engine``: ``WORKBOOK_READERS``' for its format): the ``chosen`` sheet
+def _read_workbook(file: Path, label: str, kind: str, chosen: str | None = None) -> pd.DataFrame:
+    """A workbook's table (``kind``: xlsx, xls or ods, read by its ``WORKBOOK_READERS``): the ``chosen`` sheet
     (``data.sheet``) or else its first sheet that holds a table (``_sheet_table``; a sheet of notes is passed
     over), each row with its row number in the sheet (``LINE_COLUMN``), dates as the sheet's dates. Unless a
     sheet is chosen, the later sheets with the same columns are read too, a sheet per instrument (a workbook of
@@ -481,6 +480,7 @@ def _read_excel(
         DataError: no sheet holds data (or the chosen one is missing or empty, naming the sheets), no header
             row is found, or the workbook cannot be read.
     """
+    engine = WORKBOOK_READERS[kind]
     failures: tuple[type[Exception], ...] = (OSError, ValueError, KeyError, AssertionError, zipfile.BadZipFile)
     if engine == "xlrd":
         import xlrd
@@ -940,7 +940,7 @@ def read_file(
         if "json" in form:
             return _numbered(_read_json(file, form, label), 1)
         if "excel" in form:
-            return _read_excel(file, label, options.sheet, WORKBOOK_READERS[form["excel"]])
+            return _read_workbook(file, label, form["excel"], options.sheet)
         if "arrow" in form:
             import pyarrow.feather
 
