@@ -76,7 +76,12 @@ class DataConfig(_Section):
     )
     price_col: str | None = Field(default=None, description="price (close) column; detected when empty")
     symbol_col: str | None = Field(default=None, description="symbol column; one series when there is none")
-    target_col: str | None = Field(default=None, description="0/1 label column, for target.kind label")
+    target_col: str | None = Field(default=None, description="label column, for target.kind label")
+    positive_label: str | None = Field(
+        default=None,
+        description="label target: the label column's class that is 1, every other 0; not needed for 0/1 and "
+        "for pairs such as up/down, yes/no, buy/sell, -1/1",
+    )
     demo_symbols: tuple[str, ...] = Field(
         default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty"
     )
@@ -100,6 +105,15 @@ class DataConfig(_Section):
     @classmethod
     def _sheet_name(cls, sheet: Any) -> Any:
         return str(sheet) if isinstance(sheet, int | float) and not isinstance(sheet, bool) else sheet  # 2024
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _class_text(cls, label: Any) -> Any:
+        if isinstance(label, bool):  # YAML reads yes/no, on/off as booleans
+            return str(label).lower()
+        if isinstance(label, float) and label.is_integer():
+            return str(int(label))
+        return str(label) if isinstance(label, int | float) else label
 
     @field_validator("encoding")
     @classmethod

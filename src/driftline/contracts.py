@@ -332,7 +332,14 @@ def build_suite(
                 )
             )
         if unparsed_column(name) in present:
-            noun = "timestamp" if rule.type == "timestamp" or name == "timestamp" else "number"
+            # A label is 0/1 or one of its named classes (ingest.read_label).
+            noun = (
+                "timestamp"
+                if rule.type == "timestamp" or name == "timestamp"
+                else "class"
+                if name == "target"
+                else "number"
+            )
             expectations.append(
                 gxe.ExpectColumnValuesToBeNull(
                     column=unparsed_column(name), meta=_meta("unparsed", policy, name, f"{label}: not a {noun}")

@@ -814,7 +814,117 @@ def _numeric(values: pd.Series, keep_float32: bool = False) -> np.ndarray:
     return array
 
 
-def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.DataFrame:
+# Two classes whose names say which one is 1 (the first of each pair). A label column of one pair's classes reads
+# without data.positive_label, value by value, so a later batch holding only one of them reads the same way.
+CLASS_PAIRS = (
+    *(("true", "false"), ("yes", "no"), ("y", "n"), ("t", "f"), ("up", "down"), ("positive", "negative")),
+    *(("pos", "neg"), ("buy", "sell"), ("long", "short"), ("win", "loss"), ("rise", "fall"), ("pass", "fail")),
+    ("1", "-1"),
+)
+# The spellings YAML reads as true and false (``--set data.positive_label=yes`` arrives as True).
+_CLASS_SYNONYMS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+# Values outside a pair's two classes, together at most this share of the labelled rows, are strays: missing,
+# which the contract quarantines ("not a class"). More than that is a third class, which needs positive_label.
+STRAY_CLASSES = 0.01
+MAX_CLASSES = 20  # more distinct numbers than this in a label column: a measurement, not classes
+
+
+def class_name(value: Any) -> str:
+    """A label value as a class is named: stripped text, a whole number without its ``.0``."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _same_class(name: str) -> str:
+    folded = name.casefold()
+    return _CLASS_SYNONYMS.get(folded, folded)
+
+
+def _classes_shown(counts: pd.Series) -> str:
+    shown = ", ".join(f"{name!r} ({count:,} rows)" for name, count in counts.head(6).items())
+    return shown + (f" and {len(counts) - 6} more" if len(counts) > 6 else "")
+
+
+def read_label(values: pd.Series, positive: str | None, source: str, column: str) -> tuple[np.ndarray, str | None]:
+    """A label column as 0/1 (NaN where it has no value), and a note naming its classes when they were named.
+
+    0/1 (a boolean column too) reads as it is; two classes of one pair in ``CLASS_PAIRS`` (up/down, yes/no,
+    buy/sell, -1/1, ...) by their names, with a note saying which is 1. Any other classes need ``positive``
+    (``data.positive_label``): that class is 1, every other 0 (one class against the rest). Values outside a
+    pair's two, at most ``STRAY_CLASSES`` of the rows, are missing: the contract quarantines them with their
+    value, as it does text in a 0/1 column.
+
+    Raises:
+        DataError: naming the file, the column, its classes and their rows, and the key that chooses.
+    """
+    text = values.astype("string").str.strip()
+    labelled = (text.notna() & text.ne("")).to_numpy(dtype=bool)
+    numbers = _numeric(values)
+    if not labelled.any():
+        return numbers, None
+    parsed = labelled & ~np.isnan(numbers)
+    where = f"{source}: label column {column!r}"
+    asked = positive is not None
+    out = np.full(len(values), np.nan)
+    if parsed.sum() * 2 >= labelled.sum():  # a column of numbers; text in it is quarantined ("not a class")
+        names = pd.Series(numbers[parsed]).map(class_name)
+        distinct = set(numbers[parsed])
+        if distinct <= {0.0, 1.0}:
+            return (1.0 - numbers if positive == "0" else numbers), None
+        if positive is None and distinct <= {-1.0, 1.0}:
+            positive = "1"
+        elif positive is None:
+            counts = names.value_counts()
+            if len(counts) > MAX_CLASSES or not all(float(v).is_integer() for v in distinct):
+                raise DataError(
+                    f"{where} holds numbers, not classes ({len(counts):,} distinct values from "
+                    f"{min(distinct):g} to {max(distinct):g}); a label is 0/1, two named classes (up/down, yes/no, "
+                    "...) or classes with data.positive_label naming the one that is 1"
+                )
+            raise DataError(
+                f"{where} has {len(counts)} classes: {_classes_shown(counts)}; a model here predicts one class "
+                f"against the rest: name it with --set data.positive_label=<class>"
+            )
+        chosen = pd.Series(numbers).map(class_name).eq(class_name(positive)).to_numpy()
+        out[parsed] = chosen[parsed]
+        shown = names
+    else:
+        named = text.to_numpy(dtype=object, na_value="")
+        same = np.array([_same_class(str(v)) for v in named], dtype=object)
+        shown = pd.Series(named[labelled])
+        if positive is None:
+            in_pair = [(int(np.isin(same[labelled], pair).sum()), pair) for pair in CLASS_PAIRS]
+            rows, pair = max(in_pair, key=lambda found: found[0])
+            if rows == 0 or rows < (1 - STRAY_CLASSES) * labelled.sum():
+                counts = shown.value_counts()
+                what = "two classes" if len(counts) == 2 else f"{len(counts)} classes"
+                raise DataError(
+                    f"{where} has {what}: {_classes_shown(counts)}; name the one that is 1 with "
+                    f"--set data.positive_label=<class> (the others are 0)"
+                )
+            out[same == pair[0]] = 1.0
+            out[same == pair[1]] = 0.0
+            positive = next((str(v) for v in named[same == pair[0]][:1]), pair[0])
+        else:
+            out[labelled] = same[labelled] == _same_class(positive)
+    ones = sorted({str(v) for v in shown[out[labelled] == 1]})
+    if not ones:
+        return out, f"{where}: no row is of class {positive!r} (data.positive_label); every labelled row is 0"
+    zeros = ", ".join(sorted({repr(str(v)) for v in shown[out[labelled] == 0]})) or "no class"
+    note = (
+        f"{where}: {', '.join(map(repr, ones))} {'is' if len(ones) == 1 else 'are'} 1 and {zeros} 0 "
+        "(data.positive_label names the class that is 1)"
+    )
+    if asked:  # the user's own choice: said, not warned about
+        logger.info(note)
+        return out, None
+    return out, note
+
+
+def normalise_frame(
+    raw: pd.DataFrame, columns: ColumnMap, source: str, labels: np.ndarray | None = None
+) -> pd.DataFrame:
     """Build the canonical frame; values that do not parse become NaN/NaT for the contract to catch.
 
     Built in one go (no column-by-column inserts); extra feature columns that arrive as float32 stay
@@ -849,7 +959,9 @@ def normalise_frame(raw: pd.DataFrame, columns: ColumnMap, source: str) -> pd.Da
     for canonical, original in columns.prices.items():
         data[canonical] = _numeric(raw[original])
     if columns.target is not None:
-        data["target"] = _numeric(raw[columns.target])
+        data["target"] = (
+            labels if labels is not None else read_label(raw[columns.target], None, source, columns.target)[0]
+        )
     for name in columns.extra:
         data[feature_column(name)] = _numeric(raw[name], keep_float32=True)
     frame = pd.DataFrame(data, index=raw.index)
@@ -1155,12 +1267,19 @@ def load_staged(
             raw["symbol"] = one
         named_by = f"the {part}s' names' common start ({one})" if one is not None else f"each {part}'s name"
         columns = replace(columns, symbol="symbol", symbol_from=named_by)
-    frame = normalise_frame(raw, columns, source)
+    labels, label_note = (
+        read_label(raw[columns.target], data.positive_label, source, columns.target)
+        if columns.target is not None
+        else (None, None)
+    )
+    if label_note:
+        logger.warning(label_note)
+    frame = normalise_frame(raw, columns, source, labels)
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
-    warnings = tick_note + warnings
+    warnings = tick_note + ((label_note,) if label_note else ()) + warnings
     frame, columns, left_out = prices_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
     warnings += left_out
     if need_target:

@@ -195,7 +195,8 @@ def test_a_label_series_says_which_columns_it_does_not_use(tmp_path):
     assert warning.startswith(f"{path}: not used: 'shift' (text);") and "numeric columns" in warning
     # Every column used (the text is the label here): nothing to say. A price series' other columns are not
     # features (its features come from the prices), nor warned about.
-    assert load_data(DataConfig(path=str(path), target_col="shift"), need_target=True).warnings == ()
+    as_label = DataConfig(path=str(path), target_col="shift", positive_label="pm")  # classes named by the user
+    assert load_data(as_label, need_target=True).warnings == ()
     assert load_data(DataConfig(path=str(path), price_col="load")).warnings == ()
 
 

@@ -1,0 +1,141 @@
+"""A label column as people write it: 0/1, true/false, up/down, -1/1, named classes, several classes
+(``ingest.read_label``, ``data.positive_label``). Before, anything but 0/1 numbers stopped the run: every row
+quarantined as "'label' (target): not a number", or "must be binary 0/1" after a misleading note that the data
+was too short for the feature windows."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import ContractConfig, DataConfig, load_config
+from driftline.errors import DataError
+from driftline.ingest import load_data, read_label
+from driftline.pipeline import validate_loaded
+from driftline.synthetic import make_labelled_series
+
+N = 400
+
+
+def _label_file(tmp_path, labels, name: str = "series.csv"):
+    frame = make_labelled_series(n_rows=len(labels), n_features=2, seed=3).drop(columns="y")
+    frame["label"] = labels
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _load(path, positive=None):
+    return load_data(DataConfig(path=str(path), target_col="label", positive_label=positive), need_target=True)
+
+
+def _read(values, positive=None):
+    return read_label(pd.Series(values, dtype=object), positive, "in.csv", "label")
+
+
+@pytest.mark.parametrize(
+    ("one", "zero"),
+    [("up", "down"), ("Yes", "No"), ("y", "n"), ("buy", "sell"), ("long", "short"), (" win ", "loss")],
+)
+def test_two_classes_of_a_known_pair_read_by_their_names_with_a_warning(tmp_path, one, zero):
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.uniform(size=N) < 0.4, one, zero)
+    loaded = _load(_label_file(tmp_path, labels))
+    np.testing.assert_array_equal(loaded.frame["target"].to_numpy(), (labels == one).astype(float))
+    [note] = [w for w in loaded.warnings if "label column" in w]
+    assert note == (
+        f"{tmp_path / 'series.csv'}: label column 'label': {one.strip()!r} is 1 and {zero!r} 0 "
+        "(data.positive_label names the class that is 1)"
+    )
+
+
+def test_a_batch_with_one_class_of_a_pair_reads_as_the_whole_file_did():
+    # New rows scored later may all be "up": read value by value, never re-decided from what a batch holds.
+    out, _ = _read(["up", "up", "up"])
+    assert out.tolist() == [1.0, 1.0, 1.0]
+    out, _ = _read(["down", None, "down"])
+    assert out[[0, 2]].tolist() == [0.0, 0.0] and np.isnan(out[1])
+
+
+def test_minus_one_and_one_is_a_sign_label():
+    out, note = read_label(pd.Series([1, -1, -1, 1, np.nan]), None, "in.csv", "label")
+    assert out[:4].tolist() == [1.0, 0.0, 0.0, 1.0] and np.isnan(out[4])
+    assert note == "in.csv: label column 'label': '1' is 1 and '-1' 0 (data.positive_label names the class that is 1)"
+
+
+def test_zero_one_reads_as_it_is_and_positive_zero_swaps_it(caplog):
+    values = pd.Series([0, 1, 1, np.nan])
+    out, note = read_label(values, None, "in.csv", "label")
+    assert out[:3].tolist() == [0.0, 1.0, 1.0] and np.isnan(out[3]) and note is None
+    assert read_label(values, "0", "in.csv", "label")[0][:3].tolist() == [1.0, 0.0, 0.0]
+    # A source written back under the user's names (timeline.as_source_columns) holds 0/1 already.
+    assert read_label(values, "up", "in.csv", "label")[0][:3].tolist() == [0.0, 1.0, 1.0]
+
+
+def test_several_classes_need_the_positive_one_named(tmp_path):
+    labels = np.array(["up", "down", "flat", "flat"] * (N // 4))
+    path = _label_file(tmp_path, labels)
+    with pytest.raises(DataError) as info:
+        _load(path)
+    assert str(info.value) == (
+        f"{path}: label column 'label' has 3 classes: 'flat' (200 rows), 'up' (100 rows), 'down' (100 rows); "
+        "name the one that is 1 with --set data.positive_label=<class> (the others are 0)"
+    )
+    loaded = _load(path, positive="flat")
+    np.testing.assert_array_equal(loaded.frame["target"].to_numpy(), (labels == "flat").astype(float))
+    assert not [w for w in loaded.warnings if "label column" in w]  # the user's own choice is not warned about
+
+
+def test_two_unknown_classes_need_the_positive_one_named():
+    with pytest.raises(DataError, match=r"has two classes: 'calm' \(2 rows\), 'storm' \(1 rows\); name the one"):
+        _read(["calm", "storm", "calm"])
+    assert _read(["calm", "storm", "calm"], "storm")[0].tolist() == [0.0, 1.0, 0.0]
+    assert _read(["calm", "storm", "calm"], "STORM")[0].tolist() == [0.0, 1.0, 0.0]  # named in any case
+
+
+def test_whole_number_classes_are_classes_and_measurements_are_not():
+    with pytest.raises(DataError, match=r"has 3 classes: '0' \(2 rows\), '1' \(1 rows\), '2' \(1 rows\)"):
+        read_label(pd.Series([0, 1, 2, 0]), None, "in.csv", "label")
+    assert read_label(pd.Series([0, 1, 2, 0]), "2", "in.csv", "label")[0].tolist() == [0.0, 0.0, 1.0, 0.0]
+    returns = pd.Series(np.linspace(-0.05, 0.05, 50))
+    with pytest.raises(DataError, match=r"holds numbers, not classes \(50 distinct values from -0.05 to 0.05\)"):
+        read_label(returns, None, "in.csv", "label")
+
+
+def test_a_stray_value_beside_a_pair_is_quarantined_with_its_value(tmp_path):
+    labels = np.array(["up", "down"] * (N // 2), dtype=object)
+    labels[7] = "maybe"
+    loaded = _load(_label_file(tmp_path, labels))
+    assert np.isnan(loaded.frame["target"].iloc[7]) and loaded.frame["target"].notna().sum() == N - 1
+    report = validate_loaded(loaded, ContractConfig(), "unit")
+    assert report.quarantined["reason"].tolist() == ["'label' (target): not a class ('maybe')"]
+    assert report.quarantined["source_row"].tolist() == [7]
+
+
+def test_more_than_one_percent_outside_the_pair_is_a_third_class():
+    with pytest.raises(DataError, match=r"has 3 classes: 'up' \(60 rows\), 'down' \(38 rows\), 'maybe' \(2 rows\)"):
+        _read(["up"] * 60 + ["down"] * 38 + ["maybe"] * 2)
+
+
+def test_a_positive_class_in_no_row_is_warned_about():
+    out, note = _read(["up", "down"], "sideways")
+    assert out.tolist() == [0.0, 0.0]
+    assert (
+        note
+        == "in.csv: label column 'label': no row is of class 'sideways' (data.positive_label); every labelled row is 0"
+    )
+
+
+def test_the_positive_label_from_yaml_or_the_command_line(tmp_path, caplog):
+    # YAML reads yes/no as booleans and 2 as a number: each still names its class.
+    config = load_config(None, {"target.kind": "label", "data.target_col": "label", "data.positive_label": True})
+    assert config.data.positive_label == "true"
+    assert _read(["Yes", "No"], config.data.positive_label)[0].tolist() == [1.0, 0.0]
+    assert DataConfig(positive_label=False).positive_label == "false"
+    assert DataConfig(positive_label=2).positive_label == "2" == DataConfig(positive_label=2.0).positive_label
+    with caplog.at_level(logging.INFO, logger="driftline.ingest"):
+        _read(["Yes", "No"], "no")
+    assert "'No' is 1 and 'Yes' 0" in caplog.text
