@@ -94,10 +94,13 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
 
 
 def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, fast_config):
-    """No --name and a config without one: every command works on the model named after the data."""
+    """No --name and a config without one: every command works on the model named after the data. The label's
+    classes are named ("storm" is 1, by data.positive_label); score and monitor read them as training did."""
     import yaml
 
-    make_labelled_series(n_rows=1500, seed=7).to_csv(tmp_path / "labelled.csv", index=False)
+    labelled = make_labelled_series(n_rows=1500, seed=7)
+    labelled["y"] = labelled["y"].map({1: "storm", 0: "calm"})
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
     unnamed = {k: v for k, v in yaml.safe_load(fast_config.read_text()).items() if k != "name"}
     (tmp_path / "unnamed.yaml").write_text(yaml.safe_dump(unnamed))
     migrated_store(tmp_path)
@@ -113,6 +116,8 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
             "label",
             "--target-col",
             "y",
+            "--set",
+            "data.positive_label=storm",
             "--summary-json",
             "s.json",
         ],
