@@ -234,12 +234,13 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
     if not sample.strip():
         raise DataError(f"{label}: file is empty")
     lines = sample.splitlines()
-    skip = _title_lines(lines)
+    hint = SEP_HINT.fullmatch(lines[0].strip())
+    skip = 1 if hint else _title_lines(lines)
     if skip:
         lines = lines[skip:]
         compression = {**compression, "skip": str(skip)}
     try:
-        sep = csv.Sniffer().sniff(lines[0], delimiters=DELIMITERS).delimiter
+        sep = hint.group(1) if hint else csv.Sniffer().sniff(lines[0], delimiters=DELIMITERS).delimiter
     except csv.Error:
         sep = ","
     form = {"sep": sep, **compression}
@@ -262,6 +263,8 @@ def _sniff_format(file: Path, label: str, options: ReadOptions = AS_SHOWN) -> di
     return form
 
 
+# Excel's separator hint, a first line ``sep=;`` that some exports write so that Excel splits the columns.
+SEP_HINT = re.compile(r'"?sep=(.)"?[,;\t]*')
 ZERO_PADDED = re.compile(r"\d{4,}")
 
 

@@ -625,6 +625,17 @@ def test_coingecko_and_coinmarketcap_exports_are_read(tmp_path):
     assert frame["close"].tolist() == [44187.1, 44957.9] and frame["symbol"].nunique() == 1
 
 
+@pytest.mark.parametrize("hint", ["sep=;", '"sep=;"', "sep=;;;;"])
+def test_excels_separator_hint_line_names_the_delimiter_and_is_not_the_header(tmp_path, hint):
+    """Exports meant for Excel may open with ``sep=;``. Before, that line was the header: "no time column found
+    ... columns are ['level_0', 'level_1', ...]"."""
+    path = tmp_path / "export.csv"
+    path.write_text(f"{hint}\nDatum;Schluss;Volumen\n02.01.2024;185,64;1200\n03.01.2024;184,25;1300\n")
+    frame = read_file(path)
+    assert list(frame.columns[:3]) == ["Datum", "Schluss", "Volumen"] and frame[LINE_COLUMN].tolist() == [3, 4]
+    assert frame["Schluss"].tolist() == [185.64, 184.25]  # the decimal comma still sniffed below the hint
+
+
 def test_a_one_column_file_of_decimal_commas_has_no_title_line(tmp_path):
     """A header without a delimiter above rows with commas is a one-column file of decimal commas, not a title."""
     from driftline.sources import read_file
