@@ -84,7 +84,7 @@ def retrain_source_task(
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     columns = existing.columns
     frame = as_source_columns(
-        combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra
+        combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra, columns.categories
     )
     key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
     path = settings.timeline_dir / model_name / f"combined-{key}.parquet"

@@ -206,6 +206,8 @@ class Where:
 
 
 NOWHERE = Where()
+# A label series' categorical feature is ``<column>=<value>`` (``weekday=monday``; ``ingest.category_features``).
+CATEGORY_MARK = "="
 
 
 def warm_up_note(count_in: int, count_left: int, features: FeatureConfig, unit: str = "timestamps") -> str:
@@ -456,6 +458,12 @@ def scoring_rows(
     """
     table, names = feature_table(frame, features, target)
     missing = sorted(set(feature_names) - set(names))
+    # A category the model knows that these rows never take (their column has values, other ones): 0 in each.
+    columns_with_values = {n.split(CATEGORY_MARK)[0] for n in names if CATEGORY_MARK in n}
+    untaken = [n for n in missing if CATEGORY_MARK in n and n.split(CATEGORY_MARK)[0] in columns_with_values]
+    if untaken:
+        table = table.assign(**dict.fromkeys(untaken, np.float32(0.0)))
+        missing = [n for n in missing if n not in untaken]
     if missing:
         raise DataError(f"the model needs features this data cannot produce: {missing}; available: {sorted(names)}")
     complete = table[feature_names].notna().all(axis=1)

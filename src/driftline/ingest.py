@@ -26,7 +26,7 @@ import pandas as pd
 
 from driftline.config import ONE_SERIES, DataConfig
 from driftline.errors import DataError
-from driftline.features import KNOWN_LABEL, META_COLUMNS
+from driftline.features import CATEGORY_MARK, KNOWN_LABEL, META_COLUMNS
 from driftline.formats import ROW_FILES
 from driftline.sources import (
     LINE_COLUMN,
@@ -126,6 +126,7 @@ class ColumnMap:
     symbol_inferred: bool = False  # the symbol column was found by its rows (infer_symbol), not by its name
     wide: tuple[str, ...] = ()  # a column per symbol, each its close (``wide_as_long``)
     symbol_from: str = ""  # where a symbol that is no column comes from: the files' names (a folder)
+    categories: tuple[str, ...] = ()  # a label series' text columns of a few values: a 0/1 feature per value
 
     def describe(self) -> dict[str, Any]:
         """Which source columns were read as what (the summary's ``columns``)."""
@@ -135,6 +136,7 @@ class ColumnMap:
             "prices": {} if self.wide else dict(self.prices),
             "target": self.target,
             "features": list(self.extra),
+            **({"categories": list(self.categories)} if self.categories else {}),
             **({"symbols_by_column": list(self.wide)} if self.wide else {}),
             **({"symbol_from": self.symbol_from} if self.symbol_from else {}),
         }
@@ -964,6 +966,7 @@ def normalise_frame(
         )
     for name in columns.extra:
         data[feature_column(name)] = _numeric(raw[name], keep_float32=True)
+    data.update(category_features(raw, columns.categories))
     frame = pd.DataFrame(data, index=raw.index)
     return frame.sort_values(["symbol", "timestamp"], kind="stable")
 
@@ -1085,18 +1088,49 @@ MAX_KEY_CANDIDATES = 8
 REPEATED_TIMES = 0.05  # the share of rows whose time an earlier row has that makes a file a panel
 
 
-def _key_candidates(header: pd.DataFrame, needed: list[Any], partitions: frozenset[str]) -> list[str]:
-    """Text columns that could name the series of a panel with no symbol column by name (read with the data,
-    then judged by ``infer_symbol``); partition folders and the columns already used are not candidates."""
+def _text_columns(header: pd.DataFrame, needed: list[Any], partitions: frozenset[str]) -> list[str]:
+    """Text columns not used yet, partition folders aside."""
     used = {str(c) for c in needed if c}
-    text = [
+    return [
         str(c)
         for c in header.columns
         if str(c) not in used
         and str(c) not in partitions
         and (pd.api.types.is_object_dtype(header[c]) or pd.api.types.is_string_dtype(header[c]))
     ]
-    return text[:MAX_KEY_CANDIDATES]
+
+
+def _key_candidates(header: pd.DataFrame, needed: list[Any], partitions: frozenset[str]) -> list[str]:
+    """Text columns that could name the series of a panel with no symbol column by name (read with the data,
+    then judged by ``infer_symbol``); partition folders and the columns already used are not candidates."""
+    return _text_columns(header, needed, partitions)[:MAX_KEY_CANDIDATES]
+
+
+CATEGORY_LIMIT = 20  # a label series' text column of at most this many values is a categorical feature
+
+
+def _category_values(values: pd.Series) -> pd.Series:
+    """A categorical column's values as its features name them (``normalise_name``: `` Rain `` -> ``rain``)."""
+    text = values.astype("string").str.strip()
+    return text.where(text.ne("")).map(normalise_name, na_action="ignore")
+
+
+def categorical_columns(raw: pd.DataFrame, candidates: list[str]) -> tuple[str, ...]:
+    """Of a label series' unused text columns, those with 2 to ``CATEGORY_LIMIT`` values: weekday names, a
+    regime, a sensor's status, a sector. A column of more (an id, free text) stays unused, and is named so."""
+    return tuple(c for c in candidates if 2 <= _category_values(raw[c]).nunique() <= CATEGORY_LIMIT)
+
+
+def category_features(raw: pd.DataFrame, categories: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A 0/1 float32 column per value of each categorical column (a row of no value: 0 in each), named
+    ``<feature_column(column)>=<value>``. A value the model never saw is 0 in every one of its columns when
+    scored (``features.scoring_rows``)."""
+    out: dict[str, np.ndarray] = {}
+    for column in categories:
+        values = _category_values(raw[column])
+        for value in sorted(values.dropna().unique()):
+            out[f"{feature_column(column)}{CATEGORY_MARK}{value}"] = values.eq(value).fillna(False).to_numpy(np.float32)
+    return out
 
 
 def infer_symbol(raw: pd.DataFrame, time: str | list[str], candidates: list[str], source: str) -> str | None:
@@ -1242,10 +1276,11 @@ def load_staged(
     named = columns.symbol is not None or bool(columns.wide)
     stem = not named and STEM_COLUMN in schema.names  # a folder's files, or a workbook's sheets
     keys = _key_candidates(header, needed, partitions) if not named and not stem else []
+    texts = _text_columns(header, needed, partitions) if need_target else []  # categories, perhaps
     ticks = (
         _pick({normalise_name(c): str(c) for c in header.columns}, TICK_VOLUME) if "volume" in columns.prices else None
     )
-    wanted = [c for c in dict.fromkeys([*needed, ticks]) if c] + ([STEM_COLUMN] if stem else []) + keys
+    wanted = [c for c in dict.fromkeys([*needed, ticks, *keys, *texts]) if c] + ([STEM_COLUMN] if stem else [])
     raw = read_staged(staged, wanted, schema)
     if raw.empty:
         raise DataError(f"{source}: no data rows (header only or empty)")
@@ -1254,8 +1289,10 @@ def load_staged(
         raw, columns = wide_as_long(raw, columns, source)
     if keys:
         symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
-        raw = raw.drop(columns=[c for c in keys if c != symbol])
+        raw = raw.drop(columns=[c for c in keys if c != symbol and c not in texts])
         columns = replace(columns, symbol=symbol, symbol_inferred=symbol is not None)
+    if texts:
+        columns = replace(columns, categories=categorical_columns(raw, [c for c in texts if c != columns.symbol]))
     if stem:
         # A folder of per-instrument files without a symbol column: each file's stem is the symbol; a folder of
         # one series cut by period (Binance's monthly dumps), one symbol.
@@ -1283,7 +1320,7 @@ def load_staged(
     frame, columns, left_out = prices_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
     warnings += left_out
     if need_target:
-        warnings += unused_columns_note(header, columns, source)
+        warnings += unused_columns_note(header, raw, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
     return LoadedData(
         frame=frame,
@@ -1319,19 +1356,31 @@ def _ticks_for_no_volume(
     return replace(columns, prices={**columns.prices, "volume": ticks}), (note,)
 
 
-def unused_columns_note(header: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[str, ...]:
+def unused_columns_note(header: pd.DataFrame, raw: pd.DataFrame, columns: ColumnMap, source: str) -> tuple[str, ...]:
     """For a label series: the columns that are neither its time, symbol, prices, label nor a feature (the
-    features are its numeric columns), as one warning naming each with its type; none when every column
-    is used. A column dropped without a word would look like a feature the model ignored."""
-    used = {columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra}
+    features are its numeric columns and its text columns of a few values), as one warning naming each with its
+    type (and a text column's count of values); none when every column is used. A column dropped without a
+    word would look like a feature the model ignored."""
+    used = {
+        *(columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target),
+        *(*columns.extra, *columns.categories),
+    }
     unused = [column for column in header.columns if column not in used]
     if not unused:
         return ()
     kinds = {"O": "text", "U": "text", "S": "text", "M": "a time", "m": "a duration"}
-    named = ", ".join(f"{str(c)!r} ({kinds.get(header[c].dtype.kind, str(header[c].dtype))})" for c in unused)
+
+    def kind(column: Any) -> str:
+        named = kinds.get(header[column].dtype.kind, str(header[column].dtype))
+        if named == "text" and column in raw.columns:
+            count = _category_values(raw[column]).nunique()
+            return f"text, {count:,} value{'s' if count != 1 else ''}"
+        return named
+
+    named = ", ".join(f"{str(c)!r} ({kind(c)})" for c in unused)
     warning = (
-        f"{source}: not used: {named}; a label series' features are its numeric columns (encode text or "
-        "categories as numbers to use them)"
+        f"{source}: not used: {named}; a label series' features are its numeric columns and its text columns of "
+        f"2 to {CATEGORY_LIMIT} values (a 0/1 feature per value)"
     )
     logger.warning(warning)
     return (warning,)

@@ -195,16 +195,27 @@ def as_source_columns(
     prices: dict[str, str],
     target: str | None,
     extra: tuple[str, ...],
+    categories: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """A canonical frame under the column names of the source it came from (so the pipeline's own config,
-    with its ``time_col``/``target_col``..., reads it back the same way)."""
+    with its ``time_col``/``target_col``..., reads it back the same way); a categorical column's 0/1 features
+    (``weekday=monday``) become its column again, of the values they name."""
+    from driftline.features import CATEGORY_MARK
     from driftline.ingest import feature_column
 
     names = {"timestamp": time, "symbol": symbol or "symbol", **prices}
     if target is not None:
         names["target"] = target
     names.update({feature_column(e): e for e in extra})
-    return frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
+    out = frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
+    for column in categories:
+        prefix = f"{feature_column(column)}{CATEGORY_MARK}"
+        ones = [c for c in out.columns if str(c).startswith(prefix)]
+        values = pd.Series(pd.NA, index=out.index, dtype="string")
+        for one in ones:
+            values = values.mask(out[one].eq(1), one[len(prefix) :])
+        out = out.drop(columns=ones).assign(**{column: values})
+    return out
 
 
 def same_source(recorded: str | None, monitored: str | None) -> bool:

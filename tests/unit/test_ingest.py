@@ -178,25 +178,29 @@ def test_a_label_series_without_a_close_reads_price_named_columns_as_features():
 
 
 def test_a_label_series_says_which_columns_it_does_not_use(tmp_path):
-    # Text is not a feature: a user's weekday or regime column would otherwise vanish without a word.
+    # Text of many values is not a feature: a user's comment or id column would otherwise vanish without a word.
     path = tmp_path / "events.csv"
     pd.DataFrame(
         {
             "ts": pd.date_range("2024-01-01", periods=4, freq="h"),
             "load": [1.0, 2.0, 3.0, 4.0],
             "busy": [True, False, True, False],
-            "shift": ["am", "am", "pm", "pm"],
+            "shift": ["am", "am", "pm", "pm"],  # a few values: a category (tests/unit/test_categories.py)
+            "note": ["a", "b", "c", "d"],
             "y": [0, 1, 0, 1],
         }
     ).to_csv(path, index=False)
-    loaded = load_data(DataConfig(path=str(path), target_col="y"), need_target=True)
-    assert loaded.columns.extra == ("load", "busy")
-    (warning,) = loaded.warnings
-    assert warning.startswith(f"{path}: not used: 'shift' (text);") and "numeric columns" in warning
-    # Every column used (the text is the label here): nothing to say. A price series' other columns are not
-    # features (its features come from the prices), nor warned about.
-    as_label = DataConfig(path=str(path), target_col="shift", positive_label="pm")  # classes named by the user
-    assert load_data(as_label, need_target=True).warnings == ()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("driftline.ingest.CATEGORY_LIMIT", 3)  # four rows: 'note' has more values than 3
+        loaded = load_data(DataConfig(path=str(path), target_col="y"), need_target=True)
+        assert loaded.columns.extra == ("load", "busy") and loaded.columns.categories == ("shift",)
+        (warning,) = loaded.warnings
+        assert warning.startswith(f"{path}: not used: 'note' (text, 4 values);") and "numeric columns" in warning
+        # Every column used (the text is the label here): nothing to say. A price series' other columns are not
+        # features (its features come from the prices), nor warned about.
+        pd.read_csv(path).drop(columns="note").to_csv(path, index=False)
+        as_label = DataConfig(path=str(path), target_col="shift", positive_label="pm")  # classes named by the user
+        assert load_data(as_label, need_target=True).warnings == ()
     assert load_data(DataConfig(path=str(path), price_col="load")).warnings == ()
 
 

@@ -1,0 +1,112 @@
+"""A label series' text columns of a few values (a regime, a weekday's name, a sensor's status) are features: a 0/1
+column per value (``ingest.category_features``). Before, each was left out with a warning asking the user to
+encode it as numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftline.config import DataConfig, load_config
+from driftline.errors import DataError
+from driftline.features import scoring_rows
+from driftline.ingest import CATEGORY_LIMIT, load_data
+from driftline.pipeline import walk_forward_from_source
+from driftline.synthetic import make_labelled_series
+from driftline.timeline import as_source_columns
+
+
+def _regime_series(n_rows: int = 1200, seed: int = 11) -> pd.DataFrame:
+    """y depends mostly on a text column ``regime``, written as people write it (a stray space, mixed case)."""
+    frame = make_labelled_series(n_rows=n_rows, n_features=2, seed=seed)
+    rng = np.random.default_rng(seed)
+    regime = rng.choice(["calm", "storm", "normal"], size=n_rows)
+    logit = np.select([regime == "storm", regime == "calm"], [2.0, -2.0], 0.0) + 0.3 * frame["x0"]
+    frame["y"] = (rng.uniform(size=n_rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame["regime"] = np.where(np.arange(n_rows) % 7 == 0, [f" {r.title()} " for r in regime], regime)
+    frame.loc[5, "regime"] = None
+    return frame
+
+
+def _load(path):
+    return load_data(DataConfig(path=str(path), target_col="y"), need_target=True)
+
+
+def test_a_text_column_of_a_few_values_is_a_0_1_feature_per_value(tmp_path):
+    frame = _regime_series()
+    frame["note"] = [f"free text {i}" for i in range(len(frame))]  # an id or a comment: too many values
+    frame.to_csv(tmp_path / "regimes.csv", index=False)
+    loaded = _load(tmp_path / "regimes.csv")
+    assert loaded.columns.categories == ("regime",)
+    ones = loaded.frame[["regime=calm", "regime=normal", "regime=storm"]]
+    written = frame["regime"].str.strip().str.lower()
+    for value in ("calm", "normal", "storm"):  # " Storm " and "storm" are one value
+        np.testing.assert_array_equal(ones[f"regime={value}"].to_numpy(), (written == value).to_numpy(float))
+    assert ones.iloc[5].sum() == 0  # no value: none of them
+    [warning] = [w for w in loaded.warnings if "not used" in w]
+    assert f"'note' (text, {len(frame):,} values)" in warning and f"text columns of 2 to {CATEGORY_LIMIT} values" in (
+        warning
+    )
+
+
+def test_the_category_is_what_the_models_learn_from(tmp_path):
+    frame = _regime_series()
+    frame.to_csv(tmp_path / "regimes.csv", index=False)
+    frame.drop(columns="regime").to_csv(tmp_path / "without.csv", index=False)
+    auc = {}
+    for name in ("regimes", "without"):
+        config = load_config(
+            None,
+            {
+                "target.kind": "label",
+                "data.path": str(tmp_path / f"{name}.csv"),
+                "data.target_col": "y",
+                "models.families": ["logreg"],
+                "splits.n_splits": 3,
+                "evaluation.window": 200,
+            },
+        )
+        auc[name] = walk_forward_from_source(config, tmp_path / f"stage-{name}").result.pooled["logreg"]["auc"]
+    assert auc["regimes"] > 0.75 and auc["regimes"] > auc["without"] + 0.15, auc
+
+
+def test_rows_to_score_without_a_value_the_model_knows_score_it_as_0(tmp_path):
+    frame = _regime_series()
+    frame.to_csv(tmp_path / "regimes.csv", index=False)
+    trained = _load(tmp_path / "regimes.csv")
+    config = load_config(None, {"target.kind": "label", "data.target_col": "y"})
+    names = ["x0", "x1", "regime=calm", "regime=normal", "regime=storm"]
+    later = frame.tail(60).copy()
+    later["regime"] = later["regime"].where(~later["regime"].str.strip().str.lower().eq("calm"), "frozen")
+    later.to_csv(tmp_path / "later.csv", index=False)
+    rows, _ = scoring_rows(_load(tmp_path / "later.csv").frame, config.features, config.target, names)
+    assert len(rows) > 0 and (rows["regime=calm"] == 0).all()  # "frozen": a value it never saw, none it knows
+    assert set(rows["regime=storm"].unique()) == {0.0, 1.0}
+    later.drop(columns="regime").to_csv(tmp_path / "no_regime.csv", index=False)
+    with pytest.raises(DataError, match=r"the model needs features this data cannot produce: \['regime=calm'"):
+        scoring_rows(_load(tmp_path / "no_regime.csv").frame, config.features, config.target, names)
+    assert "regime=storm" in trained.frame.columns
+
+
+def test_a_combined_source_writes_the_category_back_as_its_column(tmp_path):
+    # A retrain on the champion's source plus monitored rows (tasks/monitoring.retrain_source_task).
+    _regime_series().to_csv(tmp_path / "regimes.csv", index=False)
+    loaded = _load(tmp_path / "regimes.csv")
+    c = loaded.columns
+    written = as_source_columns(loaded.frame, c.time, c.symbol, c.prices, c.target, c.extra, c.categories)
+    assert "regime" in written.columns and not any("=" in str(name) for name in written.columns)
+    written.to_parquet(tmp_path / "combined.parquet", index=False)
+    again = _load(tmp_path / "combined.parquet")
+    features = [n for n in loaded.frame.columns if n.startswith("regime=")]
+    pd.testing.assert_frame_equal(
+        again.frame[features].reset_index(drop=True), loaded.frame[features].reset_index(drop=True)
+    )
+
+
+def test_a_symbol_found_by_its_rows_is_not_a_category(tmp_path):
+    a, b = _regime_series(300, seed=1), _regime_series(300, seed=2)
+    panel = pd.concat([a.assign(station="north"), b.assign(station="south")])
+    panel.to_csv(tmp_path / "stations.csv", index=False)
+    loaded = _load(tmp_path / "stations.csv")
+    assert loaded.columns.symbol == "station" and loaded.columns.categories == ("regime",)
