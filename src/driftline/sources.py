@@ -302,6 +302,10 @@ def _zip_member(file: Path, label: str) -> str:
         raise DataError(f"{label}: a zip archive that cannot be read ({exc}); is it truncated?") from None
     if "xl/workbook.xml" in names:
         return EXCEL  # an Excel workbook: ``_read_workbook``
+    if "xl/workbook.bin" in names:
+        raise DataError(
+            f"{label}: an Excel binary workbook (.xlsb); {_READS}; save it as an Excel Workbook (.xlsx) or as CSV"
+        )
     if kind == ODS_TYPE:
         return CALC
     if "[Content_Types].xml" in names or kind:

@@ -1011,6 +1011,14 @@ def _opendocument_text(path: Path) -> None:
         document.writestr("content.xml", "<office:document-content/>")
 
 
+def _binary_workbook(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as workbook:  # Excel's binary workbook: the parts of an .xlsx, binary
+        workbook.writestr("[Content_Types].xml", "<Types/>")
+        workbook.writestr("xl/workbook.bin", bytes(16))
+
+
 def _hdf5(path: Path) -> None:
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(504))  # HDF5's signature (PyTables is not installed)
 
@@ -1021,6 +1029,8 @@ def _hdf5(path: Path) -> None:
         ("prices.docx", _word_file, "an office document that is not a workbook (Office Open XML)", ""),
         ("prices.odt", _opendocument_text, "an office document that is not a workbook (application/vnd.oasis", ""),
         ("prices.h5", _hdf5, "an HDF5 file", "read_hdf(path, key).to_parquet"),
+        # Before: "an office document that is not a workbook".
+        ("prices.xlsb", _binary_workbook, "an Excel binary workbook (.xlsb)", "save it as an Excel Workbook (.xlsx)"),
     ],
 )
 def test_a_workbook_or_hdf5_file_is_named_as_such_with_how_to_convert_it(tmp_path, name, writer, what, how):
