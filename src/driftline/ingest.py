@@ -819,11 +819,11 @@ def _numeric(values: pd.Series, keep_float32: bool = False) -> np.ndarray:
 # Two classes whose names say which one is 1 (the first of each pair). A label column of one pair's classes reads
 # without data.positive_label, value by value, so a later batch holding only one of them reads the same way.
 CLASS_PAIRS = (
-    *(("true", "false"), ("yes", "no"), ("y", "n"), ("t", "f"), ("up", "down"), ("positive", "negative")),
-    *(("pos", "neg"), ("buy", "sell"), ("long", "short"), ("win", "loss"), ("rise", "fall"), ("pass", "fail")),
-    ("1", "-1"),
+    *(("true", "false"), ("y", "n"), ("t", "f"), ("up", "down"), ("positive", "negative"), ("pos", "neg")),
+    *(("buy", "sell"), ("long", "short"), ("win", "loss"), ("rise", "fall"), ("pass", "fail"), ("1", "-1")),
 )
-# The spellings YAML reads as true and false (``--set data.positive_label=yes`` arrives as True).
+# The spellings YAML reads as true and false (``--set data.positive_label=yes`` arrives as True): yes/no and
+# on/off are the pair true/false.
 _CLASS_SYNONYMS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
 # Values outside a pair's two classes, together at most this share of the labelled rows, are strays: missing,
 # which the contract quarantines ("not a class"). More than that is a third class, which needs positive_label.
