@@ -431,10 +431,11 @@ class FeatureConfig(_Section):
     macd_slow: int = Field(default=26, ge=3)
     macd_signal: int = Field(default=9, ge=2)
     calendar: bool = True
-    carry_forward: bool = Field(
-        default=True,
-        description="label series: a feature column's missing value is its series' last known one (a sensor that "
-        "drops out); false: a row with a missing feature is left out",
+    carry_limit: int = Field(
+        default=5,
+        ge=0,
+        description="label series: a feature's missing value is its series' last known one for at most this many "
+        "rows (a sensor's short dropout); rows further into a gap, or all with 0, are left out",
     )
 
     @model_validator(mode="after")

@@ -265,8 +265,9 @@ def feature_table(
                 for c in group.columns
                 if c not in (*META_COLUMNS, "target", "open", "high", "low", "close", "adj_close", "volume")
             ]
-            # A value missing after a first one is the last one known (known at t, as every feature must be).
-            out[extra] = group[extra].ffill() if features.carry_forward else group[extra]
+            # A value missing after a first one is the last one known (known at t, as every feature must be), for
+            # a few rows: a sensor's dropout of days (bokeh's CGM: 1,061 readings) is no value to stand on.
+            out[extra] = group[extra].ffill(limit=features.carry_limit) if features.carry_limit else group[extra]
             for lag in target.label_lags:
                 # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1).
                 out[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after + lag - 1)

@@ -299,30 +299,32 @@ def test_centuries_of_yearly_rows_have_no_calendar_features_and_no_overflow(smal
         assert {n for n in names if n.startswith(("day_of_week", "month"))} == expected, freq
 
 
-def test_a_feature_missing_in_some_rows_is_its_last_known_value(small_features):
+def test_a_feature_missing_in_a_few_rows_is_its_last_known_value(small_features):
     """A sensor that drops out: before, every row with a missing feature was left out of training and could not
-    be scored (30% of a series' rows here); now the value known last stands in, never a later one."""
+    be scored (30% of a series' rows here); now the value known last stands in for up to
+    ``features.carry_limit`` rows, never a later one, and a long dropout is still left out."""
     from driftline.features import scoring_rows
 
     rng = np.random.default_rng(4)
     n = 300
-    x = rng.standard_normal(n)
-    observed = np.where(rng.uniform(size=n) < 0.3, np.nan, x)
+    observed = np.where(rng.uniform(size=n) < 0.3, np.nan, rng.standard_normal(n))
     observed[0] = np.nan  # nothing known yet: no value to carry
+    observed[200:230] = np.nan  # a long dropout: its first 5 rows carried, the other 25 left out
     frame = _label_frame(n, (rng.uniform(size=n) < 0.5), sensor=observed)
+    assert small_features.carry_limit == 5
     features = build_features(frame, small_features, LABEL)
-    expected = pd.Series(observed).ffill()  # the last value at or before each row
+    expected = pd.Series(observed, index=frame["timestamp"]).ffill(limit=5)  # the last value at or before each row
     carried = pd.Series(features.X["sensor"].to_numpy(), index=features.meta["timestamp"])
-    by_time = pd.Series(expected.to_numpy(), index=frame["timestamp"]).reindex(carried.index)
-    np.testing.assert_allclose(carried.to_numpy(), by_time.to_numpy().astype(np.float32))
-    assert frame["timestamp"].iloc[0] not in set(features.meta["timestamp"])  # the first row: nothing to carry
-    assert len(features.X) >= n - 3  # every row but the first (and the label lag's)
-    left_out = build_features(frame, small_features.model_copy(update={"carry_forward": False}), LABEL)
-    assert len(left_out.X) < 0.75 * n  # the old behaviour, still there when asked for
+    np.testing.assert_allclose(carried.to_numpy(), expected.reindex(carried.index).to_numpy().astype(np.float32))
+    left_out = set(frame["timestamp"]) - set(features.meta["timestamp"])
+    assert set(frame["timestamp"].iloc[205:230]) <= left_out and frame["timestamp"].iloc[0] in left_out
+    assert len(left_out) <= 25 + 3  # the dropout's rest, the first rows (nothing known, the label lag)
+    without = build_features(frame, small_features.model_copy(update={"carry_limit": 0}), LABEL)
+    assert len(without.X) < 0.75 * n  # the old behaviour, when asked for
     rows, lacking = scoring_rows(frame, small_features, LABEL, list(features.feature_names))
-    first = int(np.flatnonzero(~np.isnan(observed))[0])
-    assert len(rows) == n - len(lacking) and len(lacking) <= first + 1  # only rows before a first value (or lag)
-    assert lacking["reason"].str.startswith("not enough history").all()  # no gap after it
+    assert len(rows) == n - len(lacking) and len(lacking) <= 25 + 3
+    gaps = lacking[lacking["reason"].str.startswith("no value, after complete rows")]  # 5 rows into the dropout
+    assert set(gaps["timestamp"]) == set(frame["timestamp"].iloc[205:230]), lacking
 
 
 # --- target and feature sanity -----------------------------------------------------------------------------------
