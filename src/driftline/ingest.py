@@ -1089,14 +1089,18 @@ REPEATED_TIMES = 0.05  # the share of rows whose time an earlier row has that ma
 
 
 def _text_columns(header: pd.DataFrame, needed: list[Any], partitions: frozenset[str]) -> list[str]:
-    """Text columns not used yet, partition folders aside."""
+    """Text columns not used yet (pandas' categoricals too, as Parquet keeps them), partition folders aside."""
     used = {str(c) for c in needed if c}
     return [
         str(c)
         for c in header.columns
         if str(c) not in used
         and str(c) not in partitions
-        and (pd.api.types.is_object_dtype(header[c]) or pd.api.types.is_string_dtype(header[c]))
+        and (
+            pd.api.types.is_object_dtype(header[c])
+            or pd.api.types.is_string_dtype(header[c])
+            or isinstance(header[c].dtype, pd.CategoricalDtype)
+        )
     ]
 
 

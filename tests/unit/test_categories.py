@@ -110,3 +110,19 @@ def test_a_symbol_found_by_its_rows_is_not_a_category(tmp_path):
     panel.to_csv(tmp_path / "stations.csv", index=False)
     loaded = _load(tmp_path / "stations.csv")
     assert loaded.columns.symbol == "station" and loaded.columns.categories == ("regime",)
+
+
+def test_a_pandas_categorical_saved_to_parquet_is_a_category_too(tmp_path):
+    # pandas keeps a categorical as a dictionary column in Parquet; before, it was "not used: 'regime' (text)".
+    frame = _regime_series()
+    frame["regime"] = frame["regime"].str.strip().str.lower().astype("category")
+    frame["y"] = frame["y"].map({1: "storm", 0: "calm"}).astype("category")
+    frame.to_parquet(tmp_path / "regimes.parquet", index=False)
+    loaded = load_data(
+        DataConfig(path=str(tmp_path / "regimes.parquet"), target_col="y", positive_label="storm"), need_target=True
+    )
+    assert loaded.columns.categories == ("regime",) and loaded.warnings == ()
+    assert loaded.frame[["regime=calm", "regime=normal", "regime=storm"]].sum(axis=1).tolist() == [
+        0.0 if pd.isna(v) else 1.0 for v in frame["regime"]
+    ]
+    np.testing.assert_array_equal(loaded.frame["target"].to_numpy(), (frame["y"] == "storm").to_numpy(float))
