@@ -448,6 +448,19 @@ HISTORY_REASON = "not enough history for: "
 GAP_REASON = "no value, after complete rows (a flat stretch or a missing input), for: "
 
 
+def _say_unseen_values(table: pd.DataFrame, names: tuple[str, ...], feature_names: list[str]) -> None:
+    """A warning naming the values of a model's categorical columns that it never saw in training, with their
+    rows: scored as none of its values, which a user should know (and drift monitoring shows as a drop)."""
+    known = {n.split(CATEGORY_MARK)[0] for n in feature_names if CATEGORY_MARK in n}
+    unseen = [
+        "{} {!r} ({:,} rows)".format(*n.split(CATEGORY_MARK, 1), int(table[n].sum()))
+        for n in names
+        if CATEGORY_MARK in n and n.split(CATEGORY_MARK)[0] in known and n not in feature_names and table[n].any()
+    ]
+    if unseen:
+        logger.warning("values the model never saw in training, scored as none of its values: %s", ", ".join(unseen))
+
+
 def scoring_rows(
     frame: pd.DataFrame, features: FeatureConfig, target: TargetConfig, feature_names: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -466,6 +479,7 @@ def scoring_rows(
     if untaken:
         table = table.assign(**dict.fromkeys(untaken, np.float32(0.0)))
         missing = [n for n in missing if n not in untaken]
+    _say_unseen_values(table, names, feature_names)
     if missing:
         raise DataError(f"the model needs features this data cannot produce: {missing}; available: {sorted(names)}")
     complete = table[feature_names].notna().all(axis=1)

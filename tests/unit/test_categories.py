@@ -4,6 +4,8 @@ encode it as numbers."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,7 +73,7 @@ def test_the_category_is_what_the_models_learn_from(tmp_path):
     assert auc["regimes"] > 0.75 and auc["regimes"] > auc["without"] + 0.15, auc
 
 
-def test_rows_to_score_without_a_value_the_model_knows_score_it_as_0(tmp_path):
+def test_rows_to_score_without_a_value_the_model_knows_score_it_as_0(tmp_path, caplog):
     frame = _regime_series()
     frame.to_csv(tmp_path / "regimes.csv", index=False)
     trained = _load(tmp_path / "regimes.csv")
@@ -80,8 +82,14 @@ def test_rows_to_score_without_a_value_the_model_knows_score_it_as_0(tmp_path):
     later = frame.tail(60).copy()
     later["regime"] = later["regime"].where(~later["regime"].str.strip().str.lower().eq("calm"), "frozen")
     later.to_csv(tmp_path / "later.csv", index=False)
-    rows, _ = scoring_rows(_load(tmp_path / "later.csv").frame, config.features, config.target, names)
+    with caplog.at_level(logging.WARNING, logger="driftline.features"):
+        rows, _ = scoring_rows(_load(tmp_path / "later.csv").frame, config.features, config.target, names)
     assert len(rows) > 0 and (rows["regime=calm"] == 0).all()  # "frozen": a value it never saw, none it knows
+    frozen = int(later["regime"].eq("frozen").sum())
+    assert (
+        f"values the model never saw in training, scored as none of its values: regime 'frozen' ({frozen} rows)"
+        in caplog.text
+    )
     assert set(rows["regime=storm"].unique()) == {0.0, 1.0}
     later.drop(columns="regime").to_csv(tmp_path / "no_regime.csv", index=False)
     with pytest.raises(DataError, match=r"the model needs features this data cannot produce: \['regime=calm'"):
