@@ -440,7 +440,9 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
             features = build_features(
                 clean, config.features, config.target, Where(loaded.source, loaded.columns.target)
             )
-            config = size_to_data(config, features.times).config  # the sizes the flow would use (a hold-out
+            config = size_to_data(
+                config, features.times, features.y.to_numpy()
+            ).config  # the sizes the flow would use (a hold-out
             # grown on long data)
             development, holdout = holdout_split(features, config.evaluation.window, config.gap)
             spec = config.fit_spec

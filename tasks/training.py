@@ -194,7 +194,7 @@ def fit_windows_task(clean: pd.DataFrame, fitted: DataFit) -> DataFit:
 @driftline_task("size-to-data")
 def size_to_data_task(features: FeatureSet, windowed: DataFit) -> SizedConfig:
     """Folds, evaluation window and first training window that fit the data (sizes the user set are kept)."""
-    return windowed.sized(features.times)
+    return windowed.sized(features.times, features.y.to_numpy())
 
 
 @driftline_task("hold-out-window")

@@ -103,7 +103,7 @@ class PlainSteps:
         return features_of(loaded, clean, config)
 
     def size_to_data(self, features: FeatureSet, windowed: DataFit) -> SizedConfig:
-        return windowed.sized(features.times)
+        return windowed.sized(features.times, features.y.to_numpy())
 
     def hold_out(self, features: FeatureSet, config: PipelineConfig) -> tuple[FeatureSet, FeatureSet]:
         return hold_out(features, config)
@@ -381,7 +381,7 @@ def walk_forward_from_parquet(
         clean = enforce_contract(report, fitted.config.contract, str(source))
         windowed = fit_windows(fitted, clean)
         features = build_features(clean, windowed.config.features, windowed.config.target, Where(str(source)))
-        config = windowed.sized(features.times).config
+        config = windowed.sized(features.times, features.y.to_numpy()).config
         development, _ = hold_out(features, config)
         result = walk_forward_of(development, config.fit_spec)
         return ScaledRun(result, data_path, report.rows_in, report.rows_quarantined, len(development.y))

@@ -55,9 +55,10 @@ class DataFit:
     adjustments: tuple[Adjustment, ...] = ()
     automatic: tuple[str, ...] = ()
 
-    def sized(self, times: np.ndarray) -> SizedConfig:
-        """The sizes fitted to the feature rows' ``times`` on these windows, with every change made."""
-        sized = size_to_data(self.config, times)
+    def sized(self, times: np.ndarray, labels: np.ndarray | None = None) -> SizedConfig:
+        """The sizes fitted to the feature rows' ``times`` (and ``labels``) on these windows, with every change
+        made."""
+        sized = size_to_data(self.config, times, labels)
         return SizedConfig(
             sized.config,
             sized.timestamps,

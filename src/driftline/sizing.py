@@ -273,8 +273,56 @@ def sizes_fit(config: PipelineConfig, times: np.ndarray, short_folds: bool = Tru
     return short_folds and _kept_as_set(config, len(counts))
 
 
-def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
-    """Fit the fold count, the evaluation window and the first training window to the data's length.
+FIRST_WINDOW_CLASS_ROWS = 20
+"""Rows of each class the first training window holds, when the user did not set ``splits.min_train_size``: a
+label that starts late (no event in the first months) gets a first window that reaches its first events,
+instead of stopping on "fold 1: the training rows hold a single class"."""
+
+
+def _when(time: Any) -> str:
+    """A timestamp as messages show it (``2020-01-27 18:00:00``; a row number as it is)."""
+    return (
+        str(np.datetime_as_string(time, unit="s")).replace("T", " ") if isinstance(time, np.datetime64) else str(time)
+    )
+
+
+def _class_first_window(config: PipelineConfig, times: np.ndarray, labels: np.ndarray) -> SizedConfig | None:
+    """``splits.min_train_size`` grown so that the first window's fitting part (before its calibration slice and
+    purge gap: ``splits.calibration_cut``) reaches the first timestamp by which each class has
+    ``FIRST_WINDOW_CLASS_ROWS`` rows, when the user did not set it and the configured window is shorter; None
+    otherwise."""
+    if "splits.min_train_size" in explicit_keys(config):
+        return None
+    unique, position = np.unique(np.asarray(times), return_inverse=True)
+    positives = np.bincount(position, weights=np.asarray(labels, dtype=float), minlength=len(unique))
+    negatives = np.bincount(position, minlength=len(unique)) - positives
+    both = (np.cumsum(positives) >= FIRST_WINDOW_CLASS_ROWS) & (np.cumsum(negatives) >= FIRST_WINDOW_CLASS_ROWS)
+    before = config.splits.min_train_size
+    fitting = int(np.argmax(both)) + 1  # timestamps the fitting part needs
+    needed = math.ceil((fitting + config.gap) / (1 - config.calibration.fraction)) + 1
+    if not both.any() or needed <= before:
+        return None
+    rare = 1 if positives[:before].sum() <= negatives[:before].sum() else 0
+    held = int(positives[:before].sum() if rare else negatives[:before].sum())
+    reason = (
+        f"the first {before} timestamps hold {held} rows of class {rare}; the first training window ends once each "
+        f"class has {FIRST_WINDOW_CLASS_ROWS} rows ({_when(unique[fitting - 1])}) before its calibration slice; set "
+        "splits.min_train_size to choose"
+    )
+    grown = Adjustment("splits.min_train_size", before, needed, reason)
+    fitted = config.model_copy(update={"splits": config.splits.model_copy(update={"min_train_size": needed})})
+    try:
+        sized = size_to_data(fitted, times)  # the grown window is kept: folds or the hold-out give way first
+    except InsufficientDataError:
+        return None  # too short either way: the configured sizes' error, then the split's, say what to set
+    logger.warning("a class starts late: %s", grown)
+    automatic = tuple(k for k in SHRINK_ORDER if k in (*sized.automatic, "splits.min_train_size"))
+    return SizedConfig(sized.config, sized.timestamps, (grown, *sized.adjustments), automatic)
+
+
+def size_to_data(config: PipelineConfig, times: np.ndarray, labels: np.ndarray | None = None) -> SizedConfig:
+    """Fit the fold count, the evaluation window and the first training window to the data's length (and, given
+    the rows' ``labels``, the first training window to where both classes have rows: ``_class_first_window``).
 
     Sizes the user did not set are lowered (in ``SHRINK_ORDER``, within the module's minimums) when the
     configured ones would leave test folds shorter than ``min_test_timestamps``; the result is a new
@@ -289,6 +337,10 @@ def size_to_data(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
         InsufficientDataError: the data is too short for the sizes the user set, or for the minimums;
             the message names the keys to lower and values that fit.
     """
+    if labels is not None:
+        late = _class_first_window(config, times, labels)
+        if late is not None:
+            return late
     _, counts = np.unique(np.asarray(times), return_counts=True)
     n_times = len(counts)
     gap = config.gap

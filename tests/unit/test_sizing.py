@@ -293,3 +293,33 @@ def test_a_too_short_yearly_series_gets_smaller_windows_and_trains_on_the_sizes_
         "250, features.zscore_window 120, features.vol_long 60, features.macd_slow 26, counted in rows; smaller "
         "ones suit yearly or monthly data)"
     )
+
+
+# --- a class that starts late -------------------------------------------------------------------------------------
+
+
+def test_a_class_that_starts_late_grows_the_first_window_until_its_fitting_part_holds_both(caplog):
+    """No event in the first 600 hours of 2,000: before, "fold 1: the training rows (253) hold a single class"
+    stopped the run; now the first window reaches the events (its fitting part, before the calibration slice)."""
+    from driftline.sizing import FIRST_WINDOW_CLASS_ROWS
+    from driftline.splits import calibration_cut
+
+    times = pd.date_range("2020-01-01", periods=2000, freq="h").to_numpy()
+    labels = (np.random.default_rng(3).uniform(size=2000) < 0.35).astype(int)
+    labels[:600] = 0
+    config = load_config(None, {"target.kind": "label", "data.target_col": "y"})
+    with caplog.at_level(logging.WARNING, logger="driftline.sizing"):
+        sized = size_to_data(config, times, labels)
+    first = sized.config.splits.min_train_size
+    assert first > 600 and sized.adjusted["splits.min_train_size"]["from"] == 250, sized.adjusted
+    assert "a class starts late: splits.min_train_size 250 -> " in caplog.text
+    assert "the first 250 timestamps hold 0 rows of class 1" in caplog.text
+    assert "splits.min_train_size" in sized.automatic  # a retrain sizes it again on its own data
+    train, _ = _folds(sized.config, times)[0]
+    fitting, _ = calibration_cut(times[train.start : train.stop], sized.config.calibration.fraction, sized.config.gap)
+    assert labels[train.start : train.stop][fitting].sum() >= FIRST_WINDOW_CLASS_ROWS
+    # Set by the user, or already long enough: as before.
+    kept = load_config(None, {"target.kind": "label", "data.target_col": "y", "splits.min_train_size": 300})
+    assert size_to_data(kept, times, labels).config.splits.min_train_size == 300
+    early = (np.arange(2000) % 3 == 0).astype(int)
+    assert size_to_data(config, times, early).config.splits.min_train_size == 250
