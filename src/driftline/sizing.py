@@ -286,38 +286,49 @@ def _when(time: Any) -> str:
     )
 
 
-def _class_first_window(config: PipelineConfig, times: np.ndarray, labels: np.ndarray) -> SizedConfig | None:
-    """``splits.min_train_size`` grown so that the first window's fitting part (before its calibration slice and
-    purge gap: ``splits.calibration_cut``) reaches the first timestamp by which each class has
-    ``FIRST_WINDOW_CLASS_ROWS`` rows, when the user did not set it and the configured window is shorter; None
-    otherwise."""
+def _class_first_window(
+    sized: SizedConfig, config: PipelineConfig, times: np.ndarray, labels: np.ndarray
+) -> SizedConfig | None:
+    """The sizes again with ``splits.min_train_size`` grown, when the user did not set it and the first training
+    window's fitting part (before its calibration slice and purge gap: ``splits.calibration_cut``) holds fewer
+    than ``FIRST_WINDOW_CLASS_ROWS`` rows of a class: the window then reaches the timestamp by which each class
+    has that many. None when it already does, or when the grown window does not fit the data."""
+    from driftline.splits import WalkForwardSplit
+
     if "splits.min_train_size" in explicit_keys(config):
         return None
     unique, position = np.unique(np.asarray(times), return_inverse=True)
+    fitted = sized.config
+    development = len(unique) - fitted.evaluation.window - fitted.gap
+    try:
+        first, _ = WalkForwardSplit.from_config(fitted.splits, fitted.gap).time_folds(development)[0]
+    except InsufficientDataError:
+        return None  # the split says so, naming what to set
+    fraction = fitted.calibration.fraction
+    fits = len(first) - max(1, round(len(first) * fraction)) - fitted.gap  # timestamps the first fit sees
     positives = np.bincount(position, weights=np.asarray(labels, dtype=float), minlength=len(unique))
     negatives = np.bincount(position, minlength=len(unique)) - positives
+    held = min(positives[:fits].sum(), negatives[:fits].sum())
     both = (np.cumsum(positives) >= FIRST_WINDOW_CLASS_ROWS) & (np.cumsum(negatives) >= FIRST_WINDOW_CLASS_ROWS)
-    before = config.splits.min_train_size
-    fitting = int(np.argmax(both)) + 1  # timestamps the fitting part needs
-    needed = math.ceil((fitting + config.gap) / (1 - config.calibration.fraction)) + 1
-    if not both.any() or needed <= before:
+    if held >= FIRST_WINDOW_CLASS_ROWS or not both.any():
         return None
-    rare = 1 if positives[:before].sum() <= negatives[:before].sum() else 0
-    held = int(positives[:before].sum() if rare else negatives[:before].sum())
+    reached = int(np.argmax(both)) + 1  # timestamps by which each class has its rows
+    needed = math.ceil((reached + fitted.gap) / (1 - fraction)) + 1
+    rare = 1 if positives[:fits].sum() <= negatives[:fits].sum() else 0
     reason = (
-        f"the first {before} timestamps hold {held} rows of class {rare}; the first training window ends once each "
-        f"class has {FIRST_WINDOW_CLASS_ROWS} rows ({_when(unique[fitting - 1])}) before its calibration slice; set "
-        "splits.min_train_size to choose"
+        f"the first training window ({len(first)} timestamps) holds {int(held)} rows of class {rare} before its "
+        f"calibration slice; it now reaches {FIRST_WINDOW_CLASS_ROWS} rows of each class "
+        f"({_when(unique[reached - 1])}); set splits.min_train_size to choose"
     )
-    grown = Adjustment("splits.min_train_size", before, needed, reason)
-    fitted = config.model_copy(update={"splits": config.splits.model_copy(update={"min_train_size": needed})})
+    grown = Adjustment("splits.min_train_size", config.splits.min_train_size, needed, reason)
+    longer = config.model_copy(update={"splits": config.splits.model_copy(update={"min_train_size": needed})})
     try:
-        sized = size_to_data(fitted, times)  # the grown window is kept: folds or the hold-out give way first
+        resized = size_to_data(longer, times)  # the grown window is kept: folds or the hold-out give way first
     except InsufficientDataError:
-        return None  # too short either way: the configured sizes' error, then the split's, say what to set
+        return None  # too short either way: the split's error says what to set
     logger.warning("a class starts late: %s", grown)
-    automatic = tuple(k for k in SHRINK_ORDER if k in (*sized.automatic, "splits.min_train_size"))
-    return SizedConfig(sized.config, sized.timestamps, (grown, *sized.adjustments), automatic)
+    automatic = tuple(k for k in SHRINK_ORDER if k in (*resized.automatic, "splits.min_train_size"))
+    return SizedConfig(resized.config, resized.timestamps, (grown, *resized.adjustments), automatic)
 
 
 def size_to_data(config: PipelineConfig, times: np.ndarray, labels: np.ndarray | None = None) -> SizedConfig:
@@ -337,10 +348,13 @@ def size_to_data(config: PipelineConfig, times: np.ndarray, labels: np.ndarray |
         InsufficientDataError: the data is too short for the sizes the user set, or for the minimums;
             the message names the keys to lower and values that fit.
     """
-    if labels is not None:
-        late = _class_first_window(config, times, labels)
-        if late is not None:
-            return late
+    sized = _sized(config, times)
+    late = None if labels is None else _class_first_window(sized, config, times, labels)
+    return late or sized
+
+
+def _sized(config: PipelineConfig, times: np.ndarray) -> SizedConfig:
+    """``size_to_data`` on the timestamps alone."""
     _, counts = np.unique(np.asarray(times), return_counts=True)
     n_times = len(counts)
     gap = config.gap

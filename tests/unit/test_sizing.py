@@ -313,7 +313,7 @@ def test_a_class_that_starts_late_grows_the_first_window_until_its_fitting_part_
     first = sized.config.splits.min_train_size
     assert first > 600 and sized.adjusted["splits.min_train_size"]["from"] == 250, sized.adjusted
     assert "a class starts late: splits.min_train_size 250 -> " in caplog.text
-    assert "the first 250 timestamps hold 0 rows of class 1" in caplog.text
+    assert "holds 0 rows of class 1 before its calibration slice" in caplog.text
     assert "splits.min_train_size" in sized.automatic  # a retrain sizes it again on its own data
     train, _ = _folds(sized.config, times)[0]
     fitting, _ = calibration_cut(times[train.start : train.stop], sized.config.calibration.fraction, sized.config.gap)
