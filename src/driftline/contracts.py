@@ -649,6 +649,14 @@ def _keep_first(
     return positions[later], reasons, values
 
 
+def _other_values_at_one_time(checked: pd.DataFrame) -> bool:
+    """Whether rows sharing a (symbol, timestamp) differ in a value (events at one time, not a row repeated)."""
+    keys = ["symbol", "timestamp"]
+    values = [c for c in checked.columns if c not in (*keys, SOURCE_ROW) and not str(c).startswith("_")]
+    shared = checked[checked.duplicated(keys, keep=False)]
+    return bool(values) and bool(shared.drop_duplicates([*keys, *values]).duplicated(keys).any())
+
+
 def _newest_first(checked: pd.DataFrame, out_of_order: int) -> bool:
     """Is every row but each symbol's first out of time order: a file in descending time order?"""
     stamped = checked["timestamp"].notna()
@@ -731,6 +739,11 @@ def _evaluate(
         positions, reasons, values = _keep_first(checked, positions, locate)
         examples = _examples(checked, positions, values, locate)
         message = _message(description, len(positions), examples, noun="later duplicate")
+        if _other_values_at_one_time(checked):
+            message += (
+                "; some hold other values than the row kept, as events at one time do (a log of trades, alerts "
+                "or clicks; contract.unique: warn keeps them)"
+            )
     elif check == "max_gap":
         steps = checked[STEP_SECONDS].to_numpy()[positions]
         positions = positions[np.argsort(-steps, kind="stable")]  # the largest gap first

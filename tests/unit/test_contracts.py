@@ -361,6 +361,23 @@ def test_duplicates_keep_the_lowest_source_row_whatever_the_frame_order(clean_fr
     _assert_partition(report, frame)
 
 
+def test_rows_at_one_time_with_other_values_are_named_as_events_a_repeated_row_is_not(clean_frame):
+    """A log of events (trades, alerts) has rows at one time that are not repeats: the message says how to keep
+    them; a row written twice (a file appended to itself) is a duplicate, said as before."""
+    frame = clean_frame.copy()
+    a, b = (_row(frame, "SYM1", p) for p in (4, 5))
+    repeated = frame.copy()
+    repeated.loc[b, frame.columns.drop(["symbol"])] = frame.loc[a, frame.columns.drop(["symbol"])]
+    events = frame.copy()
+    events.loc[b, "timestamp"] = frame.loc[a, "timestamp"]  # the same time, other prices
+    hint = "some hold other values than the row kept, as events at one time do"
+    for case, expected in ((repeated, False), (events, True)):
+        report = _validate(case)
+        unique = next(c for c in report.checks if c.check == "unique")
+        assert unique.rows_quarantined == 1 and (hint in unique.message) is expected, unique.message
+        assert ("contract.unique: warn keeps them" in unique.message) is expected
+
+
 def test_rows_with_a_missing_timestamp_are_not_duplicates_of_each_other(clean_frame):
     frame = clean_frame.copy()
     labels = [_row(frame, "SYM0", p) for p in (3, 4)]
