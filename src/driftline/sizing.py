@@ -305,7 +305,7 @@ def _class_first_window(
     except InsufficientDataError:
         return None  # the split says so, naming what to set
     fraction = fitted.calibration.fraction
-    fits = len(first) - max(1, round(len(first) * fraction)) - fitted.gap  # timestamps the first fit sees
+    fits = max(0, len(first) - max(1, round(len(first) * fraction)) - fitted.gap)  # timestamps the first fit sees
     positives = np.bincount(position, weights=np.asarray(labels, dtype=float), minlength=len(unique))
     negatives = np.bincount(position, minlength=len(unique)) - positives
     held = min(positives[:fits].sum(), negatives[:fits].sum())
