@@ -9,7 +9,14 @@ from prefect.artifacts import create_markdown_artifact
 
 from driftline import tags as tagkeys
 from driftline.adapters.registry import MlflowStore
-from driftline.config import PipelineSettings, Settings, data_overrides, load_config, with_settings
+from driftline.config import (
+    PipelineSettings,
+    Settings,
+    data_overrides,
+    load_config,
+    reading_overrides,
+    with_settings,
+)
 from driftline.drift import event_payload
 from driftline.report import artifact_key
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
@@ -46,6 +53,7 @@ def monitor_drift(
     since: str | None = None,
     until: str | None = None,
     settings: PipelineSettings | None = None,
+    sets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Judge the rows of ``data`` after the champion's training cutoff (or in ``[since, until]``) against
     its training reference; on drift, emit driftline.drift.detected (with the window and the source a
@@ -63,9 +71,11 @@ def monitor_drift(
         since: first timestamp to judge (ISO 8601, inclusive); with ``until``, replaces the default window.
         until: last timestamp to judge (inclusive).
         settings: drift thresholds for this check (training settings come from the monitored version).
+        sets: ``--set`` keys for reading the rows (data.*, contract.*: ``config.reading_overrides``).
     """
     data = data or None  # a deployment form or a template may send ""
     drift_overrides = settings.drift_overrides() if settings else {}
+    reading = reading_overrides(sets, "monitor")
     model_name = load_config(None, {"name": name, "data.path": data}).model_name
     hint = (
         "" if name else f" (the name was derived from --data {data}; pass --name to pick the pipeline)" if data else ""
@@ -75,7 +85,9 @@ def monitor_drift(
     monitored, note, cutoff = resolve_monitored_task(store, model_name, hint)
     champion_config = training_config_task(store, monitored, {})
     config = training_config_task(
-        store, monitored, {**data_overrides(data, time_col, price_col, symbol_col, target_col), **drift_overrides}
+        store,
+        monitored,
+        {**data_overrides(data, time_col, price_col, symbol_col, target_col), **reading, **drift_overrides},
     )
     source = config.data.path or "the bundled demo panel"
     run_id = start_monitoring_task(store, monitored, source, str(runtime.flow_run.id))

@@ -9,7 +9,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from driftline.adapters.registry import MlflowStore
-from driftline.config import Settings, data_overrides, load_config
+from driftline.config import Settings, data_overrides, load_config, reading_overrides
 from driftline.report import artifact_key
 from driftline.scoring import lacking_summary
 from driftline.timeline import parse_time_bound
@@ -43,6 +43,7 @@ def score_batch(
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    sets: dict[str, Any] | None = None,
     since: str | None = None,
     new_rows_only: bool = False,
     explain: int | None = None,
@@ -59,6 +60,7 @@ def score_batch(
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
+        sets: ``--set`` keys for reading the rows (data.*, contract.*: ``config.reading_overrides``).
         since: score only rows with timestamps >= this (a backfill); earlier rows are feature history.
         new_rows_only: score only rows later than the newest already in the model's prediction log
             (per symbol), or than the champion's training cutoff for a series with nothing logged yet:
@@ -70,7 +72,10 @@ def score_batch(
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, challenger = resolve_models_task(store, _model_name(name), shadow)
-    overrides = data_overrides(data, time_col, price_col, symbol_col, target_col)
+    overrides = {
+        **data_overrides(data, time_col, price_col, symbol_col, target_col),
+        **reading_overrides(sets, "score"),
+    }
     config = training_config_task(store, champion, overrides)
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     log_dir = environment.home / "predictions" / champion.name
@@ -128,6 +133,7 @@ def compare_shadow_flow(
     price_col: str | None = None,
     symbol_col: str | None = None,
     target_col: str | None = None,
+    sets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The A/B test: champion vs challenger shadow predictions on realised labels, same Decision rules.
 
@@ -139,12 +145,16 @@ def compare_shadow_flow(
         price_col: price (close) column.
         symbol_col: symbol column.
         target_col: label column (label-target models).
+        sets: ``--set`` keys for reading the rows (data.*, contract.*: ``config.reading_overrides``).
     """
     data = data or None  # a deployment form may send ""
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, _ = resolve_models_task(store, _model_name(name), False)
-    overrides = data_overrides(data, time_col, price_col, symbol_col, target_col)
+    overrides = {
+        **data_overrides(data, time_col, price_col, symbol_col, target_col),
+        **reading_overrides(sets, "compare"),
+    }
     config = training_config_task(store, champion, overrides)
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     labels = realised_labels_task(config, loaded)

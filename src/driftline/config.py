@@ -1066,6 +1066,29 @@ def data_overrides(
     }
 
 
+# What --set may change where a command reads rows for a trained model (score, compare, monitor): how files are
+# read and checked. The rest (target, features, sizes, a label's classes: its lags were built with them) is
+# the model's own, read from its run; the path is --data.
+READING_SECTIONS = ("data.", "contract.")
+MODEL_DATA_KEYS = ("data.path", "data.positive_label")
+
+
+def reading_overrides(sets: dict[str, Any] | None, command: str) -> dict[str, Any]:
+    """The ``--set`` keys of a command that reads rows for a trained model, as dotted overrides.
+
+    Raises:
+        ConfigError: a key outside ``data.*`` and ``contract.*``, or one of ``MODEL_DATA_KEYS``, naming it.
+    """
+    for key in sets or {}:
+        if not key.startswith(READING_SECTIONS) or key in MODEL_DATA_KEYS:
+            raise ConfigError(
+                f"--set {key}: {command} reads rows as the model was trained (its target, features, sizes and "
+                "label classes come from its run); here --set takes data.* and contract.* keys, e.g. "
+                "data.encoding=cp1252 or contract.unique=warn (the path is --data)"
+            )
+    return dict(sets or {})
+
+
 def parse_set_options(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
     """``key=value`` strings (``--set``) as dotted overrides; each value is read as YAML (a scalar or a
     list: ``splits.gap=3``, ``models.families=[logreg, lightgbm]``, ``splits.test_size=null``).

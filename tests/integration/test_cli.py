@@ -164,7 +164,19 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
 
     # The same growing source, monitored: only the rows after the training cutoff are judged.
     watched = run_cli(
-        ["monitor", "--data", "labelled.csv", "--target-col", "y", "--summary-json", "d.json"], tmp_path, prefect_api
+        [
+            "monitor",
+            "--data",
+            "labelled.csv",
+            "--target-col",
+            "y",
+            "--summary-json",
+            "d.json",
+            "--set",
+            "data.encoding=utf-8",
+        ],
+        tmp_path,
+        prefect_api,
     )
     assert watched.returncode == 0, watched.stderr[-3000:]
     drift = json.loads((tmp_path / "d.json").read_text())
@@ -177,6 +189,18 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert other.returncode == 2 and "no model driftline-p in the registry at " in other.stderr
     assert (
         "which holds driftline-labelled" in other.stderr and "(the name was derived from --data p.csv" in other.stderr
+    )
+
+    # Events at one time are kept for scoring by a reading --set; the model's own keys are refused at once.
+    rows = pd.read_csv(tmp_path / "labelled.csv")
+    pd.concat([rows, rows.tail(3).assign(x0=rows["x0"].tail(3) + 1.0)]).to_csv(tmp_path / "events.csv", index=False)
+    events = ["score", "--name", "labelled", "--data", "events.csv", "--target-col", "y", "--out", "e.csv"]
+    kept = run_cli([*events, "--set", "contract.unique=warn"], tmp_path, prefect_api)
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    assert "scored 1498 of 1503 rows with driftline-labelled v1" in kept.stdout  # without it: 3 quarantined
+    refused = run_cli(["score", "--name", "labelled", "--set", "target.horizon=3"], tmp_path, prefect_api)
+    assert refused.returncode == 2 and "--set target.horizon: score reads rows as the model was trained" in (
+        refused.stderr
     )
 
 

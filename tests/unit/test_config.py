@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -639,3 +640,18 @@ def test_the_registered_models_name_names_its_pipeline():
     assert PipelineConfig(name="driftline-btc").model_name == "driftline-btc"
     assert PipelineConfig(name="btc").model_name == "driftline-btc"
     assert PipelineConfig(name="driftline-").model_name == "driftline-driftline-"  # nothing else to name it
+
+
+def test_commands_that_read_rows_for_a_model_set_only_how_rows_are_read():
+    """``score``, ``compare`` and ``monitor --set``: data.* and contract.* keys (an encoding, a sheet, events at one
+    time kept); the model's own settings, its label classes and the path (--data) are refused by name."""
+    from driftline.config import parse_set_options, reading_overrides
+
+    sets = parse_set_options(["data.encoding=cp1252", "contract.unique=warn"])
+    assert reading_overrides(sets, "score") == {"data.encoding": "cp1252", "contract.unique": "warn"}
+    assert reading_overrides(None, "score") == {}
+    for key in ("target.horizon=3", "features.vol_long=30", "data.positive_label=up", "data.path=x.csv"):
+        with pytest.raises(
+            ConfigError, match=rf"^--set {re.escape(key.split('=')[0])}: monitor reads rows as the model"
+        ):
+            reading_overrides(parse_set_options([key]), "monitor")

@@ -99,6 +99,28 @@ def with_column_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 NAME_HELP = "Pipeline name; default: the --data file or folder stem (demo for the bundled demo panel)"
+# --set where a command reads rows for a trained model: how they are read and checked (config.reading_overrides).
+ReadingSets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="How the rows are read and checked: --set key=value for data.* and contract.* keys (repeatable; "
+        "e.g. data.encoding=cp1252, contract.unique=warn); the rest is the model's own.",
+    ),
+]
+
+
+def _reading_sets(items: list[str] | None, command: str) -> dict[str, Any] | None:
+    """``--set`` items of a command that reads rows for a trained model, checked before Prefect starts."""
+    from driftline.config import parse_set_options, reading_overrides
+
+    try:
+        return reading_overrides(parse_set_options(items), command) or None
+    except DriftlineError as exc:
+        _fail(exc)
+    raise AssertionError("unreachable")
+
+
 # What --data reads, where a command's own words take more than its option's line.
 TRAIN_DATA_HELP = (
     "CSV/Parquet file, glob, folder (Hive partitions welcome) or s3://bucket/prefix/; "
@@ -543,6 +565,7 @@ def score(
             "(explain_<i>_feature/_value, base, margin; docs/pipeline.md).",
         ),
     ] = None,
+    set_: ReadingSets = None,
     *,
     columns: Columns,
 ) -> None:
@@ -554,6 +577,7 @@ def score(
     from driftline.timeline import parse_time_bound
 
     _require_data(data)
+    sets = _reading_sets(set_, "score")
     try:
         parse_time_bound(since)  # fail fast, before Prefect starts
         if explain is not None and explain < 1:
@@ -571,6 +595,7 @@ def score(
         new_rows_only=new_only,
         explain=explain,
         **columns,
+        sets=sets,
     )
     versions = f"v{summary['model_version']}" + (
         f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
@@ -618,16 +643,19 @@ def compare(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + ".")] = None,
+    set_: ReadingSets = None,
     *,
     columns: Columns,
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
+    sets = _reading_sets(set_, "compare")
     result = _run_flow(
         "compare_shadow_flow",
         hint=_derived_hint(name, data),
         data=data,
         name=_pipeline_name(name, data),
         **columns,
+        sets=sets,
     )
     c = result["comparison"]
     typer.echo(
@@ -667,6 +695,7 @@ def monitor(
             "--retrain-on-drift", help="On drift, retrain in this process on the champion's source plus these rows."
         ),
     ] = False,
+    set_: ReadingSets = None,
     *,
     columns: Columns,
 ) -> None:
@@ -677,6 +706,7 @@ def monitor(
     without rows is not an error: the summary says "no rows to judge" and the exit code is 0.
     """
     _require_data(data)
+    sets = _reading_sets(set_, "monitor")
     result = _run_flow(
         "monitor_drift",
         module="flows.monitoring",
@@ -687,6 +717,7 @@ def monitor(
         **columns,
         since=since,
         until=until,
+        sets=sets,
     )
     from driftline.errors import show_span, show_time
 
