@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from driftline.config import PipelineConfig, flatten_config
-from driftline.errors import InsufficientDataError
+from driftline.errors import InsufficientDataError, show_time
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +280,8 @@ instead of stopping on "fold 1: the training rows hold a single class"."""
 
 
 def _when(time: Any) -> str:
-    """A timestamp as messages show it (``2020-01-27 18:00:00``; a row number as it is)."""
-    return (
-        str(np.datetime_as_string(time, unit="s")).replace("T", " ") if isinstance(time, np.datetime64) else str(time)
-    )
+    """A timestamp as messages show it (``errors.show_time``); a row number as it is."""
+    return show_time(time) if isinstance(time, np.datetime64) else str(time)
 
 
 def _class_first_window(
