@@ -152,7 +152,9 @@ def train_and_promote(
             training_report_task(
                 store, run_id, model, development, holdout, config, settings.run_dir(run_id) / "evidently"
             )
-        version = register_model_task(store, run_id, model, development, config, loaded.content_hash, loaded.source)
+        version = register_model_task(
+            store, run_id, model, development, config, loaded.content_hash, loaded.source, loaded.columns.classes
+        )
         baseline = fit_best_baseline_task(development, result, config)
         decision, champion_before = evaluate_task(store, holdout, version, trained.base_rate, config, baseline, result)
         record_decision_task(store, run_id, version, decision)

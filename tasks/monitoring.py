@@ -82,10 +82,7 @@ def retrain_source_task(
         champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir
     )
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
-    columns = existing.columns
-    frame = as_source_columns(
-        combined.frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra, columns.categories
-    )
+    frame = as_source_columns(combined.frame, existing.columns)
     key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
     path = settings.timeline_dir / model_name / f"combined-{key}.parquet"
     if not path.exists():

@@ -205,10 +205,12 @@ def register_model_task(
     config: PipelineConfig,
     data_sha256: str,
     source: str,
+    classes: tuple[str, str] | None = None,
 ) -> registry.RegisteredVersion:
     """Log the calibrated model as pyfunc and register it as the challenger, with its training cutoff and
-    provenance (git commit, uv.lock hash, code version, config and data hashes)."""
-    version = store.log_model(run_id, model, list(features.feature_names), features.X, config.model_name)
+    provenance (git commit, uv.lock hash, code version, config and data hashes); ``classes``: the label's names
+    of 0 and 1 (each score's ``class``)."""
+    version = store.log_model(run_id, model, list(features.feature_names), features.X, config.model_name, classes)
     # What the challenger learnt with, beside the config the run logged: library defaults and the values
     # the labels set (XGBoost's leaf weight from their positive share) are in no config key.
     store.log_params(run_id, {f"challenger.{k}": v for k, v in effective_params(model.base_estimator_).items()})

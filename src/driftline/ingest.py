@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,7 @@ class ColumnMap:
     wide: tuple[str, ...] = ()  # a column per symbol, each its close (``wide_as_long``)
     symbol_from: str = ""  # where a symbol that is no column comes from: the files' names (a folder)
     categories: tuple[str, ...] = ()  # a label series' text columns of a few values: a 0/1 feature per value
+    classes: tuple[str, str] | None = None  # the label's names of 0 and of 1, when it named its classes
 
     def describe(self) -> dict[str, Any]:
         """Which source columns were read as what (the summary's ``columns``)."""
@@ -137,6 +138,7 @@ class ColumnMap:
             "target": self.target,
             "features": list(self.extra),
             **({"categories": list(self.categories)} if self.categories else {}),
+            **({"classes": {"0": self.classes[0], "1": self.classes[1]}} if self.classes else {}),
             **({"symbols_by_column": list(self.wide)} if self.wide else {}),
             **({"symbol_from": self.symbol_from} if self.symbol_from else {}),
         }
@@ -848,23 +850,61 @@ def _classes_shown(counts: pd.Series) -> str:
     return shown + (f" and {len(counts) - 6} more" if len(counts) > 6 else "")
 
 
-def read_label(values: pd.Series, positive: str | None, source: str, column: str) -> tuple[np.ndarray, str | None]:
-    """A label column as 0/1 (NaN where it has no value), and a note naming its classes when they were named.
+class LabelRead(NamedTuple):
+    """A label column read as 0/1 (``read_label``)."""
+
+    values: np.ndarray  # 0/1, NaN where a row holds no class
+    note: str | None  # which named class is 1, when the reader chose it (None when the user named it)
+    classes: tuple[str, str] | None = None  # the names of 0 and of 1, when the column named its classes
+
+
+def not_class(positive: str) -> str:
+    """The name of 0 when one class stands against several others: ``not <class>``, which reads back as 0."""
+    return f"not {class_name(positive)}"
+
+
+def read_label(values: pd.Series, positive: str | None, source: str, column: str) -> LabelRead:
+    """A label column as 0/1 (NaN where it has no value), a note naming its classes when they were named, and
+    the names of 0 and 1 (``LabelRead.classes``: a score's ``class``; a written-back source's labels).
 
     0/1 (a boolean column too) reads as it is; two classes of one pair in ``CLASS_PAIRS`` (up/down, yes/no,
     buy/sell, -1/1, ...) by their names, with a note saying which is 1. Any other classes need ``positive``
-    (``data.positive_label``): that class is 1, every other 0 (one class against the rest). Values outside a
-    pair's two, at most ``STRAY_CLASSES`` of the rows, are missing: the contract quarantines them with their
-    value, as it does text in a 0/1 column.
+    (``data.positive_label``): that class is 1, every other 0 (one class against the rest), ``not <class>``
+    too (``not_class``: how a source written back from the model's rows names 0 of several classes). Values
+    outside a pair's two, at most ``STRAY_CLASSES`` of the rows, are missing: the contract quarantines them
+    with their value, as it does text in a 0/1 column.
 
     Raises:
         DataError: naming the file, the column, its classes and their rows, and the key that chooses.
     """
+    if positive is None:
+        return _read_classes(values, None, source, column)
+    text = values.astype("string").str.strip().str.casefold()
+    negated = text.eq(not_class(positive).casefold()).fillna(False).to_numpy(dtype=bool)
+    read = _read_classes(values.mask(negated), positive, source, column)
+    if not negated.any():
+        return read
+    out = read.values.copy()
+    out[negated] = 0.0
+    one = read.classes[1] if read.classes else class_name(positive)
+    return LabelRead(out, read.note, (not_class(positive), one))
+
+
+def _class_names(shown: pd.Series, ones: np.ndarray, zero_unseen: str) -> tuple[str, str]:
+    """The names of 0 and 1 from the labelled values ``shown`` and which of them are 1 (``ones``): each as first
+    spelt; 0 of several classes (or of none seen) is ``zero_unseen``."""
+    one = str(shown[ones].iloc[0])
+    zeros = shown[~ones].astype(str)
+    distinct = zeros.map(_same_class).unique()
+    return (str(zeros.iloc[0]) if len(distinct) == 1 else zero_unseen), one
+
+
+def _read_classes(values: pd.Series, positive: str | None, source: str, column: str) -> LabelRead:
     text = values.astype("string").str.strip()
     labelled = (text.notna() & text.ne("")).to_numpy(dtype=bool)
     numbers = _numeric(values)
     if not labelled.any():
-        return numbers, None
+        return LabelRead(numbers, None)
     parsed = labelled & ~np.isnan(numbers)
     where = f"{source}: label column {column!r}"
     asked = positive is not None
@@ -873,7 +913,10 @@ def read_label(values: pd.Series, positive: str | None, source: str, column: str
         names = pd.Series(numbers[parsed]).map(class_name)
         distinct = set(numbers[parsed])
         if distinct <= {0.0, 1.0}:
-            return (1.0 - numbers if positive == "0" else numbers), None
+            if positive == "0":  # 0 is the class the model predicts
+                return LabelRead(1.0 - numbers, None, ("1", "0"))
+            return LabelRead(numbers, None)
+        zero_unseen = not_class(positive) if positive is not None else "-1"
         if positive is None and distinct <= {-1.0, 1.0}:
             positive = "1"
         elif positive is None:
@@ -890,11 +933,11 @@ def read_label(values: pd.Series, positive: str | None, source: str, column: str
             )
         chosen = pd.Series(numbers).map(class_name).eq(class_name(positive)).to_numpy()
         out[parsed] = chosen[parsed]
-        shown = names
+        shown, counted = names, parsed
     else:
         named = text.to_numpy(dtype=object, na_value="")
         same = np.array([_same_class(str(v)) for v in named], dtype=object)
-        shown = pd.Series(named[labelled])
+        shown, counted = pd.Series(named[labelled]), labelled
         if positive is None:
             in_pair = [(int(np.isin(same[labelled], pair).sum()), pair) for pair in CLASS_PAIRS]
             rows, pair = max(in_pair, key=lambda found: found[0])
@@ -908,20 +951,25 @@ def read_label(values: pd.Series, positive: str | None, source: str, column: str
             out[same == pair[0]] = 1.0
             out[same == pair[1]] = 0.0
             positive = next((str(v) for v in named[same == pair[0]][:1]), pair[0])
+            zero_unseen = pair[1]
         else:
             out[labelled] = same[labelled] == _same_class(positive)
-    ones = sorted({str(v) for v in shown[out[labelled] == 1]})
+            zero_unseen = not_class(positive)
+    is_one = out[counted] == 1
+    ones = sorted({str(v) for v in shown[is_one]})
     if not ones:
-        return out, f"{where}: no row is of class {positive!r} (data.positive_label); every labelled row is 0"
-    zeros = ", ".join(sorted({repr(str(v)) for v in shown[out[labelled] == 0]})) or "no class"
+        note = f"{where}: no row is of class {positive!r} (data.positive_label); every labelled row is 0"
+        return LabelRead(out, note)
+    classes = _class_names(shown, is_one, zero_unseen)
+    zeros = ", ".join(sorted({repr(str(v)) for v in shown[~is_one]})) or "no class"
     note = (
         f"{where}: {', '.join(map(repr, ones))} {'is' if len(ones) == 1 else 'are'} 1 and {zeros} 0 "
         "(data.positive_label names the class that is 1)"
     )
     if asked:  # the user's own choice: said, not warned about
         logger.info(note)
-        return out, None
-    return out, note
+        return LabelRead(out, None, classes)
+    return LabelRead(out, note, classes)
 
 
 def normalise_frame(
@@ -1308,11 +1356,12 @@ def load_staged(
             raw["symbol"] = one
         named_by = f"the {part}s' names' common start ({one})" if one is not None else f"each {part}'s name"
         columns = replace(columns, symbol="symbol", symbol_from=named_by)
-    labels, label_note = (
+    labels, label_note, classes = (
         read_label(raw[columns.target], data.positive_label, source, columns.target)
         if columns.target is not None
-        else (None, None)
+        else (None, None, None)
     )
+    columns = replace(columns, classes=classes)
     if label_note:
         logger.warning(label_note)
     frame = normalise_frame(raw, columns, source, labels)

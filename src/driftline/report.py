@@ -174,7 +174,9 @@ def _columns_line(columns: dict[str, Any]) -> list[str]:
         parts.append(f"a close per symbol's column ({shown})")
     parts += [f"{canonical} {source!r}" for canonical, source in columns.get("prices", {}).items()]
     if columns.get("target"):
-        parts.append(f"target {columns['target']!r}")
+        classes = columns.get("classes")
+        named = f" ({classes['1']!r} is 1, {classes['0']!r} 0)" if classes else ""
+        parts.append(f"target {columns['target']!r}{named}")
     if columns.get("features"):
         parts.append(f"{len(columns['features'])} feature columns")
     return [f"       columns {', '.join(parts)}"]

@@ -50,7 +50,8 @@ def assemble_predictions(
     shadow: ModelRef | None = None,
     shadow_scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One output row per scored input row: probability, decision and the version that made them.
+    """One output row per scored input row: probability, decision (and its ``class``, by the label's own names,
+    where the model has them) and the version that made them.
 
     The shadow's scores (``keyed_scores``: its own rows, built with its own training config and features)
     join on (symbol, timestamp): empty where it could not score a row the champion scored.
@@ -58,11 +59,16 @@ def assemble_predictions(
     out = rows[KEY].copy()
     out["probability"] = scores["probability"].to_numpy()
     out["decision"] = scores["prediction"].to_numpy().astype(int)
+    if "class" in scores.columns:  # the label's own names of the decision (up/down), where it named them
+        out["class"] = scores["class"].to_numpy()
     out["model_version"] = champion.version
     if shadow is not None and shadow_scores is not None:
-        theirs = out[KEY].merge(shadow_scores[[*KEY, "probability", "prediction"]], on=KEY, how="left")
+        named = ["class"] if "class" in shadow_scores.columns else []
+        theirs = out[KEY].merge(shadow_scores[[*KEY, "probability", "prediction", *named]], on=KEY, how="left")
         out["challenger_probability"] = theirs["probability"].to_numpy()
         out["challenger_decision"] = theirs["prediction"].astype("Int64").array  # empty where it did not score
+        if named:
+            out["challenger_class"] = theirs["class"].to_numpy()
         out["challenger_version"] = shadow.version
     return out
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from driftline.config import pipeline_name_from_data
 from driftline.errors import ConfigError, DriftlineError
+
+if TYPE_CHECKING:
+    from driftline.ingest import ColumnMap
 
 KEY = ["symbol", "timestamp"]
 __all__ = [
@@ -188,33 +191,31 @@ def combine_frames(
     return CombinedSource(combined, [existing_source, new_source], rows)
 
 
-def as_source_columns(
-    frame: pd.DataFrame,
-    time: str,
-    symbol: str | None,
-    prices: dict[str, str],
-    target: str | None,
-    extra: tuple[str, ...],
-    categories: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """A canonical frame under the column names of the source it came from (so the pipeline's own config,
-    with its ``time_col``/``target_col``..., reads it back the same way); a categorical column's 0/1 features
-    (``weekday=monday``) become its column again, of the values they name."""
+def as_source_columns(frame: pd.DataFrame, columns: ColumnMap) -> pd.DataFrame:
+    """A canonical frame under the column names of the source it came from (``columns``, so the pipeline's own
+    config, with its ``time_col``/``target_col``..., reads it back the same way): a categorical column's 0/1
+    features (``weekday=monday``) become its column again, of the values they name, and a label that named its
+    classes holds their names again (``ColumnMap.classes``; with ``data.positive_label`` 0 and 1 would read
+    as classes of their own: 0 as 1 where the positive class is ``0``)."""
     from driftline.features import CATEGORY_MARK
     from driftline.ingest import feature_column
 
-    names = {"timestamp": time, "symbol": symbol or "symbol", **prices}
-    if target is not None:
-        names["target"] = target
-    names.update({feature_column(e): e for e in extra})
+    names = {"timestamp": columns.time, "symbol": columns.symbol or "symbol", **columns.prices}
+    if columns.target is not None:
+        names["target"] = columns.target
+    names.update({feature_column(e): e for e in columns.extra})
     out = frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
-    for column in categories:
+    for column in columns.categories:
         prefix = f"{feature_column(column)}{CATEGORY_MARK}"
         ones = [c for c in out.columns if str(c).startswith(prefix)]
         values = pd.Series(pd.NA, index=out.index, dtype="string")
         for one in ones:
             values = values.mask(out[one].eq(1), one[len(prefix) :])
         out = out.drop(columns=ones).assign(**{column: values})
+    if columns.classes and columns.target in out.columns:
+        labels = out[columns.target]
+        named = pd.Series(pd.NA, index=out.index, dtype="string")
+        out[columns.target] = named.mask(labels.eq(0), columns.classes[0]).mask(labels.eq(1), columns.classes[1])
     return out
 
 

@@ -134,6 +134,8 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert summary["metrics"]["auc"] > 0.7
     assert summary["decision"] == "promote" and summary["champion_version_after"] == "1"
     assert summary["status"] == "finished" and summary["error"] is None
+    assert summary["columns"]["classes"] == {"0": "calm", "1": "storm"}
+    assert "target 'y' ('storm' is 1, 'calm' 0)" in done.stdout
     assert "Warning" not in done.stderr, done.stderr[-3000:]  # the happy path leaks no library warning
     assert "great_expectations" not in done.stderr, done.stderr[-3000:]  # nor GX's INFO line about a docs folder
 
@@ -151,6 +153,9 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert "with each row's top 2 SHAP contributions" in scored.stdout
     predictions = pd.read_csv(tmp_path / "p.csv")
     assert len(predictions) == 1495
+    # Each decision by the label's own names too (the registered model's classes.json).
+    assert (predictions["class"] == predictions["decision"].map({1: "storm", 0: "calm"})).all()
+    assert predictions["decision"].nunique() == 2
     # y depends on x0 and x1: most rows' largest contribution is one of them.
     assert predictions["explain_1_feature"].isin(["x0", "x1"]).mean() > 0.5
     assert (predictions["explain_1_value"].abs() >= predictions["explain_2_value"].abs()).all()

@@ -102,7 +102,7 @@ def test_a_combined_source_writes_the_category_back_as_its_column(tmp_path):
     _regime_series().to_csv(tmp_path / "regimes.csv", index=False)
     loaded = _load(tmp_path / "regimes.csv")
     c = loaded.columns
-    written = as_source_columns(loaded.frame, c.time, c.symbol, c.prices, c.target, c.extra, c.categories)
+    written = as_source_columns(loaded.frame, c)
     assert "regime" in written.columns and not any("=" in str(name) for name in written.columns)
     written.to_parquet(tmp_path / "combined.parquet", index=False)
     again = _load(tmp_path / "combined.parquet")

@@ -54,21 +54,21 @@ def test_two_classes_of_a_known_pair_read_by_their_names_with_a_warning(tmp_path
 
 def test_a_batch_with_one_class_of_a_pair_reads_as_the_whole_file_did():
     # New rows scored later may all be "up": read value by value, never re-decided from what a batch holds.
-    out, _ = _read(["up", "up", "up"])
+    out, _, _ = _read(["up", "up", "up"])
     assert out.tolist() == [1.0, 1.0, 1.0]
-    out, _ = _read(["down", None, "down"])
+    out, _, _ = _read(["down", None, "down"])
     assert out[[0, 2]].tolist() == [0.0, 0.0] and np.isnan(out[1])
 
 
 def test_minus_one_and_one_is_a_sign_label():
-    out, note = read_label(pd.Series([1, -1, -1, 1, np.nan]), None, "in.csv", "label")
+    out, note, _ = read_label(pd.Series([1, -1, -1, 1, np.nan]), None, "in.csv", "label")
     assert out[:4].tolist() == [1.0, 0.0, 0.0, 1.0] and np.isnan(out[4])
     assert note == "in.csv: label column 'label': '1' is 1 and '-1' 0 (data.positive_label names the class that is 1)"
 
 
 def test_zero_one_reads_as_it_is_and_positive_zero_swaps_it(caplog):
     values = pd.Series([0, 1, 1, np.nan])
-    out, note = read_label(values, None, "in.csv", "label")
+    out, note, _ = read_label(values, None, "in.csv", "label")
     assert out[:3].tolist() == [0.0, 1.0, 1.0] and np.isnan(out[3]) and note is None
     assert read_label(values, "0", "in.csv", "label")[0][:3].tolist() == [1.0, 0.0, 0.0]
     # A source written back under the user's names (timeline.as_source_columns) holds 0/1 already.
@@ -121,7 +121,7 @@ def test_more_than_one_percent_outside_the_pair_is_a_third_class():
 
 
 def test_a_positive_class_in_no_row_is_warned_about():
-    out, note = _read(["up", "down"], "sideways")
+    out, note, _ = _read(["up", "down"], "sideways")
     assert out.tolist() == [0.0, 0.0]
     assert (
         note
@@ -139,3 +139,60 @@ def test_the_positive_label_from_yaml_or_the_command_line(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="driftline.ingest"):
         _read(["Yes", "No"], "no")
     assert "'No' is 1 and 'Yes' 0" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("values", "positive", "classes"),
+    [
+        (["up", "down", "Up"], None, ("down", "up")),  # each as first spelt
+        (["up", "up"], None, ("down", "up")),  # a batch of one class: the pair names the other
+        (["yes", "no", "true"], None, ("no", "yes")),
+        ([1, -1, -1], None, ("-1", "1")),
+        (["calm", "storm"], "storm", ("calm", "storm")),
+        (["flat", "up", "down"], "flat", ("not flat", "flat")),  # one class against several
+        ([0, 1, 2], "2", ("not 2", "2")),
+        ([0, 1, 1], "0", ("1", "0")),  # 0 is the class the model predicts
+        ([0, 1, 1], None, None),  # 0/1 names no class
+    ],
+)
+def test_the_classes_are_named_as_the_column_names_them(values, positive, classes):
+    assert _read(values, positive).classes == classes
+
+
+def test_a_stray_text_value_in_a_column_of_numbered_classes_is_quarantined_not_a_crash():
+    # Before: IndexError ("Boolean index has wrong length: 5 instead of 4") from the note about the classes.
+    out, _, classes = _read([1, -1, "maybe", 1, 1])
+    assert out[[0, 1, 3, 4]].tolist() == [1.0, 0.0, 1.0, 1.0] and np.isnan(out[2]) and classes == ("-1", "1")
+
+
+def test_not_the_positive_class_reads_as_zero():
+    # How a source written back from the model's rows names 0 of several classes (timeline.as_source_columns).
+    out, _, classes = _read(["flat", "not flat", "NOT FLAT", None], "flat")
+    assert out[:3].tolist() == [1.0, 0.0, 0.0] and np.isnan(out[3]) and classes == ("not flat", "flat")
+    out, _, classes = _read(["0", "not 0", "0"], "0")
+    assert out.tolist() == [1.0, 0.0, 1.0] and classes == ("not 0", "0")
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive"),
+    [
+        (["up", "down"], None),
+        (["calm", "storm"], "storm"),
+        (["flat", "up", "down"], "flat"),
+        ([0, 1, 2], "0"),
+        ([0, 1], "0"),  # before: written back as 0/1 and read again with 0 as the class, every label flipped
+    ],
+)
+def test_a_source_written_back_reads_as_the_labels_it_was_written_from(tmp_path, labels, positive):
+    # A retrain on the champion's source plus monitored rows (tasks/monitoring.retrain_source_task).
+    from driftline.timeline import as_source_columns
+
+    rng = np.random.default_rng(1)
+    path = _label_file(tmp_path, rng.choice(np.array(labels, dtype=object), size=N))
+    loaded = _load(path, positive)
+    written = as_source_columns(loaded.frame, loaded.columns)
+    written.to_parquet(tmp_path / "combined.parquet", index=False)
+    again = _load(tmp_path / "combined.parquet", positive)
+    np.testing.assert_array_equal(again.frame["target"].to_numpy(), loaded.frame["target"].to_numpy())
+    assert again.columns.classes == loaded.columns.classes
+    assert loaded.columns.describe()["classes"] == dict(zip(("0", "1"), loaded.columns.classes, strict=True))

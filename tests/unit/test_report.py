@@ -275,6 +275,10 @@ def test_the_columns_line_says_what_detection_chose():
     ]
     labelled = ColumnMap(time="ts", symbol=None, target="y", extra=("x0", "x1"))
     assert _columns_line(labelled.describe()) == ["       columns time 'ts', target 'y', 2 feature columns"]
+    named = ColumnMap(time="ts", symbol=None, target="y", extra=("x0",), classes=("calm", "storm"))
+    assert _columns_line(named.describe()) == [
+        "       columns time 'ts', target 'y' ('storm' is 1, 'calm' 0), 1 feature columns"
+    ]
     tickers = ("AAPL", "FB", "GOOG", "IBM", "MSFT", "^GSPC")
     wide = ColumnMap(time="Date", symbol="symbol", prices={"close": "close"}, wide=tickers)  # as read long
     assert _columns_line(wide.describe()) == [

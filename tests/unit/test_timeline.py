@@ -133,7 +133,7 @@ def test_combined_frame_written_under_the_source_names_reads_back_the_same(canon
     from driftline.ingest import detect_columns
 
     columns = detect_columns(raw, data, "memory", False)
-    written = as_source_columns(frame, columns.time, columns.symbol, columns.prices, columns.target, columns.extra)
+    written = as_source_columns(frame, columns)
 
     assert set(written.columns) == set(raw.columns)
     again = canonical(written.reset_index(drop=True), data)

@@ -397,9 +397,16 @@ class MlflowStore:
 
     @_artifact_write
     def log_model(
-        self, run_id: str, estimator: Any, features: list[str], input_example: pd.DataFrame, registered_name: str
+        self,
+        run_id: str,
+        estimator: Any,
+        features: list[str],
+        input_example: pd.DataFrame,
+        registered_name: str,
+        classes: tuple[str, str] | None = None,
     ) -> RegisteredVersion:
-        """Log the calibrated estimator as a pyfunc model and register a new version of ``registered_name``."""
+        """Log the calibrated estimator as a pyfunc model and register a new version of ``registered_name``;
+        ``classes``: the label's names of 0 and 1 (``ColumnMap.classes``), each prediction's ``class``."""
         import joblib
         from mlflow.models import infer_signature
 
@@ -409,8 +416,14 @@ class MlflowStore:
             features_path = Path(tmp) / "features.json"
             joblib.dump(estimator, estimator_path)
             features_path.write_text(json.dumps(features))
+            artifacts = {"estimator": str(estimator_path), "features": str(features_path)}
+            if classes:
+                (Path(tmp) / "classes.json").write_text(json.dumps(list(classes)))
+                artifacts["classes"] = str(Path(tmp) / "classes.json")
             output = pd.DataFrame({"probability": estimator.predict_proba(example)[:, 1]})
             output["prediction"] = (output["probability"] >= getattr(estimator, "threshold_", 0.5)).astype(int)
+            if classes:
+                output["class"] = [classes[k] for k in output["prediction"]]
             # pyfunc.log_model has no client form: it logs into the active run and registers through the
             # process-wide URIs. Its prints ("Successfully registered model", "already exists. Creating a new
             # version…", "Created version") are muted: the run's own summary names the version.
@@ -418,7 +431,7 @@ class MlflowStore:
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_ARTIFACT,
                     python_model=CalibratedProbabilityModel(),
-                    artifacts={"estimator": str(estimator_path), "features": str(features_path)},
+                    artifacts=artifacts,
                     signature=infer_signature(example, output),
                     input_example=example,
                     pip_requirements=_requirements(),

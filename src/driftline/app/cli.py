@@ -492,7 +492,19 @@ def _write_summary(path: Path, summary: Any) -> None:
     path.write_text(summary.to_json())
 
 
-def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **params: Any) -> dict[str, Any]:
+def _run_flow(
+    flow_name: str,
+    given_name: str | None,
+    data: str | None,
+    columns: Columns,
+    sets: dict[str, Any] | None,
+    module: str = "flows.scoring",
+    **params: Any,
+) -> dict[str, Any]:
+    """Run a flow of ``module`` on ``data`` as the user's options read it (``--name``, the column options and
+    ``--set``), behind the local API; a data error ends the command, with a hint when no ``--name`` was given
+    (``given_name``) and the pipeline's name was derived from ``--data``."""
+    hint = _derived_hint(given_name, data)
     apply_offline_defaults()
     api = _start_local_api()
     import importlib
@@ -501,7 +513,7 @@ def _run_flow(flow_name: str, module: str = "flows.scoring", hint: str = "", **p
     _use_local_api(api)
     _quiet_driftline_tracebacks()
     try:
-        return getattr(flows_module, flow_name)(**params)
+        return getattr(flows_module, flow_name)(data=data, **columns, sets=sets, **params)
     except DriftlineError as exc:
         _fail(DriftlineError(f"{exc}{hint}") if hint and hint not in str(exc) else exc)
     raise AssertionError("unreachable")
@@ -586,16 +598,16 @@ def score(
         _fail(exc)
     summary = _run_flow(
         "score_batch",
-        hint=_derived_hint(name, data),
-        data=data,
+        name,
+        data,
+        columns,
+        sets,
         out=str(out) if out else None,
         name=_pipeline_name(name, data),
         shadow=shadow,
         since=since,
         new_rows_only=new_only,
         explain=explain,
-        **columns,
-        sets=sets,
     )
     versions = f"v{summary['model_version']}" + (
         f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
@@ -649,14 +661,7 @@ def compare(
 ) -> None:
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     sets = _reading_sets(set_, "compare")
-    result = _run_flow(
-        "compare_shadow_flow",
-        hint=_derived_hint(name, data),
-        data=data,
-        name=_pipeline_name(name, data),
-        **columns,
-        sets=sets,
-    )
+    result = _run_flow("compare_shadow_flow", name, data, columns, sets, name=_pipeline_name(name, data))
     c = result["comparison"]
     typer.echo(
         f"{result['model_name']} {c.get('models', '')}: {c['metric']} difference {c['diff']:+.5f} "
@@ -709,15 +714,15 @@ def monitor(
     sets = _reading_sets(set_, "monitor")
     result = _run_flow(
         "monitor_drift",
+        name,
+        data,
+        columns,
+        sets,
         module="flows.monitoring",
-        hint=_derived_hint(name, data),
-        data=data,
         name=name,
         retrain_on_drift=retrain_on_drift,
-        **columns,
         since=since,
         until=until,
-        sets=sets,
     )
     from driftline.errors import show_span, show_time
 
