@@ -366,6 +366,14 @@ def _read_contract_file(path: Path, context: Any) -> dict[str, Any]:
     return loaded
 
 
+# The fewest labelled rows of each class worth training on (``target.min_class_rows``). The default pipeline fits
+# a calibrator on the end of every training window, scores 5 walk-forward test folds and one hold-out window:
+# about 7 time segments that each need both classes. 50 leaves some 7 minority rows per segment when they are
+# spread evenly; with fewer, a single-class calibration slice is likely and fold AUC, Brier and the hold-out
+# log-loss CI are noise. Imbalance itself is fine: 1% of 100 000 rows is plenty.
+MIN_CLASS_ROWS = 50
+
+
 class TargetConfig(_Section):
     kind: TargetKind = "volatility"
     horizon: int = Field(default=5, ge=1, le=250)
@@ -381,6 +389,12 @@ class TargetConfig(_Section):
         default=(1, 2, 5),
         description="lags of the known label as features (price targets: the label the prices gave); lag 1 is "
         "the newest known label (label_delay rows back), lag k is k-1 rows before it; [] for none",
+    )
+    min_class_rows: int = Field(
+        default=MIN_CLASS_ROWS,
+        ge=2,
+        description="fewest labelled rows of either class to train on: each calibration slice, test fold and the "
+        "hold-out needs both (rare events: lower it, and the folds' metrics get noisier)",
     )
 
     @property

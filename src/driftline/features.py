@@ -29,13 +29,6 @@ KNOWN_LABEL = "known_label"
 LAG_PREFIX = "target_lag_"  # the lagged known labels: target_lag_1 is the newest
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
 
-# The fewest labelled rows of each class worth training on. The default pipeline fits a calibrator on
-# the end of every training window, scores 5 walk-forward test folds and one hold-out window: about 7
-# time segments that each need both classes. 50 leaves some 7 minority rows per segment when they are
-# spread evenly; with fewer, a single-class calibration slice is likely and fold AUC, Brier and the
-# hold-out log-loss CI are noise. Imbalance itself is fine: 1% of 100 000 rows is plenty.
-MIN_CLASS_ROWS = 50
-
 
 # Each calendar encoding's cycle; it is learnable only from two whole cycles of history, sampled at least
 # twice a cycle.
@@ -321,9 +314,9 @@ def feature_table(
 
 
 def check_target_classes(
-    y: pd.Series, target: TargetConfig, where: Where = NOWHERE, min_class_rows: int = MIN_CLASS_ROWS
+    y: pd.Series, target: TargetConfig, where: Where = NOWHERE, min_class_rows: int | None = None
 ) -> None:
-    """Both classes, each with at least ``min_class_rows`` labelled rows (see ``MIN_CLASS_ROWS``).
+    """Both classes, each with at least ``min_class_rows`` labelled rows (None: ``target.min_class_rows``).
 
     Raises:
         InsufficientDataError: one class only, or too few rows of the minority class; the message names
@@ -341,6 +334,8 @@ def check_target_classes(
             "a classifier needs rows of both 0 and 1"
         )
     minority = int(counts.index[int(counts.argmin())])
+    key = min_class_rows is None
+    min_class_rows = target.min_class_rows if min_class_rows is None else min_class_rows
     if counts[minority] < min_class_rows:
         shares = ", ".join(
             f"class {int(k)}: {int(n)} rows ({100 * n / total:.1f}%)"
@@ -349,7 +344,13 @@ def check_target_classes(
         raise InsufficientDataError(
             f"{where.prefix}{what}: too few rows of class {minority} to train and evaluate on: {shares} "
             f"of {total} labelled rows; need at least {min_class_rows} of each class (every training window, "
-            "calibration slice, test fold and the hold-out window needs both)"
+            "calibration slice, test fold and the hold-out window needs both"
+            + (
+                f"; for rare events --set target.min_class_rows={max(2, int(counts[minority]))} trains on them, "
+                "with noisier folds)"
+                if key
+                else ")"
+            )
         )
 
 
@@ -390,7 +391,7 @@ def build_features(
     target: TargetConfig,
     where: Where = NOWHERE,
     *,
-    min_class_rows: int = MIN_CLASS_ROWS,
+    min_class_rows: int | None = None,
 ) -> FeatureSet:
     """Features and target for a canonical frame (sorted by symbol and time, validated).
 
@@ -401,7 +402,7 @@ def build_features(
         features: feature windows.
         target: what to predict.
         where: the data's file or URI and label column, for error messages.
-        min_class_rows: fewest labelled rows of either class (``MIN_CLASS_ROWS``).
+        min_class_rows: fewest labelled rows of either class (None: ``target.min_class_rows``).
 
     Raises:
         DataError: a label target is not binary 0/1.

@@ -278,7 +278,18 @@ def decide_promotion(
                 promotion.walk_forward_ece_cap,
             )
         )
-    if not math.isnan(theirs["auc"]):
+    if not math.isnan(theirs["auc"]) and math.isnan(ours["auc"]):  # the rows hold both classes: ours ranks none
+        reasons.append(
+            Reason(
+                "auc",
+                False,
+                f"AUC undefined: every row gets the same probability ({float(challenger.probability[0]):.4f}), "
+                f"ranking none against {against.name}'s {theirs['auc']:.4f}",
+                ours["auc"],
+                theirs["auc"] - promotion.auc_tolerance,
+            )
+        )
+    elif not math.isnan(theirs["auc"]):
         reasons.append(_within("auc", "AUC", ours, theirs, promotion.auc_tolerance, against.name, digits=4))
     if "sharpe" in ours:
         reasons.append(_within("sharpe", "Sharpe", ours, theirs, promotion.sharpe_tolerance, against.name))

@@ -226,8 +226,8 @@ def fit_windows(fitted: DataFit, clean: pd.DataFrame) -> DataFit:
             return _scaled_fit(unchanged, candidate, factor, len(probe), head + tail, lost, "")
         if smallest is None or lost < smallest[2]:
             smallest = (factor, candidate, lost)
-    if smallest is None:
-        return unchanged
+    if smallest is None or smallest[2] >= head + tail:
+        return unchanged  # no scaling leaves more rows (a label series' warm-up is its lags): nothing to change
     # Nothing fits: the windows that leave the most rows, so the sizing's error says which sizes would fit.
     return _scaled_fit(
         unchanged, smallest[1], smallest[0], len(probe), head + tail, smallest[2], "; the most any scaling leaves"

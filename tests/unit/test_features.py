@@ -378,7 +378,7 @@ def test_a_minority_class_below_the_floor_is_an_error_with_counts_and_shares(sma
 
 
 def test_the_class_floor_is_inclusive_and_imbalance_alone_is_fine(small_features):
-    from driftline.features import MIN_CLASS_ROWS
+    from driftline.config import MIN_CLASS_ROWS
 
     n = 5000
     target = np.zeros(n)
@@ -386,8 +386,12 @@ def test_the_class_floor_is_inclusive_and_imbalance_alone_is_fine(small_features
     features = build_features(_label_frame(n, target), small_features, LABEL)
     assert features.y.sum() == MIN_CLASS_ROWS
     target[np.flatnonzero(target)[0]] = 0
-    with pytest.raises(InsufficientDataError, match=f"class 1: {MIN_CLASS_ROWS - 1} rows"):
+    with pytest.raises(InsufficientDataError, match=f"class 1: {MIN_CLASS_ROWS - 1} rows") as info:
         build_features(_label_frame(n, target), small_features, LABEL)
+    # Rare events: the key that lowers the floor, with the number that would let these rows train.
+    assert f"--set target.min_class_rows={MIN_CLASS_ROWS - 1} trains on them" in str(info.value)
+    lowered = LABEL.model_copy(update={"min_class_rows": MIN_CLASS_ROWS - 1})
+    assert build_features(_label_frame(n, target), small_features, lowered).y.sum() == MIN_CLASS_ROWS - 1
 
 
 def test_the_floor_counts_only_rows_that_can_be_trained_on(small_features):

@@ -124,6 +124,17 @@ def test_worse_challenger_keeps_the_champion(evaluation):
     assert {r.check for r in decision.reasons if not r.passed} >= {"log_loss-better", "auc"}
 
 
+def test_a_challenger_that_ranks_nothing_fails_the_auc_floor_saying_why(evaluation):
+    # Before: "AUC nan vs champion v1 0.7... (floor 0.7...)": a constant forecast (a tree of one leaf on a short
+    # window) has no AUC.
+    rows, truth = evaluation
+    decision = _decide(rows, np.full(len(truth), 0.3), truth)
+    auc = _reason(decision, "auc")
+    assert not auc.passed and decision.action == "keep-champion"
+    assert auc.detail.startswith("AUC undefined: every row gets the same probability (0.3000), ranking none against")
+    assert "nan" not in auc.detail
+
+
 def test_a_guardrail_alone_blocks_promotion(evaluation):
     rows, truth = evaluation
     skewed = truth**3  # ranks perfectly, but far from calibrated

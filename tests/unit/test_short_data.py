@@ -217,3 +217,15 @@ def test_a_symbol_column_found_by_its_rows_is_pinned_so_a_one_country_batch_keep
     named = load_data(load_config(None, _settings(emissions)).data)
     assert not named.columns.symbol_inferred
     assert fit_to_rows(config, named).config.data.symbol_col is None
+
+
+def test_a_label_series_too_short_for_the_sizes_keeps_its_windows(tmp_path, caplog):
+    """A label series' warm-up is its label lags: scaling the price windows down leaves it no more rows, so they
+    are kept and not warned about (before: ten changed windows in a warning, "the most any scaling leaves")."""
+    from driftline.synthetic import make_labelled_series
+
+    make_labelled_series(n_rows=200, seed=1).to_csv(tmp_path / "s.csv", index=False)
+    config = load_config(None, {"data.path": str(tmp_path / "s.csv"), "data.target_col": "y", "target.kind": "label"})
+    with caplog.at_level(logging.WARNING), pytest.raises(InsufficientDataError, match=r"too little data: 195 "):
+        develop(load_data(config.data, need_target=True), config, PlainSteps())
+    assert "feature windows" not in caplog.text
