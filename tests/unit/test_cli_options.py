@@ -32,3 +32,20 @@ def test_the_flags_reach_the_command_as_one_columns_argument():
     assert list(seen[0][1]) == list(cli.COLUMN_OPTIONS)  # one flag a key, none forgotten
     refused = CliRunner().invoke(toy, ["--columns", "x"])
     assert refused.exit_code != 0  # the bundle itself is no flag
+
+
+def test_a_prefect_home_under_folders_not_made_yet_is_made_before_prefect_reads_it(tmp_path):
+    # Before: "UserWarning: Failed to create the Prefect home directory" on every command (Prefect makes its
+    # home on import, not the folders above it).
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "not" / "yet" / "prefect"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(home)}
+    probe = "from driftline.app.cli import apply_offline_defaults; apply_offline_defaults(); import prefect.context"
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert home.is_dir()

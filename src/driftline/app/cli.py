@@ -189,6 +189,10 @@ def _require_data(data: str | None) -> None:
 def apply_offline_defaults() -> None:
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if os.environ.get("PREFECT_HOME"):
+        # Prefect makes its home on import but not the folders above it: "UserWarning: Failed to create the
+        # Prefect home directory" for a PREFECT_HOME under a folder that does not exist yet.
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     if not any(k in os.environ for k in ("PREFECT_RESULTS_LOCAL_STORAGE_PATH", "PREFECT_LOCAL_STORAGE_PATH")):
         # Cached task results (keyed on data hash + config + code) beside the rest of Driftline's state.
         from driftline.config import Settings
