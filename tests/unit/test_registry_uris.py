@@ -30,6 +30,23 @@ def _store(tmp_path: Path, name: str) -> registry.MlflowStore:
     return registry.MlflowStore(uri, artifact_root=tmp_path / name / "artifacts")
 
 
+def test_a_model_of_named_classes_gives_each_decision_its_class(tmp_path):
+    """``classes`` (the label's names of 0 and 1) go with the version: its pyfunc adds ``class`` beside
+    ``prediction``; a version logged without them answers as before."""
+    store = _store(tmp_path, "named")
+    frame = make_labelled_series(n_rows=300, seed=2)
+    X, y = frame[["x0", "x1", "x2", "x3"]], frame["y"]
+    model = CalibratedModel(make_estimator("logreg", ModelsConfig(seed=1)), method="sigmoid").fit(X, y)
+    run_id = store.start_run(store.ensure_experiment(NAME), "named", {})
+    store.log_model(run_id, model, list(X.columns), X, NAME, classes=("calm", "storm"))
+    store.log_model(run_id, model, list(X.columns), X, NAME)
+    store.finish_run(run_id)
+    named = store.predict_pyfunc(f"models:/{NAME}/1", X)
+    assert named["prediction"].nunique() == 2
+    assert (named["class"] == named["prediction"].map({0: "calm", 1: "storm"})).all()
+    assert "class" not in store.predict_pyfunc(f"models:/{NAME}/2", X).columns
+
+
 def test_two_stores_in_one_process_write_to_their_own_stores(tmp_path, monkeypatch, capfd):
     """Same experiment and model name in both, models logged from two threads at once (the one fluent call,
     pyfunc.log_model, needs MLflow's process-wide URIs for its duration): each store holds only its own run
