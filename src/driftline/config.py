@@ -82,6 +82,11 @@ class DataConfig(_Section):
         description="label target: the label column's class that is 1, every other 0; not needed for 0/1 and "
         "for pairs such as up/down, yes/no, buy/sell, -1/1",
     )
+    exclude_cols: tuple[str, ...] = Field(
+        default=(),
+        description="columns read as if the source did not have them: never a feature (an id, a note, a column "
+        "that leaks the label) nor a detected price or time",
+    )
     demo_symbols: tuple[str, ...] = Field(
         default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty"
     )
@@ -105,6 +110,11 @@ class DataConfig(_Section):
     @classmethod
     def _sheet_name(cls, sheet: Any) -> Any:
         return str(sheet) if isinstance(sheet, int | float) and not isinstance(sheet, bool) else sheet  # 2024
+
+    @field_validator("exclude_cols", mode="before")
+    @classmethod
+    def _column_list(cls, names: Any) -> Any:
+        return (names,) if isinstance(names, str) else names  # --set data.exclude_cols=batch: one column
 
     @field_validator("positive_label", mode="before")
     @classmethod
@@ -1081,10 +1091,10 @@ def data_overrides(
 
 
 # What --set may change where a command reads rows for a trained model (score, compare, monitor): how files are
-# read and checked. The rest (target, features, sizes, a label's classes: its lags were built with them) is
-# the model's own, read from its run; the path is --data.
+# read and checked. The rest (target, features, sizes, a label's classes: its lags were built with them; the
+# columns it left out) is the model's own, read from its run; the path is --data.
 READING_SECTIONS = ("data.", "contract.")
-MODEL_DATA_KEYS = ("data.path", "data.positive_label")
+MODEL_DATA_KEYS = ("data.path", "data.positive_label", "data.exclude_cols")
 
 
 def reading_overrides(sets: dict[str, Any] | None, command: str) -> dict[str, Any]:

@@ -454,7 +454,7 @@ def check_columns(data: DataConfig, need_target: bool) -> None:
         return
     header = read_header(file, location, read_options(data))
     if header.shape[1]:
-        detect_columns(header, data, location, need_target, require_price=False)
+        detect_columns(without_excluded(header, data, location), data, location, need_target, require_price=False)
 
 
 COLUMN_NAME = re.compile(r"[\w .()%#&+/-]{1,64}")
@@ -1306,6 +1306,32 @@ def _common_start(names: list[str]) -> str:
     return first[:size]
 
 
+def without_excluded(header: pd.DataFrame, data: DataConfig, source: str) -> pd.DataFrame:
+    """The source's columns without those ``data.exclude_cols`` names (as ``--time-col`` names match: exactly or
+    by ``normalise_name``), so nothing detects, reads or uses them.
+
+    Raises:
+        DataError: a name that is no column, or a column also named as the time, symbol, price or label.
+    """
+    if not data.exclude_cols:
+        return header
+    by_norm = {normalise_name(c): c for c in header.columns}
+    excluded = []
+    for name in data.exclude_cols:
+        column = name if name in header.columns else by_norm.get(normalise_name(name))
+        if column is None:
+            raise DataError(
+                f"{source}: data.exclude_cols names {name!r}, not a column; {_columns_shown(header.columns)}"
+            )
+        excluded.append(column)
+    gone = {normalise_name(c) for c in excluded}
+    for key in ("time_col", "symbol_col", "price_col", "target_col"):
+        value = getattr(data, key)
+        if value is not None and (value in excluded or normalise_name(value) in gone):
+            raise DataError(f"{source}: column {value!r} is both data.{key} and in data.exclude_cols; keep one")
+    return header.drop(columns=excluded)
+
+
 def load_staged(
     data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True
 ) -> LoadedData:
@@ -1319,6 +1345,7 @@ def load_staged(
     header = _schema_frame(schema)
     if header.shape[1] == 0:
         raise DataError(f"{source}: no columns (empty file)")
+    header = without_excluded(header, data, source)
     partitions = frozenset(name for key in staged.keys for name in partition_values(key))
     columns = detect_columns(header, data, source, need_target, partitions)
     needed = [

@@ -134,3 +134,30 @@ def test_a_pandas_categorical_saved_to_parquet_is_a_category_too(tmp_path):
         0.0 if pd.isna(v) else 1.0 for v in frame["regime"]
     ]
     np.testing.assert_array_equal(loaded.frame["target"].to_numpy(), (frame["y"] == "storm").to_numpy(float))
+
+
+def test_columns_the_user_excludes_are_read_as_if_the_source_had_none(tmp_path):
+    """``data.exclude_cols``: a batch id of a few values would be a category, a column that leaks the label a
+    feature; excluded (by its name as written or normalised), neither is read, used or warned about."""
+    frame = _regime_series()
+    frame["batch"] = [f"B{i // 100:03d}" for i in range(len(frame))]  # 12 values: a category without it
+    frame["Outcome Amount"] = frame["y"] * 10.0  # known only after the label: a leak
+    frame.to_csv(tmp_path / "regimes.csv", index=False)
+    plain = _load(tmp_path / "regimes.csv")
+    assert "batch" in plain.columns.categories and "Outcome Amount" in plain.columns.extra
+
+    def load(*names, **data):
+        return load_data(
+            DataConfig(path=str(tmp_path / "regimes.csv"), target_col="y", exclude_cols=names, **data), need_target=True
+        )
+
+    loaded = load("batch", "outcome_amount")
+    assert loaded.columns.categories == ("regime",) and "Outcome Amount" not in loaded.columns.extra
+    assert not [c for c in loaded.frame.columns if c.startswith("batch") or "outcome" in c.lower()]
+    assert not [w for w in loaded.warnings if "not used" in w]
+    assert "regime=storm" in loaded.frame.columns  # the rest as before
+    with pytest.raises(DataError, match=r"data.exclude_cols names 'bacth', not a column; columns are \["):
+        load("bacth")
+    with pytest.raises(DataError, match=r"column 'y' is both data.target_col and in data.exclude_cols"):
+        load("y")
+    assert DataConfig(exclude_cols="batch").exclude_cols == ("batch",)  # --set data.exclude_cols=batch

@@ -650,7 +650,8 @@ def test_commands_that_read_rows_for_a_model_set_only_how_rows_are_read():
     sets = parse_set_options(["data.encoding=cp1252", "contract.unique=warn"])
     assert reading_overrides(sets, "score") == {"data.encoding": "cp1252", "contract.unique": "warn"}
     assert reading_overrides(None, "score") == {}
-    for key in ("target.horizon=3", "features.vol_long=30", "data.positive_label=up", "data.path=x.csv"):
+    model = ("target.horizon=3", "features.vol_long=30", "data.positive_label=up", "data.exclude_cols=[batch]")
+    for key in (*model, "data.path=x.csv"):
         with pytest.raises(
             ConfigError, match=rf"^--set {re.escape(key.split('=')[0])}: monitor reads rows as the model"
         ):
