@@ -400,6 +400,14 @@ class TargetConfig(_Section):
         description="lags of the known label as features (price targets: the label the prices gave); lag 1 is "
         "the newest known label (label_delay rows back), lag k is k-1 rows before it; [] for none",
     )
+    ahead: int = Field(
+        default=0,
+        ge=0,
+        le=250,
+        description="label: predict the label column this many rows after the row (a state such as 'raining' as "
+        "it will be 6 rows later: 6; known that many rows later, the current state is lag 1); 0: each row's "
+        "label is its own outcome",
+    )
     min_class_rows: int = Field(
         default=MIN_CLASS_ROWS,
         ge=2,
@@ -427,10 +435,19 @@ class TargetConfig(_Section):
         """The effective ``label_delay``: rows until a row's label is known."""
         if self.label_delay is not None:
             return self.label_delay
-        return 1 if self.needs_label else self.horizon
+        return max(1, self.ahead) if self.needs_label else self.horizon
 
     @model_validator(mode="after")
     def _delay_covers_horizon(self) -> TargetConfig:
+        if self.price_target and self.ahead:
+            raise ValueError(
+                f"ahead ({self.ahead}) is for a label target; the {self.kind} target looks ahead by horizon"
+            )
+        if self.needs_label and self.label_delay is not None and self.label_delay < self.ahead:
+            raise ValueError(
+                f"label_delay ({self.label_delay}) must be >= ahead ({self.ahead}): the label {self.ahead} rows "
+                "later is known no sooner"
+            )
         if self.price_target and self.label_delay is not None and self.label_delay < self.horizon:
             raise ValueError(
                 f"label_delay ({self.label_delay}) must be >= horizon ({self.horizon}) for the {self.kind} target: "

@@ -162,7 +162,7 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
 def _target(group: pd.DataFrame, target: TargetConfig) -> pd.Series:
     h = target.horizon
     if target.kind == "label":
-        return group["target"]
+        return group["target"].shift(-target.ahead) if target.ahead else group["target"]
     close = group["adj_close"] if "adj_close" in group else group["close"]
     log_close = np.log(close)
     if target.kind == "direction":
@@ -262,8 +262,10 @@ def feature_table(
             # a few rows: a sensor's dropout of days (bokeh's CGM: 1,061 readings) is no value to stand on.
             out[extra] = group[extra].ffill(limit=features.carry_limit) if features.carry_limit else group[extra]
             for lag in target.label_lags:
-                # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1).
-                out[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after + lag - 1)
+                # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1); with
+                # target.ahead a, y_t is the column's value a rows on, so y_{t-d} is the column d - a rows back
+                # (d = a: the state at t itself).
+                out[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after - target.ahead + lag - 1)
         if features.calendar:
             # Cyclic encodings: bounded, and December sits next to January (no extrapolation in a linear model).
             for unit, values, period in (

@@ -388,6 +388,10 @@ def prediction_question(config: PipelineConfig) -> dict[str, Any]:
     question: dict[str, Any] = {"target": target.kind}
     if target.kind == "label":
         question["label column"] = config.data.target_col
+        if config.data.positive_label is not None:  # one class against the rest: which class is the question
+            question["positive class"] = config.data.positive_label
+        if target.ahead:
+            question["rows ahead"] = target.ahead
     else:
         question["horizon"] = target.horizon
     if target.kind == "direction":

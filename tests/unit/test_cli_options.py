@@ -49,3 +49,15 @@ def test_a_prefect_home_under_folders_not_made_yet_is_made_before_prefect_reads_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert home.is_dir()
+
+
+def test_horizon_on_a_label_target_asks_for_the_label_that_many_rows_on(tmp_path):
+    # Before: --horizon set target.horizon, which a label target never reads: silently a model of the label as
+    # written. Now it is target.ahead, validated with the rest before anything starts (a delay shorter than it
+    # is refused).
+    args = ["train", "--data", str(tmp_path / "none.csv"), "--target", "label", "--target-col", "y", "--horizon", "6"]
+    refused = CliRunner().invoke(cli.app, [*args, "--set", "target.label_delay=3"])
+    assert refused.exit_code == 2
+    assert "label_delay (3) must be >= ahead (6)" in refused.output
+    accepted = CliRunner().invoke(cli.app, args)  # then the missing file is the first error
+    assert accepted.exit_code == 2 and "none.csv" in accepted.output and "ahead" not in accepted.output

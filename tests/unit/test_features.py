@@ -8,7 +8,7 @@ import pytest
 
 from driftline.config import DataConfig, FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
-from driftline.features import Where, build_features
+from driftline.features import Where, build_features, feature_table
 from driftline.splits import WalkForwardSplit
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
@@ -522,3 +522,26 @@ def test_a_symbol_that_keeps_no_row_is_named_in_a_warning(panel, small_features,
     with caplog.at_level("WARNING", logger="driftline.features"):
         build_features(panel, small_features, vol_target)
     assert not [r for r in caplog.records if "left out" in r.getMessage()]
+
+
+def test_a_label_ahead_is_the_column_that_many_rows_on_and_its_lags_start_at_the_current_state(small_features):
+    """``target.ahead``: a state column ('raining') predicted 6 rows on. The label of row t is the column at t+6,
+    known 6 rows later (label_delay's default), so the newest known label (lag 1) is the state at t itself, and
+    no lag holds the label it predicts (before: --horizon on a label target was silently unused)."""
+    rng = np.random.default_rng(3)
+    state = (np.cumsum(rng.standard_normal(400)) > 0).astype(float)  # a persistent state
+    frame = _label_frame(400, state)
+    ahead = TargetConfig(kind="label", ahead=6, label_lags=(1, 2))
+    assert ahead.known_after == 6
+    table, _ = feature_table(frame, small_features, ahead)
+    np.testing.assert_array_equal(table["y"].to_numpy()[:-6], state[6:])
+    assert table["y"].iloc[-6:].isna().all()  # no outcome yet: scored, not trained on
+    np.testing.assert_array_equal(table["target_lag_1"].to_numpy(), state)
+    np.testing.assert_array_equal(table["target_lag_2"].to_numpy()[1:], state[:-1])
+    # The newest known label is never the one predicted: on a persistent state it agrees less often than 1.
+    labelled = table["y"].notna()
+    assert (table.loc[labelled, "target_lag_1"] == table.loc[labelled, "y"]).mean() < 0.99
+    with pytest.raises(ValueError, match=r"label_delay \(3\) must be >= ahead \(6\)"):
+        TargetConfig(kind="label", ahead=6, label_delay=3)
+    with pytest.raises(ValueError, match=r"ahead \(2\) is for a label target"):
+        TargetConfig(kind="direction", ahead=2)

@@ -44,6 +44,7 @@ _FOR_NONE = (7, 0.5, "7D", "x", "fail", "number", ["logreg"], True, "cp1252")
 # required strings and timestamps (no bounds).
 _FIXED = {
     ("contract", "file"),
+    ("target", "ahead"),  # a label target's: the base volatility target refuses any other value (tested below)
     *(("contract", "columns", c, k) for c in ("symbol", "timestamp") for k in ("min", "max", "required")),
 }
 
@@ -209,3 +210,13 @@ def test_target_facts(kind, needs_label, price_target, is_direction):
     assert config.fit_spec.gap == (
         1 if needs_label else 5
     )  # the label is known one row later, a price target's a horizon later
+
+
+def test_a_label_some_rows_on_keys_its_fits_apart():
+    """``target.ahead`` moves the label's known delay (the purge gap, the newest lag): a label 6 rows on is not
+    the label as written, and no fit of one is served from the other's cache."""
+    data = {**BASE.model_dump()["data"], "target_col": "y"}
+    label = PipelineConfig.model_validate({**BASE.model_dump(), "data": data, "target": {"kind": "label"}})
+    later = PipelineConfig.model_validate({**BASE.model_dump(), "data": data, "target": {"kind": "label", "ahead": 6}})
+    assert (label.fit_spec.label_delay, later.fit_spec.label_delay) == (1, 6)
+    assert all(a != b for a, b in zip(_keys(label.fit_spec), _keys(later.fit_spec), strict=True))

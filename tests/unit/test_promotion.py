@@ -318,6 +318,16 @@ def test_a_champion_for_another_question_is_refused_naming_what_differs():
     labels = [load_config(None, {"name": "x", "target.kind": "label", "data.target_col": col}) for col in ("y", "z")]
     with pytest.raises(ConfigError, match="label column 'y' -> 'z'"):
         check_same_question("driftline-x", "4", *labels)
+    # One class against the rest, and a label some rows on, are questions of their own.
+    flat, up = (
+        load_config(None, {"name": "x", "target.kind": "label", "data.target_col": "y", "data.positive_label": c})
+        for c in ("flat", "up")
+    )
+    with pytest.raises(ConfigError, match="positive class 'flat' -> 'up'"):
+        check_same_question("driftline-x", "4", flat, up)
+    later = load_config(None, {"name": "x", "target.kind": "label", "data.target_col": "y", "target.ahead": 6})
+    with pytest.raises(ConfigError, match="rows ahead None -> 6"):
+        check_same_question("driftline-x", "4", labels[0], later)
 
 
 def test_a_hold_out_no_longer_than_one_block_still_gets_an_interval_with_spread():

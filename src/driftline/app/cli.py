@@ -342,7 +342,13 @@ def train(
     name: Annotated[str | None, typer.Option("--name", help=NAME_HELP + "; registers driftline-<name>.")] = None,
     target: Annotated[Target | None, typer.Option("--target", help="What to predict.")] = None,
     horizon: Annotated[
-        int | None, typer.Option("--horizon", min=1, help="Rows ahead the price targets look (target.horizon).")
+        int | None,
+        typer.Option(
+            "--horizon",
+            min=1,
+            help="Rows ahead the target looks: a price target's (target.horizon); a label target predicts its "
+            "column that many rows on (target.ahead).",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -394,6 +400,10 @@ def train(
     }
     try:
         resolved = load_config(params["config_file"], overrides, sets=sets)  # fail fast, before Prefect starts
+        if horizon is not None and resolved.target.needs_label:
+            # A label is no price's horizon: --horizon N asks for the label N rows on (before: silently unused).
+            sets["target.ahead"] = sets.pop("target.horizon")
+            resolved = load_config(params["config_file"], overrides, sets=sets)
     except DriftlineError as exc:
         failed(exc)
         _fail(exc)
