@@ -336,7 +336,7 @@ def check_target_classes(
             "a classifier needs rows of both 0 and 1"
         )
     minority = int(counts.index[int(counts.argmin())])
-    key = min_class_rows is None
+    from_config = min_class_rows is None  # the user's key, which the error then names
     min_class_rows = target.min_class_rows if min_class_rows is None else min_class_rows
     if counts[minority] < min_class_rows:
         shares = ", ".join(
@@ -350,7 +350,7 @@ def check_target_classes(
             + (
                 f"; for rare events --set target.min_class_rows={max(2, int(counts[minority]))} trains on them, "
                 "with noisier folds)"
-                if key
+                if from_config
                 else ")"
             )
         )
