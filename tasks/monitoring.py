@@ -83,7 +83,10 @@ def retrain_source_task(
     )
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     frame = as_source_columns(combined.frame, existing.columns)
-    key = hashlib.sha256(f"{existing.content_hash}|{monitored.content_hash}|{until}".encode()).hexdigest()[:16]
+    # Keyed on what shapes the file: a label written back by its class names (ColumnMap.classes) is not the 0/1
+    # an older file of the same sources holds (read again with positive_label 0, those flipped).
+    shape = f"{existing.content_hash}|{monitored.content_hash}|{until}|{existing.columns.classes}"
+    key = hashlib.sha256(shape.encode()).hexdigest()[:16]
     path = settings.timeline_dir / model_name / f"combined-{key}.parquet"
     if not path.exists():
         private_dir(path.parent)
