@@ -429,6 +429,8 @@ def build_features(
         known = int(table["y"].notna().sum())  # rows with a target, with or without every feature
         raise InsufficientDataError(f"{exc}{warm_up_note(known, len(rows), features, 'rows')}") from None
     _symbols_left_out(table, usable, labelled, where)
+    if target.needs_label:
+        _say_leaks(rows, [n for n in usable if n in frame.columns], where)
     if empty or constant:
         dropped = [
             f"all missing: {', '.join(empty)}" if empty else "",
@@ -445,6 +447,46 @@ def build_features(
         feature_names=tuple(usable),
         latest=table[complete & table["y"].isna()][[*usable, *META_COLUMNS]].reset_index(drop=True),
     )
+
+
+# A label series' own column that alone orders the label this well (max(AUC, 1 - AUC)) is more likely known only
+# after the label (an outcome, a settlement, a status set later) than a forecast that good; judged on at most
+# LEAK_ROWS labelled rows spread over the series.
+LEAK_AUC = 0.995
+LEAK_ROWS = 20_000
+
+
+def _say_leaks(rows: pd.DataFrame, columns: list[str], where: Where) -> None:
+    """A warning naming the label series' own columns (not the lags or calendar features the pipeline builds) that
+    alone order the label almost perfectly, with the key that leaves them out: every score would look better
+    than it will be if such a value is only known after the label."""
+    if not columns or len(rows) < 100:
+        return
+    from sklearn.metrics import roc_auc_score
+
+    spread = np.linspace(0, len(rows) - 1, min(len(rows), LEAK_ROWS)).astype(int)
+    sample = rows.iloc[np.unique(spread)]
+    y = sample["y"].to_numpy()
+    if len(np.unique(y)) < 2:
+        return
+    strengths = {}
+    for column in columns:
+        auc = float(roc_auc_score(y, sample[column].to_numpy(dtype=float)))
+        strengths[column] = max(auc, 1.0 - auc)
+    found = [c for c, strength in strengths.items() if strength >= LEAK_AUC]
+    if found:
+        named = ", ".join(f"{c!r} (AUC {strengths[c]:.3f})" for c in found)
+        sources = dict.fromkeys(c.split(CATEGORY_MARK)[0] for c in found)  # a category's column, once
+        logger.warning(
+            "%s%s alone order%s the label almost perfectly on %s labelled rows: a value known only after the label "
+            "(an outcome, a settlement, a status set later) makes every score look better than it will be; if so, "
+            "leave it out with --set data.exclude_cols=[%s]",
+            where.prefix,
+            named,
+            "" if len(found) > 1 else "s",
+            f"{len(sample):,}",
+            ", ".join(sources),
+        )
 
 
 HISTORY_REASON = "not enough history for: "

@@ -1315,7 +1315,8 @@ def without_excluded(header: pd.DataFrame, data: DataConfig, source: str) -> pd.
     """
     if not data.exclude_cols:
         return header
-    by_norm = {normalise_name(c): c for c in header.columns}
+    # By its name, its normalised name or its feature's name (a column "high" of a label series is "high_feature").
+    by_norm = {**{feature_column(c): c for c in header.columns}, **{normalise_name(c): c for c in header.columns}}
     excluded = []
     for name in data.exclude_cols:
         column = name if name in header.columns else by_norm.get(normalise_name(name))

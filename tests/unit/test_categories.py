@@ -161,3 +161,34 @@ def test_columns_the_user_excludes_are_read_as_if_the_source_had_none(tmp_path):
     with pytest.raises(DataError, match=r"column 'y' is both data.target_col and in data.exclude_cols"):
         load("y")
     assert DataConfig(exclude_cols="batch").exclude_cols == ("batch",)  # --set data.exclude_cols=batch
+    # By its feature's name too, as the leak warning names it: a label series' "High" is the feature high_feature.
+    frame.assign(High=frame["x0"] * 2).to_csv(tmp_path / "regimes.csv", index=False)
+    assert "high_feature" in _load(tmp_path / "regimes.csv").frame.columns
+    assert "high_feature" not in load("high_feature", "batch").frame.columns
+
+
+def test_a_column_that_orders_the_label_almost_perfectly_is_named_as_a_possible_leak(tmp_path, caplog):
+    """A value known only after the label (a settled amount, a status set later) makes every score look better
+    than it will be: a label series' own column that alone orders the label almost perfectly is named, with the
+    key that leaves it out; columns of an honest signal are not."""
+    frame = _regime_series()
+    rng = np.random.default_rng(0)
+    frame["Settled Amount"] = frame["y"] * 100 + rng.uniform(0, 5, len(frame))  # known after the outcome
+    frame["status"] = np.where(frame["y"] == 1, "paid", "open")  # a category, set with the outcome
+    frame.to_csv(tmp_path / "leaky.csv", index=False)
+    config = load_config(
+        None, {"data.path": str(tmp_path / "leaky.csv"), "data.target_col": "y", "target.kind": "label"}
+    )
+    with caplog.at_level(logging.WARNING, logger="driftline.features"):
+        walk_forward_from_source(config)
+    [warning] = [r.getMessage() for r in caplog.records if "almost perfectly" in r.getMessage()]
+    assert "'settled_amount' (AUC 1.000)" in warning and "'status=open' (AUC 1.000)" in warning
+    assert warning.endswith("leave it out with --set data.exclude_cols=[settled_amount, status]")
+    assert "regime" not in warning and "'x0'" not in warning  # the honest signal (regime AUC ~0.85) is not named
+    caplog.clear()
+    left_out = config.model_copy(
+        update={"data": config.data.model_copy(update={"exclude_cols": ("settled_amount", "status")})}
+    )
+    with caplog.at_level(logging.WARNING, logger="driftline.features"):
+        walk_forward_from_source(left_out)
+    assert not [r for r in caplog.records if "almost perfectly" in r.getMessage()]
