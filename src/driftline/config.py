@@ -437,6 +437,22 @@ class TargetConfig(_Section):
             return self.label_delay
         return max(1, self.ahead) if self.needs_label else self.horizon
 
+    def unread_horizon(self) -> str | None:
+        """Why a ``horizon`` set for a label target changes nothing, or None: a label target reads ``ahead``
+        (``--horizon`` on the command line becomes it; a file, ``--set`` or a deployment's ``target_horizon``
+        set ``horizon``). Only a value other than the default is named: the default config file sets it for
+        the price targets."""
+        default = type(self).model_fields["horizon"].default
+        if not self.needs_label or "horizon" not in self.model_fields_set or self.horizon == default:
+            return None
+        known = f"known {self.known_after} row{'s' if self.known_after > 1 else ''} later"
+        now = f"the label {self.ahead} rows on ({known})" if self.ahead else f"each row's own label ({known})"
+        return (
+            f"target.horizon ({self.horizon}) is read by no label target: this one predicts {now}; to predict the "
+            f"label {self.horizon} rows on, set target.ahead={self.horizon} (--horizon {self.horizon} on the command "
+            "line does), and leave horizon out"
+        )
+
     @model_validator(mode="after")
     def _delay_covers_horizon(self) -> TargetConfig:
         if self.price_target and self.ahead:

@@ -418,9 +418,11 @@ def build_features(
     complete = table[usable].notna().all(axis=1)
     labelled = complete & table["y"].notna()
     if not labelled.any():
+        ahead = f" plus horizon {target.horizon}" if target.price_target else f" plus ahead {target.ahead}"
         raise InsufficientDataError(
             f"{where.prefix}no row has all features and a target: {len(table)} rows, longest warm-up window "
-            f"{max(features.vol_long, features.zscore_window // 2)} rows per symbol plus horizon {target.horizon}"
+            f"{max(features.vol_long, features.zscore_window // 2)} rows per symbol"
+            f"{ahead if target.price_target or target.ahead else ''}"
         )
     rows = table[labelled]
     try:

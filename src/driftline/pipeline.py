@@ -150,8 +150,16 @@ class Trained:
         return self.sized.config
 
 
+def say_unread_settings(config: PipelineConfig) -> None:
+    """A warning for a setting that was given and that nothing reads (a label target's ``horizon``)."""
+    unread = config.target.unread_horizon()
+    if unread:
+        logger.warning("%s", unread)
+
+
 def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Development:
     """The development steps in their one order, each run by ``steps``."""
+    say_unread_settings(config)
     # Short data: the minimum rows per symbol, the windows and the sizes the user did not set shrink to fit,
     # before anything is cached or logged with them (and a symbol column found by its rows is pinned).
     fitted = steps.fit_to_rows(loaded, config)
@@ -311,6 +319,7 @@ def develop_streamed(
     from driftline.splits import tail_cut
     from driftline.streaming import dask_fitter, feature_set, run_walk_forward_streaming
 
+    say_unread_settings(config)
     config, left_out = streamable(config)
     if left_out:
         logger.warning("%s", left_out)

@@ -13,11 +13,13 @@ from driftline.config import (
     ColumnRule,
     ContractConfig,
     PipelineConfig,
+    PipelineSettings,
     Settings,
     TargetConfig,
     config_to_yaml,
     flatten_config,
     load_config,
+    with_settings,
 )
 from driftline.errors import ConfigError
 
@@ -656,3 +658,31 @@ def test_commands_that_read_rows_for_a_model_set_only_how_rows_are_read():
             ConfigError, match=rf"^--set {re.escape(key.split('=')[0])}: monitor reads rows as the model"
         ):
             reading_overrides(parse_set_options([key]), "monitor")
+
+
+def test_a_label_targets_horizon_is_named_as_unread_with_the_key_that_is_read(tmp_path, caplog):
+    """A label target reads ``ahead``, not ``horizon``: ``horizon: 6`` in a file, ``--set`` or a deployment's
+    ``target_horizon`` used to change nothing, silently. The run now says so and names ``target.ahead``; the default
+    file's ``horizon: 5`` (there for the price targets) and a price target's horizon are not named."""
+    from driftline.pipeline import say_unread_settings
+
+    path = tmp_path / "label.yaml"
+    path.write_text("target:\n  kind: label\n  horizon: 6\ndata:\n  target_col: raining\n", encoding="utf-8")
+    unread = load_config(path).target.unread_horizon()
+    assert unread is not None
+    assert "target.horizon (6) is read by no label target" in unread
+    assert "each row's own label (known 1 row later)" in unread
+    assert "target.ahead=6" in unread
+    sets = {"target.kind": "label", "data.target_col": "y", "target.ahead": 2}
+    assert "the label 2 rows on (known 2 rows later)" in str(
+        load_config(None, sets={**sets, "target.horizon": 3}).target.unread_horizon()
+    )
+    deployed = with_settings({"target.kind": "label", "data.target_col": "y"}, PipelineSettings(target_horizon=4))
+    assert "target.horizon (4)" in str(load_config(None, deployed).target.unread_horizon())
+    caplog.set_level("WARNING", logger="driftline.pipeline")
+    say_unread_settings(load_config(path))
+    assert [r.getMessage() for r in caplog.records] == [unread]
+    # Not named: what --horizon on a label target becomes, the default file's horizon, a price target's horizon.
+    assert load_config(None, sets={**sets, "target.ahead": 6}).target.unread_horizon() is None
+    assert load_config(DEFAULT_YAML, {"target.kind": "label", "data.target_col": "y"}).target.unread_horizon() is None
+    assert load_config(None, {"target.kind": "direction", "target.horizon": 1}).target.unread_horizon() is None
