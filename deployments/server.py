@@ -66,6 +66,12 @@ def _skip_batches_with_nothing_new() -> None:
 def main(argv: list[str] | None = None) -> None:
     _schedule_runs_on_sqlalchemy_2_1()
     _skip_batches_with_nothing_new()
+    # A SQLite database not created yet starts as the environment's migrated template (driftline.adapters.templates).
+    from prefect.settings import get_current_settings
+
+    from driftline.adapters.templates import seed_prefect_database
+
+    seed_prefect_database(get_current_settings())
     run_prefect("server", "start", *(sys.argv[1:] if argv is None else argv))
 
 

@@ -5,27 +5,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from driftline.adapters.templates import MLFLOW_SCRUB, save, seed
 
 S3_REGION = "us-east-1"
 ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # A folder (set by tests/conftest.py for one test session, shared by its xdist workers) of migrated, empty
 # SQLite databases: a fresh Prefect server or MLflow store starts from a copy instead of migrating its schema
 # again (about 5 s of CPU per Prefect server and 1 s per MLflow store, dozens of times per suite on 2 cores).
-# The product's own first start (migrations included) still runs in the CLI tests, the demo and the benchmarks.
+# The product seeds its own local stores the same way from the templates `make install` made
+# (driftline.app.db_templates); tests/unit/test_db_templates.py creates them from nothing.
 TEMPLATES_VARIABLE = "DRIFTLINE_TEST_DB_TEMPLATES"
 
 
@@ -37,35 +38,16 @@ def _template(kind: str) -> Path | None:
 def seed_database(target: Path, kind: str) -> bool:
     """Copy the session's migrated ``kind`` database to ``target`` (a store not created yet); False if there is none."""
     template = _template(kind)
-    if template is None or not template.is_file() or target.exists():
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, target)
-    return True
+    return template is not None and seed(target, template)
 
 
 def save_template(source: Path, kind: str, scrub: tuple[str, ...] = ()) -> None:
-    """Keep a consistent snapshot of the just-migrated ``source`` (SQLite's backup API, WAL included) as the
-    session's ``kind`` template, unless one exists; ``scrub`` statements run on the snapshot."""
+    """Keep a consistent snapshot of the just-migrated ``source`` as the session's ``kind`` template, unless one
+    exists; ``scrub`` statements run on the snapshot (driftline.adapters.templates.save)."""
     template = _template(kind)
     if template is None or template.is_file() or not source.is_file():
         return
-    template.parent.mkdir(parents=True, exist_ok=True)
-    partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
-    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(partial)) as copy:
-        original.backup(copy)
-        for statement in scrub:
-            copy.execute(statement)
-        copy.commit()
-    os.replace(partial, template)  # atomic: a worker copies a whole template or none
-
-
-# Experiment 0 records the absolute artifact path of the process that created the store; without it, the
-# first store opened on the copy creates it again, where a fresh store would have.
-MLFLOW_SCRUB = (
-    "DELETE FROM experiment_tags WHERE experiment_id = 0",
-    "DELETE FROM experiments WHERE experiment_id = 0",
-)
+    save(source, template, scrub)
 
 
 def fresh_mlflow_store(db: Path) -> str:

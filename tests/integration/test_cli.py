@@ -32,8 +32,8 @@ CONTRACT_KEYS = REPORT_CONTRACT_KEYS | {
 
 def migrated_store(cwd: Path) -> None:
     """The default tracking store (``.driftline/mlflow.db`` in ``cwd``) as a copy of the session's migrated
-    template, for the runs that do not test its creation: the product's first start (the migrations, ~2 s of
-    CPU) runs in ``daily_csv_run`` and in the local-API test."""
+    template, for the runs that do not test its creation: ``daily_csv_run`` and the local-API test start from
+    the product's own (driftline.app.db_templates), or migrate where ``make install`` made none."""
     fresh_mlflow_store(cwd / ".driftline" / "mlflow.db")
 
 

@@ -202,9 +202,15 @@ def apply_offline_defaults() -> None:
 
 def _start_local_api() -> Any:
     """Start the local Prefect API now, when no server is configured, so it comes up while the caller
-    imports its flows; ``_use_local_api`` before the first flow runs (driftline.app.local_api)."""
+    imports its flows; ``_use_local_api`` before the first flow runs (driftline.app.local_api). A new local
+    MLflow store starts as the environment's migrated template (driftline.app.db_templates)."""
+    from driftline.adapters.templates import mlflow_template, seed
     from driftline.app.local_api import LocalPrefectApi
+    from driftline.config import Settings
 
+    tracking_file = Settings.from_env().tracking_file
+    if tracking_file is not None:
+        seed(tracking_file, mlflow_template())
     return LocalPrefectApi.start_if_needed()
 
 

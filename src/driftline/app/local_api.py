@@ -62,6 +62,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with what Prefect's SubprocessASGIServer sets: no UI, only the services an ephemeral server runs."""
+    return {**env, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     try:
         import ctypes
@@ -91,17 +96,13 @@ class LocalPrefectApi:
         import prefect
         from prefect.settings import get_current_settings
 
+        from driftline.adapters.templates import seed_prefect_database
+
         settings = get_current_settings()
         if settings.api.url or not settings.server.ephemeral.enabled:
             return None
-        env = {
-            **os.environ,
-            **settings.to_environment_variables(exclude_unset=True),
-            # What Prefect's SubprocessASGIServer sets: no UI, only the services an ephemeral server runs.
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
+        env = server_env({**os.environ, **settings.to_environment_variables(exclude_unset=True)})
+        seed_prefect_database(settings)  # a new database: migrated at install, not now (db_templates)
         idle = idle_seconds()
         if idle > 0:
             return SharedLocalApi(Path(settings.home), env, str(prefect.__module_path__.parent), idle)
