@@ -24,6 +24,7 @@ from driftline.scoring import (
     keyed_scores,
     last_scored,
     newest_pair,
+    no_champion_to_score,
     read_prediction_log,
     rows_in_range,
     scoring_contract,
@@ -44,10 +45,16 @@ def _ref(store: registry.MlflowStore, name: str, alias: str) -> ModelRef | None:
 @driftline_task("resolve-models", retries=2)
 def resolve_models_task(store: registry.MlflowStore, model_name: str, shadow: bool) -> tuple[ModelRef, ModelRef | None]:
     """The champion, and the challenger when scoring in shadow mode."""
-    store.models().require(model_name)
+    aliases = store.models()
+    aliases.require(model_name)
     champion = _ref(store, model_name, "champion")
     if champion is None:
-        raise DriftlineError(f"{model_name} has no champion to score with; train one first (driftline train)")
+        versions = [str(v.version) for v in aliases.versions(model_name)]
+        newest = max(versions, key=int) if versions else None
+        tags = aliases.version_tags(model_name, newest) if newest else {}
+        raise DriftlineError(
+            no_champion_to_score(model_name, newest, tags.get(tagkeys.DECISION), tags.get(tagkeys.REASONS))
+        )
     challenger = _ref(store, model_name, "challenger") if shadow else None
     if shadow and (challenger is None or challenger.version == champion.version):
         raise DriftlineError(

@@ -32,6 +32,21 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
+def no_champion_to_score(model_name: str, newest: str | None, decision: str | None, reasons: str | None) -> str:
+    """Why a model cannot score (no champion), and what to do: train one; or, when its newest version was
+    trained and not promoted, the failed checks and the command that makes it the champion anyway."""
+    if newest is None:
+        return f"{model_name} has no champion to score with; train one first (driftline train)"
+    failed = [r for r in (reasons or "").split("; ") if r.startswith("FAIL")]
+    why = f" ({'; '.join(failed)})" if failed else ""
+    what = "was rejected by its training" if decision == "reject" else f"has the training decision {decision!r}"
+    return (
+        f"{model_name} has no champion to score with: no version was promoted, and the newest, v{newest}, "
+        f"{what}{why}. Train again (more data, other settings), or score with v{newest} anyway by making it the "
+        f"champion: driftline rollback --name {model_name} --to-version {newest} --force --reason '<why>'"
+    )
+
+
 def scoring_contract(contract: ContractConfig) -> ContractConfig:
     """The contract as scoring applies it: every row check but two training requirements. No minimum of rows
     per symbol (a row is scored when its features have their history, so a recent listing's rows are not

@@ -128,13 +128,27 @@ def test_an_unknown_model_or_version_names_what_the_registry_holds(versions):
     assert aliases.alias_version(versions, "champion") == "1"
 
 
-def test_scoring_a_registered_model_without_a_champion_says_so(versions):
+def test_scoring_a_registered_model_without_a_champion_says_why_and_how_to_score_anyway(versions):
+    """Before: "train one first (driftline train)" to a user whose first model had just been trained and
+    rejected. Now the newest version's decision, its failed checks and the command that makes it the champion."""
     from driftline.config import Settings
     from tasks.scoring import resolve_models_task
 
     store = registry.MlflowStore.from_settings(Settings.from_env())
-    with pytest.raises(DriftlineError, match=f"^{versions} has no champion to score with; train one first"):
+    client = MlflowClient()
+    client.set_model_version_tag(versions, "3", "driftline.decision", "reject")
+    failed = "FAIL log_loss-better: log_loss difference -0.04 vs best baseline persistence, 95% CI [-0.09, +0.01]"
+    client.set_model_version_tag(versions, "3", "driftline.reasons", f"PASS min-rows: 500 rows; {failed}")
+    with pytest.raises(DriftlineError) as raised:
         resolve_models_task.fn(store, versions, shadow=False)
+    assert str(raised.value) == (
+        f"{versions} has no champion to score with: no version was promoted, and the newest, v3, was rejected by "
+        f"its training ({failed}). Train again (more data, other settings), or score with v3 anyway by making it "
+        f"the champion: driftline rollback --name {versions} --to-version 3 --force --reason '<why>'"
+    )
+    client.create_registered_model("driftline-nothing-yet")
+    with pytest.raises(DriftlineError, match=r"^driftline-nothing-yet has no champion to score with; train one first"):
+        resolve_models_task.fn(store, "driftline-nothing-yet", shadow=False)
 
 
 def test_an_empty_registry_says_so_and_how_to_train(tmp_path):

@@ -46,8 +46,11 @@ def make_prefect_template(template: Path | None = None, timeout: float = 300) ->
 
 def make_mlflow_template(template: Path | None = None) -> Path:
     """Create a local MLflow store (its migrations), keep it without its default experiment's location."""
+    import logging
+
     from mlflow import MlflowClient
 
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
     template = template or mlflow_template()
     with tempfile.TemporaryDirectory(prefix="driftline-mlflow-template-") as tmp:
         database = Path(tmp) / "mlflow.db"
