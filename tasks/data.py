@@ -18,8 +18,9 @@ from tasks._task import driftline_task
 
 @driftline_task("load-data", io=True)
 def load_data_task(data: DataConfig, need_target: bool, stage_root: Path | None = None) -> LoadedData:
-    """Stage the source (only new or changed objects are read), detect columns, normalise."""
-    return load_data(data, need_target=need_target, stage_root=stage_root)
+    """Stage the source (only new or changed objects are read), detect columns, normalise: rows for a trained
+    model (score, compare, monitor)."""
+    return load_data(data, need_target=need_target, stage_root=stage_root, for_model=True)
 
 
 @driftline_task("stage-data", io=True)

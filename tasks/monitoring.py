@@ -79,7 +79,10 @@ def retrain_source_task(
             "combined": False,
         }
     existing = load_data(
-        champion_config.data, need_target=champion_config.target.needs_label, stage_root=settings.ingest_dir
+        champion_config.data,
+        need_target=champion_config.target.needs_label,
+        stage_root=settings.ingest_dir,
+        for_model=True,
     )
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
     frame = as_source_columns(combined.frame, existing.columns)

@@ -1334,9 +1334,15 @@ def without_excluded(header: pd.DataFrame, data: DataConfig, source: str) -> pd.
 
 
 def load_staged(
-    data: DataConfig, staged: StagedSource, need_target: bool = False, keep_stage: bool = True
+    data: DataConfig,
+    staged: StagedSource,
+    need_target: bool = False,
+    keep_stage: bool = True,
+    for_model: bool = False,
 ) -> LoadedData:
-    """Detect columns on the staged schema, read only those, normalise.
+    """Detect columns on the staged schema, read only those, normalise. ``for_model``: rows read for a trained
+    model (score, compare, monitor, a retrain's source), whose label classes its training chose and said: how
+    the label reads is logged, not warned about again with every batch.
 
     Raises:
         DataError: the data lacks a time or price column, or has no rows.
@@ -1391,7 +1397,8 @@ def load_staged(
     )
     columns = replace(columns, classes=classes)
     if label_note:
-        logger.warning(label_note)
+        logger.log(logging.INFO if for_model else logging.WARNING, label_note)
+        label_note = None if for_model else label_note
     frame = normalise_frame(raw, columns, source, labels)
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)
@@ -1467,7 +1474,9 @@ def unused_columns_note(header: pd.DataFrame, raw: pd.DataFrame, columns: Column
     return (warning,)
 
 
-def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | None = None) -> LoadedData:
+def load_data(
+    data: DataConfig, need_target: bool = False, stage_root: Path | None = None, for_model: bool = False
+) -> LoadedData:
     """Stage ``data.path`` (or the bundled demo panel), detect columns, read only those, normalise.
 
     Args:
@@ -1475,6 +1484,7 @@ def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | No
         need_target: label mode (a target column is required).
         stage_root: where staged files and manifests live (``<DRIFTLINE_HOME>/ingest``); with None, a
             temporary stage and no incremental reads.
+        for_model: rows read for a trained model (``load_staged``).
 
     Raises:
         DataError: the source cannot be read or lacks a time or price column.
@@ -1482,4 +1492,4 @@ def load_data(data: DataConfig, need_target: bool = False, stage_root: Path | No
     """
     with _stage_dir(stage_root) as root:
         staged = stage_data(data if stage_root is not None else data.model_copy(update={"incremental": False}), root)
-        return load_staged(data, staged, need_target, keep_stage=stage_root is not None)
+        return load_staged(data, staged, need_target, keep_stage=stage_root is not None, for_model=for_model)

@@ -52,6 +52,24 @@ def test_two_classes_of_a_known_pair_read_by_their_names_with_a_warning(tmp_path
     )
 
 
+def test_rows_read_for_a_trained_model_read_the_label_alike_and_say_so_without_a_warning(tmp_path, caplog):
+    """Score, compare and monitor read a batch's label as the training did; its "'yes' is 1 and 'no' 0" was a
+    warning again with every batch (and in a retrain's), though the model's classes were chosen and said once."""
+    labels = np.where(np.random.default_rng(1).uniform(size=N) < 0.3, "yes", "no")
+    path = _label_file(tmp_path, labels)
+    config = DataConfig(path=str(path), target_col="label")
+    with caplog.at_level(logging.INFO, logger="driftline.ingest"):
+        trained = load_data(config, need_target=True)
+        caplog.clear()
+        scored = load_data(config, need_target=True, for_model=True)
+    said = [r for r in caplog.records if "'yes' is 1 and 'no' 0" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO]
+    assert not [w for w in scored.warnings if "label column" in w]
+    assert [w for w in trained.warnings if "label column" in w]  # training still warns
+    np.testing.assert_array_equal(scored.frame["target"].to_numpy(), trained.frame["target"].to_numpy())
+    assert scored.columns.classes == trained.columns.classes == ("no", "yes")
+
+
 def test_a_batch_with_one_class_of_a_pair_reads_as_the_whole_file_did():
     # New rows scored later may all be "up": read value by value, never re-decided from what a batch holds.
     out, _, _ = _read(["up", "up", "up"])
