@@ -87,6 +87,11 @@ class DataConfig(_Section):
         description="columns read as if the source did not have them: never a feature (an id, a note, a column "
         "that leaks the label) nor a detected price or time",
     )
+    timezone: str | None = Field(
+        default=None,
+        description="the zone of times written without one (local clock time: Europe/Berlin, America/New_York): "
+        "read in it, daylight saving included, and kept as UTC; times with an offset or zone read as they say",
+    )
     demo_symbols: tuple[str, ...] = Field(
         default=("AAPL", "IBM", "MSFT", "GOOG"), description="bundled series used when path is empty"
     )
@@ -124,6 +129,17 @@ class DataConfig(_Section):
         if isinstance(label, float) and label.is_integer():
             return str(int(label))
         return str(label) if isinstance(label, int | float) else label
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return None
+        from zoneinfo import available_timezones
+
+        if zone not in available_timezones():
+            raise ValueError(f"unknown time zone {zone!r}: an IANA name such as Europe/Berlin, America/New_York or UTC")
+        return zone
 
     @field_validator("encoding")
     @classmethod

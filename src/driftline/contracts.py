@@ -649,6 +649,19 @@ def _keep_first(
     return positions[later], reasons, values
 
 
+def _clock_goes_back(times: np.ndarray) -> bool:
+    """Whether every repeated time is in the small hours (00:00-03:59) of a Sunday in March, April, October or
+    November: the hour a daylight-saving change repeats in local clock times (Europe, North America, the
+    southern hemisphere)."""
+    moments = pd.DatetimeIndex(times).dropna()
+    return (
+        len(moments) > 0
+        and bool((moments.dayofweek == 6).all())
+        and bool((moments.hour < 4).all())
+        and bool(moments.month.isin((3, 4, 10, 11)).all())
+    )
+
+
 def _other_values_at_one_time(checked: pd.DataFrame) -> bool:
     """Whether rows sharing a (symbol, timestamp) differ in a value (events at one time, not a row repeated)."""
     keys = ["symbol", "timestamp"]
@@ -739,7 +752,12 @@ def _evaluate(
         positions, reasons, values = _keep_first(checked, positions, locate)
         examples = _examples(checked, positions, values, locate)
         message = _message(description, len(positions), examples, noun="later duplicate")
-        if _other_values_at_one_time(checked):
+        if _clock_goes_back(checked["timestamp"].to_numpy()[positions]):
+            message += (
+                "; each in the small hours of a Sunday when clocks go back: if the times are local clock times "
+                "(that hour comes twice), name their zone, e.g. --set data.timezone=Europe/Berlin, to read them"
+            )
+        elif _other_values_at_one_time(checked):
             message += (
                 "; some hold other values than the row kept, as events at one time do (a log of trades, alerts "
                 "or clicks; contract.unique: warn keeps them)"

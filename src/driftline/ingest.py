@@ -528,8 +528,6 @@ def _named_zones(text: pd.Series) -> pd.Series | None:
     skips (02:30 on a spring night), there is no one reading: NaT, quarantined as any unreadable time is."""
     from zoneinfo import available_timezones
 
-    from pytz.exceptions import InvalidTimeError  # what pandas raises when the order cannot tell
-
     present = text.dropna().astype(str).str.strip()
     if present.empty or not present.str.fullmatch(NAMED_ZONE).all():
         return None
@@ -543,12 +541,21 @@ def _named_zones(text: pd.Series) -> pd.Series | None:
     read = pd.Series(pd.NaT, index=present.index, dtype="datetime64[ns, UTC]")
     for zone in zones:
         rows = parts["zone"] == zone
-        try:
-            local = naive[rows].dt.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
-        except InvalidTimeError:
-            local = naive[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
-        read[rows] = local.dt.tz_convert("UTC")
+        read[rows] = _in_zone(naive[rows], zone)
     return read.reindex(text.index)
+
+
+def _in_zone(naive: pd.Series, zone: str) -> pd.Series:
+    """Clock times of ``zone`` as UTC (tz-aware): the hour a clock change repeats read in the order of the
+    rows, first in summer time; where the order cannot tell, and for a time a clock change skips, NaT."""
+    from pytz.exceptions import InvalidTimeError  # what pandas raises when the order cannot tell
+
+    try:
+        local = naive.dt.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
+    except InvalidTimeError:
+        local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    utc: pd.Series = local.dt.tz_convert("UTC")
+    return utc
 
 
 # Durations without a date: pandas' text for a timedelta, or a clock time alone (hours may pass 24).
@@ -625,13 +632,14 @@ def epoch_unit(present: pd.Series) -> EpochUnit | None:
     return next(unit for unit, limit in EPOCH_UNITS if size < limit)
 
 
-def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> pd.Series:
+def parse_timestamps(values: pd.Series, source: str = "", column: str = "", zone: str | None = None) -> pd.Series:
     """Parse to tz-naive UTC; unparseable values become NaT (the contract then rejects them).
 
     One format for the whole column: ISO 8601 (any precision, any offset) when the values look like it;
     numbers since 1970-01-01 UTC in the unit their size tells (``epoch_unit``, logged); else the format
     pandas infers from the first value. Never per-value guessing, which would read ``01/02/2020`` and
-    ``13/02/2020`` with different day/month orders.
+    ``13/02/2020`` with different day/month orders. Dates and times without an offset or zone are UTC, or
+    clock times of ``zone`` (``data.timezone``) when given.
     """
     elapsed = _elapsed(values)
     if elapsed is not None:
@@ -648,7 +656,8 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
         moments: pd.Series = ELAPSED_FROM + elapsed
         return moments
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
+        aware = isinstance(values.dtype, pd.DatetimeTZDtype)
+        parsed = pd.to_datetime(values, utc=True) if aware or zone is None else _in_zone(pd.Series(values), zone)
     else:
         text = _whole_numbers_as_digits(values.astype("string"))
         present = text.dropna()
@@ -701,6 +710,8 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
             # our words, naming the file and column, and only when something was read that way.
             warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
             parsed = pd.to_datetime(text, errors="coerce", utc=True, format=form)
+            if zone is not None and not present.astype(str).str.contains(OFFSET_AT_END).any():
+                parsed = _in_zone(pd.to_datetime(text, errors="coerce", format=form), zone)
         if form is None and parsed.notna().any():
             logger.warning(
                 "%s%s: no single date format fits its values (first %r), so each value was read on its own; "
@@ -710,6 +721,10 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "") -> p
                 str(present.iloc[0]),
             )
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+# An offset after a time (2024-03-31T02:00:00+02:00, ...Z): such a column says its own zone.
+OFFSET_AT_END = re.compile(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$")
 
 
 def _elapsed(values: pd.Series) -> pd.Series | None:
@@ -973,7 +988,7 @@ def _read_classes(values: pd.Series, positive: str | None, source: str, column: 
 
 
 def normalise_frame(
-    raw: pd.DataFrame, columns: ColumnMap, source: str, labels: np.ndarray | None = None
+    raw: pd.DataFrame, columns: ColumnMap, source: str, labels: np.ndarray | None = None, zone: str | None = None
 ) -> pd.DataFrame:
     """Build the canonical frame; values that do not parse become NaN/NaT for the contract to catch.
 
@@ -982,9 +997,9 @@ def normalise_frame(
     """
     combined = _combined_time(raw, columns)
     if combined is None:
-        timestamps = parse_timestamps(raw[columns.time], source, columns.time)
+        timestamps = parse_timestamps(raw[columns.time], source, columns.time, zone)
     else:
-        timestamps = parse_timestamps(combined, source, f"{columns.time} + {columns.period}")
+        timestamps = parse_timestamps(combined, source, f"{columns.time} + {columns.period}", zone)
         logger.warning(
             "%s: the time is %r and %r together (%s %s is %s)",
             source,
@@ -1399,7 +1414,7 @@ def load_staged(
     if label_note:
         logger.log(logging.INFO if for_model else logging.WARNING, label_note)
         label_note = None if for_model else label_note
-    frame = normalise_frame(raw, columns, source, labels)
+    frame = normalise_frame(raw, columns, source, labels, data.timezone)
     if data.path is None:
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]

@@ -205,6 +205,9 @@ def as_source_columns(frame: pd.DataFrame, columns: ColumnMap) -> pd.DataFrame:
         names["target"] = columns.target
     names.update({feature_column(e): e for e in columns.extra})
     out = frame.rename(columns={k: v for k, v in names.items() if k in frame.columns})
+    if columns.time in out.columns and pd.api.types.is_datetime64_any_dtype(out[columns.time]):
+        # UTC said in the value, so a source read with data.timezone (local clock times) is not moved again.
+        out[columns.time] = pd.to_datetime(out[columns.time], utc=True)
     for column in columns.categories:
         prefix = f"{feature_column(column)}{CATEGORY_MARK}"
         ones = [c for c in out.columns if str(c).startswith(prefix)]

@@ -893,6 +893,42 @@ def test_a_time_zones_name_after_the_time_reads_it_in_that_zone_with_its_dayligh
     assert load_data(DataConfig(path=str(path))).frame["timestamp"].tolist() == [pd.Timestamp("2024-01-02 21:00")]
 
 
+def test_local_clock_times_read_in_the_zone_data_timezone_names(tmp_path):
+    """An hourly export in local time without an offset (a meter, a weather station, a shop's till): the hour
+    the clocks go back came twice, so a row of it was quarantined as a duplicate with a hint about events at one
+    time, and every time was an hour or two off UTC. ``data.timezone`` reads them as that zone's clock times, the
+    same as the file with offsets; times that carry an offset or zone read as they say."""
+    from driftline.pipeline import validate_loaded
+
+    hours = pd.date_range("2021-10-30 22:00", "2021-10-31 05:00", freq="h", tz="Europe/Berlin")
+    closes = np.linspace(100, 110, len(hours))
+    local = pd.DataFrame({"time": hours.strftime("%Y-%m-%d %H:%M"), "close": closes})
+    assert local["time"].duplicated().sum() == 1  # 02:00 twice
+    local.to_csv(tmp_path / "local.csv", index=False)
+    aware = local.assign(time=hours.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    aware.to_csv(tmp_path / "aware.csv", index=False)
+    in_utc = hours.tz_convert("UTC").tz_localize(None).tolist()
+
+    as_utc = load_data(DataConfig(path=str(tmp_path / "local.csv")))
+    report = validate_loaded(as_utc, ContractConfig(), "local")
+    [duplicate] = [c.message for c in report.checks if c.message and "duplicate" in c.message]
+    assert "a Sunday when clocks go back" in duplicate and "--set data.timezone=Europe/Berlin" in duplicate
+    assert "events at one time" not in duplicate
+
+    zoned = load_data(DataConfig(path=str(tmp_path / "local.csv"), timezone="Europe/Berlin"))
+    assert zoned.frame["timestamp"].tolist() == in_utc
+    assert validate_loaded(zoned, ContractConfig(), "local").quarantined.empty
+    for zone in (None, "America/New_York"):  # an offset in the value wins over the key
+        assert (
+            load_data(DataConfig(path=str(tmp_path / "aware.csv"), timezone=zone)).frame["timestamp"].tolist() == in_utc
+        )
+    typed = pd.Series(hours.tz_localize(None))  # a Parquet timestamp column without a zone
+    assert parse_timestamps(typed, zone="Europe/Berlin").tolist()[:2] == in_utc[:2]
+    assert parse_timestamps(pd.Series(["2021-10-31"]), zone="Asia/Tokyo").tolist() == [pd.Timestamp("2021-10-30 15:00")]
+    with pytest.raises(ValueError, match="unknown time zone 'Europe/Berlinn': an IANA name"):
+        DataConfig(timezone="Europe/Berlinn")
+
+
 def test_a_spreadsheets_serial_dates_are_days_since_1899_12_30(tmp_path, caplog):
     # A sheet's date cells saved as numbers (the cells' format lost): 45293 is 2024-01-02, .395833 is 09:30.
     path = tmp_path / "sheet.csv"

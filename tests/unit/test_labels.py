@@ -214,3 +214,24 @@ def test_a_source_written_back_reads_as_the_labels_it_was_written_from(tmp_path,
     np.testing.assert_array_equal(again.frame["target"].to_numpy(), loaded.frame["target"].to_numpy())
     assert again.columns.classes == loaded.columns.classes
     assert loaded.columns.describe()["classes"] == dict(zip(("0", "1"), loaded.columns.classes, strict=True))
+
+
+def test_a_source_read_in_local_clock_time_is_written_back_in_utc_and_reads_the_same(tmp_path):
+    """A retrain's combined source is written from the model's rows, whose times are UTC: read back with the
+    champion's ``data.timezone`` they must not move again (they say UTC in the value)."""
+    from driftline.timeline import as_source_columns
+
+    hours = pd.date_range("2021-03-27 20:00", periods=N, freq="h", tz="Europe/Berlin")  # across a clock change
+    labels = np.where(np.random.default_rng(2).uniform(size=N) < 0.4, "up", "down")
+    path = _label_file(tmp_path, labels)
+    frame = pd.read_csv(path).assign(timestamp=hours.tz_localize(None).strftime("%Y-%m-%d %H:%M"))
+    frame.to_csv(path, index=False)
+    config = DataConfig(path=str(path), target_col="label", timezone="Europe/Berlin")
+    loaded = load_data(config, need_target=True)
+    assert loaded.frame["timestamp"].tolist() == hours.tz_convert("UTC").tz_localize(None).tolist()
+    written = as_source_columns(loaded.frame, loaded.columns)
+    for suffix in ("parquet", "csv"):
+        combined = tmp_path / f"combined.{suffix}"
+        written.to_parquet(combined, index=False) if suffix == "parquet" else written.to_csv(combined, index=False)
+        again = load_data(config.model_copy(update={"path": str(combined)}), need_target=True, for_model=True)
+        assert again.frame["timestamp"].tolist() == loaded.frame["timestamp"].tolist(), suffix
