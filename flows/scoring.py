@@ -94,8 +94,9 @@ def score_batch(
         challenger_scores = score_task(store, shadow_rows, challenger, keyed=True)
     out_path = Path(out) if out else environment.home / "scores" / champion.name / f"{batch_id}.parquet"
     files = write_predictions_task(
-        rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations
-    )
+        rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations,
+        zone=config.data.timezone,
+    )  # fmt: skip
     batch = log_scoring_batch_task(
         store, champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id
     )

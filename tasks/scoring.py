@@ -178,13 +178,15 @@ def write_predictions_task(
     log_dir: Path,
     batch_id: str,
     explanations: pd.DataFrame | None = None,
+    zone: str | None = None,
 ) -> dict[str, str]:
-    """The output file (with the explanation columns, when asked for), the skipped-rows file, and a new batch
-    in the prediction log (none when empty; without explanations)."""
+    """The output file (with the explanation columns, when asked for; times in ``zone`` when the rows came in
+    its clock times), the skipped-rows file, and a new batch in the prediction log (UTC; none when empty;
+    without explanations)."""
     predictions = assemble_predictions(rows, champion, scores, challenger, challenger_scores)
-    write_table(with_explanations(predictions, explanations), out)
+    write_table(with_explanations(predictions, explanations), out, zone)
     skipped_file = out.with_name(out.name.split(".")[0] + ".skipped.csv")
-    write_table(skipped, skipped_file)
+    write_table(skipped, skipped_file, zone)
     log_file = append_prediction_log(predictions, log_dir, batch_id) if len(predictions) else None
     return {"out": str(out), "skipped_file": str(skipped_file), "log_file": str(log_file) if log_file else None}
 

@@ -103,9 +103,12 @@ def with_explanations(predictions: pd.DataFrame, explanations: pd.DataFrame | No
     return pd.concat([predictions, explanations.set_axis(predictions.index)], axis=1)
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """CSV or Parquet by the file's suffix."""
+def write_table(frame: pd.DataFrame, path: Path, zone: str | None = None) -> None:
+    """CSV or Parquet by the file's suffix. With ``zone`` (``data.timezone``: the rows came in its clock
+    times), the UTC ``timestamp`` as that zone's time with its offset, as the rows were written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if zone is not None and "timestamp" in frame.columns and pd.api.types.is_datetime64_any_dtype(frame["timestamp"]):
+        frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], utc=True).dt.tz_convert(zone))
     if path.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(path, index=False)
     else:

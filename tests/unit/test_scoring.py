@@ -252,3 +252,27 @@ def test_the_skipped_note_tells_history_gaps_and_contract_breaks_apart():
     # A source without a symbol column: its one series is named only internally, so rows go by time alone.
     single = lacking_summary(lacking.assign(symbol="series"))
     assert single.endswith("e.g. 2024-01-05 ('close': missing); 2024-01-06 ('close': missing)"), single
+
+
+def test_scores_of_rows_read_in_local_clock_time_carry_that_zones_time(tmp_path):
+    """``data.timezone``: the rows came as Europe/Berlin clock times and are kept as UTC; the score file gives
+    each row's time as it was written (with its offset, so nothing is ambiguous on the autumn night), and it
+    reads back to the same UTC times. Without a zone the file holds UTC, as before."""
+    from driftline.ingest import parse_timestamps
+    from driftline.scoring import write_table
+
+    utc = pd.Series(pd.date_range("2021-10-30 23:00", periods=4, freq="h"))  # 01:00, 02:00, 02:00, 03:00 in Berlin
+    scores = pd.DataFrame({"symbol": "series", "timestamp": utc, "probability": [0.1, 0.2, 0.3, 0.4]})
+    write_table(scores, tmp_path / "scores.csv", zone="Europe/Berlin")
+    written = pd.read_csv(tmp_path / "scores.csv")["timestamp"].tolist()
+    assert written == [
+        "2021-10-31 01:00:00+02:00",
+        "2021-10-31 02:00:00+02:00",
+        "2021-10-31 02:00:00+01:00",
+        "2021-10-31 03:00:00+01:00",
+    ]
+    assert parse_timestamps(pd.Series(written)).tolist() == utc.tolist()
+    write_table(scores, tmp_path / "scores.parquet", zone="Europe/Berlin")
+    assert str(pd.read_parquet(tmp_path / "scores.parquet")["timestamp"].dt.tz) == "Europe/Berlin"
+    write_table(scores, tmp_path / "plain.csv")
+    assert pd.read_csv(tmp_path / "plain.csv")["timestamp"].iloc[0] == "2021-10-30 23:00:00"
