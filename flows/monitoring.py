@@ -101,7 +101,7 @@ def monitor_drift(
     try:
         loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
         rows, _ = scoring_rows_task(store, loaded, config, monitored)
-        window = select_window_task(rows, since, until, cutoff, monitored.version)
+        window = select_window_task(rows, since, until, cutoff, monitored.version, config.data.timezone)
         timeline = window.to_dict(rows["timestamp"])
         if window.empty:
             finish_tracking_task(store, run_id, "FINISHED", None, {tagkeys.ROWS_JUDGED: "0"})

@@ -68,7 +68,7 @@ def score_batch(
         explain: add each row's top-K SHAP contributions (champion's base model) to the output file.
     """
     data = data or None  # a deployment form may send ""
-    since_at = parse_time_bound(since)
+    parse_time_bound(since)  # a bad bound fails before anything is read
     environment = Settings.from_env()
     store = MlflowStore.from_settings(environment)
     champion, challenger = resolve_models_task(store, _model_name(name), shadow)
@@ -77,6 +77,7 @@ def score_batch(
         **reading_overrides(sets, "score"),
     }
     config = training_config_task(store, champion, overrides)
+    since_at = parse_time_bound(since, zone=config.data.timezone)  # the rows' own clock, when they name one
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
     log_dir = environment.home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)

@@ -57,10 +57,10 @@ def resolve_monitored_task(
 
 @driftline_task("select-window")
 def select_window_task(
-    rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str
+    rows: pd.DataFrame, since: str | None, until: str | None, cutoff: str | None, version: str, zone: str | None = None
 ) -> JudgedWindow:
     """Which of the scoreable rows are judged; the earlier ones only served as feature history."""
-    return select_window(rows["timestamp"], since, until, cutoff, f"v{version}")
+    return select_window(rows["timestamp"], since, until, cutoff, f"v{version}", zone)
 
 
 @driftline_task("retrain-source", retries=2)
@@ -84,7 +84,9 @@ def retrain_source_task(
         stage_root=settings.ingest_dir,
         for_model=True,
     )
-    combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, until)
+    combined = combine_frames(
+        existing.frame, monitored.frame, existing.source, monitored.source, until, champion_config.data.timezone
+    )
     frame = as_source_columns(combined.frame, existing.columns)
     # Keyed on what shapes the file: a label written back by its class names (ColumnMap.classes) is not the 0/1
     # an older file of the same sources holds (read again with positive_label 0, those flipped).

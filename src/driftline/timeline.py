@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 
-def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp | None:
-    """A user's time bound as a naive UTC timestamp (the pipeline's time axis); None stays None.
+def parse_time_bound(value: str | None, option: str = "--since", zone: str | None = None) -> pd.Timestamp | None:
+    """A user's time bound as a naive UTC timestamp (the pipeline's time axis); None stays None. Without an
+    offset it is UTC, or a clock time of ``zone`` (``data.timezone``: the rows' own clock) when given.
 
     Raises:
         ConfigError: naming the option and the value when it is not a date or time.
@@ -50,11 +51,13 @@ def parse_time_bound(value: str | None, option: str = "--since") -> pd.Timestamp
         raise ConfigError(
             f"{option} {value!r} is not a date or time (use ISO 8601, e.g. 2024-03-01 or 2024-03-01T16:00Z)"
         )
+    if stamp.tzinfo is None and zone is not None:
+        stamp = stamp.tz_localize(zone, ambiguous=True, nonexistent="shift_forward")
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
-def _timestamp(value: Any, what: str) -> pd.Timestamp | None:
-    return parse_time_bound(None if value is None else str(value), what)
+def _timestamp(value: Any, what: str, zone: str | None = None) -> pd.Timestamp | None:
+    return parse_time_bound(None if value is None else str(value), what, zone)
 
 
 def _iso(value: pd.Timestamp | None) -> str | None:
@@ -119,15 +122,17 @@ def select_window(
     until: Any = None,
     cutoff: Any = None,
     cutoff_of: str = "the model",
+    zone: str | None = None,
 ) -> JudgedWindow:
-    """The rows to judge: timestamps in ``[since, until]`` (inclusive) when either is given, else those
-    strictly after ``cutoff`` (all rows when there is no cutoff).
+    """The rows to judge: timestamps in ``[since, until]`` (inclusive; without an offset, clock times of
+    ``zone`` when given) when either is given, else those strictly after ``cutoff`` (UTC; all rows when there
+    is no cutoff).
 
     Raises:
         DriftlineError: a bound is not a timestamp, or ``since`` is after ``until``.
     """
     values = pd.to_datetime(np.asarray(times)).to_numpy()
-    start, end = _timestamp(since, "--since"), _timestamp(until, "--until")
+    start, end = _timestamp(since, "--since", zone), _timestamp(until, "--until", zone)
     if start is not None and end is not None and start > end:
         raise DriftlineError(f"--since {_iso(start)} is after --until {_iso(end)}")
     after = _timestamp(cutoff, "training cutoff")
@@ -165,7 +170,12 @@ class CombinedSource:
 
 
 def combine_frames(
-    existing: pd.DataFrame, new: pd.DataFrame, existing_source: str, new_source: str, until: Any = None
+    existing: pd.DataFrame,
+    new: pd.DataFrame,
+    existing_source: str,
+    new_source: str,
+    until: Any = None,
+    zone: str | None = None,
 ) -> CombinedSource:
     """The champion's source plus the monitored rows (those up to ``until``), one row per (symbol,
     timestamp): where both have a row, the monitored one (the newest) wins. Sorted by symbol and time.
@@ -173,7 +183,7 @@ def combine_frames(
     Both frames are canonical (``symbol``, ``timestamp``, ...); columns only one side has are kept (missing
     on the other side's rows).
     """
-    end = _timestamp(until, "--until")
+    end = _timestamp(until, "--until", zone)
     if end is not None:
         new = new[new["timestamp"] <= np.datetime64(end)]
     stacked = pd.concat([existing.assign(_new=False), new.assign(_new=True)], ignore_index=True)

@@ -172,3 +172,23 @@ def test_rollback_to_a_rejected_version_needs_force_and_says_why():
 
 def test_mask_is_a_plain_boolean_array():
     assert select_window(TIMES.to_numpy(), cutoff=np.datetime64("2020-01-05")).mask.dtype == bool
+
+
+def test_bounds_without_an_offset_are_the_rows_own_clock_when_they_name_a_zone():
+    """``--since``/``--until`` for rows read in ``data.timezone`` (local clock times) mean that clock too: 2021-12-30
+    is midnight in Berlin, 23:00 UTC the day before; a bound with an offset says its own; the training cutoff
+    (recorded in UTC) is not moved."""
+    from driftline.timeline import parse_time_bound
+
+    assert parse_time_bound("2021-12-30", zone="Europe/Berlin") == pd.Timestamp("2021-12-29 23:00")
+    assert parse_time_bound("2021-07-01 12:00", zone="Europe/Berlin") == pd.Timestamp("2021-07-01 10:00")
+    assert parse_time_bound("2021-12-30T00:00Z", zone="Europe/Berlin") == pd.Timestamp("2021-12-30")
+    assert parse_time_bound("2021-12-30") == pd.Timestamp("2021-12-30")
+    times = pd.Series(pd.date_range("2021-12-29 21:00", periods=6, freq="h"))  # UTC
+    window = select_window(times, since="2021-12-30", zone="Europe/Berlin")
+    assert times[window.mask].min() == pd.Timestamp("2021-12-29 23:00")
+    after = select_window(times, cutoff="2021-12-29T23:00:00", zone="Europe/Berlin")
+    assert times[after.mask].min() == pd.Timestamp("2021-12-30 00:00")
+    frame = pd.DataFrame({"symbol": "s", "timestamp": times, "x": range(6)})
+    combined = combine_frames(frame.iloc[:2], frame, "old", "new", until="2021-12-30 00:00", zone="Europe/Berlin")
+    assert combined.frame["timestamp"].max() == pd.Timestamp("2021-12-29 23:00")
