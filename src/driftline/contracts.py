@@ -187,6 +187,19 @@ def _present(values: pd.Series) -> np.ndarray:
     return present
 
 
+def not_labelled_yet(frame: pd.DataFrame, labelled: np.ndarray) -> np.ndarray:
+    """Rows later than every labelled row of their series: the newest rows, whose outcome is not known yet
+    (the rows a label series is scored on), not rows that lost their label. A label missing before a labelled
+    row of its series is missing."""
+    if "timestamp" not in frame.columns or not len(frame):
+        return np.zeros(len(frame), dtype=bool)
+    times = frame["timestamp"]
+    symbols = frame["symbol"] if "symbol" in frame.columns else pd.Series("", index=frame.index)
+    last = times.where(labelled).groupby(symbols.to_numpy()).transform("max")  # NaT: a series never labelled
+    pending: np.ndarray = (times > last).to_numpy(dtype=bool) & ~labelled
+    return pending
+
+
 def derive_columns(
     frame: pd.DataFrame,
     contract: ContractConfig,
@@ -206,10 +219,20 @@ def derive_columns(
         values = raw.reindex(frame.index)
         present = _present(values)
         if not rule.nullable:
-            derived[source_column(column)] = np.where(present, 1.0, np.nan)
+            due = present | not_labelled_yet(frame, present) if column == "target" else present
+            derived[source_column(column)] = np.where(due, 1.0, np.nan)
         if rule.type is not None or not rule.nullable:
             unparsed = present & frame[column].isna().to_numpy()
             derived[unparsed_column(column)] = values.where(unparsed).to_numpy()
+    target_rule = contract.columns.get("target")
+    if (
+        "target" in frame.columns
+        and source_column("target") not in derived
+        and target_rule
+        and not target_rule.nullable
+    ):
+        labelled = frame["target"].notna().to_numpy()
+        derived[source_column("target")] = np.where(labelled | not_labelled_yet(frame, labelled), 1.0, np.nan)
     for column, rule in contract.columns.items():
         if rule.type == "integer" and column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
             derived[remainder_column(column)] = (frame[column] - np.round(frame[column])).abs().to_numpy()

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import ContractConfig, DataConfig, load_config
+from driftline.config import ContractConfig, DataConfig, TargetConfig, load_config
+from driftline.contracts import SOURCE_ROW
 from driftline.errors import DataError
 from driftline.ingest import load_data, read_label
 from driftline.pipeline import validate_loaded
@@ -235,3 +236,34 @@ def test_a_source_read_in_local_clock_time_is_written_back_in_utc_and_reads_the_
         written.to_parquet(combined, index=False) if suffix == "parquet" else written.to_csv(combined, index=False)
         again = load_data(config.model_copy(update={"path": str(combined)}), need_target=True, for_model=True)
         assert again.frame["timestamp"].tolist() == loaded.frame["timestamp"].tolist(), suffix
+
+
+def test_the_newest_rows_without_a_label_yet_are_kept_to_score_and_a_lost_label_is_missing(tmp_path):
+    """A label series' newest rows have no outcome yet (tomorrow's move, a loan still running): they were
+    quarantined as "'label' (target): missing" with a warning, and so never scored by the run that trained on the
+    file. Rows after the last labelled row of their series are kept (not trained on: the rows to score); a label
+    missing between labelled rows, or in a series never labelled, is missing as before."""
+    from driftline.features import build_features
+
+    frames = []
+    for symbol in ("a", "b", "c"):
+        frame = make_labelled_series(n_rows=300, n_features=2, seed=ord(symbol)).rename(columns={"y": "label"})
+        frame["label"] = np.where(frame["label"] == 1, "up", "down").astype(object)
+        frame.loc[frame.index[-3:], "label"] = ""  # not known yet
+        frames.append(frame.assign(symbol=symbol))
+    panel = pd.concat(frames, ignore_index=True)
+    panel.loc[100, "label"] = None  # lost in the middle of series a
+    panel.loc[panel["symbol"] == "c", "label"] = None  # series c never labelled
+    path = tmp_path / "panel.csv"
+    panel.to_csv(path, index=False)
+    loaded = load_data(DataConfig(path=str(path), target_col="label", symbol_col="symbol"), need_target=True)
+    report = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=50), "panel")
+    missing = report.quarantined[report.quarantined["reason"].str.contains("missing")]
+    assert sorted(missing[SOURCE_ROW].tolist()) == [100, *panel.index[panel["symbol"] == "c"]]
+    newest = report.clean.groupby("symbol").tail(3)
+    assert set(newest["symbol"]) == {"a", "b"} and newest["target"].isna().all()
+    features = load_config(None).features
+    unlagged = build_features(report.clean, features, TargetConfig(kind="label", label_lags=()))
+    assert len(unlagged.latest) == 6  # each kept series' 3 newest rows: scored, not trained on
+    lagged = build_features(report.clean, features, TargetConfig(kind="label", label_lags=(1,)))
+    assert len(lagged.latest) == 2  # the newest known label is lag 1 of the first of them only

@@ -172,7 +172,8 @@ def test_scoring_sets_no_short_symbol_aside(tmp_path):
 
 
 def test_the_newest_row_of_a_label_series_is_scored_though_its_label_is_unknown(tmp_path):
-    """Training quarantines a row without its label; scoring must not: that row is the one to predict."""
+    """Neither training nor scoring quarantines the newest row for its unknown label: that row is the one to
+    predict. Training quarantines a label lost between labelled rows; scoring keeps that row too."""
     from driftline.config import ContractConfig, DataConfig, FeatureConfig, TargetConfig
     from driftline.features import scoring_rows
     from driftline.ingest import load_data
@@ -185,10 +186,12 @@ def test_the_newest_row_of_a_label_series_is_scored_though_its_label_is_unknown(
     )
     frame["y"] = frame["y"].astype(float)
     frame.loc[59, "y"] = np.nan  # the newest hour: its outcome (the next hour's) is not known yet
+    frame.loc[30, "y"] = np.nan  # lost
     frame.to_csv(tmp_path / "batch.csv", index=False)
     loaded = load_data(DataConfig(path=str(tmp_path / "batch.csv"), target_col="y"), need_target=True)
     contract = ContractConfig(min_rows_per_symbol=10)
-    assert validate_loaded(loaded, contract, "unit").rows_quarantined == 1  # training: no label, no row
+    training = validate_loaded(loaded, contract, "unit")
+    assert training.quarantined["source_row"].tolist() == [30]  # training: a lost label, not the newest row
     report = validate_loaded(loaded, scoring_contract(contract), "unit")
     assert report.rows_quarantined == 0
     rows, _ = scoring_rows(report.clean, FeatureConfig(), TargetConfig(kind="label"), ["x", "target_lag_1"])
