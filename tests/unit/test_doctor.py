@@ -172,3 +172,16 @@ def test_without_an_api_url_the_prefect_check_says_how_commands_share_the_local_
     assert "idle 60 s" in doctor.check_prefect({"DRIFTLINE_LOCAL_API_IDLE_SECONDS": "60"}).detail
     alone = doctor.check_prefect({"DRIFTLINE_LOCAL_API_IDLE_SECONDS": "0"})
     assert "each command starts a local Prefect API of its own" in alone.detail
+
+
+def test_the_prefect_check_says_whether_a_new_home_starts_from_a_migrated_template(tmp_path, monkeypatch):
+    from driftline.adapters.templates import DIR_VARIABLE, prefect_template
+
+    monkeypatch.setenv(DIR_VARIABLE, str(tmp_path))
+    none = doctor.check_prefect({})
+    assert "10-20 s on a new home, which migrates a new database" in none.detail
+    assert none.fix.endswith("a migrated template once: python -m driftline.app.db_templates")
+    prefect_template().write_bytes(b"")
+    made = doctor.check_prefect({})
+    assert f"~3 s on a new home, whose database starts as {prefect_template()}" in made.detail
+    assert "db_templates" not in made.fix

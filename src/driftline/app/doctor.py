@@ -156,21 +156,25 @@ def check_tracking(env: Mapping[str, str], home: Path) -> Check:
 def check_prefect(env: Mapping[str, str]) -> Check:
     api = env.get("PREFECT_API_URL")
     if not api:
+        from driftline.adapters.templates import prefect_template
         from driftline.app.local_api import IDLE_VARIABLE, idle_seconds
 
         idle = idle_seconds(env)
+        template = prefect_template()
+        start = (
+            f"~3 s on a new home, whose database starts as {template}"
+            if template.is_file()
+            else "10-20 s on a new home, which migrates a new database"
+        )
         shared = (
-            f"the first command starts a local Prefect API (10-20 s on a new home, overlapped with start-up) that "
-            f"the next ones share until it has been idle {idle:g} s ({IDLE_VARIABLE})"
+            f"the first command starts a local Prefect API ({start}) that the next ones share until it has been "
+            f"idle {idle:g} s ({IDLE_VARIABLE})"
             if idle
-            else f"each command starts a local Prefect API of its own ({IDLE_VARIABLE}=0)"
+            else f"each command starts a local Prefect API of its own ({start}; {IDLE_VARIABLE}=0)"
         )
-        return Check(
-            "prefect api",
-            OK,
-            f"none set: {shared}",
-            "for deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api",
-        )
+        deploy = "for deployments: make serve, then PREFECT_API_URL=http://127.0.0.1:4200/api"
+        made = "" if template.is_file() else "; a migrated template once: python -m driftline.app.db_templates"
+        return Check("prefect api", OK, f"none set: {shared}", deploy + made)
     base = api.rstrip("/")
     down = _unhealthy("prefect api", base, "start it (prefect server start / make serve) or fix PREFECT_API_URL")
     if down:
