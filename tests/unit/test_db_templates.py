@@ -137,3 +137,16 @@ def test_a_new_prefect_home_starts_from_the_template_and_serves_flows(tmp_path):
     fresh = _rows(migrated, "SELECT id, slug FROM block_type ORDER BY slug")
     assert [slug for _, slug in fresh] == [slug for _, slug in block_types]
     assert {i for i, _ in fresh}.isdisjoint({i for i, _ in block_types})
+
+
+def test_make_install_leaves_a_template_of_each_database_for_the_installed_versions():
+    """``make install`` (what CI and ``make test`` run first) makes both templates after syncing the environment
+    (Makefile: ``python -m driftline.app.db_templates``), so a newcomer's first command starts from them."""
+    from driftline.adapters.templates import mlflow_template
+
+    made_by_make = (Path(sys.prefix) / ".synced").exists()
+    assert made_by_make or not os.environ.get("CI"), "CI installs with make install"
+    if made_by_make:
+        for template in (prefect_template(), mlflow_template()):
+            assert template.is_file() and template.stat().st_size > 100_000, template
+            assert _rows(template, "SELECT count(*) FROM alembic_version") == [(1,)]
