@@ -1083,8 +1083,11 @@ def _describe(error: ErrorDetails, source: str, root: type[BaseModel] | None = N
                 section = annotation
         allowed = ", ".join(sorted(section.model_fields))
         return f"{source}: unknown key {where!r}; allowed here: {allowed}"
+    message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix on a validator's own message
     got = _SHORT.repr(error.get("input"))
-    return f"{source}: {where}: {error['msg']} (got {got})"
+    if error["type"] == "value_error" and (got in message or isinstance(error.get("input"), dict)):
+        return f"{source}: {where}: {message}"  # the message names the value (or the section's values)
+    return f"{source}: {where}: {message} (got {got})"
 
 
 def load_config(

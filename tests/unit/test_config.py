@@ -217,9 +217,15 @@ def test_gap_must_cover_the_label_delay():
 
 def test_a_price_target_label_is_not_known_before_its_horizon():
     with pytest.raises(
-        ConfigError, match=r"target: Value error, label_delay \(2\) must be >= horizon \(5\) for the volatility target"
-    ):
+        ConfigError, match=r"target: label_delay \(2\) must be >= horizon \(5\) for the volatility target: its label"
+    ) as raised:
         load_config(None, {"target.label_delay": 2})
+    assert "(got {" not in str(raised.value)  # not the whole section again
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, sets={"data.encoding": "foo"})
+    assert str(raised.value) == (
+        "--set: data.encoding: unknown encoding 'foo' (e.g. utf-8, cp1252, shift_jis, gb18030)"
+    )
 
 
 def test_set_options_are_yaml_values_validated_like_the_file(tmp_path):
