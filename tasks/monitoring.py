@@ -28,7 +28,14 @@ from driftline.model_registry import ModelRegistry
 from driftline.scoring import ModelRef
 from driftline.sizing import AUTOMATIC_SIZES, retrain_config_yaml
 from driftline.sources import private_dir, private_file
-from driftline.timeline import JudgedWindow, as_source_columns, combine_frames, same_source, select_window
+from driftline.timeline import (
+    JudgedWindow,
+    as_source_columns,
+    combine_frames,
+    parse_time_bound,
+    same_source,
+    select_window,
+)
 from tasks._task import driftline_task
 from tasks.promotion import CUTOFF_TAG
 from tasks.tracking import REFERENCE_PROFILE, REFERENCE_SAMPLE
@@ -84,9 +91,8 @@ def retrain_source_task(
         stage_root=settings.ingest_dir,
         for_model=True,
     )
-    combined = combine_frames(
-        existing.frame, monitored.frame, existing.source, monitored.source, until, champion_config.data.timezone
-    )
+    end = parse_time_bound(until, "--until", champion_config.data.timezone)
+    combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, end)
     frame = as_source_columns(combined.frame, existing.columns)
     # Keyed on what shapes the file: a label written back by its class names (ColumnMap.classes) is not the 0/1
     # an older file of the same sources holds (read again with positive_label 0, those flipped).

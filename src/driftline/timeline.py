@@ -170,12 +170,7 @@ class CombinedSource:
 
 
 def combine_frames(
-    existing: pd.DataFrame,
-    new: pd.DataFrame,
-    existing_source: str,
-    new_source: str,
-    until: Any = None,
-    zone: str | None = None,
+    existing: pd.DataFrame, new: pd.DataFrame, existing_source: str, new_source: str, until: Any = None
 ) -> CombinedSource:
     """The champion's source plus the monitored rows (those up to ``until``), one row per (symbol,
     timestamp): where both have a row, the monitored one (the newest) wins. Sorted by symbol and time.
@@ -183,7 +178,7 @@ def combine_frames(
     Both frames are canonical (``symbol``, ``timestamp``, ...); columns only one side has are kept (missing
     on the other side's rows).
     """
-    end = _timestamp(until, "--until", zone)
+    end = _timestamp(until, "--until")  # UTC (parse_time_bound reads a bound in the rows' own zone)
     if end is not None:
         new = new[new["timestamp"] <= np.datetime64(end)]
     stacked = pd.concat([existing.assign(_new=False), new.assign(_new=True)], ignore_index=True)

@@ -190,5 +190,6 @@ def test_bounds_without_an_offset_are_the_rows_own_clock_when_they_name_a_zone()
     after = select_window(times, cutoff="2021-12-29T23:00:00", zone="Europe/Berlin")
     assert times[after.mask].min() == pd.Timestamp("2021-12-30 00:00")
     frame = pd.DataFrame({"symbol": "s", "timestamp": times, "x": range(6)})
-    combined = combine_frames(frame.iloc[:2], frame, "old", "new", until="2021-12-30 00:00", zone="Europe/Berlin")
+    end = parse_time_bound("2021-12-30 00:00", "--until", "Europe/Berlin")  # as the retrain's task reads it
+    combined = combine_frames(frame.iloc[:2], frame, "old", "new", until=end)
     assert combined.frame["timestamp"].max() == pd.Timestamp("2021-12-29 23:00")
