@@ -709,9 +709,10 @@ def parse_timestamps(values: pd.Series, source: str = "", column: str = "", zone
             # No format fits (pandas then reads each value on its own, with dateutil, and warns): said below in
             # our words, naming the file and column, and only when something was read that way.
             warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
-            parsed = pd.to_datetime(text, errors="coerce", utc=True, format=form)
             if zone is not None and not present.astype(str).str.contains(OFFSET_AT_END).any():
-                parsed = _in_zone(pd.to_datetime(text, errors="coerce", format=form), zone)
+                parsed = _in_zone(pd.to_datetime(text, errors="coerce", format=form), zone)  # local clock times
+            else:
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, format=form)
         if form is None and parsed.notna().any():
             logger.warning(
                 "%s%s: no single date format fits its values (first %r), so each value was read on its own; "
