@@ -29,7 +29,7 @@ from driftline.ingest import LoadedData, load_data
 from driftline.short_data import DataFit, fit_min_rows, fit_to_rows, fit_windows
 from driftline.sizing import SizedConfig, size_to_data
 from driftline.streaming import DataPath
-from driftline.training import WalkForwardResult, run_walk_forward
+from driftline.training import WalkForwardResult, run_walk_forward, say_beyond_training_range
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ def develop(loaded: LoadedData, config: PipelineConfig, steps: Steps) -> Develop
         raise InsufficientDataError(f"{exc}{warm_up_note(count_in, count_left, windowed.config.features)}") from None
     development, holdout = steps.hold_out(features, sized.config)
     result = steps.walk_forward(development, sized.config)
+    own = [n for n in development.feature_names if n in clean.columns]  # not the lags and calendar built here
+    say_beyond_training_range(development, sized.config.fit_spec, own, Where(loaded.source).prefix)
     return Development(report, features, sized, development, holdout, result)
 
 
