@@ -97,6 +97,7 @@ def monitor_drift(
         "monitored": note or "champion",
         "run_id": run_id,
         "source": source,
+        "timezone": config.data.timezone,  # the window's times are UTC; the CLI shows them on this clock
     }
     try:
         loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)

@@ -114,6 +114,7 @@ def score_batch(
         # Series with nothing logged yet, scored from after the training cutoff (rows it learnt from are not new).
         "from_cutoff": {"cutoff": cutoff.isoformat(), "series": from_cutoff} if from_cutoff and cutoff else None,
         "explain": explain,
+        "timezone": config.data.timezone,  # the times above are UTC; the CLI shows them on this clock
         "mean_probability": batch["metrics"].get("mean_probability"),
         "tracking_run_id": batch["run_id"],
         **files,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from driftline.errors import in_zone
 from driftline.promotion import Decision
 from driftline.summary import TrainingSummary, json_safe
 from driftline.training import baseline_fold_table, fold_table
@@ -59,6 +60,7 @@ def training_summary(
         json_safe(
             {
                 **{k: trained.timeline.get(k) for k in TIMELINE_KEYS},
+                "timezone": trained.config.data.timezone,
                 "run_id": run_id,
                 "model_name": version.name,
                 "model_version": None if version.version is None else str(version.version),
@@ -208,14 +210,33 @@ def _data_lines(summary: TrainingSummary) -> list[str]:
     return lines
 
 
+def _when(value: str | None, zone: str | None) -> str:
+    """A time of the summary (UTC, ISO 8601) as the tables show it: on ``zone``'s clock with its offset."""
+    if not value or not zone:
+        return _cell(value)
+    stamp: pd.Timestamp = in_zone(value, zone)
+    shown: str = stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat()
+    return shown
+
+
 def _timeline_lines(summary: TrainingSummary) -> list[str]:
     if not summary.data_start:
         return []
+    zone = summary.timezone
     return [
         (
-            f"       rows {_cell(summary.data_start)} .. {_cell(summary.data_end)}, "
-            f"trained up to {_cell(summary.training_cutoff)} (training cutoff)"
+            f"       rows {_when(summary.data_start, zone)} .. {_when(summary.data_end, zone)}, "
+            f"trained up to {_when(summary.training_cutoff, zone)} (training cutoff)"
+            + (f", times in {zone}" if zone else "")
         )
+    ]
+
+
+def _fold_rows(summary: TrainingSummary) -> list[dict[str, Any]]:
+    """The challenger's fold table, its test windows on the data's clock (``data.timezone``)."""
+    zone = summary.timezone
+    return [
+        {**row, **{k: _when(row.get(k), zone) for k in ("test_start", "test_end") if zone}} for row in summary.folds
     ]
 
 
@@ -254,7 +275,7 @@ def render_summary(summary: TrainingSummary | dict[str, Any]) -> str:
             *_data_lines(summary),
             "",
             f"Walk-forward folds of the challenger ({summary.selected_family}), calibrated, out of sample:",
-            _table(summary.folds, FOLD_COLUMNS),
+            _table(_fold_rows(summary), FOLD_COLUMNS),
             "",
             *(
                 [

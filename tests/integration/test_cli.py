@@ -95,7 +95,8 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
 
 def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, fast_config):
     """No --name and a config without one: every command works on the model named after the data. The label's
-    classes are named ("storm" is 1, by data.positive_label); score and monitor read them as training did."""
+    classes are named ("storm" is 1, by data.positive_label); score and monitor read them as training did. The
+    times are New York clock times (data.timezone): kept as UTC, printed on that clock."""
     import yaml
 
     labelled = make_labelled_series(n_rows=1500, seed=7)
@@ -118,6 +119,8 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
             "y",
             "--set",
             "data.positive_label=storm",
+            "--set",
+            "data.timezone=America/New_York",
             "--summary-json",
             "s.json",
         ],
@@ -136,6 +139,11 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     assert summary["status"] == "finished" and summary["error"] is None
     assert summary["columns"]["classes"] == {"0": "calm", "1": "storm"}
     assert "target 'y' ('storm' is 1, 'calm' 0)" in done.stdout
+    # Kept as UTC (New York is 5 h behind in winter), printed on the data's clock.
+    local = pd.to_datetime(labelled["timestamp"])
+    assert pd.Timestamp(summary["data_start"]) == local.iloc[5] + pd.Timedelta(hours=5)  # after 5 rows of lags
+    shown = pd.Timestamp(summary["data_start"]).tz_localize("UTC").tz_convert("America/New_York")
+    assert f"rows {shown.isoformat()} .. " in done.stdout and "times in America/New_York" in done.stdout
     assert "Warning" not in done.stderr, done.stderr[-3000:]  # the happy path leaks no library warning
     assert "great_expectations" not in done.stderr, done.stderr[-3000:]  # nor GX's INFO line about a docs folder
 
@@ -187,8 +195,10 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
     drift = json.loads((tmp_path / "d.json").read_text())
     assert watched.stdout.startswith("driftline-labelled v1: drift ") and f"on {drift['rows']} rows" in watched.stdout
     assert drift["window_start"] > summary["training_cutoff"] and drift["window_end"] == summary["data_end"]
-    times = pd.to_datetime(pd.read_csv(tmp_path / "labelled.csv")["timestamp"])
+    times = local + pd.Timedelta(hours=5)  # the file's New York times in UTC, as monitor read them
     assert drift["rows"] == int((times > pd.Timestamp(summary["training_cutoff"])).sum())
+    end = pd.Timestamp(drift["window_end"]).tz_localize("UTC").tz_convert("America/New_York")
+    assert f" .. {end})" in watched.stdout.splitlines()[0] and str(end).endswith("-05:00")
 
     other = run_cli(["score", "--data", "p.csv", "--out", "q.csv"], tmp_path, prefect_api)
     assert other.returncode == 2 and "no model driftline-p in the registry at " in other.stderr

@@ -6,6 +6,7 @@ import json
 import re
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,21 +52,29 @@ def _decision(compared: bool) -> Decision:
     return Decision("promote" if compared else "reject", reasons, comparison, {})
 
 
-def _trained(walk_forward_run, rows_clean: int = 3990, adjusted: dict | None = None) -> SimpleNamespace:
+def _trained(
+    walk_forward_run,
+    rows_clean: int = 3990,
+    adjusted: dict | None = None,
+    timeline: dict | None = None,
+    zone: str | None = None,
+) -> SimpleNamespace:
     """What the flow hands the summary (``driftline.pipeline.Trained``), with only the fields it reads."""
     return SimpleNamespace(
         result=walk_forward_run.result,
         report=SimpleNamespace(rows_in=4000, rows_clean=rows_clean, rows_quarantined=4000 - rows_clean),
         quarantine_path=None,
-        timeline={"data_start": "2000-01-03T00:00:00", "data_end": None, "training_cutoff": None},
+        timeline=timeline or {"data_start": "2000-01-03T00:00:00", "data_end": None, "training_cutoff": None},
         sized=SimpleNamespace(adjusted=adjusted or {}),
-        config=SimpleNamespace(target=SimpleNamespace(kind="volatility")),
+        config=SimpleNamespace(target=SimpleNamespace(kind="volatility"), data=SimpleNamespace(timezone=zone)),
     )
 
 
-def _summary(walk_forward_run, version: str | None = "3", compared: bool = True) -> TrainingSummary:
+def _summary(
+    walk_forward_run, version: str | None = "3", compared: bool = True, trained: SimpleNamespace | None = None
+) -> TrainingSummary:
     return training_summary(
-        _trained(walk_forward_run),
+        trained or _trained(walk_forward_run),
         run_id="abc123",
         version=SimpleNamespace(name="driftline-demo", version=version),
         aliases={"held": ["challenger", "champion"] if version else [], "champion": version},
@@ -115,6 +124,33 @@ def test_render_summary_shows_the_fold_table_and_the_version(walk_forward_run):
     assert "Decision: promote" in text
     assert "CI [-0.02000, -0.00200]" in text
     assert "MLflow run abc123" in text
+
+
+def test_a_model_of_local_clock_times_prints_its_times_on_that_clock(walk_forward_run):
+    """``data.timezone``: rows are kept as UTC (so is the summary's JSON); the text shows the data's own clock,
+    with its offset, as the score file does; a midnight there is a date."""
+    timeline = {
+        "data_start": "2021-03-27T23:00:00",  # midnight in Berlin (UTC+1)
+        "data_end": "2021-03-28T09:30:00",  # 11:30 in Berlin, summer time since 02:00
+        "training_cutoff": "2021-03-28T00:30:00",
+    }
+    zone = "Europe/Berlin"
+    summary = _summary(walk_forward_run, trained=_trained(walk_forward_run, timeline=timeline, zone=zone))
+    assert (summary.timezone, summary.data_start) == (zone, "2021-03-27T23:00:00")  # the JSON stays UTC
+    text = render_summary(summary)
+    assert (
+        "rows 2021-03-28 .. 2021-03-28T11:30:00+02:00, trained up to 2021-03-28T01:30:00+01:00 (training cutoff), "
+        "times in Europe/Berlin" in text
+    )
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["fold", "test_start", "test_end"])
+    for fold, line in zip(summary.folds, lines[header + 2 :], strict=False):
+        shown = pd.Timestamp(fold["test_start"]).tz_localize("UTC").tz_convert(zone)
+        assert line.split()[1] in (shown.isoformat(), shown.date().isoformat())
+    utc = render_summary(_summary(walk_forward_run, trained=_trained(walk_forward_run, timeline=timeline)))
+    assert (
+        "rows 2021-03-27T23:00:00 .. 2021-03-28T09:30:00, trained up to 2021-03-28T00:30:00 (training cutoff)\n" in utc
+    )
 
 
 def test_summary_lists_the_baselines_apart_from_the_families(walk_forward_run):

@@ -632,8 +632,13 @@ def score(
     versions = f"v{summary['model_version']}" + (
         f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
     )
+    from driftline.errors import show_time
+
+    zone = summary.get("timezone")
     window = (
-        f" from {summary['since']}" if summary["since"] else (" (new rows only)" if summary["new_rows_only"] else "")
+        f" from {show_time(summary['since'], zone)}"
+        if summary["since"]
+        else (" (new rows only)" if summary["new_rows_only"] else "")
     )
     typer.echo(
         f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} "
@@ -645,13 +650,11 @@ def score(
             "to the base model's margin (explain_* columns)"
         )
     if summary.get("from_cutoff"):
-        from driftline.errors import show_time
-
         fresh = summary["from_cutoff"]
         typer.echo(
             f"{len(fresh['series'])} series had nothing in the prediction log yet: scored from after "
-            f"v{summary['model_version']}'s training cutoff, {show_time(fresh['cutoff'])} (the rows it learnt from "
-            "are not new to it; --since DATE scores earlier ones)"
+            f"v{summary['model_version']}'s training cutoff, {show_time(fresh['cutoff'], zone)} "
+            "(the rows it learnt from are not new to it; --since DATE scores earlier ones)"
         )
     if summary["mean_probability"] is not None:
         typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
@@ -752,7 +755,7 @@ def monitor(
     else:
         typer.echo(
             f"{head}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows "
-            f"({show_span(result['window_start'], result['window_end'])})"
+            f"({show_span(result['window_start'], result['window_end'], result.get('timezone'))})"
         )
     if result["monitored"] != "champion":
         typer.echo(f"  note: {result['monitored']}")
@@ -772,8 +775,8 @@ def monitor(
             used = retrained["data_used"]
             typer.echo(
                 f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
-                f"{show_span(retrained['data_start'], retrained['training_cutoff'])} "
-                f"(held out to {show_time(retrained['data_end'])})"
+                f"{show_span(retrained['data_start'], retrained['training_cutoff'], retrained.get('timezone'))} "
+                f"(held out to {show_time(retrained['data_end'], retrained.get('timezone'))})"
             )
             rows = used["rows"]
             if used.get("combined"):
