@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import FeatureConfig, TargetConfig
-from driftline.errors import DataError, InsufficientDataError
+from driftline.errors import DataError, InsufficientDataError, show_span, show_time
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +387,36 @@ def _symbols_left_out(table: pd.DataFrame, usable: list[str], labelled: pd.Serie
         logger.warning("%s%s: %s: its %d rows are left out of the panel", where.prefix, symbol, why, len(rows))
 
 
+# A label series' newest rows without a label are the rows to score (their outcome is not known yet, for
+# target.label_delay rows at least); more than this many beyond the delay look like labels that stopped arriving.
+UNLABELLED_TAIL_ROWS = 10
+
+
+def _say_unlabelled_tail(table: pd.DataFrame, target: TargetConfig, where: Where) -> None:
+    """A warning naming each series whose newest rows without a label are more than ``UNLABELLED_TAIL_ROWS``
+    beyond the label delay (``target.known_after``; counted after the ``target.ahead`` rows that never have
+    one): they are scored, never trained on, so labels that stopped arriving leave the model without the newest
+    outcomes."""
+    panel = table["symbol"].nunique() > 1
+    for symbol, rows in table.groupby("symbol", sort=True):
+        known = rows["y"].notna().to_numpy()
+        if not known.any():
+            continue
+        tail = len(rows) - 1 - int(np.flatnonzero(known)[-1]) - target.ahead
+        if tail > target.known_after + UNLABELLED_TAIL_ROWS:
+            times = rows["timestamp"]
+            last = times.iloc[int(np.flatnonzero(known)[-1]) + target.ahead]
+            logger.warning(
+                "%s%s: its newest %d rows (%s) have no label: they are scored, never trained on; if the labels "
+                "stopped arriving, the model knows no outcome after %s",
+                where.prefix,
+                symbol if panel else "the series",
+                tail,
+                show_span(times.iloc[-tail], times.iloc[-1]),
+                show_time(last),
+            )
+
+
 def build_features(
     frame: pd.DataFrame,
     features: FeatureConfig,
@@ -433,6 +463,7 @@ def build_features(
     _symbols_left_out(table, usable, labelled, where)
     if target.needs_label:
         _say_leaks(rows, [n for n in usable if n in frame.columns], where)
+        _say_unlabelled_tail(table, target, where)
     if empty or constant:
         dropped = [
             f"all missing: {', '.join(empty)}" if empty else "",

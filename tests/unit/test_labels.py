@@ -267,3 +267,37 @@ def test_the_newest_rows_without_a_label_yet_are_kept_to_score_and_a_lost_label_
     assert len(unlagged.latest) == 6  # each kept series' 3 newest rows: scored, not trained on
     lagged = build_features(report.clean, features, TargetConfig(kind="label", label_lags=(1,)))
     assert len(lagged.latest) == 2  # the newest known label is lag 1 of the first of them only
+
+
+def test_a_series_whose_labels_stopped_long_before_its_rows_is_named(tmp_path, caplog):
+    """The newest rows without a label are kept to score; many more of them than the label delay look like a
+    feed of outcomes that stopped: the series is named with those rows' span and its last known outcome, since
+    the model knows nothing after it."""
+    from driftline.features import UNLABELLED_TAIL_ROWS, build_features
+
+    frames = []
+    for symbol, unlabelled in (("a", 3), ("b", 60)):
+        frame = make_labelled_series(n_rows=400, n_features=2, seed=ord(symbol)).astype({"y": float})
+        frame.loc[frame.index[-unlabelled:], "y"] = np.nan
+        frames.append(frame.assign(symbol=symbol))
+    panel = pd.concat(frames, ignore_index=True)
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    loaded = load_data(DataConfig(path=str(tmp_path / "panel.csv"), target_col="y", symbol_col="symbol"), True)
+    clean = validate_loaded(loaded, ContractConfig(min_rows_per_symbol=50), "panel").clean
+    features = load_config(None).features
+
+    def named(target: TargetConfig) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="driftline.features"):
+            build_features(clean, features, target)
+        return [r.getMessage() for r in caplog.records if "have no label" in r.getMessage()]
+
+    times = pd.to_datetime(panel.loc[panel["symbol"] == "b", "timestamp"])
+    assert named(TargetConfig(kind="label")) == [
+        (
+            f"b: its newest 60 rows ({times.iloc[-60]} .. {times.iloc[-1]}) have no label: they are scored, never "
+            f"trained on; if the labels stopped arriving, the model knows no outcome after {times.iloc[-61]}"
+        )
+    ]
+    # A label known only 60 rows later leaves that many rows without one: nothing to name.
+    assert named(TargetConfig(kind="label", label_delay=60 - UNLABELLED_TAIL_ROWS)) == []
