@@ -144,6 +144,20 @@ class ColumnMap:
         }
 
 
+def locate_rows(raw: pd.DataFrame, rows: list[Any]) -> list[str]:
+    """Where rows of ``raw`` (its index labels) are in their files, as a user finds them: ``line 8`` (a CSV's
+    header is line 1), ``row 8`` of a Parquet file, prefixed with the file's key when the source has several."""
+    if not rows:
+        return []
+    where = raw.loc[rows, [OBJECT_COLUMN, LINE_COLUMN]]
+    several = raw[OBJECT_COLUMN].nunique() > 1
+    out = []
+    for key, line in zip(where[OBJECT_COLUMN], where[LINE_COLUMN], strict=True):
+        unit = "row" if str(key).lower().endswith(ROW_FILES) else "line"
+        out.append(f"{key} {unit} {line}" if several else f"{unit} {line}")
+    return out
+
+
 @dataclass(frozen=True)
 class LoadedData:
     """A canonical frame plus the untouched source rows and lineage."""
@@ -188,17 +202,8 @@ class LoadedData:
         }
 
     def locate(self, rows: list[int]) -> list[str]:
-        """Where source rows (raw positions) are in their files, as a user finds them: ``line 8`` (a CSV's header
-        is line 1), ``row 8`` of a Parquet file, prefixed with the file's key when the source has several."""
-        if not rows:
-            return []
-        where = self.raw.loc[rows, [OBJECT_COLUMN, LINE_COLUMN]]
-        several = self.raw[OBJECT_COLUMN].nunique() > 1
-        out = []
-        for key, line in zip(where[OBJECT_COLUMN], where[LINE_COLUMN], strict=True):
-            unit = "row" if str(key).lower().endswith(ROW_FILES) else "line"
-            out.append(f"{key} {unit} {line}" if several else f"{unit} {line}")
-        return out
+        """Where source rows (raw positions) are in their files (``locate_rows``)."""
+        return locate_rows(self.raw, rows)
 
     def source_rows(self, positions: pd.Index | list[int]) -> pd.DataFrame:
         """The complete source rows (every column, not only the projected ones) at raw positions.
@@ -1183,6 +1188,65 @@ def _category_values(values: pd.Series) -> pd.Series:
     return text.where(text.ne("")).map(normalise_name, na_action="ignore")
 
 
+# A label series' text column whose values are numbers but for a stray few (a typo like 12O, a note like "error",
+# at most this share of its values, and at least STRAY_FLOOR of them numbers) is a numeric feature: the strays are
+# missing values, named in a warning. Before, one stray made the whole column text: not used in training (or, with
+# at most CATEGORY_LIMIT values, a 0/1 feature per number), and a scored batch with one failed outright.
+NUMBER_STRAYS = 0.01
+STRAY_FLOOR = 20
+
+
+def stray_text_in_numbers(values: pd.Series) -> pd.Series | None:
+    """The cells of a text column that are not numbers when the rest are (``NUMBER_STRAYS``): a mask of the
+    strays, or None when the column is not such (every value a number, as codes kept as text are, or more
+    strays than that: text)."""
+    text = values.astype("string").str.strip()
+    present = text.notna() & text.ne("")
+    parsed = pd.to_numeric(text.where(present), errors="coerce")
+    stray = present & parsed.isna()
+    strays, numbers = int(stray.sum()), int((present & parsed.notna()).sum())
+    if not strays or numbers < STRAY_FLOOR or strays > max(1.0, NUMBER_STRAYS * (strays + numbers)):
+        return None
+    mask: pd.Series = stray.fillna(False).astype(bool)
+    return mask
+
+
+def _numbers_with_strays(
+    raw: pd.DataFrame, columns: ColumnMap, candidates: list[str], source: str
+) -> tuple[ColumnMap, tuple[str, ...]]:
+    """A label series' text columns that are numbers but for a few strays (``stray_text_in_numbers``) as numeric
+    features, in the file's column order, with a warning per column naming its strays and their lines."""
+    warnings = []
+    found = []
+    for column in candidates:
+        stray = stray_text_in_numbers(raw[column])
+        if stray is None:
+            continue
+        found.append(column)
+        rows = list(raw.index[stray.to_numpy()])
+        examples = rows[:N_STRAY_EXAMPLES]
+        shown = ", ".join(
+            f"{raw.at[row, column]!r} ({where})"
+            for row, where in zip(examples, locate_rows(raw, examples), strict=True)
+        )
+        more = ", ..." if len(rows) > len(examples) else ""
+        warning = (
+            f"{source}: column {column!r}: {len(rows)} of {int(raw[column].notna().sum()):,} values "
+            f"{'is' if len(rows) == 1 else 'are'} not a number ({shown}{more}): read as missing (a feature's "
+            "missing value is its series' last known one, for up to features.carry_limit rows)"
+        )
+        logger.warning(warning)
+        warnings.append(warning)
+    if not found:
+        return columns, ()
+    numeric = {*columns.extra, *found}
+    extra = tuple(str(c) for c in raw.columns if c in numeric)  # the file's order, as a clean batch reads it
+    return replace(columns, extra=extra), tuple(warnings)
+
+
+N_STRAY_EXAMPLES = 3
+
+
 def categorical_columns(raw: pd.DataFrame, candidates: list[str]) -> tuple[str, ...]:
     """Of a label series' unused text columns, those with 2 to ``CATEGORY_LIMIT`` values: weekday names, a
     regime, a sensor's status, a sector. A column of more (an id, free text) stays unused, and is named so."""
@@ -1393,8 +1457,11 @@ def load_staged(
         symbol = infer_symbol(raw, [c for c in (columns.time, columns.period) if c], keys, source)
         raw = raw.drop(columns=[c for c in keys if c != symbol and c not in texts])
         columns = replace(columns, symbol=symbol, symbol_inferred=symbol is not None)
+    strays: tuple[str, ...] = ()
     if texts:
-        columns = replace(columns, categories=categorical_columns(raw, [c for c in texts if c != columns.symbol]))
+        texts = [c for c in texts if c != columns.symbol]
+        columns, strays = _numbers_with_strays(raw, columns, texts, source)
+        columns = replace(columns, categories=categorical_columns(raw, [c for c in texts if c not in columns.extra]))
     if stem:
         # A folder of per-instrument files without a symbol column: each file's stem is the symbol; a folder of
         # one series cut by period (Binance's monthly dumps), one symbol.
@@ -1420,7 +1487,7 @@ def load_staged(
         keep = frame["symbol"].isin(data.demo_symbols)
         frame, raw = frame[keep], raw.loc[keep]
     frame, close_as_adjusted, warnings = best_price_per_symbol(frame, raw[OBJECT_COLUMN], columns, source)
-    warnings = tick_note + ((label_note,) if label_note else ()) + warnings
+    warnings = tick_note + strays + ((label_note,) if label_note else ()) + warnings
     frame, columns, left_out = prices_in_every_file(frame, raw[OBJECT_COLUMN], columns, source)
     warnings += left_out
     if need_target:
