@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 
 from driftline.errors import DataError, SourceUnavailable
@@ -40,10 +41,11 @@ from driftline.formats import FOLDER_FILES
 
 logger = logging.getLogger(__name__)
 
-STAGE_VERSION = "8"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
+STAGE_VERSION = "9"  # bump when staging changes what a staged file holds (3: decimal commas read as numbers; 4: a
 # saved pandas index as columns, numbers grouped by commas as numbers; 5: two column levels read long; 6: headerless
 # price files named, numbers with a currency sign read, a trailing delimiter's empty column dropped; 7: a workbook's
-# sheets of the same columns read, a symbol each; 8: codes padded with zeros as text)
+# sheets of the same columns read, a symbol each; 8: codes padded with zeros as text; 9: rows repeating the header
+# skipped)
 OBJECT_COLUMN = "__source_object"
 LINE_COLUMN = "__source_line"
 STEM_COLUMN = "__file_stem"  # what names a row's symbol when nothing in it does: its file's stem, its sheet
@@ -891,6 +893,20 @@ def _without_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=empty) if empty else frame
 
 
+def _repeated_header_rows(frame: pd.DataFrame) -> list[int]:
+    """Positions of the rows that repeat the header, each cell its column's name (``cat a.csv b.csv``). Only
+    possible when every column is text (the names are), so a file with any number column costs nothing."""
+    names = list(frame.columns)
+    if len(names) < 2 or not all(frame[c].dtype == object for c in names):
+        return []
+    first = frame[names[0]].astype("string").str.strip().eq(str(names[0]).strip()).fillna(False).to_numpy(bool)
+    return [
+        int(i)
+        for i in np.flatnonzero(first)
+        if all(str(frame.iat[int(i), k]).strip() == str(name).strip() for k, name in enumerate(names))
+    ]
+
+
 def _numbered(frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
     frame[LINE_COLUMN] = range(first_line, first_line + len(frame))
     return frame
@@ -959,7 +975,25 @@ def read_file(
         with _csv_input(file, form) as text:
             read = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), low_memory=False))
         first = _first_data_line(form)
+        repeats = [] if "levels" in form or "names" in form else [first + i for i in _repeated_header_rows(read)]
+        if repeats:
+            # Read again without them, so each column's type is what its values make it (the repeated names
+            # had made every column text); the kept rows keep their own lines.
+            logger.warning(
+                "%s: line%s %s repeat%s the header (files joined end to end?): skipped",
+                label,
+                "s" if len(repeats) > 1 else "",
+                ", ".join(map(str, repeats[:5])) + (", ..." if len(repeats) > 5 else ""),
+                "" if len(repeats) > 1 else "s",
+            )
+            skip = [*range(int(form.get("skip", 0))), *(line - 1 for line in repeats)]  # titles, repeats
+            with _csv_input(file, form) as text:
+                again = {**_csv_options(form), "skiprows": skip, "header": 0}
+                read = _without_empty_unnamed(pd.read_csv(text, **again, low_memory=False))
         frame = _long_by_symbol(read, label, first) if "levels" in form else _numbered(_index_as_columns(read), first)
+        if repeats:
+            skipped = set(repeats)
+            frame[LINE_COLUMN] = [n for n in range(first, first + len(frame) + len(repeats)) if n not in skipped]
         decimal = form.get("decimal", ".")
         return _unsuffixed(_ungroup(_uncurrencied(frame, decimal), decimal), decimal)
     except DataError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -604,6 +605,26 @@ def test_a_macrotrends_download_is_read_below_its_quoted_disclaimer(tmp_path):
     path.write_text("\n".join(title) + "\ndate,open,high,low,close,volume\n1980-12-12,0.0995,0.0999,0.0995,0.0995,1\n")
     frame = read_file(path)
     assert list(frame.columns[:2]) == ["date", "open"] and frame[LINE_COLUMN].tolist() == [16]
+
+
+def test_files_joined_end_to_end_skip_the_header_their_second_part_repeats(tmp_path, caplog):
+    """``cat jan.csv feb.csv > all.csv`` repeats the header mid-file: it made every column text, so a label
+    series had no feature and its time did not parse, and a price file lost the row to "not a number". The
+    repeated header is skipped with a warning naming its line; every other row keeps its own line."""
+    part = "date,open,high,low,close,volume\n2024-01-0{d},1.0,1.2,0.9,1.1,100\n2024-01-0{e},1.1,1.3,1.0,1.2,200\n"
+    path = tmp_path / "all.csv"
+    path.write_text('"Prices"\n' + part.format(d=1, e=2) + part.format(d=3, e=4) + part.format(d=5, e=6))
+    with caplog.at_level(logging.WARNING, logger="driftline.sources"):
+        frame = read_file(path)
+    assert frame["date"].tolist() == [f"2024-01-0{d}" for d in range(1, 7)]
+    assert frame["close"].dtype == float and frame["volume"].tolist() == [100, 200] * 3
+    assert frame[LINE_COLUMN].tolist() == [3, 4, 6, 7, 9, 10]  # after the title and each header
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: lines 5, 8 repeat the header (files joined end to end?): skipped"
+    ]
+    # A header's name among a column's values is not a repeated header when the rest of the row is not.
+    path.write_text("name,value\nname,1\nother,2\n")
+    assert read_file(path)["value"].tolist() == [1, 2]
 
 
 def test_coingecko_and_coinmarketcap_exports_are_read(tmp_path):
