@@ -1188,34 +1188,41 @@ def _category_values(values: pd.Series) -> pd.Series:
     return text.where(text.ne("")).map(normalise_name, na_action="ignore")
 
 
-# A label series' text column whose values are numbers but for a stray few (a typo like 12O, a note like "error",
-# at most this share of its values, and at least STRAY_FLOOR of them numbers) is a numeric feature: the strays are
-# missing values, named in a warning. Before, one stray made the whole column text: not used in training (or, with
-# at most CATEGORY_LIMIT values, a 0/1 feature per number), and a scored batch with one failed outright.
+# A label series' text column of numbers with a few other values is a numeric feature, those values missing (named in
+# a warning): strays (a typo like 12O, at most NUMBER_STRAYS of the values) or a mark for a missing value (a text
+# without digits, at most MISSING_MARKS of them, as many or fewer than the numbers: "-", "?", "..", "n.a.", "error").
+# Before, one such value made the column text: not used in training (or, with at most CATEGORY_LIMIT values, a 0/1
+# feature per number), and a scored batch holding one failed outright. At least STRAY_FLOOR values are numbers.
 NUMBER_STRAYS = 0.01
+MISSING_MARKS = 2
 STRAY_FLOOR = 20
+N_STRAY_EXAMPLES = 3
 
 
 def stray_text_in_numbers(values: pd.Series) -> pd.Series | None:
-    """The cells of a text column that are not numbers when the rest are (``NUMBER_STRAYS``): a mask of the
-    strays, or None when the column is not such (every value a number, as codes kept as text are, or more
-    strays than that: text)."""
+    """The cells of a text column that are not numbers when the rest are: a mask of them (strays or marks of a
+    missing value, as above), or None when the column is not such (every value a number, as codes kept as text
+    are, or text)."""
     text = values.astype("string").str.strip()
     present = text.notna() & text.ne("")
     parsed = pd.to_numeric(text.where(present), errors="coerce")
-    stray = present & parsed.isna()
+    stray = (present & parsed.isna()).fillna(False).astype(bool)
     strays, numbers = int(stray.sum()), int((present & parsed.notna()).sum())
-    if not strays or numbers < STRAY_FLOOR or strays > max(1.0, NUMBER_STRAYS * (strays + numbers)):
+    if not strays or numbers < STRAY_FLOOR:
         return None
-    mask: pd.Series = stray.fillna(False).astype(bool)
-    return mask
+    if strays <= max(1.0, NUMBER_STRAYS * (strays + numbers)):
+        return stray
+    marks = text[stray].str.casefold().unique()
+    if len(marks) <= MISSING_MARKS and strays <= numbers and not any(re.search(r"\d", str(m)) for m in marks):
+        return stray
+    return None
 
 
 def _numbers_with_strays(
     raw: pd.DataFrame, columns: ColumnMap, candidates: list[str], source: str
 ) -> tuple[ColumnMap, tuple[str, ...]]:
-    """A label series' text columns that are numbers but for a few strays (``stray_text_in_numbers``) as numeric
-    features, in the file's column order, with a warning per column naming its strays and their lines."""
+    """A label series' text columns of numbers with a few other values (``stray_text_in_numbers``) as numeric
+    features, in the file's column order, with a warning per column naming those values, their rows and lines."""
     warnings = []
     found = []
     for column in candidates:
@@ -1223,17 +1230,19 @@ def _numbers_with_strays(
         if stray is None:
             continue
         found.append(column)
-        rows = list(raw.index[stray.to_numpy()])
-        examples = rows[:N_STRAY_EXAMPLES]
-        shown = ", ".join(
-            f"{raw.at[row, column]!r} ({where})"
-            for row, where in zip(examples, locate_rows(raw, examples), strict=True)
-        )
-        more = ", ..." if len(rows) > len(examples) else ""
+        text = raw[column].astype("string").str.strip()[stray.to_numpy()]
+        shown = []
+        for value, rows in list(text.groupby(text, sort=False).groups.items())[:N_STRAY_EXAMPLES]:
+            lines = locate_rows(raw, list(rows[:N_STRAY_EXAMPLES]))
+            where = ", ".join(lines) + (", ..." if len(rows) > len(lines) else "")
+            shown.append(f"{value!r} ({f'{len(rows)} rows: ' if len(rows) > 1 else ''}{where})")
+        others = text.nunique() - len(shown)
+        more = f" and {others} more" if others > 0 else ""
         warning = (
-            f"{source}: column {column!r}: {len(rows)} of {int(raw[column].notna().sum()):,} values "
-            f"{'is' if len(rows) == 1 else 'are'} not a number ({shown}{more}): read as missing (a feature's "
-            "missing value is its series' last known one, for up to features.carry_limit rows)"
+            f"{source}: column {column!r}: {len(text)} of {int(raw[column].notna().sum()):,} values "
+            f"{'is' if len(text) == 1 else 'are'} not a number: {', '.join(shown)}{more}; "
+            "read as missing (a feature's missing value is its series' last known one, for up to "
+            "features.carry_limit rows)"
         )
         logger.warning(warning)
         warnings.append(warning)
@@ -1242,9 +1251,6 @@ def _numbers_with_strays(
     numeric = {*columns.extra, *found}
     extra = tuple(str(c) for c in raw.columns if c in numeric)  # the file's order, as a clean batch reads it
     return replace(columns, extra=extra), tuple(warnings)
-
-
-N_STRAY_EXAMPLES = 3
 
 
 def categorical_columns(raw: pd.DataFrame, candidates: list[str]) -> tuple[str, ...]:

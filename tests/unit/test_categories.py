@@ -53,32 +53,40 @@ def test_a_text_column_of_a_few_values_is_a_0_1_feature_per_value(tmp_path):
 
 
 def test_a_number_column_with_a_stray_text_value_is_a_feature_and_the_stray_is_named_with_its_line(tmp_path):
-    """One typo (12O for 120) or note ("error") in a column of numbers made the whole column text: left out of
-    training, or a 0/1 feature per number when it has few values, and a scored batch holding one failed with
-    "the model needs features this data cannot produce". A few strays (at most 1%) are missing values, named."""
+    """One typo (12O for 120) or note ("error") in a column of numbers, or a mark for a missing value ("n.a."),
+    made the whole column text: left out of training, or a 0/1 feature per number when it has few values, and a
+    scored batch holding one failed with "the model needs features this data cannot produce". Strays (at most 1%)
+    and up to two marks without digits are missing values, named with their lines."""
     frame = _regime_series()
+    n = len(frame)
     rng = np.random.default_rng(5)
-    frame["power"] = rng.integers(80, 300, len(frame)).astype(str).astype(object)
+    frame["power"] = rng.integers(80, 300, n).astype(str).astype(object)
     frame.loc[1100, "power"] = "12O"  # late in the file
-    frame["gear"] = rng.integers(1, 6, len(frame)).astype(str).astype(object)  # 5 values: not a category
+    frame["gear"] = rng.integers(1, 6, n).astype(str).astype(object)  # 5 values: not a category
     frame.loc[[40, 41], "gear"] = " error "
-    frame["status"] = np.where(np.arange(len(frame)) % 20 == 0, "n.a.", frame["x0"].round(2).astype(str))  # 5%
+    frame["depth"] = np.where(np.arange(n) % 20 == 0, "n.a.", frame["x0"].round(2).astype(str))  # 5%: a mark
+    words = np.array(["low", "high", "n/k", "see note", "tbd"], dtype=object)
+    frame["remark"] = np.where(
+        np.arange(n) % 10 == 0, words[(np.arange(n) // 10) % 5], frame["x1"].round(1).astype(str)
+    )
     frame.to_csv(tmp_path / "ride.csv", index=False)
     loaded = _load(tmp_path / "ride.csv")
-    assert loaded.columns.extra == ("x0", "x1", "power", "gear")  # the file's column order
-    assert loaded.columns.categories == ("regime",)  # the status (5% text) is text, not numbers
-    assert len(loaded.frame) == len(frame)  # every row kept
+    assert loaded.columns.extra == ("x0", "x1", "power", "gear", "depth")  # the file's column order
+    assert loaded.columns.categories == ("regime",)  # remark: numbers beside five words (10%) is text
+    assert len(loaded.frame) == n  # every row kept
     by_row = loaded.frame.sort_index()
-    assert np.isnan(by_row.loc[1100, "power"]) and by_row["power"].notna().sum() == len(frame) - 1
+    assert np.isnan(by_row.loc[1100, "power"]) and by_row["power"].notna().sum() == n - 1
     assert by_row.loc[[40, 41], "gear"].isna().all() and by_row.loc[42, "gear"] == float(frame.loc[42, "gear"])
-    power, gear = (w for w in loaded.warnings if "not a number" in w)
-    assert f"ride.csv: column 'power': 1 of {len(frame):,} values is not a number ('12O' (line 1102))" in power
-    assert "read as missing" in power and "features.carry_limit" in power
-    assert f"column 'gear': 2 of {len(frame):,} values are not a number (' error ' (line 42), ' error ' (line 43))" in (
-        gear
+    assert by_row["depth"].isna().sum() == n // 20 and by_row.loc[1, "depth"] == pytest.approx(frame.loc[1, "x0"], 0.01)
+    power, gear, depth = (w for w in loaded.warnings if "not a number" in w)
+    assert f"ride.csv: column 'power': 1 of {n:,} values is not a number: '12O' (line 1102); read as missing" in power
+    assert "features.carry_limit" in power
+    assert f"column 'gear': 2 of {n:,} values are not a number: 'error' (2 rows: line 42, line 43);" in gear
+    assert f"column 'depth': {n // 20} of {n:,} values are not a number: 'n.a.' ({n // 20} rows: line 2, line 22, " in (
+        depth
     )
     [unused] = [w for w in loaded.warnings if "not used" in w]
-    assert "'status' (text" in unused and "'power'" not in unused
+    assert "'remark' (text" in unused and "'power'" not in unused and "'depth'" not in unused
 
 
 def test_the_category_is_what_the_models_learn_from(tmp_path):
