@@ -97,12 +97,13 @@ def monitor_drift(
         "monitored": note or "champion",
         "run_id": run_id,
         "source": source,
-        "timezone": config.data.timezone,  # the window's times are UTC; the CLI shows them on this clock
     }
     try:
         loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
+        zone = loaded.shown_zone(config.data)
+        base["timezone"] = zone  # the window's times are UTC; the CLI shows them on this clock
         rows, _ = scoring_rows_task(store, loaded, config, monitored)
-        window = select_window_task(rows, since, until, cutoff, monitored.version, config.data.timezone)
+        window = select_window_task(rows, since, until, cutoff, monitored.version, zone)
         timeline = window.to_dict(rows["timestamp"])
         if window.empty:
             finish_tracking_task(store, run_id, "FINISHED", None, {tagkeys.ROWS_JUDGED: "0"})

@@ -77,8 +77,9 @@ def score_batch(
         **reading_overrides(sets, "score"),
     }
     config = training_config_task(store, champion, overrides)
-    since_at = parse_time_bound(since, zone=config.data.timezone)  # the rows' own clock, when they name one
     loaded = load_data_task(config.data, need_target=config.target.needs_label, stage_root=environment.ingest_dir)
+    zone = loaded.shown_zone(config.data)
+    since_at = parse_time_bound(since, zone=zone)  # the rows' own clock, when they name one
     log_dir = environment.home / "predictions" / champion.name
     batch_id = str(runtime.flow_run.id)
     rows, skipped = scoring_rows_task(store, loaded, config, champion)
@@ -96,7 +97,7 @@ def score_batch(
     out_path = Path(out) if out else environment.home / "scores" / champion.name / f"{batch_id}.parquet"
     files = write_predictions_task(
         rows, champion, scores, challenger, challenger_scores, skipped, out_path, log_dir, batch_id, explanations,
-        zone=config.data.timezone,
+        zone=zone,
     )  # fmt: skip
     batch = log_scoring_batch_task(
         store, champion, rows, scores, config.data.path or "the bundled demo panel", since_at, new_rows_only, batch_id
@@ -114,7 +115,7 @@ def score_batch(
         # Series with nothing logged yet, scored from after the training cutoff (rows it learnt from are not new).
         "from_cutoff": {"cutoff": cutoff.isoformat(), "series": from_cutoff} if from_cutoff and cutoff else None,
         "explain": explain,
-        "timezone": config.data.timezone,  # the times above are UTC; the CLI shows them on this clock
+        "timezone": zone,  # the times above are UTC; the CLI shows them on this clock
         "mean_probability": batch["metrics"].get("mean_probability"),
         "tracking_run_id": batch["run_id"],
         **files,

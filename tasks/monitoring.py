@@ -91,7 +91,7 @@ def retrain_source_task(
         stage_root=settings.ingest_dir,
         for_model=True,
     )
-    end = parse_time_bound(until, "--until", champion_config.data.timezone)
+    end = parse_time_bound(until, "--until", monitored.shown_zone(champion_config.data))
     combined = combine_frames(existing.frame, monitored.frame, existing.source, monitored.source, end)
     frame = as_source_columns(combined.frame, existing.columns)
     # Keyed on what shapes the file: a label written back by its class names (ColumnMap.classes) is not the 0/1

@@ -172,6 +172,11 @@ class LoadedData:
     staged: StagedSource | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()  # what reading had to decide for the user (e.g. a file's price column)
     close_as_adjusted: tuple[str, ...] = ()  # symbols whose adj_close is their close (best_price_per_symbol)
+    zone: str | None = None  # the time column's own zone (a zone-aware Parquet column): times are shown on it
+
+    def shown_zone(self, data: DataConfig) -> str | None:
+        """The clock a user reads this data's times on: ``data.timezone``, else the time column's own zone."""
+        return data.timezone or self.zone
 
     def without_rows(self) -> LoadedData:
         """The lineage (source, hash, columns, files, stats, warnings) without the rows: once the features
@@ -1500,6 +1505,7 @@ def load_staged(
         warnings += unused_columns_note(header, raw, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
     return LoadedData(
+        zone=_own_zone(raw[columns.time]),
         frame=frame,
         raw=raw,
         source=source,
@@ -1511,6 +1517,12 @@ def load_staged(
         warnings=warnings,
         close_as_adjusted=close_as_adjusted,
     )
+
+
+def _own_zone(values: pd.Series) -> str | None:
+    """The zone a zone-aware time column holds its times in (``Europe/Berlin``), None for UTC or naive times."""
+    zone = getattr(values.dtype, "tz", None)
+    return None if zone is None or str(zone).upper() in ("UTC", "Z", "ETC/UTC") else str(zone)
 
 
 # MetaTrader's tick volume: the activity a currency pair has when its real volume (<VOL>) is 0 in every row.

@@ -60,7 +60,7 @@ def training_summary(
         json_safe(
             {
                 **{k: trained.timeline.get(k) for k in TIMELINE_KEYS},
-                "timezone": trained.config.data.timezone,
+                "timezone": trained.config.data.timezone or getattr(loaded, "zone", None),  # LoadedData.shown_zone
                 "run_id": run_id,
                 "model_name": version.name,
                 "model_version": None if version.version is None else str(version.version),

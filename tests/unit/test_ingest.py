@@ -950,6 +950,20 @@ def test_local_clock_times_read_in_the_zone_data_timezone_names(tmp_path):
         DataConfig(timezone="Europe/Berlinn")
 
 
+def test_a_zone_aware_time_column_is_the_clock_its_times_are_shown_on(tmp_path):
+    """A Parquet column of zone-aware times (pandas' ``tz_localize``) is kept as UTC like any other; the times a
+    user reads (summary, scores, monitor's window) are shown on its zone, as with ``data.timezone``, which wins."""
+    hours = pd.date_range("2024-05-01 08:00", periods=30, freq="h", tz="Europe/Berlin")
+    for name, times in (("berlin", hours), ("utc", hours.tz_convert("UTC")), ("naive", hours.tz_localize(None))):
+        pd.DataFrame({"time": times, "close": np.linspace(1, 2, 30)}).to_parquet(tmp_path / f"{name}.parquet")
+    berlin = load_data(DataConfig(path=str(tmp_path / "berlin.parquet")))
+    assert berlin.frame["timestamp"].iloc[0] == pd.Timestamp("2024-05-01 06:00")  # kept as UTC
+    assert berlin.zone == "Europe/Berlin" and berlin.shown_zone(DataConfig()) == "Europe/Berlin"
+    assert berlin.shown_zone(DataConfig(timezone="Asia/Tokyo")) == "Asia/Tokyo"
+    for name in ("utc", "naive"):
+        assert load_data(DataConfig(path=str(tmp_path / f"{name}.parquet"))).zone is None, name
+
+
 def test_a_spreadsheets_serial_dates_are_days_since_1899_12_30(tmp_path, caplog):
     # A sheet's date cells saved as numbers (the cells' format lost): 45293 is 2024-01-02, .395833 is 09:30.
     path = tmp_path / "sheet.csv"
