@@ -1505,7 +1505,7 @@ def load_staged(
         warnings += unused_columns_note(header, raw, columns, source)
     logger.info("read %d rows from %s (sha256 %s)", len(frame), source, staged.content_hash[:12])
     return LoadedData(
-        zone=_own_zone(raw[columns.time]),
+        zone=_own_zone(raw[columns.time]) if columns.time in raw.columns else None,
         frame=frame,
         raw=raw,
         source=source,
