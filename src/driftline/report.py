@@ -233,7 +233,7 @@ def _timeline_lines(summary: TrainingSummary) -> list[str]:
 
 
 def _fold_rows(summary: TrainingSummary) -> list[dict[str, Any]]:
-    """The challenger's fold table, its test windows on the data's clock (``data.timezone``)."""
+    """The challenger's fold table, its test windows on the data's clock (``summary.timezone``)."""
     zone = summary.timezone
     return [
         {**row, **{k: _when(row.get(k), zone) for k in ("test_start", "test_end") if zone}} for row in summary.folds

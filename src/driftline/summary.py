@@ -48,7 +48,7 @@ class TrainingSummary(BaseModel):
     data_start: str | None = None
     data_end: str | None = None
     training_cutoff: str | None = None
-    timezone: str | None = None  # data.timezone: the times above are UTC, printed on this zone's clock
+    timezone: str | None = None  # the data's clock (LoadedData.shown_zone): the times above are UTC, printed on it
     run_id: str | None = None
     model_name: str | None = None
     model_version: str | None = None
