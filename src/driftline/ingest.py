@@ -1205,9 +1205,9 @@ N_STRAY_EXAMPLES = 3
 
 
 def stray_text_in_numbers(values: pd.Series) -> pd.Series | None:
-    """The cells of a text column that are not numbers when the rest are: a mask of them (strays or marks of a
-    missing value, as above), or None when the column is not such (every value a number, as codes kept as text
-    are, or text)."""
+    """The cells of a text column that are not numbers when the rest are, stripped, at their rows (strays or
+    marks of a missing value, as above); None when the column is not such (every value a number, as codes kept
+    as text are, or text)."""
     text = values.astype("string").str.strip()
     present = text.notna() & text.ne("")
     parsed = pd.to_numeric(text.where(present), errors="coerce")
@@ -1215,11 +1215,12 @@ def stray_text_in_numbers(values: pd.Series) -> pd.Series | None:
     strays, numbers = int(stray.sum()), int((present & parsed.notna()).sum())
     if not strays or numbers < STRAY_FLOOR:
         return None
+    found: pd.Series = text[stray]
     if strays <= max(1.0, NUMBER_STRAYS * (strays + numbers)):
-        return stray
-    marks = text[stray].str.casefold().unique()
+        return found
+    marks = found.str.casefold().unique()
     if len(marks) <= MISSING_MARKS and strays <= numbers and not any(re.search(r"\d", str(m)) for m in marks):
-        return stray
+        return found
     return None
 
 
@@ -1231,11 +1232,10 @@ def _numbers_with_strays(
     warnings = []
     found = []
     for column in candidates:
-        stray = stray_text_in_numbers(raw[column])
-        if stray is None:
+        text = stray_text_in_numbers(raw[column])
+        if text is None:
             continue
         found.append(column)
-        text = raw[column].astype("string").str.strip()[stray.to_numpy()]
         shown = []
         for value, rows in list(text.groupby(text, sort=False).groups.items())[:N_STRAY_EXAMPLES]:
             lines = locate_rows(raw, list(rows[:N_STRAY_EXAMPLES]))
