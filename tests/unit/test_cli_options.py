@@ -17,6 +17,14 @@ def test_every_command_that_reads_rows_takes_the_four_column_flags():
             assert flag in shown, (command, flag)
 
 
+def test_help_shows_a_list_value_as_it_is_typed():
+    # rich read `[logreg,lightgbm]` as markup and dropped it: the example said `--set models.families=`.
+    output = CliRunner().invoke(cli.app, ["train", "--help"], env={"COLUMNS": "200"}).output
+    shown = " ".join(output.replace("│", " ").split())
+    assert "--set splits.n_splits=3 --set models.families=[logreg,lightgbm]" in shown
+    assert "e.g. splits.gap=3, models.families=[logreg,lightgbm])." in shown
+
+
 def test_the_flags_reach_the_command_as_one_columns_argument():
     seen: list[tuple[str, dict[str, str | None]]] = []
     toy = typer.Typer()

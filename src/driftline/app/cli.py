@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypedDict
 
 import typer
+from rich.markup import escape
 
 from driftline import tags as tagkeys
 from driftline.errors import ConfigError, DriftlineError
@@ -51,8 +52,9 @@ OFFLINE_DEFAULTS = {
 
 
 def _examples(*commands: str) -> str:
-    """The epilog of a command's --help (blank lines keep rich from joining them)."""
-    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+    """The epilog of a command's --help (blank lines keep rich from joining them; a list such as
+    ``[logreg,lightgbm]`` escaped, or rich reads it as markup and drops it)."""
+    return "Examples:\n\n" + "\n\n".join(f"  {escape(c)}" for c in commands)
 
 
 # The column flags every command that reads raw rows takes, in this order at the end of its options.
@@ -361,7 +363,7 @@ def train(
         typer.Option(
             "--set",
             help="Any config key: --set key=value (repeatable; value as YAML, "
-            "e.g. splits.gap=3, models.families=[logreg,lightgbm]).",
+            f"e.g. splits.gap=3, {escape('models.families=[logreg,lightgbm]')}).",
         ),
     ] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the run summary here.")] = None,
