@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -1053,6 +1054,31 @@ def _price_sign_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
     )
 
 
+def _uncovered_symbols_hint(report: ValidationReport, contract: ContractConfig) -> str:
+    """When most quarantined rows belong to symbols without a single clean row (a panel whose source does not
+    cover some series: a country with no value in the column at all), which symbols, and the two ways on."""
+    quarantined = report.quarantined
+    if "symbol" not in quarantined or not len(quarantined) or not report.rows_in:
+        return ""
+    covered = set(report.clean["symbol"].astype(str))
+    symbols = quarantined["symbol"].astype(str)
+    uncovered = symbols[~symbols.isin(covered)]
+    if not covered or 2 * len(uncovered) < len(quarantined):
+        return ""
+    names = sorted(uncovered.unique())
+    more = len(names) - SHORT_SYMBOLS_SHOWN
+    shown = ", ".join(names[:SHORT_SYMBOLS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    rest = (len(quarantined) - len(uncovered)) / report.rows_in
+    allowed = math.ceil(100 * len(quarantined) / report.rows_in) / 100
+    within = "within" if rest <= contract.max_quarantine_fraction else "still above"
+    return (
+        f" — {len(uncovered)} of those rows are the whole of {len(names)} of the {len(names) + len(covered)} symbols, "
+        f"left with nothing to train on ({shown}: series the data does not cover); the other symbols lose "
+        f"{rest:.1%} of the rows, {within} the limit. Leave those symbols out of the data, or let the run set them "
+        f"aside (into the quarantine file, with reasons) with --set contract.max_quarantine_fraction={allowed:g}"
+    )
+
+
 def enforce_contract(report: ValidationReport, contract: ContractConfig, source: str) -> pd.DataFrame:
     """Apply the contract to a report and return the rows that may be trained on.
 
@@ -1080,7 +1106,7 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
             f"{source}: data contract failed: {report.rows_quarantined} of {report.rows_in} rows ({fraction:.1%}) "
             f"would be quarantined, more than max_quarantine_fraction {contract.max_quarantine_fraction:g}; "
             f"most rows: {'; '.join(c.message for c in worst)}{_one_series_hint(report, worst)}"
-            f"{_price_sign_hint(report, worst)}",
+            f"{_price_sign_hint(report, worst)}{_uncovered_symbols_hint(report, contract)}",
             report=report,
         )
     if report.rows_quarantined:

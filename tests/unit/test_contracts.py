@@ -611,10 +611,34 @@ def test_quarantine_above_the_limit_fails_naming_the_worst_problems(clean_frame)
         "more than max_quarantine_fraction 0.05; most rows: volume: must be >= 0"
     )
     assert message.index("volume:") < message.index("close: missing: 1 row")
+    assert "symbols" not in message  # every symbol keeps rows: no symbol to leave out
     # At the limit or under it, the clean rows go on.
     assert (
         len(enforce_contract(report, ContractConfig(max_quarantine_fraction=5 / 60, min_rows_per_symbol=1), "x")) == 55
     )
+
+
+def test_a_panel_whose_source_misses_whole_symbols_is_told_which_and_how_to_go_on(caplog):
+    # gapminder's life expectancy: 40 of 244 countries have no value at all, 17% of the rows.
+    frame = _canonical(make_ohlcv_panel(n_symbols=4, n_days=ROWS_PER_SYMBOL, seed=4))
+    frame.loc[frame["symbol"] == "SYM3", "close"] = np.nan
+    report = _validate(frame, ContractConfig(min_rows_per_symbol=10))
+    with pytest.raises(ValidationFailed) as info:
+        enforce_contract(report, ContractConfig(min_rows_per_symbol=10), "panel.csv")
+    assert str(info.value).endswith(
+        f"— {ROWS_PER_SYMBOL} of those rows are the whole of 1 of the 4 symbols, left with nothing to train on "
+        "(SYM3: series the data does not cover); the other symbols lose 0.0% of the rows, within the limit. Leave "
+        "those symbols out of the data, or let the run set them aside (into the quarantine file, with reasons) "
+        "with --set contract.max_quarantine_fraction=0.25"
+    )
+    # Taken up, the run goes on without the symbol, which is named; its rows are in the quarantine.
+    with caplog.at_level(logging.WARNING, logger="driftline.contracts"):
+        clean = enforce_contract(
+            report, ContractConfig(min_rows_per_symbol=10, max_quarantine_fraction=0.25), "panel.csv"
+        )
+    assert sorted(clean["symbol"].unique()) == ["SYM0", "SYM1", "SYM2"]
+    assert set(report.quarantined["symbol"]) == {"SYM3"}
+    assert "symbols with no clean row left, not trained on: SYM3" in caplog.text
 
 
 def test_too_few_rows_per_symbol(clean_report):
