@@ -164,7 +164,7 @@ class ColumnRule(_Section):
     """What one column of the canonical frame must hold; a rule for an absent column is skipped.
 
     ``columns`` entries merge over the built-in rule of the same column field by field, so
-    ``volume: {nullable: true}`` loosens one thing and keeps the rest; ``volume: null`` resets the
+    ``adj_close: {nullable: true}`` loosens one thing and keeps the rest; ``volume: null`` resets the
     rule to one that checks nothing.
     """
 
@@ -192,7 +192,9 @@ DEFAULT_COLUMN_RULES: dict[str, dict[str, Any]] = {
     "symbol": {"type": "string", "required": True, "nullable": False},
     "timestamp": {"type": "timestamp", "required": True, "nullable": False},
     **{price: dict(_PRICE_RULE) for price in ("open", "high", "low", "close", "adj_close")},
-    "volume": {"type": "number", "min": 0.0, "max": 1e18, "nullable": False},
+    # A bar's prices are the series; a missing volume (Yahoo's `null`, an exchange's `-`) is one feature's missing
+    # input, carried forward (features.carry_limit), not a reason to lose the bar and leave a hole in the series.
+    "volume": {"type": "number", "min": 0.0, "max": 1e18, "nullable": True},
     "target": {"nullable": False},
 }
 """Rules for the canonical columns; ``contract.columns`` merges over them column by column."""
@@ -507,8 +509,8 @@ class FeatureConfig(_Section):
     carry_limit: int = Field(
         default=5,
         ge=0,
-        description="label series: a feature's missing value is its series' last known one for at most this many "
-        "rows (a sensor's short dropout); rows further into a gap, or all with 0, are left out",
+        description="a label series' feature, or a bar's volume: a missing value is its series' last known one for "
+        "at most this many rows (a sensor's short dropout); rows further into a gap, or all with 0, are left out",
     )
 
     @model_validator(mode="after")

@@ -188,6 +188,16 @@ def _present(values: pd.Series) -> np.ndarray:
     return present
 
 
+def missing_marks(values: pd.Series) -> np.ndarray:
+    """Where a column of numbers holds a text without a digit: a mark for a missing value as exports write it
+    ("-", "n/a", "..", "?"), not a number that failed to parse (``12O``)."""
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return np.zeros(len(values), dtype=bool)
+    text = values.astype("string").str.strip()
+    marks: np.ndarray = (text.ne("") & ~text.str.contains(r"\d", regex=True)).fillna(False).to_numpy(dtype=bool)
+    return marks
+
+
 def not_labelled_yet(frame: pd.DataFrame, labelled: np.ndarray) -> np.ndarray:
     """Rows later than every labelled row of their series: the newest rows, whose outcome is not known yet
     (the rows a label series is scored on), not rows that lost their label. A label missing before a labelled
@@ -219,6 +229,8 @@ def derive_columns(
             continue
         values = raw.reindex(frame.index)
         present = _present(values)
+        if rule.nullable and rule.type in ("number", "integer"):
+            present &= ~missing_marks(values)  # a column that may miss values: "-" says one is missing
         if not rule.nullable:
             due = present | not_labelled_yet(frame, present) if column == "target" else present
             derived[source_column(column)] = np.where(due, 1.0, np.nan)
@@ -964,6 +976,10 @@ def validate_frame(
     holes = holes_note(clean, quarantined)
     if holes:
         warnings.append(holes)
+    shown = (labels or {}).get("volume")
+    volumes = missing_volumes_note(clean, f"{shown!r} (volume)" if shown else "volume", locate)
+    if volumes:
+        warnings.append(volumes)
     return ValidationReport(
         success=not any(c.action == "fail" for c in checks) and fraction <= contract.max_quarantine_fraction,
         rows_in=len(frame),
@@ -973,6 +989,22 @@ def validate_frame(
         gx_result=_trimmed(result),
         warnings=warnings,
         source=source,
+    )
+
+
+def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source_rows_named) -> str:
+    """Kept bars without a volume (``volume`` may miss values: a bar's prices are the series), how many and
+    where, and what the volume feature does over them; "" when every kept bar has its volume, or none has."""
+    if "volume" not in clean.columns or not len(clean):
+        return ""
+    missing = clean["volume"].isna()
+    if not missing.any() or missing.all():
+        return ""
+    rows = [int(r) for r in clean.index[missing.to_numpy()][:3]]
+    return (
+        f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
+        "their prices are used, and the volume feature is its series' last known one for up to "
+        "features.carry_limit rows"
     )
 
 

@@ -153,9 +153,18 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
         span = (group["high"] - group["low"]).replace(0.0, np.nan)
         out["close_in_range"] = (group["close"] - group["low"]) / span
     if "volume" in group.columns:
-        # No volume traded, or none recorded (an index, a currency pair: 0 in every row): z 0, not a gap that
-        # would leave the symbol out of the panel.
-        out["volume_z"] = _zscore(cast(pd.Series, np.log1p(group["volume"])), cfg.zscore_window, flat=0.0)
+        # No volume traded, or none recorded (an index, a currency pair: 0 in every row, or no value at all): z 0,
+        # not a gap that would leave the symbol out of the panel.
+        volume = group["volume"]
+        z = _zscore(
+            cast(pd.Series, np.log1p(volume.fillna(0.0) if volume.isna().all() else volume)),
+            cfg.zscore_window,
+            flat=0.0,
+        )
+        if cfg.carry_limit and volume.isna().any():
+            # A bar without its volume (the contract keeps it): the last known z, as a label series' feature.
+            z = z.where(volume.notna(), z.ffill(limit=cfg.carry_limit))
+        out["volume_z"] = z
     return out
 
 

@@ -317,16 +317,16 @@ def test_contract_defaults():
     assert (contract.calendar, contract.max_future, contract.max_quarantine_fraction) == ("any", "1D", 0.1)
     close, volume = contract.columns["close"], contract.columns["volume"]
     assert (close.type, close.min, close.strict_min, close.max, close.nullable) == ("number", 0.0, True, 1e12, False)
-    assert (volume.min, volume.strict_min, volume.max, volume.nullable) == (0.0, False, 1e18, False)
+    assert (volume.min, volume.strict_min, volume.max, volume.nullable) == (0.0, False, 1e18, True)
     assert contract.columns["target"].nullable is False
     assert contract.columns["symbol"].required and contract.columns["timestamp"].required
     assert not close.required
 
 
 def test_column_rules_merge_over_the_built_in_ones_field_by_field():
-    config = load_config(None, {"contract.columns.volume.nullable": True, "contract.columns.rsi": {"max": 100}})
+    config = load_config(None, {"contract.columns.volume.nullable": False, "contract.columns.rsi": {"max": 100}})
     volume = config.contract.columns["volume"]
-    assert volume.nullable is True
+    assert volume.nullable is False
     assert (volume.type, volume.min, volume.max) == ("number", 0.0, 1e18)  # the rest of the built-in rule stays
     assert config.contract.columns["close"] == PipelineConfig().contract.columns["close"]
     assert config.contract.columns["rsi"].max == 100 and config.contract.columns["rsi"].type is None

@@ -618,6 +618,34 @@ def test_quarantine_above_the_limit_fails_naming_the_worst_problems(clean_frame)
     )
 
 
+def test_a_bar_without_its_volume_is_kept_and_said_a_mark_in_a_price_is_not(clean_frame):
+    # Yahoo's `null` (read as missing) and an exchange's `-` or `n/a` in the volume: the bar's prices are good, so
+    # it is kept (before: "volume: not a number ('-')" or "volume: missing", a hole in the series each time).
+    frame = clean_frame.copy()
+    raw_volume, raw_close = frame["volume"].astype(object), frame["close"].astype(object)
+    dash, na, null, typo, bad_close = (_row(frame, "SYM0", p) for p in (3, 4, 5, 6, 7))
+    for label, text in ((dash, "-"), (na, " n/a "), (typo, "12O")):
+        frame.loc[label, "volume"], raw_volume.loc[label] = np.nan, text
+    frame.loc[null, "volume"] = raw_volume.loc[null] = np.nan
+    frame.loc[bad_close, "close"], raw_close.loc[bad_close] = np.nan, "-"
+    report = _validate(
+        frame, ContractConfig(max_quarantine_fraction=1.0), source_values={"volume": raw_volume, "close": raw_close}
+    )
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    assert reasons == {typo: "volume: not a number ('12O')", bad_close: "close: not a number ('-')"}
+    assert {dash, na, null} <= set(report.clean.index)
+    (note,) = [w for w in report.warnings if w.startswith("volume:")]
+    assert note.startswith(f"volume: no value in 3 of {len(frame) - 2} kept rows (e.g. source row ")
+    assert "the volume feature is its series' last known one for up to features.carry_limit rows" in note
+    # Where the volume may not be missing, a mark is a missing value, and the bar goes.
+    strict = _validate(
+        frame,
+        ContractConfig(max_quarantine_fraction=1.0, columns={"volume": {"nullable": False}}),
+        source_values={"volume": raw_volume},
+    )
+    assert {dash, na, null} <= set(strict.quarantined["source_row"])
+
+
 def test_a_panel_whose_source_misses_whole_symbols_is_told_which_and_how_to_go_on(caplog):
     # gapminder's life expectancy: 40 of 244 countries have no value at all, 17% of the rows.
     frame = _canonical(make_ohlcv_panel(n_symbols=4, n_days=ROWS_PER_SYMBOL, seed=4))
@@ -778,14 +806,14 @@ def test_contract_to_yaml_round_trips(tmp_path):
 
 # --- the invariant, under random defects ----------------------------------------------------------------------
 
-ROW_LOCAL = ("negative_close", "nan_volume", "low_above_high", "future", "weekend", "not_a_number")
+ROW_LOCAL = ("negative_close", "nan_high", "low_above_high", "future", "weekend", "not_a_number")
 
 
 def _plant(frame: pd.DataFrame, raw_close: pd.Series, label: int, kind: str) -> None:
     if kind == "negative_close":
         frame.loc[label, ["close", "open", "low"]] = [-1.0, -1.0, -1.0]
-    elif kind == "nan_volume":
-        frame.loc[label, "volume"] = np.nan
+    elif kind == "nan_high":
+        frame.loc[label, "high"] = np.nan
     elif kind == "low_above_high":
         frame.loc[label, "low"] = frame.loc[label, "high"] * 2
     elif kind == "future":

@@ -503,6 +503,30 @@ def test_a_symbol_without_volume_keeps_its_rows_with_a_volume_z_of_zero(panel, s
     assert keyed.loc[first].notna().all() and keyed.loc[first].std() > 0.5  # zero where flat, z-scores after
 
 
+def test_a_bar_without_its_volume_keeps_its_row_with_the_last_known_volume_z(panel, small_features, vol_target):
+    """Yahoo's `null`, an exchange's `-`: the contract keeps the bar (its prices are the series); its volume_z is
+    the last known one for up to features.carry_limit bars, as a label series' feature, not a row left out of
+    training without a word. A symbol with no volume at all has a volume_z of 0, as one of zeros."""
+    first, second = sorted(panel["symbol"].unique())
+    rows = panel.index[panel["symbol"] == first]
+    holed = panel.copy()
+    limit = small_features.carry_limit
+    holed.loc[rows[150:153], "volume"] = np.nan  # three bars, within the carry limit
+    holed.loc[rows[220 : 220 + limit + 2], "volume"] = np.nan  # a longer stretch
+    holed.loc[holed["symbol"] == second, "volume"] = np.nan
+    whole = _keyed(build_features(panel, small_features, vol_target))["volume_z"]
+    features = build_features(holed, small_features, vol_target)
+    keyed = _keyed(features)["volume_z"]
+    stamps = panel.loc[rows, "timestamp"].to_numpy()
+    carried = keyed.loc[first].reindex(stamps[149:153]).to_numpy()
+    assert (carried == whole.loc[first].loc[stamps[149]]).all()  # the bar before, three times over
+    assert stamps[220 + limit] not in keyed.loc[first].index and stamps[221 + limit] not in keyed.loc[first].index
+    assert len(keyed.loc[first]) == len(whole.loc[first]) - 2  # only the two past the limit left out
+    assert (keyed.loc[second] == 0).all() and len(keyed.loc[second]) == len(whole.loc[second])
+    no_carry = small_features.model_copy(update={"carry_limit": 0})
+    assert len(_keyed(build_features(holed, no_carry, vol_target)).loc[first]) == len(whole.loc[first]) - 3 - limit - 2
+
+
 def test_a_symbol_that_keeps_no_row_is_named_in_a_warning(panel, small_features, vol_target, caplog):
     """A symbol whose every row lacks a feature (here its high equals its low in every row, so neither
     range_z nor close_in_range has a value) leaves the panel, with a warning naming it and those features."""
