@@ -973,7 +973,10 @@ def validate_frame(
 
     fraction = len(bad) / len(frame) if len(frame) else 0.0
     warnings = [f"{c.message} (rows kept, policy warn)" for c in checks if c.action == "warn"]
-    holes = holes_note(clean, quarantined)
+    blank = np.isin(quarantined[SOURCE_ROW].to_numpy(), frame.index[blank_bars(frame, source_values)].to_numpy())
+    if blank.any():
+        warnings.append(blank_bars_note(quarantined[blank], locate))
+    holes = holes_note(clean, quarantined[~blank])  # a day without trading leaves no step out of the series
     if holes:
         warnings.append(holes)
     shown = (labels or {}).get("volume")
@@ -1005,6 +1008,39 @@ def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source
         f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
         "their prices are used, and the volume feature is its series' last known one for up to "
         "features.carry_limit rows"
+    )
+
+
+BAR_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+def blank_bars(frame: pd.DataFrame, source_values: Mapping[str, pd.Series] | None = None) -> np.ndarray:
+    """Rows of a price series with a time and not one price or volume (empty, missing or a mark such as
+    ``null``): a day without trading, as some exports (Yahoo's) write a holiday. Not a bar that lost a value."""
+    columns = [c for c in BAR_COLUMNS if c in frame.columns]
+    if not {"close", "adj_close"} & set(columns):
+        return np.zeros(len(frame), dtype=bool)
+    blank = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        raw = (source_values or {}).get(column)
+        if raw is None:
+            blank &= frame[column].isna().to_numpy()
+        else:
+            values = raw.reindex(frame.index)
+            blank &= ~_present(values) | missing_marks(values)
+    return blank
+
+
+def blank_bars_note(rows: pd.DataFrame, locate: Locate = source_rows_named) -> str:
+    """The quarantine's rows without a price or volume (``blank_bars``), how many and where."""
+    first = rows.head(3)
+    places = locate([int(r) for r in first[SOURCE_ROW]])
+    shown = [
+        f"{where} ({show_row(s, t)})" for where, s, t in zip(places, first["symbol"], first["timestamp"], strict=True)
+    ]
+    return (
+        f"{len(rows)} rows have a time and no price or volume at all (e.g. {', '.join(shown)}): days without "
+        "trading, as some exports write holidays; set aside, not counted as holes in their series"
     )
 
 

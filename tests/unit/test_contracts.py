@@ -646,6 +646,25 @@ def test_a_bar_without_its_volume_is_kept_and_said_a_mark_in_a_price_is_not(clea
     assert {dash, na, null} <= set(strict.quarantined["source_row"])
 
 
+def test_a_row_with_a_time_and_nothing_else_is_a_day_without_trading_not_a_hole(clean_frame):
+    # Yahoo writes a holiday as `2000-04-21,null,null,...`: set aside as before, but not a hole to fill (before:
+    # "leaving 118 holes ... fill those values in the source", which would make a holiday a bar without a move).
+    frame = clean_frame.copy()
+    bars = [c for c in ("open", "high", "low", "close", "adj_close", "volume") if c in frame.columns]
+    holidays = [_row(frame, "SYM0", p) for p in (5, 9)]
+    frame.loc[holidays, bars] = np.nan
+    raw_volume = frame["volume"].astype(object)
+    raw_volume.loc[holidays[1]] = "-"  # a mark is no value either
+    hole = _row(frame, "SYM1", 12)
+    frame.loc[hole, "close"] = np.nan  # a bar that lost its close: a hole
+    report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0), source_values={"volume": raw_volume})
+    assert set(report.quarantined["source_row"]) == {*holidays, hole}
+    (blank,) = [w for w in report.warnings if "no price or volume" in w]
+    assert blank.startswith(f"2 rows have a time and no price or volume at all (e.g. source row {holidays[0]} (SYM0 ")
+    (holes,) = [w for w in report.warnings if "inside" in w]
+    assert holes.startswith(f"a quarantined row was inside its series (SYM1 {_stamp(frame, hole)})")
+
+
 def test_a_panel_whose_source_misses_whole_symbols_is_told_which_and_how_to_go_on(caplog):
     # gapminder's life expectancy: 40 of 244 countries have no value at all, 17% of the rows.
     frame = _canonical(make_ohlcv_panel(n_symbols=4, n_days=ROWS_PER_SYMBOL, seed=4))
