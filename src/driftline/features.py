@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -261,6 +261,9 @@ def feature_table(
             group = group.sort_values("timestamp", kind="stable")
         has_prices = "close" in group.columns or "adj_close" in group.columns
         out = _price_features(group, features) if has_prices else pd.DataFrame(index=group.index)
+        # The other columns gathered, then added at once: inserted one by one, a label series' hundred feature
+        # columns split the frame into blocks that pandas warned about ("highly fragmented") at every insert.
+        added: dict[str, Any] = {}
         if target.kind == "label":
             extra = [
                 c
@@ -269,12 +272,13 @@ def feature_table(
             ]
             # A value missing after a first one is the last one known (known at t, as every feature must be), for
             # a few rows: a sensor's dropout of days (bokeh's CGM: 1,061 readings) is no value to stand on.
-            out[extra] = group[extra].ffill(limit=features.carry_limit) if features.carry_limit else group[extra]
+            carried = group[extra].ffill(limit=features.carry_limit) if features.carry_limit else group[extra]
+            out = pd.concat([out, carried], axis=1)
             for lag in target.label_lags:
                 # A row's label is known label_delay rows later: y_{t-d} is the newest one known at t (lag 1); with
                 # target.ahead a, y_t is the column's value a rows on, so y_{t-d} is the column d - a rows back
                 # (d = a: the state at t itself).
-                out[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after - target.ahead + lag - 1)
+                added[f"{LAG_PREFIX}{lag}"] = group["target"].shift(target.known_after - target.ahead + lag - 1)
         if features.calendar:
             # Cyclic encodings: bounded, and December sits next to January (no extrapolation in a linear model).
             for unit, values, period in (
@@ -282,23 +286,24 @@ def feature_table(
                 ("month", group["timestamp"].dt.month - 1, 12),
             ):
                 angle = 2 * np.pi * values.astype("float64") / period
-                out[f"{unit}_sin"] = np.sin(angle)
-                out[f"{unit}_cos"] = np.cos(angle)
-        out["symbol"] = symbol
-        out["timestamp"] = group["timestamp"]
+                added[f"{unit}_sin"] = np.sin(angle)
+                added[f"{unit}_cos"] = np.cos(angle)
+        added["symbol"] = symbol
+        added["timestamp"] = group["timestamp"]
         if has_prices:
             close = group["adj_close"] if "adj_close" in group else group["close"]
-            out["next_return"] = np.log(close).shift(-1) - np.log(close)
-        out["y"] = _target(group, target)
+            added["next_return"] = np.log(close).shift(-1) - np.log(close)
+        y = added["y"] = _target(group, target)
         # The newest label known at t (for the naive baselines): rows whose label was dropped (a dead band)
         # carry the one before.
-        out[KNOWN_LABEL] = out["y"].shift(target.known_after).ffill()
+        known = added[KNOWN_LABEL] = y.shift(target.known_after).ffill()
         if target.price_target:
             # The labels the prices gave, once known, as a label target's lags (lag 1: the known label): the
             # volatility label compares the past h rows' volatility with its trailing median, which no other
             # feature holds (a cyclist's speed: walk-forward log loss 0.577 -> 0.548, persistence 0.570).
             for lag in target.label_lags:
-                out[f"{LAG_PREFIX}{lag}"] = out[KNOWN_LABEL].shift(lag - 1)
+                added[f"{LAG_PREFIX}{lag}"] = known.shift(lag - 1)
+        out = pd.concat([out, pd.DataFrame(added, index=group.index)], axis=1)
         parts.append(out)
     table = parts[0] if len(parts) == 1 else pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
     del parts

@@ -195,6 +195,21 @@ def labelled(canonical) -> pd.DataFrame:
     return canonical(raw, DataConfig(target_col="y"), need_target=True)
 
 
+def test_a_label_series_with_many_columns_builds_its_table_without_a_warning(canonical, small_features):
+    # 150 feature columns: each column added after them was one more block, and pandas said "DataFrame is highly
+    # fragmented" at every insert (18 warnings in a training run).
+    import warnings
+
+    raw = make_labelled_series(n_rows=300, n_features=150, seed=2)
+    frame = canonical(raw, DataConfig(target_col="y"), need_target=True)
+    target = TargetConfig(kind="label", label_lags=(1, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table, names = feature_table(frame, small_features, target)
+    assert names[:150] == tuple(f"x{i}" for i in range(150)) and names[150:152] == ("target_lag_1", "target_lag_2")
+    assert list(table.columns[-4:]) == ["symbol", "timestamp", "y", "known_label"]
+
+
 @pytest.mark.parametrize("label_delay", [None, 3])
 def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_features, label_delay):
     # The horizon does not shift the lags: a label is known label_delay rows later (default 1), so
