@@ -24,6 +24,7 @@ import lzma
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -1510,7 +1511,12 @@ def read_staged(staged: StagedSource, columns: list[str] | None = None, schema: 
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
     by_file = {str(f): key for f, key in zip(staged.files, staged.keys, strict=True)}
-    frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
+    with warnings.catch_warnings():
+        # A block per column is what split_blocks asked for; with a hundred columns pandas calls the frame "highly
+        # fragmented" at this insert (a warning in every wide training run), which a copy would only cure at
+        # the cost of the whole table again.
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        frame[OBJECT_COLUMN] = frame.pop("__filename").map(by_file)
     # Object order, then line order: the raw frame reads like the source, whatever the scan order was.
     order = {key: i for i, key in enumerate(staged.keys)}
     frame = frame.sort_values(
