@@ -622,18 +622,37 @@ def decide_drift(
     index = index or {"available": False}
     drifted = columns.loc[columns["drifted"], "feature"].tolist()
     share = len(drifted) / len(columns) if len(columns) else 0.0
-    reasons = [f"{len(drifted)}/{len(columns)} features drifted (share {share:.2f}, threshold {drift.drift_share})"]
+
+    def tripped(reason: str, over: Any) -> str:  # which criterion a DETECTED verdict stands on
+        return f"{reason}: drift" if over and rows >= drift.min_rows else reason
+
+    reasons = [
+        tripped(
+            f"{len(drifted)}/{len(columns)} features drifted (share {share:.2f}, threshold {drift.drift_share})",
+            share >= drift.drift_share,
+        )
+    ]
     if index.get("available"):
-        reasons.append(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})")
+        reasons.append(
+            tripped(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})", index.get("drifted"))
+        )
     if predictions.get("available"):
         reasons.append(
-            f"prediction PSI {predictions['psi']:.4f} (threshold "
-            f"{predictions.get('threshold', drift.prediction_psi):.4f})"
+            tripped(
+                f"prediction PSI {predictions['psi']:.4f} (threshold "
+                f"{predictions.get('threshold', drift.prediction_psi):.4f})",
+                predictions.get("drifted"),
+            )
         )
     if performance.get("available"):
+        change = performance["brier"] - performance["reference_brier"]
         reasons.append(
-            f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
-            f"(tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} (cap {drift.ece_cap})"
+            tripped(
+                f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
+                f"({change:+.4f}, tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} "
+                f"(cap {drift.ece_cap})",
+                performance.get("drifted"),
+            )
         )
     if method[1]:
         reasons.append(f"method {method[0]}: {method[1]}" + (f"; window of {window} timestamps" if window else ""))

@@ -620,21 +620,24 @@ def test_drift_share_threshold_boundary():
     assert at.drift_share == pytest.approx(0.3) and at.drift_detected is True
     assert below.drift_share == pytest.approx(0.2) and below.drift_detected is False
     assert at.drifted_features == ["f0", "f1", "f2"]
-    assert "3/10 features drifted" in at.reasons[0]
+    assert at.reasons[0] == "3/10 features drifted (share 0.30, threshold 0.3): drift"  # what the verdict stands on
+    assert below.reasons[0] == "2/10 features drifted (share 0.20, threshold 0.3)"
+    assert not any(r.endswith(": drift") for r in at.reasons[1:])
 
 
 def test_prediction_drift_alone_triggers_detection():
     pred = {"available": True, "psi": 0.4, "p_value": 1e-12, "drifted": True}
     summary = decide_drift(columns_table(0), pred, {"available": False}, 1000, DRIFT)
     assert summary.drift_detected is True and summary.drift_share == 0.0
-    assert any("prediction PSI 0.4000" in r for r in summary.reasons)
+    assert [r for r in summary.reasons if r.endswith(": drift")] == ["prediction PSI 0.4000 (threshold 0.1000): drift"]
 
 
 def test_performance_drift_alone_triggers_detection():
     perf = {**NO_PERF, "brier": 0.3, "drifted": True}
     summary = decide_drift(columns_table(0), {"available": False}, perf, 1000, DRIFT)
     assert summary.drift_detected is True
-    assert any("Brier 0.3000 vs 0.2000" in r for r in summary.reasons)
+    (reason,) = [r for r in summary.reasons if r.endswith(": drift")]
+    assert reason.startswith("Brier 0.3000 vs 0.2000 at training (+0.1000, tolerance ")
 
 
 def test_nothing_drifted_is_no_detection():
@@ -647,6 +650,7 @@ def test_too_few_rows_gives_no_verdict():
     summary = decide_drift(columns_table(10), pred, {"available": False}, DRIFT.min_rows - 1, DRIFT)
     assert summary.drift_detected is False
     assert "no verdict" in summary.reasons[-1] and f"only {DRIFT.min_rows - 1} rows" in summary.reasons[-1]
+    assert not any(r.endswith(": drift") for r in summary.reasons)  # nothing judged, nothing marked
     assert decide_drift(columns_table(10), pred, {"available": False}, DRIFT.min_rows, DRIFT).drift_detected is True
 
 
