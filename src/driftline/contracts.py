@@ -1007,7 +1007,7 @@ def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source
     return (
         f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
         "their prices are used, and the volume feature is its series' last known one for up to "
-        "features.carry_limit rows"
+        "features.carry_limit rows (0 in a series without any volume)"
     )
 
 
@@ -1016,7 +1016,8 @@ BAR_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 
 def blank_bars(frame: pd.DataFrame, source_values: Mapping[str, pd.Series] | None = None) -> np.ndarray:
     """Rows of a price series with a time and not one price or volume (empty, missing or a mark such as
-    ``null``): a day without trading, as some exports (Yahoo's) write a holiday. Not a bar that lost a value."""
+    ``null``; a volume of 0 counts as none): a day without trading, as some exports (Yahoo's) write a holiday.
+    Not a bar that lost a value."""
     columns = [c for c in BAR_COLUMNS if c in frame.columns]
     if not {"close", "adj_close"} & set(columns):
         return np.zeros(len(frame), dtype=bool)
@@ -1024,10 +1025,13 @@ def blank_bars(frame: pd.DataFrame, source_values: Mapping[str, pd.Series] | Non
     for column in columns:
         raw = (source_values or {}).get(column)
         if raw is None:
-            blank &= frame[column].isna().to_numpy()
+            none = frame[column].isna().to_numpy()
         else:
             values = raw.reindex(frame.index)
-            blank &= ~_present(values) | missing_marks(values)
+            none = ~_present(values) | missing_marks(values)
+        if column == "volume":
+            none |= (frame[column] == 0).to_numpy()
+        blank &= none
     return blank
 
 

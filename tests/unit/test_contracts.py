@@ -637,6 +637,7 @@ def test_a_bar_without_its_volume_is_kept_and_said_a_mark_in_a_price_is_not(clea
     (note,) = [w for w in report.warnings if w.startswith("volume:")]
     assert note.startswith(f"volume: no value in 3 of {len(frame) - 2} kept rows (e.g. source row ")
     assert "the volume feature is its series' last known one for up to features.carry_limit rows" in note
+    assert note.endswith("(0 in a series without any volume)")
     # Where the volume may not be missing, a mark is a missing value, and the bar goes.
     strict = _validate(
         frame,
@@ -655,12 +656,15 @@ def test_a_row_with_a_time_and_nothing_else_is_a_day_without_trading_not_a_hole(
     frame.loc[holidays, bars] = np.nan
     raw_volume = frame["volume"].astype(object)
     raw_volume.loc[holidays[1]] = "-"  # a mark is no value either
+    holidays.append(_row(frame, "SYM0", 14))
+    frame.loc[holidays[-1], [c for c in bars if c != "volume"]] = np.nan
+    frame.loc[holidays[-1], "volume"] = raw_volume.loc[holidays[-1]] = 0.0  # nor is a volume of 0
     hole = _row(frame, "SYM1", 12)
     frame.loc[hole, "close"] = np.nan  # a bar that lost its close: a hole
     report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0), source_values={"volume": raw_volume})
     assert set(report.quarantined["source_row"]) == {*holidays, hole}
     (blank,) = [w for w in report.warnings if "no price or volume" in w]
-    assert blank.startswith(f"2 rows have a time and no price or volume at all (e.g. source row {holidays[0]} (SYM0 ")
+    assert blank.startswith(f"3 rows have a time and no price or volume at all (e.g. source row {holidays[0]} (SYM0 ")
     (holes,) = [w for w in report.warnings if "inside" in w]
     assert holes.startswith(f"a quarantined row was inside its series (SYM1 {_stamp(frame, hole)})")
 
