@@ -622,46 +622,37 @@ def decide_drift(
     index = index or {"available": False}
     drifted = columns.loc[columns["drifted"], "feature"].tolist()
     share = len(drifted) / len(columns) if len(columns) else 0.0
-
-    def tripped(reason: str, over: Any) -> str:  # which criterion a DETECTED verdict stands on
-        return f"{reason}: drift" if over and rows >= drift.min_rows else reason
-
-    reasons = [
-        tripped(
+    # Each criterion with whether it is over its threshold: the verdict stands on those that are, and they are
+    # marked in the reasons.
+    criteria = [
+        (
             f"{len(drifted)}/{len(columns)} features drifted (share {share:.2f}, threshold {drift.drift_share})",
             share >= drift.drift_share,
         )
     ]
     if index.get("available"):
-        reasons.append(
-            tripped(f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})", index.get("drifted"))
+        criteria.append(
+            (f"feature index {index['index']:.2f} (threshold {index['threshold']:.2f})", bool(index.get("drifted")))
         )
     if predictions.get("available"):
-        reasons.append(
-            tripped(
-                f"prediction PSI {predictions['psi']:.4f} (threshold "
-                f"{predictions.get('threshold', drift.prediction_psi):.4f})",
-                predictions.get("drifted"),
-            )
+        threshold = predictions.get("threshold", drift.prediction_psi)
+        criteria.append(
+            (f"prediction PSI {predictions['psi']:.4f} (threshold {threshold:.4f})", bool(predictions.get("drifted")))
         )
     if performance.get("available"):
         change = performance["brier"] - performance["reference_brier"]
-        reasons.append(
-            tripped(
-                f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
-                f"({change:+.4f}, tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} "
-                f"(cap {drift.ece_cap})",
-                performance.get("drifted"),
-            )
+        brier = (
+            f"Brier {performance['brier']:.4f} vs {performance['reference_brier']:.4f} at training "
+            f"({change:+.4f}, tolerance {drift.brier_tolerance}), ECE {performance['ece']:.4f} (cap {drift.ece_cap})"
         )
+        criteria.append((brier, bool(performance.get("drifted"))))
+    judged = rows >= drift.min_rows
+    reasons = [f"{reason}: drift" if over and judged else reason for reason, over in criteria]
     if method[1]:
         reasons.append(f"method {method[0]}: {method[1]}" + (f"; window of {window} timestamps" if window else ""))
-    detected = bool(
-        share >= drift.drift_share or index.get("drifted") or predictions.get("drifted") or performance.get("drifted")
-    )
-    if rows < drift.min_rows:
+    detected = judged and any(over for _, over in criteria)
+    if not judged:
         reasons.append(f"only {rows} rows (need {drift.min_rows}); no verdict")
-        detected = False
     return DriftSummary(
         drift_detected=detected,
         drift_share=share,
