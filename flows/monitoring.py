@@ -18,7 +18,7 @@ from driftline.config import (
     with_settings,
 )
 from driftline.drift import event_payload
-from driftline.report import artifact_key
+from driftline.report import artifact_key, render_monitoring
 from driftline.timeline import RETRAIN_KEYS, nothing_to_judge
 from flows.training import train_and_promote
 from tasks.data import load_data_task
@@ -37,6 +37,7 @@ from tasks.monitoring import (
     start_monitoring_task,
     version_config_file_task,
 )
+from tasks.outcome import publish
 from tasks.scoring import score_task, scoring_rows_task, training_config_task
 from tasks.tracking import finish_tracking_task
 
@@ -107,7 +108,9 @@ def monitor_drift(
         timeline = window.to_dict(rows["timestamp"])
         if window.empty:
             finish_tracking_task(store, run_id, "FINISHED", None, {tagkeys.ROWS_JUDGED: "0"})
-            return {**base, **timeline, **nothing_to_judge(window.empty_reason(rows["timestamp"], loaded.source))}
+            nothing = {**base, **timeline, **nothing_to_judge(window.empty_reason(rows["timestamp"], loaded.source))}
+            publish(render_monitoring(nothing))
+            return nothing
         judged = rows.loc[window.mask].reset_index(drop=True)
         profile, reference = load_reference_task(store, monitored)
         scores = score_task(store, judged, monitored)
@@ -152,6 +155,7 @@ def monitor_drift(
         "event_id": event_id,
         "retrain_data": retrain_source,  # on drift: what a retrain trains on (the event's data)
     }
+    publish(render_monitoring(result))  # a retrain below logs its own outcome (its own flow run)
     if retrain_on_drift and summary.drift_detected:
         retrained = retrain(
             name=monitored.name.removeprefix("driftline-"),
@@ -199,8 +203,10 @@ def retrain(
     window = {"window_start": window_start or None, "window_end": window_end or None}
     allowed, why = cooldown_task(store, config.model_name, config.drift.min_hours_between_retrains, reason)
     if not allowed:
-        create_markdown_artifact(
-            f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}", key=artifact_key("retrain", name)
+        publish(
+            f"retrain of {config.model_name}: skipped, {why}",
+            f"Retrain of {config.model_name} skipped: {why}.\n\nTrigger: {reason}",
+            key=artifact_key("retrain", name),
         )
         skipped = {"skipped": True, "why": why, "trigger": reason, **window, **dict.fromkeys(RETRAIN_KEYS)}
         emit_retrained_event_task(name, retrained_payload(config.model_name, skipped, reason))

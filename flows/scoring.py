@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, runtime
-from prefect.artifacts import create_markdown_artifact
 
 from driftline.adapters.registry import MlflowStore
 from driftline.config import Settings, data_overrides, load_config, reading_overrides
-from driftline.report import artifact_key
+from driftline.report import artifact_key, render_comparison, render_scoring
 from driftline.scoring import lacking_summary
 from driftline.timeline import parse_time_bound
 from tasks.data import load_data_task
+from tasks.outcome import publish
 from tasks.scoring import (
     compare_shadow_task,
     explain_task,
@@ -120,7 +120,8 @@ def score_batch(
         "tracking_run_id": batch["run_id"],
         **files,
     }
-    create_markdown_artifact(
+    publish(
+        render_scoring(summary),
         f"Scored **{len(rows)}** of {len(loaded.frame)} rows with {champion.name} v{champion.version}"
         + (f" (shadow: v{challenger.version})" if challenger else "")
         + f"; {summary['skipped']}.",
@@ -165,5 +166,10 @@ def compare_shadow_flow(
     decision = compare_shadow_task(
         store, champion.name, environment.home / "predictions" / champion.name, labels, config
     )
-    create_markdown_artifact(decision.markdown(f"Shadow comparison {champion.name}"), key=artifact_key("shadow", name))
-    return {"model_name": champion.name, **decision.to_dict()}
+    result = {"model_name": champion.name, **decision.to_dict()}
+    publish(
+        render_comparison(result),
+        decision.markdown(f"Shadow comparison {champion.name}"),
+        key=artifact_key("shadow", name),
+    )
+    return result

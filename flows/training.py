@@ -28,7 +28,14 @@ from driftline.contracts import ValidationReport
 from driftline.features import FeatureSet
 from driftline.ingest import LoadedData
 from driftline.pipeline import Development, Trained, develop
-from driftline.report import artifact_key, data_timeline, rerun_summary, summary_markdown, training_summary
+from driftline.report import (
+    artifact_key,
+    data_timeline,
+    render_summary,
+    rerun_summary,
+    summary_markdown,
+    training_summary,
+)
 from driftline.short_data import DataFit
 from driftline.sizing import SizedConfig
 from driftline.summary import error_text
@@ -37,6 +44,7 @@ from flows.promotion import promote_with_smoke_test, repair_interrupted_promotio
 from flows.walk_forward import walk_forward
 from tasks.data import check_contract_task, read_data_task, record_validation_task, stage_data_task
 from tasks.events import emit_promoted_event_task
+from tasks.outcome import publish
 from tasks.promotion import check_champion_question_task, evaluate_task, record_decision_task
 from tasks.tracking import (
     FINGERPRINT_TAG,
@@ -124,6 +132,7 @@ def train_and_promote(
             # Same data, config and code as a finished run: its model and decision stand; nothing new is registered.
             summary = rerun_summary(previous, run_id, staged.stats, time.perf_counter() - started)
             finish_tracking_task(store, run_id, "FINISHED", summary.as_dict(), {tagkeys.RERUN_OF: previous["rerun_of"]})
+            publish(render_summary(summary))
             return summary.as_dict()
         loaded = read_data_task(config.data, staged, need_target=config.target.needs_label)
         log_input_task(store, run_id, loaded, staged.stats)
@@ -177,8 +186,11 @@ def train_and_promote(
             data_seconds=time.perf_counter() - started,
             data_path=data_path.as_dict(),
         )
-        create_markdown_artifact(
-            summary_markdown(summary), key=artifact_key("training", config.name), description="Training summary"
+        publish(
+            render_summary(summary),
+            summary_markdown(summary),
+            key=artifact_key("training", config.name),
+            description="Training summary",
         )
         finish_tracking_task(store, run_id, "FINISHED", summary.as_dict(), {FINGERPRINT_TAG: fingerprint})
     except BaseException as exc:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from driftline.errors import in_zone
+from driftline.errors import in_zone, show_span, show_time
 from driftline.promotion import Decision
 from driftline.summary import TrainingSummary, json_safe
 from driftline.training import baseline_fold_table, fold_table
@@ -18,6 +18,9 @@ from driftline.training import baseline_fold_table, fold_table
 if TYPE_CHECKING:
     from driftline.pipeline import Trained
 
+# A log record with this attribute set is a flow's outcome (tasks.outcome.publish): the Prefect API keeps it
+# for the run's log, the ``driftline`` command's console leaves it out (the command prints the outcome itself).
+OUTCOME_RECORD = "driftline_outcome"
 STRATEGY_KEYS = ("sharpe", "max_drawdown", "hit_rate", "turnover", "exposure")
 TIMELINE_KEYS = ("data_start", "data_end", "training_cutoff")
 FOLD_COLUMNS = (
@@ -420,3 +423,104 @@ def data_timeline(development_times: Any, holdout_times: Any) -> dict[str, str |
         "data_end": iso(both, np.max),
         "training_cutoff": iso(development_times, np.max),
     }
+
+
+def render_monitoring(result: dict[str, Any]) -> str:
+    """A monitoring run's result as the terminal and the run's log show it: the verdict on which rows, the
+    criteria, the report, the event and (``--retrain-on-drift``) what the retrain did."""
+    head = f"{result['model_name']} v{result['model_version']}"
+    zone = result.get("timezone")
+    if result["rows"] == 0:
+        lines = [f"{head}: no rows to judge"]
+    else:
+        verdict = "DETECTED" if result["drift_detected"] else "not detected"
+        span = show_span(result["window_start"], result["window_end"], zone)
+        lines = [f"{head}: drift {verdict} on {result['rows']} rows ({span})"]
+    if result["monitored"] != "champion":
+        lines.append(f"  note: {result['monitored']}")
+    lines += [f"  {reason}" for reason in result["reasons"]]
+    if result["drifted_features"]:
+        lines.append(f"  drifted: {', '.join(result['drifted_features'][:15])}")
+    if result["report_html"]:
+        lines.append(f"report: {result['report_html']}")
+    if result["event_id"]:
+        lines.append(f"emitted driftline.drift.detected (event {result['event_id']})")
+    if "retrain" in result:
+        lines += _retrain_lines(result["retrain"])
+    return "\n".join(lines)
+
+
+def _retrain_lines(retrained: dict[str, Any]) -> list[str]:
+    if retrained["skipped"]:
+        return [f"retrain: skipped, {retrained['why']}"]
+    zone = retrained.get("timezone")
+    used = retrained["data_used"]
+    head = (
+        f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
+        f"{show_span(retrained['data_start'], retrained['training_cutoff'], zone)} "
+        f"(held out to {show_time(retrained['data_end'], zone)})"
+    )
+    lines = [head]
+    rows = used["rows"]
+    if used.get("combined"):
+        counts = ", ".join(f"{key.replace('_', ' ')} {count}" for key, count in rows.items())
+        lines.append(f"  data: {used['path']} = {' + '.join(used['sources'])}; rows: {counts}")
+    else:
+        lines.append(f"  data: {used['path'] or 'the recorded source'}, the model's own source: {rows['total']} rows")
+    return lines
+
+
+def render_scoring(summary: dict[str, Any]) -> str:
+    """A scoring batch as the terminal and the run's log show it: rows, versions, where they went."""
+    versions = f"v{summary['model_version']}" + (
+        f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
+    )
+    zone = summary.get("timezone")
+    window = (
+        f" from {show_time(summary['since'], zone)}"
+        if summary["since"]
+        else (" (new rows only)" if summary["new_rows_only"] else "")
+    )
+    head = (
+        f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} "
+        f"with {summary['model_name']} {versions} -> {summary['out']}"
+    )
+    lines = [head]
+    if summary.get("explain"):
+        lines.append(
+            f"with each row's top {summary['explain']} SHAP contributions "
+            "to the base model's margin (explain_* columns)"
+        )
+    if summary.get("from_cutoff"):
+        fresh = summary["from_cutoff"]
+        lines.append(
+            f"{len(fresh['series'])} series had nothing in the prediction log yet: scored from after "
+            f"v{summary['model_version']}'s training cutoff, {show_time(fresh['cutoff'], zone)} "
+            "(the rows it learnt from are not new to it; --since DATE scores earlier ones)"
+        )
+    if summary["mean_probability"] is not None:
+        lines.append(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
+    if summary["rows_skipped"]:
+        lines.append(f"{summary['skipped']} (listed in {summary['skipped_file']})")
+    lines.append(
+        f"appended to the prediction log: {summary['log_file']}"
+        if summary["log_file"]
+        else "nothing new to append to the prediction log"
+    )
+    return "\n".join(lines)
+
+
+def render_comparison(result: dict[str, Any]) -> str:
+    """An A/B test on the shadow rows as the terminal and the run's log show it: the difference, the verdict
+    and its checks."""
+    c = result["comparison"]
+    head = (
+        f"{result['model_name']} {c.get('models', '')}: {c['metric']} difference {c['diff']:+.5f} "
+        f"(challenger - champion), CI [{c['ci_low']:+.5f}, {c['ci_high']:+.5f}] on {c['rows']} rows"
+    )
+    lines = [head]
+    if c.get("left_out"):
+        lines.append(f"  left out: {c['left_out']}")
+    lines.append(f"verdict: {result['action']}")
+    lines += [f"  {'PASS' if r['passed'] else 'FAIL'} {r['check']}: {r['detail']}" for r in result["reasons"]]
+    return "\n".join(lines)

@@ -74,3 +74,21 @@ def register_versions(name: str, count: int):
         registry.log_model(run_id, model, list(X.columns), X, name)
         registry.finish_run(run_id)
     return X.head(50)
+
+
+def run_log(prefect_api: str, flow_run_id: str, containing: str, timeout: float = 30) -> list[str]:
+    """The messages of a flow run's log as the Prefect UI shows them (read from the API), once one of them
+    contains ``containing``: the run's logs are sent to the API in batches, after the flow has returned."""
+    import time
+
+    import httpx
+
+    # Explicit limit/offset/sort: prefect 3.8.8's client sends nulls that its own server refuses.
+    query = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "offset": 0, "sort": "TIMESTAMP_ASC"}
+    deadline = time.monotonic() + timeout
+    while True:
+        found = httpx.post(f"{prefect_api}/logs/filter", json=query, timeout=30).raise_for_status().json()
+        messages = [log["message"] for log in found]
+        if any(containing in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)

@@ -130,6 +130,7 @@ def test_labelled_series_with_arbitrary_feature_columns(prefect_api, tmp_path, f
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[0].startswith("Driftline training: driftline-labelled ")
+    assert "Driftline training:" not in done.stderr  # the flow's outcome log line: printed once, as stdout
     assert "model driftline-labelled (named after --data labelled.csv" in done.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["model_name"] == "driftline-labelled"

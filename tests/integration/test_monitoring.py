@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from driftline.app.webhook import sign
 from driftline.errors import DriftlineError
 from driftline.synthetic import make_labelled_series
-from tests.integration.conftest import FAST_CONFIG
+from tests.integration.conftest import FAST_CONFIG, run_log
 from tests.servers import fresh_mlflow_store
 
 pytestmark = pytest.mark.slow
@@ -137,12 +137,18 @@ def test_data_like_the_training_data_reports_no_drift(champion, prefect_api):
 
 
 def test_shifted_data_reports_drift_and_emits_the_event(champion, prefect_api):
+    from driftline.report import render_monitoring
     from flows.monitoring import monitor_drift
 
     _, shifted = champion
-    result = monitor_drift(data=str(shifted), name="it", target_col="y")
+    state = monitor_drift(data=str(shifted), name="it", target_col="y", return_state=True)
+    result = state.result()
 
     assert result["drift_detected"] is True
+    # The verdict and its criteria in the run's log, where a deployment's user reads it in the Prefect UI.
+    told = render_monitoring(result)
+    assert f"drift DETECTED on {result['rows']} rows" in told
+    assert run_log(prefect_api, str(state.state_details.flow_run_id), told).count(told) == 1
     assert {"x0", "x2"} <= set(result["drifted_features"]) and "x1" not in result["drifted_features"]
     assert result["prediction_drift"]["drifted"] is True
     (event,) = wait_for_event(lambda e: str(e.id) == result["event_id"])

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from driftline.adapters import registry
 from driftline.errors import ConfigError, ValidationFailed
+from tests.integration.conftest import run_log
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,12 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert any(r.startswith("PASS walk-forward-ece-cap: pooled walk-forward ECE") for r in summary["reasons"]), summary[
         "reasons"
     ]
+    # A deployed run has no terminal: its log in the Prefect UI ends with what the command would print.
+    from driftline.report import render_summary
+
+    flow_run = MlflowClient().get_run(summary["run_id"]).data.tags["prefect.flow_run_id"]
+    told = render_summary(summary)
+    assert run_log(prefect_api, flow_run, told).count(told) == 1
 
     client = MlflowClient()
     run = client.get_run(summary["run_id"])

@@ -320,12 +320,27 @@ class _ReportedByTheCli(logging.Filter):
         return not any(f"{name}:" in message or f"{name}(" in message for name in _error_names())
 
 
+class _OutcomePrintedByTheCli(logging.Filter):
+    """A flow's outcome is logged for the run's log in the Prefect UI (``tasks.outcome.publish``); the command
+    prints the same outcome itself when the flow returns, so its console leaves the log record out."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__()
+        self.attribute = attribute
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, self.attribute, False)
+
+
 def _quiet_driftline_tracebacks() -> None:
+    from driftline.report import OUTCOME_RECORD
+
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(_NoTraceback())
             if isinstance(handler, logging.StreamHandler):  # the console, not Prefect's API log handler
                 handler.addFilter(_ReportedByTheCli())
+                handler.addFilter(_OutcomePrintedByTheCli(OUTCOME_RECORD))
 
 
 def _fail(exc: Exception) -> None:
@@ -631,42 +646,9 @@ def score(
         new_rows_only=new_only,
         explain=explain,
     )
-    versions = f"v{summary['model_version']}" + (
-        f" and challenger v{summary['challenger_version']}" if summary["challenger_version"] else ""
-    )
-    from driftline.errors import show_time
+    from driftline.report import render_scoring
 
-    zone = summary.get("timezone")
-    window = (
-        f" from {show_time(summary['since'], zone)}"
-        if summary["since"]
-        else (" (new rows only)" if summary["new_rows_only"] else "")
-    )
-    typer.echo(
-        f"scored {summary['rows_scored']} of {summary['rows_in']} rows{window} "
-        f"with {summary['model_name']} {versions} -> {summary['out']}"
-    )
-    if summary.get("explain"):
-        typer.echo(
-            f"with each row's top {summary['explain']} SHAP contributions "
-            "to the base model's margin (explain_* columns)"
-        )
-    if summary.get("from_cutoff"):
-        fresh = summary["from_cutoff"]
-        typer.echo(
-            f"{len(fresh['series'])} series had nothing in the prediction log yet: scored from after "
-            f"v{summary['model_version']}'s training cutoff, {show_time(fresh['cutoff'], zone)} "
-            "(the rows it learnt from are not new to it; --since DATE scores earlier ones)"
-        )
-    if summary["mean_probability"] is not None:
-        typer.echo(f"mean probability {summary['mean_probability']:.4f} (MLflow run {summary['tracking_run_id']})")
-    if summary["rows_skipped"]:
-        typer.echo(f"{summary['skipped']} (listed in {summary['skipped_file']})")
-    typer.echo(
-        f"appended to the prediction log: {summary['log_file']}"
-        if summary["log_file"]
-        else "nothing new to append to the prediction log"
-    )
+    typer.echo(render_scoring(summary))
 
 
 @app.command(epilog=_examples("driftline compare --name btc --data rows-with-outcomes.parquet"))
@@ -687,16 +669,9 @@ def compare(
     """The A/B test: shadow predictions of champion and challenger against realised labels."""
     sets = _reading_sets(set_, "compare")
     result = _run_flow("compare_shadow_flow", name, data, columns, sets, name=_pipeline_name(name, data))
-    c = result["comparison"]
-    typer.echo(
-        f"{result['model_name']} {c.get('models', '')}: {c['metric']} difference {c['diff']:+.5f} "
-        f"(challenger - champion), CI [{c['ci_low']:+.5f}, {c['ci_high']:+.5f}] on {c['rows']} rows"
-    )
-    if c.get("left_out"):
-        typer.echo(f"  left out: {c['left_out']}")
-    typer.echo(f"verdict: {result['action']}")
-    for reason in result["reasons"]:
-        typer.echo(f"  {'PASS' if reason['passed'] else 'FAIL'} {reason['check']}: {reason['detail']}")
+    from driftline.report import render_comparison
+
+    typer.echo(render_comparison(result))
 
 
 @app.command(
@@ -749,45 +724,9 @@ def monitor(
         since=since,
         until=until,
     )
-    from driftline.errors import show_span, show_time
+    from driftline.report import render_monitoring
 
-    head = f"{result['model_name']} v{result['model_version']}"
-    if result["rows"] == 0:
-        typer.echo(f"{head}: no rows to judge")
-    else:
-        typer.echo(
-            f"{head}: drift {'DETECTED' if result['drift_detected'] else 'not detected'} on {result['rows']} rows "
-            f"({show_span(result['window_start'], result['window_end'], result.get('timezone'))})"
-        )
-    if result["monitored"] != "champion":
-        typer.echo(f"  note: {result['monitored']}")
-    for reason in result["reasons"]:
-        typer.echo(f"  {reason}")
-    if result["drifted_features"]:
-        typer.echo(f"  drifted: {', '.join(result['drifted_features'][:15])}")
-    if result["report_html"]:
-        typer.echo(f"report: {result['report_html']}")
-    if result["event_id"]:
-        typer.echo(f"emitted driftline.drift.detected (event {result['event_id']})")
-    if "retrain" in result:
-        retrained = result["retrain"]
-        if retrained["skipped"]:
-            typer.echo(f"retrain: skipped, {retrained['why']}")
-        else:
-            used = retrained["data_used"]
-            typer.echo(
-                f"retrain: {retrained['model_name']} v{retrained['model_version']} {retrained['decision']}, trained on "
-                f"{show_span(retrained['data_start'], retrained['training_cutoff'], retrained.get('timezone'))} "
-                f"(held out to {show_time(retrained['data_end'], retrained.get('timezone'))})"
-            )
-            rows = used["rows"]
-            if used.get("combined"):
-                counts = ", ".join(f"{key.replace('_', ' ')} {count}" for key, count in rows.items())
-                typer.echo(f"  data: {used['path']} = {' + '.join(used['sources'])}; rows: {counts}")
-            else:
-                typer.echo(
-                    f"  data: {used['path'] or 'the recorded source'}, the model's own source: {rows['total']} rows"
-                )
+    typer.echo(render_monitoring(result))
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         from driftline.summary import json_safe
