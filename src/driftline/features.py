@@ -109,6 +109,15 @@ def _zscore(series: pd.Series, window: int, flat: float = np.nan) -> pd.Series:
 FLAT_STD = 1e-9
 
 
+def _floored(vol: pd.Series) -> pd.Series:
+    """A rolling volatility whose flat stretches (no move in the window: integer readings, a price resting on
+    its tick) read as the calmest volatility the series has shown before, not 0: every ratio and z-score of
+    it stays defined, so those rows are scored and trained on instead of dropped as gaps. Rows with a
+    volatility above 0 keep it; a 0 before any move stays a gap."""
+    moving = vol.where(vol > FLAT_STD)
+    return moving.fillna(moving.cummin().ffill().where(vol.notna()))
+
+
 def _rsi(close: pd.Series, window: int) -> pd.Series:
     delta = close.diff()
     gain = delta.clip(lower=0).ewm(alpha=1 / window, adjust=False, min_periods=window).mean()
@@ -127,17 +136,14 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     out = pd.DataFrame(index=group.index)
     for window in cfg.return_windows:
         out[f"ret_{window}"] = log_close.diff(window)
-    vol_s = r1.rolling(cfg.vol_short).std()
-    vol_m = r1.rolling(cfg.vol_mid).std()
-    vol_l = r1.rolling(cfg.vol_long).std()
+    vol_s, vol_m, vol_l = (_floored(r1.rolling(w).std()) for w in (cfg.vol_short, cfg.vol_mid, cfg.vol_long))
     out[f"vol_ratio_{cfg.vol_short}_{cfg.vol_long}"] = vol_s / vol_l
     out[f"vol_ratio_{cfg.vol_mid}_{cfg.vol_long}"] = vol_m / vol_l
-    out[f"vol_{cfg.vol_mid}_z"] = _zscore(np.log(vol_m.replace(0.0, np.nan)), cfg.zscore_window)
+    out[f"vol_{cfg.vol_mid}_z"] = _zscore(np.log(vol_m), cfg.zscore_window)
     for name, vol in ((cfg.vol_short, vol_s), (cfg.vol_mid, vol_m)):
         # Volatility against its own trailing median: the regime-free form of "is it calm or stormy now".
         median = vol.rolling(cfg.median_window, min_periods=cfg.median_window // 2).median()
-        # A flat stretch (zero volatility, e.g. integer readings) has no log ratio: NaN, not log(0) = -inf.
-        out[f"vol_{name}_vs_median"] = np.log(vol.where(vol > 0) / median.replace(0.0, np.nan))
+        out[f"vol_{name}_vs_median"] = np.log(vol / median)
     out[f"ret_{cfg.vol_mid}_sharpe"] = r1.rolling(cfg.vol_mid).mean() / vol_m
     out["abs_ret_1_z"] = r1.abs() / vol_m
     out[f"rsi_{cfg.rsi_window}"] = _rsi(close, cfg.rsi_window)
@@ -148,10 +154,16 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     out["macd_hist"] = (macd - macd.ewm(span=cfg.macd_signal, adjust=False).mean()) / vol_m
     if {"high", "low", "close"}.issubset(group.columns):
         # Same-day ratios of unadjusted prices: splits cancel out.
-        log_range = cast(pd.Series, np.log((group["high"] / group["low"]).where(group["high"] > group["low"])))
-        out["range_z"] = _zscore(log_range, cfg.zscore_window)
-        span = (group["high"] - group["low"]).replace(0.0, np.nan)
-        out["close_in_range"] = (group["close"] - group["low"]) / span
+        # A bar without a range (high = low: one price all bar) is as narrow as the narrowest bar before it, and
+        # its close sits mid-range: defined, as a flat stretch's volatility is. A series that never has a range
+        # (a close copied into open, high and low) has none to measure: z 0, as a series without volume.
+        log_range = cast(pd.Series, np.log(group["high"] / group["low"]))
+        if (log_range.fillna(0.0) <= FLAT_STD).all():
+            out["range_z"] = 0.0
+        else:
+            out["range_z"] = _zscore(_floored(log_range), cfg.zscore_window)
+        span = group["high"] - group["low"]
+        out["close_in_range"] = ((group["close"] - group["low"]) / span.where(span > 0)).mask(span.eq(0), 0.5)
     if "volume" in group.columns:
         # No volume traded, or none recorded (an index, a currency pair: 0 in every row, or no value at all): z 0,
         # not a gap that would leave the symbol out of the panel.
@@ -537,7 +549,7 @@ def _say_leaks(rows: pd.DataFrame, columns: list[str], where: Where) -> None:
 
 
 HISTORY_REASON = "not enough history for: "
-GAP_REASON = "no value, after complete rows (a flat stretch or a missing input), for: "
+GAP_REASON = "no value, after complete rows (a missing input), for: "
 
 
 def _say_unseen_values(table: pd.DataFrame, names: tuple[str, ...], feature_names: list[str]) -> None:
@@ -558,7 +570,7 @@ def scoring_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows a model with ``feature_names`` can score (meta + features, labelled or not), and the rows
     without every feature, with the features they miss and why: before a symbol's first complete row, too
-    little history; after it, a gap (a flat stretch has no volatility to divide by, or an input was missing).
+    little history (a price that has not moved yet has no volatility); after it, a gap (an input was missing).
 
     Raises:
         DataError: the data cannot produce a feature the model needs (e.g. no volume column).

@@ -301,7 +301,7 @@ def lacking_summary(lacking: pd.DataFrame, limit: int = 5) -> str:
         )
     gap = reasons.str.startswith(GAP_REASON)
     for chosen, what in (
-        (gap, "after complete ones had a feature without a value (a flat stretch or a missing input)"),
+        (gap, "after complete ones had a feature without a value (a missing input)"),
         (~warm & ~gap, "broke the data contract"),
     ):
         if chosen.any():

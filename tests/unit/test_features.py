@@ -450,44 +450,61 @@ def test_errors_name_the_source_when_given(small_features):
         build_features(frame, small_features, LABEL, Where("in.csv", "y"))
 
 
-def test_a_flat_stretch_has_no_volatility_ratio_and_warns_nothing(small_features, vol_target):
-    """Integer readings repeat (glucose, counts): zero volatility has no log ratio to its median (NaN, not a
-    divide-by-zero warning and -inf); the rows after the stretch have their features again."""
+def test_a_flat_stretch_reads_as_the_calmest_volatility_so_far_and_keeps_its_rows(small_features, vol_target):
+    """Integer readings repeat (glucose, counts; a price resting on its tick): a window without a move has
+    volatility 0, which has no log ratio to its median. It reads as the calmest volatility the series has shown
+    before it, so the rows inside the stretch keep their features (before: they were dropped, and never
+    scored), with no divide-by-zero warning; the rows before the stretch are as they were."""
     import warnings
 
     raw = make_ohlcv_panel(n_symbols=1, n_days=600, seed=11)
     frame = raw.rename(columns=str.lower)
     frame = frame.assign(timestamp=pd.to_datetime(frame["date"]), symbol="FLAT")[["symbol", "timestamp", "close"]]
+    moving = build_features(frame.reset_index(drop=True), small_features, vol_target)
     frame.loc[300:340, "close"] = frame.loc[300, "close"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         features = build_features(frame.reset_index(drop=True), small_features, vol_target)
     assert np.isfinite(features.X.to_numpy()).all()
-    kept = set(features.meta["timestamp"])
-    assert frame.loc[320, "timestamp"] not in kept  # inside the stretch: no volatility ratio, no row
-    assert frame.loc[450, "timestamp"] in kept
+    assert len(features.X) == len(moving.X)  # no row lost to the stretch
+    stamps = features.meta["timestamp"]
+    inside = (stamps >= frame.loc[310, "timestamp"]) & (stamps <= frame.loc[340, "timestamp"]).to_numpy()
+    before = (stamps < frame.loc[300, "timestamp"]).to_numpy()
+    ratio = features.X["vol_5_vs_median"]
+    # Calmer than its median; once the stretch fills most of the median's window, as calm as usual (0).
+    assert inside.sum() == 31 and (ratio[inside] <= 0).all() and (ratio[inside] < -1).any()
+    pd.testing.assert_frame_equal(features.X[before], moving.X[before])
 
 
-def test_scoring_rows_tell_too_little_history_from_a_flat_stretch(small_features):
+def test_scoring_rows_tell_too_little_history_from_a_missing_input(small_features):
     from driftline.features import scoring_rows
 
-    # A price that moves, stands still for 40 days (no volatility to divide by), then moves again.
+    # A price that moves, whose volume goes missing for 40 days (longer than features.carry_limit), then returns;
+    # and a still stretch, which is not a gap.
     rng = np.random.default_rng(4)
     steps = rng.normal(0, 0.01, 300)
-    steps[150:190] = 0.0
+    steps[60:80] = 0.0
     close = 100 * np.exp(np.cumsum(steps))
+    volume = rng.integers(1_000, 2_000, 300).astype(float)
+    volume[150:190] = np.nan
     frame = pd.DataFrame(
-        {"symbol": "A", "timestamp": pd.date_range("2020-01-01", periods=300, freq="D"), "close": close}
+        {
+            "symbol": "A",
+            "timestamp": pd.date_range("2020-01-01", periods=300, freq="D"),
+            "close": close,
+            "volume": volume,
+        }
     )
     target = TargetConfig(kind="direction", horizon=5)
     table = build_features(frame, small_features, target, min_class_rows=5)
     rows, lacking = scoring_rows(frame, small_features, target, list(table.feature_names))
     assert len(rows) + len(lacking) == len(frame)
     history = lacking["reason"].str.startswith("not enough history for: ")
-    flat = lacking["reason"].str.startswith("no value, after complete rows (a flat stretch")
-    assert (history | flat).all() and history.any() and flat.any()
+    gap = lacking["reason"] == "no value, after complete rows (a missing input), for: volume_z"
+    assert (history | gap).all() and history.any() and gap.any()
     assert lacking.loc[history, "timestamp"].max() < rows["timestamp"].min()  # the warm-up comes first
-    assert lacking.loc[flat, "timestamp"].min() > pd.Timestamp("2020-05-30")  # inside the still stretch
+    assert lacking.loc[gap, "timestamp"].min() > pd.Timestamp("2020-05-30")  # inside the missing volumes
+    assert rows["timestamp"].between("2020-03-01", "2020-03-20").sum() == 20  # the still stretch is scored
 
 
 def test_rsi_of_a_series_that_has_only_risen_is_its_top_not_missing():
@@ -546,24 +563,46 @@ def test_a_bar_without_its_volume_keeps_its_row_with_the_last_known_volume_z(pan
 
 
 def test_a_symbol_that_keeps_no_row_is_named_in_a_warning(panel, small_features, vol_target, caplog):
-    """A symbol whose every row lacks a feature (here its high equals its low in every row, so neither
-    range_z nor close_in_range has a value) leaves the panel, with a warning naming it and those features."""
+    """A symbol whose every row lacks a feature (here its price never moves: a suspended listing, so it has no
+    volatility to measure) leaves the panel, with a warning naming it and those features."""
     first, second = sorted(panel["symbol"].unique())
-    flat = panel.copy()
-    rows = flat["symbol"] == second
-    for column in ("open", "high", "low"):
-        flat.loc[rows, column] = flat.loc[rows, "close"]
+    still = panel.copy()
+    rows = still["symbol"] == second
+    for column in ("open", "high", "low", "close"):
+        still.loc[rows, column] = 50.0
     with caplog.at_level("WARNING", logger="driftline.features"):
-        features = build_features(flat, small_features, vol_target, Where("p.csv"))
+        features = build_features(still, small_features, vol_target, Where("p.csv"))
     assert features.meta["symbol"].unique().tolist() == [first]
     told = [r.getMessage() for r in caplog.records if "left out of the panel" in r.getMessage()]
-    assert told == [
-        f"p.csv: {second}: no value in any row for range_z, close_in_range: its 300 rows are left out of the panel"
-    ]
+    assert len(told) == 1 and told[0].startswith(f"p.csv: {second}: no value in any row for vol_ratio_"), told
+    assert told[0].endswith(": its 300 rows are left out of the panel")
     caplog.clear()
     with caplog.at_level("WARNING", logger="driftline.features"):
         build_features(panel, small_features, vol_target)
     assert not [r for r in caplog.records if "left out" in r.getMessage()]
+
+
+def test_bars_without_a_range_keep_their_rows(panel, small_features, vol_target):
+    """A bar whose high equals its low (one price all bar: a quiet minute) is as narrow as the narrowest bar
+    before it, its close mid-range; a symbol whose bars never have a range (its close copied into open, high
+    and low) has range_z 0. Before, those rows had no range_z or close_in_range and were dropped (the second
+    symbol, all of it)."""
+    first, second = sorted(panel["symbol"].unique())
+    quiet = panel.copy()
+    rows = quiet["symbol"] == second
+    for column in ("open", "high", "low"):
+        quiet.loc[rows, column] = quiet.loc[rows, "close"]
+    some = quiet.index[(quiet["symbol"] == first).to_numpy()][150:160]
+    for column in ("open", "high", "low"):
+        quiet.loc[some, column] = quiet.loc[some, "close"]
+    features = build_features(quiet, small_features, vol_target)
+    whole = build_features(panel, small_features, vol_target)
+    assert len(features.X) == len(whole.X) and np.isfinite(features.X.to_numpy()).all()
+    symbols = features.meta["symbol"].to_numpy()
+    assert (features.X.loc[symbols == second, "range_z"] == 0).all()
+    assert (features.X.loc[symbols == second, "close_in_range"] == 0.5).all()
+    at = (symbols == first) & features.meta["timestamp"].isin(quiet.loc[some, "timestamp"]).to_numpy()
+    assert at.sum() == 10 and (features.X.loc[at, "close_in_range"] == 0.5).all()
 
 
 def test_a_label_ahead_is_the_column_that_many_rows_on_and_its_lags_start_at_the_current_state(small_features):

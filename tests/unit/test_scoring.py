@@ -247,7 +247,7 @@ def test_the_skipped_note_tells_history_gaps_and_contract_breaks_apart():
     )
     note = lacking_summary(lacking)
     assert note.startswith("3 rows lacked history (the series' first 3; last to fill: ret_5): a row needs 3 ")
-    assert "; 1 rows after complete ones had a feature without a value (a flat stretch or a missing input), " in note
+    assert "; 1 rows after complete ones had a feature without a value (a missing input), " in note
     assert note.endswith(
         "; 2 rows broke the data contract, e.g. A 2024-01-05 ('close': missing); A 2024-01-06 ('close': missing)"
     )
