@@ -14,9 +14,10 @@ import re
 import tempfile
 import unicodedata
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -41,7 +42,9 @@ from driftline.sources import (
     read_staged,
     sha256_file,
     stage_source,
+    staged_sample,
     staged_schema,
+    time_columns,
     unchanged_stage,
 )
 
@@ -300,8 +303,13 @@ def detect_columns(
     need_target: bool,
     partition_columns: frozenset[str] = frozenset(),
     require_price: bool = True,
+    sample: Callable[[list[str]], pd.DataFrame] | None = None,
 ) -> ColumnMap:
     """Find time, symbol, price and target columns; explicit names in ``data`` win.
+
+    The time is a column with a time's name, else one with a time type, else the one column named by what it
+    dates (``*_date``...), else the one text column whose first rows (``sample`` of those columns) are all
+    ISO 8601 times, whatever its name.
 
     A time column inside the files beats a Hive partition column (``date=2024-01-01/`` folders hold
     intraday ``ts`` values); a partition column is the time only when the files have none.
@@ -347,9 +355,14 @@ def detect_columns(
         # A time named by what it dates (FRED's observation_date, Dukascopy's "Gmt time"): the one column so named.
         dated = [c for n, c in in_files.items() if n.endswith(DATED)]
         time_col = dated[0] if len(dated) == 1 else None
+    timelike: list[str] = []
+    if time_col is None and sample is not None:
+        text = [c for c in in_files.values() if not pd.api.types.is_numeric_dtype(raw[c])]
+        timelike = time_columns(sample(text)) if text else []
+        time_col = timelike[0] if len(timelike) == 1 else None
     if time_col is None:
-        hint = ""
-        if raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
+        hint = f" (columns {', '.join(map(repr, timelike))} all hold times: name one)" if timelike else ""
+        if not hint and raw.shape[1] == 1 and re.search(r"[ :;,\t|]", str(raw.columns[0]).strip()):
             hint = (
                 " (one column whose name holds separators: is the file delimited by something other than , ; tab or |?)"
             )
@@ -462,9 +475,12 @@ def check_columns(data: DataConfig, need_target: bool) -> None:
     file = Path(location).expanduser()
     if not file.is_file():
         return
-    header = read_header(file, location, read_options(data))
+    header = read_header(file, location, read_options(data), rows=True)
     if header.shape[1]:
-        detect_columns(without_excluded(header, data, location), data, location, need_target, require_price=False)
+        header = without_excluded(header, data, location)
+        detect_columns(
+            header.iloc[0:0], data, location, need_target, require_price=False, sample=lambda names: header[names]
+        )
 
 
 COLUMN_NAME = re.compile(r"[\w .()%#&+/-]{1,64}")
@@ -1445,7 +1461,7 @@ def load_staged(
         raise DataError(f"{source}: no columns (empty file)")
     header = without_excluded(header, data, source)
     partitions = frozenset(name for key in staged.keys for name in partition_values(key))
-    columns = detect_columns(header, data, source, need_target, partitions)
+    columns = detect_columns(header, data, source, need_target, partitions, sample=partial(staged_sample, staged))
     needed = [
         *(columns.time, columns.period, columns.symbol, *columns.prices.values(), columns.target, *columns.extra),
         *columns.wide,

@@ -865,6 +865,12 @@ def _times(values: pd.Series) -> bool:
     return bool(pd.to_datetime(text.astype(str), errors="coerce", format="ISO8601").notna().all())
 
 
+def time_columns(sample: pd.DataFrame) -> list[str]:
+    """The columns of ``sample`` (a file's first rows) whose values are all ISO 8601 times, whatever their name
+    (``week``, ``dt``, ``Zeit``): the time of a file whose time column has a name detection does not know."""
+    return [str(c) for c in sample.columns if not str(c).startswith("__") and _times(sample[c])]
+
+
 def _index_as_columns(frame: pd.DataFrame, sample: pd.DataFrame | None = None) -> pd.DataFrame:
     """The index pandas saved with a frame, as columns (``df.to_parquet()`` / ``df.to_csv()`` of a frame indexed
     by time, the usual way to save a series): a named index keeps its name, an unnamed time index becomes
@@ -1011,17 +1017,23 @@ def read_file(
         raise DataError(f"{label}: cannot be read ({first_line}); is the file truncated or corrupted?") from None
 
 
-def read_header(file: Path, label: str | None = None, options: ReadOptions = AS_SHOWN) -> pd.DataFrame:
+def read_header(
+    file: Path, label: str | None = None, options: ReadOptions = AS_SHOWN, rows: bool = False
+) -> pd.DataFrame:
     """The columns of one CSV or Parquet file as ``read_file`` names them, without its rows (a Parquet file's
-    types; a CSV's are not read)."""
+    types; a CSV's are not read); with ``rows``, its first ``INDEX_SAMPLE_ROWS`` rows too (a CSV's as text)."""
     label = label or str(file)
     try:
         if is_parquet(file):
             import pyarrow.parquet as pq
 
-            empty = pq.read_schema(file).empty_table().to_pandas()
+            if rows:
+                first = next(pq.ParquetFile(file).iter_batches(batch_size=INDEX_SAMPLE_ROWS), None)
+                empty = pq.read_schema(file).empty_table().to_pandas() if first is None else first.to_pandas()
+            else:
+                empty = pq.read_schema(file).empty_table().to_pandas()
             if empty.columns.nlevels == 2:
-                return _long_by_symbol(empty, label, first_line=1).drop(columns=LINE_COLUMN)
+                return _long_by_symbol(empty.iloc[0:0], label, first_line=1).drop(columns=LINE_COLUMN)
             header: pd.DataFrame = _index_as_columns(empty)
             return header
         # A few rows: whether an empty-named first column holds times decides its name, as in ``read_file``.
@@ -1029,10 +1041,10 @@ def read_header(file: Path, label: str | None = None, options: ReadOptions = AS_
         if "json" in form or "excel" in form or "arrow" in form:
             return pd.DataFrame()  # its table is found by reading all of it: the run's reader does
         with _csv_input(file, form) as text:
-            rows = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))
+            sample = _without_empty_unnamed(pd.read_csv(text, **_csv_options(form), nrows=INDEX_SAMPLE_ROWS))
         if "levels" in form:
-            return _long_by_symbol(rows.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
-        columns: pd.DataFrame = _index_as_columns(rows.iloc[0:0], sample=rows)
+            return _long_by_symbol(sample.iloc[0:0], label, _first_data_line(form)).drop(columns=LINE_COLUMN)
+        columns: pd.DataFrame = _index_as_columns(sample if rows else sample.iloc[0:0], sample=sample)
         return columns
     except DataError:
         raise  # what is wrong is known already: said before the run starts
@@ -1449,6 +1461,20 @@ def unchanged_stage(
 
 
 _TEXT_COLUMNS_TOLD: set[tuple[str, str]] = set()
+
+
+def staged_sample(staged: StagedSource, columns: list[str]) -> pd.DataFrame:
+    """The first ``INDEX_SAMPLE_ROWS`` rows of ``columns`` in the first staged file that has rows."""
+    import pyarrow.parquet as pq
+
+    for file in staged.files:
+        parquet = pq.ParquetFile(file)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        batch = next(parquet.iter_batches(batch_size=INDEX_SAMPLE_ROWS, columns=present), None)
+        if batch is not None and batch.num_rows:
+            sample: pd.DataFrame = batch.to_pandas()
+            return sample
+    return pd.DataFrame(columns=columns)
 
 
 def staged_schema(staged: StagedSource) -> Any:

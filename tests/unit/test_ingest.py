@@ -725,6 +725,35 @@ def test_a_time_named_by_what_it_dates_is_found_only_when_it_is_the_one_so_named
         detect_columns(two, DataConfig(), "a.csv", need_target=False)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_time_with_a_name_detection_does_not_know_is_found_by_its_values(tmp_path, suffix):
+    """statsmodels' weekly CO2 saved with its index named ``week``: the one text column whose first rows are all
+    ISO 8601 times is the time, in the second's check before the run and in the run (before: "no time column
+    found"). Two such columns are named, so the user picks one."""
+    from driftline.ingest import check_columns
+
+    weeks = pd.date_range("1958-03-29", periods=60, freq="W-SAT")
+    frame = pd.DataFrame({"week": weeks.strftime("%Y-%m-%d"), "co2": np.linspace(316.0, 318.0, 60), "site": "MLO"})
+    path = tmp_path / f"co2{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path, index=False)
+    check_columns(DataConfig(path=str(path)), need_target=False)
+    loaded = load_data(DataConfig(path=str(path)), stage_root=tmp_path / "stage")
+    assert loaded.columns.time == "week" and loaded.columns.prices == {"close": "co2"}
+    assert loaded.frame["timestamp"].tolist() == weeks.tolist()
+
+    two = frame.assign(measured=weeks.strftime("%Y-%m-%dT%H:%M"))
+    two.to_csv(tmp_path / "two.csv", index=False)
+    for check in (check_columns, lambda data, need_target: load_data(data, stage_root=tmp_path / "stage2")):
+        with pytest.raises(
+            DataError, match=r"\(columns 'week', 'measured' all hold times: name one\); pass --time-col"
+        ):
+            check(DataConfig(path=str(tmp_path / "two.csv")), need_target=False)
+    # Text that is not an ISO time (a site code, day-first dates) is not taken for one.
+    frame.assign(week=weeks.strftime("%d/%m/%Y")).to_csv(tmp_path / "dayfirst.csv", index=False)
+    with pytest.raises(DataError, match="no time column found"):
+        check_columns(DataConfig(path=str(tmp_path / "dayfirst.csv")), need_target=False)
+
+
 def test_polygon_and_alpaca_bars_are_read_by_their_one_letter_names(tmp_path):
     """Polygon's and Alpaca's bars saved from their JSON: t (epoch milliseconds), o, h, l, c, v, vw, n."""
     panel = make_ohlcv_panel(n_symbols=1, n_days=60, seed=7)
@@ -1444,8 +1473,9 @@ def test_text_saved_in_a_windows_code_page_or_utf16_is_read_in_its_encoding(tmp_
     # The user's encoding wins (no guess, no warning), and a file read in another one is staged apart.
     russian = _saved(tmp_path / "ru.csv", vendor_frame.rename(columns={"Date": "Дата", "Close": "Цена"}), "cp1251")
     stage = tmp_path / "stage"
-    with pytest.raises(DataError, match=r"no time column found.*'Ä"):  # Дата in Latin-1: mojibake
-        load_data(DataConfig(path=russian, encoding="latin-1"), stage_root=stage)
+    # Read in Latin-1, Дата is mojibake: found by its ISO dates, it shows as such in the run's column line.
+    wrong = load_data(DataConfig(path=russian, encoding="latin-1"), stage_root=stage)
+    assert wrong.columns.time == "Дата".encode("cp1251").decode("latin-1")
     caplog.clear()
     frame_read = load_data(DataConfig(path=russian, encoding="CP1251"), stage_root=stage).frame
     pd.testing.assert_frame_equal(frame_read.reset_index(drop=True), expected.reset_index(drop=True))
