@@ -1043,8 +1043,9 @@ def blank_bars_note(rows: pd.DataFrame, locate: Locate = source_rows_named) -> s
         f"{where} ({show_row(s, t)})" for where, s, t in zip(places, first["symbol"], first["timestamp"], strict=True)
     ]
     return (
-        f"{len(rows)} rows have a time and no price or volume at all (e.g. {', '.join(shown)}): days without "
-        "trading, as some exports write holidays; set aside, not counted as holes in their series"
+        f"{len(rows)} rows have a time and no price or volume at all (e.g. {', '.join(shown)}): times without an "
+        "observation (a holiday in a price export, a missed reading); set aside, not counted as holes in their "
+        "series (the features step over them, as over a weekend)"
     )
 
 
