@@ -59,7 +59,21 @@ def main(argv: list[str] | None = None) -> None:
         except NotificationSetupError as exc:
             raise SystemExit(f"error: {exc}") from None
     _patch_worker_listing()
-    run_prefect("--no-prompt", "deploy", *rest)
+    try:
+        run_prefect("--no-prompt", "deploy", *rest)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            print(WORKER_NOTE, flush=True)
+        raise
+
+
+# Prefect's own advice after each deployment is `prefect worker start --pool ...`: the stock worker, which
+# prefect 3.8.8 leaves unable to cancel a run that was in flight across a server restart (deployments.worker).
+WORKER_NOTE = (
+    "\nDriftline: start the flows' worker with `make worker` (python -m deployments.worker --pool driftline-local), "
+    "not the `prefect worker start` above: prefect 3.8.8's own worker cannot cancel a run that was in flight "
+    "across a server restart."
+)
 
 
 if __name__ == "__main__":

@@ -441,6 +441,12 @@ def test_notifications_reach_the_webhook_block_once_each(stack):
     """Drift, promotion, rollback and a failed run, each through its automation to the webhook sink, once."""
     api, sink, run = stack["api"], stack["sink"], stack["run"]
     output = stack["deploy_output"]
+    # Prefect's advice after each deployment names its stock worker: the deploy ends by naming ours.
+    advice, note = (
+        "prefect worker start --pool 'driftline-local'",
+        "Driftline: start the flows' worker with `make worker`",
+    )
+    assert advice in output and note in output and output.index(note) > output.rindex(advice)
     assert (
         "created automation driftline-notify-drift" in output and "updated automation driftline-notify-drift" in output
     )
