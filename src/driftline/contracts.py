@@ -754,20 +754,19 @@ def _evaluate(
     count = int(details.get("unexpected_count") or len(positions))
     none: tuple[np.ndarray, list[str]] = (np.empty(0, dtype=np.int64), [])
 
+    # What every result of this expectation says, whatever is done about it.
+    found = {
+        "expectation": config.type,
+        "column": column,
+        "success": success,
+        "unexpected_count": count,
+        "check": check,
+        "policy": policy,
+        "description": description,
+    }
+
     def result(action: str, examples: list[str], message: str, quarantined: int = 0) -> CheckResult:
-        return CheckResult(
-            expectation=config.type,
-            column=column,
-            success=success,
-            unexpected_count=count,
-            examples=examples,
-            check=check,
-            policy=policy,
-            description=description,
-            action=action,
-            rows_quarantined=quarantined,
-            message=message,
-        )
+        return CheckResult(**found, examples=examples, action=action, rows_quarantined=quarantined, message=message)
 
     if success:
         return result("none", [], ""), *none
