@@ -187,13 +187,15 @@ class ColumnRule(_Section):
         return self
 
 
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")  # in the order the contract checks them
 _PRICE_RULE: dict[str, Any] = {"type": "number", "min": 0.0, "strict_min": True, "max": 1e12, "nullable": False}
 DEFAULT_COLUMN_RULES: dict[str, dict[str, Any]] = {
     "symbol": {"type": "string", "required": True, "nullable": False},
     "timestamp": {"type": "timestamp", "required": True, "nullable": False},
-    **{price: dict(_PRICE_RULE) for price in ("open", "high", "low", "close", "adj_close")},
-    # A bar's prices are the series; a missing volume (Yahoo's `null`, an exchange's `-`) is one feature's missing
-    # input, carried forward (features.carry_limit), not a reason to lose the bar and leave a hole in the series.
+    # A bar's close is the series; a missing open, high or low (an index quoted at its close only that day) or a
+    # missing volume (Yahoo's `null`, an exchange's `-`) is a feature's missing input, carried forward
+    # (features.carry_limit), not a reason to lose the bar and leave a hole in the series.
+    **{price: {**_PRICE_RULE, "nullable": price not in ("close", "adj_close")} for price in PRICE_COLUMNS},
     "volume": {"type": "number", "min": 0.0, "max": 1e18, "nullable": True},
     "target": {"nullable": False},
 }

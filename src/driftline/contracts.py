@@ -982,6 +982,9 @@ def validate_frame(
     volumes = missing_volumes_note(clean, f"{shown!r} (volume)" if shown else "volume", locate)
     if volumes:
         warnings.append(volumes)
+    ranges = missing_ranges_note(clean, locate)
+    if ranges:
+        warnings.append(ranges)
     return ValidationReport(
         success=not any(c.action == "fail" for c in checks) and fraction <= contract.max_quarantine_fraction,
         rows_in=len(frame),
@@ -1007,6 +1010,22 @@ def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source
         f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
         "their prices are used, and the volume feature is its series' last known one for up to "
         "features.carry_limit rows (0 in a series without any volume)"
+    )
+
+
+def missing_ranges_note(clean: pd.DataFrame, locate: Locate = source_rows_named) -> str:
+    """Kept bars with a close and no high or low (they may miss values: the close is the series), how many and
+    where, and what the range features do over them; "" when every kept bar has both, or none has."""
+    if not {"high", "low"} <= set(clean.columns) or not len(clean):
+        return ""
+    missing = clean["high"].isna() | clean["low"].isna()
+    if not missing.any() or missing.all():
+        return ""
+    rows = [int(r) for r in clean.index[missing.to_numpy()][:3]]
+    return (
+        f"high, low: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
+        "their close is used, and the range features (range_z, close_in_range) are their series' last known "
+        "ones for up to features.carry_limit rows"
     )
 
 

@@ -158,12 +158,15 @@ def _price_features(group: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
         # its close sits mid-range: defined, as a flat stretch's volatility is. A series that never has a range
         # (a close copied into open, high and low) has none to measure: z 0, as a series without volume.
         log_range = cast(pd.Series, np.log(group["high"] / group["low"]))
-        if (log_range.fillna(0.0) <= FLAT_STD).all():
-            out["range_z"] = 0.0
-        else:
-            out["range_z"] = _zscore(_floored(log_range), cfg.zscore_window)
+        no_range = bool((log_range.fillna(0.0) <= FLAT_STD).all())  # no bar with a range, or no high and low
+        out["range_z"] = 0.0 if no_range else _zscore(_floored(log_range), cfg.zscore_window)
         span = group["high"] - group["low"]
-        out["close_in_range"] = ((group["close"] - group["low"]) / span.where(span > 0)).mask(span.eq(0), 0.5)
+        in_range = (group["close"] - group["low"]) / span.where(span > 0)
+        out["close_in_range"] = in_range.mask(span.eq(0), 0.5) if not no_range else 0.5
+        if cfg.carry_limit and span.isna().any():
+            # A bar without its high or low (the contract keeps its close): the last known range, as for volume.
+            for column in ("range_z", "close_in_range"):
+                out[column] = out[column].where(span.notna(), out[column].ffill(limit=cfg.carry_limit))
     if "volume" in group.columns:
         # No volume traded, or none recorded (an index, a currency pair: 0 in every row, or no value at all): z 0,
         # not a gap that would leave the symbol out of the panel.

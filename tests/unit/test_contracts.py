@@ -647,6 +647,27 @@ def test_a_bar_without_its_volume_is_kept_and_said_a_mark_in_a_price_is_not(clea
     assert {dash, na, null} <= set(strict.quarantined["source_row"])
 
 
+def test_a_bar_with_its_close_and_no_high_or_low_is_kept_and_said(clean_frame):
+    """An index quoted at its close only that day, a vendor's `null` in open, high and low: the close is the
+    series, so the bar is kept (before: "high: missing", a hole in the series each time); a bar without its
+    close still goes, and a high below its low is still a broken bar."""
+    frame = clean_frame.copy()
+    raw = {c: frame[c].astype(object) for c in ("open", "high", "low")}
+    closing_only, no_low, no_close, crossed = (_row(frame, "SYM0", p) for p in (3, 4, 5, 6))
+    for column in ("open", "high", "low"):
+        frame.loc[closing_only, column], raw[column].loc[closing_only] = np.nan, "null"
+    frame.loc[no_low, "low"] = raw["low"].loc[no_low] = np.nan
+    frame.loc[no_close, "close"] = np.nan
+    frame.loc[crossed, "low"] = raw["low"].loc[crossed] = frame.loc[crossed, "high"] * 2
+    report = _validate(frame, ContractConfig(max_quarantine_fraction=1.0), source_values=raw)
+    reasons = dict(zip(report.quarantined["source_row"], report.quarantined["reason"], strict=True))
+    assert set(reasons) == {no_close, crossed} and reasons[no_close] == "close: missing", reasons
+    assert {closing_only, no_low} <= set(report.clean.index)
+    (note,) = [w for w in report.warnings if w.startswith("high, low:")]
+    assert note.startswith(f"high, low: no value in 2 of {len(frame) - 2} kept rows (e.g. source row ")
+    assert note.endswith("are their series' last known ones for up to features.carry_limit rows")
+
+
 def test_a_row_with_a_time_and_nothing_else_is_a_day_without_trading_not_a_hole(clean_frame):
     # Yahoo writes a holiday as `2000-04-21,null,null,...`: set aside as before, but not a hole to fill (before:
     # "leaving 118 holes ... fill those values in the source", which would make a holiday a bar without a move).
@@ -829,14 +850,14 @@ def test_contract_to_yaml_round_trips(tmp_path):
 
 # --- the invariant, under random defects ----------------------------------------------------------------------
 
-ROW_LOCAL = ("negative_close", "nan_high", "low_above_high", "future", "weekend", "not_a_number")
+ROW_LOCAL = ("negative_close", "nan_close", "low_above_high", "future", "weekend", "not_a_number")
 
 
 def _plant(frame: pd.DataFrame, raw_close: pd.Series, label: int, kind: str) -> None:
     if kind == "negative_close":
         frame.loc[label, ["close", "open", "low"]] = [-1.0, -1.0, -1.0]
-    elif kind == "nan_high":
-        frame.loc[label, "high"] = np.nan
+    elif kind == "nan_close":  # a missing high is no defect: the bar keeps its close (and the series its step)
+        frame.loc[label, "close"] = raw_close.loc[label] = np.nan
     elif kind == "low_above_high":
         frame.loc[label, "low"] = frame.loc[label, "high"] * 2
     elif kind == "future":

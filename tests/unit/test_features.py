@@ -562,6 +562,28 @@ def test_a_bar_without_its_volume_keeps_its_row_with_the_last_known_volume_z(pan
     assert len(_keyed(build_features(holed, no_carry, vol_target)).loc[first]) == len(whole.loc[first]) - 3 - limit - 2
 
 
+def test_a_bar_without_its_high_or_low_keeps_its_row_with_the_last_known_range(panel, small_features, vol_target):
+    """The contract keeps a bar with its close and no high or low; its range_z and close_in_range are the last
+    known ones for up to features.carry_limit bars (as a missing volume's volume_z), not a row left out."""
+    first = sorted(panel["symbol"].unique())[0]
+    rows = panel.index[panel["symbol"] == first]
+    holed = panel.copy()
+    holed.loc[rows[150:153], ["open", "high", "low"]] = np.nan
+    whole = _keyed(build_features(panel, small_features, vol_target))
+    keyed = _keyed(build_features(holed, small_features, vol_target))
+    stamps = panel.loc[rows, "timestamp"].to_numpy()
+    assert len(keyed.loc[first]) == len(whole.loc[first])
+    for name in ("range_z", "close_in_range"):
+        carried = keyed[name].loc[first].reindex(stamps[149:153]).to_numpy()
+        assert (carried == whole[name].loc[first].loc[stamps[149]]).all(), name  # the bar before, three times
+    # A symbol quoted at its close only (no high or low in any bar) keeps its rows, as one without any range.
+    second = sorted(panel["symbol"].unique())[1]
+    holed.loc[holed["symbol"] == second, ["open", "high", "low"]] = np.nan
+    closes_only = _keyed(build_features(holed, small_features, vol_target))
+    assert len(closes_only.loc[second]) == len(whole.loc[second])
+    assert (closes_only["range_z"].loc[second] == 0).all() and (closes_only["close_in_range"].loc[second] == 0.5).all()
+
+
 def test_a_symbol_that_keeps_no_row_is_named_in_a_warning(panel, small_features, vol_target, caplog):
     """A symbol whose every row lacks a feature (here its price never moves: a suspended listing, so it has no
     volatility to measure) leaves the panel, with a warning naming it and those features."""
