@@ -997,36 +997,37 @@ def validate_frame(
     )
 
 
-def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source_rows_named) -> str:
-    """Kept bars without a volume (``volume`` may miss values: a bar's prices are the series), how many and
-    where, and what the volume feature does over them; "" when every kept bar has its volume, or none has."""
-    if "volume" not in clean.columns or not len(clean):
-        return ""
-    missing = clean["volume"].isna()
+def _kept_without(clean: pd.DataFrame, missing: pd.Series, name: str, effect: str, locate: Locate) -> str:
+    """Kept rows without a value in ``name`` (``missing``), how many and where, and ``effect``: what is done
+    over them; "" when every kept row has it, or none has."""
     if not missing.any() or missing.all():
         return ""
     rows = [int(r) for r in clean.index[missing.to_numpy()][:3]]
     return (
-        f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
+        f"{name}: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): {effect}"
+    )
+
+
+def missing_volumes_note(clean: pd.DataFrame, name: str, locate: Locate = source_rows_named) -> str:
+    """Kept bars without a volume (``volume`` may miss values: a bar's prices are the series)."""
+    if "volume" not in clean.columns or not len(clean):
+        return ""
+    effect = (
         "their prices are used, and the volume feature is its series' last known one for up to "
         "features.carry_limit rows (0 in a series without any volume)"
     )
+    return _kept_without(clean, clean["volume"].isna(), name, effect, locate)
 
 
 def missing_ranges_note(clean: pd.DataFrame, locate: Locate = source_rows_named) -> str:
-    """Kept bars with a close and no high or low (they may miss values: the close is the series), how many and
-    where, and what the range features do over them; "" when every kept bar has both, or none has."""
+    """Kept bars with a close and no high or low (they may miss values: the close is the series)."""
     if not {"high", "low"} <= set(clean.columns) or not len(clean):
         return ""
-    missing = clean["high"].isna() | clean["low"].isna()
-    if not missing.any() or missing.all():
-        return ""
-    rows = [int(r) for r in clean.index[missing.to_numpy()][:3]]
-    return (
-        f"high, low: no value in {int(missing.sum())} of {len(clean)} kept rows (e.g. {', '.join(locate(rows))}): "
+    effect = (
         "their close is used, and the range features (range_z, close_in_range) are their series' last known "
         "ones for up to features.carry_limit rows"
     )
+    return _kept_without(clean, clean["high"].isna() | clean["low"].isna(), "high, low", effect, locate)
 
 
 BAR_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
