@@ -503,14 +503,35 @@ def _gx_context() -> Any:
     return context
 
 
+# Every expectation first with GX's BASIC result (counts and a sample of values); the ones that failed again
+# with COMPLETE, whose list of every unexpected row is what quarantine needs. COMPLETE for all costs GX more
+# metrics per expectation: 0.41 s against 0.32 s of CPU per validation of the demo panel (35 expectations,
+# 11,958 rows), where every check passes.
+FIRST_PASS = "BASIC"
+ROWS_PASS = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
+
+
 def _run_suite(context: Any, frame: pd.DataFrame, suite: Any) -> Any:
+    import great_expectations as gx
+
     batch_definition = (
         context.data_sources.add_pandas("driftline")
         .add_dataframe_asset("canonical")
         .add_batch_definition_whole_dataframe("all-rows")
     )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(suite, result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False})
+    result = batch.validate(suite, result_format=FIRST_PASS)
+    failed = [i for i, item in enumerate(result.results) if not item.success]
+    if not failed:
+        return result
+    again = gx.ExpectationSuite(
+        name=suite.name, expectations=[result.results[i].expectation_config.to_domain_obj() for i in failed]
+    )
+    rows = batch.validate(again, result_format=ROWS_PASS)
+    by_order = {(item.expectation_config.meta or {}).get("order"): item for item in rows.results}
+    for i in failed:
+        result.results[i] = by_order[(result.results[i].expectation_config.meta or {}).get("order")]
+    return result
 
 
 def _raised(info: Any) -> list[str]:

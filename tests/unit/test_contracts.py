@@ -832,6 +832,13 @@ def test_gx_result_is_json_and_trimmed(clean_frame, monkeypatch):
     ]
     assert between["result"]["unexpected_count"] == 60
     assert len(between["result"]["unexpected_index_list"]) == 10
+    # A check that passed keeps its counts in the stored result (GX's BASIC pass; only failed checks list rows).
+    (close,) = [
+        r
+        for r in report.gx_result["results"]
+        if r["expectation_config"]["meta"]["column"] == "close" and r["expectation_config"]["meta"]["check"] == "range"
+    ]
+    assert close["success"] and close["result"]["element_count"] == 60 and close["result"]["unexpected_count"] == 0
 
 
 def test_contract_to_yaml_round_trips(tmp_path):
