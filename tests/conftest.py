@@ -6,14 +6,12 @@ import os
 import shutil
 import sys
 import tempfile
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
 from driftline.app.cli import OFFLINE_DEFAULTS
 from tests import ramdisk, schedule
-from tests.servers import TEMPLATES_VARIABLE, SharedPrefectServer, prefect_server, wait_for_shared_prefect_server
+from tests.servers import TEMPLATES_VARIABLE, prefect_server
 from tests.worktree import tree_changes, tree_state
 
 for _key, _value in OFFLINE_DEFAULTS.items():
@@ -24,16 +22,12 @@ os.environ.setdefault("DRIFTLINE_LOCAL_API_IDLE_SECONDS", "0")
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-# The URL and log of the Prefect server the controller starts for all its xdist workers (SharedPrefectServer).
-SHARED_API_VARIABLE = "DRIFTLINE_TEST_PREFECT_API"
-SHARED_LOG_VARIABLE = "DRIFTLINE_TEST_PREFECT_API_LOG"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Set up by the controller before xdist starts its workers, which inherit it: the session's temporary
-    files in memory when there is room (tests/ramdisk.py; pytest's ``--basetemp`` and TMPDIR), one folder
-    of migrated database templates (tests/servers.py) and, with several workers, the Prefect server they
-    share (``prefect_api``)."""
+    files in memory when there is room (tests/ramdisk.py; pytest's ``--basetemp`` and TMPDIR), and one folder
+    of migrated database templates (tests/servers.py)."""
     if hasattr(config, "workerinput") or os.environ.get(TEMPLATES_VARIABLE):
         return
     parent = ramdisk.choose()
@@ -43,36 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.basetemp = str(config._driftline_ramdisk / "pytest")
     config._driftline_templates = tempfile.mkdtemp(prefix="driftline-db-templates-")
     os.environ[TEMPLATES_VARIABLE] = config._driftline_templates
-    if _xdist_workers(config) > 1:
-        config._driftline_server_dir = tempfile.mkdtemp(prefix="driftline-prefect-")
-        server = config._driftline_server = SharedPrefectServer(Path(config._driftline_server_dir))
-        os.environ[SHARED_API_VARIABLE], os.environ[SHARED_LOG_VARIABLE] = server.url, str(server.log)
-
-
-def _xdist_workers(config: pytest.Config) -> int:
-    """How many xdist workers the session runs (0 without xdist; ``-n auto`` counts as several)."""
-    wanted = getattr(config.option, "numprocesses", None)
-    if getattr(config.option, "dist", "no") == "no" and not wanted:
-        return 0
-    return wanted if isinstance(wanted, int) else 2 if wanted else 0
 
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A `prefect server start` (all its services: triggers, lease repossessor...) shared by the session's
-    tests: under xdist one server the controller started for all its workers, else one of this process
-    (each test has its own model names and MLflow store; the tests that restart or deploy to a server start
-    their own). Its URL for subprocesses; in-process Prefect calls point at it too."""
+    """A `prefect server start` (all its services: triggers, lease repossessor...) shared by the tests a
+    worker runs (each has its own model names and MLflow store; the tests that restart or deploy to a
+    server start their own). Its URL for subprocesses; in-process Prefect calls point at it too."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    shared = os.environ.get(SHARED_API_VARIABLE)
-    with ExitStack() as stack:
-        if shared:  # the controller's, for all its workers (pytest_configure)
-            wait_for_shared_prefect_server(shared, os.environ.get(SHARED_LOG_VARIABLE, ""))
-            api = shared
-        else:
-            api = stack.enter_context(prefect_server(tmp_path_factory.mktemp("prefect")))
-        stack.enter_context(temporary_settings({PREFECT_API_URL: api}))
+    with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
         yield api
 
 
@@ -83,12 +57,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    server = getattr(config, "_driftline_server", None)
-    if server is not None:  # every worker has ended
-        server.stop()
-        shutil.rmtree(config._driftline_server_dir, ignore_errors=True)
-        for key in (SHARED_API_VARIABLE, SHARED_LOG_VARIABLE):
-            os.environ.pop(key, None)
     folder = getattr(config, "_driftline_templates", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

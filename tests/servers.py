@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -281,45 +280,6 @@ def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] |
         if fresh:
             save_template(database, "prefect")
         yield f"http://127.0.0.1:{port}/api"
-
-
-class SharedPrefectServer:
-    """One ``prefect server start`` for every xdist worker of a session (``tests/conftest.py``): started by the
-    controller in a thread of its own while the workers start and collect, stopped after the last worker ends.
-
-    Each worker otherwise started its own: at ``-n 4``, four servers of which three only added their start-up
-    and their idle services' CPU (~3.5 s a minute each, measured on an idle server) to the suite's.
-    """
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        self.log = workdir / "prefect-server.log"
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(workdir,), name="shared-prefect-server", daemon=True)
-        self._thread.start()
-
-    def _serve(self, workdir: Path) -> None:
-        try:
-            with prefect_server(workdir, port=self.port):
-                self._done.wait()
-        except (RuntimeError, OSError) as exc:  # did not start: the workers waiting for it show its log
-            self.log.parent.mkdir(parents=True, exist_ok=True)
-            with self.log.open("a") as log:
-                log.write(f"\nshared server: {exc!r}\n")
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join(60)
-
-
-def wait_for_shared_prefect_server(url: str, log: str, timeout: float = 180.0) -> None:
-    """Wait until the session's shared server (``SharedPrefectServer``) answers; fail with its log if it does not."""
-    try:
-        wait_for_http(f"{url}/health", timeout=timeout)
-    except TimeoutError as exc:
-        text = Path(log).read_text()[-3000:] if Path(log).is_file() else "(no log)"
-        raise RuntimeError(f"the session's shared Prefect server did not answer: {exc}\n{text}") from exc
 
 
 @contextmanager
