@@ -15,7 +15,6 @@ from prefect.transactions import transaction
 from driftline.adapters import registry
 from driftline.config import Settings
 from driftline.errors import DriftlineError
-from driftline.report import artifact_key
 from tasks.promotion import (
     acquire_fence_task,
     commit_promotion_task,
@@ -44,12 +43,6 @@ def _store(store: registry.MlflowStore | None) -> registry.MlflowStore:
     return store if store is not None else registry.MlflowStore.from_settings(Settings.from_env())
 
 
-def _lock(name: str) -> str:
-    lock = artifact_key("driftline-promote", name)
-    ensure_lock_task(lock)
-    return lock
-
-
 @contextmanager
 def promotion_lock(
     store: registry.MlflowStore, name: str, what: str, timeout_seconds: float = WAIT_SECONDS
@@ -63,7 +56,7 @@ def promotion_lock(
     holder = f"{what}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     acquired = False
     try:
-        with lock_lease(_lock(name), timeout_seconds, LEASE_SECONDS) as lease_check:
+        with lock_lease(ensure_lock_task(store, name), timeout_seconds, LEASE_SECONDS) as lease_check:
             acquired = True
             yield acquire_fence_task(store, name, holder, lease_check)
     except TimeoutError as exc:

@@ -19,6 +19,7 @@ from driftline.config import PipelineConfig, config_from_yaml
 from driftline.evaluation import ChampionModel, check_scores, evaluate_challenger
 from driftline.features import FeatureSet
 from driftline.promotion import Decision, check_same_question
+from driftline.report import artifact_key
 from driftline.training import WalkForwardResult
 from tasks._task import driftline_task
 
@@ -172,12 +173,14 @@ def smoke_test_task(store: registry.MlflowStore, name: str, sample: pd.DataFrame
 
 
 @driftline_task("ensure-promotion-lock", retries=2, retry_delay_seconds=1)
-def ensure_lock_task(lock: str) -> None:
-    """A global concurrency limit of 1 per registered model (created on first use)."""
+def ensure_lock_task(store: registry.MlflowStore, name: str) -> str:
+    """The name of ``name``'s promotion lock: a global concurrency limit of 1 per registered model of this
+    registry (``lock_key``: its name and creation time), created on first use."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectNotFound
 
+    lock = artifact_key("driftline-promote", store.models().lock_key(name))
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(lock)
@@ -187,6 +190,7 @@ def ensure_lock_task(lock: str) -> None:
             except Exception:  # noqa: BLE001 - created concurrently by another run; verify below
                 pass
             client.read_global_concurrency_limit_by_name(lock)
+    return lock
 
 
 # A write needs a lease renewed less than (lease - margin) ago when the server cannot be asked right now.

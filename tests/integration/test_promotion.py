@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +89,29 @@ def test_concurrent_promotions_leave_one_consistent_winner(prefect_api, versions
     assert len(winners) == 1 and len(losers) == 1, outcomes
     assert aliases.alias_version(NAME, "champion") == winners[0]
     assert aliases.alias_version(NAME, "previous-champion") == "1"
+
+
+def test_a_promotion_lock_is_one_registrys_model_not_every_model_of_that_name(
+    prefect_api, versions, tmp_path, monkeypatch
+):
+    """Two registries on one Prefect server (a team's server, each person's local store) hold a model of the same
+    name under two locks; the same registry reached by another URI finds the one its other clients hold."""
+    from flows.promotion import PromotionLockBusy, promotion_lock
+    from tests.servers import fresh_mlflow_store
+
+    here = registry.MlflowStore(os.environ["MLFLOW_TRACKING_URI"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_mlflow_store(tmp_path / "other" / "mlflow.db"))
+    register_versions(NAME, 1)
+    other = registry.MlflowStore(os.environ["MLFLOW_TRACKING_URI"])
+    database = Path(here.tracking_uri.removeprefix("sqlite:///"))
+    (tmp_path / "link").symlink_to(database.parent, target_is_directory=True)
+    same = registry.MlflowStore(f"sqlite:///{tmp_path / 'link' / database.name}")
+
+    with promotion_lock(here, NAME, "holder"):
+        with promotion_lock(other, NAME, "another registry", timeout_seconds=3) as fence:
+            assert fence.generation == 1
+        with (
+            pytest.raises(PromotionLockBusy, match="not free within 3 s"),
+            promotion_lock(same, NAME, "the same registry by another path", timeout_seconds=3),
+        ):
+            pass

@@ -585,6 +585,25 @@ class MlflowAliasRegistry:
                 name, version, [(v, self.aliases(name, v) if v in known[-10:] else []) for v in known]
             )
 
+    def lock_key(self, name: str) -> str:
+        """What names ``name``'s promotion lock: the model's name and the time this registry created it (ms).
+
+        Every client of one registry finds the same key, whatever URI it reaches the registry by; two
+        registries that share one Prefect server (a team's server and each person's local store, staging
+        and production) hold a model of the same name under different keys, so they never wait on each
+        other. A model not registered yet (nothing to promote) keys on its name alone.
+
+        Raises:
+            MlflowException: the registry could not answer.
+        """
+        try:
+            created = self.client.get_registered_model(name).creation_timestamp
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return name
+            raise
+        return f"{name}-{created}"
+
     def acquire_fence(self, name: str, holder: str, lease_check: Callable[[], None] | None = None) -> Fence:
         """Bump the fencing generation of ``name`` (call right after taking its promotion lock); returns the
         fence every later write of this holder is checked against (see :meth:`check_fence`)."""
