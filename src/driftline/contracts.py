@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -1153,43 +1153,117 @@ def _one_series_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
     )
 
 
-def _price_sign_hint(report: ValidationReport, worst: list[CheckResult]) -> str:
-    """When prices at or below zero sink the batch: the price targets need positive prices; a series that
-    crosses zero fits a label target."""
+def _sunk_by_nonpositive_prices(report: ValidationReport, worst: Sequence[CheckResult]) -> bool:
+    """Whether prices at or below zero are among the rows of ``worst`` (the checks that set most rows aside)."""
     columns = [c.column for c in worst if c.check == "range" and c.column in ("close", "adj_close")]
     quarantined = report.quarantined
-    if not any(c in quarantined and (pd.to_numeric(quarantined[c], errors="coerce") <= 0).any() for c in columns):
-        return ""
-    return (
-        " — the price targets are built on log returns, so a price must be > 0; a series that crosses zero (an "
-        "anomaly, a spread) trains as a label: add a 0/1 column (say, the value 5 rows ahead above this one) and "
-        "use --target label --target-col <it>, with the series itself as a feature column"
-    )
+    return any(c in quarantined and (pd.to_numeric(quarantined[c], errors="coerce") <= 0).any() for c in columns)
 
 
-def _uncovered_symbols_hint(report: ValidationReport, contract: ContractConfig) -> str:
-    """When most quarantined rows belong to symbols without a single clean row (a panel whose source does not
-    cover some series: a country with no value in the column at all), which symbols, and the two ways on."""
+# When prices at or below zero sink the batch: the price targets need positive prices; a series that crosses
+# zero fits a label target.
+PRICE_SIGN_HINT = (
+    " — the price targets are built on log returns, so a price must be > 0; a series that crosses zero (an "
+    "anomaly, a spread) trains as a label: add a 0/1 column (say, the value 5 rows ahead above this one) and "
+    "use --target label --target-col <it>, with the series itself as a feature column"
+)
+
+
+def _uncovered_symbols(report: ValidationReport) -> tuple[dict[str, int], set[str]]:
+    """(symbol -> quarantined rows) of the symbols without a single clean row, and the symbols with one."""
     quarantined = report.quarantined
-    if "symbol" not in quarantined or not len(quarantined) or not report.rows_in:
-        return ""
+    if "symbol" not in quarantined or not len(quarantined):
+        return {}, set()
     covered = set(report.clean["symbol"].astype(str))
     symbols = quarantined["symbol"].astype(str)
-    uncovered = symbols[~symbols.isin(covered)]
-    if not covered or 2 * len(uncovered) < len(quarantined):
+    counts = symbols[~symbols.isin(covered)].value_counts()
+    return {str(name): int(rows) for name, rows in counts.items()}, covered
+
+
+def _uncovered_symbols_hint(
+    uncovered: Mapping[str, int], covered: int, rows_quarantined: int, rows_in: int, contract: ContractConfig
+) -> str:
+    """When most quarantined rows belong to symbols without a single clean row (a panel whose source does not
+    cover some series: a country with no value in the column at all), which symbols, and the two ways on."""
+    uncovered_rows = sum(uncovered.values())
+    if not covered or not rows_in or 2 * uncovered_rows < rows_quarantined:
         return ""
-    names = sorted(uncovered.unique())
+    names = sorted(uncovered)
     more = len(names) - SHORT_SYMBOLS_SHOWN
     shown = ", ".join(names[:SHORT_SYMBOLS_SHOWN]) + (f" and {more} more" if more > 0 else "")
-    rest = (len(quarantined) - len(uncovered)) / report.rows_in
-    allowed = math.ceil(100 * len(quarantined) / report.rows_in) / 100
+    rest = (rows_quarantined - uncovered_rows) / rows_in
+    allowed = math.ceil(100 * rows_quarantined / rows_in) / 100
     within = "within" if rest <= contract.max_quarantine_fraction else "still above"
     return (
-        f" — {len(uncovered)} of those rows are the whole of {len(names)} of the {len(names) + len(covered)} symbols, "
+        f" — {uncovered_rows} of those rows are the whole of {len(names)} of the {len(names) + covered} symbols, "
         f"left with nothing to train on ({shown}: series the data does not cover); the other symbols lose "
         f"{rest:.1%} of the rows, {within} the limit. Leave those symbols out of the data, or let the run set them "
         f"aside (into the quarantine file, with reasons) with --set contract.max_quarantine_fraction={allowed:g}"
     )
+
+
+def _worst_checks(checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """The three checks that set most rows aside, most first."""
+    return sorted((c for c in checks if c.rows_quarantined), key=lambda c: -c.rows_quarantined)[:3]
+
+
+@dataclass
+class QuarantineTally:
+    """The quarantine of a panel validated one symbol at a time (the streamed path), summed so that its failure
+    names what the in-memory path's does: the checks that set most rows aside, and why."""
+
+    rows_in: int = 0
+    rows_quarantined: int = 0
+    checks: dict[tuple[str, str], CheckResult] = field(default_factory=dict)  # summed over the symbols
+    symbols: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # check -> the symbols it hit
+    first: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # check -> its first symbol's examples
+    uncovered: dict[str, int] = field(default_factory=dict)  # symbol -> rows, for symbols without a clean row
+    covered: set[str] = field(default_factory=set)
+    nonpositive_prices: bool = False
+
+    def add(self, report: ValidationReport, symbol: str) -> None:
+        """Count one symbol's report."""
+        self.rows_in += report.rows_in
+        self.rows_quarantined += report.rows_quarantined
+        for check in report.checks:
+            if not check.rows_quarantined:
+                continue
+            key = (check.check, check.column)
+            hit = self.symbols.setdefault(key, [])
+            hit.append(symbol)
+            held = self.checks.get(key)
+            if held is None:
+                self.first[key] = check.examples
+                self.checks[key] = replace(check, message=f"{check.message} (symbol {symbol})")
+                continue
+            rows = held.rows_quarantined + check.rows_quarantined
+            self.checks[key] = replace(
+                held,
+                rows_quarantined=rows,
+                unexpected_count=held.unexpected_count + check.unexpected_count,
+                message=f"{held.description}: {rows} rows in {len(hit)} symbols"
+                + (f", e.g. in {hit[0]}: {', '.join(self.first[key][:3])}" if self.first[key] else ""),
+            )
+        uncovered, covered = _uncovered_symbols(report)
+        for name, rows in uncovered.items():
+            self.uncovered[name] = self.uncovered.get(name, 0) + rows
+        self.covered |= covered
+        self.nonpositive_prices |= _sunk_by_nonpositive_prices(report, _worst_checks(report.checks))
+
+    def failure(self, source: str, contract: ContractConfig) -> ValidationFailed | None:
+        """The run's failure when more than ``max_quarantine_fraction`` of all rows were set aside, else None."""
+        fraction = self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+        if fraction <= contract.max_quarantine_fraction:
+            return None
+        worst = _worst_checks(list(self.checks.values()))
+        uncovered = _uncovered_symbols_hint(
+            self.uncovered, len(self.covered), self.rows_quarantined, self.rows_in, contract
+        )
+        return ValidationFailed(
+            f"{source}: data contract failed: {self.rows_quarantined} of {self.rows_in} rows ({100 * fraction:.1f}%) "
+            f"were quarantined, above contract.max_quarantine_fraction {contract.max_quarantine_fraction}; most rows: "
+            f"{'; '.join(c.message for c in worst)}{PRICE_SIGN_HINT if self.nonpositive_prices else ''}{uncovered}"
+        )
 
 
 def enforce_contract(report: ValidationReport, contract: ContractConfig, source: str) -> pd.DataFrame:
@@ -1214,12 +1288,14 @@ def enforce_contract(report: ValidationReport, contract: ContractConfig, source:
         )
     fraction = report.rows_quarantined / report.rows_in if report.rows_in else 0.0
     if fraction > contract.max_quarantine_fraction:
-        worst = sorted((c for c in report.checks if c.rows_quarantined), key=lambda c: -c.rows_quarantined)[:3]
+        worst = _worst_checks(report.checks)
+        uncovered, covered = _uncovered_symbols(report)
         raise ValidationFailed(
             f"{source}: data contract failed: {report.rows_quarantined} of {report.rows_in} rows ({fraction:.1%}) "
             f"would be quarantined, more than max_quarantine_fraction {contract.max_quarantine_fraction:g}; "
             f"most rows: {'; '.join(c.message for c in worst)}{_one_series_hint(report, worst)}"
-            f"{_price_sign_hint(report, worst)}{_uncovered_symbols_hint(report, contract)}",
+            f"{PRICE_SIGN_HINT if _sunk_by_nonpositive_prices(report, worst) else ''}"
+            f"{_uncovered_symbols_hint(uncovered, len(covered), report.rows_quarantined, report.rows_in, contract)}",
             report=report,
         )
     if report.rows_quarantined:

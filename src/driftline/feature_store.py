@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import ContractConfig, FeatureConfig, TargetConfig
-from driftline.errors import DataError, InsufficientDataError, ValidationFailed
+from driftline.errors import DataError, InsufficientDataError
 from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def build_feature_store(
     import pyarrow.parquet as pq
 
     from driftline.contracts import (
+        QuarantineTally,
         enforce_contract,
         set_short_symbol_aside,
         short_symbols_text,
@@ -138,6 +139,7 @@ def build_feature_store(
     out.mkdir(parents=True)
     per_symbol = contract.model_copy(update={"max_quarantine_fraction": 1.0})  # judged over all symbols below
     rows_in = rows_quarantined = 0
+    tally = QuarantineTally()  # the validated symbols' quarantine, judged over all of them at the end
     clean_rows: dict[str, int] = {}
     left_out: dict[str, int] = {}  # short symbols set aside (short_symbols: quarantine) -> their clean rows
     stats: dict[str, _ColumnStats] = {}
@@ -157,6 +159,7 @@ def build_feature_store(
             clean_before = report.rows_clean
             report = set_short_symbol_aside(report, contract)
             rows_quarantined += report.rows_quarantined
+            tally.add(report, str(symbol))
             if report.rows_quarantined and quarantine_dir is not None:
                 target_dir = Path(quarantine_dir) / _partition(symbol)
                 target_dir.mkdir(parents=True, exist_ok=True)
@@ -203,12 +206,9 @@ def build_feature_store(
         logger.warning("%s: symbols left out, too few clean rows: %s", shown, short_symbols_text(short, counts))
     if names is None or first is None or last is None:
         raise DataError(f"{shown}: no rows")
-    fraction = rows_quarantined / rows_in if rows_in else 0.0
-    if fraction > contract.max_quarantine_fraction:
-        raise ValidationFailed(
-            f"{shown}: data contract failed: {rows_quarantined} of {rows_in} rows ({100 * fraction:.1f}%) were "
-            f"quarantined, above contract.max_quarantine_fraction {contract.max_quarantine_fraction}"
-        )
+    failed = tally.failure(shown, contract)
+    if failed is not None:
+        raise failed
     span = pd.Timestamp(last) - pd.Timestamp(first)
     calendar = {f"{p}{part}" for p, minimum in CALENDAR_MIN_SPAN.items() if span < minimum for part in ("sin", "cos")}
     empty = [n for n in names if stats[n].present == 0]

@@ -147,3 +147,23 @@ def test_a_short_symbol_is_set_aside_in_the_streamed_path_too(panel, small_featu
             small_features,
             vol_target,
         )
+
+
+def test_a_streamed_failure_names_the_checks_and_the_ways_on_as_in_memory(panel, small_features, vol_target, tmp_path):
+    """Validated one symbol at a time, the failure still says which checks set most rows aside (summed over the
+    symbols, the first symbol's example shown), that prices must be > 0, and which symbols the data does not
+    cover with the setting that would let the run go on without them."""
+    from driftline.contracts import PRICE_SIGN_HINT
+
+    bad = panel.copy()
+    gone, kept = sorted(bad["symbol"].unique())
+    bad.loc[bad["symbol"] == gone, "close"] = -1.0
+    bad.loc[bad.index[bad["symbol"] == kept][:3], "close"] = -1.0
+    with pytest.raises(ValidationFailed) as info:
+        _build(bad, tmp_path, small_features, vol_target)
+    message = str(info.value)
+    assert "303 of 600 rows (50.5%) were quarantined, above contract.max_quarantine_fraction" in message
+    assert f"; most rows: close: must be > 0 and <= 1e+12: 303 rows in 2 symbols, e.g. in {gone}: -1.0 (" in message
+    assert PRICE_SIGN_HINT in message
+    assert f"300 of those rows are the whole of 1 of the 2 symbols, left with nothing to train on ({gone}: " in message
+    assert message.endswith("with --set contract.max_quarantine_fraction=0.51")
