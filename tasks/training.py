@@ -215,7 +215,7 @@ def data_path_task(loaded: LoadedData, config: PipelineConfig) -> DataPath:
 @driftline_task("write-canonical")
 def write_canonical_task(loaded: LoadedData, out: Path) -> Path:
     """The loaded rows as a Parquet dataset partitioned by symbol, for the streamed steps to read."""
-    return write_canonical(loaded.frame, out)
+    return write_canonical(loaded, out)
 
 
 @driftline_task("develop-streamed")

@@ -19,7 +19,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +31,8 @@ import pandas as pd
 from driftline.config import ContractConfig, FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
 from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
+from driftline.ingest import locate_rows
+from driftline.sources import LINE_COLUMN, OBJECT_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +122,7 @@ def build_feature_store(
     import pyarrow.parquet as pq
 
     from driftline.contracts import (
+        SOURCE_ROW,
         QuarantineTally,
         enforce_contract,
         set_short_symbol_aside,
@@ -152,10 +155,15 @@ def build_feature_store(
         frame = dataset.to_table(filter=pc.field("symbol") == symbol).to_pandas()
         frame["symbol"] = frame["symbol"].astype(str)
         frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        # The file and line of each row (pipeline.write_canonical), for messages and the quarantine.
+        lines = frame[list(LINES)] if set(LINES) <= set(frame.columns) else None
+        frame = frame.drop(columns=list(LINES), errors="ignore")
         rows_in += len(frame)
         where = f"{shown} (symbol {symbol})"
         if validate:
-            report = validate_frame(frame, contract, suite_name, source=where)
+            report = validate_frame(
+                frame, contract, suite_name, source=where, **({} if lines is None else {"locate": _lines(lines)})
+            )
             clean_before = report.rows_clean
             report = set_short_symbol_aside(report, contract)
             rows_quarantined += report.rows_quarantined
@@ -163,7 +171,8 @@ def build_feature_store(
             if report.rows_quarantined and quarantine_dir is not None:
                 target_dir = Path(quarantine_dir) / _partition(symbol)
                 target_dir.mkdir(parents=True, exist_ok=True)
-                report.quarantined.astype({c: str for c in report.quarantined.columns if c != "timestamp"}).to_parquet(
+                quarantined = report.quarantined if lines is None else report.quarantined.join(lines, on=SOURCE_ROW)
+                quarantined.astype({c: str for c in quarantined.columns if c != "timestamp"}).to_parquet(
                     target_dir / "rows.parquet"
                 )
                 quarantine_path = str(quarantine_dir)
@@ -221,6 +230,14 @@ def build_feature_store(
     store = FeatureStore(out)
     check_target_classes(pd.Series(store.labels), target, Where(shown))
     return StoreBuild(store, rows_in, rows_in - rows_quarantined, rows_quarantined, clean_rows, quarantine_path)
+
+
+LINES = (OBJECT_COLUMN, LINE_COLUMN)
+
+
+def _lines(lines: pd.DataFrame) -> Callable[[list[int]], list[str]]:
+    """The ``Locate`` of one symbol's rows: the file and line each came from, as the in-memory path says them."""
+    return lambda rows: locate_rows(lines, rows)
 
 
 @dataclass(frozen=True)

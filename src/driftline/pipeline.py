@@ -28,6 +28,7 @@ from driftline.features import FeatureSet, Where, build_features, warm_up_note
 from driftline.ingest import LoadedData, load_data
 from driftline.short_data import DataFit, fit_min_rows, fit_to_rows, fit_windows
 from driftline.sizing import SizedConfig, size_to_data
+from driftline.sources import LINE_COLUMN, OBJECT_COLUMN
 from driftline.streaming import DataPath
 from driftline.training import WalkForwardResult, run_walk_forward, say_beyond_training_range
 
@@ -353,8 +354,16 @@ def develop_streamed(
     )
 
 
-def write_canonical(frame: pd.DataFrame, out: Path) -> Path:
-    """The canonical rows as a Parquet dataset partitioned by symbol (what ``develop_streamed`` reads)."""
+def write_canonical(loaded: LoadedData, out: Path) -> Path:
+    """The canonical rows as a Parquet dataset partitioned by symbol (what ``develop_streamed`` reads), each
+    with the file and line it came from (``sources.OBJECT_COLUMN``, ``LINE_COLUMN``): the streamed contract's
+    messages and quarantine name them as the in-memory path's do."""
+    frame = loaded.frame
+    where = loaded.raw.reindex(frame.index)
+    if OBJECT_COLUMN in where and LINE_COLUMN in where:
+        frame = frame.assign(
+            **{OBJECT_COLUMN: where[OBJECT_COLUMN].to_numpy(), LINE_COLUMN: where[LINE_COLUMN].to_numpy()}
+        )
     frame.to_parquet(out, partition_cols=["symbol"], index=False)
     return out
 

@@ -367,7 +367,11 @@ def test_a_streamed_run_that_fails_its_contract_keeps_the_quarantine_and_removes
     bad = tmp_path / "bad.csv"
     frame.to_csv(bad, index=False)
     overrides = {"scale.streaming_above_cells": 1000, "contract.max_quarantine_fraction": 0.0001}
-    failed = r"bad.csv: data contract failed: 2 of 1800 rows \(0.1%\) were quarantined, above"
+    failed = (
+        r"bad.csv: data contract failed: 2 of 1800 rows \(0.1%\) were quarantined, above "
+        r"contract.max_quarantine_fraction 0.0001; most rows: close: [^;]*: 2 rows, e.g. -1.0 \(line 12\), "
+        r"-1.0 \(line 502\) \(symbol SYM0\)"
+    )
     with pytest.raises(ValidationFailed, match=failed):
         _train(prefect_api, config_file=str(fast_config), data=str(bad), overrides=overrides)
 
@@ -379,6 +383,9 @@ def test_a_streamed_run_that_fails_its_contract_keeps_the_quarantine_and_removes
     assert not (run_dir / "streamed").exists()
     quarantined = pd.concat(pd.read_parquet(f) for f in sorted((run_dir / "quarantine").glob("symbol=*/rows.parquet")))
     assert len(quarantined) == 2 and quarantined["reason"].str.contains("close").all()
+    # Each row with its file and line in bad.csv (the header is line 1), as the in-memory quarantine keeps them.
+    assert sorted(quarantined["__source_line"].astype(int)) == [12, 502]
+    assert set(quarantined["__source_object"]) == {"bad.csv"}
 
 
 def test_rerun_on_the_same_data_config_and_code_registers_nothing(prefect_api, tracking, fast_config, labelled_csv):
