@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import ContractConfig, FeatureConfig, TargetConfig
+from driftline.contracts import source_rows_named
 from driftline.errors import DataError, InsufficientDataError
 from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
 from driftline.ingest import locate_rows
@@ -161,9 +162,7 @@ def build_feature_store(
         rows_in += len(frame)
         where = f"{shown} (symbol {symbol})"
         if validate:
-            report = validate_frame(
-                frame, contract, suite_name, source=where, **({} if lines is None else {"locate": _lines(lines)})
-            )
+            report = validate_frame(frame, contract, suite_name, source=where, locate=_locate(lines))
             clean_before = report.rows_clean
             report = set_short_symbol_aside(report, contract)
             rows_quarantined += report.rows_quarantined
@@ -235,8 +234,11 @@ def build_feature_store(
 LINES = (OBJECT_COLUMN, LINE_COLUMN)
 
 
-def _lines(lines: pd.DataFrame) -> Callable[[list[int]], list[str]]:
-    """The ``Locate`` of one symbol's rows: the file and line each came from, as the in-memory path says them."""
+def _locate(lines: pd.DataFrame | None) -> Callable[[list[int]], list[str]]:
+    """The ``Locate`` of one symbol's rows: the file and line each came from, as the in-memory path says them
+    (the source row numbers when the staged rows do not carry them)."""
+    if lines is None:
+        return source_rows_named
     return lambda rows: locate_rows(lines, rows)
 
 
