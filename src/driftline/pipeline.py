@@ -358,13 +358,16 @@ def write_canonical(loaded: LoadedData, out: Path) -> Path:
     """The canonical rows as a Parquet dataset partitioned by symbol (what ``develop_streamed`` reads), each
     with the file and line it came from (``sources.OBJECT_COLUMN``, ``LINE_COLUMN``): the streamed contract's
     messages and quarantine name them as the in-memory path's do."""
-    frame = loaded.frame
-    where = loaded.raw.reindex(frame.index)
-    if OBJECT_COLUMN in where and LINE_COLUMN in where:
-        frame = frame.assign(
-            **{OBJECT_COLUMN: where[OBJECT_COLUMN].to_numpy(), LINE_COLUMN: where[LINE_COLUMN].to_numpy()}
-        )
-    frame.to_parquet(out, partition_cols=["symbol"], index=False)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Through Arrow, as pandas' to_parquet does, with the two columns appended there: no copy of the frame.
+    table = pa.Table.from_pandas(loaded.frame, preserve_index=False)
+    if {OBJECT_COLUMN, LINE_COLUMN} <= set(loaded.raw.columns):
+        where = loaded.raw[[OBJECT_COLUMN, LINE_COLUMN]].reindex(loaded.frame.index)
+        for column in (OBJECT_COLUMN, LINE_COLUMN):
+            table = table.append_column(column, pa.array(where[column].to_numpy(), from_pandas=True))
+    pq.write_to_dataset(table, out, partition_cols=["symbol"])
     return out
 
 
