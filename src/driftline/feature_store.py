@@ -29,7 +29,16 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import ContractConfig, FeatureConfig, TargetConfig
-from driftline.contracts import source_rows_named
+from driftline.contracts import (
+    SOURCE_ROW,
+    QuarantineTally,
+    enforce_contract,
+    set_short_symbol_aside,
+    short_symbols_text,
+    source_rows_named,
+    too_few_rows,
+    validate_frame,
+)
 from driftline.errors import DataError, InsufficientDataError
 from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
 from driftline.ingest import locate_rows
@@ -121,16 +130,6 @@ def build_feature_store(
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
-
-    from driftline.contracts import (
-        SOURCE_ROW,
-        QuarantineTally,
-        enforce_contract,
-        set_short_symbol_aside,
-        short_symbols_text,
-        too_few_rows,
-        validate_frame,
-    )
 
     dataset = ds.dataset(str(source), format="parquet", partitioning="hive")
     shown = label or str(source)  # what messages call the data
