@@ -1216,7 +1216,6 @@ class QuarantineTally:
     rows_quarantined: int = 0
     checks: dict[tuple[str, str], CheckResult] = field(default_factory=dict)  # summed over the symbols
     symbols: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # check -> the symbols it hit
-    first: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # check -> its first symbol's examples
     uncovered: dict[str, int] = field(default_factory=dict)  # symbol -> rows, for symbols without a clean row
     covered: set[str] = field(default_factory=set)
     nonpositive_prices: bool = False
@@ -1232,8 +1231,7 @@ class QuarantineTally:
             hit = self.symbols.setdefault(key, [])
             hit.append(symbol)
             held = self.checks.get(key)
-            if held is None:
-                self.first[key] = check.examples
+            if held is None:  # its examples stay the first symbol's
                 self.checks[key] = replace(check, message=f"{check.message} (symbol {symbol})")
                 continue
             rows = held.rows_quarantined + check.rows_quarantined
@@ -1242,7 +1240,7 @@ class QuarantineTally:
                 rows_quarantined=rows,
                 unexpected_count=held.unexpected_count + check.unexpected_count,
                 message=f"{held.description}: {rows} rows in {len(hit)} symbols"
-                + (f", e.g. in {hit[0]}: {', '.join(self.first[key][:3])}" if self.first[key] else ""),
+                + (f", e.g. in {hit[0]}: {', '.join(held.examples[:3])}" if held.examples else ""),
             )
         uncovered, covered = _uncovered_symbols(report)
         for name, rows in uncovered.items():
