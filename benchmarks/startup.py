@@ -13,6 +13,9 @@ Everything is a whole process, timed from the outside (nothing imported or cache
     most of that bookkeeping too, so subtracting it understated the overhead (issue 16).
 * **cold**: both arms with a fresh ``PREFECT_HOME`` / ``DRIFTLINE_HOME`` / MLflow store (a database to
   create and migrate), as on a first run; **warm**: both again on the homes their previous run left.
+  Every ``driftline`` run trains on a series of its own (same size, another seed): on the same file a warm
+  run would be a finished rerun that trains nothing (``cached_rerun_ratio`` measures that, P3). Until
+  2026-12-07 it was, so the warm ratio then (0.34-0.44x) timed a cached rerun, not a training run.
 * Both arms are run once, untimed, before anything is timed (bytecode, page cache), then in interleaved
   rounds (A B, B A, ...): ``local_overhead_ratio`` = median cold driftline / median cold ephemeral,
   ``local_overhead_ratio_warm`` the same warm, each with its rounds' spread (``*_spread``). Full: 3
@@ -87,11 +90,9 @@ class Arms:
     """The two P6 arms as whole processes; ``cold`` runs get fresh homes, warm ones reuse the last."""
 
     def __init__(self, root: Path) -> None:
-        from driftline.synthetic import make_labelled_series
-
         self.root = root
         self.count = 0
-        make_labelled_series(n_rows=TINY_ROWS, seed=1).to_csv(root / "tiny.csv", index=False)
+        self.series = 0
         (root / "tiny.yaml").write_text(TINY_CONFIG)
         self.homes: dict[str, Path] = {}
 
@@ -105,14 +106,19 @@ class Arms:
         return _timed([sys.executable, "-c", ONE_TASK], _clean_env(self._home("e", cold)), self.root)
 
     def driftline(self, cold: bool) -> float:
+        from driftline.synthetic import make_labelled_series
+
         home = self._home("d", cold)
+        self.series += 1  # new rows every run: a warm run trains, it is not a finished rerun
+        data = f"tiny-{self.series}.csv"
+        make_labelled_series(n_rows=TINY_ROWS, seed=self.series).to_csv(self.root / data, index=False)
         args = [
             str(BIN / "driftline"),
             "train",
             "--config",
             "tiny.yaml",
             "--data",
-            "tiny.csv",
+            data,
             "--target",
             "label",
             "--target-col",
@@ -121,8 +127,9 @@ class Arms:
             str(home / "s.json"),
         ]
         seconds = _timed(args, _clean_env(home), self.root)
-        if json.loads((home / "s.json").read_text()).get("decision") is None:
-            raise RuntimeError("driftline train on the tiny series wrote no decision")
+        summary = json.loads((home / "s.json").read_text())
+        if summary.get("decision") is None or summary.get("rerun_of"):
+            raise RuntimeError(f"driftline train on {data} trained nothing: {summary}")
         return seconds
 
 

@@ -4,6 +4,7 @@ timings from interleaved rounds, and which misses fail `make bench-quick`. No be
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +228,28 @@ def test_p6_at_quick_size_runs_one_cold_process_per_arm(tmp_path, monkeypatch):
     result = startup.measure(quick=True)
     assert calls == [("e", True), ("d", True)]
     assert result["local_overhead_ratio"] == 1.5 and result["local_overhead_ratio_warm"] is None
+
+
+def test_p6_every_driftline_run_trains_rows_of_its_own_and_a_rerun_fails_the_benchmark(tmp_path, monkeypatch):
+    # On the same file a warm run is a finished rerun that trains nothing (until 2026-12-07 it timed that).
+    from benchmarks import startup
+
+    seen = []
+    rerun = {"on": False}
+
+    def fake_timed(args, env, cwd):
+        data = cwd / args[args.index("--data") + 1]
+        seen.append(data.read_text())
+        summary = {"decision": "reject", **({"rerun_of": "abc"} if rerun["on"] else {})}
+        Path(args[args.index("--summary-json") + 1]).write_text(json.dumps(summary))
+        return 1.0
+
+    monkeypatch.setattr(startup, "_timed", fake_timed)
+    arms = startup.Arms(tmp_path)
+    arms.driftline(cold=True)
+    arms.driftline(cold=False)
+    assert len(seen) == 2 and seen[0] != seen[1]
+    assert len(seen[0].splitlines()) == len(seen[1].splitlines()) == startup.TINY_ROWS + 1
+    rerun["on"] = True
+    with pytest.raises(RuntimeError, match="trained nothing"):
+        arms.driftline(cold=False)
