@@ -33,13 +33,15 @@ help:
 $(CURDIR)/.uv/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.uv uv==$(UV_VERSION)
 
-# Bytecode compiled at install (~70 s once): with PYTHONDONTWRITEBYTECODE set (as on CI machines) every
-# process otherwise recompiled its imports from source: a tiny `driftline train` took 55 s of CPU, 32 s compiled.
-# Then migrated, empty Prefect and MLflow databases (~12 s once): a new local store starts as a copy, so a first
-# command's local Prefect API answers in ~3 s instead of ~9 s (driftline.app.db_templates).
+# Migrated, empty Prefect and MLflow databases (~12 s once): a new local store starts as a copy, so a first
+# command's local Prefect API answers in ~3 s instead of ~9 s (driftline.app.db_templates). Then the bytecode of
+# what Driftline imports, by running the demo's commands once (~45 s): with PYTHONDONTWRITEBYTECODE set (as on CI
+# machines) every process otherwise recompiled its imports from source (a tiny `driftline train`: 55 s of CPU, 32 s
+# compiling). Not every module of every package (`uv sync --compile-bytecode`): ~420 MB, mostly never imported.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --python $(PYTHON)
 	$(BIN)/python -m driftline.app.db_templates
+	$(BIN)/python -m driftline.app.bytecode
 	@touch $@
 
 install: $(VENV)/.synced
@@ -74,6 +76,11 @@ PROJECT_CODE := src flows tasks deployments benchmarks
 # took 38.9 s (36.5 s of CPU) beside two busy loops on this 2-core machine, 11.8 s with the passive
 # policy (7.5 vs 8.6 s alone). Fits alone (make demo, make bench) keep OpenMP's default.
 test test-fast bench-quick: export OMP_WAIT_POLICY ?= passive
+
+# The suite and the benchmarks start hundreds of Python processes: each module they import is compiled once and
+# kept (install compiles only what the demo imports; the dev tools, servers and drills import more), even where
+# PYTHONDONTWRITEBYTECODE is set, which would compile it again in every process.
+test test-fast bench bench-quick bench-quality bench-promotion bench-drift: export PYTHONDONTWRITEBYTECODE :=
 
 test: install
 	$(BIN)/python -m compileall -q -j 0 $(PROJECT_CODE) >/dev/null

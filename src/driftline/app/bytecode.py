@@ -1,0 +1,87 @@
+"""Bytecode for the modules Driftline uses, written by using them once (``make install`` runs this).
+
+Compiling every module of every installed package (``uv sync --compile-bytecode``, as ``pip install`` does)
+wrote ~420 MB of bytecode, most of it for modules no Driftline process imports: plotly's ~13,600 one-class
+validator modules (Evidently's reports draw with a few hundred of them), the packages' own tests. But with
+``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) a module without bytecode is compiled again by every
+process that imports it, so what Driftline imports must be compiled once.
+
+This runs the demo's commands (train on the bundled panel, score it with explanations, monitor it) in a
+throw-away home, with bytecode writing on: Python writes the bytecode of exactly the modules they import, in
+every process they start (the local Prefect API among them). A module used nowhere here is compiled the first
+time it is imported where Python may write bytecode. If a command fails, every module is compiled as before
+(``compileall``), so an install never depends on the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+MODEL = "driftline-bytecode"
+# What the commands below must not inherit: a configured server, store or home would be used (and written to).
+FOREIGN = ("PREFECT_", "MLFLOW_", "DRIFTLINE_")
+KEEP = ("DRIFTLINE_DB_TEMPLATES",)
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN) or k in KEEP}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        DRIFTLINE_HOME=str(home / "driftline"),
+        PREFECT_HOME=str(home / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DRIFTLINE_LOCAL_API_IDLE_SECONDS="0",  # the local API stops with each command
+    )
+    return env
+
+
+def commands(home: Path, data: Path) -> list[list[str]]:
+    """The demo's commands, as a user runs them: train, score with explanations, monitor."""
+    driftline = str(Path(sys.executable).parent / "driftline")
+    return [
+        [driftline, "train", "--name", MODEL, "--summary-json", str(home / "train.json")],
+        [driftline, "score", "--name", MODEL, "--data", str(data), "--out", str(home / "scores.csv"), "--explain", "2"],
+        [driftline, "monitor", "--name", MODEL, "--data", str(data), "--summary-json", str(home / "drift.json")],
+    ]
+
+
+def use_once(timeout: float = 900) -> str | None:
+    """Run :func:`commands` in a throw-away home; returns None, or what failed (the command and its output)."""
+    from driftline.ingest import demo_data_path
+
+    with tempfile.TemporaryDirectory(prefix="driftline-bytecode-") as tmp:
+        home = Path(tmp)
+        for args in commands(home, demo_data_path()):
+            started = time.perf_counter()
+            done = subprocess.run(args, env=_env(home), cwd=home, capture_output=True, text=True, timeout=timeout)
+            if done.returncode != 0:
+                return f"`driftline {args[1]}` exited with {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}"
+            print(f"  driftline {args[1]}: {time.perf_counter() - started:.1f} s", flush=True)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m driftline.app.bytecode", description=__doc__.split("\n")[0])
+    parser.parse_args(argv)
+    print("bytecode: compiling what the demo's train, score and monitor import, by running them once", flush=True)
+    started = time.perf_counter()
+    failed = use_once()
+    if failed is None:
+        print(f"bytecode: done in {time.perf_counter() - started:.1f} s", flush=True)
+        return 0
+    site = sysconfig.get_paths()["purelib"]
+    print(f"bytecode: {failed}\nbytecode: compiling every module in {site} instead", file=sys.stderr, flush=True)
+    compileall.compile_dir(site, quiet=1, workers=0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
