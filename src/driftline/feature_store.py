@@ -99,6 +99,20 @@ def _symbols(dataset) -> list[str]:
     return sorted(found)
 
 
+def _files(dataset) -> int:
+    """How many files the staged rows came from, counted up to 2 (0: the rows do not say)."""
+    import pyarrow.compute as pc
+
+    if OBJECT_COLUMN not in dataset.schema.names:
+        return 0
+    found: set[str] = set()
+    for batch in dataset.to_batches(columns=[OBJECT_COLUMN]):
+        found.update(str(key) for key in pc.unique(batch.column(0)).to_pylist())
+        if len(found) > 1:
+            break
+    return len(found)
+
+
 def build_feature_store(
     source: str | Path,
     out: str | Path,
@@ -151,6 +165,7 @@ def build_feature_store(
     quarantine_path = None
     import pyarrow.compute as pc
 
+    several = _files(dataset) > 1  # a row is named by its file when the source has several, as in memory
     for symbol in _symbols(dataset):
         frame = dataset.to_table(filter=pc.field("symbol") == symbol).to_pandas()
         frame["symbol"] = frame["symbol"].astype(str)
@@ -161,7 +176,7 @@ def build_feature_store(
         rows_in += len(frame)
         where = f"{shown} (symbol {symbol})"
         if validate:
-            report = validate_frame(frame, contract, suite_name, source=where, locate=_locate(lines))
+            report = validate_frame(frame, contract, suite_name, source=where, locate=_locate(lines, several))
             clean_before = report.rows_clean
             report = set_short_symbol_aside(report, contract)
             rows_quarantined += report.rows_quarantined
@@ -233,12 +248,13 @@ def build_feature_store(
 LINES = (OBJECT_COLUMN, LINE_COLUMN)
 
 
-def _locate(lines: pd.DataFrame | None) -> Callable[[list[int]], list[str]]:
+def _locate(lines: pd.DataFrame | None, several: bool) -> Callable[[list[int]], list[str]]:
     """The ``Locate`` of one symbol's rows: the file and line each came from, as the in-memory path says them
-    (the source row numbers when the staged rows do not carry them)."""
+    (the file too when the source has ``several``; the source row numbers when the staged rows do not carry
+    them)."""
     if lines is None:
         return source_rows_named
-    return lambda rows: locate_rows(lines, rows)
+    return lambda rows: locate_rows(lines, rows, several)
 
 
 @dataclass(frozen=True)

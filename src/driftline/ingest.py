@@ -147,13 +147,14 @@ class ColumnMap:
         }
 
 
-def locate_rows(raw: pd.DataFrame, rows: list[Any]) -> list[str]:
+def locate_rows(raw: pd.DataFrame, rows: list[Any], several: bool | None = None) -> list[str]:
     """Where rows of ``raw`` (its index labels) are in their files, as a user finds them: ``line 8`` (a CSV's
-    header is line 1), ``row 8`` of a Parquet file, prefixed with the file's key when the source has several."""
+    header is line 1), ``row 8`` of a Parquet file, prefixed with the file's key when the source has several
+    (``several``; None: when ``raw``'s rows come from several)."""
     if not rows:
         return []
     where = raw.loc[rows, [OBJECT_COLUMN, LINE_COLUMN]]
-    several = raw[OBJECT_COLUMN].nunique() > 1
+    several = raw[OBJECT_COLUMN].nunique() > 1 if several is None else several
     out = []
     for key, line in zip(where[OBJECT_COLUMN], where[LINE_COLUMN], strict=True):
         unit = "row" if str(key).lower().endswith(ROW_FILES) else "line"

@@ -167,3 +167,24 @@ def test_a_streamed_failure_names_the_checks_and_the_ways_on_as_in_memory(panel,
     assert PRICE_SIGN_HINT in message
     assert f"300 of those rows are the whole of 1 of the 2 symbols, left with nothing to train on ({gone}: " in message
     assert message.endswith("with --set contract.max_quarantine_fraction=0.51")
+
+
+def test_a_streamed_message_names_the_file_when_the_source_has_several(panel, small_features, vol_target, tmp_path):
+    """A folder of one file per symbol: each symbol's rows come from one file, but the source has several, so
+    a row is named by its file and line, as the in-memory path names it (before: "line 9" of no file)."""
+    from driftline.sources import LINE_COLUMN, OBJECT_COLUMN
+
+    staged = panel.sort_values(["symbol", "timestamp"]).reset_index(drop=True)
+    first, second = sorted(staged["symbol"].unique())
+    staged[OBJECT_COLUMN] = staged["symbol"].map({first: "a.csv", second: "b.csv"})
+    staged[LINE_COLUMN] = staged.groupby("symbol").cumcount() + 2  # the header is line 1
+    staged.loc[staged.index[staged["symbol"] == second][7], "close"] = -1.0
+    contract = ContractConfig(max_quarantine_fraction=0.0)
+    with pytest.raises(ValidationFailed, match=r"-1\.0 \(b\.csv line 9\)"):
+        build_feature_store(
+            _stage(staged, tmp_path / "stage"), tmp_path / "store", contract, small_features, vol_target
+        )
+    # One file for the whole source: its lines alone, as in memory.
+    staged[OBJECT_COLUMN] = "one.csv"
+    with pytest.raises(ValidationFailed, match=r"-1\.0 \(line 9\)"):
+        build_feature_store(_stage(staged, tmp_path / "one"), tmp_path / "store", contract, small_features, vol_target)
