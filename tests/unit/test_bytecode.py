@@ -27,10 +27,11 @@ def test_the_commands_run_in_a_home_of_their_own_with_bytecode_writing_on(tmp_pa
     assert "PREFECT_API_URL" not in env and "MLFLOW_TRACKING_URI" not in env  # no user's server is written to
     assert env["DRIFTLINE_HOME"] == str(tmp_path / "driftline") and env["PREFECT_HOME"] == str(tmp_path / "prefect")
     assert env["DRIFTLINE_DB_TEMPLATES"] == "/templates"
-    train, score, monitor = bytecode.commands(tmp_path, tmp_path / "panel.csv")
+    train, score, monitor, other = bytecode.commands(tmp_path, tmp_path / "panel.csv")
     assert [c[1] for c in (train, score, monitor)] == ["train", "score", "monitor"]
     assert {c[c.index("--name") + 1] for c in (train, score, monitor)} == {bytecode.MODEL}
     assert "--explain" in score
+    assert other[:2] == [sys.executable, "-c"] and all(name in other[2] for name in ("optuna", "boto3"))
 
 
 def test_what_the_commands_import_gets_its_bytecode_even_where_writing_it_is_off(tmp_path, monkeypatch):

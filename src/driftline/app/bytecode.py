@@ -6,10 +6,11 @@ validator modules (Evidently's reports draw with a few hundred of them), the pac
 ``PYTHONDONTWRITEBYTECODE`` set (as on CI machines) a module without bytecode is compiled again by every
 process that imports it, so what Driftline imports must be compiled once.
 
-This runs the demo's commands (train on the bundled panel, score it with explanations, monitor it) in a
-throw-away home, with bytecode writing on: Python writes the bytecode of exactly the modules they import, in
-every process they start (the local Prefect API among them). A module used nowhere here is compiled the first
-time it is imported where Python may write bytecode. If a command fails, every module is compiled as before
+This runs the demo's commands (train on the bundled panel, score it with explanations, monitor it), then
+imports what other settings need (tuning, the Dask runner, S3, workbooks), in a throw-away home, with
+bytecode writing on: Python writes the bytecode of exactly the modules they import, in every process they
+start (the local Prefect API among them). A module used nowhere here is compiled the first time it is
+imported where Python may write bytecode. If a command fails, every module is compiled as before
 (``compileall``), so an install never depends on the demo.
 """
 
@@ -43,14 +44,37 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+# What a setting or a source may need that the demo does not use (~3 s, ~3 MB of bytecode): the hyperparameter
+# search, the Dask runner, S3, workbooks, the PostgreSQL driver, the webhook relay, the deployed server.
+OPTIONAL = (
+    "optuna",
+    "prefect_dask",
+    "distributed",
+    "boto3",
+    "openpyxl",
+    "xlrd",
+    "python_calamine",
+    "psycopg2",
+    "driftline.tuning",
+    "driftline.app.webhook",
+    "deployments.server",
+)
+
+
 def commands(home: Path, data: Path) -> list[list[str]]:
-    """The demo's commands, as a user runs them: train, score with explanations, monitor."""
+    """The demo's commands, as a user runs them: train, score with explanations, monitor; then the imports of
+    what other settings use (:data:`OPTIONAL`)."""
     driftline = str(Path(sys.executable).parent / "driftline")
     return [
         [driftline, "train", "--name", MODEL, "--summary-json", str(home / "train.json")],
         [driftline, "score", "--name", MODEL, "--data", str(data), "--out", str(home / "scores.csv"), "--explain", "2"],
         [driftline, "monitor", "--name", MODEL, "--data", str(data), "--summary-json", str(home / "drift.json")],
+        [sys.executable, "-c", f"import {', '.join(OPTIONAL)}"],
     ]
+
+
+def _name(args: list[str]) -> str:
+    return f"driftline {args[1]}" if Path(args[0]).name == "driftline" else "the other imports"
 
 
 def use_once(timeout: float = 900) -> str | None:
@@ -63,8 +87,8 @@ def use_once(timeout: float = 900) -> str | None:
             started = time.perf_counter()
             done = subprocess.run(args, env=_env(home), cwd=home, capture_output=True, text=True, timeout=timeout)
             if done.returncode != 0:
-                return f"`driftline {args[1]}` exited with {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}"
-            print(f"  driftline {args[1]}: {time.perf_counter() - started:.1f} s", flush=True)
+                return f"`{_name(args)}` exited with {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}"
+            print(f"  {_name(args)}: {time.perf_counter() - started:.1f} s", flush=True)
     return None
 
 
