@@ -50,6 +50,8 @@ def test_a_command_that_fails_leaves_every_module_compiled_instead(monkeypatch, 
     assert bytecode.main([]) == 0  # the install goes on, as before this step existed
     assert len(compiled) == 1 and Path(compiled[0]).name == "site-packages"
     assert "exited with 3" in capsys.readouterr().err
+    monkeypatch.setattr(bytecode, "commands", lambda home, data: [[sys.executable, "-c", "import time; time.sleep(5)"]])
+    assert bytecode.use_once(timeout=0.5) == "`the other imports` did not finish within 0.5 s"
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,10 @@ def use_once(timeout: float = 900) -> str | None:
         home = Path(tmp)
         for args in commands(home, demo_data_path()):
             started = time.perf_counter()
-            done = subprocess.run(args, env=_env(home), cwd=home, capture_output=True, text=True, timeout=timeout)
+            try:
+                done = subprocess.run(args, env=_env(home), cwd=home, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return f"`{_name(args)}` did not finish within {timeout:g} s"
             if done.returncode != 0:
                 return f"`{_name(args)}` exited with {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}"
             print(f"  {_name(args)}: {time.perf_counter() - started:.1f} s", flush=True)
