@@ -129,7 +129,7 @@ def test_webhook_secret_is_judged_but_never_shown():
 def test_json_output_lists_every_check(tmp_path):
     checks = doctor.run_checks({}, tmp_path, None)
     names = [c["name"] for c in json.loads(doctor.as_json(checks))]
-    assert names == ["packages", "mlflow tracking", "prefect api", "s3", "webhook secret", "disk"]
+    assert names == ["packages", "mlflow tracking", "prefect api", "bytecode", "s3", "webhook secret", "disk"]
 
 
 def test_cli_exits_non_zero_and_names_what_to_fix(closed_port, tmp_path, monkeypatch):
@@ -185,3 +185,20 @@ def test_the_prefect_check_says_whether_a_new_home_starts_from_a_migrated_templa
     made = doctor.check_prefect({})
     assert f"~3 s on a new home, whose database starts as {prefect_template()}" in made.detail
     assert "db_templates" not in made.fix
+
+
+def test_the_bytecode_check_warns_only_where_a_missing_compile_is_redone_by_every_command(tmp_path, monkeypatch):
+    package = tmp_path / "probe_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    redone = doctor.check_bytecode({"PYTHONDONTWRITEBYTECODE": "1"}, ("probe_package",))
+    assert redone.status == doctor.WARN and "no bytecode for probe_package: every command" in redone.detail
+    assert redone.fix.startswith("python -m driftline.app.bytecode")
+    kept = doctor.check_bytecode({}, ("probe_package",))  # Python writes it on first use
+    assert kept.status == doctor.OK and "on first use" in kept.detail
+    import py_compile
+
+    py_compile.compile(str(package / "__init__.py"))
+    compiled = doctor.check_bytecode({"PYTHONDONTWRITEBYTECODE": "1"}, ("probe_package",))
+    assert compiled.status == doctor.OK and compiled.fix == ""
