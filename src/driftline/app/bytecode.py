@@ -44,8 +44,9 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-# What a setting or a source may need that the demo does not use (~3 s, ~3 MB of bytecode): the hyperparameter
-# search, the Dask runner, S3, workbooks, the PostgreSQL driver, the webhook relay, the deployed server.
+# What a setting, a source or the deployed loop needs that the demo does not use (~6 s, ~7 MB of bytecode): the
+# hyperparameter search, the Dask runner, S3, workbooks, the PostgreSQL driver, the webhook relay, the Prefect
+# CLI, server and process worker (make serve, make worker), the MLflow server (make ui-mlflow, the stack).
 OPTIONAL = (
     "optuna",
     "prefect_dask",
@@ -58,6 +59,10 @@ OPTIONAL = (
     "driftline.tuning",
     "driftline.app.webhook",
     "deployments.server",
+    "prefect.cli",
+    "prefect.server.api.server",
+    "prefect.workers.process",
+    "mlflow.server.handlers",
 )
 
 
