@@ -35,7 +35,7 @@ $(CURDIR)/.uv/bin/uv:
 
 # Migrated, empty Prefect and MLflow databases (~12 s once): a new local store starts as a copy, so a first
 # command's local Prefect API answers in ~3 s instead of ~9 s (driftline.app.db_templates). Then the bytecode of
-# what Driftline imports, by running the demo's commands once (~45 s): with PYTHONDONTWRITEBYTECODE set (as on CI
+# what Driftline imports, by running the demo's commands once (~55 s): with PYTHONDONTWRITEBYTECODE set (as on CI
 # machines) every process otherwise recompiled its imports from source (a tiny `driftline train`: 55 s of CPU, 32 s
 # compiling). Not every module of every package (`uv sync --compile-bytecode`): ~420 MB, mostly never imported.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
