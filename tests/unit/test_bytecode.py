@@ -43,8 +43,21 @@ def test_what_the_commands_import_gets_its_bytecode_even_where_writing_it_is_off
     assert Path(importlib.util.cache_from_source(str(tmp_path / "probe_module.py"))).is_file()
 
 
+def test_driftlines_own_packages_are_compiled_whole(tmp_path, monkeypatch):
+    # The commands leave out the modules of settings they do not use (the hyperparameter search...).
+    package = tmp_path / "probe_project"
+    (package / "unused").mkdir(parents=True)
+    for module in (package / "__init__.py", package / "unused" / "__init__.py", package / "unused" / "search.py"):
+        module.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    bytecode.compile_project(("probe_project",))
+    assert Path(importlib.util.cache_from_source(str(package / "unused" / "search.py"))).is_file()
+    assert {"driftline", "flows", "tasks", "deployments"} == set(bytecode.PROJECT)
+
+
 def test_a_command_that_fails_leaves_every_module_compiled_instead(monkeypatch, capsys):
     compiled = []
+    monkeypatch.setattr(bytecode, "compile_project", lambda: None)
     monkeypatch.setattr(bytecode, "commands", lambda home, data: [[sys.executable, "-c", "raise SystemExit(3)"]])
     monkeypatch.setattr(bytecode.compileall, "compile_dir", lambda path, **kw: compiled.append(path))
     assert bytecode.main([]) == 0  # the install goes on, as before this step existed
