@@ -89,28 +89,26 @@ def _partition(symbol: str) -> str:
     return f"symbol={quote(symbol, safe='')}"
 
 
-def _symbols(dataset) -> list[str]:
-    """Distinct symbols, one column batch at a time (never the whole column)."""
+def _distinct(dataset, column: str, at_most: int | None = None) -> set[str]:
+    """Distinct values of ``column``, one column batch at a time (never the whole column); the scan stops once
+    ``at_most`` are found."""
     import pyarrow.compute as pc
 
     found: set[str] = set()
-    for batch in dataset.to_batches(columns=["symbol"]):
+    for batch in dataset.to_batches(columns=[column]):
         found.update(str(s) for s in pc.unique(batch.column(0)).to_pylist())
-    return sorted(found)
-
-
-def _files(dataset) -> int:
-    """How many files the staged rows came from, counted up to 2 (0: the rows do not say)."""
-    import pyarrow.compute as pc
-
-    if OBJECT_COLUMN not in dataset.schema.names:
-        return 0
-    found: set[str] = set()
-    for batch in dataset.to_batches(columns=[OBJECT_COLUMN]):
-        found.update(str(key) for key in pc.unique(batch.column(0)).to_pylist())
-        if len(found) > 1:
+        if at_most is not None and len(found) >= at_most:
             break
-    return len(found)
+    return found
+
+
+def _symbols(dataset) -> list[str]:
+    return sorted(_distinct(dataset, "symbol"))
+
+
+def _several_files(dataset) -> bool:
+    """Whether the staged rows came from several files (False when they do not say)."""
+    return OBJECT_COLUMN in dataset.schema.names and len(_distinct(dataset, OBJECT_COLUMN, at_most=2)) > 1
 
 
 def build_feature_store(
@@ -165,7 +163,7 @@ def build_feature_store(
     quarantine_path = None
     import pyarrow.compute as pc
 
-    several = _files(dataset) > 1  # a row is named by its file when the source has several, as in memory
+    several = validate and _several_files(dataset)  # a row is named by its file then, as in memory
     for symbol in _symbols(dataset):
         frame = dataset.to_table(filter=pc.field("symbol") == symbol).to_pandas()
         frame["symbol"] = frame["symbol"].astype(str)

@@ -2,8 +2,7 @@
 
 Each check is cheap and bounded (a few seconds at most): installed versions against uv.lock, the MLflow
 tracking store, the Prefect API, the libraries' bytecode, S3 credentials and endpoint, the webhook secret,
-free disk. Secrets
-are never printed, only whether they are set and accepted.
+free disk. Secrets are never printed, only whether they are set and accepted.
 """
 
 from __future__ import annotations
@@ -185,7 +184,7 @@ def check_prefect(env: Mapping[str, str]) -> Check:
     return Check("prefect api", OK, f"{base} is healthy (server {version})")
 
 
-# Libraries every training run imports, and how much of a run's start their compiling takes when it is redone.
+# Libraries every training run imports; each package's __init__ stands for it (found without importing it).
 BYTECODE_PROBES = ("prefect", "mlflow", "great_expectations", "evidently", "sklearn", "pandas")
 DONT_WRITE = "PYTHONDONTWRITEBYTECODE"
 
