@@ -200,6 +200,8 @@ def apply_offline_defaults() -> None:
         from driftline.config import Settings
 
         os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(Settings.from_env().home / "prefect-results")
+    if "prefect.context" in sys.modules:  # imported before this command's environment (driftline.app.forkserver)
+        sys.modules["prefect.context"].refresh_global_settings_context()
 
 
 def _start_local_api() -> Any:

@@ -1,0 +1,455 @@
+"""The ``driftline`` command's entry point, and the warm parent it forks commands from (a fork server).
+
+A training, scoring or monitoring command spends most of a small run importing its libraries: Prefect,
+MLflow, Great Expectations, Evidently, scikit-learn, LightGBM, XGBoost (~6 s of a 10 s tiny ``train`` on
+2 cores). So after a command has run, a parent process (``python -m driftline.app.forkserver``) imports
+them once and waits on a Unix socket; the next command (:data:`ROUTED`) connects, hands over its standard
+streams, arguments, environment, working directory and umask, and the parent forks a child that runs it
+as the command would have run itself. The child is a process of its own (its pid, exit status, atexit
+handlers; Ctrl-C and the other terminal signals are passed on by the command); only the imports are shared,
+already done. Nothing the command ran before is shared: the parent never runs a command.
+
+One parent serves one environment: the interpreter, the installed packages (their folders' times), the
+project's code and lock (:func:`driftline.code_version`) and every environment variable except those each
+command reads afresh (:func:`per_command`: Driftline's settings, the Prefect and MLflow locations). A
+changed file or package means another fingerprint, so another parent; the old one stops after
+``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` without a command (default 300), as the local API does. With that set
+to 0, or ``DRIFTLINE_FORK_SERVER=0``, or off Linux, every command runs in its own new process as before.
+
+The parent imports what commands imported before it: each child writes the modules it loaded from the
+interpreter's own folders (standard library, site-packages; never the project's) to a list the parent reads
+between commands, and a new parent starts from that list.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+from driftline.app.local_api import idle_seconds
+
+SWITCH = "DRIFTLINE_FORK_SERVER"
+# The commands worth a warm parent: the ones that import the pipeline's libraries.
+ROUTED = frozenset({"train", "score", "monitor", "compare", "history", "rollback", "reproduce"})
+# What the parent imports before its first command, besides what earlier commands taught it.
+FIRST_IMPORTS = (
+    "driftline.app.cli",
+    "flows.training",
+    "flows.scoring",
+    "flows.monitoring",
+    "flows.promotion",
+    "great_expectations",
+    "evidently",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "sklearn.calibration",
+    "sklearn.ensemble",
+    "lightgbm",
+    "xgboost",
+    "matplotlib.pyplot",
+)
+# Read by each command when it runs, never by a library at import: the same warm parent serves them all.
+PER_COMMAND_PREFIXES = ("DRIFTLINE_",)
+PER_COMMAND = frozenset(
+    {
+        "PREFECT_HOME",  # Prefect's settings are read again in the child (refresh_global_settings_context)
+        "PREFECT_API_URL",
+        "PREFECT_UI_URL",
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH",
+        "PREFECT_LOCAL_STORAGE_PATH",
+        "PREFECT_SERVER_ANALYTICS_ENABLED",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+        "COLUMNS",
+        "LINES",
+    }
+)
+_HEADER = struct.Struct("!Q")
+# The terminal's signals reach the command (the process the terminal knows); it passes them on to the child.
+PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def per_command(key: str) -> bool:
+    return key in PER_COMMAND or key.startswith(PER_COMMAND_PREFIXES)
+
+
+def enabled(env: Mapping[str, str]) -> bool:
+    return sys.platform == "linux" and env.get(SWITCH, "1").strip() != "0" and idle_seconds(env) > 0
+
+
+def _folder(env: Mapping[str, str]) -> Path | None:
+    """A folder only this user can enter (the socket's permissions are the parent's only door), in the
+    command's temporary folder."""
+    folder = Path(env.get("TMPDIR") or tempfile.gettempdir()) / f"driftline-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return folder
+
+
+def _installation() -> str:
+    """The interpreter and its installed packages: a package added, removed or upgraded changes their folder's
+    time."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    folders = [(p, os.stat(p).st_mtime_ns) for p in sorted({paths["purelib"], paths["platlib"]}) if os.path.isdir(p)]
+    return hashlib.sha256(json.dumps([sys.executable, sys.version, folders]).encode()).hexdigest()[:16]
+
+
+def fingerprint(env: Mapping[str, str]) -> str:
+    from driftline import code_version
+
+    fixed = sorted((k, v) for k, v in env.items() if not per_command(k))
+    return hashlib.sha256(json.dumps([_installation(), code_version(), fixed]).encode()).hexdigest()[:20]
+
+
+def socket_path(env: Mapping[str, str]) -> Path | None:
+    folder = _folder(env)
+    if folder is None:
+        return None
+    path = folder / f"{fingerprint(env)}.sock"
+    return path if len(str(path)) < 100 else None  # AF_UNIX paths stop at 108 bytes
+
+
+def learned_path(folder: Path) -> Path:
+    return folder / f"{_installation()}.modules"
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+
+def main() -> NoReturn:
+    """``driftline``: run the command in the warm parent when there is one, else here (and start one for
+    the next command)."""
+    code = run_in_parent(sys.argv)
+    if code is not None:
+        os._exit(code)
+    from driftline.app.cli import main as run_here
+
+    run_here()
+
+
+def run_in_parent(argv: list[str], env: Mapping[str, str] | None = None) -> int | None:
+    """The command's exit status from the warm parent, or None: run it here. Without a parent ready, one is
+    started when this process exits, for the next command."""
+    env = dict(os.environ if env is None else env)
+    command = argv[1] if len(argv) > 1 else ""
+    if command not in ROUTED or not enabled(env):
+        return None
+    try:
+        path = socket_path(env)
+    except (OSError, ImportError):
+        return None
+    if path is None:
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        atexit.register(start_parent, path, env)
+        return None
+    with conn:
+        return _hand_over(conn, argv, env)
+
+
+def _hand_over(conn: socket.socket, argv: list[str], env: Mapping[str, str]) -> int | None:
+    umask = os.umask(0)
+    os.umask(umask)
+    job = json.dumps({"argv": argv, "env": dict(env), "cwd": os.getcwd(), "umask": umask}).encode()
+    try:
+        socket.send_fds(conn, [_HEADER.pack(len(job))], [0, 1, 2])
+        conn.sendall(job)
+        replies = conn.makefile("rb")
+        started = json.loads(replies.readline() or b"{}")
+    except (OSError, ValueError):
+        return None  # the parent went away before it forked: nothing ran, run it here
+    pid = started.get("pid")
+    if not isinstance(pid, int):
+        return None
+
+    def pass_on(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    before = {signum: signal.signal(signum, pass_on) for signum in PASSED_ON}
+    try:
+        ended = json.loads(replies.readline() or b"{}")
+    except (OSError, ValueError):
+        ended = {}
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    code = ended.get("returncode")
+    return code if isinstance(code, int) else 1
+
+
+def start_parent(path: Path, env: Mapping[str, str]) -> None:
+    """Start the warm parent for ``path`` in the background (its own session, no terminal)."""
+    try:
+        log = open(path.with_suffix(".log"), "ab")  # noqa: SIM115 - closed below, once the parent has it
+    except OSError:
+        return  # the folder went away (a temporary folder removed): no parent, nothing lost
+    with log:
+        subprocess.Popen(
+            [sys.executable, "-m", "driftline.app.forkserver", str(path)],
+            env=dict(env),
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+# ------------------------------------------------------------------------------------------- the warm parent
+
+
+def serve(path: Path) -> int:
+    """Import, then fork a child per connection until no command came for the idle time; returns only in a
+    child, with its job."""
+    import fcntl
+
+    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the parent's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another parent serves (or is starting for) this fingerprint
+    from driftline.app.cli import apply_offline_defaults
+
+    apply_offline_defaults()  # what every command sets before it imports Prefect
+    learned = learned_path(path.parent)
+    known = _learn(FIRST_IMPORTS, set())
+    known, seen = _learn_from(learned, known, 0)
+    _warm_up()
+    if threading.active_count() != 1:
+        print(f"{threading.active_count()} threads after the imports: not safe to fork", file=sys.stderr)
+        return 1
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(16)
+    server.settimeout(1.0)
+    idle = idle_seconds()
+    last = time.monotonic()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    signal.signal(signal.SIGTERM, _stop)  # `kill`: the socket goes too
+    try:
+        while time.monotonic() - last < idle:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                known, seen = _learn_from(learned, known, seen)
+                if threading.active_count() != 1:
+                    return 1
+                continue
+            last = time.monotonic()
+            if os.fork() == 0:
+                server.close()
+                lock.close()
+                _monitor(conn, set(sys.modules), learned)  # does not return in the monitor
+            conn.close()
+    finally:
+        if os.getpid() == _PARENT_PID:
+            path.unlink(missing_ok=True)
+    return 0
+
+
+_PARENT_PID = os.getpid()
+
+
+def _stop(signum: int, _frame: Any) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def _warm_up() -> None:
+    """Fill, once here, the caches that every training command's first figure, report and model fill in its
+    own process: matplotlib's fonts and renderer, Evidently's first report, MLflow's map of the installed
+    packages (read to write a model's requirements). Each is skipped if it fails: the command does it."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.integers(0, 2, size=60), "p": rng.uniform(size=60)})
+    steps = (
+        lambda: _png(frame),
+        lambda: _report(frame),
+        lambda: importlib.import_module("mlflow.utils.requirements_utils")._init_packages_to_modules_map(),
+    )
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
+
+
+def _png(frame: Any) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from driftline.plots import reliability_figure
+
+    figure = reliability_figure(frame["y"].to_numpy(), frame["p"].to_numpy(), frame["p"].to_numpy())
+    figure.savefig(io.BytesIO(), format="png")
+    plt.close(figure)
+
+
+def _report(frame: Any) -> None:
+    from driftline.drift import evidently_report
+
+    with tempfile.TemporaryDirectory() as folder:
+        evidently_report(frame.iloc[:30], frame.iloc[30:], 30, folder)
+
+
+def _learn(names: Any, known: set[str]) -> set[str]:
+    for name in names:
+        if name in known:
+            continue
+        known.add(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module that cannot be imported here is the command's to import
+            pass
+    return known
+
+
+def _learn_from(learned: Path, known: set[str], seen: int) -> tuple[set[str], int]:
+    try:
+        size = learned.stat().st_size
+    except OSError:
+        return known, seen
+    if size == seen:
+        return known, seen
+    return _learn(learned.read_text().split(), known), size
+
+
+def _monitor(conn: socket.socket, preloaded: set[str], learned: Path) -> NoReturn:
+    """One command: receive it, fork its process, report its pid and then its exit status."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
+        header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
+        if uid != os.getuid() or len(fds) != 3 or len(header) != _HEADER.size:
+            os._exit(1)
+        size = _HEADER.unpack(header)[0]
+        data = b""
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                os._exit(1)
+            data += chunk
+        job = json.loads(data)
+    except (OSError, ValueError):
+        os._exit(1)
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        _become(job, fds)
+        _run(preloaded, learned)
+    for fd in fds:
+        os.close(fd)
+    try:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    except OSError:
+        pass
+    status = _wait(conn, pid)
+    try:
+        conn.sendall(json.dumps({"returncode": _exit_status(status)}).encode() + b"\n")
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def _wait(conn: socket.socket, pid: int) -> int:
+    """The child's wait status; if the command goes away first (killed), the child gets a hang-up, as a
+    terminal's process would."""
+    hung_up = False
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        readable, _, _ = select.select([conn], [], [], 0.2)
+        if readable and not hung_up and not conn.recv(1):
+            hung_up = True
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+
+
+def _exit_status(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _become(job: dict[str, Any], fds: list[int]) -> None:
+    """Turn this forked process into the command's: streams, environment, directory, umask, arguments."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(job["env"])
+    os.chdir(job["cwd"])
+    os.umask(job["umask"])
+    sys.argv = job["argv"]
+    for signum in PASSED_ON:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()  # Prefect read its settings when the parent imported it
+
+
+def _run(preloaded: set[str], learned: Path) -> NoReturn:
+    atexit.register(_teach, preloaded, learned)
+    from driftline.app.cli import main as run_here
+
+    run_here()
+
+
+def _teach(preloaded: set[str], learned: Path) -> None:
+    """Add the modules this command imported from the interpreter's folders to the parent's list."""
+    roots = tuple({os.path.join(sys.prefix, ""), os.path.join(sys.base_prefix, "")})
+    new = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name not in preloaded and str(getattr(module, "__file__", "") or "").startswith(roots)
+    )
+    if new:
+        with open(learned, "a") as handle:
+            handle.write("\n".join(new) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(serve(Path(sys.argv[1])))
