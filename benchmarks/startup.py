@@ -20,7 +20,10 @@ Everything is a whole process, timed from the outside (nothing imported or cache
   rounds (A B, B A, ...): ``local_overhead_ratio`` = median cold driftline / median cold ephemeral,
   ``local_overhead_ratio_warm`` the same warm, each with its rounds' spread (``*_spread``). Full: 3
   rounds; ``--quick``: one cold run of each, no untimed warm-up and no warm run (two processes, as
-  before; its timings are reported, not judged).
+  before; its timings are reported, not judged), without the warm parent (no later command would use it).
+* The ``driftline`` commands may run in the environment's warm parent (driftline.app.forkserver), as a
+  user's do: the untimed first run starts it, and every later run, cold or warm, is forked from it. The
+  ephemeral arm is plain Python, a new process each time.
 """
 
 from __future__ import annotations
@@ -89,8 +92,9 @@ TINY_CONFIG = (
 class Arms:
     """The two P6 arms as whole processes; ``cold`` runs get fresh homes, warm ones reuse the last."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, warm_parent: bool = True) -> None:
         self.root = root
+        self.warm_parent = warm_parent
         self.count = 0
         self.series = 0
         (root / "tiny.yaml").write_text(TINY_CONFIG)
@@ -126,7 +130,8 @@ class Arms:
             "--summary-json",
             str(home / "s.json"),
         ]
-        seconds = _timed(args, _clean_env(home), self.root)
+        env = _clean_env(home) if self.warm_parent else {**_clean_env(home), "DRIFTLINE_FORK_SERVER": "0"}
+        seconds = _timed(args, env, self.root)
         summary = json.loads((home / "s.json").read_text())
         if summary.get("decision") is None or summary.get("rerun_of"):
             raise RuntimeError(f"driftline train on {data} trained nothing: {summary}")
@@ -138,7 +143,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="driftline-bench-startup-") as tmp:
         root = Path(tmp)
         help_times = [_timed([str(BIN / "driftline"), "--help"], _clean_env(root / "h"), root) for _ in range(3)]
-        arms = Arms(root)
+        arms = Arms(root, warm_parent=not quick)  # --quick: no later command would use a parent
         if not quick:  # untimed: both arms once, the same way
             arms.driftline(cold=True)
             arms.ephemeral(cold=True)
