@@ -129,7 +129,16 @@ def test_webhook_secret_is_judged_but_never_shown():
 def test_json_output_lists_every_check(tmp_path):
     checks = doctor.run_checks({}, tmp_path, None)
     names = [c["name"] for c in json.loads(doctor.as_json(checks))]
-    assert names == ["packages", "mlflow tracking", "prefect api", "bytecode", "s3", "webhook secret", "disk"]
+    assert names == [
+        "packages",
+        "mlflow tracking",
+        "prefect api",
+        "bytecode",
+        "warm parent",
+        "s3",
+        "webhook secret",
+        "disk",
+    ]
 
 
 def test_cli_exits_non_zero_and_names_what_to_fix(closed_port, tmp_path, monkeypatch):
@@ -202,3 +211,28 @@ def test_the_bytecode_check_warns_only_where_a_missing_compile_is_redone_by_ever
     py_compile.compile(str(package / "__init__.py"))
     compiled = doctor.check_bytecode({"PYTHONDONTWRITEBYTECODE": "1"}, ("probe_package",))
     assert compiled.status == doctor.OK and compiled.fix == ""
+
+
+def test_the_warm_parent_check_says_off_running_or_not_yet(tmp_path):
+    import fcntl
+    import shutil
+    import tempfile
+
+    from driftline.app import forkserver
+
+    run = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))  # a socket's path must stay short
+    try:
+        env = {"TMPDIR": str(run), "DRIFTLINE_LOCAL_API_IDLE_SECONDS": "60"}
+        assert "off" in doctor.check_warm_parent({**env, "DRIFTLINE_FORK_SERVER": "0"}).detail
+        assert "off" in doctor.check_warm_parent({**env, "DRIFTLINE_LOCAL_API_IDLE_SECONDS": "0"}).detail
+        assert doctor.check_warm_parent(env).detail.startswith("not running")
+        path = forkserver.socket_path(env)
+        with open(path.with_suffix(".lock"), "a") as lock:  # what a parent holds for its life
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            check = doctor.check_warm_parent(env)
+        assert check.status == doctor.OK and check.detail.startswith("running") and str(path) in check.detail
+        assert doctor.check_warm_parent(env).detail.startswith("not running")  # its lock released: gone
+        too_long = doctor.check_warm_parent({**env, "TMPDIR": str(tmp_path / ("long" * 30))})
+        assert too_long.status == doctor.WARN and "TMPDIR" in too_long.fix
+    finally:
+        shutil.rmtree(run, ignore_errors=True)

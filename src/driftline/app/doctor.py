@@ -215,6 +215,26 @@ def check_bytecode(env: Mapping[str, str], probes: tuple[str, ...] = BYTECODE_PR
     return Check("bytecode", OK, f"{names} not compiled yet: Python compiles and keeps them on first use", fix)
 
 
+def check_warm_parent(env: Mapping[str, str]) -> Check:
+    """Whether commands fork from a parent that has the libraries imported (driftline.app.forkserver)."""
+    from driftline.app import forkserver
+
+    on = f"unset {forkserver.SWITCH} and keep DRIFTLINE_LOCAL_API_IDLE_SECONDS above 0"
+    if not forkserver.enabled(env):
+        return Check("warm parent", OK, "off: each command is a new process that imports the libraries", on)
+    try:
+        path = forkserver.socket_path(env)
+    except (OSError, ImportError) as exc:
+        return Check("warm parent", WARN, f"cannot tell this environment apart: {exc}")
+    if path is None:
+        where = env.get("TMPDIR") or "the temporary folder"
+        fix = "point TMPDIR at a short folder of your own"
+        return Check("warm parent", WARN, f"no private, short enough folder for its socket in {where}", fix)
+    if forkserver.running(path):
+        return Check("warm parent", OK, f"running: train, score, monitor... fork from it ({path})")
+    return Check("warm parent", OK, "not running: the next train, score, monitor... starts one as it exits")
+
+
 def check_s3(env: Mapping[str, str]) -> Check:
     endpoint = env.get("DRIFTLINE_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL")
     has_keys = bool(env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"))
@@ -292,6 +312,7 @@ def run_checks(env: Mapping[str, str], home: Path, lock: Path | None) -> list[Ch
         check_tracking(env, home),
         check_prefect(env),
         check_bytecode(env),
+        check_warm_parent(env),
         check_s3(env),
         check_webhook_secret(env),
         check_disk(home),

@@ -138,6 +138,20 @@ def socket_path(env: Mapping[str, str]) -> Path | None:
     return path if len(str(path)) < 100 else None  # AF_UNIX paths stop at 108 bytes
 
 
+def running(path: Path) -> bool:
+    """Whether a parent holds ``path``'s lock (it does from its start until it stops)."""
+    import fcntl
+
+    try:
+        with open(path.with_suffix(".lock"), "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def learned_path(folder: Path) -> Path:
     return folder / f"{_installation()}.modules"
 
