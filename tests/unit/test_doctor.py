@@ -227,7 +227,7 @@ def test_the_warm_parent_check_says_off_running_or_not_yet(tmp_path):
         assert "off" in doctor.check_warm_parent({**env, "DRIFTLINE_LOCAL_API_IDLE_SECONDS": "0"}).detail
         assert doctor.check_warm_parent(env).detail.startswith("not running")
         path = forkserver.socket_path(env)
-        with open(path.with_suffix(".lock"), "a") as lock:  # what a parent holds for its life
+        with open(path.with_suffix(".log"), "a") as lock:  # what a parent holds for its life
             fcntl.flock(lock, fcntl.LOCK_EX)
             check = doctor.check_warm_parent(env)
         assert check.status == doctor.OK and check.detail.startswith("running") and str(path) in check.detail

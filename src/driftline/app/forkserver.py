@@ -139,11 +139,11 @@ def socket_path(env: Mapping[str, str]) -> Path | None:
 
 
 def running(path: Path) -> bool:
-    """Whether a parent holds ``path``'s lock (it does from its start until it stops)."""
+    """Whether a parent holds ``path``'s lock, its log (it does from its start until it stops)."""
     import fcntl
 
     try:
-        with open(path.with_suffix(".lock"), "rb") as lock:
+        with open(path.with_suffix(".log"), "rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -254,7 +254,9 @@ def serve(path: Path) -> int:
     child, with its job."""
     import fcntl
 
-    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the parent's life
+    # Its log (its stderr) is its lock too, held for its life: one file per parent, gone with it if empty.
+    log = path.with_suffix(".log")
+    lock = open(log, "a")  # noqa: SIM115 - held for the parent's life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -296,6 +298,8 @@ def serve(path: Path) -> int:
     finally:
         if os.getpid() == _PARENT_PID:
             path.unlink(missing_ok=True)
+            if log.exists() and not log.stat().st_size:
+                log.unlink()
     return 0
 
 
