@@ -74,7 +74,8 @@ def test_no_parent_is_used_or_started_when_off_or_for_a_light_command(tmp_path, 
         assert forkserver.run_in_parent(argv, env) is None
     assert started == []
     assert forkserver.run_in_parent(["driftline", "train"], on) is None  # none running: one starts at exit
-    assert len(started) == 1 and started[0][0] == forkserver.start_parent
+    # ... and this command's imports are written down first (atexit runs the last registered first).
+    assert [args[0] for args in started] == [forkserver.start_parent, forkserver._teach]
 
 
 def test_the_socket_folder_must_be_this_users_alone(tmp_path, run_dir):
@@ -124,6 +125,7 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
     )
     assert first.returncode == 2 and "no such file" in first.stderr
     folder = run_dir / f"driftline-{os.getuid()}"
+    assert "typer" in forkserver.learned_path(folder).read_text().split()  # what it imported, for the parent
     wait_until(lambda: list(folder.glob("*.sock")), timeout=240, what="the warm parent's socket", every=0.5)
     socket = next(folder.glob("*.sock"))
     assert len(_parents(socket)) == 1

@@ -16,9 +16,10 @@ changed file or package means another fingerprint, so another parent; the old on
 ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` without a command (default 300), as the local API does. With that set
 to 0, or ``DRIFTLINE_FORK_SERVER=0``, or off Linux, every command runs in its own new process as before.
 
-The parent imports what commands imported before it: each child writes the modules it loaded from the
-interpreter's own folders (standard library, site-packages; never the project's) to a list the parent reads
-between commands, and a new parent starts from that list.
+The parent imports what commands imported before it: each command (the one that starts a parent, and each
+child) adds the modules it loaded from the interpreter's own folders (standard library, site-packages; never
+the project's) to a list per installation, which a new parent starts from and a running one reads between
+commands.
 """
 
 from __future__ import annotations
@@ -189,6 +190,8 @@ def run_in_parent(argv: list[str], env: Mapping[str, str] | None = None) -> int 
     except OSError:
         conn.close()
         atexit.register(start_parent, path, env)
+        # Run first (atexit is last in, first out): what this command imported, for the parent to import.
+        atexit.register(_teach, set(), learned_path(path.parent))
         return None
     with conn:
         return _hand_over(conn, argv, env)
@@ -457,12 +460,20 @@ def _run(preloaded: set[str], learned: Path) -> NoReturn:
 
 
 def _teach(preloaded: set[str], learned: Path) -> None:
-    """Add the modules this command imported from the interpreter's folders to the parent's list."""
+    """Add the modules this command imported from the interpreter's folders (not the parent's, not already
+    listed) to the parent's list."""
     roots = tuple({os.path.join(sys.prefix, ""), os.path.join(sys.base_prefix, "")})
+    try:
+        listed = set(learned.read_text().split())
+    except OSError:
+        listed = set()
     new = sorted(
         name
         for name, module in list(sys.modules.items())
-        if name not in preloaded and str(getattr(module, "__file__", "") or "").startswith(roots)
+        if name not in preloaded
+        and name not in listed
+        and not name.startswith("__")  # __main__: the command's own script
+        and str(getattr(module, "__file__", "") or "").startswith(roots)
     )
     if new:
         with open(learned, "a") as handle:
