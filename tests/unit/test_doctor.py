@@ -218,7 +218,7 @@ def test_the_warm_parent_check_says_off_running_or_not_yet(tmp_path):
     import shutil
     import tempfile
 
-    from driftline.app import forkserver
+    from driftline.app import warm
 
     run = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))  # a socket's path must stay short
     try:
@@ -226,7 +226,7 @@ def test_the_warm_parent_check_says_off_running_or_not_yet(tmp_path):
         assert "off" in doctor.check_warm_parent({**env, "DRIFTLINE_FORK_SERVER": "0"}).detail
         assert "off" in doctor.check_warm_parent({**env, "DRIFTLINE_LOCAL_API_IDLE_SECONDS": "0"}).detail
         assert doctor.check_warm_parent(env).detail.startswith("not running")
-        path = forkserver.socket_path(env)
+        path = warm.socket_path(env)
         with open(path.with_suffix(".log"), "a") as lock:  # what a parent holds for its life
             fcntl.flock(lock, fcntl.LOCK_EX)
             check = doctor.check_warm_parent(env)

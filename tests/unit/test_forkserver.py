@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.app import forkserver
+from driftline.app import forkserver, warm
 from driftline.synthetic import make_labelled_series
 from tests.servers import TEMPLATES_VARIABLE, wait_until
 
@@ -53,12 +53,12 @@ def _env(root: Path, home: str, run: Path | None = None, **extra: str) -> dict[s
 
 def test_every_home_shares_one_parent_and_any_other_setting_gets_its_own(tmp_path, monkeypatch):
     one = _env(tmp_path, "a")
-    assert forkserver.fingerprint(one) == forkserver.fingerprint(_env(tmp_path, "b", PWD="/elsewhere"))
+    assert warm.fingerprint(one) == warm.fingerprint(_env(tmp_path, "b", PWD="/elsewhere"))
     for key, value in (("PYTHONPATH", "/x"), ("PREFECT_LOGGING_LEVEL", "DEBUG"), ("TZ", "Asia/Tokyo")):
-        assert forkserver.fingerprint({**one, key: value}) != forkserver.fingerprint(one), key
-    before = forkserver.fingerprint(one)
+        assert warm.fingerprint({**one, key: value}) != warm.fingerprint(one), key
+    before = warm.fingerprint(one)
     monkeypatch.setattr("driftline.code_version", lambda: "0.1.0+edited")  # an edit in the project's code
-    assert forkserver.fingerprint(one) != before
+    assert warm.fingerprint(one) != before
 
 
 def test_no_parent_is_used_or_started_when_off_or_for_a_light_command(tmp_path, run_dir, monkeypatch):
@@ -79,11 +79,11 @@ def test_no_parent_is_used_or_started_when_off_or_for_a_light_command(tmp_path, 
 
 
 def test_the_socket_folder_must_be_this_users_alone(tmp_path, run_dir):
-    assert forkserver.socket_path(_env(tmp_path, "a", run_dir)).parent == run_dir / f"driftline-{os.getuid()}"
+    assert warm.socket_path(_env(tmp_path, "a", run_dir)).parent == run_dir / f"driftline-{os.getuid()}"
     (run_dir / f"driftline-{os.getuid()}").chmod(0o755)  # others may enter: they could reach the socket
-    assert forkserver.socket_path(_env(tmp_path, "a", run_dir)) is None
+    assert warm.socket_path(_env(tmp_path, "a", run_dir)) is None
     assert (
-        forkserver.socket_path(_env(tmp_path, "a", tmp_path / ("long" * 30))) is None
+        warm.socket_path(_env(tmp_path, "a", tmp_path / ("long" * 30))) is None
     )  # too long a path for a socket: no parent
 
 
@@ -125,7 +125,7 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
     )
     assert first.returncode == 2 and "no such file" in first.stderr
     folder = run_dir / f"driftline-{os.getuid()}"
-    assert "typer" in forkserver.learned_path(folder).read_text().split()  # what it imported, for the parent
+    assert "typer" in warm.learned_path(folder).read_text().split()  # what it imported, for the parent
     wait_until(lambda: list(folder.glob("*.sock")), timeout=240, what="the warm parent's socket", every=0.5)
     socket = next(folder.glob("*.sock"))
     assert len(_parents(socket)) == 1
@@ -142,7 +142,7 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
         assert (tmp_path / "b" / "mlflow.db").exists() and (tmp_path / "b" / "prefect" / "prefect.db").exists()
         assert not (tmp_path / "a" / "prefect" / "prefect.db").exists()
         # What the command imported beyond the parent's imports, for the parent: libraries only, not the project.
-        learned = forkserver.learned_path(folder).read_text().split()
+        learned = warm.learned_path(folder).read_text().split()
         assert learned and not [m for m in learned if m.split(".")[0] in ("driftline", "flows", "tasks")]
         # Ctrl-C reaches the command's own process through the command; the child and its monitor end.
         command = subprocess.Popen(

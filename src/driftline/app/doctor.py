@@ -217,20 +217,20 @@ def check_bytecode(env: Mapping[str, str], probes: tuple[str, ...] = BYTECODE_PR
 
 def check_warm_parent(env: Mapping[str, str]) -> Check:
     """Whether commands fork from a parent that has the libraries imported (driftline.app.forkserver)."""
-    from driftline.app import forkserver
+    from driftline.app import warm
 
-    on = f"unset {forkserver.SWITCH} and keep DRIFTLINE_LOCAL_API_IDLE_SECONDS above 0"
-    if not forkserver.enabled(env):
+    on = f"unset {warm.SWITCH} and keep DRIFTLINE_LOCAL_API_IDLE_SECONDS above 0"
+    if not warm.enabled(env):
         return Check("warm parent", OK, "off: each command is a new process that imports the libraries", on)
     try:
-        path = forkserver.socket_path(env)
+        path = warm.socket_path(env)
     except (OSError, ImportError) as exc:
         return Check("warm parent", WARN, f"cannot tell this environment apart: {exc}")
     if path is None:
         where = env.get("TMPDIR") or "the temporary folder"
         fix = "point TMPDIR at a short folder of your own"
         return Check("warm parent", WARN, f"no private, short enough folder for its socket in {where}", fix)
-    if forkserver.running(path):
+    if warm.running(path):
         return Check("warm parent", OK, f"running: train, score, monitor... fork from it ({path})")
     return Check("warm parent", OK, "not running: the next train, score, monitor... starts one as it exits")
 
