@@ -72,6 +72,8 @@ def _installation() -> str:
 
 
 def fingerprint(env: Mapping[str, str]) -> str:
+    """Which parent may serve a command with ``env``: the installation, the project's code and lock, and every
+    variable but the per-command ones. Anything else that differs gets a parent of its own."""
     from driftline import code_version
 
     fixed = sorted((k, v) for k, v in env.items() if not per_command(k))
