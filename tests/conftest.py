@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,9 @@ for _key, _value in OFFLINE_DEFAULTS.items():
 # Each command's local Prefect API stops with it: a test's tmp PREFECT_HOME is gone after the test, and the
 # suite leaves no server behind. tests/unit/test_local_api.py tests the shared API (the users' default).
 os.environ.setdefault("DRIFTLINE_LOCAL_API_IDLE_SECONDS", "0")
+# Each `driftline` command in a process of its own, as when no warm parent runs: one would outlive the suite
+# (its idle time) and serve later tests' commands depending on order. tests/unit/test_forkserver.py tests it.
+os.environ.setdefault("DRIFTLINE_FORK_SERVER", "0")
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -100,7 +104,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _check_tree_unchanged(session)
+    _check_no_warm_parent(session)
     session.config._driftline_exitstatus = session.exitstatus
+
+
+def _check_no_warm_parent(session: pytest.Session) -> None:
+    """No warm parent of `driftline` commands (driftline.app.forkserver) outlives the suite: a command run with
+    an environment that dropped ``DRIFTLINE_FORK_SERVER=0`` (and the idle time of 0) would start one, which
+    then serves later tests' commands and stays after the session. Checked in the controller, at the end."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from driftline.app import warm
+
+    folder = Path(tempfile.gettempdir()) / f"driftline-{os.getuid()}"
+    alive = sorted(str(p) for p in folder.glob("*.sock") if warm.running(p))
+    if not alive:
+        return
+    _fail_session(
+        session,
+        "warm parent still running",
+        ["a test started a warm parent (keep DRIFTLINE_FORK_SERVER=0 in its environment):", *alive],
+    )
 
 
 def _check_tree_unchanged(session: pytest.Session) -> None:
@@ -114,12 +138,15 @@ def _check_tree_unchanged(session: pytest.Session) -> None:
     changes = tree_changes(before, after) if after is not None else []
     if not changes:
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     why = "a test writes into the checkout (use tmp_path), or a file was edited while the tests ran"
-    lines = [f"changed in the git work tree during the session: {why}", *changes]
+    _fail_session(session, "work tree not clean", [f"changed in the git work tree during the session: {why}", *changes])
+
+
+def _fail_session(session: pytest.Session, title: str, lines: list[str]) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.ensure_newline()
-        reporter.write_sep("=", "work tree not clean", red=True)
+        reporter.write_sep("=", title, red=True)
         for line in lines:
             reporter.write_line(line)
     else:

@@ -98,6 +98,7 @@ def driftline_env(api: str, tracking_uri: str, home: Path, **extra: str) -> dict
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         MLFLOW_TRACKING_URI=tracking_uri,
         DRIFTLINE_HOME=str(home),
+        DRIFTLINE_FORK_SERVER="0",  # each command its own process (tests/conftest.py)
         **extra,
     )
     return env

@@ -74,7 +74,9 @@ def stack_uris(stack):
 
 def test_training_on_servers_with_artifacts_and_data_in_s3(stack, stack_uris, fast_config, tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_", "DRIFTLINE_", "AWS_"))}
-    env.update(stack["env"], MLFLOW_TRACKING_URI=stack["tracking"], PREFECT_API_URL=stack["api"])
+    env.update(
+        stack["env"], MLFLOW_TRACKING_URI=stack["tracking"], PREFECT_API_URL=stack["api"], DRIFTLINE_FORK_SERVER="0"
+    )
     done = warm.run(
         [
             DRIFTLINE,
