@@ -97,9 +97,20 @@ def _isolated_mlflow_uris():
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The work tree as the session found it (the controller's view; xdist workers check nothing)."""
+    """The work tree and the running warm parents as the session found them (the controller's view; xdist
+    workers check nothing)."""
     if not hasattr(session.config, "workerinput"):
         session.config._driftline_tree = tree_state(session.config.rootpath)
+        session.config._driftline_parents = _warm_parents()
+
+
+def _warm_parents() -> set[str]:
+    """The sockets of the running warm parents of `driftline` commands (driftline.app.forkserver) in this
+    session's temporary folder."""
+    from driftline.app import warm
+
+    folder = Path(tempfile.gettempdir()) / f"driftline-{os.getuid()}"
+    return {str(p) for p in folder.glob("*.sock") if warm.running(p)}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -112,12 +123,10 @@ def _check_no_warm_parent(session: pytest.Session) -> None:
     """No warm parent of `driftline` commands (driftline.app.forkserver) outlives the suite: a command run with
     an environment that dropped ``DRIFTLINE_FORK_SERVER=0`` (and the idle time of 0) would start one, which
     then serves later tests' commands and stays after the session. Checked in the controller, at the end."""
-    if hasattr(session.config, "workerinput"):
+    before = getattr(session.config, "_driftline_parents", None)
+    if before is None:
         return
-    from driftline.app import warm
-
-    folder = Path(tempfile.gettempdir()) / f"driftline-{os.getuid()}"
-    alive = sorted(str(p) for p in folder.glob("*.sock") if warm.running(p))
+    alive = sorted(_warm_parents() - before)  # a parent the user's own commands started is not the suite's
     if not alive:
         return
     _fail_session(
