@@ -45,7 +45,7 @@ def _env(root: Path, home: str, run: Path | None = None, **extra: str) -> dict[s
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
         DRIFTLINE_HOME=str(root / home / "driftline"),
         MLFLOW_TRACKING_URI=f"sqlite:///{root / home / 'mlflow.db'}",
-        DRIFTLINE_LOCAL_API_IDLE_SECONDS="10",
+        DRIFTLINE_LOCAL_API_IDLE_SECONDS="6",
         **extra,
     )
     return env

@@ -12,10 +12,10 @@ already done. Nothing the command ran before is shared: the parent never runs a 
 One parent serves one environment (:func:`driftline.app.warm.fingerprint`): the interpreter, the installed
 packages (their folders' times), the project's code and lock (:func:`driftline.code_version`) and every
 environment variable except those each command reads afresh (Driftline's settings, the Prefect and MLflow
-locations). A
-changed file or package means another fingerprint, so another parent; the old one stops after
-``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` without a command (default 300), as the local API does. With that set
-to 0, or ``DRIFTLINE_FORK_SERVER=0``, or off Linux, every command runs in its own new process as before.
+locations). A changed file or package means another fingerprint, so another parent; the old one stops once
+no command has run for ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` (default 300; never while one runs), as the local
+API does. With that set to 0, or ``DRIFTLINE_FORK_SERVER=0``, or off Linux, every command runs in its own new
+process as before.
 
 The parent imports what commands imported before it: each command (the one that starts a parent, and each
 child) adds the modules it loaded from the interpreter's own folders (standard library, site-packages; never
@@ -167,8 +167,8 @@ def start_parent(path: Path, env: Mapping[str, str]) -> None:
 
 
 def serve(path: Path) -> int:
-    """Import, then fork a child per connection until no command came for the idle time; returns only in a
-    child, with its job."""
+    """Import, then fork a child per connection until no command has run for the idle time (never while one
+    runs); returns only in a child, with its job."""
     import fcntl
 
     # Its log (its stderr) is its lock too, held for its life: one file per parent, gone with it if empty.
@@ -195,22 +195,25 @@ def serve(path: Path) -> int:
     server.settimeout(1.0)
     idle = idle_seconds()
     last = time.monotonic()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    monitors: set[int] = set()  # one per running command; idle means none for ``idle`` seconds
     signal.signal(signal.SIGTERM, _stop)  # `kill`: the socket goes too
     try:
-        while time.monotonic() - last < idle:
+        while monitors or time.monotonic() - last < idle:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
+                if _reap(monitors):
+                    last = time.monotonic()
                 known, seen = _learn_from(learned, known, seen)
                 if threading.active_count() != 1:
                     return 1
                 continue
-            last = time.monotonic()
-            if os.fork() == 0:
+            pid = os.fork()
+            if pid == 0:
                 server.close()
                 lock.close()
                 _monitor(conn, set(sys.modules), learned)  # does not return in the monitor
+            monitors.add(pid)
             conn.close()
     finally:
         if os.getpid() == _PARENT_PID:
@@ -221,6 +224,13 @@ def serve(path: Path) -> int:
 
 
 _PARENT_PID = os.getpid()
+
+
+def _reap(monitors: set[int]) -> bool:
+    """Collect the monitors whose command ended; whether any did."""
+    ended = {pid for pid in monitors if os.waitpid(pid, os.WNOHANG)[0]}
+    monitors -= ended
+    return bool(ended)
 
 
 def _stop(signum: int, _frame: Any) -> NoReturn:
@@ -291,7 +301,6 @@ def _learn_from(learned: Path, known: set[str], seen: int) -> tuple[set[str], in
 
 def _monitor(conn: socket.socket, preloaded: set[str], learned: Path) -> NoReturn:
     """One command: receive it, fork its process, report its pid and then its exit status."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[1]
         header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
