@@ -102,6 +102,7 @@ def test_cli_paths_never_print_a_secret(tmp_path):
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_LOGGING_LEVEL": "DEBUG",
+        "DRIFTLINE_FORK_SERVER": "0",  # `history` in a process of its own (tests/conftest.py)
     }
     refused = subprocess.run(
         [str(BIN / "driftline"), "webhook", "--port", "1"],
