@@ -1,8 +1,8 @@
 """``driftline doctor``: is this environment ready to train, and if not, what to change.
 
 Each check is cheap and bounded (a few seconds at most): installed versions against uv.lock, the MLflow
-tracking store, the Prefect API, the libraries' bytecode, S3 credentials and endpoint, the webhook secret,
-free disk. Secrets are never printed, only whether they are set and accepted.
+tracking store, the Prefect API, the libraries' bytecode, the warm parent, S3 credentials and endpoint, the
+webhook secret, free disk. Secrets are never printed, only whether they are set and accepted.
 """
 
 from __future__ import annotations
