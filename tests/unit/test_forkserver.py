@@ -87,15 +87,30 @@ def test_the_socket_folder_must_be_this_users_alone(tmp_path, run_dir):
     )  # too long a path for a socket: no parent
 
 
-def _parents(socket: Path) -> list[int]:
-    found = []
+def _forks(socket: Path) -> dict[int, int]:
+    """The warm parent of ``socket`` and every process forked from it (they share its command line): their
+    session ids by pid."""
+    found = {}
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and str(socket).encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])
+        except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+def _session(socket: Path, parent: int) -> list[int]:
+    """The parent and the monitors and processes of the commands it serves: its session (a command's local
+    API, forked from it too, has a session of its own)."""
+    return [pid for pid, sid in _forks(socket).items() if sid == parent]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 @pytest.mark.slow  # a parent importing the pipeline's libraries, a local Prefect API, two tiny trainings: ~30 s
@@ -128,7 +143,8 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
     assert "typer" in warm.learned_path(folder).read_text().split()  # what it imported, for the parent
     wait_until(lambda: list(folder.glob("*.sock")), timeout=240, what="the warm parent's socket", every=0.5)
     socket = next(folder.glob("*.sock"))
-    assert len(_parents(socket)) == 1
+    (parent,) = _forks(socket)  # started in a session of its own
+    assert _forks(socket) == {parent: parent}
     capfd.readouterr()
     try:
         # Served from this test process's own streams: the same error, once, and the same exit status.
@@ -141,6 +157,11 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
         assert summary["decision"] is not None and not summary.get("rerun_of")
         assert (tmp_path / "b" / "mlflow.db").exists() and (tmp_path / "b" / "prefect" / "prefect.db").exists()
         assert not (tmp_path / "a" / "prefect" / "prefect.db").exists()
+        # Its local API (a new home's) was forked from the parent too, in a session of its own: its supervisor
+        # and, forked from that, the server; neither a new interpreter.
+        supervisor = json.loads((tmp_path / "b" / "prefect" / "driftline-api.json").read_text())["pid"]
+        assert _forks(socket).get(supervisor) == supervisor
+        assert [child for child in _children(supervisor) if child in _forks(socket)]
         # What the command imported beyond the parent's imports, for the parent: libraries only, not the project.
         learned = warm.learned_path(folder).read_text().split()
         assert learned and not [m for m in learned if m.split(".")[0] in ("driftline", "flows", "tasks")]
@@ -153,7 +174,7 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
         )
         assert command.stderr.readline().startswith("model driftline-tiny")
         # Served: the parent, the command's monitor and its process.
-        wait_until(lambda: len(_parents(socket)) == 3, timeout=30, what="the served command", every=0.05)
+        wait_until(lambda: len(_session(socket, parent)) == 3, timeout=30, what="the served command", every=0.05)
         command.send_signal(signal.SIGINT)
         rest = command.communicate(timeout=120)[1]
         assert command.returncode == 130, rest
@@ -161,9 +182,11 @@ def test_a_warm_parent_runs_commands_of_any_home_as_their_own_processes_then_sto
             not (tmp_path / "b" / "s2.json").exists()
             or json.loads((tmp_path / "b" / "s2.json").read_text())["status"] == "failed"
         )
-        wait_until(lambda: len(_parents(socket)) == 1, timeout=30, what="the child and monitor to end", every=0.2)
+        wait_until(
+            lambda: _session(socket, parent) == [parent], timeout=30, what="the child and monitor to end", every=0.2
+        )
     finally:
         capfd.readouterr()
-    # No command for DRIFTLINE_LOCAL_API_IDLE_SECONDS: the parent stops and removes its socket.
-    wait_until(lambda: not _parents(socket), timeout=120, what="the idle parent to stop", every=0.5)
+    # No command for DRIFTLINE_LOCAL_API_IDLE_SECONDS: the parent and the local API stop; the socket goes.
+    wait_until(lambda: not _forks(socket), timeout=120, what="the idle parent and API to stop", every=0.5)
     assert not socket.exists() and not socket.with_suffix(".log").exists()  # nothing left but the learned list

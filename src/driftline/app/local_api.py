@@ -12,9 +12,12 @@ By default the server outlives the command and serves the next ones on the same 
 once no command has used it for ``DRIFTLINE_LOCAL_API_IDLE_SECONDS`` (default 300). Each command holds a
 shared ``flock`` on ``driftline-api.users`` in ``PREFECT_HOME`` while it runs (the kernel drops it when the
 command exits or is killed); the supervisor stops only when it can take that lock exclusively after the
-idle time, so it never stops under a running command. ``DRIFTLINE_LOCAL_API_IDLE_SECONDS=0``: one server per
-command (:class:`LocalPrefectApi`), which dies with the process that started it even when that process is
-killed (``PR_SET_PDEATHSIG``).
+idle time, so it never stops under a running command. A command served by the warm parent
+(driftline.app.forkserver) has the parent fork the supervisor (:data:`supervisor_starter`), and that one forks
+the server (``fork``): both start without a new interpreter's imports.
+
+``DRIFTLINE_LOCAL_API_IDLE_SECONDS=0``: one server per command (:class:`LocalPrefectApi`), which dies with the
+process that started it even when that process is killed (``PR_SET_PDEATHSIG``).
 
 Prefect is imported lazily (only ``prefect.settings``); the core stays free of it at import time.
 """
@@ -31,9 +34,10 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 # uvicorn's exit code when it cannot bind its port (someone took it after we picked it): try another.
@@ -44,6 +48,9 @@ STATE_FILE = "driftline-api.json"  # {"pid": supervisor, "url": ...} while the s
 USERS_FILE = "driftline-api.users"  # shared flock per running command; its mtime is the last use
 START_FILE = "driftline-api.start"  # exclusive flock while a command checks for / starts the server
 LOG_FILE = "driftline-api.log"
+# Set in a command forked from the warm parent (driftline.app.forkserver): starts the supervisor as another fork
+# of that parent, which has the server's code imported already; args, environment, log's fd -> its pid, or None.
+supervisor_starter: Callable[[list[str], dict[str, str], int], int | None] | None = None
 
 
 def idle_seconds(env: Mapping[str, str] | None = None) -> float:
@@ -80,13 +87,13 @@ class LocalPrefectApi:
     """A local Prefect API server for this process: :meth:`start_if_needed` as early as possible, then
     :meth:`activate` before the first flow runs; stopped when the process exits."""
 
-    def __init__(self, env: dict[str, str], app_dir: str) -> None:
+    def __init__(self, env: dict[str, str], app_dir: str, fork: bool = False) -> None:
         self._env = env
         self._app_dir = app_dir
         self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | _Forked | None = None
         self._stop_registered = False
-        self._spawn()
+        self._spawn() if not fork else self._fork()
 
     @classmethod
     def start_if_needed(cls) -> LocalPrefectApi | SharedLocalApi | None:
@@ -134,6 +141,30 @@ class LocalPrefectApi:
             # At exit, after Prefect's own exit handlers (registered later, so run earlier) flushed events and logs.
             atexit.register(self.stop)
             self._stop_registered = True
+
+    def _fork(self) -> None:
+        """The server in a forked child of this process, which has imported its code (a fork of the warm parent,
+        ~3 s of imports saved); its socket is bound here first, so no other process can take the port."""
+        import uvicorn
+        from prefect.server.api.server import create_app
+
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        self.port = listening.getsockname()[1]
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the server's process (checked through its API)
+            code = 1
+            try:
+                _die_with_parent()
+                config = uvicorn.Config(create_app, factory=True, log_level="error", lifespan="on")
+                uvicorn.Server(config).run(sockets=[listening])
+                code = 0
+            except BaseException:  # noqa: BLE001 - whatever stops it, it goes to the log and ends this process
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        listening.close()
+        self.process = _Forked(pid)
 
     @property
     def url(self) -> str:
@@ -193,6 +224,41 @@ class LocalPrefectApi:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class _Forked:
+    """What :class:`LocalPrefectApi` uses of a ``Popen``, for a child forked from this process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(0.05)
+        return self.returncode  # type: ignore[return-value]
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
 
 
 def _activate(url: str) -> str:
@@ -255,31 +321,26 @@ class SharedLocalApi:
 
     def _spawn(self, env: dict[str, str], app_dir: str, idle: float) -> dict:
         (self.home / STATE_FILE).unlink(missing_ok=True)
+        args = ["--home", str(self.home), "--app-dir", app_dir, "--idle", str(idle)]
+        popen: subprocess.Popen[bytes] | None = None
         with open(self.home / LOG_FILE, "ab") as log:
-            supervisor = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "driftline.app.local_api",
-                    "--home",
-                    str(self.home),
-                    "--app-dir",
-                    app_dir,
-                    "--idle",
-                    str(idle),
-                ],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+            pid = supervisor_starter(args, env, log.fileno()) if supervisor_starter is not None else None
+            if pid is None:
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", "driftline.app.local_api", *args],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+                pid = popen.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             state = _read_state(self.home)
-            if state is not None and int(state["pid"]) == supervisor.pid:
+            if state is not None and int(state["pid"]) == pid:
                 return state
-            if supervisor.poll() is not None:
+            if (popen.poll() is not None) if popen is not None else not _alive(pid):  # a fork's is not our child
                 break
             time.sleep(0.05)
         raise RuntimeError(f"the local Prefect API supervisor did not start: see {self.home / LOG_FILE}")
@@ -320,10 +381,11 @@ class SharedLocalApi:
         return _activate(self.wait())
 
 
-def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0) -> int:
-    """The shared server's supervisor: run uvicorn (it dies with this process), publish its URL in
-    ``STATE_FILE``, and stop it once no command holds ``USERS_FILE`` and none used it for ``idle`` seconds."""
-    server = LocalPrefectApi(dict(os.environ), app_dir)
+def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0, fork: bool = False) -> int:
+    """The shared server's supervisor: run uvicorn (it dies with this process; forked from this one with
+    ``fork``), publish its URL in ``STATE_FILE``, and stop it once no command holds ``USERS_FILE`` and none used
+    it for ``idle`` seconds."""
+    server = LocalPrefectApi(dict(os.environ), app_dir, fork=fork)
     state = home / STATE_FILE
 
     def publish() -> None:
@@ -360,7 +422,9 @@ def supervise(home: Path, app_dir: str, idle: float, poll: float = 1.0) -> int:
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, fork: bool = False) -> int:
+    """The supervisor (``python -m driftline.app.local_api``; a fork of the warm parent calls it with ``fork``:
+    the server's code is imported there, so the server is forked too)."""
     parser = argparse.ArgumentParser(
         prog="python -m driftline.app.local_api", description="the shared local Prefect API's supervisor"
     )
@@ -369,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally: state removed, server stopped
-    return supervise(args.home, args.app_dir, args.idle)
+    return supervise(args.home, args.app_dir, args.idle, fork=fork)
 
 
 if __name__ == "__main__":
