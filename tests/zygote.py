@@ -10,6 +10,7 @@ own pid, environment, working directory, stdout/stderr files, signals, and a nor
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -147,6 +148,11 @@ def main() -> None:
     path, parent = sys.argv[1], int(sys.argv[2])
     for name in PRELOAD:
         importlib.import_module(name)
+    # The preloaded objects out of the collector's reach: a child's collections skip them (and leave their
+    # pages shared), as the `driftline` command's warm parent does (driftline.app.forkserver._freeze). A tiny
+    # `driftline train` forked from here: 6.4 -> 5.4 and 5.5 -> 4.8 s of CPU (two rounds of 6 runs, by hand).
+    gc.collect()
+    gc.freeze()
     job = serve(path, parent)
     _become(job)
     _exit_code(_run, job)
