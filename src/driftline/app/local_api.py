@@ -93,7 +93,10 @@ class LocalPrefectApi:
         self.port = 0
         self.process: subprocess.Popen[bytes] | _Forked | None = None
         self._stop_registered = False
-        self._spawn() if not fork else self._fork()
+        if fork:
+            self._fork()
+        else:
+            self._spawn()
 
     @classmethod
     def start_if_needed(cls) -> LocalPrefectApi | SharedLocalApi | None:
