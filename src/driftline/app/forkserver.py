@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from driftline.app import local_api
 from driftline.app.local_api import idle_seconds
@@ -130,14 +130,20 @@ def run_in_parent(argv: list[str], env: Mapping[str, str] | None = None) -> int 
         return _hand_over(conn, argv, env)
 
 
-def _hand_over(conn: socket.socket, argv: list[str], env: Mapping[str, str]) -> int | None:
+def _send(conn: socket.socket, job: dict[str, Any], fds: list[int]) -> IO[bytes]:
+    """Hand ``job`` (with this process's umask) and ``fds`` (the stdin, stdout and stderr it runs with) to the
+    parent; the stream of its replies."""
     umask = os.umask(0)
     os.umask(umask)
-    job = json.dumps({"argv": argv, "env": dict(env), "cwd": os.getcwd(), "umask": umask}).encode()
+    data = json.dumps({**job, "umask": umask}).encode()
+    socket.send_fds(conn, [_HEADER.pack(len(data))], fds)
+    conn.sendall(data)
+    return conn.makefile("rb")
+
+
+def _hand_over(conn: socket.socket, argv: list[str], env: Mapping[str, str]) -> int | None:
     try:
-        socket.send_fds(conn, [_HEADER.pack(len(job))], [0, 1, 2])
-        conn.sendall(job)
-        replies = conn.makefile("rb")
+        replies = _send(conn, {"argv": argv, "env": dict(env), "cwd": os.getcwd()}, [0, 1, 2])
         started = json.loads(replies.readline() or b"{}")
     except (OSError, ValueError):
         return None  # the parent went away before it forked: nothing ran, run it here
@@ -426,16 +432,11 @@ def start_supervisor(path: Path, args: list[str], env: Mapping[str, str], log: i
     """In a served command: start its local API's supervisor (``python -m driftline.app.local_api args``) as a
     fork of the warm parent at ``path``, with ``log`` as its output; its pid, or None (then the caller starts
     it as a new process)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    argv = ["driftline.app.local_api", *args]
-    job = json.dumps({"run": "local-api", "argv": argv, "env": dict(env), "cwd": "/", "umask": umask}).encode()
+    job = {"run": "local-api", "argv": ["driftline.app.local_api", *args], "env": dict(env), "cwd": "/"}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull, "rb") as nothing:
             conn.connect(str(path))
-            socket.send_fds(conn, [_HEADER.pack(len(job))], [nothing.fileno(), log, log])
-            conn.sendall(job)
-            pid = json.loads(conn.makefile("rb").readline() or b"{}").get("pid")
+            pid = json.loads(_send(conn, job, [nothing.fileno(), log, log]).readline() or b"{}").get("pid")
     except (OSError, ValueError):
         return None
     return pid if isinstance(pid, int) else None
