@@ -256,7 +256,7 @@ def log_reference_task(
     store.log_frame(
         run_id, sample.assign(probability=scores[sample.index], y=features.y.to_numpy()[sample.index]), REFERENCE_SAMPLE
     )
-    importance, what = native_importance(model.base_estimator_, list(features.feature_names))
+    importance, what = native_importance(model.base_estimator_, list(model.feature_names_in_))  # its inputs
     store.log_figure(run_id, importance_figure(importance, what), "plots/feature_importance.png")
     store.log_dict(run_id, importance.sort_values(ascending=False).to_dict(), "feature_importance.json")
     rows = summary_rows(features.X, SUMMARY_ROWS)

@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from driftline.config import CalibrationConfig, ThresholdConfig
 from driftline.errors import InsufficientDataError
+from driftline.features import LEVEL_COLUMN
 from driftline.models import with_label_defaults
 from driftline.splits import calibration_cut
 from driftline.thresholds import tune_threshold
@@ -114,6 +115,22 @@ def shift_level(p: np.ndarray, shift: float) -> np.ndarray:
         return np.asarray(p, dtype=float)
     shifted: np.ndarray = np.clip(_sigmoid(_logit(p) + shift), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return shifted
+
+
+def model_inputs(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns a base model learns from: every feature but the series' recent share of known labels
+    (``LEVEL_COLUMN``), which only sets the level that shrinkage pulls toward."""
+    return X.drop(columns=[LEVEL_COLUMN]) if LEVEL_COLUMN in X.columns else X
+
+
+def row_levels(X: pd.DataFrame, fallback: float) -> np.ndarray | float:
+    """Each row's shrinkage target: its series' share of positives among its last known labels
+    (``LEVEL_COLUMN``, ``features.level_window``), ``fallback`` (the training window's share) where the
+    series has no known label yet or the features carry no such column."""
+    if LEVEL_COLUMN not in X.columns:
+        return fallback
+    levels = X[LEVEL_COLUMN].to_numpy(dtype=float)
+    return np.where(np.isnan(levels), fallback, levels)
 
 
 def fit_shrinkage(p: np.ndarray, base_rate: np.ndarray | float, y: np.ndarray) -> float:
@@ -362,16 +379,19 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                 raise InsufficientDataError(
                     f"the {part} part of a training window ({len(rows)} rows) holds a single class; {ONE_CLASS_HINT}"
                 )
-        base = with_label_defaults(clone(self.estimator), y[fit_rows]).fit(X.iloc[fit_rows], y[fit_rows])
-        raw = base.predict_proba(X.iloc[cal_rows])[:, 1]
+        inputs = model_inputs(X)
+        base = with_label_defaults(clone(self.estimator), y[fit_rows]).fit(inputs.iloc[fit_rows], y[fit_rows])
+        raw = base.predict_proba(inputs.iloc[cal_rows])[:, 1]
+        fitting_share = float(np.mean(y[fit_rows]))
         return self.fit_on_slice(
             base,
-            list(X.columns),
+            list(inputs.columns),
             raw,
             y[cal_rows],
             base_rate=float(np.mean(y)),
-            fitting_share=float(np.mean(y[fit_rows])),
+            fitting_share=fitting_share,
             returns=None if returns is None else np.asarray(returns)[cal_rows],
+            slice_levels=row_levels(X.iloc[cal_rows], fitting_share) if LEVEL_COLUMN in X.columns else None,
         )
 
     def fit_on_slice(
@@ -384,6 +404,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         base_rate: float,
         fitting_share: float,
         returns: np.ndarray | None = None,
+        slice_levels: np.ndarray | float | None = None,
     ) -> CalibratedModel:
         """Around a base model already fitted on the fitting part (``fit``, or batch by batch on the streamed
         path): the calibrator (unless given), the level, the shrinkage weight and the action threshold, from the
@@ -393,6 +414,9 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             base_rate: the positive share of the whole window (fitting part and slice).
             fitting_share: the positive share of the fitting part.
             returns: the slice's next-period returns (price targets), for the strategy threshold.
+            slice_levels: the slice rows' shrinkage targets (``row_levels``) when the features carry the
+                series' recent share of known labels: the model then shrinks each row toward its own series'
+                recent share instead of the window's (``level_column_``).
         """
         self.base_estimator_ = base
         self.classes_ = base.classes_
@@ -405,12 +429,14 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(columns, dtype=object)
         self.n_calibration_rows_ = len(y_slice)
         self.base_rate_ = base_rate
+        self.level_column_ = None if slice_levels is None else LEVEL_COLUMN
+        target = fitting_share if slice_levels is None else slice_levels
         # Only a calibrator fitted on this slice carries the slice's level (auto compares its window forms
         # unshifted on later folds; a given calibrator learned elsewhere).
         own = self.calibrator is None and self.method != "auto" and self.calibration_ != ONE_CLASS_SLICE
         self.level_shift_ = level_shift(self.base_rate_, float(np.mean(y_slice)), self.level) if own else 0.0
         # Out of sample on the slice: the base model and the fitting part's share both learned before it.
-        self.slice_shrinkage_ = fit_shrinkage(raw, fitting_share, y_slice) if self.shrink else 1.0
+        self.slice_shrinkage_ = fit_shrinkage(raw, target, y_slice) if self.shrink else 1.0
         self.shrinkage_ = (
             1.0 if not self.shrink else self.slice_shrinkage_ if self.shrinkage is None else float(self.shrinkage)
         )
@@ -418,7 +444,11 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         if objective == "strategy_return" and returns is None:
             objective = "f1"  # no returns (not a price target): fall back to the classification objective
         self.threshold_ = tune_threshold(
-            y_slice, self._shrunk(self._calibrate(raw)), objective, *self.threshold_bounds, returns=returns
+            y_slice,
+            self._shrunk(self._calibrate(raw), base_rate if slice_levels is None else slice_levels),
+            objective,
+            *self.threshold_bounds,
+            returns=returns,
         )
         return self
 
@@ -426,32 +456,39 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         # models pickled before the level shift existed: none
         return shift_level(self.calibrator_.predict(raw), getattr(self, "level_shift_", 0.0))
 
-    def _shrunk(self, calibrated: np.ndarray) -> np.ndarray:
+    def _shrunk(self, calibrated: np.ndarray, target: np.ndarray | float) -> np.ndarray:
         weight = getattr(self, "shrinkage_", 1.0)  # models pickled before shrinkage existed: none
-        return calibrated if weight >= 1.0 else shrink_toward(calibrated, self.base_rate_, weight)
+        return calibrated if weight >= 1.0 else shrink_toward(calibrated, target, weight)
 
-    def map_probability(self, p_base: np.ndarray) -> np.ndarray:
+    def shrink_targets(self, X: pd.DataFrame) -> np.ndarray | float:
+        """What each row of ``X`` is shrunk toward: its series' recent share of known labels when the model
+        learned with one (``level_column_``), else the training window's share."""
+        if getattr(self, "level_column_", None) is None:  # models pickled before it existed: the window's
+            return float(self.base_rate_)
+        return row_levels(X, self.base_rate_)
+
+    def map_probability(self, p_base: np.ndarray, target: np.ndarray | float | None = None) -> np.ndarray:
         """The monotone map from the base model's probability of class 1 to the one a user is given: the
-        calibrator (its level moved by ``level_shift_``), then the shrinkage toward the base rate (weight >= 0,
-        so still monotone)."""
+        calibrator (its level moved by ``level_shift_``), then the shrinkage toward ``target`` (the rows'
+        ``shrink_targets``; default the window's share; weight >= 0, so still monotone)."""
         check_is_fitted(self, "calibrator_")
-        return self._shrunk(self._calibrate(p_base))
+        return self._shrunk(self._calibrate(p_base), self.base_rate_ if target is None else target)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "calibrator_")
-        positive = self._shrunk(self.predict_proba_calibrated(X))
+        positive = self._shrunk(self.predict_proba_calibrated(X), self.shrink_targets(X))
         return np.column_stack([1 - positive, positive])
 
     def predict_proba_calibrated(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of class 1 after the calibrator, before any shrinkage toward the base rate."""
         check_is_fitted(self, "calibrator_")
-        calibrated: np.ndarray = self._calibrate(self.base_estimator_.predict_proba(X)[:, 1])
+        calibrated: np.ndarray = self._calibrate(self.base_estimator_.predict_proba(model_inputs(X))[:, 1])
         return calibrated
 
     def predict_proba_uncalibrated(self, X: pd.DataFrame) -> np.ndarray:
         """The base model's probabilities, for before/after comparisons."""
         check_is_fitted(self, "base_estimator_")
-        raw: np.ndarray = self.base_estimator_.predict_proba(X)
+        raw: np.ndarray = self.base_estimator_.predict_proba(model_inputs(X))
         return raw
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -40,7 +40,15 @@ from driftline.contracts import (
     validate_frame,
 )
 from driftline.errors import DataError, InsufficientDataError
-from driftline.features import CALENDAR_MIN_SPAN, KNOWN_LABEL, META_COLUMNS, Where, check_target_classes, feature_table
+from driftline.features import (
+    CALENDAR_MIN_SPAN,
+    KNOWN_LABEL,
+    LEVEL_COLUMN,
+    META_COLUMNS,
+    Where,
+    check_target_classes,
+    feature_table,
+)
 from driftline.ingest import locate_rows
 from driftline.sources import LINE_COLUMN, OBJECT_COLUMN
 
@@ -235,7 +243,8 @@ def build_feature_store(
     constant = [n for n in names if stats[n].constant]
     if empty or constant:
         logger.warning("%s: dropped feature columns that carry no information: %s", shown, empty + constant)
-    usable = [n for n in names if n not in calendar and n not in empty and n not in constant]
+    # The streamed path's models shrink toward their window's share: no series level (LEVEL_COLUMN) in the store.
+    usable = [n for n in names if n not in calendar and n not in empty and n not in constant and n != LEVEL_COLUMN]
     manifest = {"features": usable, "meta": [c for c in META_EXTRA if c in columns], "symbols": clean_rows}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     store = FeatureStore(out)

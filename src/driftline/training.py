@@ -18,6 +18,7 @@ from driftline.calibration import (
     fit_slice_calibration,
     forms_for,
     level_shift,
+    model_inputs,
     pooled_calibrator,
     select_fold_calibration,
     shift_level,
@@ -268,7 +269,7 @@ def run_fold_job(job: FoldJob, features: FeatureSet, spec: FitSpec, threads: int
         with _thread_budget(threads):
             # models.tuning: searched on this window's fitting rows only, never a calibration or test row.
             fit_models, tuning = tune_window(
-                job.family, X_train, y_train, train_times, models, calibration, gap, threads
+                job.family, model_inputs(X_train), y_train, train_times, models, calibration, gap, threads
             )
             model = CalibratedModel.from_config(make_estimator(job.family, fit_models, threads), calibration, gap)
             try:
@@ -281,6 +282,7 @@ def run_fold_job(job: FoldJob, features: FeatureSet, spec: FitSpec, threads: int
             shrink_columns = {
                 "p_calibrated": model.predict_proba_calibrated(X_test),
                 "base_rate": model.base_rate_,
+                "shrink_target": model.shrink_targets(X_test),
                 "slice_shrinkage": model.slice_shrinkage_,
             }
             if job.family != ENSEMBLE and ENSEMBLE in family_names(models):
@@ -362,7 +364,7 @@ def ensemble_fold_outcomes(
             # The members' slice weights averaged: the slice evidence of their mean, without refitting.
             weight = float(np.mean([o.predictions["slice_shrinkage"].iloc[0] for o in parts]))
             shrink_columns = {"p_calibrated": p, "slice_shrinkage": weight}
-            p = shrink_toward(p, first.predictions["base_rate"].to_numpy(), weight)
+            p = shrink_toward(p, first.predictions[_shrink_target(first.predictions)].to_numpy(), weight)
         predictions = first.predictions[kept].assign(
             family=ENSEMBLE, p=p, p_uncalibrated=p_raw, **shrink_columns, **window
         )
@@ -440,12 +442,19 @@ def _first_per_fold(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, np.nda
     return first.index.to_numpy(), first.to_numpy()
 
 
+def _shrink_target(rows: pd.DataFrame) -> str:
+    """The column of what each row is shrunk toward (``CalibratedModel.shrink_targets``); the streamed path's
+    folds have none (their store holds no series level): the window's share."""
+    return "shrink_target" if "shrink_target" in rows.columns else "base_rate"
+
+
 def shrink_fold_predictions(
     folds: list[FoldResult], table: pd.DataFrame, metrics: MetricsConfig, price_target: bool
 ) -> tuple[list[FoldResult], pd.DataFrame, dict[str, float]]:
-    """``calibration.shrink``: per family and fold, the calibrated probability pulled toward the training
-    window's positive share by a weight fitted on earlier folds' rows (``shrink_folds``); the test rows'
-    ``p`` and the fold metrics follow it.
+    """``calibration.shrink``: per family and fold, the calibrated probability pulled toward each row's
+    series' recent share of known labels (``features.level_window``; else the training window's positive
+    share) by a weight fitted on earlier folds' rows (``shrink_folds``); the test rows' ``p`` and the fold
+    metrics follow it.
 
     Returns the folds, the table with ``p`` replaced, and each family's weight for its challenger.
     """
@@ -461,7 +470,7 @@ def shrink_fold_predictions(
             _instants(rows["timestamp"]),
             rows["y"].to_numpy(),
             rows["p_calibrated"].to_numpy(),
-            rows["base_rate"].to_numpy(),
+            rows[_shrink_target(rows)].to_numpy(),
             {int(k): float(w) for k, w in zip(*_first_per_fold(rows, "slice_shrinkage"), strict=True)},
             {f.fold: _instants([f.train_end])[0] for f in family_folds},
         )

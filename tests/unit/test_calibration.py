@@ -27,6 +27,7 @@ from driftline.calibration import (
 )
 from driftline.config import CalibrationConfig
 from driftline.errors import InsufficientDataError
+from driftline.features import LEVEL_COLUMN
 from driftline.metrics import expected_calibration_error
 
 N_TRAIN = 1000
@@ -421,3 +422,39 @@ def test_calibrated_model_level_moves_from_a_regime_slice_toward_the_window_and_
     ).fit(X.iloc[window], y[window])
     assert auto.level_shift_ == 0.0 and given.level_shift_ == 0.0
     assert CalibratedModel.from_config(GaussianNB(), CalibrationConfig(), gap=5).level == 0.5
+
+
+# --- a series level: shrinkage toward each row's series' recent share of known labels -------------------------------
+
+
+def test_a_model_given_a_series_level_shrinks_each_row_toward_it_and_never_learns_from_it():
+    """Noise whose share of positives moves (0.3, then 0.7): without signal the weight goes to 0 and each row's
+    forecast is its own series level, not the window's share; the base model never sees that column."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    X = pd.DataFrame(rng.standard_normal((n, 4)), columns=[f"f{i}" for i in range(4)])
+    share = np.where(np.arange(n) < 1500, 0.3, 0.7)
+    y = (rng.uniform(size=n) < share).astype(int)
+    X[LEVEL_COLUMN] = pd.Series(y.astype(float)).shift(1).rolling(200, min_periods=1).mean().to_numpy()
+    X.loc[2500:2509, LEVEL_COLUMN] = np.nan  # a series with no known label yet: the window's share
+    model = CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=5, shrink=True, shrinkage=0.0)
+    model.fit(X.iloc[:2000], y[:2000])
+    assert model.level_column_ == LEVEL_COLUMN
+    assert list(model.feature_names_in_) == [f"f{i}" for i in range(4)]
+    assert model.base_estimator_.n_features_in_ == 4
+    later = X.iloc[2000:]
+    expected = later[LEVEL_COLUMN].fillna(model.base_rate_).clip(PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    np.testing.assert_allclose(model.predict_proba(later)[:, 1], expected.to_numpy(), rtol=1e-9)
+    # Calibrated, unshrunk, the base model's own view: the same with or without the column.
+    np.testing.assert_allclose(
+        model.predict_proba_calibrated(later), model.predict_proba_calibrated(later.drop(columns=LEVEL_COLUMN))
+    )
+    # The level tracks the later regime where the window's share (0.3 then 0.7 averaged) does not.
+    window = CalibratedModel(GaussianNB(), method="sigmoid", fraction=0.2, gap=5, shrink=True, shrinkage=0.0)
+    window.fit(X.iloc[:2000].drop(columns=LEVEL_COLUMN), y[:2000])
+    assert window.level_column_ is None
+    np.testing.assert_allclose(window.predict_proba(later.drop(columns=LEVEL_COLUMN))[:, 1], window.base_rate_)
+    assert (
+        _log_loss(y[2000:], model.predict_proba(later)[:, 1])
+        < _log_loss(y[2000:], window.predict_proba(later.drop(columns=LEVEL_COLUMN))[:, 1]) - 0.05
+    )

@@ -11,7 +11,7 @@ import pytest
 from driftline.config import ContractConfig
 from driftline.errors import DataError, ValidationFailed
 from driftline.feature_store import FeatureStore, build_feature_store
-from driftline.features import build_features
+from driftline.features import LEVEL_COLUMN, build_features
 
 
 def _stage(frame: pd.DataFrame, root: Path) -> Path:
@@ -188,3 +188,13 @@ def test_a_streamed_message_names_the_file_when_the_source_has_several(panel, sm
     staged[OBJECT_COLUMN] = "one.csv"
     with pytest.raises(ValidationFailed, match=r"-1\.0 \(line 9\)"):
         build_feature_store(_stage(staged, tmp_path / "one"), tmp_path / "store", contract, small_features, vol_target)
+
+
+def test_the_store_holds_no_series_level(panel, small_features, vol_target, tmp_path):
+    """The streamed path's models shrink toward their window's share: ``features.level_window`` adds nothing to
+    the store (the in-memory features carry it)."""
+    features = small_features.model_copy(update={"level_window": 30})
+    store = _build(panel, tmp_path, features, vol_target, validate=False).store
+    expected = build_features(panel, features, vol_target)
+    assert LEVEL_COLUMN in expected.feature_names
+    assert store.feature_names == tuple(n for n in expected.feature_names if n != LEVEL_COLUMN)

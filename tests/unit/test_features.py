@@ -8,7 +8,7 @@ import pytest
 
 from driftline.config import DataConfig, FeatureConfig, TargetConfig
 from driftline.errors import DataError, InsufficientDataError
-from driftline.features import Where, build_features, feature_table
+from driftline.features import LEVEL_COLUMN, Where, build_features, feature_table
 from driftline.splits import WalkForwardSplit
 from driftline.synthetic import make_labelled_series, make_ohlcv_panel
 
@@ -648,3 +648,22 @@ def test_a_label_ahead_is_the_column_that_many_rows_on_and_its_lags_start_at_the
         TargetConfig(kind="label", ahead=6, label_delay=3)
     with pytest.raises(ValueError, match=r"ahead \(2\) is for a label target"):
         TargetConfig(kind="direction", ahead=2)
+
+
+def test_the_series_level_is_the_share_of_its_last_known_labels(panel, small_features, vol_target):
+    """``features.level_window``: per symbol, the mean of the labels known at t (y up to t - horizon) over the
+    last W of them; off by default."""
+    assert LEVEL_COLUMN not in build_features(panel, small_features, vol_target).feature_names
+    window = 30
+    features = build_features(panel, small_features.model_copy(update={"level_window": window}), vol_target)
+    assert LEVEL_COLUMN in features.feature_names
+    h = vol_target.horizon
+    checked = 0
+    for symbol, group in features.meta.assign(y=features.y.to_numpy()).groupby("symbol"):
+        y, level = group["y"].to_numpy(), features.X.loc[group.index, LEVEL_COLUMN].to_numpy()
+        # The kept rows of a symbol are consecutive: row i's known labels are y[..i-h], its level their last W.
+        expected = np.array([y[i - h - window + 1 : i - h + 1].mean() for i in range(window + h - 1, len(y))])
+        np.testing.assert_allclose(level[window + h - 1 :], expected.astype(np.float32), rtol=0, atol=1e-6)
+        assert np.ptp(expected) > 0.1, symbol  # a level that moves, so the check means something
+        checked += len(expected)
+    assert checked > 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from sklearn.metrics import log_loss
 from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, FitSpec, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
+from driftline.features import LEVEL_COLUMN
 from driftline.metrics import binned_ece, expected_calibration_error
 from driftline.training import (
     SUMMARY_METRICS,
@@ -23,6 +26,7 @@ from driftline.training import (
     shrink_fold_predictions,
     walk_forward_jobs,
 )
+from tests.unit.conftest import HORIZON
 
 
 def test_every_family_has_every_fold(walk_forward_run):
@@ -463,3 +467,28 @@ def test_a_window_whose_slice_holds_one_class_trains_uncalibrated_one_whose_fitt
         "holds a single class; a longer first training window (splits.min_train_size) or a larger "
         "calibration.fraction gives it more rows"
     )
+
+
+def test_with_a_series_level_each_fold_shrinks_toward_its_test_rows_levels(walk_forward_run):
+    """``features.level_window``: the folds' shrinkage target is each test row's series level, the base models
+    are fitted as without it (same raw probabilities), and the challenger carries the level column."""
+    features = walk_forward_run.features
+    # A level column that moves (the known labels' share over 50 rows): the raw fits must not depend on it.
+    level = (
+        pd.Series(features.y.to_numpy(dtype=float))
+        .groupby(features.meta["symbol"].to_numpy())
+        .transform(lambda s: s.shift(HORIZON).rolling(50, min_periods=1).mean())
+    )
+    X = features.X.assign(**{LEVEL_COLUMN: level.to_numpy()})
+    leveled = replace(features, X=X, feature_names=(*features.feature_names, LEVEL_COLUMN))
+    result = run_walk_forward(leveled, walk_forward_run.spec)
+    before, after = walk_forward_run.result.predictions, result.predictions
+    np.testing.assert_allclose(after["p_uncalibrated"].to_numpy(), before["p_uncalibrated"].to_numpy())
+    by_row = pd.Series(level.to_numpy(), index=pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+    expected = by_row.reindex(pd.MultiIndex.from_frame(after[["symbol", "timestamp"]])).to_numpy()
+    known = ~np.isnan(expected)
+    assert known.mean() > 0.95
+    np.testing.assert_allclose(after["shrink_target"].to_numpy()[known], expected[known])
+    assert not np.allclose(after["shrink_target"].to_numpy(), after["base_rate"].to_numpy())
+    model = fit_challenger(leveled, result.selected, walk_forward_run.spec, result)
+    assert model.level_column_ == LEVEL_COLUMN and LEVEL_COLUMN not in model.feature_names_in_
