@@ -408,6 +408,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
         A row: sizes, per-model walk-forward and hold-out metrics, per-family AUC and log loss, the goals'
         values; or, when the pipeline stopped with a data error, the error.
     """
+    from driftline.calibration import model_inputs
     from driftline.contracts import enforce_contract, validate_frame
     from driftline.errors import DriftlineError
     from driftline.evaluation import evaluate_challenger, holdout_split, scorer
@@ -495,7 +496,8 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     }
 
     # Baselines and the reference on the same folds: (fold, test positions, probabilities) per model.
-    reference_X = pd.concat([development.X, dev_lags.drop(columns="last_label")], axis=1)
+    # The reference learns from the model inputs only (no series level: driftline.calibration.model_inputs).
+    reference_X = pd.concat([model_inputs(development.X), dev_lags.drop(columns="last_label")], axis=1)
     last = dev_lags["last_label"].to_numpy()
     pooled: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {name: [] for name in (*BASELINES, "reference")}
     for fold, train, test in _fold_masks(result, times):
@@ -508,9 +510,9 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     reference = reference_estimator(config.models).fit(reference_X, y_dev)
     holdout_p = {
         **{name: baseline_probabilities(name, y_dev, last, hold_last) for name in BASELINES},
-        "reference": reference.predict_proba(pd.concat([holdout.X, hold_lags.drop(columns="last_label")], axis=1))[
-            :, 1
-        ],
+        "reference": reference.predict_proba(
+            pd.concat([model_inputs(holdout.X), hold_lags.drop(columns="last_label")], axis=1)
+        )[:, 1],
     }
     for name, parts in pooled.items():
         fold = np.concatenate([np.full(int(test.sum()), k) for k, test, _ in parts])

@@ -509,11 +509,11 @@ class FeatureConfig(_Section):
     macd_signal: int = Field(default=9, ge=2)
     calendar: bool = True
     level_window: int = Field(
-        default=0,
+        default=1000,
         ge=0,
         description="known labels per series behind its recent share of positives, the level a model's probability "
-        "is shrunk toward (calibration.shrink) instead of the training window's share; not a model input; 0: none "
-        "(the window's share)",
+        "is shrunk toward (calibration.shrink) instead of the training window's share; not a model input; 0: the "
+        "window's share",
     )
     carry_limit: int = Field(
         default=5,

@@ -319,8 +319,7 @@ def feature_table(
             # A series' recent base rate, from its known labels only (a dead band's rows count as unknown). On the
             # daily direction of four stocks, whose share of up-weeks moves between years and between the stocks,
             # shrinking toward it (1000 labels) instead of the training window's share took the walk-forward log
-            # loss 0.6929 -> 0.6891 and ECE 0.048 -> 0.034 (docs/performance.md); off by default until measured on
-            # every benchmark series.
+            # loss 0.6929 -> 0.6891 and ECE 0.048 -> 0.034 (docs/pipeline.md, "Shrinkage toward the base rate").
             added[LEVEL_COLUMN] = y.shift(target.known_after).rolling(features.level_window, min_periods=1).mean()
         if target.price_target:
             # The labels the prices gave, once known, as a label target's lags (lag 1: the known label): the
@@ -333,7 +332,7 @@ def feature_table(
     table = parts[0] if len(parts) == 1 else pd.concat(parts).sort_values(["timestamp", "symbol"], kind="stable")
     del parts
     names = tuple(c for c in table.columns if c not in (*META_COLUMNS, "next_return", KNOWN_LABEL, "y"))
-    if not names:
+    if not set(names) - {LEVEL_COLUMN}:  # the series level is no model input
         raise DataError(
             f"{where.prefix}no feature columns: need price columns or, in label mode, numeric feature columns"
         )

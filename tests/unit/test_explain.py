@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.calibration import CalibratedModel
+from driftline.calibration import CalibratedModel, model_inputs
 from driftline.config import CalibrationConfig, FeatureConfig, ModelsConfig, TargetConfig
 from driftline.errors import ConfigError
 from driftline.explain import (
@@ -66,18 +66,21 @@ def fitted(aapl_features):
 def test_contributions_plus_base_are_the_base_models_margin(family, fitted, aapl_features):
     model = fitted[family]
     X = aapl_features.X.iloc[-400:]
+    inputs = model_inputs(X)  # the base model's: every feature but the series level, which it never learns from
     explanation = explain_model(model, X)
-    margin, space = base_margin(model.base_estimator_, X)
+    margin, space = base_margin(model.base_estimator_, inputs)
 
-    assert explanation.values.shape == (400, X.shape[1]) and explanation.features == list(X.columns)
+    assert explanation.values.shape == (400, inputs.shape[1]) and explanation.features == list(inputs.columns)
     assert explanation.space == space == (PROBABILITY if family in ("random_forest", "ensemble") else LOG_ODDS)
     # Additivity, row by row (XGBoost sums in float32).
     np.testing.assert_allclose(explanation.base + explanation.values.sum(axis=1), margin, rtol=0, atol=1e-5)
     # The margin is the base model's probability (through the sigmoid for log-odds) ...
     p_base = 1 / (1 + np.exp(-margin)) if space == LOG_ODDS else margin
     np.testing.assert_allclose(p_base, model.predict_proba_uncalibrated(X)[:, 1], atol=1e-6)
-    # ... and the calibrator (then the shrinkage toward the base rate) maps that to the probability a user is given.
-    np.testing.assert_allclose(model.map_probability(p_base), model.predict_proba(X)[:, 1], atol=1e-9)
+    # ... and the calibrator (then the shrinkage toward each row's level) maps that to the probability a user is given.
+    np.testing.assert_allclose(
+        model.map_probability(p_base, model.shrink_targets(X)), model.predict_proba(X)[:, 1], atol=1e-9
+    )
     # Not a constant: real features move real rows.
     assert np.abs(explanation.values).sum(axis=1).min() > 0
     # Deterministic: a second pass gives the same numbers.
@@ -86,7 +89,7 @@ def test_contributions_plus_base_are_the_base_models_margin(family, fitted, aapl
 
 def test_linear_shap_is_coefficient_times_standardised_deviation(fitted, aapl_features):
     pipeline = fitted["logreg"].base_estimator_
-    X = aapl_features.X.iloc[:50]
+    X = model_inputs(aapl_features.X.iloc[:50])
     scaler, linear = pipeline[0], pipeline[-1]
     expected = (X.to_numpy() - scaler.mean_) / scaler.scale_ * linear.coef_[0]
     np.testing.assert_allclose(explain_estimator(pipeline, X).values, expected, atol=1e-12)
@@ -102,7 +105,7 @@ def test_forest_shap_through_xgboost_is_shaps_tree_explainer(fitted, aapl_featur
         import shap
 
     forest = fitted["random_forest"].base_estimator_
-    X = aapl_features.X.iloc[-300:]
+    X = model_inputs(aapl_features.X.iloc[-300:])
     ours = explain_estimator(forest, X)
     explainer = shap.TreeExplainer(forest)
     raw = np.asarray(explainer.shap_values(X))[..., list(forest.classes_).index(1)]
@@ -173,15 +176,16 @@ def test_top_contributions_are_the_largest_by_magnitude_in_order(fitted, aapl_fe
     np.testing.assert_allclose(table["explain_margin"], explanation.margin)
     assert (table["explain_space"] == LOG_ODDS).all()
     # K = every feature: the row's values add up to the margin.
-    full = top_contributions(explanation, len(X.columns))
-    values = full[[f"explain_{k}_value" for k in range(1, len(X.columns) + 1)]].sum(axis=1)
+    n = len(model_inputs(X).columns)
+    full = top_contributions(explanation, n)
+    values = full[[f"explain_{k}_value" for k in range(1, n + 1)]].sum(axis=1)
     np.testing.assert_allclose(values + full["explain_base"], full["explain_margin"], atol=1e-9)
 
 
 @pytest.mark.parametrize("k", [0, -1, 99])
 def test_k_out_of_range_is_a_clear_error(k, fitted, aapl_features):
     explanation = explain_model(fitted["logreg"], aapl_features.X.iloc[:5])
-    n = len(aapl_features.X.columns)
+    n = len(model_inputs(aapl_features.X).columns)  # the model's inputs: not the series level
     with pytest.raises(
         ConfigError, match=rf"--explain {k}: K must be between 1 and {n} \(the model's number of features\)"
     ):

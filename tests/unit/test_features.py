@@ -131,11 +131,10 @@ def test_direction_target_is_the_sign_of_the_forward_return(panel, small_feature
 
 def test_dead_band_drops_small_moves(panel, small_features):
     band = 0.01
-    # Without label lags: the band changes the labels a lag would carry, nothing else of a kept row.
-    wide = build_features(panel, small_features, TargetConfig(kind="direction", horizon=3, label_lags=()))
-    banded = build_features(
-        panel, small_features, TargetConfig(kind="direction", horizon=3, dead_band=band, label_lags=())
-    )
+    # Without label lags or a series level: the band changes the labels they are made of, nothing else of a kept row.
+    plain = small_features.model_copy(update={"level_window": 0})
+    wide = build_features(panel, plain, TargetConfig(kind="direction", horizon=3, label_lags=()))
+    banded = build_features(panel, plain, TargetConfig(kind="direction", horizon=3, dead_band=band, label_lags=()))
     forward_wide = _forward_return(panel, 3).reindex(pd.MultiIndex.from_frame(wide.meta[["symbol", "timestamp"]]))
     small = (forward_wide.abs() < band).to_numpy()
     assert small.sum() > 10  # the band removes something
@@ -210,7 +209,7 @@ def test_a_label_series_with_many_columns_is_read_and_built_without_a_warning(tm
         frame = load_data(DataConfig(path=str(path), target_col="y"), need_target=True).frame
         table, names = feature_table(frame, small_features, target)
     assert names[:150] == tuple(f"x{i}" for i in range(150)) and names[150:152] == ("target_lag_1", "target_lag_2")
-    assert list(table.columns[-4:]) == ["symbol", "timestamp", "y", "known_label"]
+    assert list(table.columns[-5:]) == ["symbol", "timestamp", "y", "known_label", LEVEL_COLUMN]
 
 
 @pytest.mark.parametrize("label_delay", [None, 3])
@@ -222,7 +221,7 @@ def test_label_mode_uses_extra_columns_and_lagged_targets(labelled, small_featur
     assert target.known_after == delay
     features = build_features(labelled, small_features, target)
     # 200 hourly rows span 8 days: too short to learn a weekly or yearly season, so no calendar features.
-    assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2")
+    assert features.feature_names == ("x0", "x1", "x2", "target_lag_1", "target_lag_2", LEVEL_COLUMN)
     assert "next_return" not in features.meta.columns
 
     series = labelled.set_index("timestamp")
@@ -263,7 +262,7 @@ def test_label_mode_without_feature_columns(small_features):
     features = build_features(
         frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=(1,))
     )
-    assert features.feature_names == ("target_lag_1",)
+    assert features.feature_names == ("target_lag_1", LEVEL_COLUMN)
     with pytest.raises(DataError, match="no feature columns"):
         build_features(frame, FeatureConfig(calendar=False), TargetConfig(kind="label", horizon=1, label_lags=()))
 
@@ -653,7 +652,8 @@ def test_a_label_ahead_is_the_column_that_many_rows_on_and_its_lags_start_at_the
 def test_the_series_level_is_the_share_of_its_last_known_labels(panel, small_features, vol_target):
     """``features.level_window``: per symbol, the mean of the labels known at t (y up to t - horizon) over the
     last W of them; off by default."""
-    assert LEVEL_COLUMN not in build_features(panel, small_features, vol_target).feature_names
+    off = small_features.model_copy(update={"level_window": 0})
+    assert LEVEL_COLUMN not in build_features(panel, off, vol_target).feature_names
     window = 30
     features = build_features(panel, small_features.model_copy(update={"level_window": window}), vol_target)
     assert LEVEL_COLUMN in features.feature_names

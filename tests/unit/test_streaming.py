@@ -17,7 +17,7 @@ from driftline.config import (
     ThresholdConfig,
 )
 from driftline.feature_store import build_feature_store
-from driftline.features import FeatureSet, build_features
+from driftline.features import LEVEL_COLUMN, FeatureSet, build_features
 from driftline.models import make_estimator, with_label_defaults
 from driftline.streaming import fit_streaming, run_walk_forward_streaming, streaming_folds
 from driftline.training import run_walk_forward, walk_forward_jobs
@@ -44,12 +44,15 @@ def stored(_panel_raw, small_features, vol_target, tmp_path_factory):
         root / "stage", root / "store", ContractConfig(), small_features, vol_target, validate=False
     ).store
     features = build_features(frame, small_features, vol_target)
-    # The store holds float32: the same values in memory isolate the learners from the rounding.
+    # The store holds float32: the same values in memory isolate the learners from the rounding. It holds no
+    # series level (the streamed path shrinks toward the window's share): neither do these.
+    names = tuple(n for n in features.feature_names if n != LEVEL_COLUMN)
+    assert LEVEL_COLUMN in features.feature_names and names == store.feature_names
     rounded = FeatureSet(
-        X=features.X.astype("float32").astype("float64"),
+        X=features.X[list(names)].astype("float32").astype("float64"),
         y=features.y,
         meta=features.meta,
-        feature_names=features.feature_names,
+        feature_names=names,
         latest=features.latest,
     )
     return store, rounded

@@ -158,7 +158,10 @@ def test_fit_challenger_returns_a_fitted_calibrated_model(walk_forward_run):
     features = walk_forward_run.features
     model = fit_challenger(features, walk_forward_run.result.selected, walk_forward_run.spec)
     assert isinstance(model, CalibratedModel)
-    assert list(model.feature_names_in_) == list(features.feature_names)
+    # The base model learns from every feature but the series' recent share of known labels, the level it is
+    # shrunk toward.
+    assert LEVEL_COLUMN in features.feature_names and model.level_column_ == LEVEL_COLUMN
+    assert list(model.feature_names_in_) == [n for n in features.feature_names if n != LEVEL_COLUMN]
     # Calibrated on the rows of the newest 20% of timestamps of all labelled rows.
     unique_times = np.unique(features.times)
     newest = unique_times[-round(len(unique_times) * 0.2) :]
