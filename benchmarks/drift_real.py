@@ -221,6 +221,7 @@ class Prepared:
 
 def prepare(series: Series) -> Prepared:
     """Features, the training-period model and its reference profile (null included)."""
+    from driftline.calibration import model_inputs
     from driftline.drift import build_reference
     from driftline.features import build_features, scoring_rows
     from driftline.models import make_estimator
@@ -229,7 +230,7 @@ def prepare(series: Series) -> Prepared:
     frame = series.load()
     with np.errstate(divide="ignore", invalid="ignore"):
         features = build_features(frame, series.features, series.target)
-    names = list(features.feature_names)
+    names = list(model_inputs(features.X).columns)  # what a model learns from (not the series level)
     cutoff = pd.Timestamp(series.cutoff)
     times = features.meta["timestamp"].to_numpy()
     distinct = np.unique(times[times <= cutoff])
@@ -239,7 +240,7 @@ def prepare(series: Series) -> Prepared:
     model = make_estimator("logreg", ModelsConfig(families=("logreg",)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(train.X, train.y)
+        model.fit(train.X[names], train.y)
     with np.errstate(divide="ignore", invalid="ignore"):
         rows, _ = scoring_rows(frame, series.features, series.target, names)
     rows = rows.sort_values(["timestamp", "symbol"], kind="stable").reset_index(drop=True)

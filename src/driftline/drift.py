@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import DriftConfig
-from driftline.features import is_calendar_feature
+from driftline.features import LEVEL_COLUMN, is_calendar_feature
 from driftline.metrics import expected_calibration_error
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,9 @@ def build_reference(
 
     With ``times`` (one timestamp per row of ``X``) the profile also carries the null (``build_null``);
     without them monitoring falls back to the chi-square rule, which assumes independent rows.
-    Calendar encodings are left out: a month of new data always "drifts" in month-of-year.
+    Calendar encodings are left out: a month of new data always "drifts" in month-of-year; so is the series
+    level (``LEVEL_COLUMN``), a share of known labels that no model learns from (a moved share of positives
+    shows in the labelled performance instead).
 
     Raises:
         ValueError: with ``times``, ``times`` or ``scores`` do not have one value per row of ``X``.
@@ -287,7 +289,11 @@ def build_reference(
         for name, values in (("times", times), ("scores", scores)):
             if values is not None and len(values) != len(X):
                 raise ValueError(f"build_reference: {name} has {len(values)} values for {len(X)} feature rows")
-    columns = {str(c): _profile_column(X[c], n_bins) for c in X.columns if not is_calendar_feature(str(c))}
+    columns = {
+        str(c): _profile_column(X[c], n_bins)
+        for c in X.columns
+        if not is_calendar_feature(str(c)) and str(c) != LEVEL_COLUMN
+    }
     score_profile = _profile_column(pd.Series(scores), n_bins) if scores is not None else None
     if times is None:
         null, why = None, "no timestamps given with the reference rows"

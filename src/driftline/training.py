@@ -661,7 +661,9 @@ def fit_challenger(
     """
     calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
     y = features.y.to_numpy()
-    fit_models, tuning = tune_window(family, features.X, y, features.times, spec.models, calibration, spec.gap)
+    fit_models, tuning = tune_window(
+        family, model_inputs(features.X), y, features.times, spec.models, calibration, spec.gap
+    )
     model = CalibratedModel.from_config(
         make_estimator(family, fit_models), calibration, spec.gap, spec.threshold, given, choice, shrinkage
     )

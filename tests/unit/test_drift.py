@@ -34,6 +34,7 @@ from driftline.drift import (
     retrain_allowed,
     window_length,
 )
+from driftline.features import LEVEL_COLUMN
 
 DRIFT = DriftConfig()
 N_ROWS = 10_000
@@ -279,11 +280,14 @@ def test_calendar_features_are_left_out_of_the_reference():
         month_sin=rng.normal(size=500),
         month_cos=rng.normal(size=500),
         monthly_return=rng.normal(size=500),  # not a calendar prefix ("month_" needs the underscore)
+        **{LEVEL_COLUMN: rng.uniform(0.4, 0.6, size=500)},  # the series level: a share of labels, no model input
     )
     profile = build_reference(frame, None, {})
     assert set(profile.columns) == {"x0", "x1", "monthly_return"}
-    # ... so a new month shifting the calendar encodings does not show up as drift.
-    current = frame.assign(month_sin=frame["month_sin"] + 5, day_of_week_cos=frame["day_of_week_cos"] * 3)
+    # ... so a new month shifting the calendar encodings, or a moved share of positives, does not show up as drift.
+    current = frame.assign(
+        month_sin=frame["month_sin"] + 5, day_of_week_cos=frame["day_of_week_cos"] * 3, **{LEVEL_COLUMN: 0.9}
+    )
     assert drifted(column_drift(profile, current, DRIFT)) == set()
 
 
