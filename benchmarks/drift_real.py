@@ -221,9 +221,8 @@ class Prepared:
 
 def prepare(series: Series) -> Prepared:
     """Features, the training-period model and its reference profile (null included)."""
-    from driftline.calibration import model_inputs
     from driftline.drift import build_reference
-    from driftline.features import build_features, scoring_rows
+    from driftline.features import build_features, model_inputs, scoring_rows
     from driftline.models import make_estimator
 
     started = time.perf_counter()

@@ -408,11 +408,10 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
         A row: sizes, per-model walk-forward and hold-out metrics, per-family AUC and log loss, the goals'
         values; or, when the pipeline stopped with a data error, the error.
     """
-    from driftline.calibration import model_inputs
     from driftline.contracts import enforce_contract, validate_frame
     from driftline.errors import DriftlineError
     from driftline.evaluation import evaluate_challenger, holdout_split, scorer
-    from driftline.features import Where, build_features, feature_table
+    from driftline.features import Where, build_features, feature_table, model_inputs
     from driftline.ingest import load_data
     from driftline.models import family_names
     from driftline.sizing import size_to_data
@@ -496,7 +495,7 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
     }
 
     # Baselines and the reference on the same folds: (fold, test positions, probabilities) per model.
-    # The reference learns from the model inputs only (no series level: driftline.calibration.model_inputs).
+    # The reference learns from the model inputs only (no series level: driftline.features.model_inputs).
     reference_X = pd.concat([model_inputs(development.X), dev_lags.drop(columns="last_label")], axis=1)
     last = dev_lags["last_label"].to_numpy()
     pooled: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {name: [] for name in (*BASELINES, "reference")}

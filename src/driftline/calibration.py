@@ -45,7 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from driftline.config import CalibrationConfig, ThresholdConfig
 from driftline.errors import InsufficientDataError
-from driftline.features import LEVEL_COLUMN
+from driftline.features import LEVEL_COLUMN, model_inputs
 from driftline.models import with_label_defaults
 from driftline.splits import calibration_cut
 from driftline.thresholds import tune_threshold
@@ -115,12 +115,6 @@ def shift_level(p: np.ndarray, shift: float) -> np.ndarray:
         return np.asarray(p, dtype=float)
     shifted: np.ndarray = np.clip(_sigmoid(_logit(p) + shift), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return shifted
-
-
-def model_inputs(X: pd.DataFrame) -> pd.DataFrame:
-    """The columns a base model learns from: every feature but the series' recent share of known labels
-    (``LEVEL_COLUMN``), which only sets the level that shrinkage pulls toward."""
-    return X.drop(columns=[LEVEL_COLUMN]) if LEVEL_COLUMN in X.columns else X
 
 
 def row_levels(X: pd.DataFrame, fallback: float) -> np.ndarray | float:

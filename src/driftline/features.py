@@ -28,7 +28,7 @@ META_COLUMNS = ("symbol", "timestamp")
 KNOWN_LABEL = "known_label"
 LAG_PREFIX = "target_lag_"  # the lagged known labels: target_lag_1 is the newest
 # The share of positives among a series' last `features.level_window` known labels: not a model input
-# (driftline.calibration.model_inputs), the level each row is shrunk toward (calibration.shrink).
+# (model_inputs), the level each row is shrunk toward (calibration.shrink).
 LEVEL_COLUMN = "known_label_share"
 CALENDAR_PREFIXES = ("day_of_week_", "month_")
 
@@ -38,6 +38,12 @@ CALENDAR_PREFIXES = ("day_of_week_", "month_")
 CALENDAR_CYCLE = {"day_of_week_": pd.Timedelta(days=7), "month_": pd.Timedelta(days=365)}
 CALENDAR_MIN_SPAN = {"day_of_week_": pd.Timedelta(days=28), "month_": pd.Timedelta(days=730)}
 CALENDAR_LONGEST = max(CALENDAR_MIN_SPAN.values()).to_pytimedelta()
+
+
+def model_inputs(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns a base model learns from: every feature but the series' recent share of known labels
+    (``LEVEL_COLUMN``), which only sets the level that shrinkage pulls toward."""
+    return X.drop(columns=[LEVEL_COLUMN]) if LEVEL_COLUMN in X.columns else X
 
 
 def _unlearnable_calendar(times: pd.Series) -> set[str]:

@@ -18,7 +18,6 @@ from driftline.calibration import (
     fit_slice_calibration,
     forms_for,
     level_shift,
-    model_inputs,
     pooled_calibrator,
     select_fold_calibration,
     shift_level,
@@ -28,7 +27,7 @@ from driftline.calibration import (
 )
 from driftline.config import AUTO, CalibrationConfig, FitSpec, MetricsConfig, ModelsConfig
 from driftline.errors import InsufficientDataError
-from driftline.features import FeatureSet
+from driftline.features import FeatureSet, model_inputs
 from driftline.metrics import (
     BinnedEce,
     binned_ece,

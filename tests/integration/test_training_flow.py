@@ -127,9 +127,8 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert model.metadata.get_input_schema().input_names() == logged_features(client, summary["run_id"])
     # The default LightGBM learns on a logistic regression's log-odds (models.linear_base) and wins here: the
     # registered pair scores through pyfunc, and its SHAP (linear + TreeSHAP) adds up to its margin.
-    from driftline.calibration import model_inputs
     from driftline.explain import base_margin, explain_model
-    from driftline.features import LEVEL_COLUMN
+    from driftline.features import LEVEL_COLUMN, model_inputs
     from driftline.models import LinearBaseClassifier
 
     assert summary["selected_family"] == "lightgbm", summary["selection"]
@@ -139,7 +138,7 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     rows = sample[logged_features(client, summary["run_id"])].head(50)
     np.testing.assert_allclose(model.predict(rows)["probability"], calibrated.predict_proba(rows)[:, 1], atol=1e-12)
     explained = explain_model(calibrated, rows)
-    # The base model's inputs: every feature but the series level (driftline.calibration.model_inputs).
+    # The base model's inputs: every feature but the series level (driftline.features.model_inputs).
     assert LEVEL_COLUMN in rows.columns and LEVEL_COLUMN not in explained.features
     np.testing.assert_allclose(
         explained.margin, base_margin(calibrated.base_estimator_, model_inputs(rows))[0], atol=1e-9

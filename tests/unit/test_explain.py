@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.calibration import CalibratedModel, model_inputs
+from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, FeatureConfig, ModelsConfig, TargetConfig
 from driftline.errors import ConfigError
 from driftline.explain import (
@@ -18,7 +18,7 @@ from driftline.explain import (
     summary_rows,
     top_contributions,
 )
-from driftline.features import build_features
+from driftline.features import build_features, model_inputs
 from driftline.models import make_estimator
 from driftline.synthetic import make_labelled_series
 

@@ -12,7 +12,7 @@ from sklearn.metrics import log_loss
 from driftline.calibration import CalibratedModel
 from driftline.config import CalibrationConfig, FitSpec, ModelsConfig, SplitConfig
 from driftline.errors import InsufficientDataError
-from driftline.features import LEVEL_COLUMN
+from driftline.features import LEVEL_COLUMN, model_inputs
 from driftline.metrics import binned_ece, expected_calibration_error
 from driftline.training import (
     SUMMARY_METRICS,
@@ -475,19 +475,25 @@ def test_a_window_whose_slice_holds_one_class_trains_uncalibrated_one_whose_fitt
 def test_with_a_series_level_each_fold_shrinks_toward_its_test_rows_levels(walk_forward_run):
     """``features.level_window``: the folds' shrinkage target is each test row's series level, the base models
     are fitted as without it (same raw probabilities), and the challenger carries the level column."""
-    features = walk_forward_run.features
-    # A level column that moves (the known labels' share over 50 rows): the raw fits must not depend on it.
+    shared = walk_forward_run.features
+    assert LEVEL_COLUMN in shared.feature_names  # the default; this test sets its own
+    plain_X = model_inputs(shared.X)
+    plain = replace(shared, X=plain_X, feature_names=tuple(plain_X.columns))
+    # A level that moves (the known labels' share over 50 rows): the raw fits must not depend on it.
     level = (
-        pd.Series(features.y.to_numpy(dtype=float))
-        .groupby(features.meta["symbol"].to_numpy())
+        pd.Series(shared.y.to_numpy(dtype=float))
+        .groupby(shared.meta["symbol"].to_numpy())
         .transform(lambda s: s.shift(HORIZON).rolling(50, min_periods=1).mean())
     )
-    X = features.X.assign(**{LEVEL_COLUMN: level.to_numpy()})
-    leveled = replace(features, X=X, feature_names=(*features.feature_names, LEVEL_COLUMN))
+    leveled = replace(
+        plain, X=plain_X.assign(**{LEVEL_COLUMN: level.to_numpy()}), feature_names=(*plain.feature_names, LEVEL_COLUMN)
+    )
+    before = run_walk_forward(plain, walk_forward_run.spec).predictions
     result = run_walk_forward(leveled, walk_forward_run.spec)
-    before, after = walk_forward_run.result.predictions, result.predictions
+    after = result.predictions
     np.testing.assert_allclose(after["p_uncalibrated"].to_numpy(), before["p_uncalibrated"].to_numpy())
-    by_row = pd.Series(level.to_numpy(), index=pd.MultiIndex.from_frame(features.meta[["symbol", "timestamp"]]))
+    np.testing.assert_allclose(before["shrink_target"].to_numpy(), before["base_rate"].to_numpy())  # no level
+    by_row = pd.Series(level.to_numpy(), index=pd.MultiIndex.from_frame(shared.meta[["symbol", "timestamp"]]))
     expected = by_row.reindex(pd.MultiIndex.from_frame(after[["symbol", "timestamp"]])).to_numpy()
     known = ~np.isnan(expected)
     assert known.mean() > 0.95
