@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,6 @@ def test_a_command_is_its_own_process_with_its_own_environment_directory_and_exi
 
     assert done.returncode == 3 and done.stderr == "to stderr\n"
     first, last = done.stdout.strip().split("\n")
-    import json
 
     seen = json.loads(first)
     assert last == "atexit ran"
@@ -50,3 +50,25 @@ def test_a_command_past_its_timeout_is_killed():
     with pytest.raises(subprocess.TimeoutExpired) as expired:
         warm.run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], timeout=3)
     assert expired.value.stdout == "started\n"
+
+
+SETTINGS = """
+import json, sys
+from prefect.settings import get_current_settings
+settings = get_current_settings()
+print(json.dumps({"url": settings.api.url, "home": str(settings.home), "preloaded": sys.argv[1] in sys.modules}))
+"""
+
+
+def test_commands_forked_with_prefect_preloaded_each_read_their_own_prefect_settings(tmp_path):
+    seen, parents = [], len(warm._command_parents)
+    for name in ("a", "b"):
+        env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:1/{name}/api", "PREFECT_HOME": str(tmp_path / name)}
+        done = warm.run([sys.executable, "-c", SETTINGS, "flows.training"], env=env, with_prefect=True)
+        assert done.returncode == 0, done.stderr
+        seen.append(json.loads(done.stdout))
+
+    assert [s["url"] for s in seen] == ["http://127.0.0.1:1/a/api", "http://127.0.0.1:1/b/api"]
+    assert [s["home"] for s in seen] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert all(s["preloaded"] for s in seen)  # imported by the parent, not by the command
+    assert len(warm._command_parents) - parents <= 1  # one parent for both: only per-command variables differ

@@ -3,8 +3,9 @@ commands, forked from a warm parent (tests/zygote.py) instead of starting a new 
 
 Each command is still a real process of its own (pid, environment, working directory, signals, exit
 status, atexit), as a user runs it; it only skips re-importing pandas, scikit-learn, MLflow, GX... which
-cost ~8 s of CPU per process: the suite starts ~50 of them on 2 cores. Anything else (or with
-``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` unchanged.
+cost ~8 s of CPU per process: the suite starts ~130 of them on 2 cores. A ``driftline`` command is forked
+from a parent per environment that has imported Prefect and the project's flows as well (tests/zygote.py).
+Anything else (or with ``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ BIN = Path(sys.executable).parent
 ZYGOTE = Path(__file__).with_name("zygote.py")
 _lock = threading.Lock()
 _zygote: tuple[subprocess.Popen, str] | None = None
+_command_parents: dict[str, str] = {}  # environment (but its per-command variables) -> the socket of its parent
 
 
 def _socket_path() -> str:
@@ -43,8 +45,30 @@ def _socket_path() -> str:
             if process.stdout.readline().strip() != b"ready":
                 raise RuntimeError(f"{ZYGOTE} did not start (exit {process.wait()})")
             _zygote = (process, path)
+            _command_parents.clear()
             atexit.register(_stop, process)
         return _zygote[1]
+
+
+def _command_socket(env: dict[str, str]) -> str:
+    """The socket of the parent of ``driftline`` commands run with ``env`` (started by the zygote if none
+    serves that environment yet), or the zygote's own when that parent cannot start."""
+    from driftline.app.warm import per_command
+
+    base = _socket_path()
+    fixed = {k: v for k, v in env.items() if not per_command(k) and k != "PYTEST_CURRENT_TEST"}
+    key = json.dumps(sorted(fixed.items()))
+    with _lock:
+        path = _command_parents.get(key)
+        if path is None:
+            path = os.path.join(os.path.dirname(base), f"commands-{len(_command_parents)}")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.connect(base)
+                conn.sendall(json.dumps({"kind": "parent", "env": fixed, "socket": path}).encode() + b"\n")
+                started = _Replies(conn).next(120)
+            path = path if started.get("ready") else base
+            _command_parents[key] = path
+        return path
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -72,8 +96,11 @@ def run(
     timeout: float | None = None,
     capture_output: bool = True,
     text: bool = True,
+    with_prefect: bool | None = None,
 ) -> subprocess.CompletedProcess:
-    """``subprocess.run(args, cwd=, env=, timeout=, capture_output=True, text=True)``, from the warm parent."""
+    """``subprocess.run(args, cwd=, env=, timeout=, capture_output=True, text=True)``, from the warm parent;
+    ``with_prefect``: from the parent that has imported Prefect and the flows too (the default for ``driftline``
+    commands)."""
     job = _job(args)
     if job is None or not capture_output or os.environ.get("DRIFTLINE_TEST_COLD") == "1":
         return subprocess.run(args, cwd=cwd, env=env, timeout=timeout, capture_output=capture_output, text=text)
@@ -82,8 +109,11 @@ def run(
         workdir = os.path.abspath(cwd or os.getcwd())
         job.setdefault("path0", workdir)
         job.update(stdout=out, stderr=err, cwd=workdir, env=dict(os.environ if env is None else env))
+        if with_prefect is None:
+            with_prefect = job["kind"] == "driftline"
+        target = _command_socket(job["env"]) if with_prefect else _socket_path()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(_socket_path())
+            conn.connect(target)
             conn.sendall(json.dumps(job).encode() + b"\n")
             replies = _Replies(conn)
             pid = replies.next(None)["pid"]
