@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from driftline.app.cli import OFFLINE_DEFAULTS
-from tests import ramdisk, schedule
+from tests import ramdisk, schedule, warm
 from tests.servers import TEMPLATES_VARIABLE, prefect_server, start_shared_prefect_server, stop, wait_for_http
 from tests.worktree import tree_changes, tree_state
 
@@ -54,6 +54,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config._driftline_prefect_process = process
         os.environ[SHARED_PREFECT_VARIABLE] = api
         os.environ[SHARED_PREFECT_LOG] = str(Path(config._driftline_prefect) / "prefect-server.log")
+        # One warm parent of the suite's commands (tests/warm.py) for every worker, not one each (~11 s of CPU
+        # to import what it preloads, and one parent of `driftline` commands per environment and worker).
+        config._driftline_zygote = tempfile.mkdtemp(prefix="driftline-zygote-")
+        config._driftline_zygote_process, os.environ[warm.SHARED_VARIABLE] = warm.start_zygote(
+            config._driftline_zygote, os.getpid()
+        )
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +91,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    zygote = getattr(config, "_driftline_zygote_process", None)
+    if zygote is not None:
+        zygote.kill()
+        zygote.wait()
+        os.environ.pop(warm.SHARED_VARIABLE, None)
+        shutil.rmtree(config._driftline_zygote, ignore_errors=True)
     process = getattr(config, "_driftline_prefect_process", None)
     if process is not None:
         stop(process)

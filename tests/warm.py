@@ -11,6 +11,7 @@ Anything else (or with ``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` unc
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import signal
@@ -19,56 +20,93 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 ZYGOTE = Path(__file__).with_name("zygote.py")
 _lock = threading.Lock()
-_zygote: tuple[subprocess.Popen, str] | None = None
-_command_parents: dict[str, str] = {}  # environment (but its per-command variables) -> the socket of its parent
+_zygote: tuple[subprocess.Popen | None, str] | None = None
+# The socket of the zygote the xdist workers of a session share (tests/conftest.py starts it in the controller).
+SHARED_VARIABLE = "DRIFTLINE_TEST_ZYGOTE"
+
+
+def start_zygote(folder: str, parent: int) -> tuple[subprocess.Popen, str]:
+    """Start a zygote in ``folder`` that serves until ``parent`` is gone; its process and socket (it listens once
+    it has imported PRELOAD)."""
+    path = os.path.join(folder, "socket")
+    env = {**os.environ, "PYTHONPATH": ""}
+    process = subprocess.Popen(
+        [sys.executable, str(ZYGOTE), path, str(parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=folder,
+    )
+    return process, path
 
 
 def _socket_path() -> str:
+    """The zygote's socket: the session's (:data:`SHARED_VARIABLE`, started by the xdist controller for every
+    worker), else one of this process, started now."""
     global _zygote
     with _lock:
+        shared = os.environ.get(SHARED_VARIABLE)
+        if shared:
+            if _zygote is None:
+                _wait_listening(shared, None)
+                _zygote = (None, shared)
+            return shared
         if _zygote is None or _zygote[0].poll() is not None:
-            folder = tempfile.mkdtemp(prefix="driftline-zygote-")
-            path = os.path.join(folder, "socket")
-            env = {**os.environ, "PYTHONPATH": ""}
-            process = subprocess.Popen(
-                [sys.executable, str(ZYGOTE), path, str(os.getpid())],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                cwd=folder,
-            )
-            if process.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"{ZYGOTE} did not start (exit {process.wait()})")
+            process, path = start_zygote(tempfile.mkdtemp(prefix="driftline-zygote-"), os.getpid())
+            _wait_listening(path, process)
             _zygote = (process, path)
-            _command_parents.clear()
             atexit.register(_stop, process)
         return _zygote[1]
 
 
+def _wait_listening(path: str, process: subprocess.Popen | None, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)  # closed at once: the monitor it starts reads no command and ends
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{ZYGOTE} did not start (exit {process.returncode})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ZYGOTE} did not listen on {path} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def _command_socket(env: dict[str, str]) -> str:
     """The socket of the parent of ``driftline`` commands run with ``env`` (started by the zygote if none
-    serves that environment yet), or the zygote's own when that parent cannot start."""
+    serves that environment yet), or the zygote's own when that parent cannot start. The zygote's folder holds
+    one per environment, whichever process asked for it first (a lock there: xdist workers share a zygote)."""
+    import fcntl
+
     from driftline.app.warm import per_command
 
     base = _socket_path()
     fixed = {k: v for k, v in env.items() if not per_command(k) and k != "PYTEST_CURRENT_TEST"}
     key = json.dumps(sorted(fixed.items()))
-    with _lock:
-        path = _command_parents.get(key)
-        if path is None:
-            path = os.path.join(os.path.dirname(base), f"commands-{len(_command_parents)}")
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.connect(base)
-                conn.sendall(json.dumps({"kind": "parent", "env": fixed, "socket": path}).encode() + b"\n")
-                started = _Replies(conn).next(120)
-            path = path if started.get("ready") else base
-            _command_parents[key] = path
-        return path
+    path = os.path.join(os.path.dirname(base), f"commands-{hashlib.sha256(key.encode()).hexdigest()[:16]}")
+    with _lock, open(os.path.join(os.path.dirname(base), "commands.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(path):
+            return path
+        if os.path.exists(f"{path}.failed"):
+            return base
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(base)
+            conn.sendall(json.dumps({"kind": "parent", "env": fixed, "socket": path}).encode() + b"\n")
+            started = _Replies(conn).next(120)
+        if started.get("ready"):
+            return path
+        Path(f"{path}.failed").write_text(json.dumps(started))
+        return base
 
 
 def _stop(process: subprocess.Popen) -> None:

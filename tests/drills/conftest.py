@@ -206,7 +206,7 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         [sys.executable, "-m", "prefect", "work-pool", "create", "driftline-local", "--type", "process"],
         [sys.executable, "-m", "deployments.deploy", "--all", "--prefect-file", str(prefect_file)],
     ):
-        done = warm.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = warm.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, with_prefect=True)
         assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     data = root / "labelled.csv"
     make_labelled_series(n_rows=1500, seed=11).to_csv(data, index=False)

@@ -58,6 +58,7 @@ def _run_and_die(
         [sys.executable, "-c", script, name, str(sample)],
         cwd=ROOT,
         env=env,
+        with_prefect=True,
         capture_output=True,
         text=True,
         timeout=300,

@@ -64,6 +64,7 @@ def test_the_next_training_run_rolls_back_a_promotion_killed_half_way(prefect_ap
         [sys.executable, "-c", script, name, str(sample)],
         cwd=ROOT,
         env=env_kill,
+        with_prefect=True,
         capture_output=True,
         text=True,
         timeout=300,

@@ -108,7 +108,7 @@ def stack(tmp_path_factory):
         return process
 
     def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-        done = warm.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        done = warm.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, with_prefect=True)
         assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         return done
 
