@@ -6,14 +6,13 @@ import os
 import shutil
 import sys
 import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from driftline.app.cli import OFFLINE_DEFAULTS
 from tests import ramdisk, schedule, warm
-from tests.servers import TEMPLATES_VARIABLE, prefect_server, start_shared_prefect_server, stop, wait_for_http
+from tests.servers import TEMPLATES_VARIABLE, prefect_server
 from tests.worktree import tree_changes, tree_state
 
 for _key, _value in OFFLINE_DEFAULTS.items():
@@ -27,9 +26,6 @@ os.environ.setdefault("DRIFTLINE_FORK_SERVER", "0")
 
 
 MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-# The API URL of the Prefect server the xdist workers of one session share (started by the controller).
-SHARED_PREFECT_VARIABLE = "DRIFTLINE_TEST_PREFECT_API"
-SHARED_PREFECT_LOG = "DRIFTLINE_TEST_PREFECT_LOG"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,15 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.basetemp = str(config._driftline_ramdisk / "pytest")
     config._driftline_templates = tempfile.mkdtemp(prefix="driftline-db-templates-")
     os.environ[TEMPLATES_VARIABLE] = config._driftline_templates
-    if getattr(config.option, "numprocesses", None) and not os.environ.get(SHARED_PREFECT_VARIABLE):
-        # One Prefect server for every worker's `prefect_api` instead of one per worker: each costs ~7 s of CPU
-        # to start and ~1.3 s per minute idle (its services' loops), and the suite runs 4 workers on 2 cores.
-        # Started now, while the workers start; they wait for it to answer.
-        config._driftline_prefect = tempfile.mkdtemp(prefix="driftline-prefect-")
-        process, api = start_shared_prefect_server(Path(config._driftline_prefect))
-        config._driftline_prefect_process = process
-        os.environ[SHARED_PREFECT_VARIABLE] = api
-        os.environ[SHARED_PREFECT_LOG] = str(Path(config._driftline_prefect) / "prefect-server.log")
+    if getattr(config.option, "numprocesses", None) and not os.environ.get(warm.SHARED_VARIABLE):
         # One warm parent of the suite's commands (tests/warm.py) for every worker, not one each (~11 s of CPU
         # to import what it preloads, and one parent of `driftline` commands per environment and worker).
         config._driftline_zygote = tempfile.mkdtemp(prefix="driftline-zygote-")
@@ -64,23 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A `prefect server start` (all its services: triggers, lease repossessor...) shared by the tests of a
-    session (each has its own model names and MLflow store; the tests that restart or deploy to a server start
-    their own): under xdist the one the controller started for every worker, else one of this process. Its
-    URL for subprocesses; in-process Prefect calls point at it too."""
+    """A `prefect server start` (all its services: triggers, lease repossessor...) shared by the tests a
+    worker runs (each has its own model names and MLflow store; the tests that restart or deploy to a
+    server start their own). Its URL for subprocesses; in-process Prefect calls point at it too. One per
+    worker, not one for all: one SQLite database does not take four workers' writes (docs/performance.md)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with ExitStack() as stack:
-        api = os.environ.get(SHARED_PREFECT_VARIABLE)
-        if api:
-            try:
-                wait_for_http(f"{api}/health", timeout=180)
-            except TimeoutError as error:
-                log = Path(os.environ[SHARED_PREFECT_LOG]).read_text()[-3000:]
-                raise RuntimeError(f"the session's Prefect server did not start: {error}\n{log}") from error
-        else:
-            api = stack.enter_context(prefect_server(tmp_path_factory.mktemp("prefect")))
-        stack.enter_context(temporary_settings({PREFECT_API_URL: api}))
+    with prefect_server(tmp_path_factory.mktemp("prefect")) as api, temporary_settings({PREFECT_API_URL: api}):
         yield api
 
 
@@ -97,12 +75,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         zygote.wait()
         os.environ.pop(warm.SHARED_VARIABLE, None)
         shutil.rmtree(config._driftline_zygote, ignore_errors=True)
-    process = getattr(config, "_driftline_prefect_process", None)
-    if process is not None:
-        stop(process)
-        os.environ.pop(SHARED_PREFECT_VARIABLE, None)
-        os.environ.pop(SHARED_PREFECT_LOG, None)
-        shutil.rmtree(config._driftline_prefect, ignore_errors=True)
     folder = getattr(config, "_driftline_templates", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 
 from driftline.adapters.templates import MLFLOW_SCRUB, save, seed
-from driftline.app.local_api import _die_with_parent
 
 S3_REGION = "us-east-1"
 ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -205,7 +204,11 @@ def _process(
             raise RuntimeError(f"{Path(args[0]).name} did not start: {exc}\n{log_path.read_text()[-3000:]}") from exc
         yield process
     finally:
-        stop(process)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
         log.close()
 
 
@@ -247,11 +250,13 @@ def mlflow_server(
         yield f"http://127.0.0.1:{port}"
 
 
-def _prefect_server_command(workdir: Path, port: int, env: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
-    """``prefect server start`` (``python -m deployments.server``: with the project's workarounds, as
-    ``make serve`` runs it) on ``port`` with its own PREFECT_HOME (SQLite) in ``workdir``: its arguments and
-    environment."""
+@contextmanager
+def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``prefect server start`` (``python -m deployments.server``) with its own PREFECT_HOME (SQLite) in
+    ``workdir``; yields its API URL. ``port`` with the same ``workdir`` brings a stopped server back where
+    it was, with its database; ``env`` adds server settings."""
     workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     full_env.update(
         PREFECT_HOME=str(workdir / "prefect"),
@@ -259,43 +264,22 @@ def _prefect_server_command(workdir: Path, port: int, env: dict[str, str] | None
         PREFECT_UI_ENABLED="false",
         **(env or {}),
     )
-    return [sys.executable, "-m", "deployments.server", "--host", "127.0.0.1", "--port", str(port)], full_env
-
-
-@contextmanager
-def prefect_server(workdir: Path, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A Prefect server (:func:`_prefect_server_command`); yields its API URL once it answers. ``port`` with the
-    same ``workdir`` brings a stopped server back where it was, with its database; ``env`` adds server
-    settings."""
-    port = port or free_port()
-    args, full_env = _prefect_server_command(workdir, port, env)
+    # `prefect server start` with the project's workarounds (deployments/server.py), as `make serve` runs it.
+    args = [
+        sys.executable,
+        "-m",
+        "deployments.server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     database = workdir / "prefect" / "prefect.db"
     fresh = not database.exists() and not seed_database(database, "prefect")
     with _process(args, f"http://127.0.0.1:{port}/api/health", workdir / "prefect-server.log", full_env, timeout=180):
         if fresh:
             save_template(database, "prefect")
         yield f"http://127.0.0.1:{port}/api"
-
-
-def start_shared_prefect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    """Start, without waiting for it, the Prefect server the test session's xdist workers share (tests/conftest.py
-    starts it in the controller and stops it at the end); it also dies with this process. Its process and API
-    URL; :func:`wait_for_http` on ``URL/health`` before using it."""
-    port = free_port()
-    args, env = _prefect_server_command(workdir, port, None)
-    log = (workdir / "prefect-server.log").open("a")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
-    log.close()  # the child holds it
-    return process, f"http://127.0.0.1:{port}/api"
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextmanager
