@@ -58,14 +58,19 @@ from prefect.settings import get_current_settings
 settings = get_current_settings()
 monitor = open(f"/proc/{os.getppid()}/stat").read().rsplit(")", 1)[1].split()
 print(json.dumps({"url": settings.api.url, "home": str(settings.home), "preloaded": sys.argv[1] in sys.modules,
-                  "parent": int(monitor[1])}))
+                  "parent": int(monitor[1]), "path": sys.path}))
 """
 
 
 def test_commands_forked_with_prefect_preloaded_each_read_their_own_prefect_settings(tmp_path):
     seen = []
     for name in ("a", "b"):
-        env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:1/{name}/api", "PREFECT_HOME": str(tmp_path / name)}
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": f"http://127.0.0.1:1/{name}/api",
+            "PREFECT_HOME": str(tmp_path / name),
+            "PYTHONPATH": str(tmp_path),
+        }
         done = warm.run([sys.executable, "-c", SETTINGS, "flows.training"], env=env, with_prefect=True)
         assert done.returncode == 0, done.stderr
         seen.append(json.loads(done.stdout))
@@ -74,3 +79,5 @@ def test_commands_forked_with_prefect_preloaded_each_read_their_own_prefect_sett
     assert [s["home"] for s in seen] == [str(tmp_path / "a"), str(tmp_path / "b")]
     assert all(s["preloaded"] for s in seen)  # imported by the parent, not by the command
     assert seen[0]["parent"] == seen[1]["parent"]  # forked from one parent: only per-command variables differ
+    for s in seen:  # the command's sys.path as Python makes it: its PYTHONPATH, not the zygote's own folder
+        assert s["path"][:2] == ["", str(tmp_path)] and str(warm.ZYGOTE.parent) not in s["path"], s["path"]

@@ -154,7 +154,8 @@ def _command_parent(conn: socket.socket, job: dict) -> dict:
     os.environ.update(job["env"])
     os.environ["PREFECT_HOME"] = os.path.abspath("prefect-home")  # Prefect makes its home on import: not a test's
     extra = [p for p in job["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:] = [*extra, *[p for p in sys.path if p not in extra]]
+    # sys.path[0] (this script's folder) stays first: a command's _become replaces it with its own.
+    sys.path[:] = [sys.path[0], *extra, *[p for p in sys.path[1:] if p not in extra]]
     try:
         for name in COMMAND_PRELOAD:
             importlib.import_module(name)
