@@ -54,9 +54,17 @@ import pandas as pd
 import sklearn
 from scipy.special import expit, logit, ndtr
 
-from driftline.config import DecisionSpec, MetricsConfig, PipelineConfig, PromotionConfig
+from driftline.config import (
+    CalibrationConfig,
+    DecisionSpec,
+    MetricsConfig,
+    ModelsConfig,
+    PipelineConfig,
+    PromotionConfig,
+)
 from driftline.metrics import BinnedEce, binned_ece
 from driftline.promotion import Decision, EvaluationSet, Scores, constant_scores, decide_promotion
+from driftline.training import Edge, edge_over
 
 HORIZON = 5
 # The pipeline's own default block for a horizon-5 price target (imported, not copied: max(10, 2 x overlap)).
@@ -256,6 +264,7 @@ def run_scenario(
     seed: int,
     promotion: PromotionConfig | None = None,
     metrics: MetricsConfig | None = None,
+    calibration: CalibrationConfig | None = None,
 ) -> dict[str, Any]:
     """``sims`` seeded simulations of one scenario, each judged by ``decide_promotion``; a summary dict."""
     promotion = promotion or PromotionConfig()
@@ -290,12 +299,18 @@ def run_scenario(
     times = np.repeat(np.arange(world.timestamps), world.symbols)
     symbols = np.tile(np.array([f"S{i}" for i in range(world.symbols)]), world.timestamps)
     spec = DecisionSpec(promotion=promotion, metrics=metrics, block_length=BLOCK_LENGTH)
+    edges = walk_forward_edges(challenger_all, data["y"], base_rates, world, calibration or CalibrationConfig())
     records = []
     for i in range(sims):
         evaluation = EvaluationSet(y=y_all[i].ravel(), times=times, symbols=symbols)
+        # calibration.require_edge: without an edge over the base rate on the training period, the pipeline's
+        # challenger predicts the base rate.
+        shown = edges[i] is None or edges[i].shown
         decision = decide_promotion(
             evaluation,
-            _scores("challenger", challenger[i].ravel()),
+            _scores("challenger", challenger[i].ravel())
+            if shown
+            else constant_scores(float(base_rates[i]), len(evaluation)),
             constant_scores(float(base_rates[i]), len(evaluation))
             if champion is None
             else _scores("champion", champion[i].ravel()),
@@ -303,8 +318,36 @@ def run_scenario(
             first_model=champion is None,
             walk_forward_ece=walk_forward_eces[i],
         )
-        records.append(_record(decision))
+        records.append({**_record(decision), "edge_shown": shown})
     return summarise(scenario, world, records)
+
+
+def walk_forward_edges(
+    p: np.ndarray, y: np.ndarray, base_rates: np.ndarray, world: World, calibration: CalibrationConfig
+) -> list[Edge | None]:
+    """Per simulation, the challenger's edge over the base rate on the training period, as the pipeline judges
+    its challenger family on the walk-forward rows (``driftline.training.edge_over``, at
+    ``calibration.require_edge``; None when that is off). The base rate here is the training period's own
+    share, known in hindsight, where the walk-forward's is each fold's earlier rows': if anything, a harder bar."""
+    level = calibration.require_edge
+    if level is None:
+        return [None] * len(p)
+    train = slice(None, world.train_timestamps)
+    times = np.repeat(np.arange(world.train_timestamps), world.symbols)
+    seed = ModelsConfig().seed
+    return [
+        edge_over(
+            "challenger",
+            y[i, train].ravel(),
+            p[i, train].ravel(),
+            float(base_rates[i]),
+            times,
+            level,
+            BLOCK_LENGTH,
+            seed,
+        )
+        for i in range(len(p))
+    ]
 
 
 def _record(decision: Decision) -> dict[str, Any]:
@@ -376,6 +419,7 @@ def summarise(scenario: Scenario, world: World, records: list[dict[str, Any]]) -
         "naive_promotions": naive,
         "naive_rate": naive / sims if sims else 0.0,
         "naive_wilson_95": list(wilson(naive, sims)),
+        "without_edge": sum(not r["edge_shown"] for r in records),
         "ci_only_promotions": ci_only,
         "ci_only_rate": ci_only / sims if sims else 0.0,
         "blocked_by_guardrail_after_ci_passed": blocked,

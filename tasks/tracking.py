@@ -182,6 +182,9 @@ def log_walk_forward_task(
     store.set_tags(run_id, {tagkeys.FAMILY: result.selected, tagkeys.SELECTION: result.selection_reason()})
     if result.best_baseline:
         store.set_tags(run_id, {tagkeys.BEST_BASELINE: result.best_baseline})
+    if result.edge is not None:  # calibration.require_edge: the challenger family against the base rate
+        edge = result.edge
+        store.log_metrics(run_id, {"edge.diff": edge.diff, "edge.ci_low": edge.low, "edge.ci_high": edge.high})
     store.log_dict(run_id, list(features.feature_names), "features.json")
     chosen = result.selected_predictions()
     y, p, p_raw = chosen["y"].to_numpy(), chosen["p"].to_numpy(), chosen["p_uncalibrated"].to_numpy()

@@ -63,11 +63,11 @@ class BaselineModel:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, known: np.ndarray | None) -> BaselineModel:
         y = np.asarray(y, dtype=float)
-        self.base_rate_ = _smoothed(y)
+        self.base_rate_ = smoothed_share(y)
         if self.name == PERSISTENCE:
             known = _known(known, len(y))
             # P(y=1 | last known label), Laplace-smoothed; rows with no known label yet get the base rate.
-            self.table_ = {state: _smoothed(y[known == state]) for state in (0.0, 1.0)}
+            self.table_ = {state: smoothed_share(y[known == state]) for state in (0.0, 1.0)}
         elif self.name == LAGGED_LABELS:
             from sklearn.linear_model import LogisticRegression
 
@@ -90,7 +90,8 @@ class BaselineModel:
         return probability
 
 
-def _smoothed(y: np.ndarray) -> float:
+def smoothed_share(y: np.ndarray) -> float:
+    """The positive share of ``y``, Laplace-smoothed: (positives + 1) / (rows + 2), inside (0, 1) always."""
     return float((y.sum() + LAPLACE) / (len(y) + 2 * LAPLACE))
 
 

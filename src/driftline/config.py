@@ -571,6 +571,13 @@ class CalibrationConfig(_Section):
     walk-forward log loss of every family on the bundled equity targets (docs/pipeline.md, "The calibrated
     level"). ``shrink: auto`` shrinks only a family that lost to the base rate on the walk-forward
     (docs/pipeline.md, "Shrinkage toward the base rate").
+
+    ``require_edge``: the challenger family must beat the base rate on the walk-forward's rows by more than
+    chance (the interval of its mean row log-loss difference, a moving-block bootstrap over timestamps with
+    the promotion test's block, wholly below 0); otherwise the challenger predicts the development rows'
+    positive share, Laplace-smoothed as the ``base_rate`` baseline states it. On the sign of a stock's 5-day
+    return, no family's edge was more than chance and the best family's spread lost 0.0048 log loss to the
+    base rate on the hold-out (docs/pipeline.md, "An edge before a spread").
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
@@ -591,6 +598,15 @@ class CalibrationConfig(_Section):
         le=1.0,
         description="weight of the whole training window's positive share in a slice-fitted calibrator's level, "
         "against the calibration slice's own share (logit space): 0 keeps the slice's level; ignored by auto",
+    )
+    require_edge: float | None = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="two-sided confidence at which the challenger family's pooled walk-forward log loss must beat "
+        "the base rate's (moving-block bootstrap, as the promotion test); when the interval reaches 0 the "
+        "challenger predicts the development rows' positive share, since a spread with no shown edge only costs "
+        "log loss; null: off",
     )
 
 
@@ -838,6 +854,11 @@ class FitSpec(_Section):
     threshold: ThresholdConfig = ThresholdConfig()
     is_direction: bool = Field(
         default=False, description="direction target: strategy metrics on the next return are scored too"
+    )
+    block_length: int = Field(
+        default=10,
+        ge=1,
+        description="timestamps per bootstrap block of the walk-forward edge (calibration.require_edge)",
     )
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="in memory or streamed")
 

@@ -101,6 +101,7 @@ def training_summary(
                 "baselines": {name: {k: metrics[k] for k in POOLED_KEYS} for name, metrics in result.baselines.items()},
                 "best_baseline": result.best_baseline,
                 "baseline_folds": baseline_fold_table(result),
+                "edge": result.edge.as_dict() if result.edge is not None else None,
             }
         )
     )

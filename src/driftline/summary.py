@@ -84,6 +84,7 @@ class TrainingSummary(BaseModel):
     baselines: dict[str, Metrics] = {}
     best_baseline: str | None = None
     baseline_folds: list[dict[str, Any]] = []
+    edge: dict[str, Any] | None = None  # the challenger family against the base rate (calibration.require_edge)
 
     @classmethod
     def failed(cls, error: str, **known: Any) -> TrainingSummary:

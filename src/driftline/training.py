@@ -61,6 +61,39 @@ class FoldResult:
     shrinkage: float = 1.0  # weight kept of the calibrated probability against the base rate (calibration.shrink)
 
 
+EDGE_BOOTSTRAP = 2000  # block resamples behind the walk-forward edge's interval (promotion's default)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The challenger family's pooled walk-forward log loss against the base rate's, row by row on the same
+    test rows (``calibration.require_edge``): the mean difference and its two-sided interval at ``level``
+    (``driftline.promotion.paired_difference_ci``, a moving-block bootstrap over timestamps)."""
+
+    family: str
+    diff: float
+    low: float
+    high: float
+    level: float
+    block_length: int
+    rows: int
+    against: str = BASE_RATE
+
+    @property
+    def shown(self) -> bool:
+        """The whole interval lies below 0: the family beat the base rate out of sample."""
+        return self.high < 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "shown": self.shown}
+
+    def describe(self) -> str:
+        return (
+            f"{self.family} - {self.against} log loss {self.diff:+.5f}, {self.level:.0%} CI [{self.low:+.5f}, "
+            f"{self.high:+.5f}] over {self.rows} walk-forward rows (block {self.block_length})"
+        )
+
+
 @dataclass(frozen=True)
 class WalkForwardResult:
     """Per-fold and pooled out-of-sample results of every family, and which one became the challenger.
@@ -77,6 +110,13 @@ class WalkForwardResult:
     baseline_folds: list[FoldResult] = field(default_factory=list)
     calibration: dict[str, str] = field(default_factory=dict)  # family -> the challenger's calibrator (auto)
     shrinkage: dict[str, float] = field(default_factory=dict)  # family -> the challenger's weight (calibration.shrink)
+    edge: Edge | None = None  # the challenger family against the base rate (calibration.require_edge)
+
+    @property
+    def without_edge(self) -> bool:
+        """The walk-forward showed no edge of the challenger family over the base rate: the challenger then
+        predicts the development rows' positive share (``fit_challenger``)."""
+        return self.edge is not None and not self.edge.shown
 
     @property
     def best_baseline(self) -> str | None:
@@ -88,7 +128,13 @@ class WalkForwardResult:
     def selection_reason(self) -> str:
         ranked = sorted(self.pooled, key=lambda f: self.pooled[f][SELECTION_METRIC])
         scores = ", ".join(f"{f} {self.pooled[f][SELECTION_METRIC]:.4f}" for f in ranked)
-        return f"lowest pooled out-of-sample {SELECTION_METRIC}: {scores}"
+        reason = f"lowest pooled out-of-sample {SELECTION_METRIC}: {scores}"
+        if self.without_edge:
+            reason += (
+                f"; no walk-forward edge over the base rate ({self.edge.describe()}), "  # type: ignore[union-attr]
+                "so the challenger predicts the development rows' positive share"
+            )
+        return reason
 
     def selected_folds(self) -> list[FoldResult]:
         return [f for f in self.folds if f.family == self.selected]
@@ -578,6 +624,9 @@ def combine_fold_results(outcomes: Sequence[FoldOutcome], spec: FitSpec) -> Walk
         folds, table, challenger_shrinkage = shrink_fold_predictions(folds, table, metrics, price_target)
     pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
+    edge = None
+    if calibration.require_edge is not None and baseline_table is not None:
+        edge = walk_forward_edge(table, baseline_table, selected, spec)
     return WalkForwardResult(
         folds=folds,
         pooled=pooled,
@@ -587,7 +636,59 @@ def combine_fold_results(outcomes: Sequence[FoldOutcome], spec: FitSpec) -> Walk
         baseline_folds=baseline_folds,
         calibration=challenger_calibration,
         shrinkage=challenger_shrinkage,
+        edge=edge,
     )
+
+
+def walk_forward_edge(table: pd.DataFrame, baseline_table: pd.DataFrame, family: str, spec: FitSpec) -> Edge | None:
+    """``family``'s walk-forward predictions (``p``) against the base rate's on the same test rows: the mean row
+    log-loss difference and its interval at ``calibration.require_edge`` (None without the base rate's rows).
+
+    Each job's rows are its fold's test rows in the features' order, for a family and a baseline alike, so the
+    two tables line up fold by fold."""
+    level = spec.calibration.require_edge
+    if level is None:
+        return None
+    ours = table[table["family"] == family]
+    base = baseline_table[baseline_table["family"] == BASE_RATE]
+    if base.empty:
+        return None
+    ours, base = (rows.sort_values("fold", kind="stable") for rows in (ours, base))
+    y = ours["y"].to_numpy(dtype=float)
+    if len(ours) != len(base) or not np.array_equal(y, base["y"].to_numpy(dtype=float)):
+        raise ValueError(f"{family}'s walk-forward rows do not line up with the base rate's")
+    return edge_over(
+        family,
+        y,
+        ours["p"].to_numpy(),
+        base["p"].to_numpy(),
+        ours["timestamp"].to_numpy(),
+        level,
+        spec.block_length,
+        spec.models.seed,
+    )
+
+
+def edge_over(
+    family: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    p_base: np.ndarray | float,
+    times: np.ndarray,
+    level: float,
+    block_length: int,
+    seed: int,
+) -> Edge:
+    """Predictions ``p`` against the base rate's ``p_base`` on the same rows: the mean row log-loss difference
+    and its two-sided interval at ``level`` (``driftline.promotion.paired_difference_ci``, per timestamp)."""
+    from driftline.promotion import paired_difference_ci, row_losses
+
+    y = np.asarray(y, dtype=float)
+    base = np.broadcast_to(np.asarray(p_base, dtype=float), y.shape)
+    diff, low, high = paired_difference_ci(
+        row_losses(y, p)["log_loss"], row_losses(y, base)["log_loss"], times, block_length, EDGE_BOOTSTRAP, level, seed
+    )
+    return Edge(family, diff, low, high, level, block_length, len(y))
 
 
 def _after_members(outcomes: list[FoldOutcome], ensemble: list[FoldOutcome]) -> list[FoldOutcome]:
@@ -664,7 +765,14 @@ def fit_challenger(
         family, model_inputs(features.X), y, features.times, spec.models, calibration, spec.gap
     )
     model = CalibratedModel.from_config(
-        make_estimator(family, fit_models), calibration, spec.gap, spec.threshold, given, choice, shrinkage
+        make_estimator(family, fit_models),
+        calibration,
+        spec.gap,
+        spec.threshold,
+        given,
+        choice,
+        shrinkage,
+        to_window=walk_forward is not None and walk_forward.without_edge and walk_forward.selected == family,
     )
     model.fit(features.X, y, features.times, returns=features.returns)
     model.tuning_ = tuning
@@ -692,6 +800,9 @@ def challenger_calibration(
     shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
     if calibration.shrink == AUTO:  # only a family the walk-forward shrank (it lost to a naive baseline)
         calibration = calibration.model_copy(update={"shrink": shrinkage is not None})
+    if walk_forward is not None and walk_forward.without_edge and walk_forward.selected == family:
+        # calibration.require_edge: no edge over the base rate shown, so all the way to it, whatever shrink says.
+        calibration, shrinkage = calibration.model_copy(update={"shrink": True}), 0.0
     return calibration, given, choice, shrinkage
 
 

@@ -90,3 +90,18 @@ def test_main_writes_the_json_report(tmp_path, capsys):
     assert "--sims 3" in report["command"]
     printed = capsys.readouterr().out
     assert "null: equally good" in printed and "95% Wilson" in printed
+
+
+def test_a_challenger_without_an_edge_on_its_training_period_is_judged_as_the_base_rate(results):
+    from driftline.config import CalibrationConfig
+
+    # calibration.require_edge, as the pipeline applies it to its challenger family's walk-forward rows: a
+    # no-skill model seldom shows an edge over the base rate on the 500 training timestamps, a skilled one does.
+    assert results["null-no-skill-first"]["without_edge"] >= 0.8 * SIMS
+    assert results["power-better"]["without_edge"] == 0
+    off = run_scenario(
+        BY_KEY["null-no-skill-first"], World(), SIMS, seed=0, calibration=CalibrationConfig(require_edge=None)
+    )
+    assert off["without_edge"] == 0
+    # The base rate judged against itself: never "better", where the no-skill model's noise sometimes looked so.
+    assert results["null-no-skill-first"]["naive_rate"] < off["naive_rate"]

@@ -501,3 +501,55 @@ def test_with_a_series_level_each_fold_shrinks_toward_its_test_rows_levels(walk_
     assert not np.allclose(after["shrink_target"].to_numpy(), after["base_rate"].to_numpy())
     model = fit_challenger(leveled, result.selected, walk_forward_run.spec, result)
     assert model.level_column_ == LEVEL_COLUMN and LEVEL_COLUMN not in model.feature_names_in_
+
+
+# --- calibration.require_edge: a challenger family must beat the base rate out of sample ---------------
+
+
+def _without_signal(run):
+    """The shared run's features with labels drawn independently of every feature (and of the known label)."""
+    rng = np.random.default_rng(5)
+    y = pd.Series(rng.binomial(1, 0.4, len(run.features.y)), index=run.features.y.index, name=run.features.y.name)
+    meta = run.features.meta.assign(known_label=np.nan)
+    return replace(run.features, y=y, meta=meta)
+
+
+def test_the_challenger_family_shows_its_edge_over_the_base_rate_on_the_walk_forward(walk_forward_run):
+    result = walk_forward_run.result  # GARCH volatility: real signal
+    edge = result.edge
+    assert edge is not None and edge.family == result.selected and edge.against == "base_rate"
+    assert edge.shown and edge.low <= edge.diff <= edge.high < 0
+    assert edge.level == 0.95 and edge.rows == len(result.selected_predictions())
+    assert not result.without_edge and "no walk-forward edge" not in result.selection_reason()
+    model = fit_challenger(walk_forward_run.features, result.selected, walk_forward_run.spec, result)
+    assert model.shrinkage_ == 1.0 and model.level_column_ == LEVEL_COLUMN
+    assert np.ptp(model.predict_proba(walk_forward_run.features.X)[:, 1]) > 0.1
+
+
+def test_without_an_edge_over_the_base_rate_the_challenger_predicts_what_the_base_rate_baseline_does(
+    walk_forward_run,
+):
+    from driftline.baselines import BaselineModel
+
+    features = _without_signal(walk_forward_run)
+    # Shrinkage off, so that only the edge's rule can flatten the challenger (calibration.shrink: auto would
+    # shrink a family that lost to the base rate, as these may).
+    calibration = walk_forward_run.spec.calibration.model_copy(update={"shrink": False})
+    spec = walk_forward_run.spec.model_copy(update={"calibration": calibration})
+    result = run_walk_forward(features, spec)
+    assert result.edge is not None and not result.edge.shown and result.without_edge
+    assert "no walk-forward edge over the base rate" in result.selection_reason()
+    # The walk-forward reports what the family did; only the challenger is replaced.
+    assert result.pooled[result.selected]["auc"] != 0.5
+    model = fit_challenger(features, result.selected, spec, result)
+    baseline = BaselineModel("base_rate").fit(features.X, features.y.to_numpy(), None)
+    np.testing.assert_array_equal(
+        model.predict_proba(features.X)[:, 1], baseline.predict_proba(features.X, None)
+    )  # exactly: the same Laplace-smoothed share, not each series' recent share (level)
+    # Off: the family stays the challenger. Here its sigmoid on the newest slice found no signal either, so it
+    # predicts that slice's share of positives, not the development rows'.
+    off = spec.model_copy(update={"calibration": calibration.model_copy(update={"require_edge": None})})
+    kept = run_walk_forward(features, off)
+    assert kept.edge is None and not kept.without_edge
+    kept_p = fit_challenger(features, kept.selected, off, kept).predict_proba(features.X)[:, 1]
+    assert np.abs(kept_p - baseline.predict_proba(features.X, None)).min() > 0.005
