@@ -485,6 +485,8 @@ def evaluate_dataset(dataset: Dataset, quick: bool = False, families: tuple[str,
         features=list(features.feature_names),
         selected_family=result.selected,
         decision=decision.action,
+        # calibration.require_edge: the selected family against the base rate on the walk-forward rows
+        edge=None if result.edge is None else result.edge.as_dict(),
     )
 
     # The challenger: pooled over the selected family's folds (as the pipeline reports it) and on the hold-out.

@@ -126,6 +126,14 @@ def test_a_dataset_row_is_complete_and_persistence_wins_on_a_persistent_label(tm
     persistence = row["models"]["persistence"]["walk_forward"]
     assert persistence["accuracy"] > 0.9 > row["models"]["base_rate"]["walk_forward"]["accuracy"]
     assert row["goals"]["best_baseline"] == "persistence"
+    # The hold-out is judged against that baseline, and against the one best on the hold-out itself beside it.
+    holdout = {name: row["models"][name]["holdout"]["log_loss"] for name in ("challenger", *quality.BASELINES)}
+    assert row["goals"]["holdout_logloss_excess"] == holdout["challenger"] - holdout["persistence"]
+    assert row["goals"]["holdout_logloss_excess_hindsight"] == holdout["challenger"] - min(
+        holdout[name] for name in quality.BASELINES
+    )
+    # A persistent label: the selected family beat the base rate by far more than chance (require_edge).
+    assert row["edge"]["family"] == row["selected_family"] and row["edge"]["shown"] and row["edge"]["high"] < 0
     assert row["goals"]["persistent_accuracy_margin"] == pytest.approx(
         row["models"]["challenger"]["walk_forward"]["accuracy"] - persistence["accuracy"]
     )
