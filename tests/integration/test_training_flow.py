@@ -50,6 +50,9 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
     assert summary["best_baseline"] == min(baselines, key=lambda b: baselines[b]["log_loss"])
     assert comparison["baseline"] == f"best baseline {summary['best_baseline']}" and comparison["metric"] == "log_loss"
     assert comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"] < 0
+    # calibration.require_edge: the challenger family beat the base rate on the walk-forward by more than chance.
+    edge = summary["edge"]
+    assert edge["family"] == summary["selected_family"] and edge["shown"] and edge["high"] < 0
     assert summary["rows_in"] == summary["rows_clean"] == 1500
     assert summary["metrics"]["brier_skill"] > 0.1
     assert len(summary["folds"]) == 3
@@ -79,6 +82,7 @@ def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast
         "lightgbm.brier",
         "brier_uncalibrated",
         "baseline.persistence.log_loss",
+        "edge.ci_high",
     ):
         assert key in run.data.metrics, key
     assert run.data.metrics["brier"] == pytest.approx(summary["metrics"]["brier"])
@@ -192,6 +196,32 @@ def test_walk_forward_reports_progress_and_logs_each_search_to_mlflow(prefect_ap
 
 def logged_features(client: MlflowClient, run_id: str) -> list[str]:
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/features.json")
+
+
+def test_without_a_walk_forward_edge_the_challenger_is_the_base_rate_and_is_not_promoted(
+    prefect_api, tracking, fast_config, labelled_csv, tmp_path
+):
+    """Labels drawn independently of every feature: no family can beat the base rate but by chance, so the
+    challenger predicts the base rate (calibration.require_edge), is registered, and is rejected."""
+    noise = pd.read_csv(labelled_csv)
+    noise["y"] = np.random.default_rng(3).binomial(1, 0.4, len(noise))
+    noise_csv = tmp_path / "noise.csv"
+    noise.to_csv(noise_csv, index=False)
+    summary = _train(prefect_api, config_file=str(fast_config), data=str(noise_csv), name="it-noise", **LABELLED)
+
+    edge = summary["edge"]
+    assert edge["family"] == summary["selected_family"] and not edge["shown"] and edge["high"] >= 0
+    assert "no walk-forward edge over the base rate" in summary["selection"]
+    assert summary["decision"] == "reject" and summary["aliases"] == ["challenger"], summary["reasons"]
+    assert summary["champion_version_after"] is None
+    assert any(r.startswith("FAIL log_loss-better") for r in summary["reasons"]), summary["reasons"]
+    client = MlflowClient()
+    assert client.get_run(summary["run_id"]).data.metrics["edge.ci_high"] == pytest.approx(edge["high"])
+    # The registered challenger scores every row with the development rows' smoothed positive share.
+    model = mlflow.pyfunc.load_model("models:/driftline-it-noise@challenger")
+    sample = registry.load_run_frame(summary["run_id"], "reference/sample.parquet")
+    probability = model.predict(sample[logged_features(client, summary["run_id"])])["probability"]
+    assert np.ptp(probability) == 0 and abs(probability.iloc[0] - noise["y"].mean()) < 0.03
 
 
 def test_second_run_keeps_champion_and_moves_challenger(prefect_api, tracking, fast_config, labelled_csv):
