@@ -834,6 +834,10 @@ class ScaleConfig(_Section):
     batch_rows: int = Field(default=500_000, ge=1_000, description="streaming: rows read per batch")
 
 
+MIN_BLOCK_LENGTH = 10
+"""Least default bootstrap block, in timestamps: model errors persist beyond the label's own overlap."""
+
+
 class FitSpec(_Section):
     """Everything that shapes a fit, given its feature set: the argument of every fitting task and, hashed
     with the features' content hash and the code version, its cache key (``tasks.caching.fit_cache_key``).
@@ -856,7 +860,7 @@ class FitSpec(_Section):
         default=False, description="direction target: strategy metrics on the next return are scored too"
     )
     block_length: int = Field(
-        default=10,
+        default=MIN_BLOCK_LENGTH,
         ge=1,
         description="timestamps per bootstrap block of the walk-forward edge (calibration.require_edge)",
     )
@@ -980,10 +984,6 @@ class PipelineConfig(_Section):
         at the same power (97.5% vs 96.5% on the modest-gain scenario).
         """
         return self.promotion.block_length or max(MIN_BLOCK_LENGTH, 2 * self.label_overlap)
-
-
-MIN_BLOCK_LENGTH = 10
-"""Least default bootstrap block, in timestamps: model errors persist beyond the label's own overlap."""
 
 
 class PipelineSettings(BaseModel):

@@ -118,6 +118,10 @@ class WalkForwardResult:
         predicts the development rows' positive share (``fit_challenger``)."""
         return self.edge is not None and not self.edge.shown
 
+    def flattens(self, family: str) -> bool:
+        """``family``'s challenger is the base rate: it is the selected family, and it showed no edge."""
+        return self.without_edge and family == self.selected
+
     @property
     def best_baseline(self) -> str | None:
         """The baseline with the lowest pooled walk-forward log loss (None when none ran)."""
@@ -647,12 +651,10 @@ def walk_forward_edge(table: pd.DataFrame, baseline_table: pd.DataFrame, family:
     Each job's rows are its fold's test rows in the features' order, for a family and a baseline alike, so the
     two tables line up fold by fold."""
     level = spec.calibration.require_edge
-    if level is None:
+    base = baseline_table[baseline_table["family"] == BASE_RATE]
+    if level is None or base.empty:
         return None
     ours = table[table["family"] == family]
-    base = baseline_table[baseline_table["family"] == BASE_RATE]
-    if base.empty:
-        return None
     ours, base = (rows.sort_values("fold", kind="stable") for rows in (ours, base))
     y = ours["y"].to_numpy(dtype=float)
     if len(ours) != len(base) or not np.array_equal(y, base["y"].to_numpy(dtype=float)):
@@ -758,6 +760,10 @@ def fit_challenger(
     With ``calibration.shrink`` and the walk-forward result, the calibrated probability is pulled toward the
     development rows' positive share by the weight the family's out-of-fold rows support
     (``WalkForwardResult.shrinkage``); without it, by the weight its own calibration slice supports.
+
+    With ``calibration.require_edge``, when the walk-forward showed no edge of ``family`` over the base rate
+    (``WalkForwardResult.flattens``), the model is fitted as always but shrunk all the way (weight 0) toward
+    the development rows' smoothed positive share: it predicts what the ``base_rate`` baseline predicts.
     """
     calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
     y = features.y.to_numpy()
@@ -772,7 +778,7 @@ def fit_challenger(
         given,
         choice,
         shrinkage,
-        to_window=walk_forward is not None and walk_forward.without_edge and walk_forward.selected == family,
+        to_window=walk_forward is not None and walk_forward.flattens(family),
     )
     model.fit(features.X, y, features.times, returns=features.returns)
     model.tuning_ = tuning
@@ -800,7 +806,7 @@ def challenger_calibration(
     shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
     if calibration.shrink == AUTO:  # only a family the walk-forward shrank (it lost to a naive baseline)
         calibration = calibration.model_copy(update={"shrink": shrinkage is not None})
-    if walk_forward is not None and walk_forward.without_edge and walk_forward.selected == family:
+    if walk_forward is not None and walk_forward.flattens(family):
         # calibration.require_edge: no edge over the base rate shown, so all the way to it, whatever shrink says.
         calibration, shrinkage = calibration.model_copy(update={"shrink": True}), 0.0
     return calibration, given, choice, shrinkage
