@@ -30,8 +30,10 @@ LABELLED = {"target": "label", "target_col": "y"}
 
 def test_first_run_registers_challenger_and_champion(prefect_api, tracking, fast_config, labelled_csv):
     # With the Evidently report of training vs hold-out (the default; the fast test config skips it).
+    # With calibration.require_edge on (off by default): a family with real signal shows its edge and stays.
     config = yaml.safe_load(fast_config.read_text())
-    fast_config.write_text(yaml.safe_dump({**config, "drift": {**config.get("drift", {}), "training_report": True}}))
+    config = {**config, "drift": {**config.get("drift", {}), "training_report": True}}
+    fast_config.write_text(yaml.safe_dump({**config, "calibration": {"require_edge": 0.95}}))
     summary = _train(prefect_api, config_file=str(fast_config), data=str(labelled_csv), **LABELLED)
 
     assert summary["model_name"] == "driftline-it"
@@ -201,8 +203,11 @@ def logged_features(client: MlflowClient, run_id: str) -> list[str]:
 def test_without_a_walk_forward_edge_the_challenger_is_the_base_rate_and_is_not_promoted(
     prefect_api, tracking, fast_config, labelled_csv, tmp_path
 ):
-    """Labels drawn independently of every feature: no family can beat the base rate but by chance, so the
-    challenger predicts the base rate (calibration.require_edge), is registered, and is rejected."""
+    """Labels drawn independently of every feature: no family can beat the base rate but by chance, so with
+    calibration.require_edge the challenger predicts the base rate, is registered, and is rejected."""
+    fast_config.write_text(
+        yaml.safe_dump({**yaml.safe_load(fast_config.read_text()), "calibration": {"require_edge": 0.95}})
+    )
     noise = pd.read_csv(labelled_csv)
     noise["y"] = np.random.default_rng(3).binomial(1, 0.4, len(noise))
     noise_csv = tmp_path / "noise.csv"

@@ -107,7 +107,8 @@ def test_a_dataset_row_is_complete_and_persistence_wins_on_a_persistent_label(tm
         name="markov",
         description="synthetic",
         write=write,
-        overrides={"target.kind": "label", "data.target_col": "label_next"},
+        # calibration.require_edge on (off by default), so that the row reports the edge
+        overrides={"target.kind": "label", "data.target_col": "label_next", "calibration.require_edge": 0.95},
         cadence="5min",
         label_delay=1,
         persistent=True,
@@ -132,7 +133,7 @@ def test_a_dataset_row_is_complete_and_persistence_wins_on_a_persistent_label(tm
     assert row["goals"]["holdout_logloss_excess_hindsight"] == holdout["challenger"] - min(
         holdout[name] for name in quality.BASELINES
     )
-    # A persistent label: the selected family beat the base rate by far more than chance (require_edge).
+    # A persistent label: the selected family beat the base rate by far more than chance.
     assert row["edge"]["family"] == row["selected_family"] and row["edge"]["shown"] and row["edge"]["high"] < 0
     assert row["goals"]["persistent_accuracy_margin"] == pytest.approx(
         row["models"]["challenger"]["walk_forward"]["accuracy"] - persistence["accuracy"]

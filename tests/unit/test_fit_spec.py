@@ -39,7 +39,7 @@ _STRINGS = (
     "7D",
     "x",
 )
-_FOR_NONE = (7, 0.5, "7D", "x", "fail", "number", ["logreg"], True, "cp1252", "Europe/Berlin")
+_FOR_NONE = (7, 0.5, "7D", "x", "fail", "number", ["logreg"], True, "cp1252", "Europe/Berlin", 0.9)
 # Leaves that have no other valid value: a contract file must exist; symbol and timestamp are always
 # required strings and timestamps (no bounds).
 _FIXED = {

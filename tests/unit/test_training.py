@@ -514,14 +514,22 @@ def _without_signal(run):
     return replace(run.features, y=y, meta=meta)
 
 
+def _with_edge(spec, **calibration):
+    """``spec`` with ``calibration.require_edge`` at 0.95 (off by default) and any other calibration settings."""
+    update = {"require_edge": 0.95, **calibration}
+    return spec.model_copy(update={"calibration": spec.calibration.model_copy(update=update)})
+
+
 def test_the_challenger_family_shows_its_edge_over_the_base_rate_on_the_walk_forward(walk_forward_run):
-    result = walk_forward_run.result  # GARCH volatility: real signal
+    assert walk_forward_run.result.edge is None  # off by default: nothing tested, nothing reported
+    spec = _with_edge(walk_forward_run.spec)
+    result = run_walk_forward(walk_forward_run.features, spec)  # GARCH volatility: real signal
     edge = result.edge
     assert edge is not None and edge.family == result.selected and edge.against == "base_rate"
     assert edge.shown and edge.low <= edge.diff <= edge.high < 0
     assert edge.level == 0.95 and edge.rows == len(result.selected_predictions())
     assert not result.without_edge and "no walk-forward edge" not in result.selection_reason()
-    model = fit_challenger(walk_forward_run.features, result.selected, walk_forward_run.spec, result)
+    model = fit_challenger(walk_forward_run.features, result.selected, spec, result)
     assert model.shrinkage_ == 1.0 and model.level_column_ == LEVEL_COLUMN
     assert np.ptp(model.predict_proba(walk_forward_run.features.X)[:, 1]) > 0.1
 
@@ -534,8 +542,7 @@ def test_without_an_edge_over_the_base_rate_the_challenger_predicts_what_the_bas
     features = _without_signal(walk_forward_run)
     # Shrinkage off, so that only the edge's rule can flatten the challenger (calibration.shrink: auto would
     # shrink a family that lost to the base rate, as these may).
-    calibration = walk_forward_run.spec.calibration.model_copy(update={"shrink": False})
-    spec = walk_forward_run.spec.model_copy(update={"calibration": calibration})
+    spec = _with_edge(walk_forward_run.spec, shrink=False)
     result = run_walk_forward(features, spec)
     assert result.edge is not None and not result.edge.shown and result.without_edge
     assert "no walk-forward edge over the base rate" in result.selection_reason()
@@ -548,7 +555,7 @@ def test_without_an_edge_over_the_base_rate_the_challenger_predicts_what_the_bas
     )  # exactly: the same Laplace-smoothed share, not each series' recent share (level)
     # Off: the family stays the challenger. Here its sigmoid on the newest slice found no signal either, so it
     # predicts that slice's share of positives, not the development rows'.
-    off = spec.model_copy(update={"calibration": calibration.model_copy(update={"require_edge": None})})
+    off = spec.model_copy(update={"calibration": spec.calibration.model_copy(update={"require_edge": None})})
     kept = run_walk_forward(features, off)
     assert kept.edge is None and not kept.without_edge
     kept_p = fit_challenger(features, kept.selected, off, kept).predict_proba(features.X)[:, 1]
