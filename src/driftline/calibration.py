@@ -43,7 +43,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from driftline.baselines import smoothed_share
 from driftline.config import CalibrationConfig, ThresholdConfig
 from driftline.errors import InsufficientDataError
 from driftline.features import LEVEL_COLUMN, model_inputs
@@ -294,9 +293,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         level: with a calibrator fitted on the slice (``sigmoid``, ``beta``, ``isotonic``; not ``auto`` and
             not a given one), the weight of the whole window's positive share in the calibrated level
             against the slice's (``level_shift``; ``level_shift_``): 0 keeps the slice's level.
-        to_window: shrink toward the whole window's positive share even when the features carry the series'
-            recent share of known labels (the challenger without a walk-forward edge: each series' recent
-            share is a forecast of its own, and no evidence stood behind it either).
     """
 
     def __init__(
@@ -312,7 +308,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         shrink: bool = False,
         shrinkage: float | None = None,
         level: float = 0.0,
-        to_window: bool = False,
     ):
         self.estimator = estimator
         self.method = method
@@ -325,7 +320,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.shrink = shrink
         self.shrinkage = shrinkage
         self.level = level
-        self.to_window = to_window
 
     @classmethod
     def from_config(
@@ -337,7 +331,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         calibrator: Calibrator | None = None,
         calibration_name: str | None = None,
         shrinkage: float | None = None,
-        to_window: bool = False,
     ) -> CalibratedModel:
         threshold = threshold or ThresholdConfig(objective="none")
         return cls(
@@ -353,7 +346,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             shrink=calibration.shrink is not False,
             shrinkage=shrinkage,
             level=calibration.level,
-            to_window=to_window,
         )
 
     def fit(
@@ -390,8 +382,7 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             list(inputs.columns),
             raw,
             y[cal_rows],
-            # to_window: the base rate as the base_rate baseline states it, so the two then predict the same.
-            base_rate=smoothed_share(y) if self.to_window else float(np.mean(y)),
+            base_rate=float(np.mean(y)),
             fitting_share=fitting_share,
             returns=None if returns is None else np.asarray(returns)[cal_rows],
             slice_levels=row_levels(X.iloc[cal_rows], fitting_share) if LEVEL_COLUMN in X.columns else None,
@@ -421,8 +412,6 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
                 series' recent share of known labels: the model then shrinks each row toward its own series'
                 recent share instead of the window's (``level_column_``).
         """
-        if self.to_window:
-            slice_levels = None
         self.base_estimator_ = base
         self.classes_ = base.classes_
         slice_fit = fit_slice_calibration(raw, y_slice, self.method, self.calibrator, self.calibration_name)
@@ -455,6 +444,15 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
             *self.threshold_bounds,
             returns=returns,
         )
+        return self
+
+    def flatten(self, share: float) -> CalibratedModel:
+        """From now on, predict ``share`` for every row: shrinkage all the way (weight 0) toward it, not toward
+        each series' recent level. For a challenger whose family showed no edge over the base rate on the
+        walk-forward (``calibration.require_edge``): a series' recent share is a forecast too, and no evidence
+        stood behind it either."""
+        check_is_fitted(self, "calibrator_")
+        self.shrinkage_, self.level_column_, self.base_rate_ = 0.0, None, float(share)
         return self
 
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:

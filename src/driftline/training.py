@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driftline.baselines import BASE_RATE, BaselineModel, baseline_names, fit_baseline, is_baseline, known_labels
+from driftline.baselines import (
+    BASE_RATE,
+    BaselineModel,
+    baseline_names,
+    fit_baseline,
+    is_baseline,
+    known_labels,
+    smoothed_share,
+)
 from driftline.calibration import (
     CalibratedModel,
     Calibrator,
@@ -762,8 +770,8 @@ def fit_challenger(
     (``WalkForwardResult.shrinkage``); without it, by the weight its own calibration slice supports.
 
     With ``calibration.require_edge``, when the walk-forward showed no edge of ``family`` over the base rate
-    (``WalkForwardResult.flattens``), the model is fitted as always but shrunk all the way (weight 0) toward
-    the development rows' smoothed positive share: it predicts what the ``base_rate`` baseline predicts.
+    (``WalkForwardResult.flattens``), the model is fitted as always, then flattened (``CalibratedModel.flatten``)
+    to the development rows' smoothed positive share: it predicts what the ``base_rate`` baseline predicts.
     """
     calibration, given, choice, shrinkage = challenger_calibration(family, spec.calibration, walk_forward)
     y = features.y.to_numpy()
@@ -771,16 +779,11 @@ def fit_challenger(
         family, model_inputs(features.X), y, features.times, spec.models, calibration, spec.gap
     )
     model = CalibratedModel.from_config(
-        make_estimator(family, fit_models),
-        calibration,
-        spec.gap,
-        spec.threshold,
-        given,
-        choice,
-        shrinkage,
-        to_window=walk_forward is not None and walk_forward.flattens(family),
+        make_estimator(family, fit_models), calibration, spec.gap, spec.threshold, given, choice, shrinkage
     )
     model.fit(features.X, y, features.times, returns=features.returns)
+    if walk_forward is not None and walk_forward.flattens(family):  # calibration.require_edge
+        model.flatten(smoothed_share(y))  # what the base_rate baseline predicts, to the digit
     model.tuning_ = tuning
     return model
 
@@ -806,9 +809,6 @@ def challenger_calibration(
     shrinkage = walk_forward.shrinkage.get(family) if walk_forward is not None and calibration.shrink else None
     if calibration.shrink == AUTO:  # only a family the walk-forward shrank (it lost to a naive baseline)
         calibration = calibration.model_copy(update={"shrink": shrinkage is not None})
-    if walk_forward is not None and walk_forward.flattens(family):
-        # calibration.require_edge: no edge over the base rate shown, so all the way to it, whatever shrink says.
-        calibration, shrinkage = calibration.model_copy(update={"shrink": True}), 0.0
     return calibration, given, choice, shrinkage
 
 
