@@ -41,8 +41,8 @@ Goals (issue 15), recorded as targets by ``benchmarks/run.py`` (part ``quality``
 dataset's value:
 
 * ``quality_wf_logloss_excess`` / ``quality_holdout_logloss_excess`` <= 0: the challenger's log loss minus
-  the best baseline's, pooled walk-forward / hold-out. The best baseline is the pipeline's: the lowest pooled
-  walk-forward log loss, the one a first model faces on the hold-out. Each dataset also reports
+  the best baseline's, pooled walk-forward / hold-out. The best baseline is chosen as the pipeline chooses the
+  one a first model faces: the lowest pooled walk-forward log loss (here of the two above). Each dataset also reports
   ``holdout_logloss_excess_hindsight``, against whichever baseline did best on the hold-out itself;
 * ``quality_ece_20k`` <= 0.02: the challenger's pooled walk-forward ECE on series with >= 20k rows;
   ``quality_ece_daily_4k`` <= 0.04 on daily series with >= 4k rows;
