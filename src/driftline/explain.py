@@ -311,10 +311,18 @@ def explain_estimator(estimator: Any, X: pd.DataFrame) -> Explanation:
 
 
 def explain_model(model: Any, X: pd.DataFrame) -> Explanation:
-    """SHAP values of a fitted ``CalibratedModel``'s base estimator, on the columns it was trained on."""
+    """SHAP values of a fitted ``CalibratedModel``'s base estimator, on the columns it was trained on.
+
+    A model shrunk all the way (weight 0: a challenger without an edge over the base rate, or a shrinkage
+    weight of 0) predicts its shrinkage target whatever the features say: every contribution is 0 and each
+    row's base, in probability units, is what it is given."""
     features = list(model.feature_names_in_)
     if X.empty:
         return Explanation(np.empty((0, len(features))), np.empty(0), features, "", "nothing to explain")
+    if getattr(model, "shrinkage_", 1.0) == 0.0:
+        base = np.broadcast_to(np.asarray(model.shrink_targets(X), dtype=float), (len(X),)).copy()
+        method = "none: the model predicts its shrinkage target (weight 0), no feature moves it"
+        return Explanation(np.zeros((len(X), len(features))), base, features, PROBABILITY, method)
     return explain_estimator(model.base_estimator_, X[features])
 
 

@@ -245,3 +245,19 @@ def test_explanations_sit_beside_their_predictions_row_for_row(fitted, aapl_feat
     assert with_explanations(predictions, None) is predictions
     with pytest.raises(ValueError, match="19 explanations for 20 predictions"):
         with_explanations(predictions, table.iloc[:19])
+
+
+def test_a_model_shrunk_all_the_way_is_explained_by_no_feature(fitted, aapl_features):
+    """A challenger without an edge over the base rate (calibration.require_edge) predicts one share: its
+    explanation must not credit the base model's features with moving it."""
+    import copy
+
+    X = aapl_features.X.iloc[-30:]
+    flat = copy.deepcopy(fitted["random_forest"]).flatten(0.4)
+    explanation = explain_model(flat, X)
+    assert explanation.space == "probability" and "no feature moves it" in explanation.method
+    np.testing.assert_array_equal(explanation.values, np.zeros((30, len(flat.feature_names_in_))))
+    np.testing.assert_allclose(explanation.margin, flat.predict_proba(X)[:, 1])
+    np.testing.assert_allclose(explanation.margin, 0.4)
+    # The model it was: its features do move it.
+    assert np.abs(explain_model(fitted["random_forest"], X).values).max() > 0
