@@ -35,6 +35,7 @@ DIRECTION_KEYS = (
     "champion_version_before",
     "champion_version_after",
     "model_version",
+    "edge",  # calibration.require_edge: asked of a direction target by default
 )
 
 

@@ -123,11 +123,24 @@ def readme_demo(results: dict[str, Any]) -> str:
 
 def readme_direction(results: dict[str, Any]) -> str:
     direction = _need(results, "demo_direction", "demo")
-    metrics = direction["metrics"]
+    metrics, edge = direction["metrics"], direction.get("edge")
+    version = f"version {direction['model_version']}"
+    if edge is None:  # calibration.require_edge off
+        judged = f"Brier skill {metrics['brier_skill']:+.2f} against the base rate; {version} is registered"
+    else:
+        judged = (
+            f"{edge['family']} - base rate log loss {edge['diff']:+.4f}, {edge['level']:.0%} CI"
+            f" [{edge['low']:+.4f}, {edge['high']:+.4f}]: "
+            + (
+                "an edge: " + version + " keeps its spread"
+                if edge["shown"]
+                else f"no edge: {version} predicts the base rate"
+            )
+        )
+    after = direction["champion_version_after"]
     return _paragraph(
-        f"On the same data (`--only demo`): walk-forward AUC {metrics['auc']:.2f}, Brier skill"
-        f" {metrics['brier_skill']:+.2f} against the base rate; version {direction['model_version']} is registered,"
-        f" decision **{direction['decision']}** (champion after: {direction['champion_version_after'] or 'none'})."
+        f"Same data (`--only demo`): walk-forward AUC {metrics['auc']:.2f}; {judged}; decision"
+        f" **{direction['decision']}**" + (f" (champion: version {after})." if after else ".")
     )
 
 

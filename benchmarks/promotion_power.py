@@ -327,9 +327,10 @@ def walk_forward_edges(
 ) -> list[Edge | None]:
     """Per simulation, the challenger's edge over the base rate on the training period, as the pipeline judges
     its challenger family on the walk-forward rows (``driftline.training.edge_over``, at
-    ``calibration.require_edge``; None when that is off). The base rate here is the training period's own
-    share, known in hindsight, where the walk-forward's is each fold's earlier rows': if anything, a harder bar."""
-    level = calibration.require_edge
+    ``calibration.require_edge`` for a volatility target; None when that is off). The base rate here is the
+    training period's own share, known in hindsight, where the walk-forward's is each fold's earlier rows': if
+    anything, a harder bar."""
+    level = calibration.edge_level(is_direction=False)  # the simulated target is volatility's regime
     if level is None:
         return [None] * len(p)
     train = slice(None, world.train_timestamps)

@@ -10,7 +10,7 @@ import os
 import re
 import reprlib
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, TypeVar, cast, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -24,6 +24,9 @@ ModelFamily = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 
 
 AUTO: Literal["auto"] = "auto"  # a setting decided per run from what the walk-forward measured (calibration.shrink)
+# calibration.require_edge: auto: the confidence a price direction target's challenger family must beat the base
+# rate at on the walk-forward rows (docs/pipeline.md, "An edge before a spread")
+DIRECTION_EDGE_LEVEL = 0.95
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MODEL_PREFIX = "driftline-"  # a pipeline's registered model: driftline-<name>
 _GLOB = re.compile(r"[*?\[]")
@@ -575,12 +578,13 @@ class CalibrationConfig(_Section):
     ``require_edge``: the challenger family must beat the base rate on the walk-forward's rows by more than
     chance (the interval of its mean row log-loss difference, a moving-block bootstrap over timestamps with
     the promotion test's block, wholly below 0); otherwise the challenger predicts the development rows'
-    positive share, Laplace-smoothed as the ``base_rate`` baseline states it. On the sign of a stock's 5-day
-    return, no family's edge was more than chance and the best family's spread lost 0.0048 log loss to the
-    base rate on the hold-out: 0.95 makes that a tie. Off by default: on the demo panel's volatility target
-    for 2000-2006 the walk-forward saw no edge either (its 2000-2002 folds), and the flattened challenger's
-    hold-out log loss was 0.7103 where the model's is 0.6555, persistence's 0.7009
-    (docs/pipeline.md, "An edge before a spread").
+    positive share, Laplace-smoothed as the ``base_rate`` baseline states it. ``auto`` (the default) asks it of
+    a price direction target only, at ``DIRECTION_EDGE_LEVEL``: on the sign of a stock's 5-day return no
+    family's edge was more than chance and the best family's spread lost 0.0048 log loss to the base rate on
+    the hold-out, which the rule makes a tie; the sea temperature's direction showed its edge and kept its
+    model. Volatility regimes and labels are not asked: on the demo panel's volatility target for 2000-2006
+    the walk-forward saw no edge (its 2000-2002 folds), and the flattened challenger's hold-out log loss was
+    0.7103 where the model's is 0.6555, persistence's 0.7009 (docs/pipeline.md, "An edge before a spread").
     """
 
     method: Literal["auto", "isotonic", "sigmoid", "beta"] = Field(
@@ -602,15 +606,20 @@ class CalibrationConfig(_Section):
         description="weight of the whole training window's positive share in a slice-fitted calibrator's level, "
         "against the calibration slice's own share (logit space): 0 keeps the slice's level; ignored by auto",
     )
-    require_edge: float | None = Field(
-        default=None,
-        gt=0.5,
-        lt=1.0,
+    require_edge: Annotated[float, Field(gt=0.5, lt=1.0)] | Literal["auto"] | None = Field(
+        default=AUTO,
         description="two-sided confidence at which the challenger family's pooled walk-forward log loss must beat "
         "the base rate's (moving-block bootstrap, as the promotion test); when the interval reaches 0 the "
         "challenger predicts the development rows' positive share, since a spread with no shown edge only costs "
-        "log loss; null (the default): off",
+        f"log loss; auto: {DIRECTION_EDGE_LEVEL} for a price direction target, off for the others; null: off",
     )
+
+    def edge_level(self, is_direction: bool) -> float | None:
+        """``require_edge`` for a target: ``auto`` asks a price direction target for an edge at
+        ``DIRECTION_EDGE_LEVEL``, and no other target for one."""
+        if self.require_edge == AUTO:
+            return DIRECTION_EDGE_LEVEL if is_direction else None
+        return self.require_edge
 
 
 class TuningConfig(_Section):
@@ -868,6 +877,12 @@ class FitSpec(_Section):
         description="timestamps per bootstrap block of the walk-forward edge (calibration.require_edge)",
     )
     scale: ScaleConfig = Field(default_factory=ScaleConfig, description="in memory or streamed")
+
+    @property
+    def edge_level(self) -> float | None:
+        """The confidence of the challenger family's edge over the base rate (``calibration.require_edge`` for
+        this target); None: not asked for."""
+        return self.calibration.edge_level(self.is_direction)
 
 
 class DecisionSpec(_Section):

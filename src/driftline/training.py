@@ -637,7 +637,7 @@ def combine_fold_results(outcomes: Sequence[FoldOutcome], spec: FitSpec) -> Walk
     pooled = _pooled(table, folds, metrics, price_target)
     selected = min(pooled, key=lambda f: pooled[f][SELECTION_METRIC])
     edge = None
-    if calibration.require_edge is not None and baseline_table is not None:
+    if spec.edge_level is not None and baseline_table is not None:
         edge = walk_forward_edge(table, baseline_table, selected, spec)
     return WalkForwardResult(
         folds=folds,
@@ -658,7 +658,7 @@ def walk_forward_edge(table: pd.DataFrame, baseline_table: pd.DataFrame, family:
 
     Each job's rows are its fold's test rows in the features' order, for a family and a baseline alike, so the
     two tables line up fold by fold."""
-    level = spec.calibration.require_edge
+    level = spec.edge_level
     base = baseline_table[baseline_table["family"] == BASE_RATE]
     if level is None or base.empty:
         return None

@@ -76,6 +76,8 @@ def test_two_column_price_series_with_explicit_columns(prefect_api, tmp_path, fa
     assert summary["model_name"] == "driftline-px"
     assert summary["target"] == "direction"
     assert summary["rows_in"] == 900
+    # A price direction target must show its edge over the base rate by default (calibration.require_edge: auto).
+    assert summary["edge"]["level"] == 0.95 and summary["edge"]["against"] == "base_rate", summary["edge"]
     # What detection chose, in the JSON and on screen (the explicit columns here).
     assert summary["columns"] == {
         "time": ["when"],

@@ -692,3 +692,33 @@ def test_a_label_targets_horizon_is_named_as_unread_with_the_key_that_is_read(tm
     assert load_config(None, sets={**sets, "target.ahead": 6}).target.unread_horizon() is None
     assert load_config(DEFAULT_YAML, {"target.kind": "label", "data.target_col": "y"}).target.unread_horizon() is None
     assert load_config(None, {"target.kind": "direction", "target.horizon": 1}).target.unread_horizon() is None
+
+
+def test_by_default_only_a_price_direction_target_must_show_an_edge_over_the_base_rate():
+    """calibration.require_edge: auto asks the sign of a return for an edge (markets leave little to find, and a
+    spread without one only costs log loss); volatility regimes and labels keep their model. A number or null
+    applies to every target."""
+    assert PipelineConfig().calibration.require_edge == "auto"
+    levels = {
+        kind: PipelineConfig.model_validate({"target": {"kind": kind}}).fit_spec.edge_level
+        for kind in ("direction", "volatility")
+    }
+    assert levels == {"direction": 0.95, "volatility": None}
+    label = {"target": {"kind": "label"}, "data": {"target_col": "y"}}
+    assert PipelineConfig.model_validate(label).fit_spec.edge_level is None
+    for kind in ("direction", "volatility"):
+        assert (
+            PipelineConfig.model_validate(
+                {"target": {"kind": kind}, "calibration": {"require_edge": 0.9}}
+            ).fit_spec.edge_level
+            == 0.9
+        )
+        assert (
+            PipelineConfig.model_validate(
+                {"target": {"kind": kind}, "calibration": {"require_edge": None}}
+            ).fit_spec.edge_level
+            is None
+        )
+    for wrong in (0.5, 1.0, "always"):
+        with pytest.raises(ValidationError, match="require_edge"):
+            PipelineConfig.model_validate({"calibration": {"require_edge": wrong}})

@@ -62,8 +62,8 @@ def _candidates(value: Any) -> list[Any]:
         return [value + 1, value - 1, value * 2]
     if isinstance(value, float):
         return [value * 1.1, value * 0.9, value + 0.01, 0.5]
-    if isinstance(value, str):  # or a bool, for a setting that is true, false or decided per run ("auto")
-        return [s for s in _STRINGS if s != value] + [False, True]
+    if isinstance(value, str):  # or a bool, a number or null, for a setting decided per run by default ("auto")
+        return [s for s in _STRINGS if s != value] + [False, True, 0.9, None]
     if isinstance(value, list | tuple):
         items = list(value)
         if items and all(isinstance(v, int) for v in items):

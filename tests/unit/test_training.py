@@ -515,13 +515,14 @@ def _without_signal(run):
 
 
 def _with_edge(spec, **calibration):
-    """``spec`` with ``calibration.require_edge`` at 0.95 (off by default) and any other calibration settings."""
+    """``spec`` with ``calibration.require_edge`` at 0.95 (off by default but for a direction target) and any other
+    calibration settings."""
     update = {"require_edge": 0.95, **calibration}
     return spec.model_copy(update={"calibration": spec.calibration.model_copy(update=update)})
 
 
 def test_the_challenger_family_shows_its_edge_over_the_base_rate_on_the_walk_forward(walk_forward_run):
-    assert walk_forward_run.result.edge is None  # off by default: nothing tested, nothing reported
+    assert walk_forward_run.result.edge is None  # off by default for volatility: nothing tested, nothing reported
     spec = _with_edge(walk_forward_run.spec)
     result = run_walk_forward(walk_forward_run.features, spec)  # GARCH volatility: real signal
     edge = result.edge

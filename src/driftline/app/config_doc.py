@@ -52,6 +52,9 @@ Sections: {sections}.
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # a bounded member of a union, e.g. a number or "auto"
+        bounds = _bounds([meta for a in args[1:] for meta in getattr(a, "metadata", [a])])
+        return f"{_type_name(args[0])} ({bounds})" if bounds else _type_name(args[0])
     if origin is typing.Literal:
         return " \\| ".join(json.dumps(a) for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -80,8 +83,12 @@ def _default(field: FieldInfo) -> str:
 
 
 def _constraints(field: FieldInfo) -> str:
+    return _bounds(field.metadata)
+
+
+def _bounds(metadata: list[Any]) -> str:
     parts = []
-    for meta in field.metadata:
+    for meta in metadata:
         for name, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("pattern", "matches")):
             value = getattr(meta, name, None)
             if value is not None:
