@@ -23,6 +23,13 @@ pooled metrics, ``auto`` calibration and family selection are the in-memory path
 With a Dask client, the boosted trees train with ``xgboost.dask`` / ``lightgbm.dask`` instead, every worker
 reading its own symbols' files of the store (``dask_fit``).
 
+When the target asks for an edge over the base rate (``calibration.require_edge``: by default a direction
+target), the base rate runs through the same folds too (``run_base_rate_streaming``: each training window's
+Laplace-smoothed share, from the labels in memory), only for that test: its results are not kept as a
+baseline (the other baselines need every label row of a symbol in memory, and the hold-out comparison of a
+first model is against the development rows' share, ``Trained.base_rate``). A challenger without an edge
+predicts that share exactly, so it ties the comparison and is not promoted.
+
 The challenger (``fit_challenger_streaming``) is the selected family refitted on every development row the
 same way, calibrated on the newest slice as ``CalibratedModel.fit`` cuts it; its booster becomes a
 ``driftline.models.BoosterClassifier`` so that the registry, scoring and SHAP take it like any other model.
@@ -34,12 +41,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from driftline.baselines import BASE_RATE, smoothed_share
 from driftline.calibration import (
     ONE_CLASS_HINT,
     ONE_CLASS_SLICE,
@@ -348,6 +356,33 @@ def run_fold_streaming(
     return FoldOutcome(result=result, predictions=predictions, calibration_slice=(slice_raw, slice_y))
 
 
+def run_base_rate_streaming(
+    store: FeatureStore, fold: StreamingFold, spec: FitSpec, batch_rows: int = BATCH_ROWS
+) -> FoldOutcome:
+    """The ``base_rate`` baseline on one fold, as the in-memory path scores it: the training window's
+    Laplace-smoothed share of positives for every test row (only the test rows' labels and meta are read)."""
+    share = smoothed_share(store.labels[fold.train[0] : fold.train[1]])
+    batches = list(store.batches(*fold.test, batch_rows))
+    y = np.concatenate([batch.y for batch in batches])
+    meta = pd.concat([batch.meta for batch in batches], ignore_index=True)
+    p = np.full(len(y), share)
+    times = store.times
+    result = FoldResult(
+        fold=fold.fold,
+        family=BASE_RATE,
+        train_start=pd.Timestamp(times[fold.train[0]]).isoformat(),
+        train_end=pd.Timestamp(times[fold.train[1] - 1]).isoformat(),
+        test_start=pd.Timestamp(times[fold.test[0]]).isoformat(),
+        test_end=pd.Timestamp(times[fold.test[1] - 1]).isoformat(),
+        n_train=fold.train[1] - fold.train[0],
+        n_test=fold.test[1] - fold.test[0],
+        metrics=_fold_metrics(y, p, p, meta, spec.metrics, spec.is_direction),
+        calibration="none",
+    )
+    predictions = meta.assign(fold=fold.fold, family=BASE_RATE, y=y, p=p, p_uncalibrated=p)
+    return FoldOutcome(result=result, predictions=predictions)
+
+
 def run_walk_forward_streaming(
     store: FeatureStore,
     spec: FitSpec,
@@ -362,7 +397,8 @@ def run_walk_forward_streaming(
     ``progress(fits done, fits in all)`` after each fit. ``batch_rows``: rows a read holds (default
     ``spec.scale.batch_rows``; tests take batches smaller than a config may set).
 
-    The naive baselines do not run on this path (they need the whole label history per symbol in memory).
+    The naive baselines are not kept on this path (they need the whole label history per symbol in memory);
+    the base rate runs through the folds only when the target asks for an edge over it (``result.edge``).
 
     Raises:
         ValueError: a configured family has no streaming learner, or tuning is on.
@@ -377,14 +413,19 @@ def run_walk_forward_streaming(
     if spec.models.tuning.enabled:
         raise ValueError("models.tuning is not supported on the streaming path")
     batch_rows = spec.scale.batch_rows if batch_rows is None else batch_rows
-    jobs = [(fold, family) for fold in streaming_folds(store, spec, stop) for family in families]
+    folds = streaming_folds(store, spec, stop)
+    jobs = [(fold, family) for fold in folds for family in families]
     outcomes = []
     with _local_copy(store, stop, batch_rows, fitter) as source:
         for fold, family in jobs:
             outcomes.append(run_fold_streaming(source, fold, family, spec, threads, batch_rows, fitter))
             if progress is not None:
                 progress(len(outcomes), len(jobs))
-    return combine_fold_results(outcomes, spec)
+        if spec.edge_level is None:
+            return combine_fold_results(outcomes, spec)
+        base_rate = [run_base_rate_streaming(source, fold, spec, batch_rows) for fold in folds]
+    # calibration.require_edge: the edge is kept, the base rate's results are not (see the module docstring).
+    return replace(combine_fold_results(outcomes + base_rate, spec), baselines={}, baseline_folds=[])
 
 
 @contextmanager
@@ -457,7 +498,7 @@ def fit_challenger_streaming(
         shrinkage,
     )
     returns = meta["next_return"].to_numpy() if "next_return" in meta else None
-    return challenger.fit_on_slice(
+    fitted = challenger.fit_on_slice(
         challenger.estimator,
         list(store.feature_names),
         raw,
@@ -466,6 +507,10 @@ def fit_challenger_streaming(
         fitting_share=float(np.mean(labels[fit_rows])),
         returns=returns,
     )
+    if walk_forward is not None and walk_forward.flattens(family):  # calibration.require_edge
+        # The development rows' share as the streamed comparison of a first model states it (Trained.base_rate).
+        fitted.flatten(float(np.mean(labels)))
+    return fitted
 
 
 def feature_set(store: FeatureStore, start: int, stop: int) -> FeatureSet:

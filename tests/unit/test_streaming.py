@@ -111,6 +111,37 @@ def test_streamed_walk_forward_equals_in_memory(stored):
     )
 
 
+def test_a_streamed_walk_forward_tests_the_edge_over_the_base_rate_as_in_memory(stored):
+    """calibration.require_edge on the streamed path: the base rate runs through the same folds (each window's
+    smoothed share), so the same family's edge is the in-memory one; its results are not kept as a baseline.
+    Without an edge the streamed challenger predicts the development rows' share, the constant the streamed
+    comparison of a first model scores against (Trained.base_rate): a tie, never a promotion."""
+    from dataclasses import replace
+
+    from driftline.streaming import fit_challenger_streaming
+
+    store, features = stored
+    spec = _spec(CalibrationConfig(require_edge=0.95)).model_copy(
+        update={"models": MODELS.model_copy(update={"families": ("xgboost",)})}
+    )
+    streamed = run_walk_forward_streaming(store, spec, batch_rows=150)
+    in_memory = run_walk_forward(features, spec)
+    assert streamed.edge is not None and in_memory.edge is not None and streamed.edge.family == "xgboost"
+    for key in ("diff", "low", "high", "rows", "level", "block_length"):
+        assert getattr(streamed.edge, key) == pytest.approx(getattr(in_memory.edge, key), abs=1e-6), key
+    assert streamed.baselines == {} and streamed.baseline_folds == [] and in_memory.baselines
+    assert run_walk_forward_streaming(store, _spec(), batch_rows=150).edge is None  # not asked: not tested
+
+    # Either way, whatever this small panel showed:
+    edge = replace(streamed, edge=replace(streamed.edge, low=-0.02, high=-0.01))
+    no_edge = replace(streamed, edge=replace(streamed.edge, low=-0.01, high=0.01))
+    assert not edge.flattens("xgboost") and no_edge.flattens("xgboost")
+    shown = fit_challenger_streaming(store, store.n_rows, "xgboost", spec, edge)
+    flat = fit_challenger_streaming(store, store.n_rows, "xgboost", spec, no_edge)
+    assert np.ptp(shown.predict_proba(features.X)[:, 1]) > 0.05
+    np.testing.assert_array_equal(flat.predict_proba(features.X)[:, 1], float(np.mean(store.labels)))
+
+
 def _spec(calibration: CalibrationConfig | None = None) -> FitSpec:
     return FitSpec(
         splits=SPLITS,
