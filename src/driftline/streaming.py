@@ -307,6 +307,24 @@ def streaming_folds(store: FeatureStore, spec: FitSpec, stop: int | None = None)
     return folds
 
 
+def _fold_result(
+    store: FeatureStore, fold: StreamingFold, family: str, metrics: dict[str, float], calibration: str
+) -> FoldResult:
+    times = store.times
+    return FoldResult(
+        fold=fold.fold,
+        family=family,
+        train_start=pd.Timestamp(times[fold.train[0]]).isoformat(),
+        train_end=pd.Timestamp(times[fold.train[1] - 1]).isoformat(),
+        test_start=pd.Timestamp(times[fold.test[0]]).isoformat(),
+        test_end=pd.Timestamp(times[fold.test[1] - 1]).isoformat(),
+        n_train=fold.train[1] - fold.train[0],
+        n_test=fold.test[1] - fold.test[0],
+        metrics=metrics,
+        calibration=calibration,
+    )
+
+
 def run_fold_streaming(
     store: FeatureStore,
     fold: StreamingFold,
@@ -338,18 +356,8 @@ def run_fold_streaming(
         if calibration.method == "auto"
         else {}
     )
-    times = store.times
-    result = FoldResult(
-        fold=fold.fold,
-        family=family,
-        train_start=pd.Timestamp(times[fold.train[0]]).isoformat(),
-        train_end=pd.Timestamp(times[fold.train[1] - 1]).isoformat(),
-        test_start=pd.Timestamp(times[fold.test[0]]).isoformat(),
-        test_end=pd.Timestamp(times[fold.test[1] - 1]).isoformat(),
-        n_train=fold.train[1] - fold.train[0],
-        n_test=fold.test[1] - fold.test[0],
-        metrics=_fold_metrics(y, p, p_raw, meta, spec.metrics, spec.is_direction),
-        calibration=sliced.name,
+    result = _fold_result(
+        store, fold, family, _fold_metrics(y, p, p_raw, meta, spec.metrics, spec.is_direction), sliced.name
     )
     logger.info("fold %d %s (streamed): %s", fold.fold, family, result.metrics)
     predictions = meta.assign(fold=fold.fold, family=family, y=y, p=p, p_uncalibrated=p_raw, **window)
@@ -366,19 +374,7 @@ def run_base_rate_streaming(
     y = np.concatenate([batch.y for batch in batches])
     meta = pd.concat([batch.meta for batch in batches], ignore_index=True)
     p = np.full(len(y), share)
-    times = store.times
-    result = FoldResult(
-        fold=fold.fold,
-        family=BASE_RATE,
-        train_start=pd.Timestamp(times[fold.train[0]]).isoformat(),
-        train_end=pd.Timestamp(times[fold.train[1] - 1]).isoformat(),
-        test_start=pd.Timestamp(times[fold.test[0]]).isoformat(),
-        test_end=pd.Timestamp(times[fold.test[1] - 1]).isoformat(),
-        n_train=fold.train[1] - fold.train[0],
-        n_test=fold.test[1] - fold.test[0],
-        metrics=_fold_metrics(y, p, p, meta, spec.metrics, spec.is_direction),
-        calibration="none",
-    )
+    result = _fold_result(store, fold, BASE_RATE, _fold_metrics(y, p, p, meta, spec.metrics, spec.is_direction), "none")
     predictions = meta.assign(fold=fold.fold, family=BASE_RATE, y=y, p=p, p_uncalibrated=p)
     return FoldOutcome(result=result, predictions=predictions)
 
