@@ -61,10 +61,12 @@ audit: | $(UV)
 demo: install
 	$(BIN)/driftline train --config configs/default.yaml --summary-json .driftline/demo-summary.json
 
-# Four workers on two cores: most integration tests wait on servers, retries and leases, not the CPU (with
-# three, `.ci/run` used 1.24 cores on average: 794 tests in 1016 s). One test file per worker at a time
-# (module fixtures such as servers are started once per file).
-PYTEST_WORKERS ?= 4
+# Three workers on two cores: integration tests also wait on servers, retries and leases, so one more worker
+# than cores keeps both busy; a fourth one added more CPU than it filled (its own imports and Prefect server, and
+# the contention): 1,701 CPU-s and 867 s with four, 1,504 CPU-s and 797 s with three, on the same machine and code
+# (2026-12-08, `make test` wrapped in /proc/stat readings). One test file per worker at a time (module fixtures
+# such as servers are started once per file).
+PYTEST_WORKERS ?= 3
 
 # The project's own modules compiled too (only what changed; ~1 s): with PYTHONDONTWRITEBYTECODE set, each of
 # the suite's ~200 driftline/flow subprocesses otherwise recompiled them (~0.3 s of CPU each).

@@ -8,7 +8,7 @@ collection with ``longest_first`` from the seconds each file took in a recorded 
 
 Regenerate after adding or changing slow tests (any run's JUnit XML will do)::
 
-    .venv/bin/pytest -n 4 --dist loadfile --junitxml=/tmp/junit.xml
+    .venv/bin/pytest -n 3 --dist loadfile --junitxml=/tmp/junit.xml
     .venv/bin/python -m tests.schedule /tmp/junit.xml
 """
 

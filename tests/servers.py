@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from driftline.adapters.templates import MLFLOW_SCRUB, save, seed
+from tests import warm
 
 S3_REGION = "us-east-1"
 ROOT_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -194,14 +195,16 @@ def restricted_user(endpoint: S3Endpoint, bucket: str) -> dict[str, str]:
 @contextmanager
 def _process(
     args: list[str], health: str, log_path: Path, env: dict[str, str], timeout: float
-) -> Iterator[subprocess.Popen]:
-    log = log_path.open("a")  # a server brought back on its port appends to the same log
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+) -> Iterator[warm.Process | subprocess.Popen]:
+    # Forked from the suite's warm parent (tests/warm.py) when it is a Python command; its output appended to the
+    # log: a server brought back on its port appends to the same log.
+    process = warm.popen(args, stdout=log_path, env=env)
     try:
         try:
             wait_for_http(health, timeout=timeout, process=process)
         except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"{Path(args[0]).name} did not start: {exc}\n{log_path.read_text()[-3000:]}") from exc
+            name = args[2] if args[1:2] == ["-m"] else Path(args[0]).name
+            raise RuntimeError(f"{name} did not start: {exc}\n{log_path.read_text()[-3000:]}") from exc
         yield process
     finally:
         process.terminate()
@@ -209,7 +212,7 @@ def _process(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
+            process.wait(timeout=30)
 
 
 @contextmanager
@@ -224,8 +227,10 @@ def mlflow_server(
     give the S3 endpoint's variables in ``env``); yields its URL. ``port`` brings a server back where it was."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    args = [
-        str(Path(sys.executable).with_name("mlflow")),
+    args = [  # `mlflow server`, as `python -m mlflow` (the same command line), so forked warm
+        sys.executable,
+        "-m",
+        "mlflow",
         "server",
         "--host",
         "127.0.0.1",

@@ -81,3 +81,58 @@ def test_commands_forked_with_prefect_preloaded_each_read_their_own_prefect_sett
     assert seen[0]["parent"] == seen[1]["parent"]  # forked from one parent: only per-command variables differ
     for s in seen:  # the command's sys.path as Python makes it: its PYTHONPATH, not the zygote's own folder
         assert s["path"][:2] == ["", str(tmp_path)] and str(warm.ZYGOTE.parent) not in s["path"], s["path"]
+
+
+BESIDE = """
+import os, signal, sys, time
+print("started", os.getpid(), os.getsid(0), flush=True)
+sys.stderr.write("to stderr\\n")
+sys.stderr.flush()
+signal.signal(signal.SIGTERM, lambda *_: (print("stopping", flush=True), sys.exit(7)))
+time.sleep(60)
+"""
+
+
+def test_a_command_beside_the_test_appends_to_its_log_and_stops_when_told(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("an earlier run\n")
+    process = warm.popen([sys.executable, "-c", BESIDE], stdout=log, start_new_session=True)
+
+    try:
+        # As subprocess.Popen returns once its child exec'd: the command's session is there at once.
+        assert os.getpgid(process.pid) == os.getsid(process.pid) == process.pid
+        lines = _until(lambda: log.read_text().splitlines(), lambda seen: "to stderr" in seen)
+        assert process.poll() is None
+        started = lines[1].split()
+        assert started[0] == "started" and int(started[1]) == process.pid != os.getpid()
+        assert int(started[2]) == process.pid  # start_new_session: the leader of a session of its own
+    finally:
+        process.terminate()
+    assert process.wait(timeout=30) == 7
+    assert log.read_text().splitlines() == ["an earlier run", *lines[1:], "stopping"]
+    assert process.poll() == 7
+
+
+def test_a_command_beside_the_test_is_read_line_by_line_as_it_runs_and_reports_a_kill(tmp_path):
+    process = warm.popen([sys.executable, "-c", BESIDE], stdout=subprocess.PIPE)
+
+    assert process.stdout.readline().split()[0] == "started"  # while it runs: it sleeps a minute after this
+    assert process.stdout.readline() == "to stderr\n"
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.5)
+    process.kill()
+    assert process.wait(timeout=30) == -9
+    assert process.stdout.read() == ""  # the pipe's end: no writer left
+    process.stdout.close()
+
+
+def _until(read, done, timeout: float = 60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = read()
+        if done(value):
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out; last seen {value!r}")

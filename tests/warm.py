@@ -14,6 +14,8 @@ import atexit
 import hashlib
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 BIN = Path(sys.executable).parent
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -163,6 +166,113 @@ def run(
                 raise subprocess.TimeoutExpired(args, timeout, _read(out, text), _read(err, text)) from None
         _account(args, reply["cpu_seconds"])
         return subprocess.CompletedProcess(args, reply["returncode"], _read(out, text), _read(err, text))
+
+
+class Process:
+    """A command forked from the warm parent that runs beside the test (a server, a relay, a worker, a long run
+    read line by line): the part of ``subprocess.Popen`` the suite uses."""
+
+    def __init__(self, args: list, conn: socket.socket, replies: _Replies, pid: int, folder: str | None) -> None:
+        self.args, self.pid, self.returncode = args, pid, None
+        self.stdout: IO[str] | None = None
+        self._conn, self._replies, self._folder = conn, replies, folder
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            readable, _, _ = select.select([self._conn], [], [], 0)
+            if readable or b"\n" in self._replies.buffer:
+                self._ended(self._replies.next(30))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            try:
+                reply = self._replies.next(timeout)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(self.args, timeout) from None
+            self._ended(reply)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _ended(self, reply: dict) -> None:
+        self.returncode = reply["returncode"]
+        _account(self.args, reply["cpu_seconds"])
+        self._conn.close()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def popen(
+    args: list,
+    *,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    stdout: str | Path | int | None = None,
+    start_new_session: bool = False,
+    with_prefect: bool = False,
+) -> Process | subprocess.Popen:
+    """``subprocess.Popen(args, cwd=, env=, stdout=, stderr=subprocess.STDOUT, start_new_session=)`` from the warm
+    parent. ``stdout``: a file to append both streams to, ``subprocess.PIPE`` for a text stream of them
+    (``.stdout``, line by line), or None for neither. Not a Python command the zygote runs (or
+    ``DRIFTLINE_TEST_COLD=1``): ``subprocess.Popen`` itself."""
+    job = _job(args)
+    if job is None or os.environ.get("DRIFTLINE_TEST_COLD") == "1":
+        handle = open(stdout, "a") if isinstance(stdout, (str, Path)) else None  # noqa: SIM115 - the child's now
+        target = handle if handle is not None else stdout if stdout == subprocess.PIPE else subprocess.DEVNULL
+        try:
+            return subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=env,
+                stdout=target,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=start_new_session,
+            )
+        finally:
+            if handle is not None:
+                handle.close()
+    folder, reader = None, None
+    if stdout == subprocess.PIPE:
+        folder = tempfile.mkdtemp(prefix="driftline-popen-")
+        output = os.path.join(folder, "stdout")
+        os.mkfifo(output, 0o600)
+        # Open for reading first (without waiting for a writer), so the command's opening for writing does not wait.
+        reader = os.open(output, os.O_RDONLY | os.O_NONBLOCK)
+    else:
+        output = os.path.abspath(stdout) if stdout is not None else os.devnull
+    workdir = os.path.abspath(cwd or os.getcwd())
+    job.setdefault("path0", workdir)
+    job.update(stdout=output, stderr=output, append=True, new_session=start_new_session, cwd=workdir)
+    job["env"] = dict(os.environ if env is None else env)
+    target = _command_socket(job["env"]) if with_prefect else _socket_path()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(target)
+        conn.sendall(json.dumps(job).encode() + b"\n")
+        replies = _Replies(conn)
+        process = Process(args, conn, replies, replies.next(60)["pid"], folder)
+    except BaseException:
+        conn.close()
+        if reader is not None:
+            os.close(reader)
+        raise
+    if reader is not None:
+        os.set_blocking(reader, True)  # the command has it open for writing by now: EOF only when it ends
+        process.stdout = open(reader, buffering=1)  # noqa: SIM115 - the caller's stream
+    return process
 
 
 def _account(args: list, cpu_seconds: float) -> None:

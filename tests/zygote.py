@@ -41,6 +41,15 @@ PRELOAD = (
     "mlflow",
     "mlflow.pyfunc",
     "mlflow.sklearn",
+    # `mlflow server` (tests/servers.py: ~4 s of CPU to import its command line, at each of ~20 starts a suite).
+    "mlflow.cli",
+    "mlflow.server.handlers",
+    # What a Prefect server (tests/servers.py) imports besides Prefect, none of it reading a setting at import.
+    "alembic",
+    "aiosqlite",
+    "docket",
+    "fastapi",
+    "uvicorn",
     # The SQLite stores (tracking and registry) a local run opens: ~0.7 s of CPU per command otherwise.
     "mlflow.store.tracking.sqlalchemy_store",
     "mlflow.store.model_registry.sqlalchemy_store",
@@ -129,10 +138,17 @@ def serve(path: str, parent: int, listening: Callable[[], None]) -> dict:
             os._exit(1)
         if job["kind"] == "parent":
             return _command_parent(conn, job)
+        # The pid is told once the command's process has become the command (tests/warm.py: like subprocess.Popen,
+        # which returns once its child has exec'd): its session and its output files exist by then.
+        became, done = os.pipe()
         pid = os.fork()
         if pid == 0:
             conn.close()
-            return job
+            os.close(became)
+            return {**job, "became": done}
+        os.close(done)
+        os.read(became, 1)  # end of file: the command closed it after _become, or died
+        os.close(became)
         _send(conn, {"pid": pid})
         _, status, usage = os.wait4(pid, 0)
         _send(conn, {"returncode": os.waitstatus_to_exitcode(status), "cpu_seconds": usage.ru_utime + usage.ru_stime})
@@ -176,8 +192,13 @@ def _become(job: dict) -> None:
     """Turn this forked process into the command's: files, environment, directory, argv, sys.path."""
     stdin = os.open(os.devnull, os.O_RDONLY)
     os.dup2(stdin, 0)
+    if job.get("new_session"):
+        os.setsid()
+    # A command beside the test (tests/warm.popen) appends both streams to one file, or writes them to a FIFO the
+    # test reads; each opening of a FIFO for writing waits for its reader.
+    mode = os.O_APPEND if job.get("append") else os.O_TRUNC
     for fd, target in ((1, job["stdout"]), (2, job["stderr"])):
-        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        handle = os.open(target, os.O_WRONLY | os.O_CREAT | mode, 0o600)
         os.dup2(handle, fd)
         os.close(handle)
     os.environ.clear()
@@ -207,6 +228,7 @@ def main() -> None:
     gc.freeze()
     job = serve(path, parent, _announce)
     _become(job)
+    os.close(job["became"])
     _exit_code(_run, job)
 
 

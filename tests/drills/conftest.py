@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -113,8 +113,7 @@ class DeployedProject:
     env: dict[str, str]
     data: Path
     config: Path
-    worker: subprocess.Popen | None = None
-    _log: object = field(default=None, repr=False)
+    worker: warm.Process | subprocess.Popen | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -124,17 +123,14 @@ class DeployedProject:
     def worker_log(self) -> Path:
         return self.root / "worker.log"
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self) -> warm.Process | subprocess.Popen:
         """The project's worker (``python -m deployments.worker``: `prefect worker start` with its workaround)
         on the pool, in a session of its own so its flow runs stop with it."""
-        if self._log is None:
-            self._log = self.worker_log.open("a")
-        self.worker = subprocess.Popen(
+        self.worker = warm.popen(  # forked from the suite's warm parent (tests/warm.py)
             [sys.executable, "-m", "deployments.worker", "--pool", "driftline-local", "--limit", "2"],
             cwd=ROOT,
             env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            stdout=self.worker_log,
             start_new_session=True,
         )
         return self.worker
@@ -220,5 +216,3 @@ def deployed_project(root: Path, api: str) -> Iterator[DeployedProject]:
         # Flow runs the worker started run in sessions of their own: one still alive (a drill stopped half way)
         # would go on retrying a server that is gone.
         kill_flow_runs(api)
-        if project._log is not None:
-            project._log.close()

@@ -39,6 +39,7 @@ import pytest
 
 from benchmarks.relay_load import Call, send_all, signed_call, stored_events
 from driftline.app.outbox import Outbox, event_id_for
+from tests import warm
 from tests.servers import free_port, fresh_mlflow_store, mlflow_server, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,20 +63,17 @@ class Relay:
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root, self.env, self.port = root, env, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
+        self.process: warm.Process | subprocess.Popen | None = None
 
     def start(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = (self.root / "relay.log").open("a")
-        self.process = subprocess.Popen(
+        self.process = warm.popen(  # forked from the suite's warm parent (tests/warm.py)
             [str(BIN / "driftline"), "webhook", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=self.root / "relay.log",
             start_new_session=True,
         )
-        log.close()
 
         def up() -> bool:
             assert self.process.poll() is None, (self.root / "relay.log").read_text()[-3000:]

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from driftline.synthetic import make_labelled_series
+from tests import warm
 from tests.drills.conftest import driftline_env
 from tests.integration.conftest import FAST_CONFIG
 from tests.servers import mlflow_server
@@ -36,9 +37,8 @@ FAST_HTTP = {
 
 
 def _train(args: list[str], env: dict[str, str], cwd: Path, on_line=None) -> tuple[int, str]:
-    process = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
+    # Forked from the suite's warm parent (tests/warm.py), its output read line by line as it runs.
+    process = warm.popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, with_prefect=True)
     lines = []
     try:
         for line in process.stdout:

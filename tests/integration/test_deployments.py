@@ -96,14 +96,12 @@ def stack(tmp_path_factory):
     env["DRIFTLINE_NOTIFY_URL"] = sink.url
     logs = root / "logs"
     logs.mkdir()
-    processes: list[subprocess.Popen] = []
+    processes: list[warm.Process | subprocess.Popen] = []
     server = ExitStack()
 
-    def start(name: str, args: list[str]) -> subprocess.Popen:
-        handle = (logs / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    def start(name: str, args: list[str]) -> warm.Process | subprocess.Popen:
+        # Forked from the suite's warm parent (tests/warm.py), in a session of its own.
+        process = warm.popen(args, cwd=ROOT, env=env, stdout=logs / f"{name}.log", start_new_session=True)
         processes.append(process)
         return process
 
