@@ -1,11 +1,13 @@
 """``run``: ``subprocess.run`` for the suite's ``driftline ...``, ``python -c ...`` and ``python -m ...``
-commands, forked from a warm parent (tests/zygote.py) instead of starting a new interpreter.
+commands, forked from a warm parent (tests/zygote.py) instead of starting a new interpreter; ``popen``: the same
+for a command that runs beside the test (``subprocess.Popen``: the suite's MLflow and Prefect servers, workers,
+relays).
 
 Each command is still a real process of its own (pid, environment, working directory, signals, exit
 status, atexit), as a user runs it; it only skips re-importing pandas, scikit-learn, MLflow, GX... which
 cost ~8 s of CPU per process: the suite starts ~130 of them on 2 cores. A ``driftline`` command is forked
 from a parent per environment that has imported Prefect and the project's flows as well (tests/zygote.py).
-Anything else (or with ``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` unchanged.
+Anything else (or with ``DRIFTLINE_TEST_COLD=1``) goes to ``subprocess.run`` or ``subprocess.Popen`` unchanged.
 """
 
 from __future__ import annotations
