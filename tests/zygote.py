@@ -4,8 +4,9 @@ once, then forks a fresh child per command. Run as ``python tests/zygote.py SOCK
 Each connection is one command. The zygote forks a monitor for it; the monitor forks the command's own
 process, sends its pid once that process has become the command (its files open, its session made) and its
 exit status when it ends. The command runs as a real process: its own pid, environment, working directory,
-stdout/stderr files, signals, and a normal interpreter exit (atexit handlers run). Only the imports below are shared, already done: Prefect is not among them
-(it reads its settings from the environment at import time), nor is any module of this project.
+stdout/stderr files, signals, and a normal interpreter exit (atexit handlers run). Only the imports below are
+shared, already done: Prefect is not among them (it reads its settings from the environment at import time),
+nor is any module of this project.
 
 A ``driftline`` command is forked one level further down, from a parent that has also imported Prefect and
 the project's CLI and flows (:data:`COMMAND_PRELOAD`, ~0.8 s of CPU per command): one such parent per
