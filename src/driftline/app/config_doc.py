@@ -82,10 +82,6 @@ def _default(field: FieldInfo) -> str:
     return f"`{dumped}`"
 
 
-def _constraints(field: FieldInfo) -> str:
-    return _bounds(field.metadata)
-
-
 def _bounds(metadata: list[Any]) -> str:
     parts = []
     for meta in metadata:
@@ -106,7 +102,7 @@ def _table(model: type[BaseModel]) -> str:
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         description = field.description or ""
-        constraints = _constraints(field)
+        constraints = _bounds(field.metadata)
         if constraints:
             description = f"{description} ({constraints})" if description else constraints
         description = description.replace("|", "\\|")
